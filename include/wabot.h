@@ -1,0 +1,15 @@
+/* libwabot: embeddable WhatsApp business bots. Umbrella header. */
+#ifndef WABOT_H
+#define WABOT_H
+
+#include "wabot/core.h"
+#include "wabot/message.h"
+#include "wabot/pipeline.h"
+#include "wabot/router.h"
+#include "wabot/state.h"
+#include "wabot/storage.h"
+#include "wabot/transport.h"
+#include "wabot/webhook.h"
+#include "wabot/metrics.h"
+
+#endif /* WABOT_H */

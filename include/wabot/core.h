@@ -1,0 +1,245 @@
+/*
+ * libwabot core: version, status codes, options, the context, logging, clock,
+ * allocator.
+ *
+ * Conventions that hold for every public function of libwabot:
+ *  - Functions that can fail return an int: WABOT_OK (0) or a negative
+ *    wabot_status. Codes are append-only and never renumbered.
+ *  - After a failure on a context, wabot_ctx_errmsg() on the same thread
+ *    returns a human-readable detail message.
+ *  - Every *_new has a *_free; *_free(NULL) is a no-op.
+ *  - Strings are NUL-terminated UTF-8 unless a length is passed with them.
+ *    JSON crosses the API as text (const char *, size_t).
+ */
+#ifndef WABOT_CORE_H
+#define WABOT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WABOT_BUILDING) && defined(__GNUC__)
+#define WABOT_API __attribute__((visibility("default")))
+#else
+#define WABOT_API
+#endif
+
+#define WABOT_VERSION_MAJOR 0
+#define WABOT_VERSION_MINOR 1
+#define WABOT_VERSION_PATCH 0
+/** 0xMMmmpp: major, minor, patch. */
+#define WABOT_VERSION_NUM                                                     \
+    ((WABOT_VERSION_MAJOR << 16) | (WABOT_VERSION_MINOR << 8) |               \
+     WABOT_VERSION_PATCH)
+#define WABOT_VERSION_STR "0.1.0"
+
+/** Version of the library actually loaded (compare with WABOT_VERSION_NUM).
+ *  Any thread; never fails. */
+WABOT_API unsigned wabot_version_num(void);
+/** "MAJOR.MINOR.PATCH" of the loaded library; static storage. Any thread. */
+WABOT_API const char *wabot_version_str(void);
+
+/**
+ * Status codes. Negative values are errors. Append-only: a value once
+ * published is never renumbered or reused.
+ */
+typedef enum wabot_status {
+    WABOT_OK = 0,
+    WABOT_ERR_INVAL = -1,       /**< invalid argument or wrong API use */
+    WABOT_ERR_NOMEM = -2,       /**< allocation failed */
+    WABOT_ERR_NOT_FOUND = -3,   /**< no such key / object */
+    WABOT_ERR_EXISTS = -4,      /**< already exists (set-if-absent, duplicate) */
+    WABOT_ERR_CONFLICT = -5,    /**< version mismatch in compare-and-set */
+    WABOT_ERR_PARSE = -6,       /**< malformed input (body, JSON, form) */
+    WABOT_ERR_TOO_LARGE = -7,   /**< input exceeds a configured limit */
+    WABOT_ERR_UNSUPPORTED = -8, /**< operation or version not supported */
+    WABOT_ERR_STORAGE = -9,     /**< storage backend failure */
+    WABOT_ERR_TRANSPORT = -10,  /**< provider transport failure */
+    WABOT_ERR_STATE = -11,      /**< call not valid in the object's state */
+    WABOT_ERR_HANDLER = -12,    /**< a middleware or handler failed */
+    WABOT_ERR_AUTH = -13,       /**< authentication / signature failure */
+    WABOT_ERR_TIMEOUT = -14,    /**< an operation timed out */
+    WABOT_ERR_BUSY = -15        /**< resource busy; retry later */
+} wabot_status;
+
+/** Static, never NULL, English description of a status code (unknown codes
+ *  give "unknown status"). Any thread. */
+WABOT_API const char *wabot_strerror(int status);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+
+typedef enum wabot_log_level {
+    WABOT_LOG_DEBUG = 0,
+    WABOT_LOG_INFO = 1,
+    WABOT_LOG_WARN = 2,
+    WABOT_LOG_ERROR = 3,
+    WABOT_LOG_NONE = 4 /**< as a threshold: log nothing */
+} wabot_log_level;
+
+/**
+ * Log callback. `module` is the library module ("webhook", "pipeline", ...),
+ * `msg` one line without a trailing newline. Both are valid only during the
+ * call. May be called from any thread that calls into the library; must not
+ * call back into the library.
+ */
+typedef void (*wabot_log_fn)(void *ud, wabot_log_level level,
+                             const char *module, const char *msg);
+
+/** Static lower-case name of a level ("debug", ...). */
+WABOT_API const char *wabot_log_level_name(wabot_log_level level);
+
+/* ------------------------------------------------------------------ */
+/* Clock and allocator (versioned tables filled by the caller)          */
+
+#define WABOT_CLOCK_VERSION 1
+/**
+ * A clock. now_ms returns wall-clock milliseconds since the Unix epoch.
+ * Every component of a context reads time through it, so tests move time
+ * instead of sleeping. Must be thread-safe.
+ */
+typedef struct wabot_clock {
+    uint32_t version; /**< WABOT_CLOCK_VERSION */
+    int64_t (*now_ms)(void *ud);
+    void *ud;
+} wabot_clock;
+
+#define WABOT_ALLOCATOR_VERSION 1
+/**
+ * An allocator for the memory a context allocates. All three functions are
+ * required and must be thread-safe. `free` receives NULL never; `realloc`
+ * follows realloc(3). (JSON documents built with jansson internally use
+ * jansson's own allocator.)
+ */
+typedef struct wabot_allocator {
+    uint32_t version; /**< WABOT_ALLOCATOR_VERSION */
+    void *(*malloc)(size_t size, void *ud);
+    void *(*realloc)(void *ptr, size_t size, void *ud);
+    void (*free)(void *ptr, void *ud);
+    void *ud;
+} wabot_allocator;
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+
+typedef struct wabot_options wabot_options;
+typedef struct wabot_ctx wabot_ctx;
+typedef struct wabot_storage wabot_storage;
+typedef struct wabot_transport wabot_transport;
+
+/**
+ * Scalar options. Each is either an integer option (set with
+ * wabot_options_set_int) or a string option (wabot_options_set_str); using
+ * the wrong setter or an unknown id gives WABOT_ERR_INVAL. Append-only.
+ */
+typedef enum wabot_option {
+    /* strings */
+    WABOT_OPT_TWILIO_WEBHOOK_PATH = 1, /**< default "/whatsapp/webhook" */
+    WABOT_OPT_META_WEBHOOK_PATH = 2,   /**< default "/whatsapp-v2/webhook" */
+    WABOT_OPT_DEFAULT_ORGANIZATION = 3, /**< default "default" */
+    WABOT_OPT_COMMAND_PREFIX = 4,      /**< default "/" */
+    /* integers */
+    WABOT_OPT_MAX_BODY_BYTES = 100,    /**< default 1 MiB (1..64 MiB) */
+    WABOT_OPT_MAX_PARAMS = 101,        /**< form parameters, default 256 */
+    WABOT_OPT_MAX_FIELD_BYTES = 102,   /**< one field's value, default 8192 */
+    WABOT_OPT_MAX_JSON_DEPTH = 103,    /**< default 32 */
+    WABOT_OPT_MAX_BATCH_MESSAGES = 104,/**< messages in one webhook, default 1000 */
+    WABOT_OPT_STATE_TTL_MS = 105,      /**< conversation expiry, default 30 days; 0 = never */
+    WABOT_OPT_STATE_MAX_RETRIES = 106, /**< turn re-runs on a version conflict, default 5 */
+    WABOT_OPT_LOG_LEVEL = 107          /**< wabot_log_level threshold, default WARN */
+} wabot_option;
+
+/** New options with every default. Returns NULL only when out of memory.
+ *  Options are not thread-safe; a context copies what it needs, so options
+ *  may be freed right after wabot_ctx_new(). */
+WABOT_API wabot_options *wabot_options_new(void);
+WABOT_API void wabot_options_free(wabot_options *opts);
+
+/** Set an integer option. WABOT_ERR_INVAL for an unknown id, a string
+ *  option, or a value out of range (see wabot_options_errmsg()). */
+WABOT_API int wabot_options_set_int(wabot_options *opts, wabot_option opt,
+                                    int64_t value);
+/** Set a string option (copied). NULL restores the default where one exists.
+ *  WABOT_ERR_INVAL for an unknown id, an integer option, or a bad value. */
+WABOT_API int wabot_options_set_str(wabot_options *opts, wabot_option opt,
+                                    const char *value);
+/**
+ * Set an option by its name and textual value, for configuration files and
+ * the environment: names are the enum names without the WABOT_OPT_ prefix,
+ * case-insensitive ("max_body_bytes", "COMMAND_PREFIX"). Integer options
+ * parse the value as a decimal integer.
+ * WABOT_ERR_INVAL for an unknown name or an unparsable value.
+ */
+WABOT_API int wabot_options_set(wabot_options *opts, const char *name,
+                                const char *value);
+/** Detail message of the last failed call on these options ("" if none).
+ *  Valid until the next call on opts. */
+WABOT_API const char *wabot_options_errmsg(const wabot_options *opts);
+
+/** Log callback (the threshold is WABOT_OPT_LOG_LEVEL; messages below it
+ *  are not even formatted).
+ *  fn NULL: no logging (the default). */
+WABOT_API int wabot_options_set_log(wabot_options *opts, wabot_log_fn fn,
+                                    void *ud);
+/** Use `clock` (copied; ud must outlive the context). NULL: system clock.
+ *  WABOT_ERR_INVAL if version is 0 or now_ms is NULL. */
+WABOT_API int wabot_options_set_clock(wabot_options *opts,
+                                      const wabot_clock *clock);
+/** Use `alloc` (copied; ud must outlive the context). NULL: libc.
+ *  WABOT_ERR_INVAL if version is 0 or a function is NULL. */
+WABOT_API int wabot_options_set_allocator(wabot_options *opts,
+                                          const wabot_allocator *alloc);
+/** Storage backend for conversation state and library keys. Borrowed: it
+ *  must outlive every context using it. NULL: the context creates and owns
+ *  a memory backend. */
+WABOT_API int wabot_options_set_storage(wabot_options *opts,
+                                        wabot_storage *storage);
+/** Transport for outbound messages. Borrowed: it must outlive every context
+ *  using it. NULL: the context creates and owns a console transport
+ *  writing to stdout. */
+WABOT_API int wabot_options_set_transport(wabot_options *opts,
+                                          wabot_transport *transport);
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+
+/**
+ * Create a context from `opts` (NULL: all defaults). On success *out owns a
+ * new context. On failure *out is NULL and, when opts is not NULL,
+ * wabot_options_errmsg(opts) says why. Errors: WABOT_ERR_INVAL, NOMEM.
+ */
+WABOT_API int wabot_ctx_new(wabot_ctx **out, wabot_options *opts);
+/** Free a context, its routes and middlewares (their destructors run), and
+ *  the backends it created itself. No other thread may be using it. */
+WABOT_API void wabot_ctx_free(wabot_ctx *ctx);
+
+/**
+ * Detail message of the last failed call made with `ctx` on the calling
+ * thread; "" if there is none. Valid until the next call into the library
+ * from this thread.
+ */
+WABOT_API const char *wabot_ctx_errmsg(const wabot_ctx *ctx);
+
+/** Current time in ms since the epoch from the context's clock. Any thread. */
+WABOT_API int64_t wabot_ctx_now_ms(const wabot_ctx *ctx);
+
+/** The storage / transport the context uses (borrowed, valid for the
+ *  context's lifetime). Any thread. */
+WABOT_API wabot_storage *wabot_ctx_storage(const wabot_ctx *ctx);
+WABOT_API wabot_transport *wabot_ctx_transport(const wabot_ctx *ctx);
+
+/** Free memory the library returned as owned (strings, JSON text) through
+ *  the context's allocator. NULL is a no-op. */
+WABOT_API void wabot_ctx_mem_free(const wabot_ctx *ctx, void *ptr);
+
+/** Free memory returned as owned by functions that take no context
+ *  (libc allocator). NULL is a no-op. */
+WABOT_API void wabot_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WABOT_CORE_H */

@@ -1,0 +1,90 @@
+/*
+ * Transports: how outbound messages reach a provider.
+ *
+ * A transport implements wabot_transport_vtable. Sending is asynchronous:
+ * send() receives the message and a wabot_send_op, and must later call
+ * exactly one of wabot_send_op_ok() / wabot_send_op_fail() on that op — from
+ * inside send() itself (synchronous transports) or later, from the host's
+ * loop thread. The op and the message are valid until that call.
+ *
+ * Built in:
+ *   console   prints each message as one line on a FILE (embedded default);
+ *   recorder  keeps every message in memory so a host's own tests can assert
+ *             on what the bot said (the test kit), with fault injection.
+ * Provider transports (Twilio, Meta Cloud API) come in their own issue.
+ */
+#ifndef WABOT_TRANSPORT_H
+#define WABOT_TRANSPORT_H
+
+#include <stdio.h>
+
+#include "core.h"
+#include "message.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct wabot_send_op wabot_send_op;
+
+#define WABOT_TRANSPORT_VTABLE_VERSION 1
+
+typedef struct wabot_transport_vtable {
+    uint32_t version; /**< WABOT_TRANSPORT_VTABLE_VERSION */
+    /** Start sending `msg`. Return WABOT_OK if the op will be (or was)
+     *  completed; a negative status means the op was not taken and will
+     *  not be completed (the library then treats the send as failed). */
+    int (*send)(void *impl, const wabot_outbound *msg, wabot_send_op *op);
+    /** Release the transport (wabot_transport_free). May be NULL. */
+    void (*destroy)(void *impl);
+} wabot_transport_vtable;
+
+/** Complete an op successfully; `provider_id` (copied, may be NULL) is the
+ *  provider's message id. Valid once per op. */
+WABOT_API void wabot_send_op_ok(wabot_send_op *op, const char *provider_id);
+/**
+ * Complete an op with a failure. `status` is a negative wabot_status
+ * (typically WABOT_ERR_TRANSPORT), `provider_code` the provider's error code
+ * (0 if none), `message` a description (copied, may be NULL),
+ * `retry_after_ms` the provider's hint (0 if none). Valid once per op.
+ */
+WABOT_API void wabot_send_op_fail(wabot_send_op *op, int status,
+                                  int provider_code, const char *message,
+                                  int64_t retry_after_ms);
+
+/** Wrap a transport. `vt` is borrowed, `impl` owned (destroy runs on free).
+ *  `name` is copied ("twilio", "meta", ...). NULL on bad arguments / NOMEM. */
+WABOT_API wabot_transport *wabot_transport_new(const wabot_transport_vtable *vt,
+                                               void *impl, const char *name);
+WABOT_API void wabot_transport_free(wabot_transport *t);
+WABOT_API const char *wabot_transport_name(const wabot_transport *t);
+
+/** Console transport writing "[bot -> +E164] text" lines to `out` (borrowed;
+ *  NULL = stdout), flushed after each message. Thread-safe. */
+WABOT_API wabot_transport *wabot_transport_console_new(FILE *out);
+
+/* ------------------------------------------------------------------ */
+/* Recorder (test kit)                                                 */
+
+/** A transport that records every message and completes it successfully
+ *  with provider id "rec-<n>" (n from 1), unless a failure is queued.
+ *  Thread-safe. */
+WABOT_API wabot_transport *wabot_recorder_new(void);
+/** Number of messages recorded; 0 for a non-recorder. */
+WABOT_API size_t wabot_recorder_count(const wabot_transport *t);
+/** Recorded message i (borrowed; valid until clear or free); NULL if out of
+ *  range or not a recorder. */
+WABOT_API const wabot_outbound *wabot_recorder_get(const wabot_transport *t,
+                                                   size_t i);
+/** Forget every recorded message. */
+WABOT_API void wabot_recorder_clear(wabot_transport *t);
+/** Make the next `count` sends fail with (status, provider_code, message);
+ *  failed sends are not recorded. WABOT_ERR_INVAL for a non-recorder. */
+WABOT_API int wabot_recorder_fail_next(wabot_transport *t, size_t count,
+                                       int status, int provider_code,
+                                       const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WABOT_TRANSPORT_H */

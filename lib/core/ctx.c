@@ -1,0 +1,166 @@
+/* The context: configuration, backends, middlewares, router, metrics. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctx.h"
+#include "metrics.h"
+#include "options_table.h"
+#include "router.h"
+#include "state.h"
+#include "wabot/storage.h"
+#include "wabot/transport.h"
+
+int64_t wb_system_now_ms(void *ud)
+{
+    (void)ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *libc_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return malloc(n);
+}
+
+static void *libc_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return realloc(p, n);
+}
+
+static void libc_free(void *p, void *ud)
+{
+    (void)ud;
+    free(p);
+}
+
+static const wabot_allocator libc_allocator = {
+    WABOT_ALLOCATOR_VERSION, libc_malloc, libc_realloc, libc_free, NULL};
+
+static int fail(wabot_options *opts, int rc, const char *msg)
+{
+    if (opts)
+        snprintf(opts->errmsg, sizeof opts->errmsg, "%s", msg);
+    return rc;
+}
+
+static int setup_backends(wabot_ctx *ctx, wabot_options *opts)
+{
+    ctx->storage = opts ? opts->storage : NULL;
+    if (!ctx->storage) {
+        ctx->storage = wabot_storage_memory_new(&ctx->clock);
+        if (!ctx->storage)
+            return fail(opts, WABOT_ERR_NOMEM, "cannot create memory storage");
+        ctx->own_storage = 1;
+    }
+    ctx->transport = opts ? opts->transport : NULL;
+    if (!ctx->transport) {
+        ctx->transport = wabot_transport_console_new(NULL);
+        if (!ctx->transport)
+            return fail(opts, WABOT_ERR_NOMEM,
+                        "cannot create console transport");
+        ctx->own_transport = 1;
+    }
+    return WABOT_OK;
+}
+
+int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
+{
+    if (!out)
+        return fail(opts, WABOT_ERR_INVAL, "out must not be NULL");
+    *out = NULL;
+    const wabot_allocator *a =
+        opts && opts->has_alloc ? &opts->alloc : &libc_allocator;
+    wabot_ctx *ctx = a->malloc(sizeof *ctx, a->ud);
+    if (!ctx)
+        return fail(opts, WABOT_ERR_NOMEM, "out of memory");
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = *a;
+    if (opts && opts->has_clock) {
+        ctx->clock = opts->clock;
+    } else {
+        wabot_clock sys = {WABOT_CLOCK_VERSION, wb_system_now_ms, NULL};
+        ctx->clock = sys;
+    }
+    if (opts) {
+        ctx->log_fn = opts->log_fn;
+        ctx->log_ud = opts->log_ud;
+    }
+    int rc = opts ? wb_config_copy(&ctx->cfg, &opts->cfg, &ctx->alloc)
+                  : wb_config_init(&ctx->cfg, &ctx->alloc);
+    if (rc != WABOT_OK) {
+        a->free(ctx, a->ud);
+        return fail(opts, rc, "out of memory");
+    }
+    rc = setup_backends(ctx, opts);
+    if (rc == WABOT_OK) {
+        ctx->router = wb_router_new(&ctx->alloc);
+        ctx->metrics = wb_metrics_new(&ctx->alloc);
+        ctx->locks = wb_locktab_new(&ctx->alloc);
+        if (!ctx->router || !ctx->metrics || !ctx->locks)
+            rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
+    }
+    if (rc != WABOT_OK) {
+        wabot_ctx_free(ctx);
+        return rc;
+    }
+    if (opts)
+        opts->errmsg[0] = '\0';
+    *out = ctx;
+    return WABOT_OK;
+}
+
+void wabot_ctx_free(wabot_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < ctx->n_mws; i++) {
+        wb_middleware *mw = &ctx->mws[i];
+        if (mw->destroy)
+            mw->destroy(mw->ud);
+        wb_free(&ctx->alloc, mw->name);
+    }
+    wb_free(&ctx->alloc, ctx->mws);
+    if (ctx->err_destroy)
+        ctx->err_destroy(ctx->err_ud);
+    wb_router_free(ctx->router);
+    wb_metrics_free(ctx->metrics);
+    wb_locktab_free(ctx->locks);
+    if (ctx->own_storage)
+        wabot_storage_free(ctx->storage);
+    if (ctx->own_transport)
+        wabot_transport_free(ctx->transport);
+    wb_config_free(&ctx->cfg, &ctx->alloc);
+    wabot_allocator a = ctx->alloc;
+    wb_error_clear(ctx);
+    a.free(ctx, a.ud);
+}
+
+int64_t wabot_ctx_now_ms(const wabot_ctx *ctx)
+{
+    return ctx ? wb_now(ctx) : 0;
+}
+
+wabot_storage *wabot_ctx_storage(const wabot_ctx *ctx)
+{
+    return ctx ? ctx->storage : NULL;
+}
+
+wabot_transport *wabot_ctx_transport(const wabot_ctx *ctx)
+{
+    return ctx ? ctx->transport : NULL;
+}
+
+void wabot_ctx_mem_free(const wabot_ctx *ctx, void *ptr)
+{
+    if (ptr && ctx)
+        wb_free(&ctx->alloc, ptr);
+}
+
+void wabot_free(void *ptr)
+{
+    free(ptr);
+}

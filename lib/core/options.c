@@ -1,0 +1,312 @@
+/* Options: a table drives the typed setters, the by-name setter and the
+ * defaults, so adding an option is one line. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ctx.h"
+#include "options_table.h"
+
+#define KIB 1024LL
+#define MIB (1024LL * 1024LL)
+#define DAY_MS (24LL * 3600LL * 1000LL)
+
+#define STR_OPT(id, field, dflt)                                            \
+    {id, &#id[10], 1, offsetof(wb_config, field), 0, 0, 0, dflt}
+#define INT_OPT(id, field, dflt, lo, hi)                                    \
+    {id, &#id[10], 0, offsetof(wb_config, field), dflt, lo, hi, NULL}
+
+static const wb_option_def option_defs[] = {
+    STR_OPT(WABOT_OPT_TWILIO_WEBHOOK_PATH, twilio_path, "/whatsapp/webhook"),
+    STR_OPT(WABOT_OPT_META_WEBHOOK_PATH, meta_path, "/whatsapp-v2/webhook"),
+    STR_OPT(WABOT_OPT_DEFAULT_ORGANIZATION, default_org, "default"),
+    STR_OPT(WABOT_OPT_COMMAND_PREFIX, command_prefix, "/"),
+    INT_OPT(WABOT_OPT_MAX_BODY_BYTES, max_body_bytes, MIB, 1, 64 * MIB),
+    INT_OPT(WABOT_OPT_MAX_PARAMS, max_params, 256, 1, 100000),
+    INT_OPT(WABOT_OPT_MAX_FIELD_BYTES, max_field_bytes, 8 * KIB, 1, 64 * MIB),
+    INT_OPT(WABOT_OPT_MAX_JSON_DEPTH, max_json_depth, 32, 2, 1000),
+    INT_OPT(WABOT_OPT_MAX_BATCH_MESSAGES, max_batch_messages, 1000, 1, 100000),
+    INT_OPT(WABOT_OPT_STATE_TTL_MS, state_ttl_ms, 30 * DAY_MS, 0,
+            3650 * DAY_MS),
+    INT_OPT(WABOT_OPT_STATE_MAX_RETRIES, state_max_retries, 5, 0, 100),
+    INT_OPT(WABOT_OPT_LOG_LEVEL, log_level, WABOT_LOG_WARN, WABOT_LOG_DEBUG,
+            WABOT_LOG_NONE),
+};
+
+#define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
+
+const wb_option_def *wb_option_find(wabot_option id)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (option_defs[i].id == id)
+            return &option_defs[i];
+    return NULL;
+}
+
+static const wb_option_def *find_by_name(const char *name)
+{
+    if (strncasecmp(name, "WABOT_OPT_", 10) == 0)
+        name += 10;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcasecmp(option_defs[i].name, name) == 0)
+            return &option_defs[i];
+    return NULL;
+}
+
+static char **str_slot(wb_config *c, const wb_option_def *d)
+{
+    return (char **)((char *)c + d->offset);
+}
+
+static int64_t *int_slot(wb_config *c, const wb_option_def *d)
+{
+    return (int64_t *)((char *)c + d->offset);
+}
+
+static int opt_error(wabot_options *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int opt_error(wabot_options *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->errmsg, sizeof o->errmsg, fmt, ap);
+    va_end(ap);
+    return WABOT_ERR_INVAL;
+}
+
+int wb_config_init(wb_config *c, const wabot_allocator *a)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const wb_option_def *d = &option_defs[i];
+        if (d->is_str) {
+            if (!(*str_slot(c, d) = wb_strdup(a, d->str_default))) {
+                wb_config_free(c, a);
+                return WABOT_ERR_NOMEM;
+            }
+        } else {
+            *int_slot(c, d) = d->int_default;
+        }
+    }
+    return WABOT_OK;
+}
+
+int wb_config_copy(wb_config *dst, const wb_config *src,
+                   const wabot_allocator *a)
+{
+    *dst = *src;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const wb_option_def *d = &option_defs[i];
+        if (d->is_str)
+            *str_slot(dst, d) = NULL;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const wb_option_def *d = &option_defs[i];
+        if (!d->is_str)
+            continue;
+        const char *s = *(char *const *)((const char *)src + d->offset);
+        if (!(*str_slot(dst, d) = wb_strdup(a, s))) {
+            wb_config_free(dst, a);
+            return WABOT_ERR_NOMEM;
+        }
+    }
+    return WABOT_OK;
+}
+
+void wb_config_free(wb_config *c, const wabot_allocator *a)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const wb_option_def *d = &option_defs[i];
+        if (d->is_str) {
+            wb_free(a, *str_slot(c, d));
+            *str_slot(c, d) = NULL;
+        }
+    }
+}
+
+wabot_options *wabot_options_new(void)
+{
+    wabot_options *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    if (wb_config_init(&o->cfg, NULL) != WABOT_OK) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void wabot_options_free(wabot_options *o)
+{
+    if (!o)
+        return;
+    wb_config_free(&o->cfg, NULL);
+    free(o);
+}
+
+const char *wabot_options_errmsg(const wabot_options *o)
+{
+    return o ? o->errmsg : "options is NULL";
+}
+
+static int validate_str(wabot_options *o, const wb_option_def *d,
+                        const char *v)
+{
+    if (d->id == WABOT_OPT_TWILIO_WEBHOOK_PATH ||
+        d->id == WABOT_OPT_META_WEBHOOK_PATH) {
+        if (v[0] != '/' || strpbrk(v, "?# \t\r\n"))
+            return opt_error(o, "%s must be a path starting with '/' "
+                             "without query or spaces: \"%s\"", d->name, v);
+    } else if (v[0] == '\0') {
+        return opt_error(o, "%s must not be empty", d->name);
+    }
+    if (strlen(v) > 256)
+        return opt_error(o, "%s is longer than 256 bytes", d->name);
+    return WABOT_OK;
+}
+
+static int set_str(wabot_options *o, const wb_option_def *d, const char *v)
+{
+    if (!v)
+        v = d->str_default;
+    int rc = validate_str(o, d, v);
+    if (rc != WABOT_OK)
+        return rc;
+    if (wb_str_replace(NULL, str_slot(&o->cfg, d), v) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    o->errmsg[0] = '\0';
+    return WABOT_OK;
+}
+
+static int set_int(wabot_options *o, const wb_option_def *d, int64_t v)
+{
+    if (v < d->int_min || v > d->int_max)
+        return opt_error(o, "%s must be between %lld and %lld, got %lld",
+                         d->name, (long long)d->int_min,
+                         (long long)d->int_max, (long long)v);
+    *int_slot(&o->cfg, d) = v;
+    o->errmsg[0] = '\0';
+    return WABOT_OK;
+}
+
+int wabot_options_set_int(wabot_options *o, wabot_option opt, int64_t value)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    const wb_option_def *d = wb_option_find(opt);
+    if (!d)
+        return opt_error(o, "unknown option id %d", (int)opt);
+    if (d->is_str)
+        return opt_error(o, "%s is a string option: use "
+                         "wabot_options_set_str", d->name);
+    return set_int(o, d, value);
+}
+
+int wabot_options_set_str(wabot_options *o, wabot_option opt,
+                          const char *value)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    const wb_option_def *d = wb_option_find(opt);
+    if (!d)
+        return opt_error(o, "unknown option id %d", (int)opt);
+    if (!d->is_str)
+        return opt_error(o, "%s is an integer option: use "
+                         "wabot_options_set_int", d->name);
+    return set_str(o, d, value);
+}
+
+static int parse_level(const char *v, int64_t *out)
+{
+    for (int l = WABOT_LOG_DEBUG; l <= WABOT_LOG_NONE; l++) {
+        if (strcasecmp(v, wabot_log_level_name((wabot_log_level)l)) == 0) {
+            *out = l;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int wabot_options_set(wabot_options *o, const char *name, const char *value)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!name || !value)
+        return opt_error(o, "name and value must not be NULL");
+    const wb_option_def *d = find_by_name(name);
+    if (!d)
+        return opt_error(o, "unknown option \"%s\"", name);
+    if (d->is_str)
+        return set_str(o, d, value);
+    int64_t v;
+    if (d->id == WABOT_OPT_LOG_LEVEL && parse_level(value, &v))
+        return set_int(o, d, v);
+    char *end;
+    errno = 0;
+    long long n = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0')
+        return opt_error(o, "%s needs a decimal integer, got \"%s\"",
+                         d->name, value);
+    return set_int(o, d, n);
+}
+
+int wabot_options_set_log(wabot_options *o, wabot_log_fn fn, void *ud)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->log_fn = fn;
+    o->log_ud = ud;
+    return WABOT_OK;
+}
+
+int wabot_options_set_clock(wabot_options *o, const wabot_clock *clock)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!clock) {
+        o->has_clock = 0;
+        return WABOT_OK;
+    }
+    if (clock->version == 0 || !clock->now_ms)
+        return opt_error(o, "clock needs version >= 1 and now_ms");
+    o->clock = *clock;
+    o->has_clock = 1;
+    return WABOT_OK;
+}
+
+int wabot_options_set_allocator(wabot_options *o, const wabot_allocator *a)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!a) {
+        o->has_alloc = 0;
+        return WABOT_OK;
+    }
+    if (a->version == 0 || !a->malloc || !a->realloc || !a->free)
+        return opt_error(o, "allocator needs version >= 1 and malloc, "
+                         "realloc and free");
+    o->alloc = *a;
+    o->has_alloc = 1;
+    return WABOT_OK;
+}
+
+int wabot_options_set_storage(wabot_options *o, wabot_storage *s)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->storage = s;
+    return WABOT_OK;
+}
+
+int wabot_options_set_transport(wabot_options *o, wabot_transport *t)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->transport = t;
+    return WABOT_OK;
+}

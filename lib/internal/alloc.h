@@ -1,0 +1,20 @@
+/* Allocation through a wabot_allocator (NULL = libc). Private. */
+#ifndef WB_ALLOC_H
+#define WB_ALLOC_H
+
+#include <stddef.h>
+
+#include "wabot/core.h"
+
+void *wb_malloc(const wabot_allocator *a, size_t n);
+void *wb_calloc(const wabot_allocator *a, size_t n, size_t size);
+void *wb_realloc(const wabot_allocator *a, void *p, size_t n);
+void wb_free(const wabot_allocator *a, void *p);
+/* NULL in -> NULL out; NULL also on out of memory. */
+char *wb_strdup(const wabot_allocator *a, const char *s);
+char *wb_strndup(const wabot_allocator *a, const char *s, size_t n);
+/* Replace *slot with a copy of s (NULL clears). WABOT_OK or NOMEM (slot
+ * untouched on failure). */
+int wb_str_replace(const wabot_allocator *a, char **slot, const char *s);
+
+#endif

@@ -1,0 +1,93 @@
+/* The context and options internals. Private. */
+#ifndef WB_CTX_H
+#define WB_CTX_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "wabot/core.h"
+#include "wabot/pipeline.h"
+#include "alloc.h"
+
+typedef struct wb_router wb_router;
+typedef struct wb_metrics wb_metrics;
+typedef struct wb_locktab wb_locktab;
+
+/* Scalar configuration, shared by options and context. */
+typedef struct wb_config {
+    char *twilio_path;
+    char *meta_path;
+    char *default_org;
+    char *command_prefix;
+    int64_t max_body_bytes;
+    int64_t max_params;
+    int64_t max_field_bytes;
+    int64_t max_json_depth;
+    int64_t max_batch_messages;
+    int64_t state_ttl_ms;
+    int64_t state_max_retries;
+    int64_t log_level;
+} wb_config;
+
+struct wabot_options {
+    wb_config cfg;
+    wabot_log_fn log_fn;
+    void *log_ud;
+    wabot_clock clock;
+    int has_clock;
+    wabot_allocator alloc;
+    int has_alloc;
+    wabot_storage *storage;
+    wabot_transport *transport;
+    char errmsg[256];
+};
+
+typedef struct wb_middleware {
+    char *name;
+    wabot_middleware_fn fn;
+    void *ud;
+    wabot_destroy_fn destroy;
+} wb_middleware;
+
+struct wabot_ctx {
+    wabot_allocator alloc; /* always filled (libc wrappers by default) */
+    wabot_clock clock;     /* always filled */
+    wabot_log_fn log_fn;
+    void *log_ud;
+    wb_config cfg;         /* strings owned, allocated with `alloc` */
+    wabot_storage *storage;
+    int own_storage;
+    wabot_transport *transport;
+    int own_transport;
+    wb_middleware *mws;
+    size_t n_mws, cap_mws;
+    wabot_error_fn err_fn;
+    void *err_ud;
+    wabot_destroy_fn err_destroy;
+    wb_router *router;
+    wb_metrics *metrics;
+    wb_locktab *locks;
+};
+
+/* Record a detail message for wabot_ctx_errmsg() on this thread and return
+ * `status` (so callers can `return wb_error(ctx, WABOT_ERR_INVAL, ...)`).
+ * ctx may be NULL (the message is then kept for NULL). */
+int wb_error(const wabot_ctx *ctx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Clear this thread's detail message for ctx. */
+void wb_error_clear(const wabot_ctx *ctx);
+
+/* Log at `level` if the context's threshold allows. */
+void wb_log(const wabot_ctx *ctx, wabot_log_level level, const char *module,
+            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int wb_log_enabled(const wabot_ctx *ctx, wabot_log_level level);
+
+static inline int64_t wb_now(const wabot_ctx *ctx)
+{
+    return ctx->clock.now_ms(ctx->clock.ud);
+}
+
+/* System clock: ms since the epoch (CLOCK_REALTIME). */
+int64_t wb_system_now_ms(void *ud);
+
+#endif

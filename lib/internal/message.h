@@ -1,0 +1,65 @@
+/* Message internals, shared by the webhook parsers, the pipeline and the
+ * transports. Private. Absent strings are NULL; accessors map them to "". */
+#ifndef WB_MESSAGE_H
+#define WB_MESSAGE_H
+
+#include "wabot/message.h"
+#include "alloc.h"
+
+typedef struct wb_media {
+    char *url;
+    char *type;
+} wb_media;
+
+struct wabot_message {
+    const wabot_allocator *alloc; /* NULL = libc; must outlive the message */
+    wabot_provider provider;
+    wabot_msg_type type;
+    char *id, *from, *to, *to_id, *profile_name, *text;
+    char *payload, *payload_title, *organization;
+    char *loc_name, *loc_address;
+    double lat, lon;
+    int has_location;
+    int64_t timestamp_ms;
+    wb_media *media;
+    size_t n_media;
+};
+
+/* An empty message (provider UNKNOWN, type TEXT). NULL on NOMEM. */
+wabot_message *wb_message_alloc(const wabot_allocator *a);
+/* Set a string field of m to a copy of s[0..n) (NUL-terminated copy).
+ * WABOT_OK or WABOT_ERR_NOMEM. */
+int wb_message_setn(wabot_message *m, char **field, const char *s, size_t n);
+int wb_message_add_media(wabot_message *m, const char *url,
+                         const char *type);
+/* Normalise a phone number to E.164 in place-free fashion: accepts
+ * "whatsapp:+1415...", "+1415...", "1415..." (digits, optional spaces,
+ * dashes, dots, parentheses). Writes "+<digits>" into out (size outsz).
+ * WABOT_OK, or WABOT_ERR_PARSE if no 6..15 digits remain / other chars. */
+int wb_e164_normalize(const char *in, char *out, size_t outsz);
+
+typedef struct wb_out_option {
+    char *id;
+    char *title;
+} wb_out_option;
+
+struct wabot_outbound {
+    const wabot_allocator *alloc;
+    wabot_out_kind kind;
+    wabot_out_category category;
+    wabot_provider provider;
+    char *id, *to, *from, *organization, *text, *media_url, *in_reply_to;
+    wb_out_option *opts;
+    size_t n_opts;
+};
+
+wabot_outbound *wb_outbound_alloc(const wabot_allocator *a,
+                                  wabot_out_kind kind);
+void wb_outbound_free(wabot_outbound *o);
+int wb_outbound_add_option(wabot_outbound *o, const char *id,
+                           const char *title);
+/* Deep copy with allocator a. NULL on NOMEM. */
+wabot_outbound *wb_outbound_dup(const wabot_allocator *a,
+                                const wabot_outbound *o);
+
+#endif

@@ -1,0 +1,55 @@
+/* Turn internals, shared by the pipeline, the router and the webhook.
+ * Private. */
+#ifndef WB_PIPELINE_H
+#define WB_PIPELINE_H
+
+#include <jansson.h>
+
+#include "wabot/pipeline.h"
+#include "ctx.h"
+
+#define WB_MAX_CAPTURES 10
+
+typedef struct wb_local {
+    char *key;
+    void *value;
+} wb_local;
+
+struct wabot_turn {
+    wabot_ctx *ctx;
+    const wabot_message *msg;
+    const char *org;      /* borrowed: message org or ctx default */
+    const char *customer; /* borrowed: message from */
+    size_t next_mw;       /* index of the next middleware to run */
+    int failed;           /* a middleware/handler returned an error */
+    int handled;
+    /* conversation */
+    char *state;          /* owned, NULL = "" */
+    json_t *session;      /* object, owned */
+    uint64_t version;     /* 0 = new conversation */
+    int dirty;            /* state or session changed */
+    /* profile */
+    char *customer_name;
+    int opted_out;
+    /* router captures */
+    char *caps[WB_MAX_CAPTURES];
+    size_t n_caps;
+    /* locals */
+    wb_local *locals;
+    size_t n_locals;
+    /* replies */
+    wabot_outbound **replies;
+    size_t n_replies, cap_replies;
+    /* wabot_next(): the running middleware's index + 1, and whether it has
+     * called wabot_next() already (both saved/restored around each call) */
+    int next_called;
+};
+
+/* Router captures: set capture i (i < WB_MAX_CAPTURES) to s[0..n). */
+int wb_turn_set_capture(wabot_turn *t, size_t i, const char *s, size_t n);
+void wb_turn_clear_captures(wabot_turn *t);
+/* Hand the queued replies to the transport (in order). Returns the first
+ * refusal, or WABOT_OK. */
+int wb_turn_send_replies(wabot_turn *t);
+
+#endif

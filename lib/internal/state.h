@@ -1,0 +1,55 @@
+/* Conversation and profile persistence on top of wabot_storage, plus the
+ * per-customer lock table. Private. */
+#ifndef WB_STATE_H
+#define WB_STATE_H
+
+#include <jansson.h>
+
+#include "ctx.h"
+
+/* A loaded conversation. */
+typedef struct wb_conv {
+    char *state;      /* NULL = none; allocated with ctx->alloc */
+    json_t *session;  /* always an object after a successful load */
+    uint64_t version; /* storage version; 0 = does not exist yet */
+} wb_conv;
+
+/* Load (org, customer); an absent conversation loads as empty with
+ * version 0. WABOT_OK, WABOT_ERR_STORAGE, WABOT_ERR_PARSE (stored value is
+ * corrupt: logged, and treated as... the caller decides), NOMEM. */
+int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *out);
+/* Save with compare-and-set against c->version (0 = must be absent), TTL
+ * ctx->cfg.state_ttl_ms. On success c->version is updated.
+ * WABOT_ERR_CONFLICT if another writer won. */
+int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *c);
+void wb_conv_clear(wabot_ctx *ctx, wb_conv *c);
+
+typedef struct wb_profile {
+    char *name;       /* ctx->alloc; NULL = unknown */
+    int64_t last_inbound_ms;
+    int opted_out;
+} wb_profile;
+
+/* Record an inbound message atomically (CAS loop): set last_inbound_ms to
+ * now_ms (if later), set the name if `name` is non-empty. Fills *out (may be
+ * NULL) with the profile after the update. */
+int wb_profile_touch(wabot_ctx *ctx, const char *org, const char *phone,
+                     const char *name, int64_t now_ms, wb_profile *out);
+void wb_profile_clear(wabot_ctx *ctx, wb_profile *p);
+
+/* Per-customer lock table: serialises turns of one customer in-process. */
+wb_locktab *wb_locktab_new(const wabot_allocator *a);
+void wb_locktab_free(wb_locktab *t);
+/* Lock/unlock the key (copied while held). Not re-entrant for the same key
+ * on one thread. wb_lock returns WABOT_OK or NOMEM. */
+int wb_lock(wb_locktab *t, const char *key);
+void wb_unlock(wb_locktab *t, const char *key);
+
+/* Storage keys: "wabot:conv:<org>:<customer>", "wabot:cust:<org>:<phone>".
+ * Written into buf; returns buf, or NULL if it does not fit. */
+char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer);
+char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone);
+
+#endif

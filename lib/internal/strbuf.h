@@ -1,0 +1,32 @@
+/* Growable byte buffer, always NUL-terminated. Private. */
+#ifndef WB_STRBUF_H
+#define WB_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "wabot/core.h"
+
+typedef struct wb_strbuf {
+    const wabot_allocator *alloc; /* NULL = libc */
+    char *data;                   /* NULL until the first append */
+    size_t len, cap;
+    int oom;                      /* sticky: an append failed */
+} wb_strbuf;
+
+void wb_strbuf_init(wb_strbuf *b, const wabot_allocator *a);
+void wb_strbuf_append(wb_strbuf *b, const char *s, size_t n);
+void wb_strbuf_puts(wb_strbuf *b, const char *s);
+void wb_strbuf_putc(wb_strbuf *b, char c);
+void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap);
+/* Append s as a JSON string literal (with quotes, escaped). */
+void wb_strbuf_json_str(wb_strbuf *b, const char *s);
+void wb_strbuf_reset(wb_strbuf *b);
+/* Give up ownership of the data (never NULL unless oom: "" if empty);
+ * the buffer is reset. Returns NULL if any append failed. */
+char *wb_strbuf_take(wb_strbuf *b);
+void wb_strbuf_free(wb_strbuf *b);
+
+#endif

@@ -1,0 +1,355 @@
+/* The pipeline: one turn per inbound message.
+ *
+ *   lock customer -> touch profile -> load conversation
+ *   -> middlewares (Koa style) -> router -> save conversation (CAS)
+ *   -> hand replies to the transport -> unlock
+ *
+ * Turns of one customer are serialised in-process by the lock table, so the
+ * compare-and-set on save only fails when another process (sharing the
+ * storage) changed the conversation; the turn is then re-run on the fresh
+ * state with its replies discarded, up to WABOT_OPT_STATE_MAX_RETRIES. */
+#include <stdio.h>
+#include <string.h>
+
+#include "message.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "router.h"
+#include "state.h"
+
+int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
+              void *ud, wabot_destroy_fn destroy)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!fn)
+        return wb_error(ctx, WABOT_ERR_INVAL, "middleware function is NULL");
+    if (ctx->n_mws == ctx->cap_mws) {
+        size_t cap = ctx->cap_mws ? ctx->cap_mws * 2 : 8;
+        wb_middleware *mws =
+            wb_realloc(&ctx->alloc, ctx->mws, cap * sizeof *mws);
+        if (!mws)
+            return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+        ctx->mws = mws;
+        ctx->cap_mws = cap;
+    }
+    char *copy = NULL;
+    if (name && !(copy = wb_strdup(&ctx->alloc, name)))
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    wb_middleware *mw = &ctx->mws[ctx->n_mws++];
+    mw->name = copy;
+    mw->fn = fn;
+    mw->ud = ud;
+    mw->destroy = destroy;
+    return WABOT_OK;
+}
+
+int wabot_ctx_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn, void *ud,
+                                wabot_destroy_fn destroy)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (ctx->err_destroy)
+        ctx->err_destroy(ctx->err_ud);
+    ctx->err_fn = fn;
+    ctx->err_ud = fn ? ud : NULL;
+    ctx->err_destroy = fn ? destroy : NULL;
+    return WABOT_OK;
+}
+
+/* Run middleware k (or the router after the last one). The running
+ * middleware's position is saved and restored around the call, so a second
+ * wabot_next() from the same middleware can be detected. */
+static int run_from(wabot_turn *t, size_t k)
+{
+    wabot_ctx *ctx = t->ctx;
+    if (k >= ctx->n_mws)
+        return wb_router_dispatch(ctx->router, t);
+    size_t saved_next = t->next_mw;
+    int saved_called = t->next_called;
+    t->next_mw = k + 1;
+    t->next_called = 0;
+    int rc = ctx->mws[k].fn(t, ctx->mws[k].ud);
+    if (rc < 0 && !t->failed)
+        wb_log(ctx, WABOT_LOG_WARN, "pipeline", "middleware %s failed: %s",
+               ctx->mws[k].name ? ctx->mws[k].name : "(unnamed)",
+               wabot_strerror(rc));
+    t->next_mw = saved_next;
+    t->next_called = saved_called;
+    if (rc < 0)
+        t->failed = 1;
+    return rc;
+}
+
+int wabot_next(wabot_turn *t)
+{
+    if (!t)
+        return WABOT_ERR_INVAL;
+    if (t->next_called)
+        return wb_error(t->ctx, WABOT_ERR_STATE,
+                        "wabot_next() called twice by one middleware");
+    t->next_called = 1;
+    return run_from(t, t->next_mw);
+}
+
+static void turn_init(wabot_turn *t, wabot_ctx *ctx, const wabot_message *m,
+                      const char *org)
+{
+    memset(t, 0, sizeof *t);
+    t->ctx = ctx;
+    t->msg = m;
+    t->org = org;
+    t->customer = wabot_message_from(m);
+}
+
+static void turn_reset_attempt(wabot_turn *t)
+{
+    wb_conv conv = {t->state, t->session, 0};
+    wb_conv_clear(t->ctx, &conv);
+    t->state = NULL;
+    t->session = NULL;
+    t->dirty = 0;
+    t->handled = 0;
+    t->failed = 0;
+    t->next_mw = 0;
+    t->next_called = 0;
+    wb_turn_clear_captures(t);
+    for (size_t i = 0; i < t->n_locals; i++)
+        wb_free(&t->ctx->alloc, t->locals[i].key);
+    t->n_locals = 0;
+    for (size_t i = 0; i < t->n_replies; i++)
+        wb_outbound_free(t->replies[i]);
+    t->n_replies = 0;
+}
+
+static void turn_free(wabot_turn *t)
+{
+    turn_reset_attempt(t);
+    wb_free(&t->ctx->alloc, t->locals);
+    wb_free(&t->ctx->alloc, t->replies);
+    wb_free(&t->ctx->alloc, t->customer_name);
+}
+
+static int load_profile(wabot_turn *t)
+{
+    const wabot_message *m = t->msg;
+    int64_t ts = wabot_message_timestamp_ms(m);
+    wb_profile p = {0};
+    int rc = wb_profile_touch(t->ctx, t->org, t->customer,
+                              wabot_message_profile_name(m),
+                              ts > 0 ? ts : wb_now(t->ctx), &p);
+    if (rc != WABOT_OK)
+        return rc;
+    t->customer_name = p.name;
+    t->opted_out = p.opted_out;
+    return WABOT_OK;
+}
+
+static int load_conversation(wabot_turn *t)
+{
+    wb_conv c = {0};
+    int rc = wb_conv_load(t->ctx, t->org, t->customer, &c);
+    if (rc != WABOT_OK)
+        return rc;
+    t->state = c.state;
+    t->session = c.session;
+    t->version = c.version;
+    return WABOT_OK;
+}
+
+static int save_conversation(wabot_turn *t)
+{
+    wb_conv c = {t->state, t->session, t->version};
+    int rc = wb_conv_save(t->ctx, t->org, t->customer, &c);
+    if (rc == WABOT_OK)
+        t->version = c.version;
+    return rc;
+}
+
+static void report_failure(wabot_turn *t, int rc)
+{
+    wabot_ctx *ctx = t->ctx;
+    const char *detail = wabot_ctx_errmsg(ctx);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", *detail ? detail : wabot_strerror(rc));
+    wb_log(ctx, WABOT_LOG_WARN, "pipeline", "message %s from %s failed: %s",
+           wabot_message_id(t->msg), t->customer, copy);
+    wb_count(ctx, "messages.failed", 1);
+    if (ctx->err_fn)
+        ctx->err_fn(t, rc, copy, ctx->err_ud);
+}
+
+/* One attempt: load, run, save. WABOT_ERR_CONFLICT means "run again". */
+static int run_attempt(wabot_turn *t)
+{
+    int rc = load_conversation(t);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = run_from(t, 0);
+    if (rc < 0 || !t->dirty)
+        return rc;
+    rc = save_conversation(t);
+    if (rc == WABOT_ERR_CONFLICT)
+        wb_count(t->ctx, "state.conflicts", 1);
+    return rc;
+}
+
+static int run_turn(wabot_turn *t)
+{
+    int rc = load_profile(t);
+    int64_t retries = t->ctx->cfg.state_max_retries;
+    for (int64_t i = 0; rc == WABOT_OK; i++) {
+        rc = run_attempt(t);
+        if (rc != WABOT_ERR_CONFLICT)
+            break;
+        if (i >= retries) {
+            rc = wb_error(t->ctx, WABOT_ERR_CONFLICT,
+                          "conversation changed concurrently %lld times",
+                          (long long)i + 1);
+            break;
+        }
+        turn_reset_attempt(t);
+    }
+    return rc;
+}
+
+static int validate(wabot_ctx *ctx, const wabot_message *m)
+{
+    if (!m)
+        return wb_error(ctx, WABOT_ERR_INVAL, "message is NULL");
+    if (!*wabot_message_id(m))
+        return wb_error(ctx, WABOT_ERR_INVAL, "message has no id");
+    if (!*wabot_message_from(m))
+        return wb_error(ctx, WABOT_ERR_INVAL, "message has no sender");
+    return WABOT_OK;
+}
+
+
+int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    int rc = validate(ctx, m);
+    if (rc != WABOT_OK)
+        return rc;
+    const char *org = wabot_message_organization(m);
+    if (!*org)
+        org = ctx->cfg.default_org;
+    wb_count(ctx, "messages.received", 1);
+
+    char key[512];
+    snprintf(key, sizeof key, "%s\x1f%s", org, wabot_message_from(m));
+    if ((rc = wb_lock(ctx->locks, key)) != WABOT_OK)
+        return wb_error(ctx, rc, "cannot lock the conversation");
+
+    wabot_turn t;
+    turn_init(&t, ctx, m, org);
+    rc = run_turn(&t);
+    if (rc < 0)
+        report_failure(&t, rc);
+    else
+        wb_count(ctx, t.handled ? "messages.handled" : "messages.unhandled",
+                 1);
+    wb_turn_send_replies(&t);
+    wb_unlock(ctx->locks, key);
+    turn_free(&t);
+    return rc < 0 ? rc : WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+wabot_ctx *wabot_turn_ctx(const wabot_turn *t) { return t ? t->ctx : NULL; }
+const wabot_message *wabot_turn_message(const wabot_turn *t)
+{
+    return t ? t->msg : NULL;
+}
+const char *wabot_turn_organization(const wabot_turn *t)
+{
+    return t ? t->org : "";
+}
+const char *wabot_turn_customer(const wabot_turn *t)
+{
+    return t ? t->customer : "";
+}
+void wabot_turn_set_handled(wabot_turn *t)
+{
+    if (t)
+        t->handled = 1;
+}
+int wabot_turn_handled(const wabot_turn *t) { return t ? t->handled : 0; }
+
+const char *wabot_turn_customer_name(const wabot_turn *t)
+{
+    if (!t)
+        return "";
+    if (t->customer_name && *t->customer_name)
+        return t->customer_name;
+    return wabot_message_profile_name(t->msg);
+}
+
+int wabot_turn_customer_opted_out(const wabot_turn *t)
+{
+    return t ? t->opted_out : 0;
+}
+
+int wb_turn_set_capture(wabot_turn *t, size_t i, const char *s, size_t n)
+{
+    if (i >= WB_MAX_CAPTURES)
+        return WABOT_ERR_INVAL;
+    char *copy = wb_strndup(&t->ctx->alloc, s ? s : "", s ? n : 0);
+    if (!copy)
+        return WABOT_ERR_NOMEM;
+    wb_free(&t->ctx->alloc, t->caps[i]);
+    t->caps[i] = copy;
+    if (i >= t->n_caps)
+        t->n_caps = i + 1;
+    return WABOT_OK;
+}
+
+void wb_turn_clear_captures(wabot_turn *t)
+{
+    for (size_t i = 0; i < WB_MAX_CAPTURES; i++) {
+        wb_free(&t->ctx->alloc, t->caps[i]);
+        t->caps[i] = NULL;
+    }
+    t->n_caps = 0;
+}
+
+const char *wabot_turn_capture(const wabot_turn *t, size_t i)
+{
+    return t && i < t->n_caps ? t->caps[i] : NULL;
+}
+
+size_t wabot_turn_capture_count(const wabot_turn *t)
+{
+    return t ? t->n_caps : 0;
+}
+
+int wabot_turn_set_local(wabot_turn *t, const char *key, void *value)
+{
+    if (!t || !key)
+        return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < t->n_locals; i++) {
+        if (strcmp(t->locals[i].key, key) == 0) {
+            t->locals[i].value = value;
+            return WABOT_OK;
+        }
+    }
+    wb_local *l = wb_realloc(&t->ctx->alloc, t->locals,
+                             (t->n_locals + 1) * sizeof *l);
+    if (!l)
+        return WABOT_ERR_NOMEM;
+    t->locals = l;
+    if (!(l[t->n_locals].key = wb_strdup(&t->ctx->alloc, key)))
+        return WABOT_ERR_NOMEM;
+    l[t->n_locals++].value = value;
+    return WABOT_OK;
+}
+
+void *wabot_turn_get_local(const wabot_turn *t, const char *key)
+{
+    for (size_t i = 0; t && key && i < t->n_locals; i++)
+        if (strcmp(t->locals[i].key, key) == 0)
+            return t->locals[i].value;
+    return NULL;
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Count test results across meson testlog.json files.
+
+A Check suite counts each of its test cases (from the "Checks: N,
+Failures: F, Errors: E" line it prints); any other test counts once.
+A test that failed without such a line (a crash, a timeout) counts as one
+failure. Prints the closing line "N passed, N failed[, N skipped]".
+"""
+import json
+import re
+import sys
+
+CHECK = re.compile(r"\d+%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+
+
+def count(entry):
+    result = entry.get("result", "")
+    found = CHECK.findall(entry.get("stdout", "") or "")
+    if result == "SKIP":
+        return 0, 0, 1
+    if found:
+        n, f, e = (sum(int(x[i]) for x in found) for i in range(3))
+        passed, failed = n - f - e, f + e
+        if result not in ("OK", "EXPECTEDFAIL") and failed == 0:
+            failed = 1  # crashed after printing, or a leak checker failed it
+        return passed, failed, 0
+    return (1, 0, 0) if result in ("OK", "EXPECTEDFAIL") else (0, 1, 0)
+
+
+def main(paths):
+    passed = failed = skipped = 0
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                p, fl, s = count(entry)
+                if fl:
+                    print(f"FAILED: {path}: {entry.get('name')}")
+                passed, failed, skipped = passed + p, failed + fl, skipped + s
+    tail = f", {skipped} skipped" if skipped else ""
+    print(f"{passed} passed, {failed} failed{tail}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

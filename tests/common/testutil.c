@@ -1,0 +1,80 @@
+#include "testutil.h"
+
+#include <stdlib.h>
+
+void tu_clock_init(tu_clock *c, int64_t start_ms)
+{
+    __atomic_store_n(&c->now, start_ms, __ATOMIC_SEQ_CST);
+}
+
+void tu_clock_advance(tu_clock *c, int64_t ms)
+{
+    __atomic_add_fetch(&c->now, ms, __ATOMIC_SEQ_CST);
+}
+
+int64_t tu_clock_now(tu_clock *c)
+{
+    return __atomic_load_n(&c->now, __ATOMIC_SEQ_CST);
+}
+
+static int64_t fake_now(void *ud)
+{
+    return tu_clock_now(ud);
+}
+
+wabot_clock tu_clock_wabot(tu_clock *c)
+{
+    wabot_clock k = {WABOT_CLOCK_VERSION, fake_now, c};
+    return k;
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void tu_env_init_opts(tu_env *e, wabot_options *opts)
+{
+    tu_clock_init(&e->clock, TU_EPOCH_MS);
+    wabot_clock k = tu_clock_wabot(&e->clock);
+    e->storage = wabot_storage_memory_new(&k);
+    ck_assert_ptr_nonnull(e->storage);
+    e->rec = wabot_recorder_new();
+    ck_assert_ptr_nonnull(e->rec);
+    ck_assert_int_eq(wabot_options_set_clock(opts, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(opts, e->storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_transport(opts, e->rec), WABOT_OK);
+    int rc = wabot_ctx_new(&e->ctx, opts);
+    ck_assert_msg(rc == WABOT_OK, "wabot_ctx_new: %s",
+                  wabot_options_errmsg(opts));
+}
+
+void tu_env_init(tu_env *e)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_ptr_nonnull(o);
+    tu_env_init_opts(e, o);
+    wabot_options_free(o);
+}
+
+void tu_env_free(tu_env *e)
+{
+    wabot_ctx_free(e->ctx);
+    wabot_transport_free(e->rec);
+    wabot_storage_free(e->storage);
+    e->ctx = NULL;
+    e->rec = NULL;
+    e->storage = NULL;
+}
+
+wabot_message *tu_text(const char *id, const char *from, const char *text)
+{
+    wabot_message *m = wabot_message_new(id, from, "+15550001111");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(wabot_message_set_text(m, text), WABOT_OK);
+    return m;
+}

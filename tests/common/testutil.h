@@ -1,0 +1,43 @@
+/* Shared helpers for libwabot's Check suites. */
+#ifndef WABOT_TESTUTIL_H
+#define WABOT_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+
+#include "wabot.h"
+
+/* A fake clock: time moves only when a test moves it. Thread-safe. */
+typedef struct tu_clock {
+    int64_t now; /* accessed atomically */
+} tu_clock;
+
+/* Start at a fixed, realistic instant (2026-01-01T00:00:00Z). */
+#define TU_EPOCH_MS 1767225600000LL
+
+void tu_clock_init(tu_clock *c, int64_t start_ms);
+void tu_clock_advance(tu_clock *c, int64_t ms);
+int64_t tu_clock_now(tu_clock *c);
+/* A wabot_clock reading c (c must outlive its users). */
+wabot_clock tu_clock_wabot(tu_clock *c);
+
+/* Run a suite with Check's normal output; returns the process exit code. */
+int tu_run_suite(Suite *s);
+
+/* A context with memory storage, a recorder transport and the given
+ * clock (may be NULL = system clock). The test frees ctx, then the
+ * storage and transport (tu_env_free does all three). */
+typedef struct tu_env {
+    wabot_ctx *ctx;
+    wabot_storage *storage;
+    wabot_transport *rec;
+    tu_clock clock;
+} tu_env;
+void tu_env_init(tu_env *e);                   /* fake clock at TU_EPOCH_MS */
+void tu_env_init_opts(tu_env *e, wabot_options *opts); /* extra options */
+void tu_env_free(tu_env *e);
+
+/* A text message from `from` with the given id (owned by the caller). */
+wabot_message *tu_text(const char *id, const char *from, const char *text);
+
+#endif
