@@ -197,20 +197,19 @@ static int run_attempt(wabot_turn *t)
 static int run_turn(wabot_turn *t)
 {
     int rc = load_profile(t);
-    int64_t retries = t->ctx->cfg.state_max_retries;
-    for (int64_t i = 0; rc == WABOT_OK; i++) {
+    if (rc != WABOT_OK)
+        return rc;
+    for (int64_t attempt = 0;; attempt++) {
         rc = run_attempt(t);
         if (rc != WABOT_ERR_CONFLICT)
-            break;
-        if (i >= retries) {
-            rc = wb_error(t->ctx, WABOT_ERR_CONFLICT,
-                          "conversation changed concurrently %lld times",
-                          (long long)i + 1);
-            break;
-        }
+            return rc;
+        /* The attempt's replies answer a state that was never saved. */
         turn_reset_attempt(t);
+        if (attempt >= t->ctx->cfg.state_max_retries)
+            return wb_error(t->ctx, WABOT_ERR_CONFLICT,
+                            "conversation changed concurrently %lld times",
+                            (long long)attempt + 1);
     }
-    return rc;
 }
 
 static int validate(wabot_ctx *ctx, const wabot_message *m)
@@ -244,6 +243,7 @@ int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
 
     wabot_turn t;
     turn_init(&t, ctx, m, org);
+    wb_error_clear(ctx); /* the error handler's detail is this turn's only */
     rc = run_turn(&t);
     if (rc < 0)
         report_failure(&t, rc);

@@ -3,6 +3,7 @@
 #define WABOT_TESTUTIL_H
 
 #include <check.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "wabot.h"

@@ -1,0 +1,386 @@
+/* Core: version, status codes, options, context, errors, logging, clock,
+ * allocator. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+START_TEST(test_version_matches_header)
+{
+    ck_assert_uint_eq(wabot_version_num(), WABOT_VERSION_NUM);
+    ck_assert_str_eq(wabot_version_str(), WABOT_VERSION_STR);
+}
+END_TEST
+
+START_TEST(test_strerror_names_every_code_and_unknown)
+{
+    for (int s = WABOT_OK; s >= WABOT_ERR_BUSY; s--)
+        ck_assert_str_ne(wabot_strerror(s), "unknown status");
+    ck_assert_str_eq(wabot_strerror(-999), "unknown status");
+    ck_assert_str_eq(wabot_strerror(42), "unknown status");
+}
+END_TEST
+
+START_TEST(test_status_codes_never_renumbered)
+{
+    /* Published values: append-only (doc/abi.md). */
+    ck_assert_int_eq(WABOT_ERR_INVAL, -1);
+    ck_assert_int_eq(WABOT_ERR_NOMEM, -2);
+    ck_assert_int_eq(WABOT_ERR_NOT_FOUND, -3);
+    ck_assert_int_eq(WABOT_ERR_EXISTS, -4);
+    ck_assert_int_eq(WABOT_ERR_CONFLICT, -5);
+    ck_assert_int_eq(WABOT_ERR_PARSE, -6);
+    ck_assert_int_eq(WABOT_ERR_TOO_LARGE, -7);
+    ck_assert_int_eq(WABOT_ERR_UNSUPPORTED, -8);
+    ck_assert_int_eq(WABOT_ERR_STORAGE, -9);
+    ck_assert_int_eq(WABOT_ERR_TRANSPORT, -10);
+    ck_assert_int_eq(WABOT_ERR_STATE, -11);
+    ck_assert_int_eq(WABOT_ERR_HANDLER, -12);
+    ck_assert_int_eq(WABOT_ERR_AUTH, -13);
+    ck_assert_int_eq(WABOT_ERR_TIMEOUT, -14);
+    ck_assert_int_eq(WABOT_ERR_BUSY, -15);
+}
+END_TEST
+
+START_TEST(test_options_unknown_id_is_inval_with_message)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, (wabot_option)9999, 1),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "unknown option"));
+    ck_assert_int_eq(wabot_options_set_str(o, (wabot_option)0, "x"),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set(o, "no_such_option", "1"),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "no_such_option"));
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_options_wrong_setter_type_is_inval)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_COMMAND_PREFIX, 1),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "string option"));
+    ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_MAX_PARAMS, "1"),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "integer option"));
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_options_range_checked)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_MAX_BODY_BYTES, 0),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "MAX_BODY_BYTES"));
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_MAX_BODY_BYTES, 4096),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_options_errmsg(o), "");
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_LOG_LEVEL, 9),
+                     WABOT_ERR_INVAL);
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_options_by_name_parses_and_validates)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set(o, "max_params", "10"), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set(o, "WABOT_OPT_MAX_PARAMS", "11"),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set(o, "Max_Params", "12x"),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "decimal"));
+    ck_assert_int_eq(wabot_options_set(o, "log_level", "debug"), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set(o, "log_level", "loud"),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set(o, "command_prefix", "!"), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set(o, "command_prefix", ""),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set(o, NULL, "1"), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set(NULL, "max_params", "1"),
+                     WABOT_ERR_INVAL);
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_options_webhook_path_must_be_a_path)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(
+        wabot_options_set_str(o, WABOT_OPT_TWILIO_WEBHOOK_PATH, "hook"),
+        WABOT_ERR_INVAL);
+    ck_assert_int_eq(
+        wabot_options_set_str(o, WABOT_OPT_TWILIO_WEBHOOK_PATH, "/a?b=1"),
+        WABOT_ERR_INVAL);
+    ck_assert_int_eq(
+        wabot_options_set_str(o, WABOT_OPT_META_WEBHOOK_PATH, "/meta/hook"),
+        WABOT_OK);
+    /* NULL restores the default */
+    ck_assert_int_eq(
+        wabot_options_set_str(o, WABOT_OPT_META_WEBHOOK_PATH, NULL), WABOT_OK);
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_options_reject_bad_clock_and_allocator)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_clock c = {0, NULL, NULL};
+    ck_assert_int_eq(wabot_options_set_clock(o, &c), WABOT_ERR_INVAL);
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, NULL, NULL, NULL, NULL};
+    ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set_clock(o, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_allocator(o, NULL), WABOT_OK);
+    wabot_options_free(o);
+}
+END_TEST
+
+START_TEST(test_ctx_with_defaults_uses_memory_and_console)
+{
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, NULL), WABOT_OK);
+    ck_assert_str_eq(wabot_storage_name(wabot_ctx_storage(ctx)), "memory");
+    ck_assert_str_eq(wabot_transport_name(wabot_ctx_transport(ctx)),
+                     "console");
+    ck_assert_int_eq(wabot_ctx_new(NULL, NULL), WABOT_ERR_INVAL);
+    wabot_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_free_functions_accept_null)
+{
+    wabot_ctx_free(NULL);
+    wabot_options_free(NULL);
+    wabot_free(NULL);
+    wabot_message_free(NULL);
+    wabot_storage_free(NULL);
+    wabot_transport_free(NULL);
+    wabot_http_response_free(NULL);
+    wabot_ctx_mem_free(NULL, NULL);
+}
+END_TEST
+
+START_TEST(test_clock_is_injected)
+{
+    tu_env e;
+    tu_env_init(&e);
+    ck_assert_int_eq(wabot_ctx_now_ms(e.ctx), TU_EPOCH_MS);
+    tu_clock_advance(&e.clock, 1500);
+    ck_assert_int_eq(wabot_ctx_now_ms(e.ctx), TU_EPOCH_MS + 1500);
+    tu_env_free(&e);
+}
+END_TEST
+
+static void *fail_on_other_ctx(void *arg)
+{
+    wabot_ctx *ctx = arg;
+    /* This thread has no error recorded for ctx, whatever others did. */
+    const char *before = wabot_ctx_errmsg(ctx);
+    int clean = before[0] == '\0';
+    ck_assert_int_eq(wabot_use(ctx, NULL, NULL, NULL, NULL), WABOT_ERR_INVAL);
+    return (void *)(intptr_t)(clean && wabot_ctx_errmsg(ctx)[0] != '\0');
+}
+
+START_TEST(test_errmsg_is_per_thread_and_per_ctx)
+{
+    wabot_ctx *a, *b;
+    ck_assert_int_eq(wabot_ctx_new(&a, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_new(&b, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_use(a, NULL, NULL, NULL, NULL), WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(a), "middleware"));
+    ck_assert_str_eq(wabot_ctx_errmsg(b), "");
+    pthread_t th;
+    void *ok;
+    pthread_create(&th, NULL, fail_on_other_ctx, b);
+    pthread_join(th, &ok);
+    ck_assert_ptr_nonnull(ok);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(a), "middleware"));
+    wabot_ctx_free(a);
+    wabot_ctx_free(b);
+}
+END_TEST
+
+typedef struct log_sink {
+    int n;
+    wabot_log_level last;
+    char module[32];
+} log_sink;
+
+static void sink_log(void *ud, wabot_log_level level, const char *module,
+                     const char *msg)
+{
+    log_sink *s = ud;
+    ck_assert_ptr_nonnull(msg);
+    s->n++;
+    s->last = level;
+    snprintf(s->module, sizeof s->module, "%s", module);
+}
+
+START_TEST(test_log_threshold_filters_messages)
+{
+    log_sink s = {0};
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_log(o, sink_log, &s);
+    wabot_options_set_int(o, WABOT_OPT_LOG_LEVEL, WABOT_LOG_DEBUG);
+    wabot_ctx *ctx;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_use(ctx, NULL, NULL, NULL, NULL); /* errors are logged at debug */
+    ck_assert_int_eq(s.n, 1);
+    ck_assert_int_eq(s.last, WABOT_LOG_DEBUG);
+    ck_assert_str_eq(s.module, "core");
+    wabot_ctx_free(ctx);
+
+    s.n = 0;
+    wabot_options_set_int(o, WABOT_OPT_LOG_LEVEL, WABOT_LOG_WARN);
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_use(ctx, NULL, NULL, NULL, NULL);
+    ck_assert_int_eq(s.n, 0);
+    wabot_ctx_free(ctx);
+    wabot_options_free(o);
+    ck_assert_str_eq(wabot_log_level_name(WABOT_LOG_WARN), "warn");
+}
+END_TEST
+
+typedef struct counting_alloc {
+    long allocs, frees;
+} counting_alloc;
+
+static void *ca_malloc(size_t n, void *ud)
+{
+    __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1, __ATOMIC_RELAXED);
+    return malloc(n);
+}
+
+static void *ca_realloc(void *p, size_t n, void *ud)
+{
+    if (!p)
+        __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1,
+                           __ATOMIC_RELAXED);
+    return realloc(p, n);
+}
+
+static void ca_free(void *p, void *ud)
+{
+    __atomic_add_fetch(&((counting_alloc *)ud)->frees, 1, __ATOMIC_RELAXED);
+    free(p);
+}
+
+static int reply_hi(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    wabot_turn_session_set_int(t, "n", 1);
+    return wabot_reply_text(t, "hi");
+}
+
+START_TEST(test_allocator_hook_serves_every_ctx_allocation)
+{
+    counting_alloc ca = {0, 0};
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, ca_malloc, ca_realloc,
+                         ca_free, &ca};
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_OK);
+    tu_env e;
+    tu_env_init_opts(&e, o);
+    wabot_options_free(o);
+    ck_assert_int_gt(ca.allocs, 0);
+    wabot_use(e.ctx, "hi", reply_hi, NULL, NULL);
+    wabot_message *m = tu_text("SM1", "+14155550100", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    char *json = wabot_metrics_json(e.ctx);
+    ck_assert_ptr_nonnull(json);
+    wabot_ctx_mem_free(e.ctx, json);
+    long during = ca.allocs;
+    tu_env_free(&e);
+    ck_assert_int_gt(during, 3);
+    ck_assert_int_eq(ca.allocs, ca.frees);
+}
+END_TEST
+
+START_TEST(test_metrics_count_and_serialise_sorted)
+{
+    tu_env e;
+    tu_env_init(&e);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "custom.b"), 0);
+    ck_assert_int_eq(wabot_metrics_add(e.ctx, "custom.b", 2), WABOT_OK);
+    ck_assert_int_eq(wabot_metrics_add(e.ctx, "custom.a", 1), WABOT_OK);
+    ck_assert_int_eq(wabot_metrics_add(e.ctx, "custom.b", 3), WABOT_OK);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "custom.b"), 5);
+    ck_assert_int_eq(wabot_metrics_add(e.ctx, "", 1), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_metrics_add(e.ctx, NULL, 1), WABOT_ERR_INVAL);
+    for (int i = 0; i < 200; i++) { /* forces the table to grow */
+        char name[32];
+        snprintf(name, sizeof name, "grow.%03d", i);
+        ck_assert_int_eq(wabot_metrics_add(e.ctx, name, i), WABOT_OK);
+    }
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "grow.199"), 199);
+    char *s = wabot_metrics_json(e.ctx);
+    json_error_t err;
+    json_t *j = json_loads(s, 0, &err);
+    ck_assert_msg(j != NULL, "metrics JSON invalid: %s", err.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "custom.b")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "timestamp")),
+                     TU_EPOCH_MS);
+    ck_assert(strstr(s, "custom.a") < strstr(s, "custom.b"));
+    json_decref(j);
+    wabot_ctx_mem_free(e.ctx, s);
+    tu_env_free(&e);
+}
+END_TEST
+
+static void *add_many(void *arg)
+{
+    for (int i = 0; i < 10000; i++)
+        wabot_metrics_add(arg, i % 2 ? "race.x" : "race.y", 1);
+    return NULL;
+}
+
+START_TEST(test_metrics_are_thread_safe)
+{
+    tu_env e;
+    tu_env_init(&e);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, add_many, e.ctx);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "race.x"), 20000);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "race.y"), 20000);
+    tu_env_free(&e);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_version_matches_header);
+    tcase_add_test(tc, test_strerror_names_every_code_and_unknown);
+    tcase_add_test(tc, test_status_codes_never_renumbered);
+    tcase_add_test(tc, test_options_unknown_id_is_inval_with_message);
+    tcase_add_test(tc, test_options_wrong_setter_type_is_inval);
+    tcase_add_test(tc, test_options_range_checked);
+    tcase_add_test(tc, test_options_by_name_parses_and_validates);
+    tcase_add_test(tc, test_options_webhook_path_must_be_a_path);
+    tcase_add_test(tc, test_options_reject_bad_clock_and_allocator);
+    tcase_add_test(tc, test_ctx_with_defaults_uses_memory_and_console);
+    tcase_add_test(tc, test_free_functions_accept_null);
+    tcase_add_test(tc, test_clock_is_injected);
+    tcase_add_test(tc, test_errmsg_is_per_thread_and_per_ctx);
+    tcase_add_test(tc, test_log_threshold_filters_messages);
+    tcase_add_test(tc, test_allocator_hook_serves_every_ctx_allocation);
+    tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
+    tcase_add_test(tc, test_metrics_are_thread_safe);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(core_suite());
+}

@@ -1,0 +1,219 @@
+/* Transports: the send-op contract, console, recorder (test kit). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static int reply_from_ud(wabot_turn *t, void *ud)
+{
+    return wabot_reply_text(t, ud);
+}
+
+static void handle(wabot_ctx *ctx, const char *id, const char *text)
+{
+    wabot_message *m = tu_text(id, "+14155550100", text);
+    ck_assert_int_eq(wabot_ctx_handle_message(ctx, m), WABOT_OK);
+    wabot_message_free(m);
+}
+
+static char *read_all(FILE *f)
+{
+    fflush(f);
+    long n = ftell(f);
+    rewind(f);
+    char *s = calloc(1, (size_t)n + 1);
+    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    return s;
+}
+
+static int reply_multi(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    const char *ids[] = {"a", "b"}, *titles[] = {"Alpha", "Beta"};
+    wabot_reply_text(t, "line one\nline two");
+    wabot_reply_buttons(t, "Pick", 2, ids, titles);
+    return wabot_reply_media(t, "https://x/menu.pdf", "Menu");
+}
+
+START_TEST(test_console_prints_one_prefixed_entry_per_message)
+{
+    FILE *f = tmpfile();
+    wabot_transport *console = wabot_transport_console_new(f);
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_transport(o, console);
+    wabot_ctx *ctx;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_use(ctx, NULL, reply_multi, NULL, NULL);
+    handle(ctx, "SM1", "hi");
+    char *out = read_all(f);
+    ck_assert_str_eq(out,
+                     "[bot -> +14155550100] line one\n"
+                     "    line two\n"
+                     "[bot -> +14155550100] Pick\n"
+                     "    [a] Alpha  [b] Beta\n"
+                     "[bot -> +14155550100] [media https://x/menu.pdf] Menu\n");
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.sent"), 3);
+    free(out);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(console);
+    fclose(f);
+}
+END_TEST
+
+START_TEST(test_recorder_keeps_messages_in_order_until_cleared)
+{
+    tu_env e;
+    tu_env_init(&e);
+    wabot_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    handle(e.ctx, "SM1", "a");
+    handle(e.ctx, "SM2", "b");
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    ck_assert_str_eq(wabot_outbound_id(wabot_recorder_get(e.rec, 0)), "SM1:r0");
+    ck_assert_str_eq(wabot_outbound_id(wabot_recorder_get(e.rec, 1)), "SM2:r0");
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 1)), "pong");
+    ck_assert_ptr_null(wabot_recorder_get(e.rec, 2));
+    wabot_recorder_clear(e.rec);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 0);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_recorder_fail_next_fails_and_counts)
+{
+    tu_env e;
+    tu_env_init(&e);
+    wabot_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    ck_assert_int_eq(wabot_recorder_fail_next(e.rec, 2, WABOT_ERR_TRANSPORT,
+                                              131026, "undeliverable"),
+                     WABOT_OK);
+    handle(e.ctx, "SM1", "a");
+    handle(e.ctx, "SM2", "b");
+    handle(e.ctx, "SM3", "c");
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    ck_assert_str_eq(wabot_outbound_id(wabot_recorder_get(e.rec, 0)), "SM3:r0");
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed"), 2);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.sent"), 1);
+    ck_assert_int_eq(wabot_recorder_fail_next(e.rec, 1, WABOT_OK, 0, NULL),
+                     WABOT_ERR_INVAL);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_recorder_functions_reject_other_transports)
+{
+    wabot_transport *c = wabot_transport_console_new(NULL);
+    ck_assert_uint_eq(wabot_recorder_count(c), 0);
+    ck_assert_ptr_null(wabot_recorder_get(c, 0));
+    ck_assert_int_eq(wabot_recorder_fail_next(c, 1, WABOT_ERR_TRANSPORT, 0, NULL),
+                     WABOT_ERR_INVAL);
+    wabot_recorder_clear(c); /* no-op */
+    wabot_transport_free(c);
+}
+END_TEST
+
+/* An asynchronous transport: keeps ops and completes them later, as a
+ * network transport would. */
+typedef struct async_tp {
+    wabot_send_op *ops[8];
+    size_t n;
+    int destroyed;
+} async_tp;
+
+static int async_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
+{
+    (void)m;
+    async_tp *a = impl;
+    if (a->n == 8)
+        return WABOT_ERR_BUSY; /* refused: the op will not be completed */
+    a->ops[a->n++] = op;
+    return WABOT_OK;
+}
+
+static void async_destroy(void *impl)
+{
+    ((async_tp *)impl)->destroyed = 1;
+}
+
+static const wabot_transport_vtable async_vt = {
+    WABOT_TRANSPORT_VTABLE_VERSION, async_send, async_destroy};
+
+START_TEST(test_async_completion_after_send_returns_is_counted)
+{
+    async_tp a = {0};
+    wabot_transport *t = wabot_transport_new(&async_vt, &a, "async");
+    ck_assert_str_eq(wabot_transport_name(t), "async");
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_transport(o, t);
+    wabot_ctx *ctx;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_use(ctx, NULL, reply_from_ud, "later", NULL);
+    handle(ctx, "SM1", "a");
+    handle(ctx, "SM2", "b");
+    ck_assert_uint_eq(a.n, 2);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.sent"), 0);
+    wabot_send_op_ok(a.ops[0], "wamid.1");
+    wabot_send_op_fail(a.ops[1], WABOT_ERR_TRANSPORT, 131047, "window", 0);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.sent"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed"), 1);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+    ck_assert_int_eq(a.destroyed, 1);
+}
+END_TEST
+
+START_TEST(test_refused_send_counts_as_failed)
+{
+    async_tp a = {0};
+    a.n = 8; /* full: every send is refused */
+    wabot_transport *t = wabot_transport_new(&async_vt, &a, NULL);
+    ck_assert_str_eq(wabot_transport_name(t), "custom");
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_transport(o, t);
+    wabot_ctx *ctx;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_use(ctx, NULL, reply_from_ud, "x", NULL);
+    handle(ctx, "SM1", "a");
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed"), 1);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+}
+END_TEST
+
+START_TEST(test_transport_new_validates_vtable)
+{
+    wabot_transport_vtable bad = {0, async_send, NULL};
+    ck_assert_ptr_null(wabot_transport_new(&bad, NULL, "x"));
+    wabot_transport_vtable nosend = {WABOT_TRANSPORT_VTABLE_VERSION, NULL, NULL};
+    ck_assert_ptr_null(wabot_transport_new(&nosend, NULL, "x"));
+    ck_assert_ptr_null(wabot_transport_new(NULL, NULL, "x"));
+    /* A newer vtable version is accepted (extra members are ignored). */
+    wabot_transport_vtable newer = {WABOT_TRANSPORT_VTABLE_VERSION + 1,
+                                    async_send, NULL};
+    wabot_transport *t = wabot_transport_new(&newer, NULL, "newer");
+    ck_assert_ptr_nonnull(t);
+    wabot_transport_free(t);
+}
+END_TEST
+
+static Suite *transport_suite(void)
+{
+    Suite *s = suite_create("transport");
+    TCase *tc = tcase_create("transport");
+    tcase_add_test(tc, test_console_prints_one_prefixed_entry_per_message);
+    tcase_add_test(tc, test_recorder_keeps_messages_in_order_until_cleared);
+    tcase_add_test(tc, test_recorder_fail_next_fails_and_counts);
+    tcase_add_test(tc, test_recorder_functions_reject_other_transports);
+    tcase_add_test(tc, test_async_completion_after_send_returns_is_counted);
+    tcase_add_test(tc, test_refused_send_counts_as_failed);
+    tcase_add_test(tc, test_transport_new_validates_vtable);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(transport_suite());
+}
