@@ -3,6 +3,7 @@
 #define WB_METRICS_H
 
 #include "ctx.h"
+#include "wabot/metrics.h"
 
 wb_metrics *wb_metrics_new(const wabot_allocator *a);
 void wb_metrics_free(wb_metrics *m);

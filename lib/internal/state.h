@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "ctx.h"
+#include "wabot/state.h"
 
 /* A loaded conversation. */
 typedef struct wb_conv {
