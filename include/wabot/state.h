@@ -23,7 +23,8 @@ typedef struct wabot_conversation wabot_conversation;
 typedef struct wabot_customer wabot_customer;
 
 /** Read a conversation. WABOT_ERR_NOT_FOUND if there is none (or it
- *  expired), WABOT_ERR_STORAGE, WABOT_ERR_INVAL. */
+ *  expired), WABOT_ERR_PARSE if the stored value is corrupt (the next turn
+ *  of the customer overwrites it), WABOT_ERR_STORAGE, WABOT_ERR_INVAL. */
 WABOT_API int wabot_conversation_get(wabot_ctx *ctx, const char *org,
                                      const char *customer,
                                      wabot_conversation **out);
@@ -37,7 +38,8 @@ WABOT_API int wabot_conversation_reset(wabot_ctx *ctx, const char *org,
                                        const char *customer);
 
 /** Read a customer profile. WABOT_ERR_NOT_FOUND if the customer never
- *  wrote and was never created. */
+ *  wrote and was never created; WABOT_ERR_PARSE if the stored profile is
+ *  corrupt; WABOT_ERR_STORAGE, WABOT_ERR_INVAL. */
 WABOT_API int wabot_customer_get(wabot_ctx *ctx, const char *org,
                                  const char *phone, wabot_customer **out);
 WABOT_API const char *wabot_customer_phone(const wabot_customer *c);

@@ -16,8 +16,9 @@ typedef struct wb_conv {
 } wb_conv;
 
 /* Load (org, customer); an absent conversation loads as empty with
- * version 0. WABOT_OK, WABOT_ERR_STORAGE, WABOT_ERR_PARSE (stored value is
- * corrupt: logged, and treated as... the caller decides), NOMEM. */
+ * version 0. A corrupt stored value is logged and loads as empty with the
+ * stored version, so the next save overwrites it. WABOT_OK,
+ * WABOT_ERR_STORAGE, NOMEM. */
 int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
                  wb_conv *out);
 /* Save with compare-and-set against c->version (0 = must be absent), TTL

@@ -184,33 +184,40 @@ size_t wabot_turn_reply_count(const wabot_turn *t)
     return t ? t->n_replies : 0;
 }
 
+/* Completion of one reply's send. The send owns the message from the moment
+ * the transport accepts it (completion may come after the turn ended), so
+ * the message is freed here. */
 static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
 {
     wabot_ctx *ctx = ud;
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
-        return;
+    } else {
+        wb_count(ctx, "outbound.failed", 1);
+        wb_log(ctx, WABOT_LOG_ERROR, "transport",
+               "send %s to %s failed: %s (provider code %d) %s",
+               wabot_outbound_id(o), wabot_outbound_to(o),
+               wabot_strerror(r->status), r->provider_code, r->message);
     }
-    wb_count(ctx, "outbound.failed", 1);
-    wb_log(ctx, WABOT_LOG_ERROR, "transport",
-           "send %s to %s failed: %s (provider code %d) %s",
-           wabot_outbound_id(o), wabot_outbound_to(o),
-           wabot_strerror(r->status), r->provider_code, r->message);
+    wb_outbound_free((wabot_outbound *)o);
 }
 
-/* Hand every queued reply to the transport, in order. */
+/* Hand every queued reply to the transport, in order; each one leaves the
+ * turn's ownership for the send's. */
 int wb_turn_send_replies(wabot_turn *t)
 {
     int first_error = WABOT_OK;
     for (size_t i = 0; i < t->n_replies; i++) {
-        int rc = wb_transport_send(t->ctx->transport, t->replies[i], on_sent,
-                                   t->ctx);
+        wabot_outbound *o = t->replies[i];
+        t->replies[i] = NULL;
+        int rc = wb_transport_send(t->ctx->transport, o, on_sent, t->ctx);
         if (rc < 0) {
-            on_sent(t->ctx, t->replies[i],
-                    &(wb_send_result){rc, "", 0, "transport refused", 0});
+            wb_send_result refused = {rc, "", 0, "transport refused", 0};
+            on_sent(t->ctx, o, &refused);
             if (first_error == WABOT_OK)
                 first_error = rc;
         }
     }
+    t->n_replies = 0;
     return first_error;
 }

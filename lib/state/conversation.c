@@ -1,0 +1,317 @@
+/* Conversations: {"state":"<name>","session":{...}} at
+ * "wabot:conv:<org>:<customer>", written with compare-and-set on the
+ * storage version so that concurrent writers (other threads, other
+ * processes) can never silently overwrite each other. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wabot/state.h"
+#include "state.h"
+#include "storage.h"
+#include "strbuf.h"
+
+#define MODULE "state"
+
+struct wabot_conversation {
+    char *state;   /* "" when none */
+    char *session; /* compact JSON object text */
+    uint64_t version;
+};
+
+char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer)
+{
+    if (buf == NULL || org == NULL || customer == NULL)
+        return NULL;
+    int w = snprintf(buf, n, "wabot:conv:%s:%s", org, customer);
+    return w >= 0 && (size_t)w < n ? buf : NULL;
+}
+
+/* Validate the identifiers and build the key into key[WB_STORAGE_KEY_MAX+1].
+ * Records a detail message on failure. */
+static int conv_key(const wabot_ctx *ctx, const char *org,
+                    const char *customer, char *key)
+{
+    if (!wb_storage_key_part_ok(org))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "organisation must be non-empty, without control "
+                        "characters");
+    if (!wb_storage_key_part_ok(customer))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "customer must be non-empty, without control "
+                        "characters");
+    if (wb_conv_key(key, WB_STORAGE_KEY_MAX + 1, org, customer) == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "organisation and customer are too long for a "
+                        "storage key (%d bytes)",
+                        WB_STORAGE_KEY_MAX);
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                */
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    wb_strbuf_append(data, buf, size);
+    return 0;
+}
+
+/* Compact JSON text of `json` allocated with `a` (NULL = libc). */
+static char *json_text(const wabot_allocator *a, const json_t *json,
+                       size_t *len)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, a);
+    if (json_dump_callback(json, dump_cb, &b, JSON_COMPACT) != 0) {
+        wb_strbuf_free(&b);
+        return NULL;
+    }
+    if (len != NULL)
+        *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+/* Parse a stored conversation. On success *state is NULL or a non-empty
+ * string borrowed from *root and *session an object borrowed from *root;
+ * the caller decrefs *root. WABOT_ERR_PARSE if the value is not a
+ * conversation. */
+static int conv_decode(const char *val, size_t len, json_t **root,
+                       const char **state, json_t **session)
+{
+    json_t *r = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+    if (r == NULL || !json_is_object(r))
+        goto corrupt;
+    json_t *st = json_object_get(r, "state");
+    json_t *se = json_object_get(r, "session");
+    if (st != NULL && !json_is_string(st) && !json_is_null(st))
+        goto corrupt;
+    if (se != NULL && !json_is_object(se) && !json_is_null(se))
+        goto corrupt;
+    *state = json_is_string(st) && json_string_length(st) > 0
+                 ? json_string_value(st)
+                 : NULL;
+    *session = json_is_object(se) ? se : NULL;
+    *root = r;
+    return WABOT_OK;
+corrupt:
+    json_decref(r);
+    return WABOT_ERR_PARSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Internal API                                                        */
+
+static int load_empty(wb_conv *out)
+{
+    out->state = NULL;
+    out->session = json_object();
+    return out->session != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+}
+
+int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *out)
+{
+    if (ctx == NULL || out == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_load: NULL argument");
+    out->state = NULL;
+    out->session = NULL;
+    out->version = 0;
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_key(ctx, org, customer, key);
+    if (rc != WABOT_OK)
+        return rc;
+
+    char *val;
+    size_t len;
+    uint64_t version;
+    rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return load_empty(out);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "loading conversation %s: %s", key,
+                        wabot_strerror(rc));
+
+    json_t *root = NULL, *session = NULL;
+    const char *state = NULL;
+    rc = conv_decode(val, len, &root, &state, &session);
+    free(val);
+    /* Keep the stored version in every case: the next save then replaces
+     * a corrupt value instead of failing on it forever. */
+    out->version = version;
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "conversation %s is corrupt; starting it afresh", key);
+        return load_empty(out);
+    }
+    out->session = session != NULL ? json_incref(session) : json_object();
+    out->state = state != NULL ? wb_strdup(&ctx->alloc, state) : NULL;
+    json_decref(root);
+    if (out->session == NULL || (state != NULL && out->state == NULL)) {
+        wb_conv_clear(ctx, out);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "loading conversation");
+    }
+    return WABOT_OK;
+}
+
+int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *c)
+{
+    if (ctx == NULL || c == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_save: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_key(ctx, org, customer, key);
+    if (rc != WABOT_OK)
+        return rc;
+    if (c->session != NULL && !json_is_object(c->session))
+        return wb_error(ctx, WABOT_ERR_INVAL, "session is not an object");
+
+    json_t *state = json_string(c->state != NULL ? c->state : "");
+    if (state == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "state name is not valid UTF-8");
+    json_t *session = c->session != NULL ? json_incref(c->session)
+                                         : json_object();
+    json_t *root = json_pack("{s:o,s:o}", "state", state, "session",
+                             session);
+    size_t len = 0;
+    char *text = root != NULL ? json_text(&ctx->alloc, root, &len) : NULL;
+    json_decref(root);
+    if (text == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "encoding conversation %s",
+                        key);
+
+    uint64_t version = 0;
+    rc = wabot_storage_cas(ctx->storage, key, c->version, text, len,
+                           ctx->cfg.state_ttl_ms, &version);
+    wb_free(&ctx->alloc, text);
+    if (rc == WABOT_OK) {
+        c->version = version;
+        return WABOT_OK;
+    }
+    if (rc == WABOT_ERR_CONFLICT)
+        return wb_error(ctx, rc, "conversation %s changed since it was "
+                                 "loaded", key);
+    return wb_error(ctx, rc, "saving conversation %s: %s", key,
+                    wabot_strerror(rc));
+}
+
+void wb_conv_clear(wabot_ctx *ctx, wb_conv *c)
+{
+    if (c == NULL)
+        return;
+    if (ctx != NULL)
+        wb_free(&ctx->alloc, c->state);
+    json_decref(c->session);
+    c->state = NULL;
+    c->session = NULL;
+    c->version = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public snapshots                                                    */
+
+void wabot_conversation_free(wabot_conversation *c)
+{
+    if (c == NULL)
+        return;
+    free(c->state);
+    free(c->session);
+    free(c);
+}
+
+static wabot_conversation *snapshot(const char *state, const json_t *session,
+                                    uint64_t version)
+{
+    wabot_conversation *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->version = version;
+    c->state = strdup(state != NULL ? state : "");
+    if (session != NULL)
+        c->session = json_text(NULL, session, NULL);
+    else
+        c->session = strdup("{}");
+    if (c->state == NULL || c->session == NULL) {
+        wabot_conversation_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int wabot_conversation_get(wabot_ctx *ctx, const char *org,
+                           const char *customer, wabot_conversation **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (ctx == NULL || out == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_conversation_get: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_key(ctx, org, customer, key);
+    if (rc != WABOT_OK)
+        return rc;
+
+    char *val;
+    size_t len;
+    uint64_t version;
+    rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no conversation %s", key);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading conversation %s: %s", key,
+                        wabot_strerror(rc));
+
+    json_t *root = NULL, *session = NULL;
+    const char *state = NULL;
+    rc = conv_decode(val, len, &root, &state, &session);
+    free(val);
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "conversation %s is corrupt",
+               key);
+        return wb_error(ctx, rc, "stored conversation %s is corrupt; the "
+                                 "next turn starts it afresh", key);
+    }
+    *out = snapshot(state, session, version);
+    json_decref(root);
+    if (*out == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "reading conversation %s", key);
+    return WABOT_OK;
+}
+
+const char *wabot_conversation_state(const wabot_conversation *c)
+{
+    return c != NULL ? c->state : "";
+}
+
+const char *wabot_conversation_session(const wabot_conversation *c)
+{
+    return c != NULL ? c->session : "{}";
+}
+
+uint64_t wabot_conversation_version(const wabot_conversation *c)
+{
+    return c != NULL ? c->version : 0;
+}
+
+int wabot_conversation_reset(wabot_ctx *ctx, const char *org,
+                             const char *customer)
+{
+    if (ctx == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_conversation_reset: NULL context");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_key(ctx, org, customer, key);
+    if (rc != WABOT_OK)
+        return rc;
+    /* No lock needed: a turn in flight saves with CAS against the version
+     * it loaded, which no longer exists, so it re-runs on the empty
+     * conversation. */
+    rc = wabot_storage_del(ctx->storage, key);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no conversation %s", key);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "deleting conversation %s: %s", key,
+                        wabot_strerror(rc));
+    return WABOT_OK;
+}

@@ -1,0 +1,398 @@
+/* Customer profiles: {"name":...,"last_inbound_ms":...,"opted_out":bool}
+ * at "wabot:cust:<org>:<phone>", without expiry (the opt-out must never be
+ * forgotten). Every change is a read-modify-write retried on a version
+ * conflict, so concurrent touches from several processes all land. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wabot/state.h"
+#include "state.h"
+#include "storage.h"
+#include "strbuf.h"
+
+#define MODULE "state"
+/* CAS attempts before giving up with WABOT_ERR_CONFLICT: only reached
+ * under pathological contention on one customer. */
+#define PROFILE_MAX_TRIES 32
+
+struct wabot_customer {
+    char *phone;
+    char *name; /* "" when unknown */
+    int64_t last_inbound_ms;
+    int opted_out;
+};
+
+/* A profile while it is being read and changed; name is libc memory. */
+typedef struct prof {
+    char *name; /* NULL = unknown */
+    int64_t last_inbound_ms;
+    int opted_out;
+} prof;
+
+char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
+{
+    if (buf == NULL || org == NULL || phone == NULL)
+        return NULL;
+    int w = snprintf(buf, n, "wabot:cust:%s:%s", org, phone);
+    return w >= 0 && (size_t)w < n ? buf : NULL;
+}
+
+static int cust_key(const wabot_ctx *ctx, const char *org, const char *phone,
+                    char *key)
+{
+    if (!wb_storage_key_part_ok(org))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "organisation must be non-empty, without control "
+                        "characters");
+    if (!wb_storage_key_part_ok(phone))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "phone must be non-empty, without control "
+                        "characters");
+    if (wb_cust_key(key, WB_STORAGE_KEY_MAX + 1, org, phone) == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "organisation and phone are too long for a storage "
+                        "key (%d bytes)",
+                        WB_STORAGE_KEY_MAX);
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                */
+
+static void prof_clear(prof *p)
+{
+    free(p->name);
+    memset(p, 0, sizeof *p);
+}
+
+/* WABOT_OK, WABOT_ERR_PARSE (not a profile), WABOT_ERR_NOMEM. */
+static int prof_decode(const char *val, size_t len, prof *p)
+{
+    memset(p, 0, sizeof *p);
+    json_t *root = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+    int rc = WABOT_ERR_PARSE;
+    if (root == NULL || !json_is_object(root))
+        goto out;
+    json_t *name = json_object_get(root, "name");
+    json_t *last = json_object_get(root, "last_inbound_ms");
+    json_t *opted = json_object_get(root, "opted_out");
+    if ((name != NULL && !json_is_string(name) && !json_is_null(name)) ||
+        (last != NULL && !json_is_integer(last)) ||
+        (opted != NULL && !json_is_boolean(opted)))
+        goto out;
+    if (json_is_string(name) && json_string_length(name) > 0) {
+        p->name = strdup(json_string_value(name));
+        if (p->name == NULL) {
+            rc = WABOT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    p->last_inbound_ms = last != NULL ? json_integer_value(last) : 0;
+    if (p->last_inbound_ms < 0)
+        p->last_inbound_ms = 0;
+    p->opted_out = json_is_true(opted);
+    rc = WABOT_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    wb_strbuf_append(data, buf, size);
+    return 0;
+}
+
+/* Compact JSON text (libc memory) or NULL on out of memory. */
+static char *prof_encode(const prof *p, size_t *len)
+{
+    json_t *root = json_pack("{s:o?,s:I,s:b}", "name",
+                             p->name != NULL ? json_string(p->name) : NULL,
+                             "last_inbound_ms",
+                             (json_int_t)p->last_inbound_ms, "opted_out",
+                             p->opted_out);
+    if (root == NULL)
+        return NULL;
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    int rc = json_dump_callback(root, dump_cb, &b, JSON_COMPACT);
+    json_decref(root);
+    if (rc != 0) {
+        wb_strbuf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* The read-modify-write loop                                          */
+
+/* Changes *p; returns 1 if anything changed, 0 if not, or a negative
+ * status. */
+typedef int (*prof_change_fn)(prof *p, const void *arg);
+
+/* Read the profile (absent: empty, version 0). A corrupt stored value is
+ * reported and read as empty with its version, so the write replaces it. */
+static int prof_read(wabot_ctx *ctx, const char *key, prof *p,
+                     uint64_t *version)
+{
+    char *val;
+    size_t len;
+    memset(p, 0, sizeof *p);
+    *version = 0;
+    int rc = wabot_storage_get(ctx->storage, key, &val, &len, version);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return WABOT_OK;
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s: %s", key,
+                        wabot_strerror(rc));
+    rc = prof_decode(val, len, p);
+    free(val);
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "profile %s is corrupt; rewriting it", key);
+        return WABOT_OK;
+    }
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s", key);
+    return WABOT_OK;
+}
+
+/* Apply `change` atomically; on success *result holds the new profile. */
+static int prof_update(wabot_ctx *ctx, const char *key,
+                       prof_change_fn change, const void *arg, prof *result)
+{
+    for (int tries = 0; tries < PROFILE_MAX_TRIES; tries++) {
+        prof p;
+        uint64_t version;
+        int rc = prof_read(ctx, key, &p, &version);
+        if (rc != WABOT_OK)
+            return rc;
+        rc = change(&p, arg);
+        if (rc < 0) {
+            prof_clear(&p);
+            return wb_error(ctx, rc, "updating profile %s", key);
+        }
+        if (rc == 0 && version != 0) { /* nothing to write */
+            *result = p;
+            return WABOT_OK;
+        }
+        size_t len = 0;
+        char *text = prof_encode(&p, &len);
+        if (text == NULL) {
+            prof_clear(&p);
+            return wb_error(ctx, WABOT_ERR_NOMEM, "encoding profile %s",
+                            key);
+        }
+        rc = wabot_storage_cas(ctx->storage, key, version, text, len, 0,
+                               NULL);
+        free(text);
+        if (rc == WABOT_OK) {
+            *result = p;
+            return WABOT_OK;
+        }
+        prof_clear(&p);
+        if (rc != WABOT_ERR_CONFLICT)
+            return wb_error(ctx, rc, "writing profile %s: %s", key,
+                            wabot_strerror(rc));
+    }
+    return wb_error(ctx, WABOT_ERR_CONFLICT,
+                    "profile %s changed concurrently %d times", key,
+                    PROFILE_MAX_TRIES);
+}
+
+typedef struct touch_arg {
+    const char *name; /* NULL or "" = keep */
+    int64_t now_ms;
+} touch_arg;
+
+static int touch_change(prof *p, const void *arg)
+{
+    const touch_arg *t = arg;
+    int changed = 0;
+    if (t->now_ms > p->last_inbound_ms) {
+        p->last_inbound_ms = t->now_ms;
+        changed = 1;
+    }
+    if (t->name != NULL && (p->name == NULL || strcmp(p->name, t->name))) {
+        char *copy = strdup(t->name);
+        if (copy == NULL)
+            return WABOT_ERR_NOMEM;
+        free(p->name);
+        p->name = copy;
+        changed = 1;
+    }
+    return changed;
+}
+
+static int opt_change(prof *p, const void *arg)
+{
+    int want = *(const int *)arg;
+    if (p->opted_out == want)
+        return 0;
+    p->opted_out = want;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Internal API                                                        */
+
+/* 1 if jansson accepts s as a string (valid UTF-8). */
+static int is_utf8(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+int wb_profile_touch(wabot_ctx *ctx, const char *org, const char *phone,
+                     const char *name, int64_t now_ms, wb_profile *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (ctx == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_profile_touch: NULL ctx");
+    if (now_ms < 0)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "inbound time %lld is negative", (long long)now_ms);
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    touch_arg arg = {name != NULL && *name ? name : NULL, now_ms};
+    if (arg.name != NULL && !is_utf8(arg.name)) {
+        /* A garbled profile name must not cost the customer the turn. */
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "profile %s: name is not valid UTF-8; keeping the old one",
+               key);
+        arg.name = NULL;
+    }
+
+    prof p;
+    rc = prof_update(ctx, key, touch_change, &arg, &p);
+    if (rc != WABOT_OK)
+        return rc;
+    if (out != NULL) {
+        out->last_inbound_ms = p.last_inbound_ms;
+        out->opted_out = p.opted_out;
+        if (p.name != NULL) {
+            out->name = wb_strdup(&ctx->alloc, p.name);
+            if (out->name == NULL)
+                rc = wb_error(ctx, WABOT_ERR_NOMEM, "copying profile name");
+        }
+    }
+    prof_clear(&p);
+    return rc;
+}
+
+void wb_profile_clear(wabot_ctx *ctx, wb_profile *p)
+{
+    if (p == NULL)
+        return;
+    if (ctx != NULL)
+        wb_free(&ctx->alloc, p->name);
+    p->name = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                          */
+
+void wabot_customer_free(wabot_customer *c)
+{
+    if (c == NULL)
+        return;
+    free(c->phone);
+    free(c->name);
+    free(c);
+}
+
+int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
+                       wabot_customer **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (ctx == NULL || out == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_customer_get: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+
+    char *val;
+    size_t len;
+    rc = wabot_storage_get(ctx->storage, key, &val, &len, NULL);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no profile %s", key);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s: %s", key,
+                        wabot_strerror(rc));
+    prof p;
+    rc = prof_decode(val, len, &p);
+    free(val);
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "profile %s is corrupt", key);
+        return wb_error(ctx, rc, "stored profile %s is corrupt; the next "
+                                 "inbound message rewrites it", key);
+    }
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s", key);
+
+    wabot_customer *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+        c->phone = strdup(phone);
+        c->name = p.name != NULL ? p.name : strdup("");
+        p.name = NULL;
+        c->last_inbound_ms = p.last_inbound_ms;
+        c->opted_out = p.opted_out;
+        if (c->phone == NULL || c->name == NULL) {
+            wabot_customer_free(c);
+            c = NULL;
+        }
+    }
+    prof_clear(&p);
+    if (c == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "reading profile %s", key);
+    *out = c;
+    return WABOT_OK;
+}
+
+const char *wabot_customer_phone(const wabot_customer *c)
+{
+    return c != NULL ? c->phone : "";
+}
+
+const char *wabot_customer_name(const wabot_customer *c)
+{
+    return c != NULL ? c->name : "";
+}
+
+int64_t wabot_customer_last_inbound_ms(const wabot_customer *c)
+{
+    return c != NULL ? c->last_inbound_ms : 0;
+}
+
+int wabot_customer_opted_out(const wabot_customer *c)
+{
+    return c != NULL ? c->opted_out : 0;
+}
+
+int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
+                                 const char *phone, int opted_out)
+{
+    if (ctx == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_customer_set_opted_out: NULL context");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    int want = opted_out != 0;
+    prof p;
+    rc = prof_update(ctx, key, opt_change, &want, &p);
+    if (rc == WABOT_OK)
+        prof_clear(&p);
+    return rc;
+}
