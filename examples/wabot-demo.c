@@ -1,0 +1,467 @@
+/*
+ * wabot-demo: the `make demo` driver.
+ *
+ * Starts wabot-server (running the demo shop bot) on a free loopback port,
+ * plays a scripted customer conversation as Twilio webhooks over real HTTP,
+ * and prints the transcript: each customer message, then the bot lines the
+ * server printed on its stdout (its console transport).
+ *
+ *   wabot-demo [PATH-TO-wabot-server]     (default: next to wabot-demo)
+ *
+ * Exit status 0 only if every webhook was answered 200, every message got at
+ * least one bot line, and the server stopped cleanly with status 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#define CUSTOMER_NAME "Maria"
+#define CUSTOMER "whatsapp:+14155550100"
+#define BUSINESS "whatsapp:+14155238886"
+#define ACCOUNT_SID "AC0123456789abcdef0123456789abcdef"
+#define WEBHOOK_PATH "/whatsapp/webhook"
+
+#define LISTEN_PREFIX "wabot-server listening on http://"
+#define BOT_PREFIX "[bot -> "
+#define CONTINUATION "    "
+#define START_TIMEOUT_MS 10000
+#define FIRST_REPLY_TIMEOUT_MS 3000 /* the first bot line of an answer */
+#define QUIET_MS 300                /* no new line for this long: done */
+#define STOP_TIMEOUT_MS 5000
+
+/* One scripted customer message and what it shows. */
+typedef struct step {
+    const char *note;
+    const char *text;
+    const char *button_payload; /* NULL: a typed message */
+} step;
+
+static const step SCRIPT[] = {
+    {"keyword route: case and punctuation are folded", "HOLA!", NULL},
+    {"state \"\" -> order.product", "order", NULL},
+    {"order.product -> order.quantity; the product goes into the session",
+     "2", NULL},
+    {"no route matches in order.quantity: its own fallback", "a dozen", NULL},
+    {"order.quantity -> order.confirm; the summary reads the session", "3",
+     NULL},
+    {"a reply button: routed by its payload confirm:yes", "Yes",
+     "confirm:yes"},
+    {"keyword route: accents are folded", "Menú", NULL},
+    {"a second order", "order", NULL},
+    {NULL, "1", NULL},
+    {NULL, "2", NULL},
+    {"typed yes; the order counter lives in the session", "yes", NULL},
+    {"nothing matches: the global fallback", "what's the weather?", NULL},
+    {"command route", "/help", NULL},
+};
+#define SCRIPT_LEN (sizeof SCRIPT / sizeof SCRIPT[0])
+
+/* ------------------------------------------------------------------ */
+/* Time                                                                */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* The server child and its output                                     */
+
+typedef struct line_reader {
+    int fd; /* -1 after EOF */
+    char buf[16384];
+    size_t len;
+} line_reader;
+
+typedef struct child {
+    pid_t pid;
+    line_reader out; /* the bot's console lines */
+    line_reader err; /* logs */
+} child;
+
+/* Pop one complete line (without the newline) into `line`. A line longer
+ * than the buffer is returned in pieces rather than blocking forever. */
+static int reader_pop(line_reader *r, char *line, size_t size)
+{
+    char *nl = memchr(r->buf, '\n', r->len);
+    size_t n;
+    if (nl != NULL)
+        n = (size_t)(nl - r->buf);
+    else if (r->len == sizeof r->buf || (r->fd < 0 && r->len > 0))
+        n = r->len;
+    else
+        return 0;
+    size_t copy = n < size - 1 ? n : size - 1;
+    memcpy(line, r->buf, copy);
+    line[copy] = '\0';
+    size_t used = nl != NULL ? n + 1 : n;
+    memmove(r->buf, r->buf + used, r->len - used);
+    r->len -= used;
+    return 1;
+}
+
+static void reader_fill(line_reader *r)
+{
+    ssize_t n = read(r->fd, r->buf + r->len, sizeof r->buf - r->len);
+    if (n > 0) {
+        r->len += (size_t)n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(r->fd);
+        r->fd = -1;
+    }
+}
+
+#define STOPPED_LINE "wabot-server stopped"
+
+/* The server's log lines are shown as they come, so a warning is seen. */
+static void show_logs(line_reader *err)
+{
+    char line[1024];
+    while (reader_pop(err, line, sizeof line))
+        if (strcmp(line, STOPPED_LINE) != 0)
+            fprintf(stderr, "  server log: %s\n", line);
+}
+
+/*
+ * Wait until `want` (the child's out or err reader) has a complete line,
+ * reading both pipes meanwhile so the child never blocks on a full one.
+ * Returns 1 with the line, 0 at the deadline or when `want` hit EOF.
+ */
+static int next_line(child *ch, line_reader *want, char *line, size_t size,
+                     long long deadline)
+{
+    for (;;) {
+        if (reader_pop(want, line, size))
+            return 1;
+        if (want != &ch->err)
+            show_logs(&ch->err);
+        long long left = deadline - now_ms();
+        if (want->fd < 0 || left <= 0)
+            return 0;
+        struct pollfd p[2] = {{ch->out.fd, POLLIN, 0}, {ch->err.fd, POLLIN, 0}};
+        if (ch->out.len == sizeof ch->out.buf)
+            p[0].fd = -1; /* full: drain it before reading more */
+        if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+            return 0;
+        if (p[0].revents != 0)
+            reader_fill(&ch->out);
+        if (p[1].revents != 0)
+            reader_fill(&ch->err);
+    }
+}
+
+/* pipe2() is not POSIX; nothing else in this process forks, so setting
+ * close-on-exec right after pipe() leaves no window that matters. */
+static int pipe_cloexec(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static void spawn_exec(const char *path, int out, int err)
+{
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    setenv("WABOT_LISTEN", "127.0.0.1:0", 1);
+    setenv("WABOT_BOT", "demo", 1);
+    setenv("WABOT_LOG_LEVEL", "warn", 0); /* the user may ask for more */
+    execl(path, path, (char *)NULL);
+    fprintf(stderr, "wabot-demo: cannot run %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+static int spawn_server(const char *path, child *ch)
+{
+    int out[2], err[2];
+    if (pipe_cloexec(out) != 0)
+        return -1;
+    if (pipe_cloexec(err) != 0) {
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    ch->pid = fork();
+    if (ch->pid == 0)
+        spawn_exec(path, out[1], err[1]);
+    close(out[1]);
+    close(err[1]);
+    ch->out.fd = out[0];
+    ch->err.fd = err[0];
+    ch->out.len = ch->err.len = 0;
+    if (ch->pid < 0) {
+        close(out[0]);
+        close(err[0]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read log lines until the server says where it listens; returns the port
+ * or -1. */
+static int wait_for_port(child *ch)
+{
+    char line[1024];
+    long long deadline = now_ms() + START_TIMEOUT_MS;
+    while (next_line(ch, &ch->err, line, sizeof line, deadline)) {
+        if (strncmp(line, LISTEN_PREFIX, strlen(LISTEN_PREFIX)) == 0) {
+            const char *colon = strrchr(line, ':');
+            return colon != NULL ? atoi(colon + 1) : -1;
+        }
+        fprintf(stderr, "  server log: %s\n", line);
+    }
+    return -1;
+}
+
+/* SIGTERM, then wait for both pipes to close and reap the exit status.
+ * Returns the exit status, or -1 if it did not exit normally in time. */
+static int stop_server(child *ch)
+{
+    kill(ch->pid, SIGTERM);
+    char line[1024];
+    long long deadline = now_ms() + STOP_TIMEOUT_MS;
+    while (next_line(ch, &ch->out, line, sizeof line, deadline))
+        printf("(late) %s\n", line);
+    while (next_line(ch, &ch->err, line, sizeof line, deadline))
+        if (strcmp(line, STOPPED_LINE) != 0)
+            fprintf(stderr, "  server log: %s\n", line);
+    if (ch->out.fd >= 0 || ch->err.fd >= 0) {
+        fprintf(stderr, "wabot-demo: the server did not stop; killing it\n");
+        kill(ch->pid, SIGKILL);
+    }
+    int status;
+    if (waitpid(ch->pid, &status, 0) != ch->pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* ------------------------------------------------------------------ */
+/* The customer: Twilio webhooks over HTTP                             */
+
+typedef struct customer {
+    CURL *curl;
+    char url[128];
+    unsigned long next_id;
+} customer;
+
+static size_t discard_body(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * n;
+}
+
+/* Append "&key=value" (URL-encoded) to the form in `buf`. */
+static int form_add(CURL *curl, char *buf, size_t size, const char *key,
+                    const char *value)
+{
+    char *esc = curl_easy_escape(curl, value, 0);
+    if (esc == NULL)
+        return -1;
+    size_t used = strlen(buf);
+    int n = snprintf(buf + used, size - used, "%s%s=%s", used ? "&" : "", key,
+                     esc);
+    curl_free(esc);
+    return (n < 0 || (size_t)n >= size - used) ? -1 : 0;
+}
+
+/* Twilio's MessageSid: "SM" and 32 hex digits, unique per message. */
+static void make_message_sid(customer *c, char *sid, size_t size)
+{
+    snprintf(sid, size, "SM%08lx%08lx%016lx", (unsigned long)time(NULL),
+             (unsigned long)getpid(), ++c->next_id);
+}
+
+static int build_form(customer *c, const step *s, char *form, size_t size)
+{
+    char sid[40];
+    make_message_sid(c, sid, sizeof sid);
+    form[0] = '\0';
+    int rc = form_add(c->curl, form, size, "MessageSid", sid) |
+             form_add(c->curl, form, size, "AccountSid", ACCOUNT_SID) |
+             form_add(c->curl, form, size, "From", CUSTOMER) |
+             form_add(c->curl, form, size, "To", BUSINESS) |
+             form_add(c->curl, form, size, "Body", s->text) |
+             form_add(c->curl, form, size, "ProfileName", CUSTOMER_NAME) |
+             form_add(c->curl, form, size, "NumMedia", "0");
+    if (s->button_payload != NULL)
+        rc |= form_add(c->curl, form, size, "ButtonPayload",
+                       s->button_payload) |
+              form_add(c->curl, form, size, "ButtonText", s->text);
+    return rc;
+}
+
+/* POST one message; returns the HTTP status, or -1 if there was none. */
+static long send_message(customer *c, const step *s)
+{
+    char form[2048];
+    if (build_form(c, s, form, sizeof form) != 0)
+        return -1;
+    curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, form);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 10000L);
+    CURLcode rc = curl_easy_perform(c->curl);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "wabot-demo: POST %s: %s\n", c->url,
+                curl_easy_strerror(rc));
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The transcript                                                      */
+
+/* Print the bot's lines for one message; returns how many messages the
+ * bot sent. The console transport prints "[bot -> +E164] text" and indents
+ * the continuation lines of a message by four spaces. */
+static int print_bot_lines(child *ch)
+{
+    char line[4096];
+    int messages = 0;
+    long long deadline = now_ms() + FIRST_REPLY_TIMEOUT_MS;
+    while (next_line(ch, &ch->out, line, sizeof line, deadline)) {
+        const char *end = strstr(line, "] ");
+        if (strncmp(line, BOT_PREFIX, strlen(BOT_PREFIX)) == 0 && end) {
+            printf("bot:   %s\n", end + 2);
+            messages++;
+        } else {
+            const char *text = line;
+            if (strncmp(text, CONTINUATION, strlen(CONTINUATION)) == 0)
+                text += strlen(CONTINUATION);
+            printf("       %s\n", text);
+        }
+        deadline = now_ms() + QUIET_MS;
+    }
+    return messages;
+}
+
+typedef struct tally {
+    size_t sent, ok, answered;
+    int bot_lines;
+} tally;
+
+static void play_script(customer *c, child *ch, tally *t)
+{
+    for (size_t i = 0; i < SCRIPT_LEN; i++) {
+        const step *s = &SCRIPT[i];
+        if (s->note != NULL)
+            printf("\n  -- %s\n", s->note);
+        if (s->button_payload != NULL)
+            printf("%s: [%s] (button, payload %s)\n", CUSTOMER_NAME, s->text,
+                   s->button_payload);
+        else
+            printf("%s: %s\n", CUSTOMER_NAME, s->text);
+        fflush(stdout);
+
+        long status = send_message(c, s);
+        t->sent++;
+        if (status == 200)
+            t->ok++;
+        else
+            printf("       (HTTP %ld)\n", status);
+        int lines = print_bot_lines(ch);
+        if (lines > 0)
+            t->answered++;
+        else
+            printf("       (no answer)\n");
+        t->bot_lines += lines;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+/* wabot-server from argv[1], or the one installed next to this program. */
+static void find_server(int argc, char **argv, char *path, size_t size)
+{
+    if (argc > 1) {
+        snprintf(path, size, "%s", argv[1]);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0)
+        self[n] = '\0';
+    else
+        snprintf(self, sizeof self, "%s", argv[0]);
+    char *slash = strrchr(self, '/');
+    if (slash != NULL)
+        slash[1] = '\0';
+    else
+        self[0] = '\0';
+    snprintf(path, size, "%s%swabot-server", self, self[0] ? "" : "./");
+}
+
+static int run_demo(const char *server_path, child *ch, tally *t)
+{
+    int port = wait_for_port(ch);
+    if (port <= 0) {
+        fprintf(stderr, "wabot-demo: %s did not start\n", server_path);
+        return -1;
+    }
+    customer c = {curl_easy_init(), "", 0};
+    if (c.curl == NULL)
+        return -1;
+    snprintf(c.url, sizeof c.url, "http://127.0.0.1:%d%s", port, WEBHOOK_PATH);
+
+    printf("libwabot demo: %s chats with the demo shop bot on WhatsApp.\n"
+           "Each message is a Twilio webhook POSTed to %s;\n"
+           "the bot's answers are the lines wabot-server prints.\n",
+           CUSTOMER_NAME, c.url);
+    play_script(&c, ch, t);
+    curl_easy_cleanup(c.curl);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char server_path[PATH_MAX];
+    find_server(argc, argv, server_path, sizeof server_path);
+    signal(SIGPIPE, SIG_IGN);
+    /* Keep the transcript and the server's log lines in order when both
+     * go to one pipe (make demo | less). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return EXIT_FAILURE;
+
+    child ch;
+    if (spawn_server(server_path, &ch) != 0) {
+        fprintf(stderr, "wabot-demo: cannot start %s: %s\n", server_path,
+                strerror(errno));
+        return EXIT_FAILURE;
+    }
+    tally t = {0, 0, 0, 0};
+    int ran = run_demo(server_path, &ch, &t);
+    int exit_status = stop_server(&ch);
+    curl_global_cleanup();
+
+    int ok = ran == 0 && t.ok == SCRIPT_LEN && t.answered == SCRIPT_LEN &&
+             exit_status == 0;
+    printf("\n%zu messages: %zu answered HTTP 200, %zu got a reply "
+           "(%d bot messages); wabot-server exited with status %d.\n",
+           t.sent, t.ok, t.answered, t.bot_lines, exit_status);
+    printf("Demo %s.\n", ok ? "OK" : "FAILED");
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,635 @@
+/*
+ * wabot-server: libwabot behind libmicrohttpd.
+ *
+ * The library owns everything between "an HTTP request arrived" and "the bot
+ * answered"; this program owns only what a host must: the HTTP server,
+ * configuration, logging and signals. Every request is handed whole (method,
+ * raw target with its query, headers, body) to wabot_http_handle(), which is
+ * thread-safe, so libmicrohttpd serves it from a pool of threads.
+ *
+ * Outbound messages go to the library's default console transport, which
+ * prints one "[bot -> +E164] text" line per message on stdout.
+ *
+ * Run `wabot-server --help` for the configuration (environment variables).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+#include <wabot.h>
+
+#include "demo_bot.h"
+
+extern char **environ;
+
+#define EXIT_CONFIG 2 /* bad configuration: distinct from runtime failure */
+
+#define DEFAULT_LISTEN "127.0.0.1:3000"
+#define DEFAULT_THREADS 4
+#define MAX_THREADS 256
+/* The library's default WABOT_OPT_MAX_BODY_BYTES. The server must know the
+ * limit itself so that it never buffers more than the library would take. */
+#define DEFAULT_MAX_BODY_BYTES (1024 * 1024)
+#define IDLE_TIMEOUT_S 60
+#define OPT_ENV_PREFIX "WABOT_OPT_"
+#define HEALTHZ_PATH "/healthz"
+
+/* Each source line is one output line: keep both within 80 columns. */
+static const char USAGE[] =
+"Usage: wabot-server [-h|--help] [--version]\n"
+"\n"
+"Serves a libwabot bot over HTTP. WhatsApp webhooks (Twilio form posts\n"
+"and Meta JSON) are handed to the library; the bot's outbound messages\n"
+"are printed on stdout, one line per message: \"[bot -> +E164] text\".\n"
+"Logs go to stderr. Once listening, it prints one line to stderr:\n"
+"  wabot-server listening on http://HOST:PORT\n"
+"\n"
+"Environment:\n"
+"  WABOT_LISTEN=HOST:PORT  address to listen on (default 127.0.0.1:3000);\n"
+"                          port 0 picks a free port; [::1]:3000 for IPv6\n"
+"  WABOT_THREADS=N         HTTP worker threads, 1..256 (default 4)\n"
+"  WABOT_LOG_LEVEL=LEVEL   debug, info, warn, error or none (default info)\n"
+"  WABOT_BOT=NAME          demo (the demo shop, default) or echo\n"
+"  WABOT_OPT_<NAME>=VALUE  any library option by name (case-insensitive):\n"
+"    TWILIO_WEBHOOK_PATH   Twilio webhook path (default /whatsapp/webhook)\n"
+"    META_WEBHOOK_PATH     Meta webhook path (default /whatsapp-v2/webhook)\n"
+"    DEFAULT_ORGANIZATION  organisation of messages (default \"default\")\n"
+"    COMMAND_PREFIX        prefix of bot commands (default \"/\")\n"
+"    MAX_BODY_BYTES        largest request body (default 1048576); more\n"
+"                          is answered 413 without being buffered\n"
+"    MAX_PARAMS            form parameters per request (default 256)\n"
+"    MAX_FIELD_BYTES       bytes in one form field (default 8192)\n"
+"    MAX_JSON_DEPTH        JSON nesting limit (default 32)\n"
+"    MAX_BATCH_MESSAGES    messages in one webhook (default 1000)\n"
+"    STATE_TTL_MS          conversation expiry, ms (default 30 days; 0 =\n"
+"                          never)\n"
+"    STATE_MAX_RETRIES     turn re-runs on a state conflict (default 5)\n"
+"    LOG_LEVEL             log threshold, 0 (debug) .. 4 (none); overrides\n"
+"                          WABOT_LOG_LEVEL\n"
+"\n"
+"Endpoints: the two webhook paths (handled by wabot_http_handle()) and\n"
+"GET /healthz, answered 200 {\"status\":\"ok\"} by the server itself.\n"
+"SIGINT or SIGTERM stops the server cleanly.\n"
+"Exit status: 0 after a clean stop, 1 if the server cannot start,\n"
+"2 for a bad configuration.\n";
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                             */
+
+/* Library log callback. One fprintf per line: stdio locks the stream, so
+ * lines from different HTTP threads never interleave. */
+static void log_to_stderr(void *ud, wabot_log_level level, const char *module,
+                          const char *msg)
+{
+    (void)ud;
+    fprintf(stderr, "[%s] %s: %s\n", wabot_log_level_name(level), module, msg);
+}
+
+/* libmicrohttpd's own errors, in the same format as the library's. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    log_to_stderr(NULL, WABOT_LOG_ERROR, "http", line);
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+
+typedef struct config {
+    struct sockaddr_storage addr;
+    uint16_t port;                 /* as configured: 0 = any free port */
+    char host[INET6_ADDRSTRLEN + 2]; /* numeric, IPv6 in brackets */
+    unsigned threads;
+    wabot_log_level log_level;
+    const char *bot;
+    size_t max_body;
+} config;
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return (v != NULL && v[0] != '\0') ? v : dflt;
+}
+
+static int config_error(const char *var, const char *value, const char *why)
+{
+    fprintf(stderr, "wabot-server: %s=%s: %s\n", var, value, why);
+    return -1;
+}
+
+/* Parse a decimal integer in [min, max]; the whole string must be used. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Put cfg->port into cfg->addr and the numeric address into cfg->host. */
+static void set_port_and_host(config *cfg)
+{
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (cfg->addr.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a6 = (void *)&cfg->addr;
+        a6->sin6_port = htons(cfg->port);
+        inet_ntop(AF_INET6, &a6->sin6_addr, text, sizeof text);
+        snprintf(cfg->host, sizeof cfg->host, "[%s]", text);
+    } else {
+        struct sockaddr_in *a4 = (void *)&cfg->addr;
+        a4->sin_port = htons(cfg->port);
+        inet_ntop(AF_INET, &a4->sin_addr, text, sizeof text);
+        snprintf(cfg->host, sizeof cfg->host, "%s", text);
+    }
+}
+
+/* HOST:PORT, where HOST is an address or a name, and IPv6 is [addr]:port. */
+static int parse_listen(const char *spec, config *cfg)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof host)
+        return config_error("WABOT_LISTEN", spec, "expected HOST:PORT");
+    size_t hlen = (size_t)(colon - spec);
+    memcpy(host, spec, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    long port;
+    if (parse_long(colon + 1, 0, 65535, &port) != 0)
+        return config_error("WABOT_LISTEN", spec, "port must be 0..65535");
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0)
+        return config_error("WABOT_LISTEN", spec, gai_strerror(gai));
+    memcpy(&cfg->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    cfg->port = (uint16_t)port;
+    set_port_and_host(cfg);
+    return 0;
+}
+
+static int parse_log_level(const char *s, wabot_log_level *out)
+{
+    static const struct {
+        const char *name;
+        wabot_log_level level;
+    } names[] = {
+        {"debug", WABOT_LOG_DEBUG}, {"info", WABOT_LOG_INFO},
+        {"warn", WABOT_LOG_WARN},   {"warning", WABOT_LOG_WARN},
+        {"error", WABOT_LOG_ERROR}, {"none", WABOT_LOG_NONE},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return config_error("WABOT_LOG_LEVEL", s,
+                        "expected debug, info, warn, error or none");
+}
+
+static int config_load(config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_body = DEFAULT_MAX_BODY_BYTES;
+    if (parse_listen(env_or("WABOT_LISTEN", DEFAULT_LISTEN), cfg) != 0)
+        return -1;
+
+    const char *threads = env_or("WABOT_THREADS", "4");
+    long n;
+    if (parse_long(threads, 1, MAX_THREADS, &n) != 0)
+        return config_error("WABOT_THREADS", threads, "expected 1..256");
+    cfg->threads = (unsigned)n;
+
+    if (parse_log_level(env_or("WABOT_LOG_LEVEL", "info"), &cfg->log_level))
+        return -1;
+
+    cfg->bot = env_or("WABOT_BOT", "demo");
+    if (strcmp(cfg->bot, "demo") != 0 && strcmp(cfg->bot, "echo") != 0)
+        return config_error("WABOT_BOT", cfg->bot, "expected demo or echo");
+    return 0;
+}
+
+/*
+ * Pass every WABOT_OPT_<NAME>=<value> to wabot_options_set(). The library
+ * validates names and values; the server only remembers MAX_BODY_BYTES,
+ * which bounds how much of a request body it buffers.
+ */
+static int apply_option_env(wabot_options *opts, config *cfg)
+{
+    for (char **e = environ; *e != NULL; e++) {
+        if (strncmp(*e, OPT_ENV_PREFIX, strlen(OPT_ENV_PREFIX)) != 0)
+            continue;
+        const char *name = *e + strlen(OPT_ENV_PREFIX);
+        const char *eq = strchr(name, '=');
+        if (eq == NULL)
+            continue;
+        char key[128];
+        if ((size_t)(eq - name) >= sizeof key) {
+            fprintf(stderr, "wabot-server: %.*s: unknown option\n",
+                    (int)(eq - *e), *e);
+            return -1;
+        }
+        memcpy(key, name, (size_t)(eq - name));
+        key[eq - name] = '\0';
+
+        if (wabot_options_set(opts, key, eq + 1) != WABOT_OK) {
+            fprintf(stderr, "wabot-server: %s: %s\n", *e,
+                    wabot_options_errmsg(opts));
+            return -1;
+        }
+        if (strcasecmp(key, "MAX_BODY_BYTES") == 0)
+            cfg->max_body = (size_t)strtoull(eq + 1, NULL, 10);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The library context                                                 */
+
+static wabot_ctx *context_new(config *cfg)
+{
+    wabot_options *opts = wabot_options_new();
+    if (opts == NULL) {
+        fprintf(stderr, "wabot-server: out of memory\n");
+        return NULL;
+    }
+    wabot_ctx *ctx = NULL;
+    /* WABOT_LOG_LEVEL first, so that WABOT_OPT_LOG_LEVEL can override it. */
+    if (wabot_options_set_log(opts, log_to_stderr, NULL) != WABOT_OK ||
+        wabot_options_set_int(opts, WABOT_OPT_LOG_LEVEL, cfg->log_level) !=
+            WABOT_OK)
+        fprintf(stderr, "wabot-server: cannot set up logging: %s\n",
+                wabot_options_errmsg(opts));
+    else if (apply_option_env(opts, cfg) == 0 &&
+             wabot_ctx_new(&ctx, opts) != WABOT_OK)
+        fprintf(stderr, "wabot-server: cannot create the context: %s\n",
+                wabot_options_errmsg(opts));
+    wabot_options_free(opts);
+    return ctx;
+}
+
+static int install_bot(wabot_ctx *ctx, const char *bot)
+{
+    int rc = strcmp(bot, "echo") == 0 ? echo_bot_install(ctx)
+                                      : demo_bot_install(ctx);
+    if (rc != WABOT_OK)
+        fprintf(stderr, "wabot-server: cannot install the %s bot: %s (%s)\n",
+                bot, wabot_strerror(rc), wabot_ctx_errmsg(ctx));
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* One HTTP request                                                    */
+
+typedef struct server {
+    wabot_ctx *ctx;
+    size_t max_body;
+} server;
+
+typedef struct request {
+    char *target;     /* raw request target, query included */
+    char *body;
+    size_t len, cap;
+    int headers_seen; /* the first access-handler call happened */
+    int too_large;    /* body over the limit: discarded, answer 413 */
+} request;
+
+/* Called by MHD with the request line's raw target before it splits off
+ * and decodes the query: signature checks need the exact bytes. The
+ * returned object becomes the access handler's *con_cls. */
+static void *request_new(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    request *req = calloc(1, sizeof *req);
+    if (req != NULL && (req->target = strdup(uri)) == NULL) {
+        free(req);
+        req = NULL;
+    }
+    return req;
+}
+
+static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    request *req = *con_cls;
+    if (req == NULL)
+        return;
+    free(req->target);
+    free(req->body);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* Append a chunk, or mark the request too large (and drop what we have)
+ * once the body passes the limit. */
+static void request_append(request *req, const char *data, size_t n,
+                           size_t max)
+{
+    if (req->too_large)
+        return;
+    if (n > max - req->len) {
+        req->too_large = 1;
+        free(req->body);
+        req->body = NULL;
+        req->len = req->cap = 0;
+        return;
+    }
+    if (req->len + n > req->cap) {
+        size_t cap = req->cap ? req->cap : 4096;
+        while (cap < req->len + n)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *body = realloc(req->body, cap);
+        if (body == NULL) { /* treat as too large rather than crash */
+            req->too_large = 1;
+            return;
+        }
+        req->body = body;
+        req->cap = cap;
+    }
+    memcpy(req->body + req->len, data, n);
+    req->len += n;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned status,
+                                  const char *content_type, const char *body,
+                                  size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    if (content_type != NULL && content_type[0] != '\0')
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An error in the library's format: {"error":{"code":..,"message":..}}.
+ * `code` and `message` are constants without characters to escape. */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+                                  const char *code, const char *message)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                     message);
+    return send_reply(c, status, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result send_internal_error(struct MHD_Connection *c,
+                                          const char *message)
+{
+    return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", message);
+}
+
+static enum MHD_Result send_too_large(struct MHD_Connection *c)
+{
+    return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large",
+                      "request body exceeds MAX_BODY_BYTES");
+}
+
+/* A declared Content-Length over the limit is refused before any of the
+ * body is read (and before "100 Continue" is sent). */
+static int declared_too_large(struct MHD_Connection *c, size_t max)
+{
+    const char *cl = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)max;
+}
+
+static int is_path(const char *target, const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(target, path, n) == 0 &&
+           (target[n] == '\0' || target[n] == '?');
+}
+
+static enum MHD_Result serve_healthz(struct MHD_Connection *c,
+                                     const char *method)
+{
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "method_not_allowed", "use GET");
+    static const char ok[] = "{\"status\":\"ok\"}";
+    return send_reply(c, MHD_HTTP_OK, "application/json", ok, sizeof ok - 1);
+}
+
+typedef struct header_list {
+    wabot_http_header *items;
+    size_t count, cap;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+    (void)kind;
+    header_list *hl = cls;
+    if (hl->count == hl->cap)
+        return MHD_NO;
+    hl->items[hl->count].name = key;
+    hl->items[hl->count].value = value != NULL ? value : "";
+    hl->count++;
+    return MHD_YES;
+}
+
+/* Hand the request to the library and send back what it answers. Header
+ * strings are borrowed from MHD: valid for the whole request. */
+static enum MHD_Result serve_library(const server *srv,
+                                     struct MHD_Connection *c,
+                                     const char *method, const request *req)
+{
+    int n = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+    header_list hl = {calloc(n > 0 ? (size_t)n : 1, sizeof *hl.items), 0,
+                      n > 0 ? (size_t)n : 0};
+    if (hl.items == NULL)
+        return send_internal_error(c, "out of memory");
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
+
+    wabot_http_response *resp = NULL;
+    int rc = wabot_http_handle(srv->ctx, method, req->target, hl.items,
+                               hl.count, req->len ? req->body : NULL, req->len,
+                               &resp);
+    free(hl.items);
+    if (rc != WABOT_OK) {
+        log_to_stderr(NULL, WABOT_LOG_ERROR, "server", wabot_strerror(rc));
+        return send_internal_error(c, "the request could not be handled");
+    }
+    size_t len;
+    const char *body = wabot_http_response_body(resp, &len);
+    enum MHD_Result ret =
+        send_reply(c, (unsigned)wabot_http_response_status(resp),
+                   wabot_http_response_content_type(resp), body, len);
+    wabot_http_response_free(resp);
+    return ret;
+}
+
+/*
+ * MHD calls this once when the headers are in, once per chunk of body,
+ * and once more when the body is complete; only then is a response queued
+ * (except for an oversized Content-Length, refused at once).
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)url; /* decoded and without the query: we use req->target */
+    (void)version;
+    const server *srv = cls;
+    request *req = *con_cls;
+    if (req == NULL)
+        return send_internal_error(c, "out of memory");
+
+    if (!req->headers_seen) {
+        req->headers_seen = 1;
+        if (declared_too_large(c, srv->max_body))
+            return send_too_large(c);
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        request_append(req, upload, *upload_size, srv->max_body);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (req->too_large)
+        return send_too_large(c);
+    if (is_path(req->target, HEALTHZ_PATH))
+        return serve_healthz(c, method);
+    return serve_library(srv, c, method, req);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start, wait for a signal, stop                                      */
+
+static struct MHD_Daemon *daemon_start(server *srv, const config *cfg)
+{
+    /* MHD_USE_AUTO picks epoll where available for the pool threads. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_USE_AUTO;
+    if (cfg->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* MHD binds to MHD_OPTION_SOCK_ADDR; the port argument only makes its
+     * error messages right. */
+    return MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_request, srv,
+        /* First, or MHD logs the options' errors its own way. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+        MHD_OPTION_URI_LOG_CALLBACK, request_new, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_END);
+}
+
+/* Print the line tests and wabot-demo wait for, with the real port. */
+static void announce(struct MHD_Daemon *d, const config *cfg)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = info != NULL ? info->port : cfg->port;
+    fprintf(stderr, "wabot-server listening on http://%s:%u\n", cfg->host,
+            port);
+}
+
+/* Block the stop signals in this thread before MHD starts its threads, so
+ * they inherit the mask and only sigwait() in main sees the signals: no
+ * handler, no global flag. */
+static void block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    /* A reader that goes away must not kill us mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("wabot-server (libwabot %s)\n", wabot_version_str());
+            return 0;
+        }
+        fprintf(stderr, "wabot-server: unknown argument '%s'\n\n%s", argv[i],
+                USAGE);
+        return EXIT_CONFIG;
+    }
+    return -1; /* run the server */
+}
+
+int main(int argc, char **argv)
+{
+    int rc = parse_args(argc, argv);
+    if (rc >= 0)
+        return rc;
+    /* Bot lines must reach a pipe reader as they happen, not at exit. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    config cfg;
+    if (config_load(&cfg) != 0)
+        return EXIT_CONFIG;
+    server srv = {context_new(&cfg), cfg.max_body};
+    if (srv.ctx == NULL)
+        return EXIT_CONFIG;
+    if (install_bot(srv.ctx, cfg.bot) != WABOT_OK) {
+        wabot_ctx_free(srv.ctx);
+        return EXIT_FAILURE;
+    }
+
+    sigset_t stop;
+    block_stop_signals(&stop);
+    struct MHD_Daemon *d = daemon_start(&srv, &cfg);
+    if (d == NULL) {
+        fprintf(stderr, "wabot-server: cannot listen on %s:%u\n", cfg.host,
+                (unsigned)cfg.port);
+        wabot_ctx_free(srv.ctx);
+        return EXIT_FAILURE;
+    }
+    announce(d, &cfg);
+
+    int sig;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    /* Stops accepting, finishes the requests in progress, joins the
+     * threads: nothing uses the context after this returns. */
+    MHD_stop_daemon(d);
+    wabot_ctx_free(srv.ctx);
+    fprintf(stderr, "wabot-server stopped\n");
+    return EXIT_SUCCESS;
+}

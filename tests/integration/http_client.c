@@ -1,0 +1,202 @@
+/* Blocking HTTP client for the integration tests (http_client.h). */
+#include "http_client.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#define REQUEST_TIMEOUT_MS 20000L
+
+struct http_client {
+    CURL *curl;
+};
+
+http_client *http_client_new(void)
+{
+    http_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->curl = curl_easy_init();
+    if (c->curl == NULL) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void http_client_free(http_client *c)
+{
+    if (c == NULL)
+        return;
+    curl_easy_cleanup(c->curl);
+    free(c);
+}
+
+void http_result_free(http_result *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    http_result *r = ud;
+    size_t add = size * n;
+    char *body = realloc(r->body, r->len + add + 1);
+    if (body == NULL)
+        return 0;
+    memcpy(body + r->len, data, add);
+    r->len += add;
+    body[r->len] = '\0';
+    r->body = body;
+    return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    http_result *r = ud;
+    size_t len = size * n;
+    static const char name[] = "content-type:";
+    size_t nlen = sizeof name - 1;
+    if (len > nlen && strncasecmp(data, name, nlen) == 0) {
+        const char *v = data + nlen;
+        size_t vlen = len - nlen;
+        while (vlen > 0 && isspace((unsigned char)*v)) {
+            v++;
+            vlen--;
+        }
+        while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+            vlen--;
+        if (vlen >= sizeof r->content_type)
+            vlen = sizeof r->content_type - 1;
+        memcpy(r->content_type, v, vlen);
+        r->content_type[vlen] = '\0';
+    }
+    return len;
+}
+
+/* Feeds a chunked upload from memory. */
+typedef struct upload {
+    const char *data;
+    size_t len, off;
+} upload;
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    upload *u = ud;
+    size_t room = size * n, left = u->len - u->off;
+    size_t take = left < room ? left : room;
+    memcpy(buf, u->data + u->off, take);
+    u->off += take;
+    return take;
+}
+
+static struct curl_slist *body_headers(const char *content_type,
+                                       http_body_mode mode)
+{
+    struct curl_slist *h = NULL;
+    char ct[160];
+    if (content_type != NULL) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        h = curl_slist_append(h, ct);
+    }
+    /* curl decides on its own when to ask for 100-continue; tests say. */
+    h = curl_slist_append(h, mode == HTTP_BODY_EXPECT
+                                 ? "Expect: 100-continue"
+                                 : "Expect:");
+    if (mode == HTTP_BODY_CHUNKED)
+        h = curl_slist_append(h, "Transfer-Encoding: chunked");
+    return h;
+}
+
+static void set_body(CURL *curl, const char *body, size_t len,
+                     http_body_mode mode, upload *u)
+{
+    if (mode == HTTP_BODY_CHUNKED) {
+        u->data = body;
+        u->len = len;
+        u->off = 0;
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(curl, CURLOPT_READDATA, u);
+        return;
+    }
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+}
+
+int http_request(http_client *c, const char *method, const char *url,
+                 const char *content_type, const char *body, size_t len,
+                 http_body_mode mode, http_result *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *curl = c->curl;
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, out);
+
+    upload u;
+    struct curl_slist *headers = NULL;
+    int has_body = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+    if (has_body) {
+        headers = body_headers(content_type, mode);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        set_body(curl, body, len, mode, &u);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+
+    CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+        snprintf(out->error, sizeof out->error, "%s", curl_easy_strerror(rc));
+        out->status = 0;
+        return -1;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    if (out->body == NULL)
+        out->body = calloc(1, 1);
+    return 0;
+}
+
+static int is_unreserved(unsigned char ch)
+{
+    return isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+}
+
+int http_form_add(char **form, const char *key, const char *value)
+{
+    size_t old = *form != NULL ? strlen(*form) : 0;
+    size_t need = old + 1 + 3 * (strlen(key) + strlen(value)) + 2;
+    char *s = realloc(*form, need);
+    if (s == NULL)
+        return -1;
+    char *p = s + old;
+    if (old > 0)
+        *p++ = '&';
+    const char *parts[2] = {key, value};
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *q = (const unsigned char *)parts[i];
+        for (; *q != '\0'; q++) {
+            if (is_unreserved(*q))
+                *p++ = (char)*q;
+            else
+                p += sprintf(p, "%%%02X", *q);
+        }
+        if (i == 0)
+            *p++ = '=';
+    }
+    *p = '\0';
+    *form = s;
+    return 0;
+}

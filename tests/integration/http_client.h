@@ -1,0 +1,46 @@
+/*
+ * A small blocking HTTP client over libcurl for the integration tests.
+ * One http_client per thread (a curl easy handle keeps its connection
+ * alive between requests).
+ */
+#ifndef WABOT_TEST_HTTP_CLIENT_H
+#define WABOT_TEST_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+typedef struct http_client http_client;
+
+typedef struct http_result {
+    long status;           /* 0 if no response arrived */
+    char *body;            /* NUL-terminated; malloc'ed */
+    size_t len;
+    char content_type[128];
+    char error[256];       /* curl's message when status is 0 */
+} http_result;
+
+/* How the request body is sent. */
+typedef enum http_body_mode {
+    HTTP_BODY_LENGTH = 0,   /* Content-Length, no "Expect: 100-continue" */
+    HTTP_BODY_EXPECT = 1,   /* Content-Length and "Expect: 100-continue" */
+    HTTP_BODY_CHUNKED = 2   /* Transfer-Encoding: chunked (no length) */
+} http_body_mode;
+
+http_client *http_client_new(void);
+void http_client_free(http_client *c);
+
+/*
+ * Send one request. `content_type` may be NULL (no header), `body` NULL
+ * when len is 0. Returns 0 when a response arrived (any status), -1
+ * otherwise (out->error says why). Free out with http_result_free().
+ */
+int http_request(http_client *c, const char *method, const char *url,
+                 const char *content_type, const char *body, size_t len,
+                 http_body_mode mode, http_result *out);
+
+void http_result_free(http_result *r);
+
+/* Append key=value (URL-encoded, '&'-separated) to a malloc'ed form
+ * string *form (may start NULL). 0 or -1. */
+int http_form_add(char **form, const char *key, const char *value);
+
+#endif
