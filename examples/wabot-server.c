@@ -37,9 +37,6 @@ extern char **environ;
 #define DEFAULT_LISTEN "127.0.0.1:3000"
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
-/* The library's default WABOT_OPT_MAX_BODY_BYTES. The server must know the
- * limit itself so that it never buffers more than the library would take. */
-#define DEFAULT_MAX_BODY_BYTES (1024 * 1024)
 #define IDLE_TIMEOUT_S 60
 #define OPT_ENV_PREFIX "WABOT_OPT_"
 #define HEALTHZ_PATH "/healthz"
@@ -213,7 +210,6 @@ static int parse_log_level(const char *s, wabot_log_level *out)
 static int config_load(config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->max_body = DEFAULT_MAX_BODY_BYTES;
     if (parse_listen(env_or("WABOT_LISTEN", DEFAULT_LISTEN), cfg) != 0)
         return -1;
 
@@ -234,8 +230,8 @@ static int config_load(config *cfg)
 
 /*
  * Pass every WABOT_OPT_<NAME>=<value> to wabot_options_set(). The library
- * validates names and values; the server only remembers MAX_BODY_BYTES,
- * which bounds how much of a request body it buffers.
+ * validates names and values. Afterwards the server reads back
+ * MAX_BODY_BYTES, which bounds how much of a request body it buffers.
  */
 static int apply_option_env(wabot_options *opts, config *cfg)
 {
@@ -260,9 +256,10 @@ static int apply_option_env(wabot_options *opts, config *cfg)
                     wabot_options_errmsg(opts));
             return -1;
         }
-        if (strcasecmp(key, "MAX_BODY_BYTES") == 0)
-            cfg->max_body = (size_t)strtoull(eq + 1, NULL, 10);
     }
+    int64_t max_body;
+    wabot_options_get_int(opts, WABOT_OPT_MAX_BODY_BYTES, &max_body);
+    cfg->max_body = (size_t)max_body;
     return 0;
 }
 

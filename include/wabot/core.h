@@ -149,7 +149,12 @@ typedef enum wabot_option {
     WABOT_OPT_MAX_BATCH_MESSAGES = 104,/**< messages in one webhook, default 1000 */
     WABOT_OPT_STATE_TTL_MS = 105,      /**< conversation expiry, default 30 days; 0 = never */
     WABOT_OPT_STATE_MAX_RETRIES = 106, /**< turn re-runs on a version conflict, default 5 */
-    WABOT_OPT_LOG_LEVEL = 107          /**< wabot_log_level threshold, default WARN */
+    WABOT_OPT_LOG_LEVEL = 107,         /**< wabot_log_level threshold, default WARN */
+    WABOT_OPT_JOB_LEASE_MS = 108,      /**< job lease, default 30000 (renewed at half) */
+    WABOT_OPT_JOB_MAX_STALLS = 109,    /**< lease expiries before a job fails, default 1 */
+    WABOT_OPT_JOB_POLL_MS = 110,       /**< idle poll of a shared scheduler, default 1000 */
+    WABOT_OPT_OUTBOUND_CONCURRENCY = 111, /**< sends in flight, default 16 */
+    WABOT_OPT_OUTBOUND_MAX_ATTEMPTS = 112 /**< attempts per reply, default 5 */
 } wabot_option;
 
 /** New options with every default. Returns NULL only when out of memory.
@@ -175,6 +180,14 @@ WABOT_API int wabot_options_set_str(wabot_options *opts, wabot_option opt,
  */
 WABOT_API int wabot_options_set(wabot_options *opts, const char *name,
                                 const char *value);
+/** Read an option's current value (the default if never set): integer
+ *  options into *value; string options as a pointer valid until the option
+ *  changes or the options are freed. WABOT_ERR_INVAL for an unknown id or
+ *  the wrong kind. */
+WABOT_API int wabot_options_get_int(const wabot_options *opts,
+                                    wabot_option opt, int64_t *value);
+WABOT_API int wabot_options_get_str(const wabot_options *opts,
+                                    wabot_option opt, const char **value);
 /** Detail message of the last failed call on these options ("" if none).
  *  Valid until the next call on opts. */
 WABOT_API const char *wabot_options_errmsg(const wabot_options *opts);

@@ -35,6 +35,13 @@ static const wb_option_def option_defs[] = {
     INT_OPT(WABOT_OPT_STATE_MAX_RETRIES, state_max_retries, 5, 0, 100),
     INT_OPT(WABOT_OPT_LOG_LEVEL, log_level, WABOT_LOG_WARN, WABOT_LOG_DEBUG,
             WABOT_LOG_NONE),
+    INT_OPT(WABOT_OPT_JOB_LEASE_MS, job_lease_ms, 30000, 100, DAY_MS),
+    INT_OPT(WABOT_OPT_JOB_MAX_STALLS, job_max_stalls, 1, 0, 1000),
+    INT_OPT(WABOT_OPT_JOB_POLL_MS, job_poll_ms, 1000, 10, 3600000),
+    INT_OPT(WABOT_OPT_OUTBOUND_CONCURRENCY, outbound_concurrency, 16, 1,
+            10000),
+    INT_OPT(WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, outbound_max_attempts, 5, 1,
+            100),
 };
 
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
@@ -221,6 +228,26 @@ int wabot_options_set_str(wabot_options *o, wabot_option opt,
     return set_str(o, d, value);
 }
 
+int wabot_options_get_int(const wabot_options *o, wabot_option opt,
+                          int64_t *value)
+{
+    const wb_option_def *d = wb_option_find(opt);
+    if (!o || !value || !d || d->is_str)
+        return WABOT_ERR_INVAL;
+    *value = *(const int64_t *)((const char *)&o->cfg + d->offset);
+    return WABOT_OK;
+}
+
+int wabot_options_get_str(const wabot_options *o, wabot_option opt,
+                          const char **value)
+{
+    const wb_option_def *d = wb_option_find(opt);
+    if (!o || !value || !d || !d->is_str)
+        return WABOT_ERR_INVAL;
+    *value = *(char *const *)((const char *)&o->cfg + d->offset);
+    return WABOT_OK;
+}
+
 static int parse_level(const char *v, int64_t *out)
 {
     for (int l = WABOT_LOG_DEBUG; l <= WABOT_LOG_NONE; l++) {
@@ -300,6 +327,14 @@ int wabot_options_set_storage(wabot_options *o, wabot_storage *s)
     if (!o)
         return WABOT_ERR_INVAL;
     o->storage = s;
+    return WABOT_OK;
+}
+
+int wabot_options_set_scheduler(wabot_options *o, wabot_scheduler *s)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->scheduler = s;
     return WABOT_OK;
 }
 

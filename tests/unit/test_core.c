@@ -108,6 +108,28 @@ START_TEST(test_options_by_name_parses_and_validates)
 }
 END_TEST
 
+START_TEST(test_options_read_back_defaults_and_set_values)
+{
+    wabot_options *o = wabot_options_new();
+    int64_t v = 0;
+    const char *str = NULL;
+    ck_assert_int_eq(wabot_options_get_int(o, WABOT_OPT_MAX_BODY_BYTES, &v), WABOT_OK);
+    ck_assert_int_eq(v, 1024 * 1024);
+    ck_assert_int_eq(wabot_options_get_str(o, WABOT_OPT_TWILIO_WEBHOOK_PATH, &str), WABOT_OK);
+    ck_assert_str_eq(str, "/whatsapp/webhook");
+    wabot_options_set(o, "max_body_bytes", "4096");
+    wabot_options_set(o, "command_prefix", "!");
+    ck_assert_int_eq(wabot_options_get_int(o, WABOT_OPT_MAX_BODY_BYTES, &v), WABOT_OK);
+    ck_assert_int_eq(v, 4096);
+    ck_assert_int_eq(wabot_options_get_str(o, WABOT_OPT_COMMAND_PREFIX, &str), WABOT_OK);
+    ck_assert_str_eq(str, "!");
+    ck_assert_int_eq(wabot_options_get_int(o, WABOT_OPT_COMMAND_PREFIX, &v), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_get_str(o, WABOT_OPT_MAX_PARAMS, &str), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_get_int(o, (wabot_option)4242, &v), WABOT_ERR_INVAL);
+    wabot_options_free(o);
+}
+END_TEST
+
 START_TEST(test_options_webhook_path_must_be_a_path)
 {
     wabot_options *o = wabot_options_new();
@@ -366,6 +388,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_options_wrong_setter_type_is_inval);
     tcase_add_test(tc, test_options_range_checked);
     tcase_add_test(tc, test_options_by_name_parses_and_validates);
+    tcase_add_test(tc, test_options_read_back_defaults_and_set_values);
     tcase_add_test(tc, test_options_webhook_path_must_be_a_path);
     tcase_add_test(tc, test_options_reject_bad_clock_and_allocator);
     tcase_add_test(tc, test_ctx_with_defaults_uses_memory_and_console);
