@@ -38,6 +38,8 @@ extern char **environ;
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
 #define IDLE_TIMEOUT_S 60
+#define SIGNAL_CHECK_MS 100     /* longest a stop signal waits */
+#define SHUTDOWN_GRACE_MS 5000  /* time to send what is due at shutdown */
 #define OPT_ENV_PREFIX "WABOT_OPT_"
 #define HEALTHZ_PATH "/healthz"
 
@@ -572,6 +574,26 @@ static void block_stop_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * The main thread is the library's loop thread: it runs due jobs (replies
+ * through the outbound queue, retries, delayed work) while the HTTP pool
+ * threads handle webhooks. wabot_ctx_poll() sleeps until the next deadline
+ * or until a webhook thread queues something earlier (the library's wake-up
+ * fd); the cap bounds how long a stop signal waits to be noticed.
+ */
+static void run_loop(wabot_ctx *ctx, const sigset_t *stop)
+{
+    const struct timespec no_wait = {0, 0};
+    for (;;) {
+        int rc = wabot_ctx_poll(ctx, SIGNAL_CHECK_MS);
+        if (rc < 0)
+            fprintf(stderr, "[error] loop: %s (%s)\n", wabot_strerror(rc),
+                    wabot_ctx_errmsg(ctx));
+        if (sigtimedwait(stop, NULL, &no_wait) > 0)
+            return;
+    }
+}
+
 static int parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -620,12 +642,14 @@ int main(int argc, char **argv)
     }
     announce(d, &cfg);
 
-    int sig;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    run_loop(srv.ctx, &stop);
     /* Stops accepting, finishes the requests in progress, joins the
-     * threads: nothing uses the context after this returns. */
+     * threads: no new work reaches the context after this returns. */
     MHD_stop_daemon(d);
+    /* Send what is already due before leaving (the memory backends die
+     * with the process; Redis-backed queues would keep it anyway). */
+    wabot_ctx_run_until_idle(srv.ctx,
+                             wabot_ctx_now_ms(srv.ctx) + SHUTDOWN_GRACE_MS);
     wabot_ctx_free(srv.ctx);
     fprintf(stderr, "wabot-server stopped\n");
     return EXIT_SUCCESS;

@@ -11,5 +11,7 @@
 #include "wabot/transport.h"
 #include "wabot/webhook.h"
 #include "wabot/metrics.h"
+#include "wabot/jobs.h"
+#include "wabot/loop.h"
 
 #endif /* WABOT_H */

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "options_table.h"
 #include "router.h"
+#include "runtime.h"
 #include "state.h"
 #include "wabot/storage.h"
 #include "wabot/transport.h"
@@ -103,6 +104,12 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         if (!ctx->router || !ctx->metrics || !ctx->locks)
             rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
     }
+    if (rc == WABOT_OK) {
+        rc = wb_runtime_init(ctx, opts && opts->has_loop ? &opts->loop : NULL,
+                             opts ? opts->scheduler : NULL);
+        if (rc != WABOT_OK)
+            fail(opts, rc, "cannot set up the job runtime");
+    }
     if (rc != WABOT_OK) {
         wabot_ctx_free(ctx);
         return rc;
@@ -117,6 +124,7 @@ void wabot_ctx_free(wabot_ctx *ctx)
 {
     if (!ctx)
         return;
+    wb_runtime_free(ctx); /* first: running jobs may use everything below */
     for (size_t i = 0; i < ctx->n_mws; i++) {
         wb_middleware *mw = &ctx->mws[i];
         if (mw->destroy)

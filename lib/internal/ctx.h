@@ -6,12 +6,15 @@
 #include <stdarg.h>
 
 #include "wabot/core.h"
+#include "wabot/jobs.h"
+#include "wabot/loop.h"
 #include "wabot/pipeline.h"
 #include "alloc.h"
 
 typedef struct wb_router wb_router;
 typedef struct wb_metrics wb_metrics;
 typedef struct wb_locktab wb_locktab;
+typedef struct wb_runtime wb_runtime;
 
 /* Scalar configuration, shared by options and context. */
 typedef struct wb_config {
@@ -27,6 +30,11 @@ typedef struct wb_config {
     int64_t state_ttl_ms;
     int64_t state_max_retries;
     int64_t log_level;
+    int64_t job_lease_ms;
+    int64_t job_max_stalls;
+    int64_t job_poll_ms;
+    int64_t outbound_concurrency;
+    int64_t outbound_max_attempts;
 } wb_config;
 
 struct wabot_options {
@@ -39,6 +47,9 @@ struct wabot_options {
     int has_alloc;
     wabot_storage *storage;
     wabot_transport *transport;
+    wabot_scheduler *scheduler;
+    wabot_loop_hooks loop;
+    int has_loop;
     char errmsg[256];
 };
 
@@ -67,6 +78,7 @@ struct wabot_ctx {
     wb_router *router;
     wb_metrics *metrics;
     wb_locktab *locks;
+    wb_runtime *rt;        /* jobs, workers, loop (lib/loop, lib/jobs) */
 };
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return

@@ -8,7 +8,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "pipeline.h"
-#include "transport.h"
+#include "runtime.h"
 
 #define MAX_TEXT 4096
 #define MAX_BUTTONS 3
@@ -184,40 +184,21 @@ size_t wabot_turn_reply_count(const wabot_turn *t)
     return t ? t->n_replies : 0;
 }
 
-/* Completion of one reply's send. The send owns the message from the moment
- * the transport accepts it (completion may come after the turn ended), so
- * the message is freed here. */
-static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
-{
-    wabot_ctx *ctx = ud;
-    if (r->status == WABOT_OK) {
-        wb_count(ctx, "outbound.sent", 1);
-    } else {
-        wb_count(ctx, "outbound.failed", 1);
-        wb_log(ctx, WABOT_LOG_ERROR, "transport",
-               "send %s to %s failed: %s (provider code %d) %s",
-               wabot_outbound_id(o), wabot_outbound_to(o),
-               wabot_strerror(r->status), r->provider_code, r->message);
-    }
-    wb_outbound_free((wabot_outbound *)o);
-}
-
-/* Hand every queued reply to the transport, in order; each one leaves the
- * turn's ownership for the send's. */
+/* Queue every reply as an outbound job, in order. The job id is the
+ * reply id, so a redelivered webhook cannot send the same reply twice. */
 int wb_turn_send_replies(wabot_turn *t)
 {
     int first_error = WABOT_OK;
     for (size_t i = 0; i < t->n_replies; i++) {
-        wabot_outbound *o = t->replies[i];
-        t->replies[i] = NULL;
-        int rc = wb_transport_send(t->ctx->transport, o, on_sent, t->ctx);
+        int rc = wb_outbound_enqueue(t->ctx, t->replies[i]);
         if (rc < 0) {
-            wb_send_result refused = {rc, "", 0, "transport refused", 0};
-            on_sent(t->ctx, o, &refused);
+            wb_count(t->ctx, "outbound.failed", 1);
+            wb_log(t->ctx, WABOT_LOG_ERROR, "outbound",
+                   "cannot queue reply %s: %s", wabot_outbound_id(t->replies[i]),
+                   wabot_strerror(rc));
             if (first_error == WABOT_OK)
                 first_error = rc;
         }
     }
-    t->n_replies = 0;
     return first_error;
 }

@@ -78,3 +78,9 @@ wabot_message *tu_text(const char *id, const char *from, const char *text)
     ck_assert_int_eq(wabot_message_set_text(m, text), WABOT_OK);
     return m;
 }
+
+void tu_drain(wabot_ctx *ctx)
+{
+    int rc = wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    ck_assert_msg(rc >= 0, "run_until_idle: %s", wabot_strerror(rc));
+}

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "wabot.h"
+#include "wabot/jobs.h"
+#include "wabot/loop.h"
 
 /* A fake clock: time moves only when a test moves it. Thread-safe. */
 typedef struct tu_clock {
@@ -37,6 +39,10 @@ typedef struct tu_env {
 void tu_env_init(tu_env *e);                   /* fake clock at TU_EPOCH_MS */
 void tu_env_init_opts(tu_env *e, wabot_options *opts); /* extra options */
 void tu_env_free(tu_env *e);
+
+/* Run every job that is due now (replies go out through the outbound
+ * queue): wabot_ctx_run_until_idle up to the context's current time. */
+void tu_drain(wabot_ctx *ctx);
 
 /* A text message from `from` with the given id (owned by the caller). */
 wabot_message *tu_text(const char *id, const char *from, const char *text);

@@ -151,6 +151,7 @@ START_TEST(test_outbound_json_has_every_field)
     wabot_message *m = tu_text("SM9", "+14155550100", "x");
     ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
     wabot_message_free(m);
+    tu_drain(e.ctx);
     ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
     char *s = wabot_outbound_to_json(wabot_recorder_get(e.rec, 0));
     json_error_t err;

@@ -14,6 +14,7 @@ static void handle_ok(wabot_ctx *ctx, const char *id, const char *from,
     ck_assert_msg(rc == WABOT_OK, "handle %s: %s (%s)", id, wabot_strerror(rc),
                   wabot_ctx_errmsg(ctx));
     wabot_message_free(m);
+    tu_drain(ctx);
 }
 
 /* ---- middleware order ---------------------------------------------- */
@@ -197,6 +198,7 @@ START_TEST(test_failure_runs_error_handler_and_discards_state)
     wabot_message *m = tu_text("SM1", "+14155550100", "hi");
     ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_ERR_HANDLER);
     wabot_message_free(m);
+    tu_drain(e.ctx);
     ck_assert_int_eq(seen.calls, 1);
     ck_assert_int_eq(seen.status, WABOT_ERR_HANDLER);
     ck_assert_str_eq(seen.detail, "handler failed");
@@ -371,6 +373,7 @@ START_TEST(test_profile_name_remembered_and_org_defaulted)
     wabot_message_set_organization(m, "acme");
     ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
     wabot_message_free(m);
+    tu_drain(e.ctx);
     ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 0)),
                      "name=Maria org=shop");
     ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 1)),
@@ -569,6 +572,7 @@ START_TEST(test_conflicts_beyond_retry_limit_fail_the_turn)
     wabot_message *m = tu_text("SM1", "+14155550100", "a");
     ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_ERR_CONFLICT);
     wabot_message_free(m);
+    tu_drain(e.ctx);
     ck_assert_int_eq(in.runs, 3);
     ck_assert_int_eq(wabot_metrics_counter(e.ctx, "state.conflicts"), 3);
     ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.failed"), 1);

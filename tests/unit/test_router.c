@@ -276,6 +276,7 @@ static int handle(wabot_ctx *ctx, wabot_message *m)
     g_log[0] = '\0';
     int rc = wabot_ctx_handle_message(ctx, m);
     wabot_message_free(m);
+    tu_drain(ctx); /* replies leave through the outbound queue */
     return rc;
 }
 

@@ -14,6 +14,7 @@ static void handle(wabot_ctx *ctx, const char *id, const char *text)
     wabot_message *m = tu_text(id, "+14155550100", text);
     ck_assert_int_eq(wabot_ctx_handle_message(ctx, m), WABOT_OK);
     wabot_message_free(m);
+    tu_drain(ctx);
 }
 
 static char *read_all(FILE *f)
@@ -79,7 +80,7 @@ START_TEST(test_recorder_keeps_messages_in_order_until_cleared)
 }
 END_TEST
 
-START_TEST(test_recorder_fail_next_fails_and_counts)
+START_TEST(test_failed_send_is_retried_with_backoff)
 {
     tu_env e;
     tu_env_init(&e);
@@ -90,12 +91,50 @@ START_TEST(test_recorder_fail_next_fails_and_counts)
     handle(e.ctx, "SM1", "a");
     handle(e.ctx, "SM2", "b");
     handle(e.ctx, "SM3", "c");
+    /* The first two sends failed and wait for their retry. */
     ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
     ck_assert_str_eq(wabot_outbound_id(wabot_recorder_get(e.rec, 0)), "SM3:r0");
-    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed"), 2);
-    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.sent"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed_attempts"), 2);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "jobs.outbound.retried"), 2);
+    int64_t counts[WABOT_JOB_STATE_COUNT];
+    wabot_queue_counts(e.ctx, WABOT_QUEUE_OUTBOUND, counts, WABOT_JOB_STATE_COUNT);
+    ck_assert_int_eq(counts[WABOT_JOB_DELAYED], 2);
+    /* Backoff: 1 s base with up to 20 % jitter. */
+    tu_clock_advance(&e.clock, 1000);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 3);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.sent"), 3);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed"), 0);
     ck_assert_int_eq(wabot_recorder_fail_next(e.rec, 1, WABOT_OK, 0, NULL),
                      WABOT_ERR_INVAL);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_send_failing_every_attempt_ends_failed)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, 3);
+    tu_env e;
+    tu_env_init_opts(&e, o);
+    wabot_options_free(o);
+    wabot_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    wabot_recorder_fail_next(e.rec, 100, WABOT_ERR_TRANSPORT, 500, "down");
+    handle(e.ctx, "SM1", "a");
+    for (int i = 0; i < 10; i++) {
+        tu_clock_advance(&e.clock, 10000);
+        tu_drain(e.ctx);
+    }
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 0);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed_attempts"), 3);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.failed"), 1);
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(e.ctx, WABOT_QUEUE_OUTBOUND, "SM1:r0", &info), WABOT_OK);
+    const wabot_job_record *r = wabot_job_info_record(info);
+    ck_assert_int_eq(r->state, WABOT_JOB_FAILED);
+    ck_assert_int_eq(r->attempts, 3);
+    ck_assert_ptr_nonnull(strstr(r->last_error, "down"));
+    wabot_job_info_free(info);
     tu_env_free(&e);
 }
 END_TEST
@@ -156,14 +195,16 @@ START_TEST(test_async_completion_after_send_returns_is_counted)
     wabot_send_op_ok(a.ops[0], "wamid.1");
     wabot_send_op_fail(a.ops[1], WABOT_ERR_TRANSPORT, 131047, "window", 0);
     ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.sent"), 1);
-    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed_attempts"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "jobs.outbound.processed"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "jobs.outbound.retried"), 1);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
     ck_assert_int_eq(a.destroyed, 1);
 }
 END_TEST
 
-START_TEST(test_refused_send_counts_as_failed)
+START_TEST(test_refused_send_is_a_failed_attempt)
 {
     async_tp a = {0};
     a.n = 8; /* full: every send is refused */
@@ -176,7 +217,8 @@ START_TEST(test_refused_send_counts_as_failed)
     wabot_options_free(o);
     wabot_use(ctx, NULL, reply_from_ud, "x", NULL);
     handle(ctx, "SM1", "a");
-    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "outbound.failed_attempts"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(ctx, "jobs.outbound.retried"), 1);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
 }
@@ -204,10 +246,11 @@ static Suite *transport_suite(void)
     TCase *tc = tcase_create("transport");
     tcase_add_test(tc, test_console_prints_one_prefixed_entry_per_message);
     tcase_add_test(tc, test_recorder_keeps_messages_in_order_until_cleared);
-    tcase_add_test(tc, test_recorder_fail_next_fails_and_counts);
+    tcase_add_test(tc, test_failed_send_is_retried_with_backoff);
+    tcase_add_test(tc, test_send_failing_every_attempt_ends_failed);
     tcase_add_test(tc, test_recorder_functions_reject_other_transports);
     tcase_add_test(tc, test_async_completion_after_send_returns_is_counted);
-    tcase_add_test(tc, test_refused_send_counts_as_failed);
+    tcase_add_test(tc, test_refused_send_is_a_failed_attempt);
     tcase_add_test(tc, test_transport_new_validates_vtable);
     suite_add_tcase(s, tc);
     return s;

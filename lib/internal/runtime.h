@@ -1,0 +1,106 @@
+/* The context's job runtime: workers, the active jobs, the loop state.
+ * Private; owned by lib/jobs/workers.c and lib/loop/loop.c. */
+#ifndef WB_RUNTIME_H
+#define WB_RUNTIME_H
+
+#include <pthread.h>
+
+#include "ctx.h"
+#include "wabot/jobs.h"
+#include "wabot/loop.h"
+
+#define WB_NO_DEADLINE INT64_MAX
+
+typedef struct wb_retention {
+    int64_t completed_n, completed_ms, failed_n, failed_ms;
+} wb_retention;
+
+/* A queue the context knows: the library's five, plus any with a worker
+ * or retention settings. */
+typedef struct wb_queue {
+    char *name;
+    wabot_job_fn fn; /* NULL: no worker in this context */
+    void *ud;
+    wabot_destroy_fn destroy;
+    int concurrency;
+    int active; /* jobs of this queue running here (loop thread) */
+    wb_retention keep;
+    unsigned finished_since_trim;
+} wb_queue;
+
+struct wabot_job {
+    wabot_ctx *ctx;
+    wb_queue *q;
+    wabot_job_info *info;
+    const wabot_job_record *rec; /* borrowed from info */
+    char *error;
+    int permanent;
+    int64_t retry_in_ms; /* < 0: not set */
+    int finished;        /* wabot_job_finish() was called */
+    int finish_status;
+    int returned;        /* the worker function returned */
+    int64_t lease_until;
+    void *user;          /* built-in workers' per-job data */
+    void (*user_free)(void *user);
+    struct wabot_job *prev, *next;
+};
+
+typedef struct wb_watch {
+    int fd;
+    unsigned events;
+} wb_watch;
+
+typedef struct wb_runtime {
+    wabot_scheduler *sched;
+    int own_sched;
+    int sched_exact; /* the backend is private to this process: its
+                        next_due is the whole truth (no polling needed) */
+    wb_queue *queues;
+    size_t n_queues, cap_queues;
+    wabot_job *active; /* doubly linked, loop thread only */
+    size_t n_active;
+    /* loop */
+    wabot_loop_hooks hooks;
+    int has_hooks;
+    int wake_fd;                /* eventfd */
+    wb_watch *watches;          /* fds the library asked to watch */
+    size_t n_watches, cap_watches;
+    pthread_mutex_t lock;       /* guards armed_at and rng */
+    int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
+    int in_loop;                /* loop thread only */
+    uint64_t rng;
+    /* options */
+    int64_t lease_ms;
+    int64_t max_stalls;
+    int64_t poll_ms;
+} wb_runtime;
+
+int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
+                    wabot_scheduler *sched);
+void wb_runtime_free(wabot_ctx *ctx);
+
+/* Jobs (lib/jobs/workers.c). */
+wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
+/* Start every job that is due and fits its queue's concurrency, recover
+ * stalled jobs, renew leases. Returns jobs started or a negative status. */
+int wb_jobs_dispatch(wabot_ctx *ctx);
+/* Earliest absolute time the runtime needs to run again; WB_NO_DEADLINE. */
+int64_t wb_jobs_deadline(wabot_ctx *ctx);
+/* Retry delay for the attempt-th failure of a job with this record. */
+int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
+                         int attempt);
+
+/* Loop (lib/loop/loop.c). */
+/* Re-arm the host timer (loop thread) at wb_jobs_deadline(). */
+void wb_loop_rearm(wabot_ctx *ctx);
+/* Called by any thread after making work due at `due_ms`: wakes the loop
+ * when that is earlier than the armed timer. */
+void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms);
+/* 1 if this thread is inside a loop function of ctx. */
+int wb_loop_active(const wabot_ctx *ctx);
+
+/* The built-in outbound worker (lib/jobs/outbound.c). */
+int wb_outbound_worker(wabot_job *job, void *ud);
+int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o);
+
+#endif

@@ -1,0 +1,158 @@
+/* Webhook internals: the form decoder, the two provider parsers, status
+ * updates and the response object. Private.
+ *
+ * The parsers take a raw body and produce a batch (messages + status
+ * updates) without any HTTP around them, so fuzz targets and later
+ * features (signature verification, delivery receipts) can call them
+ * directly. wabot_http_handle() is a thin dispatcher over them. */
+#ifndef WB_WEBHOOK_H
+#define WB_WEBHOOK_H
+
+#include <stddef.h>
+
+#include "wabot/webhook.h"
+#include "ctx.h"
+#include "message.h"
+
+/* ------------------------------------------------------------------ */
+/* Rejections                                                          */
+
+/* Why a request is rejected: the HTTP status, a stable machine code
+ * (also the metric suffix "webhook.rejected.<code>") and a one-line
+ * printable-ASCII detail naming the field, path or limit. */
+typedef struct wb_reject {
+    int http_status;  /* 400, 404, 405, 413, 415 */
+    const char *code; /* static string, e.g. "malformed_form" */
+    char message[256];
+} wb_reject;
+
+/* Fill r and return `status` (WABOT_ERR_PARSE or WABOT_ERR_TOO_LARGE), so
+ * parsers can `return wb_reject_set(...)`. Bytes outside printable ASCII
+ * in the formatted message are replaced by '?' so the message is always
+ * safe to embed in a JSON body and a log line. */
+int wb_reject_set(wb_reject *r, int status, int http_status,
+                  const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ------------------------------------------------------------------ */
+/* application/x-www-form-urlencoded                                   */
+
+/* One decoded parameter. key/value are NUL-terminated copies; the
+ * lengths count every byte because "%00" decodes to a NUL. */
+typedef struct wb_form_param {
+    char *key;
+    size_t key_len;
+    char *value;
+    size_t value_len;
+} wb_form_param;
+
+typedef struct wb_form wb_form;
+
+typedef struct wb_form_limits {
+    size_t max_params;      /* more -> 413 too_many_params */
+    size_t max_field_bytes; /* longer decoded key/value -> 413 field_too_large */
+} wb_form_limits;
+
+/* Decode `len` bytes of form data: '&'-separated "key=value" pairs, '+'
+ * is a space, %XX a byte; empty pairs ("a=1&&b=2") are skipped, a pair
+ * without '=' has the value "". Repeated keys are all kept, in order.
+ * Bytes are kept as sent (no UTF-8 check: signature verification needs
+ * the exact bytes; consumers validate what they use).
+ * On WABOT_OK *out owns the form (free with wb_form_free). Errors:
+ * WABOT_ERR_PARSE (bad % escape: 400 malformed_form), WABOT_ERR_TOO_LARGE
+ * (413 too_many_params / field_too_large), both with *rej filled; NOMEM. */
+int wb_form_parse(const wabot_allocator *a, const char *s, size_t len,
+                  const wb_form_limits *lim, wb_form **out, wb_reject *rej);
+void wb_form_free(wb_form *f);
+size_t wb_form_count(const wb_form *f);
+/* Parameter i in received order (borrowed); NULL if out of range. */
+const wb_form_param *wb_form_at(const wb_form *f, size_t i);
+/* First parameter named `key` (exact, case-sensitive); NULL if absent. */
+const wb_form_param *wb_form_find(const wb_form *f, const char *key);
+/* Value of wb_form_find(f, key) (borrowed), or NULL. */
+const char *wb_form_get(const wb_form *f, const char *key);
+
+/* ------------------------------------------------------------------ */
+/* Parsed webhook batch                                                 */
+
+/* One delivery-status update (Twilio MessageStatus callback, Meta
+ * statuses[] item). Collected now, applied to outbound delivery state in
+ * the receipts issue. Strings are NULL when absent. */
+typedef struct wb_status_update {
+    wabot_provider provider;
+    char *id;         /* provider message id of the outbound message */
+    char *status;     /* provider status name, e.g. "delivered" */
+    char *recipient;  /* Meta recipient_id / Twilio To, as sent */
+    char *error_code; /* provider error code as text, e.g. "131047" */
+    int64_t timestamp_ms;
+} wb_status_update;
+
+/* Everything one webhook request carried, in the provider's order. */
+typedef struct wb_webhook_batch {
+    wabot_allocator alloc; /* copy of the context's allocator */
+    wabot_message **msgs;
+    size_t n_msgs, cap_msgs;
+    wb_status_update *statuses;
+    size_t n_statuses, cap_statuses;
+    size_t n_ignored_changes; /* Meta changes whose field is not "messages" */
+} wb_webhook_batch;
+
+void wb_webhook_batch_init(wb_webhook_batch *b, const wabot_ctx *ctx);
+/* Free every message and status and empty the batch (reusable). */
+void wb_webhook_batch_clear(wb_webhook_batch *b);
+/* Append m (ownership moves to the batch even on failure). NOMEM. */
+int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m);
+/* Append an empty status update; NULL on NOMEM. */
+wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b);
+
+/* ------------------------------------------------------------------ */
+/* Provider parsers                                                     */
+
+/* Parse a Twilio webhook body (form-encoded) into `out` (initialised,
+ * empty). Inbound message -> one message; MessageStatus callback -> one
+ * status update. Limits come from ctx->cfg. On any error `out` is left
+ * empty. WABOT_OK; WABOT_ERR_PARSE / WABOT_ERR_TOO_LARGE with *rej
+ * filled; NOMEM. Thread-safe. */
+int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
+                    wb_webhook_batch *out, wb_reject *rej);
+
+/* Parse a Meta Cloud API webhook body (JSON) into `out` (initialised,
+ * empty): every message and status of every change of every entry, in
+ * order. All-or-nothing: one invalid item rejects the whole batch and
+ * leaves `out` empty. Returns as wb_twilio_parse. Thread-safe. */
+int wb_meta_parse(wabot_ctx *ctx, const char *body, size_t len,
+                  wb_webhook_batch *out, wb_reject *rej);
+
+/* Deepest nesting of arrays/objects in `s` outside strings, stopping as
+ * soon as it exceeds `limit` (returns limit + 1 then). Exposed for tests. */
+size_t wb_json_depth(const char *s, size_t len, size_t limit);
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                            */
+
+struct wabot_http_response {
+    wabot_allocator alloc;    /* copy: the response may outlive the ctx */
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* NUL-terminated, allocated with alloc */
+    size_t len;
+};
+
+/* A response with a copy of body[0..len). NULL on NOMEM. */
+wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
+                                     const char *content_type,
+                                     const char *body, size_t len);
+/* 200 for a Twilio webhook: empty TwiML. */
+wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
+/* 200 for a Meta webhook: {"status":"ok"}. */
+wabot_http_response *wb_response_json_ok(const wabot_ctx *ctx);
+/* The JSON error response for a rejection. NULL on NOMEM. */
+wabot_http_response *wb_response_error(const wabot_ctx *ctx,
+                                       const wb_reject *rej);
+
+#define WB_CT_JSON "application/json"
+#define WB_CT_FORM "application/x-www-form-urlencoded"
+#define WB_CT_XML "text/xml"
+#define WB_TWIML_EMPTY "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+
+#endif

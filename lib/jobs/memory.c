@@ -1,0 +1,965 @@
+/* The memory job backend: one mutex around a table of queues.
+ *
+ * Per queue:
+ *  - a hash of every job by id (dedup, and lookup by id for the
+ *    token-checked operations);
+ *  - three indexed binary heaps, one per unfinished state a job can wait
+ *    in: ready (waiting: priority desc, run_at asc, enqueue order), delayed
+ *    (run_at asc) and active (lease_until asc). A job is in at most one of
+ *    them at a time, so one position member per job is enough, and removing
+ *    any job from its heap is O(log n);
+ *  - two lists of finished jobs (completed, failed) in finish order, so
+ *    retention removes from the old end in O(removed).
+ * Counts are the sizes of those five containers.
+ *
+ * Every transition checks, before it changes anything, that the container
+ * it moves the job into has room, so an out-of-memory error leaves the
+ * queue exactly as it was. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs.h"
+
+#define MIN_BUCKETS 16
+#define MIN_HEAP 16
+
+/* The reason recorded for a job failed by recover(). A static string, not a
+ * copy, so that moving a stalled job to failed cannot run out of memory
+ * half-way through a batch; free_reason() knows not to free it. */
+static char stalled_reason[] = "stalled";
+
+/* ------------------------------------------------------------------ */
+/* Types                                                               */
+
+/* Intrusive hash node: embedded first in jobs and queues. */
+typedef struct hnode {
+    struct hnode *next;
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+} hnode;
+
+typedef struct htab {
+    hnode **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t count;
+} htab;
+
+typedef struct mjob {
+    hnode node;               /* by id */
+    struct mjob *prev, *next; /* finished list */
+    size_t pos;               /* index in its heap while unfinished */
+    uint64_t seq;             /* enqueue order: the FIFO tie-break */
+    uint64_t token;
+    int32_t state;
+    int32_t attempts;
+    int32_t max_attempts;
+    int32_t stalls;
+    int32_t backoff;
+    int32_t jitter_pct;
+    int32_t priority;
+    int64_t created_ms;
+    int64_t run_at_ms;
+    int64_t lease_until_ms;
+    int64_t finished_ms;
+    int64_t backoff_ms;
+    int64_t backoff_max_ms;
+    char *last_error;    /* owned, stalled_reason, or NULL */
+    const char *payload; /* into data[] */
+    size_t payload_len;
+    char data[];         /* id, NUL, payload, NUL */
+} mjob;
+
+typedef int (*before_fn)(const mjob *a, const mjob *b);
+
+typedef struct mheap {
+    mjob **items;
+    size_t count, cap;
+    before_fn before; /* a before b: a is nearer the top */
+} mheap;
+
+typedef struct mlist {
+    mjob *head, *tail; /* head: finished first */
+    int64_t count;
+} mlist;
+
+typedef struct mqueue {
+    hnode node; /* by name */
+    htab jobs;
+    mheap ready, delayed, active;
+    mlist completed, failed;
+    uint64_t last_token;
+    uint64_t last_seq;
+    char name[];
+} mqueue;
+
+typedef struct msched {
+    pthread_mutex_t mu;
+    htab queues;
+    uint64_t k0, k1; /* hash key */
+} msched;
+
+/* ------------------------------------------------------------------ */
+/* Hashing: SipHash-1-3 with a per-backend random key, because job ids
+ * may embed provider message ids and phone numbers chosen by outsiders
+ * and chains must not be floodable. (Same function as the memory storage
+ * backend; a shared lib/core helper would remove the duplicate.) */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                              \
+    do {                                                                      \
+        v0 += v1;                                                             \
+        v1 = ROTL(v1, 13);                                                    \
+        v1 ^= v0;                                                             \
+        v0 = ROTL(v0, 32);                                                    \
+        v2 += v3;                                                             \
+        v3 = ROTL(v3, 16);                                                    \
+        v3 ^= v2;                                                             \
+        v0 += v3;                                                             \
+        v3 = ROTL(v3, 21);                                                    \
+        v3 ^= v0;                                                             \
+        v2 += v1;                                                             \
+        v1 = ROTL(v1, 17);                                                    \
+        v1 ^= v2;                                                             \
+        v2 = ROTL(v2, 32);                                                    \
+    } while (0)
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t siphash13(uint64_t k0, uint64_t k1, const void *data,
+                          size_t len)
+{
+    const unsigned char *in = data;
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    const unsigned char *end = in + (len - len % 8);
+    for (; in != end; in += 8) {
+        uint64_t m = load_le64(in);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)len << 56;
+    for (size_t i = 0; i < len % 8; i++)
+        b |= (uint64_t)in[i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static void seed_hash(msched *m)
+{
+    uint64_t k[2];
+    if (getentropy(k, sizeof k) != 0) {
+        /* No entropy source: still vary per backend and per run. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k[0] = (uint64_t)(uintptr_t)m ^ (uint64_t)ts.tv_nsec;
+        k[1] = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
+    }
+    m->k0 = k[0];
+    m->k1 = k[1];
+}
+
+/* ------------------------------------------------------------------ */
+/* Hash table (intrusive, chained, grows at load factor 1)             */
+
+static int htab_init(htab *t)
+{
+    t->buckets = calloc(MIN_BUCKETS, sizeof *t->buckets);
+    t->nbuckets = MIN_BUCKETS;
+    t->count = 0;
+    return t->buckets != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+}
+
+static hnode **htab_slot(const htab *t, uint64_t hash, const char *key,
+                         size_t klen)
+{
+    hnode **p = &t->buckets[hash & (t->nbuckets - 1)];
+    while (*p != NULL) {
+        const hnode *n = *p;
+        if (n->hash == hash && n->klen == klen &&
+            memcmp(n->key, key, klen) == 0)
+            break;
+        p = &(*p)->next;
+    }
+    return p;
+}
+
+static void htab_grow(htab *t)
+{
+    if (t->nbuckets > SIZE_MAX / 2 / sizeof(hnode *))
+        return;
+    size_t nb = t->nbuckets * 2;
+    hnode **b = calloc(nb, sizeof *b);
+    if (b == NULL)
+        return; /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        hnode *n = t->buckets[i];
+        while (n != NULL) {
+            hnode *next = n->next;
+            size_t j = n->hash & (nb - 1);
+            n->next = b[j];
+            b[j] = n;
+            n = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = nb;
+}
+
+/* Never fails: growth is an optimisation. */
+static void htab_add(htab *t, hnode *n)
+{
+    if (t->count + 1 > t->nbuckets)
+        htab_grow(t);
+    size_t i = n->hash & (t->nbuckets - 1);
+    n->next = t->buckets[i];
+    t->buckets[i] = n;
+    t->count++;
+}
+
+static void htab_remove(htab *t, hnode *n)
+{
+    hnode **p = htab_slot(t, n->hash, n->key, n->klen);
+    *p = n->next;
+    t->count--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Indexed binary heaps                                                */
+
+static int ready_before(const mjob *a, const mjob *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    if (a->run_at_ms != b->run_at_ms)
+        return a->run_at_ms < b->run_at_ms;
+    return a->seq < b->seq;
+}
+
+/* Ties broken like the ready heap, so promotion order is deterministic. */
+static int delayed_before(const mjob *a, const mjob *b)
+{
+    if (a->run_at_ms != b->run_at_ms)
+        return a->run_at_ms < b->run_at_ms;
+    return ready_before(a, b);
+}
+
+static int active_before(const mjob *a, const mjob *b)
+{
+    if (a->lease_until_ms != b->lease_until_ms)
+        return a->lease_until_ms < b->lease_until_ms;
+    return a->seq < b->seq;
+}
+
+static void heap_set(mheap *h, size_t i, mjob *j)
+{
+    h->items[i] = j;
+    j->pos = i;
+}
+
+static void sift_up(mheap *h, size_t i)
+{
+    mjob *j = h->items[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!h->before(j, h->items[parent]))
+            break;
+        heap_set(h, i, h->items[parent]);
+        i = parent;
+    }
+    heap_set(h, i, j);
+}
+
+static void sift_down(mheap *h, size_t i)
+{
+    mjob *j = h->items[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->count)
+            break;
+        if (c + 1 < h->count && h->before(h->items[c + 1], h->items[c]))
+            c++;
+        if (!h->before(h->items[c], j))
+            break;
+        heap_set(h, i, h->items[c]);
+        i = c;
+    }
+    heap_set(h, i, j);
+}
+
+/* Restore order after the job at i changed its key. */
+static void heap_fix(mheap *h, size_t i)
+{
+    if (i > 0 && h->before(h->items[i], h->items[(i - 1) / 2]))
+        sift_up(h, i);
+    else
+        sift_down(h, i);
+}
+
+/* Make room for one more item; the only heap operation that can fail. */
+static int heap_reserve_one(mheap *h)
+{
+    if (h->count < h->cap)
+        return WABOT_OK;
+    if (h->cap > SIZE_MAX / 2 / sizeof(mjob *))
+        return WABOT_ERR_NOMEM;
+    size_t cap = h->cap != 0 ? h->cap * 2 : MIN_HEAP;
+    mjob **items = realloc(h->items, cap * sizeof *items);
+    if (items == NULL)
+        return WABOT_ERR_NOMEM;
+    h->items = items;
+    h->cap = cap;
+    return WABOT_OK;
+}
+
+/* Caller made room with heap_reserve_one(). */
+static void heap_push(mheap *h, mjob *j)
+{
+    h->items[h->count] = j;
+    j->pos = h->count++;
+    sift_up(h, j->pos);
+}
+
+static void heap_remove(mheap *h, mjob *j)
+{
+    size_t i = j->pos;
+    mjob *last = h->items[--h->count];
+    if (i == h->count)
+        return;
+    heap_set(h, i, last);
+    heap_fix(h, i);
+}
+
+static mjob *heap_top(const mheap *h)
+{
+    return h->count > 0 ? h->items[0] : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finished lists                                                      */
+
+static void list_append(mlist *l, mjob *j)
+{
+    j->next = NULL;
+    j->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->count++;
+}
+
+static void list_remove(mlist *l, mjob *j)
+{
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        l->head = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    else
+        l->tail = j->prev;
+    j->prev = j->next = NULL;
+    l->count--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs and their state containers                                     */
+
+static const char *job_id(const mjob *j)
+{
+    return j->data;
+}
+
+static void free_reason(char *reason)
+{
+    if (reason != stalled_reason)
+        free(reason);
+}
+
+static void job_free(mjob *j)
+{
+    free_reason(j->last_error);
+    free(j);
+}
+
+static mheap *heap_of(mqueue *q, int32_t state)
+{
+    switch (state) {
+    case WABOT_JOB_WAITING: return &q->ready;
+    case WABOT_JOB_DELAYED: return &q->delayed;
+    case WABOT_JOB_ACTIVE: return &q->active;
+    default: return NULL;
+    }
+}
+
+static mlist *list_of(mqueue *q, int32_t state)
+{
+    return state == WABOT_JOB_COMPLETED ? &q->completed : &q->failed;
+}
+
+/* Ensure j can be placed in `state` without allocating. */
+static int make_room(mqueue *q, int32_t state)
+{
+    mheap *h = heap_of(q, state);
+    return h != NULL ? heap_reserve_one(h) : WABOT_OK;
+}
+
+/* Put j (not in any container) into the container of j->state. Room was
+ * made by make_room(). */
+static void place(mqueue *q, mjob *j)
+{
+    mheap *h = heap_of(q, j->state);
+    if (h != NULL)
+        heap_push(h, j);
+    else
+        list_append(list_of(q, j->state), j);
+}
+
+static void unplace(mqueue *q, mjob *j)
+{
+    mheap *h = heap_of(q, j->state);
+    if (h != NULL)
+        heap_remove(h, j);
+    else
+        list_remove(list_of(q, j->state), j);
+}
+
+/* Move j to `state`. Room was made by make_room(); the lease only exists
+ * while active. */
+static void move(mqueue *q, mjob *j, int32_t state)
+{
+    unplace(q, j);
+    j->state = state;
+    if (state != WABOT_JOB_ACTIVE)
+        j->lease_until_ms = 0;
+    place(q, j);
+}
+
+/* Waiting if due at now_ms, else delayed: the rule of enqueue, release
+ * and a retrying fail. */
+static int32_t state_for_run_at(int64_t run_at_ms, int64_t now_ms)
+{
+    return run_at_ms <= now_ms ? WABOT_JOB_WAITING : WABOT_JOB_DELAYED;
+}
+
+static void to_record(const mjob *j, wabot_job_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->version = WABOT_JOB_RECORD_VERSION;
+    rec->id = job_id(j);
+    rec->payload = j->payload;
+    rec->payload_len = j->payload_len;
+    rec->state = j->state;
+    rec->attempts = j->attempts;
+    rec->max_attempts = j->max_attempts;
+    rec->stalls = j->stalls;
+    rec->token = j->token;
+    rec->created_ms = j->created_ms;
+    rec->run_at_ms = j->run_at_ms;
+    rec->lease_until_ms = j->lease_until_ms;
+    rec->finished_ms = j->finished_ms;
+    rec->backoff = j->backoff;
+    rec->backoff_ms = j->backoff_ms;
+    rec->backoff_max_ms = j->backoff_max_ms;
+    rec->jitter_pct = j->jitter_pct;
+    rec->priority = j->priority;
+    rec->last_error = j->last_error;
+}
+
+/* A fresh job from an enqueued record: everything the record says about
+ * its past (state, attempts, stalls, token, lease, finish, last error) is
+ * ignored. NULL on out of memory. */
+static mjob *job_new(const wabot_job_record *rec, int64_t now_ms,
+                     uint64_t hash)
+{
+    size_t id_len = strlen(rec->id);
+    if (rec->payload_len > SIZE_MAX - sizeof(mjob) - id_len - 2)
+        return NULL;
+    mjob *j = calloc(1, sizeof *j + id_len + 1 + rec->payload_len + 1);
+    if (j == NULL)
+        return NULL;
+    memcpy(j->data, rec->id, id_len + 1);
+    char *payload = j->data + id_len + 1;
+    if (rec->payload_len > 0)
+        memcpy(payload, rec->payload, rec->payload_len);
+    payload[rec->payload_len] = '\0';
+    j->payload = payload;
+    j->payload_len = rec->payload_len;
+    j->node.hash = hash;
+    j->node.key = j->data;
+    j->node.klen = id_len;
+    j->max_attempts = rec->max_attempts;
+    j->backoff = rec->backoff;
+    j->backoff_ms = rec->backoff_ms;
+    j->backoff_max_ms = rec->backoff_max_ms;
+    j->jitter_pct = rec->jitter_pct;
+    j->priority = rec->priority;
+    j->run_at_ms = rec->run_at_ms;
+    j->created_ms = rec->created_ms != 0 ? rec->created_ms : now_ms;
+    j->state = state_for_run_at(rec->run_at_ms, now_ms);
+    return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Queues                                                              */
+
+static mqueue *queue_find(const msched *m, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = siphash13(m->k0, m->k1, name, len);
+    hnode *n = *htab_slot(&m->queues, h, name, len);
+    return (mqueue *)n; /* node is the first member */
+}
+
+static void queue_free(mqueue *q)
+{
+    for (size_t i = 0; i < q->jobs.nbuckets; i++) {
+        hnode *n = q->jobs.buckets[i];
+        while (n != NULL) {
+            hnode *next = n->next;
+            job_free((mjob *)n);
+            n = next;
+        }
+    }
+    free(q->jobs.buckets);
+    free(q->ready.items);
+    free(q->delayed.items);
+    free(q->active.items);
+    free(q);
+}
+
+/* Queues appear on first enqueue and live as long as the backend: a
+ * deployment has a handful of them. */
+static mqueue *queue_get_or_create(msched *m, const char *name)
+{
+    mqueue *q = queue_find(m, name);
+    if (q != NULL)
+        return q;
+    size_t len = strlen(name);
+    q = calloc(1, sizeof *q + len + 1);
+    if (q == NULL)
+        return NULL;
+    if (htab_init(&q->jobs) != WABOT_OK) {
+        free(q);
+        return NULL;
+    }
+    memcpy(q->name, name, len + 1);
+    q->node.hash = siphash13(m->k0, m->k1, name, len);
+    q->node.key = q->name;
+    q->node.klen = len;
+    q->ready.before = ready_before;
+    q->delayed.before = delayed_before;
+    q->active.before = active_before;
+    htab_add(&m->queues, &q->node);
+    return q;
+}
+
+static mjob *job_find(const msched *m, const mqueue *q, const char *id,
+                      uint64_t *hash_out)
+{
+    size_t len = strlen(id);
+    uint64_t h = siphash13(m->k0, m->k1, id, len);
+    if (hash_out != NULL)
+        *hash_out = h;
+    if (q == NULL)
+        return NULL;
+    return (mjob *)*htab_slot(&q->jobs, h, id, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Locking and lookup shared by the operations                         */
+
+static msched *lock(void *impl)
+{
+    msched *m = impl;
+    pthread_mutex_lock(&m->mu);
+    return m;
+}
+
+static int unlock(msched *m, int rc)
+{
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+/* The active job `id` reserved under `token`, for the token-checked
+ * operations: NOT_FOUND if there is no such job, CONFLICT if it is not
+ * active or the token is not the current reservation's. */
+static int find_leased(msched *m, const char *queue, const char *id,
+                       uint64_t token, mqueue **q_out, mjob **j_out)
+{
+    mqueue *q = queue_find(m, queue);
+    mjob *j = job_find(m, q, id, NULL);
+    if (j == NULL)
+        return WABOT_ERR_NOT_FOUND;
+    if (j->state != WABOT_JOB_ACTIVE || j->token != token)
+        return WABOT_ERR_CONFLICT;
+    *q_out = q;
+    *j_out = j;
+    return WABOT_OK;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                          */
+
+static int mem_enqueue(void *impl, const char *queue,
+                       const wabot_job_record *job, int64_t now_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_get_or_create(m, queue);
+    if (q == NULL)
+        return unlock(m, WABOT_ERR_NOMEM);
+    uint64_t hash;
+    if (job_find(m, q, job->id, &hash) != NULL)
+        return unlock(m, WABOT_ERR_EXISTS);
+    mjob *j = job_new(job, now_ms, hash);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOMEM);
+    if (make_room(q, j->state) != WABOT_OK) {
+        job_free(j);
+        return unlock(m, WABOT_ERR_NOMEM);
+    }
+    j->seq = ++q->last_seq;
+    htab_add(&q->jobs, &j->node);
+    place(q, j);
+    return unlock(m, WABOT_OK);
+}
+
+/* Delayed jobs whose time has come become waiting. On out of memory the
+ * rest simply stay delayed until the next call. */
+static void promote_due(mqueue *q, int64_t now_ms)
+{
+    mjob *j;
+    while ((j = heap_top(&q->delayed)) != NULL && j->run_at_ms <= now_ms) {
+        if (make_room(q, WABOT_JOB_WAITING) != WABOT_OK)
+            return;
+        move(q, j, WABOT_JOB_WAITING);
+    }
+}
+
+static int mem_reserve(void *impl, const char *queue, int64_t now_ms,
+                       int64_t lease_ms, wabot_job_info *out)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    if (q == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    promote_due(q, now_ms);
+    mjob *j = heap_top(&q->ready);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    if (make_room(q, WABOT_JOB_ACTIVE) != WABOT_OK)
+        return unlock(m, WABOT_ERR_NOMEM);
+
+    /* Fill `out` with the job as it will be before changing it, so a
+     * failed copy leaves the job waiting. */
+    wabot_job_record rec;
+    to_record(j, &rec);
+    rec.state = WABOT_JOB_ACTIVE;
+    rec.attempts = j->attempts + 1;
+    rec.token = q->last_token + 1;
+    rec.lease_until_ms = add_sat(now_ms, lease_ms);
+    int rc = wabot_job_info_set(out, &rec);
+    if (rc != WABOT_OK)
+        return unlock(m, rc);
+
+    j->attempts = rec.attempts;
+    j->token = ++q->last_token;
+    j->lease_until_ms = rec.lease_until_ms; /* before: it orders the heap */
+    move(q, j, WABOT_JOB_ACTIVE);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_extend(void *impl, const char *queue, const char *id,
+                      uint64_t token, int64_t until_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q;
+    mjob *j;
+    int rc = find_leased(m, queue, id, token, &q, &j);
+    if (rc != WABOT_OK)
+        return unlock(m, rc);
+    j->lease_until_ms = until_ms;
+    heap_fix(&q->active, j->pos);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_complete(void *impl, const char *queue, const char *id,
+                        uint64_t token, int64_t now_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q;
+    mjob *j;
+    int rc = find_leased(m, queue, id, token, &q, &j);
+    if (rc != WABOT_OK)
+        return unlock(m, rc);
+    j->finished_ms = now_ms;
+    move(q, j, WABOT_JOB_COMPLETED);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_fail(void *impl, const char *queue, const char *id,
+                    uint64_t token, int64_t now_ms, const char *reason,
+                    int64_t retry_at_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q;
+    mjob *j;
+    int rc = find_leased(m, queue, id, token, &q, &j);
+    if (rc != WABOT_OK)
+        return unlock(m, rc);
+    int32_t state = retry_at_ms < 0 ? WABOT_JOB_FAILED
+                                    : state_for_run_at(retry_at_ms, now_ms);
+    char *copy = NULL;
+    if (reason != NULL && (copy = strdup(reason)) == NULL)
+        return unlock(m, WABOT_ERR_NOMEM);
+    if (make_room(q, state) != WABOT_OK) {
+        free(copy);
+        return unlock(m, WABOT_ERR_NOMEM);
+    }
+    free_reason(j->last_error);
+    j->last_error = copy;
+    if (state == WABOT_JOB_FAILED)
+        j->finished_ms = now_ms;
+    else
+        j->run_at_ms = retry_at_ms;
+    move(q, j, state);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_release(void *impl, const char *queue, const char *id,
+                       uint64_t token, int64_t now_ms, int64_t run_at_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q;
+    mjob *j;
+    int rc = find_leased(m, queue, id, token, &q, &j);
+    if (rc != WABOT_OK)
+        return unlock(m, rc);
+    int32_t state = state_for_run_at(run_at_ms, now_ms);
+    if (make_room(q, state) != WABOT_OK)
+        return unlock(m, WABOT_ERR_NOMEM);
+    if (j->attempts > 0)
+        j->attempts--;
+    j->run_at_ms = run_at_ms;
+    move(q, j, state);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_cancel(void *impl, const char *queue, const char *id)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    mjob *j = job_find(m, q, id, NULL);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    if (j->state != WABOT_JOB_WAITING && j->state != WABOT_JOB_DELAYED)
+        return unlock(m, WABOT_ERR_STATE);
+    unplace(q, j);
+    htab_remove(&q->jobs, &j->node);
+    job_free(j);
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_get(void *impl, const char *queue, const char *id,
+                   wabot_job_info *out)
+{
+    msched *m = lock(impl);
+    mjob *j = job_find(m, queue_find(m, queue), id, NULL);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    wabot_job_record rec;
+    to_record(j, &rec);
+    return unlock(m, wabot_job_info_set(out, &rec));
+}
+
+static int mem_counts(void *impl, const char *queue, int64_t *counts,
+                      size_t n)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    if (q != NULL) {
+        int64_t c[WABOT_JOB_STATE_COUNT] = {
+            [WABOT_JOB_WAITING] = (int64_t)q->ready.count,
+            [WABOT_JOB_DELAYED] = (int64_t)q->delayed.count,
+            [WABOT_JOB_ACTIVE] = (int64_t)q->active.count,
+            [WABOT_JOB_COMPLETED] = q->completed.count,
+            [WABOT_JOB_FAILED] = q->failed.count,
+        };
+        for (size_t s = 0; s < n && s < WABOT_JOB_STATE_COUNT; s++)
+            counts[s] = c[s];
+    } else {
+        for (size_t s = 0; s < n && s < WABOT_JOB_STATE_COUNT; s++)
+            counts[s] = 0;
+    }
+    return unlock(m, WABOT_OK);
+}
+
+/* One expired lease: back to waiting, or failed after too many stalls.
+ * Its token stays, so the worker that lost it is refused. */
+static int recover_one(mqueue *q, mjob *j, int64_t now_ms, int32_t max_stalls)
+{
+    int32_t state = j->stalls + 1 > max_stalls ? WABOT_JOB_FAILED
+                                               : WABOT_JOB_WAITING;
+    if (make_room(q, state) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    j->stalls++;
+    if (state == WABOT_JOB_FAILED) {
+        free_reason(j->last_error);
+        j->last_error = stalled_reason;
+        j->finished_ms = now_ms;
+    }
+    move(q, j, state);
+    return WABOT_OK;
+}
+
+static int mem_recover(void *impl, const char *queue, int64_t now_ms,
+                       int32_t max_stalls, int32_t *recovered)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    int32_t moved = 0;
+    int rc = WABOT_OK;
+    mjob *j;
+    while (q != NULL && moved < INT32_MAX &&
+           (j = heap_top(&q->active)) != NULL && j->lease_until_ms <= now_ms) {
+        rc = recover_one(q, j, now_ms, max_stalls);
+        if (rc != WABOT_OK)
+            break;
+        moved++;
+    }
+    *recovered = moved;
+    return unlock(m, rc);
+}
+
+static int mem_next_due(void *impl, const char *queue, int64_t now_ms,
+                        int64_t *due_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    if (q == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    if (q->ready.count > 0) {
+        *due_ms = now_ms;
+        return unlock(m, WABOT_OK);
+    }
+    const mjob *d = heap_top(&q->delayed);
+    const mjob *a = heap_top(&q->active);
+    if (d == NULL && a == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    if (d != NULL && (a == NULL || d->run_at_ms <= a->lease_until_ms))
+        *due_ms = d->run_at_ms;
+    else
+        *due_ms = a->lease_until_ms;
+    return unlock(m, WABOT_OK);
+}
+
+/* The list is in finish order, so the oldest jobs are at its head. */
+static int mem_trim(void *impl, const char *queue, int32_t state,
+                    int64_t keep_count, int64_t finished_before_ms,
+                    int64_t *removed)
+{
+    if (state != WABOT_JOB_COMPLETED && state != WABOT_JOB_FAILED)
+        return WABOT_ERR_INVAL;
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    int64_t n = 0;
+    mlist *l = q != NULL ? list_of(q, state) : NULL;
+    while (l != NULL && l->head != NULL &&
+           (l->count > keep_count ||
+            l->head->finished_ms < finished_before_ms)) {
+        mjob *j = l->head;
+        list_remove(l, j);
+        htab_remove(&q->jobs, &j->node);
+        job_free(j);
+        n++;
+    }
+    *removed = n;
+    return unlock(m, WABOT_OK);
+}
+
+static void mem_destroy(void *impl)
+{
+    msched *m = impl;
+    for (size_t i = 0; i < m->queues.nbuckets; i++) {
+        hnode *n = m->queues.buckets[i];
+        while (n != NULL) {
+            hnode *next = n->next;
+            queue_free((mqueue *)n);
+            n = next;
+        }
+    }
+    free(m->queues.buckets);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+static const wabot_scheduler_vtable mem_vtable = {
+    .version = WABOT_SCHEDULER_VTABLE_VERSION,
+    .enqueue = mem_enqueue,
+    .reserve = mem_reserve,
+    .extend = mem_extend,
+    .complete = mem_complete,
+    .fail = mem_fail,
+    .release = mem_release,
+    .cancel = mem_cancel,
+    .get = mem_get,
+    .counts = mem_counts,
+    .recover = mem_recover,
+    .next_due = mem_next_due,
+    .trim = mem_trim,
+    .destroy = mem_destroy,
+};
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+
+wabot_scheduler *wabot_scheduler_memory_new(void)
+{
+    msched *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    if (htab_init(&m->queues) != WABOT_OK) {
+        free(m);
+        return NULL;
+    }
+    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m->queues.buckets);
+        free(m);
+        return NULL;
+    }
+    seed_hash(m);
+    wabot_scheduler *s = wb_scheduler_wrap(&mem_vtable, m, "memory");
+    if (s == NULL)
+        mem_destroy(m);
+    return s;
+}

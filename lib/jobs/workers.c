@@ -1,0 +1,588 @@
+/* Jobs through a context: enqueueing, workers, outcomes, dispatch.
+ *
+ * The scheduler backend stores jobs; this file decides what happens to
+ * them: which worker runs a reserved job, whether a failure is retried
+ * (backoff with jitter) or final, when leases are renewed and stalled jobs
+ * recovered, and when finished jobs are trimmed. Everything here that
+ * touches active jobs runs on the loop thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "runtime.h"
+#include "strbuf.h"
+
+#define DAY_MS (24LL * 3600 * 1000)
+#define TRIM_EVERY 64 /* finished jobs between two trims of a queue */
+
+static const char *library_queues[] = {
+    WABOT_QUEUE_OUTBOUND, WABOT_QUEUE_ORDERS, WABOT_QUEUE_INVOICES,
+    WABOT_QUEUE_REMINDERS, WABOT_QUEUE_CAMPAIGNS};
+
+static int queue_name_ok(const char *q)
+{
+    size_t n = q ? strlen(q) : 0;
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+              (*q >= '0' && *q <= '9') || strchr("._:-", *q)))
+            return 0;
+    return 1;
+}
+
+wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name)
+{
+    wb_runtime *rt = ctx->rt;
+    for (size_t i = 0; i < rt->n_queues; i++)
+        if (strcmp(rt->queues[i].name, name) == 0)
+            return &rt->queues[i];
+    return NULL;
+}
+
+/* Find or add. Registration happens before serving, so the array may
+ * move; pointers to queues are taken only after setup. */
+static wb_queue *queue_get(wabot_ctx *ctx, const char *name)
+{
+    wb_runtime *rt = ctx->rt;
+    wb_queue *q = wb_queue_find(ctx, name);
+    if (q)
+        return q;
+    if (rt->n_queues == rt->cap_queues) {
+        size_t cap = rt->cap_queues ? rt->cap_queues * 2 : 8;
+        wb_queue *qs = wb_realloc(&ctx->alloc, rt->queues, cap * sizeof *qs);
+        if (!qs)
+            return NULL;
+        rt->queues = qs;
+        rt->cap_queues = cap;
+    }
+    q = &rt->queues[rt->n_queues];
+    memset(q, 0, sizeof *q);
+    if (!(q->name = wb_strdup(&ctx->alloc, name)))
+        return NULL;
+    q->keep = (wb_retention){1000, DAY_MS, 10000, 7 * DAY_MS};
+    rt->n_queues++;
+    return q;
+}
+
+int wb_jobs_init_queues(wabot_ctx *ctx)
+{
+    for (size_t i = 0; i < sizeof library_queues / sizeof *library_queues; i++)
+        if (!queue_get(ctx, library_queues[i]))
+            return WABOT_ERR_NOMEM;
+    return WABOT_OK;
+}
+
+void wb_jobs_free_queues(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    for (size_t i = 0; i < rt->n_queues; i++) {
+        if (rt->queues[i].destroy)
+            rt->queues[i].destroy(rt->queues[i].ud);
+        wb_free(&ctx->alloc, rt->queues[i].name);
+    }
+    wb_free(&ctx->alloc, rt->queues);
+    rt->queues = NULL;
+    rt->n_queues = 0;
+}
+
+int wabot_worker_add(wabot_ctx *ctx, const char *queue, wabot_job_fn fn,
+                     void *ud, wabot_destroy_fn destroy, int concurrency)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!queue_name_ok(queue))
+        return wb_error(ctx, WABOT_ERR_INVAL, "bad queue name");
+    if (!fn || concurrency < 1)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "worker needs a function and concurrency >= 1");
+    wb_queue *q = queue_get(ctx, queue);
+    if (!q)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    if (q->fn)
+        return wb_error(ctx, WABOT_ERR_EXISTS,
+                        "queue %s already has a worker", queue);
+    q->fn = fn;
+    q->ud = ud;
+    q->destroy = destroy;
+    q->concurrency = concurrency;
+    return WABOT_OK;
+}
+
+int wabot_queue_set_retention(wabot_ctx *ctx, const char *queue,
+                              int64_t completed_keep_n,
+                              int64_t completed_keep_ms,
+                              int64_t failed_keep_n, int64_t failed_keep_ms)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!queue_name_ok(queue))
+        return wb_error(ctx, WABOT_ERR_INVAL, "bad queue name");
+    if (completed_keep_n < 0 || completed_keep_ms < 0 || failed_keep_n < 0 ||
+        failed_keep_ms < 0)
+        return wb_error(ctx, WABOT_ERR_INVAL, "retention must be >= 0");
+    wb_queue *q = queue_get(ctx, queue);
+    if (!q)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    q->keep = (wb_retention){completed_keep_n, completed_keep_ms,
+                             failed_keep_n, failed_keep_ms};
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Randomness for ids and jitter: xorshift64*, seeded per context.      */
+
+static uint64_t next_random(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    pthread_mutex_lock(&rt->lock);
+    uint64_t x = rt->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rt->rng = x;
+    pthread_mutex_unlock(&rt->lock);
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
+                         int attempt)
+{
+    int64_t d = rec->backoff_ms > 0 ? rec->backoff_ms : 1000;
+    int64_t cap = rec->backoff_max_ms > 0 ? rec->backoff_max_ms : INT64_MAX;
+    if (rec->backoff == WABOT_BACKOFF_EXPONENTIAL)
+        for (int i = 1; i < attempt && d < cap; i++)
+            d = d > INT64_MAX / 2 ? INT64_MAX : d * 2;
+    if (d > cap)
+        d = cap;
+    int j = rec->jitter_pct < 0 ? 0 : rec->jitter_pct > 100 ? 100
+                                                             : rec->jitter_pct;
+    int64_t spread = d / 100 * j + (d % 100) * j / 100;
+    if (spread > 0)
+        d -= (int64_t)(next_random(ctx) % (uint64_t)(spread + 1));
+    return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Enqueue and inspection.                                              */
+
+static int spec_to_record(wabot_ctx *ctx, const wabot_job_spec *spec,
+                          const char *payload, size_t len, char *idbuf,
+                          size_t idsz, wabot_job_record *rec)
+{
+    wabot_job_spec dflt;
+    if (!spec) {
+        wabot_job_spec_init(&dflt);
+        spec = &dflt;
+    }
+    if (spec->version < 1)
+        return wb_error(ctx, WABOT_ERR_INVAL, "job spec version must be >= 1");
+    if (spec->max_attempts < 1 || spec->delay_ms < 0 || spec->run_at_ms < 0 ||
+        spec->backoff_ms < 0 || spec->backoff_max_ms < 0 ||
+        spec->jitter_pct < 0 || spec->jitter_pct > 100 ||
+        (spec->backoff != WABOT_BACKOFF_FIXED &&
+         spec->backoff != WABOT_BACKOFF_EXPONENTIAL))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "job spec out of range (max_attempts >= 1, delays >= "
+                        "0, jitter 0..100, known backoff)");
+    const char *id = spec->job_id;
+    if (!id) {
+        snprintf(idbuf, idsz, "%016llx", (unsigned long long)next_random(ctx));
+        id = idbuf;
+    }
+    int64_t now = wb_now(ctx);
+    memset(rec, 0, sizeof *rec);
+    rec->version = WABOT_JOB_RECORD_VERSION;
+    rec->id = id;
+    rec->payload = payload;
+    rec->payload_len = len;
+    rec->max_attempts = spec->max_attempts;
+    rec->created_ms = now;
+    rec->run_at_ms = spec->run_at_ms ? spec->run_at_ms : now + spec->delay_ms;
+    rec->backoff = spec->backoff;
+    rec->backoff_ms = spec->backoff_ms;
+    rec->backoff_max_ms = spec->backoff_max_ms;
+    rec->jitter_pct = spec->jitter_pct;
+    rec->priority = spec->priority;
+    return WABOT_OK;
+}
+
+int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
+                      size_t len, const wabot_job_spec *spec, char **job_id)
+{
+    if (job_id)
+        *job_id = NULL;
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!queue_name_ok(queue))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "queue name must be 1..64 bytes of [A-Za-z0-9._:-]");
+    if (!payload && len)
+        return wb_error(ctx, WABOT_ERR_INVAL, "payload is NULL");
+    char idbuf[32];
+    wabot_job_record rec;
+    int rc = spec_to_record(ctx, spec, payload ? payload : "", len, idbuf,
+                            sizeof idbuf, &rec);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wabot_scheduler_enqueue(ctx->rt->sched, queue, &rec, rec.created_ms);
+    if (rc != WABOT_OK && rc != WABOT_ERR_EXISTS)
+        return wb_error(ctx, rc, "enqueue on %s failed: %s", queue,
+                        wabot_strerror(rc));
+    if (job_id && !(*job_id = wb_strdup(&ctx->alloc, rec.id)))
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    if (rc == WABOT_ERR_EXISTS)
+        return wb_error(ctx, rc, "job %s already exists on %s", rec.id, queue);
+    wb_count(ctx, "jobs.enqueued", 1);
+    wb_queue *q = wb_queue_find(ctx, queue);
+    if (q && q->fn)
+        wb_loop_notify(ctx, rec.run_at_ms);
+    return WABOT_OK;
+}
+
+int wabot_job_get(wabot_ctx *ctx, const char *queue, const char *id,
+                  wabot_job_info **out)
+{
+    if (!ctx || !out)
+        return WABOT_ERR_INVAL;
+    *out = wabot_job_info_new();
+    if (!*out)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    int rc = wabot_scheduler_get(ctx->rt->sched, queue, id, *out);
+    if (rc != WABOT_OK) {
+        wabot_job_info_free(*out);
+        *out = NULL;
+        return wb_error(ctx, rc, "job %s on %s: %s", id ? id : "(null)",
+                        queue ? queue : "(null)", wabot_strerror(rc));
+    }
+    return WABOT_OK;
+}
+
+int wabot_job_cancel(wabot_ctx *ctx, const char *queue, const char *id)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    int rc = wabot_scheduler_cancel(ctx->rt->sched, queue, id);
+    return rc == WABOT_OK ? rc
+                          : wb_error(ctx, rc, "cancel %s: %s", id ? id : "",
+                                     wabot_strerror(rc));
+}
+
+int wabot_queue_counts(wabot_ctx *ctx, const char *queue, int64_t *counts,
+                       size_t n)
+{
+    if (!ctx || !counts)
+        return WABOT_ERR_INVAL;
+    int rc = wabot_scheduler_counts(ctx->rt->sched, queue, counts, n);
+    return rc == WABOT_OK ? rc : wb_error(ctx, rc, "counts of %s: %s",
+                                          queue ? queue : "(null)",
+                                          wabot_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* The active job handed to a worker.                                   */
+
+wabot_ctx *wabot_job_ctx(const wabot_job *j) { return j ? j->ctx : NULL; }
+const char *wabot_job_queue(const wabot_job *j) { return j ? j->q->name : ""; }
+const char *wabot_job_id(const wabot_job *j) { return j ? j->rec->id : ""; }
+
+const char *wabot_job_payload(const wabot_job *j, size_t *len)
+{
+    if (len)
+        *len = j ? j->rec->payload_len : 0;
+    return j ? j->rec->payload : "";
+}
+
+int wabot_job_attempt(const wabot_job *j) { return j ? j->rec->attempts : 0; }
+int wabot_job_max_attempts(const wabot_job *j)
+{
+    return j ? j->rec->max_attempts : 0;
+}
+
+int wabot_job_set_error(wabot_job *j, const char *reason)
+{
+    if (!j)
+        return WABOT_ERR_INVAL;
+    int rc = wb_str_replace(&j->ctx->alloc, &j->error, reason);
+    return rc;
+}
+
+void wabot_job_set_permanent(wabot_job *j)
+{
+    if (j)
+        j->permanent = 1;
+}
+
+void wabot_job_retry_in(wabot_job *j, int64_t ms)
+{
+    if (j)
+        j->retry_in_ms = ms < 0 ? 0 : ms;
+}
+
+static void qcount(wabot_ctx *ctx, const wb_queue *q, const char *what)
+{
+    char name[96];
+    snprintf(name, sizeof name, "jobs.%s.%s", q->name, what);
+    wb_count(ctx, name, 1);
+}
+
+static void maybe_trim(wabot_ctx *ctx, wb_queue *q, int64_t now)
+{
+    if (++q->finished_since_trim < TRIM_EVERY)
+        return;
+    q->finished_since_trim = 0;
+    int64_t removed;
+    const wb_retention *k = &q->keep;
+    wabot_scheduler_trim(ctx->rt->sched, q->name, WABOT_JOB_COMPLETED,
+                         k->completed_n,
+                         k->completed_ms ? now - k->completed_ms : 0, &removed);
+    wabot_scheduler_trim(ctx->rt->sched, q->name, WABOT_JOB_FAILED,
+                         k->failed_n, k->failed_ms ? now - k->failed_ms : 0,
+                         &removed);
+}
+
+/* Apply the outcome to the backend. */
+static int settle(wabot_job *j, int status, int64_t now)
+{
+    wabot_ctx *ctx = j->ctx;
+    wabot_scheduler *s = ctx->rt->sched;
+    const wabot_job_record *r = j->rec;
+    const char *q = j->q->name;
+    if (j->retry_in_ms >= 0) {
+        qcount(ctx, j->q, "throttled");
+        return wabot_scheduler_release(s, q, r->id, r->token, now,
+                                       now + j->retry_in_ms);
+    }
+    if (status >= 0) {
+        qcount(ctx, j->q, "processed");
+        return wabot_scheduler_complete(s, q, r->id, r->token, now);
+    }
+    const char *reason = j->error ? j->error : wabot_strerror(status);
+    if (j->permanent || r->attempts >= r->max_attempts) {
+        qcount(ctx, j->q, "dead");
+        wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s failed after %d "
+               "attempt(s)%s: %s", r->id, q, r->attempts,
+               j->permanent ? " (permanent)" : "", reason);
+        return wabot_scheduler_fail(s, q, r->id, r->token, now, reason, -1);
+    }
+    qcount(ctx, j->q, "retried");
+    int64_t at = now + wb_backoff_delay(ctx, r, r->attempts);
+    return wabot_scheduler_fail(s, q, r->id, r->token, now, reason, at);
+}
+
+static void unlink_job(wabot_job *j)
+{
+    wb_runtime *rt = j->ctx->rt;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        rt->active = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    rt->n_active--;
+    j->q->active--;
+}
+
+static void job_free(wabot_job *j)
+{
+    if (j->user_free)
+        j->user_free(j->user);
+    wabot_job_info_free(j->info);
+    wb_free(&j->ctx->alloc, j->error);
+    wb_free(&j->ctx->alloc, j);
+}
+
+static void job_done(wabot_job *j, int status)
+{
+    wabot_ctx *ctx = j->ctx;
+    int64_t now = wb_now(ctx);
+    int rc = settle(j, status, now);
+    if (rc == WABOT_ERR_CONFLICT) {
+        /* The lease expired and the job went back to the queue (maybe to
+         * another worker): the fencing token refused this late outcome. */
+        qcount(ctx, j->q, "fenced");
+        wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s: outcome refused, "
+               "its lease was lost", j->rec->id, j->q->name);
+    } else if (rc != WABOT_OK) {
+        wb_log(ctx, WABOT_LOG_ERROR, "jobs", "job %s on %s: cannot record "
+               "outcome: %s", j->rec->id, j->q->name, wabot_strerror(rc));
+    }
+    maybe_trim(ctx, j->q, now);
+    unlink_job(j);
+    job_free(j);
+}
+
+void wabot_job_finish(wabot_job *j, int status)
+{
+    if (!j || j->finished)
+        return;
+    j->finished = 1;
+    j->finish_status = status;
+    if (!j->returned)
+        return; /* the worker is still running: settled when it returns */
+    wabot_ctx *ctx = j->ctx;
+    job_done(j, status); /* frees j */
+    if (!wb_loop_active(ctx))
+        wb_loop_notify(ctx, 0); /* capacity freed: let the loop refill */
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch.                                                            */
+
+static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
+{
+    wb_runtime *rt = ctx->rt;
+    wabot_job *j = wb_calloc(&ctx->alloc, 1, sizeof *j);
+    wabot_job_info *info = wabot_job_info_new();
+    if (!j || !info) {
+        wb_free(&ctx->alloc, j);
+        wabot_job_info_free(info);
+        return WABOT_ERR_NOMEM;
+    }
+    int rc = wabot_scheduler_reserve(rt->sched, q->name, now, rt->lease_ms,
+                                     info);
+    if (rc != WABOT_OK) {
+        wb_free(&ctx->alloc, j);
+        wabot_job_info_free(info);
+        return rc;
+    }
+    j->ctx = ctx;
+    j->q = q;
+    j->info = info;
+    j->rec = wabot_job_info_record(info);
+    j->retry_in_ms = -1;
+    j->lease_until = j->rec->lease_until_ms;
+    j->next = rt->active;
+    if (rt->active)
+        rt->active->prev = j;
+    rt->active = j;
+    rt->n_active++;
+    q->active++;
+
+    int st = q->fn(j, q->ud);
+    j->returned = 1;
+    if (j->finished)
+        job_done(j, j->finish_status);
+    else if (st != WABOT_JOB_PENDING)
+        job_done(j, st);
+    return WABOT_OK;
+}
+
+static void renew_leases(wabot_ctx *ctx, int64_t now)
+{
+    wb_runtime *rt = ctx->rt;
+    for (wabot_job *j = rt->active; j; j = j->next) {
+        if (j->lease_until - now > rt->lease_ms / 2)
+            continue;
+        int64_t until = now + rt->lease_ms;
+        int rc = wabot_scheduler_extend(rt->sched, j->q->name, j->rec->id,
+                                        j->rec->token, until);
+        if (rc == WABOT_OK)
+            j->lease_until = until;
+        else
+            wb_log(ctx, WABOT_LOG_WARN, "jobs", "cannot renew lease of %s on "
+                   "%s: %s", j->rec->id, j->q->name, wabot_strerror(rc));
+    }
+}
+
+int wb_jobs_dispatch(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    int started = 0;
+    int64_t now = wb_now(ctx);
+    renew_leases(ctx, now);
+    for (size_t i = 0; i < rt->n_queues; i++) {
+        wb_queue *q = &rt->queues[i];
+        if (!q->fn)
+            continue;
+        int32_t recovered = 0;
+        wabot_scheduler_recover(rt->sched, q->name, now,
+                                (int32_t)rt->max_stalls, &recovered);
+        for (int32_t k = 0; k < recovered; k++)
+            qcount(ctx, q, "stalled");
+        while (q->active < q->concurrency) {
+            int rc = start_one(ctx, q, now);
+            if (rc == WABOT_ERR_NOT_FOUND)
+                break;
+            if (rc != WABOT_OK) {
+                wb_log(ctx, WABOT_LOG_ERROR, "jobs", "reserve on %s: %s",
+                       q->name, wabot_strerror(rc));
+                break;
+            }
+            started++;
+            now = wb_now(ctx);
+        }
+    }
+    return started;
+}
+
+int64_t wb_jobs_deadline(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    int64_t now = wb_now(ctx), best = WB_NO_DEADLINE;
+    for (wabot_job *j = rt->active; j; j = j->next) {
+        int64_t renew = j->lease_until - rt->lease_ms / 2;
+        if (renew < best)
+            best = renew;
+    }
+    int any_worker = 0;
+    for (size_t i = 0; i < rt->n_queues; i++) {
+        wb_queue *q = &rt->queues[i];
+        if (!q->fn)
+            continue;
+        any_worker = 1;
+        int64_t due;
+        if (wabot_scheduler_next_due(rt->sched, q->name, now, &due) !=
+            WABOT_OK)
+            continue;
+        /* A full queue gets nothing new before a slot frees; only its
+         * stall recovery (a lease expiring) matters then. */
+        if (q->active >= q->concurrency && due <= now)
+            continue;
+        if (due < best)
+            best = due;
+    }
+    if (any_worker && !rt->sched_exact && now + rt->poll_ms < best)
+        best = now + rt->poll_ms;
+    return best;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void stats_queue(wabot_ctx *ctx, wb_strbuf *b, const wb_queue *q)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    wabot_scheduler_counts(ctx->rt->sched, q->name, c, WABOT_JOB_STATE_COUNT);
+    wb_strbuf_json_str(b, q->name);
+    wb_strbuf_putc(b, ':');
+    wb_strbuf_putc(b, '{');
+    for (int s = 0; s < WABOT_JOB_STATE_COUNT; s++)
+        wb_strbuf_printf(b, "\"%s\":%lld,", wabot_job_state_name(s),
+                         (long long)c[s]);
+    static const char *counters[] = {"processed", "retried", "dead",
+                                     "stalled", "throttled", "fenced"};
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "jobs.%s.%s", q->name, counters[i]);
+        wb_strbuf_printf(b, "%s\"%s\":%lld", i ? "," : "", counters[i],
+                         (long long)wabot_metrics_counter(ctx, name));
+    }
+    wb_strbuf_putc(b, '}');
+}
+
+char *wabot_jobs_stats_json(wabot_ctx *ctx)
+{
+    if (!ctx)
+        return NULL;
+    wb_strbuf b;
+    wb_strbuf_init(&b, &ctx->alloc);
+    wb_strbuf_puts(&b, "{\"queues\":{");
+    for (size_t i = 0; i < ctx->rt->n_queues; i++) {
+        if (i)
+            wb_strbuf_putc(&b, ',');
+        stats_queue(ctx, &b, &ctx->rt->queues[i]);
+    }
+    wb_strbuf_printf(&b, "},\"timestamp\":%lld}", (long long)wb_now(ctx));
+    return wb_strbuf_take(&b);
+}

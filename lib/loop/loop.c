@@ -1,0 +1,328 @@
+/* Host loop integration: one wake-up fd, one timer, poll(2) for hosts
+ * without a loop.
+ *
+ * The timer is always armed at wb_jobs_deadline(): the earliest of due
+ * jobs, lease renewals, stall recoveries (and, later, transport timeouts).
+ * Other threads that make work due earlier write to the wake-up eventfd;
+ * the loop thread then re-arms. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "runtime.h"
+
+int wb_jobs_init_queues(wabot_ctx *ctx);
+void wb_jobs_free_queues(wabot_ctx *ctx);
+
+static int add_watch(wabot_ctx *ctx, int fd, unsigned events)
+{
+    wb_runtime *rt = ctx->rt;
+    for (size_t i = 0; i < rt->n_watches; i++) {
+        if (rt->watches[i].fd == fd) {
+            rt->watches[i].events = events;
+            return WABOT_OK;
+        }
+    }
+    if (rt->n_watches == rt->cap_watches) {
+        size_t cap = rt->cap_watches ? rt->cap_watches * 2 : 4;
+        wb_watch *w = wb_realloc(&ctx->alloc, rt->watches, cap * sizeof *w);
+        if (!w)
+            return WABOT_ERR_NOMEM;
+        rt->watches = w;
+        rt->cap_watches = cap;
+    }
+    rt->watches[rt->n_watches++] = (wb_watch){fd, events};
+    if (rt->has_hooks && rt->hooks.watch_fd(fd, events, rt->hooks.ud) < 0)
+        wb_log(ctx, WABOT_LOG_ERROR, "loop", "host refused to watch fd %d",
+               fd);
+    return WABOT_OK;
+}
+
+static uint64_t seed(const wabot_ctx *ctx)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                 (uint64_t)(uintptr_t)ctx ^ ((uint64_t)getpid() << 16);
+    return s ? s : 0x9E3779B97F4A7C15ULL;
+}
+
+int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
+                    wabot_scheduler *sched)
+{
+    wb_runtime *rt = wb_calloc(&ctx->alloc, 1, sizeof *rt);
+    if (!rt)
+        return WABOT_ERR_NOMEM;
+    ctx->rt = rt;
+    rt->wake_fd = -1;
+    pthread_mutex_init(&rt->lock, NULL);
+    rt->armed_at = WB_NO_DEADLINE;
+    rt->rng = seed(ctx);
+    rt->lease_ms = ctx->cfg.job_lease_ms;
+    rt->max_stalls = ctx->cfg.job_max_stalls;
+    rt->poll_ms = ctx->cfg.job_poll_ms;
+    if (hooks) {
+        rt->hooks = *hooks;
+        rt->has_hooks = 1;
+    }
+    rt->sched = sched;
+    if (!rt->sched) {
+        if (!(rt->sched = wabot_scheduler_memory_new()))
+            return WABOT_ERR_NOMEM;
+        rt->own_sched = 1;
+    }
+    rt->sched_exact = strcmp(wabot_scheduler_name(rt->sched), "memory") == 0;
+    int rc = wb_jobs_init_queues(ctx);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wabot_worker_add(ctx, WABOT_QUEUE_OUTBOUND, wb_outbound_worker, NULL,
+                          NULL, (int)ctx->cfg.outbound_concurrency);
+    if (rc != WABOT_OK)
+        return rc;
+    rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->wake_fd < 0)
+        return WABOT_ERR_NOMEM;
+    return add_watch(ctx, rt->wake_fd, WABOT_POLL_IN);
+}
+
+void wb_runtime_free(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    if (!rt)
+        return;
+    /* Jobs still running are abandoned: their leases expire and another
+     * worker (or this process, restarted) runs them again. */
+    while (rt->active) {
+        wabot_job *j = rt->active;
+        rt->active = j->next;
+        if (j->user_free)
+            j->user_free(j->user);
+        wabot_job_info_free(j->info);
+        wb_free(&ctx->alloc, j->error);
+        wb_free(&ctx->alloc, j);
+    }
+    if (rt->wake_fd >= 0) {
+        if (rt->has_hooks)
+            rt->hooks.watch_fd(rt->wake_fd, 0, rt->hooks.ud);
+        close(rt->wake_fd);
+    }
+    if (rt->has_hooks)
+        rt->hooks.set_timer(-1, rt->hooks.ud);
+    wb_jobs_free_queues(ctx);
+    if (rt->own_sched)
+        wabot_scheduler_free(rt->sched);
+    wb_free(&ctx->alloc, rt->watches);
+    pthread_mutex_destroy(&rt->lock);
+    wb_free(&ctx->alloc, rt);
+    ctx->rt = NULL;
+}
+
+int wabot_options_set_loop(wabot_options *o, const wabot_loop_hooks *hooks)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!hooks) {
+        o->has_loop = 0;
+        return WABOT_OK;
+    }
+    if (hooks->version < 1 || !hooks->watch_fd || !hooks->set_timer) {
+        snprintf(o->errmsg, sizeof o->errmsg,
+                 "loop hooks need version >= 1, watch_fd and set_timer");
+        return WABOT_ERR_INVAL;
+    }
+    o->loop = *hooks;
+    o->has_loop = 1;
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+void wb_loop_rearm(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    int64_t deadline = wb_jobs_deadline(ctx);
+    pthread_mutex_lock(&rt->lock);
+    int changed = deadline != rt->armed_at;
+    rt->armed_at = deadline;
+    pthread_mutex_unlock(&rt->lock);
+    if (!changed || !rt->has_hooks)
+        return;
+    int64_t ms = -1;
+    if (deadline != WB_NO_DEADLINE) {
+        ms = deadline - wb_now(ctx);
+        if (ms < 0)
+            ms = 0;
+    }
+    if (rt->hooks.set_timer(ms, rt->hooks.ud) < 0)
+        wb_log(ctx, WABOT_LOG_ERROR, "loop", "host refused to arm the timer");
+}
+
+/* The context whose loop function is running on this thread, if any:
+ * only that thread may skip the wake-up (it re-arms before returning). */
+static _Thread_local const wabot_ctx *tls_in_loop;
+
+void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
+{
+    wb_runtime *rt = ctx->rt;
+    if (tls_in_loop == ctx)
+        return;
+    pthread_mutex_lock(&rt->lock);
+    int wake = due_ms < rt->armed_at;
+    if (wake)
+        rt->armed_at = due_ms; /* one wake-up per earlier deadline */
+    pthread_mutex_unlock(&rt->lock);
+    if (wake) {
+        uint64_t one = 1;
+        ssize_t n = write(rt->wake_fd, &one, sizeof one);
+        (void)n; /* EAGAIN: the counter is already non-zero, loop will wake */
+    }
+}
+
+int wb_loop_active(const wabot_ctx *ctx)
+{
+    return tls_in_loop == ctx;
+}
+
+static int enter(wabot_ctx *ctx)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (__atomic_exchange_n(&ctx->rt->in_loop, 1, __ATOMIC_ACQ_REL))
+        return wb_error(ctx, WABOT_ERR_STATE,
+                        "loop functions must not be called from callbacks "
+                        "or from two threads at once");
+    tls_in_loop = ctx;
+    return WABOT_OK;
+}
+
+static int leave(wabot_ctx *ctx, int rc)
+{
+    tls_in_loop = NULL;
+    __atomic_store_n(&ctx->rt->in_loop, 0, __ATOMIC_RELEASE);
+    wb_loop_rearm(ctx);
+    return rc;
+}
+
+/* Run due work until nothing more is due right now (a finished job may
+ * free a slot for the next one). */
+static int run_due(wabot_ctx *ctx)
+{
+    int total = 0;
+    for (;;) {
+        int n = wb_jobs_dispatch(ctx);
+        total += n;
+        if (n == 0 || wb_jobs_deadline(ctx) > wb_now(ctx))
+            return total;
+    }
+}
+
+static void drain_wake(wb_runtime *rt)
+{
+    uint64_t v;
+    while (read(rt->wake_fd, &v, sizeof v) > 0)
+        ;
+    /* Force a fresh arm: a notifier lowered armed_at without arming. */
+    pthread_mutex_lock(&rt->lock);
+    rt->armed_at = -1;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+int wabot_ctx_on_timeout(wabot_ctx *ctx)
+{
+    int rc = enter(ctx);
+    if (rc != WABOT_OK)
+        return rc;
+    return leave(ctx, run_due(ctx));
+}
+
+int wabot_ctx_on_fd(wabot_ctx *ctx, int fd, unsigned events)
+{
+    (void)events;
+    int rc = enter(ctx);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_runtime *rt = ctx->rt;
+    if (fd != rt->wake_fd)
+        return leave(ctx, wb_error(ctx, WABOT_ERR_INVAL,
+                                   "fd %d is not watched by the library", fd));
+    drain_wake(rt);
+    return leave(ctx, run_due(ctx));
+}
+
+int64_t wabot_ctx_next_timeout_ms(wabot_ctx *ctx)
+{
+    if (!ctx)
+        return -1;
+    int64_t deadline = wb_jobs_deadline(ctx);
+    if (deadline == WB_NO_DEADLINE)
+        return -1;
+    int64_t ms = deadline - wb_now(ctx);
+    return ms < 0 ? 0 : ms;
+}
+
+#define MAX_POLL_FDS 64
+
+int wabot_ctx_poll(wabot_ctx *ctx, int64_t max_wait_ms)
+{
+    int rc = enter(ctx);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_runtime *rt = ctx->rt;
+    int64_t wait = wabot_ctx_next_timeout_ms(ctx);
+    if (max_wait_ms >= 0 && (wait < 0 || wait > max_wait_ms))
+        wait = max_wait_ms;
+    if (wait > 3600 * 1000)
+        wait = 3600 * 1000;
+    struct pollfd fds[MAX_POLL_FDS];
+    nfds_t n = 0;
+    for (size_t i = 0; i < rt->n_watches && n < MAX_POLL_FDS; i++) {
+        unsigned ev = rt->watches[i].events;
+        fds[n].fd = rt->watches[i].fd;
+        fds[n].events = (short)((ev & WABOT_POLL_IN ? POLLIN : 0) |
+                                (ev & WABOT_POLL_OUT ? POLLOUT : 0));
+        fds[n++].revents = 0;
+    }
+    int ready = poll(fds, n, (int)wait);
+    if (ready < 0 && errno != EINTR)
+        return leave(ctx, wb_error(ctx, WABOT_ERR_UNSUPPORTED, "poll: %s",
+                                   strerror(errno)));
+    for (nfds_t i = 0; ready > 0 && i < n; i++)
+        if (fds[i].fd == rt->wake_fd && (fds[i].revents & POLLIN))
+            drain_wake(rt);
+    return leave(ctx, run_due(ctx));
+}
+
+int wabot_ctx_run_until_idle(wabot_ctx *ctx, int64_t deadline_ms)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    int total = 0;
+    for (;;) {
+        int n = wabot_ctx_on_timeout(ctx);
+        if (n < 0)
+            return n;
+        total += n;
+        int64_t next = wabot_ctx_next_timeout_ms(ctx);
+        int64_t now = wb_now(ctx);
+        if (next == 0)
+            continue;
+        if (now >= deadline_ms)
+            return total;
+        int busy = ctx->rt->n_active > 0;
+        if (!busy && (next < 0 || now + next > deadline_ms))
+            return total;
+        int64_t wait = deadline_ms - now;
+        if (next >= 0 && next < wait)
+            wait = next;
+        n = wabot_ctx_poll(ctx, wait);
+        if (n < 0)
+            return n;
+        total += n;
+    }
+}

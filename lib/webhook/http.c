@@ -1,0 +1,282 @@
+/* wabot_http_handle(): route a request to a provider parser, hand the
+ * parsed messages to the pipeline, answer. Parsing lives in twilio.c and
+ * meta.c; this file only decides which one runs and what is answered. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal/metrics.h"
+#include "internal/webhook.h"
+
+/* ------------------------------------------------------------------ */
+/* The batch                                                           */
+
+void wb_webhook_batch_init(wb_webhook_batch *b, const wabot_ctx *ctx)
+{
+    memset(b, 0, sizeof *b);
+    b->alloc = ctx->alloc;
+}
+
+static void status_free(const wabot_allocator *a, wb_status_update *s)
+{
+    wb_free(a, s->id);
+    wb_free(a, s->status);
+    wb_free(a, s->recipient);
+    wb_free(a, s->error_code);
+}
+
+void wb_webhook_batch_clear(wb_webhook_batch *b)
+{
+    for (size_t i = 0; i < b->n_msgs; i++)
+        wabot_message_free(b->msgs[i]);
+    for (size_t i = 0; i < b->n_statuses; i++)
+        status_free(&b->alloc, &b->statuses[i]);
+    wb_free(&b->alloc, b->msgs);
+    wb_free(&b->alloc, b->statuses);
+    wabot_allocator a = b->alloc;
+    memset(b, 0, sizeof *b);
+    b->alloc = a;
+}
+
+/* Grow an array of `size`-byte items to hold one more. */
+static int grow(const wabot_allocator *a, void **items, size_t n, size_t *cap,
+                size_t size)
+{
+    if (n < *cap)
+        return WABOT_OK;
+    size_t ncap = *cap ? *cap * 2 : 4;
+    void *p = wb_realloc(a, *items, ncap * size);
+    if (p == NULL)
+        return WABOT_ERR_NOMEM;
+    *items = p;
+    *cap = ncap;
+    return WABOT_OK;
+}
+
+int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m)
+{
+    void *items = b->msgs;
+    if (grow(&b->alloc, &items, b->n_msgs, &b->cap_msgs, sizeof *b->msgs)) {
+        wabot_message_free(m);
+        return WABOT_ERR_NOMEM;
+    }
+    b->msgs = items;
+    b->msgs[b->n_msgs++] = m;
+    return WABOT_OK;
+}
+
+wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b)
+{
+    void *items = b->statuses;
+    if (grow(&b->alloc, &items, b->n_statuses, &b->cap_statuses,
+             sizeof *b->statuses))
+        return NULL;
+    b->statuses = items;
+    wb_status_update *s = &b->statuses[b->n_statuses++];
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Request inspection                                                  */
+
+typedef enum body_kind { BODY_UNSUPPORTED, BODY_FORM, BODY_JSON } body_kind;
+
+/* Header names are case-insensitive (RFC 9110); the first match wins. */
+static const char *header_get(const wabot_http_header *h, size_t n,
+                              const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name != NULL && h[i].value != NULL &&
+            strcasecmp(h[i].name, name) == 0)
+            return h[i].value;
+    return NULL;
+}
+
+/* The media type of a Content-Type value, without parameters
+ * ("; charset=utf-8"), surrounding white space, or case. */
+static body_kind body_kind_of(const char *ct)
+{
+    if (ct == NULL)
+        return BODY_UNSUPPORTED;
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n == strlen(WB_CT_FORM) && strncasecmp(ct, WB_CT_FORM, n) == 0)
+        return BODY_FORM;
+    if (n == strlen(WB_CT_JSON) && strncasecmp(ct, WB_CT_JSON, n) == 0)
+        return BODY_JSON;
+    return BODY_UNSUPPORTED;
+}
+
+/* Exact match, tolerating one trailing '/' on either side (hosts and
+ * provider consoles disagree on it). */
+static int path_is(const char *path, size_t n, const char *want)
+{
+    if (want == NULL)
+        return 0;
+    size_t wn = strlen(want);
+    if (n > 1 && path[n - 1] == '/')
+        n--;
+    if (wn > 1 && want[wn - 1] == '/')
+        wn--;
+    return n == wn && memcmp(path, want, n) == 0;
+}
+
+static int is_webhook_path(const wabot_ctx *ctx, const char *path, size_t n)
+{
+    return path_is(path, n, ctx->cfg.twilio_path) ||
+           path_is(path, n, ctx->cfg.meta_path);
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers                                                             */
+
+/* Answer with the JSON error for `rej`, counted and logged. */
+static int answer_reject(wabot_ctx *ctx, const wb_reject *rej,
+                         wabot_http_response **resp)
+{
+    char name[64];
+    snprintf(name, sizeof name, "webhook.rejected.%s", rej->code);
+    wb_count(ctx, name, 1);
+    wb_log(ctx, WABOT_LOG_WARN, "webhook", "rejected %d %s: %s",
+           rej->http_status, rej->code, rej->message);
+    *resp = wb_response_error(ctx, rej);
+    if (*resp == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "webhook: out of memory");
+    return WABOT_OK;
+}
+
+static int answer(wabot_ctx *ctx, wabot_http_response *r,
+                  wabot_http_response **resp)
+{
+    *resp = r;
+    if (r == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "webhook: out of memory");
+    return WABOT_OK;
+}
+
+/* GET on a webhook path: Meta's verification handshake
+ * (hub.mode=subscribe&hub.verify_token=...&hub.challenge=...) will be
+ * answered here; until then it is a method we do not serve. */
+static int handle_get(wabot_ctx *ctx, const char *query,
+                      wabot_http_response **resp)
+{
+    (void)query;
+    wb_reject rej;
+    wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 405, "method_not_allowed",
+                  "GET (the verification handshake) is not supported "
+                  "yet; webhooks must be POST");
+    return answer_reject(ctx, &rej, resp);
+}
+
+/* Delivery receipts: the receipts issue updates the outbound message's
+ * delivery state from each update here; for now they are only counted. */
+static void apply_status_updates(wabot_ctx *ctx, const wb_webhook_batch *b)
+{
+    if (b->n_statuses > 0)
+        wb_count(ctx, "webhook.status_callbacks", (int64_t)b->n_statuses);
+}
+
+/* Run every message through the pipeline in batch order. A failing turn
+ * does not change the answer: the pipeline has logged and counted it, and
+ * a redelivery would fail the same way. */
+static void handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b)
+{
+    for (size_t i = 0; i < b->n_msgs; i++) {
+        int rc = wabot_ctx_handle_message(ctx, b->msgs[i]);
+        if (rc < 0)
+            wb_log(ctx, WABOT_LOG_DEBUG, "webhook",
+                   "message %s: turn failed (%s); answered 200 anyway",
+                   wabot_message_id(b->msgs[i]), wabot_strerror(rc));
+    }
+}
+
+static int handle_post(wabot_ctx *ctx, body_kind kind, const char *body,
+                       size_t len, wabot_http_response **resp)
+{
+    wb_webhook_batch batch;
+    wb_reject rej;
+    wb_webhook_batch_init(&batch, ctx);
+    int rc = kind == BODY_FORM ? wb_twilio_parse(ctx, body, len, &batch, &rej)
+                               : wb_meta_parse(ctx, body, len, &batch, &rej);
+    if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_TOO_LARGE)
+        return answer_reject(ctx, &rej, resp);
+    if (rc != WABOT_OK) /* out of memory: no answer can be built either */
+        return wb_error(ctx, rc, "webhook: %s while parsing",
+                        wabot_strerror(rc));
+    apply_status_updates(ctx, &batch);
+    if (batch.n_ignored_changes > 0)
+        wb_count(ctx, "webhook.ignored_changes",
+                 (int64_t)batch.n_ignored_changes);
+    handle_messages(ctx, &batch);
+    wb_webhook_batch_clear(&batch);
+    return answer(ctx, kind == BODY_FORM ? wb_response_twiml_empty(ctx)
+                                         : wb_response_json_ok(ctx), resp);
+}
+
+static int check_args(const wabot_ctx *ctx, const char *method,
+                      const char *target, const wabot_http_header *headers,
+                      size_t nheaders, const char *body, size_t len,
+                      wabot_http_response **resp)
+{
+    if (resp != NULL)
+        *resp = NULL;
+    if (ctx == NULL || method == NULL || target == NULL || resp == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_http_handle: NULL ctx, method, target or resp");
+    if ((headers == NULL && nheaders > 0) || (body == NULL && len > 0))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_http_handle: NULL headers or body with a "
+                        "non-zero count");
+    return WABOT_OK;
+}
+
+int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
+                      const wabot_http_header *headers, size_t nheaders,
+                      const char *body, size_t len,
+                      wabot_http_response **resp)
+{
+    int rc = check_args(ctx, method, target, headers, nheaders, body, len,
+                        resp);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_count(ctx, "webhook.requests", 1);
+    wb_reject rej;
+    size_t plen = strcspn(target, "?");
+    if (!is_webhook_path(ctx, target, plen)) {
+        wb_reject_set(&rej, WABOT_ERR_NOT_FOUND, 404, "not_found",
+                      "no webhook at '%.*s'", plen > 80 ? 80 : (int)plen,
+                      target);
+        return answer_reject(ctx, &rej, resp);
+    }
+    if (strcmp(method, "GET") == 0)
+        return handle_get(ctx, target + plen, resp);
+    if (strcmp(method, "POST") != 0) {
+        wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 405, "method_not_allowed",
+                      "method '%.16s' is not allowed on a webhook; use POST",
+                      method);
+        return answer_reject(ctx, &rej, resp);
+    }
+    body_kind kind = body_kind_of(header_get(headers, nheaders,
+                                             "Content-Type"));
+    if (kind == BODY_UNSUPPORTED) {
+        const char *ct = header_get(headers, nheaders, "Content-Type");
+        wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 415,
+                      "unsupported_media_type",
+                      "Content-Type '%.60s' is not supported; send "
+                      WB_CT_FORM " (Twilio) or " WB_CT_JSON " (Meta)",
+                      ct != NULL ? ct : "(none)");
+        return answer_reject(ctx, &rej, resp);
+    }
+    if (ctx->cfg.max_body_bytes >= 0 &&
+        (uint64_t)len > (uint64_t)ctx->cfg.max_body_bytes) {
+        wb_reject_set(&rej, WABOT_ERR_TOO_LARGE, 413, "body_too_large",
+                      "body is %zu bytes, over the limit of %lld "
+                      "(max_body_bytes)", len,
+                      (long long)ctx->cfg.max_body_bytes);
+        return answer_reject(ctx, &rej, resp);
+    }
+    return handle_post(ctx, kind, body, len, resp);
+}

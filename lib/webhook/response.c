@@ -1,0 +1,115 @@
+/* HTTP responses of the webhook and the rejection record behind every
+ * error response. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal/webhook.h"
+#include "internal/strbuf.h"
+
+int wb_reject_set(wb_reject *r, int status, int http_status,
+                  const char *code, const char *fmt, ...)
+{
+    if (r == NULL)
+        return status;
+    r->http_status = http_status;
+    r->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    /* Details may quote provider input (jansson's error text, a form key):
+     * keep them printable ASCII so the JSON body and log lines are valid
+     * whatever bytes the request carried. */
+    for (char *p = r->message; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7e)
+            *p = '?';
+    }
+    return status;
+}
+
+wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
+                                     const char *content_type,
+                                     const char *body, size_t len)
+{
+    wabot_http_response *r = wb_calloc(&ctx->alloc, 1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->body = wb_malloc(&ctx->alloc, len + 1);
+    if (r->body == NULL) {
+        wb_free(&ctx->alloc, r);
+        return NULL;
+    }
+    if (len > 0)
+        memcpy(r->body, body, len);
+    r->body[len] = '\0';
+    r->len = len;
+    r->alloc = ctx->alloc;
+    r->status = status;
+    r->content_type = content_type;
+    return r;
+}
+
+wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx)
+{
+    return wb_response_new(ctx, 200, WB_CT_XML, WB_TWIML_EMPTY,
+                           strlen(WB_TWIML_EMPTY));
+}
+
+wabot_http_response *wb_response_json_ok(const wabot_ctx *ctx)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    return wb_response_new(ctx, 200, WB_CT_JSON, ok, sizeof ok - 1);
+}
+
+wabot_http_response *wb_response_error(const wabot_ctx *ctx,
+                                       const wb_reject *rej)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, &ctx->alloc);
+    wb_strbuf_puts(&b, "{\"error\":{\"code\":");
+    wb_strbuf_json_str(&b, rej->code);
+    wb_strbuf_puts(&b, ",\"message\":");
+    wb_strbuf_json_str(&b, rej->message);
+    wb_strbuf_puts(&b, "}}");
+    wabot_http_response *r = NULL;
+    if (!b.oom)
+        r = wb_response_new(ctx, rej->http_status, WB_CT_JSON, b.data, b.len);
+    wb_strbuf_free(&b);
+    return r;
+}
+
+int wabot_http_response_status(const wabot_http_response *r)
+{
+    return r != NULL ? r->status : 0;
+}
+
+const char *wabot_http_response_content_type(const wabot_http_response *r)
+{
+    return r != NULL ? r->content_type : "";
+}
+
+const char *wabot_http_response_body(const wabot_http_response *r,
+                                     size_t *len)
+{
+    if (r == NULL) {
+        if (len != NULL)
+            *len = 0;
+        return "";
+    }
+    if (len != NULL)
+        *len = r->len;
+    return r->body;
+}
+
+void wabot_http_response_free(wabot_http_response *r)
+{
+    if (r == NULL)
+        return;
+    /* The copied allocator, not the ctx's: the host may free the ctx
+     * before it has finished sending the response. */
+    wabot_allocator a = r->alloc;
+    wb_free(&a, r->body);
+    wb_free(&a, r);
+}
