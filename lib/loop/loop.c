@@ -222,15 +222,24 @@ static int run_due(wabot_ctx *ctx)
     }
 }
 
+/* The host's one-shot timer is spent whenever we get here, even if it
+ * fired early (libuv and libevent round their clocks) and nothing is due
+ * yet: forget what was armed so leave() always arms it again, as libcurl
+ * does for a premature multi_socket timeout. */
+static void timer_spent(wb_runtime *rt)
+{
+    pthread_mutex_lock(&rt->lock);
+    rt->armed_at = -1;
+    pthread_mutex_unlock(&rt->lock);
+}
+
 static void drain_wake(wb_runtime *rt)
 {
     uint64_t v;
     while (read(rt->wake_fd, &v, sizeof v) > 0)
         ;
-    /* Force a fresh arm: a notifier lowered armed_at without arming. */
-    pthread_mutex_lock(&rt->lock);
-    rt->armed_at = -1;
-    pthread_mutex_unlock(&rt->lock);
+    /* A notifier lowered armed_at without arming anything. */
+    timer_spent(rt);
 }
 
 int wabot_ctx_on_timeout(wabot_ctx *ctx)
@@ -238,6 +247,7 @@ int wabot_ctx_on_timeout(wabot_ctx *ctx)
     int rc = enter(ctx);
     if (rc != WABOT_OK)
         return rc;
+    timer_spent(ctx->rt);
     return leave(ctx, run_due(ctx));
 }
 
