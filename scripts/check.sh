@@ -15,8 +15,8 @@ status=0
 run() { # name builddir [meson test args...]
     name=$1; dir=$2; shift 2
     echo "== $name =="
-    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=1
-    cp "$dir/meson-logs/testlog.json" "$dir/meson-logs/testlog-$name.json"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 \
+        --logbase "testlog-$name" "$@" || status=1
     logs="$logs $dir/meson-logs/testlog-$name.json"
 }
 

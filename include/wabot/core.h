@@ -62,7 +62,16 @@ typedef enum wabot_status {
     WABOT_ERR_HANDLER = -12,    /**< a middleware or handler failed */
     WABOT_ERR_AUTH = -13,       /**< authentication / signature failure */
     WABOT_ERR_TIMEOUT = -14,    /**< an operation timed out */
-    WABOT_ERR_BUSY = -15        /**< resource busy; retry later */
+    WABOT_ERR_BUSY = -15,       /**< resource busy; retry later */
+    WABOT_ERR_RATE_LIMITED = -16, /**< throttled (provider 429/130429/131056/
+                                       63018 or a local limit): retry after a
+                                       delay; not a failure */
+    WABOT_ERR_PERMANENT = -17,  /**< the provider refused for good (invalid
+                                     number, blocked, ...): never retried */
+    WABOT_ERR_WINDOW_CLOSED = -18, /**< free-form message outside the 24-hour
+                                        customer-service window */
+    WABOT_ERR_OPTED_OUT = -19,  /**< the customer opted out of this kind */
+    WABOT_ERR_CIRCUIT_OPEN = -20 /**< the transport's circuit breaker is open */
 } wabot_status;
 
 /** Static, never NULL, English description of a status code (unknown codes

@@ -23,6 +23,11 @@ const char *wabot_strerror(int status)
     case WABOT_ERR_AUTH: return "authentication failed";
     case WABOT_ERR_TIMEOUT: return "timed out";
     case WABOT_ERR_BUSY: return "busy";
+    case WABOT_ERR_RATE_LIMITED: return "rate limited";
+    case WABOT_ERR_PERMANENT: return "refused permanently";
+    case WABOT_ERR_WINDOW_CLOSED: return "outside the 24-hour window";
+    case WABOT_ERR_OPTED_OUT: return "customer opted out";
+    case WABOT_ERR_CIRCUIT_OPEN: return "circuit open";
     default: return "unknown status";
     }
 }

@@ -45,10 +45,26 @@ struct wabot_job {
     struct wabot_job *prev, *next;
 };
 
+/* Called on the loop thread when a watched fd is ready. */
+typedef void (*wb_fd_fn)(void *ud, int fd, unsigned events);
+
 typedef struct wb_watch {
     int fd;
     unsigned events;
+    wb_fd_fn fn; /* NULL for the wake-up fd */
+    void *ud;
 } wb_watch;
+
+/* A component with its own deadline (the curl client): deadline() returns
+ * the absolute time it needs fire() called, or WB_NO_DEADLINE. Both run on
+ * the loop thread. */
+typedef struct wb_source {
+    int64_t (*deadline)(void *ud);
+    void (*fire)(void *ud);
+    void *ud;
+} wb_source;
+
+#define WB_MAX_SOURCES 4
 
 typedef struct wb_runtime {
     wabot_scheduler *sched;
@@ -65,6 +81,8 @@ typedef struct wb_runtime {
     int wake_fd;                /* eventfd */
     wb_watch *watches;          /* fds the library asked to watch */
     size_t n_watches, cap_watches;
+    wb_source sources[WB_MAX_SOURCES];
+    size_t n_sources;
     pthread_mutex_t lock;       /* guards armed_at and rng */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
     int in_loop;                /* loop thread only */
@@ -91,6 +109,14 @@ int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
                          int attempt);
 
 /* Loop (lib/loop/loop.c). */
+/* Watch fd for events (WABOT_POLL_IN|OUT) and call fn when it is ready;
+ * events 0 stops watching. Loop thread (or setup). */
+int wb_loop_watch(wabot_ctx *ctx, int fd, unsigned events, wb_fd_fn fn,
+                  void *ud);
+/* Add a deadline source (kept until the context is freed). */
+int wb_loop_add_source(wabot_ctx *ctx, const wb_source *src);
+/* Earliest deadline of the sources; WB_NO_DEADLINE. */
+int64_t wb_sources_deadline(wabot_ctx *ctx);
 /* Re-arm the host timer (loop thread) at wb_jobs_deadline(). */
 void wb_loop_rearm(wabot_ctx *ctx);
 /* Called by any thread after making work due at `due_ms`: wakes the loop

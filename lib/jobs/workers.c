@@ -520,7 +520,7 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
 int64_t wb_jobs_deadline(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
-    int64_t now = wb_now(ctx), best = WB_NO_DEADLINE;
+    int64_t now = wb_now(ctx), best = wb_sources_deadline(ctx);
     for (wabot_job *j = rt->active; j; j = j->next) {
         int64_t renew = j->lease_until - rt->lease_ms / 2;
         if (renew < best)

@@ -20,28 +20,81 @@
 int wb_jobs_init_queues(wabot_ctx *ctx);
 void wb_jobs_free_queues(wabot_ctx *ctx);
 
-static int add_watch(wabot_ctx *ctx, int fd, unsigned events)
+static void remove_watch(wabot_ctx *ctx, size_t i)
 {
     wb_runtime *rt = ctx->rt;
-    for (size_t i = 0; i < rt->n_watches; i++) {
-        if (rt->watches[i].fd == fd) {
-            rt->watches[i].events = events;
-            return WABOT_OK;
+    if (rt->has_hooks)
+        rt->hooks.watch_fd(rt->watches[i].fd, 0, rt->hooks.ud);
+    rt->watches[i] = rt->watches[--rt->n_watches];
+}
+
+int wb_loop_watch(wabot_ctx *ctx, int fd, unsigned events, wb_fd_fn fn,
+                  void *ud)
+{
+    wb_runtime *rt = ctx->rt;
+    size_t i = 0;
+    while (i < rt->n_watches && rt->watches[i].fd != fd)
+        i++;
+    if (events == 0) {
+        if (i < rt->n_watches)
+            remove_watch(ctx, i);
+        return WABOT_OK;
+    }
+    if (i == rt->n_watches) {
+        if (rt->n_watches == rt->cap_watches) {
+            size_t cap = rt->cap_watches ? rt->cap_watches * 2 : 4;
+            wb_watch *w = wb_realloc(&ctx->alloc, rt->watches, cap * sizeof *w);
+            if (!w)
+                return WABOT_ERR_NOMEM;
+            rt->watches = w;
+            rt->cap_watches = cap;
         }
+        rt->n_watches++;
+    } else if (rt->watches[i].events == events) {
+        rt->watches[i].fn = fn;
+        rt->watches[i].ud = ud;
+        return WABOT_OK; /* nothing changes for the host */
     }
-    if (rt->n_watches == rt->cap_watches) {
-        size_t cap = rt->cap_watches ? rt->cap_watches * 2 : 4;
-        wb_watch *w = wb_realloc(&ctx->alloc, rt->watches, cap * sizeof *w);
-        if (!w)
-            return WABOT_ERR_NOMEM;
-        rt->watches = w;
-        rt->cap_watches = cap;
-    }
-    rt->watches[rt->n_watches++] = (wb_watch){fd, events};
+    rt->watches[i] = (wb_watch){fd, events, fn, ud};
     if (rt->has_hooks && rt->hooks.watch_fd(fd, events, rt->hooks.ud) < 0)
         wb_log(ctx, WABOT_LOG_ERROR, "loop", "host refused to watch fd %d",
                fd);
     return WABOT_OK;
+}
+
+static int add_watch(wabot_ctx *ctx, int fd, unsigned events)
+{
+    return wb_loop_watch(ctx, fd, events, NULL, NULL);
+}
+
+int wb_loop_add_source(wabot_ctx *ctx, const wb_source *src)
+{
+    wb_runtime *rt = ctx->rt;
+    if (rt->n_sources == WB_MAX_SOURCES)
+        return WABOT_ERR_NOMEM;
+    rt->sources[rt->n_sources++] = *src;
+    return WABOT_OK;
+}
+
+int64_t wb_sources_deadline(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    int64_t best = WB_NO_DEADLINE;
+    for (size_t i = 0; i < rt->n_sources; i++) {
+        int64_t d = rt->sources[i].deadline(rt->sources[i].ud);
+        if (d < best)
+            best = d;
+    }
+    return best;
+}
+
+static void fire_sources(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    int64_t now = wb_now(ctx);
+    for (size_t i = 0; i < rt->n_sources; i++)
+        if (rt->sources[i].deadline(rt->sources[i].ud) <= now)
+            rt->sources[i].fire(rt->sources[i].ud);
 }
 
 static uint64_t seed(const wabot_ctx *ctx)
@@ -214,6 +267,7 @@ static int leave(wabot_ctx *ctx, int rc)
 static int run_due(wabot_ctx *ctx)
 {
     int total = 0;
+    fire_sources(ctx);
     for (;;) {
         int n = wb_jobs_dispatch(ctx);
         total += n;
@@ -251,17 +305,31 @@ int wabot_ctx_on_timeout(wabot_ctx *ctx)
     return leave(ctx, run_due(ctx));
 }
 
+static int dispatch_fd(wabot_ctx *ctx, int fd, unsigned events)
+{
+    wb_runtime *rt = ctx->rt;
+    for (size_t i = 0; i < rt->n_watches; i++) {
+        if (rt->watches[i].fd == fd && rt->watches[i].fn) {
+            rt->watches[i].fn(rt->watches[i].ud, fd, events);
+            return WABOT_OK;
+        }
+    }
+    return WABOT_ERR_NOT_FOUND;
+}
+
 int wabot_ctx_on_fd(wabot_ctx *ctx, int fd, unsigned events)
 {
-    (void)events;
     int rc = enter(ctx);
     if (rc != WABOT_OK)
         return rc;
     wb_runtime *rt = ctx->rt;
-    if (fd != rt->wake_fd)
+    if (fd == rt->wake_fd) {
+        drain_wake(rt);
+        return leave(ctx, run_due(ctx));
+    }
+    if (dispatch_fd(ctx, fd, events) != WABOT_OK)
         return leave(ctx, wb_error(ctx, WABOT_ERR_INVAL,
                                    "fd %d is not watched by the library", fd));
-    drain_wake(rt);
     return leave(ctx, run_due(ctx));
 }
 
@@ -302,9 +370,18 @@ int wabot_ctx_poll(wabot_ctx *ctx, int64_t max_wait_ms)
     if (ready < 0 && errno != EINTR)
         return leave(ctx, wb_error(ctx, WABOT_ERR_UNSUPPORTED, "poll: %s",
                                    strerror(errno)));
-    for (nfds_t i = 0; ready > 0 && i < n; i++)
-        if (fds[i].fd == rt->wake_fd && (fds[i].revents & POLLIN))
+    for (nfds_t i = 0; ready > 0 && i < n; i++) {
+        short re = fds[i].revents;
+        if (!re)
+            continue;
+        if (fds[i].fd == rt->wake_fd) {
             drain_wake(rt);
+            continue;
+        }
+        unsigned ev = (re & (POLLIN | POLLHUP | POLLERR) ? WABOT_POLL_IN : 0) |
+                      (re & POLLOUT ? WABOT_POLL_OUT : 0);
+        dispatch_fd(ctx, fds[i].fd, ev);
+    }
     return leave(ctx, run_due(ctx));
 }
 

@@ -424,8 +424,9 @@ START_TEST(test_jobs_run_once_in_due_order_with_the_timer_at_the_earliest_deadli
     ck_assert_int_eq(h.n_order, N_JOBS);
     ck_assert_int_eq(h.finisher_runs, 1);
     ck_assert_int_eq(h.helper_rc, WABOT_OK);
-    /* Woken by the enqueue, not picked up when "later" became due. */
-    ck_assert_int_lt(h.finisher_started, h.started[J_LATER]);
+    /* That the other thread's enqueue wakes the loop promptly is checked by
+     * its own test; here the thread may start late (valgrind, a loaded
+     * machine), so its timing relative to "later" is not asserted. */
     ck_assert_ptr_null(h.pending);
     assert_queue_drained(&h, QUEUE, N_JOBS);
     assert_queue_drained(&h, WAKE_QUEUE, 1);
