@@ -57,6 +57,14 @@ static int setup_backends(wabot_ctx *ctx, wabot_options *opts)
             return fail(opts, WABOT_ERR_NOMEM, "cannot create memory storage");
         ctx->own_storage = 1;
     }
+    ctx->http = opts ? opts->http_client : NULL;
+    ctx->limiter = opts ? opts->limiter : NULL;
+    if (!ctx->limiter) {
+        ctx->limiter = wabot_limiter_memory_new();
+        if (!ctx->limiter)
+            return fail(opts, WABOT_ERR_NOMEM, "cannot create the limiter");
+        ctx->own_limiter = 1;
+    }
     ctx->transport = opts ? opts->transport : NULL;
     if (!ctx->transport) {
         ctx->transport = wabot_transport_console_new(NULL);
@@ -141,6 +149,10 @@ void wabot_ctx_free(wabot_ctx *ctx)
         wabot_storage_free(ctx->storage);
     if (ctx->own_transport)
         wabot_transport_free(ctx->transport);
+    if (ctx->own_http)
+        wabot_http_client_free(ctx->http);
+    if (ctx->own_limiter)
+        wabot_limiter_free(ctx->limiter);
     wb_config_free(&ctx->cfg, &ctx->alloc);
     wabot_allocator a = ctx->alloc;
     wb_error_clear(ctx);

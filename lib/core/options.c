@@ -338,6 +338,22 @@ int wabot_options_set_scheduler(wabot_options *o, wabot_scheduler *s)
     return WABOT_OK;
 }
 
+int wabot_options_set_http_client(wabot_options *o, wabot_http_client *c)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->http_client = c;
+    return WABOT_OK;
+}
+
+int wabot_options_set_limiter(wabot_options *o, wabot_limiter *l)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    o->limiter = l;
+    return WABOT_OK;
+}
+
 int wabot_options_set_transport(wabot_options *o, wabot_transport *t)
 {
     if (!o)

@@ -6,8 +6,10 @@
 #include <stdarg.h>
 
 #include "wabot/core.h"
+#include "wabot/http.h"
 #include "wabot/jobs.h"
 #include "wabot/loop.h"
+#include "wabot/resilience.h"
 #include "wabot/pipeline.h"
 #include "alloc.h"
 
@@ -48,6 +50,8 @@ struct wabot_options {
     wabot_storage *storage;
     wabot_transport *transport;
     wabot_scheduler *scheduler;
+    wabot_http_client *http_client;
+    wabot_limiter *limiter;
     wabot_loop_hooks loop;
     int has_loop;
     char errmsg[256];
@@ -79,6 +83,11 @@ struct wabot_ctx {
     wb_metrics *metrics;
     wb_locktab *locks;
     wb_runtime *rt;        /* jobs, workers, loop (lib/loop, lib/jobs) */
+    wabot_http_client *http; /* borrowed from options, or NULL until the
+                                first request creates the curl client */
+    int own_http;
+    wabot_limiter *limiter;
+    int own_limiter;
 };
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return
