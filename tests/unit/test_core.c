@@ -15,7 +15,7 @@ END_TEST
 
 START_TEST(test_strerror_names_every_code_and_unknown)
 {
-    for (int s = WABOT_OK; s >= WABOT_ERR_BUSY; s--)
+    for (int s = WABOT_OK; s >= WABOT_ERR_CIRCUIT_OPEN; s--)
         ck_assert_str_ne(wabot_strerror(s), "unknown status");
     ck_assert_str_eq(wabot_strerror(-999), "unknown status");
     ck_assert_str_eq(wabot_strerror(42), "unknown status");
@@ -40,6 +40,11 @@ START_TEST(test_status_codes_never_renumbered)
     ck_assert_int_eq(WABOT_ERR_AUTH, -13);
     ck_assert_int_eq(WABOT_ERR_TIMEOUT, -14);
     ck_assert_int_eq(WABOT_ERR_BUSY, -15);
+    ck_assert_int_eq(WABOT_ERR_RATE_LIMITED, -16);
+    ck_assert_int_eq(WABOT_ERR_PERMANENT, -17);
+    ck_assert_int_eq(WABOT_ERR_WINDOW_CLOSED, -18);
+    ck_assert_int_eq(WABOT_ERR_OPTED_OUT, -19);
+    ck_assert_int_eq(WABOT_ERR_CIRCUIT_OPEN, -20);
 }
 END_TEST
 
