@@ -163,7 +163,18 @@ typedef enum wabot_option {
     WABOT_OPT_JOB_MAX_STALLS = 109,    /**< lease expiries before a job fails, default 1 */
     WABOT_OPT_JOB_POLL_MS = 110,       /**< idle poll of a shared scheduler, default 1000 */
     WABOT_OPT_OUTBOUND_CONCURRENCY = 111, /**< sends in flight, default 16 */
-    WABOT_OPT_OUTBOUND_MAX_ATTEMPTS = 112 /**< attempts per reply, default 5 */
+    WABOT_OPT_OUTBOUND_MAX_ATTEMPTS = 112, /**< attempts per reply, default 5 */
+    WABOT_OPT_WINDOW_MS = 113,         /**< customer-service window, default 24 h; 0 = not enforced */
+    WABOT_OPT_RATE_SENDER_PER_S = 114, /**< sends per second per business number, default 80; 0 = off */
+    WABOT_OPT_RATE_PAIR_PERIOD_MS = 115, /**< one send per this per recipient, default 6000; 0 = off */
+    WABOT_OPT_RATE_PAIR_BURST = 116,   /**< extra sends allowed at once per recipient, default 3 */
+    WABOT_OPT_RATE_ORG_PER_S = 117,    /**< sends per second per organisation, default 0 = off */
+    WABOT_OPT_BREAKER_WINDOW_MS = 118, /**< rolling window, default 60000 */
+    WABOT_OPT_BREAKER_FAILURE_PCT = 119, /**< failure rate that opens, default 50 */
+    WABOT_OPT_BREAKER_MIN_VOLUME = 120, /**< calls in the window before it may open, default 20 */
+    WABOT_OPT_BREAKER_OPEN_MS = 121,   /**< open before half-open, default 30000 */
+    WABOT_OPT_BREAKER_PROBES = 122,    /**< half-open probes, default 3 */
+    WABOT_OPT_TWILIO_INLINE_REPLIES = 123 /**< 1: answer Twilio webhooks with the turn's text/media replies as TwiML instead of API calls; default 0 */
 } wabot_option;
 
 /** New options with every default. Returns NULL only when out of memory.

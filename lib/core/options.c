@@ -42,6 +42,19 @@ static const wb_option_def option_defs[] = {
             10000),
     INT_OPT(WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, outbound_max_attempts, 5, 1,
             100),
+    INT_OPT(WABOT_OPT_WINDOW_MS, window_ms, DAY_MS, 0, 365 * DAY_MS),
+    INT_OPT(WABOT_OPT_RATE_SENDER_PER_S, rate_sender_per_s, 80, 0, 100000),
+    INT_OPT(WABOT_OPT_RATE_PAIR_PERIOD_MS, rate_pair_period_ms, 6000, 0,
+            DAY_MS),
+    INT_OPT(WABOT_OPT_RATE_PAIR_BURST, rate_pair_burst, 3, 0, 1000),
+    INT_OPT(WABOT_OPT_RATE_ORG_PER_S, rate_org_per_s, 0, 0, 1000000),
+    INT_OPT(WABOT_OPT_BREAKER_WINDOW_MS, breaker_window_ms, 60000, 100,
+            DAY_MS),
+    INT_OPT(WABOT_OPT_BREAKER_FAILURE_PCT, breaker_failure_pct, 50, 1, 100),
+    INT_OPT(WABOT_OPT_BREAKER_MIN_VOLUME, breaker_min_volume, 20, 1, 1000000),
+    INT_OPT(WABOT_OPT_BREAKER_OPEN_MS, breaker_open_ms, 30000, 10, DAY_MS),
+    INT_OPT(WABOT_OPT_BREAKER_PROBES, breaker_probes, 3, 1, 1000),
+    INT_OPT(WABOT_OPT_TWILIO_INLINE_REPLIES, twilio_inline_replies, 0, 0, 1),
 };
 
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])

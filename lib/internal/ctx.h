@@ -37,6 +37,17 @@ typedef struct wb_config {
     int64_t job_poll_ms;
     int64_t outbound_concurrency;
     int64_t outbound_max_attempts;
+    int64_t window_ms;
+    int64_t rate_sender_per_s;
+    int64_t rate_pair_period_ms;
+    int64_t rate_pair_burst;
+    int64_t rate_org_per_s;
+    int64_t breaker_window_ms;
+    int64_t breaker_failure_pct;
+    int64_t breaker_min_volume;
+    int64_t breaker_open_ms;
+    int64_t breaker_probes;
+    int64_t twilio_inline_replies;
 } wb_config;
 
 struct wabot_options {
