@@ -13,5 +13,8 @@
 #include "wabot/metrics.h"
 #include "wabot/jobs.h"
 #include "wabot/loop.h"
+#include "wabot/http.h"
+#include "wabot/resilience.h"
+#include "wabot/send.h"
 
 #endif /* WABOT_H */

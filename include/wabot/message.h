@@ -166,10 +166,20 @@ WABOT_API const char *wabot_outbound_option_id(const wabot_outbound *o,
                                                size_t i);
 WABOT_API const char *wabot_outbound_option_title(const wabot_outbound *o,
                                                   size_t i);
+/** Template name and language code; "" unless kind is TEMPLATE. */
+WABOT_API const char *wabot_outbound_template_name(const wabot_outbound *o);
+WABOT_API const char *wabot_outbound_template_language(
+    const wabot_outbound *o);
+/** Template body parameters ({{1}}, {{2}}, ...): count, then param i (NULL
+ *  if out of range). */
+WABOT_API size_t wabot_outbound_param_count(const wabot_outbound *o);
+WABOT_API const char *wabot_outbound_param(const wabot_outbound *o, size_t i);
+
 /**
  * Serialise to a JSON object (owned by the caller, free with wabot_free()).
  * Keys: id, kind, category, provider, to, from, organization, text,
- * media_url, in_reply_to, options [{id,title}]. NULL on out of memory.
+ * media_url, in_reply_to, options [{id,title}], template {name, language,
+ * params []} (templates only). NULL on out of memory.
  */
 WABOT_API char *wabot_outbound_to_json(const wabot_outbound *o);
 

@@ -149,6 +149,11 @@ WABOT_API int wabot_reply_buttons(wabot_turn *turn, const char *body,
 WABOT_API int wabot_reply_list(wabot_turn *turn, const char *body, size_t n,
                                const char *const *ids,
                                const char *const *titles);
+/** An approved template with body parameters (params[0] is {{1}}); may
+ *  be sent outside the 24-hour window. */
+WABOT_API int wabot_reply_template(wabot_turn *turn, const char *name,
+                                   const char *language, size_t n,
+                                   const char *const *params);
 /** Number of replies queued on this turn so far. */
 WABOT_API size_t wabot_turn_reply_count(const wabot_turn *turn);
 

@@ -64,6 +64,77 @@ WABOT_API const char *wabot_transport_name(const wabot_transport *t);
 WABOT_API wabot_transport *wabot_transport_console_new(FILE *out);
 
 /* ------------------------------------------------------------------ */
+/* Provider transports (HTTP through the context's client, see http.h)  */
+
+#define WABOT_TWILIO_CONFIG_VERSION 1
+/** Twilio Programmable Messaging (WhatsApp). Strings are copied. */
+typedef struct wabot_twilio_config {
+    uint32_t version;            /**< WABOT_TWILIO_CONFIG_VERSION */
+    const char *account_sid;     /**< "AC...", required */
+    const char *auth_token;      /**< required */
+    const char *from;            /**< default sender, E.164; or NULL with: */
+    const char *messaging_service_sid; /**< "MG...", optional */
+    const char *status_callback_url;   /**< optional */
+    const char *base_url;        /**< default "https://api.twilio.com" */
+    int64_t timeout_ms;          /**< per request, default 10000 */
+} wabot_twilio_config;
+
+#define WABOT_META_CONFIG_VERSION 1
+/** Meta WhatsApp Cloud API. Strings are copied. */
+typedef struct wabot_meta_config {
+    uint32_t version;            /**< WABOT_META_CONFIG_VERSION */
+    const char *access_token;    /**< required */
+    const char *phone_number_id; /**< required */
+    const char *api_version;     /**< default "v21.0" */
+    const char *base_url;        /**< default "https://graph.facebook.com" */
+    int64_t timeout_ms;          /**< per request, default 10000 */
+} wabot_meta_config;
+
+/** Fill with version and defaults (everything else NULL/0). */
+WABOT_API void wabot_twilio_config_init(wabot_twilio_config *cfg);
+WABOT_API void wabot_meta_config_init(wabot_meta_config *cfg);
+
+/**
+ * Provider transports. NULL (and nothing allocated) when a required field
+ * is missing, a URL is not http(s), or out of memory. Sends go through the
+ * HTTP client of the context that sends (asynchronous, on its loop);
+ * success completes the op with the provider's message id (Twilio "SM...",
+ * Meta "wamid..."); failures complete it with a status that classifies
+ * them: WABOT_ERR_RATE_LIMITED (with Retry-After when given),
+ * WABOT_ERR_PERMANENT, WABOT_ERR_WINDOW_CLOSED, WABOT_ERR_TRANSPORT or
+ * WABOT_ERR_TIMEOUT, and the provider's error code and message.
+ */
+WABOT_API wabot_transport *wabot_transport_twilio_new(
+    const wabot_twilio_config *cfg);
+WABOT_API wabot_transport *wabot_transport_meta_new(
+    const wabot_meta_config *cfg);
+
+/**
+ * Classify a provider answer: the status a transport reports for HTTP
+ * status `http_code` (0 = no response) with the provider's error `code`
+ * (0 = none). WABOT_OK for 2xx. Tables in doc/transports.md.
+ */
+WABOT_API int wabot_provider_classify(wabot_provider provider, int http_code,
+                                      int code);
+
+/* ------------------------------------------------------------------ */
+/* Senders: which organisation owns which business number, and which
+ * transport (credentials) sends for it.                               */
+
+/**
+ * Register business number `number` (E.164) of organisation `org`, sent
+ * through `transport` (borrowed; must outlive the context). An inbound
+ * message to that number belongs to `org`; an outbound message of `org`
+ * goes out from its first registered number unless it names one, through
+ * that number's transport. Messages of organisations without senders use
+ * the context's transport. Setup-time (not thread-safe with handling).
+ * WABOT_ERR_INVAL, WABOT_ERR_EXISTS (number already registered), NOMEM.
+ */
+WABOT_API int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org,
+                                   const char *number,
+                                   wabot_transport *transport);
+
+/* ------------------------------------------------------------------ */
 /* Recorder (test kit)                                                 */
 
 /** A transport that records every message and completes it successfully

@@ -6,6 +6,7 @@
 #include "ctx.h"
 #include "metrics.h"
 #include "options_table.h"
+#include "outbound.h"
 #include "router.h"
 #include "runtime.h"
 #include "state.h"
@@ -109,7 +110,8 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         ctx->router = wb_router_new(&ctx->alloc);
         ctx->metrics = wb_metrics_new(&ctx->alloc);
         ctx->locks = wb_locktab_new(&ctx->alloc);
-        if (!ctx->router || !ctx->metrics || !ctx->locks)
+        if (!ctx->router || !ctx->metrics || !ctx->locks ||
+            wb_outbound_cfg_init(ctx) != WABOT_OK)
             rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
     }
     if (rc == WABOT_OK) {
@@ -145,6 +147,7 @@ void wabot_ctx_free(wabot_ctx *ctx)
     wb_router_free(ctx->router);
     wb_metrics_free(ctx->metrics);
     wb_locktab_free(ctx->locks);
+    wb_outbound_cfg_free(ctx);
     if (ctx->own_storage)
         wabot_storage_free(ctx->storage);
     if (ctx->own_transport)

@@ -17,6 +17,7 @@ typedef struct wb_router wb_router;
 typedef struct wb_metrics wb_metrics;
 typedef struct wb_locktab wb_locktab;
 typedef struct wb_runtime wb_runtime;
+typedef struct wb_outbound_cfg wb_outbound_cfg;
 
 /* Scalar configuration, shared by options and context. */
 typedef struct wb_config {
@@ -99,6 +100,7 @@ struct wabot_ctx {
     int own_http;
     wabot_limiter *limiter;
     int own_limiter;
+    wb_outbound_cfg *out;  /* senders, breakers, window templates */
 };
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return

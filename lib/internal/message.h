@@ -49,8 +49,11 @@ struct wabot_outbound {
     wabot_out_category category;
     wabot_provider provider;
     char *id, *to, *from, *organization, *text, *media_url, *in_reply_to;
+    char *template_name, *template_language;
     wb_out_option *opts;
     size_t n_opts;
+    char **params; /* template body parameters */
+    size_t n_params;
 };
 
 wabot_outbound *wb_outbound_alloc(const wabot_allocator *a,
@@ -58,6 +61,7 @@ wabot_outbound *wb_outbound_alloc(const wabot_allocator *a,
 void wb_outbound_free(wabot_outbound *o);
 int wb_outbound_add_option(wabot_outbound *o, const char *id,
                            const char *title);
+int wb_outbound_add_param(wabot_outbound *o, const char *param);
 /* Deep copy with allocator a. NULL on NOMEM. */
 wabot_outbound *wb_outbound_dup(const wabot_allocator *a,
                                 const wabot_outbound *o);

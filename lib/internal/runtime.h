@@ -104,6 +104,8 @@ wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
 int wb_jobs_dispatch(wabot_ctx *ctx);
 /* Earliest absolute time the runtime needs to run again; WB_NO_DEADLINE. */
 int64_t wb_jobs_deadline(wabot_ctx *ctx);
+/* 64 random bits from the context's generator (ids, jitter). */
+uint64_t wb_random(wabot_ctx *ctx);
 /* Retry delay for the attempt-th failure of a job with this record. */
 int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
                          int attempt);
@@ -127,6 +129,14 @@ int wb_loop_active(const wabot_ctx *ctx);
 
 /* The built-in outbound worker (lib/jobs/outbound.c). */
 int wb_outbound_worker(wabot_job *job, void *ud);
+/* Queue o as an outbound job (job id = o's id). A duplicate id counts as
+ * "outbound.duplicates" and returns WABOT_OK. */
 int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o);
+/* The same, but a duplicate returns WABOT_ERR_EXISTS (for wabot_send_*). */
+int wb_outbound_enqueue_new(wabot_ctx *ctx, const wabot_outbound *o);
+/* Fill o's template fields (validated). */
+int wb_outbound_set_template(wabot_ctx *ctx, wabot_outbound *o,
+                             const char *name, const char *language, size_t n,
+                             const char *const *params);
 
 #endif

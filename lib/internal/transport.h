@@ -21,8 +21,11 @@ typedef void (*wb_send_done_fn)(void *ud, const wabot_outbound *msg,
 /* Send msg (borrowed until done runs). Returns WABOT_OK when the op was
  * accepted (done will run / has run), or a negative status when the
  * transport refused it (done does NOT run). */
-int wb_transport_send(wabot_transport *t, const wabot_outbound *msg,
-                      wb_send_done_fn done, void *ud);
+int wb_transport_send(wabot_ctx *ctx, wabot_transport *t,
+                      const wabot_outbound *msg, wb_send_done_fn done,
+                      void *ud);
+/* The context a send belongs to (built-in transports use its HTTP client). */
+wabot_ctx *wb_send_op_ctx(const wabot_send_op *op);
 
 
 

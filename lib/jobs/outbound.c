@@ -10,7 +10,7 @@
 #include "runtime.h"
 #include "transport.h"
 
-int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o)
+int wb_outbound_enqueue_new(wabot_ctx *ctx, const wabot_outbound *o)
 {
     char *json = wabot_outbound_to_json(o);
     if (!json)
@@ -22,8 +22,15 @@ int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o)
     int rc = wabot_job_enqueue(ctx, WABOT_QUEUE_OUTBOUND, json, strlen(json),
                                &spec, NULL);
     wabot_free(json);
-    if (rc == WABOT_ERR_EXISTS) {
+    if (rc == WABOT_ERR_EXISTS)
         wb_count(ctx, "outbound.duplicates", 1);
+    return rc;
+}
+
+int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o)
+{
+    int rc = wb_outbound_enqueue_new(ctx, o);
+    if (rc == WABOT_ERR_EXISTS) {
         wb_log(ctx, WABOT_LOG_INFO, "outbound", "reply %s already queued: "
                "not sent twice", wabot_outbound_id(o));
         return WABOT_OK;
@@ -92,6 +99,15 @@ wabot_outbound *wb_outbound_from_json(const wabot_allocator *a,
     json_array_foreach(json_object_get(j, "options"), idx, opt)
         if (wb_outbound_add_option(o, jstr(opt, "id"), jstr(opt, "title")))
             goto bad;
+    json_t *tpl = json_object_get(j, "template");
+    if (o->kind == WABOT_OUT_TEMPLATE) {
+        if (!(o->template_name = wb_strdup(a, jstr(tpl, "name"))) ||
+            !(o->template_language = wb_strdup(a, jstr(tpl, "language"))))
+            goto bad;
+        json_array_foreach(json_object_get(tpl, "params"), idx, opt)
+            if (wb_outbound_add_param(o, json_string_value(opt)))
+                goto bad;
+    }
     json_decref(j);
     return o;
 bad:
@@ -147,7 +163,7 @@ int wb_outbound_worker(wabot_job *job, void *ud)
     }
     job->user = o;
     job->user_free = free_outbound;
-    int rc = wb_transport_send(ctx->transport, o, on_sent, job);
+    int rc = wb_transport_send(ctx, ctx->transport, o, on_sent, job);
     if (rc < 0) {
         wabot_job_set_error(job, "transport refused the message");
         wb_count(ctx, "outbound.failed_attempts", 1);

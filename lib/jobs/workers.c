@@ -133,7 +133,7 @@ int wabot_queue_set_retention(wabot_ctx *ctx, const char *queue,
 /* ------------------------------------------------------------------ */
 /* Randomness for ids and jitter: xorshift64*, seeded per context.      */
 
-static uint64_t next_random(wabot_ctx *ctx)
+uint64_t wb_random(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
     pthread_mutex_lock(&rt->lock);
@@ -160,7 +160,7 @@ int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
                                                              : rec->jitter_pct;
     int64_t spread = d / 100 * j + (d % 100) * j / 100;
     if (spread > 0)
-        d -= (int64_t)(next_random(ctx) % (uint64_t)(spread + 1));
+        d -= (int64_t)(wb_random(ctx) % (uint64_t)(spread + 1));
     return d;
 }
 
@@ -188,7 +188,7 @@ static int spec_to_record(wabot_ctx *ctx, const wabot_job_spec *spec,
                         "0, jitter 0..100, known backoff)");
     const char *id = spec->job_id;
     if (!id) {
-        snprintf(idbuf, idsz, "%016llx", (unsigned long long)next_random(ctx));
+        snprintf(idbuf, idsz, "%016llx", (unsigned long long)wb_random(ctx));
         id = idbuf;
     }
     int64_t now = wb_now(ctx);

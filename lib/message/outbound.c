@@ -46,7 +46,9 @@ static const size_t str_offsets[] = {
     offsetof(wabot_outbound, id),   offsetof(wabot_outbound, to),
     offsetof(wabot_outbound, from), offsetof(wabot_outbound, organization),
     offsetof(wabot_outbound, text), offsetof(wabot_outbound, media_url),
-    offsetof(wabot_outbound, in_reply_to)};
+    offsetof(wabot_outbound, in_reply_to),
+    offsetof(wabot_outbound, template_name),
+    offsetof(wabot_outbound, template_language)};
 #define N_STR (sizeof str_offsets / sizeof str_offsets[0])
 
 static char **field_at(wabot_outbound *o, size_t off)
@@ -65,7 +67,22 @@ void wb_outbound_free(wabot_outbound *o)
         wb_free(o->alloc, o->opts[i].title);
     }
     wb_free(o->alloc, o->opts);
+    for (size_t i = 0; i < o->n_params; i++)
+        wb_free(o->alloc, o->params[i]);
+    wb_free(o->alloc, o->params);
     wb_free(o->alloc, o);
+}
+
+int wb_outbound_add_param(wabot_outbound *o, const char *param)
+{
+    char **p = wb_realloc(o->alloc, o->params, (o->n_params + 1) * sizeof *p);
+    if (!p)
+        return WABOT_ERR_NOMEM;
+    o->params = p;
+    if (!(p[o->n_params] = wb_strdup(o->alloc, param ? param : "")))
+        return WABOT_ERR_NOMEM;
+    o->n_params++;
+    return WABOT_OK;
 }
 
 int wb_outbound_add_option(wabot_outbound *o, const char *id,
@@ -103,6 +120,9 @@ wabot_outbound *wb_outbound_dup(const wabot_allocator *a,
     }
     for (size_t i = 0; i < src->n_opts; i++)
         if (wb_outbound_add_option(o, src->opts[i].id, src->opts[i].title))
+            goto oom;
+    for (size_t i = 0; i < src->n_params; i++)
+        if (wb_outbound_add_param(o, src->params[i]))
             goto oom;
     return o;
 oom:
@@ -153,6 +173,23 @@ const char *wabot_outbound_option_title(const wabot_outbound *o, size_t i)
     return o && i < o->n_opts ? o->opts[i].title : NULL;
 }
 
+const char *wabot_outbound_template_name(const wabot_outbound *o)
+{
+    return o ? S(o->template_name) : "";
+}
+const char *wabot_outbound_template_language(const wabot_outbound *o)
+{
+    return o ? S(o->template_language) : "";
+}
+size_t wabot_outbound_param_count(const wabot_outbound *o)
+{
+    return o ? o->n_params : 0;
+}
+const char *wabot_outbound_param(const wabot_outbound *o, size_t i)
+{
+    return o && i < o->n_params ? o->params[i] : NULL;
+}
+
 char *wabot_outbound_to_json(const wabot_outbound *o)
 {
     if (!o)
@@ -186,6 +223,20 @@ char *wabot_outbound_to_json(const wabot_outbound *o)
         wb_strbuf_json_str(&b, o->opts[i].title);
         wb_strbuf_putc(&b, '}');
     }
-    wb_strbuf_puts(&b, "]}");
+    wb_strbuf_putc(&b, ']');
+    if (o->kind == WABOT_OUT_TEMPLATE) {
+        wb_strbuf_puts(&b, ",\"template\":{\"name\":");
+        wb_strbuf_json_str(&b, S(o->template_name));
+        wb_strbuf_puts(&b, ",\"language\":");
+        wb_strbuf_json_str(&b, S(o->template_language));
+        wb_strbuf_puts(&b, ",\"params\":[");
+        for (size_t i = 0; i < o->n_params; i++) {
+            if (i)
+                wb_strbuf_putc(&b, ',');
+            wb_strbuf_json_str(&b, o->params[i]);
+        }
+        wb_strbuf_puts(&b, "]}");
+    }
+    wb_strbuf_putc(&b, '}');
     return wb_strbuf_take(&b);
 }

@@ -179,6 +179,23 @@ int wabot_reply_list(wabot_turn *t, const char *body, size_t n,
                          MAX_ROW_TITLE);
 }
 
+int wabot_reply_template(wabot_turn *t, const char *name,
+                         const char *language, size_t n,
+                         const char *const *params)
+{
+    if (!t)
+        return WABOT_ERR_INVAL;
+    wabot_outbound *o = new_reply(t, WABOT_OUT_TEMPLATE, "");
+    if (!o)
+        return WABOT_ERR_NOMEM;
+    int rc = wb_outbound_set_template(t->ctx, o, name, language, n, params);
+    if (rc != WABOT_OK) {
+        wb_outbound_free(o);
+        return rc;
+    }
+    return queue(t, o);
+}
+
 size_t wabot_turn_reply_count(const wabot_turn *t)
 {
     return t ? t->n_replies : 0;

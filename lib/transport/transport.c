@@ -16,6 +16,7 @@ struct wabot_transport {
 };
 
 struct wabot_send_op {
+    wabot_ctx *ctx;
     const wabot_outbound *msg;
     wb_send_done_fn done;
     void *ud;
@@ -97,14 +98,21 @@ void wabot_send_op_fail(wabot_send_op *op, int status, int provider_code,
     op_unref(op);
 }
 
-int wb_transport_send(wabot_transport *t, const wabot_outbound *msg,
-                      wb_send_done_fn done, void *ud)
+wabot_ctx *wb_send_op_ctx(const wabot_send_op *op)
+{
+    return op ? op->ctx : NULL;
+}
+
+int wb_transport_send(wabot_ctx *ctx, wabot_transport *t,
+                      const wabot_outbound *msg, wb_send_done_fn done,
+                      void *ud)
 {
     if (!t || !msg || !done)
         return WABOT_ERR_INVAL;
     wabot_send_op *op = calloc(1, sizeof *op);
     if (!op)
         return WABOT_ERR_NOMEM;
+    op->ctx = ctx;
     op->msg = msg;
     op->done = done;
     op->ud = ud;

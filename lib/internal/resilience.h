@@ -1,0 +1,56 @@
+/* Resilience internals: the numbers the breaker and the GCRA limiter derive
+ * from their settings, and read-only snapshots for white-box tests and
+ * metrics. Private. */
+#ifndef WB_RESILIENCE_H
+#define WB_RESILIENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wabot/resilience.h"
+
+/* ------------------------------------------------------------------ */
+/* Circuit breaker                                                     */
+
+/* Longest window_ms / open_ms a config may ask for (365 days): keeps every
+ * time sum far from overflow. */
+#define WB_BREAKER_MAX_SPAN_MS (365LL * 24 * 60 * 60 * 1000)
+/* Shortest pause a refused half-open acquire is told to wait. */
+#define WB_BREAKER_MIN_PAUSE_MS 100
+
+/* How long a caller refused because every half-open probe is in flight is
+ * told to wait: max(WB_BREAKER_MIN_PAUSE_MS, open_ms / 10). */
+int64_t wb_breaker_half_open_pause_ms(int64_t open_ms);
+
+typedef struct wb_breaker_snapshot {
+    wabot_breaker_state state;
+    int64_t successes;        /* in the window as of now_ms */
+    int64_t failures;         /* in the window as of now_ms */
+    int64_t opened_at_ms;     /* last closed/half-open -> open */
+    int32_t probes_in_flight; /* half-open only */
+    int32_t probes_succeeded; /* half-open only */
+} wb_breaker_snapshot;
+
+/* The breaker's state as of now_ms, under its mutex (b must be valid). */
+void wb_breaker_snapshot_of(wabot_breaker *b, int64_t now_ms,
+                            wb_breaker_snapshot *out);
+
+/* ------------------------------------------------------------------ */
+/* GCRA rate limiter                                                   */
+
+/* A memory-backend key whose TAT has been in the past for longer than this
+ * is forgotten. Forgetting it at once would already be exact (a TAT in the
+ * past acts like a new key); the grace only absorbs clock skew between the
+ * threads that share the limiter. */
+#define WB_GCRA_FORGET_GRACE_US 1000000LL
+
+typedef struct wb_limiter_memory_stats {
+    size_t keys;    /* keys held (live or not yet swept) */
+    size_t buckets; /* hash table size */
+} wb_limiter_memory_stats;
+
+/* Fill *out for a limiter made by wabot_limiter_memory_new(). Returns
+ * WABOT_ERR_INVAL (and leaves *out alone) for any other limiter. */
+int wb_limiter_memory_stats_of(wabot_limiter *l, wb_limiter_memory_stats *out);
+
+#endif

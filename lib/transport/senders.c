@@ -1,0 +1,128 @@
+/* Senders: organisation numbers and the transports that send for them;
+ * one circuit breaker per transport; window templates. */
+#include <string.h>
+
+#include "message.h"
+#include "outbound.h"
+
+int wb_outbound_cfg_init(wabot_ctx *ctx)
+{
+    ctx->out = wb_calloc(&ctx->alloc, 1, sizeof *ctx->out);
+    if (!ctx->out)
+        return WABOT_ERR_NOMEM;
+    pthread_mutex_init(&ctx->out->lock, NULL);
+    return WABOT_OK;
+}
+
+void wb_outbound_cfg_free(wabot_ctx *ctx)
+{
+    wb_outbound_cfg *c = ctx->out;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_senders; i++) {
+        wb_free(&ctx->alloc, c->senders[i].org);
+        wb_free(&ctx->alloc, c->senders[i].number);
+    }
+    wb_free(&ctx->alloc, c->senders);
+    wb_breakers_free(ctx);
+    for (size_t i = 0; i < WB_CATEGORIES; i++) {
+        wb_free(&ctx->alloc, c->window[i].name);
+        wb_free(&ctx->alloc, c->window[i].language);
+    }
+    pthread_mutex_destroy(&c->lock);
+    wb_free(&ctx->alloc, c);
+    ctx->out = NULL;
+}
+
+int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org, const char *number,
+                         wabot_transport *transport)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    char e164[20];
+    if (!org || !*org || !transport || !number ||
+        wb_e164_normalize(number, e164, sizeof e164) != WABOT_OK)
+        return wb_error(ctx, WABOT_ERR_INVAL, "a sender needs an "
+                        "organisation, an E.164 number and a transport");
+    if (wb_sender_org(ctx, e164))
+        return wb_error(ctx, WABOT_ERR_EXISTS, "number %s is already "
+                        "registered", e164);
+    wb_outbound_cfg *c = ctx->out;
+    wb_sender *s = wb_realloc(&ctx->alloc, c->senders,
+                              (c->n_senders + 1) * sizeof *s);
+    if (!s)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    c->senders = s;
+    wb_sender *it = &s[c->n_senders];
+    it->org = wb_strdup(&ctx->alloc, org);
+    it->number = wb_strdup(&ctx->alloc, e164);
+    it->transport = transport;
+    if (!it->org || !it->number) {
+        wb_free(&ctx->alloc, it->org);
+        wb_free(&ctx->alloc, it->number);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    }
+    c->n_senders++;
+    return WABOT_OK;
+}
+
+const char *wb_sender_org(const wabot_ctx *ctx, const char *number)
+{
+    const wb_outbound_cfg *c = ctx->out;
+    for (size_t i = 0; number && *number && i < c->n_senders; i++)
+        if (strcmp(c->senders[i].number, number) == 0)
+            return c->senders[i].org;
+    return NULL;
+}
+
+wabot_transport *wb_sender_route(const wabot_ctx *ctx, const wabot_outbound *o,
+                                 const char **from)
+{
+    const wb_outbound_cfg *c = ctx->out;
+    const char *org = wabot_outbound_organization(o);
+    const char *want = wabot_outbound_from(o);
+    const wb_sender *first = NULL;
+    for (size_t i = 0; i < c->n_senders; i++) {
+        const wb_sender *s = &c->senders[i];
+        if (strcmp(s->org, org) != 0)
+            continue;
+        if (!first)
+            first = s;
+        if (strcmp(s->number, want) == 0) {
+            *from = s->number;
+            return s->transport;
+        }
+    }
+    if (first) {
+        *from = first->number;
+        return first->transport;
+    }
+    *from = want;
+    return ctx->transport;
+}
+
+int wabot_ctx_set_window_template(wabot_ctx *ctx, wabot_out_category category,
+                                  const char *name, const char *language)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if ((unsigned)category >= WB_CATEGORIES)
+        return wb_error(ctx, WABOT_ERR_INVAL, "unknown category %d",
+                        (int)category);
+    if (name && (!*name || !language || !*language))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "a window template needs a name and a language");
+    wb_window_template *w = &ctx->out->window[category];
+    char *n = name ? wb_strdup(&ctx->alloc, name) : NULL;
+    char *l = name ? wb_strdup(&ctx->alloc, language) : NULL;
+    if (name && (!n || !l)) {
+        wb_free(&ctx->alloc, n);
+        wb_free(&ctx->alloc, l);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    }
+    wb_free(&ctx->alloc, w->name);
+    wb_free(&ctx->alloc, w->language);
+    w->name = n;
+    w->language = l;
+    return WABOT_OK;
+}
