@@ -16,5 +16,6 @@
 #include "wabot/http.h"
 #include "wabot/resilience.h"
 #include "wabot/send.h"
+#include "wabot/security.h"
 
 #endif /* WABOT_H */

@@ -167,14 +167,34 @@ typedef enum wabot_option {
     WABOT_OPT_WINDOW_MS = 113,         /**< customer-service window, default 24 h; 0 = not enforced */
     WABOT_OPT_RATE_SENDER_PER_S = 114, /**< sends per second per business number, default 80; 0 = off */
     WABOT_OPT_RATE_PAIR_PERIOD_MS = 115, /**< one send per this per recipient, default 6000; 0 = off */
-    WABOT_OPT_RATE_PAIR_BURST = 116,   /**< extra sends allowed at once per recipient, default 3 */
+    WABOT_OPT_RATE_PAIR_BURST = 116,   /**< extra sends allowed at once per recipient, default 10 (Meta lets pairs borrow up to 45) */
     WABOT_OPT_RATE_ORG_PER_S = 117,    /**< sends per second per organisation, default 0 = off */
     WABOT_OPT_BREAKER_WINDOW_MS = 118, /**< rolling window, default 60000 */
     WABOT_OPT_BREAKER_FAILURE_PCT = 119, /**< failure rate that opens, default 50 */
     WABOT_OPT_BREAKER_MIN_VOLUME = 120, /**< calls in the window before it may open, default 20 */
     WABOT_OPT_BREAKER_OPEN_MS = 121,   /**< open before half-open, default 30000 */
     WABOT_OPT_BREAKER_PROBES = 122,    /**< half-open probes, default 3 */
-    WABOT_OPT_TWILIO_INLINE_REPLIES = 123 /**< 1: answer Twilio webhooks with the turn's text/media replies as TwiML instead of API calls; default 0 */
+    WABOT_OPT_TWILIO_INLINE_REPLIES = 123, /**< 1: answer Twilio webhooks with the turn's text/media replies as TwiML instead of API calls; default 0 */
+    /* Webhook security and inbound hygiene: see wabot/security.h */
+    WABOT_OPT_TWILIO_AUTH_TOKEN = 124, /**< string; "" (default): Twilio webhooks are refused (403) */
+    WABOT_OPT_META_APP_SECRET = 125,   /**< string; "" (default): Meta webhooks are refused (403) */
+    WABOT_OPT_META_VERIFY_TOKEN = 126, /**< string; "" (default): the GET handshake is refused (403) */
+    WABOT_OPT_PUBLIC_URL = 127,        /**< string "scheme://host[:port][/prefix]"; "" (default): from the Host header */
+    WABOT_OPT_VERIFY_SIGNATURES = 128, /**< 1 (default); 0 accepts unsigned webhooks (local development only) */
+    WABOT_OPT_TRUST_FORWARDED = 129,   /**< 1: honour X-Forwarded-Proto/-Host; default 0 */
+    WABOT_OPT_DEDUP = 130,             /**< 1 (default): inbound messages are deduplicated; 0 = off */
+    WABOT_OPT_DEDUP_KEY_FORMAT = 131,  /**< string, default "wabot:dedup:{id}" */
+    WABOT_OPT_DEDUP_TTL_MS = 132,      /**< how long a handled id is remembered, default 24 h */
+    WABOT_OPT_DEDUP_LEASE_MS = 133,    /**< claim lease while a message is handled, default 60000 */
+    WABOT_OPT_INBOUND_RATE_COUNT = 134, /**< messages per customer and period, default 30; 0 = no limit */
+    WABOT_OPT_INBOUND_RATE_PERIOD_MS = 135, /**< default 60000 */
+    WABOT_OPT_INBOUND_RATE_BURST = 136, /**< extra messages allowed at once, default 20 */
+    WABOT_OPT_INBOUND_RATE_NOTICE = 137, /**< string sent once per limited period; "" = none */
+    WABOT_OPT_OPTOUT_KEYWORDS = 138,   /**< string, comma-separated (default STOP, UNSUBSCRIBE, ...); "" = none */
+    WABOT_OPT_OPTIN_KEYWORDS = 139,    /**< string, comma-separated (default START, UNSTOP, ...); "" = none */
+    WABOT_OPT_OPTOUT_REPLY = 140,      /**< string: the opt-out confirmation; "" = none */
+    WABOT_OPT_OPTIN_REPLY = 141,       /**< string: the opt-in confirmation; "" = none */
+    WABOT_OPT_RECEIPT_TTL_MS = 142     /**< how long delivery states are kept, default 7 days */
 } wabot_option;
 
 /** New options with every default. Returns NULL only when out of memory.

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "ctx.h"
+#include "inbound.h"
 #include "options_table.h"
 
 #define KIB 1024LL
@@ -46,7 +47,7 @@ static const wb_option_def option_defs[] = {
     INT_OPT(WABOT_OPT_RATE_SENDER_PER_S, rate_sender_per_s, 80, 0, 100000),
     INT_OPT(WABOT_OPT_RATE_PAIR_PERIOD_MS, rate_pair_period_ms, 6000, 0,
             DAY_MS),
-    INT_OPT(WABOT_OPT_RATE_PAIR_BURST, rate_pair_burst, 3, 0, 1000),
+    INT_OPT(WABOT_OPT_RATE_PAIR_BURST, rate_pair_burst, 10, 0, 1000),
     INT_OPT(WABOT_OPT_RATE_ORG_PER_S, rate_org_per_s, 0, 0, 1000000),
     INT_OPT(WABOT_OPT_BREAKER_WINDOW_MS, breaker_window_ms, 60000, 100,
             DAY_MS),
@@ -55,6 +56,35 @@ static const wb_option_def option_defs[] = {
     INT_OPT(WABOT_OPT_BREAKER_OPEN_MS, breaker_open_ms, 30000, 10, DAY_MS),
     INT_OPT(WABOT_OPT_BREAKER_PROBES, breaker_probes, 3, 1, 1000),
     INT_OPT(WABOT_OPT_TWILIO_INLINE_REPLIES, twilio_inline_replies, 0, 0, 1),
+    /* webhook security and inbound hygiene (wabot/security.h) */
+    STR_OPT(WABOT_OPT_TWILIO_AUTH_TOKEN, twilio_auth_token, ""),
+    STR_OPT(WABOT_OPT_META_APP_SECRET, meta_app_secret, ""),
+    STR_OPT(WABOT_OPT_META_VERIFY_TOKEN, meta_verify_token, ""),
+    STR_OPT(WABOT_OPT_PUBLIC_URL, public_url, ""),
+    INT_OPT(WABOT_OPT_VERIFY_SIGNATURES, verify_signatures, 1, 0, 1),
+    INT_OPT(WABOT_OPT_TRUST_FORWARDED, trust_forwarded, 0, 0, 1),
+    INT_OPT(WABOT_OPT_DEDUP, dedup, 1, 0, 1),
+    STR_OPT(WABOT_OPT_DEDUP_KEY_FORMAT, dedup_key_format,
+            WB_DEFAULT_DEDUP_KEY_FORMAT),
+    INT_OPT(WABOT_OPT_DEDUP_TTL_MS, dedup_ttl_ms, DAY_MS, 1000,
+            365 * DAY_MS),
+    INT_OPT(WABOT_OPT_DEDUP_LEASE_MS, dedup_lease_ms, 60000, 100, DAY_MS),
+    INT_OPT(WABOT_OPT_INBOUND_RATE_COUNT, inbound_rate_count, 30, 0,
+            1000000),
+    INT_OPT(WABOT_OPT_INBOUND_RATE_PERIOD_MS, inbound_rate_period_ms, 60000,
+            1, DAY_MS),
+    INT_OPT(WABOT_OPT_INBOUND_RATE_BURST, inbound_rate_burst, 20, 0,
+            1000000),
+    STR_OPT(WABOT_OPT_INBOUND_RATE_NOTICE, inbound_rate_notice,
+            WB_DEFAULT_RATE_NOTICE),
+    STR_OPT(WABOT_OPT_OPTOUT_KEYWORDS, optout_keywords,
+            WB_DEFAULT_OPTOUT_KEYWORDS),
+    STR_OPT(WABOT_OPT_OPTIN_KEYWORDS, optin_keywords,
+            WB_DEFAULT_OPTIN_KEYWORDS),
+    STR_OPT(WABOT_OPT_OPTOUT_REPLY, optout_reply, WB_DEFAULT_OPTOUT_REPLY),
+    STR_OPT(WABOT_OPT_OPTIN_REPLY, optin_reply, WB_DEFAULT_OPTIN_REPLY),
+    INT_OPT(WABOT_OPT_RECEIPT_TTL_MS, receipt_ttl_ms, 7 * DAY_MS, 60000,
+            365 * DAY_MS),
 };
 
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
@@ -177,6 +207,12 @@ const char *wabot_options_errmsg(const wabot_options *o)
 static int validate_str(wabot_options *o, const wb_option_def *d,
                         const char *v)
 {
+    if (wb_security_option(d->id)) {
+        char why[160];
+        if (wb_security_option_check(d->id, v, why, sizeof why) != WABOT_OK)
+            return opt_error(o, "%s %s", d->name, why);
+        return WABOT_OK;
+    }
     if (d->id == WABOT_OPT_TWILIO_WEBHOOK_PATH ||
         d->id == WABOT_OPT_META_WEBHOOK_PATH) {
         if (v[0] != '/' || strpbrk(v, "?# \t\r\n"))

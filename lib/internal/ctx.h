@@ -49,6 +49,26 @@ typedef struct wb_config {
     int64_t breaker_open_ms;
     int64_t breaker_probes;
     int64_t twilio_inline_replies;
+    /* webhook security and inbound hygiene (lib/webhook, lib/pipeline) */
+    char *twilio_auth_token;
+    char *meta_app_secret;
+    char *meta_verify_token;
+    char *public_url;
+    int64_t verify_signatures;
+    int64_t trust_forwarded;
+    int64_t dedup;
+    char *dedup_key_format;
+    int64_t dedup_ttl_ms;
+    int64_t dedup_lease_ms;
+    int64_t inbound_rate_count;
+    int64_t inbound_rate_period_ms;
+    int64_t inbound_rate_burst;
+    char *inbound_rate_notice;
+    char *optout_keywords;
+    char *optin_keywords;
+    char *optout_reply;
+    char *optin_reply;
+    int64_t receipt_ttl_ms;
 } wb_config;
 
 struct wabot_options {

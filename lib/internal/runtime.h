@@ -134,6 +134,9 @@ int wb_outbound_worker(wabot_job *job, void *ud);
 int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o);
 /* The same, but a duplicate returns WABOT_ERR_EXISTS (for wabot_send_*). */
 int wb_outbound_enqueue_new(wabot_ctx *ctx, const wabot_outbound *o);
+/* A send succeeded: hook for delivery receipts (lib/webhook/receipts.c). */
+void wb_outbound_sent(wabot_ctx *ctx, const wabot_outbound *o,
+                      const char *provider_id);
 /* Fill o's template fields (validated). */
 int wb_outbound_set_template(wabot_ctx *ctx, wabot_outbound *o,
                              const char *name, const char *language, size_t n,

@@ -21,7 +21,7 @@
  * (also the metric suffix "webhook.rejected.<code>") and a one-line
  * printable-ASCII detail naming the field, path or limit. */
 typedef struct wb_reject {
-    int http_status;  /* 400, 404, 405, 413, 415 */
+    int http_status;  /* 400, 403, 404, 405, 413, 415, 503 */
     const char *code; /* static string, e.g. "malformed_form" */
     char message[256];
 } wb_reject;
@@ -116,6 +116,12 @@ wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b);
 int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
                     wb_webhook_batch *out, wb_reject *rej);
 
+/* wb_twilio_parse() on a form decoded already (the signature check needs
+ * the decoded parameters before anything is parsed). `out` is left empty
+ * on any error. */
+int wb_twilio_parse_form(wabot_ctx *ctx, const wb_form *f,
+                         wb_webhook_batch *out, wb_reject *rej);
+
 /* Parse a Meta Cloud API webhook body (JSON) into `out` (initialised,
  * empty): every message and status of every change of every entry, in
  * order. All-or-nothing: one invalid item rejects the whole batch and
@@ -126,6 +132,75 @@ int wb_meta_parse(wabot_ctx *ctx, const char *body, size_t len,
 /* Deepest nesting of arrays/objects in `s` outside strings, stopping as
  * soon as it exceeds `limit` (returns limit + 1 then). Exposed for tests. */
 size_t wb_json_depth(const char *s, size_t len, size_t limit);
+
+/* ------------------------------------------------------------------ */
+/* Signatures (signature.c)                                             */
+
+/* Length of a Twilio signature: Base64 of a 20-byte HMAC-SHA1. */
+#define WB_TWILIO_SIG_LEN 28
+
+/* Check an X-Twilio-Signature value against each of urls[0..n_urls) (and
+ * each one's other port variant: without its port, or with the scheme's
+ * default port added). `form` holds the decoded body parameters; NULL
+ * means a raw body, signed through bodySHA256=<hex> in the URL, which
+ * must match body[0..len). WABOT_OK if one candidate matches,
+ * WABOT_ERR_AUTH if none does, WABOT_ERR_NOMEM. `a` allocates scratch
+ * memory (NULL = libc). */
+int wb_twilio_verify(const wabot_allocator *a, const char *token,
+                     const char *const *urls, size_t n_urls,
+                     const wb_form *form, const char *body, size_t len,
+                     const char *signature);
+/* The signature Twilio would send for url and form (NULL: none), as
+ * NUL-terminated Base64 into out. WABOT_OK or NOMEM. For tests. */
+int wb_twilio_sign(const char *token, const char *url, const wb_form *form,
+                   char out[WB_TWILIO_SIG_LEN + 1]);
+/* Check an X-Hub-Signature-256 value ("sha256=<hex>") for body with the
+ * app secret. WABOT_OK, WABOT_ERR_AUTH or NOMEM. */
+int wb_meta_verify(const char *secret, const char *body, size_t len,
+                   const char *header);
+
+/* ------------------------------------------------------------------ */
+/* Authenticity policy (verify.c)                                      */
+
+/* One request as wabot_http_handle() received it (all borrowed). */
+typedef struct wb_request {
+    const char *method;
+    const char *target; /* path and query, as received */
+    const wabot_http_header *headers;
+    size_t nheaders;
+    const char *body;
+    size_t len;
+} wb_request;
+
+/* Header value by case-insensitive name (the first one), or NULL. */
+const char *wb_header_get(const wb_request *r, const char *name);
+
+/* Is this Twilio request (decoded form f) signed with the configured
+ * auth token for the URL Twilio called (WABOT_OPT_PUBLIC_URL, or the Host
+ * header; X-Forwarded-* only when trusted)? WABOT_OK (also when
+ * verification is off: counted and warned about); WABOT_ERR_AUTH with a
+ * 403 in *rej (invalid_signature, signature_not_configured); NOMEM. */
+int wb_verify_twilio(wabot_ctx *ctx, const wb_request *r, const wb_form *f,
+                     wb_reject *rej);
+/* The same for a Meta request (X-Hub-Signature-256 over the raw body). */
+int wb_verify_meta(wabot_ctx *ctx, const wb_request *r, wb_reject *rej);
+/* Meta's GET handshake on `query` ("?hub.mode=..." or ""): WABOT_OK with
+ * *resp = 200 text/plain hub.challenge; WABOT_ERR_AUTH with a 403
+ * verification_failed in *rej; NOMEM. */
+int wb_meta_handshake(wabot_ctx *ctx, const char *query, wb_reject *rej,
+                      wabot_http_response **resp);
+
+/* ------------------------------------------------------------------ */
+/* Delivery receipts (receipts.c)                                      */
+
+/* Apply one status update to the delivery record of the message it
+ * names: deduplicated by id + state, the state only moves forward, a
+ * permanent opt-out code marks the customer, everything is counted
+ * (receipts.<state>, receipts.duplicates, receipts.stale,
+ * receipts.unknown, receipts.ignored). WABOT_OK, or a storage failure
+ * (the receipt is then lost: providers do not retry callbacks that were
+ * answered). */
+int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u);
 
 /* ------------------------------------------------------------------ */
 /* Responses                                                            */
@@ -153,6 +228,7 @@ wabot_http_response *wb_response_error(const wabot_ctx *ctx,
 #define WB_CT_JSON "application/json"
 #define WB_CT_FORM "application/x-www-form-urlencoded"
 #define WB_CT_XML "text/xml"
+#define WB_CT_TEXT "text/plain"
 #define WB_TWIML_EMPTY "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
 
 #endif

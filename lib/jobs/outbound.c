@@ -3,9 +3,13 @@
  * while the first job is retained. The built-in worker hands the message
  * to the transport and settles the job when the transport completes. */
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "message.h"
+#include "outbound.h"
+#include "wabot/state.h"
 #include "metrics.h"
 #include "runtime.h"
 #include "transport.h"
@@ -116,36 +120,160 @@ bad:
     return NULL;
 }
 
-static void free_outbound(void *o)
+/* What a send in flight needs when it completes. */
+typedef struct send_ctx {
+    wabot_outbound *o;
+    wabot_breaker *breaker;
+} send_ctx;
+
+static void free_send_ctx(void *p)
 {
-    wb_outbound_free(o);
+    send_ctx *s = p;
+    wb_outbound_free(s->o);
+    free(s);
+}
+
+static int is_final_refusal(int status)
+{
+    return status == WABOT_ERR_PERMANENT || status == WABOT_ERR_WINDOW_CLOSED ||
+           status == WABOT_ERR_OPTED_OUT || status == WABOT_ERR_INVAL ||
+           status == WABOT_ERR_TOO_LARGE || status == WABOT_ERR_PARSE;
+}
+
+static wabot_breaker_outcome outcome_of(int status)
+{
+    if (status == WABOT_OK)
+        return WABOT_OUTCOME_SUCCESS;
+    if (status == WABOT_ERR_TRANSPORT || status == WABOT_ERR_TIMEOUT)
+        return WABOT_OUTCOME_FAILURE;
+    return WABOT_OUTCOME_IGNORED; /* throttled, or the message's own fault */
+}
+
+/* A final failure: recorded with its reason, never retried. */
+static int refuse(wabot_job *job, int status, const char *counter,
+                  const char *reason)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    wb_count(ctx, counter, 1);
+    wb_count(ctx, "outbound.failed", 1);
+    wabot_job_set_error(job, reason);
+    wabot_job_set_permanent(job);
+    return status;
 }
 
 static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
 {
     wabot_job *job = ud;
     wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    if (sc->breaker)
+        wabot_breaker_record(sc->breaker, wb_now(ctx), outcome_of(r->status));
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
+        wb_outbound_sent(ctx, o, r->provider_id);
         wabot_job_finish(job, WABOT_OK);
         return;
     }
-    wb_count(ctx, "outbound.failed_attempts", 1);
-    wb_log(ctx, WABOT_LOG_WARN, "transport",
-           "send %s to %s failed (attempt %d of %d): %s (provider code %d) %s",
-           wabot_outbound_id(o), wabot_outbound_to(o), wabot_job_attempt(job),
-           wabot_job_max_attempts(job), wabot_strerror(r->status),
-           r->provider_code, r->message);
     char reason[300];
     snprintf(reason, sizeof reason, "%s (provider code %d) %s",
              wabot_strerror(r->status), r->provider_code, r->message);
-    wabot_job_set_error(job, reason);
-    if (r->status == WABOT_ERR_INVAL)
-        wabot_job_set_permanent(job);
-    if (wabot_job_attempt(job) >= wabot_job_max_attempts(job) ||
-        r->status == WABOT_ERR_INVAL)
-        wb_count(ctx, "outbound.failed", 1);
+    wb_log(ctx, WABOT_LOG_WARN, "transport",
+           "send %s to %s: %s (attempt %d of %d)", wabot_outbound_id(o),
+           wabot_outbound_to(o), reason, wabot_job_attempt(job),
+           wabot_job_max_attempts(job));
+    if (r->status == WABOT_ERR_RATE_LIMITED) {
+        wb_count(ctx, "outbound.throttled", 1);
+        wabot_job_retry_in(job, r->retry_after_ms > 0 ? r->retry_after_ms
+                                                      : 1000);
+        wabot_job_finish(job, r->status);
+        return;
+    }
+    wb_count(ctx, "outbound.failed_attempts", 1);
+    if (is_final_refusal(r->status)) {
+        refuse(job, r->status, "outbound.refused", reason);
+    } else {
+        wabot_job_set_error(job, reason);
+        if (wabot_job_attempt(job) >= wabot_job_max_attempts(job))
+            wb_count(ctx, "outbound.failed", 1);
+    }
     wabot_job_finish(job, r->status);
+}
+
+/* Opt-out and the 24-hour window. WABOT_OK to go on (o may have become a
+ * template), or the refusal status. */
+static int check_customer(wabot_job *job, wabot_outbound *o)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    wabot_out_category cat = wabot_outbound_category(o);
+    int marketing = cat == WABOT_CAT_CAMPAIGN || cat == WABOT_CAT_REMINDER;
+    int windowed = ctx->cfg.window_ms > 0 &&
+                   wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE;
+    if (!marketing && !windowed)
+        return WABOT_OK;
+    wabot_customer *c = NULL;
+    int rc = wabot_customer_get(ctx, wabot_outbound_organization(o),
+                                wabot_outbound_to(o), &c);
+    if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND)
+        return rc; /* storage trouble: retried */
+    int opted_out = c && wabot_customer_opted_out(c);
+    int64_t last = c ? wabot_customer_last_inbound_ms(c) : 0;
+    wabot_customer_free(c);
+    if (marketing && opted_out)
+        return refuse(job, WABOT_ERR_OPTED_OUT, "outbound.opted_out",
+                      "the customer opted out");
+    if (!windowed || wb_now(ctx) - last <= ctx->cfg.window_ms)
+        return WABOT_OK;
+    const wb_window_template *w = &ctx->out->window[cat];
+    if (!w->name)
+        return refuse(job, WABOT_ERR_WINDOW_CLOSED, "outbound.window_closed",
+                      "outside the 24-hour window and no template fallback");
+    const char *text = wabot_outbound_text(o);
+    const char *params[] = {text};
+    char *saved = o->text;
+    o->text = NULL;
+    o->kind = WABOT_OUT_TEMPLATE;
+    rc = wb_outbound_set_template(ctx, o, w->name, w->language, *text ? 1 : 0,
+                                  params);
+    wb_free(o->alloc, saved);
+    wb_count(ctx, "outbound.window_fallback", 1);
+    return rc;
+}
+
+/* The local limits: per sender number, per recipient pair, per
+ * organisation, all-or-nothing. WABOT_OK, or RATE_LIMITED with the job
+ * given back for later. */
+static int check_limits(wabot_job *job, const wabot_outbound *o,
+                        const wabot_transport *t)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    const wb_config *c = &ctx->cfg;
+    const char *from = *wabot_outbound_from(o) ? wabot_outbound_from(o)
+                                               : wabot_transport_name(t);
+    char sender[96], pair[128], org[160];
+    snprintf(sender, sizeof sender, "sender:%s", from);
+    snprintf(pair, sizeof pair, "pair:%s:%s", from, wabot_outbound_to(o));
+    snprintf(org, sizeof org, "org:%s", wabot_outbound_organization(o));
+    wabot_rate_limit l[3];
+    size_t n = 0;
+    if (c->rate_sender_per_s > 0)
+        /* A tenth of a second's worth may go at once: smooth, yet a
+         * turn's few replies are not spread over 12.5 ms steps. */
+        l[n++] = (wabot_rate_limit){sender, c->rate_sender_per_s, 1000,
+                                    c->rate_sender_per_s / 10};
+    if (c->rate_pair_period_ms > 0)
+        l[n++] = (wabot_rate_limit){pair, 1, c->rate_pair_period_ms,
+                                    c->rate_pair_burst};
+    if (c->rate_org_per_s > 0)
+        l[n++] = (wabot_rate_limit){org, c->rate_org_per_s, 1000, 0};
+    if (n == 0)
+        return WABOT_OK;
+    int64_t wait = 0;
+    int rc = wabot_limiter_check(ctx->limiter, l, n, wb_now(ctx), &wait);
+    if (rc == WABOT_ERR_RATE_LIMITED) {
+        wb_count(ctx, "outbound.throttled", 1);
+        wabot_job_retry_in(job, wait > 0 ? wait : 1);
+    }
+    return rc;
 }
 
 int wb_outbound_worker(wabot_job *job, void *ud)
@@ -154,20 +282,53 @@ int wb_outbound_worker(wabot_job *job, void *ud)
     wabot_ctx *ctx = wabot_job_ctx(job);
     size_t len;
     const char *payload = wabot_job_payload(job, &len);
-    wabot_outbound *o = wb_outbound_from_json(&ctx->alloc, payload, len);
-    if (!o) {
-        wabot_job_set_error(job, "payload is not an outbound message");
-        wabot_job_set_permanent(job);
-        wb_count(ctx, "outbound.failed", 1);
-        return WABOT_ERR_PARSE;
+    send_ctx *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return WABOT_ERR_NOMEM;
+    job->user = sc;
+    job->user_free = free_send_ctx;
+    if (!(sc->o = wb_outbound_from_json(&ctx->alloc, payload, len)))
+        return refuse(job, WABOT_ERR_PARSE, "outbound.refused",
+                      "payload is not an outbound message");
+    wabot_outbound *o = sc->o;
+    const char *from = "";
+    wabot_transport *t = wb_sender_route(ctx, o, &from);
+    if (strcmp(from, wabot_outbound_from(o)) != 0 &&
+        wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    int rc = check_customer(job, o);
+    if (rc == WABOT_OK)
+        rc = check_limits(job, o, t);
+    if (rc != WABOT_OK)
+        return rc;
+    int64_t retry_at = 0, now = wb_now(ctx);
+    sc->breaker = wb_breaker_for(ctx, t);
+    if (sc->breaker &&
+        wabot_breaker_acquire(sc->breaker, now, &retry_at) != WABOT_OK) {
+        /* Not failed, not lost: back in the queue until half-open. */
+        wb_count(ctx, "outbound.circuit_open", 1);
+        wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
+        sc->breaker = NULL;
+        return WABOT_ERR_CIRCUIT_OPEN;
     }
-    job->user = o;
-    job->user_free = free_outbound;
-    int rc = wb_transport_send(ctx, ctx->transport, o, on_sent, job);
+    rc = wb_transport_send(ctx, t, o, on_sent, job);
     if (rc < 0) {
+        if (sc->breaker)
+            wabot_breaker_record(sc->breaker, wb_now(ctx),
+                                 WABOT_OUTCOME_IGNORED);
         wabot_job_set_error(job, "transport refused the message");
         wb_count(ctx, "outbound.failed_attempts", 1);
         return rc;
     }
     return WABOT_JOB_PENDING;
+}
+
+/* Delivery receipts find the message by the provider's id; the webhook
+ * security work (issue 5) records it here. */
+void wb_outbound_sent(wabot_ctx *ctx, const wabot_outbound *o,
+                      const char *provider_id)
+{
+    (void)ctx;
+    (void)o;
+    (void)provider_id;
 }

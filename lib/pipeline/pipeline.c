@@ -1,6 +1,8 @@
 /* The pipeline: one turn per inbound message.
  *
- *   lock customer -> touch profile -> load conversation
+ *   dedup claim -> inbound rate limit (built-in steps: dedup.c,
+ *   inbound_limit.c) -> lock customer -> touch profile
+ *   -> opt-out keywords (optout.c) -> load conversation
  *   -> middlewares (Koa style) -> router -> save conversation (CAS)
  *   -> hand replies to the transport -> unlock
  *
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "inbound.h"
 #include "message.h"
+#include "outbound.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "router.h"
@@ -199,6 +203,10 @@ static int run_turn(wabot_turn *t)
     int rc = load_profile(t);
     if (rc != WABOT_OK)
         return rc;
+    /* Built-in: STOP/START keywords end the turn here (optout.c). */
+    rc = wb_optout_step(t);
+    if (rc != 0)
+        return rc < 0 ? rc : WABOT_OK;
     for (int64_t attempt = 0;; attempt++) {
         rc = run_attempt(t);
         if (rc != WABOT_ERR_CONFLICT)
@@ -224,6 +232,39 @@ static int validate(wabot_ctx *ctx, const wabot_message *m)
 }
 
 
+/* The rate-limit notice: a reply to m outside any turn of the pipeline
+ * (no state, no middlewares), addressed like every reply. */
+static void send_rate_notice(wabot_ctx *ctx, const wabot_message *m,
+                             const char *org)
+{
+    wabot_turn t;
+    turn_init(&t, ctx, m, org);
+    if (wabot_reply_text(&t, ctx->cfg.inbound_rate_notice) == WABOT_OK)
+        wb_turn_send_replies(&t);
+    turn_free(&t);
+}
+
+/* Built-in steps before the turn (DESIGN §3): dedup, then the inbound
+ * rate limit. Returns 1 if m must not be handled (a duplicate, or over
+ * the limit: both counted), 0 to handle it with *d holding the claim, or
+ * a negative status. */
+static int admit(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                 wb_dedup *d)
+{
+    int rc = wb_dedup_claim(ctx, m, org, d);
+    if (rc == WABOT_ERR_EXISTS)
+        return 1;
+    if (rc != WABOT_OK)
+        return rc;
+    int notify = 0;
+    if (!wb_inbound_limited(ctx, org, wabot_message_from(m), &notify))
+        return 0;
+    if (notify)
+        send_rate_notice(ctx, m, org);
+    wb_dedup_finish(ctx, d, WABOT_OK); /* dropped on purpose: done */
+    return 1;
+}
+
 int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
 {
     if (!ctx)
@@ -233,13 +274,21 @@ int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
         return rc;
     const char *org = wabot_message_organization(m);
     if (!*org)
+        org = wb_sender_org(ctx, wabot_message_to(m)); /* the number's owner */
+    if (!org)
         org = ctx->cfg.default_org;
     wb_count(ctx, "messages.received", 1);
+    wb_dedup dedup;
+    rc = admit(ctx, m, org, &dedup);
+    if (rc != 0)
+        return rc < 0 ? rc : WABOT_OK;
 
     char key[512];
     snprintf(key, sizeof key, "%s\x1f%s", org, wabot_message_from(m));
-    if ((rc = wb_lock(ctx->locks, key)) != WABOT_OK)
+    if ((rc = wb_lock(ctx->locks, key)) != WABOT_OK) {
+        wb_dedup_finish(ctx, &dedup, rc);
         return wb_error(ctx, rc, "cannot lock the conversation");
+    }
 
     wabot_turn t;
     turn_init(&t, ctx, m, org);
@@ -253,6 +302,9 @@ int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
     wb_turn_send_replies(&t);
     wb_unlock(ctx->locks, key);
     turn_free(&t);
+    /* Done only now that the replies are queued: a crash before this
+     * leaves the claim to expire, and the redelivery is handled. */
+    wb_dedup_finish(ctx, &dedup, rc);
     return rc < 0 ? rc : WABOT_OK;
 }
 

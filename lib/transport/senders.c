@@ -4,6 +4,7 @@
 
 #include "message.h"
 #include "outbound.h"
+#include "wabot/send.h"
 
 int wb_outbound_cfg_init(wabot_ctx *ctx)
 {

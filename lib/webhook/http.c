@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal/inbound.h"
 #include "internal/metrics.h"
 #include "internal/webhook.h"
 
@@ -82,17 +83,6 @@ wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b)
 
 typedef enum body_kind { BODY_UNSUPPORTED, BODY_FORM, BODY_JSON } body_kind;
 
-/* Header names are case-insensitive (RFC 9110); the first match wins. */
-static const char *header_get(const wabot_http_header *h, size_t n,
-                              const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (h[i].name != NULL && h[i].value != NULL &&
-            strcasecmp(h[i].name, name) == 0)
-            return h[i].value;
-    return NULL;
-}
-
 /* The media type of a Content-Type value, without parameters
  * ("; charset=utf-8"), surrounding white space, or case. */
 static body_kind body_kind_of(const char *ct)
@@ -157,63 +147,126 @@ static int answer(wabot_ctx *ctx, wabot_http_response *r,
     return WABOT_OK;
 }
 
-/* GET on a webhook path: Meta's verification handshake
- * (hub.mode=subscribe&hub.verify_token=...&hub.challenge=...) will be
- * answered here; until then it is a method we do not serve. */
+/* GET on a webhook path: Meta's verification handshake. */
 static int handle_get(wabot_ctx *ctx, const char *query,
                       wabot_http_response **resp)
 {
-    (void)query;
     wb_reject rej;
-    wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 405, "method_not_allowed",
-                  "GET (the verification handshake) is not supported "
-                  "yet; webhooks must be POST");
-    return answer_reject(ctx, &rej, resp);
+    int rc = wb_meta_handshake(ctx, query, &rej, resp);
+    if (rc == WABOT_ERR_AUTH)
+        return answer_reject(ctx, &rej, resp);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "webhook: %s", wabot_strerror(rc));
+    return WABOT_OK;
 }
 
-/* Delivery receipts: the receipts issue updates the outbound message's
- * delivery state from each update here; for now they are only counted. */
+/* Delivery receipts update the delivery state of what we sent. A receipt
+ * that cannot be stored is logged and dropped: the request carrying it is
+ * still answered 200, since providers do not redeliver callbacks reliably
+ * and a retry of a whole Meta batch would re-run its messages' dedup
+ * only. */
 static void apply_status_updates(wabot_ctx *ctx, const wb_webhook_batch *b)
 {
     if (b->n_statuses > 0)
         wb_count(ctx, "webhook.status_callbacks", (int64_t)b->n_statuses);
-}
-
-/* Run every message through the pipeline in batch order. A failing turn
- * does not change the answer: the pipeline has logged and counted it, and
- * a redelivery would fail the same way. */
-static void handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b)
-{
-    for (size_t i = 0; i < b->n_msgs; i++) {
-        int rc = wabot_ctx_handle_message(ctx, b->msgs[i]);
-        if (rc < 0)
-            wb_log(ctx, WABOT_LOG_DEBUG, "webhook",
-                   "message %s: turn failed (%s); answered 200 anyway",
-                   wabot_message_id(b->msgs[i]), wabot_strerror(rc));
+    for (size_t i = 0; i < b->n_statuses; i++) {
+        int rc = wb_receipt_apply(ctx, &b->statuses[i]);
+        if (rc != WABOT_OK)
+            wb_log(ctx, WABOT_LOG_WARN, "webhook",
+                   "receipt for %s not recorded: %s", b->statuses[i].id,
+                   wabot_strerror(rc));
     }
 }
 
-static int handle_post(wabot_ctx *ctx, body_kind kind, const char *body,
-                       size_t len, wabot_http_response **resp)
+/* Run every message through the pipeline in batch order. A failing turn
+ * does not change the answer (the pipeline has logged and counted it, and
+ * a redelivery would fail the same way), except when it failed for
+ * infrastructure reasons (storage down, a time-out): the answer is then
+ * 503 so the provider redelivers, which dedup makes safe. Returns the
+ * number of such failures. */
+static size_t handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b)
 {
-    wb_webhook_batch batch;
-    wb_reject rej;
-    wb_webhook_batch_init(&batch, ctx);
-    int rc = kind == BODY_FORM ? wb_twilio_parse(ctx, body, len, &batch, &rej)
-                               : wb_meta_parse(ctx, body, len, &batch, &rej);
-    if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_TOO_LARGE)
-        return answer_reject(ctx, &rej, resp);
-    if (rc != WABOT_OK) /* out of memory: no answer can be built either */
-        return wb_error(ctx, rc, "webhook: %s while parsing",
-                        wabot_strerror(rc));
-    apply_status_updates(ctx, &batch);
-    if (batch.n_ignored_changes > 0)
+    size_t transient = 0;
+    for (size_t i = 0; i < b->n_msgs; i++) {
+        int rc = wabot_ctx_handle_message(ctx, b->msgs[i]);
+        if (rc < 0 && wb_inbound_transient(rc))
+            transient++;
+        if (rc < 0)
+            wb_log(ctx, WABOT_LOG_DEBUG, "webhook",
+                   "message %s: turn failed (%s)",
+                   wabot_message_id(b->msgs[i]), wabot_strerror(rc));
+    }
+    return transient;
+}
+
+/* Handle a parsed, authentic batch and answer it. */
+static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
+                         wabot_http_response **resp)
+{
+    apply_status_updates(ctx, b);
+    if (b->n_ignored_changes > 0)
         wb_count(ctx, "webhook.ignored_changes",
-                 (int64_t)batch.n_ignored_changes);
-    handle_messages(ctx, &batch);
-    wb_webhook_batch_clear(&batch);
+                 (int64_t)b->n_ignored_changes);
+    size_t transient = handle_messages(ctx, b);
+    wb_webhook_batch_clear(b);
+    if (transient > 0) {
+        wb_reject rej;
+        wb_reject_set(&rej, WABOT_ERR_STORAGE, 503, "temporarily_unavailable",
+                      "%zu message(s) could not be handled for now "
+                      "(storage or time-out); redeliver later", transient);
+        return answer_reject(ctx, &rej, resp);
+    }
     return answer(ctx, kind == BODY_FORM ? wb_response_twiml_empty(ctx)
                                          : wb_response_json_ok(ctx), resp);
+}
+
+static int parse_failed(wabot_ctx *ctx, int rc, const wb_reject *rej,
+                        wabot_http_response **resp)
+{
+    if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_TOO_LARGE ||
+        rc == WABOT_ERR_AUTH)
+        return answer_reject(ctx, rej, resp);
+    /* out of memory: no answer can be built either */
+    return wb_error(ctx, rc, "webhook: %s while reading the request",
+                    wabot_strerror(rc));
+}
+
+/* Twilio: the form is decoded (with its limits) first because the
+ * signature covers the decoded parameters; nothing is interpreted before
+ * the signature holds. */
+static int handle_twilio(wabot_ctx *ctx, const wb_request *r,
+                         wabot_http_response **resp)
+{
+    wb_form_limits lim = {
+        ctx->cfg.max_params > 0 ? (size_t)ctx->cfg.max_params : 0,
+        ctx->cfg.max_field_bytes > 0 ? (size_t)ctx->cfg.max_field_bytes : 0};
+    wb_form *f = NULL;
+    wb_reject rej;
+    int rc = wb_form_parse(&ctx->alloc, r->body, r->len, &lim, &f, &rej);
+    if (rc == WABOT_OK)
+        rc = wb_verify_twilio(ctx, r, f, &rej);
+    wb_webhook_batch batch;
+    wb_webhook_batch_init(&batch, ctx);
+    if (rc == WABOT_OK)
+        rc = wb_twilio_parse_form(ctx, f, &batch, &rej);
+    wb_form_free(f);
+    if (rc != WABOT_OK)
+        return parse_failed(ctx, rc, &rej, resp);
+    return process_batch(ctx, BODY_FORM, &batch, resp);
+}
+
+static int handle_meta(wabot_ctx *ctx, const wb_request *r,
+                       wabot_http_response **resp)
+{
+    wb_reject rej;
+    wb_webhook_batch batch;
+    wb_webhook_batch_init(&batch, ctx);
+    int rc = wb_verify_meta(ctx, r, &rej);
+    if (rc == WABOT_OK)
+        rc = wb_meta_parse(ctx, r->body, r->len, &batch, &rej);
+    if (rc != WABOT_OK)
+        return parse_failed(ctx, rc, &rej, resp);
+    return process_batch(ctx, BODY_JSON, &batch, resp);
 }
 
 static int check_args(const wabot_ctx *ctx, const char *method,
@@ -259,10 +312,10 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
                       method);
         return answer_reject(ctx, &rej, resp);
     }
-    body_kind kind = body_kind_of(header_get(headers, nheaders,
-                                             "Content-Type"));
+    wb_request req = {method, target, headers, nheaders, body, len};
+    const char *ct = wb_header_get(&req, "Content-Type");
+    body_kind kind = body_kind_of(ct);
     if (kind == BODY_UNSUPPORTED) {
-        const char *ct = header_get(headers, nheaders, "Content-Type");
         wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 415,
                       "unsupported_media_type",
                       "Content-Type '%.60s' is not supported; send "
@@ -278,5 +331,6 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
                       (long long)ctx->cfg.max_body_bytes);
         return answer_reject(ctx, &rej, resp);
     }
-    return handle_post(ctx, kind, body, len, resp);
+    return kind == BODY_FORM ? handle_twilio(ctx, &req, resp)
+                             : handle_meta(ctx, &req, resp);
 }

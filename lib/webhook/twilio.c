@@ -347,6 +347,17 @@ static int parse_form(wabot_ctx *ctx, const wb_form *f, wb_webhook_batch *out,
     return wb_webhook_batch_add_msg(out, m);
 }
 
+int wb_twilio_parse_form(wabot_ctx *ctx, const wb_form *f,
+                         wb_webhook_batch *out, wb_reject *rej)
+{
+    if (ctx == NULL || f == NULL || out == NULL || rej == NULL)
+        return WABOT_ERR_INVAL;
+    int rc = parse_form(ctx, f, out, rej);
+    if (rc != WABOT_OK)
+        wb_webhook_batch_clear(out);
+    return rc;
+}
+
 int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
                     wb_webhook_batch *out, wb_reject *rej)
 {
@@ -357,9 +368,7 @@ int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
     wb_form *f = NULL;
     int rc = wb_form_parse(&ctx->alloc, body, len, &lim, &f, rej);
     if (rc == WABOT_OK)
-        rc = parse_form(ctx, f, out, rej);
+        rc = wb_twilio_parse_form(ctx, f, out, rej);
     wb_form_free(f);
-    if (rc != WABOT_OK)
-        wb_webhook_batch_clear(out);
     return rc;
 }

@@ -1,0 +1,145 @@
+/*
+ * Webhook security and inbound hygiene: request signatures, Meta's
+ * verification handshake, delivery receipts, inbound dedup, the
+ * per-customer inbound rate limit and opt-out keywords (doc/security.md).
+ *
+ * wabot_http_handle() applies all of it; the options live in the
+ * wabot_option enum (core.h, WABOT_OPT_TWILIO_AUTH_TOKEN and following):
+ *
+ *  Signatures (WABOT_OPT_VERIFY_SIGNATURES, default 1). A form POST is a
+ *  Twilio webhook and must carry a valid X-Twilio-Signature for
+ *  WABOT_OPT_TWILIO_AUTH_TOKEN over the public URL (WABOT_OPT_PUBLIC_URL
+ *  joined with the request target; without it, the Host header);
+ *  a JSON POST is a Meta webhook and must carry a valid
+ *  X-Hub-Signature-256 for WABOT_OPT_META_APP_SECRET. A missing or wrong
+ *  signature, or a provider whose secret is not configured, is answered
+ *  403 {"error":{"code":"invalid_signature"|"signature_not_configured",..}}
+ *  before the body is parsed, and counted as webhook.rejected.<code>.
+ *  Only WABOT_OPT_VERIFY_SIGNATURES = 0 accepts unsigned requests (local
+ *  development), and the library then logs a warning.
+ *
+ *  Handshake: GET on a webhook path with hub.mode=subscribe and
+ *  hub.verify_token equal to WABOT_OPT_META_VERIFY_TOKEN is answered 200
+ *  text/plain with hub.challenge; anything else 403.
+ *
+ *  Dedup, rate limit and opt-out run inside wabot_ctx_handle_message(),
+ *  so hosts that parse webhooks themselves get them too:
+ *   - a message whose provider id was handled already (or is being
+ *     handled) is not handled again: wabot_ctx_handle_message() returns
+ *     WABOT_OK and counts messages.duplicates (WABOT_OPT_DEDUP...);
+ *   - a customer over WABOT_OPT_INBOUND_RATE_* is not handled
+ *     (messages.rate_limited) and gets WABOT_OPT_INBOUND_RATE_NOTICE once
+ *     per period;
+ *   - a text equal (folded as keyword routes fold) to an opt-out keyword
+ *     sets the customer's opted-out flag and is answered with
+ *     WABOT_OPT_OPTOUT_REPLY; an opt-in keyword from an opted-out customer
+ *     clears it (WABOT_OPT_OPTIN_REPLY). Neither reaches the middlewares.
+ *
+ *  Delivery receipts: Twilio status callbacks and Meta statuses[] update
+ *  the delivery state of the message they name (below).
+ */
+#ifndef WABOT_SECURITY_H
+#define WABOT_SECURITY_H
+
+#include "core.h"
+#include "message.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Signature verification (also usable on its own, e.g. by hosts with
+ * their own endpoints). Comparisons are constant-time. Any thread.     */
+
+/** How the body of a Twilio request is signed. */
+typedef enum wabot_twilio_body {
+    /** application/x-www-form-urlencoded: the signature covers the URL and
+     *  every decoded parameter (sorted by name, then value). */
+    WABOT_TWILIO_BODY_FORM = 0,
+    /** Any other body (JSON): the URL must carry bodySHA256=<hex SHA-256
+     *  of the body>; the signature covers the URL alone. */
+    WABOT_TWILIO_BODY_RAW = 1
+} wabot_twilio_body;
+
+/**
+ * Check an X-Twilio-Signature value. `url` is the full URL Twilio
+ * requested, query included; it is tried with and without the port (the
+ * default port added when absent), as Twilio's SDKs do. `body` is the raw
+ * request body (len bytes; NULL when len is 0).
+ * WABOT_OK if valid; WABOT_ERR_AUTH if not (wrong signature, body hash
+ * mismatch, missing bodySHA256 for a raw body); WABOT_ERR_INVAL for NULL
+ * or empty auth_token/url/signature; WABOT_ERR_PARSE for a form body that
+ * does not decode; WABOT_ERR_NOMEM.
+ */
+WABOT_API int wabot_twilio_signature_check(const char *auth_token,
+                                           const char *url,
+                                           wabot_twilio_body kind,
+                                           const char *body, size_t len,
+                                           const char *signature);
+
+/**
+ * Check an X-Hub-Signature-256 value ("sha256=" and the hex HMAC-SHA256
+ * of the raw body with the app secret; hex digits in either case).
+ * WABOT_OK if valid, WABOT_ERR_AUTH if not, WABOT_ERR_INVAL for a NULL or
+ * empty app_secret or header.
+ */
+WABOT_API int wabot_meta_signature_check(const char *app_secret,
+                                         const char *body, size_t len,
+                                         const char *header_value);
+
+/* ------------------------------------------------------------------ */
+/* Delivery state of outbound messages                                 */
+
+/**
+ * Delivery states. The stored state only moves forward:
+ * QUEUED < SENT < FAILED = UNDELIVERED < DELIVERED < READ (a delivered or
+ * read receipt outranks a failure report: it proves delivery). Values are
+ * append-only.
+ */
+typedef enum wabot_delivery_state {
+    WABOT_DELIVERY_UNKNOWN = 0,
+    WABOT_DELIVERY_QUEUED = 1,     /**< accepted by the provider */
+    WABOT_DELIVERY_SENT = 2,       /**< handed to WhatsApp */
+    WABOT_DELIVERY_DELIVERED = 3,  /**< on the customer's device */
+    WABOT_DELIVERY_READ = 4,       /**< read by the customer */
+    WABOT_DELIVERY_FAILED = 5,     /**< refused; see the error code */
+    WABOT_DELIVERY_UNDELIVERED = 6 /**< Twilio: could not be delivered */
+} wabot_delivery_state;
+
+/** Static lower-case name ("queued", "sent", ...; "unknown"). */
+WABOT_API const char *wabot_delivery_state_name(wabot_delivery_state s);
+
+typedef struct wabot_delivery wabot_delivery;
+
+/**
+ * Read the delivery record of the message the provider calls
+ * `provider_id` (Twilio SM..., Meta wamid...). Records are written when a
+ * send succeeds and by every receipt (also for ids this process never
+ * sent: another process may have), and kept WABOT_OPT_RECEIPT_TTL_MS.
+ * On WABOT_OK *out owns a snapshot (free with wabot_delivery_free).
+ * WABOT_ERR_NOT_FOUND if there is none, WABOT_ERR_INVAL, STORAGE, NOMEM.
+ * Thread-safe.
+ */
+WABOT_API int wabot_delivery_get(wabot_ctx *ctx, const char *provider_id,
+                                 wabot_delivery **out);
+WABOT_API wabot_delivery_state wabot_delivery_state_of(
+    const wabot_delivery *d);
+/** Provider error code of a failure ("131050", "63016"), "" if none. */
+WABOT_API const char *wabot_delivery_error_code(const wabot_delivery *d);
+/** The library's outbound message id; "" when the send was not recorded
+ *  by a context sharing this storage. */
+WABOT_API const char *wabot_delivery_outbound_id(const wabot_delivery *d);
+WABOT_API const char *wabot_delivery_provider_id(const wabot_delivery *d);
+/** Recipient (E.164) and organisation; "" when unknown. */
+WABOT_API const char *wabot_delivery_to(const wabot_delivery *d);
+WABOT_API const char *wabot_delivery_organization(const wabot_delivery *d);
+WABOT_API wabot_provider wabot_delivery_provider(const wabot_delivery *d);
+/** ms since the epoch of the receipt (or send) that set the state. */
+WABOT_API int64_t wabot_delivery_updated_ms(const wabot_delivery *d);
+WABOT_API void wabot_delivery_free(wabot_delivery *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WABOT_SECURITY_H */

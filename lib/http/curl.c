@@ -1,0 +1,619 @@
+/* The default HTTP client: libcurl's multi-socket interface, driven by the
+ * context's loop.
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION ->
+ * wb_loop_watch) and when it next needs a call (CURLMOPT_TIMERFUNCTION ->
+ * a deadline source folded into the context's one timer). The loop calls
+ * on_fd() / source_fire(), which run curl_multi_socket_action() and only
+ * then deliver finished transfers: curl forbids re-entering it from its
+ * own callbacks, and a done callback may well start the next request.
+ *
+ * curl measures time on its own monotonic clock, while the context's clock
+ * may be a fake one that tests move by hand. The expiry is therefore kept
+ * on CLOCK_MONOTONIC and translated into "now on the context's clock + the
+ * real time left", so curl's timeouts fire in real time whatever the
+ * context's clock does. */
+#include <curl/curl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http.h"
+#include "runtime.h"
+#include "strbuf.h"
+
+/* HTTP/1.1 hosts get at most this many parallel connections; transfers
+ * beyond wait for one to free up (HTTP/2 hosts multiplex on one). */
+#define MAX_HOST_CONNECTIONS 16
+#define MAX_TOTAL_CONNECTIONS 32
+/* Idle connections kept open for reuse. */
+#define MAX_CACHED_CONNECTIONS 32
+/* Easy handles kept for reuse (they carry no connection, only setup). */
+#define MAX_IDLE_HANDLES 16
+#define MAX_HEADER_BYTES (64 * 1024)
+
+typedef struct wb_curl wb_curl;
+
+typedef struct wb_xfer {
+    wb_curl *cl;
+    CURL *easy;
+    wabot_http_call *call; /* NULL while idle */
+    struct curl_slist *slist;
+    wb_strbuf body;
+    wb_strbuf hdrs;      /* "name\0value\0" per header of the last response */
+    size_t n_hdrs;
+    const char *abort_reason; /* why one of our callbacks stopped it */
+    char errbuf[CURL_ERROR_SIZE];
+    struct wb_xfer *prev, *next;
+} wb_xfer;
+
+struct wb_curl {
+    wabot_ctx *ctx;
+    CURLM *multi;
+    int64_t expiry_us; /* CLOCK_MONOTONIC; -1: curl wants no timer call */
+    wb_xfer *active;   /* added to the multi handle, doubly linked */
+    size_t n_active;
+    wb_xfer *idle;     /* singly linked through next */
+    size_t n_idle;
+    int *fds;          /* sockets we asked the loop to watch */
+    size_t n_fds, cap_fds;
+    int closing;
+};
+
+static const wabot_http_client_vtable curl_vt;
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static wb_curl *curl_of(wabot_ctx *ctx)
+{
+    return wb_http_client_impl(ctx->http, &curl_vt);
+}
+
+/* ------------------------------------------------------------------ */
+/* The deadline source (ud = ctx, so it stays harmless once the client
+ * is gone: sources live as long as the context)                         */
+
+static int64_t source_deadline(void *ud)
+{
+    wabot_ctx *ctx = ud;
+    wb_curl *cl = curl_of(ctx);
+    if (!cl || cl->expiry_us < 0)
+        return WB_NO_DEADLINE;
+    int64_t left = cl->expiry_us - mono_us();
+    if (left < 0)
+        left = 0;
+    /* Rounded up: firing before curl's expiry would only make it ask
+     * again. */
+    return wb_now(ctx) + (left + 999) / 1000;
+}
+
+static void socket_action(wb_curl *cl, curl_socket_t s, int flags);
+
+static void source_fire(void *ud)
+{
+    wb_curl *cl = curl_of(ud);
+    if (!cl)
+        return;
+    cl->expiry_us = -1; /* one-shot: curl sets what it still needs */
+    socket_action(cl, CURL_SOCKET_TIMEOUT, 0);
+    if (cl->expiry_us < 0 && cl->n_active) {
+        /* Belt and braces: never leave transfers without a timer. */
+        long ms = -1;
+        if (curl_multi_timeout(cl->multi, &ms) == CURLM_OK && ms >= 0)
+            cl->expiry_us = mono_us() + (int64_t)ms * 1000;
+    }
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    (void)multi;
+    wb_curl *cl = ud;
+    cl->expiry_us = timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets                                                              */
+
+static int track_fd(wb_curl *cl, int fd, int watched)
+{
+    size_t i = 0;
+    while (i < cl->n_fds && cl->fds[i] != fd)
+        i++;
+    if (!watched) {
+        if (i < cl->n_fds)
+            cl->fds[i] = cl->fds[--cl->n_fds];
+        return WABOT_OK;
+    }
+    if (i < cl->n_fds)
+        return WABOT_OK;
+    if (cl->n_fds == cl->cap_fds) {
+        size_t cap = cl->cap_fds ? cl->cap_fds * 2 : 8;
+        int *f = wb_realloc(&cl->ctx->alloc, cl->fds, cap * sizeof *f);
+        if (!f)
+            return WABOT_ERR_NOMEM;
+        cl->fds = f;
+        cl->cap_fds = cap;
+    }
+    cl->fds[cl->n_fds++] = fd;
+    return WABOT_OK;
+}
+
+static void on_fd(void *ud, int fd, unsigned events)
+{
+    int flags = (events & WABOT_POLL_IN ? CURL_CSELECT_IN : 0) |
+                (events & WABOT_POLL_OUT ? CURL_CSELECT_OUT : 0);
+    socket_action(ud, fd, flags);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *ud,
+                     void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    wb_curl *cl = ud;
+    unsigned ev = 0;
+    if (what != CURL_POLL_REMOVE)
+        ev = (what & CURL_POLL_IN ? WABOT_POLL_IN : 0) |
+             (what & CURL_POLL_OUT ? WABOT_POLL_OUT : 0);
+    if (!cl->ctx->rt) /* the runtime is gone (see curl_destroy) */
+        return 0;
+    if (track_fd(cl, s, ev != 0) != WABOT_OK ||
+        wb_loop_watch(cl->ctx, s, ev, on_fd, cl) != WABOT_OK)
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Response collection (curl callbacks: no completions from here)        */
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *ud)
+{
+    wb_xfer *x = ud;
+    size_t total = size * n, len = total;
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after a 100 Continue, say): forget the last. */
+        wb_strbuf_reset(&x->hdrs);
+        x->n_hdrs = 0;
+        return total;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon || colon == buf)
+        return total; /* the blank end line, or no header at all */
+    size_t nlen = (size_t)(colon - buf);
+    while (nlen && is_blank(buf[nlen - 1]))
+        nlen--;
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && is_blank(*v))
+        v++;
+    while (end > v && is_blank(end[-1]))
+        end--;
+    if (x->n_hdrs == WB_HTTP_MAX_RESPONSE_HEADERS ||
+        x->hdrs.len + total > MAX_HEADER_BYTES) {
+        x->abort_reason = "response headers exceed the limit";
+        return 0;
+    }
+    wb_strbuf_append(&x->hdrs, buf, nlen);
+    wb_strbuf_putc(&x->hdrs, '\0');
+    wb_strbuf_append(&x->hdrs, v, (size_t)(end - v));
+    wb_strbuf_putc(&x->hdrs, '\0');
+    if (x->hdrs.oom) {
+        x->abort_reason = "out of memory reading the response headers";
+        return 0;
+    }
+    x->n_hdrs++;
+    return total;
+}
+
+static size_t on_body(char *buf, size_t size, size_t n, void *ud)
+{
+    wb_xfer *x = ud;
+    size_t total = size * n;
+    if (total > WB_HTTP_MAX_RESPONSE_BODY - x->body.len) {
+        x->abort_reason = "response body exceeds 4 MiB";
+        return 0;
+    }
+    wb_strbuf_append(&x->body, buf, total);
+    if (x->body.oom) {
+        x->abort_reason = "out of memory reading the response body";
+        return 0;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transfers                                                            */
+
+static wb_xfer *xfer_get(wb_curl *cl)
+{
+    wb_xfer *x = cl->idle;
+    if (x) {
+        cl->idle = x->next;
+        cl->n_idle--;
+        x->next = NULL;
+        return x;
+    }
+    x = wb_calloc(&cl->ctx->alloc, 1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->cl = cl;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        wb_free(&cl->ctx->alloc, x);
+        return NULL;
+    }
+    wb_strbuf_init(&x->body, &cl->ctx->alloc);
+    wb_strbuf_init(&x->hdrs, &cl->ctx->alloc);
+    return x;
+}
+
+static void xfer_free(wb_curl *cl, wb_xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->slist);
+    wb_strbuf_free(&x->body);
+    wb_strbuf_free(&x->hdrs);
+    wb_free(&cl->ctx->alloc, x);
+}
+
+/* Back to the pool: buffers freed (a body may have been 4 MiB), options
+ * reset. The multi handle keeps the connections, not the easy handle. */
+static void xfer_put(wb_curl *cl, wb_xfer *x)
+{
+    if (cl->n_idle >= MAX_IDLE_HANDLES || cl->closing) {
+        xfer_free(cl, x);
+        return;
+    }
+    curl_slist_free_all(x->slist);
+    x->slist = NULL;
+    wb_strbuf_free(&x->body);
+    wb_strbuf_free(&x->hdrs);
+    curl_easy_reset(x->easy);
+    x->call = NULL;
+    x->prev = NULL;
+    x->next = cl->idle;
+    cl->idle = x;
+    cl->n_idle++;
+}
+
+static void active_link(wb_curl *cl, wb_xfer *x)
+{
+    x->prev = NULL;
+    x->next = cl->active;
+    if (cl->active)
+        cl->active->prev = x;
+    cl->active = x;
+    cl->n_active++;
+}
+
+static void active_unlink(wb_curl *cl, wb_xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        cl->active = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+    cl->n_active--;
+}
+
+/* "Name: value" lines. An empty value needs curl's "Name;" form (a bare
+ * "Name:" would remove the header). Expect is switched off unless asked
+ * for: API servers answer at once, and waiting for 100 Continue would
+ * cost a round trip on every large body. */
+static int build_headers(wb_xfer *x, const wabot_http_request *req)
+{
+    int has_expect = 0;
+    wb_strbuf line;
+    wb_strbuf_init(&line, &x->cl->ctx->alloc);
+    size_t n = wabot_http_request_header_count(req);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = wabot_http_request_header_name(req, i);
+        const char *value = wabot_http_request_header_value(req, i);
+        has_expect |= strcasecmp(name, "Expect") == 0;
+        wb_strbuf_reset(&line);
+        if (*value)
+            wb_strbuf_printf(&line, "%s: %s", name, value);
+        else
+            wb_strbuf_printf(&line, "%s;", name);
+        struct curl_slist *s =
+            line.oom ? NULL : curl_slist_append(x->slist, line.data);
+        if (!s) {
+            wb_strbuf_free(&line);
+            return WABOT_ERR_NOMEM;
+        }
+        x->slist = s;
+    }
+    wb_strbuf_free(&line);
+    if (!has_expect) {
+        struct curl_slist *s = curl_slist_append(x->slist, "Expect:");
+        if (!s)
+            return WABOT_ERR_NOMEM;
+        x->slist = s;
+    }
+    return WABOT_OK;
+}
+
+static int set_method(CURL *e, const wabot_http_request *req)
+{
+    const char *m = wabot_http_request_method(req);
+    size_t len;
+    const char *body = wabot_http_request_body(req, &len);
+    int bad = 0;
+    if (len == 0 && strcmp(m, "GET") == 0)
+        return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+    if (len == 0 && strcmp(m, "HEAD") == 0)
+        return curl_easy_setopt(e, CURLOPT_NOBODY, 1L) != CURLE_OK;
+    if (len || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH")) {
+        /* The request owns the body until the call completes, and the
+         * handle leaves the multi before that: no second copy needed. */
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                (curl_off_t)len) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) != CURLE_OK;
+    }
+    if (strcmp(m, "POST") != 0)
+        bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m) != CURLE_OK;
+    return bad;
+}
+
+static int xfer_setup(wb_xfer *x, const wabot_http_request *req)
+{
+    CURL *e = x->easy;
+    int64_t t = wabot_http_request_timeout_ms(req);
+    long timeout = t > LONG_MAX ? LONG_MAX : (long)t;
+    long connect = timeout < WB_HTTP_CONNECT_TIMEOUT_MS
+                       ? timeout
+                       : WB_HTTP_CONNECT_TIMEOUT_MS;
+    x->errbuf[0] = '\0';
+    x->abort_reason = NULL;
+    x->n_hdrs = 0;
+    if (build_headers(x, req) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    int bad = 0;
+    bad |= curl_easy_setopt(e, CURLOPT_URL, wabot_http_request_url(req));
+    bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "libwabot");
+    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
+    bad |= set_method(e, req);
+    return bad ? WABOT_ERR_INVAL : WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Completion                                                           */
+
+static void complete_ok(wb_xfer *x, wabot_http_call *call)
+{
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    wabot_http_header h[WB_HTTP_MAX_RESPONSE_HEADERS];
+    const char *p = x->hdrs.data;
+    for (size_t i = 0; i < x->n_hdrs; i++) {
+        h[i].name = p;
+        p += strlen(p) + 1;
+        h[i].value = p;
+        p += strlen(p) + 1;
+    }
+    wb_http_response r = {WABOT_OK, (int)code, h, x->n_hdrs,
+                          x->body.data ? x->body.data : "", x->body.len, ""};
+    wb_http_call_finish(call, &r);
+}
+
+static void complete_failed(wb_xfer *x, wabot_http_call *call, CURLcode rc)
+{
+    char msg[CURL_ERROR_SIZE + 96];
+    int status = WABOT_ERR_TRANSPORT;
+    if (x->abort_reason) {
+        snprintf(msg, sizeof msg, "%s", x->abort_reason);
+    } else {
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            status = WABOT_ERR_TIMEOUT;
+        snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(rc),
+                 x->errbuf[0] ? ": " : "", x->errbuf);
+    }
+    wb_http_response r = {status, 0, NULL, 0, "", 0, msg};
+    wb_http_call_finish(call, &r);
+}
+
+/* The handle has left the multi handle. The buffers the response points
+ * into live until done returns; then the handle goes back to the pool. */
+static void xfer_done(wb_curl *cl, wb_xfer *x, CURLcode rc)
+{
+    active_unlink(cl, x);
+    wabot_http_call *call = x->call;
+    x->call = NULL;
+    if (rc == CURLE_OK)
+        complete_ok(x, call);
+    else
+        complete_failed(x, call, rc);
+    xfer_put(cl, x);
+}
+
+/* Outside every curl callback: done callbacks may add handles. The
+ * message fields are read before remove_handle invalidates them. */
+static void deliver_finished(wb_curl *cl)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(cl->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        CURLcode rc = m->data.result;
+        wb_xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(cl->multi, easy);
+        if (x)
+            xfer_done(cl, x, rc);
+    }
+}
+
+static void socket_action(wb_curl *cl, curl_socket_t s, int flags)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_socket_action(cl->multi, s, flags, &running);
+    if (mc != CURLM_OK)
+        wb_log(cl->ctx, WABOT_LOG_ERROR, "http",
+               "curl_multi_socket_action: %s", curl_multi_strerror(mc));
+    deliver_finished(cl);
+}
+
+/* ------------------------------------------------------------------ */
+/* The client vtable                                                    */
+
+static int curl_start(void *impl, const wabot_http_request *req,
+                      wabot_http_call *call)
+{
+    wb_curl *cl = impl;
+    if (cl->closing)
+        return WABOT_ERR_STATE;
+    wb_xfer *x = xfer_get(cl);
+    if (!x)
+        return WABOT_ERR_NOMEM;
+    int rc = xfer_setup(x, req);
+    if (rc == WABOT_OK) {
+        CURLMcode mc = curl_multi_add_handle(cl->multi, x->easy);
+        if (mc != CURLM_OK) {
+            wb_log(cl->ctx, WABOT_LOG_ERROR, "http",
+                   "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+            rc = WABOT_ERR_TRANSPORT;
+        }
+    }
+    if (rc != WABOT_OK) {
+        xfer_put(cl, x);
+        return rc;
+    }
+    x->call = call;
+    active_link(cl, x);
+    /* Outside a loop function nobody re-arms the host's timer on the way
+     * out: tell the loop that curl wants to run (it asked for "now"). */
+    if (!wb_loop_active(cl->ctx))
+        wb_loop_notify(cl->ctx, source_deadline(cl->ctx));
+    return WABOT_OK;
+}
+
+/* Fail what is in flight, close every connection, unwatch every socket.
+ * Normally called by wb_http_shutdown() while the runtime still exists;
+ * if the context frees the client after its runtime, sockets are only
+ * closed (there is no loop left to tell). */
+static void curl_destroy(void *impl)
+{
+    wb_curl *cl = impl;
+    wabot_ctx *ctx = cl->ctx;
+    cl->closing = 1; /* done callbacks below cannot start new requests */
+    while (cl->active) {
+        wb_xfer *x = cl->active;
+        curl_multi_remove_handle(cl->multi, x->easy);
+        active_unlink(cl, x);
+        wb_http_response r = {WABOT_ERR_TRANSPORT, 0, NULL, 0, "", 0,
+                              "shutting down"};
+        wb_http_call_finish(x->call, &r);
+        xfer_free(cl, x);
+    }
+    while (cl->idle) {
+        wb_xfer *x = cl->idle;
+        cl->idle = x->next;
+        xfer_free(cl, x);
+    }
+    curl_multi_cleanup(cl->multi);
+    for (size_t i = 0; ctx->rt && i < cl->n_fds; i++)
+        wb_loop_watch(ctx, cl->fds[i], 0, NULL, NULL);
+    wb_free(&ctx->alloc, cl->fds);
+    wb_free(&ctx->alloc, cl);
+}
+
+static const wabot_http_client_vtable curl_vt = {
+    WABOT_HTTP_CLIENT_VTABLE_VERSION, curl_start, curl_destroy};
+
+static int multi_setup(wb_curl *cl)
+{
+    CURLM *m = cl->multi;
+    int bad = 0;
+    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cl);
+    bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
+                             (long)MAX_CACHED_CONNECTIONS);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
+                             (long)MAX_HOST_CONNECTIONS);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                             (long)MAX_TOTAL_CONNECTIONS);
+    return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
+}
+
+static wb_curl *curl_new(wabot_ctx *ctx)
+{
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        wb_log(ctx, WABOT_LOG_ERROR, "http", "curl_global_init: %s",
+               curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    wb_curl *cl = wb_calloc(&ctx->alloc, 1, sizeof *cl);
+    if (!cl)
+        return NULL;
+    cl->ctx = ctx;
+    cl->expiry_us = -1;
+    cl->multi = curl_multi_init();
+    if (!cl->multi || multi_setup(cl) != WABOT_OK) {
+        wb_log(ctx, WABOT_LOG_ERROR, "http", "cannot set up curl multi");
+        curl_multi_cleanup(cl->multi);
+        wb_free(&ctx->alloc, cl);
+        return NULL;
+    }
+    return cl;
+}
+
+wabot_http_client *wb_curl_client_new(wabot_ctx *ctx)
+{
+    wb_curl *cl = curl_new(ctx);
+    if (!cl)
+        return NULL;
+    wabot_http_client *c = wabot_http_client_new(&curl_vt, cl);
+    if (!c) {
+        curl_destroy(cl);
+        return NULL;
+    }
+    /* ud is the context, not cl: the source cannot be removed and must
+     * stay harmless after the client is freed. */
+    wb_source src = {source_deadline, source_fire, ctx};
+    if (wb_loop_add_source(ctx, &src) != WABOT_OK) {
+        wb_log(ctx, WABOT_LOG_ERROR, "http", "no room for the curl timer");
+        wabot_http_client_free(c);
+        return NULL;
+    }
+    return c;
+}

@@ -1,0 +1,105 @@
+/* Inbound hygiene: the built-in steps every inbound message passes before
+ * the user's pipeline (dedup, per-customer rate limit, opt-out keywords),
+ * and the checks of the options that configure them and the webhook's
+ * security (wabot/security.h). Private. */
+#ifndef WB_INBOUND_H
+#define WB_INBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wabot/core.h"
+#include "wabot/message.h"
+#include "wabot/pipeline.h"
+
+/* ------------------------------------------------------------------ */
+/* Defaults (the option table in lib/core/options.c uses them)         */
+
+#define WB_DEFAULT_DEDUP_KEY_FORMAT "wabot:dedup:{id}"
+#define WB_DEFAULT_RATE_NOTICE                                               \
+    "You are sending messages faster than we can answer them. Please "       \
+    "wait a minute before writing again."
+/* Twilio's and the carriers' standard English words, then common Spanish,
+ * Portuguese, French, German and Italian ones. Compared folded (case and
+ * accents do not matter: "Arrêt" is ARRET). */
+#define WB_DEFAULT_OPTOUT_KEYWORDS                                           \
+    "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,"                              \
+    "PARAR,DETENER,BAJA,CANCELAR,SAIR,DESCADASTRAR,"                         \
+    "ARRET,ARRETER,DESABONNER,STOPP,ABMELDEN,ANNULLA,DISISCRIVITI"
+#define WB_DEFAULT_OPTIN_KEYWORDS                                            \
+    "START,UNSTOP,SUBSCRIBE,INICIAR,ALTA,ASSINAR,COMMENCER,ANMELDEN"
+#define WB_DEFAULT_OPTOUT_REPLY                                              \
+    "You have been unsubscribed: you will not receive promotions or "        \
+    "reminders from us any more. You can still write to us. Reply START "   \
+    "to subscribe again."
+#define WB_DEFAULT_OPTIN_REPLY                                               \
+    "You are subscribed again. Reply STOP at any time to unsubscribe."
+
+/* 1 if `id` is one of the options of wabot/security.h whose string value
+ * wb_security_option_check() validates. */
+int wb_security_option(wabot_option id);
+/* Validate a string value of such an option. WABOT_OK, or
+ * WABOT_ERR_INVAL with `why` (size n) saying what is wrong. */
+int wb_security_option_check(wabot_option id, const char *value, char *why,
+                             size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Dedup (lib/pipeline/dedup.c)                                         */
+
+/* Longest dedup key, without the NUL (the storage wrappers' limit). */
+#define WB_DEDUP_KEY_MAX 1024
+
+typedef struct wb_dedup {
+    char key[WB_DEDUP_KEY_MAX + 1];
+    uint64_t version; /* of our claim */
+    int held;         /* 1 while this handler holds the claim */
+} wb_dedup;
+
+/* Expand the key format for message m of organisation org into out (size
+ * n): "{id}" (also "{MessageSid}", "{wamid}") is the provider message id,
+ * "{org}" the organisation, "{provider}" "twilio"/"meta"/... WABOT_OK, or
+ * WABOT_ERR_INVAL when the key would be too long or hold control
+ * characters. Exposed for tests. */
+int wb_dedup_key(const char *format, const wabot_message *m, const char *org,
+                 char *out, size_t n);
+
+/* Claim m for handling: set-if-absent with the lease as TTL.
+ * WABOT_OK: handle it (d->held says whether a claim is held: dedup may be
+ * off). WABOT_ERR_EXISTS: handled or being handled already (counted as
+ * messages.duplicates). Storage failures are returned as they are. */
+int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                   wb_dedup *d);
+/* After the turn: mark the message done for the dedup TTL, or, when the
+ * turn failed for a reason a redelivery may not meet again (`rc` is a
+ * storage, time-out, busy or memory failure), release the claim so the
+ * provider's retry is handled. No-op when no claim is held. */
+void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc);
+/* 1 if a failed turn with status rc is worth a redelivery (infrastructure
+ * trouble, not the message's fault). */
+int wb_inbound_transient(int rc);
+
+/* ------------------------------------------------------------------ */
+/* Per-customer inbound rate limit (lib/pipeline/inbound_limit.c)       */
+
+/* Take one unit of the customer's inbound allowance. 0: go ahead (also
+ * when the limit is off or the limiter fails: a broken limiter must not
+ * silence the bot). 1: over the limit (counted as messages.rate_limited);
+ * *notify is then 1 if this is the first limited message of the period,
+ * so the caller sends the notice. */
+int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
+                       int *notify);
+
+/* ------------------------------------------------------------------ */
+/* Opt-out keywords (lib/pipeline/optout.c)                             */
+
+/* Inside a turn, after the profile is loaded and before the user's
+ * middlewares: an opt-out keyword sets the opted-out flag, an opt-in
+ * keyword from an opted-out customer clears it; either queues the
+ * confirmation. Returns 1 when the message was such a keyword (the turn
+ * ends there, marked handled), 0 to go on, or a negative status. */
+int wb_optout_step(wabot_turn *t);
+
+/* 1 if `text` folds to one of the comma-separated keywords of `list`. */
+int wb_keyword_in_list(const char *list, const char *text);
+
+#endif

@@ -1,0 +1,23 @@
+/* Shared by the Twilio and Meta transports. Private. */
+#ifndef WB_PROVIDER_H
+#define WB_PROVIDER_H
+
+#include "http.h"
+#include "strbuf.h"
+#include "transport.h"
+
+/* Complete op from an HTTP answer: success with `provider_id`, or the
+ * classified failure with the provider's code/message and Retry-After. */
+void wb_provider_complete(wabot_send_op *op, wabot_provider provider,
+                          const wb_http_response *r, const char *provider_id,
+                          int code, const char *message);
+/* Retry-After (seconds, or an HTTP date) in ms; 0 if absent. */
+int64_t wb_retry_after_ms(const wb_http_response *r);
+/* Append s percent-encoded for a form value. */
+void wb_form_encode(wb_strbuf *b, const char *s);
+/* 1 if url is an absolute http(s) URL without trailing slash issues. */
+int wb_url_ok(const char *url);
+/* Characters (UTF-8 code points) in s. */
+size_t wb_utf8_length(const char *s);
+
+#endif

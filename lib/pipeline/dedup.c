@@ -1,0 +1,126 @@
+/* Inbound dedup (DESIGN §5): providers redeliver (Twilio on time-outs,
+ * Meta for up to 7 days on any non-200), so every message is claimed by
+ * its provider id before it is handled.
+ *
+ *   claim: set-if-absent "claim" with a short lease (WABOT_OPT_DEDUP_LEASE_MS)
+ *   done:  set "done" with the long TTL (WABOT_OPT_DEDUP_TTL_MS)
+ *
+ * A handler that dies between the two leaves only the claim, which
+ * expires, so the provider's next redelivery is handled. Any existing
+ * value means "handled or being handled": a host sharing the legacy
+ * system's keys (format "processed:{MessageSid}", TTL 300 s) sees the
+ * legacy system's markers as done, and it sees ours. */
+#include <stdio.h>
+#include <string.h>
+
+#include "inbound.h"
+#include "message.h"
+#include "metrics.h"
+#include "storage.h"
+
+#define CLAIM_VALUE "claim"
+#define DONE_VALUE "done"
+
+/* Placeholders of the key format: the message id under the names users
+ * know it by, the organisation and the provider. */
+static const char *placeholder(const char *p, size_t *len,
+                               const wabot_message *m, const char *org)
+{
+    static const char *const id_names[] = {"{id}", "{MessageSid}",
+                                           "{wamid}"};
+    for (size_t i = 0; i < sizeof id_names / sizeof id_names[0]; i++) {
+        *len = strlen(id_names[i]);
+        if (strncmp(p, id_names[i], *len) == 0)
+            return wabot_message_id(m);
+    }
+    *len = strlen("{org}");
+    if (strncmp(p, "{org}", *len) == 0)
+        return org;
+    *len = strlen("{provider}");
+    if (strncmp(p, "{provider}", *len) == 0)
+        return wabot_provider_name(wabot_message_provider(m));
+    return NULL;
+}
+
+int wb_dedup_key(const char *format, const wabot_message *m, const char *org,
+                 char *out, size_t n)
+{
+    size_t o = 0;
+    for (const char *p = format; *p != '\0';) {
+        size_t plen = 1;
+        const char *v = *p == '{' ? placeholder(p, &plen, m, org) : NULL;
+        size_t vlen = v != NULL ? strlen(v) : 1;
+        if (o + vlen >= n)
+            return WABOT_ERR_INVAL;
+        memcpy(out + o, v != NULL ? v : p, vlen);
+        o += vlen;
+        p += v != NULL ? plen : 1;
+    }
+    out[o] = '\0';
+    return wb_storage_key_part_ok(out) ? WABOT_OK : WABOT_ERR_INVAL;
+}
+
+int wb_inbound_transient(int rc)
+{
+    return rc == WABOT_ERR_STORAGE || rc == WABOT_ERR_TIMEOUT ||
+           rc == WABOT_ERR_BUSY || rc == WABOT_ERR_NOMEM ||
+           rc == WABOT_ERR_CONFLICT;
+}
+
+int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                   wb_dedup *d)
+{
+    d->held = 0;
+    d->version = 0;
+    if (!ctx->cfg.dedup)
+        return WABOT_OK;
+    if (wb_dedup_key(ctx->cfg.dedup_key_format, m, org, d->key,
+                     sizeof d->key) != WABOT_OK) {
+        /* Only an id with control characters or of absurd length gets
+         * here; handling it undeduplicated beats dropping it. */
+        wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+               "message id unusable in a dedup key: handled without dedup");
+        return WABOT_OK;
+    }
+    int rc = wabot_storage_set_nx(ctx->storage, d->key, CLAIM_VALUE,
+                                  strlen(CLAIM_VALUE),
+                                  ctx->cfg.dedup_lease_ms, &d->version);
+    if (rc == WABOT_OK) {
+        d->held = 1;
+        return WABOT_OK;
+    }
+    if (rc == WABOT_ERR_EXISTS) {
+        wb_count(ctx, "messages.duplicates", 1);
+        wb_log(ctx, WABOT_LOG_DEBUG, "pipeline",
+               "message %s: duplicate delivery, not handled",
+               wabot_message_id(m));
+        return rc;
+    }
+    return wb_error(ctx, rc, "dedup claim %s: %s", d->key,
+                    wabot_strerror(rc));
+}
+
+void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
+{
+    if (!d->held)
+        return;
+    d->held = 0;
+    if (rc < 0 && wb_inbound_transient(rc)) {
+        /* Let the redelivery in now rather than after the lease. A claim
+         * someone else took over after ours expired is left alone. */
+        int del = wabot_storage_del_if(ctx->storage, d->key, d->version);
+        if (del != WABOT_OK && del != WABOT_ERR_CONFLICT &&
+            del != WABOT_ERR_NOT_FOUND)
+            wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+                   "cannot release dedup claim %s: %s (it expires)", d->key,
+                   wabot_strerror(del));
+        return;
+    }
+    int set = wabot_storage_set(ctx->storage, d->key, DONE_VALUE,
+                                strlen(DONE_VALUE), ctx->cfg.dedup_ttl_ms,
+                                NULL);
+    if (set != WABOT_OK)
+        wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+               "cannot mark %s done: %s (a redelivery after the lease "
+               "would be handled again)", d->key, wabot_strerror(set));
+}

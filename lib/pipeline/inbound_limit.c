@@ -1,0 +1,61 @@
+/* Per-customer inbound rate limit: GCRA through the context's limiter, so
+ * one customer (or a script posing as one) cannot monopolise the bot.
+ * The default (30 a minute, bursts of 20 more) never touches a person
+ * typing; it stops loops and floods. */
+#include <stdio.h>
+#include <string.h>
+
+#include "inbound.h"
+#include "metrics.h"
+#include "storage.h"
+#include "wabot/resilience.h"
+
+/* Remember that the notice went out, for one period: a flood alternates
+ * between allowed and limited messages, and must not earn a notice each
+ * time it crosses the line. */
+static int first_of_period(wabot_ctx *ctx, const char *org,
+                           const char *customer, int64_t retry_after_ms)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int w = snprintf(key, sizeof key, "wabot:ratenote:%s:%s", org, customer);
+    if (w < 0 || (size_t)w >= sizeof key)
+        return 0;
+    int64_t ttl = ctx->cfg.inbound_rate_period_ms;
+    if (retry_after_ms > ttl)
+        ttl = retry_after_ms;
+    return wabot_storage_set_nx(ctx->storage, key, "1", 1, ttl, NULL) ==
+           WABOT_OK;
+}
+
+int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
+                       int *notify)
+{
+    *notify = 0;
+    if (ctx->cfg.inbound_rate_count <= 0 || ctx->limiter == NULL)
+        return 0;
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int w = snprintf(key, sizeof key, "inbound:%s:%s", org, customer);
+    if (w < 0 || (size_t)w >= sizeof key)
+        return 0;
+    wabot_rate_limit lim = {key, ctx->cfg.inbound_rate_count,
+                            ctx->cfg.inbound_rate_period_ms,
+                            ctx->cfg.inbound_rate_burst};
+    int64_t retry_after = 0;
+    int rc = wabot_limiter_check(ctx->limiter, &lim, 1, wb_now(ctx),
+                                 &retry_after);
+    if (rc == WABOT_OK)
+        return 0;
+    if (rc != WABOT_ERR_RATE_LIMITED) {
+        /* A limiter that cannot answer must not silence the bot. */
+        wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+               "inbound rate limit not checked: %s", wabot_strerror(rc));
+        return 0;
+    }
+    wb_count(ctx, "messages.rate_limited", 1);
+    wb_log(ctx, WABOT_LOG_INFO, "pipeline",
+           "%s is over the inbound rate limit; message not handled "
+           "(allowed again in %lld ms)", customer, (long long)retry_after);
+    if (ctx->cfg.inbound_rate_notice[0] != '\0')
+        *notify = first_of_period(ctx, org, customer, retry_after);
+    return 1;
+}

@@ -1,0 +1,79 @@
+/* Opt-out keywords: STOP and its kin set the customer's opted-out flag
+ * (campaigns and reminders are then refused by the outbound path), START
+ * and its kin clear it. The whole message must be the keyword, compared
+ * folded as keyword routes compare (case, accents, surrounding punctuation
+ * and white space do not matter): "Stop!" opts out, "don't stop" does
+ * not.
+ *
+ * An opt-in keyword only counts for a customer who is opted out: "start"
+ * is also what many bots' menus answer to, and a subscribed customer
+ * saying it means the menu, not a subscription. */
+#include <string.h>
+
+#include "inbound.h"
+#include "keyword_fold.h"
+#include "message.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "wabot/state.h"
+
+/* Keywords are words; longer texts are not compared at all. */
+#define MAX_KEYWORD 256
+
+int wb_keyword_in_list(const char *list, const char *text)
+{
+    size_t tlen = strlen(text);
+    if (tlen == 0 || tlen > MAX_KEYWORD)
+        return 0;
+    char folded[MAX_KEYWORD + 1];
+    size_t flen = wb_keyword_fold_to(text, tlen, folded);
+    if (flen == 0)
+        return 0;
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && n <= MAX_KEYWORD) {
+            char kw[MAX_KEYWORD + 1];
+            size_t klen = wb_keyword_fold_to(p, n, kw);
+            if (klen == flen && memcmp(kw, folded, flen) == 0)
+                return 1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Set the flag, confirm, end the turn. */
+static int switch_to(wabot_turn *t, int opted_out, const char *reply)
+{
+    wabot_ctx *ctx = t->ctx;
+    int rc = wabot_customer_set_opted_out(ctx, t->org, t->customer,
+                                          opted_out);
+    if (rc != WABOT_OK)
+        return rc;
+    if (t->opted_out != opted_out)
+        wb_count(ctx, opted_out ? "optout.opted_out" : "optout.opted_in", 1);
+    wb_log(ctx, WABOT_LOG_INFO, "pipeline", "%s %s by keyword", t->customer,
+           opted_out ? "opted out" : "opted in");
+    t->opted_out = opted_out;
+    wabot_turn_set_handled(t);
+    return reply[0] != '\0' ? wabot_reply_text(t, reply) : WABOT_OK;
+}
+
+int wb_optout_step(wabot_turn *t)
+{
+    const wabot_message *m = t->msg;
+    const wb_config *cfg = &t->ctx->cfg;
+    if (wabot_message_type(m) != WABOT_MSG_TEXT)
+        return 0;
+    const char *text = wabot_message_text(m);
+    int rc;
+    if (wb_keyword_in_list(cfg->optout_keywords, text))
+        rc = switch_to(t, 1, cfg->optout_reply);
+    else if (t->opted_out && wb_keyword_in_list(cfg->optin_keywords, text))
+        rc = switch_to(t, 0, cfg->optin_reply);
+    else
+        return 0;
+    return rc < 0 ? rc : 1;
+}

@@ -1,0 +1,265 @@
+/* Meta WhatsApp Cloud API transport: POST
+ * {base}/{version}/{phone_number_id}/messages with a JSON body and a
+ * Bearer token. Interactive limits are checked before sending so a bad
+ * message fails at once instead of costing a request. */
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "message.h"
+#include "provider.h"
+
+#define META_TEXT_MAX 4096
+#define META_BUTTONS_MAX 3
+#define META_BUTTON_TITLE_MAX 20
+#define META_ROWS_MAX 10
+#define META_ROW_TITLE_MAX 24
+#define META_ID_MAX 256
+
+typedef struct meta {
+    char *url;  /* .../messages */
+    char *auth; /* "Bearer <token>" */
+    int64_t timeout_ms;
+} meta;
+
+static void meta_free(void *impl)
+{
+    meta *m = impl;
+    if (!m)
+        return;
+    free(m->url);
+    if (m->auth)
+        OPENSSL_cleanse(m->auth, strlen(m->auth));
+    free(m->auth);
+    free(m);
+}
+
+void wabot_meta_config_init(wabot_meta_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = WABOT_META_CONFIG_VERSION;
+    cfg->timeout_ms = 10000;
+}
+
+static const wabot_transport_vtable meta_vt;
+
+wabot_transport *wabot_transport_meta_new(const wabot_meta_config *cfg)
+{
+    if (!cfg || cfg->version < 1 || !cfg->access_token ||
+        !*cfg->access_token || !cfg->phone_number_id ||
+        !*cfg->phone_number_id || strpbrk(cfg->phone_number_id, "/?# "))
+        return NULL;
+    const char *base = cfg->base_url && *cfg->base_url
+                           ? cfg->base_url
+                           : "https://graph.facebook.com";
+    const char *version = cfg->api_version && *cfg->api_version
+                              ? cfg->api_version
+                              : "v21.0";
+    if (!wb_url_ok(base) || strpbrk(version, "/?# "))
+        return NULL;
+    meta *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+    size_t n = strlen(base) + strlen(version) + strlen(cfg->phone_number_id) + 16;
+    m->url = malloc(n);
+    if (m->url)
+        snprintf(m->url, n, "%s%s%s/%s/messages", base,
+                 base[strlen(base) - 1] == '/' ? "" : "/", version,
+                 cfg->phone_number_id);
+    n = strlen(cfg->access_token) + 8;
+    m->auth = malloc(n);
+    if (m->auth)
+        snprintf(m->auth, n, "Bearer %s", cfg->access_token);
+    if (!m->url || !m->auth) {
+        meta_free(m);
+        return NULL;
+    }
+    wabot_transport *t = wabot_transport_new(&meta_vt, m, "meta");
+    if (!t)
+        meta_free(m);
+    return t;
+}
+
+/* Meta media types by the URL's extension; documents otherwise. */
+static const char *media_type(const char *url)
+{
+    static const struct { const char *ext, *type; } map[] = {
+        {".jpg", "image"},  {".jpeg", "image"}, {".png", "image"},
+        {".webp", "sticker"}, {".mp4", "video"}, {".3gp", "video"},
+        {".mp3", "audio"},  {".ogg", "audio"},  {".amr", "audio"},
+        {".aac", "audio"},  {".m4a", "audio"}};
+    const char *q = strchr(url, '?');
+    size_t len = q ? (size_t)(q - url) : strlen(url);
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        size_t e = strlen(map[i].ext);
+        if (len >= e && strncasecmp(url + len - e, map[i].ext, e) == 0)
+            return map[i].type;
+    }
+    return "document";
+}
+
+static json_t *text_object(const char *text)
+{
+    return json_pack("{s:s, s:b}", "body", text, "preview_url", 0);
+}
+
+static json_t *media_object(const wabot_outbound *o, const char *type)
+{
+    json_t *obj = json_pack("{s:s}", "link", wabot_outbound_media_url(o));
+    const char *caption = wabot_outbound_text(o);
+    if (*caption && strcmp(type, "audio") && strcmp(type, "sticker"))
+        json_object_set_new(obj, "caption", json_string(caption));
+    if (!strcmp(type, "document")) {
+        const char *url = wabot_outbound_media_url(o);
+        const char *slash = strrchr(url, '/');
+        char name[128];
+        snprintf(name, sizeof name, "%s", slash && slash[1] ? slash + 1 : "file");
+        name[strcspn(name, "?#")] = '\0';
+        json_object_set_new(obj, "filename", json_string(name));
+    }
+    return obj;
+}
+
+static int check_options(const wabot_outbound *o, size_t max_n,
+                         size_t max_title, const char **why)
+{
+    size_t n = wabot_outbound_option_count(o);
+    if (n == 0 || n > max_n) {
+        *why = "wrong number of buttons or rows";
+        return WABOT_ERR_TOO_LARGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (wb_utf8_length(wabot_outbound_option_title(o, i)) > max_title ||
+            strlen(wabot_outbound_option_id(o, i)) > META_ID_MAX) {
+            *why = "button or row title/id too long";
+            return WABOT_ERR_TOO_LARGE;
+        }
+    }
+    return WABOT_OK;
+}
+
+static json_t *interactive(const wabot_outbound *o, int list)
+{
+    json_t *items = json_array();
+    size_t n = wabot_outbound_option_count(o);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = wabot_outbound_option_id(o, i);
+        const char *title = wabot_outbound_option_title(o, i);
+        json_array_append_new(
+            items, list ? json_pack("{s:s, s:s}", "id", id, "title", title)
+                        : json_pack("{s:s, s:{s:s, s:s}}", "type", "reply",
+                                    "reply", "id", id, "title", title));
+    }
+    json_t *action = list ? json_pack("{s:s, s:[{s:s, s:o}]}", "button",
+                                      "Choose", "sections", "title",
+                                      "Options", "rows", items)
+                          : json_pack("{s:o}", "buttons", items);
+    return json_pack("{s:s, s:{s:s}, s:o}", "type", list ? "list" : "button",
+                     "body", "text", wabot_outbound_text(o), "action", action);
+}
+
+static json_t *template_object(const wabot_outbound *o)
+{
+    json_t *params = json_array();
+    for (size_t i = 0; i < wabot_outbound_param_count(o); i++)
+        json_array_append_new(params, json_pack("{s:s, s:s}", "type", "text",
+                                                "text", wabot_outbound_param(o, i)));
+    json_t *t = json_pack("{s:s, s:{s:s}}", "name",
+                          wabot_outbound_template_name(o), "language", "code",
+                          wabot_outbound_template_language(o));
+    if (json_array_size(params))
+        json_object_set_new(t, "components",
+                            json_pack("[{s:s, s:o}]", "type", "body",
+                                      "parameters", params));
+    else
+        json_decref(params);
+    return t;
+}
+
+/* The request body for o, or NULL with *rc and *why set. */
+static json_t *build_body(const wabot_outbound *o, int *rc, const char **why)
+{
+    wabot_out_kind k = wabot_outbound_kind(o);
+    const char *text = wabot_outbound_text(o);
+    if (k != WABOT_OUT_TEMPLATE && wb_utf8_length(text) > META_TEXT_MAX) {
+        *rc = WABOT_ERR_TOO_LARGE;
+        *why = "text longer than 4096 characters";
+        return NULL;
+    }
+    if ((k == WABOT_OUT_BUTTONS &&
+         (*rc = check_options(o, META_BUTTONS_MAX, META_BUTTON_TITLE_MAX, why))) ||
+        (k == WABOT_OUT_LIST &&
+         (*rc = check_options(o, META_ROWS_MAX, META_ROW_TITLE_MAX, why))))
+        return NULL;
+    const char *type = k == WABOT_OUT_TEXT ? "text"
+                       : k == WABOT_OUT_MEDIA ? media_type(wabot_outbound_media_url(o))
+                       : k == WABOT_OUT_TEMPLATE ? "template"
+                                                 : "interactive";
+    json_t *value = k == WABOT_OUT_TEXT       ? text_object(text)
+                    : k == WABOT_OUT_MEDIA    ? media_object(o, type)
+                    : k == WABOT_OUT_TEMPLATE ? template_object(o)
+                                              : interactive(o, k == WABOT_OUT_LIST);
+    const char *to = wabot_outbound_to(o);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "messaging_product",
+                             "whatsapp", "recipient_type", "individual", "to",
+                             to[0] == '+' ? to + 1 : to, "type", type, type,
+                             value);
+    const char *reply_to = wabot_outbound_in_reply_to(o);
+    if (body && strncmp(reply_to, "wamid.", 6) == 0)
+        json_object_set_new(body, "context",
+                            json_pack("{s:s}", "message_id", reply_to));
+    if (!body) {
+        *rc = WABOT_ERR_NOMEM;
+        *why = "out of memory";
+    }
+    return body;
+}
+
+static void meta_done(void *ud, const wb_http_response *r)
+{
+    wabot_send_op *op = ud;
+    json_t *j = r->status == WABOT_OK && r->len
+                    ? json_loadb(r->body, r->len, 0, NULL)
+                    : NULL;
+    const char *id = json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "messages"), 0), "id"));
+    json_t *err = json_object_get(j, "error");
+    int code = (int)json_integer_value(json_object_get(err, "code"));
+    const char *details = json_string_value(
+        json_object_get(json_object_get(err, "error_data"), "details"));
+    const char *msg = details ? details
+                              : json_string_value(json_object_get(err, "message"));
+    wb_provider_complete(op, WABOT_PROVIDER_META, r, id, code, msg);
+    json_decref(j);
+}
+
+static int meta_send(void *impl, const wabot_outbound *o, wabot_send_op *op)
+{
+    meta *m = impl;
+    int rc = WABOT_OK;
+    const char *why = "";
+    json_t *body = build_body(o, &rc, &why);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        wabot_send_op_fail(op, rc == WABOT_ERR_NOMEM ? WABOT_ERR_NOMEM
+                                                     : WABOT_ERR_PERMANENT,
+                           0, why, 0);
+        return WABOT_OK;
+    }
+    wabot_http_header h[] = {{"Authorization", m->auth},
+                             {"Content-Type", "application/json"}};
+    rc = wb_http_send(wb_send_op_ctx(op), "POST", m->url, h, 2, text,
+                      strlen(text), m->timeout_ms, meta_done, op);
+    free(text);
+    return rc;
+}
+
+static const wabot_transport_vtable meta_vt = {WABOT_TRANSPORT_VTABLE_VERSION,
+                                               meta_send, meta_free};

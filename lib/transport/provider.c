@@ -1,0 +1,85 @@
+#define _XOPEN_SOURCE 700 /* strptime */
+/* Helpers shared by the provider transports. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "provider.h"
+
+int64_t wb_retry_after_ms(const wb_http_response *r)
+{
+    const char *v = wb_http_header_get(r, "Retry-After");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long long secs = strtoll(v, &end, 10);
+    if (end != v && *end == '\0')
+        return secs > 0 ? secs * 1000 : 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+        int64_t at = (int64_t)timegm(&tm) * 1000;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return at > now ? at - now : 0;
+    }
+    return 0;
+}
+
+void wb_provider_complete(wabot_send_op *op, wabot_provider provider,
+                          const wb_http_response *r, const char *provider_id,
+                          int code, const char *message)
+{
+    if (r->status != WABOT_OK) {
+        wabot_send_op_fail(op, r->status, 0, r->error, 0);
+        return;
+    }
+    int status = wabot_provider_classify(provider, r->code, code);
+    if (status == WABOT_OK && provider_id && *provider_id) {
+        wabot_send_op_ok(op, provider_id);
+        return;
+    }
+    if (status == WABOT_OK) { /* 2xx without an id: not what the API says */
+        status = WABOT_ERR_TRANSPORT;
+        message = "success answer without a message id";
+    }
+    char text[300];
+    snprintf(text, sizeof text, "HTTP %d: %s", r->code,
+             message && *message ? message : "no error message");
+    wabot_send_op_fail(op, status, code, text, wb_retry_after_ms(r));
+}
+
+void wb_form_encode(wb_strbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+            wb_strbuf_putc(b, (char)*p);
+        } else if (*p == ' ') {
+            wb_strbuf_putc(b, '+');
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            wb_strbuf_append(b, e, 3);
+        }
+    }
+}
+
+int wb_url_ok(const char *url)
+{
+    return url && (strncmp(url, "http://", 7) == 0 ||
+                   strncmp(url, "https://", 8) == 0) &&
+           !strpbrk(url, " \t\r\n");
+}
+
+size_t wb_utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}

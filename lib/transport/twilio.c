@@ -1,0 +1,244 @@
+/* Twilio transport: POST {base}/2010-04-01/Accounts/{sid}/Messages.json,
+ * form-encoded, HTTP Basic auth. WhatsApp numbers carry the "whatsapp:"
+ * prefix. Twilio has no interactive messages in this API, so buttons and
+ * lists are sent as text with numbered options; templates use ContentSid
+ * (the template name is the HX... content SID) and ContentVariables. */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "message.h"
+#include "provider.h"
+
+#define TWILIO_BODY_MAX 1600 /* characters */
+
+typedef struct twilio {
+    char *sid, *from, *service, *callback;
+    char *url;  /* the Messages.json endpoint */
+    char *auth; /* "Basic base64(sid:token)" */
+    int64_t timeout_ms;
+} twilio;
+
+static void twilio_free(void *impl)
+{
+    twilio *t = impl;
+    if (!t)
+        return;
+    free(t->sid);
+    free(t->from);
+    free(t->service);
+    free(t->callback);
+    free(t->url);
+    if (t->auth)
+        OPENSSL_cleanse(t->auth, strlen(t->auth)); /* holds the token */
+    free(t->auth);
+    free(t);
+}
+
+void wabot_twilio_config_init(wabot_twilio_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = WABOT_TWILIO_CONFIG_VERSION;
+    cfg->timeout_ms = 10000;
+}
+
+static char *basic_auth(const char *user, const char *pass)
+{
+    size_t n = strlen(user) + 1 + strlen(pass);
+    char *plain = malloc(n + 1);
+    char *out = malloc(6 + 4 * ((n + 2) / 3) + 1);
+    if (!plain || !out) {
+        free(plain);
+        free(out);
+        return NULL;
+    }
+    snprintf(plain, n + 1, "%s:%s", user, pass);
+    memcpy(out, "Basic ", 6);
+    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)plain,
+                    (int)n);
+    OPENSSL_cleanse(plain, n);
+    free(plain);
+    return out;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+static char *e164_or_null(const char *s, int *bad)
+{
+    if (!s || !*s)
+        return NULL;
+    char e[20];
+    if (wb_e164_normalize(s, e, sizeof e) != WABOT_OK) {
+        *bad = 1;
+        return NULL;
+    }
+    return strdup(e);
+}
+
+static const wabot_transport_vtable twilio_vt;
+
+wabot_transport *wabot_transport_twilio_new(const wabot_twilio_config *cfg)
+{
+    if (!cfg || cfg->version < 1 || !cfg->account_sid || !*cfg->account_sid ||
+        !cfg->auth_token || !*cfg->auth_token ||
+        ((!cfg->from || !*cfg->from) &&
+         (!cfg->messaging_service_sid || !*cfg->messaging_service_sid)))
+        return NULL;
+    const char *base = cfg->base_url && *cfg->base_url
+                           ? cfg->base_url
+                           : "https://api.twilio.com";
+    if (!wb_url_ok(base) ||
+        (cfg->status_callback_url && *cfg->status_callback_url &&
+         !wb_url_ok(cfg->status_callback_url)))
+        return NULL;
+    twilio *t = calloc(1, sizeof *t);
+    int bad = 0;
+    if (!t)
+        return NULL;
+    t->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+    t->sid = strdup(cfg->account_sid);
+    t->from = e164_or_null(cfg->from, &bad);
+    t->service = dup_or_null(cfg->messaging_service_sid);
+    t->callback = dup_or_null(cfg->status_callback_url);
+    t->auth = basic_auth(cfg->account_sid, cfg->auth_token);
+    size_t n = strlen(base) + strlen(cfg->account_sid) + 64;
+    t->url = malloc(n);
+    if (t->url)
+        snprintf(t->url, n, "%s%s/2010-04-01/Accounts/%s/Messages.json", base,
+                 base[strlen(base) - 1] == '/' ? "" : "", cfg->account_sid);
+    if (bad || !t->sid || !t->auth || !t->url) {
+        twilio_free(t);
+        return NULL;
+    }
+    wabot_transport *tr = wabot_transport_new(&twilio_vt, t, "twilio");
+    if (!tr)
+        twilio_free(t);
+    return tr;
+}
+
+static void param(wb_strbuf *b, const char *key, const char *value)
+{
+    if (b->len)
+        wb_strbuf_putc(b, '&');
+    wb_strbuf_puts(b, key);
+    wb_strbuf_putc(b, '=');
+    wb_form_encode(b, value);
+}
+
+static void whatsapp_param(wb_strbuf *b, const char *key, const char *e164)
+{
+    char v[40];
+    snprintf(v, sizeof v, "whatsapp:%s", e164);
+    param(b, key, v);
+}
+
+/* Buttons and lists become text with numbered options. */
+static void options_as_text(wb_strbuf *body, const wabot_outbound *m)
+{
+    wb_strbuf_puts(body, wabot_outbound_text(m));
+    size_t n = wabot_outbound_option_count(m);
+    for (size_t i = 0; i < n; i++)
+        wb_strbuf_printf(body, "%s%zu. %s", i ? "\n" : "\n\n", i + 1,
+                         wabot_outbound_option_title(m, i));
+}
+
+static char *content_variables(const wabot_outbound *m)
+{
+    json_t *vars = json_object();
+    for (size_t i = 0; vars && i < wabot_outbound_param_count(m); i++) {
+        char k[24];
+        snprintf(k, sizeof k, "%zu", i + 1);
+        json_object_set_new(vars, k, json_string(wabot_outbound_param(m, i)));
+    }
+    char *s = vars ? json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(vars);
+    return s;
+}
+
+/* The form for m, or a negative status for a message Twilio cannot take. */
+static int build_form(const twilio *t, const wabot_outbound *m,
+                      const char *from, wb_strbuf *f, const char **why)
+{
+    whatsapp_param(f, "To", wabot_outbound_to(m));
+    if (from && *from)
+        whatsapp_param(f, "From", from);
+    else if (t->from)
+        whatsapp_param(f, "From", t->from);
+    if (t->service)
+        param(f, "MessagingServiceSid", t->service);
+    if (t->callback)
+        param(f, "StatusCallback", t->callback);
+    wabot_out_kind k = wabot_outbound_kind(m);
+    if (k == WABOT_OUT_TEMPLATE) {
+        char *vars = content_variables(m);
+        param(f, "ContentSid", wabot_outbound_template_name(m));
+        if (vars)
+            param(f, "ContentVariables", vars);
+        free(vars);
+        return WABOT_OK;
+    }
+    wb_strbuf body;
+    wb_strbuf_init(&body, NULL);
+    if (k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST)
+        options_as_text(&body, m);
+    else
+        wb_strbuf_puts(&body, wabot_outbound_text(m));
+    int rc = WABOT_OK;
+    if (body.data && wb_utf8_length(body.data) > TWILIO_BODY_MAX) {
+        *why = "Body longer than 1600 characters";
+        rc = WABOT_ERR_TOO_LARGE;
+    } else if (body.len) {
+        param(f, "Body", body.data);
+    }
+    if (k == WABOT_OUT_MEDIA)
+        param(f, "MediaUrl", wabot_outbound_media_url(m));
+    wb_strbuf_free(&body);
+    return rc;
+}
+
+static void twilio_done(void *ud, const wb_http_response *r)
+{
+    wabot_send_op *op = ud;
+    json_t *j = r->status == WABOT_OK && r->len
+                    ? json_loadb(r->body, r->len, 0, NULL)
+                    : NULL;
+    const char *sid = json_string_value(json_object_get(j, "sid"));
+    int code = (int)json_integer_value(json_object_get(j, "code"));
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    wb_provider_complete(op, WABOT_PROVIDER_TWILIO, r, sid, code, msg);
+    json_decref(j);
+}
+
+static int twilio_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
+{
+    twilio *t = impl;
+    const char *why = "";
+    wb_strbuf form;
+    wb_strbuf_init(&form, NULL);
+    int rc = build_form(t, m, wabot_outbound_from(m), &form, &why);
+    if (rc == WABOT_OK && form.oom)
+        rc = WABOT_ERR_NOMEM;
+    if (rc != WABOT_OK) {
+        wb_strbuf_free(&form);
+        /* The message cannot be sent as it is: complete, do not retry. */
+        wabot_send_op_fail(op, WABOT_ERR_PERMANENT, 0, why, 0);
+        return WABOT_OK;
+    }
+    wabot_http_header h[] = {
+        {"Authorization", t->auth},
+        {"Content-Type", "application/x-www-form-urlencoded"},
+        {"Accept", "application/json"}};
+    rc = wb_http_send(wb_send_op_ctx(op), "POST", t->url, h, 3, form.data,
+                      form.len, t->timeout_ms, twilio_done, op);
+    wb_strbuf_free(&form);
+    return rc;
+}
+
+static const wabot_transport_vtable twilio_vt = {
+    WABOT_TRANSPORT_VTABLE_VERSION, twilio_send, twilio_free};

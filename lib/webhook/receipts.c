@@ -1,0 +1,542 @@
+/* Delivery records: what the provider told us about each message we sent.
+ *
+ * One storage value per provider message id, "wabot:receipt:<id>":
+ *   {"state":"delivered","code":"","outbound_id":"...","to":"+1...",
+ *    "org":"default","provider":"twilio","updated_ms":...,
+ *    "seen":["sent","delivered"]}
+ * Every change is a read-modify-write with compare-and-set, so the send's
+ * record and receipts racing each other (callbacks often arrive before
+ * the send's HTTP answer is processed) all land. "seen" holds the states
+ * reported so far: a receipt whose state is in it is a duplicate (the
+ * provider retried) and changes nothing, not even a counter. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/message.h"
+#include "internal/metrics.h"
+#include "internal/receipts.h"
+#include "internal/storage.h"
+#include "internal/strbuf.h"
+#include "internal/webhook.h"
+#include "wabot/security.h"
+#include "wabot/state.h"
+
+#define MODULE "receipts"
+#define KEY_PREFIX "wabot:receipt:"
+/* CAS attempts: only exhausted by pathological contention on one id. */
+#define MAX_TRIES 32
+#define CODE_MAX 32
+
+/* ------------------------------------------------------------------ */
+/* States                                                              */
+
+static const char *const state_names[] = {
+    [WABOT_DELIVERY_UNKNOWN] = "unknown",
+    [WABOT_DELIVERY_QUEUED] = "queued",
+    [WABOT_DELIVERY_SENT] = "sent",
+    [WABOT_DELIVERY_DELIVERED] = "delivered",
+    [WABOT_DELIVERY_READ] = "read",
+    [WABOT_DELIVERY_FAILED] = "failed",
+    [WABOT_DELIVERY_UNDELIVERED] = "undelivered",
+};
+#define N_STATES (sizeof state_names / sizeof state_names[0])
+
+const char *wabot_delivery_state_name(wabot_delivery_state s)
+{
+    return (unsigned)s < N_STATES ? state_names[s] : "unknown";
+}
+
+static wabot_delivery_state state_by_name(const char *name)
+{
+    for (size_t i = 1; name != NULL && i < N_STATES; i++)
+        if (strcmp(name, state_names[i]) == 0)
+            return (wabot_delivery_state)i;
+    return WABOT_DELIVERY_UNKNOWN;
+}
+
+/* How far along a message is. A failure outranks the in-flight states
+ * (it ends them) but not delivered/read: a receipt proving delivery is
+ * stronger evidence than a failure report arriving late or by mistake. */
+static int rank(wabot_delivery_state s)
+{
+    switch (s) {
+    case WABOT_DELIVERY_QUEUED: return 1;
+    case WABOT_DELIVERY_SENT: return 2;
+    case WABOT_DELIVERY_FAILED:
+    case WABOT_DELIVERY_UNDELIVERED: return 3;
+    case WABOT_DELIVERY_DELIVERED: return 4;
+    case WABOT_DELIVERY_READ: return 5;
+    default: return 0;
+    }
+}
+
+static int is_failure(wabot_delivery_state s)
+{
+    return s == WABOT_DELIVERY_FAILED || s == WABOT_DELIVERY_UNDELIVERED;
+}
+
+/* Provider status names (Twilio MessageStatus, Meta statuses[].status).
+ * Twilio's pre-send states are all "queued" for us; "receiving" and
+ * "received" describe inbound messages and Meta's "deleted"/"warning" say
+ * nothing about delivery: those are ignored. */
+static wabot_delivery_state map_status(const char *status)
+{
+    static const struct {
+        const char *name;
+        wabot_delivery_state state;
+    } map[] = {
+        {"accepted", WABOT_DELIVERY_QUEUED},
+        {"scheduled", WABOT_DELIVERY_QUEUED},
+        {"queued", WABOT_DELIVERY_QUEUED},
+        {"sending", WABOT_DELIVERY_QUEUED},
+        {"sent", WABOT_DELIVERY_SENT},
+        {"delivered", WABOT_DELIVERY_DELIVERED},
+        {"partially_delivered", WABOT_DELIVERY_DELIVERED},
+        {"read", WABOT_DELIVERY_READ},
+        {"failed", WABOT_DELIVERY_FAILED},
+        {"canceled", WABOT_DELIVERY_FAILED},
+        {"undelivered", WABOT_DELIVERY_UNDELIVERED},
+    };
+    for (size_t i = 0; status != NULL && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(status, map[i].name) == 0)
+            return map[i].state;
+    return WABOT_DELIVERY_UNKNOWN;
+}
+
+/* Provider codes that mean "this customer does not want our marketing":
+ * Meta 131050 (the user stopped marketing messages) and Twilio 21610 (the
+ * recipient replied STOP). The customer is marked opted out, so campaigns
+ * and reminders stop being sent to them. */
+static int opt_out_code(const char *code)
+{
+    return code != NULL &&
+           (strcmp(code, "131050") == 0 || strcmp(code, "21610") == 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The record                                                          */
+
+typedef struct rec {
+    wabot_delivery_state state;
+    char code[CODE_MAX];
+    char *outbound_id, *to, *org; /* libc; NULL = unknown */
+    wabot_provider provider;
+    int64_t updated_ms;
+    unsigned seen; /* bit per wabot_delivery_state */
+} rec;
+
+static void rec_clear(rec *r)
+{
+    free(r->outbound_id);
+    free(r->to);
+    free(r->org);
+    memset(r, 0, sizeof *r);
+}
+
+static char *dup_json_str(json_t *root, const char *key)
+{
+    const char *s = json_string_value(json_object_get(root, key));
+    return s != NULL && *s != '\0' ? strdup(s) : NULL;
+}
+
+static wabot_provider provider_by_name(const char *name)
+{
+    for (int p = WABOT_PROVIDER_UNKNOWN; p <= WABOT_PROVIDER_TEST; p++)
+        if (name != NULL && strcmp(name, wabot_provider_name(p)) == 0)
+            return (wabot_provider)p;
+    return WABOT_PROVIDER_UNKNOWN;
+}
+
+/* A corrupt value decodes as an empty record (rewritten by the next
+ * change) rather than blocking every receipt of that message. */
+static void rec_decode(const char *val, size_t len, rec *r)
+{
+    memset(r, 0, sizeof *r);
+    json_t *root = json_loadb(val, len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return;
+    }
+    r->state = state_by_name(json_string_value(json_object_get(root,
+                                                               "state")));
+    const char *code = json_string_value(json_object_get(root, "code"));
+    snprintf(r->code, sizeof r->code, "%s", code != NULL ? code : "");
+    r->outbound_id = dup_json_str(root, "outbound_id");
+    r->to = dup_json_str(root, "to");
+    r->org = dup_json_str(root, "org");
+    r->provider = provider_by_name(json_string_value(
+        json_object_get(root, "provider")));
+    r->updated_ms = json_integer_value(json_object_get(root, "updated_ms"));
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(root, "seen"), i, s) {
+        wabot_delivery_state st = state_by_name(json_string_value(s));
+        if (st != WABOT_DELIVERY_UNKNOWN)
+            r->seen |= 1u << st;
+    }
+    json_decref(root);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    wb_strbuf_append(data, buf, size);
+    return 0;
+}
+
+/* Compact JSON (libc memory), NULL on out of memory. */
+static char *rec_encode(const rec *r, size_t *len)
+{
+    json_t *seen = json_array();
+    for (size_t i = 1; seen != NULL && i < N_STATES; i++)
+        if (r->seen & (1u << i))
+            json_array_append_new(seen, json_string(state_names[i]));
+    json_t *root = json_pack(
+        "{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:I,s:o}", "state",
+        wabot_delivery_state_name(r->state), "code", r->code, "outbound_id",
+        r->outbound_id, "to", r->to, "org", r->org, "provider",
+        wabot_provider_name(r->provider), "updated_ms",
+        (json_int_t)r->updated_ms, "seen", seen);
+    if (root == NULL)
+        return NULL;
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    int rc = json_dump_callback(root, dump_cb, &b, JSON_COMPACT);
+    json_decref(root);
+    if (rc != 0) {
+        wb_strbuf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
+{
+    if (buf == NULL || !wb_storage_key_part_ok(provider_id))
+        return NULL;
+    int w = snprintf(buf, n, KEY_PREFIX "%s", provider_id);
+    return w >= 0 && (size_t)w < n && w <= WB_STORAGE_KEY_MAX ? buf : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Read-modify-write                                                    */
+
+/* Changes *r. Returns 1 to write, 0 to leave the record as it is, or a
+ * negative status. `absent` says the record did not exist. */
+typedef int (*rec_change_fn)(rec *r, int absent, void *arg);
+
+static int rec_update(wabot_ctx *ctx, const char *key, rec_change_fn change,
+                      void *arg)
+{
+    for (int tries = 0; tries < MAX_TRIES; tries++) {
+        char *val = NULL;
+        size_t len = 0;
+        uint64_t version = 0;
+        rec r;
+        int rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+        if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND)
+            return rc;
+        int absent = rc == WABOT_ERR_NOT_FOUND;
+        if (absent) {
+            memset(&r, 0, sizeof r);
+            version = 0;
+        } else {
+            rec_decode(val, len, &r);
+        }
+        free(val);
+        rc = change(&r, absent, arg);
+        char *text = rc > 0 ? rec_encode(&r, &len) : NULL;
+        rec_clear(&r);
+        if (rc <= 0)
+            return rc;
+        if (text == NULL)
+            return WABOT_ERR_NOMEM;
+        rc = wabot_storage_cas(ctx->storage, key, version, text, len,
+                               ctx->cfg.receipt_ttl_ms, NULL);
+        free(text);
+        if (rc != WABOT_ERR_CONFLICT)
+            return rc;
+    }
+    return WABOT_ERR_CONFLICT;
+}
+
+static int set_if_unknown(char **slot, const char *value)
+{
+    if (*slot != NULL || value == NULL || *value == '\0')
+        return WABOT_OK;
+    *slot = strdup(value);
+    return *slot != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+}
+
+/* ------------------------------------------------------------------ */
+/* The send                                                            */
+
+typedef struct sent_arg {
+    const wabot_outbound *o;
+    int64_t now_ms;
+} sent_arg;
+
+static int sent_change(rec *r, int absent, void *p)
+{
+    const sent_arg *a = p;
+    (void)absent;
+    if (set_if_unknown(&r->outbound_id, wabot_outbound_id(a->o)) ||
+        set_if_unknown(&r->to, wabot_outbound_to(a->o)) ||
+        set_if_unknown(&r->org, wabot_outbound_organization(a->o)))
+        return WABOT_ERR_NOMEM;
+    if (r->provider == WABOT_PROVIDER_UNKNOWN)
+        r->provider = wabot_outbound_provider(a->o);
+    r->seen |= 1u << WABOT_DELIVERY_SENT;
+    if (rank(WABOT_DELIVERY_SENT) > rank(r->state)) {
+        r->state = WABOT_DELIVERY_SENT;
+        r->updated_ms = a->now_ms;
+    }
+    return 1;
+}
+
+void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
+                     const char *provider_id)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (ctx == NULL || o == NULL)
+        return;
+    if (wb_receipt_key(key, sizeof key, provider_id) == NULL) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s: provider id unusable as a key; receipts for it "
+               "will be recorded as unknown", wabot_outbound_id(o));
+        return;
+    }
+    sent_arg a = {o, wb_now(ctx)};
+    int rc = rec_update(ctx, key, sent_change, &a);
+    if (rc < 0)
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s as %s not recorded: %s", wabot_outbound_id(o),
+               provider_id, wabot_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* Receipts                                                            */
+
+typedef struct apply_arg {
+    const wb_status_update *u;
+    wabot_delivery_state state;
+    /* results */
+    int duplicate, stale, unknown;
+    char org[256], to[32]; /* whom an opt-out code is about */
+} apply_arg;
+
+static void note_customer(apply_arg *a, const rec *r)
+{
+    if (r->org != NULL)
+        snprintf(a->org, sizeof a->org, "%s", r->org);
+    if (r->to != NULL)
+        snprintf(a->to, sizeof a->to, "%s", r->to);
+}
+
+static int apply_change(rec *r, int absent, void *p)
+{
+    apply_arg *a = p;
+    const wb_status_update *u = a->u;
+    unsigned bit = 1u << a->state;
+    note_customer(a, r);
+    if (r->seen & bit) {
+        a->duplicate = 1;
+        return 0;
+    }
+    a->unknown = absent || r->outbound_id == NULL;
+    if (absent) {
+        char e164[32];
+        r->provider = u->provider;
+        if (u->recipient != NULL &&
+            wb_e164_normalize(u->recipient, e164, sizeof e164) == WABOT_OK &&
+            set_if_unknown(&r->to, e164) != WABOT_OK)
+            return WABOT_ERR_NOMEM;
+    }
+    r->seen |= bit;
+    if (rank(a->state) > rank(r->state)) {
+        r->state = a->state;
+        snprintf(r->code, sizeof r->code, "%s",
+                 is_failure(a->state) && u->error_code ? u->error_code : "");
+        r->updated_ms = u->timestamp_ms;
+    } else {
+        a->stale = 1;
+    }
+    note_customer(a, r);
+    return 1;
+}
+
+/* Permanent opt-out codes mark the customer (the record's organisation
+ * and recipient, or the default organisation and the receipt's
+ * recipient for a message this process did not record). */
+static void mark_opted_out(wabot_ctx *ctx, const apply_arg *a)
+{
+    const char *org = a->org[0] ? a->org : ctx->cfg.default_org;
+    if (a->to[0] == '\0') {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "receipt %s: error %s means opted out, but the recipient "
+               "is unknown", a->u->id, a->u->error_code);
+        return;
+    }
+    int rc = wabot_customer_set_opted_out(ctx, org, a->to, 1);
+    if (rc == WABOT_OK)
+        wb_count(ctx, "receipts.opted_out", 1);
+    else
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "receipt %s: cannot mark %s opted out: %s", a->u->id, a->to,
+               wabot_strerror(rc));
+}
+
+static void count_applied(wabot_ctx *ctx, const apply_arg *a)
+{
+    char name[48];
+    if (a->duplicate) {
+        wb_count(ctx, "receipts.duplicates", 1);
+        return;
+    }
+    snprintf(name, sizeof name, "receipts.%s",
+             wabot_delivery_state_name(a->state));
+    wb_count(ctx, name, 1);
+    if (a->stale)
+        wb_count(ctx, "receipts.stale", 1);
+    if (a->unknown)
+        wb_count(ctx, "receipts.unknown", 1);
+}
+
+int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    apply_arg a;
+    memset(&a, 0, sizeof a);
+    a.u = u;
+    a.state = map_status(u->status);
+    if (a.state == WABOT_DELIVERY_UNKNOWN ||
+        wb_receipt_key(key, sizeof key, u->id) == NULL) {
+        wb_count(ctx, "receipts.ignored", 1);
+        return WABOT_OK;
+    }
+    int rc = rec_update(ctx, key, apply_change, &a);
+    if (rc < 0)
+        return rc;
+    count_applied(ctx, &a);
+    if (!a.duplicate && is_failure(a.state) && opt_out_code(u->error_code))
+        mark_opted_out(ctx, &a);
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public read API                                                     */
+
+struct wabot_delivery {
+    wabot_delivery_state state;
+    wabot_provider provider;
+    int64_t updated_ms;
+    char *provider_id, *code, *outbound_id, *to, *org; /* never NULL */
+};
+
+void wabot_delivery_free(wabot_delivery *d)
+{
+    if (d == NULL)
+        return;
+    free(d->provider_id);
+    free(d->code);
+    free(d->outbound_id);
+    free(d->to);
+    free(d->org);
+    free(d);
+}
+
+static char *or_empty(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+static wabot_delivery *snapshot(const rec *r, const char *provider_id)
+{
+    wabot_delivery *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    d->state = r->state;
+    d->provider = r->provider;
+    d->updated_ms = r->updated_ms;
+    d->provider_id = or_empty(provider_id);
+    d->code = or_empty(r->code);
+    d->outbound_id = or_empty(r->outbound_id);
+    d->to = or_empty(r->to);
+    d->org = or_empty(r->org);
+    if (!d->provider_id || !d->code || !d->outbound_id || !d->to ||
+        !d->org) {
+        wabot_delivery_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+int wabot_delivery_get(wabot_ctx *ctx, const char *provider_id,
+                       wabot_delivery **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (ctx == NULL || out == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "wabot_delivery_get: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (wb_receipt_key(key, sizeof key, provider_id) == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "provider id must be non-empty, short, without "
+                        "control characters");
+    char *val = NULL;
+    size_t len = 0;
+    int rc = wabot_storage_get(ctx->storage, key, &val, &len, NULL);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "no delivery record for %s: %s",
+                        provider_id, wabot_strerror(rc));
+    rec r;
+    rec_decode(val, len, &r);
+    free(val);
+    *out = snapshot(&r, provider_id);
+    rec_clear(&r);
+    return *out != NULL ? WABOT_OK
+                        : wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+}
+
+wabot_delivery_state wabot_delivery_state_of(const wabot_delivery *d)
+{
+    return d != NULL ? d->state : WABOT_DELIVERY_UNKNOWN;
+}
+
+const char *wabot_delivery_error_code(const wabot_delivery *d)
+{
+    return d != NULL ? d->code : "";
+}
+
+const char *wabot_delivery_outbound_id(const wabot_delivery *d)
+{
+    return d != NULL ? d->outbound_id : "";
+}
+
+const char *wabot_delivery_provider_id(const wabot_delivery *d)
+{
+    return d != NULL ? d->provider_id : "";
+}
+
+const char *wabot_delivery_to(const wabot_delivery *d)
+{
+    return d != NULL ? d->to : "";
+}
+
+const char *wabot_delivery_organization(const wabot_delivery *d)
+{
+    return d != NULL ? d->org : "";
+}
+
+wabot_provider wabot_delivery_provider(const wabot_delivery *d)
+{
+    return d != NULL ? d->provider : WABOT_PROVIDER_UNKNOWN;
+}
+
+int64_t wabot_delivery_updated_ms(const wabot_delivery *d)
+{
+    return d != NULL ? d->updated_ms : 0;
+}
