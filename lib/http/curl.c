@@ -25,12 +25,6 @@
 #include "runtime.h"
 #include "strbuf.h"
 
-/* HTTP/1.1 hosts get at most this many parallel connections; transfers
- * beyond wait for one to free up (HTTP/2 hosts multiplex on one). */
-#define MAX_HOST_CONNECTIONS 16
-#define MAX_TOTAL_CONNECTIONS 32
-/* Idle connections kept open for reuse. */
-#define MAX_CACHED_CONNECTIONS 32
 /* Easy handles kept for reuse (they carry no connection, only setup). */
 #define MAX_IDLE_HANDLES 16
 #define MAX_HEADER_BYTES (64 * 1024)
@@ -566,11 +560,11 @@ static int multi_setup(wb_curl *cl)
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
     bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
-                             (long)MAX_CACHED_CONNECTIONS);
+                             (long)WB_HTTP_MAX_CACHED_CONNECTIONS);
     bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
-                             (long)MAX_HOST_CONNECTIONS);
+                             (long)WB_HTTP_MAX_HOST_CONNECTIONS);
     bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                             (long)MAX_TOTAL_CONNECTIONS);
+                             (long)WB_HTTP_MAX_TOTAL_CONNECTIONS);
     return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include "message.h"
 #include "runtime.h"
+#include "wabot/send.h"
 
 #define MAX_TEXT 4096
 #define MAX_PARAMS 20
