@@ -117,8 +117,9 @@ typedef struct wabot_limiter wabot_limiter;
 
 WABOT_API wabot_limiter *wabot_limiter_new(const wabot_limiter_vtable *vt,
                                            void *impl);
-/** The memory backend: thread-safe; keys idle for longer than their
- *  period plus burst are forgotten. */
+/** The memory backend: thread-safe; a key whose theoretical arrival time
+ *  has been in the past for over a second is forgotten (it would allow its
+ *  full burst again anyway), so memory stays bounded. */
 WABOT_API wabot_limiter *wabot_limiter_memory_new(void);
 WABOT_API void wabot_limiter_free(wabot_limiter *l);
 /** Check-and-take (see the vtable). WABOT_ERR_INVAL for n == 0, a NULL or

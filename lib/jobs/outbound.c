@@ -297,10 +297,10 @@ int wb_outbound_worker(wabot_job *job, void *ud)
         wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
         return WABOT_ERR_NOMEM;
     int rc = check_customer(job, o);
-    if (rc == WABOT_OK)
-        rc = check_limits(job, o, t);
     if (rc != WABOT_OK)
         return rc;
+    /* The breaker first: while it is open, no rate-limit units are spent
+     * on sends that cannot happen. */
     int64_t retry_at = 0, now = wb_now(ctx);
     sc->breaker = wb_breaker_for(ctx, t);
     if (sc->breaker &&
@@ -310,6 +310,12 @@ int wb_outbound_worker(wabot_job *job, void *ud)
         wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
         sc->breaker = NULL;
         return WABOT_ERR_CIRCUIT_OPEN;
+    }
+    if ((rc = check_limits(job, o, t)) != WABOT_OK) {
+        if (sc->breaker) /* give the permit (maybe a probe) back */
+            wabot_breaker_record(sc->breaker, now, WABOT_OUTCOME_IGNORED);
+        sc->breaker = NULL;
+        return rc;
     }
     rc = wb_transport_send(ctx, t, o, on_sent, job);
     if (rc < 0) {
