@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "siphash.h"
 #include "jobs.h"
 
 #define MIN_BUCKETS 16
@@ -103,79 +104,10 @@ typedef struct msched {
 } msched;
 
 /* ------------------------------------------------------------------ */
-/* Hashing: SipHash-1-3 with a per-backend random key, because job ids
- * may embed provider message ids and phone numbers chosen by outsiders
- * and chains must not be floodable. (Same function as the memory storage
- * backend; a shared lib/core helper would remove the duplicate.) */
+/* Hashing: SipHash-1-3 with a per-backend random key (lib/core/siphash.c),
+ * because job ids may embed provider message ids and phone numbers chosen
+ * by outsiders and chains must not be floodable. */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                              \
-    do {                                                                      \
-        v0 += v1;                                                             \
-        v1 = ROTL(v1, 13);                                                    \
-        v1 ^= v0;                                                             \
-        v0 = ROTL(v0, 32);                                                    \
-        v2 += v3;                                                             \
-        v3 = ROTL(v3, 16);                                                    \
-        v3 ^= v2;                                                             \
-        v0 += v3;                                                             \
-        v3 = ROTL(v3, 21);                                                    \
-        v3 ^= v0;                                                             \
-        v2 += v1;                                                             \
-        v1 = ROTL(v1, 17);                                                    \
-        v1 ^= v2;                                                             \
-        v2 = ROTL(v2, 32);                                                    \
-    } while (0)
-
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const void *data,
-                          size_t len)
-{
-    const unsigned char *in = data;
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-    uint64_t v3 = 0x7465646279746573ULL ^ k1;
-    const unsigned char *end = in + (len - len % 8);
-    for (; in != end; in += 8) {
-        uint64_t m = load_le64(in);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t i = 0; i < len % 8; i++)
-        b |= (uint64_t)in[i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static void seed_hash(msched *m)
-{
-    uint64_t k[2];
-    if (getentropy(k, sizeof k) != 0) {
-        /* No entropy source: still vary per backend and per run. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        k[0] = (uint64_t)(uintptr_t)m ^ (uint64_t)ts.tv_nsec;
-        k[1] = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
-    }
-    m->k0 = k[0];
-    m->k1 = k[1];
-}
 
 /* ------------------------------------------------------------------ */
 /* Hash table (intrusive, chained, grows at load factor 1)             */
@@ -527,7 +459,7 @@ static mjob *job_new(const wabot_job_record *rec, int64_t now_ms,
 static mqueue *queue_find(const msched *m, const char *name)
 {
     size_t len = strlen(name);
-    uint64_t h = siphash13(m->k0, m->k1, name, len);
+    uint64_t h = wb_siphash13(m->k0, m->k1, name, len);
     hnode *n = *htab_slot(&m->queues, h, name, len);
     return (mqueue *)n; /* node is the first member */
 }
@@ -565,7 +497,7 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
         return NULL;
     }
     memcpy(q->name, name, len + 1);
-    q->node.hash = siphash13(m->k0, m->k1, name, len);
+    q->node.hash = wb_siphash13(m->k0, m->k1, name, len);
     q->node.key = q->name;
     q->node.klen = len;
     q->ready.before = ready_before;
@@ -579,7 +511,7 @@ static mjob *job_find(const msched *m, const mqueue *q, const char *id,
                       uint64_t *hash_out)
 {
     size_t len = strlen(id);
-    uint64_t h = siphash13(m->k0, m->k1, id, len);
+    uint64_t h = wb_siphash13(m->k0, m->k1, id, len);
     if (hash_out != NULL)
         *hash_out = h;
     if (q == NULL)
@@ -957,7 +889,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
         free(m);
         return NULL;
     }
-    seed_hash(m);
+    wb_siphash_key(m, &m->k0, &m->k1);
     wabot_scheduler *s = wb_scheduler_wrap(&mem_vtable, m, "memory");
     if (s == NULL)
         mem_destroy(m);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "siphash.h"
 #include "storage.h"
 
 #define MEM_MIN_BUCKETS 16
@@ -52,77 +53,10 @@ typedef struct mem_op {
 } mem_op;
 
 /* ------------------------------------------------------------------ */
-/* Hashing: SipHash-1-3 with a per-store random key, because keys embed
- * phone numbers chosen by outsiders and chains must not be floodable. */
+/* Hashing: SipHash-1-3 with a per-store random key (lib/core/siphash.c),
+ * because keys embed phone numbers chosen by outsiders and chains must not
+ * be floodable. */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                              \
-    do {                                                                      \
-        v0 += v1;                                                             \
-        v1 = ROTL(v1, 13);                                                    \
-        v1 ^= v0;                                                             \
-        v0 = ROTL(v0, 32);                                                    \
-        v2 += v3;                                                             \
-        v3 = ROTL(v3, 16);                                                    \
-        v3 ^= v2;                                                             \
-        v0 += v3;                                                             \
-        v3 = ROTL(v3, 21);                                                    \
-        v3 ^= v0;                                                             \
-        v2 += v1;                                                             \
-        v1 = ROTL(v1, 17);                                                    \
-        v1 ^= v2;                                                             \
-        v2 = ROTL(v2, 32);                                                    \
-    } while (0)
-
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const void *data,
-                          size_t len)
-{
-    const unsigned char *in = data;
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-    uint64_t v3 = 0x7465646279746573ULL ^ k1;
-    const unsigned char *end = in + (len - len % 8);
-    for (; in != end; in += 8) {
-        uint64_t m = load_le64(in);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t i = 0; i < len % 8; i++)
-        b |= (uint64_t)in[i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static void seed_hash(mem_store *st)
-{
-    uint64_t k[2];
-    if (getentropy(k, sizeof k) != 0) {
-        /* No entropy source: still vary per store and per run. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        k[0] = (uint64_t)(uintptr_t)st ^ (uint64_t)ts.tv_nsec;
-        k[1] = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
-    }
-    st->k0 = k[0];
-    st->k1 = k[1];
-}
 
 /* ------------------------------------------------------------------ */
 /* Table                                                               */
@@ -281,7 +215,7 @@ static mem_entry *op_begin(mem_store *st, mem_op *op, const char *key)
 {
     op->key = key;
     op->klen = strlen(key);
-    op->hash = siphash13(st->k0, st->k1, key, op->klen);
+    op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
     pthread_mutex_lock(&st->mu);
     op->now = st->clock.now_ms(st->clock.ud);
     op->slot = find_slot(st, op);
@@ -507,7 +441,7 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
         st->clock.now_ms = system_now_ms;
         st->clock.ud = NULL;
     }
-    seed_hash(st);
+    wb_siphash_key(st, &st->k0, &st->k1);
     wabot_storage *s = wb_storage_wrap(&mem_vtable, st, "memory");
     if (s == NULL)
         mem_destroy(st);
