@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "ctx.h"
+#include "http.h"
 #include "metrics.h"
 #include "options_table.h"
 #include "outbound.h"
@@ -134,7 +135,10 @@ void wabot_ctx_free(wabot_ctx *ctx)
 {
     if (!ctx)
         return;
-    wb_runtime_free(ctx); /* first: running jobs may use everything below */
+    /* HTTP first (the curl client unwatches its sockets through the loop),
+     * then the runtime: running jobs may use everything below. */
+    wb_http_shutdown(ctx);
+    wb_runtime_free(ctx);
     for (size_t i = 0; i < ctx->n_mws; i++) {
         wb_middleware *mw = &ctx->mws[i];
         if (mw->destroy)

@@ -47,7 +47,9 @@ typedef struct wb_xfer {
 struct wb_curl {
     wabot_ctx *ctx;
     CURLM *multi;
-    int64_t expiry_us; /* CLOCK_MONOTONIC; -1: curl wants no timer call */
+    int64_t expiry_us; /* CLOCK_MONOTONIC; -1: curl wants no timer call.
+                          Atomic: wabot_ctx_next_timeout_ms() may read it
+                          from any thread. */
     wb_xfer *active;   /* added to the multi handle, doubly linked */
     size_t n_active;
     wb_xfer *idle;     /* singly linked through next */
@@ -61,10 +63,23 @@ static const wabot_http_client_vtable curl_vt;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
+static char user_agent[64];
 
 static void global_init(void)
 {
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(user_agent, sizeof user_agent, "libwabot/%s",
+             wabot_version_str());
+}
+
+static int64_t expiry_get(const wb_curl *cl)
+{
+    return __atomic_load_n(&cl->expiry_us, __ATOMIC_RELAXED);
+}
+
+static void expiry_set(wb_curl *cl, int64_t us)
+{
+    __atomic_store_n(&cl->expiry_us, us, __ATOMIC_RELAXED);
 }
 
 static int64_t mono_us(void)
@@ -87,9 +102,10 @@ static int64_t source_deadline(void *ud)
 {
     wabot_ctx *ctx = ud;
     wb_curl *cl = curl_of(ctx);
-    if (!cl || cl->expiry_us < 0)
+    int64_t expiry = cl ? expiry_get(cl) : -1;
+    if (expiry < 0)
         return WB_NO_DEADLINE;
-    int64_t left = cl->expiry_us - mono_us();
+    int64_t left = expiry - mono_us();
     if (left < 0)
         left = 0;
     /* Rounded up: firing before curl's expiry would only make it ask
@@ -104,13 +120,13 @@ static void source_fire(void *ud)
     wb_curl *cl = curl_of(ud);
     if (!cl)
         return;
-    cl->expiry_us = -1; /* one-shot: curl sets what it still needs */
+    expiry_set(cl, -1); /* one-shot: curl sets what it still needs */
     socket_action(cl, CURL_SOCKET_TIMEOUT, 0);
-    if (cl->expiry_us < 0 && cl->n_active) {
+    if (expiry_get(cl) < 0 && cl->n_active) {
         /* Belt and braces: never leave transfers without a timer. */
         long ms = -1;
         if (curl_multi_timeout(cl->multi, &ms) == CURLM_OK && ms >= 0)
-            cl->expiry_us = mono_us() + (int64_t)ms * 1000;
+            expiry_set(cl, mono_us() + (int64_t)ms * 1000);
     }
 }
 
@@ -118,7 +134,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     (void)multi;
     wb_curl *cl = ud;
-    cl->expiry_us = timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000;
+    expiry_set(cl, timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000);
     return 0;
 }
 
@@ -392,6 +408,8 @@ static int xfer_setup(wb_xfer *x, const wabot_http_request *req)
     bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
     bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Wait for a connection that may multiplex (HTTP/2 over TLS) rather
+     * than open one per request while the first handshake runs. */
     bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -399,7 +417,7 @@ static int xfer_setup(wb_xfer *x, const wabot_http_request *req)
     bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "libwabot");
+    bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
     bad |= set_method(e, req);
     return bad ? WABOT_ERR_INVAL : WABOT_OK;
@@ -580,7 +598,7 @@ static wb_curl *curl_new(wabot_ctx *ctx)
     if (!cl)
         return NULL;
     cl->ctx = ctx;
-    cl->expiry_us = -1;
+    expiry_set(cl, -1);
     cl->multi = curl_multi_init();
     if (!cl->multi || multi_setup(cl) != WABOT_OK) {
         wb_log(ctx, WABOT_LOG_ERROR, "http", "cannot set up curl multi");

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "metrics.h"
 #include "runtime.h"
 
@@ -357,9 +358,13 @@ int wabot_ctx_poll(wabot_ctx *ctx, int64_t max_wait_ms)
         wait = max_wait_ms;
     if (wait > 3600 * 1000)
         wait = 3600 * 1000;
-    struct pollfd fds[MAX_POLL_FDS];
+    struct pollfd stack_fds[MAX_POLL_FDS];
+    struct pollfd *fds = stack_fds;
+    if (rt->n_watches > MAX_POLL_FDS &&
+        !(fds = wb_malloc(&ctx->alloc, rt->n_watches * sizeof *fds)))
+        return leave(ctx, wb_error(ctx, WABOT_ERR_NOMEM, "out of memory"));
     nfds_t n = 0;
-    for (size_t i = 0; i < rt->n_watches && n < MAX_POLL_FDS; i++) {
+    for (size_t i = 0; i < rt->n_watches; i++) {
         unsigned ev = rt->watches[i].events;
         fds[n].fd = rt->watches[i].fd;
         fds[n].events = (short)((ev & WABOT_POLL_IN ? POLLIN : 0) |
@@ -367,9 +372,12 @@ int wabot_ctx_poll(wabot_ctx *ctx, int64_t max_wait_ms)
         fds[n++].revents = 0;
     }
     int ready = poll(fds, n, (int)wait);
-    if (ready < 0 && errno != EINTR)
+    if (ready < 0 && errno != EINTR) {
+        if (fds != stack_fds)
+            wb_free(&ctx->alloc, fds);
         return leave(ctx, wb_error(ctx, WABOT_ERR_UNSUPPORTED, "poll: %s",
                                    strerror(errno)));
+    }
     for (nfds_t i = 0; ready > 0 && i < n; i++) {
         short re = fds[i].revents;
         if (!re)
@@ -382,6 +390,8 @@ int wabot_ctx_poll(wabot_ctx *ctx, int64_t max_wait_ms)
                       (re & POLLOUT ? WABOT_POLL_OUT : 0);
         dispatch_fd(ctx, fds[i].fd, ev);
     }
+    if (fds != stack_fds)
+        wb_free(&ctx->alloc, fds);
     return leave(ctx, run_due(ctx));
 }
 
@@ -401,7 +411,7 @@ int wabot_ctx_run_until_idle(wabot_ctx *ctx, int64_t deadline_ms)
             continue;
         if (now >= deadline_ms)
             return total;
-        int busy = ctx->rt->n_active > 0;
+        int busy = ctx->rt->n_active > 0 || wb_http_in_flight(ctx) > 0;
         if (!busy && (next < 0 || now + next > deadline_ms))
             return total;
         int64_t wait = deadline_ms - now;
