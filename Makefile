@@ -30,6 +30,40 @@ check: build
 check-quick: build
 	sh scripts/check.sh --quick $(BUILD)
 
+# libFuzzer: build the targets with clang in $(FUZZ_BUILD) and run each for
+# FUZZ_SECONDS (default 600), one after the other, starting from the
+# committed corpus (tests/fuzz/corpus/<name>, replayed by `make check`);
+# new inputs go to $(FUZZ_BUILD)/corpus/<name>. Prints each target's exec
+# count; fails on the first crash (the reproducer is left in $(FUZZ_BUILD)).
+#   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="status signature"
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= twilio meta status signature
+
+fuzz: deps
+	@test -f $(FUZZ_BUILD)/build.ninja || \
+	  CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	    -Db_lundef=false -Dexamples=false
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  case $$t in \
+	    twilio) bin=fuzz_twilio_form ;; meta) bin=fuzz_meta_webhook ;; \
+	    status) bin=fuzz_status_callback ;; signature) bin=fuzz_signature ;; \
+	    *) echo "fuzz: unknown target $$t"; exit 2 ;; \
+	  esac; \
+	  ninja -C $(FUZZ_BUILD) tests/fuzz/$$bin >/dev/null; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  log=$(FUZZ_BUILD)/fuzz-$$t.log; \
+	  echo "fuzz: $$bin for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if ! (cd $(FUZZ_BUILD) && ./tests/fuzz/$$bin \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -dict=$(CURDIR)/tests/fuzz/corpus/$$t.dict \
+	        corpus/$$t $(CURDIR)/tests/fuzz/corpus/$$t) >$$log 2>&1; then \
+	    tail -40 $$log; echo "fuzz: $$bin FAILED"; exit 1; \
+	  fi; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+	  echo "fuzz: $$bin: $$execs execs in $(FUZZ_SECONDS) s, no crash"; \
+	done
+
 # Regenerate the committed ABI baseline (tests/abi/libwabot.abi). Do this
 # deliberately, in its own commit, saying what changed (doc/abi.md).
 abi-baseline: build

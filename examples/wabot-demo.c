@@ -6,6 +6,11 @@
  * and prints the transcript: each customer message, then the bot lines the
  * server printed on its stdout (its console transport).
  *
+ * The server verifies webhook signatures, as in production: the demo
+ * hands it a fresh auth token (TWILIO_AUTH_TOKEN) and signs every request
+ * with it the way Twilio does (X-Twilio-Signature: Base64 HMAC-SHA1 of the
+ * URL followed by every parameter, sorted by name).
+ *
  *   wabot-demo [PATH-TO-wabot-server]     (default: next to wabot-demo)
  *
  * Exit status 0 only if every webhook was answered 200, every message got at
@@ -25,6 +30,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #define CUSTOMER_NAME "Maria"
 #define CUSTOMER "whatsapp:+14155550100"
@@ -178,10 +186,28 @@ static int pipe_cloexec(int fds[2])
     return 0;
 }
 
+/* The auth token shared with the server: fresh for every run. */
+static char auth_token[33];
+
+static int make_auth_token(void)
+{
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(auth_token + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
 static void spawn_exec(const char *path, int out, int err)
 {
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
+    setenv("TWILIO_AUTH_TOKEN", auth_token, 1);
+    setenv("META_APP_SECRET", auth_token, 1); /* unused; silences a warning */
+    /* The signed URL is the one we call: from the Host header. */
+    unsetenv("WABOT_PUBLIC_URL");
+    unsetenv("WABOT_INSECURE_SKIP_SIGNATURES");
     setenv("WABOT_LISTEN", "127.0.0.1:0", 1);
     setenv("WABOT_BOT", "demo", 1);
     setenv("WABOT_LOG_LEVEL", "warn", 0); /* the user may ask for more */
@@ -270,6 +296,51 @@ static size_t discard_body(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* The parameters of one webhook, kept to sign them as well as send them. */
+#define MAX_PARAMS 16
+typedef struct param {
+    const char *key, *value;
+} param;
+
+typedef struct params {
+    param items[MAX_PARAMS];
+    size_t n;
+} params;
+
+static void param_add(params *p, const char *key, const char *value)
+{
+    if (p->n < MAX_PARAMS)
+        p->items[p->n++] = (param){key, value};
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+    const param *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : strcmp(x->value, y->value);
+}
+
+/* X-Twilio-Signature: Base64(HMAC-SHA1(token, url + key1 + value1 + ...))
+ * with the parameters sorted by name, then value. */
+static int twilio_signature(const char *url, params *p, char out[29])
+{
+    char data[4096];
+    size_t used = (size_t)snprintf(data, sizeof data, "%s", url);
+    qsort(p->items, p->n, sizeof p->items[0], param_cmp);
+    for (size_t i = 0; i < p->n && used < sizeof data; i++)
+        used += (size_t)snprintf(data + used, sizeof data - used, "%s%s",
+                                 p->items[i].key, p->items[i].value);
+    if (used >= sizeof data)
+        return -1;
+    unsigned char mac[20];
+    unsigned int len = 0;
+    if (HMAC(EVP_sha1(), auth_token, (int)strlen(auth_token),
+             (const unsigned char *)data, used, mac, &len) == NULL)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, mac, (int)len);
+    return 0;
+}
+
 /* Append "&key=value" (URL-encoded) to the form in `buf`. */
 static int form_add(CURL *curl, char *buf, size_t size, const char *key,
                     const char *value)
@@ -291,36 +362,49 @@ static void make_message_sid(customer *c, char *sid, size_t size)
              (unsigned long)getpid(), ++c->next_id);
 }
 
-static int build_form(customer *c, const step *s, char *form, size_t size)
+/* The form body and its signature. `sid` must outlive `p`. */
+static int build_form(customer *c, const step *s, char *sid, char *form,
+                      size_t size, char sig[29])
 {
-    char sid[40];
-    make_message_sid(c, sid, sizeof sid);
+    params p = {.n = 0};
+    make_message_sid(c, sid, 40);
+    param_add(&p, "MessageSid", sid);
+    param_add(&p, "AccountSid", ACCOUNT_SID);
+    param_add(&p, "From", CUSTOMER);
+    param_add(&p, "To", BUSINESS);
+    param_add(&p, "Body", s->text);
+    param_add(&p, "ProfileName", CUSTOMER_NAME);
+    param_add(&p, "NumMedia", "0");
+    if (s->button_payload != NULL) {
+        param_add(&p, "ButtonPayload", s->button_payload);
+        param_add(&p, "ButtonText", s->text);
+    }
     form[0] = '\0';
-    int rc = form_add(c->curl, form, size, "MessageSid", sid) |
-             form_add(c->curl, form, size, "AccountSid", ACCOUNT_SID) |
-             form_add(c->curl, form, size, "From", CUSTOMER) |
-             form_add(c->curl, form, size, "To", BUSINESS) |
-             form_add(c->curl, form, size, "Body", s->text) |
-             form_add(c->curl, form, size, "ProfileName", CUSTOMER_NAME) |
-             form_add(c->curl, form, size, "NumMedia", "0");
-    if (s->button_payload != NULL)
-        rc |= form_add(c->curl, form, size, "ButtonPayload",
-                       s->button_payload) |
-              form_add(c->curl, form, size, "ButtonText", s->text);
-    return rc;
+    int rc = 0;
+    for (size_t i = 0; i < p.n; i++)
+        rc |= form_add(c->curl, form, size, p.items[i].key,
+                       p.items[i].value);
+    return rc | twilio_signature(c->url, &p, sig);
 }
 
 /* POST one message; returns the HTTP status, or -1 if there was none. */
 static long send_message(customer *c, const step *s)
 {
-    char form[2048];
-    if (build_form(c, s, form, sizeof form) != 0)
+    char form[2048], sid[40], sig[29], header[64];
+    if (build_form(c, s, sid, form, sizeof form, sig) != 0)
+        return -1;
+    snprintf(header, sizeof header, "X-Twilio-Signature: %s", sig);
+    struct curl_slist *headers = curl_slist_append(NULL, header);
+    if (headers == NULL)
         return -1;
     curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, form);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 10000L);
     CURLcode rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
         fprintf(stderr, "wabot-demo: POST %s: %s\n", c->url,
                 curl_easy_strerror(rc));
@@ -427,7 +511,8 @@ static int run_demo(const char *server_path, child *ch, tally *t)
     snprintf(c.url, sizeof c.url, "http://127.0.0.1:%d%s", port, WEBHOOK_PATH);
 
     printf("libwabot demo: %s chats with the demo shop bot on WhatsApp.\n"
-           "Each message is a Twilio webhook POSTed to %s;\n"
+           "Each message is a Twilio webhook POSTed to %s,\n"
+           "signed with X-Twilio-Signature as Twilio signs it;\n"
            "the bot's answers are the lines wabot-server prints.\n",
            CUSTOMER_NAME, c.url);
     play_script(&c, ch, t);
@@ -445,6 +530,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return EXIT_FAILURE;
+    if (make_auth_token() != 0) {
+        fprintf(stderr, "wabot-demo: no randomness for the auth token\n");
+        return EXIT_FAILURE;
+    }
 
     child ch;
     if (spawn_server(server_path, &ch) != 0) {

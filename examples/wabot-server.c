@@ -67,7 +67,8 @@ static const char USAGE[] =
 "    MAX_BODY_BYTES        largest request body (default 1048576); more\n"
 "                          is answered 413 without being buffered\n"
 "    MAX_PARAMS            form parameters per request (default 256)\n"
-"    MAX_FIELD_BYTES       bytes in one form field (default 8192)\n"
+"    MAX_FIELD_BYTES       bytes in one form field or JSON string (default\n"
+"                          16384)\n"
 "    MAX_JSON_DEPTH        JSON nesting limit (default 32)\n"
 "    MAX_BATCH_MESSAGES    messages in one webhook (default 1000)\n"
 "    STATE_TTL_MS          conversation expiry, ms (default 30 days; 0 =\n"
@@ -75,6 +76,26 @@ static const char USAGE[] =
 "    STATE_MAX_RETRIES     turn re-runs on a state conflict (default 5)\n"
 "    LOG_LEVEL             log threshold, 0 (debug) .. 4 (none); overrides\n"
 "                          WABOT_LOG_LEVEL\n"
+"    TRUST_FORWARDED       1: rebuild the signed URL from X-Forwarded-Proto\n"
+"                          and X-Forwarded-Host (only behind a proxy that\n"
+"                          sets them; default 0)\n"
+"    DEDUP_KEY_FORMAT, DEDUP_TTL_MS, INBOUND_RATE_COUNT, OPTOUT_KEYWORDS, ...\n"
+"                          see doc/security.md\n"
+"\n"
+"Webhook security (doc/security.md):\n"
+"  TWILIO_AUTH_TOKEN=T     verifies X-Twilio-Signature; without it Twilio\n"
+"                          webhooks are refused with 403\n"
+"  META_APP_SECRET=S       verifies X-Hub-Signature-256; without it Meta\n"
+"                          webhooks are refused with 403\n"
+"  META_VERIFY_TOKEN=V     answers Meta's GET verification handshake\n"
+"  WABOT_PUBLIC_URL=URL    the origin the providers call, e.g.\n"
+"                          https://bot.example.com or\n"
+"                          https://example.com/prefix; joined with the\n"
+"                          request path and query it is the signed URL\n"
+"                          (default: from the Host header)\n"
+"  WABOT_INSECURE_SKIP_SIGNATURES=1\n"
+"                          accept unsigned webhooks: local development\n"
+"                          only; the server warns loudly when it is set\n"
 "\n"
 "Endpoints: the two webhook paths (handled by wabot_http_handle()) and\n"
 "GET /healthz, answered 200 {\"status\":\"ok\"} by the server itself.\n"
@@ -265,6 +286,74 @@ static int apply_option_env(wabot_options *opts, config *cfg)
     return 0;
 }
 
+/*
+ * The providers' secrets and the public URL, under the names their
+ * consoles use. They override WABOT_OPT_* equivalents. Refusing unsigned
+ * webhooks is the library's default; WABOT_INSECURE_SKIP_SIGNATURES=1 is
+ * the one way out, and it is announced where nobody can miss it.
+ */
+static const struct {
+    const char *env;
+    wabot_option opt;
+} SECURITY_ENV[] = {
+    {"TWILIO_AUTH_TOKEN", WABOT_OPT_TWILIO_AUTH_TOKEN},
+    {"META_APP_SECRET", WABOT_OPT_META_APP_SECRET},
+    {"META_VERIFY_TOKEN", WABOT_OPT_META_VERIFY_TOKEN},
+    {"WABOT_PUBLIC_URL", WABOT_OPT_PUBLIC_URL},
+};
+
+static void warn_insecure(void)
+{
+    fprintf(stderr,
+            "[warn] server: "
+            "**************************************************************\n"
+            "[warn] server: WABOT_INSECURE_SKIP_SIGNATURES=1: webhook "
+            "signatures are NOT verified.\n"
+            "[warn] server: Anyone who can reach this server can pose as "
+            "Twilio or Meta.\n"
+            "[warn] server: Use it for local development only, never in "
+            "production.\n"
+            "[warn] server: "
+            "**************************************************************\n");
+}
+
+/* 1 when the secret `opt` ended up empty. */
+static int unset(const wabot_options *opts, wabot_option opt)
+{
+    const char *v = NULL;
+    return wabot_options_get_str(opts, opt, &v) != WABOT_OK || v == NULL ||
+           v[0] == '\0';
+}
+
+static int apply_security_env(wabot_options *opts)
+{
+    for (size_t i = 0; i < sizeof SECURITY_ENV / sizeof SECURITY_ENV[0]; i++) {
+        const char *v = getenv(SECURITY_ENV[i].env);
+        if (v == NULL || v[0] == '\0')
+            continue;
+        if (wabot_options_set_str(opts, SECURITY_ENV[i].opt, v) != WABOT_OK)
+            /* never echo the value: it may be a secret */
+            return config_error(SECURITY_ENV[i].env, "(hidden)",
+                                wabot_options_errmsg(opts));
+    }
+    const char *insecure = env_or("WABOT_INSECURE_SKIP_SIGNATURES", "0");
+    if (strcmp(insecure, "0") != 0 && strcmp(insecure, "1") != 0)
+        return config_error("WABOT_INSECURE_SKIP_SIGNATURES", insecure,
+                            "expected 1 (or 0)");
+    if (strcmp(insecure, "1") == 0) {
+        wabot_options_set_int(opts, WABOT_OPT_VERIFY_SIGNATURES, 0);
+        warn_insecure();
+        return 0;
+    }
+    if (unset(opts, WABOT_OPT_TWILIO_AUTH_TOKEN))
+        fprintf(stderr, "[warn] server: TWILIO_AUTH_TOKEN is not set: "
+                        "Twilio webhooks will be refused (403)\n");
+    if (unset(opts, WABOT_OPT_META_APP_SECRET))
+        fprintf(stderr, "[warn] server: META_APP_SECRET is not set: Meta "
+                        "webhooks will be refused (403)\n");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* The library context                                                 */
 
@@ -283,6 +372,7 @@ static wabot_ctx *context_new(config *cfg)
         fprintf(stderr, "wabot-server: cannot set up logging: %s\n",
                 wabot_options_errmsg(opts));
     else if (apply_option_env(opts, cfg) == 0 &&
+             apply_security_env(opts) == 0 &&
              wabot_ctx_new(&ctx, opts) != WABOT_OK)
         fprintf(stderr, "wabot-server: cannot create the context: %s\n",
                 wabot_options_errmsg(opts));

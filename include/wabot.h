@@ -17,5 +17,6 @@
 #include "wabot/resilience.h"
 #include "wabot/send.h"
 #include "wabot/security.h"
+#include "wabot/redis.h"
 
 #endif /* WABOT_H */

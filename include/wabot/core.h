@@ -153,7 +153,7 @@ typedef enum wabot_option {
     /* integers */
     WABOT_OPT_MAX_BODY_BYTES = 100,    /**< default 1 MiB (1..64 MiB) */
     WABOT_OPT_MAX_PARAMS = 101,        /**< form parameters, default 256 */
-    WABOT_OPT_MAX_FIELD_BYTES = 102,   /**< one field's value, default 8192 */
+    WABOT_OPT_MAX_FIELD_BYTES = 102,   /**< one field's value (form field, JSON string), default 16384 */
     WABOT_OPT_MAX_JSON_DEPTH = 103,    /**< default 32 */
     WABOT_OPT_MAX_BATCH_MESSAGES = 104,/**< messages in one webhook, default 1000 */
     WABOT_OPT_STATE_TTL_MS = 105,      /**< conversation expiry, default 30 days; 0 = never */

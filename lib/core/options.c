@@ -28,7 +28,9 @@ static const wb_option_def option_defs[] = {
     STR_OPT(WABOT_OPT_COMMAND_PREFIX, command_prefix, "/"),
     INT_OPT(WABOT_OPT_MAX_BODY_BYTES, max_body_bytes, MIB, 1, 64 * MIB),
     INT_OPT(WABOT_OPT_MAX_PARAMS, max_params, 256, 1, 100000),
-    INT_OPT(WABOT_OPT_MAX_FIELD_BYTES, max_field_bytes, 8 * KIB, 1, 64 * MIB),
+    /* 16 KiB: a 4096-character WhatsApp text in 4-byte UTF-8 fits. */
+    INT_OPT(WABOT_OPT_MAX_FIELD_BYTES, max_field_bytes, 16 * KIB, 1,
+            64 * MIB),
     INT_OPT(WABOT_OPT_MAX_JSON_DEPTH, max_json_depth, 32, 2, 1000),
     INT_OPT(WABOT_OPT_MAX_BATCH_MESSAGES, max_batch_messages, 1000, 1, 100000),
     INT_OPT(WABOT_OPT_STATE_TTL_MS, state_ttl_ms, 30 * DAY_MS, 0,

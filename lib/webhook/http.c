@@ -1,6 +1,9 @@
 /* wabot_http_handle(): route a request to a provider parser, hand the
  * parsed messages to the pipeline, answer. Parsing lives in twilio.c and
- * meta.c; this file only decides which one runs and what is answered. */
+ * meta.c, authenticity in verify.c (signatures, the GET handshake),
+ * delivery receipts in receipts.c; this file only decides what runs in
+ * which order (path, method, content type, size, signature, body) and what
+ * is answered. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

@@ -24,8 +24,9 @@ typedef struct meta_parser {
     wabot_ctx *ctx;
     wb_webhook_batch *out;
     wb_reject *rej;
-    size_t n_messages;   /* messages seen so far in the whole batch */
+    size_t n_messages;   /* messages and statuses so far in the batch */
     size_t max_messages; /* cfg.max_batch_messages */
+    size_t max_field_bytes; /* cfg.max_field_bytes: longest string value */
 } meta_parser;
 
 /* What every message of one change shares. */
@@ -125,6 +126,17 @@ static int str_member(meta_parser *p, json_t *obj, const char *path,
     json_t *v;
     int rc = member(p, obj, path, key, JSON_STRING, required, &v);
     *s = v != NULL ? json_string_value(v) : NULL;
+    if (rc == WABOT_OK && v != NULL &&
+        json_string_length(v) > p->max_field_bytes) {
+        char where[PATH_MAX_LEN];
+        sub_path(where, path, key);
+        *s = NULL;
+        return wb_reject_set(p->rej, WABOT_ERR_TOO_LARGE, 413,
+                             "field_too_large",
+                             "%s is %zu bytes, over the limit of %zu "
+                             "(max_field_bytes)", where,
+                             json_string_length(v), p->max_field_bytes);
+    }
     if (rc == WABOT_OK && required && **s == '\0') {
         char where[PATH_MAX_LEN];
         sub_path(where, path, key);
@@ -545,6 +557,19 @@ static int value_context(meta_parser *p, json_t *value, const char *path,
     return rc;
 }
 
+/* Messages and statuses share one budget: Meta batches up to 1000
+ * updates of either kind, and each costs us a turn or a storage write. */
+static int count_items(meta_parser *p, json_t *array)
+{
+    p->n_messages += json_array_size(array);
+    if (p->n_messages > p->max_messages)
+        return wb_reject_set(p->rej, WABOT_ERR_TOO_LARGE, 413,
+                             "too_many_messages",
+                             "more than %zu messages and statuses in one "
+                             "webhook (max_batch_messages)", p->max_messages);
+    return WABOT_OK;
+}
+
 static int parse_messages(meta_parser *p, json_t *value, const char *path,
                           const meta_value_ctx *vc)
 {
@@ -554,12 +579,9 @@ static int parse_messages(meta_parser *p, json_t *value, const char *path,
     int rc = member(p, value, path, "messages", JSON_ARRAY, 0, &msgs);
     if (rc != WABOT_OK || msgs == NULL)
         return rc;
-    p->n_messages += json_array_size(msgs);
-    if (p->n_messages > p->max_messages)
-        return wb_reject_set(p->rej, WABOT_ERR_TOO_LARGE, 413,
-                             "too_many_messages",
-                             "more than %zu messages in one webhook "
-                             "(max_batch_messages)", p->max_messages);
+    rc = count_items(p, msgs);
+    if (rc != WABOT_OK)
+        return rc;
     json_array_foreach(msgs, i, msg) {
         index_path(where, path, "messages", i);
         rc = parse_message(p, msg, where, vc);
@@ -575,6 +597,10 @@ static int parse_statuses(meta_parser *p, json_t *value, const char *path)
     char where[PATH_MAX_LEN];
     size_t i;
     int rc = member(p, value, path, "statuses", JSON_ARRAY, 0, &sts);
+    if (rc == WABOT_OK && sts != NULL)
+        rc = count_items(p, sts);
+    if (rc != WABOT_OK)
+        return rc;
     json_array_foreach(sts, i, st) {
         index_path(where, path, "statuses", i);
         rc = parse_status(p, st, where);
@@ -682,7 +708,8 @@ int wb_meta_parse(wabot_ctx *ctx, const char *body, size_t len,
 {
     if (ctx == NULL || out == NULL || rej == NULL || (body == NULL && len))
         return WABOT_ERR_INVAL;
-    meta_parser p = {ctx, out, rej, 0, cfg_size(ctx->cfg.max_batch_messages)};
+    meta_parser p = {ctx, out, rej, 0, cfg_size(ctx->cfg.max_batch_messages),
+                     cfg_size(ctx->cfg.max_field_bytes)};
     /* jansson recurses without a configurable limit: measure first. */
     size_t max_depth = cfg_size(ctx->cfg.max_json_depth);
     if (wb_json_depth(body, len, max_depth) > max_depth)

@@ -1,7 +1,14 @@
 /* Shared by the fuzz targets and the replay driver: one lazily created
  * context (memory storage, recorder transport, fixed clock, small limits
  * so inputs reach every limit), a middleware that checks the invariants
- * of every parsed message, and a full wabot_http_handle() round trip. */
+ * of every parsed message, and a full wabot_http_handle() round trip.
+ *
+ * The parsers are what is fuzzed, so the context accepts unsigned
+ * requests and skips dedup and the inbound rate limit (fuzz_signature.c
+ * has a context of its own that verifies). The context is rebuilt every
+ * FUZZ_RESET_EVERY inputs: the fixed clock never expires what the
+ * pipeline and receipts store, and a long run must not grow without
+ * bound. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,12 +17,20 @@
 #include "wabot.h"
 
 wabot_ctx *fuzz_ctx(void);
+wabot_ctx *fuzz_ctx_secure(void);
+
+#define FUZZ_RESET_EVERY 4096
+#define FUZZ_TOKEN "fuzz-twilio-token"
+#define FUZZ_SECRET "fuzz-app-secret"
+#define FUZZ_VERIFY "fuzz-verify"
 void fuzz_http(wabot_ctx *ctx, const char *target, const char *ctype,
                const uint8_t *data, size_t size);
 
 static wabot_ctx *g_ctx;
 static wabot_storage *g_storage;
 static wabot_transport *g_rec;
+static unsigned long g_uses;
+static int g_secure;
 
 #define FUZZ_CHECK(cond)                                                     \
     do {                                                                     \
@@ -35,6 +50,8 @@ static void teardown(void)
     wabot_transport_free(g_rec);
     wabot_storage_free(g_storage);
     g_ctx = NULL;
+    g_rec = NULL;
+    g_storage = NULL;
 }
 
 static void check_str(const char *s)
@@ -72,12 +89,41 @@ static int check_message(wabot_turn *turn, void *ud)
     return WABOT_OK; /* the router is not what is being fuzzed */
 }
 
-wabot_ctx *fuzz_ctx(void)
+static void set_security(wabot_options *o, int secure)
 {
+    if (!secure) {
+        FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0) ==
+                   WABOT_OK);
+        FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_DEDUP, 0) == WABOT_OK);
+        FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, 0) ==
+                   WABOT_OK);
+        return;
+    }
+    FUZZ_CHECK(wabot_options_set_str(o, WABOT_OPT_TWILIO_AUTH_TOKEN,
+                                     FUZZ_TOKEN) == WABOT_OK);
+    FUZZ_CHECK(wabot_options_set_str(o, WABOT_OPT_META_APP_SECRET,
+                                     FUZZ_SECRET) == WABOT_OK);
+    FUZZ_CHECK(wabot_options_set_str(o, WABOT_OPT_META_VERIFY_TOKEN,
+                                     FUZZ_VERIFY) == WABOT_OK);
+    FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_TRUST_FORWARDED, 1) ==
+               WABOT_OK);
+}
+
+static wabot_ctx *get_ctx(int secure)
+{
+    if (g_ctx != NULL && (g_secure != secure ||
+                          ++g_uses % FUZZ_RESET_EVERY == 0))
+        teardown();
     if (g_ctx != NULL) {
         wabot_recorder_clear(g_rec);
         return g_ctx;
     }
+    static int registered;
+    if (!registered) {
+        atexit(teardown);
+        registered = 1;
+    }
+    g_secure = secure;
     wabot_clock clock = {WABOT_CLOCK_VERSION, fixed_now, NULL};
     g_storage = wabot_storage_memory_new(&clock);
     g_rec = wabot_recorder_new();
@@ -91,12 +137,22 @@ wabot_ctx *fuzz_ctx(void)
     FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_MAX_JSON_DEPTH, 16) == 0);
     FUZZ_CHECK(wabot_options_set_int(o, WABOT_OPT_MAX_BATCH_MESSAGES, 32) ==
                0);
+    set_security(o, secure);
     FUZZ_CHECK(wabot_ctx_new(&g_ctx, o) == WABOT_OK);
     wabot_options_free(o);
     FUZZ_CHECK(wabot_use(g_ctx, "fuzz-check", check_message, NULL, NULL) ==
                WABOT_OK);
-    atexit(teardown);
     return g_ctx;
+}
+
+wabot_ctx *fuzz_ctx(void)
+{
+    return get_ctx(0);
+}
+
+wabot_ctx *fuzz_ctx_secure(void)
+{
+    return get_ctx(1);
 }
 
 /* An error answer must be JSON {"error":{"code":"...","message":"..."}}. */

@@ -134,6 +134,15 @@ int http_request(http_client *c, const char *method, const char *url,
                  const char *content_type, const char *body, size_t len,
                  http_body_mode mode, http_result *out)
 {
+    return http_request_h(c, method, url, content_type, NULL, body, len,
+                          mode, out);
+}
+
+int http_request_h(http_client *c, const char *method, const char *url,
+                   const char *content_type, const char *const *extra,
+                   const char *body, size_t len, http_body_mode mode,
+                   http_result *out)
+{
     memset(out, 0, sizeof *out);
     CURL *curl = c->curl;
     curl_easy_reset(curl);
@@ -150,9 +159,12 @@ int http_request(http_client *c, const char *method, const char *url,
     int has_body = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
     if (has_body) {
         headers = body_headers(content_type, mode);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         set_body(curl, body, len, mode, &u);
     }
+    for (; extra != NULL && *extra != NULL; extra++)
+        headers = curl_slist_append(headers, *extra);
+    if (headers != NULL)
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 

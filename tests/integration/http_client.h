@@ -37,6 +37,13 @@ int http_request(http_client *c, const char *method, const char *url,
                  const char *content_type, const char *body, size_t len,
                  http_body_mode mode, http_result *out);
 
+/* http_request() with extra request headers: "Name: value" strings,
+ * NULL-terminated (may be NULL). */
+int http_request_h(http_client *c, const char *method, const char *url,
+                   const char *content_type, const char *const *extra,
+                   const char *body, size_t len, http_body_mode mode,
+                   http_result *out);
+
 void http_result_free(http_result *r);
 
 /* Append key=value (URL-encoded, '&'-separated) to a malloc'ed form

@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "http_client.h"
 #include "server_proc.h"
@@ -42,13 +45,18 @@ typedef struct fixture {
     unsigned long messages; /* sent by demo_say(), for unique ids */
 } fixture;
 
-/* Start a server running `bot` with the extra `env` (NULL-terminated). */
-static void fx_start(fixture *f, const char *bot, const char *const *env)
+/* Start a server running `bot` with the extra `env` (NULL-terminated).
+ * `insecure`: accept unsigned webhooks (WABOT_INSECURE_SKIP_SIGNATURES=1),
+ * for the tests that are about something else than signatures. */
+static void fx_start_env(fixture *f, const char *bot, const char *const *env,
+                         int insecure)
 {
     char bot_var[32];
     snprintf(bot_var, sizeof bot_var, "WABOT_BOT=%s", bot);
     const char *all[16] = {"WABOT_LISTEN=127.0.0.1:0", bot_var};
     size_t n = 2;
+    if (insecure)
+        all[n++] = "WABOT_INSECURE_SKIP_SIGNATURES=1";
     for (; env != NULL && *env != NULL && n < 15; env++)
         all[n++] = *env;
     all[n] = NULL;
@@ -58,6 +66,11 @@ static void fx_start(fixture *f, const char *bot, const char *const *env)
     f->http = http_client_new();
     f->messages = 0;
     ck_assert_ptr_nonnull(f->http);
+}
+
+static void fx_start(fixture *f, const char *bot, const char *const *env)
+{
+    fx_start_env(f, bot, env, 1);
 }
 
 /* SIGTERM; the server must exit 0 promptly and say so. */
@@ -187,7 +200,11 @@ static void demo_say(fixture *f, const char *text, const char *payload,
 START_TEST(test_demo_bot_order_flow_over_http)
 {
     fixture f;
-    fx_start(&f, "demo", NULL);
+    /* The demo bot's "cancel" command: CANCEL is one of the default opt-out
+     * keywords, which would take it first. */
+    static const char *const env[] = {
+        "WABOT_OPT_OPTOUT_KEYWORDS=STOP,UNSUBSCRIBE,END,QUIT", NULL};
+    fx_start(&f, "demo", env);
     demo_say(&f, "order", NULL, "Which product would you like?");
     demo_say(&f, "Gift box", "product:3", "Gift box, $25.00 each");
     demo_say(&f, "lots", NULL, "Please send a number");
@@ -208,23 +225,31 @@ START_TEST(test_demo_bot_order_flow_over_http)
 }
 END_TEST
 
-static const char META_BODY[] =
-    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1022901\","
-    "\"changes\":[{\"field\":\"messages\",\"value\":{"
-    "\"messaging_product\":\"whatsapp\",\"metadata\":{"
-    "\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
-    "\"106540352242922\"},\"contacts\":[{\"profile\":{\"name\":\"Kerry\"},"
-    "\"wa_id\":\"16315551181\"}],\"messages\":[{\"from\":\"16315551181\","
-    "\"id\":\"wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=\","
-    "\"timestamp\":\"1767225600\",\"type\":\"text\",\"text\":{\"body\":"
-    "\"hi from meta\"}}]}}]}]}";
+/* A Meta text message sent now: a fixed date would fall outside the
+ * 24-hour customer-service window, and the reply would be refused. */
+static void meta_body(char *out, size_t n)
+{
+    snprintf(out, n,
+        "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
+        "\"1022901\",\"changes\":[{\"field\":\"messages\",\"value\":{"
+        "\"messaging_product\":\"whatsapp\",\"metadata\":{"
+        "\"display_phone_number\":\"15550783881\",\"phone_number_id\":"
+        "\"106540352242922\"},\"contacts\":[{\"profile\":{\"name\":"
+        "\"Kerry\"},\"wa_id\":\"16315551181\"}],\"messages\":[{\"from\":"
+        "\"16315551181\",\"id\":\"wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTRB"
+        "NjU5OUFFRTAzODEwMTQ0RgA=\",\"timestamp\":\"%lld\",\"type\":"
+        "\"text\",\"text\":{\"body\":\"hi from meta\"}}]}}]}]}",
+        (long long)time(NULL));
+}
 
 START_TEST(test_meta_webhook_answers_200_and_the_bot_line_appears)
 {
     fixture f;
     fx_start(&f, "echo", NULL);
     http_result r;
-    fx_request(&f, "POST", META_PATH, JSON, META_BODY, strlen(META_BODY),
+    char body[1024];
+    meta_body(body, sizeof body);
+    fx_request(&f, "POST", META_PATH, JSON, body, strlen(body),
                HTTP_BODY_LENGTH, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert(sp_wait_lines(&f.srv, SP_STDOUT,
@@ -270,12 +295,17 @@ START_TEST(test_unknown_path_is_404_json)
 }
 END_TEST
 
+/* GET is Meta's verification handshake: without hub.* (and a configured
+ * META_VERIFY_TOKEN) it is refused; other methods are not served. */
 START_TEST(test_get_on_the_webhook_is_405)
 {
     fixture f;
     fx_start(&f, "echo", NULL);
     http_result r;
     fx_request(&f, "GET", TWILIO_PATH, NULL, NULL, 0, HTTP_BODY_LENGTH, &r);
+    assert_json_error(&r, 403);
+    http_result_free(&r);
+    fx_request(&f, "DELETE", TWILIO_PATH, NULL, NULL, 0, HTTP_BODY_LENGTH, &r);
     assert_json_error(&r, 405);
     http_result_free(&r);
     fx_stop(&f);
@@ -457,7 +487,9 @@ START_TEST(test_help_exits_0_and_mentions_every_variable)
         "DEFAULT_ORGANIZATION", "COMMAND_PREFIX", "MAX_BODY_BYTES",
         "MAX_PARAMS", "MAX_FIELD_BYTES", "MAX_JSON_DEPTH",
         "MAX_BATCH_MESSAGES", "STATE_TTL_MS", "STATE_MAX_RETRIES",
-        "LOG_LEVEL", "/healthz",
+        "LOG_LEVEL", "/healthz", "TWILIO_AUTH_TOKEN", "META_APP_SECRET",
+        "META_VERIFY_TOKEN", "WABOT_PUBLIC_URL",
+        "WABOT_INSECURE_SKIP_SIGNATURES", "TRUST_FORWARDED",
     };
     static const char *const flags[] = {"--help", "-h"};
     for (size_t i = 0; i < 2; i++) {
@@ -482,6 +514,9 @@ START_TEST(test_bad_configuration_exits_2_with_a_message)
         {"WABOT_LOG_LEVEL=loud", "WABOT_LOG_LEVEL"},
         {"WABOT_BOT=nope", "WABOT_BOT"},
         {"WABOT_LISTEN=127.0.0.1", "WABOT_LISTEN"},
+        {"WABOT_PUBLIC_URL=bot.example.com", "WABOT_PUBLIC_URL"},
+        {"WABOT_INSECURE_SKIP_SIGNATURES=yes",
+         "WABOT_INSECURE_SKIP_SIGNATURES"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *env[] = {"WABOT_LISTEN=127.0.0.1:0", cases[i][0], NULL};
@@ -496,6 +531,186 @@ START_TEST(test_bad_configuration_exits_2_with_a_message)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Webhook security                                                    */
+
+#define TOKEN "integration-auth-token"
+#define APP_SECRET "integration-app-secret"
+#define VERIFY_TOKEN "integration-verify-token"
+#define PUBLIC "https://bot.example.com/hooks"
+
+static const char *const SECURE_ENV[] = {
+    "TWILIO_AUTH_TOKEN=" TOKEN, "META_APP_SECRET=" APP_SECRET,
+    "META_VERIFY_TOKEN=" VERIFY_TOKEN, "WABOT_PUBLIC_URL=" PUBLIC, NULL};
+
+static int param_cmp(const void *a, const void *b)
+{
+    const char *const *x = a, *const *y = b;
+    int c = strcmp(x[0], y[0]);
+    return c != 0 ? c : strcmp(x[1], y[1]);
+}
+
+/* X-Twilio-Signature as Twilio computes it, written independently of the
+ * library: Base64(HMAC-SHA1(token, url + sorted name/value pairs)). */
+static void twilio_sign(const char *token, const char *url,
+                        const char *pairs[][2], size_t n, char out[29])
+{
+    char data[4096];
+    size_t used = (size_t)snprintf(data, sizeof data, "%s", url);
+    qsort(pairs, n, sizeof pairs[0], param_cmp);
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(data + used, sizeof data - used, "%s%s",
+                                 pairs[i][0], pairs[i][1]);
+    ck_assert_uint_lt(used, sizeof data);
+    unsigned char mac[20];
+    unsigned int len = 0;
+    HMAC(EVP_sha1(), token, (int)strlen(token), (unsigned char *)data, used,
+         mac, &len);
+    EVP_EncodeBlock((unsigned char *)out, mac, (int)len);
+}
+
+/* POST a Twilio text from CUSTOMER with `sig_header` ("X-Twilio-Signature:
+ * ..." or NULL); returns the status. */
+static long post_twilio_text(fixture *f, const char *sid, const char *text,
+                             const char *token)
+{
+    const char *pairs[][2] = {{"MessageSid", sid},
+                              {"From", "whatsapp:" CUSTOMER},
+                              {"To", "whatsapp:+14155238886"},
+                              {"Body", text},
+                              {"NumMedia", "0"}};
+    size_t n = sizeof pairs / sizeof pairs[0];
+    char *form = NULL;
+    for (size_t i = 0; i < n; i++)
+        http_form_add(&form, pairs[i][0], pairs[i][1]);
+    char sig[29], header[64];
+    const char *extra[] = {header, NULL};
+    if (token != NULL) {
+        twilio_sign(token, PUBLIC TWILIO_PATH, pairs, n, sig);
+        snprintf(header, sizeof header, "X-Twilio-Signature: %s", sig);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "%s%s", f->base, TWILIO_PATH);
+    http_result r;
+    ck_assert_int_eq(http_request_h(f->http, "POST", url, FORM,
+                                    token ? extra : NULL, form, strlen(form),
+                                    HTTP_BODY_LENGTH, &r), 0);
+    long status = r.status;
+    if (status != 200)
+        assert_json_error(&r, status);
+    http_result_free(&r);
+    free(form);
+    return status;
+}
+
+START_TEST(test_forged_or_missing_signature_is_403_and_valid_is_200)
+{
+    fixture f;
+    fx_start_env(&f, "echo", SECURE_ENV, 0);
+    ck_assert_int_eq(post_twilio_text(&f, "SM00000000000000000000000000000f01",
+                                      "unsigned", NULL), 403);
+    ck_assert_int_eq(post_twilio_text(&f, "SM00000000000000000000000000000f02",
+                                      "forged", "some-other-token"), 403);
+    ck_assert_int_eq(post_twilio_text(&f, "SM00000000000000000000000000000f03",
+                                      "signed", TOKEN), 200);
+    ck_assert(sp_wait_lines(&f.srv, SP_STDOUT,
+                            "[bot -> " CUSTOMER "] echo: signed", 1,
+                            LINE_MS));
+    /* nothing of the refused requests was handled */
+    ck_assert_int_eq(sp_count_lines(&f.srv, SP_STDOUT, "echo: unsigned"), 0);
+    ck_assert_int_eq(sp_count_lines(&f.srv, SP_STDOUT, "echo: forged"), 0);
+    ck_assert_int_eq(sp_count_lines(&f.srv, SP_STDOUT, "[bot -> "), 1);
+    /* the refusals are logged, without the secret */
+    ck_assert(sp_wait_lines(&f.srv, SP_STDERR, "invalid_signature", 2,
+                            LINE_MS));
+    ck_assert_int_eq(sp_count_lines(&f.srv, SP_STDERR, TOKEN), 0);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_meta_signature_over_http)
+{
+    fixture f;
+    fx_start_env(&f, "echo", SECURE_ENV, 0);
+    char body[1024];
+    meta_body(body, sizeof body);
+    unsigned char mac[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), APP_SECRET, (int)strlen(APP_SECRET),
+         (const unsigned char *)body, strlen(body), mac, &len);
+    char header[128] = "X-Hub-Signature-256: sha256=";
+    for (unsigned i = 0; i < len; i++)
+        sprintf(header + strlen(header), "%02x", mac[i]);
+    const char *good[] = {header, NULL};
+    const char *bad[] = {"X-Hub-Signature-256: sha256=00", NULL};
+    char url[128];
+    snprintf(url, sizeof url, "%s%s", f.base, META_PATH);
+    http_result r;
+    ck_assert_int_eq(http_request_h(f.http, "POST", url, JSON, bad, body,
+                                    strlen(body), HTTP_BODY_LENGTH, &r), 0);
+    assert_json_error(&r, 403);
+    http_result_free(&r);
+    ck_assert_int_eq(http_request_h(f.http, "POST", url, JSON, good, body,
+                                    strlen(body), HTTP_BODY_LENGTH, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_result_free(&r);
+    ck_assert(sp_wait_lines(&f.srv, SP_STDOUT,
+                            "[bot -> +16315551181] echo: hi from meta", 1,
+                            LINE_MS));
+    ck_assert_int_eq(sp_count_lines(&f.srv, SP_STDOUT, "[bot -> "), 1);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_meta_handshake_right_and_wrong_token)
+{
+    fixture f;
+    fx_start_env(&f, "echo", SECURE_ENV, 0);
+    http_result r;
+    fx_request(&f, "GET", META_PATH "?hub.mode=subscribe&hub.verify_token="
+                                    VERIFY_TOKEN "&hub.challenge=1158201444",
+               NULL, NULL, 0, HTTP_BODY_LENGTH, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "1158201444");
+    ck_assert_msg(strstr(r.content_type, "text/plain") != NULL,
+                  "content type '%s'", r.content_type);
+    http_result_free(&r);
+    fx_request(&f, "GET", META_PATH "?hub.mode=subscribe&hub.verify_token="
+                                    "wrong&hub.challenge=1158201444",
+               NULL, NULL, 0, HTTP_BODY_LENGTH, &r);
+    assert_json_error(&r, 403);
+    ck_assert_ptr_null(strstr(r.body, "1158201444"));
+    http_result_free(&r);
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_insecure_switch_is_announced_loudly)
+{
+    fixture f;
+    fx_start_env(&f, "echo", NULL, 1);
+    ck_assert(sp_wait_lines(&f.srv, SP_STDERR, "NOT verified", 1, LINE_MS));
+    ck_assert_int_eq(post_twilio_text(&f, "SM00000000000000000000000000000f04",
+                                      "dev", NULL), 200);
+    ck_assert(sp_wait_lines(&f.srv, SP_STDOUT, "echo: dev", 1, LINE_MS));
+    fx_stop(&f);
+}
+END_TEST
+
+START_TEST(test_without_secrets_webhooks_are_refused_and_said_so)
+{
+    fixture f;
+    fx_start_env(&f, "echo", NULL, 0);
+    ck_assert(sp_wait_lines(&f.srv, SP_STDERR, "TWILIO_AUTH_TOKEN is not set",
+                            1, LINE_MS));
+    ck_assert(sp_wait_lines(&f.srv, SP_STDERR, "META_APP_SECRET is not set",
+                            1, LINE_MS));
+    ck_assert_int_eq(post_twilio_text(&f, "SM00000000000000000000000000000f05",
+                                      "x", NULL), 403);
+    fx_stop(&f);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server-http");
@@ -506,6 +721,16 @@ static Suite *server_suite(void)
     tcase_add_test(web, test_demo_bot_order_flow_over_http);
     tcase_add_test(web, test_meta_webhook_answers_200_and_the_bot_line_appears);
     suite_add_tcase(s, web);
+
+    TCase *sec = tcase_create("security");
+    tcase_add_test(sec,
+        test_forged_or_missing_signature_is_403_and_valid_is_200);
+    tcase_add_test(sec, test_meta_signature_over_http);
+    tcase_add_test(sec, test_meta_handshake_right_and_wrong_token);
+    tcase_add_test(sec, test_insecure_switch_is_announced_loudly);
+    tcase_add_test(sec,
+        test_without_secrets_webhooks_are_refused_and_said_so);
+    suite_add_tcase(s, sec);
 
     TCase *http = tcase_create("http");
     tcase_add_test(http, test_healthz_answers_ok);

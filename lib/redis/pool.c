@@ -1,0 +1,870 @@
+/* The Redis handle: configuration, a thread-safe pool of synchronous
+ * hiredis connections, scripts by EVALSHA with a NOSCRIPT fallback, and the
+ * mapping of failures to library statuses (lib/internal/redis.h).
+ *
+ * Pool: up to pool_size connections, idle ones on a stack. acquire() pops
+ * an idle one, or connects a new one when fewer than pool_size are open,
+ * or waits (bounded) for a release. A connection that failed is closed,
+ * never reused: after a timeout a late reply could otherwise be read as
+ * the answer to the next command.
+ *
+ * Outages: an idle connection is checked before it is handed out (a closed
+ * server leaves it readable: EOF), so a restarted Redis costs no failed
+ * call. A failed connect starts a backoff (50 ms doubling to 2 s, reset by
+ * the next good connect) during which acquire() fails at once without
+ * trying, so while Redis is down every call fails fast instead of each one
+ * waiting for a connect of its own. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "redis.h"
+
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+#define POOL_SIZE_MAX 1024
+#define TIMEOUT_MAX_MS (24LL * 60 * 60 * 1000)
+#define LAST_ERROR_MAX 256
+/* argv entries built on the stack before a call needs the heap. */
+#define STACK_ARGS 16
+
+struct wabot_redis {
+    wabot_redis_config cfg; /* strings point to the copies below */
+    char *host, *password, *prefix;
+    size_t prefix_len;
+    struct timeval connect_tv, command_tv;
+    int64_t wait_ms; /* longest wait for a free connection */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;     /* a connection was released or closed */
+    redisContext **idle;   /* stack of pool_size slots */
+    int nidle;
+    int open;              /* idle + in use + being connected */
+    int64_t retry_at_ms;   /* monotonic: no connect attempt before */
+    int64_t backoff_ms;    /* the next backoff */
+    wb_redis_stats stats;  /* counters; open/idle filled on read */
+    char last_error[LAST_ERROR_MAX];
+};
+
+/* Guards the one-time write of a script's SHA-1. */
+static pthread_mutex_t g_sha_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+
+void wabot_redis_config_init(wabot_redis_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = WABOT_REDIS_CONFIG_VERSION;
+    cfg->host = "127.0.0.1";
+    cfg->port = 6379;
+    cfg->password = NULL;
+    cfg->db = 0;
+    cfg->prefix = "wabot:";
+    cfg->connect_timeout_ms = 1000;
+    cfg->command_timeout_ms = 1000;
+    cfg->pool_size = 4;
+}
+
+/* A whole decimal number in [lo, hi]; nothing else (no sign games, no
+ * trailing text). */
+static int parse_bounded(const char *s, long lo, long hi, int32_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return 0;
+    *out = (int32_t)v;
+    return 1;
+}
+
+int wabot_redis_config_from_env(wabot_redis_config *cfg)
+{
+    if (cfg == NULL)
+        return WABOT_ERR_INVAL;
+    wabot_redis_config_init(cfg);
+    const char *host = getenv("REDIS_HOST");
+    const char *port = getenv("REDIS_PORT");
+    const char *password = getenv("REDIS_PASSWORD");
+    const char *db = getenv("REDIS_DB");
+    const char *prefix = getenv("WABOT_REDIS_PREFIX");
+    int have_host = host != NULL && host[0] != '\0';
+    if (have_host)
+        cfg->host = host;
+    if (port != NULL && port[0] != '\0' &&
+        !parse_bounded(port, 1, 65535, &cfg->port))
+        return WABOT_ERR_INVAL;
+    if (db != NULL && db[0] != '\0' &&
+        !parse_bounded(db, 0, INT32_MAX, &cfg->db))
+        return WABOT_ERR_INVAL;
+    if (password != NULL && password[0] != '\0')
+        cfg->password = password;
+    if (prefix != NULL) /* "" is meaningful: keys exactly as named */
+        cfg->prefix = prefix;
+    return have_host ? 1 : 0;
+}
+
+static const char *config_problem(const wabot_redis_config *c)
+{
+    if (c == NULL)
+        return "Redis config is NULL";
+    if (c->version == 0)
+        return "Redis config version is 0 (use wabot_redis_config_init)";
+    if (c->host != NULL && c->host[0] == '\0')
+        return "Redis host is empty";
+    if (c->port < 1 || c->port > 65535)
+        return "Redis port out of range (1..65535)";
+    if (c->db < 0)
+        return "Redis db is negative";
+    if (c->connect_timeout_ms < 1 || c->connect_timeout_ms > TIMEOUT_MAX_MS)
+        return "Redis connect timeout out of range";
+    if (c->command_timeout_ms < 1 || c->command_timeout_ms > TIMEOUT_MAX_MS)
+        return "Redis command timeout out of range";
+    if (c->pool_size < 1 || c->pool_size > POOL_SIZE_MAX)
+        return "Redis pool size out of range (1..1024)";
+    return NULL;
+}
+
+static struct timeval ms_to_tv(int64_t ms)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    return tv;
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        *failed = 1;
+    return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Time and errors                                                     */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_last_error(wabot_redis *r, const char *what,
+                           const char *detail)
+{
+    pthread_mutex_lock(&r->mu);
+    snprintf(r->last_error, sizeof r->last_error, "%s%s%s", what,
+             detail != NULL ? ": " : "", detail != NULL ? detail : "");
+    pthread_mutex_unlock(&r->mu);
+}
+
+void wb_redis_last_error(wabot_redis *r, char *buf, size_t bufsz)
+{
+    if (buf == NULL || bufsz == 0)
+        return;
+    buf[0] = '\0';
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    snprintf(buf, bufsz, "%s", r->last_error);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int wb_redis_fail(wabot_redis *r, const char *what)
+{
+    set_last_error(r, what, NULL);
+    return WABOT_ERR_STORAGE;
+}
+
+/* hiredis reports a read or write past SO_RCVTIMEO/SO_SNDTIMEO as an I/O
+ * error with EAGAIN, and a connect past its timeout with ETIMEDOUT. */
+static int status_of_context(const redisContext *c, int saved_errno)
+{
+    if (c->err == REDIS_ERR_OOM)
+        return WABOT_ERR_NOMEM;
+    if (c->err == REDIS_ERR_IO &&
+        (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK ||
+         saved_errno == ETIMEDOUT || saved_errno == EINPROGRESS))
+        return WABOT_ERR_TIMEOUT;
+    return WABOT_ERR_STORAGE;
+}
+
+static int context_failure(wabot_redis *r, const redisContext *c,
+                           int saved_errno)
+{
+    int rc = status_of_context(c, saved_errno);
+    set_last_error(r, rc == WABOT_ERR_TIMEOUT ? "Redis timeout"
+                                              : "Redis I/O error",
+                   c->errstr[0] != '\0' ? c->errstr : NULL);
+    return rc;
+}
+
+int wb_redis_context_status(wabot_redis *r, const redisContext *c)
+{
+    if (c == NULL)
+        return WABOT_ERR_NOMEM;
+    return context_failure(r, c, errno);
+}
+
+int wb_redis_reply_status(wabot_redis *r, const redisReply *rep)
+{
+    if (rep == NULL)
+        return WABOT_ERR_STORAGE;
+    if (rep->type != REDIS_REPLY_ERROR)
+        return WABOT_OK;
+    set_last_error(r, "Redis error reply", rep->str);
+    return WABOT_ERR_STORAGE;
+}
+
+int wb_redis_reply_int(const redisReply *rep, long long *out)
+{
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
+        return 0;
+    *out = rep->integer;
+    return 1;
+}
+
+int wb_redis_reply_is_nil(const redisReply *rep)
+{
+    return rep != NULL && rep->type == REDIS_REPLY_NIL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending without SIGPIPE                                             */
+
+/* hiredis writes with write(), which raises SIGPIPE on a connection the
+ * server has reset. A library must neither die of it nor change the
+ * process's disposition, so the signal is blocked in this thread for the
+ * command and, if the command raised it, consumed before unblocking. If
+ * the thread already had SIGPIPE blocked, a pending one may be the
+ * host's: it is left alone. */
+static redisReply *command_nosigpipe(redisContext *c, int argc,
+                                     const char **argv,
+                                     const size_t *argvlen, int *saved_errno)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    int blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
+    errno = 0;
+    redisReply *rep = redisCommandArgv(c, argc, argv, argvlen);
+    *saved_errno = errno;
+    if (!blocked)
+        return rep;
+    if (rep == NULL && !sigismember(&old, SIGPIPE)) {
+        sigset_t pending;
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+            const struct timespec now = {0, 0};
+            while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rep;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connecting                                                          */
+
+/* One command during the handshake; WABOT_OK if the reply is not an
+ * error. `what` names it in the last error. */
+static int handshake(wabot_redis *r, redisContext *c, int argc,
+                     const char **argv, const char *what)
+{
+    int saved_errno;
+    redisReply *rep = command_nosigpipe(c, argc, argv, NULL, &saved_errno);
+    if (rep == NULL)
+        return context_failure(r, c, saved_errno);
+    int rc = WABOT_OK;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        set_last_error(r, what, rep->str);
+        rc = WABOT_ERR_STORAGE;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* A new connection with the command timeout set, authenticated and on the
+ * configured database; NULL with *err set. Called without the lock. */
+static redisContext *connect_one(wabot_redis *r, int *err,
+                                 const char **stage)
+{
+    redisContext *c;
+    if (r->host[0] == '/')
+        c = redisConnectUnixWithTimeout(r->host, r->connect_tv);
+    else
+        c = redisConnectWithTimeout(r->host, r->cfg.port, r->connect_tv);
+    int saved_errno = errno;
+    *stage = "connect";
+    if (c == NULL) {
+        *err = WABOT_ERR_NOMEM;
+        set_last_error(r, "Redis connect", "out of memory");
+        return NULL;
+    }
+    if (c->err) {
+        *err = status_of_context(c, saved_errno);
+        set_last_error(r, "Redis connect", c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    int rc = WABOT_OK;
+    if (redisSetTimeout(c, r->command_tv) != REDIS_OK)
+        rc = context_failure(r, c, errno);
+    if (rc == WABOT_OK && r->password != NULL) {
+        *stage = "auth";
+        const char *argv[] = {"AUTH", r->password};
+        rc = handshake(r, c, 2, argv, "Redis AUTH");
+    }
+    if (rc == WABOT_OK && r->cfg.db != 0) {
+        *stage = "select";
+        char db[16];
+        snprintf(db, sizeof db, "%" PRId32, r->cfg.db);
+        const char *argv[] = {"SELECT", db};
+        rc = handshake(r, c, 2, argv, "Redis SELECT");
+    }
+    if (rc != WABOT_OK) {
+        *err = rc;
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* An idle connection is unusable when the server closed it (readable:
+ * EOF or reset) or it holds a failure. Nothing is pending on a healthy
+ * idle connection, so readable always means dead. */
+static int idle_conn_dead(const redisContext *c)
+{
+    if (c->err)
+        return 1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    return n != 0; /* readable, hung up, or poll failed */
+}
+
+/* ------------------------------------------------------------------ */
+/* The pool                                                            */
+
+static void cond_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Close a connection that counted as open (lock held). */
+static void close_locked(wabot_redis *r, redisContext *c)
+{
+    redisFree(c);
+    r->open--;
+    r->stats.broken++;
+    pthread_cond_signal(&r->cv);
+}
+
+/* Make a new connection in a slot already reserved (open incremented),
+ * under the backoff. Lock held on entry and exit; dropped while
+ * connecting. */
+static redisContext *connect_reserved(wabot_redis *r, int *err)
+{
+    pthread_mutex_unlock(&r->mu);
+    const char *stage;
+    int rc = WABOT_OK;
+    redisContext *c = connect_one(r, &rc, &stage);
+    pthread_mutex_lock(&r->mu);
+    if (c != NULL) {
+        r->stats.connects++;
+        r->backoff_ms = BACKOFF_MIN_MS;
+        r->retry_at_ms = 0;
+        return c;
+    }
+    r->open--;
+    r->stats.connect_errors++;
+    r->retry_at_ms = mono_ms() + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                        : r->backoff_ms * 2;
+    pthread_cond_signal(&r->cv);
+    *err = rc;
+    return NULL;
+}
+
+static redisContext *acquire_locked(wabot_redis *r, int *err)
+{
+    struct timespec deadline;
+    cond_deadline(&deadline, r->wait_ms);
+    for (;;) {
+        while (r->nidle > 0) {
+            redisContext *c = r->idle[--r->nidle];
+            if (!idle_conn_dead(c))
+                return c;
+            close_locked(r, c); /* then connect in its place */
+        }
+        if (r->open < r->cfg.pool_size) {
+            if (mono_ms() < r->retry_at_ms) {
+                /* last_error still says why the last connect failed. */
+                r->stats.fast_failures++;
+                *err = WABOT_ERR_STORAGE;
+                return NULL;
+            }
+            r->open++;
+            return connect_reserved(r, err);
+        }
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == ETIMEDOUT &&
+            r->nidle == 0 && r->open >= r->cfg.pool_size) {
+            snprintf(r->last_error, sizeof r->last_error,
+                     "Redis pool: all %d connections busy", r->open);
+            *err = WABOT_ERR_BUSY;
+            return NULL;
+        }
+    }
+}
+
+redisContext *wb_redis_acquire(wabot_redis *r, int *err)
+{
+    int dummy;
+    if (err == NULL)
+        err = &dummy;
+    *err = WABOT_OK;
+    if (r == NULL) {
+        *err = WABOT_ERR_INVAL;
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    redisContext *c = acquire_locked(r, err);
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+void wb_redis_release(wabot_redis *r, redisContext *c, int broken)
+{
+    if (r == NULL || c == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    if (broken || c->err) {
+        close_locked(r, c);
+    } else {
+        r->idle[r->nidle++] = c;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handle                                                              */
+
+static void redis_destroy(wabot_redis *r)
+{
+    for (int i = 0; i < r->nidle; i++)
+        redisFree(r->idle[i]);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r->idle);
+    free(r->host);
+    free(r->password);
+    free(r->prefix);
+    free(r);
+}
+
+static int init_sync(wabot_redis *r)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&r->cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!ok)
+        return -1;
+    if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        pthread_cond_destroy(&r->cv);
+        return -1;
+    }
+    return 0;
+}
+
+static wabot_redis *redis_alloc(const wabot_redis_config *cfg)
+{
+    wabot_redis *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    int failed = 0;
+    /* Only the version-1 members are read: a newer config is accepted. */
+    r->cfg.version = WABOT_REDIS_CONFIG_VERSION;
+    r->cfg.port = cfg->port;
+    r->cfg.db = cfg->db;
+    r->cfg.connect_timeout_ms = cfg->connect_timeout_ms;
+    r->cfg.command_timeout_ms = cfg->command_timeout_ms;
+    r->cfg.pool_size = cfg->pool_size;
+    r->host = dup_or_null(cfg->host != NULL ? cfg->host : "127.0.0.1",
+                          &failed);
+    r->password = cfg->password != NULL && cfg->password[0] != '\0'
+                      ? dup_or_null(cfg->password, &failed)
+                      : NULL;
+    r->prefix = dup_or_null(cfg->prefix != NULL ? cfg->prefix : "wabot:",
+                            &failed);
+    r->idle = calloc((size_t)cfg->pool_size, sizeof *r->idle);
+    if (failed || r->idle == NULL || init_sync(r) != 0) {
+        free(r->idle);
+        free(r->host);
+        free(r->password);
+        free(r->prefix);
+        free(r);
+        return NULL;
+    }
+    r->cfg.host = r->host;
+    r->cfg.password = r->password;
+    r->cfg.prefix = r->prefix;
+    r->prefix_len = strlen(r->prefix);
+    r->connect_tv = ms_to_tv(cfg->connect_timeout_ms);
+    r->command_tv = ms_to_tv(cfg->command_timeout_ms);
+    r->wait_ms = cfg->connect_timeout_ms + cfg->command_timeout_ms;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    return r;
+}
+
+static const char *describe_connect_failure(int rc, const char *stage)
+{
+    if (rc == WABOT_ERR_NOMEM)
+        return "out of memory";
+    if (strcmp(stage, "auth") == 0)
+        return "Redis AUTH failed";
+    if (strcmp(stage, "select") == 0)
+        return "Redis SELECT failed";
+    if (rc == WABOT_ERR_TIMEOUT)
+        return "Redis connect timed out";
+    return "cannot connect to Redis";
+}
+
+wabot_redis *wabot_redis_new(const wabot_redis_config *cfg, const char **err)
+{
+    const char *dummy;
+    if (err == NULL)
+        err = &dummy;
+    *err = config_problem(cfg);
+    if (*err != NULL)
+        return NULL;
+    wabot_redis *r = redis_alloc(cfg);
+    if (r == NULL) {
+        *err = "out of memory";
+        return NULL;
+    }
+    /* One connection now, so a wrong address or password shows at once. */
+    int rc = WABOT_OK;
+    const char *stage = "connect";
+    redisContext *c = connect_one(r, &rc, &stage);
+    if (c == NULL) {
+        *err = describe_connect_failure(rc, stage);
+        redis_destroy(r);
+        return NULL;
+    }
+    /* A server that wants a password accepts the connection and refuses
+     * the first command: find out now. */
+    const char *ping[] = {"PING"};
+    if (handshake(r, c, 1, ping, "Redis PING") != WABOT_OK) {
+        *err = strstr(r->last_error, "NOAUTH") != NULL
+                   ? "Redis AUTH failed"
+                   : "Redis did not answer PING";
+        redisFree(c);
+        redis_destroy(r);
+        return NULL;
+    }
+    r->stats.connects = 1;
+    r->open = 1;
+    r->idle[r->nidle++] = c;
+    *err = NULL;
+    return r;
+}
+
+void wabot_redis_free(wabot_redis *r)
+{
+    if (r == NULL)
+        return;
+    redis_destroy(r);
+}
+
+const wabot_redis_config *wb_redis_config_of(const wabot_redis *r)
+{
+    return &r->cfg;
+}
+
+void wb_redis_stats_of(wabot_redis *r, wb_redis_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->stats;
+    out->open = r->open;
+    out->idle = r->nidle;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                */
+
+const char *wb_redis_prefix(const wabot_redis *r)
+{
+    return r->prefix;
+}
+
+size_t wb_redis_prefix_len(const wabot_redis *r)
+{
+    return r->prefix_len;
+}
+
+int wb_redis_key(const wabot_redis *r, const char *key, char *buf,
+                 size_t bufsz)
+{
+    size_t klen = strlen(key);
+    if (r->prefix_len + klen >= bufsz || r->prefix_len + klen > INT_MAX)
+        return WABOT_ERR_TOO_LARGE;
+    memcpy(buf, r->prefix, r->prefix_len);
+    memcpy(buf + r->prefix_len, key, klen + 1);
+    return (int)(r->prefix_len + klen);
+}
+
+char *wb_redis_key_dup(const wabot_redis *r, const char *key)
+{
+    size_t klen = strlen(key);
+    char *k = malloc(r->prefix_len + klen + 1);
+    if (k == NULL)
+        return NULL;
+    memcpy(k, r->prefix, r->prefix_len);
+    memcpy(k + r->prefix_len, key, klen + 1);
+    return k;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+
+/* Send one command on c. On WABOT_OK *out is a reply, possibly an error
+ * reply; otherwise the connection is broken (*out NULL). */
+static int send_argv(wabot_redis *r, redisContext *c, int argc,
+                     const char **argv, const size_t *argvlen,
+                     redisReply **out)
+{
+    int saved_errno;
+    *out = command_nosigpipe(c, argc, argv, argvlen, &saved_errno);
+    if (*out == NULL)
+        return context_failure(r, c, saved_errno);
+    return WABOT_OK;
+}
+
+int wb_redis_command_on(wabot_redis *r, redisContext *c, int argc,
+                        const char **argv, const size_t *argvlen,
+                        redisReply **out)
+{
+    *out = NULL;
+    if (r == NULL || c == NULL || argc < 1)
+        return WABOT_ERR_INVAL;
+    return send_argv(r, c, argc, argv, argvlen, out);
+}
+
+int wb_redis_command(wabot_redis *r, int argc, const char **argv,
+                     const size_t *argvlen, redisReply **out)
+{
+    *out = NULL;
+    int rc;
+    redisContext *c = wb_redis_acquire(r, &rc);
+    if (c == NULL)
+        return rc;
+    redisReply *rep;
+    rc = send_argv(r, c, argc, argv, argvlen, &rep);
+    wb_redis_release(r, c, rc != WABOT_OK);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wb_redis_reply_status(r, rep);
+    if (rc != WABOT_OK) {
+        freeReplyObject(rep);
+        return rc;
+    }
+    *out = rep;
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scripts                                                             */
+
+/* SCRIPT LOAD on c; caches the SHA-1 the server answers with. */
+static int script_load(wabot_redis *r, redisContext *c,
+                       wb_redis_script *s)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", s->source};
+    redisReply *rep;
+    int rc = send_argv(r, c, 3, argv, NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        set_last_error(r, s->name, rep->str);
+        rc = WABOT_ERR_STORAGE;
+    } else if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+        rc = wb_redis_fail(r, "SCRIPT LOAD: unexpected reply");
+    } else {
+        pthread_mutex_lock(&g_sha_mu);
+        if (!atomic_load_explicit(&s->sha_ready, memory_order_relaxed)) {
+            memcpy(s->sha, rep->str, 40);
+            s->sha[40] = '\0';
+            atomic_store_explicit(&s->sha_ready, 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&g_sha_mu);
+        pthread_mutex_lock(&r->mu);
+        r->stats.script_loads++;
+        pthread_mutex_unlock(&r->mu);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int is_noscript(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
+           strncmp(rep->str, "NOSCRIPT", 8) == 0;
+}
+
+/* EVALSHA argv[] on c; loads the script first if its SHA-1 is unknown,
+ * and once more on NOSCRIPT. argv[1] is filled here. */
+static int evalsha(wabot_redis *r, redisContext *c, wb_redis_script *s,
+                   int argc, const char **argv, const size_t *argvlen,
+                   redisReply **out)
+{
+    int rc;
+    if (!atomic_load_explicit(&s->sha_ready, memory_order_acquire) &&
+        (rc = script_load(r, c, s)) != WABOT_OK)
+        return rc;
+    for (int attempt = 0;; attempt++) {
+        argv[1] = s->sha;
+        rc = send_argv(r, c, argc, argv, argvlen, out);
+        if (rc != WABOT_OK || !is_noscript(*out) || attempt == 1)
+            return rc;
+        freeReplyObject(*out);
+        *out = NULL;
+        if ((rc = script_load(r, c, s)) != WABOT_OK)
+            return rc;
+    }
+}
+
+/* argv for EVALSHA: "EVALSHA", sha, numkeys, prefixed keys..., args...;
+ * the prefixed keys live in one block. */
+typedef struct eval_argv {
+    const char **argv;
+    size_t *lens;
+    char *keybuf;
+    const char *stack_argv[STACK_ARGS];
+    size_t stack_lens[STACK_ARGS];
+    char numkeys[24];
+} eval_argv;
+
+static void eval_argv_free(eval_argv *a)
+{
+    if (a->argv != a->stack_argv)
+        free((void *)a->argv);
+    if (a->lens != a->stack_lens)
+        free(a->lens);
+    free(a->keybuf);
+}
+
+static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
+                           const char **keys, const size_t *keylens,
+                           size_t nargs, const char **args,
+                           const size_t *arglens)
+{
+    size_t argc = 3 + nkeys + nargs;
+    a->argv = a->stack_argv;
+    a->lens = a->stack_lens;
+    a->keybuf = NULL;
+    if (argc > STACK_ARGS) {
+        a->argv = malloc(argc * sizeof *a->argv);
+        a->lens = malloc(argc * sizeof *a->lens);
+        if (a->argv == NULL || a->lens == NULL)
+            return WABOT_ERR_NOMEM;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < nkeys; i++)
+        total += r->prefix_len +
+                 (keylens != NULL ? keylens[i] : strlen(keys[i]));
+    if (nkeys > 0 && (a->keybuf = malloc(total + 1)) == NULL)
+        return WABOT_ERR_NOMEM;
+    snprintf(a->numkeys, sizeof a->numkeys, "%zu", nkeys);
+    a->argv[0] = "EVALSHA";
+    a->lens[0] = 7;
+    a->argv[1] = NULL; /* the SHA-1, filled when sending */
+    a->lens[1] = 40;
+    a->argv[2] = a->numkeys;
+    a->lens[2] = strlen(a->numkeys);
+    char *p = a->keybuf;
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t klen = keylens != NULL ? keylens[i] : strlen(keys[i]);
+        memcpy(p, r->prefix, r->prefix_len);
+        memcpy(p + r->prefix_len, keys[i], klen);
+        a->argv[3 + i] = p;
+        a->lens[3 + i] = r->prefix_len + klen;
+        p += r->prefix_len + klen;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        a->argv[3 + nkeys + i] = args[i];
+        a->lens[3 + nkeys + i] =
+            arglens != NULL ? arglens[i] : strlen(args[i]);
+    }
+    return argc > INT_MAX ? WABOT_ERR_TOO_LARGE : WABOT_OK;
+}
+
+int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
+                   const char **keys, const size_t *keylens, size_t nargs,
+                   const char **args, const size_t *arglens,
+                   redisReply **out)
+{
+    *out = NULL;
+    if (r == NULL || script == NULL)
+        return WABOT_ERR_INVAL;
+    eval_argv a;
+    int rc = eval_argv_build(r, &a, nkeys, keys, keylens, nargs, args,
+                             arglens);
+    if (rc != WABOT_OK) {
+        eval_argv_free(&a);
+        return rc;
+    }
+    redisContext *c = wb_redis_acquire(r, &rc);
+    if (c == NULL) {
+        eval_argv_free(&a);
+        return rc;
+    }
+    redisReply *rep = NULL;
+    rc = evalsha(r, c, script, (int)(3 + nkeys + nargs), a.argv, a.lens,
+                 &rep);
+    wb_redis_release(r, c, rc != WABOT_OK);
+    eval_argv_free(&a);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        set_last_error(r, script->name, rep->str);
+        freeReplyObject(rep);
+        return WABOT_ERR_STORAGE;
+    }
+    *out = rep;
+    return WABOT_OK;
+}
+
+int wb_redis_eval(wabot_redis *r, wb_redis_script *script, size_t nkeys,
+                  const char **keys, size_t nargs, const char **args,
+                  const size_t *arglens, redisReply **out)
+{
+    return wb_redis_evaln(r, script, nkeys, keys, NULL, nargs, args,
+                          arglens, out);
+}

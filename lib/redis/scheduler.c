@@ -1,0 +1,575 @@
+/* The Redis job backend: the memory scheduler's semantics, each operation
+ * one Lua script (lib/redis/scheduler_lua.h) run through the shared
+ * connection pool (lib/redis/pool.c), so it is thread-safe and several
+ * processes can share a queue.
+ *
+ * This file only marshals: it names the queue's keys, turns the
+ * arguments into exact decimal strings (times are int64 milliseconds, and
+ * Lua numbers are doubles, so exactness is kept on the C side and in the
+ * scripts' string comparisons), runs the script and reads its reply back
+ * into a wabot_job_record. Key layout and script list: doc/redis.md. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs.h"
+#include "redis.h"
+#include "scheduler_lua.h"
+
+static wb_redis_script enqueue_script =
+    WB_REDIS_SCRIPT("scheduler.enqueue", SCHED_LUA_ENQUEUE);
+static wb_redis_script reserve_script =
+    WB_REDIS_SCRIPT("scheduler.reserve", SCHED_LUA_RESERVE);
+static wb_redis_script extend_script =
+    WB_REDIS_SCRIPT("scheduler.extend", SCHED_LUA_EXTEND);
+static wb_redis_script complete_script =
+    WB_REDIS_SCRIPT("scheduler.complete", SCHED_LUA_COMPLETE);
+static wb_redis_script fail_script =
+    WB_REDIS_SCRIPT("scheduler.fail", SCHED_LUA_FAIL);
+static wb_redis_script release_script =
+    WB_REDIS_SCRIPT("scheduler.release", SCHED_LUA_RELEASE);
+static wb_redis_script cancel_script =
+    WB_REDIS_SCRIPT("scheduler.cancel", SCHED_LUA_CANCEL);
+static wb_redis_script get_script =
+    WB_REDIS_SCRIPT("scheduler.get", SCHED_LUA_GET);
+static wb_redis_script counts_script =
+    WB_REDIS_SCRIPT("scheduler.counts", SCHED_LUA_COUNTS);
+static wb_redis_script recover_script =
+    WB_REDIS_SCRIPT("scheduler.recover", SCHED_LUA_RECOVER);
+static wb_redis_script next_due_script =
+    WB_REDIS_SCRIPT("scheduler.next_due", SCHED_LUA_NEXT_DUE);
+static wb_redis_script trim_script =
+    WB_REDIS_SCRIPT("scheduler.trim", SCHED_LUA_TRIM);
+
+/* The backend keeps nothing but the connection handle: all state is in
+ * Redis, so any number of backends (in any number of processes) on one
+ * prefix see the same queues. */
+typedef struct rsched {
+    wabot_redis *r; /* borrowed */
+} rsched;
+
+/* ------------------------------------------------------------------ */
+/* Keys and arguments                                                  */
+
+/* "{queue}:" + the longest suffix ("completed", or "job:" + an id). */
+#define BASE_MAX (WB_QUEUE_NAME_MAX + 4)
+#define KEY_MAX (BASE_MAX + 4 + WB_JOB_ID_MAX + 1)
+/* Decimal int64 / uint64 with sign and NUL; 16 hex digits and NUL. */
+#define NUM_MAX 24
+
+/* A queue's key names without the prefix (wb_redis_eval adds it), and
+ * "{queue}:" itself, which the scripts need to build job keys. */
+typedef struct qkeys {
+    char base[BASE_MAX];
+    char ready[BASE_MAX + 8];
+    char delayed[BASE_MAX + 8];
+    char active[BASE_MAX + 8];
+    char completed[BASE_MAX + 12];
+    char failed[BASE_MAX + 8];
+    char seq[BASE_MAX + 4];
+    char token[BASE_MAX + 8];
+    char job[KEY_MAX];
+} qkeys;
+
+/* The wrappers checked the queue name and the id, so everything fits. */
+static void qkeys_init(qkeys *k, const char *queue, const char *id)
+{
+    snprintf(k->base, sizeof k->base, "{%s}:", queue);
+    snprintf(k->ready, sizeof k->ready, "%sready", k->base);
+    snprintf(k->delayed, sizeof k->delayed, "%sdelayed", k->base);
+    snprintf(k->active, sizeof k->active, "%sactive", k->base);
+    snprintf(k->completed, sizeof k->completed, "%scompleted", k->base);
+    snprintf(k->failed, sizeof k->failed, "%sfailed", k->base);
+    snprintf(k->seq, sizeof k->seq, "%sseq", k->base);
+    snprintf(k->token, sizeof k->token, "%stoken", k->base);
+    snprintf(k->job, sizeof k->job, "%sjob:%s", k->base, id ? id : "");
+}
+
+static void fmt_i64(char *buf, int64_t v)
+{
+    snprintf(buf, NUM_MAX, "%" PRId64, v);
+}
+
+static void fmt_u64(char *buf, uint64_t v)
+{
+    snprintf(buf, NUM_MAX, "%" PRIu64, v);
+}
+
+/* A run time as 16 hex digits that sort like the signed value: the
+ * ready set's members are ordered by their bytes (scheduler_lua.h). */
+static void fmt_run_hex(char *buf, int64_t run_at_ms)
+{
+    uint64_t biased = (uint64_t)run_at_ms ^ UINT64_C(0x8000000000000000);
+    snprintf(buf, NUM_MAX, "%016" PRIx64, biased);
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* Waiting if due at now_ms, else delayed: the memory backend's rule,
+ * decided here on exact integers. Script state codes. */
+static const char *state_for_run_at(int64_t run_at_ms, int64_t now_ms)
+{
+    return run_at_ms <= now_ms ? "0" : "1";
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+
+/* Script return codes (integer replies) to statuses. */
+static int code_status(rsched *s, const redisReply *rep)
+{
+    long long code;
+    if (!wb_redis_reply_int(rep, &code))
+        return wb_redis_fail(s->r, "scheduler: unexpected script reply");
+    switch (code) {
+    case SCHED_LUA_OK: return WABOT_OK;
+    case SCHED_LUA_NOT_FOUND: return WABOT_ERR_NOT_FOUND;
+    case SCHED_LUA_CONFLICT: return WABOT_ERR_CONFLICT;
+    case SCHED_LUA_EXISTS: return WABOT_ERR_EXISTS;
+    case SCHED_LUA_STATE: return WABOT_ERR_STATE;
+    default: return wb_redis_fail(s->r, "scheduler: unknown script code");
+    }
+}
+
+/* Run a script and map an integer reply to a status. */
+static int eval_code(rsched *s, wb_redis_script *sc, size_t nkeys,
+                     const char **keys, size_t nargs, const char **args,
+                     const size_t *lens)
+{
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, sc, nkeys, keys, nargs, args, lens, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = code_status(s, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* An integer reply that is a count (recover, trim). */
+static int eval_count(rsched *s, wb_redis_script *sc, size_t nkeys,
+                      const char **keys, size_t nargs, const char **args,
+                      long long *count)
+{
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, sc, nkeys, keys, nargs, args, NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    if (!wb_redis_reply_int(rep, count) || *count < 0)
+        rc = wb_redis_fail(s->r, "scheduler: unexpected count reply");
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* The job fields in the order of FIELDS in scheduler_lua.h. */
+enum {
+    F_PAYLOAD,
+    F_STATE,
+    F_ATTEMPTS,
+    F_MAX_ATTEMPTS,
+    F_STALLS,
+    F_TOKEN,
+    F_CREATED,
+    F_RUN_AT,
+    F_LEASE_UNTIL,
+    F_FINISHED,
+    F_BACKOFF,
+    F_BACKOFF_MS,
+    F_BACKOFF_MAX_MS,
+    F_JITTER,
+    F_PRIORITY,
+    F_LAST_ERROR,
+    F_COUNT
+};
+
+static int is_str(const redisReply *e)
+{
+    return e != NULL && (e->type == REDIS_REPLY_STRING ||
+                         e->type == REDIS_REPLY_STATUS);
+}
+
+/* A whole decimal integer, as the scripts store them. */
+static int reply_i64(const redisReply *e, int64_t *out)
+{
+    if (!is_str(e) || e->len == 0 || e->len >= NUM_MAX)
+        return 0;
+    char *end;
+    long long v = strtoll(e->str, &end, 10);
+    if (end != e->str + e->len)
+        return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
+static int reply_u64(const redisReply *e, uint64_t *out)
+{
+    if (!is_str(e) || e->len == 0 || e->len >= NUM_MAX || e->str[0] == '-')
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(e->str, &end, 10);
+    if (end != e->str + e->len)
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static int reply_i32(const redisReply *e, int32_t *out)
+{
+    int64_t v;
+    if (!reply_i64(e, &v) || v < INT32_MIN || v > INT32_MAX)
+        return 0;
+    *out = (int32_t)v;
+    return 1;
+}
+
+/* The numeric fields of a stored job into rec. 0 if any is malformed. */
+static int parse_numbers(redisReply *const *f, wabot_job_record *rec)
+{
+    return reply_i32(f[F_STATE], &rec->state) &&
+           reply_i32(f[F_ATTEMPTS], &rec->attempts) &&
+           reply_i32(f[F_MAX_ATTEMPTS], &rec->max_attempts) &&
+           reply_i32(f[F_STALLS], &rec->stalls) &&
+           reply_u64(f[F_TOKEN], &rec->token) &&
+           reply_i64(f[F_CREATED], &rec->created_ms) &&
+           reply_i64(f[F_RUN_AT], &rec->run_at_ms) &&
+           reply_i64(f[F_LEASE_UNTIL], &rec->lease_until_ms) &&
+           reply_i64(f[F_FINISHED], &rec->finished_ms) &&
+           reply_i32(f[F_BACKOFF], &rec->backoff) &&
+           reply_i64(f[F_BACKOFF_MS], &rec->backoff_ms) &&
+           reply_i64(f[F_BACKOFF_MAX_MS], &rec->backoff_max_ms) &&
+           reply_i32(f[F_JITTER], &rec->jitter_pct) &&
+           reply_i32(f[F_PRIORITY], &rec->priority);
+}
+
+/* Fill `out` from the job's fields (f[0..F_COUNT-1]); the reply's strings
+ * are copied by wabot_job_info_set, so the reply can go right after. */
+static int fill_info(rsched *s, const char *id, redisReply *const *f,
+                     wabot_job_info *out)
+{
+    wabot_job_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.version = WABOT_JOB_RECORD_VERSION;
+    rec.id = id;
+    if (!is_str(f[F_PAYLOAD]) || !parse_numbers(f, &rec))
+        return wb_redis_fail(s->r, "scheduler: malformed job hash");
+    rec.payload = f[F_PAYLOAD]->str;
+    rec.payload_len = f[F_PAYLOAD]->len;
+    rec.last_error = is_str(f[F_LAST_ERROR]) ? f[F_LAST_ERROR]->str : NULL;
+    return wabot_job_info_set(out, &rec);
+}
+
+/* A record reply ({[id,] FIELDS...}) or a code. */
+static int read_record(rsched *s, const redisReply *rep, const char *id,
+                       wabot_job_info *out)
+{
+    if (rep->type == REDIS_REPLY_INTEGER)
+        return code_status(s, rep);
+    size_t skip = id == NULL ? 1 : 0; /* reserve puts the id first */
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != F_COUNT + skip)
+        return wb_redis_fail(s->r, "scheduler: unexpected record reply");
+    if (id == NULL) {
+        if (!is_str(rep->element[0]))
+            return wb_redis_fail(s->r, "scheduler: reply without an id");
+        id = rep->element[0]->str;
+    }
+    return fill_info(s, id, rep->element + skip, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                          */
+
+static int rs_enqueue(void *impl, const char *queue,
+                      const wabot_job_record *job, int64_t now_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, job->id);
+    char run_at[NUM_MAX], run_hex[NUM_MAX], created[NUM_MAX];
+    char max_attempts[NUM_MAX], backoff[NUM_MAX], backoff_ms[NUM_MAX];
+    char backoff_max_ms[NUM_MAX], jitter[NUM_MAX], priority[NUM_MAX];
+    fmt_i64(run_at, job->run_at_ms);
+    fmt_run_hex(run_hex, job->run_at_ms);
+    fmt_i64(created, job->created_ms != 0 ? job->created_ms : now_ms);
+    fmt_i64(max_attempts, job->max_attempts);
+    fmt_i64(backoff, job->backoff);
+    fmt_i64(backoff_ms, job->backoff_ms);
+    fmt_i64(backoff_max_ms, job->backoff_max_ms);
+    fmt_i64(jitter, job->jitter_pct);
+    fmt_i64(priority, job->priority);
+    const char *waiting = job->run_at_ms <= now_ms ? "1" : "0";
+
+    const char *keys[] = {k.job, k.ready, k.delayed, k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, job->id,
+                          job->payload, waiting, run_at, run_hex, created,
+                          max_attempts, backoff, backoff_ms, backoff_max_ms,
+                          jitter, priority};
+    size_t lens[14];
+    for (size_t i = 0; i < 14; i++)
+        lens[i] = strlen(args[i]);
+    lens[3] = job->payload_len; /* binary-safe */
+    return eval_code(s, &enqueue_script, 4, keys, 14, args, lens);
+}
+
+static int rs_reserve(void *impl, const char *queue, int64_t now_ms,
+                      int64_t lease_ms, wabot_job_info *out)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char now[NUM_MAX], until[NUM_MAX];
+    fmt_i64(now, now_ms);
+    fmt_i64(until, add_sat(now_ms, lease_ms));
+    const char *keys[] = {k.ready, k.delayed, k.active, k.token};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, now, until};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &reserve_script, 4, keys, 4, args, NULL,
+                           &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = read_record(s, rep, NULL, out);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_extend(void *impl, const char *queue, const char *id,
+                     uint64_t token, int64_t until_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    char tok[NUM_MAX], until[NUM_MAX];
+    fmt_u64(tok, token);
+    fmt_i64(until, until_ms);
+    const char *keys[] = {k.job, k.active};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id, tok, until};
+    return eval_code(s, &extend_script, 2, keys, 5, args, NULL);
+}
+
+static int rs_complete(void *impl, const char *queue, const char *id,
+                       uint64_t token, int64_t now_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    char tok[NUM_MAX], now[NUM_MAX];
+    fmt_u64(tok, token);
+    fmt_i64(now, now_ms);
+    const char *keys[] = {k.job, k.active, k.completed, k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id, tok, now};
+    return eval_code(s, &complete_script, 4, keys, 5, args, NULL);
+}
+
+static int rs_fail(void *impl, const char *queue, const char *id,
+                   uint64_t token, int64_t now_ms, const char *reason,
+                   int64_t retry_at_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    char tok[NUM_MAX], now[NUM_MAX], retry_at[NUM_MAX], retry_hex[NUM_MAX];
+    fmt_u64(tok, token);
+    fmt_i64(now, now_ms);
+    fmt_i64(retry_at, retry_at_ms);
+    fmt_run_hex(retry_hex, retry_at_ms);
+    const char *to = retry_at_ms < 0 ? "4"
+                                     : state_for_run_at(retry_at_ms, now_ms);
+    const char *keys[] = {k.job, k.active, k.ready, k.delayed, k.failed,
+                          k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id, tok, now, to,
+                          retry_at, retry_hex, reason ? "1" : "0",
+                          reason ? reason : ""};
+    return eval_code(s, &fail_script, 6, keys, 10, args, NULL);
+}
+
+static int rs_release(void *impl, const char *queue, const char *id,
+                      uint64_t token, int64_t now_ms, int64_t run_at_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    char tok[NUM_MAX], run_at[NUM_MAX], run_hex[NUM_MAX];
+    fmt_u64(tok, token);
+    fmt_i64(run_at, run_at_ms);
+    fmt_run_hex(run_hex, run_at_ms);
+    const char *keys[] = {k.job, k.active, k.ready, k.delayed};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id, tok,
+                          state_for_run_at(run_at_ms, now_ms), run_at,
+                          run_hex};
+    return eval_code(s, &release_script, 4, keys, 7, args, NULL);
+}
+
+static int rs_cancel(void *impl, const char *queue, const char *id)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    const char *keys[] = {k.job, k.ready, k.delayed};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id};
+    return eval_code(s, &cancel_script, 3, keys, 3, args, NULL);
+}
+
+static int rs_get(void *impl, const char *queue, const char *id,
+                  wabot_job_info *out)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    const char *keys[] = {k.job};
+    const char *args[] = {wb_redis_prefix(s->r), k.base};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &get_script, 1, keys, 2, args, NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = read_record(s, rep, id, out);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_counts(void *impl, const char *queue, int64_t *counts,
+                     size_t n)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    /* In wabot_job_state order. */
+    const char *keys[] = {k.ready, k.delayed, k.active, k.completed,
+                          k.failed};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &counts_script, 5, keys, 0, NULL, NULL,
+                           &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    int64_t c[WABOT_JOB_STATE_COUNT];
+    if (rep->type != REDIS_REPLY_ARRAY ||
+        rep->elements != WABOT_JOB_STATE_COUNT)
+        rc = wb_redis_fail(s->r, "scheduler: unexpected counts reply");
+    for (size_t i = 0; rc == WABOT_OK && i < WABOT_JOB_STATE_COUNT; i++) {
+        long long v;
+        if (!wb_redis_reply_int(rep->element[i], &v))
+            rc = wb_redis_fail(s->r, "scheduler: unexpected counts reply");
+        c[i] = v;
+    }
+    freeReplyObject(rep);
+    /* Written only on success; states beyond ours stay as the wrapper
+     * zeroed them. */
+    for (size_t i = 0; rc == WABOT_OK && i < n && i < WABOT_JOB_STATE_COUNT;
+         i++)
+        counts[i] = c[i];
+    return rc;
+}
+
+static int rs_recover(void *impl, const char *queue, int64_t now_ms,
+                      int32_t max_stalls, int32_t *recovered)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char now[NUM_MAX], max[NUM_MAX];
+    fmt_i64(now, now_ms);
+    fmt_i64(max, max_stalls);
+    const char *keys[] = {k.active, k.ready, k.failed, k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, now, max};
+    long long moved = 0;
+    int rc = eval_count(s, &recover_script, 4, keys, 4, args, &moved);
+    /* The script is atomic: on an error nothing moved. */
+    *recovered = rc == WABOT_OK ? (int32_t)(moved > INT32_MAX ? INT32_MAX
+                                                              : moved)
+                                : 0;
+    return rc;
+}
+
+static int rs_next_due(void *impl, const char *queue, int64_t now_ms,
+                       int64_t *due_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    const char *keys[] = {k.ready, k.delayed, k.active};
+    const char *args[] = {wb_redis_prefix(s->r), k.base};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &next_due_script, 3, keys, 2, args, NULL,
+                           &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long code;
+    int64_t d = 0, a = 0;
+    int has_d = 0, has_a = 0;
+    if (wb_redis_reply_int(rep, &code) && code == SCHED_LUA_WAITING) {
+        *due_ms = now_ms;
+    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        has_d = reply_i64(rep->element[0], &d);
+        has_a = reply_i64(rep->element[1], &a);
+        if (!has_d && !has_a)
+            rc = WABOT_ERR_NOT_FOUND;
+        else
+            *due_ms = has_d && (!has_a || d <= a) ? d : a;
+    } else {
+        rc = wb_redis_fail(s->r, "scheduler: unexpected next_due reply");
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_trim(void *impl, const char *queue, int32_t state,
+                   int64_t keep_count, int64_t finished_before_ms,
+                   int64_t *removed)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char keep[NUM_MAX], before[NUM_MAX];
+    fmt_i64(keep, keep_count);
+    fmt_i64(before, finished_before_ms);
+    const char *keys[] = {state == WABOT_JOB_COMPLETED ? k.completed
+                                                       : k.failed};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, keep, before};
+    long long n = 0;
+    int rc = eval_count(s, &trim_script, 1, keys, 4, args, &n);
+    *removed = rc == WABOT_OK ? (int64_t)n : 0;
+    return rc;
+}
+
+static void rs_destroy(void *impl)
+{
+    free(impl);
+}
+
+static const wabot_scheduler_vtable redis_vtable = {
+    .version = WABOT_SCHEDULER_VTABLE_VERSION,
+    .enqueue = rs_enqueue,
+    .reserve = rs_reserve,
+    .extend = rs_extend,
+    .complete = rs_complete,
+    .fail = rs_fail,
+    .release = rs_release,
+    .cancel = rs_cancel,
+    .get = rs_get,
+    .counts = rs_counts,
+    .recover = rs_recover,
+    .next_due = rs_next_due,
+    .trim = rs_trim,
+    .destroy = rs_destroy,
+};
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+
+wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r)
+{
+    if (r == NULL)
+        return NULL;
+    rsched *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->r = r;
+    wabot_scheduler *sched = wb_scheduler_wrap(&redis_vtable, s, "redis");
+    if (sched == NULL)
+        free(s);
+    return sched;
+}

@@ -1,0 +1,692 @@
+/* The Redis GCRA limiter against a real redis-server: the memory limiter's
+ * behaviours (tests/unit/test_resilience.c) with injected times, limits
+ * shared by two handles (two processes), and the connection layer under
+ * failure: a Redis outage (kill, restart), an unresponsive server
+ * (command timeout), a flushed script cache (NOSCRIPT) and a small pool
+ * shared by many threads. Ends with a throughput figure. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "redis.h"
+#include "redis_harness.h"
+#include "testutil.h"
+
+#define T0 TU_EPOCH_MS
+#define THREADS 4
+
+static rh_server g_srv;
+static wabot_redis *R;
+static wabot_limiter *L;
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fresh_prefix(char *buf, size_t n)
+{
+    static int counter;
+    snprintf(buf, n, "lim%ld-%d:", (long)getpid(), ++counter);
+}
+
+static wabot_redis *new_handle_on(const rh_server *s, const char *prefix,
+                                  int64_t command_timeout_ms, int pool)
+{
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = s->port;
+    cfg.prefix = prefix;
+    cfg.command_timeout_ms = command_timeout_ms;
+    cfg.connect_timeout_ms = command_timeout_ms;
+    cfg.pool_size = pool;
+    const char *err = NULL;
+    wabot_redis *r = wabot_redis_new(&cfg, &err);
+    ck_assert_msg(r != NULL, "wabot_redis_new: %s", err ? err : "?");
+    return r;
+}
+
+static void setup(void)
+{
+    char prefix[64];
+    fresh_prefix(prefix, sizeof prefix);
+    R = new_handle_on(&g_srv, prefix, 2000, 4);
+    L = wabot_limiter_redis_new(R);
+    ck_assert_ptr_nonnull(L);
+}
+
+static void teardown(void)
+{
+    wabot_limiter_free(L);
+    wabot_redis_free(R);
+    L = NULL;
+    R = NULL;
+}
+
+static wabot_rate_limit rl(const char *key, int64_t count, int64_t period,
+                           int64_t burst)
+{
+    return (wabot_rate_limit){
+        .key = key, .count = count, .period_ms = period, .burst = burst};
+}
+
+static int check1(wabot_limiter *l, wabot_rate_limit r, int64_t now,
+                  int64_t *retry)
+{
+    return wabot_limiter_check(l, &r, 1, now, retry);
+}
+
+static int allowed1(wabot_limiter *l, wabot_rate_limit r, int64_t now)
+{
+    int rc = check1(l, r, now, NULL);
+    ck_assert_msg(rc == WABOT_OK || rc == WABOT_ERR_RATE_LIMITED,
+                  "check: %s", wabot_strerror(rc));
+    return rc == WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* GCRA, as the memory backend                                          */
+
+START_TEST(test_redis_limiter_80_per_second_allows_one_per_12_5_ms)
+{
+    wabot_rate_limit r = rl("sender:+14155238886", 80, 1000, 0);
+    int n = 0;
+    for (int64_t ms = 0; ms < 1000; ms++) {
+        if (!allowed1(L, r, T0 + ms))
+            continue;
+        ck_assert_int_eq(ms, n * 25 / 2);
+        n++;
+    }
+    ck_assert_int_eq(n, 80);
+    int more = 0;
+    for (int64_t ms = 1000; ms < 11000; ms++)
+        more += allowed1(L, r, T0 + ms);
+    ck_assert_int_eq(more, 800);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_never_exceeds_rate_in_any_one_second)
+{
+    wabot_rate_limit r = rl("sender:x", 80, 1000, 0);
+    enum { SPAN = 3000 };
+    static char ok[SPAN];
+    for (int ms = 0; ms < SPAN; ms++)
+        ok[ms] = (char)(allowed1(L, r, T0 + ms) + allowed1(L, r, T0 + ms));
+    int in_window = 0;
+    for (int ms = 0; ms < SPAN; ms++) {
+        ck_assert_int_le(ok[ms], 1);
+        in_window += ok[ms] - (ms >= 1000 ? ok[ms - 1000] : 0);
+        ck_assert_int_le(in_window, 80);
+    }
+}
+END_TEST
+
+START_TEST(test_redis_limiter_rates_above_one_per_ms_are_exact)
+{
+    wabot_rate_limit r = rl("org:acme", 5000, 1000, 0); /* T = 200 us */
+    int n = 0;
+    for (int64_t ms = 0; ms < 1000; ms++)
+        for (int i = 0; i < 6; i++)
+            n += allowed1(L, r, T0 + ms);
+    ck_assert_int_eq(n, 5000);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_burst_allows_b_plus_1_at_once_then_spaced)
+{
+    wabot_rate_limit r = rl("customer:+15550001", 10, 1000, 4);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(check1(L, r, T0, NULL), WABOT_OK);
+    int64_t retry = 0;
+    ck_assert_int_eq(check1(L, r, T0, &retry), WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 100);
+    for (int k = 1; k <= 5; k++) {
+        ck_assert_int_eq(check1(L, r, T0 + k * 100 - 1, &retry),
+                         WABOT_ERR_RATE_LIMITED);
+        ck_assert_int_eq(retry, 1);
+        ck_assert_int_eq(check1(L, r, T0 + k * 100, &retry), WABOT_OK);
+        ck_assert_int_eq(retry, 0);
+    }
+    int n = 0;
+    while (allowed1(L, r, T0 + 60000))
+        n++;
+    ck_assert_int_eq(n, 5);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_pair_limit_one_per_6s_with_burst_2)
+{
+    wabot_rate_limit r = rl("pair:+14155238886:+15551234567", 1, 6000, 2);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(check1(L, r, T0, NULL), WABOT_OK);
+    int64_t retry = 0;
+    ck_assert_int_eq(check1(L, r, T0, &retry), WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 6000);
+    ck_assert_int_eq(check1(L, r, T0 + 1000, &retry),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 5000);
+    ck_assert_int_eq(check1(L, r, T0 + 6000, &retry), WABOT_OK);
+    ck_assert_int_eq(check1(L, r, T0 + 6000, &retry),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 6000);
+}
+END_TEST
+
+static void assert_retry_exact(wabot_limiter *l, wabot_rate_limit r,
+                               int64_t t, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        int64_t retry = -1;
+        int rc = check1(l, r, t, &retry);
+        if (rc == WABOT_OK) {
+            ck_assert_int_eq(retry, 0);
+            continue;
+        }
+        ck_assert_int_eq(rc, WABOT_ERR_RATE_LIMITED);
+        ck_assert_int_ge(retry, 1);
+        int64_t again = 0;
+        ck_assert_int_eq(check1(l, r, t + retry - 1, &again),
+                         WABOT_ERR_RATE_LIMITED);
+        ck_assert_int_eq(again, 1);
+        ck_assert_int_eq(check1(l, r, t + retry, NULL), WABOT_OK);
+        t += retry + (i % 7);
+    }
+}
+
+START_TEST(test_redis_limiter_retry_after_is_exact)
+{
+    assert_retry_exact(L, rl("a", 80, 1000, 0), T0, 300);
+    assert_retry_exact(L, rl("b", 7, 1000, 3), T0 + 3, 300);
+    assert_retry_exact(L, rl("c", 1, 6000, 2), T0 + 5, 100);
+    assert_retry_exact(L, rl("d", 3, 1, 0), T0, 300); /* T = 334 us */
+    assert_retry_exact(L, rl("e", 1000, 86400000, 10), T0, 100);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_inexact_interval_rounds_towards_fewer_calls)
+{
+    wabot_rate_limit r = rl("k", 3, 1, 0);
+    int n = 0;
+    for (int64_t ms = 0; ms < 1000; ms++)
+        for (int i = 0; i < 4; i++)
+            n += allowed1(L, r, T0 + ms);
+    ck_assert_int_le(n, 3000);
+    ck_assert_int_ge(n, 2990);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_multi_key_is_all_or_nothing)
+{
+    wabot_rate_limit lim[2] = {rl("org:acme", 1, 1000, 2),
+                               rl("pair:x:y", 1, 6000, 0)};
+    ck_assert_int_eq(check1(L, lim[1], T0, NULL), WABOT_OK);
+    for (int i = 0; i < 10; i++) {
+        int64_t retry = 0;
+        ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0 + i, &retry),
+                         WABOT_ERR_RATE_LIMITED);
+        ck_assert_int_eq(retry, 6000 - i);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(check1(L, lim[0], T0 + 10, NULL), WABOT_OK);
+    ck_assert_int_eq(check1(L, lim[0], T0 + 10, NULL),
+                     WABOT_ERR_RATE_LIMITED);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_multi_key_retry_is_the_longest_wait)
+{
+    wabot_rate_limit lim[3] = {rl("a", 1, 1000, 0), rl("b", 1, 3000, 0),
+                               rl("c", 1, 2000, 0)};
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0, NULL), WABOT_OK);
+    int64_t retry = 0;
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0, &retry),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 3000);
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0 + 2999, NULL),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0 + 3000, NULL),
+                     WABOT_OK);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_same_key_twice_takes_two_units)
+{
+    wabot_rate_limit lim[2] = {rl("k", 1, 1000, 1), rl("k", 1, 1000, 1)};
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0, NULL), WABOT_OK);
+    ck_assert_int_eq(check1(L, lim[0], T0, NULL), WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0 + 1000, NULL),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(check1(L, lim[0], T0 + 1000, NULL), WABOT_OK);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_many_keys_in_one_check)
+{
+    enum { N = 40 };
+    char keys[N][16];
+    wabot_rate_limit lim[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        lim[i] = rl(keys[i], 1, 1000, 0);
+    }
+    ck_assert_int_eq(wabot_limiter_check(L, lim, N, T0, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_limiter_check(L, lim, N, T0, NULL),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(check1(L, lim[N - 1], T0 + 1000, NULL), WABOT_OK);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_idle_key_answers_like_a_new_one)
+{
+    wabot_rate_limit r = rl("pair:a:b", 1, 6000, 2);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(check1(L, r, T0, NULL), WABOT_OK);
+    int64_t later = T0 + 60000;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(check1(L, r, later, NULL), WABOT_OK);
+    int64_t retry = 0;
+    ck_assert_int_eq(check1(L, r, later, &retry), WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 6000);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_keys_expire_a_second_after_their_tat)
+{
+    char prefix[64], args[128], out[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle_on(&g_srv, prefix, 2000, 1);
+    wabot_limiter *l = wabot_limiter_redis_new(r);
+    /* T = 100 ms, burst 4: five calls put the TAT 500 ms ahead. */
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(check1(l, rl("c", 10, 1000, 4), T0, NULL),
+                         WABOT_OK);
+    snprintf(args, sizeof args, "PTTL %sgcra:c", prefix);
+    ck_assert_int_eq(rh_cli(&g_srv, args, out, sizeof out), 0);
+    long ttl = strtol(out, NULL, 10);
+    ck_assert_int_gt(ttl, 1000);
+    ck_assert_int_le(ttl, 1500);
+    wabot_limiter_free(l);
+    wabot_redis_free(r);
+}
+END_TEST
+
+typedef struct limiter_worker {
+    wabot_limiter *l;
+    int allowed;
+    int errors;
+} limiter_worker;
+
+static void *take_units(void *arg)
+{
+    limiter_worker *w = arg;
+    wabot_rate_limit lim[2] = {rl("sender:shared", 80, 1000, 99),
+                               rl("org:shared", 1000, 1000, 1000)};
+    for (int i = 0; i < 400; i++) {
+        int rc = wabot_limiter_check(w->l, lim, 2, T0, NULL);
+        w->allowed += rc == WABOT_OK;
+        w->errors += rc != WABOT_OK && rc != WABOT_ERR_RATE_LIMITED;
+    }
+    return NULL;
+}
+
+START_TEST(test_redis_limiter_concurrent_checks_take_exactly_the_burst)
+{
+    /* Two handles, as two processes would have, two threads each. */
+    wabot_redis *r2 = new_handle_on(&g_srv, wb_redis_prefix(R), 2000, 2);
+    wabot_limiter *l2 = wabot_limiter_redis_new(r2);
+    pthread_t th[THREADS];
+    limiter_worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (limiter_worker){.l = i % 2 ? l2 : L};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, take_units, &w[i]), 0);
+    }
+    int total = 0, errors = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        total += w[i].allowed;
+        errors += w[i].errors;
+    }
+    ck_assert_int_eq(errors, 0);
+    ck_assert_int_eq(total, 100);
+    int org = 0;
+    while (allowed1(L, rl("org:shared", 1000, 1000, 1000), T0))
+        org++;
+    ck_assert_int_eq(org, 1001 - 100);
+    wabot_limiter_free(l2);
+    wabot_redis_free(r2);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_rejects_bad_arguments_before_redis)
+{
+    wabot_rate_limit good = rl("k", 1, 1000, 0);
+    int64_t retry = 77;
+    wabot_rate_limit bad[] = {rl(NULL, 1, 1000, 0), rl("", 1, 1000, 0),
+                              rl("k", 0, 1000, 0), rl("k", 1, 0, 0),
+                              rl("k", 1, 1000, -1)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        wabot_rate_limit pair[2] = {good, bad[i]};
+        ck_assert_int_eq(wabot_limiter_check(L, pair, 2, T0, &retry),
+                         WABOT_ERR_INVAL);
+    }
+    ck_assert_int_eq(retry, 77);
+    ck_assert_int_eq(check1(L, good, T0, NULL), WABOT_OK);
+    ck_assert_int_eq(check1(L, good, T0, NULL), WABOT_ERR_RATE_LIMITED);
+}
+END_TEST
+
+START_TEST(test_redis_limiter_extreme_limits_stay_sane)
+{
+    /* Beyond the exact range the answers are still "allowed once, then
+     * refused": nothing overflows into allowing more. */
+    wabot_rate_limit huge = rl("h", 1, INT64_MAX, INT64_MAX);
+    ck_assert_int_eq(check1(L, huge, T0, NULL), WABOT_OK);
+    wabot_rate_limit slow = rl("s", 1, INT64_MAX / 2, 0);
+    int64_t retry = 0;
+    ck_assert_int_eq(check1(L, slow, T0, NULL), WABOT_OK);
+    ck_assert_int_eq(check1(L, slow, T0, &retry), WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_gt(retry, 0);
+    ck_assert_int_eq(check1(L, rl("f", 1, 1000, 0), INT64_MAX, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(check1(L, rl("g", 1, 1000, 0), INT64_MIN, NULL),
+                     WABOT_OK);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The connection layer under failure (each test has its own server)    */
+
+START_TEST(test_redis_outage_fails_fast_then_recovers_without_new_handle)
+{
+    rh_server s;
+    ck_assert_int_eq(rh_start(&s, 1), 0);
+    wabot_redis *r = new_handle_on(&s, "out:", 500, 4);
+    wabot_limiter *l = wabot_limiter_redis_new(r);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    wabot_rate_limit lim = rl("pair:a:b", 1, 6000, 0);
+    ck_assert_int_eq(check1(l, lim, T0, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_set(st, "k", "v", 1, 0, NULL), WABOT_OK);
+
+    rh_kill(&s);
+    /* While down: every call fails with a storage error, at once. */
+    int64_t worst = 0;
+    for (int i = 0; i < 50; i++) {
+        int64_t t = mono_ms();
+        ck_assert_int_eq(check1(l, lim, T0 + 10000 + i, NULL),
+                         WABOT_ERR_STORAGE);
+        ck_assert_int_eq(wabot_storage_get(st, "k", &(char *){NULL}, NULL,
+                                           NULL),
+                         WABOT_ERR_STORAGE);
+        t = mono_ms() - t;
+        if (t > worst)
+            worst = t;
+        sleep_ms(10);
+    }
+    printf("outage: slowest failing call pair took %lld ms\n",
+           (long long)worst);
+    ck_assert_int_lt(worst, 500); /* well within the command timeout */
+    wb_redis_stats stats;
+    wb_redis_stats_of(r, &stats);
+    ck_assert_int_gt(stats.fast_failures, 0); /* backoff spared connects */
+    char why[128];
+    wb_redis_last_error(r, why, sizeof why);
+    ck_assert_msg(why[0] != '\0', "no failure description");
+
+    /* Back up (AOF replayed): the same handle works again. */
+    ck_assert_int_eq(rh_restart(&s), 0);
+    int64_t t0 = mono_ms();
+    int rc;
+    while ((rc = check1(l, lim, T0 + 20000, NULL)) == WABOT_ERR_STORAGE &&
+           mono_ms() - t0 < 10000)
+        sleep_ms(20);
+    ck_assert_int_eq(rc, WABOT_OK);
+    printf("outage: recovered %lld ms after the restart\n",
+           (long long)(mono_ms() - t0));
+    /* The state written before the outage survived it (AOF). */
+    int64_t retry = 0;
+    ck_assert_int_eq(check1(l, lim, T0 + 20000, &retry),
+                     WABOT_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 6000);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(st, "k", &val, NULL, NULL), WABOT_OK);
+    ck_assert_str_eq(val, "v");
+    wabot_free(val);
+
+    wabot_storage_free(st);
+    wabot_limiter_free(l);
+    wabot_redis_free(r);
+    rh_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_redis_idle_connections_survive_a_clean_restart)
+{
+    /* A restart while the pool is idle costs no failed call: idle
+     * connections are checked before use. */
+    rh_server s;
+    ck_assert_int_eq(rh_start(&s, 1), 0);
+    wabot_redis *r = new_handle_on(&s, "idle:", 1000, 2);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    ck_assert_int_eq(wabot_storage_set(st, "k", "v", 1, 0, NULL), WABOT_OK);
+    ck_assert_int_eq(rh_restart(&s), 0);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(st, "k", &val, NULL, NULL), WABOT_OK);
+    ck_assert_str_eq(val, "v");
+    wabot_free(val);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+    rh_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_redis_unresponsive_server_times_out_then_recovers)
+{
+    rh_server s;
+    ck_assert_int_eq(rh_start(&s, 0), 0);
+    wabot_redis *r = new_handle_on(&s, "slow:", 300, 2);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    ck_assert_int_eq(wabot_storage_set(st, "k", "v", 1, 0, NULL), WABOT_OK);
+    ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
+    int64_t t = mono_ms();
+    int rc = wabot_storage_set(st, "k", "w", 1, 0, NULL);
+    t = mono_ms() - t;
+    kill(s.pid, SIGCONT);
+    ck_assert_int_eq(rc, WABOT_ERR_TIMEOUT);
+    ck_assert_int_ge(t, 250);
+    ck_assert_int_lt(t, 1500);
+    /* The timed-out connection was dropped: no late reply is misread. */
+    char *val = NULL;
+    uint64_t v = 0;
+    ck_assert_int_eq(wabot_storage_get(st, "k", &val, NULL, &v), WABOT_OK);
+    /* A timed-out write may or may not have happened (here the server
+     * still had it in its socket buffer); either way no stale reply. */
+    ck_assert_msg(strcmp(val, "v") == 0 || strcmp(val, "w") == 0, "%s", val);
+    wabot_free(val);
+    ck_assert_int_eq(wabot_storage_incr(st, "n", 2, 0, NULL), WABOT_OK);
+    wb_redis_stats stats;
+    wb_redis_stats_of(r, &stats);
+    ck_assert_int_ge(stats.broken, 1);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+    rh_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_redis_flushed_script_cache_is_reloaded)
+{
+    ck_assert_int_eq(check1(L, rl("k", 1, 1000, 0), T0, NULL), WABOT_OK);
+    wb_redis_stats before, after;
+    wb_redis_stats_of(R, &before);
+    char out[32];
+    ck_assert_int_eq(rh_cli(&g_srv, "SCRIPT FLUSH", out, sizeof out), 0);
+    ck_assert_int_eq(check1(L, rl("k", 1, 1000, 0), T0, NULL),
+                     WABOT_ERR_RATE_LIMITED);
+    wb_redis_stats_of(R, &after);
+    ck_assert_int_eq(after.script_loads, before.script_loads + 1);
+}
+END_TEST
+
+START_TEST(test_redis_write_on_a_dead_connection_raises_no_sigpipe)
+{
+    /* SIGPIPE at its default (fatal) disposition, as in a host that never
+     * touched it: a write on a connection that can no longer send must
+     * fail with a storage error, not kill the process. */
+    signal(SIGPIPE, SIG_DFL);
+    int rc;
+    redisContext *c = wb_redis_acquire(R, &rc);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+    const char *argv[] = {"PING"};
+    redisReply *rep = NULL;
+    ck_assert_int_eq(wb_redis_command_on(R, c, 1, argv, NULL, &rep),
+                     WABOT_ERR_STORAGE);
+    ck_assert_ptr_null(rep);
+    wb_redis_release(R, c, 1);
+    sigset_t pending;
+    ck_assert_int_eq(sigpending(&pending), 0);
+    ck_assert(!sigismember(&pending, SIGPIPE));
+    /* The pool replaces the connection. */
+    ck_assert_int_eq(check1(L, rl("k", 1, 1000, 0), T0, NULL), WABOT_OK);
+}
+END_TEST
+
+typedef struct pool_worker {
+    wabot_storage *st;
+    int errors;
+} pool_worker;
+
+static void *incr_many(void *arg)
+{
+    pool_worker *w = arg;
+    for (int i = 0; i < 300; i++)
+        w->errors += wabot_storage_incr(w->st, "n", 1, 0, NULL) != WABOT_OK;
+    return NULL;
+}
+
+START_TEST(test_redis_small_pool_serves_many_threads)
+{
+    char prefix[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle_on(&g_srv, prefix, 2000, 2);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    enum { N = 8 };
+    pthread_t th[N];
+    pool_worker w[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (pool_worker){.st = st};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, incr_many, &w[i]), 0);
+    }
+    int errors = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        errors += w[i].errors;
+    }
+    ck_assert_int_eq(errors, 0);
+    int64_t n = 0;
+    ck_assert_int_eq(wabot_storage_incr(st, "n", 0, 0, &n), WABOT_OK);
+    ck_assert_int_eq(n, N * 300);
+    wb_redis_stats stats;
+    wb_redis_stats_of(r, &stats);
+    ck_assert_int_le(stats.open, 2);
+    ck_assert_int_le(stats.connects, 2);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
+START_TEST(test_redis_throughput_figures)
+{
+    /* Not an assertion of speed: a figure for the closing note. */
+    wabot_storage *st = wabot_storage_redis_new(R);
+    enum { OPS = 5000 };
+    int64_t t = mono_ms();
+    for (int i = 0; i < OPS; i++)
+        ck_assert_int_eq(check1(L, rl("bench", 1000000, 1000, 0), T0 + i,
+                                NULL),
+                         WABOT_OK);
+    int64_t lim_ms = mono_ms() - t;
+    t = mono_ms();
+    for (int i = 0; i < OPS; i++)
+        ck_assert_int_eq(wabot_storage_set(st, "bench", "value", 5, 0, NULL),
+                         WABOT_OK);
+    int64_t set_ms = mono_ms() - t;
+    t = mono_ms();
+    for (int i = 0; i < OPS; i++) {
+        char *val = NULL;
+        ck_assert_int_eq(wabot_storage_get(st, "bench", &val, NULL, NULL),
+                         WABOT_OK);
+        wabot_free(val);
+    }
+    int64_t get_ms = mono_ms() - t;
+    printf("redis throughput (1 thread, loopback): limiter check %.0f/s, "
+           "storage set %.0f/s, storage get %.0f/s\n",
+           OPS * 1000.0 / (double)(lim_ms ? lim_ms : 1),
+           OPS * 1000.0 / (double)(set_ms ? set_ms : 1),
+           OPS * 1000.0 / (double)(get_ms ? get_ms : 1));
+    wabot_storage_free(st);
+}
+END_TEST
+
+int main(void)
+{
+    if (!rh_available()) {
+        const char *ci = getenv("CI");
+        return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
+    }
+    if (rh_start(&g_srv, 0) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("redis-limiter");
+    TCase *tc = tcase_create("gcra");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_redis_limiter_80_per_second_allows_one_per_12_5_ms);
+    tcase_add_test(tc, test_redis_limiter_never_exceeds_rate_in_any_one_second);
+    tcase_add_test(tc, test_redis_limiter_rates_above_one_per_ms_are_exact);
+    tcase_add_test(tc, test_redis_limiter_burst_allows_b_plus_1_at_once_then_spaced);
+    tcase_add_test(tc, test_redis_limiter_pair_limit_one_per_6s_with_burst_2);
+    tcase_add_test(tc, test_redis_limiter_retry_after_is_exact);
+    tcase_add_test(tc, test_redis_limiter_inexact_interval_rounds_towards_fewer_calls);
+    tcase_add_test(tc, test_redis_limiter_multi_key_is_all_or_nothing);
+    tcase_add_test(tc, test_redis_limiter_multi_key_retry_is_the_longest_wait);
+    tcase_add_test(tc, test_redis_limiter_same_key_twice_takes_two_units);
+    tcase_add_test(tc, test_redis_limiter_many_keys_in_one_check);
+    tcase_add_test(tc, test_redis_limiter_idle_key_answers_like_a_new_one);
+    tcase_add_test(tc, test_redis_limiter_keys_expire_a_second_after_their_tat);
+    tcase_add_test(tc, test_redis_limiter_concurrent_checks_take_exactly_the_burst);
+    tcase_add_test(tc, test_redis_limiter_rejects_bad_arguments_before_redis);
+    tcase_add_test(tc, test_redis_limiter_extreme_limits_stay_sane);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("connection");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_redis_outage_fails_fast_then_recovers_without_new_handle);
+    tcase_add_test(tc, test_redis_idle_connections_survive_a_clean_restart);
+    tcase_add_test(tc, test_redis_unresponsive_server_times_out_then_recovers);
+    tcase_add_test(tc, test_redis_flushed_script_cache_is_reloaded);
+    tcase_add_test(tc, test_redis_write_on_a_dead_connection_raises_no_sigpipe);
+    tcase_add_test(tc, test_redis_small_pool_serves_many_threads);
+    tcase_add_test(tc, test_redis_throughput_figures);
+    suite_add_tcase(s, tc);
+
+    int rc = tu_run_suite(s);
+    rh_destroy(&g_srv);
+    return rc;
+}

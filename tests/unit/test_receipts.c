@@ -1,0 +1,330 @@
+/* Delivery receipts: the record a successful send leaves, Twilio status
+ * callbacks and Meta statuses[] moving its state forward (never back),
+ * duplicates, unknown ids, opt-out codes, metrics and the read API. */
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "internal/message.h"
+#include "internal/receipts.h"
+#include "internal/webhook.h"
+#include "wabot/security.h"
+
+#define TWILIO_PATH "/whatsapp/webhook"
+#define META_PATH "/whatsapp-v2/webhook"
+#define CT_FORM "application/x-www-form-urlencoded"
+#define CT_JSON "application/json"
+#define SID "SM0123456789abcdef0123456789abcdef"
+#define WAMID "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3"
+
+static tu_env env;
+
+static void setup(void)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_ptr_nonnull(o);
+    /* Signatures have their own suite; these requests are unsigned. */
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES,
+                                           0), WABOT_OK);
+    tu_env_init_opts(&env, o);
+    wabot_options_free(o);
+}
+
+static void teardown(void)
+{
+    tu_env_free(&env);
+}
+
+static int64_t counter(const char *name)
+{
+    return wabot_metrics_counter(env.ctx, name);
+}
+
+static void post(const char *path, const char *ctype, const char *body)
+{
+    wabot_http_header h[] = {{"Content-Type", ctype}};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(env.ctx, "POST", path, h, 1, body,
+                                       strlen(body), &r), WABOT_OK);
+    ck_assert_msg(wabot_http_response_status(r) == 200, "%d: %s",
+                  wabot_http_response_status(r),
+                  wabot_http_response_body(r, NULL));
+    wabot_http_response_free(r);
+}
+
+/* A Twilio status callback for SID. */
+static void twilio_status(const char *status, const char *error_code)
+{
+    char form[512];
+    snprintf(form, sizeof form,
+             "MessageSid=" SID "&SmsSid=" SID "&AccountSid=AC1&From=whatsapp"
+             "%%3A%%2B14155238886&To=whatsapp%%3A%%2B14155550100&"
+             "MessageStatus=%s&SmsStatus=%s%s%s", status, status,
+             error_code ? "&ErrorCode=" : "", error_code ? error_code : "");
+    post(TWILIO_PATH, CT_FORM, form);
+}
+
+/* A Meta webhook with one status for WAMID. */
+static void meta_status(const char *status, const char *error_code)
+{
+    char json[1024], errors[160] = "";
+    if (error_code != NULL)
+        snprintf(errors, sizeof errors,
+                 ",\"errors\":[{\"code\":%s,\"title\":\"x\"}]", error_code);
+    snprintf(json, sizeof json,
+             "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
+             "\"1\",\"changes\":[{\"field\":\"messages\",\"value\":{"
+             "\"messaging_product\":\"whatsapp\",\"statuses\":[{\"id\":\""
+             WAMID "\",\"status\":\"%s\",\"timestamp\":\"1767225700\","
+             "\"recipient_id\":\"14155550100\"%s}]}}]}]}", status, errors);
+    post(META_PATH, CT_JSON, json);
+}
+
+static wabot_delivery *get(const char *id)
+{
+    wabot_delivery *d = NULL;
+    int rc = wabot_delivery_get(env.ctx, id, &d);
+    ck_assert_msg(rc == WABOT_OK, "wabot_delivery_get(%s): %s", id,
+                  wabot_ctx_errmsg(env.ctx));
+    return d;
+}
+
+static wabot_delivery_state state_of(const char *id)
+{
+    wabot_delivery *d = get(id);
+    wabot_delivery_state s = wabot_delivery_state_of(d);
+    wabot_delivery_free(d);
+    return s;
+}
+
+/* An outbound reply as the transport would have sent it. */
+static wabot_outbound *outbound(const char *id, const char *to)
+{
+    wabot_outbound *o = wb_outbound_alloc(NULL, WABOT_OUT_TEXT);
+    ck_assert_ptr_nonnull(o);
+    o->id = strdup(id);
+    o->to = strdup(to);
+    o->organization = strdup("acme");
+    o->text = strdup("hi");
+    o->provider = WABOT_PROVIDER_TWILIO;
+    return o;
+}
+
+START_TEST(test_send_is_recorded_and_readable)
+{
+    wabot_outbound *o = outbound("SMin:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:r0");
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS);
+    wabot_delivery_free(d);
+    ck_assert_str_eq(wabot_delivery_state_name(WABOT_DELIVERY_READ), "read");
+    ck_assert_str_eq(wabot_delivery_state_name(99), "unknown");
+}
+END_TEST
+
+START_TEST(test_twilio_receipts_move_forward_in_order)
+{
+    wabot_outbound *o = outbound("SMin:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    twilio_status("queued", NULL);   /* older than "sent": stale */
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_SENT);
+    twilio_status("delivered", NULL);
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_DELIVERED);
+    twilio_status("read", NULL);
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_READ);
+    ck_assert_int_eq(counter("receipts.queued"), 1);
+    ck_assert_int_eq(counter("receipts.delivered"), 1);
+    ck_assert_int_eq(counter("receipts.read"), 1);
+    ck_assert_int_eq(counter("receipts.stale"), 1);
+    ck_assert_int_eq(counter("receipts.unknown"), 0);
+}
+END_TEST
+
+START_TEST(test_receipts_out_of_order_end_in_the_right_state)
+{
+    twilio_status("read", NULL);
+    twilio_status("sent", NULL);      /* a late "sent" after "read" */
+    twilio_status("delivered", NULL);
+    twilio_status("queued", NULL);
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_READ);
+    ck_assert_int_eq(counter("receipts.stale"), 3);
+    /* the send's own record, arriving last, merges without going back */
+    wabot_outbound *o = outbound("SMin:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_READ);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:r0");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+START_TEST(test_duplicate_receipt_changes_nothing)
+{
+    meta_status("sent", NULL);
+    meta_status("delivered", NULL);
+    wabot_delivery *before = get(WAMID);
+    tu_clock_advance(&env.clock, 5000);
+    meta_status("delivered", NULL);
+    meta_status("sent", NULL);
+    wabot_delivery *after = get(WAMID);
+    ck_assert_int_eq(wabot_delivery_state_of(after), WABOT_DELIVERY_DELIVERED);
+    ck_assert_int_eq(wabot_delivery_updated_ms(after),
+                     wabot_delivery_updated_ms(before));
+    ck_assert_int_eq(counter("receipts.delivered"), 1);
+    ck_assert_int_eq(counter("receipts.sent"), 1);
+    ck_assert_int_eq(counter("receipts.duplicates"), 2);
+    ck_assert_int_eq(counter("receipts.stale"), 0);
+    wabot_delivery_free(before);
+    wabot_delivery_free(after);
+}
+END_TEST
+
+START_TEST(test_unknown_id_is_recorded_and_counted)
+{
+    meta_status("delivered", NULL);
+    wabot_delivery *d = get(WAMID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "");
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_META);
+    /* the provider's time of the status */
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), 1767225700000LL);
+    wabot_delivery_free(d);
+    ck_assert_int_eq(counter("receipts.unknown"), 1);
+    wabot_delivery *none = NULL;
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, "wamid.none", &none),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(none);
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, "", &none), WABOT_ERR_INVAL);
+}
+END_TEST
+
+START_TEST(test_failure_keeps_the_code_and_131050_opts_the_customer_out)
+{
+    wabot_outbound *o = outbound("camp:1", "+14155550100");
+    o->provider = WABOT_PROVIDER_META;
+    wb_receipt_sent(env.ctx, o, WAMID);
+    wb_outbound_free(o);
+    meta_status("failed", "131050");
+    wabot_delivery *d = get(WAMID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_FAILED);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "131050");
+    wabot_delivery_free(d);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(env.ctx, "acme", "+14155550100", &c),
+                     WABOT_OK);
+    ck_assert(wabot_customer_opted_out(c));
+    wabot_customer_free(c);
+    ck_assert_int_eq(counter("receipts.failed"), 1);
+    ck_assert_int_eq(counter("receipts.opted_out"), 1);
+}
+END_TEST
+
+START_TEST(test_twilio_undelivered_and_ordinary_failure_codes)
+{
+    twilio_status("sent", NULL);
+    twilio_status("undelivered", "63024");
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_UNDELIVERED);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "63024");
+    wabot_delivery_free(d);
+    /* an invalid number is not an opt-out */
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(env.ctx, "default", "+14155550100",
+                                        &c), WABOT_ERR_NOT_FOUND);
+    /* a delivery proof outranks a failure report */
+    twilio_status("delivered", NULL);
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_DELIVERED);
+    d = get(SID);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    wabot_delivery_free(d);
+    /* Twilio's "replied STOP" code opts out too (default organisation:
+     * the send was not recorded here) */
+    twilio_status("failed", "21610");
+    ck_assert_int_eq(wabot_customer_get(env.ctx, "default", "+14155550100",
+                                        &c), WABOT_OK);
+    ck_assert(wabot_customer_opted_out(c));
+    wabot_customer_free(c);
+}
+END_TEST
+
+START_TEST(test_meta_batch_of_statuses_applies_each)
+{
+    const char *json =
+        "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\","
+        "\"changes\":[{\"field\":\"messages\",\"value\":{\"statuses\":["
+        "{\"id\":\"wamid.1\",\"status\":\"read\"},"
+        "{\"id\":\"wamid.1\",\"status\":\"delivered\"},"
+        "{\"id\":\"wamid.2\",\"status\":\"sent\"},"
+        "{\"id\":\"wamid.3\",\"status\":\"deleted\"}]}}]}]}";
+    post(META_PATH, CT_JSON, json);
+    ck_assert_int_eq(state_of("wamid.1"), WABOT_DELIVERY_READ);
+    ck_assert_int_eq(state_of("wamid.2"), WABOT_DELIVERY_SENT);
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, "wamid.3", &d),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(counter("receipts.ignored"), 1);
+    ck_assert_int_eq(counter("webhook.status_callbacks"), 4);
+}
+END_TEST
+
+START_TEST(test_records_expire_after_the_receipt_ttl)
+{
+    meta_status("sent", NULL);
+    tu_clock_advance(&env.clock, 7LL * 24 * 3600 * 1000 + 1);
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, WAMID, &d),
+                     WABOT_ERR_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_receipt_direct_apply_ignores_unusable_ids)
+{
+    wb_status_update u = {WABOT_PROVIDER_META, "bad\nid", "sent", NULL, NULL,
+                          0};
+    ck_assert_int_eq(wb_receipt_apply(env.ctx, &u), WABOT_OK);
+    wb_status_update v = {WABOT_PROVIDER_META, "wamid.ok", "receiving", NULL,
+                          NULL, 0};
+    ck_assert_int_eq(wb_receipt_apply(env.ctx, &v), WABOT_OK);
+    ck_assert_int_eq(counter("receipts.ignored"), 2);
+    wabot_outbound *o = outbound("x", "+14155550100");
+    wb_receipt_sent(env.ctx, o, "");      /* logged, nothing stored */
+    wb_receipt_sent(env.ctx, NULL, SID);  /* ignored */
+    wb_outbound_free(o);
+}
+END_TEST
+
+static Suite *receipts_suite(void)
+{
+    Suite *s = suite_create("receipts");
+    TCase *tc = tcase_create("receipts");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_send_is_recorded_and_readable);
+    tcase_add_test(tc, test_twilio_receipts_move_forward_in_order);
+    tcase_add_test(tc, test_receipts_out_of_order_end_in_the_right_state);
+    tcase_add_test(tc, test_duplicate_receipt_changes_nothing);
+    tcase_add_test(tc, test_unknown_id_is_recorded_and_counted);
+    tcase_add_test(tc,
+        test_failure_keeps_the_code_and_131050_opts_the_customer_out);
+    tcase_add_test(tc, test_twilio_undelivered_and_ordinary_failure_codes);
+    tcase_add_test(tc, test_meta_batch_of_statuses_applies_each);
+    tcase_add_test(tc, test_records_expire_after_the_receipt_ttl);
+    tcase_add_test(tc, test_receipt_direct_apply_ignores_unusable_ids);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(receipts_suite());
+}
