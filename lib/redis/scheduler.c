@@ -284,36 +284,44 @@ static int read_record(rsched *s, const redisReply *rep, const char *id,
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
+/* The numeric fields of an enqueued record, as the enqueue script takes
+ * them (ARGV 6..14 after state). */
+enum { E_RUN_AT, E_RUN_HEX, E_CREATED, E_MAX_ATTEMPTS, E_BACKOFF,
+       E_BACKOFF_MS, E_BACKOFF_MAX_MS, E_JITTER, E_PRIORITY, E_COUNT };
+
+static void fmt_record(char (*num)[NUM_MAX], const wabot_job_record *job,
+                       int64_t now_ms)
+{
+    fmt_i64(num[E_RUN_AT], job->run_at_ms);
+    fmt_run_hex(num[E_RUN_HEX], job->run_at_ms);
+    fmt_i64(num[E_CREATED], job->created_ms != 0 ? job->created_ms : now_ms);
+    fmt_i64(num[E_MAX_ATTEMPTS], job->max_attempts);
+    fmt_i64(num[E_BACKOFF], job->backoff);
+    fmt_i64(num[E_BACKOFF_MS], job->backoff_ms);
+    fmt_i64(num[E_BACKOFF_MAX_MS], job->backoff_max_ms);
+    fmt_i64(num[E_JITTER], job->jitter_pct);
+    fmt_i64(num[E_PRIORITY], job->priority);
+}
+
 static int rs_enqueue(void *impl, const char *queue,
                       const wabot_job_record *job, int64_t now_ms)
 {
     rsched *s = impl;
     qkeys k;
     qkeys_init(&k, queue, job->id);
-    char run_at[NUM_MAX], run_hex[NUM_MAX], created[NUM_MAX];
-    char max_attempts[NUM_MAX], backoff[NUM_MAX], backoff_ms[NUM_MAX];
-    char backoff_max_ms[NUM_MAX], jitter[NUM_MAX], priority[NUM_MAX];
-    fmt_i64(run_at, job->run_at_ms);
-    fmt_run_hex(run_hex, job->run_at_ms);
-    fmt_i64(created, job->created_ms != 0 ? job->created_ms : now_ms);
-    fmt_i64(max_attempts, job->max_attempts);
-    fmt_i64(backoff, job->backoff);
-    fmt_i64(backoff_ms, job->backoff_ms);
-    fmt_i64(backoff_max_ms, job->backoff_max_ms);
-    fmt_i64(jitter, job->jitter_pct);
-    fmt_i64(priority, job->priority);
-    const char *waiting = job->run_at_ms <= now_ms ? "1" : "0";
-
+    char num[E_COUNT][NUM_MAX];
+    fmt_record(num, job, now_ms);
+    enum { HEAD = 5, NARGS = HEAD + E_COUNT };
+    const char *args[NARGS] = {wb_redis_prefix(s->r), k.base, job->id,
+                               job->payload,
+                               state_for_run_at(job->run_at_ms, now_ms)};
+    size_t lens[NARGS];
+    for (size_t i = 0; i < E_COUNT; i++)
+        args[HEAD + i] = num[i];
+    for (size_t i = 0; i < NARGS; i++) /* the payload: bytes, any */
+        lens[i] = i == 3 ? job->payload_len : strlen(args[i]);
     const char *keys[] = {k.job, k.ready, k.delayed, k.seq};
-    const char *args[] = {wb_redis_prefix(s->r), k.base, job->id,
-                          job->payload, waiting, run_at, run_hex, created,
-                          max_attempts, backoff, backoff_ms, backoff_max_ms,
-                          jitter, priority};
-    size_t lens[14];
-    for (size_t i = 0; i < 14; i++)
-        lens[i] = strlen(args[i]);
-    lens[3] = job->payload_len; /* binary-safe */
-    return eval_code(s, &enqueue_script, 4, keys, 14, args, lens);
+    return eval_code(s, &enqueue_script, 4, keys, NARGS, args, lens);
 }
 
 static int rs_reserve(void *impl, const char *queue, int64_t now_ms,
@@ -450,7 +458,7 @@ static int rs_counts(void *impl, const char *queue, int64_t *counts,
         rep->elements != WABOT_JOB_STATE_COUNT)
         rc = wb_redis_fail(s->r, "scheduler: unexpected counts reply");
     for (size_t i = 0; rc == WABOT_OK && i < WABOT_JOB_STATE_COUNT; i++) {
-        long long v;
+        long long v = 0;
         if (!wb_redis_reply_int(rep->element[i], &v))
             rc = wb_redis_fail(s->r, "scheduler: unexpected counts reply");
         c[i] = v;

@@ -91,14 +91,15 @@
     "end\n"
 
 /* KEYS: job ready delayed seq
- * ARGV: prefix base id payload waiting(1/0) run_at run_hex created
+ * ARGV: prefix base id payload state(0 waiting/1 delayed) run_at run_hex
+ *       created
  *       max_attempts backoff backoff_ms backoff_max_ms jitter priority */
 #define SCHED_LUA_ENQUEUE                                                     \
     SCHED_LUA_PRELUDE                                                        \
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end\n"              \
     "local seq = redis.call('INCR', KEYS[4])\n"                              \
     "local r = rank(tonumber(ARGV[14]), ARGV[7], seq, ARGV[3])\n"            \
-    "local st = ARGV[5] == '1' and '0' or '1'\n"                             \
+    "local st = ARGV[5]\n"                                                   \
     "redis.call('HSET', KEYS[1], 'payload', ARGV[4], 'state', st,\n"         \
     "  'attempts', '0', 'max_attempts', ARGV[9], 'stalls', '0',\n"           \
     "  'token', '0', 'created', ARGV[8], 'run_at', ARGV[6],\n"               \

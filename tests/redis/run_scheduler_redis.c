@@ -224,6 +224,26 @@ START_TEST(test_scripts_are_reloaded_after_script_flush)
 }
 END_TEST
 
+START_TEST(test_payload_is_read_by_its_length_only)
+{
+    /* No terminator after the bytes: under ASan an over-read fails. */
+    char *bytes = malloc(5);
+    ck_assert_ptr_nonnull(bytes);
+    memcpy(bytes, "abcde", 5);
+    wabot_job_record r = rec("unterminated", T0);
+    r.payload = bytes;
+    r.payload_len = 5;
+    ck_assert_int_eq(wabot_scheduler_enqueue(S, Q, &r, T0), WABOT_OK);
+    free(bytes);
+    wabot_job_info *out = wabot_job_info_new();
+    ck_assert_int_eq(wabot_scheduler_get(S, Q, "unterminated", out),
+                     WABOT_OK);
+    ck_assert_uint_eq(wabot_job_info_record(out)->payload_len, 5);
+    ck_assert_str_eq(wabot_job_info_record(out)->payload, "abcde");
+    wabot_job_info_free(out);
+}
+END_TEST
+
 START_TEST(test_huge_lease_saturates_and_compares_exactly)
 {
     /* Times travel as exact decimal strings: INT64_MAX - 1 is not the
@@ -362,6 +382,7 @@ int main(void)
     tcase_add_test(tc, test_redis_backend_is_named_redis);
     tcase_add_test(tc, test_every_key_of_a_queue_is_prefixed_and_hash_tagged);
     tcase_add_test(tc, test_scripts_are_reloaded_after_script_flush);
+    tcase_add_test(tc, test_payload_is_read_by_its_length_only);
     tcase_add_test(tc, test_huge_lease_saturates_and_compares_exactly);
     tcase_add_test(tc, test_extreme_priorities_and_run_times_keep_their_order);
     tcase_add_test(tc, test_delayed_job_beyond_double_precision_is_due_exactly);
