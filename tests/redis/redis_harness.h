@@ -1,7 +1,7 @@
 /* A real redis-server for tests: started on a free loopback port in its
  * own temporary directory, stopped (and restarted, for outage tests) on
  * demand. Under CI=true a missing redis-server is a test failure, never a
- * skip (tests call rh_require()). */
+ * skip (tests check rh_available() and exit 77 only outside CI). */
 #ifndef WABOT_REDIS_HARNESS_H
 #define WABOT_REDIS_HARNESS_H
 

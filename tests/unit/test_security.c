@@ -966,6 +966,35 @@ START_TEST(test_stop_sets_the_flag_and_confirms_once)
 }
 END_TEST
 
+/* End to end with the outbound path: an opted-out customer gets no
+ * campaign or reminder, and gets them again after START. */
+START_TEST(test_stop_blocks_campaigns_and_start_allows_them_again)
+{
+    START("optout_reply", "Bye", "optin_reply", "Welcome back");
+    handle_text("SMc1", "stop");
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(env.rec), 1); /* the "Bye" */
+    ck_assert_int_eq(wabot_send_text(env.ctx, NULL, CUSTOMER, "50% off!",
+                                     WABOT_CAT_CAMPAIGN, "camp-1", NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_send_text(env.ctx, NULL, CUSTOMER, "Pay today",
+                                     WABOT_CAT_REMINDER, "rem-1", NULL),
+                     WABOT_OK);
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(env.rec), 1);
+    ck_assert_int_eq(counter("outbound.opted_out"), 2);
+    handle_text("SMc2", "START");
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(env.rec), 2); /* "Welcome back" */
+    ck_assert_int_eq(wabot_send_text(env.ctx, NULL, CUSTOMER, "50% off!",
+                                     WABOT_CAT_CAMPAIGN, "camp-2", NULL),
+                     WABOT_OK);
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(env.rec), 3);
+    ck_assert_str_eq(reply_text(2), "50% off!");
+}
+END_TEST
+
 START_TEST(test_keywords_are_folded_and_whole)
 {
     static const char *const yes[] = {"stop", "Stop!", "  STOP  ", "Arrêt",
@@ -1122,6 +1151,8 @@ static Suite *security_suite(void)
     TCase *opt = tcase_create("opt-out");
     tcase_add_checked_fixture(opt, NULL, teardown);
     tcase_add_test(opt, test_stop_sets_the_flag_and_confirms_once);
+    tcase_add_test(opt,
+        test_stop_blocks_campaigns_and_start_allows_them_again);
     tcase_add_test(opt, test_keywords_are_folded_and_whole);
     tcase_add_test(opt, test_keyword_lists_are_configurable);
     tcase_add_test(opt, test_options_are_validated_when_set);
