@@ -29,6 +29,7 @@
 #include <wabot.h>
 
 #include "demo_bot.h"
+#include "server_backends.h"
 
 extern char **environ;
 
@@ -357,6 +358,10 @@ static int apply_security_env(wabot_options *opts)
 /* ------------------------------------------------------------------ */
 /* The library context                                                 */
 
+/* The provider transport and Redis backends (server_backends.c): they
+ * must outlive the context, so they live as long as main(). */
+static server_backends backends;
+
 static wabot_ctx *context_new(config *cfg)
 {
     wabot_options *opts = wabot_options_new();
@@ -373,10 +378,15 @@ static wabot_ctx *context_new(config *cfg)
                 wabot_options_errmsg(opts));
     else if (apply_option_env(opts, cfg) == 0 &&
              apply_security_env(opts) == 0 &&
+             server_backends_open(&backends, opts) == 0 &&
              wabot_ctx_new(&ctx, opts) != WABOT_OK)
         fprintf(stderr, "wabot-server: cannot create the context: %s\n",
                 wabot_options_errmsg(opts));
     wabot_options_free(opts);
+    if (ctx && server_backends_attach(&backends, ctx) != 0) {
+        wabot_ctx_free(ctx);
+        ctx = NULL;
+    }
     return ctx;
 }
 
@@ -689,6 +699,7 @@ static int parse_args(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(USAGE, stdout);
+            fputs(SERVER_BACKENDS_HELP, stdout);
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
@@ -714,10 +725,13 @@ int main(int argc, char **argv)
     if (config_load(&cfg) != 0)
         return EXIT_CONFIG;
     server srv = {context_new(&cfg), cfg.max_body};
-    if (srv.ctx == NULL)
+    if (srv.ctx == NULL) {
+        server_backends_close(&backends);
         return EXIT_CONFIG;
+    }
     if (install_bot(srv.ctx, cfg.bot) != WABOT_OK) {
         wabot_ctx_free(srv.ctx);
+    server_backends_close(&backends);
         return EXIT_FAILURE;
     }
 
@@ -728,6 +742,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wabot-server: cannot listen on %s:%u\n", cfg.host,
                 (unsigned)cfg.port);
         wabot_ctx_free(srv.ctx);
+    server_backends_close(&backends);
         return EXIT_FAILURE;
     }
     announce(d, &cfg);
@@ -741,6 +756,7 @@ int main(int argc, char **argv)
     wabot_ctx_run_until_idle(srv.ctx,
                              wabot_ctx_now_ms(srv.ctx) + SHUTDOWN_GRACE_MS);
     wabot_ctx_free(srv.ctx);
+    server_backends_close(&backends);
     fprintf(stderr, "wabot-server stopped\n");
     return EXIT_SUCCESS;
 }
