@@ -20,6 +20,9 @@ typedef struct wb_sender {
 typedef struct wb_breaker_slot {
     const wabot_transport *transport;
     wabot_breaker *breaker;
+    char key[192];          /* storage key shared with other processes */
+    int64_t shared_until;   /* another process saw it open until then */
+    int64_t checked_at;     /* last read of the shared key */
 } wb_breaker_slot;
 
 typedef struct wb_window_template {
@@ -48,8 +51,19 @@ const char *wb_sender_org(const wabot_ctx *ctx, const char *number);
  * the context's transport with o's own from. *from is borrowed. */
 wabot_transport *wb_sender_route(const wabot_ctx *ctx, const wabot_outbound *o,
                                  const char **from);
-/* The breaker guarding transport t (created on first use). NULL on NOMEM. */
-wabot_breaker *wb_breaker_for(wabot_ctx *ctx, const wabot_transport *t);
+/* Ask transport t's breaker (created on first use) for a call at now:
+ * WABOT_OK with *b set (report the outcome with wb_breaker_report), or
+ * WABOT_ERR_CIRCUIT_OPEN with *retry_at — also when another process
+ * sharing the storage saw the provider fail and opened its breaker. *b is
+ * NULL (and WABOT_OK returned) when no breaker could be made. */
+int wb_breaker_acquire(wabot_ctx *ctx, const wabot_transport *t,
+                       wabot_breaker **b, int64_t now, int64_t *retry_at);
+/* Record an outcome; when it opens the breaker, tell the other processes
+ * through the storage (best effort: a storage failure leaves the local
+ * breaker in charge). */
+void wb_breaker_report(wabot_ctx *ctx, const wabot_transport *t,
+                       wabot_breaker *b, int64_t now,
+                       wabot_breaker_outcome outcome);
 void wb_breakers_free(wabot_ctx *ctx);
 
 #endif

@@ -1,34 +1,127 @@
 /* One circuit breaker per transport, created on first use with the
- * context's breaker options. */
-#include "outbound.h"
+ * context's breaker options, and its state shared between processes.
+ *
+ * Sharing goes through the context's storage (Redis when several processes
+ * run): when a process's breaker opens, it writes the time it will stay
+ * open under the transport's key, with that as TTL; every process reads
+ * the key at most once a second before a send and treats the breaker as
+ * open until then. The local breaker always stays in front, so a storage
+ * outage only loses the sharing, never the protection. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-wabot_breaker *wb_breaker_for(wabot_ctx *ctx, const wabot_transport *t)
+#include "outbound.h"
+#include "wabot/storage.h"
+
+#define SHARED_CHECK_MS 1000
+
+static const char *org_of(const wabot_ctx *ctx, const wabot_transport *t)
+{
+    const wb_outbound_cfg *c = ctx->out;
+    for (size_t i = 0; i < c->n_senders; i++)
+        if (c->senders[i].transport == t)
+            return c->senders[i].org;
+    return ctx->cfg.default_org;
+}
+
+/* The slot of t, created on first use; caller holds c->lock. */
+static wb_breaker_slot *slot_for(wabot_ctx *ctx, const wabot_transport *t)
 {
     wb_outbound_cfg *c = ctx->out;
-    wabot_breaker *b = NULL;
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_breakers && !b; i++)
+    for (size_t i = 0; i < c->n_breakers; i++)
         if (c->breakers[i].transport == t)
-            b = c->breakers[i].breaker;
-    if (!b) {
-        wabot_breaker_config cfg;
-        wabot_breaker_config_init(&cfg);
-        cfg.window_ms = ctx->cfg.breaker_window_ms;
-        cfg.failure_rate_pct = (int32_t)ctx->cfg.breaker_failure_pct;
-        cfg.min_volume = (int32_t)ctx->cfg.breaker_min_volume;
-        cfg.open_ms = ctx->cfg.breaker_open_ms;
-        cfg.half_open_probes = (int32_t)ctx->cfg.breaker_probes;
-        wb_breaker_slot *slots = wb_realloc(
-            &ctx->alloc, c->breakers, (c->n_breakers + 1) * sizeof *slots);
-        if (slots) {
-            c->breakers = slots;
-            b = wabot_breaker_new(&cfg);
-            if (b)
-                slots[c->n_breakers++] = (wb_breaker_slot){t, b};
-        }
+            return &c->breakers[i];
+    wabot_breaker_config cfg;
+    wabot_breaker_config_init(&cfg);
+    cfg.window_ms = ctx->cfg.breaker_window_ms;
+    cfg.failure_rate_pct = (int32_t)ctx->cfg.breaker_failure_pct;
+    cfg.min_volume = (int32_t)ctx->cfg.breaker_min_volume;
+    cfg.open_ms = ctx->cfg.breaker_open_ms;
+    cfg.half_open_probes = (int32_t)ctx->cfg.breaker_probes;
+    wb_breaker_slot *slots = wb_realloc(&ctx->alloc, c->breakers,
+                                        (c->n_breakers + 1) * sizeof *slots);
+    if (!slots)
+        return NULL;
+    c->breakers = slots;
+    wabot_breaker *b = wabot_breaker_new(&cfg);
+    if (!b)
+        return NULL;
+    wb_breaker_slot *s = &slots[c->n_breakers++];
+    memset(s, 0, sizeof *s);
+    s->transport = t;
+    s->breaker = b;
+    snprintf(s->key, sizeof s->key, "wabot:breaker:%s:%s",
+             wabot_transport_name(t), org_of(ctx, t));
+    return s;
+}
+
+/* Refresh what the other processes said, at most once a second. */
+static void read_shared(wabot_ctx *ctx, wb_breaker_slot *s, int64_t now)
+{
+    if (now - s->checked_at < SHARED_CHECK_MS && s->checked_at)
+        return;
+    s->checked_at = now;
+    char *v = NULL;
+    if (wabot_storage_get(ctx->storage, s->key, &v, NULL, NULL) == WABOT_OK) {
+        long long until = strtoll(v, NULL, 10);
+        s->shared_until = until > now ? until : 0;
+    } else {
+        s->shared_until = 0; /* absent, expired, or storage down: local only */
     }
+    wabot_free(v);
+}
+
+int wb_breaker_acquire(wabot_ctx *ctx, const wabot_transport *t,
+                       wabot_breaker **b, int64_t now, int64_t *retry_at)
+{
+    wb_outbound_cfg *c = ctx->out;
+    pthread_mutex_lock(&c->lock);
+    wb_breaker_slot *s = slot_for(ctx, t);
+    if (s)
+        read_shared(ctx, s, now);
+    int64_t shared = s ? s->shared_until : 0;
+    *b = s ? s->breaker : NULL;
     pthread_mutex_unlock(&c->lock);
-    return b;
+    if (shared > now) {
+        *b = NULL;
+        *retry_at = shared;
+        return WABOT_ERR_CIRCUIT_OPEN;
+    }
+    if (!*b)
+        return WABOT_OK;
+    int rc = wabot_breaker_acquire(*b, now, retry_at);
+    if (rc != WABOT_OK)
+        *b = NULL;
+    return rc;
+}
+
+void wb_breaker_report(wabot_ctx *ctx, const wabot_transport *t,
+                       wabot_breaker *b, int64_t now,
+                       wabot_breaker_outcome outcome)
+{
+    if (!b)
+        return;
+    int was_open = wabot_breaker_state_of(b, now) == WABOT_BREAKER_OPEN;
+    wabot_breaker_record(b, now, outcome);
+    if (was_open || wabot_breaker_state_of(b, now) != WABOT_BREAKER_OPEN)
+        return;
+    int64_t until = now + ctx->cfg.breaker_open_ms;
+    char key[192], value[32];
+    pthread_mutex_lock(&ctx->out->lock);
+    wb_breaker_slot *s = slot_for(ctx, t);
+    snprintf(key, sizeof key, "%s", s ? s->key : "");
+    pthread_mutex_unlock(&ctx->out->lock);
+    if (!*key)
+        return;
+    snprintf(value, sizeof value, "%lld", (long long)until);
+    if (wabot_storage_set(ctx->storage, key, value, strlen(value),
+                          ctx->cfg.breaker_open_ms, NULL) != WABOT_OK)
+        wb_log(ctx, WABOT_LOG_WARN, "breaker", "cannot share that %s opened",
+               key);
+    else
+        wb_log(ctx, WABOT_LOG_WARN, "breaker", "%s opened until %lld", key,
+               (long long)until);
 }
 
 void wb_breakers_free(wabot_ctx *ctx)

@@ -123,6 +123,7 @@ bad:
 /* What a send in flight needs when it completes. */
 typedef struct send_ctx {
     wabot_outbound *o;
+    wabot_transport *transport;
     wabot_breaker *breaker;
 } send_ctx;
 
@@ -166,8 +167,8 @@ static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
     wabot_job *job = ud;
     wabot_ctx *ctx = wabot_job_ctx(job);
     send_ctx *sc = job->user;
-    if (sc->breaker)
-        wabot_breaker_record(sc->breaker, wb_now(ctx), outcome_of(r->status));
+    wb_breaker_report(ctx, sc->transport, sc->breaker, wb_now(ctx),
+                      outcome_of(r->status));
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
         wb_outbound_sent(ctx, o, r->provider_id);
@@ -302,26 +303,24 @@ int wb_outbound_worker(wabot_job *job, void *ud)
     /* The breaker first: while it is open, no rate-limit units are spent
      * on sends that cannot happen. */
     int64_t retry_at = 0, now = wb_now(ctx);
-    sc->breaker = wb_breaker_for(ctx, t);
-    if (sc->breaker &&
-        wabot_breaker_acquire(sc->breaker, now, &retry_at) != WABOT_OK) {
+    sc->transport = t;
+    if (wb_breaker_acquire(ctx, t, &sc->breaker, now, &retry_at) !=
+        WABOT_OK) {
         /* Not failed, not lost: back in the queue until half-open. */
         wb_count(ctx, "outbound.circuit_open", 1);
         wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
-        sc->breaker = NULL;
         return WABOT_ERR_CIRCUIT_OPEN;
     }
     if ((rc = check_limits(job, o, t)) != WABOT_OK) {
-        if (sc->breaker) /* give the permit (maybe a probe) back */
-            wabot_breaker_record(sc->breaker, now, WABOT_OUTCOME_IGNORED);
+        /* give the permit (maybe a probe) back */
+        wb_breaker_report(ctx, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
         sc->breaker = NULL;
         return rc;
     }
     rc = wb_transport_send(ctx, t, o, on_sent, job);
     if (rc < 0) {
-        if (sc->breaker)
-            wabot_breaker_record(sc->breaker, wb_now(ctx),
-                                 WABOT_OUTCOME_IGNORED);
+        wb_breaker_report(ctx, t, sc->breaker, wb_now(ctx),
+                          WABOT_OUTCOME_IGNORED);
         wabot_job_set_error(job, "transport refused the message");
         wb_count(ctx, "outbound.failed_attempts", 1);
         return rc;

@@ -608,6 +608,52 @@ START_TEST(test_senders_map_numbers_to_organisations)
 }
 END_TEST
 
+/* Two contexts on one storage stand for two processes on one Redis: when
+ * A's breaker opens, B holds its sends too, although B saw no failure. */
+START_TEST(test_open_breaker_is_shared_through_storage)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_BREAKER_MIN_VOLUME, 3);
+    env a;
+    env_init(&a, o);
+    wabot_options_free(o);
+    a.client.dflt = (canned){503, 0, "{\"code\":20503,\"message\":\"down\"}", NULL};
+    /* B: same storage and clock, its own HTTP client and breaker. */
+    canned_client bc;
+    memset(&bc, 0, sizeof bc);
+    bc.dflt = (canned){201, 0, TWILIO_OK, NULL};
+    wabot_http_client *bh = wabot_http_client_new(&canned_vt, &bc);
+    wabot_clock k = tu_clock_wabot(&a.e.clock);
+    o = wabot_options_new();
+    wabot_options_set_clock(o, &k);
+    wabot_options_set_storage(o, a.e.storage);
+    wabot_options_set_http_client(o, bh);
+    wabot_ctx *b;
+    ck_assert_int_eq(wabot_ctx_new(&b, o), WABOT_OK);
+    wabot_options_free(o);
+    ck_assert_int_eq(wabot_ctx_add_sender(b, "acme", "+14155238886", a.twilio), WABOT_OK);
+    char to[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(to, sizeof to, "+1415555%04d", i);
+        customer_writes(&a, "acme", to);
+        send_text(&a, "acme", to, "from A", WABOT_CAT_NOTICE);
+    }
+    tu_drain(a.e.ctx);
+    ck_assert_uint_eq(a.client.n_reqs, 3); /* A's breaker is now open */
+    ck_assert_int_eq(wabot_send_text(b, "acme", "+14155550000", "from B",
+                                     WABOT_CAT_NOTICE, NULL, NULL), WABOT_OK);
+    tu_drain(b);
+    ck_assert_uint_eq(bc.n_reqs, 0);
+    ck_assert_int_eq(wabot_metrics_counter(b, "outbound.circuit_open"), 1);
+    tu_clock_advance(&a.e.clock, 30001); /* the shared opening expires */
+    tu_drain(b);
+    ck_assert_uint_eq(bc.n_reqs, 1);
+    wabot_ctx_free(b);
+    wabot_http_client_free(bh); /* frees what bc recorded */
+    env_free(&a);
+}
+END_TEST
+
 static Suite *providers_suite(void)
 {
     Suite *s = suite_create("providers");
@@ -627,6 +673,7 @@ static Suite *providers_suite(void)
     tcase_add_test(tc, test_pair_limit_spaces_sends_to_one_recipient);
     tcase_add_test(tc, test_sender_rate_limits_one_number);
     tcase_add_test(tc, test_breaker_opens_delays_and_recovers_without_losing_jobs);
+    tcase_add_test(tc, test_open_breaker_is_shared_through_storage);
     tcase_add_test(tc, test_transport_constructors_validate);
     tcase_add_test(tc, test_senders_map_numbers_to_organisations);
     suite_add_tcase(s, tc);
