@@ -121,7 +121,7 @@ static int on_help(wabot_turn *turn, void *ud)
     (void)ud;
     return wabot_reply_text(turn,
         "I am the Wabot coffee shop bot. Send *menu* to see our products, "
-        "*order* to buy one, *cancel* to stop an order.");
+        "*order* to buy one, *reset* to drop an order. (*STOP* unsubscribes.)");
 }
 
 static int on_cancel(wabot_turn *turn, void *ud)
@@ -129,11 +129,11 @@ static int on_cancel(wabot_turn *turn, void *ud)
     (void)ud;
     if (wabot_turn_state(turn)[0] == '\0')
         return wabot_reply_text(turn,
-            "There is nothing to cancel. Send *menu* to see our products.");
+            "There is no order to drop. Send *menu* to see our products.");
     int rc = forget_order(turn);
     if (rc != WABOT_OK)
         return rc;
-    return wabot_reply_text(turn, "Cancelled. Send *menu* to start again.");
+    return wabot_reply_text(turn, "Order dropped. Send *menu* to start again.");
 }
 
 /* ------------------------------------------------------------------ */
@@ -271,14 +271,14 @@ static int on_product_unknown(wabot_turn *turn, void *ud)
 {
     (void)ud;
     return wabot_reply_text(turn,
-        "Please choose a product: send 1, 2 or 3 (or *cancel*).");
+        "Please choose a product: send 1, 2 or 3 (or *reset*).");
 }
 
 static int on_quantity_unknown(wabot_turn *turn, void *ud)
 {
     (void)ud;
     return wabot_reply_text(turn,
-        "Please send a number, for example 2 (or *cancel*).");
+        "Please send a number, for example 2 (or *reset*).");
 }
 
 static int on_confirm_unknown(wabot_turn *turn, void *ud)
@@ -316,7 +316,7 @@ static const demo_route ROUTES[] = {
     {KEYWORD, NULL, "olá", on_greeting},
     {KEYWORD, NULL, "menu", on_menu},
     {KEYWORD, NULL, "order", on_order},
-    {KEYWORD, NULL, "cancel", on_cancel},
+    {KEYWORD, NULL, "reset", on_cancel}, /* not "cancel": an opt-out word */
     {COMMAND, NULL, "help", on_help},
 
     {REGEX, STATE_PRODUCT, "^[1-3]$", on_product_number},

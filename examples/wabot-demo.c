@@ -210,6 +210,10 @@ static void spawn_exec(const char *path, int out, int err)
     unsetenv("WABOT_INSECURE_SKIP_SIGNATURES");
     setenv("WABOT_LISTEN", "127.0.0.1:0", 1);
     setenv("WABOT_BOT", "demo", 1);
+    /* Maria types faster than WhatsApp's per-recipient pace (about one
+     * business message per 6 s, with a burst): the demo lifts that limit
+     * so the transcript does not wait. */
+    setenv("WABOT_OPT_RATE_PAIR_PERIOD_MS", "0", 1);
     setenv("WABOT_LOG_LEVEL", "warn", 0); /* the user may ask for more */
     execl(path, path, (char *)NULL);
     fprintf(stderr, "wabot-demo: cannot run %s: %s\n", path, strerror(errno));

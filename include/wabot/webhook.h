@@ -5,18 +5,27 @@
  * Paths (WABOT_OPT_TWILIO_WEBHOOK_PATH, WABOT_OPT_META_WEBHOOK_PATH):
  * a POST to either path is parsed by its Content-Type, so both paths accept
  * both providers:
- *   application/x-www-form-urlencoded  Twilio webhook; answered 200 with
- *                                      an empty TwiML <Response/>;
- *   application/json                   Meta Cloud API webhook (every entry,
- *                                      change and message of a batch);
+ *   application/x-www-form-urlencoded  Twilio webhook (X-Twilio-Signature
+ *                                      checked); answered 200 with an empty
+ *                                      TwiML <Response/>, or with the turn's
+ *                                      replies as TwiML when
+ *                                      WABOT_OPT_TWILIO_INLINE_REPLIES is 1;
+ *   application/json                   Meta Cloud API webhook
+ *                                      (X-Hub-Signature-256 checked; every
+ *                                      entry, change and message of a batch);
  *                                      answered 200 {"status":"ok"}.
+ * A GET is Meta's verification handshake: 200 with hub.challenge as the
+ * body when hub.verify_token matches WABOT_OPT_META_VERIFY_TOKEN, else 403.
  * Errors are answered with a JSON body {"error":{"code":"...","message":
  * "..."}} and counted in metrics:
- *   400 malformed body or missing required field, 404 unknown path,
- *   405 wrong method, 413 body or field over a limit, 415 unsupported
- *   Content-Type.
- * A message whose handling fails is logged and counted but still answered
- * 200, so the provider does not redeliver a message that will fail again.
+ *   400 malformed body or missing required field, 403 missing or wrong
+ *   signature (or no secret configured), 404 unknown path, 405 wrong
+ *   method, 413 body or field over a limit, 415 unsupported Content-Type,
+ *   503 the storage could not be reached (the provider redelivers).
+ * A message whose handling fails for its own sake (a handler error) is
+ * logged and counted but still answered 200, so the provider does not
+ * redeliver a message that will fail again. See doc/webhook.md and
+ * doc/security.md.
  *
  * Thread-safe: may be called from several threads at once.
  */

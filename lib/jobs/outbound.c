@@ -9,6 +9,7 @@
 
 #include "message.h"
 #include "outbound.h"
+#include "receipts.h"
 #include "wabot/state.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -328,12 +329,10 @@ int wb_outbound_worker(wabot_job *job, void *ud)
     return WABOT_JOB_PENDING;
 }
 
-/* Delivery receipts find the message by the provider's id; the webhook
- * security work (issue 5) records it here. */
+/* Delivery receipts find the message by the provider's id. */
 void wb_outbound_sent(wabot_ctx *ctx, const wabot_outbound *o,
                       const char *provider_id)
 {
-    (void)ctx;
-    (void)o;
-    (void)provider_id;
+    if (provider_id && *provider_id)
+        wb_receipt_sent(ctx, o, provider_id);
 }

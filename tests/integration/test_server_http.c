@@ -200,16 +200,14 @@ static void demo_say(fixture *f, const char *text, const char *payload,
 START_TEST(test_demo_bot_order_flow_over_http)
 {
     fixture f;
-    /* The demo bot's "cancel" command: CANCEL is one of the default opt-out
-     * keywords, which would take it first. */
-    static const char *const env[] = {
-        "WABOT_OPT_OPTOUT_KEYWORDS=STOP,UNSUBSCRIBE,END,QUIT", NULL};
+    /* The order is dropped with "reset": "cancel" is an opt-out keyword. */
+    static const char *const env[] = {"WABOT_OPT_RATE_PAIR_PERIOD_MS=0", NULL};
     fx_start(&f, "demo", env);
     demo_say(&f, "order", NULL, "Which product would you like?");
     demo_say(&f, "Gift box", "product:3", "Gift box, $25.00 each");
     demo_say(&f, "lots", NULL, "Please send a number");
-    demo_say(&f, "cancel", NULL, "Cancelled.");
-    demo_say(&f, "cancel", NULL, "There is nothing to cancel.");
+    demo_say(&f, "reset", NULL, "Order dropped.");
+    demo_say(&f, "reset", NULL, "There is no order to drop.");
     demo_say(&f, "order", NULL, "Which product would you like?");
     demo_say(&f, "1", NULL, "Coffee beans 250 g, $8.50 each");
     demo_say(&f, "0", NULL, "quantity from 1 to 999");
