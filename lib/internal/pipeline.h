@@ -15,8 +15,16 @@ typedef struct wb_local {
     void *value;
 } wb_local;
 
+/* Replies collected for an inline answer (TwiML) instead of the outbound
+ * queue. */
+typedef struct wb_inline {
+    wabot_outbound **items;
+    size_t n, cap;
+} wb_inline;
+
 struct wabot_turn {
     wabot_ctx *ctx;
+    wb_inline *sink;      /* non-NULL: text/media replies go here */
     const wabot_message *msg;
     const char *org;      /* borrowed: message org or ctx default */
     const char *customer; /* borrowed: message from */
@@ -51,5 +59,10 @@ void wb_turn_clear_captures(wabot_turn *t);
 /* Hand the queued replies to the transport (in order). Returns the first
  * refusal, or WABOT_OK. */
 int wb_turn_send_replies(wabot_turn *t);
+/* wabot_ctx_handle_message(), with text and media replies (up to Twilio's
+ * 1600 characters) collected into sink instead of queued. */
+int wb_ctx_handle_message_inline(wabot_ctx *ctx, const wabot_message *m,
+                                 wb_inline *sink);
+void wb_inline_clear(wabot_ctx *ctx, wb_inline *sink);
 
 #endif

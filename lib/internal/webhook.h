@@ -219,6 +219,10 @@ wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
                                      const char *body, size_t len);
 /* 200 for a Twilio webhook: empty TwiML. */
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
+/* <Response> with one <Message> per reply (text, or <Body>+<Media>). */
+wabot_http_response *wb_response_twiml_messages(const wabot_ctx *ctx,
+                                                wabot_outbound *const *msgs,
+                                                size_t n);
 /* 200 for a Meta webhook: {"status":"ok"}. */
 wabot_http_response *wb_response_json_ok(const wabot_ctx *ctx);
 /* The JSON error response for a rejection. NULL on NOMEM. */

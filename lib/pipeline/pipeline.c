@@ -265,7 +265,7 @@ static int admit(wabot_ctx *ctx, const wabot_message *m, const char *org,
     return 1;
 }
 
-int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
+static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -292,6 +292,7 @@ int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
 
     wabot_turn t;
     turn_init(&t, ctx, m, org);
+    t.sink = sink;
     wb_error_clear(ctx); /* the error handler's detail is this turn's only */
     rc = run_turn(&t);
     if (rc < 0)
@@ -299,13 +300,38 @@ int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
     else
         wb_count(ctx, t.handled ? "messages.handled" : "messages.unhandled",
                  1);
-    wb_turn_send_replies(&t);
+    /* A reply that cannot be queued (storage down) fails the message, so
+     * the claim is released and the provider's redelivery runs it again:
+     * replies queued already are not queued twice (their job ids). */
+    int qrc = wb_turn_send_replies(&t);
+    if (qrc < 0 && rc >= 0)
+        rc = qrc;
     wb_unlock(ctx->locks, key);
     turn_free(&t);
     /* Done only now that the replies are queued: a crash before this
      * leaves the claim to expire, and the redelivery is handled. */
     wb_dedup_finish(ctx, &dedup, rc);
     return rc < 0 ? rc : WABOT_OK;
+}
+
+int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
+{
+    return handle(ctx, m, NULL);
+}
+
+int wb_ctx_handle_message_inline(wabot_ctx *ctx, const wabot_message *m,
+                                 wb_inline *sink)
+{
+    return handle(ctx, m, sink);
+}
+
+void wb_inline_clear(wabot_ctx *ctx, wb_inline *sink)
+{
+    for (size_t i = 0; i < sink->n; i++)
+        wb_outbound_free(sink->items[i]);
+    wb_free(&ctx->alloc, sink->items);
+    sink->items = NULL;
+    sink->n = sink->cap = 0;
 }
 
 /* ------------------------------------------------------------------ */

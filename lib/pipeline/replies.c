@@ -203,10 +203,42 @@ size_t wabot_turn_reply_count(const wabot_turn *t)
 
 /* Queue every reply as an outbound job, in order. The job id is the
  * reply id, so a redelivered webhook cannot send the same reply twice. */
+/* Text and media fit in a TwiML <Message> (Twilio's 1600 characters);
+ * buttons, lists and templates need the API. */
+static int inline_ok(const wabot_outbound *o)
+{
+    wabot_out_kind k = wabot_outbound_kind(o);
+    const char *s = wabot_outbound_text(o);
+    size_t chars = 0;
+    for (; *s; s++)
+        chars += ((unsigned char)*s & 0xC0) != 0x80;
+    return (k == WABOT_OUT_TEXT || k == WABOT_OUT_MEDIA) && chars <= 1600;
+}
+
+static int take_inline(wabot_turn *t, size_t i)
+{
+    wb_inline *s = t->sink;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        wabot_outbound **items =
+            wb_realloc(&t->ctx->alloc, s->items, cap * sizeof *items);
+        if (!items)
+            return 0;
+        s->items = items;
+        s->cap = cap;
+    }
+    s->items[s->n++] = t->replies[i];
+    t->replies[i] = NULL;
+    wb_count(t->ctx, "outbound.inline", 1);
+    return 1;
+}
+
 int wb_turn_send_replies(wabot_turn *t)
 {
     int first_error = WABOT_OK;
     for (size_t i = 0; i < t->n_replies; i++) {
+        if (t->sink && inline_ok(t->replies[i]) && take_inline(t, i))
+            continue;
         int rc = wb_outbound_enqueue(t->ctx, t->replies[i]);
         if (rc < 0) {
             wb_count(t->ctx, "outbound.failed", 1);

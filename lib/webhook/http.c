@@ -11,6 +11,8 @@
 #include "internal/inbound.h"
 #include "internal/metrics.h"
 #include "internal/webhook.h"
+#include "internal/pipeline.h"
+#include "internal/runtime.h"
 
 /* ------------------------------------------------------------------ */
 /* The batch                                                           */
@@ -187,11 +189,13 @@ static void apply_status_updates(wabot_ctx *ctx, const wb_webhook_batch *b)
  * infrastructure reasons (storage down, a time-out): the answer is then
  * 503 so the provider redelivers, which dedup makes safe. Returns the
  * number of such failures. */
-static size_t handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b)
+static size_t handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b,
+                              wb_inline *sink)
 {
     size_t transient = 0;
     for (size_t i = 0; i < b->n_msgs; i++) {
-        int rc = wabot_ctx_handle_message(ctx, b->msgs[i]);
+        int rc = sink ? wb_ctx_handle_message_inline(ctx, b->msgs[i], sink)
+                      : wabot_ctx_handle_message(ctx, b->msgs[i]);
         if (rc < 0 && wb_inbound_transient(rc))
             transient++;
         if (rc < 0)
@@ -210,17 +214,28 @@ static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
     if (b->n_ignored_changes > 0)
         wb_count(ctx, "webhook.ignored_changes",
                  (int64_t)b->n_ignored_changes);
-    size_t transient = handle_messages(ctx, b);
+    /* Twilio can carry the turn's replies in its answer (opt-in). */
+    wb_inline sink = {NULL, 0, 0};
+    int inline_replies = kind == BODY_FORM && ctx->cfg.twilio_inline_replies;
+    size_t transient = handle_messages(ctx, b, inline_replies ? &sink : NULL);
     wb_webhook_batch_clear(b);
     if (transient > 0) {
+        /* Inline replies would be lost with a 503: queue them instead. */
+        for (size_t i = 0; i < sink.n; i++)
+            wb_outbound_enqueue(ctx, sink.items[i]);
+        wb_inline_clear(ctx, &sink);
         wb_reject rej;
         wb_reject_set(&rej, WABOT_ERR_STORAGE, 503, "temporarily_unavailable",
                       "%zu message(s) could not be handled for now "
                       "(storage or time-out); redeliver later", transient);
         return answer_reject(ctx, &rej, resp);
     }
-    return answer(ctx, kind == BODY_FORM ? wb_response_twiml_empty(ctx)
-                                         : wb_response_json_ok(ctx), resp);
+    wabot_http_response *r =
+        kind != BODY_FORM ? wb_response_json_ok(ctx)
+        : sink.n          ? wb_response_twiml_messages(ctx, sink.items, sink.n)
+                          : wb_response_twiml_empty(ctx);
+    wb_inline_clear(ctx, &sink);
+    return answer(ctx, r, resp);
 }
 
 static int parse_failed(wabot_ctx *ctx, int rc, const wb_reject *rej,

@@ -57,6 +57,48 @@ wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx)
                            strlen(WB_TWIML_EMPTY));
 }
 
+static void xml_text(wb_strbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': wb_strbuf_puts(b, "&amp;"); break;
+        case '<': wb_strbuf_puts(b, "&lt;"); break;
+        case '>': wb_strbuf_puts(b, "&gt;"); break;
+        case '"': wb_strbuf_puts(b, "&quot;"); break;
+        default: wb_strbuf_putc(b, *s);
+        }
+    }
+}
+
+wabot_http_response *wb_response_twiml_messages(const wabot_ctx *ctx,
+                                                wabot_outbound *const *msgs,
+                                                size_t n)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, &ctx->alloc);
+    wb_strbuf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+    for (size_t i = 0; i < n; i++) {
+        const char *text = wabot_outbound_text(msgs[i]);
+        wb_strbuf_puts(&b, "<Message>");
+        if (wabot_outbound_kind(msgs[i]) == WABOT_OUT_MEDIA) {
+            wb_strbuf_puts(&b, "<Body>");
+            xml_text(&b, text);
+            wb_strbuf_puts(&b, "</Body><Media>");
+            xml_text(&b, wabot_outbound_media_url(msgs[i]));
+            wb_strbuf_puts(&b, "</Media>");
+        } else {
+            xml_text(&b, text);
+        }
+        wb_strbuf_puts(&b, "</Message>");
+    }
+    wb_strbuf_puts(&b, "</Response>");
+    wabot_http_response *r = NULL;
+    if (!b.oom)
+        r = wb_response_new(ctx, 200, WB_CT_XML, b.data, b.len);
+    wb_strbuf_free(&b);
+    return r;
+}
+
 wabot_http_response *wb_response_json_ok(const wabot_ctx *ctx)
 {
     static const char ok[] = "{\"status\":\"ok\"}";

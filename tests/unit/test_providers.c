@@ -654,6 +654,69 @@ START_TEST(test_open_breaker_is_shared_through_storage)
 }
 END_TEST
 
+static int reply_inline(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    const char *ids[] = {"a"}, *titles[] = {"A"};
+    wabot_reply_text(t, "Fish & <chips>");
+    wabot_reply_media(t, "https://cdn.example.com/m.jpg", "Menu");
+    return wabot_reply_buttons(t, "Pick", 1, ids, titles);
+}
+
+static wabot_http_response *post_twilio(wabot_ctx *ctx, const char *sid)
+{
+    wabot_http_header h[] = {{"Content-Type", "application/x-www-form-urlencoded"}};
+    char body[256];
+    snprintf(body, sizeof body, "MessageSid=%s&From=whatsapp%%3A%%2B14155550100"
+             "&To=whatsapp%%3A%%2B14155238886&Body=hi", sid);
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(ctx, "POST", "/whatsapp/webhook", h, 1,
+                                       body, strlen(body), &r), WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    return r;
+}
+
+START_TEST(test_inline_twiml_carries_text_and_media_replies)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_TWILIO_INLINE_REPLIES, 1);
+    wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0);
+    env v;
+    env_init(&v, o);
+    wabot_options_free(o);
+    wabot_use(v.e.ctx, NULL, reply_inline, NULL, NULL);
+    wabot_http_response *r = post_twilio(v.e.ctx, "SM00000000000000000000000000000011");
+    ck_assert_str_eq(wabot_http_response_content_type(r), "text/xml");
+    ck_assert_str_eq(wabot_http_response_body(r, NULL),
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+                     "<Message>Fish &amp; &lt;chips&gt;</Message>"
+                     "<Message><Body>Menu</Body><Media>https://cdn.example.com/m.jpg"
+                     "</Media></Message></Response>");
+    wabot_http_response_free(r);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 1); /* the buttons need the API */
+    ck_assert_int_eq(wabot_metrics_counter(v.e.ctx, "outbound.inline"), 2);
+    env_free(&v);
+}
+END_TEST
+
+START_TEST(test_without_inline_option_replies_use_the_api)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0);
+    env v;
+    env_init(&v, o);
+    wabot_options_free(o);
+    wabot_use(v.e.ctx, NULL, reply_inline, NULL, NULL);
+    wabot_http_response *r = post_twilio(v.e.ctx, "SM00000000000000000000000000000012");
+    ck_assert_ptr_nonnull(strstr(wabot_http_response_body(r, NULL), "<Response/>"));
+    wabot_http_response_free(r);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 3);
+    env_free(&v);
+}
+END_TEST
+
 static Suite *providers_suite(void)
 {
     Suite *s = suite_create("providers");
@@ -674,6 +737,8 @@ static Suite *providers_suite(void)
     tcase_add_test(tc, test_sender_rate_limits_one_number);
     tcase_add_test(tc, test_breaker_opens_delays_and_recovers_without_losing_jobs);
     tcase_add_test(tc, test_open_breaker_is_shared_through_storage);
+    tcase_add_test(tc, test_inline_twiml_carries_text_and_media_replies);
+    tcase_add_test(tc, test_without_inline_option_replies_use_the_api);
     tcase_add_test(tc, test_transport_constructors_validate);
     tcase_add_test(tc, test_senders_map_numbers_to_organisations);
     suite_add_tcase(s, tc);
