@@ -17,7 +17,9 @@ run() { # name builddir [meson test args...]
     echo "== $name =="
     meson test -C "$dir" --print-errorlogs --num-processes 2 \
         --logbase "testlog-$name" "$@" || status=1
-    logs="$logs $dir/meson-logs/testlog-$name.json"
+    # meson appends the wrapper's name to the log's base name
+    log=$(ls -t "$dir"/meson-logs/testlog-"$name"*.json 2>/dev/null | head -n 1)
+    if [ -n "$log" ]; then logs="$logs $log"; else status=1; fi
 }
 
 run plain "$build"

@@ -219,9 +219,13 @@ static mem_entry *op_begin(mem_store *st, mem_op *op, const char *key)
     pthread_mutex_lock(&st->mu);
     op->now = st->clock.now_ms(st->clock.ud);
     op->slot = find_slot(st, op);
-    if (*op->slot != NULL && is_expired(*op->slot, op->now))
+    mem_entry *e = *op->slot;
+    if (e != NULL && is_expired(e, op->now)) {
+        /* The slot now links the chain's next entry, another key's. */
         unlink_entry(st, op->slot);
-    return *op->slot;
+        e = NULL;
+    }
+    return e;
 }
 
 static int op_end(mem_store *st, int rc)

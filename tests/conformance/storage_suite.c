@@ -609,6 +609,32 @@ START_TEST(test_expired_key_get_is_not_found)
 }
 END_TEST
 
+/* Expired and live keys mixed in one table, so that chains hold both: an
+ * expired key's removal must never make its neighbour answer for it
+ * (a memory-backend bug that returned, and deleted, the next key). */
+START_TEST(test_expired_keys_never_answer_for_their_neighbours)
+{
+    char key[32], val[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "mix:%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        ASSERT_RC(wabot_storage_set(S, key, val, strlen(val),
+                                    i % 2 ? TTL_MS : 0, NULL), WABOT_OK);
+    }
+    advance(PAST_TTL_MS);
+    for (int i = 1; i < 300; i += 2) { /* the expired half: get and del */
+        snprintf(key, sizeof key, "mix:%d", i);
+        expect_absent(key);
+        ASSERT_RC(wabot_storage_del(S, key), WABOT_ERR_NOT_FOUND);
+    }
+    for (int i = 0; i < 300; i += 2) { /* the live half is untouched */
+        snprintf(key, sizeof key, "mix:%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        expect_value(key, val);
+    }
+}
+END_TEST
+
 START_TEST(test_expired_key_set_nx_succeeds)
 {
     make_expired("k");
@@ -935,6 +961,7 @@ TCase *wb_storage_conformance_tcase(const wb_storage_backend *b)
     tcase_add_test(tc, test_expire_zero_removes_ttl);
 
     tcase_add_test(tc, test_expired_key_get_is_not_found);
+    tcase_add_test(tc, test_expired_keys_never_answer_for_their_neighbours);
     tcase_add_test(tc, test_expired_key_set_nx_succeeds);
     tcase_add_test(tc, test_expired_key_cas_expected_zero_succeeds);
     tcase_add_test(tc, test_expired_key_cas_old_version_conflicts);

@@ -796,8 +796,11 @@ START_TEST(test_legacy_key_format_is_shared_with_the_old_system)
                                        NULL, NULL), WABOT_OK);
     wabot_free(v);
     tu_clock_advance(&env.clock, 300001);
-    ck_assert_int_eq(wabot_storage_get(env.storage, "processed:SMnew", &v,
-                                       NULL, NULL), WABOT_ERR_NOT_FOUND);
+    v = NULL;
+    uint64_t ver = 0;
+    int grc = wabot_storage_get(env.storage, "processed:SMnew", &v, NULL, &ver);
+    ck_assert_msg(grc == WABOT_ERR_NOT_FOUND, "still there: \"%s\" v%llu",
+                  v ? v : "", (unsigned long long)ver);
 }
 END_TEST
 
