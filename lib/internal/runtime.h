@@ -40,6 +40,9 @@ struct wabot_job {
     int finish_status;
     int returned;        /* the worker function returned */
     int64_t lease_until;
+    int settle_pending;  /* the outcome is known but not recorded yet */
+    int settle_status;
+    int64_t settle_at;   /* when to try recording it again */
     void *user;          /* built-in workers' per-job data */
     void (*user_free)(void *user);
     struct wabot_job *prev, *next;

@@ -343,32 +343,40 @@ static void maybe_trim(wabot_ctx *ctx, wb_queue *q, int64_t now)
 }
 
 /* Apply the outcome to the backend. */
+/* Apply the outcome to the backend; the counter moves only once the
+ * backend recorded it (a settle may be retried, see job_done). */
 static int settle(wabot_job *j, int status, int64_t now)
 {
     wabot_ctx *ctx = j->ctx;
     wabot_scheduler *s = ctx->rt->sched;
     const wabot_job_record *r = j->rec;
     const char *q = j->q->name;
+    const char *what;
+    int rc;
     if (j->retry_in_ms >= 0) {
-        qcount(ctx, j->q, "throttled");
-        return wabot_scheduler_release(s, q, r->id, r->token, now,
-                                       now + j->retry_in_ms);
+        what = "throttled";
+        rc = wabot_scheduler_release(s, q, r->id, r->token, now,
+                                     now + j->retry_in_ms);
+    } else if (status >= 0) {
+        what = "processed";
+        rc = wabot_scheduler_complete(s, q, r->id, r->token, now);
+    } else if (j->permanent || r->attempts >= r->max_attempts) {
+        const char *reason = j->error ? j->error : wabot_strerror(status);
+        what = "dead";
+        rc = wabot_scheduler_fail(s, q, r->id, r->token, now, reason, -1);
+        if (rc == WABOT_OK)
+            wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s failed after "
+                   "%d attempt(s)%s: %s", r->id, q, r->attempts,
+                   j->permanent ? " (permanent)" : "", reason);
+    } else {
+        const char *reason = j->error ? j->error : wabot_strerror(status);
+        int64_t at = now + wb_backoff_delay(ctx, r, r->attempts);
+        what = "retried";
+        rc = wabot_scheduler_fail(s, q, r->id, r->token, now, reason, at);
     }
-    if (status >= 0) {
-        qcount(ctx, j->q, "processed");
-        return wabot_scheduler_complete(s, q, r->id, r->token, now);
-    }
-    const char *reason = j->error ? j->error : wabot_strerror(status);
-    if (j->permanent || r->attempts >= r->max_attempts) {
-        qcount(ctx, j->q, "dead");
-        wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s failed after %d "
-               "attempt(s)%s: %s", r->id, q, r->attempts,
-               j->permanent ? " (permanent)" : "", reason);
-        return wabot_scheduler_fail(s, q, r->id, r->token, now, reason, -1);
-    }
-    qcount(ctx, j->q, "retried");
-    int64_t at = now + wb_backoff_delay(ctx, r, r->attempts);
-    return wabot_scheduler_fail(s, q, r->id, r->token, now, reason, at);
+    if (rc == WABOT_OK)
+        qcount(ctx, j->q, what);
+    return rc;
 }
 
 static void unlink_job(wabot_job *j)
@@ -393,11 +401,33 @@ static void job_free(wabot_job *j)
     wb_free(&j->ctx->alloc, j);
 }
 
+/* The backend could not be reached: the outcome (a message already sent,
+ * say) must not be lost, or the job would run again after its lease. */
+static int backend_down(int rc)
+{
+    return rc == WABOT_ERR_STORAGE || rc == WABOT_ERR_TIMEOUT ||
+           rc == WABOT_ERR_BUSY || rc == WABOT_ERR_NOMEM;
+}
+
+#define SETTLE_RETRY_MS 250
+
 static void job_done(wabot_job *j, int status)
 {
     wabot_ctx *ctx = j->ctx;
     int64_t now = wb_now(ctx);
     int rc = settle(j, status, now);
+    if (backend_down(rc)) {
+        /* Keep the job (and its slot) and record the outcome again soon,
+         * while its lease still holds. */
+        if (!j->settle_pending)
+            wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s: cannot record "
+                   "outcome yet (%s); retrying", j->rec->id, j->q->name,
+                   wabot_strerror(rc));
+        j->settle_pending = 1;
+        j->settle_status = status;
+        j->settle_at = now + SETTLE_RETRY_MS;
+        return;
+    }
     if (rc == WABOT_ERR_CONFLICT) {
         /* The lease expired and the job went back to the queue (maybe to
          * another worker): the fencing token refused this late outcome. */
@@ -411,6 +441,17 @@ static void job_done(wabot_job *j, int status)
     maybe_trim(ctx, j->q, now);
     unlink_job(j);
     job_free(j);
+}
+
+/* Outcomes that could not be recorded while the backend was down. */
+static void retry_settles(wabot_ctx *ctx, int64_t now)
+{
+    wabot_job *next;
+    for (wabot_job *j = ctx->rt->active; j; j = next) {
+        next = j->next; /* job_done may free j */
+        if (j->settle_pending && j->settle_at <= now)
+            job_done(j, j->settle_status);
+    }
 }
 
 void wabot_job_finish(wabot_job *j, int status)
@@ -491,6 +532,7 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
     wb_runtime *rt = ctx->rt;
     int started = 0;
     int64_t now = wb_now(ctx);
+    retry_settles(ctx, now);
     renew_leases(ctx, now);
     for (size_t i = 0; i < rt->n_queues; i++) {
         wb_queue *q = &rt->queues[i];
@@ -522,7 +564,8 @@ int64_t wb_jobs_deadline(wabot_ctx *ctx)
     wb_runtime *rt = ctx->rt;
     int64_t now = wb_now(ctx), best = wb_sources_deadline(ctx);
     for (wabot_job *j = rt->active; j; j = j->next) {
-        int64_t renew = j->lease_until - rt->lease_ms / 2;
+        int64_t renew = j->settle_pending ? j->settle_at
+                                          : j->lease_until - rt->lease_ms / 2;
         if (renew < best)
             best = renew;
     }

@@ -67,6 +67,17 @@ int wb_inbound_transient(int rc)
            rc == WABOT_ERR_CONFLICT;
 }
 
+/* 1 if the key holds a claim (not a "done" mark, nor another system's). */
+static int claim_in_progress(wabot_ctx *ctx, const char *key)
+{
+    char *v = NULL;
+    int in_progress = wabot_storage_get(ctx->storage, key, &v, NULL, NULL) ==
+                          WABOT_OK &&
+                      strcmp(v, CLAIM_VALUE) == 0;
+    wabot_free(v);
+    return in_progress;
+}
+
 int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
                    wb_dedup *d)
 {
@@ -88,6 +99,14 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
     if (rc == WABOT_OK) {
         d->held = 1;
         return WABOT_OK;
+    }
+    if (rc == WABOT_ERR_EXISTS && claim_in_progress(ctx, d->key)) {
+        /* Someone is handling it right now. Answering "done" would lose the
+         * message if that attempt fails; "busy" makes the provider
+         * redeliver, and the redelivery finds it done, or free again. */
+        wb_count(ctx, "messages.in_progress", 1);
+        return wb_error(ctx, WABOT_ERR_BUSY, "message %s is being handled",
+                        wabot_message_id(m));
     }
     if (rc == WABOT_ERR_EXISTS) {
         wb_count(ctx, "messages.duplicates", 1);
