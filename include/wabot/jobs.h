@@ -108,6 +108,9 @@ typedef struct wabot_job_record {
 
 /** A snapshot of one job (owned by whoever created it). */
 typedef struct wabot_job_info wabot_job_info;
+/** An empty snapshot (libc memory; NULL on out of memory), to pass to
+ *  wabot_scheduler_reserve/get; free with wabot_job_info_free (NULL ok).
+ *  Not thread-safe: one snapshot, one thread. */
 WABOT_API wabot_job_info *wabot_job_info_new(void);
 WABOT_API void wabot_job_info_free(wabot_job_info *info);
 /** Copy `rec` (and its strings) into info. NOMEM, INVAL. For backends. */

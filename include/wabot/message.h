@@ -56,6 +56,8 @@ WABOT_API wabot_msg_type wabot_msg_type_from_name(const char *name);
 
 typedef struct wabot_message wabot_message;
 
+/* Accessors: any thread while the message lives; borrowed strings valid
+ * as long as the message; a NULL message reads as empty. */
 WABOT_API wabot_provider wabot_message_provider(const wabot_message *m);
 /** Provider message id (Twilio MessageSid, Meta wamid). */
 WABOT_API const char *wabot_message_id(const wabot_message *m);

@@ -48,6 +48,7 @@ typedef struct wabot_breaker_config {
     int32_t half_open_probes;  /**< default 3 (>= 1) */
 } wabot_breaker_config;
 
+/** Fill *cfg with the version and the defaults above. */
 WABOT_API void wabot_breaker_config_init(wabot_breaker_config *cfg);
 
 typedef struct wabot_breaker wabot_breaker;
@@ -115,6 +116,9 @@ typedef struct wabot_limiter_vtable {
 
 typedef struct wabot_limiter wabot_limiter;
 
+/** Wrap a limiter backend (vt borrowed and must outlive the handle; impl
+ *  owned: destroy runs on free). NULL if vt is NULL, its version is 0 or
+ *  check is NULL, or on out of memory. */
 WABOT_API wabot_limiter *wabot_limiter_new(const wabot_limiter_vtable *vt,
                                            void *impl);
 /** The memory backend: thread-safe; a key whose theoretical arrival time

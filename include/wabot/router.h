@@ -48,6 +48,10 @@ typedef int (*wabot_handler_fn)(wabot_turn *turn, void *ud);
 /** Regex flags. */
 #define WABOT_REGEX_ICASE 1u
 
+/* One function per route kind (see the kinds above). `state`: NULL for
+ * every state, "" for a new conversation, else the state name. The handler
+ * gets `ud`; `destroy` (may be NULL) runs once when the context is freed.
+ * Returns WABOT_OK, WABOT_ERR_INVAL (detail in wabot_ctx_errmsg), NOMEM. */
 WABOT_API int wabot_route_keyword(wabot_ctx *ctx, const char *state,
                                   const char *keyword, wabot_handler_fn fn,
                                   void *ud, wabot_destroy_fn destroy);
