@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "redis.h"
+#include "limiter_suite.h"
 #include "redis_harness.h"
 #include "testutil.h"
 
@@ -85,211 +86,48 @@ static wabot_rate_limit rl(const char *key, int64_t count, int64_t period,
         .key = key, .count = count, .period_ms = period, .burst = burst};
 }
 
+/* The shared GCRA suite (tests/conformance/limiter_suite.c) on Redis: each
+ * limiter on its own handle and a fresh key prefix. */
+static wabot_redis *suite_handle;
+
+static wabot_limiter *redis_create(void *ud)
+{
+    (void)ud;
+    char prefix[64];
+    fresh_prefix(prefix, sizeof prefix);
+    suite_handle = new_handle_on(&g_srv, prefix, 2000, 4);
+    return wabot_limiter_redis_new(suite_handle);
+}
+
+static void redis_destroy(wabot_limiter *l, void *ud)
+{
+    (void)ud;
+    wabot_limiter_free(l);
+    wabot_redis_free(suite_handle);
+    suite_handle = NULL;
+}
+
 static int check1(wabot_limiter *l, wabot_rate_limit r, int64_t now,
                   int64_t *retry)
 {
     return wabot_limiter_check(l, &r, 1, now, retry);
 }
 
-static int allowed1(wabot_limiter *l, wabot_rate_limit r, int64_t now)
-{
-    int rc = check1(l, r, now, NULL);
-    ck_assert_msg(rc == WABOT_OK || rc == WABOT_ERR_RATE_LIMITED,
-                  "check: %s", wabot_strerror(rc));
-    return rc == WABOT_OK;
-}
 
 /* ------------------------------------------------------------------ */
 /* GCRA, as the memory backend                                          */
 
-START_TEST(test_redis_limiter_80_per_second_allows_one_per_12_5_ms)
-{
-    wabot_rate_limit r = rl("sender:+14155238886", 80, 1000, 0);
-    int n = 0;
-    for (int64_t ms = 0; ms < 1000; ms++) {
-        if (!allowed1(L, r, T0 + ms))
-            continue;
-        ck_assert_int_eq(ms, n * 25 / 2);
-        n++;
-    }
-    ck_assert_int_eq(n, 80);
-    int more = 0;
-    for (int64_t ms = 1000; ms < 11000; ms++)
-        more += allowed1(L, r, T0 + ms);
-    ck_assert_int_eq(more, 800);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_never_exceeds_rate_in_any_one_second)
-{
-    wabot_rate_limit r = rl("sender:x", 80, 1000, 0);
-    enum { SPAN = 3000 };
-    static char ok[SPAN];
-    for (int ms = 0; ms < SPAN; ms++)
-        ok[ms] = (char)(allowed1(L, r, T0 + ms) + allowed1(L, r, T0 + ms));
-    int in_window = 0;
-    for (int ms = 0; ms < SPAN; ms++) {
-        ck_assert_int_le(ok[ms], 1);
-        in_window += ok[ms] - (ms >= 1000 ? ok[ms - 1000] : 0);
-        ck_assert_int_le(in_window, 80);
-    }
-}
-END_TEST
 
-START_TEST(test_redis_limiter_rates_above_one_per_ms_are_exact)
-{
-    wabot_rate_limit r = rl("org:acme", 5000, 1000, 0); /* T = 200 us */
-    int n = 0;
-    for (int64_t ms = 0; ms < 1000; ms++)
-        for (int i = 0; i < 6; i++)
-            n += allowed1(L, r, T0 + ms);
-    ck_assert_int_eq(n, 5000);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_burst_allows_b_plus_1_at_once_then_spaced)
-{
-    wabot_rate_limit r = rl("customer:+15550001", 10, 1000, 4);
-    for (int i = 0; i < 5; i++)
-        ck_assert_int_eq(check1(L, r, T0, NULL), WABOT_OK);
-    int64_t retry = 0;
-    ck_assert_int_eq(check1(L, r, T0, &retry), WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(retry, 100);
-    for (int k = 1; k <= 5; k++) {
-        ck_assert_int_eq(check1(L, r, T0 + k * 100 - 1, &retry),
-                         WABOT_ERR_RATE_LIMITED);
-        ck_assert_int_eq(retry, 1);
-        ck_assert_int_eq(check1(L, r, T0 + k * 100, &retry), WABOT_OK);
-        ck_assert_int_eq(retry, 0);
-    }
-    int n = 0;
-    while (allowed1(L, r, T0 + 60000))
-        n++;
-    ck_assert_int_eq(n, 5);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_pair_limit_one_per_6s_with_burst_2)
-{
-    wabot_rate_limit r = rl("pair:+14155238886:+15551234567", 1, 6000, 2);
-    for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(check1(L, r, T0, NULL), WABOT_OK);
-    int64_t retry = 0;
-    ck_assert_int_eq(check1(L, r, T0, &retry), WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(retry, 6000);
-    ck_assert_int_eq(check1(L, r, T0 + 1000, &retry),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(retry, 5000);
-    ck_assert_int_eq(check1(L, r, T0 + 6000, &retry), WABOT_OK);
-    ck_assert_int_eq(check1(L, r, T0 + 6000, &retry),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(retry, 6000);
-}
-END_TEST
 
-static void assert_retry_exact(wabot_limiter *l, wabot_rate_limit r,
-                               int64_t t, int rounds)
-{
-    for (int i = 0; i < rounds; i++) {
-        int64_t retry = -1;
-        int rc = check1(l, r, t, &retry);
-        if (rc == WABOT_OK) {
-            ck_assert_int_eq(retry, 0);
-            continue;
-        }
-        ck_assert_int_eq(rc, WABOT_ERR_RATE_LIMITED);
-        ck_assert_int_ge(retry, 1);
-        int64_t again = 0;
-        ck_assert_int_eq(check1(l, r, t + retry - 1, &again),
-                         WABOT_ERR_RATE_LIMITED);
-        ck_assert_int_eq(again, 1);
-        ck_assert_int_eq(check1(l, r, t + retry, NULL), WABOT_OK);
-        t += retry + (i % 7);
-    }
-}
 
-START_TEST(test_redis_limiter_retry_after_is_exact)
-{
-    assert_retry_exact(L, rl("a", 80, 1000, 0), T0, 300);
-    assert_retry_exact(L, rl("b", 7, 1000, 3), T0 + 3, 300);
-    assert_retry_exact(L, rl("c", 1, 6000, 2), T0 + 5, 100);
-    assert_retry_exact(L, rl("d", 3, 1, 0), T0, 300); /* T = 334 us */
-    assert_retry_exact(L, rl("e", 1000, 86400000, 10), T0, 100);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_inexact_interval_rounds_towards_fewer_calls)
-{
-    wabot_rate_limit r = rl("k", 3, 1, 0);
-    int n = 0;
-    for (int64_t ms = 0; ms < 1000; ms++)
-        for (int i = 0; i < 4; i++)
-            n += allowed1(L, r, T0 + ms);
-    ck_assert_int_le(n, 3000);
-    ck_assert_int_ge(n, 2990);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_multi_key_is_all_or_nothing)
-{
-    wabot_rate_limit lim[2] = {rl("org:acme", 1, 1000, 2),
-                               rl("pair:x:y", 1, 6000, 0)};
-    ck_assert_int_eq(check1(L, lim[1], T0, NULL), WABOT_OK);
-    for (int i = 0; i < 10; i++) {
-        int64_t retry = 0;
-        ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0 + i, &retry),
-                         WABOT_ERR_RATE_LIMITED);
-        ck_assert_int_eq(retry, 6000 - i);
-    }
-    for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(check1(L, lim[0], T0 + 10, NULL), WABOT_OK);
-    ck_assert_int_eq(check1(L, lim[0], T0 + 10, NULL),
-                     WABOT_ERR_RATE_LIMITED);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_multi_key_retry_is_the_longest_wait)
-{
-    wabot_rate_limit lim[3] = {rl("a", 1, 1000, 0), rl("b", 1, 3000, 0),
-                               rl("c", 1, 2000, 0)};
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0, NULL), WABOT_OK);
-    int64_t retry = 0;
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0, &retry),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(retry, 3000);
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0 + 2999, NULL),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 3, T0 + 3000, NULL),
-                     WABOT_OK);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_same_key_twice_takes_two_units)
-{
-    wabot_rate_limit lim[2] = {rl("k", 1, 1000, 1), rl("k", 1, 1000, 1)};
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0, NULL), WABOT_OK);
-    ck_assert_int_eq(check1(L, lim[0], T0, NULL), WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(wabot_limiter_check(L, lim, 2, T0 + 1000, NULL),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(check1(L, lim[0], T0 + 1000, NULL), WABOT_OK);
-}
-END_TEST
 
-START_TEST(test_redis_limiter_many_keys_in_one_check)
-{
-    enum { N = 40 };
-    char keys[N][16];
-    wabot_rate_limit lim[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(keys[i], sizeof keys[i], "k%d", i);
-        lim[i] = rl(keys[i], 1, 1000, 0);
-    }
-    ck_assert_int_eq(wabot_limiter_check(L, lim, N, T0, NULL), WABOT_OK);
-    ck_assert_int_eq(wabot_limiter_check(L, lim, N, T0, NULL),
-                     WABOT_ERR_RATE_LIMITED);
-    ck_assert_int_eq(check1(L, lim[N - 1], T0 + 1000, NULL), WABOT_OK);
-}
-END_TEST
 
 START_TEST(test_redis_limiter_idle_key_answers_like_a_new_one)
 {
@@ -325,52 +163,7 @@ START_TEST(test_redis_limiter_keys_expire_a_second_after_their_tat)
 }
 END_TEST
 
-typedef struct limiter_worker {
-    wabot_limiter *l;
-    int allowed;
-    int errors;
-} limiter_worker;
 
-static void *take_units(void *arg)
-{
-    limiter_worker *w = arg;
-    wabot_rate_limit lim[2] = {rl("sender:shared", 80, 1000, 99),
-                               rl("org:shared", 1000, 1000, 1000)};
-    for (int i = 0; i < 400; i++) {
-        int rc = wabot_limiter_check(w->l, lim, 2, T0, NULL);
-        w->allowed += rc == WABOT_OK;
-        w->errors += rc != WABOT_OK && rc != WABOT_ERR_RATE_LIMITED;
-    }
-    return NULL;
-}
-
-START_TEST(test_redis_limiter_concurrent_checks_take_exactly_the_burst)
-{
-    /* Two handles, as two processes would have, two threads each. */
-    wabot_redis *r2 = new_handle_on(&g_srv, wb_redis_prefix(R), 2000, 2);
-    wabot_limiter *l2 = wabot_limiter_redis_new(r2);
-    pthread_t th[THREADS];
-    limiter_worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (limiter_worker){.l = i % 2 ? l2 : L};
-        ck_assert_int_eq(pthread_create(&th[i], NULL, take_units, &w[i]), 0);
-    }
-    int total = 0, errors = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
-        total += w[i].allowed;
-        errors += w[i].errors;
-    }
-    ck_assert_int_eq(errors, 0);
-    ck_assert_int_eq(total, 100);
-    int org = 0;
-    while (allowed1(L, rl("org:shared", 1000, 1000, 1000), T0))
-        org++;
-    ck_assert_int_eq(org, 1001 - 100);
-    wabot_limiter_free(l2);
-    wabot_redis_free(r2);
-}
-END_TEST
 
 START_TEST(test_redis_limiter_rejects_bad_arguments_before_redis)
 {
@@ -653,23 +446,14 @@ int main(void)
         return EXIT_FAILURE;
     }
     Suite *s = suite_create("redis-limiter");
+    static const wb_limiter_backend redis = {"redis", redis_create,
+                                             redis_destroy, NULL};
+    suite_add_tcase(s, wb_limiter_conformance_tcase(&redis));
     TCase *tc = tcase_create("gcra");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_redis_limiter_80_per_second_allows_one_per_12_5_ms);
-    tcase_add_test(tc, test_redis_limiter_never_exceeds_rate_in_any_one_second);
-    tcase_add_test(tc, test_redis_limiter_rates_above_one_per_ms_are_exact);
-    tcase_add_test(tc, test_redis_limiter_burst_allows_b_plus_1_at_once_then_spaced);
-    tcase_add_test(tc, test_redis_limiter_pair_limit_one_per_6s_with_burst_2);
-    tcase_add_test(tc, test_redis_limiter_retry_after_is_exact);
-    tcase_add_test(tc, test_redis_limiter_inexact_interval_rounds_towards_fewer_calls);
-    tcase_add_test(tc, test_redis_limiter_multi_key_is_all_or_nothing);
-    tcase_add_test(tc, test_redis_limiter_multi_key_retry_is_the_longest_wait);
-    tcase_add_test(tc, test_redis_limiter_same_key_twice_takes_two_units);
-    tcase_add_test(tc, test_redis_limiter_many_keys_in_one_check);
     tcase_add_test(tc, test_redis_limiter_idle_key_answers_like_a_new_one);
     tcase_add_test(tc, test_redis_limiter_keys_expire_a_second_after_their_tat);
-    tcase_add_test(tc, test_redis_limiter_concurrent_checks_take_exactly_the_burst);
     tcase_add_test(tc, test_redis_limiter_rejects_bad_arguments_before_redis);
     tcase_add_test(tc, test_redis_limiter_extreme_limits_stay_sane);
     suite_add_tcase(s, tc);
