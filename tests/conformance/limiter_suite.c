@@ -316,9 +316,9 @@ END_TEST
 TCase *wb_limiter_conformance_tcase(const wb_limiter_backend *b)
 {
     B = b;
-    char name[96];
+    static char name[96]; /* Check keeps the pointer; one backend a run */
     snprintf(name, sizeof name, "limiter-conformance:%s", b->name);
-    TCase *tc = tcase_create(strdup(name));
+    TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_limiter_80_per_second_allows_one_per_12_5_ms);
     tcase_add_test(tc, test_limiter_never_exceeds_rate_in_any_one_second);

