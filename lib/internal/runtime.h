@@ -101,6 +101,10 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
 void wb_runtime_free(wabot_ctx *ctx);
 
 /* Jobs (lib/jobs/workers.c). */
+/* The library's queues, created with the runtime; freed with it (running
+ * their workers' destroy callbacks). */
+int wb_jobs_init_queues(wabot_ctx *ctx);
+void wb_jobs_free_queues(wabot_ctx *ctx);
 wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
 /* Start every job that is due and fits its queue's concurrency, recover
  * stalled jobs, renew leases. Returns jobs started or a negative status. */

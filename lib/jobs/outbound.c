@@ -75,8 +75,8 @@ static wabot_provider provider_from_name(const char *s)
 
 /* Rebuild an outbound message from its job payload. NULL if the payload
  * is not one (a permanent failure: retrying cannot fix it). */
-wabot_outbound *wb_outbound_from_json(const wabot_allocator *a,
-                                      const char *json, size_t len)
+static wabot_outbound *wb_outbound_from_json(const wabot_allocator *a,
+                                             const char *json, size_t len)
 {
     json_t *j = json_loadb(json, len, 0, NULL);
     if (!json_is_object(j)) {

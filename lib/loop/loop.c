@@ -18,8 +18,6 @@
 #include "metrics.h"
 #include "runtime.h"
 
-int wb_jobs_init_queues(wabot_ctx *ctx);
-void wb_jobs_free_queues(wabot_ctx *ctx);
 
 static void remove_watch(wabot_ctx *ctx, size_t i)
 {

@@ -8,6 +8,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "provider.h"
 #include "runtime.h"
 
 #define MAX_TEXT 4096
@@ -208,11 +209,8 @@ size_t wabot_turn_reply_count(const wabot_turn *t)
 static int inline_ok(const wabot_outbound *o)
 {
     wabot_out_kind k = wabot_outbound_kind(o);
-    const char *s = wabot_outbound_text(o);
-    size_t chars = 0;
-    for (; *s; s++)
-        chars += ((unsigned char)*s & 0xC0) != 0x80;
-    return (k == WABOT_OUT_TEXT || k == WABOT_OUT_MEDIA) && chars <= 1600;
+    return (k == WABOT_OUT_TEXT || k == WABOT_OUT_MEDIA) &&
+           wb_utf8_length(wabot_outbound_text(o)) <= 1600;
 }
 
 static int take_inline(wabot_turn *t, size_t i)
