@@ -28,13 +28,13 @@ extern "C" {
 #endif
 
 #define WABOT_VERSION_MAJOR 0
-#define WABOT_VERSION_MINOR 1
+#define WABOT_VERSION_MINOR 2
 #define WABOT_VERSION_PATCH 0
 /** 0xMMmmpp: major, minor, patch. */
 #define WABOT_VERSION_NUM                                                     \
     ((WABOT_VERSION_MAJOR << 16) | (WABOT_VERSION_MINOR << 8) |               \
      WABOT_VERSION_PATCH)
-#define WABOT_VERSION_STR "0.1.0"
+#define WABOT_VERSION_STR "0.2.0"
 
 /** Version of the library actually loaded (compare with WABOT_VERSION_NUM).
  *  Any thread; never fails. */
