@@ -3,6 +3,8 @@
 #define WABOT_H
 
 #include "wabot/core.h"
+#include "wabot/options.h"
+#include "wabot/module.h"
 #include "wabot/message.h"
 #include "wabot/pipeline.h"
 #include "wabot/router.h"

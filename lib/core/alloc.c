@@ -65,3 +65,24 @@ int wb_str_replace(const wabot_allocator *a, char **slot, const char *s)
     *slot = copy;
     return WABOT_OK;
 }
+
+int wb_grow(const wabot_allocator *a, void **items, size_t need, size_t *cap,
+            size_t size)
+{
+    if (need <= *cap)
+        return WABOT_OK;
+    size_t ncap = *cap ? *cap : 8;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return WABOT_ERR_NOMEM;
+        ncap *= 2;
+    }
+    if (size && ncap > SIZE_MAX / size)
+        return WABOT_ERR_NOMEM;
+    void *p = wb_realloc(a, *items, ncap * size);
+    if (!p)
+        return WABOT_ERR_NOMEM;
+    *items = p;
+    *cap = ncap;
+    return WABOT_OK;
+}

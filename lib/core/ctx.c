@@ -6,7 +6,8 @@
 #include "ctx.h"
 #include "http.h"
 #include "metrics.h"
-#include "options_table.h"
+#include "module.h"
+#include "options.h"
 #include "outbound.h"
 #include "router.h"
 #include "runtime.h"
@@ -100,10 +101,9 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         ctx->log_fn = opts->log_fn;
         ctx->log_ud = opts->log_ud;
     }
-    int rc = opts ? wb_config_copy(&ctx->cfg, &opts->cfg, &ctx->alloc)
-                  : wb_config_init(&ctx->cfg, &ctx->alloc);
+    int rc = wb_ctx_options_init(ctx, opts);
     if (rc != WABOT_OK) {
-        a->free(ctx, a->ud);
+        wabot_ctx_free(ctx);
         return fail(opts, rc, "out of memory");
     }
     rc = setup_backends(ctx, opts);
@@ -120,6 +120,12 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
                              opts ? opts->scheduler : NULL);
         if (rc != WABOT_OK)
             fail(opts, rc, "cannot set up the job runtime");
+    }
+    if (rc == WABOT_OK) {
+        char why[256] = "";
+        rc = wb_modules_create(ctx, why, sizeof why);
+        if (rc != WABOT_OK)
+            fail(opts, rc, why[0] ? why : "out of memory");
     }
     if (rc != WABOT_OK) {
         wabot_ctx_free(ctx);
@@ -139,6 +145,9 @@ void wabot_ctx_free(wabot_ctx *ctx)
      * then the runtime: running jobs may use everything below. */
     wb_http_shutdown(ctx);
     wb_runtime_free(ctx);
+    /* Modules after the runtime (none of their workers runs any more),
+     * before what they may still use in destroy. */
+    wb_modules_free(ctx);
     for (size_t i = 0; i < ctx->n_mws; i++) {
         wb_middleware *mw = &ctx->mws[i];
         if (mw->destroy)
@@ -160,7 +169,7 @@ void wabot_ctx_free(wabot_ctx *ctx)
         wabot_http_client_free(ctx->http);
     if (ctx->own_limiter)
         wabot_limiter_free(ctx->limiter);
-    wb_config_free(&ctx->cfg, &ctx->alloc);
+    wb_ctx_options_free(ctx);
     wabot_allocator a = ctx->alloc;
     wb_error_clear(ctx);
     a.free(ctx, a.ud);

@@ -1,5 +1,7 @@
-/* Options: a table drives the typed setters, the by-name setter and the
- * defaults, so adding an option is one line. */
+/* Options: the option schema (lib/core/option_schema.c) drives the typed
+ * setters, the by-name and environment setters, the listing and the
+ * per-organisation overrides; values live here until a context copies
+ * them. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,175 +12,26 @@
 
 #include "ctx.h"
 #include "inbound.h"
-#include "options_table.h"
+#include "options.h"
 
-#define KIB 1024LL
-#define MIB (1024LL * 1024LL)
-#define DAY_MS (24LL * 3600LL * 1000LL)
+extern char **environ;
 
-#define STR_OPT(id, field, dflt)                                            \
-    {id, &#id[10], 1, offsetof(wb_config, field), 0, 0, 0, dflt}
-#define INT_OPT(id, field, dflt, lo, hi)                                    \
-    {id, &#id[10], 0, offsetof(wb_config, field), dflt, lo, hi, NULL}
+static int opt_error(wabot_options *o, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static const wb_option_def option_defs[] = {
-    STR_OPT(WABOT_OPT_TWILIO_WEBHOOK_PATH, twilio_path, "/whatsapp/webhook"),
-    STR_OPT(WABOT_OPT_META_WEBHOOK_PATH, meta_path, "/whatsapp-v2/webhook"),
-    STR_OPT(WABOT_OPT_DEFAULT_ORGANIZATION, default_org, "default"),
-    STR_OPT(WABOT_OPT_COMMAND_PREFIX, command_prefix, "/"),
-    INT_OPT(WABOT_OPT_MAX_BODY_BYTES, max_body_bytes, MIB, 1, 64 * MIB),
-    INT_OPT(WABOT_OPT_MAX_PARAMS, max_params, 256, 1, 100000),
-    /* 16 KiB: a 4096-character WhatsApp text in 4-byte UTF-8 fits. */
-    INT_OPT(WABOT_OPT_MAX_FIELD_BYTES, max_field_bytes, 16 * KIB, 1,
-            64 * MIB),
-    INT_OPT(WABOT_OPT_MAX_JSON_DEPTH, max_json_depth, 32, 2, 1000),
-    INT_OPT(WABOT_OPT_MAX_BATCH_MESSAGES, max_batch_messages, 1000, 1, 100000),
-    INT_OPT(WABOT_OPT_STATE_TTL_MS, state_ttl_ms, 30 * DAY_MS, 0,
-            3650 * DAY_MS),
-    INT_OPT(WABOT_OPT_STATE_MAX_RETRIES, state_max_retries, 5, 0, 100),
-    INT_OPT(WABOT_OPT_LOG_LEVEL, log_level, WABOT_LOG_WARN, WABOT_LOG_DEBUG,
-            WABOT_LOG_NONE),
-    INT_OPT(WABOT_OPT_JOB_LEASE_MS, job_lease_ms, 30000, 100, DAY_MS),
-    INT_OPT(WABOT_OPT_JOB_MAX_STALLS, job_max_stalls, 1, 0, 1000),
-    INT_OPT(WABOT_OPT_JOB_POLL_MS, job_poll_ms, 1000, 10, 3600000),
-    INT_OPT(WABOT_OPT_OUTBOUND_CONCURRENCY, outbound_concurrency, 16, 1,
-            10000),
-    INT_OPT(WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, outbound_max_attempts, 5, 1,
-            100),
-    INT_OPT(WABOT_OPT_WINDOW_MS, window_ms, DAY_MS, 0, 365 * DAY_MS),
-    INT_OPT(WABOT_OPT_RATE_SENDER_PER_S, rate_sender_per_s, 80, 0, 100000),
-    INT_OPT(WABOT_OPT_RATE_PAIR_PERIOD_MS, rate_pair_period_ms, 6000, 0,
-            DAY_MS),
-    INT_OPT(WABOT_OPT_RATE_PAIR_BURST, rate_pair_burst, 10, 0, 1000),
-    INT_OPT(WABOT_OPT_RATE_ORG_PER_S, rate_org_per_s, 0, 0, 1000000),
-    INT_OPT(WABOT_OPT_BREAKER_WINDOW_MS, breaker_window_ms, 60000, 100,
-            DAY_MS),
-    INT_OPT(WABOT_OPT_BREAKER_FAILURE_PCT, breaker_failure_pct, 50, 1, 100),
-    INT_OPT(WABOT_OPT_BREAKER_MIN_VOLUME, breaker_min_volume, 20, 1, 1000000),
-    INT_OPT(WABOT_OPT_BREAKER_OPEN_MS, breaker_open_ms, 30000, 10, DAY_MS),
-    INT_OPT(WABOT_OPT_BREAKER_PROBES, breaker_probes, 3, 1, 1000),
-    INT_OPT(WABOT_OPT_TWILIO_INLINE_REPLIES, twilio_inline_replies, 0, 0, 1),
-    /* webhook security and inbound hygiene (wabot/security.h) */
-    STR_OPT(WABOT_OPT_TWILIO_AUTH_TOKEN, twilio_auth_token, ""),
-    STR_OPT(WABOT_OPT_META_APP_SECRET, meta_app_secret, ""),
-    STR_OPT(WABOT_OPT_META_VERIFY_TOKEN, meta_verify_token, ""),
-    STR_OPT(WABOT_OPT_PUBLIC_URL, public_url, ""),
-    INT_OPT(WABOT_OPT_VERIFY_SIGNATURES, verify_signatures, 1, 0, 1),
-    INT_OPT(WABOT_OPT_TRUST_FORWARDED, trust_forwarded, 0, 0, 1),
-    INT_OPT(WABOT_OPT_DEDUP, dedup, 1, 0, 1),
-    STR_OPT(WABOT_OPT_DEDUP_KEY_FORMAT, dedup_key_format,
-            WB_DEFAULT_DEDUP_KEY_FORMAT),
-    INT_OPT(WABOT_OPT_DEDUP_TTL_MS, dedup_ttl_ms, DAY_MS, 1000,
-            365 * DAY_MS),
-    INT_OPT(WABOT_OPT_DEDUP_LEASE_MS, dedup_lease_ms, 60000, 100, DAY_MS),
-    INT_OPT(WABOT_OPT_INBOUND_RATE_COUNT, inbound_rate_count, 30, 0,
-            1000000),
-    INT_OPT(WABOT_OPT_INBOUND_RATE_PERIOD_MS, inbound_rate_period_ms, 60000,
-            1, DAY_MS),
-    INT_OPT(WABOT_OPT_INBOUND_RATE_BURST, inbound_rate_burst, 20, 0,
-            1000000),
-    STR_OPT(WABOT_OPT_INBOUND_RATE_NOTICE, inbound_rate_notice,
-            WB_DEFAULT_RATE_NOTICE),
-    STR_OPT(WABOT_OPT_OPTOUT_KEYWORDS, optout_keywords,
-            WB_DEFAULT_OPTOUT_KEYWORDS),
-    STR_OPT(WABOT_OPT_OPTIN_KEYWORDS, optin_keywords,
-            WB_DEFAULT_OPTIN_KEYWORDS),
-    STR_OPT(WABOT_OPT_OPTOUT_REPLY, optout_reply, WB_DEFAULT_OPTOUT_REPLY),
-    STR_OPT(WABOT_OPT_OPTIN_REPLY, optin_reply, WB_DEFAULT_OPTIN_REPLY),
-    INT_OPT(WABOT_OPT_RECEIPT_TTL_MS, receipt_ttl_ms, 7 * DAY_MS, 60000,
-            365 * DAY_MS),
-};
-
-#define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
-
-const wb_option_def *wb_option_find(wabot_option id)
-{
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (option_defs[i].id == id)
-            return &option_defs[i];
-    return NULL;
-}
-
-static const wb_option_def *find_by_name(const char *name)
-{
-    if (strncasecmp(name, "WABOT_OPT_", 10) == 0)
-        name += 10;
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (strcasecmp(option_defs[i].name, name) == 0)
-            return &option_defs[i];
-    return NULL;
-}
-
-static char **str_slot(wb_config *c, const wb_option_def *d)
-{
-    return (char **)((char *)c + d->offset);
-}
-
-static int64_t *int_slot(wb_config *c, const wb_option_def *d)
-{
-    return (int64_t *)((char *)c + d->offset);
-}
-
-static int opt_error(wabot_options *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int opt_error(wabot_options *o, const char *fmt, ...)
+static int opt_error(wabot_options *o, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(o->errmsg, sizeof o->errmsg, fmt, ap);
     va_end(ap);
-    return WABOT_ERR_INVAL;
+    return rc;
 }
 
-int wb_config_init(wb_config *c, const wabot_allocator *a)
+static int opt_ok(wabot_options *o)
 {
-    memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const wb_option_def *d = &option_defs[i];
-        if (d->is_str) {
-            if (!(*str_slot(c, d) = wb_strdup(a, d->str_default))) {
-                wb_config_free(c, a);
-                return WABOT_ERR_NOMEM;
-            }
-        } else {
-            *int_slot(c, d) = d->int_default;
-        }
-    }
+    o->errmsg[0] = '\0';
     return WABOT_OK;
-}
-
-int wb_config_copy(wb_config *dst, const wb_config *src,
-                   const wabot_allocator *a)
-{
-    *dst = *src;
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const wb_option_def *d = &option_defs[i];
-        if (d->is_str)
-            *str_slot(dst, d) = NULL;
-    }
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const wb_option_def *d = &option_defs[i];
-        if (!d->is_str)
-            continue;
-        const char *s = *(char *const *)((const char *)src + d->offset);
-        if (!(*str_slot(dst, d) = wb_strdup(a, s))) {
-            wb_config_free(dst, a);
-            return WABOT_ERR_NOMEM;
-        }
-    }
-    return WABOT_OK;
-}
-
-void wb_config_free(wb_config *c, const wabot_allocator *a)
-{
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const wb_option_def *d = &option_defs[i];
-        if (d->is_str) {
-            wb_free(a, *str_slot(c, d));
-            *str_slot(c, d) = NULL;
-        }
-    }
 }
 
 wabot_options *wabot_options_new(void)
@@ -186,7 +39,14 @@ wabot_options *wabot_options_new(void)
     wabot_options *o = calloc(1, sizeof *o);
     if (!o)
         return NULL;
-    if (wb_config_init(&o->cfg, NULL) != WABOT_OK) {
+    o->schema = wb_schema_builtin();
+    o->vals = o->schema ? calloc(o->schema->n, sizeof *o->vals) : NULL;
+    o->orgs = wb_orgopts_new(NULL);
+    if (!o->vals || !o->orgs ||
+        wb_optvals_init(o->schema, o->vals, NULL) != WABOT_OK) {
+        free(o->vals);
+        wb_orgopts_free(o->orgs);
+        wb_schema_unref(o->schema);
         free(o);
         return NULL;
     }
@@ -197,7 +57,10 @@ void wabot_options_free(wabot_options *o)
 {
     if (!o)
         return;
-    wb_config_free(&o->cfg, NULL);
+    wb_optvals_free(o->vals, o->schema->n, NULL);
+    free(o->vals);
+    wb_orgopts_free(o->orgs);
+    wb_schema_unref(o->schema);
     free(o);
 }
 
@@ -206,63 +69,68 @@ const char *wabot_options_errmsg(const wabot_options *o)
     return o ? o->errmsg : "options is NULL";
 }
 
-static int validate_str(wabot_options *o, const wb_option_def *d,
-                        const char *v)
+/* ------------------------------------------------------------------ */
+/* Setting                                                             */
+
+static const wb_optdef *def_of_id(const wabot_options *o, wabot_option id,
+                                  long *index)
 {
-    if (wb_security_option(d->id)) {
-        char why[160];
-        if (wb_security_option_check(d->id, v, why, sizeof why) != WABOT_OK)
-            return opt_error(o, "%s %s", d->name, why);
-        return WABOT_OK;
-    }
-    if (d->id == WABOT_OPT_TWILIO_WEBHOOK_PATH ||
-        d->id == WABOT_OPT_META_WEBHOOK_PATH) {
-        if (v[0] != '/' || strpbrk(v, "?# \t\r\n"))
-            return opt_error(o, "%s must be a path starting with '/' "
-                             "without query or spaces: \"%s\"", d->name, v);
-    } else if (v[0] == '\0') {
-        return opt_error(o, "%s must not be empty", d->name);
-    }
-    if (strlen(v) > 256)
-        return opt_error(o, "%s is longer than 256 bytes", d->name);
-    return WABOT_OK;
+    long i = wb_schema_find_id(o->schema, id);
+    if (index)
+        *index = i;
+    return i < 0 ? NULL : &o->schema->defs[i];
 }
 
-static int set_str(wabot_options *o, const wb_option_def *d, const char *v)
+static int set_value(wabot_options *o, long i, const wb_optval *v)
 {
-    if (!v)
-        v = d->str_default;
-    int rc = validate_str(o, d, v);
+    wb_optval *slot = &o->vals[i];
+    if (o->schema->defs[i].type == WABOT_OPTION_STRING) {
+        free(slot->s);
+        slot->s = v->s;
+    } else {
+        slot->i = v->i;
+    }
+    return opt_ok(o);
+}
+
+static int set_int_at(wabot_options *o, long i, int64_t value)
+{
+    const wb_optdef *d = &o->schema->defs[i];
+    int rc = wb_optval_check_int(d, value, o->errmsg, sizeof o->errmsg);
     if (rc != WABOT_OK)
         return rc;
-    if (wb_str_replace(NULL, str_slot(&o->cfg, d), v) != WABOT_OK)
-        return WABOT_ERR_NOMEM;
-    o->errmsg[0] = '\0';
-    return WABOT_OK;
+    wb_optval v = {value, NULL};
+    return set_value(o, i, &v);
 }
 
-static int set_int(wabot_options *o, const wb_option_def *d, int64_t v)
+static int set_str_at(wabot_options *o, long i, const char *value)
 {
-    if (v < d->int_min || v > d->int_max)
-        return opt_error(o, "%s must be between %lld and %lld, got %lld",
-                         d->name, (long long)d->int_min,
-                         (long long)d->int_max, (long long)v);
-    *int_slot(&o->cfg, d) = v;
-    o->errmsg[0] = '\0';
-    return WABOT_OK;
+    const wb_optdef *d = &o->schema->defs[i];
+    if (!value)
+        value = d->sdef;
+    wb_optval v;
+    int rc = wb_optval_parse(d, value, &v, NULL, o->errmsg, sizeof o->errmsg);
+    return rc == WABOT_OK ? set_value(o, i, &v) : rc;
+}
+
+static int is_int_type(wabot_option_type t)
+{
+    return t != WABOT_OPTION_STRING;
 }
 
 int wabot_options_set_int(wabot_options *o, wabot_option opt, int64_t value)
 {
     if (!o)
         return WABOT_ERR_INVAL;
-    const wb_option_def *d = wb_option_find(opt);
+    long i;
+    const wb_optdef *d = def_of_id(o, opt, &i);
     if (!d)
-        return opt_error(o, "unknown option id %d", (int)opt);
-    if (d->is_str)
-        return opt_error(o, "%s is a string option: use "
+        return opt_error(o, WABOT_ERR_INVAL, "unknown option id %d",
+                         (int)opt);
+    if (!is_int_type(d->type))
+        return opt_error(o, WABOT_ERR_INVAL, "%s is a string option: use "
                          "wabot_options_set_str", d->name);
-    return set_int(o, d, value);
+    return set_int_at(o, i, value);
 }
 
 int wabot_options_set_str(wabot_options *o, wabot_option opt,
@@ -270,44 +138,45 @@ int wabot_options_set_str(wabot_options *o, wabot_option opt,
 {
     if (!o)
         return WABOT_ERR_INVAL;
-    const wb_option_def *d = wb_option_find(opt);
+    long i;
+    const wb_optdef *d = def_of_id(o, opt, &i);
     if (!d)
-        return opt_error(o, "unknown option id %d", (int)opt);
-    if (!d->is_str)
-        return opt_error(o, "%s is an integer option: use "
+        return opt_error(o, WABOT_ERR_INVAL, "unknown option id %d",
+                         (int)opt);
+    if (is_int_type(d->type))
+        return opt_error(o, WABOT_ERR_INVAL, "%s is an integer option: use "
                          "wabot_options_set_int", d->name);
-    return set_str(o, d, value);
+    return set_str_at(o, i, value);
 }
 
 int wabot_options_get_int(const wabot_options *o, wabot_option opt,
                           int64_t *value)
 {
-    const wb_option_def *d = wb_option_find(opt);
-    if (!o || !value || !d || d->is_str)
+    long i;
+    const wb_optdef *d = o ? def_of_id(o, opt, &i) : NULL;
+    if (!d || !value || !is_int_type(d->type))
         return WABOT_ERR_INVAL;
-    *value = *(const int64_t *)((const char *)&o->cfg + d->offset);
+    *value = o->vals[i].i;
     return WABOT_OK;
 }
 
 int wabot_options_get_str(const wabot_options *o, wabot_option opt,
                           const char **value)
 {
-    const wb_option_def *d = wb_option_find(opt);
-    if (!o || !value || !d || !d->is_str)
+    long i;
+    const wb_optdef *d = o ? def_of_id(o, opt, &i) : NULL;
+    if (!d || !value || is_int_type(d->type))
         return WABOT_ERR_INVAL;
-    *value = *(char *const *)((const char *)&o->cfg + d->offset);
+    *value = o->vals[i].s;
     return WABOT_OK;
 }
 
-static int parse_level(const char *v, int64_t *out)
+/* Parse `value` for option i into a new value; errors into errmsg. */
+static int parse_at(wabot_options *o, long i, const char *value,
+                    wb_optval *v)
 {
-    for (int l = WABOT_LOG_DEBUG; l <= WABOT_LOG_NONE; l++) {
-        if (strcasecmp(v, wabot_log_level_name((wabot_log_level)l)) == 0) {
-            *out = l;
-            return 1;
-        }
-    }
-    return 0;
+    return wb_optval_parse(&o->schema->defs[i], value, v, NULL, o->errmsg,
+                           sizeof o->errmsg);
 }
 
 int wabot_options_set(wabot_options *o, const char *name, const char *value)
@@ -315,22 +184,386 @@ int wabot_options_set(wabot_options *o, const char *name, const char *value)
     if (!o)
         return WABOT_ERR_INVAL;
     if (!name || !value)
-        return opt_error(o, "name and value must not be NULL");
-    const wb_option_def *d = find_by_name(name);
-    if (!d)
-        return opt_error(o, "unknown option \"%s\"", name);
-    if (d->is_str)
-        return set_str(o, d, value);
-    int64_t v;
-    if (d->id == WABOT_OPT_LOG_LEVEL && parse_level(value, &v))
-        return set_int(o, d, v);
-    char *end;
-    errno = 0;
-    long long n = strtoll(value, &end, 10);
-    if (errno || end == value || *end != '\0')
-        return opt_error(o, "%s needs a decimal integer, got \"%s\"",
-                         d->name, value);
-    return set_int(o, d, n);
+        return opt_error(o, WABOT_ERR_INVAL,
+                         "name and value must not be NULL");
+    long i = wb_schema_find(o->schema, name);
+    if (i < 0)
+        return opt_error(o, WABOT_ERR_INVAL, "unknown option \"%s\"", name);
+    wb_optval v;
+    int rc = parse_at(o, i, value, &v);
+    return rc == WABOT_OK ? set_value(o, i, &v) : rc;
+}
+
+int wabot_options_set_org(wabot_options *o, const char *org,
+                          const char *name, const char *value)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!org || !org[0] || !name || !value)
+        return opt_error(o, WABOT_ERR_INVAL,
+                         "org, name and value must not be NULL or empty");
+    long i = wb_schema_find(o->schema, name);
+    if (i < 0)
+        return opt_error(o, WABOT_ERR_INVAL, "unknown option \"%s\"", name);
+    const wb_optdef *d = &o->schema->defs[i];
+    if (!(d->flags & WABOT_OPTION_PER_ORG))
+        return opt_error(o, WABOT_ERR_INVAL, "%s cannot be set per "
+                         "organisation", d->name);
+    wb_optval v;
+    int rc = parse_at(o, i, value, &v);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wb_orgopts_set(o->orgs, org, (size_t)i, &v, d->type);
+    free(v.s);
+    return rc == WABOT_OK ? opt_ok(o) : rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The environment                                                     */
+
+static const char *env_value(const char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *e = envp; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+static int env_set(wabot_options *o, long i, const char *var,
+                   const char *value)
+{
+    wb_optval v;
+    char why[sizeof o->errmsg];
+    int rc = wb_optval_parse(&o->schema->defs[i], value, &v, NULL, why,
+                             sizeof why);
+    if (rc != WABOT_OK)
+        return opt_error(o, rc, "%s: %s", var, why);
+    return set_value(o, i, &v);
+}
+
+#define OPT_ENV_PREFIX "WABOT_OPT_"
+
+/* WABOT_OPT_<NAME>=value, the older spelling. */
+static int apply_prefixed(wabot_options *o, const char *entry)
+{
+    const char *name = entry + strlen(OPT_ENV_PREFIX);
+    const char *eq = strchr(name, '=');
+    if (!eq)
+        return WABOT_OK;
+    char key[160];
+    if ((size_t)(eq - name) >= sizeof key)
+        return opt_error(o, WABOT_ERR_INVAL, "%.*s: unknown option",
+                         (int)(eq - entry), entry);
+    memcpy(key, name, (size_t)(eq - name));
+    key[eq - name] = '\0';
+    long i = wb_schema_find(o->schema, key);
+    if (i < 0)
+        return opt_error(o, WABOT_ERR_INVAL, "%s%s: unknown option",
+                         OPT_ENV_PREFIX, key);
+    char var[sizeof key + 16];
+    snprintf(var, sizeof var, "%s%s", OPT_ENV_PREFIX, key);
+    return env_set(o, i, var, eq + 1);
+}
+
+int wabot_options_apply_env(wabot_options *o, const char *const *envp)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    if (!envp)
+        envp = (const char *const *)environ;
+    for (const char *const *e = envp; *e; e++) {
+        if (strncmp(*e, OPT_ENV_PREFIX, strlen(OPT_ENV_PREFIX)) != 0)
+            continue;
+        int rc = apply_prefixed(o, *e);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    /* The option's own variable wins over the older spelling. */
+    for (size_t i = 0; i < o->schema->n; i++) {
+        const char *var = o->schema->defs[i].env;
+        const char *v = env_value(envp, var);
+        if (!v)
+            continue;
+        int rc = env_set(o, (long)i, var, v);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    return opt_ok(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing                                                             */
+
+static const wb_optdef *def_at(const wabot_options *o, size_t i)
+{
+    return o && i < o->schema->n ? &o->schema->defs[i] : NULL;
+}
+
+size_t wabot_options_count(const wabot_options *o)
+{
+    return o ? o->schema->n : 0;
+}
+
+const char *wabot_options_name(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->name : NULL;
+}
+
+wabot_option_type wabot_options_type(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->type : (wabot_option_type)0;
+}
+
+uint32_t wabot_options_flags(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->flags : 0;
+}
+
+const char *wabot_options_doc(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->doc : NULL;
+}
+
+const char *wabot_options_env(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->env : NULL;
+}
+
+int wabot_options_range(const wabot_options *o, size_t i, int64_t *min,
+                        int64_t *max)
+{
+    const wb_optdef *d = def_at(o, i);
+    if (!d || !min || !max ||
+        (d->type != WABOT_OPTION_INT && d->type != WABOT_OPTION_DURATION &&
+         d->type != WABOT_OPTION_BYTES))
+        return WABOT_ERR_INVAL;
+    *min = d->imin;
+    *max = d->imax;
+    return WABOT_OK;
+}
+
+const char *wabot_options_choice(const wabot_options *o, size_t i, size_t j)
+{
+    const wb_optdef *d = def_at(o, i);
+    if (!d || d->type != WABOT_OPTION_ENUM)
+        return NULL;
+    for (size_t k = 0; d->choices[k]; k++)
+        if (k == j)
+            return d->choices[k];
+    return NULL;
+}
+
+int wabot_options_find(const wabot_options *o, const char *name,
+                       size_t *index)
+{
+    if (!o || !name || !index)
+        return WABOT_ERR_INVAL;
+    long i = wb_schema_find(o->schema, name);
+    if (i < 0)
+        return WABOT_ERR_NOT_FOUND;
+    *index = (size_t)i;
+    return WABOT_OK;
+}
+
+int wabot_options_format(const wabot_options *o, size_t i, int which,
+                         char *buf, size_t len)
+{
+    const wb_optdef *d = def_at(o, i);
+    if (!d || (!buf && len))
+        return WABOT_ERR_INVAL;
+    wb_optval dflt = {d->idef, (char *)d->sdef};
+    return wb_optval_format(d, which ? &dflt : &o->vals[i], buf, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Modules                                                             */
+
+int wabot_options_add_module(wabot_options *o, const wabot_module_def *def,
+                             void *ud)
+{
+    if (!o)
+        return WABOT_ERR_INVAL;
+    wb_schema *t;
+    int rc = wb_schema_with_module(o->schema, def, ud, &t, o->errmsg,
+                                   sizeof o->errmsg);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_optval *vals = calloc(t->n, sizeof *vals);
+    if (!vals) {
+        wb_schema_unref(t);
+        return opt_error(o, WABOT_ERR_NOMEM, "out of memory");
+    }
+    size_t old = o->schema->n;
+    memcpy(vals, o->vals, old * sizeof *vals);
+    wb_schema tail = *t; /* defaults for the new options only */
+    tail.defs = t->defs + old;
+    tail.n = t->n - old;
+    if (wb_optvals_init(&tail, vals + old, NULL) != WABOT_OK) {
+        free(vals);
+        wb_schema_unref(t);
+        return opt_error(o, WABOT_ERR_NOMEM, "out of memory");
+    }
+    free(o->vals);
+    o->vals = vals;
+    wb_schema_unref(o->schema);
+    o->schema = t;
+    return opt_ok(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* The context's copy                                                  */
+
+static void cfg_load(wb_config *c, const wb_schema *s, const wb_optval *v)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < s->n; i++) {
+        const wb_optdef *d = &s->defs[i];
+        if (d->cfg_off < 0)
+            continue;
+        char *slot = (char *)c + d->cfg_off;
+        if (d->type == WABOT_OPTION_STRING)
+            *(char **)slot = v[i].s;
+        else
+            *(int64_t *)slot = v[i].i;
+    }
+}
+
+int wb_ctx_options_init(wabot_ctx *ctx, const wabot_options *opts)
+{
+    const wabot_allocator *a = &ctx->alloc;
+    ctx->schema = opts ? wb_schema_ref(opts->schema) : wb_schema_builtin();
+    if (!ctx->schema)
+        return WABOT_ERR_NOMEM;
+    size_t n = ctx->schema->n;
+    ctx->optvals = wb_calloc(a, n, sizeof *ctx->optvals);
+    ctx->orgopts = wb_orgopts_new(a);
+    if (!ctx->optvals || !ctx->orgopts)
+        return WABOT_ERR_NOMEM;
+    if (!opts) {
+        if (wb_optvals_init(ctx->schema, ctx->optvals, a) != WABOT_OK)
+            return WABOT_ERR_NOMEM;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            ctx->optvals[i].i = opts->vals[i].i;
+            if (opts->vals[i].s &&
+                !(ctx->optvals[i].s = wb_strdup(a, opts->vals[i].s)))
+                return WABOT_ERR_NOMEM;
+        }
+        if (wb_orgopts_copy(ctx->orgopts, opts->orgs, ctx->schema))
+            return WABOT_ERR_NOMEM;
+    }
+    cfg_load(&ctx->cfg, ctx->schema, ctx->optvals);
+    return WABOT_OK;
+}
+
+void wb_ctx_options_free(wabot_ctx *ctx)
+{
+    if (ctx->schema && ctx->optvals)
+        wb_optvals_free(ctx->optvals, ctx->schema->n, &ctx->alloc);
+    wb_free(&ctx->alloc, ctx->optvals);
+    wb_orgopts_free(ctx->orgopts);
+    wb_schema_unref(ctx->schema);
+    ctx->optvals = NULL;
+    ctx->orgopts = NULL;
+    ctx->schema = NULL;
+}
+
+/* Value of option i for org: its override, else the global value. */
+static wb_optval value_for(const wabot_ctx *ctx, const char *org, size_t i)
+{
+    wb_optval v;
+    if ((ctx->schema->defs[i].flags & WABOT_OPTION_PER_ORG) &&
+        wb_orgopts_get(ctx->orgopts, org, i, &v))
+        return v;
+    return ctx->optvals[i];
+}
+
+int64_t wb_opt_int(const wabot_ctx *ctx, const char *org, wabot_option id)
+{
+    long i = wb_schema_find_id(ctx->schema, id);
+    return i < 0 ? 0 : value_for(ctx, org, (size_t)i).i;
+}
+
+const char *wb_opt_str(const wabot_ctx *ctx, const char *org,
+                       wabot_option id)
+{
+    long i = wb_schema_find_id(ctx->schema, id);
+    return i < 0 ? "" : value_for(ctx, org, (size_t)i).s;
+}
+
+int wb_ctx_option_value(const wabot_ctx *ctx, const char *org, size_t i,
+                        wb_optval *v)
+{
+    if (i >= ctx->schema->n)
+        return WABOT_ERR_INVAL;
+    *v = value_for(ctx, org, i);
+    return WABOT_OK;
+}
+
+int wabot_ctx_set_org_option(wabot_ctx *ctx, const char *org,
+                             const char *name, const char *value)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!org || !org[0] || !name || !value)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "org, name and value must not be NULL or empty");
+    long i = wb_schema_find(ctx->schema, name);
+    if (i < 0)
+        return wb_error(ctx, WABOT_ERR_INVAL, "unknown option \"%s\"", name);
+    const wb_optdef *d = &ctx->schema->defs[i];
+    if (!(d->flags & WABOT_OPTION_PER_ORG))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "%s cannot be set per organisation", d->name);
+    wb_optval v;
+    char why[256];
+    int rc = wb_optval_parse(d, value, &v, &ctx->alloc, why, sizeof why);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "%s", why);
+    rc = wb_orgopts_set(ctx->orgopts, org, (size_t)i, &v, d->type);
+    wb_free(&ctx->alloc, v.s);
+    return rc == WABOT_OK ? WABOT_OK
+                          : wb_error(ctx, rc, "out of memory");
+}
+
+int wabot_ctx_option_int(const wabot_ctx *ctx, const char *org,
+                         const char *name, int64_t *value)
+{
+    if (!ctx || !name || !value)
+        return WABOT_ERR_INVAL;
+    long i = wb_schema_find(ctx->schema, name);
+    if (i < 0)
+        return wb_error(ctx, WABOT_ERR_NOT_FOUND, "unknown option \"%s\"",
+                        name);
+    if (!is_int_type(ctx->schema->defs[i].type))
+        return wb_error(ctx, WABOT_ERR_INVAL, "%s is a string option",
+                        ctx->schema->defs[i].name);
+    *value = value_for(ctx, org, (size_t)i).i;
+    return WABOT_OK;
+}
+
+const char *wabot_ctx_option_str(const wabot_ctx *ctx, const char *org,
+                                 const char *name)
+{
+    if (!ctx || !name)
+        return NULL;
+    long i = wb_schema_find(ctx->schema, name);
+    if (i < 0) {
+        wb_error(ctx, WABOT_ERR_NOT_FOUND, "unknown option \"%s\"", name);
+        return NULL;
+    }
+    if (is_int_type(ctx->schema->defs[i].type)) {
+        wb_error(ctx, WABOT_ERR_INVAL, "%s is not a string option",
+                 ctx->schema->defs[i].name);
+        return NULL;
+    }
+    return value_for(ctx, org, (size_t)i).s;
 }
 
 int wabot_options_set_log(wabot_options *o, wabot_log_fn fn, void *ud)
@@ -351,8 +584,13 @@ int wabot_options_set_clock(wabot_options *o, const wabot_clock *clock)
         return WABOT_OK;
     }
     if (clock->version == 0 || !clock->now_ms)
-        return opt_error(o, "clock needs version >= 1 and now_ms");
-    o->clock = *clock;
+        return opt_error(o, WABOT_ERR_INVAL,
+                         "clock needs version >= 1 and now_ms");
+    /* Members by the caller's version (all of version 1 so far). */
+    memset(&o->clock, 0, sizeof o->clock);
+    o->clock.version = WABOT_CLOCK_VERSION;
+    o->clock.now_ms = clock->now_ms;
+    o->clock.ud = clock->ud;
     o->has_clock = 1;
     return WABOT_OK;
 }
@@ -366,9 +604,16 @@ int wabot_options_set_allocator(wabot_options *o, const wabot_allocator *a)
         return WABOT_OK;
     }
     if (a->version == 0 || !a->malloc || !a->realloc || !a->free)
-        return opt_error(o, "allocator needs version >= 1 and malloc, "
+        return opt_error(o, WABOT_ERR_INVAL,
+                         "allocator needs version >= 1 and malloc, "
                          "realloc and free");
-    o->alloc = *a;
+    /* Members by the caller's version (all of version 1 so far). */
+    memset(&o->alloc, 0, sizeof o->alloc);
+    o->alloc.version = WABOT_ALLOCATOR_VERSION;
+    o->alloc.malloc = a->malloc;
+    o->alloc.realloc = a->realloc;
+    o->alloc.free = a->free;
+    o->alloc.ud = a->ud;
     o->has_alloc = 1;
     return WABOT_OK;
 }

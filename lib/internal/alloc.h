@@ -16,5 +16,10 @@ char *wb_strndup(const wabot_allocator *a, const char *s, size_t n);
 /* Replace *slot with a copy of s (NULL clears). WABOT_OK or NOMEM (slot
  * untouched on failure). */
 int wb_str_replace(const wabot_allocator *a, char **slot, const char *s);
+/* Make room for `need` items of `size` bytes in the array *items of
+ * capacity *cap (doubling; *items and *cap updated). WABOT_OK or NOMEM
+ * (the array untouched on failure). */
+int wb_grow(const wabot_allocator *a, void **items, size_t need, size_t *cap,
+            size_t size);
 
 #endif

@@ -18,8 +18,15 @@ typedef struct wb_metrics wb_metrics;
 typedef struct wb_locktab wb_locktab;
 typedef struct wb_runtime wb_runtime;
 typedef struct wb_outbound_cfg wb_outbound_cfg;
+typedef struct wb_schema wb_schema;
+typedef struct wb_optval wb_optval;
+typedef struct wb_orgopts wb_orgopts;
+typedef struct wb_modules wb_modules;
 
-/* Scalar configuration, shared by options and context. */
+/* The library's option values as the context reads them on its hot paths
+ * (global values; per-organisation overrides go through wb_opt_int/_str of
+ * lib/internal/options.h). Filled from the option table at creation; the
+ * strings are borrowed from the context's option values. */
 typedef struct wb_config {
     char *twilio_path;
     char *meta_path;
@@ -72,7 +79,9 @@ typedef struct wb_config {
 } wb_config;
 
 struct wabot_options {
-    wb_config cfg;
+    wb_schema *schema;     /* shared, read-only */
+    wb_optval *vals;       /* schema->n values (libc) */
+    wb_orgopts *orgs;      /* per-organisation overrides */
     wabot_log_fn log_fn;
     void *log_ud;
     wabot_clock clock;
@@ -101,7 +110,11 @@ struct wabot_ctx {
     wabot_clock clock;     /* always filled */
     wabot_log_fn log_fn;
     void *log_ud;
-    wb_config cfg;         /* strings owned, allocated with `alloc` */
+    wb_config cfg;         /* global values; strings borrowed from optvals */
+    wb_schema *schema;     /* the options' schema (shared reference) */
+    wb_optval *optvals;    /* global values, strings owned */
+    wb_orgopts *orgopts;   /* per-organisation overrides */
+    wb_modules *modules;   /* the module registry (lib/core/module.c) */
     wabot_storage *storage;
     int own_storage;
     wabot_transport *transport;

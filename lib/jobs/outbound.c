@@ -12,6 +12,7 @@
 #include "receipts.h"
 #include "wabot/state.h"
 #include "metrics.h"
+#include "options.h"
 #include "runtime.h"
 #include "transport.h"
 
@@ -208,8 +209,10 @@ static int check_customer(wabot_job *job, wabot_outbound *o)
     wabot_ctx *ctx = wabot_job_ctx(job);
     wabot_out_category cat = wabot_outbound_category(o);
     int marketing = cat == WABOT_CAT_CAMPAIGN || cat == WABOT_CAT_REMINDER;
-    int windowed = ctx->cfg.window_ms > 0 &&
-                   wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE;
+    int64_t window_ms =
+        wb_opt_int(ctx, wabot_outbound_organization(o), WABOT_OPT_WINDOW_MS);
+    int windowed =
+        window_ms > 0 && wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE;
     if (!marketing && !windowed)
         return WABOT_OK;
     wabot_customer *c = NULL;
@@ -223,7 +226,7 @@ static int check_customer(wabot_job *job, wabot_outbound *o)
     if (marketing && opted_out)
         return refuse(job, WABOT_ERR_OPTED_OUT, "outbound.opted_out",
                       "the customer opted out");
-    if (!windowed || wb_now(ctx) - last <= ctx->cfg.window_ms)
+    if (!windowed || wb_now(ctx) - last <= window_ms)
         return WABOT_OK;
     const wb_window_template *w = &ctx->out->window[cat];
     if (!w->name)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "inbound.h"
+#include "options.h"
 #include "metrics.h"
 #include "storage.h"
 #include "wabot/resilience.h"
@@ -20,7 +21,7 @@ static int first_of_period(wabot_ctx *ctx, const char *org,
     int w = snprintf(key, sizeof key, "wabot:ratenote:%s:%s", org, customer);
     if (w < 0 || (size_t)w >= sizeof key)
         return 0;
-    int64_t ttl = ctx->cfg.inbound_rate_period_ms;
+    int64_t ttl = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_PERIOD_MS);
     if (retry_after_ms > ttl)
         ttl = retry_after_ms;
     return wabot_storage_set_nx(ctx->storage, key, "1", 1, ttl, NULL) ==
@@ -31,15 +32,16 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
                        int *notify)
 {
     *notify = 0;
-    if (ctx->cfg.inbound_rate_count <= 0 || ctx->limiter == NULL)
+    int64_t count = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_COUNT);
+    if (count <= 0 || ctx->limiter == NULL)
         return 0;
     char key[WB_STORAGE_KEY_MAX + 1];
     int w = snprintf(key, sizeof key, "inbound:%s:%s", org, customer);
     if (w < 0 || (size_t)w >= sizeof key)
         return 0;
-    wabot_rate_limit lim = {key, ctx->cfg.inbound_rate_count,
-                            ctx->cfg.inbound_rate_period_ms,
-                            ctx->cfg.inbound_rate_burst};
+    wabot_rate_limit lim = {
+        key, count, wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_PERIOD_MS),
+        wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_BURST)};
     int64_t retry_after = 0;
     int rc = wabot_limiter_check(ctx->limiter, &lim, 1, wb_now(ctx),
                                  &retry_after);
@@ -55,7 +57,7 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
     wb_log(ctx, WABOT_LOG_INFO, "pipeline",
            "%s is over the inbound rate limit; message not handled "
            "(allowed again in %lld ms)", customer, (long long)retry_after);
-    if (ctx->cfg.inbound_rate_notice[0] != '\0')
+    if (wb_opt_str(ctx, org, WABOT_OPT_INBOUND_RATE_NOTICE)[0] != '\0')
         *notify = first_of_period(ctx, org, customer, retry_after);
     return 1;
 }

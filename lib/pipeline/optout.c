@@ -14,6 +14,7 @@
 #include "keyword_fold.h"
 #include "message.h"
 #include "metrics.h"
+#include "options.h"
 #include "pipeline.h"
 #include "wabot/state.h"
 
@@ -64,15 +65,18 @@ static int switch_to(wabot_turn *t, int opted_out, const char *reply)
 int wb_optout_step(wabot_turn *t)
 {
     const wabot_message *m = t->msg;
-    const wb_config *cfg = &t->ctx->cfg;
+    const wabot_ctx *ctx = t->ctx;
     if (wabot_message_type(m) != WABOT_MSG_TEXT)
         return 0;
     const char *text = wabot_message_text(m);
     int rc;
-    if (wb_keyword_in_list(cfg->optout_keywords, text))
-        rc = switch_to(t, 1, cfg->optout_reply);
-    else if (t->opted_out && wb_keyword_in_list(cfg->optin_keywords, text))
-        rc = switch_to(t, 0, cfg->optin_reply);
+    if (wb_keyword_in_list(wb_opt_str(ctx, t->org, WABOT_OPT_OPTOUT_KEYWORDS),
+                           text))
+        rc = switch_to(t, 1, wb_opt_str(ctx, t->org, WABOT_OPT_OPTOUT_REPLY));
+    else if (t->opted_out &&
+             wb_keyword_in_list(
+                 wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_KEYWORDS), text))
+        rc = switch_to(t, 0, wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_REPLY));
     else
         return 0;
     return rc < 0 ? rc : 1;

@@ -17,6 +17,7 @@
 #include "message.h"
 #include "outbound.h"
 #include "metrics.h"
+#include "options.h"
 #include "pipeline.h"
 #include "router.h"
 #include "state.h"
@@ -239,7 +240,8 @@ static void send_rate_notice(wabot_ctx *ctx, const wabot_message *m,
 {
     wabot_turn t;
     turn_init(&t, ctx, m, org);
-    if (wabot_reply_text(&t, ctx->cfg.inbound_rate_notice) == WABOT_OK)
+    const char *notice = wb_opt_str(ctx, org, WABOT_OPT_INBOUND_RATE_NOTICE);
+    if (wabot_reply_text(&t, notice) == WABOT_OK)
         wb_turn_send_replies(&t);
     turn_free(&t);
 }

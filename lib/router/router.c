@@ -156,27 +156,13 @@ static wb_route *route_new(wb_router *r, route_kind kind, const char *state,
     return rt;
 }
 
-static int grow(const wabot_allocator *a, void **arr, size_t *cap,
-                size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return WABOT_OK;
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p = wb_realloc(a, *arr, ncap * elem);
-    if (!p)
-        return WABOT_ERR_NOMEM;
-    *arr = p;
-    *cap = ncap;
-    return WABOT_OK;
-}
-
 /* Append a fully built route; on failure the route is freed without its
  * destroy. */
 static int route_commit(wabot_ctx *ctx, const char *fn_name, wb_route *rt)
 {
     wb_router *r = ctx->router;
-    if (grow(r->alloc, (void **)&r->routes, &r->cap_routes,
-             r->n_routes + 1, sizeof *r->routes) != WABOT_OK) {
+    if (wb_grow(r->alloc, (void **)&r->routes, r->n_routes + 1,
+                &r->cap_routes, sizeof *r->routes) != WABOT_OK) {
         route_free(r, rt, 0);
         return nomem(ctx, fn_name);
     }
@@ -372,8 +358,8 @@ int wabot_route_fallback(wabot_ctx *ctx, const char *state,
             old.destroy(old.ud);
         return WABOT_OK;
     }
-    if (grow(r->alloc, (void **)&r->fallbacks, &r->cap_fallbacks,
-             r->n_fallbacks + 1, sizeof *r->fallbacks) != WABOT_OK)
+    if (wb_grow(r->alloc, (void **)&r->fallbacks, r->n_fallbacks + 1,
+                &r->cap_fallbacks, sizeof *r->fallbacks) != WABOT_OK)
         return nomem(ctx, me);
     wb_fallback nfb = {NULL, fn, ud, destroy};
     if (state && !(nfb.state = wb_strdup(r->alloc, state)))

@@ -67,15 +67,10 @@ static size_t decode_into(char *dst, const char *s, size_t n)
 
 static int form_grow(wb_form *f)
 {
-    if (f->n < f->cap)
-        return WABOT_OK;
-    size_t cap = f->cap ? f->cap * 2 : 16;
-    wb_form_param *p = wb_realloc(&f->alloc, f->params, cap * sizeof *p);
-    if (p == NULL)
-        return WABOT_ERR_NOMEM;
-    f->params = p;
-    f->cap = cap;
-    return WABOT_OK;
+    void *items = f->params;
+    int rc = wb_grow(&f->alloc, &items, f->n + 1, &f->cap, sizeof *f->params);
+    f->params = items;
+    return rc;
 }
 
 /* Validate and measure one component of parameter `index`: its key

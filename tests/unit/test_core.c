@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strcasestr */
 /* Core: version, status codes, options, context, errors, logging, clock,
  * allocator. */
 #include <pthread.h>
@@ -81,7 +82,7 @@ START_TEST(test_options_range_checked)
     wabot_options *o = wabot_options_new();
     ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_MAX_BODY_BYTES, 0),
                      WABOT_ERR_INVAL);
-    ck_assert_ptr_nonnull(strstr(wabot_options_errmsg(o), "MAX_BODY_BYTES"));
+    ck_assert_ptr_nonnull(strcasestr(wabot_options_errmsg(o), "MAX_BODY_BYTES"));
     ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_MAX_BODY_BYTES, 4096),
                      WABOT_OK);
     ck_assert_str_eq(wabot_options_errmsg(o), "");
