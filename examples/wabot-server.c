@@ -30,8 +30,8 @@
 
 #include "demo_bot.h"
 #include "server_backends.h"
+#include "server_options.h"
 
-extern char **environ;
 
 #define EXIT_CONFIG 2 /* bad configuration: distinct from runtime failure */
 
@@ -41,7 +41,6 @@ extern char **environ;
 #define IDLE_TIMEOUT_S 60
 #define SIGNAL_CHECK_MS 100     /* longest a stop signal waits */
 #define SHUTDOWN_GRACE_MS 5000  /* time to send what is due at shutdown */
-#define OPT_ENV_PREFIX "WABOT_OPT_"
 #define HEALTHZ_PATH "/healthz"
 
 /* Each source line is one output line: keep both within 80 columns. */
@@ -60,49 +59,21 @@ static const char USAGE[] =
 "  WABOT_THREADS=N         HTTP worker threads, 1..256 (default 4)\n"
 "  WABOT_LOG_LEVEL=LEVEL   debug, info, warn, error or none (default info)\n"
 "  WABOT_BOT=NAME          demo (the demo shop, default) or echo\n"
-"  WABOT_OPT_<NAME>=VALUE  any library option by name (case-insensitive):\n"
-"    TWILIO_WEBHOOK_PATH   Twilio webhook path (default /whatsapp/webhook)\n"
-"    META_WEBHOOK_PATH     Meta webhook path (default /whatsapp-v2/webhook)\n"
-"    DEFAULT_ORGANIZATION  organisation of messages (default \"default\")\n"
-"    COMMAND_PREFIX        prefix of bot commands (default \"/\")\n"
-"    MAX_BODY_BYTES        largest request body (default 1048576); more\n"
-"                          is answered 413 without being buffered\n"
-"    MAX_PARAMS            form parameters per request (default 256)\n"
-"    MAX_FIELD_BYTES       bytes in one form field or JSON string (default\n"
-"                          16384)\n"
-"    MAX_JSON_DEPTH        JSON nesting limit (default 32)\n"
-"    MAX_BATCH_MESSAGES    messages in one webhook (default 1000)\n"
-"    STATE_TTL_MS          conversation expiry, ms (default 30 days; 0 =\n"
-"                          never)\n"
-"    STATE_MAX_RETRIES     turn re-runs on a state conflict (default 5)\n"
-"    LOG_LEVEL             log threshold, 0 (debug) .. 4 (none); overrides\n"
-"                          WABOT_LOG_LEVEL\n"
-"    TRUST_FORWARDED       1: rebuild the signed URL from X-Forwarded-Proto\n"
-"                          and X-Forwarded-Host (only behind a proxy that\n"
-"                          sets them; default 0)\n"
-"    DEDUP_KEY_FORMAT, DEDUP_TTL_MS, INBOUND_RATE_COUNT, OPTOUT_KEYWORDS, ...\n"
-"                          see doc/security.md\n"
-"\n"
-"Webhook security (doc/security.md):\n"
-"  TWILIO_AUTH_TOKEN=T     verifies X-Twilio-Signature; without it Twilio\n"
-"                          webhooks are refused with 403\n"
-"  META_APP_SECRET=S       verifies X-Hub-Signature-256; without it Meta\n"
-"                          webhooks are refused with 403\n"
-"  META_VERIFY_TOKEN=V     answers Meta's GET verification handshake\n"
-"  WABOT_PUBLIC_URL=URL    the origin the providers call, e.g.\n"
-"                          https://bot.example.com or\n"
-"                          https://example.com/prefix; joined with the\n"
-"                          request path and query it is the signed URL\n"
-"                          (default: from the Host header)\n"
+"  WABOT_MODULES=A.so,B.so modules to load: each shared object exports\n"
+"                          wabot_module_entry() (wabot/module.h)\n"
 "  WABOT_INSECURE_SKIP_SIGNATURES=1\n"
 "                          accept unsigned webhooks: local development\n"
 "                          only; the server warns loudly when it is set\n"
+"  TWILIO_AUTH_TOKEN, META_APP_SECRET, META_VERIFY_TOKEN, WABOT_PUBLIC_URL\n"
+"                          webhook security (doc/security.md): without a\n"
+"                          provider's secret its webhooks are refused (403)\n"
 "\n"
 "Endpoints: the two webhook paths (handled by wabot_http_handle()) and\n"
 "GET /healthz, answered 200 {\"status\":\"ok\"} by the server itself.\n"
 "SIGINT or SIGTERM stops the server cleanly.\n"
 "Exit status: 0 after a clean stop, 1 if the server cannot start,\n"
-"2 for a bad configuration.\n";
+"2 for a bad configuration.\n"
+"--options-markdown prints doc/options.md (the library's option table).\n";
 
 /* ------------------------------------------------------------------ */
 /* Logging                                                             */
@@ -253,33 +224,16 @@ static int config_load(config *cfg)
 }
 
 /*
- * Pass every WABOT_OPT_<NAME>=<value> to wabot_options_set(). The library
+ * Every library option from its environment variable (the option table
+ * names them: --help lists them) or WABOT_OPT_<NAME>. The library
  * validates names and values. Afterwards the server reads back
  * MAX_BODY_BYTES, which bounds how much of a request body it buffers.
  */
 static int apply_option_env(wabot_options *opts, config *cfg)
 {
-    for (char **e = environ; *e != NULL; e++) {
-        if (strncmp(*e, OPT_ENV_PREFIX, strlen(OPT_ENV_PREFIX)) != 0)
-            continue;
-        const char *name = *e + strlen(OPT_ENV_PREFIX);
-        const char *eq = strchr(name, '=');
-        if (eq == NULL)
-            continue;
-        char key[128];
-        if ((size_t)(eq - name) >= sizeof key) {
-            fprintf(stderr, "wabot-server: %.*s: unknown option\n",
-                    (int)(eq - *e), *e);
-            return -1;
-        }
-        memcpy(key, name, (size_t)(eq - name));
-        key[eq - name] = '\0';
-
-        if (wabot_options_set(opts, key, eq + 1) != WABOT_OK) {
-            fprintf(stderr, "wabot-server: %s: %s\n", *e,
-                    wabot_options_errmsg(opts));
-            return -1;
-        }
+    if (wabot_options_apply_env(opts, NULL) != WABOT_OK) {
+        fprintf(stderr, "wabot-server: %s\n", wabot_options_errmsg(opts));
+        return -1;
     }
     int64_t max_body;
     wabot_options_get_int(opts, WABOT_OPT_MAX_BODY_BYTES, &max_body);
@@ -288,21 +242,11 @@ static int apply_option_env(wabot_options *opts, config *cfg)
 }
 
 /*
- * The providers' secrets and the public URL, under the names their
- * consoles use. They override WABOT_OPT_* equivalents. Refusing unsigned
- * webhooks is the library's default; WABOT_INSECURE_SKIP_SIGNATURES=1 is
- * the one way out, and it is announced where nobody can miss it.
+ * The providers' secrets and the public URL come from the option table's
+ * variables (TWILIO_AUTH_TOKEN, ...). Refusing unsigned webhooks is the
+ * library's default; WABOT_INSECURE_SKIP_SIGNATURES=1 (or the option
+ * itself) is the way out, and it is announced where nobody can miss it.
  */
-static const struct {
-    const char *env;
-    wabot_option opt;
-} SECURITY_ENV[] = {
-    {"TWILIO_AUTH_TOKEN", WABOT_OPT_TWILIO_AUTH_TOKEN},
-    {"META_APP_SECRET", WABOT_OPT_META_APP_SECRET},
-    {"META_VERIFY_TOKEN", WABOT_OPT_META_VERIFY_TOKEN},
-    {"WABOT_PUBLIC_URL", WABOT_OPT_PUBLIC_URL},
-};
-
 static void warn_insecure(void)
 {
     fprintf(stderr,
@@ -328,21 +272,15 @@ static int unset(const wabot_options *opts, wabot_option opt)
 
 static int apply_security_env(wabot_options *opts)
 {
-    for (size_t i = 0; i < sizeof SECURITY_ENV / sizeof SECURITY_ENV[0]; i++) {
-        const char *v = getenv(SECURITY_ENV[i].env);
-        if (v == NULL || v[0] == '\0')
-            continue;
-        if (wabot_options_set_str(opts, SECURITY_ENV[i].opt, v) != WABOT_OK)
-            /* never echo the value: it may be a secret */
-            return config_error(SECURITY_ENV[i].env, "(hidden)",
-                                wabot_options_errmsg(opts));
-    }
     const char *insecure = env_or("WABOT_INSECURE_SKIP_SIGNATURES", "0");
     if (strcmp(insecure, "0") != 0 && strcmp(insecure, "1") != 0)
         return config_error("WABOT_INSECURE_SKIP_SIGNATURES", insecure,
                             "expected 1 (or 0)");
-    if (strcmp(insecure, "1") == 0) {
+    if (strcmp(insecure, "1") == 0)
         wabot_options_set_int(opts, WABOT_OPT_VERIFY_SIGNATURES, 0);
+    int64_t verify = 1;
+    wabot_options_get_int(opts, WABOT_OPT_VERIFY_SIGNATURES, &verify);
+    if (!verify) {
         warn_insecure();
         return 0;
     }
@@ -362,15 +300,10 @@ static int apply_security_env(wabot_options *opts)
  * must outlive the context, so they live as long as main(). */
 static server_backends backends;
 
-static wabot_ctx *context_new(config *cfg)
+static wabot_ctx *context_new(config *cfg, wabot_options *opts)
 {
-    wabot_options *opts = wabot_options_new();
-    if (opts == NULL) {
-        fprintf(stderr, "wabot-server: out of memory\n");
-        return NULL;
-    }
     wabot_ctx *ctx = NULL;
-    /* WABOT_LOG_LEVEL first, so that WABOT_OPT_LOG_LEVEL can override it. */
+    /* The server's default level first; the environment may change it. */
     if (wabot_options_set_log(opts, log_to_stderr, NULL) != WABOT_OK ||
         wabot_options_set_int(opts, WABOT_OPT_LOG_LEVEL, cfg->log_level) !=
             WABOT_OK)
@@ -694,12 +627,17 @@ static void run_loop(wabot_ctx *ctx, const sigset_t *stop)
     }
 }
 
-static int parse_args(int argc, char **argv)
+static int parse_args(int argc, char **argv, const wabot_options *opts)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(USAGE, stdout);
             fputs(SERVER_BACKENDS_HELP, stdout);
+            server_options_help(stdout, opts);
+            return 0;
+        }
+        if (strcmp(argv[i], "--options-markdown") == 0) {
+            server_options_markdown(stdout, opts);
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
@@ -713,18 +651,41 @@ static int parse_args(int argc, char **argv)
     return -1; /* run the server */
 }
 
+/* Options with the modules of WABOT_MODULES: --help lists their options
+ * too. NULL after printing why. */
+static wabot_options *options_new(void)
+{
+    wabot_options *opts = wabot_options_new();
+    if (opts == NULL) {
+        fprintf(stderr, "wabot-server: out of memory\n");
+        return NULL;
+    }
+    if (server_modules_load(opts, getenv("WABOT_MODULES")) != 0) {
+        wabot_options_free(opts);
+        return NULL;
+    }
+    return opts;
+}
+
 int main(int argc, char **argv)
 {
-    int rc = parse_args(argc, argv);
-    if (rc >= 0)
+    wabot_options *opts = options_new();
+    if (opts == NULL)
+        return EXIT_CONFIG;
+    int rc = parse_args(argc, argv, opts);
+    if (rc >= 0) {
+        wabot_options_free(opts);
         return rc;
+    }
     /* Bot lines must reach a pipe reader as they happen, not at exit. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     config cfg;
-    if (config_load(&cfg) != 0)
+    if (config_load(&cfg) != 0) {
+        wabot_options_free(opts);
         return EXIT_CONFIG;
-    server srv = {context_new(&cfg), cfg.max_body};
+    }
+    server srv = {context_new(&cfg, opts), cfg.max_body};
     if (srv.ctx == NULL) {
         server_backends_close(&backends);
         return EXIT_CONFIG;

@@ -63,6 +63,16 @@ typedef struct wabot_module_def {
 } wabot_module_def;
 
 /**
+ * Loadable modules. A host that loads modules from shared objects (as
+ * wabot-server does with WABOT_MODULES) looks up this symbol in each one:
+ *   const wabot_module_def *wabot_module_entry(void);
+ * returning the module's descriptor (static storage). The object must stay
+ * loaded while any context using the module lives.
+ */
+#define WABOT_MODULE_ENTRY_SYMBOL "wabot_module_entry"
+typedef const wabot_module_def *(*wabot_module_entry_fn)(void);
+
+/**
  * Add a module to the options; every context created from them gets an
  * instance. `ud` is passed to create/destroy (borrowed; the module's
  * destroy may free what it owns). The module's options join the listing

@@ -99,6 +99,11 @@ WABOT_API uint32_t wabot_options_flags(const wabot_options *opts, size_t i);
 /** One-line documentation of option i ("" when none); NULL when out of
  *  range. Borrowed, valid while opts lives. */
 WABOT_API const char *wabot_options_doc(const wabot_options *opts, size_t i);
+/** Section option i is listed under: the library's area ("webhook",
+ *  "dedup", "outbound", ...) or the module's name. NULL when out of range.
+ *  Borrowed, valid while opts lives. */
+WABOT_API const char *wabot_options_group(const wabot_options *opts,
+                                          size_t i);
 /** Environment variable that wabot_options_apply_env() reads for option i;
  *  NULL when out of range. Borrowed, valid while opts lives. */
 WABOT_API const char *wabot_options_env(const wabot_options *opts, size_t i);

@@ -329,6 +329,12 @@ const char *wabot_options_doc(const wabot_options *o, size_t i)
     return d ? d->doc : NULL;
 }
 
+const char *wabot_options_group(const wabot_options *o, size_t i)
+{
+    const wb_optdef *d = def_at(o, i);
+    return d ? d->group : NULL;
+}
+
 const char *wabot_options_env(const wabot_options *o, size_t i)
 {
     const wb_optdef *d = def_at(o, i);

@@ -1,0 +1,19 @@
+/* wabot-server: loadable modules and the option listings (--help,
+ * --options-markdown), all from the library's option table. */
+#ifndef SERVER_OPTIONS_H
+#define SERVER_OPTIONS_H
+
+#include <stdio.h>
+
+#include <wabot.h>
+
+/* dlopen every path of the comma-separated `spec` (WABOT_MODULES) and add
+ * the module its wabot_module_entry() returns. 0, or -1 after printing why
+ * to stderr. */
+int server_modules_load(wabot_options *opts, const char *spec);
+/* The options part of --help. */
+void server_options_help(FILE *out, const wabot_options *opts);
+/* doc/options.md. */
+void server_options_markdown(FILE *out, const wabot_options *opts);
+
+#endif
