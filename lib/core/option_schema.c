@@ -83,7 +83,7 @@ static int fill_names(wb_optdef *d, const char *name, const char *env)
     return d->name && d->env ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
-wb_schema *wb_schema_builtin(void)
+static wb_schema *builtin_options(void)
 {
     wb_schema *s = schema_alloc(wb_n_builtin_options, 0);
     if (!s)
@@ -109,6 +109,22 @@ wb_schema *wb_schema_builtin(void)
         }
         if ((unsigned)b->id < 256)
             s->by_id[b->id] = (int16_t)i;
+    }
+    return s;
+}
+
+wb_schema *wb_schema_builtin(void)
+{
+    wb_schema *s = builtin_options();
+    size_t n;
+    const wabot_module_def *const *mods = wb_builtin_modules(&n);
+    for (size_t i = 0; s && i < n; i++) {
+        wb_schema *t = NULL;
+        char why[256];
+        if (wb_schema_with_module(s, mods[i], NULL, &t, why, sizeof why))
+            t = NULL; /* a library module that does not validate: a bug */
+        wb_schema_unref(s);
+        s = t;
     }
     return s;
 }

@@ -92,12 +92,9 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
 /* ------------------------------------------------------------------ */
 /* Opt-out keywords (lib/pipeline/optout.c)                             */
 
-/* Inside a turn, after the profile is loaded and before the user's
- * middlewares: an opt-out keyword sets the opted-out flag, an opt-in
- * keyword from an opted-out customer clears it; either queues the
- * confirmation. Returns 1 when the message was such a keyword (the turn
- * ends there, marked handled), 0 to go on, or a negative status. */
-int wb_optout_step(wabot_turn *t);
+/* The opt-out module (STOP/START keywords, a turn-stage middleware). */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_optout_module;
 
 /* 1 if `text` folds to one of the comma-separated keywords of `list`. */
 int wb_keyword_in_list(const char *list, const char *text);

@@ -65,7 +65,10 @@ typedef struct wb_schema {
     int16_t by_id[256]; /* enum id -> index, -1 if none (ids < 256) */
 } wb_schema;
 
+/* The library's own options and modules (lib/builtin_modules.c lists the
+ * modules). */
 wb_schema *wb_schema_builtin(void);
+const wabot_module_def *const *wb_builtin_modules(size_t *n);
 /* A new schema: `s` plus module `def` (validated; errors into why). */
 int wb_schema_with_module(const wb_schema *s, const wabot_module_def *def,
                           void *ud, wb_schema **out, char *why, size_t n);

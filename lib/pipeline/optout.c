@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "pipeline.h"
+#include "wabot/module.h"
 #include "wabot/state.h"
 
 /* Keywords are words; longer texts are not compared at all. */
@@ -62,22 +63,34 @@ static int switch_to(wabot_turn *t, int opted_out, const char *reply)
     return reply[0] != '\0' ? wabot_reply_text(t, reply) : WABOT_OK;
 }
 
-int wb_optout_step(wabot_turn *t)
+/* The module's middleware: a keyword ends the turn (marked handled, the
+ * confirmation queued, the router not run); anything else goes on. */
+static int optout_step(wabot_turn *t, void *ud)
 {
+    (void)ud;
     const wabot_message *m = t->msg;
     const wabot_ctx *ctx = t->ctx;
     if (wabot_message_type(m) != WABOT_MSG_TEXT)
-        return 0;
+        return wabot_next(t);
     const char *text = wabot_message_text(m);
-    int rc;
     if (wb_keyword_in_list(wb_opt_str(ctx, t->org, WABOT_OPT_OPTOUT_KEYWORDS),
                            text))
-        rc = switch_to(t, 1, wb_opt_str(ctx, t->org, WABOT_OPT_OPTOUT_REPLY));
-    else if (t->opted_out &&
-             wb_keyword_in_list(
-                 wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_KEYWORDS), text))
-        rc = switch_to(t, 0, wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_REPLY));
-    else
-        return 0;
-    return rc < 0 ? rc : 1;
+        return switch_to(t, 1, wb_opt_str(ctx, t->org, WABOT_OPT_OPTOUT_REPLY));
+    if (t->opted_out &&
+        wb_keyword_in_list(wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_KEYWORDS),
+                           text))
+        return switch_to(t, 0, wb_opt_str(ctx, t->org, WABOT_OPT_OPTIN_REPLY));
+    return wabot_next(t);
 }
+
+static int optout_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wabot_module_use(m, WABOT_STAGE_TURN, "keywords", optout_step,
+                            NULL);
+}
+
+const wabot_module_def wb_optout_module = {
+    WABOT_MODULE_DEF_VERSION, "optout",
+    "STOP/START keywords set and clear the customer's opt-out flag",
+    NULL, NULL, 0, NULL, optout_create, NULL};

@@ -2,8 +2,9 @@
  *
  *   dedup claim -> inbound rate limit (built-in steps: dedup.c,
  *   inbound_limit.c) -> lock customer -> touch profile
- *   -> opt-out keywords (optout.c) -> load conversation
- *   -> middlewares (Koa style) -> router -> save conversation (CAS)
+ *   -> load conversation -> modules' turn-stage middlewares (opt-out
+ *   keywords: optout.c) -> the host's middlewares (Koa style) -> router
+ *   -> save conversation (CAS)
  *   -> hand replies to the transport -> unlock
  *
  * Turns of one customer are serialised in-process by the lock table, so the
@@ -204,10 +205,6 @@ static int run_turn(wabot_turn *t)
     int rc = load_profile(t);
     if (rc != WABOT_OK)
         return rc;
-    /* Built-in: STOP/START keywords end the turn here (optout.c). */
-    rc = wb_optout_step(t);
-    if (rc != 0)
-        return rc < 0 ? rc : WABOT_OK;
     for (int64_t attempt = 0;; attempt++) {
         rc = run_attempt(t);
         if (rc != WABOT_ERR_CONFLICT)

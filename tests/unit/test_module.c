@@ -433,6 +433,37 @@ START_TEST(test_hooks_reach_every_subscriber_and_report_the_first_error)
 }
 END_TEST
 
+/* The library's own features are modules of every context, found the
+ * same way as a host's. */
+START_TEST(test_library_features_are_modules_too)
+{
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, NULL), WABOT_OK);
+    wabot_module *m = wabot_ctx_module(ctx, "optout");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(wabot_module_descriptor(m)->doc);
+    ck_assert_ptr_eq(wabot_ctx_module_at(ctx, 0), m);
+    wabot_ctx_free(ctx);
+
+    /* A host module may require a library module. */
+    static const char *const needs_optout[] = {"optout", NULL};
+    static const wabot_module_def after = {
+        WABOT_MODULE_DEF_VERSION, "after", NULL, needs_optout, NULL, 0, NULL,
+        NULL, NULL};
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_add_module(o, &after, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_options_add_module(o, &toy_def, NULL), WABOT_OK);
+    wabot_options_free(o);
+    static const wabot_module_def clash = {
+        WABOT_MODULE_DEF_VERSION, "optout", NULL, NULL, NULL, 0, NULL, NULL,
+        NULL};
+    o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_add_module(o, &clash, NULL),
+                     WABOT_ERR_EXISTS);
+    wabot_options_free(o);
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
     Suite *s = suite_create("module");
@@ -448,6 +479,7 @@ static Suite *module_suite(void)
     tcase_add_test(tc, test_module_middlewares_only_from_create);
     tcase_add_test(tc,
                    test_hooks_reach_every_subscriber_and_report_the_first_error);
+    tcase_add_test(tc, test_library_features_are_modules_too);
     suite_add_tcase(s, tc);
     return s;
 }
