@@ -13,6 +13,11 @@
 #include "ctx.h"
 #include "inbound.h"
 #include "options.h"
+#include "versioned.h"
+
+/* The caller-filled structs as each version laid them out. */
+static const size_t clock_sizes[] = {sizeof(wabot_clock)};
+static const size_t allocator_sizes[] = {sizeof(wabot_allocator)};
 
 extern char **environ;
 
@@ -592,11 +597,8 @@ int wabot_options_set_clock(wabot_options *o, const wabot_clock *clock)
     if (clock->version == 0 || !clock->now_ms)
         return opt_error(o, WABOT_ERR_INVAL,
                          "clock needs version >= 1 and now_ms");
-    /* Members by the caller's version (all of version 1 so far). */
-    memset(&o->clock, 0, sizeof o->clock);
-    o->clock.version = WABOT_CLOCK_VERSION;
-    o->clock.now_ms = clock->now_ms;
-    o->clock.ud = clock->ud;
+    wb_copy_versioned(&o->clock, sizeof o->clock, clock, clock->version,
+                      clock_sizes, WB_N_VERSIONS(clock_sizes));
     o->has_clock = 1;
     return WABOT_OK;
 }
@@ -613,13 +615,8 @@ int wabot_options_set_allocator(wabot_options *o, const wabot_allocator *a)
         return opt_error(o, WABOT_ERR_INVAL,
                          "allocator needs version >= 1 and malloc, "
                          "realloc and free");
-    /* Members by the caller's version (all of version 1 so far). */
-    memset(&o->alloc, 0, sizeof o->alloc);
-    o->alloc.version = WABOT_ALLOCATOR_VERSION;
-    o->alloc.malloc = a->malloc;
-    o->alloc.realloc = a->realloc;
-    o->alloc.free = a->free;
-    o->alloc.ud = a->ud;
+    wb_copy_versioned(&o->alloc, sizeof o->alloc, a, a->version,
+                      allocator_sizes, WB_N_VERSIONS(allocator_sizes));
     o->has_alloc = 1;
     return WABOT_OK;
 }

@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "jobs.h"
+#include "versioned.h"
+
+/* wabot_job_record as each version laid it out. */
+static const size_t job_record_sizes[] = {sizeof(wabot_job_record)};
 
 /* ------------------------------------------------------------------ */
 /* Handle                                                              */
@@ -146,8 +150,9 @@ int wabot_job_info_set(wabot_job_info *info, const wabot_job_record *rec)
 
     /* Only the members this library knows; a newer record's extra members
      * are not copied, so the snapshot says it is a version-1 record. */
-    wabot_job_record copy = *rec;
-    copy.version = WABOT_JOB_RECORD_VERSION;
+    wabot_job_record copy;
+    wb_copy_versioned(&copy, sizeof copy, rec, rec->version,
+                      job_record_sizes, WB_N_VERSIONS(job_record_sizes));
     char *at = block;
     copy.id = append_bytes(&at, rec->id, id_len);
     copy.payload = append_bytes(&at, rec->payload, rec->payload_len);
@@ -246,8 +251,9 @@ int wabot_scheduler_enqueue(wabot_scheduler *s, const char *queue,
         return s->vt->enqueue(s->impl, queue, job, now_ms);
     /* Backends always receive a real payload pointer. The copy holds only
      * the members this library knows, hence its version. */
-    wabot_job_record copy = *job;
-    copy.version = WABOT_JOB_RECORD_VERSION;
+    wabot_job_record copy;
+    wb_copy_versioned(&copy, sizeof copy, job, job->version,
+                      job_record_sizes, WB_N_VERSIONS(job_record_sizes));
     copy.payload = "";
     return s->vt->enqueue(s->impl, queue, &copy, now_ms);
 }

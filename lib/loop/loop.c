@@ -17,6 +17,10 @@
 #include "http.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "versioned.h"
+
+/* wabot_loop_hooks as each version laid it out. */
+static const size_t loop_hooks_sizes[] = {sizeof(wabot_loop_hooks)};
 
 
 static void remove_watch(wabot_ctx *ctx, size_t i)
@@ -120,7 +124,7 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
     rt->max_stalls = ctx->cfg.job_max_stalls;
     rt->poll_ms = ctx->cfg.job_poll_ms;
     if (hooks) {
-        rt->hooks = *hooks;
+        rt->hooks = *hooks; /* options already copied it by its version */
         rt->has_hooks = 1;
     }
     rt->sched = sched;
@@ -188,7 +192,8 @@ int wabot_options_set_loop(wabot_options *o, const wabot_loop_hooks *hooks)
                  "loop hooks need version >= 1, watch_fd and set_timer");
         return WABOT_ERR_INVAL;
     }
-    o->loop = *hooks;
+    wb_copy_versioned(&o->loop, sizeof o->loop, hooks, hooks->version,
+                      loop_hooks_sizes, WB_N_VERSIONS(loop_hooks_sizes));
     o->has_loop = 1;
     return WABOT_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "versioned.h"
 
 START_TEST(test_version_matches_header)
 {
@@ -214,6 +215,46 @@ static void *fail_on_other_ctx(void *arg)
     return (void *)(intptr_t)(clean && wabot_ctx_errmsg(ctx)[0] != '\0');
 }
 
+/* A struct that grew: version 1 ended at `a`, version 2 added `b`. */
+typedef struct grown {
+    uint32_t version;
+    int64_t a;
+    int64_t b;
+} grown;
+static const size_t grown_sizes[] = {WB_SIZE_THROUGH(grown, a),
+                                     sizeof(grown)};
+
+START_TEST(test_versioned_copy_reads_only_the_callers_version)
+{
+    /* A caller built against version 1: its struct ends at `a` (ASan and
+     * valgrind see any read past it). */
+    typedef struct grown_v1 {
+        uint32_t version;
+        int64_t a;
+    } grown_v1;
+    ck_assert_uint_eq(sizeof(grown_v1), WB_SIZE_THROUGH(grown, a));
+    grown_v1 *old = malloc(sizeof *old);
+    old->version = 1;
+    old->a = 42;
+    grown dst;
+    memset(&dst, 0xab, sizeof dst);
+    ck_assert_int_eq(wb_copy_versioned(&dst, sizeof dst, old, old->version,
+                                       grown_sizes, 2), 0);
+    ck_assert_int_eq(dst.version, 2);
+    ck_assert_int_eq(dst.a, 42);
+    ck_assert_int_eq(dst.b, 0);
+    free(old);
+
+    grown newer = {7, 1, 2}; /* a version this library does not know */
+    ck_assert_int_eq(wb_copy_versioned(&dst, sizeof dst, &newer, 7,
+                                       grown_sizes, 2), 0);
+    ck_assert_int_eq(dst.version, 2);
+    ck_assert_int_eq(dst.b, 2);
+    ck_assert_int_eq(wb_copy_versioned(&dst, sizeof dst, &newer, 0,
+                                       grown_sizes, 2), -1);
+}
+END_TEST
+
 START_TEST(test_errmsg_is_per_thread_and_per_ctx)
 {
     wabot_ctx *a, *b;
@@ -401,6 +442,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_free_functions_accept_null);
     tcase_add_test(tc, test_clock_is_injected);
     tcase_add_test(tc, test_errmsg_is_per_thread_and_per_ctx);
+    tcase_add_test(tc, test_versioned_copy_reads_only_the_callers_version);
     tcase_add_test(tc, test_log_threshold_filters_messages);
     tcase_add_test(tc, test_allocator_hook_serves_every_ctx_allocation);
     tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
