@@ -63,11 +63,12 @@ static wabot_metric_series *builtin(wabot_ctx *ctx,
 }
 
 static wabot_metric_def latency_def(const char *name, const char *help,
-                                    const char *const *label)
+                                    const char *const *label,
+                                    size_t n_values)
 {
     wabot_metric_def d = {WABOT_METRIC_DEF_VERSION, name, help,
                           WABOT_METRIC_HISTOGRAM, label, 1, latency_bounds,
-                          N_BOUNDS, 0};
+                          N_BOUNDS, n_values};
     return d;
 }
 
@@ -77,7 +78,7 @@ void wb_metrics_turn_done(wabot_ctx *ctx, wb_turn_outcome outcome,
     wabot_metric_def def = latency_def(
         "wabot_turn_duration_seconds",
         "Time to handle one inbound message (a turn), by outcome.",
-        turn_label);
+        turn_label, WB_TURN_SERIES);
     wabot_metric_series *s =
         builtin(ctx, ctx->metrics->turn, &def, turn_values, (size_t)outcome);
     wabot_metrics_histogram_observe(s, wb_stopwatch_seconds(ctx, sw));
@@ -89,7 +90,7 @@ void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
     wabot_metric_def def = latency_def(
         "wabot_webhook_request_duration_seconds",
         "Time to answer one webhook request, by HTTP status class.",
-        webhook_label);
+        webhook_label, WB_WEBHOOK_SERIES);
     int i = http_status / 100 - 1;
     if (i < 0 || i >= WB_WEBHOOK_SERIES)
         i = WB_WEBHOOK_SERIES - 1;
