@@ -62,39 +62,46 @@ static wabot_metric_series *builtin(wabot_ctx *ctx,
     return s;
 }
 
-static wabot_metric_def latency_def(const char *name, const char *help,
-                                    const char *const *label,
-                                    size_t n_values)
+/* A latency histogram of the library, one label with a fixed set of
+ * values. */
+typedef struct latency_family {
+    const char *name;
+    const char *help;
+    const char *const *label;
+    const char *const *values;
+    size_t n_values;
+} latency_family;
+
+static const latency_family turn_family = {
+    "wabot_turn_duration_seconds",
+    "Time to handle one inbound message (a turn), by outcome.", turn_label,
+    turn_values, WB_TURN_SERIES};
+static const latency_family webhook_family = {
+    "wabot_webhook_request_duration_seconds",
+    "Time to answer one webhook request, by HTTP status class.",
+    webhook_label, webhook_values, WB_WEBHOOK_SERIES};
+
+static void observe(wabot_ctx *ctx, _Atomic(wabot_metric_series *) *cache,
+                    const latency_family *lf, size_t i, wb_stopwatch sw)
 {
-    wabot_metric_def d = {WABOT_METRIC_DEF_VERSION, name, help,
-                          WABOT_METRIC_HISTOGRAM, label, 1, latency_bounds,
-                          N_BOUNDS, n_values};
-    return d;
+    wabot_metric_def def = {WABOT_METRIC_DEF_VERSION, lf->name, lf->help,
+                            WABOT_METRIC_HISTOGRAM, lf->label, 1,
+                            latency_bounds, N_BOUNDS, lf->n_values};
+    wabot_metric_series *s = builtin(ctx, cache, &def, lf->values, i);
+    wabot_metrics_histogram_observe(s, wb_stopwatch_seconds(ctx, sw));
 }
 
 void wb_metrics_turn_done(wabot_ctx *ctx, wb_turn_outcome outcome,
                           wb_stopwatch sw)
 {
-    wabot_metric_def def = latency_def(
-        "wabot_turn_duration_seconds",
-        "Time to handle one inbound message (a turn), by outcome.",
-        turn_label, WB_TURN_SERIES);
-    wabot_metric_series *s =
-        builtin(ctx, ctx->metrics->turn, &def, turn_values, (size_t)outcome);
-    wabot_metrics_histogram_observe(s, wb_stopwatch_seconds(ctx, sw));
+    observe(ctx, ctx->metrics->turn, &turn_family, (size_t)outcome, sw);
 }
 
 void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
                              wb_stopwatch sw)
 {
-    wabot_metric_def def = latency_def(
-        "wabot_webhook_request_duration_seconds",
-        "Time to answer one webhook request, by HTTP status class.",
-        webhook_label, WB_WEBHOOK_SERIES);
     int i = http_status / 100 - 1;
     if (i < 0 || i >= WB_WEBHOOK_SERIES)
         i = WB_WEBHOOK_SERIES - 1;
-    wabot_metric_series *s =
-        builtin(ctx, ctx->metrics->webhook, &def, webhook_values, (size_t)i);
-    wabot_metrics_histogram_observe(s, wb_stopwatch_seconds(ctx, sw));
+    observe(ctx, ctx->metrics->webhook, &webhook_family, (size_t)i, sw);
 }

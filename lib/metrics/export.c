@@ -131,36 +131,22 @@ static void json_family(wb_strbuf *b, const wb_snap_family *sf)
     wb_strbuf_puts(b, "]}");
 }
 
-char *wabot_metrics_json(const wabot_ctx *ctx)
+static int json_render(wb_strbuf *b, const wabot_metrics_snapshot *s)
 {
-    if (!ctx)
-        return NULL;
-    wabot_metrics_snapshot *s = wb_snapshot_read(ctx);
-    if (!s)
-        return NULL;
-    wb_strbuf b;
-    wb_strbuf_init(&b, &ctx->alloc);
-    locale_t old = wb_metrics_c_locale_enter(ctx->metrics);
-    wb_strbuf_putc(&b, '{');
-    int rc = json_named_counters(&b, s);
-    wb_strbuf_puts(&b, "\"families\":{");
+    wb_strbuf_putc(b, '{');
+    int rc = json_named_counters(b, s);
+    wb_strbuf_puts(b, "\"families\":{");
     int first = 1;
     for (size_t i = 0; i < s->n_exported; i++) {
         if (s->fams[i].f->counter_name)
             continue;
         if (!first)
-            wb_strbuf_putc(&b, ',');
+            wb_strbuf_putc(b, ',');
         first = 0;
-        json_family(&b, &s->fams[i]);
+        json_family(b, &s->fams[i]);
     }
-    wb_strbuf_printf(&b, "},\"timestamp\":%lld}", (long long)s->timestamp_ms);
-    wb_metrics_c_locale_leave(old);
-    wabot_metrics_snapshot_free(s);
-    if (rc != WABOT_OK) {
-        wb_strbuf_free(&b);
-        return NULL;
-    }
-    return wb_strbuf_take(&b);
+    wb_strbuf_printf(b, "},\"timestamp\":%lld}", (long long)s->timestamp_ms);
+    return rc;
 }
 
 /* ---- Prometheus text 0.0.4 ----------------------------------------- */
@@ -263,7 +249,19 @@ static void prom_overflow(wb_strbuf *b, const wabot_metrics_snapshot *s)
     }
 }
 
-char *wabot_metrics_prometheus(const wabot_ctx *ctx)
+static int prom_render(wb_strbuf *b, const wabot_metrics_snapshot *s)
+{
+    for (size_t i = 0; i < s->n_exported; i++)
+        prom_family(b, &s->fams[i]);
+    prom_overflow(b, s);
+    return WABOT_OK;
+}
+
+/* ---- both ---------------------------------------------------------- */
+
+/* Take a snapshot and write it with `emit`, numbers in the C locale. */
+static char *render(const wabot_ctx *ctx,
+                    int (*emit)(wb_strbuf *, const wabot_metrics_snapshot *))
 {
     if (!ctx)
         return NULL;
@@ -273,10 +271,22 @@ char *wabot_metrics_prometheus(const wabot_ctx *ctx)
     wb_strbuf b;
     wb_strbuf_init(&b, &ctx->alloc);
     locale_t old = wb_metrics_c_locale_enter(ctx->metrics);
-    for (size_t i = 0; i < s->n_exported; i++)
-        prom_family(&b, &s->fams[i]);
-    prom_overflow(&b, s);
+    int rc = emit(&b, s);
     wb_metrics_c_locale_leave(old);
     wabot_metrics_snapshot_free(s);
+    if (rc != WABOT_OK) {
+        wb_strbuf_free(&b);
+        return NULL;
+    }
     return wb_strbuf_take(&b);
+}
+
+char *wabot_metrics_json(const wabot_ctx *ctx)
+{
+    return render(ctx, json_render);
+}
+
+char *wabot_metrics_prometheus(const wabot_ctx *ctx)
+{
+    return render(ctx, prom_render);
 }
