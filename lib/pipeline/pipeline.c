@@ -277,6 +277,7 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     if (!org)
         org = ctx->cfg.default_org;
     wb_count(ctx, "messages.received", 1);
+    wb_stopwatch sw = wb_stopwatch_start(ctx);
     wb_dedup dedup;
     rc = admit(ctx, m, org, &dedup);
     if (rc != 0)
@@ -299,6 +300,9 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     else
         wb_count(ctx, t.handled ? "messages.handled" : "messages.unhandled",
                  1);
+    wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
+                              : t.handled ? WB_TURN_HANDLED
+                                          : WB_TURN_UNHANDLED;
     /* A reply that cannot be queued (storage down) fails the message, so
      * the claim is released and the provider's redelivery runs it again:
      * replies queued already are not queued twice (their job ids). */
@@ -310,6 +314,7 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     /* Done only now that the replies are queued: a crash before this
      * leaves the claim to expire, and the redelivery is handled. */
     wb_dedup_finish(ctx, &dedup, rc);
+    wb_metrics_turn_done(ctx, qrc < 0 ? WB_TURN_FAILED : outcome, sw);
     return rc < 0 ? rc : WABOT_OK;
 }
 

@@ -304,16 +304,10 @@ static int check_args(const wabot_ctx *ctx, const char *method,
     return WABOT_OK;
 }
 
-int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
-                      const wabot_http_header *headers, size_t nheaders,
-                      const char *body, size_t len,
-                      wabot_http_response **resp)
+static int route(wabot_ctx *ctx, const char *method, const char *target,
+                 const wabot_http_header *headers, size_t nheaders,
+                 const char *body, size_t len, wabot_http_response **resp)
 {
-    int rc = check_args(ctx, method, target, headers, nheaders, body, len,
-                        resp);
-    if (rc != WABOT_OK)
-        return rc;
-    wb_count(ctx, "webhook.requests", 1);
     wb_reject rej;
     size_t plen = strcspn(target, "?");
     if (!is_webhook_path(ctx, target, plen)) {
@@ -351,4 +345,21 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
     }
     return kind == BODY_FORM ? handle_twilio(ctx, &req, resp)
                              : handle_meta(ctx, &req, resp);
+}
+
+int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
+                      const wabot_http_header *headers, size_t nheaders,
+                      const char *body, size_t len,
+                      wabot_http_response **resp)
+{
+    int rc = check_args(ctx, method, target, headers, nheaders, body, len,
+                        resp);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_count(ctx, "webhook.requests", 1);
+    wb_stopwatch sw = wb_stopwatch_start(ctx);
+    rc = route(ctx, method, target, headers, nheaders, body, len, resp);
+    wb_metrics_webhook_done(ctx, *resp ? wabot_http_response_status(*resp)
+                                       : 500, sw);
+    return rc;
 }
