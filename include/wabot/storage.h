@@ -454,6 +454,65 @@ WABOT_API uint64_t wabot_storage_txn_version(const wabot_storage_txn *t,
 WABOT_API int64_t wabot_storage_txn_result(const wabot_storage_txn *t,
                                            size_t i);
 
+/* ------------------------------------------------------------------ */
+/* Records with a schema number                                        */
+
+/**
+ * A stored record may carry the number of the schema it was written with:
+ * the value is the marker "#schema <n>\n" followed by the payload. A value
+ * without the marker (everything written before storage v2) is schema 0,
+ * its payload the whole value. Readers name the schema they speak and how
+ * to bring an older payload up to it, one step at a time.
+ */
+#define WABOT_SCHEMA_VERSION 1
+/** Turn a payload of schema `from` into one of schema from + 1 (write it
+ *  with wabot_buf_set()). Return WABOT_OK, or an error that the read then
+ *  returns (WABOT_ERR_PARSE for a payload it cannot read). */
+typedef int (*wabot_schema_upgrade_fn)(void *ud, uint32_t from,
+                                       const char *payload, size_t len,
+                                       wabot_buf *out);
+typedef struct wabot_schema {
+    uint32_t version;  /**< WABOT_SCHEMA_VERSION */
+    uint32_t current;  /**< the schema this reader and writer speak */
+    wabot_schema_upgrade_fn upgrade; /**< NULL: older payloads read as is */
+    void *ud;          /**< passed to upgrade */
+} wabot_schema;
+
+/**
+ * Encode payload as a record of schema `schema` into *out (caller-owned,
+ * free with wabot_free(); NUL-terminated; *outlen its length). Errors:
+ * WABOT_ERR_INVAL (NULL out/outlen, NULL payload with a length), NOMEM.
+ * Any thread.
+ */
+WABOT_API int wabot_storage_record_encode(uint32_t schema,
+                                          const char *payload, size_t len,
+                                          char **out, size_t *outlen);
+/**
+ * Decode a stored value read for `sc`: its payload brought up to
+ * sc->current (upgrade applied from the stored schema, one step at a
+ * time) into *out (caller-owned, wabot_free(); NUL-terminated), *outlen
+ * its length, *stored (may be NULL) the schema it was stored with.
+ * Errors: WABOT_ERR_INVAL (bad arguments, sc->version 0),
+ * WABOT_ERR_UNSUPPORTED (stored by a newer schema than sc->current: a
+ * reader must not rewrite it), the upgrade's own error, NOMEM. Any thread.
+ */
+WABOT_API int wabot_storage_record_decode(const wabot_schema *sc,
+                                          const char *val, size_t len,
+                                          char **out, size_t *outlen,
+                                          uint32_t *stored);
+/**
+ * wabot_storage_get() then wabot_storage_record_decode(): the payload at
+ * schema sc->current into *payload (caller-owned), *len (may be NULL), and
+ * the value's storage version into *version (may be NULL) for a later
+ * compare-and-set — set whenever the value exists, even if it cannot be
+ * decoded, so a caller may overwrite a corrupt record. Errors: those of
+ * both.
+ */
+WABOT_API int wabot_storage_get_record(wabot_storage *s, const char *key,
+                                       const wabot_schema *sc,
+                                       char **payload, size_t *len,
+                                       uint64_t *version);
+
 #ifdef __cplusplus
 }
 #endif

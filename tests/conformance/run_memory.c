@@ -814,6 +814,126 @@ START_TEST(test_v2_table_with_null_v2_members_falls_back)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Records with a schema number                                        */
+
+/* Each step appends "+<from>" to the payload, so the chain is visible. */
+static int tag_upgrade(void *ud, uint32_t from, const char *val, size_t len,
+                       wabot_buf *out)
+{
+    int *calls = ud;
+    char text[128];
+    int n = snprintf(text, sizeof text, "%.*s+%u", (int)len, val,
+                     (unsigned)from);
+    (*calls)++;
+    return wabot_buf_set(out, text, (size_t)n);
+}
+
+START_TEST(test_record_upgrades_step_by_step_from_the_stored_schema)
+{
+    int calls = 0;
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 3, tag_upgrade, &calls};
+    char *out = NULL;
+    size_t len = 0;
+    uint32_t stored = 99;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, "old", 3, &out, &len,
+                                                 &stored),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "old+0+1+2");
+    ck_assert_uint_eq(len, 9);
+    ck_assert_uint_eq(stored, 0);
+    ck_assert_int_eq(calls, 3);
+    wabot_free(out);
+
+    char *rec = NULL;
+    size_t rlen = 0;
+    ck_assert_int_eq(wabot_storage_record_encode(2, "mid", 3, &rec, &rlen),
+                     WABOT_OK);
+    ck_assert_str_eq(rec, "#schema 2\nmid");
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, rec, rlen, &out, &len,
+                                                 &stored),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "mid+2");
+    ck_assert_uint_eq(stored, 2);
+    wabot_free(out);
+    wabot_free(rec);
+
+    ck_assert_int_eq(wabot_storage_record_encode(3, "cur", 3, &rec, &rlen),
+                     WABOT_OK);
+    calls = 0;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, rec, rlen, &out, &len,
+                                                 NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "cur");
+    ck_assert_int_eq(calls, 0);
+    wabot_free(out);
+    wabot_free(rec);
+}
+END_TEST
+
+START_TEST(test_record_from_newer_schema_is_unsupported)
+{
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 1, NULL, NULL};
+    char *out = (char *)"x";
+    size_t len;
+    uint32_t stored = 0;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, "#schema 7\n{}", 12,
+                                                 &out, &len, &stored),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(stored, 7);
+}
+END_TEST
+
+START_TEST(test_record_marker_must_be_exact_else_schema_0)
+{
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 0, NULL, NULL};
+    static const char *const plain[] = {"#schema \n", "#schema x\nv",
+                                        "#schema 1", "#schema 12345678901\n",
+                                        "{\"a\":1}", ""};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        char *out = NULL;
+        size_t len = 0;
+        uint32_t stored = 9;
+        ck_assert_int_eq(wabot_storage_record_decode(&sc, plain[i],
+                                                     strlen(plain[i]), &out,
+                                                     &len, &stored),
+                         WABOT_OK);
+        ck_assert_uint_eq(stored, 0);
+        ck_assert_str_eq(out, plain[i]);
+        wabot_free(out);
+    }
+}
+END_TEST
+
+START_TEST(test_get_record_reads_upgrades_and_gives_the_version)
+{
+    wabot_storage *s = new_memory();
+    int calls = 0;
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 1, tag_upgrade, &calls};
+    uint64_t v = 0, got = 0;
+    ck_assert_int_eq(wabot_storage_set(s, "r", "legacy", 6, 0, &v), WABOT_OK);
+    char *p = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", &sc, &p, &len, &got),
+                     WABOT_OK);
+    ck_assert_str_eq(p, "legacy+0");
+    ck_assert_uint_eq(got, v);
+    wabot_free(p);
+    ck_assert_int_eq(wabot_storage_set(s, "r", "#schema 5\n", 10, 0, &v),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", &sc, &p, &len, &got),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_uint_eq(got, v);
+    ck_assert_ptr_nonnull(strstr(wabot_storage_errmsg(s), "schema 5"));
+    ck_assert_int_eq(wabot_storage_get_record(s, "none", &sc, &p, &len, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", NULL, &p, &len, NULL),
+                     WABOT_ERR_INVAL);
+    wabot_storage_free(s);
+}
+END_TEST
+
 static void clock_setup(void)
 {
     tu_clock_init(&g_clock, TU_EPOCH_MS);
@@ -857,6 +977,14 @@ int main(void)
     tcase_add_test(tc, test_backend_receives_non_null_empty_value);
     tcase_add_test(tc, test_buf_set_rejects_bad_arguments);
     tcase_add_test(tc, test_storage_name_of_null_is_null);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("records");
+    tcase_add_checked_fixture(tc, clock_setup, NULL);
+    tcase_add_test(tc, test_record_upgrades_step_by_step_from_the_stored_schema);
+    tcase_add_test(tc, test_record_from_newer_schema_is_unsupported);
+    tcase_add_test(tc, test_record_marker_must_be_exact_else_schema_0);
+    tcase_add_test(tc, test_get_record_reads_upgrades_and_gives_the_version);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("vtable-version-1");
