@@ -37,6 +37,10 @@ struct wabot_storage_items {
     char *cursor; /* scan: the next cursor; NULL = "0" */
 };
 
+/* len bytes of p (p may be NULL when len is 0) + NUL, libc memory; NULL on
+ * out of memory or len SIZE_MAX. */
+char *wb_storage_dup(const char *p, size_t len);
+
 /* A new, empty list; NULL on out of memory. */
 wabot_storage_items *wb_items_new(void);
 /* A list of n items holding the keys, every status NOT_FOUND (get_many). */

@@ -514,23 +514,26 @@ static int scan_cursor_decode(const redis_store *st, const char *cursor,
     return WABOT_OK;
 }
 
-/* MATCH pattern for names starting with s: glob characters escaped. */
-static char *glob_prefix(const char *a, const char *b)
+/* Append s with glob characters escaped; returns the new end. */
+static char *glob_escape(char *p, const char *s)
 {
-    size_t n = strlen(a) + strlen(b);
+    for (; *s; s++) {
+        if (strchr("*?[]\\", *s) != NULL)
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    return p;
+}
+
+/* MATCH pattern for names starting with the pool prefix + the scan
+ * prefix. */
+static char *glob_prefix(const char *pool_prefix, const char *prefix)
+{
+    size_t n = strlen(pool_prefix) + strlen(prefix);
     char *g = malloc(2 * n + 2);
     if (g == NULL)
         return NULL;
-    char *p = g;
-    for (const char *s = a;; s = b) {
-        for (; *s; s++) {
-            if (strchr("*?[]\\", *s) != NULL)
-                *p++ = '\\';
-            *p++ = *s;
-        }
-        if (s == b + strlen(b))
-            break;
-    }
+    char *p = glob_escape(glob_escape(g, pool_prefix), prefix);
     *p++ = '*';
     *p = '\0';
     return g;

@@ -24,7 +24,7 @@ void wabot_storage_items_free(wabot_storage_items *it)
     free(it);
 }
 
-static char *copy_bytes(const char *p, size_t len)
+char *wb_storage_dup(const char *p, size_t len)
 {
     if (len == SIZE_MAX)
         return NULL;
@@ -48,7 +48,7 @@ static wb_item *push(wabot_storage_items *it, const char *key, size_t klen)
         it->v = v;
         it->cap = cap;
     }
-    char *k = copy_bytes(key, klen);
+    char *k = wb_storage_dup(key, klen);
     if (k == NULL)
         return NULL;
     wb_item *e = &it->v[it->n++];
@@ -66,7 +66,7 @@ int wabot_storage_items_add(wabot_storage_items *it, const char *key,
         (val == NULL && vlen > 0))
         return WABOT_ERR_INVAL;
     char *v = NULL;
-    if (val != NULL && (v = copy_bytes(val, vlen)) == NULL)
+    if (val != NULL && (v = wb_storage_dup(val, vlen)) == NULL)
         return WABOT_ERR_NOMEM;
     wb_item *e = push(it, key != NULL ? key : "", klen);
     if (e == NULL) {
@@ -97,7 +97,7 @@ int wabot_storage_items_found(wabot_storage_items *it, size_t i,
 {
     if (it == NULL || i >= it->n || (val == NULL && vlen > 0))
         return WABOT_ERR_INVAL;
-    char *v = copy_bytes(val != NULL ? val : "", vlen);
+    char *v = wb_storage_dup(val != NULL ? val : "", vlen);
     if (v == NULL)
         return WABOT_ERR_NOMEM;
     wb_item *e = &it->v[i];

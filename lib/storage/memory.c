@@ -187,14 +187,8 @@ static void make_room(mem_store *st, int64_t now)
 
 static int copy_value(const char *val, size_t len, char **out)
 {
-    char *v = malloc(len + 1);
-    if (v == NULL)
-        return WABOT_ERR_NOMEM;
-    if (len > 0)
-        memcpy(v, val, len);
-    v[len] = '\0';
-    *out = v;
-    return WABOT_OK;
+    *out = wb_storage_dup(val, len);
+    return *out != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
 /* Replace e's value (old value kept on failure) and give it a new version. */
@@ -713,6 +707,15 @@ static mem_entry *zset_lookup(mem_store *st, mem_op *op, zkey *zk,
     return lookup(st, op, zk->name, zk->len);
 }
 
+/* Lock the store and find key's sorted index (NULL: none). Pair with
+ * op_end(). */
+static mem_entry *zset_begin(mem_store *st, mem_op *op, zkey *zk,
+                             const char *key)
+{
+    pthread_mutex_lock(&st->mu);
+    return zset_lookup(st, op, zk, key);
+}
+
 /* A sorted-index entry, not linked; NULL on NOMEM. */
 static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
 {
@@ -760,8 +763,7 @@ static int mem_sorted_add(void *impl, const char *key, const char *member,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
     mem_entry *fresh_entry = e == NULL ? zentry_alloc(st, &op) : NULL;
     wb_sl_node *n = wb_sl_node_new(&st->order, score, member, len, NULL);
     if (n == NULL || (e == NULL && fresh_entry == NULL)) {
@@ -784,8 +786,7 @@ static int mem_sorted_remove(void *impl, const char *key, const char *member,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
     wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
     if (n == NULL)
         return op_end(st, WABOT_ERR_NOT_FOUND);
@@ -800,8 +801,7 @@ static int mem_sorted_score(void *impl, const char *key, const char *member,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
     wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
     if (n == NULL)
         return op_end(st, WABOT_ERR_NOT_FOUND);
@@ -809,12 +809,16 @@ static int mem_sorted_score(void *impl, const char *key, const char *member,
     return op_end(st, WABOT_OK);
 }
 
-/* Ranks [*lo, *hi) of the members with a score in [min, max]. */
-static void score_ranks(const mem_zset *z, int64_t min, int64_t max,
+/* Ranks [*lo, *hi) of the members with a score in [min, max] in e's
+ * index (none for no index). */
+static void score_ranks(const mem_entry *e, int64_t min, int64_t max,
                         size_t *lo, size_t *hi)
 {
-    wb_sl_seek(&z->sl, min, "", 0, 0, lo);
-    wb_sl_seek(&z->sl, max, NULL, 0, 1, hi);
+    *lo = *hi = 0;
+    if (e == NULL)
+        return;
+    wb_sl_seek(&e->zset->sl, min, "", 0, 0, lo);
+    wb_sl_seek(&e->zset->sl, max, NULL, 0, 1, hi);
 }
 
 static int mem_sorted_count(void *impl, const char *key, int64_t min,
@@ -823,11 +827,9 @@ static int mem_sorted_count(void *impl, const char *key, int64_t min,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
-    size_t lo = 0, hi = 0;
-    if (e != NULL)
-        score_ranks(e->zset, min, max, &lo, &hi);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    size_t lo, hi;
+    score_ranks(e, min, max, &lo, &hi);
     *count = (int64_t)(hi - lo);
     return op_end(st, WABOT_OK);
 }
@@ -839,11 +841,9 @@ static int mem_sorted_range(void *impl, const char *key, int64_t min,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
-    size_t lo = 0, hi = 0;
-    if (e != NULL)
-        score_ranks(e->zset, min, max, &lo, &hi);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    size_t lo, hi;
+    score_ranks(e, min, max, &lo, &hi);
     if ((uint64_t)offset >= hi - lo)
         return op_end(st, WABOT_OK);
     int desc = (flags & WABOT_STORAGE_RANGE_DESC) != 0;
@@ -866,8 +866,7 @@ static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
     mem_store *st = impl;
     mem_op op;
     zkey zk;
-    pthread_mutex_lock(&st->mu);
-    mem_entry *e = zset_lookup(st, &op, &zk, key);
+    mem_entry *e = zset_begin(st, &op, &zk, key);
     int64_t n = 0;
     if (e != NULL) {
         wb_sl_node *x = wb_sl_seek(&e->zset->sl, min, "", 0, 0, NULL);

@@ -51,17 +51,6 @@ static uint32_t split(const char *val, size_t len, size_t *start)
     return (uint32_t)n;
 }
 
-static char *copy(const char *p, size_t len)
-{
-    char *c = malloc(len + 1);
-    if (c != NULL) {
-        if (len > 0)
-            memcpy(c, p, len);
-        c[len] = '\0';
-    }
-    return c;
-}
-
 int wabot_storage_record_decode(const wabot_schema *sc, const char *val,
                                 size_t len, char **out, size_t *outlen,
                                 uint32_t *stored)
@@ -77,7 +66,7 @@ int wabot_storage_record_decode(const wabot_schema *sc, const char *val,
         *stored = schema;
     if (schema > sc->current)
         return WABOT_ERR_UNSUPPORTED;
-    char *cur = copy(val != NULL ? val + start : "", len - start);
+    char *cur = wb_storage_dup(val != NULL ? val + start : "", len - start);
     size_t cur_len = len - start;
     if (cur == NULL)
         return WABOT_ERR_NOMEM;

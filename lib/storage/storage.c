@@ -48,12 +48,9 @@ int wabot_buf_set(wabot_buf *buf, const char *data, size_t len)
 {
     if (buf == NULL || (data == NULL && len > 0) || len == SIZE_MAX)
         return WABOT_ERR_INVAL;
-    char *copy = malloc(len + 1);
+    char *copy = wb_storage_dup(data, len);
     if (copy == NULL)
         return WABOT_ERR_NOMEM;
-    if (len > 0)
-        memcpy(copy, data, len);
-    copy[len] = '\0';
     free(buf->data);
     buf->data = copy;
     buf->len = len;

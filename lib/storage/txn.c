@@ -113,17 +113,6 @@ static int op_check(wabot_storage_txn *t, const wabot_storage_op *op)
     return WABOT_OK;
 }
 
-static char *dup_bytes(const char *p, size_t len)
-{
-    char *c = malloc(len + 1);
-    if (c == NULL)
-        return NULL;
-    if (len > 0)
-        memcpy(c, p, len);
-    c[len] = '\0';
-    return c;
-}
-
 static int add_op(wabot_storage_txn *t, const wabot_storage_op *op)
 {
     if (t == NULL)
@@ -134,8 +123,8 @@ static int add_op(wabot_storage_txn *t, const wabot_storage_op *op)
     wabot_storage_op *o = &t->ops[t->n];
     *o = *op; /* our own struct: the whole of this library's version */
     o->version = WABOT_STORAGE_OP_VERSION;
-    o->key = dup_bytes(op->key, strlen(op->key));
-    o->val = dup_bytes(op->val != NULL ? op->val : "", op->len);
+    o->key = wb_storage_dup(op->key, strlen(op->key));
+    o->val = wb_storage_dup(op->val != NULL ? op->val : "", op->len);
     if (o->key == NULL || o->val == NULL) {
         free((char *)o->key);
         free((char *)o->val);

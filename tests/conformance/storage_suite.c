@@ -1006,6 +1006,19 @@ START_TEST(test_scan_with_prefix_excludes_other_keys)
 }
 END_TEST
 
+START_TEST(test_scan_prefix_with_glob_characters_is_literal)
+{
+    put("g*[?\\1", "v", 0);
+    put("g*[?\\2", "v", 0);
+    put("gx[?\\3", "v", 0);
+    put("g*]?\\4", "v", 0);
+    seen_keys seen = {0};
+    scan_all("g*[?\\", 10, 0, &seen);
+    ck_assert_uint_eq(seen.n, 2);
+    seen_free(&seen);
+}
+END_TEST
+
 START_TEST(test_scan_empty_prefix_returns_every_key)
 {
     put("x", "1", 0);
@@ -1987,6 +2000,7 @@ TCase *wb_storage_conformance_tcase(const wb_storage_backend *b)
     tcase_add_test(tc, test_scan_returns_every_key_across_small_pages);
     tcase_add_test(tc, test_scan_with_prefix_excludes_other_keys);
     tcase_add_test(tc, test_scan_empty_prefix_returns_every_key);
+    tcase_add_test(tc, test_scan_prefix_with_glob_characters_is_literal);
     tcase_add_test(tc, test_scan_with_values_returns_values_and_versions);
     tcase_add_test(tc, test_scan_without_values_gives_keys_only);
     tcase_add_test(tc, test_scan_never_returns_expired_keys);
