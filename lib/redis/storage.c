@@ -612,9 +612,8 @@ static int rs_scan(void *impl, const char *prefix, const char *cursor,
         vals ? "1" : "0",
         u64_arg(&hint, count < 100 ? 100 : count > 1000 ? 1000 : count)};
     size_t lens[7];
-    for (int i = 0; i < 7; i++)
-        lens[i] = strlen(args[i]);
-    lens[1] = alen;
+    for (int i = 0; i < 7; i++) /* `after` is binary, not NUL-terminated */
+        lens[i] = i == 1 ? alen : strlen(args[i]);
     const char *keys[1] = {COUNTER_KEY};
     size_t klens[1] = {sizeof COUNTER_KEY - 1};
     redisReply *rep;
