@@ -49,7 +49,7 @@ void wb_locktab_free(wb_locktab *t);
 int wb_lock(wb_locktab *t, const char *key);
 void wb_unlock(wb_locktab *t, const char *key);
 
-/* Storage keys: "wabot:conv:<org>:<customer>", "wabot:cust:<org>:<phone>".
+/* Storage keys: "conv:<org>:<customer>", "cust:<org>:<phone>".
  * Written into buf; returns buf, or NULL if it does not fit. */
 char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer);
 char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone);

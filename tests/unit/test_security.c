@@ -764,7 +764,7 @@ START_TEST(test_claim_left_by_a_crash_expires_and_the_retry_is_handled)
 {
     START("dedup_lease_ms", "30000");
     /* A handler claimed SMcrash and died: only its claim is left. */
-    ck_assert_int_eq(wabot_storage_set_nx(env.storage, "wabot:dedup:SMcrash",
+    ck_assert_int_eq(wabot_storage_set_nx(env.storage, "dedup:SMcrash",
                                           "claim", 5, 30000, NULL),
                      WABOT_OK);
     /* still claimed: busy, so the provider redelivers rather than the
@@ -1090,7 +1090,7 @@ START_TEST(test_options_are_validated_when_set)
                                            NULL), WABOT_OK);
     ck_assert_int_eq(wabot_options_get_str(o, WABOT_OPT_DEDUP_KEY_FORMAT, &v),
                      WABOT_OK);
-    ck_assert_str_eq(v, "wabot:dedup:{id}");
+    ck_assert_str_eq(v, "dedup:{id}");
     int64_t n;
     ck_assert_int_eq(wabot_options_get_int(o, WABOT_OPT_VERIFY_SIGNATURES,
                                            &n), WABOT_OK);
