@@ -49,7 +49,9 @@ void wb_locktab_free(wb_locktab *t);
 int wb_lock(wb_locktab *t, const char *key);
 void wb_unlock(wb_locktab *t, const char *key);
 
-/* Storage keys: "conv:<org>:<customer>", "cust:<org>:<phone>".
+/* Storage keys: "conv:{<org>:<customer>}", "cust:{<org>:<phone>}"; the
+ * braces make "<org>:<customer>" the Redis hash tag of every key of one
+ * customer, so one transaction (the turn's commit) may touch them all.
  * Written into buf; returns buf, or NULL if it does not fit. */
 char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer);
 char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone);

@@ -68,7 +68,7 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
                                const char *name);
 
 /* 1 if s is usable as one component of a library storage key
- * ("conv:<org>:<customer>"): non-NULL, non-empty, no control
+ * ("conv:{<org>:<customer>}"): non-NULL, non-empty, no control
  * characters (bytes < 0x20 and 0x7f). */
 int wb_storage_key_part_ok(const char *s);
 

@@ -1,5 +1,6 @@
 /* Conversations: {"state":"<name>","session":{...}} at
- * "conv:<org>:<customer>", written with compare-and-set on the
+ * "conv:{<org>:<customer>}" (the braces are the customer's Redis hash tag:
+ * every key a turn commits shares it), written with compare-and-set on the
  * storage version so that concurrent writers (other threads, other
  * processes) can never silently overwrite each other. */
 #include <stdio.h>
@@ -23,7 +24,7 @@ char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer)
 {
     if (buf == NULL || org == NULL || customer == NULL)
         return NULL;
-    int w = snprintf(buf, n, "conv:%s:%s", org, customer);
+    int w = snprintf(buf, n, "conv:{%s:%s}", org, customer);
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 

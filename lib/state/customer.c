@@ -1,5 +1,5 @@
 /* Customer profiles: {"name":...,"last_inbound_ms":...,"opted_out":bool}
- * at "cust:<org>:<phone>", without expiry (the opt-out must never be
+ * at "cust:{<org>:<phone>}", without expiry (the opt-out must never be
  * forgotten). Every change is a read-modify-write retried on a version
  * conflict, so concurrent touches from several processes all land. */
 #include <stdio.h>
@@ -34,7 +34,7 @@ char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
 {
     if (buf == NULL || org == NULL || phone == NULL)
         return NULL;
-    int w = snprintf(buf, n, "cust:%s:%s", org, phone);
+    int w = snprintf(buf, n, "cust:{%s:%s}", org, phone);
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 

@@ -343,9 +343,9 @@ START_TEST(test_redis_library_keys_carry_the_prefix_once)
     ck_assert_int_eq(wabot_customer_set_opted_out(ctx, "pfx-org", "+1555",
                                                   1),
                      WABOT_OK);
-    cli(&g_srv, "EXISTS wabot:cust:pfx-org:+1555", out, sizeof out);
+    cli(&g_srv, "EXISTS wabot:cust:{pfx-org:+1555}", out, sizeof out);
     ck_assert_str_eq(out, "1");
-    cli(&g_srv, "EXISTS wabot:wabot:cust:pfx-org:+1555", out, sizeof out);
+    cli(&g_srv, "EXISTS wabot:wabot:cust:{pfx-org:+1555}", out, sizeof out);
     ck_assert_str_eq(out, "0");
     char all[4096];
     ck_assert_int_eq(rh_cli(&g_srv, "--scan --pattern '*wabot:wabot:*'", all,

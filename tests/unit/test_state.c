@@ -10,8 +10,8 @@
 
 #define ORG "acme"
 #define PHONE "+15551234567"
-#define CONV_KEY "conv:" ORG ":" PHONE
-#define CUST_KEY "cust:" ORG ":" PHONE
+#define CONV_KEY "conv:{" ORG ":" PHONE "}"
+#define CUST_KEY "cust:{" ORG ":" PHONE "}"
 
 static tu_env E;
 
@@ -88,18 +88,18 @@ START_TEST(test_key_builders_format_keys)
 {
     char buf[64];
     ck_assert_str_eq(wb_conv_key(buf, sizeof buf, "org", "+1555"),
-                     "conv:org:+1555");
+                     "conv:{org:+1555}");
     ck_assert_str_eq(wb_cust_key(buf, sizeof buf, "org", "+1555"),
-                     "cust:org:+1555");
+                     "cust:{org:+1555}");
     ck_assert_str_eq(wb_conv_key(buf, sizeof buf, "a:b", "c:d"),
-                     "conv:a:b:c:d");
+                     "conv:{a:b:c:d}");
 }
 END_TEST
 
 START_TEST(test_key_builders_return_null_when_too_small)
 {
-    char buf[14];
-    /* "conv:org:+1555" is 14 bytes: no room for the NUL. */
+    char buf[16];
+    /* "conv:{org:+1555}" is 16 bytes: no room for the NUL. */
     ck_assert_ptr_null(wb_conv_key(buf, sizeof buf, "org", "+1555"));
     ck_assert_ptr_nonnull(wb_conv_key(buf, sizeof buf, "org", "+155"));
     ck_assert_ptr_null(wb_cust_key(buf, sizeof buf, "org", "+1555"));
@@ -121,7 +121,7 @@ START_TEST(test_ids_with_colons_are_accepted)
                                             &snap),
                      WABOT_OK);
     wabot_conversation_free(snap);
-    free(raw_get("conv:org:eu:wa:+1555", NULL));
+    free(raw_get("conv:{org:eu:wa:+1555}", NULL));
 }
 END_TEST
 
