@@ -27,6 +27,11 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
 int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
                  wb_conv *c);
 void wb_conv_clear(wabot_ctx *ctx, wb_conv *c);
+/* The storage key (into key[WB_STORAGE_KEY_MAX + 1]) and the record
+ * (*record, libc memory: wabot_free) that wb_conv_save would write, for a
+ * caller that writes it in a transaction. INVAL, NOMEM. */
+int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
+                   const wb_conv *c, char *key, char **record, size_t *len);
 
 typedef struct wb_profile {
     char *name;       /* ctx->alloc; NULL = unknown */

@@ -19,6 +19,7 @@
 #include "outbound.h"
 #include "metrics.h"
 #include "options.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "router.h"
 #include "state.h"
@@ -126,6 +127,9 @@ static void turn_reset_attempt(wabot_turn *t)
     for (size_t i = 0; i < t->n_replies; i++)
         wb_outbound_free(t->replies[i]);
     t->n_replies = 0;
+    wb_turn_jobs_free(t);
+    t->committed = 0;
+    t->committed_elsewhere = 0;
 }
 
 static void turn_free(wabot_turn *t)
@@ -163,15 +167,6 @@ static int load_conversation(wabot_turn *t)
     return WABOT_OK;
 }
 
-static int save_conversation(wabot_turn *t)
-{
-    wb_conv c = {t->state, t->session, t->version};
-    int rc = wb_conv_save(t->ctx, t->org, t->customer, &c);
-    if (rc == WABOT_OK)
-        t->version = c.version;
-    return rc;
-}
-
 static void report_failure(wabot_turn *t, int rc)
 {
     wabot_ctx *ctx = t->ctx;
@@ -185,24 +180,28 @@ static void report_failure(wabot_turn *t, int rc)
         ctx->err_fn(t, rc, copy, ctx->err_ud);
 }
 
-/* One attempt: load, run, save. WABOT_ERR_CONFLICT means "run again". */
+/* One attempt: load, run, commit (the conversation if it changed, the
+ * replies and jobs, the marker: outbox.c). WABOT_ERR_CONFLICT means "run
+ * again". */
 static int run_attempt(wabot_turn *t)
 {
     int rc = load_conversation(t);
     if (rc != WABOT_OK)
         return rc;
     rc = run_from(t, 0);
-    if (rc < 0 || !t->dirty)
+    if (rc < 0)
         return rc;
-    rc = save_conversation(t);
-    if (rc == WABOT_ERR_CONFLICT)
-        wb_count(t->ctx, "state.conflicts", 1);
-    return rc;
+    return wb_turn_commit(t, t->dirty);
 }
 
 static int run_turn(wabot_turn *t)
 {
-    int rc = load_profile(t);
+    int rc = wb_turn_committed_before(t);
+    if (rc != 0) {
+        t->handled = rc > 0;
+        return rc < 0 ? rc : WABOT_OK;
+    }
+    rc = load_profile(t);
     if (rc != WABOT_OK)
         return rc;
     for (int64_t attempt = 0;; attempt++) {
@@ -303,9 +302,13 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
                               : t.handled ? WB_TURN_HANDLED
                                           : WB_TURN_UNHANDLED;
-    /* A reply that cannot be queued (storage down) fails the message, so
-     * the claim is released and the provider's redelivery runs it again:
-     * replies queued already are not queued twice (their job ids). */
+    /* Committed turns: their replies and jobs go to the queues now (the
+     * sweep relays them if this fails). Failed turns still send what they
+     * and the error handler queued, directly: a reply that cannot be
+     * queued (storage down) fails the message, so the claim is released
+     * and the provider's redelivery runs it again; replies queued already
+     * are not queued twice (their job ids). */
+    wb_turn_relay(&t);
     int qrc = wb_turn_send_replies(&t);
     if (qrc < 0 && rc >= 0)
         rc = qrc;

@@ -196,18 +196,14 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
     return WABOT_OK;
 }
 
-int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
-                 wb_conv *c)
+int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
+                   const wb_conv *c, char *key, char **record, size_t *len)
 {
-    if (ctx == NULL || c == NULL)
-        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_save: NULL argument");
-    char key[WB_STORAGE_KEY_MAX + 1];
     int rc = conv_key(ctx, org, customer, key);
     if (rc != WABOT_OK)
         return rc;
     if (c->session != NULL && !json_is_object(c->session))
         return wb_error(ctx, WABOT_ERR_INVAL, "session is not an object");
-
     json_t *state = json_string(c->state != NULL ? c->state : "");
     if (state == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
@@ -216,19 +212,30 @@ int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
                                          : json_object();
     json_t *root = json_pack("{s:o,s:o}", "state", state, "session",
                              session);
-    size_t len = 0;
-    char *text = root != NULL ? json_text(&ctx->alloc, root, &len) : NULL;
+    size_t tlen = 0;
+    char *text = root != NULL ? json_text(&ctx->alloc, root, &tlen) : NULL;
     json_decref(root);
     if (text == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "encoding conversation %s",
                         key);
-
-    char *record = NULL;
-    size_t rlen = 0;
-    rc = wabot_storage_record_encode(CONV_SCHEMA, text, len, &record, &rlen);
+    rc = wabot_storage_record_encode(CONV_SCHEMA, text, tlen, record, len);
     wb_free(&ctx->alloc, text);
     if (rc != WABOT_OK)
         return wb_error(ctx, rc, "encoding conversation %s", key);
+    return WABOT_OK;
+}
+
+int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *c)
+{
+    if (ctx == NULL || c == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_save: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    char *record = NULL;
+    size_t rlen = 0;
+    int rc = wb_conv_encode(ctx, org, customer, c, key, &record, &rlen);
+    if (rc != WABOT_OK)
+        return rc;
     uint64_t version = 0;
     rc = wabot_storage_cas(ctx->storage, key, c->version, record, rlen,
                            ctx->cfg.state_ttl_ms, &version);
