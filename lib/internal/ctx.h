@@ -22,6 +22,7 @@ typedef struct wb_schema wb_schema;
 typedef struct wb_optval wb_optval;
 typedef struct wb_orgopts wb_orgopts;
 typedef struct wb_modules wb_modules;
+typedef struct wb_http_routes wb_http_routes;
 
 /* The library's option values as the context reads them on its hot paths
  * (global values; per-organisation overrides go through wb_opt_int/_str of
@@ -134,6 +135,7 @@ struct wabot_ctx {
     wabot_limiter *limiter;
     int own_limiter;
     wb_outbound_cfg *out;  /* senders, breakers, window templates */
+    wb_http_routes *http_routes; /* wabot_http_handle's routes */
 };
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return

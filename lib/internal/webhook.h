@@ -12,6 +12,7 @@
 
 #include "wabot/webhook.h"
 #include "ctx.h"
+#include "http_server.h"
 #include "message.h"
 
 /* ------------------------------------------------------------------ */
@@ -64,6 +65,10 @@ typedef struct wb_form_limits {
 int wb_form_parse(const wabot_allocator *a, const char *s, size_t len,
                   const wb_form_limits *lim, wb_form **out, wb_reject *rej);
 void wb_form_free(wb_form *f);
+/* Percent-decode s[0..n) as a URL path segment ('+' stays '+') into dst
+ * (room for n + 1 bytes, NUL-terminated): WABOT_OK with the decoded
+ * length in *dlen, or WABOT_ERR_PARSE at a '%' without two hex digits. */
+int wb_percent_decode(const char *s, size_t n, char *dst, size_t *dlen);
 size_t wb_form_count(const wb_form *f);
 /* Parameter i in received order (borrowed); NULL if out of range. */
 const wb_form_param *wb_form_at(const wb_form *f, size_t i);
@@ -162,18 +167,7 @@ int wb_meta_verify(const char *secret, const char *body, size_t len,
 /* ------------------------------------------------------------------ */
 /* Authenticity policy (verify.c)                                      */
 
-/* One request as wabot_http_handle() received it (all borrowed). */
-typedef struct wb_request {
-    const char *method;
-    const char *target; /* path and query, as received */
-    const wabot_http_header *headers;
-    size_t nheaders;
-    const char *body;
-    size_t len;
-} wb_request;
-
-/* Header value by case-insensitive name (the first one), or NULL. */
-const char *wb_header_get(const wb_request *r, const char *name);
+/* wb_request and wb_header_get() are in http_server.h. */
 
 /* Is this Twilio request (decoded form f) signed with the configured
  * auth token for the URL Twilio called (WABOT_OPT_PUBLIC_URL, or the Host
@@ -205,18 +199,21 @@ int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u);
 /* ------------------------------------------------------------------ */
 /* Responses                                                            */
 
-struct wabot_http_response {
-    wabot_allocator alloc;    /* copy: the response may outlive the ctx */
-    int status;
-    const char *content_type; /* static string */
-    char *body;               /* NUL-terminated, allocated with alloc */
-    size_t len;
-};
+/* The response object and wb_response_new() are in http_server.h. */
 
-/* A response with a copy of body[0..len). NULL on NOMEM. */
-wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
-                                     const char *content_type,
-                                     const char *body, size_t len);
+/* Answer with the JSON error for `rej`, counted (webhook.rejected.<code>)
+ * and logged; a 503 carries "Retry-After: WB_RETRY_AFTER_SECONDS".
+ * WABOT_OK with *resp set, or NOMEM. */
+int wb_webhook_reject(wabot_ctx *ctx, const wb_reject *rej,
+                      wabot_http_response **resp);
+/* Seconds in the Retry-After of a 503: the failed message's dedup claim
+ * was released, so a redelivery may come at once; one second keeps a
+ * client that honours it from hammering a storage that just failed. */
+#define WB_RETRY_AFTER_SECONDS "1"
+
+/* Register the webhook routes (GET and POST on each configured webhook
+ * path) in ctx's route table. WABOT_OK, NOMEM. */
+int wb_webhook_routes_add(wabot_ctx *ctx);
 /* 200 for a Twilio webhook: empty TwiML. */
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
 /* <Response> with one <Message> per reply (text, or <Body>+<Media>). */
