@@ -32,7 +32,8 @@
  *      wildcard matching nothing ("/static" beats "/static/ *");
  *   3. then the exact method beats GET serving a HEAD, which beats "*".
  * HEAD is served by a GET route when no HEAD route matches: the answer is
- * the GET answer with its status and headers, without a body.
+ * the GET answer with its status and headers, without a body (no answer
+ * to a HEAD, a 404 or 405 included, has a body).
  * No route matches the path: 404 not_found. Routes match the path but
  * none accepts the method: 405 method_not_allowed with an Allow header
  * listing the methods that do (HEAD included when GET is). There is no

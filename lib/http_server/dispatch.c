@@ -1,6 +1,6 @@
 /* wabot_http_handle(): find the route, run its handler, answer 404/405
- * when there is none, 500 when a handler fails, and strip the body of a
- * HEAD answer. What the webhook routes do is lib/webhook/http.c. */
+ * when there is none, 500 when a handler fails, and strip the body of
+ * every HEAD answer. What the webhook routes do is lib/webhook/http.c. */
 #include <string.h>
 
 #include "internal/http_server.h"
@@ -114,8 +114,6 @@ static int serve(wabot_ctx *ctx, const wb_route *route, const wb_request *raw,
             return rc;
         return answer_failed(ctx, route, rc, resp);
     }
-    if (strcmp(raw->method, "HEAD") == 0)
-        wb_response_drop_body(*resp);
     return WABOT_OK;
 }
 
@@ -131,8 +129,14 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
     size_t plen = strcspn(target, "?");
     wb_route_match m;
     wb_http_route_find(ctx->http_routes, method, target, plen, &m);
-    if (m.route == NULL)
-        return answer_unrouted(ctx, method, target, plen, &m, resp);
-    wb_request raw = {method, target, headers, nheaders, body, len};
-    return serve(ctx, m.route, &raw, plen, resp);
+    if (m.route == NULL) {
+        rc = answer_unrouted(ctx, method, target, plen, &m, resp);
+    } else {
+        wb_request raw = {method, target, headers, nheaders, body, len};
+        rc = serve(ctx, m.route, &raw, plen, resp);
+    }
+    /* Whatever answers a HEAD, it goes without a body (RFC 9110 9.3.2). */
+    if (rc == WABOT_OK && strcmp(method, "HEAD") == 0)
+        wb_response_drop_body(*resp);
+    return rc;
 }

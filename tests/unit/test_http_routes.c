@@ -260,6 +260,12 @@ START_TEST(test_unknown_path_is_404_without_allow)
     ck_assert_int_eq(status_of("GET", "/a"), 404);
     ck_assert_int_eq(wabot_metrics_counter(env.ctx, "webhook.rejected.not_found"),
                      3);
+    /* a HEAD gets no body, not even an error's */
+    r = call("HEAD", "/b/1");
+    ck_assert_int_eq(wabot_http_response_status(r), 404);
+    ck_assert_str_eq(wabot_http_response_content_type(r), "application/json");
+    ck_assert_str_eq(wabot_http_response_body(r, NULL), "");
+    wabot_http_response_free(r);
 }
 END_TEST
 
