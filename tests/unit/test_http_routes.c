@@ -97,27 +97,6 @@ static const char *served(const char *method, const char *target)
     return out;
 }
 
-/* Check a JSON error answer: status, code, and no extra body shape. */
-static void assert_json_error(wabot_http_response *r, int status,
-                              const char *code)
-{
-    size_t len;
-    const char *body = wabot_http_response_body(r, &len);
-    ck_assert_msg(wabot_http_response_status(r) == status,
-                  "status %d, expected %d: %s",
-                  wabot_http_response_status(r), status, body);
-    ck_assert_str_eq(wabot_http_response_content_type(r), "application/json");
-    json_error_t e;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-    ck_assert_msg(root != NULL, "not JSON: %s", body);
-    ck_assert_uint_eq(json_object_size(root), 1);
-    json_t *err = json_object_get(root, "error");
-    ck_assert_uint_eq(json_object_size(err), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
-    ck_assert_ptr_nonnull(json_string_value(json_object_get(err, "message")));
-    json_decref(root);
-}
-
 static int status_of(const char *method, const char *target)
 {
     wabot_http_response *r = call(method, target);
@@ -252,7 +231,7 @@ START_TEST(test_unknown_path_is_404_without_allow)
 {
     add_tag("GET", "/a/:x", "a");
     wabot_http_response *r = call("GET", "/b/1");
-    assert_json_error(r, 404, "not_found");
+    tu_assert_json_error(r, 404, "not_found");
     ck_assert_ptr_null(wabot_http_response_header(r, "Allow"));
     ck_assert_uint_eq(wabot_http_response_header_count(r), 0);
     wabot_http_response_free(r);
@@ -276,7 +255,7 @@ START_TEST(test_wrong_method_is_405_with_allow_listing_every_matching_route)
     add_tag("PATCH", "/a/*", "patch");
     add_tag("POST", "/c", "post");
     wabot_http_response *r = call("PUT", "/a/b");
-    assert_json_error(r, 405, "method_not_allowed");
+    tu_assert_json_error(r, 405, "method_not_allowed");
     ck_assert_str_eq(wabot_http_response_header(r, "Allow"),
                      "GET, HEAD, PATCH, DELETE");
     ck_assert_uint_eq(wabot_http_response_header_count(r), 1);
@@ -285,7 +264,7 @@ START_TEST(test_wrong_method_is_405_with_allow_listing_every_matching_route)
     ck_assert_ptr_null(wabot_http_response_header_value(r, 1));
     wabot_http_response_free(r);
     r = call("GET", "/c");
-    assert_json_error(r, 405, "method_not_allowed");
+    tu_assert_json_error(r, 405, "method_not_allowed");
     ck_assert_str_eq(wabot_http_response_header(r, "allow"), "POST");
     wabot_http_response_free(r);
     /* no implicit OPTIONS answer; methods are case-sensitive */
@@ -673,7 +652,7 @@ START_TEST(test_handler_error_is_a_500_json_error_and_logged)
     logged[0] = '\0';
     add("GET", "/fail", failing_handler, NULL);
     wabot_http_response *r = call("GET", "/fail");
-    assert_json_error(r, 500, "internal");
+    tu_assert_json_error(r, 500, "internal");
     /* nothing the handler filled leaks out, nor its detail */
     ck_assert_uint_eq(wabot_http_response_header_count(r), 0);
     ck_assert_ptr_null(strstr(wabot_http_response_body(r, NULL), "half"));
@@ -858,7 +837,7 @@ START_TEST(test_configured_webhook_paths_are_literal_routes)
     wabot_options_free(o);
     /* ':' and '*' in a configured path are literal */
     wabot_http_response *r = call("PUT", "/hooks/:tw/*");
-    assert_json_error(r, 405, "method_not_allowed");
+    tu_assert_json_error(r, 405, "method_not_allowed");
     ck_assert_str_eq(wabot_http_response_header(r, "Allow"),
                      "GET, HEAD, POST");
     wabot_http_response_free(r);
