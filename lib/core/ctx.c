@@ -5,7 +5,6 @@
 
 #include "ctx.h"
 #include "http.h"
-#include "http_server.h"
 #include "metrics.h"
 #include "module.h"
 #include "options.h"

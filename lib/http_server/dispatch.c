@@ -7,11 +7,33 @@
 #include "internal/metrics.h"
 #include "internal/webhook.h"
 
+/* GET (HEAD too) and POST on each configured webhook path. Both options
+ * may name one path (up to a trailing '/'): it is served once. */
+static int add_webhook_routes(wabot_ctx *ctx)
+{
+    const char *paths[] = {ctx->cfg.twilio_path, ctx->cfg.meta_path};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (paths[i] == NULL)
+            continue;
+        int rc = wb_http_route_builtin(ctx, "GET", paths[i], wb_webhook_get);
+        if (rc == WABOT_OK)
+            rc = wb_http_route_builtin(ctx, "POST", paths[i],
+                                       wb_webhook_post);
+        if (rc == WABOT_ERR_EXISTS && i > 0) {
+            wb_error_clear(ctx);
+            continue;
+        }
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    return WABOT_OK;
+}
+
 int wb_http_server_init(wabot_ctx *ctx)
 {
     int rc = wb_http_routes_new(ctx);
     if (rc == WABOT_OK)
-        rc = wb_webhook_routes_add(ctx);
+        rc = add_webhook_routes(ctx);
     return rc;
 }
 
@@ -129,12 +151,22 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
     size_t plen = strcspn(target, "?");
     wb_route_match m;
     wb_http_route_find(ctx->http_routes, method, target, plen, &m);
+    /* The webhook metrics (webhook.requests and the request duration
+     * histogram) cover the webhook routes and what no route serves, as
+     * before routes existed; the host's routes are the host's to count. */
+    int webhook = m.route == NULL || wb_http_route_is_builtin(m.route);
+    if (webhook)
+        wb_count(ctx, "webhook.requests", 1);
+    wb_stopwatch sw = wb_stopwatch_start(ctx);
     if (m.route == NULL) {
         rc = answer_unrouted(ctx, method, target, plen, &m, resp);
     } else {
         wb_request raw = {method, target, headers, nheaders, body, len};
         rc = serve(ctx, m.route, &raw, plen, resp);
     }
+    if (webhook)
+        wb_metrics_webhook_done(
+            ctx, *resp ? wabot_http_response_status(*resp) : 500, sw);
     /* Whatever answers a HEAD, it goes without a body (RFC 9110 9.3.2). */
     if (rc == WABOT_OK && strcmp(method, "HEAD") == 0)
         wb_response_drop_body(*resp);

@@ -1,19 +1,8 @@
 /* What a route handler can read of its request. The query is decoded on
  * first use only: most routes never look at it. */
 #include <string.h>
-#include <strings.h>
 
 #include "internal/http_server.h"
-#include "internal/webhook.h"
-
-const char *wb_header_get(const wb_request *r, const char *name)
-{
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (r->headers[i].name != NULL && r->headers[i].value != NULL &&
-            strcasecmp(r->headers[i].name, name) == 0)
-            return r->headers[i].value;
-    return NULL;
-}
 
 void wb_http_request_clear(wabot_http_server_request *req)
 {

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "internal/http_server.h"
-#include "internal/webhook.h"
 
 /* In order of precedence: a literal beats a parameter beats the
  * wildcard. */
@@ -546,7 +545,7 @@ int wb_http_route_call(const wb_route *route, wabot_ctx *ctx,
 {
     *resp = NULL;
     if (route->builtin != NULL) {
-        int rc = route->builtin(ctx, req, resp);
+        int rc = route->builtin(ctx, &req->raw, resp);
         if (rc != WABOT_OK) {
             wabot_http_response_free(*resp);
             *resp = NULL;

@@ -1,5 +1,11 @@
-/* HTTP server internals: the route table, the request and response
- * objects behind wabot_http_handle(). Private. */
+/* HTTP server internals: the route table and the request a route handler
+ * sees. Private.
+ *
+ * Layering: this module sits above lib/webhook. The request record
+ * (wb_request) and the response object are the webhook's
+ * (internal/webhook.h, lib/webhook/http_response.c), as they were before
+ * routes existed; the webhook code never includes this header, so the
+ * route table adds no include cycle. */
 #ifndef WB_HTTP_SERVER_H
 #define WB_HTTP_SERVER_H
 
@@ -8,25 +14,12 @@
 #include "wabot/http_server.h"
 #include "alloc.h"
 #include "ctx.h"
+#include "webhook.h"
 
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
-/* One request as wabot_http_handle() received it (all borrowed). */
-typedef struct wb_request {
-    const char *method;
-    const char *target; /* path and query, as received */
-    const wabot_http_header *headers;
-    size_t nheaders;
-    const char *body;
-    size_t len;
-} wb_request;
-
-/* Header value by case-insensitive name (the first one), or NULL. */
-const char *wb_header_get(const wb_request *r, const char *name);
-
 typedef struct wb_route wb_route;
-typedef struct wb_form wb_form;
 
 /* What a handler sees: the raw request plus what routing learned. */
 struct wabot_http_server_request {
@@ -42,53 +35,18 @@ struct wabot_http_server_request {
 };
 
 /* ------------------------------------------------------------------ */
-/* Responses                                                           */
-
-typedef struct wb_http_header_field {
-    char *name;  /* one allocation: "name\0value\0" */
-    char *value; /* points into name's block */
-} wb_http_header_field;
-
-struct wabot_http_response {
-    wabot_allocator alloc;    /* copy: the response may outlive the ctx */
-    int status;
-    const char *content_type; /* static string, or ct_owned */
-    char *body;               /* NUL-terminated, allocated with alloc */
-    size_t len;
-    char *ct_owned;           /* a content type set by a handler */
-    wb_http_header_field *hdrs;
-    size_t n_hdrs, cap_hdrs;
-    const wabot_ctx *err_ctx; /* for error details while a handler runs */
-};
-
-/* A response with a copy of body[0..len). NULL on NOMEM. */
-wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
-                                     const char *content_type,
-                                     const char *body, size_t len);
-/* Append a header after the same checks as wabot_http_response_add_header.
- * WABOT_OK, WABOT_ERR_INVAL, NOMEM. */
-int wb_response_add_header(wabot_http_response *r, const char *name,
-                           const char *value);
-/* Drop the body, keep status, content type and headers (HEAD). */
-void wb_response_drop_body(wabot_http_response *r);
-
-/* ------------------------------------------------------------------ */
 /* Routes                                                              */
 
 typedef struct wb_http_routes wb_http_routes;
 
-/* A built-in handler that makes its own response (the webhook code):
- * WABOT_OK with *resp set, or an error status (answered 500). */
-typedef int (*wb_http_builtin_fn)(wabot_ctx *ctx,
-                                  const wabot_http_server_request *req,
+/* A built-in handler that makes its own response from the raw request
+ * (the webhook's): WABOT_OK with *resp set, or an error status, which
+ * wabot_http_handle() returns (no answer could be built). */
+typedef int (*wb_http_builtin_fn)(wabot_ctx *ctx, const wb_request *req,
                                   wabot_http_response **resp);
 
-/* The table on ctx->http_routes, with the webhook routes registered
- * (called by wabot_ctx_new). WABOT_OK or NOMEM (the detail recorded). */
-int wb_http_server_init(wabot_ctx *ctx);
-/* Free the table; each route's destroy runs once. No request may be
- * running. Safe when init failed or never ran. */
-void wb_http_server_free(wabot_ctx *ctx);
+/* wb_http_server_init() / _free() are declared in ctx.h (the context
+ * calls them without depending on this module). */
 /* The bare table: create on ctx->http_routes / free (routes.c). */
 int wb_http_routes_new(wabot_ctx *ctx);
 void wb_http_routes_free(wabot_ctx *ctx);

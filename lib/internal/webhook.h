@@ -12,7 +12,6 @@
 
 #include "wabot/webhook.h"
 #include "ctx.h"
-#include "http_server.h"
 #include "message.h"
 
 /* ------------------------------------------------------------------ */
@@ -167,7 +166,19 @@ int wb_meta_verify(const char *secret, const char *body, size_t len,
 /* ------------------------------------------------------------------ */
 /* Authenticity policy (verify.c)                                      */
 
-/* wb_request and wb_header_get() are in http_server.h. */
+/* One request as wabot_http_handle() received it (all borrowed). */
+typedef struct wb_request {
+    const char *method;
+    const char *target; /* path and query, as received */
+    const wabot_http_header *headers;
+    size_t nheaders;
+    const char *body;
+    size_t len;
+} wb_request;
+
+/* Header value by case-insensitive name (the first one), or NULL. */
+const char *wb_header_get(const wb_request *r, const char *name);
+
 
 /* Is this Twilio request (decoded form f) signed with the configured
  * auth token for the URL Twilio called (WABOT_OPT_PUBLIC_URL, or the Host
@@ -199,7 +210,37 @@ int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u);
 /* ------------------------------------------------------------------ */
 /* Responses                                                            */
 
-/* The response object and wb_response_new() are in http_server.h. */
+/* The response object of wabot_http_handle() (http_response.c): the
+ * webhook's answers and, through the setters of http_server.h, those of
+ * the host's routes. */
+typedef struct wb_http_header_field {
+    char *name;  /* one allocation: "name\0value\0" */
+    char *value; /* points into name's block */
+} wb_http_header_field;
+
+struct wabot_http_response {
+    wabot_allocator alloc;    /* copy: the response may outlive the ctx */
+    int status;
+    const char *content_type; /* static string, or ct_owned */
+    char *body;               /* NUL-terminated, allocated with alloc */
+    size_t len;
+    char *ct_owned;           /* a content type set by a handler */
+    wb_http_header_field *hdrs;
+    size_t n_hdrs, cap_hdrs;
+    const wabot_ctx *err_ctx; /* for error details while a handler runs */
+};
+
+/* A response with a copy of body[0..len). NULL on NOMEM. */
+wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
+                                     const char *content_type,
+                                     const char *body, size_t len);
+/* Append a header after the same checks as wabot_http_response_add_header.
+ * WABOT_OK, WABOT_ERR_INVAL, NOMEM. */
+int wb_response_add_header(wabot_http_response *r, const char *name,
+                           const char *value);
+/* Drop the body, keep status, content type and headers (HEAD). */
+void wb_response_drop_body(wabot_http_response *r);
+
 
 /* Answer with the JSON error for `rej`, counted (webhook.rejected.<code>)
  * and logged; a 503 carries "Retry-After: WB_RETRY_AFTER_SECONDS".
@@ -211,9 +252,14 @@ int wb_webhook_reject(wabot_ctx *ctx, const wb_reject *rej,
  * client that honours it from hammering a storage that just failed. */
 #define WB_RETRY_AFTER_SECONDS "1"
 
-/* Register the webhook routes (GET and POST on each configured webhook
- * path) in ctx's route table. WABOT_OK, NOMEM. */
-int wb_webhook_routes_add(wabot_ctx *ctx);
+/* The webhook routes' handlers, registered by the HTTP server on each
+ * configured webhook path: GET (and HEAD) is Meta's handshake, POST a
+ * Twilio or Meta webhook by Content-Type. WABOT_OK with *resp set; an
+ * error only when no answer can be built (NOMEM). */
+int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
+                   wabot_http_response **resp);
+int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
+                    wabot_http_response **resp);
 /* 200 for a Twilio webhook: empty TwiML. */
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
 /* <Response> with one <Message> per reply (text, or <Body>+<Media>). */

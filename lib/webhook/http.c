@@ -1,6 +1,6 @@
-/* The webhook routes: GET (Meta's handshake) and POST on each configured
- * webhook path, registered in the context's route table
- * (lib/http_server). A POST goes to a provider parser and its messages
+/* The webhook routes' handlers: GET (Meta's handshake) and POST on each
+ * configured webhook path, registered in the context's route table by
+ * lib/http_server. A POST goes to a provider parser and its messages
  * to the pipeline. Parsing lives in twilio.c and meta.c, authenticity in
  * verify.c (signatures, the GET handshake), delivery receipts in
  * receipts.c; this file only decides what runs in which order (content
@@ -275,18 +275,16 @@ static int handle_meta(wabot_ctx *ctx, const wb_request *r,
     return process_batch(ctx, BODY_JSON, &batch, resp);
 }
 
-/* GET (and HEAD) on a webhook path: Meta's verification handshake. */
-static int webhook_get(wabot_ctx *ctx, const wabot_http_server_request *req,
-                       wabot_http_response **resp)
+int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
+                   wabot_http_response **resp)
 {
-    return handle_get(ctx, req->query, resp);
+    const char *q = strchr(req->target, '?');
+    return handle_get(ctx, q != NULL ? q : "", resp);
 }
 
-/* POST on a webhook path: a Twilio or Meta webhook, by Content-Type. */
-static int webhook_post(wabot_ctx *ctx, const wabot_http_server_request *hreq,
-                        wabot_http_response **resp)
+int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
+                    wabot_http_response **resp)
 {
-    const wb_request *req = &hreq->raw;
     wb_reject rej;
     const char *ct = wb_header_get(req, "Content-Type");
     body_kind kind = body_kind_of(ct);
@@ -308,25 +306,4 @@ static int webhook_post(wabot_ctx *ctx, const wabot_http_server_request *hreq,
     }
     return kind == BODY_FORM ? handle_twilio(ctx, req, resp)
                              : handle_meta(ctx, req, resp);
-}
-
-int wb_webhook_routes_add(wabot_ctx *ctx)
-{
-    const char *paths[] = {ctx->cfg.twilio_path, ctx->cfg.meta_path};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (paths[i] == NULL)
-            continue;
-        int rc = wb_http_route_builtin(ctx, "GET", paths[i], webhook_get);
-        if (rc == WABOT_OK)
-            rc = wb_http_route_builtin(ctx, "POST", paths[i], webhook_post);
-        /* Both options may name one path (up to a trailing '/'): it is
-         * served once, by the same handlers. */
-        if (rc == WABOT_ERR_EXISTS && i > 0) {
-            wb_error_clear(ctx);
-            continue;
-        }
-        if (rc != WABOT_OK)
-            return rc;
-    }
-    return WABOT_OK;
 }

@@ -28,6 +28,16 @@
 #define CHALLENGE_CHARS                                                      \
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
+/* Header value by case-insensitive name (the first one), or NULL. */
+const char *wb_header_get(const wb_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (r->headers[i].name != NULL && r->headers[i].value != NULL &&
+            strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
 /* Once per process, however many requests skip the check: loud enough to
  * be seen in every log, quiet enough not to drown it. */
 static void warn_unverified(wabot_ctx *ctx)

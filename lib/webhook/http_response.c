@@ -1,10 +1,11 @@
-/* The response object: status, content type, headers, body. Handlers
- * fill it through the setters (every header checked, so no request
- * byte can split a response); hosts read it and free it. */
+/* The response object of wabot_http_handle(): status, content type,
+ * headers, body. The webhook builds its answers with wb_response_new();
+ * route handlers fill theirs through the setters (every header checked,
+ * so no request byte can split a response); hosts read it and free it. */
 #include <string.h>
 #include <strings.h>
 
-#include "internal/http_server.h"
+#include "internal/webhook.h"
 
 wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
                                      const char *content_type,
