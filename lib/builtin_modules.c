@@ -3,9 +3,11 @@
  * it is the only place that names them, so the core knows none. */
 #include "inbound.h"
 #include "options.h"
+#include "outbox.h"
 
 static const wabot_module_def *const builtin[] = {
     &wb_optout_module,
+    &wb_outbox_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

@@ -34,11 +34,16 @@ int wb_turn_committed_before(wabot_turn *t);
  * WABOT_OK with t->committed_elsewhere set: another attempt committed this
  * message first (ours is dropped). */
 int wb_turn_commit(wabot_turn *t, int save_state);
-/* After a commit: enqueue the jobs and delete the outbox record. Failures
- * leave the record to the sweep; never fails the turn. */
+/* After a commit: enqueue the jobs and delete the outbox record. On a
+ * failure the record stays (the redelivery or the sweep relays it) and the
+ * status is returned, so the message can be answered as failed. */
 int wb_turn_relay(wabot_turn *t);
 /* Relay outbox records older than grace_ms, at most max_records looked at.
  * Returns how many were relayed, or a negative status. */
 int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records);
+
+/* The outbox module (options outbox.sweep_ms, outbox.grace_ms). */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_outbox_module;
 
 #endif

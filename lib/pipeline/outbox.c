@@ -31,6 +31,7 @@
 #include "state.h"
 #include "storage.h"
 #include "strbuf.h"
+#include "wabot/module.h"
 #include "wabot/storage.h"
 
 #define MODULE "outbox"
@@ -181,16 +182,29 @@ typedef struct reader {
     const char *p, *end;
 } reader;
 
-static int get_size(reader *r, size_t *n, char stop)
+/* A decimal number ending at `stop`, at most `max`. */
+static int get_number(reader *r, unsigned long long max, char stop,
+                      unsigned long long *n)
 {
     char *e;
     if (r->p >= r->end || *r->p < '0' || *r->p > '9')
         return -1;
     unsigned long long v = strtoull(r->p, &e, 10);
-    if (e >= r->end || *e != stop || v > (unsigned long long)(r->end - e))
+    if (e >= r->end || *e != stop || v > max)
+        return -1;
+    *n = v;
+    r->p = e + 1;
+    return 0;
+}
+
+/* A length: no more than the bytes left. */
+static int get_size(reader *r, size_t *n, char stop)
+{
+    unsigned long long v;
+    if (r->p >= r->end ||
+        get_number(r, (unsigned long long)(r->end - r->p), stop, &v) != 0)
         return -1;
     *n = (size_t)v;
-    r->p = e + 1;
     return 0;
 }
 
@@ -239,11 +253,11 @@ static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
                        int64_t *created, wb_outjob **jobs, size_t *n)
 {
     reader r = {val, val + len};
-    size_t count, when;
+    unsigned long long when, count;
     *jobs = NULL;
     *n = 0;
-    if (get_size(&r, &when, '\n') != 0 || get_size(&r, &count, '\n') != 0 ||
-        count > MAX_TURN_JOBS * 2)
+    if (get_number(&r, INT64_MAX, '\n', &when) != 0 ||
+        get_number(&r, MAX_TURN_JOBS * 2, '\n', &count) != 0)
         return WABOT_ERR_PARSE;
     if (created)
         *created = (int64_t)when;
@@ -514,7 +528,7 @@ int wb_turn_relay(wabot_turn *t)
     wabot_ctx *ctx = t->ctx;
     int rc = relay_jobs(ctx, t->jobs, t->n_jobs);
     if (rc != WABOT_OK)
-        return WABOT_OK; /* durable in the outbox: the sweep relays it */
+        return rc; /* durable in the outbox: a redelivery or the sweep */
     char key[WB_STORAGE_KEY_MAX + 1];
     if (key_of(key, "outbox", t->org, t->customer, wabot_message_id(t->msg)) ==
         WABOT_OK)
@@ -585,3 +599,74 @@ int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
                "record(s) left by earlier turns", relayed);
     return relayed;
 }
+
+/* ------------------------------------------------------------------ */
+/* The module: the sweep on the loop                                   */
+
+enum { OPT_SWEEP_MS, OPT_GRACE_MS };
+
+static const wabot_option_def outbox_options[] = {
+    {WABOT_OPTION_DEF_VERSION, "sweep_ms", WABOT_OPTION_DURATION, 0, 10000,
+     0, 24LL * 3600 * 1000, NULL,
+     "how often the loop relays outbox records a dead process left "
+     "(0 = never)",
+     NULL, NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "grace_ms", WABOT_OPTION_DURATION, 0, 30000,
+     1000, 24LL * 3600 * 1000, NULL,
+     "age of an outbox record before the sweep relays it", NULL, NULL,
+     NULL},
+};
+
+typedef struct sweeper {
+    wabot_module *m;
+    int64_t next;
+} sweeper;
+
+static int64_t sweep_deadline(void *ud)
+{
+    const sweeper *s = ud;
+    return s->next;
+}
+
+static void sweep_fire(void *ud)
+{
+    sweeper *s = ud;
+    wabot_ctx *ctx = wabot_module_ctx(s->m);
+    int64_t every = 0, grace = 0;
+    wabot_module_option_int(s->m, NULL, OPT_SWEEP_MS, &every);
+    wabot_module_option_int(s->m, NULL, OPT_GRACE_MS, &grace);
+    int rc = wb_outbox_sweep(ctx, grace, 1000);
+    if (rc < 0)
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "sweep: %s", wabot_strerror(rc));
+    s->next = wb_now(ctx) + every;
+}
+
+static int outbox_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    int64_t every = 0;
+    wabot_module_option_int(m, NULL, OPT_SWEEP_MS, &every);
+    if (every == 0)
+        return WABOT_OK;
+    sweeper *s = wb_calloc(&ctx->alloc, 1, sizeof *s);
+    if (!s)
+        return WABOT_ERR_NOMEM;
+    s->m = m;
+    s->next = wb_now(ctx) + every;
+    wabot_module_set_data(m, s);
+    wb_source src = {sweep_deadline, sweep_fire, s, 1};
+    return wb_loop_add_source(ctx, &src);
+}
+
+static void outbox_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_free(&wabot_module_ctx(m)->alloc, wabot_module_data(m));
+}
+
+const wabot_module_def wb_outbox_module = {
+    WABOT_MODULE_DEF_VERSION, "outbox",
+    "a turn's effects commit as one unit; the sweep relays what a dead "
+    "process left",
+    NULL, outbox_options, 2, NULL, outbox_create, outbox_destroy};

@@ -302,14 +302,17 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
                               : t.handled ? WB_TURN_HANDLED
                                           : WB_TURN_UNHANDLED;
-    /* Committed turns: their replies and jobs go to the queues now (the
-     * sweep relays them if this fails). Failed turns still send what they
-     * and the error handler queued, directly: a reply that cannot be
-     * queued (storage down) fails the message, so the claim is released
-     * and the provider's redelivery runs it again; replies queued already
-     * are not queued twice (their job ids). */
-    wb_turn_relay(&t);
-    int qrc = wb_turn_send_replies(&t);
+    /* Committed turns: their replies and jobs go to the queues now. If the
+     * queues cannot take them the turn stands (it is committed) but the
+     * message is answered as failed, so the claim is released and the
+     * provider's redelivery relays them (and the sweep would, later).
+     * Failed turns still send what they and the error handler queued,
+     * directly: a reply that cannot be queued fails the message the same
+     * way; replies queued already are not queued twice (their job ids). */
+    int qrc = wb_turn_relay(&t);
+    int src = wb_turn_send_replies(&t);
+    if (qrc >= 0)
+        qrc = src;
     if (qrc < 0 && rc >= 0)
         rc = qrc;
     wb_unlock(ctx->locks, key);
