@@ -63,6 +63,11 @@ WABOT_API wabot_redis *wabot_redis_new(const wabot_redis_config *cfg,
 /** Free after every backend made from it. */
 WABOT_API void wabot_redis_free(wabot_redis *r);
 
+/** Round trips to Redis made through r so far (commands and scripts, one
+ *  each; connection handshakes not included): what a request costs in
+ *  network waits. Any thread; never fails (0 for NULL). */
+WABOT_API int64_t wabot_redis_round_trips(const wabot_redis *r);
+
 /** Backends on r (r borrowed; it must outlive them). NULL on NOMEM. */
 WABOT_API wabot_storage *wabot_storage_redis_new(wabot_redis *r);
 WABOT_API wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r);

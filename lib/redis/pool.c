@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct wabot_redis {
     int64_t retry_at_ms;   /* monotonic: no connect attempt before */
     int64_t backoff_ms;    /* the next backoff */
     wb_redis_stats stats;  /* counters; open/idle filled on read */
+    atomic_llong round_trips; /* commands and scripts sent */
     char last_error[LAST_ERROR_MAX];
 };
 
@@ -607,6 +609,13 @@ const wabot_redis_config *wb_redis_config_of(const wabot_redis *r)
     return &r->cfg;
 }
 
+int64_t wabot_redis_round_trips(const wabot_redis *r)
+{
+    return r ? (int64_t)atomic_load_explicit(&((wabot_redis *)r)->round_trips,
+                                             memory_order_relaxed)
+             : 0;
+}
+
 void wb_redis_stats_of(wabot_redis *r, wb_redis_stats *out)
 {
     pthread_mutex_lock(&r->mu);
@@ -662,6 +671,7 @@ static int send_argv(wabot_redis *r, redisContext *c, int argc,
 {
     int saved_errno;
     *out = command_nosigpipe(c, argc, argv, argvlen, &saved_errno);
+    atomic_fetch_add_explicit(&r->round_trips, 1, memory_order_relaxed);
     if (*out == NULL)
         return context_failure(r, c, saved_errno);
     return WABOT_OK;

@@ -323,7 +323,8 @@ typedef struct race {
 static void *reader(void *p)
 {
     race *r = p;
-    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+    /* At least 100 reads each, however the threads are scheduled. */
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) || r->reads < 100) {
         int64_t v = 0;
         char org[16];
         snprintf(org, sizeof org, "org%ld", r->reads % 50);

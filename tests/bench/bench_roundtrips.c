@@ -1,0 +1,141 @@
+/* Redis round trips per webhook: how many requests the library sends to
+ * Redis for one inbound message, from wabot_http_handle() to the reply on
+ * the outbound queue, and then for delivering that reply (counted by the
+ * library, wabot_redis_round_trips(): a command or a script is one round
+ * trip), beside the commands the server executed for them (INFO's
+ * total_commands_processed, which also counts the commands inside
+ * scripts). Prints figures, never asserts on them.
+ *
+ *   bench_roundtrips [messages]       (default 2000)
+ *
+ * Storage, scheduler and limiter on one fresh redis-server (no AOF),
+ * signatures off, a handler that changes the conversation and replies
+ * once: the common turn. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "redis_harness.h"
+#include "wabot.h"
+#include "wabot/redis.h"
+
+static long long commands(const rh_server *s)
+{
+    char out[8192];
+    if (rh_cli(s, "INFO stats", out, sizeof out) != 0)
+        return -1;
+    const char *p = strstr(out, "total_commands_processed:");
+    return p ? atoll(p + strlen("total_commands_processed:")) : -1;
+}
+
+static int answer(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    int64_t n = wabot_turn_session_int(t, "n", 0);
+    wabot_turn_session_set_int(t, "n", n + 1);
+    return wabot_reply_text(t, "thanks, noted");
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 2000;
+    if (n < 1)
+        n = 1;
+    if (!rh_available()) {
+        fprintf(stderr, "bench_roundtrips: redis-server not installed\n");
+        return 77;
+    }
+    rh_server srv;
+    if (rh_start(&srv, 0) != 0) {
+        fprintf(stderr, "bench_roundtrips: cannot start redis-server\n");
+        return 1;
+    }
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = srv.port;
+    const char *err = NULL;
+    wabot_redis *r = wabot_redis_new(&cfg, &err);
+    if (!r) {
+        fprintf(stderr, "wabot_redis_new: %s\n", err ? err : "?");
+        return 1;
+    }
+    wabot_storage *st = wabot_storage_redis_new(r);
+    wabot_scheduler *sc = wabot_scheduler_redis_new(r);
+    wabot_limiter *li = wabot_limiter_redis_new(r);
+    wabot_transport *tr = wabot_recorder_new();
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_storage(o, st);
+    wabot_options_set_scheduler(o, sc);
+    wabot_options_set_limiter(o, li);
+    wabot_options_set_transport(o, tr);
+    wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, 0);
+    wabot_ctx *ctx = NULL;
+    if (wabot_ctx_new(&ctx, o) != WABOT_OK) {
+        fprintf(stderr, "wabot_ctx_new: %s\n", wabot_options_errmsg(o));
+        return 1;
+    }
+    wabot_options_free(o);
+    wabot_route_fallback(ctx, NULL, answer, NULL, NULL);
+
+    wabot_http_header h[] = {
+        {"Content-Type", "application/x-www-form-urlencoded"}};
+    if (getenv("BENCH_COMMANDSTATS"))
+        rh_cli(&srv, "CONFIG RESETSTAT", (char[64]){0}, 64);
+    long long before = commands(&srv);
+    int64_t rt0 = wabot_redis_round_trips(r);
+    for (int i = 0; i < n; i++) {
+        char body[512];
+        /* 50 customers: conversations are read and written, not only
+         * created. */
+        snprintf(body, sizeof body,
+                 "MessageSid=SM%032d&From=whatsapp%%3A%%2B1415555%04d&"
+                 "To=whatsapp%%3A%%2B14155238886&Body=hello",
+                 i, i % 50);
+        wabot_http_response *resp = NULL;
+        if (wabot_http_handle(ctx, "POST", "/whatsapp/webhook", h, 1, body,
+                              strlen(body), &resp) != WABOT_OK ||
+            wabot_http_response_status(resp) != 200) {
+            fprintf(stderr, "webhook %d: %d\n", i,
+                    resp ? wabot_http_response_status(resp) : -1);
+            return 1;
+        }
+        wabot_http_response_free(resp);
+    }
+    long long mid = commands(&srv);
+    int64_t rt1 = wabot_redis_round_trips(r);
+    if (getenv("BENCH_COMMANDSTATS")) {
+        char stats[8192];
+        rh_cli(&srv, "INFO commandstats", stats, sizeof stats);
+        printf("%s\n", stats);
+    }
+    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx) + 60000);
+    long long after = commands(&srv);
+    int64_t rt2 = wabot_redis_round_trips(r);
+    size_t sent = wabot_recorder_count(tr);
+
+    /* One INFO per reading is the server's own count too. */
+    double in = (double)(rt1 - rt0) / n;
+    double out = sent ? (double)(rt2 - rt1) / (double)sent : 0;
+    printf("Redis round trips per webhook (handle: dedup, limits, profile, "
+           "state, outbox, queue): %.2f  (server commands %.2f)\n", in,
+           (double)(mid - before - 1) / n);
+    printf("Redis round trips per delivered reply (reserve, checks, send "
+           "bookkeeping, complete): %.2f  (server commands %.2f)\n", out,
+           sent ? (double)(after - mid - 1) / (double)sent : 0);
+    printf("Total per message end to end: %.2f round trips  (%d webhooks, "
+           "%zu replies sent)\n", in + out, n, sent);
+
+    wabot_ctx_free(ctx);
+    wabot_transport_free(tr);
+    wabot_limiter_free(li);
+    wabot_scheduler_free(sc);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+    rh_destroy(&srv);
+    return 0;
+}
