@@ -74,15 +74,18 @@ static int list_texts(const wabot_out *out, wabot_outbound *o)
     return WABOT_OK;
 }
 
-/* A send goes through the transport its organisation's sender routes to;
- * a reply through the provider the customer wrote from. */
+/* The provider whose limits apply: the one of the transport the message
+ * is routed to (a send's or a reply's organisation's sender), else, for a
+ * reply through a transport of no known provider, the one the customer
+ * wrote from (its webhook may answer inline). */
 static wabot_provider provider_for(const wabot_out *out,
                                    const wb_out_address *addr,
                                    const wabot_outbound *o)
 {
     const char *from = "";
-    return addr ? addr->provider
-                : wb_transport_provider(wb_sender_route(out->ctx, o, &from));
+    wabot_provider p =
+        wb_transport_provider(wb_sender_route(out->ctx, o, &from));
+    return p == WABOT_PROVIDER_UNKNOWN && addr ? addr->provider : p;
 }
 
 int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
