@@ -68,8 +68,8 @@ static const char USAGE[] =
 "                          webhook security (doc/security.md): without a\n"
 "                          provider's secret its webhooks are refused (403)\n"
 "\n"
-"Endpoints: the two webhook paths (handled by wabot_http_handle()) and\n"
-"GET /healthz, answered 200 {\"status\":\"ok\"} by the server itself.\n"
+"Endpoints: the two webhook paths and GET /healthz (200\n"
+"{\"status\":\"ok\"}), all routes of the library's wabot_http_handle().\n"
 "SIGINT or SIGTERM stops the server cleanly.\n"
 "Exit status: 0 after a clean stop, 1 if the server cannot start,\n"
 "2 for a bad configuration.\n"
@@ -323,8 +323,28 @@ static wabot_ctx *context_new(config *cfg, wabot_options *opts)
     return ctx;
 }
 
+/* GET /healthz, a route of the library's like the webhooks: HEAD is
+ * answered too, other methods 405 with Allow. */
+static int healthz(wabot_ctx *ctx, const wabot_http_server_request *req,
+                   wabot_http_response *resp, void *ud)
+{
+    (void)ctx;
+    (void)req;
+    (void)ud;
+    int rc = wabot_http_response_add_header(resp, "Cache-Control", "no-store");
+    if (rc == WABOT_OK)
+        rc = wabot_http_response_set_json(resp, 200, "{\"status\":\"ok\"}");
+    return rc;
+}
+
 static int install_bot(wabot_ctx *ctx, const char *bot)
 {
+    int hrc = wabot_http_route_add(ctx, "GET", HEALTHZ_PATH, healthz, NULL,
+                                   NULL);
+    if (hrc == WABOT_ERR_EXISTS) /* a webhook path was set to it */
+        log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
+    else if (hrc != WABOT_OK)
+        return hrc;
     int rc = strcmp(bot, "echo") == 0 ? echo_bot_install(ctx)
                                       : demo_bot_install(ctx);
     if (rc != WABOT_OK)
@@ -411,9 +431,12 @@ static void request_append(request *req, const char *data, size_t n,
     req->len += n;
 }
 
+/* `headers`: the library's response whose headers go along (NULL for
+ * the server's own answers). */
 static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned status,
                                   const char *content_type, const char *body,
-                                  size_t len)
+                                  size_t len,
+                                  const wabot_http_response *headers)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -421,6 +444,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned status,
         return MHD_NO;
     if (content_type != NULL && content_type[0] != '\0')
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    /* Names and values were checked by the library (no CR/LF). */
+    for (size_t i = 0; i < wabot_http_response_header_count(headers); i++)
+        MHD_add_response_header(r, wabot_http_response_header_name(headers, i),
+                                wabot_http_response_header_value(headers, i));
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -435,7 +462,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
     int n = snprintf(body, sizeof body,
                      "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                      message);
-    return send_reply(c, status, "application/json", body, (size_t)n);
+    return send_reply(c, status, "application/json", body, (size_t)n, NULL);
 }
 
 static enum MHD_Result send_internal_error(struct MHD_Connection *c,
@@ -457,23 +484,6 @@ static int declared_too_large(struct MHD_Connection *c, size_t max)
     const char *cl = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)max;
-}
-
-static int is_path(const char *target, const char *path)
-{
-    size_t n = strlen(path);
-    return strncmp(target, path, n) == 0 &&
-           (target[n] == '\0' || target[n] == '?');
-}
-
-static enum MHD_Result serve_healthz(struct MHD_Connection *c,
-                                     const char *method)
-{
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method_not_allowed", "use GET");
-    static const char ok[] = "{\"status\":\"ok\"}";
-    return send_reply(c, MHD_HTTP_OK, "application/json", ok, sizeof ok - 1);
 }
 
 typedef struct header_list {
@@ -520,7 +530,7 @@ static enum MHD_Result serve_library(const server *srv,
     const char *body = wabot_http_response_body(resp, &len);
     enum MHD_Result ret =
         send_reply(c, (unsigned)wabot_http_response_status(resp),
-                   wabot_http_response_content_type(resp), body, len);
+                   wabot_http_response_content_type(resp), body, len, resp);
     wabot_http_response_free(resp);
     return ret;
 }
@@ -555,8 +565,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (req->too_large)
         return send_too_large(c);
-    if (is_path(req->target, HEALTHZ_PATH))
-        return serve_healthz(c, method);
     return serve_library(srv, c, method, req);
 }
 

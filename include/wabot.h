@@ -11,6 +11,7 @@
 #include "wabot/state.h"
 #include "wabot/storage.h"
 #include "wabot/transport.h"
+#include "wabot/http_server.h"
 #include "wabot/webhook.h"
 #include "wabot/metrics.h"
 #include "wabot/jobs.h"

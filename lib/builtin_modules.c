@@ -5,9 +5,11 @@
 #include "inbound.h"
 #include "options.h"
 #include "outbound.h"
+#include "outbox.h"
 
 static const wabot_module_def *const builtin[] = {
     &wb_optout_module,
+    &wb_outbox_module,
     &wb_outbound_module,
     &wb_texts_module,
     &wb_delivery_module,

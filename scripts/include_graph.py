@@ -29,6 +29,7 @@ OWNERS = {
     'options': 'core', 'module': 'core', 'versioned': 'core',
     'runtime': 'loop', 'keyword_fold': 'router', 'inbound': 'pipeline',
     'provider': 'transport', 'receipts': 'webhook',
+    'outbox': 'pipeline',
 }
 
 

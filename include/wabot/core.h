@@ -183,7 +183,7 @@ typedef enum wabot_option {
     WABOT_OPT_VERIFY_SIGNATURES = 128, /**< 1 (default); 0 accepts unsigned webhooks (local development only) */
     WABOT_OPT_TRUST_FORWARDED = 129,   /**< 1: honour X-Forwarded-Proto/-Host; default 0 */
     WABOT_OPT_DEDUP = 130,             /**< 1 (default): inbound messages are deduplicated; 0 = off */
-    WABOT_OPT_DEDUP_KEY_FORMAT = 131,  /**< string, default "wabot:dedup:{id}" */
+    WABOT_OPT_DEDUP_KEY_FORMAT = 131,  /**< string, default "dedup:{id}" */
     WABOT_OPT_DEDUP_TTL_MS = 132,      /**< how long a handled id is remembered, default 24 h */
     WABOT_OPT_DEDUP_LEASE_MS = 133,    /**< claim lease while a message is handled, default 60000 */
     WABOT_OPT_INBOUND_RATE_COUNT = 134, /**< messages per customer and period, default 30; 0 = no limit */

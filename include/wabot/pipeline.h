@@ -157,6 +157,31 @@ WABOT_API int wabot_reply_template(wabot_turn *turn, const char *name,
 /** Number of replies queued on this turn so far. */
 WABOT_API size_t wabot_turn_reply_count(const wabot_turn *turn);
 
+/* ------------------------------------------------------------------ */
+/* Jobs inside a turn: the turn outbox                                  */
+
+struct wabot_job_spec; /* wabot/jobs.h */
+
+/**
+ * Enqueue a job on `queue` as one of the turn's effects: it is written
+ * with the turn's conversation state and replies in one storage
+ * transaction when the turn ends successfully, and only then handed to the
+ * queue (doc/architecture.md, "The turn outbox"). A turn that fails, or is
+ * re-run after a conflicting change of its conversation, enqueues nothing
+ * from that attempt. `payload` (len bytes, any bytes) and `spec` (NULL:
+ * defaults; spec->job_id NULL: "<message id>:j<n>", so a re-run or a
+ * redelivery enqueues the same job, not a second one) are copied.
+ * *job_id (may be NULL) gets the id, owned (wabot_ctx_mem_free).
+ * Call from the turn's thread while the turn runs.
+ * Errors: WABOT_ERR_INVAL (NULL turn, a bad queue name, NULL payload with
+ * len > 0, a spec out of range), WABOT_ERR_TOO_LARGE (more than 64 jobs in
+ * one turn), NOMEM.
+ */
+WABOT_API int wabot_turn_enqueue(wabot_turn *turn, const char *queue,
+                                 const char *payload, size_t len,
+                                 const struct wabot_job_spec *spec,
+                                 char **job_id);
+
 #ifdef __cplusplus
 }
 #endif

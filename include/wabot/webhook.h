@@ -27,49 +27,18 @@
  * redeliver a message that will fail again. See doc/webhook.md and
  * doc/security.md.
  *
+ * The webhook paths are routes of the HTTP server (http_server.h): HEAD is
+ * answered like GET without a body, a 405 carries "Allow: GET, HEAD,
+ * POST", a 503 carries "Retry-After: 1".
+ *
  * Thread-safe: may be called from several threads at once.
  */
 #ifndef WABOT_WEBHOOK_H
 #define WABOT_WEBHOOK_H
 
 #include "core.h"
+/* wabot_http_handle(), wabot_http_header and the response accessors are
+ * declared there. */
+#include "http_server.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/** One request header as received (name case-insensitive). */
-typedef struct wabot_http_header {
-    const char *name;
-    const char *value;
-} wabot_http_header;
-
-typedef struct wabot_http_response wabot_http_response;
-
-/**
- * Handle one HTTP request. `method` ("GET", "POST"), `target` (path with
- * query, e.g. "/whatsapp/webhook?x=1"), `headers` (n of them, borrowed),
- * the raw `body` (len bytes, need not be NUL-terminated; NULL if len is 0).
- * On WABOT_OK *resp owns the response to send (free it with
- * wabot_http_response_free); HTTP errors are responses, not error returns.
- * Errors: WABOT_ERR_INVAL (NULL ctx/method/target/resp), NOMEM.
- */
-WABOT_API int wabot_http_handle(wabot_ctx *ctx, const char *method,
-                                const char *target,
-                                const wabot_http_header *headers,
-                                size_t nheaders, const char *body, size_t len,
-                                wabot_http_response **resp);
-
-WABOT_API int wabot_http_response_status(const wabot_http_response *r);
-/** Content-Type value (borrowed). */
-WABOT_API const char *wabot_http_response_content_type(
-    const wabot_http_response *r);
-/** Body bytes (borrowed; NUL-terminated for convenience) and length. */
-WABOT_API const char *wabot_http_response_body(const wabot_http_response *r,
-                                               size_t *len);
-WABOT_API void wabot_http_response_free(wabot_http_response *r);
-
-#ifdef __cplusplus
-}
-#endif
 #endif /* WABOT_WEBHOOK_H */

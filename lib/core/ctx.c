@@ -110,7 +110,8 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         ctx->router = wb_router_new(&ctx->alloc);
         ctx->metrics = wb_metrics_new(&ctx->alloc);
         ctx->locks = wb_locktab_new(&ctx->alloc);
-        if (!ctx->router || !ctx->metrics || !ctx->locks)
+        if (!ctx->router || !ctx->metrics || !ctx->locks ||
+            wb_http_server_init(ctx) != WABOT_OK)
             rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
     }
     if (rc == WABOT_OK) {
@@ -143,6 +144,9 @@ void wabot_ctx_free(wabot_ctx *ctx)
      * then the runtime: running jobs may use everything below. */
     wb_http_shutdown(ctx);
     wb_runtime_free(ctx);
+    /* HTTP routes before modules: a route's destroy may use the data
+     * of the module that registered it. */
+    wb_http_server_free(ctx);
     /* Modules after the runtime (none of their workers runs any more),
      * before what they may still use in destroy. */
     wb_modules_free(ctx);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 /* Per-organisation option overrides. Reads take a read lock (turns of
  * different organisations never wait for each other) and skip even that
  * while no organisation has an override. A replaced string is kept until
@@ -36,7 +37,16 @@ wb_orgopts *wb_orgopts_new(const wabot_allocator *a)
         o->alloc = *a;
         o->a = &o->alloc;
     }
-    pthread_rwlock_init(&o->lock, NULL);
+    /* Turns read overrides all the time; a change (the admin API) must
+     * not wait behind an endless stream of readers. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&o->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     atomic_init(&o->n_overrides, 0);
     return o;
 }

@@ -50,7 +50,7 @@ static wb_breaker_slot *slot_for(wb_delivery *c, const wabot_transport *t)
     memset(s, 0, sizeof *s);
     s->transport = t;
     s->breaker = b;
-    snprintf(s->key, sizeof s->key, "wabot:breaker:%s:%s",
+    snprintf(s->key, sizeof s->key, "breaker:%s:%s",
              wabot_transport_name(t), org_of(ctx, t));
     return s;
 }

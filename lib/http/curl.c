@@ -621,7 +621,7 @@ wabot_http_client *wb_curl_client_new(wabot_ctx *ctx)
     }
     /* ud is the context, not cl: the source cannot be removed and must
      * stay harmless after the client is freed. */
-    wb_source src = {source_deadline, source_fire, ctx};
+    wb_source src = {source_deadline, source_fire, ctx, 0};
     if (wb_loop_add_source(ctx, &src) != WABOT_OK) {
         wb_log(ctx, WABOT_LOG_ERROR, "http", "no room for the curl timer");
         wabot_http_client_free(c);

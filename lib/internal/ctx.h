@@ -22,6 +22,7 @@ typedef struct wb_schema wb_schema;
 typedef struct wb_optval wb_optval;
 typedef struct wb_orgopts wb_orgopts;
 typedef struct wb_modules wb_modules;
+typedef struct wb_http_routes wb_http_routes;
 
 /* The library's option values as the context reads them on its hot paths
  * (global values; per-organisation overrides go through wb_opt_int/_str of
@@ -134,7 +135,15 @@ struct wabot_ctx {
     wabot_limiter *limiter;
     int own_limiter;
     wb_outbound_cfg *out;  /* senders, breakers, window templates */
+    wb_http_routes *http_routes; /* wabot_http_handle's routes */
 };
+
+/* The HTTP route table on ctx->http_routes (lib/http_server), with the
+ * webhook routes registered: created by wabot_ctx_new (WABOT_OK or NOMEM,
+ * the detail recorded), freed by wabot_ctx_free (each route's destroy
+ * runs once; safe when creation failed or never ran). */
+int wb_http_server_init(wabot_ctx *ctx);
+void wb_http_server_free(wabot_ctx *ctx);
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return
  * `status` (so callers can `return wb_error(ctx, WABOT_ERR_INVAL, ...)`).

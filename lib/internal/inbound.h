@@ -15,7 +15,7 @@
 /* ------------------------------------------------------------------ */
 /* Defaults (the option table in lib/core/options.c uses them)         */
 
-#define WB_DEFAULT_DEDUP_KEY_FORMAT "wabot:dedup:{id}"
+#define WB_DEFAULT_DEDUP_KEY_FORMAT "dedup:{id}"
 #define WB_DEFAULT_RATE_NOTICE                                               \
     "You are sending messages faster than we can answer them. Please "       \
     "wait a minute before writing again."

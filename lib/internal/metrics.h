@@ -11,4 +11,30 @@ void wb_metrics_free(wb_metrics *m);
  * on NOMEM the increment is dropped and logged. */
 void wb_count(wabot_ctx *ctx, const char *name, int64_t delta);
 
+/* Measuring a duration. With an injected clock (tests, simulations) the
+ * duration is read from it, in ms, so moving the clock moves the metric;
+ * with the default system clock it is read from CLOCK_MONOTONIC in ns,
+ * because the wall clock has ms resolution (most turns take less) and
+ * may jump. */
+typedef struct wb_stopwatch {
+    int64_t start;
+    int monotonic; /* start is CLOCK_MONOTONIC ns, else clock ms */
+} wb_stopwatch;
+wb_stopwatch wb_stopwatch_start(const wabot_ctx *ctx);
+double wb_stopwatch_seconds(const wabot_ctx *ctx, wb_stopwatch sw);
+
+/* How a turn ended: labels of wabot_turn_duration_seconds. */
+typedef enum wb_turn_outcome {
+    WB_TURN_HANDLED = 0,
+    WB_TURN_UNHANDLED = 1,
+    WB_TURN_FAILED = 2
+} wb_turn_outcome;
+/* Observe a turn's duration (since sw) on wabot_turn_duration_seconds. */
+void wb_metrics_turn_done(wabot_ctx *ctx, wb_turn_outcome outcome,
+                          wb_stopwatch sw);
+/* Observe a webhook request's duration on
+ * wabot_webhook_request_duration_seconds, by status class. */
+void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
+                             wb_stopwatch sw);
+
 #endif

@@ -48,6 +48,11 @@ struct wabot_turn {
     /* replies */
     wabot_outbound **replies;
     size_t n_replies, cap_replies;
+    /* the outbox (lib/pipeline/outbox.c): jobs to commit with the turn */
+    struct wb_outjob *jobs;
+    size_t n_jobs, cap_jobs;
+    int committed;           /* this attempt's effects are durable */
+    int committed_elsewhere; /* another attempt committed this message */
     /* wabot_next(): the running middleware's index + 1, and whether it has
      * called wabot_next() already (both saved/restored around each call) */
     int next_called;
@@ -56,9 +61,12 @@ struct wabot_turn {
 /* Router captures: set capture i (i < WB_MAX_CAPTURES) to s[0..n). */
 int wb_turn_set_capture(wabot_turn *t, size_t i, const char *s, size_t n);
 void wb_turn_clear_captures(wabot_turn *t);
-/* Hand the queued replies to the transport (in order). Returns the first
- * refusal, or WABOT_OK. */
+/* Hand the queued replies on (in order): inline ones (TwiML) to the sink;
+ * the others to the outbound queue, unless the turn committed them
+ * through the outbox already. Returns the first refusal, or WABOT_OK. */
 int wb_turn_send_replies(wabot_turn *t);
+/* 1 if reply i answers inline (the turn has a sink and it fits TwiML). */
+int wb_reply_inline_ok(const wabot_turn *t, size_t i);
 /* wabot_ctx_handle_message(), with text and media replies (up to Twilio's
  * 1600 characters) collected into sink instead of queued. */
 int wb_ctx_handle_message_inline(wabot_ctx *ctx, const wabot_message *m,

@@ -17,7 +17,7 @@
 void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
                      const char *provider_id);
 
-/* "wabot:receipt:<provider_id>" into buf (size n); NULL when the id is
+/* "receipt:<provider_id>" into buf (size n); NULL when the id is
  * empty, holds control characters or does not fit. */
 char *wb_receipt_key(char *buf, size_t n, const char *provider_id);
 

@@ -65,6 +65,10 @@ typedef struct wb_source {
     int64_t (*deadline)(void *ud);
     void (*fire)(void *ud);
     void *ud;
+    /* 1: housekeeping (the outbox sweep) that runs when the loop runs
+     * anyway: fired when due, but its deadline neither arms the host's
+     * timer nor keeps wabot_ctx_run_until_idle() from returning. */
+    int background;
 } wb_source;
 
 #define WB_MAX_SOURCES 4

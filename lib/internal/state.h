@@ -27,6 +27,11 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
 int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
                  wb_conv *c);
 void wb_conv_clear(wabot_ctx *ctx, wb_conv *c);
+/* The storage key (into key[WB_STORAGE_KEY_MAX + 1]) and the record
+ * (*record, libc memory: wabot_free) that wb_conv_save would write, for a
+ * caller that writes it in a transaction. INVAL, NOMEM. */
+int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
+                   const wb_conv *c, char *key, char **record, size_t *len);
 
 typedef struct wb_profile {
     char *name;       /* ctx->alloc; NULL = unknown */
@@ -49,7 +54,9 @@ void wb_locktab_free(wb_locktab *t);
 int wb_lock(wb_locktab *t, const char *key);
 void wb_unlock(wb_locktab *t, const char *key);
 
-/* Storage keys: "wabot:conv:<org>:<customer>", "wabot:cust:<org>:<phone>".
+/* Storage keys: "conv:{<org>:<customer>}", "cust:{<org>:<phone>}"; the
+ * braces make "<org>:<customer>" the Redis hash tag of every key of one
+ * customer, so one transaction (the turn's commit) may touch them all.
  * Written into buf; returns buf, or NULL if it does not fit. */
 char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer);
 char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone);

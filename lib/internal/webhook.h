@@ -64,6 +64,10 @@ typedef struct wb_form_limits {
 int wb_form_parse(const wabot_allocator *a, const char *s, size_t len,
                   const wb_form_limits *lim, wb_form **out, wb_reject *rej);
 void wb_form_free(wb_form *f);
+/* Percent-decode s[0..n) as a URL path segment ('+' stays '+') into dst
+ * (room for n + 1 bytes, NUL-terminated): WABOT_OK with the decoded
+ * length in *dlen, or WABOT_ERR_PARSE at a '%' without two hex digits. */
+int wb_percent_decode(const char *s, size_t n, char *dst, size_t *dlen);
 size_t wb_form_count(const wb_form *f);
 /* Parameter i in received order (borrowed); NULL if out of range. */
 const wb_form_param *wb_form_at(const wb_form *f, size_t i);
@@ -175,6 +179,7 @@ typedef struct wb_request {
 /* Header value by case-insensitive name (the first one), or NULL. */
 const char *wb_header_get(const wb_request *r, const char *name);
 
+
 /* Is this Twilio request (decoded form f) signed with the configured
  * auth token for the URL Twilio called (WABOT_OPT_PUBLIC_URL, or the Host
  * header; X-Forwarded-* only when trusted)? WABOT_OK (also when
@@ -205,18 +210,56 @@ int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u);
 /* ------------------------------------------------------------------ */
 /* Responses                                                            */
 
+/* The response object of wabot_http_handle() (http_response.c): the
+ * webhook's answers and, through the setters of http_server.h, those of
+ * the host's routes. */
+typedef struct wb_http_header_field {
+    char *name;  /* one allocation: "name\0value\0" */
+    char *value; /* points into name's block */
+} wb_http_header_field;
+
 struct wabot_http_response {
     wabot_allocator alloc;    /* copy: the response may outlive the ctx */
     int status;
-    const char *content_type; /* static string */
+    const char *content_type; /* static string, or ct_owned */
     char *body;               /* NUL-terminated, allocated with alloc */
     size_t len;
+    char *ct_owned;           /* a content type set by a handler */
+    wb_http_header_field *hdrs;
+    size_t n_hdrs, cap_hdrs;
+    const wabot_ctx *err_ctx; /* for error details while a handler runs */
 };
 
 /* A response with a copy of body[0..len). NULL on NOMEM. */
 wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
                                      const char *content_type,
                                      const char *body, size_t len);
+/* Append a header after the same checks as wabot_http_response_add_header.
+ * WABOT_OK, WABOT_ERR_INVAL, NOMEM. */
+int wb_response_add_header(wabot_http_response *r, const char *name,
+                           const char *value);
+/* Drop the body, keep status, content type and headers (HEAD). */
+void wb_response_drop_body(wabot_http_response *r);
+
+
+/* Answer with the JSON error for `rej`, counted (webhook.rejected.<code>)
+ * and logged; a 503 carries "Retry-After: WB_RETRY_AFTER_SECONDS".
+ * WABOT_OK with *resp set, or NOMEM. */
+int wb_webhook_reject(wabot_ctx *ctx, const wb_reject *rej,
+                      wabot_http_response **resp);
+/* Seconds in the Retry-After of a 503: the failed message's dedup claim
+ * was released, so a redelivery may come at once; one second keeps a
+ * client that honours it from hammering a storage that just failed. */
+#define WB_RETRY_AFTER_SECONDS "1"
+
+/* The webhook routes' handlers, registered by the HTTP server on each
+ * configured webhook path: GET (and HEAD) is Meta's handshake, POST a
+ * Twilio or Meta webhook by Content-Type. WABOT_OK with *resp set; an
+ * error only when no answer can be built (NOMEM). */
+int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
+                   wabot_http_response **resp);
+int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
+                    wabot_http_response **resp);
 /* 200 for a Twilio webhook: empty TwiML. */
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
 /* <Response> with one <Message> per reply (text, or <Body>+<Media>). */

@@ -84,6 +84,8 @@ int64_t wb_sources_deadline(wabot_ctx *ctx)
     wb_runtime *rt = ctx->rt;
     int64_t best = WB_NO_DEADLINE;
     for (size_t i = 0; i < rt->n_sources; i++) {
+        if (rt->sources[i].background)
+            continue;
         int64_t d = rt->sources[i].deadline(rt->sources[i].ud);
         if (d < best)
             best = d;

@@ -171,15 +171,27 @@ static int take_inline(wabot_turn *t, size_t i)
     return 1;
 }
 
+int wb_reply_inline_ok(const wabot_turn *t, size_t i)
+{
+    return t->sink && i < t->n_replies && t->replies[i] &&
+           wb_twilio_inline_ok(t->replies[i]);
+}
+
 /* Queue every reply as an outbound job, in order (or answer inline, when
  * the transport says the reply fits its webhook answer). The job id is the
  * reply id, so a redelivered webhook cannot send the same reply twice. */
 int wb_turn_send_replies(wabot_turn *t)
 {
     int first_error = WABOT_OK;
+    int committed = t->committed || t->committed_elsewhere;
     for (size_t i = 0; i < t->n_replies; i++) {
-        if (t->sink && wb_twilio_inline_ok(t->replies[i]) && take_inline(t, i))
-            continue;
+        if (wb_reply_inline_ok(t, i)) {
+            if (take_inline(t, i))
+                continue;
+            /* out of memory for the sink: queue it as any reply */
+        } else if (committed) {
+            continue; /* the outbox holds it (or the other attempt's) */
+        }
         int rc = wb_outbound_enqueue(t->ctx, t->replies[i]);
         if (rc < 0) {
             wb_count(t->ctx, "outbound.failed", 1);

@@ -18,7 +18,7 @@ static int first_of_period(wabot_ctx *ctx, const char *org,
                            const char *customer, int64_t retry_after_ms)
 {
     char key[WB_STORAGE_KEY_MAX + 1];
-    int w = snprintf(key, sizeof key, "wabot:ratenote:%s:%s", org, customer);
+    int w = snprintf(key, sizeof key, "ratenote:%s:%s", org, customer);
     if (w < 0 || (size_t)w >= sizeof key)
         return 0;
     int64_t ttl = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_PERIOD_MS);

@@ -18,6 +18,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "options.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "router.h"
 #include "state.h"
@@ -126,6 +127,9 @@ static void turn_reset_attempt(wabot_turn *t)
     for (size_t i = 0; i < t->n_replies; i++)
         wb_outbound_free(t->replies[i]);
     t->n_replies = 0;
+    wb_turn_jobs_free(t);
+    t->committed = 0;
+    t->committed_elsewhere = 0;
 }
 
 static void turn_free(wabot_turn *t)
@@ -163,15 +167,6 @@ static int load_conversation(wabot_turn *t)
     return WABOT_OK;
 }
 
-static int save_conversation(wabot_turn *t)
-{
-    wb_conv c = {t->state, t->session, t->version};
-    int rc = wb_conv_save(t->ctx, t->org, t->customer, &c);
-    if (rc == WABOT_OK)
-        t->version = c.version;
-    return rc;
-}
-
 static void report_failure(wabot_turn *t, int rc)
 {
     wabot_ctx *ctx = t->ctx;
@@ -185,24 +180,28 @@ static void report_failure(wabot_turn *t, int rc)
         ctx->err_fn(t, rc, copy, ctx->err_ud);
 }
 
-/* One attempt: load, run, save. WABOT_ERR_CONFLICT means "run again". */
+/* One attempt: load, run, commit (the conversation if it changed, the
+ * replies and jobs, the marker: outbox.c). WABOT_ERR_CONFLICT means "run
+ * again". */
 static int run_attempt(wabot_turn *t)
 {
     int rc = load_conversation(t);
     if (rc != WABOT_OK)
         return rc;
     rc = run_from(t, 0);
-    if (rc < 0 || !t->dirty)
+    if (rc < 0)
         return rc;
-    rc = save_conversation(t);
-    if (rc == WABOT_ERR_CONFLICT)
-        wb_count(t->ctx, "state.conflicts", 1);
-    return rc;
+    return wb_turn_commit(t, t->dirty);
 }
 
 static int run_turn(wabot_turn *t)
 {
-    int rc = load_profile(t);
+    int rc = wb_turn_committed_before(t);
+    if (rc != 0) {
+        t->handled = rc > 0;
+        return rc < 0 ? rc : WABOT_OK;
+    }
+    rc = load_profile(t);
     if (rc != WABOT_OK)
         return rc;
     for (int64_t attempt = 0;; attempt++) {
@@ -277,6 +276,7 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     if (!org)
         org = ctx->cfg.default_org;
     wb_count(ctx, "messages.received", 1);
+    wb_stopwatch sw = wb_stopwatch_start(ctx);
     wb_dedup dedup;
     rc = admit(ctx, m, org, &dedup);
     if (rc != 0)
@@ -299,10 +299,20 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     else
         wb_count(ctx, t.handled ? "messages.handled" : "messages.unhandled",
                  1);
-    /* A reply that cannot be queued (storage down) fails the message, so
-     * the claim is released and the provider's redelivery runs it again:
-     * replies queued already are not queued twice (their job ids). */
-    int qrc = wb_turn_send_replies(&t);
+    wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
+                              : t.handled ? WB_TURN_HANDLED
+                                          : WB_TURN_UNHANDLED;
+    /* Committed turns: their replies and jobs go to the queues now. If the
+     * queues cannot take them the turn stands (it is committed) but the
+     * message is answered as failed, so the claim is released and the
+     * provider's redelivery relays them (and the sweep would, later).
+     * Failed turns still send what they and the error handler queued,
+     * directly: a reply that cannot be queued fails the message the same
+     * way; replies queued already are not queued twice (their job ids). */
+    int qrc = wb_turn_relay(&t);
+    int src = wb_turn_send_replies(&t);
+    if (qrc >= 0)
+        qrc = src;
     if (qrc < 0 && rc >= 0)
         rc = qrc;
     wb_unlock(ctx->locks, key);
@@ -310,6 +320,7 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     /* Done only now that the replies are queued: a crash before this
      * leaves the claim to expire, and the redelivery is handled. */
     wb_dedup_finish(ctx, &dedup, rc);
+    wb_metrics_turn_done(ctx, qrc < 0 ? WB_TURN_FAILED : outcome, sw);
     return rc < 0 ? rc : WABOT_OK;
 }
 

@@ -23,6 +23,7 @@
  * string.format('%.0f'), because Lua 5.1 numbers are doubles (versions are
  * exact up to 2^53) and INCRBY's result is read back as the stored string
  * so the full int64 range stays exact. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #include "redis.h"
 #include "storage.h"
+#include "storage_lua.h"
 
 /* Longest TTL sent to Redis (about 142,000 years): longer ones mean the
  * same and would overflow Redis's deadline arithmetic or Lua's doubles. */
@@ -409,6 +411,582 @@ static int rs_expire(void *impl, const char *key, int64_t ttl_ms)
     return outcome_reply(st, rep, "expire");
 }
 
+/* ------------------------------------------------------------------ */
+/* Version 2                                                           */
+
+static wb_redis_script scan_script =
+    WB_REDIS_SCRIPT("storage scan", STORAGE_LUA_SCAN);
+static wb_redis_script get_many_script =
+    WB_REDIS_SCRIPT("storage get_many", STORAGE_LUA_GET_MANY);
+static wb_redis_script put_many_script =
+    WB_REDIS_SCRIPT("storage put_many", STORAGE_LUA_PUT_MANY);
+static wb_redis_script range_script =
+    WB_REDIS_SCRIPT("storage sorted_range", STORAGE_LUA_RANGE);
+static wb_redis_script txn_script =
+    WB_REDIS_SCRIPT("storage txn", STORAGE_LUA_TXN);
+
+/* Key names (without the prefix) for a script over many storage keys:
+ * [0] the counter, then two per key: the value and its version, or (sorted
+ * ops) the index twice. */
+typedef struct key_list {
+    const char **names;
+    size_t *lens;
+    char *buf; /* the derived names */
+    size_t n;
+} key_list;
+
+static void key_list_free(key_list *k)
+{
+    free(k->names);
+    free(k->lens);
+    free(k->buf);
+}
+
+/* sorted[i] (may be NULL: none) says key i names a sorted index. */
+static int key_list_build(key_list *k, size_t n, const char *const *keys,
+                          const int *sorted)
+{
+    memset(k, 0, sizeof *k);
+    k->n = 1 + 2 * n;
+    k->names = malloc(k->n * sizeof *k->names);
+    k->lens = malloc(k->n * sizeof *k->lens);
+    k->buf = malloc(n * (WB_STORAGE_KEY_MAX + 2) + 1);
+    if (k->names == NULL || k->lens == NULL || k->buf == NULL) {
+        key_list_free(k);
+        return WABOT_ERR_NOMEM;
+    }
+    k->names[0] = COUNTER_KEY;
+    k->lens[0] = sizeof COUNTER_KEY - 1;
+    char *p = k->buf;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(keys[i]);
+        memcpy(p, keys[i], len);
+        memcpy(p + len, sorted != NULL && sorted[i] ? "\0z" : "\0v", 2);
+        int z = sorted != NULL && sorted[i];
+        k->names[1 + 2 * i] = z ? p : keys[i];
+        k->lens[1 + 2 * i] = z ? len + 2 : len;
+        k->names[2 + 2 * i] = p;
+        k->lens[2 + 2 * i] = len + 2;
+        p += len + 2;
+    }
+    return WABOT_OK;
+}
+
+static int is_bulk(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING;
+}
+
+/* ---- scan ---- */
+
+/* The backend's cursor: "0", "<SCAN cursor>", or "<SCAN cursor>:<hex of
+ * the last key returned from that SCAN batch>". */
+static int scan_cursor_decode(const redis_store *st, const char *cursor,
+                              char *rcur, char *after, size_t *alen)
+{
+    const char *colon = strchr(cursor, ':');
+    size_t dlen = colon != NULL ? (size_t)(colon - cursor) : strlen(cursor);
+    if (dlen == 0 || dlen > 20)
+        return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < dlen; i++)
+        if (cursor[i] < '0' || cursor[i] > '9')
+            return WABOT_ERR_INVAL;
+    memcpy(rcur, cursor, dlen);
+    rcur[dlen] = '\0';
+    *alen = 0;
+    if (colon == NULL)
+        return WABOT_OK;
+    const char *hex = colon + 1;
+    size_t hlen = strlen(hex);
+    if (hlen == 0 || hlen % 2 != 0 || hlen / 2 > WB_STORAGE_KEY_MAX)
+        return WABOT_ERR_INVAL;
+    size_t plen = wb_redis_prefix_len(st->r);
+    memcpy(after, wb_redis_prefix(st->r), plen);
+    for (size_t i = 0; i < hlen; i += 2) {
+        unsigned v;
+        char two[3] = {hex[i], hex[i + 1], '\0'};
+        if (!isxdigit((unsigned char)two[0]) ||
+            !isxdigit((unsigned char)two[1]) || sscanf(two, "%2x", &v) != 1)
+            return WABOT_ERR_INVAL;
+        after[plen + i / 2] = (char)v;
+    }
+    *alen = plen + hlen / 2;
+    return WABOT_OK;
+}
+
+/* Append s with glob characters escaped; returns the new end. */
+static char *glob_escape(char *p, const char *s)
+{
+    for (; *s; s++) {
+        if (strchr("*?[]\\", *s) != NULL)
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    return p;
+}
+
+/* MATCH pattern for names starting with the pool prefix + the scan
+ * prefix. */
+static char *glob_prefix(const char *pool_prefix, const char *prefix)
+{
+    size_t n = strlen(pool_prefix) + strlen(prefix);
+    char *g = malloc(2 * n + 2);
+    if (g == NULL)
+        return NULL;
+    char *p = glob_escape(glob_escape(g, pool_prefix), prefix);
+    *p++ = '*';
+    *p = '\0';
+    return g;
+}
+
+static int scan_next_cursor(const redis_store *st, const redisReply *cur,
+                            const redisReply *after, wabot_buf *next)
+{
+    size_t plen = wb_redis_prefix_len(st->r);
+    if (after->len == 0)
+        return wabot_buf_set(next, cur->str, cur->len);
+    if (after->len <= plen || after->len - plen > WB_STORAGE_KEY_MAX ||
+        cur->len > 20)
+        return WABOT_ERR_STORAGE;
+    char text[24 + 2 * WB_STORAGE_KEY_MAX];
+    static const char hex[] = "0123456789abcdef";
+    memcpy(text, cur->str, cur->len);
+    size_t n = cur->len;
+    text[n++] = ':';
+    for (size_t i = plen; i < after->len; i++) {
+        text[n++] = hex[(unsigned char)after->str[i] >> 4];
+        text[n++] = hex[(unsigned char)after->str[i] & 15];
+    }
+    return wabot_buf_set(next, text, n);
+}
+
+/* The page: names (prefix stripped) with values and versions if asked. */
+static int scan_items(const redis_store *st, const redisReply *out,
+                      int vals, wabot_storage_items *items)
+{
+    size_t plen = wb_redis_prefix_len(st->r), step = vals ? 3 : 1;
+    if (out->elements % step != 0)
+        return WABOT_ERR_STORAGE;
+    for (size_t i = 0; i < out->elements; i += step) {
+        const redisReply *k = out->element[i];
+        uint64_t ver = 0;
+        if (!is_bulk(k) || k->len <= plen)
+            return WABOT_ERR_STORAGE;
+        if (vals && (!is_bulk(out->element[i + 1]) ||
+                     !is_bulk(out->element[i + 2]) ||
+                     !parse_u64(out->element[i + 2]->str,
+                                out->element[i + 2]->len, &ver)))
+            return WABOT_ERR_STORAGE;
+        int rc = wabot_storage_items_add(
+            items, k->str + plen, k->len - plen,
+            vals ? out->element[i + 1]->str : NULL,
+            vals ? out->element[i + 1]->len : 0, ver);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    return WABOT_OK;
+}
+
+static int rs_scan(void *impl, const char *prefix, const char *cursor,
+                   size_t count, uint32_t flags, wabot_storage_items *out,
+                   wabot_buf *next)
+{
+    redis_store *st = impl;
+    char rcur[24];
+    char *after = malloc(wb_redis_prefix_len(st->r) + WB_STORAGE_KEY_MAX);
+    char *pattern = glob_prefix(wb_redis_prefix(st->r), prefix);
+    size_t alen = 0;
+    int rc = after != NULL && pattern != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    if (rc == WABOT_OK)
+        rc = scan_cursor_decode(st, cursor, rcur, after, &alen);
+    if (rc != WABOT_OK) {
+        free(after);
+        free(pattern);
+        return rc;
+    }
+    num_arg want, plen, hint;
+    int vals = (flags & WABOT_STORAGE_SCAN_VALUES) != 0;
+    const char *args[7] = {
+        rcur, after, u64_arg(&want, count), pattern,
+        u64_arg(&plen, wb_redis_prefix_len(st->r) + strlen(prefix)),
+        vals ? "1" : "0",
+        u64_arg(&hint, count < 100 ? 100 : count > 1000 ? 1000 : count)};
+    size_t lens[7];
+    for (int i = 0; i < 7; i++) /* `after` is binary, not NUL-terminated */
+        lens[i] = i == 1 ? alen : strlen(args[i]);
+    const char *keys[1] = {COUNTER_KEY};
+    size_t klens[1] = {sizeof COUNTER_KEY - 1};
+    redisReply *rep;
+    rc = wb_redis_evaln(st->r, &scan_script, 1, keys, klens, 7, args, lens,
+                        &rep);
+    free(after);
+    free(pattern);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        !is_bulk(rep->element[0]) || !is_bulk(rep->element[1]) ||
+        rep->element[2]->type != REDIS_REPLY_ARRAY)
+        return unexpected(st, rep, "scan");
+    rc = scan_items(st, rep->element[2], vals, out);
+    if (rc == WABOT_OK)
+        rc = scan_next_cursor(st, rep->element[0], rep->element[1], next);
+    if (rc == WABOT_ERR_STORAGE)
+        return unexpected(st, rep, "scan");
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* ---- batches ---- */
+
+static int rs_get_many(void *impl, size_t n, const char *const *keys,
+                       wabot_storage_items *out)
+{
+    redis_store *st = impl;
+    key_list k;
+    int rc = key_list_build(&k, n, keys, NULL);
+    if (rc != WABOT_OK)
+        return rc;
+    redisReply *rep;
+    rc = wb_redis_evaln(st->r, &get_many_script, k.n, k.names, k.lens, 0,
+                        NULL, NULL, &rep);
+    key_list_free(&k);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n)
+        return unexpected(st, rep, "get_many");
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++) {
+        const redisReply *e = rep->element[i];
+        uint64_t v;
+        if (e->type == REDIS_REPLY_NIL)
+            continue;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            !is_bulk(e->element[0]) || !is_bulk(e->element[1]) ||
+            !parse_u64(e->element[0]->str, e->element[0]->len, &v))
+            return unexpected(st, rep, "get_many");
+        rc = wabot_storage_items_found(out, i, e->element[1]->str,
+                                       e->element[1]->len, v);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_put_many(void *impl, size_t n, const char *const *keys,
+                       const char *const *vals, const size_t *lens,
+                       const int64_t *ttls_ms, uint64_t *versions)
+{
+    redis_store *st = impl;
+    key_list k;
+    int rc = key_list_build(&k, n, keys, NULL);
+    if (rc != WABOT_OK)
+        return rc;
+    const char **args = malloc(2 * n * sizeof *args);
+    size_t *alens = malloc(2 * n * sizeof *alens);
+    num_arg *ttls = malloc(n * sizeof *ttls);
+    redisReply *rep = NULL;
+    rc = args != NULL && alens != NULL && ttls != NULL ? WABOT_OK
+                                                       : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        args[2 * i] = vals[i];
+        alens[2 * i] = lens[i];
+        args[2 * i + 1] = ttl_arg(&ttls[i], ttls_ms[i]);
+        alens[2 * i + 1] = strlen(args[2 * i + 1]);
+    }
+    if (rc == WABOT_OK)
+        rc = wb_redis_evaln(st->r, &put_many_script, k.n, k.names, k.lens,
+                            2 * n, args, alens, &rep);
+    key_list_free(&k);
+    free(args);
+    free(alens);
+    free(ttls);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n)
+        return unexpected(st, rep, "put_many");
+    for (size_t i = 0; i < n; i++)
+        if (!is_bulk(rep->element[i]) ||
+            !parse_u64(rep->element[i]->str, rep->element[i]->len,
+                       &versions[i]))
+            return unexpected(st, rep, "put_many");
+    freeReplyObject(rep);
+    return WABOT_OK;
+}
+
+/* ---- sorted indexes ---- */
+
+/* P key \0z */
+typedef struct zname {
+    char *name;
+    size_t len;
+} zname;
+
+static int zname_of(const redis_store *st, const char *key, zname *z)
+{
+    size_t plen = wb_redis_prefix_len(st->r), klen = strlen(key);
+    z->name = malloc(plen + klen + 2);
+    if (z->name == NULL)
+        return WABOT_ERR_NOMEM;
+    memcpy(z->name, wb_redis_prefix(st->r), plen);
+    memcpy(z->name + plen, key, klen);
+    memcpy(z->name + plen + klen, "\0z", 2);
+    z->len = plen + klen + 2;
+    return WABOT_OK;
+}
+
+/* One command on the index of key: argv[1] is the index's name. */
+static int zcommand(redis_store *st, const char *key, int argc,
+                    const char **argv, size_t *lens, redisReply **rep)
+{
+    zname z;
+    int rc = zname_of(st, key, &z);
+    if (rc != WABOT_OK)
+        return rc;
+    argv[1] = z.name;
+    lens[1] = z.len;
+    for (int i = 2; i < argc; i++)
+        if (lens[i] == SIZE_MAX)
+            lens[i] = strlen(argv[i]);
+    lens[0] = strlen(argv[0]);
+    rc = wb_redis_command(st->r, argc, argv, lens, rep);
+    free(z.name);
+    return rc;
+}
+
+/* A score reply (Redis prints integral doubles as integers). */
+static int parse_score(const char *s, size_t len, int64_t *out)
+{
+    char buf[40];
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (*end != '\0' || d < -9007199254740992.0 || d > 9007199254740992.0)
+        return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
+static int rs_sorted_add(void *impl, const char *key, const char *member,
+                         size_t len, int64_t score)
+{
+    num_arg sc;
+    const char *argv[4] = {"ZADD", NULL, i64_arg(&sc, score), member};
+    size_t lens[4] = {0, 0, SIZE_MAX, len};
+    redisReply *rep;
+    int rc = zcommand(impl, key, 4, argv, lens, &rep);
+    if (rc == WABOT_OK)
+        freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_sorted_remove(void *impl, const char *key, const char *member,
+                            size_t len)
+{
+    const char *argv[3] = {"ZREM", NULL, member};
+    size_t lens[3] = {0, 0, len};
+    redisReply *rep;
+    int rc = zcommand(impl, key, 3, argv, lens, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long n;
+    if (!wb_redis_reply_int(rep, &n))
+        return unexpected(impl, rep, "sorted_remove");
+    freeReplyObject(rep);
+    return n == 1 ? WABOT_OK : WABOT_ERR_NOT_FOUND;
+}
+
+static int rs_sorted_score(void *impl, const char *key, const char *member,
+                           size_t len, int64_t *score)
+{
+    const char *argv[3] = {"ZSCORE", NULL, member};
+    size_t lens[3] = {0, 0, len};
+    redisReply *rep;
+    int rc = zcommand(impl, key, 3, argv, lens, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return WABOT_ERR_NOT_FOUND;
+    }
+    if (!is_bulk(rep) || !parse_score(rep->str, rep->len, score))
+        return unexpected(impl, rep, "sorted_score");
+    freeReplyObject(rep);
+    return WABOT_OK;
+}
+
+/* ZCOUNT or ZREMRANGEBYSCORE: an integer reply into *n. */
+static int zrange_int(redis_store *st, const char *cmd, const char *key,
+                      int64_t min, int64_t max, int64_t *n)
+{
+    num_arg a, b;
+    const char *argv[4] = {cmd, NULL, i64_arg(&a, min), i64_arg(&b, max)};
+    size_t lens[4] = {0, 0, SIZE_MAX, SIZE_MAX};
+    redisReply *rep;
+    int rc = zcommand(st, key, 4, argv, lens, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long v;
+    if (!wb_redis_reply_int(rep, &v))
+        return unexpected(st, rep, cmd);
+    freeReplyObject(rep);
+    *n = v;
+    return WABOT_OK;
+}
+
+static int rs_sorted_count(void *impl, const char *key, int64_t min,
+                           int64_t max, int64_t *count)
+{
+    return zrange_int(impl, "ZCOUNT", key, min, max, count);
+}
+
+static int rs_sorted_remove_range(void *impl, const char *key, int64_t min,
+                                  int64_t max, int64_t *removed)
+{
+    return zrange_int(impl, "ZREMRANGEBYSCORE", key, min, max, removed);
+}
+
+static int rs_sorted_range(void *impl, const char *key, int64_t min,
+                           int64_t max, int64_t offset, int64_t limit,
+                           uint32_t flags, wabot_storage_items *out)
+{
+    redis_store *st = impl;
+    num_arg a, b, o, l;
+    const char *args[5] = {i64_arg(&a, min), i64_arg(&b, max),
+                           i64_arg(&o, offset), i64_arg(&l, limit),
+                           flags & WABOT_STORAGE_RANGE_DESC ? "1" : "0"};
+    size_t klen = strlen(key);
+    char name[WB_STORAGE_KEY_MAX + 2];
+    memcpy(name, key, klen);
+    memcpy(name + klen, "\0z", 2);
+    const char *keys[1] = {name};
+    size_t klens[1] = {klen + 2};
+    redisReply *rep;
+    int rc = wb_redis_evaln(st->r, &range_script, 1, keys, klens, 5, args,
+                            NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0)
+        return unexpected(st, rep, "sorted_range");
+    for (size_t i = 0; i < rep->elements && rc == WABOT_OK; i += 2) {
+        const redisReply *m = rep->element[i], *s = rep->element[i + 1];
+        int64_t score;
+        if (!is_bulk(m) || !is_bulk(s) || !parse_score(s->str, s->len, &score))
+            return unexpected(st, rep, "sorted_range");
+        rc = wabot_storage_items_add_scored(out, m->str, m->len, score);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* ---- transactions ---- */
+
+typedef struct txn_args {
+    const char **v;
+    size_t *lens;
+    num_arg *nums; /* 3 per op: expected, ttl, number */
+} txn_args;
+
+static void txn_args_free(txn_args *a)
+{
+    free(a->v);
+    free(a->lens);
+    free(a->nums);
+}
+
+static int txn_args_build(txn_args *a, size_t n,
+                          const wabot_storage_op *const *ops)
+{
+    static const char *const kinds[] = {"0", "1", "2", "3", "4",
+                                        "5", "6", "7"};
+    a->v = malloc(5 * n * sizeof *a->v);
+    a->lens = malloc(5 * n * sizeof *a->lens);
+    a->nums = malloc(3 * n * sizeof *a->nums);
+    if (a->v == NULL || a->lens == NULL || a->nums == NULL)
+        return WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const wabot_storage_op *op = ops[i];
+        if (op->kind < WABOT_STORAGE_OP_SET ||
+            op->kind > WABOT_STORAGE_OP_SORTED_REMOVE)
+            return WABOT_ERR_INVAL;
+        const char **v = &a->v[5 * i];
+        size_t *l = &a->lens[5 * i];
+        v[0] = kinds[op->kind];
+        v[1] = u64_arg(&a->nums[3 * i], op->expected);
+        v[2] = op->val;
+        v[3] = ttl_arg(&a->nums[3 * i + 1], op->ttl_ms);
+        v[4] = i64_arg(&a->nums[3 * i + 2], op->number);
+        for (int j = 0; j < 5; j++)
+            l[j] = j == 2 ? op->len : strlen(v[j]);
+    }
+    return WABOT_OK;
+}
+
+static int txn_reply(redis_store *st, redisReply *rep, size_t n,
+                     const wabot_storage_op *const *ops, uint64_t *versions,
+                     int64_t *numbers, size_t *failed)
+{
+    long long ok, idx;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        !wb_redis_reply_int(rep->element[0], &ok))
+        return unexpected(st, rep, "txn");
+    if (ok == 0) {
+        if (rep->elements != 2 || !wb_redis_reply_int(rep->element[1], &idx) ||
+            idx < 0 || (size_t)idx >= n)
+            return unexpected(st, rep, "txn");
+        *failed = (size_t)idx;
+        freeReplyObject(rep);
+        return WABOT_ERR_CONFLICT;
+    }
+    if (rep->elements != 1 + 2 * n)
+        return unexpected(st, rep, "txn");
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = rep->element[1 + 2 * i];
+        const redisReply *r = rep->element[2 + 2 * i];
+        if (!is_bulk(v) || !is_bulk(r) ||
+            (v->len > 0 && !parse_u64(v->str, v->len, &versions[i])) ||
+            (ops[i]->kind == WABOT_STORAGE_OP_INCR &&
+             !parse_i64(r->str, r->len, &numbers[i])))
+            return unexpected(st, rep, "txn");
+    }
+    freeReplyObject(rep);
+    return WABOT_OK;
+}
+
+static int rs_txn(void *impl, size_t n, const wabot_storage_op *const *ops,
+                  uint64_t *versions, int64_t *numbers, size_t *failed)
+{
+    redis_store *st = impl;
+    const char **keys = malloc(n * sizeof *keys);
+    int *sorted = malloc(n * sizeof *sorted);
+    if (keys == NULL || sorted == NULL) {
+        free(keys);
+        free(sorted);
+        return WABOT_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = ops[i]->key;
+        sorted[i] = ops[i]->kind >= WABOT_STORAGE_OP_SORTED_ADD;
+    }
+    key_list k;
+    txn_args a = {0};
+    int rc = key_list_build(&k, n, keys, sorted);
+    free(keys);
+    free(sorted);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = txn_args_build(&a, n, ops);
+    redisReply *rep = NULL;
+    if (rc == WABOT_OK)
+        rc = wb_redis_evaln(st->r, &txn_script, k.n, k.names, k.lens, 5 * n,
+                            a.v, a.lens, &rep);
+    key_list_free(&k);
+    txn_args_free(&a);
+    if (rc != WABOT_OK)
+        return rc;
+    return txn_reply(st, rep, n, ops, versions, numbers, failed);
+}
+
 static void rs_destroy(void *impl)
 {
     free(impl);
@@ -425,6 +1003,16 @@ static const wabot_storage_vtable redis_vtable = {
     .incr = rs_incr,
     .expire = rs_expire,
     .destroy = rs_destroy,
+    .scan = rs_scan,
+    .get_many = rs_get_many,
+    .put_many = rs_put_many,
+    .sorted_add = rs_sorted_add,
+    .sorted_remove = rs_sorted_remove,
+    .sorted_score = rs_sorted_score,
+    .sorted_count = rs_sorted_count,
+    .sorted_range = rs_sorted_range,
+    .sorted_remove_range = rs_sorted_remove_range,
+    .txn = rs_txn,
 };
 
 wabot_storage *wabot_storage_redis_new(wabot_redis *r)

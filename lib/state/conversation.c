@@ -1,5 +1,6 @@
 /* Conversations: {"state":"<name>","session":{...}} at
- * "wabot:conv:<org>:<customer>", written with compare-and-set on the
+ * "conv:{<org>:<customer>}" (the braces are the customer's Redis hash tag:
+ * every key a turn commits shares it), written with compare-and-set on the
  * storage version so that concurrent writers (other threads, other
  * processes) can never silently overwrite each other. */
 #include <stdio.h>
@@ -23,7 +24,7 @@ char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer)
 {
     if (buf == NULL || org == NULL || customer == NULL)
         return NULL;
-    int w = snprintf(buf, n, "wabot:conv:%s:%s", org, customer);
+    int w = snprintf(buf, n, "conv:{%s:%s}", org, customer);
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 
@@ -72,7 +73,49 @@ static char *json_text(const wabot_allocator *a, const json_t *json,
     return wb_strbuf_take(&b);
 }
 
-/* Parse a stored conversation. On success *state is NULL or a non-empty
+/* ------------------------------------------------------------------ */
+/* Schema                                                              */
+
+/* Schema 0 (before storage v2, no marker): {"state":..., "session":...}
+ * where either member may be missing or null. Schema 1: both always
+ * present, state a string ("" = none), session an object. */
+#define CONV_SCHEMA 1
+
+static int conv_upgrade(void *ud, uint32_t from, const char *val, size_t len,
+                        wabot_buf *out)
+{
+    (void)ud;
+    (void)from; /* only 0 -> 1 exists */
+    json_t *r = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+    int rc = WABOT_ERR_PARSE;
+    if (r == NULL || !json_is_object(r))
+        goto done;
+    json_t *st = json_object_get(r, "state");
+    json_t *se = json_object_get(r, "session");
+    if ((st != NULL && !json_is_string(st) && !json_is_null(st)) ||
+        (se != NULL && !json_is_object(se) && !json_is_null(se)))
+        goto done;
+    rc = WABOT_ERR_NOMEM;
+    if ((!json_is_string(st) &&
+         json_object_set_new(r, "state", json_string("")) != 0) ||
+        (!json_is_object(se) &&
+         json_object_set_new(r, "session", json_object()) != 0))
+        goto done;
+    size_t n = 0;
+    char *text = json_text(NULL, r, &n);
+    if (text != NULL) {
+        rc = wabot_buf_set(out, text, n);
+        free(text);
+    }
+done:
+    json_decref(r);
+    return rc;
+}
+
+static const wabot_schema conv_schema = {WABOT_SCHEMA_VERSION, CONV_SCHEMA,
+                                         conv_upgrade, NULL};
+
+/* Parse a stored conversation (schema CONV_SCHEMA). On success *state is NULL or a non-empty
  * string borrowed from *root and *session an object borrowed from *root;
  * the caller decrefs *root. WABOT_ERR_PARSE if the value is not a
  * conversation. */
@@ -84,14 +127,10 @@ static int conv_decode(const char *val, size_t len, json_t **root,
         goto corrupt;
     json_t *st = json_object_get(r, "state");
     json_t *se = json_object_get(r, "session");
-    if (st != NULL && !json_is_string(st) && !json_is_null(st))
+    if (!json_is_string(st) || !json_is_object(se))
         goto corrupt;
-    if (se != NULL && !json_is_object(se) && !json_is_null(se))
-        goto corrupt;
-    *state = json_is_string(st) && json_string_length(st) > 0
-                 ? json_string_value(st)
-                 : NULL;
-    *session = json_is_object(se) ? se : NULL;
+    *state = json_string_length(st) > 0 ? json_string_value(st) : NULL;
+    *session = se;
     *root = r;
     return WABOT_OK;
 corrupt:
@@ -125,16 +164,19 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
     char *val;
     size_t len;
     uint64_t version;
-    rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+    rc = wabot_storage_get_record(ctx->storage, key, &conv_schema, &val,
+                                  &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
         return load_empty(out);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "loading conversation %s: %s", key,
-                        wabot_strerror(rc));
+    if (rc != WABOT_OK && rc != WABOT_ERR_PARSE)
+        return wb_error(ctx, rc, "loading conversation %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
 
     json_t *root = NULL, *session = NULL;
     const char *state = NULL;
-    rc = conv_decode(val, len, &root, &state, &session);
+    if (rc == WABOT_OK)
+        rc = conv_decode(val, len, &root, &state, &session);
     free(val);
     /* Keep the stored version in every case: the next save then replaces
      * a corrupt value instead of failing on it forever. */
@@ -154,18 +196,14 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
     return WABOT_OK;
 }
 
-int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
-                 wb_conv *c)
+int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
+                   const wb_conv *c, char *key, char **record, size_t *len)
 {
-    if (ctx == NULL || c == NULL)
-        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_save: NULL argument");
-    char key[WB_STORAGE_KEY_MAX + 1];
     int rc = conv_key(ctx, org, customer, key);
     if (rc != WABOT_OK)
         return rc;
     if (c->session != NULL && !json_is_object(c->session))
         return wb_error(ctx, WABOT_ERR_INVAL, "session is not an object");
-
     json_t *state = json_string(c->state != NULL ? c->state : "");
     if (state == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
@@ -174,17 +212,34 @@ int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
                                          : json_object();
     json_t *root = json_pack("{s:o,s:o}", "state", state, "session",
                              session);
-    size_t len = 0;
-    char *text = root != NULL ? json_text(&ctx->alloc, root, &len) : NULL;
+    size_t tlen = 0;
+    char *text = root != NULL ? json_text(&ctx->alloc, root, &tlen) : NULL;
     json_decref(root);
     if (text == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "encoding conversation %s",
                         key);
-
-    uint64_t version = 0;
-    rc = wabot_storage_cas(ctx->storage, key, c->version, text, len,
-                           ctx->cfg.state_ttl_ms, &version);
+    rc = wabot_storage_record_encode(CONV_SCHEMA, text, tlen, record, len);
     wb_free(&ctx->alloc, text);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "encoding conversation %s", key);
+    return WABOT_OK;
+}
+
+int wb_conv_save(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *c)
+{
+    if (ctx == NULL || c == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_save: NULL argument");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    char *record = NULL;
+    size_t rlen = 0;
+    int rc = wb_conv_encode(ctx, org, customer, c, key, &record, &rlen);
+    if (rc != WABOT_OK)
+        return rc;
+    uint64_t version = 0;
+    rc = wabot_storage_cas(ctx->storage, key, c->version, record, rlen,
+                           ctx->cfg.state_ttl_ms, &version);
+    wabot_free(record);
     if (rc == WABOT_OK) {
         c->version = version;
         return WABOT_OK;
@@ -255,16 +310,19 @@ int wabot_conversation_get(wabot_ctx *ctx, const char *org,
     char *val;
     size_t len;
     uint64_t version;
-    rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+    rc = wabot_storage_get_record(ctx->storage, key, &conv_schema, &val,
+                                  &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
         return wb_error(ctx, rc, "no conversation %s", key);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading conversation %s: %s", key,
-                        wabot_strerror(rc));
+    if (rc != WABOT_OK && rc != WABOT_ERR_PARSE)
+        return wb_error(ctx, rc, "reading conversation %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
 
     json_t *root = NULL, *session = NULL;
     const char *state = NULL;
-    rc = conv_decode(val, len, &root, &state, &session);
+    if (rc == WABOT_OK)
+        rc = conv_decode(val, len, &root, &state, &session);
     free(val);
     if (rc == WABOT_ERR_PARSE) {
         wb_log(ctx, WABOT_LOG_WARN, MODULE, "conversation %s is corrupt",

@@ -1,5 +1,5 @@
 /* Customer profiles: {"name":...,"last_inbound_ms":...,"opted_out":bool}
- * at "wabot:cust:<org>:<phone>", without expiry (the opt-out must never be
+ * at "cust:{<org>:<phone>}", without expiry (the opt-out must never be
  * forgotten). Every change is a read-modify-write retried on a version
  * conflict, so concurrent touches from several processes all land. */
 #include <stdio.h>
@@ -34,7 +34,7 @@ char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
 {
     if (buf == NULL || org == NULL || phone == NULL)
         return NULL;
-    int w = snprintf(buf, n, "wabot:cust:%s:%s", org, phone);
+    int w = snprintf(buf, n, "cust:{%s:%s}", org, phone);
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 
@@ -56,6 +56,15 @@ static int cust_key(const wabot_ctx *ctx, const char *org, const char *phone,
                         WB_STORAGE_KEY_MAX);
     return WABOT_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* Schema                                                              */
+
+/* Schema 1 is schema 0 (before storage v2) with the marker: the JSON did
+ * not change, so there is nothing to upgrade. */
+#define PROFILE_SCHEMA 1
+static const wabot_schema profile_schema = {WABOT_SCHEMA_VERSION,
+                                            PROFILE_SCHEMA, NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* JSON                                                                */
@@ -104,7 +113,8 @@ static int dump_cb(const char *buf, size_t size, void *data)
     return 0;
 }
 
-/* Compact JSON text (libc memory) or NULL on out of memory. */
+/* The stored record: compact JSON under the schema marker (libc memory),
+ * or NULL on out of memory. */
 static char *prof_encode(const prof *p, size_t *len)
 {
     json_t *root = json_pack("{s:o?,s:I,s:b}", "name",
@@ -122,8 +132,13 @@ static char *prof_encode(const prof *p, size_t *len)
         wb_strbuf_free(&b);
         return NULL;
     }
-    *len = b.len;
-    return wb_strbuf_take(&b);
+    char *record = NULL;
+    rc = b.oom || b.data == NULL
+             ? WABOT_ERR_NOMEM
+             : wabot_storage_record_encode(PROFILE_SCHEMA, b.data, b.len,
+                                           &record, len);
+    wb_strbuf_free(&b);
+    return rc == WABOT_OK ? record : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -142,12 +157,14 @@ static int prof_read(wabot_ctx *ctx, const char *key, prof *p,
     size_t len;
     memset(p, 0, sizeof *p);
     *version = 0;
-    int rc = wabot_storage_get(ctx->storage, key, &val, &len, version);
+    int rc = wabot_storage_get_record(ctx->storage, key, &profile_schema,
+                                      &val, &len, version);
     if (rc == WABOT_ERR_NOT_FOUND)
         return WABOT_OK;
     if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s: %s", key,
-                        wabot_strerror(rc));
+        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
     rc = prof_decode(val, len, p);
     free(val);
     if (rc == WABOT_ERR_PARSE) {
@@ -323,12 +340,14 @@ int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
 
     char *val;
     size_t len;
-    rc = wabot_storage_get(ctx->storage, key, &val, &len, NULL);
+    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
+                                  &len, NULL);
     if (rc == WABOT_ERR_NOT_FOUND)
         return wb_error(ctx, rc, "no profile %s", key);
     if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s: %s", key,
-                        wabot_strerror(rc));
+        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
     prof p;
     rc = prof_decode(val, len, &p);
     free(val);

@@ -18,10 +18,16 @@
 #include <unistd.h>
 
 #include "siphash.h"
+#include "skiplist.h"
 #include "storage.h"
 
 #define MEM_MIN_BUCKETS 16
 
+struct mem_zset;
+
+/* A table entry is a value (in the ordered key index too) or a sorted
+ * index, stored under its key + "\0z" so the two namespaces never meet
+ * (storage keys hold no NUL). */
 typedef struct mem_entry {
     struct mem_entry *next;
     uint64_t hash;
@@ -29,9 +35,19 @@ typedef struct mem_entry {
     int64_t expires_at; /* ms since the epoch; 0 = never */
     char *val;          /* len bytes (+ NUL, for convenience) */
     size_t len;
+    wb_sl_node *ord;       /* value: its node in the key index */
+    struct mem_zset *zset; /* sorted index: its members; NULL for values */
     size_t klen;
     char key[]; /* klen bytes + NUL */
 } mem_entry;
+
+/* A sorted index: members in score order, and a chained hash from member
+ * to node (the node's `data` links the chain). */
+typedef struct mem_zset {
+    wb_skiplist sl;
+    wb_sl_node **buckets;
+    size_t nbuckets; /* a power of two */
+} mem_zset;
 
 typedef struct mem_store {
     pthread_mutex_t mu;
@@ -41,6 +57,8 @@ typedef struct mem_store {
     size_t count;          /* entries linked, expired or not */
     uint64_t last_version; /* store-wide: every write takes the next one */
     uint64_t k0, k1;       /* hash key */
+    wb_skiplist order;     /* value keys in byte order (prefix scan) */
+    size_t nsorted;        /* entries that are sorted indexes */
 } mem_store;
 
 /* One operation's view of its key, filled by op_begin(). */
@@ -85,8 +103,13 @@ static int64_t deadline(int64_t now, int64_t ttl_ms)
     return at != 0 ? at : 1; /* 0 would mean "never" */
 }
 
+static void zset_free(mem_zset *z);
+
 static void entry_free(mem_entry *e)
 {
+    if (e->zset != NULL)
+        zset_free(e->zset);
+    free(e->ord); /* only an entry never linked still owns its node */
     free(e->val);
     free(e);
 }
@@ -95,6 +118,12 @@ static void unlink_entry(mem_store *st, mem_entry **slot)
 {
     mem_entry *e = *slot;
     *slot = e->next;
+    if (e->ord != NULL) {
+        wb_sl_delete(&st->order, e->ord);
+        e->ord = NULL;
+    }
+    if (e->zset != NULL)
+        st->nsorted--;
     entry_free(e);
     st->count--;
 }
@@ -158,14 +187,8 @@ static void make_room(mem_store *st, int64_t now)
 
 static int copy_value(const char *val, size_t len, char **out)
 {
-    char *v = malloc(len + 1);
-    if (v == NULL)
-        return WABOT_ERR_NOMEM;
-    if (len > 0)
-        memcpy(v, val, len);
-    v[len] = '\0';
-    *out = v;
-    return WABOT_OK;
+    *out = wb_storage_dup(val, len);
+    return *out != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
 /* Replace e's value (old value kept on failure) and give it a new version. */
@@ -184,40 +207,76 @@ static int entry_write(mem_store *st, mem_entry *e, const char *val,
     return WABOT_OK;
 }
 
-static mem_entry *entry_insert(mem_store *st, const mem_op *op,
-                               const char *val, size_t len,
-                               int64_t expires_at)
+/* A new value entry for op's key, not linked yet (so a transaction can
+ * allocate everything before it changes anything); NULL on NOMEM. */
+static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
+                              const char *val, size_t len)
 {
-    mem_entry *e = malloc(sizeof *e + op->klen + 1);
+    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
     if (e == NULL)
         return NULL;
-    if (copy_value(val, len, &e->val) != WABOT_OK) {
+    e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
+    if (e->ord == NULL || copy_value(val, len, &e->val) != WABOT_OK) {
+        free(e->ord);
         free(e);
         return NULL;
     }
-    memcpy(e->key, op->key, op->klen + 1);
+    memcpy(e->key, op->key, op->klen);
+    e->key[op->klen] = '\0';
     e->klen = op->klen;
     e->hash = op->hash;
     e->len = len;
+    return e;
+}
+
+/* Link an allocated entry (value or sorted index); cannot fail. */
+static void entry_link(mem_store *st, const mem_op *op, mem_entry *e,
+                       int64_t expires_at)
+{
     e->expires_at = expires_at;
-    e->version = ++st->last_version;
+    if (e->zset == NULL)
+        e->version = ++st->last_version;
     make_room(st, op->now);
     size_t i = op->hash & (st->nbuckets - 1);
     e->next = st->buckets[i];
     st->buckets[i] = e;
     st->count++;
+    if (e->ord != NULL)
+        wb_sl_insert(&st->order, e->ord);
+    if (e->zset != NULL)
+        st->nsorted++;
+}
+
+static mem_entry *entry_insert(mem_store *st, const mem_op *op,
+                               const char *val, size_t len,
+                               int64_t expires_at)
+{
+    mem_entry *e = entry_alloc(st, op, val, len);
+    if (e != NULL)
+        entry_link(st, op, e, expires_at);
     return e;
 }
 
 /* Lock the store and find the key's live entry (NULL if absent; an
  * expired entry is removed on the way). Pair with op_end(). */
+static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
+                         size_t klen);
+
 static mem_entry *op_begin(mem_store *st, mem_op *op, const char *key)
 {
-    op->key = key;
-    op->klen = strlen(key);
-    op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
     pthread_mutex_lock(&st->mu);
     op->now = st->clock.now_ms(st->clock.ud);
+    return lookup(st, op, key, strlen(key));
+}
+
+/* With the lock held and op->now set: the live entry of key (klen bytes,
+ * may hold a NUL: sorted indexes), expired ones removed on the way. */
+static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
+                         size_t klen)
+{
+    op->key = key;
+    op->klen = klen;
+    op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
     op->slot = find_slot(st, op);
     mem_entry *e = *op->slot;
     if (e != NULL && is_expired(e, op->now)) {
@@ -399,13 +458,616 @@ static void mem_destroy(void *impl)
         mem_entry *e = st->buckets[i];
         while (e != NULL) {
             mem_entry *next = e->next;
+            e->ord = NULL; /* freed with the key index below */
             entry_free(e);
             e = next;
         }
     }
     free(st->buckets);
+    wb_sl_destroy(&st->order);
     pthread_mutex_destroy(&st->mu);
     free(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Version 2: scan                                                     */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The cursor is "0" or the hex of the last key returned: the next page
+ * starts after it in byte order, so a full iteration meets every key
+ * present throughout exactly once. */
+static int cursor_decode(const char *cursor, char *key, size_t *klen)
+{
+    size_t n = strlen(cursor);
+    if (n % 2 != 0 || n == 0 || n / 2 > WB_STORAGE_KEY_MAX)
+        return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval(cursor[i]), lo = hexval(cursor[i + 1]);
+        if (hi < 0 || lo < 0)
+            return WABOT_ERR_INVAL;
+        key[i / 2] = (char)(hi << 4 | lo);
+    }
+    *klen = n / 2;
+    return WABOT_OK;
+}
+
+static int cursor_encode(const wb_sl_node *n, wabot_buf *next)
+{
+    static const char hex[] = "0123456789abcdef";
+    char text[2 * WB_STORAGE_KEY_MAX + 1];
+    for (size_t i = 0; i < n->len; i++) {
+        text[2 * i] = hex[(unsigned char)n->bytes[i] >> 4];
+        text[2 * i + 1] = hex[(unsigned char)n->bytes[i] & 15];
+    }
+    return wabot_buf_set(next, text, 2 * n->len);
+}
+
+static int has_prefix(const wb_sl_node *n, const char *prefix, size_t plen)
+{
+    return n->len >= plen && memcmp(n->bytes, prefix, plen) == 0;
+}
+
+static int mem_scan(void *impl, const char *prefix, const char *cursor,
+                    size_t count, uint32_t flags, wabot_storage_items *out,
+                    wabot_buf *next)
+{
+    mem_store *st = impl;
+    size_t plen = strlen(prefix), alen = 0;
+    char after[WB_STORAGE_KEY_MAX];
+    int start = strcmp(cursor, "0") == 0;
+    if (!start && cursor_decode(cursor, after, &alen) != WABOT_OK)
+        return WABOT_ERR_INVAL;
+    pthread_mutex_lock(&st->mu);
+    int64_t now = st->clock.now_ms(st->clock.ud);
+    /* Resume after the cursor's key, but never before the prefix. */
+    size_t m = alen < plen ? alen : plen;
+    int c = m > 0 ? memcmp(after, prefix, m) : 0;
+    int before_prefix = c < 0 || (c == 0 && alen < plen);
+    wb_sl_node *n = start || before_prefix
+                        ? wb_sl_seek(&st->order, 0, prefix, plen, 0, NULL)
+                        : wb_sl_seek(&st->order, 0, after, alen, 1, NULL);
+    const wb_sl_node *last = NULL;
+    size_t got = 0;
+    int rc = WABOT_OK;
+    for (; n != NULL && has_prefix(n, prefix, plen) && got < count;
+         n = wb_sl_next(n)) {
+        const mem_entry *e = n->data;
+        if (is_expired(e, now))
+            continue;
+        rc = flags & WABOT_STORAGE_SCAN_VALUES
+                 ? wabot_storage_items_add(out, e->key, e->klen, e->val,
+                                           e->len, e->version)
+                 : wabot_storage_items_add(out, e->key, e->klen, NULL, 0, 0);
+        if (rc != WABOT_OK)
+            break;
+        last = n;
+        got++;
+    }
+    if (rc == WABOT_OK) {
+        int more = n != NULL && has_prefix(n, prefix, plen) && last != NULL;
+        rc = more ? cursor_encode(last, next) : wabot_buf_set(next, "0", 1);
+    }
+    return op_end(st, rc);
+}
+
+/* ------------------------------------------------------------------ */
+/* Version 2: batches                                                  */
+
+static int mem_get_many(void *impl, size_t n, const char *const *keys,
+                        wabot_storage_items *out)
+{
+    mem_store *st = impl;
+    pthread_mutex_lock(&st->mu);
+    mem_op op;
+    op.now = st->clock.now_ms(st->clock.ud);
+    for (size_t i = 0; i < n; i++) {
+        mem_entry *e = lookup(st, &op, keys[i], strlen(keys[i]));
+        if (e == NULL)
+            continue;
+        int rc = wabot_storage_items_found(out, i, e->val, e->len,
+                                           e->version);
+        if (rc != WABOT_OK)
+            return op_end(st, rc);
+    }
+    return op_end(st, WABOT_OK);
+}
+
+static int mem_put_many(void *impl, size_t n, const char *const *keys,
+                        const char *const *vals, const size_t *lens,
+                        const int64_t *ttls_ms, uint64_t *versions)
+{
+    mem_store *st = impl;
+    pthread_mutex_lock(&st->mu);
+    mem_op op;
+    op.now = st->clock.now_ms(st->clock.ud);
+    for (size_t i = 0; i < n; i++) {
+        mem_entry *e = lookup(st, &op, keys[i], strlen(keys[i]));
+        int rc = upsert(st, &op, e, vals[i], lens[i], ttls_ms[i],
+                        &versions[i]);
+        if (rc != WABOT_OK)
+            return op_end(st, rc);
+    }
+    return op_end(st, WABOT_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Version 2: sorted indexes                                           */
+
+#define ZSET_MIN_BUCKETS 16
+
+static uint64_t member_hash(const mem_store *st, const char *m, size_t len)
+{
+    /* Another key than the table's: members and keys never mix. */
+    return wb_siphash13(st->k1, st->k0, m, len);
+}
+
+static mem_zset *zset_new(mem_store *st)
+{
+    mem_zset *z = calloc(1, sizeof *z);
+    if (z == NULL)
+        return NULL;
+    z->buckets = calloc(ZSET_MIN_BUCKETS, sizeof *z->buckets);
+    if (z->buckets == NULL || wb_sl_init(&z->sl, st->k0 ^ (uintptr_t)z)) {
+        free(z->buckets);
+        free(z);
+        return NULL;
+    }
+    z->nbuckets = ZSET_MIN_BUCKETS;
+    return z;
+}
+
+static void zset_free(mem_zset *z)
+{
+    wb_sl_destroy(&z->sl);
+    free(z->buckets);
+    free(z);
+}
+
+static wb_sl_node **zset_chain_of(const mem_store *st, mem_zset *z,
+                                  const char *m, size_t len)
+{
+    return &z->buckets[member_hash(st, m, len) & (z->nbuckets - 1)];
+}
+
+static wb_sl_node *zset_find(const mem_store *st, mem_zset *z,
+                             const char *m, size_t len)
+{
+    wb_sl_node *n = *zset_chain_of(st, z, m, len);
+    while (n != NULL && (n->len != len || memcmp(n->bytes, m, len) != 0))
+        n = n->data;
+    return n;
+}
+
+/* Grow the member hash at load factor 1; a failed grow keeps the table. */
+static void zset_grow(const mem_store *st, mem_zset *z)
+{
+    if (z->sl.len <= z->nbuckets || z->nbuckets > SIZE_MAX / 2)
+        return;
+    size_t nb = z->nbuckets * 2;
+    wb_sl_node **b = calloc(nb, sizeof *b);
+    if (b == NULL)
+        return;
+    for (wb_sl_node *n = wb_sl_at(&z->sl, 0); n != NULL; n = wb_sl_next(n)) {
+        wb_sl_node **c = &b[member_hash(st, n->bytes, n->len) & (nb - 1)];
+        n->data = *c;
+        *c = n;
+    }
+    free(z->buckets);
+    z->buckets = b;
+    z->nbuckets = nb;
+}
+
+static void zset_insert(const mem_store *st, mem_zset *z, wb_sl_node *n)
+{
+    wb_sl_node **c = zset_chain_of(st, z, n->bytes, n->len);
+    n->data = *c;
+    *c = n;
+    wb_sl_insert(&z->sl, n);
+    zset_grow(st, z);
+}
+
+static void zset_remove(const mem_store *st, mem_zset *z, wb_sl_node *n)
+{
+    wb_sl_node **c = zset_chain_of(st, z, n->bytes, n->len);
+    while (*c != n)
+        c = (wb_sl_node **)&(*c)->data;
+    *c = n->data;
+    wb_sl_delete(&z->sl, n);
+}
+
+/* The sorted index's name in the table: key + "\0z". */
+typedef struct zkey {
+    char name[WB_STORAGE_KEY_MAX + 2];
+    size_t len;
+} zkey;
+
+static void zkey_of(zkey *z, const char *key)
+{
+    size_t n = strlen(key);
+    memcpy(z->name, key, n);
+    z->name[n] = '\0';
+    z->name[n + 1] = 'z';
+    z->len = n + 2;
+}
+
+/* With the lock held: the sorted index of key, or NULL. */
+static mem_entry *zset_lookup(mem_store *st, mem_op *op, zkey *zk,
+                              const char *key)
+{
+    op->now = st->clock.now_ms(st->clock.ud);
+    zkey_of(zk, key);
+    return lookup(st, op, zk->name, zk->len);
+}
+
+/* Lock the store and find key's sorted index (NULL: none). Pair with
+ * op_end(). */
+static mem_entry *zset_begin(mem_store *st, mem_op *op, zkey *zk,
+                             const char *key)
+{
+    pthread_mutex_lock(&st->mu);
+    return zset_lookup(st, op, zk, key);
+}
+
+/* A sorted-index entry, not linked; NULL on NOMEM. */
+static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
+{
+    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    if (e == NULL)
+        return NULL;
+    if ((e->zset = zset_new(st)) == NULL || copy_value("", 0, &e->val)) {
+        if (e->zset != NULL)
+            zset_free(e->zset);
+        free(e);
+        return NULL;
+    }
+    memcpy(e->key, op->key, op->klen);
+    e->key[op->klen] = '\0';
+    e->klen = op->klen;
+    e->hash = op->hash;
+    return e;
+}
+
+/* Put a prepared node in (replacing the member's old node, or dropping
+ * the new one if the score is unchanged). */
+static void zset_put(mem_store *st, mem_zset *z, wb_sl_node *fresh)
+{
+    wb_sl_node *old = zset_find(st, z, fresh->bytes, fresh->len);
+    if (old != NULL && old->score == fresh->score) {
+        free(fresh);
+        return;
+    }
+    if (old != NULL)
+        zset_remove(st, z, old);
+    zset_insert(st, z, fresh);
+}
+
+/* Drop a sorted index that lost its last member (op->slot is its link). */
+static void zset_drop_if_empty(mem_store *st, mem_op *op)
+{
+    mem_entry *e = *op->slot;
+    if (e != NULL && e->zset != NULL && e->zset->sl.len == 0)
+        unlink_entry(st, op->slot);
+}
+
+static int mem_sorted_add(void *impl, const char *key, const char *member,
+                          size_t len, int64_t score)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    mem_entry *fresh_entry = e == NULL ? zentry_alloc(st, &op) : NULL;
+    wb_sl_node *n = wb_sl_node_new(&st->order, score, member, len, NULL);
+    if (n == NULL || (e == NULL && fresh_entry == NULL)) {
+        free(n);
+        if (fresh_entry != NULL)
+            entry_free(fresh_entry);
+        return op_end(st, WABOT_ERR_NOMEM);
+    }
+    if (e == NULL) {
+        entry_link(st, &op, fresh_entry, 0);
+        e = fresh_entry;
+    }
+    zset_put(st, e->zset, n);
+    return op_end(st, WABOT_OK);
+}
+
+static int mem_sorted_remove(void *impl, const char *key, const char *member,
+                             size_t len)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
+    if (n == NULL)
+        return op_end(st, WABOT_ERR_NOT_FOUND);
+    zset_remove(st, e->zset, n);
+    zset_drop_if_empty(st, &op);
+    return op_end(st, WABOT_OK);
+}
+
+static int mem_sorted_score(void *impl, const char *key, const char *member,
+                            size_t len, int64_t *score)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
+    if (n == NULL)
+        return op_end(st, WABOT_ERR_NOT_FOUND);
+    *score = n->score;
+    return op_end(st, WABOT_OK);
+}
+
+/* Ranks [*lo, *hi) of the members with a score in [min, max] in e's
+ * index (none for no index). */
+static void score_ranks(const mem_entry *e, int64_t min, int64_t max,
+                        size_t *lo, size_t *hi)
+{
+    *lo = *hi = 0;
+    if (e == NULL)
+        return;
+    wb_sl_seek(&e->zset->sl, min, "", 0, 0, lo);
+    wb_sl_seek(&e->zset->sl, max, NULL, 0, 1, hi);
+}
+
+static int mem_sorted_count(void *impl, const char *key, int64_t min,
+                            int64_t max, int64_t *count)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    size_t lo, hi;
+    score_ranks(e, min, max, &lo, &hi);
+    *count = (int64_t)(hi - lo);
+    return op_end(st, WABOT_OK);
+}
+
+static int mem_sorted_range(void *impl, const char *key, int64_t min,
+                            int64_t max, int64_t offset, int64_t limit,
+                            uint32_t flags, wabot_storage_items *out)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    size_t lo, hi;
+    score_ranks(e, min, max, &lo, &hi);
+    if ((uint64_t)offset >= hi - lo)
+        return op_end(st, WABOT_OK);
+    int desc = (flags & WABOT_STORAGE_RANGE_DESC) != 0;
+    size_t take = hi - lo - (size_t)offset;
+    if (take > (uint64_t)limit)
+        take = (size_t)limit;
+    wb_sl_node *n = wb_sl_at(&e->zset->sl, desc ? hi - 1 - (size_t)offset
+                                               : lo + (size_t)offset);
+    int rc = WABOT_OK;
+    for (size_t i = 0; i < take && rc == WABOT_OK; i++) {
+        rc = wabot_storage_items_add_scored(out, n->bytes, n->len, n->score);
+        n = desc ? n->backward : wb_sl_next(n);
+    }
+    return op_end(st, rc);
+}
+
+static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
+                                   int64_t max, int64_t *removed)
+{
+    mem_store *st = impl;
+    mem_op op;
+    zkey zk;
+    mem_entry *e = zset_begin(st, &op, &zk, key);
+    int64_t n = 0;
+    if (e != NULL) {
+        wb_sl_node *x = wb_sl_seek(&e->zset->sl, min, "", 0, 0, NULL);
+        while (x != NULL && x->score <= max) {
+            wb_sl_node *next = wb_sl_next(x);
+            zset_remove(st, e->zset, x);
+            x = next;
+            n++;
+        }
+        zset_drop_if_empty(st, &op);
+    }
+    *removed = n;
+    return op_end(st, WABOT_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Version 2: transactions                                             */
+
+/* What one op needs, allocated before anything changes so the apply
+ * phase cannot fail half-way. */
+typedef struct txn_prep {
+    mem_entry *entry; /* a new value entry or sorted index, or NULL */
+    char *val;        /* a new value for an existing entry, or NULL */
+    size_t len;
+    wb_sl_node *node; /* sorted_add: the member's node */
+    int64_t number;   /* incr: the result */
+} txn_prep;
+
+static void prep_free(txn_prep *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].entry != NULL)
+            entry_free(p[i].entry);
+        free(p[i].val);
+        free(p[i].node);
+    }
+    free(p);
+}
+
+/* Judge op's condition against e (NULL = absent): 1 holds, 0 fails.
+ * incr's result goes to *number. */
+static int txn_condition(const wabot_storage_op *op, const mem_entry *e,
+                         int64_t *number)
+{
+    int64_t cur = 0;
+    switch (op->kind) {
+    case WABOT_STORAGE_OP_CAS:
+        return (e != NULL ? e->version : 0) == op->expected;
+    case WABOT_STORAGE_OP_DEL_IF:
+        return e != NULL && e->version == op->expected;
+    case WABOT_STORAGE_OP_INCR:
+        if (e != NULL && !parse_int64(e->val, e->len, &cur))
+            return 0;
+        return !__builtin_add_overflow(cur, op->number, number);
+    default:
+        return 1;
+    }
+}
+
+/* Prepare a value op whose condition holds: its new bytes, in a fresh
+ * entry when the key is absent. */
+static int txn_prepare_value(mem_store *st, const mem_op *mop,
+                             const wabot_storage_op *op, mem_entry *e,
+                             txn_prep *p)
+{
+    char text[24];
+    const char *val = op->val;
+    size_t len = op->len;
+    if (op->kind == WABOT_STORAGE_OP_DEL || op->kind == WABOT_STORAGE_OP_DEL_IF)
+        return WABOT_OK;
+    if (op->kind == WABOT_STORAGE_OP_INCR) {
+        len = (size_t)snprintf(text, sizeof text, "%" PRId64, p->number);
+        val = text;
+    }
+    if (e == NULL) {
+        p->entry = entry_alloc(st, mop, val, len);
+        return p->entry != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    }
+    p->len = len;
+    return copy_value(val, len, &p->val);
+}
+
+static int txn_prepare(mem_store *st, size_t n,
+                       const wabot_storage_op *const *ops, txn_prep *prep,
+                       size_t *failed)
+{
+    for (size_t i = 0; i < n; i++) {
+        const wabot_storage_op *op = ops[i];
+        mem_op mop;
+        zkey zk;
+        if (op->kind >= WABOT_STORAGE_OP_SORTED_ADD) {
+            mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
+            if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE)
+                continue;
+            (void)z;
+            /* A spare index even when one exists: an earlier op of this
+             * transaction may empty and drop it. */
+            prep[i].node = wb_sl_node_new(&st->order, op->number, op->val,
+                                          op->len, NULL);
+            prep[i].entry = zentry_alloc(st, &mop);
+            if (prep[i].node == NULL || prep[i].entry == NULL)
+                return WABOT_ERR_NOMEM;
+            continue;
+        }
+        mop.now = st->clock.now_ms(st->clock.ud);
+        mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
+        if (!txn_condition(op, e, &prep[i].number)) {
+            *failed = i;
+            return WABOT_ERR_CONFLICT;
+        }
+        int rc = txn_prepare_value(st, &mop, op, e, &prep[i]);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    return WABOT_OK;
+}
+
+/* Entry e takes the prepared value (ownership moves) and a new version. */
+static void entry_take(mem_store *st, mem_entry *e, txn_prep *p,
+                       int64_t expires_at)
+{
+    free(e->val);
+    e->val = p->val;
+    e->len = p->len;
+    p->val = NULL;
+    e->expires_at = expires_at;
+    e->version = ++st->last_version;
+}
+
+static void txn_apply_value(mem_store *st, const wabot_storage_op *op,
+                            txn_prep *p, uint64_t *version, int64_t *number)
+{
+    mem_op mop;
+    mop.now = st->clock.now_ms(st->clock.ud);
+    mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
+    if (op->kind == WABOT_STORAGE_OP_DEL ||
+        op->kind == WABOT_STORAGE_OP_DEL_IF) {
+        if (e != NULL)
+            unlink_entry(st, mop.slot);
+        return;
+    }
+    int64_t at = deadline(mop.now, op->ttl_ms);
+    if (op->kind == WABOT_STORAGE_OP_INCR && e != NULL)
+        at = e->expires_at; /* incr keeps an existing TTL */
+    if (p->entry != NULL) {
+        e = p->entry;
+        p->entry = NULL;
+        entry_link(st, &mop, e, at);
+    } else {
+        entry_take(st, e, p, at);
+    }
+    *version = e->version;
+    if (op->kind == WABOT_STORAGE_OP_INCR)
+        *number = p->number;
+}
+
+static void txn_apply_sorted(mem_store *st, const wabot_storage_op *op,
+                             txn_prep *p)
+{
+    mem_op mop;
+    zkey zk;
+    mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
+    if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE) {
+        wb_sl_node *n = z != NULL ? zset_find(st, z->zset, op->val, op->len)
+                                  : NULL;
+        if (n != NULL) {
+            zset_remove(st, z->zset, n);
+            zset_drop_if_empty(st, &mop);
+        }
+        return;
+    }
+    if (z == NULL) {
+        z = p->entry; /* the spare prepared for this */
+        p->entry = NULL;
+        entry_link(st, &mop, z, 0);
+    }
+    zset_put(st, z->zset, p->node);
+    p->node = NULL;
+}
+
+static int mem_txn(void *impl, size_t n, const wabot_storage_op *const *ops,
+                   uint64_t *versions, int64_t *numbers, size_t *failed)
+{
+    mem_store *st = impl;
+    txn_prep *prep = calloc(n, sizeof *prep);
+    if (prep == NULL)
+        return WABOT_ERR_NOMEM;
+    pthread_mutex_lock(&st->mu);
+    int rc = txn_prepare(st, n, ops, prep, failed);
+    if (rc == WABOT_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (ops[i]->kind >= WABOT_STORAGE_OP_SORTED_ADD)
+                txn_apply_sorted(st, ops[i], &prep[i]);
+            else
+                txn_apply_value(st, ops[i], &prep[i], &versions[i],
+                                &numbers[i]);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    prep_free(prep, n);
+    return rc;
 }
 
 static const wabot_storage_vtable mem_vtable = {
@@ -419,6 +1081,16 @@ static const wabot_storage_vtable mem_vtable = {
     .incr = mem_incr,
     .expire = mem_expire,
     .destroy = mem_destroy,
+    .scan = mem_scan,
+    .get_many = mem_get_many,
+    .put_many = mem_put_many,
+    .sorted_add = mem_sorted_add,
+    .sorted_remove = mem_sorted_remove,
+    .sorted_score = mem_sorted_score,
+    .sorted_count = mem_sorted_count,
+    .sorted_range = mem_sorted_range,
+    .sorted_remove_range = mem_sorted_remove_range,
+    .txn = mem_txn,
 };
 
 /* ------------------------------------------------------------------ */
@@ -432,7 +1104,10 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     if (st == NULL)
         return NULL;
     st->buckets = calloc(MEM_MIN_BUCKETS, sizeof *st->buckets);
-    if (st->buckets == NULL || pthread_mutex_init(&st->mu, NULL) != 0) {
+    if (st->buckets == NULL ||
+        wb_sl_init(&st->order, (uint64_t)(uintptr_t)st) != 0 ||
+        pthread_mutex_init(&st->mu, NULL) != 0) {
+        wb_sl_destroy(&st->order);
         free(st->buckets);
         free(st);
         return NULL;
@@ -459,7 +1134,7 @@ int64_t wabot_storage_memory_count(wabot_storage *s)
     mem_store *st = s->impl;
     pthread_mutex_lock(&st->mu);
     sweep(st, st->clock.now_ms(st->clock.ud));
-    int64_t n = (int64_t)st->count;
+    int64_t n = (int64_t)(st->count - st->nsorted);
     pthread_mutex_unlock(&st->mu);
     return n;
 }

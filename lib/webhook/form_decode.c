@@ -46,13 +46,14 @@ static int decoded_len(const char *s, size_t n, size_t *dlen, size_t *bad)
 }
 
 /* Decode s[0..n) into dst (room for the decoded length + NUL); the input
- * has already been validated by decoded_len(). */
-static size_t decode_into(char *dst, const char *s, size_t n)
+ * has already been validated by decoded_len(). `plus` is what '+' stands
+ * for: a space in a form, itself in a URL path. */
+static size_t decode_into(char *dst, const char *s, size_t n, char plus)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
-            dst[o++] = ' ';
+            dst[o++] = plus;
         } else if (s[i] == '%') {
             dst[o++] = (char)(hex_value((unsigned char)s[i + 1]) * 16 +
                               hex_value((unsigned char)s[i + 2]));
@@ -63,6 +64,15 @@ static size_t decode_into(char *dst, const char *s, size_t n)
     }
     dst[o] = '\0';
     return o;
+}
+
+int wb_percent_decode(const char *s, size_t n, char *dst, size_t *dlen)
+{
+    size_t d, bad;
+    if (decoded_len(s, n, &d, &bad) < 0)
+        return WABOT_ERR_PARSE;
+    *dlen = decode_into(dst, s, n, '+');
+    return WABOT_OK;
 }
 
 static int form_grow(wb_form *f)
@@ -107,7 +117,7 @@ static char *decode_dup(const wabot_allocator *a, const char *s, size_t n,
 {
     char *d = wb_malloc(a, *dlen + 1);
     if (d != NULL)
-        *dlen = decode_into(d, s, n);
+        *dlen = decode_into(d, s, n, ' ');
     return d;
 }
 

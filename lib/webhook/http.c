@@ -1,9 +1,10 @@
-/* wabot_http_handle(): route a request to a provider parser, hand the
- * parsed messages to the pipeline, answer. Parsing lives in twilio.c and
- * meta.c, authenticity in verify.c (signatures, the GET handshake),
- * delivery receipts in receipts.c; this file only decides what runs in
- * which order (path, method, content type, size, signature, body) and what
- * is answered. */
+/* The webhook routes' handlers: GET (Meta's handshake) and POST on each
+ * configured webhook path, registered in the context's route table by
+ * lib/http_server. A POST goes to a provider parser and its messages
+ * to the pipeline. Parsing lives in twilio.c and meta.c, authenticity in
+ * verify.c (signatures, the GET handshake), delivery receipts in
+ * receipts.c; this file only decides what runs in which order (content
+ * type, size, signature, body) and what is answered. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -106,32 +107,11 @@ static body_kind body_kind_of(const char *ct)
     return BODY_UNSUPPORTED;
 }
 
-/* Exact match, tolerating one trailing '/' on either side (hosts and
- * provider consoles disagree on it). */
-static int path_is(const char *path, size_t n, const char *want)
-{
-    if (want == NULL)
-        return 0;
-    size_t wn = strlen(want);
-    if (n > 1 && path[n - 1] == '/')
-        n--;
-    if (wn > 1 && want[wn - 1] == '/')
-        wn--;
-    return n == wn && memcmp(path, want, n) == 0;
-}
-
-static int is_webhook_path(const wabot_ctx *ctx, const char *path, size_t n)
-{
-    return path_is(path, n, ctx->cfg.twilio_path) ||
-           path_is(path, n, ctx->cfg.meta_path);
-}
-
 /* ------------------------------------------------------------------ */
 /* Answers                                                             */
 
-/* Answer with the JSON error for `rej`, counted and logged. */
-static int answer_reject(wabot_ctx *ctx, const wb_reject *rej,
-                         wabot_http_response **resp)
+int wb_webhook_reject(wabot_ctx *ctx, const wb_reject *rej,
+                      wabot_http_response **resp)
 {
     char name[64];
     snprintf(name, sizeof name, "webhook.rejected.%s", rej->code);
@@ -139,6 +119,14 @@ static int answer_reject(wabot_ctx *ctx, const wb_reject *rej,
     wb_log(ctx, WABOT_LOG_WARN, "webhook", "rejected %d %s: %s",
            rej->http_status, rej->code, rej->message);
     *resp = wb_response_error(ctx, rej);
+    /* A 503 is a storage or time-out hiccup whose dedup claim was
+     * released: the redelivery may come at once. */
+    if (*resp != NULL && rej->http_status == 503 &&
+        wb_response_add_header(*resp, "Retry-After",
+                               WB_RETRY_AFTER_SECONDS) != WABOT_OK) {
+        wabot_http_response_free(*resp);
+        *resp = NULL;
+    }
     if (*resp == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "webhook: out of memory");
     return WABOT_OK;
@@ -160,7 +148,7 @@ static int handle_get(wabot_ctx *ctx, const char *query,
     wb_reject rej;
     int rc = wb_meta_handshake(ctx, query, &rej, resp);
     if (rc == WABOT_ERR_AUTH)
-        return answer_reject(ctx, &rej, resp);
+        return wb_webhook_reject(ctx, &rej, resp);
     if (rc != WABOT_OK)
         return wb_error(ctx, rc, "webhook: %s", wabot_strerror(rc));
     return WABOT_OK;
@@ -229,7 +217,7 @@ static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
         wb_reject_set(&rej, WABOT_ERR_STORAGE, 503, "temporarily_unavailable",
                       "%zu message(s) could not be handled for now "
                       "(storage or time-out); redeliver later", transient);
-        return answer_reject(ctx, &rej, resp);
+        return wb_webhook_reject(ctx, &rej, resp);
     }
     wabot_http_response *r =
         kind != BODY_FORM ? wb_response_json_ok(ctx)
@@ -244,7 +232,7 @@ static int parse_failed(wabot_ctx *ctx, int rc, const wb_reject *rej,
 {
     if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_TOO_LARGE ||
         rc == WABOT_ERR_AUTH)
-        return answer_reject(ctx, rej, resp);
+        return wb_webhook_reject(ctx, rej, resp);
     /* out of memory: no answer can be built either */
     return wb_error(ctx, rc, "webhook: %s while reading the request",
                     wabot_strerror(rc));
@@ -288,51 +276,18 @@ static int handle_meta(wabot_ctx *ctx, const wb_request *r,
     return process_batch(ctx, BODY_JSON, &batch, resp);
 }
 
-static int check_args(const wabot_ctx *ctx, const char *method,
-                      const char *target, const wabot_http_header *headers,
-                      size_t nheaders, const char *body, size_t len,
-                      wabot_http_response **resp)
+int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
+                   wabot_http_response **resp)
 {
-    if (resp != NULL)
-        *resp = NULL;
-    if (ctx == NULL || method == NULL || target == NULL || resp == NULL)
-        return wb_error(ctx, WABOT_ERR_INVAL,
-                        "wabot_http_handle: NULL ctx, method, target or resp");
-    if ((headers == NULL && nheaders > 0) || (body == NULL && len > 0))
-        return wb_error(ctx, WABOT_ERR_INVAL,
-                        "wabot_http_handle: NULL headers or body with a "
-                        "non-zero count");
-    return WABOT_OK;
+    const char *q = strchr(req->target, '?');
+    return handle_get(ctx, q != NULL ? q : "", resp);
 }
 
-int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
-                      const wabot_http_header *headers, size_t nheaders,
-                      const char *body, size_t len,
-                      wabot_http_response **resp)
+int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
+                    wabot_http_response **resp)
 {
-    int rc = check_args(ctx, method, target, headers, nheaders, body, len,
-                        resp);
-    if (rc != WABOT_OK)
-        return rc;
-    wb_count(ctx, "webhook.requests", 1);
     wb_reject rej;
-    size_t plen = strcspn(target, "?");
-    if (!is_webhook_path(ctx, target, plen)) {
-        wb_reject_set(&rej, WABOT_ERR_NOT_FOUND, 404, "not_found",
-                      "no webhook at '%.*s'", plen > 80 ? 80 : (int)plen,
-                      target);
-        return answer_reject(ctx, &rej, resp);
-    }
-    if (strcmp(method, "GET") == 0)
-        return handle_get(ctx, target + plen, resp);
-    if (strcmp(method, "POST") != 0) {
-        wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 405, "method_not_allowed",
-                      "method '%.16s' is not allowed on a webhook; use POST",
-                      method);
-        return answer_reject(ctx, &rej, resp);
-    }
-    wb_request req = {method, target, headers, nheaders, body, len};
-    const char *ct = wb_header_get(&req, "Content-Type");
+    const char *ct = wb_header_get(req, "Content-Type");
     body_kind kind = body_kind_of(ct);
     if (kind == BODY_UNSUPPORTED) {
         wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 415,
@@ -340,16 +295,16 @@ int wabot_http_handle(wabot_ctx *ctx, const char *method, const char *target,
                       "Content-Type '%.60s' is not supported; send "
                       WB_CT_FORM " (Twilio) or " WB_CT_JSON " (Meta)",
                       ct != NULL ? ct : "(none)");
-        return answer_reject(ctx, &rej, resp);
+        return wb_webhook_reject(ctx, &rej, resp);
     }
     if (ctx->cfg.max_body_bytes >= 0 &&
-        (uint64_t)len > (uint64_t)ctx->cfg.max_body_bytes) {
+        (uint64_t)req->len > (uint64_t)ctx->cfg.max_body_bytes) {
         wb_reject_set(&rej, WABOT_ERR_TOO_LARGE, 413, "body_too_large",
                       "body is %zu bytes, over the limit of %lld "
-                      "(max_body_bytes)", len,
+                      "(max_body_bytes)", req->len,
                       (long long)ctx->cfg.max_body_bytes);
-        return answer_reject(ctx, &rej, resp);
+        return wb_webhook_reject(ctx, &rej, resp);
     }
-    return kind == BODY_FORM ? handle_twilio(ctx, &req, resp)
-                             : handle_meta(ctx, &req, resp);
+    return kind == BODY_FORM ? handle_twilio(ctx, req, resp)
+                             : handle_meta(ctx, req, resp);
 }

@@ -1,6 +1,6 @@
 /* Delivery records: what the provider told us about each message we sent.
  *
- * One storage value per provider message id, "wabot:receipt:<id>":
+ * One storage value per provider message id, "receipt:<id>":
  *   {"state":"delivered","code":"","outbound_id":"...","to":"+1...",
  *    "org":"default","correlation_id":"...","provider":"twilio",
  *    "updated_ms":...,
@@ -25,7 +25,7 @@
 #include "wabot/state.h"
 
 #define MODULE "receipts"
-#define KEY_PREFIX "wabot:receipt:"
+#define KEY_PREFIX "receipt:"
 /* CAS attempts: only exhausted by pathological contention on one id. */
 #define MAX_TRIES 32
 #define CODE_MAX 32

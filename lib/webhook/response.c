@@ -1,5 +1,6 @@
-/* HTTP responses of the webhook and the rejection record behind every
- * error response. */
+/* The webhook's answers (TwiML, {"status":"ok"}, JSON errors) and the
+ * rejection record behind every error answer. The response object
+ * itself is lib/http_server/response.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,28 +28,6 @@ int wb_reject_set(wb_reject *r, int status, int http_status,
             *p = '?';
     }
     return status;
-}
-
-wabot_http_response *wb_response_new(const wabot_ctx *ctx, int status,
-                                     const char *content_type,
-                                     const char *body, size_t len)
-{
-    wabot_http_response *r = wb_calloc(&ctx->alloc, 1, sizeof *r);
-    if (r == NULL)
-        return NULL;
-    r->body = wb_malloc(&ctx->alloc, len + 1);
-    if (r->body == NULL) {
-        wb_free(&ctx->alloc, r);
-        return NULL;
-    }
-    if (len > 0)
-        memcpy(r->body, body, len);
-    r->body[len] = '\0';
-    r->len = len;
-    r->alloc = ctx->alloc;
-    r->status = status;
-    r->content_type = content_type;
-    return r;
 }
 
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx)
@@ -120,38 +99,4 @@ wabot_http_response *wb_response_error(const wabot_ctx *ctx,
         r = wb_response_new(ctx, rej->http_status, WB_CT_JSON, b.data, b.len);
     wb_strbuf_free(&b);
     return r;
-}
-
-int wabot_http_response_status(const wabot_http_response *r)
-{
-    return r != NULL ? r->status : 0;
-}
-
-const char *wabot_http_response_content_type(const wabot_http_response *r)
-{
-    return r != NULL ? r->content_type : "";
-}
-
-const char *wabot_http_response_body(const wabot_http_response *r,
-                                     size_t *len)
-{
-    if (r == NULL) {
-        if (len != NULL)
-            *len = 0;
-        return "";
-    }
-    if (len != NULL)
-        *len = r->len;
-    return r->body;
-}
-
-void wabot_http_response_free(wabot_http_response *r)
-{
-    if (r == NULL)
-        return;
-    /* The copied allocator, not the ctx's: the host may free the ctx
-     * before it has finished sending the response. */
-    wabot_allocator a = r->alloc;
-    wb_free(&a, r->body);
-    wb_free(&a, r);
 }

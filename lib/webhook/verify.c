@@ -28,6 +28,7 @@
 #define CHALLENGE_CHARS                                                      \
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
+/* Header value by case-insensitive name (the first one), or NULL. */
 const char *wb_header_get(const wb_request *r, const char *name)
 {
     for (size_t i = 0; i < r->nheaders; i++)

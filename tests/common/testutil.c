@@ -84,3 +84,23 @@ void tu_drain(wabot_ctx *ctx)
     int rc = wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
     ck_assert_msg(rc >= 0, "run_until_idle: %s", wabot_strerror(rc));
 }
+
+void tu_assert_json_error(const wabot_http_response *r, int status,
+                          const char *code)
+{
+    size_t len;
+    const char *body = wabot_http_response_body(r, &len);
+    ck_assert_msg(wabot_http_response_status(r) == status,
+                  "status %d, expected %d: %s",
+                  wabot_http_response_status(r), status, body);
+    ck_assert_str_eq(wabot_http_response_content_type(r), "application/json");
+    json_error_t e;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    ck_assert_msg(root != NULL, "not JSON: %s", body);
+    ck_assert_uint_eq(json_object_size(root), 1);
+    json_t *err = json_object_get(root, "error");
+    ck_assert_uint_eq(json_object_size(err), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    ck_assert_ptr_nonnull(json_string_value(json_object_get(err, "message")));
+    json_decref(root);
+}

@@ -44,6 +44,12 @@ void tu_env_free(tu_env *e);
  * queue): wabot_ctx_run_until_idle up to the context's current time. */
 void tu_drain(wabot_ctx *ctx);
 
+/* Assert that r is the library's JSON error answer: `status`, content
+ * type application/json, body exactly {"error":{"code":<code>,
+ * "message":<string>}}. Does not free r. */
+void tu_assert_json_error(const wabot_http_response *r, int status,
+                          const char *code);
+
 /* A text message from `from` with the given id (owned by the caller). */
 wabot_message *tu_text(const char *id, const char *from, const char *text);
 

@@ -92,11 +92,207 @@ static void pt_destroy(void *impl)
     wabot_storage_free(impl);
 }
 
+/* Version 2: forward through the public wrappers, copying results. */
+static int pt_copy_items(wabot_storage_items *from, wabot_storage_items *to,
+                         int scored)
+{
+    int rc = WABOT_OK;
+    for (size_t i = 0; i < wabot_storage_items_count(from) && !rc; i++) {
+        size_t klen, vlen;
+        const char *k = wabot_storage_items_key(from, i, &klen);
+        const char *v = wabot_storage_items_value(from, i, &vlen);
+        rc = scored ? wabot_storage_items_add_scored(
+                          to, k, klen, wabot_storage_items_score(from, i))
+                    : wabot_storage_items_add(
+                          to, k, klen, v, vlen,
+                          wabot_storage_items_version(from, i));
+    }
+    wabot_storage_items_free(from);
+    return rc;
+}
+
+static int pt_scan(void *impl, const char *prefix, const char *cursor,
+                   size_t count, uint32_t flags, wabot_storage_items *out,
+                   wabot_buf *next)
+{
+    wabot_storage_items *page;
+    int rc = wabot_storage_scan(impl, prefix, cursor, count, flags, &page);
+    if (rc != WABOT_OK)
+        return rc;
+    const char *c = wabot_storage_items_cursor(page);
+    rc = wabot_buf_set(next, c, strlen(c));
+    int rc2 = pt_copy_items(page, out, 0);
+    return rc != WABOT_OK ? rc : rc2;
+}
+
+static int pt_get_many(void *impl, size_t n, const char *const *keys,
+                       wabot_storage_items *out)
+{
+    wabot_storage_items *it;
+    int rc = wabot_storage_get_many(impl, n, keys, &it);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        size_t len;
+        const char *v = wabot_storage_items_value(it, i, &len);
+        if (v != NULL)
+            rc = wabot_storage_items_found(
+                out, i, v, len, wabot_storage_items_version(it, i));
+    }
+    wabot_storage_items_free(rc == WABOT_OK || n > 0 ? it : NULL);
+    return rc;
+}
+
+static int pt_put_many(void *impl, size_t n, const char *const *keys,
+                       const char *const *vals, const size_t *lens,
+                       const int64_t *ttls_ms, uint64_t *versions)
+{
+    return wabot_storage_put_many(impl, n, keys, vals, lens, ttls_ms,
+                                  versions);
+}
+
+static int pt_sorted_add(void *impl, const char *key, const char *member,
+                         size_t len, int64_t score)
+{
+    return wabot_storage_sorted_add(impl, key, member, len, score);
+}
+
+static int pt_sorted_remove(void *impl, const char *key, const char *member,
+                            size_t len)
+{
+    return wabot_storage_sorted_remove(impl, key, member, len);
+}
+
+static int pt_sorted_score(void *impl, const char *key, const char *member,
+                           size_t len, int64_t *score)
+{
+    return wabot_storage_sorted_score(impl, key, member, len, score);
+}
+
+static int pt_sorted_count(void *impl, const char *key, int64_t min,
+                           int64_t max, int64_t *count)
+{
+    return wabot_storage_sorted_count(impl, key, min, max, count);
+}
+
+static int pt_sorted_range(void *impl, const char *key, int64_t min,
+                           int64_t max, int64_t offset, int64_t limit,
+                           uint32_t flags, wabot_storage_items *out)
+{
+    wabot_storage_items *it;
+    int rc = wabot_storage_sorted_range(impl, key, min, max, offset, limit,
+                                        flags, &it);
+    return rc != WABOT_OK ? rc : pt_copy_items(it, out, 1);
+}
+
+static int pt_sorted_remove_range(void *impl, const char *key, int64_t min,
+                                  int64_t max, int64_t *removed)
+{
+    return wabot_storage_sorted_remove_range(impl, key, min, max, removed);
+}
+
+/* Rebuilds the transaction through the builder of the inner store. */
+static int pt_txn(void *impl, size_t n, const wabot_storage_op *const *ops,
+                  uint64_t *versions, int64_t *numbers, size_t *failed)
+{
+    wabot_storage_txn *t = wabot_storage_txn_new(impl);
+    if (t == NULL)
+        return WABOT_ERR_NOMEM;
+    int rc = WABOT_OK;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++) {
+        const wabot_storage_op *o = ops[i];
+        switch (o->kind) {
+        case WABOT_STORAGE_OP_SET:
+            rc = wabot_storage_txn_set(t, o->key, o->val, o->len, o->ttl_ms);
+            break;
+        case WABOT_STORAGE_OP_CAS:
+            rc = wabot_storage_txn_cas(t, o->key, o->expected, o->val, o->len,
+                                       o->ttl_ms);
+            break;
+        case WABOT_STORAGE_OP_DEL:
+            rc = wabot_storage_txn_del(t, o->key);
+            break;
+        case WABOT_STORAGE_OP_DEL_IF:
+            rc = wabot_storage_txn_del_if(t, o->key, o->expected);
+            break;
+        case WABOT_STORAGE_OP_INCR:
+            rc = wabot_storage_txn_incr(t, o->key, o->number, o->ttl_ms);
+            break;
+        case WABOT_STORAGE_OP_SORTED_ADD:
+            rc = wabot_storage_txn_sorted_add(t, o->key, o->val, o->len,
+                                              o->number);
+            break;
+        default:
+            rc = wabot_storage_txn_sorted_remove(t, o->key, o->val, o->len);
+            break;
+        }
+    }
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_commit(t, failed);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        versions[i] = wabot_storage_txn_version(t, i);
+        numbers[i] = wabot_storage_txn_result(t, i);
+    }
+    wabot_storage_txn_free(t);
+    return rc;
+}
+
 static const wabot_storage_vtable pt_vtable = {
-    WABOT_STORAGE_VTABLE_VERSION,
-    pt_get, pt_set, pt_set_nx, pt_cas, pt_del, pt_del_if, pt_incr, pt_expire,
-    pt_destroy,
+    .version = WABOT_STORAGE_VTABLE_VERSION,
+    .get = pt_get,
+    .set = pt_set,
+    .set_nx = pt_set_nx,
+    .cas = pt_cas,
+    .del = pt_del,
+    .del_if = pt_del_if,
+    .incr = pt_incr,
+    .expire = pt_expire,
+    .destroy = pt_destroy,
+    .scan = pt_scan,
+    .get_many = pt_get_many,
+    .put_many = pt_put_many,
+    .sorted_add = pt_sorted_add,
+    .sorted_remove = pt_sorted_remove,
+    .sorted_score = pt_sorted_score,
+    .sorted_count = pt_sorted_count,
+    .sorted_range = pt_sorted_range,
+    .sorted_remove_range = pt_sorted_remove_range,
+    .txn = pt_txn,
 };
+
+/* A backend compiled against 0.1: its table is the version-1 struct, which
+ * ends at `destroy`. The wrapper must never read past it (ASan would see a
+ * read beyond this object). */
+typedef struct v1_vtable {
+    uint32_t version;
+    int (*get)(void *, const char *, wabot_buf *, uint64_t *);
+    int (*set)(void *, const char *, const char *, size_t, int64_t,
+               uint64_t *);
+    int (*set_nx)(void *, const char *, const char *, size_t, int64_t,
+                  uint64_t *);
+    int (*cas)(void *, const char *, uint64_t, const char *, size_t, int64_t,
+               uint64_t *);
+    int (*del)(void *, const char *);
+    int (*del_if)(void *, const char *, uint64_t);
+    int (*incr)(void *, const char *, int64_t, int64_t, int64_t *);
+    int (*expire)(void *, const char *, int64_t);
+    void (*destroy)(void *);
+} v1_vtable;
+
+static const v1_vtable pt_v1_vtable = {
+    1, pt_get, pt_set, pt_set_nx, pt_cas, pt_del, pt_del_if, pt_incr,
+    pt_expire, pt_destroy,
+};
+
+static wabot_storage *v1_create(void *ud)
+{
+    wabot_storage *inner = memory_create(ud);
+    if (inner == NULL)
+        return NULL;
+    wabot_storage *s = wabot_storage_new(
+        (const wabot_storage_vtable *)(const void *)&pt_v1_vtable, inner);
+    if (s == NULL)
+        wabot_storage_free(inner);
+    return s;
+}
 
 static wabot_storage *passthrough_create(void *ud)
 {
@@ -190,10 +386,18 @@ static void stub_destroy(void *impl)
     ((stub *)impl)->destroyed++;
 }
 
+/* A version-2 table that leaves every version-2 member NULL. */
 static const wabot_storage_vtable stub_vtable = {
-    WABOT_STORAGE_VTABLE_VERSION,
-    stub_get, stub_set, stub_set_nx, stub_cas, stub_del, stub_del_if,
-    stub_incr, stub_expire, stub_destroy,
+    .version = WABOT_STORAGE_VTABLE_VERSION,
+    .get = stub_get,
+    .set = stub_set,
+    .set_nx = stub_set_nx,
+    .cas = stub_cas,
+    .del = stub_del,
+    .del_if = stub_del_if,
+    .incr = stub_incr,
+    .expire = stub_expire,
+    .destroy = stub_destroy,
 };
 
 /* ------------------------------------------------------------------ */
@@ -353,13 +557,14 @@ START_TEST(test_storage_new_rejects_version_zero)
 }
 END_TEST
 
-START_TEST(test_storage_new_rejects_each_null_op)
+START_TEST(test_storage_new_rejects_each_null_version_1_op)
 {
     stub st = {0};
-    /* Every member after `version` is a function pointer. */
-    size_t n_ops = (sizeof(wabot_storage_vtable) -
+    /* The version-1 members: `get` up to and including `destroy`. */
+    size_t n_ops = (offsetof(wabot_storage_vtable, destroy) -
                     offsetof(wabot_storage_vtable, get)) /
-                   sizeof(void (*)(void));
+                       sizeof(void (*)(void)) +
+                   1;
     ck_assert_uint_eq(n_ops, 9);
     for (size_t i = 0; i < n_ops; i++) {
         wabot_storage_vtable vt = stub_vtable;
@@ -497,6 +702,238 @@ START_TEST(test_storage_name_of_null_is_null)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* A version-1 backend (written against 0.1)                           */
+
+static wabot_storage *new_v1(void)
+{
+    wabot_storage *s = v1_create(&g_clock);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_str_eq(wabot_storage_name(s), "custom");
+    return s;
+}
+
+START_TEST(test_v1_backend_keeps_every_version_1_operation)
+{
+    wabot_storage *s = new_v1();
+    uint64_t v = 0;
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_set(s, "k", "v", 1, 0, &v), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_cas(s, "k", v, "w", 1, 0, &v), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_set_nx(s, "k", "x", 1, 0, NULL),
+                     WABOT_ERR_EXISTS);
+    ck_assert_int_eq(wabot_storage_get(s, "k", &val, NULL, NULL), WABOT_OK);
+    ck_assert_str_eq(val, "w");
+    wabot_free(val);
+    int64_t r = 0;
+    ck_assert_int_eq(wabot_storage_incr(s, "n", 5, 0, &r), WABOT_OK);
+    ck_assert_int_eq(r, 5);
+    ck_assert_int_eq(wabot_storage_expire(s, "n", 100), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_del_if(s, "k", v), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_del(s, "n"), WABOT_OK);
+    wabot_storage_free(s);
+}
+END_TEST
+
+START_TEST(test_v1_backend_batches_fall_back_to_single_ops)
+{
+    wabot_storage *s = new_v1();
+    const char *keys[] = {"a", "b", "c"};
+    const char *vals[] = {"1", "2", "3"};
+    size_t lens[] = {1, 1, 1};
+    int64_t ttls[] = {0, 100, 0};
+    uint64_t vers[3] = {0};
+    ck_assert_int_eq(wabot_storage_put_many(s, 3, keys, vals, lens, ttls,
+                                            vers),
+                     WABOT_OK);
+    ck_assert(vers[0] > 0 && vers[1] > vers[0] && vers[2] > vers[1]);
+    tu_clock_advance(&g_clock, 100);
+    wabot_storage_items *it = NULL;
+    ck_assert_int_eq(wabot_storage_get_many(s, 3, keys, &it), WABOT_OK);
+    ck_assert_str_eq(wabot_storage_items_value(it, 0, NULL), "1");
+    ck_assert_uint_eq(wabot_storage_items_version(it, 0), vers[0]);
+    ck_assert_int_eq(wabot_storage_items_status(it, 1), WABOT_ERR_NOT_FOUND);
+    ck_assert_str_eq(wabot_storage_items_value(it, 2, NULL), "3");
+    wabot_storage_items_free(it);
+    wabot_storage_free(s);
+}
+END_TEST
+
+START_TEST(test_v1_backend_scan_sorted_and_txn_are_unsupported)
+{
+    wabot_storage *s = new_v1();
+    wabot_storage_items *it = NULL;
+    int64_t n = 0;
+    ck_assert_int_eq(wabot_storage_scan(s, "", "0", 10, 0, &it),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(wabot_storage_errmsg(s), "version 1"));
+    ck_assert_ptr_nonnull(strstr(wabot_storage_errmsg(s), "scan"));
+    ck_assert_int_eq(wabot_storage_sorted_add(s, "z", "m", 1, 1),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_storage_sorted_remove(s, "z", "m", 1),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_storage_sorted_score(s, "z", "m", 1, &n),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_storage_sorted_count(s, "z", 0, 1, &n),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_storage_sorted_range(s, "z", 0, 1, 0, 1, 0, &it),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_storage_sorted_remove_range(s, "z", 0, 1, &n),
+                     WABOT_ERR_UNSUPPORTED);
+    wabot_storage_txn *t = wabot_storage_txn_new(s);
+    ck_assert_int_eq(wabot_storage_txn_set(t, "{a}x", "v", 1, 0), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_txn_commit(t, NULL),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(wabot_storage_errmsg(s), "txn"));
+    wabot_storage_txn_free(t);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(s, "{a}x", &val, NULL, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    /* Argument errors still come first. */
+    ck_assert_int_eq(wabot_storage_scan(s, "", "0", 0, 0, &it),
+                     WABOT_ERR_INVAL);
+    wabot_storage_free(s);
+}
+END_TEST
+
+START_TEST(test_v2_table_with_null_v2_members_falls_back)
+{
+    stub st = {0};
+    wabot_storage *s = wabot_storage_new(&stub_vtable, &st);
+    ck_assert_ptr_nonnull(s);
+    const char *keys[] = {"a", "b"};
+    wabot_storage_items *it = NULL;
+    st.rc = WABOT_ERR_NOT_FOUND;
+    ck_assert_int_eq(wabot_storage_get_many(s, 2, keys, &it), WABOT_OK);
+    ck_assert_int_eq(st.calls, 2);
+    ck_assert_int_eq(wabot_storage_items_status(it, 1), WABOT_ERR_NOT_FOUND);
+    wabot_storage_items_free(it);
+    ck_assert_int_eq(wabot_storage_scan(s, "", "0", 1, 0, &it),
+                     WABOT_ERR_UNSUPPORTED);
+    wabot_storage_free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Records with a schema number                                        */
+
+/* Each step appends "+<from>" to the payload, so the chain is visible. */
+static int tag_upgrade(void *ud, uint32_t from, const char *val, size_t len,
+                       wabot_buf *out)
+{
+    int *calls = ud;
+    char text[128];
+    int n = snprintf(text, sizeof text, "%.*s+%u", (int)len, val,
+                     (unsigned)from);
+    (*calls)++;
+    return wabot_buf_set(out, text, (size_t)n);
+}
+
+START_TEST(test_record_upgrades_step_by_step_from_the_stored_schema)
+{
+    int calls = 0;
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 3, tag_upgrade, &calls};
+    char *out = NULL;
+    size_t len = 0;
+    uint32_t stored = 99;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, "old", 3, &out, &len,
+                                                 &stored),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "old+0+1+2");
+    ck_assert_uint_eq(len, 9);
+    ck_assert_uint_eq(stored, 0);
+    ck_assert_int_eq(calls, 3);
+    wabot_free(out);
+
+    char *rec = NULL;
+    size_t rlen = 0;
+    ck_assert_int_eq(wabot_storage_record_encode(2, "mid", 3, &rec, &rlen),
+                     WABOT_OK);
+    ck_assert_str_eq(rec, "#schema 2\nmid");
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, rec, rlen, &out, &len,
+                                                 &stored),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "mid+2");
+    ck_assert_uint_eq(stored, 2);
+    wabot_free(out);
+    wabot_free(rec);
+
+    ck_assert_int_eq(wabot_storage_record_encode(3, "cur", 3, &rec, &rlen),
+                     WABOT_OK);
+    calls = 0;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, rec, rlen, &out, &len,
+                                                 NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(out, "cur");
+    ck_assert_int_eq(calls, 0);
+    wabot_free(out);
+    wabot_free(rec);
+}
+END_TEST
+
+START_TEST(test_record_from_newer_schema_is_unsupported)
+{
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 1, NULL, NULL};
+    char *out = (char *)"x";
+    size_t len;
+    uint32_t stored = 0;
+    ck_assert_int_eq(wabot_storage_record_decode(&sc, "#schema 7\n{}", 12,
+                                                 &out, &len, &stored),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(stored, 7);
+}
+END_TEST
+
+START_TEST(test_record_marker_must_be_exact_else_schema_0)
+{
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 0, NULL, NULL};
+    static const char *const plain[] = {"#schema \n", "#schema x\nv",
+                                        "#schema 1", "#schema 12345678901\n",
+                                        "{\"a\":1}", ""};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        char *out = NULL;
+        size_t len = 0;
+        uint32_t stored = 9;
+        ck_assert_int_eq(wabot_storage_record_decode(&sc, plain[i],
+                                                     strlen(plain[i]), &out,
+                                                     &len, &stored),
+                         WABOT_OK);
+        ck_assert_uint_eq(stored, 0);
+        ck_assert_str_eq(out, plain[i]);
+        wabot_free(out);
+    }
+}
+END_TEST
+
+START_TEST(test_get_record_reads_upgrades_and_gives_the_version)
+{
+    wabot_storage *s = new_memory();
+    int calls = 0;
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, 1, tag_upgrade, &calls};
+    uint64_t v = 0, got = 0;
+    ck_assert_int_eq(wabot_storage_set(s, "r", "legacy", 6, 0, &v), WABOT_OK);
+    char *p = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", &sc, &p, &len, &got),
+                     WABOT_OK);
+    ck_assert_str_eq(p, "legacy+0");
+    ck_assert_uint_eq(got, v);
+    wabot_free(p);
+    ck_assert_int_eq(wabot_storage_set(s, "r", "#schema 5\n", 10, 0, &v),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", &sc, &p, &len, &got),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_uint_eq(got, v);
+    ck_assert_ptr_nonnull(strstr(wabot_storage_errmsg(s), "schema 5"));
+    ck_assert_int_eq(wabot_storage_get_record(s, "none", &sc, &p, &len, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_storage_get_record(s, "r", NULL, &p, &len, NULL),
+                     WABOT_ERR_INVAL);
+    wabot_storage_free(s);
+}
+END_TEST
+
 static void clock_setup(void)
 {
     tu_clock_init(&g_clock, TU_EPOCH_MS);
@@ -530,7 +967,7 @@ int main(void)
     tc = tcase_create("wrapper");
     tcase_add_test(tc, test_storage_new_rejects_null_vtable);
     tcase_add_test(tc, test_storage_new_rejects_version_zero);
-    tcase_add_test(tc, test_storage_new_rejects_each_null_op);
+    tcase_add_test(tc, test_storage_new_rejects_each_null_version_1_op);
     tcase_add_test(tc, test_storage_new_accepts_newer_vtable_version);
     tcase_add_test(tc, test_storage_free_destroys_backend_once);
     tcase_add_test(tc, test_backend_errors_pass_through_wrappers);
@@ -540,6 +977,22 @@ int main(void)
     tcase_add_test(tc, test_backend_receives_non_null_empty_value);
     tcase_add_test(tc, test_buf_set_rejects_bad_arguments);
     tcase_add_test(tc, test_storage_name_of_null_is_null);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("records");
+    tcase_add_checked_fixture(tc, clock_setup, NULL);
+    tcase_add_test(tc, test_record_upgrades_step_by_step_from_the_stored_schema);
+    tcase_add_test(tc, test_record_from_newer_schema_is_unsupported);
+    tcase_add_test(tc, test_record_marker_must_be_exact_else_schema_0);
+    tcase_add_test(tc, test_get_record_reads_upgrades_and_gives_the_version);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("vtable-version-1");
+    tcase_add_checked_fixture(tc, clock_setup, NULL);
+    tcase_add_test(tc, test_v1_backend_keeps_every_version_1_operation);
+    tcase_add_test(tc, test_v1_backend_batches_fall_back_to_single_ops);
+    tcase_add_test(tc, test_v1_backend_scan_sorted_and_txn_are_unsupported);
+    tcase_add_test(tc, test_v2_table_with_null_v2_members_falls_back);
     suite_add_tcase(s, tc);
 
     return tu_run_suite(s);

@@ -57,10 +57,49 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return add;
 }
 
+/* Keep the raw lines of the last header block (a 100 Continue comes
+ * first). */
+static void keep_header_line(http_result *r, const char *data, size_t len)
+{
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        r->headers[0] = '\0';
+    size_t used = strlen(r->headers);
+    if (len < sizeof r->headers - used) {
+        memcpy(r->headers + used, data, len);
+        r->headers[used + len] = '\0';
+    }
+}
+
+const char *http_result_header(const http_result *r, const char *name,
+                               char *out, size_t n)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = r->headers; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > nlen && line[nlen] == ':' &&
+            strncasecmp(line, name, nlen) == 0) {
+            const char *v = line + nlen + 1;
+            size_t vlen = len - nlen - 1;
+            while (vlen > 0 && isspace((unsigned char)*v)) {
+                v++;
+                vlen--;
+            }
+            while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+                vlen--;
+            snprintf(out, n, "%.*s", (int)vlen, v);
+            return out;
+        }
+        line += len + (end != NULL);
+    }
+    return NULL;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     http_result *r = ud;
     size_t len = size * n;
+    keep_header_line(r, data, len);
     static const char name[] = "content-type:";
     size_t nlen = sizeof name - 1;
     if (len > nlen && strncasecmp(data, name, nlen) == 0) {
@@ -165,7 +204,9 @@ int http_request_h(http_client *c, const char *method, const char *url,
         headers = curl_slist_append(headers, *extra);
     if (headers != NULL)
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L); /* no body to wait for */
+    else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 
     CURLcode rc = curl_easy_perform(curl);

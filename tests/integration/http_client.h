@@ -16,6 +16,7 @@ typedef struct http_result {
     size_t len;
     char content_type[128];
     char error[256];       /* curl's message when status is 0 */
+    char headers[2048];    /* the final response's header lines, raw */
 } http_result;
 
 /* How the request body is sent. */
@@ -45,6 +46,12 @@ int http_request_h(http_client *c, const char *method, const char *url,
                    http_result *out);
 
 void http_result_free(http_result *r);
+
+/* The value of the first response header called `name` (case-
+ * insensitive, blanks around the value trimmed) into out[0..n); NULL if
+ * there is none. */
+const char *http_result_header(const http_result *r, const char *name,
+                               char *out, size_t n);
 
 /* Append key=value (URL-encoded, '&'-separated) to a malloc'ed form
  * string *form (may start NULL). 0 or -1. */

@@ -293,6 +293,59 @@ START_TEST(test_unknown_path_is_404_json)
 }
 END_TEST
 
+/* Response headers travel: a 405 names what is allowed. */
+START_TEST(test_405_carries_allow_over_http)
+{
+    fixture f;
+    fx_start(&f, "echo", NULL);
+    http_result r;
+    char v[128];
+    fx_request(&f, "PUT", META_PATH, FORM, "a=1", 3, HTTP_BODY_LENGTH, &r);
+    assert_json_error(&r, 405);
+    ck_assert_ptr_nonnull(http_result_header(&r, "Allow", v, sizeof v));
+    ck_assert_str_eq(v, "GET, HEAD, POST");
+    http_result_free(&r);
+    fx_request(&f, "POST", "/healthz", FORM, "a=1", 3, HTTP_BODY_LENGTH, &r);
+    assert_json_error(&r, 405);
+    ck_assert_ptr_nonnull(http_result_header(&r, "allow", v, sizeof v));
+    ck_assert_str_eq(v, "GET, HEAD");
+    http_result_free(&r);
+    /* a 404 has none */
+    fx_request(&f, "PUT", "/nowhere", FORM, "a=1", 3, HTTP_BODY_LENGTH, &r);
+    assert_json_error(&r, 404);
+    ck_assert_ptr_null(http_result_header(&r, "Allow", v, sizeof v));
+    http_result_free(&r);
+    fx_stop(&f);
+}
+END_TEST
+
+/* /healthz is a route the server registers: its handler's header
+ * arrives, and HEAD is answered like GET without a body. */
+START_TEST(test_host_route_headers_and_head_over_http)
+{
+    fixture f;
+    fx_start(&f, "echo", NULL);
+    http_result r;
+    char v[128];
+    fx_request(&f, "GET", "/healthz?probe=1", NULL, NULL, 0,
+               HTTP_BODY_LENGTH, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(http_result_header(&r, "Cache-Control", v,
+                                             sizeof v));
+    ck_assert_str_eq(v, "no-store");
+    http_result_free(&r);
+    fx_request(&f, "HEAD", "/healthz", NULL, NULL, 0, HTTP_BODY_LENGTH, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.len, 0);
+    ck_assert_msg(strstr(r.content_type, JSON) != NULL, "content type '%s'",
+                  r.content_type);
+    ck_assert_ptr_nonnull(http_result_header(&r, "cache-control", v,
+                                             sizeof v));
+    http_result_free(&r);
+    fx_stop(&f);
+}
+END_TEST
+
 /* GET is Meta's verification handshake: without hub.* (and a configured
  * META_VERIFY_TOKEN) it is refused; other methods are not served. */
 START_TEST(test_get_on_the_webhook_is_405)
@@ -734,6 +787,8 @@ static Suite *server_suite(void)
     tcase_add_test(http, test_healthz_answers_ok);
     tcase_add_test(http, test_unknown_path_is_404_json);
     tcase_add_test(http, test_get_on_the_webhook_is_405);
+    tcase_add_test(http, test_405_carries_allow_over_http);
+    tcase_add_test(http, test_host_route_headers_and_head_over_http);
     tcase_add_test(http, test_oversized_body_is_413_however_it_is_sent);
     tcase_add_test(http, test_malformed_form_is_400_json);
     suite_add_tcase(s, http);

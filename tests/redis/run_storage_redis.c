@@ -328,6 +328,37 @@ START_TEST(test_redis_prefix_is_prepended_to_every_key)
 }
 END_TEST
 
+/* The library's own records (here a customer profile written through a
+ * context) land under the configured prefix exactly once: the prefix is
+ * the Redis handle's, library keys carry none of their own. */
+START_TEST(test_redis_library_keys_carry_the_prefix_once)
+{
+    char out[64];
+    wabot_redis *r = new_handle("wabot:");
+    wabot_storage *st = wabot_storage_redis_new(r);
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_storage(o, st), WABOT_OK);
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    ck_assert_int_eq(wabot_customer_set_opted_out(ctx, "pfx-org", "+1555",
+                                                  1),
+                     WABOT_OK);
+    cli(&g_srv, "EXISTS wabot:cust:{pfx-org:+1555}", out, sizeof out);
+    ck_assert_str_eq(out, "1");
+    cli(&g_srv, "EXISTS wabot:wabot:cust:{pfx-org:+1555}", out, sizeof out);
+    ck_assert_str_eq(out, "0");
+    char all[4096];
+    ck_assert_int_eq(rh_cli(&g_srv, "--scan --pattern '*wabot:wabot:*'", all,
+                            sizeof all),
+                     0);
+    ck_assert_str_eq(all, "");
+    wabot_ctx_free(ctx);
+    wabot_options_free(o);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Sharing                                                             */
 
@@ -474,6 +505,7 @@ int main(void)
     tcase_add_test(tc, test_redis_auth_is_sent_on_connect);
     tcase_add_test(tc, test_redis_select_puts_keys_in_the_configured_db);
     tcase_add_test(tc, test_redis_prefix_is_prepended_to_every_key);
+    tcase_add_test(tc, test_redis_library_keys_carry_the_prefix_once);
     tcase_add_test(tc, test_redis_two_handles_share_one_store);
     tcase_add_test(tc, test_redis_legacy_plain_keys_are_shared_both_ways);
     tcase_add_test(tc, test_redis_version_key_never_expires_before_its_value);

@@ -535,7 +535,7 @@ static int interfere(wabot_turn *t, void *ud)
         in->interfere_times--;
         wabot_storage *s = wabot_ctx_storage(wabot_turn_ctx(t));
         const char *v = "{\"state\":\"other\",\"session\":{\"counter\":100}}";
-        ck_assert_int_eq(wabot_storage_set(s, "wabot:conv:default:+14155550100",
+        ck_assert_int_eq(wabot_storage_set(s, "conv:{default:+14155550100}",
                                            v, strlen(v), 0, NULL),
                          WABOT_OK);
     }

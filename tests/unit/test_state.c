@@ -10,8 +10,8 @@
 
 #define ORG "acme"
 #define PHONE "+15551234567"
-#define CONV_KEY "wabot:conv:" ORG ":" PHONE
-#define CUST_KEY "wabot:cust:" ORG ":" PHONE
+#define CONV_KEY "conv:{" ORG ":" PHONE "}"
+#define CUST_KEY "cust:{" ORG ":" PHONE "}"
 
 static tu_env E;
 
@@ -88,18 +88,18 @@ START_TEST(test_key_builders_format_keys)
 {
     char buf[64];
     ck_assert_str_eq(wb_conv_key(buf, sizeof buf, "org", "+1555"),
-                     "wabot:conv:org:+1555");
+                     "conv:{org:+1555}");
     ck_assert_str_eq(wb_cust_key(buf, sizeof buf, "org", "+1555"),
-                     "wabot:cust:org:+1555");
+                     "cust:{org:+1555}");
     ck_assert_str_eq(wb_conv_key(buf, sizeof buf, "a:b", "c:d"),
-                     "wabot:conv:a:b:c:d");
+                     "conv:{a:b:c:d}");
 }
 END_TEST
 
 START_TEST(test_key_builders_return_null_when_too_small)
 {
-    char buf[20];
-    /* "wabot:conv:org:+1555" is 20 bytes: no room for the NUL. */
+    char buf[16];
+    /* "conv:{org:+1555}" is 16 bytes: no room for the NUL. */
     ck_assert_ptr_null(wb_conv_key(buf, sizeof buf, "org", "+1555"));
     ck_assert_ptr_nonnull(wb_conv_key(buf, sizeof buf, "org", "+155"));
     ck_assert_ptr_null(wb_cust_key(buf, sizeof buf, "org", "+1555"));
@@ -121,7 +121,7 @@ START_TEST(test_ids_with_colons_are_accepted)
                                             &snap),
                      WABOT_OK);
     wabot_conversation_free(snap);
-    free(raw_get("wabot:conv:org:eu:wa:+1555", NULL));
+    free(raw_get("conv:{org:eu:wa:+1555}", NULL));
 }
 END_TEST
 
@@ -219,11 +219,14 @@ START_TEST(test_conv_save_then_load_round_trips)
 }
 END_TEST
 
+#define SCHEMA_1 "#schema 1\n"
+
 START_TEST(test_conv_stored_as_state_and_session_json)
 {
     save_conv("menu", 7);
     char *raw = raw_get(CONV_KEY, NULL);
-    json_t *j = json_loads(raw, 0, NULL);
+    ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
+    json_t *j = json_loads(raw + strlen(SCHEMA_1), 0, NULL);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "state")), "menu");
     json_t *session = json_object_get(j, "session");
@@ -556,13 +559,90 @@ START_TEST(test_profile_stored_as_json)
     ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 1234, NULL),
                      WABOT_OK);
     char *raw = raw_get(CUST_KEY, NULL);
-    json_t *j = json_loads(raw, 0, NULL);
+    ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
+    json_t *j = json_loads(raw + strlen(SCHEMA_1), 0, NULL);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(json_string_value(json_object_get(j, "name")), "Ada");
     ck_assert_int_eq(
         json_integer_value(json_object_get(j, "last_inbound_ms")), 1234);
     ck_assert(json_is_false(json_object_get(j, "opted_out")));
     json_decref(j);
+    free(raw);
+}
+END_TEST
+
+/* Records written before storage v2 carry no schema marker (schema 0):
+ * they still read, upgraded on the way in. A schema-0 conversation may
+ * lack "session" or hold null members; schema 1 always has both, and a
+ * schema-1 value without them is corrupt, so only the upgrade makes the
+ * old value readable. */
+START_TEST(test_conv_schema_0_value_is_upgraded_on_read)
+{
+    raw_put(CONV_KEY, "{\"state\":\"menu\"}");
+    wb_conv c = {0};
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(c.state, "menu");
+    ck_assert(json_is_object(c.session));
+    ck_assert_int_eq(g_state_warnings, 0);
+    /* The next save writes schema 1. */
+    ck_assert_int_eq(wb_conv_save(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    wb_conv_clear(E.ctx, &c);
+    char *raw = raw_get(CONV_KEY, NULL);
+    ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
+    free(raw);
+
+    raw_put(CONV_KEY, SCHEMA_1 "{\"state\":\"menu\"}");
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_ptr_null(c.state); /* corrupt: loads empty */
+    ck_assert_int_eq(g_state_warnings, 1);
+    wb_conv_clear(E.ctx, &c);
+}
+END_TEST
+
+START_TEST(test_conv_public_get_reads_schema_0_value)
+{
+    raw_put(CONV_KEY, "{\"state\":null,\"session\":{\"a\":1}}");
+    wabot_conversation *c = NULL;
+    ck_assert_int_eq(wabot_conversation_get(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(wabot_conversation_state(c), "");
+    ck_assert_str_eq(wabot_conversation_session(c), "{\"a\":1}");
+    wabot_conversation_free(c);
+}
+END_TEST
+
+/* A record from a newer schema (a newer program version shares the
+ * store) is neither read nor overwritten. */
+START_TEST(test_conv_newer_schema_is_refused_and_kept)
+{
+    raw_put(CONV_KEY, "#schema 2\n{\"state\":\"x\",\"session\":{}}");
+    wb_conv c = {0};
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(E.ctx), "schema 2"));
+    wb_conv_clear(E.ctx, &c);
+    char *raw = raw_get(CONV_KEY, NULL);
+    ck_assert_int_eq(strncmp(raw, "#schema 2\n", 10), 0);
+    free(raw);
+}
+END_TEST
+
+START_TEST(test_profile_schema_0_value_reads_and_is_rewritten_as_1)
+{
+    raw_put(CUST_KEY, "{\"name\":\"Ada\",\"last_inbound_ms\":5,"
+                      "\"opted_out\":true}");
+    wabot_customer *cu = NULL;
+    ck_assert_int_eq(wabot_customer_get(E.ctx, ORG, PHONE, &cu), WABOT_OK);
+    ck_assert_str_eq(wabot_customer_name(cu), "Ada");
+    ck_assert_int_eq(wabot_customer_opted_out(cu), 1);
+    wabot_customer_free(cu);
+    wb_profile p = {0};
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 9, &p),
+                     WABOT_OK);
+    ck_assert_str_eq(p.name, "Ada");
+    ck_assert_int_eq(p.opted_out, 1);
+    wb_profile_clear(E.ctx, &p);
+    char *raw = raw_get(CUST_KEY, NULL);
+    ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
     free(raw);
 }
 END_TEST
@@ -871,6 +951,9 @@ int main(void)
     tcase_add_test(tc, test_conv_load_absent_is_empty_with_version_zero);
     tcase_add_test(tc, test_conv_save_then_load_round_trips);
     tcase_add_test(tc, test_conv_stored_as_state_and_session_json);
+    tcase_add_test(tc, test_conv_schema_0_value_is_upgraded_on_read);
+    tcase_add_test(tc, test_conv_public_get_reads_schema_0_value);
+    tcase_add_test(tc, test_conv_newer_schema_is_refused_and_kept);
     tcase_add_test(tc, test_conv_without_state_saves_and_loads_as_none);
     tcase_add_test(tc, test_conv_save_with_stale_version_conflicts);
     tcase_add_test(tc, test_conv_save_updates_version_for_next_save);
@@ -900,6 +983,7 @@ int main(void)
     tcase_add_test(tc, test_profile_touch_rejects_negative_time);
     tcase_add_test(tc, test_profile_touch_ignores_invalid_utf8_name);
     tcase_add_test(tc, test_profile_stored_as_json);
+    tcase_add_test(tc, test_profile_schema_0_value_reads_and_is_rewritten_as_1);
     tcase_add_test(tc, test_profile_has_no_ttl);
     tcase_add_test(tc, test_opted_out_set_creates_profile);
     tcase_add_test(tc, test_opted_out_set_and_clear);

@@ -906,6 +906,28 @@ START_TEST(test_get_on_a_webhook_path_is_405)
                  403, "verification_failed", "meta_verify_token");
     assert_error(request("PUT", TWILIO_PATH, CT_FORM, "a", 1), 405,
                  "method_not_allowed", "PUT");
+    wabot_http_response *r = request("DELETE", META_PATH, NULL, NULL, 0);
+    ck_assert_str_eq(wabot_http_response_header(r, "Allow"),
+                     "GET, HEAD, POST");
+    assert_error(r, 405, "method_not_allowed", "GET, HEAD, POST");
+}
+END_TEST
+
+/* HEAD is the handshake without a body; a successful webhook answer has
+ * no header besides its content type. */
+START_TEST(test_head_on_a_webhook_path_is_get_without_body)
+{
+    wabot_http_response *r =
+        request("HEAD", META_PATH "?hub.mode=subscribe", NULL, NULL, 0);
+    ck_assert_int_eq(wabot_http_response_status(r), 403);
+    ck_assert_str_eq(wabot_http_response_content_type(r), CT_JSON);
+    size_t len = 1;
+    ck_assert_str_eq(wabot_http_response_body(r, &len), "");
+    ck_assert_uint_eq(len, 0);
+    wabot_http_response_free(r);
+    r = post_twilio(TW_COMMON "&NumMedia=0&Body=hi");
+    ck_assert_uint_eq(wabot_http_response_header_count(r), 0);
+    assert_ok(r);
 }
 END_TEST
 
@@ -1118,6 +1140,7 @@ static Suite *webhook_suite(void)
     tcase_add_checked_fixture(http, setup, teardown);
     tcase_add_test(http, test_unknown_path_is_404);
     tcase_add_test(http, test_get_on_a_webhook_path_is_405);
+    tcase_add_test(http, test_head_on_a_webhook_path_is_get_without_body);
     tcase_add_test(http, test_unsupported_content_type_is_415);
     tcase_add_test(http, test_content_type_parameters_and_case_are_ignored);
     tcase_add_test(http, test_header_names_are_case_insensitive);

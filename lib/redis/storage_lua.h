@@ -1,0 +1,224 @@
+/* The Lua scripts of the Redis storage backend's version-2 operations
+ * (included by lib/redis/storage.c only). Key layout and the reasons for
+ * the choices below: doc/redis.md, "Storage".
+ *
+ * Conventions:
+ *  - KEYS[1] is the store-wide version counter; a value key K has its
+ *    version at K .. "\0v"; sorted indexes live at K .. "\0z";
+ *  - strings are compared byte by byte (lt below), never with Lua's
+ *    string comparison, which goes through the server's locale;
+ *  - numbers Lua makes are written with '%.0f' (exact below 2^53);
+ *  - expected outcomes are return values, never errors. */
+#ifndef WB_REDIS_STORAGE_LUA_H
+#define WB_REDIS_STORAGE_LUA_H
+
+/* Helpers on explicit key names (the version-1 scripts use fixed KEYS). */
+#define STORAGE_LUA_PRELUDE_V2                                                \
+    "local M = 1000\n"                                                        \
+    "local function newver()\n"                                               \
+    "  return string.format('%.0f', redis.call('INCR', KEYS[1]))\n"           \
+    "end\n"                                                                   \
+    "local function write(k, vk, val, ttl)\n"                                 \
+    "  local v = newver()\n"                                                  \
+    "  if ttl ~= '0' then\n"                                                  \
+    "    redis.call('SET', k, val, 'PX', ttl)\n"                              \
+    "    redis.call('SET', vk, v, 'PX',\n"                                    \
+    "               string.format('%.0f', tonumber(ttl) + M))\n"              \
+    "  else\n"                                                                \
+    "    redis.call('SET', k, val)\n"                                         \
+    "    redis.call('SET', vk, v)\n"                                          \
+    "  end\n"                                                                 \
+    "  return v\n"                                                            \
+    "end\n"                                                                   \
+    "local function restamp(k, vk)\n"                                         \
+    "  local v = newver()\n"                                                  \
+    "  local pttl = redis.call('PTTL', k)\n"                                  \
+    "  if pttl >= 0 then\n"                                                   \
+    "    redis.call('SET', vk, v, 'PX', string.format('%.0f', pttl + M))\n"   \
+    "  else\n"                                                                \
+    "    redis.call('SET', vk, v)\n"                                          \
+    "  end\n"                                                                 \
+    "  return v\n"                                                            \
+    "end\n"                                                                   \
+    "local function lt(a, b)\n"                                               \
+    "  local n = math.min(#a, #b)\n"                                          \
+    "  for i = 1, n do\n"                                                     \
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"                 \
+    "    if x ~= y then return x < y end\n"                                   \
+    "  end\n"                                                                 \
+    "  return #a < #b\n"                                                      \
+    "end\n"
+
+/* KEYS[1] counter. ARGV: Redis cursor, resume-after name ('' = the batch's
+ * start), count, MATCH pattern, length of prefix + scan prefix, '1' for
+ * values, SCAN COUNT. -> {cursor, after, k1[, val1, ver1], ...}: resume
+ * with SCAN from `cursor` skipping names up to `after` ('' = none).
+ * A SCAN batch is sorted, and a page that fills up in the middle of one
+ * says where in it to resume, so no key is skipped. */
+#define STORAGE_LUA_SCAN                                                      \
+    STORAGE_LUA_PRELUDE_V2                                                    \
+    "local cur, after, want = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"          \
+    "local pat, plen, vals = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'\n"    \
+    "local out, seen, n, last = {}, {}, 0, ''\n"                              \
+    "for step = 1, 16 do\n"                                                   \
+    "  local r = redis.call('SCAN', cur, 'MATCH', pat, 'COUNT', ARGV[7])\n"   \
+    "  local batch = {}\n"                                                    \
+    "  for _, k in ipairs(r[2]) do\n"                                         \
+    "    if not seen[k] and not string.find(k, '\\0', plen + 1, true)\n"      \
+    "       and (after == '' or lt(after, k)) then\n"                         \
+    "      seen[k] = true\n"                                                  \
+    "      batch[#batch + 1] = k\n"                                           \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "  table.sort(batch, lt)\n"                                               \
+    "  for _, k in ipairs(batch) do\n"                                        \
+    "    if redis.call('TYPE', k).ok == 'string' then\n"                      \
+    "      if n == want then return {cur, last, out} end\n"                   \
+    "      n = n + 1\n"                                                       \
+    "      last = k\n"                                                        \
+    "      out[#out + 1] = k\n"                                               \
+    "      if vals then\n"                                                    \
+    "        out[#out + 1] = redis.call('GET', k)\n"                          \
+    "        local vk = k .. '\\0v'\n"                                        \
+    "        out[#out + 1] = redis.call('GET', vk) or restamp(k, vk)\n"       \
+    "      end\n"                                                             \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "  after = ''\n"                                                          \
+    "  cur = r[1]\n"                                                          \
+    "  if cur == '0' or n == want then break end\n"                           \
+    "end\n"                                                                   \
+    "return {cur, '', out}\n"
+
+/* KEYS[1] counter, then (value, version) per key. -> one element per key:
+ * false (absent) or {version, value}. */
+#define STORAGE_LUA_GET_MANY                                                  \
+    STORAGE_LUA_PRELUDE_V2                                                    \
+    "local out = {}\n"                                                        \
+    "for i = 2, #KEYS, 2 do\n"                                                \
+    "  local d = redis.call('GET', KEYS[i])\n"                                \
+    "  if d then\n"                                                           \
+    "    local v = redis.call('GET', KEYS[i + 1]) or\n"                       \
+    "              restamp(KEYS[i], KEYS[i + 1])\n"                           \
+    "    out[#out + 1] = {v, d}\n"                                            \
+    "  else\n"                                                                \
+    "    out[#out + 1] = false\n"                                             \
+    "  end\n"                                                                 \
+    "end\n"                                                                   \
+    "return out\n"
+
+/* KEYS as get_many; ARGV: value, ttl per key. -> the new versions. */
+#define STORAGE_LUA_PUT_MANY                                                  \
+    STORAGE_LUA_PRELUDE_V2                                                    \
+    "local out = {}\n"                                                        \
+    "for i = 2, #KEYS, 2 do\n"                                                \
+    "  out[#out + 1] = write(KEYS[i], KEYS[i + 1], ARGV[i - 1], ARGV[i])\n"   \
+    "end\n"                                                                   \
+    "return out\n"
+
+/* KEYS[1] the index. ARGV: min, max, offset, limit, '1' for descending.
+ * -> {member, score, ...}. Ranks come from ZCOUNT (O(log n)), so a large
+ * offset costs nothing; descending is the ascending slice reversed. */
+#define STORAGE_LUA_RANGE                                                     \
+    "local lo = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])\n"      \
+    "local hi = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2])\n"             \
+    "local off, lim = tonumber(ARGV[3]), tonumber(ARGV[4])\n"                 \
+    "if off >= hi - lo then return {} end\n"                                  \
+    "local take = math.min(lim, hi - lo - off)\n"                             \
+    "local first = lo + off\n"                                                \
+    "if ARGV[5] == '1' then first = hi - off - take end\n"                    \
+    "local r = redis.call('ZRANGE', KEYS[1], first, first + take - 1,\n"      \
+    "                     'WITHSCORES')\n"                                    \
+    "if ARGV[5] ~= '1' then return r end\n"                                   \
+    "local out = {}\n"                                                        \
+    "for i = #r - 1, 1, -2 do\n"                                              \
+    "  out[#out + 1] = r[i]\n"                                                \
+    "  out[#out + 1] = r[i + 1]\n"                                            \
+    "end\n"                                                                   \
+    "return out\n"
+
+/* KEYS[1] counter, then two per op: (value, version) for value ops, the
+ * index twice for sorted ops. ARGV: per op kind, expected, value/member,
+ * ttl, number (5 each). -> {0, index} when op `index` (0-based) fails its
+ * condition (nothing written), else {1, version1, result1, ...} ('' for
+ * none). Conditions are all judged first, against the store as it was. */
+#define STORAGE_LUA_TXN                                                       \
+    STORAGE_LUA_PRELUDE_V2                                                    \
+    /* Redis's integer rule, and v + d within int64 on decimal strings. */    \
+    "local function isint(s)\n"                                               \
+    "  return s == '0' or (#s <= 20 and string.find(s, '^%-?[1-9]%d*$'))\n"  \
+    "end\n"                                                                   \
+    "local function addmag(a, b)\n"                                           \
+    "  local r, carry, i, j = {}, 0, #a, #b\n"                                \
+    "  while i > 0 or j > 0 or carry > 0 do\n"                                \
+    "    local x = carry\n"                                                   \
+    "    if i > 0 then x = x + string.byte(a, i) - 48 end\n"                  \
+    "    if j > 0 then x = x + string.byte(b, j) - 48 end\n"                  \
+    "    r[#r + 1] = string.char(48 + x % 10)\n"                              \
+    "    carry = math.floor(x / 10)\n"                                        \
+    "    i, j = i - 1, j - 1\n"                                               \
+    "  end\n"                                                                 \
+    "  return string.reverse(table.concat(r))\n"                              \
+    "end\n"                                                                   \
+    "local function magle(a, b)\n"                                            \
+    "  if #a ~= #b then return #a < #b end\n"                                 \
+    "  return a == b or lt(a, b)\n"                                           \
+    "end\n"                                                                   \
+    "local function mag(s)\n"                                                 \
+    "  if string.sub(s, 1, 1) == '-' then return string.sub(s, 2), true end\n"\
+    "  return s, false\n"                                                     \
+    "end\n"                                                                   \
+    "local MAXP, MAXN = '9223372036854775807', '9223372036854775808'\n"      \
+    "local function incr_ok(v, d)\n"                                          \
+    "  if not isint(v) then return false end\n"                               \
+    "  local vm, vneg = mag(v)\n"                                             \
+    "  if not magle(vm, vneg and MAXN or MAXP) then return false end\n"       \
+    "  local dm, dneg = mag(d)\n"                                             \
+    "  if vneg ~= dneg or vm == '0' or dm == '0' then return true end\n"      \
+    "  return magle(addmag(vm, dm), vneg and MAXN or MAXP)\n"                 \
+    "end\n"                                                                   \
+    "local n = (#ARGV) / 5\n"                                                 \
+    "local function arg(i, j) return ARGV[(i - 1) * 5 + j] end\n"             \
+    "for i = 1, n do\n"                                                       \
+    "  local kind, k, vk = arg(i, 1), KEYS[2 * i], KEYS[2 * i + 1]\n"         \
+    "  local present = tonumber(kind) <= 5 and redis.call('EXISTS', k) == 1\n"       \
+    "  local ok = true\n"                                                     \
+    "  if kind == '2' then\n"                                                 \
+    "    local cur = '0'\n"                                                   \
+    "    if present then cur = redis.call('GET', vk) or '' end\n"             \
+    "    ok = cur == arg(i, 2)\n"                                             \
+    "  elseif kind == '4' then\n"                                             \
+    "    ok = present and (redis.call('GET', vk) or '') == arg(i, 2)\n"       \
+    "  elseif kind == '5' and present then\n"                                 \
+    "    ok = incr_ok(redis.call('GET', k), arg(i, 5))\n"                     \
+    "  end\n"                                                                 \
+    "  if not ok then return {0, i - 1} end\n"                                \
+    "end\n"                                                                   \
+    "local out = {1}\n"                                                       \
+    "for i = 1, n do\n"                                                       \
+    "  local kind, k, vk = arg(i, 1), KEYS[2 * i], KEYS[2 * i + 1]\n"         \
+    "  local ver, res = '', ''\n"                                             \
+    "  if kind == '1' or kind == '2' then\n"                                  \
+    "    ver = write(k, vk, arg(i, 3), arg(i, 4))\n"                          \
+    "  elseif kind == '3' or kind == '4' then\n"                              \
+    "    redis.call('DEL', k, vk)\n"                                          \
+    "  elseif kind == '5' then\n"                                             \
+    "    if redis.call('EXISTS', k) == 1 then\n"                              \
+    "      redis.call('INCRBY', k, arg(i, 5))\n"                              \
+    "      ver = restamp(k, vk)\n"                                            \
+    "      res = redis.call('GET', k)\n"                                      \
+    "    else\n"                                                              \
+    "      ver = write(k, vk, arg(i, 5), arg(i, 4))\n"                        \
+    "      res = arg(i, 5)\n"                                                 \
+    "    end\n"                                                               \
+    "  elseif kind == '6' then\n"                                             \
+    "    redis.call('ZADD', k, arg(i, 5), arg(i, 3))\n"                       \
+    "  else\n"                                                                \
+    "    redis.call('ZREM', k, arg(i, 3))\n"                                  \
+    "  end\n"                                                                 \
+    "  out[#out + 1] = ver\n"                                                 \
+    "  out[#out + 1] = res\n"                                                 \
+    "end\n"                                                                   \
+    "return out\n"
+
+#endif
