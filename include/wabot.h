@@ -19,6 +19,7 @@
 #include "wabot/http.h"
 #include "wabot/resilience.h"
 #include "wabot/send.h"
+#include "wabot/out.h"
 #include "wabot/security.h"
 #include "wabot/redis.h"
 

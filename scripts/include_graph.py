@@ -28,7 +28,7 @@ OWNERS = {
     'alloc': 'core', 'ctx': 'core', 'siphash': 'core', 'strbuf': 'core',
     'options': 'core', 'module': 'core', 'versioned': 'core',
     'runtime': 'loop', 'keyword_fold': 'router', 'inbound': 'pipeline',
-    'outbound': 'jobs', 'provider': 'transport', 'receipts': 'webhook',
+    'provider': 'transport', 'receipts': 'webhook',
     'outbox': 'pipeline',
 }
 

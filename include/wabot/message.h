@@ -168,6 +168,18 @@ WABOT_API const char *wabot_outbound_option_id(const wabot_outbound *o,
                                                size_t i);
 WABOT_API const char *wabot_outbound_option_title(const wabot_outbound *o,
                                                   size_t i);
+/** Description of list row i ("" if none; NULL if out of range). */
+WABOT_API const char *wabot_outbound_option_description(
+    const wabot_outbound *o, size_t i);
+/** The sender's reference for this message (wabot_out_set_correlation_id;
+ *  generated when not set), kept with its delivery record. "" for
+ *  messages queued before correlation ids existed. */
+WABOT_API const char *wabot_outbound_correlation_id(const wabot_outbound *o);
+/** List messages: the text of the button that opens the list and the
+ *  title of its section, resolved from the texts catalog (wabot/out.h)
+ *  when the message was built. "" for other kinds. */
+WABOT_API const char *wabot_outbound_list_button(const wabot_outbound *o);
+WABOT_API const char *wabot_outbound_list_section(const wabot_outbound *o);
 /** Template name and language code; "" unless kind is TEMPLATE. */
 WABOT_API const char *wabot_outbound_template_name(const wabot_outbound *o);
 WABOT_API const char *wabot_outbound_template_language(
@@ -180,8 +192,9 @@ WABOT_API const char *wabot_outbound_param(const wabot_outbound *o, size_t i);
 /**
  * Serialise to a JSON object (owned by the caller, free with wabot_free()).
  * Keys: id, kind, category, provider, to, from, organization, text,
- * media_url, in_reply_to, options [{id,title}], template {name, language,
- * params []} (templates only). NULL on out of memory.
+ * media_url, in_reply_to, correlation_id, list_button, list_section,
+ * options [{id,title[,description]}], template {name, language, params []}
+ * (templates only). NULL on out of memory.
  */
 WABOT_API char *wabot_outbound_to_json(const wabot_outbound *o);
 

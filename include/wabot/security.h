@@ -137,6 +137,10 @@ WABOT_API const char *wabot_delivery_organization(const wabot_delivery *d);
 WABOT_API wabot_provider wabot_delivery_provider(const wabot_delivery *d);
 /** ms since the epoch of the receipt (or send) that set the state. */
 WABOT_API int64_t wabot_delivery_updated_ms(const wabot_delivery *d);
+/** The correlation id the message was queued with (wabot_out_set_
+ *  correlation_id, or generated); "" when the send was not recorded or
+ *  predates correlation ids. */
+WABOT_API const char *wabot_delivery_correlation_id(const wabot_delivery *d);
 WABOT_API void wabot_delivery_free(wabot_delivery *d);
 
 #ifdef __cplusplus

@@ -133,6 +133,11 @@ WABOT_API int wabot_provider_classify(wabot_provider provider, int http_code,
 WABOT_API int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org,
                                    const char *number,
                                    wabot_transport *transport);
+/** The organisation that registered business number `number` (E.164 as
+ *  wabot_ctx_add_sender normalised it), or NULL. Borrowed, valid for the
+ *  context's lifetime. Thread-safe once setup is done. */
+WABOT_API const char *wabot_ctx_sender_org(const wabot_ctx *ctx,
+                                           const char *number);
 
 /* ------------------------------------------------------------------ */
 /* Recorder (test kit)                                                 */

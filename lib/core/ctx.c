@@ -8,7 +8,6 @@
 #include "metrics.h"
 #include "module.h"
 #include "options.h"
-#include "outbound.h"
 #include "router.h"
 #include "runtime.h"
 #include "state.h"
@@ -112,7 +111,6 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         ctx->metrics = wb_metrics_new(&ctx->alloc);
         ctx->locks = wb_locktab_new(&ctx->alloc);
         if (!ctx->router || !ctx->metrics || !ctx->locks ||
-            wb_outbound_cfg_init(ctx) != WABOT_OK ||
             wb_http_server_init(ctx) != WABOT_OK)
             rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
     }
@@ -164,7 +162,6 @@ void wabot_ctx_free(wabot_ctx *ctx)
     wb_router_free(ctx->router);
     wb_metrics_free(ctx->metrics);
     wb_locktab_free(ctx->locks);
-    wb_outbound_cfg_free(ctx);
     if (ctx->own_storage)
         wabot_storage_free(ctx->storage);
     if (ctx->own_transport)

@@ -41,6 +41,7 @@ int wb_e164_normalize(const char *in, char *out, size_t outsz);
 typedef struct wb_out_option {
     char *id;
     char *title;
+    char *description; /* list rows only; NULL = none */
 } wb_out_option;
 
 struct wabot_outbound {
@@ -50,6 +51,9 @@ struct wabot_outbound {
     wabot_provider provider;
     char *id, *to, *from, *organization, *text, *media_url, *in_reply_to;
     char *template_name, *template_language;
+    char *correlation_id; /* the sender's own reference, kept with receipts */
+    char *list_button;    /* list messages: the button and section texts, */
+    char *list_section;   /* resolved from the texts catalog when built */
     wb_out_option *opts;
     size_t n_opts;
     char **params; /* template body parameters */
@@ -59,9 +63,15 @@ struct wabot_outbound {
 wabot_outbound *wb_outbound_alloc(const wabot_allocator *a,
                                   wabot_out_kind kind);
 void wb_outbound_free(wabot_outbound *o);
+/* Append a button or row (description may be NULL). NOMEM. */
 int wb_outbound_add_option(wabot_outbound *o, const char *id,
-                           const char *title);
+                           const char *title, const char *description);
 int wb_outbound_add_param(wabot_outbound *o, const char *param);
+/* The job payload codec: wabot_outbound_to_json() is the encoder; this
+ * rebuilds a message from it. NULL when the text is not an outbound
+ * message (or on NOMEM). */
+wabot_outbound *wb_outbound_from_json(const wabot_allocator *a,
+                                      const char *json, size_t len);
 /* Deep copy with allocator a. NULL on NOMEM. */
 wabot_outbound *wb_outbound_dup(const wabot_allocator *a,
                                 const wabot_outbound *o);

@@ -138,19 +138,4 @@ void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms);
 /* 1 if this thread is inside a loop function of ctx. */
 int wb_loop_active(const wabot_ctx *ctx);
 
-/* The built-in outbound worker (lib/jobs/outbound.c). */
-int wb_outbound_worker(wabot_job *job, void *ud);
-/* Queue o as an outbound job (job id = o's id). A duplicate id counts as
- * "outbound.duplicates" and returns WABOT_OK. */
-int wb_outbound_enqueue(wabot_ctx *ctx, const wabot_outbound *o);
-/* The same, but a duplicate returns WABOT_ERR_EXISTS (for wabot_send_*). */
-int wb_outbound_enqueue_new(wabot_ctx *ctx, const wabot_outbound *o);
-/* A send succeeded: hook for delivery receipts (lib/webhook/receipts.c). */
-void wb_outbound_sent(wabot_ctx *ctx, const wabot_outbound *o,
-                      const char *provider_id);
-/* Fill o's template fields (validated). */
-int wb_outbound_set_template(wabot_ctx *ctx, wabot_outbound *o,
-                             const char *name, const char *language, size_t n,
-                             const char *const *params);
-
 #endif

@@ -136,11 +136,8 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
         rt->own_sched = 1;
     }
     rt->sched_exact = strcmp(wabot_scheduler_name(rt->sched), "memory") == 0;
+    /* The outbound queue's worker comes with the delivery module. */
     int rc = wb_jobs_init_queues(ctx);
-    if (rc != WABOT_OK)
-        return rc;
-    rc = wabot_worker_add(ctx, WABOT_QUEUE_OUTBOUND, wb_outbound_worker, NULL,
-                          NULL, (int)ctx->cfg.outbound_concurrency);
     if (rc != WABOT_OK)
         return rc;
     rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -16,13 +16,13 @@
 
 #include "inbound.h"
 #include "message.h"
-#include "outbound.h"
 #include "metrics.h"
 #include "options.h"
 #include "outbox.h"
 #include "pipeline.h"
 #include "router.h"
 #include "state.h"
+#include "wabot/transport.h"
 
 int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
               void *ud, wabot_destroy_fn destroy)
@@ -272,7 +272,7 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
         return rc;
     const char *org = wabot_message_organization(m);
     if (!*org)
-        org = wb_sender_org(ctx, wabot_message_to(m)); /* the number's owner */
+        org = wabot_ctx_sender_org(ctx, wabot_message_to(m)); /* its owner */
     if (!org)
         org = ctx->cfg.default_org;
     wb_count(ctx, "messages.received", 1);

@@ -12,13 +12,6 @@
 #include "message.h"
 #include "provider.h"
 
-#define META_TEXT_MAX 4096
-#define META_BUTTONS_MAX 3
-#define META_BUTTON_TITLE_MAX 20
-#define META_ROWS_MAX 10
-#define META_ROW_TITLE_MAX 24
-#define META_ID_MAX 256
-
 typedef struct meta {
     char *url;  /* .../messages */
     char *auth; /* "Bearer <token>" */
@@ -136,30 +129,77 @@ static int check_options(const wabot_outbound *o, size_t max_n,
     }
     for (size_t i = 0; i < n; i++) {
         if (wb_utf8_length(wabot_outbound_option_title(o, i)) > max_title ||
-            strlen(wabot_outbound_option_id(o, i)) > META_ID_MAX) {
-            *why = "button or row title/id too long";
+            strlen(wabot_outbound_option_id(o, i)) > WB_WA_ID_MAX ||
+            wb_utf8_length(wabot_outbound_option_description(o, i)) >
+                WB_WA_ROW_DESCRIPTION_MAX) {
+            *why = "button or row title/id/description too long";
             return WABOT_ERR_TOO_LARGE;
         }
     }
     return WABOT_OK;
 }
 
+/* A list needs the text of the button that opens it and a section title
+ * (the customer's language: they come from the texts catalog through the
+ * message, never from here). */
+static int check_list_texts(const wabot_outbound *o, const char **why)
+{
+    size_t button = wb_utf8_length(wabot_outbound_list_button(o));
+    size_t section = wb_utf8_length(wabot_outbound_list_section(o));
+    if (button == 0 || section == 0) {
+        *why = "a list needs its button text and section title";
+        return WABOT_ERR_INVAL;
+    }
+    if (button > WB_WA_LIST_BUTTON_MAX || section > WB_WA_SECTION_TITLE_MAX) {
+        *why = "list button text over 20 or section title over 24 "
+               "characters";
+        return WABOT_ERR_TOO_LARGE;
+    }
+    return WABOT_OK;
+}
+
+int wb_meta_check(const wabot_outbound *o, const char **why)
+{
+    wabot_out_kind k = wabot_outbound_kind(o);
+    if (k != WABOT_OUT_TEMPLATE &&
+        wb_utf8_length(wabot_outbound_text(o)) > WB_WA_TEXT_MAX) {
+        *why = "text longer than 4096 characters";
+        return WABOT_ERR_TOO_LARGE;
+    }
+    if (k == WABOT_OUT_BUTTONS)
+        return check_options(o, WB_WA_BUTTONS_MAX, WB_WA_BUTTON_TITLE_MAX,
+                             why);
+    if (k != WABOT_OUT_LIST)
+        return WABOT_OK;
+    int rc = check_options(o, WB_WA_ROWS_MAX, WB_WA_ROW_TITLE_MAX, why);
+    return rc != WABOT_OK ? rc : check_list_texts(o, why);
+}
+
+static json_t *option_item(const wabot_outbound *o, size_t i, int list)
+{
+    const char *id = wabot_outbound_option_id(o, i);
+    const char *title = wabot_outbound_option_title(o, i);
+    if (!list)
+        return json_pack("{s:s, s:{s:s, s:s}}", "type", "reply", "reply",
+                         "id", id, "title", title);
+    json_t *row = json_pack("{s:s, s:s}", "id", id, "title", title);
+    const char *description = wabot_outbound_option_description(o, i);
+    if (row && *description)
+        json_object_set_new(row, "description", json_string(description));
+    return row;
+}
+
 static json_t *interactive(const wabot_outbound *o, int list)
 {
     json_t *items = json_array();
     size_t n = wabot_outbound_option_count(o);
-    for (size_t i = 0; i < n; i++) {
-        const char *id = wabot_outbound_option_id(o, i);
-        const char *title = wabot_outbound_option_title(o, i);
-        json_array_append_new(
-            items, list ? json_pack("{s:s, s:s}", "id", id, "title", title)
-                        : json_pack("{s:s, s:{s:s, s:s}}", "type", "reply",
-                                    "reply", "id", id, "title", title));
-    }
-    json_t *action = list ? json_pack("{s:s, s:[{s:s, s:o}]}", "button",
-                                      "Choose", "sections", "title",
-                                      "Options", "rows", items)
-                          : json_pack("{s:o}", "buttons", items);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, option_item(o, i, list));
+    json_t *action =
+        list ? json_pack("{s:s, s:[{s:s, s:o}]}", "button",
+                         wabot_outbound_list_button(o), "sections", "title",
+                         wabot_outbound_list_section(o), "rows", items)
+             : json_pack("{s:o}", "buttons", items);
     return json_pack("{s:s, s:{s:s}, s:o}", "type", list ? "list" : "button",
                      "body", "text", wabot_outbound_text(o), "action", action);
 }
@@ -187,15 +227,7 @@ static json_t *build_body(const wabot_outbound *o, int *rc, const char **why)
 {
     wabot_out_kind k = wabot_outbound_kind(o);
     const char *text = wabot_outbound_text(o);
-    if (k != WABOT_OUT_TEMPLATE && wb_utf8_length(text) > META_TEXT_MAX) {
-        *rc = WABOT_ERR_TOO_LARGE;
-        *why = "text longer than 4096 characters";
-        return NULL;
-    }
-    if ((k == WABOT_OUT_BUTTONS &&
-         (*rc = check_options(o, META_BUTTONS_MAX, META_BUTTON_TITLE_MAX, why))) ||
-        (k == WABOT_OUT_LIST &&
-         (*rc = check_options(o, META_ROWS_MAX, META_ROW_TITLE_MAX, why))))
+    if ((*rc = wb_meta_check(o, why)) != WABOT_OK)
         return NULL;
     const char *type = k == WABOT_OUT_TEXT ? "text"
                        : k == WABOT_OUT_MEDIA ? media_type(wabot_outbound_media_url(o))

@@ -83,3 +83,35 @@ size_t wb_utf8_length(const char *s)
             n++;
     return n;
 }
+
+int wb_transport_check(wabot_provider provider, const wabot_outbound *o,
+                       char *why, size_t n)
+{
+    const char *reason = "";
+    int rc = WABOT_OK;
+    if (provider == WABOT_PROVIDER_META) {
+        rc = wb_meta_check(o, &reason);
+    } else if (provider == WABOT_PROVIDER_TWILIO) {
+        size_t chars = wb_twilio_body_chars(o);
+        if (chars > WB_TWILIO_BODY_MAX) {
+            snprintf(why, n, "Twilio sends at most %d characters in one "
+                     "message; this one has %zu%s", WB_TWILIO_BODY_MAX, chars,
+                     wabot_outbound_option_count(o) ? " with its numbered "
+                                                      "options" : "");
+            return WABOT_ERR_TOO_LARGE;
+        }
+    }
+    if (rc != WABOT_OK)
+        snprintf(why, n, "%s: %s", wabot_provider_name(provider), reason);
+    return rc;
+}
+
+wabot_provider wb_transport_provider(const wabot_transport *t)
+{
+    const char *name = wabot_transport_name(t);
+    if (strcmp(name, "twilio") == 0)
+        return WABOT_PROVIDER_TWILIO;
+    if (strcmp(name, "meta") == 0)
+        return WABOT_PROVIDER_META;
+    return WABOT_PROVIDER_UNKNOWN;
+}

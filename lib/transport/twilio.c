@@ -5,13 +5,12 @@
  * (the template name is the HX... content SID) and ContentVariables. */
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "message.h"
 #include "provider.h"
-
-#define TWILIO_BODY_MAX 1600 /* characters */
 
 typedef struct twilio {
     char *sid, *from, *service, *callback;
@@ -148,6 +147,40 @@ static void options_as_text(wb_strbuf *body, const wabot_outbound *m)
                          wabot_outbound_option_title(m, i));
 }
 
+/* The Body of m as Twilio sends it; NULL on out of memory. libc. */
+static char *body_text(const wabot_outbound *m)
+{
+    wabot_out_kind k = wabot_outbound_kind(m);
+    wb_strbuf body;
+    wb_strbuf_init(&body, NULL);
+    if (k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST)
+        options_as_text(&body, m);
+    else
+        wb_strbuf_puts(&body, wabot_outbound_text(m));
+    if (body.oom) {
+        wb_strbuf_free(&body);
+        return NULL;
+    }
+    return wb_strbuf_take(&body);
+}
+
+size_t wb_twilio_body_chars(const wabot_outbound *m)
+{
+    if (wabot_outbound_kind(m) == WABOT_OUT_TEMPLATE)
+        return 0;
+    char *body = body_text(m);
+    size_t n = body ? wb_utf8_length(body) : SIZE_MAX;
+    free(body);
+    return n;
+}
+
+int wb_twilio_inline_ok(const wabot_outbound *o)
+{
+    wabot_out_kind k = wabot_outbound_kind(o);
+    return (k == WABOT_OUT_TEXT || k == WABOT_OUT_MEDIA) &&
+           wb_utf8_length(wabot_outbound_text(o)) <= WB_TWILIO_BODY_MAX;
+}
+
 static char *content_variables(const wabot_outbound *m)
 {
     json_t *vars = json_object();
@@ -183,22 +216,20 @@ static int build_form(const twilio *t, const wabot_outbound *m,
         free(vars);
         return WABOT_OK;
     }
-    wb_strbuf body;
-    wb_strbuf_init(&body, NULL);
-    if (k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST)
-        options_as_text(&body, m);
-    else
-        wb_strbuf_puts(&body, wabot_outbound_text(m));
+    char *body = body_text(m);
     int rc = WABOT_OK;
-    if (body.data && wb_utf8_length(body.data) > TWILIO_BODY_MAX) {
+    if (!body) {
+        *why = "out of memory";
+        rc = WABOT_ERR_NOMEM;
+    } else if (wb_utf8_length(body) > WB_TWILIO_BODY_MAX) {
         *why = "Body longer than 1600 characters";
         rc = WABOT_ERR_TOO_LARGE;
-    } else if (body.len) {
-        param(f, "Body", body.data);
+    } else if (*body) {
+        param(f, "Body", body);
     }
     if (k == WABOT_OUT_MEDIA)
         param(f, "MediaUrl", wabot_outbound_media_url(m));
-    wb_strbuf_free(&body);
+    free(body);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 
 #include "internal/inbound.h"
 #include "internal/metrics.h"
+#include "internal/outbound.h"
 #include "internal/webhook.h"
 #include "internal/pipeline.h"
 #include "internal/runtime.h"

@@ -2,7 +2,8 @@
  *
  * One storage value per provider message id, "receipt:<id>":
  *   {"state":"delivered","code":"","outbound_id":"...","to":"+1...",
- *    "org":"default","provider":"twilio","updated_ms":...,
+ *    "org":"default","correlation_id":"...","provider":"twilio",
+ *    "updated_ms":...,
  *    "seen":["sent","delivered"]}
  * Every change is a read-modify-write with compare-and-set, so the send's
  * record and receipts racing each other (callbacks often arrive before
@@ -122,6 +123,7 @@ typedef struct rec {
     wabot_delivery_state state;
     char code[CODE_MAX];
     char *outbound_id, *to, *org; /* libc; NULL = unknown */
+    char *correlation_id;         /* the sender's reference; NULL = none */
     wabot_provider provider;
     int64_t updated_ms;
     unsigned seen; /* bit per wabot_delivery_state */
@@ -132,6 +134,7 @@ static void rec_clear(rec *r)
     free(r->outbound_id);
     free(r->to);
     free(r->org);
+    free(r->correlation_id);
     memset(r, 0, sizeof *r);
 }
 
@@ -166,6 +169,7 @@ static void rec_decode(const char *val, size_t len, rec *r)
     r->outbound_id = dup_json_str(root, "outbound_id");
     r->to = dup_json_str(root, "to");
     r->org = dup_json_str(root, "org");
+    r->correlation_id = dup_json_str(root, "correlation_id");
     r->provider = provider_by_name(json_string_value(
         json_object_get(root, "provider")));
     r->updated_ms = json_integer_value(json_object_get(root, "updated_ms"));
@@ -193,9 +197,10 @@ static char *rec_encode(const rec *r, size_t *len)
         if (r->seen & (1u << i))
             json_array_append_new(seen, json_string(state_names[i]));
     json_t *root = json_pack(
-        "{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:I,s:o}", "state",
+        "{s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:I,s:o}", "state",
         wabot_delivery_state_name(r->state), "code", r->code, "outbound_id",
-        r->outbound_id, "to", r->to, "org", r->org, "provider",
+        r->outbound_id, "to", r->to, "org", r->org, "correlation_id",
+        r->correlation_id, "provider",
         wabot_provider_name(r->provider), "updated_ms",
         (json_int_t)r->updated_ms, "seen", seen);
     if (root == NULL)
@@ -284,7 +289,9 @@ static int sent_change(rec *r, int absent, void *p)
     (void)absent;
     if (set_if_unknown(&r->outbound_id, wabot_outbound_id(a->o)) ||
         set_if_unknown(&r->to, wabot_outbound_to(a->o)) ||
-        set_if_unknown(&r->org, wabot_outbound_organization(a->o)))
+        set_if_unknown(&r->org, wabot_outbound_organization(a->o)) ||
+        set_if_unknown(&r->correlation_id,
+                       wabot_outbound_correlation_id(a->o)))
         return WABOT_ERR_NOMEM;
     if (r->provider == WABOT_PROVIDER_UNKNOWN)
         r->provider = wabot_outbound_provider(a->o);
@@ -433,6 +440,7 @@ struct wabot_delivery {
     wabot_provider provider;
     int64_t updated_ms;
     char *provider_id, *code, *outbound_id, *to, *org; /* never NULL */
+    char *correlation_id;                                /* never NULL */
 };
 
 void wabot_delivery_free(wabot_delivery *d)
@@ -444,6 +452,7 @@ void wabot_delivery_free(wabot_delivery *d)
     free(d->outbound_id);
     free(d->to);
     free(d->org);
+    free(d->correlation_id);
     free(d);
 }
 
@@ -465,8 +474,9 @@ static wabot_delivery *snapshot(const rec *r, const char *provider_id)
     d->outbound_id = or_empty(r->outbound_id);
     d->to = or_empty(r->to);
     d->org = or_empty(r->org);
+    d->correlation_id = or_empty(r->correlation_id);
     if (!d->provider_id || !d->code || !d->outbound_id || !d->to ||
-        !d->org) {
+        !d->org || !d->correlation_id) {
         wabot_delivery_free(d);
         return NULL;
     }
@@ -519,6 +529,11 @@ const char *wabot_delivery_outbound_id(const wabot_delivery *d)
 const char *wabot_delivery_provider_id(const wabot_delivery *d)
 {
     return d != NULL ? d->provider_id : "";
+}
+
+const char *wabot_delivery_correlation_id(const wabot_delivery *d)
+{
+    return d != NULL ? d->correlation_id : "";
 }
 
 const char *wabot_delivery_to(const wabot_delivery *d)

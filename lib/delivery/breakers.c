@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delivery.h"
 #include "outbound.h"
 #include "wabot/storage.h"
 
@@ -26,9 +27,9 @@ static const char *org_of(const wabot_ctx *ctx, const wabot_transport *t)
 }
 
 /* The slot of t, created on first use; caller holds c->lock. */
-static wb_breaker_slot *slot_for(wabot_ctx *ctx, const wabot_transport *t)
+static wb_breaker_slot *slot_for(wb_delivery *c, const wabot_transport *t)
 {
-    wb_outbound_cfg *c = ctx->out;
+    wabot_ctx *ctx = c->ctx;
     for (size_t i = 0; i < c->n_breakers; i++)
         if (c->breakers[i].transport == t)
             return &c->breakers[i];
@@ -39,15 +40,13 @@ static wb_breaker_slot *slot_for(wabot_ctx *ctx, const wabot_transport *t)
     cfg.min_volume = (int32_t)ctx->cfg.breaker_min_volume;
     cfg.open_ms = ctx->cfg.breaker_open_ms;
     cfg.half_open_probes = (int32_t)ctx->cfg.breaker_probes;
-    wb_breaker_slot *slots = wb_realloc(&ctx->alloc, c->breakers,
-                                        (c->n_breakers + 1) * sizeof *slots);
-    if (!slots)
+    if (wb_grow(&ctx->alloc, (void **)&c->breakers, c->n_breakers + 1,
+                &c->cap_breakers, sizeof *c->breakers) != WABOT_OK)
         return NULL;
-    c->breakers = slots;
     wabot_breaker *b = wabot_breaker_new(&cfg);
     if (!b)
         return NULL;
-    wb_breaker_slot *s = &slots[c->n_breakers++];
+    wb_breaker_slot *s = &c->breakers[c->n_breakers++];
     memset(s, 0, sizeof *s);
     s->transport = t;
     s->breaker = b;
@@ -72,12 +71,12 @@ static void read_shared(wabot_ctx *ctx, wb_breaker_slot *s, int64_t now)
     wabot_free(v);
 }
 
-int wb_breaker_acquire(wabot_ctx *ctx, const wabot_transport *t,
+int wb_breaker_acquire(wb_delivery *c, const wabot_transport *t,
                        wabot_breaker **b, int64_t now, int64_t *retry_at)
 {
-    wb_outbound_cfg *c = ctx->out;
+    wabot_ctx *ctx = c->ctx;
     pthread_mutex_lock(&c->lock);
-    wb_breaker_slot *s = slot_for(ctx, t);
+    wb_breaker_slot *s = slot_for(c, t);
     if (s)
         read_shared(ctx, s, now);
     int64_t shared = s ? s->shared_until : 0;
@@ -96,10 +95,11 @@ int wb_breaker_acquire(wabot_ctx *ctx, const wabot_transport *t,
     return rc;
 }
 
-void wb_breaker_report(wabot_ctx *ctx, const wabot_transport *t,
+void wb_breaker_report(wb_delivery *c, const wabot_transport *t,
                        wabot_breaker *b, int64_t now,
                        wabot_breaker_outcome outcome)
 {
+    wabot_ctx *ctx = c->ctx;
     if (!b)
         return;
     int was_open = wabot_breaker_state_of(b, now) == WABOT_BREAKER_OPEN;
@@ -108,10 +108,10 @@ void wb_breaker_report(wabot_ctx *ctx, const wabot_transport *t,
         return;
     int64_t until = now + ctx->cfg.breaker_open_ms;
     char key[192], value[32];
-    pthread_mutex_lock(&ctx->out->lock);
-    wb_breaker_slot *s = slot_for(ctx, t);
+    pthread_mutex_lock(&c->lock);
+    wb_breaker_slot *s = slot_for(c, t);
     snprintf(key, sizeof key, "%s", s ? s->key : "");
-    pthread_mutex_unlock(&ctx->out->lock);
+    pthread_mutex_unlock(&c->lock);
     if (!*key)
         return;
     snprintf(value, sizeof value, "%lld", (long long)until);
@@ -124,12 +124,11 @@ void wb_breaker_report(wabot_ctx *ctx, const wabot_transport *t,
                (long long)until);
 }
 
-void wb_breakers_free(wabot_ctx *ctx)
+void wb_breakers_free(wb_delivery *c)
 {
-    wb_outbound_cfg *c = ctx->out;
     for (size_t i = 0; i < c->n_breakers; i++)
         wabot_breaker_free(c->breakers[i].breaker);
-    wb_free(&ctx->alloc, c->breakers);
+    wb_free(&c->ctx->alloc, c->breakers);
     c->breakers = NULL;
-    c->n_breakers = 0;
+    c->n_breakers = c->cap_breakers = 0;
 }

@@ -1,22 +1,25 @@
-/* Senders: organisation numbers and the transports that send for them;
- * one circuit breaker per transport; window templates. */
+/* Senders: organisation numbers and the transports that send for them.
+ * They live in the outbound module's configuration (with the window
+ * templates), which is the "outbound" library module's data: created with
+ * the context, and nothing below the module layer has to know it. */
 #include <string.h>
 
 #include "message.h"
 #include "outbound.h"
-#include "wabot/send.h"
+#include "wabot/module.h"
 
-int wb_outbound_cfg_init(wabot_ctx *ctx)
+static int outbound_create(wabot_module *m, void *ud)
 {
+    (void)ud;
+    wabot_ctx *ctx = wabot_module_ctx(m);
     ctx->out = wb_calloc(&ctx->alloc, 1, sizeof *ctx->out);
-    if (!ctx->out)
-        return WABOT_ERR_NOMEM;
-    pthread_mutex_init(&ctx->out->lock, NULL);
-    return WABOT_OK;
+    return ctx->out ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
-void wb_outbound_cfg_free(wabot_ctx *ctx)
+static void outbound_destroy(wabot_module *m, void *ud)
 {
+    (void)ud;
+    wabot_ctx *ctx = wabot_module_ctx(m);
     wb_outbound_cfg *c = ctx->out;
     if (!c)
         return;
@@ -25,12 +28,10 @@ void wb_outbound_cfg_free(wabot_ctx *ctx)
         wb_free(&ctx->alloc, c->senders[i].number);
     }
     wb_free(&ctx->alloc, c->senders);
-    wb_breakers_free(ctx);
     for (size_t i = 0; i < WB_CATEGORIES; i++) {
         wb_free(&ctx->alloc, c->window[i].name);
         wb_free(&ctx->alloc, c->window[i].language);
     }
-    pthread_mutex_destroy(&c->lock);
     wb_free(&ctx->alloc, c);
     ctx->out = NULL;
 }
@@ -45,7 +46,7 @@ int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org, const char *number,
         wb_e164_normalize(number, e164, sizeof e164) != WABOT_OK)
         return wb_error(ctx, WABOT_ERR_INVAL, "a sender needs an "
                         "organisation, an E.164 number and a transport");
-    if (wb_sender_org(ctx, e164))
+    if (wabot_ctx_sender_org(ctx, e164))
         return wb_error(ctx, WABOT_ERR_EXISTS, "number %s is already "
                         "registered", e164);
     wb_outbound_cfg *c = ctx->out;
@@ -67,10 +68,15 @@ int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org, const char *number,
     return WABOT_OK;
 }
 
-const char *wb_sender_org(const wabot_ctx *ctx, const char *number)
+const wabot_module_def wb_outbound_module = {
+    WABOT_MODULE_DEF_VERSION, "outbound",
+    "senders and window templates of outbound messages",
+    NULL, NULL, 0, NULL, outbound_create, outbound_destroy};
+
+const char *wabot_ctx_sender_org(const wabot_ctx *ctx, const char *number)
 {
-    const wb_outbound_cfg *c = ctx->out;
-    for (size_t i = 0; number && *number && i < c->n_senders; i++)
+    const wb_outbound_cfg *c = ctx ? ctx->out : NULL;
+    for (size_t i = 0; c && number && *number && i < c->n_senders; i++)
         if (strcmp(c->senders[i].number, number) == 0)
             return c->senders[i].org;
     return NULL;
@@ -100,30 +106,4 @@ wabot_transport *wb_sender_route(const wabot_ctx *ctx, const wabot_outbound *o,
     }
     *from = want;
     return ctx->transport;
-}
-
-int wabot_ctx_set_window_template(wabot_ctx *ctx, wabot_out_category category,
-                                  const char *name, const char *language)
-{
-    if (!ctx)
-        return WABOT_ERR_INVAL;
-    if ((unsigned)category >= WB_CATEGORIES)
-        return wb_error(ctx, WABOT_ERR_INVAL, "unknown category %d",
-                        (int)category);
-    if (name && (!*name || !language || !*language))
-        return wb_error(ctx, WABOT_ERR_INVAL,
-                        "a window template needs a name and a language");
-    wb_window_template *w = &ctx->out->window[category];
-    char *n = name ? wb_strdup(&ctx->alloc, name) : NULL;
-    char *l = name ? wb_strdup(&ctx->alloc, language) : NULL;
-    if (name && (!n || !l)) {
-        wb_free(&ctx->alloc, n);
-        wb_free(&ctx->alloc, l);
-        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
-    }
-    wb_free(&ctx->alloc, w->name);
-    wb_free(&ctx->alloc, w->language);
-    w->name = n;
-    w->language = l;
-    return WABOT_OK;
 }

@@ -1,0 +1,234 @@
+/* The outbound queue's worker. Every queued message is a job whose id is
+ * its idempotency key (a reply's is "<inbound id>:r<n>", so a webhook
+ * delivered twice cannot send twice while the first job is retained).
+ * For each attempt: the outbound policy (opt-out, window), the breaker of
+ * the routed transport, the rate limits, then the transport; the job is
+ * settled when the transport completes, and a successful send is
+ * recorded for delivery receipts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery.h"
+#include "message.h"
+#include "metrics.h"
+#include "outbound.h"
+#include "receipts.h"
+#include "runtime.h"
+#include "transport.h"
+
+/* What a send in flight needs when it completes. */
+typedef struct send_ctx {
+    wb_delivery *d;
+    wabot_outbound *o;
+    wabot_transport *transport;
+    wabot_breaker *breaker;
+} send_ctx;
+
+static void free_send_ctx(void *p)
+{
+    send_ctx *s = p;
+    wb_outbound_free(s->o);
+    free(s);
+}
+
+static int is_final_refusal(int status)
+{
+    return status == WABOT_ERR_PERMANENT || status == WABOT_ERR_WINDOW_CLOSED ||
+           status == WABOT_ERR_OPTED_OUT || status == WABOT_ERR_INVAL ||
+           status == WABOT_ERR_TOO_LARGE || status == WABOT_ERR_PARSE;
+}
+
+static wabot_breaker_outcome outcome_of(int status)
+{
+    if (status == WABOT_OK)
+        return WABOT_OUTCOME_SUCCESS;
+    if (status == WABOT_ERR_TRANSPORT || status == WABOT_ERR_TIMEOUT)
+        return WABOT_OUTCOME_FAILURE;
+    return WABOT_OUTCOME_IGNORED; /* throttled, or the message's own fault */
+}
+
+/* A final failure: recorded with its reason, never retried. */
+static int refuse(wabot_job *job, int status, const char *counter,
+                  const char *reason)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    wb_count(ctx, counter, 1);
+    wb_count(ctx, "outbound.failed", 1);
+    wabot_job_set_error(job, reason);
+    wabot_job_set_permanent(job);
+    return status;
+}
+
+static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
+{
+    wabot_job *job = ud;
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    wb_breaker_report(sc->d, sc->transport, sc->breaker, wb_now(ctx),
+                      outcome_of(r->status));
+    if (r->status == WABOT_OK) {
+        wb_count(ctx, "outbound.sent", 1);
+        if (r->provider_id && *r->provider_id)
+            wb_receipt_sent(ctx, o, r->provider_id);
+        wabot_job_finish(job, WABOT_OK);
+        return;
+    }
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s (provider code %d) %s",
+             wabot_strerror(r->status), r->provider_code, r->message);
+    wb_log(ctx, WABOT_LOG_WARN, "transport",
+           "send %s to %s: %s (attempt %d of %d)", wabot_outbound_id(o),
+           wabot_outbound_to(o), reason, wabot_job_attempt(job),
+           wabot_job_max_attempts(job));
+    if (r->status == WABOT_ERR_RATE_LIMITED) {
+        wb_count(ctx, "outbound.throttled", 1);
+        wabot_job_retry_in(job, r->retry_after_ms > 0 ? r->retry_after_ms
+                                                      : 1000);
+        wabot_job_finish(job, r->status);
+        return;
+    }
+    wb_count(ctx, "outbound.failed_attempts", 1);
+    if (is_final_refusal(r->status)) {
+        refuse(job, r->status, "outbound.refused", reason);
+    } else {
+        wabot_job_set_error(job, reason);
+        if (wabot_job_attempt(job) >= wabot_job_max_attempts(job))
+            wb_count(ctx, "outbound.failed", 1);
+    }
+    wabot_job_finish(job, r->status);
+}
+
+/* The local limits: per sender number, per recipient pair, per
+ * organisation, all-or-nothing. WABOT_OK, or RATE_LIMITED with the job
+ * given back for later. */
+static int check_limits(wabot_job *job, const wabot_outbound *o,
+                        const wabot_transport *t)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    const wb_config *c = &ctx->cfg;
+    const char *from = *wabot_outbound_from(o) ? wabot_outbound_from(o)
+                                               : wabot_transport_name(t);
+    char sender[96], pair[128], org[160];
+    snprintf(sender, sizeof sender, "sender:%s", from);
+    snprintf(pair, sizeof pair, "pair:%s:%s", from, wabot_outbound_to(o));
+    snprintf(org, sizeof org, "org:%s", wabot_outbound_organization(o));
+    wabot_rate_limit l[3];
+    size_t n = 0;
+    if (c->rate_sender_per_s > 0)
+        /* A tenth of a second's worth may go at once: smooth, yet a
+         * turn's few replies are not spread over 12.5 ms steps. */
+        l[n++] = (wabot_rate_limit){sender, c->rate_sender_per_s, 1000,
+                                    c->rate_sender_per_s / 10};
+    if (c->rate_pair_period_ms > 0)
+        l[n++] = (wabot_rate_limit){pair, 1, c->rate_pair_period_ms,
+                                    c->rate_pair_burst};
+    if (c->rate_org_per_s > 0)
+        l[n++] = (wabot_rate_limit){org, c->rate_org_per_s, 1000, 0};
+    if (n == 0)
+        return WABOT_OK;
+    int64_t wait = 0;
+    int rc = wabot_limiter_check(ctx->limiter, l, n, wb_now(ctx), &wait);
+    if (rc == WABOT_ERR_RATE_LIMITED) {
+        wb_count(ctx, "outbound.throttled", 1);
+        wabot_job_retry_in(job, wait > 0 ? wait : 1);
+    }
+    return rc;
+}
+
+/* Opt-out and the window: a refusal is final, a storage error retried. */
+static int admit(wabot_job *job, wabot_outbound *o)
+{
+    wb_refusal why = {NULL, NULL};
+    int rc = wb_outbound_admit(wabot_job_ctx(job), o, &why);
+    return rc != WABOT_OK && why.reason
+               ? refuse(job, rc, why.counter, why.reason)
+               : rc;
+}
+
+static int deliver(wabot_job *job, void *ud)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    size_t len;
+    const char *payload = wabot_job_payload(job, &len);
+    send_ctx *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return WABOT_ERR_NOMEM;
+    sc->d = ud;
+    job->user = sc;
+    job->user_free = free_send_ctx;
+    if (!(sc->o = wb_outbound_from_json(&ctx->alloc, payload, len)))
+        return refuse(job, WABOT_ERR_PARSE, "outbound.refused",
+                      "payload is not an outbound message");
+    wabot_outbound *o = sc->o;
+    const char *from = "";
+    wabot_transport *t = wb_sender_route(ctx, o, &from);
+    if (strcmp(from, wabot_outbound_from(o)) != 0 &&
+        wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    int rc = admit(job, o);
+    if (rc != WABOT_OK)
+        return rc;
+    /* The breaker first: while it is open, no rate-limit units are spent
+     * on sends that cannot happen. */
+    int64_t retry_at = 0, now = wb_now(ctx);
+    sc->transport = t;
+    if (wb_breaker_acquire(sc->d, t, &sc->breaker, now, &retry_at) !=
+        WABOT_OK) {
+        /* Not failed, not lost: back in the queue until half-open. */
+        wb_count(ctx, "outbound.circuit_open", 1);
+        wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
+        return WABOT_ERR_CIRCUIT_OPEN;
+    }
+    if ((rc = check_limits(job, o, t)) != WABOT_OK) {
+        /* give the permit (maybe a probe) back */
+        wb_breaker_report(sc->d, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
+        sc->breaker = NULL;
+        return rc;
+    }
+    rc = wb_transport_send(ctx, t, o, on_sent, job);
+    if (rc < 0) {
+        wb_breaker_report(sc->d, t, sc->breaker, wb_now(ctx),
+                          WABOT_OUTCOME_IGNORED);
+        wabot_job_set_error(job, "transport refused the message");
+        wb_count(ctx, "outbound.failed_attempts", 1);
+        return rc;
+    }
+    return WABOT_JOB_PENDING;
+}
+
+/* ------------------------------------------------------------------ */
+/* The module                                                          */
+
+static int delivery_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    wb_delivery *d = wb_calloc(&ctx->alloc, 1, sizeof *d);
+    if (!d)
+        return WABOT_ERR_NOMEM;
+    d->ctx = ctx;
+    pthread_mutex_init(&d->lock, NULL);
+    wabot_module_set_data(m, d);
+    return wabot_worker_add(ctx, WABOT_QUEUE_OUTBOUND, deliver, d, NULL,
+                            (int)ctx->cfg.outbound_concurrency);
+}
+
+/* After the runtime is gone (wabot_ctx_free), so no send still holds a
+ * breaker. */
+static void delivery_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_delivery *d = wabot_module_data(m);
+    if (!d)
+        return;
+    wb_breakers_free(d);
+    pthread_mutex_destroy(&d->lock);
+    wb_free(&d->ctx->alloc, d);
+    wabot_module_set_data(m, NULL);
+}
+
+const wabot_module_def wb_delivery_module = {
+    WABOT_MODULE_DEF_VERSION, "delivery",
+    "the outbound queue's worker: policy, breakers, rate limits, sends",
+    NULL, NULL, 0, NULL, delivery_create, delivery_destroy};
