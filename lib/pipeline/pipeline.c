@@ -315,11 +315,13 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
         qrc = src;
     if (qrc < 0 && rc >= 0)
         rc = qrc;
+    wb_failpoint(ctx, "outbox.after_relay");
     wb_unlock(ctx->locks, key);
     turn_free(&t);
     /* Done only now that the replies are queued: a crash before this
      * leaves the claim to expire, and the redelivery is handled. */
     wb_dedup_finish(ctx, &dedup, rc);
+    wb_failpoint(ctx, "turn.after_done");
     wb_metrics_turn_done(ctx, qrc < 0 ? WB_TURN_FAILED : outcome, sw);
     return rc < 0 ? rc : WABOT_OK;
 }
