@@ -24,8 +24,9 @@
 #include "state.h"
 #include "wabot/transport.h"
 
-int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
-              void *ud, wabot_destroy_fn destroy)
+int wabot_pipeline_use(wabot_ctx *ctx, const char *name,
+                       wabot_middleware_fn fn, void *ud,
+                       wabot_destroy_fn destroy)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -51,8 +52,8 @@ int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
     return WABOT_OK;
 }
 
-int wabot_ctx_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn, void *ud,
-                                wabot_destroy_fn destroy)
+int wabot_pipeline_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn,
+                                     void *ud, wabot_destroy_fn destroy)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -88,7 +89,7 @@ static int run_from(wabot_turn *t, size_t k)
     return rc;
 }
 
-int wabot_next(wabot_turn *t)
+int wabot_pipeline_next(wabot_turn *t)
 {
     if (!t)
         return WABOT_ERR_INVAL;
