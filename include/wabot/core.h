@@ -132,8 +132,9 @@ typedef struct wabot_clock {
 /**
  * An allocator for the memory a context allocates. All three functions are
  * required and must be thread-safe. `free` receives NULL never; `realloc`
- * follows realloc(3). (JSON documents built with jansson internally use
- * jansson's own allocator.)
+ * follows realloc(3). JSON documents the library builds with jansson use
+ * jansson's own process-wide allocator unless the host opts in with
+ * wabot_allocator_route_json().
  */
 typedef struct wabot_allocator {
     uint32_t version; /**< WABOT_ALLOCATOR_VERSION */
@@ -142,6 +143,27 @@ typedef struct wabot_allocator {
     void (*free)(void *ptr, void *ud);
     void *ud;
 } wabot_allocator;
+
+/**
+ * Opt in, once per process, to routing jansson's allocations to the
+ * allocator of the context whose library call is running on the thread
+ * (wabot_ctx_handle_message, wabot_http_handle's turns, and the loop
+ * functions of loop.h, where jobs and sends run); elsewhere, libc. Each
+ * block records the allocator that made it and is freed by that one, on
+ * whatever thread, also after the call returned.
+ * Preconditions, because jansson's allocator is process-wide: call it at
+ * program start before anything in the process (the host, another library)
+ * has created a JSON value, and never change jansson's allocator after:
+ * values allocated before would be freed with the wrong function. Memory
+ * that jansson returns (json_dumps) must then be freed with jansson's free
+ * function (json_get_alloc_funcs), not free(3). The `ud` of every context
+ * allocator must outlive each JSON value built under it.
+ * WABOT_OK when installed (or already installed); WABOT_ERR_STATE, and
+ * nothing changed, when the host already set its own jansson allocator
+ * (never replaced). Not thread-safe: call before starting threads.
+ * See doc/abi.md, "JSON and the allocator hook".
+ */
+WABOT_API int wabot_allocator_route_json(void);
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "inbound.h"
+#include "json_alloc.h"
 #include "message.h"
 #include "metrics.h"
 #include "options.h"
@@ -325,15 +326,28 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     return rc < 0 ? rc : WABOT_OK;
 }
 
+/* JSON the turn builds goes through the context's allocator when the host
+ * routed jansson there (wabot_allocator_route_json). */
+static int handle_scoped(wabot_ctx *ctx, const wabot_message *m,
+                         wb_inline *sink)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    int rc = handle(ctx, m, sink);
+    wb_json_scope_leave(prev);
+    return rc;
+}
+
 int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
 {
-    return handle(ctx, m, NULL);
+    return handle_scoped(ctx, m, NULL);
 }
 
 int wb_ctx_handle_message_inline(wabot_ctx *ctx, const wabot_message *m,
                                  wb_inline *sink)
 {
-    return handle(ctx, m, sink);
+    return handle_scoped(ctx, m, sink);
 }
 
 void wb_inline_clear(wabot_ctx *ctx, wb_inline *sink)
