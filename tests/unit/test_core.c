@@ -315,30 +315,6 @@ START_TEST(test_log_threshold_filters_messages)
 }
 END_TEST
 
-typedef struct counting_alloc {
-    long allocs, frees;
-} counting_alloc;
-
-static void *ca_malloc(size_t n, void *ud)
-{
-    __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1, __ATOMIC_RELAXED);
-    return malloc(n);
-}
-
-static void *ca_realloc(void *p, size_t n, void *ud)
-{
-    if (!p)
-        __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1,
-                           __ATOMIC_RELAXED);
-    return realloc(p, n);
-}
-
-static void ca_free(void *p, void *ud)
-{
-    __atomic_add_fetch(&((counting_alloc *)ud)->frees, 1, __ATOMIC_RELAXED);
-    free(p);
-}
-
 static int reply_hi(wabot_turn *t, void *ud)
 {
     (void)ud;
@@ -348,9 +324,8 @@ static int reply_hi(wabot_turn *t, void *ud)
 
 START_TEST(test_allocator_hook_serves_every_ctx_allocation)
 {
-    counting_alloc ca = {0, 0};
-    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, ca_malloc, ca_realloc,
-                         ca_free, &ca};
+    tu_counting_alloc ca = {0, 0};
+    wabot_allocator a = tu_counting_allocator(&ca);
     wabot_options *o = wabot_options_new();
     ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_OK);
     tu_env e;

@@ -326,16 +326,23 @@ static int user_worker(wabot_job *job, void *ud)
     return WABOT_JOB_PENDING;
 }
 
+/* A context whose worker on Q sets user data, and job j1 run once. */
+static void run_user_worker(tu_env *e, user_log *u, int max_attempts)
+{
+    g_user_log = u;
+    tu_env_init(e);
+    ck_assert_int_eq(wabot_queue_add_worker(e->ctx, Q, user_worker, u, NULL,
+                                            1), WABOT_OK);
+    enqueue(e->ctx, "j1", "x", 0, max_attempts);
+    tu_drain(e->ctx);
+    ck_assert_int_eq(u->runs, 1);
+}
+
 START_TEST(test_job_user_data_lives_until_the_run_finishes)
 {
     tu_env e;
     user_log u = {0};
-    g_user_log = &u;
-    tu_env_init(&e);
-    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, Q, user_worker, &u, NULL,
-                                            1), WABOT_OK);
-    enqueue(e.ctx, "j1", "x", 0, 0);
-    tu_drain(e.ctx);
+    run_user_worker(&e, &u, 0);
     ck_assert_ptr_eq(wabot_job_user(u.kept), &u.values[0]);
     ck_assert_int_eq(u.destroyed[0], 0);
     /* Replacing the value destroys the previous one, once. */
@@ -358,14 +365,8 @@ START_TEST(test_job_user_data_does_not_reach_the_retry)
 {
     tu_env e;
     user_log u = {0};
-    g_user_log = &u;
     u.fail = 1;
-    tu_env_init(&e);
-    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, Q, user_worker, &u, NULL,
-                                            1), WABOT_OK);
-    enqueue(e.ctx, "j1", "x", 0, 2);
-    tu_drain(e.ctx);
-    ck_assert_int_eq(u.runs, 1);
+    run_user_worker(&e, &u, 2);
     ck_assert_int_eq(u.destroyed[0], 1); /* destroyed with the failed run */
     tu_clock_advance(&e.clock, 3600 * 1000);
     tu_drain(e.ctx);
@@ -381,13 +382,7 @@ START_TEST(test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx)
 {
     tu_env e;
     user_log u = {0};
-    g_user_log = &u;
-    tu_env_init(&e);
-    ck_assert_int_eq(wabot_worker_add(e.ctx, Q, user_worker, &u, NULL, 1),
-                     WABOT_OK); /* the older spelling still registers */
-    enqueue(e.ctx, "j1", "x", 0, 0);
-    tu_drain(e.ctx);
-    ck_assert_int_eq(u.runs, 1);
+    run_user_worker(&e, &u, 0);
     tu_env_free(&e);
     ck_assert_int_eq(u.destroyed[0], 1);
 }

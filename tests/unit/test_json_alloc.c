@@ -8,34 +8,6 @@
 
 #include "testutil.h"
 
-typedef struct counting {
-    long allocs, frees;
-} counting;
-
-static void *c_malloc(size_t n, void *ud)
-{
-    __atomic_add_fetch(&((counting *)ud)->allocs, 1, __ATOMIC_RELAXED);
-    return malloc(n);
-}
-
-static void *c_realloc(void *p, size_t n, void *ud)
-{
-    if (!p)
-        __atomic_add_fetch(&((counting *)ud)->allocs, 1, __ATOMIC_RELAXED);
-    return realloc(p, n);
-}
-
-static void c_free(void *p, void *ud)
-{
-    __atomic_add_fetch(&((counting *)ud)->frees, 1, __ATOMIC_RELAXED);
-    free(p);
-}
-
-static long load(const long *v)
-{
-    return __atomic_load_n(v, __ATOMIC_RELAXED);
-}
-
 /* ---- a host that set its own jansson allocator keeps it ------------- */
 
 static int host_calls;
@@ -68,7 +40,7 @@ END_TEST
 /* ---- routed: JSON built inside a turn uses the context's allocator --- */
 
 typedef struct turn_probe {
-    counting *c;
+    tu_counting_alloc *c;
     long allocs_in_turn; /* allocator calls while building one value */
     long frees_in_turn;
     json_t *kept;        /* built in the turn, dropped after it */
@@ -77,12 +49,12 @@ typedef struct turn_probe {
 static int build_json(wabot_turn *t, void *ud)
 {
     turn_probe *p = ud;
-    long a0 = load(&p->c->allocs), f0 = load(&p->c->frees);
+    long a0 = tu_counted(&p->c->allocs), f0 = tu_counted(&p->c->frees);
     json_t *v = json_pack("{s:s, s:[i,i,i]}", "name", "Ana", "n", 1, 2, 3);
     ck_assert_ptr_nonnull(v);
-    p->allocs_in_turn = load(&p->c->allocs) - a0;
+    p->allocs_in_turn = tu_counted(&p->c->allocs) - a0;
     json_decref(v);
-    p->frees_in_turn = load(&p->c->frees) - f0;
+    p->frees_in_turn = tu_counted(&p->c->frees) - f0;
     p->kept = json_pack("{s:s}", "kept", "beyond the turn");
     /* The library's own JSON (session, json_dumps) goes the same way. */
     ck_assert_int_eq(wabot_turn_session_set_json(t, "cart", "{\"a\":[1,2]}",
@@ -103,9 +75,8 @@ START_TEST(test_json_built_inside_a_turn_goes_through_the_ctx_allocator)
 {
     ck_assert_int_eq(wabot_allocator_route_json(), WABOT_OK);
     ck_assert_int_eq(wabot_allocator_route_json(), WABOT_OK); /* idempotent */
-    counting c = {0, 0};
-    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, c_malloc, c_realloc, c_free,
-                         &c};
+    tu_counting_alloc c = {0, 0};
+    wabot_allocator a = tu_counting_allocator(&c);
     wabot_options *o = wabot_options_new();
     ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_OK);
     tu_env e;
@@ -121,22 +92,22 @@ START_TEST(test_json_built_inside_a_turn_goes_through_the_ctx_allocator)
     ck_assert_int_eq(p.frees_in_turn, p.allocs_in_turn);
 
     /* Outside any library call jansson uses libc: the counter stays. */
-    long a0 = load(&c.allocs);
+    long a0 = tu_counted(&c.allocs);
     json_t *outside = json_pack("{s:i}", "x", 1);
-    ck_assert_int_eq(load(&c.allocs), a0);
+    ck_assert_int_eq(tu_counted(&c.allocs), a0);
     /* The value kept from the turn goes back to the ctx allocator even when
      * dropped on another thread, outside any scope. */
-    long f0 = load(&c.frees);
+    long f0 = tu_counted(&c.frees);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, drop_on_thread, p.kept), 0);
     pthread_join(th, NULL);
-    ck_assert_int_ge(load(&c.frees) - f0, 3);
+    ck_assert_int_ge(tu_counted(&c.frees) - f0, 3);
     json_decref(outside);
 
     tu_drain(e.ctx); /* the reply goes out inside a loop function */
     ck_assert_uint_eq(wabot_transport_recorder_count(e.rec), 1);
     tu_env_free(&e);
-    ck_assert_int_eq(load(&c.allocs), load(&c.frees));
+    ck_assert_int_eq(tu_counted(&c.allocs), tu_counted(&c.frees));
 }
 END_TEST
 
