@@ -21,6 +21,7 @@
 #include "wabot/send.h"
 #include "wabot/out.h"
 #include "wabot/security.h"
+#include "wabot/delivery.h"
 #include "wabot/redis.h"
 
 #endif /* WABOT_H */

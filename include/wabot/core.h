@@ -8,6 +8,18 @@
  *  - After a failure on a context, wabot_ctx_errmsg() on the same thread
  *    returns a human-readable detail message.
  *  - Every *_new has a *_free; *_free(NULL) is a no-op.
+ *  - Who frees what the library returns as owned (one rule, stated again
+ *    by every function that returns owned memory):
+ *      1. an object with its own *_free (wabot_delivery, wabot_job_info,
+ *         wabot_storage_items, wabot_http_response, ...) is freed with it;
+ *      2. other memory (strings, JSON text, ids) returned by a function
+ *         that takes a context, or an object that belongs to one (a turn,
+ *         an outbound builder), comes from the context's allocator and is
+ *         freed with wabot_ctx_mem_free(ctx, p), ctx being that context;
+ *      3. other memory returned by a function without a context (storage
+ *         wrappers, wabot_route_keyword_fold, wabot_outbound_to_json, ...)
+ *         comes from libc and is freed with wabot_free(p).
+ *    Borrowed pointers (const char * results) are never freed.
  *  - Strings are NUL-terminated UTF-8 unless a length is passed with them.
  *    JSON crosses the API as text (const char *, size_t).
  */
@@ -120,8 +132,9 @@ typedef struct wabot_clock {
 /**
  * An allocator for the memory a context allocates. All three functions are
  * required and must be thread-safe. `free` receives NULL never; `realloc`
- * follows realloc(3). (JSON documents built with jansson internally use
- * jansson's own allocator.)
+ * follows realloc(3). JSON documents the library builds with jansson use
+ * jansson's own process-wide allocator unless the host opts in with
+ * wabot_allocator_route_json().
  */
 typedef struct wabot_allocator {
     uint32_t version; /**< WABOT_ALLOCATOR_VERSION */
@@ -130,6 +143,27 @@ typedef struct wabot_allocator {
     void (*free)(void *ptr, void *ud);
     void *ud;
 } wabot_allocator;
+
+/**
+ * Opt in, once per process, to routing jansson's allocations to the
+ * allocator of the context whose library call is running on the thread
+ * (wabot_ctx_handle_message, wabot_http_handle's turns, and the loop
+ * functions of loop.h, where jobs and sends run); elsewhere, libc. Each
+ * block records the allocator that made it and is freed by that one, on
+ * whatever thread, also after the call returned.
+ * Preconditions, because jansson's allocator is process-wide: call it at
+ * program start before anything in the process (the host, another library)
+ * has created a JSON value, and never change jansson's allocator after:
+ * values allocated before would be freed with the wrong function. Memory
+ * that jansson returns (json_dumps) must then be freed with jansson's free
+ * function (json_get_alloc_funcs), not free(3). The `ud` of every context
+ * allocator must outlive each JSON value built under it.
+ * WABOT_OK when installed (or already installed); WABOT_ERR_STATE, and
+ * nothing changed, when the host already set its own jansson allocator
+ * (never replaced). Not thread-safe: call before starting threads.
+ * See doc/abi.md, "JSON and the allocator hook".
+ */
+WABOT_API int wabot_allocator_route_json(void);
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -284,12 +318,16 @@ WABOT_API int64_t wabot_ctx_now_ms(const wabot_ctx *ctx);
 WABOT_API wabot_storage *wabot_ctx_storage(const wabot_ctx *ctx);
 WABOT_API wabot_transport *wabot_ctx_transport(const wabot_ctx *ctx);
 
-/** Free memory the library returned as owned (strings, JSON text) through
- *  the context's allocator. NULL is a no-op. */
+/** Free memory (strings, JSON text, ids) that a function taking `ctx`, or
+ *  an object of `ctx` (a turn, an outbound builder), returned as owned:
+ *  rule 2 at the top of this header. It goes back to the context's
+ *  allocator, so `ctx` must be the context that returned it and still be
+ *  alive. NULL ptr is a no-op. Any thread. */
 WABOT_API void wabot_ctx_mem_free(const wabot_ctx *ctx, void *ptr);
 
-/** Free memory returned as owned by functions that take no context
- *  (libc allocator). NULL is a no-op. */
+/** Free memory that a function without a context returned as owned
+ *  (libc's free): rule 3 at the top of this header. NULL is a no-op.
+ *  Any thread. */
 WABOT_API void wabot_free(void *ptr);
 
 #ifdef __cplusplus

@@ -297,6 +297,11 @@ typedef int (*wabot_job_fn)(wabot_job *job, void *ud);
  * context. One worker per queue (WABOT_ERR_EXISTS for a second). Register
  * before driving the loop. On failure `destroy` is not called.
  */
+WABOT_API int wabot_queue_add_worker(wabot_ctx *ctx, const char *queue,
+                                     wabot_job_fn fn, void *ud,
+                                     wabot_destroy_fn destroy,
+                                     int concurrency);
+/** Older spelling of wabot_queue_add_worker(), kept for compatibility. */
 WABOT_API int wabot_worker_add(wabot_ctx *ctx, const char *queue,
                                wabot_job_fn fn, void *ud,
                                wabot_destroy_fn destroy, int concurrency);
@@ -306,6 +311,20 @@ WABOT_API const char *wabot_job_queue(const wabot_job *job);
 WABOT_API const char *wabot_job_id(const wabot_job *job);
 /** Payload bytes (borrowed, NUL-terminated) and length (may be NULL). */
 WABOT_API const char *wabot_job_payload(const wabot_job *job, size_t *len);
+/**
+ * Host data for this run of the job: what a worker that returns
+ * WABOT_JOB_PENDING needs when it finishes the job later (a request handle,
+ * a buffer). Lives for one attempt only: `destroy` (may be NULL) runs with
+ * `user` once the attempt is finished (or abandoned when the context is
+ * freed), on the loop thread; setting another value first destroys the
+ * previous one. What must survive a retry or another process belongs in
+ * the payload. Call from the worker or the code that finishes the job.
+ */
+WABOT_API void wabot_job_set_user(wabot_job *job, void *user,
+                                  wabot_destroy_fn destroy);
+/** The value given to wabot_job_set_user() for this run (borrowed), or
+ *  NULL. Same threads as wabot_job_set_user(). */
+WABOT_API void *wabot_job_user(const wabot_job *job);
 /** 1 for the first attempt. */
 WABOT_API int wabot_job_attempt(const wabot_job *job);
 WABOT_API int wabot_job_max_attempts(const wabot_job *job);

@@ -2,10 +2,10 @@
  * Host event-loop integration (the libcurl multi-socket / c-ares model).
  *
  * The library never blocks and never starts threads. It asks the host to
- * watch file descriptors (its own wake-up fd now; libcurl's and Redis's
- * sockets later) and keeps ONE one-shot timer armed at the earliest deadline
- * of everything it waits for (due jobs, lease renewals and expiries, and
- * later curl timeouts, breaker half-open times, rate-limit delays).
+ * watch file descriptors (its own wake-up fd, the HTTP client's sockets)
+ * and keeps ONE one-shot timer armed at the earliest deadline of everything
+ * it waits for (due jobs, lease renewals and expiries, HTTP timeouts,
+ * breaker half-open times, rate-limit delays).
  *
  * Either give loop hooks (wabot_options_set_loop) and call
  * wabot_ctx_on_fd() / wabot_ctx_on_timeout() when the loop says so, or call

@@ -128,7 +128,7 @@ typedef enum wabot_out_kind {
     WABOT_OUT_MEDIA = 2,   /**< image/document/... by URL, optional caption */
     WABOT_OUT_BUTTONS = 3, /**< body text + reply buttons */
     WABOT_OUT_LIST = 4,    /**< body text + a list of rows */
-    WABOT_OUT_TEMPLATE = 5 /**< approved template by name (later issues) */
+    WABOT_OUT_TEMPLATE = 5 /**< approved template by name, with parameters */
 } wabot_out_kind;
 
 /** Why a message is sent; opt-out and the 24-hour window depend on it. */

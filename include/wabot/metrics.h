@@ -4,7 +4,7 @@
  *
  * Two layers:
  *  - Named counters (wabot_metrics_counter / _add): string-keyed 64-bit
- *    counters, the first slice of this module, kept as they were. Each also
+ *    counters without labels. Each also
  *    appears in Prometheus as `wabot_<name, non [a-zA-Z0-9_:] -> '_'>_total`
  *    (messages.handled -> wabot_messages_handled_total).
  *  - Metric families (wabot_metrics_register): a typed, labelled family

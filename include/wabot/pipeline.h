@@ -5,10 +5,11 @@
  *   [state load] -> user middlewares (registration order) -> router
  *   -> [state save, only when changed] -> [replies to the transport]
  *
- * Middlewares are Koa-style: a middleware runs code, calls wabot_next(turn)
- * to run everything after it, and may run more code when wabot_next()
- * returns (timing, logging, error mapping). A middleware that does not call
- * wabot_next() ends the turn there (the router does not run).
+ * Middlewares are Koa-style: a middleware runs code, calls
+ * wabot_pipeline_next(turn) to run everything after it, and may run more
+ * code when it returns (timing, logging, error mapping). A middleware that
+ * does not call wabot_pipeline_next() ends the turn there (the router does
+ * not run).
  *
  * A turn lives on the stack of the call that handles the message (one of
  * wabot_http_handle() or wabot_ctx_handle_message()) and is used by one
@@ -40,6 +41,10 @@ typedef void (*wabot_destroy_fn)(void *ud);
  * respect to wabot_http_handle(). On failure `destroy` is NOT called.
  * Errors: WABOT_ERR_INVAL (NULL ctx or fn), NOMEM.
  */
+WABOT_API int wabot_pipeline_use(wabot_ctx *ctx, const char *name,
+                                 wabot_middleware_fn fn, void *ud,
+                                 wabot_destroy_fn destroy);
+/** Older spelling of wabot_pipeline_use(), kept for compatibility. */
 WABOT_API int wabot_use(wabot_ctx *ctx, const char *name,
                         wabot_middleware_fn fn, void *ud,
                         wabot_destroy_fn destroy);
@@ -49,6 +54,8 @@ WABOT_API int wabot_use(wabot_ctx *ctx, const char *name,
  * the last one). Returns what the rest returned. Calling it twice from the
  * same middleware returns WABOT_ERR_STATE.
  */
+WABOT_API int wabot_pipeline_next(wabot_turn *turn);
+/** Older spelling of wabot_pipeline_next(), kept for compatibility. */
 WABOT_API int wabot_next(wabot_turn *turn);
 
 /** Error handler: called once per failed turn with the failing status and
@@ -57,6 +64,11 @@ typedef void (*wabot_error_fn)(wabot_turn *turn, int status,
                                const char *detail, void *ud);
 /** Set (replace) the error handler; NULL removes it. The previous
  *  handler's destroy runs. Not thread-safe with message handling. */
+WABOT_API int wabot_pipeline_set_error_handler(wabot_ctx *ctx,
+                                               wabot_error_fn fn, void *ud,
+                                               wabot_destroy_fn destroy);
+/** Older spelling of wabot_pipeline_set_error_handler(), kept for
+ *  compatibility. */
 WABOT_API int wabot_ctx_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn,
                                           void *ud, wabot_destroy_fn destroy);
 

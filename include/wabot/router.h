@@ -82,6 +82,8 @@ WABOT_API size_t wabot_route_count(const wabot_ctx *ctx);
  * white space collapsed, surrounding punctuation trimmed). Owned result,
  * free with wabot_free(); NULL on NULL input or out of memory.
  */
+WABOT_API char *wabot_route_keyword_fold(const char *text);
+/** Older spelling of wabot_route_keyword_fold(), kept for compatibility. */
 WABOT_API char *wabot_keyword_fold(const char *text);
 
 #ifdef __cplusplus

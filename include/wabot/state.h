@@ -8,7 +8,8 @@
  * the customer's last inbound message and the opted-out flag.
  *
  * All functions are thread-safe. Snapshot objects returned here are owned by
- * the caller and independent of the context.
+ * the caller and independent of the context: free each with its own
+ * function (wabot_conversation_free, wabot_customer_free).
  */
 #ifndef WABOT_STATE_H
 #define WABOT_STATE_H
@@ -22,7 +23,8 @@ extern "C" {
 typedef struct wabot_conversation wabot_conversation;
 typedef struct wabot_customer wabot_customer;
 
-/** Read a conversation. WABOT_ERR_NOT_FOUND if there is none (or it
+/** Read a conversation. On WABOT_OK *out owns a snapshot (free with
+ *  wabot_conversation_free). WABOT_ERR_NOT_FOUND if there is none (or it
  *  expired), WABOT_ERR_PARSE if the stored value is corrupt (the next turn
  *  of the customer overwrites it), WABOT_ERR_STORAGE, WABOT_ERR_INVAL. */
 WABOT_API int wabot_conversation_get(wabot_ctx *ctx, const char *org,
@@ -37,7 +39,8 @@ WABOT_API void wabot_conversation_free(wabot_conversation *c);
 WABOT_API int wabot_conversation_reset(wabot_ctx *ctx, const char *org,
                                        const char *customer);
 
-/** Read a customer profile. WABOT_ERR_NOT_FOUND if the customer never
+/** Read a customer profile. On WABOT_OK *out owns a snapshot (free with
+ *  wabot_customer_free). WABOT_ERR_NOT_FOUND if the customer never
  *  wrote and was never created; WABOT_ERR_PARSE if the stored profile is
  *  corrupt; WABOT_ERR_STORAGE, WABOT_ERR_INVAL. */
 WABOT_API int wabot_customer_get(wabot_ctx *ctx, const char *org,

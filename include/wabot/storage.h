@@ -263,7 +263,8 @@ WABOT_API int wabot_storage_scan(wabot_storage *s, const char *prefix,
 
 /**
  * Batch get: n (0..WABOT_STORAGE_BATCH_MAX) keys in one atomic step
- * (version-1 backends: one get per key). *out (caller-owned) has n items
+ * (version-1 backends: one get per key). *out (caller-owned; free with
+ * wabot_storage_items_free()) has n items
  * in the order of `keys`: status WABOT_OK with value and version, or
  * WABOT_ERR_NOT_FOUND (absent or expired). keys may be NULL when n is 0.
  * Errors: WABOT_ERR_INVAL (a NULL/empty/too long key, n too large),
@@ -318,7 +319,8 @@ WABOT_API int wabot_storage_sorted_count(wabot_storage *s, const char *key,
  * Members with a score in [min, max], ascending (score, then member
  * bytes) or with WABOT_STORAGE_RANGE_DESC descending (the exact reverse),
  * skipping the first `offset` (>= 0) and returning at most `limit`
- * (1..WABOT_STORAGE_PAGE_MAX). *out (caller-owned) items: key = member,
+ * (1..WABOT_STORAGE_PAGE_MAX). *out (caller-owned; free with
+ * wabot_storage_items_free()) items: key = member,
  * score. Cost O(log n + limit) on the built-in backends, whatever the
  * offset. An absent index gives an empty list.
  */
@@ -502,7 +504,8 @@ WABOT_API int wabot_storage_record_decode(const wabot_schema *sc,
                                           uint32_t *stored);
 /**
  * wabot_storage_get() then wabot_storage_record_decode(): the payload at
- * schema sc->current into *payload (caller-owned), *len (may be NULL), and
+ * schema sc->current into *payload (caller-owned, free with wabot_free();
+ * NUL-terminated), *len (may be NULL), and
  * the value's storage version into *version (may be NULL) for a later
  * compare-and-set — set whenever the value exists, even if it cannot be
  * decoded, so a caller may overwrite a corrupt record. Errors: those of

@@ -11,7 +11,7 @@
  *   console   prints each message as one line on a FILE (embedded default);
  *   recorder  keeps every message in memory so a host's own tests can assert
  *             on what the bot said (the test kit), with fault injection.
- * Provider transports (Twilio, Meta Cloud API) come in their own issue.
+ * Provider transports (Twilio, Meta Cloud API) are below.
  */
 #ifndef WABOT_TRANSPORT_H
 #define WABOT_TRANSPORT_H
@@ -38,6 +38,16 @@ typedef struct wabot_transport_vtable {
     /** Release the transport (wabot_transport_free). May be NULL. */
     void (*destroy)(void *impl);
 } wabot_transport_vtable;
+
+/** The context whose send this op is (borrowed; valid while the op is).
+ *  NULL for NULL. A custom transport uses it to reach the context's
+ *  clock, metrics or HTTP client. Any thread holding the op. */
+WABOT_API wabot_ctx *wabot_send_op_ctx(const wabot_send_op *op);
+/** The organisation the message of this op belongs to (borrowed; valid
+ *  while the op is), "" when unknown or for NULL; picks per-organisation
+ *  credentials in a transport shared by organisations. Any thread holding
+ *  the op. */
+WABOT_API const char *wabot_send_op_organization(const wabot_send_op *op);
 
 /** Complete an op successfully; `provider_id` (copied, may be NULL) is the
  *  provider's message id. Valid once per op. */
@@ -130,12 +140,19 @@ WABOT_API int wabot_provider_classify(wabot_provider provider, int http_code,
  * the context's transport. Setup-time (not thread-safe with handling).
  * WABOT_ERR_INVAL, WABOT_ERR_EXISTS (number already registered), NOMEM.
  */
+WABOT_API int wabot_transport_sender_add(wabot_ctx *ctx, const char *org,
+                                         const char *number,
+                                         wabot_transport *transport);
+/** The organisation that registered business number `number` (E.164 as
+ *  wabot_transport_sender_add normalised it), or NULL. Borrowed, valid for
+ *  the context's lifetime. Thread-safe once setup is done. */
+WABOT_API const char *wabot_transport_sender_org(const wabot_ctx *ctx,
+                                                 const char *number);
+/** Older spelling of wabot_transport_sender_add(), kept for compatibility. */
 WABOT_API int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org,
                                    const char *number,
                                    wabot_transport *transport);
-/** The organisation that registered business number `number` (E.164 as
- *  wabot_ctx_add_sender normalised it), or NULL. Borrowed, valid for the
- *  context's lifetime. Thread-safe once setup is done. */
+/** Older spelling of wabot_transport_sender_org(), kept for compatibility. */
 WABOT_API const char *wabot_ctx_sender_org(const wabot_ctx *ctx,
                                            const char *number);
 
@@ -144,18 +161,32 @@ WABOT_API const char *wabot_ctx_sender_org(const wabot_ctx *ctx,
 
 /** A transport that records every message and completes it successfully
  *  with provider id "rec-<n>" (n from 1), unless a failure is queued.
+ *  Owned: free with wabot_transport_free(). NULL when out of memory.
  *  Thread-safe. */
-WABOT_API wabot_transport *wabot_recorder_new(void);
-/** Number of messages recorded; 0 for a non-recorder. */
-WABOT_API size_t wabot_recorder_count(const wabot_transport *t);
+WABOT_API wabot_transport *wabot_transport_recorder_new(void);
+/** Number of messages recorded; 0 for a non-recorder. Any thread. */
+WABOT_API size_t wabot_transport_recorder_count(const wabot_transport *t);
 /** Recorded message i (borrowed; valid until clear or free); NULL if out of
- *  range or not a recorder. */
+ *  range or not a recorder. Any thread. */
+WABOT_API const wabot_outbound *wabot_transport_recorder_get(
+    const wabot_transport *t, size_t i);
+/** Forget every recorded message. Any thread. */
+WABOT_API void wabot_transport_recorder_clear(wabot_transport *t);
+/** Make the next `count` sends fail with (status, provider_code, message
+ *  (copied)); failed sends are not recorded. WABOT_ERR_INVAL for a
+ *  non-recorder, NOMEM. Any thread. */
+WABOT_API int wabot_transport_recorder_fail_next(wabot_transport *t,
+                                                 size_t count, int status,
+                                                 int provider_code,
+                                                 const char *message);
+
+/* Older spellings of the recorder functions above, kept for compatibility:
+ * wabot_recorder_X is wabot_transport_recorder_X. */
+WABOT_API wabot_transport *wabot_recorder_new(void);
+WABOT_API size_t wabot_recorder_count(const wabot_transport *t);
 WABOT_API const wabot_outbound *wabot_recorder_get(const wabot_transport *t,
                                                    size_t i);
-/** Forget every recorded message. */
 WABOT_API void wabot_recorder_clear(wabot_transport *t);
-/** Make the next `count` sends fail with (status, provider_code, message);
- *  failed sends are not recorded. WABOT_ERR_INVAL for a non-recorder. */
 WABOT_API int wabot_recorder_fail_next(wabot_transport *t, size_t count,
                                        int status, int provider_code,
                                        const char *message);

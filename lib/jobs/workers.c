@@ -87,8 +87,9 @@ void wb_jobs_free_queues(wabot_ctx *ctx)
     rt->n_queues = 0;
 }
 
-int wabot_worker_add(wabot_ctx *ctx, const char *queue, wabot_job_fn fn,
-                     void *ud, wabot_destroy_fn destroy, int concurrency)
+int wabot_queue_add_worker(wabot_ctx *ctx, const char *queue,
+                           wabot_job_fn fn, void *ud,
+                           wabot_destroy_fn destroy, int concurrency)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -292,6 +293,18 @@ const char *wabot_job_payload(const wabot_job *j, size_t *len)
     if (len)
         *len = j ? j->rec->payload_len : 0;
     return j ? j->rec->payload : "";
+}
+
+void *wabot_job_user(const wabot_job *j) { return j ? j->user : NULL; }
+
+void wabot_job_set_user(wabot_job *j, void *user, wabot_destroy_fn destroy)
+{
+    if (!j)
+        return;
+    if (j->user_free && j->user != user)
+        j->user_free(j->user);
+    j->user = user;
+    j->user_free = destroy;
 }
 
 int wabot_job_attempt(const wabot_job *j) { return j ? j->rec->attempts : 0; }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "json_alloc.h"
 #include "metrics.h"
 #include "runtime.h"
 #include "versioned.h"
@@ -222,6 +223,8 @@ void wb_loop_rearm(wabot_ctx *ctx)
 /* The context whose loop function is running on this thread, if any:
  * only that thread may skip the wake-up (it re-arms before returning). */
 static _Thread_local const wabot_ctx *tls_in_loop;
+/* jansson's allocator scope to restore when the loop function returns. */
+static _Thread_local const wabot_allocator *tls_json_prev;
 
 void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
 {
@@ -254,11 +257,13 @@ static int enter(wabot_ctx *ctx)
                         "loop functions must not be called from callbacks "
                         "or from two threads at once");
     tls_in_loop = ctx;
+    tls_json_prev = wb_json_scope_enter(&ctx->alloc);
     return WABOT_OK;
 }
 
 static int leave(wabot_ctx *ctx, int rc)
 {
+    wb_json_scope_leave(tls_json_prev);
     tls_in_loop = NULL;
     __atomic_store_n(&ctx->rt->in_loop, 0, __ATOMIC_RELEASE);
     wb_loop_rearm(ctx);

@@ -36,8 +36,8 @@ static void outbound_destroy(wabot_module *m, void *ud)
     ctx->out = NULL;
 }
 
-int wabot_ctx_add_sender(wabot_ctx *ctx, const char *org, const char *number,
-                         wabot_transport *transport)
+int wabot_transport_sender_add(wabot_ctx *ctx, const char *org,
+                               const char *number, wabot_transport *transport)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -73,7 +73,8 @@ const wabot_module_def wb_outbound_module = {
     "senders and window templates of outbound messages",
     NULL, NULL, 0, NULL, outbound_create, outbound_destroy};
 
-const char *wabot_ctx_sender_org(const wabot_ctx *ctx, const char *number)
+const char *wabot_transport_sender_org(const wabot_ctx *ctx,
+                                        const char *number)
 {
     const wb_outbound_cfg *c = ctx ? ctx->out : NULL;
     for (size_t i = 0; c && number && *number && i < c->n_senders; i++)

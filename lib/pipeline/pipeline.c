@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "inbound.h"
+#include "json_alloc.h"
 #include "message.h"
 #include "metrics.h"
 #include "options.h"
@@ -24,8 +25,9 @@
 #include "state.h"
 #include "wabot/transport.h"
 
-int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
-              void *ud, wabot_destroy_fn destroy)
+int wabot_pipeline_use(wabot_ctx *ctx, const char *name,
+                       wabot_middleware_fn fn, void *ud,
+                       wabot_destroy_fn destroy)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -51,8 +53,8 @@ int wabot_use(wabot_ctx *ctx, const char *name, wabot_middleware_fn fn,
     return WABOT_OK;
 }
 
-int wabot_ctx_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn, void *ud,
-                                wabot_destroy_fn destroy)
+int wabot_pipeline_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn,
+                                     void *ud, wabot_destroy_fn destroy)
 {
     if (!ctx)
         return WABOT_ERR_INVAL;
@@ -88,7 +90,7 @@ static int run_from(wabot_turn *t, size_t k)
     return rc;
 }
 
-int wabot_next(wabot_turn *t)
+int wabot_pipeline_next(wabot_turn *t)
 {
     if (!t)
         return WABOT_ERR_INVAL;
@@ -326,15 +328,28 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     return rc < 0 ? rc : WABOT_OK;
 }
 
+/* JSON the turn builds goes through the context's allocator when the host
+ * routed jansson there (wabot_allocator_route_json). */
+static int handle_scoped(wabot_ctx *ctx, const wabot_message *m,
+                         wb_inline *sink)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    int rc = handle(ctx, m, sink);
+    wb_json_scope_leave(prev);
+    return rc;
+}
+
 int wabot_ctx_handle_message(wabot_ctx *ctx, const wabot_message *m)
 {
-    return handle(ctx, m, NULL);
+    return handle_scoped(ctx, m, NULL);
 }
 
 int wb_ctx_handle_message_inline(wabot_ctx *ctx, const wabot_message *m,
                                  wb_inline *sink)
 {
-    return handle(ctx, m, sink);
+    return handle_scoped(ctx, m, sink);
 }
 
 void wb_inline_clear(wabot_ctx *ctx, wb_inline *sink)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_alloc.h"
 #include "pipeline.h"
 
 static int ensure_session(wabot_turn *t)
@@ -134,6 +135,6 @@ char *wabot_turn_session_json(const wabot_turn *t)
     char *s = t->session ? json_dumps(t->session, JSON_COMPACT | JSON_SORT_KEYS)
                          : NULL;
     char *copy = wb_strdup(&t->ctx->alloc, s ? s : "{}");
-    free(s);
+    wb_json_free(s); /* json_dumps output */
     return copy;
 }

@@ -252,7 +252,7 @@ size_t wb_fold_space_len(const char *s, size_t n)
     return is_space(cp) ? len : 0;
 }
 
-char *wabot_keyword_fold(const char *text)
+char *wabot_route_keyword_fold(const char *text)
 {
     if (!text)
         return NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_alloc.h"
 #include "message.h"
 #include "provider.h"
 
@@ -289,7 +290,7 @@ static int meta_send(void *impl, const wabot_outbound *o, wabot_send_op *op)
                              {"Content-Type", "application/json"}};
     rc = wb_http_send(wb_send_op_ctx(op), "POST", m->url, h, 2, text,
                       strlen(text), m->timeout_ms, meta_done, op);
-    free(text);
+    wb_json_free(text); /* json_dumps output */
     return rc;
 }
 

@@ -81,7 +81,7 @@ static void recorder_destroy(void *impl)
 static const wabot_transport_vtable recorder_vt = {
     WABOT_TRANSPORT_VTABLE_VERSION, recorder_send, recorder_destroy};
 
-wabot_transport *wabot_recorder_new(void)
+wabot_transport *wabot_transport_recorder_new(void)
 {
     recorder *r = calloc(1, sizeof *r);
     if (!r)
@@ -98,7 +98,7 @@ static recorder *as_recorder(const wabot_transport *t)
     return wb_transport_impl(t, &recorder_vt);
 }
 
-size_t wabot_recorder_count(const wabot_transport *t)
+size_t wabot_transport_recorder_count(const wabot_transport *t)
 {
     recorder *r = as_recorder(t);
     if (!r)
@@ -109,7 +109,8 @@ size_t wabot_recorder_count(const wabot_transport *t)
     return n;
 }
 
-const wabot_outbound *wabot_recorder_get(const wabot_transport *t, size_t i)
+const wabot_outbound *wabot_transport_recorder_get(const wabot_transport *t,
+                                                    size_t i)
 {
     recorder *r = as_recorder(t);
     if (!r)
@@ -120,7 +121,7 @@ const wabot_outbound *wabot_recorder_get(const wabot_transport *t, size_t i)
     return m;
 }
 
-void wabot_recorder_clear(wabot_transport *t)
+void wabot_transport_recorder_clear(wabot_transport *t)
 {
     recorder *r = as_recorder(t);
     if (!r)
@@ -132,8 +133,9 @@ void wabot_recorder_clear(wabot_transport *t)
     pthread_mutex_unlock(&r->lock);
 }
 
-int wabot_recorder_fail_next(wabot_transport *t, size_t count, int status,
-                             int provider_code, const char *message)
+int wabot_transport_recorder_fail_next(wabot_transport *t, size_t count,
+                                       int status, int provider_code,
+                                       const char *message)
 {
     recorder *r = as_recorder(t);
     if (!r || status >= 0)

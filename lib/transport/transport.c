@@ -77,6 +77,17 @@ static int op_claim(wabot_send_op *op)
                                              __ATOMIC_ACQUIRE);
 }
 
+wabot_ctx *wabot_send_op_ctx(const wabot_send_op *op)
+{
+    return op ? op->ctx : NULL;
+}
+
+const char *wabot_send_op_organization(const wabot_send_op *op)
+{
+    const char *org = op ? wabot_outbound_organization(op->msg) : NULL;
+    return org ? org : "";
+}
+
 void wabot_send_op_ok(wabot_send_op *op, const char *provider_id)
 {
     if (!op_claim(op))

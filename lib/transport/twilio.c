@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_alloc.h"
 #include "message.h"
 #include "provider.h"
 
@@ -213,7 +214,7 @@ static int build_form(const twilio *t, const wabot_outbound *m,
         param(f, "ContentSid", wabot_outbound_template_name(m));
         if (vars)
             param(f, "ContentVariables", vars);
-        free(vars);
+        wb_json_free(vars); /* json_dumps output */
         return WABOT_OK;
     }
     char *body = body_text(m);

@@ -28,6 +28,40 @@ wabot_clock tu_clock_wabot(tu_clock *c)
     return k;
 }
 
+static void *counting_malloc(size_t n, void *ud)
+{
+    __atomic_add_fetch(&((tu_counting_alloc *)ud)->allocs, 1,
+                       __ATOMIC_RELAXED);
+    return malloc(n);
+}
+
+static void *counting_realloc(void *p, size_t n, void *ud)
+{
+    if (!p)
+        __atomic_add_fetch(&((tu_counting_alloc *)ud)->allocs, 1,
+                           __ATOMIC_RELAXED);
+    return realloc(p, n);
+}
+
+static void counting_free(void *p, void *ud)
+{
+    __atomic_add_fetch(&((tu_counting_alloc *)ud)->frees, 1,
+                       __ATOMIC_RELAXED);
+    free(p);
+}
+
+wabot_allocator tu_counting_allocator(tu_counting_alloc *c)
+{
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, counting_malloc,
+                         counting_realloc, counting_free, c};
+    return a;
+}
+
+long tu_counted(const long *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

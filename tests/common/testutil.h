@@ -24,6 +24,14 @@ int64_t tu_clock_now(tu_clock *c);
 /* A wabot_clock reading c (c must outlive its users). */
 wabot_clock tu_clock_wabot(tu_clock *c);
 
+/* An allocator over libc that counts allocations and frees (atomically);
+ * c must outlive its users. */
+typedef struct tu_counting_alloc {
+    long allocs, frees;
+} tu_counting_alloc;
+wabot_allocator tu_counting_allocator(tu_counting_alloc *c);
+long tu_counted(const long *counter); /* atomic read of allocs or frees */
+
 /* Run a suite with Check's normal output; returns the process exit code. */
 int tu_run_suite(Suite *s);
 

@@ -315,30 +315,6 @@ START_TEST(test_log_threshold_filters_messages)
 }
 END_TEST
 
-typedef struct counting_alloc {
-    long allocs, frees;
-} counting_alloc;
-
-static void *ca_malloc(size_t n, void *ud)
-{
-    __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1, __ATOMIC_RELAXED);
-    return malloc(n);
-}
-
-static void *ca_realloc(void *p, size_t n, void *ud)
-{
-    if (!p)
-        __atomic_add_fetch(&((counting_alloc *)ud)->allocs, 1,
-                           __ATOMIC_RELAXED);
-    return realloc(p, n);
-}
-
-static void ca_free(void *p, void *ud)
-{
-    __atomic_add_fetch(&((counting_alloc *)ud)->frees, 1, __ATOMIC_RELAXED);
-    free(p);
-}
-
 static int reply_hi(wabot_turn *t, void *ud)
 {
     (void)ud;
@@ -348,9 +324,8 @@ static int reply_hi(wabot_turn *t, void *ud)
 
 START_TEST(test_allocator_hook_serves_every_ctx_allocation)
 {
-    counting_alloc ca = {0, 0};
-    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, ca_malloc, ca_realloc,
-                         ca_free, &ca};
+    tu_counting_alloc ca = {0, 0};
+    wabot_allocator a = tu_counting_allocator(&ca);
     wabot_options *o = wabot_options_new();
     ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_OK);
     tu_env e;
@@ -368,6 +343,182 @@ START_TEST(test_allocator_hook_serves_every_ctx_allocation)
     tu_env_free(&e);
     ck_assert_int_gt(during, 3);
     ck_assert_int_eq(ca.allocs, ca.frees);
+}
+END_TEST
+
+/* The free rule (core.h): memory returned by a function that takes a
+ * context (or a turn of one) comes from the context's allocator and is
+ * freed with wabot_ctx_mem_free; without a context it comes from libc and
+ * is freed with wabot_free. A tracking allocator that knows every pointer
+ * it handed out catches a function that breaks the rule it documents. */
+#define TRACK_MAX 4096
+typedef struct tracking_alloc {
+    pthread_mutex_t lock;
+    void *live[TRACK_MAX];
+    size_t n;
+    int foreign_frees; /* frees of pointers this allocator never returned */
+} tracking_alloc;
+
+static void track_add(tracking_alloc *ta, void *p)
+{
+    pthread_mutex_lock(&ta->lock);
+    ck_assert_uint_lt(ta->n, TRACK_MAX);
+    ta->live[ta->n++] = p;
+    pthread_mutex_unlock(&ta->lock);
+}
+
+static int track_remove(tracking_alloc *ta, void *p)
+{
+    int found = 0;
+    pthread_mutex_lock(&ta->lock);
+    for (size_t i = 0; i < ta->n && !found; i++) {
+        if (ta->live[i] == p) {
+            ta->live[i] = ta->live[--ta->n];
+            found = 1;
+        }
+    }
+    if (!found)
+        ta->foreign_frees++;
+    pthread_mutex_unlock(&ta->lock);
+    return found;
+}
+
+static int tracked(tracking_alloc *ta, const void *p)
+{
+    int found = 0;
+    pthread_mutex_lock(&ta->lock);
+    for (size_t i = 0; i < ta->n && !found; i++)
+        found = ta->live[i] == p;
+    pthread_mutex_unlock(&ta->lock);
+    return found;
+}
+
+static void *ta_malloc(size_t n, void *ud)
+{
+    void *p = malloc(n);
+    if (p)
+        track_add(ud, p);
+    return p;
+}
+
+static void *ta_realloc(void *p, size_t n, void *ud)
+{
+    if (p && !track_remove(ud, p))
+        return NULL; /* not ours: refuse rather than corrupt the heap */
+    void *q = realloc(p, n);
+    if (q)
+        track_add(ud, q);
+    else if (p)
+        track_add(ud, p);
+    return q;
+}
+
+static void ta_free(void *p, void *ud)
+{
+    if (track_remove(ud, p))
+        free(p);
+}
+
+/* Frees `p` by the context rule after checking it came from the context. */
+static void free_ctx_owned(tracking_alloc *ta, const wabot_ctx *ctx, char *p,
+                           const char *what)
+{
+    ck_assert_msg(p != NULL, "%s returned NULL", what);
+    ck_assert_msg(tracked(ta, p), "%s: not from the context's allocator", what);
+    wabot_ctx_mem_free(ctx, p);
+    ck_assert_msg(!tracked(ta, p), "%s: still live after wabot_ctx_mem_free",
+                  what);
+}
+
+/* Frees `p` by the no-context rule after checking it is libc memory. */
+static void free_libc_owned(tracking_alloc *ta, char *p, const char *what)
+{
+    ck_assert_msg(p != NULL, "%s returned NULL", what);
+    ck_assert_msg(!tracked(ta, p), "%s: from the context's allocator, "
+                  "documented as wabot_free", what);
+    wabot_free(p);
+}
+
+typedef struct free_rule_run {
+    tracking_alloc *ta;
+    int checked;
+} free_rule_run;
+
+static int turn_returns_owned(wabot_turn *t, void *ud)
+{
+    free_rule_run *r = ud;
+    wabot_turn_session_set_int(t, "n", 1);
+    free_ctx_owned(r->ta, wabot_turn_ctx(t), wabot_turn_session_json(t),
+                   "wabot_turn_session_json");
+    char *job_id = NULL;
+    ck_assert_int_eq(wabot_turn_enqueue(t, "free-rule", "x", 1, NULL,
+                                        &job_id), WABOT_OK);
+    free_ctx_owned(r->ta, wabot_turn_ctx(t), job_id, "wabot_turn_enqueue id");
+    r->checked = 1;
+    return wabot_reply_text(t, "hi");
+}
+
+START_TEST(test_returned_memory_is_freed_by_the_documented_function)
+{
+    tracking_alloc *ta = calloc(1, sizeof *ta);
+    pthread_mutex_init(&ta->lock, NULL);
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, ta_malloc, ta_realloc,
+                         ta_free, ta};
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_allocator(o, &a), WABOT_OK);
+    tu_env e;
+    tu_env_init_opts(&e, o);
+    wabot_options_free(o);
+    free_rule_run run = {ta, 0};
+    wabot_pipeline_use(e.ctx, "owned", turn_returns_owned, &run, NULL);
+    wabot_message *m = tu_text("SM1", "+14155550100", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(run.checked, 1);
+
+    /* Functions that take a context. */
+    free_ctx_owned(ta, e.ctx, wabot_metrics_json(e.ctx), "wabot_metrics_json");
+    free_ctx_owned(ta, e.ctx, wabot_metrics_prometheus(e.ctx),
+                   "wabot_metrics_prometheus");
+    free_ctx_owned(ta, e.ctx, wabot_jobs_stats_json(e.ctx),
+                   "wabot_jobs_stats_json");
+    char *id = NULL;
+    ck_assert_int_eq(wabot_job_enqueue(e.ctx, "free-rule", "p", 1, NULL, &id),
+                     WABOT_OK);
+    free_ctx_owned(ta, e.ctx, id, "wabot_job_enqueue id");
+    id = NULL;
+    ck_assert_int_eq(wabot_send_text(e.ctx, NULL, "+14155550100", "hey",
+                                     WABOT_CAT_REPLY, NULL, &id),
+                     WABOT_OK);
+    free_ctx_owned(ta, e.ctx, id, "wabot_send_text id");
+
+    /* Functions without a context. */
+    free_libc_owned(ta, wabot_route_keyword_fold("  Héllo! "),
+                    "wabot_route_keyword_fold");
+    free_libc_owned(ta, wabot_keyword_fold("STOP"), "wabot_keyword_fold");
+    ck_assert_uint_ge(wabot_transport_recorder_count(e.rec), 1);
+    free_libc_owned(ta,
+                    wabot_outbound_to_json(
+                        wabot_transport_recorder_get(e.rec, 0)),
+                    "wabot_outbound_to_json");
+    char *val = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wabot_storage_set(e.storage, "free-rule", "v", 1, 0,
+                                       NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_get(e.storage, "free-rule", &val, &len,
+                                       NULL), WABOT_OK);
+    free_libc_owned(ta, val, "wabot_storage_get value");
+    char *rec = NULL;
+    ck_assert_int_eq(wabot_storage_record_encode(2, "ab", 2, &rec, &len),
+                     WABOT_OK);
+    free_libc_owned(ta, rec, "wabot_storage_record_encode");
+
+    tu_env_free(&e);
+    ck_assert_int_eq(ta->foreign_frees, 0);
+    ck_assert_uint_eq(ta->n, 0); /* the context gave back all it took */
+    pthread_mutex_destroy(&ta->lock);
+    free(ta);
 }
 END_TEST
 
@@ -445,6 +596,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_versioned_copy_reads_only_the_callers_version);
     tcase_add_test(tc, test_log_threshold_filters_messages);
     tcase_add_test(tc, test_allocator_hook_serves_every_ctx_allocation);
+    tcase_add_test(tc, test_returned_memory_is_freed_by_the_documented_function);
     tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
     tcase_add_test(tc, test_metrics_are_thread_safe);
     suite_add_tcase(s, tc);

@@ -295,6 +295,99 @@ START_TEST(test_finish_before_worker_returns)
 }
 END_TEST
 
+/* Host data on a run of a job: a worker that finishes later keeps what it
+ * needs on the job itself. */
+typedef struct user_log {
+    int destroyed[4];   /* destroy calls per value */
+    int values[4];
+    int seen_at_start;  /* runs that found user data already set */
+    int runs;
+    int fail;           /* the run fails (retried) instead of pending */
+    wabot_job *kept;
+} user_log;
+
+static user_log *g_user_log;
+
+static void count_destroy(void *user)
+{
+    g_user_log->destroyed[(int *)user - g_user_log->values]++;
+}
+
+static int user_worker(wabot_job *job, void *ud)
+{
+    user_log *u = ud;
+    if (wabot_job_user(job))
+        u->seen_at_start++;
+    wabot_job_set_user(job, &u->values[u->runs], count_destroy);
+    u->runs++;
+    if (u->fail)
+        return WABOT_ERR_TRANSPORT;
+    u->kept = job;
+    return WABOT_JOB_PENDING;
+}
+
+/* A context whose worker on Q sets user data, and job j1 run once. */
+static void run_user_worker(tu_env *e, user_log *u, int max_attempts)
+{
+    g_user_log = u;
+    tu_env_init(e);
+    ck_assert_int_eq(wabot_queue_add_worker(e->ctx, Q, user_worker, u, NULL,
+                                            1), WABOT_OK);
+    enqueue(e->ctx, "j1", "x", 0, max_attempts);
+    tu_drain(e->ctx);
+    ck_assert_int_eq(u->runs, 1);
+}
+
+START_TEST(test_job_user_data_lives_until_the_run_finishes)
+{
+    tu_env e;
+    user_log u = {0};
+    run_user_worker(&e, &u, 0);
+    ck_assert_ptr_eq(wabot_job_user(u.kept), &u.values[0]);
+    ck_assert_int_eq(u.destroyed[0], 0);
+    /* Replacing the value destroys the previous one, once. */
+    wabot_job_set_user(u.kept, &u.values[1], count_destroy);
+    ck_assert_int_eq(u.destroyed[0], 1);
+    ck_assert_ptr_eq(wabot_job_user(u.kept), &u.values[1]);
+    wabot_job_finish(u.kept, WABOT_OK);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(u.destroyed[0], 1);
+    ck_assert_int_eq(u.destroyed[1], 1);
+    counts(e.ctx, 0, 0, 0, 1, 0);
+    ck_assert_ptr_null(wabot_job_user(NULL));
+    wabot_job_set_user(NULL, &u.values[2], count_destroy); /* no-op */
+    ck_assert_int_eq(u.destroyed[2], 0);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_job_user_data_does_not_reach_the_retry)
+{
+    tu_env e;
+    user_log u = {0};
+    u.fail = 1;
+    run_user_worker(&e, &u, 2);
+    ck_assert_int_eq(u.destroyed[0], 1); /* destroyed with the failed run */
+    tu_clock_advance(&e.clock, 3600 * 1000);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(u.runs, 2);
+    ck_assert_int_eq(u.seen_at_start, 0);
+    ck_assert_int_eq(u.destroyed[1], 1);
+    counts(e.ctx, 0, 0, 0, 0, 1);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx)
+{
+    tu_env e;
+    user_log u = {0};
+    run_user_worker(&e, &u, 0);
+    tu_env_free(&e);
+    ck_assert_int_eq(u.destroyed[0], 1);
+}
+END_TEST
+
 /* Two contexts share one scheduler, as two processes share Redis. A's
  * worker takes a job and hangs (a crash: A's loop never runs again); after
  * the lease B recovers it and completes it; A's late outcome is fenced. */
@@ -613,6 +706,9 @@ static Suite *jobs_suite(void)
     tcase_add_test(tc, test_duplicate_job_id_is_not_enqueued_twice);
     tcase_add_test(tc, test_concurrency_limit_and_async_finish);
     tcase_add_test(tc, test_finish_before_worker_returns);
+    tcase_add_test(tc, test_job_user_data_lives_until_the_run_finishes);
+    tcase_add_test(tc, test_job_user_data_does_not_reach_the_retry);
+    tcase_add_test(tc, test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx);
     tcase_add_test(tc, test_stalled_job_recovered_once_and_late_ack_fenced);
     tcase_add_test(tc, test_active_job_lease_is_renewed_while_running);
     tcase_add_test(tc, test_retention_trims_finished_jobs);

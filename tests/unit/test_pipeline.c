@@ -31,6 +31,7 @@ static void note(trace *t, const char *s)
 typedef struct mw_arg {
     trace *tr;
     const char *name;
+    int (*next)(wabot_turn *); /* NULL: wabot_next */
 } mw_arg;
 
 static int mw_wrap(wabot_turn *t, void *ud)
@@ -39,7 +40,7 @@ static int mw_wrap(wabot_turn *t, void *ud)
     char s[32];
     snprintf(s, sizeof s, "%s< ", a->name);
     note(a->tr, s);
-    int rc = wabot_next(t);
+    int rc = a->next ? a->next(t) : wabot_next(t);
     snprintf(s, sizeof s, "%s> ", a->name);
     note(a->tr, s);
     return rc;
@@ -56,7 +57,7 @@ START_TEST(test_middlewares_run_in_order_around_the_router)
     tu_env e;
     tu_env_init(&e);
     trace tr = {""};
-    mw_arg a = {&tr, "a"}, b = {&tr, "b"};
+    mw_arg a = {&tr, "a", NULL}, b = {&tr, "b", NULL};
     ck_assert_int_eq(wabot_use(e.ctx, "a", mw_wrap, &a, NULL), WABOT_OK);
     ck_assert_int_eq(wabot_use(e.ctx, "b", mw_wrap, &b, NULL), WABOT_OK);
     ck_assert_int_eq(wabot_route_fallback(e.ctx, NULL, route_note, &tr, NULL),
@@ -64,6 +65,28 @@ START_TEST(test_middlewares_run_in_order_around_the_router)
     handle_ok(e.ctx, "SM1", "+14155550100", "hi");
     ck_assert_str_eq(tr.buf, "a< b< handler b> a> ");
     ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.handled"), 1);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_old_and_new_pipeline_names_build_one_chain)
+{
+    tu_env e;
+    tu_env_init(&e);
+    trace tr = {""};
+    mw_arg a = {&tr, "a", wabot_pipeline_next}, b = {&tr, "b", NULL},
+           c = {&tr, "c", wabot_pipeline_next};
+    ck_assert_int_eq(wabot_pipeline_use(e.ctx, "a", mw_wrap, &a, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_use(e.ctx, "b", mw_wrap, &b, NULL), WABOT_OK);
+    ck_assert_int_eq(wabot_pipeline_use(e.ctx, "c", mw_wrap, &c, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_pipeline_use(e.ctx, "x", NULL, NULL, NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_route_fallback(e.ctx, NULL, route_note, &tr, NULL),
+                     WABOT_OK);
+    handle_ok(e.ctx, "SM1", "+14155550100", "hi");
+    ck_assert_str_eq(tr.buf, "a< b< c< handler c> b> a> ");
     tu_env_free(&e);
 }
 END_TEST
@@ -210,6 +233,29 @@ START_TEST(test_failure_runs_error_handler_and_discards_state)
     ck_assert_int_eq(wabot_conversation_get(e.ctx, "default", "+14155550100", &c),
                      WABOT_ERR_NOT_FOUND);
     ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.failed"), 1);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_error_handler_set_by_either_name_replaces_the_other)
+{
+    tu_env e;
+    tu_env_init(&e);
+    err_seen first = {0}, second = {0};
+    destroyed = 0;
+    ck_assert_int_eq(wabot_ctx_set_error_handler(e.ctx, on_error, &first,
+                                                 count_destroy), WABOT_OK);
+    ck_assert_int_eq(wabot_pipeline_set_error_handler(e.ctx, on_error,
+                                                      &second, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(destroyed, 1); /* the replaced handler's destroy ran */
+    wabot_pipeline_use(e.ctx, "failing", mw_fail, NULL, NULL);
+    wabot_message *m = tu_text("SM1", "+14155550100", "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_ERR_HANDLER);
+    wabot_message_free(m);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(first.calls, 0);
+    ck_assert_int_eq(second.calls, 1);
     tu_env_free(&e);
 }
 END_TEST
@@ -593,11 +639,13 @@ static Suite *pipeline_suite(void)
     TCase *tc = tcase_create("pipeline");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_middlewares_run_in_order_around_the_router);
+    tcase_add_test(tc, test_old_and_new_pipeline_names_build_one_chain);
     tcase_add_test(tc, test_middleware_without_next_ends_the_turn);
     tcase_add_test(tc, test_calling_next_twice_is_a_state_error);
     tcase_add_test(tc, test_handled_flag_visible_after_next);
     tcase_add_test(tc, test_middleware_and_error_handler_destructors_run_once);
     tcase_add_test(tc, test_failure_runs_error_handler_and_discards_state);
+    tcase_add_test(tc, test_error_handler_set_by_either_name_replaces_the_other);
     tcase_add_test(tc, test_invalid_message_is_rejected);
     tcase_add_test(tc, test_state_and_session_persist_between_messages);
     tcase_add_test(tc, test_unchanged_conversation_is_not_saved);

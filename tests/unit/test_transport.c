@@ -240,6 +240,94 @@ START_TEST(test_transport_new_validates_vtable)
 }
 END_TEST
 
+START_TEST(test_recorder_older_spellings_read_the_same_recording)
+{
+    tu_env e;
+    tu_env_init(&e);
+    wabot_pipeline_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    handle(e.ctx, "SM1", "a");
+    ck_assert_uint_eq(wabot_transport_recorder_count(e.rec), 1);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    ck_assert_ptr_eq(wabot_recorder_get(e.rec, 0),
+                     wabot_transport_recorder_get(e.rec, 0));
+    /* A failure queued through the old name applies to the new one. */
+    ck_assert_int_eq(wabot_recorder_fail_next(e.rec, 1, WABOT_ERR_PERMANENT,
+                                              131026, "undeliverable"),
+                     WABOT_OK);
+    handle(e.ctx, "SM2", "b");
+    ck_assert_uint_eq(wabot_transport_recorder_count(e.rec), 1);
+    wabot_recorder_clear(e.rec);
+    ck_assert_uint_eq(wabot_transport_recorder_count(e.rec), 0);
+    wabot_transport *t = wabot_recorder_new();
+    ck_assert_uint_eq(wabot_transport_recorder_count(t), 0);
+    ck_assert_int_eq(wabot_transport_recorder_fail_next(t, 1,
+                         WABOT_ERR_TRANSPORT, 0, NULL), WABOT_OK);
+    wabot_transport_free(t);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_sender_older_spellings_share_one_registry)
+{
+    tu_env e;
+    tu_env_init(&e);
+    ck_assert_int_eq(wabot_transport_sender_add(e.ctx, "acme", "+15550001111",
+                                                e.rec), WABOT_OK);
+    ck_assert_str_eq(wabot_ctx_sender_org(e.ctx, "+15550001111"), "acme");
+    ck_assert_int_eq(wabot_ctx_add_sender(e.ctx, "other", "+15550001111",
+                                          e.rec), WABOT_ERR_EXISTS);
+    ck_assert_int_eq(wabot_ctx_add_sender(e.ctx, "beta", "+15550002222",
+                                          e.rec), WABOT_OK);
+    ck_assert_str_eq(wabot_transport_sender_org(e.ctx, "+15550002222"),
+                     "beta");
+    ck_assert_ptr_null(wabot_transport_sender_org(e.ctx, "+15550003333"));
+    tu_env_free(&e);
+}
+END_TEST
+
+/* A custom transport learns, inside send(), which context and which
+ * organisation the message belongs to. */
+typedef struct seen_tp {
+    wabot_ctx *ctx;
+    char org[32];
+    int sends;
+} seen_tp;
+
+static int seen_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
+{
+    (void)m;
+    seen_tp *s = impl;
+    s->sends++;
+    s->ctx = wabot_send_op_ctx(op);
+    snprintf(s->org, sizeof s->org, "%s", wabot_send_op_organization(op));
+    wabot_send_op_ok(op, "wamid.seen");
+    return WABOT_OK;
+}
+
+static const wabot_transport_vtable seen_vt = {
+    WABOT_TRANSPORT_VTABLE_VERSION, seen_send, NULL};
+
+START_TEST(test_send_op_names_its_context_and_organization)
+{
+    seen_tp seen = {0};
+    wabot_transport *t = wabot_transport_new(&seen_vt, &seen, "seen");
+    tu_env e;
+    tu_env_init(&e);
+    /* The inbound messages of tu_text go to +15550001111. */
+    ck_assert_int_eq(wabot_transport_sender_add(e.ctx, "acme", "+15550001111",
+                                                t), WABOT_OK);
+    wabot_pipeline_use(e.ctx, NULL, reply_from_ud, "hi", NULL);
+    handle(e.ctx, "SM1", "a");
+    ck_assert_int_eq(seen.sends, 1);
+    ck_assert_ptr_eq(seen.ctx, e.ctx);
+    ck_assert_str_eq(seen.org, "acme");
+    ck_assert_ptr_null(wabot_send_op_ctx(NULL));
+    ck_assert_str_eq(wabot_send_op_organization(NULL), "");
+    tu_env_free(&e);
+    wabot_transport_free(t);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
     Suite *s = suite_create("transport");
@@ -252,6 +340,9 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, test_async_completion_after_send_returns_is_counted);
     tcase_add_test(tc, test_refused_send_is_a_failed_attempt);
     tcase_add_test(tc, test_transport_new_validates_vtable);
+    tcase_add_test(tc, test_recorder_older_spellings_read_the_same_recording);
+    tcase_add_test(tc, test_sender_older_spellings_share_one_registry);
+    tcase_add_test(tc, test_send_op_names_its_context_and_organization);
     suite_add_tcase(s, tc);
     return s;
 }
