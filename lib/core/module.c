@@ -8,7 +8,6 @@
 
 #include "module.h"
 #include "options.h"
-#include "pipeline.h"
 
 struct wabot_module {
     wabot_ctx *ctx;
@@ -359,20 +358,4 @@ size_t wabot_hook_subscriber_count(const wabot_ctx *ctx, const char *hook)
     for (size_t i = 0; i < ctx->modules->n_subs; i++)
         n += strcmp(ctx->modules->subs[i].hook, hook) == 0;
     return n;
-}
-
-/* ------------------------------------------------------------------ */
-/* Options seen from a turn                                            */
-
-int wabot_turn_option_int(const wabot_turn *t, const char *name,
-                          int64_t *value)
-{
-    if (!t)
-        return WABOT_ERR_INVAL;
-    return wabot_ctx_option_int(t->ctx, t->org, name, value);
-}
-
-const char *wabot_turn_option_str(const wabot_turn *t, const char *name)
-{
-    return t ? wabot_ctx_option_str(t->ctx, t->org, name) : NULL;
 }

@@ -138,13 +138,6 @@ struct wabot_ctx {
     wb_http_routes *http_routes; /* wabot_http_handle's routes */
 };
 
-/* The HTTP route table on ctx->http_routes (lib/http_server), with the
- * webhook routes registered: created by wabot_ctx_new (WABOT_OK or NOMEM,
- * the detail recorded), freed by wabot_ctx_free (each route's destroy
- * runs once; safe when creation failed or never ran). */
-int wb_http_server_init(wabot_ctx *ctx);
-void wb_http_server_free(wabot_ctx *ctx);
-
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return
  * `status` (so callers can `return wb_error(ctx, WABOT_ERR_INVAL, ...)`).
  * ctx may be NULL (the message is then kept for NULL). */
