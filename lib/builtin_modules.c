@@ -36,6 +36,7 @@ static int router_init(wabot_ctx *ctx, const wabot_options *opts)
 {
     (void)opts;
     ctx->router = wb_router_new(&ctx->alloc);
+    ctx->turn_end = wb_router_turn_end;
     return ctx->router ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
@@ -43,6 +44,7 @@ static void router_free(wabot_ctx *ctx)
 {
     wb_router_free(ctx->router);
     ctx->router = NULL;
+    ctx->turn_end = NULL;
 }
 
 static int metrics_init(wabot_ctx *ctx, const wabot_options *opts)
@@ -95,7 +97,7 @@ static const wb_subsystem subsystems[] = {
      NULL},
     {"runtime", "cannot set up the job runtime", runtime_init,
      wb_runtime_free, NULL},
-    {"http", NULL, NULL, wb_http_shutdown, NULL},
+    {"http", NULL, wb_http_attach, wb_http_shutdown, NULL},
 };
 
 const wb_subsystem *wb_builtin_subsystems(size_t *n)

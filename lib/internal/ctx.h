@@ -126,6 +126,10 @@ struct wabot_ctx {
     void *err_ud;
     wabot_destroy_fn err_destroy;
     wb_router *router;
+    /* The step after the last middleware (the router's dispatch), set by
+     * the subsystem that provides it, so the pipeline names no router;
+     * NULL: the turn ends there, unhandled. */
+    int (*turn_end)(wabot_turn *t);
     wb_metrics *metrics;
     wb_locktab *locks;
     wb_runtime *rt;        /* jobs, workers, loop (lib/loop, lib/jobs) */

@@ -20,7 +20,6 @@
 #include "options.h"
 #include "outbox.h"
 #include "pipeline.h"
-#include "router.h"
 #include "state.h"
 #include "wabot/transport.h"
 
@@ -64,14 +63,14 @@ int wabot_ctx_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn, void *ud,
     return WABOT_OK;
 }
 
-/* Run middleware k (or the router after the last one). The running
+/* Run middleware k (or the turn's end, the router, after the last one). The running
  * middleware's position is saved and restored around the call, so a second
  * wabot_next() from the same middleware can be detected. */
 static int run_from(wabot_turn *t, size_t k)
 {
     wabot_ctx *ctx = t->ctx;
     if (k >= ctx->n_mws)
-        return wb_router_dispatch(ctx->router, t);
+        return ctx->turn_end ? ctx->turn_end(t) : WABOT_OK;
     size_t saved_next = t->next_mw;
     int saved_called = t->next_called;
     t->next_mw = k + 1;
