@@ -16,6 +16,8 @@
 /* Modules, in the order a context creates them (unless their
  * requirements say otherwise). */
 static const wabot_module_def *const builtin[] = {
+    &wb_dedup_module,
+    &wb_inbound_limit_module,
     &wb_optout_module,
     &wb_outbox_module,
     &wb_outbound_module,

@@ -102,6 +102,36 @@ static void subsystems_run(wabot_ctx *ctx, int phase)
     }
 }
 
+int wb_ctx_add_middleware(wabot_ctx *ctx, int admit, const char *name,
+                          wabot_middleware_fn fn, void *ud,
+                          wabot_destroy_fn destroy)
+{
+    wb_middleware **items = admit ? &ctx->admit : &ctx->mws;
+    size_t *n = admit ? &ctx->n_admit : &ctx->n_mws;
+    size_t *cap = admit ? &ctx->cap_admit : &ctx->cap_mws;
+    void *grown = *items;
+    char *copy = NULL;
+    if ((name && !(copy = wb_strdup(&ctx->alloc, name))) ||
+        wb_grow(&ctx->alloc, &grown, *n + 1, cap, sizeof **items) !=
+            WABOT_OK) {
+        wb_free(&ctx->alloc, copy);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    }
+    *items = grown;
+    (*items)[(*n)++] = (wb_middleware){copy, fn, ud, destroy};
+    return WABOT_OK;
+}
+
+static void middlewares_free(wabot_ctx *ctx, wb_middleware *mws, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (mws[i].destroy)
+            mws[i].destroy(mws[i].ud);
+        wb_free(&ctx->alloc, mws[i].name);
+    }
+    wb_free(&ctx->alloc, mws);
+}
+
 int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
 {
     if (!out)
@@ -157,13 +187,8 @@ void wabot_ctx_free(wabot_ctx *ctx)
      * modules used until they were destroyed. */
     subsystems_run(ctx, STOP);
     wb_modules_free(ctx);
-    for (size_t i = 0; i < ctx->n_mws; i++) {
-        wb_middleware *mw = &ctx->mws[i];
-        if (mw->destroy)
-            mw->destroy(mw->ud);
-        wb_free(&ctx->alloc, mw->name);
-    }
-    wb_free(&ctx->alloc, ctx->mws);
+    middlewares_free(ctx, ctx->admit, ctx->n_admit);
+    middlewares_free(ctx, ctx->mws, ctx->n_mws);
     if (ctx->err_destroy)
         ctx->err_destroy(ctx->err_ud);
     subsystems_run(ctx, FREE);

@@ -252,7 +252,7 @@ int wabot_module_use(wabot_module *m, wabot_stage stage, const char *name,
 {
     if (!m || !fn)
         return WABOT_ERR_INVAL;
-    if (stage != WABOT_STAGE_TURN)
+    if (stage != WABOT_STAGE_TURN && stage != WABOT_STAGE_ADMIT)
         return wb_error(m->ctx, WABOT_ERR_INVAL, "unknown stage %d",
                         (int)stage);
     if (!m->in_create)
@@ -263,7 +263,8 @@ int wabot_module_use(wabot_module *m, wabot_stage stage, const char *name,
      * appending puts module middlewares first, in creation order. */
     char label[160];
     snprintf(label, sizeof label, "%s:%s", m->def->name, name ? name : "");
-    return wabot_use(m->ctx, label, fn, ud, NULL);
+    return wb_ctx_add_middleware(m->ctx, stage == WABOT_STAGE_ADMIT, label,
+                                 fn, ud, NULL);
 }
 
 /* ------------------------------------------------------------------ */

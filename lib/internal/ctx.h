@@ -120,8 +120,10 @@ struct wabot_ctx {
     int own_storage;
     wabot_transport *transport;
     int own_transport;
-    wb_middleware *mws;
+    wb_middleware *mws;    /* turn stage: modules', then the host's */
     size_t n_mws, cap_mws;
+    wb_middleware *admit;  /* admit stage (WABOT_STAGE_ADMIT): modules' */
+    size_t n_admit, cap_admit;
     wabot_error_fn err_fn;
     void *err_ud;
     wabot_destroy_fn err_destroy;
@@ -141,6 +143,13 @@ struct wabot_ctx {
     wb_outbound_cfg *out;  /* senders, breakers, window templates */
     wb_http_routes *http_routes; /* wabot_http_handle's routes */
 };
+
+/* Append a middleware to the turn stage (admit 0: ctx->mws) or the admit
+ * stage (admit 1: ctx->admit); name is copied, destroy runs with ud when
+ * the context is freed. WABOT_OK or NOMEM (detail recorded). */
+int wb_ctx_add_middleware(wabot_ctx *ctx, int admit, const char *name,
+                          wabot_middleware_fn fn, void *ud,
+                          wabot_destroy_fn destroy);
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return
  * `status` (so callers can `return wb_error(ctx, WABOT_ERR_INVAL, ...)`).

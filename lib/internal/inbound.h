@@ -61,6 +61,12 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
 /* ------------------------------------------------------------------ */
 /* Opt-out keywords (lib/pipeline/optout.c)                             */
 
+/* The dedup and inbound_limit modules (admit-stage middlewares, dedup
+ * wrapping the rate limit and the turn). */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_dedup_module;
+extern const struct wabot_module_def wb_inbound_limit_module;
+
 /* The opt-out module (STOP/START keywords, a turn-stage middleware). */
 struct wabot_module_def;
 extern const struct wabot_module_def wb_optout_module;
