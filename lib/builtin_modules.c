@@ -9,6 +9,7 @@
 #include "options.h"
 #include "outbound.h"
 #include "outbox.h"
+#include "receipts.h"
 #include "router.h"
 #include "runtime.h"
 #include "state.h"
@@ -23,6 +24,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_outbound_module,
     &wb_texts_module,
     &wb_delivery_module,
+    &wb_receipts_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

@@ -590,6 +590,44 @@ START_TEST(test_admit_middleware_without_next_drops_the_message_and_sends_its_re
 }
 END_TEST
 
+/* The delivery module announces each accepted send; the receipts module
+ * records it from there, and a host module may listen too. */
+static int on_sent_event(wabot_ctx *ctx, const char *hook, const char *json,
+                         size_t len, void *ud)
+{
+    (void)ctx;
+    ck_assert_str_eq(hook, "delivery.sent");
+    snprintf(ud, 256, "%.*s", (int)len, json);
+    return WABOT_OK;
+}
+
+START_TEST(test_delivery_sent_event_reaches_receipts_and_host_subscribers)
+{
+    tu_env e;
+    gate_env(&e);
+    ck_assert_ptr_nonnull(wabot_ctx_module(e.ctx, "receipts"));
+    ck_assert_uint_eq(wabot_hook_subscriber_count(e.ctx, "delivery.sent"), 1);
+    char seen[256] = "";
+    ck_assert_int_eq(wabot_hook_subscribe(e.ctx, "delivery.sent",
+                                          on_sent_event, seen, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(handle_text(&e, "m1", "hi"), WABOT_OK);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    ck_assert_msg(strstr(seen, "\"provider_id\":\"rec-1\"") != NULL, "%s",
+                  seen);
+    ck_assert_msg(strstr(seen, "\"to\":\"+15550002222\"") != NULL, "%s",
+                  seen);
+    /* The receipts module recorded the send under the provider id. */
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(e.ctx, "rec-1", &d), WABOT_OK);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    ck_assert_str_eq(wabot_delivery_to(d), "+15550002222");
+    wabot_delivery_free(d);
+    tu_env_free(&e);
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
     Suite *s = suite_create("module");
@@ -607,6 +645,8 @@ static Suite *module_suite(void)
                    test_hooks_reach_every_subscriber_and_report_the_first_error);
     tcase_add_test(tc, test_library_features_are_modules_too);
     tcase_add_test(tc, test_admit_stage_wraps_the_turn_before_anything_is_loaded);
+    tcase_add_test(
+        tc, test_delivery_sent_event_reaches_receipts_and_host_subscribers);
     tcase_add_test(
         tc,
         test_admit_middleware_without_next_drops_the_message_and_sends_its_replies);
