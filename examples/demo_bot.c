@@ -411,3 +411,27 @@ int echo_bot_install(wabot_ctx *ctx)
 {
     return wabot_route_fallback(ctx, NULL, on_echo, NULL, NULL);
 }
+
+/* ------------------------------------------------------------------ */
+/* The counter bot                                                     */
+
+/* Counts the customer's messages in the conversation and answers with the
+ * count: "count 3: <text>". A message handled twice, or a conversation
+ * saved twice, shows in the numbers (the crash tests rely on it). */
+static int on_count(wabot_turn *turn, void *ud)
+{
+    (void)ud;
+    int64_t n = wabot_turn_session_int(turn, "count", 0) + 1;
+    int rc = wabot_turn_session_set_int(turn, "count", n);
+    if (rc != WABOT_OK)
+        return rc;
+    const char *text = wabot_message_text(wabot_turn_message(turn));
+    char reply[256];
+    snprintf(reply, sizeof reply, "count %lld: %.200s", (long long)n, text);
+    return wabot_reply_text(turn, reply);
+}
+
+int counter_bot_install(wabot_ctx *ctx)
+{
+    return wabot_route_fallback(ctx, NULL, on_count, NULL, NULL);
+}

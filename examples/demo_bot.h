@@ -22,5 +22,8 @@ int demo_bot_install(wabot_ctx *ctx);
 
 /** The echo bot: answers every message with "echo: <its text>". */
 int echo_bot_install(wabot_ctx *ctx);
+/* The counter bot: counts the customer's messages in the conversation and
+ * answers "count <n>: <text>". */
+int counter_bot_install(wabot_ctx *ctx);
 
 #endif /* WABOT_EXAMPLES_DEMO_BOT_H */

@@ -58,7 +58,7 @@ static const char USAGE[] =
 "                          port 0 picks a free port; [::1]:3000 for IPv6\n"
 "  WABOT_THREADS=N         HTTP worker threads, 1..256 (default 4)\n"
 "  WABOT_LOG_LEVEL=LEVEL   debug, info, warn, error or none (default info)\n"
-"  WABOT_BOT=NAME          demo (the demo shop, default) or echo\n"
+"  WABOT_BOT=NAME          demo (the demo shop, default), echo or counter\n"
 "  WABOT_MODULES=A.so,B.so modules to load: each shared object exports\n"
 "                          wabot_module_entry() (wabot/module.h)\n"
 "  WABOT_INSECURE_SKIP_SIGNATURES=1\n"
@@ -218,8 +218,10 @@ static int config_load(config *cfg)
         return -1;
 
     cfg->bot = env_or("WABOT_BOT", "demo");
-    if (strcmp(cfg->bot, "demo") != 0 && strcmp(cfg->bot, "echo") != 0)
-        return config_error("WABOT_BOT", cfg->bot, "expected demo or echo");
+    if (strcmp(cfg->bot, "demo") != 0 && strcmp(cfg->bot, "echo") != 0 &&
+        strcmp(cfg->bot, "counter") != 0)
+        return config_error("WABOT_BOT", cfg->bot,
+                            "expected demo, echo or counter");
     return 0;
 }
 
@@ -345,7 +347,8 @@ static int install_bot(wabot_ctx *ctx, const char *bot)
         log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
     else if (hrc != WABOT_OK)
         return hrc;
-    int rc = strcmp(bot, "echo") == 0 ? echo_bot_install(ctx)
+    int rc = strcmp(bot, "echo") == 0      ? echo_bot_install(ctx)
+             : strcmp(bot, "counter") == 0 ? counter_bot_install(ctx)
                                       : demo_bot_install(ctx);
     if (rc != WABOT_OK)
         fprintf(stderr, "wabot-server: cannot install the %s bot: %s (%s)\n",

@@ -154,6 +154,7 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         ctx->log_fn = opts->log_fn;
         ctx->log_ud = opts->log_ud;
     }
+    wb_failpoints_init(ctx);
     int rc = wb_ctx_options_init(ctx, opts);
     if (rc != WABOT_OK) {
         wabot_ctx_free(ctx);
@@ -201,6 +202,7 @@ void wabot_ctx_free(wabot_ctx *ctx)
     if (ctx->own_limiter)
         wabot_limiter_free(ctx->limiter);
     wb_ctx_options_free(ctx);
+    wb_failpoints_free(ctx);
     wabot_allocator a = ctx->alloc;
     wb_error_clear(ctx);
     a.free(ctx, a.ud);

@@ -116,6 +116,7 @@ struct wabot_ctx {
     wb_optval *optvals;    /* global values, strings owned */
     wb_orgopts *orgopts;   /* per-organisation overrides */
     wb_modules *modules;   /* the module registry (lib/core/module.c) */
+    char *failpoint;       /* WABOT_FAILPOINT, or NULL (failpoint.c) */
     wabot_storage *storage;
     int own_storage;
     wabot_transport *transport;
@@ -168,6 +169,12 @@ static inline int64_t wb_now(const wabot_ctx *ctx)
 {
     return ctx->clock.now_ms(ctx->clock.ud);
 }
+
+/* Crash tests (lib/core/failpoint.c): kill the process at point `name`
+ * when WABOT_FAILPOINT names it. */
+void wb_failpoints_init(wabot_ctx *ctx);
+void wb_failpoints_free(wabot_ctx *ctx);
+void wb_failpoint(const wabot_ctx *ctx, const char *name);
 
 /* System clock: ms since the epoch (CLOCK_REALTIME). */
 int64_t wb_system_now_ms(void *ud);

@@ -160,6 +160,7 @@ static int dedup_step(wabot_turn *t, void *ud)
         return rc;
     rc = wabot_next(t);
     wb_dedup_finish(t->ctx, &d, rc);
+    wb_failpoint(t->ctx, "turn.after_done");
     return rc;
 }
 

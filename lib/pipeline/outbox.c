@@ -488,8 +488,10 @@ int wb_turn_commit(wabot_turn *t, int save_state)
     size_t conv_op, failed = (size_t)-1;
     rc = txn ? add_ops(t, txn, save_state, outbox_key, turn_key, &conv_op)
              : WABOT_ERR_NOMEM;
-    if (rc == WABOT_OK)
+    if (rc == WABOT_OK) {
+        wb_failpoint(ctx, "outbox.before_commit");
         rc = wabot_storage_txn_commit(txn, &failed);
+    }
     uint64_t version = rc == WABOT_OK && conv_op != (size_t)-1
                            ? wabot_storage_txn_version(txn, conv_op)
                            : 0;
@@ -514,6 +516,7 @@ int wb_turn_commit(wabot_turn *t, int save_state)
                         t->customer, wabot_strerror(rc),
                         wabot_storage_errmsg(ctx->storage));
     }
+    wb_failpoint(ctx, "outbox.after_commit");
     if (version)
         t->version = version;
     t->committed = 1;

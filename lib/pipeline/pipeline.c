@@ -265,6 +265,7 @@ static int locked_turn(wabot_turn *t)
         qrc = src;
     if (qrc < 0 && rc >= 0)
         rc = qrc;
+    wb_failpoint(ctx, "outbox.after_relay");
     wb_unlock(ctx->locks, key);
     /* The admit stage (dedup) marks the message done only after this:
      * the replies are queued, and a crash before leaves the claim to

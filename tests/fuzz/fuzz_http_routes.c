@@ -104,7 +104,7 @@ static wabot_ctx *routes_ctx(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const uint8_t *nl = memchr(data, '\n', size);
+    const uint8_t *nl = size ? memchr(data, '\n', size) : NULL;
     size_t mlen = nl != NULL ? (size_t)(nl - data) : 0;
     char method[16] = "GET";
     if (nl != NULL && mlen < sizeof method) {

@@ -535,7 +535,9 @@ START_TEST(test_slow_http1_host_gets_parallel_connections_up_to_the_cap)
             "connections\n", (long long)took, conns);
     ck_assert_int_eq(m.ok, 64);
     ck_assert_int_le(conns, WB_HTTP_MAX_HOST_CONNECTIONS);
-    ck_assert_int_lt(took, 64 * 50 / 2); /* one connection: 3200 ms */
+    /* Parallel connections, not one after the other: counted, not timed
+     * (a timed check fails on a loaded machine or under valgrind). */
+    ck_assert_int_ge(conns, 2);
 }
 END_TEST
 
