@@ -73,9 +73,11 @@ static int limit_step(wabot_turn *t, void *ud)
     int notify = 0;
     if (!wb_inbound_limited(t->ctx, t->org, t->customer, &notify))
         return wabot_next(t);
+    /* A notice that cannot be queued is not worth a redelivery: the
+     * message is dropped on purpose either way. */
     if (notify)
-        wabot_reply_text(t, wb_opt_str(t->ctx, t->org,
-                                       WABOT_OPT_INBOUND_RATE_NOTICE));
+        (void)wabot_reply_text(t, wb_opt_str(t->ctx, t->org,
+                                             WABOT_OPT_INBOUND_RATE_NOTICE));
     return WABOT_OK;
 }
 
