@@ -128,7 +128,8 @@ typedef enum wabot_stage {
      *  and returns the turn's status. A middleware that does not call
      *  wabot_next() drops the message (answered as handled, no turn, no
      *  counters of turns). Replies queued at this stage are queued (never
-     *  inline) when the message is dropped or the turn begins. The
+     *  inline) when the message is dropped or the turn begins; other
+     *  changes to the turn (state, session, locals) are discarded then. The
      *  library's dedup and inbound rate limit run here; modules in
      *  creation order. */
     WABOT_STAGE_ADMIT = 2

@@ -217,12 +217,12 @@ static int validate(wabot_ctx *ctx, const wabot_message *m)
 
 
 /* Replies queued at the admit stage go to the outbound queue (never
- * inline), before the turn begins or when the message is dropped. */
+ * inline), before the turn begins or when the message is dropped; what
+ * else the stage changed on the turn (state, session, locals: nothing is
+ * loaded yet) is discarded, as a re-run attempt discards it. */
 static int send_admit_replies(wabot_turn *t)
 {
-    if (t->n_replies == 0)
-        return WABOT_OK;
-    int rc = wb_turn_send_replies(t);
+    int rc = t->n_replies ? wb_turn_send_replies(t) : WABOT_OK;
     turn_reset_attempt(t);
     return rc;
 }

@@ -499,6 +499,8 @@ static int gate_step(wabot_turn *t, void *ud)
         gate_log(")");
         return wabot_reply_text(t, "dropped at the gate");
     }
+    /* Discarded: the turn loads the saved conversation. */
+    ck_assert_int_eq(wabot_turn_set_state(t, "gate"), WABOT_OK);
     the_gate.last_rc = wabot_next(t);
     gate_log(")");
     return the_gate.last_rc;
@@ -519,6 +521,7 @@ static int host_turn(wabot_turn *t, void *ud)
 {
     (void)ud;
     gate_log("T");
+    ck_assert_str_ne(wabot_turn_state(t), "gate");
     const char *text = wabot_message_text(wabot_turn_message(t));
     wabot_turn_set_handled(t);
     if (strcmp(text, "boom") == 0)
