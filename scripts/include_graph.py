@@ -27,9 +27,9 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 OWNERS = {
     'alloc': 'core', 'ctx': 'core', 'siphash': 'core', 'strbuf': 'core',
     'options': 'core', 'module': 'core', 'versioned': 'core',
-    'runtime': 'loop', 'keyword_fold': 'router', 'inbound': 'pipeline',
+    'runtime': 'loop', 'keyword_fold': 'message', 'inbound': 'pipeline',
     'provider': 'transport', 'receipts': 'webhook',
-    'outbox': 'pipeline',
+    'outbox': 'pipeline', 'json_alloc': 'core', 'skiplist': 'storage',
 }
 
 

@@ -120,7 +120,19 @@ WABOT_API const char *wabot_module_option_str(const wabot_module *m,
 typedef enum wabot_stage {
     /** Inside the turn (conversation locked, state and profile loaded),
      *  before the host's middlewares; modules in creation order. */
-    WABOT_STAGE_TURN = 1
+    WABOT_STAGE_TURN = 1,
+    /** Before the turn: before the customer's lock is taken and anything
+     *  is loaded (wabot_turn_state() is "", no profile is touched; the
+     *  message, organisation and customer are set). The stage wraps the whole turn: wabot_next()
+     *  runs the next admit middleware or, after the last, the locked turn,
+     *  and returns the turn's status. A middleware that does not call
+     *  wabot_next() drops the message (answered as handled, no turn, no
+     *  counters of turns). Replies queued at this stage are queued (never
+     *  inline) when the message is dropped or the turn begins; other
+     *  changes to the turn (state, session, locals) are discarded then. The
+     *  library's dedup and inbound rate limit run here; modules in
+     *  creation order. */
+    WABOT_STAGE_ADMIT = 2
 } wabot_stage;
 
 /**

@@ -1,16 +1,13 @@
-/* The context: configuration, backends, middlewares, router, metrics. */
+/* The context: configuration, backends, middlewares, and the registry
+ * through which the library's subsystems and modules are set up (it
+ * names none of them: lib/builtin_modules.c does). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ctx.h"
-#include "http.h"
-#include "metrics.h"
 #include "module.h"
 #include "options.h"
-#include "router.h"
-#include "runtime.h"
-#include "state.h"
 #include "wabot/storage.h"
 #include "wabot/transport.h"
 
@@ -78,6 +75,63 @@ static int setup_backends(wabot_ctx *ctx, wabot_options *opts)
     return WABOT_OK;
 }
 
+static int subsystems_init(wabot_ctx *ctx, wabot_options *opts)
+{
+    size_t n;
+    const wb_subsystem *subs = wb_builtin_subsystems(&n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = subs[i].init ? subs[i].init(ctx, opts) : WABOT_OK;
+        if (rc != WABOT_OK)
+            return fail(opts, rc,
+                        subs[i].fail_msg ? subs[i].fail_msg : "out of memory");
+    }
+    return WABOT_OK;
+}
+
+enum { STOP, FREE };
+
+/* Every subsystem's stop (or free) hook, in reverse init order. */
+static void subsystems_run(wabot_ctx *ctx, int phase)
+{
+    size_t n;
+    const wb_subsystem *subs = wb_builtin_subsystems(&n);
+    for (size_t i = n; i-- > 0;) {
+        void (*fn)(wabot_ctx *) = phase == STOP ? subs[i].stop : subs[i].free;
+        if (fn)
+            fn(ctx);
+    }
+}
+
+int wb_ctx_add_middleware(wabot_ctx *ctx, int admit, const char *name,
+                          wabot_middleware_fn fn, void *ud,
+                          wabot_destroy_fn destroy)
+{
+    wb_middleware **items = admit ? &ctx->admit : &ctx->mws;
+    size_t *n = admit ? &ctx->n_admit : &ctx->n_mws;
+    size_t *cap = admit ? &ctx->cap_admit : &ctx->cap_mws;
+    void *grown = *items;
+    char *copy = NULL;
+    if ((name && !(copy = wb_strdup(&ctx->alloc, name))) ||
+        wb_grow(&ctx->alloc, &grown, *n + 1, cap, sizeof **items) !=
+            WABOT_OK) {
+        wb_free(&ctx->alloc, copy);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    }
+    *items = grown;
+    (*items)[(*n)++] = (wb_middleware){copy, fn, ud, destroy};
+    return WABOT_OK;
+}
+
+static void middlewares_free(wabot_ctx *ctx, wb_middleware *mws, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (mws[i].destroy)
+            mws[i].destroy(mws[i].ud);
+        wb_free(&ctx->alloc, mws[i].name);
+    }
+    wb_free(&ctx->alloc, mws);
+}
+
 int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
 {
     if (!out)
@@ -107,20 +161,8 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         return fail(opts, rc, "out of memory");
     }
     rc = setup_backends(ctx, opts);
-    if (rc == WABOT_OK) {
-        ctx->router = wb_router_new(&ctx->alloc);
-        ctx->metrics = wb_metrics_new(&ctx->alloc);
-        ctx->locks = wb_locktab_new(&ctx->alloc);
-        if (!ctx->router || !ctx->metrics || !ctx->locks ||
-            wb_http_server_init(ctx) != WABOT_OK)
-            rc = fail(opts, WABOT_ERR_NOMEM, "out of memory");
-    }
-    if (rc == WABOT_OK) {
-        rc = wb_runtime_init(ctx, opts && opts->has_loop ? &opts->loop : NULL,
-                             opts ? opts->scheduler : NULL);
-        if (rc != WABOT_OK)
-            fail(opts, rc, "cannot set up the job runtime");
-    }
+    if (rc == WABOT_OK)
+        rc = subsystems_init(ctx, opts);
     if (rc == WABOT_OK) {
         char why[256] = "";
         rc = wb_modules_create(ctx, why, sizeof why);
@@ -141,28 +183,16 @@ void wabot_ctx_free(wabot_ctx *ctx)
 {
     if (!ctx)
         return;
-    /* HTTP first (the curl client unwatches its sockets through the loop),
-     * then the runtime: running jobs may use everything below. */
-    wb_http_shutdown(ctx);
-    wb_runtime_free(ctx);
-    /* HTTP routes before modules: a route's destroy may use the data
-     * of the module that registered it. */
-    wb_http_server_free(ctx);
-    /* Modules after the runtime (none of their workers runs any more),
-     * before what they may still use in destroy. */
+    /* What runs work (HTTP client, runtime) or routes into modules stops
+     * first; the modules go next, then the middlewares, then what the
+     * modules used until they were destroyed. */
+    subsystems_run(ctx, STOP);
     wb_modules_free(ctx);
-    for (size_t i = 0; i < ctx->n_mws; i++) {
-        wb_middleware *mw = &ctx->mws[i];
-        if (mw->destroy)
-            mw->destroy(mw->ud);
-        wb_free(&ctx->alloc, mw->name);
-    }
-    wb_free(&ctx->alloc, ctx->mws);
+    middlewares_free(ctx, ctx->admit, ctx->n_admit);
+    middlewares_free(ctx, ctx->mws, ctx->n_mws);
     if (ctx->err_destroy)
         ctx->err_destroy(ctx->err_ud);
-    wb_router_free(ctx->router);
-    wb_metrics_free(ctx->metrics);
-    wb_locktab_free(ctx->locks);
+    subsystems_run(ctx, FREE);
     if (ctx->own_storage)
         wabot_storage_free(ctx->storage);
     if (ctx->own_transport)

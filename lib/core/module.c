@@ -8,7 +8,6 @@
 
 #include "module.h"
 #include "options.h"
-#include "pipeline.h"
 
 struct wabot_module {
     wabot_ctx *ctx;
@@ -253,7 +252,7 @@ int wabot_module_use(wabot_module *m, wabot_stage stage, const char *name,
 {
     if (!m || !fn)
         return WABOT_ERR_INVAL;
-    if (stage != WABOT_STAGE_TURN)
+    if (stage != WABOT_STAGE_TURN && stage != WABOT_STAGE_ADMIT)
         return wb_error(m->ctx, WABOT_ERR_INVAL, "unknown stage %d",
                         (int)stage);
     if (!m->in_create)
@@ -264,7 +263,8 @@ int wabot_module_use(wabot_module *m, wabot_stage stage, const char *name,
      * appending puts module middlewares first, in creation order. */
     char label[160];
     snprintf(label, sizeof label, "%s:%s", m->def->name, name ? name : "");
-    return wabot_use(m->ctx, label, fn, ud, NULL);
+    return wb_ctx_add_middleware(m->ctx, stage == WABOT_STAGE_ADMIT, label,
+                                 fn, ud, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,20 +359,4 @@ size_t wabot_hook_subscriber_count(const wabot_ctx *ctx, const char *hook)
     for (size_t i = 0; i < ctx->modules->n_subs; i++)
         n += strcmp(ctx->modules->subs[i].hook, hook) == 0;
     return n;
-}
-
-/* ------------------------------------------------------------------ */
-/* Options seen from a turn                                            */
-
-int wabot_turn_option_int(const wabot_turn *t, const char *name,
-                          int64_t *value)
-{
-    if (!t)
-        return WABOT_ERR_INVAL;
-    return wabot_ctx_option_int(t->ctx, t->org, name, value);
-}
-
-const char *wabot_turn_option_str(const wabot_turn *t, const char *name)
-{
-    return t ? wabot_ctx_option_str(t->ctx, t->org, name) : NULL;
 }

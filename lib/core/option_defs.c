@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "inbound.h"
 #include "options.h"
 
 #define KIB 1024LL

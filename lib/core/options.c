@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include "ctx.h"
-#include "inbound.h"
 #include "options.h"
 #include "versioned.h"
 

@@ -9,13 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "delivery.h"
+#include "json_alloc.h"
 #include "message.h"
 #include "metrics.h"
 #include "outbound.h"
-#include "receipts.h"
 #include "runtime.h"
 #include "transport.h"
+#include "wabot/module.h"
 
 /* What a send in flight needs when it completes. */
 typedef struct send_ctx {
@@ -60,6 +63,31 @@ static int refuse(wabot_job *job, int status, const char *counter,
     return status;
 }
 
+/* Tell the subscribers of "delivery.sent" (the receipts module records
+ * the send for the status callbacks to find) -- built only when someone
+ * listens. */
+static void emit_sent(wb_delivery *d, const wabot_outbound *o,
+                      const char *provider_id)
+{
+    if (wabot_hook_subscriber_count(d->ctx, "delivery.sent") == 0)
+        return;
+    json_t *ev = json_pack(
+        "{s:s,s:s,s:s?,s:s?,s:s?,s:s}", "outbound_id", wabot_outbound_id(o),
+        "provider_id", provider_id, "to", wabot_outbound_to(o),
+        "organization", wabot_outbound_organization(o), "correlation_id",
+        wabot_outbound_correlation_id(o), "provider",
+        wabot_provider_name(wabot_outbound_provider(o)));
+    char *json = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    int rc = json ? wabot_hook_emit(d->module, "sent", json, strlen(json))
+                  : WABOT_ERR_NOMEM;
+    if (rc < 0)
+        wb_log(d->ctx, WABOT_LOG_WARN, "delivery",
+               "send of %s as %s: a delivery.sent subscriber failed: %s",
+               wabot_outbound_id(o), provider_id, wabot_strerror(rc));
+    wb_json_free(json); /* json_dumps output */
+}
+
 static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
 {
     wabot_job *job = ud;
@@ -70,7 +98,7 @@ static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
         if (r->provider_id && *r->provider_id)
-            wb_receipt_sent(ctx, o, r->provider_id);
+            emit_sent(sc->d, o, r->provider_id);
         wabot_job_finish(job, WABOT_OK);
         return;
     }
@@ -200,6 +228,10 @@ static int deliver(wabot_job *job, void *ud)
 /* ------------------------------------------------------------------ */
 /* The module                                                          */
 
+/* "sent": {"outbound_id","provider_id","to","organization",
+ * "correlation_id" (when set),"provider"} after each accepted send. */
+static const char *const delivery_hooks[] = {"sent", NULL};
+
 static int delivery_create(wabot_module *m, void *ud)
 {
     (void)ud;
@@ -208,6 +240,7 @@ static int delivery_create(wabot_module *m, void *ud)
     if (!d)
         return WABOT_ERR_NOMEM;
     d->ctx = ctx;
+    d->module = m;
     pthread_mutex_init(&d->lock, NULL);
     wabot_module_set_data(m, d);
     return wabot_worker_add(ctx, WABOT_QUEUE_OUTBOUND, deliver, d, NULL,
@@ -231,4 +264,4 @@ static void delivery_destroy(wabot_module *m, void *ud)
 const wabot_module_def wb_delivery_module = {
     WABOT_MODULE_DEF_VERSION, "delivery",
     "the outbound queue's worker: policy, breakers, rate limits, sends",
-    NULL, NULL, 0, NULL, delivery_create, delivery_destroy};
+    NULL, NULL, 0, delivery_hooks, delivery_create, delivery_destroy};

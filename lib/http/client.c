@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "http.h"
+#include "runtime.h"
 
 struct wabot_http_request {
     const char *method;
@@ -507,6 +508,14 @@ static void detach_calls(wabot_http_client *c, const wabot_ctx *ctx)
         call->done(call->ud, &r);
         call_unref(call);
     }
+}
+
+int wb_http_attach(wabot_ctx *ctx, const wabot_options *opts)
+{
+    (void)opts;
+    if (ctx->rt)
+        ctx->rt->in_flight = wb_http_in_flight;
+    return WABOT_OK;
 }
 
 void wb_http_shutdown(wabot_ctx *ctx)

@@ -121,12 +121,18 @@ struct wabot_ctx {
     int own_storage;
     wabot_transport *transport;
     int own_transport;
-    wb_middleware *mws;
+    wb_middleware *mws;    /* turn stage: modules', then the host's */
     size_t n_mws, cap_mws;
+    wb_middleware *admit;  /* admit stage (WABOT_STAGE_ADMIT): modules' */
+    size_t n_admit, cap_admit;
     wabot_error_fn err_fn;
     void *err_ud;
     wabot_destroy_fn err_destroy;
     wb_router *router;
+    /* The step after the last middleware (the router's dispatch), set by
+     * the subsystem that provides it, so the pipeline names no router;
+     * NULL: the turn ends there, unhandled. */
+    int (*turn_end)(wabot_turn *t);
     wb_metrics *metrics;
     wb_locktab *locks;
     wb_runtime *rt;        /* jobs, workers, loop (lib/loop, lib/jobs) */
@@ -139,12 +145,12 @@ struct wabot_ctx {
     wb_http_routes *http_routes; /* wabot_http_handle's routes */
 };
 
-/* The HTTP route table on ctx->http_routes (lib/http_server), with the
- * webhook routes registered: created by wabot_ctx_new (WABOT_OK or NOMEM,
- * the detail recorded), freed by wabot_ctx_free (each route's destroy
- * runs once; safe when creation failed or never ran). */
-int wb_http_server_init(wabot_ctx *ctx);
-void wb_http_server_free(wabot_ctx *ctx);
+/* Append a middleware to the turn stage (admit 0: ctx->mws) or the admit
+ * stage (admit 1: ctx->admit); name is copied, destroy runs with ud when
+ * the context is freed. WABOT_OK or NOMEM (detail recorded). */
+int wb_ctx_add_middleware(wabot_ctx *ctx, int admit, const char *name,
+                          wabot_middleware_fn fn, void *ud,
+                          wabot_destroy_fn destroy);
 
 /* Record a detail message for wabot_ctx_errmsg() on this thread and return
  * `status` (so callers can `return wb_error(ctx, WABOT_ERR_INVAL, ...)`).

@@ -27,6 +27,7 @@ typedef struct wb_breaker_slot {
 /* The module's state in one context. */
 typedef struct wb_delivery {
     wabot_ctx *ctx;
+    struct wabot_module *module; /* emits "delivery.sent" */
     pthread_mutex_t lock; /* guards breakers (created on first use) */
     wb_breaker_slot *breakers;
     size_t n_breakers, cap_breakers;

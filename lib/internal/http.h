@@ -70,6 +70,11 @@ const char *wb_http_header_get(const wb_http_response *r, const char *name);
 /* Requests of ctx handed to its client and not completed yet. */
 size_t wb_http_in_flight(wabot_ctx *ctx);
 
+/* Set up with the context, after the runtime: tells the loop about the
+ * requests in flight (wb_http_in_flight), so wabot_ctx_run_until_idle()
+ * waits for them. WABOT_OK. */
+int wb_http_attach(wabot_ctx *ctx, const wabot_options *opts);
+
 /* Called by wabot_ctx_free() BEFORE the runtime is freed (the curl client
  * unwatches its sockets through it): completes every request of ctx still
  * in flight with WABOT_ERR_TRANSPORT "shutting down" (a host client's late

@@ -45,8 +45,13 @@ typedef struct wb_http_routes wb_http_routes;
 typedef int (*wb_http_builtin_fn)(wabot_ctx *ctx, const wb_request *req,
                                   wabot_http_response **resp);
 
-/* wb_http_server_init() / _free() are declared in ctx.h (the context
- * calls them without depending on this module). */
+/* The HTTP route table on ctx->http_routes, with the webhook routes
+ * registered: created as a subsystem of wabot_ctx_new (WABOT_OK or NOMEM,
+ * the detail recorded), freed by wabot_ctx_free (each route's destroy
+ * runs once; safe when creation failed or never ran). */
+int wb_http_server_init(wabot_ctx *ctx);
+void wb_http_server_free(wabot_ctx *ctx);
+
 /* The bare table: create on ctx->http_routes / free (routes.c). */
 int wb_http_routes_new(wabot_ctx *ctx);
 void wb_http_routes_free(wabot_ctx *ctx);

@@ -1,7 +1,7 @@
 /* Inbound hygiene: the built-in steps every inbound message passes before
- * the user's pipeline (dedup, per-customer rate limit, opt-out keywords),
- * and the checks of the options that configure them and the webhook's
- * security (wabot/security.h). Private. */
+ * the user's pipeline (dedup, per-customer rate limit, opt-out keywords).
+ * Their options' defaults and checks are the core's (options.h).
+ * Private. */
 #ifndef WB_INBOUND_H
 #define WB_INBOUND_H
 
@@ -11,37 +11,6 @@
 #include "wabot/core.h"
 #include "wabot/message.h"
 #include "wabot/pipeline.h"
-
-/* ------------------------------------------------------------------ */
-/* Defaults (the option table in lib/core/options.c uses them)         */
-
-#define WB_DEFAULT_DEDUP_KEY_FORMAT "dedup:{id}"
-#define WB_DEFAULT_RATE_NOTICE                                               \
-    "You are sending messages faster than we can answer them. Please "       \
-    "wait a minute before writing again."
-/* Twilio's and the carriers' standard English words, then common Spanish,
- * Portuguese, French, German and Italian ones. Compared folded (case and
- * accents do not matter: "Arrêt" is ARRET). */
-#define WB_DEFAULT_OPTOUT_KEYWORDS                                           \
-    "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,"                              \
-    "PARAR,DETENER,BAJA,CANCELAR,SAIR,DESCADASTRAR,"                         \
-    "ARRET,ARRETER,DESABONNER,STOPP,ABMELDEN,ANNULLA,DISISCRIVITI"
-#define WB_DEFAULT_OPTIN_KEYWORDS                                            \
-    "START,UNSTOP,SUBSCRIBE,INICIAR,ALTA,ASSINAR,COMMENCER,ANMELDEN"
-#define WB_DEFAULT_OPTOUT_REPLY                                              \
-    "You have been unsubscribed: you will not receive promotions or "        \
-    "reminders from us any more. You can still write to us. Reply START "   \
-    "to subscribe again."
-#define WB_DEFAULT_OPTIN_REPLY                                               \
-    "You are subscribed again. Reply STOP at any time to unsubscribe."
-
-/* 1 if `id` is one of the options of wabot/security.h whose string value
- * wb_security_option_check() validates. */
-int wb_security_option(wabot_option id);
-/* Validate a string value of such an option. WABOT_OK, or
- * WABOT_ERR_INVAL with `why` (size n) saying what is wrong. */
-int wb_security_option_check(wabot_option id, const char *value, char *why,
-                             size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Dedup (lib/pipeline/dedup.c)                                         */
@@ -91,6 +60,12 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
 
 /* ------------------------------------------------------------------ */
 /* Opt-out keywords (lib/pipeline/optout.c)                             */
+
+/* The dedup and inbound_limit modules (admit-stage middlewares, dedup
+ * wrapping the rate limit and the turn). */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_dedup_module;
+extern const struct wabot_module_def wb_inbound_limit_module;
 
 /* The opt-out module (STOP/START keywords, a turn-stage middleware). */
 struct wabot_module_def;

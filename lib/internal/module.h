@@ -7,6 +7,31 @@
 #include "ctx.h"
 #include "wabot/module.h"
 
+/* A library subsystem the context sets up before any module is created
+ * and tears down around them (router, metrics, customer locks, HTTP route
+ * table, job runtime, HTTP client). The core calls them through this table
+ * and knows none of them by name: the composition root
+ * (lib/builtin_modules.c) lists them.
+ *   init  runs in table order after the backends are set up; WABOT_OK or
+ *         a negative status, with `fail_msg` as wabot_options_errmsg().
+ *   stop  runs in reverse order before the modules are destroyed (what
+ *         runs work or owns callbacks into modules: the HTTP client, the
+ *         runtime, the route table).
+ *   free  runs in reverse order after the modules and the middlewares are
+ *         gone (what they may use until then).
+ * Every hook may be NULL, and stop/free run also after a failed or
+ * skipped init (they must accept what a zeroed context holds). */
+typedef struct wb_subsystem {
+    const char *name;
+    const char *fail_msg;
+    int (*init)(wabot_ctx *ctx, const wabot_options *opts);
+    void (*stop)(wabot_ctx *ctx);
+    void (*free)(wabot_ctx *ctx);
+} wb_subsystem;
+
+/* The library's subsystems, in init order (lib/builtin_modules.c). */
+const wb_subsystem *wb_builtin_subsystems(size_t *n);
+
 /* Create the schema's modules in dependency order (the last step of
  * wabot_ctx_new). On failure `why` says which module and why; modules
  * created so far are destroyed by wb_modules_free. */

@@ -11,6 +11,38 @@
 #include "wabot/module.h"
 #include "wabot/options.h"
 
+/* ------------------------------------------------------------------ */
+/* Defaults of inbound hygiene options (lib/core/option_defs.c)        */
+
+#define WB_DEFAULT_DEDUP_KEY_FORMAT "dedup:{id}"
+#define WB_DEFAULT_RATE_NOTICE                                               \
+    "You are sending messages faster than we can answer them. Please "       \
+    "wait a minute before writing again."
+/* Twilio's and the carriers' standard English words, then common Spanish,
+ * Portuguese, French, German and Italian ones. Compared folded (case and
+ * accents do not matter: "Arrêt" is ARRET). */
+#define WB_DEFAULT_OPTOUT_KEYWORDS                                           \
+    "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,"                              \
+    "PARAR,DETENER,BAJA,CANCELAR,SAIR,DESCADASTRAR,"                         \
+    "ARRET,ARRETER,DESABONNER,STOPP,ABMELDEN,ANNULLA,DISISCRIVITI"
+#define WB_DEFAULT_OPTIN_KEYWORDS                                            \
+    "START,UNSTOP,SUBSCRIBE,INICIAR,ALTA,ASSINAR,COMMENCER,ANMELDEN"
+#define WB_DEFAULT_OPTOUT_REPLY                                              \
+    "You have been unsubscribed: you will not receive promotions or "        \
+    "reminders from us any more. You can still write to us. Reply START "   \
+    "to subscribe again."
+#define WB_DEFAULT_OPTIN_REPLY                                               \
+    "You are subscribed again. Reply STOP at any time to unsubscribe."
+
+/* 1 if `id` is one of the options of wabot/security.h whose string value
+ * wb_security_option_check() validates
+ * (lib/core/option_checks.c). */
+int wb_security_option(wabot_option id);
+/* Validate a string value of such an option. WABOT_OK, or
+ * WABOT_ERR_INVAL with `why` (size n) saying what is wrong. */
+int wb_security_option_check(wabot_option id, const char *value, char *why,
+                             size_t n);
+
 /* A row of the library's own table (lib/core/option_defs.c). */
 typedef struct wb_builtin_option {
     wabot_option id;

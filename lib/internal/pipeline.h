@@ -7,6 +7,7 @@
 
 #include "wabot/pipeline.h"
 #include "ctx.h"
+#include "metrics.h"
 
 #define WB_MAX_CAPTURES 10
 
@@ -56,6 +57,12 @@ struct wabot_turn {
     /* wabot_next(): the running middleware's index + 1, and whether it has
      * called wabot_next() already (both saved/restored around each call) */
     int next_called;
+    /* 1 while the admit stage runs (wabot_next() walks ctx->admit, then
+     * enters the locked turn); 0 in the turn. */
+    int admitting;
+    int entered;             /* the admit stage reached the turn */
+    wb_inline *admit_sink;   /* the sink, kept aside while admitting */
+    wb_stopwatch started;    /* when the message arrived (metrics) */
 };
 
 /* Router captures: set capture i (i < WB_MAX_CAPTURES) to s[0..n). */

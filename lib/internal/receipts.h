@@ -17,6 +17,11 @@
 void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
                      const char *provider_id);
 
+/* The receipts module: subscribes to "delivery.sent" and records each
+ * send with wb_receipt_sent's rules (requires the delivery module). */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_receipts_module;
+
 /* "receipt:<provider_id>" into buf (size n); NULL when the id is
  * empty, holds control characters or does not fit. */
 char *wb_receipt_key(char *buf, size_t n, const char *provider_id);

@@ -14,6 +14,8 @@ void wb_router_free(wb_router *r);
  * the message accessors, ctx->cfg.command_prefix and the captures API of
  * internal/pipeline.h. Thread-safe for concurrent dispatches. */
 int wb_router_dispatch(wb_router *r, wabot_turn *turn);
+/* The context's turn end (ctx->turn_end): dispatch on ctx->router. */
+int wb_router_turn_end(wabot_turn *turn);
 size_t wb_router_count(const wb_router *r);
 
 #endif

@@ -90,6 +90,11 @@ typedef struct wb_runtime {
     size_t n_watches, cap_watches;
     wb_source sources[WB_MAX_SOURCES];
     size_t n_sources;
+    /* Work of ctx in flight outside the jobs (the HTTP client's calls),
+     * which keeps wabot_ctx_run_until_idle() waiting; NULL: none. Set by
+     * the module that owns that work (lib/http), so the loop knows it by
+     * no name. */
+    size_t (*in_flight)(wabot_ctx *ctx);
     pthread_mutex_t lock;       /* guards armed_at and rng */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
     int in_loop;                /* loop thread only */

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
 #include "json_alloc.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -418,7 +417,8 @@ int wabot_ctx_run_until_idle(wabot_ctx *ctx, int64_t deadline_ms)
             continue;
         if (now >= deadline_ms)
             return total;
-        int busy = ctx->rt->n_active > 0 || wb_http_in_flight(ctx) > 0;
+        int busy = ctx->rt->n_active > 0 ||
+                   (ctx->rt->in_flight && ctx->rt->in_flight(ctx) > 0);
         if (!busy && (next < 0 || now + next > deadline_ms))
             return total;
         int64_t wait = deadline_ms - now;

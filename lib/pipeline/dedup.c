@@ -16,7 +16,9 @@
 #include "inbound.h"
 #include "message.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "storage.h"
+#include "wabot/module.h"
 
 #define CLAIM_VALUE "claim"
 #define DONE_VALUE "done"
@@ -143,3 +145,32 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
                "cannot mark %s done: %s (a redelivery after the lease "
                "would be handled again)", d->key, wabot_strerror(set));
 }
+
+/* The module's admit-stage middleware, first of the stage: it wraps the
+ * rest (the rate limit and the turn), so the message is marked done, or
+ * its claim released, with the turn's final status. */
+static int dedup_step(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    wb_dedup d;
+    int rc = wb_dedup_claim(t->ctx, t->msg, t->org, &d);
+    if (rc == WABOT_ERR_EXISTS)
+        return WABOT_OK; /* handled or being handled: dropped, counted */
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wabot_next(t);
+    wb_dedup_finish(t->ctx, &d, rc);
+    wb_failpoint(t->ctx, "turn.after_done");
+    return rc;
+}
+
+static int dedup_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wabot_module_use(m, WABOT_STAGE_ADMIT, "claim", dedup_step, NULL);
+}
+
+const wabot_module_def wb_dedup_module = {
+    WABOT_MODULE_DEF_VERSION, "dedup",
+    "claims each inbound message by its provider id; redeliveries dropped",
+    NULL, NULL, 0, NULL, dedup_create, NULL};

@@ -8,7 +8,9 @@
 #include "inbound.h"
 #include "options.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "storage.h"
+#include "wabot/module.h"
 #include "wabot/resilience.h"
 
 /* Remember that the notice went out, for one period: a flood alternates
@@ -61,3 +63,31 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
         *notify = first_of_period(ctx, org, customer, retry_after);
     return 1;
 }
+
+/* The module's admit-stage middleware: over the limit, the message goes
+ * no further (the dedup around it marks it done); the notice, once a
+ * period, is queued as a reply of the dropped message. */
+static int limit_step(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    int notify = 0;
+    if (!wb_inbound_limited(t->ctx, t->org, t->customer, &notify))
+        return wabot_next(t);
+    /* A notice that cannot be queued is not worth a redelivery: the
+     * message is dropped on purpose either way. */
+    if (notify)
+        (void)wabot_reply_text(t, wb_opt_str(t->ctx, t->org,
+                                             WABOT_OPT_INBOUND_RATE_NOTICE));
+    return WABOT_OK;
+}
+
+static int limit_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wabot_module_use(m, WABOT_STAGE_ADMIT, "rate", limit_step, NULL);
+}
+
+const wabot_module_def wb_inbound_limit_module = {
+    WABOT_MODULE_DEF_VERSION, "inbound_limit",
+    "per-customer inbound rate limit (GCRA) with a notice once a period",
+    NULL, NULL, 0, NULL, limit_create, NULL};

@@ -1,7 +1,8 @@
 /* The pipeline: one turn per inbound message.
  *
- *   dedup claim -> inbound rate limit (built-in steps: dedup.c,
- *   inbound_limit.c) -> lock customer -> touch profile
+ *   admit stage: modules' admit middlewares (dedup claim: dedup.c, which
+ *   wraps the rest; inbound rate limit: inbound_limit.c)
+ *   -> lock customer -> touch profile
  *   -> load conversation -> modules' turn-stage middlewares (opt-out
  *   keywords: optout.c) -> the host's middlewares (Koa style) -> router
  *   -> save conversation (CAS)
@@ -21,7 +22,6 @@
 #include "options.h"
 #include "outbox.h"
 #include "pipeline.h"
-#include "router.h"
 #include "state.h"
 #include "wabot/transport.h"
 
@@ -33,24 +33,7 @@ int wabot_pipeline_use(wabot_ctx *ctx, const char *name,
         return WABOT_ERR_INVAL;
     if (!fn)
         return wb_error(ctx, WABOT_ERR_INVAL, "middleware function is NULL");
-    if (ctx->n_mws == ctx->cap_mws) {
-        size_t cap = ctx->cap_mws ? ctx->cap_mws * 2 : 8;
-        wb_middleware *mws =
-            wb_realloc(&ctx->alloc, ctx->mws, cap * sizeof *mws);
-        if (!mws)
-            return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
-        ctx->mws = mws;
-        ctx->cap_mws = cap;
-    }
-    char *copy = NULL;
-    if (name && !(copy = wb_strdup(&ctx->alloc, name)))
-        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
-    wb_middleware *mw = &ctx->mws[ctx->n_mws++];
-    mw->name = copy;
-    mw->fn = fn;
-    mw->ud = ud;
-    mw->destroy = destroy;
-    return WABOT_OK;
+    return wb_ctx_add_middleware(ctx, 0, name, fn, ud, destroy);
 }
 
 int wabot_pipeline_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn,
@@ -66,14 +49,18 @@ int wabot_pipeline_set_error_handler(wabot_ctx *ctx, wabot_error_fn fn,
     return WABOT_OK;
 }
 
-/* Run middleware k (or the router after the last one). The running
+static int admit_from(wabot_turn *t, size_t k);
+
+/* Run middleware k (or the turn's end, the router, after the last one). The running
  * middleware's position is saved and restored around the call, so a second
  * wabot_next() from the same middleware can be detected. */
 static int run_from(wabot_turn *t, size_t k)
 {
     wabot_ctx *ctx = t->ctx;
+    if (t->admitting)
+        return admit_from(t, k);
     if (k >= ctx->n_mws)
-        return wb_router_dispatch(ctx->router, t);
+        return ctx->turn_end ? ctx->turn_end(t) : WABOT_OK;
     size_t saved_next = t->next_mw;
     int saved_called = t->next_called;
     t->next_mw = k + 1;
@@ -231,38 +218,83 @@ static int validate(wabot_ctx *ctx, const wabot_message *m)
 }
 
 
-/* The rate-limit notice: a reply to m outside any turn of the pipeline
- * (no state, no middlewares), addressed like every reply. */
-static void send_rate_notice(wabot_ctx *ctx, const wabot_message *m,
-                             const char *org)
+/* Replies queued at the admit stage go to the outbound queue (never
+ * inline), before the turn begins or when the message is dropped; what
+ * else the stage changed on the turn (state, session, locals: nothing is
+ * loaded yet) is discarded, as a re-run attempt discards it. */
+static int send_admit_replies(wabot_turn *t)
 {
-    wabot_turn t;
-    turn_init(&t, ctx, m, org);
-    const char *notice = wb_opt_str(ctx, org, WABOT_OPT_INBOUND_RATE_NOTICE);
-    if (wabot_reply_text(&t, notice) == WABOT_OK)
-        wb_turn_send_replies(&t);
-    turn_free(&t);
+    int rc = t->n_replies ? wb_turn_send_replies(t) : WABOT_OK;
+    turn_reset_attempt(t);
+    return rc;
 }
 
-/* Built-in steps before the turn (DESIGN §3): dedup, then the inbound
- * rate limit. Returns 1 if m must not be handled (a duplicate, or over
- * the limit: both counted), 0 to handle it with *d holding the claim, or
- * a negative status. */
-static int admit(wabot_ctx *ctx, const wabot_message *m, const char *org,
-                 wb_dedup *d)
+/* The end of the admit stage: the turn itself, under the customer's lock.
+ * Returns the turn's status (what the admit middlewares' wabot_next()
+ * returns). */
+static int locked_turn(wabot_turn *t)
 {
-    int rc = wb_dedup_claim(ctx, m, org, d);
-    if (rc == WABOT_ERR_EXISTS)
-        return 1;
+    wabot_ctx *ctx = t->ctx;
+    t->entered = 1;
+    t->admitting = 0;
+    send_admit_replies(t);
+    t->sink = t->admit_sink;
+    char key[512];
+    snprintf(key, sizeof key, "%s\x1f%s", t->org, t->customer);
+    int rc = wb_lock(ctx->locks, key);
     if (rc != WABOT_OK)
-        return rc;
-    int notify = 0;
-    if (!wb_inbound_limited(ctx, org, wabot_message_from(m), &notify))
-        return 0;
-    if (notify)
-        send_rate_notice(ctx, m, org);
-    wb_dedup_finish(ctx, d, WABOT_OK); /* dropped on purpose: done */
-    return 1;
+        return wb_error(ctx, rc, "cannot lock the conversation");
+    wb_error_clear(ctx); /* the error handler's detail is this turn's only */
+    rc = run_turn(t);
+    if (rc < 0)
+        report_failure(t, rc);
+    else
+        wb_count(ctx, t->handled ? "messages.handled" : "messages.unhandled",
+                 1);
+    wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
+                              : t->handled ? WB_TURN_HANDLED
+                                           : WB_TURN_UNHANDLED;
+    /* Committed turns: their replies and jobs go to the queues now. If the
+     * queues cannot take them the turn stands (it is committed) but the
+     * message is answered as failed, so the claim is released and the
+     * provider's redelivery relays them (and the sweep would, later).
+     * Failed turns still send what they and the error handler queued,
+     * directly: a reply that cannot be queued fails the message the same
+     * way; replies queued already are not queued twice (their job ids). */
+    int qrc = wb_turn_relay(t);
+    int src = wb_turn_send_replies(t);
+    if (qrc >= 0)
+        qrc = src;
+    if (qrc < 0 && rc >= 0)
+        rc = qrc;
+    wb_failpoint(ctx, "outbox.after_relay");
+    wb_unlock(ctx->locks, key);
+    /* The admit stage (dedup) marks the message done only after this:
+     * the replies are queued, and a crash before leaves the claim to
+     * expire, so the redelivery is handled. */
+    wb_metrics_turn_done(ctx, qrc < 0 ? WB_TURN_FAILED : outcome,
+                         t->started);
+    return rc;
+}
+
+/* Admit middleware k, or the locked turn after the last one. Positions
+ * are saved and restored like run_from's (the turn resets them). */
+static int admit_from(wabot_turn *t, size_t k)
+{
+    wabot_ctx *ctx = t->ctx;
+    size_t saved_next = t->next_mw;
+    int saved_called = t->next_called;
+    int rc;
+    if (k >= ctx->n_admit) {
+        rc = locked_turn(t);
+    } else {
+        t->next_mw = k + 1;
+        t->next_called = 0;
+        rc = ctx->admit[k].fn(t, ctx->admit[k].ud);
+    }
+    t->next_mw = saved_next;
+    t->next_called = saved_called;
+    return rc;
 }
 
 static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
@@ -278,53 +310,15 @@ static int handle(wabot_ctx *ctx, const wabot_message *m, wb_inline *sink)
     if (!org)
         org = ctx->cfg.default_org;
     wb_count(ctx, "messages.received", 1);
-    wb_stopwatch sw = wb_stopwatch_start(ctx);
-    wb_dedup dedup;
-    rc = admit(ctx, m, org, &dedup);
-    if (rc != 0)
-        return rc < 0 ? rc : WABOT_OK;
-
-    char key[512];
-    snprintf(key, sizeof key, "%s\x1f%s", org, wabot_message_from(m));
-    if ((rc = wb_lock(ctx->locks, key)) != WABOT_OK) {
-        wb_dedup_finish(ctx, &dedup, rc);
-        return wb_error(ctx, rc, "cannot lock the conversation");
-    }
-
     wabot_turn t;
     turn_init(&t, ctx, m, org);
-    t.sink = sink;
-    wb_error_clear(ctx); /* the error handler's detail is this turn's only */
-    rc = run_turn(&t);
-    if (rc < 0)
-        report_failure(&t, rc);
-    else
-        wb_count(ctx, t.handled ? "messages.handled" : "messages.unhandled",
-                 1);
-    wb_turn_outcome outcome = rc < 0      ? WB_TURN_FAILED
-                              : t.handled ? WB_TURN_HANDLED
-                                          : WB_TURN_UNHANDLED;
-    /* Committed turns: their replies and jobs go to the queues now. If the
-     * queues cannot take them the turn stands (it is committed) but the
-     * message is answered as failed, so the claim is released and the
-     * provider's redelivery relays them (and the sweep would, later).
-     * Failed turns still send what they and the error handler queued,
-     * directly: a reply that cannot be queued fails the message the same
-     * way; replies queued already are not queued twice (their job ids). */
-    int qrc = wb_turn_relay(&t);
-    int src = wb_turn_send_replies(&t);
-    if (qrc >= 0)
-        qrc = src;
-    if (qrc < 0 && rc >= 0)
-        rc = qrc;
-    wb_failpoint(ctx, "outbox.after_relay");
-    wb_unlock(ctx->locks, key);
+    t.started = wb_stopwatch_start(ctx);
+    t.admitting = 1;
+    t.admit_sink = sink;
+    rc = admit_from(&t, 0);
+    if (!t.entered) /* dropped at the admit stage (duplicate, limited) */
+        send_admit_replies(&t);
     turn_free(&t);
-    /* Done only now that the replies are queued: a crash before this
-     * leaves the claim to expire, and the redelivery is handled. */
-    wb_dedup_finish(ctx, &dedup, rc);
-    wb_failpoint(ctx, "turn.after_done");
-    wb_metrics_turn_done(ctx, qrc < 0 ? WB_TURN_FAILED : outcome, sw);
     return rc < 0 ? rc : WABOT_OK;
 }
 

@@ -5,6 +5,7 @@
 
 #include "json_alloc.h"
 #include "pipeline.h"
+#include "wabot/options.h"
 
 static int ensure_session(wabot_turn *t)
 {
@@ -137,4 +138,20 @@ char *wabot_turn_session_json(const wabot_turn *t)
     char *copy = wb_strdup(&t->ctx->alloc, s ? s : "{}");
     wb_json_free(s); /* json_dumps output */
     return copy;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options seen from a turn                                            */
+
+int wabot_turn_option_int(const wabot_turn *t, const char *name,
+                          int64_t *value)
+{
+    if (!t)
+        return WABOT_ERR_INVAL;
+    return wabot_ctx_option_int(t->ctx, t->org, name, value);
+}
+
+const char *wabot_turn_option_str(const wabot_turn *t, const char *name)
+{
+    return t ? wabot_ctx_option_str(t->ctx, t->org, name) : NULL;
 }

@@ -527,6 +527,12 @@ static int run_pass(const wb_router *r, wabot_turn *turn,
     return 0;
 }
 
+int wb_router_turn_end(wabot_turn *turn)
+{
+    wabot_ctx *ctx = wabot_turn_ctx(turn);
+    return wb_router_dispatch(ctx ? ctx->router : NULL, turn);
+}
+
 int wb_router_dispatch(wb_router *r, wabot_turn *turn)
 {
     if (!r || !turn)
@@ -546,4 +552,17 @@ int wb_router_dispatch(wb_router *r, wabot_turn *turn)
         return WABOT_OK;
     wabot_turn_set_handled(turn);
     return fb->fn(turn, fb->ud);
+}
+
+char *wabot_route_keyword_fold(const char *text)
+{
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    /* libc, not a context allocator: the caller frees with wabot_free(). */
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    wb_keyword_fold_to(text, n, out);
+    return out;
 }

@@ -21,6 +21,7 @@
 #include "internal/storage.h"
 #include "internal/strbuf.h"
 #include "internal/webhook.h"
+#include "wabot/module.h"
 #include "wabot/security.h"
 #include "wabot/state.h"
 
@@ -278,8 +279,11 @@ static int set_if_unknown(char **slot, const char *value)
 /* ------------------------------------------------------------------ */
 /* The send                                                            */
 
+/* What a successful send tells the record (from the outbound message, or
+ * from the delivery module's "sent" event). */
 typedef struct sent_arg {
-    const wabot_outbound *o;
+    const char *outbound_id, *to, *org, *correlation_id;
+    wabot_provider provider;
     int64_t now_ms;
 } sent_arg;
 
@@ -287,14 +291,12 @@ static int sent_change(rec *r, int absent, void *p)
 {
     const sent_arg *a = p;
     (void)absent;
-    if (set_if_unknown(&r->outbound_id, wabot_outbound_id(a->o)) ||
-        set_if_unknown(&r->to, wabot_outbound_to(a->o)) ||
-        set_if_unknown(&r->org, wabot_outbound_organization(a->o)) ||
-        set_if_unknown(&r->correlation_id,
-                       wabot_outbound_correlation_id(a->o)))
+    if (set_if_unknown(&r->outbound_id, a->outbound_id) ||
+        set_if_unknown(&r->to, a->to) || set_if_unknown(&r->org, a->org) ||
+        set_if_unknown(&r->correlation_id, a->correlation_id))
         return WABOT_ERR_NOMEM;
     if (r->provider == WABOT_PROVIDER_UNKNOWN)
-        r->provider = wabot_outbound_provider(a->o);
+        r->provider = a->provider;
     r->seen |= 1u << WABOT_DELIVERY_SENT;
     if (rank(WABOT_DELIVERY_SENT) > rank(r->state)) {
         r->state = WABOT_DELIVERY_SENT;
@@ -303,25 +305,74 @@ static int sent_change(rec *r, int absent, void *p)
     return 1;
 }
 
-void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
-                     const char *provider_id)
+static void record_sent(wabot_ctx *ctx, sent_arg *a, const char *provider_id)
 {
     char key[WB_STORAGE_KEY_MAX + 1];
-    if (ctx == NULL || o == NULL)
-        return;
     if (wb_receipt_key(key, sizeof key, provider_id) == NULL) {
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
                "send of %s: provider id unusable as a key; receipts for it "
-               "will be recorded as unknown", wabot_outbound_id(o));
+               "will be recorded as unknown", a->outbound_id);
         return;
     }
-    sent_arg a = {o, wb_now(ctx)};
-    int rc = rec_update(ctx, key, sent_change, &a);
+    a->now_ms = wb_now(ctx);
+    int rc = rec_update(ctx, key, sent_change, a);
     if (rc < 0)
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
-               "send of %s as %s not recorded: %s", wabot_outbound_id(o),
+               "send of %s as %s not recorded: %s", a->outbound_id,
                provider_id, wabot_strerror(rc));
 }
+
+void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
+                     const char *provider_id)
+{
+    if (ctx == NULL || o == NULL)
+        return;
+    sent_arg a = {wabot_outbound_id(o), wabot_outbound_to(o),
+                  wabot_outbound_organization(o),
+                  wabot_outbound_correlation_id(o),
+                  wabot_outbound_provider(o), 0};
+    record_sent(ctx, &a, provider_id);
+}
+
+/* The receipts module's subscriber of "delivery.sent" (the event's
+ * fields: lib/delivery/worker.c). */
+static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
+                            const char *json, size_t len, void *ud)
+{
+    (void)hook;
+    (void)ud;
+    json_t *ev = json_loadb(json, len, 0, NULL);
+    if (ev == NULL)
+        return WABOT_ERR_PARSE;
+    const char *pid = json_string_value(json_object_get(ev, "provider_id"));
+    sent_arg a = {
+        json_string_value(json_object_get(ev, "outbound_id")),
+        json_string_value(json_object_get(ev, "to")),
+        json_string_value(json_object_get(ev, "organization")),
+        json_string_value(json_object_get(ev, "correlation_id")),
+        provider_by_name(json_string_value(json_object_get(ev, "provider"))),
+        0};
+    if (a.outbound_id == NULL)
+        a.outbound_id = "";
+    record_sent(ctx, &a, pid ? pid : "");
+    json_decref(ev);
+    return WABOT_OK;
+}
+
+static const char *const receipts_requires[] = {"delivery", NULL};
+
+static int receipts_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wabot_hook_subscribe(wabot_module_ctx(m), "delivery.sent",
+                                on_delivery_sent, NULL, NULL);
+}
+
+const wabot_module_def wb_receipts_module = {
+    WABOT_MODULE_DEF_VERSION, MODULE,
+    "delivery records: each successful send (delivery.sent), then the "
+    "providers' status callbacks",
+    receipts_requires, NULL, 0, NULL, receipts_create, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Receipts                                                            */

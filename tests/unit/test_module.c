@@ -442,7 +442,14 @@ START_TEST(test_library_features_are_modules_too)
     wabot_module *m = wabot_ctx_module(ctx, "optout");
     ck_assert_ptr_nonnull(m);
     ck_assert_ptr_nonnull(wabot_module_descriptor(m)->doc);
-    ck_assert_ptr_eq(wabot_ctx_module_at(ctx, 0), m);
+    /* In the library's order: dedup wraps the rate limit at the admit
+     * stage, then opt-out's keywords in the turn. */
+    static const char *const library[] = {"dedup", "inbound_limit",
+                                          "optout"};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_str_eq(wabot_module_name(wabot_ctx_module_at(ctx, i)),
+                         library[i]);
+    ck_assert_ptr_eq(wabot_ctx_module_at(ctx, 2), m);
     wabot_ctx_free(ctx);
 
     /* A host module may require a library module. */
@@ -464,6 +471,166 @@ START_TEST(test_library_features_are_modules_too)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The admit stage                                                     */
+
+typedef struct gate {
+    char log[128];
+    int last_rc;         /* what wabot_next() returned to the gate */
+    int saw_state;       /* the turn's state was loaded at the gate */
+} gate;
+
+static gate the_gate;
+
+static void gate_log(const char *s)
+{
+    size_t n = strlen(the_gate.log);
+    snprintf(the_gate.log + n, sizeof the_gate.log - n, "%s", s);
+}
+
+static int gate_step(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    gate_log("A(");
+    if (*wabot_turn_state(t) != '\0')
+        the_gate.saw_state = 1;
+    const char *text = wabot_message_text(wabot_turn_message(t));
+    if (text && strcmp(text, "drop") == 0) {
+        gate_log(")");
+        return wabot_reply_text(t, "dropped at the gate");
+    }
+    /* Discarded: the turn loads the saved conversation. */
+    ck_assert_int_eq(wabot_turn_set_state(t, "gate"), WABOT_OK);
+    the_gate.last_rc = wabot_next(t);
+    gate_log(")");
+    return the_gate.last_rc;
+}
+
+static int gate_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wabot_module_use(m, WABOT_STAGE_ADMIT, "gate", gate_step, NULL);
+}
+
+static const wabot_module_def gate_def = {
+    WABOT_MODULE_DEF_VERSION, "gate", "an admit-stage module", NULL, NULL, 0,
+    NULL, gate_create, NULL};
+
+/* The host's turn: moves the state, fails on "boom". */
+static int host_turn(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    gate_log("T");
+    ck_assert_str_ne(wabot_turn_state(t), "gate");
+    const char *text = wabot_message_text(wabot_turn_message(t));
+    wabot_turn_set_handled(t);
+    if (strcmp(text, "boom") == 0)
+        return WABOT_ERR_INVAL;
+    wabot_turn_set_state(t, "seen");
+    return wabot_reply_text(t, "answered");
+}
+
+static void gate_env(tu_env *e)
+{
+    memset(&the_gate, 0, sizeof the_gate);
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_add_module(o, &gate_def, NULL), WABOT_OK);
+    tu_env_init_opts(e, o);
+    wabot_options_free(o);
+    ck_assert_int_eq(wabot_use(e->ctx, "host", host_turn, NULL, NULL),
+                     WABOT_OK);
+}
+
+static int handle_text(tu_env *e, const char *id, const char *text)
+{
+    wabot_message *m = tu_text(id, "+15550002222", text);
+    int rc = wabot_ctx_handle_message(e->ctx, m);
+    wabot_message_free(m);
+    return rc;
+}
+
+START_TEST(test_admit_stage_wraps_the_turn_before_anything_is_loaded)
+{
+    tu_env e;
+    gate_env(&e);
+    ck_assert_int_eq(handle_text(&e, "m1", "hi"), WABOT_OK);
+    ck_assert_int_eq(handle_text(&e, "m2", "hi again"), WABOT_OK);
+    /* The gate ran around each turn, and the second turn's state
+     * ("seen", saved by the first) was not loaded yet at the gate. */
+    ck_assert_str_eq(the_gate.log, "A(T)A(T)");
+    ck_assert_int_eq(the_gate.saw_state, 0);
+    ck_assert_int_eq(the_gate.last_rc, WABOT_OK);
+    /* Its wabot_next() returns the turn's status. */
+    ck_assert_int_eq(handle_text(&e, "m3", "boom"), WABOT_ERR_INVAL);
+    ck_assert_int_eq(the_gate.last_rc, WABOT_ERR_INVAL);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_admit_middleware_without_next_drops_the_message_and_sends_its_replies)
+{
+    tu_env e;
+    gate_env(&e);
+    /* A first turn opens the customer's 24-hour window (the admit stage
+     * touches no profile: a reply to a first message that is dropped
+     * would wait for a template). */
+    ck_assert_int_eq(handle_text(&e, "m0", "hi"), WABOT_OK);
+    ck_assert_int_eq(handle_text(&e, "m1", "drop"), WABOT_OK);
+    ck_assert_str_eq(the_gate.log, "A(T)A()"); /* no second turn */
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 1)),
+                     "dropped at the gate");
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.handled"), 1);
+    /* Dedup runs first and wraps the gate: the dropped message was marked
+     * done, so its redelivery does not reach the gate again. */
+    ck_assert_int_eq(handle_text(&e, "m1", "drop"), WABOT_OK);
+    ck_assert_str_eq(the_gate.log, "A(T)A()");
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.duplicates"), 1);
+    tu_env_free(&e);
+}
+END_TEST
+
+/* The delivery module announces each accepted send; the receipts module
+ * records it from there, and a host module may listen too. */
+static int on_sent_event(wabot_ctx *ctx, const char *hook, const char *json,
+                         size_t len, void *ud)
+{
+    (void)ctx;
+    ck_assert_str_eq(hook, "delivery.sent");
+    snprintf(ud, 256, "%.*s", (int)len, json);
+    return WABOT_OK;
+}
+
+START_TEST(test_delivery_sent_event_reaches_receipts_and_host_subscribers)
+{
+    tu_env e;
+    gate_env(&e);
+    ck_assert_ptr_nonnull(wabot_ctx_module(e.ctx, "receipts"));
+    ck_assert_uint_eq(wabot_hook_subscriber_count(e.ctx, "delivery.sent"), 1);
+    char seen[256] = "";
+    ck_assert_int_eq(wabot_hook_subscribe(e.ctx, "delivery.sent",
+                                          on_sent_event, seen, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(handle_text(&e, "m1", "hi"), WABOT_OK);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    ck_assert_msg(strstr(seen, "\"provider_id\":\"rec-1\"") != NULL, "%s",
+                  seen);
+    ck_assert_msg(strstr(seen, "\"to\":\"+15550002222\"") != NULL, "%s",
+                  seen);
+    /* The receipts module recorded the send under the provider id. */
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(e.ctx, "rec-1", &d), WABOT_OK);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    ck_assert_str_eq(wabot_delivery_to(d), "+15550002222");
+    wabot_delivery_free(d);
+    tu_env_free(&e);
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
     Suite *s = suite_create("module");
@@ -480,6 +647,12 @@ static Suite *module_suite(void)
     tcase_add_test(tc,
                    test_hooks_reach_every_subscriber_and_report_the_first_error);
     tcase_add_test(tc, test_library_features_are_modules_too);
+    tcase_add_test(tc, test_admit_stage_wraps_the_turn_before_anything_is_loaded);
+    tcase_add_test(
+        tc, test_delivery_sent_event_reaches_receipts_and_host_subscribers);
+    tcase_add_test(
+        tc,
+        test_admit_middleware_without_next_drops_the_message_and_sends_its_replies);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "inbound.h"
+#include "options.h"
 
 /* Texts are sent as WhatsApp messages (4096 characters at most); lists of
  * keywords and secrets are far shorter in practice. */

@@ -1,4 +1,5 @@
-/* Keyword folding: how keyword routes compare text (doc/router.md).
+/* Keyword folding: how keyword routes and the opt-out words compare
+ * message text (doc/router.md; wabot_keyword_fold() is the router's).
  *
  * One pass over the UTF-8 input; each code point is white space,
  * trimmable punctuation, or "other". Other code points are emitted folded
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wabot/router.h"
 
 /* Base letters of Latin-1 Supplement (U+00C0..U+00FF) and Latin
  * Extended-A (U+0100..U+017F). "" marks a non-letter (U+00D7 multiply,
@@ -250,17 +250,4 @@ size_t wb_fold_space_len(const char *s, size_t n)
     int32_t cp;
     size_t len = utf8_decode(s, n, &cp);
     return is_space(cp) ? len : 0;
-}
-
-char *wabot_route_keyword_fold(const char *text)
-{
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    /* libc, not a context allocator: the caller frees with wabot_free(). */
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    wb_keyword_fold_to(text, n, out);
-    return out;
 }
