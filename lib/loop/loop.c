@@ -17,6 +17,7 @@
 #include "json_alloc.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "siphash.h"
 #include "versioned.h"
 
 /* wabot_loop_hooks as each version laid it out. */
@@ -102,12 +103,17 @@ static void fire_sources(wabot_ctx *ctx)
             rt->sources[i].fire(rt->sources[i].ud);
 }
 
+/* The system's entropy (ids from several processes share one Redis),
+ * mixed with time and identity in case it is unavailable. */
 static uint64_t seed(const wabot_ctx *ctx)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
-                 (uint64_t)(uintptr_t)ctx ^ ((uint64_t)getpid() << 16);
+    uint64_t k0 = 0, k1 = 0;
+    wb_siphash_key((void *)ctx, &k0, &k1);
+    uint64_t s = k0 ^ k1 ^ (uint64_t)ts.tv_nsec ^
+                 ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)ctx ^
+                 ((uint64_t)getpid() << 16);
     return s ? s : 0x9E3779B97F4A7C15ULL;
 }
 

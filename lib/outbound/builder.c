@@ -8,19 +8,18 @@
 
 #include "builder.h"
 #include "provider.h"
-#include "siphash.h"
+#include "runtime.h"
 
 #define NO_OUT WABOT_ERR_INVAL
 
-/* Ids from the system's entropy: the keys of every process queueing into
- * one Redis share a namespace. */
+/* Ids from the context's generator, seeded from the system's entropy
+ * (the keys of every process queueing into one Redis share a namespace):
+ * 64 random bits per id without a system call per message. */
 static char *generated(wabot_ctx *ctx, const char *prefix)
 {
     char id[40];
-    uint64_t k0, k1;
-    wb_siphash_key(ctx, &k0, &k1);
     snprintf(id, sizeof id, "%s-%016llx", prefix,
-             (unsigned long long)(k0 ^ k1));
+             (unsigned long long)wb_random(ctx));
     return wb_strdup(&ctx->alloc, id);
 }
 
