@@ -41,6 +41,9 @@
 #define OUTBOX_TTL_MS (7LL * 24 * 3600 * 1000)
 #define MAX_TURN_JOBS 64
 
+static const wabot_schema outbox_schema = {WABOT_SCHEMA_VERSION,
+                                           OUTBOX_SCHEMA, NULL, NULL};
+
 /* ------------------------------------------------------------------ */
 /* Jobs on the turn                                                    */
 
@@ -250,7 +253,7 @@ static int get_numbers(reader *r, wb_outjob *j)
 /* Parse a record into *jobs (allocated with a). WABOT_ERR_PARSE when it
  * is not one. */
 static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
-                       int64_t *created, wb_outjob **jobs, size_t *n)
+                       wb_outjob **jobs, size_t *n)
 {
     reader r = {val, val + len};
     unsigned long long when, count;
@@ -259,8 +262,6 @@ static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
     if (get_number(&r, INT64_MAX, '\n', &when) != 0 ||
         get_number(&r, MAX_TURN_JOBS * 2, '\n', &count) != 0)
         return WABOT_ERR_PARSE;
-    if (created)
-        *created = (int64_t)when;
     wb_outjob *js = wb_calloc(a, count ? count : 1, sizeof *js);
     if (!js)
         return WABOT_ERR_NOMEM;
@@ -337,7 +338,7 @@ static int relay_record(wabot_ctx *ctx, const char *key, const char *val,
 {
     wb_outjob *jobs;
     size_t n;
-    int rc = decode_jobs(&ctx->alloc, val, len, NULL, &jobs, &n);
+    int rc = decode_jobs(&ctx->alloc, val, len, &jobs, &n);
     if (rc == WABOT_ERR_PARSE) {
         wb_log(ctx, WABOT_LOG_ERROR, MODULE, "outbox record %s is corrupt; "
                "dropped", key);
@@ -364,10 +365,8 @@ static int relay_key(wabot_ctx *ctx, const char *key)
     char *val = NULL;
     size_t len = 0;
     uint64_t version = 0;
-    static const wabot_schema sc = {WABOT_SCHEMA_VERSION, OUTBOX_SCHEMA, NULL,
-                                    NULL};
-    int rc = wabot_storage_get_record(ctx->storage, key, &sc, &val, &len,
-                                      &version);
+    int rc = wabot_storage_get_record(ctx->storage, key, &outbox_schema,
+                                      &val, &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
         return WABOT_OK;
     if (rc == WABOT_OK)
@@ -551,10 +550,17 @@ void wb_turn_jobs_free(wabot_turn *t)
 /* ------------------------------------------------------------------ */
 /* The sweep                                                           */
 
+/* The creation time at the head of a record, or -1 when there is none
+ * (a corrupt record: relaying it drops and counts it). */
+static int64_t record_created(const char *payload, size_t len)
+{
+    reader r = {payload, payload + len};
+    unsigned long long when;
+    return get_number(&r, INT64_MAX, '\n', &when) == 0 ? (int64_t)when : -1;
+}
+
 int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
 {
-    static const wabot_schema sc = {WABOT_SCHEMA_VERSION, OUTBOX_SCHEMA, NULL,
-                                    NULL};
     int64_t now = wb_now(ctx);
     char cursor[256] = "0";
     size_t seen = 0;
@@ -572,19 +578,11 @@ int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
             char *payload = NULL;
             size_t plen = 0;
             uint32_t stored = 0;
-            if (!val || wabot_storage_record_decode(&sc, val, vlen, &payload,
-                                                    &plen, &stored))
+            if (!val || wabot_storage_record_decode(&outbox_schema, val, vlen,
+                                                    &payload, &plen, &stored))
                 continue;
-            wb_outjob *jobs = NULL;
-            size_t n = 0;
-            int64_t created = 0;
             /* Young records belong to turns still relaying them. */
-            int young = decode_jobs(&ctx->alloc, payload, plen, &created,
-                                    &jobs, &n) == WABOT_OK &&
-                        created > now - grace_ms;
-            for (size_t k = 0; k < n; k++)
-                wb_outjob_free(&ctx->alloc, &jobs[k]);
-            wb_free(&ctx->alloc, jobs);
+            int young = record_created(payload, plen) > now - grace_ms;
             if (!young &&
                 relay_record(ctx, key, payload, plen,
                              wabot_storage_items_version(page, i)) ==

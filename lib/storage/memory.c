@@ -207,12 +207,25 @@ static int entry_write(mem_store *st, mem_entry *e, const char *val,
     return WABOT_OK;
 }
 
+/* A zeroed entry carrying op's key and hash; NULL on NOMEM. */
+static mem_entry *entry_new(const mem_op *op)
+{
+    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->key, op->key, op->klen);
+    e->key[op->klen] = '\0';
+    e->klen = op->klen;
+    e->hash = op->hash;
+    return e;
+}
+
 /* A new value entry for op's key, not linked yet (so a transaction can
  * allocate everything before it changes anything); NULL on NOMEM. */
 static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
                               const char *val, size_t len)
 {
-    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    mem_entry *e = entry_new(op);
     if (e == NULL)
         return NULL;
     e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
@@ -221,10 +234,6 @@ static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
         free(e);
         return NULL;
     }
-    memcpy(e->key, op->key, op->klen);
-    e->key[op->klen] = '\0';
-    e->klen = op->klen;
-    e->hash = op->hash;
     e->len = len;
     return e;
 }
@@ -719,7 +728,7 @@ static mem_entry *zset_begin(mem_store *st, mem_op *op, zkey *zk,
 /* A sorted-index entry, not linked; NULL on NOMEM. */
 static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
 {
-    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    mem_entry *e = entry_new(op);
     if (e == NULL)
         return NULL;
     if ((e->zset = zset_new(st)) == NULL || copy_value("", 0, &e->val)) {
@@ -728,10 +737,6 @@ static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
         free(e);
         return NULL;
     }
-    memcpy(e->key, op->key, op->klen);
-    e->key[op->klen] = '\0';
-    e->klen = op->klen;
-    e->hash = op->hash;
     return e;
 }
 
