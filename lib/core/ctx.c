@@ -43,8 +43,8 @@ static const wabot_allocator libc_allocator = {
 static int fail(wabot_options *opts, int rc, const char *msg)
 {
     if (opts)
-        snprintf(opts->errmsg, sizeof opts->errmsg, "%s", msg);
-    return rc;
+        return wb_options_error(opts, rc, "%s", msg);
+    return wb_detail(NULL, rc, "%s", msg);
 }
 
 static int setup_backends(wabot_ctx *ctx, wabot_options *opts)
