@@ -1,6 +1,7 @@
 /* Status strings and per-thread, per-context detail messages. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctx.h"
 
@@ -42,10 +43,15 @@ static _Thread_local struct {
     char msg[512];
 } tls_err;
 
+/* Formatted through a scratch buffer: a new detail often quotes the one
+ * before it (a context's message wrapping its storage's), which lives in
+ * the same slot. */
 void wb_detailv(const void *owner, const char *fmt, va_list ap)
 {
+    char msg[sizeof tls_err.msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(tls_err.msg, msg, sizeof msg);
     tls_err.owner = owner;
-    vsnprintf(tls_err.msg, sizeof tls_err.msg, fmt, ap);
 }
 
 int wb_detail(const void *owner, int status, const char *fmt, ...)

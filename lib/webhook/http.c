@@ -46,25 +46,11 @@ void wb_webhook_batch_clear(wb_webhook_batch *b)
     b->alloc = a;
 }
 
-/* Grow an array of `size`-byte items to hold one more. */
-static int grow(const wabot_allocator *a, void **items, size_t n, size_t *cap,
-                size_t size)
-{
-    if (n < *cap)
-        return WABOT_OK;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    void *p = wb_realloc(a, *items, ncap * size);
-    if (p == NULL)
-        return WABOT_ERR_NOMEM;
-    *items = p;
-    *cap = ncap;
-    return WABOT_OK;
-}
-
 int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m)
 {
     void *items = b->msgs;
-    if (grow(&b->alloc, &items, b->n_msgs, &b->cap_msgs, sizeof *b->msgs)) {
+    if (wb_grow(&b->alloc, &items, b->n_msgs + 1, &b->cap_msgs,
+                sizeof *b->msgs)) {
         wabot_message_free(m);
         return WABOT_ERR_NOMEM;
     }
@@ -76,8 +62,8 @@ int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m)
 wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b)
 {
     void *items = b->statuses;
-    if (grow(&b->alloc, &items, b->n_statuses, &b->cap_statuses,
-             sizeof *b->statuses))
+    if (wb_grow(&b->alloc, &items, b->n_statuses + 1, &b->cap_statuses,
+                sizeof *b->statuses))
         return NULL;
     b->statuses = items;
     wb_status_update *s = &b->statuses[b->n_statuses++];
