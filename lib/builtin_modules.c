@@ -1,10 +1,12 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
+#include "admin.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
 #include "inbound.h"
 #include "metrics.h"
+#include "migration.h"
 #include "module.h"
 #include "options.h"
 #include "outbound.h"
@@ -29,6 +31,8 @@ static const wabot_module_def *const builtin[] = {
     &wb_webhook_module,
     &wb_twilio_module,
     &wb_meta_module,
+    &wb_admin_module,
+    &wb_migration_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)
