@@ -179,7 +179,7 @@ typedef struct wb_org_index {
 typedef struct wb_commerce {
     wabot_module *m;
     wabot_ctx *ctx;
-    pthread_mutex_t lock; /* the index table */
+    pthread_rwlock_t lock; /* the index table */
     wb_org_index *orgs;
     size_t n_orgs, cap_orgs;
     wabot_metric_family *products; /* gauge {org} */

@@ -292,6 +292,19 @@ static void gather(const wb_match_index *ix, const span_hits *sh, size_t run,
     pl->n = o;
 }
 
+/* Insert c into best[0..*n) (sorted, at most cap kept). */
+static void keep_best(mcand *best, size_t *n, size_t cap, const mcand *c)
+{
+    if (*n == cap && cand_cmp(c, &best[cap - 1]) >= 0)
+        return;
+    size_t i = *n < cap ? (*n)++ : cap - 1;
+    while (i > 0 && cand_cmp(c, &best[i - 1]) < 0) {
+        best[i] = best[i - 1];
+        i--;
+    }
+    best[i] = *c;
+}
+
 /* Score the run's candidates into line (best first, those at or above
  * min_score). Returns the best score. */
 static int rank_run(const wb_match_index *ix, const span_hits *sh,
@@ -299,29 +312,18 @@ static int rank_run(const wb_match_index *ix, const span_hits *sh,
 {
     pool pl;
     gather(ix, sh, run, &pl);
-    mcand all[MAX_CANDIDATES * 4];
-    size_t n = 0;
+    line->n = 0;
+    size_t fulls = 0;
     for (size_t k = 0; k < pl.n; k++) {
         const wb_indexed_product *p = wb_match_index_product(ix, pl.ids[k]);
         int full;
         int s = score_product(p, sh, run, &full);
         if (s < min_score)
             continue;
+        fulls += full != 0;
         mcand c = {p, s, full};
-        if (n < sizeof all / sizeof all[0]) {
-            all[n++] = c;
-            continue;
-        }
-        qsort(all, n, sizeof all[0], cand_cmp); /* keep the best */
-        if (cand_cmp(&c, &all[n - 1]) < 0)
-            all[n - 1] = c;
+        keep_best(line->c, &line->n, MAX_CANDIDATES, &c);
     }
-    qsort(all, n, sizeof all[0], cand_cmp);
-    line->n = n < MAX_CANDIDATES ? n : MAX_CANDIDATES;
-    memcpy(line->c, all, line->n * sizeof all[0]);
-    size_t fulls = 0;
-    for (size_t k = 0; k < line->n; k++)
-        fulls += line->c[k].full;
     line->ambiguous = fulls > 1;
     return line->n ? line->c[0].score : 0;
 }

@@ -103,7 +103,7 @@ static wb_org_index *find_org(wb_commerce *cm, const char *org)
  * NULL. */
 static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev)
 {
-    pthread_mutex_lock(&cm->lock);
+    pthread_rwlock_rdlock(&cm->lock);
     wb_org_index *oi = find_org(cm, org);
     wb_match_index *ix = oi && oi->ix &&
                                  wb_match_index_revision(oi->ix) == rev
@@ -111,7 +111,7 @@ static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev)
                              : NULL;
     if (ix)
         wb_match_index_ref(ix);
-    pthread_mutex_unlock(&cm->lock);
+    pthread_rwlock_unlock(&cm->lock);
     return ix;
 }
 
@@ -119,7 +119,7 @@ static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev)
  * there already. */
 static void keep(wb_commerce *cm, const char *org, wb_match_index *ix)
 {
-    pthread_mutex_lock(&cm->lock);
+    pthread_rwlock_wrlock(&cm->lock);
     wb_org_index *oi = find_org(cm, org);
     if (!oi && wb_grow(&cm->ctx->alloc, (void **)&cm->orgs, cm->n_orgs + 1,
                        &cm->cap_orgs, sizeof *cm->orgs) == WABOT_OK) {
@@ -136,7 +136,7 @@ static void keep(wb_commerce *cm, const char *org, wb_match_index *ix)
         wb_match_index_ref(ix);
         oi->ix = ix;
     }
-    pthread_mutex_unlock(&cm->lock);
+    pthread_rwlock_unlock(&cm->lock);
 }
 
 int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
@@ -175,12 +175,12 @@ void wb_commerce_index_drop(wabot_ctx *ctx, const char *org)
     wb_commerce *cm = wb_commerce_of(ctx);
     if (!cm)
         return;
-    pthread_mutex_lock(&cm->lock);
+    pthread_rwlock_wrlock(&cm->lock);
     wb_org_index *oi = find_org(cm, org);
     wb_match_index *ix = oi ? oi->ix : NULL;
     if (oi)
         oi->ix = NULL;
-    pthread_mutex_unlock(&cm->lock);
+    pthread_rwlock_unlock(&cm->lock);
     wb_match_index_unref(ix);
 }
 
@@ -256,7 +256,7 @@ static int commerce_create(wabot_module *m, void *ud)
         return WABOT_ERR_NOMEM;
     cm->m = m;
     cm->ctx = ctx;
-    pthread_mutex_init(&cm->lock, NULL);
+    pthread_rwlock_init(&cm->lock, NULL);
     wabot_module_set_data(m, cm);
     static const char *const labels[] = {"org"};
     wabot_metric_def def = {WABOT_METRIC_DEF_VERSION,
@@ -278,7 +278,7 @@ static void commerce_destroy(wabot_module *m, void *ud)
         wb_free(&cm->ctx->alloc, cm->orgs[i].org);
     }
     wb_free(&cm->ctx->alloc, cm->orgs);
-    pthread_mutex_destroy(&cm->lock);
+    pthread_rwlock_destroy(&cm->lock);
     wabot_module_set_data(m, NULL);
     wb_free(&cm->ctx->alloc, cm);
 }
