@@ -24,7 +24,8 @@
 #include "strbuf.h"
 
 #define MAX_TEXT 1000
-#define MAX_WORDS 200
+/* Folding never lengthens text, so a text has at most MAX_TEXT words. */
+#define MAX_WORDS MAX_TEXT
 #define WORD_MAX 64
 #define MAX_SPAN 6
 #define MAX_HITS 16
@@ -58,23 +59,25 @@ struct wabot_match {
     size_t n_unknown, cap_unknown;
 };
 
+/* The text's words, NUL-terminated one after the other in buf. */
 typedef struct words {
-    char w[MAX_WORDS][WORD_MAX];
-    size_t n;
-    int truncated;
+    char buf[2 * MAX_WORDS];
+    const char *w[MAX_WORDS];
+    size_t n, used;
 } words;
 
 static void on_word(const char *w, size_t n, void *ud)
 {
     words *ws = ud;
-    if (ws->n >= MAX_WORDS) {
-        ws->truncated = 1;
-        return;
-    }
     if (n >= WORD_MAX)
-        n = WORD_MAX - 1;
-    memcpy(ws->w[ws->n], w, n);
-    ws->w[ws->n++][n] = '\0';
+        n = WORD_MAX - 1; /* no product word is that long */
+    if (ws->n >= MAX_WORDS || ws->used + n + 1 > sizeof ws->buf)
+        return; /* cannot happen within MAX_TEXT */
+    char *dst = ws->buf + ws->used;
+    memcpy(dst, w, n);
+    dst[n] = '\0';
+    ws->w[ws->n++] = dst;
+    ws->used += n + 1;
 }
 
 static int is_break(const char *w)
@@ -509,8 +512,7 @@ int wabot_catalog_match(wabot_ctx *ctx, const char *org, const char *locale,
     if (rc == WABOT_OK) {
         char folded[MAX_TEXT + 1];
         wb_keyword_fold_to(text, len, folded);
-        ws->n = 0;
-        ws->truncated = 0;
+        ws->n = ws->used = 0;
         wb_match_words(folded, on_word, ws);
         parser ps = {m, wb_lang_words_for(locale), ws,
                      (int)wb_commerce_opt_int(ctx, org,

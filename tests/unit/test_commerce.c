@@ -536,6 +536,25 @@ START_TEST(test_match_refuses_bad_input)
 }
 END_TEST
 
+START_TEST(test_match_reads_every_word_of_a_long_text)
+{
+    char text[1001] = "";
+    size_t n = 0;
+    while (strlen(text) + 8 <= 1000) {
+        strcat(text, n % 2 ? "2 water," : "1 fries,");
+        n++;
+    }
+    wabot_match *m = NULL;
+    ck_assert_int_eq(wabot_catalog_match(env.ctx, ORG, NULL, text, &m),
+                     WABOT_OK);
+    ck_assert_uint_eq(wabot_match_line_count(m), n); /* none dropped */
+    ck_assert_str_eq(wabot_match_candidate_sku(m, n - 1, 0),
+                     n % 2 ? "fries" : "water");
+    ck_assert_int_eq(wabot_match_line_quantity(m, n - 1), n % 2 ? 1 : 2);
+    wabot_match_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The cart, through real turns                                        */
 
@@ -727,6 +746,7 @@ int main(void)
     tcase_add_test(tc, test_match_reads_spanish_and_portuguese_number_words);
     tcase_add_test(tc, test_match_index_follows_catalog_changes_and_is_reused);
     tcase_add_test(tc, test_match_refuses_bad_input);
+    tcase_add_test(tc, test_match_reads_every_word_of_a_long_text);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cart");
