@@ -366,9 +366,9 @@ END_TEST
 TCase *wb_catalog_conformance_tcase(const wb_catalog_backend *b)
 {
     g_backend = *b;
-    char name[64];
+    static char name[64]; /* Check keeps the pointer */
     snprintf(name, sizeof name, "catalog:%s", b->name);
-    TCase *tc = tcase_create(strdup(name));
+    TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_catalog_stores_every_field_and_reads_it_back);
