@@ -372,6 +372,19 @@ WABOT_API const char *wabot_match_unknown(const wabot_match *m, size_t i);
  * no product at all. Owned (wabot_ctx_mem_free); NULL on out of memory.
  */
 WABOT_API char *wabot_match_reply_text(const wabot_match *m);
+/**
+ * Fill `out` (a builder of the match's context) with the choices of
+ * ambiguous line i, for the customer to pick one: the
+ * commerce.ambiguous_reply text as body, then up to 3 reply buttons, or up
+ * to 10 list rows when there are more, one per product that contains
+ * every word of the line (best first). Ids are "pick:<quantity>:<sku>",
+ * titles the product names cut to the provider's limits (20 characters
+ * for buttons, 24 for rows), row descriptions the prices. Errors: INVAL
+ * (NULL, i out of range, a line that is not ambiguous), and the builder's
+ * own. The builder's thread.
+ */
+WABOT_API int wabot_match_choices_out(const wabot_match *m, size_t i,
+                                      wabot_out *out);
 /** The whole result as JSON {"lines":[{"text","quantity","ambiguous",
  *  "candidates":[{"sku","name","score","price","currency"}]}],
  *  "unknown":[...]}. Owned (wabot_ctx_mem_free). */

@@ -198,9 +198,11 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out);
 /* Forget org's index (its catalog changed). */
 void wb_commerce_index_drop(wabot_ctx *ctx, const char *org);
 
-/* Replace every "{words}" in tmpl with words, appended to b. */
+/* Replace every "{words}" in tmpl with words, appended to b (module.c). */
 struct wb_strbuf;
 void wb_commerce_fill(struct wb_strbuf *b, const char *tmpl,
                       const char *words);
+/* s cut to max code points ("…" marking a cut) appended to b (menu.c). */
+void wb_commerce_put_cut(struct wb_strbuf *b, const char *s, size_t max);
 
 #endif

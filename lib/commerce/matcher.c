@@ -688,6 +688,46 @@ char *wabot_match_reply_text(const wabot_match *m)
     return wb_strbuf_take(&b);
 }
 
+int wabot_match_choices_out(const wabot_match *m, size_t i, wabot_out *out)
+{
+    const mline *l = line_at(m, i);
+    if (!l || !out || !l->ambiguous)
+        return m ? wb_error(m->ctx, WABOT_ERR_INVAL,
+                            "line %zu is not an ambiguous line", i)
+                 : WABOT_ERR_INVAL;
+    size_t fulls = 0;
+    for (size_t j = 0; j < l->n; j++)
+        fulls += l->c[j].full != 0;
+    wb_strbuf body;
+    wb_strbuf_init(&body, &m->ctx->alloc);
+    wb_commerce_fill(&body, wb_commerce_opt_str(m->ctx, m->org,
+                                                WB_COMMERCE_OPT_AMBIGUOUS_REPLY),
+                     l->text);
+    int rc = body.oom ? WABOT_ERR_NOMEM : wabot_out_set_text(out, body.data);
+    wb_strbuf_free(&body);
+    wb_strbuf title;
+    wb_strbuf_init(&title, &m->ctx->alloc);
+    for (size_t j = 0; rc == WABOT_OK && j < l->n; j++) {
+        const wb_indexed_product *p = l->c[j].p;
+        if (!l->c[j].full)
+            continue;
+        char id[WABOT_PRODUCT_SKU_MAX + 40], price[WB_MONEY_STR];
+        snprintf(id, sizeof id, "pick:%lld:%s", (long long)l->qty, p->sku);
+        wb_strbuf_reset(&title);
+        wb_commerce_put_cut(&title, p->name, fulls <= 3 ? 20 : 24);
+        if (title.oom)
+            rc = WABOT_ERR_NOMEM;
+        else if (fulls <= 3)
+            rc = wabot_out_add_button(out, id, title.data);
+        else
+            rc = wabot_out_add_row(out, id, title.data,
+                                   wb_money_str(p->price, p->currency,
+                                                WABOT_MONEY_SYMBOL, price));
+    }
+    wb_strbuf_free(&title);
+    return rc;
+}
+
 char *wabot_match_json(const wabot_match *m)
 {
     if (!m)

@@ -25,8 +25,7 @@ static size_t utf8_prefix(const char *s, size_t max)
     return i;
 }
 
-/* s cut to max code points ("…" marking a cut) appended to b. */
-static void put_cut(wb_strbuf *b, const char *s, size_t max)
+void wb_commerce_put_cut(wb_strbuf *b, const char *s, size_t max)
 {
     if (wb_utf8_length(s) <= max) {
         wb_strbuf_puts(b, s);
@@ -50,7 +49,7 @@ static int new_page(const wabot_allocator *a, page_set *ps, const char *title,
         return WABOT_ERR_NOMEM;
     wb_strbuf *b = &ps->pages[ps->n++];
     wb_strbuf_init(b, a);
-    put_cut(b, title, title_cps);
+    wb_commerce_put_cut(b, title, title_cps);
     ps->used = wb_utf8_length(b->data ? b->data : "");
     return WABOT_OK;
 }
@@ -81,7 +80,7 @@ static void product_line(wb_strbuf *b, const wabot_product *p, size_t max)
                       ? max - wb_utf8_length(price) - 8
                       : 1;
     wb_strbuf_puts(b, "\xE2\x80\xA2 "); /* bullet */
-    put_cut(b, p->name, room);
+    wb_commerce_put_cut(b, p->name, room);
     wb_strbuf_printf(b, " \xE2\x80\x94 %s", price); /* em dash */
 }
 
@@ -105,7 +104,7 @@ static int paginate(wabot_ctx *ctx, wabot_product **ps, size_t n,
         if (cat) {
             wb_strbuf_reset(&line);
             wb_strbuf_putc(&line, '*');
-            put_cut(&line, cat, line_max - 2);
+            wb_commerce_put_cut(&line, cat, line_max - 2);
             wb_strbuf_putc(&line, '*');
             rc = add_line(a, out, line.data, budget, title, title_cps);
         }
@@ -189,7 +188,7 @@ static int add_rows(wabot_out *out, wabot_product **ps, size_t from,
         snprintf(id, sizeof id, "product:%s", ps[i]->sku);
         wb_strbuf title;
         wb_strbuf_init(&title, NULL);
-        put_cut(&title, ps[i]->name, ROW_TITLE_MAX);
+        wb_commerce_put_cut(&title, ps[i]->name, ROW_TITLE_MAX);
         rc = title.oom ? WABOT_ERR_NOMEM
                        : wabot_out_add_row(out, id, title.data,
                                            wb_money_str(ps[i]->price,
@@ -223,7 +222,7 @@ int wabot_catalog_menu_list(wabot_ctx *ctx, const char *org,
                       n_pages);
     wb_strbuf body;
     wb_strbuf_init(&body, &ctx->alloc);
-    put_cut(&body, wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_TITLE),
+    wb_commerce_put_cut(&body, wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_TITLE),
             1000);
     if (n_pages > 1)
         wb_strbuf_printf(&body, " (%zu/%zu)", page + 1, n_pages);

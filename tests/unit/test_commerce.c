@@ -692,6 +692,57 @@ START_TEST(test_cart_reports_a_product_deleted_while_in_it)
 }
 END_TEST
 
+static int reply_choices_and_menu(wabot_turn *t)
+{
+    wabot_ctx *ctx = wabot_turn_ctx(t);
+    wabot_match *m = NULL;
+    int rc = wabot_catalog_match(ctx, ORG, NULL, "3 cokke", &m);
+    wabot_out *o = wabot_out_new(ctx);
+    if (rc == WABOT_OK)
+        rc = wabot_match_choices_out(m, 0, o);
+    if (rc == WABOT_OK)
+        rc = wabot_turn_reply_out(t, o);
+    wabot_out_free(o);
+    wabot_match_free(m);
+    o = wabot_out_new(ctx);
+    if (rc == WABOT_OK)
+        rc = wabot_catalog_menu_list(ctx, ORG, NULL, 0, o, NULL);
+    if (rc == WABOT_OK)
+        rc = wabot_turn_reply_out(t, o);
+    wabot_out_free(o);
+    return rc;
+}
+
+START_TEST(test_choices_and_menu_list_reach_the_customer_as_interactive_messages)
+{
+    ck_assert_int_eq(turn(reply_choices_and_menu), WABOT_OK);
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_transport_recorder_count(env.rec), 2);
+    const wabot_outbound *b = wabot_transport_recorder_get(env.rec, 0);
+    ck_assert_str_eq(wabot_out_kind_name(wabot_outbound_kind(b)),
+                     "buttons");
+    ck_assert_str_eq(wabot_outbound_text(b), "Which \"cokke\" did you mean?");
+    ck_assert_uint_eq(wabot_outbound_option_count(b), 2);
+    ck_assert_str_eq(wabot_outbound_option_id(b, 0), "pick:3:coke");
+    ck_assert_str_eq(wabot_outbound_option_title(b, 1), "Coke Zero");
+    const wabot_outbound *l = wabot_transport_recorder_get(env.rec, 1);
+    ck_assert_str_eq(wabot_out_kind_name(wabot_outbound_kind(l)), "list");
+    ck_assert_uint_eq(wabot_outbound_option_count(l), 5);
+    ck_assert_str_eq(wabot_outbound_option_id(l, 3), "product:pizza");
+    ck_assert_str_eq(wabot_outbound_option_title(l, 3), "Pizza Margherita");
+    ck_assert_str_eq(wabot_outbound_option_description(l, 3), "$9.00");
+    /* A clear line has no choices. */
+    wabot_match *m = NULL;
+    ck_assert_int_eq(wabot_catalog_match(env.ctx, ORG, NULL, "water", &m),
+                     WABOT_OK);
+    wabot_out *o = wabot_out_new(env.ctx);
+    ck_assert_int_eq(wabot_match_choices_out(m, 0, o), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_match_choices_out(m, 1, o), WABOT_ERR_INVAL);
+    wabot_out_free(o);
+    wabot_match_free(m);
+}
+END_TEST
+
 START_TEST(test_stats_count_products_matches_and_cart_adds)
 {
     wabot_match *m = NULL;
@@ -753,6 +804,8 @@ int main(void)
     tcase_add_checked_fixture(tc, cart_setup, shop_teardown);
     tcase_add_test(tc, test_cart_adds_checks_and_prices_lines_with_totals);
     tcase_add_test(tc, test_cart_reports_a_product_deleted_while_in_it);
+    tcase_add_test(
+        tc, test_choices_and_menu_list_reach_the_customer_as_interactive_messages);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
