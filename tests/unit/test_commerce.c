@@ -1,6 +1,7 @@
 /* The commerce module, part 1: money, products, import/export, menus,
  * the product matcher and the cart (memory storage; the catalog's
  * storage behaviour on every backend is tests/conformance/catalog_suite.c). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -555,6 +556,46 @@ START_TEST(test_match_reads_every_word_of_a_long_text)
 }
 END_TEST
 
+typedef struct matcher_thread {
+    pthread_t th;
+    int failures;
+} matcher_thread;
+
+static void *match_loop(void *arg)
+{
+    matcher_thread *mt = arg;
+    for (int i = 0; i < 300; i++) {
+        wabot_match *m = NULL;
+        if (wabot_catalog_match(env.ctx, ORG, NULL, "2 cokes and a sprite",
+                                &m) != WABOT_OK ||
+            wabot_match_line_count(m) < 1)
+            mt->failures++;
+        wabot_match_free(m);
+    }
+    return NULL;
+}
+
+/* Indexes are swapped under readers: every match sees one whole index,
+ * old or new (run under ASan and valgrind by make check). */
+START_TEST(test_match_runs_concurrently_with_catalog_changes)
+{
+    matcher_thread mt[4] = {0};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&mt[i].th, NULL, match_loop, &mt[i]),
+                         0);
+    for (int i = 0; i < 40; i++) {
+        add_product(ORG, "sprite", "Sprite", NULL, "Drinks", 150, -1, 1);
+        ck_assert_int_eq(wabot_catalog_delete(env.ctx, ORG, "sprite", 0),
+                         WABOT_OK);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(mt[i].th, NULL);
+        ck_assert_int_eq(mt[i].failures, 0);
+    }
+    expect_match(ORG, NULL, "sprite", NULL, 0, "sprite");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The cart, through real turns                                        */
 
@@ -798,6 +839,7 @@ int main(void)
     tcase_add_test(tc, test_match_index_follows_catalog_changes_and_is_reused);
     tcase_add_test(tc, test_match_refuses_bad_input);
     tcase_add_test(tc, test_match_reads_every_word_of_a_long_text);
+    tcase_add_test(tc, test_match_runs_concurrently_with_catalog_changes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cart");
