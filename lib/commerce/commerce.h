@@ -4,6 +4,7 @@
 #define WB_COMMERCE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -168,12 +169,14 @@ enum {
     WB_COMMERCE_OPT_CART_TITLE,
     WB_COMMERCE_OPT_CART_TOTAL,
     WB_COMMERCE_OPT_UNAVAILABLE,
+    WB_COMMERCE_OPT_INDEX_CHECK,
     WB_COMMERCE_OPT_COUNT
 };
 
 typedef struct wb_org_index {
     char *org;
     wb_match_index *ix;
+    atomic_llong checked_ms; /* when ix was last found current */
 } wb_org_index;
 
 typedef struct wb_commerce {

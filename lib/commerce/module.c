@@ -46,6 +46,12 @@ static const wabot_option_def options[WB_COMMERCE_OPT_COUNT] = {
     TEXT("cart_total", "Total", "label of the cart's total"),
     TEXT("unavailable_text", "no longer available",
          "mark of a cart line that cannot be ordered"),
+    {WABOT_OPTION_DEF_VERSION, "index_check_ms", WABOT_OPTION_DURATION,
+     PER_ORG, 1000, 0, 3600000, NULL,
+     "how long the matcher trusts its index before it checks the catalog's "
+     "revision again (changes made by other processes show after at most "
+     "this; 0: check on every match)",
+     NULL, NULL, NULL},
 };
 
 wb_commerce *wb_commerce_of(wabot_ctx *ctx)
@@ -99,16 +105,18 @@ static wb_org_index *find_org(wb_commerce *cm, const char *org)
     return NULL;
 }
 
-/* The cached index if it is of revision rev (a new reference), else
- * NULL. */
-static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev)
+/* The cached index if it is of revision rev (rev < 0: if it was found
+ * current within the last `fresh_ms`), as a new reference; else NULL. */
+static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev,
+                              int64_t now, int64_t fresh_ms)
 {
     pthread_rwlock_rdlock(&cm->lock);
     wb_org_index *oi = find_org(cm, org);
-    wb_match_index *ix = oi && oi->ix &&
-                                 wb_match_index_revision(oi->ix) == rev
-                             ? oi->ix
-                             : NULL;
+    wb_match_index *ix = oi ? oi->ix : NULL;
+    if (ix && rev >= 0 && wb_match_index_revision(ix) == rev)
+        atomic_store(&oi->checked_ms, now);
+    else if (ix && (rev >= 0 || now - atomic_load(&oi->checked_ms) >= fresh_ms))
+        ix = NULL;
     if (ix)
         wb_match_index_ref(ix);
     pthread_rwlock_unlock(&cm->lock);
@@ -117,7 +125,8 @@ static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev)
 
 /* Keep ix as org's index (one more reference) unless a newer one is
  * there already. */
-static void keep(wb_commerce *cm, const char *org, wb_match_index *ix)
+static void keep(wb_commerce *cm, const char *org, wb_match_index *ix,
+                 int64_t now)
 {
     pthread_rwlock_wrlock(&cm->lock);
     wb_org_index *oi = find_org(cm, org);
@@ -135,6 +144,7 @@ static void keep(wb_commerce *cm, const char *org, wb_match_index *ix)
         wb_match_index_unref(oi->ix);
         wb_match_index_ref(ix);
         oi->ix = ix;
+        atomic_store(&oi->checked_ms, now);
     }
     pthread_rwlock_unlock(&cm->lock);
 }
@@ -144,13 +154,23 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
     wb_commerce *cm = wb_commerce_of(ctx);
     if (!cm)
         return WABOT_ERR_STATE;
+    /* Within commerce.index_check_ms of the last check the index is
+     * trusted without a round trip (this process's own changes drop it at
+     * once; other processes' show after at most that long). */
+    int64_t now = wabot_ctx_now_ms(ctx);
+    int64_t fresh = wb_commerce_opt_int(ctx, org, WB_COMMERCE_OPT_INDEX_CHECK);
+    wb_match_index *ix = fresh > 0 ? cached(cm, org, -1, now, fresh) : NULL;
+    if (ix) {
+        *out = ix;
+        return WABOT_OK;
+    }
     /* The revision is read before the products: a change made while the
-     * index is built moves it again, so the next match rebuilds. */
+     * index is built moves it again, so the next check rebuilds. */
     int64_t rev;
     int rc = wb_catalog_revision(ctx, org, &rev);
     if (rc != WABOT_OK)
         return rc;
-    wb_match_index *ix = cached(cm, org, rev);
+    ix = cached(cm, org, rev, now, fresh);
     if (ix) {
         *out = ix;
         return WABOT_OK;
@@ -165,7 +185,7 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
     if (!ix)
         return WABOT_ERR_NOMEM;
     wb_count(ctx, "commerce.index_builds", 1);
-    keep(cm, org, ix);
+    keep(cm, org, ix, now);
     *out = ix;
     return WABOT_OK;
 }

@@ -6,8 +6,9 @@
  * of the issue's phrases (quantities, plurals, aliases, typos, number
  * words, unknown words) on 1 and 2 threads. Prints phrases per second.
  * Each match also reads the catalog's revision from storage (a memory
- * get here, one round trip on Redis). Figures only: nothing asserts on
- * time. Usage: bench_matcher [N] (default 200000). */
+ * get, or with "redis" one round trip to a fresh redis-server started
+ * here). Figures only: nothing asserts on time.
+ * Usage: bench_matcher [N [memory|redis]] (default 200000 memory). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include <time.h>
 
 #include <wabot.h>
+
+#include "redis_harness.h"
 
 #define ORG "bench"
 
@@ -117,7 +120,27 @@ static void timed(wabot_ctx *ctx, long n, int threads)
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 200000;
+    int on_redis = argc > 2 && strcmp(argv[2], "redis") == 0;
+    rh_server srv;
+    wabot_redis *redis = NULL;
+    wabot_storage *store = NULL;
+    if (on_redis) {
+        if (!rh_available() || rh_start(&srv, 0) != 0) {
+            fprintf(stderr, "no redis-server: skipped\n");
+            return 77;
+        }
+        wabot_redis_config cfg;
+        wabot_redis_config_init(&cfg);
+        cfg.port = srv.port;
+        redis = wabot_redis_new(&cfg, NULL);
+        store = redis ? wabot_storage_redis_new(redis) : NULL;
+        if (!store)
+            return 1;
+    }
+    printf("storage: %s\n", on_redis ? "redis" : "memory");
     wabot_options *o = wabot_options_new();
+    if (store)
+        wabot_options_set_storage(o, store);
     wabot_ctx *ctx = NULL;
     if (wabot_ctx_new(&ctx, o) != WABOT_OK)
         return 1;
@@ -153,5 +176,10 @@ int main(int argc, char **argv)
     printf("stats: %s\n", stats);
     wabot_ctx_mem_free(ctx, stats);
     wabot_ctx_free(ctx);
+    if (on_redis) {
+        wabot_storage_free(store);
+        wabot_redis_free(redis);
+        rh_destroy(&srv);
+    }
     return 0;
 }

@@ -15,11 +15,15 @@ static wabot_ctx *g_ctx;
 
 #define ORG "acme"
 
-static wabot_ctx *ctx_on_store(void)
+/* check_ms: the option commerce.index_check_ms ("0": every match). */
+static wabot_ctx *ctx_on_store(const char *check_ms)
 {
     wabot_options *o = wabot_options_new();
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(wabot_options_set_storage(o, g_store), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set(o, "commerce.index_check_ms",
+                                       check_ms),
+                     WABOT_OK);
     wabot_ctx *ctx = NULL;
     ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
     wabot_options_free(o);
@@ -30,7 +34,7 @@ static void setup(void)
 {
     g_store = g_backend.create(g_backend.ud);
     ck_assert_ptr_nonnull(g_store);
-    g_ctx = ctx_on_store();
+    g_ctx = ctx_on_store("1s");
 }
 
 static void teardown(void)
@@ -300,10 +304,11 @@ START_TEST(test_catalog_import_of_many_rows_spans_transactions)
 END_TEST
 
 /* Two contexts on one store stand for two processes: a change made by
- * one reaches the other's matcher index. */
+ * one reaches the other's matcher index (checked on every match here; the
+ * delay of the default check interval is a unit test on the fake clock). */
 START_TEST(test_catalog_change_in_one_context_reaches_another_matcher)
 {
-    wabot_ctx *other = ctx_on_store();
+    wabot_ctx *other = ctx_on_store("0");
     create("cola", "Cola", NULL, 200);
     wabot_match *m = NULL;
     ck_assert_int_eq(wabot_catalog_match(other, ORG, NULL, "2 colas", &m),

@@ -515,6 +515,37 @@ START_TEST(test_match_index_follows_catalog_changes_and_is_reused)
 }
 END_TEST
 
+/* Another process's change (a second context on the same store and fake
+ * clock) shows once commerce.index_check_ms has passed; this process's
+ * own changes show at once. */
+START_TEST(test_match_sees_other_processes_changes_after_the_check_interval)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_clock k = tu_clock_wabot(&env.clock);
+    ck_assert_int_eq(wabot_options_set_storage(o, env.storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    wabot_ctx *other = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&other, o), WABOT_OK);
+    wabot_options_free(o);
+    expect_match(ORG, NULL, "sprite", NULL, 0, "sprite"); /* index built */
+    wabot_product *p = wabot_product_new(other);
+    ck_assert_int_eq(wabot_product_set_sku(p, "sprite"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_name(p, "Sprite"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_price(p, 150, "USD"), WABOT_OK);
+    ck_assert_int_eq(wabot_catalog_create(other, ORG, p, NULL), WABOT_OK);
+    wabot_product_free(p);
+    int64_t builds = wabot_metrics_counter(env.ctx, "commerce.index_builds");
+    tu_clock_advance(&env.clock, 999);
+    expect_match(ORG, NULL, "sprite", NULL, 0, "sprite"); /* trusted */
+    ck_assert_int_eq(wabot_metrics_counter(env.ctx, "commerce.index_builds"),
+                     builds);
+    tu_clock_advance(&env.clock, 1);
+    want_line s[] = {{"sprite", 1, 0}};
+    expect_match(ORG, NULL, "sprite", s, 1, NULL); /* checked, rebuilt */
+    wabot_ctx_free(other);
+}
+END_TEST
+
 START_TEST(test_match_refuses_bad_input)
 {
     wabot_match *m = NULL;
@@ -838,6 +869,8 @@ int main(void)
     tcase_add_test(tc, test_match_reads_spanish_and_portuguese_number_words);
     tcase_add_test(tc, test_match_index_follows_catalog_changes_and_is_reused);
     tcase_add_test(tc, test_match_refuses_bad_input);
+    tcase_add_test(
+        tc, test_match_sees_other_processes_changes_after_the_check_interval);
     tcase_add_test(tc, test_match_reads_every_word_of_a_long_text);
     tcase_add_test(tc, test_match_runs_concurrently_with_catalog_changes);
     suite_add_tcase(s, tc);
