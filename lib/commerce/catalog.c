@@ -551,8 +551,11 @@ void wabot_product_list_free(wabot_product_list *l)
 int wb_catalog_all(wabot_ctx *ctx, const char *org, const char *category,
                    int active_only, wabot_product ***out, size_t *n)
 {
+    int rc = wb_org_check(ctx, org);
+    if (rc != WABOT_OK)
+        return rc;
     wabot_product_list l = {.ctx = ctx};
-    int rc = list_into(ctx, org, category, active_only, 0, SIZE_MAX / 2, &l);
+    rc = list_into(ctx, org, category, active_only, 0, SIZE_MAX / 2, &l);
     if (rc != WABOT_OK) {
         wb_products_free(ctx, l.items, l.n);
         return rc;

@@ -278,9 +278,7 @@ int wabot_catalog_export(wabot_ctx *ctx, const char *org, char **json,
 {
     if (!ctx || !json)
         return WABOT_ERR_INVAL;
-    int rc = wb_org_check(ctx, org);
-    if (rc != WABOT_OK)
-        return rc;
+    int rc;
     wabot_product **ps = NULL;
     size_t n = 0;
     rc = wb_catalog_all(ctx, org, NULL, 0, &ps, &n);

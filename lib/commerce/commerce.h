@@ -70,7 +70,8 @@ int wb_org_check(wabot_ctx *ctx, const char *org);
 /* The catalog's revision: grows on every change (0: never changed). */
 int wb_catalog_revision(wabot_ctx *ctx, const char *org, int64_t *rev);
 /* Every product of org in creation order (active ones only if
- * active_only) into *out and *n (owned array of owned products). */
+ * active_only) into *out and *n (owned array of owned products; free with
+ * wb_products_free). Checks org first (INVAL with a detail). */
 int wb_catalog_all(wabot_ctx *ctx, const char *org, const char *category,
                    int active_only, wabot_product ***out, size_t *n);
 void wb_products_free(wabot_ctx *ctx, wabot_product **ps, size_t n);

@@ -206,9 +206,7 @@ int wabot_catalog_menu_list(wabot_ctx *ctx, const char *org,
 {
     if (!ctx || !out)
         return WABOT_ERR_INVAL;
-    int rc = wb_org_check(ctx, org);
-    if (rc != WABOT_OK)
-        return rc;
+    int rc;
     wabot_product **ps = NULL;
     size_t n = 0;
     rc = wb_catalog_all(ctx, org, category && category[0] ? category : NULL,

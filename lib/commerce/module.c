@@ -228,9 +228,7 @@ int wabot_commerce_stats_json(wabot_ctx *ctx, const char *org, char **json)
 {
     if (!ctx || !json)
         return WABOT_ERR_INVAL;
-    int rc = wb_org_check(ctx, org);
-    if (rc != WABOT_OK)
-        return rc;
+    int rc;
     wabot_product **ps = NULL;
     size_t n = 0, active, categories;
     rc = wb_catalog_all(ctx, org, NULL, 0, &ps, &n);
