@@ -329,10 +329,12 @@ typedef struct wabot_match wabot_match;
  * one product contains every word the customer wrote ("coke" with Coke
  * and Coke Zero). Words that match nothing are listed as unknown.
  *
- * Uses an in-memory index of the catalog, rebuilt on the first match after
- * the catalog changed (one round trip to check, the catalog's size to
- * rebuild); a lookup costs a few hash probes per word, never a scan of the
- * catalog. *out owned. Errors: INVAL (bad org, NULL text), TOO_LARGE
+ * Uses an in-memory index of the catalog: a change made through this
+ * context replaces it at once; changes made by other processes sharing
+ * the storage are seen once commerce.index_check_ms (default 1 s) has
+ * passed since the last check (then one round trip reads the catalog's
+ * revision, and a rebuild reads the catalog). A lookup costs a few hash
+ * probes per word, never a scan of the catalog. *out owned. Errors: INVAL (bad org, NULL text), TOO_LARGE
  * (over 1000 bytes of text), STORAGE. Any thread.
  */
 WABOT_API int wabot_catalog_match(wabot_ctx *ctx, const char *org,

@@ -192,10 +192,10 @@ static int assign_seqs(wabot_ctx *ctx, const char *org, size_t n,
 static void set_products_gauge(wabot_ctx *ctx, const char *org, int64_t n)
 {
     wb_commerce *cm = wb_commerce_of(ctx);
-    if (!cm || !cm->products)
-        return;
+    wabot_metric_family *f = cm ? wb_commerce_products_gauge(cm) : NULL;
     const char *labels[] = {org};
-    wabot_metrics_gauge_set_labels(cm->products, labels, 1, (double)n);
+    if (f)
+        wabot_metrics_gauge_set_labels(f, labels, 1, (double)n);
 }
 
 /* Encode, add the ops, commit. */

@@ -186,7 +186,9 @@ typedef struct wb_commerce {
     pthread_rwlock_t lock; /* the index table */
     wb_org_index *orgs;
     size_t n_orgs, cap_orgs;
-    wabot_metric_family *products; /* gauge {org} */
+    /* gauge {org}, registered on the first change (as the library's own
+     * families are: a context that sells nothing exports none) */
+    _Atomic(wabot_metric_family *) products;
 } wb_commerce;
 
 extern const wabot_module_def wb_commerce_module;
@@ -194,6 +196,7 @@ extern const wabot_module_def wb_commerce_module;
 /* The context's commerce module data; NULL (with a detail) if the module
  * is not there. */
 wb_commerce *wb_commerce_of(wabot_ctx *ctx);
+wabot_metric_family *wb_commerce_products_gauge(wb_commerce *cm);
 int64_t wb_commerce_opt_int(wabot_ctx *ctx, const char *org, size_t opt);
 const char *wb_commerce_opt_str(wabot_ctx *ctx, const char *org, size_t opt);
 /* The organisation's index, fresh as of the catalog's revision; a

@@ -275,14 +275,28 @@ static int commerce_create(wabot_module *m, void *ud)
     cm->m = m;
     cm->ctx = ctx;
     pthread_rwlock_init(&cm->lock, NULL);
+    atomic_init(&cm->products, NULL);
     wabot_module_set_data(m, cm);
+    return WABOT_OK;
+}
+
+wabot_metric_family *wb_commerce_products_gauge(wb_commerce *cm)
+{
+    wabot_metric_family *f = atomic_load(&cm->products);
+    if (f)
+        return f;
     static const char *const labels[] = {"org"};
     wabot_metric_def def = {WABOT_METRIC_DEF_VERSION,
                             "wabot_commerce_products",
                             "products in the catalog, per organisation, as "
                             "of this process's last change",
                             WABOT_METRIC_GAUGE, labels, 1, NULL, 0, 0};
-    return wabot_metrics_register(ctx, &def, &cm->products);
+    /* Registering the same definition twice gives the same family, so two
+     * threads racing here agree. */
+    if (wabot_metrics_register(cm->ctx, &def, &f) != WABOT_OK)
+        return NULL;
+    atomic_store(&cm->products, f);
+    return f;
 }
 
 static void commerce_destroy(wabot_module *m, void *ud)
