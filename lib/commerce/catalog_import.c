@@ -75,7 +75,7 @@ static int check_rows(wabot_ctx *ctx, json_t *rows, wabot_product **ps,
         wabot_product *p = wabot_product_new(ctx);
         if (!p)
             return WABOT_ERR_NOMEM;
-        int rc = wb_product_from_json_obj(p, row);
+        int rc = wb_product_from_json_obj(p, row, 0);
         if (rc == WABOT_OK && seen_sku(ps, i, p->sku)) {
             p->bad_field = "sku";
             p->bad_reason = "appears in an earlier row";

@@ -44,10 +44,11 @@ struct wabot_product {
 /* A product as the JSON object of the import/export shape; with_seq adds
  * the stored creation order. New reference, NULL on out of memory. */
 json_t *wb_product_to_json_obj(const wabot_product *p, int with_seq);
-/* Fill p from a JSON object of that shape. On a bad member returns
- * WABOT_ERR_INVAL with p->bad_field/bad_reason set; unknown members are
- * refused too (a typo must not silently drop a value). */
-int wb_product_from_json_obj(wabot_product *p, json_t *obj);
+/* Fill p from a JSON object of that shape (stored: a stored record, which
+ * also has "seq"). On a bad member returns WABOT_ERR_INVAL with
+ * p->bad_field/bad_reason set; unknown members are refused too (a typo
+ * must not silently drop a value). */
+int wb_product_from_json_obj(wabot_product *p, json_t *obj, int stored);
 /* Stored record <-> product. */
 int wb_product_encode(const wabot_product *p, char **val, size_t *len);
 int wb_product_decode(wabot_ctx *ctx, const char *val, size_t len,

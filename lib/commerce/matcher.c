@@ -209,7 +209,7 @@ static int score_name(const uint32_t *name, size_t nlen, const span_hits *sh,
 {
     unsigned char used[64] = {0};
     int64_t explained = 0;
-    size_t covered = 0, matched_words = 0;
+    size_t covered = 0; /* run words matched = name words used */
     for (size_t s = 0; s < run; s++) {
         int best = 0;
         size_t best_j = 0;
@@ -226,10 +226,9 @@ static int score_name(const uint32_t *name, size_t nlen, const span_hits *sh,
             used[best_j] = 1;
             explained += best;
             covered++;
-            matched_words++;
         }
     }
-    *full = matched_words == run;
+    *full = covered == run;
     if (nlen == 0 || run == 0)
         return 0;
     int64_t per_run = explained / (int64_t)run; /* 0..1000 */

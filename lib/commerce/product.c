@@ -420,24 +420,23 @@ static int stock_active_from_json(wabot_product *p, json_t *obj)
     if (ac && !json_is_boolean(ac))
         return bad(p, "active", "must be true or false");
     p->active = ac ? json_is_true(ac) : 1;
-    json_t *seq = json_object_get(obj, "seq");
-    if (seq && json_is_integer(seq))
-        p->seq = json_integer_value(seq);
     return WABOT_OK;
 }
 
+/* The import shape's members; a stored record also has "seq". */
 static const char *const known_members[] = {
     "sku", "name", "aliases", "description", "category", "price",
-    "currency", "stock", "active", "image_url", "seq", NULL};
+    "currency", "stock", "active", "image_url", NULL};
 
-int wb_product_from_json_obj(wabot_product *p, json_t *obj)
+int wb_product_from_json_obj(wabot_product *p, json_t *obj, int stored)
 {
     if (!json_is_object(obj))
         return bad(p, "", "must be a JSON object");
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
-        if (!wb_word_in(known_members, key))
+        if (!wb_word_in(known_members, key) &&
+            !(stored && strcmp(key, "seq") == 0))
             return bad(p, "", "has an unknown member");
     }
     int rc = WABOT_OK;
@@ -467,7 +466,11 @@ int wb_product_from_json_obj(wabot_product *p, json_t *obj)
         return rc;
     if ((rc = price_from_json(p, obj)) != WABOT_OK)
         return rc;
-    return stock_active_from_json(p, obj);
+    if ((rc = stock_active_from_json(p, obj)) != WABOT_OK)
+        return rc;
+    if (stored)
+        p->seq = json_integer_value(json_object_get(obj, "seq"));
+    return WABOT_OK;
 }
 
 int wb_product_encode(const wabot_product *p, char **val, size_t *len)
@@ -501,7 +504,7 @@ int wb_product_decode(wabot_ctx *ctx, const char *val, size_t len,
     wabot_free(payload);
     wabot_product *p = wabot_product_new(ctx);
     rc = !obj ? WABOT_ERR_PARSE : !p ? WABOT_ERR_NOMEM : WABOT_OK;
-    if (rc == WABOT_OK && wb_product_from_json_obj(p, obj) != WABOT_OK)
+    if (rc == WABOT_OK && wb_product_from_json_obj(p, obj, 1) != WABOT_OK)
         rc = WABOT_ERR_PARSE;
     json_decref(obj);
     wb_json_scope_leave(prev);
