@@ -23,6 +23,11 @@
 const char *wb_money_str(int64_t minor, const char *currency,
                          uint32_t flags, char out[WB_MONEY_STR]);
 
+/* UTF-8 (match_index.c): the length of the well-formed sequence at
+ * s[0..n), or 0; and 1 if all of s[0..n) is well-formed. */
+size_t wb_utf8_seq_len(const char *s, size_t n);
+int wb_utf8_valid(const char *s, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Products (product.c)                                                */
 
@@ -149,8 +154,8 @@ const uint32_t *wb_match_index_postings(const wb_match_index *ix,
 /* Normalise one folded word the way the index stores it (plural
  * reduced) into out (capacity at least strlen(word) + 1). */
 void wb_match_normalise(const char *word, char *out);
-/* Split folded text into words (letters and digits; everything else
- * separates). Calls fn for each; a separator that ends a line (",", ";",
+/* Split folded text into words (letters, digits and well-formed
+ * non-ASCII characters; everything else separates). Calls fn for each; a separator that ends a line (",", ";",
  * "+", "&", new line) is reported as the word ",". */
 void wb_match_words(const char *folded,
                     void (*fn)(const char *w, size_t n, void *ud), void *ud);

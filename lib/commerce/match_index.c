@@ -139,10 +139,50 @@ static void smap_free(wb_match_index *ix, smap *m)
 /* ------------------------------------------------------------------ */
 /* Words                                                               */
 
-static int is_word_byte(unsigned char c)
+size_t wb_utf8_seq_len(const char *s, size_t n)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ||
-           (c >= 'A' && c <= 'Z');
+    const unsigned char *u = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (u[0] < 0x80)
+        return 1;
+    size_t len = u[0] >= 0xC2 && u[0] <= 0xDF   ? 2
+                 : u[0] >= 0xE0 && u[0] <= 0xEF ? 3
+                 : u[0] >= 0xF0 && u[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((u[i] & 0xC0) != 0x80)
+            return 0;
+    /* Overlong forms, surrogates and code points past U+10FFFF. */
+    if ((u[0] == 0xE0 && u[1] < 0xA0) || (u[0] == 0xED && u[1] > 0x9F) ||
+        (u[0] == 0xF0 && u[1] < 0x90) || (u[0] == 0xF4 && u[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+int wb_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t len = wb_utf8_seq_len(s + i, n - i);
+        if (len == 0)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Bytes of the word character at s (letters, digits, any non-ASCII
+ * character), or 0 for a separator; malformed UTF-8 separates, so no
+ * word (and nothing shown or written as JSON) carries it. */
+static size_t word_char(const char *s)
+{
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               (c >= 'A' && c <= 'Z');
+    return wb_utf8_seq_len(s, strnlen(s, 4));
 }
 
 static int is_line_break(char c)
@@ -155,17 +195,17 @@ void wb_match_words(const char *s,
                     void (*fn)(const char *w, size_t n, void *ud), void *ud)
 {
     while (*s) {
-        if (is_word_byte((unsigned char)*s)) {
-            size_t n = 0;
-            while (s[n] && is_word_byte((unsigned char)s[n]))
-                n++;
+        size_t n = 0, k;
+        while ((k = word_char(s + n)) > 0)
+            n += k;
+        if (n > 0) {
             fn(s, n, ud);
             s += n;
-        } else {
-            if (is_line_break(*s))
-                fn(",", 1, ud);
-            s++;
+            continue;
         }
+        if (is_line_break(*s))
+            fn(",", 1, ud);
+        s++;
     }
 }
 

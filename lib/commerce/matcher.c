@@ -69,8 +69,11 @@ typedef struct words {
 static void on_word(const char *w, size_t n, void *ud)
 {
     words *ws = ud;
-    if (n >= WORD_MAX)
+    if (n >= WORD_MAX) {
         n = WORD_MAX - 1; /* no product word is that long */
+        while (n > 0 && ((unsigned char)w[n] & 0xC0) == 0x80)
+            n--; /* cut between characters, never inside one */
+    }
     if (ws->n >= MAX_WORDS || ws->used + n + 1 > sizeof ws->buf)
         return; /* cannot happen within MAX_TEXT */
     char *dst = ws->buf + ws->used;

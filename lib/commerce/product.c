@@ -71,6 +71,8 @@ static const char *text_problem(const char *s, size_t min, size_t max)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 && s[i] != '\n')
             return "contains control characters";
+    if (!wb_utf8_valid(s, n))
+        return "is not valid UTF-8";
     return NULL;
 }
 

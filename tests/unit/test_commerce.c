@@ -558,6 +558,29 @@ START_TEST(test_match_refuses_bad_input)
     big[sizeof big - 1] = '\0';
     ck_assert_int_eq(wabot_catalog_match(env.ctx, ORG, NULL, big, &m),
                      WABOT_ERR_TOO_LARGE);
+    /* Malformed UTF-8 separates words and never reaches the output; a
+     * cut long word is cut between characters. */
+    char text[200];
+    snprintf(text, sizeof text, "dos aguas \xfe\xff\xff\xf5" "coca %s",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x");
+    ck_assert_int_eq(wabot_catalog_match(env.ctx, ORG, "es", text, &m),
+                     WABOT_OK);
+    char *json = wabot_match_json(m);
+    json_t *parsed = json_loads(json, 0, NULL);
+    ck_assert_msg(parsed != NULL, "%s", json);
+    json_decref(parsed);
+    wabot_ctx_mem_free(env.ctx, json);
+    ck_assert_uint_eq(wabot_match_line_count(m), 2); /* water, coke */
+    wabot_match_free(m);
+    wabot_product *p = wabot_product_new(env.ctx);
+    ck_assert_int_eq(wabot_product_set_name(p, "bad \xc3("), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_product_add_alias(p, "\xed\xa0\x80"),
+                     WABOT_ERR_INVAL); /* a surrogate */
+    wabot_product_free(p);
     /* Absurd numbers are words, never overflow. */
     ck_assert_int_eq(wabot_catalog_match(env.ctx, ORG, NULL,
                                          "99999999999999999999 coke", &m),
