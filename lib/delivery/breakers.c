@@ -13,6 +13,7 @@
 
 #include "delivery.h"
 #include "outbound.h"
+#include "resilience.h"
 #include "wabot/storage.h"
 
 #define SHARED_CHECK_MS 1000
@@ -106,7 +107,11 @@ void wb_breaker_report(wb_delivery *c, const wabot_transport *t,
     wabot_breaker_record(b, now, outcome);
     if (was_open || wabot_breaker_state_of(b, now) != WABOT_BREAKER_OPEN)
         return;
-    int64_t until = now + ctx->cfg.breaker_open_ms;
+    /* A failed half-open backs off: share the opening's real end. */
+    wb_breaker_snapshot snap;
+    wb_breaker_snapshot_of(b, now, &snap);
+    int64_t until = snap.open_until_ms > now ? snap.open_until_ms
+                                             : now + ctx->cfg.breaker_open_ms;
     char key[192], value[32];
     pthread_mutex_lock(&c->lock);
     wb_breaker_slot *s = slot_for(c, t);
@@ -116,7 +121,7 @@ void wb_breaker_report(wb_delivery *c, const wabot_transport *t,
         return;
     snprintf(value, sizeof value, "%lld", (long long)until);
     if (wabot_storage_set(ctx->storage, key, value, strlen(value),
-                          ctx->cfg.breaker_open_ms, NULL) != WABOT_OK)
+                          until - now, NULL) != WABOT_OK)
         wb_log(ctx, WABOT_LOG_WARN, "breaker", "cannot share that %s opened",
                key);
     else
