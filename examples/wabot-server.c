@@ -42,6 +42,7 @@
 #define SIGNAL_CHECK_MS 100     /* longest a stop signal waits */
 #define SHUTDOWN_GRACE_MS 5000  /* time to send what is due at shutdown */
 #define HEALTHZ_PATH "/healthz"
+#define READYZ_PATH "/readyz"
 
 /* Each source line is one output line: keep both within 80 columns. */
 static const char USAGE[] =
@@ -68,8 +69,9 @@ static const char USAGE[] =
 "                          webhook security (doc/security.md): without a\n"
 "                          provider's secret its webhooks are refused (403)\n"
 "\n"
-"Endpoints: the two webhook paths and GET /healthz (200\n"
-"{\"status\":\"ok\"}), all routes of the library's wabot_http_handle().\n"
+"Endpoints: the two webhook paths, GET /healthz (liveness: 200\n"
+"{\"status\":\"ok\"}) and GET /readyz (readiness: 200 or 503 with the\n"
+"storage, breakers and backlog as JSON), all routes of the library.\n"
 "SIGINT or SIGTERM stops the server cleanly.\n"
 "Exit status: 0 after a clean stop, 1 if the server cannot start,\n"
 "2 for a bad configuration.\n"
@@ -325,24 +327,11 @@ static wabot_ctx *context_new(config *cfg, wabot_options *opts)
     return ctx;
 }
 
-/* GET /healthz, a route of the library's like the webhooks: HEAD is
- * answered too, other methods 405 with Allow. */
-static int healthz(wabot_ctx *ctx, const wabot_http_server_request *req,
-                   wabot_http_response *resp, void *ud)
-{
-    (void)ctx;
-    (void)req;
-    (void)ud;
-    int rc = wabot_http_response_add_header(resp, "Cache-Control", "no-store");
-    if (rc == WABOT_OK)
-        rc = wabot_http_response_set_json(resp, 200, "{\"status\":\"ok\"}");
-    return rc;
-}
-
 static int install_bot(wabot_ctx *ctx, const char *bot)
 {
-    int hrc = wabot_http_route_add(ctx, "GET", HEALTHZ_PATH, healthz, NULL,
-                                   NULL);
+    /* GET /healthz (liveness) and /readyz (readiness), the library's
+     * routes like the webhooks: HEAD is answered too, other methods 405. */
+    int hrc = wabot_health_routes_add(ctx, HEALTHZ_PATH, READYZ_PATH);
     if (hrc == WABOT_ERR_EXISTS) /* a webhook path was set to it */
         log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
     else if (hrc != WABOT_OK)

@@ -25,6 +25,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_texts_module,
     &wb_delivery_module,
     &wb_receipts_module,
+    &wb_health_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)
