@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "migration.h"
 #include "module.h"
+#include "monitoring.h"
 #include "options.h"
 #include "outbound.h"
 #include "outbox.h"
@@ -34,6 +35,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_admin_module,
     &wb_migration_module,
     &wb_health_module,
+    &wb_monitoring_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

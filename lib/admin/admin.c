@@ -7,6 +7,7 @@
 
 #include "wabot/admin.h"
 #include "wabot/module.h"
+#include "internal/admin.h"
 #include "internal/ctx.h"
 #include "internal/metrics.h"
 #include "internal/secret.h"
@@ -96,6 +97,7 @@ typedef struct mounted {
     wabot_http_handler_fn fn;
     void *ud;
     wabot_destroy_fn destroy;
+    const char *extra; /* more accepted tokens (comma-separated) or "" */
 } mounted;
 
 static void mounted_free(void *p)
@@ -137,7 +139,10 @@ static int guarded(wabot_ctx *ctx, const wabot_http_server_request *req,
                                     resp, "WWW-Authenticate", "Bearer")
                               : rc;
     }
-    if (a == NULL || !token_ok(a->tokens, given, len)) {
+    /* Both lists are always compared: which one matched does not show. */
+    int ok = a != NULL && token_ok(a->tokens, given, len);
+    ok |= token_ok(mt->extra, given, len);
+    if (!ok) {
         wb_count(ctx, "admin.forbidden", 1);
         return wabot_admin_error(resp, 403, "forbidden", NULL,
                                  "the bearer token is not valid");
@@ -146,41 +151,52 @@ static int guarded(wabot_ctx *ctx, const wabot_http_server_request *req,
     return mt->fn(ctx, req, resp, mt->ud);
 }
 
-int wabot_admin_route_add(wabot_ctx *ctx, const char *method,
-                          const char *subpath, wabot_http_handler_fn fn,
-                          void *ud, wabot_destroy_fn destroy)
+int wb_admin_mount(wabot_ctx *ctx, const char *method, const char *path,
+                   int under_prefix, const char *extra,
+                   wabot_http_handler_fn fn, void *ud,
+                   wabot_destroy_fn destroy)
 {
-    if (ctx == NULL || method == NULL || subpath == NULL || fn == NULL ||
-        subpath[0] != '/')
+    if (ctx == NULL || method == NULL || path == NULL || fn == NULL ||
+        path[0] != '/')
         return wb_error(ctx, WABOT_ERR_INVAL,
-                        "wabot_admin_route_add: NULL argument or a subpath "
+                        "wabot_admin_route_add: NULL argument or a path "
                         "without a leading '/'");
     const admin *a = admin_of(ctx);
     if (a == NULL)
         return wb_error(ctx, WABOT_ERR_STATE,
                         "wabot_admin_route_add: no admin module");
-    if (a->tokens[0] == '\0') {
+    if (extra == NULL)
+        extra = "";
+    if (a->tokens[0] == '\0' && extra[0] == '\0') {
         if (destroy != NULL)
             destroy(ud);
         return WABOT_OK; /* off: nothing is served */
     }
+    const char *prefix = under_prefix ? a->prefix : "";
     char pattern[WABOT_HTTP_ROUTE_MAX_PATTERN + 1];
-    int n = snprintf(pattern, sizeof pattern, "%s%s", a->prefix,
-                     strcmp(subpath, "/") == 0 ? "" : subpath);
+    int n = snprintf(pattern, sizeof pattern, "%s%s", prefix,
+                     under_prefix && strcmp(path, "/") == 0 ? "" : path);
     if (n < 0 || (size_t)n >= sizeof pattern)
-        return wb_error(ctx, WABOT_ERR_INVAL,
-                        "admin route %s%s is too long", a->prefix, subpath);
+        return wb_error(ctx, WABOT_ERR_INVAL, "admin route %s%s is too long",
+                        prefix, path);
     if (pattern[0] == '\0')
         strcpy(pattern, "/");
     mounted *mt = malloc(sizeof *mt);
     if (mt == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "admin: out of memory");
-    *mt = (mounted){fn, ud, destroy};
+    *mt = (mounted){fn, ud, destroy, extra};
     int rc = wabot_http_route_add(ctx, method, pattern, guarded, mt,
                                   mounted_free);
     if (rc != WABOT_OK)
         free(mt); /* the caller keeps ud: destroy is not called */
     return rc;
+}
+
+int wabot_admin_route_add(wabot_ctx *ctx, const char *method,
+                          const char *subpath, wabot_http_handler_fn fn,
+                          void *ud, wabot_destroy_fn destroy)
+{
+    return wb_admin_mount(ctx, method, subpath, 1, NULL, fn, ud, destroy);
 }
 
 /* ------------------------------------------------------------------ */
