@@ -153,11 +153,7 @@ int main(void)
     suite_add_tcase(s, tc);
     /* No fork: the test stops and restarts the server this process
      * started (a forked child could not wait for it). */
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = tu_run_suite_nofork(s);
     rh_destroy(&g_srv);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

@@ -56,16 +56,6 @@ static void converse(wabot_provider p, const char *text, wabot_middleware_fn h)
     tu_drain(E.ctx);
 }
 
-static char *repeat(const char *unit, size_t n)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * n + 1);
-    for (size_t i = 0; i < n; i++)
-        memcpy(s + i * len, unit, len);
-    s[len * n] = '\0';
-    return s;
-}
-
 static const wabot_outbound *sent(size_t i)
 {
     ck_assert_uint_gt(wabot_recorder_count(E.rec), i);
@@ -91,7 +81,7 @@ static int utf8_whole(const char *s)
 
 START_TEST(test_twilio_long_reply_is_split_at_line_breaks_into_ordered_parts)
 {
-    char *line = repeat("a", 700);
+    char *line = tu_repeat("a", 700);
     char text[3 * 701 + 1];
     snprintf(text, sizeof text, "%s\n%s\n%s", line, line, line);
     text[700 * 2 + 2] = 'b'; /* the third line starts with b */
@@ -116,7 +106,7 @@ END_TEST
  * text. */
 START_TEST(test_split_parts_end_at_words_and_never_inside_a_code_point)
 {
-    char *text = repeat("h\xc3\xa9llo\xf0\x9f\x99\x82 ", 700); /* 8 units */
+    char *text = tu_repeat("h\xc3\xa9llo\xf0\x9f\x99\x82 ", 700); /* 8 units */
     text[strlen(text) - 1] = '\0';
     converse(WABOT_PROVIDER_TWILIO, text, answer);
     ck_assert_int_eq(reply_rc, WABOT_OK);
@@ -140,12 +130,12 @@ END_TEST
 
 START_TEST(test_twilio_counts_characters_beyond_the_bmp_as_two)
 {
-    char *fits = repeat("\xf0\x9f\x99\x82", 800); /* 800 emoji: 1600 */
+    char *fits = tu_repeat("\xf0\x9f\x99\x82", 800); /* 800 emoji: 1600 */
     converse(WABOT_PROVIDER_TWILIO, fits, answer);
     ck_assert_uint_eq(wabot_recorder_count(E.rec), 1);
     teardown();
     setup();
-    char *over = repeat("\xf0\x9f\x99\x82", 801);
+    char *over = tu_repeat("\xf0\x9f\x99\x82", 801);
     converse(WABOT_PROVIDER_TWILIO, over, answer);
     ck_assert_uint_eq(wabot_recorder_count(E.rec), 2);
     ck_assert_uint_eq(strlen(wabot_outbound_text(sent(0))), 800 * 4);
@@ -157,7 +147,7 @@ END_TEST
 
 START_TEST(test_meta_long_text_is_split_at_4096_characters)
 {
-    char *text = repeat("ol\xc3\xa1 ", 2000); /* 8000 characters */
+    char *text = tu_repeat("ol\xc3\xa1 ", 2000); /* 8000 characters */
     converse(WABOT_PROVIDER_META, text, answer);
     ck_assert_int_eq(reply_rc, WABOT_OK);
     ck_assert_uint_eq(wabot_recorder_count(E.rec), 2);
@@ -175,7 +165,7 @@ START_TEST(test_truncate_cuts_at_a_word_and_adds_the_marker)
     ck_assert_int_eq(wabot_ctx_set_org_option(E.ctx, "default",
                                               "texts.long_text", "truncate"),
                      WABOT_OK);
-    char *text = repeat("word ", 400); /* 2000 characters */
+    char *text = tu_repeat("word ", 400); /* 2000 characters */
     converse(WABOT_PROVIDER_TWILIO, text, answer);
     ck_assert_int_eq(reply_rc, WABOT_OK);
     ck_assert_uint_eq(wabot_recorder_count(E.rec), 1);
@@ -195,7 +185,7 @@ START_TEST(test_refuse_gives_too_large_at_the_reply_and_sends_nothing)
     ck_assert_int_eq(wabot_ctx_set_org_option(E.ctx, "default",
                                               "texts.long_text", "refuse"),
                      WABOT_OK);
-    char *text = repeat("x", 1601);
+    char *text = tu_repeat("x", 1601);
     converse(WABOT_PROVIDER_TWILIO, text, answer);
     ck_assert_int_eq(reply_rc, WABOT_ERR_TOO_LARGE);
     ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(E.ctx), "1600"));
@@ -205,7 +195,7 @@ START_TEST(test_refuse_gives_too_large_at_the_reply_and_sends_nothing)
     teardown();
     setup();
     wabot_ctx_set_org_option(E.ctx, "default", "texts.long_text", "refuse");
-    text = repeat("x", 4097);
+    text = tu_repeat("x", 4097);
     converse(WABOT_PROVIDER_META, text, answer);
     ck_assert_int_eq(reply_rc, WABOT_ERR_TOO_LARGE);
     free(text);
@@ -216,7 +206,7 @@ END_TEST
  * last part, whose text is shortened to leave them room. */
 START_TEST(test_long_button_body_keeps_its_options_on_the_last_part)
 {
-    char *text = repeat("ask ", 500); /* 2000 characters */
+    char *text = tu_repeat("ask ", 500); /* 2000 characters */
     converse(WABOT_PROVIDER_TWILIO, text, answer_buttons);
     ck_assert_int_eq(reply_rc, WABOT_OK);
     ck_assert_uint_eq(wabot_recorder_count(E.rec), 2);
@@ -232,7 +222,7 @@ END_TEST
  * ("k:p1", ..., "k"); queueing it again sends nothing twice. */
 START_TEST(test_enqueued_long_text_uses_part_keys_and_stays_idempotent)
 {
-    char *text = repeat("y ", 2500); /* 5000 characters, WhatsApp's 4096 */
+    char *text = tu_repeat("y ", 2500); /* 5000 characters, WhatsApp's 4096 */
     /* The customer never wrote: no 24-hour window for this test. */
     ck_assert_int_eq(wabot_ctx_set_org_option(E.ctx, "default", "window_ms",
                                               "0"), WABOT_OK);
