@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,12 +25,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <wabot.h>
 
 #include "demo_bot.h"
 #include "server_backends.h"
+#include "server_gate.h"
 #include "server_options.h"
 
 
@@ -38,10 +41,15 @@
 #define DEFAULT_LISTEN "127.0.0.1:3000"
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
-#define IDLE_TIMEOUT_S 60
+#define DEFAULT_HEADER_TIMEOUT_S 10 /* a request's headers must be in */
+#define DEFAULT_READ_TIMEOUT_S 30   /* longest silence on a connection */
+#define DEFAULT_PER_CLIENT 64       /* connections per client address */
+#define DEFAULT_DRAIN_S 10          /* SIGTERM: requests in flight finish */
+#define DRAIN_POLL_MS 20
 #define SIGNAL_CHECK_MS 100     /* longest a stop signal waits */
 #define SHUTDOWN_GRACE_MS 5000  /* time to send what is due at shutdown */
 #define HEALTHZ_PATH "/healthz"
+#define READYZ_PATH "/readyz"
 
 /* Each source line is one output line: keep both within 80 columns. */
 static const char USAGE[] =
@@ -58,6 +66,12 @@ static const char USAGE[] =
 "                          port 0 picks a free port; [::1]:3000 for IPv6\n"
 "  WABOT_THREADS=N         HTTP worker threads, 1..256 (default 4)\n"
 "  WABOT_LOG_LEVEL=LEVEL   debug, info, warn, error or none (default info)\n"
+"  WABOT_HEADER_TIMEOUT_S=N  a connection's request headers must arrive\n"
+"                          within N s of its opening (default 10)\n"
+"  WABOT_READ_TIMEOUT_S=N  close a connection silent for N s (default 30)\n"
+"  WABOT_MAX_CONNS_PER_CLIENT=N  connections per client address (64)\n"
+"  WABOT_DRAIN_TIMEOUT_S=N on SIGTERM, wait up to N s for requests in\n"
+"                          flight (default 10), then send what is due\n"
 "  WABOT_BOT=NAME          demo (the demo shop, default), echo or counter\n"
 "  WABOT_MODULES=A.so,B.so modules to load: each shared object exports\n"
 "                          wabot_module_entry() (wabot/module.h)\n"
@@ -73,8 +87,9 @@ static const char USAGE[] =
 "                          webhook security (doc/security.md): without a\n"
 "                          provider's secret its webhooks are refused (403)\n"
 "\n"
-"Endpoints: the two webhook paths and GET /healthz (200\n"
-"{\"status\":\"ok\"}), all routes of the library's wabot_http_handle().\n"
+"Endpoints: the two webhook paths, GET /healthz (liveness: 200\n"
+"{\"status\":\"ok\"}) and GET /readyz (readiness: 200 or 503 with the\n"
+"storage, breakers and backlog as JSON), all routes of the library.\n"
 "SIGINT or SIGTERM stops the server cleanly.\n"
 "Exit status: 0 after a clean stop, 1 if the server cannot start,\n"
 "2 for a bad configuration.\n"
@@ -113,6 +128,7 @@ typedef struct config {
     wabot_log_level log_level;
     const char *bot;
     size_t max_body;
+    unsigned header_timeout_s, read_timeout_s, per_client, drain_s;
 } config;
 
 static const char *env_or(const char *name, const char *dflt)
@@ -207,6 +223,37 @@ static int parse_log_level(const char *s, wabot_log_level *out)
                         "expected debug, info, warn, error or none");
 }
 
+/* N from the variable `var` (default dflt) in [min, max]. */
+static int env_number(const char *var, long dflt, long min, long max,
+                      unsigned *out)
+{
+    const char *v = getenv(var);
+    long n = dflt;
+    if (v && *v && parse_long(v, min, max, &n) != 0) {
+        char why[64];
+        snprintf(why, sizeof why, "expected %ld..%ld", min, max);
+        return config_error(var, v, why);
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* The connection limits: slow or silent clients, too many connections
+ * from one address, how long a stop may take. */
+static int config_load_limits(config *cfg)
+{
+    if (env_number("WABOT_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S, 1,
+                   3600, &cfg->header_timeout_s) != 0 ||
+        env_number("WABOT_READ_TIMEOUT_S", DEFAULT_READ_TIMEOUT_S, 1, 3600,
+                   &cfg->read_timeout_s) != 0 ||
+        env_number("WABOT_MAX_CONNS_PER_CLIENT", DEFAULT_PER_CLIENT, 1,
+                   100000, &cfg->per_client) != 0 ||
+        env_number("WABOT_DRAIN_TIMEOUT_S", DEFAULT_DRAIN_S, 0, 3600,
+                   &cfg->drain_s) != 0)
+        return -1;
+    return 0;
+}
+
 static int config_load(config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -227,7 +274,7 @@ static int config_load(config *cfg)
         strcmp(cfg->bot, "counter") != 0)
         return config_error("WABOT_BOT", cfg->bot,
                             "expected demo, echo or counter");
-    return 0;
+    return config_load_limits(cfg);
 }
 
 /*
@@ -330,24 +377,11 @@ static wabot_ctx *context_new(config *cfg, wabot_options *opts)
     return ctx;
 }
 
-/* GET /healthz, a route of the library's like the webhooks: HEAD is
- * answered too, other methods 405 with Allow. */
-static int healthz(wabot_ctx *ctx, const wabot_http_server_request *req,
-                   wabot_http_response *resp, void *ud)
-{
-    (void)ctx;
-    (void)req;
-    (void)ud;
-    int rc = wabot_http_response_add_header(resp, "Cache-Control", "no-store");
-    if (rc == WABOT_OK)
-        rc = wabot_http_response_set_json(resp, 200, "{\"status\":\"ok\"}");
-    return rc;
-}
-
 static int install_bot(wabot_ctx *ctx, const char *bot)
 {
-    int hrc = wabot_http_route_add(ctx, "GET", HEALTHZ_PATH, healthz, NULL,
-                                   NULL);
+    /* GET /healthz (liveness) and /readyz (readiness), the library's
+     * routes like the webhooks: HEAD is answered too, other methods 405. */
+    int hrc = wabot_health_routes_add(ctx, HEALTHZ_PATH, READYZ_PATH);
     if (hrc == WABOT_ERR_EXISTS) /* a webhook path was set to it */
         log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
     else if (hrc != WABOT_OK)
@@ -367,6 +401,7 @@ static int install_bot(wabot_ctx *ctx, const char *bot)
 typedef struct server {
     wabot_ctx *ctx;
     size_t max_body;
+    atomic_int in_flight; /* requests begun and not yet completed */
 } server;
 
 typedef struct request {
@@ -395,12 +430,14 @@ static void *request_new(void *cls, const char *uri, struct MHD_Connection *c)
 static void request_free(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    server *srv = cls;
     request *req = *con_cls;
     if (req == NULL)
         return;
+    if (req->headers_seen) /* MHD reports completion once the handler ran */
+        atomic_fetch_sub(&srv->in_flight, 1);
     free(req->target);
     free(req->body);
     free(req);
@@ -555,13 +592,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 {
     (void)url; /* decoded and without the query: we use req->target */
     (void)version;
-    const server *srv = cls;
+    server *srv = cls;
     request *req = *con_cls;
     if (req == NULL)
         return send_internal_error(c, "out of memory");
 
     if (!req->headers_seen) {
         req->headers_seen = 1;
+        atomic_fetch_add(&srv->in_flight, 1);
         if (declared_too_large(c, srv->max_body))
             return send_too_large(c);
         return MHD_YES;
@@ -579,33 +617,99 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 /* ------------------------------------------------------------------ */
 /* Start, wait for a signal, stop                                      */
 
+/* MHD serves the connections the gate (server_gate.c) hands it: it has
+ * no listening socket of its own. */
 static struct MHD_Daemon *daemon_start(server *srv, const config *cfg)
 {
-    /* MHD_USE_AUTO picks epoll where available for the pool threads. */
+    /* MHD_USE_AUTO picks epoll where available for the pool threads;
+     * MHD_USE_ITC wakes them when the gate adds a connection. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO;
+                     MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (cfg->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    /* MHD binds to MHD_OPTION_SOCK_ADDR; the port argument only makes its
-     * error messages right. */
     return MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, srv,
+        flags, 0, NULL, NULL, on_request, srv,
         /* First, or MHD logs the options' errors its own way. */
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_URI_LOG_CALLBACK, request_new, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, request_free, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, request_free, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->read_timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_client,
         MHD_OPTION_END);
 }
 
-/* Print the line tests and wabot-demo wait for, with the real port. */
-static void announce(struct MHD_Daemon *d, const config *cfg)
+/* Listen, start MHD and the gate in front of it; *port gets the bound
+ * port. 0, or -1 after saying why. */
+static int serve_start(server *srv, const config *cfg,
+                       struct MHD_Daemon **d, server_gate **gate,
+                       unsigned *port)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned port = info != NULL ? info->port : cfg->port;
+    int lfd = gate_listen(&cfg->addr, port);
+    if (lfd < 0) {
+        fprintf(stderr, "wabot-server: cannot listen on %s:%u: %s\n",
+                cfg->host, (unsigned)cfg->port, strerror(errno));
+        return -1;
+    }
+    gate_config gc = {(int)cfg->header_timeout_s * 1000, cfg->per_client,
+                      cfg->max_body};
+    *d = daemon_start(srv, cfg);
+    *gate = *d ? gate_start(*d, lfd, &gc) : NULL;
+    if (*gate)
+        return 0;
+    if (*d)
+        MHD_stop_daemon(*d);
+    else
+        close(lfd);
+    fprintf(stderr, "wabot-server: cannot start the HTTP server on %s:%u\n",
+            cfg->host, (unsigned)cfg->port);
+    return -1;
+}
+
+/* Replies still queued at exit: kept by Redis, lost with the memory
+ * backend -- said loudly either way. */
+static void report_backlog(wabot_ctx *ctx)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    if (wabot_queue_counts(ctx, WABOT_QUEUE_OUTBOUND, c,
+                           WABOT_JOB_STATE_COUNT) != WABOT_OK)
+        return;
+    int64_t left = c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] +
+                   c[WABOT_JOB_ACTIVE];
+    if (left > 0)
+        fprintf(stderr, "[%s] server: %lld outbound messages still queued "
+                "at exit: %s\n", backends.redis ? "warn" : "error",
+                (long long)left, backends.redis
+                                     ? "Redis keeps them for the next start"
+                                     : "lost (memory backend)");
+}
+
+/*
+ * Graceful stop: no new connection (the gate closes the listening
+ * socket and the connections still sending headers), the requests in
+ * flight finish -- up to drain_s, while the loop keeps sending the
+ * replies they queue -- then MHD stops (idle keep-alive connections
+ * close; a request still being read is dropped unanswered, so its
+ * sender retries) and what is due is sent, up to SHUTDOWN_GRACE_MS.
+ * Every request answered 2xx had its turn run and its replies queued.
+ */
+static void serve_drain(server *srv, struct MHD_Daemon *d, server_gate *gate,
+                        const config *cfg)
+{
+    gate_stop(gate);
+    int64_t until = wabot_ctx_now_ms(srv->ctx) + (int64_t)cfg->drain_s * 1000;
+    while (atomic_load(&srv->in_flight) > 0 &&
+           wabot_ctx_now_ms(srv->ctx) < until)
+        wabot_ctx_poll(srv->ctx, DRAIN_POLL_MS);
+    MHD_stop_daemon(d);
+    wabot_ctx_run_until_idle(srv->ctx,
+                             wabot_ctx_now_ms(srv->ctx) + SHUTDOWN_GRACE_MS);
+    report_backlog(srv->ctx);
+}
+
+/* Print the line tests and wabot-demo wait for, with the real port. */
+static void announce(unsigned port, const config *cfg)
+{
     fprintf(stderr, "wabot-server listening on http://%s:%u\n", cfg->host,
             port);
 }
@@ -701,7 +805,7 @@ int main(int argc, char **argv)
         wabot_options_free(opts);
         return EXIT_CONFIG;
     }
-    server srv = {context_new(&cfg, opts), cfg.max_body};
+    server srv = {context_new(&cfg, opts), cfg.max_body, 0};
     if (srv.ctx == NULL) {
         server_backends_close(&backends);
         return EXIT_CONFIG;
@@ -714,24 +818,21 @@ int main(int argc, char **argv)
 
     sigset_t stop;
     block_stop_signals(&stop);
-    struct MHD_Daemon *d = daemon_start(&srv, &cfg);
-    if (d == NULL) {
-        fprintf(stderr, "wabot-server: cannot listen on %s:%u\n", cfg.host,
-                (unsigned)cfg.port);
+    struct MHD_Daemon *d = NULL;
+    server_gate *gate = NULL;
+    unsigned port = 0;
+    if (serve_start(&srv, &cfg, &d, &gate, &port) != 0) {
         wabot_ctx_free(srv.ctx);
-    server_backends_close(&backends);
+        server_backends_close(&backends);
         return EXIT_FAILURE;
     }
-    announce(d, &cfg);
+    announce(port, &cfg);
 
     run_loop(srv.ctx, &stop);
-    /* Stops accepting, finishes the requests in progress, joins the
-     * threads: no new work reaches the context after this returns. */
-    MHD_stop_daemon(d);
-    /* Send what is already due before leaving (the memory backends die
-     * with the process; Redis-backed queues would keep it anyway). */
-    wabot_ctx_run_until_idle(srv.ctx,
-                             wabot_ctx_now_ms(srv.ctx) + SHUTDOWN_GRACE_MS);
+    /* No new work reaches the context after this returns; what is due
+     * has been sent (the memory backends die with the process;
+     * Redis-backed queues keep the rest anyway). */
+    serve_drain(&srv, d, gate, &cfg);
     wabot_ctx_free(srv.ctx);
     server_backends_close(&backends);
     fprintf(stderr, "wabot-server stopped\n");

@@ -35,6 +35,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_meta_module,
     &wb_admin_module,
     &wb_migration_module,
+    &wb_health_module,
     &wb_monitoring_module,
     &wb_commerce_module,
 };

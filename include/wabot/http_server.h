@@ -233,6 +233,42 @@ WABOT_API const char *wabot_http_response_header(
  *  the response a handler is given. */
 WABOT_API void wabot_http_response_free(wabot_http_response *r);
 
+/* ------------------------------------------------------------------ */
+/* Health: liveness and readiness (doc/reliability.md)                 */
+
+/**
+ * Readiness of ctx: whether this process should be sent traffic now.
+ * Checks that the storage answers (one read), that no transport's circuit
+ * breaker is open (as this process sees it, including an opening another
+ * process shared through the storage), and that the outbound backlog
+ * (waiting, delayed and active jobs) is under the health module's option
+ * health.max_backlog (0, the default: reported, not checked). *ready is 1
+ * or 0; *json is
+ *   {"storage":{"status":"ok"|"unreachable","error":..},
+ *    "breakers":[{"transport":..,"organization":..,"state":"closed"|
+ *                 "open"|"half_open","open_until_ms":..}],
+ *    "backlog":{"outbound":n,"max":n,"status":"ok"|"full"|"unknown"},
+ *    "status":"ready"|"not_ready"}
+ * owned by the caller (wabot_ctx_mem_free). Any thread; the storage read
+ * may block for the backend's timeout. Errors: WABOT_ERR_INVAL (NULL
+ * argument), WABOT_ERR_NOMEM; *json is NULL and *ready 0 then.
+ */
+WABOT_API int wabot_health_readiness(wabot_ctx *ctx, int *ready,
+                                     char **json);
+
+/**
+ * Register GET routes (HEAD answered too) for container probes:
+ * liveness_path (NULL: "/healthz") answers 200 {"status":"ok"} whenever
+ * the process serves HTTP; readiness_path (NULL: "/readyz") answers
+ * wabot_health_readiness()'s JSON with 200 when ready, 503 when not. Both
+ * carry Cache-Control: no-store. Any thread. Errors: those of
+ * wabot_http_route_add() (WABOT_ERR_EXISTS when a path is taken: the
+ * liveness route may then be registered and the readiness one not).
+ */
+WABOT_API int wabot_health_routes_add(wabot_ctx *ctx,
+                                      const char *liveness_path,
+                                      const char *readiness_path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,7 +36,9 @@ WABOT_API const char *wabot_breaker_state_name(wabot_breaker_state s);
  * breaker opens. Open: calls are refused until `open_ms` has passed; the
  * next acquire after that moves it to half-open (lazily: no timer needed).
  * Half-open: at most `half_open_probes` calls pass; if all of them succeed
- * the breaker closes (window cleared), any failure opens it again.
+ * the breaker closes (window cleared), any failure opens it again, for
+ * twice as long as the time before (open_ms, 2x, 4x, at most 8x open_ms;
+ * back to open_ms once it has closed).
  */
 typedef struct wabot_breaker_config {
     uint32_t version;          /**< WABOT_BREAKER_CONFIG_VERSION */

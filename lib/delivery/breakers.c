@@ -13,6 +13,10 @@
 
 #include "delivery.h"
 #include "outbound.h"
+#include "metrics.h"
+#include "resilience.h"
+#include "wabot/metrics.h"
+#include "wabot/module.h"
 #include "wabot/storage.h"
 
 #define SHARED_CHECK_MS 1000
@@ -50,6 +54,7 @@ static wb_breaker_slot *slot_for(wb_delivery *c, const wabot_transport *t)
     memset(s, 0, sizeof *s);
     s->transport = t;
     s->breaker = b;
+    s->org = org_of(ctx, t);
     snprintf(s->key, sizeof s->key, "breaker:%s:%s",
              wabot_transport_name(t), org_of(ctx, t));
     return s;
@@ -69,6 +74,38 @@ static void read_shared(wabot_ctx *ctx, wb_breaker_slot *s, int64_t now)
         s->shared_until = 0; /* absent, expired, or storage down: local only */
     }
     wabot_free(v);
+}
+
+/* The gauge wabot_breaker_state{transport,organization} (0 closed,
+ * 1 open, 2 half-open), set when the state moved since it was last set;
+ * caller holds c->lock. Best effort: a metrics failure changes nothing. */
+static void publish(wb_delivery *c, wb_breaker_slot *s, int64_t now)
+{
+    static const char *const labels[] = {"transport", "organization"};
+    wabot_breaker_state st = wabot_breaker_state_of(s->breaker, now);
+    if (s->published == (int)st + 1)
+        return;
+    wabot_metric_def def = {WABOT_METRIC_DEF_VERSION,
+                            "wabot_breaker_state",
+                            "Circuit breaker of a transport: 0 closed, "
+                            "1 open, 2 half-open.",
+                            WABOT_METRIC_GAUGE, labels, 2, NULL, 0, 0};
+    wabot_metric_family *f = NULL;
+    const char *values[] = {wabot_transport_name(s->transport), s->org};
+    if (wabot_metrics_register(c->ctx, &def, &f) == WABOT_OK &&
+        wabot_metrics_gauge_set_labels(f, values, 2, (double)st) == WABOT_OK)
+        s->published = (int)st + 1;
+}
+
+/* The slots array may grow (move) when another thread adds a breaker, so
+ * t's slot is looked up again under the lock. */
+static void publish_of(wb_delivery *c, const wabot_transport *t, int64_t now)
+{
+    pthread_mutex_lock(&c->lock);
+    wb_breaker_slot *s = slot_for(c, t);
+    if (s)
+        publish(c, s, now);
+    pthread_mutex_unlock(&c->lock);
 }
 
 int wb_breaker_acquire(wb_delivery *c, const wabot_transport *t,
@@ -92,6 +129,7 @@ int wb_breaker_acquire(wb_delivery *c, const wabot_transport *t,
     int rc = wabot_breaker_acquire(*b, now, retry_at);
     if (rc != WABOT_OK)
         *b = NULL;
+    publish_of(c, t, now);
     return rc;
 }
 
@@ -104,9 +142,15 @@ void wb_breaker_report(wb_delivery *c, const wabot_transport *t,
         return;
     int was_open = wabot_breaker_state_of(b, now) == WABOT_BREAKER_OPEN;
     wabot_breaker_record(b, now, outcome);
+    publish_of(c, t, now);
     if (was_open || wabot_breaker_state_of(b, now) != WABOT_BREAKER_OPEN)
         return;
-    int64_t until = now + ctx->cfg.breaker_open_ms;
+    wb_count(ctx, "breaker.opened", 1);
+    /* A failed half-open backs off: share the opening's real end. */
+    wb_breaker_snapshot snap;
+    wb_breaker_snapshot_of(b, now, &snap);
+    int64_t until = snap.open_until_ms > now ? snap.open_until_ms
+                                             : now + ctx->cfg.breaker_open_ms;
     char key[192], value[32];
     pthread_mutex_lock(&c->lock);
     wb_breaker_slot *s = slot_for(c, t);
@@ -116,12 +160,35 @@ void wb_breaker_report(wb_delivery *c, const wabot_transport *t,
         return;
     snprintf(value, sizeof value, "%lld", (long long)until);
     if (wabot_storage_set(ctx->storage, key, value, strlen(value),
-                          ctx->cfg.breaker_open_ms, NULL) != WABOT_OK)
+                          until - now, NULL) != WABOT_OK)
         wb_log(ctx, WABOT_LOG_WARN, "breaker", "cannot share that %s opened",
                key);
     else
         wb_log(ctx, WABOT_LOG_WARN, "breaker", "%s opened until %lld", key,
                (long long)until);
+}
+
+size_t wb_delivery_breakers(wabot_ctx *ctx, int64_t now,
+                            wb_breaker_status *out, size_t max)
+{
+    wb_delivery *c = wabot_module_data(wabot_ctx_module(ctx, "delivery"));
+    if (!c)
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_breakers;
+    for (size_t i = 0; i < n && i < max; i++) {
+        wb_breaker_slot *s = &c->breakers[i];
+        wb_breaker_snapshot snap;
+        wb_breaker_snapshot_of(s->breaker, now, &snap);
+        out[i] = (wb_breaker_status){wabot_transport_name(s->transport),
+                                     s->org, snap.state, snap.open_until_ms};
+        if (s->shared_until > now && snap.state != WABOT_BREAKER_OPEN) {
+            out[i].state = WABOT_BREAKER_OPEN; /* another process's */
+            out[i].open_until_ms = s->shared_until;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 void wb_breakers_free(wb_delivery *c)

@@ -22,6 +22,8 @@ typedef struct wb_breaker_slot {
     char key[192];          /* storage key shared with other processes */
     int64_t shared_until;   /* another process saw it open until then */
     int64_t checked_at;     /* last read of the shared key */
+    const char *org;        /* the sender's organisation (ctx's strings) */
+    int published;          /* state last set on the metric, + 1; 0 none */
 } wb_breaker_slot;
 
 /* The module's state in one context. */
@@ -48,5 +50,20 @@ void wb_breaker_report(wb_delivery *d, const wabot_transport *t,
                        wabot_breaker *b, int64_t now,
                        wabot_breaker_outcome outcome);
 void wb_breakers_free(wb_delivery *d);
+
+/* One breaker's state for readiness (lib/http_server/health.c). */
+typedef struct wb_breaker_status {
+    const char *transport;     /* its name; valid while the context lives */
+    const char *org;
+    wabot_breaker_state state; /* open also when another process shares
+                                  that it opened */
+    int64_t open_until_ms;     /* open: when it may half-open; else 0 */
+} wb_breaker_status;
+
+/* Up to max breakers of ctx's delivery module into out, as of now;
+ * returns how many exist (0 without the module or before any send). Any
+ * thread. */
+size_t wb_delivery_breakers(wabot_ctx *ctx, int64_t now,
+                            wb_breaker_status *out, size_t max);
 
 #endif

@@ -115,4 +115,8 @@ int wb_http_next_segment(const char *s, size_t len, size_t *pos,
 /* len of path without one trailing '/' (the root "/" stays). */
 size_t wb_http_path_trim(const char *path, size_t len);
 
+/* The health module (lib/http_server/health.c): the readiness option. */
+struct wabot_module_def;
+extern const struct wabot_module_def wb_health_module;
+
 #endif

@@ -51,10 +51,13 @@ typedef struct wb_out_address {
 /* The message `out` describes, complete and checked (content, list texts
  * from the catalog, the provider's limits): for a turn's reply with `addr`,
  * or for a send (addr NULL: the provider is the routed transport's). On
- * success *res is owned by the caller (wb_outbound_free). Errors with a
+ * success *res is owned by the caller (wb_outbound_free), and a long text
+ * split by the organisation's texts.long_text left its earlier parts in
+ * *head (n_head; queue them before *res; wb_long_text_parts_free). Errors with a
  * detail in wabot_ctx_errmsg(): INVAL, TOO_LARGE, NOMEM. */
 int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
-                   wabot_outbound **res);
+                   wabot_outbound **res, wabot_outbound ***head,
+                   size_t *n_head);
 
 /* The outbound queue (lib/outbound/compose.c). Queue o as an outbound job
  * (job id = o's id). A duplicate id counts as "outbound.duplicates" and
@@ -76,6 +79,32 @@ int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why);
 
 /* The texts catalog (lib/outbound/texts.c): a library module. */
 extern const wabot_module_def wb_texts_module;
+/* What to do with a text over the provider's limit (option
+ * texts.long_text, per organisation; lib/outbound/long_text.c). */
+typedef enum wb_long_text_policy {
+    WB_LONG_TEXT_SPLIT = 0,
+    WB_LONG_TEXT_TRUNCATE = 1,
+    WB_LONG_TEXT_REFUSE = 2
+} wb_long_text_policy;
+wb_long_text_policy wb_texts_long_text(const wabot_ctx *ctx, const char *org);
+/* Most parts one text is split into (a longer one is TOO_LARGE). */
+#define WB_LONG_TEXT_MAX_PARTS 10
+/* A part's id: the message's id (at most 256 bytes) + ":p<k>". */
+#define WB_OUTBOUND_PART_ID_MAX 272
+/* Fit o's text to `provider`'s limit by the organisation's policy. On
+ * WABOT_OK o's text may have been truncated (ending with `marker`) or cut
+ * down to its last part, and *head (n_head, 0 and NULL when none) holds
+ * the earlier parts, plain texts to queue before o in order, ids
+ * "<o's id>:p1".. (free with wb_long_text_parts_free). TOO_LARGE (detail
+ * recorded) for refuse, or when the text cannot be made to fit; NOMEM. */
+int wb_long_text_fit(wabot_ctx *ctx, wabot_provider provider,
+                     wabot_outbound *o, const char *marker,
+                     wabot_outbound ***head, size_t *n_head);
+void wb_long_text_parts_free(const wabot_allocator *a, wabot_outbound **parts,
+                             size_t n);
+/* Characters of s as a provider counts them: code points, or UTF-16 code
+ * units (utf16 = 1: Twilio). */
+size_t wb_long_text_units(const char *s, int utf16);
 /* The organisation's default locale (option texts.locale; "" = none). */
 const char *wb_texts_locale(const wabot_ctx *ctx, const char *org);
 

@@ -26,4 +26,44 @@ extern const struct wabot_module_def wb_receipts_module;
  * empty, holds control characters or does not fit. */
 char *wb_receipt_key(char *buf, size_t n, const char *provider_id);
 
+/* ------------------------------------------------------------------ */
+/* Deferred writes (lib/webhook/receipt_retry.c)                        */
+
+/* Receipt writes waiting for the storage, at most (then dropped, counted
+ * as receipts.writes_dropped). */
+#define WB_RECEIPT_RETRY_MAX 50000
+
+/* One write of a delivery record, as data, so it can wait in memory. */
+typedef enum wb_receipt_write_kind {
+    WB_RECEIPT_SENT = 1,  /* a send the provider accepted */
+    WB_RECEIPT_STATUS = 2 /* a status callback */
+} wb_receipt_write_kind;
+
+typedef struct wb_receipt_write {
+    wb_receipt_write_kind kind;
+    char *provider_id;
+    char *outbound_id, *to, *org, *correlation_id; /* SENT; NULL = none */
+    char *status, *recipient, *error_code;       /* STATUS; NULL = none */
+    wabot_provider provider;
+    int64_t at_ms; /* SENT: when; STATUS: the receipt's timestamp */
+} wb_receipt_write;
+
+typedef struct wb_receipt_retry wb_receipt_retry;
+
+/* The queue, with its loop source on ctx; NULL on NOMEM. */
+wb_receipt_retry *wb_receipt_retry_new(wabot_ctx *ctx);
+/* Free it; writes still waiting are logged as lost. */
+void wb_receipt_retry_free(wb_receipt_retry *q);
+/* 1 for a status that says "the storage did not answer" (worth a retry). */
+int wb_receipt_retryable(int status);
+/* Keep a copy of w and write it from the loop, with backoff, until the
+ * storage takes it. Any thread. */
+void wb_receipt_defer(wb_receipt_retry *q, const wb_receipt_write *w);
+/* Writes waiting (0 for NULL). Any thread. */
+size_t wb_receipt_pending(wb_receipt_retry *q);
+/* Do one write now (receipts.c): WABOT_OK, or the storage's status. */
+int wb_receipt_write_do(wabot_ctx *ctx, const wb_receipt_write *w);
+/* The receipts module's queue in ctx, or NULL. */
+wb_receipt_retry *wb_receipt_retry_of(const wabot_ctx *ctx);
+
 #endif

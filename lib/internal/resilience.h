@@ -15,18 +15,27 @@
 /* Longest window_ms / open_ms a config may ask for (365 days): keeps every
  * time sum far from overflow. */
 #define WB_BREAKER_MAX_SPAN_MS (365LL * 24 * 60 * 60 * 1000)
+/* Repeated failed half-opens double the open time up to this many times
+ * open_ms. */
+#define WB_BREAKER_MAX_BACKOFF 8
 /* Shortest pause a refused half-open acquire is told to wait. */
 #define WB_BREAKER_MIN_PAUSE_MS 100
 
 /* How long a caller refused because every half-open probe is in flight is
  * told to wait: max(WB_BREAKER_MIN_PAUSE_MS, open_ms / 10). */
 int64_t wb_breaker_half_open_pause_ms(int64_t open_ms);
+/* How long the breaker stays open after `reopens` failed half-opens in a
+ * row (0: it opened from closed): open_ms * 2^reopens, at most
+ * open_ms * WB_BREAKER_MAX_BACKOFF. */
+int64_t wb_breaker_open_for_ms(int64_t open_ms, int32_t reopens);
 
 typedef struct wb_breaker_snapshot {
     wabot_breaker_state state;
     int64_t successes;        /* in the window as of now_ms */
     int64_t failures;         /* in the window as of now_ms */
     int64_t opened_at_ms;     /* last closed/half-open -> open */
+    int64_t open_until_ms;    /* open only: when it may half-open */
+    int32_t reopens;          /* failed half-opens in a row (backoff) */
     int32_t probes_in_flight; /* half-open only */
     int32_t probes_succeeded; /* half-open only */
 } wb_breaker_snapshot;

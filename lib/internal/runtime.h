@@ -71,7 +71,7 @@ typedef struct wb_source {
     int background;
 } wb_source;
 
-#define WB_MAX_SOURCES 4
+#define WB_MAX_SOURCES 8
 
 typedef struct wb_runtime {
     wabot_scheduler *sched;

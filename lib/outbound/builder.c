@@ -205,7 +205,7 @@ int wabot_out_set_text(wabot_out *out, const char *text)
         return NO_OUT;
     int rc = need_text(out, "text", text);
     if (rc == WABOT_OK)
-        rc = max_chars(out, "text", text, WB_WA_TEXT_MAX);
+        rc = max_chars(out, "text", text, WB_OUT_TEXT_MAX);
     if (rc == WABOT_OK && out->msg->template_name)
         rc = conflict(out, "text", "a template");
     return rc == WABOT_OK ? set_str(out, &out->msg->text, text) : rc;
@@ -220,7 +220,7 @@ int wabot_out_set_media(wabot_out *out, const char *url, const char *caption)
     if (rc == WABOT_OK)
         rc = max_bytes(out, "media URL", url, WB_MEDIA_URL_MAX);
     if (rc == WABOT_OK)
-        rc = max_chars(out, "caption", caption, WB_WA_TEXT_MAX);
+        rc = max_chars(out, "caption", caption, WB_OUT_TEXT_MAX);
     if (rc == WABOT_OK && present && strcmp(present, "media") != 0)
         rc = conflict(out, "media", present);
     if (rc != WABOT_OK)

@@ -15,6 +15,11 @@
 #define WB_CORRELATION_ID_MAX 128
 #define WB_ORG_MAX 256
 #define WB_LOCALE_MAX 35
+/* Characters a text or caption may have when set: what the long-text
+ * policy can still send (WB_LONG_TEXT_MAX_PARTS messages of WhatsApp's
+ * 4096); the provider's own limit is applied when the message is composed
+ * (long_text.c). */
+#define WB_OUT_TEXT_MAX (WB_LONG_TEXT_MAX_PARTS * WB_WA_TEXT_MAX)
 
 struct wabot_out {
     wabot_ctx *ctx;

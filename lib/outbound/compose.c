@@ -89,9 +89,12 @@ static wabot_provider provider_for(const wabot_out *out,
 }
 
 int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
-                   wabot_outbound **res)
+                   wabot_outbound **res, wabot_outbound ***head,
+                   size_t *n_head)
 {
     *res = NULL;
+    *head = NULL;
+    *n_head = 0;
     wabot_ctx *ctx = out->ctx;
     wabot_out_kind kind = kind_of(out);
     int rc = check_content(out, kind);
@@ -107,12 +110,21 @@ int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     }
     char why[256];
+    wabot_provider provider = provider_for(out, addr, o);
+    const char *marker = wabot_ctx_text(ctx, o->organization, out->locale,
+                                        "truncation_marker");
     if (!o->to)
         rc = wb_error(ctx, WABOT_ERR_INVAL, "the message has no recipient");
-    else if ((rc = wb_transport_check(provider_for(out, addr, o), o, why,
-                                      sizeof why)) != WABOT_OK)
+    else if ((rc = wb_long_text_fit(ctx, provider, o, marker, head,
+                                    n_head)) != WABOT_OK)
+        ; /* detail recorded */
+    else if ((rc = wb_transport_check(provider, o, why, sizeof why)) !=
+             WABOT_OK)
         rc = wb_error(ctx, rc, "%s", why);
     if (rc != WABOT_OK) {
+        wb_long_text_parts_free(&ctx->alloc, *head, *n_head);
+        *head = NULL;
+        *n_head = 0;
         wb_outbound_free(o);
         return rc;
     }
@@ -158,11 +170,19 @@ int wabot_out_enqueue(wabot_out *out, char **id)
     if (!out)
         return WABOT_ERR_INVAL;
     wabot_ctx *ctx = out->ctx;
-    wabot_outbound *o = NULL;
-    int rc = wb_out_compose(out, NULL, &o);
+    wabot_outbound *o = NULL, **head = NULL;
+    size_t n_head = 0;
+    int rc = wb_out_compose(out, NULL, &o, &head, &n_head);
     if (rc != WABOT_OK)
         return rc;
-    rc = wb_outbound_enqueue_new(ctx, o);
+    /* The parts of a long text in order, the message itself last; a part
+     * queued before (the same key queued again) is not queued twice. */
+    for (size_t i = 0; i < n_head && rc >= 0; i++)
+        if ((rc = wb_outbound_enqueue_new(ctx, head[i])) == WABOT_ERR_EXISTS)
+            rc = WABOT_OK;
+    wb_long_text_parts_free(&ctx->alloc, head, n_head);
+    if (rc == WABOT_OK)
+        rc = wb_outbound_enqueue_new(ctx, o);
     if (rc == WABOT_ERR_EXISTS)
         wb_error(ctx, rc, "idempotency key \"%s\" was queued already: "
                  "not sent twice", o->id);

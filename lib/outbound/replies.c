@@ -32,16 +32,25 @@ int wabot_turn_reply_out(wabot_turn *t, wabot_out *out)
     if (!t || !out)
         return WABOT_ERR_INVAL;
     wabot_ctx *ctx = t->ctx;
-    if (wb_grow(&ctx->alloc, (void **)&t->replies, t->n_replies + 1,
-                &t->cap_replies, sizeof *t->replies) != WABOT_OK)
-        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     char id[300];
     wb_out_address a = turn_address(t, id, sizeof id);
-    wabot_outbound *o = NULL;
-    int rc = wb_out_compose(out, &a, &o);
-    if (rc == WABOT_OK)
-        t->replies[t->n_replies++] = o;
-    return rc;
+    wabot_outbound *o = NULL, **head = NULL;
+    size_t n_head = 0;
+    int rc = wb_out_compose(out, &a, &o, &head, &n_head);
+    if (rc != WABOT_OK)
+        return rc;
+    /* A long text's parts are replies of their own, in order before it. */
+    if (wb_grow(&ctx->alloc, (void **)&t->replies, t->n_replies + n_head + 1,
+                &t->cap_replies, sizeof *t->replies) != WABOT_OK) {
+        wb_long_text_parts_free(&ctx->alloc, head, n_head);
+        wb_outbound_free(o);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n_head; i++)
+        t->replies[t->n_replies++] = head[i];
+    t->replies[t->n_replies++] = o;
+    wb_free(&ctx->alloc, head); /* the parts now belong to the turn */
+    return WABOT_OK;
 }
 
 /* The wrappers: a builder filled by `fill`, added to the turn. */

@@ -19,8 +19,20 @@
 #define VALUE_MAX 1024
 #define ANY NULL
 
-/* Option indexes of the module's table; a text's option is its key. */
-enum { OPT_LOCALE, OPT_LIST_BUTTON, OPT_LIST_SECTION, N_OPTS };
+/* Option indexes of the module's table; a text's option is its key (the
+ * texts are OPT_LIST_BUTTON .. N_OPTS - 1). */
+enum {
+    OPT_LOCALE,
+    OPT_LONG_TEXT,
+    OPT_LIST_BUTTON,
+    OPT_LIST_SECTION,
+    OPT_TRUNCATION_MARKER,
+    N_OPTS
+};
+
+/* In the order of wb_long_text_policy. */
+static const char *const long_text_choices[] = {"split", "truncate",
+                                                "refuse", NULL};
 
 static int check_locale(const char *v, char *why, size_t n)
 {
@@ -47,12 +59,22 @@ static const wabot_option_def options[N_OPTS] = {
      "locale of the library's texts (e.g. pt-BR) unless a message sets one; "
      "empty: none",
      NULL, NULL, check_locale},
+    {WABOT_OPTION_DEF_VERSION, "long_text", WABOT_OPTION_ENUM, ORG,
+     WB_LONG_TEXT_SPLIT, 0, 0, NULL,
+     "a text over the provider's limit: split (into ordered parts at line "
+     "or word boundaries), truncate (with the truncation marker) or refuse "
+     "(WABOT_ERR_TOO_LARGE when the reply is made)",
+     NULL, long_text_choices, NULL},
     {WABOT_OPTION_DEF_VERSION, "list_button", WABOT_OPTION_STRING, ORG, 0, 0,
      0, "Choose", "text of the button that opens a list message", NULL, NULL,
      check_text},
     {WABOT_OPTION_DEF_VERSION, "list_section", WABOT_OPTION_STRING, ORG, 0, 0,
      0, "Options", "title of a list message's section", NULL, NULL,
      check_text},
+    {WABOT_OPTION_DEF_VERSION, "truncation_marker", WABOT_OPTION_STRING, ORG,
+     0, 0, 0, "\xe2\x80\xa6",
+     "what ends a text cut to the provider's limit (long_text=truncate)",
+     NULL, NULL, check_text},
 };
 
 /* ------------------------------------------------------------------ */
@@ -230,6 +252,15 @@ const char *wabot_ctx_text(const wabot_ctx *ctx, const char *org,
         lang[0] = '\0'; /* no region: the locale is the language */
     const char *v = from_catalog(c, m, org, norm, lang, k);
     return v ? v : wabot_module_option_str(m, ANY, (size_t)k);
+}
+
+wb_long_text_policy wb_texts_long_text(const wabot_ctx *ctx, const char *org)
+{
+    int64_t v = WB_LONG_TEXT_SPLIT;
+    const wabot_module *m = wabot_ctx_module(ctx, MODULE);
+    if (m)
+        wabot_module_option_int(m, org, OPT_LONG_TEXT, &v);
+    return (wb_long_text_policy)v;
 }
 
 const char *wb_texts_locale(const wabot_ctx *ctx, const char *org)

@@ -42,6 +42,9 @@ struct wabot_breaker {
     wabot_breaker_state state;
     int64_t latest_ms;        /* the latest now_ms seen: time's floor */
     int64_t opened_at_ms;
+    int64_t open_for_ms;       /* this opening's length: open_ms, doubled
+                                  for each failed half-open in a row */
+    int32_t reopens;           /* half-open -> open in a row */
     int32_t probes_in_flight;
     int32_t probes_succeeded;
     int64_t probes_lost_at_ms; /* in-flight probes older than this are
@@ -206,8 +209,28 @@ static int should_open(const wabot_breaker *b, int64_t now)
 /* ------------------------------------------------------------------ */
 /* Transitions (mutex held)                                            */
 
+/* How long an opening lasts after `reopens` failed half-opens in a row:
+ * open_ms doubled each time, at most WB_BREAKER_MAX_BACKOFF times open_ms
+ * (and never past the longest span), so a provider that stays down is
+ * probed less and less often, but at a bounded interval. */
+int64_t wb_breaker_open_for_ms(int64_t open_ms, int32_t reopens)
+{
+    int64_t cap = open_ms * WB_BREAKER_MAX_BACKOFF;
+    if (cap > WB_BREAKER_MAX_SPAN_MS)
+        cap = open_ms > WB_BREAKER_MAX_SPAN_MS ? open_ms
+                                               : WB_BREAKER_MAX_SPAN_MS;
+    int64_t d = open_ms;
+    for (int32_t i = 0; i < reopens && d < cap; i++)
+        d *= 2;
+    return d < cap ? d : cap;
+}
+
+/* From closed the opening lasts open_ms; from half-open (a probe failed:
+ * the provider is still down) it backs off. */
 static void to_open(wabot_breaker *b, int64_t now)
 {
+    b->reopens = b->state == WABOT_BREAKER_HALF_OPEN ? b->reopens + 1 : 0;
+    b->open_for_ms = wb_breaker_open_for_ms(b->cfg.open_ms, b->reopens);
     b->state = WABOT_BREAKER_OPEN;
     b->opened_at_ms = now;
     b->probes_in_flight = 0;
@@ -230,6 +253,7 @@ static void to_closed(wabot_breaker *b)
     b->state = WABOT_BREAKER_CLOSED;
     b->probes_in_flight = 0;
     b->probes_succeeded = 0;
+    b->reopens = 0;
     window_clear(b);
     b->transitions++;
 }
@@ -262,7 +286,7 @@ static int acquire_locked(wabot_breaker *b, int64_t now, int64_t *retry_at)
     case WABOT_BREAKER_CLOSED:
         return WABOT_OK;
     case WABOT_BREAKER_OPEN: {
-        int64_t half_open_at = b->opened_at_ms + b->cfg.open_ms;
+        int64_t half_open_at = b->opened_at_ms + b->open_for_ms;
         if (now < half_open_at) {
             *retry_at = half_open_at;
             return WABOT_ERR_CIRCUIT_OPEN;
@@ -367,6 +391,10 @@ void wb_breaker_snapshot_of(wabot_breaker *b, int64_t now_ms,
     out->state = b->state;
     window_sum(b, now, &out->successes, &out->failures);
     out->opened_at_ms = b->opened_at_ms;
+    out->open_until_ms = b->state == WABOT_BREAKER_OPEN
+                             ? b->opened_at_ms + b->open_for_ms
+                             : 0;
+    out->reopens = b->reopens;
     out->probes_in_flight = b->probes_in_flight;
     out->probes_succeeded = b->probes_succeeded;
     pthread_mutex_unlock(&b->mu);

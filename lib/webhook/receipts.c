@@ -305,6 +305,8 @@ static int sent_change(rec *r, int absent, void *p)
     return 1;
 }
 
+/* Write a send's record; a storage failure defers it (receipt_retry.c)
+ * rather than losing the mapping receipts need. */
 static void record_sent(wabot_ctx *ctx, sent_arg *a, const char *provider_id)
 {
     char key[WB_STORAGE_KEY_MAX + 1];
@@ -316,10 +318,25 @@ static void record_sent(wabot_ctx *ctx, sent_arg *a, const char *provider_id)
     }
     a->now_ms = wb_now(ctx);
     int rc = rec_update(ctx, key, sent_change, a);
-    if (rc < 0)
+    wb_receipt_retry *q = wb_receipt_retry_of(ctx);
+    if (rc < 0 && q && wb_receipt_retryable(rc)) {
+        wb_receipt_write w = {.kind = WB_RECEIPT_SENT,
+                              .provider_id = (char *)provider_id,
+                              .outbound_id = (char *)a->outbound_id,
+                              .to = (char *)a->to,
+                              .org = (char *)a->org,
+                              .correlation_id = (char *)a->correlation_id,
+                              .provider = a->provider,
+                              .at_ms = a->now_ms};
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "send of %s as %s not recorded "
+               "yet: %s; retried until the storage answers", a->outbound_id,
+               provider_id, wabot_strerror(rc));
+        wb_receipt_defer(q, &w);
+    } else if (rc < 0) {
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
                "send of %s as %s not recorded: %s", a->outbound_id,
                provider_id, wabot_strerror(rc));
+    }
 }
 
 void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
@@ -364,15 +381,33 @@ static const char *const receipts_requires[] = {"delivery", NULL};
 static int receipts_create(wabot_module *m, void *ud)
 {
     (void)ud;
-    return wabot_hook_subscribe(wabot_module_ctx(m), "delivery.sent",
-                                on_delivery_sent, NULL, NULL);
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    wb_receipt_retry *q = wb_receipt_retry_new(ctx);
+    if (!q)
+        return WABOT_ERR_NOMEM;
+    wabot_module_set_data(m, q);
+    return wabot_hook_subscribe(ctx, "delivery.sent", on_delivery_sent, NULL,
+                                NULL);
+}
+
+static void receipts_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_receipt_retry_free(wabot_module_data(m));
+    wabot_module_set_data(m, NULL);
+}
+
+wb_receipt_retry *wb_receipt_retry_of(const wabot_ctx *ctx)
+{
+    wabot_module *m = ctx ? wabot_ctx_module(ctx, MODULE) : NULL;
+    return m ? wabot_module_data(m) : NULL;
 }
 
 const wabot_module_def wb_receipts_module = {
     WABOT_MODULE_DEF_VERSION, MODULE,
     "delivery records: each successful send (delivery.sent), then the "
     "providers' status callbacks",
-    receipts_requires, NULL, 0, NULL, receipts_create, NULL};
+    receipts_requires, NULL, 0, NULL, receipts_create, receipts_destroy};
 
 /* ------------------------------------------------------------------ */
 /* Receipts                                                            */
@@ -462,7 +497,9 @@ static void count_applied(wabot_ctx *ctx, const apply_arg *a)
         wb_count(ctx, "receipts.unknown", 1);
 }
 
-int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u)
+/* Apply u to its record: WABOT_OK (also for an update that says nothing
+ * we track), or the storage's failure. */
+static int apply_update(wabot_ctx *ctx, const wb_status_update *u)
 {
     char key[WB_STORAGE_KEY_MAX + 1];
     apply_arg a;
@@ -481,6 +518,43 @@ int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u)
     if (!a.duplicate && is_failure(a.state) && opt_out_code(u->error_code))
         mark_opted_out(ctx, &a);
     return WABOT_OK;
+}
+
+/* A receipt the storage could not take waits in memory (receipt_retry.c):
+ * the provider will not send it again. */
+int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u)
+{
+    int rc = apply_update(ctx, u);
+    wb_receipt_retry *q = wb_receipt_retry_of(ctx);
+    if (rc >= 0 || !q || !wb_receipt_retryable(rc))
+        return rc;
+    wb_receipt_write w = {.kind = WB_RECEIPT_STATUS,
+                          .provider_id = u->id,
+                          .status = u->status,
+                          .recipient = u->recipient,
+                          .error_code = u->error_code,
+                          .provider = u->provider,
+                          .at_ms = u->timestamp_ms};
+    wb_log(ctx, WABOT_LOG_WARN, MODULE, "receipt %s (%s) not recorded yet: "
+           "%s; retried until the storage answers", u->id, u->status,
+           wabot_strerror(rc));
+    wb_receipt_defer(q, &w);
+    return WABOT_OK;
+}
+
+int wb_receipt_write_do(wabot_ctx *ctx, const wb_receipt_write *w)
+{
+    if (w->kind == WB_RECEIPT_STATUS) {
+        wb_status_update u = {w->provider, w->provider_id, w->status,
+                              w->recipient, w->error_code, w->at_ms};
+        return apply_update(ctx, &u);
+    }
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (wb_receipt_key(key, sizeof key, w->provider_id) == NULL)
+        return WABOT_ERR_INVAL;
+    sent_arg a = {w->outbound_id ? w->outbound_id : "", w->to, w->org,
+                  w->correlation_id, w->provider, w->at_ms};
+    return rec_update(ctx, key, sent_change, &a);
 }
 
 /* ------------------------------------------------------------------ */

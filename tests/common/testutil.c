@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void tu_clock_init(tu_clock *c, int64_t start_ms)
 {
@@ -62,13 +63,36 @@ long tu_counted(const long *counter)
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-int tu_run_suite(Suite *s)
+static int run(Suite *s, int fork)
 {
     SRunner *sr = srunner_create(s);
+    if (!fork)
+        srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int tu_run_suite(Suite *s)
+{
+    return run(s, 1);
+}
+
+int tu_run_suite_nofork(Suite *s)
+{
+    return run(s, 0);
+}
+
+char *tu_repeat(const char *unit, size_t n)
+{
+    size_t len = strlen(unit);
+    char *s = malloc(len * n + 1);
+    ck_assert_ptr_nonnull(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * len, unit, len);
+    s[len * n] = '\0';
+    return s;
 }
 
 void tu_env_init_opts(tu_env *e, wabot_options *opts)

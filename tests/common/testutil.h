@@ -34,6 +34,12 @@ long tu_counted(const long *counter); /* atomic read of allocs or frees */
 
 /* Run a suite with Check's normal output; returns the process exit code. */
 int tu_run_suite(Suite *s);
+/* The same without forking: for tests that stop and restart a process
+ * they started, or keep a server's threads in this process. */
+int tu_run_suite_nofork(Suite *s);
+
+/* n copies of unit, NUL-terminated (malloc'ed; free()). */
+char *tu_repeat(const char *unit, size_t n);
 
 /* A context with memory storage, a recorder transport and the given
  * clock (may be NULL = system clock). The test frees ctx, then the

@@ -44,16 +44,6 @@ static const wabot_http_client_vtable canned_vt = {
 
 /* ---- helpers ------------------------------------------------------- */
 
-static char *repeat(const char *unit, size_t n)
-{
-    size_t len = strlen(unit);
-    char *s = malloc(len * n + 1);
-    for (size_t i = 0; i < n; i++)
-        memcpy(s + i * len, unit, len);
-    s[len * n] = '\0';
-    return s;
-}
-
 /* The queued job's payload as JSON (the test owns it). */
 static json_t *queued(wabot_ctx *ctx, const char *id)
 {
@@ -173,11 +163,13 @@ START_TEST(test_every_limit_fails_when_set_with_status_and_detail)
     tu_env_init(&e);
     wabot_ctx *ctx = e.ctx;
     wabot_out *o = wabot_out_new(ctx);
-    char *s = repeat("x", 4097);
+    /* Set: at most what ten messages can carry; the provider's own limit
+     * applies when the message is made (texts.long_text, test_long_text.c). */
+    char *s = tu_repeat("x", 40961);
     ck_assert_int_eq(wabot_out_set_text(o, s), WABOT_ERR_TOO_LARGE);
-    assert_detail(ctx, "4097 characters; the limit is 4096");
+    assert_detail(ctx, "40961 characters; the limit is 40960");
     free(s);
-    s = repeat("\xc3\xa9", 4096); /* 4096 characters, 8192 bytes */
+    s = tu_repeat("\xc3\xa9", 4096); /* 4096 characters, 8192 bytes */
     ck_assert_int_eq(wabot_out_set_text(o, s), WABOT_OK);
     free(s);
     ck_assert_int_eq(wabot_out_set_text(o, ""), WABOT_ERR_INVAL);
@@ -188,12 +180,12 @@ START_TEST(test_every_limit_fails_when_set_with_status_and_detail)
     ck_assert_int_eq(wabot_out_set_category(o, (wabot_out_category)9),
                      WABOT_ERR_INVAL);
     ck_assert_int_eq(wabot_out_set_locale(o, "pt BR"), WABOT_ERR_INVAL);
-    s = repeat("k", 201);
+    s = tu_repeat("k", 201);
     ck_assert_int_eq(wabot_out_set_idempotency_key(o, s), WABOT_ERR_INVAL);
     assert_detail(ctx, "idempotency key");
     free(s);
     ck_assert_int_eq(wabot_out_set_correlation_id(o, "a\nb"), WABOT_ERR_INVAL);
-    s = repeat("u", 2049);
+    s = tu_repeat("u", 2049);
     ck_assert_int_eq(wabot_out_set_media(o, s, NULL), WABOT_ERR_TOO_LARGE);
     free(s);
     ck_assert_int_eq(wabot_out_set_list_button(o, "123456789012345678901"),
@@ -214,7 +206,7 @@ START_TEST(test_every_limit_fails_when_set_with_status_and_detail)
     ck_assert_int_eq(wabot_out_add_button(o, "b", "\xc3\xa9\xc3\xa9\xc3\xa9"
                                                   "45678901234567890"),
                      WABOT_OK);
-    s = repeat("i", 257);
+    s = tu_repeat("i", 257);
     ck_assert_int_eq(wabot_out_add_button(o, s, "t"), WABOT_ERR_TOO_LARGE);
     free(s);
     ck_assert_int_eq(wabot_out_add_button(o, "", "t"), WABOT_ERR_INVAL);
@@ -234,7 +226,7 @@ START_TEST(test_every_limit_fails_when_set_with_status_and_detail)
     ck_assert_int_eq(wabot_out_add_row(o, "r", "1234567890123456789012345",
                                        NULL),
                      WABOT_ERR_TOO_LARGE);
-    s = repeat("d", 73);
+    s = tu_repeat("d", 73);
     ck_assert_int_eq(wabot_out_add_row(o, "r", "t", s), WABOT_ERR_TOO_LARGE);
     assert_detail(ctx, "row 0 description has 73 characters");
     free(s);
@@ -243,7 +235,7 @@ START_TEST(test_every_limit_fails_when_set_with_status_and_detail)
     /* Templates: name, language, 20 parameters of 1024 bytes. */
     o = wabot_out_new(ctx);
     ck_assert_int_eq(wabot_out_set_template(o, "", "en"), WABOT_ERR_INVAL);
-    s = repeat("n", 513);
+    s = tu_repeat("n", 513);
     ck_assert_int_eq(wabot_out_set_template(o, s, "en"), WABOT_ERR_TOO_LARGE);
     free(s);
     ck_assert_int_eq(wabot_out_set_template(o, "order_update", "pt_BR"),
@@ -311,7 +303,10 @@ START_TEST(test_twilio_limit_applies_where_the_provider_is_known)
     ck_assert_int_eq(wabot_ctx_add_sender(e.ctx, "acme", "+14155238886",
                                           twilio),
                      WABOT_OK);
-    char *text = repeat("x", 1601);
+    ck_assert_int_eq(wabot_ctx_set_org_option(e.ctx, "acme",
+                                              "texts.long_text", "refuse"),
+                     WABOT_OK);
+    char *text = tu_repeat("x", 1601);
     wabot_out *o = wabot_out_new(e.ctx);
     wabot_out_set_to(o, "+14155550100");
     wabot_out_set_text(o, text);
@@ -323,7 +318,7 @@ START_TEST(test_twilio_limit_applies_where_the_provider_is_known)
     wabot_out_free(o);
     free(text);
 
-    text = repeat("x", 1595); /* + "\n\n1. Yes" = 1602 */
+    text = tu_repeat("x", 1595); /* + "\n\n1. Yes" = 1602 */
     o = wabot_out_new(e.ctx);
     wabot_out_set_to(o, "+14155550100");
     wabot_out_set_org(o, "acme");

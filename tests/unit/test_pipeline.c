@@ -463,7 +463,12 @@ static int reply_limits(wabot_turn *t, void *ud)
 START_TEST(test_reply_limits_are_enforced_at_the_call)
 {
     tu_env e;
-    tu_env_init(&e);
+    wabot_options *opts = wabot_options_new();
+    /* Long texts refused (the default splits them: test_long_text.c). */
+    ck_assert_int_eq(wabot_options_set(opts, "texts.long_text", "refuse"),
+                     WABOT_OK);
+    tu_env_init_opts(&e, opts);
+    wabot_options_free(opts);
     wabot_use(e.ctx, NULL, reply_limits, NULL, NULL);
     handle_ok(e.ctx, "SM1", "+14155550100", "a");
     ck_assert_uint_eq(wabot_recorder_count(e.rec), 4);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flaky_storage.h"
 #include "testutil.h"
 #include "internal/message.h"
 #include "internal/receipts.h"
@@ -304,6 +305,140 @@ START_TEST(test_receipt_direct_apply_ignores_unusable_ids)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* Storage hiccups: nothing dropped                                     */
+
+static flaky_storage flaky;
+
+/* env over a storage that fails while flaky.down is set. */
+static void flaky_setup(void)
+{
+    tu_clock_init(&env.clock, TU_EPOCH_MS);
+    wabot_clock k = tu_clock_wabot(&env.clock);
+    flaky.inner = wabot_storage_memory_new(&k);
+    env.storage = flaky_storage_new(&flaky);
+    env.rec = wabot_transport_recorder_new();
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES,
+                                           0), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(o, env.storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_transport(o, env.rec), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_new(&env.ctx, o), WABOT_OK);
+    wabot_options_free(o);
+}
+
+static void flaky_teardown(void)
+{
+    tu_env_free(&env);
+    wabot_storage_free(flaky.inner);
+}
+
+/* Move the fake clock by ms and run what is due. */
+static void tick(int64_t ms)
+{
+    tu_clock_advance(&env.clock, ms);
+    tu_drain(env.ctx);
+}
+
+/* 22 sends recorded while the storage is down (as in issue 19's 2 s Redis
+ * outage) all land once it is back; none is lost. */
+START_TEST(test_send_records_wait_for_the_storage_and_land_when_it_returns)
+{
+    char sid[64];
+    atomic_store(&flaky.down, 1);
+    for (int i = 0; i < 22; i++) {
+        snprintf(sid, sizeof sid, "SM%032d", i);
+        wabot_outbound *o = outbound("r", "+14155550100");
+        wb_receipt_sent(env.ctx, o, sid);
+        wb_outbound_free(o);
+    }
+    ck_assert_int_eq(counter("receipts.writes_deferred"), 22);
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 22);
+    tick(2000); /* still down: retried, kept */
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 22);
+    ck_assert_int_eq(counter("receipts.writes_recovered"), 0);
+    atomic_store(&flaky.down, 0);
+    tick(5000);
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 0);
+    ck_assert_int_eq(counter("receipts.writes_recovered"), 22);
+    ck_assert_int_eq(counter("receipts.writes_dropped"), 0);
+    for (int i = 0; i < 22; i++) {
+        snprintf(sid, sizeof sid, "SM%032d", i);
+        wabot_delivery *d = get(sid);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), "r");
+        ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS);
+        wabot_delivery_free(d);
+    }
+}
+END_TEST
+
+/* A status callback that arrives during the outage is answered 200 (the
+ * provider would not send it again) and applied once storage is back,
+ * merged with the send's record whichever lands first. */
+START_TEST(test_status_callback_during_an_outage_is_applied_later)
+{
+    atomic_store(&flaky.down, 1);
+    wabot_outbound *o = outbound("SM1:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    twilio_status("delivered", NULL);
+    ck_assert_int_eq(counter("receipts.writes_deferred"), 2);
+    ck_assert_int_eq(counter("receipts.delivered"), 0);
+    atomic_store(&flaky.down, 0);
+    tick(100);
+    ck_assert_int_eq(counter("receipts.delivered"), 1);
+    ck_assert_int_eq(state_of(SID), WABOT_DELIVERY_DELIVERED);
+    wabot_delivery *d = get(SID);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SM1:r0");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+/* While the storage stays down the retries back off (100 ms, doubling,
+ * at most 5 s apart) instead of hammering it. */
+START_TEST(test_deferred_writes_back_off_while_the_storage_stays_down)
+{
+    atomic_store(&flaky.down, 1);
+    wabot_outbound *o = outbound("r", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    long before = atomic_load(&flaky.failed);
+    int64_t waits[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
+    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        tick(waits[i] - 1);
+        ck_assert_int_eq(atomic_load(&flaky.failed), before + (long)i);
+        tick(1);
+        ck_assert_int_eq(atomic_load(&flaky.failed), before + (long)i + 1);
+    }
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 1);
+}
+END_TEST
+
+/* The memory the queue may take is bounded: past WB_RECEIPT_RETRY_MAX
+ * writes, more are dropped and counted, never silently. */
+START_TEST(test_deferred_writes_are_bounded_and_drops_counted)
+{
+    atomic_store(&flaky.down, 1);
+    wabot_outbound *o = outbound("r", "+14155550100");
+    char sid[64];
+    for (int i = 0; i < WB_RECEIPT_RETRY_MAX + 3; i++) {
+        snprintf(sid, sizeof sid, "SM%032d", i);
+        wb_receipt_sent(env.ctx, o, sid);
+    }
+    wb_outbound_free(o);
+    ck_assert_int_eq(counter("receipts.writes_deferred"),
+                     WB_RECEIPT_RETRY_MAX);
+    ck_assert_int_eq(counter("receipts.writes_dropped"), 3);
+    atomic_store(&flaky.down, 0);
+    for (int i = 0; i < 300; i++)
+        tick(1);
+    ck_assert_int_eq(counter("receipts.writes_recovered"),
+                     WB_RECEIPT_RETRY_MAX);
+}
+END_TEST
+
 static Suite *receipts_suite(void)
 {
     Suite *s = suite_create("receipts");
@@ -321,6 +456,15 @@ static Suite *receipts_suite(void)
     tcase_add_test(tc, test_records_expire_after_the_receipt_ttl);
     tcase_add_test(tc, test_receipt_direct_apply_ignores_unusable_ids);
     suite_add_tcase(s, tc);
+    TCase *hic = tcase_create("storage hiccups");
+    tcase_add_checked_fixture(hic, flaky_setup, flaky_teardown);
+    tcase_add_test(hic,
+        test_send_records_wait_for_the_storage_and_land_when_it_returns);
+    tcase_add_test(hic, test_status_callback_during_an_outage_is_applied_later);
+    tcase_add_test(hic,
+        test_deferred_writes_back_off_while_the_storage_stays_down);
+    tcase_add_test(hic, test_deferred_writes_are_bounded_and_drops_counted);
+    suite_add_tcase(s, hic);
     return s;
 }
 

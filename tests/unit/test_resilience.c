@@ -220,7 +220,7 @@ START_TEST(test_breaker_closes_when_all_probes_succeed_and_clears_window)
 }
 END_TEST
 
-START_TEST(test_breaker_probe_failure_reopens_with_fresh_open_time)
+START_TEST(test_breaker_probe_failure_reopens_with_doubled_open_time)
 {
     wabot_breaker *b = small_breaker();
     trip(b, T0);
@@ -229,15 +229,68 @@ START_TEST(test_breaker_probe_failure_reopens_with_fresh_open_time)
     ck_assert_int_eq(wabot_breaker_acquire(b, t + 300, NULL), WABOT_OK);
     wabot_breaker_record(b, t + 400, WABOT_OUTCOME_FAILURE);
     ck_assert_int_eq(wabot_breaker_state_of(b, t + 400), WABOT_BREAKER_OPEN);
-    ck_assert_int_eq(snap(b, t + 400).opened_at_ms, t + 400);
+    wb_breaker_snapshot s = snap(b, t + 400);
+    ck_assert_int_eq(s.opened_at_ms, t + 400);
+    ck_assert_int_eq(s.reopens, 1);
+    ck_assert_int_eq(s.open_until_ms, t + 400 + 10000);
+    /* Still down after the first 5 s: the next opening lasts 10 s. */
     int64_t retry_at = 0;
-    ck_assert_int_eq(wabot_breaker_acquire(b, t + 400 + 4999, &retry_at),
+    ck_assert_int_eq(wabot_breaker_acquire(b, t + 400 + 9999, &retry_at),
                      WABOT_ERR_CIRCUIT_OPEN);
-    ck_assert_int_eq(retry_at, t + 400 + 5000);
-    ck_assert_int_eq(wabot_breaker_acquire(b, t + 400 + 5000, NULL),
+    ck_assert_int_eq(retry_at, t + 400 + 10000);
+    ck_assert_int_eq(wabot_breaker_acquire(b, t + 400 + 10000, NULL),
                      WABOT_OK);
-    ck_assert_int_eq(snap(b, t + 400 + 5000).probes_succeeded, 0);
+    ck_assert_int_eq(snap(b, t + 400 + 10000).probes_succeeded, 0);
     wabot_breaker_free(b);
+}
+END_TEST
+
+/* Each failed half-open doubles the wait (5, 10, 20, 40 s), capped at
+ * 8 x open_ms; a half-open whose probes all succeed closes the breaker
+ * and the next opening is back to open_ms. */
+START_TEST(test_breaker_failed_probes_back_off_to_a_cap_and_reset_on_close)
+{
+    wabot_breaker *b = small_breaker();
+    trip(b, T0);
+    int64_t t = T0, expect[] = {5000, 10000, 20000, 40000, 40000, 40000};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        int64_t retry_at = 0;
+        ck_assert_int_eq(wabot_breaker_acquire(b, t + 1, &retry_at),
+                         WABOT_ERR_CIRCUIT_OPEN);
+        ck_assert_int_eq(retry_at - t, expect[i]);
+        ck_assert_int_eq(wabot_breaker_acquire(b, t + expect[i] - 1, NULL),
+                         WABOT_ERR_CIRCUIT_OPEN);
+        t += expect[i];
+        /* The half-open probe fails: open again, for longer. */
+        ck_assert_int_eq(wabot_breaker_acquire(b, t, NULL), WABOT_OK);
+        wabot_breaker_record(b, t, WABOT_OUTCOME_FAILURE);
+        ck_assert_int_eq(wabot_breaker_state_of(b, t), WABOT_BREAKER_OPEN);
+    }
+    ck_assert_int_eq(snap(b, t).reopens, 6);
+    t += 40000;
+    call(b, t, WABOT_OUTCOME_SUCCESS);
+    call(b, t, WABOT_OUTCOME_SUCCESS);
+    ck_assert_int_eq(wabot_breaker_state_of(b, t), WABOT_BREAKER_CLOSED);
+    ck_assert_int_eq(snap(b, t).reopens, 0);
+    trip(b, t + 1);
+    int64_t retry_at = 0;
+    ck_assert_int_eq(wabot_breaker_acquire(b, t + 2, &retry_at),
+                     WABOT_ERR_CIRCUIT_OPEN);
+    ck_assert_int_eq(retry_at, t + 1 + 5000);
+    wabot_breaker_free(b);
+}
+END_TEST
+
+START_TEST(test_breaker_open_time_backoff_is_bounded)
+{
+    ck_assert_int_eq(wb_breaker_open_for_ms(30000, 0), 30000);
+    ck_assert_int_eq(wb_breaker_open_for_ms(30000, 2), 120000);
+    ck_assert_int_eq(wb_breaker_open_for_ms(30000, 1000), 240000);
+    /* Near the longest span the cap is the span, never an overflow. */
+    ck_assert_int_eq(wb_breaker_open_for_ms(WB_BREAKER_MAX_SPAN_MS, 5),
+                     WB_BREAKER_MAX_SPAN_MS);
+    ck_assert_int_eq(wb_breaker_open_for_ms(WB_BREAKER_MAX_SPAN_MS / 3, 5),
+                     WB_BREAKER_MAX_SPAN_MS);
 }
 END_TEST
 
@@ -343,9 +396,10 @@ START_TEST(test_breaker_counts_transitions)
     wabot_breaker *b = small_breaker();
     trip(b, T0);                                     /* closed -> open */
     call(b, T0 + 5000, WABOT_OUTCOME_FAILURE);       /* -> half -> open */
-    call(b, T0 + 10000, WABOT_OUTCOME_SUCCESS);      /* -> half */
-    call(b, T0 + 10000, WABOT_OUTCOME_SUCCESS);      /* -> closed */
-    ck_assert_int_eq(wabot_breaker_state_of(b, T0 + 10000),
+    /* Reopened for 10 s (backoff). */
+    call(b, T0 + 15000, WABOT_OUTCOME_SUCCESS);      /* -> half */
+    call(b, T0 + 15000, WABOT_OUTCOME_SUCCESS);      /* -> closed */
+    ck_assert_int_eq(wabot_breaker_state_of(b, T0 + 15000),
                      WABOT_BREAKER_CLOSED);
     ck_assert_int_eq(wabot_breaker_transitions(b), 5);
     ck_assert_int_eq(wabot_breaker_transitions(NULL), 0);
@@ -823,7 +877,10 @@ int main(void)
     tcase_add_test(tc, test_breaker_ignored_probe_frees_its_slot);
     tcase_add_test(tc,
                    test_breaker_closes_when_all_probes_succeed_and_clears_window);
-    tcase_add_test(tc, test_breaker_probe_failure_reopens_with_fresh_open_time);
+    tcase_add_test(tc, test_breaker_probe_failure_reopens_with_doubled_open_time);
+    tcase_add_test(tc,
+                   test_breaker_failed_probes_back_off_to_a_cap_and_reset_on_close);
+    tcase_add_test(tc, test_breaker_open_time_backoff_is_bounded);
     tcase_add_test(tc,
                    test_breaker_presumes_unreported_probes_lost_after_open_ms);
     tcase_add_test(tc, test_breaker_ignored_outcomes_never_open_it);

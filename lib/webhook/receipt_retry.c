@@ -1,0 +1,261 @@
+/* Deferred receipt writes: a delivery record that could not be written
+ * because the storage failed (a Redis restart, a network cut) is kept in
+ * memory and written again from the context's loop, with backoff, until
+ * the storage answers. Never dropped after one failure: only when the
+ * queue is full (WB_RECEIPT_RETRY_MAX) or the process ends.
+ *
+ * Records merge (rank and the "seen" set, lib/webhook/receipts.c), so a
+ * deferred write landing after later ones for the same message ends in
+ * the same record as if it had landed first.
+ *
+ * Counted: receipts.writes_deferred (queued after a failure),
+ * receipts.writes_recovered (written on a retry), receipts.writes_dropped
+ * (queue full, or a retry that failed for good). */
+#include <pthread.h>
+#include <string.h>
+
+#include "internal/metrics.h"
+#include "internal/receipts.h"
+#include "internal/runtime.h"
+
+#define MODULE "receipts"
+#define FIRST_DELAY_MS 100
+#define MAX_DELAY_MS 5000
+/* Writes tried per loop pass, so a long backlog never holds the loop. */
+#define BATCH 256
+
+typedef struct pending {
+    wb_receipt_write w; /* strings owned */
+    struct pending *next;
+} pending;
+
+struct wb_receipt_retry {
+    wabot_ctx *ctx;
+    pthread_mutex_t mu;
+    pending *head, *tail;
+    size_t n;
+    int64_t next_at; /* WB_NO_DEADLINE when empty */
+    int64_t delay_ms;
+};
+
+/* ------------------------------------------------------------------ */
+/* Entries                                                             */
+
+static void write_free(const wabot_allocator *a, wb_receipt_write *w)
+{
+    char **s[] = {&w->provider_id, &w->outbound_id, &w->to, &w->org,
+                  &w->correlation_id, &w->status, &w->recipient,
+                  &w->error_code};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        wb_free(a, *s[i]);
+}
+
+static int copy_str(const wabot_allocator *a, char **dst, const char *src)
+{
+    *dst = src ? wb_strdup(a, src) : NULL;
+    return !src || *dst ? 0 : -1;
+}
+
+static pending *pending_new(const wabot_allocator *a,
+                            const wb_receipt_write *w)
+{
+    pending *p = wb_calloc(a, 1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->w.kind = w->kind;
+    p->w.provider = w->provider;
+    p->w.at_ms = w->at_ms;
+    if (copy_str(a, &p->w.provider_id, w->provider_id) ||
+        copy_str(a, &p->w.outbound_id, w->outbound_id) ||
+        copy_str(a, &p->w.to, w->to) || copy_str(a, &p->w.org, w->org) ||
+        copy_str(a, &p->w.correlation_id, w->correlation_id) ||
+        copy_str(a, &p->w.status, w->status) ||
+        copy_str(a, &p->w.recipient, w->recipient) ||
+        copy_str(a, &p->w.error_code, w->error_code)) {
+        write_free(a, &p->w);
+        wb_free(a, p);
+        return NULL;
+    }
+    return p;
+}
+
+static void pending_free(const wabot_allocator *a, pending *p)
+{
+    write_free(a, &p->w);
+    wb_free(a, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The queue                                                           */
+
+int wb_receipt_retryable(int status)
+{
+    return status == WABOT_ERR_STORAGE || status == WABOT_ERR_TIMEOUT ||
+           status == WABOT_ERR_BUSY || status == WABOT_ERR_CONFLICT;
+}
+
+void wb_receipt_defer(wb_receipt_retry *q, const wb_receipt_write *w)
+{
+    wabot_ctx *ctx = q->ctx;
+    pthread_mutex_lock(&q->mu);
+    pending *p = q->n < WB_RECEIPT_RETRY_MAX ? pending_new(&ctx->alloc, w)
+                                             : NULL;
+    int64_t due = WB_NO_DEADLINE;
+    if (p) {
+        if (q->tail)
+            q->tail->next = p;
+        else
+            q->head = p;
+        q->tail = p;
+        if (q->n++ == 0) {
+            q->delay_ms = FIRST_DELAY_MS;
+            q->next_at = wb_now(ctx) + q->delay_ms;
+        }
+        due = q->next_at;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!p) {
+        wb_count(ctx, "receipts.writes_dropped", 1);
+        wb_log(ctx, WABOT_LOG_ERROR, MODULE,
+               "%s of %s dropped: %d receipt writes already wait for the "
+               "storage (or out of memory)",
+               w->kind == WB_RECEIPT_SENT ? "send record" : "receipt",
+               w->provider_id, WB_RECEIPT_RETRY_MAX);
+        return;
+    }
+    wb_count(ctx, "receipts.writes_deferred", 1);
+    wb_loop_notify(ctx, due);
+}
+
+size_t wb_receipt_pending(wb_receipt_retry *q)
+{
+    if (!q)
+        return 0;
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+static int64_t retry_deadline(void *ud)
+{
+    wb_receipt_retry *q = ud;
+    pthread_mutex_lock(&q->mu);
+    int64_t at = q->next_at;
+    pthread_mutex_unlock(&q->mu);
+    return at;
+}
+
+/* Take up to BATCH entries off the front. */
+static pending *take_batch(wb_receipt_retry *q, size_t *taken)
+{
+    pthread_mutex_lock(&q->mu);
+    pending *first = q->head, *last = NULL;
+    size_t n = 0;
+    for (pending *p = first; p && n < BATCH; p = p->next, n++)
+        last = p;
+    if (last) {
+        q->head = last->next;
+        if (!q->head)
+            q->tail = NULL;
+        last->next = NULL;
+        q->n -= n;
+    }
+    pthread_mutex_unlock(&q->mu);
+    *taken = n;
+    return first;
+}
+
+/* Put what was not written back in front, in its order, and schedule the
+ * next pass: soon when the storage answered, with backoff when it did
+ * not. */
+static void give_back(wb_receipt_retry *q, pending *rest, int storage_down)
+{
+    wabot_ctx *ctx = q->ctx;
+    pthread_mutex_lock(&q->mu);
+    if (rest) {
+        size_t n = 1;
+        pending *last = rest;
+        for (; last->next; last = last->next)
+            n++;
+        last->next = q->head;
+        q->head = rest;
+        if (!q->tail)
+            q->tail = last;
+        q->n += n;
+    }
+    if (storage_down)
+        q->delay_ms = q->delay_ms * 2 > MAX_DELAY_MS ? MAX_DELAY_MS
+                                                     : q->delay_ms * 2;
+    else
+        q->delay_ms = FIRST_DELAY_MS;
+    q->next_at = q->n == 0       ? WB_NO_DEADLINE
+                 : storage_down ? wb_now(ctx) + q->delay_ms
+                                : wb_now(ctx);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Loop thread: write the deferred entries in order until the storage
+ * fails again. */
+static void retry_fire(void *ud)
+{
+    wb_receipt_retry *q = ud;
+    wabot_ctx *ctx = q->ctx;
+    size_t n = 0;
+    pending *p = take_batch(q, &n);
+    while (p) {
+        int rc = wb_receipt_write_do(ctx, &p->w);
+        if (wb_receipt_retryable(rc))
+            break;
+        pending *next = p->next;
+        if (rc == WABOT_OK) {
+            wb_count(ctx, "receipts.writes_recovered", 1);
+        } else {
+            wb_count(ctx, "receipts.writes_dropped", 1);
+            wb_log(ctx, WABOT_LOG_WARN, MODULE, "deferred write for %s "
+                   "failed for good: %s", p->w.provider_id,
+                   wabot_strerror(rc));
+        }
+        pending_free(&ctx->alloc, p);
+        p = next;
+    }
+    give_back(q, p, p != NULL);
+}
+
+wb_receipt_retry *wb_receipt_retry_new(wabot_ctx *ctx)
+{
+    wb_receipt_retry *q = wb_calloc(&ctx->alloc, 1, sizeof *q);
+    if (!q)
+        return NULL;
+    if (pthread_mutex_init(&q->mu, NULL) != 0) {
+        wb_free(&ctx->alloc, q);
+        return NULL;
+    }
+    q->ctx = ctx;
+    q->next_at = WB_NO_DEADLINE;
+    q->delay_ms = FIRST_DELAY_MS;
+    wb_source src = {retry_deadline, retry_fire, q, 0};
+    if (wb_loop_add_source(ctx, &src) != WABOT_OK) {
+        pthread_mutex_destroy(&q->mu);
+        wb_free(&ctx->alloc, q);
+        return NULL;
+    }
+    return q;
+}
+
+void wb_receipt_retry_free(wb_receipt_retry *q)
+{
+    if (!q)
+        return;
+    wabot_ctx *ctx = q->ctx;
+    if (q->n)
+        wb_log(ctx, WABOT_LOG_ERROR, MODULE,
+               "%zu receipt writes still waited for the storage at "
+               "shutdown: lost", q->n);
+    for (pending *p = q->head, *next; p; p = next) {
+        next = p->next;
+        pending_free(&ctx->alloc, p);
+    }
+    pthread_mutex_destroy(&q->mu);
+    wb_free(&ctx->alloc, q);
+}
