@@ -31,6 +31,7 @@
 #include "demo_bot.h"
 #include "server_backends.h"
 #include "server_options.h"
+#include "server_stats.h"
 
 
 #define EXIT_CONFIG 2 /* bad configuration: distinct from runtime failure */
@@ -61,6 +62,8 @@ static const char USAGE[] =
 "  WABOT_BOT=NAME          demo (the demo shop, default), echo or counter\n"
 "  WABOT_MODULES=A.so,B.so modules to load: each shared object exports\n"
 "                          wabot_module_entry() (wabot/module.h)\n"
+"  WABOT_STATS_PATH=/PATH   serve GET /PATH: counters and outbound backlog\n"
+"                          as JSON (off by default; for benchmarks)\n"
 "  WABOT_INSECURE_SKIP_SIGNATURES=1\n"
 "                          accept unsigned webhooks: local development\n"
 "                          only; the server warns loudly when it is set\n"
@@ -346,6 +349,8 @@ static int install_bot(wabot_ctx *ctx, const char *bot)
     if (hrc == WABOT_ERR_EXISTS) /* a webhook path was set to it */
         log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
     else if (hrc != WABOT_OK)
+        return hrc;
+    if ((hrc = server_stats_install(ctx)) != WABOT_OK)
         return hrc;
     int rc = strcmp(bot, "echo") == 0      ? echo_bot_install(ctx)
              : strcmp(bot, "counter") == 0 ? counter_bot_install(ctx)

@@ -5,6 +5,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc g++ python3 libjansson-dev check
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
 libuv1-dev libevent-dev abigail-tools valgrind curl redis-server"
+# --bench: also what tests/bench/e2e.sh needs (the load generator)
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS wrk"
 
 missing=""
 for p in $PKGS; do
