@@ -572,17 +572,20 @@ static const wabot_http_client_vtable curl_vt = {
 static int multi_setup(wb_curl *cl)
 {
     CURLM *m = cl->multi;
+    long host = cl->ctx->cfg.http_host_connections > 0
+                    ? (long)cl->ctx->cfg.http_host_connections
+                    : WB_HTTP_MAX_HOST_CONNECTIONS;
+    long total = 2 * host > WB_HTTP_MAX_TOTAL_CONNECTIONS
+                     ? 2 * host
+                     : WB_HTTP_MAX_TOTAL_CONNECTIONS;
     int bad = 0;
     bad |= curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
     bad |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cl);
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
-                             (long)WB_HTTP_MAX_CACHED_CONNECTIONS);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
-                             (long)WB_HTTP_MAX_HOST_CONNECTIONS);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                             (long)WB_HTTP_MAX_TOTAL_CONNECTIONS);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, total);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, host);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
     return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
 }
 
