@@ -7,7 +7,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all deps build demo check check-quick clean fuzz abi-baseline
+.PHONY: all deps build demo check check-quick clean fuzz abi-baseline bench-e2e
 
 all: build
 
@@ -29,6 +29,11 @@ demo: deps $(BUILD)/build.ninja
 
 check: build
 	sh scripts/check.sh $(BUILD) $(BUILD_ASAN)
+
+# End-to-end benchmark (doc/performance.md): wabot-server + fake Twilio +
+# wrk, memory and Redis (and the NestJS peer when built). Not in check.
+bench-e2e: build
+	sh tests/bench/e2e.sh $(E2E_MODES)
 
 # Only the plain build's suites (no sanitizer or valgrind passes).
 check-quick: build

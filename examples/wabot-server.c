@@ -34,6 +34,7 @@
 #include "server_backends.h"
 #include "server_gate.h"
 #include "server_options.h"
+#include "server_stats.h"
 
 
 #define EXIT_CONFIG 2 /* bad configuration: distinct from runtime failure */
@@ -80,6 +81,8 @@ static const char USAGE[] =
 "                          forwarded to URL + the request's path, and its\n"
 "                          answer relayed (doc/migration.md);\n"
 "                          WABOT_LEGACY_TIMEOUT_MS (default 10000)\n"
+"  WABOT_STATS_PATH=/PATH   serve GET /PATH: counters and outbound backlog\n"
+"                          as JSON (off by default; for benchmarks)\n"
 "  WABOT_INSECURE_SKIP_SIGNATURES=1\n"
 "                          accept unsigned webhooks: local development\n"
 "                          only; the server warns loudly when it is set\n"
@@ -385,6 +388,8 @@ static int install_bot(wabot_ctx *ctx, const char *bot)
     if (hrc == WABOT_ERR_EXISTS) /* a webhook path was set to it */
         log_to_stderr(NULL, WABOT_LOG_WARN, "server", wabot_ctx_errmsg(ctx));
     else if (hrc != WABOT_OK)
+        return hrc;
+    if ((hrc = server_stats_install(ctx)) != WABOT_OK)
         return hrc;
     int rc = strcmp(bot, "echo") == 0      ? echo_bot_install(ctx)
              : strcmp(bot, "counter") == 0 ? counter_bot_install(ctx)

@@ -232,8 +232,28 @@ typedef enum wabot_option {
     WABOT_OPT_OPTIN_KEYWORDS = 139,    /**< string, comma-separated (default START, UNSTOP, ...); "" = none */
     WABOT_OPT_OPTOUT_REPLY = 140,      /**< string: the opt-out confirmation; "" = none */
     WABOT_OPT_OPTIN_REPLY = 141,       /**< string: the opt-in confirmation; "" = none */
-    WABOT_OPT_RECEIPT_TTL_MS = 142     /**< how long delivery states are kept, default 7 days */
+    WABOT_OPT_RECEIPT_TTL_MS = 142,    /**< how long delivery states are kept, default 7 days */
+    /* The outbound backlog bound (doc/performance.md, "Backpressure") */
+    WABOT_OPT_OUTBOUND_BACKLOG_MAX = 160, /**< replies queued or sending above which webhooks carrying messages are held back, default 20000; 0 = unbounded */
+    WABOT_OPT_OUTBOUND_BACKLOG_POLICY = 161, /**< wabot_backlog_policy when the backlog is full, default WABOT_BACKLOG_REJECT */
+    WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS = 162, /**< WABOT_BACKLOG_WAIT: longest hold of a webhook, default 1000 */
+    WABOT_OPT_HTTP_HOST_CONNECTIONS = 163 /**< connections per provider host in the send pool, default 16 */
 } wabot_option;
+
+/**
+ * What a webhook carrying messages gets while the outbound backlog is at
+ * WABOT_OPT_OUTBOUND_BACKLOG_MAX. Nothing of it is handled, so nothing is
+ * lost: the provider delivers it again. Counted as
+ * webhook.rejected.overloaded (and outbound.backlog_waits for each hold).
+ * Append-only.
+ */
+typedef enum wabot_backlog_policy {
+    /** 503 with Retry-After at once (the default) */
+    WABOT_BACKLOG_REJECT = 0,
+    /** hold the HTTP thread until the backlog drops below the bound, at
+     *  most WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, then 503 as REJECT */
+    WABOT_BACKLOG_WAIT = 1
+} wabot_backlog_policy;
 
 /** New options with every default. Returns NULL only when out of memory.
  *  Options are not thread-safe; a context copies what it needs, so options

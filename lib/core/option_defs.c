@@ -59,6 +59,8 @@ SECURITY_CHECK(check_text, WABOT_OPT_OPTOUT_REPLY)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error",
                                          "none", NULL};
+/* wabot_backlog_policy */
+static const char *const backlog_policies[] = {"reject", "wait", NULL};
 
 /* id, group, field, type, flags, default, min, max, doc, env */
 #define NUM(id, grp, field, type, flags, dflt, lo, hi, doc, env)             \
@@ -194,6 +196,24 @@ const wb_builtin_option wb_builtin_options[] = {
         WB_DEFAULT_OPTIN_REPLY, "opt-in confirmation (empty: none)", NULL),
     NUM(WABOT_OPT_RECEIPT_TTL_MS, "receipts", receipt_ttl_ms, DUR, 0,
         7 * DAY_MS, 60 * SEC, 365 * DAY_MS, "how long delivery states are kept",
+        NULL),
+    NUM(WABOT_OPT_OUTBOUND_BACKLOG_MAX, "outbound", outbound_backlog_max, INT,
+        0, 20000, 0, 1000000000,
+        "replies queued or sending above which webhooks with messages are "
+        "held back (0 = unbounded)", NULL),
+    {WABOT_OPT_OUTBOUND_BACKLOG_POLICY, "OUTBOUND_BACKLOG_POLICY", "outbound",
+     offsetof(wb_config, outbound_backlog_policy), WABOT_OPTION_ENUM, 0,
+     WABOT_BACKLOG_REJECT, WABOT_BACKLOG_REJECT, WABOT_BACKLOG_WAIT, NULL,
+     "backlog full: reject (503 + Retry-After, the provider redelivers) or "
+     "wait (up to outbound_backlog_wait_ms, then 503)", NULL,
+     backlog_policies, NULL},
+    NUM(WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, "outbound",
+        outbound_backlog_wait_ms, DUR, 0, 1 * SEC, 0, 60 * SEC,
+        "longest hold of a webhook while the backlog is full (policy wait)",
+        NULL),
+    NUM(WABOT_OPT_HTTP_HOST_CONNECTIONS, "outbound", http_host_connections,
+        INT, 0, 16, 1, 1024,
+        "keep-alive connections per provider host (HTTP/2 multiplexes)",
         NULL),
 };
 

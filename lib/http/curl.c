@@ -287,18 +287,36 @@ static void xfer_free(wb_curl *cl, wb_xfer *x)
     wb_free(&cl->ctx->alloc, x);
 }
 
-/* Back to the pool: buffers freed (a body may have been 4 MiB), options
- * reset. The multi handle keeps the connections, not the easy handle. */
+/* A response buffer goes back to the pool emptied but allocated when it
+ * is small (a provider's answer is a few hundred bytes: no malloc/free
+ * per send), freed when it is large (a body may have been 4 MiB). */
+#define KEEP_BUFFER_BYTES (16 * 1024)
+
+static void buffer_recycle(wb_strbuf *b)
+{
+    if (b->cap > KEEP_BUFFER_BYTES || b->oom)
+        wb_strbuf_free(b);
+    else
+        wb_strbuf_reset(b);
+}
+
+/* Back to the pool: buffers emptied, options reset. The multi handle
+ * keeps the connections, not the easy handle. */
 static void xfer_put(wb_curl *cl, wb_xfer *x)
 {
-    if (cl->n_idle >= MAX_IDLE_HANDLES || cl->closing) {
+    /* As many idle handles as sends may be in flight: a handle freed
+     * here would be created again by the next send. */
+    size_t keep = (size_t)cl->ctx->cfg.outbound_concurrency;
+    if (keep < MAX_IDLE_HANDLES)
+        keep = MAX_IDLE_HANDLES;
+    if (cl->n_idle >= keep || cl->closing) {
         xfer_free(cl, x);
         return;
     }
     curl_slist_free_all(x->slist);
     x->slist = NULL;
-    wb_strbuf_free(&x->body);
-    wb_strbuf_free(&x->hdrs);
+    buffer_recycle(&x->body);
+    buffer_recycle(&x->hdrs);
     curl_easy_reset(x->easy);
     x->call = NULL;
     x->prev = NULL;
@@ -572,17 +590,20 @@ static const wabot_http_client_vtable curl_vt = {
 static int multi_setup(wb_curl *cl)
 {
     CURLM *m = cl->multi;
+    long host = cl->ctx->cfg.http_host_connections > 0
+                    ? (long)cl->ctx->cfg.http_host_connections
+                    : WB_HTTP_MAX_HOST_CONNECTIONS;
+    long total = 2 * host > WB_HTTP_MAX_TOTAL_CONNECTIONS
+                     ? 2 * host
+                     : WB_HTTP_MAX_TOTAL_CONNECTIONS;
     int bad = 0;
     bad |= curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
     bad |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cl);
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
     bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
-                             (long)WB_HTTP_MAX_CACHED_CONNECTIONS);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
-                             (long)WB_HTTP_MAX_HOST_CONNECTIONS);
-    bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                             (long)WB_HTTP_MAX_TOTAL_CONNECTIONS);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, total);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, host);
+    bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
     return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
 }
 

@@ -78,6 +78,11 @@ typedef struct wb_config {
     char *optout_reply;
     char *optin_reply;
     int64_t receipt_ttl_ms;
+    /* outbound backlog bound (lib/delivery/backlog.c) and send pool */
+    int64_t outbound_backlog_max;
+    int64_t outbound_backlog_policy;
+    int64_t outbound_backlog_wait_ms;
+    int64_t http_host_connections;
 } wb_config;
 
 struct wabot_options {
@@ -151,6 +156,9 @@ struct wabot_ctx {
     int own_limiter;
     wb_outbound_cfg *out;  /* senders, breakers, window templates */
     wb_http_routes *http_routes; /* wabot_http_handle's routes */
+    /* lib/delivery/backlog.c: a shared scheduler's last backlog count and
+     * when it was read (CLOCK_MONOTONIC ms; atomics) */
+    int64_t backlog_seen, backlog_at;
 };
 
 /* Append a middleware to the turn stage (admit 0: ctx->mws) or the admit

@@ -22,13 +22,13 @@
 #define WB_HTTP_MAX_RESPONSE_BODY (4 * 1024 * 1024)
 /* ... or that has more headers than this. */
 #define WB_HTTP_MAX_RESPONSE_HEADERS 100
-/* The curl client's connections: HTTP/1.1 hosts get at most this many in
- * parallel (transfers beyond wait for one to free up; HTTP/2 hosts
- * multiplex on one), all hosts together this many, and this many idle ones
- * stay open for reuse. */
-#define WB_HTTP_MAX_HOST_CONNECTIONS 16
+/* The curl client's connections: HTTP/1.1 hosts get at most
+ * http_host_connections (option, default 16) in parallel (transfers beyond
+ * wait for one to free up; HTTP/2 hosts multiplex on them), all hosts
+ * together twice that but at least this many, and as many idle ones stay
+ * open for reuse. */
+#define WB_HTTP_MAX_HOST_CONNECTIONS 16 /* http_host_connections' default */
 #define WB_HTTP_MAX_TOTAL_CONNECTIONS 32
-#define WB_HTTP_MAX_CACHED_CONNECTIONS 32
 
 /* What a request ended with. Valid only during the done callback. */
 typedef struct wb_http_response {

@@ -7,7 +7,15 @@
  * Expired entries are dropped lazily when an operation meets them, and by
  * a full sweep just before the table would grow; the sweep only happens
  * after at least a quarter of the buckets' worth of inserts, so its cost
- * is amortised O(1) per insert. */
+ * is amortised O(1) per insert.
+ *
+ * The ordered key index (a skip list, for prefix scans) holds only the
+ * keys under a prefix that has been scanned: the first scan of a prefix
+ * no indexed prefix covers indexes that prefix's keys (one walk of the
+ * table), and later inserts under it join the index. A bot scans one or
+ * two prefixes ("outbox:"), so the dedup marks, delivery records and
+ * conversations never pay for an ordered insert; past MAX_PREFIXES
+ * prefixes every key is indexed (the prefix ""). */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -22,6 +30,7 @@
 #include "storage.h"
 
 #define MEM_MIN_BUCKETS 16
+#define MAX_PREFIXES 8
 
 struct mem_zset;
 
@@ -57,8 +66,12 @@ typedef struct mem_store {
     size_t count;          /* entries linked, expired or not */
     uint64_t last_version; /* store-wide: every write takes the next one */
     uint64_t k0, k1;       /* hash key */
-    wb_skiplist order;     /* value keys in byte order (prefix scan) */
+    wb_skiplist order;     /* indexed value keys in byte order (scan) */
     size_t nsorted;        /* entries that are sorted indexes */
+    char *prefixes[MAX_PREFIXES]; /* scanned prefixes: their keys are in
+                                     `order` */
+    size_t plens[MAX_PREFIXES];
+    size_t nprefixes;
 } mem_store;
 
 /* One operation's view of its key, filled by op_begin(). */
@@ -220,6 +233,16 @@ static mem_entry *entry_new(const mem_op *op)
     return e;
 }
 
+/* 1 if key is under a scanned prefix (belongs in the ordered index). */
+static int indexed_key(const mem_store *st, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < st->nprefixes; i++)
+        if (klen >= st->plens[i] &&
+            memcmp(key, st->prefixes[i], st->plens[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* A new value entry for op's key, not linked yet (so a transaction can
  * allocate everything before it changes anything); NULL on NOMEM. */
 static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
@@ -228,8 +251,11 @@ static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
     mem_entry *e = entry_new(op);
     if (e == NULL)
         return NULL;
-    e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
-    if (e->ord == NULL || copy_value(val, len, &e->val) != WABOT_OK) {
+    int index = indexed_key(st, op->key, op->klen);
+    if (index)
+        e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
+    if ((index && e->ord == NULL) ||
+        copy_value(val, len, &e->val) != WABOT_OK) {
         free(e->ord);
         free(e);
         return NULL;
@@ -474,6 +500,8 @@ static void mem_destroy(void *impl)
     }
     free(st->buckets);
     wb_sl_destroy(&st->order);
+    for (size_t i = 0; i < st->nprefixes; i++)
+        free(st->prefixes[i]);
     pthread_mutex_destroy(&st->mu);
     free(st);
 }
@@ -524,6 +552,45 @@ static int has_prefix(const wb_sl_node *n, const char *prefix, size_t plen)
     return n->len >= plen && memcmp(n->bytes, prefix, plen) == 0;
 }
 
+/* Index the value keys under prefix that are not indexed yet. */
+static int index_keys(mem_store *st, const char *prefix, size_t plen)
+{
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (mem_entry *e = st->buckets[i]; e != NULL; e = e->next) {
+            if (e->zset != NULL || e->ord != NULL || e->klen < plen ||
+                memcmp(e->key, prefix, plen) != 0)
+                continue;
+            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->klen, e);
+            if (e->ord == NULL)
+                return WABOT_ERR_NOMEM; /* what is indexed stays valid */
+            wb_sl_insert(&st->order, e->ord);
+        }
+    }
+    return WABOT_OK;
+}
+
+/* Make sure every key under prefix is in the ordered index: nothing to do
+ * when an indexed prefix covers it, else index it (or, with no room left
+ * for prefixes, everything). With the lock held. */
+static int cover_prefix(mem_store *st, const char *prefix, size_t plen)
+{
+    if (indexed_key(st, prefix, plen))
+        return WABOT_OK;
+    if (st->nprefixes == MAX_PREFIXES - 1)
+        plen = 0; /* the last slot: "" covers every key */
+    char *copy = wb_storage_dup(prefix, plen);
+    if (copy == NULL)
+        return WABOT_ERR_NOMEM;
+    int rc = index_keys(st, copy, plen);
+    if (rc != WABOT_OK) {
+        free(copy);
+        return rc;
+    }
+    st->prefixes[st->nprefixes] = copy;
+    st->plens[st->nprefixes++] = plen;
+    return WABOT_OK;
+}
+
 static int mem_scan(void *impl, const char *prefix, const char *cursor,
                     size_t count, uint32_t flags, wabot_storage_items *out,
                     wabot_buf *next)
@@ -536,6 +603,9 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
         return WABOT_ERR_INVAL;
     pthread_mutex_lock(&st->mu);
     int64_t now = st->clock.now_ms(st->clock.ud);
+    int crc = cover_prefix(st, prefix, plen);
+    if (crc != WABOT_OK)
+        return op_end(st, crc);
     /* Resume after the cursor's key, but never before the prefix. */
     size_t m = alen < plen ? alen : plen;
     int c = m > 0 ? memcmp(after, prefix, m) : 0;

@@ -234,9 +234,22 @@ static int build_form(const twilio *t, const wabot_outbound *m,
     return rc;
 }
 
+/* The hot path: a 2xx answer's "sid" read without a decode. */
+static int success_sid(const wb_http_response *r, char *sid, size_t n)
+{
+    static const char *const path[] = {"sid", NULL};
+    return r->status == WABOT_OK && r->code >= 200 && r->code < 300 &&
+           wb_answer_id(r->body, r->len, path, sid, n) == WB_ANSWER_FOUND;
+}
+
 static void twilio_done(void *ud, const wb_http_response *r)
 {
     wabot_send_op *op = ud;
+    char fast[WB_PROVIDER_ID_MAX];
+    if (success_sid(r, fast, sizeof fast)) {
+        wb_provider_complete(op, WABOT_PROVIDER_TWILIO, r, fast, 0, NULL);
+        return;
+    }
     json_t *j = r->status == WABOT_OK && r->len
                     ? json_loadb(r->body, r->len, 0, NULL)
                     : NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal/backlog.h"
 #include "internal/inbound.h"
 #include "internal/metrics.h"
 #include "internal/outbound.h"
@@ -219,6 +220,16 @@ static int process_batch(wabot_ctx *ctx, const wb_webhook_provider *p,
     /* Twilio can carry the turn's replies in its answer (opt-in). */
     wb_inline sink = {NULL, 0, 0};
     int inline_replies = p->inline_replies != NULL && p->inline_replies(ctx);
+    if (b->n_msgs > 0 && wb_backlog_admit(ctx) != WABOT_OK) {
+        /* Nothing handled, no dedup claim taken: the redelivery is a
+         * first delivery. */
+        wb_webhook_batch_clear(b);
+        wb_reject rej;
+        wb_reject_set(&rej, WABOT_ERR_BUSY, 503, "overloaded",
+                      "the outbound backlog is full (outbound_backlog_max); "
+                      "redeliver later");
+        return wb_webhook_reject(ctx, &rej, resp);
+    }
     size_t transient = handle_messages(ctx, b, inline_replies ? &sink : NULL);
     wb_webhook_batch_clear(b);
     if (transient > 0) {

@@ -3,12 +3,17 @@
  * Feeds N Twilio-format webhooks through wabot_http_handle() (parse, turn,
  * state load/save on memory storage, keyword routing, one reply to a
  * transport that completes at once) on 1 and on 2 threads, and N messages
- * through wabot_ctx_handle_message() (no HTTP parsing). Prints messages/s
- * and mean microseconds per message. Usage: bench_webhook [N]. */
+ * through wabot_ctx_handle_message() (no HTTP parsing). Prints messages/s,
+ * mean wall and CPU microseconds per message (CPU time is the figure to
+ * compare on a shared machine: other processes stretch wall time, not
+ * it) and p50/p99 of one message's wall time; then the memory one
+ * conversation takes in the memory backend. Usage: bench_webhook [N]. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <wabot.h>
@@ -42,7 +47,22 @@ typedef struct job {
     wabot_ctx *ctx;
     int from, to; /* message index range */
     int customers;
+    float *lat_us; /* per message, indexed from `from` */
 } job;
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
 
 static void *run_http(void *p)
 {
@@ -58,6 +78,7 @@ static void *run_http(void *p)
                          "ProfileName=Bench",
                          i, i % j->customers);
         wabot_http_response *r = NULL;
+        double t0 = now_s();
         if (wabot_http_handle(j->ctx, "POST", "/whatsapp/webhook", h, 1, body,
                               (size_t)n, &r) != WABOT_OK ||
             wabot_http_response_status(r) != 200) {
@@ -65,6 +86,7 @@ static void *run_http(void *p)
             exit(1);
         }
         wabot_http_response_free(r);
+        j->lat_us[i] = (float)((now_s() - t0) * 1e6);
     }
     return NULL;
 }
@@ -76,10 +98,12 @@ static void *run_direct(void *p)
         char id[48], from[32];
         snprintf(id, sizeof id, "SM%032d", i);
         snprintf(from, sizeof from, "+1415555%04d", i % j->customers);
+        double t0 = now_s();
         wabot_message *m = wabot_message_new(id, from, "+14155238886");
         wabot_message_set_text(m, "menu");
         wabot_ctx_handle_message(j->ctx, m);
         wabot_message_free(m);
+        j->lat_us[i] = (float)((now_s() - t0) * 1e6);
     }
     return NULL;
 }
@@ -93,6 +117,12 @@ static wabot_ctx *make_ctx(wabot_transport *t)
      * measure the benchmark, not the bot. Dedup stays on (unique ids). */
     wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0);
     wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, 0);
+    /* Nothing drains the replies here: the backlog bound would answer 503
+     * after 20000 (the outbound enqueue is part of what is measured). */
+    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_MAX, 0);
+    /* Where replies are sent (per_conversation), not paced either. */
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
     wabot_ctx *ctx;
     if (wabot_ctx_new(&ctx, o) != WABOT_OK)
         exit(1);
@@ -108,19 +138,60 @@ static void bench(const char *name, void *(*fn)(void *), int n, int threads,
     wabot_ctx *ctx = make_ctx(t);
     pthread_t th[8];
     job jobs[8];
-    double start = now_s();
+    float *lat = calloc((size_t)n, sizeof *lat);
+    if (!lat)
+        exit(1);
+    double start = now_s(), cpu0 = cpu_s();
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (job){ctx, n / threads * i, n / threads * (i + 1), customers};
+        jobs[i] = (job){ctx, n / threads * i, n / threads * (i + 1), customers,
+                        lat};
         pthread_create(&th[i], NULL, fn, &jobs[i]);
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    double secs = now_s() - start;
+    double secs = now_s() - start, cpu = cpu_s() - cpu0;
+    int done = n / threads * threads;
+    qsort(lat, (size_t)done, sizeof *lat, cmp_float);
     int64_t handled = wabot_metrics_counter(ctx, "messages.handled");
-    printf("%-34s %2d thread(s) %6d customers: %9.0f msg/s  %7.2f us/msg"
-           "  (handled %lld)\n",
-           name, threads, customers, n / secs, secs * 1e6 / n,
-           (long long)handled);
+    printf("%-31s %d thr %4d cust: %7.0f msg/s %6.2f us/msg, CPU %6.2f "
+           "us/msg (%7.0f msg/CPU-s), p50 %5.1f p99 %6.1f us (handled %lld)"
+           "\n",
+           name, threads, customers, n / secs, secs * 1e6 / n, cpu * 1e6 / n,
+           n / cpu, lat[done / 2], lat[done / 100 * 99], (long long)handled);
+    free(lat);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+}
+
+/* Heap bytes per conversation in the memory backend: one message from
+ * each of `customers` customers (their conversation, customer profile,
+ * limiter state and dedup mark all stay), replies sent and settled (the
+ * queue keeps its default retention of 1000 completed jobs, so the last
+ * 1000 jobs are in too: a small share of the total). */
+static void per_conversation(int customers)
+{
+    wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
+    wabot_ctx *ctx = make_ctx(t);
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < customers; i++) {
+        char id[48], from[32];
+        snprintf(id, sizeof id, "SM%032d", i);
+        snprintf(from, sizeof from, "+1%010d", i);
+        wabot_message *m = wabot_message_new(id, from, "+14155238886");
+        wabot_message_set_text(m, "menu");
+        wabot_ctx_handle_message(ctx, m);
+        wabot_message_free(m);
+        if (i % 1000 == 999)
+            wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    }
+    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    struct mallinfo2 after = mallinfo2();
+    double per = ((double)after.uordblks - (double)before.uordblks) /
+                 customers;
+    printf("memory backend: %.0f heap bytes per conversation after one "
+           "message each (%d customers; session {\"n\":1}, dedup mark, "
+           "profile, limiter and the queue's retained jobs included)\n",
+           per, customers);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
 }
@@ -135,5 +206,6 @@ int main(int argc, char **argv)
     bench("webhook (Twilio form -> reply)", run_http, n, 2, 1000);
     bench("webhook, one customer", run_http, n, 2, 1);
     bench("handle_message (no HTTP parse)", run_direct, n, 1, 1000);
+    per_conversation(n < 100000 ? n : 100000);
     return 0;
 }

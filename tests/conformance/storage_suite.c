@@ -1030,6 +1030,57 @@ START_TEST(test_scan_empty_prefix_returns_every_key)
 }
 END_TEST
 
+/* Keys written before and after the first scan of their prefix, under a
+ * prefix scanned before, and under many prefixes: every scan sees exactly
+ * the live keys (the memory backend indexes a prefix on its first scan). */
+START_TEST(test_scan_finds_keys_written_before_and_after_first_scan_of_prefix)
+{
+    char key[32];
+    put("a:1", "v", 0);
+    put("b:1", "v", 0);
+    seen_keys s1 = {0};
+    scan_all("a:", 10, 0, &s1);
+    ck_assert_uint_eq(s1.n, 1);
+    seen_free(&s1);
+    put("a:2", "v", 0);
+    put("a:1", "w", 0); /* overwritten: still once */
+    put("b:2", "v", 0);
+    seen_keys s2 = {0}, s3 = {0};
+    scan_all("a:", 1, 0, &s2);
+    ck_assert_uint_eq(s2.n, 2);
+    ck_assert_int_eq(seen_times(&s2, "a:1"), 1);
+    scan_all("b:", 1, 0, &s3);
+    ck_assert_uint_eq(s3.n, 2);
+    seen_free(&s2);
+    seen_free(&s3);
+    ASSERT_RC(wabot_storage_del(S, "a:2"), WABOT_OK);
+    /* More prefixes than a backend might keep track of one by one. */
+    for (int p = 0; p < 12; p++) {
+        snprintf(key, sizeof key, "p%02d:before", p);
+        put(key, "v", 0);
+        snprintf(key, sizeof key, "p%02d:", p);
+        seen_keys s = {0};
+        scan_all(key, 3, 0, &s);
+        ck_assert_uint_eq(s.n, 1);
+        seen_free(&s);
+        snprintf(key, sizeof key, "p%02d:after", p);
+        put(key, "v", 0);
+    }
+    for (int p = 0; p < 12; p++) {
+        snprintf(key, sizeof key, "p%02d:", p);
+        seen_keys s = {0};
+        scan_all(key, 3, 0, &s);
+        ck_assert_uint_eq(s.n, 2);
+        seen_free(&s);
+    }
+    seen_keys all = {0};
+    scan_all("", 5, 0, &all);
+    ck_assert_uint_eq(all.n, 3 + 24); /* a:1, b:1, b:2, 12 x 2 */
+    ck_assert_int_eq(seen_times(&all, "a:2"), 0);
+    seen_free(&all);
+}
+END_TEST
+
 START_TEST(test_scan_with_values_returns_values_and_versions)
 {
     uint64_t v1 = put("val:1", "one", 0);
@@ -2000,6 +2051,8 @@ TCase *wb_storage_conformance_tcase(const wb_storage_backend *b)
     tcase_add_test(tc, test_scan_returns_every_key_across_small_pages);
     tcase_add_test(tc, test_scan_with_prefix_excludes_other_keys);
     tcase_add_test(tc, test_scan_empty_prefix_returns_every_key);
+    tcase_add_test(tc,
+                   test_scan_finds_keys_written_before_and_after_first_scan_of_prefix);
     tcase_add_test(tc, test_scan_prefix_with_glob_characters_is_literal);
     tcase_add_test(tc, test_scan_with_values_returns_values_and_versions);
     tcase_add_test(tc, test_scan_without_values_gives_keys_only);

@@ -541,6 +541,34 @@ START_TEST(test_slow_http1_host_gets_parallel_connections_up_to_the_cap)
 }
 END_TEST
 
+/* http_host_connections sets the pool's cap per host: 40 slow requests
+ * at once use at most 3 connections, and more than one. */
+START_TEST(test_host_connections_option_caps_the_pool_per_host)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
+                                           3),
+                     WABOT_OK);
+    wabot_ctx *c = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    wabot_options_free(o);
+    many m = {0};
+    many_slot slots[40];
+    for (int i = 0; i < 40; i++) {
+        slots[i] = (many_slot){&m, i};
+        ck_assert_int_eq(wb_http_send(c, "GET", url_of("/delay"), NULL, 0,
+                                      NULL, 0, 20000, on_many, &slots[i]),
+                         WABOT_OK);
+    }
+    run_until(c, &m.finished, 40, 30000);
+    int conns = __atomic_load_n(&server.connections, __ATOMIC_SEQ_CST);
+    ck_assert_int_eq(m.ok, 40);
+    ck_assert_int_le(conns, 3);
+    ck_assert_int_ge(conns, 2);
+    wabot_ctx_free(c);
+}
+END_TEST
+
 typedef struct chain {
     int done;
     int ok;
@@ -1128,6 +1156,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_response_body_over_4mib_fails);
     tcase_add_test(tc, test_200_concurrent_requests_complete_once_over_few_connections);
     tcase_add_test(tc, test_slow_http1_host_gets_parallel_connections_up_to_the_cap);
+    tcase_add_test(tc, test_host_connections_option_caps_the_pool_per_host);
     tcase_add_test(tc, test_done_callback_can_start_another_request);
     tcase_add_test(tc, test_loop_timer_is_armed_while_a_request_is_in_flight);
     tcase_add_test(tc, test_host_loop_through_hooks_alone_drives_requests);

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark: replies delivered per second (issue 12).
+
+Run through tests/bench/e2e.sh (which builds what it needs first):
+
+    sh tests/bench/e2e.sh                 # memory and redis, plus the NestJS peer if built
+    sh tests/bench/e2e.sh memory          # one mode; modes: memory redis peer-memory peer-redis
+
+For each mode it starts, on loopback: the project's fake provider (fake Twilio), redis-server
+on a free port (redis modes), and the bot under test -- wabot-server with the demo bot and
+the Twilio transport posting to the fake, or the NestJS peer (../shared/peer-node) pointed at
+the same fake. Then: a warm-up, a measured wrk run (THREADS, CONNS, DURATION) of signed
+Twilio-form webhooks (e2e_load.lua, the peer's load with real X-Twilio-Signature), and a wait
+until every reply has reached the fake. Sampled every 100 ms (the peer: 500 ms during the
+load): replies delivered, outbound backlog, RSS. Printed per mode: ingest req/s, webhook p50/p99/p99.9, non-2xx answers,
+replies delivered/s during and after the load and end to end, drain time, peak backlog, peak
+RSS, and on Redis the commands per webhook; then the ratios wabot / peer when both ran.
+
+Environment: BUILD (build dir, default build), THREADS=2, CONNS=64, DURATION=20 (s),
+WARMUP=3 (s), CUSTOMERS=1000, DRAIN_TIMEOUT=300 (s), WABOT_THREADS (HTTP threads, default 4),
+PEER_DIR (default: the first of ../shared/peer-node from the source tree and its parent),
+E2E_OUT (raw data, default /tmp/wabot-e2e.<time>); any WABOT_* / option variable set in the
+environment reaches wabot-server unchanged (e.g. WABOT_OUTBOUND_CONCURRENCY=64).
+Exit status 0 when every mode delivered exactly one reply per accepted webhook (wabot) or
+every enqueued reply (peer), 2 otherwise.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+THREADS = int(os.environ.get("THREADS", "2"))
+CONNS = int(os.environ.get("CONNS", "64"))
+DURATION = int(os.environ.get("DURATION", "20"))
+WARMUP = int(os.environ.get("WARMUP", "3"))
+CUSTOMERS = int(os.environ.get("CUSTOMERS", "1000"))
+DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "300"))
+OUT = os.environ.get("E2E_OUT", "/tmp/wabot-e2e.%s" % time.strftime("%Y%m%d-%H%M%S"))
+SID = "AC00000000000000000000000000000000"
+TOKEN = "fake-twilio-token"
+BUSINESS = "+14155238886"
+
+
+def peer_dir():
+    if os.environ.get("PEER_DIR"):
+        return os.environ["PEER_DIR"]
+    for up in ("..", os.path.join("..", "..")):
+        d = os.path.normpath(os.path.join(ROOT, up, "shared", "peer-node"))
+        if os.path.isdir(d):
+            return d
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(url, method="GET", timeout=10):
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def http_json(url):
+    return json.loads(http(url))
+
+
+_last = {}
+
+
+def sample(what, fn):
+    """fn(), or its last value when the bot is too busy to answer within the timeout."""
+    try:
+        _last[what] = fn()
+    except OSError:
+        if what not in _last:
+            raise
+    return _last[what]
+
+
+def wait_until(what, fn, secs=15):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            if fn():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("%s did not come up within %ss" % (what, secs))
+
+
+def proc_status(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+class Stack:
+    """The processes of one mode; stop() ends each one this object started, by pid."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.procs = []
+        self.peer_env = None
+        os.makedirs(OUT, exist_ok=True)
+
+    def spawn(self, name, argv, env=None):
+        log = open(os.path.join(OUT, "%s.%s.log" % (self.mode, name)), "w")
+        p = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        self.procs.append((name, p))
+        return p
+
+    def start_fake(self):
+        self.fake_port = free_port()
+        self.spawn("fake-provider", [os.path.join(BUILD, "tests", "integration", "fake-provider"),
+                                     "--port", str(self.fake_port)])
+        self.fake = "http://127.0.0.1:%d" % self.fake_port
+        wait_until("fake-provider", lambda: http_json(self.fake + "/__fake/count") is not None)
+
+    def start_redis(self):
+        self.redis_port = free_port()
+        d = os.path.join(OUT, "%s.redis" % self.mode)
+        os.makedirs(d, exist_ok=True)
+        self.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                             "--save", "", "--appendonly", "no", "--dir", d])
+        wait_until("redis-server", lambda: self.redis("PING") == "PONG")
+
+    def redis(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port)] + list(args),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def start_wabot(self, redis):
+        port = free_port()
+        self.url = "http://127.0.0.1:%d/whatsapp/webhook" % port
+        self.signed_url = self.url
+        env = dict(os.environ)
+        env.update({
+            "WABOT_LISTEN": "127.0.0.1:%d" % port,
+            "WABOT_LOG_LEVEL": env.get("WABOT_LOG_LEVEL", "error"),
+            "WABOT_PROVIDER": "twilio",
+            "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_WHATSAPP_FROM": BUSINESS, "TWILIO_API_BASE": self.fake,
+            "WABOT_PUBLIC_URL": "http://127.0.0.1:%d" % port,
+            "WABOT_STATS_PATH": "/__stats",
+            # The peer's bench sets RATE_LIMIT_MAX=1000000 for the same reason: the
+            # limiter runs for every message but never trips. The outbound pacing
+            # (80/s per number, one per 6 s per customer) is the provider's rule,
+            # which the fake does not have and the peer does not apply.
+            "WABOT_INBOUND_RATE_COUNT": env.get("WABOT_INBOUND_RATE_COUNT", "1000000"),
+            "WABOT_RATE_SENDER_PER_S": env.get("WABOT_RATE_SENDER_PER_S", "0"),
+            "WABOT_RATE_PAIR_PERIOD_MS": env.get("WABOT_RATE_PAIR_PERIOD_MS", "0"),
+        })
+        if redis:
+            env["REDIS_HOST"] = "127.0.0.1"
+            env["REDIS_PORT"] = str(self.redis_port)
+        self.server = self.spawn("wabot-server", [os.path.join(BUILD, "examples", "wabot-server")], env)
+        self.pid = self.server.pid
+        self.stats_url = "http://127.0.0.1:%d/__stats" % port
+        wait_until("wabot-server", lambda: http_json(self.stats_url) is not None)
+
+    def start_peer(self, store):
+        d = peer_dir()
+        port = free_port()
+        env = dict(os.environ)
+        env.update({"PEER_STORE": store, "PEER_PORT": str(port), "TWILIO_BASE": self.fake,
+                    "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
+                    "RATE_LIMIT_MAX": "1000000"})
+        if store == "redis":
+            env["REDIS_PORT"] = str(self.redis_port)
+            env["REDIS_HOST"] = "127.0.0.1"
+        out = subprocess.run([os.path.join(d, "run.sh")], env=env, capture_output=True,
+                             text=True, timeout=120)
+        with open(os.path.join(OUT, "%s.run.log" % self.mode), "w") as f:
+            f.write(out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise RuntimeError("peer run.sh failed: " + out.stderr[-500:])
+        self.peer_env = env
+        vals = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line and
+                    line.split("=", 1)[0].isupper())
+        self.pid = int(vals["PEER_PID"])
+        self.url = "http://127.0.0.1:%d/whatsapp-v2/webhook" % port
+        self.signed_url = None
+        self.stats_url = "http://127.0.0.1:%d/whatsapp-v2/stats" % port
+
+    def stop(self):
+        if self.peer_env is not None:
+            subprocess.run([os.path.join(peer_dir(), "stop.sh")], env=self.peer_env,
+                           capture_output=True, timeout=60)
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def delivered(stack):
+    return http_json(stack.fake + "/__fake/count")["count"]
+
+
+def server_counts(stack, full=False):
+    """(replies queued and not yet settled, webhooks the bot took in[, its counters])."""
+    s = http_json(stack.stats_url)
+    if stack.peer_env is None:
+        o = s["outbound"]
+        m = s["metrics"]
+        r = o["waiting"] + o["delayed"] + o["active"], m.get("messages.received", 0)
+    else:
+        m = s["counters"]
+        r = m["outboundEnqueued"] - m["outboundSent"], m["webhooks"]
+    return r + (m,) if full else r
+
+
+def wrk(stack, seconds, tag):
+    nonce = os.urandom(8).hex()
+    argv = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % seconds, "--latency",
+            "-s", os.path.join(HERE, "e2e_load.lua"), stack.url, "--", nonce, str(THREADS),
+            str(CUSTOMERS)]
+    if stack.signed_url:
+        argv += [TOKEN, stack.signed_url]
+    log = open(os.path.join(OUT, "%s.wrk-%s.txt" % (stack.mode, tag)), "w+")
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log
+
+
+def wrk_result(log):
+    log.seek(0)
+    text = log.read()
+    for line in text.splitlines():
+        if line.startswith("WRK_JSON "):
+            return json.loads(line[9:]), text
+    raise RuntimeError("wrk printed no result:\n" + text)
+
+
+def drain(stack, deadline, samples=None, t0=0.0):
+    """Wait until the backlog is 0 and deliveries stopped moving; returns the time."""
+    still, last = 0, -1
+    while time.time() < deadline:
+        backlog, _ = server_counts(stack)
+        n = delivered(stack)
+        if samples is not None:
+            samples.append((time.time() - t0, n, backlog, proc_status(stack.pid, "VmRSS")))
+        still = still + 1 if backlog <= 0 and n == last else 0
+        if still >= 3:
+            return time.time()
+        last = n
+        time.sleep(0.1)
+    raise RuntimeError("not drained within DRAIN_TIMEOUT")
+
+
+def run_mode(mode):
+    stack = Stack(mode)
+    try:
+        stack.start_fake()
+        if mode.endswith("redis"):
+            stack.start_redis()
+        if mode.startswith("peer-"):
+            stack.start_peer(mode[5:])
+        else:
+            stack.start_wabot(mode == "redis")
+        if WARMUP > 0:
+            p, log = wrk(stack, WARMUP, "warmup")
+            p.wait()
+            drain(stack, time.time() + DRAIN_TIMEOUT)
+        http(stack.fake + "/__fake/reset", "POST")
+        _, received0, m0 = server_counts(stack, True)
+        cmds0 = stack.redis("INFO", "stats") if mode.endswith("redis") else ""
+        cpu0 = cpu_seconds(stack.pid)
+        samples = []
+        t0 = time.time()
+        p, log = wrk(stack, DURATION, "run")
+        while p.poll() is None:
+            backlog, _ = sample("backlog", lambda: server_counts(stack))
+            samples.append((time.time() - t0, sample("delivered", lambda: delivered(stack)), backlog,
+                            proc_status(stack.pid, "VmRSS")))
+            # The peer's stats route asks BullMQ for queue counts: poll it less often.
+            time.sleep(0.5 if stack.peer_env is not None else 0.1)
+        t_end = time.time()
+        at_end = delivered(stack)
+        backlog_end, _ = server_counts(stack)
+        t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
+        cpu = cpu_seconds(stack.pid) - cpu0
+        total = delivered(stack)
+        _, received1, m1 = server_counts(stack, True)
+        res, text = wrk_result(log)
+        cmds1 = stack.redis("INFO", "stats") if mode.endswith("redis") else ""
+        r = {
+            "mode": mode, "requests": res["requests"],
+            "wrk_s": res["duration_us"] / 1e6,
+            "non2xx": res["err_status"], "errors": res["err_connect"] + res["err_read"] +
+            res["err_write"] + res["err_timeout"],
+            "p50_ms": res["p50_us"] / 1000, "p99_ms": res["p99_us"] / 1000,
+            "p999_ms": res["p999_us"] / 1000, "max_ms": res["lat_max_us"] / 1000,
+            "received": received1 - received0, "delivered": total,
+            "delivered_at_end": at_end, "backlog_at_end": backlog_end,
+            "drain_s": t_drained - t_end,
+            "peak_backlog": max([s[2] for s in samples] + [backlog_end]),
+            "peak_rss_mb": max(proc_status(stack.pid, "VmHWM"),
+                               max([s[3] for s in samples] + [0])) / 1048576,
+            "cpu_s": cpu,
+        }
+        def delta(name):
+            return m1.get(name, 0) - m0.get(name, 0)
+        # wabot: outbound.sent (the provider said yes), .failed (gave up);
+        # the peer: outboundSent, errors
+        r["sent"] = delta("outbound.sent") + delta("outboundSent")
+        r["failed"] = delta("outbound.failed") + delta("errors")
+        r["backpressure"] = delta("webhook.rejected.overloaded")
+        r["accepted"] = r["requests"] - r["non2xx"]
+        r["ingest_rps"] = r["requests"] / r["wrk_s"]
+        r["accepted_rps"] = r["accepted"] / r["wrk_s"]
+        r["during_rps"] = at_end / (t_end - t0)
+        r["after_rps"] = (total - at_end) / r["drain_s"] if r["drain_s"] > 0 else 0
+        r["e2e_rps"] = total / (t_drained - t0)
+        if cmds0:
+            def total_cmds(info):
+                for line in info.splitlines():
+                    if line.startswith("total_commands_processed:"):
+                        return int(line.split(":")[1])
+                return 0
+            r["redis_cmds_per_webhook"] = ((total_cmds(cmds1) - total_cmds(cmds0)) /
+                                           max(1, r["received"]))
+        with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
+            json.dump(samples, f)
+        with open(os.path.join(OUT, "%s.result.json" % mode), "w") as f:
+            json.dump(r, f, indent=1)
+        print(text.rstrip())
+        return r
+    finally:
+        stack.stop()
+
+
+def report(r):
+    print("--- %s" % r["mode"])
+    print("  webhooks: %d in %.1f s = %.0f req/s (%d answered non-2xx, %d socket errors); "
+          "bot took in %d messages" % (r["requests"], r["wrk_s"], r["ingest_rps"], r["non2xx"],
+                                       r["errors"], r["received"]))
+    print("  webhook latency: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms" %
+          (r["p50_ms"], r["p99_ms"], r["p999_ms"], r["max_ms"]))
+    print("  replies delivered: %d; during load %.0f/s, after load %.0f/s, end to end %.0f/s" %
+          (r["delivered"], r["during_rps"], r["after_rps"], r["e2e_rps"]))
+    print("  backlog at wrk end %d, peak %d; drained %.2f s after the load" %
+          (r["backlog_at_end"], r["peak_backlog"], r["drain_s"]))
+    if r["backpressure"]:
+        print("  answered 503 + Retry-After (backlog full): %d" % r["backpressure"])
+    print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
+          "(the figure least moved by other load on the machine)" %
+          (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    if "redis_cmds_per_webhook" in r:
+        print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
+
+
+def check(r):
+    """Every send the bot counted arrived once (a retried send that had arrived would make
+    delivered > sent), none gave up, and the backlog drained to 0 (drain() waits for it)."""
+    ok = r["delivered"] == r["sent"] and r["failed"] == 0
+    if not ok:
+        print("  CHECK FAILED: %d sends counted by the bot, %d delivered, %d failed" %
+              (r["sent"], r["delivered"], r["failed"]))
+    return ok
+
+
+def main(argv):
+    modes = argv[1:]
+    peer = peer_dir()
+    peer_ready = peer and os.path.exists(os.path.join(peer, "dist", "main.js"))
+    if not modes:
+        modes = ["memory", "redis"]
+        if peer_ready:
+            modes = ["memory", "peer-memory", "redis", "peer-redis"]
+        else:
+            print("e2e: no built peer (%s/dist/main.js; npm ci && npm run build there): "
+                  "wabot only" % peer)
+    print("e2e: %d CPUs, wrk -t%d -c%d -d%ds, %d customers, warm-up %d s; raw data in %s" %
+          (os.cpu_count(), THREADS, CONNS, DURATION, CUSTOMERS, WARMUP, OUT))
+    results, ok = {}, True
+    for m in modes:
+        print("=== %s" % m, flush=True)
+        results[m] = run_mode(m)
+    print()
+    for m in modes:
+        report(results[m])
+        ok = check(results[m]) and ok
+    for store in ("memory", "redis"):
+        a, b = results.get(store), results.get("peer-" + store)
+        if a and b:
+            print("--- %s: wabot / peer" % store)
+            print("  accepted webhooks/s %.2fx, replies end to end/s %.2fx, p99 1/%.1f, "
+                  "p99.9 1/%.1f, peak RSS 1/%.1f, drain %.2f s vs %.2f s" %
+                  (a["accepted_rps"] / b["accepted_rps"], a["e2e_rps"] / b["e2e_rps"],
+                   b["p99_ms"] / max(a["p99_ms"], 1e-3), b["p999_ms"] / max(a["p999_ms"], 1e-3),
+                   b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3), a["drain_s"], b["drain_s"]))
+    return 0 if ok else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
