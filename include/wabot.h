@@ -23,5 +23,6 @@
 #include "wabot/security.h"
 #include "wabot/delivery.h"
 #include "wabot/redis.h"
+#include "wabot/invoice.h"
 
 #endif /* WABOT_H */

@@ -1,5 +1,6 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
+#include "commerce/invoice_internal.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
@@ -25,6 +26,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_texts_module,
     &wb_delivery_module,
     &wb_receipts_module,
+    &wb_invoices_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

@@ -4,7 +4,8 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc g++ python3 libjansson-dev check
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
-libuv1-dev libevent-dev abigail-tools valgrind curl redis-server"
+libuv1-dev libevent-dev abigail-tools valgrind curl redis-server
+libhpdf-dev poppler-utils"
 
 missing=""
 for p in $PKGS; do
