@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "invoice_numbering.h"
+#include "invoice_helpers.h"
 #include "testutil.h"
 
 #define SECRET "test-secret-0123456789"
@@ -542,25 +542,12 @@ START_TEST(test_text_summary_shows_number_lines_totals_and_due_date)
 }
 END_TEST
 
-/* Run pdftotext on pdf; its text (caller frees) or NULL. */
 static char *pdf_text(const char *pdf, size_t len)
 {
-    char path[] = "/tmp/wabot-invoice-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, pdf, len), (ssize_t)len);
-    close(fd);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "pdftotext -layout %s - 2>&1", path);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    char *out = calloc(1, 65536);
-    size_t n = fread(out, 1, 65535, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    unlink(path);
-    ck_assert_msg(st == 0, "pdftotext failed (%d): %s", st, out);
-    return out;
+    char why[256] = "";
+    char *text = inv_pdf_text(pdf, len, why);
+    ck_assert_msg(text != NULL, "%s", why);
+    return text;
 }
 
 START_TEST(test_pdf_is_parseable_and_shows_number_and_total)

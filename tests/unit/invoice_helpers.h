@@ -1,7 +1,10 @@
-/* Concurrent invoice issuing, shared by the memory test (test_invoices.c)
- * and the Redis one (tests/redis/test_redis_invoices.c). Public API only. */
-#ifndef WABOT_TEST_INVOICE_NUMBERING_H
-#define WABOT_TEST_INVOICE_NUMBERING_H
+/* Helpers of the invoice tests, shared by the memory ones
+ * (test_invoices.c) and the Redis ones (tests/redis/test_redis_invoices.c):
+ * concurrent issuing and reading a PDF back. Public API only. */
+#ifndef WABOT_TEST_INVOICE_HELPERS_H
+#define WABOT_TEST_INVOICE_HELPERS_H
+
+#include <stddef.h>
 
 #include <stdint.h>
 
@@ -21,5 +24,9 @@ int inv_seqs_gap_free(const int64_t *seqs, int n, char *why);
 
 /* The sequence part of a number ("INV-2026-000123" -> 123), -1 if none. */
 int64_t inv_seq_of(const char *number);
+
+/* The text of a PDF as pdftotext -layout prints it (malloc'ed), or NULL
+ * when pdftotext fails (`why`, size 256, then says why). */
+char *inv_pdf_text(const char *pdf, size_t len, char *why);
 
 #endif

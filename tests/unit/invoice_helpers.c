@@ -1,11 +1,12 @@
-/* Concurrent invoice issuing for the numbering tests. */
+/* Helpers of the invoice tests (invoice_helpers.h). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "invoice_numbering.h"
+#include "invoice_helpers.h"
 
 typedef struct issuer {
     wabot_ctx *ctx;
@@ -86,4 +87,31 @@ int inv_seqs_gap_free(const int64_t *seqs, int n, char *why)
     }
     free(seen);
     return ok; /* n distinct values in 1..n: every number, no gap */
+}
+
+char *inv_pdf_text(const char *pdf, size_t len, char *why)
+{
+    char path[] = "/tmp/wabot-invoice-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, pdf, len) != (ssize_t)len) {
+        snprintf(why, 256, "cannot write %s", path);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    close(fd);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "pdftotext -layout %s - 2>&1", path);
+    FILE *p = popen(cmd, "r");
+    char *out = calloc(1, 65536);
+    size_t n = p ? fread(out, 1, 65535, p) : 0;
+    out[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    unlink(path);
+    if (st != 0) {
+        snprintf(why, 256, "pdftotext failed (%d): %.200s", st, out);
+        free(out);
+        return NULL;
+    }
+    return out;
 }
