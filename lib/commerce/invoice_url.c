@@ -124,7 +124,7 @@ static int verify(wabot_ctx *ctx, wabot_module *m,
 }
 
 /* The stored PDF, else one rendered now (and stored for next time). */
-static int document(wabot_ctx *ctx, wabot_module *m, const char *org,
+static int document(wabot_ctx *ctx, const char *org,
                     const char *number, char **pdf, size_t *len)
 {
     char *stored = NULL;
@@ -138,7 +138,6 @@ static int document(wabot_ctx *ctx, wabot_module *m, const char *org,
         return *pdf ? WABOT_OK : WABOT_ERR_NOMEM;
     }
     int rc = wabot_invoice_render_pdf(ctx, org, number, pdf, len);
-    (void)m;
     if (rc == WABOT_OK)
         wb_invoice_store_pdf(ctx, org, number, *pdf, *len);
     return rc;
@@ -155,7 +154,7 @@ static int serve_document(wabot_ctx *ctx,
         return wabot_http_response_set_json(resp, 404, NOT_FOUND_JSON);
     char *pdf = NULL;
     size_t len = 0;
-    int rc = document(ctx, m, org, number, &pdf, &len);
+    int rc = document(ctx, org, number, &pdf, &len);
     if (rc == WABOT_ERR_NOT_FOUND)
         return wabot_http_response_set_json(resp, 404, NOT_FOUND_JSON);
     if (rc != WABOT_OK)

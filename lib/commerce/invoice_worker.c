@@ -20,8 +20,8 @@
 
 #define MODULE "invoices"
 #define JOB_ID_MAX 256
-/* A caption longer than a provider allows (Twilio: 1600 characters) is
- * replaced by this short one. */
+/* A summary longer than a provider allows (Twilio: 1600 characters of
+ * Body) is replaced by this short one. */
 #define SHORT_CAPTION "Invoice %s: %s %s, due %s"
 
 /* ------------------------------------------------------------------ */
@@ -125,8 +125,13 @@ int wabot_invoice_enqueue(wabot_ctx *ctx, const char *json, size_t len,
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-static int send_document(wabot_ctx *ctx, wabot_module *m,
-                         const wb_invoice *inv)
+/* The document with `text` as caption, or `text` alone without a URL. */
+static int set_content(wabot_out *o, const char *url, const char *text)
+{
+    return url ? wabot_out_set_media(o, url, text) : wabot_out_set_text(o, text);
+}
+
+static int send_document(wabot_ctx *ctx, const wb_invoice *inv)
 {
     char *text = NULL, *url = NULL, key[160], caption[200], amount[48],
          date[11];
@@ -152,18 +157,16 @@ static int send_document(wabot_ctx *ctx, wabot_module *m,
     if (rc == WABOT_OK)
         rc = wabot_out_set_correlation_id(o, key + strlen("invoice-doc:"));
     if (rc == WABOT_OK)
-        rc = has_url ? wabot_out_set_media(o, url, text)
-                     : wabot_out_set_text(o, text);
+        rc = set_content(o, has_url ? url : NULL, text);
     if (rc == WABOT_OK)
         rc = wabot_out_enqueue(o, NULL);
-    if (rc == WABOT_ERR_TOO_LARGE && has_url) {
-        rc = wabot_out_set_media(o, url, caption);
+    if (rc == WABOT_ERR_TOO_LARGE) {
+        rc = set_content(o, has_url ? url : NULL, caption);
         if (rc == WABOT_OK)
             rc = wabot_out_enqueue(o, NULL);
     }
     if (rc == WABOT_ERR_EXISTS)
         rc = WABOT_OK; /* sent by an earlier attempt */
-    (void)m;
     wabot_out_free(o);
     wabot_ctx_mem_free(ctx, text);
     wabot_ctx_mem_free(ctx, url);
@@ -171,7 +174,7 @@ static int send_document(wabot_ctx *ctx, wabot_module *m,
 }
 
 /* Issue (or find) the invoice, store its PDF, send it, mark it SENT. */
-static int process(wabot_ctx *ctx, wabot_module *m, wabot_invoice_draft *d)
+static int process(wabot_ctx *ctx, wabot_invoice_draft *d)
 {
     int rc = wabot_invoice_issue(d, NULL);
     if (rc != WABOT_OK && rc != WABOT_ERR_EXISTS)
@@ -187,7 +190,7 @@ static int process(wabot_ctx *ctx, wabot_module *m, wabot_invoice_draft *d)
     if (rc == WABOT_OK)
         rc = wb_invoice_store_pdf(ctx, org, number, pdf, len);
     if (rc == WABOT_OK && inv.status == WABOT_INVOICE_ISSUED) {
-        rc = send_document(ctx, m, &inv);
+        rc = send_document(ctx, &inv);
         if (rc == WABOT_OK)
             rc = wabot_invoice_set_status(ctx, org, number,
                                           WABOT_INVOICE_SENT);
@@ -201,7 +204,7 @@ static int process(wabot_ctx *ctx, wabot_module *m, wabot_invoice_draft *d)
 
 static int on_job(wabot_job *job, void *ud)
 {
-    wabot_module *m = ud;
+    (void)ud;
     wabot_ctx *ctx = wabot_job_ctx(job);
     size_t len = 0;
     const char *payload = wabot_job_payload(job, &len);
@@ -210,7 +213,7 @@ static int on_job(wabot_job *job, void *ud)
     wabot_invoice_draft *d = root ? draft_of(ctx, root, &rc) : NULL;
     free_json(ctx, root);
     if (rc == WABOT_OK)
-        rc = process(ctx, m, d);
+        rc = process(ctx, d);
     if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_INVAL) {
         wabot_job_set_error(job, wabot_ctx_errmsg(ctx));
         wabot_job_set_permanent(job); /* retrying cannot fix the payload */

@@ -4,6 +4,7 @@
  * PDF renderings, signed document URLs over the route handler, the
  * invoice-processing worker, and 8 threads issuing 1,000 invoices. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +593,48 @@ START_TEST(test_pdf_of_many_lines_flows_onto_more_pages)
 }
 END_TEST
 
+typedef struct renderer {
+    const char *number;
+    int failures;
+    size_t len;
+} renderer;
+
+static void *render_many(void *arg)
+{
+    renderer *r = arg;
+    for (int i = 0; i < 10; i++) {
+        char *pdf = NULL;
+        size_t len = 0;
+        if (wabot_invoice_render_pdf(env.ctx, "acme", r->number, &pdf,
+                                     &len) != WABOT_OK ||
+            (r->len && len != r->len))
+            r->failures++;
+        r->len = len;
+        wabot_ctx_mem_free(env.ctx, pdf);
+    }
+    return NULL;
+}
+
+/* libharu keeps no shared state between documents: the route handler
+ * may render from several threads at once. */
+START_TEST(test_pdfs_render_from_several_threads_at_once)
+{
+    char *n = sample();
+    renderer r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (renderer){n, 0, 0};
+        pthread_create(&th[i], NULL, render_many, &r[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(r[i].failures, 0);
+        ck_assert_uint_eq(r[i].len, r[0].len);
+    }
+    free(n);
+}
+END_TEST
+
 /* ---- document URLs -------------------------------------------------- */
 
 static wabot_http_response *get(const char *target)
@@ -783,6 +826,7 @@ static Suite *suite(void)
                    test_text_summary_shows_number_lines_totals_and_due_date);
     tcase_add_test(tc, test_pdf_is_parseable_and_shows_number_and_total);
     tcase_add_test(tc, test_pdf_of_many_lines_flows_onto_more_pages);
+    tcase_add_test(tc, test_pdfs_render_from_several_threads_at_once);
     tcase_add_test(tc, test_signed_url_serves_the_pdf_until_it_expires);
     tcase_add_test(tc, test_altered_urls_answer_404);
     tcase_add_test(tc, test_document_urls_need_a_secret);
