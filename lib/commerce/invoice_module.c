@@ -268,20 +268,30 @@ int wabot_invoice_issue(wabot_invoice_draft *d, char **number)
 /* ------------------------------------------------------------------ */
 /* Reading and changing                                                */
 
+/* The start of a call that reads one invoice: the module, the
+ * organisation, the arguments, then the invoice loaded into *inv (to
+ * clear whatever the result). */
+static int load_for_call(wabot_ctx *ctx, const char **org,
+                         const char *number, const void *out,
+                         wabot_module **m, wb_invoice *inv)
+{
+    int rc = begin(ctx, org, m);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_invoice_init(inv, &ctx->alloc);
+    if (!number || !out)
+        return wb_error(ctx, WABOT_ERR_INVAL, "invoices: NULL argument");
+    return wb_invoice_load(ctx, *org, number, inv);
+}
+
 int wabot_invoice_get(wabot_ctx *ctx, const char *org, const char *number,
                       char **json)
 {
     if (json)
         *json = NULL;
     wabot_module *m = NULL;
-    int brc = begin(ctx, &org, &m);
-    if (brc != WABOT_OK)
-        return brc;
-    if (!number || !json)
-        return wb_error(ctx, WABOT_ERR_INVAL, "invoices: NULL argument");
-    wb_invoice inv;
-    wb_invoice_init(&inv, &ctx->alloc);
-    int rc = wb_invoice_load(ctx, org, number, &inv);
+    wb_invoice inv = {0};
+    int rc = load_for_call(ctx, &org, number, json, &m, &inv);
     if (rc == WABOT_OK) {
         *json = wb_invoice_to_json(&inv, NULL);
         rc = *json ? WABOT_OK : WABOT_ERR_NOMEM;
@@ -357,14 +367,8 @@ int wabot_invoice_render_text(wabot_ctx *ctx, const char *org,
     if (text)
         *text = NULL;
     wabot_module *m = NULL;
-    int brc = begin(ctx, &org, &m);
-    if (brc != WABOT_OK)
-        return brc;
-    if (!number || !text)
-        return wb_error(ctx, WABOT_ERR_INVAL, "invoices: NULL argument");
-    wb_invoice inv;
-    wb_invoice_init(&inv, &ctx->alloc);
-    int rc = wb_invoice_load(ctx, org, number, &inv);
+    wb_invoice inv = {0};
+    int rc = load_for_call(ctx, &org, number, text, &m, &inv);
     if (rc == WABOT_OK) {
         *text = wb_invoice_text(&inv, wb_inv_org_name(m, org));
         rc = *text ? WABOT_OK : WABOT_ERR_NOMEM;
@@ -379,14 +383,9 @@ int wabot_invoice_render_pdf(wabot_ctx *ctx, const char *org,
     if (pdf)
         *pdf = NULL;
     wabot_module *m = NULL;
-    int brc = begin(ctx, &org, &m);
-    if (brc != WABOT_OK)
-        return brc;
-    if (!number || !pdf || !len)
-        return wb_error(ctx, WABOT_ERR_INVAL, "invoices: NULL argument");
-    wb_invoice inv;
-    wb_invoice_init(&inv, &ctx->alloc);
-    int rc = wb_invoice_load(ctx, org, number, &inv);
+    wb_invoice inv = {0};
+    int rc = load_for_call(ctx, &org, number, len ? (void *)pdf : NULL, &m,
+                           &inv);
     const char *why = "";
     if (rc == WABOT_OK)
         rc = wb_pdf_invoice(&inv, wb_inv_org_name(m, org), &ctx->alloc, pdf,

@@ -475,6 +475,27 @@ int wb_invoice_change(wabot_ctx *ctx, const char *org, const char *number,
 /* ------------------------------------------------------------------ */
 /* Lists                                                               */
 
+/* Get the values of inv:{org}:<what>:<name> for every name (member) of
+ * `names`, in one batch, into *got (caller frees). */
+static int get_named(wabot_ctx *ctx, const char *org, const char *what,
+                     const wabot_storage_items *names,
+                     wabot_storage_items **got)
+{
+    size_t n = wabot_storage_items_count(names);
+    char (*keys)[KEY_MAX] = wb_malloc(&ctx->alloc, n * KEY_MAX + 1);
+    const char **kp = wb_malloc(&ctx->alloc, n * sizeof *kp + 1);
+    int rc = keys && kp ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        key_of(keys[i], org, what, wabot_storage_items_key(names, i, NULL));
+        kp[i] = keys[i];
+    }
+    if (rc == WABOT_OK)
+        rc = wabot_storage_get_many(ctx->storage, n, kp, got);
+    wb_free(&ctx->alloc, keys);
+    wb_free(&ctx->alloc, kp);
+    return rc;
+}
+
 /* A list being collected: matches counted in `seen`, those past `skip`
  * written to `b` up to `limit`; `more` once one more match exists. */
 typedef struct list_state {
@@ -508,16 +529,8 @@ static int collect(wabot_ctx *ctx, const char *org,
                    const wabot_storage_items *page, list_state *ls)
 {
     size_t n = wabot_storage_items_count(page);
-    char (*keys)[KEY_MAX] = wb_malloc(&ctx->alloc, n * KEY_MAX + 1);
-    const char **kp = wb_malloc(&ctx->alloc, n * sizeof *kp + 1);
     wabot_storage_items *got = NULL;
-    int rc = keys && kp ? WABOT_OK : WABOT_ERR_NOMEM;
-    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
-        key_of(keys[i], org, "r", wabot_storage_items_key(page, i, NULL));
-        kp[i] = keys[i];
-    }
-    if (rc == WABOT_OK)
-        rc = wabot_storage_get_many(ctx->storage, n, kp, &got);
+    int rc = get_named(ctx, org, "r", page, &got);
     for (size_t i = 0; rc == WABOT_OK && i < n && !ls->more; i++) {
         size_t len;
         const char *val = wabot_storage_items_value(got, i, &len);
@@ -528,8 +541,6 @@ static int collect(wabot_ctx *ctx, const char *org,
         wb_invoice_clear(&inv);
     }
     wabot_storage_items_free(got);
-    wb_free(&ctx->alloc, keys);
-    wb_free(&ctx->alloc, kp);
     return rc;
 }
 
@@ -597,16 +608,8 @@ static int money_counters(wabot_ctx *ctx, const char *org,
                           wb_strbuf *b)
 {
     size_t n = wabot_storage_items_count(curs);
-    char (*keys)[KEY_MAX] = wb_malloc(&ctx->alloc, n * KEY_MAX + 1);
-    const char **kp = wb_malloc(&ctx->alloc, n * sizeof *kp + 1);
     wabot_storage_items *got = NULL;
-    int rc = keys && kp ? WABOT_OK : WABOT_ERR_NOMEM;
-    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
-        key_of(keys[i], org, what, wabot_storage_items_key(curs, i, NULL));
-        kp[i] = keys[i];
-    }
-    if (rc == WABOT_OK)
-        rc = wabot_storage_get_many(ctx->storage, n, kp, &got);
+    int rc = get_named(ctx, org, what, curs, &got);
     for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
         const char *v = wabot_storage_items_value(got, i, NULL);
         wb_strbuf_printf(b, "%s\"%s\":%lld", i ? "," : "",
@@ -614,8 +617,6 @@ static int money_counters(wabot_ctx *ctx, const char *org,
                          v ? strtoll(v, NULL, 10) : 0LL);
     }
     wabot_storage_items_free(got);
-    wb_free(&ctx->alloc, keys);
-    wb_free(&ctx->alloc, kp);
     return rc;
 }
 
