@@ -14,6 +14,7 @@
 #include "router.h"
 #include "runtime.h"
 #include "state.h"
+#include "webhook.h"
 
 /* Modules, in the order a context creates them (unless their
  * requirements say otherwise). */
@@ -26,6 +27,9 @@ static const wabot_module_def *const builtin[] = {
     &wb_texts_module,
     &wb_delivery_module,
     &wb_receipts_module,
+    &wb_webhook_module,
+    &wb_twilio_module,
+    &wb_meta_module,
     &wb_invoices_module,
 };
 
