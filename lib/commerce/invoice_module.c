@@ -7,6 +7,7 @@
 
 #include "commerce/invoice_internal.h"
 #include "internal/module.h"
+#include "wabot/metrics.h"
 
 #define MODULE "invoices"
 #define DEFAULT_FORMAT "INV-{year}-{seq:6}"
@@ -49,6 +50,23 @@ static const wabot_option_def invoice_options[WB_INV_N_OPTS] = {
 };
 
 static const char *const invoice_hooks[] = {"issued", NULL};
+
+/* The module's data: its metric families (this process's counts; the
+ * stored counters of wabot_invoice_stats are the shared truth). */
+typedef struct invoices_state {
+    wabot_metric_family *issued;  /* {org, currency} */
+    wabot_metric_family *changes; /* {org, status} */
+} invoices_state;
+
+static void count(wabot_module *m, int issued, const char *org,
+                  const char *what)
+{
+    const invoices_state *st = wabot_module_data(m);
+    const char *labels[] = {org, what};
+    if (st)
+        wabot_metrics_counter_add_labels(issued ? st->issued : st->changes,
+                                         labels, 2, 1);
+}
 
 /* ------------------------------------------------------------------ */
 /* Helpers shared by the invoice files                                 */
@@ -248,6 +266,7 @@ int wabot_invoice_issue(wabot_invoice_draft *d, char **number)
         return wb_error(d->ctx, WABOT_ERR_INVAL, "invoices: no lines");
     int rc = wb_invoice_store_issue(d->ctx, d->m, &d->inv);
     if (rc == WABOT_OK) {
+        count(d->m, 1, d->inv.org, d->inv.currency);
         int hrc = emit_issued(d);
         if (hrc != WABOT_OK)
             wb_log(d->ctx, WABOT_LOG_WARN, MODULE,
@@ -331,7 +350,10 @@ int wabot_invoice_set_status(wabot_ctx *ctx, const char *org,
                        0)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "invoices: a number and a known status are needed");
-    return wb_invoice_change(ctx, org, number, status);
+    int rc = wb_invoice_change(ctx, org, number, status);
+    if (rc == WABOT_OK)
+        count(m, 0, org, wabot_invoice_status_name(status));
+    return rc;
 }
 
 int wabot_invoice_mark_paid(wabot_ctx *ctx, const char *org,
@@ -399,14 +421,46 @@ int wabot_invoice_render_pdf(wabot_ctx *ctx, const char *org,
 /* ------------------------------------------------------------------ */
 /* The module                                                          */
 
+static int register_metrics(wabot_ctx *ctx, invoices_state *st)
+{
+    static const char *const issued_labels[] = {"org", "currency"};
+    static const char *const change_labels[] = {"org", "status"};
+    wabot_metric_def issued = {WABOT_METRIC_DEF_VERSION,
+                               "wabot_invoices_issued_total",
+                               "invoices issued by this process",
+                               WABOT_METRIC_COUNTER, issued_labels, 2, NULL,
+                               0, 0};
+    wabot_metric_def changes = {WABOT_METRIC_DEF_VERSION,
+                                "wabot_invoice_status_changes_total",
+                                "invoice status changes made by this process",
+                                WABOT_METRIC_COUNTER, change_labels, 2, NULL,
+                                0, 0};
+    int rc = wabot_metrics_register(ctx, &issued, &st->issued);
+    if (rc == WABOT_OK)
+        rc = wabot_metrics_register(ctx, &changes, &st->changes);
+    return rc;
+}
+
 static int invoices_create(wabot_module *m, void *ud)
 {
     (void)ud;
     wabot_ctx *ctx = wabot_module_ctx(m);
-    int rc = wb_invoice_routes_add(ctx, m);
+    invoices_state *st = wb_calloc(&ctx->alloc, 1, sizeof *st);
+    if (!st)
+        return WABOT_ERR_NOMEM;
+    wabot_module_set_data(m, st);
+    int rc = register_metrics(ctx, st);
+    if (rc == WABOT_OK)
+        rc = wb_invoice_routes_add(ctx, m);
     if (rc == WABOT_OK)
         rc = wb_invoice_worker_add(ctx, m);
     return rc;
+}
+
+static void invoices_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_free(&wabot_module_ctx(m)->alloc, wabot_module_data(m));
 }
 
 const wabot_module_def wb_invoices_module = {
@@ -414,4 +468,4 @@ const wabot_module_def wb_invoices_module = {
     "invoices: gap-free numbering per organisation, tax, PDF documents at "
     "signed URLs, the invoice-processing worker",
     NULL, invoice_options, WB_INV_N_OPTS, invoice_hooks, invoices_create,
-    NULL};
+    invoices_destroy};

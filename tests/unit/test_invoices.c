@@ -395,6 +395,13 @@ START_TEST(test_stats_count_statuses_and_revenue_per_currency)
     ck_assert_int_eq(jint(json_object_get(s, "revenue"), "USD"), 1000);
     ck_assert_int_eq(jint(json_object_get(s, "revenue"), "JPY"), 700);
     json_decref(s);
+    /* This process's metrics say the same. */
+    char *prom = wabot_metrics_prometheus(env.ctx);
+    ck_assert_ptr_nonnull(strstr(
+        prom, "wabot_invoices_issued_total{org=\"acme\",currency=\"USD\"} 3"));
+    ck_assert_ptr_nonnull(strstr(
+        prom, "wabot_invoice_status_changes_total{org=\"acme\",status=\"paid\"} 2"));
+    wabot_ctx_mem_free(env.ctx, prom);
     free(a);
     free(b);
     free(c);
