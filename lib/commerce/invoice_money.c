@@ -51,10 +51,13 @@ int wb_inv_currency_exponent(const char *code)
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
         if (memcmp(odd[i].code, code, 3) == 0)
             return odd[i].exponent;
-    for (const char *p = two; *p != '\0'; p += 4)
+    /* Codes of 3 letters, each followed by a blank or the final NUL. */
+    for (const char *p = two;; p += 4) {
         if (memcmp(p, code, 3) == 0)
             return 2;
-    return -1;
+        if (p[3] == '\0')
+            return -1;
+    }
 }
 
 int wb_inv_add(int64_t *acc, int64_t v)

@@ -182,6 +182,12 @@ START_TEST(test_bad_input_gets_invalid_never_a_crash)
     ck_assert_ptr_null(
         wabot_invoice_draft_new(env.ctx, "acme", "+1555", "XXX"));
     ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(env.ctx), "currency"));
+    ck_assert_ptr_null(wabot_invoice_draft_new(env.ctx, "acme", "+1555", "ZZZ"));
+    ck_assert_ptr_null(wabot_invoice_draft_new(env.ctx, "acme", "+1555", "usd"));
+    /* The first and last codes of the table are known. */
+    wabot_invoice_draft_free(
+        draft("acme", "AED")); /* draft() asserts non-NULL */
+    wabot_invoice_draft_free(draft("acme", "ZWL"));
     ck_assert_ptr_null(wabot_invoice_draft_new(env.ctx, "ac{me}", "+1555",
                                                "USD"));
     ck_assert_ptr_null(wabot_invoice_draft_new(env.ctx, "acme", NULL, "USD"));
