@@ -122,7 +122,9 @@ WABOT_API int wabot_invoice_draft_add_line(wabot_invoice_draft *d,
  * owned (wabot_ctx_mem_free). The draft stays the caller's (free it).
  * Errors: WABOT_ERR_INVAL (no lines, totals beyond int64),
  * WABOT_ERR_EXISTS (the key was issued already: *number is that
- * invoice's), STORAGE, NOMEM. Any thread.
+ * invoice's), WABOT_ERR_STATE (the next number exists already: the
+ * organisation's number format was changed to one that repeats),
+ * STORAGE, NOMEM. Any thread.
  */
 WABOT_API int wabot_invoice_issue(wabot_invoice_draft *d, char **number);
 

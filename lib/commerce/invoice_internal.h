@@ -115,7 +115,8 @@ int64_t wb_inv_opt_int(wabot_module *m, const char *org, int opt);
 
 /* Issue inv (lines and totals set; number, seq, dates and status are
  * filled here) for its org. WABOT_OK, EXISTS (inv->key issued before:
- * inv->number is that invoice's), INVAL, STORAGE, NOMEM. */
+ * inv->number is that invoice's), STATE (the next number exists), INVAL,
+ * STORAGE, NOMEM. */
 int wb_invoice_store_issue(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv);
 /* Load an invoice into a cleared inv. NOT_FOUND, PARSE, STORAGE, NOMEM. */
 int wb_invoice_load(wabot_ctx *ctx, const char *org, const char *number,

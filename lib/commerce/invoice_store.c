@@ -272,8 +272,8 @@ static int issue_once(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
         return rc;
     if (failed == 0 || (int)failed == key_op)
         return WABOT_ERR_CONFLICT; /* the counter or the key moved */
-    if (failed == 1)
-        return wb_error(ctx, WABOT_ERR_EXISTS,
+    if (failed == 1) /* not EXISTS: that means "the key was issued" */
+        return wb_error(ctx, WABOT_ERR_STATE,
                         "invoices: number %s exists already (was the "
                         "number format changed?)", inv->number);
     return wb_error(ctx, WABOT_ERR_INVAL,

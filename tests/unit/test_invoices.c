@@ -236,6 +236,13 @@ END_TEST
 
 /* ---- numbering ------------------------------------------------------ */
 
+static char *simple_in(const char *org)
+{
+    wabot_invoice_draft *d = draft(org, "USD");
+    line(d, "A", 1, 100, 0);
+    return issue(d);
+}
+
 START_TEST(test_numbers_follow_the_format_and_restart_each_year)
 {
     wabot_invoice_draft *d = draft("acme", "USD");
@@ -274,6 +281,33 @@ START_TEST(test_numbers_follow_the_format_and_restart_each_year)
     free(c);
     free(e);
     free(f);
+}
+END_TEST
+
+/* Switching yearly reset off moves to another counter: the next number
+ * would repeat one given already. That is refused (STATE), never stored
+ * twice nor reported as an issued key. */
+START_TEST(test_a_number_given_already_is_never_given_again)
+{
+    ck_assert_int_eq(wabot_ctx_set_org_option(env.ctx, "fmt",
+                                              "invoices.number_format",
+                                              "A{year}-{seq}"),
+                     WABOT_OK);
+    char *first = simple_in("fmt");
+    ck_assert_str_eq(first, "A2026-1");
+    ck_assert_int_eq(wabot_ctx_set_org_option(env.ctx, "fmt",
+                                              "invoices.yearly_reset", "0"),
+                     WABOT_OK);
+    wabot_invoice_draft *d = draft("fmt", "USD");
+    line(d, "A", 1, 100, 0);
+    ck_assert_int_eq(wabot_invoice_draft_set_key(d, "k-2"), WABOT_OK);
+    ck_assert_int_eq(wabot_invoice_issue(d, NULL), WABOT_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(env.ctx), "exists"));
+    wabot_invoice_draft_free(d);
+    json_t *s = stats("fmt");
+    ck_assert_int_eq(jint(s, "count"), 1);
+    json_decref(s);
+    free(first);
 }
 END_TEST
 
@@ -828,6 +862,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_org_default_tax_applies_when_a_line_has_none);
     tcase_add_test(tc, test_numbers_follow_the_format_and_restart_each_year);
     tcase_add_test(tc, test_number_format_option_rejects_bad_formats);
+    tcase_add_test(tc, test_a_number_given_already_is_never_given_again);
     tcase_add_test(tc, test_issuing_a_key_twice_gives_the_first_invoice);
     tcase_add_test(tc,
                    test_eight_threads_issue_1000_invoices_numbered_1_to_1000);
