@@ -166,6 +166,15 @@ WABOT_API int wabot_invoice_mark_paid(wabot_ctx *ctx, const char *org,
 WABOT_API int wabot_invoice_void(wabot_ctx *ctx, const char *org,
                                  const char *number);
 /**
+ * Mark as OVERDUE the ISSUED and SENT invoices of `org` whose due time
+ * (issued + invoices.net_days) is before now, oldest due first, at most
+ * `limit` (1..1000) per call; *marked (may be NULL) gets how many. Call it
+ * periodically (a host's timer, a scheduled job); an invoice paid or
+ * voided meanwhile is skipped. Errors: INVAL, STORAGE. Any thread.
+ */
+WABOT_API int wabot_invoice_mark_overdue(wabot_ctx *ctx, const char *org,
+                                         int64_t limit, int64_t *marked);
+/**
  * Statistics of `org` as JSON into *json (owned, wabot_ctx_mem_free):
  *   {"org":"acme","count":n,
  *    "by_status":{"issued":n,"sent":n,"paid":n,"overdue":n,"void":n},

@@ -128,6 +128,10 @@ int wb_invoice_find_key(wabot_ctx *ctx, const char *org, const char *key,
 /* Move an invoice to status `to` (allowed changes only). */
 int wb_invoice_change(wabot_ctx *ctx, const char *org, const char *number,
                       wabot_invoice_status to);
+/* Mark the open invoices of org that are past due as OVERDUE (at most
+ * limit, oldest due first); *marked gets how many. */
+int wb_invoice_mark_overdue(wabot_ctx *ctx, const char *org, int64_t limit,
+                            int64_t *marked);
 /* The list and statistics JSON of wabot/invoice.h (arguments checked). */
 int wb_invoice_list(wabot_ctx *ctx, const char *org, const char *customer,
                     wabot_invoice_status status, int64_t offset,

@@ -367,6 +367,25 @@ int wabot_invoice_void(wabot_ctx *ctx, const char *org, const char *number)
     return wabot_invoice_set_status(ctx, org, number, WABOT_INVOICE_VOID);
 }
 
+int wabot_invoice_mark_overdue(wabot_ctx *ctx, const char *org,
+                               int64_t limit, int64_t *marked)
+{
+    int64_t n = 0;
+    if (marked)
+        *marked = 0;
+    wabot_module *m = NULL;
+    int rc = begin(ctx, &org, &m);
+    if (rc != WABOT_OK)
+        return rc;
+    if (limit < 1 || limit > 1000)
+        return wb_error(ctx, WABOT_ERR_INVAL, "invoices: limit %lld is not "
+                        "in 1..1000", (long long)limit);
+    rc = wb_invoice_mark_overdue(ctx, org, limit, &n);
+    if (marked)
+        *marked = n;
+    return rc;
+}
+
 int wabot_invoice_stats(wabot_ctx *ctx, const char *org, char **json)
 {
     if (json)

@@ -10,6 +10,7 @@
  *   inv:{org}:all            sorted index of numbers by issue time
  *   inv:{org}:c:<customer>   the same, per customer
  *   inv:{org}:s:<status>     the same, per status
+ *   inv:{org}:due            open (ISSUED, SENT) invoices by due time
  *   inv:{org}:n:<status>     count of invoices in a status
  *   inv:{org}:cur            sorted index of the currencies used
  *   inv:{org}:billed:<CUR>   total of invoices not void
@@ -221,6 +222,10 @@ static int build_issue(wabot_storage_txn *t, const wb_invoice *inv,
         rc = wabot_storage_txn_sorted_add(t, k, inv->number, nlen,
                                           inv->issued_ms);
     }
+    key_of(k, org, "due", NULL);
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_sorted_add(t, k, inv->number, nlen,
+                                          inv->due_ms);
     key_of(k, org, "cur", NULL);
     if (rc == WABOT_OK)
         rc = wabot_storage_txn_sorted_add(t, k, inv->currency, 3, 0);
@@ -406,6 +411,10 @@ static int build_change(wabot_storage_txn *t, const wb_invoice *inv,
     key_of(k, org, "s", wabot_invoice_status_name(inv->status));
     if (rc == WABOT_OK)
         rc = wabot_storage_txn_sorted_add(t, k, num, nlen, inv->issued_ms);
+    /* Only ISSUED and SENT invoices can still fall due. */
+    key_of(k, org, "due", NULL);
+    if (rc == WABOT_OK && inv->status != WABOT_INVOICE_SENT)
+        rc = wabot_storage_txn_sorted_remove(t, k, num, nlen);
     key_of(k, org, "n", wabot_invoice_status_name(from));
     if (rc == WABOT_OK)
         rc = wabot_storage_txn_incr(t, k, -1, 0);
@@ -470,6 +479,29 @@ int wb_invoice_change(wabot_ctx *ctx, const char *org, const char *number,
     return wb_error(ctx, WABOT_ERR_BUSY,
                     "invoices: %s changed %d times under us", number,
                     MAX_CHANGE_TRIES);
+}
+
+int wb_invoice_mark_overdue(wabot_ctx *ctx, const char *org, int64_t limit,
+                            int64_t *marked)
+{
+    char k[KEY_MAX];
+    wabot_storage_items *due = NULL;
+    key_of(k, org, "due", NULL);
+    *marked = 0;
+    int rc = wabot_storage_sorted_range(ctx->storage, k,
+                                        WABOT_STORAGE_SCORE_MIN,
+                                        wb_now(ctx) - 1, 0, limit, 0, &due);
+    for (size_t i = 0; rc == WABOT_OK && i < wabot_storage_items_count(due);
+         i++) {
+        rc = wb_invoice_change(ctx, org, wabot_storage_items_key(due, i, NULL),
+                               WABOT_INVOICE_OVERDUE);
+        if (rc == WABOT_OK)
+            (*marked)++;
+        else if (rc == WABOT_ERR_STATE || rc == WABOT_ERR_NOT_FOUND)
+            rc = WABOT_OK; /* paid or void meanwhile */
+    }
+    wabot_storage_items_free(due);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

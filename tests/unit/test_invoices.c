@@ -414,6 +414,50 @@ START_TEST(test_status_changes_follow_the_lifecycle)
 }
 END_TEST
 
+/* Due after invoices.net_days (30 by default): the sweep marks the open
+ * ones OVERDUE once, skips paid and void ones, and a second sweep finds
+ * nothing. */
+START_TEST(test_overdue_sweep_marks_open_invoices_past_due_once)
+{
+    char *a = simple("acme", 100, "USD"), *b = simple("acme", 100, "USD");
+    char *c = simple("acme", 100, "USD"), *d = simple("acme", 100, "USD");
+    ck_assert_int_eq(wabot_invoice_set_status(env.ctx, "acme", b,
+                                              WABOT_INVOICE_SENT),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_invoice_mark_paid(env.ctx, "acme", c), WABOT_OK);
+    ck_assert_int_eq(wabot_invoice_void(env.ctx, "acme", d), WABOT_OK);
+    int64_t marked = -1;
+    tu_clock_advance(&env.clock, 30LL * 86400000); /* due now, not past */
+    ck_assert_int_eq(wabot_invoice_mark_overdue(env.ctx, "acme", 100,
+                                                &marked),
+                     WABOT_OK);
+    ck_assert_int_eq(marked, 0);
+    tu_clock_advance(&env.clock, 1);
+    ck_assert_int_eq(wabot_invoice_mark_overdue(env.ctx, "acme", 1, &marked),
+                     WABOT_OK);
+    ck_assert_int_eq(marked, 1); /* the limit */
+    ck_assert_int_eq(wabot_invoice_mark_overdue(env.ctx, "acme", 100,
+                                                &marked),
+                     WABOT_OK);
+    ck_assert_int_eq(marked, 1);
+    ck_assert_int_eq(wabot_invoice_mark_overdue(env.ctx, "acme", 100,
+                                                &marked),
+                     WABOT_OK);
+    ck_assert_int_eq(marked, 0);
+    json_t *s = stats("acme");
+    ck_assert_int_eq(jint(json_object_get(s, "by_status"), "overdue"), 2);
+    json_decref(s);
+    /* Overdue, then paid. */
+    ck_assert_int_eq(wabot_invoice_mark_paid(env.ctx, "acme", a), WABOT_OK);
+    ck_assert_int_eq(wabot_invoice_mark_overdue(env.ctx, "acme", 0, NULL),
+                     WABOT_ERR_INVAL);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+END_TEST
+
 START_TEST(test_stats_count_statuses_and_revenue_per_currency)
 {
     char *a = simple("acme", 1000, "USD");
@@ -868,6 +912,7 @@ static Suite *suite(void)
                    test_eight_threads_issue_1000_invoices_numbered_1_to_1000);
     tcase_add_test(tc, test_status_changes_follow_the_lifecycle);
     tcase_add_test(tc, test_stats_count_statuses_and_revenue_per_currency);
+    tcase_add_test(tc, test_overdue_sweep_marks_open_invoices_past_due_once);
     tcase_add_test(tc, test_lists_filter_by_customer_and_status_newest_first);
     tcase_add_test(tc, test_issued_hook_gets_each_new_invoice_once);
     tcase_add_test(tc,
