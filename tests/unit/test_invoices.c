@@ -236,21 +236,17 @@ END_TEST
 
 /* ---- numbering ------------------------------------------------------ */
 
-static char *simple_in(const char *org)
+/* A one-line invoice of `unit` minor units in `cur`; its number. */
+static char *simple(const char *org, int64_t unit, const char *cur)
 {
-    wabot_invoice_draft *d = draft(org, "USD");
-    line(d, "A", 1, 100, 0);
+    wabot_invoice_draft *d = draft(org, cur);
+    line(d, "A", 1, unit, 0);
     return issue(d);
 }
 
 START_TEST(test_numbers_follow_the_format_and_restart_each_year)
 {
-    wabot_invoice_draft *d = draft("acme", "USD");
-    line(d, "A", 1, 100, 0);
-    char *a = issue(d);
-    d = draft("acme", "USD");
-    line(d, "A", 1, 100, 0);
-    char *b = issue(d);
+    char *a = simple("acme", 100, "USD"), *b = simple("acme", 100, "USD");
     ck_assert_str_eq(a, "INV-2026-000001");
     ck_assert_str_eq(b, "INV-2026-000002");
     /* Another organisation counts on its own, in its own format. */
@@ -258,23 +254,17 @@ START_TEST(test_numbers_follow_the_format_and_restart_each_year)
                                               "invoices.number_format",
                                               "S{seq:3}"),
                      WABOT_OK);
-    d = draft("shop", "USD");
-    line(d, "A", 1, 100, 0);
-    char *c = issue(d);
+    char *c = simple("shop", 100, "USD");
     ck_assert_str_eq(c, "S001");
     /* A year later acme starts again at 1. */
     tu_clock_advance(&env.clock, 366LL * 86400000);
-    d = draft("acme", "USD");
-    line(d, "A", 1, 100, 0);
-    char *e = issue(d);
+    char *e = simple("acme", 100, "USD");
     ck_assert_str_eq(e, "INV-2027-000001");
     /* Without yearly reset the count goes on. */
     ck_assert_int_eq(wabot_ctx_set_org_option(env.ctx, "shop",
                                               "invoices.yearly_reset", "0"),
                      WABOT_OK);
-    d = draft("shop", "USD");
-    line(d, "A", 1, 100, 0);
-    char *f = issue(d);
+    char *f = simple("shop", 100, "USD");
     ck_assert_str_eq(f, "S002");
     free(a);
     free(b);
@@ -293,7 +283,7 @@ START_TEST(test_a_number_given_already_is_never_given_again)
                                               "invoices.number_format",
                                               "A{year}-{seq}"),
                      WABOT_OK);
-    char *first = simple_in("fmt");
+    char *first = simple("fmt", 100, "USD");
     ck_assert_str_eq(first, "A2026-1");
     ck_assert_int_eq(wabot_ctx_set_org_option(env.ctx, "fmt",
                                               "invoices.yearly_reset", "0"),
@@ -313,21 +303,21 @@ END_TEST
 
 START_TEST(test_number_format_option_rejects_bad_formats)
 {
+    static const struct {
+        const char *format;
+        int rc;
+    } cases[] = {
+        {"INV", WABOT_ERR_INVAL},           /* no {seq} */
+        {"{seq}{seq}", WABOT_ERR_INVAL},    /* twice */
+        {"INV/{seq}", WABOT_ERR_INVAL},     /* not a URL segment */
+        {"{month}-{seq}", WABOT_ERR_INVAL}, /* unknown token */
+        {"F{year}.{seq:4}", WABOT_OK},
+    };
     wabot_options *o = wabot_options_new();
-    ck_assert_int_eq(wabot_options_set(o, "invoices.number_format", "INV"),
-                     WABOT_ERR_INVAL);
-    ck_assert_int_eq(wabot_options_set(o, "invoices.number_format",
-                                       "{seq}{seq}"),
-                     WABOT_ERR_INVAL);
-    ck_assert_int_eq(wabot_options_set(o, "invoices.number_format",
-                                       "INV/{seq}"),
-                     WABOT_ERR_INVAL);
-    ck_assert_int_eq(wabot_options_set(o, "invoices.number_format",
-                                       "{month}-{seq}"),
-                     WABOT_ERR_INVAL);
-    ck_assert_int_eq(wabot_options_set(o, "invoices.number_format",
-                                       "F{year}.{seq:4}"),
-                     WABOT_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(wabot_options_set(o, "invoices.number_format",
+                                        cases[i].format) == cases[i].rc,
+                      "%s", cases[i].format);
     wabot_options_free(o);
 }
 END_TEST
@@ -370,13 +360,6 @@ START_TEST(test_eight_threads_issue_1000_invoices_numbered_1_to_1000)
 END_TEST
 
 /* ---- status --------------------------------------------------------- */
-
-static char *simple(const char *org, int64_t unit, const char *cur)
-{
-    wabot_invoice_draft *d = draft(org, cur);
-    line(d, "A", 1, unit, 0);
-    return issue(d);
-}
 
 START_TEST(test_status_changes_follow_the_lifecycle)
 {
