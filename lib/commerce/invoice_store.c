@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "commerce/invoice_internal.h"
+#include "internal/state.h"
 #include "internal/strbuf.h"
 #include "wabot/storage.h"
 
@@ -286,7 +287,7 @@ static int issue_once(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
                     inv->currency);
 }
 
-int wb_invoice_store_issue(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
+static int issue_retrying(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
 {
     for (int i = 0; i < MAX_ISSUE_TRIES; i++) {
         int rc = issue_once(ctx, m, inv);
@@ -297,6 +298,21 @@ int wb_invoice_store_issue(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
     return wb_error(ctx, WABOT_ERR_BUSY,
                     "invoices: gave up after %d conflicting attempts",
                     MAX_ISSUE_TRIES);
+}
+
+/* Issuers of one organisation in this process take turns (the context's
+ * lock table), so compare-and-set conflicts, each a wasted round trip or
+ * three on Redis, only arise between processes. Correctness never depends
+ * on the lock: the transaction alone keeps numbers gap-free. */
+int wb_invoice_store_issue(wabot_ctx *ctx, wabot_module *m, wb_invoice *inv)
+{
+    char lock[WB_INV_ID_MAX + 16];
+    snprintf(lock, sizeof lock, "#invoices#%s", inv->org);
+    if (wb_lock(ctx->locks, lock) != WABOT_OK)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "invoices: out of memory");
+    int rc = issue_retrying(ctx, m, inv);
+    wb_unlock(ctx->locks, lock);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
