@@ -23,6 +23,8 @@
 #include "wabot/security.h"
 #include "wabot/delivery.h"
 #include "wabot/redis.h"
+#include "wabot/admin.h"
+#include "wabot/migration.h"
 #include "wabot/invoice.h"
 
 #endif /* WABOT_H */

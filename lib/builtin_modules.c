@@ -1,12 +1,15 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
 #include "commerce/invoice_internal.h"
+#include "admin.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
 #include "inbound.h"
 #include "metrics.h"
+#include "migration.h"
 #include "module.h"
+#include "monitoring.h"
 #include "options.h"
 #include "outbound.h"
 #include "outbox.h"
@@ -30,6 +33,9 @@ static const wabot_module_def *const builtin[] = {
     &wb_webhook_module,
     &wb_twilio_module,
     &wb_meta_module,
+    &wb_admin_module,
+    &wb_migration_module,
+    &wb_monitoring_module,
     &wb_invoices_module,
 };
 

@@ -288,6 +288,29 @@ typedef struct wb_webhook_provider {
 int wb_webhook_provider_add(wabot_module *m, const wb_webhook_provider *p,
                             const char *path);
 
+/* Diverting requests to another system (the migration module): after a
+ * POST is authenticated and parsed, `plan` says where its items go; for
+ * WB_DIVERT_MIXED it has taken the other system's messages out of the
+ * batch. The original request then goes to `forward`, which answers it
+ * (WABOT_OK with *resp; an error only when no answer can be built). A
+ * mixed batch is handled here first; the other system must share the
+ * dedup keys to skip what was handled here. */
+typedef enum wb_divert_plan {
+    WB_DIVERT_HERE,
+    WB_DIVERT_LEGACY,
+    WB_DIVERT_MIXED
+} wb_divert_plan;
+typedef struct wb_webhook_diverter {
+    wb_divert_plan (*plan)(wabot_ctx *ctx, wb_webhook_batch *b, void *ud);
+    int (*forward)(wabot_ctx *ctx, const wb_request *r,
+                   wabot_http_response **resp, void *ud);
+    void *ud;
+} wb_webhook_diverter;
+/* Install the one diverter (copied) from a module's create. WABOT_OK,
+ * WABOT_ERR_EXISTS (one is installed), WABOT_ERR_STATE (no webhook
+ * module). */
+int wb_webhook_set_diverter(wabot_module *m, const wb_webhook_diverter *d);
+
 /* The registry the "webhook" module keeps as its data. The module lives
  * with the route table (lib/http_server/webhook_module.c), which sits
  * above this layer: it passes `serve`, which routes GET and POST on a

@@ -80,6 +80,7 @@ struct wb_webhooks {
     const wb_webhook_provider *p[WB_MAX_PROVIDERS];
     size_t n;
     wb_webhook_serve_fn serve;
+    wb_webhook_diverter divert; /* plan NULL: everything is handled here */
 };
 
 static const wb_webhooks *webhooks_of(const wabot_ctx *ctx)
@@ -254,6 +255,38 @@ int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
     return handle_get(ctx, q != NULL ? q : "", resp);
 }
 
+/* A batch (partly) for another system: all of it forwarded, or the part
+ * for here handled first, then the whole request forwarded. A 5xx of
+ * either side is the answer, so the provider redelivers (dedup makes
+ * that safe on both sides); else a mixed batch gets this side's answer. */
+static int divert(wabot_ctx *ctx, const wb_webhook_diverter *d,
+                  const wb_webhook_provider *p, const wb_request *req,
+                  wb_webhook_batch *b, wabot_http_response **resp)
+{
+    wb_divert_plan plan = d->plan(ctx, b, d->ud);
+    if (plan == WB_DIVERT_HERE)
+        return process_batch(ctx, p, b, resp);
+    if (plan == WB_DIVERT_LEGACY) {
+        wb_webhook_batch_clear(b);
+        return d->forward(ctx, req, resp, d->ud);
+    }
+    wabot_http_response *here = NULL, *there = NULL;
+    int rc = process_batch(ctx, p, b, &here);
+    if (rc != WABOT_OK || wabot_http_response_status(here) >= 500) {
+        *resp = here;
+        return rc;
+    }
+    rc = d->forward(ctx, req, &there, d->ud);
+    if (rc != WABOT_OK) {
+        wabot_http_response_free(here);
+        return rc;
+    }
+    int legacy_failed = wabot_http_response_status(there) >= 500;
+    *resp = legacy_failed ? there : here;
+    wabot_http_response_free(legacy_failed ? here : there);
+    return WABOT_OK;
+}
+
 int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
                     wabot_http_response **resp)
 {
@@ -281,7 +314,10 @@ int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
     int rc = p->read(ctx, req, &batch, &rej);
     if (rc != WABOT_OK)
         return parse_failed(ctx, rc, &rej, resp);
-    return process_batch(ctx, p, &batch, resp);
+    const wb_webhook_diverter *d = &webhooks_of(ctx)->divert;
+    if (d->plan == NULL)
+        return process_batch(ctx, p, &batch, resp);
+    return divert(ctx, d, p, req, &batch, resp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -300,12 +336,31 @@ void wb_webhooks_free(wabot_ctx *ctx, wb_webhooks *w)
     wb_free(&ctx->alloc, w);
 }
 
+static wb_webhooks *registry_of(wabot_module *m)
+{
+    wabot_module *wm = wabot_ctx_module(wabot_module_ctx(m), "webhook");
+    return wm != NULL ? wabot_module_data(wm) : NULL;
+}
+
+int wb_webhook_set_diverter(wabot_module *m, const wb_webhook_diverter *d)
+{
+    wb_webhooks *w = registry_of(m);
+    if (w == NULL)
+        return wb_error(wabot_module_ctx(m), WABOT_ERR_STATE,
+                        "%s: no webhook module", wabot_module_name(m));
+    if (w->divert.plan != NULL)
+        return wb_error(wabot_module_ctx(m), WABOT_ERR_EXISTS,
+                        "%s: a webhook diverter is installed already",
+                        wabot_module_name(m));
+    w->divert = *d;
+    return WABOT_OK;
+}
+
 int wb_webhook_provider_add(wabot_module *m, const wb_webhook_provider *p,
                             const char *path)
 {
     wabot_ctx *ctx = wabot_module_ctx(m);
-    wabot_module *wm = wabot_ctx_module(ctx, "webhook");
-    wb_webhooks *w = wm != NULL ? wabot_module_data(wm) : NULL;
+    wb_webhooks *w = registry_of(m);
     if (w == NULL || w->n == WB_MAX_PROVIDERS)
         return wb_error(ctx, WABOT_ERR_STATE,
                         "webhook provider %s: no webhook module, or no room "
