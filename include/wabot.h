@@ -26,5 +26,6 @@
 #include "wabot/admin.h"
 #include "wabot/migration.h"
 #include "wabot/commerce.h"
+#include "wabot/invoice.h"
 
 #endif /* WABOT_H */

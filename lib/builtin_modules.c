@@ -1,5 +1,6 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
+#include "commerce/invoice_internal.h"
 #include "admin.h"
 #include "commerce/commerce.h"
 #include "delivery.h"
@@ -38,6 +39,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_health_module,
     &wb_monitoring_module,
     &wb_commerce_module,
+    &wb_invoices_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)
