@@ -1,0 +1,33 @@
+"""libwabot for Python (ctypes over libwabot.so.0).
+
+    import wabot
+
+    bot = wabot.Bot(twilio_auth_token="...", public_url="https://bot.example")
+
+    @bot.keyword("menu")
+    def menu(turn):
+        turn.reply("Our menu: ...")
+
+See doc/python.md. The raw C functions, with their signatures, are
+available as wabot.lib().wabot_* for anything the Pythonic layer does not
+wrap.
+"""
+from ._loader import LibraryNotFound, load
+from ._loader import lib
+from .bot import (Bot, Category, HttpRequest, HttpResponseWriter, Job,
+                  LoopThread, Message, MsgType, Options, OptionInfo,
+                  OptionType, Outbound, Response, Session, Turn,
+                  options_table, strerror, version)
+from .errors import *  # noqa: F401,F403 - the exception hierarchy
+from .errors import Status, WabotError, error_for
+from . import storage, transport  # noqa: E402
+from .redis import Redis, memory_limiter, memory_scheduler
+
+__version__ = "0.2.0"
+
+__all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
+           "LibraryNotFound", "LoopThread", "Message", "MsgType", "Options",
+           "OptionInfo", "OptionType", "Outbound", "Redis", "Response",
+           "Session", "Status", "Turn", "WabotError", "error_for", "lib",
+           "load", "memory_limiter", "memory_scheduler", "options_table",
+           "storage", "strerror", "transport", "version"]

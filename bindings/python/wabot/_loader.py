@@ -1,0 +1,100 @@
+"""Finding and loading libwabot.so.0, with its ctypes signatures applied."""
+import ctypes
+import ctypes.util
+import os
+import threading
+
+from ._prototypes import PROTOTYPES
+
+SONAME = "libwabot.so.0"
+#: Oldest library this package speaks (0xMMmmpp): the 0.2 API.
+MIN_VERSION = 0x000200
+
+_lock = threading.Lock()
+_lib = None
+
+
+class LibraryNotFound(OSError):
+    """libwabot could not be loaded; `tried` lists every attempt."""
+
+    def __init__(self, tried):
+        self.tried = tried
+        lines = "\n".join("  %s: %s" % t for t in tried)
+        super().__init__(
+            "libwabot: could not load the library. Tried:\n%s\n"
+            "Pass wabot.load(path), set WABOT_LIBRARY, install libwabot "
+            "(meson install) or build it in <source>/build." % lines)
+
+
+def _candidates(path):
+    if path:
+        yield "explicit path", path
+    env = os.environ.get("WABOT_LIBRARY")
+    if env:
+        yield "WABOT_LIBRARY", env
+    yield "SONAME", SONAME
+    found = ctypes.util.find_library("wabot")
+    if found and found != SONAME:
+        yield "ctypes.util.find_library", found
+    # The package inside a source tree: bindings/python/wabot -> <root>.
+    root = os.path.normpath(os.path.join(os.path.dirname(__file__),
+                                         "..", "..", ".."))
+    yield "build tree", os.path.join(root, "build", SONAME)
+
+
+def _apply(lib):
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            continue  # an older library: the function stays unbound
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def load(path=None):
+    """Load libwabot once per process and return the ctypes library.
+
+    Order: `path`, $WABOT_LIBRARY, the installed SONAME (the dynamic
+    linker's search), ctypes.util.find_library, <source tree>/build.
+    Raises LibraryNotFound naming every attempt, or ImportError when the
+    loaded library is older than this package needs.
+    """
+    global _lib
+    with _lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for how, cand in _candidates(path):
+            if how == "build tree" and not os.path.exists(cand):
+                tried.append((how, cand + " (absent)"))
+                continue
+            try:
+                lib = ctypes.CDLL(cand)
+            except OSError as e:
+                tried.append((how, "%s (%s)" % (cand, e)))
+                continue
+            if not hasattr(lib, "wabot_version_num"):
+                tried.append((how, cand + " (not libwabot)"))
+                continue
+            _check_version(lib, cand)
+            _apply(lib)
+            lib._wabot_path = cand
+            _lib = lib
+            return lib
+        raise LibraryNotFound(tried)
+
+
+def _check_version(lib, where):
+    lib.wabot_version_num.restype = ctypes.c_uint
+    v = lib.wabot_version_num()
+    if (v >> 16) != (MIN_VERSION >> 16) or v < MIN_VERSION:
+        raise ImportError(
+            "libwabot at %s is version %d.%d.%d; this package needs %d.%d "
+            "or a later 0.x" % (where, v >> 16, (v >> 8) & 0xff, v & 0xff,
+                                MIN_VERSION >> 16, (MIN_VERSION >> 8) & 0xff))
+
+
+def lib():
+    """The loaded library (loading it with the default search first)."""
+    return _lib if _lib is not None else load()
