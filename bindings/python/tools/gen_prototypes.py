@@ -47,8 +47,13 @@ def declarations(include_dir):
             raise SystemExit("gen_prototypes: cannot parse: " + stmt)
         ret, name, args = m.group(1).strip(), m.group(2), m.group(3).strip()
         arglist = [] if args in ("", "void") else split_args(args)
-        yield name, ctype(ret, enums, fnptrs, True), [
-            ctype(strip_name(a), enums, fnptrs, False) for a in arglist]
+        args = [ctype(strip_name(a), enums, fnptrs, False) for a in arglist]
+        restype = ctype(ret, enums, fnptrs, True)
+        if restype == "c_char_p" and "POINTER(c_size_t)" in args:
+            # Bytes with a length (may hold NULs): an address to read with
+            # ctypes.string_at(addr, len), never truncated at a NUL.
+            restype = "c_void_p"
+        yield name, restype, args
 
 
 def split_args(args):

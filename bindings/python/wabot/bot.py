@@ -4,7 +4,7 @@ import json
 import logging
 import threading
 from ctypes import (POINTER, byref, c_char_p, c_double, c_int64, c_size_t,
-                    c_void_p, cast, create_string_buffer, string_at)
+                    c_void_p, create_string_buffer, string_at)
 
 from . import _ffi
 from ._loader import lib as _lib
@@ -143,7 +143,8 @@ class Options:
         i = c_size_t()
         rc = self._L.wabot_options_find(self._p, _b(name), byref(i))
         if rc != 0:
-            raise error_for(rc, "unknown option %r (see wabot.options_table())"
+            raise error_for(Status.INVAL if rc == Status.NOT_FOUND else rc,
+                            "unknown option %r (see wabot.options_table())"
                             % name)
         return i.value
 
@@ -603,7 +604,8 @@ class HttpRequest:
         n = c_size_t()
         v = _lib().wabot_http_server_request_query_param(self._p, _b(name),
                                                          byref(n))
-        return None if v is None else v[:n.value].decode("utf-8", "replace")
+        return None if v is None else \
+            string_at(v, n.value).decode("utf-8", "replace")
 
     def header(self, name):
         return _s(_lib().wabot_http_server_request_header(self._p, _b(name)))
@@ -611,9 +613,8 @@ class HttpRequest:
     @property
     def body(self):
         n = c_size_t()
-        p = cast(_lib().wabot_http_server_request_body(self._p, byref(n)),
-                 c_void_p)
-        return string_at(p.value, n.value) if n.value else b""
+        p = _lib().wabot_http_server_request_body(self._p, byref(n))
+        return string_at(p, n.value) if n.value else b""
 
 
 class HttpResponseWriter:
@@ -651,8 +652,8 @@ class HttpResponseWriter:
 
 def _read_response(L, r):
     n = c_size_t()
-    body_p = cast(L.wabot_http_response_body(r, byref(n)), c_void_p)
-    body = string_at(body_p.value, n.value) if n.value else b""
+    body_p = L.wabot_http_response_body(r, byref(n))
+    body = string_at(body_p, n.value) if n.value else b""
     headers = [(_s(L.wabot_http_response_header_name(r, i)),
                 _s(L.wabot_http_response_header_value(r, i)))
                for i in range(L.wabot_http_response_header_count(r))]
@@ -950,9 +951,9 @@ class Bot:
             def call(jp, _ud):
                 L = self._L
                 n = c_size_t()
-                p = cast(L.wabot_job_payload(jp, byref(n)), c_void_p)
+                p = L.wabot_job_payload(jp, byref(n))
                 job = Job(_s(L.wabot_job_id(jp)), _s(L.wabot_job_queue(jp)),
-                          string_at(p.value, n.value) if n.value else b"",
+                          string_at(p, n.value) if n.value else b"",
                           L.wabot_job_attempt(jp))
                 try:
                     f(job)
