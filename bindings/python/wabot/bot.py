@@ -1202,17 +1202,17 @@ class LoopThread(threading.Thread):
     def __init__(self, bot, interval_ms):
         super().__init__(name="wabot-loop", daemon=True)
         self._bot, self._interval = bot, interval_ms
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.error = None
 
     def run(self):
         L, ctx = self._bot._L, self._bot._ctx
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             rc = L.wabot_ctx_poll(ctx, self._interval)
             if rc < 0 and rc != Status.STATE:
                 self.error = error_for(rc, _s(L.wabot_ctx_errmsg(ctx)))
 
     def stop(self):
-        self._stop.set()
+        self._stopping.set()
         if self is not threading.current_thread():
             self.join()

@@ -52,6 +52,9 @@ class StorageHandle:
     """A wabot_storage handle, used through the library's wrappers (the
     argument checks the conformance suite relies on)."""
 
+    _handle = None
+    _owned = False
+
     def __init__(self, handle, owned=True):
         if not handle:
             raise error_for(Status.NOMEM, "storage")
@@ -298,6 +301,9 @@ class Storage(StorageHandle):
         vt.del_if = _ffi.S_DEL_IF(_guard(
             lambda _i, k, e: me.backend_del_if(k, e)))
         vt.incr = _ffi.S_INCR(_guard(incr))
+        # Nothing to release on the C side: the Python object owns its
+        # data (the library requires a destroy member all the same).
+        vt.destroy = _ffi.DESTROY_FN(lambda _i: None)
         vt.expire = _ffi.S_EXPIRE(_guard(
             lambda _i, k, t: me.backend_expire(k, t)))
         if self._overrides("backend_scan"):

@@ -21,6 +21,9 @@ _log = logging.getLogger("wabot.transport")
 class TransportHandle:
     """A wabot_transport handle (owned unless owned=False)."""
 
+    _handle = None
+    _owned = False
+
     def __init__(self, handle, owned=True):
         if not handle:
             raise error_for(Status.INVAL, "transport creation failed")
