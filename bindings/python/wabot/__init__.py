@@ -22,6 +22,9 @@ from .errors import *  # noqa: F401,F403 - the exception hierarchy
 from .errors import Status, WabotError, error_for
 from . import storage, transport  # noqa: E402
 from .redis import Redis, memory_limiter, memory_scheduler
+from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
+                     log_level_name, meta_signature_valid, msg_type_name,
+                     record_decode, record_encode, twilio_signature_valid)
 
 __version__ = "0.2.0"
 
@@ -30,4 +33,7 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "OptionInfo", "OptionType", "Outbound", "Redis", "Response",
            "Session", "Status", "Turn", "WabotError", "error_for", "lib",
            "load", "memory_limiter", "memory_scheduler", "options_table",
-           "storage", "strerror", "transport", "version"]
+           "storage", "strerror", "transport", "version", "OutMessage",
+           "category_name", "keyword_fold", "log_level_name",
+           "meta_signature_valid", "msg_type_name", "record_decode",
+           "record_encode", "twilio_signature_valid"]

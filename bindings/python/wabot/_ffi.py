@@ -99,3 +99,20 @@ class StorageVtable(Structure):
                 ("sorted_range", S_SORTED_RANGE),
                 ("sorted_remove_range", S_SORTED_REMOVE_RANGE),
                 ("txn", S_TXN)]
+
+
+class JobRecord(Structure):
+    _fields_ = [("version", c_uint32), ("id", c_char_p), ("payload", c_void_p),
+                ("payload_len", c_size_t), ("state", c_int32),
+                ("attempts", c_int32), ("max_attempts", c_int32),
+                ("stalls", c_int32), ("token", c_uint64),
+                ("created_ms", c_int64), ("run_at_ms", c_int64),
+                ("lease_until_ms", c_int64), ("finished_ms", c_int64),
+                ("backoff", c_int32), ("backoff_ms", c_int64),
+                ("backoff_max_ms", c_int64), ("jitter_pct", c_int32),
+                ("priority", c_int32), ("last_error", c_char_p)]
+
+
+class Schema(Structure):
+    _fields_ = [("version", c_uint32), ("current", c_uint32),
+                ("upgrade", c_void_p), ("ud", c_void_p)]

@@ -349,7 +349,7 @@ class Outbound:
     __slots__ = ("id", "kind", "category", "to", "from_", "organization",
                  "text", "media_url", "in_reply_to", "options",
                  "template_name", "template_language", "params",
-                 "correlation_id", "provider")
+                 "correlation_id", "provider", "list_button", "list_section")
 
     def __init__(self, ptr):
         L = _lib()
@@ -371,6 +371,8 @@ class Outbound:
              _s(L.wabot_outbound_option_title(ptr, i)),
              _s(L.wabot_outbound_option_description(ptr, i)))
             for i in range(L.wabot_outbound_option_count(ptr))]
+        self.list_button = g("wabot_outbound_list_button")
+        self.list_section = g("wabot_outbound_list_section")
         self.template_name = g("wabot_outbound_template_name")
         self.template_language = g("wabot_outbound_template_language")
         self.params = [_s(L.wabot_outbound_param(ptr, i))
@@ -954,7 +956,7 @@ class Bot:
                 p = L.wabot_job_payload(jp, byref(n))
                 job = Job(_s(L.wabot_job_id(jp)), _s(L.wabot_job_queue(jp)),
                           string_at(p, n.value) if n.value else b"",
-                          L.wabot_job_attempt(jp))
+                          L.wabot_job_attempt(jp), jp)
                 try:
                     f(job)
                     return 0
@@ -1144,31 +1146,17 @@ class Bot:
         return {_s(self._L.wabot_job_state_name(i)): arr[i]
                 for i in range(n)}
 
-    def delivery(self, provider_id):
-        """dict(state, error_code, outbound_id, to) or None."""
-        L, out = self._L, c_void_p()
-        rc = L.wabot_delivery_get(self._ctx, _b(provider_id), byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self._check(rc)
-        try:
-            return {"state": _s(L.wabot_delivery_state_name(
-                        L.wabot_delivery_state_of(out))),
-                    "error_code": _s(L.wabot_delivery_error_code(out)),
-                    "outbound_id": _s(L.wabot_delivery_outbound_id(out)),
-                    "provider_id": _s(L.wabot_delivery_provider_id(out)),
-                    "to": _s(L.wabot_delivery_to(out))}
-        finally:
-            L.wabot_delivery_free(out)
-
 
 class Job:
-    """A job handed to a Python worker."""
-    __slots__ = ("id", "queue", "payload", "attempt")
+    """A job handed to a Python worker (valid during the call)."""
+    __slots__ = ("id", "queue", "payload", "attempt", "max_attempts", "_p",
+                 "__dict__")
 
-    def __init__(self, id, queue, payload, attempt):
+    def __init__(self, id, queue, payload, attempt, ptr=None):
         self.id, self.queue, self.payload, self.attempt = \
             id, queue, payload, attempt
+        self._p = ptr
+        self.max_attempts = _lib().wabot_job_max_attempts(ptr) if ptr else 0
 
 
 _id_lock = threading.Lock()

@@ -1,0 +1,235 @@
+/*
+ * The C++17 wrapper (include/wabot.hpp): RAII handles, typed options,
+ * capturing lambdas as middlewares/routes/error handlers/HTTP routes/
+ * workers, exceptions carrying status and detail, a transport in C++.
+ * A plain program (Check does not suit templates): each check prints what
+ * failed and the program exits 1.
+ */
+#include <wabot.hpp>
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+static int failures = 0;
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,       \
+                         __LINE__, #cond);                                    \
+            failures++;                                                       \
+        }                                                                     \
+    } while (0)
+
+template <class F> static int code_of(F &&f)
+{
+    try {
+        f();
+    } catch (const wabot::error &e) {
+        return e.code();
+    }
+    return 0;
+}
+
+static wabot::message msg(const std::string &id, const std::string &text)
+{
+    auto m = wabot::message::make(id, "+15550001");
+    m.text(text);
+    return m;
+}
+
+static void test_options_are_typed_and_checked()
+{
+    wabot::options o;
+    o.set("dedup", false).set("max_body_bytes", "2MiB").set("command_prefix", "!");
+    o.set("state_max_retries", 7);
+    CHECK(o.get("max_body_bytes") == "2MiB");
+    CHECK(o.get("state_max_retries") == "7");
+    CHECK(code_of([&] { o.set("no_such_option", "1"); }) == WABOT_ERR_INVAL);
+    CHECK(code_of([&] { o.set("dedup", 3); }) == WABOT_ERR_INVAL);
+    CHECK(code_of([&] { o.set("command_prefix", true); }) == WABOT_ERR_INVAL);
+    try {
+        o.set("max_body_bytes", "lots");
+        CHECK(false);
+    } catch (const wabot::error &e) {
+        CHECK(e.code() == WABOT_ERR_INVAL);
+        CHECK(e.detail().find("max_body_bytes") != std::string::npos);
+    }
+    CHECK(o.names().size() > 40);
+}
+
+static void test_routes_middlewares_and_state()
+{
+    auto rec = wabot::transport::recorder();
+    wabot::options o;
+    o.set("dedup", false).transport(rec);
+    wabot::bot bot(o);
+    std::vector<std::string> trail;
+    int calls = 0;
+    bot.use([&](wabot::turn &t, const wabot::next_fn &next) {
+        trail.push_back("mw>" + t.text());
+        next();
+        trail.push_back("<mw");
+    });
+    bot.keyword("menu", [&](wabot::turn &t) {
+        calls++;
+        t.set_state("ordering");
+        t.session_set("n", calls);
+        t.session_set("who", "ann");
+        t.reply("menu " + std::to_string(calls));
+    });
+    bot.regex("^([0-9]+)$", [&](wabot::turn &t) {
+        t.reply("qty " + t.capture(1) + " of " + *t.session_str("who"));
+        t.reply_buttons("ok?", {{"y", "Yes"}, {"n", "No"}});
+        t.set_state("");
+    }, "ordering");
+    bot.command("help", [](wabot::turn &t) { t.reply("help:" + t.capture(1)); });
+    bot.fallback([](wabot::turn &t) { t.reply("fallback"); });
+    CHECK(bot.route_count() == 4);
+
+    bot.handle_message(msg("m1", "  MENU! "));
+    bot.handle_message(msg("m2", "3"));
+    bot.handle_message(msg("m3", "/help me"));
+    bot.handle_message(msg("m4", "3"));
+    bot.run_until_idle();
+    CHECK(rec.recorded() == 5);
+    if (rec.recorded() == 5) {
+        CHECK(rec.recorded(0).text == "menu 1");
+        CHECK(rec.recorded(1).text == "qty 3 of ann");
+        CHECK(rec.recorded(2).kind == "buttons");
+        CHECK(rec.recorded(2).options.size() == 2);
+        CHECK(rec.recorded(3).text == "help:me");
+        CHECK(rec.recorded(4).text == "fallback");
+    }
+    CHECK(trail.size() == 8 && trail[0] == "mw>  MENU! " && trail[1] == "<mw");
+    auto conv = bot.conversation("+15550001");
+    CHECK(conv && conv->first.empty());
+    CHECK(conv && conv->second.find("\"who\":\"ann\"") != std::string::npos);
+}
+
+static void test_exceptions_become_failed_turns()
+{
+    auto rec = wabot::transport::recorder();
+    wabot::options o;
+    o.set("dedup", false).transport(rec);
+    wabot::bot bot(o);
+    std::string seen;
+    bot.fallback([](wabot::turn &t) {
+        if (t.text() == "busy")
+            throw wabot::error(WABOT_ERR_BUSY, "try later");
+        throw std::runtime_error("bad " + t.text());
+    });
+    bot.on_error([&](wabot::turn &t, const wabot::error &e) {
+        try {
+            if (e.nested())
+                std::rethrow_exception(e.nested());
+        } catch (const std::exception &inner) {
+            seen = inner.what();
+        }
+        t.reply("sorry");
+    });
+    try {
+        bot.handle_message(msg("e1", "input"));
+        CHECK(false);
+    } catch (const wabot::error &e) {
+        CHECK(e.code() == WABOT_ERR_HANDLER);
+        CHECK(e.nested() != nullptr);
+    }
+    CHECK(seen == "bad input");
+    CHECK(code_of([&] { bot.handle_message(msg("e2", "busy")); }) == WABOT_ERR_BUSY);
+    bot.run_until_idle();
+    CHECK(rec.recorded() == 2 && rec.recorded(0).text == "sorry");
+    CHECK(!bot.conversation("+15550001"));
+}
+
+static void test_next_rethrows_and_middleware_recovers()
+{
+    auto rec = wabot::transport::recorder();
+    wabot::options o;
+    o.set("dedup", false).transport(rec);
+    wabot::bot bot(o);
+    bot.use([](wabot::turn &t, const wabot::next_fn &next) {
+        try {
+            next();
+        } catch (const std::logic_error &) {
+            t.reply("recovered");
+        }
+    });
+    bot.fallback([](wabot::turn &) { throw std::logic_error("route"); });
+    bot.handle_message(msg("n1", "x"));
+    bot.run_until_idle();
+    CHECK(rec.recorded() == 1 && rec.recorded(0).text == "recovered");
+}
+
+static void test_custom_transport_http_route_and_worker()
+{
+    std::vector<std::string> sent;
+    auto tr = wabot::transport::custom("cpp", [&](const wabot::outbound &m, wabot_send_op *op) {
+        sent.push_back(m.text);
+        wabot::transport::ok(op, "cpp-" + std::to_string(sent.size()));
+    });
+    CHECK(tr.name() == "cpp");
+    wabot::options o;
+    o.set("dedup", false).set("verify_signatures", false).transport(tr);
+    wabot::bot bot(o);
+    std::vector<std::string> jobs;
+    bot.add_worker("cpp-jobs", [&](wabot::job &j) {
+        jobs.push_back(std::string(j.payload()) + "#" + std::to_string(j.attempt()));
+    });
+    bot.keyword("ping", [](wabot::turn &t) {
+        t.reply("pong");
+        t.enqueue("cpp-jobs", "job-payload");
+    });
+    bot.http_route("GET", "/admin/hello/:name",
+                   [](const wabot::http_request &rq, wabot::http_response_writer &w) {
+                       w.header("X-Cpp", "1");
+                       w.json(200, "{\"hello\":\"" + rq.param("name") + "\"}");
+                   });
+    auto r = bot.handle_http(
+        "POST", "/whatsapp/webhook",
+        {{"Content-Type", "application/x-www-form-urlencoded"}, {"Host", "localhost"}},
+        "MessageSid=SM1&From=whatsapp%3A%2B15550001&To=whatsapp%3A%2B15550002"
+        "&Body=ping&AccountSid=AC1");
+    CHECK(r.status == 200);
+    bot.run_until_idle();
+    CHECK(sent.size() == 1 && sent[0] == "pong");
+    CHECK(jobs.size() == 1 && jobs[0] == "job-payload#1");
+    auto h = bot.handle_http("GET", "/admin/hello/zoe", {}, "");
+    CHECK(h.status == 200 && h.body == "{\"hello\":\"zoe\"}");
+    bool has_header = false;
+    for (auto &kv : h.headers)
+        has_header |= kv.first == "X-Cpp";
+    CHECK(has_header);
+    CHECK(bot.handle_http("GET", "/nope", {}, "").status == 404);
+}
+
+static void test_handles_are_move_only_raii()
+{
+    wabot::bot a;
+    wabot_ctx *ctx = a.get();
+    wabot::bot b(std::move(a));
+    CHECK(b.get() == ctx && a.get() == nullptr);
+    auto s = wabot::storage::memory();
+    s.set("k", "v");
+    CHECK(s.get("k") == std::optional<std::string>("v"));
+    CHECK(!s.get("absent"));
+    auto s2 = std::move(s);
+    CHECK(s2.name() == "memory" && s.get() == nullptr);
+    CHECK(wabot::version() == WABOT_VERSION_STR);
+}
+
+int main()
+{
+    test_options_are_typed_and_checked();
+    test_routes_middlewares_and_state();
+    test_exceptions_become_failed_turns();
+    test_next_rethrows_and_middleware_recovers();
+    test_custom_transport_http_route_and_worker();
+    test_handles_are_move_only_raii();
+    if (failures)
+        std::fprintf(stderr, "%d check(s) failed\n", failures);
+    else
+        std::printf("c++ wrapper: all checks passed\n");
+    return failures ? 1 : 0;
+}
