@@ -254,6 +254,26 @@ class TestLifetime(unittest.TestCase):
         gc.collect()
         self.assertIsNone(ref())
 
+    def test_closing_a_backend_before_its_bot_is_deferred(self):
+        store = wabot.storage.DictStorage()
+        bot = plain_bot(storage=store, dedup=False)
+        bot.fallback(lambda t: t.reply("x"))
+        store.close()
+        self.assertIsNotNone(store._handle)     # still used by the bot
+        bot.handle_message(from_=C, text="x")   # and still working
+        bot.close()
+        self.assertIsNone(store._handle)
+
+    def test_garbage_collected_bots_and_backends_in_any_order(self):
+        for _ in range(50):
+            s = wabot.storage.DictStorage()
+            t = wabot.transport.ListTransport()
+            b = wabot.Bot(storage=s, transport=t, dedup=False)
+            b.fallback(lambda turn: turn.reply("x"))
+            b.handle_message(from_=C, text="hi")
+            del b, s, t
+            gc.collect()
+
     def test_close_is_idempotent_and_context_manager_closes(self):
         with plain_bot() as bot:
             pass

@@ -98,3 +98,27 @@ def _check_version(lib, where):
 def lib():
     """The loaded library (loading it with the default search first)."""
     return _lib if _lib is not None else load()
+
+
+class Borrowed:
+    """Mixin of backend handles (storage, transport, scheduler, limiter)
+    that a Bot borrows: closing one while a bot still uses it (explicitly,
+    or by the garbage collector finalizing both in any order) is deferred
+    until the last such bot has closed."""
+    _users = 0
+    _close_requested = False
+
+    def _acquire(self):
+        self._users += 1
+
+    def _release(self):
+        self._users -= 1
+        if self._users == 0 and self._close_requested:
+            self.close()
+
+    def _defer_close(self):
+        """True when close() must wait for the bots using this handle."""
+        if self._users > 0:
+            self._close_requested = True
+            return True
+        return False

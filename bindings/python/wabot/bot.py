@@ -702,7 +702,8 @@ class Bot:
         self._L = L
         self._ctx = None
         self._keep = []          # callbacks and objects C points to
-        self._backends = [storage, transport, scheduler, limiter]
+        self._backends = []
+        self._aio = None
         self._error_handler = None
         self._loop_thread = None
         opts = Options()
@@ -721,6 +722,10 @@ class Bot:
             self._ctx = out.value
         finally:
             opts.close()
+        self._backends = [b for b in (storage, transport, scheduler, limiter)
+                          if b is not None]
+        for b in self._backends:
+            b._acquire()
         if self._aio is not None:
             self._aio.bind(self)
         self._install_turn_scope()
@@ -772,6 +777,9 @@ class Bot:
         if self._ctx:
             self._L.wabot_ctx_free(self._ctx)
             self._ctx = None
+            backends, self._backends = self._backends, []
+            for b in backends:
+                b._release()
         if self._aio is not None:
             self._aio.unbind()
         self._keep = []
@@ -1120,9 +1128,10 @@ class Bot:
 
     def add_sender(self, org, number, transport):
         """Business number `number` of `org`, sent through `transport`."""
-        self._backends.append(transport)
         self._check(self._L.wabot_transport_sender_add(
             self._ctx, _b(org), _b(number), transport._handle))
+        transport._acquire()
+        self._backends.append(transport)
 
     def sender_org(self, number):
         return _s(self._L.wabot_transport_sender_org(self._ctx, _b(number)))

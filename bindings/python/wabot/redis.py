@@ -2,13 +2,13 @@
 from ctypes import byref, c_char_p
 
 from . import _ffi
-from ._loader import lib as _lib
+from ._loader import Borrowed, lib as _lib
 from .bot import _b
 from .errors import Status, error_for
 from .storage import StorageHandle
 
 
-class Handle:
+class Handle(Borrowed):
     """A scheduler or limiter handle (freed with its own function)."""
 
     def __init__(self, handle, free_fn, keep=None):
@@ -17,9 +17,13 @@ class Handle:
         self._handle, self._free, self._keep = handle, free_fn, keep
 
     def close(self):
+        if self._defer_close():
+            return
         if self._handle:
             getattr(_lib(), self._free)(self._handle)
             self._handle = None
+            if self._keep is not None:
+                self._keep._child_closed()
 
     def __del__(self):
         self.close()
@@ -57,24 +61,47 @@ class Redis:
     def storage(self):
         s = StorageHandle(_lib().wabot_storage_redis_new(self._handle))
         s._redis = self
+        self._acquire_child(s)
         return s
 
+    def _acquire_child(self, h):
+        # The pool is freed only after every backend made from it.
+        self._children.append(h)
+
     def scheduler(self):
-        return Handle(_lib().wabot_scheduler_redis_new(self._handle),
-                      "wabot_scheduler_free", self)
+        h = Handle(_lib().wabot_scheduler_redis_new(self._handle),
+                   "wabot_scheduler_free", self)
+        self._acquire_child(h)
+        return h
 
     def limiter(self):
-        return Handle(_lib().wabot_limiter_redis_new(self._handle),
-                      "wabot_limiter_free", self)
+        h = Handle(_lib().wabot_limiter_redis_new(self._handle),
+                   "wabot_limiter_free", self)
+        self._acquire_child(h)
+        return h
 
     @property
     def round_trips(self):
         return _lib().wabot_redis_round_trips(self._handle)
 
     def close(self):
-        if self._handle:
-            _lib().wabot_redis_free(self._handle)
-            self._handle = None
+        """Close every backend made from the pool (deferred while a bot
+        uses one), then the pool once all are gone."""
+        if not self._handle:
+            return
+        for h in self._children:
+            h.close()
+        if any(h._handle for h in self._children):
+            self._close_requested = True
+            return
+        _lib().wabot_redis_free(self._handle)
+        self._handle = None
+
+    _close_requested = False
+
+    def _child_closed(self):
+        if self._close_requested:
+            self.close()
 
     def __del__(self):
         self.close()

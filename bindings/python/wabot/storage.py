@@ -17,7 +17,7 @@ from ctypes import (POINTER, byref, c_char_p, c_int64, c_size_t, c_uint64,
                     c_void_p, string_at)
 
 from . import _ffi
-from ._loader import lib as _lib
+from ._loader import Borrowed, lib as _lib
 from .errors import (Conflict, Exists, InvalidArgument, NotFound, Status,
                      error_for, status_of)
 
@@ -48,7 +48,7 @@ def _bytes(ptr, n):
     return string_at(ptr, n) if n else b""
 
 
-class StorageHandle:
+class StorageHandle(Borrowed):
     """A wabot_storage handle, used through the library's wrappers (the
     argument checks the conformance suite relies on)."""
 
@@ -62,9 +62,14 @@ class StorageHandle:
         self._owned = owned
 
     def close(self):
+        if self._defer_close():
+            return
         if self._owned and self._handle:
             _lib().wabot_storage_free(self._handle)
         self._handle = None
+        parent = getattr(self, "_redis", None)
+        if parent is not None:
+            parent._child_closed()
 
     def __del__(self):
         self.close()

@@ -11,14 +11,14 @@ import threading
 from ctypes import Structure, byref, c_char_p, c_int64, c_uint32
 
 from . import _ffi
-from ._loader import lib as _lib
+from ._loader import Borrowed, lib as _lib
 from .bot import Outbound, _b, _s
 from .errors import Status, error_for, status_of
 
 _log = logging.getLogger("wabot.transport")
 
 
-class TransportHandle:
+class TransportHandle(Borrowed):
     """A wabot_transport handle (owned unless owned=False)."""
 
     _handle = None
@@ -31,6 +31,8 @@ class TransportHandle:
         self._owned = owned
 
     def close(self):
+        if self._defer_close():
+            return
         if self._owned and self._handle:
             _lib().wabot_transport_free(self._handle)
         self._handle = None
