@@ -219,6 +219,75 @@ static void test_handles_are_move_only_raii()
     CHECK(wabot::version() == WABOT_VERSION_STR);
 }
 
+static void test_storage_wrappers_and_transactions()
+{
+    auto s = wabot::storage::memory();
+    std::uint64_t v = s.set("{t}:a", "1");
+    CHECK(!s.set_nx("{t}:a", "2"));
+    CHECK(!s.cas("{t}:a", v + 99, "3"));
+    CHECK(s.cas("{t}:a", v, "4"));
+    CHECK(s.incr("{t}:n", 5) == 5);
+    {
+        wabot::storage::txn t(s);
+        t.set("{t}:b", "x").incr("{t}:n", 2).sorted_add("{t}:z", "m", 7);
+        CHECK(t.size() == 3);
+        CHECK(!t.commit());
+        CHECK(t.result(1) == 7);
+    }
+    {
+        wabot::storage::txn t(s);
+        t.set("{t}:c", "x").cas("{t}:a", 1, "nope");
+        auto failed = t.commit();
+        CHECK(failed && *failed == 1);
+    }
+    CHECK(!s.get("{t}:c"));
+    CHECK(s.sorted_score("{t}:z", "m") == std::optional<std::int64_t>(7));
+    auto page = s.scan("{t}:", "0", 10, true);
+    CHECK(page.second == "0" && page.first.size() == 3);
+    auto many = s.get_many({"{t}:b", "absent"});
+    CHECK(many.size() == 2 && many[0] == std::optional<std::string>("x") && !many[1]);
+    CHECK(s.del("{t}:b") && !s.del("{t}:b"));
+    auto rec = wabot::record_encode(2, "p");
+    CHECK(wabot::record_decode(2, rec).first == "p");
+    CHECK(code_of([&] { wabot::storage::txn t(s); t.set("{a}x", "1").set("{b}y", "1").commit(); }) ==
+          WABOT_ERR_INVAL);
+}
+
+static void test_builder_clock_log_and_jobs()
+{
+    std::int64_t now = 1700000000000;
+    std::vector<std::string> logs;
+    auto rec = wabot::transport::recorder();
+    wabot::options o;
+    o.set("dedup", false).set("log_level", "debug").transport(rec);
+    o.clock([&] { return now; });
+    o.log([&](wabot_log_level, std::string_view module, std::string_view) {
+        logs.push_back(std::string(module));
+    });
+    CHECK(o.table().size() == o.names().size());
+    wabot::bot bot(o);
+    CHECK(bot.now_ms() == now);
+    bot.fallback([](wabot::turn &) { throw std::runtime_error("logged"); });
+    CHECK(code_of([&] { bot.handle_message(msg("b1", "hi")); }) == WABOT_ERR_HANDLER);
+    auto id = bot.out().to("+15550001").text("built").button("a", "A").enqueue();
+    CHECK(!id.empty());
+    bot.run_until_idle();
+    CHECK(rec.recorded() == 1 && rec.recorded(0).kind == "buttons");
+    CHECK(!logs.empty());
+    auto spec = wabot::bot::job_spec();
+    spec.delay_ms = 60000;
+    spec.job_id = "later-1";
+    CHECK(bot.enqueue("later", "p", &spec) == "later-1");
+    CHECK(bot.job_state("later", "later-1") == std::optional<std::string>("delayed"));
+    CHECK(bot.queue_counts("later")[WABOT_JOB_DELAYED] == 1);
+    bot.cancel_job("later", "later-1");
+    CHECK(!bot.job_state("later", "later-1"));
+    bot.metrics_add("cpp.custom", 3);
+    CHECK(bot.metrics_counter("cpp.custom") == 3);
+    CHECK(wabot::keyword_fold("  Ménu! ") == "menu");
+    CHECK(wabot::msg_type_from_name("image") == WABOT_MSG_IMAGE);
+}
+
 int main()
 {
     test_options_are_typed_and_checked();
@@ -227,6 +296,8 @@ int main()
     test_next_rethrows_and_middleware_recovers();
     test_custom_transport_http_route_and_worker();
     test_handles_are_move_only_raii();
+    test_storage_wrappers_and_transactions();
+    test_builder_clock_log_and_jobs();
     if (failures)
         std::fprintf(stderr, "%d check(s) failed\n", failures);
     else
