@@ -36,10 +36,12 @@ def _candidates(path):
     found = ctypes.util.find_library("wabot")
     if found and found != SONAME:
         yield "ctypes.util.find_library", found
-    # The package inside a source tree: bindings/python/wabot -> <root>.
+    # The package inside a source tree: bindings/python/wabot -> <root>
+    # (not when installed by pip).
     root = os.path.normpath(os.path.join(os.path.dirname(__file__),
                                          "..", "..", ".."))
-    yield "build tree", os.path.join(root, "build", SONAME)
+    if os.path.exists(os.path.join(root, "meson.build")):
+        yield "build tree", os.path.join(root, "build", SONAME)
 
 
 def _apply(lib):
