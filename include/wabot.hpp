@@ -1569,8 +1569,18 @@ public:
         detail::pending() = nullptr;
         int rc = wabot_ctx_handle_message(ctx_, m.get());
         std::exception_ptr cause = std::exchange(detail::pending(), nullptr);
-        if (rc < 0)
-            throw error(rc, detail::str(wabot_ctx_errmsg(ctx_)), cause);
+        if (rc < 0) {
+            std::string det = detail::str(wabot_ctx_errmsg(ctx_));
+            if (det.empty() && cause) {
+                try {
+                    std::rethrow_exception(cause);
+                } catch (const std::exception &e) {
+                    det = e.what();
+                } catch (...) {
+                }
+            }
+            throw error(rc, det, cause);
+        }
     }
     http_response handle_http(std::string_view method, std::string_view target,
                               const std::vector<std::pair<std::string, std::string>> &headers,
