@@ -103,12 +103,36 @@ def lib():
 
 
 class Borrowed:
-    """Mixin of backend handles (storage, transport, scheduler, limiter)
-    that a Bot borrows: closing one while a bot still uses it (explicitly,
-    or by the garbage collector finalizing both in any order) is deferred
-    until the last such bot has closed."""
+    """Base of backend handles (storage, transport, scheduler, limiter):
+    one C handle freed by the C function named `_free_name`. A Bot borrows
+    them: closing one while a bot still uses it (explicitly, or by the
+    garbage collector finalizing both in any order) is deferred until the
+    last such bot has closed. `_parent` (a Redis pool) hears when it is
+    gone."""
     _users = 0
     _close_requested = False
+    _handle = None
+    _owned = False
+    _free_name = None
+    _parent = None
+
+    def _init_handle(self, handle, owned, error):
+        if not handle:
+            raise error
+        self._handle = handle
+        self._owned = owned
+
+    def close(self):
+        if self._defer_close():
+            return
+        if self._owned and self._handle:
+            getattr(lib(), self._free_name)(self._handle)
+        self._handle = None
+        if self._parent is not None:
+            self._parent._child_closed()
+
+    def __del__(self):
+        self.close()
 
     def _acquire(self):
         self._users += 1

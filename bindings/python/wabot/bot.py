@@ -3,12 +3,12 @@ import enum
 import json
 import logging
 import threading
-from ctypes import (POINTER, byref, c_char_p, c_double, c_int64, c_size_t,
+from ctypes import (byref, c_char_p, c_double, c_int64, c_size_t,
                     c_void_p, create_string_buffer, string_at)
 
 from . import _ffi
 from ._loader import lib as _lib
-from .errors import Status, WabotError, error_for, status_of
+from .errors import Status, error_for, status_of
 
 _log = logging.getLogger("wabot")
 

@@ -5,7 +5,7 @@ from ctypes import POINTER, byref, c_char_p, c_int64, c_size_t, c_uint32, \
 
 from . import _ffi
 from ._loader import lib as _lib
-from .bot import Bot, Category, Job, Outbound, Turn, _b, _owned_ctx, \
+from .bot import Bot, Category, Job, Turn, _b, _owned_ctx, \
     _owned_libc, _s
 from .errors import Status, error_for
 from .storage import StorageHandle, _bk

@@ -11,22 +11,9 @@ from .storage import StorageHandle
 class Handle(Borrowed):
     """A scheduler or limiter handle (freed with its own function)."""
 
-    def __init__(self, handle, free_fn, keep=None):
-        if not handle:
-            raise error_for(Status.NOMEM, "backend")
-        self._handle, self._free, self._keep = handle, free_fn, keep
-
-    def close(self):
-        if self._defer_close():
-            return
-        if self._handle:
-            getattr(_lib(), self._free)(self._handle)
-            self._handle = None
-            if self._keep is not None:
-                self._keep._child_closed()
-
-    def __del__(self):
-        self.close()
+    def __init__(self, handle, free_name, parent=None):
+        self._free_name, self._parent = free_name, parent
+        self._init_handle(handle, True, error_for(Status.NOMEM, "backend"))
 
 
 class Redis:
@@ -60,7 +47,7 @@ class Redis:
 
     def storage(self):
         s = StorageHandle(_lib().wabot_storage_redis_new(self._handle))
-        s._redis = self
+        s._parent = self
         self._acquire_child(s)
         return s
 

@@ -13,7 +13,7 @@ import bisect
 import logging
 import threading
 import time
-from ctypes import (POINTER, byref, c_char_p, c_int64, c_size_t, c_uint64,
+from ctypes import (byref, c_char_p, c_int64, c_size_t, c_uint64,
                     c_void_p, string_at)
 
 from . import _ffi
@@ -52,27 +52,10 @@ class StorageHandle(Borrowed):
     """A wabot_storage handle, used through the library's wrappers (the
     argument checks the conformance suite relies on)."""
 
-    _handle = None
-    _owned = False
+    _free_name = "wabot_storage_free"
 
     def __init__(self, handle, owned=True):
-        if not handle:
-            raise error_for(Status.NOMEM, "storage")
-        self._handle = handle
-        self._owned = owned
-
-    def close(self):
-        if self._defer_close():
-            return
-        if self._owned and self._handle:
-            _lib().wabot_storage_free(self._handle)
-        self._handle = None
-        parent = getattr(self, "_redis", None)
-        if parent is not None:
-            parent._child_closed()
-
-    def __del__(self):
-        self.close()
+        self._init_handle(handle, owned, error_for(Status.NOMEM, "storage"))
 
     @property
     def name(self):
@@ -636,6 +619,3 @@ class DictStorage(Storage):
 
 __all__ = ["Storage", "StorageHandle", "DictStorage", "TxnConflict",
            "memory", "SCORE_MIN", "SCORE_MAX"]
-
-# Silence "imported but unused" for names kept for backend authors.
-_unused = (POINTER,)

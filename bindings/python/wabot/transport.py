@@ -21,24 +21,11 @@ _log = logging.getLogger("wabot.transport")
 class TransportHandle(Borrowed):
     """A wabot_transport handle (owned unless owned=False)."""
 
-    _handle = None
-    _owned = False
+    _free_name = "wabot_transport_free"
 
     def __init__(self, handle, owned=True):
-        if not handle:
-            raise error_for(Status.INVAL, "transport creation failed")
-        self._handle = handle
-        self._owned = owned
-
-    def close(self):
-        if self._defer_close():
-            return
-        if self._owned and self._handle:
-            _lib().wabot_transport_free(self._handle)
-        self._handle = None
-
-    def __del__(self):
-        self.close()
+        self._init_handle(handle, owned,
+                          error_for(Status.INVAL, "transport creation failed"))
 
     @property
     def name(self):
