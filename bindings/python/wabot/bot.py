@@ -3,6 +3,8 @@ import enum
 import json
 import logging
 import threading
+from typing import (Any, Callable, Dict, Iterable, List, Mapping,
+                    Optional, Sequence, Tuple, Union)
 from ctypes import (byref, c_char_p, c_double, c_int64, c_size_t,
                     c_void_p, create_string_buffer, string_at)
 
@@ -152,7 +154,7 @@ class Options:
         for name, value in values.items():
             self.set(name, value)
 
-    def set(self, name, value):
+    def set(self, name: str, value: Union[bool, int, str, bytes, None]) -> None:
         """Set one option; `value` may be bool, int or str (durations and
         sizes also as text: "30s", "1MiB"); None restores the default."""
         i = self.index(name)
@@ -200,7 +202,7 @@ class Options:
         self._L.wabot_options_format(self._p, i, which, buf, n + 1)
         return buf.value.decode("utf-8")
 
-    def table(self):
+    def table(self) -> List["OptionInfo"]:
         """Every option as an OptionInfo (library's, then modules')."""
         L, p, out = self._L, self._p, []
         for i in range(L.wabot_options_count(p)):
@@ -513,10 +515,10 @@ class Turn:
         return [_s(L.wabot_turn_capture(p, i))
                 for i in range(L.wabot_turn_capture_count(p))]
 
-    def capture(self, i):
+    def capture(self, i: int) -> Optional[str]:
         return _s(_lib().wabot_turn_capture(self._ptr(), i))
 
-    def option(self, name):
+    def option(self, name: str) -> Union[int, str]:
         """An option as seen by this turn's organisation (int or str)."""
         L, p = _lib(), self._ptr()
         v = c_int64()
@@ -528,32 +530,35 @@ class Turn:
         return _s(s)
 
     # Replies
-    def reply(self, text):
+    def reply(self, text: str) -> None:
         self._check(_lib().wabot_reply_text(self._ptr(), _b(text)))
 
-    def reply_media(self, url, caption=None):
+    def reply_media(self, url: str, caption: Optional[str] = None) -> None:
         self._check(_lib().wabot_reply_media(self._ptr(), _b(url),
                                              _b(caption)))
 
-    def reply_buttons(self, body, buttons):
+    def reply_buttons(self, body: str,
+                      buttons: Sequence[Tuple[str, str]]) -> None:
         """buttons: [(id, title), ...] (1..3)."""
         ids, titles = _strv([b[0] for b in buttons]), \
             _strv([b[1] for b in buttons])
         self._check(_lib().wabot_reply_buttons(self._ptr(), _b(body),
                                                len(buttons), ids, titles))
 
-    def reply_list(self, body, rows):
+    def reply_list(self, body: str, rows: Sequence[Tuple[str, str]]) -> None:
         """rows: [(id, title), ...] (1..10)."""
         ids, titles = _strv([r[0] for r in rows]), _strv([r[1] for r in rows])
         self._check(_lib().wabot_reply_list(self._ptr(), _b(body), len(rows),
                                             ids, titles))
 
-    def reply_template(self, name, language, params=()):
+    def reply_template(self, name: str, language: str,
+                       params: Sequence[str] = ()) -> None:
         self._check(_lib().wabot_reply_template(
             self._ptr(), _b(name), _b(language), len(params),
             _strv(list(params))))
 
-    def enqueue(self, queue, payload=b"", job_id=None, delay_ms=0):
+    def enqueue(self, queue: str, payload: Union[bytes, str] = b"",
+                job_id: Optional[str] = None, delay_ms: int = 0) -> str:
         """Enqueue a job with the turn's effects (the turn outbox)."""
         L = _lib()
         spec = _ffi.JobSpec()
@@ -861,7 +866,8 @@ class Bot:
         return cfn
 
     # Registration ---------------------------------------------------
-    def use(self, fn=None, *, name=None):
+    def use(self, fn: Optional[Callable[["Turn", Callable[[], int]], Any]] = None,
+            *, name: Optional[str] = None):
         """Decorator: a middleware fn(turn, next). Call next() to run the
         rest of the pipeline (it raises what the rest raised)."""
         def deco(f):
@@ -879,33 +885,36 @@ class Bot:
             return f
         return deco
 
-    def keyword(self, keyword, state=None):
+    def keyword(self, keyword: str, state: Optional[str] = None):
         """Decorator: a route for a keyword ("menu" matches " Ménu! ")."""
         return self._route(lambda c: self._L.wabot_route_keyword(
             self._ctx, _b(state), _b(keyword), c, None, None))
 
-    def command(self, name, state=None):
+    def command(self, name: str, state: Optional[str] = None):
         """Decorator: "/name args" (turn.capture(1) is the argument)."""
         return self._route(lambda c: self._L.wabot_route_command(
             self._ctx, _b(state), _b(name), c, None, None))
 
-    def regex(self, pattern, state=None, icase=False):
+    def regex(self, pattern: str, state: Optional[str] = None,
+              icase: bool = False):
         """Decorator: a POSIX extended regex (turn.captures)."""
         return self._route(lambda c: self._L.wabot_route_regex(
             self._ctx, _b(state), _b(pattern), 1 if icase else 0, c, None,
             None))
 
-    def payload(self, payload, state=None):
+    def payload(self, payload: str, state: Optional[str] = None):
         """Decorator: a button/list payload ("order:*" is a prefix)."""
         return self._route(lambda c: self._L.wabot_route_payload(
             self._ctx, _b(state), _b(payload), c, None, None))
 
-    def type(self, msg_type, state=None):
+    def type(self, msg_type: Union["MsgType", str, int],
+             state: Optional[str] = None):
         """Decorator: a message type (MsgType or name, e.g. "image")."""
         return self._route(lambda c: self._L.wabot_route_type(
             self._ctx, _b(state), _msg_type(msg_type), c, None, None))
 
-    def fallback(self, fn=None, *, state=None):
+    def fallback(self, fn: Optional[Callable[["Turn"], Any]] = None, *,
+                 state: Optional[str] = None):
         """Decorator: the fallback (for `state`, or global)."""
         deco = self._route(lambda c: self._L.wabot_route_fallback(
             self._ctx, _b(state), c, None, None))
@@ -915,7 +924,7 @@ class Bot:
     def route_count(self):
         return self._L.wabot_route_count(self._ctx)
 
-    def error(self, fn):
+    def error(self, fn: Callable[["Turn", BaseException], Any]):
         """Decorator: the error handler fn(turn, error). `error` is the
         Python exception a callback raised, or a WabotError(code, detail).
         It may still reply."""
@@ -937,7 +946,7 @@ class Bot:
         self._error_handler = fn
         return fn
 
-    def http_route(self, method, pattern):
+    def http_route(self, method: str, pattern: str):
         """Decorator: an HTTP route fn(request, response) served by
         handle_http (e.g. an admin endpoint "/admin/customers/:phone")."""
         def deco(f):
@@ -954,7 +963,7 @@ class Bot:
             return f
         return deco
 
-    def worker(self, queue, concurrency=1):
+    def worker(self, queue: str, concurrency: int = 1):
         """Decorator: a job worker fn(job) for `queue`; job.payload is
         bytes. Return normally (done) or raise (retried with backoff)."""
         def deco(f):
@@ -978,7 +987,8 @@ class Bot:
         return deco
 
     # Handling -------------------------------------------------------
-    def handle_message(self, message=None, **fields):
+    def handle_message(self, message: Optional["Message"] = None,
+                       **fields: Any) -> None:
         """Run one message through the pipeline on this thread.
         `message` is a Message, or pass Message.new() keyword arguments
         (id=, from_=, text=, ...). Raises the failing turn's error."""
@@ -1000,7 +1010,10 @@ class Bot:
             if own:
                 message.close()
 
-    def handle_http(self, method, target, headers=(), body=b""):
+    def handle_http(self, method: str, target: str,
+                    headers: Union[Mapping[str, str],
+                                   Iterable[Tuple[str, str]]] = (),
+                    body: Union[bytes, str] = b"") -> "Response":
         """Serve one HTTP request (webhooks, routes); thread-safe.
         headers: a mapping or (name, value) pairs. Returns a Response."""
         L = self._L
@@ -1020,12 +1033,12 @@ class Bot:
             L.wabot_http_response_free(resp.value)
 
     # The loop -------------------------------------------------------
-    def poll(self, max_wait_ms=0):
+    def poll(self, max_wait_ms: int = 0) -> int:
         """One loop step: wait up to max_wait_ms for fds/timers, run what
         is due. Returns jobs started. Loop thread only."""
         return self._check(self._L.wabot_ctx_poll(self._ctx, max_wait_ms))
 
-    def run_until_idle(self, deadline_ms=None):
+    def run_until_idle(self, deadline_ms: Optional[int] = None) -> int:
         """Run until nothing is due before deadline_ms (default: now)."""
         if deadline_ms is None:
             deadline_ms = self.now_ms()
@@ -1041,7 +1054,7 @@ class Bot:
     def on_fd(self, fd, events):
         return self._check(self._L.wabot_ctx_on_fd(self._ctx, fd, events))
 
-    def start_loop_thread(self, interval_ms=100):
+    def start_loop_thread(self, interval_ms: int = 100) -> "LoopThread":
         """Drive the loop from a daemon thread (poll in a loop) until
         close() or the returned thread's stop()."""
         if self._loop_thread is None:
@@ -1050,11 +1063,12 @@ class Bot:
         return self._loop_thread
 
     # Outside a turn -------------------------------------------------
-    def now_ms(self):
+    def now_ms(self) -> int:
         return self._L.wabot_ctx_now_ms(self._ctx)
 
-    def send_text(self, to, text, org=None, category=Category.NOTICE,
-                  id=None):
+    def send_text(self, to: str, text: str, org: Optional[str] = None,
+                  category: "Category" = Category.NOTICE,
+                  id: Optional[str] = None) -> str:
         """Queue a text message outside a turn; returns its id."""
         out = c_void_p()
         self._check(self._L.wabot_send_text(self._ctx, _b(org), _b(to),
@@ -1070,7 +1084,8 @@ class Bot:
             _strv(list(params)), int(category), _b(id), byref(out)))
         return _owned_ctx(self._ctx, out.value)
 
-    def conversation(self, customer, org=None):
+    def conversation(self, customer: str, org: Optional[str] = None
+                     ) -> Optional[Tuple[str, Dict[str, Any], int]]:
         """(state, session dict, version) or None when there is none."""
         L, out = self._L, c_void_p()
         rc = L.wabot_conversation_get(self._ctx, _b(self._org(org)), _b(customer),
@@ -1091,7 +1106,8 @@ class Bot:
         if rc != Status.NOT_FOUND:
             self._check(rc)
 
-    def customer(self, phone, org=None):
+    def customer(self, phone: str,
+                 org: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """dict(phone, name, last_inbound_ms, opted_out) or None."""
         L, out = self._L, c_void_p()
         rc = L.wabot_customer_get(self._ctx, _b(self._org(org)), _b(phone),
@@ -1115,7 +1131,7 @@ class Bot:
         self._check(self._L.wabot_ctx_set_org_option(
             self._ctx, _b(org), _b(name), _b(_text(value))))
 
-    def option(self, name, org=None):
+    def option(self, name: str, org: Optional[str] = None) -> Union[int, str]:
         """An option's value as seen by `org` (int or str)."""
         v = c_int64()
         if self._L.wabot_ctx_option_int(self._ctx, _b(org), _b(name),
