@@ -22,6 +22,8 @@ from .errors import *  # noqa: F401,F403 - the exception hierarchy
 from .errors import Status, WabotError, error_for
 from . import storage, transport  # noqa: E402
 from .redis import Redis, memory_limiter, memory_scheduler
+from .module import (Module, ModuleContext, OptionDef,  # noqa: E402
+                     STAGE_ADMIT, STAGE_TURN)
 from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
                      log_level_name, meta_signature_valid, msg_type_name,
                      record_decode, record_encode, twilio_signature_valid)
@@ -36,4 +38,5 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "storage", "strerror", "transport", "version", "OutMessage",
            "category_name", "keyword_fold", "log_level_name",
            "meta_signature_valid", "msg_type_name", "record_decode",
-           "record_encode", "twilio_signature_valid"]
+           "record_encode", "twilio_signature_valid", "Module",
+           "ModuleContext", "OptionDef", "STAGE_ADMIT", "STAGE_TURN"]

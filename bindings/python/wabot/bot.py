@@ -691,6 +691,7 @@ class Bot:
     (``Bot(twilio_auth_token="...", dedup=False, window_ms="24h")``);
     module options ("toy.greeting") go in ``options={...}``.
 
+    modules: wabot.Module instances (their options then join the table).
     storage / transport / scheduler / limiter: backends (wabot.storage,
     wabot.transport, wabot.Redis). log: a callable(level, module, msg) or
     True for the logging module. clock: a callable returning ms.
@@ -702,7 +703,8 @@ class Bot:
 
     def __init__(self, *, storage=None, transport=None, scheduler=None,
                  limiter=None, log=None, clock=None, loop_hooks=None,
-                 asyncio_loop=None, options=None, env=False, **kwargs):
+                 asyncio_loop=None, options=None, env=False, modules=(),
+                 **kwargs):
         L = _lib()
         self._L = L
         self._ctx = None
@@ -712,7 +714,15 @@ class Bot:
         self._error_handler = None
         self._loop_thread = None
         opts = Options()
+        self._module_error = None
         try:
+            # Modules first: their options join the table at once.
+            for mod in modules:
+                d, keep = mod._descriptor(self)
+                self._keep += keep
+                rc = L.wabot_options_add_module(opts._p, byref(d), None)
+                if rc != 0:
+                    raise opts._err(rc)
             if env:
                 opts.apply_env(None if env is True else env)
             opts.update(kwargs)
@@ -723,7 +733,8 @@ class Bot:
             out = c_void_p()
             rc = L.wabot_ctx_new(byref(out), opts._p)
             if rc != 0:
-                raise opts._err(rc)
+                self._ctx = None
+                raise opts._err(rc) from self._module_error
             self._ctx = out.value
         finally:
             opts.close()
