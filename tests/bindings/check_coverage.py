@@ -97,6 +97,9 @@ def main():
     sys.path.insert(0, os.path.join(root, "bindings", "python"))
     from wabot._prototypes import PROTOTYPES  # noqa: E402
     for name in sorted(decl - set(PROTOTYPES)):
+        if any(r[1] in ("python", "*") and fnmatch.fnmatchcase(name, r[2])
+               for r in rules):
+            continue  # omitted: its prototype comes with the next --write
         errors.append("python raw layer: %s has no prototype (run "
                       "bindings/python/tools/gen_prototypes.py --write)" % name)
     for name in sorted(set(PROTOTYPES) - decl):
