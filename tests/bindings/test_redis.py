@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from wbtest import free_port, plain_bot, wabot
+from wbtest import counting_bot, free_port, wabot
 
 
 @unittest.skipIf(shutil.which("redis-server") is None, "no redis-server")
@@ -36,14 +36,8 @@ class TestRedisBackends(unittest.TestCase):
         r = wabot.Redis(host="127.0.0.1", port=self.port, prefix="pytest:")
         stores = [r.storage(), r.storage()]
         scheds = [r.scheduler(), r.scheduler()]
-        bots = [plain_bot(storage=stores[i], scheduler=scheds[i],
-                          limiter=r.limiter()) for i in range(2)]
-        for b in bots:
-            @b.fallback
-            def count(turn):
-                n = turn.session.get_int("n", 0) + 1
-                turn.session["n"] = n
-                turn.reply("n=%d" % n)
+        bots = [counting_bot(storage=stores[i], scheduler=scheds[i],
+                             limiter=r.limiter()) for i in range(2)]
         for i in range(4):
             bots[i % 2].handle_message(id="r%d" % i, from_="+15550001",
                                        text="x")

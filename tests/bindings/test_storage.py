@@ -5,7 +5,7 @@ built-in memory backend. Then a bot whose every turn runs on it."""
 import threading
 import unittest
 
-from wbtest import FakeClock, plain_bot, wabot
+from wbtest import FakeClock, counting_bot, wabot
 
 S = wabot.storage
 
@@ -255,13 +255,7 @@ class TestPartialBackends(unittest.TestCase):
 class TestBotOnPythonStorage(unittest.TestCase):
     def test_turns_commit_state_through_the_python_storage(self):
         store = S.DictStorage()
-        bot = plain_bot(storage=store)
-
-        @bot.fallback
-        def count(turn):
-            n = turn.session.get_int("n", 0) + 1
-            turn.session["n"] = n
-            turn.reply("n=%d" % n)
+        bot = counting_bot(storage=store)
         for i in range(3):
             bot.handle_message(id="m%d" % i, from_="+15550001", text="x")
         bot.handle_message(id="m2", from_="+15550001", text="x")  # dedup

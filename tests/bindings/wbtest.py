@@ -44,3 +44,16 @@ def plain_bot(**kw):
     bot = wabot.Bot(transport=t, **kw)
     bot.sent = t
     return bot
+
+
+def counting_bot(**kw):
+    """plain_bot whose fallback counts the customer's turns in the session
+    and replies "n=<count>"."""
+    bot = plain_bot(**kw)
+
+    @bot.fallback
+    def count(turn):
+        n = turn.session.get_int("n", 0) + 1
+        turn.session["n"] = n
+        turn.reply("n=%d" % n)
+    return bot
