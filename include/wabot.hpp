@@ -1115,6 +1115,8 @@ private:
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
 
+class module_def;
+
 /** wabot_options, set by name with typed setters checked against the
  *  listable options table (doc/options.md). */
 class options {
@@ -1305,7 +1307,9 @@ public:
         return out;
     }
 
-    /** Callbacks the bot must keep alive (log, clock). */
+    /** Add a module written in C++ (its options join the table now). */
+    inline options &add_module(std::shared_ptr<module_def> def);
+    /** Callbacks the bot must keep alive (log, clock, modules). */
     const std::vector<std::shared_ptr<void>> &keep() const { return keep_; }
 
 private:
@@ -1468,6 +1472,197 @@ private:
 inline void turn::reply(const out &o) { chk(wabot_turn_reply_out(t_, o.get())); }
 
 /* ------------------------------------------------------------------ */
+/* Modules written in C++                                              */
+
+/** A module's instance in one context (valid while the context lives). */
+class module {
+public:
+    explicit module(wabot_module *m) : m_(m) {}
+    wabot_module *get() const { return m_; }
+    wabot_ctx *ctx() const { return wabot_module_ctx(m_); }
+    std::string name() const { return detail::str(wabot_module_name(m_)); }
+    /** Option i of the module's table (in the order they were declared)
+     *  as `org` sees it (nullptr: global). */
+    std::int64_t option_int(std::size_t i, const char *org = nullptr) const
+    {
+        std::int64_t v = 0;
+        detail::check(wabot_module_option_int(m_, org, i, &v), ctx());
+        return v;
+    }
+    std::string option_str(std::size_t i, const char *org = nullptr) const
+    {
+        return detail::str(wabot_module_option_str(m_, org, i));
+    }
+    /** Emit hook `name` (declared by the module) with a JSON event. */
+    void emit(std::string_view name, std::string_view json)
+    {
+        detail::check(wabot_hook_emit(m_, detail::cstr(name).get(), json.data(), json.size()),
+                      ctx());
+    }
+    /** The module's own pointer (wabot_module_set_data). */
+    void *data() const { return wabot_module_data(m_); }
+    void set_data(void *d) { wabot_module_set_data(m_, d); }
+
+private:
+    wabot_module *m_;
+};
+
+/**
+ * The descriptor of a module written in C++: options, hooks, and what
+ * create() registers (middlewares at a stage with use(); anything else on
+ * bot::borrow(m.ctx())). Add it with options::add_module(); the options
+ * and every bot made from them keep it alive.
+ */
+class module_def {
+public:
+    using middleware = std::function<void(turn &, const next_fn &)>;
+
+    module_def(std::string name, std::string doc = {})
+        : name_(std::move(name)), doc_(std::move(doc)) {}
+    module_def(const module_def &) = delete;
+    module_def &operator=(const module_def &) = delete;
+
+    /** A STRING option; per_org: may be overridden per organisation. */
+    module_def &option(std::string name, std::string dflt, std::string doc,
+                       bool per_org = false)
+    {
+        return add(std::move(name), WABOT_OPTION_STRING, 0, 0, 0, std::move(dflt),
+                   std::move(doc), per_org);
+    }
+    /** An INT option within [min, max]. */
+    module_def &option(std::string name, std::int64_t dflt, std::int64_t min, std::int64_t max,
+                       std::string doc, bool per_org = false)
+    {
+        return add(std::move(name), WABOT_OPTION_INT, dflt, min, max, {}, std::move(doc),
+                   per_org);
+    }
+    module_def &hook(std::string name)
+    {
+        hooks_.push_back(std::move(name));
+        return *this;
+    }
+    module_def &on_create(std::function<void(module &)> fn)
+    {
+        create_ = std::move(fn);
+        return *this;
+    }
+    module_def &on_destroy(std::function<void(module &)> fn)
+    {
+        destroy_ = std::move(fn);
+        return *this;
+    }
+    /** Inside create: a middleware at `stage` (WABOT_STAGE_TURN runs
+     *  before the host's middlewares; WABOT_STAGE_ADMIT before the turn). */
+    void use(module &m, wabot_stage stage, std::string_view name, middleware fn)
+    {
+        mws_.push_back(std::make_unique<middleware>(std::move(fn)));
+        detail::check(wabot_module_use(m.get(), stage, detail::cstr(name).get(), &mw_tramp,
+                                       mws_.back().get()),
+                      m.ctx());
+    }
+
+    /** The C descriptor (built once; valid while this object lives). */
+    const wabot_module_def *descriptor()
+    {
+        opt_defs_.clear();
+        for (const auto &o : opts_) {
+            wabot_option_def d{};
+            d.version = WABOT_OPTION_DEF_VERSION;
+            d.name = o.name.c_str();
+            d.type = o.type;
+            d.flags = o.per_org ? WABOT_OPTION_PER_ORG : 0u;
+            d.int_default = o.dflt;
+            d.int_min = o.min;
+            d.int_max = o.max;
+            d.str_default = o.str.c_str();
+            d.doc = o.doc.c_str();
+            opt_defs_.push_back(d);
+        }
+        hook_ptrs_.clear();
+        for (const auto &h : hooks_)
+            hook_ptrs_.push_back(h.c_str());
+        hook_ptrs_.push_back(nullptr);
+        def_ = wabot_module_def{};
+        def_.version = WABOT_MODULE_DEF_VERSION;
+        def_.name = name_.c_str();
+        def_.doc = doc_.c_str();
+        def_.options = opt_defs_.empty() ? nullptr : opt_defs_.data();
+        def_.n_options = opt_defs_.size();
+        def_.hooks = hooks_.empty() ? nullptr : hook_ptrs_.data();
+        def_.create = &create_tramp;
+        def_.destroy = &destroy_tramp;
+        return &def_;
+    }
+
+private:
+    struct opt {
+        std::string name;
+        wabot_option_type type;
+        std::int64_t dflt, min, max;
+        std::string str, doc;
+        bool per_org;
+    };
+    std::string name_, doc_;
+    std::vector<opt> opts_;
+    std::vector<std::string> hooks_;
+    std::vector<wabot_option_def> opt_defs_;
+    std::vector<const char *> hook_ptrs_;
+    wabot_module_def def_{};
+    std::function<void(module &)> create_, destroy_;
+    std::vector<std::unique_ptr<middleware>> mws_;
+
+    module_def &add(std::string name, wabot_option_type type, std::int64_t dflt,
+                    std::int64_t min, std::int64_t max, std::string str, std::string doc,
+                    bool per_org)
+    {
+        opts_.push_back({std::move(name), type, dflt, min, max, std::move(str), std::move(doc),
+                         per_org});
+        return *this;
+    }
+    static int create_tramp(wabot_module *m, void *ud)
+    {
+        try {
+            auto *self = static_cast<module_def *>(ud);
+            module mm(m);
+            if (self->create_)
+                self->create_(mm);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+    static void destroy_tramp(wabot_module *m, void *ud)
+    {
+        try {
+            auto *self = static_cast<module_def *>(ud);
+            module mm(m);
+            if (self->destroy_)
+                self->destroy_(mm);
+        } catch (...) {
+            /* the context is going away; nowhere to report */
+        }
+    }
+    static int mw_tramp(wabot_turn *t, void *ud)
+    {
+        try {
+            turn tt(t);
+            (*static_cast<middleware *>(ud))(tt, next_fn(t));
+            return WABOT_OK;
+        } catch (...) {
+            detail::pending() = std::current_exception();
+            return detail::status_of(detail::pending());
+        }
+    }
+};
+
+inline options &options::add_module(std::shared_ptr<module_def> def)
+{
+    detail::check_opts(wabot_options_add_module(o_, def->descriptor(), def.get()), o_);
+    keep_.push_back(def);
+    return *this;
+}
+
+/* ------------------------------------------------------------------ */
 /* The bot                                                             */
 
 class bot {
@@ -1483,17 +1678,26 @@ public:
     bot() : bot(nullptr) {}
     /** A context from `opts` (which may be destroyed afterwards). */
     explicit bot(const options &opts) : bot(opts.get()) { keep_ = opts.keep(); }
+    /** A non-owning bot over an existing context (a module's create(),
+     *  a C host's context): registers and calls, never frees. */
+    static bot borrow(wabot_ctx *ctx) { return bot(ctx, false); }
     bot(bot &&o) noexcept
-        : ctx_(std::exchange(o.ctx_, nullptr)), keep_(std::move(o.keep_)) {}
+        : ctx_(std::exchange(o.ctx_, nullptr)), owned_(o.owned_),
+          keep_(std::move(o.keep_)) {}
     bot &operator=(bot &&o) noexcept
     {
         std::swap(ctx_, o.ctx_);
+        std::swap(owned_, o.owned_);
         std::swap(keep_, o.keep_);
         return *this;
     }
     bot(const bot &) = delete;
     bot &operator=(const bot &) = delete;
-    ~bot() { wabot_ctx_free(ctx_); }
+    ~bot()
+    {
+        if (owned_)
+            wabot_ctx_free(ctx_);
+    }
     wabot_ctx *get() const { return ctx_; }
 
     /* Registration (before serving). Each returns *this. */
@@ -1882,9 +2086,54 @@ public:
         return out;
     }
 
+    /* Modules and hooks. */
+    /** Run fn(hook, json) for every emit of "<module>.<hook>". */
+    bot &subscribe(std::string_view hook,
+                   std::function<void(std::string_view hook, std::string_view json)> fn)
+    {
+        using F = std::function<void(std::string_view, std::string_view)>;
+        auto *f = new F(std::move(fn));
+        return reg(f, wabot_hook_subscribe(ctx_, detail::cstr(hook).get(), &hook_tramp, f,
+                                           &detail::destroy_fn<F>));
+    }
+    std::size_t hook_subscribers(std::string_view hook) const
+    {
+        return wabot_hook_subscriber_count(ctx_, detail::cstr(hook).get());
+    }
+    /** Every module of the context (the library's too), creation order. */
+    std::vector<std::string> module_names() const
+    {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < wabot_ctx_module_count(ctx_); i++)
+            out.push_back(detail::str(wabot_module_name(wabot_ctx_module_at(ctx_, i))));
+        return out;
+    }
+    /** The descriptor's doc of module `name` (nullopt if absent). */
+    std::optional<std::string> module_doc(std::string_view name) const
+    {
+        wabot_module *m = wabot_ctx_module(ctx_, detail::cstr(name).get());
+        if (!m)
+            return std::nullopt;
+        return detail::str(wabot_module_descriptor(m)->doc);
+    }
+
 private:
     wabot_ctx *ctx_ = nullptr;
-    std::vector<std::shared_ptr<void>> keep_; /* options' log/clock */
+    bool owned_ = true;
+    std::vector<std::shared_ptr<void>> keep_; /* options' log/clock, modules */
+
+    bot(wabot_ctx *ctx, bool owned) : ctx_(ctx), owned_(owned) {}
+    static int hook_tramp(wabot_ctx *, const char *hook, const char *json, std::size_t len,
+                          void *ud)
+    {
+        try {
+            (*static_cast<std::function<void(std::string_view, std::string_view)> *>(ud))(
+                hook ? hook : "", std::string_view(json ? json : "", len));
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
 
     std::string owned(char *s) const
     {

@@ -7,6 +7,7 @@
  */
 #include <wabot.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -288,6 +289,63 @@ static void test_builder_clock_log_and_jobs()
     CHECK(wabot::msg_type_from_name("image") == WABOT_MSG_IMAGE);
 }
 
+static void test_module_written_in_cpp()
+{
+    auto rec = wabot::transport::recorder();
+    auto def = std::make_shared<wabot::module_def>("greeter", "answers hi");
+    bool destroyed = false;
+    def->option("greeting", "Hi", "what to answer", true)
+        .option("limit", 3, 1, 10, "greetings per customer")
+        .hook("greeted")
+        .on_create([&, d = def.get()](wabot::module &m) {
+            d->use(m, WABOT_STAGE_TURN, "greet", [m](wabot::turn &t, const wabot::next_fn &next) mutable {
+                if (t.text() != "hi")
+                    return next();
+                t.reply(m.option_str(0, t.organization().c_str()));
+                t.set_handled();
+                m.emit("greeted", "{\"customer\":\"" + t.customer() + "\"}");
+            });
+            wabot::bot::borrow(m.ctx()).http_route(
+                "GET", "/greeter/limit",
+                [m](const wabot::http_request &, wabot::http_response_writer &w) {
+                    w.json(200, "{\"limit\":" + std::to_string(m.option_int(1)) + "}");
+                });
+        })
+        .on_destroy([&](wabot::module &) { destroyed = true; });
+    {
+        wabot::options o;
+        o.set("dedup", false).transport(rec).add_module(def);
+        o.set("greeter.greeting", "Hello");
+        CHECK(code_of([&] { o.set("greeter.limit", 11); }) == WABOT_ERR_INVAL);
+        wabot::bot bot(o);
+        std::vector<std::string> events;
+        bot.subscribe("greeter.greeted", [&](std::string_view, std::string_view json) {
+            events.push_back(std::string(json));
+        });
+        CHECK(bot.hook_subscribers("greeter.greeted") == 1);
+        bot.set_org_option("acme", "greeter.greeting", "Ola");
+        bot.fallback([](wabot::turn &t) { t.reply("fallback"); });
+        bot.handle_message(msg("g1", "hi"));
+        auto m2 = wabot::message::make("g2", "+15550002");
+        m2.text("hi").organization("acme");
+        bot.handle_message(m2);
+        bot.handle_message(msg("g3", "other"));
+        bot.run_until_idle();
+        CHECK(rec.recorded() == 3);
+        if (rec.recorded() == 3) {
+            CHECK(rec.recorded(0).text == "Hello");
+            CHECK(rec.recorded(1).text == "Ola");
+            CHECK(rec.recorded(2).text == "fallback");
+        }
+        CHECK(events.size() == 2 && events[0] == "{\"customer\":\"+15550001\"}");
+        CHECK(bot.handle_http("GET", "/greeter/limit", {}, "").body == "{\"limit\":3}");
+        auto names = bot.module_names();
+        CHECK(std::find(names.begin(), names.end(), "greeter") != names.end());
+        CHECK(bot.module_doc("greeter") == std::optional<std::string>("answers hi"));
+    }
+    CHECK(destroyed);
+}
+
 int main()
 {
     test_options_are_typed_and_checked();
@@ -298,6 +356,7 @@ int main()
     test_handles_are_move_only_raii();
     test_storage_wrappers_and_transactions();
     test_builder_clock_log_and_jobs();
+    test_module_written_in_cpp();
     if (failures)
         std::fprintf(stderr, "%d check(s) failed\n", failures);
     else
