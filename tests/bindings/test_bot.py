@@ -350,6 +350,49 @@ class TestOutsideTurns(BotCase):
         self.assertEqual(self.bot.handle_http("GET", "/nope").status, 404)
 
 
+class TestPythonTransport(unittest.TestCase):
+    def test_exception_in_send_is_a_failed_send_that_is_retried(self):
+        clock = FakeClock()
+        calls = []
+
+        class Flaky(wabot.transport.Transport):
+            def send(self, msg, op):
+                calls.append(msg.text)
+                if len(calls) == 1:
+                    raise ConnectionError("provider down")
+                op.ok("flaky-%d" % len(calls))
+        t = Flaky()
+        with wabot.Bot(transport=t, clock=clock, dedup=False) as bot:
+            bot.fallback(lambda turn: turn.reply("hello"))
+            bot.handle_message(from_=C, text="x")
+            bot.run_until_idle()
+            self.assertEqual(calls, ["hello"])
+            clock.advance(3_600_000)
+            bot.run_until_idle()
+            self.assertEqual(calls, ["hello", "hello"])
+            self.assertEqual(bot.delivery("flaky-2")["to"], C)
+        t.close()
+
+    def test_op_completed_later_from_the_loop_thread(self):
+        pending = []
+
+        class Later(wabot.transport.Transport):
+            def send(self, msg, op):
+                pending.append(op)      # completed after send() returned
+        t = Later()
+        with wabot.Bot(transport=t, dedup=False) as bot:
+            bot.fallback(lambda turn: turn.reply("later"))
+            bot.handle_message(from_=C, text="x")
+            bot.run_until_idle()
+            self.assertEqual(len(pending), 1)
+            pending[0].ok("late-1")
+            with self.assertRaises(wabot.StateError):
+                pending[0].ok("twice")
+            bot.run_until_idle()
+            self.assertEqual(bot.delivery("late-1")["to"], C)
+        t.close()
+
+
 class TestRecorder(unittest.TestCase):
     def test_recorder_transport_records_and_fails_on_demand(self):
         rec = wabot.transport.Recorder()
