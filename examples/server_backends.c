@@ -1,5 +1,6 @@
 /* See server_backends.h. */
 #include "server_backends.h"
+#include "server_legacy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,8 @@ int server_backends_open(server_backends *b, wabot_options *opts)
 
 int server_backends_attach(server_backends *b, wabot_ctx *ctx)
 {
+    if (server_legacy_attach(ctx) != 0)
+        return -1;
     if (!b->transport || !b->sender)
         return 0;
     if (wabot_ctx_add_sender(ctx, b->org, b->sender, b->transport) !=
@@ -160,6 +163,7 @@ int server_backends_attach(server_backends *b, wabot_ctx *ctx)
 
 void server_backends_close(server_backends *b)
 {
+    server_legacy_close();
     wabot_transport_free(b->transport);
     wabot_limiter_free(b->limiter);
     wabot_scheduler_free(b->scheduler);

@@ -23,5 +23,7 @@
 #include "wabot/security.h"
 #include "wabot/delivery.h"
 #include "wabot/redis.h"
+#include "wabot/admin.h"
+#include "wabot/migration.h"
 
 #endif /* WABOT_H */

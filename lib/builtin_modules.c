@@ -1,11 +1,14 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
+#include "admin.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
 #include "inbound.h"
 #include "metrics.h"
+#include "migration.h"
 #include "module.h"
+#include "monitoring.h"
 #include "options.h"
 #include "outbound.h"
 #include "outbox.h"
@@ -13,6 +16,7 @@
 #include "router.h"
 #include "runtime.h"
 #include "state.h"
+#include "webhook.h"
 
 /* Modules, in the order a context creates them (unless their
  * requirements say otherwise). */
@@ -25,6 +29,12 @@ static const wabot_module_def *const builtin[] = {
     &wb_texts_module,
     &wb_delivery_module,
     &wb_receipts_module,
+    &wb_webhook_module,
+    &wb_twilio_module,
+    &wb_meta_module,
+    &wb_admin_module,
+    &wb_migration_module,
+    &wb_monitoring_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

@@ -29,7 +29,7 @@ OWNERS = {
     'options': 'core', 'module': 'core', 'versioned': 'core',
     'runtime': 'loop', 'keyword_fold': 'message', 'inbound': 'pipeline',
     'provider': 'transport', 'receipts': 'webhook',
-    'outbox': 'pipeline', 'json_alloc': 'core', 'skiplist': 'storage',
+    'outbox': 'pipeline', 'json_alloc': 'core', 'errors': 'core', 'secret': 'core', 'htab': 'core', 'skiplist': 'storage',
 }
 
 

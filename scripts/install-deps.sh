@@ -5,7 +5,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc g++ python3 libjansson-dev check
 libcpp-httplib-dev
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
-libuv1-dev libevent-dev abigail-tools valgrind curl redis-server"
+libuv1-dev libevent-dev abigail-tools valgrind curl redis-server
+python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do

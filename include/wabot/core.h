@@ -5,8 +5,12 @@
  * Conventions that hold for every public function of libwabot:
  *  - Functions that can fail return an int: WABOT_OK (0) or a negative
  *    wabot_status. Codes are append-only and never renumbered.
- *  - After a failure on a context, wabot_ctx_errmsg() on the same thread
- *    returns a human-readable detail message.
+ *  - One error style (doc/errors.md): a failed call returns a negative
+ *    status (a constructor without a status result returns NULL) and
+ *    leaves a human-readable detail message on the calling thread:
+ *    wabot_errmsg() returns it, whatever the call was made on;
+ *    wabot_ctx_errmsg(), wabot_storage_errmsg() and
+ *    wabot_options_errmsg() return it only if it is about that object.
  *  - Every *_new has a *_free; *_free(NULL) is a no-op.
  *  - Who frees what the library returns as owned (one rule, stated again
  *    by every function that returns owned memory):
@@ -309,6 +313,16 @@ WABOT_API void wabot_ctx_free(wabot_ctx *ctx);
  * from this thread.
  */
 WABOT_API const char *wabot_ctx_errmsg(const wabot_ctx *ctx);
+
+/**
+ * Detail message of the last failed libwabot call on the calling thread,
+ * whatever object it was made on (a context, a storage handle, options, or
+ * a constructor that returned NULL); "" if no call has failed on this
+ * thread yet. The per-object accessors (wabot_ctx_errmsg(), ...) return
+ * the same message when it is about their object. Borrowed: valid until
+ * the next call into the library from this thread. Any thread; never fails.
+ */
+WABOT_API const char *wabot_errmsg(void);
 
 /** Current time in ms since the epoch from the context's clock. Any thread. */
 WABOT_API int64_t wabot_ctx_now_ms(const wabot_ctx *ctx);

@@ -5,6 +5,27 @@
 #include <stdint.h>
 #include <string.h>
 
+static void *libc_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return malloc(n);
+}
+
+static void *libc_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return realloc(p, n);
+}
+
+static void libc_free(void *p, void *ud)
+{
+    (void)ud;
+    free(p);
+}
+
+const wabot_allocator wb_libc_allocator = {
+    WABOT_ALLOCATOR_VERSION, libc_malloc, libc_realloc, libc_free, NULL};
+
 void *wb_malloc(const wabot_allocator *a, size_t n)
 {
     if (n == 0)

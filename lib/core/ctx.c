@@ -19,32 +19,12 @@ int64_t wb_system_now_ms(void *ud)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void *libc_malloc(size_t n, void *ud)
-{
-    (void)ud;
-    return malloc(n);
-}
-
-static void *libc_realloc(void *p, size_t n, void *ud)
-{
-    (void)ud;
-    return realloc(p, n);
-}
-
-static void libc_free(void *p, void *ud)
-{
-    (void)ud;
-    free(p);
-}
-
-static const wabot_allocator libc_allocator = {
-    WABOT_ALLOCATOR_VERSION, libc_malloc, libc_realloc, libc_free, NULL};
 
 static int fail(wabot_options *opts, int rc, const char *msg)
 {
     if (opts)
-        snprintf(opts->errmsg, sizeof opts->errmsg, "%s", msg);
-    return rc;
+        return wb_options_error(opts, rc, "%s", msg);
+    return wb_detail(NULL, rc, "%s", msg);
 }
 
 static int setup_backends(wabot_ctx *ctx, wabot_options *opts)
@@ -138,7 +118,7 @@ int wabot_ctx_new(wabot_ctx **out, wabot_options *opts)
         return fail(opts, WABOT_ERR_INVAL, "out must not be NULL");
     *out = NULL;
     const wabot_allocator *a =
-        opts && opts->has_alloc ? &opts->alloc : &libc_allocator;
+        opts && opts->has_alloc ? &opts->alloc : &wb_libc_allocator;
     wabot_ctx *ctx = a->malloc(sizeof *ctx, a->ud);
     if (!ctx)
         return fail(opts, WABOT_ERR_NOMEM, "out of memory");

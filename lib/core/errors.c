@@ -1,6 +1,7 @@
 /* Status strings and per-thread, per-context detail messages. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctx.h"
 
@@ -32,20 +33,46 @@ const char *wabot_strerror(int status)
     }
 }
 
-/* The detail message lives in thread-local storage tagged with the context
- * it belongs to: threads never race on it, and a message about one context
- * is never reported for another. */
+/* One detail slot per thread, tagged with the object the failed call was
+ * made on (a context, a storage handle, an options object, or NULL for a
+ * constructor that returned NULL). Threads never race on it; a message
+ * about one object is never reported by another object's accessor, and
+ * wabot_errmsg() reports the thread's last one whatever it was about. */
 static _Thread_local struct {
-    const wabot_ctx *ctx;
+    const void *owner;
     char msg[512];
 } tls_err;
+
+/* Formatted through a scratch buffer: a new detail often quotes the one
+ * before it (a context's message wrapping its storage's), which lives in
+ * the same slot. */
+void wb_detailv(const void *owner, const char *fmt, va_list ap)
+{
+    char msg[sizeof tls_err.msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(tls_err.msg, msg, sizeof msg);
+    tls_err.owner = owner;
+}
+
+int wb_detail(const void *owner, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    wb_detailv(owner, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *wb_detail_of(const void *owner)
+{
+    return tls_err.owner == owner ? tls_err.msg : "";
+}
 
 int wb_error(const wabot_ctx *ctx, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tls_err.ctx = ctx;
-    vsnprintf(tls_err.msg, sizeof tls_err.msg, fmt, ap);
+    wb_detailv(ctx, fmt, ap);
     va_end(ap);
     if (ctx)
         wb_log(ctx, WABOT_LOG_DEBUG, "core", "%s: %s", wabot_strerror(status),
@@ -55,11 +82,16 @@ int wb_error(const wabot_ctx *ctx, int status, const char *fmt, ...)
 
 void wb_error_clear(const wabot_ctx *ctx)
 {
-    if (tls_err.ctx == ctx)
+    if (tls_err.owner == (const void *)ctx)
         tls_err.msg[0] = '\0';
 }
 
 const char *wabot_ctx_errmsg(const wabot_ctx *ctx)
 {
-    return tls_err.ctx == ctx ? tls_err.msg : "";
+    return wb_detail_of(ctx);
+}
+
+const char *wabot_errmsg(void)
+{
+    return tls_err.msg;
 }

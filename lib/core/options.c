@@ -20,17 +20,25 @@ static const size_t allocator_sizes[] = {sizeof(wabot_allocator)};
 
 extern char **environ;
 
-static int opt_error(wabot_options *o, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A failure's detail stays on the options (wabot_options_errmsg: until
+ * the next call on them) and goes to this thread's slot (wabot_errmsg). */
+int wb_options_fail(wabot_options *o, int rc)
+{
+    if (rc < 0)
+        wb_detail(o, rc, "%s", o->errmsg);
+    return rc;
+}
 
-static int opt_error(wabot_options *o, int rc, const char *fmt, ...)
+int wb_options_error(wabot_options *o, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(o->errmsg, sizeof o->errmsg, fmt, ap);
     va_end(ap);
-    return rc;
+    return wb_options_fail(o, rc);
 }
+
+#define opt_error wb_options_error
 
 static int opt_ok(wabot_options *o)
 {
@@ -102,7 +110,7 @@ static int set_int_at(wabot_options *o, long i, int64_t value)
     const wb_optdef *d = &o->schema->defs[i];
     int rc = wb_optval_check_int(d, value, o->errmsg, sizeof o->errmsg);
     if (rc != WABOT_OK)
-        return rc;
+        return wb_options_fail(o, rc);
     wb_optval v = {value, NULL};
     return set_value(o, i, &v);
 }
@@ -114,7 +122,7 @@ static int set_str_at(wabot_options *o, long i, const char *value)
         value = d->sdef;
     wb_optval v;
     int rc = wb_optval_parse(d, value, &v, NULL, o->errmsg, sizeof o->errmsg);
-    return rc == WABOT_OK ? set_value(o, i, &v) : rc;
+    return rc == WABOT_OK ? set_value(o, i, &v) : wb_options_fail(o, rc);
 }
 
 static int is_int_type(wabot_option_type t)
@@ -179,8 +187,9 @@ int wabot_options_get_str(const wabot_options *o, wabot_option opt,
 static int parse_at(wabot_options *o, long i, const char *value,
                     wb_optval *v)
 {
-    return wb_optval_parse(&o->schema->defs[i], value, v, NULL, o->errmsg,
-                           sizeof o->errmsg);
+    return wb_options_fail(o, wb_optval_parse(&o->schema->defs[i], value, v,
+                                              NULL, o->errmsg,
+                                              sizeof o->errmsg));
 }
 
 int wabot_options_set(wabot_options *o, const char *name, const char *value)
@@ -403,7 +412,7 @@ int wabot_options_add_module(wabot_options *o, const wabot_module_def *def,
     int rc = wb_schema_with_module(o->schema, def, ud, &t, o->errmsg,
                                    sizeof o->errmsg);
     if (rc != WABOT_OK)
-        return rc;
+        return wb_options_fail(o, rc);
     wb_optval *vals = calloc(t->n, sizeof *vals);
     if (!vals) {
         wb_schema_unref(t);

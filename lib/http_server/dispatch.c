@@ -7,34 +7,9 @@
 #include "internal/metrics.h"
 #include "internal/webhook.h"
 
-/* GET (HEAD too) and POST on each configured webhook path. Both options
- * may name one path (up to a trailing '/'): it is served once. */
-static int add_webhook_routes(wabot_ctx *ctx)
-{
-    const char *paths[] = {ctx->cfg.twilio_path, ctx->cfg.meta_path};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (paths[i] == NULL)
-            continue;
-        int rc = wb_http_route_builtin(ctx, "GET", paths[i], wb_webhook_get);
-        if (rc == WABOT_OK)
-            rc = wb_http_route_builtin(ctx, "POST", paths[i],
-                                       wb_webhook_post);
-        if (rc == WABOT_ERR_EXISTS && i > 0) {
-            wb_error_clear(ctx);
-            continue;
-        }
-        if (rc != WABOT_OK)
-            return rc;
-    }
-    return WABOT_OK;
-}
-
 int wb_http_server_init(wabot_ctx *ctx)
 {
-    int rc = wb_http_routes_new(ctx);
-    if (rc == WABOT_OK)
-        rc = add_webhook_routes(ctx);
-    return rc;
+    return wb_http_routes_new(ctx);
 }
 
 void wb_http_server_free(wabot_ctx *ctx)

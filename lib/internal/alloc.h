@@ -6,6 +6,11 @@
 
 #include "wabot/core.h"
 
+/* libc as an allocator table: for code that needs a table where no
+ * context supplies one (the default of every context, context-free
+ * public checks). */
+extern const wabot_allocator wb_libc_allocator;
+
 void *wb_malloc(const wabot_allocator *a, size_t n);
 void *wb_calloc(const wabot_allocator *a, size_t n, size_t size);
 void *wb_realloc(const wabot_allocator *a, void *p, size_t n);

@@ -12,6 +12,7 @@
 #include "wabot/resilience.h"
 #include "wabot/pipeline.h"
 #include "alloc.h"
+#include "errors.h"
 
 typedef struct wb_router wb_router;
 typedef struct wb_metrics wb_metrics;
@@ -98,6 +99,13 @@ struct wabot_options {
     int has_loop;
     char errmsg[256];
 };
+/* Record a failure on options: the detail (formatted, or already in
+ * o->errmsg for wb_options_fail) for wabot_options_errmsg() and this
+ * thread's wabot_errmsg(). Both return rc. */
+int wb_options_error(wabot_options *o, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int wb_options_fail(wabot_options *o, int rc);
+
 
 typedef struct wb_middleware {
     char *name;
@@ -159,6 +167,7 @@ int wb_error(const wabot_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Clear this thread's detail message for ctx. */
 void wb_error_clear(const wabot_ctx *ctx);
+
 
 /* Log at `level` if the context's threshold allows. */
 void wb_log(const wabot_ctx *ctx, wabot_log_level level, const char *module,

@@ -50,6 +50,9 @@ typedef int (*wb_http_builtin_fn)(wabot_ctx *ctx, const wb_request *req,
  * the detail recorded), freed by wabot_ctx_free (each route's destroy
  * runs once; safe when creation failed or never ran). */
 int wb_http_server_init(wabot_ctx *ctx);
+/* The "webhook" module (webhook_module.c): provider registry and the
+ * routes of their paths. */
+extern const wabot_module_def wb_webhook_module;
 void wb_http_server_free(wabot_ctx *ctx);
 
 /* The bare table: create on ctx->http_routes / free (routes.c). */

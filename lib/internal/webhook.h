@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "wabot/module.h"
 #include "wabot/webhook.h"
 #include "ctx.h"
 #include "message.h"
@@ -252,14 +253,88 @@ int wb_webhook_reject(wabot_ctx *ctx, const wb_reject *rej,
  * client that honours it from hammering a storage that just failed. */
 #define WB_RETRY_AFTER_SECONDS "1"
 
-/* The webhook routes' handlers, registered by the HTTP server on each
- * configured webhook path: GET (and HEAD) is Meta's handshake, POST a
- * Twilio or Meta webhook by Content-Type. WABOT_OK with *resp set; an
- * error only when no answer can be built (NOMEM). */
+/* ------------------------------------------------------------------ */
+/* Providers (modules)                                                  */
+
+/* What a provider module (twilio.c, meta.c; a future one the same way)
+ * registers with the "webhook" module (http.c), which owns the routes'
+ * handlers and runs the common steps: the body size limit, the choice of
+ * provider by Content-Type, receipts, the pipeline, the answer. */
+typedef struct wb_webhook_provider {
+    const char *name;       /* "twilio" */
+    const char *media_type; /* the POST Content-Type it reads, lower case */
+    /* GET on its path (a verification handshake): WABOT_OK with *resp,
+     * WABOT_ERR_AUTH with *rej, NOMEM. NULL: the provider has none. */
+    int (*handshake)(wabot_ctx *ctx, const char *query, wb_reject *rej,
+                     wabot_http_response **resp);
+    /* Authenticate and parse a POST into `out` (initialised, empty; left
+     * empty on error): WABOT_OK; PARSE / TOO_LARGE / AUTH with *rej; NOMEM. */
+    int (*read)(wabot_ctx *ctx, const wb_request *r, wb_webhook_batch *out,
+                wb_reject *rej);
+    /* Non-zero when the answer may carry the turn's replies (Twilio's
+     * TwiML); NULL: never. */
+    int (*inline_replies)(const wabot_ctx *ctx);
+    /* The 200 answer, with the inline replies when there are any. */
+    wabot_http_response *(*answer)(const wabot_ctx *ctx,
+                                   wabot_outbound *const *replies, size_t n);
+} wb_webhook_provider;
+
+/* Register `p` (static) with the context's "webhook" module and have its
+ * path served (GET/HEAD and POST). Providers
+ * may share a path: a POST goes to the provider of its Content-Type
+ * whatever the path. Called from a provider module's create (which
+ * requires "webhook"). WABOT_OK, NOMEM, WABOT_ERR_STATE (no webhook
+ * module). */
+int wb_webhook_provider_add(wabot_module *m, const wb_webhook_provider *p,
+                            const char *path);
+
+/* Diverting requests to another system (the migration module): after a
+ * POST is authenticated and parsed, `plan` says where its items go; for
+ * WB_DIVERT_MIXED it has taken the other system's messages out of the
+ * batch. The original request then goes to `forward`, which answers it
+ * (WABOT_OK with *resp; an error only when no answer can be built). A
+ * mixed batch is handled here first; the other system must share the
+ * dedup keys to skip what was handled here. */
+typedef enum wb_divert_plan {
+    WB_DIVERT_HERE,
+    WB_DIVERT_LEGACY,
+    WB_DIVERT_MIXED
+} wb_divert_plan;
+typedef struct wb_webhook_diverter {
+    wb_divert_plan (*plan)(wabot_ctx *ctx, wb_webhook_batch *b, void *ud);
+    int (*forward)(wabot_ctx *ctx, const wb_request *r,
+                   wabot_http_response **resp, void *ud);
+    void *ud;
+} wb_webhook_diverter;
+/* Install the one diverter (copied) from a module's create. WABOT_OK,
+ * WABOT_ERR_EXISTS (one is installed), WABOT_ERR_STATE (no webhook
+ * module). */
+int wb_webhook_set_diverter(wabot_module *m, const wb_webhook_diverter *d);
+
+/* The registry the "webhook" module keeps as its data. The module lives
+ * with the route table (lib/http_server/webhook_module.c), which sits
+ * above this layer: it passes `serve`, which routes GET and POST on a
+ * path to wb_webhook_get / wb_webhook_post (with_get: the provider has a
+ * handshake). */
+typedef struct wb_webhooks wb_webhooks;
+typedef int (*wb_webhook_serve_fn)(wabot_ctx *ctx, const char *path,
+                                   int with_get);
+wb_webhooks *wb_webhooks_new(wabot_ctx *ctx, wb_webhook_serve_fn serve);
+void wb_webhooks_free(wabot_ctx *ctx, wb_webhooks *w);
+
+/* The handlers of the webhook paths: GET (and HEAD) is the handshake of
+ * the provider that has one, POST goes to the provider of the
+ * Content-Type. WABOT_OK with *resp set; an error only when no answer can
+ * be built (NOMEM). */
 int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
                    wabot_http_response **resp);
 int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
                     wabot_http_response **resp);
+
+/* The provider modules (twilio.c, meta.c). */
+extern const wabot_module_def wb_twilio_module;
+extern const wabot_module_def wb_meta_module;
+
 /* 200 for a Twilio webhook: empty TwiML. */
 wabot_http_response *wb_response_twiml_empty(const wabot_ctx *ctx);
 /* <Response> with one <Message> per reply (text, or <Body>+<Media>). */

@@ -193,9 +193,8 @@ int wabot_options_set_loop(wabot_options *o, const wabot_loop_hooks *hooks)
         return WABOT_OK;
     }
     if (hooks->version < 1 || !hooks->watch_fd || !hooks->set_timer) {
-        snprintf(o->errmsg, sizeof o->errmsg,
-                 "loop hooks need version >= 1, watch_fd and set_timer");
-        return WABOT_ERR_INVAL;
+        return wb_options_error(o, WABOT_ERR_INVAL, "loop hooks need version "
+                                ">= 1, watch_fd and set_timer");
     }
     wb_copy_versioned(&o->loop, sizeof o->loop, hooks, hooks->version,
                       loop_hooks_sizes, WB_N_VERSIONS(loop_hooks_sizes));

@@ -17,9 +17,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "htab.h"
 #include "resilience.h"
 
 struct wabot_limiter {
@@ -157,124 +157,61 @@ static gcra_verdict gcra_decide(const wabot_rate_limit *r, int64_t tat_us,
 #define STACK_SLOTS 8     /* limits per check without a heap allocation */
 
 typedef struct tat_entry {
-    struct tat_entry *next;
-    uint64_t hash;
+    wb_hnode node; /* by key (points at key[]) */
     int64_t tat_us;
     char key[];
 } tat_entry;
 
 typedef struct gcra_mem {
     pthread_mutex_t mu;
-    tat_entry **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t count;
+    wb_htab keys;    /* tat_entry by key (lib/core/htab.c) */
     size_t sweep_at; /* next bucket the incremental sweep trims */
-    uint64_t seed;
 } gcra_mem;
-
-/* FNV-1a from a per-table seed, then a 64-bit finaliser to spread the low
- * bits the bucket index uses. Keys are identifiers the library builds from
- * validated numbers and names, not raw attacker input, and the seed makes
- * bucket collisions differ between processes. */
-static uint64_t key_hash(const gcra_mem *m, const char *key)
-{
-    uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t new_seed(const void *salt)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
-           (uint64_t)(uintptr_t)salt;
-}
 
 /* Forgetting a key whose TAT has passed changes no verdict; the grace only
  * keeps a thread with a slightly older clock from seeing it forgotten. */
-static int entry_expired(const tat_entry *e, int64_t now_us)
+static int entry_dead(const wb_hnode *n, void *ud)
 {
-    return sat_add(e->tat_us, WB_GCRA_FORGET_GRACE_US) < now_us;
+    const tat_entry *e = (const tat_entry *)n;
+    return sat_add(e->tat_us, WB_GCRA_FORGET_GRACE_US) < *(int64_t *)ud;
+}
+
+static void entry_drop(wb_hnode *n, void *ud)
+{
+    (void)ud;
+    wb_free(NULL, n);
 }
 
 static void sweep_bucket(gcra_mem *m, size_t i, int64_t now_us)
 {
-    tat_entry **p = &m->buckets[i];
-    while (*p != NULL) {
-        tat_entry *e = *p;
-        if (entry_expired(e, now_us)) {
-            *p = e->next;
-            wb_free(NULL, e);
-            m->count--;
-        } else {
-            p = &e->next;
-        }
-    }
-}
-
-static void sweep_all(gcra_mem *m, int64_t now_us)
-{
-    for (size_t i = 0; i < m->nbuckets; i++)
-        sweep_bucket(m, i, now_us);
-}
-
-/* Rehash into `n` buckets; on out of memory the table stays as it is
- * (longer chains, same answers). */
-static void resize(gcra_mem *m, size_t n)
-{
-    tat_entry **nb = wb_calloc(NULL, n, sizeof *nb);
-    if (nb == NULL)
-        return;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        tat_entry *e = m->buckets[i];
-        while (e != NULL) {
-            tat_entry *next = e->next;
-            size_t j = (size_t)(e->hash & (n - 1));
-            e->next = nb[j];
-            nb[j] = e;
-            e = next;
-        }
-    }
-    wb_free(NULL, m->buckets);
-    m->buckets = nb;
-    m->nbuckets = n;
-    m->sweep_at = 0;
+    wb_htab_sweep_bucket(&m->keys, i, entry_dead, entry_drop, &now_us);
 }
 
 /* Make room for `incoming` new keys. A full sweep runs only when the table
  * would pass one key per bucket, and leaves it at most half full (sweeping
- * or growing), so at least nbuckets/2 inserts separate two full sweeps:
+ * or growing; a failed growth keeps the table: longer chains, same
+ * answers), so at least nbuckets/2 inserts separate two full sweeps:
  * amortised O(1), and the table tracks the live keys, not the keys ever
  * seen. */
 static void make_room(gcra_mem *m, size_t incoming, int64_t now_us)
 {
+    wb_htab *t = &m->keys;
     for (int i = 0; i < SWEEP_PER_CHECK; i++) {
         sweep_bucket(m, m->sweep_at, now_us);
-        m->sweep_at = (m->sweep_at + 1) & (m->nbuckets - 1);
+        m->sweep_at = (m->sweep_at + 1) & (t->nbuckets - 1);
     }
-    if (m->count + incoming <= m->nbuckets)
+    if (t->count + incoming <= t->nbuckets)
         return;
-    sweep_all(m, now_us);
-    size_t want = m->count + incoming;
-    if (want <= m->nbuckets / 2)
+    for (size_t i = 0; i < t->nbuckets; i++)
+        sweep_bucket(m, i, now_us);
+    size_t want = t->count + incoming;
+    if (want <= t->nbuckets / 2)
         return;
-    size_t n = m->nbuckets;
+    size_t n = t->nbuckets;
     while (n < 2 * want && n <= SIZE_MAX / 4)
         n *= 2;
-    resize(m, n);
-}
-
-static tat_entry *entry_find(gcra_mem *m, const char *key, uint64_t h)
-{
-    tat_entry *e = m->buckets[h & (m->nbuckets - 1)];
-    while (e != NULL && (e->hash != h || strcmp(e->key, key) != 0))
-        e = e->next;
-    return e;
+    if (wb_htab_resize(t, n) == WABOT_OK)
+        m->sweep_at = 0;
 }
 
 /* A new key starts as "never seen" (TAT INT64_MIN): if the call is then
@@ -282,21 +219,18 @@ static tat_entry *entry_find(gcra_mem *m, const char *key, uint64_t h)
  * added, and the next sweep removes it. */
 static tat_entry *entry_get(gcra_mem *m, const char *key)
 {
-    uint64_t h = key_hash(m, key);
-    tat_entry *e = entry_find(m, key, h);
-    if (e != NULL)
-        return e;
     size_t len = strlen(key);
-    e = wb_malloc(NULL, sizeof *e + len + 1);
+    uint64_t h = wb_htab_hash(&m->keys, key, len);
+    wb_hnode *n = wb_htab_find(&m->keys, h, key, len);
+    if (n != NULL)
+        return (tat_entry *)n;
+    tat_entry *e = wb_malloc(NULL, sizeof *e + len + 1);
     if (e == NULL)
         return NULL;
     memcpy(e->key, key, len + 1);
-    e->hash = h;
+    e->node = (wb_hnode){NULL, h, e->key, len};
     e->tat_us = INT64_MIN;
-    size_t i = (size_t)(h & (m->nbuckets - 1));
-    e->next = m->buckets[i];
-    m->buckets[i] = e;
-    m->count++;
+    wb_htab_link(&m->keys, &e->node); /* make_room sized the table */
     return e;
 }
 
@@ -369,16 +303,9 @@ static int mem_check(void *impl, const wabot_rate_limit *limits, size_t n,
 static void mem_destroy(void *impl)
 {
     gcra_mem *m = impl;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        tat_entry *e = m->buckets[i];
-        while (e != NULL) {
-            tat_entry *next = e->next;
-            wb_free(NULL, e);
-            e = next;
-        }
-    }
+    wb_htab_each(&m->keys, entry_drop, NULL);
+    wb_htab_free(&m->keys);
     pthread_mutex_destroy(&m->mu);
-    wb_free(NULL, m->buckets);
     wb_free(NULL, m);
 }
 
@@ -393,14 +320,15 @@ wabot_limiter *wabot_limiter_memory_new(void)
     gcra_mem *m = wb_calloc(NULL, 1, sizeof *m);
     if (m == NULL)
         return NULL;
-    m->buckets = wb_calloc(NULL, MIN_BUCKETS, sizeof *m->buckets);
-    if (m->buckets == NULL || pthread_mutex_init(&m->mu, NULL) != 0) {
-        wb_free(NULL, m->buckets);
+    if (wb_htab_init(&m->keys, NULL, MIN_BUCKETS) != WABOT_OK) {
         wb_free(NULL, m);
         return NULL;
     }
-    m->nbuckets = MIN_BUCKETS;
-    m->seed = new_seed(m);
+    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+        wb_htab_free(&m->keys);
+        wb_free(NULL, m);
+        return NULL;
+    }
     wabot_limiter *l = wabot_limiter_new(&mem_vtable, m);
     if (l == NULL)
         mem_destroy(m);
@@ -413,8 +341,8 @@ int wb_limiter_memory_stats_of(wabot_limiter *l, wb_limiter_memory_stats *out)
         return WABOT_ERR_INVAL;
     gcra_mem *m = l->impl;
     pthread_mutex_lock(&m->mu);
-    out->keys = m->count;
-    out->buckets = m->nbuckets;
+    out->keys = m->keys.count;
+    out->buckets = m->keys.nbuckets;
     pthread_mutex_unlock(&m->mu);
     return WABOT_OK;
 }

@@ -8,13 +8,14 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "htab.h"
 #include "state.h"
 
 #define LOCKTAB_BUCKETS 64 /* a power of two */
 
 typedef struct lock_entry {
-    struct lock_entry *next;
-    size_t refs; /* holder + waiters */
+    wb_hnode node; /* by key (points at key[]) */
+    size_t refs;   /* holder + waiters */
     int busy;
     pthread_cond_t cv;
     char key[];
@@ -24,7 +25,7 @@ struct wb_locktab {
     wabot_allocator alloc; /* copied; libc functions when created with NULL */
     int has_alloc;
     pthread_mutex_t mu;
-    lock_entry *buckets[LOCKTAB_BUCKETS];
+    wb_htab keys; /* lock_entry by key; fixed size (lib/core/htab.c) */
 };
 
 static const wabot_allocator *table_alloc(const wb_locktab *t)
@@ -32,28 +33,24 @@ static const wabot_allocator *table_alloc(const wb_locktab *t)
     return t->has_alloc ? &t->alloc : NULL;
 }
 
-/* FNV-1a: the table is tiny and keyed by identifiers the library already
- * validated; there is nothing to flood. */
-static size_t bucket_of(const char *key)
+/* The link to key's entry (or the end of its chain). The table stays at
+ * LOCKTAB_BUCKETS: it holds at most one entry per thread. */
+static wb_hnode **find(wb_locktab *t, const char *key, size_t len,
+                       uint64_t *hash)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    return (size_t)(h & (LOCKTAB_BUCKETS - 1));
-}
-
-static lock_entry **find(wb_locktab *t, const char *key)
-{
-    lock_entry **p = &t->buckets[bucket_of(key)];
-    while (*p != NULL && strcmp((*p)->key, key) != 0)
-        p = &(*p)->next;
-    return p;
+    *hash = wb_htab_hash(&t->keys, key, len);
+    return wb_htab_slot(&t->keys, *hash, key, len);
 }
 
 static void entry_free(wb_locktab *t, lock_entry *e)
 {
     pthread_cond_destroy(&e->cv);
     wb_free(table_alloc(t), e);
+}
+
+static void drop_entry(wb_hnode *n, void *ud)
+{
+    entry_free(ud, (lock_entry *)n);
 }
 
 wb_locktab *wb_locktab_new(const wabot_allocator *a)
@@ -65,7 +62,12 @@ wb_locktab *wb_locktab_new(const wabot_allocator *a)
         t->alloc = *a;
         t->has_alloc = 1;
     }
+    if (wb_htab_init(&t->keys, table_alloc(t), LOCKTAB_BUCKETS) != WABOT_OK) {
+        wb_free(a, t);
+        return NULL;
+    }
     if (pthread_mutex_init(&t->mu, NULL) != 0) {
+        wb_htab_free(&t->keys);
         wb_free(a, t);
         return NULL;
     }
@@ -78,22 +80,16 @@ void wb_locktab_free(wb_locktab *t)
         return;
     /* Entries left here belong to keys still locked: a caller bug, but
      * free them rather than leak. */
-    for (size_t i = 0; i < LOCKTAB_BUCKETS; i++) {
-        lock_entry *e = t->buckets[i];
-        while (e != NULL) {
-            lock_entry *next = e->next;
-            entry_free(t, e);
-            e = next;
-        }
-    }
+    wb_htab_each(&t->keys, drop_entry, t);
+    wb_htab_free(&t->keys);
     pthread_mutex_destroy(&t->mu);
     wabot_allocator a = t->alloc;
     wb_free(t->has_alloc ? &a : NULL, t);
 }
 
-static lock_entry *entry_new(wb_locktab *t, const char *key)
+static lock_entry *entry_new(wb_locktab *t, const char *key, size_t n,
+                             uint64_t hash)
 {
-    size_t n = strlen(key);
     lock_entry *e = wb_malloc(table_alloc(t), sizeof *e + n + 1);
     if (e == NULL)
         return NULL;
@@ -102,7 +98,7 @@ static lock_entry *entry_new(wb_locktab *t, const char *key)
         return NULL;
     }
     memcpy(e->key, key, n + 1);
-    e->next = NULL;
+    e->node = (wb_hnode){NULL, hash, e->key, n};
     e->refs = 0;
     e->busy = 0;
     return e;
@@ -112,16 +108,17 @@ int wb_lock(wb_locktab *t, const char *key)
 {
     if (t == NULL || key == NULL)
         return WABOT_ERR_INVAL;
+    size_t len = strlen(key);
+    uint64_t h;
     pthread_mutex_lock(&t->mu);
-    lock_entry **slot = find(t, key);
-    lock_entry *e = *slot;
+    lock_entry *e = (lock_entry *)*find(t, key, len, &h);
     if (e == NULL) {
-        e = entry_new(t, key);
+        e = entry_new(t, key, len, h);
         if (e == NULL) {
             pthread_mutex_unlock(&t->mu);
             return WABOT_ERR_NOMEM;
         }
-        *slot = e;
+        wb_htab_link(&t->keys, &e->node);
     }
     e->refs++;
     while (e->busy)
@@ -135,16 +132,18 @@ void wb_unlock(wb_locktab *t, const char *key)
 {
     if (t == NULL || key == NULL)
         return;
+    uint64_t h;
+    size_t len = strlen(key);
     pthread_mutex_lock(&t->mu);
-    lock_entry **slot = find(t, key);
-    lock_entry *e = *slot;
+    wb_hnode **slot = find(t, key, len, &h);
+    lock_entry *e = (lock_entry *)*slot;
     if (e == NULL || !e->busy) { /* not locked: ignore the misuse */
         pthread_mutex_unlock(&t->mu);
         return;
     }
     e->busy = 0;
     if (--e->refs == 0) {
-        *slot = e->next;
+        wb_htab_unlink_at(&t->keys, slot);
         entry_free(t, e);
     } else {
         pthread_cond_signal(&e->cv);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "storage.h"
 
 wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
@@ -193,26 +194,20 @@ int wabot_storage_expire(wabot_storage *s, const char *key, int64_t ttl_ms)
 /* ------------------------------------------------------------------ */
 /* Version 2: details, version-1 fallbacks                             */
 
-/* The detail of the last failed call, per thread, tagged with its handle
- * (as the context's detail in lib/core/errors.c). */
-static _Thread_local struct {
-    const wabot_storage *s;
-    char msg[256];
-} tls_detail;
-
+/* Details go to the library's one per-thread slot (lib/core/errors.c),
+ * tagged with the handle. */
 int wb_storage_fail(const wabot_storage *s, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tls_detail.s = s;
-    vsnprintf(tls_detail.msg, sizeof tls_detail.msg, fmt, ap);
+    wb_detailv(s, fmt, ap);
     va_end(ap);
     return status;
 }
 
 const char *wabot_storage_errmsg(const wabot_storage *s)
 {
-    return tls_detail.s == s ? tls_detail.msg : "";
+    return wb_detail_of(s);
 }
 
 /* A version-2 member, or NULL for a version-1 table (whose struct ends

@@ -1,10 +1,10 @@
-/* The webhook routes' handlers: GET (Meta's handshake) and POST on each
- * configured webhook path, registered in the context's route table by
- * lib/http_server. A POST goes to a provider parser and its messages
- * to the pipeline. Parsing lives in twilio.c and meta.c, authenticity in
- * verify.c (signatures, the GET handshake), delivery receipts in
- * receipts.c; this file only decides what runs in which order (content
- * type, size, signature, body) and what is answered. */
+/* The "webhook" module: the dispatcher the provider modules (twilio.c,
+ * meta.c) register with. It serves their paths (GET: a provider's
+ * handshake; POST: the provider of the Content-Type), and runs the steps
+ * common to every provider: the size limit, receipts, the pipeline, the
+ * answer. Parsing lives in the providers, authenticity in verify.c,
+ * delivery receipts in receipts.c; this file only decides what runs in
+ * which order and what is answered. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -46,25 +46,11 @@ void wb_webhook_batch_clear(wb_webhook_batch *b)
     b->alloc = a;
 }
 
-/* Grow an array of `size`-byte items to hold one more. */
-static int grow(const wabot_allocator *a, void **items, size_t n, size_t *cap,
-                size_t size)
-{
-    if (n < *cap)
-        return WABOT_OK;
-    size_t ncap = *cap ? *cap * 2 : 4;
-    void *p = wb_realloc(a, *items, ncap * size);
-    if (p == NULL)
-        return WABOT_ERR_NOMEM;
-    *items = p;
-    *cap = ncap;
-    return WABOT_OK;
-}
-
 int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m)
 {
     void *items = b->msgs;
-    if (grow(&b->alloc, &items, b->n_msgs, &b->cap_msgs, sizeof *b->msgs)) {
+    if (wb_grow(&b->alloc, &items, b->n_msgs + 1, &b->cap_msgs,
+                sizeof *b->msgs)) {
         wabot_message_free(m);
         return WABOT_ERR_NOMEM;
     }
@@ -76,8 +62,8 @@ int wb_webhook_batch_add_msg(wb_webhook_batch *b, wabot_message *m)
 wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b)
 {
     void *items = b->statuses;
-    if (grow(&b->alloc, &items, b->n_statuses, &b->cap_statuses,
-             sizeof *b->statuses))
+    if (wb_grow(&b->alloc, &items, b->n_statuses + 1, &b->cap_statuses,
+                sizeof *b->statuses))
         return NULL;
     b->statuses = items;
     wb_status_update *s = &b->statuses[b->n_statuses++];
@@ -88,23 +74,38 @@ wb_status_update *wb_webhook_batch_add_status(wb_webhook_batch *b)
 /* ------------------------------------------------------------------ */
 /* Request inspection                                                  */
 
-typedef enum body_kind { BODY_UNSUPPORTED, BODY_FORM, BODY_JSON } body_kind;
+/* The providers registered with a context's webhook module. */
+#define WB_MAX_PROVIDERS 8
+struct wb_webhooks {
+    const wb_webhook_provider *p[WB_MAX_PROVIDERS];
+    size_t n;
+    wb_webhook_serve_fn serve;
+    wb_webhook_diverter divert; /* plan NULL: everything is handled here */
+};
 
-/* The media type of a Content-Type value, without parameters
- * ("; charset=utf-8"), surrounding white space, or case. */
-static body_kind body_kind_of(const char *ct)
+static const wb_webhooks *webhooks_of(const wabot_ctx *ctx)
 {
-    if (ct == NULL)
-        return BODY_UNSUPPORTED;
+    wabot_module *m = wabot_ctx_module(ctx, "webhook");
+    return m != NULL ? wabot_module_data(m) : NULL;
+}
+
+/* The provider reading the media type of a Content-Type value (without
+ * parameters such as "; charset=utf-8", surrounding white space, or
+ * case); NULL if none does. */
+static const wb_webhook_provider *provider_for(const wb_webhooks *w,
+                                               const char *ct)
+{
+    if (ct == NULL || w == NULL)
+        return NULL;
     ct += strspn(ct, " \t");
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
-    if (n == strlen(WB_CT_FORM) && strncasecmp(ct, WB_CT_FORM, n) == 0)
-        return BODY_FORM;
-    if (n == strlen(WB_CT_JSON) && strncasecmp(ct, WB_CT_JSON, n) == 0)
-        return BODY_JSON;
-    return BODY_UNSUPPORTED;
+    for (size_t i = 0; i < w->n; i++)
+        if (strlen(w->p[i]->media_type) == n &&
+            strncasecmp(ct, w->p[i]->media_type, n) == 0)
+            return w->p[i];
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -141,12 +142,24 @@ static int answer(wabot_ctx *ctx, wabot_http_response *r,
     return WABOT_OK;
 }
 
-/* GET on a webhook path: Meta's verification handshake. */
+/* GET on a webhook path: the verification handshake of the provider
+ * that has one (Meta's). */
 static int handle_get(wabot_ctx *ctx, const char *query,
                       wabot_http_response **resp)
 {
+    const wb_webhooks *w = webhooks_of(ctx);
+    const wb_webhook_provider *p = NULL;
+    for (size_t i = 0; w != NULL && i < w->n && p == NULL; i++)
+        if (w->p[i]->handshake != NULL)
+            p = w->p[i];
     wb_reject rej;
-    int rc = wb_meta_handshake(ctx, query, &rej, resp);
+    if (p == NULL) {
+        wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 405, "method_not_allowed",
+                      "no provider on this path has a GET handshake; "
+                      "use POST");
+        return wb_webhook_reject(ctx, &rej, resp);
+    }
+    int rc = p->handshake(ctx, query, &rej, resp);
     if (rc == WABOT_ERR_AUTH)
         return wb_webhook_reject(ctx, &rej, resp);
     if (rc != WABOT_OK)
@@ -196,8 +209,8 @@ static size_t handle_messages(wabot_ctx *ctx, const wb_webhook_batch *b,
 }
 
 /* Handle a parsed, authentic batch and answer it. */
-static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
-                         wabot_http_response **resp)
+static int process_batch(wabot_ctx *ctx, const wb_webhook_provider *p,
+                         wb_webhook_batch *b, wabot_http_response **resp)
 {
     apply_status_updates(ctx, b);
     if (b->n_ignored_changes > 0)
@@ -205,7 +218,7 @@ static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
                  (int64_t)b->n_ignored_changes);
     /* Twilio can carry the turn's replies in its answer (opt-in). */
     wb_inline sink = {NULL, 0, 0};
-    int inline_replies = kind == BODY_FORM && ctx->cfg.twilio_inline_replies;
+    int inline_replies = p->inline_replies != NULL && p->inline_replies(ctx);
     size_t transient = handle_messages(ctx, b, inline_replies ? &sink : NULL);
     wb_webhook_batch_clear(b);
     if (transient > 0) {
@@ -219,10 +232,7 @@ static int process_batch(wabot_ctx *ctx, body_kind kind, wb_webhook_batch *b,
                       "(storage or time-out); redeliver later", transient);
         return wb_webhook_reject(ctx, &rej, resp);
     }
-    wabot_http_response *r =
-        kind != BODY_FORM ? wb_response_json_ok(ctx)
-        : sink.n          ? wb_response_twiml_messages(ctx, sink.items, sink.n)
-                          : wb_response_twiml_empty(ctx);
+    wabot_http_response *r = p->answer(ctx, sink.items, sink.n);
     wb_inline_clear(ctx, &sink);
     return answer(ctx, r, resp);
 }
@@ -238,44 +248,6 @@ static int parse_failed(wabot_ctx *ctx, int rc, const wb_reject *rej,
                     wabot_strerror(rc));
 }
 
-/* Twilio: the form is decoded (with its limits) first because the
- * signature covers the decoded parameters; nothing is interpreted before
- * the signature holds. */
-static int handle_twilio(wabot_ctx *ctx, const wb_request *r,
-                         wabot_http_response **resp)
-{
-    wb_form_limits lim = {
-        ctx->cfg.max_params > 0 ? (size_t)ctx->cfg.max_params : 0,
-        ctx->cfg.max_field_bytes > 0 ? (size_t)ctx->cfg.max_field_bytes : 0};
-    wb_form *f = NULL;
-    wb_reject rej;
-    int rc = wb_form_parse(&ctx->alloc, r->body, r->len, &lim, &f, &rej);
-    if (rc == WABOT_OK)
-        rc = wb_verify_twilio(ctx, r, f, &rej);
-    wb_webhook_batch batch;
-    wb_webhook_batch_init(&batch, ctx);
-    if (rc == WABOT_OK)
-        rc = wb_twilio_parse_form(ctx, f, &batch, &rej);
-    wb_form_free(f);
-    if (rc != WABOT_OK)
-        return parse_failed(ctx, rc, &rej, resp);
-    return process_batch(ctx, BODY_FORM, &batch, resp);
-}
-
-static int handle_meta(wabot_ctx *ctx, const wb_request *r,
-                       wabot_http_response **resp)
-{
-    wb_reject rej;
-    wb_webhook_batch batch;
-    wb_webhook_batch_init(&batch, ctx);
-    int rc = wb_verify_meta(ctx, r, &rej);
-    if (rc == WABOT_OK)
-        rc = wb_meta_parse(ctx, r->body, r->len, &batch, &rej);
-    if (rc != WABOT_OK)
-        return parse_failed(ctx, rc, &rej, resp);
-    return process_batch(ctx, BODY_JSON, &batch, resp);
-}
-
 int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
                    wabot_http_response **resp)
 {
@@ -283,13 +255,45 @@ int wb_webhook_get(wabot_ctx *ctx, const wb_request *req,
     return handle_get(ctx, q != NULL ? q : "", resp);
 }
 
+/* A batch (partly) for another system: all of it forwarded, or the part
+ * for here handled first, then the whole request forwarded. A 5xx of
+ * either side is the answer, so the provider redelivers (dedup makes
+ * that safe on both sides); else a mixed batch gets this side's answer. */
+static int divert(wabot_ctx *ctx, const wb_webhook_diverter *d,
+                  const wb_webhook_provider *p, const wb_request *req,
+                  wb_webhook_batch *b, wabot_http_response **resp)
+{
+    wb_divert_plan plan = d->plan(ctx, b, d->ud);
+    if (plan == WB_DIVERT_HERE)
+        return process_batch(ctx, p, b, resp);
+    if (plan == WB_DIVERT_LEGACY) {
+        wb_webhook_batch_clear(b);
+        return d->forward(ctx, req, resp, d->ud);
+    }
+    wabot_http_response *here = NULL, *there = NULL;
+    int rc = process_batch(ctx, p, b, &here);
+    if (rc != WABOT_OK || wabot_http_response_status(here) >= 500) {
+        *resp = here;
+        return rc;
+    }
+    rc = d->forward(ctx, req, &there, d->ud);
+    if (rc != WABOT_OK) {
+        wabot_http_response_free(here);
+        return rc;
+    }
+    int legacy_failed = wabot_http_response_status(there) >= 500;
+    *resp = legacy_failed ? there : here;
+    wabot_http_response_free(legacy_failed ? here : there);
+    return WABOT_OK;
+}
+
 int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
                     wabot_http_response **resp)
 {
     wb_reject rej;
     const char *ct = wb_header_get(req, "Content-Type");
-    body_kind kind = body_kind_of(ct);
-    if (kind == BODY_UNSUPPORTED) {
+    const wb_webhook_provider *p = provider_for(webhooks_of(ctx), ct);
+    if (p == NULL) {
         wb_reject_set(&rej, WABOT_ERR_UNSUPPORTED, 415,
                       "unsupported_media_type",
                       "Content-Type '%.60s' is not supported; send "
@@ -305,6 +309,64 @@ int wb_webhook_post(wabot_ctx *ctx, const wb_request *req,
                       (long long)ctx->cfg.max_body_bytes);
         return wb_webhook_reject(ctx, &rej, resp);
     }
-    return kind == BODY_FORM ? handle_twilio(ctx, req, resp)
-                             : handle_meta(ctx, req, resp);
+    wb_webhook_batch batch;
+    wb_webhook_batch_init(&batch, ctx);
+    int rc = p->read(ctx, req, &batch, &rej);
+    if (rc != WABOT_OK)
+        return parse_failed(ctx, rc, &rej, resp);
+    const wb_webhook_diverter *d = &webhooks_of(ctx)->divert;
+    if (d->plan == NULL)
+        return process_batch(ctx, p, &batch, resp);
+    return divert(ctx, d, p, req, &batch, resp);
+}
+
+/* ------------------------------------------------------------------ */
+/* The provider registry                                               */
+
+wb_webhooks *wb_webhooks_new(wabot_ctx *ctx, wb_webhook_serve_fn serve)
+{
+    wb_webhooks *w = wb_calloc(&ctx->alloc, 1, sizeof *w);
+    if (w != NULL)
+        w->serve = serve;
+    return w;
+}
+
+void wb_webhooks_free(wabot_ctx *ctx, wb_webhooks *w)
+{
+    wb_free(&ctx->alloc, w);
+}
+
+static wb_webhooks *registry_of(wabot_module *m)
+{
+    wabot_module *wm = wabot_ctx_module(wabot_module_ctx(m), "webhook");
+    return wm != NULL ? wabot_module_data(wm) : NULL;
+}
+
+int wb_webhook_set_diverter(wabot_module *m, const wb_webhook_diverter *d)
+{
+    wb_webhooks *w = registry_of(m);
+    if (w == NULL)
+        return wb_error(wabot_module_ctx(m), WABOT_ERR_STATE,
+                        "%s: no webhook module", wabot_module_name(m));
+    if (w->divert.plan != NULL)
+        return wb_error(wabot_module_ctx(m), WABOT_ERR_EXISTS,
+                        "%s: a webhook diverter is installed already",
+                        wabot_module_name(m));
+    w->divert = *d;
+    return WABOT_OK;
+}
+
+int wb_webhook_provider_add(wabot_module *m, const wb_webhook_provider *p,
+                            const char *path)
+{
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    wb_webhooks *w = registry_of(m);
+    if (w == NULL || w->n == WB_MAX_PROVIDERS)
+        return wb_error(ctx, WABOT_ERR_STATE,
+                        "webhook provider %s: no webhook module, or no room "
+                        "in it", p->name);
+    w->p[w->n++] = p;
+    if (path == NULL)
+        return WABOT_OK; /* parsing only: served by no path */
+    return w->serve(ctx, path, p->handshake != NULL);
 }

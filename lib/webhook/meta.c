@@ -726,3 +726,42 @@ int wb_meta_parse(wabot_ctx *ctx, const char *body, size_t len,
         wb_webhook_batch_clear(out);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* The provider module                                                 */
+
+static int meta_read(wabot_ctx *ctx, const wb_request *r,
+                     wb_webhook_batch *out, wb_reject *rej)
+{
+    int rc = wb_verify_meta(ctx, r, rej);
+    if (rc == WABOT_OK)
+        rc = wb_meta_parse(ctx, r->body, r->len, out, rej);
+    return rc;
+}
+
+static wabot_http_response *meta_answer(const wabot_ctx *ctx,
+                                        wabot_outbound *const *replies,
+                                        size_t n)
+{
+    (void)replies;
+    (void)n; /* Meta takes no replies in the answer */
+    return wb_response_json_ok(ctx);
+}
+
+static const wb_webhook_provider meta_provider = {
+    "meta", WB_CT_JSON, wb_meta_handshake, meta_read, NULL, meta_answer};
+
+static int meta_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wb_webhook_provider_add(m, &meta_provider,
+                                   wabot_module_ctx(m)->cfg.meta_path);
+}
+
+static const char *const meta_requires[] = {"webhook", NULL};
+
+const wabot_module_def wb_meta_module = {
+    WABOT_MODULE_DEF_VERSION, "meta",
+    "reads WhatsApp Cloud API webhooks (JSON, X-Hub-Signature-256) on "
+    "meta_webhook_path, and its GET verification handshake",
+    meta_requires, NULL, 0, NULL, meta_create, NULL};

@@ -306,30 +306,7 @@ int wb_meta_verify(const char *secret, const char *body, size_t len,
 }
 
 /* ------------------------------------------------------------------ */
-/* Public API                                                          */
-
-/* The public checks take no context: they allocate with libc. */
-static void *libc_malloc(size_t n, void *ud)
-{
-    (void)ud;
-    return malloc(n);
-}
-
-static void *libc_realloc(void *p, size_t n, void *ud)
-{
-    (void)ud;
-    return realloc(p, n);
-}
-
-static void libc_free(void *p, void *ud)
-{
-    (void)ud;
-    free(p);
-}
-
-static const wabot_allocator libc_alloc = {WABOT_ALLOCATOR_VERSION,
-                                           libc_malloc, libc_realloc,
-                                           libc_free, NULL};
+/* Public API (no context: allocations go to libc)                     */
 
 int wabot_twilio_signature_check(const char *auth_token, const char *url,
                                  wabot_twilio_body kind, const char *body,
@@ -345,7 +322,7 @@ int wabot_twilio_signature_check(const char *auth_token, const char *url,
         /* No limits here: the caller chose to verify this body. */
         wb_form_limits lim = {(size_t)-1, (size_t)-1};
         wb_reject rej;
-        int rc = wb_form_parse(&libc_alloc, body, len, &lim, &form, &rej);
+        int rc = wb_form_parse(&wb_libc_allocator, body, len, &lim, &form, &rej);
         if (rc != WABOT_OK)
             return rc == WABOT_ERR_NOMEM ? rc : WABOT_ERR_PARSE;
     }

@@ -372,3 +372,57 @@ int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
     wb_form_free(f);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* The provider module                                                 */
+
+/* The form is decoded (with its limits) first because the signature
+ * covers the decoded parameters; nothing is interpreted before the
+ * signature holds. */
+static int twilio_read(wabot_ctx *ctx, const wb_request *r,
+                       wb_webhook_batch *out, wb_reject *rej)
+{
+    wb_form_limits lim = {
+        ctx->cfg.max_params > 0 ? (size_t)ctx->cfg.max_params : 0,
+        ctx->cfg.max_field_bytes > 0 ? (size_t)ctx->cfg.max_field_bytes : 0};
+    wb_form *f = NULL;
+    int rc = wb_form_parse(&ctx->alloc, r->body, r->len, &lim, &f, rej);
+    if (rc == WABOT_OK)
+        rc = wb_verify_twilio(ctx, r, f, rej);
+    if (rc == WABOT_OK)
+        rc = wb_twilio_parse_form(ctx, f, out, rej);
+    wb_form_free(f);
+    return rc;
+}
+
+static int twilio_inline_replies(const wabot_ctx *ctx)
+{
+    return ctx->cfg.twilio_inline_replies != 0;
+}
+
+static wabot_http_response *twilio_answer(const wabot_ctx *ctx,
+                                          wabot_outbound *const *replies,
+                                          size_t n)
+{
+    return n > 0 ? wb_response_twiml_messages(ctx, replies, n)
+                 : wb_response_twiml_empty(ctx);
+}
+
+static const wb_webhook_provider twilio_provider = {
+    "twilio", WB_CT_FORM, NULL, twilio_read, twilio_inline_replies,
+    twilio_answer};
+
+static int twilio_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wb_webhook_provider_add(m, &twilio_provider,
+                                   wabot_module_ctx(m)->cfg.twilio_path);
+}
+
+static const char *const twilio_requires[] = {"webhook", NULL};
+
+const wabot_module_def wb_twilio_module = {
+    WABOT_MODULE_DEF_VERSION, "twilio",
+    "reads Twilio webhooks (form-encoded, X-Twilio-Signature) on "
+    "twilio_webhook_path; answers TwiML",
+    twilio_requires, NULL, 0, NULL, twilio_create, NULL};

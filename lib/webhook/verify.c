@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "internal/metrics.h"
+#include "internal/secret.h"
 #include "internal/strbuf.h"
 #include "internal/webhook.h"
 
@@ -261,19 +262,6 @@ int wb_verify_meta(wabot_ctx *ctx, const wb_request *r, wb_reject *rej)
 /* ------------------------------------------------------------------ */
 /* Meta's verification handshake                                       */
 
-/* Constant-time equality of two strings of any length: their SHA-256
- * digests are compared, so not even the length of the configured token
- * shows in the timing. */
-static int secret_equal(const char *a, size_t an, const char *b)
-{
-    unsigned char da[32], db[32];
-    unsigned int la = 0, lb = 0;
-    if (!EVP_Digest(a, an, da, &la, EVP_sha256(), NULL) ||
-        !EVP_Digest(b, strlen(b), db, &lb, EVP_sha256(), NULL))
-        return 0;
-    return CRYPTO_memcmp(da, db, sizeof da) == 0;
-}
-
 static int refuse(wb_reject *rej, const char *why)
 {
     return wb_reject_set(rej, WABOT_ERR_AUTH, 403, "verification_failed",
@@ -295,8 +283,9 @@ static int handshake_check(wabot_ctx *ctx, const wb_form *q, wb_reject *rej)
     if (mode == NULL || strcmp(mode, "subscribe") != 0)
         return refuse(rej, "hub.mode must be subscribe");
     if (token == NULL ||
-        !secret_equal(token->value, token->value_len,
-                      ctx->cfg.meta_verify_token))
+        !wb_secret_equal(token->value, token->value_len,
+                         ctx->cfg.meta_verify_token,
+                         strlen(ctx->cfg.meta_verify_token)))
         return refuse(rej, "hub.verify_token does not match");
     if (!challenge_ok(wb_form_find(q, "hub.challenge")))
         return refuse(rej, "hub.challenge must be 1 to 256 letters, digits "

@@ -9,9 +9,9 @@
 
 /* TTLs: short enough for a real-time backend to sleep past, long enough
  * that "still there right after the write" holds on a loaded machine. */
-#define TTL_MS 100
-#define PAST_TTL_MS 150
-#define LONG_TTL_MS 300
+#define TTL_MS 200
+#define PAST_TTL_MS 300
+#define LONG_TTL_MS 600
 
 /* ------------------------------------------------------------------ */
 /* Fixtures: one slot per registered backend                           */

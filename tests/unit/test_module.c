@@ -549,6 +549,53 @@ static int handle_text(tu_env *e, const char *id, const char *text)
     return rc;
 }
 
+/* The webhook providers are modules that join the "webhook" module:
+ * created after it, each serving its path. */
+START_TEST(test_webhook_providers_are_modules_created_after_the_dispatcher)
+{
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, NULL), WABOT_OK);
+    size_t at[3] = {0};
+    static const char *const names[] = {"webhook", "twilio", "meta"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t i = 0;
+        while (i < wabot_ctx_module_count(ctx) &&
+               strcmp(wabot_module_name(wabot_ctx_module_at(ctx, i)),
+                      names[k]) != 0)
+            i++;
+        ck_assert_msg(i < wabot_ctx_module_count(ctx), "no module %s",
+                      names[k]);
+        at[k] = i;
+    }
+    ck_assert_uint_lt(at[0], at[1]);
+    ck_assert_uint_lt(at[0], at[2]);
+    /* Each provider's path is served: a Twilio form on its path is read
+     * (403: unsigned), as is a Meta JSON body on its own (403 too). */
+    wabot_http_header ct_form = {"Content-Type",
+                                 "application/x-www-form-urlencoded"};
+    wabot_http_header ct_json = {"Content-Type", "application/json"};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(ctx, "POST", "/whatsapp/webhook",
+                                       &ct_form, 1, "a=b", 3, &r),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 403);
+    wabot_http_response_free(r);
+    ck_assert_int_eq(wabot_http_handle(ctx, "POST", "/whatsapp-v2/webhook",
+                                       &ct_json, 1, "{}", 2, &r),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 403);
+    wabot_http_response_free(r);
+    /* A media type no provider reads: 415. */
+    wabot_http_header ct_xml = {"Content-Type", "text/xml"};
+    ck_assert_int_eq(wabot_http_handle(ctx, "POST", "/whatsapp/webhook",
+                                       &ct_xml, 1, "<a/>", 4, &r),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 415);
+    wabot_http_response_free(r);
+    wabot_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_admit_stage_wraps_the_turn_before_anything_is_loaded)
 {
     tu_env e;
@@ -647,6 +694,7 @@ static Suite *module_suite(void)
     tcase_add_test(tc,
                    test_hooks_reach_every_subscriber_and_report_the_first_error);
     tcase_add_test(tc, test_library_features_are_modules_too);
+    tcase_add_test(tc, test_webhook_providers_are_modules_created_after_the_dispatcher);
     tcase_add_test(tc, test_admit_stage_wraps_the_turn_before_anything_is_loaded);
     tcase_add_test(
         tc, test_delivery_sent_event_reaches_receipts_and_host_subscribers);

@@ -1,0 +1,167 @@
+/* The `monitoring` module: GET /metrics (Prometheus text 0.0.4) and
+ * GET {admin prefix}/monitoring (the replaced system's dashboard JSON),
+ * both behind the admin tokens or the metrics token (never open). Built on
+ * public APIs only: the metrics snapshot, queue counts, named counters. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "wabot/admin.h"
+#include "wabot/jobs.h"
+#include "wabot/metrics.h"
+#include "wabot/module.h"
+#include "internal/admin.h"
+#include "internal/ctx.h"
+#include "internal/json_alloc.h"
+
+enum { OPT_METRICS_PATH, OPT_METRICS_TOKEN };
+
+static const wabot_option_def monitoring_options[] = {
+    {WABOT_OPTION_DEF_VERSION, "metrics_path", WABOT_OPTION_STRING, 0, 0, 0,
+     0, "/metrics", "path of the Prometheus endpoint (not under the admin "
+     "prefix)", "WABOT_METRICS_PATH", NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "metrics_token", WABOT_OPTION_STRING,
+     WABOT_OPTION_SECRET, 0, 0, 0, "",
+     "bearer token(s) for /metrics and /monitoring besides the admin "
+     "token(s), comma-separated (scrapers often get their own)",
+     "WABOT_METRICS_TOKEN", NULL, NULL},
+};
+
+/* ------------------------------------------------------------------ */
+/* GET /metrics                                                        */
+
+static int metrics_route(wabot_ctx *ctx, const wabot_http_server_request *req,
+                         wabot_http_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    char *text = wabot_metrics_prometheus(ctx);
+    if (text == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "monitoring: out of memory");
+    int rc = wabot_http_response_set_status(resp, 200);
+    if (rc == WABOT_OK)
+        rc = wabot_http_response_set_body(
+            resp, "text/plain; version=0.0.4; charset=utf-8", text,
+            strlen(text));
+    if (rc == WABOT_OK)
+        rc = wabot_http_response_add_header(resp, "Cache-Control", "no-store");
+    wabot_ctx_mem_free(ctx, text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* GET {prefix}/monitoring                                             */
+
+/* The replaced system's queue names on its dashboard, and ours. */
+static const struct {
+    const char *shown, *queue;
+} QUEUES[] = {
+    {"orderProcessing", "order-processing"},
+    {"invoices", "invoice-processing"},
+    {"reminders", "reminders"},
+    {"campaigns", "campaigns"},
+    {"outbound", "outbound"},
+};
+
+/* The counters behind "new": what each module counts under that name. */
+static const struct {
+    const char *shown, *counter;
+} TOTALS[] = {
+    {"messages", "messages.received"},
+    {"orders", "orders.created"},
+    {"invoices", "invoices.issued"},
+    {"reminders", "reminders.sent"},
+    {"campaigns", "campaigns.created"},
+};
+
+static json_t *queue_json(wabot_ctx *ctx, const char *queue)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    wabot_queue_counts(ctx, queue, c, WABOT_JOB_STATE_COUNT);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "waiting",
+                     (json_int_t)c[WABOT_JOB_WAITING], "active",
+                     (json_int_t)c[WABOT_JOB_ACTIVE], "completed",
+                     (json_int_t)c[WABOT_JOB_COMPLETED], "failed",
+                     (json_int_t)c[WABOT_JOB_FAILED], "delayed",
+                     (json_int_t)c[WABOT_JOB_DELAYED]);
+}
+
+static json_t *monitoring_json(wabot_ctx *ctx)
+{
+    json_t *root = json_object(), *fresh = json_object(),
+           *queues = json_object();
+    for (size_t i = 0; i < sizeof TOTALS / sizeof TOTALS[0]; i++)
+        json_object_set_new(fresh, TOTALS[i].shown,
+                            json_integer(wabot_metrics_counter(
+                                ctx, TOTALS[i].counter)));
+    for (size_t i = 0; i < sizeof QUEUES / sizeof QUEUES[0]; i++)
+        json_object_set_new(queues, QUEUES[i].shown,
+                            queue_json(ctx, QUEUES[i].queue));
+    /* The legacy side as the migration module's forwarder saw it. */
+    json_t *old = json_pack(
+        "{s:I, s:I}", "messages",
+        (json_int_t)wabot_metrics_counter(ctx, "migration.legacy"), "errors",
+        (json_int_t)wabot_metrics_counter(ctx, "migration.legacy_errors"));
+    int64_t now = wabot_ctx_now_ms(ctx);
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    char stamp[64];
+    gmtime_r(&secs, &tm);
+    snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(now % 1000));
+    json_object_set_new(root, "new", fresh);
+    json_object_set_new(root, "queues", queues);
+    json_object_set_new(root, "old", old);
+    json_object_set_new(root, "timestamp", json_string(stamp));
+    return root;
+}
+
+static int monitoring_route(wabot_ctx *ctx,
+                            const wabot_http_server_request *req,
+                            wabot_http_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    json_t *o = monitoring_json(ctx);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    wb_json_scope_leave(prev);
+    if (text == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "monitoring: out of memory");
+    int rc = wabot_http_response_set_json(resp, 200, text);
+    wb_json_free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The module                                                          */
+
+static int monitoring_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    const char *path = wabot_module_option_str(m, NULL, OPT_METRICS_PATH);
+    const char *token = wabot_module_option_str(m, NULL, OPT_METRICS_TOKEN);
+    if (path == NULL || path[0] != '/')
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "monitoring.metrics_path must start with '/'");
+    int rc = wb_admin_mount(ctx, "GET", path, 0, token, metrics_route, NULL,
+                            NULL);
+    if (rc == WABOT_OK)
+        rc = wb_admin_mount(ctx, "GET", "/monitoring", 1, token,
+                            monitoring_route, NULL, NULL);
+    return rc;
+}
+
+static const char *const monitoring_requires[] = {"admin", NULL};
+
+const wabot_module_def wb_monitoring_module = {
+    WABOT_MODULE_DEF_VERSION, "monitoring",
+    "GET /metrics (Prometheus) and {admin prefix}/monitoring, behind the "
+    "admin or metrics token",
+    monitoring_requires, monitoring_options,
+    sizeof monitoring_options / sizeof monitoring_options[0], NULL,
+    monitoring_create, NULL};

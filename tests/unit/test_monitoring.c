@@ -1,0 +1,127 @@
+/* The monitoring module: /metrics and {prefix}/monitoring behind the admin
+ * or the metrics token, never open. */
+#include <string.h>
+
+#include "testutil.h"
+
+static tu_env E;
+
+static void start(const char *const *kv)
+{
+    wabot_options *o = wabot_options_new();
+    for (; kv != NULL && kv[0] != NULL; kv += 2)
+        ck_assert_msg(wabot_options_set(o, kv[0], kv[1]) == WABOT_OK, "%s: %s",
+                      kv[0], wabot_options_errmsg(o));
+    tu_env_init_opts(&E, o);
+    wabot_options_free(o);
+}
+
+static wabot_http_response *get(const char *path, const char *auth)
+{
+    wabot_http_header h = {"Authorization", auth};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(E.ctx, "GET", path, &h,
+                                       auth != NULL ? 1 : 0, NULL, 0, &r),
+                     WABOT_OK);
+    return r;
+}
+
+static int status_of(const char *path, const char *auth)
+{
+    wabot_http_response *r = get(path, auth);
+    int s = wabot_http_response_status(r);
+    wabot_http_response_free(r);
+    return s;
+}
+
+START_TEST(test_never_open_without_a_token)
+{
+    start(NULL);
+    ck_assert_int_eq(status_of("/metrics", NULL), 404);
+    ck_assert_int_eq(status_of("/whatsapp-v2/monitoring", "Bearer x"), 404);
+    tu_env_free(&E);
+}
+END_TEST
+
+static const char *const metrics_only[] = {"monitoring.metrics_token",
+                                           "scrape", NULL};
+
+START_TEST(test_metrics_token_opens_metrics_and_monitoring_only)
+{
+    start(metrics_only);
+    ck_assert_int_eq(status_of("/metrics", NULL), 401);
+    ck_assert_int_eq(status_of("/metrics", "Bearer nope"), 403);
+    wabot_metrics_add(E.ctx, "messages.received", 3);
+    wabot_http_response *r = get("/metrics", "Bearer scrape");
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    ck_assert_str_eq(wabot_http_response_content_type(r),
+                     "text/plain; version=0.0.4; charset=utf-8");
+    size_t len;
+    const char *body = wabot_http_response_body(r, &len);
+    ck_assert_ptr_nonnull(strstr(body, "wabot_messages_received_total 3"));
+    wabot_http_response_free(r);
+    ck_assert_int_eq(status_of("/whatsapp-v2/monitoring", "Bearer scrape"),
+                     200);
+    /* the admin API itself stays off */
+    ck_assert_int_eq(status_of("/whatsapp-v2/migration", "Bearer scrape"),
+                     404);
+    tu_env_free(&E);
+}
+END_TEST
+
+static const char *const admin_token[] = {"admin.token", "adm", NULL};
+
+START_TEST(test_monitoring_has_the_replaced_dashboards_shape)
+{
+    start(admin_token);
+    wabot_metrics_add(E.ctx, "messages.received", 2);
+    ck_assert_int_eq(status_of("/metrics", "Bearer adm"), 200);
+    wabot_http_response *r = get("/whatsapp-v2/monitoring", "Bearer adm");
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    size_t len;
+    const char *body = wabot_http_response_body(r, &len);
+    static const char *const parts[] = {
+        "\"new\":{\"messages\":2,\"orders\":0,\"invoices\":0,\"reminders\":0,"
+        "\"campaigns\":0}",
+        "\"orderProcessing\":{\"waiting\":0,\"active\":0,\"completed\":0,"
+        "\"failed\":0,\"delayed\":0}",
+        "\"invoices\":{", "\"reminders\":{", "\"campaigns\":{",
+        "\"old\":{\"messages\":0,\"errors\":0}",
+        "\"timestamp\":\"2026-01-01T00:00:00.000Z\""};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        ck_assert_msg(strstr(body, parts[i]) != NULL, "%s not in %s",
+                      parts[i], body);
+    wabot_http_response_free(r);
+    tu_env_free(&E);
+}
+END_TEST
+
+static const char *const custom_path[] = {"admin.token", "adm",
+                                          "monitoring.metrics_path",
+                                          "/ops/metrics", NULL};
+
+START_TEST(test_metrics_path_is_an_option)
+{
+    start(custom_path);
+    ck_assert_int_eq(status_of("/ops/metrics", "Bearer adm"), 200);
+    ck_assert_int_eq(status_of("/metrics", "Bearer adm"), 404);
+    tu_env_free(&E);
+}
+END_TEST
+
+Suite *monitoring_suite(void)
+{
+    Suite *s = suite_create("monitoring");
+    TCase *tc = tcase_create("monitoring");
+    tcase_add_test(tc, test_never_open_without_a_token);
+    tcase_add_test(tc, test_metrics_token_opens_metrics_and_monitoring_only);
+    tcase_add_test(tc, test_monitoring_has_the_replaced_dashboards_shape);
+    tcase_add_test(tc, test_metrics_path_is_an_option);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(monitoring_suite());
+}
