@@ -552,6 +552,15 @@ public:
     {
         chk(wabot_http_response_set_text(r_, s, detail::cstr(t).get()));
     }
+    /** An admin error: {"error":{"code","message","field"}} (field may
+     *  be empty: left out). */
+    void admin_error(int s, std::string_view code, std::string_view message,
+                     std::string_view field = {})
+    {
+        chk(wabot_admin_error(r_, s, detail::cstr(code).get(),
+                              field.empty() ? nullptr : detail::cstr(field).get(),
+                              detail::cstr(message).get()));
+    }
 
 private:
     wabot_http_response *r_;
@@ -2086,6 +2095,69 @@ public:
         return out;
     }
 
+    /* The admin API (admin.h) and the migration (migration.h). */
+    bool admin_enabled() const { return wabot_admin_enabled(ctx_) != 0; }
+    /** An HTTP route on admin.prefix + subpath behind the token check. */
+    bot &admin_route(std::string_view method, std::string_view subpath, http_handler fn)
+    {
+        auto *f = new http_handler(std::move(fn));
+        return reg(f, wabot_admin_route_add(ctx_, detail::cstr(method).get(),
+                                            detail::cstr(subpath).get(), &http_tramp, f,
+                                            &detail::destroy_fn<http_handler>));
+    }
+    wabot_system migration_decide(std::string_view customer) const
+    {
+        return wabot_migration_decide(ctx_, detail::cstr(customer).get());
+    }
+    void migration_set_percent(int percent)
+    {
+        detail::check(wabot_migration_set_percent(ctx_, percent), ctx_);
+    }
+    void migration_set_enabled(bool use_new_bot)
+    {
+        detail::check(wabot_migration_set_enabled(ctx_, use_new_bot ? 1 : 0), ctx_);
+    }
+    void migration_pin(std::string_view customer, wabot_system list)
+    {
+        detail::check(wabot_migration_pin(ctx_, detail::cstr(customer).get(), list), ctx_);
+    }
+    /** False when the customer was on neither list. */
+    bool migration_unpin(std::string_view customer)
+    {
+        int rc = wabot_migration_unpin(ctx_, detail::cstr(customer).get());
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return false;
+        detail::check(rc, ctx_);
+        return true;
+    }
+    std::string migration_json() const
+    {
+        char *j = wabot_migration_json(ctx_);
+        if (!j)
+            throw error(WABOT_ERR_STATE, detail::str(wabot_errmsg()));
+        return owned(j);
+    }
+    void migration_update(std::string_view json)
+    {
+        detail::check(wabot_migration_update_json(ctx_, json.data(), json.size()), ctx_);
+    }
+    using legacy_handler =
+        std::function<void(std::string_view method, std::string_view target,
+                           const std::vector<std::pair<std::string, std::string>> &headers,
+                           std::string_view body, http_response_writer &out)>;
+    /** Who answers the legacy side's requests (empty fn: clear). The bot
+     *  keeps the function alive. */
+    void set_legacy(legacy_handler fn)
+    {
+        if (!fn) {
+            detail::check(wabot_migration_set_legacy(ctx_, nullptr, nullptr), ctx_);
+            return;
+        }
+        auto f = std::make_shared<legacy_handler>(std::move(fn));
+        detail::check(wabot_migration_set_legacy(ctx_, &legacy_tramp, f.get()), ctx_);
+        keep_.push_back(f);
+    }
+
     /* Modules and hooks. */
     /** Run fn(hook, json) for every emit of "<module>.<hook>". */
     bot &subscribe(std::string_view hook,
@@ -2123,6 +2195,22 @@ private:
     std::vector<std::shared_ptr<void>> keep_; /* options' log/clock, modules */
 
     bot(wabot_ctx *ctx, bool owned) : ctx_(ctx), owned_(owned) {}
+    static int legacy_tramp(void *ud, const char *method, const char *target,
+                            const wabot_http_header *headers, std::size_t n, const char *body,
+                            std::size_t len, wabot_http_response *out)
+    {
+        try {
+            std::vector<std::pair<std::string, std::string>> h;
+            for (std::size_t i = 0; i < n; i++)
+                h.emplace_back(detail::str(headers[i].name), detail::str(headers[i].value));
+            http_response_writer w(out);
+            (*static_cast<legacy_handler *>(ud))(method ? method : "", target ? target : "", h,
+                                                 std::string_view(body ? body : "", len), w);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
     static int hook_tramp(wabot_ctx *, const char *hook, const char *json, std::size_t len,
                           void *ud)
     {
@@ -2224,6 +2312,13 @@ private:
 
 inline std::string version() { return detail::str(wabot_version_str()); }
 inline unsigned version_num() { return wabot_version_num(); }
+/** Detail of the last failed call on this thread, whatever its object. */
+inline std::string last_error() { return detail::str(wabot_errmsg()); }
+/** A customer's stable migration bucket, 0..99. */
+inline int migration_bucket(std::string_view customer)
+{
+    return wabot_migration_bucket(detail::cstr(customer).get());
+}
 inline std::string msg_type_name(wabot_msg_type t) { return detail::str(wabot_msg_type_name(t)); }
 inline wabot_msg_type msg_type_from_name(std::string_view name)
 {

@@ -346,6 +346,55 @@ static void test_module_written_in_cpp()
     CHECK(destroyed);
 }
 
+static void test_admin_and_migration()
+{
+    auto rec = wabot::transport::recorder();
+    wabot::options o;
+    o.set("dedup", false).set("verify_signatures", false).set("admin.token", "tok").transport(rec);
+    wabot::bot bot(o);
+    CHECK(bot.admin_enabled());
+    bot.admin_route("GET", "/ping/:n", [](const wabot::http_request &rq,
+                                          wabot::http_response_writer &w) {
+        if (rq.param("n") == "0")
+            return w.admin_error(400, "bad_n", "n must not be 0", "n");
+        w.json(200, "{\"pong\":" + rq.param("n") + "}");
+    });
+    CHECK(bot.handle_http("GET", "/whatsapp-v2/ping/3", {{"Authorization", "Bearer tok"}}, "")
+              .body == "{\"pong\":3}");
+    CHECK(bot.handle_http("GET", "/whatsapp-v2/ping/0", {{"Authorization", "Bearer tok"}}, "")
+              .status == 400);
+    CHECK(bot.handle_http("GET", "/whatsapp-v2/ping/3", {}, "").status == 401);
+
+    CHECK(bot.migration_decide("+15550001") == WABOT_SYSTEM_NEW);
+    bot.migration_set_percent(0);
+    CHECK(bot.migration_decide("+15550001") == WABOT_SYSTEM_LEGACY);
+    CHECK(code_of([&] { bot.migration_set_percent(101); }) == WABOT_ERR_INVAL);
+    CHECK(wabot::last_error().find("101") != std::string::npos);
+    bot.migration_pin("+15550001", WABOT_SYSTEM_NEW);
+    CHECK(bot.migration_decide("+15550001") == WABOT_SYSTEM_NEW);
+    CHECK(bot.migration_unpin("+15550001") && !bot.migration_unpin("+15550001"));
+    bot.migration_set_enabled(true);
+    bot.migration_update("{\"percent\":100}");
+    CHECK(bot.migration_json().find("\"percent\":100") != std::string::npos);
+    int b = wabot::migration_bucket("+15550001");
+    CHECK(b >= 0 && b < 100);
+
+    int legacy_calls = 0;
+    bot.set_legacy([&](std::string_view, std::string_view, const auto &, std::string_view,
+                       wabot::http_response_writer &w) {
+        legacy_calls++;
+        w.text(200, "legacy");
+    });
+    bot.migration_pin("+15550009", WABOT_SYSTEM_LEGACY);
+    auto r = bot.handle_http(
+        "POST", "/whatsapp/webhook",
+        {{"Content-Type", "application/x-www-form-urlencoded"}, {"Host", "localhost"}},
+        "MessageSid=SM9&From=whatsapp%3A%2B15550009&To=whatsapp%3A%2B15550002&Body=hi"
+        "&AccountSid=AC1");
+    CHECK(r.status == 200 && r.body == "legacy" && legacy_calls == 1);
+    bot.set_legacy(nullptr);
+}
+
 int main()
 {
     test_options_are_typed_and_checked();
@@ -357,6 +406,7 @@ int main()
     test_storage_wrappers_and_transactions();
     test_builder_clock_log_and_jobs();
     test_module_written_in_cpp();
+    test_admin_and_migration();
     if (failures)
         std::fprintf(stderr, "%d check(s) failed\n", failures);
     else

@@ -25,8 +25,9 @@ from .redis import Redis, memory_limiter, memory_scheduler
 from .module import (Module, ModuleContext, OptionDef,  # noqa: E402
                      STAGE_ADMIT, STAGE_TURN)
 from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
-                     log_level_name, meta_signature_valid, msg_type_name,
-                     record_decode, record_encode, twilio_signature_valid)
+                     last_error, log_level_name, meta_signature_valid,
+                     migration_bucket, msg_type_name, record_decode,
+                     record_encode, twilio_signature_valid)
 
 __version__ = "0.2.0"
 
@@ -39,4 +40,5 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "category_name", "keyword_fold", "log_level_name",
            "meta_signature_valid", "msg_type_name", "record_decode",
            "record_encode", "twilio_signature_valid", "Module",
-           "ModuleContext", "OptionDef", "STAGE_ADMIT", "STAGE_TURN"]
+           "ModuleContext", "OptionDef", "STAGE_ADMIT", "STAGE_TURN",
+           "last_error", "migration_bucket"]

@@ -414,3 +414,144 @@ def record_decode(schema, value, upgrade=None):
 __all__ = ["OutMessage", "keyword_fold", "twilio_signature_valid",
            "meta_signature_valid", "msg_type_name", "category_name",
            "log_level_name", "record_encode", "record_decode", "Category"]
+
+
+# ---------------------------------------------------------------------
+# The admin API's mount point and the migration off a legacy bot
+# (include/wabot/admin.h, migration.h; doc/admin.md, doc/migration.md)
+
+def last_error():
+    """Detail of the last failed libwabot call on this thread ("" if
+    none), whatever object it was made on."""
+    return _s(_lib().wabot_errmsg())
+
+
+def _bot_admin_enabled(self):
+    return bool(_lib().wabot_admin_enabled(self._ctx))
+
+
+def _bot_admin_route(self, method, subpath):
+    """Decorator: fn(request, response) on admin.prefix + subpath, behind
+    the admin token check (nothing is registered while the admin API is
+    off)."""
+    from .bot import HttpRequest, HttpResponseWriter
+    from .errors import status_of
+
+    def deco(f):
+        def call(_ctx, req, resp, _ud):
+            try:
+                rc = f(HttpRequest(req), HttpResponseWriter(resp))
+                return int(rc) if isinstance(rc, int) else 0
+            except BaseException as e:  # noqa: B902 - never unwind into C
+                return status_of(e)
+        c = self._keep_cfn(_ffi.HTTP_HANDLER_FN(call))
+        self._check(_lib().wabot_admin_route_add(self._ctx, _b(method),
+                                                 _b(subpath), c, None, None))
+        return f
+    return deco
+
+
+def _resp_admin_error(self, http_status, code, message, field=None):
+    """{"error":{"code","message","field"}} with `http_status`."""
+    self._c(_lib().wabot_admin_error(self._p, http_status, _b(code),
+                                     _b(field), _b(message)))
+
+
+SYSTEM_LEGACY, SYSTEM_NEW = 0, 1
+
+
+def _bot_migration_decide(self, customer):
+    """"new" or "legacy": which system handles `customer` now."""
+    return "new" if _lib().wabot_migration_decide(
+        self._ctx, _b(customer)) == SYSTEM_NEW else "legacy"
+
+
+def migration_bucket(customer):
+    """The customer's stable bucket, 0..99."""
+    return _lib().wabot_migration_bucket(_b(customer))
+
+
+def _bot_migration_percent(self, percent):
+    self._check(_lib().wabot_migration_set_percent(self._ctx, percent))
+
+
+def _bot_migration_enabled(self, use_new_bot):
+    self._check(_lib().wabot_migration_set_enabled(self._ctx,
+                                                   1 if use_new_bot else 0))
+
+
+def _bot_migration_pin(self, customer, system="new"):
+    self._check(_lib().wabot_migration_pin(
+        self._ctx, _b(customer), SYSTEM_NEW if system == "new"
+        else SYSTEM_LEGACY))
+
+
+def _bot_migration_unpin(self, customer):
+    self._check(_lib().wabot_migration_unpin(self._ctx, _b(customer)))
+
+
+def _bot_migration_state(self):
+    import json
+    p = _lib().wabot_migration_json(self._ctx)
+    if not p:
+        raise error_for(Status.STATE, last_error())
+    return json.loads(_owned_ctx(self._ctx, p))
+
+
+def _bot_migration_update(self, update):
+    import json
+    text = _b(update if isinstance(update, (str, bytes))
+              else json.dumps(update))
+    self._check(_lib().wabot_migration_update_json(self._ctx, text,
+                                                   len(text)))
+
+
+_LEGACY_FN = None
+
+
+def _bot_set_legacy(self, fn):
+    """fn(method, target, headers [(name, value)], body bytes, response)
+    answers the requests of customers the migration sends to the legacy
+    bot (the writer as in HTTP routes); None clears it."""
+    global _LEGACY_FN
+    from ctypes import CFUNCTYPE, c_int
+    from .bot import HttpResponseWriter
+    from .errors import status_of
+    if _LEGACY_FN is None:
+        _LEGACY_FN = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p,
+                               POINTER(_ffi.HttpHeader), c_size_t, c_void_p,
+                               c_size_t, c_void_p)
+    if fn is None:
+        self._check(_lib().wabot_migration_set_legacy(self._ctx, None, None))
+        return
+
+    def call(_ud, method, target, headers, n, body, blen, resp):
+        try:
+            hs = [(_s(headers[i].name), _s(headers[i].value))
+                  for i in range(n)]
+            rc = fn(_s(method), _s(target), hs,
+                    string_at(body, blen) if blen else b"",
+                    HttpResponseWriter(resp))
+            return int(rc) if isinstance(rc, int) else 0
+        except BaseException as e:  # noqa: B902
+            return status_of(e)
+    c = self._keep_cfn(_LEGACY_FN(call))
+    self._check(_lib().wabot_migration_set_legacy(self._ctx, c, None))
+
+
+def _install_admin():
+    from .bot import HttpResponseWriter
+    Bot.admin_enabled = property(_bot_admin_enabled)
+    Bot.admin_route = _bot_admin_route
+    HttpResponseWriter.admin_error = _resp_admin_error
+    Bot.migration_decide = _bot_migration_decide
+    Bot.migration_set_percent = _bot_migration_percent
+    Bot.migration_set_enabled = _bot_migration_enabled
+    Bot.migration_pin = _bot_migration_pin
+    Bot.migration_unpin = _bot_migration_unpin
+    Bot.migration_state = _bot_migration_state
+    Bot.migration_update = _bot_migration_update
+    Bot.set_legacy = _bot_set_legacy
+
+
+_install_admin()
