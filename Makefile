@@ -15,13 +15,17 @@ deps:
 	@sh scripts/install-deps.sh
 
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) $(MESON_OPTS)
+	@meson setup $(BUILD) $(MESON_OPTS) > /dev/null || meson setup $(BUILD) $(MESON_OPTS)
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-demo: build
-	$(BUILD)/examples/wabot-demo $(BUILD)/examples/wabot-server
+# Builds only the two programs it runs, quietly (a failed build still
+# prints ninja's output), then shows the conversation.
+demo: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) examples/wabot-server examples/wabot-demo \
+	  > $(BUILD)/demo-build.log 2>&1 || { cat $(BUILD)/demo-build.log; exit 1; }
+	@$(BUILD)/examples/wabot-demo $(BUILD)/examples/wabot-server
 
 check: build
 	sh scripts/check.sh $(BUILD) $(BUILD_ASAN)

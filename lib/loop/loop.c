@@ -152,11 +152,39 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
     return add_watch(ctx, rt->wake_fd, WABOT_POLL_IN);
 }
 
+/* Jobs of a process-local scheduler (the context's own memory one) that
+ * never ran die with the context: replies a host forgot to flush. Say so,
+ * loudly; a shared scheduler (Redis) keeps them for other processes. */
+static void warn_unfinished(wabot_ctx *ctx, wb_runtime *rt)
+{
+    if (!rt->own_sched)
+        return;
+    int64_t lost = 0;
+    for (size_t i = 0; i < rt->n_queues; i++) {
+        int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+        if (wabot_scheduler_counts(rt->sched, rt->queues[i].name, c,
+                                   WABOT_JOB_STATE_COUNT) != WABOT_OK)
+            continue;
+        int64_t n = c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] +
+                    c[WABOT_JOB_ACTIVE];
+        if (n > 0)
+            wb_log(ctx, WABOT_LOG_WARN, "jobs",
+                   "%lld job(s) of queue %s were never run and are lost with "
+                   "the context: drive the loop (wabot_ctx_run_until_idle) "
+                   "before wabot_ctx_free",
+                   (long long)n, rt->queues[i].name);
+        lost += n;
+    }
+    if (lost > 0)
+        wb_count(ctx, "jobs.lost_at_free", lost);
+}
+
 void wb_runtime_free(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
     if (!rt)
         return;
+    warn_unfinished(ctx, rt);
     /* Jobs still running are abandoned: their leases expire and another
      * worker (or this process, restarted) runs them again. */
     while (rt->active) {

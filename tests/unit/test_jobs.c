@@ -693,6 +693,52 @@ START_TEST(test_timer_is_always_armed_at_the_earliest_deadline)
 }
 END_TEST
 
+/* A context freed with jobs its own (memory) scheduler never ran says so:
+ * replies a host forgot to flush are not lost in silence. */
+static void keep_warnings(void *ud, wabot_log_level level, const char *module,
+                          const char *msg)
+{
+    (void)module;
+    if (level == WABOT_LOG_WARN && strstr(msg, "never run") != NULL)
+        snprintf(ud, 256, "%s", msg);
+}
+
+static int never_called(wabot_job *job, void *ud)
+{
+    (void)job;
+    (void)ud;
+    return WABOT_OK;
+}
+
+START_TEST(test_free_with_unrun_jobs_warns)
+{
+    static char warned[256];
+    warned[0] = '\0';
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_log(o, keep_warnings, warned),
+                     WABOT_OK);
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    ck_assert_int_eq(
+        wabot_queue_add_worker(ctx, "later", never_called, NULL, NULL, 1),
+        WABOT_OK);
+    ck_assert_int_eq(wabot_job_enqueue(ctx, "later", "{}", 2, NULL, NULL),
+                     WABOT_OK);
+    wabot_ctx_free(ctx);
+    ck_assert_ptr_nonnull(strstr(warned, "1 job(s) of queue later"));
+
+    /* Nothing pending: nothing to say. */
+    warned[0] = '\0';
+    o = wabot_options_new();
+    wabot_options_set_log(o, keep_warnings, warned);
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_ctx_free(ctx);
+    ck_assert_str_eq(warned, "");
+}
+END_TEST
+
 static Suite *jobs_suite(void)
 {
     Suite *s = suite_create("jobs");
@@ -718,6 +764,7 @@ static Suite *jobs_suite(void)
     tcase_add_test(tc, test_webhook_delivered_twice_sends_once);
     tcase_add_test(tc, test_stats_json_lists_queues_with_counts);
     tcase_add_test(tc, test_timer_is_always_armed_at_the_earliest_deadline);
+    tcase_add_test(tc, test_free_with_unrun_jobs_warns);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,45 @@
+#!/bin/sh
+# The installed tree works on its own: `meson install` into a scratch
+# DESTDIR, then the installed wabot-server runs without LD_LIBRARY_PATH
+# (its RUNPATH finds the installed libwabot), and an outside C program
+# builds against the installed headers and wabot.pc and runs.
+#   check-installed.sh BUILD_DIR
+set -eu
+build=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+meson install -C "$build" --destdir "$tmp" --no-rebuild --quiet >/dev/null
+prefix=$(meson introspect "$build" --buildoptions |
+         python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
+libdir=$(meson introspect "$build" --buildoptions |
+         python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"))')
+case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
+root=$tmp$prefix
+unset LD_LIBRARY_PATH
+out=$("$root/bin/wabot-server" --version)
+case $out in
+  "wabot-server (libwabot "*) echo "ok: installed wabot-server runs: $out" ;;
+  *) echo "FAIL: installed wabot-server printed: $out"; exit 1 ;;
+esac
+# An outside consumer through pkg-config (the .pc names the real prefix:
+# point pkg-config at the scratch tree with its sysroot option).
+cat > "$tmp/consumer.c" <<'C'
+#include <stdio.h>
+#include <wabot.h>
+int main(void)
+{
+    wabot_ctx *ctx = NULL;
+    if (wabot_ctx_new(&ctx, NULL) != WABOT_OK)
+        return 1;
+    printf("%s\n", wabot_version_str());
+    wabot_ctx_free(ctx);
+    return 0;
+}
+C
+export PKG_CONFIG_PATH="$tmp$libdir/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$tmp"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer" "$tmp/consumer.c" \
+   $(pkg-config --cflags --libs wabot)
+LD_LIBRARY_PATH="$tmp$libdir" "$tmp/consumer" >/dev/null
+echo "ok: an outside program builds with pkg-config and runs"
