@@ -89,6 +89,36 @@ WABOT_API int wabot_meta_signature_check(const char *app_secret,
                                          const char *body, size_t len,
                                          const char *header_value);
 
+/** Bytes wabot_twilio_signature_compute writes, NUL included. */
+#define WABOT_TWILIO_SIGNATURE_SIZE 29
+/** Bytes wabot_meta_signature_compute writes, NUL included
+ *  ("sha256=" and 64 hex digits). */
+#define WABOT_META_SIGNATURE_SIZE 72
+
+/**
+ * The X-Twilio-Signature Twilio would send for a form `body` POSTed to
+ * `url` (the full URL, query included): base64 HMAC-SHA1 of the URL and
+ * the sorted, decoded parameters. For tests and for signing requests to
+ * your own server by hand (`wabot-sign`). Writes a NUL-terminated value
+ * into out (out_size >= WABOT_TWILIO_SIGNATURE_SIZE). Any thread.
+ * Errors: WABOT_ERR_INVAL (NULL/empty token or url, NULL body with a
+ * length, out too small), WABOT_ERR_PARSE (a body that is not a form),
+ * NOMEM; the detail in wabot_errmsg().
+ */
+WABOT_API int wabot_twilio_signature_compute(const char *auth_token,
+                                             const char *url,
+                                             const char *body, size_t len,
+                                             char *out, size_t out_size);
+
+/**
+ * The X-Hub-Signature-256 Meta would send for `body`: "sha256=" and the
+ * lower-case hex HMAC-SHA256 with the app secret. out_size >=
+ * WABOT_META_SIGNATURE_SIZE. Any thread. Errors: WABOT_ERR_INVAL, NOMEM.
+ */
+WABOT_API int wabot_meta_signature_compute(const char *app_secret,
+                                           const char *body, size_t len,
+                                           char *out, size_t out_size);
+
 #ifdef __cplusplus
 }
 #endif

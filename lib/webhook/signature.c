@@ -341,3 +341,55 @@ int wabot_meta_signature_check(const char *app_secret, const char *body,
         return WABOT_ERR_INVAL;
     return wb_meta_verify(app_secret, body, len, header_value);
 }
+
+int wabot_twilio_signature_compute(const char *auth_token, const char *url,
+                                   const char *body, size_t len, char *out,
+                                   size_t out_size)
+{
+    if (auth_token == NULL || *auth_token == '\0' || url == NULL ||
+        *url == '\0' || (body == NULL && len > 0) || out == NULL ||
+        out_size < WABOT_TWILIO_SIGNATURE_SIZE)
+        return wb_detail(NULL, WABOT_ERR_INVAL,
+                         "wabot_twilio_signature_compute: NULL or empty "
+                         "token/url, NULL body with a length, or out under "
+                         "%d bytes", WABOT_TWILIO_SIGNATURE_SIZE);
+    wb_form_limits lim = {(size_t)-1, (size_t)-1};
+    wb_form *form = NULL;
+    wb_reject rej;
+    int rc = wb_form_parse(&wb_libc_allocator, body != NULL ? body : "", len,
+                           &lim, &form, &rej);
+    if (rc != WABOT_OK)
+        return wb_detail(NULL, rc == WABOT_ERR_NOMEM ? rc : WABOT_ERR_PARSE,
+                         "wabot_twilio_signature_compute: %s", rej.message);
+    rc = wb_twilio_sign(auth_token, url, form, out);
+    wb_form_free(form);
+    return rc == WABOT_OK ? rc
+                          : wb_detail(NULL, rc, "twilio signature: out of "
+                                                "memory");
+}
+
+int wabot_meta_signature_compute(const char *app_secret, const char *body,
+                                 size_t len, char *out, size_t out_size)
+{
+    if (app_secret == NULL || *app_secret == '\0' ||
+        (body == NULL && len > 0) || out == NULL ||
+        out_size < WABOT_META_SIGNATURE_SIZE)
+        return wb_detail(NULL, WABOT_ERR_INVAL,
+                         "wabot_meta_signature_compute: NULL or empty secret, "
+                         "NULL body with a length, or out under %d bytes",
+                         WABOT_META_SIGNATURE_SIZE);
+    unsigned char mac[SHA256_LEN];
+    if (hmac(EVP_sha256(), app_secret, body != NULL ? body : "", len, mac) !=
+        0)
+        return wb_detail(NULL, WABOT_ERR_NOMEM, "meta signature: out of "
+                                                "memory");
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = strlen(META_PREFIX);
+    memcpy(out, META_PREFIX, plen);
+    for (size_t i = 0; i < SHA256_LEN; i++) {
+        out[plen + 2 * i] = hex[mac[i] >> 4];
+        out[plen + 2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[plen + 2 * SHA256_LEN] = '\0';
+    return WABOT_OK;
+}

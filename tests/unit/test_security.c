@@ -181,6 +181,39 @@ START_TEST(test_twilio_check_rejects_bad_arguments)
 }
 END_TEST
 
+/* The signing side gives the published signatures, and what it signs
+ * verifies. */
+START_TEST(test_signatures_computed_match_the_published_vectors)
+{
+    char sig[WABOT_TWILIO_SIGNATURE_SIZE];
+    ck_assert_int_eq(wabot_twilio_signature_compute(TOKEN, VEC_URL, VEC_FORM,
+                                                    strlen(VEC_FORM), sig,
+                                                    sizeof sig),
+                     WABOT_OK);
+    ck_assert_str_eq(sig, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+    ck_assert_int_eq(wabot_twilio_signature_compute(TOKEN, VEC_URL, VEC_FORM,
+                                                    strlen(VEC_FORM), sig,
+                                                    sizeof sig - 1),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_twilio_signature_compute(TOKEN, VEC_URL, "a=%zz", 5,
+                                                    sig, sizeof sig),
+                     WABOT_ERR_PARSE);
+    ck_assert_str_ne(wabot_errmsg(), "");
+    char meta[WABOT_META_SIGNATURE_SIZE];
+    ck_assert_int_eq(wabot_meta_signature_compute("TEST_APP_SECRET", "test", 4,
+                                                  meta, sizeof meta),
+                     WABOT_OK);
+    ck_assert_str_eq(meta, "sha256=0c61947b610d4f45e65f3d680e26027121ec2413e7"
+                           "7598bcb6cfc6e0d9888221");
+    ck_assert_int_eq(wabot_meta_signature_check("TEST_APP_SECRET", "test", 4,
+                                                meta),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_meta_signature_compute("", "test", 4, meta,
+                                                  sizeof meta),
+                     WABOT_ERR_INVAL);
+}
+END_TEST
+
 START_TEST(test_meta_vectors)
 {
     ck_assert_int_eq(wabot_meta_signature_check(
@@ -1110,6 +1143,7 @@ static Suite *security_suite(void)
 {
     Suite *s = suite_create("security");
     TCase *vec = tcase_create("vectors");
+    tcase_add_test(vec, test_signatures_computed_match_the_published_vectors);
     tcase_add_test(vec, test_twilio_vector_as_published);
     tcase_add_test(vec, test_twilio_vectors_with_and_without_default_ports);
     tcase_add_test(vec, test_twilio_vector_repeated_keys_sort_values);
