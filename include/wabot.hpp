@@ -2353,6 +2353,28 @@ inline bool twilio_signature_valid(std::string_view auth_token, std::string_view
         throw error(rc, "twilio signature check");
     return rc == WABOT_OK;
 }
+/** The X-Twilio-Signature Twilio would send for form `body` at `url`. */
+inline std::string twilio_signature(std::string_view auth_token, std::string_view url,
+                                    std::string_view body)
+{
+    char out[WABOT_TWILIO_SIGNATURE_SIZE];
+    int rc = wabot_twilio_signature_compute(detail::cstr(auth_token).get(),
+                                            detail::cstr(url).get(), body.data(), body.size(),
+                                            out, sizeof out);
+    if (rc < 0)
+        throw error(rc, detail::str(wabot_errmsg()));
+    return out;
+}
+/** The X-Hub-Signature-256 value Meta would send for `body`. */
+inline std::string meta_signature(std::string_view app_secret, std::string_view body)
+{
+    char out[WABOT_META_SIGNATURE_SIZE];
+    int rc = wabot_meta_signature_compute(detail::cstr(app_secret).get(), body.data(),
+                                          body.size(), out, sizeof out);
+    if (rc < 0)
+        throw error(rc, detail::str(wabot_errmsg()));
+    return out;
+}
 /** X-Hub-Signature-256 check. */
 inline bool meta_signature_valid(std::string_view app_secret, std::string_view body,
                                  std::string_view header_value)

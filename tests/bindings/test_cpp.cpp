@@ -287,6 +287,10 @@ static void test_builder_clock_log_and_jobs()
     CHECK(bot.metrics_counter("cpp.custom") == 3);
     CHECK(wabot::keyword_fold("  Ménu! ") == "menu");
     CHECK(wabot::msg_type_from_name("image") == WABOT_MSG_IMAGE);
+    std::string sig = wabot::twilio_signature("tok", "https://x/hook", "Body=hi&From=x");
+    CHECK(wabot::twilio_signature_valid("tok", "https://x/hook", "Body=hi&From=x", sig));
+    CHECK(!wabot::twilio_signature_valid("other", "https://x/hook", "Body=hi&From=x", sig));
+    CHECK(wabot::meta_signature_valid("sec", "{}", wabot::meta_signature("sec", "{}")));
 }
 
 static void test_module_written_in_cpp()

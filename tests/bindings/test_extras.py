@@ -146,7 +146,9 @@ class TestFunctions(unittest.TestCase):
         self.assertTrue(wabot.twilio_signature_valid("tok", url, body, sig))
         self.assertFalse(wabot.twilio_signature_valid("other", url, body,
                                                       sig))
+        self.assertEqual(wabot.twilio_signature("tok", url, body), sig)
         mac = hmac.new(b"sec", b"{}", hashlib.sha256).hexdigest()
+        self.assertEqual(wabot.meta_signature("sec", b"{}"), "sha256=" + mac)
         self.assertTrue(wabot.meta_signature_valid("sec", b"{}",
                                                    "sha256=" + mac))
         self.assertFalse(wabot.meta_signature_valid("sec", b"{}",

@@ -26,8 +26,9 @@ from .module import (Module, ModuleContext, OptionDef,  # noqa: E402
                      STAGE_ADMIT, STAGE_TURN)
 from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
                      last_error, log_level_name, meta_signature_valid,
-                     migration_bucket, msg_type_name, record_decode,
-                     record_encode, twilio_signature_valid)
+                     meta_signature, migration_bucket, msg_type_name,
+                     record_decode, record_encode, twilio_signature,
+                     twilio_signature_valid)
 
 __version__ = "0.2.0"
 
@@ -41,4 +42,5 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "meta_signature_valid", "msg_type_name", "record_decode",
            "record_encode", "twilio_signature_valid", "Module",
            "ModuleContext", "OptionDef", "STAGE_ADMIT", "STAGE_TURN",
-           "last_error", "migration_bucket"]
+           "last_error", "migration_bucket", "meta_signature",
+           "twilio_signature"]

@@ -555,3 +555,27 @@ def _install_admin():
 
 
 _install_admin()
+
+
+def twilio_signature(auth_token, url, body):
+    """The X-Twilio-Signature Twilio would send for form `body` at `url`."""
+    from ctypes import create_string_buffer
+    body = _b(body) or b""
+    out = create_string_buffer(29)  # WABOT_TWILIO_SIGNATURE_SIZE
+    rc = _lib().wabot_twilio_signature_compute(_b(auth_token), _b(url), body,
+                                               len(body), out, len(out))
+    if rc:
+        raise error_for(rc, last_error())
+    return out.value.decode()
+
+
+def meta_signature(app_secret, body):
+    """The X-Hub-Signature-256 value Meta would send for `body`."""
+    from ctypes import create_string_buffer
+    body = _b(body) or b""
+    out = create_string_buffer(72)  # WABOT_META_SIGNATURE_SIZE
+    rc = _lib().wabot_meta_signature_compute(_b(app_secret), body, len(body),
+                                             out, len(out))
+    if rc:
+        raise error_for(rc, last_error())
+    return out.value.decode()
