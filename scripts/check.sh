@@ -32,7 +32,7 @@ if [ $quick -eq 0 ]; then
     if ninja -C "$asan" >/dev/null; then
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         ASAN_OPTIONS=detect_leaks=1 \
-            run asan "$asan" --suite unit --suite conformance
+            run asan "$asan" --suite unit --suite conformance --suite bindings
     else
         echo "ASan build failed"; status=1
     fi

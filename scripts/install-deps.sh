@@ -3,6 +3,7 @@
 # Idempotent and quiet when everything is present.
 set -eu
 PKGS="meson ninja-build pkg-config gcc g++ python3 libjansson-dev check
+libcpp-httplib-dev
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
 libuv1-dev libevent-dev abigail-tools valgrind curl redis-server
 python3-prometheus-client libhpdf-dev poppler-utils"

@@ -1,0 +1,2391 @@
+/*
+ * libwabot for C++17: a header-only wrapper, inline over the C ABI (it has
+ * no ABI of its own; see doc/cpp.md).
+ *
+ *  - RAII handles, move-only: wabot::options, wabot::bot, wabot::message,
+ *    wabot::transport, wabot::storage, wabot::redis.
+ *  - std::string_view in, std::string out (owned C results are freed
+ *    before returning).
+ *  - Capturing lambdas as middlewares, routes, error handlers, HTTP routes
+ *    and job workers; the bot owns them (freed with the context).
+ *  - Errors are exceptions: wabot::error carries the wabot_status code and
+ *    the library's detail message. An exception thrown by a callback does
+ *    not cross the C code: it becomes a failed turn (status
+ *    WABOT_ERR_HANDLER, or the code of a wabot::error), and the error
+ *    handler receives it as a wabot::error whose nested() is the original
+ *    std::exception_ptr.
+ *
+ * Thread rules are those of the C API (doc/threading.md).
+ */
+#ifndef WABOT_HPP
+#define WABOT_HPP
+
+#include <wabot.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wabot {
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/** A failed libwabot call: code() is the wabot_status, detail() the
+ *  library's detail message (or its description of the code). */
+class error : public std::runtime_error {
+public:
+    error(int code, std::string detail,
+          std::exception_ptr nested = nullptr)
+        : std::runtime_error(std::string(wabot_strerror(code)) +
+                             (detail.empty() ? "" : ": " + detail)),
+          code_(code), detail_(std::move(detail)),
+          nested_(std::move(nested)) {}
+    int code() const noexcept { return code_; }
+    const std::string &detail() const noexcept { return detail_; }
+    /** The C++ exception a callback threw, when that failed the turn. */
+    const std::exception_ptr &nested() const noexcept { return nested_; }
+
+private:
+    int code_;
+    std::string detail_;
+    std::exception_ptr nested_;
+};
+
+namespace detail {
+
+inline std::string str(const char *s) { return s ? std::string(s) : std::string(); }
+
+/* Copy a string_view into a NUL-terminated string for the C API. */
+class cstr {
+public:
+    explicit cstr(std::string_view v) : s_(v) {}
+    const char *get() const { return s_.c_str(); }
+
+private:
+    std::string s_;
+};
+
+inline int check(int rc, const wabot_ctx *ctx)
+{
+    if (rc < 0)
+        throw error(rc, ctx ? str(wabot_ctx_errmsg(ctx)) : std::string());
+    return rc;
+}
+
+inline int check_opts(int rc, const wabot_options *o)
+{
+    if (rc < 0)
+        throw error(rc, str(wabot_options_errmsg(o)));
+    return rc;
+}
+
+/* The status a C++ exception becomes when it reaches the C side. */
+inline int status_of(std::exception_ptr e) noexcept
+{
+    try {
+        std::rethrow_exception(e);
+    } catch (const error &err) {
+        return err.code() < 0 ? err.code() : WABOT_ERR_HANDLER;
+    } catch (...) {
+        return WABOT_ERR_HANDLER;
+    }
+}
+
+/* The exception of the turn running on this thread, for the error
+ * handler (a callback's exception must not unwind through C frames). */
+inline std::exception_ptr &pending()
+{
+    thread_local std::exception_ptr e;
+    return e;
+}
+
+template <class F> void destroy_fn(void *ud) { delete static_cast<F *>(ud); }
+
+} // namespace detail
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+/** A message read through its accessors; borrowed (from a turn: valid
+ *  during the callback) unless made by message::make(). */
+class message_view {
+public:
+    explicit message_view(const wabot_message *m) : m_(m) {}
+    const wabot_message *get() const { return m_; }
+    std::string id() const { return detail::str(wabot_message_id(m_)); }
+    std::string from() const { return detail::str(wabot_message_from(m_)); }
+    std::string to() const { return detail::str(wabot_message_to(m_)); }
+    std::string text() const { return detail::str(wabot_message_text(m_)); }
+    std::string payload() const { return detail::str(wabot_message_payload(m_)); }
+    std::string profile_name() const
+    {
+        return detail::str(wabot_message_profile_name(m_));
+    }
+    std::string organization() const
+    {
+        return detail::str(wabot_message_organization(m_));
+    }
+    wabot_msg_type type() const { return wabot_message_type(m_); }
+    std::string provider() const
+    {
+        return detail::str(wabot_provider_name(wabot_message_provider(m_)));
+    }
+    std::size_t media_count() const { return wabot_message_media_count(m_); }
+    std::string media_url(std::size_t i) const
+    {
+        return detail::str(wabot_message_media_url(m_, i));
+    }
+    std::string media_type(std::size_t i) const
+    {
+        return detail::str(wabot_message_media_type(m_, i));
+    }
+    std::string to_id() const { return detail::str(wabot_message_to_id(m_)); }
+    std::string payload_title() const
+    {
+        return detail::str(wabot_message_payload_title(m_));
+    }
+    std::int64_t timestamp_ms() const { return wabot_message_timestamp_ms(m_); }
+    /** (lat, lon) when the message carries a location. */
+    std::optional<std::pair<double, double>> location() const
+    {
+        double lat = 0, lon = 0;
+        if (!wabot_message_location(m_, &lat, &lon))
+            return std::nullopt;
+        return std::make_pair(lat, lon);
+    }
+    std::string location_name() const
+    {
+        return detail::str(wabot_message_location_name(m_));
+    }
+    std::string location_address() const
+    {
+        return detail::str(wabot_message_location_address(m_));
+    }
+
+protected:
+    const wabot_message *m_;
+};
+
+/** An owned message for bot::handle_message(). */
+class message : public message_view {
+public:
+    static message make(std::string_view id, std::string_view from,
+                        std::string_view to = {})
+    {
+        wabot_message *m = wabot_message_new(detail::cstr(id).get(),
+                                             detail::cstr(from).get(),
+                                             detail::cstr(to).get());
+        if (!m)
+            throw error(WABOT_ERR_INVAL, "wabot_message_new: bad id or sender");
+        return message(m);
+    }
+    message(message &&o) noexcept : message_view(o.m_) { o.m_ = nullptr; }
+    message &operator=(message &&o) noexcept
+    {
+        std::swap(m_, o.m_);
+        return *this;
+    }
+    message(const message &) = delete;
+    message &operator=(const message &) = delete;
+    ~message() { wabot_message_free(mut()); }
+
+    message &text(std::string_view t)
+    {
+        set(wabot_message_set_text(mut(), detail::cstr(t).get()));
+        return *this;
+    }
+    message &type(wabot_msg_type t)
+    {
+        set(wabot_message_set_type(mut(), t));
+        return *this;
+    }
+    message &payload(std::string_view p, std::string_view title = {})
+    {
+        set(wabot_message_set_payload(mut(), detail::cstr(p).get(),
+                                      detail::cstr(title).get()));
+        return *this;
+    }
+    message &profile_name(std::string_view n)
+    {
+        set(wabot_message_set_profile_name(mut(), detail::cstr(n).get()));
+        return *this;
+    }
+    message &organization(std::string_view org)
+    {
+        set(wabot_message_set_organization(mut(), detail::cstr(org).get()));
+        return *this;
+    }
+    message &timestamp_ms(std::int64_t ts)
+    {
+        set(wabot_message_set_timestamp_ms(mut(), ts));
+        return *this;
+    }
+    message &add_media(std::string_view url, std::string_view content_type)
+    {
+        set(wabot_message_add_media(mut(), detail::cstr(url).get(),
+                                    detail::cstr(content_type).get()));
+        return *this;
+    }
+    message &location(double lat, double lon, std::string_view name = {},
+                      std::string_view address = {})
+    {
+        set(wabot_message_set_location(mut(), lat, lon, detail::cstr(name).get(),
+                                       detail::cstr(address).get()));
+        return *this;
+    }
+    using message_view::location;
+    using message_view::organization;
+    using message_view::timestamp_ms;
+    using message_view::payload;
+    using message_view::profile_name;
+    using message_view::text;
+    using message_view::type;
+
+private:
+    explicit message(wabot_message *m) : message_view(m) {}
+    wabot_message *mut() { return const_cast<wabot_message *>(m_); }
+    static void set(int rc)
+    {
+        if (rc < 0)
+            throw error(rc, "message setter");
+    }
+};
+
+/** A snapshot of an outbound message (what a transport sends). */
+struct outbound {
+    std::string id, kind, to, from, organization, text, media_url,
+        template_name, template_language, category, provider, correlation_id,
+        in_reply_to, list_button, list_section;
+    std::vector<std::pair<std::string, std::string>> options;
+    std::vector<std::string> descriptions; /* of list rows, by index */
+    std::vector<std::string> params;       /* template parameters */
+    std::string json;                      /* wabot_outbound_to_json */
+
+    explicit outbound(const wabot_outbound *o)
+        : id(detail::str(wabot_outbound_id(o))),
+          kind(detail::str(wabot_out_kind_name(wabot_outbound_kind(o)))),
+          to(detail::str(wabot_outbound_to(o))),
+          from(detail::str(wabot_outbound_from(o))),
+          organization(detail::str(wabot_outbound_organization(o))),
+          text(detail::str(wabot_outbound_text(o))),
+          media_url(detail::str(wabot_outbound_media_url(o))),
+          template_name(detail::str(wabot_outbound_template_name(o)))
+    {
+        for (std::size_t i = 0; i < wabot_outbound_option_count(o); i++)
+            options.emplace_back(detail::str(wabot_outbound_option_id(o, i)),
+                                 detail::str(wabot_outbound_option_title(o, i)));
+        template_language = detail::str(wabot_outbound_template_language(o));
+        category = detail::str(wabot_out_category_name(wabot_outbound_category(o)));
+        provider = detail::str(wabot_provider_name(wabot_outbound_provider(o)));
+        correlation_id = detail::str(wabot_outbound_correlation_id(o));
+        in_reply_to = detail::str(wabot_outbound_in_reply_to(o));
+        list_button = detail::str(wabot_outbound_list_button(o));
+        list_section = detail::str(wabot_outbound_list_section(o));
+        for (std::size_t i = 0; i < wabot_outbound_option_count(o); i++)
+            descriptions.push_back(detail::str(wabot_outbound_option_description(o, i)));
+        for (std::size_t i = 0; i < wabot_outbound_param_count(o); i++)
+            params.push_back(detail::str(wabot_outbound_param(o, i)));
+        char *j = wabot_outbound_to_json(o);
+        json = detail::str(j);
+        wabot_free(j);
+    }
+};
+
+/* ------------------------------------------------------------------ */
+/* The turn                                                            */
+
+using choices = std::vector<std::pair<std::string, std::string>>;
+
+/** One message's trip through the pipeline (valid during the callback). */
+class turn {
+public:
+    explicit turn(wabot_turn *t) : t_(t) {}
+    wabot_turn *get() const { return t_; }
+
+    message_view message() const { return message_view(wabot_turn_message(t_)); }
+    std::string text() const
+    {
+        return detail::str(wabot_message_text(wabot_turn_message(t_)));
+    }
+    std::string customer() const { return detail::str(wabot_turn_customer(t_)); }
+    std::string customer_name() const
+    {
+        return detail::str(wabot_turn_customer_name(t_));
+    }
+    std::string organization() const
+    {
+        return detail::str(wabot_turn_organization(t_));
+    }
+    std::string capture(std::size_t i) const
+    {
+        return detail::str(wabot_turn_capture(t_, i));
+    }
+    std::size_t capture_count() const { return wabot_turn_capture_count(t_); }
+
+    std::string state() const { return detail::str(wabot_turn_state(t_)); }
+    void set_state(std::string_view s) { chk(wabot_turn_set_state(t_, detail::cstr(s).get())); }
+
+    std::optional<std::string> session_str(std::string_view key) const
+    {
+        const char *v = wabot_turn_session_str(t_, detail::cstr(key).get());
+        return v ? std::optional<std::string>(v) : std::nullopt;
+    }
+    std::int64_t session_int(std::string_view key, std::int64_t dflt = 0) const
+    {
+        return wabot_turn_session_int(t_, detail::cstr(key).get(), dflt);
+    }
+    void session_set(std::string_view key, std::string_view v)
+    {
+        chk(wabot_turn_session_set_str(t_, detail::cstr(key).get(),
+                                       detail::cstr(v).get()));
+    }
+    void session_set(std::string_view key, std::int64_t v)
+    {
+        chk(wabot_turn_session_set_int(t_, detail::cstr(key).get(), v));
+    }
+    void session_set(std::string_view key, int v) { session_set(key, std::int64_t(v)); }
+    void session_set_json(std::string_view key, std::string_view json)
+    {
+        chk(wabot_turn_session_set_json(t_, detail::cstr(key).get(),
+                                        json.data(), json.size()));
+    }
+    /** Remove a session value; false if it was not there. */
+    bool session_del(std::string_view key)
+    {
+        int rc = wabot_turn_session_del(t_, detail::cstr(key).get());
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return false;
+        chk(rc);
+        return true;
+    }
+    void session_clear() { chk(wabot_turn_session_clear(t_)); }
+    std::string session_json() const
+    {
+        char *s = wabot_turn_session_json(t_);
+        std::string out = detail::str(s);
+        wabot_ctx_mem_free(wabot_turn_ctx(t_), s);
+        return out;
+    }
+
+    void reply(std::string_view text) { chk(wabot_reply_text(t_, detail::cstr(text).get())); }
+    void reply_media(std::string_view url, std::string_view caption = {})
+    {
+        chk(wabot_reply_media(t_, detail::cstr(url).get(),
+                              caption.empty() ? nullptr : detail::cstr(caption).get()));
+    }
+    void reply_buttons(std::string_view body, const choices &buttons)
+    {
+        with_choices(buttons, [&](std::size_t n, const char *const *ids,
+                                  const char *const *titles) {
+            return wabot_reply_buttons(t_, detail::cstr(body).get(), n, ids, titles);
+        });
+    }
+    void reply_list(std::string_view body, const choices &rows)
+    {
+        with_choices(rows, [&](std::size_t n, const char *const *ids,
+                               const char *const *titles) {
+            return wabot_reply_list(t_, detail::cstr(body).get(), n, ids, titles);
+        });
+    }
+    void reply_template(std::string_view name, std::string_view language,
+                        const std::vector<std::string> &params = {})
+    {
+        std::vector<const char *> p;
+        for (const auto &s : params)
+            p.push_back(s.c_str());
+        chk(wabot_reply_template(t_, detail::cstr(name).get(),
+                                 detail::cstr(language).get(), p.size(),
+                                 p.data()));
+    }
+    std::size_t reply_count() const { return wabot_turn_reply_count(t_); }
+    bool handled() const { return wabot_turn_handled(t_) != 0; }
+    void set_handled() { wabot_turn_set_handled(t_); }
+
+    bool customer_opted_out() const { return wabot_turn_customer_opted_out(t_) != 0; }
+    /** An INT/BOOL/DURATION/BYTES/ENUM option as seen by the turn's
+     *  organisation. */
+    std::int64_t option_int(std::string_view name) const
+    {
+        std::int64_t v = 0;
+        chk(wabot_turn_option_int(t_, detail::cstr(name).get(), &v));
+        return v;
+    }
+    std::string option_str(std::string_view name) const
+    {
+        const char *v = wabot_turn_option_str(t_, detail::cstr(name).get());
+        if (!v)
+            throw error(WABOT_ERR_INVAL, "no string option " + std::string(name));
+        return v;
+    }
+    /** Per-turn scratch pointers (Koa's ctx.state); the value is borrowed
+     *  until the turn ends. */
+    void set_local(std::string_view key, void *value)
+    {
+        chk(wabot_turn_set_local(t_, detail::cstr(key).get(), value));
+    }
+    void *local(std::string_view key) const
+    {
+        return wabot_turn_get_local(t_, detail::cstr(key).get());
+    }
+    /** Add a message built with wabot::out to the turn's replies. */
+    inline void reply(const class out &o);
+
+    /** Enqueue a job with the turn's effects; returns its id. */
+    std::string enqueue(std::string_view queue, std::string_view payload)
+    {
+        char *id = nullptr;
+        chk(wabot_turn_enqueue(t_, detail::cstr(queue).get(), payload.data(),
+                               payload.size(), nullptr, &id));
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(wabot_turn_ctx(t_), id);
+        return out;
+    }
+
+private:
+    wabot_turn *t_;
+
+    int chk(int rc) const { return detail::check(rc, wabot_turn_ctx(t_)); }
+
+    template <class F> void with_choices(const choices &c, F &&call)
+    {
+        std::vector<const char *> ids, titles;
+        for (const auto &p : c) {
+            ids.push_back(p.first.c_str());
+            titles.push_back(p.second.c_str());
+        }
+        chk(call(c.size(), ids.data(), titles.data()));
+    }
+};
+
+/** Runs the rest of the pipeline; throws what the rest failed with. */
+class next_fn {
+public:
+    explicit next_fn(wabot_turn *t) : t_(t) {}
+    void operator()() const
+    {
+        int rc = wabot_pipeline_next(t_);
+        if (rc < 0) {
+            std::exception_ptr e = detail::pending();
+            detail::pending() = nullptr;
+            if (e)
+                std::rethrow_exception(e);
+            detail::check(rc, wabot_turn_ctx(t_));
+        }
+    }
+
+private:
+    wabot_turn *t_;
+};
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                                */
+
+struct http_response {
+    int status = 0;
+    std::string content_type;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+
+/** The request an HTTP route serves (valid during the call). */
+class http_request {
+public:
+    explicit http_request(const wabot_http_server_request *r) : r_(r) {}
+    std::string method() const { return detail::str(wabot_http_server_request_method(r_)); }
+    std::string path() const { return detail::str(wabot_http_server_request_path(r_)); }
+    std::string query() const { return detail::str(wabot_http_server_request_query(r_)); }
+    std::string param(std::string_view name) const
+    {
+        return detail::str(wabot_http_server_request_param(r_, detail::cstr(name).get()));
+    }
+    std::optional<std::string> query_param(std::string_view name) const
+    {
+        std::size_t n = 0;
+        const char *v = wabot_http_server_request_query_param(
+            r_, detail::cstr(name).get(), &n);
+        return v ? std::optional<std::string>(std::string(v, n)) : std::nullopt;
+    }
+    std::optional<std::string> header(std::string_view name) const
+    {
+        const char *v = wabot_http_server_request_header(r_, detail::cstr(name).get());
+        return v ? std::optional<std::string>(v) : std::nullopt;
+    }
+    std::string body() const
+    {
+        std::size_t n = 0;
+        const char *b = wabot_http_server_request_body(r_, &n);
+        return std::string(b ? b : "", n);
+    }
+
+private:
+    const wabot_http_server_request *r_;
+};
+
+/** The response an HTTP route fills. */
+class http_response_writer {
+public:
+    explicit http_response_writer(wabot_http_response *r) : r_(r) {}
+    void status(int s) { chk(wabot_http_response_set_status(r_, s)); }
+    void header(std::string_view n, std::string_view v)
+    {
+        chk(wabot_http_response_add_header(r_, detail::cstr(n).get(), detail::cstr(v).get()));
+    }
+    void body(std::string_view content_type, std::string_view b)
+    {
+        chk(wabot_http_response_set_body(r_, detail::cstr(content_type).get(),
+                                         b.data(), b.size()));
+    }
+    void json(int s, std::string_view j)
+    {
+        chk(wabot_http_response_set_json(r_, s, detail::cstr(j).get()));
+    }
+    void text(int s, std::string_view t)
+    {
+        chk(wabot_http_response_set_text(r_, s, detail::cstr(t).get()));
+    }
+    /** An admin error: {"error":{"code","message","field"}} (field may
+     *  be empty: left out). */
+    void admin_error(int s, std::string_view code, std::string_view message,
+                     std::string_view field = {})
+    {
+        chk(wabot_admin_error(r_, s, detail::cstr(code).get(),
+                              field.empty() ? nullptr : detail::cstr(field).get(),
+                              detail::cstr(message).get()));
+    }
+
+private:
+    wabot_http_response *r_;
+    static void chk(int rc)
+    {
+        if (rc < 0)
+            throw error(rc, "http response");
+    }
+};
+
+/* ------------------------------------------------------------------ */
+/* Backends                                                            */
+
+/** A transport handle (owned). Built-ins, or one written in C++. */
+class transport {
+public:
+    using send_fn = std::function<void(const outbound &, wabot_send_op *)>;
+
+    static transport recorder() { return transport(wabot_transport_recorder_new()); }
+    static transport console() { return transport(wabot_transport_console_new(nullptr)); }
+    /** A transport whose sends run `fn`; fn completes the op (ok() or
+     *  fail() below) now or later from the loop thread. An exception
+     *  means the op was not taken. */
+    static transport custom(std::string_view name, send_fn fn)
+    {
+        static const wabot_transport_vtable vt = {
+            WABOT_TRANSPORT_VTABLE_VERSION, &transport::send_tramp,
+            &detail::destroy_fn<send_fn>};
+        auto *impl = new send_fn(std::move(fn));
+        wabot_transport *t = wabot_transport_new(&vt, impl, detail::cstr(name).get());
+        if (!t) {
+            delete impl;
+            throw error(WABOT_ERR_NOMEM, "wabot_transport_new");
+        }
+        return transport(t);
+    }
+    static void ok(wabot_send_op *op, std::string_view provider_id = {})
+    {
+        wabot_send_op_ok(op, provider_id.empty() ? nullptr : detail::cstr(provider_id).get());
+    }
+    static void fail(wabot_send_op *op, int status, int provider_code = 0,
+                     std::string_view message = {}, std::int64_t retry_after_ms = 0)
+    {
+        wabot_send_op_fail(op, status, provider_code, detail::cstr(message).get(),
+                           retry_after_ms);
+    }
+
+    transport(transport &&o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    transport &operator=(transport &&o) noexcept
+    {
+        std::swap(t_, o.t_);
+        return *this;
+    }
+    transport(const transport &) = delete;
+    transport &operator=(const transport &) = delete;
+    ~transport() { wabot_transport_free(t_); }
+    wabot_transport *get() const { return t_; }
+    std::string name() const { return detail::str(wabot_transport_name(t_)); }
+
+    /* Recorder only. */
+    std::size_t recorded() const { return wabot_transport_recorder_count(t_); }
+    outbound recorded(std::size_t i) const
+    {
+        const wabot_outbound *o = wabot_transport_recorder_get(t_, i);
+        if (!o)
+            throw error(WABOT_ERR_INVAL, "no recorded message " + std::to_string(i));
+        return outbound(o);
+    }
+    void clear_recorded() { wabot_transport_recorder_clear(t_); }
+    /** Make the next `count` sends fail (recorder only). */
+    void fail_next(std::size_t count, int status, int provider_code = 0,
+                   std::string_view message = {})
+    {
+        int rc = wabot_transport_recorder_fail_next(t_, count, status, provider_code,
+                                                    detail::cstr(message).get());
+        if (rc < 0)
+            throw error(rc, "fail_next");
+    }
+
+    /** Twilio Programmable Messaging (config filled by
+     *  wabot_twilio_config_init, then `fill`). */
+    static transport twilio(const std::function<void(wabot_twilio_config &)> &fill)
+    {
+        wabot_twilio_config cfg;
+        wabot_twilio_config_init(&cfg);
+        fill(cfg);
+        wabot_transport *t = wabot_transport_twilio_new(&cfg);
+        if (!t)
+            throw error(WABOT_ERR_INVAL, "twilio transport: missing or bad field");
+        return transport(t);
+    }
+    /** Meta WhatsApp Cloud API. */
+    static transport meta(const std::function<void(wabot_meta_config &)> &fill)
+    {
+        wabot_meta_config cfg;
+        wabot_meta_config_init(&cfg);
+        fill(cfg);
+        wabot_transport *t = wabot_transport_meta_new(&cfg);
+        if (!t)
+            throw error(WABOT_ERR_INVAL, "meta transport: missing or bad field");
+        return transport(t);
+    }
+    /** The organisation of an op (per-organisation credentials). */
+    static std::string organization(const wabot_send_op *op)
+    {
+        return detail::str(wabot_send_op_organization(op));
+    }
+    /** The context sending (its clock, metrics, HTTP client). */
+    static wabot_ctx *context(const wabot_send_op *op) { return wabot_send_op_ctx(op); }
+
+private:
+    explicit transport(wabot_transport *t) : t_(t)
+    {
+        if (!t_)
+            throw error(WABOT_ERR_NOMEM, "transport");
+    }
+    static int send_tramp(void *impl, const wabot_outbound *msg, wabot_send_op *op)
+    {
+        try {
+            (*static_cast<send_fn *>(impl))(outbound(msg), op);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+    wabot_transport *t_;
+};
+
+/** A storage handle (owned): the memory backend, or Redis's. */
+class storage {
+public:
+    static storage memory() { return storage(wabot_storage_memory_new(nullptr)); }
+    explicit storage(wabot_storage *s) : s_(s)
+    {
+        if (!s_)
+            throw error(WABOT_ERR_NOMEM, "storage");
+    }
+    storage(storage &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    storage &operator=(storage &&o) noexcept
+    {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    storage(const storage &) = delete;
+    storage &operator=(const storage &) = delete;
+    ~storage() { wabot_storage_free(s_); }
+    wabot_storage *get() const { return s_; }
+    std::string name() const { return detail::str(wabot_storage_name(s_)); }
+
+    /** The value, or nullopt when absent. */
+    std::optional<std::string> get(std::string_view key, std::uint64_t *version = nullptr)
+    {
+        char *v = nullptr;
+        std::size_t n = 0;
+        int rc = wabot_storage_get(s_, detail::cstr(key).get(), &v, &n, version);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        std::string out(v, n);
+        wabot_free(v);
+        return out;
+    }
+    std::uint64_t set(std::string_view key, std::string_view val, std::int64_t ttl_ms = 0)
+    {
+        std::uint64_t ver = 0;
+        chk(wabot_storage_set(s_, detail::cstr(key).get(), val.data(), val.size(), ttl_ms, &ver));
+        return ver;
+    }
+
+    /** Write if absent; false (nothing written) when the key exists. */
+    bool set_nx(std::string_view key, std::string_view val, std::int64_t ttl_ms = 0,
+                std::uint64_t *version = nullptr)
+    {
+        int rc = wabot_storage_set_nx(s_, detail::cstr(key).get(), val.data(), val.size(),
+                                      ttl_ms, version);
+        if (rc == WABOT_ERR_EXISTS)
+            return false;
+        chk(rc);
+        return true;
+    }
+    /** Write if the version is `expected` (0: absent); false on conflict. */
+    bool cas(std::string_view key, std::uint64_t expected, std::string_view val,
+             std::int64_t ttl_ms = 0, std::uint64_t *version = nullptr)
+    {
+        int rc = wabot_storage_cas(s_, detail::cstr(key).get(), expected, val.data(),
+                                   val.size(), ttl_ms, version);
+        if (rc == WABOT_ERR_CONFLICT)
+            return false;
+        chk(rc);
+        return true;
+    }
+    /** Delete; false when absent. */
+    bool del(std::string_view key)
+    {
+        int rc = wabot_storage_del(s_, detail::cstr(key).get());
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return false;
+        chk(rc);
+        return true;
+    }
+    void del_if(std::string_view key, std::uint64_t expected)
+    {
+        chk(wabot_storage_del_if(s_, detail::cstr(key).get(), expected));
+    }
+    std::int64_t incr(std::string_view key, std::int64_t delta, std::int64_t ttl_ms = 0)
+    {
+        std::int64_t r = 0;
+        chk(wabot_storage_incr(s_, detail::cstr(key).get(), delta, ttl_ms, &r));
+        return r;
+    }
+    void expire(std::string_view key, std::int64_t ttl_ms)
+    {
+        chk(wabot_storage_expire(s_, detail::cstr(key).get(), ttl_ms));
+    }
+
+    /** One item of a scan, batch get or sorted range. */
+    struct item {
+        std::string key;
+        std::optional<std::string> value;
+        std::uint64_t version = 0;
+        std::int64_t score = 0;
+    };
+    /** One scan page: items and the next cursor ("0" = done). */
+    std::pair<std::vector<item>, std::string>
+    scan(std::string_view prefix, std::string_view cursor = "0", std::size_t count = 100,
+         bool values = false)
+    {
+        wabot_storage_items *it = nullptr;
+        chk(wabot_storage_scan(s_, detail::cstr(prefix).get(), detail::cstr(cursor).get(),
+                               count, values ? WABOT_STORAGE_SCAN_VALUES : 0u, &it));
+        std::string next = detail::str(wabot_storage_items_cursor(it));
+        return {items(it), next};
+    }
+    /** Values of `keys` in order (nullopt for absent ones). */
+    std::vector<std::optional<std::string>> get_many(const std::vector<std::string> &keys)
+    {
+        std::vector<const char *> k;
+        for (const auto &s : keys)
+            k.push_back(s.c_str());
+        wabot_storage_items *it = nullptr;
+        chk(wabot_storage_get_many(s_, k.size(), k.data(), &it));
+        std::vector<std::optional<std::string>> out;
+        for (std::size_t i = 0; i < wabot_storage_items_count(it); i++) {
+            std::size_t n = 0;
+            const char *v = wabot_storage_items_value(it, i, &n);
+            out.push_back(wabot_storage_items_status(it, i) == WABOT_OK && v
+                              ? std::optional<std::string>(std::string(v, n))
+                              : std::nullopt);
+        }
+        wabot_storage_items_free(it);
+        return out;
+    }
+    void put_many(const std::vector<std::pair<std::string, std::string>> &kv,
+                  std::int64_t ttl_ms = 0)
+    {
+        std::vector<const char *> k, v;
+        std::vector<std::size_t> l;
+        std::vector<std::int64_t> t;
+        for (const auto &p : kv) {
+            k.push_back(p.first.c_str());
+            v.push_back(p.second.data());
+            l.push_back(p.second.size());
+            t.push_back(ttl_ms);
+        }
+        chk(wabot_storage_put_many(s_, k.size(), k.data(), v.data(), l.data(), t.data(),
+                                   nullptr));
+    }
+    void sorted_add(std::string_view key, std::string_view member, std::int64_t score)
+    {
+        chk(wabot_storage_sorted_add(s_, detail::cstr(key).get(), member.data(),
+                                     member.size(), score));
+    }
+    bool sorted_remove(std::string_view key, std::string_view member)
+    {
+        int rc = wabot_storage_sorted_remove(s_, detail::cstr(key).get(), member.data(),
+                                             member.size());
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return false;
+        chk(rc);
+        return true;
+    }
+    std::optional<std::int64_t> sorted_score(std::string_view key, std::string_view member)
+    {
+        std::int64_t sc = 0;
+        int rc = wabot_storage_sorted_score(s_, detail::cstr(key).get(), member.data(),
+                                            member.size(), &sc);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        return sc;
+    }
+    std::int64_t sorted_count(std::string_view key, std::int64_t min = WABOT_STORAGE_SCORE_MIN,
+                              std::int64_t max = WABOT_STORAGE_SCORE_MAX)
+    {
+        std::int64_t n = 0;
+        chk(wabot_storage_sorted_count(s_, detail::cstr(key).get(), min, max, &n));
+        return n;
+    }
+    std::vector<item> sorted_range(std::string_view key, std::int64_t min, std::int64_t max,
+                                   std::int64_t offset = 0, std::int64_t limit = 100,
+                                   bool desc = false)
+    {
+        wabot_storage_items *it = nullptr;
+        chk(wabot_storage_sorted_range(s_, detail::cstr(key).get(), min, max, offset, limit,
+                                       desc ? WABOT_STORAGE_RANGE_DESC : 0u, &it));
+        return items(it);
+    }
+    std::int64_t sorted_remove_range(std::string_view key, std::int64_t min, std::int64_t max)
+    {
+        std::int64_t n = 0;
+        chk(wabot_storage_sorted_remove_range(s_, detail::cstr(key).get(), min, max, &n));
+        return n;
+    }
+    /** Live keys of the built-in memory backend. */
+    std::int64_t memory_count()
+    {
+        return chk(static_cast<int>(wabot_storage_memory_count(s_)));
+    }
+    /** A record's payload at schema `current` (older ones as stored). */
+    std::optional<std::string> get_record(std::string_view key, std::uint32_t current,
+                                          std::uint64_t *version = nullptr)
+    {
+        wabot_schema sc = {WABOT_SCHEMA_VERSION, current, nullptr, nullptr};
+        char *p = nullptr;
+        std::size_t n = 0;
+        int rc = wabot_storage_get_record(s_, detail::cstr(key).get(), &sc, &p, &n, version);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        std::string out(p, n);
+        wabot_free(p);
+        return out;
+    }
+
+    /** A transaction: add ops, then commit() (all or nothing). */
+    class txn {
+    public:
+        explicit txn(storage &s) : t_(wabot_storage_txn_new(s.get())), s_(s.get())
+        {
+            if (!t_)
+                throw error(WABOT_ERR_NOMEM, "wabot_storage_txn_new");
+        }
+        txn(const txn &) = delete;
+        txn &operator=(const txn &) = delete;
+        ~txn() { wabot_storage_txn_free(t_); }
+        txn &set(std::string_view k, std::string_view v, std::int64_t ttl_ms = 0)
+        {
+            return add(wabot_storage_txn_set(t_, detail::cstr(k).get(), v.data(), v.size(), ttl_ms));
+        }
+        txn &cas(std::string_view k, std::uint64_t expected, std::string_view v,
+                 std::int64_t ttl_ms = 0)
+        {
+            return add(wabot_storage_txn_cas(t_, detail::cstr(k).get(), expected, v.data(),
+                                             v.size(), ttl_ms));
+        }
+        txn &del(std::string_view k) { return add(wabot_storage_txn_del(t_, detail::cstr(k).get())); }
+        txn &del_if(std::string_view k, std::uint64_t expected)
+        {
+            return add(wabot_storage_txn_del_if(t_, detail::cstr(k).get(), expected));
+        }
+        txn &incr(std::string_view k, std::int64_t delta, std::int64_t ttl_ms = 0)
+        {
+            return add(wabot_storage_txn_incr(t_, detail::cstr(k).get(), delta, ttl_ms));
+        }
+        txn &sorted_add(std::string_view k, std::string_view m, std::int64_t score)
+        {
+            return add(wabot_storage_txn_sorted_add(t_, detail::cstr(k).get(), m.data(),
+                                                    m.size(), score));
+        }
+        txn &sorted_remove(std::string_view k, std::string_view m)
+        {
+            return add(wabot_storage_txn_sorted_remove(t_, detail::cstr(k).get(), m.data(),
+                                                       m.size()));
+        }
+        std::size_t size() const { return wabot_storage_txn_count(t_); }
+        /** Commit: nullopt on success, else the index of the op whose
+         *  condition failed (nothing written). Other failures throw. */
+        std::optional<std::size_t> commit()
+        {
+            std::size_t failed = 0;
+            int rc = wabot_storage_txn_commit(t_, &failed);
+            if (rc == WABOT_ERR_CONFLICT)
+                return failed;
+            if (rc < 0)
+                throw error(rc, detail::str(wabot_storage_errmsg(s_)));
+            return std::nullopt;
+        }
+        std::uint64_t version(std::size_t i) const { return wabot_storage_txn_version(t_, i); }
+        std::int64_t result(std::size_t i) const { return wabot_storage_txn_result(t_, i); }
+
+    private:
+        wabot_storage_txn *t_;
+        wabot_storage *s_;
+        txn &add(int rc)
+        {
+            if (rc < 0)
+                throw error(rc, detail::str(wabot_storage_errmsg(s_)));
+            return *this;
+        }
+    };
+
+private:
+    wabot_storage *s_;
+    int chk(int rc)
+    {
+        if (rc < 0)
+            throw error(rc, detail::str(wabot_storage_errmsg(s_)));
+        return rc;
+    }
+    static std::vector<item> items(wabot_storage_items *it)
+    {
+        std::vector<item> out;
+        for (std::size_t i = 0; i < wabot_storage_items_count(it); i++) {
+            item x;
+            std::size_t kn = 0, vn = 0;
+            const char *k = wabot_storage_items_key(it, i, &kn);
+            const char *v = wabot_storage_items_value(it, i, &vn);
+            x.key.assign(k ? k : "", kn);
+            if (v)
+                x.value = std::string(v, vn);
+            x.version = wabot_storage_items_version(it, i);
+            x.score = wabot_storage_items_score(it, i);
+            out.push_back(std::move(x));
+        }
+        wabot_storage_items_free(it);
+        return out;
+    }
+};
+
+/** Encode a payload as a record of `schema` ("#schema <n>\n" + payload). */
+inline std::string record_encode(std::uint32_t schema, std::string_view payload)
+{
+    char *out = nullptr;
+    std::size_t n = 0;
+    int rc = wabot_storage_record_encode(schema, payload.data(), payload.size(), &out, &n);
+    if (rc < 0)
+        throw error(rc, "record encode");
+    std::string s(out, n);
+    wabot_free(out);
+    return s;
+}
+
+/** Decode a stored value for schema `current`: (payload, stored schema). */
+inline std::pair<std::string, std::uint32_t> record_decode(std::uint32_t current,
+                                                           std::string_view value)
+{
+    wabot_schema sc = {WABOT_SCHEMA_VERSION, current, nullptr, nullptr};
+    char *out = nullptr;
+    std::size_t n = 0;
+    std::uint32_t stored = 0;
+    int rc = wabot_storage_record_decode(&sc, value.data(), value.size(), &out, &n, &stored);
+    if (rc < 0)
+        throw error(rc, "record decode");
+    std::string s(out, n);
+    wabot_free(out);
+    return {s, stored};
+}
+
+/** A job scheduler handle (owned): memory, or Redis's. */
+class scheduler {
+public:
+    static scheduler memory() { return scheduler(wabot_scheduler_memory_new()); }
+    explicit scheduler(wabot_scheduler *s) : s_(s)
+    {
+        if (!s_)
+            throw error(WABOT_ERR_NOMEM, "scheduler");
+    }
+    scheduler(scheduler &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    scheduler &operator=(scheduler &&o) noexcept
+    {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    scheduler(const scheduler &) = delete;
+    scheduler &operator=(const scheduler &) = delete;
+    ~scheduler() { wabot_scheduler_free(s_); }
+    wabot_scheduler *get() const { return s_; }
+
+private:
+    wabot_scheduler *s_;
+};
+
+/** A rate-limiter handle (owned): memory, or Redis's. */
+class limiter {
+public:
+    static limiter memory() { return limiter(wabot_limiter_memory_new()); }
+    explicit limiter(wabot_limiter *l) : l_(l)
+    {
+        if (!l_)
+            throw error(WABOT_ERR_NOMEM, "limiter");
+    }
+    limiter(limiter &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    limiter &operator=(limiter &&o) noexcept
+    {
+        std::swap(l_, o.l_);
+        return *this;
+    }
+    limiter(const limiter &) = delete;
+    limiter &operator=(const limiter &) = delete;
+    ~limiter() { wabot_limiter_free(l_); }
+    wabot_limiter *get() const { return l_; }
+
+private:
+    wabot_limiter *l_;
+};
+
+/** A Redis connection pool; backends made from it must not outlive it. */
+class redis {
+public:
+    explicit redis(std::string_view host = "127.0.0.1", int port = 6379,
+                   std::string_view prefix = "wabot:")
+    {
+        wabot_redis_config cfg;
+        wabot_redis_config_init(&cfg);
+        std::string h(host), p(prefix);
+        cfg.host = h.c_str();
+        cfg.port = port;
+        cfg.prefix = p.c_str();
+        connect(cfg);
+    }
+    /** From REDIS_HOST, REDIS_PORT, ... (wabot_redis_config_from_env);
+     *  nullopt when REDIS_HOST is not set. */
+    static std::optional<redis> from_env()
+    {
+        wabot_redis_config cfg;
+        wabot_redis_config_init(&cfg);
+        int rc = wabot_redis_config_from_env(&cfg);
+        if (rc < 0)
+            throw error(rc, "bad REDIS_* variable");
+        if (rc == 0)
+            return std::nullopt;
+        return redis(cfg);
+    }
+    std::int64_t round_trips() const { return wabot_redis_round_trips(r_); }
+    scheduler make_scheduler() { return scheduler(wabot_scheduler_redis_new(r_)); }
+    limiter make_limiter() { return limiter(wabot_limiter_redis_new(r_)); }
+    redis(redis &&o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    redis &operator=(redis &&o) noexcept
+    {
+        std::swap(r_, o.r_);
+        return *this;
+    }
+    redis(const redis &) = delete;
+    redis &operator=(const redis &) = delete;
+    ~redis() { wabot_redis_free(r_); }
+    wabot_redis *get() const { return r_; }
+    storage make_storage() { return storage(wabot_storage_redis_new(r_)); }
+
+private:
+    wabot_redis *r_ = nullptr;
+    explicit redis(const wabot_redis_config &cfg) { connect(cfg); }
+    void connect(const wabot_redis_config &cfg)
+    {
+        const char *err = nullptr;
+        r_ = wabot_redis_new(&cfg, &err);
+        if (!r_)
+            throw error(WABOT_ERR_STORAGE, detail::str(err));
+    }
+};
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+
+class module_def;
+
+/** wabot_options, set by name with typed setters checked against the
+ *  listable options table (doc/options.md). */
+class options {
+public:
+    options() : o_(wabot_options_new())
+    {
+        if (!o_)
+            throw error(WABOT_ERR_NOMEM, "wabot_options_new");
+    }
+    options(options &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+    options &operator=(options &&o) noexcept
+    {
+        std::swap(o_, o.o_);
+        return *this;
+    }
+    options(const options &) = delete;
+    options &operator=(const options &) = delete;
+    ~options() { wabot_options_free(o_); }
+    wabot_options *get() const { return o_; }
+
+    /** STRING options, or any option as text ("30s", "1MiB", "true"). */
+    options &set(std::string_view name, std::string_view value)
+    {
+        detail::check_opts(wabot_options_set(o_, detail::cstr(name).get(),
+                                             detail::cstr(value).get()), o_);
+        return *this;
+    }
+    options &set(std::string_view name, const char *value)
+    {
+        return set(name, std::string_view(value));
+    }
+    /** INT, DURATION (ms), BYTES and ENUM (index) options. */
+    options &set(std::string_view name, std::int64_t value)
+    {
+        wabot_option_type t = type(name);
+        if (t == WABOT_OPTION_STRING || t == WABOT_OPTION_BOOL)
+            throw error(WABOT_ERR_INVAL, "option " + std::string(name) +
+                                             " does not take an integer");
+        return set(name, std::string_view(std::to_string(value)));
+    }
+    options &set(std::string_view name, int value) { return set(name, std::int64_t(value)); }
+    /** BOOL options. */
+    options &set(std::string_view name, bool value)
+    {
+        if (type(name) != WABOT_OPTION_BOOL)
+            throw error(WABOT_ERR_INVAL, "option " + std::string(name) + " is not a boolean");
+        return set(name, std::string_view(value ? "true" : "false"));
+    }
+    options &set_org(std::string_view org, std::string_view name, std::string_view value)
+    {
+        detail::check_opts(wabot_options_set_org(o_, detail::cstr(org).get(),
+                                                 detail::cstr(name).get(),
+                                                 detail::cstr(value).get()), o_);
+        return *this;
+    }
+    options &apply_env()
+    {
+        detail::check_opts(wabot_options_apply_env(o_, nullptr), o_);
+        return *this;
+    }
+    /** Borrowed backends: they must outlive the bot. */
+    options &storage(const wabot::storage &s)
+    {
+        detail::check_opts(wabot_options_set_storage(o_, s.get()), o_);
+        return *this;
+    }
+    options &transport(const wabot::transport &t)
+    {
+        detail::check_opts(wabot_options_set_transport(o_, t.get()), o_);
+        return *this;
+    }
+    /** The option's type; throws for an unknown name. */
+    wabot_option_type type(std::string_view name) const
+    {
+        std::size_t i = 0;
+        int rc = wabot_options_find(o_, detail::cstr(name).get(), &i);
+        if (rc < 0)
+            throw error(WABOT_ERR_INVAL, "unknown option " + std::string(name));
+        return wabot_options_type(o_, i);
+    }
+    /** The current value as text. */
+    std::string get(std::string_view name) const
+    {
+        std::size_t i = 0;
+        if (wabot_options_find(o_, detail::cstr(name).get(), &i) < 0)
+            throw error(WABOT_ERR_INVAL, "unknown option " + std::string(name));
+        return format(i, 0);
+    }
+    /** Borrowed job and limiter backends. */
+    options &scheduler(const wabot::scheduler &s)
+    {
+        detail::check_opts(wabot_options_set_scheduler(o_, s.get()), o_);
+        return *this;
+    }
+    options &limiter(const wabot::limiter &l)
+    {
+        detail::check_opts(wabot_options_set_limiter(o_, l.get()), o_);
+        return *this;
+    }
+    /** Loop hooks (copied; their ud must outlive the bot); the adapters in
+     *  <wabot/adapters/> fill them for libuv and libevent. */
+    options &loop(const wabot_loop_hooks &hooks)
+    {
+        detail::check_opts(wabot_options_set_loop(o_, &hooks), o_);
+        return *this;
+    }
+    using log_fn = std::function<void(wabot_log_level, std::string_view module,
+                                      std::string_view msg)>;
+    /** A log callback (any thread; must not call into the library). The
+     *  bot made from these options keeps it alive. */
+    options &log(log_fn fn)
+    {
+        auto f = std::make_shared<log_fn>(std::move(fn));
+        keep_.push_back(f);
+        detail::check_opts(wabot_options_set_log(o_, &log_tramp, f.get()), o_);
+        return *this;
+    }
+    using clock_fn = std::function<std::int64_t()>;
+    /** A clock in ms since the epoch (tests move time with it). */
+    options &clock(clock_fn fn)
+    {
+        auto f = std::make_shared<clock_fn>(std::move(fn));
+        keep_.push_back(f);
+        wabot_clock c = {WABOT_CLOCK_VERSION, &clock_tramp, f.get()};
+        detail::check_opts(wabot_options_set_clock(o_, &c), o_);
+        return *this;
+    }
+    /** By enum id (core.h), for the library's own options. */
+    options &set(wabot_option id, std::int64_t value)
+    {
+        detail::check_opts(wabot_options_set_int(o_, id, value), o_);
+        return *this;
+    }
+    options &set(wabot_option id, std::string_view value)
+    {
+        detail::check_opts(wabot_options_set_str(o_, id, detail::cstr(value).get()), o_);
+        return *this;
+    }
+    std::int64_t get_int(wabot_option id) const
+    {
+        std::int64_t v = 0;
+        detail::check_opts(wabot_options_get_int(o_, id, &v), o_);
+        return v;
+    }
+    std::string get_str(wabot_option id) const
+    {
+        const char *v = nullptr;
+        detail::check_opts(wabot_options_get_str(o_, id, &v), o_);
+        return detail::str(v);
+    }
+
+    /** One row of the listable options table. */
+    struct info {
+        std::string name, group, doc, env, value, default_value;
+        wabot_option_type type;
+        std::uint32_t flags;
+        std::optional<std::pair<std::int64_t, std::int64_t>> range;
+        std::vector<std::string> choices;
+    };
+    std::vector<info> table() const
+    {
+        std::vector<info> out;
+        for (std::size_t i = 0; i < wabot_options_count(o_); i++) {
+            info x;
+            x.name = detail::str(wabot_options_name(o_, i));
+            x.group = detail::str(wabot_options_group(o_, i));
+            x.doc = detail::str(wabot_options_doc(o_, i));
+            x.env = detail::str(wabot_options_env(o_, i));
+            x.type = wabot_options_type(o_, i);
+            x.flags = wabot_options_flags(o_, i);
+            x.value = format(i, 0);
+            x.default_value = format(i, 1);
+            std::int64_t lo = 0, hi = 0;
+            if (wabot_options_range(o_, i, &lo, &hi) == WABOT_OK)
+                x.range = std::make_pair(lo, hi);
+            for (std::size_t j = 0; wabot_options_choice(o_, i, j); j++)
+                x.choices.push_back(wabot_options_choice(o_, i, j));
+            out.push_back(std::move(x));
+        }
+        return out;
+    }
+    /** Every option's name, in table order. */
+    std::vector<std::string> names() const
+    {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < wabot_options_count(o_); i++)
+            out.push_back(detail::str(wabot_options_name(o_, i)));
+        return out;
+    }
+
+    /** Add a module written in C++ (its options join the table now). */
+    inline options &add_module(std::shared_ptr<module_def> def);
+    /** Callbacks the bot must keep alive (log, clock, modules). */
+    const std::vector<std::shared_ptr<void>> &keep() const { return keep_; }
+
+private:
+    wabot_options *o_;
+    std::vector<std::shared_ptr<void>> keep_;
+
+    std::string format(std::size_t i, int which) const
+    {
+        int n = wabot_options_format(o_, i, which, nullptr, 0);
+        if (n < 0)
+            return std::string();
+        std::string s(static_cast<std::size_t>(n) + 1, '\0');
+        wabot_options_format(o_, i, which, &s[0], s.size());
+        s.resize(static_cast<std::size_t>(n));
+        return s;
+    }
+    static void log_tramp(void *ud, wabot_log_level level, const char *module, const char *msg)
+    {
+        try {
+            (*static_cast<log_fn *>(ud))(level, module ? module : "", msg ? msg : "");
+        } catch (...) {
+            /* a logger must not fail the call that logged */
+        }
+    }
+    static std::int64_t clock_tramp(void *ud)
+    {
+        try {
+            return (*static_cast<clock_fn *>(ud))();
+        } catch (...) {
+            return 0;
+        }
+    }
+};
+
+/* ------------------------------------------------------------------ */
+/* Jobs and the outbound builder                                       */
+
+/** The job a worker runs (valid during the call). */
+class job {
+public:
+    explicit job(wabot_job *j) : j_(j) {}
+    wabot_job *get() const { return j_; }
+    std::string id() const { return detail::str(wabot_job_id(j_)); }
+    std::string queue() const { return detail::str(wabot_job_queue(j_)); }
+    std::string_view payload() const
+    {
+        std::size_t n = 0;
+        const char *p = wabot_job_payload(j_, &n);
+        return std::string_view(p ? p : "", n);
+    }
+    int attempt() const { return wabot_job_attempt(j_); }
+    int max_attempts() const { return wabot_job_max_attempts(j_); }
+    wabot_ctx *context() const { return wabot_job_ctx(j_); }
+    /** Retry after ms whatever the worker's outcome (throttling). */
+    void retry_in(std::int64_t ms) { wabot_job_retry_in(j_, ms); }
+    /** The failure this attempt reports is final. */
+    void set_permanent() { wabot_job_set_permanent(j_); }
+    /** A pointer the worker keeps with the job (until it finishes). */
+    void set_user(void *user, wabot_destroy_fn destroy = nullptr)
+    {
+        wabot_job_set_user(j_, user, destroy);
+    }
+    void *user() const { return wabot_job_user(j_); }
+
+private:
+    wabot_job *j_;
+};
+
+/** Finish a job whose worker returned WABOT_JOB_PENDING (loop thread). */
+inline void finish_job(wabot_job *j, int status) { wabot_job_finish(j, status); }
+
+/** wabot_out: a message built step by step, then queued (enqueue()) or
+ *  added to a turn's replies (turn::reply(out)). Move-only. */
+class out {
+public:
+    explicit out(wabot_ctx *ctx) : o_(wabot_out_new(ctx)), ctx_(ctx)
+    {
+        if (!o_)
+            throw error(WABOT_ERR_NOMEM, "wabot_out_new");
+    }
+    out(out &&o) noexcept : o_(std::exchange(o.o_, nullptr)), ctx_(o.ctx_) {}
+    out &operator=(out &&o) noexcept
+    {
+        std::swap(o_, o.o_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    out(const out &) = delete;
+    out &operator=(const out &) = delete;
+    ~out() { wabot_out_free(o_); }
+    wabot_out *get() const { return o_; }
+
+    out &to(std::string_view v) { return c(wabot_out_set_to(o_, detail::cstr(v).get())); }
+    out &org(std::string_view v) { return c(wabot_out_set_org(o_, detail::cstr(v).get())); }
+    out &from(std::string_view v) { return c(wabot_out_set_from(o_, detail::cstr(v).get())); }
+    out &category(wabot_out_category cat) { return c(wabot_out_set_category(o_, cat)); }
+    out &locale(std::string_view v) { return c(wabot_out_set_locale(o_, detail::cstr(v).get())); }
+    out &text(std::string_view v) { return c(wabot_out_set_text(o_, detail::cstr(v).get())); }
+    out &media(std::string_view url, std::string_view caption = {})
+    {
+        return c(wabot_out_set_media(o_, detail::cstr(url).get(),
+                                     caption.empty() ? nullptr : detail::cstr(caption).get()));
+    }
+    out &button(std::string_view id, std::string_view title)
+    {
+        return c(wabot_out_add_button(o_, detail::cstr(id).get(), detail::cstr(title).get()));
+    }
+    out &row(std::string_view id, std::string_view title, std::string_view description = {})
+    {
+        return c(wabot_out_add_row(o_, detail::cstr(id).get(), detail::cstr(title).get(),
+                                   description.empty() ? nullptr
+                                                       : detail::cstr(description).get()));
+    }
+    out &list_button(std::string_view v)
+    {
+        return c(wabot_out_set_list_button(o_, detail::cstr(v).get()));
+    }
+    out &template_(std::string_view name, std::string_view language,
+                   const std::vector<std::string> &params = {})
+    {
+        c(wabot_out_set_template(o_, detail::cstr(name).get(), detail::cstr(language).get()));
+        for (const auto &p : params)
+            c(wabot_out_add_template_param(o_, p.c_str()));
+        return *this;
+    }
+    out &idempotency_key(std::string_view k)
+    {
+        return c(wabot_out_set_idempotency_key(o_, detail::cstr(k).get()));
+    }
+    std::string idempotency_key() const { return detail::str(wabot_out_idempotency_key(o_)); }
+    out &correlation_id(std::string_view k)
+    {
+        return c(wabot_out_set_correlation_id(o_, detail::cstr(k).get()));
+    }
+    std::string correlation_id() const { return detail::str(wabot_out_correlation_id(o_)); }
+    out &in_reply_to(std::string_view id)
+    {
+        return c(wabot_out_set_in_reply_to(o_, detail::cstr(id).get()));
+    }
+    /** Queue it outside a turn; returns its id. */
+    std::string enqueue()
+    {
+        char *id = nullptr;
+        c(wabot_out_enqueue(o_, &id));
+        std::string s = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        return s;
+    }
+
+private:
+    wabot_out *o_;
+    wabot_ctx *ctx_;
+    out &c(int rc)
+    {
+        detail::check(rc, ctx_);
+        return *this;
+    }
+};
+
+inline void turn::reply(const out &o) { chk(wabot_turn_reply_out(t_, o.get())); }
+
+/* ------------------------------------------------------------------ */
+/* Modules written in C++                                              */
+
+/** A module's instance in one context (valid while the context lives). */
+class module {
+public:
+    explicit module(wabot_module *m) : m_(m) {}
+    wabot_module *get() const { return m_; }
+    wabot_ctx *ctx() const { return wabot_module_ctx(m_); }
+    std::string name() const { return detail::str(wabot_module_name(m_)); }
+    /** Option i of the module's table (in the order they were declared)
+     *  as `org` sees it (nullptr: global). */
+    std::int64_t option_int(std::size_t i, const char *org = nullptr) const
+    {
+        std::int64_t v = 0;
+        detail::check(wabot_module_option_int(m_, org, i, &v), ctx());
+        return v;
+    }
+    std::string option_str(std::size_t i, const char *org = nullptr) const
+    {
+        return detail::str(wabot_module_option_str(m_, org, i));
+    }
+    /** Emit hook `name` (declared by the module) with a JSON event. */
+    void emit(std::string_view name, std::string_view json)
+    {
+        detail::check(wabot_hook_emit(m_, detail::cstr(name).get(), json.data(), json.size()),
+                      ctx());
+    }
+    /** The module's own pointer (wabot_module_set_data). */
+    void *data() const { return wabot_module_data(m_); }
+    void set_data(void *d) { wabot_module_set_data(m_, d); }
+
+private:
+    wabot_module *m_;
+};
+
+/**
+ * The descriptor of a module written in C++: options, hooks, and what
+ * create() registers (middlewares at a stage with use(); anything else on
+ * bot::borrow(m.ctx())). Add it with options::add_module(); the options
+ * and every bot made from them keep it alive.
+ */
+class module_def {
+public:
+    using middleware = std::function<void(turn &, const next_fn &)>;
+
+    module_def(std::string name, std::string doc = {})
+        : name_(std::move(name)), doc_(std::move(doc)) {}
+    module_def(const module_def &) = delete;
+    module_def &operator=(const module_def &) = delete;
+
+    /** A STRING option; per_org: may be overridden per organisation. */
+    module_def &option(std::string name, std::string dflt, std::string doc,
+                       bool per_org = false)
+    {
+        return add(std::move(name), WABOT_OPTION_STRING, 0, 0, 0, std::move(dflt),
+                   std::move(doc), per_org);
+    }
+    /** An INT option within [min, max]. */
+    module_def &option(std::string name, std::int64_t dflt, std::int64_t min, std::int64_t max,
+                       std::string doc, bool per_org = false)
+    {
+        return add(std::move(name), WABOT_OPTION_INT, dflt, min, max, {}, std::move(doc),
+                   per_org);
+    }
+    module_def &hook(std::string name)
+    {
+        hooks_.push_back(std::move(name));
+        return *this;
+    }
+    module_def &on_create(std::function<void(module &)> fn)
+    {
+        create_ = std::move(fn);
+        return *this;
+    }
+    module_def &on_destroy(std::function<void(module &)> fn)
+    {
+        destroy_ = std::move(fn);
+        return *this;
+    }
+    /** Inside create: a middleware at `stage` (WABOT_STAGE_TURN runs
+     *  before the host's middlewares; WABOT_STAGE_ADMIT before the turn). */
+    void use(module &m, wabot_stage stage, std::string_view name, middleware fn)
+    {
+        mws_.push_back(std::make_unique<middleware>(std::move(fn)));
+        detail::check(wabot_module_use(m.get(), stage, detail::cstr(name).get(), &mw_tramp,
+                                       mws_.back().get()),
+                      m.ctx());
+    }
+
+    /** The C descriptor (built once; valid while this object lives). */
+    const wabot_module_def *descriptor()
+    {
+        opt_defs_.clear();
+        for (const auto &o : opts_) {
+            wabot_option_def d{};
+            d.version = WABOT_OPTION_DEF_VERSION;
+            d.name = o.name.c_str();
+            d.type = o.type;
+            d.flags = o.per_org ? WABOT_OPTION_PER_ORG : 0u;
+            d.int_default = o.dflt;
+            d.int_min = o.min;
+            d.int_max = o.max;
+            d.str_default = o.str.c_str();
+            d.doc = o.doc.c_str();
+            opt_defs_.push_back(d);
+        }
+        hook_ptrs_.clear();
+        for (const auto &h : hooks_)
+            hook_ptrs_.push_back(h.c_str());
+        hook_ptrs_.push_back(nullptr);
+        def_ = wabot_module_def{};
+        def_.version = WABOT_MODULE_DEF_VERSION;
+        def_.name = name_.c_str();
+        def_.doc = doc_.c_str();
+        def_.options = opt_defs_.empty() ? nullptr : opt_defs_.data();
+        def_.n_options = opt_defs_.size();
+        def_.hooks = hooks_.empty() ? nullptr : hook_ptrs_.data();
+        def_.create = &create_tramp;
+        def_.destroy = &destroy_tramp;
+        return &def_;
+    }
+
+private:
+    struct opt {
+        std::string name;
+        wabot_option_type type;
+        std::int64_t dflt, min, max;
+        std::string str, doc;
+        bool per_org;
+    };
+    std::string name_, doc_;
+    std::vector<opt> opts_;
+    std::vector<std::string> hooks_;
+    std::vector<wabot_option_def> opt_defs_;
+    std::vector<const char *> hook_ptrs_;
+    wabot_module_def def_{};
+    std::function<void(module &)> create_, destroy_;
+    std::vector<std::unique_ptr<middleware>> mws_;
+
+    module_def &add(std::string name, wabot_option_type type, std::int64_t dflt,
+                    std::int64_t min, std::int64_t max, std::string str, std::string doc,
+                    bool per_org)
+    {
+        opts_.push_back({std::move(name), type, dflt, min, max, std::move(str), std::move(doc),
+                         per_org});
+        return *this;
+    }
+    static int create_tramp(wabot_module *m, void *ud)
+    {
+        try {
+            auto *self = static_cast<module_def *>(ud);
+            module mm(m);
+            if (self->create_)
+                self->create_(mm);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+    static void destroy_tramp(wabot_module *m, void *ud)
+    {
+        try {
+            auto *self = static_cast<module_def *>(ud);
+            module mm(m);
+            if (self->destroy_)
+                self->destroy_(mm);
+        } catch (...) {
+            /* the context is going away; nowhere to report */
+        }
+    }
+    static int mw_tramp(wabot_turn *t, void *ud)
+    {
+        try {
+            turn tt(t);
+            (*static_cast<middleware *>(ud))(tt, next_fn(t));
+            return WABOT_OK;
+        } catch (...) {
+            detail::pending() = std::current_exception();
+            return detail::status_of(detail::pending());
+        }
+    }
+};
+
+inline options &options::add_module(std::shared_ptr<module_def> def)
+{
+    detail::check_opts(wabot_options_add_module(o_, def->descriptor(), def.get()), o_);
+    keep_.push_back(def);
+    return *this;
+}
+
+/* ------------------------------------------------------------------ */
+/* The bot                                                             */
+
+class bot {
+public:
+    using handler = std::function<void(turn &)>;
+    using middleware = std::function<void(turn &, const next_fn &)>;
+    using error_handler = std::function<void(turn &, const error &)>;
+    using http_handler = std::function<void(const http_request &, http_response_writer &)>;
+    /** A job worker: return normally (done) or throw (retried). */
+    using worker = std::function<void(job &)>;
+
+    /** A context with every default (memory storage, console transport). */
+    bot() : bot(nullptr) {}
+    /** A context from `opts` (which may be destroyed afterwards). */
+    explicit bot(const options &opts) : bot(opts.get()) { keep_ = opts.keep(); }
+    /** A non-owning bot over an existing context (a module's create(),
+     *  a C host's context): registers and calls, never frees. */
+    static bot borrow(wabot_ctx *ctx) { return bot(ctx, false); }
+    bot(bot &&o) noexcept
+        : ctx_(std::exchange(o.ctx_, nullptr)), owned_(o.owned_),
+          keep_(std::move(o.keep_)) {}
+    bot &operator=(bot &&o) noexcept
+    {
+        std::swap(ctx_, o.ctx_);
+        std::swap(owned_, o.owned_);
+        std::swap(keep_, o.keep_);
+        return *this;
+    }
+    bot(const bot &) = delete;
+    bot &operator=(const bot &) = delete;
+    ~bot()
+    {
+        if (owned_)
+            wabot_ctx_free(ctx_);
+    }
+    wabot_ctx *get() const { return ctx_; }
+
+    /* Registration (before serving). Each returns *this. */
+    bot &use(middleware fn, std::string_view name = "c++")
+    {
+        auto *f = new middleware(std::move(fn));
+        return reg(f, wabot_pipeline_use(ctx_, detail::cstr(name).get(), &mw_tramp, f,
+                                         &detail::destroy_fn<middleware>));
+    }
+    bot &keyword(std::string_view kw, handler fn) { return keyword_in(nullptr, kw, std::move(fn)); }
+    bot &keyword_in(const char *state, std::string_view kw, handler fn)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_keyword(ctx_, state, detail::cstr(kw).get(), &route_tramp,
+                                          f, &detail::destroy_fn<handler>));
+    }
+    bot &command(std::string_view name, handler fn, const char *state = nullptr)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_command(ctx_, state, detail::cstr(name).get(), &route_tramp,
+                                          f, &detail::destroy_fn<handler>));
+    }
+    bot &regex(std::string_view pattern, handler fn, const char *state = nullptr,
+               unsigned flags = 0)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_regex(ctx_, state, detail::cstr(pattern).get(), flags,
+                                        &route_tramp, f, &detail::destroy_fn<handler>));
+    }
+    bot &payload(std::string_view p, handler fn, const char *state = nullptr)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_payload(ctx_, state, detail::cstr(p).get(), &route_tramp,
+                                          f, &detail::destroy_fn<handler>));
+    }
+    bot &type(wabot_msg_type t, handler fn, const char *state = nullptr)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_type(ctx_, state, t, &route_tramp, f,
+                                       &detail::destroy_fn<handler>));
+    }
+    bot &fallback(handler fn, const char *state = nullptr)
+    {
+        auto *f = new handler(std::move(fn));
+        return reg(f, wabot_route_fallback(ctx_, state, &route_tramp, f,
+                                           &detail::destroy_fn<handler>));
+    }
+    bot &on_error(error_handler fn)
+    {
+        auto *f = new error_handler(std::move(fn));
+        return reg(f, wabot_pipeline_set_error_handler(ctx_, &error_tramp, f,
+                                                       &detail::destroy_fn<error_handler>));
+    }
+    bot &http_route(std::string_view method, std::string_view pattern, http_handler fn)
+    {
+        auto *f = new http_handler(std::move(fn));
+        return reg(f, wabot_http_route_add(ctx_, detail::cstr(method).get(),
+                                           detail::cstr(pattern).get(), &http_tramp, f,
+                                           &detail::destroy_fn<http_handler>));
+    }
+    /** A job worker: return normally (done) or throw (retried). */
+    bot &add_worker(std::string_view queue, worker fn, int concurrency = 1)
+    {
+        auto *f = new worker(std::move(fn));
+        return reg(f, wabot_queue_add_worker(ctx_, detail::cstr(queue).get(), &job_tramp, f,
+                                             &detail::destroy_fn<worker>, concurrency));
+    }
+    std::size_t route_count() const { return wabot_route_count(ctx_); }
+
+    /* Handling. */
+    void handle_message(const message_view &m)
+    {
+        detail::pending() = nullptr;
+        int rc = wabot_ctx_handle_message(ctx_, m.get());
+        std::exception_ptr cause = std::exchange(detail::pending(), nullptr);
+        if (rc < 0) {
+            std::string det = detail::str(wabot_ctx_errmsg(ctx_));
+            if (det.empty() && cause) {
+                try {
+                    std::rethrow_exception(cause);
+                } catch (const std::exception &e) {
+                    det = e.what();
+                } catch (...) {
+                }
+            }
+            throw error(rc, det, cause);
+        }
+    }
+    http_response handle_http(std::string_view method, std::string_view target,
+                              const std::vector<std::pair<std::string, std::string>> &headers,
+                              std::string_view body)
+    {
+        std::vector<wabot_http_header> h;
+        for (const auto &kv : headers)
+            h.push_back({kv.first.c_str(), kv.second.c_str()});
+        wabot_http_response *r = nullptr;
+        detail::check(wabot_http_handle(ctx_, detail::cstr(method).get(),
+                                        detail::cstr(target).get(), h.data(), h.size(),
+                                        body.data(), body.size(), &r),
+                      ctx_);
+        http_response out;
+        out.status = wabot_http_response_status(r);
+        out.content_type = detail::str(wabot_http_response_content_type(r));
+        for (std::size_t i = 0; i < wabot_http_response_header_count(r); i++)
+            out.headers.emplace_back(detail::str(wabot_http_response_header_name(r, i)),
+                                     detail::str(wabot_http_response_header_value(r, i)));
+        std::size_t n = 0;
+        const char *b = wabot_http_response_body(r, &n);
+        out.body.assign(b ? b : "", n);
+        wabot_http_response_free(r);
+        return out;
+    }
+
+    /* The loop (one thread at a time). */
+    int poll(std::int64_t max_wait_ms) { return detail::check(wabot_ctx_poll(ctx_, max_wait_ms), ctx_); }
+    int run_until_idle() { return run_until_idle(now_ms()); }
+    int run_until_idle(std::int64_t deadline_ms)
+    {
+        return detail::check(wabot_ctx_run_until_idle(ctx_, deadline_ms), ctx_);
+    }
+    int on_timeout() { return detail::check(wabot_ctx_on_timeout(ctx_), ctx_); }
+    int on_fd(int fd, unsigned events) { return detail::check(wabot_ctx_on_fd(ctx_, fd, events), ctx_); }
+    std::int64_t next_timeout_ms() const { return wabot_ctx_next_timeout_ms(ctx_); }
+    std::int64_t now_ms() const { return wabot_ctx_now_ms(ctx_); }
+
+    /* Outside a turn. */
+    std::string send_text(std::string_view to, std::string_view text,
+                          wabot_out_category cat = WABOT_CAT_NOTICE)
+    {
+        char *id = nullptr;
+        detail::check(wabot_send_text(ctx_, nullptr, detail::cstr(to).get(),
+                                      detail::cstr(text).get(), cat, nullptr, &id),
+                      ctx_);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        return out;
+    }
+    /** (state, session JSON), or nullopt when there is no conversation. */
+    std::optional<std::pair<std::string, std::string>>
+    conversation(std::string_view customer, std::string_view org = {})
+    {
+        wabot_conversation *c = nullptr;
+        std::string o = org.empty() ? detail::str(wabot_ctx_option_str(
+                                          ctx_, nullptr, "default_organization"))
+                                    : std::string(org);
+        int rc = wabot_conversation_get(ctx_, o.c_str(), detail::cstr(customer).get(), &c);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        detail::check(rc, ctx_);
+        auto out = std::make_pair(detail::str(wabot_conversation_state(c)),
+                                  detail::str(wabot_conversation_session(c)));
+        wabot_conversation_free(c);
+        return out;
+    }
+    std::int64_t option_int(std::string_view name, const char *org = nullptr) const
+    {
+        std::int64_t v = 0;
+        detail::check(wabot_ctx_option_int(ctx_, org, detail::cstr(name).get(), &v), ctx_);
+        return v;
+    }
+    std::string metrics_prometheus() const
+    {
+        char *s = wabot_metrics_prometheus(ctx_);
+        std::string out = detail::str(s);
+        wabot_ctx_mem_free(ctx_, s);
+        return out;
+    }
+
+    std::string send_template(std::string_view to, std::string_view name,
+                              std::string_view language,
+                              const std::vector<std::string> &params = {},
+                              wabot_out_category cat = WABOT_CAT_NOTICE)
+    {
+        std::vector<const char *> p;
+        for (const auto &x : params)
+            p.push_back(x.c_str());
+        char *id = nullptr;
+        detail::check(wabot_send_template(ctx_, nullptr, detail::cstr(to).get(),
+                                          detail::cstr(name).get(),
+                                          detail::cstr(language).get(), p.size(), p.data(),
+                                          cat, nullptr, &id),
+                      ctx_);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        return out;
+    }
+    /** A message builder for this bot (see wabot::out). */
+    wabot::out out() const { return wabot::out(ctx_); }
+    void reset_conversation(std::string_view customer, std::string_view org)
+    {
+        int rc = wabot_conversation_reset(ctx_, detail::cstr(org).get(),
+                                          detail::cstr(customer).get());
+        if (rc != WABOT_ERR_NOT_FOUND)
+            detail::check(rc, ctx_);
+    }
+    /** The stored conversation's version (0 when there is none). */
+    std::uint64_t conversation_version(std::string_view customer, std::string_view org)
+    {
+        wabot_conversation *c = nullptr;
+        int rc = wabot_conversation_get(ctx_, detail::cstr(org).get(),
+                                        detail::cstr(customer).get(), &c);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return 0;
+        detail::check(rc, ctx_);
+        std::uint64_t v = wabot_conversation_version(c);
+        wabot_conversation_free(c);
+        return v;
+    }
+    struct customer_info {
+        std::string phone, name;
+        std::int64_t last_inbound_ms = 0;
+        bool opted_out = false;
+    };
+    std::optional<customer_info> customer(std::string_view phone, std::string_view org)
+    {
+        wabot_customer *c = nullptr;
+        int rc = wabot_customer_get(ctx_, detail::cstr(org).get(), detail::cstr(phone).get(), &c);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        detail::check(rc, ctx_);
+        customer_info out{detail::str(wabot_customer_phone(c)), detail::str(wabot_customer_name(c)),
+                          wabot_customer_last_inbound_ms(c), wabot_customer_opted_out(c) != 0};
+        wabot_customer_free(c);
+        return out;
+    }
+    void set_opted_out(std::string_view phone, std::string_view org, bool opted_out)
+    {
+        detail::check(wabot_customer_set_opted_out(ctx_, detail::cstr(org).get(),
+                                                   detail::cstr(phone).get(), opted_out ? 1 : 0),
+                      ctx_);
+    }
+    struct delivery_info {
+        std::string state, error_code, outbound_id, provider_id, to, organization, provider,
+            correlation_id;
+        std::int64_t updated_ms = 0;
+    };
+    std::optional<delivery_info> delivery(std::string_view provider_id)
+    {
+        wabot_delivery *d = nullptr;
+        int rc = wabot_delivery_get(ctx_, detail::cstr(provider_id).get(), &d);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        detail::check(rc, ctx_);
+        delivery_info out;
+        out.state = detail::str(wabot_delivery_state_name(wabot_delivery_state_of(d)));
+        out.error_code = detail::str(wabot_delivery_error_code(d));
+        out.outbound_id = detail::str(wabot_delivery_outbound_id(d));
+        out.provider_id = detail::str(wabot_delivery_provider_id(d));
+        out.to = detail::str(wabot_delivery_to(d));
+        out.organization = detail::str(wabot_delivery_organization(d));
+        out.provider = detail::str(wabot_provider_name(wabot_delivery_provider(d)));
+        out.correlation_id = detail::str(wabot_delivery_correlation_id(d));
+        out.updated_ms = wabot_delivery_updated_ms(d);
+        wabot_delivery_free(d);
+        return out;
+    }
+    void set_org_option(std::string_view org, std::string_view name, std::string_view value)
+    {
+        detail::check(wabot_ctx_set_org_option(ctx_, detail::cstr(org).get(),
+                                               detail::cstr(name).get(),
+                                               detail::cstr(value).get()),
+                      ctx_);
+    }
+    std::string option_str(std::string_view name, const char *org = nullptr) const
+    {
+        const char *v = wabot_ctx_option_str(ctx_, org, detail::cstr(name).get());
+        if (!v)
+            throw error(WABOT_ERR_INVAL, "no string option " + std::string(name));
+        return v;
+    }
+    void set_text(std::string_view key, std::string_view value, const char *org = nullptr,
+                  const char *locale = nullptr)
+    {
+        detail::check(wabot_ctx_set_text(ctx_, org, locale, detail::cstr(key).get(),
+                                         detail::cstr(value).get()),
+                      ctx_);
+    }
+    std::string text(std::string_view key, const char *org = nullptr,
+                     const char *locale = nullptr) const
+    {
+        return detail::str(wabot_ctx_text(ctx_, org, locale, detail::cstr(key).get()));
+    }
+    void set_window_template(wabot_out_category cat, const char *name, const char *language)
+    {
+        detail::check(wabot_ctx_set_window_template(ctx_, cat, name, language), ctx_);
+    }
+    void add_sender(std::string_view org, std::string_view number, const transport &t)
+    {
+        detail::check(wabot_transport_sender_add(ctx_, detail::cstr(org).get(),
+                                                 detail::cstr(number).get(), t.get()),
+                      ctx_);
+    }
+    std::string sender_org(std::string_view number) const
+    {
+        return detail::str(wabot_transport_sender_org(ctx_, detail::cstr(number).get()));
+    }
+    /** The context's backends (borrowed; valid while the bot lives). */
+    wabot_storage *storage() const { return wabot_ctx_storage(ctx_); }
+    wabot_transport *transport() const { return wabot_ctx_transport(ctx_); }
+
+    /* Jobs outside a turn. */
+    std::string enqueue(std::string_view queue, std::string_view payload,
+                        const wabot_job_spec *spec = nullptr)
+    {
+        char *id = nullptr;
+        int rc = wabot_job_enqueue(ctx_, detail::cstr(queue).get(), payload.data(),
+                                   payload.size(), spec, &id);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        detail::check(rc, ctx_);
+        return out;
+    }
+    /** A job spec with the defaults (wabot_job_spec_init). */
+    static wabot_job_spec job_spec()
+    {
+        wabot_job_spec s;
+        wabot_job_spec_init(&s);
+        return s;
+    }
+    /** The state name of a job ("waiting", ...), or nullopt if unknown. */
+    std::optional<std::string> job_state(std::string_view queue, std::string_view id)
+    {
+        wabot_job_info *info = nullptr;
+        int rc = wabot_job_get(ctx_, detail::cstr(queue).get(), detail::cstr(id).get(), &info);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        detail::check(rc, ctx_);
+        const wabot_job_record *r = wabot_job_info_record(info);
+        std::string st = detail::str(wabot_job_state_name(static_cast<wabot_job_state>(r->state)));
+        wabot_job_info_free(info);
+        return st;
+    }
+    void cancel_job(std::string_view queue, std::string_view id)
+    {
+        detail::check(wabot_job_cancel(ctx_, detail::cstr(queue).get(), detail::cstr(id).get()),
+                      ctx_);
+    }
+    /** counts[state] for every wabot_job_state. */
+    std::vector<std::int64_t> queue_counts(std::string_view queue)
+    {
+        std::vector<std::int64_t> c(WABOT_JOB_STATE_COUNT);
+        detail::check(wabot_queue_counts(ctx_, detail::cstr(queue).get(), c.data(), c.size()),
+                      ctx_);
+        return c;
+    }
+    void set_retention(std::string_view queue, std::int64_t completed_keep_n,
+                       std::int64_t completed_keep_ms, std::int64_t failed_keep_n,
+                       std::int64_t failed_keep_ms)
+    {
+        detail::check(wabot_queue_set_retention(ctx_, detail::cstr(queue).get(), completed_keep_n,
+                                                completed_keep_ms, failed_keep_n, failed_keep_ms),
+                      ctx_);
+    }
+    std::string jobs_stats_json() const { return owned(wabot_jobs_stats_json(ctx_)); }
+
+    /* Metrics. */
+    void metrics_add(std::string_view name, std::int64_t delta = 1)
+    {
+        detail::check(wabot_metrics_add(ctx_, detail::cstr(name).get(), delta), ctx_);
+    }
+    std::int64_t metrics_counter(std::string_view name) const
+    {
+        return wabot_metrics_counter(ctx_, detail::cstr(name).get());
+    }
+    std::string metrics_json() const { return owned(wabot_metrics_json(ctx_)); }
+    struct sample {
+        std::string name;
+        std::vector<std::pair<std::string, std::string>> labels;
+        double value = 0;
+    };
+    std::vector<sample> metrics_samples() const
+    {
+        wabot_metrics_snapshot *snap = nullptr;
+        detail::check(wabot_metrics_snapshot_take(ctx_, &snap), ctx_);
+        std::vector<sample> out;
+        for (std::size_t i = 0; i < wabot_metrics_snapshot_count(snap); i++) {
+            sample x;
+            x.name = detail::str(wabot_metrics_snapshot_name(snap, i));
+            x.value = wabot_metrics_snapshot_value(snap, i);
+            for (std::size_t j = 0; j < wabot_metrics_snapshot_label_count(snap, i); j++)
+                x.labels.emplace_back(detail::str(wabot_metrics_snapshot_label_name(snap, i, j)),
+                                      detail::str(wabot_metrics_snapshot_label_value(snap, i, j)));
+            out.push_back(std::move(x));
+        }
+        wabot_metrics_snapshot_free(snap);
+        return out;
+    }
+
+    /* The admin API (admin.h) and the migration (migration.h). */
+    bool admin_enabled() const { return wabot_admin_enabled(ctx_) != 0; }
+    /** An HTTP route on admin.prefix + subpath behind the token check. */
+    bot &admin_route(std::string_view method, std::string_view subpath, http_handler fn)
+    {
+        auto *f = new http_handler(std::move(fn));
+        return reg(f, wabot_admin_route_add(ctx_, detail::cstr(method).get(),
+                                            detail::cstr(subpath).get(), &http_tramp, f,
+                                            &detail::destroy_fn<http_handler>));
+    }
+    wabot_system migration_decide(std::string_view customer) const
+    {
+        return wabot_migration_decide(ctx_, detail::cstr(customer).get());
+    }
+    void migration_set_percent(int percent)
+    {
+        detail::check(wabot_migration_set_percent(ctx_, percent), ctx_);
+    }
+    void migration_set_enabled(bool use_new_bot)
+    {
+        detail::check(wabot_migration_set_enabled(ctx_, use_new_bot ? 1 : 0), ctx_);
+    }
+    void migration_pin(std::string_view customer, wabot_system list)
+    {
+        detail::check(wabot_migration_pin(ctx_, detail::cstr(customer).get(), list), ctx_);
+    }
+    /** False when the customer was on neither list. */
+    bool migration_unpin(std::string_view customer)
+    {
+        int rc = wabot_migration_unpin(ctx_, detail::cstr(customer).get());
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return false;
+        detail::check(rc, ctx_);
+        return true;
+    }
+    std::string migration_json() const
+    {
+        char *j = wabot_migration_json(ctx_);
+        if (!j)
+            throw error(WABOT_ERR_STATE, detail::str(wabot_errmsg()));
+        return owned(j);
+    }
+    void migration_update(std::string_view json)
+    {
+        detail::check(wabot_migration_update_json(ctx_, json.data(), json.size()), ctx_);
+    }
+    using legacy_handler =
+        std::function<void(std::string_view method, std::string_view target,
+                           const std::vector<std::pair<std::string, std::string>> &headers,
+                           std::string_view body, http_response_writer &out)>;
+    /** Who answers the legacy side's requests (empty fn: clear). The bot
+     *  keeps the function alive. */
+    void set_legacy(legacy_handler fn)
+    {
+        if (!fn) {
+            detail::check(wabot_migration_set_legacy(ctx_, nullptr, nullptr), ctx_);
+            return;
+        }
+        auto f = std::make_shared<legacy_handler>(std::move(fn));
+        detail::check(wabot_migration_set_legacy(ctx_, &legacy_tramp, f.get()), ctx_);
+        keep_.push_back(f);
+    }
+
+    /* Modules and hooks. */
+    /** Run fn(hook, json) for every emit of "<module>.<hook>". */
+    bot &subscribe(std::string_view hook,
+                   std::function<void(std::string_view hook, std::string_view json)> fn)
+    {
+        using F = std::function<void(std::string_view, std::string_view)>;
+        auto *f = new F(std::move(fn));
+        return reg(f, wabot_hook_subscribe(ctx_, detail::cstr(hook).get(), &hook_tramp, f,
+                                           &detail::destroy_fn<F>));
+    }
+    std::size_t hook_subscribers(std::string_view hook) const
+    {
+        return wabot_hook_subscriber_count(ctx_, detail::cstr(hook).get());
+    }
+    /** Every module of the context (the library's too), creation order. */
+    std::vector<std::string> module_names() const
+    {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < wabot_ctx_module_count(ctx_); i++)
+            out.push_back(detail::str(wabot_module_name(wabot_ctx_module_at(ctx_, i))));
+        return out;
+    }
+    /** The descriptor's doc of module `name` (nullopt if absent). */
+    std::optional<std::string> module_doc(std::string_view name) const
+    {
+        wabot_module *m = wabot_ctx_module(ctx_, detail::cstr(name).get());
+        if (!m)
+            return std::nullopt;
+        return detail::str(wabot_module_descriptor(m)->doc);
+    }
+
+private:
+    wabot_ctx *ctx_ = nullptr;
+    bool owned_ = true;
+    std::vector<std::shared_ptr<void>> keep_; /* options' log/clock, modules */
+
+    bot(wabot_ctx *ctx, bool owned) : ctx_(ctx), owned_(owned) {}
+    static int legacy_tramp(void *ud, const char *method, const char *target,
+                            const wabot_http_header *headers, std::size_t n, const char *body,
+                            std::size_t len, wabot_http_response *out)
+    {
+        try {
+            std::vector<std::pair<std::string, std::string>> h;
+            for (std::size_t i = 0; i < n; i++)
+                h.emplace_back(detail::str(headers[i].name), detail::str(headers[i].value));
+            http_response_writer w(out);
+            (*static_cast<legacy_handler *>(ud))(method ? method : "", target ? target : "", h,
+                                                 std::string_view(body ? body : "", len), w);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+    static int hook_tramp(wabot_ctx *, const char *hook, const char *json, std::size_t len,
+                          void *ud)
+    {
+        try {
+            (*static_cast<std::function<void(std::string_view, std::string_view)> *>(ud))(
+                hook ? hook : "", std::string_view(json ? json : "", len));
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+
+    std::string owned(char *s) const
+    {
+        std::string out = detail::str(s);
+        wabot_ctx_mem_free(ctx_, s);
+        return out;
+    }
+
+    explicit bot(wabot_options *o)
+    {
+        int rc = wabot_ctx_new(&ctx_, o);
+        if (rc < 0)
+            throw error(rc, o ? detail::str(wabot_options_errmsg(o)) : std::string());
+    }
+    template <class F> bot &reg(F *f, int rc)
+    {
+        if (rc < 0) {
+            delete f; /* on failure the library does not call destroy */
+            detail::check(rc, ctx_);
+        }
+        return *this;
+    }
+    static int fail_turn()
+    {
+        detail::pending() = std::current_exception();
+        return detail::status_of(detail::pending());
+    }
+    static int route_tramp(wabot_turn *t, void *ud)
+    {
+        try {
+            turn tt(t);
+            (*static_cast<handler *>(ud))(tt);
+            return WABOT_OK;
+        } catch (...) {
+            return fail_turn();
+        }
+    }
+    static int mw_tramp(wabot_turn *t, void *ud)
+    {
+        try {
+            turn tt(t);
+            (*static_cast<middleware *>(ud))(tt, next_fn(t));
+            return WABOT_OK;
+        } catch (...) {
+            return fail_turn();
+        }
+    }
+    static void error_tramp(wabot_turn *t, int status, const char *det, void *ud)
+    {
+        std::exception_ptr cause = detail::pending();
+        try {
+            turn tt(t);
+            (*static_cast<error_handler *>(ud))(tt, error(status, detail::str(det), cause));
+        } catch (...) {
+            /* nowhere left to report it; the turn has failed already */
+        }
+        detail::pending() = cause;
+    }
+    static int http_tramp(wabot_ctx *, const wabot_http_server_request *req,
+                          wabot_http_response *resp, void *ud)
+    {
+        try {
+            http_request rq(req);
+            http_response_writer w(resp);
+            (*static_cast<http_handler *>(ud))(rq, w);
+            return WABOT_OK;
+        } catch (...) {
+            return detail::status_of(std::current_exception());
+        }
+    }
+    static int job_tramp(wabot_job *j, void *ud)
+    {
+        try {
+            wabot::job jb(j);
+            (*static_cast<worker *>(ud))(jb);
+            return WABOT_OK;
+        } catch (const std::exception &e) {
+            wabot_job_set_error(j, e.what());
+            return detail::status_of(std::current_exception());
+        } catch (...) {
+            return WABOT_ERR_HANDLER;
+        }
+    }
+};
+
+/* ------------------------------------------------------------------ */
+/* Functions without a context                                         */
+
+inline std::string version() { return detail::str(wabot_version_str()); }
+inline unsigned version_num() { return wabot_version_num(); }
+/** Detail of the last failed call on this thread, whatever its object. */
+inline std::string last_error() { return detail::str(wabot_errmsg()); }
+/** A customer's stable migration bucket, 0..99. */
+inline int migration_bucket(std::string_view customer)
+{
+    return wabot_migration_bucket(detail::cstr(customer).get());
+}
+inline std::string msg_type_name(wabot_msg_type t) { return detail::str(wabot_msg_type_name(t)); }
+inline wabot_msg_type msg_type_from_name(std::string_view name)
+{
+    return wabot_msg_type_from_name(detail::cstr(name).get());
+}
+inline std::string log_level_name(wabot_log_level l) { return detail::str(wabot_log_level_name(l)); }
+/** Fold text as keyword routes compare it ("  Ménu! " -> "menu"). */
+inline std::string keyword_fold(std::string_view text)
+{
+    char *f = wabot_route_keyword_fold(detail::cstr(text).get());
+    if (!f)
+        throw error(WABOT_ERR_NOMEM, "keyword_fold");
+    std::string s(f);
+    wabot_free(f);
+    return s;
+}
+/** The status a transport reports for a provider answer. */
+inline int provider_classify(wabot_provider p, int http_code, int code = 0)
+{
+    return wabot_provider_classify(p, http_code, code);
+}
+/** X-Twilio-Signature check (form body unless raw). */
+inline bool twilio_signature_valid(std::string_view auth_token, std::string_view url,
+                                   std::string_view body, std::string_view signature,
+                                   bool raw = false)
+{
+    int rc = wabot_twilio_signature_check(detail::cstr(auth_token).get(), detail::cstr(url).get(),
+                                          raw ? WABOT_TWILIO_BODY_RAW : WABOT_TWILIO_BODY_FORM,
+                                          body.data(), body.size(),
+                                          detail::cstr(signature).get());
+    if (rc != WABOT_OK && rc != WABOT_ERR_AUTH)
+        throw error(rc, "twilio signature check");
+    return rc == WABOT_OK;
+}
+/** The X-Twilio-Signature Twilio would send for form `body` at `url`. */
+inline std::string twilio_signature(std::string_view auth_token, std::string_view url,
+                                    std::string_view body)
+{
+    char out[WABOT_TWILIO_SIGNATURE_SIZE];
+    int rc = wabot_twilio_signature_compute(detail::cstr(auth_token).get(),
+                                            detail::cstr(url).get(), body.data(), body.size(),
+                                            out, sizeof out);
+    if (rc < 0)
+        throw error(rc, detail::str(wabot_errmsg()));
+    return out;
+}
+/** The X-Hub-Signature-256 value Meta would send for `body`. */
+inline std::string meta_signature(std::string_view app_secret, std::string_view body)
+{
+    char out[WABOT_META_SIGNATURE_SIZE];
+    int rc = wabot_meta_signature_compute(detail::cstr(app_secret).get(), body.data(),
+                                          body.size(), out, sizeof out);
+    if (rc < 0)
+        throw error(rc, detail::str(wabot_errmsg()));
+    return out;
+}
+/** X-Hub-Signature-256 check. */
+inline bool meta_signature_valid(std::string_view app_secret, std::string_view body,
+                                 std::string_view header_value)
+{
+    int rc = wabot_meta_signature_check(detail::cstr(app_secret).get(), body.data(), body.size(),
+                                        detail::cstr(header_value).get());
+    if (rc != WABOT_OK && rc != WABOT_ERR_AUTH)
+        throw error(rc, "meta signature check");
+    return rc == WABOT_OK;
+}
+
+} // namespace wabot
+
+#endif /* WABOT_HPP */
