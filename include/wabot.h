@@ -25,5 +25,6 @@
 #include "wabot/redis.h"
 #include "wabot/admin.h"
 #include "wabot/migration.h"
+#include "wabot/template.h"
 
 #endif /* WABOT_H */
