@@ -127,9 +127,9 @@ static int placeholder(wabot_template *t, size_t open, size_t close)
     g.scope = key_scope(s, kb, ke, &ab);
     if (g.scope < 0)
         return wb_error(t->ctx, WABOT_ERR_INVAL,
-                        "template: unknown placeholder \"%.*s\" at byte %zu "
+                        "template: unknown placeholder at byte %zu: \"%.*s\" "
                         "(expected name, customer.<attr> or org.<attr>)",
-                        (int)(ke - kb), s + kb, open);
+                        open, (int)(ke - kb), s + kb);
     if (g.scope != WABOT_TEMPLATE_NAME) {
         if (ke == ab || ke - ab > ATTR_MAX)
             return wb_error(t->ctx, WABOT_ERR_INVAL,

@@ -138,9 +138,9 @@ END_TEST
 
 START_TEST(test_unknown_placeholders_are_refused_naming_the_position)
 {
-    refuses("Hi {{nam}}", WABOT_ERR_INVAL, "unknown placeholder \"nam\" at byte 3");
+    refuses("Hi {{nam}}", WABOT_ERR_INVAL, "unknown placeholder at byte 3: \"nam\"");
     refuses("{{customer}}", WABOT_ERR_INVAL, "at byte 0");
-    refuses("ab {{}}", WABOT_ERR_INVAL, "unknown placeholder \"\" at byte 3");
+    refuses("ab {{}}", WABOT_ERR_INVAL, "unknown placeholder at byte 3: \"\"");
     refuses("{{ Name }}", WABOT_ERR_INVAL, "\"Name\"");
     refuses("{{user.city}}", WABOT_ERR_INVAL, "unknown placeholder");
 }
