@@ -24,6 +24,7 @@
 #include "wabot/delivery.h"
 #include "wabot/redis.h"
 #include "wabot/admin.h"
+#include "wabot/campaign.h"
 #include "wabot/migration.h"
 #include "wabot/template.h"
 

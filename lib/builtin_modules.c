@@ -1,6 +1,7 @@
 /* The library's own modules and subsystems. This file is the composition
  * root: it is the only place that names them, so the core knows none. */
 #include "admin.h"
+#include "campaign.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
@@ -35,6 +36,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_admin_module,
     &wb_migration_module,
     &wb_monitoring_module,
+    &wb_campaign_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)
