@@ -1,8 +1,12 @@
 /* The campaign module (include/wabot/campaign.h): registered as
  * "campaign", its feature flags per context and per organisation, from
  * options and from the replaced system's environment variables. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "state.h"
 #include "testutil.h"
 #include "wabot/campaign.h"
 
@@ -105,6 +109,279 @@ START_TEST(test_bad_arguments_are_refused)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* Customers                                                           */
+
+static char *upsert(const char *json)
+{
+    char *out = NULL;
+    int rc = wabot_customer_upsert_json(E.ctx, "acme", json, strlen(json),
+                                        &out);
+    ck_assert_msg(rc == WABOT_OK, "%s: %s", json, wabot_errmsg());
+    return out;
+}
+
+static int upsert_in(const char *org, const char *json)
+{
+    return wabot_customer_upsert_json(E.ctx, org, json, strlen(json), NULL);
+}
+
+static json_t *get(const char *org, const char *phone)
+{
+    char *out = NULL;
+    int rc = wabot_customer_get_json(E.ctx, org, phone, &out);
+    ck_assert_msg(rc == WABOT_OK, "%s: %s", phone, wabot_errmsg());
+    json_t *j = json_loads(out, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    wabot_ctx_mem_free(E.ctx, out);
+    return j;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t num(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+START_TEST(test_upsert_creates_a_customer_stamped_and_counted)
+{
+    setup_with(NULL, NULL);
+    wabot_ctx_mem_free(E.ctx, upsert(
+        "{\"phone\":\"whatsapp:+351 912-345-678\",\"name\":\"Ana\","
+        "\"tags\":[\"vip\",\"porto\",\"vip\"],\"attributes\":{\"city\":"
+        "\"Porto\"},\"locale\":\"pt-PT\",\"timezone\":\"Europe/Lisbon\"}"));
+    json_t *c = get("acme", "+351912345678");
+    ck_assert_str_eq(str(c, "phone"), "+351912345678");
+    ck_assert_str_eq(str(c, "name"), "Ana");
+    ck_assert_uint_eq(json_array_size(json_object_get(c, "tags")), 2);
+    ck_assert_str_eq(str(json_object_get(c, "attributes"), "city"), "Porto");
+    ck_assert_str_eq(str(c, "locale"), "pt-PT");
+    ck_assert_str_eq(str(c, "timezone"), "Europe/Lisbon");
+    ck_assert_int_eq(num(c, "created_ms"), TU_EPOCH_MS);
+    ck_assert_int_eq(num(c, "last_inbound_ms"), 0);
+    ck_assert(json_is_false(json_object_get(c, "opted_out")));
+    json_decref(c);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "customers.created"), 1);
+    tu_clock_advance(&E.clock, 5000);
+    wabot_ctx_mem_free(E.ctx, upsert("{\"phone\":\"+351912345678\"}"));
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "customers.created"), 1);
+    /* The existing C accessors read the same profile. */
+    wabot_customer *wc = NULL;
+    ck_assert_int_eq(wabot_customer_get(E.ctx, "acme", "+351912345678", &wc),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_customer_name(wc), "Ana");
+    wabot_customer_free(wc);
+}
+END_TEST
+
+START_TEST(test_upsert_changes_only_the_members_given_and_null_removes)
+{
+    setup_with(NULL, NULL);
+    wabot_ctx_mem_free(E.ctx, upsert(
+        "{\"phone\":\"+15550100\",\"name\":\"Bo\",\"tags\":[\"a\"],"
+        "\"locale\":\"en\"}"));
+    char *out = upsert("{\"phone\":\"+15550100\",\"tags\":[\"b\"],"
+                       "\"locale\":null}");
+    json_t *c = json_loads(out, 0, NULL);
+    wabot_ctx_mem_free(E.ctx, out);
+    ck_assert_str_eq(str(c, "name"), "Bo");
+    ck_assert_str_eq(json_string_value(
+                         json_array_get(json_object_get(c, "tags"), 0)),
+                     "b");
+    ck_assert_ptr_null(json_object_get(c, "locale"));
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_inbound_touch_and_opt_out_keep_the_campaign_members)
+{
+    setup_with(NULL, NULL);
+    wabot_ctx_mem_free(E.ctx, upsert(
+        "{\"phone\":\"+15550100\",\"tags\":[\"vip\"],\"attributes\":"
+        "{\"plan\":\"gold\"}}"));
+    ck_assert_int_eq(wb_profile_touch(E.ctx, "acme", "+15550100", "Bob",
+                                      TU_EPOCH_MS + 10, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(
+        wabot_customer_set_opted_out(E.ctx, "acme", "+15550100", 1),
+        WABOT_OK);
+    json_t *c = get("acme", "+15550100");
+    ck_assert_str_eq(str(c, "name"), "Bob");
+    ck_assert_int_eq(num(c, "last_inbound_ms"), TU_EPOCH_MS + 10);
+    ck_assert(json_is_true(json_object_get(c, "opted_out")));
+    ck_assert_str_eq(str(json_object_get(c, "attributes"), "plan"), "gold");
+    ck_assert_uint_eq(json_array_size(json_object_get(c, "tags")), 1);
+    ck_assert_int_eq(num(c, "created_ms"), TU_EPOCH_MS);
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_a_profile_first_made_by_an_inbound_message_has_created_ms)
+{
+    setup_with(NULL, NULL);
+    ck_assert_int_eq(wb_profile_touch(E.ctx, "acme", "+15550177", "Cy",
+                                      TU_EPOCH_MS + 7, NULL),
+                     WABOT_OK);
+    json_t *c = get("acme", "+15550177");
+    ck_assert_int_eq(num(c, "created_ms"), TU_EPOCH_MS + 7);
+    ck_assert_str_eq(str(c, "name"), "Cy");
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_opt_out_records_its_source_and_time)
+{
+    setup_with(NULL, NULL);
+    tu_clock_advance(&E.clock, 42);
+    wabot_ctx_mem_free(E.ctx, upsert("{\"phone\":\"+15550100\",\"opted_out\":"
+                                     "true,\"opt_source\":\"21610\"}"));
+    json_t *c = get("acme", "+15550100");
+    ck_assert(json_is_true(json_object_get(c, "opted_out")));
+    ck_assert_str_eq(str(c, "opt_source"), "21610");
+    ck_assert_int_eq(num(c, "opt_changed_ms"), TU_EPOCH_MS + 42);
+    json_decref(c);
+    wabot_ctx_mem_free(E.ctx,
+                       upsert("{\"phone\":\"+15550100\",\"opted_out\":false}"));
+    c = get("acme", "+15550100");
+    ck_assert(json_is_false(json_object_get(c, "opted_out")));
+    ck_assert_str_eq(str(c, "opt_source"), "api");
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_each_bad_member_is_refused_naming_the_field)
+{
+    static const struct {
+        const char *json, *field;
+    } bad[] = {
+        {"{\"name\":\"x\"}", "phone"},
+        {"{\"phone\":\"12\"}", "phone"},
+        {"{\"phone\":\"+1555abc0100\"}", "phone"},
+        {"{\"phone\":\"+15550100\",\"name\":3}", "name"},
+        {"{\"phone\":\"+15550100\",\"tags\":\"vip\"}", "tags"},
+        {"{\"phone\":\"+15550100\",\"tags\":[\"\"]}", "tags"},
+        {"{\"phone\":\"+15550100\",\"tags\":[1]}", "tags"},
+        {"{\"phone\":\"+15550100\",\"attributes\":[]}", "attributes"},
+        {"{\"phone\":\"+15550100\",\"attributes\":{\"a b\":\"x\"}}",
+         "attributes"},
+        {"{\"phone\":\"+15550100\",\"attributes\":{\"a\":1}}", "attributes"},
+        {"{\"phone\":\"+15550100\",\"locale\":\"pt BR\"}", "locale"},
+        {"{\"phone\":\"+15550100\",\"timezone\":\"\"}", "timezone"},
+        {"{\"phone\":\"+15550100\",\"opted_out\":1}", "opted_out"},
+        {"{\"phone\":\"+15550100\",\"opted_out\":true,\"opt_source\":\"sms\"}",
+         "opt_source"},
+        {"{\"phone\":\"+15550100\",\"opt_source\":\"api\"}", "opt_source"},
+        {"{\"phone\":\"+15550100\",\"created_ms\":1}", "created_ms"},
+        {"{\"phone\":\"+15550100\",\"nmae\":\"x\"}", "nmae"},
+    };
+    setup_with(NULL, NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = (char *)1;
+        ck_assert_int_eq(wabot_customer_upsert_json(E.ctx, "acme", bad[i].json,
+                                                    strlen(bad[i].json), &out),
+                         WABOT_ERR_INVAL);
+        ck_assert_ptr_null(out);
+        char want[64];
+        snprintf(want, sizeof want, "field \"%s\"", bad[i].field);
+        ck_assert_msg(strstr(wabot_errmsg(), want) != NULL, "%s: %s",
+                      bad[i].json, wabot_errmsg());
+    }
+    ck_assert_int_eq(wabot_customer_upsert_json(E.ctx, "acme", "[1]", 3,
+                                                NULL),
+                     WABOT_ERR_PARSE);
+    /* Nothing was written. */
+    char *out = NULL;
+    ck_assert_int_eq(wabot_customer_get_json(E.ctx, "acme", "+15550100", &out),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "customers.created"), 0);
+}
+END_TEST
+
+START_TEST(test_delete_removes_the_customer_of_that_organisation_only)
+{
+    setup_with(NULL, NULL);
+    wabot_ctx_mem_free(E.ctx, upsert("{\"phone\":\"+15550100\"}"));
+    ck_assert_int_eq(upsert_in("beta", "{\"phone\":\"+15550100\"}"),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_customer_delete(E.ctx, "acme", "1 555 0100"),
+                     WABOT_OK);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_customer_get_json(E.ctx, "acme", "+15550100", &out),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_customer_delete(E.ctx, "acme", "+15550100"),
+                     WABOT_ERR_NOT_FOUND);
+    json_t *c = get("beta", "+15550100");
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_list_pages_through_every_customer_once_with_a_cursor)
+{
+    setup_with(NULL, NULL);
+    enum { N = 250 };
+    char json[64];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(json, sizeof json, "{\"phone\":\"+1555%07d\"}", i);
+        ck_assert_int_eq(
+            wabot_customer_upsert_json(E.ctx, "acme", json, (size_t)n, NULL),
+            WABOT_OK);
+    }
+    /* Another organisation, and one whose name starts like it. */
+    ck_assert_int_eq(upsert_in("acme:x", "{\"phone\":\"+15559999999\"}"),
+                     WABOT_OK);
+    ck_assert_int_eq(upsert_in("beta", "{\"phone\":\"+15559999998\"}"),
+                     WABOT_OK);
+    static char seen[N];
+    memset(seen, 0, sizeof seen);
+    char cursor[128] = "0";
+    int pages = 0, total = 0;
+    do {
+        char *out = NULL;
+        ck_assert_int_eq(wabot_customer_list_json(E.ctx, "acme", cursor, 40,
+                                                  &out),
+                         WABOT_OK);
+        json_t *page = json_loads(out, 0, NULL);
+        wabot_ctx_mem_free(E.ctx, out);
+        json_t *list = json_object_get(page, "customers");
+        ck_assert_uint_le(json_array_size(list), 40);
+        size_t i;
+        json_t *c;
+        json_array_foreach(list, i, c)
+        {
+            int k = atoi(str(c, "phone") + 5);
+            ck_assert_msg(strncmp(str(c, "phone"), "+1555", 5) == 0 && k < N,
+                          "%s", str(c, "phone"));
+            ck_assert_int_eq(seen[k], 0);
+            seen[k] = 1;
+            total++;
+        }
+        snprintf(cursor, sizeof cursor, "%s", str(page, "cursor"));
+        json_decref(page);
+        pages++;
+    } while (strcmp(cursor, "0") != 0);
+    ck_assert_int_eq(total, N);
+    ck_assert_int_ge(pages, N / 40);
+}
+END_TEST
+
+START_TEST(test_disabled_campaigns_refuse_customer_writes)
+{
+    const char *kv[] = {"acme", "campaign.enabled", "0", NULL};
+    setup_with(NULL, kv);
+    ck_assert_int_eq(upsert_in("acme", "{\"phone\":\"+15550100\"}"),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(wabot_customer_delete(E.ctx, "acme", "+15550100"),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_int_eq(upsert_in("beta", "{\"phone\":\"+15550100\"}"),
+                     WABOT_OK);
+}
+END_TEST
+
 Suite *campaign_suite(void)
 {
     Suite *s = suite_create("campaign");
@@ -115,6 +392,15 @@ Suite *campaign_suite(void)
     tcase_add_test(tc, test_enable_reminders_false_refuses_reminders_only);
     tcase_add_test(tc, test_a_feature_can_be_switched_per_organisation);
     tcase_add_test(tc, test_bad_arguments_are_refused);
+    tcase_add_test(tc, test_upsert_creates_a_customer_stamped_and_counted);
+    tcase_add_test(tc, test_upsert_changes_only_the_members_given_and_null_removes);
+    tcase_add_test(tc, test_inbound_touch_and_opt_out_keep_the_campaign_members);
+    tcase_add_test(tc, test_a_profile_first_made_by_an_inbound_message_has_created_ms);
+    tcase_add_test(tc, test_opt_out_records_its_source_and_time);
+    tcase_add_test(tc, test_each_bad_member_is_refused_naming_the_field);
+    tcase_add_test(tc, test_delete_removes_the_customer_of_that_organisation_only);
+    tcase_add_test(tc, test_list_pages_through_every_customer_once_with_a_cursor);
+    tcase_add_test(tc, test_disabled_campaigns_refuse_customer_writes);
     suite_add_tcase(s, tc);
     return s;
 }
