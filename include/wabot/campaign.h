@@ -86,6 +86,24 @@ WABOT_API int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
                                          char **out);
 
 /**
+ * Bulk import: `json` is an array of customer objects (members as for
+ * wabot_customer_upsert_json), each created or updated on its own. A row
+ * that is refused does not stop the others; *report (may be NULL; free
+ * with wabot_ctx_mem_free) says what happened:
+ *   {"rows":N,"created":N,"updated":N,"failed":N,
+ *    "errors":[{"row":3,"field":"phone","reason":"..."}]}
+ * "row" is the 0-based index in the array; "errors" lists the first 1000
+ * refused rows ("failed" counts them all). Any thread. Errors:
+ * WABOT_ERR_PARSE (not a JSON array), WABOT_ERR_UNSUPPORTED (campaigns
+ * disabled), and a storage failure, which stops the import there
+ * (rows before it are imported; wabot_errmsg() names the row): STORAGE,
+ * CONFLICT, NOMEM.
+ */
+WABOT_API int wabot_customer_import_json(wabot_ctx *ctx, const char *org,
+                                         const char *json, size_t len,
+                                         char **report);
+
+/**
  * The customer with `phone` (any accepted spelling) as JSON in *out (free
  * with wabot_ctx_mem_free). Any thread. Errors: WABOT_ERR_NOT_FOUND,
  * WABOT_ERR_INVAL (bad phone or org), WABOT_ERR_PARSE (stored profile

@@ -18,6 +18,7 @@
 #define ATTRS_MAX 100
 #define ATTR_NAME_MAX 64
 #define ATTR_VALUE_MAX 1024
+#define IMPORT_ERRORS_MAX 1000
 
 /* Why a customer object was refused: the member and the reason. */
 typedef struct refusal {
@@ -258,6 +259,101 @@ int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
     else
         rc = upsert(ctx, org, in, out);
     json_decref(in);
+    wb_json_scope_leave(prev);
+    return rc;
+}
+
+/* Import counts and the per-row errors (the first IMPORT_ERRORS_MAX). */
+typedef struct import_report {
+    size_t created, updated, failed;
+    json_t *errors;
+} import_report;
+
+/* One row: refused rows are reported, not fatal; a storage failure is. */
+static int import_row(wabot_ctx *ctx, const char *org, size_t row, json_t *in,
+                      import_report *rep)
+{
+    refusal r;
+    json_t *fields;
+    char phone[PHONE_MAX];
+    int rc = check_customer(in, wb_now(ctx), &fields, phone, &r);
+    if (rc != WABOT_OK) {
+        rep->failed++;
+        if (json_array_size(rep->errors) < IMPORT_ERRORS_MAX &&
+            json_array_append_new(rep->errors,
+                                  json_pack("{s:I,s:s,s:s}", "row",
+                                            (json_int_t)row, "field", r.field,
+                                            "reason", r.why)) != 0)
+            return wb_error(ctx, WABOT_ERR_NOMEM, "customer import");
+        return WABOT_OK;
+    }
+    int created = 0;
+    rc = wb_profile_merge(ctx, org, phone, fields, wb_now(ctx), &created,
+                          NULL);
+    json_decref(fields);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "customer import: row %zu: %s", row,
+                        wabot_errmsg());
+    if (created) {
+        rep->created++;
+        wb_count(ctx, "customers.created", 1);
+    } else {
+        rep->updated++;
+    }
+    return WABOT_OK;
+}
+
+static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
+                       char **report)
+{
+    import_report rep = {0, 0, 0, json_array()};
+    size_t i;
+    json_t *v;
+    int rc = rep.errors != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    json_array_foreach(rows, i, v)
+    {
+        if (rc != WABOT_OK)
+            break;
+        rc = import_row(ctx, org, i, v, &rep);
+    }
+    if (rc == WABOT_OK) {
+        json_t *o = json_pack(
+            "{s:I,s:I,s:I,s:I,s:O}", "rows", (json_int_t)json_array_size(rows),
+            "created", (json_int_t)rep.created, "updated",
+            (json_int_t)rep.updated, "failed", (json_int_t)rep.failed,
+            "errors", rep.errors);
+        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (report != NULL &&
+            (*report = wb_strdup(&ctx->alloc, text)) == NULL)
+            rc = wb_error(ctx, WABOT_ERR_NOMEM, "customer import");
+        wb_json_free(text);
+    }
+    json_decref(rep.errors);
+    return rc;
+}
+
+int wabot_customer_import_json(wabot_ctx *ctx, const char *org,
+                               const char *json, size_t len, char **report)
+{
+    if (report != NULL)
+        *report = NULL;
+    if (ctx == NULL || json == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "customer: NULL argument");
+    int rc = wabot_campaign_feature_check(ctx, org,
+                                          WABOT_CAMPAIGN_FEATURE_CAMPAIGNS);
+    if (rc != WABOT_OK)
+        return rc;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    json_error_t jerr;
+    json_t *rows = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_array(rows))
+        rc = wb_error(ctx, WABOT_ERR_PARSE,
+                      "customer import: not a JSON array (%s)",
+                      rows == NULL ? jerr.text : "another JSON type");
+    else
+        rc = import_rows(ctx, org, rows, report);
+    json_decref(rows);
     wb_json_scope_leave(prev);
     return rc;
 }

@@ -427,6 +427,52 @@ START_TEST(test_disabled_campaigns_refuse_customer_writes)
 }
 END_TEST
 
+START_TEST(test_import_reports_each_refused_row_and_imports_the_rest)
+{
+    setup_with(NULL, NULL);
+    wabot_ctx_mem_free(E.ctx, upsert("{\"phone\":\"+15550102\",\"name\":\"Old\"}"));
+    const char *rows =
+        "[{\"phone\":\"+15550100\",\"name\":\"A\"},"
+        " {\"phone\":\"nope\"},"
+        " {\"phone\":\"+15550101\",\"tags\":[\"x\",\"\"]},"
+        " {\"phone\":\"+15550102\",\"name\":\"New\"},"
+        " 7,"
+        " {\"phone\":\"+15550103\",\"colour\":\"red\"}]";
+    char *out = NULL;
+    ck_assert_int_eq(wabot_customer_import_json(E.ctx, "acme", rows,
+                                                strlen(rows), &out),
+                     WABOT_OK);
+    json_t *r = json_loads(out, 0, NULL);
+    wabot_ctx_mem_free(E.ctx, out);
+    ck_assert_int_eq(num(r, "rows"), 6);
+    ck_assert_int_eq(num(r, "created"), 1);
+    ck_assert_int_eq(num(r, "updated"), 1);
+    ck_assert_int_eq(num(r, "failed"), 4);
+    json_t *errs = json_object_get(r, "errors");
+    ck_assert_uint_eq(json_array_size(errs), 4);
+    static const struct {
+        int row;
+        const char *field;
+    } want[] = {{1, "phone"}, {2, "tags"}, {4, "customer"}, {5, "colour"}};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(errs, i);
+        ck_assert_int_eq(num(e, "row"), want[i].row);
+        ck_assert_str_eq(str(e, "field"), want[i].field);
+        ck_assert_ptr_nonnull(str(e, "reason"));
+    }
+    json_decref(r);
+    json_t *c = get("acme", "+15550102");
+    ck_assert_str_eq(str(c, "name"), "New");
+    json_decref(c);
+    ck_assert_int_eq(wabot_customer_get_json(E.ctx, "acme", "+15550101", &out),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "customers.created"), 2);
+    ck_assert_int_eq(wabot_customer_import_json(E.ctx, "acme", "{}", 2, &out),
+                     WABOT_ERR_PARSE);
+    ck_assert_ptr_null(out);
+}
+END_TEST
+
 Suite *campaign_suite(void)
 {
     Suite *s = suite_create("campaign");
@@ -446,6 +492,7 @@ Suite *campaign_suite(void)
     tcase_add_test(tc, test_delete_removes_the_customer_of_that_organisation_only);
     tcase_add_test(tc, test_list_pages_through_every_customer_once_with_a_cursor);
     tcase_add_test(tc, test_disabled_campaigns_refuse_customer_writes);
+    tcase_add_test(tc, test_import_reports_each_refused_row_and_imports_the_rest);
     suite_add_tcase(s, tc);
     return s;
 }
