@@ -136,6 +136,37 @@ WABOT_API int wabot_customer_list_json(wabot_ctx *ctx, const char *org,
                                        const char *cursor, size_t count,
                                        char **out);
 
+/* ------------------------------------------------------------------ */
+/* Audiences                                                           */
+
+/**
+ * Resolve one page of an audience of organisation `org`. `audience` is
+ * JSON, one of:
+ *   {"type":"all"}
+ *   {"type":"tags","any":["vip","new"]}     (or "all": every tag)
+ *   {"type":"list","customers":["+15550100", ...]}   (1..100000 phones;
+ *                                            customer ids are phones)
+ *   {"type":"attribute","name":"city","equals":"Porto"}
+ * Resolution streams through storage: each call reads one page (at most
+ * `count`, 1..WABOT_STORAGE_PAGE_MAX, customers; for a list, `count`
+ * entries of it) and answers, in *out (free with wabot_ctx_mem_free):
+ *   {"recipients":["+1555..."],"cursor":"...",
+ *    "excluded":{"opted_out":N,"not_matched":N,"not_found":N}}
+ * for that page (the caller adds the pages up). Start with cursor "0" (or
+ * NULL); stop when the returned cursor is "0". Opted-out customers are
+ * never recipients; not_matched counts customers the tags or attribute
+ * left out, not_found the list entries without a customer. On Redis a
+ * customer may come back on a later page of a scan (as with
+ * wabot_storage_scan): a caller that needs exactly-once deduplicates (a
+ * campaign's per-recipient id does). Any thread. Errors: WABOT_ERR_PARSE
+ * (not a JSON object), WABOT_ERR_INVAL (a bad member, named in
+ * wabot_errmsg(); bad count, org or cursor), WABOT_ERR_STORAGE, NOMEM.
+ */
+WABOT_API int wabot_audience_resolve_json(wabot_ctx *ctx, const char *org,
+                                          const char *audience,
+                                          size_t len, const char *cursor,
+                                          size_t count, char **out);
+
 #ifdef __cplusplus
 }
 #endif
