@@ -10,6 +10,7 @@
 #include "internal/json_alloc.h"
 #include "internal/message.h"
 #include "internal/state.h"
+#include "json_io.h"
 #include "wabot/campaign.h"
 #include "wabot/storage.h"
 
@@ -202,12 +203,8 @@ static int resolve(wabot_ctx *ctx, const char *org, json_t *in,
                               "opted_out", (json_int_t)t.opted_out,
                               "not_matched", (json_int_t)t.not_matched,
                               "not_found", (json_int_t)t.not_found);
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        rc = wb_campaign_json_out(ctx, o, out);
         json_decref(o);
-        *out = wb_strdup(&ctx->alloc, text);
-        wb_json_free(text);
-        if (*out == NULL)
-            rc = WABOT_ERR_NOMEM;
     }
     wb_free(&ctx->alloc, next);
     json_decref(t.recipients);
@@ -229,14 +226,9 @@ int wabot_audience_resolve_json(wabot_ctx *ctx, const char *org,
                         "audience: count %zu is not 1..%d", count,
                         WABOT_STORAGE_PAGE_MAX);
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    json_error_t jerr;
-    json_t *in = json_loadb(audience_json, len, JSON_REJECT_DUPLICATES, &jerr);
-    int rc;
-    if (!json_is_object(in))
-        rc = wb_error(ctx, WABOT_ERR_PARSE,
-                      "audience: not a JSON object (%s)",
-                      in == NULL ? jerr.text : "another JSON type");
-    else
+    json_t *in = NULL;
+    int rc = wb_campaign_json_in(ctx, audience_json, len, 0, "audience", &in);
+    if (rc == WABOT_OK)
         rc = resolve(ctx, org, in, cursor != NULL ? cursor : "0", count, out);
     json_decref(in);
     wb_json_scope_leave(prev);

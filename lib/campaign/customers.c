@@ -10,6 +10,7 @@
 #include "internal/message.h"
 #include "internal/metrics.h"
 #include "internal/state.h"
+#include "json_io.h"
 #include "wabot/campaign.h"
 
 #define PHONE_MAX 32
@@ -208,12 +209,7 @@ static int doc_text(wabot_ctx *ctx, json_t *doc, const char *phone,
                     char **out)
 {
     json_object_set_new(doc, "phone", json_string(phone));
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    *out = wb_strdup(&ctx->alloc, text);
-    wb_json_free(text);
-    return *out != NULL ? WABOT_OK
-                        : wb_error(ctx, WABOT_ERR_NOMEM,
-                                   "customer: out of memory");
+    return wb_campaign_json_out(ctx, doc, out);
 }
 
 static int upsert(wabot_ctx *ctx, const char *org, json_t *in, char **out)
@@ -238,8 +234,13 @@ static int upsert(wabot_ctx *ctx, const char *org, json_t *in, char **out)
     return rc;
 }
 
-int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
-                               const char *json, size_t len, char **out)
+/* The common entry of the writing calls: arguments, the feature flag,
+ * then `body` on the parsed input inside the context's JSON scope. */
+typedef int (*write_fn)(wabot_ctx *ctx, const char *org, json_t *in,
+                        char **out);
+
+static int write_entry(wabot_ctx *ctx, const char *org, const char *json,
+                       size_t len, int want_array, write_fn body, char **out)
 {
     if (out != NULL)
         *out = NULL;
@@ -250,17 +251,20 @@ int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
     if (rc != WABOT_OK)
         return rc;
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    json_error_t jerr;
-    json_t *in = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(in))
-        rc = wb_error(ctx, WABOT_ERR_PARSE,
-                      "customer: not a JSON object (%s)",
-                      in == NULL ? jerr.text : "another JSON type");
-    else
-        rc = upsert(ctx, org, in, out);
+    json_t *in = NULL;
+    rc = wb_campaign_json_in(ctx, json, len, want_array,
+                             want_array ? "customer import" : "customer", &in);
+    if (rc == WABOT_OK)
+        rc = body(ctx, org, in, out);
     json_decref(in);
     wb_json_scope_leave(prev);
     return rc;
+}
+
+int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
+                               const char *json, size_t len, char **out)
+{
+    return write_entry(ctx, org, json, len, 0, upsert, out);
 }
 
 /* Import counts and the per-row errors (the first IMPORT_ERRORS_MAX). */
@@ -322,12 +326,9 @@ static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
             "created", (json_int_t)rep.created, "updated",
             (json_int_t)rep.updated, "failed", (json_int_t)rep.failed,
             "errors", rep.errors);
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (report != NULL)
+            rc = wb_campaign_json_out(ctx, o, report);
         json_decref(o);
-        if (report != NULL &&
-            (*report = wb_strdup(&ctx->alloc, text)) == NULL)
-            rc = wb_error(ctx, WABOT_ERR_NOMEM, "customer import");
-        wb_json_free(text);
     }
     json_decref(rep.errors);
     return rc;
@@ -336,26 +337,7 @@ static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
 int wabot_customer_import_json(wabot_ctx *ctx, const char *org,
                                const char *json, size_t len, char **report)
 {
-    if (report != NULL)
-        *report = NULL;
-    if (ctx == NULL || json == NULL)
-        return wb_error(ctx, WABOT_ERR_INVAL, "customer: NULL argument");
-    int rc = wabot_campaign_feature_check(ctx, org,
-                                          WABOT_CAMPAIGN_FEATURE_CAMPAIGNS);
-    if (rc != WABOT_OK)
-        return rc;
-    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    json_error_t jerr;
-    json_t *rows = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_array(rows))
-        rc = wb_error(ctx, WABOT_ERR_PARSE,
-                      "customer import: not a JSON array (%s)",
-                      rows == NULL ? jerr.text : "another JSON type");
-    else
-        rc = import_rows(ctx, org, rows, report);
-    json_decref(rows);
-    wb_json_scope_leave(prev);
-    return rc;
+    return write_entry(ctx, org, json, len, 1, import_rows, report);
 }
 
 /* The E.164 spelling of `phone`. */
@@ -421,12 +403,8 @@ int wabot_customer_list_json(wabot_ctx *ctx, const char *org,
                          : wb_error(ctx, WABOT_ERR_NOMEM, "customer: list");
     if (rc == WABOT_OK) {
         json_t *o = json_pack("{s:O,s:s}", "customers", arr, "cursor", next);
-        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        rc = wb_campaign_json_out(ctx, o, out);
         json_decref(o);
-        *out = wb_strdup(&ctx->alloc, text);
-        wb_json_free(text);
-        if (*out == NULL)
-            rc = wb_error(ctx, WABOT_ERR_NOMEM, "customer: list");
     }
     wb_free(&ctx->alloc, next);
     json_decref(arr);

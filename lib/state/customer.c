@@ -338,6 +338,37 @@ void wb_profile_clear(wabot_ctx *ctx, wb_profile *p)
     p->name = NULL;
 }
 
+/* Read the stored profile: WABOT_ERR_NOT_FOUND if none, WABOT_ERR_PARSE
+ * if corrupt (logged), storage errors, INVAL; the detail is set. */
+static int prof_load(wabot_ctx *ctx, const char *org, const char *phone,
+                     prof *p)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    char *val;
+    size_t len;
+    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
+                                  &len, NULL);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no profile %s", key);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
+    rc = prof_decode(val, len, p);
+    free(val);
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "profile %s is corrupt", key);
+        return wb_error(ctx, rc, "stored profile %s is corrupt; the next "
+                                 "inbound message rewrites it", key);
+    }
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s", key);
+    return WABOT_OK;
+}
+
 typedef struct merge_arg {
     json_t *fields;
     int64_t now_ms;
@@ -422,32 +453,15 @@ int wb_profile_doc(wabot_ctx *ctx, const char *org, const char *phone,
                    json_t **doc)
 {
     *doc = NULL;
-    char key[WB_STORAGE_KEY_MAX + 1];
-    int rc = cust_key(ctx, org, phone, key);
+    prof p;
+    int rc = prof_load(ctx, org, phone, &p);
     if (rc != WABOT_OK)
         return rc;
-    char *val;
-    size_t len;
-    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
-                                  &len, NULL);
-    if (rc == WABOT_ERR_NOT_FOUND)
-        return wb_error(ctx, rc, "no customer %s in organisation %s", phone,
-                        org);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
-                        wabot_strerror(rc),
-                        wabot_storage_errmsg(ctx->storage));
-    prof p;
-    rc = prof_decode(val, len, &p);
-    free(val);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "stored profile %s is %s", key,
-                        rc == WABOT_ERR_PARSE ? "corrupt" : "unreadable");
     *doc = prof_doc(&p);
     prof_clear(&p);
     return *doc != NULL ? WABOT_OK
                         : wb_error(ctx, WABOT_ERR_NOMEM,
-                                   "profile %s: out of memory", key);
+                                   "profile of %s: out of memory", phone);
 }
 
 int wb_profile_delete(wabot_ctx *ctx, const char *org, const char *phone)
@@ -562,31 +576,10 @@ int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
     if (ctx == NULL || out == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "wabot_customer_get: NULL argument");
-    char key[WB_STORAGE_KEY_MAX + 1];
-    int rc = cust_key(ctx, org, phone, key);
+    prof p;
+    int rc = prof_load(ctx, org, phone, &p);
     if (rc != WABOT_OK)
         return rc;
-
-    char *val;
-    size_t len;
-    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
-                                  &len, NULL);
-    if (rc == WABOT_ERR_NOT_FOUND)
-        return wb_error(ctx, rc, "no profile %s", key);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
-                        wabot_strerror(rc),
-                        wabot_storage_errmsg(ctx->storage));
-    prof p;
-    rc = prof_decode(val, len, &p);
-    free(val);
-    if (rc == WABOT_ERR_PARSE) {
-        wb_log(ctx, WABOT_LOG_WARN, MODULE, "profile %s is corrupt", key);
-        return wb_error(ctx, rc, "stored profile %s is corrupt; the next "
-                                 "inbound message rewrites it", key);
-    }
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s", key);
 
     wabot_customer *c = calloc(1, sizeof *c);
     if (c != NULL) {
@@ -602,7 +595,7 @@ int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
     }
     prof_clear(&p);
     if (c == NULL)
-        return wb_error(ctx, WABOT_ERR_NOMEM, "reading profile %s", key);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "reading profile of %s", phone);
     *out = c;
     return WABOT_OK;
 }
