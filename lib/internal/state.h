@@ -57,6 +57,11 @@ int wb_profile_merge(wabot_ctx *ctx, const char *org, const char *phone,
 int wb_profile_doc(wabot_ctx *ctx, const char *org, const char *phone,
                    json_t **doc);
 int wb_profile_delete(wabot_ctx *ctx, const char *org, const char *phone);
+/* wabot_customer_set_opted_out recording who changed it: `source` is
+ * "api", "keyword" or the provider code ("131050", "21610"); a change
+ * stores opt_source and opt_changed_ms (now). */
+int wb_profile_set_opt(wabot_ctx *ctx, const char *org, const char *phone,
+                       int opted_out, const char *source);
 /* One scan page of org's profiles: each (with "phone") appended to `arr`;
  * *next (ctx->alloc) is the cursor for the next page, "0" at the end. A
  * page may hold fewer than `count` profiles, even none, before the end. */

@@ -269,12 +269,27 @@ static int touch_change(prof *p, const void *arg)
     return changed;
 }
 
+typedef struct opt_arg {
+    int want;
+    const char *source; /* "api", "keyword", "131050", "21610" */
+    int64_t now_ms;
+} opt_arg;
+
+/* Set the flag; a change records its source and time. */
 static int opt_change(prof *p, const void *arg)
 {
-    int want = *(const int *)arg;
-    if (p->opted_out == want)
-        return 0;
-    p->opted_out = want;
+    const opt_arg *o = arg;
+    if (p->opted_out == o->want && p->doc != NULL)
+        return 0; /* no write for no change */
+    int rc = stamp_created(p, o->now_ms);
+    if (rc < 0)
+        return rc;
+    if (p->opted_out != o->want &&
+        (json_object_set_new(p->doc, "opt_source", json_string(o->source)) ||
+         json_object_set_new(p->doc, "opt_changed_ms",
+                             json_integer(o->now_ms))))
+        return WABOT_ERR_NOMEM;
+    p->opted_out = o->want;
     return 1;
 }
 
@@ -620,8 +635,8 @@ int wabot_customer_opted_out(const wabot_customer *c)
     return c != NULL ? c->opted_out : 0;
 }
 
-int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
-                                 const char *phone, int opted_out)
+int wb_profile_set_opt(wabot_ctx *ctx, const char *org, const char *phone,
+                       int opted_out, const char *source)
 {
     if (ctx == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
@@ -630,10 +645,17 @@ int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
     int rc = cust_key(ctx, org, phone, key);
     if (rc != WABOT_OK)
         return rc;
-    int want = opted_out != 0;
+    opt_arg arg = {opted_out != 0, source != NULL ? source : "api",
+                   wb_now(ctx)};
     prof p;
-    rc = prof_update(ctx, key, opt_change, &want, &p);
+    rc = prof_update(ctx, key, opt_change, &arg, &p);
     if (rc == WABOT_OK)
         prof_clear(&p);
     return rc;
+}
+
+int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
+                                 const char *phone, int opted_out)
+{
+    return wb_profile_set_opt(ctx, org, phone, opted_out, "api");
 }

@@ -473,6 +473,38 @@ START_TEST(test_import_reports_each_refused_row_and_imports_the_rest)
 }
 END_TEST
 
+START_TEST(test_the_stop_keyword_and_the_api_record_the_opt_source)
+{
+    setup_with(NULL, NULL);
+    wabot_message *m = tu_text("m1", "+15550100", "STOP");
+    ck_assert_int_eq(wabot_ctx_handle_message(E.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(E.ctx);
+    json_t *c = get("default", "+15550100");
+    ck_assert(json_is_true(json_object_get(c, "opted_out")));
+    ck_assert_str_eq(str(c, "opt_source"), "keyword");
+    ck_assert_int_eq(num(c, "opt_changed_ms"), TU_EPOCH_MS);
+    json_decref(c);
+    tu_clock_advance(&E.clock, 9);
+    ck_assert_int_eq(
+        wabot_customer_set_opted_out(E.ctx, "default", "+15550100", 0),
+        WABOT_OK);
+    c = get("default", "+15550100");
+    ck_assert(json_is_false(json_object_get(c, "opted_out")));
+    ck_assert_str_eq(str(c, "opt_source"), "api");
+    ck_assert_int_eq(num(c, "opt_changed_ms"), TU_EPOCH_MS + 9);
+    json_decref(c);
+    /* No change, no new time. */
+    tu_clock_advance(&E.clock, 9);
+    ck_assert_int_eq(
+        wabot_customer_set_opted_out(E.ctx, "default", "+15550100", 0),
+        WABOT_OK);
+    c = get("default", "+15550100");
+    ck_assert_int_eq(num(c, "opt_changed_ms"), TU_EPOCH_MS + 9);
+    json_decref(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Audiences                                                           */
 
@@ -668,6 +700,7 @@ Suite *campaign_suite(void)
     tcase_add_test(tc, test_list_pages_through_every_customer_once_with_a_cursor);
     tcase_add_test(tc, test_disabled_campaigns_refuse_customer_writes);
     tcase_add_test(tc, test_import_reports_each_refused_row_and_imports_the_rest);
+    tcase_add_test(tc, test_the_stop_keyword_and_the_api_record_the_opt_source);
     tcase_add_test(tc, test_audience_all_streams_pages_and_excludes_opted_out);
     tcase_add_test(tc, test_audience_by_tags_any_or_all);
     tcase_add_test(tc, test_audience_by_attribute_equals);
