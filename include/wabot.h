@@ -24,8 +24,10 @@
 #include "wabot/delivery.h"
 #include "wabot/redis.h"
 #include "wabot/admin.h"
+#include "wabot/campaign.h"
 #include "wabot/migration.h"
 #include "wabot/commerce.h"
 #include "wabot/invoice.h"
+#include "wabot/template.h"
 
 #endif /* WABOT_H */

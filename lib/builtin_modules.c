@@ -3,6 +3,7 @@
 #include "commerce/invoice_internal.h"
 #include "admin.h"
 #include "commerce/commerce.h"
+#include "campaign.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
@@ -40,6 +41,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_monitoring_module,
     &wb_commerce_module,
     &wb_invoices_module,
+    &wb_campaign_module,
 };
 
 const wabot_module_def *const *wb_builtin_modules(size_t *n)

@@ -45,6 +45,28 @@ typedef struct wb_profile {
 int wb_profile_touch(wabot_ctx *ctx, const char *org, const char *phone,
                      const char *name, int64_t now_ms, wb_profile *out);
 void wb_profile_clear(wabot_ctx *ctx, wb_profile *p);
+/* The campaign module's view of the same record (lib/state/customer.c).
+ * Merge: each member of `fields` (an object) replaces the stored one, a
+ * null member removes it ("name" and "opted_out" included); a new profile
+ * gets created_ms = now_ms and *created = 1. *doc (may be NULL) gets a new
+ * reference to the profile after the change. Doc: the stored profile
+ * (WABOT_ERR_NOT_FOUND if none). Delete: WABOT_ERR_NOT_FOUND if none. */
+int wb_profile_merge(wabot_ctx *ctx, const char *org, const char *phone,
+                     json_t *fields, int64_t now_ms, int *created,
+                     json_t **doc);
+int wb_profile_doc(wabot_ctx *ctx, const char *org, const char *phone,
+                   json_t **doc);
+int wb_profile_delete(wabot_ctx *ctx, const char *org, const char *phone);
+/* wabot_customer_set_opted_out recording who changed it: `source` is
+ * "api", "keyword" or the provider code ("131050", "21610"); a change
+ * stores opt_source and opt_changed_ms (now). */
+int wb_profile_set_opt(wabot_ctx *ctx, const char *org, const char *phone,
+                       int opted_out, const char *source);
+/* One scan page of org's profiles: each (with "phone") appended to `arr`;
+ * *next (ctx->alloc) is the cursor for the next page, "0" at the end. A
+ * page may hold fewer than `count` profiles, even none, before the end. */
+int wb_profile_list(wabot_ctx *ctx, const char *org, const char *cursor,
+                    size_t count, json_t *arr, char **next);
 
 /* Per-customer lock table: serialises turns of one customer in-process. */
 wb_locktab *wb_locktab_new(const wabot_allocator *a);

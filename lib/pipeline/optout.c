@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "pipeline.h"
+#include "state.h"
 #include "wabot/module.h"
 #include "wabot/state.h"
 
@@ -50,8 +51,8 @@ int wb_keyword_in_list(const char *list, const char *text)
 static int switch_to(wabot_turn *t, int opted_out, const char *reply)
 {
     wabot_ctx *ctx = t->ctx;
-    int rc = wabot_customer_set_opted_out(ctx, t->org, t->customer,
-                                          opted_out);
+    int rc = wb_profile_set_opt(ctx, t->org, t->customer, opted_out,
+                                "keyword");
     if (rc != WABOT_OK)
         return rc;
     if (t->opted_out != opted_out)

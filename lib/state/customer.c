@@ -1,7 +1,10 @@
-/* Customer profiles: {"name":...,"last_inbound_ms":...,"opted_out":bool}
- * at "cust:{<org>:<phone>}", without expiry (the opt-out must never be
+/* Customer profiles: {"name":...,"last_inbound_ms":...,"opted_out":bool,
+ * ...} at "cust:{<org>:<phone>}", without expiry (the opt-out must never be
  * forgotten). Every change is a read-modify-write retried on a version
- * conflict, so concurrent touches from several processes all land. */
+ * conflict, so concurrent touches from several processes all land. The
+ * campaign module's fields (tags, attributes, locale, ...: doc/campaigns.md)
+ * live in the same record; every change here keeps the members it does
+ * not know, so an inbound touch never loses them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@ typedef struct prof {
     char *name; /* NULL = unknown */
     int64_t last_inbound_ms;
     int opted_out;
+    json_t *doc; /* the whole stored object (other members kept); NULL */
 } prof;
 
 char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
@@ -72,6 +76,7 @@ static const wabot_schema profile_schema = {WABOT_SCHEMA_VERSION,
 static void prof_clear(prof *p)
 {
     free(p->name);
+    json_decref(p->doc);
     memset(p, 0, sizeof *p);
 }
 
@@ -101,6 +106,7 @@ static int prof_decode(const char *val, size_t len, prof *p)
     if (p->last_inbound_ms < 0)
         p->last_inbound_ms = 0;
     p->opted_out = json_is_true(opted);
+    p->doc = json_incref(root);
     rc = WABOT_OK;
 out:
     json_decref(root);
@@ -117,13 +123,18 @@ static int dump_cb(const char *buf, size_t size, void *data)
  * or NULL on out of memory. */
 static char *prof_encode(const prof *p, size_t *len)
 {
-    json_t *root = json_pack("{s:o?,s:I,s:b}", "name",
-                             p->name != NULL ? json_string(p->name) : NULL,
-                             "last_inbound_ms",
-                             (json_int_t)p->last_inbound_ms, "opted_out",
-                             p->opted_out);
-    if (root == NULL)
+    json_t *root = p->doc != NULL ? json_copy(p->doc) : json_object();
+    if (root == NULL ||
+        json_object_set_new(root, "name",
+                            p->name != NULL ? json_string(p->name)
+                                            : json_null()) != 0 ||
+        json_object_set_new(root, "last_inbound_ms",
+                            json_integer(p->last_inbound_ms)) != 0 ||
+        json_object_set_new(root, "opted_out",
+                            json_boolean(p->opted_out)) != 0) {
+        json_decref(root);
         return NULL;
+    }
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     int rc = json_dump_callback(root, dump_cb, &b, JSON_COMPACT);
@@ -220,6 +231,18 @@ static int prof_update(wabot_ctx *ctx, const char *key,
                     PROFILE_MAX_TRIES);
 }
 
+/* A new profile (no stored object) starts with its creation time. */
+static int stamp_created(prof *p, int64_t now_ms)
+{
+    if (p->doc == NULL && (p->doc = json_object()) == NULL)
+        return WABOT_ERR_NOMEM;
+    if (json_object_get(p->doc, "created_ms") != NULL)
+        return 0;
+    if (json_object_set_new(p->doc, "created_ms", json_integer(now_ms)) != 0)
+        return WABOT_ERR_NOMEM;
+    return 1;
+}
+
 typedef struct touch_arg {
     const char *name; /* NULL or "" = keep */
     int64_t now_ms;
@@ -228,7 +251,9 @@ typedef struct touch_arg {
 static int touch_change(prof *p, const void *arg)
 {
     const touch_arg *t = arg;
-    int changed = 0;
+    int changed = stamp_created(p, t->now_ms);
+    if (changed < 0)
+        return changed;
     if (t->now_ms > p->last_inbound_ms) {
         p->last_inbound_ms = t->now_ms;
         changed = 1;
@@ -244,12 +269,27 @@ static int touch_change(prof *p, const void *arg)
     return changed;
 }
 
+typedef struct opt_arg {
+    int want;
+    const char *source; /* "api", "keyword", "131050", "21610" */
+    int64_t now_ms;
+} opt_arg;
+
+/* Set the flag; a change records its source and time. */
 static int opt_change(prof *p, const void *arg)
 {
-    int want = *(const int *)arg;
-    if (p->opted_out == want)
-        return 0;
-    p->opted_out = want;
+    const opt_arg *o = arg;
+    if (p->opted_out == o->want && p->doc != NULL)
+        return 0; /* no write for no change */
+    int rc = stamp_created(p, o->now_ms);
+    if (rc < 0)
+        return rc;
+    if (p->opted_out != o->want &&
+        (json_object_set_new(p->doc, "opt_source", json_string(o->source)) ||
+         json_object_set_new(p->doc, "opt_changed_ms",
+                             json_integer(o->now_ms))))
+        return WABOT_ERR_NOMEM;
+    p->opted_out = o->want;
     return 1;
 }
 
@@ -313,6 +353,224 @@ void wb_profile_clear(wabot_ctx *ctx, wb_profile *p)
     p->name = NULL;
 }
 
+/* Read the stored profile: WABOT_ERR_NOT_FOUND if none, WABOT_ERR_PARSE
+ * if corrupt (logged), storage errors, INVAL; the detail is set. */
+static int prof_load(wabot_ctx *ctx, const char *org, const char *phone,
+                     prof *p)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    char *val;
+    size_t len;
+    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
+                                  &len, NULL);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no profile %s", key);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
+    rc = prof_decode(val, len, p);
+    free(val);
+    if (rc == WABOT_ERR_PARSE) {
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "profile %s is corrupt", key);
+        return wb_error(ctx, rc, "stored profile %s is corrupt; the next "
+                                 "inbound message rewrites it", key);
+    }
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s", key);
+    return WABOT_OK;
+}
+
+typedef struct merge_arg {
+    json_t *fields;
+    int64_t now_ms;
+    int created; /* out: the profile had no stored object */
+} merge_arg;
+
+/* Replace the members `fields` names (null deletes one); "name" and
+ * "opted_out" go to their own fields, which prof_encode writes back. */
+static int merge_change(prof *p, const void *arg)
+{
+    merge_arg *m = (merge_arg *)arg;
+    m->created = p->doc == NULL;
+    int rc = stamp_created(p, m->now_ms);
+    if (rc < 0)
+        return rc;
+    const char *k;
+    json_t *v;
+    json_object_foreach(m->fields, k, v)
+    {
+        if (strcmp(k, "name") == 0) {
+            char *copy = json_is_string(v) && json_string_length(v) > 0
+                             ? strdup(json_string_value(v))
+                             : NULL;
+            if (json_is_string(v) && json_string_length(v) > 0 &&
+                copy == NULL)
+                return WABOT_ERR_NOMEM;
+            free(p->name);
+            p->name = copy;
+        } else if (strcmp(k, "opted_out") == 0) {
+            p->opted_out = json_is_true(v);
+        } else if (json_is_null(v)) {
+            json_object_del(p->doc, k);
+        } else if (json_object_set(p->doc, k, v) != 0) {
+            return WABOT_ERR_NOMEM;
+        }
+    }
+    return 1;
+}
+
+/* The stored object as the caller sees it: a new reference with "name",
+ * "last_inbound_ms" and "opted_out" set from p. NULL on NOMEM. */
+static json_t *prof_doc(const prof *p)
+{
+    json_t *d = p->doc != NULL ? json_copy(p->doc) : json_object();
+    if (d == NULL ||
+        json_object_set_new(d, "name", json_string(p->name ? p->name : "")) ||
+        json_object_set_new(d, "last_inbound_ms",
+                            json_integer(p->last_inbound_ms)) ||
+        json_object_set_new(d, "opted_out", json_boolean(p->opted_out))) {
+        json_decref(d);
+        return NULL;
+    }
+    return d;
+}
+
+int wb_profile_merge(wabot_ctx *ctx, const char *org, const char *phone,
+                     json_t *fields, int64_t now_ms, int *created,
+                     json_t **doc)
+{
+    if (doc != NULL)
+        *doc = NULL;
+    if (ctx == NULL || !json_is_object(fields))
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_profile_merge: bad call");
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    merge_arg arg = {fields, now_ms, 0};
+    prof p;
+    rc = prof_update(ctx, key, merge_change, &arg, &p);
+    if (rc != WABOT_OK)
+        return rc;
+    if (created != NULL)
+        *created = arg.created;
+    if (doc != NULL && (*doc = prof_doc(&p)) == NULL)
+        rc = wb_error(ctx, WABOT_ERR_NOMEM, "profile %s: out of memory", key);
+    prof_clear(&p);
+    return rc;
+}
+
+int wb_profile_doc(wabot_ctx *ctx, const char *org, const char *phone,
+                   json_t **doc)
+{
+    *doc = NULL;
+    prof p;
+    int rc = prof_load(ctx, org, phone, &p);
+    if (rc != WABOT_OK)
+        return rc;
+    *doc = prof_doc(&p);
+    prof_clear(&p);
+    return *doc != NULL ? WABOT_OK
+                        : wb_error(ctx, WABOT_ERR_NOMEM,
+                                   "profile of %s: out of memory", phone);
+}
+
+int wb_profile_delete(wabot_ctx *ctx, const char *org, const char *phone)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = cust_key(ctx, org, phone, key);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = wabot_storage_del(ctx->storage, key);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return wb_error(ctx, rc, "no customer %s in organisation %s", phone,
+                        org);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "deleting profile %s: %s", key,
+                        wabot_strerror(rc));
+    return WABOT_OK;
+}
+
+/* The phone of a profile key of `org` ("cust:{<org>:<phone>}"), or NULL
+ * when the key is another organisation's whose name starts like `org`. */
+static const char *key_phone(const char *key, size_t len, size_t plen,
+                             char *buf, size_t n)
+{
+    if (len < plen + 3 || key[len - 1] != '}' || key[plen] != '+' ||
+        len - plen - 1 >= n)
+        return NULL;
+    for (size_t i = plen + 1; i < len - 1; i++)
+        if (key[i] < '0' || key[i] > '9')
+            return NULL;
+    memcpy(buf, key + plen, len - plen - 1);
+    buf[len - plen - 1] = '\0';
+    return buf;
+}
+
+/* Append the page's profiles (with "phone") to `arr`. */
+static int page_docs(wabot_ctx *ctx, const wabot_storage_items *page,
+                     size_t plen, json_t *arr)
+{
+    for (size_t i = 0; i < wabot_storage_items_count(page); i++) {
+        size_t klen, vlen;
+        const char *key = wabot_storage_items_key(page, i, &klen);
+        const char *val = wabot_storage_items_value(page, i, &vlen);
+        char phone[64];
+        if (val == NULL || key_phone(key, klen, plen, phone, sizeof phone) ==
+                               NULL)
+            continue;
+        char *payload;
+        size_t len;
+        prof p;
+        if (wabot_storage_record_decode(&profile_schema, val, vlen, &payload,
+                                        &len, NULL) != WABOT_OK)
+            continue; /* corrupt: the next inbound message rewrites it */
+        int rc = prof_decode(payload, len, &p);
+        free(payload);
+        if (rc == WABOT_ERR_PARSE)
+            continue;
+        json_t *d = rc == WABOT_OK ? prof_doc(&p) : NULL;
+        prof_clear(&p);
+        if (d == NULL || json_object_set_new(d, "phone", json_string(phone)) ||
+            json_array_append_new(arr, d))
+            return wb_error(ctx, WABOT_ERR_NOMEM, "listing customers");
+    }
+    return WABOT_OK;
+}
+
+int wb_profile_list(wabot_ctx *ctx, const char *org, const char *cursor,
+                    size_t count, json_t *arr, char **next)
+{
+    *next = NULL;
+    char prefix[WB_STORAGE_KEY_MAX + 1];
+    if (!wb_storage_key_part_ok(org))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "organisation must be non-empty, without control "
+                        "characters");
+    int w = snprintf(prefix, sizeof prefix, "cust:{%s:", org);
+    if (w < 0 || (size_t)w >= sizeof prefix)
+        return wb_error(ctx, WABOT_ERR_INVAL, "organisation is too long");
+    wabot_storage_items *page = NULL;
+    int rc = wabot_storage_scan(ctx->storage, prefix, cursor, count,
+                                WABOT_STORAGE_SCAN_VALUES, &page);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "listing customers of %s: %s %s", org,
+                        wabot_strerror(rc),
+                        wabot_storage_errmsg(ctx->storage));
+    rc = page_docs(ctx, page, (size_t)w, arr);
+    if (rc == WABOT_OK) {
+        *next = wb_strdup(&ctx->alloc, wabot_storage_items_cursor(page));
+        if (*next == NULL)
+            rc = wb_error(ctx, WABOT_ERR_NOMEM, "listing customers");
+    }
+    wabot_storage_items_free(page);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public API                                                          */
 
@@ -333,31 +591,10 @@ int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
     if (ctx == NULL || out == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "wabot_customer_get: NULL argument");
-    char key[WB_STORAGE_KEY_MAX + 1];
-    int rc = cust_key(ctx, org, phone, key);
+    prof p;
+    int rc = prof_load(ctx, org, phone, &p);
     if (rc != WABOT_OK)
         return rc;
-
-    char *val;
-    size_t len;
-    rc = wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
-                                  &len, NULL);
-    if (rc == WABOT_ERR_NOT_FOUND)
-        return wb_error(ctx, rc, "no profile %s", key);
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s: %s %s", key,
-                        wabot_strerror(rc),
-                        wabot_storage_errmsg(ctx->storage));
-    prof p;
-    rc = prof_decode(val, len, &p);
-    free(val);
-    if (rc == WABOT_ERR_PARSE) {
-        wb_log(ctx, WABOT_LOG_WARN, MODULE, "profile %s is corrupt", key);
-        return wb_error(ctx, rc, "stored profile %s is corrupt; the next "
-                                 "inbound message rewrites it", key);
-    }
-    if (rc != WABOT_OK)
-        return wb_error(ctx, rc, "reading profile %s", key);
 
     wabot_customer *c = calloc(1, sizeof *c);
     if (c != NULL) {
@@ -373,7 +610,7 @@ int wabot_customer_get(wabot_ctx *ctx, const char *org, const char *phone,
     }
     prof_clear(&p);
     if (c == NULL)
-        return wb_error(ctx, WABOT_ERR_NOMEM, "reading profile %s", key);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "reading profile of %s", phone);
     *out = c;
     return WABOT_OK;
 }
@@ -398,8 +635,8 @@ int wabot_customer_opted_out(const wabot_customer *c)
     return c != NULL ? c->opted_out : 0;
 }
 
-int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
-                                 const char *phone, int opted_out)
+int wb_profile_set_opt(wabot_ctx *ctx, const char *org, const char *phone,
+                       int opted_out, const char *source)
 {
     if (ctx == NULL)
         return wb_error(ctx, WABOT_ERR_INVAL,
@@ -408,10 +645,17 @@ int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
     int rc = cust_key(ctx, org, phone, key);
     if (rc != WABOT_OK)
         return rc;
-    int want = opted_out != 0;
+    opt_arg arg = {opted_out != 0, source != NULL ? source : "api",
+                   wb_now(ctx)};
     prof p;
-    rc = prof_update(ctx, key, opt_change, &want, &p);
+    rc = prof_update(ctx, key, opt_change, &arg, &p);
     if (rc == WABOT_OK)
         prof_clear(&p);
     return rc;
+}
+
+int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
+                                 const char *phone, int opted_out)
+{
+    return wb_profile_set_opt(ctx, org, phone, opted_out, "api");
 }

@@ -18,6 +18,7 @@
 #include "internal/message.h"
 #include "internal/metrics.h"
 #include "internal/receipts.h"
+#include "internal/state.h"
 #include "internal/storage.h"
 #include "internal/strbuf.h"
 #include "internal/webhook.h"
@@ -472,7 +473,7 @@ static void mark_opted_out(wabot_ctx *ctx, const apply_arg *a)
                "is unknown", a->u->id, a->u->error_code);
         return;
     }
-    int rc = wabot_customer_set_opted_out(ctx, org, a->to, 1);
+    int rc = wb_profile_set_opt(ctx, org, a->to, 1, a->u->error_code);
     if (rc == WABOT_OK)
         wb_count(ctx, "receipts.opted_out", 1);
     else

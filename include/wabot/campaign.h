@@ -1,0 +1,174 @@
+/*
+ * Campaigns and reminders (the `campaign` module; doc/campaigns.md).
+ *
+ * This is the module's foundation: its feature flags. Message templating
+ * is in wabot/template.h. Customers, audiences, campaigns and reminders
+ * build on it (issue 14).
+ *
+ * Both features can be switched off per context or per organisation:
+ *   campaign.enabled            env ENABLE_CAMPAIGNS   (default on)
+ *   campaign.reminders_enabled  env ENABLE_REMINDERS   (default on)
+ * A call into a disabled feature refuses with WABOT_ERR_UNSUPPORTED and a
+ * detail in wabot_errmsg() naming the option and its variable.
+ */
+#ifndef WABOT_CAMPAIGN_H
+#define WABOT_CAMPAIGN_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A feature of the campaign module. Append-only. */
+typedef enum wabot_campaign_feature {
+    WABOT_CAMPAIGN_FEATURE_CAMPAIGNS = 0, /**< campaign.enabled */
+    WABOT_CAMPAIGN_FEATURE_REMINDERS = 1  /**< campaign.reminders_enabled */
+} wabot_campaign_feature;
+
+/**
+ * Whether `feature` is on for organisation `org` (NULL: the context-wide
+ * setting). Any thread, no allocation. Returns WABOT_OK when on;
+ * WABOT_ERR_UNSUPPORTED when switched off (the detail names the option);
+ * WABOT_ERR_STATE when the context has no campaign module;
+ * WABOT_ERR_INVAL for a NULL context or an unknown feature.
+ */
+WABOT_API int wabot_campaign_feature_check(const wabot_ctx *ctx,
+                                           const char *org,
+                                           wabot_campaign_feature feature);
+
+/* ------------------------------------------------------------------ */
+/* Customers (per organisation; the profile of wabot/state.h, grown)    */
+
+/*
+ * A customer as JSON (what the functions below return):
+ *   {"phone":"+351912345678","name":"Ana","tags":["vip"],
+ *    "attributes":{"city":"Porto"},"locale":"pt-PT",
+ *    "timezone":"Europe/Lisbon","opted_out":false,"opt_source":"api",
+ *    "opt_changed_ms":...,"created_ms":...,"last_inbound_ms":...}
+ * Members never set are absent (name: "", opted_out: false and
+ * last_inbound_ms: 0 always present). Inbound messages keep name and
+ * last_inbound_ms current and never lose the other members.
+ *
+ * Writable members (wabot_customer_upsert_json):
+ *   phone       required; any spelling wb accepts ("whatsapp:+1 415-...")
+ *               that is E.164 (6..15 digits); stored as "+<digits>"
+ *   name        string ("" or null: unknown)
+ *   tags        array of 0..100 strings of 1..64 bytes, no control
+ *               characters; duplicates dropped; replaces the stored list
+ *   attributes  object of 0..100 members: names 1..64 bytes of
+ *               [A-Za-z0-9_-] (so {{customer.<attr>}} can name them),
+ *               string values up to 1024 bytes; replaces the stored object
+ *   locale      1..35 bytes of [A-Za-z0-9_-] ("pt-BR")
+ *   timezone    1..64 bytes of [A-Za-z0-9_/+-] ("America/Sao_Paulo")
+ *   opted_out   bool; records opt_changed_ms (now) and
+ *               opt_source
+ *   opt_source  with opted_out: "api" (default), "keyword", "131050",
+ *               "21610" (the provider codes of a customer who stopped
+ *               marketing messages / replied STOP)
+ * Any other member (created_ms, last_inbound_ms included) is refused.
+ * null for a member other than phone removes it.
+ */
+
+/**
+ * Create or update the customer `json` describes (members above; those
+ * absent are kept). All or nothing. On success *out (may be NULL) is the
+ * customer after the change as JSON, freed with wabot_ctx_mem_free(ctx,
+ * *out). Any thread. Counts customers.created for a new one. Errors:
+ * WABOT_ERR_PARSE (not a JSON object), WABOT_ERR_INVAL (a member of the
+ * wrong type or value, or an unknown member: wabot_errmsg() names it as
+ * `field "tags": ...`), WABOT_ERR_UNSUPPORTED (campaigns disabled for
+ * `org`), WABOT_ERR_STORAGE, WABOT_ERR_CONFLICT (changed concurrently too
+ * often), NOMEM.
+ */
+WABOT_API int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
+                                         const char *json, size_t len,
+                                         char **out);
+
+/**
+ * Bulk import: `json` is an array of customer objects (members as for
+ * wabot_customer_upsert_json), each created or updated on its own. A row
+ * that is refused does not stop the others; *report (may be NULL; free
+ * with wabot_ctx_mem_free) says what happened:
+ *   {"rows":N,"created":N,"updated":N,"failed":N,
+ *    "errors":[{"row":3,"field":"phone","reason":"..."}]}
+ * "row" is the 0-based index in the array; "errors" lists the first 1000
+ * refused rows ("failed" counts them all). Any thread. Errors:
+ * WABOT_ERR_PARSE (not a JSON array), WABOT_ERR_UNSUPPORTED (campaigns
+ * disabled), and a storage failure, which stops the import there
+ * (rows before it are imported; wabot_errmsg() names the row): STORAGE,
+ * CONFLICT, NOMEM.
+ */
+WABOT_API int wabot_customer_import_json(wabot_ctx *ctx, const char *org,
+                                         const char *json, size_t len,
+                                         char **report);
+
+/**
+ * The customer with `phone` (any accepted spelling) as JSON in *out (free
+ * with wabot_ctx_mem_free). Any thread. Errors: WABOT_ERR_NOT_FOUND,
+ * WABOT_ERR_INVAL (bad phone or org), WABOT_ERR_PARSE (stored profile
+ * corrupt), WABOT_ERR_STORAGE, NOMEM.
+ */
+WABOT_API int wabot_customer_get_json(wabot_ctx *ctx, const char *org,
+                                      const char *phone, char **out);
+
+/**
+ * Delete the customer (profile and opt-out state: a deleted customer is
+ * opted in again). Any thread. Errors: WABOT_ERR_NOT_FOUND,
+ * WABOT_ERR_INVAL, WABOT_ERR_UNSUPPORTED (campaigns disabled),
+ * WABOT_ERR_STORAGE.
+ */
+WABOT_API int wabot_customer_delete(wabot_ctx *ctx, const char *org,
+                                    const char *phone);
+
+/**
+ * One page of the organisation's customers, streaming through storage:
+ * *out is {"customers":[...],"cursor":"..."} (free with
+ * wabot_ctx_mem_free). Start with cursor "0" (or NULL); stop when the
+ * returned cursor is "0". A page holds at most `count`
+ * (1..WABOT_STORAGE_PAGE_MAX) customers, possibly fewer, even none, before
+ * the end; every customer present for the whole iteration is listed at
+ * least once, in no particular order. Any thread. Errors: WABOT_ERR_INVAL
+ * (bad org, count or cursor), WABOT_ERR_UNSUPPORTED (version-1 storage),
+ * WABOT_ERR_STORAGE, NOMEM.
+ */
+WABOT_API int wabot_customer_list_json(wabot_ctx *ctx, const char *org,
+                                       const char *cursor, size_t count,
+                                       char **out);
+
+/* ------------------------------------------------------------------ */
+/* Audiences                                                           */
+
+/**
+ * Resolve one page of an audience of organisation `org`. `audience` is
+ * JSON, one of:
+ *   {"type":"all"}
+ *   {"type":"tags","any":["vip","new"]}     (or "all": every tag)
+ *   {"type":"list","customers":["+15550100", ...]}   (1..100000 phones;
+ *                                            customer ids are phones)
+ *   {"type":"attribute","name":"city","equals":"Porto"}
+ * Resolution streams through storage: each call reads one page (at most
+ * `count`, 1..WABOT_STORAGE_PAGE_MAX, customers; for a list, `count`
+ * entries of it) and answers, in *out (free with wabot_ctx_mem_free):
+ *   {"recipients":["+1555..."],"cursor":"...",
+ *    "excluded":{"opted_out":N,"not_matched":N,"not_found":N}}
+ * for that page (the caller adds the pages up). Start with cursor "0" (or
+ * NULL); stop when the returned cursor is "0". Opted-out customers are
+ * never recipients; not_matched counts customers the tags or attribute
+ * left out, not_found the list entries without a customer. On Redis a
+ * customer may come back on a later page of a scan (as with
+ * wabot_storage_scan): a caller that needs exactly-once deduplicates (a
+ * campaign's per-recipient id does). Any thread. Errors: WABOT_ERR_PARSE
+ * (not a JSON object), WABOT_ERR_INVAL (a bad member, named in
+ * wabot_errmsg(); bad count, org or cursor), WABOT_ERR_STORAGE, NOMEM.
+ */
+WABOT_API int wabot_audience_resolve_json(wabot_ctx *ctx, const char *org,
+                                          const char *audience,
+                                          size_t len, const char *cursor,
+                                          size_t count, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,59 @@
+/* The `campaign` module: its options and feature flags
+ * (include/wabot/campaign.h). */
+#include <stddef.h>
+
+#include "internal/campaign.h"
+#include "internal/ctx.h"
+
+enum { OPT_ENABLED, OPT_REMINDERS_ENABLED };
+
+static const wabot_option_def campaign_options[] = {
+    {WABOT_OPTION_DEF_VERSION, "enabled", WABOT_OPTION_BOOL,
+     WABOT_OPTION_PER_ORG, 1, 0, 1, NULL,
+     "campaigns are available (off: campaign calls refuse with "
+     "WABOT_ERR_UNSUPPORTED)",
+     "ENABLE_CAMPAIGNS", NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "reminders_enabled", WABOT_OPTION_BOOL,
+     WABOT_OPTION_PER_ORG, 1, 0, 1, NULL,
+     "reminders are available (off: reminder calls refuse with "
+     "WABOT_ERR_UNSUPPORTED)",
+     "ENABLE_REMINDERS", NULL, NULL},
+};
+
+int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
+                                 wabot_campaign_feature feature)
+{
+    static const struct {
+        size_t option;
+        const char *what, *name, *env;
+    } features[] = {
+        {OPT_ENABLED, "campaigns", "campaign.enabled", "ENABLE_CAMPAIGNS"},
+        {OPT_REMINDERS_ENABLED, "reminders", "campaign.reminders_enabled",
+         "ENABLE_REMINDERS"},
+    };
+    if (ctx == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: NULL context");
+    if ((unsigned)feature >= sizeof features / sizeof features[0])
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: unknown feature %d",
+                        (int)feature);
+    const wabot_module *m = wabot_ctx_module(ctx, "campaign");
+    if (m == NULL)
+        return wb_error(ctx, WABOT_ERR_STATE,
+                        "campaign: the context has no campaign module");
+    int64_t on = 1;
+    wabot_module_option_int(m, org, features[feature].option, &on);
+    if (!on)
+        return wb_error(ctx, WABOT_ERR_UNSUPPORTED,
+                        "%s are disabled%s%s (%s, env %s)",
+                        features[feature].what,
+                        org != NULL ? " for organisation " : "",
+                        org != NULL ? org : "", features[feature].name,
+                        features[feature].env);
+    return WABOT_OK;
+}
+
+const wabot_module_def wb_campaign_module = {
+    WABOT_MODULE_DEF_VERSION, "campaign",
+    "campaigns and reminders: customers, audiences, message templates",
+    NULL, campaign_options,
+    sizeof campaign_options / sizeof campaign_options[0], NULL, NULL, NULL};
