@@ -37,5 +37,8 @@ void wb_job_info_clear(wabot_job_info *info);
 int wb_queue_name_ok(const char *s);
 /* 1 if s is a valid job id: 1..256 bytes, no control characters. */
 int wb_job_id_ok(const char *s);
+/* 1 if job is what a backend may rely on in an enqueued record (the
+ * enqueue wrapper's check, for a caller that enqueues another way). */
+int wb_job_record_ok(const wabot_job_record *job);
 
 #endif

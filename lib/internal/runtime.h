@@ -140,6 +140,10 @@ void wb_loop_rearm(wabot_ctx *ctx);
 /* Called by any thread after making work due at `due_ms`: wakes the loop
  * when that is earlier than the armed timer. */
 void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms);
+/* After a job was put on `queue` other than through wabot_job_enqueue()
+ * (the turn fast path's commit): count it and wake the loop as
+ * wabot_job_enqueue() does. */
+void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms);
 /* 1 if this thread is inside a loop function of ctx. */
 int wb_loop_active(const wabot_ctx *ctx);
 

@@ -216,7 +216,7 @@ static int job_target_ok(const wabot_scheduler *s, const char *queue,
 }
 
 /* What a backend may rely on in an enqueued record. */
-static int record_ok(const wabot_job_record *job)
+int wb_job_record_ok(const wabot_job_record *job)
 {
     return job != NULL && job->version >= 1 && wb_job_id_ok(job->id) &&
            (job->payload != NULL || job->payload_len == 0) &&
@@ -245,7 +245,7 @@ static int filled(wabot_job_info *out, int rc)
 int wabot_scheduler_enqueue(wabot_scheduler *s, const char *queue,
                             const wabot_job_record *job, int64_t now_ms)
 {
-    if (!target_ok(s, queue) || !record_ok(job))
+    if (!target_ok(s, queue) || !wb_job_record_ok(job))
         return WABOT_ERR_INVAL;
     if (job->payload != NULL)
         return s->vt->enqueue(s->impl, queue, job, now_ms);

@@ -235,11 +235,16 @@ int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     if (rc == WABOT_ERR_EXISTS)
         return wb_error(ctx, rc, "job %s already exists on %s", rec.id, queue);
+    wb_job_enqueued(ctx, queue, rec.run_at_ms);
+    return WABOT_OK;
+}
+
+void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms)
+{
     wb_count(ctx, "jobs.enqueued", 1);
     wb_queue *q = wb_queue_find(ctx, queue);
     if (q && q->fn)
-        wb_loop_notify(ctx, rec.run_at_ms);
-    return WABOT_OK;
+        wb_loop_notify(ctx, run_at_ms);
 }
 
 int wabot_job_get(wabot_ctx *ctx, const char *queue, const char *id,

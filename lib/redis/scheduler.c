@@ -15,6 +15,7 @@
 
 #include "jobs.h"
 #include "redis.h"
+#include "scheduler_args.h"
 #include "scheduler_lua.h"
 
 static wb_redis_script enqueue_script =
@@ -52,27 +53,6 @@ typedef struct rsched {
 /* ------------------------------------------------------------------ */
 /* Keys and arguments                                                  */
 
-/* "{queue}:" + the longest suffix ("completed", or "job:" + an id). */
-#define BASE_MAX (WB_QUEUE_NAME_MAX + 4)
-#define KEY_MAX (BASE_MAX + 4 + WB_JOB_ID_MAX + 1)
-/* Decimal int64 / uint64 with sign and NUL; 16 hex digits and NUL. */
-#define NUM_MAX 24
-
-/* A queue's key names without the prefix (wb_redis_eval adds it), and
- * "{queue}:" itself, which the scripts need to build job keys. */
-typedef struct qkeys {
-    char base[BASE_MAX];
-    char ready[BASE_MAX + 8];
-    char delayed[BASE_MAX + 8];
-    char active[BASE_MAX + 8];
-    char completed[BASE_MAX + 12];
-    char failed[BASE_MAX + 8];
-    char seq[BASE_MAX + 4];
-    char token[BASE_MAX + 8];
-    char job[KEY_MAX];
-} qkeys;
-
-/* The wrappers checked the queue name and the id, so everything fits. */
 static void qkeys_init(qkeys *k, const char *queue, const char *id)
 {
     snprintf(k->base, sizeof k->base, "{%s}:", queue);
@@ -284,44 +264,43 @@ static int read_record(rsched *s, const redisReply *rep, const char *id,
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-/* The numeric fields of an enqueued record, as the enqueue script takes
- * them (ARGV 6..14 after state). */
-enum { E_RUN_AT, E_RUN_HEX, E_CREATED, E_MAX_ATTEMPTS, E_BACKOFF,
-       E_BACKOFF_MS, E_BACKOFF_MAX_MS, E_JITTER, E_PRIORITY, E_COUNT };
-
-static void fmt_record(char (*num)[NUM_MAX], const wabot_job_record *job,
-                       int64_t now_ms)
+void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
+                                const char *queue,
+                                const wabot_job_record *job, int64_t now_ms)
 {
-    fmt_i64(num[E_RUN_AT], job->run_at_ms);
-    fmt_run_hex(num[E_RUN_HEX], job->run_at_ms);
-    fmt_i64(num[E_CREATED], job->created_ms != 0 ? job->created_ms : now_ms);
-    fmt_i64(num[E_MAX_ATTEMPTS], job->max_attempts);
-    fmt_i64(num[E_BACKOFF], job->backoff);
-    fmt_i64(num[E_BACKOFF_MS], job->backoff_ms);
-    fmt_i64(num[E_BACKOFF_MAX_MS], job->backoff_max_ms);
-    fmt_i64(num[E_JITTER], job->jitter_pct);
-    fmt_i64(num[E_PRIORITY], job->priority);
+    qkeys_init(&a->k, queue, job->id);
+    fmt_i64(a->num[0], job->run_at_ms);
+    fmt_run_hex(a->num[1], job->run_at_ms);
+    fmt_i64(a->num[2], job->created_ms != 0 ? job->created_ms : now_ms);
+    fmt_i64(a->num[3], job->max_attempts);
+    fmt_i64(a->num[4], job->backoff);
+    fmt_i64(a->num[5], job->backoff_ms);
+    fmt_i64(a->num[6], job->backoff_max_ms);
+    fmt_i64(a->num[7], job->jitter_pct);
+    fmt_i64(a->num[8], job->priority);
+    const char *head[] = {wb_redis_prefix(r), a->k.base, job->id,
+                          job->payload,
+                          state_for_run_at(job->run_at_ms, now_ms)};
+    for (size_t i = 0; i < 5; i++)
+        a->args[i] = head[i];
+    for (size_t i = 0; i < 9; i++)
+        a->args[5 + i] = a->num[i];
+    for (size_t i = 0; i < WB_REDIS_ENQUEUE_NARGS; i++) /* the payload: bytes */
+        a->lens[i] = i == 3 ? job->payload_len : strlen(a->args[i]);
+    a->keys[0] = a->k.job;
+    a->keys[1] = a->k.ready;
+    a->keys[2] = a->k.delayed;
+    a->keys[3] = a->k.seq;
 }
 
 static int rs_enqueue(void *impl, const char *queue,
                       const wabot_job_record *job, int64_t now_ms)
 {
     rsched *s = impl;
-    qkeys k;
-    qkeys_init(&k, queue, job->id);
-    char num[E_COUNT][NUM_MAX];
-    fmt_record(num, job, now_ms);
-    enum { HEAD = 5, NARGS = HEAD + E_COUNT };
-    const char *args[NARGS] = {wb_redis_prefix(s->r), k.base, job->id,
-                               job->payload,
-                               state_for_run_at(job->run_at_ms, now_ms)};
-    size_t lens[NARGS];
-    for (size_t i = 0; i < E_COUNT; i++)
-        args[HEAD + i] = num[i];
-    for (size_t i = 0; i < NARGS; i++) /* the payload: bytes, any */
-        lens[i] = i == 3 ? job->payload_len : strlen(args[i]);
-    const char *keys[] = {k.job, k.ready, k.delayed, k.seq};
-    return eval_code(s, &enqueue_script, 4, keys, NARGS, args, lens);
+    wb_redis_enqueue_args a;
+    wb_redis_enqueue_args_init(&a, s->r, queue, job, now_ms);
+    return eval_code(s, &enqueue_script, WB_REDIS_ENQUEUE_NKEYS, a.keys,
+                     WB_REDIS_ENQUEUE_NARGS, a.args, a.lens);
 }
 
 static int rs_reserve(void *impl, const char *queue, int64_t now_ms,
@@ -564,6 +543,12 @@ static const wabot_scheduler_vtable redis_vtable = {
     .trim = rs_trim,
     .destroy = rs_destroy,
 };
+
+wabot_redis *wb_redis_scheduler_handle(const wabot_scheduler *s)
+{
+    return s != NULL && s->vt == &redis_vtable ? ((rsched *)s->impl)->r
+                                                : NULL;
+}
 
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
