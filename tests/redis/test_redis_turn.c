@@ -1,0 +1,320 @@
+/* The turn fast path on a real redis-server (lib/redis/turn.c): a turn is
+ * one "begin" and one "commit" script, with the generic path's semantics
+ * for every outcome -- a duplicate, a claim in progress, a limited
+ * customer, a redelivery after the commit, a conversation changed by
+ * another writer (the CAS retry) -- and the generic path when the
+ * limiter is not on the same Redis. Each test uses its own key prefix on
+ * one shared server. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redis_harness.h"
+#include "testutil.h"
+#include "wabot.h"
+#include "wabot/redis.h"
+
+static rh_server srv;
+static int prefix_no;
+
+typedef struct env {
+    wabot_redis *r;
+    wabot_storage *st;
+    wabot_scheduler *sc;
+    wabot_limiter *li;
+    wabot_transport *rec;
+    wabot_ctx *ctx;
+    tu_clock clock;
+    int runs;          /* handler runs */
+    int clobber_once;  /* the handler writes the conversation behind the
+                          turn's back on its first run */
+} env;
+
+static int answer(wabot_turn *t, void *ud)
+{
+    env *e = ud;
+    e->runs++;
+    if (e->clobber_once) {
+        e->clobber_once = 0;
+        char key[256];
+        snprintf(key, sizeof key, "conv:{%s:%s}", wabot_turn_organization(t),
+                 wabot_turn_customer(t));
+        const char *rec = "#schema 1\n{\"state\":\"\",\"session\":{\"n\":10}}";
+        ck_assert_int_eq(wabot_storage_set(e->st, key, rec, strlen(rec), 0,
+                                           NULL),
+                         WABOT_OK);
+    }
+    int64_t n = wabot_turn_session_int(t, "n", 0) + 1;
+    wabot_turn_session_set_int(t, "n", n);
+    char text[64];
+    snprintf(text, sizeof text, "n=%lld%s", (long long)n,
+             wabot_turn_customer_opted_out(t) ? " (opted out)" : "");
+    return wabot_reply_text(t, text);
+}
+
+/* limit_count > 0: the inbound limit (period 60 s; a burst of 20 unless
+ * the count is 1) on the Redis limiter, or on a memory one when
+ * memory_limiter is set. The scripts are loaded before the test starts
+ * (a first use costs a SCRIPT LOAD: not the steady state). */
+static void env_init(env *e, int64_t limit_count, int memory_limiter)
+{
+    memset(e, 0, sizeof *e);
+    tu_clock_init(&e->clock, TU_EPOCH_MS);
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = srv.port;
+    char prefix[32];
+    /* unique under Check's fork mode too */
+    snprintf(prefix, sizeof prefix, "t%ld.%d:", (long)getpid(), ++prefix_no);
+    cfg.prefix = prefix;
+    const char *why = NULL;
+    e->r = wabot_redis_new(&cfg, &why);
+    ck_assert_msg(e->r != NULL, "wabot_redis_new: %s", why ? why : "?");
+    e->st = wabot_storage_redis_new(e->r);
+    e->sc = wabot_scheduler_redis_new(e->r);
+    e->li = memory_limiter ? wabot_limiter_memory_new()
+                           : wabot_limiter_redis_new(e->r);
+    e->rec = wabot_recorder_new();
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_storage(o, e->st);
+    wabot_options_set_scheduler(o, e->sc);
+    wabot_options_set_limiter(o, e->li);
+    wabot_options_set_transport(o, e->rec);
+    wabot_clock k = tu_clock_wabot(&e->clock);
+    wabot_options_set_clock(o, &k);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, limit_count);
+    if (limit_count > 0) {
+        wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_PERIOD_MS, 60000);
+        wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_BURST,
+                              limit_count > 1 ? 20 : 0);
+    }
+    ck_assert_int_eq(wabot_ctx_new(&e->ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_route_fallback(e->ctx, NULL, answer, e, NULL);
+    wabot_message *m = tu_text("warm-up", "+15559999999", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(e->ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(e->ctx);
+    wabot_recorder_clear(e->rec);
+    e->runs = 0;
+}
+
+static void env_free(env *e)
+{
+    wabot_ctx_free(e->ctx);
+    wabot_transport_free(e->rec);
+    wabot_limiter_free(e->li);
+    wabot_scheduler_free(e->sc);
+    wabot_storage_free(e->st);
+    wabot_redis_free(e->r);
+}
+
+/* Handle message `id` from `from`; returns its status, *rt the round
+ * trips it cost. */
+static int handle(env *e, const char *id, const char *from, int64_t *rt)
+{
+    wabot_message *m = tu_text(id, from, "hello");
+    wabot_message_set_profile_name(m, "Ana");
+    int64_t before = wabot_redis_round_trips(e->r);
+    int rc = wabot_ctx_handle_message(e->ctx, m);
+    if (rt)
+        *rt = wabot_redis_round_trips(e->r) - before;
+    wabot_message_free(m);
+    return rc;
+}
+
+static int64_t session_n(env *e, const char *from)
+{
+    wabot_conversation *c = NULL;
+    ck_assert_int_eq(wabot_conversation_get(e->ctx, "default", from, &c),
+                     WABOT_OK);
+    const char *s = wabot_conversation_session(c);
+    const char *p = strstr(s, "\"n\":");
+    int64_t n = p ? atoll(p + 4) : -1;
+    wabot_conversation_free(c);
+    return n;
+}
+
+static size_t sent(env *e)
+{
+    tu_drain(e->ctx);
+    return wabot_recorder_count(e->rec);
+}
+
+START_TEST(test_turn_is_two_round_trips_and_saves_touches_and_replies)
+{
+    env e;
+    env_init(&e, 30, 0);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000001", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2); /* begin + commit; the generic path costs 9 */
+    ck_assert_int_eq(handle(&e, "m2", "+15550000001", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(e.runs, 2);
+    ck_assert_int_eq(session_n(&e, "+15550000001"), 2);
+    ck_assert_uint_eq(sent(&e), 2);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000001", &c),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_customer_name(c), "Ana");
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 0);
+    wabot_customer_free(c);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_profile_written_the_generic_way_is_read_by_the_script)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(wabot_customer_set_opted_out(e.ctx, "default",
+                                                  "+15550000002", 1),
+                     WABOT_OK);
+    tu_clock_advance(&e.clock, 5000);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000002", NULL), WABOT_OK);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000002", &c),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 1); /* kept */
+    ck_assert_str_eq(wabot_customer_name(c), "Ana");
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS + 5000);
+    wabot_customer_free(c);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_duplicate_delivery_is_dropped_in_one_round_trip)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000003", NULL), WABOT_OK);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000003", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 1);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.duplicates"), 1);
+    ck_assert_int_eq(session_n(&e, "+15550000003"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_claim_held_by_another_attempt_answers_busy)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(wabot_storage_set(e.st, "dedup:m1", "claim", 5, 60000,
+                                       NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000004", NULL), WABOT_ERR_BUSY);
+    ck_assert_int_eq(e.runs, 0);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.in_progress"), 1);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "dedup:m1", &v, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(v, "claim"); /* the other attempt's claim stands */
+    wabot_free(v);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_limited_customer_is_dropped_with_one_notice_per_period)
+{
+    env e;
+    env_init(&e, 1, 0);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000005", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(handle(&e, "m2", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m3", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.rate_limited"),
+                     2);
+    /* the reply and one notice; the limited messages are done */
+    ck_assert_uint_eq(sent(&e), 2);
+    ck_assert_int_eq(handle(&e, "m2", "+15550000005", &rt), WABOT_OK);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.duplicates"), 1);
+    /* a period later the customer is let in again */
+    tu_clock_advance(&e.clock, 60000);
+    ck_assert_int_eq(handle(&e, "m4", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 2);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_redelivery_after_commit_runs_nothing_again)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000006", NULL), WABOT_OK);
+    /* The dedup mark is gone (a legacy TTL, a flush): the redelivery gets
+     * past the claim and finds the turn's marker. */
+    ck_assert_int_eq(wabot_storage_del(e.st, "dedup:m1"), WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000006", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(session_n(&e, "+15550000006"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "outbox.recovered_turns"), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_conversation_changed_behind_the_turn_is_retried_on_fresh_state)
+{
+    env e;
+    env_init(&e, 30, 0);
+    e.clobber_once = 1;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000007", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 2);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "state.conflicts"), 1);
+    ck_assert_int_eq(session_n(&e, "+15550000007"), 11);
+    ck_assert_uint_eq(sent(&e), 1); /* only the retry's reply */
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_limiter_elsewhere_takes_the_generic_path)
+{
+    env e;
+    env_init(&e, 30, 1); /* memory limiter: no single store */
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000008", &rt), WABOT_OK);
+    ck_assert_int_gt(rt, 2);
+    ck_assert_int_eq(session_n(&e, "+15550000008"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+int main(void)
+{
+    if (!rh_available())
+        return getenv("CI") ? 1 : 77;
+    if (rh_start(&srv, 0) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return 1;
+    }
+    Suite *s = suite_create("redis-turn");
+    TCase *tc = tcase_create("fast path");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_turn_is_two_round_trips_and_saves_touches_and_replies);
+    tcase_add_test(tc, test_profile_written_the_generic_way_is_read_by_the_script);
+    tcase_add_test(tc, test_duplicate_delivery_is_dropped_in_one_round_trip);
+    tcase_add_test(tc, test_claim_held_by_another_attempt_answers_busy);
+    tcase_add_test(tc, test_limited_customer_is_dropped_with_one_notice_per_period);
+    tcase_add_test(tc, test_redelivery_after_commit_runs_nothing_again);
+    tcase_add_test(tc,
+                   test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
+    tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
+    suite_add_tcase(s, tc);
+    int rc = tu_run_suite(s);
+    rh_destroy(&srv);
+    return rc;
+}
