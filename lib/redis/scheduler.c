@@ -43,6 +43,39 @@ static wb_redis_script next_due_script =
 static wb_redis_script trim_script =
     WB_REDIS_SCRIPT("scheduler.trim", SCHED_LUA_TRIM);
 
+/* Batches: the single-job scripts' bodies as functions of (KEYS, ARGV),
+ * run several times in one script (one round trip, one atomic step).
+ *
+ * reserve_many: KEYS ready delayed active token failed seq; ARGV prefix
+ * base now lease_until max_stalls max -> {recovered, job...}, each job
+ * as reserve returns it. */
+static wb_redis_script reserve_many_script = WB_REDIS_SCRIPT(
+    "scheduler.reserve_many",
+    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
+    "local function reserve(KEYS, ARGV)\n" SCHED_LUA_RESERVE "\nend\n"
+    "local out = {recover({KEYS[3], KEYS[1], KEYS[5], KEYS[6]},\n"
+    "                     {ARGV[1], ARGV[2], ARGV[3], ARGV[5]})}\n"
+    "for i = 1, tonumber(ARGV[6]) do\n"
+    "  local r = reserve({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},\n"
+    "                    {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})\n"
+    "  if type(r) ~= 'table' then break end\n"
+    "  out[#out + 1] = r\n"
+    "end\n"
+    "return out\n");
+
+/* complete_many: KEYS active completed seq, then each job's key; ARGV
+ * prefix base now, then id and token per job -> one code per job. */
+static wb_redis_script complete_many_script = WB_REDIS_SCRIPT(
+    "scheduler.complete_many",
+    "local function complete(KEYS, ARGV)\n" SCHED_LUA_COMPLETE "\nend\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS - 3 do\n"
+    "  out[i] = complete({KEYS[3 + i], KEYS[1], KEYS[2], KEYS[3]},\n"
+    "                    {ARGV[1], ARGV[2], ARGV[2 + 2 * i],\n"
+    "                     ARGV[3 + 2 * i], ARGV[3]})\n"
+    "end\n"
+    "return out\n");
+
 /* The backend keeps nothing but the connection handle: all state is in
  * Redis, so any number of backends (in any number of processes) on one
  * prefix see the same queues. */
@@ -522,6 +555,114 @@ static int rs_trim(void *impl, const char *queue, int32_t state,
     return rc;
 }
 
+/* At most this many jobs per batch script (the worker asks for fewer). */
+#define BATCH_MAX 256
+
+static int rs_reserve_many(void *impl, const char *queue, int64_t now_ms,
+                           int64_t lease_ms, int32_t max_stalls, size_t max,
+                           wabot_job_info *const *out, size_t *got,
+                           int32_t *recovered)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    if (max > BATCH_MAX)
+        max = BATCH_MAX;
+    char now[NUM_MAX], until[NUM_MAX], stalls[NUM_MAX], count[NUM_MAX];
+    fmt_i64(now, now_ms);
+    fmt_i64(until, add_sat(now_ms, lease_ms));
+    fmt_i64(stalls, max_stalls);
+    fmt_i64(count, (int64_t)max);
+    const char *keys[] = {k.ready, k.delayed, k.active, k.token, k.failed,
+                          k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, now, until, stalls,
+                          count};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &reserve_many_script, 6, keys, 6, args,
+                           NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long moved = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->elements > max + 1 ||
+        !wb_redis_reply_int(rep->element[0], &moved)) {
+        freeReplyObject(rep);
+        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+    }
+    *recovered = (int32_t)(moved > INT32_MAX ? INT32_MAX : moved);
+    for (size_t i = 1; i < rep->elements && rc == WABOT_OK; i++) {
+        rc = read_record(s, rep->element[i], NULL, out[i - 1]);
+        if (rc == WABOT_OK)
+            (*got)++;
+    }
+    freeReplyObject(rep);
+    /* The jobs read before a malformed one are reserved: hand them out
+     * (the rest come back after their lease). */
+    return *got > 0 ? WABOT_OK : rc;
+}
+
+static int rs_complete_many(void *impl, const char *queue, size_t n,
+                            const char *const *ids, const uint64_t *tokens,
+                            int64_t now_ms, int *results)
+{
+    rsched *s = impl;
+    if (n == 0)
+        return WABOT_OK;
+    if (n > BATCH_MAX) {
+        int rc = rs_complete_many(impl, queue, BATCH_MAX, ids, tokens,
+                                  now_ms, results);
+        int rest = rs_complete_many(impl, queue, n - BATCH_MAX,
+                                    ids + BATCH_MAX, tokens + BATCH_MAX,
+                                    now_ms, results + BATCH_MAX);
+        for (size_t i = 0; rc != WABOT_OK && i < BATCH_MAX; i++)
+            results[i] = rc;
+        return rest;
+    }
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char now[NUM_MAX];
+    fmt_i64(now, now_ms);
+    const char *keys[3 + BATCH_MAX], *args[3 + 2 * BATCH_MAX];
+    char (*jobkeys)[KEY_MAX] = malloc(n * sizeof *jobkeys);
+    char (*toks)[NUM_MAX] = malloc(n * sizeof *toks);
+    if (jobkeys == NULL || toks == NULL) {
+        free(jobkeys);
+        free(toks);
+        return WABOT_ERR_NOMEM;
+    }
+    keys[0] = k.active;
+    keys[1] = k.completed;
+    keys[2] = k.seq;
+    args[0] = wb_redis_prefix(s->r);
+    args[1] = k.base;
+    args[2] = now;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(jobkeys[i], KEY_MAX, "%sjob:%s", k.base, ids[i]);
+        fmt_u64(toks[i], tokens[i]);
+        keys[3 + i] = jobkeys[i];
+        args[3 + 2 * i] = ids[i];
+        args[4 + 2 * i] = toks[i];
+    }
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &complete_many_script, 3 + n, keys,
+                           3 + 2 * n, args, NULL, &rep);
+    free(jobkeys);
+    free(toks);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        freeReplyObject(rep);
+        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+    }
+    for (size_t i = 0; i < n; i++)
+        results[i] = code_status(s, rep->element[i]);
+    freeReplyObject(rep);
+    return WABOT_OK;
+}
+
+static const wb_sched_batch redis_batch = {rs_reserve_many,
+                                           rs_complete_many};
+
 static void rs_destroy(void *impl)
 {
     free(impl);
@@ -564,5 +705,7 @@ wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r)
     wabot_scheduler *sched = wb_scheduler_wrap(&redis_vtable, s, "redis");
     if (sched == NULL)
         free(s);
+    else
+        sched->batch = &redis_batch;
     return sched;
 }
