@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobs.h" /* the batch capability (lib/internal) */
 #include "redis_harness.h"
 #include "testutil.h"
 #include "wabot.h"
@@ -293,6 +294,111 @@ START_TEST(test_limiter_elsewhere_takes_the_generic_path)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Worker-side batches (lib/redis/scheduler.c: reserve_many,            */
+/* complete_many)                                                      */
+
+static int finish_now(wabot_job *j, void *ud)
+{
+    (void)j;
+    (void)ud;
+    return WABOT_OK;
+}
+
+START_TEST(test_workers_reserve_and_complete_in_batches)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "work", finish_now, NULL,
+                                            NULL, 16),
+                     WABOT_OK);
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "j%d", i);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(e.ctx, "work", "x", 1, &spec, NULL),
+                         WABOT_OK);
+    }
+    int64_t before = wabot_redis_round_trips(e.r);
+    for (int k = 0; k < 10 &&
+                    wabot_metrics_counter(e.ctx, "jobs.work.processed") < 40;
+         k++)
+        wabot_ctx_run_until_idle(e.ctx, wabot_ctx_now_ms(e.ctx));
+    int64_t used = wabot_redis_round_trips(e.r) - before;
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "jobs.work.processed"), 40);
+    /* 3 reserve_many + 3 complete_many, then per loop pass an empty
+     * reserve_many and the deadline's next_due; one call per job would
+     * be 80 and more */
+    ck_assert_int_le(used, 16);
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    ck_assert_int_eq(wabot_queue_counts(e.ctx, "work", c,
+                                        WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    ck_assert_int_eq(c[WABOT_JOB_COMPLETED], 40);
+    ck_assert_int_eq(c[WABOT_JOB_ACTIVE] + c[WABOT_JOB_WAITING], 0);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_a_fenced_job_in_a_batch_is_refused_alone)
+{
+    env e;
+    env_init(&e, 0, 0);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f%d", i);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(e.ctx, "q", "x", 1, &spec, NULL),
+                         WABOT_OK);
+    }
+    wabot_job_info *infos[4];
+    for (int i = 0; i < 4; i++)
+        infos[i] = wabot_job_info_new();
+    size_t got = 0;
+    int32_t recovered = -1;
+    int64_t now = wabot_ctx_now_ms(e.ctx);
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "q", now, 30000, 3, 4,
+                                               infos, &got, &recovered),
+                     WABOT_OK);
+    ck_assert_uint_eq(got, 3);
+    ck_assert_int_eq(recovered, 0);
+    const char *ids[3];
+    uint64_t tokens[3];
+    char fenced[16];
+    for (int i = 0; i < 3; i++) {
+        const wabot_job_record *r = wabot_job_info_record(infos[i]);
+        ids[i] = r->id;
+        tokens[i] = r->token;
+    }
+    snprintf(fenced, sizeof fenced, "%s", ids[1]);
+    tokens[1] += 1000; /* a stale reservation's token */
+    int results[3];
+    wb_scheduler_complete_many(e.sc, "q", 3, ids, tokens, now, results);
+    ck_assert_int_eq(results[0], WABOT_OK);
+    ck_assert_int_eq(results[1], WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(results[2], WABOT_OK);
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    wabot_queue_counts(e.ctx, "q", c, WABOT_JOB_STATE_COUNT);
+    ck_assert_int_eq(c[WABOT_JOB_COMPLETED], 2);
+    ck_assert_int_eq(c[WABOT_JOB_ACTIVE], 1);
+    /* its lease expires: the next batch recovers it first */
+    got = 0;
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "q", now + 30001, 30000,
+                                               3, 4, infos, &got, &recovered),
+                     WABOT_OK);
+    ck_assert_int_eq(recovered, 1);
+    ck_assert_uint_eq(got, 1);
+    ck_assert_str_eq(wabot_job_info_record(infos[0])->id, fenced);
+    for (int i = 0; i < 4; i++)
+        wabot_job_info_free(infos[i]);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available())
@@ -313,6 +419,11 @@ int main(void)
     tcase_add_test(tc,
                    test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
     tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("worker batches");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_workers_reserve_and_complete_in_batches);
+    tcase_add_test(tc, test_a_fenced_job_in_a_batch_is_refused_alone);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     rh_destroy(&srv);
