@@ -126,7 +126,8 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
     if (!wb_dedup_prepare(ctx, m, org, d))
         return WABOT_OK;
     uint64_t version = 0;
-    int rc = wabot_storage_set_nx(ctx->storage, d->key, WB_DEDUP_CLAIM_VALUE,
+    int rc = wabot_storage_set_nx(ctx->storage, d->key,
+                                  WB_DEDUP_CLAIM_VALUE,
                                   strlen(WB_DEDUP_CLAIM_VALUE),
                                   ctx->cfg.dedup_lease_ms, &version);
     if (rc == WABOT_OK)
@@ -158,8 +159,8 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
         return;
     }
     int set = wabot_storage_set(ctx->storage, d->key, WB_DEDUP_DONE_VALUE,
-                                strlen(WB_DEDUP_DONE_VALUE), ctx->cfg.dedup_ttl_ms,
-                                NULL);
+                                strlen(WB_DEDUP_DONE_VALUE),
+                                ctx->cfg.dedup_ttl_ms, NULL);
     if (set != WABOT_OK)
         wb_log(ctx, WABOT_LOG_WARN, "pipeline",
                "cannot mark %s done: %s (a redelivery after the lease "

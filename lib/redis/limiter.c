@@ -51,7 +51,7 @@ static wb_redis_script check_script = WB_REDIS_SCRIPT(
     "    tat = s and tonumber(s) or false\n"
     "  end\n"
     "  local ok, wait, after = gcra(tat, tonumber(ARGV[2 * i]),\n"
-    "                               tonumber(ARGV[2 * i + 1]), now_ms, now_us)\n"
+    "    tonumber(ARGV[2 * i + 1]), now_ms, now_us)\n"
     "  if not ok and wait > retry then retry = wait end\n"
     "  tats[k] = after\n"
     "end\n"

@@ -410,14 +410,18 @@ int main(void)
     Suite *s = suite_create("redis-turn");
     TCase *tc = tcase_create("fast path");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_turn_is_two_round_trips_and_saves_touches_and_replies);
-    tcase_add_test(tc, test_profile_written_the_generic_way_is_read_by_the_script);
+    tcase_add_test(
+        tc, test_turn_is_two_round_trips_and_saves_touches_and_replies);
+    tcase_add_test(
+        tc, test_profile_written_the_generic_way_is_read_by_the_script);
     tcase_add_test(tc, test_duplicate_delivery_is_dropped_in_one_round_trip);
     tcase_add_test(tc, test_claim_held_by_another_attempt_answers_busy);
-    tcase_add_test(tc, test_limited_customer_is_dropped_with_one_notice_per_period);
+    tcase_add_test(
+        tc, test_limited_customer_is_dropped_with_one_notice_per_period);
     tcase_add_test(tc, test_redelivery_after_commit_runs_nothing_again);
-    tcase_add_test(tc,
-                   test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
+    tcase_add_test(
+        tc,
+        test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
     tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
     suite_add_tcase(s, tc);
     tc = tcase_create("worker batches");
