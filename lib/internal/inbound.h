@@ -11,6 +11,7 @@
 #include "wabot/core.h"
 #include "wabot/message.h"
 #include "wabot/pipeline.h"
+#include "wabot/resilience.h"
 
 /* ------------------------------------------------------------------ */
 /* Dedup (lib/pipeline/dedup.c)                                         */
@@ -32,6 +33,20 @@ typedef struct wb_dedup {
 int wb_dedup_key(const char *format, const wabot_message *m, const char *org,
                  char *out, size_t n);
 
+/* The value of a claim held by an attempt in progress, and of a message
+ * handled. */
+#define WB_DEDUP_CLAIM_VALUE "claim"
+#define WB_DEDUP_DONE_VALUE "done"
+
+/* Reset *d and build m's key into d->key: 1 if m is to be claimed, 0 if
+ * not (dedup off, or an id unusable in a key: logged). */
+int wb_dedup_prepare(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                     wb_dedup *d);
+/* What a claim attempt's outcome (WB_CLAIM_* of storage.h; version: the
+ * claim's when taken) means: WABOT_OK (d holds the claim), WABOT_ERR_BUSY
+ * or WABOT_ERR_EXISTS, counted and logged as wb_dedup_claim() does. */
+int wb_dedup_outcome(wabot_ctx *ctx, const wabot_message *m, wb_dedup *d,
+                     int claim, uint64_t version);
 /* Claim m for handling: set-if-absent with the lease as TTL.
  * WABOT_OK: handle it (d->held says whether a claim is held: dedup may be
  * off). WABOT_ERR_EXISTS: handled or being handled already (counted as
@@ -57,6 +72,14 @@ int wb_inbound_transient(int rc);
  * so the caller sends the notice. */
 int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
                        int *notify);
+/* The customer's inbound limit: 1 and *lim (its key in key[WB_STORAGE_KEY_MAX
+ * + 1]) when it applies (a count > 0 and a limiter), else 0. */
+int wb_inbound_limit_of(wabot_ctx *ctx, const char *org, const char *customer,
+                        char *key, wabot_rate_limit *lim);
+/* The customer is over the limit (decided elsewhere: the turn fast path):
+ * count, log, and *notify as wb_inbound_limited() sets it. */
+void wb_inbound_over(wabot_ctx *ctx, const char *org, const char *customer,
+                     int64_t retry_after_ms, int *notify);
 
 /* ------------------------------------------------------------------ */
 /* Opt-out keywords (lib/pipeline/optout.c)                             */

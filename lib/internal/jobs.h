@@ -10,10 +10,16 @@
 #define WB_QUEUE_NAME_MAX 64
 #define WB_JOB_ID_MAX 256
 
+struct wb_sched_batch;
+
 struct wabot_scheduler {
     const wabot_scheduler_vtable *vt; /* borrowed */
     void *impl;                       /* owned: vt->destroy(impl) on free */
     const char *name;                 /* static string */
+    /* Batched operations (below), or NULL: a built-in backend whose every
+     * call is a round trip may offer them; wabot_scheduler_new() backends
+     * never do. */
+    const struct wb_sched_batch *batch;
 };
 
 /* A deep copy of one record. `rec` points into `strings`, one libc block
@@ -37,5 +43,44 @@ void wb_job_info_clear(wabot_job_info *info);
 int wb_queue_name_ok(const char *s);
 /* 1 if s is a valid job id: 1..256 bytes, no control characters. */
 int wb_job_id_ok(const char *s);
+/* ------------------------------------------------------------------ */
+/* Batches: the worker side's reserve and complete, several jobs per    */
+/* call (one round trip on Redis). Internal capability of a backend;    */
+/* the wrappers below fall back to one call per job.                    */
+
+typedef struct wb_sched_batch {
+    /* recover (as vt->recover) then reserve up to max jobs (as
+     * vt->reserve, each into out[i], cleared), one atomic step. */
+    int (*reserve_many)(void *impl, const char *queue, int64_t now_ms,
+                        int64_t lease_ms, int32_t max_stalls, size_t max,
+                        wabot_job_info *const *out, size_t *got,
+                        int32_t *recovered);
+    /* vt->complete for each job; results[i] its status. WABOT_OK when the
+     * batch ran (see results), else a storage failure for all. */
+    int (*complete_many)(void *impl, const char *queue, size_t n,
+                         const char *const *ids, const uint64_t *tokens,
+                         int64_t now_ms, int *results);
+} wb_sched_batch;
+
+/* 1 if s batches (worth reserving several jobs at once). */
+int wb_scheduler_batched(const wabot_scheduler *s);
+/* Recover expired leases of queue, then reserve up to max (>= 1) jobs
+ * into out[0..*got). WABOT_OK (*got may be 0: nothing due) or the
+ * failure of the first reserve. */
+int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
+                              int64_t now_ms, int64_t lease_ms,
+                              int32_t max_stalls, size_t max,
+                              wabot_job_info *const *out, size_t *got,
+                              int32_t *recovered);
+/* Complete n jobs of queue: results[i] as wabot_scheduler_complete()
+ * would return for job i. */
+void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,
+                                size_t n, const char *const *ids,
+                                const uint64_t *tokens, int64_t now_ms,
+                                int *results);
+
+/* 1 if job is what a backend may rely on in an enqueued record (the
+ * enqueue wrapper's check, for a caller that enqueues another way). */
+int wb_job_record_ok(const wabot_job_record *job);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "ctx.h"
+#include "inbound.h"
+#include "storage.h"
 #include "wabot/pipeline.h"
 
 /* One job a turn enqueues (its spec resolved to absolute numbers). */
@@ -41,6 +43,49 @@ int wb_turn_relay(wabot_turn *t);
 /* Relay outbox records older than grace_ms, at most max_records looked at.
  * Returns how many were relayed, or a negative status. */
 int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records);
+
+/* ------------------------------------------------------------------ */
+/* The turn fast path (lib/pipeline/turn_fast.c; the storage capability  */
+/* in storage.h). On a storage that offers it for the context's         */
+/* scheduler and limiter, dedup's admit step runs one "begin" (claim,   */
+/* limit, marker, profile, conversation) and wb_turn_commit() one        */
+/* "commit" (conversation, marker, jobs onto their queues, dedup done).  */
+/* Every step keeps its generic fallback: a turn may leave the fast path */
+/* at any point (a profile the backend cannot edit, a job the commit     */
+/* cannot take) and go on the generic way.                               */
+
+struct wb_profile;
+struct wb_conv;
+
+typedef struct wb_turn_fast {
+    const wb_turn_path *path;
+    wb_turn_begin_res res;
+    int limit_checked;       /* res.limited is the limit's verdict */
+    int conv_used;           /* the first attempt took res.conv */
+    int claim_held;          /* done_key is our claim */
+    char done_key[WB_DEDUP_KEY_MAX + 1];
+    int relayed;             /* the commit put the jobs on their queues */
+    int done;                /* the commit marked done_key done */
+} wb_turn_fast;
+
+/* Run begin for t, as dedup's claim: WABOT_ERR_UNSUPPORTED when there is
+ * no fast path (claim the generic way); else what wb_dedup_claim()
+ * returns, with *d filled. */
+int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d);
+/* Begin's inbound limit verdict: 1 over (counted, *notify set as
+ * wb_inbound_limited() sets it), 0 under, -1 begin did not check it. */
+int wb_turn_fast_limited(wabot_turn *t, int *notify);
+/* Begin's marker check: 1 committed before, 0 not, -1 not checked. */
+int wb_turn_fast_committed(const wabot_turn *t);
+/* Begin's profile: 1 and *p filled (p->name on ctx->alloc), 0 if begin
+ * did not touch it (touch it the generic way). */
+int wb_turn_fast_profile(wabot_turn *t, struct wb_profile *p);
+/* Begin's conversation, for the first attempt only: 1 and *c loaded, 0
+ * (load it), or a negative status. */
+int wb_turn_fast_conv(wabot_turn *t, struct wb_conv *c);
+/* 1 if the turn's commit marked the dedup key done. */
+int wb_turn_fast_done(const wabot_turn *t);
+void wb_turn_fast_free(wabot_turn *t);
 
 /* The outbox module (options outbox.sweep_ms, outbox.grace_ms). */
 struct wabot_module_def;

@@ -53,6 +53,8 @@ struct wabot_turn {
     struct wb_outjob *jobs;
     size_t n_jobs, cap_jobs;
     int committed;           /* this attempt's effects are durable */
+    /* the turn fast path (outbox.h), NULL: the generic path */
+    struct wb_turn_fast *fast;
     int committed_elsewhere; /* another attempt committed this message */
     /* wabot_next(): the running middleware's index + 1, and whether it has
      * called wabot_next() already (both saved/restored around each call) */

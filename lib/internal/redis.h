@@ -160,6 +160,19 @@ typedef struct wb_redis_stats {
 
 void wb_redis_stats_of(wabot_redis *r, wb_redis_stats *out);
 
+/* ------------------------------------------------------------------ */
+/* The backends' handles (the turn fast path, lib/redis/turn.c)        */
+
+/* The wabot_redis a backend runs on, or NULL when it is not that Redis
+ * backend (another backend, a host's wrapper, NULL). */
+wabot_redis *wb_redis_storage_handle(const wabot_storage *s);
+wabot_redis *wb_redis_scheduler_handle(const wabot_scheduler *s);
+wabot_redis *wb_redis_limiter_handle(const wabot_limiter *l);
+
+/* The Redis storage backend's turn fast path (storage.h). */
+struct wb_turn_path;
+extern const struct wb_turn_path wb_redis_turn_path;
+
 /* The configuration in effect (strings owned by the handle). */
 const wabot_redis_config *wb_redis_config_of(const wabot_redis *r);
 

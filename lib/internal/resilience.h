@@ -62,4 +62,11 @@ typedef struct wb_limiter_memory_stats {
  * WABOT_ERR_INVAL (and leaves *out alone) for any other limiter. */
 int wb_limiter_memory_stats_of(wabot_limiter *l, wb_limiter_memory_stats *out);
 
+/* l's backend state if l was made from a vtable whose check is `check`
+ * (a backend recognising its own handles), else NULL. */
+typedef int (*wb_limiter_check_fn)(void *impl, const wabot_rate_limit *limits,
+                                   size_t n, int64_t now_ms,
+                                   int64_t *retry_after_ms);
+void *wb_limiter_impl_if(const wabot_limiter *l, wb_limiter_check_fn check);
+
 #endif

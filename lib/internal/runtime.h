@@ -43,6 +43,7 @@ struct wabot_job {
     int settle_pending;  /* the outcome is known but not recorded yet */
     int settle_status;
     int64_t settle_at;   /* when to try recording it again */
+    int complete_deferred; /* completed: recorded with the next batch */
     void *user;          /* built-in workers' per-job data */
     void (*user_free)(void *user);
     struct wabot_job *prev, *next;
@@ -82,6 +83,11 @@ typedef struct wb_runtime {
     size_t n_queues, cap_queues;
     wabot_job *active; /* doubly linked, loop thread only */
     size_t n_active;
+    /* Loop thread only: while set (a batched dispatch starts the jobs it
+     * reserved on this queue), its jobs that complete are recorded
+     * together afterwards. */
+    wb_queue *defer_completes;
+    size_t n_deferred;
     /* loop */
     wabot_loop_hooks hooks;
     int has_hooks;
@@ -140,6 +146,10 @@ void wb_loop_rearm(wabot_ctx *ctx);
 /* Called by any thread after making work due at `due_ms`: wakes the loop
  * when that is earlier than the armed timer. */
 void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms);
+/* After a job was put on `queue` other than through wabot_job_enqueue()
+ * (the turn fast path's commit): count it and wake the loop as
+ * wabot_job_enqueue() does. */
+void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms);
 /* 1 if this thread is inside a loop function of ctx. */
 int wb_loop_active(const wabot_ctx *ctx);
 

@@ -21,6 +21,11 @@ typedef struct wb_conv {
  * WABOT_ERR_STORAGE, NOMEM. */
 int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
                  wb_conv *out);
+/* wb_conv_load() from a stored record read elsewhere (the turn fast
+ * path): record/rlen as stored (NULL: absent), version its version. */
+int wb_conv_load_stored(wabot_ctx *ctx, const char *org,
+                        const char *customer, const char *record,
+                        size_t rlen, uint64_t version, wb_conv *out);
 /* Save with compare-and-set against c->version (0 = must be absent), TTL
  * ctx->cfg.state_ttl_ms. On success c->version is updated.
  * WABOT_ERR_CONFLICT if another writer won. */

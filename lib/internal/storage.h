@@ -3,16 +3,123 @@
 #ifndef WB_STORAGE_H
 #define WB_STORAGE_H
 
+#include "wabot/jobs.h"
+#include "wabot/resilience.h"
 #include "wabot/storage.h"
 
 /* Longest key the wrappers accept, in bytes (without the NUL). */
 #define WB_STORAGE_KEY_MAX 1024
 
+struct wb_turn_path;
+
 struct wabot_storage {
     const wabot_storage_vtable *vt; /* borrowed */
     void *impl;                     /* owned: vt->destroy(impl) on free */
     const char *name;               /* static string */
+    /* The turn fast path (below), or NULL: a built-in backend may offer
+     * it; wabot_storage_new() backends never do. */
+    const struct wb_turn_path *turn;
 };
+
+/* ------------------------------------------------------------------ */
+/* The turn fast path: an internal capability of a storage backend      */
+/*                                                                     */
+/* The pipeline's per-message storage work in two round trips instead  */
+/* of one per step (doc/architecture.md, "The turn outbox"). A backend */
+/* offers it when it can do the steps below as one atomic operation    */
+/* each AND the context's scheduler and limiter live in the same store */
+/* (the Redis backends on one wabot_redis handle); usable() says       */
+/* whether they do. Everything else (memory backends, host backends,   */
+/* mixed setups) takes the generic path, step by step. The semantics   */
+/* are the generic path's, step for step; only the round trips go.     */
+/* Strings below are NUL-terminated storage keys (no prefix).           */
+
+/* The dedup claim's outcome. */
+enum { WB_CLAIM_TAKEN = 0, WB_CLAIM_BUSY = 1, WB_CLAIM_EXISTS = 2 };
+
+typedef struct wb_turn_begin_req {
+    const char *claim_key;   /* NULL: no claim (dedup off) */
+    const char *claim_value; /* "claim" */
+    int64_t lease_ms;        /* the claim's TTL */
+    const wabot_rate_limit *limit; /* NULL: no inbound limit */
+    const char *marker_key;  /* turn:{org:cust}:<msg> */
+    const char *profile_key; /* cust:{org:cust} */
+    const char *conv_key;    /* conv:{org:cust} */
+    const char *profile_name; /* NULL: keep the stored name */
+    int64_t touch_ms;        /* the inbound time for the profile */
+    int64_t now_ms;          /* the clock (limiter) */
+} wb_turn_begin_req;
+
+/* What begin found, in the generic path's order: it stops at the first
+ * step that ends the message (not claimed, limited, committed before). */
+typedef struct wb_turn_begin_res {
+    int claim;               /* WB_CLAIM_*; BUSY/EXISTS: nothing else ran */
+    uint64_t claim_version;  /* TAKEN: the claim's version */
+    int limited;             /* 1: over the limit; nothing else ran */
+    int64_t retry_after_ms;
+    int committed;           /* 1: the marker exists; nothing else ran */
+    int profile_done;        /* 0: the profile was not touched (a record
+                                the backend cannot edit): the caller
+                                touches it the generic way */
+    char *name;              /* libc; NULL = unknown */
+    int opted_out;
+    int conv_found;          /* conv/conv_len: the stored record (libc) */
+    char *conv;
+    size_t conv_len;
+    uint64_t conv_version;
+} wb_turn_begin_res;
+
+typedef struct wb_turn_commit_req {
+    const char *conv_key;    /* NULL: the conversation is not written */
+    uint64_t conv_expect;    /* compare-and-set: 0 = must be absent */
+    const char *conv_val;
+    size_t conv_len;
+    int64_t conv_ttl_ms;
+    const char *marker_key;  /* must be absent; written "1" */
+    int64_t marker_ttl_ms;
+    const char *done_key;    /* NULL: none; else set to done_value */
+    const char *done_value;
+    int64_t done_ttl_ms;
+    const char *const *queues; /* queue of each job */
+    const wabot_job_record *jobs;
+    size_t n_jobs;
+    int64_t now_ms;
+} wb_turn_commit_req;
+
+/* Most jobs one commit takes (the outbox's per-turn limit is lower). */
+#define WB_TURN_MAX_JOBS 128
+
+typedef struct wb_turn_commit_res {
+    int failed;              /* CONFLICT: 0 the conversation, 1 the marker */
+    uint64_t conv_version;   /* the conversation's new version */
+    unsigned char existed[WB_TURN_MAX_JOBS]; /* 1: the job's id was on its
+                                                queue already */
+} wb_turn_commit_res;
+
+typedef struct wb_turn_path {
+    /* 1 if sched and limiter (either may be NULL: none) share the store,
+     * so begin and commit may touch their keys. */
+    int (*usable)(const wabot_storage *s, const wabot_scheduler *sched,
+                  const wabot_limiter *limiter);
+    /* Claim, limit, marker check, profile touch, conversation load: one
+     * atomic step. res's strings are libc memory: wb_turn_begin_clear().
+     * WABOT_OK or a storage failure (nothing decided then). */
+    int (*begin)(wabot_storage *s, const wb_turn_begin_req *req,
+                 wb_turn_begin_res *res);
+    /* The turn's commit: the conversation (CAS), the marker (absent), the
+     * jobs onto their queues (an id on its queue already is counted, not
+     * an error) and the dedup "done", all or nothing. WABOT_OK;
+     * WABOT_ERR_CONFLICT with res->failed; or a storage failure. */
+    int (*commit)(wabot_storage *s, const wb_turn_commit_req *req,
+                  wb_turn_commit_res *res);
+} wb_turn_path;
+
+/* s's fast path if it can serve a context with this scheduler and
+ * limiter, else NULL. */
+const wb_turn_path *wb_storage_turn_path(const wabot_storage *s,
+                                         const wabot_scheduler *sched,
+                                         const wabot_limiter *limiter);
+void wb_turn_begin_clear(wb_turn_begin_res *res);
 
 /* The sink behind wabot_buf_set(): libc memory, NUL-terminated. */
 struct wabot_buf {

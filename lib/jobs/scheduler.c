@@ -22,6 +22,7 @@ wabot_scheduler *wb_scheduler_wrap(const wabot_scheduler_vtable *vt,
     s->vt = vt;
     s->impl = impl;
     s->name = name;
+    s->batch = NULL;
     return s;
 }
 
@@ -216,7 +217,7 @@ static int job_target_ok(const wabot_scheduler *s, const char *queue,
 }
 
 /* What a backend may rely on in an enqueued record. */
-static int record_ok(const wabot_job_record *job)
+int wb_job_record_ok(const wabot_job_record *job)
 {
     return job != NULL && job->version >= 1 && wb_job_id_ok(job->id) &&
            (job->payload != NULL || job->payload_len == 0) &&
@@ -245,7 +246,7 @@ static int filled(wabot_job_info *out, int rc)
 int wabot_scheduler_enqueue(wabot_scheduler *s, const char *queue,
                             const wabot_job_record *job, int64_t now_ms)
 {
-    if (!target_ok(s, queue) || !record_ok(job))
+    if (!target_ok(s, queue) || !wb_job_record_ok(job))
         return WABOT_ERR_INVAL;
     if (job->payload != NULL)
         return s->vt->enqueue(s->impl, queue, job, now_ms);
@@ -372,4 +373,66 @@ int wabot_scheduler_trim(wabot_scheduler *s, const char *queue,
     if (removed != NULL)
         *removed = n;
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches                                                             */
+
+int wb_scheduler_batched(const wabot_scheduler *s)
+{
+    return s != NULL && s->batch != NULL;
+}
+
+int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
+                              int64_t now_ms, int64_t lease_ms,
+                              int32_t max_stalls, size_t max,
+                              wabot_job_info *const *out, size_t *got,
+                              int32_t *recovered)
+{
+    *got = 0;
+    *recovered = 0;
+    if (!target_ok(s, queue) || lease_ms <= 0 || max == 0 || out == NULL)
+        return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < max; i++)
+        wb_job_info_clear(out[i]);
+    if (s->batch != NULL) {
+        int rc = s->batch->reserve_many(s->impl, queue, now_ms, lease_ms,
+                                        max_stalls, max, out, got,
+                                        recovered);
+        if (rc != WABOT_OK || *got > max)
+            *got = 0;
+        return rc;
+    }
+    wabot_scheduler_recover(s, queue, now_ms, max_stalls, recovered);
+    while (*got < max) {
+        int rc = wabot_scheduler_reserve(s, queue, now_ms, lease_ms,
+                                         out[*got]);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            break;
+        if (rc != WABOT_OK)
+            return *got ? WABOT_OK : rc;
+        (*got)++;
+    }
+    return WABOT_OK;
+}
+
+void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,
+                                size_t n, const char *const *ids,
+                                const uint64_t *tokens, int64_t now_ms,
+                                int *results)
+{
+    int ok = target_ok(s, queue);
+    for (size_t i = 0; i < n; i++)
+        if (!ok || !wb_job_id_ok(ids[i]))
+            results[i] = WABOT_ERR_INVAL;
+    if (ok && s->batch != NULL) {
+        int rc = s->batch->complete_many(s->impl, queue, n, ids, tokens,
+                                         now_ms, results);
+        for (size_t i = 0; rc != WABOT_OK && i < n; i++)
+            results[i] = rc;
+        return;
+    }
+    for (size_t i = 0; ok && i < n; i++)
+        results[i] = wabot_scheduler_complete(s, queue, ids[i], tokens[i],
+                                              now_ms);
 }

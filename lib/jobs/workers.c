@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs.h"
 #include "metrics.h"
 #include "runtime.h"
 #include "strbuf.h"
@@ -235,11 +236,16 @@ int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     if (rc == WABOT_ERR_EXISTS)
         return wb_error(ctx, rc, "job %s already exists on %s", rec.id, queue);
+    wb_job_enqueued(ctx, queue, rec.run_at_ms);
+    return WABOT_OK;
+}
+
+void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms)
+{
     wb_count(ctx, "jobs.enqueued", 1);
     wb_queue *q = wb_queue_find(ctx, queue);
     if (q && q->fn)
-        wb_loop_notify(ctx, rec.run_at_ms);
-    return WABOT_OK;
+        wb_loop_notify(ctx, run_at_ms);
 }
 
 int wabot_job_get(wabot_ctx *ctx, const char *queue, const char *id,
@@ -424,11 +430,10 @@ static int backend_down(int rc)
 
 #define SETTLE_RETRY_MS 250
 
-static void job_done(wabot_job *j, int status)
+/* The outcome is recorded (rc: how that went): release the job. */
+static void job_settled(wabot_job *j, int status, int rc, int64_t now)
 {
     wabot_ctx *ctx = j->ctx;
-    int64_t now = wb_now(ctx);
-    int rc = settle(j, status, now);
     if (backend_down(rc)) {
         /* Keep the job (and its slot) and record the outcome again soon,
          * while its lease still holds. */
@@ -454,6 +459,78 @@ static void job_done(wabot_job *j, int status)
     maybe_trim(ctx, j->q, now);
     unlink_job(j);
     job_free(j);
+}
+
+static void job_done(wabot_job *j, int status)
+{
+    wabot_ctx *ctx = j->ctx;
+    int64_t now = wb_now(ctx);
+    int batch = ctx->rt->defer_completes == j->q ||
+                (wb_loop_active(ctx) && wb_scheduler_batched(ctx->rt->sched));
+    if (batch && status >= 0 && j->retry_in_ms < 0 && !j->settle_pending) {
+        /* Completions are recorded together: those of a batched dispatch
+         * right after it, those made inside a loop function (a send's
+         * answer) by the dispatch every loop function ends with. */
+        j->complete_deferred = 1;
+        j->settle_status = status;
+        ctx->rt->n_deferred++;
+        return;
+    }
+    job_settled(j, status, settle(j, status, now), now);
+}
+
+/* Record the deferred completions of queue q: one batch. */
+static void flush_completes(wabot_ctx *ctx, wb_queue *q)
+{
+    wb_runtime *rt = ctx->rt;
+    size_t n = 0;
+    for (wabot_job *j = rt->active; j; j = j->next)
+        n += j->complete_deferred && j->q == q;
+    if (n == 0)
+        return;
+    rt->n_deferred -= n;
+    wabot_job **jobs = wb_calloc(&ctx->alloc, n, sizeof *jobs);
+    const char **ids = wb_calloc(&ctx->alloc, n, sizeof *ids);
+    uint64_t *tokens = wb_calloc(&ctx->alloc, n, sizeof *tokens);
+    int *results = wb_calloc(&ctx->alloc, n, sizeof *results);
+    size_t k = 0;
+    wabot_job *next;
+    for (wabot_job *j = rt->active; j; j = next) {
+        next = j->next; /* job_settled may free j */
+        if (!j->complete_deferred || j->q != q)
+            continue;
+        j->complete_deferred = 0;
+        if (!jobs || !ids || !tokens || !results) {
+            /* out of memory: the generic way, one by one */
+            int64_t now = wb_now(ctx);
+            job_settled(j, j->settle_status, settle(j, j->settle_status, now),
+                        now);
+            continue;
+        }
+        jobs[k] = j;
+        ids[k] = j->rec->id;
+        tokens[k++] = j->rec->token;
+    }
+    int64_t now = wb_now(ctx);
+    if (k > 0)
+        wb_scheduler_complete_many(rt->sched, q->name, k, ids, tokens, now,
+                                   results);
+    for (size_t i = 0; i < k; i++) {
+        if (results[i] == WABOT_OK)
+            qcount(ctx, jobs[i]->q, "processed");
+        job_settled(jobs[i], jobs[i]->settle_status, results[i], now);
+    }
+    wb_free(&ctx->alloc, jobs);
+    wb_free(&ctx->alloc, ids);
+    wb_free(&ctx->alloc, tokens);
+    wb_free(&ctx->alloc, results);
+}
+
+static void flush_all_completes(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    for (size_t i = 0; i < rt->n_queues && rt->n_deferred > 0; i++)
+        flush_completes(ctx, &rt->queues[i]);
 }
 
 /* Outcomes that could not be recorded while the backend was down. */
@@ -484,23 +561,11 @@ void wabot_job_finish(wabot_job *j, int status)
 /* ------------------------------------------------------------------ */
 /* Dispatch.                                                            */
 
-static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
+/* Hand a reserved job (info: taken) to the queue's worker. */
+static void start_reserved(wabot_ctx *ctx, wb_queue *q, wabot_job *j,
+                           wabot_job_info *info)
 {
     wb_runtime *rt = ctx->rt;
-    wabot_job *j = wb_calloc(&ctx->alloc, 1, sizeof *j);
-    wabot_job_info *info = wabot_job_info_new();
-    if (!j || !info) {
-        wb_free(&ctx->alloc, j);
-        wabot_job_info_free(info);
-        return WABOT_ERR_NOMEM;
-    }
-    int rc = wabot_scheduler_reserve(rt->sched, q->name, now, rt->lease_ms,
-                                     info);
-    if (rc != WABOT_OK) {
-        wb_free(&ctx->alloc, j);
-        wabot_job_info_free(info);
-        return rc;
-    }
     j->ctx = ctx;
     j->q = q;
     j->info = info;
@@ -520,7 +585,78 @@ static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
         job_done(j, j->finish_status);
     else if (st != WABOT_JOB_PENDING)
         job_done(j, st);
+}
+
+static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
+{
+    wb_runtime *rt = ctx->rt;
+    wabot_job *j = wb_calloc(&ctx->alloc, 1, sizeof *j);
+    wabot_job_info *info = wabot_job_info_new();
+    if (!j || !info) {
+        wb_free(&ctx->alloc, j);
+        wabot_job_info_free(info);
+        return WABOT_ERR_NOMEM;
+    }
+    int rc = wabot_scheduler_reserve(rt->sched, q->name, now, rt->lease_ms,
+                                     info);
+    if (rc != WABOT_OK) {
+        wb_free(&ctx->alloc, j);
+        wabot_job_info_free(info);
+        return rc;
+    }
+    start_reserved(ctx, q, j, info);
     return WABOT_OK;
+}
+
+/* Most jobs one batched reserve asks for. */
+#define RESERVE_BATCH 32
+
+/* A batched backend: recover and reserve up to the free slots in one
+ * call, run the jobs, record their completions in one call; again while
+ * the queue had more. Returns how many started. */
+static int fill_batched(wabot_ctx *ctx, wb_queue *q)
+{
+    wb_runtime *rt = ctx->rt;
+    int started = 0;
+    while (q->active < q->concurrency) {
+        size_t want = (size_t)(q->concurrency - q->active);
+        if (want > RESERVE_BATCH)
+            want = RESERVE_BATCH;
+        wabot_job_info *infos[RESERVE_BATCH];
+        size_t have = 0;
+        while (have < want && (infos[have] = wabot_job_info_new()))
+            have++;
+        size_t got = 0;
+        int32_t recovered = 0;
+        int rc = have ? wb_scheduler_reserve_many(
+                            rt->sched, q->name, wb_now(ctx), rt->lease_ms,
+                            (int32_t)rt->max_stalls, have, infos, &got,
+                            &recovered)
+                      : WABOT_ERR_NOMEM;
+        for (int32_t k = 0; k < recovered; k++)
+            qcount(ctx, q, "stalled");
+        if (rc != WABOT_OK)
+            wb_log(ctx, WABOT_LOG_ERROR, "jobs", "reserve on %s: %s",
+                   q->name, wabot_strerror(rc));
+        rt->defer_completes = q;
+        for (size_t i = 0; i < got; i++) {
+            wabot_job *j = wb_calloc(&ctx->alloc, 1, sizeof *j);
+            if (!j) {
+                /* its lease expires and it comes back */
+                wabot_job_info_free(infos[i]);
+                continue;
+            }
+            start_reserved(ctx, q, j, infos[i]);
+            started++;
+        }
+        rt->defer_completes = NULL;
+        for (size_t i = got; i < have; i++)
+            wabot_job_info_free(infos[i]);
+        flush_completes(ctx, q);
+        if (rc != WABOT_OK || got < want)
+            break;
+    }
+    return started;
 }
 
 static void renew_leases(wabot_ctx *ctx, int64_t now)
@@ -545,12 +681,18 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
     wb_runtime *rt = ctx->rt;
     int started = 0;
     int64_t now = wb_now(ctx);
+    flush_all_completes(ctx);
     retry_settles(ctx, now);
     renew_leases(ctx, now);
     for (size_t i = 0; i < rt->n_queues; i++) {
         wb_queue *q = &rt->queues[i];
         if (!q->fn)
             continue;
+        if (wb_scheduler_batched(rt->sched)) {
+            started += fill_batched(ctx, q);
+            now = wb_now(ctx);
+            continue;
+        }
         int32_t recovered = 0;
         wabot_scheduler_recover(rt->sched, q->name, now,
                                 (int32_t)rt->max_stalls, &recovered);

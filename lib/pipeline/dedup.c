@@ -16,12 +16,11 @@
 #include "inbound.h"
 #include "message.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "storage.h"
 #include "wabot/module.h"
 
-#define CLAIM_VALUE "claim"
-#define DONE_VALUE "done"
 
 /* Placeholders of the key format: the message id under the names users
  * know it by, the organisation and the provider. */
@@ -75,34 +74,38 @@ static int claim_in_progress(wabot_ctx *ctx, const char *key)
     char *v = NULL;
     int in_progress = wabot_storage_get(ctx->storage, key, &v, NULL, NULL) ==
                           WABOT_OK &&
-                      strcmp(v, CLAIM_VALUE) == 0;
+                      strcmp(v, WB_DEDUP_CLAIM_VALUE) == 0;
     wabot_free(v);
     return in_progress;
 }
 
-int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
-                   wb_dedup *d)
+int wb_dedup_prepare(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                     wb_dedup *d)
 {
     d->held = 0;
     d->version = 0;
     if (!ctx->cfg.dedup)
-        return WABOT_OK;
+        return 0;
     if (wb_dedup_key(ctx->cfg.dedup_key_format, m, org, d->key,
                      sizeof d->key) != WABOT_OK) {
         /* Only an id with control characters or of absurd length gets
          * here; handling it undeduplicated beats dropping it. */
         wb_log(ctx, WABOT_LOG_WARN, "pipeline",
                "message id unusable in a dedup key: handled without dedup");
-        return WABOT_OK;
+        return 0;
     }
-    int rc = wabot_storage_set_nx(ctx->storage, d->key, CLAIM_VALUE,
-                                  strlen(CLAIM_VALUE),
-                                  ctx->cfg.dedup_lease_ms, &d->version);
-    if (rc == WABOT_OK) {
+    return 1;
+}
+
+int wb_dedup_outcome(wabot_ctx *ctx, const wabot_message *m, wb_dedup *d,
+                     int claim, uint64_t version)
+{
+    if (claim == WB_CLAIM_TAKEN) {
         d->held = 1;
+        d->version = version;
         return WABOT_OK;
     }
-    if (rc == WABOT_ERR_EXISTS && claim_in_progress(ctx, d->key)) {
+    if (claim == WB_CLAIM_BUSY) {
         /* Someone is handling it right now. Answering "done" would lose the
          * message if that attempt fails; "busy" makes the provider
          * redeliver, and the redelivery finds it done, or free again. */
@@ -110,13 +113,31 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
         return wb_error(ctx, WABOT_ERR_BUSY, "message %s is being handled",
                         wabot_message_id(m));
     }
-    if (rc == WABOT_ERR_EXISTS) {
-        wb_count(ctx, "messages.duplicates", 1);
-        wb_log(ctx, WABOT_LOG_DEBUG, "pipeline",
-               "message %s: duplicate delivery, not handled",
-               wabot_message_id(m));
-        return rc;
-    }
+    wb_count(ctx, "messages.duplicates", 1);
+    wb_log(ctx, WABOT_LOG_DEBUG, "pipeline",
+           "message %s: duplicate delivery, not handled",
+           wabot_message_id(m));
+    return WABOT_ERR_EXISTS;
+}
+
+int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
+                   wb_dedup *d)
+{
+    if (!wb_dedup_prepare(ctx, m, org, d))
+        return WABOT_OK;
+    uint64_t version = 0;
+    int rc = wabot_storage_set_nx(ctx->storage, d->key,
+                                  WB_DEDUP_CLAIM_VALUE,
+                                  strlen(WB_DEDUP_CLAIM_VALUE),
+                                  ctx->cfg.dedup_lease_ms, &version);
+    if (rc == WABOT_OK)
+        return wb_dedup_outcome(ctx, m, d, WB_CLAIM_TAKEN, version);
+    if (rc == WABOT_ERR_EXISTS)
+        return wb_dedup_outcome(ctx, m, d,
+                                claim_in_progress(ctx, d->key)
+                                    ? WB_CLAIM_BUSY
+                                    : WB_CLAIM_EXISTS,
+                                0);
     return wb_error(ctx, rc, "dedup claim %s: %s", d->key,
                     wabot_strerror(rc));
 }
@@ -137,9 +158,9 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
                    wabot_strerror(del));
         return;
     }
-    int set = wabot_storage_set(ctx->storage, d->key, DONE_VALUE,
-                                strlen(DONE_VALUE), ctx->cfg.dedup_ttl_ms,
-                                NULL);
+    int set = wabot_storage_set(ctx->storage, d->key, WB_DEDUP_DONE_VALUE,
+                                strlen(WB_DEDUP_DONE_VALUE),
+                                ctx->cfg.dedup_ttl_ms, NULL);
     if (set != WABOT_OK)
         wb_log(ctx, WABOT_LOG_WARN, "pipeline",
                "cannot mark %s done: %s (a redelivery after the lease "
@@ -153,13 +174,18 @@ static int dedup_step(wabot_turn *t, void *ud)
 {
     (void)ud;
     wb_dedup d;
-    int rc = wb_dedup_claim(t->ctx, t->msg, t->org, &d);
+    /* On a store with the fast path, one round trip claims, checks the
+     * limit and loads what the turn needs (outbox.h). */
+    int rc = wb_turn_fast_begin(t, &d);
+    if (rc == WABOT_ERR_UNSUPPORTED)
+        rc = wb_dedup_claim(t->ctx, t->msg, t->org, &d);
     if (rc == WABOT_ERR_EXISTS)
         return WABOT_OK; /* handled or being handled: dropped, counted */
     if (rc != WABOT_OK)
         return rc;
     rc = wabot_next(t);
-    wb_dedup_finish(t->ctx, &d, rc);
+    if (!wb_turn_fast_done(t)) /* the commit marked it done already */
+        wb_dedup_finish(t->ctx, &d, rc);
     wb_failpoint(t->ctx, "turn.after_done");
     return rc;
 }

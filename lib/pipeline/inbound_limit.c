@@ -7,6 +7,7 @@
 
 #include "inbound.h"
 #include "options.h"
+#include "outbox.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "storage.h"
@@ -30,20 +31,43 @@ static int first_of_period(wabot_ctx *ctx, const char *org,
            WABOT_OK;
 }
 
+int wb_inbound_limit_of(wabot_ctx *ctx, const char *org, const char *customer,
+                        char *key, wabot_rate_limit *lim)
+{
+    int64_t count = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_COUNT);
+    if (count <= 0 || ctx->limiter == NULL)
+        return 0;
+    int w = snprintf(key, WB_STORAGE_KEY_MAX + 1, "inbound:%s:%s", org,
+                     customer);
+    if (w < 0 || w > WB_STORAGE_KEY_MAX)
+        return 0;
+    lim->key = key;
+    lim->count = count;
+    lim->period_ms = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_PERIOD_MS);
+    lim->burst = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_BURST);
+    return 1;
+}
+
+void wb_inbound_over(wabot_ctx *ctx, const char *org, const char *customer,
+                     int64_t retry_after_ms, int *notify)
+{
+    *notify = 0;
+    wb_count(ctx, "messages.rate_limited", 1);
+    wb_log(ctx, WABOT_LOG_INFO, "pipeline",
+           "%s is over the inbound rate limit; message not handled "
+           "(allowed again in %lld ms)", customer, (long long)retry_after_ms);
+    if (wb_opt_str(ctx, org, WABOT_OPT_INBOUND_RATE_NOTICE)[0] != '\0')
+        *notify = first_of_period(ctx, org, customer, retry_after_ms);
+}
+
 int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
                        int *notify)
 {
     *notify = 0;
-    int64_t count = wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_COUNT);
-    if (count <= 0 || ctx->limiter == NULL)
-        return 0;
     char key[WB_STORAGE_KEY_MAX + 1];
-    int w = snprintf(key, sizeof key, "inbound:%s:%s", org, customer);
-    if (w < 0 || (size_t)w >= sizeof key)
+    wabot_rate_limit lim;
+    if (!wb_inbound_limit_of(ctx, org, customer, key, &lim))
         return 0;
-    wabot_rate_limit lim = {
-        key, count, wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_PERIOD_MS),
-        wb_opt_int(ctx, org, WABOT_OPT_INBOUND_RATE_BURST)};
     int64_t retry_after = 0;
     int rc = wabot_limiter_check(ctx->limiter, &lim, 1, wb_now(ctx),
                                  &retry_after);
@@ -55,12 +79,7 @@ int wb_inbound_limited(wabot_ctx *ctx, const char *org, const char *customer,
                "inbound rate limit not checked: %s", wabot_strerror(rc));
         return 0;
     }
-    wb_count(ctx, "messages.rate_limited", 1);
-    wb_log(ctx, WABOT_LOG_INFO, "pipeline",
-           "%s is over the inbound rate limit; message not handled "
-           "(allowed again in %lld ms)", customer, (long long)retry_after);
-    if (wb_opt_str(ctx, org, WABOT_OPT_INBOUND_RATE_NOTICE)[0] != '\0')
-        *notify = first_of_period(ctx, org, customer, retry_after);
+    wb_inbound_over(ctx, org, customer, retry_after, notify);
     return 1;
 }
 
@@ -71,7 +90,11 @@ static int limit_step(wabot_turn *t, void *ud)
 {
     (void)ud;
     int notify = 0;
-    if (!wb_inbound_limited(t->ctx, t->org, t->customer, &notify))
+    /* The fast path's begin checked it already (outbox.h). */
+    int over = wb_turn_fast_limited(t, &notify);
+    if (over < 0)
+        over = wb_inbound_limited(t->ctx, t->org, t->customer, &notify);
+    if (!over)
         return wabot_next(t);
     /* A notice that cannot be queued is not worth a redelivery: the
      * message is dropped on purpose either way. */

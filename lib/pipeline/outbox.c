@@ -378,11 +378,12 @@ static int relay_key(wabot_ctx *ctx, const char *key)
 /* ------------------------------------------------------------------ */
 /* The turn's commit                                                   */
 
-int wb_turn_committed_before(wabot_turn *t)
+/* The marker: 1 present, 0 absent, or a negative status. */
+static int marker_exists(wabot_turn *t, const char *key)
 {
-    char key[WB_STORAGE_KEY_MAX + 1];
-    if (key_of(key, "turn", t->org, t->customer, wabot_message_id(t->msg)))
-        return WABOT_ERR_INVAL;
+    int fast = wb_turn_fast_committed(t); /* the fast path's begin saw it */
+    if (fast >= 0)
+        return fast;
     char *val = NULL;
     int rc = wabot_storage_get(t->ctx->storage, key, &val, NULL, NULL);
     free(val);
@@ -391,6 +392,17 @@ int wb_turn_committed_before(wabot_turn *t)
     if (rc != WABOT_OK)
         return wb_error(t->ctx, rc, "reading turn marker %s: %s", key,
                         wabot_strerror(rc));
+    return 1;
+}
+
+int wb_turn_committed_before(wabot_turn *t)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (key_of(key, "turn", t->org, t->customer, wabot_message_id(t->msg)))
+        return WABOT_ERR_INVAL;
+    int rc = marker_exists(t, key);
+    if (rc <= 0)
+        return rc;
     /* Committed by an earlier attempt that died before it was done: what
      * its record still holds goes out now; the handlers do not run. */
     if (key_of(key, "outbox", t->org, t->customer, wabot_message_id(t->msg)))
@@ -466,6 +478,74 @@ static int add_ops(wabot_turn *t, wabot_storage_txn *txn, int save_state,
     return rc;
 }
 
+/* The fast path's commit (outbox.h): the jobs go onto their queues in
+ * the same atomic step, so no outbox record is written. WABOT_OK,
+ * WABOT_ERR_CONFLICT (res->failed says which), a storage failure, or
+ * WABOT_ERR_UNSUPPORTED: a job the backend may not take as it is (the
+ * generic path's relay reports it). */
+static int fast_commit(wabot_turn *t, int save_state, const char *turn_key,
+                       wb_turn_commit_res *res)
+{
+    wabot_ctx *ctx = t->ctx;
+    wb_turn_fast *f = t->fast;
+    if (t->n_jobs > WB_TURN_MAX_JOBS)
+        return WABOT_ERR_UNSUPPORTED;
+    int64_t now = wb_now(ctx);
+    wabot_job_record recs[MAX_TURN_JOBS * 2 + 1];
+    const char *queues[MAX_TURN_JOBS * 2 + 1];
+    if (t->n_jobs > sizeof recs / sizeof recs[0])
+        return WABOT_ERR_UNSUPPORTED;
+    for (size_t i = 0; i < t->n_jobs; i++) {
+        const wb_outjob *j = &t->jobs[i];
+        wabot_job_record *r = &recs[i];
+        memset(r, 0, sizeof *r);
+        r->version = WABOT_JOB_RECORD_VERSION;
+        r->id = j->id;
+        r->payload = j->payload;
+        r->payload_len = j->len;
+        r->max_attempts = j->max_attempts;
+        r->created_ms = now;
+        r->run_at_ms = j->run_at > 0 ? j->run_at : now;
+        r->backoff = j->backoff;
+        r->backoff_ms = j->backoff_ms;
+        r->backoff_max_ms = j->backoff_max_ms;
+        r->jitter_pct = j->jitter_pct;
+        r->priority = j->priority;
+        queues[i] = j->queue;
+        if (!wb_queue_name_ok(j->queue) || !wb_job_record_ok(r))
+            return WABOT_ERR_UNSUPPORTED;
+    }
+    char conv_key[WB_STORAGE_KEY_MAX + 1];
+    char *rec = NULL;
+    size_t len = 0;
+    if (save_state) {
+        wb_conv c = {t->state, t->session, t->version};
+        int rc = wb_conv_encode(ctx, t->org, t->customer, &c, conv_key, &rec,
+                                &len);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    wb_turn_commit_req req = {
+        save_state ? conv_key : NULL, t->version, rec, len,
+        ctx->cfg.state_ttl_ms, turn_key, ctx->cfg.dedup_ttl_ms,
+        f->claim_held ? f->done_key : NULL, WB_DEDUP_DONE_VALUE,
+        ctx->cfg.dedup_ttl_ms, queues, recs, t->n_jobs, now};
+    wb_failpoint(ctx, "outbox.before_commit");
+    int rc = f->path->commit(ctx->storage, &req, res);
+    wabot_free(rec);
+    if (rc != WABOT_OK)
+        return rc;
+    f->relayed = 1;
+    f->done = f->claim_held;
+    for (size_t i = 0; i < t->n_jobs; i++) {
+        if (!res->existed[i])
+            wb_job_enqueued(ctx, queues[i], recs[i].run_at_ms);
+        else if (strcmp(queues[i], WABOT_QUEUE_OUTBOUND) == 0)
+            wb_count(ctx, "outbound.duplicates", 1);
+    }
+    return WABOT_OK;
+}
+
 int wb_turn_commit(wabot_turn *t, int save_state)
 {
     wabot_ctx *ctx = t->ctx;
@@ -483,18 +563,29 @@ int wb_turn_commit(wabot_turn *t, int save_state)
         return wb_error(ctx, WABOT_ERR_INVAL, "organisation, customer and "
                         "message id are too long for a storage key");
     }
-    wabot_storage_txn *txn = wabot_storage_txn_new(ctx->storage);
-    size_t conv_op, failed = (size_t)-1;
-    rc = txn ? add_ops(t, txn, save_state, outbox_key, turn_key, &conv_op)
-             : WABOT_ERR_NOMEM;
-    if (rc == WABOT_OK) {
-        wb_failpoint(ctx, "outbox.before_commit");
-        rc = wabot_storage_txn_commit(txn, &failed);
+    size_t conv_op = 0, failed = (size_t)-1;
+    uint64_t version = 0;
+    wb_turn_commit_res fres;
+    rc = t->fast ? fast_commit(t, save_state, turn_key, &fres)
+                 : WABOT_ERR_UNSUPPORTED;
+    if (rc != WABOT_ERR_UNSUPPORTED) {
+        conv_op = 0;
+        failed = rc == WABOT_ERR_CONFLICT ? (size_t)fres.failed : failed;
+        version = rc == WABOT_OK && save_state ? fres.conv_version : 0;
+    } else {
+        wabot_storage_txn *txn = wabot_storage_txn_new(ctx->storage);
+        rc = txn ? add_ops(t, txn, save_state, outbox_key, turn_key,
+                           &conv_op)
+                 : WABOT_ERR_NOMEM;
+        if (rc == WABOT_OK) {
+            wb_failpoint(ctx, "outbox.before_commit");
+            rc = wabot_storage_txn_commit(txn, &failed);
+        }
+        version = rc == WABOT_OK && conv_op != (size_t)-1
+                      ? wabot_storage_txn_version(txn, conv_op)
+                      : 0;
+        wabot_storage_txn_free(txn);
     }
-    uint64_t version = rc == WABOT_OK && conv_op != (size_t)-1
-                           ? wabot_storage_txn_version(txn, conv_op)
-                           : 0;
-    wabot_storage_txn_free(txn);
     if (rc == WABOT_ERR_CONFLICT && failed == conv_op) {
         drop_jobs(t, own_jobs);
         wb_count(ctx, "state.conflicts", 1);
@@ -525,7 +616,7 @@ int wb_turn_commit(wabot_turn *t, int save_state)
 
 int wb_turn_relay(wabot_turn *t)
 {
-    if (!t->committed || t->n_jobs == 0)
+    if (!t->committed || t->n_jobs == 0 || (t->fast && t->fast->relayed))
         return WABOT_OK;
     wabot_ctx *ctx = t->ctx;
     int rc = relay_jobs(ctx, t->jobs, t->n_jobs);

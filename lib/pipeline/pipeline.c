@@ -127,6 +127,7 @@ static void turn_free(wabot_turn *t)
     wb_free(&t->ctx->alloc, t->locals);
     wb_free(&t->ctx->alloc, t->replies);
     wb_free(&t->ctx->alloc, t->customer_name);
+    wb_turn_fast_free(t);
 }
 
 static int load_profile(wabot_turn *t)
@@ -134,9 +135,13 @@ static int load_profile(wabot_turn *t)
     const wabot_message *m = t->msg;
     int64_t ts = wabot_message_timestamp_ms(m);
     wb_profile p = {0};
-    int rc = wb_profile_touch(t->ctx, t->org, t->customer,
+    int rc = wb_turn_fast_profile(t, &p); /* touched by the fast path */
+    if (rc == 0)
+        rc = wb_profile_touch(t->ctx, t->org, t->customer,
                               wabot_message_profile_name(m),
                               ts > 0 ? ts : wb_now(t->ctx), &p);
+    else if (rc > 0)
+        rc = WABOT_OK;
     if (rc != WABOT_OK)
         return rc;
     t->customer_name = p.name;
@@ -147,7 +152,11 @@ static int load_profile(wabot_turn *t)
 static int load_conversation(wabot_turn *t)
 {
     wb_conv c = {0};
-    int rc = wb_conv_load(t->ctx, t->org, t->customer, &c);
+    int rc = wb_turn_fast_conv(t, &c); /* read by the fast path */
+    if (rc == 0)
+        rc = wb_conv_load(t->ctx, t->org, t->customer, &c);
+    else if (rc > 0)
+        rc = WABOT_OK;
     if (rc != WABOT_OK)
         return rc;
     t->state = c.state;

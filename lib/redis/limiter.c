@@ -24,12 +24,13 @@
 #include <string.h>
 
 #include "redis.h"
+#include "limiter_gcra.h"
 #include "resilience.h"
 
 #define NOW_MS_LIMIT INT64_C(4000000000000)
 #define T_MAX_US (INT64_C(1) << 48)
 #define TAU_MAX_US (INT64_C(1) << 49)
-#define KEY_NS "gcra:"
+#define KEY_NS WB_GCRA_KEY_NS
 #define STACK_LIMITS 8
 
 /* KEYS[i]: the TATs; ARGV[1] now (ms); ARGV[2i], ARGV[2i+1]: T and tau of
@@ -37,7 +38,7 @@
  * (nothing taken). A call is allowed when TAT - tau falls in or before the
  * call's millisecond (floor division, exact through fmod). */
 static wb_redis_script check_script = WB_REDIS_SCRIPT(
-    "limiter check",
+    "limiter check", WB_GCRA_LUA
     "local now_ms = tonumber(ARGV[1])\n"
     "local now_us = now_ms * 1000\n"
     "local tats = {}\n"
@@ -49,32 +50,13 @@ static wb_redis_script check_script = WB_REDIS_SCRIPT(
     "    local s = redis.call('GET', k)\n"
     "    tat = s and tonumber(s) or false\n"
     "  end\n"
-    "  local t = tonumber(ARGV[2 * i])\n"
-    "  local tau = tonumber(ARGV[2 * i + 1])\n"
-    "  local ok = true\n"
-    "  if tat then\n"
-    "    local x = tat - tau\n"
-    "    local r = math.fmod(x, 1000)\n"
-    "    local allow_ms = (x - r) / 1000\n"
-    "    if r < 0 then allow_ms = allow_ms - 1 end\n"
-    "    if allow_ms > now_ms then\n"
-    "      ok = false\n"
-    "      if allow_ms - now_ms > retry then retry = allow_ms - now_ms end\n"
-    "    end\n"
-    "  end\n"
-    "  if ok then\n"
-    "    if tat and tat > now_us then tats[k] = tat + t\n"
-    "    else tats[k] = now_us + t end\n"
-    "  else\n"
-    "    tats[k] = tat\n"
-    "  end\n"
+    "  local ok, wait, after = gcra(tat, tonumber(ARGV[2 * i]),\n"
+    "    tonumber(ARGV[2 * i + 1]), now_ms, now_us)\n"
+    "  if not ok and wait > retry then retry = wait end\n"
+    "  tats[k] = after\n"
     "end\n"
     "if retry > 0 then return retry end\n"
-    "for k, tat in pairs(tats) do\n"
-    "  local ttl = math.ceil((tat - now_us) / 1000) + 1000\n"
-    "  redis.call('SET', k, string.format('%.0f', tat), 'PX',\n"
-    "             string.format('%.0f', ttl))\n"
-    "end\n"
+    "for k, tat in pairs(tats) do gcra_store(k, tat, now_us) end\n"
     "return 0\n");
 
 typedef struct redis_limiter {
@@ -100,6 +82,18 @@ static int64_t emission_us(const wabot_rate_limit *l)
 static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
+}
+
+void wb_gcra_nums_of(const wabot_rate_limit *l, int64_t now_ms,
+                     wb_gcra_nums *out)
+{
+    int64_t t = emission_us(l);
+    int64_t tau = sat_mul(t, l->burst);
+    snprintf(out->now, sizeof out->now, "%" PRId64,
+             clamp(now_ms, -NOW_MS_LIMIT, NOW_MS_LIMIT));
+    snprintf(out->t, sizeof out->t, "%" PRId64, clamp(t, 1, T_MAX_US));
+    snprintf(out->tau, sizeof out->tau, "%" PRId64,
+             clamp(tau, 0, TAU_MAX_US));
 }
 
 /* ------------------------------------------------------------------ */
@@ -156,17 +150,15 @@ static int check_args_build(check_args *a, const wabot_rate_limit *limits,
     }
     snprintf(a->nums[0], sizeof a->nums[0], "%" PRId64,
              clamp(now_ms, -NOW_MS_LIMIT, NOW_MS_LIMIT));
-    a->argv[0] = a->nums[0];
     for (size_t i = 0; i < n; i++) {
-        int64_t t = emission_us(&limits[i]);
-        int64_t tau = sat_mul(t, limits[i].burst);
-        snprintf(a->nums[1 + 2 * i], sizeof a->nums[0], "%" PRId64,
-                 clamp(t, 1, T_MAX_US));
-        snprintf(a->nums[2 + 2 * i], sizeof a->nums[0], "%" PRId64,
-                 clamp(tau, 0, TAU_MAX_US));
+        wb_gcra_nums g;
+        wb_gcra_nums_of(&limits[i], now_ms, &g);
+        memcpy(a->nums[1 + 2 * i], g.t, sizeof g.t);
+        memcpy(a->nums[2 + 2 * i], g.tau, sizeof g.tau);
         a->argv[1 + 2 * i] = a->nums[1 + 2 * i];
         a->argv[2 + 2 * i] = a->nums[2 + 2 * i];
     }
+    a->argv[0] = a->nums[0];
     return WABOT_OK;
 }
 
@@ -205,6 +197,12 @@ static const wabot_limiter_vtable redis_limiter_vtable = {
     .check = rl_check,
     .destroy = rl_destroy,
 };
+
+wabot_redis *wb_redis_limiter_handle(const wabot_limiter *l)
+{
+    const redis_limiter *rl = wb_limiter_impl_if(l, rl_check);
+    return rl != NULL ? rl->r : NULL;
+}
 
 wabot_limiter *wabot_limiter_redis_new(wabot_redis *r)
 {

@@ -15,6 +15,7 @@
 
 #include "jobs.h"
 #include "redis.h"
+#include "scheduler_args.h"
 #include "scheduler_lua.h"
 
 static wb_redis_script enqueue_script =
@@ -42,6 +43,39 @@ static wb_redis_script next_due_script =
 static wb_redis_script trim_script =
     WB_REDIS_SCRIPT("scheduler.trim", SCHED_LUA_TRIM);
 
+/* Batches: the single-job scripts' bodies as functions of (KEYS, ARGV),
+ * run several times in one script (one round trip, one atomic step).
+ *
+ * reserve_many: KEYS ready delayed active token failed seq; ARGV prefix
+ * base now lease_until max_stalls max -> {recovered, job...}, each job
+ * as reserve returns it. */
+static wb_redis_script reserve_many_script = WB_REDIS_SCRIPT(
+    "scheduler.reserve_many",
+    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
+    "local function reserve(KEYS, ARGV)\n" SCHED_LUA_RESERVE "\nend\n"
+    "local out = {recover({KEYS[3], KEYS[1], KEYS[5], KEYS[6]},\n"
+    "                     {ARGV[1], ARGV[2], ARGV[3], ARGV[5]})}\n"
+    "for i = 1, tonumber(ARGV[6]) do\n"
+    "  local r = reserve({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},\n"
+    "                    {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})\n"
+    "  if type(r) ~= 'table' then break end\n"
+    "  out[#out + 1] = r\n"
+    "end\n"
+    "return out\n");
+
+/* complete_many: KEYS active completed seq, then each job's key; ARGV
+ * prefix base now, then id and token per job -> one code per job. */
+static wb_redis_script complete_many_script = WB_REDIS_SCRIPT(
+    "scheduler.complete_many",
+    "local function complete(KEYS, ARGV)\n" SCHED_LUA_COMPLETE "\nend\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS - 3 do\n"
+    "  out[i] = complete({KEYS[3 + i], KEYS[1], KEYS[2], KEYS[3]},\n"
+    "                    {ARGV[1], ARGV[2], ARGV[2 + 2 * i],\n"
+    "                     ARGV[3 + 2 * i], ARGV[3]})\n"
+    "end\n"
+    "return out\n");
+
 /* The backend keeps nothing but the connection handle: all state is in
  * Redis, so any number of backends (in any number of processes) on one
  * prefix see the same queues. */
@@ -52,27 +86,6 @@ typedef struct rsched {
 /* ------------------------------------------------------------------ */
 /* Keys and arguments                                                  */
 
-/* "{queue}:" + the longest suffix ("completed", or "job:" + an id). */
-#define BASE_MAX (WB_QUEUE_NAME_MAX + 4)
-#define KEY_MAX (BASE_MAX + 4 + WB_JOB_ID_MAX + 1)
-/* Decimal int64 / uint64 with sign and NUL; 16 hex digits and NUL. */
-#define NUM_MAX 24
-
-/* A queue's key names without the prefix (wb_redis_eval adds it), and
- * "{queue}:" itself, which the scripts need to build job keys. */
-typedef struct qkeys {
-    char base[BASE_MAX];
-    char ready[BASE_MAX + 8];
-    char delayed[BASE_MAX + 8];
-    char active[BASE_MAX + 8];
-    char completed[BASE_MAX + 12];
-    char failed[BASE_MAX + 8];
-    char seq[BASE_MAX + 4];
-    char token[BASE_MAX + 8];
-    char job[KEY_MAX];
-} qkeys;
-
-/* The wrappers checked the queue name and the id, so everything fits. */
 static void qkeys_init(qkeys *k, const char *queue, const char *id)
 {
     snprintf(k->base, sizeof k->base, "{%s}:", queue);
@@ -284,44 +297,43 @@ static int read_record(rsched *s, const redisReply *rep, const char *id,
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-/* The numeric fields of an enqueued record, as the enqueue script takes
- * them (ARGV 6..14 after state). */
-enum { E_RUN_AT, E_RUN_HEX, E_CREATED, E_MAX_ATTEMPTS, E_BACKOFF,
-       E_BACKOFF_MS, E_BACKOFF_MAX_MS, E_JITTER, E_PRIORITY, E_COUNT };
-
-static void fmt_record(char (*num)[NUM_MAX], const wabot_job_record *job,
-                       int64_t now_ms)
+void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
+                                const char *queue,
+                                const wabot_job_record *job, int64_t now_ms)
 {
-    fmt_i64(num[E_RUN_AT], job->run_at_ms);
-    fmt_run_hex(num[E_RUN_HEX], job->run_at_ms);
-    fmt_i64(num[E_CREATED], job->created_ms != 0 ? job->created_ms : now_ms);
-    fmt_i64(num[E_MAX_ATTEMPTS], job->max_attempts);
-    fmt_i64(num[E_BACKOFF], job->backoff);
-    fmt_i64(num[E_BACKOFF_MS], job->backoff_ms);
-    fmt_i64(num[E_BACKOFF_MAX_MS], job->backoff_max_ms);
-    fmt_i64(num[E_JITTER], job->jitter_pct);
-    fmt_i64(num[E_PRIORITY], job->priority);
+    qkeys_init(&a->k, queue, job->id);
+    fmt_i64(a->num[0], job->run_at_ms);
+    fmt_run_hex(a->num[1], job->run_at_ms);
+    fmt_i64(a->num[2], job->created_ms != 0 ? job->created_ms : now_ms);
+    fmt_i64(a->num[3], job->max_attempts);
+    fmt_i64(a->num[4], job->backoff);
+    fmt_i64(a->num[5], job->backoff_ms);
+    fmt_i64(a->num[6], job->backoff_max_ms);
+    fmt_i64(a->num[7], job->jitter_pct);
+    fmt_i64(a->num[8], job->priority);
+    const char *head[] = {wb_redis_prefix(r), a->k.base, job->id,
+                          job->payload,
+                          state_for_run_at(job->run_at_ms, now_ms)};
+    for (size_t i = 0; i < 5; i++)
+        a->args[i] = head[i];
+    for (size_t i = 0; i < 9; i++)
+        a->args[5 + i] = a->num[i];
+    for (size_t i = 0; i < WB_REDIS_ENQUEUE_NARGS; i++) /* the payload: bytes */
+        a->lens[i] = i == 3 ? job->payload_len : strlen(a->args[i]);
+    a->keys[0] = a->k.job;
+    a->keys[1] = a->k.ready;
+    a->keys[2] = a->k.delayed;
+    a->keys[3] = a->k.seq;
 }
 
 static int rs_enqueue(void *impl, const char *queue,
                       const wabot_job_record *job, int64_t now_ms)
 {
     rsched *s = impl;
-    qkeys k;
-    qkeys_init(&k, queue, job->id);
-    char num[E_COUNT][NUM_MAX];
-    fmt_record(num, job, now_ms);
-    enum { HEAD = 5, NARGS = HEAD + E_COUNT };
-    const char *args[NARGS] = {wb_redis_prefix(s->r), k.base, job->id,
-                               job->payload,
-                               state_for_run_at(job->run_at_ms, now_ms)};
-    size_t lens[NARGS];
-    for (size_t i = 0; i < E_COUNT; i++)
-        args[HEAD + i] = num[i];
-    for (size_t i = 0; i < NARGS; i++) /* the payload: bytes, any */
-        lens[i] = i == 3 ? job->payload_len : strlen(args[i]);
-    const char *keys[] = {k.job, k.ready, k.delayed, k.seq};
-    return eval_code(s, &enqueue_script, 4, keys, NARGS, args, lens);
+    wb_redis_enqueue_args a;
+    wb_redis_enqueue_args_init(&a, s->r, queue, job, now_ms);
+    return eval_code(s, &enqueue_script, WB_REDIS_ENQUEUE_NKEYS, a.keys,
+                     WB_REDIS_ENQUEUE_NARGS, a.args, a.lens);
 }
 
 static int rs_reserve(void *impl, const char *queue, int64_t now_ms,
@@ -543,6 +555,114 @@ static int rs_trim(void *impl, const char *queue, int32_t state,
     return rc;
 }
 
+/* At most this many jobs per batch script (the worker asks for fewer). */
+#define BATCH_MAX 256
+
+static int rs_reserve_many(void *impl, const char *queue, int64_t now_ms,
+                           int64_t lease_ms, int32_t max_stalls, size_t max,
+                           wabot_job_info *const *out, size_t *got,
+                           int32_t *recovered)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    if (max > BATCH_MAX)
+        max = BATCH_MAX;
+    char now[NUM_MAX], until[NUM_MAX], stalls[NUM_MAX], count[NUM_MAX];
+    fmt_i64(now, now_ms);
+    fmt_i64(until, add_sat(now_ms, lease_ms));
+    fmt_i64(stalls, max_stalls);
+    fmt_i64(count, (int64_t)max);
+    const char *keys[] = {k.ready, k.delayed, k.active, k.token, k.failed,
+                          k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, now, until, stalls,
+                          count};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &reserve_many_script, 6, keys, 6, args,
+                           NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long moved = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->elements > max + 1 ||
+        !wb_redis_reply_int(rep->element[0], &moved)) {
+        freeReplyObject(rep);
+        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+    }
+    *recovered = (int32_t)(moved > INT32_MAX ? INT32_MAX : moved);
+    for (size_t i = 1; i < rep->elements && rc == WABOT_OK; i++) {
+        rc = read_record(s, rep->element[i], NULL, out[i - 1]);
+        if (rc == WABOT_OK)
+            (*got)++;
+    }
+    freeReplyObject(rep);
+    /* The jobs read before a malformed one are reserved: hand them out
+     * (the rest come back after their lease). */
+    return *got > 0 ? WABOT_OK : rc;
+}
+
+static int rs_complete_many(void *impl, const char *queue, size_t n,
+                            const char *const *ids, const uint64_t *tokens,
+                            int64_t now_ms, int *results)
+{
+    rsched *s = impl;
+    if (n == 0)
+        return WABOT_OK;
+    if (n > BATCH_MAX) {
+        int rc = rs_complete_many(impl, queue, BATCH_MAX, ids, tokens,
+                                  now_ms, results);
+        int rest = rs_complete_many(impl, queue, n - BATCH_MAX,
+                                    ids + BATCH_MAX, tokens + BATCH_MAX,
+                                    now_ms, results + BATCH_MAX);
+        for (size_t i = 0; rc != WABOT_OK && i < BATCH_MAX; i++)
+            results[i] = rc;
+        return rest;
+    }
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char now[NUM_MAX];
+    fmt_i64(now, now_ms);
+    const char *keys[3 + BATCH_MAX], *args[3 + 2 * BATCH_MAX];
+    char (*jobkeys)[KEY_MAX] = malloc(n * sizeof *jobkeys);
+    char (*toks)[NUM_MAX] = malloc(n * sizeof *toks);
+    if (jobkeys == NULL || toks == NULL) {
+        free(jobkeys);
+        free(toks);
+        return WABOT_ERR_NOMEM;
+    }
+    keys[0] = k.active;
+    keys[1] = k.completed;
+    keys[2] = k.seq;
+    args[0] = wb_redis_prefix(s->r);
+    args[1] = k.base;
+    args[2] = now;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(jobkeys[i], KEY_MAX, "%sjob:%s", k.base, ids[i]);
+        fmt_u64(toks[i], tokens[i]);
+        keys[3 + i] = jobkeys[i];
+        args[3 + 2 * i] = ids[i];
+        args[4 + 2 * i] = toks[i];
+    }
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &complete_many_script, 3 + n, keys,
+                           3 + 2 * n, args, NULL, &rep);
+    free(jobkeys);
+    free(toks);
+    if (rc != WABOT_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        freeReplyObject(rep);
+        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+    }
+    for (size_t i = 0; i < n; i++)
+        results[i] = code_status(s, rep->element[i]);
+    freeReplyObject(rep);
+    return WABOT_OK;
+}
+
+static const wb_sched_batch redis_batch = {rs_reserve_many,
+                                           rs_complete_many};
+
 static void rs_destroy(void *impl)
 {
     free(impl);
@@ -565,6 +685,12 @@ static const wabot_scheduler_vtable redis_vtable = {
     .destroy = rs_destroy,
 };
 
+wabot_redis *wb_redis_scheduler_handle(const wabot_scheduler *s)
+{
+    return s != NULL && s->vt == &redis_vtable ? ((rsched *)s->impl)->r
+                                                : NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
 
@@ -579,5 +705,7 @@ wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r)
     wabot_scheduler *sched = wb_scheduler_wrap(&redis_vtable, s, "redis");
     if (sched == NULL)
         free(s);
+    else
+        sched->batch = &redis_batch;
     return sched;
 }

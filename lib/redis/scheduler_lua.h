@@ -1,7 +1,8 @@
-/* The Redis scheduler's Lua scripts (included by lib/redis/scheduler.c
- * only). One script per vtable operation, each run by EVALSHA as one
- * atomic step. Key layout, argument lists and the reasons for the choices
- * below: doc/redis.md, "Scheduler keys and scripts".
+/* The Redis scheduler's Lua scripts (included by lib/redis/scheduler.c,
+ * and by lib/redis/turn.c, whose commit runs the enqueue body). One
+ * script per vtable operation, each run by EVALSHA as one atomic step.
+ * Key layout, argument lists and the reasons for the choices below:
+ * doc/redis.md, "Scheduler keys and scripts".
  *
  * Conventions shared by every script:
  *  - every key of a queue carries the hash tag "{queue}", so a script

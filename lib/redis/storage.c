@@ -1026,5 +1026,13 @@ wabot_storage *wabot_storage_redis_new(wabot_redis *r)
     wabot_storage *s = wb_storage_wrap(&redis_vtable, st, "redis");
     if (s == NULL)
         free(st);
+    else
+        s->turn = &wb_redis_turn_path;
     return s;
+}
+
+wabot_redis *wb_redis_storage_handle(const wabot_storage *s)
+{
+    return s != NULL && s->vt == &redis_vtable ? ((redis_store *)s->impl)->r
+                                                : NULL;
 }

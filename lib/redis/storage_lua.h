@@ -1,6 +1,7 @@
 /* The Lua scripts of the Redis storage backend's version-2 operations
- * (included by lib/redis/storage.c only). Key layout and the reasons for
- * the choices below: doc/redis.md, "Storage".
+ * (included by lib/redis/storage.c, and by lib/redis/turn.c for the
+ * prelude). Key layout and the reasons for the choices below:
+ * doc/redis.md, "Storage".
  *
  * Conventions:
  *  - KEYS[1] is the store-wide version counter; a value key K has its

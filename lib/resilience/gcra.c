@@ -32,6 +32,11 @@ struct wabot_limiter {
 /* ------------------------------------------------------------------ */
 /* The handle                                                          */
 
+void *wb_limiter_impl_if(const wabot_limiter *l, wb_limiter_check_fn check)
+{
+    return l != NULL && l->check == check ? l->impl : NULL;
+}
+
 wabot_limiter *wabot_limiter_new(const wabot_limiter_vtable *vt, void *impl)
 {
     /* A newer table only grows at the end: its version-1 part is ours. */

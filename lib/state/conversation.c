@@ -148,24 +148,11 @@ static int load_empty(wb_conv *out)
     return out->session != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
-int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
-                 wb_conv *out)
+/* The rest of a load once the stored record is read: rc is the read's
+ * status (NOT_FOUND: absent), val/len its payload at CONV_SCHEMA. */
+static int conv_loaded(wabot_ctx *ctx, const char *key, int rc, char *val,
+                       size_t len, uint64_t version, wb_conv *out)
 {
-    if (ctx == NULL || out == NULL)
-        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_load: NULL argument");
-    out->state = NULL;
-    out->session = NULL;
-    out->version = 0;
-    char key[WB_STORAGE_KEY_MAX + 1];
-    int rc = conv_key(ctx, org, customer, key);
-    if (rc != WABOT_OK)
-        return rc;
-
-    char *val;
-    size_t len;
-    uint64_t version;
-    rc = wabot_storage_get_record(ctx->storage, key, &conv_schema, &val,
-                                  &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
         return load_empty(out);
     if (rc != WABOT_OK && rc != WABOT_ERR_PARSE)
@@ -194,6 +181,54 @@ int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
         return wb_error(ctx, WABOT_ERR_NOMEM, "loading conversation");
     }
     return WABOT_OK;
+}
+
+static int conv_load_start(wabot_ctx *ctx, const char *org,
+                           const char *customer, wb_conv *out, char *key)
+{
+    if (ctx == NULL || out == NULL)
+        return wb_error(ctx, WABOT_ERR_INVAL, "wb_conv_load: NULL argument");
+    out->state = NULL;
+    out->session = NULL;
+    out->version = 0;
+    return conv_key(ctx, org, customer, key);
+}
+
+int wb_conv_load(wabot_ctx *ctx, const char *org, const char *customer,
+                 wb_conv *out)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_load_start(ctx, org, customer, out, key);
+    if (rc != WABOT_OK)
+        return rc;
+    char *val = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    rc = wabot_storage_get_record(ctx->storage, key, &conv_schema, &val,
+                                  &len, &version);
+    return conv_loaded(ctx, key, rc, val, len, version, out);
+}
+
+int wb_conv_load_stored(wabot_ctx *ctx, const char *org,
+                        const char *customer, const char *record,
+                        size_t rlen, uint64_t version, wb_conv *out)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    int rc = conv_load_start(ctx, org, customer, out, key);
+    if (rc != WABOT_OK)
+        return rc;
+    char *val = NULL;
+    size_t len = 0;
+    uint32_t stored = 0;
+    rc = record != NULL ? wabot_storage_record_decode(&conv_schema, record,
+                                                      rlen, &val, &len,
+                                                      &stored)
+                        : WABOT_ERR_NOT_FOUND;
+    if (rc == WABOT_ERR_UNSUPPORTED)
+        return wb_error(ctx, rc, "conversation %s was written with schema "
+                        "%u, newer than %u", key, (unsigned)stored,
+                        (unsigned)CONV_SCHEMA);
+    return conv_loaded(ctx, key, rc, val, len, version, out);
 }
 
 int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,

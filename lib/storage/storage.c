@@ -17,7 +17,26 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
     s->vt = vt;
     s->impl = impl;
     s->name = name;
+    s->turn = NULL;
     return s;
+}
+
+const wb_turn_path *wb_storage_turn_path(const wabot_storage *s,
+                                         const wabot_scheduler *sched,
+                                         const wabot_limiter *limiter)
+{
+    if (s == NULL || s->turn == NULL ||
+        !s->turn->usable(s, sched, limiter))
+        return NULL;
+    return s->turn;
+}
+
+void wb_turn_begin_clear(wb_turn_begin_res *res)
+{
+    free(res->name);
+    free(res->conv);
+    res->name = NULL;
+    res->conv = NULL;
 }
 
 wabot_storage *wabot_storage_new(const wabot_storage_vtable *vt, void *impl)

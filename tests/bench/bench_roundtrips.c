@@ -111,9 +111,16 @@ int main(int argc, char **argv)
     if (getenv("BENCH_COMMANDSTATS")) {
         char stats[8192];
         rh_cli(&srv, "INFO commandstats", stats, sizeof stats);
-        printf("%s\n", stats);
+        printf("webhooks:\n%s\n", stats);
+        rh_cli(&srv, "CONFIG RESETSTAT", (char[64]){0}, 64);
+        mid = commands(&srv);
     }
     wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx) + 60000);
+    if (getenv("BENCH_COMMANDSTATS")) {
+        char stats[8192];
+        rh_cli(&srv, "INFO commandstats", stats, sizeof stats);
+        printf("delivery:\n%s\n", stats);
+    }
     long long after = commands(&srv);
     int64_t rt2 = wabot_redis_round_trips(r);
     size_t sent = wabot_recorder_count(tr);

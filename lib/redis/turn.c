@@ -1,0 +1,486 @@
+/* The Redis storage backend's turn fast path (lib/internal/storage.h,
+ * "The turn fast path"): a webhook's storage work in two scripts.
+ *
+ *   begin   dedup claim -> inbound limit (GCRA) -> turn marker check ->
+ *           profile touch -> conversation read; stops at the first step
+ *           that ends the message, exactly where the generic path stops;
+ *   commit  conversation compare-and-set + marker (must be absent) ->
+ *           the turn's jobs onto their queues (the scheduler's own
+ *           enqueue code) -> dedup "done"; all or nothing.
+ *
+ * The jobs go straight onto their queues inside the commit, so the fast
+ * path needs no outbox record: what the generic path makes durable in the
+ * record and relays afterwards is relayed in the same atomic step. A
+ * redelivery after the commit finds the dedup key "done" (or, when dedup
+ * is off, the marker).
+ *
+ * Both scripts touch keys of several hash tags (the customer's, the dedup
+ * key's, the limiter's, the queues') and the store-wide version counter.
+ * That is what the storage backend needs already (one Redis, or a Cluster
+ * with a hash-tagged prefix such as "{wabot}:": doc/redis.md), and the
+ * path is offered only when the scheduler and the limiter run on the same
+ * wabot_redis handle as the storage (usable() below).
+ *
+ * Scripts report outcomes as values; numbers cross as decimal strings. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limiter_gcra.h"
+#include "redis.h"
+#include "scheduler_args.h"
+#include "scheduler_lua.h"
+#include "storage.h"
+#include "storage_lua.h"
+
+#define MAX_TTL_MS (INT64_C(1) << 52)
+
+/* KEYS: counter, claim + version, gcra, marker + version, profile +
+ * version, conversation + version (unused ones repeat the marker).
+ * ARGV: claim? claim-value lease | limit? now t tau | name? name touch_ms.
+ * -> {'B'} busy, {'D'} done/other, {'L', claimv, wait},
+ *    {'C', claimv}, {'K', claimv, profile_done, name, opted, convver, conv}
+ *
+ * The profile is edited here only when it is a schema 0/1 JSON object of
+ * the known shape (name, last_inbound_ms, opted_out, created_ms: what an
+ * inbound message alone creates); anything else — a customer with tags,
+ * attributes or an opt-out source (lib/campaign) — comes back with
+ * profile_done '0' and the C side touches it the generic way, which keeps
+ * every member (and also logs and rewrites a corrupt profile). A new
+ * profile gets created_ms as the generic path gives it. */
+static wb_redis_script begin_script = WB_REDIS_SCRIPT(
+    "turn begin", STORAGE_LUA_PRELUDE_V2 WB_GCRA_LUA
+    "local claimv = ''\n"
+    "if ARGV[1] == '1' then\n"
+    "  local cur = redis.call('GET', KEYS[2])\n"
+    "  if cur then\n"
+    "    if cur == ARGV[2] then return {'B'} end\n"
+    "    return {'D'}\n"
+    "  end\n"
+    "  claimv = write(KEYS[2], KEYS[3], ARGV[2], ARGV[3])\n"
+    "end\n"
+    "if ARGV[4] == '1' then\n"
+    "  local now_ms = tonumber(ARGV[5])\n"
+    "  local now_us = now_ms * 1000\n"
+    "  local s = redis.call('GET', KEYS[4])\n"
+    "  local ok, wait, tat = gcra(s and tonumber(s) or false,\n"
+    "                             tonumber(ARGV[6]), tonumber(ARGV[7]),\n"
+    "                             now_ms, now_us)\n"
+    "  if not ok then\n"
+    "    return {'L', claimv, string.format('%.0f', wait)}\n"
+    "  end\n"
+    "  gcra_store(KEYS[4], tat, now_us)\n"
+    "end\n"
+    "if redis.call('EXISTS', KEYS[5]) == 1 then return {'C', claimv} end\n"
+    /* The profile: read, touch, write if it changed (or is new). */
+    "local raw = redis.call('GET', KEYS[7])\n"
+    "local body, ok = raw, true\n"
+    "if raw and string.sub(raw, 1, 8) == '#schema ' then\n"
+    "  local n, rest = string.match(raw, '^#schema (%d+)\\n(.*)$')\n"
+    "  if n == '1' then body = rest\n"
+    "  elseif n and n ~= '0' then ok = false\n"
+    "  elseif n == '0' then body = rest end\n"
+    "end\n"
+    "local name, last, lasts, opted = nil, 0, '0', false\n"
+    "local created = ARGV[10]\n"
+    "local known = {name = 1, last_inbound_ms = 1, opted_out = 1,\n"
+    "               created_ms = 1}\n"
+    "if ok and raw then\n"
+    "  local good, j = pcall(cjson.decode, body)\n"
+    "  if not good or type(j) ~= 'table' then ok = false\n"
+    "  else\n"
+    "    for k in pairs(j) do\n"
+    "      if not known[k] then ok = false end\n"
+    "    end\n"
+    "    local n, l, o = j['name'], j['last_inbound_ms'], j['opted_out']\n"
+    "    local c = j['created_ms']\n"
+    "    if n == cjson.null then n = nil end\n"
+    "    if (n ~= nil and type(n) ~= 'string') or\n"
+    "       (l ~= nil and (type(l) ~= 'number' or l ~= math.floor(l))) or\n"
+    "       (c ~= nil and (type(c) ~= 'number' or c ~= math.floor(c))) or\n"
+    "       (o ~= nil and type(o) ~= 'boolean') then ok = false\n"
+    "    elseif ok then\n"
+    "      if n ~= '' then name = n end\n"
+    "      if l and l > 0 then last = l; lasts = string.format('%.0f', l) end\n"
+    "      opted = o == true\n"
+    "      created = c and string.format('%.0f', c) or nil\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local pdone = '0'\n"
+    "if ok then\n"
+    "  pdone = '1'\n"
+    "  local changed = false\n"
+    "  if tonumber(ARGV[10]) > last then lasts = ARGV[10]; changed = true end\n"
+    "  if ARGV[8] == '1' and name ~= ARGV[9] then\n"
+    "    name = ARGV[9]; changed = true\n"
+    "  end\n"
+    "  if changed or not raw then\n"
+    "    local nj = 'null'\n"
+    "    if name then nj = cjson.encode(name) end\n"
+    "    local ob = 'false'\n"
+    "    if opted then ob = 'true' end\n"
+    "    local cj = ''\n"
+    "    if created then cj = ',\"created_ms\":' .. created end\n"
+    "    write(KEYS[7], KEYS[8], '#schema 1\\n{\"name\":' .. nj ..\n"
+    "          ',\"last_inbound_ms\":' .. lasts .. ',\"opted_out\":' .. ob ..\n"
+    "          cj .. '}', '0')\n"
+    "  end\n"
+    "end\n"
+    "local conv, cver = redis.call('GET', KEYS[9]), ''\n"
+    "if conv then cver = redis.call('GET', KEYS[10]) or\n"
+    "                    restamp(KEYS[9], KEYS[10])\n"
+    "else conv = '' end\n"
+    "local ob = '0'\n"
+    "if opted then ob = '1' end\n"
+    "return {'K', claimv, pdone, name or '', ob, cver, conv}\n");
+
+/* KEYS: counter, conversation + version, marker + version, done +
+ * version (unused ones repeat the marker), then per job the enqueue
+ * script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
+ * value ttl | job count, then per job the enqueue script's 14 arguments.
+ * -> {0, 0} conversation conflict, {0, 1} marker exists (nothing
+ * written), or {1, conversation version ('' if not written), one
+ * character per job: '1' if its id was on its queue already}. */
+static wb_redis_script commit_script = WB_REDIS_SCRIPT(
+    "turn commit",
+    /* The scheduler's enqueue, as a function of (KEYS, ARGV). */
+    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
+    STORAGE_LUA_PRELUDE_V2
+    "if ARGV[1] == '1' then\n"
+    "  local cur = '0'\n"
+    "  if redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "    cur = redis.call('GET', KEYS[3]) or ''\n"
+    "  end\n"
+    "  if cur ~= ARGV[2] then return {0, 0} end\n"
+    "end\n"
+    "if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 1} end\n"
+    "local cver = ''\n"
+    "if ARGV[1] == '1' then\n"
+    "  cver = write(KEYS[2], KEYS[3], ARGV[3], ARGV[4])\n"
+    "end\n"
+    "write(KEYS[4], KEYS[5], '1', ARGV[5])\n"
+    "local existed = {}\n"
+    "for i = 0, tonumber(ARGV[9]) - 1 do\n"
+    "  local k, a = {}, {}\n"
+    "  for j = 1, 4 do k[j] = KEYS[7 + 4 * i + j] end\n"
+    "  for j = 1, 14 do a[j] = ARGV[9 + 14 * i + j] end\n"
+    "  existed[#existed + 1] = enqueue(k, a) == 3 and '1' or '0'\n"
+    "end\n"
+    "if ARGV[6] == '1' then write(KEYS[6], KEYS[7], ARGV[7], ARGV[8]) end\n"
+    "return {1, cver, table.concat(existed)}\n");
+
+/* ------------------------------------------------------------------ */
+/* Arguments                                                           */
+
+static const char COUNTER_KEY[] = "\0version";
+
+/* A storage key and its version key ("<key>\0v"), without the prefix. */
+typedef struct key_pair {
+    const char *key;
+    size_t len;
+    char ver[WB_STORAGE_KEY_MAX + 3];
+} key_pair;
+
+static int pair_of(key_pair *p, const char *key)
+{
+    size_t len = key ? strlen(key) : 0;
+    if (len == 0 || len > WB_STORAGE_KEY_MAX)
+        return WABOT_ERR_INVAL;
+    p->key = key;
+    p->len = len;
+    memcpy(p->ver, key, len);
+    memcpy(p->ver + len, "\0v", 2);
+    return WABOT_OK;
+}
+
+static void push_pair(const key_pair *p, const char **keys, size_t *lens,
+                      size_t *n)
+{
+    keys[*n] = p->key;
+    lens[(*n)++] = p->len;
+    keys[*n] = p->ver;
+    lens[(*n)++] = p->len + 2;
+}
+
+static void fmt_ttl(char *buf, int64_t ttl_ms)
+{
+    snprintf(buf, 24, "%" PRId64,
+             ttl_ms > MAX_TTL_MS ? MAX_TTL_MS : ttl_ms < 0 ? 0 : ttl_ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+
+static const redisReply *elem(const redisReply *rep, size_t i)
+{
+    return rep->type == REDIS_REPLY_ARRAY && i < rep->elements
+               ? rep->element[i]
+               : NULL;
+}
+
+/* A string element as text: 1, or 0 if it is not one. */
+static int elem_str(const redisReply *rep, size_t i, const char **s,
+                    size_t *len)
+{
+    const redisReply *e = elem(rep, i);
+    if (e == NULL || e->type != REDIS_REPLY_STRING)
+        return 0;
+    *s = e->str;
+    *len = e->len;
+    return 1;
+}
+
+/* A decimal element ("" = 0). */
+static int elem_u64(const redisReply *rep, size_t i, uint64_t *v)
+{
+    const char *s;
+    size_t len;
+    if (!elem_str(rep, i, &s, &len) || len > 20)
+        return 0;
+    char buf[24];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    *v = len ? strtoull(buf, &end, 10) : 0;
+    return len == 0 || *end == '\0';
+}
+
+static char *dup_elem(const redisReply *rep, size_t i, size_t *len)
+{
+    const char *s;
+    size_t n;
+    if (!elem_str(rep, i, &s, &n))
+        return NULL;
+    char *d = malloc(n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+        if (len)
+            *len = n;
+    }
+    return d;
+}
+
+static int begin_reply(wabot_redis *r, const redisReply *rep,
+                       wb_turn_begin_res *res)
+{
+    const char *tag;
+    size_t tlen;
+    if (!elem_str(rep, 0, &tag, &tlen) || tlen != 1)
+        return wb_redis_fail(r, "turn begin: unexpected reply");
+    if (*tag == 'B' || *tag == 'D') {
+        res->claim = *tag == 'B' ? WB_CLAIM_BUSY : WB_CLAIM_EXISTS;
+        return WABOT_OK;
+    }
+    if (!elem_u64(rep, 1, &res->claim_version))
+        return wb_redis_fail(r, "turn begin: unexpected reply");
+    uint64_t wait = 0;
+    if (*tag == 'L') {
+        if (!elem_u64(rep, 2, &wait))
+            return wb_redis_fail(r, "turn begin: unexpected reply");
+        res->limited = 1;
+        res->retry_after_ms = (int64_t)wait;
+        return WABOT_OK;
+    }
+    if (*tag == 'C') {
+        res->committed = 1;
+        return WABOT_OK;
+    }
+    const char *s;
+    size_t len;
+    if (*tag != 'K' || !elem_str(rep, 2, &s, &len) || len != 1 ||
+        !elem_u64(rep, 5, &res->conv_version))
+        return wb_redis_fail(r, "turn begin: unexpected reply");
+    res->profile_done = *s == '1';
+    if (res->profile_done) {
+        if (!elem_str(rep, 3, &s, &len) ||
+            (len > 0 && (res->name = dup_elem(rep, 3, NULL)) == NULL))
+            return WABOT_ERR_NOMEM;
+        res->opted_out = elem_str(rep, 4, &s, &len) && len == 1 && *s == '1';
+    }
+    res->conv_found = res->conv_version != 0;
+    if (res->conv_found &&
+        (res->conv = dup_elem(rep, 6, &res->conv_len)) == NULL)
+        return WABOT_ERR_NOMEM;
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The capability                                                      */
+
+static int turn_usable(const wabot_storage *s, const wabot_scheduler *sched,
+                       const wabot_limiter *limiter)
+{
+    wabot_redis *r = wb_redis_storage_handle(s);
+    return r != NULL && sched != NULL &&
+           wb_redis_scheduler_handle(sched) == r &&
+           (limiter == NULL || wb_redis_limiter_handle(limiter) == r);
+}
+
+static int turn_begin(wabot_storage *s, const wb_turn_begin_req *req,
+                      wb_turn_begin_res *res)
+{
+    memset(res, 0, sizeof *res);
+    wabot_redis *r = wb_redis_storage_handle(s);
+    enum { NKEYS = 10, NARGS = 10 };
+    key_pair claim, marker, prof, conv;
+    if (pair_of(&marker, req->marker_key) ||
+        pair_of(&claim, req->claim_key ? req->claim_key : req->marker_key) ||
+        pair_of(&prof, req->profile_key) || pair_of(&conv, req->conv_key))
+        return WABOT_ERR_INVAL;
+    char gkey[sizeof WB_GCRA_KEY_NS + WB_STORAGE_KEY_MAX];
+    if (req->limit != NULL) {
+        int w = snprintf(gkey, sizeof gkey, WB_GCRA_KEY_NS "%s",
+                         req->limit->key);
+        if (w < 0 || (size_t)w >= sizeof gkey)
+            return WABOT_ERR_INVAL;
+    }
+    const char *keys[NKEYS];
+    size_t lens[NKEYS], n = 0;
+    keys[n] = COUNTER_KEY;
+    lens[n++] = sizeof COUNTER_KEY - 1;
+    push_pair(&claim, keys, lens, &n);
+    keys[n] = req->limit != NULL ? gkey : marker.key;
+    lens[n] = strlen(keys[n]);
+    n++;
+    push_pair(&marker, keys, lens, &n);
+    push_pair(&prof, keys, lens, &n);
+    push_pair(&conv, keys, lens, &n);
+
+    char lease[24], touch[24];
+    fmt_ttl(lease, req->lease_ms);
+    snprintf(touch, sizeof touch, "%" PRId64, req->touch_ms);
+    wb_gcra_nums g = {"0", "1", "0"};
+    if (req->limit != NULL)
+        wb_gcra_nums_of(req->limit, req->now_ms, &g);
+    const char *args[NARGS] = {
+        req->claim_key ? "1" : "0", req->claim_value ? req->claim_value : "",
+        lease, req->limit ? "1" : "0", g.now, g.t, g.tau,
+        req->profile_name ? "1" : "0",
+        req->profile_name ? req->profile_name : "", touch};
+    redisReply *rep = NULL;
+    int rc = wb_redis_evaln(r, &begin_script, n, keys, lens, NARGS, args,
+                            NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = begin_reply(r, rep, res);
+    freeReplyObject(rep);
+    if (rc != WABOT_OK)
+        wb_turn_begin_clear(res);
+    return rc;
+}
+
+/* The commit's argument vectors (heap: up to MAX_JOBS jobs). */
+typedef struct commit_args {
+    const char **keys;
+    size_t *klens;
+    const char **args;
+    size_t *alens;
+    wb_redis_enqueue_args *jobs;
+    size_t nk, na;
+} commit_args;
+
+static void commit_args_free(commit_args *c)
+{
+    free(c->keys);
+    free(c->klens);
+    free(c->args);
+    free(c->alens);
+    free(c->jobs);
+}
+
+static void push_arg(commit_args *c, const char *s, size_t len)
+{
+    c->args[c->na] = s;
+    c->alens[c->na++] = len;
+}
+
+static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
+                       wb_turn_commit_res *res)
+{
+    memset(res, 0, sizeof *res);
+    wabot_redis *r = wb_redis_storage_handle(s);
+    if (req->n_jobs > WB_TURN_MAX_JOBS)
+        return WABOT_ERR_TOO_LARGE;
+    key_pair conv, marker, done;
+    if (pair_of(&marker, req->marker_key) ||
+        pair_of(&conv, req->conv_key ? req->conv_key : req->marker_key) ||
+        pair_of(&done, req->done_key ? req->done_key : req->marker_key))
+        return WABOT_ERR_INVAL;
+    size_t nj = req->n_jobs;
+    commit_args c = {0};
+    size_t maxk = 7 + 4 * nj, maxa = 9 + 14 * nj;
+    c.keys = malloc(maxk * sizeof *c.keys);
+    c.klens = malloc(maxk * sizeof *c.klens);
+    c.args = malloc(maxa * sizeof *c.args);
+    c.alens = malloc(maxa * sizeof *c.alens);
+    c.jobs = malloc((nj ? nj : 1) * sizeof *c.jobs);
+    if (!c.keys || !c.klens || !c.args || !c.alens || !c.jobs) {
+        commit_args_free(&c);
+        return WABOT_ERR_NOMEM;
+    }
+    c.keys[0] = COUNTER_KEY;
+    c.klens[0] = sizeof COUNTER_KEY - 1;
+    c.nk = 1;
+    push_pair(&conv, c.keys, c.klens, &c.nk);
+    push_pair(&marker, c.keys, c.klens, &c.nk);
+    push_pair(&done, c.keys, c.klens, &c.nk);
+    char expect[24], conv_ttl[24], marker_ttl[24], done_ttl[24], count[24];
+    snprintf(expect, sizeof expect, "%" PRIu64, req->conv_expect);
+    fmt_ttl(conv_ttl, req->conv_ttl_ms);
+    fmt_ttl(marker_ttl, req->marker_ttl_ms);
+    fmt_ttl(done_ttl, req->done_ttl_ms);
+    snprintf(count, sizeof count, "%zu", nj);
+    push_arg(&c, req->conv_key ? "1" : "0", 1);
+    push_arg(&c, expect, strlen(expect));
+    push_arg(&c, req->conv_key ? req->conv_val : "",
+             req->conv_key ? req->conv_len : 0);
+    push_arg(&c, conv_ttl, strlen(conv_ttl));
+    push_arg(&c, marker_ttl, strlen(marker_ttl));
+    push_arg(&c, req->done_key ? "1" : "0", 1);
+    const char *dv = req->done_key && req->done_value ? req->done_value : "";
+    push_arg(&c, dv, strlen(dv));
+    push_arg(&c, done_ttl, strlen(done_ttl));
+    push_arg(&c, count, strlen(count));
+    for (size_t i = 0; i < nj; i++) {
+        wb_redis_enqueue_args *a = &c.jobs[i];
+        wb_redis_enqueue_args_init(a, r, req->queues[i], &req->jobs[i],
+                                   req->now_ms);
+        for (size_t k = 0; k < WB_REDIS_ENQUEUE_NKEYS; k++) {
+            c.keys[c.nk] = a->keys[k];
+            c.klens[c.nk++] = strlen(a->keys[k]);
+        }
+        for (size_t k = 0; k < WB_REDIS_ENQUEUE_NARGS; k++)
+            push_arg(&c, a->args[k], a->lens[k]);
+    }
+    redisReply *rep = NULL;
+    int rc = wb_redis_evaln(r, &commit_script, c.nk, c.keys, c.klens, c.na,
+                            c.args, c.alens, &rep);
+    commit_args_free(&c);
+    if (rc != WABOT_OK)
+        return rc;
+    const redisReply *ok = elem(rep, 0), *second = elem(rep, 1);
+    const char *ex;
+    size_t exlen;
+    if (ok == NULL || ok->type != REDIS_REPLY_INTEGER || second == NULL) {
+        rc = wb_redis_fail(r, "turn commit: unexpected reply");
+    } else if (ok->integer == 0) {
+        res->failed = second->type == REDIS_REPLY_INTEGER
+                          ? (int)second->integer
+                          : 0;
+        rc = WABOT_ERR_CONFLICT;
+    } else if (!elem_u64(rep, 1, &res->conv_version) ||
+               !elem_str(rep, 2, &ex, &exlen) || exlen != nj) {
+        rc = wb_redis_fail(r, "turn commit: unexpected reply");
+    } else {
+        for (size_t i = 0; i < nj && i < WB_TURN_MAX_JOBS; i++)
+            res->existed[i] = ex[i] == '1';
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+const wb_turn_path wb_redis_turn_path = {turn_usable, turn_begin,
+                                         turn_commit};

@@ -1,0 +1,469 @@
+/* The turn fast path on a real redis-server (lib/redis/turn.c): a turn is
+ * one "begin" and one "commit" script, with the generic path's semantics
+ * for every outcome -- a duplicate, a claim in progress, a limited
+ * customer, a redelivery after the commit, a conversation changed by
+ * another writer (the CAS retry) -- and the generic path when the
+ * limiter is not on the same Redis. Each test uses its own key prefix on
+ * one shared server. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs.h" /* the batch capability (lib/internal) */
+#include "redis_harness.h"
+#include "testutil.h"
+#include "wabot.h"
+#include "wabot/redis.h"
+
+static rh_server srv;
+static int prefix_no;
+
+typedef struct env {
+    wabot_redis *r;
+    wabot_storage *st;
+    wabot_scheduler *sc;
+    wabot_limiter *li;
+    wabot_transport *rec;
+    wabot_ctx *ctx;
+    tu_clock clock;
+    int runs;          /* handler runs */
+    int clobber_once;  /* the handler writes the conversation behind the
+                          turn's back on its first run */
+} env;
+
+static int answer(wabot_turn *t, void *ud)
+{
+    env *e = ud;
+    e->runs++;
+    if (e->clobber_once) {
+        e->clobber_once = 0;
+        char key[256];
+        snprintf(key, sizeof key, "conv:{%s:%s}", wabot_turn_organization(t),
+                 wabot_turn_customer(t));
+        const char *rec = "#schema 1\n{\"state\":\"\",\"session\":{\"n\":10}}";
+        ck_assert_int_eq(wabot_storage_set(e->st, key, rec, strlen(rec), 0,
+                                           NULL),
+                         WABOT_OK);
+    }
+    int64_t n = wabot_turn_session_int(t, "n", 0) + 1;
+    wabot_turn_session_set_int(t, "n", n);
+    char text[64];
+    snprintf(text, sizeof text, "n=%lld%s", (long long)n,
+             wabot_turn_customer_opted_out(t) ? " (opted out)" : "");
+    return wabot_reply_text(t, text);
+}
+
+/* limit_count > 0: the inbound limit (period 60 s; a burst of 20 unless
+ * the count is 1) on the Redis limiter, or on a memory one when
+ * memory_limiter is set. The scripts are loaded before the test starts
+ * (a first use costs a SCRIPT LOAD: not the steady state). */
+static void env_init(env *e, int64_t limit_count, int memory_limiter)
+{
+    memset(e, 0, sizeof *e);
+    tu_clock_init(&e->clock, TU_EPOCH_MS);
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = srv.port;
+    char prefix[32];
+    /* unique under Check's fork mode too */
+    snprintf(prefix, sizeof prefix, "t%ld.%d:", (long)getpid(), ++prefix_no);
+    cfg.prefix = prefix;
+    const char *why = NULL;
+    e->r = wabot_redis_new(&cfg, &why);
+    ck_assert_msg(e->r != NULL, "wabot_redis_new: %s", why ? why : "?");
+    e->st = wabot_storage_redis_new(e->r);
+    e->sc = wabot_scheduler_redis_new(e->r);
+    e->li = memory_limiter ? wabot_limiter_memory_new()
+                           : wabot_limiter_redis_new(e->r);
+    e->rec = wabot_recorder_new();
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_storage(o, e->st);
+    wabot_options_set_scheduler(o, e->sc);
+    wabot_options_set_limiter(o, e->li);
+    wabot_options_set_transport(o, e->rec);
+    wabot_clock k = tu_clock_wabot(&e->clock);
+    wabot_options_set_clock(o, &k);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, limit_count);
+    if (limit_count > 0) {
+        wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_PERIOD_MS, 60000);
+        wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_BURST,
+                              limit_count > 1 ? 20 : 0);
+    }
+    ck_assert_int_eq(wabot_ctx_new(&e->ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    wabot_route_fallback(e->ctx, NULL, answer, e, NULL);
+    wabot_message *m = tu_text("warm-up", "+15559999999", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(e->ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(e->ctx);
+    wabot_recorder_clear(e->rec);
+    e->runs = 0;
+}
+
+static void env_free(env *e)
+{
+    wabot_ctx_free(e->ctx);
+    wabot_transport_free(e->rec);
+    wabot_limiter_free(e->li);
+    wabot_scheduler_free(e->sc);
+    wabot_storage_free(e->st);
+    wabot_redis_free(e->r);
+}
+
+/* Handle message `id` from `from`; returns its status, *rt the round
+ * trips it cost. */
+static int handle(env *e, const char *id, const char *from, int64_t *rt)
+{
+    wabot_message *m = tu_text(id, from, "hello");
+    wabot_message_set_profile_name(m, "Ana");
+    int64_t before = wabot_redis_round_trips(e->r);
+    int rc = wabot_ctx_handle_message(e->ctx, m);
+    if (rt)
+        *rt = wabot_redis_round_trips(e->r) - before;
+    wabot_message_free(m);
+    return rc;
+}
+
+static int64_t session_n(env *e, const char *from)
+{
+    wabot_conversation *c = NULL;
+    ck_assert_int_eq(wabot_conversation_get(e->ctx, "default", from, &c),
+                     WABOT_OK);
+    const char *s = wabot_conversation_session(c);
+    const char *p = strstr(s, "\"n\":");
+    int64_t n = p ? atoll(p + 4) : -1;
+    wabot_conversation_free(c);
+    return n;
+}
+
+static size_t sent(env *e)
+{
+    tu_drain(e->ctx);
+    return wabot_recorder_count(e->rec);
+}
+
+START_TEST(test_turn_is_two_round_trips_and_saves_touches_and_replies)
+{
+    env e;
+    env_init(&e, 30, 0);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000001", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2); /* begin + commit; the generic path costs 9 */
+    ck_assert_int_eq(handle(&e, "m2", "+15550000001", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(e.runs, 2);
+    ck_assert_int_eq(session_n(&e, "+15550000001"), 2);
+    ck_assert_uint_eq(sent(&e), 2);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000001", &c),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_customer_name(c), "Ana");
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 0);
+    wabot_customer_free(c);
+    env_free(&e);
+}
+END_TEST
+
+/* A customer the campaign module keeps (tags, attributes) is touched by
+ * an inbound message without losing any member: the script leaves such a
+ * profile to the generic path, which keeps the whole document. */
+START_TEST(test_inbound_touch_keeps_the_campaign_members_of_a_profile)
+{
+    env e;
+    env_init(&e, 0, 0);
+    const char *doc = "{\"phone\":\"+15550000009\",\"name\":\"Ana\","
+                      "\"tags\":[\"vip\"],\"attributes\":{\"city\":\"Lima\"}}";
+    char *out = NULL;
+    ck_assert_int_eq(wabot_customer_upsert_json(e.ctx, "default", doc,
+                                                strlen(doc), &out),
+                     WABOT_OK);
+    wabot_ctx_mem_free(e.ctx, out);
+    tu_clock_advance(&e.clock, 5000);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m9", "+15550000009", &rt), WABOT_OK);
+    ck_assert_int_eq(wabot_customer_get_json(e.ctx, "default", "+15550000009",
+                                             &out),
+                     WABOT_OK);
+    ck_assert_msg(strstr(out, "\"vip\"") != NULL, "tags lost: %s", out);
+    ck_assert_msg(strstr(out, "\"Lima\"") != NULL, "attributes lost: %s", out);
+    wabot_ctx_mem_free(e.ctx, out);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000009", &c),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS + 5000);
+    wabot_customer_free(c);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_profile_written_the_generic_way_is_read_by_the_script)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(wabot_customer_set_opted_out(e.ctx, "default",
+                                                  "+15550000002", 1),
+                     WABOT_OK);
+    tu_clock_advance(&e.clock, 5000);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000002", NULL), WABOT_OK);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000002", &c),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 1); /* kept */
+    ck_assert_str_eq(wabot_customer_name(c), "Ana");
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS + 5000);
+    wabot_customer_free(c);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_duplicate_delivery_is_dropped_in_one_round_trip)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000003", NULL), WABOT_OK);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000003", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 1);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.duplicates"), 1);
+    ck_assert_int_eq(session_n(&e, "+15550000003"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_claim_held_by_another_attempt_answers_busy)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(wabot_storage_set(e.st, "dedup:m1", "claim", 5, 60000,
+                                       NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000004", NULL), WABOT_ERR_BUSY);
+    ck_assert_int_eq(e.runs, 0);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.in_progress"), 1);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "dedup:m1", &v, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(v, "claim"); /* the other attempt's claim stands */
+    wabot_free(v);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_limited_customer_is_dropped_with_one_notice_per_period)
+{
+    env e;
+    env_init(&e, 1, 0);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000005", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(handle(&e, "m2", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m3", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.rate_limited"),
+                     2);
+    /* the reply and one notice; the limited messages are done */
+    ck_assert_uint_eq(sent(&e), 2);
+    ck_assert_int_eq(handle(&e, "m2", "+15550000005", &rt), WABOT_OK);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "messages.duplicates"), 1);
+    /* a period later the customer is let in again */
+    tu_clock_advance(&e.clock, 60000);
+    ck_assert_int_eq(handle(&e, "m4", "+15550000005", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 2);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_redelivery_after_commit_runs_nothing_again)
+{
+    env e;
+    env_init(&e, 30, 0);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000006", NULL), WABOT_OK);
+    /* The dedup mark is gone (a legacy TTL, a flush): the redelivery gets
+     * past the claim and finds the turn's marker. */
+    ck_assert_int_eq(wabot_storage_del(e.st, "dedup:m1"), WABOT_OK);
+    ck_assert_int_eq(handle(&e, "m1", "+15550000006", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(session_n(&e, "+15550000006"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "outbox.recovered_turns"), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_conversation_changed_behind_the_turn_is_retried_on_fresh_state)
+{
+    env e;
+    env_init(&e, 30, 0);
+    e.clobber_once = 1;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000007", NULL), WABOT_OK);
+    ck_assert_int_eq(e.runs, 2);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "state.conflicts"), 1);
+    ck_assert_int_eq(session_n(&e, "+15550000007"), 11);
+    ck_assert_uint_eq(sent(&e), 1); /* only the retry's reply */
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_limiter_elsewhere_takes_the_generic_path)
+{
+    env e;
+    env_init(&e, 30, 1); /* memory limiter: no single store */
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "m1", "+15550000008", &rt), WABOT_OK);
+    ck_assert_int_gt(rt, 2);
+    ck_assert_int_eq(session_n(&e, "+15550000008"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Worker-side batches (lib/redis/scheduler.c: reserve_many,            */
+/* complete_many)                                                      */
+
+static int finish_now(wabot_job *j, void *ud)
+{
+    (void)j;
+    (void)ud;
+    return WABOT_OK;
+}
+
+START_TEST(test_workers_reserve_and_complete_in_batches)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "work", finish_now, NULL,
+                                            NULL, 16),
+                     WABOT_OK);
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "j%d", i);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(e.ctx, "work", "x", 1, &spec, NULL),
+                         WABOT_OK);
+    }
+    int64_t before = wabot_redis_round_trips(e.r);
+    for (int k = 0; k < 10 &&
+                    wabot_metrics_counter(e.ctx, "jobs.work.processed") < 40;
+         k++)
+        wabot_ctx_run_until_idle(e.ctx, wabot_ctx_now_ms(e.ctx));
+    int64_t used = wabot_redis_round_trips(e.r) - before;
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "jobs.work.processed"), 40);
+    /* 3 reserve_many + 3 complete_many, then per loop pass an empty
+     * reserve_many and the deadline's next_due (the passes vary with the
+     * loop sources other modules add); one call per job would be 80 and
+     * more */
+    ck_assert_int_le(used, 24);
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    ck_assert_int_eq(wabot_queue_counts(e.ctx, "work", c,
+                                        WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    ck_assert_int_eq(c[WABOT_JOB_COMPLETED], 40);
+    ck_assert_int_eq(c[WABOT_JOB_ACTIVE] + c[WABOT_JOB_WAITING], 0);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(test_a_fenced_job_in_a_batch_is_refused_alone)
+{
+    env e;
+    env_init(&e, 0, 0);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f%d", i);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(e.ctx, "q", "x", 1, &spec, NULL),
+                         WABOT_OK);
+    }
+    wabot_job_info *infos[4];
+    for (int i = 0; i < 4; i++)
+        infos[i] = wabot_job_info_new();
+    size_t got = 0;
+    int32_t recovered = -1;
+    int64_t now = wabot_ctx_now_ms(e.ctx);
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "q", now, 30000, 3, 4,
+                                               infos, &got, &recovered),
+                     WABOT_OK);
+    ck_assert_uint_eq(got, 3);
+    ck_assert_int_eq(recovered, 0);
+    const char *ids[3];
+    uint64_t tokens[3];
+    char fenced[16];
+    for (int i = 0; i < 3; i++) {
+        const wabot_job_record *r = wabot_job_info_record(infos[i]);
+        ids[i] = r->id;
+        tokens[i] = r->token;
+    }
+    snprintf(fenced, sizeof fenced, "%s", ids[1]);
+    tokens[1] += 1000; /* a stale reservation's token */
+    int results[3];
+    wb_scheduler_complete_many(e.sc, "q", 3, ids, tokens, now, results);
+    ck_assert_int_eq(results[0], WABOT_OK);
+    ck_assert_int_eq(results[1], WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(results[2], WABOT_OK);
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    wabot_queue_counts(e.ctx, "q", c, WABOT_JOB_STATE_COUNT);
+    ck_assert_int_eq(c[WABOT_JOB_COMPLETED], 2);
+    ck_assert_int_eq(c[WABOT_JOB_ACTIVE], 1);
+    /* its lease expires: the next batch recovers it first */
+    got = 0;
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "q", now + 30001, 30000,
+                                               3, 4, infos, &got, &recovered),
+                     WABOT_OK);
+    ck_assert_int_eq(recovered, 1);
+    ck_assert_uint_eq(got, 1);
+    ck_assert_str_eq(wabot_job_info_record(infos[0])->id, fenced);
+    for (int i = 0; i < 4; i++)
+        wabot_job_info_free(infos[i]);
+    env_free(&e);
+}
+END_TEST
+
+int main(void)
+{
+    if (!rh_available())
+        return getenv("CI") ? 1 : 77;
+    if (rh_start(&srv, 0) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return 1;
+    }
+    Suite *s = suite_create("redis-turn");
+    TCase *tc = tcase_create("fast path");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(
+        tc, test_turn_is_two_round_trips_and_saves_touches_and_replies);
+    tcase_add_test(
+        tc, test_profile_written_the_generic_way_is_read_by_the_script);
+    tcase_add_test(tc, test_inbound_touch_keeps_the_campaign_members_of_a_profile);
+    tcase_add_test(tc, test_duplicate_delivery_is_dropped_in_one_round_trip);
+    tcase_add_test(tc, test_claim_held_by_another_attempt_answers_busy);
+    tcase_add_test(
+        tc, test_limited_customer_is_dropped_with_one_notice_per_period);
+    tcase_add_test(tc, test_redelivery_after_commit_runs_nothing_again);
+    tcase_add_test(
+        tc,
+        test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
+    tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("worker batches");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_workers_reserve_and_complete_in_batches);
+    tcase_add_test(tc, test_a_fenced_job_in_a_batch_is_refused_alone);
+    suite_add_tcase(s, tc);
+    int rc = tu_run_suite(s);
+    rh_destroy(&srv);
+    return rc;
+}
