@@ -63,6 +63,15 @@ int wb_detail(const void *owner, int status, const char *fmt, ...)
     return status;
 }
 
+void *wb_null(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    wb_detailv(NULL, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
 const char *wb_detail_of(const void *owner)
 {
     return tls_err.owner == owner ? tls_err.msg : "";

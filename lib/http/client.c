@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errors.h"
 #include "http.h"
 #include "runtime.h"
 
@@ -73,10 +74,10 @@ wabot_http_client *wabot_http_client_new(const wabot_http_client_vtable *vt,
 {
     /* Newer versions only add members at the end: accept them. */
     if (!vt || vt->version < 1 || !vt->start)
-        return NULL;
+        return wb_null("wabot_http_client_new: NULL vtable, version 0 or no start");
     wabot_http_client *c = calloc(1, sizeof *c);
     if (!c)
-        return NULL;
+        return wb_null("wabot_http_client_new: out of memory");
     c->vt = vt;
     c->impl = impl;
     pthread_mutex_init(&c->lock, NULL);

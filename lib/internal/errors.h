@@ -11,6 +11,9 @@
 int wb_detail(const void *owner, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void wb_detailv(const void *owner, const char *fmt, va_list ap);
+/* For constructors that return NULL: record the detail (owner NULL, read
+ * with wabot_errmsg()) and return NULL. */
+void *wb_null(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* This thread's detail if it is about `owner`, else "". */
 const char *wb_detail_of(const void *owner);
 

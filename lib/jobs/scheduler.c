@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "jobs.h"
 #include "versioned.h"
 
@@ -40,7 +41,7 @@ wabot_scheduler *wabot_scheduler_new(const wabot_scheduler_vtable *vt,
                                      void *impl)
 {
     if (vt == NULL || vt->version == 0 || !vtable_complete(vt))
-        return NULL;
+        return wb_null("wabot_scheduler_new: NULL vtable, version 0 or a NULL operation");
     return wb_scheduler_wrap(vt, impl, "custom");
 }
 

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errors.h"
 #include "message.h"
 
 static const char *names_type[] = {
@@ -109,17 +110,17 @@ wabot_message *wabot_message_new(const char *id, const char *from,
     char from164[20], to164[20] = "";
     if (!id || !*id || !from ||
         wb_e164_normalize(from, from164, sizeof from164) != WABOT_OK)
-        return NULL;
+        return wb_null("wabot_message_new: empty id, or from is not an E.164 number");
     if (to && *to && wb_e164_normalize(to, to164, sizeof to164) != WABOT_OK)
-        return NULL;
+        return wb_null("wabot_message_new: to is not an E.164 number");
     wabot_message *m = wb_message_alloc(NULL);
     if (!m)
-        return NULL;
+        return wb_null("wabot_message_new: out of memory");
     m->provider = WABOT_PROVIDER_TEST;
     if (set_str(m, &m->id, id) || set_str(m, &m->from, from164) ||
         set_str(m, &m->to, to164)) {
         wabot_message_free(m);
-        return NULL;
+        return wb_null("wabot_message_new: out of memory");
     }
     return m;
 }

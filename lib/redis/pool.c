@@ -27,6 +27,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "errors.h"
 #include "redis.h"
 
 #define BACKOFF_MIN_MS 50
@@ -564,11 +565,11 @@ wabot_redis *wabot_redis_new(const wabot_redis_config *cfg, const char **err)
         err = &dummy;
     *err = config_problem(cfg);
     if (*err != NULL)
-        return NULL;
+        return wb_null("wabot_redis_new: %s", *err);
     wabot_redis *r = redis_alloc(cfg);
     if (r == NULL) {
         *err = "out of memory";
-        return NULL;
+        return wb_null("wabot_redis_new: %s", *err);
     }
     /* One connection now, so a wrong address or password shows at once. */
     int rc = WABOT_OK;
@@ -577,7 +578,7 @@ wabot_redis *wabot_redis_new(const wabot_redis_config *cfg, const char **err)
     if (c == NULL) {
         *err = describe_connect_failure(rc, stage);
         redis_destroy(r);
-        return NULL;
+        return wb_null("wabot_redis_new: %s", *err);
     }
     /* A server that wants a password accepts the connection and refuses
      * the first command: find out now. */
@@ -588,7 +589,7 @@ wabot_redis *wabot_redis_new(const wabot_redis_config *cfg, const char **err)
                    : "Redis did not answer PING";
         redisFree(c);
         redis_destroy(r);
-        return NULL;
+        return wb_null("wabot_redis_new: %s", *err);
     }
     r->stats.connects = 1;
     r->open = 1;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "errors.h"
 #include "resilience.h"
 
 typedef struct wb_bucket {
@@ -127,17 +128,17 @@ wabot_breaker *wabot_breaker_new(const wabot_breaker_config *cfg)
         c.version = cfg->version;
     }
     if (!config_valid(&c))
-        return NULL;
+        return wb_null("wabot_breaker_new: invalid config (version, window_ms, buckets, failure_rate_pct 1..100, min_volume, open_ms, half_open_probes)");
     c.version = WABOT_BREAKER_CONFIG_VERSION;
 
     wabot_breaker *b = wb_calloc(NULL, 1, sizeof *b);
     if (b == NULL)
-        return NULL;
+        return wb_null("wabot_breaker_new: out of memory");
     b->ring = wb_calloc(NULL, (size_t)c.buckets, sizeof *b->ring);
     if (b->ring == NULL || pthread_mutex_init(&b->mu, NULL) != 0) {
         wb_free(NULL, b->ring);
         wb_free(NULL, b);
-        return NULL;
+        return wb_null("wabot_breaker_new: out of memory");
     }
     b->cfg = c;
     b->bucket_ms = c.window_ms / c.buckets;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "alloc.h"
 #include "htab.h"
 #include "resilience.h"
@@ -41,10 +42,10 @@ wabot_limiter *wabot_limiter_new(const wabot_limiter_vtable *vt, void *impl)
 {
     /* A newer table only grows at the end: its version-1 part is ours. */
     if (vt == NULL || vt->version == 0 || vt->check == NULL)
-        return NULL;
+        return wb_null("wabot_limiter_new: NULL vtable, version 0 or no check");
     wabot_limiter *l = wb_malloc(NULL, sizeof *l);
     if (l == NULL)
-        return NULL;
+        return wb_null("wabot_limiter_new: out of memory");
     l->check = vt->check;
     l->destroy = vt->destroy;
     l->impl = impl;

@@ -42,12 +42,12 @@ void wb_turn_begin_clear(wb_turn_begin_res *res)
 wabot_storage *wabot_storage_new(const wabot_storage_vtable *vt, void *impl)
 {
     if (vt == NULL || vt->version == 0)
-        return NULL;
+        return wb_null("wabot_storage_new: NULL vtable or version 0");
     /* Members of version 1; a newer table only grows at the end. */
     if (vt->get == NULL || vt->set == NULL || vt->set_nx == NULL ||
         vt->cas == NULL || vt->del == NULL || vt->del_if == NULL ||
         vt->incr == NULL || vt->expire == NULL || vt->destroy == NULL)
-        return NULL;
+        return wb_null("wabot_storage_new: a version-1 operation of the vtable is NULL");
     return wb_storage_wrap(vt, impl, "custom");
 }
 

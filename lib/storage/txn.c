@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "storage.h"
 
 struct wabot_storage_txn {
@@ -18,10 +19,10 @@ struct wabot_storage_txn {
 wabot_storage_txn *wabot_storage_txn_new(wabot_storage *s)
 {
     if (s == NULL)
-        return NULL;
+        return wb_null("wabot_storage_txn_new: NULL storage");
     wabot_storage_txn *t = calloc(1, sizeof *t);
     if (t == NULL)
-        return NULL;
+        return wb_null("wabot_storage_txn_new: out of memory");
     t->s = s;
     t->ops = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->ops);
     t->ptrs = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->ptrs);
@@ -30,7 +31,7 @@ wabot_storage_txn *wabot_storage_txn_new(wabot_storage *s)
     if (t->ops == NULL || t->ptrs == NULL || t->versions == NULL ||
         t->numbers == NULL) {
         wabot_storage_txn_free(t);
-        return NULL;
+        return wb_null("wabot_storage_txn_new: out of memory");
     }
     return t;
 }

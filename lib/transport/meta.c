@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errors.h"
 #include "json_alloc.h"
 #include "message.h"
 #include "provider.h"
@@ -47,7 +48,7 @@ wabot_transport *wabot_transport_meta_new(const wabot_meta_config *cfg)
     if (!cfg || cfg->version < 1 || !cfg->access_token ||
         !*cfg->access_token || !cfg->phone_number_id ||
         !*cfg->phone_number_id || strpbrk(cfg->phone_number_id, "/?# "))
-        return NULL;
+        return wb_null("wabot_transport_meta_new: config NULL or version 0, access_token or phone_number_id missing, or phone_number_id holds /?# or a blank");
     const char *base = cfg->base_url && *cfg->base_url
                            ? cfg->base_url
                            : "https://graph.facebook.com";
@@ -55,10 +56,10 @@ wabot_transport *wabot_transport_meta_new(const wabot_meta_config *cfg)
                               ? cfg->api_version
                               : "v21.0";
     if (!wb_url_ok(base) || strpbrk(version, "/?# "))
-        return NULL;
+        return wb_null("wabot_transport_meta_new: base_url is not an http(s) URL or api_version holds /?# or a blank");
     meta *m = calloc(1, sizeof *m);
     if (!m)
-        return NULL;
+        return wb_null("wabot_transport_meta_new: out of memory");
     m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
     size_t n = strlen(base) + strlen(version) + strlen(cfg->phone_number_id) + 16;
     m->url = malloc(n);
@@ -72,7 +73,7 @@ wabot_transport *wabot_transport_meta_new(const wabot_meta_config *cfg)
         snprintf(m->auth, n, "Bearer %s", cfg->access_token);
     if (!m->url || !m->auth) {
         meta_free(m);
-        return NULL;
+        return wb_null("wabot_transport_meta_new: out of memory");
     }
     wabot_transport *t = wabot_transport_new(&meta_vt, m, "meta");
     if (!t)

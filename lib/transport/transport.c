@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "transport.h"
 
 struct wabot_transport {
@@ -28,16 +29,16 @@ wabot_transport *wabot_transport_new(const wabot_transport_vtable *vt,
                                      void *impl, const char *name)
 {
     if (!vt || vt->version == 0 || !vt->send)
-        return NULL;
+        return wb_null("wabot_transport_new: NULL vtable, version 0 or no send");
     wabot_transport *t = calloc(1, sizeof *t);
     if (!t)
-        return NULL;
+        return wb_null("wabot_transport_new: out of memory");
     t->vt = vt;
     t->impl = impl;
     t->name = strdup(name && *name ? name : "custom");
     if (!t->name) {
         free(t);
-        return NULL;
+        return wb_null("wabot_transport_new: out of memory");
     }
     return t;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "json_alloc.h"
 #include "message.h"
 #include "provider.h"
@@ -89,18 +90,18 @@ wabot_transport *wabot_transport_twilio_new(const wabot_twilio_config *cfg)
         !cfg->auth_token || !*cfg->auth_token ||
         ((!cfg->from || !*cfg->from) &&
          (!cfg->messaging_service_sid || !*cfg->messaging_service_sid)))
-        return NULL;
+        return wb_null("wabot_transport_twilio_new: config NULL or version 0, or account_sid, auth_token, or both from and messaging_service_sid missing");
     const char *base = cfg->base_url && *cfg->base_url
                            ? cfg->base_url
                            : "https://api.twilio.com";
     if (!wb_url_ok(base) ||
         (cfg->status_callback_url && *cfg->status_callback_url &&
          !wb_url_ok(cfg->status_callback_url)))
-        return NULL;
+        return wb_null("wabot_transport_twilio_new: base_url or status_callback_url is not an http(s) URL");
     twilio *t = calloc(1, sizeof *t);
     int bad = 0;
     if (!t)
-        return NULL;
+        return wb_null("wabot_transport_twilio_new: out of memory");
     t->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
     t->sid = strdup(cfg->account_sid);
     t->from = e164_or_null(cfg->from, &bad);
@@ -114,7 +115,7 @@ wabot_transport *wabot_transport_twilio_new(const wabot_twilio_config *cfg)
                  base[strlen(base) - 1] == '/' ? "" : "", cfg->account_sid);
     if (bad || !t->sid || !t->auth || !t->url) {
         twilio_free(t);
-        return NULL;
+        return wb_null("wabot_transport_twilio_new: from is not an E.164 number, or out of memory");
     }
     wabot_transport *tr = wabot_transport_new(&twilio_vt, t, "twilio");
     if (!tr)

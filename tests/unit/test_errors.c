@@ -115,6 +115,32 @@ START_TEST(test_errmsg_is_empty_on_a_thread_without_failures)
 }
 END_TEST
 
+/* A constructor that returns NULL says why on the calling thread. */
+START_TEST(test_constructors_returning_null_leave_a_detail)
+{
+    ck_assert_ptr_null(wabot_storage_new(NULL, NULL));
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "wabot_storage_new"));
+    ck_assert_ptr_null(wabot_message_new("", "+15550100", NULL));
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "wabot_message_new"));
+    ck_assert_ptr_null(wabot_transport_twilio_new(NULL));
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "account_sid"));
+    wabot_breaker_config bad;
+    wabot_breaker_config_init(&bad);
+    bad.failure_rate_pct = 0;
+    ck_assert_ptr_null(wabot_breaker_new(&bad));
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "wabot_breaker_new"));
+    ck_assert_ptr_null(wabot_storage_txn_new(NULL));
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "NULL storage"));
+    wabot_redis_config rc;
+    wabot_redis_config_init(&rc);
+    rc.port = -1;
+    const char *why = NULL;
+    ck_assert_ptr_null(wabot_redis_new(&rc, &why));
+    ck_assert_ptr_nonnull(why);
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), why));
+}
+END_TEST
+
 Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -125,6 +151,7 @@ Suite *errors_suite(void)
     tcase_add_test(tc, test_ctx_new_failure_detail_reaches_errmsg);
     tcase_add_test(tc, test_errmsg_belongs_to_the_calling_thread);
     tcase_add_test(tc, test_errmsg_is_empty_on_a_thread_without_failures);
+    tcase_add_test(tc, test_constructors_returning_null_leave_a_detail);
     suite_add_tcase(s, tc);
     return s;
 }
