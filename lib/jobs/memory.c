@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "htab.h"
 #include "siphash.h"
 #include "jobs.h"
 
@@ -35,19 +36,10 @@ static char stalled_reason[] = "stalled";
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
 
-/* Intrusive hash node: embedded first in jobs and queues. */
-typedef struct hnode {
-    struct hnode *next;
-    uint64_t hash;
-    const char *key;
-    size_t klen;
-} hnode;
-
-typedef struct htab {
-    hnode **buckets;
-    size_t nbuckets; /* a power of two */
-    size_t count;
-} htab;
+/* Jobs by id and queues by name: lib/core/htab.c's intrusive table, the
+ * node embedded first in each. */
+typedef wb_hnode hnode;
+typedef wb_htab htab;
 
 typedef struct mjob {
     hnode node;               /* by id */
@@ -109,70 +101,9 @@ typedef struct msched {
  * by outsiders and chains must not be floodable. */
 
 
-/* ------------------------------------------------------------------ */
-/* Hash table (intrusive, chained, grows at load factor 1)             */
-
 static int htab_init(htab *t)
 {
-    t->buckets = calloc(MIN_BUCKETS, sizeof *t->buckets);
-    t->nbuckets = MIN_BUCKETS;
-    t->count = 0;
-    return t->buckets != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
-}
-
-static hnode **htab_slot(const htab *t, uint64_t hash, const char *key,
-                         size_t klen)
-{
-    hnode **p = &t->buckets[hash & (t->nbuckets - 1)];
-    while (*p != NULL) {
-        const hnode *n = *p;
-        if (n->hash == hash && n->klen == klen &&
-            memcmp(n->key, key, klen) == 0)
-            break;
-        p = &(*p)->next;
-    }
-    return p;
-}
-
-static void htab_grow(htab *t)
-{
-    if (t->nbuckets > SIZE_MAX / 2 / sizeof(hnode *))
-        return;
-    size_t nb = t->nbuckets * 2;
-    hnode **b = calloc(nb, sizeof *b);
-    if (b == NULL)
-        return; /* keep the old table: slower, still correct */
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        hnode *n = t->buckets[i];
-        while (n != NULL) {
-            hnode *next = n->next;
-            size_t j = n->hash & (nb - 1);
-            n->next = b[j];
-            b[j] = n;
-            n = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = nb;
-}
-
-/* Never fails: growth is an optimisation. */
-static void htab_add(htab *t, hnode *n)
-{
-    if (t->count + 1 > t->nbuckets)
-        htab_grow(t);
-    size_t i = n->hash & (t->nbuckets - 1);
-    n->next = t->buckets[i];
-    t->buckets[i] = n;
-    t->count++;
-}
-
-static void htab_remove(htab *t, hnode *n)
-{
-    hnode **p = htab_slot(t, n->hash, n->key, n->klen);
-    *p = n->next;
-    t->count--;
+    return wb_htab_init(t, NULL, MIN_BUCKETS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -460,21 +391,20 @@ static mqueue *queue_find(const msched *m, const char *name)
 {
     size_t len = strlen(name);
     uint64_t h = wb_siphash13(m->k0, m->k1, name, len);
-    hnode *n = *htab_slot(&m->queues, h, name, len);
+    hnode *n = wb_htab_find(&m->queues, h, name, len);
     return (mqueue *)n; /* node is the first member */
+}
+
+static void job_drop(wb_hnode *n, void *ud)
+{
+    (void)ud;
+    job_free((mjob *)n);
 }
 
 static void queue_free(mqueue *q)
 {
-    for (size_t i = 0; i < q->jobs.nbuckets; i++) {
-        hnode *n = q->jobs.buckets[i];
-        while (n != NULL) {
-            hnode *next = n->next;
-            job_free((mjob *)n);
-            n = next;
-        }
-    }
-    free(q->jobs.buckets);
+    wb_htab_each(&q->jobs, job_drop, NULL);
+    wb_htab_free(&q->jobs);
     free(q->ready.items);
     free(q->delayed.items);
     free(q->active.items);
@@ -503,7 +433,7 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
     q->ready.before = ready_before;
     q->delayed.before = delayed_before;
     q->active.before = active_before;
-    htab_add(&m->queues, &q->node);
+    wb_htab_add(&m->queues, &q->node);
     return q;
 }
 
@@ -516,7 +446,7 @@ static mjob *job_find(const msched *m, const mqueue *q, const char *id,
         *hash_out = h;
     if (q == NULL)
         return NULL;
-    return (mjob *)*htab_slot(&q->jobs, h, id, len);
+    return (mjob *)wb_htab_find(&q->jobs, h, id, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,7 +511,7 @@ static int mem_enqueue(void *impl, const char *queue,
         return unlock(m, WABOT_ERR_NOMEM);
     }
     j->seq = ++q->last_seq;
-    htab_add(&q->jobs, &j->node);
+    wb_htab_add(&q->jobs, &j->node);
     place(q, j);
     return unlock(m, WABOT_OK);
 }
@@ -717,7 +647,7 @@ static int mem_cancel(void *impl, const char *queue, const char *id)
     if (j->state != WABOT_JOB_WAITING && j->state != WABOT_JOB_DELAYED)
         return unlock(m, WABOT_ERR_STATE);
     unplace(q, j);
-    htab_remove(&q->jobs, &j->node);
+    wb_htab_remove(&q->jobs, &j->node);
     job_free(j);
     return unlock(m, WABOT_OK);
 }
@@ -831,7 +761,7 @@ static int mem_trim(void *impl, const char *queue, int32_t state,
             l->head->finished_ms < finished_before_ms)) {
         mjob *j = l->head;
         list_remove(l, j);
-        htab_remove(&q->jobs, &j->node);
+        wb_htab_remove(&q->jobs, &j->node);
         job_free(j);
         n++;
     }
@@ -839,18 +769,17 @@ static int mem_trim(void *impl, const char *queue, int32_t state,
     return unlock(m, WABOT_OK);
 }
 
+static void queue_drop(wb_hnode *n, void *ud)
+{
+    (void)ud;
+    queue_free((mqueue *)n);
+}
+
 static void mem_destroy(void *impl)
 {
     msched *m = impl;
-    for (size_t i = 0; i < m->queues.nbuckets; i++) {
-        hnode *n = m->queues.buckets[i];
-        while (n != NULL) {
-            hnode *next = n->next;
-            queue_free((mqueue *)n);
-            n = next;
-        }
-    }
-    free(m->queues.buckets);
+    wb_htab_each(&m->queues, queue_drop, NULL);
+    wb_htab_free(&m->queues);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -885,7 +814,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
         return NULL;
     }
     if (pthread_mutex_init(&m->mu, NULL) != 0) {
-        free(m->queues.buckets);
+        wb_htab_free(&m->queues);
         free(m);
         return NULL;
     }
