@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "htab.h"
 #include "siphash.h"
 #include "skiplist.h"
 #include "storage.h"
@@ -38,8 +39,7 @@ struct mem_zset;
  * index, stored under its key + "\0z" so the two namespaces never meet
  * (storage keys hold no NUL). */
 typedef struct mem_entry {
-    struct mem_entry *next;
-    uint64_t hash;
+    wb_hnode node; /* by key (lib/core/htab.c); first member */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
     char *val;          /* len bytes (+ NUL, for convenience) */
@@ -61,9 +61,8 @@ typedef struct mem_zset {
 typedef struct mem_store {
     pthread_mutex_t mu;
     wabot_clock clock;
-    mem_entry **buckets;
-    size_t nbuckets;       /* a power of two */
-    size_t count;          /* entries linked, expired or not */
+    wb_htab tab;           /* entries by key, expired or not; hashed with
+                              k0/k1 below */
     uint64_t last_version; /* store-wide: every write takes the next one */
     uint64_t k0, k1;       /* hash key */
     wb_skiplist order;     /* indexed value keys in byte order (scan) */
@@ -80,7 +79,7 @@ typedef struct mem_op {
     size_t klen;
     uint64_t hash;
     int64_t now;
-    mem_entry **slot; /* link to the live entry (valid until an insert) */
+    wb_hnode **slot; /* link to the live entry (valid until an insert) */
 } mem_op;
 
 /* ------------------------------------------------------------------ */
@@ -127,10 +126,10 @@ static void entry_free(mem_entry *e)
     free(e);
 }
 
-static void unlink_entry(mem_store *st, mem_entry **slot)
+/* What leaving the table means for an entry besides the unlink: out of
+ * the key index, one sorted index fewer, freed. */
+static void entry_retire(mem_store *st, mem_entry *e)
 {
-    mem_entry *e = *slot;
-    *slot = e->next;
     if (e->ord != NULL) {
         wb_sl_delete(&st->order, e->ord);
         e->ord = NULL;
@@ -138,64 +137,53 @@ static void unlink_entry(mem_store *st, mem_entry **slot)
     if (e->zset != NULL)
         st->nsorted--;
     entry_free(e);
-    st->count--;
 }
 
-static mem_entry **find_slot(mem_store *st, const mem_op *op)
+static void unlink_entry(mem_store *st, wb_hnode **slot)
 {
-    mem_entry **p = &st->buckets[op->hash & (st->nbuckets - 1)];
-    while (*p != NULL) {
-        const mem_entry *e = *p;
-        if (e->hash == op->hash && e->klen == op->klen &&
-            memcmp(e->key, op->key, op->klen) == 0)
-            break;
-        p = &(*p)->next;
-    }
-    return p;
+    mem_entry *e = (mem_entry *)*slot;
+    wb_htab_unlink_at(&st->tab, slot);
+    entry_retire(st, e);
+}
+
+static wb_hnode **find_slot(mem_store *st, const mem_op *op)
+{
+    return wb_htab_slot(&st->tab, op->hash, op->key, op->klen);
+}
+
+typedef struct sweep_ctx {
+    mem_store *st;
+    int64_t now;
+} sweep_ctx;
+
+static int entry_dead(const wb_hnode *n, void *ud)
+{
+    return is_expired((const mem_entry *)n, ((sweep_ctx *)ud)->now);
+}
+
+static void entry_gone(wb_hnode *n, void *ud)
+{
+    entry_retire(((sweep_ctx *)ud)->st, (mem_entry *)n);
 }
 
 static void sweep(mem_store *st, int64_t now)
 {
-    for (size_t i = 0; i < st->nbuckets; i++) {
-        mem_entry **p = &st->buckets[i];
-        while (*p != NULL) {
-            if (is_expired(*p, now))
-                unlink_entry(st, p);
-            else
-                p = &(*p)->next;
-        }
-    }
-}
-
-static void rehash(mem_store *st, size_t nbuckets)
-{
-    mem_entry **nb = calloc(nbuckets, sizeof *nb);
-    if (nb == NULL)
-        return; /* keep the old table: slower, still correct */
-    for (size_t i = 0; i < st->nbuckets; i++) {
-        mem_entry *e = st->buckets[i];
-        while (e != NULL) {
-            mem_entry *next = e->next;
-            size_t j = e->hash & (nbuckets - 1);
-            e->next = nb[j];
-            nb[j] = e;
-            e = next;
-        }
-    }
-    free(st->buckets);
-    st->buckets = nb;
-    st->nbuckets = nbuckets;
+    sweep_ctx sc = {st, now};
+    for (size_t i = 0; i < st->tab.nbuckets; i++)
+        wb_htab_sweep_bucket(&st->tab, i, entry_dead, entry_gone, &sc);
 }
 
 /* Called before an insert: at load factor 1, first drop what expired, and
- * grow only if the table is still at least three quarters full. */
+ * grow only if the table is still at least three quarters full (a failed
+ * growth keeps the table: slower, still correct). */
 static void make_room(mem_store *st, int64_t now)
 {
-    if (st->count + 1 <= st->nbuckets)
+    wb_htab *t = &st->tab;
+    if (t->count + 1 <= t->nbuckets)
         return;
     sweep(st, now);
-    if (st->count + 1 > st->nbuckets / 4 * 3 && st->nbuckets <= SIZE_MAX / 2)
-        rehash(st, st->nbuckets * 2);
+    if (t->count + 1 > t->nbuckets / 4 * 3 && t->nbuckets <= SIZE_MAX / 2)
+        (void)wb_htab_resize(t, t->nbuckets * 2);
 }
 
 static int copy_value(const char *val, size_t len, char **out)
@@ -229,7 +217,7 @@ static mem_entry *entry_new(const mem_op *op)
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
     e->klen = op->klen;
-    e->hash = op->hash;
+    e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
     return e;
 }
 
@@ -272,10 +260,7 @@ static void entry_link(mem_store *st, const mem_op *op, mem_entry *e,
     if (e->zset == NULL)
         e->version = ++st->last_version;
     make_room(st, op->now);
-    size_t i = op->hash & (st->nbuckets - 1);
-    e->next = st->buckets[i];
-    st->buckets[i] = e;
-    st->count++;
+    wb_htab_link(&st->tab, &e->node);
     if (e->ord != NULL)
         wb_sl_insert(&st->order, e->ord);
     if (e->zset != NULL)
@@ -313,7 +298,7 @@ static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
     op->klen = klen;
     op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
     op->slot = find_slot(st, op);
-    mem_entry *e = *op->slot;
+    mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && is_expired(e, op->now)) {
         /* The slot now links the chain's next entry, another key's. */
         unlink_entry(st, op->slot);
@@ -486,19 +471,19 @@ static int mem_expire(void *impl, const char *key, int64_t ttl_ms)
     return op_end(st, WABOT_OK);
 }
 
+static void entry_drop(wb_hnode *n, void *ud)
+{
+    (void)ud;
+    mem_entry *e = (mem_entry *)n;
+    e->ord = NULL; /* freed with the key index */
+    entry_free(e);
+}
+
 static void mem_destroy(void *impl)
 {
     mem_store *st = impl;
-    for (size_t i = 0; i < st->nbuckets; i++) {
-        mem_entry *e = st->buckets[i];
-        while (e != NULL) {
-            mem_entry *next = e->next;
-            e->ord = NULL; /* freed with the key index below */
-            entry_free(e);
-            e = next;
-        }
-    }
-    free(st->buckets);
+    wb_htab_each(&st->tab, entry_drop, NULL);
+    wb_htab_free(&st->tab);
     wb_sl_destroy(&st->order);
     for (size_t i = 0; i < st->nprefixes; i++)
         free(st->prefixes[i]);
@@ -555,8 +540,9 @@ static int has_prefix(const wb_sl_node *n, const char *prefix, size_t plen)
 /* Index the value keys under prefix that are not indexed yet. */
 static int index_keys(mem_store *st, const char *prefix, size_t plen)
 {
-    for (size_t i = 0; i < st->nbuckets; i++) {
-        for (mem_entry *e = st->buckets[i]; e != NULL; e = e->next) {
+    for (size_t i = 0; i < st->tab.nbuckets; i++) {
+        for (mem_entry *e = (mem_entry *)st->tab.buckets[i]; e != NULL;
+             e = (mem_entry *)e->node.next) {
             if (e->zset != NULL || e->ord != NULL || e->klen < plen ||
                 memcmp(e->key, prefix, plen) != 0)
                 continue;
@@ -827,7 +813,7 @@ static void zset_put(mem_store *st, mem_zset *z, wb_sl_node *fresh)
 /* Drop a sorted index that lost its last member (op->slot is its link). */
 static void zset_drop_if_empty(mem_store *st, mem_op *op)
 {
-    mem_entry *e = *op->slot;
+    mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && e->zset != NULL && e->zset->sl.len == 0)
         unlink_entry(st, op->slot);
 }
@@ -1178,16 +1164,14 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     mem_store *st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
-    st->buckets = calloc(MEM_MIN_BUCKETS, sizeof *st->buckets);
-    if (st->buckets == NULL ||
+    if (wb_htab_init(&st->tab, NULL, MEM_MIN_BUCKETS) != WABOT_OK ||
         wb_sl_init(&st->order, (uint64_t)(uintptr_t)st) != 0 ||
         pthread_mutex_init(&st->mu, NULL) != 0) {
         wb_sl_destroy(&st->order);
-        free(st->buckets);
+        wb_htab_free(&st->tab);
         free(st);
         return NULL;
     }
-    st->nbuckets = MEM_MIN_BUCKETS;
     if (clock != NULL) {
         st->clock = *clock;
     } else {
@@ -1209,7 +1193,7 @@ int64_t wabot_storage_memory_count(wabot_storage *s)
     mem_store *st = s->impl;
     pthread_mutex_lock(&st->mu);
     sweep(st, st->clock.now_ms(st->clock.ud));
-    int64_t n = (int64_t)(st->count - st->nsorted);
+    int64_t n = (int64_t)(st->tab.count - st->nsorted);
     pthread_mutex_unlock(&st->mu);
     return n;
 }
