@@ -173,8 +173,10 @@ const wb_builtin_option wb_builtin_options[] = {
     NUM(WABOT_OPT_DEDUP_TTL_MS, "dedup", dedup_ttl_ms, DUR, 0, DAY_MS,
         1 * SEC, 365 * DAY_MS, "how long a handled message id is remembered",
         NULL),
-    NUM(WABOT_OPT_DEDUP_LEASE_MS, "dedup", dedup_lease_ms, DUR, 0, 60 * SEC,
-        100, DAY_MS, "claim lease while a message is handled", NULL),
+    NUM(WABOT_OPT_DEDUP_LEASE_MS, "dedup", dedup_lease_ms, DUR, 0, 5 * SEC,
+        100, DAY_MS,
+        "claim lease while a message is handled (renewed by the loop while "
+        "its turn runs; a dead process's claims free after it)", NULL),
     NUM(WABOT_OPT_INBOUND_RATE_COUNT, "limits", inbound_rate_count, INT, ORG,
         30, 0, 1000000, "messages per customer and period (0 = no limit)",
         NULL),

@@ -10,6 +10,7 @@
  * value means "handled or being handled": a host sharing the legacy
  * system's keys (format "processed:{MessageSid}", TTL 300 s) sees the
  * legacy system's markers as done, and it sees ours. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "runtime.h"
 #include "storage.h"
 #include "wabot/module.h"
 
@@ -167,12 +169,95 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
                "would be handled again)", d->key, wabot_strerror(set));
 }
 
+/* ------------------------------------------------------------------ */
+/* Claims held by this process, renewed while their turns run           */
+
+/* A claim lives dedup_lease_ms (short: a dead process's claims free
+ * themselves quickly, so the provider's redelivery is handled within
+ * seconds); the loop extends every claim a live turn holds each third of
+ * the lease, by compare-and-set on the claim's version, so a turn longer
+ * than the lease keeps its message. The turns run on the threads that
+ * call wabot_http_handle(); the renewal on the thread that drives the
+ * loop. */
+typedef struct held_claim {
+    wb_dedup *d; /* on the stack of dedup_step, registered while it runs */
+    struct held_claim *next;
+} held_claim;
+
+typedef struct claims {
+    pthread_mutex_t mu;
+    held_claim *head;
+    int64_t next; /* the next renewal; WB_NO_DEADLINE when none is held */
+    wabot_ctx *ctx;
+} claims;
+
+static void claims_add(claims *c, held_claim *h)
+{
+    pthread_mutex_lock(&c->mu);
+    h->next = c->head;
+    c->head = h;
+    int64_t at = WB_NO_DEADLINE;
+    if (c->next == WB_NO_DEADLINE)
+        at = c->next = wb_now(c->ctx) + c->ctx->cfg.dedup_lease_ms / 3;
+    pthread_mutex_unlock(&c->mu);
+    if (at != WB_NO_DEADLINE)
+        wb_loop_notify(c->ctx, at); /* the loop arms its timer for it */
+}
+
+static void claims_remove(claims *c, held_claim *h)
+{
+    pthread_mutex_lock(&c->mu);
+    for (held_claim **p = &c->head; *p != NULL; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    if (c->head == NULL)
+        c->next = WB_NO_DEADLINE;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int64_t claims_deadline(void *ud)
+{
+    claims *c = ud;
+    pthread_mutex_lock(&c->mu);
+    int64_t at = c->next;
+    pthread_mutex_unlock(&c->mu);
+    return at;
+}
+
+/* Extend every held claim; one that is no longer ours (it expired and
+ * another attempt took it, or it was marked done) stays as it is. */
+static void claims_renew(void *ud)
+{
+    claims *c = ud;
+    wabot_ctx *ctx = c->ctx;
+    int64_t lease = ctx->cfg.dedup_lease_ms;
+    pthread_mutex_lock(&c->mu);
+    for (held_claim *h = c->head; h != NULL; h = h->next) {
+        uint64_t v = 0;
+        int rc = wabot_storage_cas(ctx->storage, h->d->key, h->d->version,
+                                   WB_DEDUP_CLAIM_VALUE,
+                                   strlen(WB_DEDUP_CLAIM_VALUE), lease, &v);
+        if (rc == WABOT_OK) {
+            h->d->version = v;
+            wb_count(ctx, "dedup.claims_renewed", 1);
+        } else if (rc != WABOT_ERR_CONFLICT && rc != WABOT_ERR_NOT_FOUND) {
+            wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+                   "cannot renew dedup claim %s: %s", h->d->key,
+                   wabot_strerror(rc));
+        }
+    }
+    c->next = c->head != NULL ? wb_now(ctx) + lease / 3 : WB_NO_DEADLINE;
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* The module's admit-stage middleware, first of the stage: it wraps the
  * rest (the rate limit and the turn), so the message is marked done, or
  * its claim released, with the turn's final status. */
 static int dedup_step(wabot_turn *t, void *ud)
 {
-    (void)ud;
+    claims *c = ud;
     wb_dedup d;
     /* On a store with the fast path, one round trip claims, checks the
      * limit and loads what the turn needs (outbox.h). */
@@ -183,7 +268,12 @@ static int dedup_step(wabot_turn *t, void *ud)
         return WABOT_OK; /* handled or being handled: dropped, counted */
     if (rc != WABOT_OK)
         return rc;
+    held_claim h = {&d, NULL};
+    if (d.held && c != NULL)
+        claims_add(c, &h);
     rc = wabot_next(t);
+    if (d.held && c != NULL)
+        claims_remove(c, &h); /* d.version is final from here on */
     if (!wb_turn_fast_done(t)) /* the commit marked it done already */
         wb_dedup_finish(t->ctx, &d, rc);
     wb_failpoint(t->ctx, "turn.after_done");
@@ -193,10 +283,34 @@ static int dedup_step(wabot_turn *t, void *ud)
 static int dedup_create(wabot_module *m, void *ud)
 {
     (void)ud;
-    return wabot_module_use(m, WABOT_STAGE_ADMIT, "claim", dedup_step, NULL);
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    claims *c = wb_calloc(&ctx->alloc, 1, sizeof *c);
+    if (c == NULL || pthread_mutex_init(&c->mu, NULL) != 0) {
+        wb_free(&ctx->alloc, c);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "dedup: out of memory");
+    }
+    c->ctx = ctx;
+    c->next = WB_NO_DEADLINE;
+    wabot_module_set_data(m, c);
+    wb_source src = {claims_deadline, claims_renew, c, 0};
+    int rc = wb_loop_add_source(ctx, &src);
+    if (rc == WABOT_OK)
+        rc = wabot_module_use(m, WABOT_STAGE_ADMIT, "claim", dedup_step, c);
+    return rc;
+}
+
+static void dedup_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    claims *c = wabot_module_data(m);
+    if (c == NULL)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    wb_free(&wabot_module_ctx(m)->alloc, c);
 }
 
 const wabot_module_def wb_dedup_module = {
     WABOT_MODULE_DEF_VERSION, "dedup",
-    "claims each inbound message by its provider id; redeliveries dropped",
-    NULL, NULL, 0, NULL, dedup_create, NULL};
+    "claims each inbound message by its provider id; redeliveries dropped; "
+    "held claims renewed while their turns run",
+    NULL, NULL, 0, NULL, dedup_create, dedup_destroy};
