@@ -318,6 +318,47 @@ static int enqueue_bad(wabot_turn *t, void *ud)
     return WABOT_OK;
 }
 
+/* Issue 19 item 2: a redelivery long after (the completed reply forgotten
+ * by the queue's retention) and with its dedup mark lost (the crash window
+ * between commit and "done") still sends nothing twice: the turn marker
+ * outlives the queue's memory of finished jobs (dedup_ttl_ms). */
+START_TEST(test_redelivery_after_the_queue_forgot_the_reply_sends_nothing_twice)
+{
+    ck_assert_int_eq(wabot_queue_set_retention(F.e.ctx, "outbound", 10, 0,
+                                               10, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(deliver("SMold"), WABOT_OK);
+    tu_drain(F.e.ctx);
+    size_t sent = wabot_transport_recorder_count(F.e.rec);
+    ck_assert_uint_eq(sent, 1);
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(F.e.ctx, "outbound", "SMold:r0", &info),
+                     WABOT_OK); /* completed, still remembered */
+    wabot_job_info_free(info);
+    info = NULL;
+    char id[32];
+    /* 70 more replies to the customer, paced as its limits want (the
+     * queue trims finished jobs every 64). */
+    for (int i = 0; i < 70; i++) {
+        snprintf(id, sizeof id, "SMother%d", i);
+        ck_assert_int_eq(deliver(id), WABOT_OK);
+        tu_clock_advance(&F.e.clock, 7000);
+        tu_drain(F.e.ctx);
+    }
+    ck_assert_uint_eq(wabot_transport_recorder_count(F.e.rec), 71);
+    /* The first reply's job is gone from the queue... */
+    ck_assert_int_eq(wabot_job_get(F.e.ctx, "outbound", "SMold:r0", &info),
+                     WABOT_ERR_NOT_FOUND);
+    /* ...and its dedup mark lost. */
+    ck_assert_int_eq(wabot_storage_del(F.e.storage, "dedup:SMold"), WABOT_OK);
+    int runs = F.handler_runs;
+    ck_assert_int_eq(deliver("SMold"), WABOT_OK);
+    tu_drain(F.e.ctx);
+    ck_assert_int_eq(F.handler_runs, runs);
+    ck_assert_uint_eq(wabot_transport_recorder_count(F.e.rec), 71);
+}
+END_TEST
+
 START_TEST(test_turn_enqueue_checks_its_arguments)
 {
     wabot_use(F.e.ctx, "bad", enqueue_bad, NULL, NULL);
@@ -394,6 +435,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, test_the_sweep_relays_records_left_behind);
     tcase_add_test(tc, test_the_loop_sweeps_on_its_own);
     tcase_add_test(tc, test_turn_enqueue_checks_its_arguments);
+    tcase_add_test(tc, test_redelivery_after_the_queue_forgot_the_reply_sends_nothing_twice);
     tcase_add_test(tc, test_a_failed_turn_enqueues_nothing);
     tcase_add_test(tc, test_corrupt_records_are_dropped_by_the_sweep);
     suite_add_tcase(s, tc);
