@@ -43,3 +43,38 @@ cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer" "$tmp/consumer.c" \
    $(pkg-config --cflags --libs wabot)
 LD_LIBRARY_PATH="$tmp$libdir" "$tmp/consumer" >/dev/null
 echo "ok: an outside program builds with pkg-config and runs"
+
+# An outside CMake project: find_package(wabot) and wabot::wabot, from
+# the scratch tree (CMAKE_PREFIX_PATH), C and C++ (the C++ wrapper).
+if command -v cmake >/dev/null 2>&1; then
+    mkdir -p "$tmp/cm"
+    cp "$tmp/consumer.c" "$tmp/cm/consumer.c"
+    cat > "$tmp/cm/consumer.cpp" <<'CPP'
+#include <wabot.hpp>
+#include <cstdio>
+int main()
+{
+    std::printf("%s\n", wabot_version_str());
+    return 0;
+}
+CPP
+    cat > "$tmp/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.16)
+project(wabot_consumer C CXX)
+find_package(wabot 0.2 REQUIRED)
+add_executable(consumer consumer.c)
+target_link_libraries(consumer PRIVATE wabot::wabot)
+add_executable(consumer_cpp consumer.cpp)
+set_target_properties(consumer_cpp PROPERTIES CXX_STANDARD 17)
+target_link_libraries(consumer_cpp PRIVATE wabot::wabot)
+CM
+    cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$root" \
+        > "$tmp/cmake.log" 2>&1 &&
+    cmake --build "$tmp/cm/build" >> "$tmp/cmake.log" 2>&1 || {
+        echo "FAIL: CMake consumer:"; cat "$tmp/cmake.log"; exit 1; }
+    "$tmp/cm/build/consumer" >/dev/null
+    "$tmp/cm/build/consumer_cpp" >/dev/null
+    echo "ok: an outside CMake project finds wabot::wabot (C and C++) and runs"
+elif [ "${CI:-}" = "true" ]; then
+    echo "FAIL: cmake is missing (CI)"; exit 1
+fi
