@@ -202,6 +202,9 @@ extern const wabot_module_def wb_commerce_module;
 /* The context's commerce module data; NULL (with a detail) if the module
  * is not there. */
 wb_commerce *wb_commerce_of(wabot_ctx *ctx);
+/* Mount the catalog's admin routes (admin_routes.c); WABOT_OK when the
+ * admin API is off (nothing mounted). */
+int wb_commerce_admin_routes(wabot_ctx *ctx);
 wabot_metric_family *wb_commerce_products_gauge(wb_commerce *cm);
 int64_t wb_commerce_opt_int(wabot_ctx *ctx, const char *org, size_t opt);
 const char *wb_commerce_opt_str(wabot_ctx *ctx, const char *org, size_t opt);

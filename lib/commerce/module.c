@@ -277,7 +277,7 @@ static int commerce_create(wabot_module *m, void *ud)
     pthread_rwlock_init(&cm->lock, NULL);
     atomic_init(&cm->products, NULL);
     wabot_module_set_data(m, cm);
-    return WABOT_OK;
+    return wb_commerce_admin_routes(ctx);
 }
 
 wabot_metric_family *wb_commerce_products_gauge(wb_commerce *cm)
@@ -315,9 +315,12 @@ static void commerce_destroy(wabot_module *m, void *ud)
     wb_free(&cm->ctx->alloc, cm);
 }
 
+/* The admin module mounts the catalog's routes (admin_routes.c). */
+static const char *const commerce_requires[] = {"admin", NULL};
+
 const wabot_module_def wb_commerce_module = {
     WABOT_MODULE_DEF_VERSION, "commerce",
     "product catalog, product matcher and cart (orders and invoices build on "
     "them)",
-    NULL, options, WB_COMMERCE_OPT_COUNT, NULL, commerce_create,
+    commerce_requires, options, WB_COMMERCE_OPT_COUNT, NULL, commerce_create,
     commerce_destroy};
