@@ -47,7 +47,7 @@ check-quick: build
 #   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="status signature"
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= twilio meta status signature routes template commerce
+FUZZ_TARGETS ?= twilio meta status signature routes template commerce admin
 
 fuzz: deps
 	@test -f $(FUZZ_BUILD)/build.ninja || \
@@ -58,7 +58,7 @@ fuzz: deps
 	    twilio) bin=fuzz_twilio_form ;; meta) bin=fuzz_meta_webhook ;; \
 	    status) bin=fuzz_status_callback ;; signature) bin=fuzz_signature ;; \
 	    routes) bin=fuzz_http_routes ;; template) bin=fuzz_template ;; \
-	    commerce) bin=fuzz_commerce ;; \
+	    commerce) bin=fuzz_commerce ;; admin) bin=fuzz_admin ;; \
 	    *) echo "fuzz: unknown target $$t"; exit 2 ;; \
 	  esac; \
 	  ninja -C $(FUZZ_BUILD) tests/fuzz/$$bin >/dev/null; \

@@ -244,6 +244,33 @@ static int product_get(wabot_ctx *ctx, const wabot_http_server_request *req,
     return rc;
 }
 
+/* "<path>/<sku>" for a Location header: bytes outside a URL path's
+ * characters are percent-encoded (the path is as received, not decoded,
+ * and may hold anything a client sent); cut at the buffer's end. */
+static void location(char *out, size_t n, const char *path, const char *sku)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    static const char keep[] = "-._~/:@!$&'()*+,;=%";
+    size_t o = 0;
+    for (int part = 0; part < 2; part++) {
+        const unsigned char *s =
+            (const unsigned char *)(part == 0 ? path : sku);
+        if (part == 1 && o + 1 < n)
+            out[o++] = '/';
+        for (; *s != '\0' && o + 4 < n; s++) {
+            if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                (*s >= '0' && *s <= '9') || (*s < 0x80 && strchr(keep, *s))) {
+                out[o++] = (char)*s;
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[*s >> 4];
+                out[o++] = hex[*s & 15];
+            }
+        }
+    }
+    out[o] = '\0';
+}
+
 static int product_create(wabot_ctx *ctx, const wabot_http_server_request *req,
                           wabot_http_response *resp, void *ud)
 {
@@ -256,9 +283,9 @@ static int product_create(wabot_ctx *ctx, const wabot_http_server_request *req,
     rc = wabot_catalog_create(ctx, org, p, NULL);
     if (rc == WABOT_OK) {
         rc = answer_product(ctx, resp, 201, p);
-        char where[512];
-        snprintf(where, sizeof where, "%s/%s",
-                 wabot_http_server_request_path(req), wabot_product_sku(p));
+        char where[1024];
+        location(where, sizeof where, wabot_http_server_request_path(req),
+                 wabot_product_sku(p));
         if (rc == WABOT_OK)
             rc = wabot_http_response_add_header(resp, "Location", where);
     } else {
@@ -320,7 +347,8 @@ static int catalog_import(wabot_ctx *ctx, const wabot_http_server_request *req,
     int rc = wabot_catalog_import(
         ctx, wabot_http_server_request_param(req, "org"), body, len,
         partial && strcmp(partial, "1") == 0 ? WABOT_IMPORT_PARTIAL : 0, &r);
-    if (rc != WABOT_OK && rc != WABOT_ERR_INVAL) {
+    /* INVAL with a report: bad rows; without one: a bad organisation. */
+    if (rc != WABOT_OK && (rc != WABOT_ERR_INVAL || r == NULL)) {
         wabot_import_report_free(r);
         return answer_status(ctx, resp, rc, NULL);
     }

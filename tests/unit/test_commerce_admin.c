@@ -143,6 +143,9 @@ START_TEST(test_import_is_all_or_nothing_unless_partial_and_exports)
     ck_assert_ptr_nonnull(strstr(a.body, "\"row\":2"));
     ck_assert_int_eq(call("GET", BASE "/products/coke", NULL, NULL, NULL).status,
                      404);
+    /* A bad organisation is the request's fault: 400, not a report. */
+    a = call("POST", "/whatsapp-v2/catalog/a%7Bme/import", rows, JSON, NULL);
+    ck_assert_msg(a.status == 400, "%d %s", a.status, a.body);
     a = call("POST", BASE "/import?partial=1", rows, JSON, NULL);
     ck_assert_int_eq(a.status, 200);
     ck_assert_ptr_nonnull(strstr(a.body, "\"written\":1"));
