@@ -140,14 +140,13 @@ static wabot_product *product_from_body(wabot_ctx *ctx,
                                 "the body's sku differs from the path's");
         return NULL;
     }
-    static const char *const members[] = {
-        "sku", "name", "aliases", "description", "category", "price",
-        "currency", "stock", "active", "image_url", NULL};
+    /* Named here, as the field at fault (the import's check reports rows,
+     * not member names). */
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
     {
-        if (!wb_word_in(members, key)) {
+        if (!wb_product_member_known(key)) {
             char why[160];
             snprintf(why, sizeof why, "unknown member \"%.60s\"", key);
             *rc = wabot_admin_error(resp, 400, "invalid_field", key, why);

@@ -54,6 +54,8 @@ json_t *wb_product_to_json_obj(const wabot_product *p, int with_seq);
  * p->bad_field/bad_reason set; unknown members are refused too (a typo
  * must not silently drop a value). */
 int wb_product_from_json_obj(wabot_product *p, json_t *obj, int stored);
+/* 1 if key is a member of the import shape (not "seq"). */
+int wb_product_member_known(const char *key);
 /* Stored record <-> product. */
 int wb_product_encode(const wabot_product *p, char **val, size_t *len);
 int wb_product_decode(wabot_ctx *ctx, const char *val, size_t len,

@@ -430,6 +430,11 @@ static const char *const known_members[] = {
     "sku", "name", "aliases", "description", "category", "price",
     "currency", "stock", "active", "image_url", NULL};
 
+int wb_product_member_known(const char *key)
+{
+    return wb_word_in(known_members, key);
+}
+
 int wb_product_from_json_obj(wabot_product *p, json_t *obj, int stored)
 {
     if (!json_is_object(obj))
@@ -437,7 +442,7 @@ int wb_product_from_json_obj(wabot_product *p, json_t *obj, int stored)
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
-        if (!wb_word_in(known_members, key) &&
+        if (!wb_product_member_known(key) &&
             !(stored && strcmp(key, "seq") == 0))
             return bad(p, "", "has an unknown member");
     }
