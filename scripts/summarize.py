@@ -4,7 +4,9 @@
 A Check suite counts each of its test cases (from the "Checks: N,
 Failures: F, Errors: E" line it prints); any other test counts once.
 A test that failed without such a line (a crash, a timeout) counts as one
-failure. Prints the closing line "N passed, N failed[, N skipped]".
+failure. Each failure is named with the lines that say why (Check's
+":F:"/":E:" lines, else the output's tail), so a CI log alone explains it.
+Prints the closing line "N passed, N failed[, N skipped]".
 """
 import json
 import re
@@ -27,6 +29,17 @@ def count(entry):
     return (1, 0, 0) if result in ("OK", "EXPECTEDFAIL") else (0, 1, 0)
 
 
+FAIL_LINE = re.compile(r":[FE]:")
+
+
+def why(entry, limit=12):
+    """The lines of a failed test's output that explain the failure."""
+    out = (entry.get("stdout", "") or "") + (entry.get("stderr", "") or "")
+    lines = out.splitlines()
+    picked = [ln for ln in lines if FAIL_LINE.search(ln)] or lines[-limit:]
+    return picked[:limit]
+
+
 def main(paths):
     passed = failed = skipped = 0
     for path in paths:
@@ -38,6 +51,8 @@ def main(paths):
                 p, fl, s = count(entry)
                 if fl:
                     print(f"FAILED: {path}: {entry.get('name')}")
+                    for ln in why(entry):
+                        print(f"    {ln[:400]}")
                 passed, failed, skipped = passed + p, failed + fl, skipped + s
     tail = f", {skipped} skipped" if skipped else ""
     print(f"{passed} passed, {failed} failed{tail}")

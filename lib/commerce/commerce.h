@@ -194,6 +194,9 @@ typedef struct wb_commerce {
     pthread_rwlock_t lock; /* the index table */
     wb_org_index *orgs;
     size_t n_orgs, cap_orgs;
+    /* +1 on every wb_commerce_index_drop (under lock): an index built
+     * across a drop may hold what was just changed, so it is not kept */
+    uint64_t drops;
     /* gauge {org}, registered on the first change (as the library's own
      * families are: a context that sells nothing exports none) */
     _Atomic(wabot_metric_family *) products;

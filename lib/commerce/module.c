@@ -124,11 +124,17 @@ static wb_match_index *cached(wb_commerce *cm, const char *org, int64_t rev,
 }
 
 /* Keep ix as org's index (one more reference) unless a newer one is
- * there already. */
+ * there already or this process changed a catalog while ix was built
+ * (`drops` moved since `epoch`): ix may predate that change yet carry
+ * the revision read before it, and would be trusted for index_check_ms. */
 static void keep(wb_commerce *cm, const char *org, wb_match_index *ix,
-                 int64_t now)
+                 int64_t now, uint64_t epoch)
 {
     pthread_rwlock_wrlock(&cm->lock);
+    if (cm->drops != epoch) {
+        pthread_rwlock_unlock(&cm->lock);
+        return;
+    }
     wb_org_index *oi = find_org(cm, org);
     if (!oi && wb_grow(&cm->ctx->alloc, (void **)&cm->orgs, cm->n_orgs + 1,
                        &cm->cap_orgs, sizeof *cm->orgs) == WABOT_OK) {
@@ -165,7 +171,11 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
         return WABOT_OK;
     }
     /* The revision is read before the products: a change made while the
-     * index is built moves it again, so the next check rebuilds. */
+     * index is built moves it again, so the next check rebuilds; a change
+     * made here also moves `drops`, so the index is not kept at all. */
+    pthread_rwlock_rdlock(&cm->lock);
+    uint64_t epoch = cm->drops;
+    pthread_rwlock_unlock(&cm->lock);
     int64_t rev;
     int rc = wb_catalog_revision(ctx, org, &rev);
     if (rc != WABOT_OK)
@@ -185,7 +195,7 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
     if (!ix)
         return WABOT_ERR_NOMEM;
     wb_count(ctx, "commerce.index_builds", 1);
-    keep(cm, org, ix, now);
+    keep(cm, org, ix, now, epoch);
     *out = ix;
     return WABOT_OK;
 }
@@ -200,6 +210,7 @@ void wb_commerce_index_drop(wabot_ctx *ctx, const char *org)
     wb_match_index *ix = oi ? oi->ix : NULL;
     if (oi)
         oi->ix = NULL;
+    cm->drops++;
     pthread_rwlock_unlock(&cm->lock);
     wb_match_index_unref(ix);
 }
