@@ -21,6 +21,21 @@ case $out in
   "wabot-server (libwabot "*) echo "ok: installed wabot-server runs: $out" ;;
   *) echo "FAIL: installed wabot-server printed: $out"; exit 1 ;;
 esac
+# The man pages: one per exported symbol, readable with man -l.
+mandir=$(meson introspect "$build" --buildoptions |
+         python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="mandir"))')
+case $mandir in /*) ;; *) mandir=$prefix/$mandir ;; esac
+exported=$(grep -c '^ *wabot_[a-z0-9_]*;' "$(dirname "$0")/../../lib/libwabot.sym")
+pages=$(ls "$tmp$mandir/man3" | grep -c '^wabot_.*\.3$' || true)
+[ "$pages" -eq "$exported" ] || {
+    echo "FAIL: $pages man pages installed for $exported exported symbols"; exit 1; }
+if command -v man >/dev/null 2>&1; then
+    (cd "$tmp$mandir" && MANWIDTH=80 man -l man3/wabot_storage_set.3) 2>&1 |
+        grep -q 'wabot_storage_set' || {
+        echo "FAIL: man -l cannot read the installed wabot_storage_set(3)"; exit 1; }
+fi
+echo "ok: $pages man pages installed under $mandir/man3"
+
 # An outside consumer through pkg-config (the .pc names the real prefix:
 # point pkg-config at the scratch tree with its sysroot option).
 cat > "$tmp/consumer.c" <<'C'
