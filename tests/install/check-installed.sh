@@ -58,6 +58,31 @@ cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer" "$tmp/consumer.c" \
    $(pkg-config --cflags --libs wabot)
 LD_LIBRARY_PATH="$tmp$libdir" "$tmp/consumer" >/dev/null
 echo "ok: an outside program builds with pkg-config and runs"
+# Consumers get the include directory and nothing of the library's own
+# build (no hiredis include path, no -D of a dependency).
+cflags=$(pkg-config --cflags wabot)
+case " $cflags " in
+  *hiredis*|*" -D"*) echo "FAIL: wabot.pc leaks private flags: $cflags"; exit 1 ;;
+esac
+
+# The static archive (-Ddefault_library=both): the same consumer links
+# libwabot.a with `pkg-config --static` and runs without libwabot.so.
+if [ -f "$tmp$libdir/libwabot.a" ]; then
+    # pkg-config names -lwabot, which the linker resolves to the .so when
+    # both are there: name the archive instead.
+    libs=$(pkg-config --static --libs wabot |
+           sed "s#-lwabot\( \|\$\)#$tmp$libdir/libwabot.a #")
+    # shellcheck disable=SC2086
+    cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer-static" \
+       "$tmp/consumer.c" $(pkg-config --static --cflags wabot) $libs
+    if readelf -d "$tmp/consumer-static" | grep -q 'NEEDED.*libwabot'; then
+        echo "FAIL: the static consumer still needs libwabot.so"; exit 1
+    fi
+    "$tmp/consumer-static" >/dev/null
+    echo "ok: an outside program links libwabot.a with pkg-config --static and runs"
+elif [ "${CI:-}" = "true" ]; then
+    echo "FAIL: no libwabot.a installed (CI builds with default_library=both)"; exit 1
+fi
 
 # An outside CMake project: find_package(wabot) and wabot::wabot, from
 # the scratch tree (CMAKE_PREFIX_PATH), C and C++ (the C++ wrapper).
