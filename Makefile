@@ -7,7 +7,8 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all deps build demo check check-quick clean fuzz abi-baseline bench-e2e
+.PHONY: all deps build demo check check-quick clean fuzz abi-baseline bench-e2e \
+        dist distcheck
 
 all: build
 
@@ -74,6 +75,20 @@ fuzz: deps
 	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
 	  echo "fuzz: $$bin: $$execs execs in $(FUZZ_SECONDS) s, no crash"; \
 	done
+
+# Release tarball of the committed tree (HEAD; meson dist refuses nothing
+# but warns about uncommitted changes, which are not included):
+# $(BUILD)/meson-dist/libwabot-<version>.tar.xz and its .sha256sum.
+# distcheck unpacks it, configures, builds and runs the unit suite
+# (scripts/distcheck.sh). Not part of `make check`: a second full build
+# does not fit CI's time budget.
+dist: build
+	meson dist -C $(BUILD) --no-tests --formats xztar
+
+distcheck: dist
+	sh scripts/distcheck.sh $(BUILD)/meson-dist/libwabot-$$(meson introspect \
+	  $(BUILD) --projectinfo | python3 -c \
+	  'import json,sys; print(json.load(sys.stdin)["version"])').tar.xz
 
 # Regenerate the committed ABI baseline (tests/abi/libwabot.abi). Do this
 # deliberately, in its own commit, saying what changed (doc/abi.md).
