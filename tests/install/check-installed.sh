@@ -35,6 +35,14 @@ if command -v man >/dev/null 2>&1; then
         echo "FAIL: man -l cannot read the installed wabot_storage_set(3)"; exit 1; }
 fi
 echo "ok: $pages man pages installed under $mandir/man3"
+datadir=$(meson introspect "$build" --buildoptions |
+          python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="datadir"))')
+case $datadir in /*) ;; *) datadir=$prefix/$datadir ;; esac
+for f in README.md LICENSE CHANGELOG.md reference.md abi.md; do
+    [ -f "$tmp$datadir/doc/libwabot/$f" ] || {
+        echo "FAIL: $datadir/doc/libwabot/$f is not installed"; exit 1; }
+done
+echo "ok: the documentation is installed under $datadir/doc/libwabot"
 
 # An outside consumer through pkg-config (the .pc names the real prefix:
 # point pkg-config at the scratch tree with its sysroot option).
