@@ -115,6 +115,10 @@ target_link_libraries(consumer PRIVATE wabot::wabot)
 add_executable(consumer_cpp consumer.cpp)
 set_target_properties(consumer_cpp PROPERTIES CXX_STANDARD 17)
 target_link_libraries(consumer_cpp PRIVATE wabot::wabot)
+if(TARGET wabot::wabot_static)
+  add_executable(consumer_static consumer.c)
+  target_link_libraries(consumer_static PRIVATE wabot::wabot_static)
+endif()
 CM
     cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$root" \
         > "$tmp/cmake.log" 2>&1 &&
@@ -122,6 +126,15 @@ CM
         echo "FAIL: CMake consumer:"; cat "$tmp/cmake.log"; exit 1; }
     "$tmp/cm/build/consumer" >/dev/null
     "$tmp/cm/build/consumer_cpp" >/dev/null
+    if [ -f "$tmp$libdir/libwabot.a" ]; then
+        [ -x "$tmp/cm/build/consumer_static" ] || {
+            echo "FAIL: CMake: no wabot::wabot_static beside libwabot.a"; exit 1; }
+        if readelf -d "$tmp/cm/build/consumer_static" | grep -q 'NEEDED.*libwabot'; then
+            echo "FAIL: CMake: wabot::wabot_static links libwabot.so"; exit 1
+        fi
+        "$tmp/cm/build/consumer_static" >/dev/null
+        echo "ok: an outside CMake project links wabot::wabot_static and runs"
+    fi
     echo "ok: an outside CMake project finds wabot::wabot (C and C++) and runs"
 elif [ "${CI:-}" = "true" ]; then
     echo "FAIL: cmake is missing (CI)"; exit 1
