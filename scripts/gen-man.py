@@ -40,6 +40,7 @@ class Entry:
         name = re.search(r'\b(wabot_[a-z0-9_]+)\s*\(', decl)
         self.name = name.group(1) if name else None
         self.family = None
+        self.trailing = False    # described by a /**< */ after it: its own only
 
 
 def clean_comment(text):
@@ -79,12 +80,14 @@ def parse_header(path, rel):
     last_comment = None      # (text, end offset)
     stmt_start = None        # offset where the current statement began
     depth = 0
-    gap_clean = True         # only whitespace since the last comment/decl
     prev_entry_end = None    # offset just after the previous WABOT_API decl
+                             # (and its trailing comment)
     for m in TOKEN.finditer(src):
         tok = m.group(0)
         if tok.startswith('/*'):
-            if stmt_start is None and depth == 0:
+            # A declaration's trailing comment is its own, not the next's.
+            if stmt_start is None and depth == 0 and \
+                    (prev_entry_end is None or m.start() >= prev_entry_end):
                 last_comment = (tok, m.end())
             continue
         if tok.startswith('//') or tok.lstrip().startswith('#'):
@@ -109,18 +112,21 @@ def parse_header(path, rel):
                     comment = last_comment[0]
                 # A trailing comment on the same line.
                 tail = re.match(r'[ \t]*(/\*\*<.*?\*/)', src[m.end():], re.S)
+                tail_comment = None
                 if comment is None and tail:
-                    comment = tail.group(1)
+                    comment = tail_comment = tail.group(1)
                 e = Entry(rel, decl, clean_comment(comment) if comment else None,
                           synopsis(stmt))
                 if e.name:
                     if comment is None and prev_entry_end is not None and \
                             '\n\n' not in src[prev_entry_end:stmt_start] and \
                             src[prev_entry_end:stmt_start].strip() == '' and \
-                            entries and entries[-1].family is not None:
+                            entries and entries[-1].family is not None and \
+                            not entries[-1].family.trailing:
                         e.family = entries[-1].family
                     elif comment is not None:
                         e.family = e
+                        e.trailing = comment is tail_comment
                     entries.append(e)
                 prev_entry_end = m.end()
                 if tail:
