@@ -13,12 +13,13 @@ Customers and audience pages cross as dicts (the JSON of campaign.h).
 import enum
 import json
 from ctypes import (CFUNCTYPE, byref, c_char_p, c_int, c_size_t, c_void_p,
-                    create_string_buffer, string_at, addressof)
+                    create_string_buffer, addressof)
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
                     Tuple, Union)
 
 from ._loader import lib as _lib
 from .bot import Bot, _b, _owned_ctx, _s
+from ._handle import OrgScoped, OwnedHandle, owned_bytes
 from .errors import Status, error_for
 
 # wabot_template_lookup_fn: the result is an address (kept alive by the
@@ -39,7 +40,7 @@ class Feature(enum.IntEnum):
     REMINDERS = 1   # campaign.reminders_enabled
 
 
-class Template:
+class Template(OwnedHandle):
     """A compiled message template ({{name}}, {{customer.x}}, {{org.x}},
     {{key|default}}). Compiling checks it: InvalidArgument naming the
     byte position, TooLarge over 64 KiB. Owned: close() or the collector
@@ -56,10 +57,7 @@ class Template:
             raise error_for(rc, _s(_lib().wabot_errmsg()))
         self._p = out.value
 
-    def _ptr(self):
-        if not self._p:
-            raise error_for(Status.STATE, "the template is closed")
-        return self._p
+    _free_fn, _what = "wabot_template_free", "template"
 
     @property
     def placeholders(self) -> int:
@@ -112,38 +110,16 @@ class Template:
         return text
 
     def _take(self, out, n):
-        try:
-            return string_at(out.value, n.value).decode("utf-8", "replace")
-        finally:
-            _lib().wabot_ctx_mem_free(self._bot._ctx, out)
-
-    def close(self):
-        if self._p:
-            _lib().wabot_template_free(self._p)
-            self._p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
+        return owned_bytes(self._bot._ctx, out.value, n.value).decode(
+            "utf-8", "replace")
 
 
 def _dumps(data):
     return _b(data if isinstance(data, (str, bytes)) else json.dumps(data))
 
 
-class Customers:
+class Customers(OrgScoped):
     """One organisation's customer profiles (bot.customers(org))."""
-
-    def __init__(self, bot: Bot, org: Optional[str] = None):
-        self.bot = bot
-        o = bot._org(org)
-        self.org = o if isinstance(o, str) else _s(o)
-        self._o = _b(self.org)
 
     def upsert(self, customer: Union[Mapping[str, Any], str]
                ) -> Dict[str, Any]:
@@ -197,14 +173,8 @@ class Customers:
                 return
 
 
-class Audiences:
+class Audiences(OrgScoped):
     """Resolve audiences of one organisation (bot.audiences(org))."""
-
-    def __init__(self, bot: Bot, org: Optional[str] = None):
-        self.bot = bot
-        o = bot._org(org)
-        self.org = o if isinstance(o, str) else _s(o)
-        self._o = _b(self.org)
 
     def resolve_page(self, audience: Union[Mapping[str, Any], str],
                      cursor: Optional[str] = None, count: int = 100

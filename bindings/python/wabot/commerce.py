@@ -14,12 +14,13 @@ with an ISO 4217 code; there is no float anywhere.
 """
 import json
 from ctypes import byref, c_int64, c_size_t, c_uint64, c_void_p, \
-    create_string_buffer, string_at
+    create_string_buffer
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple, Union
 
 from ._loader import lib as _lib
 from .bot import Bot, Turn, _b, _owned_ctx, _s
+from ._handle import OrgScoped, OwnedHandle, owned_bytes
 from .errors import Status, error_for
 
 #: wabot_money_format flag: "$1.50" instead of "1.50 USD".
@@ -227,7 +228,7 @@ class MatchLine:
     candidates: List[Candidate]   # best first
 
 
-class Match:
+class Match(OwnedHandle):
     """The matcher's reading of one text: lines (order lines with ranked
     candidates) and unknown (words that matched nothing). Holds the C
     result for choices_out() until close() (or the garbage collector);
@@ -250,10 +251,7 @@ class Match:
         self.unknown = [_s(L.wabot_match_unknown(ptr, i))
                         for i in range(L.wabot_match_unknown_count(ptr))]
 
-    def _ptr(self):
-        if not self._p:
-            raise error_for(Status.STATE, "the match is closed")
-        return self._p
+    _free_fn, _what = "wabot_match_free", "match"
 
     @property
     def clear(self) -> bool:
@@ -282,32 +280,12 @@ class Match:
                                                         out._p))
         return out
 
-    def close(self):
-        if self._p:
-            _lib().wabot_match_free(self._p)
-            self._p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
 
 # ---------------------------------------------------------------------
 # The catalog
 
-class Catalog:
+class Catalog(OrgScoped):
     """One organisation's product catalog (bot.catalog(org))."""
-
-    def __init__(self, bot: Bot, org: Optional[str] = None):
-        self.bot = bot
-        o = bot._org(org)
-        self.org = o if isinstance(o, str) else _s(o)
-        self._o = _b(self.org)
 
     def _c(self, rc):
         return self.bot._check(rc)
@@ -428,10 +406,7 @@ class Catalog:
         L, out, n = _lib(), c_void_p(), c_size_t()
         self._c(L.wabot_catalog_export(self.bot._ctx, self._o, byref(out),
                                        byref(n)))
-        try:
-            return string_at(out.value, n.value).decode("utf-8")
-        finally:
-            L.wabot_ctx_mem_free(self.bot._ctx, out)
+        return owned_bytes(self.bot._ctx, out.value, n.value).decode("utf-8")
 
     def export(self) -> list:
         return json.loads(self.export_json())

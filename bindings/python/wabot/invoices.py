@@ -13,11 +13,12 @@ units.
 """
 import enum
 import json
-from ctypes import byref, c_int64, c_size_t, c_void_p, string_at
+from ctypes import byref, c_int64, c_size_t, c_void_p
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._loader import lib as _lib
 from .bot import Bot, _b, _owned_ctx, _s
+from ._handle import OwnedHandle, owned_bytes
 from .errors import Status, error_for
 
 #: The queue whose built-in worker issues and sends invoices.
@@ -41,7 +42,7 @@ class InvoiceStatus(enum.IntEnum):
         return _s(_lib().wabot_invoice_status_name(int(self)))
 
 
-class InvoiceDraft:
+class InvoiceDraft(OwnedHandle):
     """An invoice being put together; issue() stores it under the next
     number. Owned: freed by close(), the with block or the collector."""
 
@@ -60,10 +61,7 @@ class InvoiceDraft:
                 self.close()
                 raise
 
-    def _ptr(self):
-        if not self._p:
-            raise error_for(Status.STATE, "the draft is closed")
-        return self._p
+    _free_fn, _what = "wabot_invoice_draft_free", "draft"
 
     def set_key(self, key: str) -> "InvoiceDraft":
         """Idempotency key (an order id): issuing the same key twice in
@@ -94,20 +92,6 @@ class InvoiceDraft:
             err.number = number
             raise err
         return number
-
-    def close(self):
-        if self._p:
-            _lib().wabot_invoice_draft_free(self._p)
-            self._p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 class Invoices:
@@ -189,10 +173,7 @@ class Invoices:
         L, out, n = _lib(), c_void_p(), c_size_t()
         self.bot._check(L.wabot_invoice_render_pdf(
             self.bot._ctx, self._o, _b(number), byref(out), byref(n)))
-        try:
-            return string_at(out.value, n.value)
-        finally:
-            L.wabot_ctx_mem_free(self.bot._ctx, out)
+        return owned_bytes(self.bot._ctx, out.value, n.value)
 
     def document_url(self, number: str) -> str:
         """A signed, expiring URL of the PDF (StateError without
