@@ -2384,10 +2384,15 @@ inline std::string take_bytes(wabot_ctx *ctx, char *s, std::size_t n)
     return out;
 }
 
-inline const char *opt(const std::optional<std::string> &s)
-{
-    return s ? s->c_str() : nullptr;
-}
+/* Like cstr, but an empty view is NULL (an optional C argument). */
+class nstr {
+public:
+    explicit nstr(std::string_view v) : s_(v) {}
+    const char *get() const { return s_.empty() ? nullptr : s_.c_str(); }
+
+private:
+    std::string s_;
+};
 
 } // namespace detail
 
@@ -2515,9 +2520,18 @@ public:
     ~product() { wabot_product_free(own_); }
     wabot_product *get() const { return own_; }
 
-    product &set_sku(std::string_view v) { return c(wabot_product_set_sku(own_, detail::cstr(v).get())); }
-    product &set_name(std::string_view v) { return c(wabot_product_set_name(own_, detail::cstr(v).get())); }
-    product &add_alias(std::string_view v) { return c(wabot_product_add_alias(own_, detail::cstr(v).get())); }
+    product &set_sku(std::string_view v)
+    {
+        return c(wabot_product_set_sku(own_, detail::cstr(v).get()));
+    }
+    product &set_name(std::string_view v)
+    {
+        return c(wabot_product_set_name(own_, detail::cstr(v).get()));
+    }
+    product &add_alias(std::string_view v)
+    {
+        return c(wabot_product_add_alias(own_, detail::cstr(v).get()));
+    }
     product &clear_aliases() { return c(wabot_product_clear_aliases(own_)); }
     product &set_description(std::string_view v)
     {
@@ -2750,20 +2764,20 @@ public:
         chk(wabot_catalog_count(ctx_, org_.c_str(), &n));
         return n;
     }
-    /** One page in creation order after `cursor` ("0": from the start). */
+    /** One page in creation order after `cursor` ("0": from the start)
+     *  of `category` (empty: every product). */
     product_list list(std::string_view cursor = "0", std::size_t limit = 100,
-                      const std::optional<std::string> &category = std::nullopt,
-                      bool active_only = false) const
+                      std::string_view category = {}, bool active_only = false) const
     {
         wabot_product_list *l = nullptr;
-        chk(wabot_catalog_list(ctx_, org_.c_str(), detail::opt(category),
+        chk(wabot_catalog_list(ctx_, org_.c_str(), detail::nstr(category).get(),
                                active_only ? WABOT_CATALOG_ACTIVE_ONLY : 0u,
                                detail::cstr(cursor).get(), limit, &l));
         return product_list(l);
     }
     /** fn(product_view) for every product, page by page. */
     template <class F>
-    void for_each(F &&fn, const std::optional<std::string> &category = std::nullopt,
+    void for_each(F &&fn, std::string_view category = {},
                   bool active_only = false, std::size_t page_size = 100) const
     {
         std::string cursor = "0";
@@ -2808,19 +2822,19 @@ public:
     }
     /** (page `page` of the menu text, number of pages). */
     std::pair<std::string, std::size_t>
-    menu_text(std::size_t page = 0, const std::optional<std::string> &category = std::nullopt,
+    menu_text(std::size_t page = 0, std::string_view category = {},
               std::size_t max_chars = 0) const
     {
         char *t = nullptr;
         std::size_t pages = 0;
-        chk(wabot_catalog_menu_text(ctx_, org_.c_str(), detail::opt(category), max_chars, page,
-                                    &t, &pages));
+        chk(wabot_catalog_menu_text(ctx_, org_.c_str(), detail::nstr(category).get(), max_chars,
+                                    page, &t, &pages));
         return {detail::take(ctx_, t, "menu_text"), pages};
     }
     /** Fill o as an interactive list of the menu's page; returns the
      *  number of pages of 10. */
     inline std::size_t menu_list(class out &o, std::size_t page = 0,
-                                 const std::optional<std::string> &category = std::nullopt) const;
+                                 std::string_view category = {}) const;
     /** Read free text ("2 cokes and a water") as order lines. */
     wabot::match match(std::string_view text, std::string_view locale = {}) const
     {
@@ -2845,10 +2859,10 @@ private:
 };
 
 inline std::size_t catalog::menu_list(class out &o, std::size_t page,
-                                      const std::optional<std::string> &category) const
+                                      std::string_view category) const
 {
     std::size_t pages = 0;
-    chk(wabot_catalog_menu_list(ctx_, org_.c_str(), detail::opt(category), page, o.get(),
+    chk(wabot_catalog_menu_list(ctx_, org_.c_str(), detail::nstr(category).get(), page, o.get(),
                                 &pages));
     return pages;
 }
@@ -2947,13 +2961,15 @@ public:
         chk(rc);
         return detail::take(ctx_, j, "invoice_get");
     }
-    /** {"invoices":[...],"next_offset":n} newest first (status 0: any). */
-    std::string list_json(std::optional<std::string> customer = std::nullopt,
+    /** {"invoices":[...],"next_offset":n} newest first, of one customer
+     *  (empty: all) in one status (0: any). */
+    std::string list_json(std::string_view customer = {},
                           wabot_invoice_status status = static_cast<wabot_invoice_status>(0),
                           std::int64_t offset = 0, std::int64_t limit = 100) const
     {
         char *j = nullptr;
-        chk(wabot_invoice_list(ctx_, o(), detail::opt(customer), status, offset, limit, &j));
+        chk(wabot_invoice_list(ctx_, o(), detail::nstr(customer).get(), status, offset, limit,
+                               &j));
         return detail::take(ctx_, j, "invoice_list");
     }
     void set_status(std::string_view number, wabot_invoice_status s)
