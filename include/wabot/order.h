@@ -170,8 +170,9 @@ WABOT_API int wabot_order_stats(wabot_ctx *ctx, const char *org,
 /**
  * Install the shop's conversation on the context's router: keywords
  * "hi"/"hello" (greeting), "menu" (the menu text, or a list message),
- * "cart", "confirm", "cancel", "help", buttons "pick:<qty>:<sku>" and
- * "product:<sku>", and a fallback that reads free text with the matcher
+ * "cart", "confirm", "clear" (and "cancel", which the opt-out module
+ * answers first while it is one of optout.keywords, as by default),
+ * "help", buttons "pick:<qty>:<sku>" and "product:<sku>", and a fallback that reads free text with the matcher
  * into the cart (ambiguous words get choices as buttons or a list;
  * unknown words a helpful answer). "confirm" places the cart as an order
  * and queues it for the order-processing worker; its status changes reach

@@ -50,7 +50,7 @@ static const wabot_option_def order_options[WB_ORD_N_OPTS] = {
     [WB_ORD_OPT_FLOW_HELP] = TEXT(
         "flow_help",
         "Write what you'd like (\"2 coke and a water\"), *cart* to see your "
-        "cart, *confirm* to order, *cancel* to empty the cart, *menu* for "
+        "cart, *confirm* to order, *clear* to empty the cart, *menu* for "
         "the menu.",
         "order flow: answer to help"),
     [WB_ORD_OPT_FLOW_ADDED] = TEXT(
@@ -63,7 +63,8 @@ static const wabot_option_def order_options[WB_ORD_N_OPTS] = {
         "order flow: answer to confirm ({id}, {total}, {items})"),
     [WB_ORD_OPT_FLOW_CANCELLED] = TEXT(
         "flow_cancelled", "Your cart is empty now. Send *menu* to start again.",
-        "order flow: answer to cancel"),
+        "order flow: answer to clear (or cancel, when it is not an opt-out "
+        "keyword)"),
     [WB_ORD_OPT_FLOW_MENU_LIST] = {WABOT_OPTION_DEF_VERSION, "flow_menu_list",
         WABOT_OPTION_BOOL, WABOT_OPTION_PER_ORG, 0, 0, 1, NULL,
         "order flow: send the menu as an interactive list instead of text",

@@ -24,7 +24,7 @@
 
 #define ORDER_SCHEMA 1
 #define KEY_MAX 512
-#define RETRIES 64
+#define RETRIES 1000 /* a conflict means another change committed */
 
 static const char *const status_names[] = {
     "unknown", "pending", "confirmed", "processing", "fulfilled", "cancelled"};

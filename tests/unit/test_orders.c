@@ -575,6 +575,145 @@ START_TEST(test_eight_threads_confirm_exactly_the_stock_of_100)
 }
 END_TEST
 
+
+/* ---- the order flow, through real turns ------------------------------ */
+
+static size_t g_seen;
+static int g_msg;
+
+static void flow_setup(void)
+{
+    setup();
+    add_product("coke-zero", "Coke Zero", 160, "USD", -1, 1);
+    ck_assert_int_eq(wabot_order_flow_install(env.ctx, NULL), WABOT_OK);
+    g_seen = 0;
+}
+
+/* Send text (or a button's payload) as the customer, run every job, and
+ * return what the shop sent since the last call, joined with "\n---\n"
+ * (list and button messages as "[kind] body | id ...").  */
+static const char *say_msg(const char *text, const char *payload)
+{
+    static char out[8192];
+    char id[32];
+    snprintf(id, sizeof id, "SMflow%d", ++g_msg);
+    wabot_message *m = tu_text(id, CUSTOMER, text);
+    if (payload)
+        ck_assert_int_eq(wabot_message_set_payload(m, payload, text),
+                         WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_handle_message(env.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    for (int i = 0; i < 4; i++)
+        tu_drain(env.ctx);
+    out[0] = '\0';
+    size_t n = wabot_transport_recorder_count(env.rec);
+    for (size_t i = g_seen; i < n; i++) {
+        const wabot_outbound *o = wabot_transport_recorder_get(env.rec, i);
+        size_t len = strlen(out);
+        const char *kind = wabot_out_kind_name(wabot_outbound_kind(o));
+        const char *t = wabot_outbound_text(o);
+        snprintf(out + len, sizeof out - len, "%s%s%s%s%s",
+                 i > g_seen ? "\n---\n" : "", strcmp(kind, "text") ? "[" : "",
+                 strcmp(kind, "text") ? kind : "",
+                 strcmp(kind, "text") ? "] " : "", t ? t : "");
+        for (size_t k = 0; k < wabot_outbound_option_count(o); k++) {
+            len = strlen(out);
+            snprintf(out + len, sizeof out - len, " | %s",
+                     wabot_outbound_option_id(o, k));
+        }
+    }
+    g_seen = n;
+    return out;
+}
+
+static const char *say(const char *text)
+{
+    return say_msg(text, NULL);
+}
+
+#define ASSERT_HAS(hay, needle)                                            \
+    ck_assert_msg(strstr((hay), (needle)) != NULL, "no \"%s\" in:\n%s",      \
+                  (needle), (hay))
+
+START_TEST(test_flow_greets_lists_adds_and_places_an_order)
+{
+    const char *r = say("hi");
+    ASSERT_HAS(r, "Welcome to our shop");
+    r = say("menu");
+    ASSERT_HAS(r, "Our menu");
+    ASSERT_HAS(r, "Coke Zero");
+    ck_assert_ptr_null(strstr(r, "Old soda")); /* inactive */
+    r = say("2 water and a coke zero");
+    ASSERT_HAS(r, "2 \xC3\x97 Water \xE2\x80\x94 $2.00");
+    ASSERT_HAS(r, "1 \xC3\x97 Coke Zero \xE2\x80\x94 $1.60");
+    ASSERT_HAS(r, "Send *confirm* to place the order");
+    r = say("cart");
+    ASSERT_HAS(r, "Total: $3.60");
+    r = say("confirm");
+    ASSERT_HAS(r, "Order ORD-000001 ($3.60) is placed");
+    /* The worker confirmed it, took the stock and sent the invoice. */
+    ASSERT_HAS(r, "Order ORD-000001 is confirmed: 2 \xC3\x97 Water, "
+                  "1 \xC3\x97 Coke Zero. Total $3.60.");
+    ASSERT_HAS(r, "Invoice");
+    ck_assert_int_eq(stock_of("water"), 3);
+    json_t *o = order("ORD-000001");
+    ck_assert_str_eq(status_of(o), "processing");
+    json_decref(o);
+    /* The cart is empty after the order. */
+    r = say("confirm");
+    ASSERT_HAS(r, "Your cart is empty.");
+    int64_t n[1];
+    ck_assert_int_eq(wabot_order_counts(env.ctx, ORG, n, 1), WABOT_OK);
+    ck_assert_int_eq(n[0], 1);
+}
+END_TEST
+
+START_TEST(test_flow_asks_about_ambiguous_and_unknown_words)
+{
+    const char *r = say("3 coke");
+    ASSERT_HAS(r, "[buttons] Which \"coke\" did you mean?");
+    ASSERT_HAS(r, "pick:3:coke | pick:3:coke-zero");
+    r = say_msg("Coke Zero", "pick:3:coke-zero");
+    ASSERT_HAS(r, "3 \xC3\x97 Coke Zero \xE2\x80\x94 $4.80");
+    r = say("2 unicorns");
+    ASSERT_HAS(r, "Sorry, I couldn't find");
+    ASSERT_HAS(r, "unicorn");
+    r = say("water and a unicorn");
+    ASSERT_HAS(r, "1 \xC3\x97 Water");
+    ASSERT_HAS(r, "unicorn");
+    r = say("9 water"); /* stock 5 */
+    ASSERT_HAS(r, "Sorry, only 5 of Water in stock.");
+    r = say("clear");
+    ASSERT_HAS(r, "Your cart is empty now.");
+    r = say("cart");
+    ASSERT_HAS(r, "Your cart is empty.");
+}
+END_TEST
+
+START_TEST(test_flow_texts_are_options_of_the_organisation)
+{
+    env_free(&env);
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set(o, "window_ms", "0"), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_org(o, ORG, "orders.flow_greeting",
+                                           "Ola! Bem-vindo."),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_org(o, ORG, "orders.text_confirmed",
+                                           ""),
+                     WABOT_OK);
+    env_init(&env, o);
+    wabot_options_free(o);
+    add_product("coke", "Coke", 150, "USD", -1, 1);
+    ck_assert_int_eq(wabot_order_flow_install(env.ctx, ORG), WABOT_OK);
+    g_seen = 0;
+    ck_assert_str_eq(say("hello"), "Ola! Bem-vindo.");
+    say("1 coke");
+    const char *r = say("confirm");
+    ASSERT_HAS(r, "is placed");
+    ck_assert_ptr_null(strstr(r, "is confirmed")); /* text turned off */
+}
+END_TEST
+
 static Suite *orders_suite(void)
 {
     Suite *s = suite_create("orders");
@@ -595,6 +734,13 @@ static Suite *orders_suite(void)
     tcase_add_test(
         tc, test_counts_and_stats_show_statuses_and_revenue_per_currency);
     tcase_add_test(tc, test_eight_threads_confirm_exactly_the_stock_of_100);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("flow");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, flow_setup, teardown);
+    tcase_add_test(tc, test_flow_greets_lists_adds_and_places_an_order);
+    tcase_add_test(tc, test_flow_asks_about_ambiguous_and_unknown_words);
+    tcase_add_test(tc, test_flow_texts_are_options_of_the_organisation);
     suite_add_tcase(s, tc);
     return s;
 }
