@@ -211,14 +211,27 @@ static int on_product(wabot_turn *t, void *ud)
     return add_and_show(t, p + strlen("product:"), 1);
 }
 
+/* Is line i settled? A line the matcher calls ambiguous still is when
+ * its best candidate alone is named exactly (score 1000): "2 coke" is
+ * Coke even though Coke Zero also contains "coke", as a customer means
+ * it; "cokke" or a word two names share exactly still get choices. */
+static int line_clear(const wabot_match *m, size_t i)
+{
+    if (wabot_match_candidate_count(m, i) == 0)
+        return 0;
+    if (!wabot_match_line_ambiguous(m, i))
+        return 1;
+    return wabot_match_candidate_score(m, i, 0) == 1000 &&
+           wabot_match_candidate_score(m, i, 1) < 1000;
+}
+
 /* Add the clear lines of m to the cart; *added how many, the first
  * failure answered at once. */
 static int add_clear_lines(wabot_turn *t, const wabot_match *m, int *added)
 {
     *added = 0;
     for (size_t i = 0; i < wabot_match_line_count(m); i++) {
-        if (wabot_match_line_ambiguous(m, i) ||
-            wabot_match_candidate_count(m, i) == 0)
+        if (!line_clear(m, i))
             continue;
         if (wabot_cart_add(t, wabot_match_candidate_sku(m, i, 0),
                            wabot_match_line_quantity(m, i)) != WABOT_OK) {
@@ -237,7 +250,7 @@ static int reply_choices(wabot_turn *t, const wabot_match *m, int *asked)
     *asked = 0;
     int rc = WABOT_OK;
     for (size_t i = 0; rc == WABOT_OK && i < wabot_match_line_count(m); i++) {
-        if (!wabot_match_line_ambiguous(m, i))
+        if (!wabot_match_line_ambiguous(m, i) || line_clear(m, i))
             continue;
         wabot_out *o = wabot_out_new(wabot_turn_ctx(t));
         rc = o ? wabot_match_choices_out(m, i, o) : WABOT_ERR_NOMEM;

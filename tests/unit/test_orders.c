@@ -670,11 +670,16 @@ END_TEST
 
 START_TEST(test_flow_asks_about_ambiguous_and_unknown_words)
 {
-    const char *r = say("3 coke");
-    ASSERT_HAS(r, "[buttons] Which \"coke\" did you mean?");
+    /* A typo two names are one letter away from: choices. */
+    const char *r = say("3 cokke");
+    ASSERT_HAS(r, "[buttons] Which \"cokke\" did you mean?");
     ASSERT_HAS(r, "pick:3:coke | pick:3:coke-zero");
     r = say_msg("Coke Zero", "pick:3:coke-zero");
     ASSERT_HAS(r, "3 \xC3\x97 Coke Zero \xE2\x80\x94 $4.80");
+    /* "coke" names Coke exactly, though Coke Zero contains it too. */
+    r = say("2 coke");
+    ASSERT_HAS(r, "2 \xC3\x97 Coke \xE2\x80\x94 $3.00");
+    ck_assert_ptr_null(strstr(r, "did you mean"));
     r = say("2 unicorns");
     ASSERT_HAS(r, "Sorry, I couldn't find");
     ASSERT_HAS(r, "unicorn");
