@@ -576,6 +576,85 @@ START_TEST(test_eight_threads_confirm_exactly_the_stock_of_100)
 END_TEST
 
 
+#ifdef ORDERS_REDIS
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROCS 4
+#define PER_PROC 40
+static const char *g_self;
+
+/* A child: confirm orders ORD-<first>..ORD-<first+count-1> on its own
+ * context over the same redis-server; exit with how many succeeded (255:
+ * an error other than "not enough stock"). */
+static int confirm_main(char **argv)
+{
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = atoi(argv[2]);
+    const char *err = NULL;
+    wabot_redis *r = wabot_redis_new(&cfg, &err);
+    if (!r)
+        return 255;
+    wabot_storage *st = wabot_storage_redis_new(r);
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_storage(o, st);
+    wabot_ctx *ctx = NULL;
+    int rc = wabot_ctx_new(&ctx, o);
+    wabot_options_free(o);
+    int ok = 0, bad = rc != WABOT_OK;
+    for (int i = 0; !bad && i < atoi(argv[4]); i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ORD-%06d", atoi(argv[3]) + i);
+        rc = wabot_order_set_status(ctx, ORG, id, WABOT_ORDER_CONFIRMED);
+        if (rc == WABOT_OK)
+            ok++;
+        else if (rc != WABOT_ERR_TOO_LARGE)
+            bad = 1;
+    }
+    wabot_ctx_free(ctx);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+    return bad ? 255 : ok;
+}
+
+START_TEST(test_four_processes_confirm_exactly_the_stock_of_100)
+{
+    for (int i = 0; i < PROCS * PER_PROC; i++)
+        free(create("[{\"sku\":\"widget\",\"quantity\":1}]", NULL));
+    pid_t pids[PROCS];
+    char port[16], first[16], count[16];
+    snprintf(port, sizeof port, "%d", g_srv.port);
+    snprintf(count, sizeof count, "%d", PER_PROC);
+    for (int p = 0; p < PROCS; p++) {
+        snprintf(first, sizeof first, "%d", 1 + p * PER_PROC);
+        pids[p] = fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            execl(g_self, g_self, "--confirm", port, first, count,
+                  (char *)NULL);
+            _exit(254);
+        }
+    }
+    int ok = 0;
+    for (int p = 0; p < PROCS; p++) {
+        int st = -1;
+        ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) <= PER_PROC,
+                      "confirmer %d: status %d", p, st);
+        ok += WEXITSTATUS(st);
+    }
+    ck_assert_int_eq(ok, 100);
+    ck_assert_int_eq(stock_of("widget"), 0);
+    int64_t n[WABOT_ORDER_STATUS_COUNT];
+    ck_assert_int_eq(wabot_order_counts(env.ctx, ORG, n,
+                                        WABOT_ORDER_STATUS_COUNT),
+                     WABOT_OK);
+    ck_assert_int_eq(n[WABOT_ORDER_CONFIRMED], 100);
+}
+END_TEST
+#endif
+
 /* ---- the order flow, through real turns ------------------------------ */
 
 static size_t g_seen;
@@ -739,6 +818,9 @@ static Suite *orders_suite(void)
     tcase_add_test(
         tc, test_counts_and_stats_show_statuses_and_revenue_per_currency);
     tcase_add_test(tc, test_eight_threads_confirm_exactly_the_stock_of_100);
+#ifdef ORDERS_REDIS
+    tcase_add_test(tc, test_four_processes_confirm_exactly_the_stock_of_100);
+#endif
     suite_add_tcase(s, tc);
     tc = tcase_create("flow");
     tcase_set_timeout(tc, 120);
@@ -750,9 +832,14 @@ static Suite *orders_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    (void)argv;
 #ifdef ORDERS_REDIS
+    if (argc == 5 && strcmp(argv[1], "--confirm") == 0)
+        return confirm_main(argv);
+    g_self = argv[0];
     if (!rh_available()) {
         const char *ci = getenv("CI");
         return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
