@@ -259,6 +259,7 @@ static int deliver(wabot_job *job, void *ud)
     }
     rc = wb_transport_send(ctx, t, o, on_sent, job);
     if (rc < 0) {
+        wb_send_mark_done(ctx, o, rc, NULL); /* not taken: nothing left */
         wb_breaker_report(sc->d, t, sc->breaker, wb_now(ctx),
                           WABOT_OUTCOME_IGNORED);
         wabot_job_set_error(job, "transport refused the message");
