@@ -138,6 +138,17 @@ static void tick(int64_t ms)
     tu_drain(W.live);
 }
 
+/* POST a webhook to the live process; it must answer 200. */
+static void post_ok(const char *path, const char *ctype, const char *body)
+{
+    wabot_http_header h[] = {{"Content-Type", ctype}};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(W.live, "POST", path, h, 1, body,
+                                       strlen(body), &r), WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    wabot_http_response_free(r);
+}
+
 /* A Twilio status callback on the per-message StatusCallback URL, which
  * carries the send's correlation. */
 static void twilio_receipt(const char *send_key, const char *status)
@@ -147,13 +158,7 @@ static void twilio_receipt(const char *send_key, const char *status)
     snprintf(form, sizeof form,
              "MessageSid=" SID "&AccountSid=AC1&From=whatsapp%%3A%%2B14155238886"
              "&To=whatsapp%%3A%%2B14155550100&MessageStatus=%s", status);
-    wabot_http_header h[] = {
-        {"Content-Type", "application/x-www-form-urlencoded"}};
-    wabot_http_response *r = NULL;
-    ck_assert_int_eq(wabot_http_handle(W.live, "POST", path, h, 1, form,
-                                       strlen(form), &r), WABOT_OK);
-    ck_assert_int_eq(wabot_http_response_status(r), 200);
-    wabot_http_response_free(r);
+    post_ok(path, "application/x-www-form-urlencoded", form);
 }
 
 /* A Meta statuses[] entry echoing the send as biz_opaque_callback_data. */
@@ -167,13 +172,7 @@ static void meta_receipt(const char *send_key)
              "\"wamid.OUT1\",\"status\":\"sent\",\"timestamp\":"
              "\"1767225700\",\"recipient_id\":\"14155550100\","
              "\"biz_opaque_callback_data\":\"%s\"}]}}]}]}", send_key);
-    wabot_http_header h[] = {{"Content-Type", "application/json"}};
-    wabot_http_response *r = NULL;
-    ck_assert_int_eq(wabot_http_handle(W.live, "POST", "/whatsapp-v2/webhook",
-                                       h, 1, json, strlen(json), &r),
-                     WABOT_OK);
-    ck_assert_int_eq(wabot_http_response_status(r), 200);
-    wabot_http_response_free(r);
+    post_ok("/whatsapp-v2/webhook", "application/json", json);
 }
 
 static void job_is(const char *id, wabot_job_state state)
