@@ -34,6 +34,33 @@ static int check_path(const char *v, char *why, size_t n)
     return check_short(v, why, n);
 }
 
+/* A comma-separated list of outbound category names (wabot_out_category;
+ * lib/delivery/reconcile.c reads it). */
+static int check_categories(const char *v, char *why, size_t n)
+{
+    static const char *const names[] = {"reply", "notice", "reminder",
+                                        "campaign"};
+    int bad = 0;
+    while (*v && !bad) {
+        v += strspn(v, " \t,");
+        size_t len = strcspn(v, ",");
+        size_t k = len;
+        while (k > 0 && (v[k - 1] == ' ' || v[k - 1] == '\t'))
+            k--;
+        bad = k > 0;
+        for (size_t i = 0; k > 0 && i < sizeof names / sizeof *names; i++)
+            if (strlen(names[i]) == k && strncmp(v, names[i], k) == 0)
+                bad = 0;
+        v += len;
+    }
+    if (bad) {
+        snprintf(why, n, "must list categories (reply, notice, reminder, "
+                 "campaign) separated by commas: \"%.80s\"", v);
+        return WABOT_ERR_INVAL;
+    }
+    return WABOT_OK;
+}
+
 #define SECURITY_CHECK(fn, id)                                               \
     static int fn(const char *v, char *why, size_t n)                        \
     {                                                                        \
@@ -50,6 +77,7 @@ SECURITY_CHECK(check_text, WABOT_OPT_OPTOUT_REPLY)
          ? check_path                                                        \
      : (id) == WABOT_OPT_PUBLIC_URL       ? check_url                        \
      : (id) == WABOT_OPT_DEDUP_KEY_FORMAT ? check_key_format                 \
+     : (id) == WABOT_OPT_SEND_AT_MOST_ONCE ? check_categories                \
      : (id) == WABOT_OPT_TWILIO_AUTH_TOKEN ||                                \
              (id) == WABOT_OPT_META_APP_SECRET ||                            \
              (id) == WABOT_OPT_META_VERIFY_TOKEN                             \
@@ -217,6 +245,15 @@ const wb_builtin_option wb_builtin_options[] = {
         INT, 0, 16, 1, 1024,
         "keep-alive connections per provider host (HTTP/2 multiplexes)",
         NULL),
+    NUM(WABOT_OPT_SEND_RECONCILE_GRACE_MS, "outbound",
+        send_reconcile_grace_ms, DUR, 0, 5 * SEC, 0, DAY_MS,
+        "a send whose outcome is unknown (its process died mid-send) waits "
+        "this long for a receipt carrying its correlation before the "
+        "policy decides", NULL),
+    STR(WABOT_OPT_SEND_AT_MOST_ONCE, "outbound", send_at_most_once, EMPTY,
+        "", "comma-separated categories (reply, notice, reminder, campaign) "
+        "whose sends of unknown outcome are not sent again (at-most-once); "
+        "empty: at-least-once", NULL),
 };
 
 const size_t wb_n_builtin_options =

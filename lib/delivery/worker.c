@@ -95,6 +95,7 @@ static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
     send_ctx *sc = job->user;
     wb_breaker_report(sc->d, sc->transport, sc->breaker, wb_now(ctx),
                       outcome_of(r->status));
+    wb_send_mark_done(ctx, o, r->status, r->provider_id);
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
         if (r->provider_id && *r->provider_id)
@@ -174,6 +175,36 @@ static int admit(wabot_job *job, wabot_outbound *o)
                : rc;
 }
 
+/* What became of an earlier attempt that never settled (reconcile.c):
+ * WABOT_OK to send, 1 when the job is settled without a send, or a
+ * negative status with the job given back for later. */
+static int reconcile(wabot_job *job, const wabot_outbound *o)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    wb_reconcile_verdict v = WB_RECONCILE_SEND;
+    int64_t wait = 0;
+    int rc = wb_send_reconcile(ctx, o, wabot_job_attempt(job), &v, &wait);
+    if (rc != WABOT_OK) {
+        /* Unread, it cannot be known whether it was sent: ask later. */
+        wabot_job_set_error(job, "send record unreadable");
+        wabot_job_retry_in(job, 1000);
+        return rc;
+    }
+    switch (v) {
+    case WB_RECONCILE_DONE:
+        return 1;
+    case WB_RECONCILE_WAIT:
+        wabot_job_retry_in(job, wait > 0 ? wait : 1);
+        return WABOT_ERR_BUSY;
+    case WB_RECONCILE_DROP:
+        return refuse(job, WABOT_ERR_PERMANENT, "outbound.refused",
+                      "outcome of an earlier attempt unknown and no receipt "
+                      "came; not sent again (send_at_most_once)");
+    default:
+        return WABOT_OK;
+    }
+}
+
 static int deliver(wabot_job *job, void *ud)
 {
     wabot_ctx *ctx = wabot_job_ctx(job);
@@ -197,6 +228,8 @@ static int deliver(wabot_job *job, void *ud)
     int rc = admit(job, o);
     if (rc != WABOT_OK)
         return rc;
+    if ((rc = reconcile(job, o)) != WABOT_OK)
+        return rc > 0 ? WABOT_OK : rc;
     /* The breaker first: while it is open, no rate-limit units are spent
      * on sends that cannot happen. */
     int64_t retry_at = 0, now = wb_now(ctx);
@@ -214,8 +247,19 @@ static int deliver(wabot_job *job, void *ud)
         sc->breaker = NULL;
         return rc;
     }
+    /* Durably before the request leaves: a crash from here on leaves an
+     * outcome the next attempt reconciles instead of sending blindly. */
+    if ((rc = wb_send_mark_sending(ctx, o, wabot_job_attempt(job))) !=
+        WABOT_OK) {
+        wb_breaker_report(sc->d, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
+        sc->breaker = NULL;
+        wabot_job_set_error(job, "send record not written");
+        wabot_job_retry_in(job, 1000);
+        return rc;
+    }
     rc = wb_transport_send(ctx, t, o, on_sent, job);
     if (rc < 0) {
+        wb_send_mark_done(ctx, o, rc, NULL); /* not taken: nothing left */
         wb_breaker_report(sc->d, t, sc->breaker, wb_now(ctx),
                           WABOT_OUTCOME_IGNORED);
         wabot_job_set_error(job, "transport refused the message");

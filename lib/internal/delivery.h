@@ -66,4 +66,34 @@ typedef struct wb_breaker_status {
 size_t wb_delivery_breakers(wabot_ctx *ctx, int64_t now,
                             wb_breaker_status *out, size_t max);
 
+/* Sends of unknown outcome (lib/delivery/reconcile.c). */
+typedef enum wb_reconcile_verdict {
+    WB_RECONCILE_SEND = 0, /* send it */
+    WB_RECONCILE_DONE = 1, /* the provider has it already: finish, no send */
+    WB_RECONCILE_WAIT = 2, /* wait *wait_ms for a receipt, then ask again */
+    WB_RECONCILE_DROP = 3  /* outcome unknown, at-most-once: do not send */
+} wb_reconcile_verdict;
+
+/* Before attempt `attempt` of o sends: what became of the earlier one.
+ * WABOT_OK with *v set, or the storage's status (retry later). Any
+ * thread. */
+int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
+                      wb_reconcile_verdict *v, int64_t *wait_ms);
+/* Record, before the request leaves, that o is being sent: WABOT_OK or
+ * the storage's status (then do not send). */
+int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o,
+                         int attempt);
+/* The provider answered: status WABOT_OK (accepted as provider_id) or a
+ * failure. Best effort, logged. */
+void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
+                       const char *provider_id);
+/* A receipt echoed send_key (an outbound id): the provider has that
+ * message as provider_id. WABOT_OK (also for an unusable key) or the
+ * storage's status. */
+int wb_send_ack(wabot_ctx *ctx, const char *send_key,
+                const char *provider_id);
+/* Parse "campaign, reminder" into a bit per wabot_out_category (mask may
+ * be NULL: check only). WABOT_OK or WABOT_ERR_INVAL. */
+int wb_out_categories_parse(const char *list, unsigned *mask);
+
 #endif

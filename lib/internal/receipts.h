@@ -42,7 +42,8 @@ typedef enum wb_receipt_write_kind {
 typedef struct wb_receipt_write {
     wb_receipt_write_kind kind;
     char *provider_id;
-    char *outbound_id, *to, *org, *correlation_id; /* SENT; NULL = none */
+    char *outbound_id, *to, *org, *correlation_id; /* SENT; NULL = none;
+                                     STATUS: outbound_id is the send key */
     char *status, *recipient, *error_code;       /* STATUS; NULL = none */
     wabot_provider provider;
     int64_t at_ms; /* SENT: when; STATUS: the receipt's timestamp */

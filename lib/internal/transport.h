@@ -22,6 +22,10 @@
 #define WB_WA_ID_MAX 256
 /* Twilio: the Body of one message, numbered options included. */
 #define WB_TWILIO_BODY_MAX 1600
+/* The query parameter of Twilio's per-message StatusCallback URL that
+ * carries the send's correlation (its outbound id); Meta carries it as
+ * biz_opaque_callback_data. Echoed in status callbacks (reconcile.c). */
+#define WB_SEND_KEY_PARAM "wabot_send"
 
 /* What `provider`'s API makes of o, checked before o is queued so that a
  * message no send could deliver fails when it is built. WABOT_OK, or

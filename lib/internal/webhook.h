@@ -90,6 +90,9 @@ typedef struct wb_status_update {
     char *recipient;  /* Meta recipient_id / Twilio To, as sent */
     char *error_code; /* provider error code as text, e.g. "131047" */
     int64_t timestamp_ms;
+    char *send_key;   /* the send's correlation the provider echoed (our
+                         outbound id: Twilio's StatusCallback parameter,
+                         Meta's biz_opaque_callback_data); NULL = none */
 } wb_status_update;
 
 /* Everything one webhook request carried, in the provider's order. */

@@ -248,6 +248,12 @@ static json_t *build_body(const wabot_outbound *o, int *rc, const char **why)
     if (body && strncmp(reply_to, "wamid.", 6) == 0)
         json_object_set_new(body, "context",
                             json_pack("{s:s}", "message_id", reply_to));
+    /* The correlation Meta echoes in statuses[] (lib/delivery/
+     * reconcile.c); at most 512 characters. */
+    const char *id = wabot_outbound_id(o);
+    if (body && *id && strlen(id) <= 512)
+        json_object_set_new(body, "biz_opaque_callback_data",
+                            json_string(id));
     if (!body) {
         *rc = WABOT_ERR_NOMEM;
         *why = "out of memory";

@@ -196,6 +196,26 @@ static char *content_variables(const wabot_outbound *m)
     return s;
 }
 
+/* The per-message StatusCallback: the configured URL with the outbound
+ * id as its correlation (WB_SEND_KEY_PARAM), which Twilio echoes in every
+ * status callback of the message (lib/delivery/reconcile.c). */
+static void status_callback(wb_strbuf *f, const char *url, const char *id)
+{
+    wb_strbuf u;
+    wb_strbuf_init(&u, NULL);
+    wb_strbuf_puts(&u, url);
+    if (id && *id) {
+        wb_strbuf_putc(&u, strchr(url, '?') ? '&' : '?');
+        wb_strbuf_puts(&u, WB_SEND_KEY_PARAM "=");
+        wb_form_encode(&u, id);
+    }
+    if (u.oom)
+        f->oom = 1;
+    else
+        param(f, "StatusCallback", u.data);
+    wb_strbuf_free(&u);
+}
+
 /* The form for m, or a negative status for a message Twilio cannot take. */
 static int build_form(const twilio *t, const wabot_outbound *m,
                       const char *from, wb_strbuf *f, const char **why)
@@ -208,7 +228,7 @@ static int build_form(const twilio *t, const wabot_outbound *m,
     if (t->service)
         param(f, "MessagingServiceSid", t->service);
     if (t->callback)
-        param(f, "StatusCallback", t->callback);
+        status_callback(f, t->callback, wabot_outbound_id(m));
     wabot_out_kind k = wabot_outbound_kind(m);
     if (k == WABOT_OUT_TEMPLATE) {
         char *vars = content_variables(m);

@@ -32,6 +32,7 @@ static void status_free(const wabot_allocator *a, wb_status_update *s)
     wb_free(a, s->status);
     wb_free(a, s->recipient);
     wb_free(a, s->error_code);
+    wb_free(a, s->send_key);
 }
 
 void wb_webhook_batch_clear(wb_webhook_batch *b)

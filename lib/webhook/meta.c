@@ -507,12 +507,16 @@ static int parse_status(meta_parser *p, json_t *st, const char *path)
 {
     if (!json_is_object(st))
         return bad(p, path, "expected an object, got %s", type_name(st));
-    const char *id, *status, *recipient;
+    const char *id, *status, *recipient, *send_key;
     int rc = str_member(p, st, path, "id", 1, &id);
     if (rc == WABOT_OK)
         rc = str_member(p, st, path, "status", 1, &status);
     if (rc == WABOT_OK)
         rc = str_member(p, st, path, "recipient_id", 0, &recipient);
+    /* our correlation, echoed (lib/delivery/reconcile.c) */
+    if (rc == WABOT_OK)
+        rc = str_member(p, st, path, "biz_opaque_callback_data", 0,
+                        &send_key);
     int64_t ts = 0;
     if (rc == WABOT_OK)
         rc = timestamp_ms(p, st, path, wb_now(p->ctx), &ts);
@@ -532,6 +536,8 @@ static int parse_status(meta_parser *p, json_t *st, const char *path)
         rc = dup_to(p->out, &s->recipient, recipient);
     if (rc == WABOT_OK && code[0] != '\0')
         rc = dup_to(p->out, &s->error_code, code);
+    if (rc == WABOT_OK && send_key != NULL && *send_key)
+        rc = dup_to(p->out, &s->send_key, send_key);
     return rc;
 }
 

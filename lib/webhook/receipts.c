@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/delivery.h"
 #include "internal/message.h"
 #include "internal/metrics.h"
 #include "internal/receipts.h"
@@ -439,7 +440,9 @@ static int apply_change(rec *r, int absent, void *p)
         a->duplicate = 1;
         return 0;
     }
-    a->unknown = absent || r->outbound_id == NULL;
+    if (absent && set_if_unknown(&r->outbound_id, u->send_key) != WABOT_OK)
+        return WABOT_ERR_NOMEM; /* the sender died before recording it */
+    a->unknown = r->outbound_id == NULL;
     if (absent) {
         char e164[32];
         r->provider = u->provider;
@@ -512,7 +515,12 @@ static int apply_update(wabot_ctx *ctx, const wb_status_update *u)
         wb_count(ctx, "receipts.ignored", 1);
         return WABOT_OK;
     }
-    int rc = rec_update(ctx, key, apply_change, &a);
+    /* Any receipt proves the provider took the send it echoes: a later
+     * attempt of it after a crash is then not sent again. */
+    int rc = u->send_key ? wb_send_ack(ctx, u->send_key, u->id) : WABOT_OK;
+    if (rc < 0)
+        return rc;
+    rc = rec_update(ctx, key, apply_change, &a);
     if (rc < 0)
         return rc;
     count_applied(ctx, &a);
@@ -534,6 +542,7 @@ int wb_receipt_apply(wabot_ctx *ctx, const wb_status_update *u)
                           .status = u->status,
                           .recipient = u->recipient,
                           .error_code = u->error_code,
+                          .outbound_id = u->send_key,
                           .provider = u->provider,
                           .at_ms = u->timestamp_ms};
     wb_log(ctx, WABOT_LOG_WARN, MODULE, "receipt %s (%s) not recorded yet: "
@@ -547,7 +556,8 @@ int wb_receipt_write_do(wabot_ctx *ctx, const wb_receipt_write *w)
 {
     if (w->kind == WB_RECEIPT_STATUS) {
         wb_status_update u = {w->provider, w->provider_id, w->status,
-                              w->recipient, w->error_code, w->at_ms};
+                              w->recipient, w->error_code, w->at_ms,
+                              w->outbound_id /* the echoed send key */};
         return apply_update(ctx, &u);
     }
     char key[WB_STORAGE_KEY_MAX + 1];

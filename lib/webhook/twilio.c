@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "internal/transport.h"
 #include "internal/webhook.h"
 
 /* Twilio sends at most 10 media per message; a larger NumMedia is not
@@ -376,6 +377,31 @@ int wb_twilio_parse(wabot_ctx *ctx, const char *body, size_t len,
 /* ------------------------------------------------------------------ */
 /* The provider module                                                 */
 
+/* Status callbacks arrive on the per-message StatusCallback URL, whose
+ * query carries the send's correlation (WB_SEND_KEY_PARAM, lib/transport/
+ * twilio.c): copied onto each status of the batch. A query that does
+ * not parse carries none. */
+static int take_send_key(wabot_ctx *ctx, const wb_request *r,
+                         wb_webhook_batch *out)
+{
+    const char *q = r->target ? strchr(r->target, '?') : NULL;
+    if (q == NULL || out->n_statuses == 0)
+        return WABOT_OK;
+    wb_form_limits lim = {64, 1024};
+    wb_form *f = NULL;
+    wb_reject rej;
+    if (wb_form_parse(&ctx->alloc, q + 1, strlen(q + 1), &lim, &f, &rej) !=
+        WABOT_OK)
+        return WABOT_OK;
+    const char *key = wb_form_get(f, WB_SEND_KEY_PARAM);
+    int rc = WABOT_OK;
+    for (size_t i = 0; key && *key && i < out->n_statuses && !rc; i++)
+        if (!(out->statuses[i].send_key = wb_strdup(&out->alloc, key)))
+            rc = WABOT_ERR_NOMEM;
+    wb_form_free(f);
+    return rc;
+}
+
 /* The form is decoded (with its limits) first because the signature
  * covers the decoded parameters; nothing is interpreted before the
  * signature holds. */
@@ -391,6 +417,8 @@ static int twilio_read(wabot_ctx *ctx, const wb_request *r,
         rc = wb_verify_twilio(ctx, r, f, rej);
     if (rc == WABOT_OK)
         rc = wb_twilio_parse_form(ctx, f, out, rej);
+    if (rc == WABOT_OK && (rc = take_send_key(ctx, r, out)) != WABOT_OK)
+        wb_webhook_batch_clear(out);
     wb_form_free(f);
     return rc;
 }

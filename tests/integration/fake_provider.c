@@ -22,12 +22,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #define FP_MAX_BODY (4u * 1024u * 1024u)
 #define FP_WAIT_SLICE_MS 20
@@ -375,6 +378,15 @@ struct fp_server {
 
     uint64_t seed;
     atomic_uint_fast64_t next_id;
+
+    /* Status callbacks (fp_config.send_status_callbacks): a queue under
+     * mu, posted by cb_thread. */
+    int send_status_callbacks;
+    struct status_cb *cbs, *cbs_tail;
+    pthread_cond_t cb_cv;
+    pthread_t cb_thread;
+    int cb_started;
+    atomic_size_t cbs_sent, cbs_failed;
 };
 
 /* A unique 64-bit number for ids: this server's seed plus a counter. */
@@ -788,6 +800,192 @@ static int twilio_invalid(const fp_call *c)
     return 0;
 }
 
+/* ==== Status callbacks =============================================== */
+
+typedef struct status_cb {
+    struct status_cb *next;
+    char *url, *sid, *account, *from, *to;
+} status_cb;
+
+static void status_cb_free(status_cb *cb)
+{
+    free(cb->url);
+    free(cb->sid);
+    free(cb->account);
+    free(cb->from);
+    free(cb->to);
+    free(cb);
+}
+
+/* Queue the callbacks of an accepted Twilio send (under no lock). */
+static void status_cb_queue(fp_call *c, const char *sid)
+{
+    fp_server *s = c->s;
+    const char *url = form_nonempty(c->form, c->form_len, "StatusCallback");
+    if (!s->send_status_callbacks || url == NULL)
+        return;
+    status_cb *cb = calloc(1, sizeof *cb);
+    if (cb == NULL)
+        return;
+    const char *from = form_nonempty(c->form, c->form_len, "From");
+    cb->url = xstrdup(url);
+    cb->sid = xstrdup(sid);
+    cb->account = xstrdup(c->account_sid);
+    cb->from = xstrdup(from ? from : "");
+    cb->to = xstrdup(c->to ? c->to : "");
+    if (!cb->url || !cb->sid || !cb->account || !cb->from || !cb->to) {
+        status_cb_free(cb);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->cbs_tail)
+        s->cbs_tail->next = cb;
+    else
+        s->cbs = cb;
+    s->cbs_tail = cb;
+    pthread_cond_signal(&s->cb_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void form_put(strbuf *b, const char *key, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (b->len)
+        sb_add(b, "&", 1);
+    sb_add(b, key, strlen(key));
+    sb_add(b, "=", 1);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+            sb_add(b, (const char *)p, 1);
+        else
+            sb_add(b, e, 3);
+    }
+}
+
+/* POST body to an http://127.0.0.1:PORT/path URL; the HTTP status, or 0. */
+static int post_loopback(const char *url, const char *signature,
+                         const char *body)
+{
+    int port = 0, n = 0;
+    if (sscanf(url, "http://127.0.0.1:%d%n", &port, &n) != 1 || port <= 0)
+        return 0;
+    const char *path = url[n] == '/' ? url + n : "/";
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    strbuf req = {0};
+    char head[512];
+    snprintf(head, sizeof head,
+             "Host: 127.0.0.1:%d\r\nContent-Type: "
+             "application/x-www-form-urlencoded\r\nX-Twilio-Signature: %s"
+             "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+             port, signature, strlen(body));
+    sb_add(&req, "POST ", 5);
+    sb_add(&req, path, strlen(path));
+    sb_add(&req, " HTTP/1.1\r\n", 11);
+    sb_add(&req, head, strlen(head));
+    sb_add(&req, body, strlen(body));
+    int status = 0;
+    if (req.p && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        size_t off = 0;
+        while (off < req.len) {
+            ssize_t w = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        char ans[64] = {0};
+        if (off == req.len && recv(fd, ans, sizeof ans - 1, 0) > 12)
+            sscanf(ans, "HTTP/1.%*d %d", &status);
+    }
+    free(req.p);
+    close(fd);
+    return status;
+}
+
+/* Twilio's signature: HMAC-SHA1 of the URL and the parameters (sorted
+ * by name, here already in order) concatenated name+value, base64. */
+static char *twilio_signature(const char *token, const char *url,
+                              const char *const *kv, size_t n)
+{
+    strbuf d = {0};
+    sb_add(&d, url, strlen(url));
+    for (size_t i = 0; i < 2 * n; i++)
+        sb_add(&d, kv[i], strlen(kv[i]));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char *sig = NULL;
+    if (d.p && HMAC(EVP_sha1(), token, (int)strlen(token),
+                       (unsigned char *)d.p, d.len, mac, &len))
+        sig = base64_encode(mac, len);
+    free(d.p);
+    return sig;
+}
+
+static void status_cb_post(fp_server *s, const status_cb *cb,
+                           const char *status)
+{
+    const char *kv[] = {"AccountSid", cb->account, "From", cb->from,
+                        "MessageSid", cb->sid, "MessageStatus", status,
+                        "SmsSid", cb->sid, "SmsStatus", status,
+                        "To", cb->to};
+    size_t n = sizeof kv / sizeof kv[0] / 2;
+    strbuf body = {0};
+    for (size_t i = 0; i < n; i++)
+        form_put(&body, kv[2 * i], kv[2 * i + 1]);
+    char *sig = twilio_signature(s->twilio_token, cb->url, kv, n);
+    int code = body.p && sig ? post_loopback(cb->url, sig, body.p) : 0;
+    free(sig);
+    free(body.p);
+    if (code >= 200 && code < 300)
+        atomic_fetch_add(&s->cbs_sent, 1);
+    else
+        atomic_fetch_add(&s->cbs_failed, 1);
+}
+
+static void *status_cb_main(void *arg)
+{
+    fp_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stopping && s->cbs == NULL)
+            pthread_cond_wait(&s->cb_cv, &s->mu);
+        if (s->stopping)
+            break;
+        status_cb *cb = s->cbs;
+        s->cbs = cb->next;
+        if (s->cbs == NULL)
+            s->cbs_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        status_cb_post(s, cb, "sent");
+        status_cb_post(s, cb, "delivered");
+        status_cb_free(cb);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+size_t fp_status_callbacks_sent(fp_server *s)
+{
+    return atomic_load(&s->cbs_sent);
+}
+
+size_t fp_status_callbacks_failed(fp_server *s)
+{
+    return atomic_load(&s->cbs_failed);
+}
+
 static void twilio_handle(fp_call *c, fp_reply *r, char **message_id)
 {
     if (!twilio_auth_ok(c)) {
@@ -813,6 +1011,7 @@ static void twilio_handle(fp_call *c, fp_reply *r, char **message_id)
         return;
     }
     twilio_created(c, r, *message_id);
+    status_cb_queue(c, *message_id);
 }
 
 /* ==== Meta =========================================================== */
@@ -1662,6 +1861,7 @@ static int config_copy(fp_server *s, const fp_config *cfg)
     s->meta_phone_id = xstrdup(cfg->meta_phone_number_id);
     s->meta_version = xstrdup(cfg->meta_api_version);
     s->enable_control = cfg->enable_control;
+    s->send_status_callbacks = cfg->send_status_callbacks;
     if (!s->twilio_sid || !s->twilio_token || !s->meta_token ||
         (cfg->meta_phone_number_id && !s->meta_phone_id) ||
         (cfg->meta_api_version && !s->meta_version))
@@ -1685,7 +1885,9 @@ static int sync_init(fp_server *s)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (rc != 0) {
+    if (rc != 0 || pthread_cond_init(&s->cb_cv, NULL) != 0) {
+        if (rc == 0)
+            pthread_cond_destroy(&s->cv);
         pthread_mutex_destroy(&s->mu);
         return -1;
     }
@@ -1727,6 +1929,12 @@ static void server_free(fp_server *s)
     free(s->meta_token);
     free(s->meta_phone_id);
     free(s->meta_version);
+    while (s->cbs) {
+        status_cb *cb = s->cbs;
+        s->cbs = cb->next;
+        status_cb_free(cb);
+    }
+    pthread_cond_destroy(&s->cb_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -1746,12 +1954,15 @@ fp_server *fp_start(const fp_config *cfg)
     }
     s->seed = random_seed();
     atomic_init(&s->next_id, 1);
-    if (config_copy(s, cfg) != 0 || daemon_start(s, cfg->port) != 0) {
+    if (config_copy(s, cfg) != 0 || daemon_start(s, cfg->port) != 0 ||
+        (s->send_status_callbacks &&
+         pthread_create(&s->cb_thread, NULL, status_cb_main, s) != 0)) {
         if (s->mhd != NULL)
             MHD_stop_daemon(s->mhd);
         server_free(s);
         return NULL;
     }
+    s->cb_started = s->send_status_callbacks;
     return s;
 }
 
@@ -1772,7 +1983,10 @@ void fp_stop(fp_server *s)
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->cv);
+    pthread_cond_broadcast(&s->cb_cv);
     pthread_mutex_unlock(&s->mu);
+    if (s->cb_started)
+        pthread_join(s->cb_thread, NULL);
     MHD_stop_daemon(s->mhd);
     server_free(s);
 }

@@ -52,6 +52,12 @@ typedef struct fp_config {
     const char *meta_phone_number_id;  /* NULL: any digits */
     const char *meta_api_version;      /* NULL: any "vNN.N" */
     int enable_control;                /* serve /__fake/ (see below) */
+    /* 1: after each accepted Twilio send with a StatusCallback (an
+     * http://127.0.0.1:PORT/... URL), POST its status callbacks there as
+     * Twilio does, "sent" then "delivered", form-encoded and signed
+     * (X-Twilio-Signature with the auth token), from a thread of their
+     * own, so the URL's query (the sender's correlation) comes back. */
+    int send_status_callbacks;
 } fp_config;
 
 #define FP_DEFAULT_TWILIO_SID "AC00000000000000000000000000000000"
@@ -78,6 +84,11 @@ const char *fp_base_url(const fp_server *s);
  * thread, once, after every other call on s has returned.
  */
 void fp_stop(fp_server *s);
+
+/* Status callbacks answered 2xx so far / given up (no answer, or not 2xx;
+ * one try each) -- fp_config.send_status_callbacks. */
+size_t fp_status_callbacks_sent(fp_server *s);
+size_t fp_status_callbacks_failed(fp_server *s);
 
 /* ---- Faults --------------------------------------------------------- */
 

@@ -832,6 +832,75 @@ START_TEST(test_stop_does_not_wait_for_hanging_or_idle_connections)
 }
 END_TEST
 
+/* ==== Status callbacks =============================================== */
+
+static int wait_requests(fp_server *s, size_t n)
+{
+    int64_t deadline = now_ms() + 20000;
+    while (fp_request_count(s) < n && now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return fp_request_count(s) >= n;
+}
+
+START_TEST(test_twilio_status_callbacks_come_back_to_the_url_with_its_query)
+{
+    fp_stop(srv);
+    fp_config cfg = {.twilio_account_sid = SID,
+                     .twilio_auth_token = TOKEN,
+                     .meta_access_token = META_TOKEN,
+                     .send_status_callbacks = 1};
+    srv = fp_start(&cfg);
+    ck_assert_ptr_nonnull(srv);
+    fp_server *sink = fp_start(NULL); /* records what it is sent */
+    ck_assert_ptr_nonnull(sink);
+    char cb[256];
+    snprintf(cb, sizeof cb, "%s/status?wabot_send=r1%%3Ar0",
+             fp_base_url(sink));
+    char *form = NULL;
+    form_add(&form, "To", "whatsapp:+14155550100");
+    form_add(&form, "From", FROM_WA);
+    form_add(&form, "StatusCallback", cb);
+    form_add(&form, "Body", "hello");
+    resp r;
+    twilio_post(form, &r);
+    free(form);
+    ck_assert_int_eq(r.status, 201);
+    json_t *j = resp_json(&r);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", jstr_at(j, "sid"));
+    json_decref(j);
+    resp_free(&r);
+
+    ck_assert(wait_requests(sink, 2));
+    const char *states[] = {"sent", "delivered"};
+    for (size_t i = 0; i < 2; i++) {
+        fp_request q;
+        ck_assert_int_eq(fp_request_get(sink, i, &q), 0);
+        ck_assert_str_eq(q.method, "POST");
+        ck_assert_str_eq(q.path, "/status");
+        ck_assert_str_eq(q.query, "wabot_send=r1%3Ar0");
+        ck_assert_str_eq(q.content_type, "application/x-www-form-urlencoded");
+        ck_assert_str_eq(fp_request_form(&q, "MessageSid", 0), sid);
+        ck_assert_str_eq(fp_request_form(&q, "MessageStatus", 0), states[i]);
+        ck_assert_str_eq(fp_request_form(&q, "To", 0),
+                         "whatsapp:+14155550100");
+        ck_assert_str_eq(fp_request_form(&q, "AccountSid", 0), SID);
+        fp_request_free(&q);
+    }
+    /* The sink answers 404: both counted as failed, none sent. */
+    int64_t deadline = now_ms() + 20000;
+    while (fp_status_callbacks_failed(srv) < 2 && now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_uint_eq(fp_status_callbacks_failed(srv), 2);
+    ck_assert_uint_eq(fp_status_callbacks_sent(srv), 0);
+    fp_stop(sink);
+}
+END_TEST
+
 START_TEST(test_drop_fault_closes_the_connection_without_an_answer)
 {
     fp_fault f = {.kind = FP_FAULT_DROP};
@@ -1186,6 +1255,8 @@ static Suite *fake_provider_suite(void)
     tcase_add_checked_fixture(rec, setup, teardown);
     tcase_add_test(rec, test_concurrent_requests_from_8_threads_are_all_recorded);
     tcase_add_test(rec, test_count_to_matches_both_providers_and_reset_forgets);
+    tcase_add_test(rec,
+                   test_twilio_status_callbacks_come_back_to_the_url_with_its_query);
     suite_add_tcase(s, rec);
 
     TCase *ex = tcase_create("executable");

@@ -99,7 +99,7 @@ START_TEST(test_receipt_mappings_survive_a_redis_restart)
     for (int i = 10; i < 32; i++)
         sent(&f, i);
     wb_status_update u = {WABOT_PROVIDER_TWILIO, "SM00000000000000000000000000000003",
-                          "delivered", NULL, NULL, TU_EPOCH_MS + 5};
+                          "delivered", NULL, NULL, TU_EPOCH_MS + 5, NULL};
     ck_assert_int_eq(wb_receipt_apply(f.ctx, &u), WABOT_OK);
     ck_assert_int_eq(counter(&f, "receipts.writes_deferred"), 23);
     /* Retries while it is down keep everything. */

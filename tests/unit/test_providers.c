@@ -202,6 +202,7 @@ START_TEST(test_twilio_text_request_matches_the_api)
     ck_assert_str_eq(s->ctype, "application/x-www-form-urlencoded");
     ck_assert_str_eq(s->body, "To=whatsapp%3A%2B14155550100&From=whatsapp%3A%2B14155238886"
                               "&StatusCallback=https%3A%2F%2Fbot.example.com%2Fwhatsapp%2Fstatus"
+                              "%3Fwabot_send%3Dn1" /* the correlation, echoed */
                               "&Body=Hello+%26+bye");
     ck_assert_int_eq(s->timeout, 10000);
     state_of(&v, "n1", WABOT_JOB_COMPLETED, 1);
@@ -267,6 +268,9 @@ START_TEST(test_meta_requests_match_the_cloud_api)
     ck_assert_str_eq(jpath(j, "type"), "text");
     ck_assert_str_eq(jpath(j, "text.body"), "Thanks!");
     ck_assert_str_eq(jpath(j, "context.message_id"), "wamid.INBOUND1");
+    /* the correlation Meta echoes in statuses[]: the outbound id */
+    ck_assert_str_eq(jpath(j, "biz_opaque_callback_data"),
+                     "wamid.INBOUND1:r0");
     json_decref(j);
     j = body_json(&v.client.reqs[1]);
     ck_assert_str_eq(jpath(j, "type"), "document");

@@ -292,10 +292,10 @@ END_TEST
 START_TEST(test_receipt_direct_apply_ignores_unusable_ids)
 {
     wb_status_update u = {WABOT_PROVIDER_META, "bad\nid", "sent", NULL, NULL,
-                          0};
+                          0, NULL};
     ck_assert_int_eq(wb_receipt_apply(env.ctx, &u), WABOT_OK);
     wb_status_update v = {WABOT_PROVIDER_META, "wamid.ok", "receiving", NULL,
-                          NULL, 0};
+                          NULL, 0, NULL};
     ck_assert_int_eq(wb_receipt_apply(env.ctx, &v), WABOT_OK);
     ck_assert_int_eq(counter("receipts.ignored"), 2);
     wabot_outbound *o = outbound("x", "+14155550100");

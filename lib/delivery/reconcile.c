@@ -1,0 +1,305 @@
+/* Sends of unknown outcome (issue 19, item 1).
+ *
+ * A process can die after a send's request left and before it learnt the
+ * answer: the provider may have accepted the message, but the job's lease
+ * runs out and another process would send it again. So every send leaves
+ * a record before its request leaves, "send:<outbound id>":
+ *   {"state":"sending","attempt":2,"at_ms":...}       before the request
+ *   {"state":"sent","provider_id":"SM...","at_ms":...} after a success
+ * (deleted after a failure the provider answered), kept dedup_ttl_ms. The
+ * request carries the outbound id as its correlation (Twilio: the
+ * `wabot_send` parameter of the per-message StatusCallback URL; Meta:
+ * biz_opaque_callback_data), the provider echoes it in every status
+ * callback, and the receipt leaves "sendack:<outbound id>" = provider id.
+ *
+ * A later attempt (attempt > 1) reads the record first:
+ *   none       the earlier attempt never reached the provider, or failed:
+ *              send.
+ *   "sent"     it succeeded but its job was not settled: done, no send.
+ *   "sending"  unknown outcome (counted once: sends.unknown_outcome, and
+ *              logged with the message id). A receipt echoing it arrived
+ *              -> done; none yet -> wait up to send_reconcile_grace_ms
+ *              from the first detection; then the policy: at-most-once
+ *              for the categories in send_at_most_once (not sent again),
+ *              else at-least-once (sent again). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "delivery.h"
+#include "json_alloc.h"
+#include "message.h"
+#include "metrics.h"
+#include "storage.h"
+
+#define MODULE "delivery"
+#define SEND_PREFIX "send:"
+#define ACK_PREFIX "sendack:"
+/* CAS attempts on one record: only lost to pathological contention. */
+#define MAX_TRIES 8
+
+int wb_out_categories_parse(const char *list, unsigned *mask)
+{
+    unsigned m = 0;
+    const char *p = list != NULL ? list : "";
+    while (*p) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t len = n;
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 && n == 0)
+            break;
+        int found = 0;
+        for (int c = WABOT_CAT_REPLY; c <= WABOT_CAT_CAMPAIGN; c++) {
+            const char *name = wabot_out_category_name((wabot_out_category)c);
+            if (strlen(name) == len && strncmp(p, name, len) == 0) {
+                m |= 1u << c;
+                found = 1;
+            }
+        }
+        if (!found)
+            return WABOT_ERR_INVAL;
+        p += n;
+    }
+    if (mask != NULL)
+        *mask = m;
+    return WABOT_OK;
+}
+
+/* "<prefix><outbound id>" into buf; NULL when the id is unusable. */
+static const char *key_of(char *buf, size_t n, const char *prefix,
+                          const char *id)
+{
+    if (!wb_storage_key_part_ok(id))
+        return NULL;
+    int w = snprintf(buf, n, "%s%s", prefix, id);
+    return w > 0 && (size_t)w < n ? buf : NULL;
+}
+
+static int64_t ttl_of(const wabot_ctx *ctx)
+{
+    return ctx->cfg.dedup_ttl_ms > 0 ? ctx->cfg.dedup_ttl_ms : 86400000;
+}
+
+/* Store a record made by json_pack (reference taken): WABOT_OK or the
+ * storage's status. expected > 0: compare-and-set against it. */
+static int put(wabot_ctx *ctx, const char *key, json_t *rec,
+               uint64_t expected)
+{
+    char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    json_decref(rec);
+    if (!text)
+        return WABOT_ERR_NOMEM;
+    int rc = expected
+                 ? wabot_storage_cas(ctx->storage, key, expected, text,
+                                     strlen(text), ttl_of(ctx), NULL)
+                 : wabot_storage_set(ctx->storage, key, text, strlen(text),
+                                     ttl_of(ctx), NULL);
+    wb_json_free(text); /* json_dumps output */
+    return rc;
+}
+
+static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
+{
+    return put(ctx, key,
+               json_pack("{s:s,s:s,s:I}", "state", "sent", "provider_id",
+                         provider_id ? provider_id : "", "at_ms",
+                         (json_int_t)wb_now(ctx)),
+               0);
+}
+
+int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o, int attempt)
+{
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
+                             wabot_outbound_id(o));
+    if (!key)
+        return WABOT_OK; /* no usable id: nothing can be reconciled */
+    return put(ctx, key,
+               json_pack("{s:s,s:i,s:I}", "state", "sending", "attempt",
+                         attempt, "at_ms", (json_int_t)wb_now(ctx)),
+               0);
+}
+
+void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
+                       const char *provider_id)
+{
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
+                             wabot_outbound_id(o));
+    if (!key)
+        return;
+    int rc;
+    if (status == WABOT_OK)
+        rc = put_sent(ctx, key, provider_id);
+    else
+        rc = wabot_storage_del(ctx->storage, key);
+    if (rc < 0 && rc != WABOT_ERR_NOT_FOUND)
+        /* The next attempt (if any) takes it for an unknown outcome and
+         * reconciles it: never a lost message, at worst a grace wait. */
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s: outcome not recorded: %s", wabot_outbound_id(o),
+               wabot_strerror(rc));
+}
+
+int wb_send_ack(wabot_ctx *ctx, const char *send_key, const char *provider_id)
+{
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = key_of(buf, sizeof buf, ACK_PREFIX, send_key);
+    if (!key)
+        return WABOT_OK; /* not one of ours */
+    const char *v = provider_id ? provider_id : "";
+    return wabot_storage_set(ctx->storage, key, v, strlen(v), ttl_of(ctx),
+                             NULL);
+}
+
+/* The earlier attempt's record. */
+typedef struct send_rec {
+    char state[16];
+    int64_t unknown_ms; /* first seen with an unknown outcome; 0 = not yet */
+    uint64_t version;
+    json_t *root; /* the decoded record, or NULL */
+} send_rec;
+
+static int read_rec(wabot_ctx *ctx, const char *key, send_rec *r)
+{
+    char *val = NULL;
+    size_t len = 0;
+    memset(r, 0, sizeof *r);
+    int rc = wabot_storage_get(ctx->storage, key, &val, &len, &r->version);
+    if (rc != WABOT_OK)
+        return rc;
+    r->root = json_loadb(val, len, 0, NULL);
+    wabot_free(val);
+    const char *s = json_string_value(json_object_get(r->root, "state"));
+    snprintf(r->state, sizeof r->state, "%s", s ? s : "sending");
+    r->unknown_ms = json_integer_value(json_object_get(r->root,
+                                                       "unknown_ms"));
+    return WABOT_OK;
+}
+
+/* First detection of the unknown outcome: stamp it (compare-and-set, so
+ * of two processes only one counts it). Returns 1 when this call
+ * stamped, 0 when another had, or a negative status. */
+static int stamp_unknown(wabot_ctx *ctx, const char *key, send_rec *r,
+                         int64_t now)
+{
+    for (int tries = 0; tries < MAX_TRIES; tries++) {
+        if (r->unknown_ms > 0 || strcmp(r->state, "sending") != 0)
+            return 0;
+        json_t *rec = r->root && json_is_object(r->root)
+                          ? json_incref(r->root)
+                          : json_object();
+        if (!rec || json_object_set_new(rec, "unknown_ms",
+                                        json_integer(now)) != 0) {
+            json_decref(rec);
+            return WABOT_ERR_NOMEM;
+        }
+        int rc = put(ctx, key, rec, r->version);
+        if (rc == WABOT_OK) {
+            r->unknown_ms = now;
+            return 1;
+        }
+        if (rc != WABOT_ERR_CONFLICT)
+            return rc;
+        json_decref(r->root);
+        if ((rc = read_rec(ctx, key, r)) != WABOT_OK)
+            return rc == WABOT_ERR_NOT_FOUND ? 0 : rc;
+    }
+    return WABOT_ERR_CONFLICT;
+}
+
+static int at_most_once(const wabot_ctx *ctx, const wabot_outbound *o)
+{
+    unsigned mask = 0;
+    if (wb_out_categories_parse(ctx->cfg.send_at_most_once, &mask) != 0)
+        return 0;
+    return (mask >> wabot_outbound_category(o)) & 1u;
+}
+
+/* The outcome is unknown: a receipt, the grace period, then the policy. */
+static int decide_unknown(wabot_ctx *ctx, const wabot_outbound *o,
+                          const char *key, send_rec *r,
+                          wb_reconcile_verdict *v, int64_t *wait_ms)
+{
+    const char *id = wabot_outbound_id(o);
+    int64_t now = wb_now(ctx);
+    int rc = stamp_unknown(ctx, key, r, now);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        wb_count(ctx, "sends.unknown_outcome", 1);
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s to %s: outcome unknown (its attempt's process "
+               "died or lost its lease mid-send); reconciling", id,
+               wabot_outbound_to(o));
+    }
+    char abuf[WB_STORAGE_KEY_MAX + 1];
+    const char *ack = key_of(abuf, sizeof abuf, ACK_PREFIX, id);
+    char *pid = NULL;
+    rc = ack ? wabot_storage_get(ctx->storage, ack, &pid, NULL, NULL)
+             : WABOT_ERR_NOT_FOUND;
+    if (rc == WABOT_OK) {
+        wb_count(ctx, "sends.reconciled_by_receipt", 1);
+        wb_log(ctx, WABOT_LOG_INFO, MODULE,
+               "send of %s: a receipt shows the provider took it as %s; "
+               "not sent again", id, pid);
+        (void)put_sent(ctx, key, pid); /* best effort: the ack stays */
+        wabot_free(pid);
+        *v = WB_RECONCILE_DONE;
+        return WABOT_OK;
+    }
+    if (rc != WABOT_ERR_NOT_FOUND)
+        return rc;
+    int64_t until = r->unknown_ms + ctx->cfg.send_reconcile_grace_ms;
+    if (now < until) {
+        *v = WB_RECONCILE_WAIT;
+        *wait_ms = until - now;
+        return WABOT_OK;
+    }
+    if (at_most_once(ctx, o)) {
+        wb_count(ctx, "sends.unknown_not_resent", 1);
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s (%s): no receipt; not sent again (at-most-once)",
+               id, wabot_out_category_name(wabot_outbound_category(o)));
+        *v = WB_RECONCILE_DROP;
+        return WABOT_OK;
+    }
+    wb_count(ctx, "sends.unknown_resent", 1);
+    wb_log(ctx, WABOT_LOG_WARN, MODULE,
+           "send of %s: no receipt; sent again (at-least-once)", id);
+    *v = WB_RECONCILE_SEND;
+    return WABOT_OK;
+}
+
+int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
+                      wb_reconcile_verdict *v, int64_t *wait_ms)
+{
+    *v = WB_RECONCILE_SEND;
+    *wait_ms = 0;
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
+                             wabot_outbound_id(o));
+    if (attempt <= 1 || !key)
+        return WABOT_OK; /* no earlier attempt could have left a record */
+    send_rec r;
+    int rc = read_rec(ctx, key, &r);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return WABOT_OK;
+    if (rc != WABOT_OK)
+        return rc;
+    if (strcmp(r.state, "sent") == 0) {
+        wb_count(ctx, "sends.already_sent", 1);
+        wb_log(ctx, WABOT_LOG_INFO, MODULE,
+               "send of %s: an earlier attempt was accepted; not sent again",
+               wabot_outbound_id(o));
+        *v = WB_RECONCILE_DONE;
+    } else {
+        rc = decide_unknown(ctx, o, key, &r, v, wait_ms);
+    }
+    json_decref(r.root);
+    return rc;
+}

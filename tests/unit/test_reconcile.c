@@ -1,0 +1,350 @@
+/* Sends of unknown outcome (lib/delivery/reconcile.c): two contexts share
+ * one storage and one job scheduler, as two processes share Redis. The
+ * first takes a send and "dies" with it in flight (its transport never
+ * answers and its loop never runs again); once the job's lease expires
+ * the second reconciles the send before any retry. All on the fake
+ * clock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "internal/delivery.h"
+#include "wabot/security.h"
+
+#define LEASE_MS 1000
+#define GRACE_MS 5000
+#define TO "+14155550100"
+#define SID "SM0123456789abcdef0123456789abcdef"
+
+/* A transport whose sends never complete: the process died mid-send. */
+typedef struct held {
+    wabot_send_op *ops[16];
+    size_t n;
+} held;
+
+static int held_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
+{
+    (void)m;
+    held *h = impl;
+    ck_assert_uint_lt(h->n, 16);
+    h->ops[h->n++] = op;
+    return WABOT_OK;
+}
+
+static const wabot_transport_vtable held_vt = {
+    WABOT_TRANSPORT_VTABLE_VERSION, held_send, NULL};
+
+typedef struct world {
+    tu_clock clock;
+    wabot_storage *storage;
+    wabot_scheduler *sched;
+    held h;
+    wabot_transport *dying_tr, *rec;
+    wabot_ctx *dying, *live;
+} world;
+
+static world W;
+
+static wabot_ctx *ctx_new(wabot_transport *t, const char *at_most_once)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_clock k = tu_clock_wabot(&W.clock);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(o, W.storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, W.sched), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_transport(o, t), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_JOB_LEASE_MS,
+                                           LEASE_MS), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(
+                         o, WABOT_OPT_SEND_RECONCILE_GRACE_MS, GRACE_MS),
+                     WABOT_OK);
+    if (at_most_once)
+        ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_SEND_AT_MOST_ONCE,
+                                               at_most_once), WABOT_OK);
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    return ctx;
+}
+
+static void world_init(const char *at_most_once)
+{
+    memset(&W, 0, sizeof W);
+    tu_clock_init(&W.clock, TU_EPOCH_MS);
+    wabot_clock k = tu_clock_wabot(&W.clock);
+    W.storage = wabot_storage_memory_new(&k);
+    W.sched = wabot_scheduler_memory_new();
+    W.dying_tr = wabot_transport_new(&held_vt, &W.h, "twilio");
+    W.rec = wabot_recorder_new();
+    ck_assert_ptr_nonnull(W.dying_tr);
+    W.dying = ctx_new(W.dying_tr, at_most_once);
+    W.live = ctx_new(W.rec, at_most_once);
+}
+
+static void setup(void)
+{
+    world_init(NULL);
+}
+
+static void setup_at_most_once(void)
+{
+    world_init("campaign");
+}
+
+static void teardown(void)
+{
+    /* The dead process's requests end (their jobs are someone else's). */
+    for (size_t i = 0; i < W.h.n; i++)
+        wabot_send_op_fail(W.h.ops[i], WABOT_ERR_TRANSPORT, 0, "gone", 0);
+    wabot_ctx_free(W.dying);
+    wabot_ctx_free(W.live);
+    wabot_transport_free(W.dying_tr);
+    wabot_transport_free(W.rec);
+    wabot_scheduler_free(W.sched);
+    wabot_storage_free(W.storage);
+}
+
+static int64_t counter(const char *name)
+{
+    return wabot_metrics_counter(W.live, name);
+}
+
+/* The customer writes (the 24-hour window opens), then `id` is queued
+ * and taken by the dying process, whose send never comes back. */
+static void send_and_die(const char *id, wabot_out_category cat)
+{
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.dying, "default", TO, "Your order",
+                                     cat, id, NULL), WABOT_OK);
+    tu_drain(W.dying);
+    ck_assert_uint_eq(W.h.n, 1);
+}
+
+/* Time passes beyond the dead process's lease; the live one runs. */
+static void lease_expires(void)
+{
+    tu_clock_advance(&W.clock, LEASE_MS + 1);
+    tu_drain(W.live);
+}
+
+static void tick(int64_t ms)
+{
+    tu_clock_advance(&W.clock, ms);
+    tu_drain(W.live);
+}
+
+/* POST a webhook to the live process; it must answer 200. */
+static void post_ok(const char *path, const char *ctype, const char *body)
+{
+    wabot_http_header h[] = {{"Content-Type", ctype}};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(W.live, "POST", path, h, 1, body,
+                                       strlen(body), &r), WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    wabot_http_response_free(r);
+}
+
+/* A Twilio status callback on the per-message StatusCallback URL, which
+ * carries the send's correlation. */
+static void twilio_receipt(const char *send_key, const char *status)
+{
+    char path[256], form[512];
+    snprintf(path, sizeof path, "/whatsapp/webhook?wabot_send=%s", send_key);
+    snprintf(form, sizeof form,
+             "MessageSid=" SID "&AccountSid=AC1&From=whatsapp%%3A%%2B14155238886"
+             "&To=whatsapp%%3A%%2B14155550100&MessageStatus=%s", status);
+    post_ok(path, "application/x-www-form-urlencoded", form);
+}
+
+/* A Meta statuses[] entry echoing the send as biz_opaque_callback_data. */
+static void meta_receipt(const char *send_key)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":"
+             "\"1\",\"changes\":[{\"field\":\"messages\",\"value\":{"
+             "\"messaging_product\":\"whatsapp\",\"statuses\":[{\"id\":"
+             "\"wamid.OUT1\",\"status\":\"sent\",\"timestamp\":"
+             "\"1767225700\",\"recipient_id\":\"14155550100\","
+             "\"biz_opaque_callback_data\":\"%s\"}]}}]}]}", send_key);
+    post_ok("/whatsapp-v2/webhook", "application/json", json);
+}
+
+static void job_is(const char *id, wabot_job_state state)
+{
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(W.live, WABOT_QUEUE_OUTBOUND, id, &info),
+                     WABOT_OK);
+    const wabot_job_record *r = wabot_job_info_record(info);
+    ck_assert_msg(r->state == (int32_t)state, "job %s: %s, expected %s (%s)", id,
+                  wabot_job_state_name(r->state), wabot_job_state_name(state),
+                  r->last_error ? r->last_error : "");
+    wabot_job_info_free(info);
+}
+
+START_TEST(test_a_send_whose_receipt_arrived_is_not_sent_again)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    twilio_receipt("n1", "sent"); /* the provider had it */
+    lease_expires();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 1);
+    ck_assert_int_eq(counter("sends.unknown_resent"), 0);
+    /* The receipt also names the message its record had never seen. */
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(W.live, SID, &d), WABOT_OK);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "n1");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+START_TEST(test_a_meta_receipt_echoing_the_send_reconciles_it)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    meta_receipt("n1");
+    lease_expires();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 1);
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(W.live, "wamid.OUT1", &d), WABOT_OK);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "n1");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+START_TEST(test_a_receipt_within_the_grace_period_prevents_the_resend)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    lease_expires();
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+    tick(GRACE_MS / 2);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0); /* still waiting */
+    twilio_receipt("n1", "delivered");
+    tick(GRACE_MS);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 1);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1); /* counted once */
+}
+END_TEST
+
+START_TEST(test_without_a_receipt_it_is_sent_again_after_the_grace_period)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    lease_expires();
+    tick(GRACE_MS - 10);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    tick(20);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+    ck_assert_str_eq(wabot_outbound_id(wabot_recorder_get(W.rec, 0)), "n1");
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+    ck_assert_int_eq(counter("sends.unknown_resent"), 1);
+}
+END_TEST
+
+START_TEST(test_a_receipt_for_another_send_does_not_count)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    twilio_receipt("n2", "sent");
+    lease_expires();
+    tick(GRACE_MS + 1);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 0);
+}
+END_TEST
+
+START_TEST(test_at_most_once_category_is_not_sent_again_without_a_receipt)
+{
+    send_and_die("c1", WABOT_CAT_CAMPAIGN);
+    lease_expires();
+    tick(GRACE_MS + 1);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("c1", WABOT_JOB_FAILED);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+    ck_assert_int_eq(counter("sends.unknown_not_resent"), 1);
+}
+END_TEST
+
+START_TEST(test_at_most_once_leaves_other_categories_at_least_once)
+{
+    send_and_die("n1", WABOT_CAT_NOTICE);
+    lease_expires();
+    tick(GRACE_MS + 1);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+    ck_assert_int_eq(counter("sends.unknown_resent"), 1);
+}
+END_TEST
+
+START_TEST(test_a_failed_attempt_is_retried_without_reconciling)
+{
+    /* The provider answered a failure: the outcome is known. */
+    wabot_recorder_fail_next(W.rec, 1, WABOT_ERR_TRANSPORT, 500, "oops");
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.live, "default", TO, "x",
+                                     WABOT_CAT_NOTICE, "n1", NULL), WABOT_OK);
+    tu_drain(W.live);
+    tick(60000); /* past the retry backoff */
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1); /* successes */
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(wabot_metrics_counter(W.live, "outbound.failed_attempts"),
+                     1);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 0);
+}
+END_TEST
+
+START_TEST(test_categories_option_is_checked)
+{
+    unsigned mask = 0;
+    ck_assert_int_eq(wb_out_categories_parse(" campaign , reminder", &mask),
+                     WABOT_OK);
+    ck_assert_uint_eq(mask, (1u << WABOT_CAT_CAMPAIGN) |
+                                (1u << WABOT_CAT_REMINDER));
+    ck_assert_int_eq(wb_out_categories_parse("", &mask), WABOT_OK);
+    ck_assert_uint_eq(mask, 0);
+    ck_assert_int_eq(wb_out_categories_parse("campaign,bogus", NULL),
+                     WABOT_ERR_INVAL);
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_SEND_AT_MOST_ONCE,
+                                           "campaigns"), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_SEND_AT_MOST_ONCE,
+                                           "campaign,reminder"), WABOT_OK);
+    wabot_options_free(o);
+}
+END_TEST
+
+static Suite *reconcile_suite(void)
+{
+    Suite *s = suite_create("reconcile");
+    TCase *t = tcase_create("unknown_outcomes");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, test_a_send_whose_receipt_arrived_is_not_sent_again);
+    tcase_add_test(t, test_a_meta_receipt_echoing_the_send_reconciles_it);
+    tcase_add_test(t, test_a_receipt_within_the_grace_period_prevents_the_resend);
+    tcase_add_test(t, test_without_a_receipt_it_is_sent_again_after_the_grace_period);
+    tcase_add_test(t, test_a_receipt_for_another_send_does_not_count);
+    tcase_add_test(t, test_a_failed_attempt_is_retried_without_reconciling);
+    tcase_add_test(t, test_categories_option_is_checked);
+    suite_add_tcase(s, t);
+    TCase *a = tcase_create("at_most_once");
+    tcase_add_checked_fixture(a, setup_at_most_once, teardown);
+    tcase_add_test(a, test_at_most_once_category_is_not_sent_again_without_a_receipt);
+    tcase_add_test(a, test_at_most_once_leaves_other_categories_at_least_once);
+    suite_add_tcase(s, a);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(reconcile_suite());
+}
