@@ -1,6 +1,6 @@
 /* Reminders (include/wabot/campaign.h): the record and its storage
  * (reminder_store.c), the public calls (reminder.c), the `reminders`
- * queue's worker, cancel-on-reply and the invoice hooks
+ * queue's worker with cancel-on-reply, and the invoice hooks
  * (reminder_worker.c). Private to the campaign module. */
 #ifndef WB_CAMPAIGN_REMINDER_H
 #define WB_CAMPAIGN_REMINDER_H
@@ -48,10 +48,6 @@ int wb_rem_store(wabot_ctx *ctx, const char *org, const json_t *old,
  * job; retries on conflicts. STATE when not SCHEDULED. */
 int wb_rem_cancel(wabot_ctx *ctx, const char *org, const char *id,
                   const char *reason);
-/* The ids of the customer's SCHEDULED reminders that a reply cancels,
- * at most `max`, into the array `ids` (appended strings). */
-int wb_rem_pending_of(wabot_ctx *ctx, const char *org, const char *phone,
-                      size_t max, json_t *ids);
 /* Page of an index: members from offset, at most count. */
 int wb_rem_index_page(wabot_ctx *ctx, const char *org, const char *index,
                       int64_t offset, size_t count, json_t *ids, int *more);
@@ -75,9 +71,8 @@ int wb_rem_schedule(wabot_ctx *ctx, const char *org, const json_t *doc,
 int64_t wb_rem_quiet_release(wabot_ctx *ctx, const char *org,
                              const char *phone, int64_t t_ms);
 
-/* Module wiring (reminder_worker.c): the queue's worker, the turn
- * middleware that cancels on reply, the invoice hooks. From the campaign
- * module's create. */
+/* Module wiring (reminder_worker.c): the queue's worker and the invoice
+ * hooks. From the campaign module's create. */
 int wb_reminders_create(wabot_module *m);
 
 #endif

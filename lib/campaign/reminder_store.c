@@ -4,9 +4,6 @@
  *   rem:{<org>}:all             sorted: every reminder, by creation time
  *   rem:{<org>}:st:<STATUS>     sorted: reminders in a status, by due time
  *   rem:{<org>}:cu:<phone>      sorted: a customer's reminders, by creation
- *   rem:{<org>}:pend:<phone>    sorted: a customer's SCHEDULED reminders a
- *                               reply cancels (read on every inbound
- *                               message: one small range read)
  *   rem:{<org>}:type:<TYPE>     counter: reminders created of a type */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,15 +110,6 @@ int wb_rem_load(wabot_ctx *ctx, const char *org, const char *id, wb_rem *r)
     return WABOT_OK;
 }
 
-/* 1 if the reminder is waiting and a reply cancels it. */
-static int pending(const json_t *doc)
-{
-    return doc != NULL &&
-           wb_rem_status_by_name(str(doc, "status")) ==
-               WABOT_REMINDER_SCHEDULED &&
-           !json_is_false(json_object_get(doc, "cancelOnReply"));
-}
-
 static int add_indexes(wabot_storage_txn *t, const char *org,
                        const json_t *old, const json_t *doc)
 {
@@ -150,12 +138,6 @@ static int add_indexes(wabot_storage_txn *t, const char *org,
     if (rc == WABOT_OK)
         rc = wabot_storage_txn_sorted_add(t, k, id, idlen,
                                           num(doc, "nextRunMs"));
-    key(k, org, "pend", phone);
-    if (rc == WABOT_OK && pending(doc))
-        rc = wabot_storage_txn_sorted_add(t, k, id, idlen,
-                                          num(doc, "nextRunMs"));
-    else if (rc == WABOT_OK && pending(old))
-        rc = wabot_storage_txn_sorted_remove(t, k, id, idlen);
     return rc;
 }
 
@@ -251,15 +233,6 @@ int wb_rem_index_page(wabot_ctx *ctx, const char *org, const char *index,
                                                                   NULL)));
     wabot_storage_items_free(it);
     return WABOT_OK;
-}
-
-int wb_rem_pending_of(wabot_ctx *ctx, const char *org, const char *phone,
-                      size_t max, json_t *ids)
-{
-    char k[KEY_MAX];
-    int more = 0;
-    key(k, org, "pend", phone);
-    return wb_rem_index_page(ctx, org, k, 0, max, ids, &more);
 }
 
 int wb_rem_counts(wabot_ctx *ctx, const char *org, json_t *by_status,

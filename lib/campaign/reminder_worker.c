@@ -1,8 +1,14 @@
 /* Reminders at work: the `reminders` queue's worker (one job per
- * occurrence, id "rem:<org>:<id>:<n>"), cancel-on-reply (a turn-stage
- * middleware: the customer wrote before the reminder fired), and the
- * invoice hooks (PAYMENT_DUE at an invoice's due time, cancelled when it
- * is paid or voided).
+ * occurrence, id "rem:<org>:<id>:<n>"), cancel-on-reply, and the invoice
+ * hooks (PAYMENT_DUE at an invoice's due time, cancelled when it is paid
+ * or voided).
+ *
+ * Cancel-on-reply is decided when the reminder fires, from the customer's
+ * last_inbound_ms, which every inbound message keeps current and which the
+ * worker reads anyway (opt-out, window): a message after the reminder was
+ * created cancels it. Checking on the inbound path instead would add a
+ * storage round trip to every turn (the Redis turn fast path is two); the
+ * price is that the status reads SCHEDULED until the due time.
  *
  * Exactly once: the worker moves the reminder (sent = n) with a
  * compare-and-set before it queues the message, whose outbound id is
@@ -30,7 +36,8 @@
 
 #define CONCURRENCY 4
 #define CAS_TRIES 16
-#define REPLY_CANCEL_MAX 100
+/* The reason that cancels rather than fails a reminder. */
+static const char REPLIED[] = "customer_replied";
 
 static const char *str(const json_t *o, const char *name)
 {
@@ -75,10 +82,13 @@ static const char *refusal(wabot_ctx *ctx, const char *org,
                            int *use_template)
 {
     *use_template = 0;
+    int64_t last = num(cust, "last_inbound_ms");
+    if (!json_is_false(json_object_get(doc, "cancelOnReply")) &&
+        last > num(doc, "createdMs"))
+        return REPLIED;
     if (json_is_true(json_object_get(cust, "opted_out")))
         return "opted_out";
     int64_t window = wb_opt_int(ctx, org, WABOT_OPT_WINDOW_MS);
-    int64_t last = num(cust, "last_inbound_ms");
     if (window <= 0 || wb_now(ctx) - last <= window)
         return NULL;
     if (json_is_object(json_object_get(doc, "template"))) {
@@ -169,6 +179,11 @@ static void count_outcome(wabot_ctx *ctx, const json_t *doc,
     for (char *p = type; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
+    if (why == REPLIED) {
+        wb_count(ctx, "reminders.cancelled", 1);
+        wb_count(ctx, "reminders.cancelled.on_reply", 1);
+        return;
+    }
     if (why) {
         wb_count(ctx, "reminders.failed", 1);
         snprintf(name, sizeof name, "reminders.skipped.%s", why);
@@ -193,7 +208,9 @@ static json_t *advance(wabot_ctx *ctx, const char *org, const json_t *doc,
     *next_at = 0;
     json_object_set_new(d, "updatedMs", json_integer(now));
     if (why) {
-        json_object_set_new(d, "status", json_string("FAILED"));
+        json_object_set_new(d, "status", json_string(why == REPLIED
+                                                         ? "CANCELLED"
+                                                         : "FAILED"));
         json_object_set_new(d, "reason", json_string(why));
         return d;
     }
@@ -305,51 +322,6 @@ static int reminder_job(wabot_job *job, void *ud)
 }
 
 /* ------------------------------------------------------------------ */
-/* Cancel-on-reply                                                     */
-
-static void cancel_pending(wabot_ctx *ctx, const char *org,
-                           const char *phone)
-{
-    json_t *ids = json_array();
-    if (ids && wb_rem_pending_of(ctx, org, phone, REPLY_CANCEL_MAX, ids) ==
-                   WABOT_OK) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(ids, i, v)
-        {
-            if (wb_rem_cancel(ctx, org, json_string_value(v),
-                              "customer_replied") == WABOT_OK) {
-                wb_count(ctx, "reminders.cancelled", 1);
-                wb_count(ctx, "reminders.cancelled.on_reply", 1);
-            }
-        }
-    }
-    json_decref(ids);
-}
-
-/* Every inbound message: the customer's reminders waiting with
- * cancelOnReply are cancelled (one small index read when there are none). */
-static int on_inbound(wabot_turn *turn, void *ud)
-{
-    (void)ud;
-    wabot_ctx *ctx = wabot_turn_ctx(turn);
-    const char *org = wabot_turn_organization(turn);
-    char phone[WB_REM_PHONE_MAX];
-    if (wb_rem_org_ok(org) &&
-        wb_e164_normalize(wabot_turn_customer(turn), phone, sizeof phone) ==
-            WABOT_OK &&
-        wabot_campaign_feature_check(ctx, org,
-                                     WABOT_CAMPAIGN_FEATURE_REMINDERS) ==
-            WABOT_OK) {
-        const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-        cancel_pending(ctx, org, phone);
-        wb_json_scope_leave(prev);
-    }
-    wb_error_clear(ctx);
-    return wabot_next(turn);
-}
-
-/* ------------------------------------------------------------------ */
 /* Invoices                                                            */
 
 static void invoice_reminder_id(char *buf, size_t n, const char *number)
@@ -393,11 +365,12 @@ static json_t *payment_due_request(const json_t *inv)
              "Reminder: invoice %s of %s %s is due on %s.", number, amount,
              str(inv, "currency") ? str(inv, "currency") : "",
              str(inv, "due_date") ? str(inv, "due_date") : when);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "id", id,
+    /* Paying, not chatting, is what settles it: no cancel-on-reply. */
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s}}", "id", id,
                      "organizationId", str(inv, "org"), "customerPhone",
                      str(inv, "customer"), "type", "PAYMENT_DUE", "message",
-                     text, "scheduledFor", when, "metadata", "invoice",
-                     number);
+                     text, "scheduledFor", when, "cancelOnReply", 0,
+                     "metadata", "invoice", number);
 }
 
 static int on_invoice_issued(wabot_ctx *ctx, const char *hook,
@@ -473,9 +446,6 @@ int wb_reminders_create(wabot_module *m)
     wabot_ctx *ctx = wabot_module_ctx(m);
     int rc = wabot_queue_add_worker(ctx, WABOT_QUEUE_REMINDERS, reminder_job,
                                     NULL, NULL, CONCURRENCY);
-    if (rc == WABOT_OK)
-        rc = wabot_module_use(m, WABOT_STAGE_TURN, "reminders.cancel_on_reply",
-                              on_inbound, NULL);
     if (rc == WABOT_OK)
         rc = subscribe(ctx, WABOT_INVOICE_HOOK_ISSUED, on_invoice_issued);
     if (rc == WABOT_OK)
