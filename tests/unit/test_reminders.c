@@ -759,11 +759,8 @@ static Suite *reminders_suite(void)
     Suite *s = suite_create("reminders");
     TCase *tc = tcase_create("reminders");
     tcase_add_checked_fixture(tc, NULL, teardown);
-#ifdef REMINDERS_REDIS
-    tcase_set_timeout(tc, 1800); /* 10,000 reminders, ~12 round trips each */
-#else
-    tcase_set_timeout(tc, 600);
-#endif
+    /* 10,000 reminders: ~12 Redis round trips each, or valgrind. */
+    tcase_set_timeout(tc, 1800);
     tcase_add_test(tc, test_the_replaced_systems_body_is_accepted_and_a_past_time_sends_now);
     tcase_add_test(tc, test_bad_members_are_refused_naming_the_field);
     tcase_add_test(tc, test_an_id_given_twice_is_exists);
