@@ -214,7 +214,9 @@ typedef enum wabot_reminder_status {
  * repeat           {"count":N,"intervalMs":ms}: N (1..100) sends in all,
  *                  intervalMs (>= 60000) apart
  * cancelOnReply    bool, default true: a message from the customer
- *                  before the reminder fires cancels it
+ *                  after the reminder was created and before it fires
+ *                  cancels it (decided when it fires: the status reads
+ *                  SCHEDULED until then)
  * template         {"name":"...","language":"en"}: the provider template
  *                  sent (the rendered message as {{1}}) when the
  *                  customer's 24-hour window is closed
