@@ -48,6 +48,12 @@ static const wabot_option_def campaign_options[] = {
      "the organisation's IANA time zone, for quiet hours of customers "
      "without one",
      NULL, NULL, check_timezone},
+    {WABOT_OPTION_DEF_VERSION, "reminders_worker", WABOT_OPTION_BOOL, 0, 1,
+     0, 1, NULL,
+     "the module runs the \"reminders\" queue's worker (off: the host "
+     "registers its own worker on that queue, and module reminders do not "
+     "fire in this process)",
+     NULL, NULL, NULL},
 };
 
 int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,

@@ -444,8 +444,13 @@ static int subscribe(wabot_ctx *ctx, const char *hook, wabot_hook_fn fn)
 int wb_reminders_create(wabot_module *m)
 {
     wabot_ctx *ctx = wabot_module_ctx(m);
-    int rc = wabot_queue_add_worker(ctx, WABOT_QUEUE_REMINDERS, reminder_job,
-                                    NULL, NULL, CONCURRENCY);
+    int64_t own = 1;
+    wabot_ctx_option_int(ctx, NULL, "campaign.reminders_worker", &own);
+    /* Off: a host that predates the module runs its own worker there. */
+    int rc = own ? wabot_queue_add_worker(ctx, WABOT_QUEUE_REMINDERS,
+                                          reminder_job, NULL, NULL,
+                                          CONCURRENCY)
+                 : WABOT_OK;
     if (rc == WABOT_OK)
         rc = subscribe(ctx, WABOT_INVOICE_HOOK_ISSUED, on_invoice_issued);
     if (rc == WABOT_OK)

@@ -285,6 +285,28 @@ START_TEST(test_disabled_reminders_refuse_with_the_variable_named)
 }
 END_TEST
 
+static int host_worker(wabot_job *job, void *ud)
+{
+    (void)job;
+    (void)ud;
+    return WABOT_OK;
+}
+
+START_TEST(test_a_host_with_its_own_reminders_worker_switches_the_modules_off)
+{
+    setup();
+    ck_assert_int_eq(wabot_queue_add_worker(E.ctx, WABOT_QUEUE_REMINDERS,
+                                            host_worker, NULL, NULL, 1),
+                     WABOT_ERR_EXISTS);
+    env_free(&E);
+    const char *kv[] = {"", "campaign.reminders_worker", "false", NULL};
+    setup_with(NULL, kv);
+    ck_assert_int_eq(wabot_queue_add_worker(E.ctx, WABOT_QUEUE_REMINDERS,
+                                            host_worker, NULL, NULL, 1),
+                     WABOT_OK);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Firing                                                              */
 
@@ -765,6 +787,7 @@ static Suite *reminders_suite(void)
     tcase_add_test(tc, test_bad_members_are_refused_naming_the_field);
     tcase_add_test(tc, test_an_id_given_twice_is_exists);
     tcase_add_test(tc, test_disabled_reminders_refuse_with_the_variable_named);
+    tcase_add_test(tc, test_a_host_with_its_own_reminders_worker_switches_the_modules_off);
     tcase_add_test(tc, test_a_future_reminder_fires_at_its_time_once_rendered);
     tcase_add_test(tc, test_repeat_sends_count_times_interval_apart);
     tcase_add_test(tc, test_cancel_stops_it_and_a_second_cancel_is_a_state_error);
