@@ -80,6 +80,10 @@ static int setup(host *h, const wabot_loop_hooks *hooks)
     /* Hooks before the context: wabot_ctx_new already watches an fd. */
     wabot_options *opts = wabot_options_new();
     int rc = opts ? wabot_options_set_loop(opts, hooks) : WABOT_ERR_NOMEM;
+    /* This host runs its own "reminders" worker, not the campaign
+     * module's. */
+    if (rc == WABOT_OK)
+        rc = wabot_options_set(opts, "campaign.reminders_worker", "false");
     if (rc == WABOT_OK)
         rc = wabot_ctx_new(&h->ctx, opts);
     if (rc != WABOT_OK)

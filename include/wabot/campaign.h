@@ -167,6 +167,128 @@ WABOT_API int wabot_audience_resolve_json(wabot_ctx *ctx, const char *org,
                                           size_t len, const char *cursor,
                                           size_t count, char **out);
 
+
+/* ================================================================== */
+/* Reminders (issue 14; doc/campaigns.md "Reminders")                  */
+/* ================================================================== */
+
+/** A reminder's type. Append-only; JSON spells them as named here
+ *  without the prefix ("PAYMENT_DUE"). */
+typedef enum wabot_reminder_type {
+    WABOT_REMINDER_PAYMENT_DUE = 0,
+    WABOT_REMINDER_APPOINTMENT = 1,
+    WABOT_REMINDER_ORDER_PICKUP = 2,
+    WABOT_REMINDER_CUSTOM = 3
+} wabot_reminder_type;
+
+/** A reminder's status. Append-only. SCHEDULED -> SENT, FAILED or
+ *  CANCELLED; those three are final. */
+typedef enum wabot_reminder_status {
+    WABOT_REMINDER_SCHEDULED = 0,
+    WABOT_REMINDER_SENT = 1,
+    WABOT_REMINDER_FAILED = 2,
+    WABOT_REMINDER_CANCELLED = 3
+} wabot_reminder_status;
+
+/*
+ * A reminder as JSON. Created from the replaced system's fields:
+ *   {"organizationId":"test-org","customerId":"cust-123",
+ *    "customerPhone":"+1234567890","type":"PAYMENT_DUE",
+ *    "message":"Test reminder","scheduledFor":"2025-01-15T10:00:00Z"}
+ * organizationId   required; the organisation (a storage key part)
+ * customerId       optional; the caller's own id of the customer (kept)
+ * customerPhone    required; E.164 (any spelling wabot accepts); the
+ *                  customer the reminder goes to
+ * type             required; PAYMENT_DUE, APPOINTMENT, ORDER_PICKUP,
+ *                  CUSTOM
+ * message          required; a message template (wabot/template.h:
+ *                  {{name}}, {{customer.<attr>}}, {{org.<attr>}}),
+ *                  checked now, rendered when the reminder fires
+ * scheduledFor     required; ISO 8601 with Z or an offset
+ *                  ("2026-03-01T09:30:00+01:00", seconds and fractions
+ *                  optional); in the past: sent now
+ * Optional:
+ * id               1..64 bytes of [A-Za-z0-9_.-]: the reminder's id
+ *                  (default generated, "rem_<16 hex>"); a second create
+ *                  with the same id is WABOT_ERR_EXISTS
+ * repeat           {"count":N,"intervalMs":ms}: N (1..100) sends in all,
+ *                  intervalMs (>= 60000) apart
+ * cancelOnReply    bool, default true: a message from the customer
+ *                  after the reminder was created and before it fires
+ *                  cancels it (decided when it fires: the status reads
+ *                  SCHEDULED until then)
+ * template         {"name":"...","language":"en"}: the provider template
+ *                  sent (the rendered message as {{1}}) when the
+ *                  customer's 24-hour window is closed
+ * metadata         any JSON object, kept as given
+ * Read-only members in answers: "id", "status" (SCHEDULED, SENT, FAILED,
+ * CANCELLED), "sent" (sends so far), "nextRunMs", "createdMs",
+ * "updatedMs", "reason" (why FAILED or CANCELLED: "opted_out",
+ * "window_closed", "customer_replied", "cancelled", "invoice_paid", ...).
+ */
+
+/**
+ * Create a reminder from `json` (members above) and schedule it on the
+ * WABOT_QUEUE_REMINDERS queue as a delayed job (id "rem:<org>:<id>:1"),
+ * due at scheduledFor (now if in the past), moved past the organisation's
+ * quiet hours (campaign.quiet_hours) in the customer's time zone, else
+ * campaign.timezone. *out (may be NULL) gets the stored reminder as JSON
+ * (free with wabot_ctx_mem_free). Any thread. Counts reminders.created.
+ * Errors: WABOT_ERR_PARSE (not a JSON object), WABOT_ERR_INVAL (a missing
+ * or bad member, named in wabot_errmsg(), the template's error with its
+ * byte position), WABOT_ERR_EXISTS (the id exists), WABOT_ERR_UNSUPPORTED
+ * (reminders disabled for the organisation), STORAGE, NOMEM.
+ */
+WABOT_API int wabot_reminder_create_json(wabot_ctx *ctx, const char *json,
+                                         size_t len, char **out);
+
+/**
+ * The reminder `id` of organisation `org` as JSON in *out (free with
+ * wabot_ctx_mem_free). Any thread. Errors: WABOT_ERR_NOT_FOUND,
+ * WABOT_ERR_INVAL, STORAGE, NOMEM.
+ */
+WABOT_API int wabot_reminder_get_json(wabot_ctx *ctx, const char *org,
+                                      const char *id, char **out);
+
+/**
+ * Cancel a SCHEDULED reminder (status CANCELLED, reason "cancelled"; its
+ * job is removed). Any thread. Errors: WABOT_ERR_STATE (already SENT,
+ * FAILED or CANCELLED: wabot_errmsg() names the status),
+ * WABOT_ERR_NOT_FOUND, WABOT_ERR_INVAL, WABOT_ERR_UNSUPPORTED (reminders
+ * disabled), STORAGE.
+ */
+WABOT_API int wabot_reminder_cancel(wabot_ctx *ctx, const char *org,
+                                    const char *id);
+
+/**
+ * One page of organisation `org`'s reminders, oldest first: all of them
+ * (customer and status NULL), those of one customer (`customer`: a
+ * phone), or those in one status (`status`: "SCHEDULED", ...; with a
+ * customer too, filtered on the page). *out (free with
+ * wabot_ctx_mem_free) is {"reminders":[...],"cursor":"..."}. Start with
+ * cursor "0" (or NULL); stop when the returned cursor is "0". At most
+ * `count` (1..1000) per page. A reminder that changes status during a
+ * listing by status may be skipped or listed twice. Any thread. Errors:
+ * WABOT_ERR_INVAL (bad org, phone, status, cursor or count), STORAGE,
+ * NOMEM.
+ */
+WABOT_API int wabot_reminder_list_json(wabot_ctx *ctx, const char *org,
+                                       const char *customer,
+                                       const char *status,
+                                       const char *cursor, size_t count,
+                                       char **out);
+
+/**
+ * Counts of organisation `org`'s reminders as JSON in *out (free with
+ * wabot_ctx_mem_free):
+ *   {"by_status":{"SCHEDULED":n,"SENT":n,"FAILED":n,"CANCELLED":n},
+ *    "created_by_type":{"PAYMENT_DUE":n,...}}
+ * Read from storage (shared by every process). Any thread. Errors:
+ * WABOT_ERR_INVAL, STORAGE, NOMEM.
+ */
+WABOT_API int wabot_reminder_stats_json(wabot_ctx *ctx, const char *org,
+                                        char **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,10 @@ typedef enum wabot_invoice_status {
 #define WABOT_INVOICE_QUEUE "invoice-processing"
 /** The hook emitted once per newly issued invoice, with its JSON. */
 #define WABOT_INVOICE_HOOK_ISSUED "invoices.issued"
+/** The hook emitted when wabot_invoice_set_status (mark_paid, void, ...)
+ *  changed an invoice's status, with {"org":..,"number":..,"status":
+ *  "paid"} (status as wabot_invoice_status_name). */
+#define WABOT_INVOICE_HOOK_STATUS "invoices.status_changed"
 /** add_line's tax_bp: use the organisation's invoices.tax_bp. */
 #define WABOT_INVOICE_TAX_DEFAULT (-1)
 /** Most lines on one invoice. */

@@ -1,11 +1,31 @@
 /* The `campaign` module: its options and feature flags
  * (include/wabot/campaign.h). */
 #include <stddef.h>
+#include <stdio.h>
 
+#include "campaign/reminder.h"
+#include "campaign/tz.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
 enum { OPT_ENABLED, OPT_REMINDERS_ENABLED };
+
+static int check_quiet_hours(const char *v, char *why, size_t n)
+{
+    int start, end;
+    if (wb_quiet_parse(v, &start, &end))
+        return WABOT_OK;
+    snprintf(why, n, "expected HH:MM-HH:MM with different ends");
+    return WABOT_ERR_INVAL;
+}
+
+static int check_timezone(const char *v, char *why, size_t n)
+{
+    if (wb_tz_name_ok(v))
+        return WABOT_OK;
+    snprintf(why, n, "expected an IANA zone name such as Europe/Lisbon");
+    return WABOT_ERR_INVAL;
+}
 
 static const wabot_option_def campaign_options[] = {
     {WABOT_OPTION_DEF_VERSION, "enabled", WABOT_OPTION_BOOL,
@@ -18,6 +38,22 @@ static const wabot_option_def campaign_options[] = {
      "reminders are available (off: reminder calls refuse with "
      "WABOT_ERR_UNSUPPORTED)",
      "ENABLE_REMINDERS", NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "quiet_hours", WABOT_OPTION_STRING,
+     WABOT_OPTION_PER_ORG | WABOT_OPTION_EMPTY_OK, 0, 0, 0, "",
+     "reminders due in these local hours (\"21:00-08:00\") wait for "
+     "their end; empty: none",
+     NULL, NULL, check_quiet_hours},
+    {WABOT_OPTION_DEF_VERSION, "timezone", WABOT_OPTION_STRING,
+     WABOT_OPTION_PER_ORG, 0, 0, 0, "UTC",
+     "the organisation's IANA time zone, for quiet hours of customers "
+     "without one",
+     NULL, NULL, check_timezone},
+    {WABOT_OPTION_DEF_VERSION, "reminders_worker", WABOT_OPTION_BOOL, 0, 1,
+     0, 1, NULL,
+     "the module runs the \"reminders\" queue's worker (off: the host "
+     "registers its own worker on that queue, and module reminders do not "
+     "fire in this process)",
+     NULL, NULL, NULL},
 };
 
 int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
@@ -52,8 +88,15 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
+static int campaign_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wb_reminders_create(m);
+}
+
 const wabot_module_def wb_campaign_module = {
     WABOT_MODULE_DEF_VERSION, "campaign",
     "campaigns and reminders: customers, audiences, message templates",
     NULL, campaign_options,
-    sizeof campaign_options / sizeof campaign_options[0], NULL, NULL, NULL};
+    sizeof campaign_options / sizeof campaign_options[0], NULL,
+    campaign_create, NULL};

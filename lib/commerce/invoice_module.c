@@ -3,9 +3,11 @@
  * `invoices.issued`. Storage is invoice_store.c, rendering
  * invoice_render.c and pdf_invoice.c, document URLs invoice_url.c, the
  * queue's worker invoice_worker.c. */
+#include <jansson.h>
 #include <string.h>
 
 #include "commerce/invoice_internal.h"
+#include "internal/json_alloc.h"
 #include "internal/module.h"
 #include "wabot/metrics.h"
 
@@ -49,7 +51,8 @@ static const wabot_option_def invoice_options[WB_INV_N_OPTS] = {
      "invoice-processing jobs run at once per context", NULL, NULL, NULL},
 };
 
-static const char *const invoice_hooks[] = {"issued", NULL};
+static const char *const invoice_hooks[] = {"issued", "status_changed",
+                                            NULL};
 
 /* The module's data: its metric families (this process's counts; the
  * stored counters of wabot_invoice_stats are the shared truth). */
@@ -339,6 +342,28 @@ int wabot_invoice_list(wabot_ctx *ctx, const char *org, const char *customer,
     return wb_invoice_list(ctx, org, customer, status, offset, limit, json);
 }
 
+/* Subscribers (reminders) learn of the change; a failing one is logged,
+ * the change stands. */
+static void emit_status_changed(wabot_module *m, const char *org,
+                                const char *number,
+                                wabot_invoice_status status)
+{
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    json_t *ev = json_pack("{s:s,s:s,s:s}", "org", org, "number", number,
+                           "status", wabot_invoice_status_name(status));
+    char *json = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    int rc = json ? wabot_hook_emit(m, "status_changed", json, strlen(json))
+                  : WABOT_ERR_NOMEM;
+    wb_json_free(json);
+    wb_json_scope_leave(prev);
+    if (rc != WABOT_OK)
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "a subscriber of invoices.status_changed failed for %s: %s",
+               number, wabot_strerror(rc));
+}
+
 int wabot_invoice_set_status(wabot_ctx *ctx, const char *org,
                              const char *number, wabot_invoice_status status)
 {
@@ -351,8 +376,10 @@ int wabot_invoice_set_status(wabot_ctx *ctx, const char *org,
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "invoices: a number and a known status are needed");
     int rc = wb_invoice_change(ctx, org, number, status);
-    if (rc == WABOT_OK)
+    if (rc == WABOT_OK) {
         count(m, 0, org, wabot_invoice_status_name(status));
+        emit_status_changed(m, org, number, status);
+    }
     return rc;
 }
 
