@@ -2,6 +2,7 @@
  * (include/wabot/campaign.h). */
 #include <stddef.h>
 
+#include "campaign_store.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
@@ -52,8 +53,15 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
+static int campaign_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wb_campaign_fanout_register(m);
+}
+
 const wabot_module_def wb_campaign_module = {
     WABOT_MODULE_DEF_VERSION, "campaign",
     "campaigns and reminders: customers, audiences, message templates",
     NULL, campaign_options,
-    sizeof campaign_options / sizeof campaign_options[0], NULL, NULL, NULL};
+    sizeof campaign_options / sizeof campaign_options[0], NULL,
+    campaign_create, NULL};
