@@ -17,7 +17,7 @@
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
 #include "internal/options.h"
-#include "internal/state.h"
+#include "json_io.h"
 #include "internal/storage.h"
 #include "wabot/jobs.h"
 #include "wabot/out.h"
@@ -203,25 +203,18 @@ static int handled(batch *b, const char *phone, int *yes)
 }
 
 /* Queue first, mark after: a crash in between re-runs the batch, whose
- * enqueue then finds the message's key (EXISTS) and marks. */
-static int recipient(batch *b, const char *phone)
+ * enqueue then finds the message's key (EXISTS) and marks. `cust` is the
+ * customer as the audience page read it (with "phone"). */
+static int recipient(batch *b, json_t *cust)
 {
+    const char *phone = json_string_value(json_object_get(cust, "phone"));
     int done = 0, first = 0, skip = -1;
+    if (phone == NULL)
+        return WABOT_OK;
     int rc = handled(b, phone, &done);
     if (rc != WABOT_OK || done)
         return rc;
-    json_t *cust = NULL;
-    rc = wb_profile_doc(b->ctx, b->org, phone, &cust);
-    if (rc == WABOT_ERR_NOT_FOUND || rc == WABOT_ERR_PARSE) {
-        skip = WABOT_CAMPAIGN_SKIP_NOT_FOUND; /* deleted since resolved */
-        rc = WABOT_OK;
-    } else if (rc == WABOT_OK && json_is_true(json_object_get(cust,
-                                                              "opted_out"))) {
-        skip = WABOT_CAMPAIGN_SKIP_OPTED_OUT; /* opted out since */
-    } else if (rc == WABOT_OK) {
-        rc = queue_message(b, phone, cust, &skip);
-    }
-    json_decref(cust);
+    rc = queue_message(b, phone, cust, &skip);
     if (rc == WABOT_OK)
         rc = mark(b, phone, skip < 0 ? "queued" : wb_campaign_skip_names[skip],
                   &first);
@@ -231,6 +224,21 @@ static int recipient(batch *b, const char *phone)
         else
             b->skipped[skip]++;
     }
+    return rc;
+}
+
+/* An opted-out customer of the page: counted once, however many times a
+ * scan returns it. */
+static int opted_out(batch *b, const char *phone)
+{
+    int first = 0;
+    int rc = phone != NULL
+                 ? mark(b, phone,
+                        wb_campaign_skip_names[WABOT_CAMPAIGN_SKIP_OPTED_OUT],
+                        &first)
+                 : WABOT_OK;
+    if (rc == WABOT_OK && first)
+        b->skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT]++;
     return rc;
 }
 
@@ -252,7 +260,7 @@ static int flush_counts(batch *b)
     return rc;
 }
 
-/* The audience's own exclusions of this page, counted once per batch. */
+/* List entries without a customer, counted once per batch. */
 static int count_excluded(batch *b, int64_t n, json_t *excluded)
 {
     char key[WB_STORAGE_KEY_MAX + 1], suffix[32];
@@ -266,8 +274,6 @@ static int count_excluded(batch *b, int64_t n, json_t *excluded)
         return WABOT_OK;
     if (rc != WABOT_OK)
         return rc;
-    b->skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT] +=
-        json_integer_value(json_object_get(excluded, "opted_out"));
     b->skipped[WABOT_CAMPAIGN_SKIP_NOT_FOUND] +=
         json_integer_value(json_object_get(excluded, "not_found"));
     return WABOT_OK;
@@ -276,19 +282,9 @@ static int count_excluded(batch *b, int64_t n, json_t *excluded)
 static int resolve_page(batch *b, const char *cursor, size_t count,
                         json_t **page)
 {
-    json_t *aud = json_object_get(b->doc, "targetAudience");
-    char *text = json_dumps(aud, JSON_COMPACT), *out = NULL;
-    if (text == NULL)
-        return WABOT_ERR_NOMEM;
-    int rc = wabot_audience_resolve_json(b->ctx, b->org, text, strlen(text),
-                                         cursor, count, &out);
-    wb_json_free(text);
-    if (rc == WABOT_OK) {
-        *page = json_loads(out, 0, NULL);
-        rc = *page != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
-    }
-    wb_free(&b->ctx->alloc, out);
-    return rc;
+    return wb_audience_page(b->ctx, b->org,
+                            json_object_get(b->doc, "targetAudience"),
+                            cursor, count, page);
 }
 
 typedef struct advance {
@@ -339,7 +335,13 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
     {
         if (rc != WABOT_OK)
             break;
-        rc = recipient(b, json_string_value(v));
+        rc = recipient(b, v);
+    }
+    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
+    {
+        if (rc != WABOT_OK)
+            break;
+        rc = opted_out(b, json_string_value(v));
     }
     if (rc == WABOT_OK)
         rc = count_excluded(b, n, json_object_get(page, "excluded"));
