@@ -456,23 +456,63 @@ static int on_job(wabot_job *job, void *ud)
 /* ------------------------------------------------------------------ */
 /* Progress from the outbound path                                     */
 
-/* "campaign:<id>" correlation ids name the campaign. */
-static int counted(wabot_ctx *ctx, const char *json, size_t len,
-                   const char *counter)
+/* The campaign an event's correlation id ("campaign:<id>") names, or
+ * NULL. */
+static const char *campaign_of(json_t *ev, const char **org)
+{
+    const char *corr =
+        json_string_value(json_object_get(ev, "correlation_id"));
+    size_t pl = strlen(WB_CAMPAIGN_CORR_PREFIX);
+    *org = json_string_value(json_object_get(ev, "organization"));
+    if (corr == NULL || *org == NULL || **org == '\0' ||
+        strncmp(corr, WB_CAMPAIGN_CORR_PREFIX, pl) != 0 || corr[pl] == '\0')
+        return NULL;
+    return corr + pl;
+}
+
+/* Count the event for its campaign: the counter pick names, and the
+ * second one it sets (may be NULL). */
+static int count_event(wabot_ctx *ctx, const char *json, size_t len,
+                       const char *(*pick)(json_t *ev, const char **second))
 {
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
     json_t *ev = json_loadb(json, len, 0, NULL);
-    const char *corr =
-        json_string_value(json_object_get(ev, "correlation_id"));
-    const char *org = json_string_value(json_object_get(ev, "organization"));
-    size_t pl = strlen(WB_CAMPAIGN_CORR_PREFIX);
+    const char *org, *id = campaign_of(ev, &org), *second = NULL;
+    const char *first = id != NULL ? pick(ev, &second) : NULL;
     int rc = WABOT_OK;
-    if (corr != NULL && org != NULL &&
-        strncmp(corr, WB_CAMPAIGN_CORR_PREFIX, pl) == 0 && corr[pl] != '\0')
-        rc = wb_campaign_count(ctx, org, corr + pl, counter, 1);
+    if (first != NULL)
+        rc = wb_campaign_count(ctx, org, id, first, 1);
+    if (rc == WABOT_OK && second != NULL)
+        rc = wb_campaign_count(ctx, org, id, second, 1);
     json_decref(ev);
     wb_json_scope_leave(prev);
     return rc;
+}
+
+static const char *pick_sent(json_t *ev, const char **second)
+{
+    (void)ev;
+    *second = NULL;
+    return WB_CN_SENT;
+}
+
+/* A read receipt without a delivered one before it counts both. */
+static const char *pick_status(json_t *ev, const char **second)
+{
+    const char *st = json_string_value(json_object_get(ev, "state"));
+    *second = NULL;
+    if (st == NULL)
+        return NULL;
+    if (strcmp(st, "delivered") == 0)
+        return WB_CN_DELIVERED;
+    if (strcmp(st, "read") == 0) {
+        if (!json_is_true(json_object_get(ev, "delivered_before")))
+            *second = WB_CN_DELIVERED;
+        return WB_CN_READ;
+    }
+    if (strcmp(st, "failed") == 0 || strcmp(st, "undelivered") == 0)
+        return WB_CN_FAILED;
+    return NULL;
 }
 
 static int on_sent(wabot_ctx *ctx, const char *hook, const char *json,
@@ -480,7 +520,15 @@ static int on_sent(wabot_ctx *ctx, const char *hook, const char *json,
 {
     (void)hook;
     (void)ud;
-    return counted(ctx, json, len, WB_CN_SENT);
+    return count_event(ctx, json, len, pick_sent);
+}
+
+static int on_status(wabot_ctx *ctx, const char *hook, const char *json,
+                     size_t len, void *ud)
+{
+    (void)hook;
+    (void)ud;
+    return count_event(ctx, json, len, pick_status);
 }
 
 int wb_campaign_fanout_register(wabot_module *m)
@@ -490,6 +538,11 @@ int wb_campaign_fanout_register(wabot_module *m)
                                     NULL, 1);
     if (rc != WABOT_OK)
         return rc;
+    /* Without the delivery or receipts module (a host may leave them out)
+     * those counts stay 0. */
     rc = wabot_hook_subscribe(ctx, "delivery.sent", on_sent, NULL, NULL);
-    return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc; /* no delivery module */
+    if (rc == WABOT_OK || rc == WABOT_ERR_NOT_FOUND)
+        rc = wabot_hook_subscribe(ctx, "receipts.status", on_status, NULL,
+                                  NULL);
+    return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc;
 }

@@ -15,6 +15,8 @@
 #include "ctx.h"
 #include "json_alloc.h"
 #include "state.h"
+#include "receipts.h"
+#include "webhook.h"
 #include "testutil.h"
 #include "wabot/campaign.h"
 #include "wabot/jobs.h"
@@ -641,6 +643,78 @@ START_TEST(test_the_campaigns_send_rate_spaces_its_batches)
 }
 END_TEST
 
+static void receipt(const char *provider_id, const char *status)
+{
+    char id[32], st[32];
+    snprintf(id, sizeof id, "%s", provider_id);
+    snprintf(st, sizeof st, "%s", status);
+    wb_status_update u = {wabot_outbound_provider(wabot_recorder_get(E.rec, 0)),
+                          id, st, NULL, NULL, wabot_ctx_now_ms(E.ctx)};
+    ck_assert_int_eq(wb_receipt_apply(E.ctx, &u), WABOT_OK);
+}
+
+START_TEST(test_progress_counts_delivered_read_and_failed_from_receipts)
+{
+    customers(0, 10, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(BODY, id, sizeof id));
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 10);
+    /* The recorder's provider ids are rec-1 .. rec-10. */
+    receipt("rec-1", "delivered");
+    receipt("rec-1", "delivered"); /* a duplicate counts once */
+    receipt("rec-2", "delivered");
+    receipt("rec-3", "delivered");
+    receipt("rec-1", "read");
+    receipt("rec-2", "read");
+    receipt("rec-4", "read"); /* read without delivered: both */
+    receipt("rec-5", "failed");
+    receipt("rec-999", "delivered"); /* not ours */
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.sent, 10);
+    ck_assert_int_eq(p.delivered, 4);
+    ck_assert_int_eq(p.read, 3);
+    ck_assert_int_eq(p.failed, 1);
+    ck_assert_int_eq(p.percent, 100);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_progress_json(E.ctx, ORG, id, &out),
+                     WABOT_OK);
+    json_t *j = parse(out);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "delivered")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "read")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "failed")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 10);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_eta_follows_the_send_rate_so_far)
+{
+    teardown();
+    const char *kv[] = {"rate_sender_per_s", "10", NULL};
+    setup_with(NULL, kv);
+    customers(0, 100, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(BODY, id, sizeof id));
+    tu_drain(E.ctx);
+    for (int i = 0; i < 4; i++) {
+        tu_clock_advance(&E.clock, 1000);
+        tu_drain(E.ctx);
+    }
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.queued, 100);
+    ck_assert_int_gt(p.sent, 0);
+    ck_assert_int_lt(p.sent, 100);
+    ck_assert_int_eq(p.percent, (p.sent * 100) / 100);
+    /* ETA = what is left at the rate so far. */
+    int64_t elapsed = wabot_ctx_now_ms(E.ctx) - TU_EPOCH_MS;
+    ck_assert_int_eq(p.eta_ms, (100 - p.sent) * elapsed / p.sent);
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.eta_ms, 0);
+}
+END_TEST
+
 START_TEST(test_progress_refuses_a_bad_version_and_unknown_campaigns)
 {
     wabot_campaign_progress p;
@@ -679,6 +753,8 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_paused_half_way_and_resumed_still_sends_exactly_once);
     tcase_add_test(tc, test_a_fan_out_run_again_after_a_crash_sends_nothing_twice);
     tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
+    tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
+    tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
     tcase_add_test(tc, test_progress_refuses_a_bad_version_and_unknown_campaigns);
     suite_add_tcase(s, tc);
     return s;
