@@ -282,7 +282,7 @@ typedef enum wabot_campaign_skip {
     WABOT_CAMPAIGN_SKIP_OPTED_OUT = 0,     /**< opted out (audience) */
     WABOT_CAMPAIGN_SKIP_WINDOW_CLOSED = 1, /**< outside the 24-hour window
                                                 and no provider template */
-    WABOT_CAMPAIGN_SKIP_NOT_FOUND = 2,     /**< listed, or deleted, customer */
+    WABOT_CAMPAIGN_SKIP_NOT_FOUND = 2,     /**< a list entry without a customer */
     WABOT_CAMPAIGN_SKIP_INVALID = 3        /**< the message could not be
                                                 built (too long for the
                                                 provider, ...) */

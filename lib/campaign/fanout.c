@@ -38,7 +38,6 @@ typedef struct batch {
     const char *tpl_name, *tpl_lang; /* NULL: no provider template */
     int64_t window_ms, now;
     char corr[128];
-    int64_t skipped[WABOT_CAMPAIGN_SKIP_COUNT], queued;
 } batch;
 
 /* ------------------------------------------------------------------ */
@@ -202,6 +201,18 @@ static int handled(batch *b, const char *phone, int *yes)
     return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc;
 }
 
+/* Count a recipient right after its marker was set (not at the end of
+ * the batch: a batch that fails half-way is re-run, and the recipients it
+ * marked are then not new). skip < 0: queued. */
+static int count_now(batch *b, int skip)
+{
+    char name[64];
+    if (skip < 0)
+        return wb_campaign_count(b->ctx, b->org, b->id, WB_CN_QUEUED, 1);
+    snprintf(name, sizeof name, "skipped.%s", wb_campaign_skip_names[skip]);
+    return wb_campaign_count(b->ctx, b->org, b->id, name, 1);
+}
+
 /* Queue first, mark after: a crash in between re-runs the batch, whose
  * enqueue then finds the message's key (EXISTS) and marks. `cust` is the
  * customer as the audience page read it (with "phone"). */
@@ -218,12 +229,8 @@ static int recipient(batch *b, json_t *cust)
     if (rc == WABOT_OK)
         rc = mark(b, phone, skip < 0 ? "queued" : wb_campaign_skip_names[skip],
                   &first);
-    if (rc == WABOT_OK && first) {
-        if (skip < 0)
-            b->queued++;
-        else
-            b->skipped[skip]++;
-    }
+    if (rc == WABOT_OK && first)
+        rc = count_now(b, skip);
     return rc;
 }
 
@@ -238,27 +245,12 @@ static int opted_out(batch *b, const char *phone)
                         &first)
                  : WABOT_OK;
     if (rc == WABOT_OK && first)
-        b->skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT]++;
+        rc = count_now(b, WABOT_CAMPAIGN_SKIP_OPTED_OUT);
     return rc;
 }
 
 /* ------------------------------------------------------------------ */
 /* One batch                                                           */
-
-static int flush_counts(batch *b)
-{
-    int rc = WABOT_OK;
-    if (b->queued > 0)
-        rc = wb_campaign_count(b->ctx, b->org, b->id, WB_CN_QUEUED,
-                               b->queued);
-    for (size_t i = 0; rc == WABOT_OK && i < WABOT_CAMPAIGN_SKIP_COUNT; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "skipped.%s", wb_campaign_skip_names[i]);
-        if (b->skipped[i] > 0)
-            rc = wb_campaign_count(b->ctx, b->org, b->id, name, b->skipped[i]);
-    }
-    return rc;
-}
 
 /* List entries without a customer, counted once per batch. */
 static int count_excluded(batch *b, int64_t n, json_t *excluded)
@@ -274,9 +266,12 @@ static int count_excluded(batch *b, int64_t n, json_t *excluded)
         return WABOT_OK;
     if (rc != WABOT_OK)
         return rc;
-    b->skipped[WABOT_CAMPAIGN_SKIP_NOT_FOUND] +=
-        json_integer_value(json_object_get(excluded, "not_found"));
-    return WABOT_OK;
+    json_int_t nf = json_integer_value(json_object_get(excluded, "not_found"));
+    char name[64];
+    snprintf(name, sizeof name, "skipped.%s",
+             wb_campaign_skip_names[WABOT_CAMPAIGN_SKIP_NOT_FOUND]);
+    return nf > 0 ? wb_campaign_count(b->ctx, b->org, b->id, name, nf)
+                  : WABOT_OK;
 }
 
 static int resolve_page(batch *b, const char *cursor, size_t count,
@@ -345,8 +340,6 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
     }
     if (rc == WABOT_OK)
         rc = count_excluded(b, n, json_object_get(page, "excluded"));
-    if (rc == WABOT_OK)
-        rc = flush_counts(b);
     const char *next = json_string_value(json_object_get(page, "cursor"));
     if (rc == WABOT_OK && next != NULL && strcmp(next, "0") != 0)
         rc = wb_campaign_enqueue_batch(
