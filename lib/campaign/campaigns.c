@@ -3,6 +3,7 @@
  * "campaigns" queue's worker (fanout.c). */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -848,11 +849,11 @@ int wabot_campaign_progress_get(wabot_ctx *ctx, const char *org,
     wb_json_scope_leave(prev);
     if (rc != WABOT_OK)
         return rc;
-    /* Version 1 is every member; a later version appends, copied by the
-     * caller's version then. */
-    uint32_t v = out->version;
-    *out = p;
-    out->version = v;
+    /* Copy what the caller's version has (version 1: up to eta_ms); a
+     * later version appends members, never read from an older caller. */
+    size_t n = offsetof(wabot_campaign_progress, eta_ms) + sizeof p.eta_ms;
+    memcpy((char *)out + sizeof out->version, (char *)&p + sizeof p.version,
+           n - sizeof p.version);
     return WABOT_OK;
 }
 

@@ -186,23 +186,18 @@ static void customers(int first, int n, int optout_every, int64_t inbound_ms)
     }
 }
 
-static int64_t outbound_pending(void)
+/* Jobs of `queue` not finished yet. */
+static int64_t pending(const char *queue)
 {
     int64_t c[WABOT_JOB_STATE_COUNT] = {0};
-    ck_assert_int_eq(wabot_queue_counts(E.ctx, WABOT_QUEUE_OUTBOUND, c,
+    ck_assert_int_eq(wabot_queue_counts(E.ctx, queue, c,
                                         WABOT_JOB_STATE_COUNT),
                      WABOT_OK);
     return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
 }
 
-static int64_t campaigns_pending(void)
-{
-    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
-    ck_assert_int_eq(wabot_queue_counts(E.ctx, WABOT_QUEUE_CAMPAIGNS, c,
-                                        WABOT_JOB_STATE_COUNT),
-                     WABOT_OK);
-    return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
-}
+#define outbound_pending() pending(WABOT_QUEUE_OUTBOUND)
+#define campaigns_pending() pending(WABOT_QUEUE_CAMPAIGNS)
 
 /* Run jobs, a fake second at a time, until `stop` says so (or no job is
  * left). Rate limits let time pass; never a real sleep. */
