@@ -1,9 +1,9 @@
 /*
  * Campaigns and reminders (the `campaign` module; doc/campaigns.md).
  *
- * This is the module's foundation: its feature flags. Message templating
- * is in wabot/template.h. Customers, audiences, campaigns and reminders
- * build on it (issue 14).
+ * The module's feature flags, customers, audiences and campaigns (their
+ * fan-out runs on the "campaigns" queue). Message templating is in
+ * wabot/template.h. Reminders build on the same module (issue 14).
  *
  * Both features can be switched off per context or per organisation:
  *   campaign.enabled            env ENABLE_CAMPAIGNS   (default on)
