@@ -1,9 +1,9 @@
 /*
  * Campaigns and reminders (the `campaign` module; doc/campaigns.md).
  *
- * This is the module's foundation: its feature flags. Message templating
- * is in wabot/template.h. Customers, audiences, campaigns and reminders
- * build on it (issue 14).
+ * The module's feature flags, customers, audiences and campaigns (their
+ * fan-out runs on the "campaigns" queue). Message templating is in
+ * wabot/template.h. Reminders build on the same module (issue 14).
  *
  * Both features can be switched off per context or per organisation:
  *   campaign.enabled            env ENABLE_CAMPAIGNS   (default on)
@@ -288,6 +288,170 @@ WABOT_API int wabot_reminder_list_json(wabot_ctx *ctx, const char *org,
  */
 WABOT_API int wabot_reminder_stats_json(wabot_ctx *ctx, const char *org,
                                         char **out);
+
+/* ------------------------------------------------------------------ */
+/* Campaigns                                                           */
+
+/** Where a campaign is in its life. Append-only. Allowed moves:
+ *  DRAFT -> SCHEDULED -> RUNNING <-> PAUSED -> (RUNNING) -> COMPLETED;
+ *  DRAFT -> RUNNING (start now); DRAFT, SCHEDULED, RUNNING, PAUSED ->
+ *  CANCELLED. Anything else is WABOT_ERR_STATE. */
+typedef enum wabot_campaign_status {
+    WABOT_CAMPAIGN_DRAFT = 0,
+    WABOT_CAMPAIGN_SCHEDULED = 1,
+    WABOT_CAMPAIGN_RUNNING = 2,
+    WABOT_CAMPAIGN_PAUSED = 3,
+    WABOT_CAMPAIGN_COMPLETED = 4,
+    WABOT_CAMPAIGN_CANCELLED = 5
+} wabot_campaign_status;
+
+/** The campaign's "type" (the replaced system's names). Append-only. */
+typedef enum wabot_campaign_type {
+    WABOT_CAMPAIGN_PROMOTIONAL = 0,
+    WABOT_CAMPAIGN_TRANSACTIONAL = 1,
+    WABOT_CAMPAIGN_UTILITY = 2
+} wabot_campaign_type;
+
+/** Static upper-case name ("DRAFT", ..., "RUNNING"); "UNKNOWN". */
+WABOT_API const char *wabot_campaign_status_name(wabot_campaign_status s);
+
+/*
+ * A campaign as JSON. Created from the replaced system's body:
+ *   {"organizationId":"test-org","name":"Test Campaign",
+ *    "message":"Test message {{name}}","type":"PROMOTIONAL",
+ *    "targetAudience":{"type":"all"},"startImmediately":true}
+ * plus, optionally:
+ *   scheduledFor      ISO 8601 date-time with Z or an offset
+ *                     ("2026-12-24T09:00:00+01:00"): SCHEDULED, fan-out
+ *                     starts then (a time in the past: at once)
+ *   providerTemplate  sent instead of the text to recipients outside the
+ *                     24-hour window (without one they are skipped):
+ *                     Meta {"name":"promo_1","language":"en_US",
+ *                           "parameters":["{{name}}", ...]}   (0..20)
+ *                     Twilio {"contentSid":"HX...",
+ *                             "variables":["{{name}}", ...]} (0..20)
+ *                     parameters are templates like "message"
+ *   sendRate          messages per second of this campaign, 1..10000
+ *                     (absent: only the context's limits)
+ *   batchSize         recipients per fan-out job, 1..1000 (default 500)
+ * Neither startImmediately nor scheduledFor: DRAFT. Answers add "id",
+ * "status", "created_ms", "updated_ms" and, once known, "scheduled_ms",
+ * "started_ms", "finished_ms".
+ */
+
+/**
+ * Create a campaign from `json` (above). "message" and the template's
+ * parameters are compiled here: an unknown placeholder or a brace error
+ * is WABOT_ERR_INVAL with the byte position in wabot_errmsg() (as
+ * wabot_template_compile). The audience is checked here too. On success
+ * *out (may be NULL) is the campaign as JSON (wabot_ctx_mem_free); a
+ * campaign created RUNNING or SCHEDULED has its first fan-out job queued
+ * on the "campaigns" queue. Counts campaigns.created. Any thread. Errors:
+ * WABOT_ERR_PARSE, WABOT_ERR_INVAL (the member is named), TOO_LARGE
+ * (message over 64 KiB), WABOT_ERR_UNSUPPORTED (campaign.enabled off for
+ * the organisation), STORAGE, NOMEM.
+ */
+WABOT_API int wabot_campaign_create_json(wabot_ctx *ctx, const char *json,
+                                         size_t len, char **out);
+
+/**
+ * The campaign `id` of organisation `org` as JSON in *out (free with
+ * wabot_ctx_mem_free). Any thread. Errors: WABOT_ERR_NOT_FOUND,
+ * WABOT_ERR_INVAL, STORAGE, NOMEM.
+ */
+WABOT_API int wabot_campaign_get_json(wabot_ctx *ctx, const char *org,
+                                      const char *id, char **out);
+
+/**
+ * One storage page of the organisation's campaigns, those with status
+ * `status` (NULL: any; "RUNNING", ...): *out is
+ * {"campaigns":[...],"cursor":"..."} (wabot_ctx_mem_free). Start with
+ * cursor "0" (or NULL), stop when the cursor comes back "0"; a page holds
+ * at most `count` (1..WABOT_STORAGE_PAGE_MAX), possibly none before the
+ * end. Any thread. Errors: WABOT_ERR_INVAL (bad org, status, count or
+ * cursor), STORAGE, NOMEM.
+ */
+WABOT_API int wabot_campaign_list_json(wabot_ctx *ctx, const char *org,
+                                       const char *status,
+                                       const char *cursor, size_t count,
+                                       char **out);
+
+/**
+ * Lifecycle. start: DRAFT or SCHEDULED -> RUNNING now; schedule: DRAFT ->
+ * SCHEDULED at `at_ms` (ms since the epoch); pause: RUNNING -> PAUSED (no
+ * new fan-out batch starts; messages already queued still go); resume:
+ * PAUSED -> RUNNING, continuing where the fan-out stopped; cancel: any
+ * state but COMPLETED and CANCELLED -> CANCELLED. COMPLETED is reached by
+ * the fan-out itself once every recipient was queued or skipped. Any
+ * thread. Errors: WABOT_ERR_STATE (move not allowed; wabot_errmsg() names
+ * both states), WABOT_ERR_NOT_FOUND, WABOT_ERR_INVAL,
+ * WABOT_ERR_UNSUPPORTED (campaigns disabled), STORAGE, CONFLICT (changed
+ * concurrently too often), NOMEM.
+ */
+WABOT_API int wabot_campaign_start(wabot_ctx *ctx, const char *org,
+                                   const char *id);
+WABOT_API int wabot_campaign_schedule(wabot_ctx *ctx, const char *org,
+                                      const char *id, int64_t at_ms);
+WABOT_API int wabot_campaign_pause(wabot_ctx *ctx, const char *org,
+                                   const char *id);
+WABOT_API int wabot_campaign_resume(wabot_ctx *ctx, const char *org,
+                                    const char *id);
+WABOT_API int wabot_campaign_cancel(wabot_ctx *ctx, const char *org,
+                                    const char *id);
+
+/** Why a recipient got no message. Append-only. */
+typedef enum wabot_campaign_skip {
+    WABOT_CAMPAIGN_SKIP_OPTED_OUT = 0,     /**< opted out (audience) */
+    WABOT_CAMPAIGN_SKIP_WINDOW_CLOSED = 1, /**< outside the 24-hour window
+                                                and no provider template */
+    WABOT_CAMPAIGN_SKIP_NOT_FOUND = 2,     /**< a list entry without a customer */
+    WABOT_CAMPAIGN_SKIP_INVALID = 3        /**< the message could not be
+                                                built (too long for the
+                                                provider, ...) */
+} wabot_campaign_skip;
+#define WABOT_CAMPAIGN_SKIP_COUNT 4
+
+#define WABOT_CAMPAIGN_PROGRESS_VERSION 1
+/** Progress of a campaign (wabot_campaign_progress). The caller sets
+ *  `version`; the library fills the members that version has. */
+typedef struct wabot_campaign_progress {
+    uint32_t version;     /**< WABOT_CAMPAIGN_PROGRESS_VERSION */
+    int32_t status;       /**< wabot_campaign_status */
+    int64_t total;        /**< recipients seen so far: queued + skipped
+                               (final once COMPLETED) */
+    int64_t queued;       /**< outbound messages queued */
+    int64_t sent;         /**< accepted by the provider */
+    int64_t delivered;    /**< delivered receipts (read ones included) */
+    int64_t read;         /**< read receipts */
+    int64_t failed;       /**< refused for good (send or receipt) */
+    int64_t skipped[WABOT_CAMPAIGN_SKIP_COUNT]; /**< by wabot_campaign_skip */
+    int32_t percent;      /**< 0..100: (sent + failed + skipped) / total,
+                               of a complete fan-out; 0 before */
+    int64_t eta_ms;       /**< estimated ms until every queued message is
+                               sent, from the send rate so far; -1 unknown */
+} wabot_campaign_progress;
+
+/**
+ * Progress of campaign `id` into *out (out->version set by the caller).
+ * Counts come from the fan-out and from the outbound path (sent) and
+ * delivery receipts (delivered, read, failed) of the messages it queued.
+ * Any thread. Errors: WABOT_ERR_NOT_FOUND, WABOT_ERR_INVAL (bad version),
+ * STORAGE, NOMEM.
+ */
+WABOT_API int wabot_campaign_progress_get(wabot_ctx *ctx, const char *org,
+                                          const char *id,
+                                          wabot_campaign_progress *out);
+
+/**
+ * The same as JSON in *out (wabot_ctx_mem_free):
+ *   {"id":"...","status":"RUNNING","total":N,"queued":N,"sent":N,
+ *    "delivered":N,"read":N,"failed":N,
+ *    "skipped":{"opted_out":N,"window_closed":N,"not_found":N,
+ *               "invalid":N},"percent":N,"eta_ms":N}
+ * Errors as wabot_campaign_progress_get.
+ */
+WABOT_API int wabot_campaign_progress_json(wabot_ctx *ctx, const char *org,
+                                           const char *id, char **out);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ typedef struct audience {
 typedef struct tally {
     json_t *recipients;
     size_t opted_out, not_matched, not_found;
+    json_t *opted; /* wb_audience_page: the opted-out phones; else NULL */
 } tally;
 
 static int bad(wabot_ctx *ctx, const char *member, const char *why)
@@ -121,9 +122,14 @@ static int take(tally *t, const audience *au, json_t *c)
     }
     if (json_is_true(json_object_get(c, "opted_out"))) {
         t->opted_out++;
-        return WABOT_OK;
+        return t->opted != NULL
+                   ? json_array_append(t->opted, json_object_get(c, "phone"))
+                   : WABOT_OK;
     }
-    return json_array_append(t->recipients, json_object_get(c, "phone"));
+    /* wb_audience_page hands back whole customers. */
+    return json_array_append(t->recipients, t->opted != NULL
+                                                ? c
+                                                : json_object_get(c, "phone"));
 }
 
 /* A page of a scan over the organisation's customers. */
@@ -182,35 +188,61 @@ static int list_page(wabot_ctx *ctx, const char *org, const audience *au,
     return *next != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
-static int resolve(wabot_ctx *ctx, const char *org, json_t *in,
-                   const char *cursor, size_t count, char **out)
+/* One page into *page: {"recipients":[...],"cursor":"...","excluded":{...}}
+ * (plus "opted_out_phones" when `docs`: recipients are then customers). */
+static int resolve_page(wabot_ctx *ctx, const char *org, json_t *in,
+                        const char *cursor, size_t count, int docs,
+                        json_t **page)
 {
     audience au;
     int rc = parse(ctx, in, &au);
     if (rc != WABOT_OK)
         return rc;
-    tally t = {json_array(), 0, 0, 0};
+    tally t = {json_array(), 0, 0, 0, docs ? json_array() : NULL};
     char *next = NULL;
-    if (t.recipients == NULL)
+    if (t.recipients == NULL || (docs && t.opted == NULL))
         rc = WABOT_ERR_NOMEM;
     else if (au.k == LIST)
         rc = list_page(ctx, org, &au, cursor, count, &t, &next);
     else
         rc = scan_page(ctx, org, &au, cursor, count, &t, &next);
     if (rc == WABOT_OK) {
-        json_t *o = json_pack("{s:O,s:s,s:{s:I,s:I,s:I}}", "recipients",
-                              t.recipients, "cursor", next, "excluded",
-                              "opted_out", (json_int_t)t.opted_out,
-                              "not_matched", (json_int_t)t.not_matched,
-                              "not_found", (json_int_t)t.not_found);
-        rc = wb_campaign_json_out(ctx, o, out);
-        json_decref(o);
+        *page = json_pack("{s:O,s:s,s:{s:I,s:I,s:I}}", "recipients",
+                          t.recipients, "cursor", next, "excluded",
+                          "opted_out", (json_int_t)t.opted_out,
+                          "not_matched", (json_int_t)t.not_matched,
+                          "not_found", (json_int_t)t.not_found);
+        if (*page == NULL ||
+            (docs && json_object_set(*page, "opted_out_phones", t.opted)))
+            rc = WABOT_ERR_NOMEM;
     }
     wb_free(&ctx->alloc, next);
     json_decref(t.recipients);
+    json_decref(t.opted);
     if (rc == WABOT_ERR_NOMEM)
         return wb_error(ctx, rc, "audience: out of memory");
     return rc;
+}
+
+static int resolve(wabot_ctx *ctx, const char *org, json_t *in,
+                   const char *cursor, size_t count, char **out)
+{
+    json_t *page = NULL;
+    int rc = resolve_page(ctx, org, in, cursor, count, 0, &page);
+    if (rc == WABOT_OK)
+        rc = wb_campaign_json_out(ctx, page, out);
+    json_decref(page);
+    return rc;
+}
+
+int wb_audience_page(wabot_ctx *ctx, const char *org, json_t *audience,
+                     const char *cursor, size_t count, json_t **page)
+{
+    *page = NULL;
+    if (count == 0 || count > WABOT_STORAGE_PAGE_MAX)
+        return wb_error(ctx, WABOT_ERR_INVAL, "audience: bad count %zu",
+                        count);
+    return resolve_page(ctx, org, audience, cursor, count, 1, page);
 }
 
 int wabot_audience_resolve_json(wabot_ctx *ctx, const char *org,

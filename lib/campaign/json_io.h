@@ -17,4 +17,12 @@ int wb_campaign_json_in(wabot_ctx *ctx, const char *json, size_t len,
  * *out; o is not consumed. WABOT_OK or NOMEM (detail set). */
 int wb_campaign_json_out(wabot_ctx *ctx, const json_t *o, char **out);
 
+/* The campaign fan-out's view of one audience page (audience.c): as
+ * wabot_audience_resolve_json, on a parsed audience, into *page (decref):
+ * "recipients" are the customers' stored objects (with "phone"), and
+ * "opted_out_phones" lists the opted-out ones of the page. Call inside a
+ * wb_json_scope of the context. */
+int wb_audience_page(wabot_ctx *ctx, const char *org, json_t *audience,
+                     const char *cursor, size_t count, json_t **page);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include "campaign/reminder.h"
 #include "campaign/tz.h"
+#include "campaign_store.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
@@ -91,7 +92,8 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
 static int campaign_create(wabot_module *m, void *ud)
 {
     (void)ud;
-    return wb_reminders_create(m);
+    int rc = wb_campaign_fanout_register(m);
+    return rc == WABOT_OK ? wb_reminders_create(m) : rc;
 }
 
 const wabot_module_def wb_campaign_module = {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal/delivery.h"
+#include "internal/json_alloc.h"
 #include "internal/message.h"
 #include "internal/metrics.h"
 #include "internal/receipts.h"
@@ -379,6 +380,7 @@ static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
 }
 
 static const char *const receipts_requires[] = {"delivery", NULL};
+static const char *const receipts_hooks[] = {"status", NULL};
 
 static int receipts_create(wabot_module *m, void *ud)
 {
@@ -409,7 +411,8 @@ const wabot_module_def wb_receipts_module = {
     WABOT_MODULE_DEF_VERSION, MODULE,
     "delivery records: each successful send (delivery.sent), then the "
     "providers' status callbacks",
-    receipts_requires, NULL, 0, NULL, receipts_create, receipts_destroy};
+    receipts_requires, NULL, 0, receipts_hooks, receipts_create,
+    receipts_destroy};
 
 /* ------------------------------------------------------------------ */
 /* Receipts                                                            */
@@ -420,6 +423,8 @@ typedef struct apply_arg {
     /* results */
     int duplicate, stale, unknown;
     char org[256], to[32]; /* whom an opt-out code is about */
+    char corr[129];        /* the send's correlation id, for receipts.status */
+    int delivered_before;  /* the delivered bit was set before this one */
 } apply_arg;
 
 static void note_customer(apply_arg *a, const rec *r)
@@ -428,6 +433,8 @@ static void note_customer(apply_arg *a, const rec *r)
         snprintf(a->org, sizeof a->org, "%s", r->org);
     if (r->to != NULL)
         snprintf(a->to, sizeof a->to, "%s", r->to);
+    snprintf(a->corr, sizeof a->corr, "%s",
+             r->correlation_id != NULL ? r->correlation_id : "");
 }
 
 static int apply_change(rec *r, int absent, void *p)
@@ -443,6 +450,7 @@ static int apply_change(rec *r, int absent, void *p)
     if (absent && set_if_unknown(&r->outbound_id, u->send_key) != WABOT_OK)
         return WABOT_ERR_NOMEM; /* the sender died before recording it */
     a->unknown = r->outbound_id == NULL;
+    a->delivered_before = (r->seen & (1u << WABOT_DELIVERY_DELIVERED)) != 0;
     if (absent) {
         char e164[32];
         r->provider = u->provider;
@@ -501,6 +509,33 @@ static void count_applied(wabot_ctx *ctx, const apply_arg *a)
         wb_count(ctx, "receipts.unknown", 1);
 }
 
+/* Tell "receipts.status" subscribers (campaign progress) about a state
+ * this message had not reported before:
+ *   {"provider_id","state","correlation_id","organization","to",
+ *    "delivered_before"} */
+static void emit_status(wabot_ctx *ctx, const apply_arg *a)
+{
+    if (wabot_hook_subscriber_count(ctx, "receipts.status") == 0)
+        return;
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "provider_id",
+                           a->u->id, "state",
+                           wabot_delivery_state_name(a->state),
+                           "correlation_id", a->corr, "organization", a->org,
+                           "to", a->to, "delivered_before",
+                           a->delivered_before);
+    char *json = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    wabot_module *m = wabot_ctx_module(ctx, MODULE);
+    int rc = json != NULL && m != NULL
+                 ? wabot_hook_emit(m, "status", json, strlen(json))
+                 : WABOT_ERR_NOMEM;
+    if (rc < 0)
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "receipt %s: a receipts.status subscriber failed: %s",
+               a->u->id, wabot_strerror(rc));
+    wb_json_free(json);
+}
+
 /* Apply u to its record: WABOT_OK (also for an update that says nothing
  * we track), or the storage's failure. */
 static int apply_update(wabot_ctx *ctx, const wb_status_update *u)
@@ -524,6 +559,8 @@ static int apply_update(wabot_ctx *ctx, const wb_status_update *u)
     if (rc < 0)
         return rc;
     count_applied(ctx, &a);
+    if (!a.duplicate)
+        emit_status(ctx, &a);
     if (!a.duplicate && is_failure(a.state) && opt_out_code(u->error_code))
         mark_opted_out(ctx, &a);
     return WABOT_OK;

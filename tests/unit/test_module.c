@@ -656,7 +656,8 @@ START_TEST(test_delivery_sent_event_reaches_receipts_and_host_subscribers)
     tu_env e;
     gate_env(&e);
     ck_assert_ptr_nonnull(wabot_ctx_module(e.ctx, "receipts"));
-    ck_assert_uint_eq(wabot_hook_subscriber_count(e.ctx, "delivery.sent"), 1);
+    /* The receipts module and the campaign module (campaign progress). */
+    ck_assert_uint_eq(wabot_hook_subscriber_count(e.ctx, "delivery.sent"), 2);
     char seen[256] = "";
     ck_assert_int_eq(wabot_hook_subscribe(e.ctx, "delivery.sent",
                                           on_sent_event, seen, NULL),

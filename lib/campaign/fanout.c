@@ -1,0 +1,541 @@
+/* Campaign fan-out: the "campaigns" queue's worker. Each job is one batch
+ * of the audience (its cursor is in the payload); it queues one outbound
+ * message per recipient and chains the next batch, so a crash or a
+ * restart re-runs at most the batch in hand. Exactly once per customer:
+ * the message's idempotency key is campaign + customer, and a recipient
+ * marker (campaign-r:...) records that the customer was handled; a batch
+ * run again, or a customer a Redis scan returns twice, finds it.
+ *
+ * Progress counters come from here (queued, skipped by reason) and from
+ * the delivery hooks: "delivery.sent" for sends (correlation id
+ * "campaign:<id>"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "campaign_store.h"
+#include "internal/ctx.h"
+#include "internal/json_alloc.h"
+#include "internal/options.h"
+#include "json_io.h"
+#include "internal/storage.h"
+#include "wabot/jobs.h"
+#include "wabot/out.h"
+#include "wabot/storage.h"
+#include "wabot/template.h"
+
+#define MODULE "campaign"
+#define MAX_PARAMS 20
+
+/* What one batch needs, prepared once per job. */
+typedef struct batch {
+    wabot_ctx *ctx;
+    const char *org, *id;
+    json_t *doc;
+    wabot_template *msg;
+    wabot_template *params[MAX_PARAMS];
+    size_t n_params;
+    const char *tpl_name, *tpl_lang; /* NULL: no provider template */
+    int64_t window_ms, now;
+    char corr[128];
+} batch;
+
+/* ------------------------------------------------------------------ */
+/* Preparing                                                           */
+
+static int compile(wabot_ctx *ctx, json_t *v, wabot_template **t)
+{
+    const char *s = json_string_value(v);
+    return wabot_template_compile(ctx, s != NULL ? s : "",
+                                  s != NULL ? strlen(s) : 0, t);
+}
+
+static int prepare(batch *b)
+{
+    int rc = compile(b->ctx, json_object_get(b->doc, "message"), &b->msg);
+    json_t *t = json_object_get(b->doc, "providerTemplate");
+    if (rc != WABOT_OK || !json_is_object(t))
+        return rc;
+    json_t *sid = json_object_get(t, "contentSid");
+    /* Twilio: the template name is the content SID; the language is not
+     * sent, but the outbound builder wants one. */
+    b->tpl_name = json_string_value(sid != NULL ? sid
+                                                : json_object_get(t, "name"));
+    b->tpl_lang = sid != NULL ? "und"
+                              : json_string_value(
+                                    json_object_get(t, "language"));
+    json_t *ps = json_object_get(t, sid != NULL ? "variables" : "parameters");
+    for (size_t i = 0; rc == WABOT_OK && i < json_array_size(ps) &&
+                       i < MAX_PARAMS;
+         i++, b->n_params++)
+        rc = compile(b->ctx, json_array_get(ps, i), &b->params[i]);
+    return rc;
+}
+
+static void release(batch *b)
+{
+    wabot_template_free(b->msg);
+    for (size_t i = 0; i < b->n_params; i++)
+        wabot_template_free(b->params[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* One recipient                                                       */
+
+typedef struct who {
+    json_t *doc;
+    const char *org;
+} who;
+
+static const char *lookup(void *ud, wabot_template_scope scope,
+                          const char *attr)
+{
+    who *w = ud;
+    switch (scope) {
+    case WABOT_TEMPLATE_NAME:
+        return json_string_value(json_object_get(w->doc, "name"));
+    case WABOT_TEMPLATE_CUSTOMER:
+        return json_string_value(
+            json_object_get(json_object_get(w->doc, "attributes"), attr));
+    case WABOT_TEMPLATE_ORG:
+        return strcmp(attr, "id") == 0 ? w->org : NULL;
+    }
+    return NULL;
+}
+
+static int render(const wabot_template *t, who *w, char **out)
+{
+    return wabot_template_render(t, lookup, w, out, NULL);
+}
+
+/* The content: the text inside the window, the provider template outside
+ * it; WABOT_CAMPAIGN_SKIP_COUNT + 1 when neither may go. */
+static int content(batch *b, wabot_out *o, json_t *cust, int *skip)
+{
+    who w = {cust, b->org};
+    int64_t last =
+        json_integer_value(json_object_get(cust, "last_inbound_ms"));
+    int open = b->window_ms <= 0 || b->now - last <= b->window_ms;
+    if (!open && b->tpl_name == NULL) {
+        *skip = WABOT_CAMPAIGN_SKIP_WINDOW_CLOSED;
+        return WABOT_OK;
+    }
+    char *s = NULL;
+    int rc;
+    if (open) {
+        rc = render(b->msg, &w, &s);
+        if (rc == WABOT_OK)
+            rc = wabot_out_set_text(o, s);
+        wb_free(&b->ctx->alloc, s);
+        return rc;
+    }
+    rc = wabot_out_set_template(o, b->tpl_name, b->tpl_lang);
+    for (size_t i = 0; rc == WABOT_OK && i < b->n_params; i++) {
+        rc = render(b->params[i], &w, &s);
+        if (rc == WABOT_OK)
+            rc = wabot_out_add_template_param(o, s);
+        wb_free(&b->ctx->alloc, s);
+        s = NULL;
+    }
+    return rc;
+}
+
+/* Build and queue the message. *skip set when the customer gets none. */
+static int queue_message(batch *b, const char *phone, json_t *cust,
+                         int *skip)
+{
+    char key[220];
+    snprintf(key, sizeof key, "campaign:%s:%s", b->id, phone);
+    wabot_out *o = wabot_out_new(b->ctx);
+    if (o == NULL)
+        return wb_error(b->ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
+    int rc = wabot_out_set_to(o, phone);
+    if (rc == WABOT_OK)
+        rc = wabot_out_set_org(o, b->org);
+    if (rc == WABOT_OK)
+        rc = wabot_out_set_category(o, WABOT_CAT_CAMPAIGN);
+    if (rc == WABOT_OK)
+        rc = wabot_out_set_idempotency_key(o, key);
+    if (rc == WABOT_OK)
+        rc = wabot_out_set_correlation_id(o, b->corr);
+    if (rc == WABOT_OK)
+        rc = content(b, o, cust, skip);
+    if (rc == WABOT_OK && *skip < 0)
+        rc = wabot_out_enqueue(o, NULL);
+    wabot_out_free(o);
+    if (rc == WABOT_ERR_EXISTS) /* queued before a crash: the same message */
+        rc = WABOT_OK;
+    if (rc == WABOT_ERR_INVAL || rc == WABOT_ERR_TOO_LARGE) {
+        wb_log(b->ctx, WABOT_LOG_WARN, MODULE,
+               "campaign %s: no message for %s: %s", b->id, phone,
+               wabot_errmsg());
+        *skip = WABOT_CAMPAIGN_SKIP_INVALID;
+        rc = WABOT_OK;
+    }
+    return rc;
+}
+
+/* Mark the recipient handled; *first is 1 if this call did. */
+static int mark(batch *b, const char *phone, const char *what, int *first)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
+                        phone) == NULL)
+        return WABOT_ERR_INVAL;
+    int rc = wabot_storage_set_nx(b->ctx->storage, key, what, strlen(what),
+                                  WB_CAMPAIGN_MARK_TTL_MS, NULL);
+    *first = rc == WABOT_OK;
+    return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+}
+
+static int handled(batch *b, const char *phone, int *yes)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
+                        phone) == NULL)
+        return WABOT_ERR_INVAL;
+    char *val = NULL;
+    int rc = wabot_storage_get(b->ctx->storage, key, &val, NULL, NULL);
+    wabot_free(val);
+    *yes = rc == WABOT_OK;
+    return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc;
+}
+
+/* Count a recipient right after its marker was set (not at the end of
+ * the batch: a batch that fails half-way is re-run, and the recipients it
+ * marked are then not new). skip < 0: queued. */
+static int count_now(batch *b, int skip)
+{
+    char name[64];
+    if (skip < 0)
+        return wb_campaign_count(b->ctx, b->org, b->id, WB_CN_QUEUED, 1);
+    snprintf(name, sizeof name, "skipped.%s", wb_campaign_skip_names[skip]);
+    return wb_campaign_count(b->ctx, b->org, b->id, name, 1);
+}
+
+/* Queue first, mark after: a crash in between re-runs the batch, whose
+ * enqueue then finds the message's key (EXISTS) and marks. `cust` is the
+ * customer as the audience page read it (with "phone"). */
+static int recipient(batch *b, json_t *cust)
+{
+    const char *phone = json_string_value(json_object_get(cust, "phone"));
+    int done = 0, first = 0, skip = -1;
+    if (phone == NULL)
+        return WABOT_OK;
+    int rc = handled(b, phone, &done);
+    if (rc != WABOT_OK || done)
+        return rc;
+    rc = queue_message(b, phone, cust, &skip);
+    if (rc == WABOT_OK)
+        rc = mark(b, phone, skip < 0 ? "queued" : wb_campaign_skip_names[skip],
+                  &first);
+    if (rc == WABOT_OK && first)
+        rc = count_now(b, skip);
+    return rc;
+}
+
+/* An opted-out customer of the page: counted once, however many times a
+ * scan returns it. */
+static int opted_out(batch *b, const char *phone)
+{
+    int first = 0;
+    int rc = phone != NULL
+                 ? mark(b, phone,
+                        wb_campaign_skip_names[WABOT_CAMPAIGN_SKIP_OPTED_OUT],
+                        &first)
+                 : WABOT_OK;
+    if (rc == WABOT_OK && first)
+        rc = count_now(b, WABOT_CAMPAIGN_SKIP_OPTED_OUT);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* One batch                                                           */
+
+/* List entries without a customer, counted once per batch. */
+static int count_excluded(batch *b, int64_t n, json_t *excluded)
+{
+    char key[WB_STORAGE_KEY_MAX + 1], suffix[32];
+    snprintf(suffix, sizeof suffix, "%" PRId64, n);
+    if (wb_campaign_key(key, sizeof key, "campaign-b", b->org, b->id,
+                        suffix) == NULL)
+        return WABOT_ERR_INVAL;
+    int rc = wabot_storage_set_nx(b->ctx->storage, key, "1", 1,
+                                  WB_CAMPAIGN_MARK_TTL_MS, NULL);
+    if (rc == WABOT_ERR_EXISTS)
+        return WABOT_OK;
+    if (rc != WABOT_OK)
+        return rc;
+    json_int_t nf = json_integer_value(json_object_get(excluded, "not_found"));
+    char name[64];
+    snprintf(name, sizeof name, "skipped.%s",
+             wb_campaign_skip_names[WABOT_CAMPAIGN_SKIP_NOT_FOUND]);
+    return nf > 0 ? wb_campaign_count(b->ctx, b->org, b->id, name, nf)
+                  : WABOT_OK;
+}
+
+static int resolve_page(batch *b, const char *cursor, size_t count,
+                        json_t **page)
+{
+    return wb_audience_page(b->ctx, b->org,
+                            json_object_get(b->doc, "targetAudience"),
+                            cursor, count, page);
+}
+
+typedef struct advance {
+    int64_t gen, batch;
+    const char *next;
+    int moved; /* 1 when this job's move was written */
+} advance;
+
+/* Record that batch `batch` is done: the next cursor, or COMPLETED. A
+ * newer generation (resumed meanwhile) owns the campaign: leave it. */
+static int advance_doc(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    advance *a = ud;
+    if (json_integer_value(json_object_get(doc, "gen")) != a->gen ||
+        json_integer_value(json_object_get(doc, "batch")) != a->batch)
+        return WABOT_ERR_STATE;
+    json_object_set_new(doc, "batch", json_integer(a->batch + 1));
+    json_object_set_new(doc, "cursor", json_string(a->next));
+    int st = wb_campaign_status_of(
+        json_string_value(json_object_get(doc, "status")));
+    if (strcmp(a->next, "0") == 0 && st == WABOT_CAMPAIGN_RUNNING) {
+        json_object_set_new(doc, "status", json_string("COMPLETED"));
+        json_object_set_new(doc, "finished_ms", json_integer(wb_now(ctx)));
+    }
+    a->moved = 1;
+    return WABOT_OK;
+}
+
+/* The pause between batches that keeps the campaign's own rate. */
+static int64_t pace_ms(json_t *doc, size_t sent)
+{
+    int64_t rate = json_integer_value(json_object_get(doc, "sendRate"));
+    return rate > 0 ? (int64_t)sent * 1000 / rate : 0;
+}
+
+static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
+{
+    json_int_t size = json_integer_value(json_object_get(b->doc, "batchSize"));
+    json_t *page = NULL;
+    int rc = prepare(b);
+    if (rc == WABOT_OK)
+        rc = resolve_page(b, cursor, size > 0 ? (size_t)size
+                                              : WB_CAMPAIGN_BATCH, &page);
+    json_t *rcp = json_object_get(page, "recipients");
+    size_t i;
+    json_t *v;
+    json_array_foreach(rcp, i, v)
+    {
+        if (rc != WABOT_OK)
+            break;
+        rc = recipient(b, v);
+    }
+    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
+    {
+        if (rc != WABOT_OK)
+            break;
+        rc = opted_out(b, json_string_value(v));
+    }
+    if (rc == WABOT_OK)
+        rc = count_excluded(b, n, json_object_get(page, "excluded"));
+    const char *next = json_string_value(json_object_get(page, "cursor"));
+    if (rc == WABOT_OK && next != NULL && strcmp(next, "0") != 0)
+        rc = wb_campaign_enqueue_batch(
+            b->ctx, b->org, b->id, gen, n + 1, next,
+            b->now + pace_ms(b->doc, json_array_size(rcp)));
+    if (rc == WABOT_OK && next != NULL) {
+        advance a = {gen, n, next, 0};
+        rc = wb_campaign_update(b->ctx, b->org, b->id, advance_doc, &a, NULL);
+        if (rc == WABOT_ERR_STATE)
+            rc = WABOT_OK; /* a newer generation took over */
+    }
+    json_decref(page);
+    return rc;
+}
+
+/* SCHEDULED becomes RUNNING when its first batch comes due. */
+static int begin(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    (void)ud;
+    if (wb_campaign_status_of(json_string_value(
+            json_object_get(doc, "status"))) != WABOT_CAMPAIGN_SCHEDULED)
+        return WABOT_ERR_STATE;
+    json_object_set_new(doc, "status", json_string("RUNNING"));
+    json_object_set_new(doc, "started_ms", json_integer(wb_now(ctx)));
+    return WABOT_OK;
+}
+
+/* Whether this job still owns the campaign: same generation and batch,
+ * and running (a scheduled one starts now). */
+static int owns(batch *b, int64_t gen, int64_t n, int *mine)
+{
+    *mine = 0;
+    if (json_integer_value(json_object_get(b->doc, "gen")) != gen ||
+        json_integer_value(json_object_get(b->doc, "batch")) != n)
+        return WABOT_OK;
+    int st = wb_campaign_status_of(
+        json_string_value(json_object_get(b->doc, "status")));
+    if (st == WABOT_CAMPAIGN_SCHEDULED) {
+        json_t *after = NULL;
+        int rc = wb_campaign_update(b->ctx, b->org, b->id, begin, NULL,
+                                    &after);
+        if (rc == WABOT_ERR_STATE)
+            return WABOT_OK;
+        if (rc != WABOT_OK)
+            return rc;
+        json_decref(b->doc);
+        b->doc = after;
+        st = WABOT_CAMPAIGN_RUNNING;
+    }
+    *mine = st == WABOT_CAMPAIGN_RUNNING;
+    return WABOT_OK;
+}
+
+static int job_run(wabot_ctx *ctx, json_t *p)
+{
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.ctx = ctx;
+    b.org = json_string_value(json_object_get(p, "org"));
+    b.id = json_string_value(json_object_get(p, "id"));
+    const char *cursor = json_string_value(json_object_get(p, "cursor"));
+    int64_t gen = json_integer_value(json_object_get(p, "gen"));
+    int64_t n = json_integer_value(json_object_get(p, "batch"));
+    if (b.org == NULL || b.id == NULL || cursor == NULL)
+        return wb_error(ctx, WABOT_ERR_PARSE, "campaign: bad job payload");
+    int rc = wb_campaign_load(ctx, b.org, b.id, &b.doc, NULL);
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return WABOT_OK; /* deleted: nothing to do */
+    int mine = 0;
+    if (rc == WABOT_OK)
+        rc = owns(&b, gen, n, &mine);
+    if (rc == WABOT_OK && mine) {
+        b.now = wb_now(ctx);
+        b.window_ms = wb_opt_int(ctx, b.org, WABOT_OPT_WINDOW_MS);
+        snprintf(b.corr, sizeof b.corr, "%s%s", WB_CAMPAIGN_CORR_PREFIX,
+                 b.id);
+        rc = run_batch(&b, gen, n, cursor);
+    }
+    release(&b);
+    json_decref(b.doc);
+    return rc;
+}
+
+static int on_job(wabot_job *job, void *ud)
+{
+    (void)ud;
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    size_t len = 0;
+    const char *payload = wabot_job_payload(job, &len);
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    json_t *p = json_loadb(payload, len, 0, NULL);
+    int rc = json_is_object(p) ? job_run(ctx, p)
+                               : wb_error(ctx, WABOT_ERR_PARSE,
+                                          "campaign: bad job payload");
+    json_decref(p);
+    wb_json_scope_leave(prev);
+    if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_INVAL) {
+        wabot_job_set_error(job, wabot_ctx_errmsg(ctx));
+        wabot_job_set_permanent(job);
+    }
+    if (rc != WABOT_OK)
+        wb_log(ctx, WABOT_LOG_WARN, MODULE, "job %s: %s", wabot_job_id(job),
+               wabot_ctx_errmsg(ctx));
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Progress from the outbound path                                     */
+
+/* The campaign an event's correlation id ("campaign:<id>") names, or
+ * NULL. */
+static const char *campaign_of(json_t *ev, const char **org)
+{
+    const char *corr =
+        json_string_value(json_object_get(ev, "correlation_id"));
+    size_t pl = strlen(WB_CAMPAIGN_CORR_PREFIX);
+    *org = json_string_value(json_object_get(ev, "organization"));
+    if (corr == NULL || *org == NULL || **org == '\0' ||
+        strncmp(corr, WB_CAMPAIGN_CORR_PREFIX, pl) != 0 || corr[pl] == '\0')
+        return NULL;
+    return corr + pl;
+}
+
+/* Count the event for its campaign: the counter pick names, and the
+ * second one it sets (may be NULL). */
+static int count_event(wabot_ctx *ctx, const char *json, size_t len,
+                       const char *(*pick)(json_t *ev, const char **second))
+{
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    json_t *ev = json_loadb(json, len, 0, NULL);
+    const char *org, *id = campaign_of(ev, &org), *second = NULL;
+    const char *first = id != NULL ? pick(ev, &second) : NULL;
+    int rc = WABOT_OK;
+    if (first != NULL)
+        rc = wb_campaign_count(ctx, org, id, first, 1);
+    if (rc == WABOT_OK && second != NULL)
+        rc = wb_campaign_count(ctx, org, id, second, 1);
+    json_decref(ev);
+    wb_json_scope_leave(prev);
+    return rc;
+}
+
+static const char *pick_sent(json_t *ev, const char **second)
+{
+    (void)ev;
+    *second = NULL;
+    return WB_CN_SENT;
+}
+
+/* A read receipt without a delivered one before it counts both. */
+static const char *pick_status(json_t *ev, const char **second)
+{
+    const char *st = json_string_value(json_object_get(ev, "state"));
+    *second = NULL;
+    if (st == NULL)
+        return NULL;
+    if (strcmp(st, "delivered") == 0)
+        return WB_CN_DELIVERED;
+    if (strcmp(st, "read") == 0) {
+        if (!json_is_true(json_object_get(ev, "delivered_before")))
+            *second = WB_CN_DELIVERED;
+        return WB_CN_READ;
+    }
+    if (strcmp(st, "failed") == 0 || strcmp(st, "undelivered") == 0)
+        return WB_CN_FAILED;
+    return NULL;
+}
+
+static int on_sent(wabot_ctx *ctx, const char *hook, const char *json,
+                   size_t len, void *ud)
+{
+    (void)hook;
+    (void)ud;
+    return count_event(ctx, json, len, pick_sent);
+}
+
+static int on_status(wabot_ctx *ctx, const char *hook, const char *json,
+                     size_t len, void *ud)
+{
+    (void)hook;
+    (void)ud;
+    return count_event(ctx, json, len, pick_status);
+}
+
+int wb_campaign_fanout_register(wabot_module *m)
+{
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    int rc = wabot_queue_add_worker(ctx, WABOT_QUEUE_CAMPAIGNS, on_job, NULL,
+                                    NULL, 1);
+    if (rc != WABOT_OK)
+        return rc;
+    /* Without the delivery or receipts module (a host may leave them out)
+     * those counts stay 0. */
+    rc = wabot_hook_subscribe(ctx, "delivery.sent", on_sent, NULL, NULL);
+    if (rc == WABOT_OK || rc == WABOT_ERR_NOT_FOUND)
+        rc = wabot_hook_subscribe(ctx, "receipts.status", on_status, NULL,
+                                  NULL);
+    return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc;
+}

@@ -1,0 +1,130 @@
+/* Campaign fan-out: N customers (default 1,000,000) imported into the
+ * memory backend, then one campaign to all of them; prints the time to
+ * import, the time until the fan-out has queued every message (the
+ * "campaigns" queue's jobs only), the time until every message was handed
+ * to the transport (a console transport writing to /dev/null), and the
+ * process RSS after each step. Figures only; no assertion on time.
+ *   bench_campaign [N] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wabot/campaign.h"
+#include "wabot/jobs.h"
+#include "wabot/loop.h"
+#include "wabot/options.h"
+#include "wabot/storage.h"
+#include "wabot/transport.h"
+#include "wabot.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Resident set size in MiB (Linux /proc/self/statm). */
+static double rss_mib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : (double)resident * 4096.0 / (1024 * 1024);
+}
+
+static int import(wabot_ctx *ctx, long n)
+{
+    enum { CHUNK = 1000 };
+    char *buf = malloc((size_t)CHUNK * 64 + 16);
+    if (buf == NULL)
+        return -1;
+    for (long at = 0; at < n; at += CHUNK) {
+        size_t len = 0;
+        buf[len++] = '[';
+        for (long i = at; i < n && i < at + CHUNK; i++)
+            len += (size_t)sprintf(buf + len,
+                                   "%s{\"phone\":\"+1%010ld\",\"name\":\"C%ld\"}",
+                                   i > at ? "," : "", 2000000000L + i, i);
+        buf[len++] = ']';
+        char *report = NULL;
+        int rc = wabot_customer_import_json(ctx, "bench", buf, len, &report);
+        wabot_ctx_mem_free(ctx, report);
+        if (rc != WABOT_OK) {
+            fprintf(stderr, "import: %s\n", wabot_errmsg());
+            free(buf);
+            return -1;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+static int64_t pending(wabot_ctx *ctx, const char *queue)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    wabot_queue_counts(ctx, queue, c, WABOT_JOB_STATE_COUNT);
+    return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    FILE *devnull = fopen("/dev/null", "w");
+    wabot_options *o = wabot_options_new();
+    wabot_transport *t = wabot_transport_console_new(devnull);
+    wabot_ctx *ctx = NULL;
+    /* Limits off: the figure is the library's own cost, not a rate. */
+    if (devnull == NULL || o == NULL || t == NULL ||
+        wabot_options_set_transport(o, t) != WABOT_OK ||
+        wabot_options_set(o, "rate_sender_per_s", "0") != WABOT_OK ||
+        wabot_options_set(o, "rate_pair_period_ms", "0") != WABOT_OK ||
+        wabot_ctx_new(&ctx, o) != WABOT_OK) {
+        fprintf(stderr, "setup failed: %s\n", wabot_errmsg());
+        return 1;
+    }
+    wabot_options_free(o);
+    double rss0 = rss_mib(), t0 = now_s();
+    if (import(ctx, n) != 0)
+        return 1;
+    double t1 = now_s(), rss1 = rss_mib();
+    const char *body =
+        "{\"organizationId\":\"bench\",\"name\":\"Bench\",\"message\":"
+        "\"Hi {{name}}\",\"type\":\"PROMOTIONAL\",\"targetAudience\":"
+        "{\"type\":\"all\"},\"startImmediately\":true,\"batchSize\":1000,"
+        "\"providerTemplate\":{\"name\":\"promo\",\"language\":\"en\","
+        "\"parameters\":[\"{{name}}\"]}}";
+    char *out = NULL;
+    if (wabot_campaign_create_json(ctx, body, strlen(body), &out) !=
+        WABOT_OK) {
+        fprintf(stderr, "create: %s\n", wabot_errmsg());
+        return 1;
+    }
+    wabot_ctx_mem_free(ctx, out);
+    /* The fan-out alone: run until the campaigns queue is empty, while
+     * the outbound jobs it queued wait (the outbound worker runs too, so
+     * this is an upper bound of the time to queue). */
+    double t2 = now_s();
+    while (pending(ctx, WABOT_QUEUE_CAMPAIGNS) > 0)
+        wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    double t3 = now_s(), rss3 = rss_mib();
+    while (pending(ctx, WABOT_QUEUE_OUTBOUND) > 0)
+        wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    double t4 = now_s(), rss4 = rss_mib();
+    printf("campaign fan-out, memory backend, %ld customers\n", n);
+    printf("  import       %8.2f s  (%.0f customers/s)  RSS %.0f -> %.0f MiB\n",
+           t1 - t0, (double)n / (t1 - t0), rss0, rss1);
+    printf("  fan-out done %8.2f s  (%.0f recipients/s)  RSS %.0f MiB\n",
+           t3 - t2, (double)n / (t3 - t2), rss3);
+    printf("  all sent     %8.2f s  (%.0f sends/s)  RSS %.0f MiB\n", t4 - t2,
+           (double)n / (t4 - t2), rss4);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+    fclose(devnull);
+    return 0;
+}

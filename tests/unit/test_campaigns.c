@@ -1,0 +1,775 @@
+/* Campaigns (include/wabot/campaign.h, campaigns section): creation from
+ * the replaced system's JSON, validation, the lifecycle on the fake clock,
+ * listing, and the fan-out through the "campaigns" queue: exactly one
+ * message per reachable customer (counted at the recorder transport),
+ * opted-out customers skipped and counted, pause and resume, a batch run
+ * again after a crash, progress. Built twice: test 'campaigns' on memory
+ * backends, test 'campaigns-redis' (-DCAMPAIGNS_REDIS) with storage and
+ * jobs on a real redis-server started by the test. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/campaign/campaign_store.h"
+#include "ctx.h"
+#include "json_alloc.h"
+#include "state.h"
+#include "receipts.h"
+#include "webhook.h"
+#include "testutil.h"
+#include "wabot/campaign.h"
+#include "wabot/jobs.h"
+#include "wabot/metrics.h"
+
+static tu_env E;
+
+#ifdef CAMPAIGNS_REDIS
+#include "redis_harness.h"
+#include "wabot/redis.h"
+
+static rh_server g_srv;
+static wabot_redis *g_redis;
+static wabot_scheduler *g_sched;
+
+static void env_init(tu_env *e, wabot_options *o)
+{
+    ck_assert_int_eq(rh_cli(&g_srv, "FLUSHALL", NULL, 0), 0);
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = g_srv.port;
+    const char *err = NULL;
+    g_redis = wabot_redis_new(&cfg, &err);
+    ck_assert_msg(g_redis != NULL, "wabot_redis_new: %s", err ? err : "?");
+    tu_clock_init(&e->clock, TU_EPOCH_MS);
+    wabot_clock k = tu_clock_wabot(&e->clock);
+    e->storage = wabot_storage_redis_new(g_redis);
+    g_sched = wabot_scheduler_redis_new(g_redis);
+    e->rec = wabot_recorder_new();
+    ck_assert_ptr_nonnull(e->storage);
+    ck_assert_ptr_nonnull(g_sched);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(o, e->storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, g_sched), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_transport(o, e->rec), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_new(&e->ctx, o), WABOT_OK);
+}
+
+static void env_free(tu_env *e)
+{
+    tu_env_free(e);
+    wabot_scheduler_free(g_sched);
+    g_sched = NULL;
+    wabot_redis_free(g_redis);
+    g_redis = NULL;
+}
+#else
+#define env_init tu_env_init_opts
+#define env_free tu_env_free
+#endif
+
+#define ORG "acme"
+
+static void setup_with(const char *const *envp, const char *const *kv)
+{
+    wabot_options *o = wabot_options_new();
+    if (envp != NULL)
+        ck_assert_msg(wabot_options_apply_env(o, envp) == WABOT_OK, "%s",
+                      wabot_options_errmsg(o));
+    for (; kv != NULL && kv[0] != NULL; kv += 2)
+        ck_assert_msg(wabot_options_set(o, kv[0], kv[1]) == WABOT_OK,
+                      "%s: %s", kv[0], wabot_options_errmsg(o));
+    env_init(&E, o);
+    wabot_options_free(o);
+}
+
+/* The per-number send limit off: with it, a fake second lets 80 of
+ * 10,000 queued messages go and the test spends its time re-reserving
+ * throttled jobs (the campaign's own rate is tested on its own). */
+static const char *const NO_SENDER_LIMIT[] = {"rate_sender_per_s", "0",
+                                              NULL};
+
+static void setup(void)
+{
+    setup_with(NULL, NO_SENDER_LIMIT);
+}
+
+static void teardown(void)
+{
+    env_free(&E);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+static json_t *parse(char *text)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    ck_assert_msg(j != NULL, "not JSON: %s", text);
+    wabot_ctx_mem_free(E.ctx, text);
+    return j;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    ck_assert_msg(s != NULL, "no string %s", k);
+    return s;
+}
+
+/* Create; returns the answer (decref) and copies the id into id. */
+static json_t *create(const char *body, char *id, size_t n)
+{
+    char *out = NULL;
+    int rc = wabot_campaign_create_json(E.ctx, body, strlen(body), &out);
+    ck_assert_msg(rc == WABOT_OK, "create: %s: %s", wabot_strerror(rc),
+                  wabot_errmsg());
+    json_t *c = parse(out);
+    snprintf(id, n, "%s", str(c, "id"));
+    return c;
+}
+
+static const char *status_of(const char *id)
+{
+    static char buf[32];
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_get_json(E.ctx, ORG, id, &out), WABOT_OK);
+    json_t *c = parse(out);
+    snprintf(buf, sizeof buf, "%s", str(c, "status"));
+    json_decref(c);
+    return buf;
+}
+
+static wabot_campaign_progress progress(const char *id)
+{
+    wabot_campaign_progress p;
+    memset(&p, 0, sizeof p);
+    p.version = WABOT_CAMPAIGN_PROGRESS_VERSION;
+    ck_assert_int_eq(wabot_campaign_progress_get(E.ctx, ORG, id, &p),
+                     WABOT_OK);
+    return p;
+}
+
+/* n customers +1555<7 digits> (from `first`), every `optout_every`-th
+ * opted out (0: none), imported in chunks. */
+static void customers(int first, int n, int optout_every, int64_t inbound_ms)
+{
+    const int chunk = 1000;
+    for (int at = 0; at < n; at += chunk) {
+        json_t *rows = json_array();
+        for (int i = at; i < n && i < at + chunk; i++) {
+            char phone[32], name[32];
+            snprintf(phone, sizeof phone, "+1555%07d", first + i);
+            snprintf(name, sizeof name, "C%d", first + i);
+            json_t *row = json_pack("{s:s,s:s}", "phone", phone, "name",
+                                    name);
+            if (optout_every > 0 && i % optout_every == 0)
+                json_object_set_new(row, "opted_out", json_true());
+            json_array_append_new(rows, row);
+        }
+        char *text = json_dumps(rows, JSON_COMPACT), *report = NULL;
+        json_decref(rows);
+        ck_assert_int_eq(wabot_customer_import_json(E.ctx, ORG, text,
+                                                    strlen(text), &report),
+                         WABOT_OK);
+        json_t *r = parse(report);
+        ck_assert_int_eq(json_integer_value(json_object_get(r, "failed")), 0);
+        json_decref(r);
+        free(text);
+    }
+    for (int i = 0; inbound_ms > 0 && i < n; i++) {
+        char phone[32];
+        snprintf(phone, sizeof phone, "+1555%07d", first + i);
+        ck_assert_int_eq(
+            wb_profile_touch(E.ctx, ORG, phone, NULL, inbound_ms, NULL),
+            WABOT_OK);
+    }
+}
+
+/* Jobs of `queue` not finished yet. */
+static int64_t pending(const char *queue)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    ck_assert_int_eq(wabot_queue_counts(E.ctx, queue, c,
+                                        WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
+}
+
+#define outbound_pending() pending(WABOT_QUEUE_OUTBOUND)
+#define campaigns_pending() pending(WABOT_QUEUE_CAMPAIGNS)
+
+/* Run jobs, a fake second at a time, until `stop` says so (or no job is
+ * left). Rate limits let time pass; never a real sleep. */
+static void run_until(int (*stop)(const char *), const char *id)
+{
+    for (int i = 0; i < 100000; i++) {
+        tu_drain(E.ctx);
+        if (stop != NULL && stop(id))
+            return;
+        if (stop == NULL && outbound_pending() == 0 &&
+            campaigns_pending() == 0)
+            return;
+        tu_clock_advance(&E.clock, 1000);
+    }
+    ck_abort_msg("jobs did not settle");
+}
+
+static void run_all(void)
+{
+    run_until(NULL, NULL);
+}
+
+/* Each recipient got exactly one message: returns how many there are. */
+static size_t distinct_recipients_once(void)
+{
+    size_t n = wabot_recorder_count(E.rec);
+    json_t *seen = json_object();
+    for (size_t i = 0; i < n; i++) {
+        const char *to = wabot_outbound_to(wabot_recorder_get(E.rec, i));
+        ck_assert_msg(json_object_get(seen, to) == NULL,
+                      "%s got a second message", to);
+        json_object_set_new(seen, to, json_true());
+    }
+    json_decref(seen);
+    return n;
+}
+
+#define BODY                                                                 \
+    "{\"organizationId\":\"acme\",\"name\":\"Test Campaign\","              \
+    "\"message\":\"Test message {{name}}\",\"type\":\"PROMOTIONAL\","      \
+    "\"targetAudience\":{\"type\":\"all\"},\"startImmediately\":true}"
+
+/* Recipients outside the window get the provider template. */
+#define BULK(extra)                                                          \
+    "{\"organizationId\":\"acme\",\"name\":\"Bulk\",\"message\":\"Hi "     \
+    "{{name}}\",\"type\":\"PROMOTIONAL\",\"targetAudience\":{\"type\":"    \
+    "\"all\"},\"providerTemplate\":{\"name\":\"promo\",\"language\":"      \
+    "\"en\",\"parameters\":[\"{{name}}\"]}" extra "}"
+
+/* ------------------------------------------------------------------ */
+/* Creation                                                            */
+
+START_TEST(test_the_replaced_systems_body_is_accepted_unchanged_and_runs)
+{
+    customers(0, 3, 0, TU_EPOCH_MS);
+    char id[64];
+    json_t *c = create(BODY, id, sizeof id);
+    ck_assert_str_eq(str(c, "organizationId"), "acme");
+    ck_assert_str_eq(str(c, "name"), "Test Campaign");
+    ck_assert_str_eq(str(c, "message"), "Test message {{name}}");
+    ck_assert_str_eq(str(c, "type"), "PROMOTIONAL");
+    ck_assert_str_eq(str(c, "status"), "RUNNING");
+    ck_assert(json_is_true(json_object_get(c, "startImmediately")));
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "created_ms")),
+                     TU_EPOCH_MS);
+    ck_assert_ptr_null(json_object_get(c, "cursor")); /* bookkeeping hidden */
+    json_decref(c);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "campaigns.created"), 1);
+    run_all();
+    ck_assert_str_eq(status_of(id), "COMPLETED");
+    ck_assert_uint_eq(distinct_recipients_once(), 3);
+    const wabot_outbound *o = wabot_recorder_get(E.rec, 0);
+    ck_assert_str_eq(wabot_outbound_text(o), "Test message C0");
+    ck_assert_int_eq(wabot_outbound_category(o), WABOT_CAT_CAMPAIGN);
+    ck_assert_str_eq(wabot_outbound_organization(o), "acme");
+}
+END_TEST
+
+START_TEST(test_a_bad_message_template_is_refused_naming_the_position)
+{
+    const char *b = "{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":"
+                    "\"Hi {{nam}}\",\"type\":\"PROMOTIONAL\","
+                    "\"targetAudience\":{\"type\":\"all\"}}";
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_create_json(E.ctx, b, strlen(b), &out),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_null(out);
+    ck_assert_msg(strstr(wabot_errmsg(), "\"message\"") != NULL &&
+                      strstr(wabot_errmsg(), "byte 3") != NULL,
+                  "%s", wabot_errmsg());
+    const char *p = "{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":"
+                    "\"Hi\",\"type\":\"UTILITY\",\"targetAudience\":{"
+                    "\"type\":\"all\"},\"providerTemplate\":{\"name\":\"t\","
+                    "\"language\":\"en\",\"parameters\":[\"{{name}\"]}}";
+    ck_assert_int_eq(wabot_campaign_create_json(E.ctx, p, strlen(p), &out),
+                     WABOT_ERR_INVAL);
+    ck_assert_msg(strstr(wabot_errmsg(), "providerTemplate.parameters") !=
+                      NULL,
+                  "%s", wabot_errmsg());
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "campaigns.created"), 0);
+}
+END_TEST
+
+START_TEST(test_each_bad_member_is_refused_naming_it)
+{
+    static const struct {
+        const char *json, *member;
+    } bad[] = {
+        {"{\"name\":\"x\",\"message\":\"m\",\"type\":\"UTILITY\","
+         "\"targetAudience\":{\"type\":\"all\"}}", "organizationId"},
+        {"{\"organizationId\":\"acme\",\"message\":\"m\",\"type\":"
+         "\"UTILITY\",\"targetAudience\":{\"type\":\"all\"}}", "name"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"SPAM\",\"targetAudience\":{\"type\":\"all\"}}", "type"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"some\"}}",
+         "targetAudience"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"all\"},"
+         "\"scheduledFor\":\"2026-12-24 09:00\"}", "scheduledFor"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"all\"},"
+         "\"sendRate\":0}", "sendRate"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"all\"},"
+         "\"providerTemplate\":{\"name\":\"t\"}}", "providerTemplate"},
+        {"{\"organizationId\":\"acme\",\"name\":\"x\",\"message\":\"m\","
+         "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"all\"},"
+         "\"colour\":\"red\"}", "colour"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = NULL;
+        ck_assert_int_eq(wabot_campaign_create_json(
+                             E.ctx, bad[i].json, strlen(bad[i].json), &out),
+                         WABOT_ERR_INVAL);
+        ck_assert_msg(strstr(wabot_errmsg(), bad[i].member) != NULL, "%s: %s",
+                      bad[i].json, wabot_errmsg());
+    }
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_create_json(E.ctx, "[1]", 3, &out),
+                     WABOT_ERR_PARSE);
+}
+END_TEST
+
+START_TEST(test_disabled_campaigns_refuse_with_a_clear_status)
+{
+    teardown();
+    const char *env[] = {"ENABLE_CAMPAIGNS=false", NULL};
+    setup_with(env, NO_SENDER_LIMIT);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_create_json(E.ctx, BODY, strlen(BODY),
+                                                &out),
+                     WABOT_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(wabot_errmsg(), "ENABLE_CAMPAIGNS"));
+    ck_assert_int_eq(wabot_campaign_start(E.ctx, ORG, "cmp-1"),
+                     WABOT_ERR_UNSUPPORTED);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+
+static const char *DRAFT_BODY =
+    "{\"organizationId\":\"acme\",\"name\":\"Later\",\"message\":\"Hi\","
+    "\"type\":\"UTILITY\",\"targetAudience\":{\"type\":\"all\"}}";
+
+START_TEST(test_lifecycle_draft_scheduled_running_completed_on_the_fake_clock)
+{
+    customers(0, 5, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(DRAFT_BODY, id, sizeof id));
+    ck_assert_str_eq(status_of(id), "DRAFT");
+    ck_assert_int_eq(wabot_campaign_pause(E.ctx, ORG, id), WABOT_ERR_STATE);
+    ck_assert_msg(strstr(wabot_errmsg(), "from DRAFT to PAUSED") != NULL,
+                  "%s", wabot_errmsg());
+    ck_assert_int_eq(wabot_campaign_resume(E.ctx, ORG, id), WABOT_ERR_STATE);
+    ck_assert_int_eq(
+        wabot_campaign_schedule(E.ctx, ORG, id, TU_EPOCH_MS + 3600000),
+        WABOT_OK);
+    ck_assert_str_eq(status_of(id), "SCHEDULED");
+    ck_assert_int_eq(
+        wabot_campaign_schedule(E.ctx, ORG, id, TU_EPOCH_MS + 7200000),
+        WABOT_ERR_STATE);
+    tu_clock_advance(&E.clock, 3599000);
+    tu_drain(E.ctx);
+    ck_assert_str_eq(status_of(id), "SCHEDULED");
+    ck_assert_uint_eq(wabot_recorder_count(E.rec), 0);
+    tu_clock_advance(&E.clock, 1000);
+    run_all();
+    ck_assert_str_eq(status_of(id), "COMPLETED");
+    ck_assert_uint_eq(distinct_recipients_once(), 5);
+    ck_assert_int_eq(wabot_campaign_cancel(E.ctx, ORG, id), WABOT_ERR_STATE);
+    ck_assert_int_eq(wabot_campaign_start(E.ctx, ORG, id), WABOT_ERR_STATE);
+    ck_assert_int_eq(wabot_campaign_pause(E.ctx, ORG, "cmp-none"),
+                     WABOT_ERR_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_scheduled_for_in_iso_8601_with_an_offset_starts_then)
+{
+    customers(0, 2, 0, TU_EPOCH_MS);
+    /* TU_EPOCH_MS is 2026-01-01T00:00:00Z: 02:00+01:00 is an hour later. */
+    char body[512], id[64];
+    snprintf(body, sizeof body,
+             "{\"organizationId\":\"acme\",\"name\":\"At\",\"message\":"
+             "\"Hi\",\"type\":\"UTILITY\",\"targetAudience\":{\"type\":"
+             "\"all\"},\"scheduledFor\":\"2026-01-01T02:00:00+01:00\"}");
+    json_t *c = create(body, id, sizeof id);
+    ck_assert_str_eq(str(c, "status"), "SCHEDULED");
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "scheduled_ms")),
+                     TU_EPOCH_MS + 3600000);
+    json_decref(c);
+    tu_clock_advance(&E.clock, 3599000);
+    tu_drain(E.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(E.rec), 0);
+    tu_clock_advance(&E.clock, 1000);
+    run_all();
+    ck_assert_str_eq(status_of(id), "COMPLETED");
+    ck_assert_uint_eq(distinct_recipients_once(), 2);
+}
+END_TEST
+
+START_TEST(test_cancel_stops_a_scheduled_campaign_before_it_sends)
+{
+    customers(0, 3, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(DRAFT_BODY, id, sizeof id));
+    ck_assert_int_eq(
+        wabot_campaign_schedule(E.ctx, ORG, id, TU_EPOCH_MS + 1000),
+        WABOT_OK);
+    ck_assert_int_eq(wabot_campaign_cancel(E.ctx, ORG, id), WABOT_OK);
+    tu_clock_advance(&E.clock, 5000);
+    run_all();
+    ck_assert_str_eq(status_of(id), "CANCELLED");
+    ck_assert_uint_eq(wabot_recorder_count(E.rec), 0);
+    ck_assert_int_eq(wabot_campaign_resume(E.ctx, ORG, id), WABOT_ERR_STATE);
+}
+END_TEST
+
+START_TEST(test_list_filters_by_status_and_pages_with_a_cursor)
+{
+    char id[64];
+    for (int i = 0; i < 5; i++)
+        json_decref(create(DRAFT_BODY, id, sizeof id));
+    ck_assert_int_eq(wabot_campaign_cancel(E.ctx, ORG, id), WABOT_OK);
+    size_t all = 0, drafts = 0, cancelled = 0;
+    const char *st[] = {NULL, "DRAFT", "CANCELLED"};
+    size_t *n[] = {&all, &drafts, &cancelled};
+    for (int k = 0; k < 3; k++) {
+        char cursor[256] = "0";
+        do {
+            char *out = NULL;
+            ck_assert_int_eq(wabot_campaign_list_json(E.ctx, ORG, st[k],
+                                                      cursor, 2, &out),
+                             WABOT_OK);
+            json_t *page = parse(out);
+            *n[k] += json_array_size(json_object_get(page, "campaigns"));
+            snprintf(cursor, sizeof cursor, "%s", str(page, "cursor"));
+            json_decref(page);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    ck_assert_uint_eq(all, 5);
+    ck_assert_uint_eq(drafts, 4);
+    ck_assert_uint_eq(cancelled, 1);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_list_json(E.ctx, ORG, "DONE", "0", 2,
+                                              &out),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_campaign_list_json(E.ctx, "other", NULL, "0", 10,
+                                              &out),
+                     WABOT_OK);
+    json_t *page = parse(out);
+    ck_assert_uint_eq(json_array_size(json_object_get(page, "campaigns")), 0);
+    json_decref(page);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Fan-out                                                             */
+
+START_TEST(test_the_window_picks_the_template_or_skips_counted)
+{
+    customers(0, 2, 0, TU_EPOCH_MS);   /* inside the window */
+    customers(100, 3, 0, 0);           /* never wrote: outside */
+    char id[64];
+    json_decref(create(BODY, id, sizeof id)); /* no template */
+    run_all();
+    ck_assert_uint_eq(distinct_recipients_once(), 2);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.queued, 2);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_WINDOW_CLOSED], 3);
+    ck_assert_int_eq(p.total, 5);
+
+    wabot_recorder_clear(E.rec);
+    json_decref(create(BULK(",\"startImmediately\":true"), id, sizeof id));
+    run_all();
+    ck_assert_uint_eq(distinct_recipients_once(), 5);
+    size_t templates = 0;
+    for (size_t i = 0; i < 5; i++) {
+        const wabot_outbound *o = wabot_recorder_get(E.rec, i);
+        if (wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE)
+            continue;
+        templates++;
+        ck_assert_str_eq(wabot_outbound_template_name(o), "promo");
+        ck_assert_uint_eq(wabot_outbound_param_count(o), 1);
+        ck_assert_ptr_nonnull(
+            strstr(wabot_outbound_param(o, 0), "C10"));
+    }
+    ck_assert_uint_eq(templates, 3);
+    p = progress(id);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_WINDOW_CLOSED], 0);
+    ck_assert_int_eq(p.queued, 5);
+}
+END_TEST
+
+#define MANY 10000
+
+static int fan_out_done(const char *id)
+{
+    return strcmp(status_of(id), "COMPLETED") == 0 && outbound_pending() == 0;
+}
+
+START_TEST(test_ten_thousand_customers_get_exactly_one_message_each)
+{
+    customers(0, MANY, 50, 0); /* 200 opted out */
+    char id[64];
+    json_decref(create(BULK(",\"startImmediately\":true"), id, sizeof id));
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), MANY - MANY / 50);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.status, WABOT_CAMPAIGN_COMPLETED);
+    ck_assert_int_eq(p.queued, MANY - MANY / 50);
+    ck_assert_int_eq(p.sent, MANY - MANY / 50);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], MANY / 50);
+    ck_assert_int_eq(p.total, MANY);
+    ck_assert_int_eq(p.percent, 100);
+    ck_assert_int_eq(p.eta_ms, 0);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_progress_json(E.ctx, ORG, id, &out),
+                     WABOT_OK);
+    json_t *j = parse(out);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "sent")),
+                     MANY - MANY / 50);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_object_get(j, "skipped"), "opted_out")),
+                     MANY / 50);
+    ck_assert_str_eq(str(j, "status"), "COMPLETED");
+    json_decref(j);
+}
+END_TEST
+
+static int half_queued(const char *id)
+{
+    return progress(id).queued >= MANY / 2;
+}
+
+START_TEST(test_paused_half_way_and_resumed_still_sends_exactly_once)
+{
+    customers(0, MANY, 100, 0);
+    char id[64];
+    json_decref(create(BULK(",\"startImmediately\":true,\"batchSize\":250,"
+                            "\"sendRate\":1000"),
+                       id, sizeof id));
+    run_until(half_queued, id);
+    ck_assert_int_eq(wabot_campaign_pause(E.ctx, ORG, id), WABOT_OK);
+    ck_assert_int_eq(wabot_campaign_pause(E.ctx, ORG, id), WABOT_ERR_STATE);
+    run_all();
+    ck_assert_str_eq(status_of(id), "PAUSED");
+    int64_t at_pause = progress(id).queued;
+    ck_assert_int_lt(at_pause, MANY - MANY / 100);
+    size_t sent_paused = wabot_recorder_count(E.rec);
+    tu_clock_advance(&E.clock, 3600000);
+    run_all();
+    ck_assert_uint_eq(wabot_recorder_count(E.rec), sent_paused);
+    ck_assert_int_eq(wabot_campaign_resume(E.ctx, ORG, id), WABOT_OK);
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), MANY - MANY / 100);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.queued, MANY - MANY / 100);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], MANY / 100);
+}
+END_TEST
+
+/* Rewind the campaign to batch 0 as a crash before its bookkeeping would
+ * leave it, and run the fan-out again. */
+static int rewind_doc(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    (void)ctx;
+    (void)ud;
+    json_object_set_new(doc, "batch", json_integer(0));
+    json_object_set_new(doc, "cursor", json_string("0"));
+    json_object_set_new(doc, "status", json_string("RUNNING"));
+    json_object_set_new(doc, "gen", json_integer(99));
+    return WABOT_OK;
+}
+
+START_TEST(test_a_fan_out_run_again_after_a_crash_sends_nothing_twice)
+{
+    customers(0, 1200, 10, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(BODY, id, sizeof id));
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 1080);
+    const wabot_allocator *prev =
+        wb_json_scope_enter(&E.ctx->alloc);
+    ck_assert_int_eq(wb_campaign_update(E.ctx, ORG, id, rewind_doc, NULL,
+                                        NULL),
+                     WABOT_OK);
+    wb_json_scope_leave(prev);
+    ck_assert_int_eq(wb_campaign_enqueue_batch(E.ctx, ORG, id, 99, 0, "0",
+                                               0),
+                     WABOT_OK);
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 1080);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.queued, 1080);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 120);
+}
+END_TEST
+
+START_TEST(test_the_campaigns_send_rate_spaces_its_batches)
+{
+    customers(0, 100, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"Slow\","
+                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
+                       "\"targetAudience\":{\"type\":\"all\"},"
+                       "\"startImmediately\":true,\"sendRate\":10,"
+                       "\"batchSize\":10}",
+                       id, sizeof id));
+    tu_drain(E.ctx);
+    ck_assert_int_le(progress(id).queued, 10);
+    tu_clock_advance(&E.clock, 1000);
+    tu_drain(E.ctx);
+    ck_assert_int_le(progress(id).queued, 20);
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 100);
+}
+END_TEST
+
+static void receipt(const char *provider_id, const char *status)
+{
+    char id[32], st[32];
+    snprintf(id, sizeof id, "%s", provider_id);
+    snprintf(st, sizeof st, "%s", status);
+    wb_status_update u = {wabot_outbound_provider(wabot_recorder_get(E.rec, 0)),
+                          id, st, NULL, NULL, wabot_ctx_now_ms(E.ctx)};
+    ck_assert_int_eq(wb_receipt_apply(E.ctx, &u), WABOT_OK);
+}
+
+START_TEST(test_progress_counts_delivered_read_and_failed_from_receipts)
+{
+    customers(0, 10, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(BODY, id, sizeof id));
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 10);
+    /* The recorder's provider ids are rec-1 .. rec-10. */
+    receipt("rec-1", "delivered");
+    receipt("rec-1", "delivered"); /* a duplicate counts once */
+    receipt("rec-2", "delivered");
+    receipt("rec-3", "delivered");
+    receipt("rec-1", "read");
+    receipt("rec-2", "read");
+    receipt("rec-4", "read"); /* read without delivered: both */
+    receipt("rec-5", "failed");
+    receipt("rec-999", "delivered"); /* not ours */
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.sent, 10);
+    ck_assert_int_eq(p.delivered, 4);
+    ck_assert_int_eq(p.read, 3);
+    ck_assert_int_eq(p.failed, 1);
+    ck_assert_int_eq(p.percent, 100);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_progress_json(E.ctx, ORG, id, &out),
+                     WABOT_OK);
+    json_t *j = parse(out);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "delivered")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "read")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "failed")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "total")), 10);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_eta_follows_the_send_rate_so_far)
+{
+    teardown();
+    const char *kv[] = {"rate_sender_per_s", "10", NULL};
+    setup_with(NULL, kv);
+    customers(0, 100, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create(BODY, id, sizeof id));
+    tu_drain(E.ctx);
+    for (int i = 0; i < 4; i++) {
+        tu_clock_advance(&E.clock, 1000);
+        tu_drain(E.ctx);
+    }
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.queued, 100);
+    ck_assert_int_gt(p.sent, 0);
+    ck_assert_int_lt(p.sent, 100);
+    ck_assert_int_eq(p.percent, (p.sent * 100) / 100);
+    /* ETA = what is left at the rate so far. */
+    int64_t elapsed = wabot_ctx_now_ms(E.ctx) - TU_EPOCH_MS;
+    ck_assert_int_eq(p.eta_ms, (100 - p.sent) * elapsed / p.sent);
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.eta_ms, 0);
+}
+END_TEST
+
+START_TEST(test_progress_refuses_a_bad_version_and_unknown_campaigns)
+{
+    wabot_campaign_progress p;
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(wabot_campaign_progress_get(E.ctx, ORG, "cmp-x", &p),
+                     WABOT_ERR_INVAL);
+    p.version = WABOT_CAMPAIGN_PROGRESS_VERSION;
+    ck_assert_int_eq(wabot_campaign_progress_get(E.ctx, ORG, "cmp-x", &p),
+                     WABOT_ERR_NOT_FOUND);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_get_json(E.ctx, ORG, "cmp-x", &out),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_str_eq(wabot_campaign_status_name(WABOT_CAMPAIGN_PAUSED),
+                     "PAUSED");
+    ck_assert_str_eq(wabot_campaign_status_name((wabot_campaign_status)42),
+                     "UNKNOWN");
+}
+END_TEST
+
+Suite *campaigns_suite(void)
+{
+    Suite *s = suite_create("campaigns");
+    TCase *tc = tcase_create("campaigns");
+    tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_the_replaced_systems_body_is_accepted_unchanged_and_runs);
+    tcase_add_test(tc, test_a_bad_message_template_is_refused_naming_the_position);
+    tcase_add_test(tc, test_each_bad_member_is_refused_naming_it);
+    tcase_add_test(tc, test_disabled_campaigns_refuse_with_a_clear_status);
+    tcase_add_test(tc, test_lifecycle_draft_scheduled_running_completed_on_the_fake_clock);
+    tcase_add_test(tc, test_scheduled_for_in_iso_8601_with_an_offset_starts_then);
+    tcase_add_test(tc, test_cancel_stops_a_scheduled_campaign_before_it_sends);
+    tcase_add_test(tc, test_list_filters_by_status_and_pages_with_a_cursor);
+    tcase_add_test(tc, test_the_window_picks_the_template_or_skips_counted);
+    tcase_add_test(tc, test_ten_thousand_customers_get_exactly_one_message_each);
+    tcase_add_test(tc, test_paused_half_way_and_resumed_still_sends_exactly_once);
+    tcase_add_test(tc, test_a_fan_out_run_again_after_a_crash_sends_nothing_twice);
+    tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
+    tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
+    tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
+    tcase_add_test(tc, test_progress_refuses_a_bad_version_and_unknown_campaigns);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+#ifdef CAMPAIGNS_REDIS
+    if (!rh_available()) {
+        const char *ci = getenv("CI");
+        return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
+    }
+    if (rh_start(&g_srv, 0) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return EXIT_FAILURE;
+    }
+    int rc = tu_run_suite(campaigns_suite());
+    rh_destroy(&g_srv);
+    return rc;
+#else
+    return tu_run_suite(campaigns_suite());
+#endif
+}
