@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "commerce/commerce.h"
 #include "campaign.h"
+#include "dashboard/dashboard.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
@@ -39,6 +40,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_migration_module,
     &wb_health_module,
     &wb_monitoring_module,
+    &wb_dashboard_module,
     &wb_commerce_module,
     &wb_invoices_module,
     &wb_campaign_module,
