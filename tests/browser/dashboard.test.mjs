@@ -118,10 +118,14 @@ async function main() {
   base = `http://127.0.0.1:${ws.port}`;
 
   // The page's own answers: type, CSP, ETag, 304, size.
-  const t0 = Date.now();
   const page0 = await fetch(`${base}${PREFIX}/dashboard`);
   const html = await page0.text();
-  const loadMs = Date.now() - t0;
+  let loadMs = Infinity; // a figure for the log, not a check (shared CI)
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await (await fetch(`${base}${PREFIX}/dashboard`)).text();
+    loadMs = Math.min(loadMs, performance.now() - t0);
+  }
   check(page0.status === 200 && page0.headers.get('content-type') === 'text/html; charset=utf-8', 'the page is text/html');
   check(/default-src 'self'/.test(page0.headers.get('content-security-policy') || ''), 'a strict CSP is sent');
   const etag = page0.headers.get('etag');
@@ -134,7 +138,7 @@ async function main() {
   check(js.headers.get('content-type') === 'text/javascript; charset=utf-8', 'app.js is text/javascript');
   check(css.headers.get('content-type') === 'text/css; charset=utf-8', 'app.css is text/css');
   const size = html.length + (await js.text()).length + (await css.text()).length;
-  check(size < 1024 * 1024, `the page weighs ${size} bytes (< 1 MB); fetched in ${loadMs} ms`);
+  check(size < 1024 * 1024, `the page weighs ${size} bytes (< 1 MB); page fetched in ${loadMs.toFixed(1)} ms at best of 5`);
 
   // Traffic at 0 %: everything goes to the legacy bot.
   for (let i = 0; i < 10; i++) check(await webhook(i, `SMa${i}`) === 'legacy', `SMa${i} answered by the legacy bot`);
@@ -204,6 +208,8 @@ async function main() {
     check(s1.outboundWaiting === fmt(mon.queues.outbound.waiting), 'queue counts shown = /monitoring');
     check((await page.$eval('#campaign-list', (e) => e.textContent)).includes('not available'),
       'campaigns without their API say "not available"');
+    check((await page.$eval('#failed-jobs', (e) => e.textContent)).includes('not available'),
+      'failed jobs without the jobs API say "not available"');
 
     // Rollout to 50 % from the page: the next messages split between the bots.
     await page.$eval('#percent', (e) => { e.value = ''; });
@@ -237,10 +243,16 @@ async function main() {
     check(back === 40 && legacy.seen.length - legacyAt === 40, 'after the rollback all 40 went to the legacy bot');
     check((await admin('GET', '/monitoring')).json.new.messages === newAt, 'and none reached libwabot');
 
+    await page.waitForFunction((n) => document.getElementById('old-total').textContent === String(n),
+      {timeout: 10000}, legacy.seen.length).catch(() => null);
+    check(await page.$eval('#old-total', (e) => e.textContent) === String(legacy.seen.length),
+      `the page counts every message the legacy bot got (${legacy.seen.length})`);
+
     // Plots drawn, screenshots, accessibility, CSP.
     await page.waitForFunction(() => document.querySelectorAll('#chart-rate path').length > 0, {timeout: 10000});
     check(true, 'the messages-per-second plot has lines');
     await page.screenshot({path: path.join(out, 'dashboard.png'), fullPage: true});
+    await page.screenshot({path: path.join(out, 'dashboard-top.png')}); // doc/dashboard.md
     await page.setViewport({width: 375, height: 800});
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     check(overflow <= 375, `readable at 375 px (page width ${overflow})`);
