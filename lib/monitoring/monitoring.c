@@ -1,7 +1,9 @@
-/* The `monitoring` module: GET /metrics (Prometheus text 0.0.4) and
- * GET {admin prefix}/monitoring (the replaced system's dashboard JSON),
- * both behind the admin tokens or the metrics token (never open). Built on
- * public APIs only: the metrics snapshot, queue counts, named counters. */
+/* The `monitoring` module: GET /metrics (Prometheus text 0.0.4),
+ * GET {admin prefix}/monitoring (the replaced system's dashboard JSON) and
+ * {admin prefix}/monitoring/history (the dashboard's 15 minutes, history.c),
+ * all behind the admin tokens or the metrics token (never open). Built on
+ * public APIs (the metrics snapshot, queue counts, named counters) and,
+ * for the history, an internal background loop source. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,6 @@ static int metrics_route(wabot_ctx *ctx, const wabot_http_server_request *req,
 
 /* ------------------------------------------------------------------ */
 /* GET {prefix}/monitoring                                             */
-
 
 /* The counters behind "new": what each module counts under that name. */
 static const struct {

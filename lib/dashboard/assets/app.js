@@ -360,13 +360,8 @@
 
   function showBreakers(list) {
     var box = $('breakers');
+    if (!list.length) { say(box, 'No breaker has changed state (all closed).'); return; }
     box.textContent = '';
-    if (!list.length) {
-      var p = document.createElement('p');
-      p.textContent = 'No breaker has changed state (all closed).';
-      box.appendChild(p);
-      return;
-    }
     var ul = document.createElement('ul');
     var names = ['closed', 'open', 'half-open'];
     list.forEach(function (b) {
@@ -411,13 +406,15 @@
     });
   }
 
-  function notAvailable(box, what) {
+  /* Replace box's content with one paragraph. */
+  function say(box, message, cls) {
     box.textContent = '';
     var p = document.createElement('p');
-    p.className = 'na';
-    p.textContent = what + ': not available on this server.';
+    if (cls) p.className = cls;
+    p.textContent = message;
     box.appendChild(p);
   }
+  function notAvailable(box, what) { say(box, what + ': not available on this server.', 'na'); }
   function listOf(d, key) {
     if (Array.isArray(d)) return d;
     if (d && Array.isArray(d[key])) return d[key];
@@ -444,13 +441,8 @@
     if (unavailable(r)) { notAvailable(box, 'The jobs API'); return; }
     if (r.status !== 200) return;
     var jobs = listOf(r.data, 'jobs');
+    if (!jobs.length) { say(box, 'No failed jobs.'); return; }
     box.textContent = '';
-    if (!jobs.length) {
-      var p = document.createElement('p');
-      p.textContent = 'No failed jobs.';
-      box.appendChild(p);
-      return;
-    }
     var ul = document.createElement('ul');
     ul.className = 'jobs';
     jobs.slice(0, 50).forEach(function (j) {
@@ -459,7 +451,7 @@
       li.textContent = q + ' #' + id + ' (' + (j.attempts || 0) + ' attempts): ' +
         (j.error || j.lastError || j.last_error || 'no error recorded') + ' ';
       li.appendChild(button('Retry', 'secondary', function () {
-        action('POST', '/jobs/' + encodeURIComponent(q) + '/' + encodeURIComponent(id) + '/retry', 'rollout-msg');
+        action('POST', '/jobs/' + encodeURIComponent(q) + '/' + encodeURIComponent(id) + '/retry', 'queues-msg');
       }));
       ul.appendChild(li);
     });
@@ -473,13 +465,8 @@
     if (unavailable(r)) { notAvailable(box, 'The campaigns API'); return; }
     if (r.status !== 200) return;
     var list = listOf(r.data, 'campaigns');
+    if (!list.length) { say(box, 'No campaigns.'); return; }
     box.textContent = '';
-    if (!list.length) {
-      var p = document.createElement('p');
-      p.textContent = 'No campaigns.';
-      box.appendChild(p);
-      return;
-    }
     list.slice(0, 20).forEach(function (c) {
       var div = document.createElement('div');
       div.className = 'campaign';
@@ -500,7 +487,7 @@
       var id = encodeURIComponent(c.id);
       ['pause', 'resume', 'cancel'].forEach(function (verb) {
         div.appendChild(button(verb[0].toUpperCase() + verb.slice(1), verb === 'cancel' ? 'danger' : 'secondary',
-          function () { action('POST', '/campaigns/' + id + '/' + verb, 'rollout-msg'); }));
+          function () { action('POST', '/campaigns/' + id + '/' + verb, 'campaigns-msg'); }));
       });
       box.appendChild(div);
     });
