@@ -12,7 +12,7 @@ import http from 'node:http';
 import {createRequire} from 'node:module';
 import path from 'node:path';
 
-const [server, provider, out, chromium] = process.argv.slice(2);
+const [server, provider, out, chromium, standIn] = process.argv.slice(2);
 const require = createRequire(path.join(out, 'npm', 'package.json'));
 const puppeteer = require('puppeteer-core');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -110,7 +110,7 @@ async function main() {
   const env = {
     PATH: process.env.PATH, WABOT_LISTEN: '127.0.0.1:0', WABOT_BOT: 'echo',
     WABOT_ADMIN_TOKEN: TOKEN, WABOT_LEGACY_URL: `http://127.0.0.1:${legacy.port}`,
-    WABOT_MIGRATION_PERCENT: '0', WABOT_PROVIDER: 'twilio',
+    WABOT_MIGRATION_PERCENT: '0', WABOT_PROVIDER: 'twilio', WABOT_MODULES: standIn,
     TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000', TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
     TWILIO_WHATSAPP_FROM: '+14155238886', TWILIO_API_BASE: `http://127.0.0.1:${fp.port}`,
   };
@@ -153,10 +153,10 @@ async function main() {
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
       const url = m.location()?.url || '';
-      // The API answers 403 to the wrong token and 404 for the routes this
-      // server does not mount (jobs, campaigns): the browser logs those
+      // The API answers 403 to the wrong token and 404/501 for the routes
+      // not there yet (jobs, campaigns): the browser logs those
       // loads; anything else is a problem (a CSP refusal, a script error).
-      if (/Failed to load resource: the server responded with a status of (403|404)/.test(m.text()) &&
+      if (/Failed to load resource: the server responded with a status of (403|404|501)/.test(m.text()) &&
           url.startsWith(base + PREFIX + '/') && !url.includes('/dashboard')) return;
       problems.push(`console: ${m.text()} (${url})`);
     });
@@ -210,6 +210,27 @@ async function main() {
       'campaigns without their API say "not available"');
     check((await page.$eval('#failed-jobs', (e) => e.textContent)).includes('not available'),
       'failed jobs without the jobs API say "not available"');
+
+    // Campaigns and failed jobs, through stand-ins of their admin routes.
+    await fetch(`${base}/__stand-in/on`, {method: 'POST'});
+    await page.waitForFunction(() => document.querySelector('#campaign-list progress') &&
+      document.querySelector('#failed-jobs li'), {timeout: 10000});
+    const bar = await page.$eval('#campaign-list progress', (e) => [e.value, e.max, e.getAttribute('aria-label')]);
+    check(bar[0] === 120 && bar[1] === 200 && /Winter sale/.test(bar[2]),
+      `the campaign's progress bar: ${bar[0]} of ${bar[1]} done (${bar[2]})`);
+    const pauseButton = await page.waitForSelector('#campaign-list button::-p-text(Pause)');
+    await pauseButton.click();
+    await page.waitForFunction(() => /paused/.test(document.querySelector('#campaign-list h3').textContent),
+      {timeout: 10000});
+    const standInLog = async () => (await fetch(`${base}/__stand-in/log`)).json();
+    check((await standInLog()).includes('pause c1'), 'Pause calls POST {prefix}/campaigns/c1/pause; the page shows "paused"');
+    const job = await page.$eval('#failed-jobs li', (e) => [e.textContent, e.querySelectorAll('b').length]);
+    check(job[0].includes('provider answered 500 <b>five</b> times') && job[1] === 0,
+      'a failed job shows its last error, as text (no markup from the server)');
+    await (await page.waitForSelector('#failed-jobs button::-p-text(Retry)')).click();
+    await page.waitForFunction(() => /No failed jobs/.test(document.getElementById('failed-jobs').textContent),
+      {timeout: 10000});
+    check((await standInLog()).includes('retry outbound/j1'), 'Retry calls POST {prefix}/jobs/outbound/j1/retry');
 
     // Rollout to 50 % from the page: the next messages split between the bots.
     await page.$eval('#percent', (e) => { e.value = ''; });
