@@ -134,14 +134,15 @@ static size_t count_of(const char *hay, const char *needle)
 START_TEST(test_history_samples_every_2s_and_keeps_15_minutes)
 {
     start(admin_token);
-    /* 20 minutes of one message a second, read now and then: one sample
-     * per 2 s, the oldest dropped after 15 minutes. */
-    for (int s = 0; s < 20 * 60; s++) {
-        wabot_metrics_add(E.ctx, "messages.received", 1);
-        if (s % 10 == 0)
+    /* 20 minutes of one message a second, read every 30 s: one sample per
+     * 2 s all the same (the loop's source), the oldest dropped after 15
+     * minutes. */
+    for (int s = 0; s < 20 * 60; s += 2) {
+        wabot_metrics_add(E.ctx, "messages.received", 2);
+        if (s % 30 == 0)
             free(body_of("/whatsapp-v2/monitoring/history?since=0"));
-        tu_clock_advance(&E.clock, 1000);
-        tu_drain(E.ctx); /* the loop's background source samples */
+        tu_clock_advance(&E.clock, 2000);
+        wabot_ctx_on_timeout(E.ctx); /* the loop fires the history source */
     }
     char *all = body_of("/whatsapp-v2/monitoring/history");
     ck_assert_ptr_nonnull(strstr(all, "\"interval_ms\":2000"));

@@ -80,6 +80,7 @@
       $('panels').hidden = false;
       $('logout').hidden = false;
       hist = null;
+      shown = {};
       start();
     }).catch(function (e) {
       if (e instanceof AuthError) showLogin(refused(e.status));
@@ -360,6 +361,7 @@
 
   function showBreakers(list) {
     var box = $('breakers');
+    if (!changed('breakers', {status: 200, data: list})) return;
     if (!list.length) { say(box, 'No breaker has changed state (all closed).'); return; }
     box.textContent = '';
     var ul = document.createElement('ul');
@@ -436,8 +438,19 @@
     }).catch(function (e) { text(box, 'Failed: ' + e.message); });
   }
 
+  /* Rebuild a list only when its data changed: a rebuild every 2 s would
+   * take the keyboard focus off its buttons. */
+  var shown = {};
+  function changed(key, r) {
+    var v = r.status + ' ' + JSON.stringify(r.data);
+    if (shown[key] === v) return false;
+    shown[key] = v;
+    return true;
+  }
+
   function showFailedJobs(r) {
     var box = $('failed-jobs');
+    if (!changed('jobs', r)) return;
     if (unavailable(r)) { notAvailable(box, 'The jobs API'); return; }
     if (r.status !== 200) return;
     var jobs = listOf(r.data, 'jobs');
@@ -462,6 +475,7 @@
 
   function showCampaigns(r) {
     var box = $('campaign-list');
+    if (!changed('campaigns', r)) return;
     if (unavailable(r)) { notAvailable(box, 'The campaigns API'); return; }
     if (r.status !== 200) return;
     var list = listOf(r.data, 'campaigns');
