@@ -147,8 +147,15 @@
 
   /* ---- the history: rates, percentiles, plots --------------------- */
 
+  /* The server restarted (a counter went down): start the plots over. */
+  function restarted(h) {
+    if (!hist || !hist.samples.length || !h.samples.length) return false;
+    var a = hist.samples[hist.samples.length - 1].c, b = h.samples[0].c;
+    return b.some(function (v, i) { return v < a[i]; });
+  }
+
   function addHistory(h) {
-    if (!hist || !h.samples.length && !hist.samples.length) hist = h;
+    if (!hist || !h.samples.length && !hist.samples.length || restarted(h)) hist = h;
     else {
       hist.breakers = h.breakers;
       hist.now = h.now;
@@ -530,6 +537,9 @@
     $('rollback-no').addEventListener('click', function () {
       $('rollback-confirm').hidden = true;
       $('rollback').focus();
+    });
+    $('rollback-confirm').addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape') $('rollback-no').click();
     });
     $('rollback-yes').addEventListener('click', function () {
       $('rollback-confirm').hidden = true;
