@@ -247,6 +247,7 @@ static void spawn_exec(const char *path, int out, int err)
      * so the transcript does not wait. */
     setenv("WABOT_OPT_RATE_PAIR_PERIOD_MS", "0", 1);
     setenv("WABOT_LOG_LEVEL", "warn", 0); /* the user may ask for more */
+    setenv("WABOT_ADMIN_TOKEN", auth_token, 1); /* the dashboard's token */
     execl(path, path, (char *)NULL);
     fprintf(stderr, "wabot-demo: cannot run %s: %s\n", path, strerror(errno));
     _exit(127);
@@ -600,6 +601,15 @@ static int run_demo(const char *server_path, child *ch, tally *t)
            CUSTOMER_NAME, c.url);
     play_script(&c, ch, t);
     t->document_ok = fetch_document(&c);
+    /* The dashboard (doc/dashboard.md): WABOT_DEMO_DASHBOARD=1 keeps the
+     * server up, replaying the chat every few seconds, until Ctrl-C. */
+    const char *keep = getenv("WABOT_DEMO_DASHBOARD");
+    printf("\nDashboard: http://127.0.0.1:%d/whatsapp-v2/dashboard  "
+           "token: %s\n%s\n", port, auth_token, keep != NULL && *keep == '1'
+           ? "(traffic keeps flowing; Ctrl-C stops the demo)"
+           : "(to watch it there: WABOT_DEMO_DASHBOARD=1 make demo)");
+    while (keep != NULL && *keep == '1' && sleep(3) == 0)
+        play_script(&c, ch, t);
     curl_easy_cleanup(c.curl);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "commerce/commerce.h"
 #include "commerce/order_internal.h"
 #include "campaign.h"
+#include "dashboard/dashboard.h"
 #include "delivery.h"
 #include "http.h"
 #include "http_server.h"
@@ -40,6 +41,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_migration_module,
     &wb_health_module,
     &wb_monitoring_module,
+    &wb_dashboard_module,
     &wb_commerce_module,
     &wb_invoices_module,
     &wb_orders_module,

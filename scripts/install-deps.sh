@@ -7,7 +7,11 @@ libcpp-httplib-dev
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
 libuv1-dev libevent-dev abigail-tools valgrind curl redis-server
 python3-prometheus-client libhpdf-dev poppler-utils cmake tzdata
-groff-base man-db"
+groff-base man-db
+chromium nodejs"
+# The browser suite (tests/browser) also needs npm; NodeSource's nodejs
+# brings its own, so Debian's npm only where none is on the PATH.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 # --bench: also what tests/bench/e2e.sh needs (the load generator)
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS wrk"
 

@@ -1,9 +1,12 @@
-/* The `monitoring` module: GET /metrics (Prometheus text 0.0.4) and
- * GET {admin prefix}/monitoring (the replaced system's dashboard JSON),
- * both behind the admin tokens or the metrics token (never open). Built on
- * public APIs only: the metrics snapshot, queue counts, named counters. */
+/* The `monitoring` module: GET /metrics (Prometheus text 0.0.4),
+ * GET {admin prefix}/monitoring (the replaced system's dashboard JSON) and
+ * {admin prefix}/monitoring/history (the dashboard's 15 minutes, history.c),
+ * all behind the admin tokens or the metrics token (never open). Built on
+ * public APIs (the metrics snapshot, queue counts, named counters) and,
+ * for the history, an internal background loop source. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,6 +17,7 @@
 #include "internal/admin.h"
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
+#include "history.h"
 
 enum { OPT_METRICS_PATH, OPT_METRICS_TOKEN };
 
@@ -53,17 +57,6 @@ static int metrics_route(wabot_ctx *ctx, const wabot_http_server_request *req,
 /* ------------------------------------------------------------------ */
 /* GET {prefix}/monitoring                                             */
 
-/* The replaced system's queue names on its dashboard, and ours. */
-static const struct {
-    const char *shown, *queue;
-} QUEUES[] = {
-    {"orderProcessing", "order-processing"},
-    {"invoices", "invoice-processing"},
-    {"reminders", "reminders"},
-    {"campaigns", "campaigns"},
-    {"outbound", "outbound"},
-};
-
 /* The counters behind "new": what each module counts under that name. */
 static const struct {
     const char *shown, *counter;
@@ -74,6 +67,15 @@ static const struct {
     {"reminders", "reminders.sent"},
     {"campaigns", "campaigns.created"},
 };
+
+/* Our queues, and their names on the replaced system's dashboard. */
+static const char *const QUEUE_NAMES[] = {
+    "order-processing", "invoice-processing", "reminders", "campaigns",
+    "outbound"};
+static const char *const QUEUE_SHOWN[] = {"orderProcessing", "invoices",
+                                          "reminders", "campaigns",
+                                          "outbound"};
+#define N_QUEUES (sizeof QUEUE_NAMES / sizeof QUEUE_NAMES[0])
 
 static json_t *queue_json(wabot_ctx *ctx, const char *queue)
 {
@@ -95,9 +97,9 @@ static json_t *monitoring_json(wabot_ctx *ctx)
         json_object_set_new(fresh, TOTALS[i].shown,
                             json_integer(wabot_metrics_counter(
                                 ctx, TOTALS[i].counter)));
-    for (size_t i = 0; i < sizeof QUEUES / sizeof QUEUES[0]; i++)
-        json_object_set_new(queues, QUEUES[i].shown,
-                            queue_json(ctx, QUEUES[i].queue));
+    for (size_t i = 0; i < N_QUEUES; i++)
+        json_object_set_new(queues, QUEUE_SHOWN[i],
+                            queue_json(ctx, QUEUE_NAMES[i]));
     /* The legacy side as the migration module's forwarder saw it. */
     json_t *old = json_pack(
         "{s:I, s:I}", "messages",
@@ -137,6 +139,32 @@ static int monitoring_route(wabot_ctx *ctx,
 }
 
 /* ------------------------------------------------------------------ */
+/* GET {prefix}/monitoring/history[?since=<ms>]                        */
+
+static int history_route(wabot_ctx *ctx, const wabot_http_server_request *req,
+                         wabot_http_response *resp, void *ud)
+{
+    const char *since = wabot_http_server_request_query_param(req, "since",
+                                                              NULL);
+    long long from = 0;
+    if (since != NULL) {
+        char *end = NULL;
+        from = strtoll(since, &end, 10);
+        if (since[0] == '\0' || *end != '\0' || from < 0)
+            return wabot_admin_error(resp, 400, "invalid", "since",
+                                     "since must be a time in ms (>= 0)");
+    }
+    char *text = wb_history_json(ud, (int64_t)from);
+    if (text == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "monitoring: out of memory");
+    int rc = wabot_http_response_set_json(resp, 200, text);
+    if (rc == WABOT_OK)
+        rc = wabot_http_response_add_header(resp, "Cache-Control", "no-store");
+    wb_free(&ctx->alloc, text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* The module                                                          */
 
 static int monitoring_create(wabot_module *m, void *ud)
@@ -153,7 +181,22 @@ static int monitoring_create(wabot_module *m, void *ud)
     if (rc == WABOT_OK)
         rc = wb_admin_mount(ctx, "GET", "/monitoring", 1, token,
                             monitoring_route, NULL, NULL);
-    return rc;
+    /* The history is kept only where someone may read it. */
+    int readable = wabot_admin_enabled(ctx) || (token != NULL && *token);
+    if (rc != WABOT_OK || !readable)
+        return rc;
+    wb_history *h = wb_history_new(ctx, QUEUE_NAMES, QUEUE_SHOWN, N_QUEUES);
+    if (h == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "monitoring: out of memory");
+    wabot_module_set_data(m, h);
+    return wb_admin_mount(ctx, "GET", "/monitoring/history", 1, token,
+                          history_route, h, NULL);
+}
+
+static void monitoring_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_history_free(wabot_module_data(m));
 }
 
 static const char *const monitoring_requires[] = {"admin", NULL};
@@ -164,4 +207,4 @@ const wabot_module_def wb_monitoring_module = {
     "admin or metrics token",
     monitoring_requires, monitoring_options,
     sizeof monitoring_options / sizeof monitoring_options[0], NULL,
-    monitoring_create, NULL};
+    monitoring_create, monitoring_destroy};

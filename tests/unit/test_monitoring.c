@@ -1,5 +1,7 @@
 /* The monitoring module: /metrics and {prefix}/monitoring behind the admin
  * or the metrics token, never open. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -109,6 +111,103 @@ START_TEST(test_metrics_path_is_an_option)
 }
 END_TEST
 
+/* ---- history ---------------------------------------------------- */
+
+static char *body_of(const char *path)
+{
+    wabot_http_response *r = get(path, "Bearer adm");
+    ck_assert_int_eq(wabot_http_response_status(r), 200);
+    size_t len;
+    char *copy = strdup(wabot_http_response_body(r, &len));
+    wabot_http_response_free(r);
+    return copy;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+START_TEST(test_history_samples_every_2s_and_keeps_15_minutes)
+{
+    start(admin_token);
+    /* 20 minutes of one message a second, read every 30 s: one sample per
+     * 2 s all the same (the loop's source), the oldest dropped after 15
+     * minutes. */
+    for (int s = 0; s < 20 * 60; s += 2) {
+        wabot_metrics_add(E.ctx, "messages.received", 2);
+        if (s % 30 == 0)
+            free(body_of("/whatsapp-v2/monitoring/history?since=0"));
+        tu_clock_advance(&E.clock, 2000);
+        wabot_ctx_on_timeout(E.ctx); /* the loop fires the history source */
+    }
+    char *all = body_of("/whatsapp-v2/monitoring/history");
+    ck_assert_ptr_nonnull(strstr(all, "\"interval_ms\":2000"));
+    ck_assert_ptr_nonnull(strstr(all, "\"counters\":[\"messages.received\""));
+    ck_assert_ptr_nonnull(
+        strstr(all, "\"queues\":[\"orderProcessing\",\"invoices\""));
+    ck_assert_uint_eq(count_of(all, "{\"t\":"), 450);
+    /* the newest sample holds the counter as it is now */
+    char want[64];
+    snprintf(want, sizeof want, "\"t\":%lld,\"c\":[1200,",
+             (long long)tu_clock_now(&E.clock));
+    ck_assert_msg(strstr(all, want) != NULL, "%s not in the history", want);
+    /* the oldest is from 15 minutes ago, not before */
+    long long first = 0;
+    ck_assert_int_eq(sscanf(strstr(all, "{\"t\":"), "{\"t\":%lld", &first), 1);
+    ck_assert_int_ge(first, tu_clock_now(&E.clock) - 15 * 60 * 1000 + 1);
+    free(all);
+    tu_env_free(&E);
+}
+END_TEST
+
+START_TEST(test_history_since_answers_only_newer_samples)
+{
+    start(admin_token);
+    int64_t t0 = tu_clock_now(&E.clock);
+    for (int i = 0; i < 5; i++) {
+        tu_clock_advance(&E.clock, 2000);
+        free(body_of("/whatsapp-v2/monitoring/history"));
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/whatsapp-v2/monitoring/history?since=%lld",
+             (long long)(t0 + 6000));
+    char *b = body_of(path);
+    ck_assert_uint_eq(count_of(b, "{\"t\":"), 2); /* t0+8 s and t0+10 s */
+    free(b);
+    wabot_http_response *r =
+        get("/whatsapp-v2/monitoring/history?since=x", "Bearer adm");
+    ck_assert_int_eq(wabot_http_response_status(r), 400);
+    ck_assert_ptr_nonnull(strstr(wabot_http_response_body(r, NULL),
+                                 "\"field\":\"since\""));
+    wabot_http_response_free(r);
+    /* token-protected like /monitoring */
+    ck_assert_int_eq(status_of("/whatsapp-v2/monitoring/history", NULL), 401);
+    ck_assert_int_eq(status_of("/whatsapp-v2/monitoring/history", "Bearer no"),
+                     403);
+    tu_env_free(&E);
+}
+END_TEST
+
+START_TEST(test_history_has_the_turn_latency_buckets)
+{
+    start(admin_token);
+    wabot_message *m = tu_text("m1", "+15550002222", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(E.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_clock_advance(&E.clock, 2000);
+    char *b = body_of("/whatsapp-v2/monitoring/history");
+    ck_assert_msg(strstr(b, "\"bounds\":[0.001,") != NULL, "%s", b);
+    /* one turn: the +Inf bucket (last in "lat") counts 1 */
+    ck_assert_msg(strstr(b, ",1]}]") != NULL, "%s", b);
+    free(b);
+    tu_env_free(&E);
+}
+END_TEST
+
 Suite *monitoring_suite(void)
 {
     Suite *s = suite_create("monitoring");
@@ -117,6 +216,9 @@ Suite *monitoring_suite(void)
     tcase_add_test(tc, test_metrics_token_opens_metrics_and_monitoring_only);
     tcase_add_test(tc, test_monitoring_has_the_replaced_dashboards_shape);
     tcase_add_test(tc, test_metrics_path_is_an_option);
+    tcase_add_test(tc, test_history_samples_every_2s_and_keeps_15_minutes);
+    tcase_add_test(tc, test_history_since_answers_only_newer_samples);
+    tcase_add_test(tc, test_history_has_the_turn_latency_buckets);
     suite_add_tcase(s, tc);
     return s;
 }
