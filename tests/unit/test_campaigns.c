@@ -644,7 +644,7 @@ static void receipt(const char *provider_id, const char *status)
     snprintf(id, sizeof id, "%s", provider_id);
     snprintf(st, sizeof st, "%s", status);
     wb_status_update u = {wabot_outbound_provider(wabot_recorder_get(E.rec, 0)),
-                          id, st, NULL, NULL, wabot_ctx_now_ms(E.ctx)};
+                          id, st, NULL, NULL, wabot_ctx_now_ms(E.ctx), NULL};
     ck_assert_int_eq(wb_receipt_apply(E.ctx, &u), WABOT_OK);
 }
 
