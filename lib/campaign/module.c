@@ -2,6 +2,7 @@
  * (include/wabot/campaign.h). */
 #include <stddef.h>
 
+#include "internal/admin.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
@@ -52,8 +53,18 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
+/* The customers' admin routes (lib/admin/customers_routes.c). */
+static int campaign_create(wabot_module *m, void *ud)
+{
+    (void)ud;
+    return wb_admin_customers_routes(wabot_module_ctx(m));
+}
+
+static const char *const campaign_requires[] = {"admin", NULL};
+
 const wabot_module_def wb_campaign_module = {
     WABOT_MODULE_DEF_VERSION, "campaign",
     "campaigns and reminders: customers, audiences, message templates",
-    NULL, campaign_options,
-    sizeof campaign_options / sizeof campaign_options[0], NULL, NULL, NULL};
+    campaign_requires, campaign_options,
+    sizeof campaign_options / sizeof campaign_options[0], NULL,
+    campaign_create, NULL};

@@ -5,6 +5,7 @@
  * queue's worker invoice_worker.c. */
 #include <string.h>
 
+#include "internal/admin.h"
 #include "commerce/invoice_internal.h"
 #include "internal/module.h"
 #include "wabot/metrics.h"
@@ -473,6 +474,8 @@ static int invoices_create(wabot_module *m, void *ud)
         rc = wb_invoice_routes_add(ctx, m);
     if (rc == WABOT_OK)
         rc = wb_invoice_worker_add(ctx, m);
+    if (rc == WABOT_OK)
+        rc = wb_admin_invoices_routes(ctx);
     return rc;
 }
 

@@ -7,4 +7,11 @@
 
 extern const wabot_module_def wb_campaign_module;
 
+/* wabot_customer_import_json without writing: every row is checked and
+ * the report says which would be refused ("created" and "updated" are 0).
+ * For all-or-nothing imports (the admin route). Errors as the import's. */
+int wb_customer_import_check_json(wabot_ctx *ctx, const char *org,
+                                  const char *json, size_t len,
+                                  char **report);
+
 #endif
