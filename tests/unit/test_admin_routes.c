@@ -277,6 +277,59 @@ START_TEST(test_jobs_counts_per_queue)
 }
 END_TEST
 
+static int runs;
+
+/* Fails its first run for good, succeeds afterwards. */
+static int fail_once(wabot_job *job, void *ud)
+{
+    (void)ud;
+    if (runs++ > 0)
+        return WABOT_OK;
+    wabot_job_set_error(job, "boom: the printer is on fire");
+    wabot_job_set_permanent(job);
+    return WABOT_ERR_HANDLER;
+}
+
+START_TEST(test_failed_jobs_are_listed_with_their_error_and_retried)
+{
+    runs = 0;
+    ck_assert_int_eq(wabot_queue_add_worker(E.ctx, "reports", fail_once, NULL,
+                                            NULL, 1),
+                     WABOT_OK);
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "r-1";
+    ck_assert_int_eq(wabot_job_enqueue(E.ctx, "reports", "{\"n\":1}", 7,
+                                       &spec, NULL),
+                     WABOT_OK);
+    tu_drain(E.ctx);
+    answer a = call("GET", "/whatsapp-v2/jobs/reports/failed", NULL, NULL);
+    ck_assert_int_eq(a.status, 200);
+    HAS(a, "\"id\":\"r-1\"");
+    HAS(a, "\"last_error\":\"boom: the printer is on fire\"");
+    HAS(a, "\"total\":1");
+    HAS(a, "\"cursor\":\"0\"");
+    a = call("POST", "/whatsapp-v2/jobs/reports/r-1/retry", NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    HAS(a, "\"state\":\"waiting\"");
+    a = call("POST", "/whatsapp-v2/jobs/reports/r-1/retry", NULL, NULL);
+    ck_assert_int_eq(a.status, 409); /* not failed (any more) */
+    tu_drain(E.ctx);
+    ck_assert_int_eq(runs, 2);
+    a = call("GET", "/whatsapp-v2/jobs/reports", NULL, NULL);
+    HAS(a, "\"completed\":1");
+    HAS(a, "\"failed\":0");
+    ck_assert_int_eq(call("POST", "/whatsapp-v2/jobs/reports/nope/retry", NULL,
+                          NULL)
+                         .status,
+                     404);
+    ck_assert_int_eq(call("GET", "/whatsapp-v2/jobs/bad%20queue/failed", NULL,
+                          NULL)
+                         .status,
+                     400);
+}
+END_TEST
+
 /* ---- Idempotency-Key ------------------------------------------------- */
 
 START_TEST(test_idempotency_key_replays_the_first_answer)
@@ -371,6 +424,7 @@ Suite *admin_routes_suite(void)
     tcase_add_test(tc, test_customer_opt_out);
     tcase_add_test(tc, test_invoice_get_list_pay_void_and_pdf);
     tcase_add_test(tc, test_jobs_counts_per_queue);
+    tcase_add_test(tc, test_failed_jobs_are_listed_with_their_error_and_retried);
     tcase_add_test(tc, test_idempotency_key_replays_the_first_answer);
     tcase_add_test(tc, test_idempotency_key_with_another_body_is_422);
     tcase_add_test(tc, test_idempotency_key_expires_after_the_ttl);
