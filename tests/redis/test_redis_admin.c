@@ -5,7 +5,9 @@
  *    other; another body under the same key is 422 there too.
  *  - Migration settings: a PUT on one context reaches the other's
  *    decisions within migration.sync_interval (fake clock), and a change
- *    made concurrently on both keeps both (compare-and-set). */
+ *    made concurrently on both keeps both (compare-and-set).
+ *  - Failed jobs: one failed on one context is listed and retried from
+ *    the other (the Redis backend's wb_sched_failed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ static int g_run;
 typedef struct node {
     wabot_redis *redis;
     wabot_storage *storage;
+    wabot_scheduler *sched;
     wabot_transport *rec;
     wabot_ctx *ctx;
 } node;
@@ -38,10 +41,12 @@ static void node_start(node *n, const char *prefix)
     n->redis = wabot_redis_new(&cfg, &err);
     ck_assert_msg(n->redis != NULL, "wabot_redis_new: %s", err ? err : "?");
     n->storage = wabot_storage_redis_new(n->redis);
+    n->sched = wabot_scheduler_redis_new(n->redis);
     n->rec = wabot_transport_recorder_new();
     wabot_options *o = wabot_options_new();
     wabot_options_set_clock(o, &k);
     wabot_options_set_storage(o, n->storage);
+    wabot_options_set_scheduler(o, n->sched);
     wabot_options_set_transport(o, n->rec);
     wabot_options_set_int(o, WABOT_OPT_LOG_LEVEL, WABOT_LOG_ERROR);
     ck_assert_int_eq(wabot_options_set(o, "admin.token", "tok"), WABOT_OK);
@@ -57,6 +62,7 @@ static void node_free(node *n)
 {
     wabot_ctx_free(n->ctx);
     wabot_transport_free(n->rec);
+    wabot_scheduler_free(n->sched);
     wabot_storage_free(n->storage);
     wabot_redis_free(n->redis);
 }
@@ -220,6 +226,63 @@ START_TEST(test_changes_on_both_processes_are_both_kept)
 }
 END_TEST
 
+static int runs;
+
+static int fail_once(wabot_job *job, void *ud)
+{
+    (void)ud;
+    if (runs++ > 0)
+        return WABOT_OK;
+    wabot_job_set_error(job, "boom");
+    wabot_job_set_permanent(job);
+    return WABOT_ERR_HANDLER;
+}
+
+START_TEST(test_a_job_failed_on_one_process_is_listed_and_retried_on_another)
+{
+    runs = 0;
+    ck_assert_int_eq(wabot_queue_add_worker(A.ctx, "reports", fail_once, NULL,
+                                            NULL, 1),
+                     WABOT_OK);
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r-%d", i);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(A.ctx, "reports", "{}", 2, &spec,
+                                           NULL),
+                         WABOT_OK);
+        if (i == 0)
+            tu_drain(A.ctx); /* r-0 fails; the others complete */
+        tu_clock_advance(&g_clock, 10);
+    }
+    tu_drain(A.ctx);
+    answer a = call(&B, "GET", "/whatsapp-v2/jobs/reports/failed", NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    ck_assert_ptr_nonnull(strstr(a.body, "\"id\":\"r-0\""));
+    ck_assert_ptr_nonnull(strstr(a.body, "\"last_error\":\"boom\""));
+    ck_assert_ptr_nonnull(strstr(a.body, "\"total\":1"));
+    a = call(&B, "POST", "/whatsapp-v2/jobs/reports/r-0/retry", NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    ck_assert_ptr_nonnull(strstr(a.body, "\"state\":\"waiting\""));
+    ck_assert_int_eq(call(&B, "POST", "/whatsapp-v2/jobs/reports/r-0/retry",
+                          NULL, NULL)
+                         .status,
+                     409);
+    ck_assert_int_eq(call(&B, "POST", "/whatsapp-v2/jobs/reports/r-9/retry",
+                          NULL, NULL)
+                         .status,
+                     404);
+    a = call(&B, "GET", "/whatsapp-v2/jobs/reports/failed", NULL, NULL);
+    ck_assert_ptr_nonnull(strstr(a.body, "\"total\":0"));
+    tu_drain(A.ctx);
+    ck_assert_int_eq(runs, 4);
+    a = call(&B, "GET", "/whatsapp-v2/jobs/reports", NULL, NULL);
+    ck_assert_msg(strstr(a.body, "\"completed\":3") != NULL, "%s", a.body);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available()) {
@@ -238,6 +301,8 @@ int main(void)
     tcase_add_test(tc,
                    test_a_migration_put_reaches_the_other_process_within_the_interval);
     tcase_add_test(tc, test_changes_on_both_processes_are_both_kept);
+    tcase_add_test(tc,
+                   test_a_job_failed_on_one_process_is_listed_and_retried_on_another);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite_nofork(s);
     rh_destroy(&g_srv);
