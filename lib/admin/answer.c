@@ -53,6 +53,13 @@ int wb_admin_json_content(const wabot_http_server_request *req,
     return 0;
 }
 
+int wb_admin_partial(const wabot_http_server_request *req)
+{
+    const char *p = wabot_http_server_request_query_param(req, "partial",
+                                                          NULL);
+    return p != NULL && strcmp(p, "1") == 0;
+}
+
 json_t *wb_admin_body_object(const wabot_http_server_request *req,
                              wabot_http_response *resp, int *rc)
 {
@@ -103,6 +110,17 @@ int wb_admin_answer_owned(wabot_ctx *ctx, wabot_http_response *resp,
         return WABOT_ERR_NOMEM;
     int rc = wabot_http_response_set_json(resp, status, json);
     wabot_ctx_mem_free(ctx, json);
+    return rc;
+}
+
+int wb_admin_answer_strbuf(wabot_http_response *resp, int status,
+                           wb_strbuf *b)
+{
+    char *text = wb_strbuf_take(b);
+    if (text == NULL)
+        return WABOT_ERR_NOMEM;
+    int rc = wabot_http_response_set_json(resp, status, text);
+    free(text);
     return rc;
 }
 

@@ -198,12 +198,10 @@ static int customers_import(wabot_ctx *ctx,
     int rc = WABOT_OK;
     if (!wb_admin_json_content(req, resp, &rc))
         return rc;
-    const char *partial = wabot_http_server_request_query_param(req, "partial",
-                                                                NULL);
     size_t len = 0;
     const char *body = wabot_http_server_request_body(req, &len);
     char *report = NULL;
-    if (partial == NULL || strcmp(partial, "1") != 0) {
+    if (!wb_admin_partial(req)) {
         /* All or nothing: a bad row and nothing is written. */
         rc = wb_customer_import_check_json(ctx, org_of(req), body, len,
                                            &report);

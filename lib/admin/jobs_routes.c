@@ -42,12 +42,7 @@ static int jobs_queue(wabot_ctx *ctx, const wabot_http_server_request *req,
                          wabot_job_state_name((wabot_job_state)s),
                          (long long)c[s]);
     wb_strbuf_putc(&b, '}');
-    char *text = wb_strbuf_take(&b);
-    if (text == NULL)
-        return WABOT_ERR_NOMEM;
-    rc = wabot_http_response_set_json(resp, 200, text);
-    free(text);
-    return rc;
+    return wb_admin_answer_strbuf(resp, 200, &b);
 }
 
 /* One failed job as JSON (the payload as text: jobs carry JSON). */
@@ -100,12 +95,7 @@ static int jobs_failed(wabot_ctx *ctx, const wabot_http_server_request *req,
     long long next = offset + limit < total ? offset + limit : 0;
     wb_strbuf_printf(&b, "],\"total\":%lld,\"cursor\":\"%lld\"}",
                      (long long)total, next);
-    char *text = wb_strbuf_take(&b);
-    if (text == NULL)
-        return WABOT_ERR_NOMEM;
-    rc = wabot_http_response_set_json(resp, 200, text);
-    free(text);
-    return rc;
+    return wb_admin_answer_strbuf(resp, 200, &b);
 }
 
 static int jobs_retry(wabot_ctx *ctx, const wabot_http_server_request *req,
@@ -131,12 +121,7 @@ static int jobs_retry(wabot_ctx *ctx, const wabot_http_server_request *req,
                      wabot_job_state_name((wabot_job_state)rec->state),
                      (int)rec->attempts);
     wabot_job_info_free(info);
-    char *text = wb_strbuf_take(&b);
-    if (text == NULL)
-        return WABOT_ERR_NOMEM;
-    rc = wabot_http_response_set_json(resp, 200, text);
-    free(text);
-    return rc;
+    return wb_admin_answer_strbuf(resp, 200, &b);
 }
 
 int wb_admin_jobs_routes(wabot_ctx *ctx)

@@ -253,14 +253,12 @@ static int catalog_import(wabot_ctx *ctx, const wabot_http_server_request *req,
     int rc = WABOT_OK;
     if (!wb_admin_json_content(req, resp, &rc))
         return rc;
-    const char *partial = wabot_http_server_request_query_param(req, "partial",
-                                                                NULL);
     size_t len = 0;
     const char *body = wabot_http_server_request_body(req, &len);
     wabot_import_report *r = NULL;
     rc = wabot_catalog_import(
         ctx, wabot_http_server_request_param(req, "org"), body, len,
-        partial && strcmp(partial, "1") == 0 ? WABOT_IMPORT_PARTIAL : 0, &r);
+        wb_admin_partial(req) ? WABOT_IMPORT_PARTIAL : 0, &r);
     /* INVAL with a report: bad rows; without one: a bad organisation. */
     if (rc != WABOT_OK && (rc != WABOT_ERR_INVAL || r == NULL)) {
         wabot_import_report_free(r);

@@ -6,6 +6,7 @@
 
 #include "wabot/admin.h"
 #include "wabot/module.h"
+#include "strbuf.h"
 
 extern const wabot_module_def wb_admin_module;
 
@@ -66,6 +67,8 @@ int wb_admin_answer_status(wabot_ctx *ctx, wabot_http_response *resp, int rc,
  * *rc the 415 answer's status. */
 int wb_admin_json_content(const wabot_http_server_request *req,
                           wabot_http_response *resp, int *rc);
+/* 1 when the query says partial=1 (imports: keep the good rows). */
+int wb_admin_partial(const wabot_http_server_request *req);
 /* The body as a JSON object (the caller decrefs), or NULL with a 415 or
  * 400 answered (*rc its status). */
 json_t *wb_admin_body_object(const wabot_http_server_request *req,
@@ -78,6 +81,10 @@ void wb_admin_location(char *out, size_t n, const char *path, const char *id);
  * wabot_ctx_mem_free; NULL: WABOT_ERR_NOMEM). */
 int wb_admin_answer_owned(wabot_ctx *ctx, wabot_http_response *resp,
                           int status, char *json);
+/* Answer `status` with the JSON text built in b (libc memory; b is
+ * emptied). WABOT_ERR_NOMEM when an append failed. */
+int wb_admin_answer_strbuf(wabot_http_response *resp, int status,
+                           wb_strbuf *b);
 /* The "limit" query parameter (dflt when absent) in 1..max: 1 and *out,
  * or 0 with a 400 answered (*rc its status). */
 int wb_admin_limit(const wabot_http_server_request *req,
