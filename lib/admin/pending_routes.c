@@ -1,8 +1,9 @@
 /* Admin routes documented in doc/openapi.json whose C API is being built
- * elsewhere (campaigns, reminders, orders): they answer 501 until their
+ * elsewhere (campaigns, reminders): they answer 501 until their
  * module mounts the real handler. To wire one, delete its line here and
  * mount it from its module (the same method and path; a second mount of
- * one route is WABOT_ERR_EXISTS). */
+ * one route is WABOT_ERR_EXISTS). The order routes are not stubbed: a
+ * host may serve its own /orders routes until the order module does. */
 #include "internal/admin.h"
 
 static int not_implemented(wabot_ctx *ctx,
@@ -30,9 +31,6 @@ int wb_admin_pending_routes(wabot_ctx *ctx)
         {"GET", "/reminders", not_implemented},
         {"GET", "/reminders/:id", not_implemented},
         {"DELETE", "/reminders/:id", not_implemented},
-        {"GET", "/orders/:org", not_implemented},
-        {"GET", "/orders/:org/:id", not_implemented},
-        {"POST", "/orders/:org/:id/status", not_implemented},
     };
     return wb_admin_mount_table(ctx, routes, sizeof routes / sizeof *routes);
 }

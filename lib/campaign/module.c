@@ -2,7 +2,6 @@
  * (include/wabot/campaign.h). */
 #include <stddef.h>
 
-#include "internal/admin.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
@@ -53,11 +52,11 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
-/* The customers' admin routes (lib/admin/customers_routes.c). */
+/* The customers' admin routes (admin_routes.c). */
 static int campaign_create(wabot_module *m, void *ud)
 {
     (void)ud;
-    return wb_admin_customers_routes(wabot_module_ctx(m));
+    return wb_campaign_admin_routes(wabot_module_ctx(m));
 }
 
 static const char *const campaign_requires[] = {"admin", NULL};

@@ -22,7 +22,6 @@ int wb_admin_mount(wabot_ctx *ctx, const char *method, const char *path,
 
 /* The admin routes of the library's own modules, mounted from their
  * create functions (each file lists its routes; doc/admin.md). */
-int wb_admin_customers_routes(wabot_ctx *ctx);   /* customers_routes.c */
 int wb_admin_invoices_routes(wabot_ctx *ctx);    /* invoices_routes.c */
 int wb_admin_jobs_routes(wabot_ctx *ctx);        /* jobs_routes.c */
 int wb_admin_pending_routes(wabot_ctx *ctx);     /* pending_routes.c */

@@ -218,7 +218,7 @@ static int customers_import(wabot_ctx *ctx,
     return wb_admin_answer_owned(ctx, resp, 200, report);
 }
 
-int wb_admin_customers_routes(wabot_ctx *ctx)
+int wb_campaign_admin_routes(wabot_ctx *ctx)
 {
     static const wb_admin_route routes[] = {
         {"GET", "/customers/:org", customers_list},
