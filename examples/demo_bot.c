@@ -407,6 +407,41 @@ static int on_echo(wabot_turn *turn, void *ud)
     return wabot_reply_text(turn, reply);
 }
 
+/* ------------------------------------------------------------------ */
+/* The shop: the library's order flow over a small catalog              */
+
+/* Imported only into an empty catalog, so products an operator changed
+ * (through the admin API) are kept across restarts. */
+static const char SHOP_CATALOG[] =
+    "["
+    "{\"sku\":\"coke\",\"name\":\"Coke\",\"aliases\":[\"coca-cola\"],"
+    "\"category\":\"Drinks\",\"price\":150,\"currency\":\"USD\","
+    "\"stock\":500},"
+    "{\"sku\":\"coke-zero\",\"name\":\"Coke Zero\",\"category\":\"Drinks\","
+    "\"price\":160,\"currency\":\"USD\",\"stock\":500},"
+    "{\"sku\":\"water\",\"name\":\"Water\",\"category\":\"Drinks\","
+    "\"price\":100,\"currency\":\"USD\"},"
+    "{\"sku\":\"pizza\",\"name\":\"Pizza Margherita\",\"aliases\":"
+    "[\"pizza\"],\"category\":\"Food\",\"price\":900,"
+    "\"currency\":\"USD\",\"stock\":100},"
+    "{\"sku\":\"fries\",\"name\":\"French Fries\",\"category\":\"Food\","
+    "\"price\":350,\"currency\":\"USD\"}"
+    "]";
+
+int shop_bot_install(wabot_ctx *ctx)
+{
+    int64_t n = 0;
+    int rc = wabot_catalog_count(ctx, NULL, &n);
+    if (rc == WABOT_ERR_INVAL) /* NULL is not a name: the default one */
+        rc = wabot_catalog_count(ctx, "default", &n);
+    if (rc == WABOT_OK && n == 0)
+        rc = wabot_catalog_import(ctx, "default", SHOP_CATALOG,
+                                  sizeof SHOP_CATALOG - 1, 0, NULL);
+    if (rc == WABOT_OK)
+        rc = wabot_order_flow_install(ctx, NULL);
+    return rc;
+}
+
 int echo_bot_install(wabot_ctx *ctx)
 {
     return wabot_route_fallback(ctx, NULL, on_echo, NULL, NULL);

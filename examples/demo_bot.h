@@ -20,6 +20,16 @@
  */
 int demo_bot_install(wabot_ctx *ctx);
 
+/**
+ * The shop (wabot-server's default bot): seeds a small catalog into the
+ * default organisation when it has no products (coke, coke zero, water,
+ * pizza, fries) and installs the library's ready-made order flow
+ * (wabot_order_flow_install): hi, menu, "2 coke", cart, confirm; the
+ * order-processing worker confirms the order and the invoice worker sends
+ * the invoice. Returns WABOT_OK or the failing call's status.
+ */
+int shop_bot_install(wabot_ctx *ctx);
+
 /** The echo bot: answers every message with "echo: <its text>". */
 int echo_bot_install(wabot_ctx *ctx);
 /* The counter bot: counts the customer's messages in the conversation and

@@ -1,10 +1,13 @@
 /*
  * wabot-demo: the `make demo` driver.
  *
- * Starts wabot-server (running the demo shop bot) on a free loopback port,
- * plays a scripted customer conversation as Twilio webhooks over real HTTP,
- * and prints the transcript: each customer message, then the bot lines the
- * server printed on its stdout (its console transport).
+ * Starts wabot-server (running the shop: the library's order flow over a
+ * small catalog) on a free loopback port, plays a scripted customer
+ * conversation as Twilio webhooks over real HTTP, and prints the
+ * transcript: each customer message, then the bot lines the server printed
+ * on its stdout (its console transport). The order ends with the invoice:
+ * its text and the link of its PDF, which the demo then fetches from the
+ * server (as a provider would) to show its size.
  *
  * The server verifies webhook signatures, as in production: the demo
  * hands it a fresh auth token (TWILIO_AUTH_TOKEN) and signs every request
@@ -29,6 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -46,6 +53,7 @@
 #define START_TIMEOUT_MS 10000
 #define FIRST_REPLY_TIMEOUT_MS 3000 /* the first bot line of an answer */
 #define QUIET_MS 300                /* no new line for this long: done */
+#define WORKER_TIMEOUT_MS 10000     /* the jobs a message queued */
 #define STOP_TIMEOUT_MS 5000
 
 /* One scripted customer message and what it shows. */
@@ -53,25 +61,22 @@ typedef struct step {
     const char *note;
     const char *text;
     const char *button_payload; /* NULL: a typed message */
+    const char *wait_for; /* NULL, or a bot line to wait for (workers) */
 } step;
 
 static const step SCRIPT[] = {
-    {"keyword route: case and punctuation are folded", "HOLA!", NULL},
-    {"state \"\" -> order.product", "order", NULL},
-    {"order.product -> order.quantity; the product goes into the session",
-     "2", NULL},
-    {"no route matches in order.quantity: its own fallback", "a dozen", NULL},
-    {"order.quantity -> order.confirm; the summary reads the session", "3",
+    {"keyword route: case and punctuation are folded", "Hi!", NULL, NULL},
+    {"the menu from the catalog, grouped by category", "menu", NULL, NULL},
+    {"free text through the product matcher into the cart", "2 coke", NULL,
      NULL},
-    {"a reply button: routed by its payload confirm:yes", "Yes",
-     "confirm:yes"},
-    {"keyword route: accents are folded", "Menú", NULL},
-    {"a second order", "order", NULL},
-    {NULL, "1", NULL},
-    {NULL, "2", NULL},
-    {"typed yes; the order counter lives in the session", "yes", NULL},
-    {"nothing matches: the global fallback", "what's the weather?", NULL},
-    {"command route", "/help", NULL},
+    {"more, in words (\"a\" is one)", "and a pizza please", NULL,
+     NULL},
+    {"a word the menu does not have gets a helpful answer", "1 unicorn",
+     NULL, NULL},
+    {"the cart lives in the conversation's session", "cart", NULL, NULL},
+    {"confirm places the order; the order-processing worker takes the stock "
+     "and confirms it, the invoice worker sends the invoice as a PDF",
+     "confirm", NULL, "[media "},
 };
 #define SCRIPT_LEN (sizeof SCRIPT / sizeof SCRIPT[0])
 
@@ -199,6 +204,30 @@ static int make_auth_token(void)
     return 0;
 }
 
+/* The address the server listens on and its public URL: a free loopback
+ * port picked here, so the invoice links can name it before the start. */
+static char listen_addr[64], public_url[80];
+
+static int pick_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    if (port > 0) {
+        snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
+        snprintf(public_url, sizeof public_url, "http://127.0.0.1:%d", port);
+    }
+    return port;
+}
+
 static void spawn_exec(const char *path, int out, int err)
 {
     dup2(out, STDOUT_FILENO);
@@ -206,10 +235,13 @@ static void spawn_exec(const char *path, int out, int err)
     setenv("TWILIO_AUTH_TOKEN", auth_token, 1);
     setenv("META_APP_SECRET", auth_token, 1); /* unused; silences a warning */
     /* The signed URL is the one we call: from the Host header. */
-    unsetenv("WABOT_PUBLIC_URL");
     unsetenv("WABOT_INSECURE_SKIP_SIGNATURES");
-    setenv("WABOT_LISTEN", "127.0.0.1:0", 1);
-    setenv("WABOT_BOT", "demo", 1);
+    setenv("WABOT_LISTEN", listen_addr, 1);
+    /* The invoice's PDF link points here (signed with a fresh secret). */
+    setenv("WABOT_PUBLIC_URL", public_url, 1);
+    setenv("WABOT_INVOICES_SECRET", auth_token, 1);
+    setenv("WABOT_INVOICES_ORG_NAME", "Wabot Shop", 1);
+    setenv("WABOT_BOT", "shop", 1);
     /* Maria types faster than WhatsApp's per-recipient pace (about one
      * business message per 6 s, with a burst): the demo lifts that limit
      * so the transcript does not wait. */
@@ -425,23 +457,31 @@ static long send_message(customer *c, const step *s)
 /* Print the bot's lines for one message; returns how many messages the
  * bot sent. The console transport prints "[bot -> +E164] text" and indents
  * the continuation lines of a message by four spaces. */
-static int print_bot_lines(child *ch)
+/* The link of the last document the bot sent ("[media URL] caption"). */
+static char document_url[1024];
+
+static int print_bot_lines(child *ch, const char *wait_for)
 {
     char line[4096];
     int messages = 0;
-    long long deadline = now_ms() + FIRST_REPLY_TIMEOUT_MS;
+    long long deadline = now_ms() + (wait_for ? WORKER_TIMEOUT_MS
+                                              : FIRST_REPLY_TIMEOUT_MS);
     while (next_line(ch, &ch->out, line, sizeof line, deadline)) {
         const char *end = strstr(line, "] ");
         if (strncmp(line, BOT_PREFIX, strlen(BOT_PREFIX)) == 0 && end) {
             printf("bot:   %s\n", end + 2);
             messages++;
+            if (strncmp(end + 2, "[media ", 7) == 0)
+                sscanf(end + 2 + 7, "%1023[^] ]", document_url);
         } else {
             const char *text = line;
             if (strncmp(text, CONTINUATION, strlen(CONTINUATION)) == 0)
                 text += strlen(CONTINUATION);
             printf("       %s\n", text);
         }
-        deadline = now_ms() + QUIET_MS;
+        if (wait_for && strstr(line, wait_for))
+            wait_for = NULL; /* what the workers send has come */
+        deadline = now_ms() + (wait_for ? WORKER_TIMEOUT_MS : QUIET_MS);
     }
     return messages;
 }
@@ -449,7 +489,46 @@ static int print_bot_lines(child *ch)
 typedef struct tally {
     size_t sent, ok, answered;
     int bot_lines;
+    int document_ok;
 } tally;
+
+typedef struct body {
+    char head[8];
+    size_t len;
+} body;
+
+static size_t count_body(char *data, size_t size, size_t n, void *ud)
+{
+    body *b = ud;
+    size_t got = size * n;
+    for (size_t i = 0; i < got && b->len + i < sizeof b->head; i++)
+        b->head[b->len + i] = data[i];
+    b->len += got;
+    return got;
+}
+
+/* GET the invoice's PDF as the provider would and show its size. */
+static int fetch_document(customer *c)
+{
+    if (!document_url[0]) {
+        printf("\n(no document link in the transcript)\n");
+        return 0;
+    }
+    body b = {{0}, 0};
+    curl_easy_setopt(c->curl, CURLOPT_URL, document_url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c->curl);
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    int pdf = rc == CURLE_OK && status == 200 && b.len > 5 &&
+              memcmp(b.head, "%PDF-", 5) == 0;
+    printf("\n  -- the provider fetches the document at its signed link\n"
+           "GET %s\n       HTTP %ld, %zu bytes%s\n", document_url, status,
+           b.len, pdf ? ", a PDF document" : " (not a PDF)");
+    return pdf;
+}
 
 static void play_script(customer *c, child *ch, tally *t)
 {
@@ -470,7 +549,7 @@ static void play_script(customer *c, child *ch, tally *t)
             t->ok++;
         else
             printf("       (HTTP %ld)\n", status);
-        int lines = print_bot_lines(ch);
+        int lines = print_bot_lines(ch, s->wait_for);
         if (lines > 0)
             t->answered++;
         else
@@ -514,12 +593,13 @@ static int run_demo(const char *server_path, child *ch, tally *t)
         return -1;
     snprintf(c.url, sizeof c.url, "http://127.0.0.1:%d%s", port, WEBHOOK_PATH);
 
-    printf("libwabot demo: %s chats with the demo shop bot on WhatsApp.\n"
+    printf("libwabot demo: %s orders from the shop bot on WhatsApp.\n"
            "Each message is a Twilio webhook POSTed to %s,\n"
            "signed with X-Twilio-Signature as Twilio signs it;\n"
            "the bot's answers are the lines wabot-server prints.\n",
            CUSTOMER_NAME, c.url);
     play_script(&c, ch, t);
+    t->document_ok = fetch_document(&c);
     curl_easy_cleanup(c.curl);
     return 0;
 }
@@ -540,18 +620,22 @@ int main(int argc, char **argv)
     }
 
     child ch;
+    if (pick_port() <= 0) {
+        fprintf(stderr, "wabot-demo: no free loopback port\n");
+        return EXIT_FAILURE;
+    }
     if (spawn_server(server_path, &ch) != 0) {
         fprintf(stderr, "wabot-demo: cannot start %s: %s\n", server_path,
                 strerror(errno));
         return EXIT_FAILURE;
     }
-    tally t = {0, 0, 0, 0};
+    tally t = {0, 0, 0, 0, 0};
     int ran = run_demo(server_path, &ch, &t);
     int exit_status = stop_server(&ch);
     curl_global_cleanup();
 
     int ok = ran == 0 && t.ok == SCRIPT_LEN && t.answered == SCRIPT_LEN &&
-             exit_status == 0;
+             t.document_ok && exit_status == 0;
     printf("\n%zu messages: %zu answered HTTP 200, %zu got a reply "
            "(%d bot messages); wabot-server exited with status %d.\n",
            t.sent, t.ok, t.answered, t.bot_lines, exit_status);

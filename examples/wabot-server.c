@@ -73,7 +73,9 @@ static const char USAGE[] =
 "  WABOT_MAX_CONNS_PER_CLIENT=N  connections per client address (64)\n"
 "  WABOT_DRAIN_TIMEOUT_S=N on SIGTERM, wait up to N s for requests in\n"
 "                          flight (default 10), then send what is due\n"
-"  WABOT_BOT=NAME          demo (the demo shop, default), echo or counter\n"
+"  WABOT_BOT=NAME          shop (the order flow over a small catalog,\n"
+"                          default), demo (the older scripted shop), echo\n"
+"                          or counter\n"
 "  WABOT_MODULES=A.so,B.so modules to load: each shared object exports\n"
 "                          wabot_module_entry() (wabot/module.h)\n"
 "  WABOT_LEGACY_URL=URL    the legacy bot beside this one: messages the\n"
@@ -272,11 +274,12 @@ static int config_load(config *cfg)
     if (parse_log_level(env_or("WABOT_LOG_LEVEL", "info"), &cfg->log_level))
         return -1;
 
-    cfg->bot = env_or("WABOT_BOT", "demo");
-    if (strcmp(cfg->bot, "demo") != 0 && strcmp(cfg->bot, "echo") != 0 &&
+    cfg->bot = env_or("WABOT_BOT", "shop");
+    if (strcmp(cfg->bot, "shop") != 0 && strcmp(cfg->bot, "demo") != 0 &&
+        strcmp(cfg->bot, "echo") != 0 &&
         strcmp(cfg->bot, "counter") != 0)
         return config_error("WABOT_BOT", cfg->bot,
-                            "expected demo, echo or counter");
+                            "expected shop, demo, echo or counter");
     return config_load_limits(cfg);
 }
 
@@ -395,7 +398,8 @@ static int install_bot(wabot_ctx *ctx, const char *bot)
         return hrc;
     int rc = strcmp(bot, "echo") == 0      ? echo_bot_install(ctx)
              : strcmp(bot, "counter") == 0 ? counter_bot_install(ctx)
-                                      : demo_bot_install(ctx);
+             : strcmp(bot, "demo") == 0    ? demo_bot_install(ctx)
+                                           : shop_bot_install(ctx);
     if (rc != WABOT_OK)
         fprintf(stderr, "wabot-server: cannot install the %s bot: %s (%s)\n",
                 bot, wabot_strerror(rc), wabot_ctx_errmsg(ctx));

@@ -28,6 +28,7 @@
 #include "wabot/migration.h"
 #include "wabot/commerce.h"
 #include "wabot/invoice.h"
+#include "wabot/order.h"
 #include "wabot/template.h"
 
 #endif /* WABOT_H */

@@ -439,6 +439,23 @@ public:
     /** Add a message built with wabot::out to the turn's replies. */
     inline void reply(const class out &o);
 
+    /* The customer's cart (commerce.h), saved with the turn. */
+    /** Add quantity of product sku (more of it when it is there). */
+    void cart_add(std::string_view sku, std::int64_t quantity = 1)
+    {
+        chk(wabot_cart_add(t_, detail::cstr(sku).get(), quantity));
+    }
+    /** Remove a line (WABOT_ERR_NOT_FOUND when there is none). */
+    void cart_remove(std::string_view sku) { chk(wabot_cart_remove(t_, detail::cstr(sku).get())); }
+    /** Set a line's quantity; 0 removes it. */
+    void cart_set_quantity(std::string_view sku, std::int64_t quantity)
+    {
+        chk(wabot_cart_set_quantity(t_, detail::cstr(sku).get(), quantity));
+    }
+    void cart_clear() { chk(wabot_cart_clear(t_)); }
+    /** The cart priced from the catalog now (an owned snapshot). */
+    inline class cart_view cart() const;
+
     /** Enqueue a job with the turn's effects; returns its id. */
     std::string enqueue(std::string_view queue, std::string_view payload)
     {
@@ -2158,6 +2175,26 @@ public:
         keep_.push_back(f);
     }
 
+    /* Health probes (http_server.h). */
+    /** (ready, the readiness report as JSON): storage, breakers, backlog. */
+    std::pair<bool, std::string> readiness()
+    {
+        int ready = 0;
+        char *j = nullptr;
+        detail::check(wabot_health_readiness(ctx_, &ready, &j), ctx_);
+        return {ready != 0, owned(j)};
+    }
+    /** GET liveness (200 {"status":"ok"}) and readiness (200 or 503 with
+     *  the report) routes for wabot_http_handle(). */
+    bot &health_routes(std::string_view liveness = "/healthz",
+                       std::string_view readiness = "/readyz")
+    {
+        detail::check(wabot_health_routes_add(ctx_, detail::cstr(liveness).get(),
+                                              detail::cstr(readiness).get()),
+                      ctx_);
+        return *this;
+    }
+
     /* Modules and hooks. */
     /** Run fn(hook, json) for every emit of "<module>.<hook>". */
     bot &subscribe(std::string_view hook,
@@ -2306,6 +2343,847 @@ private:
         }
     }
 };
+
+/* ------------------------------------------------------------------ */
+/* Commerce (commerce.h): money, products, the catalog, the matcher,    */
+/* the cart                                                            */
+
+namespace detail {
+
+/* A context-less call's status: the detail is the thread's wabot_errmsg(). */
+inline int check_tls(int rc)
+{
+    if (rc < 0)
+        throw error(rc, str(wabot_errmsg()));
+    return rc;
+}
+
+/* `org`, or the context's default organisation when empty. */
+inline std::string org_or_default(wabot_ctx *ctx, std::string_view org)
+{
+    if (!org.empty())
+        return std::string(org);
+    return str(wabot_ctx_option_str(ctx, nullptr, "default_organization"));
+}
+
+/* Text the library returned owned by ctx (NULL: out of memory). */
+inline std::string take(wabot_ctx *ctx, char *s, const char *what)
+{
+    if (!s)
+        throw error(WABOT_ERR_NOMEM, what);
+    std::string out(s);
+    wabot_ctx_mem_free(ctx, s);
+    return out;
+}
+
+/* Bytes (may hold NULs) the library returned owned by ctx. */
+inline std::string take_bytes(wabot_ctx *ctx, char *s, std::size_t n)
+{
+    std::string out(s ? s : "", s ? n : 0);
+    wabot_ctx_mem_free(ctx, s);
+    return out;
+}
+
+/* Like cstr, but an empty view is NULL (an optional C argument). */
+class nstr {
+public:
+    explicit nstr(std::string_view v) : s_(v) {}
+    const char *get() const { return s_.empty() ? nullptr : s_.c_str(); }
+
+private:
+    std::string s_;
+};
+
+} // namespace detail
+
+/** Minor-unit digits of an ISO 4217 code ("USD" 2, "JPY" 0). */
+inline int currency_exponent(std::string_view code)
+{
+    return detail::check_tls(wabot_currency_exponent(detail::cstr(code).get()));
+}
+
+/** An amount: `minor` units of `currency`; no floating point. + and *
+ *  throw WABOT_ERR_TOO_LARGE on int64 overflow, + WABOT_ERR_INVAL for
+ *  two currencies. */
+struct money {
+    std::int64_t minor = 0;
+    std::string currency;
+
+    /** "12.50" of USD -> {1250, "USD"}. */
+    static money parse(std::string_view text, std::string_view currency)
+    {
+        std::int64_t v = 0;
+        detail::check_tls(wabot_money_parse(detail::cstr(text).get(),
+                                            detail::cstr(currency).get(), &v));
+        return {v, std::string(currency)};
+    }
+    /** "1.50 USD", or with symbol "$1.50". */
+    std::string format(bool symbol = false) const
+    {
+        std::uint32_t f = symbol ? WABOT_MONEY_SYMBOL : 0u;
+        int n = detail::check_tls(wabot_money_format(minor, currency.c_str(), f, nullptr, 0));
+        std::string out(std::size_t(n) + 1, '\0');
+        detail::check_tls(wabot_money_format(minor, currency.c_str(), f, &out[0], out.size()));
+        out.resize(std::size_t(n));
+        return out;
+    }
+    friend money operator+(const money &a, const money &b)
+    {
+        if (a.currency != b.currency)
+            throw error(WABOT_ERR_INVAL, "cannot add " + b.currency + " to " + a.currency);
+        std::int64_t v = 0;
+        detail::check_tls(wabot_money_add(a.minor, b.minor, &v));
+        return {v, a.currency};
+    }
+    friend money operator*(const money &a, std::int64_t quantity)
+    {
+        std::int64_t v = 0;
+        detail::check_tls(wabot_money_mul(a.minor, quantity, &v));
+        return {v, a.currency};
+    }
+    friend bool operator==(const money &a, const money &b)
+    {
+        return a.minor == b.minor && a.currency == b.currency;
+    }
+};
+
+/** A product read through its accessors; borrowed (from a product_list:
+ *  valid while the list lives). */
+class product_view {
+public:
+    explicit product_view(const wabot_product *p) : p_(p) {}
+    const wabot_product *get() const { return p_; }
+    std::string sku() const { return detail::str(wabot_product_sku(p_)); }
+    std::string name() const { return detail::str(wabot_product_name(p_)); }
+    std::vector<std::string> aliases() const
+    {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < wabot_product_alias_count(p_); i++)
+            out.push_back(detail::str(wabot_product_alias(p_, i)));
+        return out;
+    }
+    std::string description() const { return detail::str(wabot_product_description(p_)); }
+    std::string category() const { return detail::str(wabot_product_category(p_)); }
+    std::int64_t price() const { return wabot_product_price(p_); }
+    std::string currency() const { return detail::str(wabot_product_currency(p_)); }
+    wabot::money money() const { return {price(), currency()}; }
+    /** Units in stock; nullopt when not tracked (unlimited). */
+    std::optional<std::int64_t> stock() const
+    {
+        std::int64_t s = wabot_product_stock(p_);
+        return s == WABOT_PRODUCT_STOCK_UNLIMITED ? std::nullopt : std::optional<std::int64_t>(s);
+    }
+    bool active() const { return wabot_product_active(p_) != 0; }
+    std::string image_url() const { return detail::str(wabot_product_image_url(p_)); }
+    /** The stored version (0: never stored). */
+    std::uint64_t version() const { return wabot_product_version(p_); }
+
+protected:
+    const wabot_product *p_;
+};
+
+/** An owned product (move-only): set its fields, then catalog::create /
+ *  update. Setters throw WABOT_ERR_INVAL naming the broken rule. */
+class product : public product_view {
+public:
+    product(wabot_ctx *ctx, std::string_view sku, std::string_view name)
+        : product_view(nullptr), ctx_(ctx)
+    {
+        own_ = wabot_product_new(ctx);
+        if (!own_)
+            throw error(WABOT_ERR_NOMEM, "wabot_product_new");
+        p_ = own_;
+        try {
+            set_sku(sku);
+            set_name(name);
+        } catch (...) {
+            wabot_product_free(own_);
+            throw;
+        }
+    }
+    /** Adopt a snapshot the library returned (catalog::get). */
+    static product adopt(wabot_ctx *ctx, wabot_product *p) { return product(ctx, p); }
+    product(product &&o) noexcept
+        : product_view(o.p_), own_(std::exchange(o.own_, nullptr)), ctx_(o.ctx_)
+    {
+        o.p_ = nullptr;
+    }
+    product &operator=(product &&o) noexcept
+    {
+        std::swap(own_, o.own_);
+        std::swap(p_, o.p_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    product(const product &) = delete;
+    product &operator=(const product &) = delete;
+    ~product() { wabot_product_free(own_); }
+    wabot_product *get() const { return own_; }
+
+    product &set_sku(std::string_view v)
+    {
+        return c(wabot_product_set_sku(own_, detail::cstr(v).get()));
+    }
+    product &set_name(std::string_view v)
+    {
+        return c(wabot_product_set_name(own_, detail::cstr(v).get()));
+    }
+    product &add_alias(std::string_view v)
+    {
+        return c(wabot_product_add_alias(own_, detail::cstr(v).get()));
+    }
+    product &clear_aliases() { return c(wabot_product_clear_aliases(own_)); }
+    product &set_description(std::string_view v)
+    {
+        return c(wabot_product_set_description(own_, detail::cstr(v).get()));
+    }
+    product &set_category(std::string_view v)
+    {
+        return c(wabot_product_set_category(own_, detail::cstr(v).get()));
+    }
+    product &set_price(std::int64_t minor, std::string_view currency)
+    {
+        return c(wabot_product_set_price(own_, minor, detail::cstr(currency).get()));
+    }
+    /** Units in stock; nullopt: not tracked. */
+    product &set_stock(std::optional<std::int64_t> stock)
+    {
+        return c(wabot_product_set_stock(own_, stock ? *stock : WABOT_PRODUCT_STOCK_UNLIMITED));
+    }
+    product &set_active(bool on) { return c(wabot_product_set_active(own_, on ? 1 : 0)); }
+    product &set_image_url(std::string_view v)
+    {
+        return c(wabot_product_set_image_url(own_, detail::cstr(v).get()));
+    }
+    /** The import/export JSON of the product. */
+    std::string to_json() const { return detail::take(ctx_, wabot_product_to_json(own_), "to_json"); }
+
+private:
+    wabot_product *own_ = nullptr;
+    wabot_ctx *ctx_ = nullptr;
+    product(wabot_ctx *ctx, wabot_product *p) : product_view(p), own_(p), ctx_(ctx) {}
+    product &c(int rc)
+    {
+        detail::check(rc, ctx_);
+        return *this;
+    }
+};
+
+/** A page of products (owned, move-only): size(), operator[], cursor()
+ *  ("0": the last page). */
+class product_list {
+public:
+    explicit product_list(wabot_product_list *l) : l_(l) {}
+    product_list(product_list &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    product_list &operator=(product_list &&o) noexcept
+    {
+        std::swap(l_, o.l_);
+        return *this;
+    }
+    product_list(const product_list &) = delete;
+    product_list &operator=(const product_list &) = delete;
+    ~product_list() { wabot_product_list_free(l_); }
+    std::size_t size() const { return wabot_product_list_count(l_); }
+    product_view operator[](std::size_t i) const { return product_view(wabot_product_list_at(l_, i)); }
+    std::string cursor() const { return detail::str(wabot_product_list_cursor(l_)); }
+    bool last() const { return cursor() == "0"; }
+
+private:
+    wabot_product_list *l_;
+};
+
+/** What an import did: status() is WABOT_OK, or WABOT_ERR_INVAL when
+ *  rows were refused (nothing written unless partial). */
+struct import_report {
+    struct problem {
+        std::size_t row; /* from 1; 0: the document */
+        std::string field, reason;
+    };
+    int status = WABOT_OK;
+    std::size_t written = 0;
+    std::vector<problem> errors;
+    std::string json;
+};
+
+/** The matcher's reading of one text (owned, move-only). */
+class match {
+public:
+    struct candidate {
+        std::string sku, name;
+        int score = 0; /* 0..1000 */
+        std::int64_t price = 0;
+        std::string currency;
+    };
+    struct line {
+        std::string text;
+        std::int64_t quantity = 0;
+        bool ambiguous = false;
+        std::vector<candidate> candidates; /* best first */
+    };
+    match(wabot_ctx *ctx, wabot_match *m) : m_(m), ctx_(ctx) {}
+    match(match &&o) noexcept : m_(std::exchange(o.m_, nullptr)), ctx_(o.ctx_) {}
+    match &operator=(match &&o) noexcept
+    {
+        std::swap(m_, o.m_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    match(const match &) = delete;
+    match &operator=(const match &) = delete;
+    ~match() { wabot_match_free(m_); }
+    wabot_match *get() const { return m_; }
+
+    std::vector<line> lines() const
+    {
+        std::vector<line> out;
+        for (std::size_t i = 0; i < wabot_match_line_count(m_); i++) {
+            line l{detail::str(wabot_match_line_text(m_, i)), wabot_match_line_quantity(m_, i),
+                   wabot_match_line_ambiguous(m_, i) != 0, {}};
+            for (std::size_t j = 0; j < wabot_match_candidate_count(m_, i); j++)
+                l.candidates.push_back({detail::str(wabot_match_candidate_sku(m_, i, j)),
+                                        detail::str(wabot_match_candidate_name(m_, i, j)),
+                                        wabot_match_candidate_score(m_, i, j),
+                                        wabot_match_candidate_price(m_, i, j),
+                                        detail::str(wabot_match_candidate_currency(m_, i, j))});
+            out.push_back(std::move(l));
+        }
+        return out;
+    }
+    /** Words that matched no product (folded), in text order. */
+    std::vector<std::string> unknown() const
+    {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < wabot_match_unknown_count(m_); i++)
+            out.push_back(detail::str(wabot_match_unknown(m_, i)));
+        return out;
+    }
+    /** The answer when the match is not a clean order ("" when it is). */
+    std::string reply_text() const
+    {
+        return detail::take(ctx_, wabot_match_reply_text(m_), "wabot_match_reply_text");
+    }
+    std::string json() const { return detail::take(ctx_, wabot_match_json(m_), "wabot_match_json"); }
+    /** Fill o with buttons/rows to pick among ambiguous line i. */
+    void choices(std::size_t i, class out &o) const;
+
+private:
+    wabot_match *m_;
+    wabot_ctx *ctx_;
+};
+
+/** A priced snapshot of a turn's cart (turn::cart()). */
+class cart_view {
+public:
+    struct line {
+        std::string sku, name;
+        std::int64_t quantity = 0, unit_price = 0, total = 0;
+        int status = WABOT_OK; /* why it cannot be ordered */
+        bool orderable() const { return status == WABOT_OK; }
+    };
+    cart_view(wabot_ctx *ctx, wabot_cart *c) : c_(c), ctx_(ctx) {}
+    cart_view(cart_view &&o) noexcept : c_(std::exchange(o.c_, nullptr)), ctx_(o.ctx_) {}
+    cart_view &operator=(cart_view &&o) noexcept
+    {
+        std::swap(c_, o.c_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    cart_view(const cart_view &) = delete;
+    cart_view &operator=(const cart_view &) = delete;
+    ~cart_view() { wabot_cart_free(c_); }
+    std::vector<line> lines() const
+    {
+        std::vector<line> out;
+        for (std::size_t i = 0; i < wabot_cart_line_count(c_); i++)
+            out.push_back({detail::str(wabot_cart_line_sku(c_, i)),
+                           detail::str(wabot_cart_line_name(c_, i)),
+                           wabot_cart_line_quantity(c_, i), wabot_cart_line_unit_price(c_, i),
+                           wabot_cart_line_total(c_, i), wabot_cart_line_status(c_, i)});
+        return out;
+    }
+    std::int64_t total() const { return wabot_cart_total(c_); }
+    std::string currency() const { return detail::str(wabot_cart_currency(c_)); }
+    /** The cart as a message. */
+    std::string text() const { return detail::take(ctx_, wabot_cart_text(c_), "wabot_cart_text"); }
+
+private:
+    wabot_cart *c_;
+    wabot_ctx *ctx_;
+};
+
+inline cart_view turn::cart() const
+{
+    wabot_cart *c = nullptr;
+    chk(wabot_cart_get(t_, &c));
+    return cart_view(wabot_turn_ctx(t_), c);
+}
+
+/** One organisation's product catalog (empty org: the default one). The
+ *  bot must outlive it. */
+class catalog {
+public:
+    explicit catalog(const bot &b, std::string_view org = {})
+        : ctx_(b.get()), org_(detail::org_or_default(b.get(), org)) {}
+    const std::string &org() const { return org_; }
+
+    /** A new product of this catalog's context (not stored yet). */
+    product make(std::string_view sku, std::string_view name) const { return product(ctx_, sku, name); }
+    /** Store a new product (WABOT_ERR_EXISTS when the sku is taken);
+     *  returns its version, also set on p. */
+    std::uint64_t create(product &p)
+    {
+        std::uint64_t v = 0;
+        chk(wabot_catalog_create(ctx_, org_.c_str(), p.get(), &v));
+        return v;
+    }
+    /** Replace the product of p's sku; expected != 0: only if the stored
+     *  version still is that (WABOT_ERR_CONFLICT otherwise). */
+    std::uint64_t update(product &p, std::uint64_t expected = 0)
+    {
+        std::uint64_t v = 0;
+        chk(wabot_catalog_update(ctx_, org_.c_str(), p.get(), expected, &v));
+        return v;
+    }
+    /** The product, or nullopt when there is none. */
+    std::optional<product> get(std::string_view sku) const
+    {
+        wabot_product *p = nullptr;
+        int rc = wabot_catalog_get(ctx_, org_.c_str(), detail::cstr(sku).get(), &p);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        return product::adopt(ctx_, p);
+    }
+    void remove(std::string_view sku, std::uint64_t expected = 0)
+    {
+        chk(wabot_catalog_delete(ctx_, org_.c_str(), detail::cstr(sku).get(), expected));
+    }
+    std::int64_t count() const
+    {
+        std::int64_t n = 0;
+        chk(wabot_catalog_count(ctx_, org_.c_str(), &n));
+        return n;
+    }
+    /** One page in creation order after `cursor` ("0": from the start)
+     *  of `category` (empty: every product). */
+    product_list list(std::string_view cursor = "0", std::size_t limit = 100,
+                      std::string_view category = {}, bool active_only = false) const
+    {
+        wabot_product_list *l = nullptr;
+        chk(wabot_catalog_list(ctx_, org_.c_str(), detail::nstr(category).get(),
+                               active_only ? WABOT_CATALOG_ACTIVE_ONLY : 0u,
+                               detail::cstr(cursor).get(), limit, &l));
+        return product_list(l);
+    }
+    /** fn(product_view) for every product, page by page. */
+    template <class F>
+    void for_each(F &&fn, std::string_view category = {},
+                  bool active_only = false, std::size_t page_size = 100) const
+    {
+        std::string cursor = "0";
+        do {
+            product_list page = list(cursor, page_size, category, active_only);
+            for (std::size_t i = 0; i < page.size(); i++)
+                fn(page[i]);
+            cursor = page.cursor();
+        } while (cursor != "0");
+    }
+    /** Import products from JSON. Refused rows are not an exception: the
+     *  report's status is WABOT_ERR_INVAL (nothing written unless
+     *  partial). Other failures (PARSE, TOO_LARGE, STORAGE) throw. */
+    import_report import_json(std::string_view json, bool partial = false)
+    {
+        wabot_import_report *r = nullptr;
+        int rc = wabot_catalog_import(ctx_, org_.c_str(), json.data(), json.size(),
+                                      partial ? WABOT_IMPORT_PARTIAL : 0u, &r);
+        if (rc < 0 && (rc != WABOT_ERR_INVAL || !r)) {
+            wabot_import_report_free(r);
+            chk(rc);
+        }
+        import_report out;
+        out.status = rc < 0 ? rc : WABOT_OK;
+        out.written = wabot_import_report_written(r);
+        for (std::size_t i = 0; i < wabot_import_report_error_count(r); i++)
+            out.errors.push_back({wabot_import_report_error_row(r, i),
+                                  detail::str(wabot_import_report_error_field(r, i)),
+                                  detail::str(wabot_import_report_error_reason(r, i))});
+        char *j = wabot_import_report_json(r);
+        wabot_import_report_free(r);
+        out.json = detail::take(ctx_, j, "wabot_import_report_json");
+        return out;
+    }
+    /** Every product as a JSON array in the import shape. */
+    std::string export_json() const
+    {
+        char *j = nullptr;
+        std::size_t n = 0;
+        chk(wabot_catalog_export(ctx_, org_.c_str(), &j, &n));
+        return detail::take_bytes(ctx_, j, n);
+    }
+    /** (page `page` of the menu text, number of pages). */
+    std::pair<std::string, std::size_t>
+    menu_text(std::size_t page = 0, std::string_view category = {},
+              std::size_t max_chars = 0) const
+    {
+        char *t = nullptr;
+        std::size_t pages = 0;
+        chk(wabot_catalog_menu_text(ctx_, org_.c_str(), detail::nstr(category).get(), max_chars,
+                                    page, &t, &pages));
+        return {detail::take(ctx_, t, "menu_text"), pages};
+    }
+    /** Fill o as an interactive list of the menu's page; returns the
+     *  number of pages of 10. */
+    inline std::size_t menu_list(class out &o, std::size_t page = 0,
+                                 std::string_view category = {}) const;
+    /** Read free text ("2 cokes and a water") as order lines. */
+    wabot::match match(std::string_view text, std::string_view locale = {}) const
+    {
+        wabot_match *m = nullptr;
+        chk(wabot_catalog_match(ctx_, org_.c_str(),
+                                locale.empty() ? nullptr : detail::cstr(locale).get(),
+                                detail::cstr(text).get(), &m));
+        return wabot::match(ctx_, m);
+    }
+    /** Commerce figures as JSON. */
+    std::string stats_json() const
+    {
+        char *j = nullptr;
+        chk(wabot_commerce_stats_json(ctx_, org_.c_str(), &j));
+        return detail::take(ctx_, j, "stats");
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+inline std::size_t catalog::menu_list(class out &o, std::size_t page,
+                                      std::string_view category) const
+{
+    std::size_t pages = 0;
+    chk(wabot_catalog_menu_list(ctx_, org_.c_str(), detail::nstr(category).get(), page, o.get(),
+                                &pages));
+    return pages;
+}
+
+inline void match::choices(std::size_t i, class out &o) const
+{
+    detail::check(wabot_match_choices_out(m_, i, o.get()), ctx_);
+}
+
+/* ------------------------------------------------------------------ */
+/* Invoices (invoice.h)                                                */
+
+inline std::string invoice_status_name(wabot_invoice_status s)
+{
+    return detail::str(wabot_invoice_status_name(s));
+}
+
+/** An invoice being put together (owned, move-only). */
+class invoice_draft {
+public:
+    invoice_draft(wabot_ctx *ctx, std::string_view org, std::string_view customer,
+                  std::string_view currency)
+        : ctx_(ctx)
+    {
+        d_ = wabot_invoice_draft_new(ctx, org.empty() ? nullptr : detail::cstr(org).get(),
+                                     detail::cstr(customer).get(),
+                                     detail::cstr(currency).get());
+        if (!d_)
+            throw error(WABOT_ERR_INVAL, detail::str(wabot_ctx_errmsg(ctx)));
+    }
+    invoice_draft(invoice_draft &&o) noexcept : d_(std::exchange(o.d_, nullptr)), ctx_(o.ctx_) {}
+    invoice_draft &operator=(invoice_draft &&o) noexcept
+    {
+        std::swap(d_, o.d_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    invoice_draft(const invoice_draft &) = delete;
+    invoice_draft &operator=(const invoice_draft &) = delete;
+    ~invoice_draft() { wabot_invoice_draft_free(d_); }
+    wabot_invoice_draft *get() const { return d_; }
+
+    /** Idempotency key: the same key issues one invoice per organisation. */
+    invoice_draft &key(std::string_view k)
+    {
+        detail::check(wabot_invoice_draft_set_key(d_, detail::cstr(k).get()), ctx_);
+        return *this;
+    }
+    /** Append a line; tax_bp nullopt: the organisation's invoices.tax_bp. */
+    invoice_draft &add_line(std::string_view sku, std::string_view name, std::int64_t quantity,
+                            std::int64_t unit_minor,
+                            std::optional<std::int32_t> tax_bp = std::nullopt)
+    {
+        detail::check(wabot_invoice_draft_add_line(d_, detail::cstr(sku).get(),
+                                                   detail::cstr(name).get(), quantity,
+                                                   unit_minor,
+                                                   tax_bp ? *tax_bp : WABOT_INVOICE_TAX_DEFAULT),
+                      ctx_);
+        return *this;
+    }
+    /** Issue it; returns the number. A key issued already throws
+     *  WABOT_ERR_EXISTS, or with exist_ok returns that invoice's number. */
+    std::string issue(bool exist_ok = false)
+    {
+        char *n = nullptr;
+        int rc = wabot_invoice_issue(d_, &n);
+        std::string number = detail::str(n);
+        wabot_ctx_mem_free(ctx_, n);
+        if (!(rc == WABOT_ERR_EXISTS && exist_ok))
+            detail::check(rc, ctx_);
+        return number;
+    }
+
+private:
+    wabot_invoice_draft *d_;
+    wabot_ctx *ctx_;
+};
+
+/** One organisation's invoices (empty org: the default one). Invoices
+ *  cross as JSON text (invoice.h). */
+class invoices {
+public:
+    explicit invoices(const bot &b, std::string_view org = {}) : ctx_(b.get()), org_(org) {}
+
+    invoice_draft draft(std::string_view customer, std::string_view currency) const
+    {
+        return invoice_draft(ctx_, org_, customer, currency);
+    }
+    /** The invoice's JSON, or nullopt when there is none. */
+    std::optional<std::string> get(std::string_view number) const
+    {
+        char *j = nullptr;
+        int rc = wabot_invoice_get(ctx_, o(), detail::cstr(number).get(), &j);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        return detail::take(ctx_, j, "invoice_get");
+    }
+    /** {"invoices":[...],"next_offset":n} newest first, of one customer
+     *  (empty: all) in one status (0: any). */
+    std::string list_json(std::string_view customer = {},
+                          wabot_invoice_status status = static_cast<wabot_invoice_status>(0),
+                          std::int64_t offset = 0, std::int64_t limit = 100) const
+    {
+        char *j = nullptr;
+        chk(wabot_invoice_list(ctx_, o(), detail::nstr(customer).get(), status, offset, limit,
+                               &j));
+        return detail::take(ctx_, j, "invoice_list");
+    }
+    void set_status(std::string_view number, wabot_invoice_status s)
+    {
+        chk(wabot_invoice_set_status(ctx_, o(), detail::cstr(number).get(), s));
+    }
+    void mark_paid(std::string_view number)
+    {
+        chk(wabot_invoice_mark_paid(ctx_, o(), detail::cstr(number).get()));
+    }
+    void mark_void(std::string_view number)
+    {
+        chk(wabot_invoice_void(ctx_, o(), detail::cstr(number).get()));
+    }
+    /** Mark past-due ISSUED/SENT invoices OVERDUE; returns how many. */
+    std::int64_t mark_overdue(std::int64_t limit = 100)
+    {
+        std::int64_t n = 0;
+        chk(wabot_invoice_mark_overdue(ctx_, o(), limit, &n));
+        return n;
+    }
+    std::string stats_json() const
+    {
+        char *j = nullptr;
+        chk(wabot_invoice_stats(ctx_, o(), &j));
+        return detail::take(ctx_, j, "invoice_stats");
+    }
+    std::string render_text(std::string_view number) const
+    {
+        char *t = nullptr;
+        chk(wabot_invoice_render_text(ctx_, o(), detail::cstr(number).get(), &t));
+        return detail::take(ctx_, t, "render_text");
+    }
+    /** The PDF's bytes. */
+    std::string render_pdf(std::string_view number) const
+    {
+        char *p = nullptr;
+        std::size_t n = 0;
+        chk(wabot_invoice_render_pdf(ctx_, o(), detail::cstr(number).get(), &p, &n));
+        return detail::take_bytes(ctx_, p, n);
+    }
+    /** A signed, expiring URL of the PDF (WABOT_ERR_STATE without
+     *  invoices.secret or public_url). */
+    std::string document_url(std::string_view number) const
+    {
+        char *u = nullptr;
+        chk(wabot_invoice_document_url(ctx_, o(), detail::cstr(number).get(), &u));
+        return detail::take(ctx_, u, "document_url");
+    }
+    /** Queue an invoice job (JSON of invoice.h) for the built-in worker;
+     *  returns the job id (WABOT_ERR_EXISTS when that key is queued). */
+    std::string enqueue(std::string_view json)
+    {
+        char *id = nullptr;
+        int rc = wabot_invoice_enqueue(ctx_, json.data(), json.size(), &id);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        chk(rc);
+        return out;
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    const char *o() const { return org_.empty() ? nullptr : org_.c_str(); }
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+/* ------------------------------------------------------------------ */
+/* Templates, customers, audiences (template.h, campaign.h)            */
+
+/** A compiled message template (owned, move-only; free it before its
+ *  bot). Compiling throws WABOT_ERR_INVAL naming the byte position. */
+class message_template {
+public:
+    /** Supplies a placeholder's value; nullopt: none (the default). */
+    using lookup = std::function<std::optional<std::string>(wabot_template_scope,
+                                                            std::string_view attr)>;
+    message_template(const bot &b, std::string_view text) : ctx_(b.get())
+    {
+        detail::check_tls(wabot_template_compile(ctx_, text.data(), text.size(), &t_));
+    }
+    message_template(message_template &&o) noexcept
+        : t_(std::exchange(o.t_, nullptr)), ctx_(o.ctx_) {}
+    message_template &operator=(message_template &&o) noexcept
+    {
+        std::swap(t_, o.t_);
+        std::swap(ctx_, o.ctx_);
+        return *this;
+    }
+    message_template(const message_template &) = delete;
+    message_template &operator=(const message_template &) = delete;
+    ~message_template() { wabot_template_free(t_); }
+    wabot_template *get() const { return t_; }
+
+    std::size_t placeholders() const { return wabot_template_placeholders(t_); }
+    /** Render with values from a JSON object {"name","customer":{},"org":{}}. */
+    std::string render_json(std::string_view vars) const
+    {
+        char *s = nullptr;
+        std::size_t n = 0;
+        detail::check_tls(wabot_template_render_json(t_, vars.data(), vars.size(), &s, &n));
+        return detail::take_bytes(ctx_, s, n);
+    }
+    /** Render with values from fn; an exception fn throws is rethrown
+     *  once the render is over. */
+    std::string render(const lookup &fn) const
+    {
+        render_state st{&fn, {}, nullptr};
+        char *s = nullptr;
+        std::size_t n = 0;
+        detail::check_tls(wabot_template_render(t_, &lookup_tramp, &st, &s, &n));
+        std::string out = detail::take_bytes(ctx_, s, n);
+        if (st.failure)
+            std::rethrow_exception(st.failure);
+        return out;
+    }
+
+private:
+    /* One render's callback state: the values handed to C stay alive
+     * until the render returns; an exception waits there. */
+    struct render_state {
+        const lookup *fn;
+        std::vector<std::unique_ptr<std::string>> keep;
+        std::exception_ptr failure;
+    };
+    wabot_template *t_ = nullptr;
+    wabot_ctx *ctx_;
+    static const char *lookup_tramp(void *ud, wabot_template_scope scope, const char *attr)
+    {
+        auto *st = static_cast<render_state *>(ud);
+        try {
+            std::optional<std::string> v = (*st->fn)(scope, attr ? attr : "");
+            if (!v)
+                return nullptr;
+            st->keep.push_back(std::make_unique<std::string>(std::move(*v)));
+            return st->keep.back()->c_str();
+        } catch (...) {
+            if (!st->failure)
+                st->failure = std::current_exception();
+            return nullptr;
+        }
+    }
+};
+
+/** One organisation's customer profiles (empty org: the default one).
+ *  Customers cross as JSON text (campaign.h). */
+class customers {
+public:
+    explicit customers(const bot &b, std::string_view org = {})
+        : ctx_(b.get()), org_(detail::org_or_default(b.get(), org)) {}
+
+    /** Create or update; returns the customer after the change. */
+    std::string upsert_json(std::string_view json)
+    {
+        char *o = nullptr;
+        chk(wabot_customer_upsert_json(ctx_, org_.c_str(), json.data(), json.size(), &o));
+        return detail::take(ctx_, o, "upsert");
+    }
+    /** Bulk upsert of a JSON array; returns the report. */
+    std::string import_json(std::string_view json)
+    {
+        char *o = nullptr;
+        chk(wabot_customer_import_json(ctx_, org_.c_str(), json.data(), json.size(), &o));
+        return detail::take(ctx_, o, "import");
+    }
+    /** The customer's JSON, or nullopt when there is none. */
+    std::optional<std::string> get_json(std::string_view phone) const
+    {
+        char *o = nullptr;
+        int rc = wabot_customer_get_json(ctx_, org_.c_str(), detail::cstr(phone).get(), &o);
+        if (rc == WABOT_ERR_NOT_FOUND)
+            return std::nullopt;
+        chk(rc);
+        return detail::take(ctx_, o, "get");
+    }
+    void remove(std::string_view phone)
+    {
+        chk(wabot_customer_delete(ctx_, org_.c_str(), detail::cstr(phone).get()));
+    }
+    /** {"customers":[...],"cursor":"..."}: one page ("0": done). */
+    std::string list_json(std::string_view cursor = "0", std::size_t count = 100) const
+    {
+        char *o = nullptr;
+        chk(wabot_customer_list_json(ctx_, org_.c_str(), detail::cstr(cursor).get(), count, &o));
+        return detail::take(ctx_, o, "list");
+    }
+    /** One page {"recipients","cursor","excluded"} of an audience. */
+    std::string audience_json(std::string_view audience, std::string_view cursor = "0",
+                              std::size_t count = 100) const
+    {
+        char *o = nullptr;
+        chk(wabot_audience_resolve_json(ctx_, org_.c_str(), audience.data(), audience.size(),
+                                        detail::cstr(cursor).get(), count, &o));
+        return detail::take(ctx_, o, "audience");
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+/** Whether a campaign feature is on (for org, or context-wide when empty). */
+inline bool campaign_feature_enabled(const bot &b, wabot_campaign_feature f,
+                                     std::string_view org = {})
+{
+    int rc = wabot_campaign_feature_check(b.get(), org.empty() ? nullptr : detail::cstr(org).get(),
+                                          f);
+    if (rc == WABOT_ERR_UNSUPPORTED)
+        return false;
+    detail::check(rc, b.get());
+    return true;
+}
 
 /* ------------------------------------------------------------------ */
 /* Functions without a context                                         */

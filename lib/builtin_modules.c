@@ -3,6 +3,7 @@
 #include "commerce/invoice_internal.h"
 #include "admin.h"
 #include "commerce/commerce.h"
+#include "commerce/order_internal.h"
 #include "campaign.h"
 #include "delivery.h"
 #include "http.h"
@@ -41,6 +42,7 @@ static const wabot_module_def *const builtin[] = {
     &wb_monitoring_module,
     &wb_commerce_module,
     &wb_invoices_module,
+    &wb_orders_module,
     &wb_campaign_module,
 };
 

@@ -6,7 +6,8 @@ PKGS="meson ninja-build pkg-config gcc g++ python3 libjansson-dev check
 libcpp-httplib-dev
 libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libhiredis-dev
 libuv1-dev libevent-dev abigail-tools valgrind curl redis-server
-python3-prometheus-client libhpdf-dev poppler-utils cmake"
+python3-prometheus-client libhpdf-dev poppler-utils cmake
+groff-base man-db"
 # --bench: also what tests/bench/e2e.sh needs (the load generator)
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS wrk"
 

@@ -306,6 +306,9 @@ WABOT_API int wabot_worker_add(wabot_ctx *ctx, const char *queue,
                                wabot_job_fn fn, void *ud,
                                wabot_destroy_fn destroy, int concurrency);
 
+/** The job's context, queue name and id (borrowed, valid until the job is
+ *  finished). Call from the worker, or from the thread that finishes the
+ *  job, while it is active; never fail (a NULL job gives NULL / ""). */
 WABOT_API wabot_ctx *wabot_job_ctx(const wabot_job *job);
 WABOT_API const char *wabot_job_queue(const wabot_job *job);
 WABOT_API const char *wabot_job_id(const wabot_job *job);

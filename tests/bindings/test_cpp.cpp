@@ -5,33 +5,13 @@
  * A plain program (Check does not suit templates): each check prints what
  * failed and the program exits 1.
  */
-#include <wabot.hpp>
+#include "cpp_check.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-static int failures = 0;
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,       \
-                         __LINE__, #cond);                                    \
-            failures++;                                                       \
-        }                                                                     \
-    } while (0)
-
-template <class F> static int code_of(F &&f)
-{
-    try {
-        f();
-    } catch (const wabot::error &e) {
-        return e.code();
-    }
-    return 0;
-}
 
 static wabot::message msg(const std::string &id, const std::string &text)
 {

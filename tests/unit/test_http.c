@@ -408,8 +408,10 @@ START_TEST(test_timeout_fails_with_timeout_within_roughly_the_timeout)
     ck_assert_int_eq(res.status, WABOT_ERR_TIMEOUT);
     ck_assert_int_eq(res.code, 0);
     ck_assert(strlen(res.error) > 0);
+    /* TIMEOUT, not /slow's answer (at 2000 ms), shows the timer fired
+     * first; no upper bound on `took`: a loaded CI machine under valgrind
+     * may take long to get there, and that is not this test's failure. */
     ck_assert_int_ge(took, 290);
-    ck_assert_int_lt(took, 1900); /* /slow answers at 2000 */
     fprintf(stderr, "timeout 300 ms fired after %lld ms: %s\n",
             (long long)took, res.error);
     result_free(&res);
@@ -643,7 +645,9 @@ START_TEST(test_loop_timer_is_armed_while_a_request_is_in_flight)
     int wake_watch = log.watches;
     ck_assert_int_eq(wabot_ctx_next_timeout_ms(c), -1);
     result res = {0};
-    ck_assert_int_eq(get(c, "/slow", 1000, &res), WABOT_OK);
+    /* A timeout far beyond /slow's 2000 ms answer: the request is still
+     * in flight after the polls below however slow the machine is. */
+    ck_assert_int_eq(get(c, "/slow", 30000, &res), WABOT_OK);
     /* curl asked to run at once, and the loop knows. */
     ck_assert_int_eq(wabot_ctx_next_timeout_ms(c), 0);
     for (int i = 0; i < 5; i++)
@@ -651,12 +655,13 @@ START_TEST(test_loop_timer_is_armed_while_a_request_is_in_flight)
     ck_assert_int_eq(res.calls, 0);
     int64_t next = wabot_ctx_next_timeout_ms(c);
     ck_assert_int_ge(next, 0);
-    ck_assert_int_le(next, 1000);
+    ck_assert_int_le(next, 30000);
     ck_assert_int_gt(log.watches, wake_watch); /* curl's socket */
     ck_assert_int_gt(log.timers, 0);
     ck_assert_int_ge(log.last_ms, 0);
-    run_until(c, &res.calls, 1, 5000);
-    ck_assert_int_eq(res.status, WABOT_ERR_TIMEOUT);
+    run_until(c, &res.calls, 1, 20000);
+    ck_assert_int_eq(res.status, WABOT_OK);
+    ck_assert_int_eq(res.code, 200);
     wabot_ctx_free(c);
     result_free(&res);
 }
@@ -749,8 +754,9 @@ START_TEST(test_host_loop_through_hooks_alone_drives_requests)
     while ((m.finished < 10 || !slow.calls) && mono_ms() - t0 < 5000)
         host_step(&h, c);
     ck_assert_int_eq(m.ok, 10);
-    ck_assert_int_eq(slow.status, WABOT_ERR_TIMEOUT); /* by the timer */
-    ck_assert_int_lt(slow.at_ms - t0, 1900);
+    ck_assert_int_eq(slow.status, WABOT_ERR_TIMEOUT); /* by the timer,
+                                                         * before /slow's
+                                                         * 2000 ms answer */
     wabot_ctx_free(c);
     ck_assert_int_eq(h.n, 0); /* every socket unwatched */
     ck_assert_int_eq(h.timer_at, -1);
@@ -778,8 +784,7 @@ START_TEST(test_fake_clock_does_not_stop_curl_timeouts)
     ck_assert_int_eq(ok.code, 200);
     ck_assert_int_eq(slow.calls, 1);
     ck_assert_int_eq(slow.status, WABOT_ERR_TIMEOUT);
-    ck_assert_int_ge(took, 290);
-    ck_assert_int_lt(took, 1900);
+    ck_assert_int_ge(took, 290); /* and TIMEOUT: before /slow's answer */
     /* The context's time never moved. */
     ck_assert_int_eq(wabot_ctx_now_ms(c), TU_EPOCH_MS);
     wabot_ctx_free(c);

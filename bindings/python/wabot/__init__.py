@@ -29,6 +29,14 @@ from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
                      meta_signature, migration_bucket, msg_type_name,
                      record_decode, record_encode, twilio_signature,
                      twilio_signature_valid)
+from . import commerce, invoices, campaign  # noqa: E402
+from .commerce import (Candidate, Cart, CartLine, CartView,  # noqa: E402
+                       Catalog, ImportReport, Match, MatchLine, Money,
+                       Product, currency_exponent, money_format,
+                       money_parse)
+from .invoices import InvoiceDraft, InvoiceStatus, Invoices  # noqa: E402
+from .campaign import (Audiences, Customers, Feature,  # noqa: E402
+                       Template, TemplateScope)
 
 __version__ = "0.2.0"
 
@@ -43,4 +51,9 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "record_encode", "twilio_signature_valid", "Module",
            "ModuleContext", "OptionDef", "STAGE_ADMIT", "STAGE_TURN",
            "last_error", "migration_bucket", "meta_signature",
-           "twilio_signature"]
+           "twilio_signature", "commerce", "invoices", "campaign",
+           "Candidate", "Cart", "CartLine", "CartView", "Catalog",
+           "ImportReport", "Match", "MatchLine", "Money", "Product",
+           "currency_exponent", "money_format", "money_parse",
+           "InvoiceDraft", "InvoiceStatus", "Invoices", "Audiences",
+           "Customers", "Feature", "Template", "TemplateScope"]

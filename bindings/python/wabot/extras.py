@@ -1,7 +1,7 @@
 """More of the C API on the Pythonic classes: the outbound builder, jobs,
 texts, metrics samples, signatures, records. Imported by the package."""
-from ctypes import POINTER, byref, c_char_p, c_int64, c_size_t, c_uint32, \
-    c_uint64, c_void_p, cast, string_at
+from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, \
+    c_uint32, c_uint64, c_void_p, cast, string_at
 
 from . import _ffi
 from ._loader import lib as _lib
@@ -579,3 +579,26 @@ def meta_signature(app_secret, body):
     if rc:
         raise error_for(rc, last_error())
     return out.value.decode()
+
+
+# ---------------------------------------------------------------------
+# Health probes
+
+def _bot_readiness(self):
+    """(ready, report dict): storage reachable, breakers, backlog."""
+    import json
+    ready, out = c_int(), c_void_p()
+    self._check(_lib().wabot_health_readiness(self._ctx, byref(ready),
+                                              byref(out)))
+    return bool(ready.value), json.loads(_owned_ctx(self._ctx, out.value))
+
+
+def _bot_health_routes(self, liveness="/healthz", readiness="/readyz"):
+    """Serve GET liveness (200 {"status":"ok"}) and readiness (200 or 503
+    with readiness()'s report) through handle_http."""
+    self._check(_lib().wabot_health_routes_add(self._ctx, _b(liveness),
+                                               _b(readiness)))
+
+
+Bot.readiness = _bot_readiness
+Bot.add_health_routes = _bot_health_routes

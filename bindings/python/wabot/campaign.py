@@ -1,0 +1,237 @@
+"""Campaign building blocks (include/wabot/campaign.h, template.h,
+doc/campaigns.md): message templates, customer profiles, audiences and
+the campaign feature switches.
+
+    t = wabot.Template(bot, "Hi {{name|there}}, {{org.name}} opens at 9")
+    t.render({"name": "Ana", "org": {"name": "Acme"}})
+    bot.customers().upsert({"phone": "+15550001", "tags": ["vip"]})
+    phones, excluded = bot.audiences().resolve({"type": "tags",
+                                                "any": ["vip"]})
+
+Customers and audience pages cross as dicts (the JSON of campaign.h).
+"""
+import enum
+import json
+from ctypes import (CFUNCTYPE, byref, c_char_p, c_int, c_size_t, c_void_p,
+                    create_string_buffer, addressof)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
+                    Tuple, Union)
+
+from ._loader import lib as _lib
+from .bot import Bot, _b, _owned_ctx, _s
+from ._handle import OrgScoped, OwnedHandle, owned_bytes
+from .errors import Status, error_for
+
+# wabot_template_lookup_fn: the result is an address (kept alive by the
+# render call in Python) rather than c_char_p, which ctypes would not keep.
+LOOKUP_FN = CFUNCTYPE(c_void_p, c_void_p, c_int, c_char_p)
+
+
+class TemplateScope(enum.IntEnum):
+    """Where a placeholder's value comes from."""
+    NAME = 0        # {{name}}
+    CUSTOMER = 1    # {{customer.<attr>}}
+    ORG = 2         # {{org.<attr>}}
+
+
+class Feature(enum.IntEnum):
+    """wabot_campaign_feature."""
+    CAMPAIGNS = 0   # campaign.enabled
+    REMINDERS = 1   # campaign.reminders_enabled
+
+
+class Template(OwnedHandle):
+    """A compiled message template ({{name}}, {{customer.x}}, {{org.x}},
+    {{key|default}}). Compiling checks it: InvalidArgument naming the
+    byte position, TooLarge over 64 KiB. Owned: close() or the collector
+    frees it (before its bot is closed)."""
+
+    def __init__(self, bot: Bot, text: Union[str, bytes]):
+        self._bot = bot
+        self._p = None
+        raw = _b(text)
+        out = c_void_p()
+        rc = _lib().wabot_template_compile(bot._ctx, raw, len(raw),
+                                           byref(out))
+        if rc < 0:
+            raise error_for(rc, _s(_lib().wabot_errmsg()))
+        self._p = out.value
+
+    _free_fn, _what = "wabot_template_free", "template"
+
+    @property
+    def placeholders(self) -> int:
+        """How many placeholders the template holds."""
+        return _lib().wabot_template_placeholders(self._p)
+
+    def render(self, values: Union[Mapping[str, Any], str, None,
+                                   Callable[[TemplateScope, str],
+                                            Optional[str]]] = None) -> str:
+        """Render with `values`: a dict {"name", "customer": {..},
+        "org": {..}} (or its JSON text), or a callable(scope, attr) ->
+        str or None (missing: the default is used)."""
+        if callable(values):
+            return self._render_fn(values)
+        if values is None:
+            values = {}
+        if not isinstance(values, (str, bytes)):
+            values = json.dumps(values)
+        raw = _b(values)
+        L, out, n = _lib(), c_void_p(), c_size_t()
+        rc = L.wabot_template_render_json(self._ptr(), raw, len(raw),
+                                          byref(out), byref(n))
+        if rc < 0:
+            raise error_for(rc, _s(L.wabot_errmsg()))
+        return self._take(out, n)
+
+    def _render_fn(self, fn):
+        keep, failure = [], []
+
+        def lookup(_ud, scope, attr):
+            try:
+                v = fn(TemplateScope(scope), _s(attr))
+            except BaseException as e:  # noqa: B902 - never unwind into C
+                failure.append(e)
+                return None
+            if v is None:
+                return None
+            buf = create_string_buffer(_b(v))
+            keep.append(buf)
+            return addressof(buf)
+        cfn = LOOKUP_FN(lookup)
+        L, out, n = _lib(), c_void_p(), c_size_t()
+        rc = L.wabot_template_render(self._ptr(), cfn, None, byref(out),
+                                     byref(n))
+        if rc < 0:
+            raise error_for(rc, _s(L.wabot_errmsg()))
+        text = self._take(out, n)
+        if failure:
+            raise failure[0]
+        return text
+
+    def _take(self, out, n):
+        return owned_bytes(self._bot._ctx, out.value, n.value).decode(
+            "utf-8", "replace")
+
+
+def _dumps(data):
+    return _b(data if isinstance(data, (str, bytes)) else json.dumps(data))
+
+
+class Customers(OrgScoped):
+    """One organisation's customer profiles (bot.customers(org))."""
+
+    def upsert(self, customer: Union[Mapping[str, Any], str]
+               ) -> Dict[str, Any]:
+        """Create or update ("phone" required; absent members are kept,
+        null removes one); returns the customer after the change."""
+        raw, out = _dumps(customer), c_void_p()
+        self.bot._check(_lib().wabot_customer_upsert_json(
+            self.bot._ctx, self._o, raw, len(raw), byref(out)))
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+    def import_(self, rows: Union[List[Mapping[str, Any]], str]
+                ) -> Dict[str, Any]:
+        """Bulk upsert; a refused row does not stop the others. Returns
+        the report {"rows","created","updated","failed","errors"}."""
+        raw, out = _dumps(rows), c_void_p()
+        self.bot._check(_lib().wabot_customer_import_json(
+            self.bot._ctx, self._o, raw, len(raw), byref(out)))
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+    def get(self, phone: str) -> Optional[Dict[str, Any]]:
+        """The customer, or None when there is none."""
+        L, out = _lib(), c_void_p()
+        rc = L.wabot_customer_get_json(self.bot._ctx, self._o, _b(phone),
+                                       byref(out))
+        if rc == Status.NOT_FOUND:
+            return None
+        self.bot._check(rc)
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+    def delete(self, phone: str) -> None:
+        """NotFound when there is no such customer."""
+        self.bot._check(_lib().wabot_customer_delete(self.bot._ctx, self._o,
+                                                     _b(phone)))
+
+    def list(self, cursor: Optional[str] = None, count: int = 100
+             ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+        """One page: (customers, next cursor or None)."""
+        out = c_void_p()
+        self.bot._check(_lib().wabot_customer_list_json(
+            self.bot._ctx, self._o, _b(cursor), count, byref(out)))
+        page = json.loads(_owned_ctx(self.bot._ctx, out.value))
+        nxt = page.get("cursor", "0")
+        return page["customers"], (None if nxt == "0" else nxt)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        cursor = None
+        while True:
+            items, cursor = self.list(cursor)
+            yield from items
+            if cursor is None:
+                return
+
+
+class Audiences(OrgScoped):
+    """Resolve audiences of one organisation (bot.audiences(org))."""
+
+    def resolve_page(self, audience: Union[Mapping[str, Any], str],
+                     cursor: Optional[str] = None, count: int = 100
+                     ) -> Dict[str, Any]:
+        """One page {"recipients","cursor","excluded"} of an audience
+        ({"type":"all"}, {"type":"tags","any":[..]}, {"type":"list",
+        "customers":[..]}, {"type":"attribute","name":..,"equals":..})."""
+        raw, out = _dumps(audience), c_void_p()
+        self.bot._check(_lib().wabot_audience_resolve_json(
+            self.bot._ctx, self._o, raw, len(raw), _b(cursor), count,
+            byref(out)))
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+    def resolve(self, audience: Union[Mapping[str, Any], str],
+                page_size: int = 100) -> Tuple[List[str], Dict[str, int]]:
+        """Every page: (recipients without repeats, in the order first
+        seen; excluded counts summed over the pages)."""
+        seen, phones, excluded, cursor = set(), [], {}, None
+        while True:
+            page = self.resolve_page(audience, cursor, page_size)
+            for p in page["recipients"]:
+                if p not in seen:
+                    seen.add(p)
+                    phones.append(p)
+            for k, v in page.get("excluded", {}).items():
+                excluded[k] = excluded.get(k, 0) + v
+            cursor = page.get("cursor", "0")
+            if cursor == "0":
+                return phones, excluded
+
+
+def _bot_customers(self, org: Optional[str] = None) -> Customers:
+    return Customers(self, org)
+
+
+def _bot_audiences(self, org: Optional[str] = None) -> Audiences:
+    return Audiences(self, org)
+
+
+def _bot_feature_enabled(self, feature: Feature,
+                         org: Optional[str] = None) -> bool:
+    """Whether a campaign feature is on (for `org`, or context-wide)."""
+    rc = _lib().wabot_campaign_feature_check(self._ctx, _b(org),
+                                             int(feature))
+    if rc == Status.UNSUPPORTED:
+        return False
+    self._check(rc)
+    return True
+
+
+def _bot_template(self, text: Union[str, bytes]) -> Template:
+    return Template(self, text)
+
+
+Bot.customers = _bot_customers
+Bot.audiences = _bot_audiences
+Bot.campaign_feature_enabled = _bot_feature_enabled
+Bot.template = _bot_template
+
+__all__ = ["Audiences", "Customers", "Feature", "Template", "TemplateScope"]
