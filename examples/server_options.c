@@ -119,7 +119,8 @@ void server_options_help(FILE *out, const wabot_options *o)
     fputs("\nLibrary options, by environment variable (WABOT_OPT_<NAME> "
           "also works;\nvalues: 30s/5m/24h durations, 16KiB/1MiB sizes, "
           "true/false; [org]: may\ndiffer per organisation; "
-          "doc/options.md has the table):\n", out);
+          "doc/options.md has the table;\na secret option may name a file "
+          "instead: <VARIABLE>_FILE=path):\n", out);
     size_t n = wabot_options_count(o);
     for (size_t g = 0; g < n; g++) {
         if (!first_of_group(o, g))
@@ -236,4 +237,61 @@ static void markdown_row(FILE *out, const wabot_options *o, size_t i)
     fputs(" | ", out);
     cell(out, wabot_options_doc(o, i));
     fputs(" |\n", out);
+}
+
+/* The contents of `path` without trailing whitespace (a newline from an
+ * editor or `echo`), malloc'ed; NULL (said on stderr) when it cannot be
+ * read or holds over 64 KiB. */
+static char *secret_file(const char *var, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = f != NULL ? malloc(65537) : NULL;
+    size_t n = buf != NULL ? fread(buf, 1, 65537, f) : 0;
+    int bad = f == NULL || buf == NULL || ferror(f) || n > 65536;
+    if (f != NULL)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "wabot-server: %s: cannot read %s (or over 64 KiB)\n",
+                var, path);
+        free(buf);
+        return NULL;
+    }
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+int server_secret_files_apply(wabot_options *o)
+{
+    size_t n = wabot_options_count(o);
+    for (size_t i = 0; i < n; i++) {
+        if (!(wabot_options_flags(o, i) & WABOT_OPTION_SECRET))
+            continue;
+        const char *env = wabot_options_env(o, i);
+        char var[192];
+        if (env == NULL ||
+            snprintf(var, sizeof var, "%s_FILE", env) >= (int)sizeof var)
+            continue;
+        const char *path = getenv(var);
+        if (path == NULL || path[0] == '\0')
+            continue;
+        if (getenv(env) != NULL) {
+            fprintf(stderr, "wabot-server: set %s or %s, not both\n", env,
+                    var);
+            return -1;
+        }
+        char *value = secret_file(var, path);
+        if (value == NULL)
+            return -1;
+        int rc = wabot_options_set(o, wabot_options_name(o, i), value);
+        memset(value, 0, strlen(value));
+        free(value);
+        if (rc != WABOT_OK) {
+            fprintf(stderr, "wabot-server: %s: %s\n", var,
+                    wabot_options_errmsg(o));
+            return -1;
+        }
+    }
+    return 0;
 }

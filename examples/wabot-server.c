@@ -295,6 +295,8 @@ static int apply_option_env(wabot_options *opts, config *cfg)
         fprintf(stderr, "wabot-server: %s\n", wabot_options_errmsg(opts));
         return -1;
     }
+    if (server_secret_files_apply(opts) != 0)
+        return -1;
     int64_t max_body;
     wabot_options_get_int(opts, WABOT_OPT_MAX_BODY_BYTES, &max_body);
     cfg->max_body = (size_t)max_body;

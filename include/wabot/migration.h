@@ -30,7 +30,15 @@
  * WABOT_MIGRATION_ALLOW, WABOT_MIGRATION_DENY) and change at runtime
  * through the functions below or the admin route
  * {admin prefix}/migration (GET, PUT); a change applies to the next
- * message, in the process where it was made.
+ * message in the process where it was made. The settings are shared
+ * through the context's storage (key "migration:settings", written with
+ * compare-and-set on every change, so concurrent changes in several
+ * processes are all kept): other processes on the same storage take a
+ * change within migration.sync_interval (default 1 s; read when a
+ * webhook request is diverted and by wabot_migration_json). Once a change
+ * was made, the stored settings win over the options in every process.
+ * wabot_migration_decide() reads this process's copy and never blocks.
+ * The counters stay per process.
  */
 #ifndef WABOT_MIGRATION_H
 #define WABOT_MIGRATION_H
@@ -84,8 +92,11 @@ WABOT_API wabot_system wabot_migration_decide(const wabot_ctx *ctx,
 WABOT_API int wabot_migration_bucket(const char *customer);
 
 /** Set the percentage of customers (by bucket) handled here, 0..100.
- *  Any thread; takes effect on the next message. WABOT_ERR_INVAL out of
- *  range (detail in wabot_errmsg()), WABOT_ERR_STATE without the module. */
+ *  Any thread; takes effect on the next message (other processes: see
+ *  above). WABOT_ERR_INVAL out of range (detail in wabot_errmsg()),
+ *  WABOT_ERR_STATE without the module, WABOT_ERR_STORAGE when the shared
+ *  settings cannot be written (nothing changes then). The other setters
+ *  below may fail the same way. */
 WABOT_API int wabot_migration_set_percent(wabot_ctx *ctx, int percent);
 
 /** All-or-nothing switch (USE_NEW_WHATSAPP_BOT): 0 sends everyone not on

@@ -1,5 +1,7 @@
 /* The `admin` module: the admin API's prefix and bearer tokens, and the
  * mount function every admin route goes through (include/wabot/admin.h). */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 #include "internal/secret.h"
 #include "internal/strbuf.h"
 
-enum { OPT_PREFIX, OPT_TOKEN };
+enum { OPT_PREFIX, OPT_TOKEN, OPT_IDEM_TTL };
 
 static const wabot_option_def admin_options[] = {
     {WABOT_OPTION_DEF_VERSION, "prefix", WABOT_OPTION_STRING, 0, 0, 0, 0,
@@ -24,6 +26,11 @@ static const wabot_option_def admin_options[] = {
      "bearer token(s) of the admin API, comma-separated; empty: the admin "
      "API is off (404)",
      "WABOT_ADMIN_TOKEN", NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "idempotency_ttl", WABOT_OPTION_DURATION, 0,
+     86400000, 1000, INT64_C(30) * 86400000, NULL,
+     "how long the answer to an admin POST with an Idempotency-Key is kept "
+     "(in the storage, shared by every process on it)",
+     "WABOT_ADMIN_IDEMPOTENCY_TTL", NULL, NULL},
 };
 
 /* The module's data: the prefix without a trailing '/', and the token
@@ -31,6 +38,11 @@ static const wabot_option_def admin_options[] = {
 typedef struct admin {
     char prefix[128];
     const char *tokens; /* the option's string: valid for the ctx's life */
+    int64_t idem_ttl_ms;
+    /* Every mounted route as JSON items (wb_admin_routes_json); routes
+     * may be added from any thread. */
+    pthread_mutex_t lock;
+    wb_strbuf routes;
 } admin;
 
 static const admin *admin_of(const wabot_ctx *ctx)
@@ -148,6 +160,10 @@ static int guarded(wabot_ctx *ctx, const wabot_http_server_request *req,
                                  "the bearer token is not valid");
     }
     wb_count(ctx, "admin.requests", 1);
+    if (a != NULL &&
+        strcmp(wabot_http_server_request_method(req), "POST") == 0)
+        return wb_admin_idempotent(ctx, given, len, a->idem_ttl_ms, req, resp,
+                                   mt->fn, mt->ud);
     return mt->fn(ctx, req, resp, mt->ud);
 }
 
@@ -187,9 +203,38 @@ int wb_admin_mount(wabot_ctx *ctx, const char *method, const char *path,
     *mt = (mounted){fn, ud, destroy, extra};
     int rc = wabot_http_route_add(ctx, method, pattern, guarded, mt,
                                   mounted_free);
-    if (rc != WABOT_OK)
+    if (rc != WABOT_OK) {
         free(mt); /* the caller keeps ud: destroy is not called */
-    return rc;
+        return rc;
+    }
+    admin *w = (admin *)a;
+    pthread_mutex_lock(&w->lock);
+    wb_strbuf_puts(&w->routes, w->routes.len > 0 ? ",{\"method\":"
+                                                 : "{\"method\":");
+    wb_strbuf_json_str(&w->routes, method);
+    wb_strbuf_puts(&w->routes, ",\"path\":");
+    wb_strbuf_json_str(&w->routes, pattern);
+    wb_strbuf_putc(&w->routes, '}');
+    pthread_mutex_unlock(&w->lock);
+    return WABOT_OK;
+}
+
+char *wb_admin_routes_json(const wabot_ctx *ctx)
+{
+    admin *a = (admin *)admin_of(ctx);
+    if (a == NULL)
+        return NULL;
+    pthread_mutex_lock(&a->lock);
+    size_t n = a->routes.len;
+    char *out = a->routes.oom ? NULL : malloc(n + 3);
+    if (out != NULL) {
+        out[0] = '[';
+        if (n > 0)
+            memcpy(out + 1, a->routes.data, n);
+        memcpy(out + 1 + n, "]", 2);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return out;
 }
 
 int wabot_admin_route_add(wabot_ctx *ctx, const char *method,
@@ -199,8 +244,32 @@ int wabot_admin_route_add(wabot_ctx *ctx, const char *method,
     return wb_admin_mount(ctx, method, subpath, 1, NULL, fn, ud, destroy);
 }
 
+int wb_admin_mount_table(wabot_ctx *ctx, const wb_admin_route *routes,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = wabot_admin_route_add(ctx, routes[i].method, routes[i].path,
+                                       routes[i].fn, NULL, NULL);
+        if (rc != WABOT_OK)
+            return rc;
+    }
+    return WABOT_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* The module                                                          */
+
+static void admin_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    admin *a = wabot_module_data(m);
+    if (a == NULL)
+        return;
+    wb_strbuf_free(&a->routes);
+    pthread_mutex_destroy(&a->lock);
+    wb_free(&wabot_module_ctx(m)->alloc, a);
+    wabot_module_set_data(m, NULL);
+}
 
 static int admin_create(wabot_module *m, void *ud)
 {
@@ -222,14 +291,19 @@ static int admin_create(wabot_module *m, void *ud)
     }
     memcpy(a->prefix, prefix, plen);
     a->tokens = tokens != NULL ? tokens : "";
+    a->idem_ttl_ms = 86400000;
+    wabot_module_option_int(m, NULL, OPT_IDEM_TTL, &a->idem_ttl_ms);
+    pthread_mutex_init(&a->lock, NULL);
+    wb_strbuf_init(&a->routes, NULL);
     wabot_module_set_data(m, a);
-    return WABOT_OK;
-}
-
-static void admin_destroy(wabot_module *m, void *ud)
-{
-    (void)ud;
-    wb_free(&wabot_module_ctx(m)->alloc, wabot_module_data(m));
+    /* The jobs subsystem has no module of its own: its routes mount here,
+     * with the routes whose modules have no C API yet (501). */
+    int rc = wb_admin_jobs_routes(ctx);
+    if (rc == WABOT_OK)
+        rc = wb_admin_pending_routes(ctx);
+    if (rc != WABOT_OK) /* not created: destroy will not run */
+        admin_destroy(m, NULL);
+    return rc;
 }
 
 const wabot_module_def wb_admin_module = {

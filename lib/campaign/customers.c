@@ -271,6 +271,7 @@ int wabot_customer_upsert_json(wabot_ctx *ctx, const char *org,
 typedef struct import_report {
     size_t created, updated, failed;
     json_t *errors;
+    int dry; /* check the rows, write nothing */
 } import_report;
 
 /* One row: refused rows are reported, not fatal; a storage failure is. */
@@ -292,6 +293,10 @@ static int import_row(wabot_ctx *ctx, const char *org, size_t row, json_t *in,
         return WABOT_OK;
     }
     int created = 0;
+    if (rep->dry) {
+        json_decref(fields);
+        return WABOT_OK;
+    }
     rc = wb_profile_merge(ctx, org, phone, fields, wb_now(ctx), &created,
                           NULL);
     json_decref(fields);
@@ -307,10 +312,10 @@ static int import_row(wabot_ctx *ctx, const char *org, size_t row, json_t *in,
     return WABOT_OK;
 }
 
-static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
-                       char **report)
+static int rows_run(wabot_ctx *ctx, const char *org, json_t *rows,
+                    char **report, int dry)
 {
-    import_report rep = {0, 0, 0, json_array()};
+    import_report rep = {0, 0, 0, json_array(), dry};
     size_t i;
     json_t *v;
     int rc = rep.errors != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
@@ -334,10 +339,29 @@ static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
     return rc;
 }
 
+static int import_rows(wabot_ctx *ctx, const char *org, json_t *rows,
+                       char **report)
+{
+    return rows_run(ctx, org, rows, report, 0);
+}
+
+static int check_rows(wabot_ctx *ctx, const char *org, json_t *rows,
+                      char **report)
+{
+    return rows_run(ctx, org, rows, report, 1);
+}
+
 int wabot_customer_import_json(wabot_ctx *ctx, const char *org,
                                const char *json, size_t len, char **report)
 {
     return write_entry(ctx, org, json, len, 1, import_rows, report);
+}
+
+int wb_customer_import_check_json(wabot_ctx *ctx, const char *org,
+                                  const char *json, size_t len,
+                                  char **report)
+{
+    return write_entry(ctx, org, json, len, 1, check_rows, report);
 }
 
 /* The E.164 spelling of `phone`. */

@@ -89,16 +89,22 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
+/* The campaigns' fan-out worker, the reminders and the customers' admin
+ * routes (admin_routes.c). */
 static int campaign_create(wabot_module *m, void *ud)
 {
     (void)ud;
     int rc = wb_campaign_fanout_register(m);
-    return rc == WABOT_OK ? wb_reminders_create(m) : rc;
+    if (rc == WABOT_OK)
+        rc = wb_reminders_create(m);
+    return rc == WABOT_OK ? wb_campaign_admin_routes(wabot_module_ctx(m)) : rc;
 }
+
+static const char *const campaign_requires[] = {"admin", NULL};
 
 const wabot_module_def wb_campaign_module = {
     WABOT_MODULE_DEF_VERSION, "campaign",
     "campaigns and reminders: customers, audiences, message templates",
-    NULL, campaign_options,
+    campaign_requires, campaign_options,
     sizeof campaign_options / sizeof campaign_options[0], NULL,
     campaign_create, NULL};

@@ -16,66 +16,11 @@
 
 #include "wabot/admin.h"
 #include "commerce.h"
+#include "internal/admin.h"
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
 
 #define LIST_LIMIT_DEFAULT 50
-
-/* A library status as the admin API's answer (field: the member at fault,
- * or NULL). Statuses that are not the client's fault stay errors (500). */
-static int answer_status(wabot_ctx *ctx, wabot_http_response *resp, int rc,
-                         const char *field)
-{
-    const char *why = *wabot_ctx_errmsg(ctx) ? wabot_ctx_errmsg(ctx)
-                                             : wabot_strerror(rc);
-    switch (rc) {
-    case WABOT_ERR_INVAL:
-        return wabot_admin_error(resp, 400, "invalid_field", field, why);
-    case WABOT_ERR_PARSE:
-        return wabot_admin_error(resp, 400, "bad_json", NULL, why);
-    case WABOT_ERR_NOT_FOUND:
-        return wabot_admin_error(resp, 404, "not_found", NULL, why);
-    case WABOT_ERR_EXISTS:
-        return wabot_admin_error(resp, 409, "exists", field, why);
-    case WABOT_ERR_CONFLICT:
-        return wabot_admin_error(resp, 409, "version_conflict", NULL,
-                                 "the product changed since that version; "
-                                 "read it again");
-    case WABOT_ERR_TOO_LARGE:
-        return wabot_admin_error(resp, 413, "too_large", NULL, why);
-    case WABOT_ERR_STORAGE:
-    case WABOT_ERR_TIMEOUT:
-        return wabot_admin_error(resp, 503, "unavailable", NULL, why);
-    default:
-        return rc;
-    }
-}
-
-/* The body as a JSON object, or an answer (415, 400) and NULL. */
-static json_t *body_object(wabot_ctx *ctx, const wabot_http_server_request *req,
-                           wabot_http_response *resp, int *rc)
-{
-    const char *ct = wabot_http_server_request_header(req, "Content-Type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
-        *rc = wabot_admin_error(resp, 415, "unsupported_media_type", NULL,
-                                "send application/json");
-        return NULL;
-    }
-    size_t len = 0;
-    const char *body = wabot_http_server_request_body(req, &len);
-    json_error_t err;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        char why[200];
-        snprintf(why, sizeof why, "the body is not a JSON object: %s",
-                 o == NULL ? err.text : "another JSON type");
-        *rc = wabot_admin_error(resp, 400, "bad_json", NULL, why);
-        return NULL;
-    }
-    (void)ctx;
-    return o;
-}
 
 /* If-Match: a product version; 0 when absent. -1 (answered 400) when it
  * is not a number. */
@@ -126,7 +71,7 @@ static wabot_product *product_from_body(wabot_ctx *ctx,
                                         wabot_http_response *resp,
                                         const char *sku, int *rc)
 {
-    json_t *o = body_object(ctx, req, resp, rc);
+    json_t *o = wb_admin_body_object(req, resp, rc);
     if (o == NULL)
         return NULL;
     json_object_del(o, "version"); /* what GET answered may come back */
@@ -192,20 +137,18 @@ static int products_list(wabot_ctx *ctx, const wabot_http_server_request *req,
                                                                NULL);
     const char *cursor = wabot_http_server_request_query_param(req, "cursor",
                                                                NULL);
-    const char *lim = wabot_http_server_request_query_param(req, "limit",
-                                                            NULL);
-    long limit = lim != NULL ? strtol(lim, NULL, 10) : LIST_LIMIT_DEFAULT;
-    if (limit < 1 || limit > 1000)
-        return wabot_admin_error(resp, 400, "invalid_field", "limit",
-                                 "limit must be 1..1000");
+    long limit = 0;
+    int rc = WABOT_OK;
+    if (!wb_admin_limit(req, resp, LIST_LIMIT_DEFAULT, 1000, &limit, &rc))
+        return rc;
     wabot_product_list *l = NULL;
-    int rc = wabot_catalog_list(
+    rc = wabot_catalog_list(
         ctx, org, cat, active && strcmp(active, "1") == 0
                            ? WABOT_CATALOG_ACTIVE_ONLY
                            : 0,
         cursor, (size_t)limit, &l);
     if (rc != WABOT_OK)
-        return answer_status(ctx, resp, rc, NULL);
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < wabot_product_list_count(l); i++) {
         const wabot_product *p = wabot_product_list_at(l, i);
@@ -237,37 +180,10 @@ static int product_get(wabot_ctx *ctx, const wabot_http_server_request *req,
                                wabot_http_server_request_param(req, "sku"),
                                &p);
     if (rc != WABOT_OK)
-        return answer_status(ctx, resp, rc, NULL);
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     rc = answer_product(ctx, resp, 200, p);
     wabot_product_free(p);
     return rc;
-}
-
-/* "<path>/<sku>" for a Location header: bytes outside a URL path's
- * characters are percent-encoded (the path is as received, not decoded,
- * and may hold anything a client sent); cut at the buffer's end. */
-static void location(char *out, size_t n, const char *path, const char *sku)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    static const char keep[] = "-._~/:@!$&'()*+,;=%";
-    size_t o = 0;
-    for (int part = 0; part < 2; part++) {
-        const unsigned char *s =
-            (const unsigned char *)(part == 0 ? path : sku);
-        if (part == 1 && o + 1 < n)
-            out[o++] = '/';
-        for (; *s != '\0' && o + 4 < n; s++) {
-            if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                (*s >= '0' && *s <= '9') || (*s < 0x80 && strchr(keep, *s))) {
-                out[o++] = (char)*s;
-            } else {
-                out[o++] = '%';
-                out[o++] = hex[*s >> 4];
-                out[o++] = hex[*s & 15];
-            }
-        }
-    }
-    out[o] = '\0';
 }
 
 static int product_create(wabot_ctx *ctx, const wabot_http_server_request *req,
@@ -283,12 +199,12 @@ static int product_create(wabot_ctx *ctx, const wabot_http_server_request *req,
     if (rc == WABOT_OK) {
         rc = answer_product(ctx, resp, 201, p);
         char where[1024];
-        location(where, sizeof where, wabot_http_server_request_path(req),
+        wb_admin_location(where, sizeof where, wabot_http_server_request_path(req),
                  wabot_product_sku(p));
         if (rc == WABOT_OK)
             rc = wabot_http_response_add_header(resp, "Location", where);
     } else {
-        rc = answer_status(ctx, resp, rc, "sku");
+        rc = wb_admin_answer_status(ctx, resp, rc, "sku");
     }
     wabot_product_free(p);
     return rc;
@@ -309,7 +225,7 @@ static int product_update(wabot_ctx *ctx, const wabot_http_server_request *req,
     rc = wabot_catalog_update(ctx, wabot_http_server_request_param(req, "org"),
                               p, (uint64_t)expected, NULL);
     rc = rc == WABOT_OK ? answer_product(ctx, resp, 200, p)
-                        : answer_status(ctx, resp, rc, NULL);
+                        : wb_admin_answer_status(ctx, resp, rc, NULL);
     wabot_product_free(p);
     return rc;
 }
@@ -326,7 +242,7 @@ static int product_delete(wabot_ctx *ctx, const wabot_http_server_request *req,
                               wabot_http_server_request_param(req, "sku"),
                               (uint64_t)expected);
     if (rc != WABOT_OK)
-        return answer_status(ctx, resp, rc, NULL);
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     return wabot_http_response_set_status(resp, 204);
 }
 
@@ -334,22 +250,19 @@ static int catalog_import(wabot_ctx *ctx, const wabot_http_server_request *req,
                           wabot_http_response *resp, void *ud)
 {
     (void)ud;
-    const char *ct = wabot_http_server_request_header(req, "Content-Type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0)
-        return wabot_admin_error(resp, 415, "unsupported_media_type", NULL,
-                                 "send application/json");
-    const char *partial = wabot_http_server_request_query_param(req, "partial",
-                                                                NULL);
+    int rc = WABOT_OK;
+    if (!wb_admin_json_content(req, resp, &rc))
+        return rc;
     size_t len = 0;
     const char *body = wabot_http_server_request_body(req, &len);
     wabot_import_report *r = NULL;
-    int rc = wabot_catalog_import(
+    rc = wabot_catalog_import(
         ctx, wabot_http_server_request_param(req, "org"), body, len,
-        partial && strcmp(partial, "1") == 0 ? WABOT_IMPORT_PARTIAL : 0, &r);
+        wb_admin_partial(req) ? WABOT_IMPORT_PARTIAL : 0, &r);
     /* INVAL with a report: bad rows; without one: a bad organisation. */
     if (rc != WABOT_OK && (rc != WABOT_ERR_INVAL || r == NULL)) {
         wabot_import_report_free(r);
-        return answer_status(ctx, resp, rc, NULL);
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     }
     char *json = r != NULL ? wabot_import_report_json(r) : NULL;
     wabot_import_report_free(r);
@@ -370,7 +283,7 @@ static int catalog_export(wabot_ctx *ctx, const wabot_http_server_request *req,
     int rc = wabot_catalog_export(
         ctx, wabot_http_server_request_param(req, "org"), &json, NULL);
     if (rc != WABOT_OK)
-        return answer_status(ctx, resp, rc, NULL);
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     rc = wabot_http_response_set_json(resp, 200, json);
     wabot_ctx_mem_free(ctx, json);
     return rc;
@@ -378,10 +291,7 @@ static int catalog_export(wabot_ctx *ctx, const wabot_http_server_request *req,
 
 int wb_commerce_admin_routes(wabot_ctx *ctx)
 {
-    static const struct {
-        const char *method, *path;
-        wabot_http_handler_fn fn;
-    } routes[] = {
+    static const wb_admin_route routes[] = {
         {"GET", "/catalog/:org/products", products_list},
         {"POST", "/catalog/:org/products", product_create},
         {"GET", "/catalog/:org/products/:sku", product_get},
@@ -390,11 +300,5 @@ int wb_commerce_admin_routes(wabot_ctx *ctx)
         {"POST", "/catalog/:org/import", catalog_import},
         {"GET", "/catalog/:org/export", catalog_export},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = wabot_admin_route_add(ctx, routes[i].method, routes[i].path,
-                                       routes[i].fn, NULL, NULL);
-        if (rc != WABOT_OK)
-            return rc;
-    }
-    return WABOT_OK;
+    return wb_admin_mount_table(ctx, routes, sizeof routes / sizeof *routes);
 }

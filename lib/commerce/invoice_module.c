@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "internal/admin.h"
 #include "commerce/invoice_internal.h"
 #include "internal/json_alloc.h"
 #include "internal/module.h"
@@ -500,6 +501,8 @@ static int invoices_create(wabot_module *m, void *ud)
         rc = wb_invoice_routes_add(ctx, m);
     if (rc == WABOT_OK)
         rc = wb_invoice_worker_add(ctx, m);
+    if (rc == WABOT_OK)
+        rc = wb_admin_invoices_routes(ctx);
     return rc;
 }
 

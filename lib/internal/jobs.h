@@ -11,6 +11,7 @@
 #define WB_JOB_ID_MAX 256
 
 struct wb_sched_batch;
+struct wb_sched_failed;
 
 struct wabot_scheduler {
     const wabot_scheduler_vtable *vt; /* borrowed */
@@ -20,7 +21,33 @@ struct wabot_scheduler {
      * call is a round trip may offer them; wabot_scheduler_new() backends
      * never do. */
     const struct wb_sched_batch *batch;
+    /* Failed jobs listed and retried (the admin API), or NULL: the
+     * backends that offer it (memory); elsewhere those routes answer 501. */
+    const struct wb_sched_failed *failed;
 };
+
+/* Called for each listed job; runs under the backend's lock (it must not
+ * call the scheduler). */
+typedef void (*wb_job_visit_fn)(const wabot_job_record *rec, void *ud);
+
+typedef struct wb_sched_failed {
+    /* The failed jobs of `queue`, newest first: fn for each of at most
+     * `limit` after skipping `offset`; *total gets how many failed. */
+    int (*each)(void *impl, const char *queue, int64_t offset, int64_t limit,
+                wb_job_visit_fn fn, void *ud, int64_t *total);
+    /* Failed -> waiting, due at now_ms, attempts and stalls back to 0
+     * (last_error kept until it fails again). NOT_FOUND, STATE (not
+     * failed), NOMEM. */
+    int (*retry)(void *impl, const char *queue, const char *id,
+                 int64_t now_ms);
+} wb_sched_failed;
+
+/* Through ctx's scheduler: WABOT_ERR_UNSUPPORTED when its backend cannot.
+ * Retry wakes the loop when the queue has a worker. Any thread. */
+int wb_jobs_each_failed(wabot_ctx *ctx, const char *queue, int64_t offset,
+                        int64_t limit, wb_job_visit_fn fn, void *ud,
+                        int64_t *total);
+int wb_jobs_retry_failed(wabot_ctx *ctx, const char *queue, const char *id);
 
 /* A deep copy of one record. `rec` points into `strings`, one libc block
  * holding id, payload and last_error (each NUL-terminated), so a snapshot

@@ -801,6 +801,48 @@ static const wabot_scheduler_vtable mem_vtable = {
     .destroy = mem_destroy,
 };
 
+/* Failed jobs for the admin API (wb_sched_failed). */
+static int mem_each_failed(void *impl, const char *queue, int64_t offset,
+                           int64_t limit, wb_job_visit_fn fn, void *ud,
+                           int64_t *total)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    *total = q != NULL ? q->failed.count : 0;
+    int64_t i = 0;
+    for (mjob *j = q != NULL ? q->failed.tail : NULL;
+         j != NULL && i < offset + limit; j = j->prev, i++) {
+        if (i < offset)
+            continue;
+        wabot_job_record rec;
+        to_record(j, &rec);
+        fn(&rec, ud);
+    }
+    return unlock(m, WABOT_OK);
+}
+
+static int mem_retry(void *impl, const char *queue, const char *id,
+                     int64_t now_ms)
+{
+    msched *m = lock(impl);
+    mqueue *q = queue_find(m, queue);
+    mjob *j = job_find(m, q, id, NULL);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    if (j->state != WABOT_JOB_FAILED)
+        return unlock(m, WABOT_ERR_STATE);
+    if (make_room(q, WABOT_JOB_WAITING) != WABOT_OK)
+        return unlock(m, WABOT_ERR_NOMEM);
+    j->attempts = 0;
+    j->stalls = 0;
+    j->finished_ms = 0;
+    j->run_at_ms = now_ms;
+    move(q, j, WABOT_JOB_WAITING);
+    return unlock(m, WABOT_OK);
+}
+
+static const wb_sched_failed mem_failed = {mem_each_failed, mem_retry};
+
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
 
@@ -822,5 +864,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
     wabot_scheduler *s = wb_scheduler_wrap(&mem_vtable, m, "memory");
     if (s == NULL)
         mem_destroy(m);
+    else
+        s->failed = &mem_failed;
     return s;
 }

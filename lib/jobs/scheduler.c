@@ -24,6 +24,7 @@ wabot_scheduler *wb_scheduler_wrap(const wabot_scheduler_vtable *vt,
     s->impl = impl;
     s->name = name;
     s->batch = NULL;
+    s->failed = NULL;
     return s;
 }
 

@@ -240,6 +240,45 @@ int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
     return WABOT_OK;
 }
 
+int wb_jobs_each_failed(wabot_ctx *ctx, const char *queue, int64_t offset,
+                        int64_t limit, wb_job_visit_fn fn, void *ud,
+                        int64_t *total)
+{
+    if (!queue_name_ok(queue))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "queue name must be 1..64 bytes of [A-Za-z0-9._:-]");
+    wabot_scheduler *s = ctx->rt->sched;
+    if (s->failed == NULL)
+        return wb_error(ctx, WABOT_ERR_UNSUPPORTED,
+                        "the %s job backend cannot list failed jobs",
+                        s->name);
+    int rc = s->failed->each(s->impl, queue, offset, limit, fn, ud, total);
+    return rc == WABOT_OK ? rc
+                          : wb_error(ctx, rc, "listing failed jobs: %s",
+                                     wabot_strerror(rc));
+}
+
+int wb_jobs_retry_failed(wabot_ctx *ctx, const char *queue, const char *id)
+{
+    if (!queue_name_ok(queue) || id == NULL || !wb_job_id_ok(id))
+        return wb_error(ctx, WABOT_ERR_INVAL, "bad queue name or job id");
+    wabot_scheduler *s = ctx->rt->sched;
+    if (s->failed == NULL)
+        return wb_error(ctx, WABOT_ERR_UNSUPPORTED,
+                        "the %s job backend cannot retry failed jobs",
+                        s->name);
+    int64_t now = wb_now(ctx);
+    int rc = s->failed->retry(s->impl, queue, id, now);
+    if (rc == WABOT_ERR_STATE)
+        return wb_error(ctx, rc, "job %s of %s has not failed", id, queue);
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "job %s of %s: %s", id, queue,
+                        wabot_strerror(rc));
+    wb_count(ctx, "jobs.retried_by_admin", 1);
+    wb_job_enqueued(ctx, queue, now);
+    return WABOT_OK;
+}
+
 void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms)
 {
     wb_count(ctx, "jobs.enqueued", 1);

@@ -14,12 +14,14 @@
 #include "wabot/admin.h"
 #include "wabot/migration.h"
 #include "wabot/module.h"
+#include "internal/admin.h"
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
 #include "internal/metrics.h"
 #include "internal/webhook.h"
+#include "wabot/storage.h"
 
-enum { OPT_PERCENT, OPT_USE_NEW, OPT_ALLOW, OPT_DENY };
+enum { OPT_PERCENT, OPT_USE_NEW, OPT_ALLOW, OPT_DENY, OPT_SYNC };
 
 static const wabot_option_def migration_options[] = {
     {WABOT_OPTION_DEF_VERSION, "percent", WABOT_OPTION_INT, 0, 100, 0, 100,
@@ -39,7 +41,16 @@ static const wabot_option_def migration_options[] = {
      "numbers always sent to the legacy bot, comma-separated (wins over "
      "allow)",
      "WABOT_MIGRATION_DENY", NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "sync_interval", WABOT_OPTION_DURATION, 0,
+     1000, 0, 3600000, NULL,
+     "how often a process reads the migration settings other processes "
+     "changed through the shared storage (0: at every webhook request)",
+     "WABOT_MIGRATION_SYNC_INTERVAL", NULL, NULL},
 };
+
+/* The settings every process on one storage shares (doc/migration.md):
+ * written on every change, read back at most every sync_interval. */
+#define SETTINGS_KEY "migration:settings"
 
 #define MAX_NUMBER 32 /* digits of a canonical number, and then some */
 
@@ -58,6 +69,10 @@ typedef struct migration {
     wabot_legacy_fn legacy;
     void *legacy_ud;
     atomic_llong n_new, n_legacy, n_mixed, n_errors;
+    wabot_ctx *ctx;
+    int64_t sync_ms;
+    atomic_llong next_sync_ms; /* the next read of the shared settings */
+    uint64_t seen_version;     /* of the shared settings (under lock) */
 } migration;
 
 static migration *migration_of(const wabot_ctx *ctx)
@@ -153,6 +168,190 @@ static int numlist_parse(const char *s, numlist *out, const char *what)
 }
 
 /* ------------------------------------------------------------------ */
+/* Shared settings: the storage holds them for every process           */
+
+typedef struct settings {
+    int percent, use_new;
+    numlist allow, deny;
+} settings;
+
+static void settings_free(settings *st)
+{
+    numlist_free(&st->allow);
+    numlist_free(&st->deny);
+}
+
+static int numlist_copy(const numlist *l, numlist *out)
+{
+    *out = (numlist){calloc(l->n + 1, sizeof *l->v), l->n};
+    if (out->v == NULL)
+        return WABOT_ERR_NOMEM;
+    if (l->n > 0)
+        memcpy(out->v, l->v, l->n * sizeof *l->v);
+    return WABOT_OK;
+}
+
+/* This process's settings, copied. */
+static int settings_local(migration *mg, settings *st)
+{
+    pthread_rwlock_rdlock(&mg->lock);
+    st->percent = atomic_load(&mg->percent);
+    st->use_new = atomic_load(&mg->use_new);
+    int rc = numlist_copy(&mg->allow, &st->allow);
+    if (rc == WABOT_OK && (rc = numlist_copy(&mg->deny, &st->deny)) != 0)
+        numlist_free(&st->allow);
+    pthread_rwlock_unlock(&mg->lock);
+    return rc;
+}
+
+/* Make `st` this process's settings (its lists are taken over). */
+static void settings_install(migration *mg, settings *st, uint64_t version)
+{
+    pthread_rwlock_wrlock(&mg->lock);
+    numlist_free(&mg->allow);
+    numlist_free(&mg->deny);
+    mg->allow = st->allow;
+    mg->deny = st->deny;
+    atomic_store(&mg->percent, st->percent);
+    atomic_store(&mg->use_new, st->use_new);
+    if (version > mg->seen_version)
+        mg->seen_version = version;
+    pthread_rwlock_unlock(&mg->lock);
+    st->allow = st->deny = (numlist){NULL, 0};
+}
+
+static int list_from_json(wabot_ctx *ctx, json_t *a, const char *what,
+                          numlist *out);
+
+/* The stored text as settings; WABOT_ERR_PARSE when it is not what
+ * settings_text wrote. */
+static int settings_parse(wabot_ctx *ctx, const char *text, size_t len,
+                          settings *st)
+{
+    json_t *o = json_loadb(text, len, 0, NULL);
+    json_t *p = json_object_get(o, "percent");
+    json_t *u = json_object_get(o, "use_new_bot");
+    int rc = json_is_integer(p) && json_integer_value(p) >= 0 &&
+                     json_integer_value(p) <= 100 && json_is_boolean(u)
+                 ? WABOT_OK
+                 : WABOT_ERR_PARSE;
+    *st = (settings){0, 0, {NULL, 0}, {NULL, 0}};
+    if (rc == WABOT_OK) {
+        st->percent = (int)json_integer_value(p);
+        st->use_new = json_is_true(u);
+        rc = list_from_json(ctx, json_object_get(o, "allow"), "allow",
+                            &st->allow);
+    }
+    if (rc == WABOT_OK &&
+        (rc = list_from_json(ctx, json_object_get(o, "deny"), "deny",
+                             &st->deny)) != WABOT_OK)
+        numlist_free(&st->allow);
+    json_decref(o);
+    return rc == WABOT_OK ? WABOT_OK : WABOT_ERR_PARSE;
+}
+
+static json_t *list_json(const numlist *l);
+
+static char *settings_text(const settings *st)
+{
+    json_t *o = json_pack("{s:i, s:b, s:o, s:o}", "percent", st->percent,
+                          "use_new_bot", st->use_new, "allow",
+                          list_json(&st->allow), "deny",
+                          list_json(&st->deny));
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* Read the shared settings when due (force: now), and take them when
+ * another process changed them. A storage failure keeps what this
+ * process has (and is tried again at the next interval). */
+static void sync_settings(migration *mg, int force)
+{
+    wabot_ctx *ctx = mg->ctx;
+    int64_t now = wb_now(ctx);
+    long long due = atomic_load(&mg->next_sync_ms);
+    if (!force && (now < due || !atomic_compare_exchange_strong(
+                                    &mg->next_sync_ms, &due,
+                                    now + mg->sync_ms)))
+        return; /* not due, or another thread reads them now */
+    char *val = NULL;
+    size_t len = 0;
+    uint64_t ver = 0;
+    if (wabot_storage_get(ctx->storage, SETTINGS_KEY, &val, &len, &ver) !=
+        WABOT_OK)
+        return;
+    pthread_rwlock_rdlock(&mg->lock);
+    int fresh = ver > mg->seen_version;
+    pthread_rwlock_unlock(&mg->lock);
+    settings st;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    if (fresh && settings_parse(ctx, val, len, &st) == WABOT_OK) {
+        settings_install(mg, &st, ver);
+        wb_log(ctx, WABOT_LOG_INFO, "migration",
+               "settings changed elsewhere: %.200s", val);
+    }
+    wb_json_scope_leave(prev);
+    wabot_free(val);
+}
+
+/* A change: `edit` applied to the shared settings (or this process's when
+ * none are stored), written back with compare-and-set (a concurrent
+ * change in another process is read and the edit applied again), then
+ * installed here. */
+typedef int (*edit_fn)(wabot_ctx *ctx, settings *st, void *arg);
+
+static int shared_edit(wabot_ctx *ctx, migration *mg, edit_fn edit,
+                       void *arg)
+{
+    wabot_storage *store = ctx->storage;
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    int rc = WABOT_ERR_CONFLICT;
+    for (int attempt = 0; attempt < 16 && rc == WABOT_ERR_CONFLICT;
+         attempt++) {
+        char *val = NULL;
+        size_t len = 0;
+        uint64_t ver = 0;
+        settings st;
+        int g = wabot_storage_get(store, SETTINGS_KEY, &val, &len, &ver);
+        if (g == WABOT_OK && settings_parse(ctx, val, len, &st) == WABOT_OK)
+            rc = WABOT_OK;
+        else if (g == WABOT_OK || g == WABOT_ERR_NOT_FOUND)
+            rc = settings_local(mg, &st); /* none (or unreadable): ours */
+        else
+            rc = wb_error(ctx, WABOT_ERR_STORAGE,
+                          "migration: the shared settings could not be "
+                          "read: %s", wabot_storage_errmsg(store));
+        wabot_free(val);
+        if (rc != WABOT_OK)
+            break;
+        rc = edit(ctx, &st, arg);
+        char *text = rc == WABOT_OK ? settings_text(&st) : NULL;
+        uint64_t nv = 0;
+        if (rc == WABOT_OK && text == NULL)
+            rc = wb_error(ctx, WABOT_ERR_NOMEM, "migration: out of memory");
+        if (rc == WABOT_OK)
+            rc = wabot_storage_cas(store, SETTINGS_KEY,
+                                   g == WABOT_OK ? ver : 0, text,
+                                   strlen(text), 0, &nv);
+        wb_json_free(text);
+        if (rc == WABOT_OK)
+            settings_install(mg, &st, nv);
+        else if (rc != WABOT_ERR_CONFLICT && rc != WABOT_ERR_INVAL &&
+                 rc != WABOT_ERR_NOT_FOUND && rc != WABOT_ERR_NOMEM)
+            rc = wb_error(ctx, WABOT_ERR_STORAGE,
+                          "migration: the shared settings could not be "
+                          "written: %s", wabot_storage_errmsg(store));
+        settings_free(&st);
+    }
+    wb_json_scope_leave(prev);
+    if (rc == WABOT_ERR_CONFLICT)
+        rc = wb_error(ctx, rc, "migration: the settings changed "
+                               "concurrently too often; try again");
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Deciding                                                            */
 
 static wabot_system decide(migration *mg, const char *customer)
@@ -200,6 +399,7 @@ static wb_divert_plan plan_batch(wabot_ctx *ctx, wb_webhook_batch *b,
     migration *mg = ud;
     if (!has_legacy(mg))
         return WB_DIVERT_HERE;
+    sync_settings(mg, 0);
     size_t here = 0, there = 0;
     unsigned char *side = calloc(b->n_msgs + 1, 1);
     if (side == NULL)
@@ -294,6 +494,20 @@ int wabot_migration_set_legacy(wabot_ctx *ctx, wabot_legacy_fn fn, void *ud)
     return WABOT_OK;
 }
 
+static int edit_percent(wabot_ctx *ctx, settings *st, void *arg)
+{
+    (void)ctx;
+    st->percent = *(const int *)arg;
+    return WABOT_OK;
+}
+
+static int edit_use_new(wabot_ctx *ctx, settings *st, void *arg)
+{
+    (void)ctx;
+    st->use_new = *(const int *)arg;
+    return WABOT_OK;
+}
+
 int wabot_migration_set_percent(wabot_ctx *ctx, int percent)
 {
     migration *mg;
@@ -303,9 +517,11 @@ int wabot_migration_set_percent(wabot_ctx *ctx, int percent)
     if (percent < 0 || percent > 100)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "migration percent %d is outside 0..100", percent);
-    atomic_store(&mg->percent, percent);
-    wb_log(ctx, WABOT_LOG_INFO, "migration", "percent set to %d", percent);
-    return WABOT_OK;
+    rc = shared_edit(ctx, mg, edit_percent, &percent);
+    if (rc == WABOT_OK)
+        wb_log(ctx, WABOT_LOG_INFO, "migration", "percent set to %d",
+               percent);
+    return rc;
 }
 
 int wabot_migration_set_enabled(wabot_ctx *ctx, int use_new_bot)
@@ -314,8 +530,8 @@ int wabot_migration_set_enabled(wabot_ctx *ctx, int use_new_bot)
     int rc = need(ctx, &mg);
     if (rc != WABOT_OK)
         return rc;
-    atomic_store(&mg->use_new, use_new_bot != 0);
-    return WABOT_OK;
+    int on = use_new_bot != 0;
+    return shared_edit(ctx, mg, edit_use_new, &on);
 }
 
 /* Copy `l` with `c` added (add) or removed; *found tells whether it was
@@ -337,28 +553,32 @@ static int list_edit(const numlist *l, const char *c, int add, numlist *out,
     return WABOT_OK;
 }
 
-/* Put c on list `to` (NULL: on neither), off the other(s). */
-static int relist(wabot_ctx *ctx, migration *mg, const char *c, numlist *to,
-                  int *was_listed)
+/* Put `c` on the allow list (to 1), the deny list (0) or neither (-1),
+ * off the other(s); `was` tells whether it was on one. */
+typedef struct pin_arg {
+    const char *c;
+    int to, was;
+} pin_arg;
+
+static int edit_pin(wabot_ctx *ctx, settings *st, void *arg)
 {
+    pin_arg *p = arg;
     numlist na, nd;
     int fa = 0, fd = 0;
-    pthread_rwlock_wrlock(&mg->lock);
-    int rc = list_edit(&mg->allow, c, to == &mg->allow, &na, &fa);
+    int rc = list_edit(&st->allow, p->c, p->to == 1, &na, &fa);
     if (rc == WABOT_OK &&
-        (rc = list_edit(&mg->deny, c, to == &mg->deny, &nd, &fd)) != WABOT_OK)
+        (rc = list_edit(&st->deny, p->c, p->to == 0, &nd, &fd)) != WABOT_OK)
         numlist_free(&na);
-    if (rc == WABOT_OK) {
-        numlist_free(&mg->allow);
-        numlist_free(&mg->deny);
-        mg->allow = na;
-        mg->deny = nd;
-    }
-    pthread_rwlock_unlock(&mg->lock);
-    if (was_listed != NULL)
-        *was_listed = fa || fd;
-    return rc == WABOT_OK ? WABOT_OK
-                          : wb_error(ctx, rc, "migration: out of memory");
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "migration: out of memory");
+    settings_free(st);
+    st->allow = na;
+    st->deny = nd;
+    p->was = fa || fd;
+    if (p->to < 0 && !p->was)
+        return wb_error(ctx, WABOT_ERR_NOT_FOUND,
+                        "migration: %s is on neither list", p->c);
+    return WABOT_OK;
 }
 
 int wabot_migration_pin(wabot_ctx *ctx, const char *customer,
@@ -375,8 +595,8 @@ int wabot_migration_pin(wabot_ctx *ctx, const char *customer,
                         "migration: \"%.40s\" is not a phone number of 1 to "
                         "%d digits, or the list is unknown",
                         customer != NULL ? customer : "(null)", MAX_NUMBER);
-    return relist(ctx, mg, c,
-                  list == WABOT_SYSTEM_NEW ? &mg->allow : &mg->deny, NULL);
+    pin_arg p = {c, list == WABOT_SYSTEM_NEW, 0};
+    return shared_edit(ctx, mg, edit_pin, &p);
 }
 
 int wabot_migration_unpin(wabot_ctx *ctx, const char *customer)
@@ -390,12 +610,8 @@ int wabot_migration_unpin(wabot_ctx *ctx, const char *customer)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "migration: \"%.40s\" is not a phone number",
                         customer != NULL ? customer : "(null)");
-    int was = 0;
-    rc = relist(ctx, mg, c, NULL, &was);
-    if (rc == WABOT_OK && !was)
-        return wb_error(ctx, WABOT_ERR_NOT_FOUND,
-                        "migration: %s is on neither list", c);
-    return rc;
+    pin_arg p = {c, -1, 0};
+    return shared_edit(ctx, mg, edit_pin, &p);
 }
 
 static json_t *list_json(const numlist *l)
@@ -411,6 +627,7 @@ char *wabot_migration_json(wabot_ctx *ctx)
     migration *mg;
     if (need(ctx, &mg) != WABOT_OK)
         return NULL;
+    sync_settings(mg, 1);
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
     pthread_rwlock_rdlock(&mg->lock);
     json_t *o = json_pack(
@@ -460,6 +677,36 @@ static int list_from_json(wabot_ctx *ctx, json_t *a, const char *what,
         out->n++;
     }
     qsort(out->v, out->n, sizeof *out->v, cmp_num);
+    return WABOT_OK;
+}
+
+/* An update's members (NULL / -1: unchanged). */
+typedef struct patch {
+    const numlist *allow, *deny;
+    int percent, use_new;
+} patch;
+
+static int edit_patch(wabot_ctx *ctx, settings *st, void *arg)
+{
+    const patch *p = arg;
+    numlist na = {NULL, 0}, nd = {NULL, 0};
+    if ((p->allow != NULL && numlist_copy(p->allow, &na) != WABOT_OK) ||
+        (p->deny != NULL && numlist_copy(p->deny, &nd) != WABOT_OK)) {
+        numlist_free(&na);
+        return wb_error(ctx, WABOT_ERR_NOMEM, "migration: out of memory");
+    }
+    if (p->allow != NULL) {
+        numlist_free(&st->allow);
+        st->allow = na;
+    }
+    if (p->deny != NULL) {
+        numlist_free(&st->deny);
+        st->deny = nd;
+    }
+    if (p->percent >= 0)
+        st->percent = p->percent;
+    if (p->use_new >= 0)
+        st->use_new = p->use_new;
     return WABOT_OK;
 }
 
@@ -523,23 +770,15 @@ int wabot_migration_update_json(wabot_ctx *ctx, const char *json, size_t len)
         numlist_free(&deny);
         return rc;
     }
-    pthread_rwlock_wrlock(&mg->lock);
-    if (has_allow) {
-        numlist_free(&mg->allow);
-        mg->allow = allow;
-    }
-    if (has_deny) {
-        numlist_free(&mg->deny);
-        mg->deny = deny;
-    }
-    pthread_rwlock_unlock(&mg->lock);
-    if (percent >= 0)
-        atomic_store(&mg->percent, percent);
-    if (use_new >= 0)
-        atomic_store(&mg->use_new, use_new);
-    wb_log(ctx, WABOT_LOG_INFO, "migration", "settings updated: %.200s",
-           json);
-    return WABOT_OK;
+    patch pt = {has_allow ? &allow : NULL, has_deny ? &deny : NULL, percent,
+                use_new};
+    rc = shared_edit(ctx, mg, edit_patch, &pt);
+    numlist_free(&allow);
+    numlist_free(&deny);
+    if (rc == WABOT_OK)
+        wb_log(ctx, WABOT_LOG_INFO, "migration", "settings updated: %.200s",
+               json);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -567,20 +806,14 @@ static int route_put(wabot_ctx *ctx, const wabot_http_server_request *req,
                      wabot_http_response *resp, void *ud)
 {
     (void)ud;
-    const char *ct = wabot_http_server_request_header(req, "Content-Type");
-    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0)
-        return wabot_admin_error(resp, 415, "unsupported_media_type", NULL,
-                                 "send application/json");
+    int rc = WABOT_OK;
+    if (!wb_admin_json_content(req, resp, &rc))
+        return rc;
     size_t len = 0;
     const char *body = wabot_http_server_request_body(req, &len);
-    int rc = wabot_migration_update_json(ctx, body, len);
-    if (rc == WABOT_ERR_PARSE || rc == WABOT_ERR_INVAL)
-        return wabot_admin_error(resp, 400,
-                                 rc == WABOT_ERR_PARSE ? "bad_json"
-                                                       : "invalid_field",
-                                 NULL, wabot_ctx_errmsg(ctx));
-    if (rc != WABOT_OK)
-        return rc;
+    rc = wabot_migration_update_json(ctx, body, len);
+    if (rc != WABOT_OK) /* 400 naming the member, 503 storage, 409 */
+        return wb_admin_answer_status(ctx, resp, rc, NULL);
     return answer_state(ctx, resp);
 }
 
@@ -619,6 +852,9 @@ static int migration_create(wabot_module *m, void *ud)
         free(mg);
         return wb_error(ctx, WABOT_ERR_NOMEM, "migration: out of memory");
     }
+    mg->ctx = ctx;
+    mg->sync_ms = 1000;
+    wabot_module_option_int(m, NULL, OPT_SYNC, &mg->sync_ms);
     int rc = load_options(m, mg);
     if (rc != WABOT_OK) {
         migration_free(mg);

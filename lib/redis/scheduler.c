@@ -43,6 +43,42 @@ static wb_redis_script next_due_script =
 static wb_redis_script trim_script =
     WB_REDIS_SCRIPT("scheduler.trim", SCHED_LUA_TRIM);
 
+/* Failed jobs for the admin API (wb_sched_failed).
+ * each_failed: KEYS failed; ARGV prefix base start stop -> {total,
+ * {id, FIELDS...}...}, newest first (jobs whose hash is gone skipped).
+ * retry_failed: KEYS job ready delayed failed; ARGV prefix base id now
+ * now_hex -> code: the job leaves the failed set (its member found among
+ * those scored at its finish time) and waits, attempts and stalls 0. */
+static wb_redis_script each_failed_script = WB_REDIS_SCRIPT(
+    "scheduler.each_failed",
+    SCHED_LUA_PRELUDE
+    "local out = {redis.call('ZCARD', KEYS[1])}\n"
+    "for _, m in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[3], "
+    "ARGV[4])) do\n"
+    "  local id = string.sub(m, 17)\n"
+    "  local rec = record(jobkey(id))\n"
+    "  if rec[2] then\n"
+    "    table.insert(rec, 1, id)\n"
+    "    out[#out + 1] = rec\n"
+    "  end\n"
+    "end\n"
+    "return out\n");
+static wb_redis_script retry_failed_script = WB_REDIS_SCRIPT(
+    "scheduler.retry_failed",
+    SCHED_LUA_PRELUDE
+    "local f = redis.call('HMGET', KEYS[1], 'state', 'finished')\n"
+    "if not f[1] then return 1 end\n"
+    "if f[1] ~= '4' then return 4 end\n"
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], f[2], f[2])) "
+    "do\n"
+    "  if string.sub(m, 17) == ARGV[3] then redis.call('ZREM', KEYS[4], m) "
+    "end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'attempts', '0', 'stalls', '0', "
+    "'finished', '0')\n"
+    "requeue(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], '0')\n"
+    "return 0\n");
+
 /* Batches: the single-job scripts' bodies as functions of (KEYS, ARGV),
  * run several times in one script (one round trip, one atomic step).
  *
@@ -692,6 +728,61 @@ wabot_redis *wb_redis_scheduler_handle(const wabot_scheduler *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Failed jobs (the admin API)                                         */
+
+static int rs_each_failed(void *impl, const char *queue, int64_t offset,
+                          int64_t limit, wb_job_visit_fn fn, void *ud,
+                          int64_t *total)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, NULL);
+    char start[NUM_MAX], stop[NUM_MAX];
+    fmt_i64(start, offset);
+    fmt_i64(stop, add_sat(offset, limit) - 1);
+    const char *keys[] = {k.failed};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, start, stop};
+    redisReply *rep = NULL;
+    int rc = wb_redis_eval(s->r, &each_failed_script, 1, keys, 4, args, NULL,
+                           &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    long long n = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        !wb_redis_reply_int(rep->element[0], &n)) {
+        freeReplyObject(rep);
+        return wb_redis_fail(s->r, "scheduler: unexpected list reply");
+    }
+    *total = n;
+    wabot_job_info *info = wabot_job_info_new();
+    rc = info != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 1; rc == WABOT_OK && i < rep->elements; i++) {
+        rc = read_record(s, rep->element[i], NULL, info);
+        if (rc == WABOT_OK)
+            fn(wabot_job_info_record(info), ud);
+    }
+    wabot_job_info_free(info);
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int rs_retry(void *impl, const char *queue, const char *id,
+                    int64_t now_ms)
+{
+    rsched *s = impl;
+    qkeys k;
+    qkeys_init(&k, queue, id);
+    char now[NUM_MAX], now_hex[NUM_MAX];
+    fmt_i64(now, now_ms);
+    fmt_run_hex(now_hex, now_ms);
+    const char *keys[] = {k.job, k.ready, k.delayed, k.failed};
+    const char *args[] = {wb_redis_prefix(s->r), k.base, id, now, now_hex};
+    return eval_code(s, &retry_failed_script, 4, keys, 5, args, NULL);
+}
+
+static const wb_sched_failed redis_failed = {rs_each_failed, rs_retry};
+
+/* ------------------------------------------------------------------ */
 /* Public                                                              */
 
 wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r)
@@ -705,7 +796,9 @@ wabot_scheduler *wabot_scheduler_redis_new(wabot_redis *r)
     wabot_scheduler *sched = wb_scheduler_wrap(&redis_vtable, s, "redis");
     if (sched == NULL)
         free(s);
-    else
+    else {
         sched->batch = &redis_batch;
+        sched->failed = &redis_failed;
+    }
     return sched;
 }

@@ -1,12 +1,14 @@
 /* libFuzzer target: the admin API's request handling (lib/admin,
- * lib/migration, lib/monitoring, lib/commerce/admin_routes.c).
+ * lib/migration, lib/monitoring, lib/commerce/admin_routes.c, the
+ * customers', invoices' and jobs' routes).
  * Input: "<method>\n<target>\n<body>" (missing parts: GET, "/", empty).
  * The request carries the admin token and a JSON content type, so the
  * fuzzer reaches the handlers: route parameters, query strings, bodies.
  *
  *  - wabot_http_handle() never fails and never crashes;
  *  - the answer is one the admin API documents: 200, 201, 204, 400, 404,
- *    405, 409, 413, 415, 422 or 503, never a 500 (a handler that failed);
+ *    405, 409, 413, 415, 422, 501 (a route whose module does not serve it
+ *    yet) or 503, never a 500 (a handler that failed);
  *  - an error answer is the JSON error shape {"error":{"code":...}};
  *  - the migration settings stay in range whatever was PUT. */
 #include <stdint.h>
@@ -87,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int st = wabot_http_response_status(r);
     CHECK(st == 200 || st == 201 || st == 204 || st == 400 || st == 403 ||
           st == 404 || st == 405 || st == 409 || st == 413 || st == 415 ||
-          st == 422 || st == 503);
+          st == 422 || st == 501 || st == 503);
     size_t len = 0;
     const char *b = wabot_http_response_body(r, &len);
     if (st >= 400 && st != 422 && strcmp(m, "HEAD") != 0)

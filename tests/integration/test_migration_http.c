@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <wabot.h>
 
@@ -274,6 +275,42 @@ START_TEST(test_rollout_10_50_0_is_sticky_and_loses_or_doubles_nothing)
 }
 END_TEST
 
+/* WABOT_ADMIN_TOKEN_FILE: the token from a file (a mounted secret), its
+ * trailing newline cut; the variable and the file together are refused. */
+START_TEST(test_the_admin_token_may_come_from_a_file)
+{
+    char path[] = "/tmp/wabot-admin-token-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "file-tok\n", 9), 9);
+    close(fd);
+    char var[96];
+    snprintf(var, sizeof var, "WABOT_ADMIN_TOKEN_FILE=%s", path);
+    const char *env[] = {var, "WABOT_INSECURE_SKIP_SIGNATURES=1",
+                         "WABOT_LISTEN=127.0.0.1:0", NULL};
+    server_proc p;
+    ck_assert_int_eq(sp_start(&p, server_path, env, 10000), 0);
+    http_client *c = http_client_new();
+    const char *auth[] = {"Authorization: Bearer file-tok", NULL};
+    http_result r;
+    ck_assert_int_eq(http_request_h(c, "GET", url(&p, "/whatsapp-v2/migration"),
+                                    NULL, auth, NULL, 0, HTTP_BODY_LENGTH, &r),
+                     0);
+    ck_assert_int_eq(r.status, 200);
+    http_result_free(&r);
+    http_client_free(c);
+    int status;
+    ck_assert_int_eq(sp_stop(&p, SIGTERM, 15000, &status), 0);
+    sp_free(&p);
+    const char *both[] = {var, "WABOT_ADMIN_TOKEN=x",
+                          "WABOT_INSECURE_SKIP_SIGNATURES=1",
+                          "WABOT_LISTEN=127.0.0.1:0", NULL};
+    ck_assert_int_ne(sp_start(&p, server_path, both, 10000), 0);
+    sp_free(&p);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_an_unreachable_legacy_bot_answers_502)
 {
     const char *env[] = {"WABOT_LEGACY_URL=http://127.0.0.1:1",
@@ -316,6 +353,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_rollout_10_50_0_is_sticky_and_loses_or_doubles_nothing);
     tcase_add_test(tc, test_an_unreachable_legacy_bot_answers_502);
+    tcase_add_test(tc, test_the_admin_token_may_come_from_a_file);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
