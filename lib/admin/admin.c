@@ -296,11 +296,8 @@ static int admin_create(wabot_module *m, void *ud)
     pthread_mutex_init(&a->lock, NULL);
     wb_strbuf_init(&a->routes, NULL);
     wabot_module_set_data(m, a);
-    /* The jobs subsystem has no module of its own: its routes mount here,
-     * with the routes whose modules have no C API yet (501). */
+    /* The jobs subsystem has no module of its own: its routes mount here. */
     int rc = wb_admin_jobs_routes(ctx);
-    if (rc == WABOT_OK)
-        rc = wb_admin_pending_routes(ctx);
     if (rc != WABOT_OK) /* not created: destroy will not run */
         admin_destroy(m, NULL);
     return rc;

@@ -143,3 +143,18 @@ int wb_admin_limit(const wabot_http_server_request *req,
     *out = v;
     return 1;
 }
+
+/* The member wabot_errmsg() names ("field \"tags\": ..."), into field. */
+const char *wb_admin_errmsg_field(wabot_ctx *ctx, char *field, size_t n)
+{
+    const char *m = strstr(wabot_ctx_errmsg(ctx), "field \"");
+    if (m == NULL)
+        return NULL;
+    m += 7;
+    size_t len = strcspn(m, "\"");
+    if (len == 0 || len >= n)
+        return NULL;
+    memcpy(field, m, len);
+    field[len] = '\0';
+    return field;
+}

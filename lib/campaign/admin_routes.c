@@ -57,21 +57,6 @@ static int customer_get(wabot_ctx *ctx, const wabot_http_server_request *req,
     return wb_admin_answer_owned(ctx, resp, 200, out);
 }
 
-/* The member wabot_errmsg() names ("field \"tags\": ..."), into field. */
-static const char *field_named(wabot_ctx *ctx, char *field, size_t n)
-{
-    const char *m = strstr(wabot_ctx_errmsg(ctx), "field \"");
-    if (m == NULL)
-        return NULL;
-    m += 7;
-    size_t len = strcspn(m, "\"");
-    if (len == 0 || len >= n)
-        return NULL;
-    memcpy(field, m, len);
-    field[len] = '\0';
-    return field;
-}
-
 /* Upsert `o` (phone set): 201 + Location for a new customer, else 200. */
 static int upsert(wabot_ctx *ctx, const wabot_http_server_request *req,
                   wabot_http_response *resp, json_t *o, const char *location)
@@ -94,7 +79,7 @@ static int upsert(wabot_ctx *ctx, const wabot_http_server_request *req,
     if (rc != WABOT_OK) {
         char field[72];
         return wb_admin_answer_status(ctx, resp, rc,
-                                      field_named(ctx, field, sizeof field));
+                                      wb_admin_errmsg_field(ctx, field, sizeof field));
     }
     if (existed)
         return wb_admin_answer_owned(ctx, resp, 200, out);

@@ -89,15 +89,19 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
     return WABOT_OK;
 }
 
-/* The campaigns' fan-out worker, the reminders and the customers' admin
- * routes (admin_routes.c). */
+/* The campaigns' fan-out worker, the reminders, and the admin routes of
+ * customers (admin_routes.c), campaigns and reminders
+ * (campaign_routes.c). */
 static int campaign_create(wabot_module *m, void *ud)
 {
     (void)ud;
     int rc = wb_campaign_fanout_register(m);
     if (rc == WABOT_OK)
         rc = wb_reminders_create(m);
-    return rc == WABOT_OK ? wb_campaign_admin_routes(wabot_module_ctx(m)) : rc;
+    if (rc == WABOT_OK)
+        rc = wb_campaign_admin_routes(wabot_module_ctx(m));
+    return rc == WABOT_OK ? wb_campaign_lifecycle_routes(wabot_module_ctx(m))
+                          : rc;
 }
 
 static const char *const campaign_requires[] = {"admin", NULL};

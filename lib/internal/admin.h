@@ -24,7 +24,6 @@ int wb_admin_mount(wabot_ctx *ctx, const char *method, const char *path,
  * create functions (each file lists its routes; doc/admin.md). */
 int wb_admin_invoices_routes(wabot_ctx *ctx);    /* invoices_routes.c */
 int wb_admin_jobs_routes(wabot_ctx *ctx);        /* jobs_routes.c */
-int wb_admin_pending_routes(wabot_ctx *ctx);     /* pending_routes.c */
 
 /* Every route mounted through wb_admin_mount on ctx, as JSON text in
  * libc memory (free()): [{"method":"GET","path":"/whatsapp-v2/x/:id"}, ..]
@@ -84,6 +83,9 @@ int wb_admin_answer_owned(wabot_ctx *ctx, wabot_http_response *resp,
  * emptied). WABOT_ERR_NOMEM when an append failed. */
 int wb_admin_answer_strbuf(wabot_http_response *resp, int status,
                            wb_strbuf *b);
+/* The member wabot_errmsg() names (`field "tags": ...`), copied into
+ * field (n bytes), or NULL: the "field" of an error answer. */
+const char *wb_admin_errmsg_field(wabot_ctx *ctx, char *field, size_t n);
 /* The "limit" query parameter (dflt when absent) in 1..max: 1 and *out,
  * or 0 with a 400 answered (*rc its status). */
 int wb_admin_limit(const wabot_http_server_request *req,

@@ -10,6 +10,9 @@ extern const wabot_module_def wb_campaign_module;
 /* The customers' admin routes (lib/campaign/admin_routes.c), mounted by
  * the module's create. */
 int wb_campaign_admin_routes(wabot_ctx *ctx);
+/* The campaigns' and reminders' admin routes
+ * (lib/campaign/campaign_routes.c), mounted by the module's create. */
+int wb_campaign_lifecycle_routes(wabot_ctx *ctx);
 
 /* wabot_customer_import_json without writing: every row is checked and
  * the report says which would be refused ("created" and "updated" are 0).

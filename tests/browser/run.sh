@@ -1,13 +1,13 @@
 #!/bin/sh
 # The dashboard in real headless Chromium (meson suite `browser`).
-#   run.sh WABOT-SERVER FAKE-PROVIDER OUTDIR STAND-IN-ROUTES.so
+#   run.sh WABOT-SERVER FAKE-PROVIDER OUTDIR
 # Installs the locked npm packages (puppeteer-core, axe-core) into OUTDIR
 # with `npm ci` (again only when package-lock.json changed), then runs
 # dashboard.test.mjs. Screenshots land in OUTDIR. Without Chromium the
 # test is skipped (77), except under CI=true, where that is a failure.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-server=$1 provider=$2 out=$3 stand_in=$4
+server=$1 provider=$2 out=$3
 chromium=${CHROMIUM:-/usr/bin/chromium}
 
 missing() {
@@ -30,5 +30,4 @@ if ! cmp -s "$here/package-lock.json" "$out/npm/package-lock.json" ||
     (cd "$out/npm" && npm ci --no-audit --no-fund --ignore-scripts \
         --loglevel=error) >&2 || missing "npm ci failed (offline?)"
 fi
-exec node "$here/dashboard.test.mjs" "$server" "$provider" "$out" "$chromium" \
-    "$stand_in"
+exec node "$here/dashboard.test.mjs" "$server" "$provider" "$out" "$chromium"

@@ -1,4 +1,4 @@
-/* The customers', invoices' and jobs' admin routes and Idempotency-Key
+/* The customers', invoices', jobs', campaigns' and reminders' admin routes and Idempotency-Key
  * (the route files in lib/admin, lib/admin/idempotency.c) through
  * wabot_http_handle, behind the admin token, on the memory storage. */
 #include <stdio.h>
@@ -391,6 +391,16 @@ START_TEST(test_idempotency_key_expires_after_the_ttl)
 }
 END_TEST
 
+static int n_503;
+
+static int answer_503(wabot_ctx *ctx, const wabot_http_server_request *req,
+                      wabot_http_response *resp, void *ud)
+{
+    (void)ctx, (void)req, (void)ud;
+    n_503++;
+    return wabot_admin_error(resp, 503, "unavailable", NULL, "storage down");
+}
+
 START_TEST(test_idempotency_errors_are_not_kept_and_bad_keys_refused)
 {
     /* A 4xx answer is kept like any other. */
@@ -403,12 +413,149 @@ START_TEST(test_idempotency_errors_are_not_kept_and_bad_keys_refused)
                 "bad key");
     ck_assert_int_eq(a.status, 400);
     HAS(a, "Idempotency-Key");
-    /* 5xx (here a pending route's 501): released, so the retry runs. */
-    a = call_as("tok", "POST", "/whatsapp-v2/campaigns", "{}", JSON, "k-5");
-    ck_assert_int_eq(a.status, 501);
-    a = call_as("tok", "POST", "/whatsapp-v2/campaigns", "{}", JSON, "k-5");
-    ck_assert_int_eq(a.status, 501);
+    /* 5xx (a route whose storage is down): released, so the retry runs. */
+    ck_assert_int_eq(wabot_admin_route_add(E.ctx, "POST", "/down",
+                                           answer_503, NULL, NULL),
+                     WABOT_OK);
+    a = call_as("tok", "POST", "/whatsapp-v2/down", "{}", JSON, "k-5");
+    ck_assert_int_eq(a.status, 503);
+    a = call_as("tok", "POST", "/whatsapp-v2/down", "{}", JSON, "k-5");
+    ck_assert_int_eq(a.status, 503);
     ck_assert_str_eq(a.replayed, "");
+    ck_assert_int_eq(n_503, 2);
+}
+END_TEST
+
+/* ---- campaigns and reminders ---------------------------------------- */
+
+#define CAMPAIGNS "/whatsapp-v2/campaigns"
+#define REMINDERS "/whatsapp-v2/reminders"
+
+/* The id in a Location "<path>/<id>". */
+static const char *id_of(const answer *a, const char *path)
+{
+    size_t n = strlen(path);
+    ck_assert_msg(strncmp(a->location, path, n) == 0 && a->location[n] == '/',
+                  "Location %s", a->location);
+    return a->location + n + 1;
+}
+
+START_TEST(test_campaign_routes_take_the_replaced_systems_body)
+{
+    answer a = call("POST", CAMPAIGNS,
+                    "{\"organizationId\":\"test-org\",\"name\":\"Test "
+                    "Campaign\",\"message\":\"Test message {{name}}\","
+                    "\"type\":\"PROMOTIONAL\",\"targetAudience\":{\"type\":"
+                    "\"all\"},\"startImmediately\":true}",
+                    JSON);
+    ck_assert_msg(a.status == 201, "%d %s", a.status, a.body);
+    HAS(a, "\"status\":\"RUNNING\"");
+    char id[128], target[256];
+    snprintf(id, sizeof id, "%s", id_of(&a, CAMPAIGNS));
+    snprintf(target, sizeof target, CAMPAIGNS "/%s?organizationId=test-org",
+             id);
+    a = call("GET", target, NULL, NULL);
+    ck_assert_int_eq(a.status, 200);
+    HAS(a, "\"progress\":{");
+    a = call("GET", CAMPAIGNS "?organizationId=test-org", NULL, NULL);
+    ck_assert_int_eq(a.status, 200);
+    HAS(a, id);
+    /* moves: allowed ones answer the campaign, others 409 */
+    snprintf(target, sizeof target, CAMPAIGNS "/%s/pause?organizationId=test-org",
+             id);
+    a = call("POST", target, NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    HAS(a, "\"status\":\"PAUSED\"");
+    a = call("POST", target, NULL, NULL);
+    ck_assert_int_eq(a.status, 409);
+    HAS(a, "state_conflict");
+    snprintf(target, sizeof target,
+             CAMPAIGNS "/%s/resume?organizationId=test-org", id);
+    a = call("POST", target, NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    snprintf(target, sizeof target,
+             CAMPAIGNS "/%s/cancel?organizationId=test-org", id);
+    a = call("POST", target, NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    HAS(a, "\"status\":\"CANCELLED\"");
+    /* unknown campaign, wrong organisation */
+    a = call("GET", CAMPAIGNS "/nope?organizationId=test-org", NULL, NULL);
+    ck_assert_int_eq(a.status, 404);
+    snprintf(target, sizeof target, CAMPAIGNS "/%s?organizationId=other", id);
+    a = call("GET", target, NULL, NULL);
+    ck_assert_int_eq(a.status, 404);
+}
+END_TEST
+
+START_TEST(test_campaign_route_errors_name_the_field)
+{
+    answer a = call("POST", CAMPAIGNS,
+                    "{\"organizationId\":\"test-org\",\"name\":\"x\","
+                    "\"message\":\"Hi {{name\",\"type\":\"PROMOTIONAL\","
+                    "\"targetAudience\":{\"type\":\"all\"}}",
+                    JSON);
+    ck_assert_int_eq(a.status, 400);
+    HAS(a, "\"field\":\"message\"");
+    a = call("POST", CAMPAIGNS,
+             "{\"organizationId\":\"test-org\",\"name\":\"x\",\"message\":"
+             "\"m\",\"type\":\"NOPE\",\"targetAudience\":{\"type\":\"all\"}}",
+             JSON);
+    ck_assert_int_eq(a.status, 400);
+    HAS(a, "\"field\":\"type\"");
+    a = call("POST", CAMPAIGNS, "{nope", JSON);
+    ck_assert_int_eq(a.status, 400);
+    a = call("POST", CAMPAIGNS, "{}", "text/plain");
+    ck_assert_int_eq(a.status, 415);
+    a = call("GET", CAMPAIGNS "?organizationId=test-org&status=NOPE", NULL,
+             NULL);
+    ck_assert_int_eq(a.status, 400);
+    a = call_as("wrong", "GET", CAMPAIGNS, NULL, NULL, NULL);
+    ck_assert_int_ge(a.status, 401);
+    ck_assert_int_le(a.status, 403);
+}
+END_TEST
+
+START_TEST(test_reminder_routes_take_the_replaced_systems_body)
+{
+    answer a = call("POST", REMINDERS,
+                    "{\"organizationId\":\"test-org\",\"customerId\":"
+                    "\"cust-123\",\"customerPhone\":\"+1234567890\",\"type\":"
+                    "\"PAYMENT_DUE\",\"message\":\"Test reminder\","
+                    "\"scheduledFor\":\"2099-01-15T10:00:00Z\"}",
+                    JSON);
+    ck_assert_msg(a.status == 201, "%d %s", a.status, a.body);
+    HAS(a, "\"status\":\"SCHEDULED\"");
+    char id[128], target[256];
+    snprintf(id, sizeof id, "%s", id_of(&a, REMINDERS));
+    snprintf(target, sizeof target, REMINDERS "/%s?organizationId=test-org",
+             id);
+    a = call("GET", target, NULL, NULL);
+    ck_assert_int_eq(a.status, 200);
+    HAS(a, "\"type\":\"PAYMENT_DUE\"");
+    a = call("GET",
+             REMINDERS "?organizationId=test-org&customerPhone=%2B1234567890",
+             NULL, NULL);
+    ck_assert_msg(a.status == 200, "%d %s", a.status, a.body);
+    HAS(a, id);
+    a = call("GET", REMINDERS "?organizationId=test-org&status=CANCELLED",
+             NULL, NULL);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_ptr_null(strstr(a.body, id));
+    a = call("DELETE", target, NULL, NULL);
+    ck_assert_msg(a.status == 204, "%d %s", a.status, a.body);
+    a = call("GET", target, NULL, NULL);
+    HAS(a, "\"status\":\"CANCELLED\"");
+    a = call("DELETE", target, NULL, NULL);
+    ck_assert_int_eq(a.status, 409);
+    a = call("GET", REMINDERS "/nope?organizationId=test-org", NULL, NULL);
+    ck_assert_int_eq(a.status, 404);
+    a = call("POST", REMINDERS,
+             "{\"organizationId\":\"test-org\",\"customerPhone\":\"+1234567890\","
+             "\"type\":\"PAYMENT_DUE\",\"message\":\"m\",\"scheduledFor\":"
+             "\"tomorrow\"}",
+             JSON);
+    ck_assert_int_eq(a.status, 400);
+    HAS(a, "\"field\":\"scheduledFor\"");
 }
 END_TEST
 
@@ -429,6 +576,9 @@ Suite *admin_routes_suite(void)
     tcase_add_test(tc, test_idempotency_key_with_another_body_is_422);
     tcase_add_test(tc, test_idempotency_key_expires_after_the_ttl);
     tcase_add_test(tc, test_idempotency_errors_are_not_kept_and_bad_keys_refused);
+    tcase_add_test(tc, test_campaign_routes_take_the_replaced_systems_body);
+    tcase_add_test(tc, test_campaign_route_errors_name_the_field);
+    tcase_add_test(tc, test_reminder_routes_take_the_replaced_systems_body);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -93,6 +93,37 @@
 
   /* ---- polling ---------------------------------------------------- */
 
+  /* The failed jobs of every queue that has some: GET {prefix}/jobs for
+   * the counts, then {prefix}/jobs/{queue}/failed where failed > 0. */
+  function failedJobs() {
+    return api('GET', '/jobs').then(function (r) {
+      if (r.status !== 200 || !r.data || !r.data.queues) return r;
+      var names = Object.keys(r.data.queues).filter(function (q) {
+        return (r.data.queues[q].failed || 0) > 0;
+      });
+      return Promise.all(names.map(function (q) {
+        return api('GET', '/jobs/' + encodeURIComponent(q) + '/failed?limit=50').then(function (f) {
+          return listOf(f.data, 'jobs').map(function (j) { j.queue = j.queue || q; return j; });
+        });
+      })).then(function (lists) {
+        return {status: 200, data: {jobs: [].concat.apply([], lists)}};
+      });
+    });
+  }
+
+  /* The campaigns (GET {prefix}/campaigns), each with its progress
+   * (GET {prefix}/campaigns/{id}). */
+  function campaigns() {
+    return api('GET', '/campaigns?limit=20').then(function (r) {
+      if (r.status !== 200) return r;
+      return Promise.all(listOf(r.data, 'campaigns').slice(0, 20).map(function (c) {
+        return api('GET', '/campaigns/' + encodeURIComponent(c.id)).then(function (one) {
+          return one.status === 200 && one.data ? one.data : c;
+        });
+      })).then(function (list) { return {status: 200, data: {campaigns: list}}; });
+    });
+  }
+
   function tick() {
     if (busy || !token) return;
     busy = true;
@@ -101,8 +132,8 @@
       api('GET', '/monitoring'),
       api('GET', '/monitoring/history' + (since ? '?since=' + since : '')),
       api('GET', '/migration'),
-      api('GET', '/jobs/failed'),
-      api('GET', '/campaigns')
+      failedJobs(),
+      campaigns()
     ]).then(function (rs) {
       if (rs[0].status === 200) showMonitoring(rs[0].data);
       if (rs[1].status === 200) addHistory(rs[1].data);
@@ -479,6 +510,12 @@
   }
 
   var CAMPAIGN_PARTS = ['queued', 'sent', 'delivered', 'read', 'failed', 'skipped'];
+  /* A progress count; "skipped" comes by reason ({opted_out: n, ...}). */
+  function part(v) {
+    if (v && typeof v === 'object')
+      return Object.keys(v).reduce(function (t, k) { return t + (Number(v[k]) || 0); }, 0);
+    return Number(v) || 0;
+  }
 
   function showCampaigns(r) {
     var box = $('campaign-list');
@@ -492,8 +529,8 @@
       var div = document.createElement('div');
       div.className = 'campaign';
       var pr = c.progress || c;
-      var total = pr.total || CAMPAIGN_PARTS.reduce(function (t, k) { return t + (pr[k] || 0); }, 0);
-      var done = total - (pr.queued || 0);
+      var total = part(pr.total) || CAMPAIGN_PARTS.reduce(function (t, k) { return t + part(pr[k]); }, 0);
+      var done = total - part(pr.queued);
       var h = document.createElement('h3');
       h.textContent = (c.name || c.id) + ' — ' + (c.status || '');
       div.appendChild(h);
@@ -503,7 +540,7 @@
       bar.setAttribute('aria-label', 'Progress of ' + (c.name || c.id));
       div.appendChild(bar);
       var p2 = document.createElement('p');
-      p2.textContent = CAMPAIGN_PARTS.map(function (k) { return k + ' ' + fmt(pr[k] || 0, 0); }).join(' · ');
+      p2.textContent = CAMPAIGN_PARTS.map(function (k) { return k + ' ' + fmt(part(pr[k]), 0); }).join(' · ');
       div.appendChild(p2);
       var id = encodeURIComponent(c.id);
       ['pause', 'resume', 'cancel'].forEach(function (verb) {
