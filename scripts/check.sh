@@ -31,12 +31,13 @@ if [ $quick -eq 0 ]; then
     fi
     if ninja -C "$asan" >/dev/null; then
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        ASAN_OPTIONS=detect_leaks=1 \
+        ASAN_OPTIONS=detect_leaks=1 WABOT_TEST_SMALL=1 \
             run asan "$asan" --suite unit --suite conformance --suite bindings
     else
         echo "ASan build failed"; status=1
     fi
-    run valgrind "$build" --suite unit --suite conformance \
+    # Bulk tests run a tenth of their items here (tests/common: tu_scale).
+    WABOT_TEST_SMALL=1 run valgrind "$build" --suite unit --suite conformance \
         --wrapper "valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
         --timeout-multiplier 10
 fi

@@ -162,3 +162,9 @@ void tu_assert_json_error(const wabot_http_response *r, int status,
     ck_assert_ptr_nonnull(json_string_value(json_object_get(err, "message")));
     json_decref(root);
 }
+
+int tu_scale(int full)
+{
+    const char *e = getenv("WABOT_TEST_SMALL");
+    return e != NULL && strcmp(e, "1") == 0 ? full / 10 : full;
+}

@@ -67,4 +67,10 @@ void tu_assert_json_error(const wabot_http_response *r, int status,
 /* A text message from `from` with the given id (owned by the caller). */
 wabot_message *tu_text(const char *id, const char *from, const char *text);
 
+/* How many of a bulk test's items to use: `full`, or full / 10 when
+ * WABOT_TEST_SMALL=1 (scripts/check.sh sets it for the ASan and valgrind
+ * passes: they check memory, the plain pass checks the full scale, and CI
+ * keeps within its time). */
+int tu_scale(int full);
+
 #endif
