@@ -75,4 +75,8 @@ char *wb_order_fill(wabot_ctx *ctx, const char *tmpl, json_t *order);
 
 extern const wabot_module_def wb_orders_module;
 
+/* The orders' admin routes (order_routes.c), mounted by the module's
+ * create. */
+int wb_order_admin_routes(wabot_ctx *ctx);
+
 #endif

@@ -572,9 +572,10 @@ static int orders_create(wabot_module *m, void *ud)
 {
     (void)ud;
     wabot_ctx *ctx = wabot_module_ctx(m);
-    return wabot_queue_add_worker(
+    int rc = wabot_queue_add_worker(
         ctx, WABOT_ORDER_QUEUE, on_job, m, NULL,
         (int)wb_ord_opt_int(ctx, NULL, WB_ORD_OPT_CONCURRENCY));
+    return rc == WABOT_OK ? wb_order_admin_routes(ctx) : rc;
 }
 
 static const char *const orders_requires[] = {"commerce", NULL};

@@ -19,23 +19,23 @@ class TestAdmin(unittest.TestCase):
         with plain_bot(options={"admin.token": "s3cret"}) as bot:
             self.assertTrue(bot.admin_enabled)
 
-            @bot.admin_route("GET", "/orders/:id")
-            def order(req, resp):
+            @bot.admin_route("GET", "/tickets/:id")
+            def ticket(req, resp):
                 if req.param("id") == "0":
-                    return resp.admin_error(404, "not_found", "no order 0",
+                    return resp.admin_error(404, "not_found", "no ticket 0",
                                             field="id")
                 resp.set_json(200, {"id": req.param("id")})
             ok = {"Authorization": "Bearer s3cret"}
-            r = bot.handle_http("GET", "/whatsapp-v2/orders/7", ok)
+            r = bot.handle_http("GET", "/whatsapp-v2/tickets/7", ok)
             self.assertEqual((r.status, json.loads(r.body)),
                              (200, {"id": "7"}))
-            r = bot.handle_http("GET", "/whatsapp-v2/orders/0", ok)
+            r = bot.handle_http("GET", "/whatsapp-v2/tickets/0", ok)
             self.assertEqual(r.status, 404)
             self.assertEqual(json.loads(r.body)["error"]["field"], "id")
             self.assertEqual(bot.handle_http(
-                "GET", "/whatsapp-v2/orders/7").status, 401)
+                "GET", "/whatsapp-v2/tickets/7").status, 401)
             self.assertEqual(bot.handle_http(
-                "GET", "/whatsapp-v2/orders/7",
+                "GET", "/whatsapp-v2/tickets/7",
                 {"Authorization": "Bearer nope"}).status, 403)
 
     def test_admin_off_without_a_token(self):

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "wabot/commerce.h"
 #include "wabot/invoice.h"
+#include "wabot/order.h"
 
 static tu_env E;
 
@@ -559,6 +561,75 @@ START_TEST(test_reminder_routes_take_the_replaced_systems_body)
 }
 END_TEST
 
+/* ---- orders --------------------------------------------------------- */
+
+#define ORDERS "/whatsapp-v2/orders/acme"
+
+static void stocked(const char *sku, int64_t stock)
+{
+    wabot_product *p = wabot_product_new(E.ctx);
+    ck_assert_int_eq(wabot_product_set_sku(p, sku), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_name(p, sku), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_price(p, 150, "USD"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_stock(p, stock), WABOT_OK);
+    ck_assert_int_eq(wabot_catalog_create(E.ctx, "acme", p, NULL), WABOT_OK);
+    wabot_product_free(p);
+}
+
+static char *placed(const char *sku, int qty)
+{
+    char lines[96], *id = NULL;
+    snprintf(lines, sizeof lines, "[{\"sku\":\"%s\",\"quantity\":%d}]", sku,
+             qty);
+    ck_assert_int_eq(wabot_order_create(E.ctx, "acme", "+15550100", lines,
+                                        NULL, &id),
+                     WABOT_OK);
+    return id;
+}
+
+START_TEST(test_order_routes_list_get_and_move_orders)
+{
+    stocked("coke", 3);
+    char *a = placed("coke", 2), *b = placed("coke", 2);
+    char target[256];
+    answer r = call("GET", ORDERS, NULL, NULL);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    HAS(r, a);
+    HAS(r, b);
+    snprintf(target, sizeof target, ORDERS "/%s", a);
+    r = call("GET", target, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    HAS(r, "\"pending\"");
+    /* confirm takes the stock: the second order no longer fits */
+    snprintf(target, sizeof target, ORDERS "/%s/status", a);
+    r = call("POST", target, "{\"status\":\"CONFIRMED\"}", JSON);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    HAS(r, "\"confirmed\"");
+    snprintf(target, sizeof target, ORDERS "/%s/status", b);
+    r = call("POST", target, "{\"status\":\"confirmed\"}", JSON);
+    ck_assert_msg(r.status == 409, "%d %s", r.status, r.body);
+    HAS(r, "out_of_stock");
+    /* a change the status does not allow */
+    snprintf(target, sizeof target, ORDERS "/%s/status", a);
+    r = call("POST", target, "{\"status\":\"pending\"}", JSON);
+    ck_assert_int_eq(r.status, 409);
+    HAS(r, "state_conflict");
+    r = call("POST", target, "{\"status\":\"shipped\"}", JSON);
+    ck_assert_int_eq(r.status, 400);
+    HAS(r, "\"field\":\"status\"");
+    r = call("GET", ORDERS "?status=confirmed", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    HAS(r, a);
+    ck_assert_ptr_null(strstr(r.body, b));
+    r = call("GET", ORDERS "?status=lost", NULL, NULL);
+    ck_assert_int_eq(r.status, 400);
+    r = call("GET", ORDERS "/ORD-999999", NULL, NULL);
+    ck_assert_int_eq(r.status, 404);
+    wabot_ctx_mem_free(E.ctx, a);
+    wabot_ctx_mem_free(E.ctx, b);
+}
+END_TEST
+
 Suite *admin_routes_suite(void)
 {
     Suite *s = suite_create("admin_routes");
@@ -579,6 +650,7 @@ Suite *admin_routes_suite(void)
     tcase_add_test(tc, test_campaign_routes_take_the_replaced_systems_body);
     tcase_add_test(tc, test_campaign_route_errors_name_the_field);
     tcase_add_test(tc, test_reminder_routes_take_the_replaced_systems_body);
+    tcase_add_test(tc, test_order_routes_list_get_and_move_orders);
     suite_add_tcase(s, tc);
     return s;
 }
