@@ -1,7 +1,6 @@
 /* Campaigns (include/wabot/campaign.h): create from the replaced system's
  * JSON, the lifecycle, listing and progress. The fan-out itself is the
  * "campaigns" queue's worker (fanout.c). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "campaign_store.h"
+#include "tz.h"
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
 #include "internal/metrics.h"
@@ -189,74 +189,6 @@ int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
 }
 
 /* ------------------------------------------------------------------ */
-/* ISO 8601                                                            */
-
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (!isdigit((unsigned char)**p))
-            return 0;
-        v = v * 10 + (**p - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int expect(const char **p, char c)
-{
-    if (**p != c)
-        return 0;
-    (*p)++;
-    return 1;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)" into ms since the
- * epoch; 0 if malformed. */
-static int parse_iso8601(const char *s, int64_t *ms)
-{
-    int y, mo, d, h, mi, sec, frac = 0, oh = 0, om = 0, sign = 0;
-    const char *p = s;
-    if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) ||
-        !expect(&p, '-') || !digits(&p, 2, &d) ||
-        !(expect(&p, 'T') || expect(&p, 't')) || !digits(&p, 2, &h) ||
-        !expect(&p, ':') || !digits(&p, 2, &mi) || !expect(&p, ':') ||
-        !digits(&p, 2, &sec))
-        return 0;
-    if (*p == '.') {
-        int scale = 100;
-        for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p++ == '-' ? -1 : 1;
-        if (!digits(&p, 2, &oh) || !expect(&p, ':') || !digits(&p, 2, &om))
-            return 0;
-    } else {
-        return 0; /* a local time without offset is ambiguous */
-    }
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-        mi > 59 || sec > 60 || oh > 23 || om > 59)
-        return 0;
-    int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    t -= sign * (oh * 3600 + om * 60);
-    *ms = t * 1000 + frac;
-    return 1;
-}
-
-/* ------------------------------------------------------------------ */
 /* Create                                                              */
 
 static int field_err(wabot_ctx *ctx, int status, const char *field,
@@ -432,7 +364,7 @@ static int check_create(wabot_ctx *ctx, json_t *in, int64_t *scheduled_ms)
     *scheduled_ms = 0;
     if (v != NULL && !json_is_null(v) &&
         (!json_is_string(v) ||
-         !parse_iso8601(json_string_value(v), scheduled_ms)))
+         !wb_iso8601_ms(json_string_value(v), scheduled_ms)))
         return field_err(ctx, WABOT_ERR_INVAL, "scheduledFor",
                          "must be an ISO 8601 date-time with Z or an "
                          "offset, such as 2026-12-24T09:00:00Z");
