@@ -560,7 +560,8 @@ typedef struct move {
     wabot_campaign_status to;
     int64_t at_ms;      /* schedule */
     int64_t gen, batch; /* after the move: the fan-out to queue */
-    char cursor[256];
+    char *cursor;       /* the doc's cursor (storage cursors have no
+                         * fixed length); freed by do_move */
     int queue;          /* 1: queue a batch after writing */
 } move;
 
@@ -601,7 +602,10 @@ static int apply_move(wabot_ctx *ctx, json_t *doc, void *ud)
     m->gen = json_integer_value(json_object_get(doc, "gen")) + 1;
     m->batch = json_integer_value(json_object_get(doc, "batch"));
     const char *c = json_string_value(json_object_get(doc, "cursor"));
-    snprintf(m->cursor, sizeof m->cursor, "%s", c != NULL ? c : "0");
+    wb_free(&ctx->alloc, m->cursor);
+    m->cursor = wb_strdup(&ctx->alloc, c != NULL ? c : "0");
+    if (m->cursor == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     json_object_set_new(doc, "status", json_string(STATUS[m->to]));
     if (m->queue)
         json_object_set_new(doc, "gen", json_integer(m->gen));
@@ -634,6 +638,7 @@ static int do_move(wabot_ctx *ctx, const char *org, const char *id,
         rc = wb_campaign_enqueue_batch(
             ctx, org, id, m.gen, m.batch, m.cursor,
             to == WABOT_CAMPAIGN_SCHEDULED ? at_ms : wb_now(ctx));
+    wb_free(&ctx->alloc, m.cursor);
     wb_json_scope_leave(prev);
     return rc;
 }

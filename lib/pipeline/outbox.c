@@ -653,15 +653,18 @@ static int64_t record_created(const char *payload, size_t len)
 int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
 {
     int64_t now = wb_now(ctx);
-    char cursor[256] = "0";
+    char *cursor = NULL; /* storage cursors have no fixed length */
     size_t seen = 0;
     int relayed = 0;
     do {
         wabot_storage_items *page = NULL;
-        int rc = wabot_storage_scan(ctx->storage, "outbox:", cursor, 100,
+        int rc = wabot_storage_scan(ctx->storage, "outbox:",
+                                    cursor != NULL ? cursor : "0", 100,
                                     WABOT_STORAGE_SCAN_VALUES, &page);
-        if (rc != WABOT_OK)
+        if (rc != WABOT_OK) {
+            wb_free(&ctx->alloc, cursor);
             return rc == WABOT_ERR_UNSUPPORTED ? 0 : rc;
+        }
         for (size_t i = 0; i < wabot_storage_items_count(page); i++) {
             size_t vlen = 0;
             const char *key = wabot_storage_items_key(page, i, NULL);
@@ -682,10 +685,13 @@ int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
             free(payload);
             seen++;
         }
-        snprintf(cursor, sizeof cursor, "%s",
-                 wabot_storage_items_cursor(page));
+        wb_free(&ctx->alloc, cursor);
+        cursor = wb_strdup(&ctx->alloc, wabot_storage_items_cursor(page));
         wabot_storage_items_free(page);
+        if (cursor == NULL)
+            return wb_error(ctx, WABOT_ERR_NOMEM, "outbox: out of memory");
     } while (strcmp(cursor, "0") != 0 && seen < max_records);
+    wb_free(&ctx->alloc, cursor);
     if (relayed)
         wb_log(ctx, WABOT_LOG_INFO, MODULE, "sweep relayed %d outbox "
                "record(s) left by earlier turns", relayed);

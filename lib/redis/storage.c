@@ -479,38 +479,40 @@ static int is_bulk(const redisReply *r)
 
 /* ---- scan ---- */
 
-/* The backend's cursor: "0", "<SCAN cursor>", or "<SCAN cursor>:<hex of
- * the last key returned from that SCAN batch>". */
-static int scan_cursor_decode(const redis_store *st, const char *cursor,
-                              char *rcur, char *after, size_t *alen)
+/* Hex digits of names skipped in one bucket: 128 names, so a cursor
+ * stays within the 2112 bytes doc/storage.md promises. Only a bucket
+ * holding more keys than a page wants is split across pages; one SCAN
+ * step of COUNT 1 holding 128 names does not happen in a Redis dict. */
+#define SCAN_SKIP_MAX (16 * 128)
+
+/* The backend's cursor: "<SCAN cursor>", or "<SCAN cursor>;<skip list>"
+ * (16 hex digits per name already returned from the bucket at that
+ * cursor: see STORAGE_LUA_SCAN). The first design's "<cursor>:<hex of a
+ * name>" is still read, as its SCAN cursor alone (the names it had
+ * returned may come back: allowed). */
+static int scan_cursor_decode(const char *cursor, char *rcur,
+                              const char **skip, size_t *slen)
 {
-    const char *colon = strchr(cursor, ':');
-    size_t dlen = colon != NULL ? (size_t)(colon - cursor) : strlen(cursor);
+    size_t dlen = strspn(cursor, "0123456789");
     if (dlen == 0 || dlen > 20)
         return WABOT_ERR_INVAL;
-    for (size_t i = 0; i < dlen; i++)
-        if (cursor[i] < '0' || cursor[i] > '9')
-            return WABOT_ERR_INVAL;
     memcpy(rcur, cursor, dlen);
     rcur[dlen] = '\0';
-    *alen = 0;
-    if (colon == NULL)
-        return WABOT_OK;
-    const char *hex = colon + 1;
-    size_t hlen = strlen(hex);
-    if (hlen == 0 || hlen % 2 != 0 || hlen / 2 > WB_STORAGE_KEY_MAX)
+    *skip = "";
+    *slen = 0;
+    const char *rest = cursor + dlen, *hex = rest + 1;
+    size_t hlen = *rest != '\0' ? strlen(hex) : 0;
+    if (*rest != '\0' && *rest != ';' && *rest != ':')
         return WABOT_ERR_INVAL;
-    size_t plen = wb_redis_prefix_len(st->r);
-    memcpy(after, wb_redis_prefix(st->r), plen);
-    for (size_t i = 0; i < hlen; i += 2) {
-        unsigned v;
-        char two[3] = {hex[i], hex[i + 1], '\0'};
-        if (!isxdigit((unsigned char)two[0]) ||
-            !isxdigit((unsigned char)two[1]) || sscanf(two, "%2x", &v) != 1)
+    if (*rest != '\0' && (hlen == 0 || strspn(hex, "0123456789abcdef") !=
+                                            hlen))
+        return WABOT_ERR_INVAL;
+    if (*rest == ';') {
+        if (hlen % 16 != 0 || hlen > SCAN_SKIP_MAX)
             return WABOT_ERR_INVAL;
-        after[plen + i / 2] = (char)v;
+        *skip = hex;
+        *slen = hlen;
     }
-    *alen = plen + hlen / 2;
     return WABOT_OK;
 }
 
@@ -539,23 +541,19 @@ static char *glob_prefix(const char *pool_prefix, const char *prefix)
     return g;
 }
 
-static int scan_next_cursor(const redis_store *st, const redisReply *cur,
-                            const redisReply *after, wabot_buf *next)
+static int scan_next_cursor(const redisReply *cur, const redisReply *skip,
+                            wabot_buf *next)
 {
-    size_t plen = wb_redis_prefix_len(st->r);
-    if (after->len == 0)
-        return wabot_buf_set(next, cur->str, cur->len);
-    if (after->len <= plen || after->len - plen > WB_STORAGE_KEY_MAX ||
-        cur->len > 20)
+    if (cur->len == 0 || cur->len > 20 || skip->len % 16 != 0 ||
+        skip->len > SCAN_SKIP_MAX)
         return WABOT_ERR_STORAGE;
-    char text[24 + 2 * WB_STORAGE_KEY_MAX];
-    static const char hex[] = "0123456789abcdef";
+    char text[24 + SCAN_SKIP_MAX];
     memcpy(text, cur->str, cur->len);
     size_t n = cur->len;
-    text[n++] = ':';
-    for (size_t i = plen; i < after->len; i++) {
-        text[n++] = hex[(unsigned char)after->str[i] >> 4];
-        text[n++] = hex[(unsigned char)after->str[i] & 15];
+    if (skip->len > 0) {
+        text[n++] = ';';
+        memcpy(text + n, skip->str, skip->len);
+        n += skip->len;
     }
     return wabot_buf_set(next, text, n);
 }
@@ -593,33 +591,29 @@ static int rs_scan(void *impl, const char *prefix, const char *cursor,
 {
     redis_store *st = impl;
     char rcur[24];
-    char *after = malloc(wb_redis_prefix_len(st->r) + WB_STORAGE_KEY_MAX);
-    char *pattern = glob_prefix(wb_redis_prefix(st->r), prefix);
-    size_t alen = 0;
-    int rc = after != NULL && pattern != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
-    if (rc == WABOT_OK)
-        rc = scan_cursor_decode(st, cursor, rcur, after, &alen);
-    if (rc != WABOT_OK) {
-        free(after);
-        free(pattern);
+    const char *skip = "";
+    size_t slen = 0;
+    int rc = scan_cursor_decode(cursor, rcur, &skip, &slen);
+    if (rc != WABOT_OK)
         return rc;
-    }
+    char *pattern = glob_prefix(wb_redis_prefix(st->r), prefix);
+    if (pattern == NULL)
+        return WABOT_ERR_NOMEM;
     num_arg want, plen, hint;
     int vals = (flags & WABOT_STORAGE_SCAN_VALUES) != 0;
     const char *args[7] = {
-        rcur, after, u64_arg(&want, count), pattern,
+        rcur, skip, u64_arg(&want, count), pattern,
         u64_arg(&plen, wb_redis_prefix_len(st->r) + strlen(prefix)),
         vals ? "1" : "0",
         u64_arg(&hint, count < 100 ? 100 : count > 1000 ? 1000 : count)};
     size_t lens[7];
-    for (int i = 0; i < 7; i++) /* `after` is binary, not NUL-terminated */
-        lens[i] = i == 1 ? alen : strlen(args[i]);
+    for (int i = 0; i < 7; i++)
+        lens[i] = i == 1 ? slen : strlen(args[i]);
     const char *keys[1] = {COUNTER_KEY};
     size_t klens[1] = {sizeof COUNTER_KEY - 1};
     redisReply *rep;
     rc = wb_redis_evaln(st->r, &scan_script, 1, keys, klens, 7, args, lens,
                         &rep);
-    free(after);
     free(pattern);
     if (rc != WABOT_OK)
         return rc;
@@ -629,7 +623,7 @@ static int rs_scan(void *impl, const char *prefix, const char *cursor,
         return unexpected(st, rep, "scan");
     rc = scan_items(st, rep->element[2], vals, out);
     if (rc == WABOT_OK)
-        rc = scan_next_cursor(st, rep->element[0], rep->element[1], next);
+        rc = scan_next_cursor(rep->element[0], rep->element[1], next);
     if (rc == WABOT_ERR_STORAGE)
         return unexpected(st, rep, "scan");
     freeReplyObject(rep);

@@ -50,44 +50,72 @@
     "  return #a < #b\n"                                                      \
     "end\n"
 
-/* KEYS[1] counter. ARGV: Redis cursor, resume-after name ('' = the batch's
- * start), count, MATCH pattern, length of prefix + scan prefix, '1' for
- * values, SCAN COUNT. -> {cursor, after, k1[, val1, ver1], ...}: resume
- * with SCAN from `cursor` skipping names up to `after` ('' = none).
- * A SCAN batch is sorted, and a page that fills up in the middle of one
- * says where in it to resume, so no key is skipped. */
+/* KEYS[1] counter. ARGV: Redis cursor, skip list (16 hex digits of the
+ * SHA-1 of each name already returned from the SCAN step at `cursor`;
+ * '' = none), count, MATCH pattern, length of prefix + scan prefix, '1'
+ * for values, SCAN COUNT. -> {cursor, skip, {k1[, val1, ver1], ...}}.
+ *
+ * A page only ever ends where a SCAN step ends, so the next page resumes
+ * from a cursor SCAN itself returned and keeps SCAN's guarantee (a key
+ * present throughout is returned) while the table grows, shrinks or
+ * rehashes. Each step's names are sorted (byte order). A step that
+ * would overflow the page is not taken: the page ends before it, or, on
+ * an empty page, the step is retried smaller, down to one bucket
+ * (COUNT 1). Only a single bucket holding more keys
+ * than the page wants is split; the rest of it is resumed from the same
+ * cursor, skipping the names already returned (by hash, so a bucket that
+ * gained names meanwhile still returns them). Resuming after a name in
+ * byte order instead (the first design) lost keys: the repeated step can
+ * reach further than the first one did once keys are deleted. */
 #define STORAGE_LUA_SCAN                                                      \
     STORAGE_LUA_PRELUDE_V2                                                    \
-    "local cur, after, want = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"          \
+    "local cur, skip, want = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"           \
     "local pat, plen, vals = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'\n"    \
-    "local out, seen, n, last = {}, {}, 0, ''\n"                              \
-    "for step = 1, 16 do\n"                                                   \
-    "  local r = redis.call('SCAN', cur, 'MATCH', pat, 'COUNT', ARGV[7])\n"   \
+    "local hint = tonumber(ARGV[7])\n"                                        \
+    "local out, seen, n, skipped = {}, {}, 0, {}\n"                           \
+    "local function h(k) return string.sub(redis.sha1hex(k), 1, 16) end\n"    \
+    "for i = 1, #skip, 16 do skipped[string.sub(skip, i, i + 15)] = true end\n"\
+    "if skip ~= '' then hint = 1 end\n"                                       \
+    "local function emit(k)\n"                                                \
+    "  n = n + 1\n"                                                           \
+    "  seen[k] = true\n"                                                      \
+    "  out[#out + 1] = k\n"                                                   \
+    "  if vals then\n"                                                        \
+    "    out[#out + 1] = redis.call('GET', k)\n"                              \
+    "    local vk = k .. '\\0v'\n"                                            \
+    "    out[#out + 1] = redis.call('GET', vk) or restamp(k, vk)\n"           \
+    "  end\n"                                                                 \
+    "end\n"                                                                   \
+    "for step = 1, 64 do\n"                                                   \
+    "  local r = redis.call('SCAN', cur, 'MATCH', pat, 'COUNT', hint)\n"      \
     "  local batch = {}\n"                                                    \
     "  for _, k in ipairs(r[2]) do\n"                                         \
     "    if not seen[k] and not string.find(k, '\\0', plen + 1, true)\n"      \
-    "       and (after == '' or lt(after, k)) then\n"                         \
+    "       and not (skip ~= '' and skipped[h(k)])\n"                         \
+    "       and redis.call('TYPE', k).ok == 'string' then\n"                  \
     "      seen[k] = true\n"                                                  \
     "      batch[#batch + 1] = k\n"                                           \
     "    end\n"                                                               \
     "  end\n"                                                                 \
-    "  table.sort(batch, lt)\n"                                               \
-    "  for _, k in ipairs(batch) do\n"                                        \
-    "    if redis.call('TYPE', k).ok == 'string' then\n"                      \
-    "      if n == want then return {cur, last, out} end\n"                   \
-    "      n = n + 1\n"                                                       \
-    "      last = k\n"                                                        \
-    "      out[#out + 1] = k\n"                                               \
-    "      if vals then\n"                                                    \
-    "        out[#out + 1] = redis.call('GET', k)\n"                          \
-    "        local vk = k .. '\\0v'\n"                                        \
-    "        out[#out + 1] = redis.call('GET', vk) or restamp(k, vk)\n"       \
-    "      end\n"                                                             \
+    "  for _, k in ipairs(batch) do seen[k] = nil end\n"                      \
+    "  table.sort(batch, lt)\n"                                              \
+    "  if n + #batch <= want then\n"                                          \
+    "    for _, k in ipairs(batch) do emit(k) end\n"                          \
+    "    cur, skip, skipped = r[1], '', {}\n"                                 \
+    "    if cur == '0' or n == want then break end\n"                         \
+    "  elseif n > 0 then\n"                                                   \
+    "    break\n"                                                             \
+    "  elseif hint > 1 then\n"                                                \
+    "    hint = math.floor(hint / 4)\n"                                       \
+    "    if hint < 1 then hint = 1 end\n"                                     \
+    "  else\n"                                                                \
+    "    local marks = {skip}\n"                                              \
+    "    for i = 1, want do\n"                                                \
+    "      emit(batch[i])\n"                                                  \
+    "      marks[#marks + 1] = h(batch[i])\n"                                 \
     "    end\n"                                                               \
+    "    return {cur, table.concat(marks), out}\n"                            \
     "  end\n"                                                                 \
-    "  after = ''\n"                                                          \
-    "  cur = r[1]\n"                                                          \
-    "  if cur == '0' or n == want then break end\n"                           \
     "end\n"                                                                   \
     "return {cur, '', out}\n"
 
