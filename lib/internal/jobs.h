@@ -75,6 +75,21 @@ int wb_job_id_ok(const char *s);
 /* call (one round trip on Redis). Internal capability of a backend;    */
 /* the wrappers below fall back to one call per job.                    */
 
+/* One queue of a poll (wb_sched_batch.poll_many): in: queue, max (0:
+ * only the due time), out[0..max) (cleared); out: got, recovered, rc
+ * (that queue's outcome), due_ms when has_due (else the queue holds
+ * nothing: next_due's NOT_FOUND). */
+typedef struct wb_sched_poll {
+    const char *queue;
+    size_t max;
+    wabot_job_info *const *out;
+    size_t got;
+    int32_t recovered;
+    int rc;
+    int has_due;
+    int64_t due_ms;
+} wb_sched_poll;
+
 typedef struct wb_sched_batch {
     /* recover (as vt->recover) then reserve up to max jobs (as
      * vt->reserve, each into out[i], cleared), one atomic step. */
@@ -87,6 +102,12 @@ typedef struct wb_sched_batch {
     int (*complete_many)(void *impl, const char *queue, size_t n,
                          const char *const *ids, const uint64_t *tokens,
                          int64_t now_ms, int *results);
+    /* For each of n queues: reserve_many (max may be 0), then next_due of
+     * what is left, each queue its own atomic step, all in one round
+     * trip. WABOT_OK when the calls ran (outcomes in polls[i].rc), else a
+     * failure for all. NULL: the wrapper calls the others per queue. */
+    int (*poll_many)(void *impl, size_t n, wb_sched_poll *polls,
+                     int64_t now_ms, int64_t lease_ms, int32_t max_stalls);
 } wb_sched_batch;
 
 /* 1 if s batches (worth reserving several jobs at once). */
@@ -99,6 +120,12 @@ int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
                               int32_t max_stalls, size_t max,
                               wabot_job_info *const *out, size_t *got,
                               int32_t *recovered);
+/* Poll n queues (see wb_sched_poll): one round trip on Redis, one
+ * reserve_many and one next_due per queue elsewhere. Returns WABOT_OK
+ * or the failure that hit every queue; per-queue outcomes in polls. */
+int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
+                           int64_t now_ms, int64_t lease_ms,
+                           int32_t max_stalls);
 /* Complete n jobs of queue: results[i] as wabot_scheduler_complete()
  * would return for job i. */
 void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,

@@ -104,6 +104,26 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    const char **args, const size_t *arglens,
                    redisReply **out);
 
+/* One call of a pipelined script run: keys (without the prefix, NUL-
+ * terminated) and arguments (NUL-terminated). */
+typedef struct wb_redis_call {
+    size_t nkeys;
+    const char *const *keys;
+    size_t nargs;
+    const char *const *args;
+} wb_redis_call;
+
+/* Run `script` n times (n >= 1), once per call, pipelined on one
+ * connection: one round trip for all. Each call is its own atomic step
+ * (scripts never span calls, so a Cluster-safe script stays so). out[i]
+ * gets call i's reply (an error reply included: the caller checks);
+ * free each with freeReplyObject. A call answered NOSCRIPT (a flushed
+ * server) is loaded and run again on its own. On WABOT_OK every out[i]
+ * is set; otherwise none is (a broken connection or out of memory). */
+int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
+                           size_t n, const wb_redis_call *calls,
+                           redisReply **out);
+
 /* ------------------------------------------------------------------ */
 /* Keys                                                                */
 

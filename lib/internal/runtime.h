@@ -26,7 +26,17 @@ typedef struct wb_queue {
     int active; /* jobs of this queue running here (loop thread) */
     wb_retention keep;
     unsigned finished_since_trim;
+    /* Batched backends (Redis): the queue's next due time as the last
+     * poll saw it, lowered by every enqueue, retry and throttle of this
+     * process since, so computing the deadline costs no round trip
+     * (WB_DUE_UNKNOWN: ask the backend). `lowered` collects lowerings
+     * made while a poll is under way. Atomics: enqueues come from any
+     * thread. See wb_jobs_deadline. */
+    int64_t due_ms;
+    int64_t lowered;
 } wb_queue;
+
+#define WB_DUE_UNKNOWN INT64_MIN
 
 struct wabot_job {
     wabot_ctx *ctx;

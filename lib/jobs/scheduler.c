@@ -418,6 +418,51 @@ int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
     return WABOT_OK;
 }
 
+int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
+                           int64_t now_ms, int64_t lease_ms,
+                           int32_t max_stalls)
+{
+    if (s == NULL || n == 0 || polls == NULL || lease_ms <= 0)
+        return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        wb_sched_poll *p = &polls[i];
+        p->got = 0;
+        p->recovered = 0;
+        p->has_due = 0;
+        p->rc = target_ok(s, p->queue) && (p->max == 0 || p->out != NULL)
+                    ? WABOT_OK
+                    : WABOT_ERR_INVAL;
+        for (size_t j = 0; p->rc == WABOT_OK && j < p->max; j++)
+            wb_job_info_clear(p->out[j]);
+        if (p->rc != WABOT_OK)
+            return WABOT_ERR_INVAL;
+    }
+    if (s->batch != NULL && s->batch->poll_many != NULL) {
+        int rc = s->batch->poll_many(s->impl, n, polls, now_ms, lease_ms,
+                                     max_stalls);
+        for (size_t i = 0; i < n; i++)
+            if (rc != WABOT_OK || polls[i].rc != WABOT_OK ||
+                polls[i].got > polls[i].max)
+                polls[i].got = 0;
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        wb_sched_poll *p = &polls[i];
+        if (p->max > 0)
+            p->rc = wb_scheduler_reserve_many(s, p->queue, now_ms, lease_ms,
+                                              max_stalls, p->max, p->out,
+                                              &p->got, &p->recovered);
+        else
+            wabot_scheduler_recover(s, p->queue, now_ms, max_stalls,
+                                    &p->recovered);
+        int rc = wabot_scheduler_next_due(s, p->queue, now_ms, &p->due_ms);
+        p->has_due = rc == WABOT_OK;
+        if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND && p->rc == WABOT_OK)
+            p->rc = rc;
+    }
+    return WABOT_OK;
+}
+
 void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,
                                 size_t n, const char *const *ids,
                                 const uint64_t *tokens, int64_t now_ms,

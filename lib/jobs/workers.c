@@ -63,6 +63,8 @@ static wb_queue *queue_get(wabot_ctx *ctx, const char *name)
     if (!(q->name = wb_strdup(&ctx->alloc, name)))
         return NULL;
     q->keep = (wb_retention){1000, DAY_MS, 10000, 7 * DAY_MS};
+    q->due_ms = WB_DUE_UNKNOWN;
+    q->lowered = WB_NO_DEADLINE;
     rt->n_queues++;
     return q;
 }
@@ -279,10 +281,45 @@ int wb_jobs_retry_failed(wabot_ctx *ctx, const char *queue, const char *id)
     return WABOT_OK;
 }
 
+/* *v = min(*v, at), atomically; an unknown *v stays unknown. */
+static void atomic_lower(int64_t *v, int64_t at)
+{
+    int64_t cur = __atomic_load_n(v, __ATOMIC_SEQ_CST);
+    while (cur != WB_DUE_UNKNOWN && at < cur &&
+           !__atomic_compare_exchange_n(v, &cur, at, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+        ;
+}
+
+/* Something of q may be due at `at`: the cached due time must not be
+ * later. `lowered` first, then due_ms: see due_store. */
+static void due_lower(wb_queue *q, int64_t at)
+{
+    atomic_lower(&q->lowered, at);
+    atomic_lower(&q->due_ms, at);
+}
+
+/* Before asking the backend: collect the lowerings made meanwhile. */
+static void due_begin(wb_queue *q)
+{
+    __atomic_store_n(&q->lowered, WB_NO_DEADLINE, __ATOMIC_SEQ_CST);
+}
+
+/* The backend's answer (asked after due_begin), then every lowering made
+ * since: one that wrote due_ms before this store wrote `lowered` before
+ * it too, so it is read here; a later one lowers due_ms itself. */
+static void due_store(wb_queue *q, int64_t due)
+{
+    __atomic_store_n(&q->due_ms, due, __ATOMIC_SEQ_CST);
+    atomic_lower(&q->due_ms, __atomic_load_n(&q->lowered, __ATOMIC_SEQ_CST));
+}
+
 void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms)
 {
     wb_count(ctx, "jobs.enqueued", 1);
     wb_queue *q = wb_queue_find(ctx, queue);
+    if (q)
+        due_lower(q, run_at_ms);
     if (q && q->fn)
         wb_loop_notify(ctx, run_at_ms);
 }
@@ -415,6 +452,7 @@ static int settle(wabot_job *j, int status, int64_t now)
         what = "throttled";
         rc = wabot_scheduler_release(s, q, r->id, r->token, now,
                                      now + j->retry_in_ms);
+        due_lower(j->q, now + j->retry_in_ms);
     } else if (status >= 0) {
         what = "processed";
         rc = wabot_scheduler_complete(s, q, r->id, r->token, now);
@@ -431,6 +469,7 @@ static int settle(wabot_job *j, int status, int64_t now)
         int64_t at = now + wb_backoff_delay(ctx, r, r->attempts);
         what = "retried";
         rc = wabot_scheduler_fail(s, q, r->id, r->token, now, reason, at);
+        due_lower(j->q, at);
     }
     if (rc == WABOT_OK)
         qcount(ctx, j->q, what);
@@ -650,51 +689,78 @@ static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
 /* Most jobs one batched reserve asks for. */
 #define RESERVE_BATCH 32
 
-/* A batched backend: recover and reserve up to the free slots in one
- * call, run the jobs, record their completions in one call; again while
- * the queue had more. Returns how many started. */
-static int fill_batched(wabot_ctx *ctx, wb_queue *q)
+/* A batched backend: for every queue with a worker, recover, reserve up
+ * to its free slots and learn its next due time, all in one round trip;
+ * run the jobs, record each queue's completions in one call. A queue
+ * that had more waiting is due now: the loop polls again (run_due).
+ * Returns how many started. */
+static int poll_all(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
-    int started = 0;
-    while (q->active < q->concurrency) {
-        size_t want = (size_t)(q->concurrency - q->active);
-        if (want > RESERVE_BATCH)
-            want = RESERVE_BATCH;
-        wabot_job_info *infos[RESERVE_BATCH];
+    size_t n = 0;
+    for (size_t i = 0; i < rt->n_queues; i++)
+        n += rt->queues[i].fn != NULL;
+    if (n == 0)
+        return 0;
+    wb_sched_poll *polls = wb_calloc(&ctx->alloc, n, sizeof *polls);
+    wb_queue **qs = wb_calloc(&ctx->alloc, n, sizeof *qs);
+    wabot_job_info **infos =
+        wb_calloc(&ctx->alloc, n * RESERVE_BATCH, sizeof *infos);
+    int rc = polls && qs && infos ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0, k = 0; rc == WABOT_OK && i < rt->n_queues; i++) {
+        wb_queue *q = &rt->queues[i];
+        if (!q->fn)
+            continue;
+        int free_slots = q->concurrency - q->active;
+        size_t want = free_slots <= 0 ? 0
+                      : free_slots > RESERVE_BATCH ? RESERVE_BATCH
+                                                   : (size_t)free_slots;
+        wabot_job_info **out = &infos[k * RESERVE_BATCH];
         size_t have = 0;
-        while (have < want && (infos[have] = wabot_job_info_new()))
+        while (have < want && (out[have] = wabot_job_info_new()))
             have++;
-        size_t got = 0;
-        int32_t recovered = 0;
-        int rc = have ? wb_scheduler_reserve_many(
-                            rt->sched, q->name, wb_now(ctx), rt->lease_ms,
-                            (int32_t)rt->max_stalls, have, infos, &got,
-                            &recovered)
-                      : WABOT_ERR_NOMEM;
-        for (int32_t k = 0; k < recovered; k++)
-            qcount(ctx, q, "stalled");
-        if (rc != WABOT_OK)
+        qs[k] = q;
+        polls[k++] = (wb_sched_poll){.queue = q->name, .max = have,
+                                     .out = out};
+        due_begin(q);
+    }
+    if (rc == WABOT_OK)
+        rc = wb_scheduler_poll_many(rt->sched, n, polls, wb_now(ctx),
+                                    rt->lease_ms, (int32_t)rt->max_stalls);
+    if (rc != WABOT_OK)
+        wb_log(ctx, WABOT_LOG_ERROR, "jobs", "poll: %s", wabot_strerror(rc));
+    int started = 0;
+    for (size_t k = 0; polls && qs && infos && k < n; k++) {
+        wb_queue *q = qs[k];
+        wb_sched_poll *p = &polls[k];
+        if (rc == WABOT_OK && p->rc != WABOT_OK)
             wb_log(ctx, WABOT_LOG_ERROR, "jobs", "reserve on %s: %s",
-                   q->name, wabot_strerror(rc));
+                   q->name, wabot_strerror(p->rc));
+        for (int32_t s = 0; s < p->recovered; s++)
+            qcount(ctx, q, "stalled");
+        /* A failed poll knows nothing: ask again next time. */
+        due_store(q, rc != WABOT_OK || p->rc != WABOT_OK ? WB_DUE_UNKNOWN
+                     : p->has_due                         ? p->due_ms
+                                                          : WB_NO_DEADLINE);
         rt->defer_completes = q;
-        for (size_t i = 0; i < got; i++) {
+        for (size_t i = 0; i < p->got; i++) {
             wabot_job *j = wb_calloc(&ctx->alloc, 1, sizeof *j);
             if (!j) {
                 /* its lease expires and it comes back */
-                wabot_job_info_free(infos[i]);
+                wabot_job_info_free(p->out[i]);
                 continue;
             }
-            start_reserved(ctx, q, j, infos[i]);
+            start_reserved(ctx, q, j, p->out[i]);
             started++;
         }
         rt->defer_completes = NULL;
-        for (size_t i = got; i < have; i++)
-            wabot_job_info_free(infos[i]);
+        for (size_t i = p->got; i < p->max; i++)
+            wabot_job_info_free(p->out[i]);
         flush_completes(ctx, q);
-        if (rc != WABOT_OK || got < want)
-            break;
     }
+    wb_free(&ctx->alloc, polls);
+    wb_free(&ctx->alloc, qs);
+    wb_free(&ctx->alloc, infos);
     return started;
 }
 
@@ -723,15 +789,14 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
     flush_all_completes(ctx);
     retry_settles(ctx, now);
     renew_leases(ctx, now);
+    if (wb_scheduler_batched(rt->sched))
+        started += poll_all(ctx);
     for (size_t i = 0; i < rt->n_queues; i++) {
         wb_queue *q = &rt->queues[i];
         if (!q->fn)
             continue;
-        if (wb_scheduler_batched(rt->sched)) {
-            started += fill_batched(ctx, q);
-            now = wb_now(ctx);
-            continue;
-        }
+        if (wb_scheduler_batched(rt->sched))
+            continue; /* polled together below */
         int32_t recovered = 0;
         wabot_scheduler_recover(rt->sched, q->name, now,
                                 (int32_t)rt->max_stalls, &recovered);
@@ -753,6 +818,28 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
     return started;
 }
 
+/* Queue q's next due time: on a batched backend the cached one (no round
+ * trip), else the backend's. 0 when q holds nothing. */
+static int next_due_of(wabot_ctx *ctx, wb_queue *q, int64_t now,
+                       int64_t *due)
+{
+    wb_runtime *rt = ctx->rt;
+    if (!wb_scheduler_batched(rt->sched))
+        return wabot_scheduler_next_due(rt->sched, q->name, now, due) ==
+               WABOT_OK;
+    int64_t d = __atomic_load_n(&q->due_ms, __ATOMIC_SEQ_CST);
+    if (d == WB_DUE_UNKNOWN) {
+        due_begin(q);
+        int rc = wabot_scheduler_next_due(rt->sched, q->name, now, &d);
+        if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND)
+            return 0; /* unknown still: asked again next time */
+        due_store(q, rc == WABOT_OK ? d : WB_NO_DEADLINE);
+        d = __atomic_load_n(&q->due_ms, __ATOMIC_SEQ_CST);
+    }
+    *due = d;
+    return d != WB_NO_DEADLINE && d != WB_DUE_UNKNOWN;
+}
+
 int64_t wb_jobs_deadline(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
@@ -770,8 +857,7 @@ int64_t wb_jobs_deadline(wabot_ctx *ctx)
             continue;
         any_worker = 1;
         int64_t due;
-        if (wabot_scheduler_next_due(rt->sched, q->name, now, &due) !=
-            WABOT_OK)
+        if (!next_due_of(ctx, q, now, &due))
             continue;
         /* A full queue gets nothing new before a slot frees; only its
          * stall recovery (a lease expiring) matters then. */

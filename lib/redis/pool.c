@@ -872,6 +872,99 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     return WABOT_OK;
 }
 
+/* Append every call to c's output buffer, then read the replies in
+ * order: one write, one round trip. SIGPIPE handled as in
+ * command_nosigpipe(). */
+static int pipeline_send(wabot_redis *r, redisContext *c, size_t n,
+                         eval_argv *a, const int *argc, redisReply **out)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    int blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
+    int rc = WABOT_OK, saved_errno = 0;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
+        if (redisAppendCommandArgv(c, argc[i], a[i].argv, a[i].lens) !=
+            REDIS_OK)
+            rc = WABOT_ERR_NOMEM;
+    size_t got = 0;
+    for (; got < n && rc == WABOT_OK; got++) {
+        void *rep = NULL;
+        errno = 0;
+        if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
+            saved_errno = errno;
+            rc = context_failure(r, c, saved_errno);
+            break;
+        }
+        out[got] = rep;
+    }
+    if (blocked && rc != WABOT_OK && !sigismember(&old, SIGPIPE)) {
+        sigset_t pending;
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+            const struct timespec now = {0, 0};
+            while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    if (blocked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    atomic_fetch_add_explicit(&r->round_trips, 1, memory_order_relaxed);
+    for (size_t i = 0; rc != WABOT_OK && i < got; i++) {
+        freeReplyObject(out[i]);
+        out[i] = NULL;
+    }
+    return rc;
+}
+
+int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
+                           size_t n, const wb_redis_call *calls,
+                           redisReply **out)
+{
+    if (r == NULL || script == NULL || n == 0 || calls == NULL ||
+        out == NULL)
+        return WABOT_ERR_INVAL;
+    eval_argv *a = calloc(n, sizeof *a);
+    int *argc = calloc(n, sizeof *argc);
+    int rc = a != NULL && argc != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    size_t built = 0;
+    for (; built < n && rc == WABOT_OK; built++) {
+        const wb_redis_call *k = &calls[built];
+        rc = eval_argv_build(r, &a[built], k->nkeys, (const char **)k->keys,
+                             NULL, k->nargs, (const char **)k->args, NULL);
+        argc[built] = (int)(3 + k->nkeys + k->nargs);
+        if (rc != WABOT_OK)
+            built++; /* a partly built argv is freed too */
+    }
+    redisContext *c = rc == WABOT_OK ? wb_redis_acquire(r, &rc) : NULL;
+    if (c != NULL && !atomic_load_explicit(&script->sha_ready,
+                                           memory_order_acquire))
+        rc = script_load(r, c, script);
+    for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++)
+        a[i].argv[1] = script->sha;
+    if (c != NULL && rc == WABOT_OK)
+        rc = pipeline_send(r, c, n, a, argc, out);
+    /* NOSCRIPT: the server forgot the script between the load and now */
+    for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
+        if (!is_noscript(out[i]))
+            continue;
+        freeReplyObject(out[i]);
+        out[i] = NULL;
+        rc = evalsha(r, c, script, argc[i], a[i].argv, a[i].lens, &out[i]);
+        for (size_t j = 0; rc != WABOT_OK && j < n; j++) {
+            if (out[j] != NULL)
+                freeReplyObject(out[j]);
+            out[j] = NULL;
+        }
+    }
+    if (c != NULL)
+        wb_redis_release(r, c, rc != WABOT_OK);
+    for (size_t i = 0; a != NULL && i < built; i++)
+        eval_argv_free(&a[i]);
+    free(a);
+    free(argc);
+    return rc;
+}
+
 int wb_redis_eval(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                   const char **keys, size_t nargs, const char **args,
                   const size_t *arglens, redisReply **out)

@@ -99,6 +99,27 @@ static wb_redis_script reserve_many_script = WB_REDIS_SCRIPT(
     "end\n"
     "return out\n");
 
+/* poll: reserve_many, then next_due of what is left: KEYS ready delayed
+ * active token failed seq; ARGV as reserve_many (max may be 0) -> {recovered,
+ * due, job...}, due as next_due answers. The worker runs one per queue,
+ * pipelined (wb_sched_batch.poll_many): every queue in one round trip,
+ * each script still on one queue's slot. */
+static wb_redis_script poll_script = WB_REDIS_SCRIPT(
+    "scheduler.poll",
+    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
+    "local function reserve(KEYS, ARGV)\n" SCHED_LUA_RESERVE "\nend\n"
+    "local function next_due(KEYS, ARGV)\n" SCHED_LUA_NEXT_DUE "\nend\n"
+    "local out = {recover({KEYS[3], KEYS[1], KEYS[5], KEYS[6]},\n"
+    "                     {ARGV[1], ARGV[2], ARGV[3], ARGV[5]}), false}\n"
+    "for i = 1, tonumber(ARGV[6]) do\n"
+    "  local r = reserve({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},\n"
+    "                    {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})\n"
+    "  if type(r) ~= 'table' then break end\n"
+    "  out[#out + 1] = r\n"
+    "end\n"
+    "out[2] = next_due({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[1], ARGV[2]})\n"
+    "return out\n");
+
 /* complete_many: KEYS active completed seq, then each job's key; ARGV
  * prefix base now, then id and token per job -> one code per job. */
 static wb_redis_script complete_many_script = WB_REDIS_SCRIPT(
@@ -540,6 +561,27 @@ static int rs_recover(void *impl, const char *queue, int64_t now_ms,
     return rc;
 }
 
+/* next_due's answer (a code or {run_at, lease_until}) into *due_ms;
+ * WABOT_ERR_NOT_FOUND when the queue has nothing, WABOT_ERR_STORAGE on a
+ * reply of another shape. */
+static int due_of(const redisReply *rep, int64_t now_ms, int64_t *due_ms)
+{
+    long long code;
+    int64_t d = 0, a = 0;
+    if (wb_redis_reply_int(rep, &code) && code == SCHED_LUA_WAITING) {
+        *due_ms = now_ms;
+        return WABOT_OK;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+        return WABOT_ERR_STORAGE;
+    int has_d = reply_i64(rep->element[0], &d);
+    int has_a = reply_i64(rep->element[1], &a);
+    if (!has_d && !has_a)
+        return WABOT_ERR_NOT_FOUND;
+    *due_ms = has_d && (!has_a || d <= a) ? d : a;
+    return WABOT_OK;
+}
+
 static int rs_next_due(void *impl, const char *queue, int64_t now_ms,
                        int64_t *due_ms)
 {
@@ -553,21 +595,9 @@ static int rs_next_due(void *impl, const char *queue, int64_t now_ms,
                            &rep);
     if (rc != WABOT_OK)
         return rc;
-    long long code;
-    int64_t d = 0, a = 0;
-    int has_d = 0, has_a = 0;
-    if (wb_redis_reply_int(rep, &code) && code == SCHED_LUA_WAITING) {
-        *due_ms = now_ms;
-    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
-        has_d = reply_i64(rep->element[0], &d);
-        has_a = reply_i64(rep->element[1], &a);
-        if (!has_d && !has_a)
-            rc = WABOT_ERR_NOT_FOUND;
-        else
-            *due_ms = has_d && (!has_a || d <= a) ? d : a;
-    } else {
+    rc = due_of(rep, now_ms, due_ms);
+    if (rc == WABOT_ERR_STORAGE)
         rc = wb_redis_fail(s->r, "scheduler: unexpected next_due reply");
-    }
     freeReplyObject(rep);
     return rc;
 }
@@ -696,8 +726,86 @@ static int rs_complete_many(void *impl, const char *queue, size_t n,
     return WABOT_OK;
 }
 
+/* The keys and arguments of one queue's poll script. */
+typedef struct poll_args {
+    qkeys k;
+    char now[NUM_MAX], until[NUM_MAX], stalls[NUM_MAX], count[NUM_MAX];
+    const char *keys[6], *args[6];
+} poll_args;
+
+static void poll_args_init(poll_args *p, const rsched *s,
+                           const wb_sched_poll *q, int64_t now_ms,
+                           int64_t lease_ms, int32_t max_stalls)
+{
+    qkeys_init(&p->k, q->queue, NULL);
+    fmt_i64(p->now, now_ms);
+    fmt_i64(p->until, add_sat(now_ms, lease_ms));
+    fmt_i64(p->stalls, max_stalls);
+    fmt_i64(p->count, (int64_t)(q->max > BATCH_MAX ? BATCH_MAX : q->max));
+    const char *keys[] = {p->k.ready, p->k.delayed, p->k.active,
+                          p->k.token, p->k.failed, p->k.seq};
+    const char *args[] = {wb_redis_prefix(s->r), p->k.base, p->now,
+                          p->until, p->stalls, p->count};
+    memcpy(p->keys, keys, sizeof keys);
+    memcpy(p->args, args, sizeof args);
+}
+
+/* One queue's poll reply into q. */
+static void poll_read(rsched *s, const redisReply *rep, wb_sched_poll *q,
+                      int64_t now_ms)
+{
+    long long moved = 0;
+    size_t max = q->max > BATCH_MAX ? BATCH_MAX : q->max;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->elements > max + 2 ||
+        !wb_redis_reply_int(rep->element[0], &moved)) {
+        q->rc = wb_redis_fail(s->r, rep->type == REDIS_REPLY_ERROR
+                                        ? rep->str
+                                        : "scheduler: unexpected poll reply");
+        return;
+    }
+    q->recovered = (int32_t)(moved > INT32_MAX ? INT32_MAX : moved);
+    int rc = WABOT_OK;
+    for (size_t i = 2; i < rep->elements && rc == WABOT_OK; i++) {
+        rc = read_record(s, rep->element[i], NULL, q->out[i - 2]);
+        if (rc == WABOT_OK)
+            q->got++;
+    }
+    /* The jobs read before a malformed one are reserved: hand them out
+     * (the rest come back after their lease). */
+    q->rc = q->got > 0 ? WABOT_OK : rc;
+    int drc = due_of(rep->element[1], now_ms, &q->due_ms);
+    q->has_due = drc == WABOT_OK;
+    if (drc == WABOT_ERR_STORAGE && q->rc == WABOT_OK)
+        q->rc = wb_redis_fail(s->r, "scheduler: unexpected poll reply");
+}
+
+static int rs_poll_many(void *impl, size_t n, wb_sched_poll *polls,
+                        int64_t now_ms, int64_t lease_ms, int32_t max_stalls)
+{
+    rsched *s = impl;
+    poll_args *pa = malloc(n * sizeof *pa);
+    wb_redis_call *calls = calloc(n, sizeof *calls);
+    redisReply **reps = calloc(n, sizeof *reps);
+    int rc = pa && calls && reps ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        poll_args_init(&pa[i], s, &polls[i], now_ms, lease_ms, max_stalls);
+        calls[i] = (wb_redis_call){6, pa[i].keys, 6, pa[i].args};
+    }
+    if (rc == WABOT_OK)
+        rc = wb_redis_eval_pipeline(s->r, &poll_script, n, calls, reps);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        poll_read(s, reps[i], &polls[i], now_ms);
+        freeReplyObject(reps[i]);
+    }
+    free(pa);
+    free(calls);
+    free(reps);
+    return rc;
+}
+
 static const wb_sched_batch redis_batch = {rs_reserve_many,
-                                           rs_complete_many};
+                                           rs_complete_many, rs_poll_many};
 
 static void rs_destroy(void *impl)
 {
