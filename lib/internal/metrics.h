@@ -36,5 +36,8 @@ void wb_metrics_turn_done(wabot_ctx *ctx, wb_turn_outcome outcome,
  * wabot_webhook_request_duration_seconds, by status class. */
 void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
                              wb_stopwatch sw);
+/* Observe one request forwarded to the legacy bot (migration) on
+ * wabot_legacy_forward_duration_seconds: ok (it answered) or error. */
+void wb_metrics_legacy_done(wabot_ctx *ctx, int ok, wb_stopwatch sw);
 
 #endif

@@ -1,4 +1,5 @@
-/* The library's own metric families: turn and webhook request latency.
+/* The library's own metric families: turn, webhook request and legacy
+ * forward latency.
  * Registered on first use (a context that never handles a message shows
  * none), each label value resolved once and kept, so an observation is a
  * lock-free load plus the histogram update. */
@@ -19,6 +20,7 @@ static const char *const turn_values[WB_TURN_SERIES] = {"handled",
 static const char *const webhook_label[] = {"status"};
 static const char *const webhook_values[WB_WEBHOOK_SERIES] = {
     "1xx", "2xx", "3xx", "4xx", "5xx"};
+static const char *const legacy_values[WB_LEGACY_SERIES] = {"ok", "error"};
 
 static int64_t monotonic_ns(void)
 {
@@ -80,6 +82,11 @@ static const latency_family webhook_family = {
     "wabot_webhook_request_duration_seconds",
     "Time to answer one webhook request, by HTTP status class.",
     webhook_label, webhook_values, WB_WEBHOOK_SERIES};
+static const latency_family legacy_family = {
+    "wabot_legacy_forward_duration_seconds",
+    "Time the legacy bot took to answer one forwarded webhook request "
+    "(migration), by outcome.",
+    turn_label, legacy_values, WB_LEGACY_SERIES};
 
 static void observe(wabot_ctx *ctx, _Atomic(wabot_metric_series *) *cache,
                     const latency_family *lf, size_t i, wb_stopwatch sw)
@@ -104,4 +111,9 @@ void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
     if (i < 0 || i >= WB_WEBHOOK_SERIES)
         i = WB_WEBHOOK_SERIES - 1;
     observe(ctx, ctx->metrics->webhook, &webhook_family, (size_t)i, sw);
+}
+
+void wb_metrics_legacy_done(wabot_ctx *ctx, int ok, wb_stopwatch sw)
+{
+    observe(ctx, ctx->metrics->legacy, &legacy_family, ok ? 0 : 1, sw);
 }

@@ -83,6 +83,7 @@ struct wabot_metric_family {
 
 #define WB_TURN_SERIES 3
 #define WB_WEBHOOK_SERIES 5
+#define WB_LEGACY_SERIES 2
 
 struct wb_metrics {
     const wabot_allocator *alloc;
@@ -96,6 +97,7 @@ struct wb_metrics {
     /* Library series, resolved on first use (builtin.c). */
     _Atomic(wabot_metric_series *) turn[WB_TURN_SERIES];
     _Atomic(wabot_metric_series *) webhook[WB_WEBHOOK_SERIES];
+    _Atomic(wabot_metric_series *) legacy[WB_LEGACY_SERIES];
 };
 
 /* A definition already validated and normalised (strings borrowed). */

@@ -452,10 +452,14 @@ static int forward(wabot_ctx *ctx, const wb_request *r,
     *resp = wb_response_new(ctx, 0, NULL, "", 0);
     if (*resp == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "migration: out of memory");
+    wb_stopwatch sw = wb_stopwatch_start(ctx);
     int rc = fn != NULL ? fn(fn_ud, r->method, r->target, r->headers,
                              r->nheaders, r->body, r->len, *resp)
                         : WABOT_ERR_STATE;
-    if (rc == WABOT_OK && wabot_http_response_status(*resp) >= 100)
+    int ok = rc == WABOT_OK && wabot_http_response_status(*resp) >= 100;
+    if (fn != NULL) /* the legacy side's latency, beside the new one's */
+        wb_metrics_legacy_done(ctx, ok, sw);
+    if (ok)
         return WABOT_OK;
     atomic_fetch_add(&mg->n_errors, 1);
     wb_count(ctx, "migration.legacy_errors", 1);

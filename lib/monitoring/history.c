@@ -1,6 +1,7 @@
 /* The last 15 minutes of the metrics the dashboard plots, one sample
  * every 2 s in a ring. A sample keeps cumulative values (counters, the
- * turn-latency buckets) and the queue counts as they were; the page
+ * turn-latency and legacy-forward latency buckets) and the queue counts as
+ * they were; the page
  * derives rates and percentiles from the differences between samples, so
  * a late or missing sample only widens one step. */
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #define MAX_QUEUES 5
 #define MAX_BOUNDS 16
 #define TURN_BUCKET "wabot_turn_duration_seconds_bucket"
+#define LEGACY_BUCKET "wabot_legacy_forward_duration_seconds_bucket"
 
 /* The named counters sampled, in the order the JSON lists them. */
 static const char *const COUNTERS[] = {
@@ -41,6 +43,7 @@ typedef struct sample {
     int64_t c[N_COUNTERS];
     int64_t q[MAX_QUEUES][N_STATES];
     double lat[MAX_BOUNDS + 1]; /* cumulative, the last is +Inf */
+    double legacy[MAX_BOUNDS + 1]; /* the same for the legacy bot */
 } sample;
 
 struct wb_history {
@@ -51,21 +54,23 @@ struct wb_history {
     sample ring[SLOTS];
     size_t head, n; /* oldest at head, n kept */
     int64_t next;   /* when the next sample is due */
-    /* the turn histogram's bucket bounds ("le" values), from the first
-     * snapshot that had them */
+    /* the latency histograms' bucket bounds ("le" values; the library's
+     * latency families share them), from the first snapshot that had
+     * them */
     char bounds[MAX_BOUNDS][24];
     size_t n_bounds;
 };
 
-/* Add the turn histogram's buckets of every outcome: the series come one
- * after the other, each with the same bounds in the same order. */
-static void add_turn_buckets(wb_history *h, const wabot_metrics_snapshot *s,
-                             sample *out)
+/* Add the buckets of histogram `bucket` (a latency family of the
+ * library) over every outcome into out: the series come one after the
+ * other, each with the same bounds in the same order. */
+static void add_buckets(wb_history *h, const wabot_metrics_snapshot *s,
+                        const char *bucket, double *out)
 {
     size_t pos = 0, n = wabot_metrics_snapshot_count(s);
     int learn = h->n_bounds == 0;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(wabot_metrics_snapshot_name(s, i), TURN_BUCKET) != 0)
+        if (strcmp(wabot_metrics_snapshot_name(s, i), bucket) != 0)
             continue;
         const char *le = NULL;
         for (size_t j = 0; j < wabot_metrics_snapshot_label_count(s, i); j++)
@@ -74,7 +79,7 @@ static void add_turn_buckets(wb_history *h, const wabot_metrics_snapshot *s,
         if (le == NULL)
             continue;
         if (strcmp(le, "+Inf") == 0) {
-            out->lat[MAX_BOUNDS] += wabot_metrics_snapshot_value(s, i);
+            out[MAX_BOUNDS] += wabot_metrics_snapshot_value(s, i);
             learn = 0; /* the first series taught every bound */
             pos = 0;
             continue;
@@ -84,7 +89,7 @@ static void add_turn_buckets(wb_history *h, const wabot_metrics_snapshot *s,
             h->n_bounds++;
         }
         if (pos < MAX_BOUNDS)
-            out->lat[pos++] += wabot_metrics_snapshot_value(s, i);
+            out[pos++] += wabot_metrics_snapshot_value(s, i);
     }
 }
 
@@ -109,7 +114,10 @@ static void take(wb_history *h, int64_t now)
     }
     wabot_metrics_snapshot *s = NULL;
     if (wabot_metrics_snapshot_take(h->ctx, &s) == WABOT_OK)
-        add_turn_buckets(h, s, x);
+    {
+        add_buckets(h, s, TURN_BUCKET, x->lat);
+        add_buckets(h, s, LEGACY_BUCKET, x->legacy);
+    }
     wabot_metrics_snapshot_free(s);
 }
 
@@ -188,6 +196,16 @@ static void names_json(wb_strbuf *b, const char *const *names, size_t n)
     wb_strbuf_putc(b, ']');
 }
 
+/* ],"<name>":[bucket counts..., +Inf] */
+static void buckets_json(const wb_history *h, wb_strbuf *b, const char *name,
+                         const double *v)
+{
+    wb_strbuf_printf(b, "],\"%s\":[", name);
+    for (size_t i = 0; i < h->n_bounds; i++)
+        wb_strbuf_printf(b, "%.0f,", v[i]);
+    wb_strbuf_printf(b, "%.0f", v[MAX_BOUNDS]);
+}
+
 static void sample_json(const wb_history *h, wb_strbuf *b, const sample *x)
 {
     wb_strbuf_printf(b, "{\"t\":%lld,\"c\":[", (long long)x->t);
@@ -201,10 +219,9 @@ static void sample_json(const wb_history *h, wb_strbuf *b, const sample *x)
                              (long long)x->q[i][k]);
         wb_strbuf_putc(b, ']');
     }
-    wb_strbuf_puts(b, "],\"lat\":[");
-    for (size_t i = 0; i < h->n_bounds; i++)
-        wb_strbuf_printf(b, "%.0f,", x->lat[i]);
-    wb_strbuf_printf(b, "%.0f]}", x->lat[MAX_BOUNDS]);
+    buckets_json(h, b, "lat", x->lat);
+    buckets_json(h, b, "legacy", x->legacy);
+    wb_strbuf_puts(b, "]}");
 }
 
 /* The breakers' gauges as they are now: {transport, organization,

@@ -274,6 +274,11 @@ async function main() {
       {timeout: 10000}, legacy.seen.length).catch(() => null);
     check(await page.$eval('#old-total', (e) => e.textContent) === String(legacy.seen.length),
       `the page counts every message the legacy bot got (${legacy.seen.length})`);
+    // The legacy bot's latency, from the forwarder's histogram.
+    await page.waitForFunction(() => / ms \/ .* ms$/.test(document.getElementById('old-latency').textContent),
+      {timeout: 10000}).catch(() => null);
+    const oldLatency = await page.$eval('#old-latency', (e) => e.textContent);
+    check(/^[0-9.,]+ ms \/ [0-9.,]+ ms$/.test(oldLatency), `the legacy bot's latency p50 / p99 is shown (${oldLatency})`);
 
     // Plots drawn, screenshots, accessibility, CSP.
     await page.waitForFunction(() => document.querySelectorAll('#chart-rate path').length > 0, {timeout: 10000});

@@ -191,6 +191,7 @@ END_TEST
 typedef struct legacy_bot {
     atomic_int calls;
     int fail;
+    int64_t takes_ms; /* how long the legacy bot "takes" (fake clock) */
     char body[1024];
     char signature[128];
 } legacy_bot;
@@ -201,6 +202,7 @@ static int legacy(void *ud, const char *method, const char *target,
 {
     legacy_bot *lb = ud;
     atomic_fetch_add(&lb->calls, 1);
+    tu_clock_advance(&E.clock, lb->takes_ms);
     ck_assert_str_eq(method, "POST");
     ck_assert_str_eq(target, "/whatsapp/webhook");
     snprintf(lb->body, sizeof lb->body, "%.*s", (int)len, body);
@@ -273,6 +275,43 @@ START_TEST(test_legacy_customers_reach_the_legacy_bot_with_the_original_request)
     char *json = wabot_migration_json(E.ctx);
     ck_assert_ptr_nonnull(strstr(json, "\"decisions\":{\"new\":1,\"legacy\":1}"));
     wabot_ctx_mem_free(E.ctx, json);
+}
+END_TEST
+
+/* The value of the Prometheus line that starts with `line` (-1 if none). */
+static long long prom_value(const char *text, const char *line)
+{
+    const char *p = strstr(text, line);
+    return p != NULL ? atoll(p + strlen(line)) : -1;
+}
+
+START_TEST(test_the_legacy_bots_latency_is_a_histogram_by_outcome)
+{
+    legacy_bot lb = {.takes_ms = 30};
+    ck_assert_int_eq(wabot_migration_set_legacy(E.ctx, legacy, &lb), WABOT_OK);
+    ck_assert_int_eq(wabot_migration_set_percent(E.ctx, 0), WABOT_OK);
+    wabot_http_response_free(post_twilio("SM5", "%2B15550005"));
+    lb.fail = 1;
+    lb.takes_ms = 3000;
+    wabot_http_response_free(post_twilio("SM6", "%2B15550006"));
+    char *text = wabot_metrics_prometheus(E.ctx);
+    ck_assert_ptr_nonnull(text);
+#define LEGACY "wabot_legacy_forward_duration_seconds"
+    ck_assert_int_eq(prom_value(text, LEGACY "_count{outcome=\"ok\"} "), 1);
+    ck_assert_int_eq(prom_value(text, LEGACY "_count{outcome=\"error\"} "),
+                     1);
+    /* 30 ms: above 0.025, within 0.05; 3 s: within 5 */
+    ck_assert_int_eq(
+        prom_value(text, LEGACY "_bucket{outcome=\"ok\",le=\"0.025\"} "), 0);
+    ck_assert_int_eq(
+        prom_value(text, LEGACY "_bucket{outcome=\"ok\",le=\"0.05\"} "), 1);
+    ck_assert_int_eq(
+        prom_value(text, LEGACY "_bucket{outcome=\"error\",le=\"2.5\"} "),
+        0);
+    ck_assert_int_eq(
+        prom_value(text, LEGACY "_bucket{outcome=\"error\",le=\"5\"} "), 1);
+#undef LEGACY
+    wabot_ctx_mem_free(E.ctx, text);
 }
 END_TEST
 
@@ -462,6 +501,7 @@ Suite *migration_suite(void)
     tcase_add_test(tc, test_json_update_is_all_or_nothing_and_names_the_field);
     tcase_add_test(tc, test_legacy_customers_reach_the_legacy_bot_with_the_original_request);
     tcase_add_test(tc, test_a_failing_legacy_bot_answers_502_so_the_provider_redelivers);
+    tcase_add_test(tc, test_the_legacy_bots_latency_is_a_histogram_by_outcome);
     tcase_add_test(tc, test_without_a_legacy_handler_nothing_is_diverted);
     tcase_add_test(tc, test_a_mixed_meta_batch_is_split_then_forwarded_whole);
     tcase_add_test(tc, test_admin_route_is_off_without_a_token);

@@ -220,21 +220,26 @@
       return d > 0 ? (cv(b, num) - cv(a, num)) / d : null;
     };
   }
-  /* The q-quantile (seconds) of the turn histogram between a and b,
-   * interpolated inside the bucket; null without observations. */
-  /* a's buckets as b's: a sample taken before the first turn has only
-   * the +Inf bucket (the bounds were not known yet), all zero */
-  function lat(a, b) {
-    if (a.lat.length === b.lat.length) return a.lat;
-    return b.lat.map(function () { return 0; });
+  /* a's buckets of histogram `key` ('lat': turns, 'legacy': requests
+   * forwarded to the legacy bot) as b's: a sample taken before the first
+   * observation has only the +Inf bucket (the bounds were not known yet),
+   * all zero */
+  function lat(a, b, key) {
+    key = key || 'lat';
+    if (a[key] && a[key].length === b[key].length) return a[key];
+    return b[key].map(function () { return 0; });
   }
-  function quantile(a0, b, q) {
-    var a = {lat: lat(a0, b)};
-    var n = b.lat.length, total = b.lat[n - 1] - a.lat[n - 1];
+  /* The q-quantile (seconds) of histogram `key` (default: turns) between
+   * a and b, interpolated inside the bucket; null without observations. */
+  function quantile(a0, b, q, key) {
+    key = key || 'lat';
+    if (!b[key]) return null;
+    var al = lat(a0, b, key), bl = b[key];
+    var n = bl.length, total = bl[n - 1] - al[n - 1];
     if (total <= 0) return null;
     var want = q * total, prevCount = 0, prevBound = 0;
     for (var i = 0; i < n; i++) {
-      var c = b.lat[i] - a.lat[i];
+      var c = bl[i] - al[i];
       if (c >= want) {
         if (i >= hist.bounds.length) return hist.bounds[hist.bounds.length - 1] || null;
         var inBucket = c - prevCount;
@@ -269,6 +274,7 @@
     var oldErr = steps(ratio('migration.legacy_errors', 'migration.legacy'));
     var p50 = steps(function (a, b) { var v = quantile(a, b, 0.5); return v === null ? null : v * 1000; });
     var p99 = steps(function (a, b) { var v = quantile(a, b, 0.99); return v === null ? null : v * 1000; });
+    var lp99 = steps(function (a, b) { var v = quantile(a, b, 0.99, 'legacy'); return v === null ? null : v * 1000; });
 
     text('new-errors', ss.length ? fmt(cv(ss[ss.length - 1], 'messages.failed'), 0) : '–');
     text('new-rate', fmt(recent(newRate, 10000)));
@@ -280,11 +286,15 @@
       var q50 = quantile(a, b, 0.5), q99 = quantile(a, b, 0.99);
       text('new-latency', q50 === null ? 'no turns yet'
         : fmt(q50 * 1000, 1) + ' ms / ' + fmt(q99 * 1000, 1) + ' ms');
+      var l50 = quantile(a, b, 0.5, 'legacy'), l99 = quantile(a, b, 0.99, 'legacy');
+      text('old-latency', l50 === null ? 'nothing forwarded'
+        : fmt(l50 * 1000, 1) + ' ms / ' + fmt(l99 * 1000, 1) + ' ms');
     }
     chart('chart-rate', [{name: 'new', cls: 'new', pts: newRate}, {name: 'legacy', cls: 'old', pts: oldRate}], 'msg/s');
     chart('chart-errors', [{name: 'new', cls: 'new', pts: scale(newErr, 100)},
       {name: 'legacy', cls: 'old', pts: scale(oldErr, 100)}], '%');
-    chart('chart-latency', [{name: 'p50', cls: 'new', pts: p50}, {name: 'p99', cls: 'bad', pts: p99}], 'ms');
+    chart('chart-latency', [{name: 'p50', cls: 'new', pts: p50}, {name: 'p99', cls: 'bad', pts: p99},
+      {name: 'legacy p99', cls: 'old', pts: lp99}], 'ms');
 
     var qi = hist.states.indexOf('waiting'), qf = hist.states.indexOf('failed');
     var waiting = ss.map(function (s) { return [s.t, s.q.reduce(function (t, q) { return t + q[qi]; }, 0)]; });
