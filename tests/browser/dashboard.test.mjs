@@ -245,14 +245,32 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('rollout').getAttribute('data-percent') === '50',
       {timeout: 10000});
     check((await admin('GET', '/migration')).json.percent === 50, 'the server runs at 50 % after Apply');
+    // The provider refuses the first reply for good (Twilio 21211): its
+    // job fails, and the page's Retry sends it again.
+    const fault = await fetch(`http://127.0.0.1:${fp.port}/__fake/fault`, {method: 'POST',
+      body: JSON.stringify({provider: 'twilio', kind: 'provider_error', status: 400, code: 21211,
+        message: "The 'To' number is not a valid phone number.", times: 1})});
+    check(fault.status === 200, 'the fake provider will refuse the next send');
     const legacyBefore = legacy.seen.length;
     let here = 0;
     for (let i = 0; i < 40; i++) here += await webhook(100 + i, `SMb${i}`) === 'new';
     const there = legacy.seen.length - legacyBefore;
     check(here > 0 && there > 0 && here + there === 40,
       `at 50 %: ${here} messages to libwabot, ${there} to the legacy bot, 40 in all`);
-    await until('the echo replies at the fake provider', async () => (await providerCount(fp)) === here);
-    check(await providerCount(fp) === here, `the fake provider got ${here} replies from the new side`);
+    await until('the echo replies at the fake provider', async () => (await providerCount(fp)) === here - 1);
+    check(await providerCount(fp) === here - 1,
+      `the fake provider took ${here - 1} replies from the new side and refused one`);
+    await page.waitForFunction(() => document.querySelector('#failed-jobs button'), {timeout: 15000});
+    const failedText = await page.$eval('#failed-jobs', (e) => e.textContent);
+    check(/outbound/.test(failedText) && /21211|not a valid/.test(failedText),
+      `the failed send is listed with its error (${failedText.trim().slice(0, 120)})`);
+    check(await press('#failed-jobs', 'Retry'), 'the failed send has a Retry button');
+    await until('the retried reply at the fake provider', async () => (await providerCount(fp)) === here);
+    check(await providerCount(fp) === here, `Retry sent it: the fake provider got all ${here} replies`);
+    await page.waitForFunction(() => /No failed jobs/.test(document.getElementById('failed-jobs').textContent),
+      {timeout: 15000}).catch(() => null);
+    check(/No failed jobs/.test(await page.$eval('#failed-jobs', (e) => e.textContent)),
+      'the retried job left the failed list');
     await page.waitForFunction((n) => document.getElementById('new-total').textContent === String(n),
       {timeout: 10000}, here).catch(() => null);
     check(await page.$eval('#new-total', (e) => e.textContent) === String(here), 'the page counts the new side');
