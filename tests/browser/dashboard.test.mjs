@@ -238,6 +238,20 @@ async function main() {
     const after = await admin('GET', `/campaigns/${encodeURIComponent(created.json.id)}?organizationId=default`);
     check(after.json.status === 'CANCELLED', 'Cancel called the API: the campaign is CANCELLED; the page shows it');
 
+    // Reminders: only those due within the hour are shown.
+    check(/No reminders due in the next hour/.test(await page.$eval('#reminder-list', (e) => e.textContent)),
+      'no reminder yet: "No reminders due in the next hour."');
+    const remind = async (minutes, message) => (await admin('POST', '/reminders', {organizationId: 'default',
+      customerPhone: '+15550007001', type: 'PAYMENT_DUE', message,
+      scheduledFor: new Date(Date.now() + minutes * 60000).toISOString()})).status;
+    check(await remind(30, 'Your invoice is due today') === 201, 'a reminder due in 30 minutes created');
+    check(await remind(180, 'Later this afternoon') === 201, 'a reminder due in 3 hours created');
+    await page.waitForFunction(() => document.querySelectorAll('#reminder-table tbody tr').length > 0,
+      {timeout: 10000}).catch(() => null);
+    const rows = await page.$$eval('#reminder-table tbody tr', (trs) => trs.map((t) => t.textContent));
+    check(rows.length === 1 && /invoice is due today/.test(rows[0]) && /\+15550007001/.test(rows[0]) &&
+      /PAYMENT_DUE/.test(rows[0]), `only the reminder due within the hour is listed (${JSON.stringify(rows)})`);
+
     // Rollout to 50 % from the page: the next messages split between the bots.
     await page.$eval('#percent', (e) => { e.value = ''; });
     await page.type('#percent', '50');

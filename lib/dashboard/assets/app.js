@@ -124,6 +124,13 @@
     });
   }
 
+  /* The soonest scheduled reminders of the default organisation: the
+   * SCHEDULED index is ordered by the next run time, so the first page
+   * holds every one due soon (GET {prefix}/reminders?status=SCHEDULED). */
+  function reminders() {
+    return api('GET', '/reminders?status=SCHEDULED&limit=100');
+  }
+
   function tick() {
     if (busy || !token) return;
     busy = true;
@@ -133,13 +140,15 @@
       api('GET', '/monitoring/history' + (since ? '?since=' + since : '')),
       api('GET', '/migration'),
       failedJobs(),
-      campaigns()
+      campaigns(),
+      reminders()
     ]).then(function (rs) {
       if (rs[0].status === 200) showMonitoring(rs[0].data);
       if (rs[1].status === 200) addHistory(rs[1].data);
       showRollout(rs[2]);
       showFailedJobs(rs[3]);
       showCampaigns(rs[4]);
+      showReminders(rs[5]);
       text('status', 'Live: updated ' + new Date().toLocaleTimeString('en-GB') + ', every 2 s.');
       document.body.setAttribute('data-updated', String(Date.now()));
     }).catch(function (e) {
@@ -559,6 +568,51 @@
       });
       box.appendChild(div);
     });
+  }
+
+  var HOUR_MS = 3600000;
+
+  /* The reminders whose next run is within the hour (or overdue), as a
+   * table; redrawn when the list or the minute changes. */
+  function showReminders(r) {
+    var box = $('reminder-list'), now = Date.now();
+    if (!changed('reminders', {status: r.status, data: [r.data, Math.floor(now / 60000)]})) return;
+    if (unavailable(r)) { notAvailable(box, 'The reminders API'); return; }
+    if (r.status !== 200) return;
+    var soon = listOf(r.data, 'reminders').filter(function (x) {
+      return Number(x.nextRunMs) > 0 && Number(x.nextRunMs) <= now + HOUR_MS;
+    });
+    if (!soon.length) { say(box, 'No reminders due in the next hour.'); return; }
+    box.textContent = '';
+    var table = document.createElement('table');
+    table.id = 'reminder-table';
+    var cap = document.createElement('caption');
+    cap.textContent = soon.length + ' due by ' + new Date(now + HOUR_MS).toLocaleTimeString('en-GB');
+    table.appendChild(cap);
+    var head = table.createTHead().insertRow();
+    ['Due', 'Customer', 'Type', 'Message'].forEach(function (h) {
+      var th = document.createElement('th');
+      th.scope = 'col';
+      th.textContent = h;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    soon.forEach(function (x) {
+      var row = body.insertRow();
+      row.setAttribute('data-reminder', x.id || '');
+      var msg = String(x.message || '');
+      [new Date(Number(x.nextRunMs)).toLocaleTimeString('en-GB'), x.customerPhone || x.customerId || '',
+        x.type || '', msg.length > 60 ? msg.slice(0, 59) + '…' : msg].forEach(function (v) {
+        row.insertCell().textContent = v;
+      });
+    });
+    var wrap = document.createElement('div');
+    wrap.className = 'scroll';
+    wrap.tabIndex = 0;
+    wrap.setAttribute('role', 'region');
+    wrap.setAttribute('aria-label', 'Reminders table');
+    wrap.appendChild(table);
+    box.appendChild(wrap);
   }
 
   /* ---- wiring ----------------------------------------------------- */
