@@ -536,6 +536,26 @@
     return Number(v) || 0;
   }
 
+  /* Messages per second a campaign sent between the two latest polls
+   * that saw its count change (kept per campaign). */
+  var sentSeen = {};
+  function campaignRate(id, sent) {
+    var now = Date.now(), was = sentSeen[id];
+    if (!was || sent < was.sent) { sentSeen[id] = {sent: sent, t: now, rate: null}; return '–'; }
+    if (sent > was.sent) sentSeen[id] = {sent: sent, t: now, rate: (sent - was.sent) * 1000 / Math.max(1, now - was.t)};
+    var r = sentSeen[id].rate;
+    return r === null ? '–' : fmt(r, 1) + ' msg/s';
+  }
+  /* The campaign's own estimate (eta_ms: -1 unknown, 0 done). */
+  function eta(ms, status) {
+    ms = Number(ms);
+    if (status === 'COMPLETED' || ms === 0) return 'done';
+    if (status === 'PAUSED') return 'paused';
+    if (!(ms > 0)) return '–';
+    var s = Math.round(ms / 1000);
+    return s < 60 ? s + ' s' : Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+  }
+
   function showCampaigns(r) {
     var box = $('campaign-list');
     if (!changed('campaigns', r)) return;
@@ -561,6 +581,10 @@
       var p2 = document.createElement('p');
       p2.textContent = CAMPAIGN_PARTS.map(function (k) { return k + ' ' + fmt(part(pr[k]), 0); }).join(' · ');
       div.appendChild(p2);
+      var p3 = document.createElement('p');
+      p3.className = 'campaign-pace';
+      p3.textContent = 'rate ' + campaignRate(c.id, part(pr.sent)) + ' · ETA ' + eta(pr.eta_ms, c.status);
+      div.appendChild(p3);
       var id = encodeURIComponent(c.id);
       ['pause', 'resume', 'cancel'].forEach(function (verb) {
         div.appendChild(button(verb[0].toUpperCase() + verb.slice(1), verb === 'cancel' ? 'danger' : 'secondary',
