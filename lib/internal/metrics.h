@@ -36,6 +36,10 @@ void wb_metrics_turn_done(wabot_ctx *ctx, wb_turn_outcome outcome,
  * wabot_webhook_request_duration_seconds, by status class. */
 void wb_metrics_webhook_done(wabot_ctx *ctx, int http_status,
                              wb_stopwatch sw);
+/* Observe a job's processing time (reserved to settled) on
+ * wabot_job_duration_seconds{queue}; *cache keeps the queue's series. */
+void wb_metrics_job_done(wabot_ctx *ctx, wabot_metric_series **cache,
+                         const char *queue, wb_stopwatch sw);
 /* Observe one request forwarded to the legacy bot (migration) on
  * wabot_legacy_forward_duration_seconds: ok (it answered) or error. */
 void wb_metrics_legacy_done(wabot_ctx *ctx, int ok, wb_stopwatch sw);

@@ -8,6 +8,8 @@
 #include "ctx.h"
 #include "wabot/jobs.h"
 #include "wabot/loop.h"
+#include "wabot/metrics.h"
+#include "metrics.h"
 
 #define WB_NO_DEADLINE INT64_MAX
 
@@ -34,6 +36,8 @@ typedef struct wb_queue {
      * thread. See wb_jobs_deadline. */
     int64_t due_ms;
     int64_t lowered;
+    /* wabot_job_duration_seconds{queue=name}, resolved on first use */
+    wabot_metric_series *duration;
 } wb_queue;
 
 #define WB_DUE_UNKNOWN INT64_MIN
@@ -54,6 +58,7 @@ struct wabot_job {
     int settle_status;
     int64_t settle_at;   /* when to try recording it again */
     int complete_deferred; /* completed: recorded with the next batch */
+    wb_stopwatch started;  /* reserved: its processing time from here */
     void *user;          /* built-in workers' per-job data */
     void (*user_free)(void *user);
     struct wabot_job *prev, *next;

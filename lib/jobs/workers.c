@@ -534,6 +534,7 @@ static void job_settled(wabot_job *j, int status, int rc, int64_t now)
         wb_log(ctx, WABOT_LOG_ERROR, "jobs", "job %s on %s: cannot record "
                "outcome: %s", j->rec->id, j->q->name, wabot_strerror(rc));
     }
+    wb_metrics_job_done(ctx, &j->q->duration, j->q->name, j->started);
     maybe_trim(ctx, j->q, now);
     unlink_job(j);
     job_free(j);
@@ -648,6 +649,7 @@ static void start_reserved(wabot_ctx *ctx, wb_queue *q, wabot_job *j,
     j->q = q;
     j->info = info;
     j->rec = wabot_job_info_record(info);
+    j->started = wb_stopwatch_start(ctx);
     j->retry_in_ms = -1;
     j->lease_until = j->rec->lease_until_ms;
     j->next = rt->active;

@@ -117,3 +117,24 @@ void wb_metrics_legacy_done(wabot_ctx *ctx, int ok, wb_stopwatch sw)
 {
     observe(ctx, ctx->metrics->legacy, &legacy_family, ok ? 0 : 1, sw);
 }
+
+static const char *const queue_label[] = {"queue"};
+
+void wb_metrics_job_done(wabot_ctx *ctx, wabot_metric_series **cache,
+                         const char *queue, wb_stopwatch sw)
+{
+    wabot_metric_series *s = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+    if (s == NULL) {
+        wabot_metric_def def = {
+            WABOT_METRIC_DEF_VERSION, "wabot_job_duration_seconds",
+            "Time a job took from its reservation to its outcome, by queue.",
+            WABOT_METRIC_HISTOGRAM, queue_label, 1, latency_bounds, N_BOUNDS,
+            0};
+        wabot_metric_family *f = NULL;
+        if (wb_metrics_register_on(ctx, NULL, &def, &f) != WABOT_OK ||
+            wabot_metrics_series(f, &queue, 1, &s) != WABOT_OK)
+            return; /* dropped; the next job tries again */
+        __atomic_store_n(cache, s, __ATOMIC_RELEASE);
+    }
+    wabot_metrics_histogram_observe(s, wb_stopwatch_seconds(ctx, sw));
+}

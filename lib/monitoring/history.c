@@ -1,7 +1,7 @@
 /* The last 15 minutes of the metrics the dashboard plots, one sample
  * every 2 s in a ring. A sample keeps cumulative values (counters, the
- * turn-latency and legacy-forward latency buckets) and the queue counts as
- * they were; the page
+ * turn-latency and legacy-forward latency buckets, each queue's job
+ * processing time) and the queue counts as they were; the page
  * derives rates and percentiles from the differences between samples, so
  * a late or missing sample only widens one step. */
 #include <pthread.h>
@@ -44,6 +44,9 @@ typedef struct sample {
     int64_t q[MAX_QUEUES][N_STATES];
     double lat[MAX_BOUNDS + 1]; /* cumulative, the last is +Inf */
     double legacy[MAX_BOUNDS + 1]; /* the same for the legacy bot */
+    double psum[MAX_QUEUES];       /* each queue's job processing time:
+                                      seconds in all, and jobs */
+    double pcount[MAX_QUEUES];
 } sample;
 
 struct wb_history {
@@ -93,6 +96,32 @@ static void add_buckets(wb_history *h, const wabot_metrics_snapshot *s,
     }
 }
 
+/* The value of series `name`{queue=q} in the snapshot, or 0. */
+static double queue_value(const wabot_metrics_snapshot *s, const char *name,
+                          const char *q)
+{
+    for (size_t i = 0; i < wabot_metrics_snapshot_count(s); i++) {
+        if (strcmp(wabot_metrics_snapshot_name(s, i), name) != 0 ||
+            wabot_metrics_snapshot_label_count(s, i) != 1 ||
+            strcmp(wabot_metrics_snapshot_label_value(s, i, 0), q) != 0)
+            continue;
+        return wabot_metrics_snapshot_value(s, i);
+    }
+    return 0;
+}
+
+/* Each queue's cumulative job processing time and job count. */
+static void add_processing(wb_history *h, const wabot_metrics_snapshot *s,
+                           sample *x)
+{
+    for (size_t i = 0; i < h->n_queues; i++) {
+        x->psum[i] = queue_value(s, "wabot_job_duration_seconds_sum",
+                                 h->queues[i]);
+        x->pcount[i] = queue_value(s, "wabot_job_duration_seconds_count",
+                                   h->queues[i]);
+    }
+}
+
 static void take(wb_history *h, int64_t now)
 {
     sample *x = &h->ring[(h->head + h->n) % SLOTS];
@@ -117,6 +146,7 @@ static void take(wb_history *h, int64_t now)
     {
         add_buckets(h, s, TURN_BUCKET, x->lat);
         add_buckets(h, s, LEGACY_BUCKET, x->legacy);
+        add_processing(h, s, x);
     }
     wabot_metrics_snapshot_free(s);
 }
@@ -221,6 +251,11 @@ static void sample_json(const wb_history *h, wb_strbuf *b, const sample *x)
     }
     buckets_json(h, b, "lat", x->lat);
     buckets_json(h, b, "legacy", x->legacy);
+    /* per queue: [milliseconds of processing in all, jobs] */
+    wb_strbuf_puts(b, "],\"p\":[");
+    for (size_t i = 0; i < h->n_queues; i++)
+        wb_strbuf_printf(b, "%s[%.0f,%.0f]", i ? "," : "",
+                         x->psum[i] * 1000.0, x->pcount[i]);
     wb_strbuf_puts(b, "]}");
 }
 

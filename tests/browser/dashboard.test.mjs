@@ -332,6 +332,10 @@ async function main() {
     await page.waitForFunction((n) => document.getElementById('new-total').textContent === String(n),
       {timeout: 10000}, here).catch(() => null);
     check(await page.$eval('#new-total', (e) => e.textContent) === String(here), 'the page counts the new side');
+    await page.waitForFunction(() => / ms$/.test(document.querySelector('tr[data-queue=outbound] td[data-state=time]')?.textContent || ''),
+      {timeout: 10000}).catch(() => null);
+    const sendTime = await page.$eval('tr[data-queue=outbound] td[data-state=time]', (e) => e.textContent);
+    check(/^[0-9.,]+ ms$/.test(sendTime), `the outbound queue's mean processing time is shown (${sendTime})`);
 
     // Instant rollback with a confirmation: every next message is legacy.
     await page.click('#rollback');

@@ -204,7 +204,41 @@ START_TEST(test_history_has_the_turn_latency_buckets)
     /* one turn: the +Inf bucket (last in "lat") counts 1; nothing was
      * forwarded to a legacy bot: its buckets (in "legacy") are 0 */
     ck_assert_msg(strstr(b, ",1],\"legacy\":[0,") != NULL, "%s", b);
-    ck_assert_msg(strstr(b, ",0]}]") != NULL, "%s", b);
+    ck_assert_msg(strstr(b, ",0],\"p\":[") != NULL, "%s", b);
+    free(b);
+    tu_env_free(&E);
+}
+END_TEST
+
+static int answer_hi(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    return wabot_reply_text(t, "hi");
+}
+
+/* Each queue's processing time: wabot_job_duration_seconds{queue} from
+ * reservation to outcome, and in the history as [ms in all, jobs] per
+ * queue (the dashboard's "Avg time" column). The recorder's send takes
+ * no fake time: one outbound job of 0 ms. */
+START_TEST(test_history_has_each_queues_processing_time)
+{
+    start(admin_token);
+    ck_assert_int_eq(wabot_route_fallback(E.ctx, NULL, answer_hi, NULL, NULL),
+                     WABOT_OK);
+    wabot_message *m = tu_text("m1", "+15550003333", "hello");
+    ck_assert_int_eq(wabot_ctx_handle_message(E.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(E.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(E.rec), 1);
+    char *text = wabot_metrics_prometheus(E.ctx);
+    ck_assert_ptr_nonnull(strstr(
+        text, "wabot_job_duration_seconds_count{queue=\"outbound\"} 1\n"));
+    wabot_ctx_mem_free(E.ctx, text);
+    tu_clock_advance(&E.clock, 2000);
+    char *b = body_of("/whatsapp-v2/monitoring/history");
+    /* outbound is the last queue: its pair ends the sample */
+    ck_assert_msg(strstr(b, "\"p\":[[0,0],[0,0],[0,0],[0,0],[0,1]]}") != NULL,
+                  "%s", b);
     free(b);
     tu_env_free(&E);
 }
@@ -221,6 +255,7 @@ Suite *monitoring_suite(void)
     tcase_add_test(tc, test_history_samples_every_2s_and_keeps_15_minutes);
     tcase_add_test(tc, test_history_since_answers_only_newer_samples);
     tcase_add_test(tc, test_history_has_the_turn_latency_buckets);
+    tcase_add_test(tc, test_history_has_each_queues_processing_time);
     suite_add_tcase(s, tc);
     return s;
 }

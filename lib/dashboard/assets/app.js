@@ -175,6 +175,7 @@
         th.scope = 'row';
         row.appendChild(th);
         QUEUE_STATES.forEach(function () { row.insertCell(-1); });
+        row.insertCell(-1).setAttribute('data-state', 'time');
       }
       row.cells[0].textContent = name;
       row.setAttribute('data-queue', name);
@@ -182,7 +183,17 @@
         row.cells[k + 1].textContent = fmt(m.queues[name][s], 0);
         row.cells[k + 1].setAttribute('data-state', s);
       });
+      row.cells[QUEUE_STATES.length + 1].textContent = processing(name);
     });
+  }
+
+  /* A queue's mean job processing time over the plotted window, from
+   * the history's per-queue [ms in all, jobs] (wabot_job_duration_seconds). */
+  function processing(name) {
+    var ss = hist ? hist.samples : [], i = hist ? hist.queues.indexOf(name) : -1;
+    if (i < 0 || ss.length < 2 || !ss[0].p || !ss[ss.length - 1].p) return '–';
+    var a = ss[0].p[i], b = ss[ss.length - 1].p[i], n = b[1] - a[1];
+    return n > 0 ? fmt((b[0] - a[0]) / n, 1) + ' ms' : '–';
   }
 
   /* ---- the history: rates, percentiles, plots --------------------- */
