@@ -2396,6 +2396,16 @@ inline std::string take(wabot_ctx *ctx, char *s, const char *what)
     return out;
 }
 
+/* The document a read returned (rc, owned s), or nullopt when it found
+ * nothing (WABOT_ERR_NOT_FOUND); other failures throw. */
+inline std::optional<std::string> take_found(wabot_ctx *ctx, int rc, char *s, const char *what)
+{
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return std::nullopt;
+    check(rc, ctx);
+    return take(ctx, s, what);
+}
+
 /* Bytes (may hold NULs) the library returned owned by ctx. */
 inline std::string take_bytes(wabot_ctx *ctx, char *s, std::size_t n)
 {
@@ -3233,10 +3243,7 @@ public:
     {
         char *j = nullptr;
         int rc = wabot_order_get(ctx_, o(), detail::cstr(id).get(), &j);
-        if (rc == WABOT_ERR_NOT_FOUND)
-            return std::nullopt;
-        chk(rc);
-        return detail::take(ctx_, j, "order_get");
+        return detail::take_found(ctx_, rc, j, "order_get");
     }
     /** {"orders":[...],"cursor":"<next>"} newest first ("0": no more), of
      *  one customer (empty: all) in one status (0: any). */
@@ -3323,10 +3330,7 @@ public:
     {
         char *j = nullptr;
         int rc = wabot_campaign_get_json(ctx_, org_.c_str(), detail::cstr(id).get(), &j);
-        if (rc == WABOT_ERR_NOT_FOUND)
-            return std::nullopt;
-        chk(rc);
-        return detail::take(ctx_, j, "campaign_get");
+        return detail::take_found(ctx_, rc, j, "campaign_get");
     }
     /** {"campaigns":[...],"cursor":"..."}: one storage page of those in
      *  `status` ("RUNNING", ...; empty: any); stop at cursor "0". */
@@ -3406,10 +3410,7 @@ public:
     {
         char *j = nullptr;
         int rc = wabot_reminder_get_json(ctx_, org_.c_str(), detail::cstr(id).get(), &j);
-        if (rc == WABOT_ERR_NOT_FOUND)
-            return std::nullopt;
-        chk(rc);
-        return detail::take(ctx_, j, "reminder_get");
+        return detail::take_found(ctx_, rc, j, "reminder_get");
     }
     /** SCHEDULED -> CANCELLED; WABOT_ERR_STATE when it is final already. */
     void cancel(std::string_view id)

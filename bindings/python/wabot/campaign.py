@@ -26,7 +26,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
 
 from ._loader import lib as _lib
 from .bot import Bot, _b, _owned_ctx, _s
-from ._handle import OrgScoped, OwnedHandle, owned_bytes
+from ._handle import OrgScoped, OwnedHandle, follow_pages, owned_bytes
 from .errors import Status, error_for
 
 # wabot_template_lookup_fn: the result is an address (kept alive by the
@@ -148,13 +148,8 @@ class Customers(OrgScoped):
 
     def get(self, phone: str) -> Optional[Dict[str, Any]]:
         """The customer, or None when there is none."""
-        L, out = _lib(), c_void_p()
-        rc = L.wabot_customer_get_json(self.bot._ctx, self._o, _b(phone),
-                                       byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self.bot._check(rc)
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+        return self._json_or_none(lambda out: _lib().wabot_customer_get_json(
+            self.bot._ctx, self._o, _b(phone), out))
 
     def delete(self, phone: str) -> None:
         """NotFound when there is no such customer."""
@@ -172,12 +167,7 @@ class Customers(OrgScoped):
         return page["customers"], (None if nxt == "0" else nxt)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        cursor = None
-        while True:
-            items, cursor = self.list(cursor)
-            yield from items
-            if cursor is None:
-                return
+        return follow_pages(lambda cursor: self.list(cursor))
 
 
 class Audiences(OrgScoped):
@@ -298,11 +288,6 @@ class Campaigns(OrgScoped):
     queue as the bot's loop runs. Any thread. Every call raises
     Unsupported while campaign.enabled is off for the organisation."""
 
-    def _json(self, call) -> Any:
-        out = c_void_p()
-        self.bot._check(call(byref(out)))
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
-
     def create(self, body: Union[Mapping[str, Any], str, bytes]
                ) -> Dict[str, Any]:
         """Create from the replaced system's body ({"name", "message",
@@ -317,13 +302,8 @@ class Campaigns(OrgScoped):
 
     def get(self, campaign_id: str) -> Optional[Dict[str, Any]]:
         """The campaign as a dict, or None when there is none."""
-        L, out = _lib(), c_void_p()
-        rc = L.wabot_campaign_get_json(self.bot._ctx, self._o,
-                                       _b(campaign_id), byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self.bot._check(rc)
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+        return self._json_or_none(lambda out: _lib().wabot_campaign_get_json(
+            self.bot._ctx, self._o, _b(campaign_id), out))
 
     def list(self, status: Optional[CampaignStatus] = None,
              cursor: Optional[str] = None, count: int = 100
@@ -339,12 +319,8 @@ class Campaigns(OrgScoped):
     def iterate(self, status: Optional[CampaignStatus] = None,
                 page_size: int = 100) -> Iterator[Dict[str, Any]]:
         """Every campaign (in one status), the cursor followed for you."""
-        cursor = None
-        while True:
-            items, cursor = self.list(status, cursor, page_size)
-            yield from items
-            if cursor is None:
-                return
+        return follow_pages(lambda cursor: self.list(status, cursor,
+                                                     page_size))
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self.iterate()

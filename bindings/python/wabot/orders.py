@@ -20,7 +20,7 @@ from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
 
 from ._loader import lib as _lib
 from .bot import Bot, Turn, _b, _owned_ctx, _s
-from ._handle import OrgScoped
+from ._handle import OrgScoped, follow_pages
 from .errors import Status, error_for
 
 #: The queue whose built-in worker confirms orders.
@@ -74,11 +74,6 @@ class Orders(OrgScoped):
     """One organisation's orders (bot.orders(org)). Needs the `orders`
     module (on by default): without it every call raises StateError."""
 
-    def _json(self, call) -> Any:
-        out = c_void_p()
-        self.bot._check(call(byref(out)))
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
-
     def create(self, customer: str, lines: Lines, key: Optional[str] = None,
                exist_ok: bool = False) -> str:
         """Place a PENDING order for `customer`; returns its id
@@ -97,13 +92,8 @@ class Orders(OrgScoped):
 
     def get(self, order_id: str) -> Optional[Dict[str, Any]]:
         """The order as a dict, or None when there is none."""
-        L, out = _lib(), c_void_p()
-        rc = L.wabot_order_get(self.bot._ctx, self._o, _b(order_id),
-                               byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self.bot._check(rc)
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+        return self._json_or_none(lambda out: _lib().wabot_order_get(
+            self.bot._ctx, self._o, _b(order_id), out))
 
     def list(self, customer: Optional[str] = None,
              status: Optional[OrderStatus] = None,
@@ -121,12 +111,8 @@ class Orders(OrgScoped):
                 status: Optional[OrderStatus] = None,
                 page_size: int = 100) -> Iterator[Dict[str, Any]]:
         """Every order, newest first, page by page."""
-        cursor = None
-        while True:
-            items, cursor = self.list(customer, status, cursor, page_size)
-            yield from items
-            if cursor is None:
-                return
+        return follow_pages(lambda cursor: self.list(customer, status,
+                                                     cursor, page_size))
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self.iterate()

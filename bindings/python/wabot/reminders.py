@@ -13,15 +13,12 @@ call raises Unsupported while campaign.reminders_enabled is off for the
 organisation.
 """
 import enum
-import json
-from ctypes import byref, c_void_p
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ._loader import lib as _lib
-from .bot import Bot, _b, _owned_ctx
-from ._handle import OrgScoped
+from .bot import Bot, _b
+from ._handle import OrgScoped, follow_pages
 from .campaign import _with_org
-from .errors import Status
 
 
 class ReminderType(enum.IntEnum):
@@ -44,11 +41,6 @@ class ReminderStatus(enum.IntEnum):
 class Reminders(OrgScoped):
     """One organisation's reminders (bot.reminders(org))."""
 
-    def _json(self, call) -> Any:
-        out = c_void_p()
-        self.bot._check(call(byref(out)))
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
-
     def create(self, body: Union[Mapping[str, Any], str, bytes]
                ) -> Dict[str, Any]:
         """Create and schedule a reminder from the replaced system's body
@@ -64,13 +56,8 @@ class Reminders(OrgScoped):
 
     def get(self, reminder_id: str) -> Optional[Dict[str, Any]]:
         """The reminder as a dict, or None when there is none."""
-        L, out = _lib(), c_void_p()
-        rc = L.wabot_reminder_get_json(self.bot._ctx, self._o,
-                                       _b(reminder_id), byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self.bot._check(rc)
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+        return self._json_or_none(lambda out: _lib().wabot_reminder_get_json(
+            self.bot._ctx, self._o, _b(reminder_id), out))
 
     def cancel(self, reminder_id: str) -> None:
         """SCHEDULED -> CANCELLED (reason "cancelled"). StateError naming
@@ -95,12 +82,8 @@ class Reminders(OrgScoped):
                 status: Optional[ReminderStatus] = None,
                 page_size: int = 100) -> Iterator[Dict[str, Any]]:
         """Every reminder (of a customer, in a status), page by page."""
-        cursor = None
-        while True:
-            items, cursor = self.list(customer, status, cursor, page_size)
-            yield from items
-            if cursor is None:
-                return
+        return follow_pages(lambda cursor: self.list(customer, status,
+                                                     cursor, page_size))
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self.iterate()
