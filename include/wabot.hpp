@@ -22,6 +22,7 @@
 
 #include <wabot.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -455,6 +456,25 @@ public:
     void cart_clear() { chk(wabot_cart_clear(t_)); }
     /** The cart priced from the catalog now (an owned snapshot). */
     inline class cart_view cart() const;
+    /** Place the cart as an order for the turn's customer, keyed by the
+     *  message id (a re-run turn gives the same order), and empty the
+     *  cart; returns the order id. WABOT_ERR_NOT_FOUND for an empty cart,
+     *  the errors of orders::create. */
+    std::string place_order()
+    {
+        char *id = nullptr;
+        int rc = wabot_order_place_cart(t_, &id);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(wabot_turn_ctx(t_), id);
+        chk(rc);
+        return out;
+    }
+    /** Queue the order for the order-processing worker as one of the
+     *  turn's effects (only if the turn commits). */
+    void confirm_order(std::string_view id)
+    {
+        chk(wabot_order_confirm_in_turn(t_, detail::cstr(id).get()));
+    }
 
     /** Enqueue a job with the turn's effects; returns its id. */
     std::string enqueue(std::string_view queue, std::string_view payload)
@@ -2376,6 +2396,16 @@ inline std::string take(wabot_ctx *ctx, char *s, const char *what)
     return out;
 }
 
+/* The document a read returned (rc, owned s), or nullopt when it found
+ * nothing (WABOT_ERR_NOT_FOUND); other failures throw. */
+inline std::optional<std::string> take_found(wabot_ctx *ctx, int rc, char *s, const char *what)
+{
+    if (rc == WABOT_ERR_NOT_FOUND)
+        return std::nullopt;
+    check(rc, ctx);
+    return take(ctx, s, what);
+}
+
 /* Bytes (may hold NULs) the library returned owned by ctx. */
 inline std::string take_bytes(wabot_ctx *ctx, char *s, std::size_t n)
 {
@@ -3165,6 +3195,246 @@ public:
         chk(wabot_audience_resolve_json(ctx_, org_.c_str(), audience.data(), audience.size(),
                                         detail::cstr(cursor).get(), count, &o));
         return detail::take(ctx_, o, "audience");
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+/* ------------------------------------------------------------------ */
+/* Orders (order.h)                                                    */
+
+inline std::string order_status_name(wabot_order_status s)
+{
+    return detail::str(wabot_order_status_name(s));
+}
+
+/** Order counts per status: counts[s] for each wabot_order_status s,
+ *  counts[0] all orders. */
+using order_counts = std::array<std::int64_t, WABOT_ORDER_STATUS_COUNT>;
+
+/** One organisation's orders (empty org: the default one). Orders cross
+ *  as JSON text (order.h). Any thread; every call throws WABOT_ERR_STATE
+ *  when the context has no orders module. The bot must outlive it. */
+class orders {
+public:
+    explicit orders(const bot &b, std::string_view org = {}) : ctx_(b.get()), org_(org) {}
+
+    /** Place a PENDING order from lines_json ([{"sku","quantity"},...]);
+     *  returns its id. `key` (e.g. the inbound message id): a second
+     *  create with it throws WABOT_ERR_EXISTS, or with exist_ok returns
+     *  the first order's id. */
+    std::string create(std::string_view customer, std::string_view lines_json,
+                       std::string_view key = {}, bool exist_ok = false)
+    {
+        char *id = nullptr;
+        int rc = wabot_order_create(ctx_, o(), detail::cstr(customer).get(),
+                                    detail::cstr(lines_json).get(), detail::nstr(key).get(), &id);
+        std::string out = detail::str(id);
+        wabot_ctx_mem_free(ctx_, id);
+        if (!(rc == WABOT_ERR_EXISTS && exist_ok))
+            chk(rc);
+        return out;
+    }
+    /** The order's JSON, or nullopt when there is none. */
+    std::optional<std::string> get(std::string_view id) const
+    {
+        char *j = nullptr;
+        int rc = wabot_order_get(ctx_, o(), detail::cstr(id).get(), &j);
+        return detail::take_found(ctx_, rc, j, "order_get");
+    }
+    /** {"orders":[...],"cursor":"<next>"} newest first ("0": no more), of
+     *  one customer (empty: all) in one status (0: any). */
+    std::string list_json(std::string_view customer = {},
+                          wabot_order_status status = static_cast<wabot_order_status>(0),
+                          std::string_view cursor = "0", std::int64_t limit = 100) const
+    {
+        char *j = nullptr;
+        chk(wabot_order_list(ctx_, o(), detail::nstr(customer).get(), status,
+                             detail::cstr(cursor).get(), limit, &j));
+        return detail::take(ctx_, j, "order_list");
+    }
+    /** Queue the order for the built-in order-processing worker (confirm,
+     *  invoice, PROCESSING as the loop runs). WABOT_ERR_EXISTS when it is
+     *  queued already, WABOT_ERR_STATE when not PENDING. */
+    void confirm(std::string_view id)
+    {
+        chk(wabot_order_confirm(ctx_, o(), detail::cstr(id).get()));
+    }
+    /** Move the order; WABOT_ERR_STATE (naming both statuses) for a change
+     *  not allowed, WABOT_ERR_TOO_LARGE when the stock cannot cover it. */
+    void set_status(std::string_view id, wabot_order_status s)
+    {
+        chk(wabot_order_set_status(ctx_, o(), detail::cstr(id).get(), s));
+    }
+    void cancel(std::string_view id) { chk(wabot_order_cancel(ctx_, o(), detail::cstr(id).get())); }
+    order_counts counts() const
+    {
+        order_counts c{};
+        chk(wabot_order_counts(ctx_, o(), c.data(), c.size()));
+        return c;
+    }
+    /** {"org","count","by_status":{..},"revenue":{currency: minor}}. */
+    std::string stats_json() const
+    {
+        char *j = nullptr;
+        chk(wabot_order_stats(ctx_, o(), &j));
+        return detail::take(ctx_, j, "order_stats");
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    const char *o() const { return org_.empty() ? nullptr : org_.c_str(); }
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+/** Install the ready-made shop conversation on the bot's router (empty
+ *  org: serve every organisation). Once, before serving. */
+inline void install_order_flow(bot &b, std::string_view org = {})
+{
+    detail::check(wabot_order_flow_install(b.get(), detail::nstr(org).get()), b.get());
+}
+
+/* ------------------------------------------------------------------ */
+/* Campaigns and reminders (campaign.h)                                */
+
+inline std::string campaign_status_name(wabot_campaign_status s)
+{
+    return detail::str(wabot_campaign_status_name(s));
+}
+
+/** One organisation's campaigns (empty org: the default one). Campaigns
+ *  cross as JSON text (campaign.h); the fan-out runs on the "campaigns"
+ *  queue as the bot's loop runs. Any thread. Every call throws
+ *  WABOT_ERR_UNSUPPORTED while campaign.enabled is off. */
+class campaigns {
+public:
+    explicit campaigns(const bot &b, std::string_view org = {})
+        : ctx_(b.get()), org_(detail::org_or_default(b.get(), org)) {}
+
+    /** Create from the replaced system's body (organizationId, name,
+     *  message, type, targetAudience, startImmediately or scheduledFor,
+     *  ...); returns the campaign with "id" and "status". A bad body
+     *  throws WABOT_ERR_PARSE or WABOT_ERR_INVAL naming the member. */
+    std::string create_json(std::string_view body)
+    {
+        char *j = nullptr;
+        chk(wabot_campaign_create_json(ctx_, body.data(), body.size(), &j));
+        return detail::take(ctx_, j, "campaign_create");
+    }
+    /** The campaign's JSON, or nullopt when there is none. */
+    std::optional<std::string> get_json(std::string_view id) const
+    {
+        char *j = nullptr;
+        int rc = wabot_campaign_get_json(ctx_, org_.c_str(), detail::cstr(id).get(), &j);
+        return detail::take_found(ctx_, rc, j, "campaign_get");
+    }
+    /** {"campaigns":[...],"cursor":"..."}: one storage page of those in
+     *  `status` ("RUNNING", ...; empty: any); stop at cursor "0". */
+    std::string list_json(std::string_view status = {}, std::string_view cursor = "0",
+                          std::size_t count = 100) const
+    {
+        char *j = nullptr;
+        chk(wabot_campaign_list_json(ctx_, org_.c_str(), detail::nstr(status).get(),
+                                     detail::cstr(cursor).get(), count, &j));
+        return detail::take(ctx_, j, "campaign_list");
+    }
+    /* Lifecycle: WABOT_ERR_STATE (naming both states) for a move not
+     * allowed, WABOT_ERR_NOT_FOUND, WABOT_ERR_CONFLICT. */
+    void start(std::string_view id)
+    {
+        chk(wabot_campaign_start(ctx_, org_.c_str(), detail::cstr(id).get()));
+    }
+    /** DRAFT -> SCHEDULED at at_ms (ms since the epoch). */
+    void schedule(std::string_view id, std::int64_t at_ms)
+    {
+        chk(wabot_campaign_schedule(ctx_, org_.c_str(), detail::cstr(id).get(), at_ms));
+    }
+    void pause(std::string_view id)
+    {
+        chk(wabot_campaign_pause(ctx_, org_.c_str(), detail::cstr(id).get()));
+    }
+    void resume(std::string_view id)
+    {
+        chk(wabot_campaign_resume(ctx_, org_.c_str(), detail::cstr(id).get()));
+    }
+    void cancel(std::string_view id)
+    {
+        chk(wabot_campaign_cancel(ctx_, org_.c_str(), detail::cstr(id).get()));
+    }
+    /** Counts of the campaign (version WABOT_CAMPAIGN_PROGRESS_VERSION);
+     *  skipped[] is indexed by wabot_campaign_skip. */
+    wabot_campaign_progress progress(std::string_view id) const
+    {
+        wabot_campaign_progress p{};
+        p.version = WABOT_CAMPAIGN_PROGRESS_VERSION;
+        chk(wabot_campaign_progress_get(ctx_, org_.c_str(), detail::cstr(id).get(), &p));
+        return p;
+    }
+    /** The same as JSON. */
+    std::string progress_json(std::string_view id) const
+    {
+        char *j = nullptr;
+        chk(wabot_campaign_progress_json(ctx_, org_.c_str(), detail::cstr(id).get(), &j));
+        return detail::take(ctx_, j, "campaign_progress");
+    }
+
+private:
+    wabot_ctx *ctx_;
+    std::string org_;
+    int chk(int rc) const { return detail::check(rc, ctx_); }
+};
+
+/** One organisation's reminders (empty org: the default one), as JSON
+ *  text (campaign.h). Any thread. Every call throws
+ *  WABOT_ERR_UNSUPPORTED while campaign.reminders_enabled is off. */
+class reminders {
+public:
+    explicit reminders(const bot &b, std::string_view org = {})
+        : ctx_(b.get()), org_(detail::org_or_default(b.get(), org)) {}
+
+    /** Create and schedule from the replaced system's body
+     *  (organizationId, customerPhone, type, message, scheduledFor, ...);
+     *  returns the stored reminder. WABOT_ERR_EXISTS for a taken id. */
+    std::string create_json(std::string_view body)
+    {
+        char *j = nullptr;
+        chk(wabot_reminder_create_json(ctx_, body.data(), body.size(), &j));
+        return detail::take(ctx_, j, "reminder_create");
+    }
+    /** The reminder's JSON, or nullopt when there is none. */
+    std::optional<std::string> get_json(std::string_view id) const
+    {
+        char *j = nullptr;
+        int rc = wabot_reminder_get_json(ctx_, org_.c_str(), detail::cstr(id).get(), &j);
+        return detail::take_found(ctx_, rc, j, "reminder_get");
+    }
+    /** SCHEDULED -> CANCELLED; WABOT_ERR_STATE when it is final already. */
+    void cancel(std::string_view id)
+    {
+        chk(wabot_reminder_cancel(ctx_, org_.c_str(), detail::cstr(id).get()));
+    }
+    /** {"reminders":[...],"cursor":"..."} oldest first, of one customer
+     *  (a phone; empty: all) in one status ("SCHEDULED", ...; empty: any);
+     *  stop at cursor "0". */
+    std::string list_json(std::string_view customer = {}, std::string_view status = {},
+                          std::string_view cursor = "0", std::size_t count = 100) const
+    {
+        char *j = nullptr;
+        chk(wabot_reminder_list_json(ctx_, org_.c_str(), detail::nstr(customer).get(),
+                                     detail::nstr(status).get(), detail::cstr(cursor).get(),
+                                     count, &j));
+        return detail::take(ctx_, j, "reminder_list");
+    }
+    /** {"by_status":{..},"created_by_type":{..}}. */
+    std::string stats_json() const
+    {
+        char *j = nullptr;
+        chk(wabot_reminder_stats_json(ctx_, org_.c_str(), &j));
+        return detail::take(ctx_, j, "reminder_stats");
     }
 
 private:

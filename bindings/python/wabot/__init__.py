@@ -29,14 +29,17 @@ from .extras import (OutMessage, category_name, keyword_fold,  # noqa: E402
                      meta_signature, migration_bucket, msg_type_name,
                      record_decode, record_encode, twilio_signature,
                      twilio_signature_valid)
-from . import commerce, invoices, campaign  # noqa: E402
+from . import commerce, invoices, campaign, orders, reminders  # noqa: E402
 from .commerce import (Candidate, Cart, CartLine, CartView,  # noqa: E402
                        Catalog, ImportReport, Match, MatchLine, Money,
                        Product, currency_exponent, money_format,
                        money_parse)
 from .invoices import InvoiceDraft, InvoiceStatus, Invoices  # noqa: E402
-from .campaign import (Audiences, Customers, Feature,  # noqa: E402
-                       Template, TemplateScope)
+from .campaign import (Audiences, CampaignProgress,  # noqa: E402
+                       CampaignSkip, CampaignStatus, Campaigns, Customers,
+                       Feature, Template, TemplateScope)
+from .orders import OrderStatus, Orders  # noqa: E402
+from .reminders import ReminderStatus, ReminderType, Reminders  # noqa: E402
 
 __version__ = "0.2.0"
 
@@ -56,4 +59,7 @@ __all__ = ["Bot", "Category", "HttpRequest", "HttpResponseWriter", "Job",
            "ImportReport", "Match", "MatchLine", "Money", "Product",
            "currency_exponent", "money_format", "money_parse",
            "InvoiceDraft", "InvoiceStatus", "Invoices", "Audiences",
-           "Customers", "Feature", "Template", "TemplateScope"]
+           "Customers", "Feature", "Template", "TemplateScope", "orders",
+           "reminders", "CampaignProgress", "CampaignSkip", "CampaignStatus",
+           "Campaigns", "OrderStatus", "Orders", "ReminderStatus",
+           "ReminderType", "Reminders"]

@@ -1,9 +1,11 @@
-"""Shared pieces of the business wrappers (commerce, invoices, campaign):
-an object owning one C handle, an organisation-scoped view, owned bytes."""
-from ctypes import string_at
+"""Shared pieces of the business wrappers (commerce, invoices, campaign,
+orders, reminders): an object owning one C handle, an organisation-scoped
+view with its JSON calls, owned bytes, paging."""
+import json
+from ctypes import byref, c_void_p, string_at
 
 from ._loader import lib as _lib
-from .bot import _b, _s
+from .bot import _b, _owned_ctx, _s
 from .errors import Status, error_for
 
 
@@ -43,6 +45,33 @@ class OrgScoped:
         o = bot._org(org)
         self.org = o if isinstance(o, str) else _s(o)
         self._o = _b(self.org)
+
+    def _json(self, call):
+        """The JSON document call(out) returns in *out, as a dict; raises
+        the call's error."""
+        out = c_void_p()
+        self.bot._check(call(byref(out)))
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+    def _json_or_none(self, call):
+        """_json, but None when the call says NOT_FOUND."""
+        out = c_void_p()
+        rc = call(byref(out))
+        if rc == Status.NOT_FOUND:
+            return None
+        self.bot._check(rc)
+        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+
+
+def follow_pages(page):
+    """Every item of every page: page(cursor) -> (items, next cursor or
+    None), starting from cursor None."""
+    cursor = None
+    while True:
+        items, cursor = page(cursor)
+        yield from items
+        if cursor is None:
+            return
 
 
 def owned_bytes(ctx, addr, n):

@@ -1,25 +1,32 @@
-"""Campaign building blocks (include/wabot/campaign.h, template.h,
-doc/campaigns.md): message templates, customer profiles, audiences and
-the campaign feature switches.
+"""Campaigns and their building blocks (include/wabot/campaign.h,
+template.h, doc/campaigns.md): message templates, customer profiles,
+audiences, the campaign feature switches and the campaigns themselves.
 
     t = wabot.Template(bot, "Hi {{name|there}}, {{org.name}} opens at 9")
     t.render({"name": "Ana", "org": {"name": "Acme"}})
     bot.customers().upsert({"phone": "+15550001", "tags": ["vip"]})
     phones, excluded = bot.audiences().resolve({"type": "tags",
                                                 "any": ["vip"]})
+    c = bot.campaigns().create({"name": "Promo", "message": "Hi {{name}}",
+                                "type": "PROMOTIONAL", "startImmediately":
+                                True, "targetAudience": {"type": "all"}})
+    bot.campaigns().progress(c["id"]).sent
 
 Customers and audience pages cross as dicts (the JSON of campaign.h).
 """
+import datetime
 import enum
 import json
-from ctypes import (CFUNCTYPE, byref, c_char_p, c_int, c_size_t, c_void_p,
-                    create_string_buffer, addressof)
+from ctypes import (CFUNCTYPE, Structure, addressof, byref, c_char_p, c_int,
+                    c_int32, c_int64, c_size_t, c_uint32, c_void_p,
+                    create_string_buffer)
+from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
                     Tuple, Union)
 
 from ._loader import lib as _lib
 from .bot import Bot, _b, _owned_ctx, _s
-from ._handle import OrgScoped, OwnedHandle, owned_bytes
+from ._handle import OrgScoped, OwnedHandle, follow_pages, owned_bytes
 from .errors import Status, error_for
 
 # wabot_template_lookup_fn: the result is an address (kept alive by the
@@ -141,13 +148,8 @@ class Customers(OrgScoped):
 
     def get(self, phone: str) -> Optional[Dict[str, Any]]:
         """The customer, or None when there is none."""
-        L, out = _lib(), c_void_p()
-        rc = L.wabot_customer_get_json(self.bot._ctx, self._o, _b(phone),
-                                       byref(out))
-        if rc == Status.NOT_FOUND:
-            return None
-        self.bot._check(rc)
-        return json.loads(_owned_ctx(self.bot._ctx, out.value))
+        return self._json_or_none(lambda out: _lib().wabot_customer_get_json(
+            self.bot._ctx, self._o, _b(phone), out))
 
     def delete(self, phone: str) -> None:
         """NotFound when there is no such customer."""
@@ -165,12 +167,7 @@ class Customers(OrgScoped):
         return page["customers"], (None if nxt == "0" else nxt)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        cursor = None
-        while True:
-            items, cursor = self.list(cursor)
-            yield from items
-            if cursor is None:
-                return
+        return follow_pages(lambda cursor: self.list(cursor))
 
 
 class Audiences(OrgScoped):
@@ -206,6 +203,174 @@ class Audiences(OrgScoped):
                 return phones, excluded
 
 
+# ---------------------------------------------------------------------
+# Campaigns
+
+class CampaignStatus(enum.IntEnum):
+    """wabot_campaign_status. DRAFT -> SCHEDULED -> RUNNING <-> PAUSED ->
+    COMPLETED; DRAFT -> RUNNING; any but the final two -> CANCELLED."""
+    DRAFT = 0
+    SCHEDULED = 1
+    RUNNING = 2
+    PAUSED = 3
+    COMPLETED = 4
+    CANCELLED = 5
+
+    @property
+    def label(self) -> str:
+        """The library's upper-case name ("RUNNING"), as in the JSON."""
+        return _s(_lib().wabot_campaign_status_name(int(self)))
+
+
+class CampaignSkip(enum.IntEnum):
+    """wabot_campaign_skip: why a recipient got no message."""
+    OPTED_OUT = 0
+    WINDOW_CLOSED = 1
+    NOT_FOUND = 2
+    INVALID = 3
+
+
+_SKIP_COUNT = 4             # WABOT_CAMPAIGN_SKIP_COUNT
+_PROGRESS_VERSION = 1       # WABOT_CAMPAIGN_PROGRESS_VERSION
+
+
+class _CProgress(Structure):
+    """struct wabot_campaign_progress, version 1."""
+    _fields_ = [("version", c_uint32), ("status", c_int32),
+                ("total", c_int64), ("queued", c_int64), ("sent", c_int64),
+                ("delivered", c_int64), ("read", c_int64),
+                ("failed", c_int64), ("skipped", c_int64 * _SKIP_COUNT),
+                ("percent", c_int32), ("eta_ms", c_int64)]
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """A campaign's progress (wabot_campaign_progress): recipients seen
+    (total = queued + skipped), messages sent, delivered, read and failed
+    from receipts, recipients skipped by reason, percent done (0..100) and
+    eta_ms (-1: unknown)."""
+    status: CampaignStatus
+    total: int
+    queued: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+    skipped: Dict[CampaignSkip, int]
+    percent: int
+    eta_ms: int
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def _ms(at: Union[int, datetime.datetime]) -> int:
+    """ms since the epoch of an int or a timezone-aware datetime."""
+    if isinstance(at, datetime.datetime):
+        if at.tzinfo is None:
+            raise error_for(Status.INVAL, "a naive datetime has no time "
+                            "zone: give tzinfo or ms since the epoch")
+        return int(at.timestamp() * 1000)
+    return int(at)
+
+
+def _with_org(body, org):
+    """A dict body gets organizationId = org unless it names one."""
+    if isinstance(body, Mapping) and "organizationId" not in body:
+        body = dict(body, organizationId=org)
+    return _dumps(body)
+
+
+class Campaigns(OrgScoped):
+    """One organisation's campaigns (bot.campaigns(org)). Campaigns cross
+    as dicts (the JSON of campaign.h); the fan-out runs on the "campaigns"
+    queue as the bot's loop runs. Any thread. Every call raises
+    Unsupported while campaign.enabled is off for the organisation."""
+
+    def create(self, body: Union[Mapping[str, Any], str, bytes]
+               ) -> Dict[str, Any]:
+        """Create from the replaced system's body ({"name", "message",
+        "type", "targetAudience", "startImmediately" or "scheduledFor",
+        ...}; organizationId defaults to this organisation for a dict).
+        Returns the campaign with its "id" and "status". ParseError,
+        InvalidArgument naming the member (a template error with its byte
+        position), TooLarge, Unsupported."""
+        raw = _with_org(body, self.org)
+        return self._json(lambda out: _lib().wabot_campaign_create_json(
+            self.bot._ctx, raw, len(raw), out))
+
+    def get(self, campaign_id: str) -> Optional[Dict[str, Any]]:
+        """The campaign as a dict, or None when there is none."""
+        return self._json_or_none(lambda out: _lib().wabot_campaign_get_json(
+            self.bot._ctx, self._o, _b(campaign_id), out))
+
+    def list(self, status: Optional[CampaignStatus] = None,
+             cursor: Optional[str] = None, count: int = 100
+             ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+        """One storage page (possibly empty before the end): (campaigns,
+        next cursor or None when done)."""
+        st = None if status is None else CampaignStatus(status).label
+        page = self._json(lambda out: _lib().wabot_campaign_list_json(
+            self.bot._ctx, self._o, _b(st), _b(cursor), count, out))
+        nxt = page.get("cursor", "0")
+        return page["campaigns"], (None if nxt == "0" else nxt)
+
+    def iterate(self, status: Optional[CampaignStatus] = None,
+                page_size: int = 100) -> Iterator[Dict[str, Any]]:
+        """Every campaign (in one status), the cursor followed for you."""
+        return follow_pages(lambda cursor: self.list(status, cursor,
+                                                     page_size))
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return self.iterate()
+
+    def _move(self, fn, campaign_id, *args):
+        self.bot._check(getattr(_lib(), fn)(self.bot._ctx, self._o,
+                                            _b(campaign_id), *args))
+
+    # Lifecycle: StateError (naming both states) for a move not allowed,
+    # NotFound, Unsupported, Conflict.
+    def start(self, campaign_id: str) -> None:
+        """DRAFT or SCHEDULED -> RUNNING now."""
+        self._move("wabot_campaign_start", campaign_id)
+
+    def schedule(self, campaign_id: str,
+                 at: Union[int, datetime.datetime]) -> None:
+        """DRAFT -> SCHEDULED at `at` (ms since the epoch, or an aware
+        datetime)."""
+        self._move("wabot_campaign_schedule", campaign_id, _ms(at))
+
+    def pause(self, campaign_id: str) -> None:
+        """RUNNING -> PAUSED: no new batch starts (queued messages go)."""
+        self._move("wabot_campaign_pause", campaign_id)
+
+    def resume(self, campaign_id: str) -> None:
+        """PAUSED -> RUNNING where the fan-out stopped."""
+        self._move("wabot_campaign_resume", campaign_id)
+
+    def cancel(self, campaign_id: str) -> None:
+        """Any state but COMPLETED and CANCELLED -> CANCELLED."""
+        self._move("wabot_campaign_cancel", campaign_id)
+
+    def progress(self, campaign_id: str) -> CampaignProgress:
+        """The campaign's counts (NotFound for an unknown id)."""
+        p = _CProgress(version=_PROGRESS_VERSION)
+        self.bot._check(_lib().wabot_campaign_progress_get(
+            self.bot._ctx, self._o, _b(campaign_id), byref(p)))
+        return CampaignProgress(
+            CampaignStatus(p.status), p.total, p.queued, p.sent,
+            p.delivered, p.read, p.failed,
+            {k: p.skipped[int(k)] for k in CampaignSkip}, p.percent,
+            p.eta_ms)
+
+    def progress_json(self, campaign_id: str) -> Dict[str, Any]:
+        """The same as the library's JSON ({"id","status",...,"skipped":
+        {"opted_out",...},"percent","eta_ms"})."""
+        return self._json(lambda out: _lib().wabot_campaign_progress_json(
+            self.bot._ctx, self._o, _b(campaign_id), out))
+
+
 def _bot_customers(self, org: Optional[str] = None) -> Customers:
     return Customers(self, org)
 
@@ -229,9 +394,16 @@ def _bot_template(self, text: Union[str, bytes]) -> Template:
     return Template(self, text)
 
 
+def _bot_campaigns(self, org: Optional[str] = None) -> Campaigns:
+    """The campaigns of `org` (None: default_organization)."""
+    return Campaigns(self, org)
+
+
 Bot.customers = _bot_customers
 Bot.audiences = _bot_audiences
 Bot.campaign_feature_enabled = _bot_feature_enabled
 Bot.template = _bot_template
+Bot.campaigns = _bot_campaigns
 
-__all__ = ["Audiences", "Customers", "Feature", "Template", "TemplateScope"]
+__all__ = ["Audiences", "CampaignProgress", "CampaignSkip", "CampaignStatus",
+           "Campaigns", "Customers", "Feature", "Template", "TemplateScope"]
