@@ -78,7 +78,7 @@ int wb_job_id_ok(const char *s);
 /* One queue of a poll (wb_sched_batch.poll_many): in: queue, max (0:
  * only the due time), out[0..max) (cleared); out: got, recovered, rc
  * (that queue's outcome), due_ms when has_due (else the queue holds
- * nothing: next_due's NOT_FOUND). */
+ * nothing: next_due's NOT_FOUND). Completions ride along. */
 typedef struct wb_sched_poll {
     const char *queue;
     size_t max;
@@ -88,6 +88,14 @@ typedef struct wb_sched_poll {
     int rc;
     int has_due;
     int64_t due_ms;
+    /* First, in the same round trip: complete n_complete jobs of the
+     * queue (as complete_many; results[i] each one's status). Then, if
+     * `poll`, the reservation and due time above. */
+    size_t n_complete;
+    const char *const *ids;
+    const uint64_t *tokens;
+    int *results;
+    int poll;
 } wb_sched_poll;
 
 typedef struct wb_sched_batch {

@@ -111,10 +111,11 @@ typedef struct wb_redis_call {
     const char *const *keys;
     size_t nargs;
     const char *const *args;
+    wb_redis_script *script; /* NULL: the pipeline's script */
 } wb_redis_call;
 
-/* Run `script` n times (n >= 1), once per call, pipelined on one
- * connection: one round trip for all. Each call is its own atomic step
+/* Run `script` n times (n >= 1), once per call (or each call's own
+ * script), pipelined on one connection: one round trip for all. Each call is its own atomic step
  * (scripts never span calls, so a Cluster-safe script stays so). out[i]
  * gets call i's reply (an error reply included: the caller checks);
  * free each with freeReplyObject. A call answered NOSCRIPT (a flushed

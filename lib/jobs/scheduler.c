@@ -429,25 +429,39 @@ int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
         p->got = 0;
         p->recovered = 0;
         p->has_due = 0;
-        p->rc = target_ok(s, p->queue) && (p->max == 0 || p->out != NULL)
+        p->rc = target_ok(s, p->queue) && (p->max == 0 || p->out != NULL) &&
+                        (p->n_complete == 0 ||
+                         (p->ids && p->tokens && p->results)) &&
+                        (p->poll || p->max == 0)
                     ? WABOT_OK
                     : WABOT_ERR_INVAL;
         for (size_t j = 0; p->rc == WABOT_OK && j < p->max; j++)
             wb_job_info_clear(p->out[j]);
+        for (size_t j = 0; p->rc == WABOT_OK && j < p->n_complete; j++)
+            p->results[j] = wb_job_id_ok(p->ids[j]) ? WABOT_OK
+                                                    : WABOT_ERR_INVAL;
         if (p->rc != WABOT_OK)
             return WABOT_ERR_INVAL;
     }
     if (s->batch != NULL && s->batch->poll_many != NULL) {
         int rc = s->batch->poll_many(s->impl, n, polls, now_ms, lease_ms,
                                      max_stalls);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             if (rc != WABOT_OK || polls[i].rc != WABOT_OK ||
                 polls[i].got > polls[i].max)
                 polls[i].got = 0;
+            for (size_t j = 0; rc != WABOT_OK && j < polls[i].n_complete; j++)
+                polls[i].results[j] = rc;
+        }
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
         wb_sched_poll *p = &polls[i];
+        if (p->n_complete > 0)
+            wb_scheduler_complete_many(s, p->queue, p->n_complete, p->ids,
+                                       p->tokens, now_ms, p->results);
+        if (!p->poll)
+            continue;
         if (p->max > 0)
             p->rc = wb_scheduler_reserve_many(s, p->queue, now_ms, lease_ms,
                                               max_stalls, p->max, p->out,

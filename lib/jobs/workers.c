@@ -558,58 +558,105 @@ static void job_done(wabot_job *j, int status)
     job_settled(j, status, settle(j, status, now), now);
 }
 
-/* Record the deferred completions of queue q: one batch. */
-static void flush_completes(wabot_ctx *ctx, wb_queue *q)
+/* The deferred completions of one queue, taken out to be recorded. */
+typedef struct completes {
+    wabot_job **jobs;
+    const char **ids;
+    uint64_t *tokens;
+    int *results;
+    size_t n;
+} completes;
+
+/* Take queue q's deferred completions into c (c->n may be 0). Out of
+ * memory, they are recorded one by one here instead. */
+static void completes_take(wabot_ctx *ctx, wb_queue *q, completes *c)
 {
     wb_runtime *rt = ctx->rt;
     size_t n = 0;
+    memset(c, 0, sizeof *c);
     for (wabot_job *j = rt->active; j; j = j->next)
         n += j->complete_deferred && j->q == q;
     if (n == 0)
         return;
     rt->n_deferred -= n;
-    wabot_job **jobs = wb_calloc(&ctx->alloc, n, sizeof *jobs);
-    const char **ids = wb_calloc(&ctx->alloc, n, sizeof *ids);
-    uint64_t *tokens = wb_calloc(&ctx->alloc, n, sizeof *tokens);
-    int *results = wb_calloc(&ctx->alloc, n, sizeof *results);
-    size_t k = 0;
+    c->jobs = wb_calloc(&ctx->alloc, n, sizeof *c->jobs);
+    c->ids = wb_calloc(&ctx->alloc, n, sizeof *c->ids);
+    c->tokens = wb_calloc(&ctx->alloc, n, sizeof *c->tokens);
+    c->results = wb_calloc(&ctx->alloc, n, sizeof *c->results);
+    int ok = c->jobs && c->ids && c->tokens && c->results;
     wabot_job *next;
     for (wabot_job *j = rt->active; j; j = next) {
         next = j->next; /* job_settled may free j */
         if (!j->complete_deferred || j->q != q)
             continue;
         j->complete_deferred = 0;
-        if (!jobs || !ids || !tokens || !results) {
+        if (!ok) {
             /* out of memory: the generic way, one by one */
             int64_t now = wb_now(ctx);
             job_settled(j, j->settle_status, settle(j, j->settle_status, now),
                         now);
             continue;
         }
-        jobs[k] = j;
-        ids[k] = j->rec->id;
-        tokens[k++] = j->rec->token;
+        c->jobs[c->n] = j;
+        c->ids[c->n] = j->rec->id;
+        c->tokens[c->n++] = j->rec->token;
     }
-    int64_t now = wb_now(ctx);
-    if (k > 0)
-        wb_scheduler_complete_many(rt->sched, q->name, k, ids, tokens, now,
-                                   results);
-    for (size_t i = 0; i < k; i++) {
-        if (results[i] == WABOT_OK)
-            qcount(ctx, jobs[i]->q, "processed");
-        job_settled(jobs[i], jobs[i]->settle_status, results[i], now);
-    }
-    wb_free(&ctx->alloc, jobs);
-    wb_free(&ctx->alloc, ids);
-    wb_free(&ctx->alloc, tokens);
-    wb_free(&ctx->alloc, results);
 }
 
+/* The completions were recorded (results): release the jobs. */
+static void completes_settle(wabot_ctx *ctx, completes *c, int64_t now)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->results[i] == WABOT_OK)
+            qcount(ctx, c->jobs[i]->q, "processed");
+        job_settled(c->jobs[i], c->jobs[i]->settle_status, c->results[i],
+                    now);
+    }
+    wb_free(&ctx->alloc, c->jobs);
+    wb_free(&ctx->alloc, c->ids);
+    wb_free(&ctx->alloc, c->tokens);
+    wb_free(&ctx->alloc, c->results);
+    memset(c, 0, sizeof *c);
+}
+
+/* Record the deferred completions of every queue: one round trip on a
+ * batched backend (wb_scheduler_poll_many without polls). */
 static void flush_all_completes(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
-    for (size_t i = 0; i < rt->n_queues && rt->n_deferred > 0; i++)
-        flush_completes(ctx, &rt->queues[i]);
+    if (rt->n_deferred == 0)
+        return;
+    completes *cs = wb_calloc(&ctx->alloc, rt->n_queues, sizeof *cs);
+    wb_sched_poll *ps = wb_calloc(&ctx->alloc, rt->n_queues, sizeof *ps);
+    if (!cs || !ps) { /* one queue at a time, each without arrays */
+        wb_free(&ctx->alloc, cs);
+        wb_free(&ctx->alloc, ps);
+        for (size_t i = 0; i < rt->n_queues && rt->n_deferred > 0; i++) {
+            completes c;
+            completes_take(ctx, &rt->queues[i], &c);
+            completes_settle(ctx, &c, wb_now(ctx));
+        }
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < rt->n_queues && rt->n_deferred > 0; i++) {
+        completes_take(ctx, &rt->queues[i], &cs[n]);
+        if (cs[n].n == 0)
+            continue;
+        ps[n] = (wb_sched_poll){.queue = rt->queues[i].name,
+                                .n_complete = cs[n].n, .ids = cs[n].ids,
+                                .tokens = cs[n].tokens,
+                                .results = cs[n].results};
+        n++;
+    }
+    int64_t now = wb_now(ctx);
+    if (n > 0)
+        wb_scheduler_poll_many(rt->sched, n, ps, now, rt->lease_ms,
+                               (int32_t)rt->max_stalls);
+    for (size_t k = 0; k < n; k++)
+        completes_settle(ctx, &cs[k], now);
+    wb_free(&ctx->alloc, cs);
+    wb_free(&ctx->alloc, ps);
 }
 
 /* Outcomes that could not be recorded while the backend was down. */
@@ -691,9 +738,10 @@ static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
 /* Most jobs one batched reserve asks for. */
 #define RESERVE_BATCH 32
 
-/* A batched backend: for every queue with a worker, recover, reserve up
- * to its free slots and learn its next due time, all in one round trip;
- * run the jobs, record each queue's completions in one call. A queue
+/* A batched backend: for every queue with a worker, record the
+ * completions deferred since the last pass, recover, reserve up to its
+ * free slots and learn its next due time, all in one round trip; run the
+ * jobs; record the completions they made at once in one more. A queue
  * that had more waiting is due now: the loop polls again (run_due).
  * Returns how many started. */
 static int poll_all(wabot_ctx *ctx)
@@ -706,14 +754,24 @@ static int poll_all(wabot_ctx *ctx)
         return 0;
     wb_sched_poll *polls = wb_calloc(&ctx->alloc, n, sizeof *polls);
     wb_queue **qs = wb_calloc(&ctx->alloc, n, sizeof *qs);
+    completes *cs = wb_calloc(&ctx->alloc, n, sizeof *cs);
     wabot_job_info **infos =
         wb_calloc(&ctx->alloc, n * RESERVE_BATCH, sizeof *infos);
-    int rc = polls && qs && infos ? WABOT_OK : WABOT_ERR_NOMEM;
-    for (size_t i = 0, k = 0; rc == WABOT_OK && i < rt->n_queues; i++) {
+    if (!polls || !qs || !cs || !infos) {
+        wb_free(&ctx->alloc, polls);
+        wb_free(&ctx->alloc, qs);
+        wb_free(&ctx->alloc, cs);
+        wb_free(&ctx->alloc, infos);
+        wb_log(ctx, WABOT_LOG_ERROR, "jobs", "poll: out of memory");
+        return 0;
+    }
+    for (size_t i = 0, k = 0; i < rt->n_queues; i++) {
         wb_queue *q = &rt->queues[i];
         if (!q->fn)
             continue;
-        int free_slots = q->concurrency - q->active;
+        completes_take(ctx, q, &cs[k]);
+        /* the slots of the jobs completed here free up */
+        int free_slots = q->concurrency - q->active + (int)cs[k].n;
         size_t want = free_slots <= 0 ? 0
                       : free_slots > RESERVE_BATCH ? RESERVE_BATCH
                                                    : (size_t)free_slots;
@@ -722,17 +780,23 @@ static int poll_all(wabot_ctx *ctx)
         while (have < want && (out[have] = wabot_job_info_new()))
             have++;
         qs[k] = q;
-        polls[k++] = (wb_sched_poll){.queue = q->name, .max = have,
-                                     .out = out};
+        polls[k] = (wb_sched_poll){.queue = q->name, .max = have,
+                                   .out = out, .poll = 1,
+                                   .n_complete = cs[k].n, .ids = cs[k].ids,
+                                   .tokens = cs[k].tokens,
+                                   .results = cs[k].results};
+        k++;
         due_begin(q);
     }
-    if (rc == WABOT_OK)
-        rc = wb_scheduler_poll_many(rt->sched, n, polls, wb_now(ctx),
-                                    rt->lease_ms, (int32_t)rt->max_stalls);
+    int64_t now = wb_now(ctx);
+    int rc = wb_scheduler_poll_many(rt->sched, n, polls, now, rt->lease_ms,
+                                    (int32_t)rt->max_stalls);
     if (rc != WABOT_OK)
         wb_log(ctx, WABOT_LOG_ERROR, "jobs", "poll: %s", wabot_strerror(rc));
+    for (size_t k = 0; k < n; k++)
+        completes_settle(ctx, &cs[k], now);
     int started = 0;
-    for (size_t k = 0; polls && qs && infos && k < n; k++) {
+    for (size_t k = 0; k < n; k++) {
         wb_queue *q = qs[k];
         wb_sched_poll *p = &polls[k];
         if (rc == WABOT_OK && p->rc != WABOT_OK)
@@ -758,10 +822,11 @@ static int poll_all(wabot_ctx *ctx)
         rt->defer_completes = NULL;
         for (size_t i = p->got; i < p->max; i++)
             wabot_job_info_free(p->out[i]);
-        flush_completes(ctx, q);
     }
+    flush_all_completes(ctx);
     wb_free(&ctx->alloc, polls);
     wb_free(&ctx->alloc, qs);
+    wb_free(&ctx->alloc, cs);
     wb_free(&ctx->alloc, infos);
     return started;
 }
@@ -788,7 +853,8 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
     wb_runtime *rt = ctx->rt;
     int started = 0;
     int64_t now = wb_now(ctx);
-    flush_all_completes(ctx);
+    if (!wb_scheduler_batched(rt->sched))
+        flush_all_completes(ctx); /* batched: with the poll below */
     retry_settles(ctx, now);
     renew_leases(ctx, now);
     if (wb_scheduler_batched(rt->sched))

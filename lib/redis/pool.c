@@ -920,9 +920,11 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
                            size_t n, const wb_redis_call *calls,
                            redisReply **out)
 {
-    if (r == NULL || script == NULL || n == 0 || calls == NULL ||
-        out == NULL)
+    if (r == NULL || n == 0 || calls == NULL || out == NULL)
         return WABOT_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (script == NULL && calls[i].script == NULL)
+            return WABOT_ERR_INVAL;
     eval_argv *a = calloc(n, sizeof *a);
     int *argc = calloc(n, sizeof *argc);
     int rc = a != NULL && argc != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
@@ -936,11 +938,12 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
             built++; /* a partly built argv is freed too */
     }
     redisContext *c = rc == WABOT_OK ? wb_redis_acquire(r, &rc) : NULL;
-    if (c != NULL && !atomic_load_explicit(&script->sha_ready,
-                                           memory_order_acquire))
-        rc = script_load(r, c, script);
-    for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++)
-        a[i].argv[1] = script->sha;
+    for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
+        wb_redis_script *s = calls[i].script ? calls[i].script : script;
+        if (!atomic_load_explicit(&s->sha_ready, memory_order_acquire))
+            rc = script_load(r, c, s);
+        a[i].argv[1] = s->sha;
+    }
     if (c != NULL && rc == WABOT_OK)
         rc = pipeline_send(r, c, n, a, argc, out);
     /* NOSCRIPT: the server forgot the script between the load and now */
@@ -949,7 +952,8 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
             continue;
         freeReplyObject(out[i]);
         out[i] = NULL;
-        rc = evalsha(r, c, script, argc[i], a[i].argv, a[i].lens, &out[i]);
+        rc = evalsha(r, c, calls[i].script ? calls[i].script : script,
+                     argc[i], a[i].argv, a[i].lens, &out[i]);
         for (size_t j = 0; rc != WABOT_OK && j < n; j++) {
             if (out[j] != NULL)
                 freeReplyObject(out[j]);

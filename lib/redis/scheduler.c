@@ -667,65 +667,6 @@ static int rs_reserve_many(void *impl, const char *queue, int64_t now_ms,
     return *got > 0 ? WABOT_OK : rc;
 }
 
-static int rs_complete_many(void *impl, const char *queue, size_t n,
-                            const char *const *ids, const uint64_t *tokens,
-                            int64_t now_ms, int *results)
-{
-    rsched *s = impl;
-    if (n == 0)
-        return WABOT_OK;
-    if (n > BATCH_MAX) {
-        int rc = rs_complete_many(impl, queue, BATCH_MAX, ids, tokens,
-                                  now_ms, results);
-        int rest = rs_complete_many(impl, queue, n - BATCH_MAX,
-                                    ids + BATCH_MAX, tokens + BATCH_MAX,
-                                    now_ms, results + BATCH_MAX);
-        for (size_t i = 0; rc != WABOT_OK && i < BATCH_MAX; i++)
-            results[i] = rc;
-        return rest;
-    }
-    qkeys k;
-    qkeys_init(&k, queue, NULL);
-    char now[NUM_MAX];
-    fmt_i64(now, now_ms);
-    const char *keys[3 + BATCH_MAX], *args[3 + 2 * BATCH_MAX];
-    char (*jobkeys)[KEY_MAX] = malloc(n * sizeof *jobkeys);
-    char (*toks)[NUM_MAX] = malloc(n * sizeof *toks);
-    if (jobkeys == NULL || toks == NULL) {
-        free(jobkeys);
-        free(toks);
-        return WABOT_ERR_NOMEM;
-    }
-    keys[0] = k.active;
-    keys[1] = k.completed;
-    keys[2] = k.seq;
-    args[0] = wb_redis_prefix(s->r);
-    args[1] = k.base;
-    args[2] = now;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(jobkeys[i], KEY_MAX, "%sjob:%s", k.base, ids[i]);
-        fmt_u64(toks[i], tokens[i]);
-        keys[3 + i] = jobkeys[i];
-        args[3 + 2 * i] = ids[i];
-        args[4 + 2 * i] = toks[i];
-    }
-    redisReply *rep = NULL;
-    int rc = wb_redis_eval(s->r, &complete_many_script, 3 + n, keys,
-                           3 + 2 * n, args, NULL, &rep);
-    free(jobkeys);
-    free(toks);
-    if (rc != WABOT_OK)
-        return rc;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
-        freeReplyObject(rep);
-        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
-    }
-    for (size_t i = 0; i < n; i++)
-        results[i] = code_status(s, rep->element[i]);
-    freeReplyObject(rep);
-    return WABOT_OK;
-}
-
 /* The keys and arguments of one queue's poll script. */
 typedef struct poll_args {
     qkeys k;
@@ -780,28 +721,138 @@ static void poll_read(rsched *s, const redisReply *rep, wb_sched_poll *q,
         q->rc = wb_redis_fail(s->r, "scheduler: unexpected poll reply");
 }
 
+/* The keys and arguments of one complete_many call: up to BATCH_MAX jobs
+ * of one queue. */
+typedef struct complete_args {
+    qkeys k;
+    char now[NUM_MAX];
+    const char **keys, **args;
+    char (*jobkeys)[KEY_MAX];
+    char (*toks)[NUM_MAX];
+} complete_args;
+
+static void complete_args_free(complete_args *c)
+{
+    free(c->keys);
+    free(c->args);
+    free(c->jobkeys);
+    free(c->toks);
+}
+
+static int complete_args_init(complete_args *c, const rsched *s,
+                              const char *queue, size_t n,
+                              const char *const *ids, const uint64_t *tokens,
+                              int64_t now_ms, wb_redis_call *call)
+{
+    memset(c, 0, sizeof *c);
+    qkeys_init(&c->k, queue, NULL);
+    fmt_i64(c->now, now_ms);
+    c->keys = malloc((3 + n) * sizeof *c->keys);
+    c->args = malloc((3 + 2 * n) * sizeof *c->args);
+    c->jobkeys = malloc(n * sizeof *c->jobkeys);
+    c->toks = malloc(n * sizeof *c->toks);
+    if (!c->keys || !c->args || !c->jobkeys || !c->toks)
+        return WABOT_ERR_NOMEM;
+    c->keys[0] = c->k.active;
+    c->keys[1] = c->k.completed;
+    c->keys[2] = c->k.seq;
+    c->args[0] = wb_redis_prefix(s->r);
+    c->args[1] = c->k.base;
+    c->args[2] = c->now;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(c->jobkeys[i], KEY_MAX, "%sjob:%s", c->k.base, ids[i]);
+        fmt_u64(c->toks[i], tokens[i]);
+        c->keys[3 + i] = c->jobkeys[i];
+        c->args[3 + 2 * i] = ids[i];
+        c->args[4 + 2 * i] = c->toks[i];
+    }
+    *call = (wb_redis_call){3 + n, c->keys, 3 + 2 * n, c->args,
+                            &complete_many_script};
+    return WABOT_OK;
+}
+
+/* One call of the pipeline: which queue, and whether it completes jobs
+ * [first, first + n) of it or polls it. */
+typedef struct poll_call {
+    size_t queue, first, n;
+    int poll;
+} poll_call;
+
+static size_t count_calls(size_t n, const wb_sched_poll *polls)
+{
+    size_t calls = 0;
+    for (size_t i = 0; i < n; i++)
+        calls += (polls[i].n_complete + BATCH_MAX - 1) / BATCH_MAX +
+                 (polls[i].poll != 0);
+    return calls;
+}
+
+/* Every queue's completions first, then every poll: one round trip. */
 static int rs_poll_many(void *impl, size_t n, wb_sched_poll *polls,
                         int64_t now_ms, int64_t lease_ms, int32_t max_stalls)
 {
     rsched *s = impl;
-    poll_args *pa = malloc(n * sizeof *pa);
-    wb_redis_call *calls = calloc(n, sizeof *calls);
-    redisReply **reps = calloc(n, sizeof *reps);
-    int rc = pa && calls && reps ? WABOT_OK : WABOT_ERR_NOMEM;
+    size_t nc = count_calls(n, polls), k = 0;
+    if (nc == 0)
+        return WABOT_OK;
+    poll_call *pc = calloc(nc, sizeof *pc);
+    poll_args *pa = calloc(n, sizeof *pa);
+    complete_args *ca = calloc(nc, sizeof *ca);
+    wb_redis_call *calls = calloc(nc, sizeof *calls);
+    redisReply **reps = calloc(nc, sizeof *reps);
+    int rc = pc && pa && ca && calls && reps ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++)
+        for (size_t f = 0; rc == WABOT_OK && f < polls[i].n_complete;
+             f += BATCH_MAX, k++) {
+            size_t m = polls[i].n_complete - f;
+            pc[k] = (poll_call){i, f, m > BATCH_MAX ? BATCH_MAX : m, 0};
+            rc = complete_args_init(&ca[k], s, polls[i].queue, pc[k].n,
+                                    polls[i].ids + f, polls[i].tokens + f,
+                                    now_ms, &calls[k]);
+        }
     for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        if (!polls[i].poll)
+            continue;
         poll_args_init(&pa[i], s, &polls[i], now_ms, lease_ms, max_stalls);
-        calls[i] = (wb_redis_call){6, pa[i].keys, 6, pa[i].args};
+        pc[k] = (poll_call){i, 0, 0, 1};
+        calls[k++] = (wb_redis_call){6, pa[i].keys, 6, pa[i].args,
+                                     &poll_script};
     }
     if (rc == WABOT_OK)
-        rc = wb_redis_eval_pipeline(s->r, &poll_script, n, calls, reps);
-    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
-        poll_read(s, reps[i], &polls[i], now_ms);
-        freeReplyObject(reps[i]);
+        rc = wb_redis_eval_pipeline(s->r, NULL, nc, calls, reps);
+    for (size_t c = 0; rc == WABOT_OK && c < nc; c++) {
+        wb_sched_poll *p = &polls[pc[c].queue];
+        if (pc[c].poll) {
+            poll_read(s, reps[c], p, now_ms);
+        } else if (reps[c]->type == REDIS_REPLY_ARRAY &&
+                   reps[c]->elements == pc[c].n) {
+            for (size_t j = 0; j < pc[c].n; j++)
+                p->results[pc[c].first + j] =
+                    code_status(s, reps[c]->element[j]);
+        } else {
+            int bad = wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+            for (size_t j = 0; j < pc[c].n; j++)
+                p->results[pc[c].first + j] = bad;
+        }
+        freeReplyObject(reps[c]);
     }
+    for (size_t c = 0; ca != NULL && c < nc; c++)
+        complete_args_free(&ca[c]);
+    free(pc);
     free(pa);
+    free(ca);
     free(calls);
     free(reps);
     return rc;
+}
+
+static int rs_complete_many(void *impl, const char *queue, size_t n,
+                            const char *const *ids, const uint64_t *tokens,
+                            int64_t now_ms, int *results)
+{
+    wb_sched_poll p = {.queue = queue, .n_complete = n, .ids = ids,
+                       .tokens = tokens, .results = results};
+    return rs_poll_many(impl, 1, &p, now_ms, 1, 0);
 }
 
 static const wb_sched_batch redis_batch = {rs_reserve_many,
