@@ -330,7 +330,8 @@ int wabot_route_type(wabot_ctx *ctx, const char *state, wabot_msg_type type,
     return route_commit(ctx, me, rt);
 }
 
-static int same_state(const char *a, const char *b)
+/* Equal names, NULL equal only to NULL (a state or an organisation scope). */
+static int same_name(const char *a, const char *b)
 {
     if (!a || !b)
         return a == b;
@@ -343,8 +344,8 @@ static wb_fallback *find_fallback(const wb_router *r, const char *state,
                                   const char *org)
 {
     for (size_t i = 0; i < r->n_fallbacks; i++)
-        if (same_state(r->fallbacks[i].state, state) &&
-            same_state(r->fallbacks[i].org, org))
+        if (same_name(r->fallbacks[i].state, state) &&
+            same_name(r->fallbacks[i].org, org))
             return &r->fallbacks[i];
     return NULL;
 }
