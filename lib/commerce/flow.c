@@ -5,7 +5,10 @@
  * the cart as an order and queues it for the order-processing worker
  * (whose status changes reach the customer as orders.text_*), clear
  * (and cancel, unless optout.keywords claims it first, as it does by
- * default) empties the cart. Every text is an option of the organisation. */
+ * default) empties the cart. Every text is an option of the organisation.
+ * Installed for one organisation, its routes and fallback are scoped to
+ * that organisation by the router: other organisations' turns never see
+ * them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
