@@ -179,9 +179,13 @@ WABOT_API int wabot_order_stats(wabot_ctx *ctx, const char *org,
  * and queues it for the order-processing worker; its status changes reach
  * the customer through orders.text_*. Every text is a per-organisation
  * option (orders.flow_*). `org`: NULL to serve every organisation, else
- * only turns of that one. The flow uses state "shop" after the greeting.
- * Call before serving, once per context. Errors: INVAL, STATE (no orders
- * module), NOMEM (from the router). Not thread-safe (like route setup).
+ * only turns of that one: other organisations' turns go on to their own
+ * routes and fallback as if the flow were not installed, and the flow's
+ * fallback does not replace the one registered for every organisation.
+ * The flow uses state "shop" after the greeting. Call before serving,
+ * once per organisation (or once with NULL, whose fallback replaces the
+ * global one). Errors: INVAL, STATE (no orders module), NOMEM (from the
+ * router). Not thread-safe (like route setup).
  */
 WABOT_API int wabot_order_flow_install(wabot_ctx *ctx, const char *org);
 

@@ -22,6 +22,15 @@
  * number and code). Returns out. */
 const char *wb_money_str(int64_t minor, const char *currency,
                          uint32_t flags, char out[WB_MONEY_STR]);
+/* The bare amount of `minor` at `exponent` decimals, no currency:
+ * "1234.56" for 123456 at 2, "-0.05" for -5, "7.50" for 750 basis points
+ * at 2 (a percentage). exponent <= 18. Returns out. */
+const char *wb_money_amount_str(int64_t minor, unsigned exponent,
+                                char out[WB_MONEY_STR]);
+/* *share = amount * bp / 10000 rounded half up (a tax in basis points);
+ * amount >= 0, 0 <= bp <= 100000. WABOT_OK, or WABOT_ERR_TOO_LARGE (*share
+ * unchanged) when the result leaves int64. */
+int wb_money_bp_share(int64_t amount, int32_t bp, int64_t *share);
 
 /* UTF-8 (match_index.c): the length of the well-formed sequence at
  * s[0..n), or 0; and 1 if all of s[0..n) is well-formed. */

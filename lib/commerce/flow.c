@@ -5,7 +5,10 @@
  * the cart as an order and queues it for the order-processing worker
  * (whose status changes reach the customer as orders.text_*), clear
  * (and cancel, unless optout.keywords claims it first, as it does by
- * default) empties the cart. Every text is an option of the organisation. */
+ * default) empties the cart. Every text is an option of the organisation.
+ * Installed for one organisation, its routes and fallback are scoped to
+ * that organisation by the router: other organisations' turns never see
+ * them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include "commerce/commerce.h"
 #include "commerce/order_internal.h"
 #include "internal/json_alloc.h"
+#include "internal/router.h"
 #include "internal/strbuf.h"
 #include "wabot/out.h"
 #include "wabot/pipeline.h"
@@ -20,17 +24,6 @@
 
 #define STATE_SHOP "shop"
 #define MENU_PAGES_MAX 5
-
-typedef struct flow {
-    wabot_ctx *ctx;
-    char *org; /* NULL: every organisation */
-} flow;
-
-/* Does this flow serve the turn's organisation? */
-static int serves(const flow *f, wabot_turn *t)
-{
-    return !f->org || strcmp(f->org, wabot_turn_organization(t)) == 0;
-}
 
 static const char *opt(wabot_turn *t, int o)
 {
@@ -77,16 +70,15 @@ static int reply_cart(wabot_turn *t, const char *after)
 
 static int on_hi(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     int rc = wabot_reply_text(t, opt(t, WB_ORD_OPT_FLOW_GREETING));
     return rc == WABOT_OK ? wabot_turn_set_state(t, STATE_SHOP) : rc;
 }
 
 static int on_help(wabot_turn *t, void *ud)
 {
-    return serves(ud, t) ? wabot_reply_text(t, opt(t, WB_ORD_OPT_FLOW_HELP))
-                         : WABOT_OK;
+    (void)ud;
+    return wabot_reply_text(t, opt(t, WB_ORD_OPT_FLOW_HELP));
 }
 
 static int menu_list(wabot_turn *t)
@@ -104,8 +96,7 @@ static int menu_list(wabot_turn *t)
 
 static int on_menu(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     wabot_ctx *ctx = wabot_turn_ctx(t);
     const char *org = wabot_turn_organization(t);
     if (wb_ord_opt_int(ctx, org, WB_ORD_OPT_FLOW_MENU_LIST) &&
@@ -126,14 +117,13 @@ static int on_menu(wabot_turn *t, void *ud)
 
 static int on_cart(wabot_turn *t, void *ud)
 {
-    return serves(ud, t) ? reply_cart(t, opt(t, WB_ORD_OPT_FLOW_ADDED))
-                         : WABOT_OK;
+    (void)ud;
+    return reply_cart(t, opt(t, WB_ORD_OPT_FLOW_ADDED));
 }
 
 static int on_cancel(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     int rc = wabot_cart_clear(t);
     if (rc != WABOT_OK)
         return rc;
@@ -161,8 +151,7 @@ static int reply_placed(wabot_turn *t, const char *id)
 
 static int on_confirm(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     wabot_ctx *ctx = wabot_turn_ctx(t);
     char *id = NULL;
     int rc = wabot_order_place_cart(t, &id);
@@ -193,8 +182,7 @@ static int add_and_show(wabot_turn *t, const char *sku, int64_t qty)
  * "product:<sku>" (a menu row). */
 static int on_pick(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     const char *p = wabot_message_payload(wabot_turn_message(t));
     char *end = NULL;
     long long qty = strtoll(p + strlen("pick:"), &end, 10);
@@ -205,8 +193,7 @@ static int on_pick(wabot_turn *t, void *ud)
 
 static int on_product(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     const char *p = wabot_message_payload(wabot_turn_message(t));
     return add_and_show(t, p + strlen("product:"), 1);
 }
@@ -264,8 +251,7 @@ static int reply_choices(wabot_turn *t, const wabot_match *m, int *asked)
 
 static int on_text(wabot_turn *t, void *ud)
 {
-    if (!serves(ud, t))
-        return WABOT_OK;
+    (void)ud;
     wabot_ctx *ctx = wabot_turn_ctx(t);
     const char *text = wabot_message_text(wabot_turn_message(t));
     if (!text || !*text)
@@ -300,39 +286,11 @@ static int on_text(wabot_turn *t, void *ud)
 /* ------------------------------------------------------------------ */
 /* Installing                                                          */
 
-static void flow_free(void *ud)
+/* Register the flow's routes and fallback; the router scope (set by the
+ * caller) keeps them to the flow's organisation. */
+static int install_routes(wabot_ctx *ctx)
 {
-    flow *f = ud;
-    if (!f)
-        return;
-    wb_free(&f->ctx->alloc, f->org);
-    wb_free(&f->ctx->alloc, f);
-}
-
-int wabot_order_flow_install(wabot_ctx *ctx, const char *org)
-{
-    if (!ctx)
-        return WABOT_ERR_INVAL;
-    if (!wb_orders_module_of(ctx))
-        return WABOT_ERR_STATE;
-    if (org && wb_org_check(ctx, org) != WABOT_OK)
-        return WABOT_ERR_INVAL;
-    flow *f = wb_calloc(&ctx->alloc, 1, sizeof *f);
-    if (!f)
-        return WABOT_ERR_NOMEM;
-    f->ctx = ctx;
-    f->org = org ? wb_strdup(&ctx->alloc, org) : NULL;
-    if (org && !f->org) {
-        wb_free(&ctx->alloc, f);
-        return WABOT_ERR_NOMEM;
-    }
-    /* The fallback owns f (its destroy runs once, with the context);
-     * the other routes borrow it. */
-    int rc = wabot_route_fallback(ctx, NULL, on_text, f, flow_free);
-    if (rc != WABOT_OK) {
-        flow_free(f);
-        return rc;
-    }
+    int rc = wabot_route_fallback(ctx, NULL, on_text, NULL, NULL);
     static const struct {
         const char *word;
         wabot_handler_fn fn;
@@ -343,11 +301,32 @@ int wabot_order_flow_install(wabot_ctx *ctx, const char *org)
                  {"help", on_help}};
     for (size_t i = 0; rc == WABOT_OK && i < sizeof words / sizeof *words;
          i++)
-        rc = wabot_route_keyword(ctx, NULL, words[i].word, words[i].fn, f,
+        rc = wabot_route_keyword(ctx, NULL, words[i].word, words[i].fn, NULL,
                                  NULL);
     if (rc == WABOT_OK)
-        rc = wabot_route_payload(ctx, NULL, "pick:*", on_pick, f, NULL);
+        rc = wabot_route_payload(ctx, NULL, "pick:*", on_pick, NULL, NULL);
     if (rc == WABOT_OK)
-        rc = wabot_route_payload(ctx, NULL, "product:*", on_product, f, NULL);
+        rc = wabot_route_payload(ctx, NULL, "product:*", on_product, NULL,
+                                 NULL);
     return rc;
+}
+
+int wabot_order_flow_install(wabot_ctx *ctx, const char *org)
+{
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (!wb_orders_module_of(ctx))
+        return WABOT_ERR_STATE;
+    if (org && wb_org_check(ctx, org) != WABOT_OK)
+        return WABOT_ERR_INVAL;
+    /* Scoped by the router, not by a check in each handler: a handler
+     * that declined another organisation's turn would still have taken
+     * it (the first matching route ends the search), and the flow's
+     * fallback would have replaced the host's. */
+    int rc = wb_router_scope_org(ctx, org);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = install_routes(ctx);
+    int end = wb_router_scope_org(ctx, NULL);
+    return rc != WABOT_OK ? rc : end;
 }

@@ -6,25 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "commerce/commerce.h"
 #include "internal/ctx.h"
 #include "wabot/invoice.h"
 #include "wabot/module.h"
 
-/* ------------------------------------------------------------------ */
-/* Money (invoice_money.c). Kept private and small on purpose: the
- * commerce header's money helpers replace it once both land.          */
-
-/* Decimals of ISO 4217 currency `code` (3 upper-case letters), or -1. */
-int wb_inv_currency_exponent(const char *code);
-/* A line's net, tax (half up) and total. WABOT_OK, or WABOT_ERR_INVAL
- * with *why set (static text) when a value leaves int64. */
-int wb_inv_line_amounts(int64_t quantity, int64_t unit_minor, int32_t tax_bp,
-                        int64_t *net, int64_t *tax, int64_t *total,
-                        const char **why);
-/* *acc += v; -1 (acc unchanged) when the sum leaves int64. */
-int wb_inv_add(int64_t *acc, int64_t v);
-/* "1234.56" for 123456 with exponent 2, "-0.05" for -5. n >= 32. */
-void wb_inv_format_amount(int64_t minor, int exponent, char *buf, size_t n);
+/* Money is the commerce module's (money.c, commerce/commerce.h): the
+ * currency exponents, int64 sums and products, the tax share rounded half
+ * up and the bare amount text all have one implementation. */
 
 /* ------------------------------------------------------------------ */
 /* The invoice in memory (invoice_record.c)                            */

@@ -159,7 +159,7 @@ wabot_invoice_draft *wabot_invoice_draft_new(wabot_ctx *ctx, const char *org,
                  "':' or control bytes", WB_INV_ID_MAX);
         return NULL;
     }
-    int exponent = wb_inv_currency_exponent(currency);
+    int exponent = wabot_currency_exponent(currency); /* < 0: unknown */
     if (exponent < 0) {
         wb_error(ctx, WABOT_ERR_INVAL, "invoices: unknown currency \"%.8s\"",
                  currency ? currency : "(null)");

@@ -57,6 +57,28 @@ void wb_invoice_clear(wb_invoice *inv)
     wb_invoice_init(inv, a);
 }
 
+/* A line's net, tax (half up) and total. WABOT_OK, or WABOT_ERR_INVAL
+ * with *why set (static text) when a value leaves int64. */
+static int line_amounts(wb_inv_line *l, const char **why)
+{
+    if (wabot_money_mul(l->quantity, l->unit_minor, &l->net_minor) !=
+        WABOT_OK) {
+        *why = "quantity times unit price exceeds int64";
+        return WABOT_ERR_INVAL;
+    }
+    if (wb_money_bp_share(l->net_minor, l->tax_bp, &l->tax_minor) !=
+        WABOT_OK) {
+        *why = "the line's tax exceeds int64";
+        return WABOT_ERR_INVAL;
+    }
+    if (wabot_money_add(l->net_minor, l->tax_minor, &l->total_minor) !=
+        WABOT_OK) {
+        *why = "the line's total exceeds int64";
+        return WABOT_ERR_INVAL;
+    }
+    return WABOT_OK;
+}
+
 int wb_invoice_add_line(wb_invoice *inv, const char *sku, const char *name,
                         int64_t quantity, int64_t unit_minor, int32_t tax_bp,
                         const char **why)
@@ -65,14 +87,13 @@ int wb_invoice_add_line(wb_invoice *inv, const char *sku, const char *name,
     l.quantity = quantity;
     l.unit_minor = unit_minor;
     l.tax_bp = tax_bp;
-    int rc = wb_inv_line_amounts(quantity, unit_minor, tax_bp, &l.net_minor,
-                                 &l.tax_minor, &l.total_minor, why);
+    int rc = line_amounts(&l, why);
     if (rc != WABOT_OK)
         return rc;
-    int64_t sub = inv->subtotal_minor, tax = inv->tax_minor,
-            total = inv->total_minor;
-    if (wb_inv_add(&sub, l.net_minor) || wb_inv_add(&tax, l.tax_minor) ||
-        wb_inv_add(&total, l.total_minor)) {
+    int64_t sub, tax, total;
+    if (wabot_money_add(inv->subtotal_minor, l.net_minor, &sub) ||
+        wabot_money_add(inv->tax_minor, l.tax_minor, &tax) ||
+        wabot_money_add(inv->total_minor, l.total_minor, &total)) {
         *why = "the invoice's totals exceed int64";
         return WABOT_ERR_INVAL;
     }

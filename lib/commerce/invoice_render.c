@@ -1,13 +1,13 @@
 /* The WhatsApp text summary of an invoice. WhatsApp shows *text* bold;
- * amounts carry the currency's decimals (wb_inv_format_amount). */
+ * amounts carry the currency's decimals (wb_money_amount_str). */
 #include "commerce/invoice_internal.h"
 #include "internal/strbuf.h"
 
 static void amount(wb_strbuf *b, const wb_invoice *inv, int64_t minor)
 {
-    char buf[48];
-    wb_inv_format_amount(minor, inv->exponent, buf, sizeof buf);
-    wb_strbuf_printf(b, "%s %s", inv->currency, buf);
+    char buf[WB_MONEY_STR];
+    wb_strbuf_printf(b, "%s %s", inv->currency,
+                     wb_money_amount_str(minor, (unsigned)inv->exponent, buf));
 }
 
 char *wb_invoice_text(const wb_invoice *inv, const char *org_name)

@@ -133,8 +133,8 @@ static int set_content(wabot_out *o, const char *url, const char *text)
 
 static int send_document(wabot_ctx *ctx, const wb_invoice *inv)
 {
-    char *text = NULL, *url = NULL, key[160], caption[200], amount[48],
-         date[11];
+    char *text = NULL, *url = NULL, key[160], caption[200],
+         amount[WB_MONEY_STR], date[11];
     int rc = wabot_invoice_render_text(ctx, inv->org, inv->number, &text);
     if (rc != WABOT_OK)
         return rc;
@@ -142,8 +142,7 @@ static int send_document(wabot_ctx *ctx, const wb_invoice *inv)
                                              &url) == WABOT_OK;
     wabot_out *o = wabot_out_new(ctx);
     snprintf(key, sizeof key, "invoice-doc:%s:%s", inv->org, inv->number);
-    wb_inv_format_amount(inv->total_minor, inv->exponent, amount,
-                         sizeof amount);
+    wb_money_amount_str(inv->total_minor, (unsigned)inv->exponent, amount);
     wb_inv_date(inv->due_ms, date);
     snprintf(caption, sizeof caption, SHORT_CAPTION, inv->number,
              inv->currency, amount, date);

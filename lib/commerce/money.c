@@ -123,6 +123,15 @@ static void format_magnitude(uint64_t mag, unsigned exponent, char *out)
     out[o] = '\0';
 }
 
+const char *wb_money_amount_str(int64_t minor, unsigned exponent,
+                                char out[WB_MONEY_STR])
+{
+    uint64_t mag = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    out[0] = '-';
+    format_magnitude(mag, exponent, out + (minor < 0));
+    return out;
+}
+
 int wabot_money_format(int64_t minor, const char *currency_code,
                        uint32_t flags, char *buf, size_t len)
 {
@@ -207,6 +216,18 @@ int wabot_money_add(int64_t a, int64_t b, int64_t *out)
         return WABOT_ERR_TOO_LARGE;
     *out = r;
     return WABOT_OK;
+}
+
+/* Without forming amount * bp (which overflows long before the result
+ * does): split amount = q * 10000 + r, so the result is
+ * q * bp + (r * bp + 5000) / 10000 exactly; r * bp stays below
+ * 10^4 * 10^5. */
+int wb_money_bp_share(int64_t amount, int32_t bp, int64_t *share)
+{
+    int64_t q = amount / 10000, r = amount % 10000, whole;
+    if (__builtin_mul_overflow(q, (int64_t)bp, &whole))
+        return WABOT_ERR_TOO_LARGE;
+    return wabot_money_add(whole, (r * bp + 5000) / 10000, share);
 }
 
 int wabot_money_mul(int64_t amount, int64_t quantity, int64_t *out)

@@ -96,9 +96,9 @@ static void next_row(pdf_out *p, float dy)
 
 static void money(const wb_invoice *inv, int64_t minor, char *buf, size_t n)
 {
-    char amount[48];
-    wb_inv_format_amount(minor, inv->exponent, amount, sizeof amount);
-    snprintf(buf, n, "%s %s", inv->currency, amount);
+    char amount[WB_MONEY_STR];
+    snprintf(buf, n, "%s %s", inv->currency,
+             wb_money_amount_str(minor, (unsigned)inv->exponent, amount));
 }
 
 static void header(pdf_out *p, const wb_invoice *inv, const char *org_name)
@@ -130,17 +130,19 @@ static void header(pdf_out *p, const wb_invoice *inv, const char *org_name)
 
 static void line_row(pdf_out *p, const wb_invoice *inv, const wb_inv_line *l)
 {
-    char buf[64], name[300];
+    char buf[WB_MONEY_STR], name[300];
     snprintf(name, sizeof name, "%.200s (%s)", l->name, l->sku);
     text_at(p, p->regular, 10, MARGIN, 0, name);
     snprintf(buf, sizeof buf, "%lld", (long long)l->quantity);
     text_at(p, p->regular, 10, COL_QTY, 1, buf);
-    wb_inv_format_amount(l->unit_minor, inv->exponent, buf, sizeof buf);
-    text_at(p, p->regular, 10, COL_UNIT, 1, buf);
-    wb_inv_format_amount(l->tax_bp, 2, buf, sizeof buf);
-    text_at(p, p->regular, 10, COL_TAX, 1, buf);
-    wb_inv_format_amount(l->net_minor, inv->exponent, buf, sizeof buf);
-    text_at(p, p->regular, 10, COL_AMOUNT, 1, buf);
+    unsigned e = (unsigned)inv->exponent;
+    text_at(p, p->regular, 10, COL_UNIT, 1,
+            wb_money_amount_str(l->unit_minor, e, buf));
+    /* Basis points shown as a percentage: 750 is "7.50". */
+    text_at(p, p->regular, 10, COL_TAX, 1,
+            wb_money_amount_str(l->tax_bp, 2, buf));
+    text_at(p, p->regular, 10, COL_AMOUNT, 1,
+            wb_money_amount_str(l->net_minor, e, buf));
     next_row(p, ROW);
 }
 

@@ -31,6 +31,7 @@ typedef struct wb_route {
     size_t arg_len;     /* (the payload without its trailing '*') */
     int payload_prefix; /* payload registered with a trailing '*' */
     wabot_msg_type type;
+    char *org;          /* NULL: every organisation (wb_router_scope_org) */
     int has_re;
     regex_t re;         /* routes are allocated one by one so this never
                            moves after regcomp() */
@@ -41,6 +42,7 @@ typedef struct wb_route {
 
 typedef struct wb_fallback {
     char *state; /* NULL: the global fallback */
+    char *org;   /* NULL: every organisation (wb_router_scope_org) */
     wabot_handler_fn fn;
     void *ud;
     wabot_destroy_fn destroy;
@@ -53,6 +55,7 @@ struct wb_router {
     size_t n_routes, cap_routes;
     wb_fallback *fallbacks;
     size_t n_fallbacks, cap_fallbacks;
+    char *scope_org; /* given to what is registered now; NULL: none */
 };
 
 /* ------------------------------------------------------------------ */
@@ -83,6 +86,7 @@ static void route_free(const wb_router *r, wb_route *rt, int run_destroy)
     if (rt->has_re)
         regfree(&rt->re);
     wb_free(r->alloc, rt->state);
+    wb_free(r->alloc, rt->org);
     wb_free(r->alloc, rt->arg);
     wb_free(r->alloc, rt);
 }
@@ -98,7 +102,9 @@ void wb_router_free(wb_router *r)
         if (fb->destroy)
             fb->destroy(fb->ud);
         wb_free(r->alloc, fb->state);
+        wb_free(r->alloc, fb->org);
     }
+    wb_free(r->alloc, r->scope_org);
     wb_free(r->alloc, r->routes);
     wb_free(r->alloc, r->fallbacks);
     wb_free(r->alloc, r);
@@ -149,7 +155,9 @@ static wb_route *route_new(wb_router *r, route_kind kind, const char *state,
     rt->fn = fn;
     rt->ud = ud;
     rt->destroy = destroy;
-    if (state && !(rt->state = wb_strdup(r->alloc, state))) {
+    if ((state && !(rt->state = wb_strdup(r->alloc, state))) ||
+        (r->scope_org && !(rt->org = wb_strdup(r->alloc, r->scope_org)))) {
+        wb_free(r->alloc, rt->state);
         wb_free(r->alloc, rt);
         return NULL;
     }
@@ -322,19 +330,54 @@ int wabot_route_type(wabot_ctx *ctx, const char *state, wabot_msg_type type,
     return route_commit(ctx, me, rt);
 }
 
-static int same_state(const char *a, const char *b)
+/* Equal names, NULL equal only to NULL (a state or an organisation scope). */
+static int same_name(const char *a, const char *b)
 {
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
 }
 
-static wb_fallback *find_fallback(const wb_router *r, const char *state)
+/* The fallback registered for exactly this state and organisation
+ * scope (NULL: unscoped). */
+static wb_fallback *find_fallback(const wb_router *r, const char *state,
+                                  const char *org)
 {
     for (size_t i = 0; i < r->n_fallbacks; i++)
-        if (same_state(r->fallbacks[i].state, state))
+        if (same_name(r->fallbacks[i].state, state) &&
+            same_name(r->fallbacks[i].org, org))
             return &r->fallbacks[i];
     return NULL;
+}
+
+/* The fallback for a turn in `state` of organisation `org`: the state's
+ * before the global one, and within each, the organisation's before the
+ * unscoped one. */
+static const wb_fallback *turn_fallback(const wb_router *r, const char *state,
+                                        const char *org)
+{
+    const wb_fallback *fb = find_fallback(r, state, org);
+    if (!fb)
+        fb = find_fallback(r, state, NULL);
+    if (!fb)
+        fb = find_fallback(r, NULL, org);
+    if (!fb)
+        fb = find_fallback(r, NULL, NULL);
+    return fb;
+}
+
+int wb_router_scope_org(wabot_ctx *ctx, const char *org)
+{
+    static const char me[] = "wb_router_scope_org";
+    if (!ctx || !ctx->router)
+        return wb_error(ctx, WABOT_ERR_INVAL, "%s: no context or router", me);
+    wb_router *r = ctx->router;
+    char *copy = NULL;
+    if (org && !(copy = wb_strdup(r->alloc, org)))
+        return nomem(ctx, me);
+    wb_free(r->alloc, r->scope_org);
+    r->scope_org = copy;
+    return WABOT_OK;
 }
 
 int wabot_route_fallback(wabot_ctx *ctx, const char *state,
@@ -346,7 +389,7 @@ int wabot_route_fallback(wabot_ctx *ctx, const char *state,
     if (rc != WABOT_OK)
         return rc;
     wb_router *r = ctx->router;
-    wb_fallback *fb = find_fallback(r, state);
+    wb_fallback *fb = find_fallback(r, state, r->scope_org);
     if (fb) {
         wb_fallback old = *fb;
         fb->fn = fn;
@@ -361,9 +404,13 @@ int wabot_route_fallback(wabot_ctx *ctx, const char *state,
     if (wb_grow(r->alloc, (void **)&r->fallbacks, r->n_fallbacks + 1,
                 &r->cap_fallbacks, sizeof *r->fallbacks) != WABOT_OK)
         return nomem(ctx, me);
-    wb_fallback nfb = {NULL, fn, ud, destroy};
+    wb_fallback nfb = {NULL, NULL, fn, ud, destroy};
     if (state && !(nfb.state = wb_strdup(r->alloc, state)))
         return nomem(ctx, me);
+    if (r->scope_org && !(nfb.org = wb_strdup(r->alloc, r->scope_org))) {
+        wb_free(r->alloc, nfb.state);
+        return nomem(ctx, me);
+    }
     r->fallbacks[r->n_fallbacks++] = nfb;
     return WABOT_OK;
 }
@@ -482,6 +529,9 @@ static int match_payload(const wb_route *rt, wabot_turn *turn,
 static int route_match(const wb_route *rt, wabot_turn *turn)
 {
     const wabot_message *m = wabot_turn_message(turn);
+    /* Another organisation's route is not there for this turn. */
+    if (rt->org && strcmp(rt->org, wabot_turn_organization(turn)) != 0)
+        return 0;
     /* Captures belong to the route that matches, never to an earlier
      * attempt (checked first: clearing walks every slot). */
     if (wabot_turn_capture_count(turn) > 0)
@@ -543,9 +593,8 @@ int wb_router_dispatch(wb_router *r, wabot_turn *turn)
     int rc = WABOT_OK;
     if (run_pass(r, turn, state, &rc) || run_pass(r, turn, NULL, &rc))
         return rc;
-    const wb_fallback *fb = find_fallback(r, state);
-    if (!fb)
-        fb = find_fallback(r, NULL);
+    const wb_fallback *fb =
+        turn_fallback(r, state, wabot_turn_organization(turn));
     if (wabot_turn_capture_count(turn) > 0)
         wb_turn_clear_captures(turn);
     if (!fb)

@@ -2147,6 +2147,50 @@ size_t fp_request_json_len(const fp_request *req, const char *path)
     return json_is_object(v) ? json_object_size(v) : 0;
 }
 
+/* Meta's message types whose object carries a "link" (or an "id"). */
+static const char *meta_media_type(const fp_request *req)
+{
+    static const char *const media[] = {"image", "document", "audio",
+                                        "video", "sticker"};
+    const char *type = fp_request_json(req, "type");
+    for (size_t i = 0; type && i < sizeof media / sizeof *media; i++)
+        if (strcmp(type, media[i]) == 0)
+            return media[i];
+    return NULL;
+}
+
+/* Meta's "<type>.<field>" of a media message, or NULL. */
+static const char *meta_media_field(const fp_request *req, const char *field)
+{
+    const char *type = meta_media_type(req);
+    char path[64];
+    if (!type)
+        return NULL;
+    snprintf(path, sizeof path, "%s.%s", type, field);
+    return fp_request_json(req, path);
+}
+
+const char *fp_request_media_url(const fp_request *req)
+{
+    if (req->provider == FP_TWILIO)
+        return fp_request_form(req, "MediaUrl", 0);
+    return req->provider == FP_META ? meta_media_field(req, "link") : NULL;
+}
+
+const char *fp_request_text(const fp_request *req)
+{
+    if (req->provider == FP_TWILIO)
+        return fp_request_form(req, "Body", 0);
+    if (req->provider != FP_META)
+        return NULL;
+    const char *type = fp_request_json(req, "type");
+    if (!type || strcmp(type, "text") == 0)
+        return fp_request_json(req, "text.body");
+    if (strcmp(type, "interactive") == 0)
+        return fp_request_json(req, "interactive.body.text");
+    return meta_media_field(req, "caption");
+}
+
 static int sent_to(const record *rec, const char *key)
 {
     return rec->message_id != NULL && rec->to != NULL &&
@@ -2248,7 +2292,16 @@ static json_t *record_json(const record *rec)
         json_object_set_new(o, "form", form_json(rec->body, rec->body_len));
     json_t *parsed = json_loadb(rec->body, rec->body_len, 0, NULL);
     if (parsed != NULL)
-        json_object_set_new(o, "json", parsed);
+        json_object_set_new(o, "json", json_incref(parsed));
+    /* What a provider would fetch, read the way fp_request_media_url
+     * reads it (a request copied out is that function's input). */
+    fp_request view = {.provider = rec->provider, .json_ = parsed};
+    if (is_form(rec->content_type) &&
+        form_parse(rec->body, rec->body_len, &view.form, &view.form_len) != 0)
+        view.form_len = 0;
+    jset_str(o, "media_url", fp_request_media_url(&view));
+    form_free(view.form, view.form_len);
+    json_decref(parsed);
     return o;
 }
 

@@ -231,6 +231,22 @@ const char *fp_request_json(const fp_request *req, const char *path);
 size_t fp_request_json_len(const fp_request *req, const char *path);
 
 /*
+ * The media URL a send carried, whichever the provider: Twilio's first
+ * MediaUrl, or Meta's "<type>.link" of a media message (image, document,
+ * audio, video, sticker). This is the URL a real provider would fetch.
+ * Owned by req; NULL when the request carries none (a text, a Meta media
+ * sent by uploaded id).
+ */
+const char *fp_request_media_url(const fp_request *req);
+
+/*
+ * The text a send carried, whichever the provider: Twilio's Body, or
+ * Meta's text.body, a media message's caption, or an interactive
+ * message's body.text. Owned by req; NULL when none.
+ */
+const char *fp_request_text(const fp_request *req);
+
+/*
  * Successful sends to `to`, compared after removing a "whatsapp:" prefix
  * and a leading '+' on both sides, so "+14155550100" counts Twilio's
  * "whatsapp:+14155550100" and Meta's "14155550100".
@@ -252,8 +268,9 @@ void fp_reset(fp_server *s);
 /*
  * Every recorded request as a JSON array (malloc'ed; free()). Each item:
  * provider ("twilio"|"meta"|"other"), method, path, query, authorization,
- * content_type, body, status, fault, to, message_id, at_ms, and "form"
- * (Twilio: [[name, value], ...] in order) or "json" (the parsed body).
+ * content_type, body, status, fault, to, message_id, at_ms, media_url
+ * (fp_request_media_url, or null), and "form" (Twilio: [[name, value],
+ * ...] in order) or "json" (the parsed body).
  * NULL when memory runs out.
  */
 char *fp_requests_json(fp_server *s);

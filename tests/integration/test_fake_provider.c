@@ -1214,6 +1214,68 @@ START_TEST(test_executable_serves_control_endpoints_and_exits_on_sigterm)
 }
 END_TEST
 
+/* The document URL a provider would fetch, and the text, read the same
+ * way for both providers; none for a plain text or an uploaded media. */
+START_TEST(test_media_url_and_text_are_read_alike_for_both_providers)
+{
+    resp r;
+    char *form = NULL;
+    form_add(&form, "To", TO_WA);
+    form_add(&form, "From", FROM_WA);
+    form_add(&form, "Body", "Invoice INV-1");
+    form_add(&form, "MediaUrl", "http://127.0.0.1:1/inv/a.pdf");
+    twilio_post(form, &r);
+    free(form);
+    ck_assert_int_eq(r.status, 201);
+    resp_free(&r);
+    fp_request rec = last_request();
+    ck_assert_str_eq(fp_request_media_url(&rec), "http://127.0.0.1:1/inv/a.pdf");
+    ck_assert_str_eq(fp_request_text(&rec), "Invoice INV-1");
+    fp_request_free(&rec);
+
+    meta_post("{\"messaging_product\":\"whatsapp\",\"to\":\"14155550100\","
+              "\"type\":\"document\",\"document\":{\"link\":"
+              "\"http://127.0.0.1:1/inv/b.pdf\",\"caption\":\"Invoice INV-2\","
+              "\"filename\":\"INV-2.pdf\"}}",
+              &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    rec = last_request();
+    ck_assert_str_eq(fp_request_media_url(&rec), "http://127.0.0.1:1/inv/b.pdf");
+    ck_assert_str_eq(fp_request_text(&rec), "Invoice INV-2");
+    fp_request_free(&rec);
+
+    meta_post("{\"messaging_product\":\"whatsapp\",\"to\":\"14155550100\","
+              "\"type\":\"image\",\"image\":{\"id\":\"1234\"}}",
+              &r);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    rec = last_request();
+    ck_assert_ptr_null(fp_request_media_url(&rec));
+    ck_assert_ptr_null(fp_request_text(&rec));
+    fp_request_free(&rec);
+
+    meta_send_text("14155550100", &r);
+    resp_free(&r);
+    rec = last_request();
+    ck_assert_ptr_null(fp_request_media_url(&rec));
+    ck_assert_str_eq(fp_request_text(&rec), "hi");
+    fp_request_free(&rec);
+
+    /* The recording as JSON says the same. */
+    char *all = fp_requests_json(srv);
+    json_t *j = json_loads(all, 0, NULL);
+    free(all);
+    ck_assert_str_eq(jstr_at(json_array_get(j, 0), "media_url"),
+                     "http://127.0.0.1:1/inv/a.pdf");
+    ck_assert_str_eq(jstr_at(json_array_get(j, 1), "media_url"),
+                     "http://127.0.0.1:1/inv/b.pdf");
+    ck_assert(json_is_null(json_object_get(json_array_get(j, 3),
+                                           "media_url")));
+    json_decref(j);
+}
+END_TEST
+
 static Suite *fake_provider_suite(void)
 {
     Suite *s = suite_create("fake-provider");
@@ -1255,6 +1317,7 @@ static Suite *fake_provider_suite(void)
     tcase_add_checked_fixture(rec, setup, teardown);
     tcase_add_test(rec, test_concurrent_requests_from_8_threads_are_all_recorded);
     tcase_add_test(rec, test_count_to_matches_both_providers_and_reset_forgets);
+    tcase_add_test(rec, test_media_url_and_text_are_read_alike_for_both_providers);
     tcase_add_test(rec,
                    test_twilio_status_callbacks_come_back_to_the_url_with_its_query);
     suite_add_tcase(s, rec);

@@ -798,6 +798,125 @@ START_TEST(test_flow_texts_are_options_of_the_organisation)
 }
 END_TEST
 
+/* ---- the flow installed for one organisation ------------------------- */
+
+#define OTHER "other"
+
+static int host_hours(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    return wabot_reply_text(t, "host: open 9 to 5");
+}
+
+static int host_hi(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    return wabot_reply_text(t, "host: hi from the other shop");
+}
+
+static int host_fallback(wabot_turn *t, void *ud)
+{
+    (*(int *)ud)++;
+    return wabot_reply_text(t, "host: I did not get that");
+}
+
+static int g_host_fallbacks;
+
+/* One org's flow; the other org's host routes are registered around it:
+ * the fallback before the install, the keywords after it. */
+static void org_flow_setup(void)
+{
+    setup();
+    g_host_fallbacks = 0;
+    ck_assert_int_eq(wabot_route_fallback(env.ctx, NULL, host_fallback,
+                                          &g_host_fallbacks, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_order_flow_install(env.ctx, ORG), WABOT_OK);
+    ck_assert_int_eq(wabot_route_keyword(env.ctx, NULL, "hi", host_hi, NULL,
+                                         NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_route_keyword(env.ctx, NULL, "hours", host_hours,
+                                         NULL, NULL),
+                     WABOT_OK);
+    g_seen = 0;
+}
+
+/* What the bot answered `text` for a customer of `org`. */
+static const char *say_org(const char *org, const char *text)
+{
+    char id[32];
+    snprintf(id, sizeof id, "SMorg%d", ++g_msg);
+    wabot_message *m = tu_text(id, CUSTOMER, text);
+    ck_assert_int_eq(wabot_message_set_organization(m, org), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_handle_message(env.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    for (int i = 0; i < 4; i++)
+        tu_drain(env.ctx);
+    static char out[8192];
+    out[0] = '\0';
+    size_t n = wabot_transport_recorder_count(env.rec);
+    for (size_t i = g_seen; i < n; i++) {
+        const wabot_outbound *o = wabot_transport_recorder_get(env.rec, i);
+        const char *t = wabot_outbound_text(o);
+        size_t len = strlen(out);
+        snprintf(out + len, sizeof out - len, "%s%s", i > g_seen ? "\n---\n"
+                 : "", t ? t : "");
+    }
+    g_seen = n;
+    return out;
+}
+
+START_TEST(test_flow_for_one_org_leaves_other_orgs_turns_to_their_routes)
+{
+    /* The flow's keywords come first in the router, yet they are not the
+     * other organisation's: its own "hi" and "hours" answer. */
+    ck_assert_str_eq(say_org(OTHER, "hi"), "host: hi from the other shop");
+    ck_assert_str_eq(say_org(OTHER, "hours"), "host: open 9 to 5");
+    /* The flow's words and free text reach the host's fallback, which
+     * installing the flow did not replace. */
+    ck_assert_str_eq(say_org(OTHER, "menu"), "host: I did not get that");
+    ck_assert_str_eq(say_org(OTHER, "2 coke"), "host: I did not get that");
+    ck_assert_int_eq(g_host_fallbacks, 2);
+    /* Nothing went into a cart of the other organisation. */
+    ck_assert_str_eq(say_org(OTHER, "confirm"), "host: I did not get that");
+    int64_t n[1];
+    ck_assert_int_eq(wabot_order_counts(env.ctx, OTHER, n, 1), WABOT_OK);
+    ck_assert_int_eq(n[0], 0);
+}
+END_TEST
+
+START_TEST(test_flow_for_one_org_still_serves_that_org)
+{
+    const char *r = say_org(ORG, "hi");
+    ASSERT_HAS(r, "Welcome to our shop");
+    r = say_org(ORG, "2 coke");
+    ASSERT_HAS(r, "2 \xC3\x97 Coke \xE2\x80\x94 $3.00");
+    r = say_org(ORG, "confirm");
+    ASSERT_HAS(r, "Order ORD-000001 ($3.00) is placed");
+    ck_assert_int_eq(g_host_fallbacks, 0);
+    /* Keywords the flow does not have go on to the host's routes. */
+    ck_assert_str_eq(say_org(ORG, "hours"), "host: open 9 to 5");
+}
+END_TEST
+
+START_TEST(test_flows_installed_for_two_orgs_each_serve_their_own)
+{
+    ck_assert_int_eq(wabot_order_flow_install(env.ctx, OTHER), WABOT_OK);
+    wabot_product *p = wabot_product_new(env.ctx);
+    ck_assert_int_eq(wabot_product_set_sku(p, "juice"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_name(p, "Juice"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_price(p, 250, "USD"), WABOT_OK);
+    ck_assert_int_eq(wabot_catalog_create(env.ctx, OTHER, p, NULL), WABOT_OK);
+    wabot_product_free(p);
+    /* Each org's free text reads its own catalog. */
+    ASSERT_HAS(say_org(OTHER, "1 juice"), "1 \xC3\x97 Juice");
+    ASSERT_HAS(say_org(ORG, "1 water"), "1 \xC3\x97 Water");
+    ASSERT_HAS(say_org(ORG, "1 juice"), "Sorry, I couldn't find");
+    ASSERT_HAS(say_org(OTHER, "confirm"), "($2.50) is placed");
+    ck_assert_int_eq(g_host_fallbacks, 0);
+}
+END_TEST
+
 static Suite *orders_suite(void)
 {
     Suite *s = suite_create("orders");
@@ -828,6 +947,14 @@ static Suite *orders_suite(void)
     tcase_add_test(tc, test_flow_greets_lists_adds_and_places_an_order);
     tcase_add_test(tc, test_flow_asks_about_ambiguous_and_unknown_words);
     tcase_add_test(tc, test_flow_texts_are_options_of_the_organisation);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("flow-one-org");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, org_flow_setup, teardown);
+    tcase_add_test(tc,
+                   test_flow_for_one_org_leaves_other_orgs_turns_to_their_routes);
+    tcase_add_test(tc, test_flow_for_one_org_still_serves_that_org);
+    tcase_add_test(tc, test_flows_installed_for_two_orgs_each_serve_their_own);
     suite_add_tcase(s, tc);
     return s;
 }
