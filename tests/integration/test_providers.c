@@ -338,10 +338,13 @@ static Suite *providers_suite(void)
     tcase_add_test(tc, test_sends_from_one_number_respect_its_rate);
     tcase_add_test(tc, test_sends_to_one_recipient_respect_the_pair_limit);
     tcase_add_test(tc, test_timeouts_and_retry_after_over_real_http);
-    tcase_add_test(tc, test_timed_out_send_whose_callback_comes_is_not_sent_again);
-    tcase_add_test(tc, test_timed_out_send_without_callback_is_retried_once_after_grace);
-    tcase_add_test(tc, test_timed_out_send_without_callback_at_most_once_is_failed);
     suite_add_tcase(s, tc);
+    TCase *to = tcase_create("timed_out_sends");
+    tcase_set_timeout(to, 120);
+    tcase_add_test(to, test_timed_out_send_whose_callback_comes_is_not_sent_again);
+    tcase_add_test(to, test_timed_out_send_without_callback_is_retried_once_after_grace);
+    tcase_add_test(to, test_timed_out_send_without_callback_at_most_once_is_failed);
+    suite_add_tcase(s, to);
     return s;
 }
 
