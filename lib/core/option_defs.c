@@ -247,9 +247,9 @@ const wb_builtin_option wb_builtin_options[] = {
         NULL),
     NUM(WABOT_OPT_SEND_RECONCILE_GRACE_MS, "outbound",
         send_reconcile_grace_ms, DUR, 0, 5 * SEC, 0, DAY_MS,
-        "a send whose outcome is unknown (its process died mid-send) waits "
-        "this long for a receipt carrying its correlation before the "
-        "policy decides", NULL),
+        "a send whose outcome is unknown (its request timed out, or its "
+        "process died mid-send) waits this long for a receipt carrying its "
+        "correlation before the policy decides", NULL),
     STR(WABOT_OPT_SEND_AT_MOST_ONCE, "outbound", send_at_most_once, EMPTY,
         "", "comma-separated categories (reply, notice, reminder, campaign) "
         "whose sends of unknown outcome are not sent again (at-most-once); "

@@ -12,7 +12,15 @@
  * biz_opaque_callback_data), the provider echoes it in every status
  * callback, and the receipt leaves "sendack:<outbound id>" = provider id.
  *
- * A later attempt (attempt > 1) reads the record first:
+ * A request that timed out may also have reached the provider: its
+ * record is kept (not deleted as after an answered failure) and stamped
+ * as an unknown outcome at once, so the retry reconciles it exactly like
+ * a crash's (wb_send_mark_timed_out). When the attempt that timed out was
+ * the job's last, the job is given back without spending it and that
+ * same attempt reconciles: a receipt completes it, none within the grace
+ * period fails it (no attempt is left to send again).
+ *
+ * A later attempt (attempt > 1, or the last one) reads the record first:
  *   none       the earlier attempt never reached the provider, or failed:
  *              send.
  *   "sent"     it succeeded but its job was not settled: done, no send.
@@ -159,6 +167,7 @@ int wb_send_ack(wabot_ctx *ctx, const char *send_key, const char *provider_id)
 /* The earlier attempt's record. */
 typedef struct send_rec {
     char state[16];
+    int attempt;        /* the attempt that wrote it */
     int64_t unknown_ms; /* first seen with an unknown outcome; 0 = not yet */
     uint64_t version;
     json_t *root; /* the decoded record, or NULL */
@@ -178,6 +187,8 @@ static int read_rec(wabot_ctx *ctx, const char *key, send_rec *r)
     snprintf(r->state, sizeof r->state, "%s", s ? s : "sending");
     r->unknown_ms = json_integer_value(json_object_get(r->root,
                                                        "unknown_ms"));
+    r->attempt = (int)json_integer_value(json_object_get(r->root,
+                                                         "attempt"));
     return WABOT_OK;
 }
 
@@ -220,23 +231,59 @@ static int at_most_once(const wabot_ctx *ctx, const wabot_outbound *o)
     return (mask >> wabot_outbound_category(o)) & 1u;
 }
 
-/* The outcome is unknown: a receipt, the grace period, then the policy. */
+/* Stamp the unknown outcome of o's record; the first to stamp counts
+ * and logs it with `cause`. WABOT_OK or a negative status. */
+static int note_unknown(wabot_ctx *ctx, const wabot_outbound *o,
+                        const char *key, send_rec *r, int64_t now,
+                        const char *cause)
+{
+    int rc = stamp_unknown(ctx, key, r, now);
+    if (rc == 1) {
+        wb_count(ctx, "sends.unknown_outcome", 1);
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s to %s: outcome unknown (%s); reconciling before "
+               "any retry", wabot_outbound_id(o), wabot_outbound_to(o),
+               cause);
+    }
+    return rc < 0 ? rc : WABOT_OK;
+}
+
+void wb_send_mark_timed_out(wabot_ctx *ctx, const wabot_outbound *o)
+{
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
+                             wabot_outbound_id(o));
+    wb_count(ctx, "sends.timed_out", 1);
+    if (!key)
+        return;
+    send_rec r;
+    int rc = read_rec(ctx, key, &r);
+    if (rc == WABOT_OK)
+        rc = note_unknown(ctx, o, key, &r, wb_now(ctx),
+                          "the request timed out");
+    json_decref(r.root);
+    if (rc < 0 && rc != WABOT_ERR_NOT_FOUND)
+        /* The "sending" record stays: the retry stamps it instead, the
+         * grace period then counting from there. */
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s timed out; unknown outcome not stamped: %s",
+               wabot_outbound_id(o), wabot_strerror(rc));
+}
+
+/* The outcome is unknown: a receipt, the grace period, then the policy.
+ * `own`: the unknown send is this very attempt's (it timed out on the
+ * job's last attempt), so nothing may be sent again. */
 static int decide_unknown(wabot_ctx *ctx, const wabot_outbound *o,
-                          const char *key, send_rec *r,
+                          const char *key, send_rec *r, int own,
                           wb_reconcile_verdict *v, int64_t *wait_ms)
 {
     const char *id = wabot_outbound_id(o);
     int64_t now = wb_now(ctx);
-    int rc = stamp_unknown(ctx, key, r, now);
+    int rc = note_unknown(ctx, o, key, r, now,
+                          "its attempt's process died or lost its lease "
+                          "mid-send");
     if (rc < 0)
         return rc;
-    if (rc == 1) {
-        wb_count(ctx, "sends.unknown_outcome", 1);
-        wb_log(ctx, WABOT_LOG_WARN, MODULE,
-               "send of %s to %s: outcome unknown (its attempt's process "
-               "died or lost its lease mid-send); reconciling", id,
-               wabot_outbound_to(o));
-    }
     char abuf[WB_STORAGE_KEY_MAX + 1];
     const char *ack = key_of(abuf, sizeof abuf, ACK_PREFIX, id);
     char *pid = NULL;
@@ -260,6 +307,14 @@ static int decide_unknown(wabot_ctx *ctx, const wabot_outbound *o,
         *wait_ms = until - now;
         return WABOT_OK;
     }
+    if (own) {
+        wb_count(ctx, "sends.unknown_not_resent", 1);
+        wb_log(ctx, WABOT_LOG_WARN, MODULE,
+               "send of %s: timed out on its last attempt and no receipt "
+               "came; failed, not sent again", id);
+        *v = WB_RECONCILE_EXHAUSTED;
+        return WABOT_OK;
+    }
     if (at_most_once(ctx, o)) {
         wb_count(ctx, "sends.unknown_not_resent", 1);
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
@@ -276,15 +331,18 @@ static int decide_unknown(wabot_ctx *ctx, const wabot_outbound *o,
 }
 
 int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
-                      wb_reconcile_verdict *v, int64_t *wait_ms)
+                      int max_attempts, wb_reconcile_verdict *v,
+                      int64_t *wait_ms)
 {
     *v = WB_RECONCILE_SEND;
     *wait_ms = 0;
     char buf[WB_STORAGE_KEY_MAX + 1];
     const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
                              wabot_outbound_id(o));
-    if (attempt <= 1 || !key)
-        return WABOT_OK; /* no earlier attempt could have left a record */
+    /* A first attempt has no earlier one to reconcile, unless it is also
+     * the last: then it may be running again after it timed out. */
+    if ((attempt <= 1 && attempt < max_attempts) || !key)
+        return WABOT_OK;
     send_rec r;
     int rc = read_rec(ctx, key, &r);
     if (rc == WABOT_ERR_NOT_FOUND)
@@ -298,7 +356,8 @@ int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
                wabot_outbound_id(o));
         *v = WB_RECONCILE_DONE;
     } else {
-        rc = decide_unknown(ctx, o, key, &r, v, wait_ms);
+        rc = decide_unknown(ctx, o, key, &r, r.attempt >= attempt, v,
+                            wait_ms);
     }
     json_decref(r.root);
     return rc;

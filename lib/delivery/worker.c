@@ -88,6 +88,33 @@ static void emit_sent(wb_delivery *d, const wabot_outbound *o,
     wb_json_free(json); /* json_dumps output */
 }
 
+/* The request timed out: it may have reached the provider, so it is not
+ * simply retried. Its record stays as an unknown outcome and the next run
+ * reconciles it (reconcile.c): a receipt within the grace period finishes
+ * the job without a second send. The attempt is spent as any failure's,
+ * except the last, which is given back once to wait for the receipt
+ * (otherwise a message the provider took would end as failed). */
+static void timed_out(wabot_job *job, const wabot_outbound *o,
+                      const wb_send_result *r)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    wb_send_mark_timed_out(ctx, o);
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s %s; outcome unknown, reconciled "
+             "before any retry", wabot_strerror(r->status), r->message);
+    wb_log(ctx, WABOT_LOG_WARN, "transport",
+           "send %s to %s: %s (attempt %d of %d)", wabot_outbound_id(o),
+           wabot_outbound_to(o), reason, wabot_job_attempt(job),
+           wabot_job_max_attempts(job));
+    wb_count(ctx, "outbound.failed_attempts", 1);
+    wabot_job_set_error(job, reason);
+    if (wabot_job_attempt(job) >= wabot_job_max_attempts(job))
+        wabot_job_retry_in(job, ctx->cfg.send_reconcile_grace_ms > 0
+                                    ? ctx->cfg.send_reconcile_grace_ms
+                                    : 1);
+    wabot_job_finish(job, r->status);
+}
+
 static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
 {
     wabot_job *job = ud;
@@ -95,6 +122,10 @@ static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
     send_ctx *sc = job->user;
     wb_breaker_report(sc->d, sc->transport, sc->breaker, wb_now(ctx),
                       outcome_of(r->status));
+    if (r->status == WABOT_ERR_TIMEOUT) {
+        timed_out(job, o, r);
+        return;
+    }
     wb_send_mark_done(ctx, o, r->status, r->provider_id);
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
@@ -183,7 +214,8 @@ static int reconcile(wabot_job *job, const wabot_outbound *o)
     wabot_ctx *ctx = wabot_job_ctx(job);
     wb_reconcile_verdict v = WB_RECONCILE_SEND;
     int64_t wait = 0;
-    int rc = wb_send_reconcile(ctx, o, wabot_job_attempt(job), &v, &wait);
+    int rc = wb_send_reconcile(ctx, o, wabot_job_attempt(job),
+                               wabot_job_max_attempts(job), &v, &wait);
     if (rc != WABOT_OK) {
         /* Unread, it cannot be known whether it was sent: ask later. */
         wabot_job_set_error(job, "send record unreadable");
@@ -200,6 +232,13 @@ static int reconcile(wabot_job *job, const wabot_outbound *o)
         return refuse(job, WABOT_ERR_PERMANENT, "outbound.refused",
                       "outcome of an earlier attempt unknown and no receipt "
                       "came; not sent again (send_at_most_once)");
+    case WB_RECONCILE_EXHAUSTED:
+        wb_count(ctx, "outbound.failed", 1);
+        wabot_job_set_error(job, "the last attempt timed out and no receipt "
+                                 "came within the grace period; not sent "
+                                 "again (no attempt left)");
+        wabot_job_set_permanent(job);
+        return WABOT_ERR_TIMEOUT;
     default:
         return WABOT_OK;
     }

@@ -71,14 +71,22 @@ typedef enum wb_reconcile_verdict {
     WB_RECONCILE_SEND = 0, /* send it */
     WB_RECONCILE_DONE = 1, /* the provider has it already: finish, no send */
     WB_RECONCILE_WAIT = 2, /* wait *wait_ms for a receipt, then ask again */
-    WB_RECONCILE_DROP = 3  /* outcome unknown, at-most-once: do not send */
+    WB_RECONCILE_DROP = 3, /* outcome unknown, at-most-once: do not send */
+    WB_RECONCILE_EXHAUSTED = 4 /* this (last) attempt timed out, no receipt
+                                  came: fail, do not send */
 } wb_reconcile_verdict;
 
-/* Before attempt `attempt` of o sends: what became of the earlier one.
- * WABOT_OK with *v set, or the storage's status (retry later). Any
- * thread. */
+/* Before attempt `attempt` (of max_attempts) of o sends: what became of
+ * the earlier one, or of this one when it runs again after timing out as
+ * the last. WABOT_OK with *v set, or the storage's status (retry later).
+ * Any thread. */
 int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
-                      wb_reconcile_verdict *v, int64_t *wait_ms);
+                      int max_attempts, wb_reconcile_verdict *v,
+                      int64_t *wait_ms);
+/* o's request timed out: the provider may have it. Keeps its record as an
+ * unknown outcome (counted sends.unknown_outcome once, and
+ * sends.timed_out) for the retry to reconcile. Best effort, logged. */
+void wb_send_mark_timed_out(wabot_ctx *ctx, const wabot_outbound *o);
 /* Record, before the request leaves, that o is being sent: WABOT_OK or
  * the storage's status (then do not send). */
 int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o,

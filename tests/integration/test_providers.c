@@ -42,6 +42,9 @@ static void world_init(world *w, wabot_options *o, int use_twilio)
     tc.from = NUMBER;
     tc.base_url = fp_base_url(w->fp);
     tc.timeout_ms = 2000;
+    /* Carries each send's correlation (?wabot_send=<id>); nothing listens
+     * there: a test that wants the callback delivers it itself. */
+    tc.status_callback_url = "http://127.0.0.1:9/whatsapp/webhook";
     w->twilio = wabot_transport_twilio_new(&tc);
     ck_assert_ptr_nonnull(w->meta);
     ck_assert_ptr_nonnull(w->twilio);
@@ -199,12 +202,129 @@ START_TEST(test_timeouts_and_retry_after_over_real_http)
     customers_write(&w, 1, 0);
     settle(&w); /* hangs until curl's 2 s timeout: a retryable failure */
     ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "jobs.outbound.retried"), 1);
-    run_for(&w, 1000, 100); /* the retry meets the 429 */
+    /* The provider may have it: no resend before the reconcile grace
+     * period (5 s) has passed without a receipt; then the retry meets the
+     * 429. */
+    run_for(&w, 4500, 100);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1);
+    run_for(&w, 1000, 100);
+    ck_assert_uint_eq(fp_request_count(w.fp), 2);
     ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "outbound.throttled"), 1);
     ck_assert_int_ge(wabot_ctx_next_timeout_ms(w.e.ctx), 8000);
     run_for(&w, 9000, 500);
     ck_assert_uint_eq(fp_count_sent(w.fp), 1);
     ck_assert_int_eq(outbound(&w, WABOT_JOB_COMPLETED), 1);
+    world_free(&w);
+}
+END_TEST
+
+/* ---- Timed-out sends (issue 19): reconciled before any retry ---- */
+
+#define GRACE_MS 5000
+
+/* A Twilio world whose first send the provider takes at once but answers
+ * only after the 2 s transport timeout (FP_FAULT_DELAY): the send times
+ * out though the message was sent. The reply is queued and its request
+ * times out before this returns. */
+static void send_that_times_out(world *w, const char *at_most_once)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(
+                         o, WABOT_OPT_SEND_RECONCILE_GRACE_MS, GRACE_MS),
+                     WABOT_OK);
+    if (at_most_once)
+        ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_SEND_AT_MOST_ONCE,
+                                               at_most_once), WABOT_OK);
+    world_init(w, o, 1);
+    wabot_options_free(o);
+    fp_fault stall = {.kind = FP_FAULT_DELAY, .delay_ms = 4000};
+    ck_assert_int_eq(fp_fault_push(w->fp, FP_TWILIO, &stall, 1), 0);
+    customers_write(w, 1, 0);
+    settle(w); /* until curl gives up after 2 s */
+    ck_assert_uint_eq(fp_count_sent(w->fp), 1); /* the provider has it */
+    ck_assert_int_eq(wabot_metrics_counter(w->e.ctx, "sends.timed_out"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w->e.ctx, "sends.unknown_outcome"),
+                     1);
+}
+
+/* The status callback Twilio posts for the first recorded send, to the
+ * StatusCallback URL that send carried (path and query, so its
+ * correlation comes back), delivered to the context. */
+static void deliver_status_callback(world *w, const char *status)
+{
+    fp_request r;
+    ck_assert_int_eq(fp_request_get(w->fp, 0, &r), 0);
+    const char *url = fp_request_form(&r, "StatusCallback", 0);
+    ck_assert_ptr_nonnull(url);
+    ck_assert_ptr_nonnull(strstr(url, "?wabot_send="));
+    ck_assert_ptr_nonnull(r.message_id);
+    const char *path = strstr(url, "/whatsapp/");
+    ck_assert_ptr_nonnull(path);
+    char form[512];
+    snprintf(form, sizeof form,
+             "MessageSid=%s&AccountSid=%s&From=whatsapp%%3A%%2B14155238886"
+             "&To=whatsapp%%3A%%2B14155550000&MessageStatus=%s",
+             r.message_id, FP_DEFAULT_TWILIO_SID, status);
+    wabot_http_header h[] = {
+        {"Content-Type", "application/x-www-form-urlencoded"}};
+    wabot_http_response *resp = NULL;
+    ck_assert_int_eq(wabot_http_handle(w->e.ctx, "POST", path, h, 1, form,
+                                       strlen(form), &resp), WABOT_OK);
+    ck_assert_int_eq(wabot_http_response_status(resp), 200);
+    wabot_http_response_free(resp);
+    fp_request_free(&r);
+}
+
+START_TEST(test_timed_out_send_whose_callback_comes_is_not_sent_again)
+{
+    world w;
+    send_that_times_out(&w, NULL);
+    run_for(&w, GRACE_MS / 2, 250); /* the retry waits for a receipt */
+    ck_assert_uint_eq(fp_request_count(w.fp), 1);
+    deliver_status_callback(&w, "sent");
+    run_for(&w, GRACE_MS, 250);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1);
+    ck_assert_uint_eq(fp_count_sent(w.fp), 1);
+    ck_assert_int_eq(outbound(&w, WABOT_JOB_COMPLETED), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx,
+                                           "sends.reconciled_by_receipt"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_resent"), 0);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_outcome"),
+                     1);
+    world_free(&w);
+}
+END_TEST
+
+START_TEST(test_timed_out_send_without_callback_is_retried_once_after_grace)
+{
+    world w;
+    send_that_times_out(&w, NULL);
+    run_for(&w, GRACE_MS - 500, 250);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1); /* not before the grace */
+    run_for(&w, 60000, 1000);
+    ck_assert_uint_eq(fp_request_count(w.fp), 2); /* once, not more */
+    ck_assert_uint_eq(fp_count_sent(w.fp), 2);
+    ck_assert_int_eq(outbound(&w, WABOT_JOB_COMPLETED), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_resent"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_outcome"),
+                     1);
+    world_free(&w);
+}
+END_TEST
+
+START_TEST(test_timed_out_send_without_callback_at_most_once_is_failed)
+{
+    world w;
+    send_that_times_out(&w, "reply");
+    run_for(&w, 60000, 1000);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1);
+    ck_assert_int_eq(outbound(&w, WABOT_JOB_FAILED), 1);
+    ck_assert_int_eq(outbound(&w, WABOT_JOB_COMPLETED), 0);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx,
+                                           "sends.unknown_not_resent"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "outbound.failed"), 1);
     world_free(&w);
 }
 END_TEST
@@ -219,6 +339,12 @@ static Suite *providers_suite(void)
     tcase_add_test(tc, test_sends_to_one_recipient_respect_the_pair_limit);
     tcase_add_test(tc, test_timeouts_and_retry_after_over_real_http);
     suite_add_tcase(s, tc);
+    TCase *to = tcase_create("timed_out_sends");
+    tcase_set_timeout(to, 120);
+    tcase_add_test(to, test_timed_out_send_whose_callback_comes_is_not_sent_again);
+    tcase_add_test(to, test_timed_out_send_without_callback_is_retried_once_after_grace);
+    tcase_add_test(to, test_timed_out_send_without_callback_at_most_once_is_failed);
+    suite_add_tcase(s, to);
     return s;
 }
 

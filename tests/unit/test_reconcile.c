@@ -45,6 +45,7 @@ typedef struct world {
 } world;
 
 static world W;
+static int max_attempts; /* > 0: WABOT_OPT_OUTBOUND_MAX_ATTEMPTS */
 
 static wabot_ctx *ctx_new(wabot_transport *t, const char *at_most_once)
 {
@@ -64,6 +65,10 @@ static wabot_ctx *ctx_new(wabot_transport *t, const char *at_most_once)
     if (at_most_once)
         ck_assert_int_eq(wabot_options_set_str(o, WABOT_OPT_SEND_AT_MOST_ONCE,
                                                at_most_once), WABOT_OK);
+    if (max_attempts > 0)
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, max_attempts),
+                         WABOT_OK);
     wabot_ctx *ctx = NULL;
     ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
     wabot_options_free(o);
@@ -86,11 +91,19 @@ static void world_init(const char *at_most_once)
 
 static void setup(void)
 {
+    max_attempts = 0;
+    world_init(NULL);
+}
+
+static void setup_one_attempt(void)
+{
+    max_attempts = 1;
     world_init(NULL);
 }
 
 static void setup_at_most_once(void)
 {
+    max_attempts = 0;
     world_init("campaign");
 }
 
@@ -303,6 +316,99 @@ START_TEST(test_a_failed_attempt_is_retried_without_reconciling)
 }
 END_TEST
 
+/* The live process sends `id`; its request times out (the recorder
+ * fails it as curl would): the provider may have the message. */
+static void send_times_out(const char *id)
+{
+    ck_assert_int_eq(wabot_recorder_fail_next(W.rec, 1, WABOT_ERR_TIMEOUT,
+                                              0, "request timed out"),
+                     WABOT_OK);
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.live, "default", TO, "Your order",
+                                     WABOT_CAT_NOTICE, id, NULL), WABOT_OK);
+    tu_drain(W.live);
+    ck_assert_int_eq(counter("sends.timed_out"), 1);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+}
+
+/* A minute passes, a second at a time (retries, grace, backoff). */
+static void a_minute_passes(void)
+{
+    for (int i = 0; i < 60; i++)
+        tick(1000);
+}
+
+START_TEST(test_a_timed_out_send_whose_receipt_comes_is_not_sent_again)
+{
+    send_times_out("n1");
+    tick(GRACE_MS / 2);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    twilio_receipt("n1", "sent");
+    a_minute_passes();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 1);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+}
+END_TEST
+
+START_TEST(test_a_timed_out_send_without_receipt_is_sent_again_once_after_grace)
+{
+    send_times_out("n1");
+    tick(GRACE_MS - 10);
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    a_minute_passes();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.unknown_resent"), 1);
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 1);
+}
+END_TEST
+
+START_TEST(test_a_send_that_always_times_out_fails_after_its_attempts)
+{
+    ck_assert_int_eq(wabot_recorder_fail_next(W.rec, 100, WABOT_ERR_TIMEOUT,
+                                              0, "request timed out"),
+                     WABOT_OK);
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.live, "default", TO, "x",
+                                     WABOT_CAT_NOTICE, "n1", NULL), WABOT_OK);
+    for (int i = 0; i < 10; i++)
+        a_minute_passes();
+    job_is("n1", WABOT_JOB_FAILED);
+    ck_assert_int_eq(counter("sends.timed_out"), 5); /* the default 5 */
+    ck_assert_int_eq(counter("sends.unknown_outcome"), 5);
+    ck_assert_int_eq(counter("sends.unknown_resent"), 4);
+    ck_assert_int_eq(counter("sends.unknown_not_resent"), 1);
+}
+END_TEST
+
+START_TEST(test_a_timeout_on_the_last_attempt_completes_when_its_receipt_comes)
+{
+    send_times_out("n1");
+    twilio_receipt("n1", "delivered");
+    a_minute_passes();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(counter("sends.reconciled_by_receipt"), 1);
+}
+END_TEST
+
+START_TEST(test_a_timeout_on_the_last_attempt_without_receipt_fails_unsent)
+{
+    send_times_out("n1");
+    a_minute_passes();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 0);
+    job_is("n1", WABOT_JOB_FAILED);
+    ck_assert_int_eq(counter("sends.unknown_not_resent"), 1);
+    ck_assert_int_eq(counter("outbound.failed"), 1);
+}
+END_TEST
+
 START_TEST(test_categories_option_is_checked)
 {
     unsigned mask = 0;
@@ -336,6 +442,17 @@ static Suite *reconcile_suite(void)
     tcase_add_test(t, test_a_failed_attempt_is_retried_without_reconciling);
     tcase_add_test(t, test_categories_option_is_checked);
     suite_add_tcase(s, t);
+    TCase *to = tcase_create("timeouts");
+    tcase_add_checked_fixture(to, setup, teardown);
+    tcase_add_test(to, test_a_timed_out_send_whose_receipt_comes_is_not_sent_again);
+    tcase_add_test(to, test_a_timed_out_send_without_receipt_is_sent_again_once_after_grace);
+    tcase_add_test(to, test_a_send_that_always_times_out_fails_after_its_attempts);
+    suite_add_tcase(s, to);
+    TCase *last = tcase_create("timeout_on_the_last_attempt");
+    tcase_add_checked_fixture(last, setup_one_attempt, teardown);
+    tcase_add_test(last, test_a_timeout_on_the_last_attempt_completes_when_its_receipt_comes);
+    tcase_add_test(last, test_a_timeout_on_the_last_attempt_without_receipt_fails_unsent);
+    suite_add_tcase(s, last);
     TCase *a = tcase_create("at_most_once");
     tcase_add_checked_fixture(a, setup_at_most_once, teardown);
     tcase_add_test(a, test_at_most_once_category_is_not_sent_again_without_a_receipt);
