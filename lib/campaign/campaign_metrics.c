@@ -1,0 +1,360 @@
+/* The campaign module's Prometheus families (doc/campaigns.md "Metrics"):
+ *
+ *   wabot_campaigns{org,status}                 gauge
+ *   wabot_campaign_messages{org,campaign,outcome} gauge
+ *   wabot_reminders_total{org,type,event}       counter
+ *
+ * The two gauges show what storage holds, so every process sharing a
+ * store exports the same values whichever of them ran the campaign: a
+ * background loop source re-reads the campaigns every
+ * campaign.metrics_refresh (one scan of the "campaign:" keys, and the
+ * progress counters of the campaigns shown). A campaign's message series
+ * are shown while it is not finished, and for campaign.metrics_keep after
+ * it COMPLETED or was CANCELLED (receipts keep moving delivered and read);
+ * then they are hidden, which keeps the exposition bounded by the
+ * campaigns of that period. The reminder counters count what this
+ * process did (sum them over processes). */
+#include <pthread.h>
+#include <string.h>
+
+#include "campaign_metrics.h"
+#include "campaign_store.h"
+#include "internal/campaign.h"
+#include "internal/ctx.h"
+#include "internal/htab.h"
+#include "internal/json_alloc.h"
+#include "internal/metrics.h"
+#include "internal/runtime.h"
+#include "wabot/metrics.h"
+#include "wabot/storage.h"
+
+#define N_STATUS 6
+#define N_OUTCOME 6
+/* Message series kept per process: 10,000 campaigns' worth. */
+#define MESSAGE_SERIES (N_OUTCOME * 10000)
+
+static const char *const OUTCOME[N_OUTCOME] = {"queued", "sent", "delivered",
+                                               "read", "failed", "skipped"};
+
+/* A campaign seen by a refresh; `shown` once its series exist. */
+typedef struct seen_campaign {
+    wb_hnode node;
+    uint64_t epoch; /* the last refresh that found it */
+    wabot_metric_series *series[N_OUTCOME];
+    int shown;
+    char key[]; /* its storage key */
+} seen_campaign;
+
+/* An organisation with campaigns: its status series and this refresh's
+ * counts. */
+typedef struct seen_org {
+    wb_hnode node;
+    wabot_metric_series *series[N_STATUS];
+    int64_t count[N_STATUS];
+    char name[];
+} seen_org;
+
+struct wb_campaign_metrics {
+    wabot_ctx *ctx;
+    wabot_metric_family *campaigns, *messages, *reminders;
+    pthread_mutex_t mu; /* the tables and the schedule */
+    wb_htab seen, orgs;
+    uint64_t epoch;
+    int64_t next; /* the refresh's deadline */
+    int64_t refresh_ms, keep_ms;
+};
+
+/* ------------------------------------------------------------------ */
+/* Reminder events                                                     */
+
+void wb_campaign_metrics_reminder(wabot_ctx *ctx, const char *org,
+                                  const char *type, const char *event)
+{
+    wb_campaign_metrics *cm = wb_campaign_metrics_of(ctx);
+    const char *values[] = {org, type != NULL ? type : "", event};
+    if (cm != NULL && org != NULL)
+        wabot_metrics_counter_add_labels(cm->reminders, values, 3, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* The refresh                                                         */
+
+static void *find(const wb_htab *t, const char *key, size_t len)
+{
+    return wb_htab_find(t, wb_htab_hash(t, key, len), key, len);
+}
+
+static seen_org *org_entry(wb_campaign_metrics *cm, const char *org)
+{
+    size_t len = strlen(org);
+    seen_org *o = find(&cm->orgs, org, len);
+    if (o != NULL)
+        return o;
+    o = wb_calloc(&cm->ctx->alloc, 1, sizeof *o + len + 1);
+    if (o == NULL)
+        return NULL;
+    memcpy(o->name, org, len + 1);
+    for (int s = 0; s < N_STATUS; s++) {
+        const char *v[] = {org,
+                           wabot_campaign_status_name((wabot_campaign_status)s)};
+        wabot_metrics_series(cm->campaigns, v, 2, &o->series[s]);
+    }
+    o->node.key = o->name;
+    o->node.klen = len;
+    o->node.hash = wb_htab_hash(&cm->orgs, o->name, len);
+    wb_htab_add(&cm->orgs, &o->node);
+    return o;
+}
+
+static seen_campaign *campaign_entry(wb_campaign_metrics *cm, const char *key)
+{
+    size_t len = strlen(key);
+    seen_campaign *c = find(&cm->seen, key, len);
+    if (c != NULL)
+        return c;
+    c = wb_calloc(&cm->ctx->alloc, 1, sizeof *c + len + 1);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->key, key, len + 1);
+    c->node.key = c->key;
+    c->node.klen = len;
+    c->node.hash = wb_htab_hash(&cm->seen, c->key, len);
+    wb_htab_add(&cm->seen, &c->node);
+    return c;
+}
+
+static void set_hidden(seen_campaign *c, int hidden)
+{
+    for (int i = 0; i < N_OUTCOME; i++)
+        wb_metrics_series_hide(c->series[i], hidden);
+}
+
+/* Resolve the campaign's series (once) and set them from its stored
+ * progress. A storage error leaves the last values. */
+static void show(wb_campaign_metrics *cm, seen_campaign *c, const char *org,
+                 const char *id)
+{
+    if (!c->shown) {
+        for (int i = 0; i < N_OUTCOME; i++) {
+            const char *v[] = {org, id, OUTCOME[i]};
+            wabot_metrics_series(cm->messages, v, 3, &c->series[i]);
+        }
+        c->shown = 1;
+    }
+    wabot_campaign_progress p;
+    memset(&p, 0, sizeof p);
+    p.version = WABOT_CAMPAIGN_PROGRESS_VERSION;
+    if (wabot_campaign_progress_get(cm->ctx, org, id, &p) != WABOT_OK) {
+        wb_error_clear(cm->ctx);
+        return;
+    }
+    int64_t skipped = 0;
+    for (size_t i = 0; i < WABOT_CAMPAIGN_SKIP_COUNT; i++)
+        skipped += p.skipped[i];
+    const int64_t v[N_OUTCOME] = {p.queued, p.sent,   p.delivered,
+                                  p.read,   p.failed, skipped};
+    for (int i = 0; i < N_OUTCOME; i++)
+        wabot_metrics_gauge_set(c->series[i], (double)v[i]);
+    set_hidden(c, 0);
+}
+
+/* One stored campaign: counted under its organisation's status, its
+ * message series shown or hidden. The organisation and id come from the
+ * document (the key's org may hold ':'). */
+static void account(wb_campaign_metrics *cm, const char *key, json_t *doc,
+                    int64_t now)
+{
+    const char *org = json_string_value(json_object_get(doc, "organizationId"));
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    int st = wb_campaign_status_of(
+        json_string_value(json_object_get(doc, "status")));
+    seen_campaign *c = campaign_entry(cm, key);
+    if (org == NULL || id == NULL || st < 0 || c == NULL || c->epoch == cm->epoch)
+        return; /* not a campaign, or met twice in one scan (Redis) */
+    c->epoch = cm->epoch;
+    seen_org *o = org_entry(cm, org);
+    if (o != NULL)
+        o->count[st]++;
+    int64_t finished = json_integer_value(json_object_get(doc, "finished_ms"));
+    int ended = st == WABOT_CAMPAIGN_COMPLETED || st == WABOT_CAMPAIGN_CANCELLED;
+    if (!ended || finished <= 0 || now - finished < cm->keep_ms)
+        show(cm, c, org, id);
+    else if (c->shown)
+        set_hidden(c, 1);
+}
+
+/* One page of the scan from *cursor; *cursor becomes the next one (owned,
+ * "0" at the end). */
+static int scan_page(wb_campaign_metrics *cm, char **cursor, int64_t now)
+{
+    wabot_ctx *ctx = cm->ctx;
+    wabot_storage_items *page = NULL;
+    int rc = wabot_storage_scan(ctx->storage, "campaign:", *cursor,
+                                WABOT_STORAGE_PAGE_MAX,
+                                WABOT_STORAGE_SCAN_VALUES, &page);
+    for (size_t i = 0; rc == WABOT_OK && i < wabot_storage_items_count(page);
+         i++) {
+        size_t len = 0;
+        const char *val = wabot_storage_items_value(page, i, &len);
+        json_t *doc = val != NULL ? json_loadb(val, len, 0, NULL) : NULL;
+        if (json_is_object(doc))
+            account(cm, wabot_storage_items_key(page, i, NULL), doc, now);
+        json_decref(doc);
+    }
+    wb_free(&ctx->alloc, *cursor);
+    *cursor = rc == WABOT_OK
+                  ? wb_strdup(&ctx->alloc, wabot_storage_items_cursor(page))
+                  : NULL;
+    if (rc == WABOT_OK && *cursor == NULL)
+        rc = WABOT_ERR_NOMEM;
+    wabot_storage_items_free(page);
+    return rc;
+}
+
+static int dead_campaign(const wb_hnode *n, void *ud)
+{
+    const wb_campaign_metrics *cm = ud;
+    return ((const seen_campaign *)n)->epoch != cm->epoch;
+}
+
+static void drop_campaign(wb_hnode *n, void *ud)
+{
+    wb_campaign_metrics *cm = ud;
+    set_hidden((seen_campaign *)n, 1);
+    wb_free(&cm->ctx->alloc, n);
+}
+
+/* After a complete scan (publish = 1): publish the status counts and
+ * forget the campaigns no longer stored. After a failed one: drop its
+ * partial counts and keep the last complete figures. */
+static void finish(wb_campaign_metrics *cm, int publish)
+{
+    for (size_t i = 0; i < cm->orgs.nbuckets; i++)
+        for (wb_hnode *n = cm->orgs.buckets[i]; n != NULL; n = n->next) {
+            seen_org *o = (seen_org *)n;
+            for (int s = 0; s < N_STATUS; s++) {
+                if (publish)
+                    wabot_metrics_gauge_set(o->series[s], (double)o->count[s]);
+                o->count[s] = 0;
+            }
+        }
+    for (size_t i = 0; publish && i < cm->seen.nbuckets; i++)
+        wb_htab_sweep_bucket(&cm->seen, i, dead_campaign, drop_campaign, cm);
+}
+
+int wb_campaign_metrics_refresh(wabot_ctx *ctx)
+{
+    wb_campaign_metrics *cm = wb_campaign_metrics_of(ctx);
+    if (cm == NULL)
+        return WABOT_OK;
+    pthread_mutex_lock(&cm->mu);
+    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
+    cm->epoch++;
+    int64_t now = wb_now(ctx);
+    char *cursor = wb_strdup(&ctx->alloc, "0");
+    int rc = cursor != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    do
+        rc = rc == WABOT_OK ? scan_page(cm, &cursor, now) : rc;
+    while (rc == WABOT_OK && strcmp(cursor, "0") != 0);
+    wb_free(&ctx->alloc, cursor);
+    finish(cm, rc == WABOT_OK);
+    cm->next = now + cm->refresh_ms;
+    wb_json_scope_leave(prev);
+    pthread_mutex_unlock(&cm->mu);
+    if (rc != WABOT_OK)
+        wb_error_clear(ctx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop source and the families                                    */
+
+/* Background: it runs when the host's loop runs anyway, never arms its
+ * timer nor holds wabot_ctx_run_until_idle() back. */
+static int64_t source_deadline(void *ud)
+{
+    wb_campaign_metrics *cm = ud;
+    pthread_mutex_lock(&cm->mu);
+    int64_t d = cm->refresh_ms > 0 ? cm->next : WB_NO_DEADLINE;
+    pthread_mutex_unlock(&cm->mu);
+    return d;
+}
+
+static void source_fire(void *ud)
+{
+    wb_campaign_metrics *cm = ud;
+    wb_campaign_metrics_refresh(cm->ctx);
+}
+
+static int register_families(wb_campaign_metrics *cm)
+{
+    static const char *const by_status[] = {"org", "status"};
+    static const char *const by_outcome[] = {"org", "campaign", "outcome"};
+    static const char *const by_event[] = {"org", "type", "event"};
+    const wabot_metric_def defs[3] = {
+        {WABOT_METRIC_DEF_VERSION, "wabot_campaigns",
+         "campaigns in storage by status (refreshed every "
+         "campaign.metrics_refresh)",
+         WABOT_METRIC_GAUGE, by_status, 2, NULL, 0, 0},
+        {WABOT_METRIC_DEF_VERSION, "wabot_campaign_messages",
+         "messages of a campaign by outcome, from its stored progress; "
+         "campaigns finished more than campaign.metrics_keep ago are left out",
+         WABOT_METRIC_GAUGE, by_outcome, 3, NULL, 0, MESSAGE_SERIES},
+        {WABOT_METRIC_DEF_VERSION, "wabot_reminders_total",
+         "reminder events in this process: scheduled, deferred_quiet_hours, "
+         "fired, skipped_opted_out, skipped_window_closed, skipped_replied, "
+         "cancelled, failed",
+         WABOT_METRIC_COUNTER, by_event, 3, NULL, 0, 0},
+    };
+    wabot_metric_family **out[3] = {&cm->campaigns, &cm->messages,
+                                    &cm->reminders};
+    int rc = WABOT_OK;
+    for (int i = 0; rc == WABOT_OK && i < 3; i++)
+        rc = wabot_metrics_register(cm->ctx, &defs[i], out[i]);
+    return rc;
+}
+
+wb_campaign_metrics *wb_campaign_metrics_new(wabot_ctx *ctx,
+                                             int64_t refresh_ms,
+                                             int64_t keep_ms)
+{
+    wb_campaign_metrics *cm = wb_calloc(&ctx->alloc, 1, sizeof *cm);
+    if (cm == NULL)
+        return NULL;
+    cm->ctx = ctx;
+    cm->refresh_ms = refresh_ms;
+    cm->keep_ms = keep_ms;
+    if (pthread_mutex_init(&cm->mu, NULL) != 0) {
+        wb_free(&ctx->alloc, cm);
+        return NULL;
+    }
+    wb_source src = {source_deadline, source_fire, cm, 1};
+    if (wb_htab_init(&cm->seen, &ctx->alloc, 64) != WABOT_OK ||
+        wb_htab_init(&cm->orgs, &ctx->alloc, 8) != WABOT_OK ||
+        register_families(cm) != WABOT_OK ||
+        wb_loop_add_source(ctx, &src) != WABOT_OK) {
+        wb_campaign_metrics_free(cm);
+        return NULL;
+    }
+    return cm;
+}
+
+static void free_all(wb_campaign_metrics *cm, wb_htab *t)
+{
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (wb_hnode *n = t->buckets[i], *next; n != NULL; n = next) {
+            next = n->next;
+            wb_free(&cm->ctx->alloc, n);
+        }
+    wb_htab_free(t);
+}
+
+void wb_campaign_metrics_free(wb_campaign_metrics *cm)
+{
+    if (cm == NULL)
+        return;
+    free_all(cm, &cm->seen);
+    free_all(cm, &cm->orgs);
+    pthread_mutex_destroy(&cm->mu);
+    wb_free(&cm->ctx->alloc, cm);
+}
