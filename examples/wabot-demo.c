@@ -494,18 +494,22 @@ typedef struct tally {
     int campaign_ok, reminder_ok;
 } tally;
 
-typedef struct body {
-    char head[8];
-    size_t len;
-} body;
+/* A response body: its first bytes (NUL-terminated) and its length. */
+typedef struct answer {
+    char text[8192];
+    size_t kept, len;
+} answer;
 
-static size_t count_body(char *data, size_t size, size_t n, void *ud)
+static size_t keep_body(char *data, size_t size, size_t n, void *ud)
 {
-    body *b = ud;
+    answer *a = ud;
     size_t got = size * n;
-    for (size_t i = 0; i < got && b->len + i < sizeof b->head; i++)
-        b->head[b->len + i] = data[i];
-    b->len += got;
+    size_t room = sizeof a->text - 1 - a->kept;
+    size_t take = got < room ? got : room;
+    memcpy(a->text + a->kept, data, take);
+    a->kept += take;
+    a->text[a->kept] = '\0';
+    a->len += got;
     return got;
 }
 
@@ -516,16 +520,17 @@ static int fetch_document(customer *c)
         printf("\n(no document link in the transcript)\n");
         return 0;
     }
-    body b = {{0}, 0};
+    static answer b;
+    b.kept = b.len = 0;
     curl_easy_setopt(c->curl, CURLOPT_URL, document_url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, keep_body);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(c->curl);
     long status = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     int pdf = rc == CURLE_OK && status == 200 && b.len > 5 &&
-              memcmp(b.head, "%PDF-", 5) == 0;
+              memcmp(b.text, "%PDF-", 5) == 0;
     printf("\n  -- the provider fetches the document at its signed link\n"
            "GET %s\n       HTTP %ld, %zu bytes%s\n", document_url, status,
            b.len, pdf ? ", a PDF document" : " (not a PDF)");
@@ -567,23 +572,6 @@ static void play_script(customer *c, child *ch, tally *t)
 #define ADMIN_PREFIX "/whatsapp-v2"
 #define MARIA_PHONE "+14155550100"
 
-typedef struct answer {
-    char text[8192];
-    size_t len;
-} answer;
-
-static size_t keep_body(char *data, size_t size, size_t n, void *ud)
-{
-    answer *a = ud;
-    size_t got = size * n;
-    size_t room = sizeof a->text - 1 - a->len;
-    size_t take = got < room ? got : room;
-    memcpy(a->text + a->len, data, take);
-    a->len += take;
-    a->text[a->len] = '\0';
-    return got;
-}
-
 /* One admin call with the token; the answer's body in *a. Returns the
  * HTTP status, or -1. */
 static long admin_call(customer *c, int port, const char *method,
@@ -598,7 +586,7 @@ static long admin_call(customer *c, int port, const char *method,
         h = curl_slist_append(h, "Content-Type: application/json");
     if (h == NULL)
         return -1;
-    a->len = 0;
+    a->kept = a->len = 0;
     a->text[0] = '\0';
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);

@@ -15,6 +15,7 @@
  * campaigns of that period. The reminder counters count what this
  * process did (sum them over processes). */
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "campaign_metrics.h"
@@ -84,43 +85,44 @@ static void *find(const wb_htab *t, const char *key, size_t len)
     return wb_htab_find(t, wb_htab_hash(t, key, len), key, len);
 }
 
+/* The entry of `t` under key, or a new zeroed one of `size` bytes whose
+ * node is its first member and whose key is copied to `key_at` (its
+ * flexible array). NULL on NOMEM. */
+static void *entry(wb_campaign_metrics *cm, wb_htab *t, size_t size,
+                   size_t key_at, const char *key, int *created)
+{
+    size_t len = strlen(key);
+    wb_hnode *n = find(t, key, len);
+    *created = n == NULL;
+    if (n != NULL || (n = wb_calloc(&cm->ctx->alloc, 1, size + len + 1)) == NULL)
+        return n;
+    char *copy = (char *)n + key_at;
+    memcpy(copy, key, len + 1);
+    n->key = copy;
+    n->klen = len;
+    n->hash = wb_htab_hash(t, copy, len);
+    wb_htab_add(t, n);
+    return n;
+}
+
 static seen_org *org_entry(wb_campaign_metrics *cm, const char *org)
 {
-    size_t len = strlen(org);
-    seen_org *o = find(&cm->orgs, org, len);
-    if (o != NULL)
-        return o;
-    o = wb_calloc(&cm->ctx->alloc, 1, sizeof *o + len + 1);
-    if (o == NULL)
-        return NULL;
-    memcpy(o->name, org, len + 1);
-    for (int s = 0; s < N_STATUS; s++) {
+    int created = 0;
+    seen_org *o = entry(cm, &cm->orgs, sizeof *o, offsetof(seen_org, name),
+                        org, &created);
+    for (int s = 0; created && o != NULL && s < N_STATUS; s++) {
         const char *v[] = {org,
                            wabot_campaign_status_name((wabot_campaign_status)s)};
         wabot_metrics_series(cm->campaigns, v, 2, &o->series[s]);
     }
-    o->node.key = o->name;
-    o->node.klen = len;
-    o->node.hash = wb_htab_hash(&cm->orgs, o->name, len);
-    wb_htab_add(&cm->orgs, &o->node);
     return o;
 }
 
 static seen_campaign *campaign_entry(wb_campaign_metrics *cm, const char *key)
 {
-    size_t len = strlen(key);
-    seen_campaign *c = find(&cm->seen, key, len);
-    if (c != NULL)
-        return c;
-    c = wb_calloc(&cm->ctx->alloc, 1, sizeof *c + len + 1);
-    if (c == NULL)
-        return NULL;
-    memcpy(c->key, key, len + 1);
-    c->node.key = c->key;
-    c->node.klen = len;
-    c->node.hash = wb_htab_hash(&cm->seen, c->key, len);
-    wb_htab_add(&cm->seen, &c->node);
-    return c;
+    int created = 0;
+    return entry(cm, &cm->seen, sizeof(seen_campaign),
+                 offsetof(seen_campaign, key), key, &created);
 }
 
 static void set_hidden(seen_campaign *c, int hidden)
