@@ -7,8 +7,10 @@
  * The two gauges show what storage holds, so every process sharing a
  * store exports the same values whichever of them ran the campaign: a
  * background loop source re-reads the campaigns every
- * campaign.metrics_refresh (one scan of the "campaign:" keys, and the
- * progress counters of the campaigns shown). A campaign's message series
+ * campaign.metrics_refresh (the organisations of campaign-orgs, each one's
+ * index campaign-ix:{org}, their documents in batches, and the progress counters of those shown:
+ * the cost follows the number of campaigns, not the size of the
+ * keyspace). A campaign's message series
  * are shown while it is not finished, and for campaign.metrics_keep after
  * it COMPLETED or was CANCELLED (receipts keep moving delivered and read);
  * then they are hidden, which keeps the exposition bounded by the
@@ -16,6 +18,7 @@
  * process did (sum them over processes). */
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "campaign_metrics.h"
@@ -26,6 +29,7 @@
 #include "internal/json_alloc.h"
 #include "internal/metrics.h"
 #include "internal/runtime.h"
+#include "internal/storage.h"
 #include "wabot/metrics.h"
 #include "wabot/storage.h"
 
@@ -172,7 +176,8 @@ static void account(wb_campaign_metrics *cm, const char *key, json_t *doc,
         json_string_value(json_object_get(doc, "status")));
     seen_campaign *c = campaign_entry(cm, key);
     if (org == NULL || id == NULL || st < 0 || c == NULL || c->epoch == cm->epoch)
-        return; /* not a campaign, or met twice in one scan (Redis) */
+        return; /* not a campaign, or met twice in one refresh (a page
+                 * boundary moved by a campaign created meanwhile) */
     c->epoch = cm->epoch;
     seen_org *o = org_entry(cm, org);
     if (o != NULL)
@@ -185,31 +190,76 @@ static void account(wb_campaign_metrics *cm, const char *key, json_t *doc,
         set_hidden(c, 1);
 }
 
-/* One page of the scan from *cursor; *cursor becomes the next one (owned,
- * "0" at the end). */
-static int scan_page(wb_campaign_metrics *cm, char **cursor, int64_t now)
+#define INDEX_PAGE 1000
+
+/* One page (from `offset`) of sorted index `key` into *page; *n gets how
+ * many members it held (fewer than INDEX_PAGE: the last page). */
+static int index_page(wabot_storage *st, const char *key, int64_t offset,
+                      wabot_storage_items **page, size_t *n)
 {
-    wabot_ctx *ctx = cm->ctx;
-    wabot_storage_items *page = NULL;
-    int rc = wabot_storage_scan(ctx->storage, "campaign:", *cursor,
-                                WABOT_STORAGE_PAGE_MAX,
-                                WABOT_STORAGE_SCAN_VALUES, &page);
-    for (size_t i = 0; rc == WABOT_OK && i < wabot_storage_items_count(page);
-         i++) {
+    int rc = wabot_storage_sorted_range(st, key, WABOT_STORAGE_SCORE_MIN,
+                                        WABOT_STORAGE_SCORE_MAX, offset,
+                                        INDEX_PAGE, 0, page);
+    *n = rc == WABOT_OK ? wabot_storage_items_count(*page) : 0;
+    return rc;
+}
+
+/* The campaigns of one page of org's index, read in one batch. */
+static int read_page(wb_campaign_metrics *cm, const char *org,
+                     int64_t offset, size_t *n, int64_t now)
+{
+    wabot_storage *st = cm->ctx->storage;
+    char ix[WB_STORAGE_KEY_MAX + 1];
+    snprintf(ix, sizeof ix, "campaign-ix:{%s}", org);
+    wabot_storage_items *ids = NULL, *docs = NULL;
+    int rc = index_page(st, ix, offset, &ids, n);
+    const size_t width = WB_STORAGE_KEY_MAX + 1;
+    char *keys = *n > 0 ? wb_malloc(&cm->ctx->alloc, *n * width) : NULL;
+    if (*n > 0 && keys == NULL)
+        rc = WABOT_ERR_NOMEM;
+    const char *k[INDEX_PAGE];
+    for (size_t i = 0; rc == WABOT_OK && i < *n; i++)
+        if (!(k[i] = wb_campaign_key(keys + i * width, width, "campaign", org,
+                                     wabot_storage_items_key(ids, i, NULL),
+                                     NULL)))
+            rc = WABOT_ERR_INVAL;
+    if (rc == WABOT_OK && *n > 0)
+        rc = wabot_storage_get_many(st, *n, k, &docs);
+    for (size_t i = 0; rc == WABOT_OK && i < *n; i++) {
         size_t len = 0;
-        const char *val = wabot_storage_items_value(page, i, &len);
+        const char *val = wabot_storage_items_status(docs, i) == WABOT_OK
+                              ? wabot_storage_items_value(docs, i, &len)
+                              : NULL;
         json_t *doc = val != NULL ? json_loadb(val, len, 0, NULL) : NULL;
         if (json_is_object(doc))
-            account(cm, wabot_storage_items_key(page, i, NULL), doc, now);
+            account(cm, k[i], doc, now);
         json_decref(doc);
     }
-    wb_free(&ctx->alloc, *cursor);
-    *cursor = rc == WABOT_OK
-                  ? wb_strdup(&ctx->alloc, wabot_storage_items_cursor(page))
-                  : NULL;
-    if (rc == WABOT_OK && *cursor == NULL)
-        rc = WABOT_ERR_NOMEM;
-    wabot_storage_items_free(page);
+    wabot_storage_items_free(docs);
+    wabot_storage_items_free(ids);
+    wb_free(&cm->ctx->alloc, keys);
+    return rc;
+}
+
+/* Every campaign of every organisation in WB_CAMPAIGN_ORGS. */
+static int read_all(wb_campaign_metrics *cm, int64_t now)
+{
+    int rc = WABOT_OK;
+    size_t n_orgs = INDEX_PAGE;
+    for (int64_t at = 0; rc == WABOT_OK && n_orgs == INDEX_PAGE;
+         at += INDEX_PAGE) {
+        wabot_storage_items *orgs = NULL;
+        rc = index_page(cm->ctx->storage, WB_CAMPAIGN_ORGS, at, &orgs,
+                        &n_orgs);
+        for (size_t i = 0; rc == WABOT_OK && i < n_orgs; i++) {
+            const char *org = wabot_storage_items_key(orgs, i, NULL);
+            size_t n = INDEX_PAGE;
+            for (int64_t off = 0; rc == WABOT_OK && n == INDEX_PAGE;
+                 off += INDEX_PAGE)
+                rc = read_page(cm, org, off, &n, now);
+        }
+        wabot_storage_items_free(orgs);
+    }
     return rc;
 }
 
@@ -226,7 +276,7 @@ static void drop_campaign(wb_hnode *n, void *ud)
     wb_free(&cm->ctx->alloc, n);
 }
 
-/* After a complete scan (publish = 1): publish the status counts and
+/* After a complete read (publish = 1): publish the status counts and
  * forget the campaigns no longer stored. After a failed one: drop its
  * partial counts and keep the last complete figures. */
 static void finish(wb_campaign_metrics *cm, int publish)
@@ -253,12 +303,7 @@ int wb_campaign_metrics_refresh(wabot_ctx *ctx)
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
     cm->epoch++;
     int64_t now = wb_now(ctx);
-    char *cursor = wb_strdup(&ctx->alloc, "0");
-    int rc = cursor != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
-    do
-        rc = rc == WABOT_OK ? scan_page(cm, &cursor, now) : rc;
-    while (rc == WABOT_OK && strcmp(cursor, "0") != 0);
-    wb_free(&ctx->alloc, cursor);
+    int rc = read_all(cm, now);
     finish(cm, rc == WABOT_OK);
     cm->next = now + cm->refresh_ms;
     wb_json_scope_leave(prev);
