@@ -491,20 +491,25 @@ typedef struct tally {
     size_t sent, ok, answered;
     int bot_lines;
     int document_ok;
+    int campaign_ok, reminder_ok;
 } tally;
 
-typedef struct body {
-    char head[8];
-    size_t len;
-} body;
+/* A response body: its first bytes (NUL-terminated) and its length. */
+typedef struct answer {
+    char text[8192];
+    size_t kept, len;
+} answer;
 
-static size_t count_body(char *data, size_t size, size_t n, void *ud)
+static size_t keep_body(char *data, size_t size, size_t n, void *ud)
 {
-    body *b = ud;
+    answer *a = ud;
     size_t got = size * n;
-    for (size_t i = 0; i < got && b->len + i < sizeof b->head; i++)
-        b->head[b->len + i] = data[i];
-    b->len += got;
+    size_t room = sizeof a->text - 1 - a->kept;
+    size_t take = got < room ? got : room;
+    memcpy(a->text + a->kept, data, take);
+    a->kept += take;
+    a->text[a->kept] = '\0';
+    a->len += got;
     return got;
 }
 
@@ -515,16 +520,17 @@ static int fetch_document(customer *c)
         printf("\n(no document link in the transcript)\n");
         return 0;
     }
-    body b = {{0}, 0};
+    static answer b;
+    b.kept = b.len = 0;
     curl_easy_setopt(c->curl, CURLOPT_URL, document_url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, keep_body);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(c->curl);
     long status = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     int pdf = rc == CURLE_OK && status == 200 && b.len > 5 &&
-              memcmp(b.head, "%PDF-", 5) == 0;
+              memcmp(b.text, "%PDF-", 5) == 0;
     printf("\n  -- the provider fetches the document at its signed link\n"
            "GET %s\n       HTTP %ld, %zu bytes%s\n", document_url, status,
            b.len, pdf ? ", a PDF document" : " (not a PDF)");
@@ -557,6 +563,171 @@ static void play_script(customer *c, child *ch, tally *t)
             printf("       (no answer)\n");
         t->bot_lines += lines;
     }
+}
+
+
+/* ------------------------------------------------------------------ */
+/* A campaign and a reminder over the admin API                        */
+
+#define ADMIN_PREFIX "/whatsapp-v2"
+#define MARIA_PHONE "+14155550100"
+
+/* One admin call with the token; the answer's body in *a. Returns the
+ * HTTP status, or -1. */
+static long admin_call(customer *c, int port, const char *method,
+                       const char *path, const char *json, answer *a)
+{
+    char url[256], auth[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d" ADMIN_PREFIX "%s", port,
+             path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", auth_token);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    if (h != NULL && json != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (h == NULL)
+        return -1;
+    a->kept = a->len = 0;
+    a->text[0] = '\0';
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, json);
+    if (json == NULL)
+        curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, a);
+    CURLcode rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+    curl_slist_free_all(h);
+    long status = -1;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    else
+        fprintf(stderr, "wabot-demo: %s %s: %s\n", method, url,
+                curl_easy_strerror(rc));
+    return status;
+}
+
+/* The string or number after "name": in a JSON text (no nesting
+ * awareness: the first occurrence), into out. */
+static const char *json_field(const char *text, const char *name, char *out,
+                              size_t n)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *p = strstr(text, key);
+    out[0] = '\0';
+    if (p == NULL)
+        return out;
+    p += strlen(key);
+    if (*p == '"')
+        p++;
+    size_t len = strcspn(p, "\",}");
+    if (len >= n)
+        len = n - 1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return out;
+}
+
+/* Poll `path` until its "status" is `want` (10 s at most); the last
+ * answer stays in *a. */
+static int wait_status(customer *c, int port, const char *path,
+                       const char *want, answer *a)
+{
+    char status[32];
+    long long deadline = now_ms() + WORKER_TIMEOUT_MS;
+    do {
+        if (admin_call(c, port, "GET", path, NULL, a) == 200 &&
+            strcmp(json_field(a->text, "status", status, sizeof status),
+                   want) == 0)
+            return 1;
+        poll(NULL, 0, 100);
+    } while (now_ms() < deadline);
+    return 0;
+}
+
+/* Three regulars (Maria, Joao who never wrote, Ana who opted out), a
+ * campaign to them: Maria gets it, the others are skipped and counted. */
+static int show_campaign(customer *c, child *ch, int port)
+{
+    answer a;
+    printf("\n  -- a campaign over the admin API: three customers tagged "
+           "\"regulars\" are imported\n"
+           "     (Joao never wrote: outside the 24-hour window; Ana opted "
+           "out)\n");
+    long st = admin_call(c, port, "POST", "/customers/default/import",
+                         "[{\"phone\":\"" MARIA_PHONE "\",\"tags\":"
+                         "[\"regulars\"]},{\"phone\":\"+14155550101\","
+                         "\"name\":\"Joao\",\"tags\":[\"regulars\"]},"
+                         "{\"phone\":\"+14155550102\",\"name\":\"Ana\","
+                         "\"tags\":[\"regulars\"],\"opted_out\":true}]",
+                         &a);
+    printf("POST %s/customers/default/import -> HTTP %ld\n", ADMIN_PREFIX,
+           st);
+    const char *body =
+        "{\"organizationId\":\"default\",\"name\":\"Weekend offer\","
+        "\"message\":\"Hi {{name|there}}! This weekend two pizzas for the "
+        "price of one.\",\"type\":\"PROMOTIONAL\",\"targetAudience\":"
+        "{\"type\":\"tags\",\"any\":[\"regulars\"]},\"startImmediately\":true}";
+    st = admin_call(c, port, "POST", "/campaigns", body, &a);
+    char id[64], path[128];
+    json_field(a.text, "id", id, sizeof id);
+    printf("POST %s/campaigns %s\n       -> HTTP %ld, campaign %s\n",
+           ADMIN_PREFIX, body, st, id);
+    if (st != 201)
+        return 0;
+    int lines = print_bot_lines(ch, "two pizzas");
+    snprintf(path, sizeof path, "/campaigns/%s", id);
+    int done = wait_status(c, port, path, "COMPLETED", &a);
+    char sent[16], opted[16], window[16];
+    json_field(a.text, "sent", sent, sizeof sent);
+    json_field(a.text, "opted_out", opted, sizeof opted);
+    json_field(a.text, "window_closed", window, sizeof window);
+    printf("GET %s%s -> %s: sent %s, skipped opted_out %s, "
+           "window_closed %s\n",
+           ADMIN_PREFIX, path, done ? "COMPLETED" : "not completed", sent,
+           opted, window);
+    return done && lines == 1 && strcmp(sent, "1") == 0 &&
+           strcmp(opted, "1") == 0 && strcmp(window, "1") == 0;
+}
+
+/* A reminder for Maria two seconds ahead: the reminders queue sends it
+ * when due. */
+static int show_reminder(customer *c, child *ch, int port)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t due = now.tv_sec + 2;
+    struct tm tm;
+    gmtime_r(&due, &tm);
+    char when[40], body[512];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(body, sizeof body,
+             "{\"organizationId\":\"default\",\"customerPhone\":\""
+             MARIA_PHONE "\",\"type\":\"ORDER_PICKUP\",\"message\":\"Hi "
+             "{{name|there}}, your order is ready for pickup.\","
+             "\"scheduledFor\":\"%s\"}",
+             when);
+    printf("\n  -- a reminder over the admin API, due in two seconds\n");
+    answer a;
+    long st = admin_call(c, port, "POST", "/reminders", body, &a);
+    char id[80], path[128], status[32];
+    json_field(a.text, "id", id, sizeof id);
+    printf("POST %s/reminders %s\n       -> HTTP %ld, reminder %s %s\n",
+           ADMIN_PREFIX, body, st, id,
+           json_field(a.text, "status", status, sizeof status));
+    if (st != 201)
+        return 0;
+    long long posted = now_ms();
+    int lines = print_bot_lines(ch, "ready for pickup");
+    printf("       (%.1f s after the POST)\n", (now_ms() - posted) / 1000.0);
+    snprintf(path, sizeof path, "/reminders/%s", id);
+    int sent = wait_status(c, port, path, "SENT", &a);
+    printf("GET %s%s -> %s\n", ADMIN_PREFIX, path, sent ? "SENT" : a.text);
+    return sent && lines == 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -601,6 +772,8 @@ static int run_demo(const char *server_path, child *ch, tally *t)
            CUSTOMER_NAME, c.url);
     play_script(&c, ch, t);
     t->document_ok = fetch_document(&c);
+    t->campaign_ok = show_campaign(&c, ch, port);
+    t->reminder_ok = show_reminder(&c, ch, port);
     /* The dashboard (doc/dashboard.md): WABOT_DEMO_DASHBOARD=1 keeps the
      * server up, replaying the chat every few seconds, until Ctrl-C. */
     const char *keep = getenv("WABOT_DEMO_DASHBOARD");
@@ -639,13 +812,14 @@ int main(int argc, char **argv)
                 strerror(errno));
         return EXIT_FAILURE;
     }
-    tally t = {0, 0, 0, 0, 0};
+    tally t = {0, 0, 0, 0, 0, 0, 0};
     int ran = run_demo(server_path, &ch, &t);
     int exit_status = stop_server(&ch);
     curl_global_cleanup();
 
     int ok = ran == 0 && t.ok == SCRIPT_LEN && t.answered == SCRIPT_LEN &&
-             t.document_ok && exit_status == 0;
+             t.document_ok && t.campaign_ok && t.reminder_ok &&
+             exit_status == 0;
     printf("\n%zu messages: %zu answered HTTP 200, %zu got a reply "
            "(%d bot messages); wabot-server exited with status %d.\n",
            t.sent, t.ok, t.answered, t.bot_lines, exit_status);

@@ -7,7 +7,13 @@
  *   campaign:{<org>}:<id>              the campaign (JSON, CAS-updated)
  *   campaign-n:{<org>}:<id>:<counter>  progress counters (storage incr)
  *   campaign-r:{<org>}:<id>:<phone>    recipient handled (exactly once)
- *   campaign-b:{<org>}:<id>:<batch>    batch's exclusions counted */
+ *   campaign-b:{<org>}:<id>:<batch>    batch's exclusions counted
+ *   campaign-ix:{<org>}                sorted: the organisation's
+ *                                      campaign keys, by creation time
+ *   campaign-orgs                      sorted: organisations with
+ *                                      campaigns (the metrics' refresh
+ *                                      reads these two instead of
+ *                                      scanning the keyspace) */
 #ifndef WB_CAMPAIGN_STORE_H
 #define WB_CAMPAIGN_STORE_H
 
@@ -16,6 +22,8 @@
 
 #include "wabot/campaign.h"
 #include "wabot/module.h"
+
+#define WB_CAMPAIGN_ORGS "campaign-orgs"
 
 /* Default and largest recipients per fan-out job. */
 #define WB_CAMPAIGN_BATCH 500

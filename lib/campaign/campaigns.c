@@ -121,6 +121,34 @@ static int store(wabot_ctx *ctx, const char *org, const char *id,
     return rc;
 }
 
+/* Write a new campaign and add it to its organisation's index in one
+ * transaction, the organisation to WB_CAMPAIGN_ORGS first (so no indexed
+ * campaign has an organisation missing there). */
+static int store_new(wabot_ctx *ctx, const char *org, const char *id,
+                     json_t *doc, int64_t now)
+{
+    char key[WB_STORAGE_KEY_MAX + 1], ix[WB_STORAGE_KEY_MAX + 1];
+    int w = snprintf(ix, sizeof ix, "campaign-ix:{%s}", org);
+    if (wb_campaign_key(key, sizeof key, "campaign", org, id, NULL) == NULL ||
+        w < 0 || (size_t)w >= sizeof ix)
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: key too long");
+    int rc = wabot_storage_sorted_add(ctx->storage, WB_CAMPAIGN_ORGS, org,
+                                      strlen(org), now);
+    if (rc != WABOT_OK)
+        return rc;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    wabot_storage_txn *t = text ? wabot_storage_txn_new(ctx->storage) : NULL;
+    rc = t ? wabot_storage_txn_cas(t, key, 0, text, strlen(text), 0)
+           : WABOT_ERR_NOMEM;
+    wb_json_free(text);
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_sorted_add(t, ix, id, strlen(id), now);
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_commit(t, NULL);
+    wabot_storage_txn_free(t);
+    return rc == WABOT_ERR_CONFLICT ? WABOT_ERR_EXISTS : rc;
+}
+
 int wb_campaign_update(wabot_ctx *ctx, const char *org, const char *id,
                        wb_campaign_edit_fn fn, void *ud, json_t **after)
 {
@@ -431,7 +459,7 @@ static int create(wabot_ctx *ctx, json_t *in, char **out)
         json_decref(doc);
         return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     }
-    rc = store(ctx, org, id, doc, 0);
+    rc = store_new(ctx, org, id, doc, now);
     if (rc != WABOT_OK)
         rc = wb_error(ctx, rc, "campaign %s: writing: %s", id,
                       wabot_storage_errmsg(ctx->storage));

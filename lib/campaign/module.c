@@ -3,13 +3,23 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "campaign/campaign_metrics.h"
 #include "campaign/reminder.h"
 #include "campaign/tz.h"
 #include "campaign_store.h"
 #include "internal/campaign.h"
 #include "internal/ctx.h"
 
-enum { OPT_ENABLED, OPT_REMINDERS_ENABLED };
+enum {
+    OPT_ENABLED,
+    OPT_REMINDERS_ENABLED,
+    OPT_QUIET_HOURS,
+    OPT_TIMEZONE,
+    OPT_REMINDERS_WORKER,
+    OPT_METRICS_REFRESH,
+    OPT_METRICS_KEEP,
+    OPT_REMINDERS_TTL
+};
 
 static int check_quiet_hours(const char *v, char *why, size_t n)
 {
@@ -55,6 +65,21 @@ static const wabot_option_def campaign_options[] = {
      "registers its own worker on that queue, and module reminders do not "
      "fire in this process)",
      NULL, NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "metrics_refresh", WABOT_OPTION_DURATION, 0,
+     15000, 0, 86400000, NULL,
+     "how often the loop re-reads the stored campaigns for the "
+     "wabot_campaigns and wabot_campaign_messages gauges (0 = never)",
+     NULL, NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "metrics_keep", WABOT_OPTION_DURATION, 0,
+     86400000, 0, 31536000000LL, NULL,
+     "a campaign's wabot_campaign_messages series stay in /metrics this "
+     "long after it completed or was cancelled",
+     NULL, NULL, NULL},
+    {WABOT_OPTION_DEF_VERSION, "reminders_ttl", WABOT_OPTION_DURATION,
+     WABOT_OPTION_PER_ORG, 30LL * 86400000, 0, 3650LL * 86400000, NULL,
+     "a SENT, FAILED or CANCELLED reminder is deleted this long after it "
+     "ended (0 = kept for ever)",
+     NULL, NULL, NULL},
 };
 
 int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
@@ -92,9 +117,32 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
 /* The campaigns' fan-out worker, the reminders, and the admin routes of
  * customers (admin_routes.c), campaigns and reminders
  * (campaign_routes.c). */
+wb_campaign_metrics *wb_campaign_metrics_of(const wabot_ctx *ctx)
+{
+    const wabot_module *m = ctx ? wabot_ctx_module(ctx, "campaign") : NULL;
+    return m ? wabot_module_data(m) : NULL;
+}
+
+int64_t wb_reminders_ttl_ms(const wabot_ctx *ctx, const char *org)
+{
+    const wabot_module *m = wabot_ctx_module(ctx, "campaign");
+    int64_t ttl = 0;
+    if (m != NULL)
+        wabot_module_option_int(m, org, OPT_REMINDERS_TTL, &ttl);
+    return ttl;
+}
+
 static int campaign_create(wabot_module *m, void *ud)
 {
     (void)ud;
+    int64_t refresh = 0, keep = 0;
+    wabot_module_option_int(m, NULL, OPT_METRICS_REFRESH, &refresh);
+    wabot_module_option_int(m, NULL, OPT_METRICS_KEEP, &keep);
+    wb_campaign_metrics *cm =
+        wb_campaign_metrics_new(wabot_module_ctx(m), refresh, keep);
+    if (cm == NULL)
+        return WABOT_ERR_NOMEM;
+    wabot_module_set_data(m, cm);
     int rc = wb_campaign_fanout_register(m);
     if (rc == WABOT_OK)
         rc = wb_reminders_create(m);
@@ -104,6 +152,13 @@ static int campaign_create(wabot_module *m, void *ud)
                           : rc;
 }
 
+static void campaign_destroy(wabot_module *m, void *ud)
+{
+    (void)ud;
+    wb_campaign_metrics_free(wabot_module_data(m));
+    wabot_module_set_data(m, NULL);
+}
+
 static const char *const campaign_requires[] = {"admin", NULL};
 
 const wabot_module_def wb_campaign_module = {
@@ -111,4 +166,4 @@ const wabot_module_def wb_campaign_module = {
     "campaigns and reminders: customers, audiences, message templates",
     campaign_requires, campaign_options,
     sizeof campaign_options / sizeof campaign_options[0], NULL,
-    campaign_create, NULL};
+    campaign_create, campaign_destroy};

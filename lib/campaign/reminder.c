@@ -13,6 +13,7 @@
 #include "internal/runtime.h"
 #include "internal/state.h"
 #include "internal/storage.h"
+#include "campaign_metrics.h"
 #include "json_io.h"
 #include "reminder.h"
 #include "tz.h"
@@ -267,6 +268,21 @@ static int build(wabot_ctx *ctx, json_t *in, const char *org, json_t *doc)
     return WABOT_OK;
 }
 
+/* Expired reminders taken out of the indexes per create. */
+#define PRUNE_ON_CREATE 16
+
+static void count_scheduled(wabot_ctx *ctx, const char *org,
+                            const json_t *doc)
+{
+    const char *type = str(doc, "type");
+    wb_campaign_metrics_reminder(ctx, org, type, "scheduled");
+    int64_t at = json_integer_value(json_object_get(doc, "scheduledMs"));
+    int64_t created = json_integer_value(json_object_get(doc, "createdMs"));
+    if (json_integer_value(json_object_get(doc, "nextRunMs")) >
+        (at > created ? at : created))
+        wb_campaign_metrics_reminder(ctx, org, type, "deferred_quiet_hours");
+}
+
 /* The job could not be queued: the reminder must not stay SCHEDULED
  * without one. */
 static void unschedule(wabot_ctx *ctx, const char *org, json_t *doc)
@@ -305,6 +321,12 @@ int wb_rem_create(wabot_ctx *ctx, json_t *in, char **out)
     }
     if (rc == WABOT_OK) {
         wb_count(ctx, "reminders.created", 1);
+        count_scheduled(ctx, org, doc);
+        /* Each create takes a few expired reminders out of the indexes,
+         * so an organisation that never lists them still has bounded
+         * indexes. */
+        if (wb_rem_prune(ctx, org, PRUNE_ON_CREATE) != WABOT_OK)
+            wb_error_clear(ctx);
         if (out)
             rc = wb_campaign_json_out(ctx, doc, out);
     }
@@ -421,10 +443,15 @@ static int list(wabot_ctx *ctx, const char *org, const char *phone,
                 const char *status, int64_t offset, size_t count, char **out)
 {
     char k[256];
+    /* A listing that starts takes the expired reminders out of the
+     * indexes first (a page further on must not move under it). */
+    int rc = offset == 0 ? wb_rem_prune(ctx, org, LIST_MAX) : WABOT_OK;
+    if (rc != WABOT_OK)
+        return rc;
     wb_rem_index_key(k, org, phone, status);
     json_t *ids = json_array(), *arr = json_array();
     int more = 0;
-    int rc = ids && arr ? wb_rem_index_page(ctx, org, k, offset, count, ids,
+    rc = ids && arr ? wb_rem_index_page(ctx, org, k, offset, count, ids,
                                             &more)
                         : wb_error(ctx, WABOT_ERR_NOMEM, "reminder: list");
     if (rc == WABOT_OK)
@@ -483,8 +510,10 @@ int wabot_reminder_stats_json(wabot_ctx *ctx, const char *org, char **out)
         return rc;
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
     json_t *st = json_object(), *ty = json_object();
-    rc = st && ty ? wb_rem_counts(ctx, org, st, ty)
+    rc = st && ty ? wb_rem_prune(ctx, org, LIST_MAX)
                   : wb_error(ctx, WABOT_ERR_NOMEM, "reminder: stats");
+    if (rc == WABOT_OK)
+        rc = wb_rem_counts(ctx, org, st, ty);
     if (rc == WABOT_OK) {
         json_t *o = json_pack("{s:O,s:O}", "by_status", st,
                               "created_by_type", ty);

@@ -59,6 +59,11 @@ void wb_rem_index_key(char *buf, const char *org, const char *phone,
 int wb_rem_counts(wabot_ctx *ctx, const char *org, json_t *by_status,
                   json_t *by_type);
 
+/* Take up to `max` reminders whose record expired (campaign.reminders_ttl)
+ * out of org's indexes, oldest expiry first. Storage status. Listing
+ * offsets after a pruned entry move back by one. */
+int wb_rem_prune(wabot_ctx *ctx, const char *org, size_t max);
+
 /* The job of occurrence n (1-based) of a reminder: its id into buf. */
 void wb_rem_job_id(char *buf, size_t n, const char *org, const char *id,
                    int64_t occurrence);
@@ -70,6 +75,10 @@ int wb_rem_schedule(wabot_ctx *ctx, const char *org, const json_t *doc,
  * `phone` (their time zone, else campaign.timezone). */
 int64_t wb_rem_quiet_release(wabot_ctx *ctx, const char *org,
                              const char *phone, int64_t t_ms);
+
+/* How long a reminder of org is kept once SENT, FAILED or CANCELLED
+ * (campaign.reminders_ttl; 0: for ever). */
+int64_t wb_reminders_ttl_ms(const wabot_ctx *ctx, const char *org);
 
 /* Module wiring (reminder_worker.c): the queue's worker and the invoice
  * hooks. From the campaign module's create. */

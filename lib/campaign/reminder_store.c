@@ -1,9 +1,14 @@
 /* Reminders in storage. Every key of an organisation shares its hash tag,
  * so a reminder and its indexes change in one transaction:
- *   rem:{<org>}:r:<id>          the reminder's JSON (versioned, no TTL)
+ *   rem:{<org>}:r:<id>          the reminder's JSON (versioned; once SENT,
+ *                               FAILED or CANCELLED it expires after
+ *                               campaign.reminders_ttl)
  *   rem:{<org>}:all             sorted: every reminder, by creation time
  *   rem:{<org>}:st:<STATUS>     sorted: reminders in a status, by due time
  *   rem:{<org>}:cu:<phone>      sorted: a customer's reminders, by creation
+ *   rem:{<org>}:exp             sorted: "<STATUS> <phone> <id>" of the
+ *                               ended reminders, by expiry time: what
+ *                               wb_rem_prune takes out of the indexes
  *   rem:{<org>}:type:<TYPE>     counter: reminders created of a type */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +17,7 @@
 #include "internal/ctx.h"
 #include "internal/json_alloc.h"
 #include "internal/storage.h"
+#include "campaign_metrics.h"
 #include "reminder.h"
 #include "wabot/jobs.h"
 #include "wabot/storage.h"
@@ -141,10 +147,32 @@ static int add_indexes(wabot_storage_txn *t, const char *org,
     return rc;
 }
 
+/* An ended reminder's expiry: the record's TTL and its entry in the
+ * expiry index (0: it stays). */
+static int64_t ended_ttl(wabot_ctx *ctx, const char *org, const json_t *doc)
+{
+    int st = wb_rem_status_by_name(str(doc, "status"));
+    if (st < 0 || st == WABOT_REMINDER_SCHEDULED)
+        return 0;
+    return wb_reminders_ttl_ms(ctx, org);
+}
+
+static int add_expiry(wabot_storage_txn *t, wabot_ctx *ctx, const char *org,
+                      const json_t *doc, int64_t ttl)
+{
+    char k[KEY_MAX], member[KEY_MAX];
+    int n = snprintf(member, sizeof member, "%s %s %s", str(doc, "status"),
+                     str(doc, "customerPhone"), str(doc, "id"));
+    key(k, org, "exp", NULL);
+    return wabot_storage_txn_sorted_add(t, k, member, (size_t)n,
+                                        wb_now(ctx) + ttl);
+}
+
 int wb_rem_store(wabot_ctx *ctx, const char *org, const json_t *old,
                  uint64_t version, json_t *doc)
 {
     char k[KEY_MAX];
+    int64_t ttl = ended_ttl(ctx, org, doc);
     char *text = json_dumps(doc, JSON_COMPACT);
     wabot_storage_txn *t = text ? wabot_storage_txn_new(ctx->storage) : NULL;
     if (t == NULL) {
@@ -153,10 +181,12 @@ int wb_rem_store(wabot_ctx *ctx, const char *org, const json_t *old,
     }
     key(k, org, "r", str(doc, "id"));
     int rc = wabot_storage_txn_cas(t, k, old ? version : 0, text,
-                                   strlen(text), 0);
+                                   strlen(text), ttl);
     wb_json_free(text);
     if (rc == WABOT_OK)
         rc = add_indexes(t, org, old, doc);
+    if (rc == WABOT_OK && ttl > 0)
+        rc = add_expiry(t, ctx, org, doc, ttl);
     if (rc == WABOT_OK)
         rc = wabot_storage_txn_commit(t, NULL);
     if (rc == WABOT_ERR_CONFLICT && old == NULL)
@@ -195,6 +225,9 @@ int wb_rem_cancel(wabot_ctx *ctx, const char *org, const char *id,
         json_object_set_new(doc, "reason", json_string(reason));
         json_object_set_new(doc, "updatedMs", json_integer(wb_now(ctx)));
         rc = wb_rem_store(ctx, org, r.doc, r.version, doc);
+        if (rc == WABOT_OK)
+            wb_campaign_metrics_reminder(ctx, org, str(doc, "type"),
+                                         "cancelled");
         json_decref(doc);
         json_decref(r.doc);
         if (rc == WABOT_ERR_CONFLICT)
@@ -271,4 +304,63 @@ void wb_rem_index_key(char *buf, const char *org, const char *phone,
         key(buf, org, "st", status);
     else
         key(buf, org, "all", NULL);
+}
+
+/* Take the reminder an expiry entry names out of the indexes, unless a
+ * reminder with its id exists again (created anew after it expired): then
+ * only the entry goes. */
+static int prune_one(wabot_ctx *ctx, const char *org, const char *member)
+{
+    char status[16], phone[WB_REM_PHONE_MAX + 1], id[WB_REM_ID_MAX + 1];
+    char k[KEY_MAX];
+    char *val = NULL;
+    int rc = WABOT_ERR_NOT_FOUND;
+    int gone = 0; /* a malformed entry: only it goes */
+    if (sscanf(member, "%15s %32s %64s", status, phone, id) == 3) {
+        key(k, org, "r", id);
+        rc = wabot_storage_get(ctx->storage, k, &val, NULL, NULL);
+        wabot_free(val);
+        gone = rc == WABOT_ERR_NOT_FOUND;
+    }
+    if (rc != WABOT_OK && !gone)
+        return rc;
+    wabot_storage_txn *t = wabot_storage_txn_new(ctx->storage);
+    if (t == NULL)
+        return WABOT_ERR_NOMEM;
+    size_t idlen = strlen(id);
+    rc = WABOT_OK;
+    if (gone) {
+        key(k, org, "all", NULL);
+        rc = wabot_storage_txn_sorted_remove(t, k, id, idlen);
+        key(k, org, "cu", phone);
+        if (rc == WABOT_OK)
+            rc = wabot_storage_txn_sorted_remove(t, k, id, idlen);
+        key(k, org, "st", status);
+        if (rc == WABOT_OK)
+            rc = wabot_storage_txn_sorted_remove(t, k, id, idlen);
+    }
+    key(k, org, "exp", NULL);
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_sorted_remove(t, k, member, strlen(member));
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_commit(t, NULL);
+    wabot_storage_txn_free(t);
+    return rc;
+}
+
+int wb_rem_prune(wabot_ctx *ctx, const char *org, size_t max)
+{
+    char k[KEY_MAX];
+    key(k, org, "exp", NULL);
+    wabot_storage_items *it = NULL;
+    int rc = wabot_storage_sorted_range(ctx->storage, k,
+                                        WABOT_STORAGE_SCORE_MIN, wb_now(ctx),
+                                        0, (int64_t)max, 0, &it);
+    size_t n = rc == WABOT_OK ? wabot_storage_items_count(it) : 0;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++)
+        rc = prune_one(ctx, org, wabot_storage_items_key(it, i, NULL));
+    wabot_storage_items_free(it);
+    if (rc != WABOT_OK)
+        return storage_error(ctx, rc, "prune");
+    return WABOT_OK;
 }

@@ -28,6 +28,7 @@
 #include "internal/options.h"
 #include "internal/outbound.h"
 #include "internal/state.h"
+#include "campaign_metrics.h"
 #include "reminder.h"
 #include "wabot/invoice.h"
 #include "wabot/jobs.h"
@@ -171,9 +172,25 @@ static int enqueue(wabot_ctx *ctx, wabot_out *o)
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-static void count_outcome(wabot_ctx *ctx, const json_t *doc,
+/* The event wabot_reminders_total counts for an occurrence that went
+ * (why NULL) or did not. */
+static const char *event_of(const char *why)
+{
+    if (why == NULL)
+        return "fired";
+    if (why == REPLIED)
+        return "skipped_replied";
+    if (strcmp(why, "opted_out") == 0)
+        return "skipped_opted_out";
+    if (strcmp(why, "window_closed") == 0)
+        return "skipped_window_closed";
+    return "failed";
+}
+
+static void count_outcome(wabot_ctx *ctx, const char *org, const json_t *doc,
                           const char *why)
 {
+    wb_campaign_metrics_reminder(ctx, org, str(doc, "type"), event_of(why));
     char name[96], type[32];
     snprintf(type, sizeof type, "%s", str(doc, "type"));
     for (char *p = type; *p; p++)
@@ -259,6 +276,8 @@ static int fire_step(wabot_ctx *ctx, wabot_job *job, const char *org,
                                       now);
     if (at > now) { /* quiet hours began after it was scheduled */
         wb_count(ctx, "reminders.quiet_deferred", 1);
+        wb_campaign_metrics_reminder(ctx, org, str(r->doc, "type"),
+                                     "deferred_quiet_hours");
         wabot_job_retry_in(job, at - now);
         return WABOT_OK;
     }
@@ -273,7 +292,7 @@ static int fire_step(wabot_ctx *ctx, wabot_job *job, const char *org,
     if (rc == WABOT_OK && o)
         rc = enqueue(ctx, o);
     if (rc == WABOT_OK)
-        count_outcome(ctx, r->doc, why);
+        count_outcome(ctx, org, r->doc, why);
     if (rc == WABOT_OK && next_at)
         rc = wb_rem_schedule(ctx, org, d, n + 1, next_at);
     wabot_out_free(o);

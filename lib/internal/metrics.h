@@ -44,4 +44,12 @@ void wb_metrics_job_done(wabot_ctx *ctx, wabot_metric_series **cache,
  * wabot_legacy_forward_duration_seconds: ok (it answered) or error. */
 void wb_metrics_legacy_done(wabot_ctx *ctx, int ok, wb_stopwatch sw);
 
+/* Leave a series out of every export (Prometheus, JSON, snapshots) while
+ * hidden is 1, or show it again (0). Series are never freed before the
+ * context (lookups take no lock), so a module whose label values come and
+ * go (one campaign each) hides the ones that ended to keep the exposition
+ * bounded; the series keeps its value and counts toward max_series.
+ * Any thread; NULL and the overflow series are ignored. */
+void wb_metrics_series_hide(wabot_metric_series *s, int hidden);
+
 #endif

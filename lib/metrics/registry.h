@@ -57,6 +57,7 @@ struct wabot_metric_series {
     char **values;          /* fam->n_labels, immutable */
     _Atomic int64_t count;  /* counter value */
     _Atomic uint64_t bits;  /* gauge value or histogram sum (double bits) */
+    _Atomic int hidden;     /* 1: left out of exports (wb_metrics_series_hide) */
     _Atomic uint64_t buckets[]; /* histogram: n_bounds + 1 (last = +Inf),
                                    not cumulative */
 };

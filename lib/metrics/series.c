@@ -66,6 +66,7 @@ static wabot_metric_series *series_new(wabot_metric_family *f,
     s->hash = h;
     atomic_init(&s->count, 0);
     atomic_init(&s->bits, 0); /* +0.0 */
+    atomic_init(&s->hidden, 0);
     for (size_t i = 0; i < nb; i++)
         atomic_init(&s->buckets[i], 0);
     s->values = (char **)((char *)s + head);
@@ -328,4 +329,10 @@ uint64_t wabot_metrics_family_overflow(const wabot_metric_family *f)
         return 0;
     return atomic_load_explicit(&((wabot_metric_family *)f)->overflow,
                                 memory_order_relaxed);
+}
+
+void wb_metrics_series_hide(wabot_metric_series *s, int hidden)
+{
+    if (s != NULL && s->kind != WB_SERIES_OVERFLOW)
+        atomic_store_explicit(&s->hidden, hidden != 0, memory_order_relaxed);
 }

@@ -119,7 +119,7 @@ static int read_family(const wabot_allocator *a, wb_snap_family *sf)
     for (size_t i = 0; i <= f->mask && sf->n < cap; i++) {
         const wabot_metric_series *s =
             atomic_load_explicit(&f->slots[i], memory_order_acquire);
-        if (!s)
+        if (!s || atomic_load_explicit(&s->hidden, memory_order_relaxed))
             continue;
         wb_snap_series *ss = &sf->series[sf->n++];
         ss->s = s;

@@ -730,6 +730,108 @@ START_TEST(test_progress_refuses_a_bad_version_and_unknown_campaigns)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ */
+/* Metrics                                                             */
+
+/* Whether the exposition holds this exact sample line. */
+static int has_sample(const char *line)
+{
+    char *text = wabot_metrics_prometheus(E.ctx);
+    char want[512];
+    snprintf(want, sizeof want, "\n%s\n", line);
+    int found = strstr(text, want) != NULL;
+    if (!found)
+        fprintf(stderr, "no \"%s\" in:\n%s", line, text);
+    wabot_ctx_mem_free(E.ctx, text);
+    return found;
+}
+
+static int exposition_mentions(const char *what)
+{
+    char *text = wabot_metrics_prometheus(E.ctx);
+    int found = strstr(text, what) != NULL;
+    wabot_ctx_mem_free(E.ctx, text);
+    return found;
+}
+
+static int message_sample(const char *id, const char *outcome, int n)
+{
+    char line[256];
+    snprintf(line, sizeof line,
+             "wabot_campaign_messages{org=\"acme\",campaign=\"%s\","
+             "outcome=\"%s\"} %d",
+             id, outcome, n);
+    return has_sample(line);
+}
+
+/* Past one campaign.metrics_refresh (15 s by default): the loop's
+ * refresh runs. */
+static void refresh(void)
+{
+    tu_clock_advance(&E.clock, 15000);
+    tu_drain(E.ctx);
+}
+
+START_TEST(test_metrics_show_campaigns_by_status_and_messages_by_outcome)
+{
+    customers(0, 10, 5, TU_EPOCH_MS); /* 0 and 5 opted out */
+    char id[64], draft[64];
+    json_decref(create(BODY, id, sizeof id));
+    json_decref(create(DRAFT_BODY, draft, sizeof draft));
+    run_until(fan_out_done, id);
+    receipt("rec-1", "delivered");
+    receipt("rec-2", "delivered");
+    receipt("rec-1", "read");
+    receipt("rec-3", "failed");
+    refresh();
+    ck_assert(has_sample(
+        "wabot_campaigns{org=\"acme\",status=\"COMPLETED\"} 1"));
+    ck_assert(has_sample("wabot_campaigns{org=\"acme\",status=\"DRAFT\"} 1"));
+    ck_assert(has_sample("wabot_campaigns{org=\"acme\",status=\"RUNNING\"} 0"));
+    ck_assert(message_sample(id, "queued", 8));
+    ck_assert(message_sample(id, "sent", 8));
+    ck_assert(message_sample(id, "delivered", 2));
+    ck_assert(message_sample(id, "read", 1));
+    ck_assert(message_sample(id, "failed", 1));
+    ck_assert(message_sample(id, "skipped", 2));
+    ck_assert(message_sample(draft, "queued", 0));
+    /* A move shows at the next refresh. */
+    ck_assert_int_eq(wabot_campaign_cancel(E.ctx, ORG, draft), WABOT_OK);
+    refresh();
+    ck_assert(has_sample("wabot_campaigns{org=\"acme\",status=\"DRAFT\"} 0"));
+    ck_assert(has_sample(
+        "wabot_campaigns{org=\"acme\",status=\"CANCELLED\"} 1"));
+}
+END_TEST
+
+START_TEST(test_a_finished_campaign_leaves_the_exposition_after_metrics_keep)
+{
+    teardown();
+    const char *kv[] = {"rate_sender_per_s", "0", "campaign.metrics_keep",
+                        "3600000", NULL};
+    setup_with(NULL, kv);
+    customers(0, 3, 0, TU_EPOCH_MS);
+    char done[64], draft[64];
+    json_decref(create(BODY, done, sizeof done));
+    run_until(fan_out_done, done);
+    int64_t finished = wabot_ctx_now_ms(E.ctx);
+    json_decref(create(DRAFT_BODY, draft, sizeof draft));
+    refresh();
+    ck_assert(message_sample(done, "sent", 3));
+    /* Just before metrics_keep after it finished: still shown. */
+    tu_clock_advance(&E.clock, finished + 3600000 - 1 -
+                                   wabot_ctx_now_ms(E.ctx) - 15000);
+    refresh();
+    ck_assert(message_sample(done, "sent", 3));
+    refresh();
+    ck_assert(!exposition_mentions(done));
+    ck_assert(message_sample(draft, "queued", 0)); /* not finished */
+    ck_assert(has_sample(
+        "wabot_campaigns{org=\"acme\",status=\"COMPLETED\"} 1"));
+}
+END_TEST
+
 Suite *campaigns_suite(void)
 {
     Suite *s = suite_create("campaigns");
@@ -752,6 +854,8 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
     tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
     tcase_add_test(tc, test_progress_refuses_a_bad_version_and_unknown_campaigns);
+    tcase_add_test(tc, test_metrics_show_campaigns_by_status_and_messages_by_outcome);
+    tcase_add_test(tc, test_a_finished_campaign_leaves_the_exposition_after_metrics_keep);
     suite_add_tcase(s, tc);
     return s;
 }

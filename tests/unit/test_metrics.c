@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "testutil.h"
 
 static const char *const no_labels[1] = {NULL};
@@ -358,6 +359,44 @@ START_TEST(test_series_limit_counts_overflowed_updates)
 }
 END_TEST
 
+/* wb_metrics_series_hide (lib/internal/metrics.h): modules whose label
+ * values come and go (one campaign each) keep the exposition bounded. */
+START_TEST(test_a_hidden_series_leaves_every_export_until_shown_again)
+{
+    tu_env e;
+    tu_env_init(&e);
+    const char *const labels[] = {"campaign"};
+    wabot_metric_def d = def_of("app_campaign_messages", "", WABOT_METRIC_GAUGE,
+                                labels, 1, NULL, 0);
+    wabot_metric_family *f = reg(e.ctx, &d);
+    wabot_metric_series *a = series1(f, "a"), *b = series1(f, "b");
+    wabot_metrics_gauge_set(a, 3);
+    wabot_metrics_gauge_set(b, 4);
+    wb_metrics_series_hide(a, 1);
+    ck_assert(prom(e.ctx, "app_campaign_messages{campaign=\"a\"}") == -1);
+    ck_assert(prom(e.ctx, "app_campaign_messages{campaign=\"b\"}") == 4);
+    wabot_metrics_snapshot *snap = NULL;
+    ck_assert_int_eq(wabot_metrics_snapshot_take(e.ctx, &snap), WABOT_OK);
+    size_t seen = 0;
+    for (size_t i = 0; i < wabot_metrics_snapshot_count(snap); i++)
+        seen += strcmp(wabot_metrics_snapshot_name(snap, i),
+                       "app_campaign_messages") == 0;
+    ck_assert_uint_eq(seen, 1);
+    wabot_metrics_snapshot_free(snap);
+    /* Every series hidden: the family leaves the text, as an empty one. */
+    wb_metrics_series_hide(b, 1);
+    char *text = wabot_metrics_prometheus(e.ctx);
+    ck_assert_ptr_null(strstr(text, "app_campaign_messages"));
+    wabot_ctx_mem_free(e.ctx, text);
+    /* Updates while hidden are kept; shown again with the value. */
+    wabot_metrics_gauge_set(a, 5);
+    wb_metrics_series_hide(a, 0);
+    ck_assert(prom(e.ctx, "app_campaign_messages{campaign=\"a\"}") == 5);
+    wb_metrics_series_hide(NULL, 1); /* ignored */
+    tu_env_free(&e);
+}
+END_TEST
+
 /* ---- Prometheus text ----------------------------------------------- */
 
 /* Three families with known values; registered out of name order. */
@@ -673,6 +712,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_value_equal_to_a_bound_goes_into_that_bucket);
     tcase_add_test(tc, test_eight_threads_lose_no_update_on_one_series);
     tcase_add_test(tc, test_series_limit_counts_overflowed_updates);
+    tcase_add_test(tc, test_a_hidden_series_leaves_every_export_until_shown_again);
     tcase_add_test(tc, test_prometheus_text_of_a_small_fixture_is_exact);
     tcase_add_test(tc, test_prometheus_escapes_label_values_and_help);
     tcase_add_test(tc, test_json_has_families_in_the_documented_shape);

@@ -16,6 +16,7 @@
 #include "testutil.h"
 #include "wabot/campaign.h"
 #include "wabot/invoice.h"
+#include "wabot/metrics.h"
 #include "wabot/send.h"
 
 static tu_env E;
@@ -776,6 +777,131 @@ START_TEST(test_ten_thousand_reminders_fire_once_each_within_a_step)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Metrics and expiry                                                  */
+
+/* The exposition holds this exact sample line. */
+static void assert_sample(const char *line)
+{
+    char *text = wabot_metrics_prometheus(E.ctx);
+    char want[512];
+    snprintf(want, sizeof want, "\n%s\n", line);
+    ck_assert_msg(strstr(text, want) != NULL, "no \"%s\" in:\n%s", line,
+                  text);
+    wabot_ctx_mem_free(E.ctx, text);
+}
+
+#define EVENT(ev, n)                                                         \
+    "wabot_reminders_total{org=\"default\",type=\"APPOINTMENT\","         \
+    "event=\"" ev "\"} " #n
+
+START_TEST(test_metrics_count_scheduled_deferred_fired_skipped_and_cancelled)
+{
+    const char *kv[] = {"", "campaign.quiet_hours", "21:00-08:00", NULL};
+    setup_with(NULL, kv);
+    with_window_fallback();
+    upsert("default", "{\"phone\":\"+15550101\",\"opted_out\":true}");
+    advance_to(iso("2026-01-01T10:00:00Z"));
+    json_t *day = create_for("+15550100", "2026-01-01T12:00:00Z", NULL);
+    json_t *out = create_for("+15550101", "2026-01-01T12:00:00Z", NULL);
+    json_t *night = create_for("+15550100", "2026-01-01T22:00:00Z", NULL);
+    json_t *off = create_for("+15550100", "2026-01-01T13:00:00Z", NULL);
+    ck_assert_int_eq(num(night, "nextRunMs"), iso("2026-01-02T08:00:00Z"));
+    ck_assert_int_eq(wabot_reminder_cancel(E.ctx, "default", str(off, "id")),
+                     WABOT_OK);
+    assert_sample(EVENT("scheduled", 4));
+    assert_sample(EVENT("deferred_quiet_hours", 1));
+    assert_sample(EVENT("cancelled", 1));
+    advance_to(iso("2026-01-01T12:00:00Z"));
+    assert_sample(EVENT("fired", 1));
+    assert_sample(EVENT("skipped_opted_out", 1));
+    advance_to(iso("2026-01-02T07:59:59Z"));
+    assert_sample(EVENT("fired", 1));
+    advance_to(iso("2026-01-02T08:00:00Z"));
+    assert_sample(EVENT("fired", 2));
+    ck_assert_uint_eq(sent(), 2);
+    json_decref(day);
+    json_decref(out);
+    json_decref(night);
+    json_decref(off);
+}
+END_TEST
+
+#ifndef REMINDERS_REDIS
+/* How often id is on the first page of the org's listing. */
+static int listed(const char *id)
+{
+    char *text = NULL;
+    ck_assert_int_eq(wabot_reminder_list_json(E.ctx, "default", NULL, NULL,
+                                              "0", 1000, &text),
+                     WABOT_OK);
+    json_t *page = parse_out(text);
+    int found = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(page, "reminders"), i, v)
+        found += strcmp(str(v, "id"), id) == 0;
+    json_decref(page);
+    return found;
+}
+#endif
+
+START_TEST(test_an_ended_reminder_is_kept_for_its_ttl_then_gone_from_lists)
+{
+    /* A day for this organisation, the 30-day default for the others. */
+    const char *kv[] = {"default", "campaign.reminders_ttl", "86400000",
+                        NULL};
+    setup_with(NULL, kv);
+    with_window_fallback();
+    json_t *done = create_for("+15550100", "2026-01-01T01:00:00Z", NULL);
+    json_t *gone = create_for("+15550101", "2026-01-01T01:00:00Z", NULL);
+    json_t *later = create_for("+15550100", "2026-01-10T01:00:00Z", NULL);
+    ck_assert_int_eq(wabot_reminder_cancel(E.ctx, "default", str(gone, "id")),
+                     WABOT_OK);
+    advance_to(iso("2026-01-01T01:00:00Z"));
+    assert_status("default", str(done, "id"), "SENT", NULL);
+#ifdef REMINDERS_REDIS
+    /* Redis expires keys on its own clock, not the test's: the record
+     * carries the TTL. */
+    char args[160], ttl[64] = "";
+    snprintf(args, sizeof args, "PTTL wabot:rem:{default}:r:%s",
+             str(done, "id"));
+    ck_assert_int_eq(rh_cli(&g_srv, args, ttl, sizeof ttl), 0);
+    long long ms = strtoll(ttl, NULL, 10);
+    ck_assert_msg(ms > 86400000LL - 600000 && ms <= 86400000LL, "PTTL %s",
+                  ttl);
+    (void)later;
+#else
+    advance_to(iso("2026-01-01T23:59:59Z"));
+    ck_assert_int_eq(listed(str(done, "id")), 1);
+    ck_assert_int_eq(listed(str(gone, "id")), 1);
+    advance_to(iso("2026-01-02T01:00:00Z"));
+    ck_assert_int_eq(listed(str(done, "id")), 0);
+    ck_assert_int_eq(listed(str(gone, "id")), 0);
+    ck_assert_int_eq(listed(str(later, "id")), 1); /* SCHEDULED: no TTL */
+    char *out = NULL;
+    ck_assert_int_eq(wabot_reminder_get_json(E.ctx, "default",
+                                             str(done, "id"), &out),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_uint_eq(list_all(NULL, NULL), 1);
+    ck_assert_uint_eq(list_all("+15550100", NULL), 1);
+    ck_assert_uint_eq(list_all(NULL, "SENT"), 0);
+    ck_assert_uint_eq(list_all(NULL, "CANCELLED"), 0);
+    ck_assert_int_eq(wabot_reminder_stats_json(E.ctx, "default", &out),
+                     WABOT_OK);
+    json_t *st = parse_out(out);
+    json_t *by = json_object_get(st, "by_status");
+    ck_assert_int_eq(num(by, "SENT"), 0);
+    ck_assert_int_eq(num(by, "CANCELLED"), 0);
+    ck_assert_int_eq(num(by, "SCHEDULED"), 1);
+    json_decref(st);
+#endif
+    json_decref(done);
+    json_decref(gone);
+    json_decref(later);
+}
+END_TEST
+
 static Suite *reminders_suite(void)
 {
     Suite *s = suite_create("reminders");
@@ -799,6 +925,8 @@ static Suite *reminders_suite(void)
     tcase_add_test(tc, test_a_reply_before_it_fires_cancels_it);
     tcase_add_test(tc, test_an_issued_invoice_gets_a_payment_due_reminder_paid_cancels_it);
     tcase_add_test(tc, test_ten_thousand_reminders_fire_once_each_within_a_step);
+    tcase_add_test(tc, test_metrics_count_scheduled_deferred_fired_skipped_and_cancelled);
+    tcase_add_test(tc, test_an_ended_reminder_is_kept_for_its_ttl_then_gone_from_lists);
     suite_add_tcase(s, tc);
     TCase *pure = tcase_create("time");
     tcase_add_test(pure, test_zone_offsets_follow_the_tz_database_and_its_rule);
