@@ -89,6 +89,72 @@ static json_t *queue_json(wabot_ctx *ctx, const char *queue)
                      (json_int_t)c[WABOT_JOB_DELAYED]);
 }
 
+#define LEGACY_BUCKET "wabot_legacy_forward_duration_seconds_bucket"
+
+/* Cumulative counts of the legacy forwarder's histogram, both outcomes
+ * added, at each bound (in the order the snapshot lists them); returns
+ * how many bounds (the last is +Inf). */
+static size_t legacy_buckets(const wabot_metrics_snapshot *s, double *le,
+                             double *count, size_t max)
+{
+    size_t n = 0, pos = 0;
+    for (size_t i = 0; i < wabot_metrics_snapshot_count(s); i++) {
+        if (strcmp(wabot_metrics_snapshot_name(s, i), LEGACY_BUCKET) != 0)
+            continue;
+        const char *v = NULL;
+        for (size_t j = 0; j < wabot_metrics_snapshot_label_count(s, i); j++)
+            if (strcmp(wabot_metrics_snapshot_label_name(s, i, j), "le") == 0)
+                v = wabot_metrics_snapshot_label_value(s, i, j);
+        if (v == NULL || pos >= max)
+            continue;
+        if (pos == n) { /* the first outcome's series teaches the bounds */
+            le[n] = strcmp(v, "+Inf") == 0 ? -1 : strtod(v, NULL);
+            count[n++] = 0;
+        }
+        count[pos] += wabot_metrics_snapshot_value(s, i);
+        pos = strcmp(v, "+Inf") == 0 ? 0 : pos + 1;
+    }
+    return n;
+}
+
+/* The q-quantile in ms, interpolated inside its bucket (the last finite
+ * bound when it falls in +Inf). */
+static double quantile_ms(const double *le, const double *count, size_t n,
+                          double q)
+{
+    double want = q * count[n - 1], prev_count = 0, prev_le = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (count[i] >= want) {
+            if (le[i] < 0)
+                return prev_le * 1000.0;
+            double in = count[i] - prev_count;
+            double f = in > 0 ? (want - prev_count) / in : 1;
+            return (prev_le + (le[i] - prev_le) * f) * 1000.0;
+        }
+        prev_count = count[i];
+        prev_le = le[i];
+    }
+    return prev_le * 1000.0;
+}
+
+/* The legacy bot's latency as the forwarder measured it (since the
+ * process started): {"count":n,"p50":ms,"p99":ms}, quantiles null before
+ * the first forward. */
+static json_t *legacy_latency(wabot_ctx *ctx)
+{
+    double le[32], count[32];
+    size_t n = 0;
+    wabot_metrics_snapshot *s = NULL;
+    if (wabot_metrics_snapshot_take(ctx, &s) == WABOT_OK)
+        n = legacy_buckets(s, le, count, 32);
+    wabot_metrics_snapshot_free(s);
+    if (n == 0 || count[n - 1] <= 0)
+        return json_pack("{s:i,s:n,s:n}", "count", 0, "p50", "p99");
+    return json_pack("{s:I,s:f,s:f}", "count", (json_int_t)count[n - 1],
+                     "p50", quantile_ms(le, count, n, 0.5), "p99",
+                     quantile_ms(le, count, n, 0.99));
+}
+
 static json_t *monitoring_json(wabot_ctx *ctx)
 {
     json_t *root = json_object(), *fresh = json_object(),
@@ -100,11 +166,13 @@ static json_t *monitoring_json(wabot_ctx *ctx)
     for (size_t i = 0; i < N_QUEUES; i++)
         json_object_set_new(queues, QUEUE_SHOWN[i],
                             queue_json(ctx, QUEUE_NAMES[i]));
-    /* The legacy side as the migration module's forwarder saw it. */
+    /* The legacy side as the migration module's forwarder saw it: how
+     * many, how many failed, how fast. */
     json_t *old = json_pack(
-        "{s:I, s:I}", "messages",
+        "{s:I, s:I, s:o}", "messages",
         (json_int_t)wabot_metrics_counter(ctx, "migration.legacy"), "errors",
-        (json_int_t)wabot_metrics_counter(ctx, "migration.legacy_errors"));
+        (json_int_t)wabot_metrics_counter(ctx, "migration.legacy_errors"),
+        "latency_ms", legacy_latency(ctx));
     int64_t now = wabot_ctx_now_ms(ctx);
     time_t secs = (time_t)(now / 1000);
     struct tm tm;

@@ -315,6 +315,7 @@ START_TEST(test_the_legacy_bots_latency_is_a_histogram_by_outcome)
 }
 END_TEST
 
+
 START_TEST(test_a_failing_legacy_bot_answers_502_so_the_provider_redelivers)
 {
     legacy_bot lb = {.fail = 1};
@@ -418,6 +419,48 @@ static wabot_http_response *admin_call(const char *method, const char *auth,
     return r;
 }
 
+/* /monitoring's "old": what the forwarder saw, latency included (the
+ * replaced system's side-by-side stats). */
+START_TEST(test_monitoring_old_side_has_the_legacy_bots_latency)
+{
+    teardown();
+    setup_with(with_token);
+    wabot_http_header h = {"Authorization", "Bearer s3cret"};
+    wabot_http_response *r = NULL;
+    ck_assert_int_eq(wabot_http_handle(E.ctx, "GET", "/whatsapp-v2/monitoring",
+                                       &h, 1, NULL, 0, &r),
+                     WABOT_OK);
+    ck_assert_ptr_nonnull(strstr(wabot_http_response_body(r, NULL),
+                                 "\"latency_ms\":{\"count\":0,\"p50\":null,"
+                                 "\"p99\":null}"));
+    wabot_http_response_free(r);
+
+    legacy_bot lb = {.takes_ms = 30};
+    ck_assert_int_eq(wabot_migration_set_legacy(E.ctx, legacy, &lb), WABOT_OK);
+    ck_assert_int_eq(wabot_migration_set_percent(E.ctx, 0), WABOT_OK);
+    char sid[16], from[32];
+    for (int i = 0; i < 10; i++) { /* nine of 30 ms, one of 3 s */
+        lb.takes_ms = i == 9 ? 3000 : 30;
+        snprintf(sid, sizeof sid, "SM7%d", i);
+        snprintf(from, sizeof from, "%%2B1555000070%d", i);
+        wabot_http_response_free(post_twilio(sid, from));
+    }
+    ck_assert_int_eq(wabot_http_handle(E.ctx, "GET", "/whatsapp-v2/monitoring",
+                                       &h, 1, NULL, 0, &r),
+                     WABOT_OK);
+    json_t *j = json_loads(wabot_http_response_body(r, NULL), 0, NULL);
+    wabot_http_response_free(r);
+    json_t *lat = json_object_get(json_object_get(j, "old"), "latency_ms");
+    ck_assert_int_eq(json_integer_value(json_object_get(lat, "count")), 10);
+    /* p50 in the 25..50 ms bucket, p99 in the 2.5..5 s one */
+    double p50 = json_real_value(json_object_get(lat, "p50"));
+    double p99 = json_real_value(json_object_get(lat, "p99"));
+    ck_assert_msg(p50 > 25 && p50 <= 50, "p50 %f", p50);
+    ck_assert_msg(p99 > 2500 && p99 <= 5000, "p99 %f", p99);
+    json_decref(j);
+}
+END_TEST
+
 START_TEST(test_admin_route_is_off_without_a_token)
 {
     ck_assert_int_eq(wabot_admin_enabled(E.ctx), 0);
@@ -502,6 +545,7 @@ Suite *migration_suite(void)
     tcase_add_test(tc, test_legacy_customers_reach_the_legacy_bot_with_the_original_request);
     tcase_add_test(tc, test_a_failing_legacy_bot_answers_502_so_the_provider_redelivers);
     tcase_add_test(tc, test_the_legacy_bots_latency_is_a_histogram_by_outcome);
+    tcase_add_test(tc, test_monitoring_old_side_has_the_legacy_bots_latency);
     tcase_add_test(tc, test_without_a_legacy_handler_nothing_is_diverted);
     tcase_add_test(tc, test_a_mixed_meta_batch_is_split_then_forwarded_whole);
     tcase_add_test(tc, test_admin_route_is_off_without_a_token);

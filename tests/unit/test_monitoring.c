@@ -88,7 +88,8 @@ START_TEST(test_monitoring_has_the_replaced_dashboards_shape)
         "\"orderProcessing\":{\"waiting\":0,\"active\":0,\"completed\":0,"
         "\"failed\":0,\"delayed\":0}",
         "\"invoices\":{", "\"reminders\":{", "\"campaigns\":{",
-        "\"old\":{\"messages\":0,\"errors\":0}",
+        "\"old\":{\"messages\":0,\"errors\":0,\"latency_ms\":{"
+        "\"count\":0,\"p50\":null,\"p99\":null}}",
         "\"timestamp\":\"2026-01-01T00:00:00.000Z\""};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         ck_assert_msg(strstr(body, parts[i]) != NULL, "%s not in %s",
