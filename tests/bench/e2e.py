@@ -177,6 +177,9 @@ class Stack:
             "WABOT_INBOUND_RATE_COUNT": env.get("WABOT_INBOUND_RATE_COUNT", "1000000"),
             "WABOT_RATE_SENDER_PER_S": env.get("WABOT_RATE_SENDER_PER_S", "0"),
             "WABOT_RATE_PAIR_PERIOD_MS": env.get("WABOT_RATE_PAIR_PERIOD_MS", "0"),
+            # wrk's 64 connections and the sampler all come from 127.0.0.1;
+            # a provider's come from many addresses.
+            "WABOT_MAX_CONNS_PER_CLIENT": env.get("WABOT_MAX_CONNS_PER_CLIENT", "1024"),
         })
         if redis:
             env["REDIS_HOST"] = "127.0.0.1"
