@@ -78,4 +78,12 @@ int sp_stop(server_proc *p, int sig, int timeout_ms, int *status);
 /* Kill the child if still running, join the reader, free everything. */
 void sp_free(server_proc *p);
 
+/* A loopback TCP port nothing listens on now (for a server the test
+ * starts on it, or whose own URL must name it in advance); -1 if none. */
+int sp_free_port(void);
+
+/* Sleep ms milliseconds (tests that poll something outside the process
+ * with a deadline). */
+void sp_sleep_ms(long ms);
+
 #endif

@@ -35,28 +35,6 @@ static rh_server redis;
 static fp_server *fp;
 static server_proc first, second;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* A port nothing listens on now (the first server binds it, so its own
- * StatusCallback URL can name it). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void start(server_proc *p, int port, int receipts)
 {
     char redis_var[40], base_var[200], listen_var[64], cb_var[160];
@@ -115,19 +93,19 @@ static void send_and_kill(const char *sid, const char *to, int receipts,
 {
     fp_fault hold = {.kind = FP_FAULT_DELAY, .delay_ms = 60000};
     ck_assert_int_eq(fp_fault_push(fp, FP_TWILIO, &hold, 1), 0);
-    start(&first, free_port(), receipts);
+    start(&first, sp_free_port(), receipts);
     ck_assert_int_eq(post(&first, sid, to), 200);
     for (int i = 0; i < 1000 && fp_count_to(fp, to) == 0; i++)
-        sleep_ms(10);
+        sp_sleep_ms(10);
     ck_assert_uint_eq(fp_count_to(fp, to), 1);
     if (receipts) /* the callback reached the first server before it died */
         for (int i = 0; i < 1000 &&
                         fp_status_callbacks_sent(fp) == callbacks_before;
              i++)
-            sleep_ms(10);
+            sp_sleep_ms(10);
     int st = 0;
     ck_assert_int_eq(sp_stop(&first, SIGKILL, 10000, &st), 0);
-    start(&second, free_port(), receipts);
+    start(&second, sp_free_port(), receipts);
 }
 
 START_TEST(test_a_send_in_flight_at_a_kill_whose_receipt_came_is_not_sent_again)
@@ -142,7 +120,7 @@ START_TEST(test_a_send_in_flight_at_a_kill_whose_receipt_came_is_not_sent_again)
                   "the second server did not reconcile the send");
     ck_assert_uint_eq(sp_count_lines(&second, SP_STDERR, "outcome unknown"),
                       1);
-    sleep_ms(1500); /* a resend, if any, would show now */
+    sp_sleep_ms(1500); /* a resend, if any, would show now */
     ck_assert_uint_eq(fp_count_to(fp, "+14155550101"), 1);
     sp_free(&first);
     sp_free(&second);
@@ -158,8 +136,8 @@ START_TEST(test_without_receipts_a_send_in_flight_at_a_kill_is_sent_again_once)
     ck_assert_uint_eq(sp_count_lines(&second, SP_STDERR, "outcome unknown"),
                       1);
     for (int i = 0; i < 1000 && fp_count_to(fp, "+14155550102") < 2; i++)
-        sleep_ms(10);
-    sleep_ms(1500);
+        sp_sleep_ms(10);
+    sp_sleep_ms(1500);
     ck_assert_uint_eq(fp_count_to(fp, "+14155550102"), 2);
     sp_free(&first);
     sp_free(&second);

@@ -45,26 +45,6 @@ static const char *server_path;
 static rh_server redis;
 static fp_server *fp;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* A server on `port`; its status callbacks (when `callback_port` > 0) go
  * to the server on callback_port. */
 static void start(server_proc *p, int port, int callback_port)
@@ -150,7 +130,7 @@ static void *client_main(void *arg)
                 http_client_free(c);
                 return NULL;
             }
-            sleep_ms(50);
+            sp_sleep_ms(50);
         }
         atomic_fetch_add(&l->answered, 1);
     }
@@ -194,9 +174,9 @@ static size_t settle(int *counts)
             if (!missing)
                 break;
         }
-        sleep_ms(100);
+        sp_sleep_ms(100);
     }
-    sleep_ms(5000);
+    sp_sleep_ms(5000);
     return count_replies(counts);
 }
 
@@ -208,9 +188,9 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
     memset(&a, 0, sizeof a);
     memset(&a2, 0, sizeof a2);
     memset(&b, 0, sizeof b);
-    int port_b = free_port();
+    int port_b = sp_free_port();
     start(&b, port_b, receipts ? port_b : 0);
-    start(&a, free_port(), receipts ? port_b : 0);
+    start(&a, sp_free_port(), receipts ? port_b : 0);
 
     load l = {.port_b = port_b};
     atomic_init(&l.next, 0);
@@ -222,13 +202,13 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
         ck_assert_int_eq(pthread_create(&th[t], NULL, client_main, &l), 0);
 
     while (atomic_load(&l.answered) < KILL_AT)
-        sleep_ms(5);
+        sp_sleep_ms(5);
     int st = 0;
     ck_assert_int_eq(sp_stop(&a, SIGKILL, 10000, &st), 0);
     atomic_store(&l.port_a, 0);
     while (atomic_load(&l.answered) < RESTART_AT)
-        sleep_ms(5);
-    start(&a2, free_port(), receipts ? port_b : 0);
+        sp_sleep_ms(5);
+    start(&a2, sp_free_port(), receipts ? port_b : 0);
     atomic_store(&l.port_a, a2.port);
     for (int t = 0; t < CLIENTS; t++)
         pthread_join(th[t], NULL);

@@ -162,22 +162,6 @@ END_TEST
 
 /* ---- through wabot-server ------------------------------------------- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static const char payload[] =
     "{\"org\":\"shop\",\"customer\":\"+14155550123\",\"currency\":\"USD\","
     "\"key\":\"order-1001\",\"lines\":[{\"sku\":\"COKE\",\"name\":\"Coke\","
@@ -206,7 +190,7 @@ START_TEST(test_server_worker_sends_a_document_served_at_its_signed_url)
     ck_assert_ptr_nonnull(server_path);
     fp_server *fp = fp_start(NULL);
     ck_assert_ptr_nonnull(fp);
-    int port = free_port();
+    int port = sp_free_port();
     char listen[64], public_url[64], rport[32], api[160];
     snprintf(listen, sizeof listen, "WABOT_LISTEN=127.0.0.1:%d", port);
     snprintf(public_url, sizeof public_url, "http://127.0.0.1:%d", port);

@@ -38,22 +38,6 @@
 static const char *server_path;
 static rh_server redis;
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 typedef struct shop {
     fp_provider provider;
     const char *prefix; /* the server's Redis keys: one set per provider */
@@ -70,7 +54,7 @@ static void shop_start(shop *s, fp_provider provider)
     s->prefix = provider == FP_TWILIO ? "shop-tw:" : "shop-meta:";
     s->fp = fp_start(NULL);
     ck_assert_ptr_nonnull(s->fp);
-    int port = free_port();
+    int port = sp_free_port();
     ck_assert_int_gt(port, 0);
     char listen[64], pub[80], rport[32], prefix[64], api[160];
     snprintf(listen, sizeof listen, "WABOT_LISTEN=127.0.0.1:%d", port);
