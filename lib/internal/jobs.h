@@ -99,12 +99,6 @@ typedef struct wb_sched_poll {
 } wb_sched_poll;
 
 typedef struct wb_sched_batch {
-    /* recover (as vt->recover) then reserve up to max jobs (as
-     * vt->reserve, each into out[i], cleared), one atomic step. */
-    int (*reserve_many)(void *impl, const char *queue, int64_t now_ms,
-                        int64_t lease_ms, int32_t max_stalls, size_t max,
-                        wabot_job_info *const *out, size_t *got,
-                        int32_t *recovered);
     /* vt->complete for each job; results[i] its status. WABOT_OK when the
      * batch ran (see results), else a storage failure for all. */
     int (*complete_many)(void *impl, const char *queue, size_t n,
@@ -113,7 +107,8 @@ typedef struct wb_sched_batch {
     /* For each of n queues: reserve_many (max may be 0), then next_due of
      * what is left, each queue its own atomic step, all in one round
      * trip. WABOT_OK when the calls ran (outcomes in polls[i].rc), else a
-     * failure for all. NULL: the wrapper calls the others per queue. */
+     * failure for all. The reserve of each queue is one atomic step:
+     * recover (as vt->recover), then up to max reserves (as vt->reserve). */
     int (*poll_many)(void *impl, size_t n, wb_sched_poll *polls,
                      int64_t now_ms, int64_t lease_ms, int32_t max_stalls);
 } wb_sched_batch;

@@ -397,12 +397,15 @@ int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
         return WABOT_ERR_INVAL;
     for (size_t i = 0; i < max; i++)
         wb_job_info_clear(out[i]);
-    if (s->batch != NULL) {
-        int rc = s->batch->reserve_many(s->impl, queue, now_ms, lease_ms,
-                                        max_stalls, max, out, got,
-                                        recovered);
-        if (rc != WABOT_OK || *got > max)
-            *got = 0;
+    if (s->batch != NULL) { /* one queue's poll: a round trip */
+        wb_sched_poll p = {.queue = queue, .max = max, .out = out,
+                           .poll = 1};
+        int rc = s->batch->poll_many(s->impl, 1, &p, now_ms, lease_ms,
+                                     max_stalls);
+        if (rc == WABOT_OK)
+            rc = p.rc;
+        *got = rc == WABOT_OK && p.got <= max ? p.got : 0;
+        *recovered = p.recovered;
         return rc;
     }
     wabot_scheduler_recover(s, queue, now_ms, max_stalls, recovered);
@@ -443,7 +446,7 @@ int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
         if (p->rc != WABOT_OK)
             return WABOT_ERR_INVAL;
     }
-    if (s->batch != NULL && s->batch->poll_many != NULL) {
+    if (s->batch != NULL) {
         int rc = s->batch->poll_many(s->impl, n, polls, now_ms, lease_ms,
                                      max_stalls);
         for (size_t i = 0; i < n; i++) {

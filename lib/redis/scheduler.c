@@ -82,28 +82,12 @@ static wb_redis_script retry_failed_script = WB_REDIS_SCRIPT(
 /* Batches: the single-job scripts' bodies as functions of (KEYS, ARGV),
  * run several times in one script (one round trip, one atomic step).
  *
- * reserve_many: KEYS ready delayed active token failed seq; ARGV prefix
- * base now lease_until max_stalls max -> {recovered, job...}, each job
- * as reserve returns it. */
-static wb_redis_script reserve_many_script = WB_REDIS_SCRIPT(
-    "scheduler.reserve_many",
-    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
-    "local function reserve(KEYS, ARGV)\n" SCHED_LUA_RESERVE "\nend\n"
-    "local out = {recover({KEYS[3], KEYS[1], KEYS[5], KEYS[6]},\n"
-    "                     {ARGV[1], ARGV[2], ARGV[3], ARGV[5]})}\n"
-    "for i = 1, tonumber(ARGV[6]) do\n"
-    "  local r = reserve({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},\n"
-    "                    {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})\n"
-    "  if type(r) ~= 'table' then break end\n"
-    "  out[#out + 1] = r\n"
-    "end\n"
-    "return out\n");
-
-/* poll: reserve_many, then next_due of what is left: KEYS ready delayed
- * active token failed seq; ARGV as reserve_many (max may be 0) -> {recovered,
- * due, job...}, due as next_due answers. The worker runs one per queue,
- * pipelined (wb_sched_batch.poll_many): every queue in one round trip,
- * each script still on one queue's slot. */
+ * poll: recover, reserve up to max jobs, then next_due of what is left:
+ * KEYS ready delayed active token failed seq; ARGV prefix base now
+ * lease_until max_stalls max (may be 0) -> {recovered, due, job...}, each
+ * job as reserve returns it, due as next_due answers. The worker runs one
+ * per queue, pipelined (wb_sched_batch.poll_many): every queue in one
+ * round trip, each script still on one queue's slot. */
 static wb_redis_script poll_script = WB_REDIS_SCRIPT(
     "scheduler.poll",
     "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
@@ -624,49 +608,6 @@ static int rs_trim(void *impl, const char *queue, int32_t state,
 /* At most this many jobs per batch script (the worker asks for fewer). */
 #define BATCH_MAX 256
 
-static int rs_reserve_many(void *impl, const char *queue, int64_t now_ms,
-                           int64_t lease_ms, int32_t max_stalls, size_t max,
-                           wabot_job_info *const *out, size_t *got,
-                           int32_t *recovered)
-{
-    rsched *s = impl;
-    qkeys k;
-    qkeys_init(&k, queue, NULL);
-    if (max > BATCH_MAX)
-        max = BATCH_MAX;
-    char now[NUM_MAX], until[NUM_MAX], stalls[NUM_MAX], count[NUM_MAX];
-    fmt_i64(now, now_ms);
-    fmt_i64(until, add_sat(now_ms, lease_ms));
-    fmt_i64(stalls, max_stalls);
-    fmt_i64(count, (int64_t)max);
-    const char *keys[] = {k.ready, k.delayed, k.active, k.token, k.failed,
-                          k.seq};
-    const char *args[] = {wb_redis_prefix(s->r), k.base, now, until, stalls,
-                          count};
-    redisReply *rep = NULL;
-    int rc = wb_redis_eval(s->r, &reserve_many_script, 6, keys, 6, args,
-                           NULL, &rep);
-    if (rc != WABOT_OK)
-        return rc;
-    long long moved = 0;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-        rep->elements > max + 1 ||
-        !wb_redis_reply_int(rep->element[0], &moved)) {
-        freeReplyObject(rep);
-        return wb_redis_fail(s->r, "scheduler: unexpected batch reply");
-    }
-    *recovered = (int32_t)(moved > INT32_MAX ? INT32_MAX : moved);
-    for (size_t i = 1; i < rep->elements && rc == WABOT_OK; i++) {
-        rc = read_record(s, rep->element[i], NULL, out[i - 1]);
-        if (rc == WABOT_OK)
-            (*got)++;
-    }
-    freeReplyObject(rep);
-    /* The jobs read before a malformed one are reserved: hand them out
-     * (the rest come back after their lease). */
-    return *got > 0 ? WABOT_OK : rc;
-}
-
 /* The keys and arguments of one queue's poll script. */
 typedef struct poll_args {
     qkeys k;
@@ -855,8 +796,7 @@ static int rs_complete_many(void *impl, const char *queue, size_t n,
     return rs_poll_many(impl, 1, &p, now_ms, 1, 0);
 }
 
-static const wb_sched_batch redis_batch = {rs_reserve_many,
-                                           rs_complete_many, rs_poll_many};
+static const wb_sched_batch redis_batch = {rs_complete_many, rs_poll_many};
 
 static void rs_destroy(void *impl)
 {
