@@ -104,14 +104,16 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    const char **args, const size_t *arglens,
                    redisReply **out);
 
-/* One call of a pipelined script run: keys (without the prefix, NUL-
- * terminated) and arguments (NUL-terminated). */
+/* One call of a pipelined script run: keys (without the prefix) and
+ * arguments, NUL-terminated unless their lengths are given. */
 typedef struct wb_redis_call {
     size_t nkeys;
     const char *const *keys;
     size_t nargs;
     const char *const *args;
     wb_redis_script *script; /* NULL: the pipeline's script */
+    const size_t *keylens;   /* NULL: keys NUL-terminated, else lengths */
+    const size_t *arglens;   /* NULL: args NUL-terminated, else lengths */
 } wb_redis_call;
 
 /* Run `script` n times (n >= 1), once per call (or each call's own

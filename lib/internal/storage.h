@@ -12,6 +12,8 @@
 
 struct wb_turn_path;
 
+struct wb_storage_bop;
+
 struct wabot_storage {
     const wabot_storage_vtable *vt; /* borrowed */
     void *impl;                     /* owned: vt->destroy(impl) on free */
@@ -19,7 +21,53 @@ struct wabot_storage {
     /* The turn fast path (below), or NULL: a built-in backend may offer
      * it; wabot_storage_new() backends never do. */
     const struct wb_turn_path *turn;
+    /* Pipelined batches (below), or NULL: then a loop of the vtable's
+     * single operations. A built-in backend may offer it. */
+    int (*batch)(void *impl, size_t n, struct wb_storage_bop *ops);
 };
+
+/* ------------------------------------------------------------------ */
+/* Pipelined batches: n independent operations in one round trip       */
+/*                                                                     */
+/* Each op is atomic on its own, exactly as the single operation of    */
+/* the same name; the batch as a whole is not (no isolation, no        */
+/* all-or-nothing: use a transaction for that), and its keys need not  */
+/* share a hash tag. For hot paths that do the same small step for     */
+/* many unrelated keys (the send path's reads and records for a        */
+/* reserved batch of jobs): one round trip instead of n on Redis.      */
+
+typedef enum wb_bop_kind {
+    WB_BOP_GET = 1, /* -> status OK (val, len, version) or NOT_FOUND */
+    WB_BOP_SET,     /* val, len, ttl_ms -> version */
+    WB_BOP_CAS,     /* expected (0 = absent), val, len, ttl_ms -> version,
+                     * or CONFLICT */
+    WB_BOP_DEL      /* -> OK or NOT_FOUND */
+} wb_bop_kind;
+
+typedef struct wb_storage_bop {
+    /* in (borrowed until the call returns) */
+    wb_bop_kind kind;
+    const char *key; /* NUL-terminated, 1..WB_STORAGE_KEY_MAX bytes */
+    const char *val;
+    size_t len;
+    int64_t ttl_ms;
+    uint64_t expected;
+    /* out */
+    int status;        /* WABOT_OK or the single operation's status */
+    uint64_t version;  /* GET, SET, CAS */
+    char *out;         /* GET: the value (malloc'ed, NUL-terminated;
+                        * free() it, or wb_storage_bops_clear) */
+    size_t out_len;
+} wb_storage_bop;
+
+/* Run ops[0..n) (n <= WABOT_STORAGE_BATCH_MAX). Every op gets its own
+ * status. Returns WABOT_OK when each op ran (and possibly failed on its
+ * own), or the status of a failure that struck the whole batch (bad
+ * arguments, the store unreachable: then every op's status is that too,
+ * and a write's outcome is unknown as for any failed write). */
+int wb_storage_batch(wabot_storage *s, size_t n, wb_storage_bop *ops);
+/* Free the values GETs returned. */
+void wb_storage_bops_clear(size_t n, wb_storage_bop *ops);
 
 /* ------------------------------------------------------------------ */
 /* The turn fast path: an internal capability of a storage backend      */

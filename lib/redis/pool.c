@@ -932,7 +932,8 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     for (; built < n && rc == WABOT_OK; built++) {
         const wb_redis_call *k = &calls[built];
         rc = eval_argv_build(r, &a[built], k->nkeys, (const char **)k->keys,
-                             NULL, k->nargs, (const char **)k->args, NULL);
+                             k->keylens, k->nargs, (const char **)k->args,
+                             k->arglens);
         argc[built] = (int)(3 + k->nkeys + k->nargs);
         if (rc != WABOT_OK)
             built++; /* a partly built argv is freed too */

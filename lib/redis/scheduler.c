@@ -708,7 +708,7 @@ static int complete_args_init(complete_args *c, const rsched *s,
         c->args[4 + 2 * i] = c->toks[i];
     }
     *call = (wb_redis_call){3 + n, c->keys, 3 + 2 * n, c->args,
-                            &complete_many_script};
+                            &complete_many_script, NULL, NULL};
     return WABOT_OK;
 }
 
@@ -757,7 +757,7 @@ static int rs_poll_many(void *impl, size_t n, wb_sched_poll *polls,
         poll_args_init(&pa[i], s, &polls[i], now_ms, lease_ms, max_stalls);
         pc[k] = (poll_call){i, 0, 0, 1};
         calls[k++] = (wb_redis_call){6, pa[i].keys, 6, pa[i].args,
-                                     &poll_script};
+                                     &poll_script, NULL, NULL};
     }
     if (rc == WABOT_OK)
         rc = wb_redis_eval_pipeline(s->r, NULL, nc, calls, reps);

@@ -283,14 +283,11 @@ static int outcome_reply(redis_store *st, redisReply *rep, const char *op)
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-static int rs_get(void *impl, const char *key, wabot_buf *out,
-                  uint64_t *version)
+/* A get reply (freed): nil -> NOT_FOUND, {version, value} -> *out (a
+ * NUL-terminated copy, malloc'ed) and *version. */
+static int get_reply(redis_store *st, redisReply *rep, wabot_buf *out,
+                     uint64_t *version)
 {
-    redis_store *st = impl;
-    redisReply *rep;
-    int rc = run(st, &get_script, key, 0, NULL, NULL, &rep);
-    if (rc != WABOT_OK)
-        return rc;
     if (rep->type == REDIS_REPLY_NIL) {
         freeReplyObject(rep);
         return WABOT_ERR_NOT_FOUND;
@@ -301,11 +298,22 @@ static int rs_get(void *impl, const char *key, wabot_buf *out,
         rep->element[1]->type != REDIS_REPLY_STRING ||
         !parse_u64(rep->element[0]->str, rep->element[0]->len, &v))
         return unexpected(st, rep, "get");
-    rc = wabot_buf_set(out, rep->element[1]->str, rep->element[1]->len);
+    int rc = wabot_buf_set(out, rep->element[1]->str, rep->element[1]->len);
     freeReplyObject(rep);
     if (rc == WABOT_OK)
         *version = v;
     return rc;
+}
+
+static int rs_get(void *impl, const char *key, wabot_buf *out,
+                  uint64_t *version)
+{
+    redis_store *st = impl;
+    redisReply *rep;
+    int rc = run(st, &get_script, key, 0, NULL, NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    return get_reply(st, rep, out, version);
 }
 
 static int write_op(redis_store *st, wb_redis_script *s, const char *key,
@@ -409,6 +417,103 @@ static int rs_expire(void *impl, const char *key, int64_t ttl_ms)
     if (rc != WABOT_OK)
         return rc;
     return outcome_reply(st, rep, "expire");
+}
+
+/* ------------------------------------------------------------------ */
+/* Pipelined batches (storage.h, wb_storage_batch)                     */
+
+/* One op's script call: its keys and arguments (buffers live here). */
+typedef struct bop_call {
+    store_keys keys;
+    num_arg expected, ttl;
+    const char *args[3];
+    size_t lens[3];
+} bop_call;
+
+static wb_redis_script *bop_script(wb_bop_kind kind)
+{
+    switch (kind) {
+    case WB_BOP_GET: return &get_script;
+    case WB_BOP_SET: return &set_script;
+    case WB_BOP_CAS: return &cas_script;
+    default:         return &del_script;
+    }
+}
+
+static int bop_build(const wb_storage_bop *op, bop_call *b, wb_redis_call *c)
+{
+    int rc = keys_of(&b->keys, op->key);
+    if (rc != WABOT_OK)
+        return rc;
+    size_t n = 0;
+    if (op->kind == WB_BOP_CAS) {
+        b->args[n] = u64_arg(&b->expected, op->expected);
+        b->lens[n] = strlen(b->args[n]);
+        n++;
+    }
+    if (op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS) {
+        b->args[n] = op->val != NULL ? op->val : "";
+        b->lens[n++] = op->len;
+        b->args[n] = ttl_arg(&b->ttl, op->ttl_ms);
+        b->lens[n] = strlen(b->args[n]);
+        n++;
+    }
+    *c = (wb_redis_call){3, b->keys.names, n, b->args, bop_script(op->kind),
+                         b->keys.lens, b->lens};
+    return WABOT_OK;
+}
+
+/* Op i's reply (freed) into its status and results. */
+static void bop_result(redis_store *st, wb_storage_bop *op, redisReply *rep)
+{
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char what[64];
+        snprintf(what, sizeof what, "storage batch %s",
+                 bop_script(op->kind)->name);
+        freeReplyObject(rep);
+        op->status = wb_redis_fail(st->r, what);
+        return;
+    }
+    switch (op->kind) {
+    case WB_BOP_GET: {
+        wabot_buf buf = {NULL, 0};
+        op->status = get_reply(st, rep, &buf, &op->version);
+        op->out = buf.data;
+        op->out_len = buf.len;
+        break;
+    }
+    case WB_BOP_SET:
+        op->status = version_reply(st, rep, WABOT_ERR_STORAGE, &op->version,
+                                   "set");
+        break;
+    case WB_BOP_CAS:
+        op->status = version_reply(st, rep, WABOT_ERR_CONFLICT, &op->version,
+                                   "cas");
+        break;
+    default:
+        op->status = outcome_reply(st, rep, "del");
+        break;
+    }
+}
+
+static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
+{
+    redis_store *st = impl;
+    bop_call *b = malloc(n * sizeof *b);
+    wb_redis_call *calls = calloc(n, sizeof *calls);
+    redisReply **out = calloc(n, sizeof *out);
+    int rc = b != NULL && calls != NULL && out != NULL ? WABOT_OK
+                                                       : WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
+        rc = bop_build(&ops[i], &b[i], &calls[i]);
+    if (rc == WABOT_OK)
+        rc = wb_redis_eval_pipeline(st->r, NULL, n, calls, out);
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
+        bop_result(st, &ops[i], out[i]);
+    free(b);
+    free(calls);
+    free(out);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1018,10 +1123,12 @@ wabot_storage *wabot_storage_redis_new(wabot_redis *r)
         return NULL;
     st->r = r;
     wabot_storage *s = wb_storage_wrap(&redis_vtable, st, "redis");
-    if (s == NULL)
+    if (s == NULL) {
         free(st);
-    else
-        s->turn = &wb_redis_turn_path;
+        return NULL;
+    }
+    s->turn = &wb_redis_turn_path;
+    s->batch = rs_batch;
     return s;
 }
 

@@ -18,6 +18,7 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
     s->impl = impl;
     s->name = name;
     s->turn = NULL;
+    s->batch = NULL;
     return s;
 }
 

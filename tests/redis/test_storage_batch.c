@@ -1,0 +1,328 @@
+/* Pipelined storage batches (lib/storage/batch.c, wb_storage_batch): the
+ * same cases on the memory backend, on a host backend (wabot_storage_new
+ * over memory: the loop of single operations) and on a real redis-server
+ * (one round trip for the whole batch). Each op gets exactly the single
+ * operation's result; the batch is not a transaction. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redis_harness.h"
+#include "storage.h" /* wb_storage_batch (lib/internal) */
+#include "testutil.h"
+#include "wabot.h"
+#include "wabot/redis.h"
+
+static rh_server srv;
+static int have_redis;
+static int prefix_no;
+
+enum { MEMORY, HOST, REDIS };
+
+typedef struct env {
+    wabot_redis *r;
+    wabot_storage *st;
+    wabot_storage *inner; /* HOST: the memory store behind it */
+} env;
+
+/* A host backend: every op passed to a memory store (no batch of its
+ * own, so wb_storage_batch loops over these). */
+static int h_get(void *impl, const char *key, wabot_buf *out, uint64_t *ver)
+{
+    char *v = NULL;
+    size_t len = 0;
+    int rc = wabot_storage_get(impl, key, &v, &len, ver);
+    if (rc == WABOT_OK)
+        rc = wabot_buf_set(out, v, len);
+    wabot_free(v);
+    return rc;
+}
+static int h_set(void *impl, const char *key, const char *val, size_t len,
+                 int64_t ttl, uint64_t *ver)
+{
+    return wabot_storage_set(impl, key, val, len, ttl, ver);
+}
+static int h_set_nx(void *impl, const char *key, const char *val,
+                    size_t len, int64_t ttl, uint64_t *ver)
+{
+    return wabot_storage_set_nx(impl, key, val, len, ttl, ver);
+}
+static int h_cas(void *impl, const char *key, uint64_t expected,
+                 const char *val, size_t len, int64_t ttl, uint64_t *ver)
+{
+    return wabot_storage_cas(impl, key, expected, val, len, ttl, ver);
+}
+static int h_del(void *impl, const char *key)
+{
+    return wabot_storage_del(impl, key);
+}
+static int h_del_if(void *impl, const char *key, uint64_t expected)
+{
+    return wabot_storage_del_if(impl, key, expected);
+}
+static int h_incr(void *impl, const char *key, int64_t d, int64_t ttl,
+                  int64_t *out)
+{
+    return wabot_storage_incr(impl, key, d, ttl, out);
+}
+static int h_expire(void *impl, const char *key, int64_t ttl)
+{
+    return wabot_storage_expire(impl, key, ttl);
+}
+static void h_destroy(void *impl) { (void)impl; }
+
+static const wabot_storage_vtable host_vt = {
+    1, h_get, h_set, h_set_nx, h_cas, h_del, h_del_if, h_incr, h_expire,
+    h_destroy, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+
+static void env_init(env *e, int kind)
+{
+    memset(e, 0, sizeof *e);
+    if (kind == MEMORY) {
+        e->st = wabot_storage_memory_new(NULL);
+    } else if (kind == HOST) {
+        e->inner = wabot_storage_memory_new(NULL);
+        e->st = wabot_storage_new(&host_vt, e->inner);
+    } else {
+        wabot_redis_config cfg;
+        wabot_redis_config_init(&cfg);
+        cfg.port = srv.port;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "b%ld.%d:", (long)getpid(),
+                 ++prefix_no);
+        cfg.prefix = prefix;
+        const char *why = NULL;
+        e->r = wabot_redis_new(&cfg, &why);
+        ck_assert_msg(e->r != NULL, "wabot_redis_new: %s", why ? why : "?");
+        e->st = wabot_storage_redis_new(e->r);
+    }
+    ck_assert_ptr_nonnull(e->st);
+}
+
+static void env_free(env *e)
+{
+    wabot_storage_free(e->st);
+    wabot_storage_free(e->inner);
+    wabot_redis_free(e->r);
+}
+
+static wb_storage_bop op_of(wb_bop_kind kind, const char *key,
+                            const char *val, uint64_t expected)
+{
+    wb_storage_bop op;
+    memset(&op, 0, sizeof op);
+    op.kind = kind;
+    op.key = key;
+    op.val = val;
+    op.len = val != NULL ? strlen(val) : 0;
+    op.expected = expected;
+    return op;
+}
+
+/* Every kind, each with the single operation's outcome, in order. */
+static void each_op_gets_the_single_operations_result(int kind)
+{
+    env e;
+    env_init(&e, kind);
+    uint64_t v1 = 0, v2 = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "k1", "one", 3, 0, &v1),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_set(e.st, "k2", "two", 3, 0, &v2),
+                     WABOT_OK);
+    wb_storage_bop ops[] = {
+        op_of(WB_BOP_GET, "k1", NULL, 0),
+        op_of(WB_BOP_GET, "absent", NULL, 0),
+        op_of(WB_BOP_SET, "k3", "three", 0),
+        op_of(WB_BOP_CAS, "k2", "TWO", v2),     /* right version */
+        op_of(WB_BOP_CAS, "k1", "ONE", v1 + 99), /* wrong version */
+        op_of(WB_BOP_CAS, "new", "fresh", 0),    /* create */
+        op_of(WB_BOP_CAS, "k1", "x", 0),         /* exists: conflict */
+        op_of(WB_BOP_DEL, "k1", NULL, 0),
+        op_of(WB_BOP_DEL, "absent", NULL, 0),
+        op_of(WB_BOP_GET, "k3", NULL, 0), /* sees the SET before it */
+    };
+    size_t n = sizeof ops / sizeof *ops;
+    /* scripts are loaded on first use (SCRIPT LOAD): not the steady state */
+    wb_storage_bop warm[] = {op_of(WB_BOP_GET, "w", NULL, 0),
+                             op_of(WB_BOP_SET, "w", "w", 0),
+                             op_of(WB_BOP_CAS, "w", "w", 1),
+                             op_of(WB_BOP_DEL, "w", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 4, warm), WABOT_OK);
+    int64_t rt0 = e.r ? wabot_redis_round_trips(e.r) : 0;
+    ck_assert_int_eq(wb_storage_batch(e.st, n, ops), WABOT_OK);
+    if (e.r)
+        ck_assert_int_eq(wabot_redis_round_trips(e.r) - rt0, 1);
+    ck_assert_int_eq(ops[0].status, WABOT_OK);
+    ck_assert_str_eq(ops[0].out, "one");
+    ck_assert_uint_eq(ops[0].out_len, 3);
+    ck_assert_uint_eq(ops[0].version, v1);
+    ck_assert_int_eq(ops[1].status, WABOT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(ops[1].out);
+    ck_assert_int_eq(ops[2].status, WABOT_OK);
+    ck_assert_uint_gt(ops[2].version, v2);
+    ck_assert_int_eq(ops[3].status, WABOT_OK);
+    ck_assert_uint_gt(ops[3].version, v2);
+    ck_assert_int_eq(ops[4].status, WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(ops[5].status, WABOT_OK);
+    ck_assert_int_eq(ops[6].status, WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(ops[7].status, WABOT_OK);
+    ck_assert_int_eq(ops[8].status, WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(ops[9].status, WABOT_OK);
+    ck_assert_str_eq(ops[9].out, "three");
+    ck_assert_uint_eq(ops[9].version, ops[2].version);
+    wb_storage_bops_clear(n, ops);
+    ck_assert_ptr_null(ops[0].out);
+
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "k2", &v, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(v, "TWO");
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_get(e.st, "new", &v, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(v, "fresh");
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_get(e.st, "k1", &v, NULL, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    env_free(&e);
+}
+
+/* Values are bytes (NUL bytes included), a big batch is fine. */
+static void binary_values_and_a_large_batch(int kind)
+{
+    env e;
+    env_init(&e, kind);
+    enum { N = 2000 };
+    wb_storage_bop *ops = calloc(N, sizeof *ops);
+    char(*keys)[32] = calloc(N, sizeof *keys);
+    ck_assert(ops && keys);
+    static const char bin[] = {'a', '\0', 'b', '\n', '\0'};
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "big:%d", i);
+        ops[i] = op_of(WB_BOP_SET, keys[i], NULL, 0);
+        ops[i].val = bin;
+        ops[i].len = sizeof bin;
+        ops[i].ttl_ms = i % 2 ? 600000 : 0;
+    }
+    ck_assert_int_eq(wb_storage_batch(e.st, N, ops), WABOT_OK);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(ops[i].status, WABOT_OK);
+        ops[i] = op_of(WB_BOP_GET, keys[i], NULL, 0);
+    }
+    ck_assert_int_eq(wb_storage_batch(e.st, N, ops), WABOT_OK);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(ops[i].status, WABOT_OK);
+        ck_assert_uint_eq(ops[i].out_len, sizeof bin);
+        ck_assert(memcmp(ops[i].out, bin, sizeof bin) == 0);
+        ck_assert_int_eq(ops[i].out[sizeof bin], '\0');
+    }
+    wb_storage_bops_clear(N, ops);
+    free(ops);
+    free(keys);
+    env_free(&e);
+}
+
+/* Bad arguments refuse the whole batch before anything runs. */
+static void bad_arguments_refuse_the_batch(int kind)
+{
+    env e;
+    env_init(&e, kind);
+    char longkey[1100];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    wb_storage_bop ops[2] = {op_of(WB_BOP_SET, "fine", "v", 0),
+                             op_of(WB_BOP_SET, "", "v", 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 2, ops), WABOT_ERR_INVAL);
+    ck_assert_int_eq(ops[0].status, WABOT_ERR_INVAL);
+    ops[1] = op_of(WB_BOP_GET, longkey, NULL, 0);
+    ck_assert_int_eq(wb_storage_batch(e.st, 2, ops), WABOT_ERR_INVAL);
+    ops[1] = op_of(WB_BOP_SET, "x", NULL, 0);
+    ops[1].len = 3; /* NULL value with a length */
+    ck_assert_int_eq(wb_storage_batch(e.st, 2, ops), WABOT_ERR_INVAL);
+    ops[1] = op_of(WB_BOP_SET, "x", "v", 0);
+    ops[1].ttl_ms = -1;
+    ck_assert_int_eq(wb_storage_batch(e.st, 2, ops), WABOT_ERR_INVAL);
+    ops[1] = op_of((wb_bop_kind)99, "x", NULL, 0);
+    ck_assert_int_eq(wb_storage_batch(e.st, 2, ops), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wb_storage_batch(NULL, 1, ops), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wb_storage_batch(e.st, 1, NULL), WABOT_ERR_INVAL);
+    ck_assert_int_eq(wb_storage_batch(e.st, 0, NULL), WABOT_OK);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "fine", &v, NULL, NULL),
+                     WABOT_ERR_NOT_FOUND); /* nothing ran */
+    env_free(&e);
+}
+
+#define ON_EACH(name)                                                         \
+    START_TEST(test_memory_##name) { name(MEMORY); }                          \
+    END_TEST                                                                  \
+    START_TEST(test_host_backend_##name) { name(HOST); }                      \
+    END_TEST                                                                  \
+    START_TEST(test_redis_##name) { name(REDIS); }                            \
+    END_TEST
+
+ON_EACH(each_op_gets_the_single_operations_result)
+ON_EACH(binary_values_and_a_large_batch)
+ON_EACH(bad_arguments_refuse_the_batch)
+
+/* A stopped server fails the whole batch with one status, every op's
+ * status set to it. */
+START_TEST(test_redis_unreachable_fails_every_op)
+{
+    rh_server dead;
+    ck_assert_int_eq(rh_start(&dead, 0), 0);
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = dead.port;
+    cfg.connect_timeout_ms = 200;
+    cfg.command_timeout_ms = 200;
+    const char *why = NULL;
+    wabot_redis *r = wabot_redis_new(&cfg, &why);
+    ck_assert_ptr_nonnull(r);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    rh_destroy(&dead);
+    wb_storage_bop ops[2] = {op_of(WB_BOP_SET, "a", "v", 0),
+                             op_of(WB_BOP_GET, "b", NULL, 0)};
+    int rc = wb_storage_batch(st, 2, ops);
+    ck_assert_int_ne(rc, WABOT_OK);
+    ck_assert_int_eq(ops[0].status, rc);
+    ck_assert_int_eq(ops[1].status, rc);
+    ck_assert_ptr_null(ops[1].out);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
+#define ADD_EACH(tc, name)                                                    \
+    do {                                                                      \
+        tcase_add_test(tc, test_memory_##name);                               \
+        tcase_add_test(tc, test_host_backend_##name);                         \
+        if (have_redis)                                                       \
+            tcase_add_test(tc, test_redis_##name);                            \
+    } while (0)
+
+int main(void)
+{
+    have_redis = rh_available();
+    if (!have_redis && getenv("CI"))
+        return 1; /* CI must have redis-server */
+    if (have_redis && rh_start(&srv, 0) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return 1;
+    }
+    Suite *s = suite_create("storage-batch");
+    TCase *tc = tcase_create("batch");
+    tcase_set_timeout(tc, 60);
+    ADD_EACH(tc, each_op_gets_the_single_operations_result);
+    ADD_EACH(tc, binary_values_and_a_large_batch);
+    ADD_EACH(tc, bad_arguments_refuse_the_batch);
+    if (have_redis)
+        tcase_add_test(tc, test_redis_unreachable_fails_every_op);
+    suite_add_tcase(s, tc);
+    int rc = tu_run_suite(s);
+    if (have_redis)
+        rh_destroy(&srv);
+    return rc;
+}
