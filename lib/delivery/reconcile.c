@@ -41,6 +41,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "storage.h"
+#include "strbuf.h"
 
 #define MODULE "delivery"
 #define SEND_PREFIX "send:"
@@ -112,32 +113,65 @@ static int put(wabot_ctx *ctx, const char *key, json_t *rec,
 
 static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
 {
-    return put(ctx, key,
-               json_pack("{s:s,s:s,s:I}", "state", "sent", "provider_id",
-                         provider_id ? provider_id : "", "at_ms",
-                         (json_int_t)wb_now(ctx)),
-               0);
+    size_t len;
+    char *text = wb_send_record(ctx, WABOT_OK, 0, provider_id, &len);
+    if (!text)
+        return WABOT_ERR_NOMEM;
+    int rc = wabot_storage_set(ctx->storage, key, text, len, ttl_of(ctx),
+                               NULL);
+    free(text);
+    return rc;
+}
+
+const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o)
+{
+    return key_of(buf, n, SEND_PREFIX, wabot_outbound_id(o));
+}
+
+char *wb_send_record(wabot_ctx *ctx, int status, int attempt,
+                     const char *provider_id, size_t *len)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    if (status == WB_SEND_SENDING) {
+        wb_strbuf_printf(&b, "{\"state\":\"sending\",\"attempt\":%d,"
+                             "\"at_ms\":%lld}",
+                         attempt, (long long)wb_now(ctx));
+    } else {
+        wb_strbuf_puts(&b, "{\"state\":\"sent\",\"provider_id\":");
+        wb_strbuf_json_str(&b, provider_id ? provider_id : "");
+        wb_strbuf_printf(&b, ",\"at_ms\":%lld}", (long long)wb_now(ctx));
+    }
+    *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+int64_t wb_send_record_ttl(const wabot_ctx *ctx)
+{
+    return ttl_of(ctx);
 }
 
 int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o, int attempt)
 {
     char buf[WB_STORAGE_KEY_MAX + 1];
-    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
-                             wabot_outbound_id(o));
+    const char *key = wb_send_key(buf, sizeof buf, o);
     if (!key)
         return WABOT_OK; /* no usable id: nothing can be reconciled */
-    return put(ctx, key,
-               json_pack("{s:s,s:i,s:I}", "state", "sending", "attempt",
-                         attempt, "at_ms", (json_int_t)wb_now(ctx)),
-               0);
+    size_t len;
+    char *text = wb_send_record(ctx, WB_SEND_SENDING, attempt, NULL, &len);
+    if (!text)
+        return WABOT_ERR_NOMEM;
+    int rc = wabot_storage_set(ctx->storage, key, text, len, ttl_of(ctx),
+                               NULL);
+    free(text);
+    return rc;
 }
 
 void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
                        const char *provider_id)
 {
     char buf[WB_STORAGE_KEY_MAX + 1];
-    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
-                             wabot_outbound_id(o));
+    const char *key = wb_send_key(buf, sizeof buf, o);
     if (!key)
         return;
     int rc;
@@ -145,11 +179,16 @@ void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
         rc = put_sent(ctx, key, provider_id);
     else
         rc = wabot_storage_del(ctx->storage, key);
+    wb_send_done_result(ctx, wabot_outbound_id(o), rc);
+}
+
+void wb_send_done_result(wabot_ctx *ctx, const char *outbound_id, int rc)
+{
     if (rc < 0 && rc != WABOT_ERR_NOT_FOUND)
         /* The next attempt (if any) takes it for an unknown outcome and
          * reconciles it: never a lost message, at worst a grace wait. */
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
-               "send of %s: outcome not recorded: %s", wabot_outbound_id(o),
+               "send of %s: outcome not recorded: %s", outbound_id,
                wabot_strerror(rc));
 }
 
@@ -173,6 +212,18 @@ typedef struct send_rec {
     json_t *root; /* the decoded record, or NULL */
 } send_rec;
 
+/* A stored record's fields (r->version set by the caller). */
+static void decode_rec(const char *val, size_t len, send_rec *r)
+{
+    r->root = json_loadb(val, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(r->root, "state"));
+    snprintf(r->state, sizeof r->state, "%s", s ? s : "sending");
+    r->unknown_ms = json_integer_value(json_object_get(r->root,
+                                                       "unknown_ms"));
+    r->attempt = (int)json_integer_value(json_object_get(r->root,
+                                                         "attempt"));
+}
+
 static int read_rec(wabot_ctx *ctx, const char *key, send_rec *r)
 {
     char *val = NULL;
@@ -181,14 +232,8 @@ static int read_rec(wabot_ctx *ctx, const char *key, send_rec *r)
     int rc = wabot_storage_get(ctx->storage, key, &val, &len, &r->version);
     if (rc != WABOT_OK)
         return rc;
-    r->root = json_loadb(val, len, 0, NULL);
+    decode_rec(val, len, r);
     wabot_free(val);
-    const char *s = json_string_value(json_object_get(r->root, "state"));
-    snprintf(r->state, sizeof r->state, "%s", s ? s : "sending");
-    r->unknown_ms = json_integer_value(json_object_get(r->root,
-                                                       "unknown_ms"));
-    r->attempt = (int)json_integer_value(json_object_get(r->root,
-                                                         "attempt"));
     return WABOT_OK;
 }
 
@@ -330,25 +375,36 @@ static int decide_unknown(wabot_ctx *ctx, const wabot_outbound *o,
     return WABOT_OK;
 }
 
-int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
-                      int max_attempts, wb_reconcile_verdict *v,
-                      int64_t *wait_ms)
+int wb_send_reconcile_needed(const wabot_outbound *o, int attempt,
+                             int max_attempts)
+{
+    /* A first attempt has no earlier one to reconcile, unless it is also
+     * the last: then it may be running again after it timed out. */
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    return !(attempt <= 1 && attempt < max_attempts) &&
+           wb_send_key(buf, sizeof buf, o) != NULL;
+}
+
+int wb_send_reconcile_with(wabot_ctx *ctx, const wabot_outbound *o,
+                           int attempt, int read_rc, const char *val,
+                           size_t len, uint64_t version,
+                           wb_reconcile_verdict *v, int64_t *wait_ms)
 {
     *v = WB_RECONCILE_SEND;
     *wait_ms = 0;
+    if (read_rc == WABOT_ERR_NOT_FOUND)
+        return WABOT_OK;
+    if (read_rc != WABOT_OK)
+        return read_rc;
     char buf[WB_STORAGE_KEY_MAX + 1];
-    const char *key = key_of(buf, sizeof buf, SEND_PREFIX,
-                             wabot_outbound_id(o));
-    /* A first attempt has no earlier one to reconcile, unless it is also
-     * the last: then it may be running again after it timed out. */
-    if ((attempt <= 1 && attempt < max_attempts) || !key)
+    const char *key = wb_send_key(buf, sizeof buf, o);
+    if (!key)
         return WABOT_OK;
     send_rec r;
-    int rc = read_rec(ctx, key, &r);
-    if (rc == WABOT_ERR_NOT_FOUND)
-        return WABOT_OK;
-    if (rc != WABOT_OK)
-        return rc;
+    memset(&r, 0, sizeof r);
+    r.version = version;
+    decode_rec(val, len, &r);
+    int rc = WABOT_OK;
     if (strcmp(r.state, "sent") == 0) {
         wb_count(ctx, "sends.already_sent", 1);
         wb_log(ctx, WABOT_LOG_INFO, MODULE,
@@ -360,5 +416,25 @@ int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
                             wait_ms);
     }
     json_decref(r.root);
+    return rc;
+}
+
+int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
+                      int max_attempts, wb_reconcile_verdict *v,
+                      int64_t *wait_ms)
+{
+    *v = WB_RECONCILE_SEND;
+    *wait_ms = 0;
+    if (!wb_send_reconcile_needed(o, attempt, max_attempts))
+        return WABOT_OK;
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    const char *key = wb_send_key(buf, sizeof buf, o);
+    char *val = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    int rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
+    rc = wb_send_reconcile_with(ctx, o, attempt, rc, val, len, version, v,
+                                wait_ms);
+    wabot_free(val);
     return rc;
 }

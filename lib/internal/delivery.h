@@ -95,6 +95,25 @@ int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o,
  * failure. Best effort, logged. */
 void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
                        const char *provider_id);
+/* The pieces of the above for the batched send path (worker.c): o's
+ * record key into buf (NULL when o's id is unusable: nothing recorded);
+ * a record's text (status WB_SEND_SENDING with attempt, or WABOT_OK with
+ * provider_id; malloc'ed, *len set; NULL on out of memory) and its TTL;
+ * what a failed write of a "done" record logs; whether attempt needs the
+ * earlier attempt's record, and the verdict from that record as read
+ * (read_rc: the get's status; val/len/version when WABOT_OK). */
+#define WB_SEND_SENDING 1
+const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o);
+char *wb_send_record(wabot_ctx *ctx, int status, int attempt,
+                     const char *provider_id, size_t *len);
+int64_t wb_send_record_ttl(const wabot_ctx *ctx);
+void wb_send_done_result(wabot_ctx *ctx, const char *outbound_id, int rc);
+int wb_send_reconcile_needed(const wabot_outbound *o, int attempt,
+                             int max_attempts);
+int wb_send_reconcile_with(wabot_ctx *ctx, const wabot_outbound *o,
+                           int attempt, int read_rc, const char *val,
+                           size_t len, uint64_t version,
+                           wb_reconcile_verdict *v, int64_t *wait_ms);
 /* A receipt echoed send_key (an outbound id): the provider has that
  * message as provider_id. WABOT_OK (also for an unusable key) or the
  * storage's status. */

@@ -76,6 +76,13 @@ typedef struct wb_refusal {
  * refusal (OPTED_OUT, WINDOW_CLOSED) with *why filled, or another
  * negative status when the customer could not be read (try again). */
 int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why);
+/* The same in two steps, for a caller that reads profiles in batches:
+ * whether the decision needs the customer's profile at all, then the
+ * decision from what the profile says (an absent profile: not opted out,
+ * last inbound 0). */
+int wb_outbound_admit_needs_profile(wabot_ctx *ctx, const wabot_outbound *o);
+int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
+                           int64_t last_inbound_ms, wb_refusal *why);
 
 /* The texts catalog (lib/outbound/texts.c): a library module. */
 extern const wabot_module_def wb_texts_module;

@@ -73,6 +73,16 @@ int wb_profile_set_opt(wabot_ctx *ctx, const char *org, const char *phone,
 int wb_profile_list(wabot_ctx *ctx, const char *org, const char *cursor,
                     size_t count, json_t *arr, char **next);
 
+/* What the outbound policy needs of a profile, from its stored value
+ * (read by the send path in a batch, lib/delivery/worker.c): WABOT_OK,
+ * WABOT_ERR_PARSE (corrupt), UNSUPPORTED (a newer schema) or NOMEM.
+ * wb_profile_key checks org and phone as wabot_customer_get does (an
+ * error recorded on ctx). */
+int wb_profile_key(wabot_ctx *ctx, const char *org, const char *phone,
+                   char *key /* WB_STORAGE_KEY_MAX + 1 bytes */);
+int wb_profile_policy_decode(const char *val, size_t len, int *opted_out,
+                             int64_t *last_inbound_ms);
+
 /* Per-customer lock table: serialises turns of one customer in-process. */
 wb_locktab *wb_locktab_new(const wabot_allocator *a);
 void wb_locktab_free(wb_locktab *t);

@@ -64,15 +64,43 @@ static int window_fallback(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
     return rc;
 }
 
-int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
+/* Whether o is a campaign or reminder message (opt-out applies), and
+ * the window that applies to it (0: none). */
+static int64_t policy_of(wabot_ctx *ctx, const wabot_outbound *o,
+                         int *marketing)
 {
     wabot_out_category cat = wabot_outbound_category(o);
-    int marketing = cat == WABOT_CAT_CAMPAIGN || cat == WABOT_CAT_REMINDER;
+    *marketing = cat == WABOT_CAT_CAMPAIGN || cat == WABOT_CAT_REMINDER;
     int64_t window_ms =
         wb_opt_int(ctx, wabot_outbound_organization(o), WABOT_OPT_WINDOW_MS);
-    int windowed =
-        window_ms > 0 && wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE;
-    if (!marketing && !windowed)
+    return window_ms > 0 && wabot_outbound_kind(o) != WABOT_OUT_TEMPLATE
+               ? window_ms
+               : 0;
+}
+
+int wb_outbound_admit_needs_profile(wabot_ctx *ctx, const wabot_outbound *o)
+{
+    int marketing;
+    int64_t window_ms = policy_of(ctx, o, &marketing);
+    return marketing || window_ms > 0;
+}
+
+int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
+                           int64_t last_inbound_ms, wb_refusal *why)
+{
+    int marketing;
+    int64_t window_ms = policy_of(ctx, o, &marketing);
+    if (marketing && opted_out)
+        return refused(why, WABOT_ERR_OPTED_OUT, "outbound.opted_out",
+                       "the customer opted out");
+    if (window_ms == 0 || wb_now(ctx) - last_inbound_ms <= window_ms)
+        return WABOT_OK;
+    return window_fallback(ctx, o, why);
+}
+
+int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
+{
+    if (!wb_outbound_admit_needs_profile(ctx, o))
         return WABOT_OK;
     wabot_customer *c = NULL;
     int rc = wabot_customer_get(ctx, wabot_outbound_organization(o),
@@ -82,12 +110,7 @@ int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
     int opted_out = c && wabot_customer_opted_out(c);
     int64_t last = c ? wabot_customer_last_inbound_ms(c) : 0;
     wabot_customer_free(c);
-    if (marketing && opted_out)
-        return refused(why, WABOT_ERR_OPTED_OUT, "outbound.opted_out",
-                       "the customer opted out");
-    if (!windowed || wb_now(ctx) - last <= window_ms)
-        return WABOT_OK;
-    return window_fallback(ctx, o, why);
+    return wb_outbound_admit_with(ctx, o, opted_out, last, why);
 }
 
 int wabot_ctx_set_window_template(wabot_ctx *ctx, wabot_out_category category,

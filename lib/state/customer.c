@@ -659,3 +659,32 @@ int wabot_customer_set_opted_out(wabot_ctx *ctx, const char *org,
 {
     return wb_profile_set_opt(ctx, org, phone, opted_out, "api");
 }
+
+/* ------------------------------------------------------------------ */
+/* The send path's batched read (state.h)                              */
+
+int wb_profile_key(wabot_ctx *ctx, const char *org, const char *phone,
+                   char *key)
+{
+    return cust_key(ctx, org, phone, key);
+}
+
+int wb_profile_policy_decode(const char *val, size_t len, int *opted_out,
+                             int64_t *last_inbound_ms)
+{
+    char *payload;
+    size_t plen;
+    int rc = wabot_storage_record_decode(&profile_schema, val, len, &payload,
+                                         &plen, NULL);
+    if (rc != WABOT_OK)
+        return rc;
+    prof p;
+    rc = prof_decode(payload, plen, &p);
+    free(payload);
+    if (rc == WABOT_OK) {
+        *opted_out = p.opted_out;
+        *last_inbound_ms = p.last_inbound_ms;
+    }
+    prof_clear(&p);
+    return rc;
+}
