@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "runtime.h"
+#include "state.h"
+#include "storage.h"
 #include "transport.h"
 #include "wabot/module.h"
 
@@ -115,6 +117,9 @@ static void timed_out(wabot_job *job, const wabot_outbound *o,
     wabot_job_finish(job, r->status);
 }
 
+static void record_done(wb_delivery *d, const wabot_outbound *o, int status,
+                        const char *provider_id);
+
 static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
 {
     wabot_job *job = ud;
@@ -126,7 +131,7 @@ static void on_sent(void *ud, const wabot_outbound *o, const wb_send_result *r)
         timed_out(job, o, r);
         return;
     }
-    wb_send_mark_done(ctx, o, r->status, r->provider_id);
+    record_done(sc->d, o, r->status, r->provider_id);
     if (r->status == WABOT_OK) {
         wb_count(ctx, "outbound.sent", 1);
         if (r->provider_id && *r->provider_id)
@@ -196,26 +201,174 @@ static int check_limits(wabot_job *job, const wabot_outbound *o,
     return rc;
 }
 
-/* Opt-out and the window: a refusal is final, a storage error retried. */
-static int admit(wabot_job *job, wabot_outbound *o)
+/* ------------------------------------------------------------------ */
+/* Batches                                                             */
+/*                                                                     */
+/* The worker only parks each job it is handed; on the loop's next pass */
+/* (a source due at once) every parked job goes through the send path  */
+/* together, so the storage work of a whole batch costs three round    */
+/* trips on Redis instead of about five per message (issue 12):        */
+/*   1. the outcome records of the sends answered since the last pass, */
+/*   2. the reads: each customer's profile (opt-out, window) and, for a */
+/*      retry, the earlier attempt's send record,                       */
+/*   3. the "sending" records of the messages about to leave.          */
+/* Each op is atomic on its own, exactly as before; only the round     */
+/* trips are shared. Records are written in the same order as before:  */
+/* an earlier attempt's outcome (1) lands before a retry reads it (2). */
+
+/* Most jobs one pass takes through the path at once. */
+#define BATCH_MAX 256
+
+/* An outcome record waiting for the next pass: "sent" (text) or, after
+ * a failure the provider answered, deleted (text NULL). */
+typedef struct wb_done_rec {
+    char *key, *text, *outbound_id;
+    size_t len;
+} wb_done_rec;
+
+static void mark_due(wb_delivery *d)
 {
+    __atomic_store_n(&d->due, 1, __ATOMIC_RELEASE);
+    wb_loop_notify(d->ctx, 0);
+}
+
+static void done_free(wb_done_rec *r)
+{
+    free(r->key);
+    free(r->text);
+    free(r->outbound_id);
+}
+
+/* The provider answered o's send: record the outcome on the next pass;
+ * written at once when it cannot wait (out of memory). */
+static void record_done(wb_delivery *d, const wabot_outbound *o, int status,
+                        const char *provider_id)
+{
+    char buf[WB_STORAGE_KEY_MAX + 1];
+    if (!wb_send_key(buf, sizeof buf, o))
+        return;
+    if (d->n_done == d->cap_done) {
+        size_t cap = d->cap_done ? d->cap_done * 2 : 64;
+        wb_done_rec *n = realloc(d->done, cap * sizeof *n);
+        if (!n) {
+            wb_send_mark_done(d->ctx, o, status, provider_id);
+            return;
+        }
+        d->done = n;
+        d->cap_done = cap;
+    }
+    wb_done_rec r = {strdup(buf), NULL, strdup(wabot_outbound_id(o)), 0};
+    if (status == WABOT_OK)
+        r.text = wb_send_record(d->ctx, WABOT_OK, 0, provider_id, &r.len);
+    if (!r.key || !r.outbound_id || (status == WABOT_OK && !r.text)) {
+        done_free(&r);
+        wb_send_mark_done(d->ctx, o, status, provider_id);
+        return;
+    }
+    d->done[d->n_done++] = r;
+    mark_due(d);
+}
+
+/* Step 1: the outcome records, in one batch. */
+static void flush_done(wb_delivery *d)
+{
+    size_t n = d->n_done;
+    if (n == 0)
+        return;
+    wb_storage_bop *ops = calloc(n, sizeof *ops);
+    int64_t ttl = wb_send_record_ttl(d->ctx);
+    for (size_t i = 0; ops && i < n; i++) {
+        wb_done_rec *r = &d->done[i];
+        ops[i] = (wb_storage_bop){.kind = r->text ? WB_BOP_SET : WB_BOP_DEL,
+                                  .key = r->key, .val = r->text,
+                                  .len = r->len, .ttl_ms = ttl};
+    }
+    int rc = ops ? wb_storage_batch(d->ctx->storage, n, ops)
+                 : WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        wb_send_done_result(d->ctx, d->done[i].outbound_id,
+                            ops ? ops[i].status : rc);
+        done_free(&d->done[i]);
+    }
+    free(ops);
+    d->n_done = 0;
+}
+
+/* A parked job's place in the batch. */
+typedef struct slot {
+    wabot_job *job;
+    int prof, rec, mark; /* its ops' indexes, or -1 */
+} slot;
+
+/* Decode the job's message and pick its sender. WABOT_OK, or the job is
+ * finished (slot emptied). */
+static int open_job(slot *sl)
+{
+    wabot_job *job = sl->job;
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    size_t len;
+    const char *payload = wabot_job_payload(job, &len);
+    int rc = WABOT_OK;
+    if (!(sc->o = wb_outbound_from_json(&ctx->alloc, payload, len))) {
+        rc = refuse(job, WABOT_ERR_PARSE, "outbound.refused",
+                    "payload is not an outbound message");
+    } else {
+        wabot_outbound *o = sc->o;
+        const char *from = "";
+        sc->transport = wb_sender_route(ctx, o, &from);
+        if (strcmp(from, wabot_outbound_from(o)) != 0 &&
+            wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
+            rc = WABOT_ERR_NOMEM;
+    }
+    if (rc != WABOT_OK) {
+        sl->job = NULL;
+        wabot_job_finish(job, rc);
+    }
+    return rc;
+}
+
+/* Opt-out and the window from the profile read in the batch: a refusal is
+ * final, a storage error retried. */
+static int admit(wabot_job *job, const wb_storage_bop *prof)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    if (!prof)
+        return WABOT_OK;
+    int opted_out = 0;
+    int64_t last = 0;
+    int rc = prof->status;
+    if (rc == WABOT_OK)
+        rc = wb_profile_policy_decode(prof->out, prof->out_len, &opted_out,
+                                      &last);
+    else if (rc == WABOT_ERR_NOT_FOUND)
+        rc = WABOT_OK;
+    if (rc != WABOT_OK)
+        return wb_error(ctx, rc, "reading profile %s: %s", prof->key,
+                        wabot_strerror(rc));
     wb_refusal why = {NULL, NULL};
-    int rc = wb_outbound_admit(wabot_job_ctx(job), o, &why);
+    rc = wb_outbound_admit_with(ctx, sc->o, opted_out, last, &why);
     return rc != WABOT_OK && why.reason
                ? refuse(job, rc, why.counter, why.reason)
                : rc;
 }
 
-/* What became of an earlier attempt that never settled (reconcile.c):
- * WABOT_OK to send, 1 when the job is settled without a send, or a
- * negative status with the job given back for later. */
-static int reconcile(wabot_job *job, const wabot_outbound *o)
+/* What became of an earlier attempt that never settled (reconcile.c),
+ * from its record read in the batch: WABOT_OK to send, 1 when the job is
+ * settled without a send, or a negative status with the job given back
+ * for later. */
+static int reconcile(wabot_job *job, const wb_storage_bop *rec)
 {
     wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    if (!rec)
+        return WABOT_OK;
     wb_reconcile_verdict v = WB_RECONCILE_SEND;
     int64_t wait = 0;
-    int rc = wb_send_reconcile(ctx, o, wabot_job_attempt(job),
-                               wabot_job_max_attempts(job), &v, &wait);
+    int rc = wb_send_reconcile_with(ctx, sc->o, wabot_job_attempt(job),
+                                    rec->status, rec->out, rec->out_len,
+                                    rec->version, &v, &wait);
     if (rc != WABOT_OK) {
         /* Unread, it cannot be known whether it was sent: ask later. */
         wabot_job_set_error(job, "send record unreadable");
@@ -244,67 +397,269 @@ static int reconcile(wabot_job *job, const wabot_outbound *o)
     }
 }
 
-static int deliver(wabot_job *job, void *ud)
+/* The policy and the earlier attempt, from the batch's reads: WABOT_OK
+ * when the message may go on, 1 when the job is settled without a send,
+ * else the job's outcome. */
+static int vet(slot *sl, const wb_storage_bop *ops)
 {
-    wabot_ctx *ctx = wabot_job_ctx(job);
-    size_t len;
-    const char *payload = wabot_job_payload(job, &len);
-    send_ctx *sc = calloc(1, sizeof *sc);
-    if (!sc)
-        return WABOT_ERR_NOMEM;
-    sc->d = ud;
-    job->user = sc;
-    job->user_free = free_send_ctx;
-    if (!(sc->o = wb_outbound_from_json(&ctx->alloc, payload, len)))
-        return refuse(job, WABOT_ERR_PARSE, "outbound.refused",
-                      "payload is not an outbound message");
-    wabot_outbound *o = sc->o;
-    const char *from = "";
-    wabot_transport *t = wb_sender_route(ctx, o, &from);
-    if (strcmp(from, wabot_outbound_from(o)) != 0 &&
-        wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
-        return WABOT_ERR_NOMEM;
-    int rc = admit(job, o);
+    wabot_job *job = sl->job;
+    int rc = admit(job, sl->prof >= 0 ? &ops[sl->prof] : NULL);
     if (rc != WABOT_OK)
         return rc;
-    if ((rc = reconcile(job, o)) != WABOT_OK)
-        return rc > 0 ? WABOT_OK : rc;
+    rc = reconcile(job, sl->rec >= 0 ? &ops[sl->rec] : NULL);
+    return rc > 0 ? 1 : rc;
+}
+
+/* Returned by gate() in a batch's first round: the breaker refused; ask
+ * again after this round's sends (a transport that answers at once may
+ * have closed it by then, as sending one by one would have). */
+#define GATE_LATER 2
+
+/* The breaker, then the limits. WABOT_OK when the message may go (a
+ * breaker permit held), GATE_LATER, else the job's outcome. */
+static int gate(wabot_job *job, int first_round)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
     /* The breaker first: while it is open, no rate-limit units are spent
      * on sends that cannot happen. */
     int64_t retry_at = 0, now = wb_now(ctx);
-    sc->transport = t;
+    wabot_transport *t = sc->transport;
     if (wb_breaker_acquire(sc->d, t, &sc->breaker, now, &retry_at) !=
         WABOT_OK) {
+        if (first_round)
+            return GATE_LATER;
         /* Not failed, not lost: back in the queue until half-open. */
         wb_count(ctx, "outbound.circuit_open", 1);
         wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
         return WABOT_ERR_CIRCUIT_OPEN;
     }
-    if ((rc = check_limits(job, o, t)) != WABOT_OK) {
+    int rc = check_limits(job, sc->o, t);
+    if (rc != WABOT_OK) {
         /* give the permit (maybe a probe) back */
         wb_breaker_report(sc->d, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
         sc->breaker = NULL;
-        return rc;
     }
-    /* Durably before the request leaves: a crash from here on leaves an
-     * outcome the next attempt reconciles instead of sending blindly. */
-    if ((rc = wb_send_mark_sending(ctx, o, wabot_job_attempt(job))) !=
-        WABOT_OK) {
-        wb_breaker_report(sc->d, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
+    return rc;
+}
+
+/* The "sending" record is written (mark_rc): hand the message to the
+ * transport. Returns WABOT_JOB_PENDING, or the job's outcome. */
+static int send_one(wabot_job *job, int mark_rc)
+{
+    wabot_ctx *ctx = wabot_job_ctx(job);
+    send_ctx *sc = job->user;
+    wabot_transport *t = sc->transport;
+    if (mark_rc != WABOT_OK) {
+        wb_breaker_report(sc->d, t, sc->breaker, wb_now(ctx),
+                          WABOT_OUTCOME_IGNORED);
         sc->breaker = NULL;
         wabot_job_set_error(job, "send record not written");
         wabot_job_retry_in(job, 1000);
-        return rc;
+        return mark_rc;
     }
-    rc = wb_transport_send(ctx, t, o, on_sent, job);
+    int64_t now = wb_now(ctx), retry_at = 0;
+    if (sc->breaker &&
+        wabot_breaker_state_of(sc->breaker, now) == WABOT_BREAKER_OPEN) {
+        /* A send earlier in this batch failed and opened the breaker (a
+         * transport that answers at once): this one stays back, as if it
+         * had met the open breaker in decide(). */
+        wb_breaker_report(sc->d, t, sc->breaker, now, WABOT_OUTCOME_IGNORED);
+        sc->breaker = NULL;
+        record_done(sc->d, sc->o, WABOT_ERR_CIRCUIT_OPEN, NULL);
+        wabot_breaker *b = NULL;
+        if (wb_breaker_acquire(sc->d, t, &b, now, &retry_at) == WABOT_OK)
+            wb_breaker_report(sc->d, t, b, now, WABOT_OUTCOME_IGNORED);
+        wb_count(ctx, "outbound.circuit_open", 1);
+        wabot_job_retry_in(job, retry_at > now ? retry_at - now : 1);
+        return WABOT_ERR_CIRCUIT_OPEN;
+    }
+    int rc = wb_transport_send(ctx, t, sc->o, on_sent, job);
     if (rc < 0) {
-        wb_send_mark_done(ctx, o, rc, NULL); /* not taken: nothing left */
+        record_done(sc->d, sc->o, rc, NULL); /* not taken: nothing left */
         wb_breaker_report(sc->d, t, sc->breaker, wb_now(ctx),
                           WABOT_OUTCOME_IGNORED);
         wabot_job_set_error(job, "transport refused the message");
         wb_count(ctx, "outbound.failed_attempts", 1);
         return rc;
     }
+    return WABOT_JOB_PENDING;
+}
+
+/* Add a GET of key (copied into keys[*nk]) to the batch; its index. */
+static int add_get(wb_storage_bop *ops, size_t *nops, char (*keys)[WB_STORAGE_KEY_MAX + 1],
+                   size_t *nk, const char *key)
+{
+    snprintf(keys[*nk], sizeof keys[*nk], "%s", key);
+    ops[*nops] = (wb_storage_bop){.kind = WB_BOP_GET, .key = keys[*nk]};
+    (*nk)++;
+    return (int)(*nops)++;
+}
+
+/* The messages of the batch that may go (their slots still hold a job
+ * not yet sent) pass the breaker and the limits, get their "sending"
+ * records in one batch, and leave. marks, keys and texts have room for
+ * n. In the first round a job the breaker refused stays for the second. */
+static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
+                       wb_storage_bop *marks,
+                       char (*keys)[WB_STORAGE_KEY_MAX + 1],
+                       char (*texts)[96], int first_round)
+{
+    size_t nmarks = 0;
+    int64_t ttl = wb_send_record_ttl(ctx);
+    int any = 0;
+    for (size_t i = 0; i < n; i++) {
+        wabot_job *job = sl[i].job;
+        if (!job || sl[i].mark != -1)
+            continue;
+        send_ctx *sc = job->user;
+        int rc = gate(job, first_round);
+        if (rc == GATE_LATER)
+            continue;
+        if (rc != WABOT_OK) {
+            sl[i].job = NULL;
+            wabot_job_finish(job, rc);
+            continue;
+        }
+        any = 1;
+        sl[i].mark = -2; /* going, no record (no usable id) */
+        if (!wb_send_key(keys[nmarks], sizeof keys[nmarks], sc->o))
+            continue;
+        int w = snprintf(texts[nmarks], sizeof texts[nmarks],
+                         "{\"state\":\"sending\",\"attempt\":%d,"
+                         "\"at_ms\":%lld}",
+                         wabot_job_attempt(job), (long long)wb_now(ctx));
+        marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_SET,
+                                         .key = keys[nmarks],
+                                         .val = texts[nmarks],
+                                         .len = (size_t)w, .ttl_ms = ttl};
+        sl[i].mark = (int)nmarks++;
+    }
+    if (!any)
+        return;
+    /* Durably before the requests leave: a crash from here on leaves an
+     * outcome the next attempt reconciles instead of sending blindly. */
+    (void)wb_storage_batch(ctx->storage, nmarks, marks);
+    for (size_t i = 0; i < n; i++) {
+        wabot_job *job = sl[i].job;
+        if (!job || sl[i].mark == -1)
+            continue;
+        int rc = send_one(job, sl[i].mark >= 0 ? marks[sl[i].mark].status
+                                               : WABOT_OK);
+        sl[i].job = NULL; /* sent or settled: on_sent owns it now */
+        if (rc != WABOT_JOB_PENDING)
+            wabot_job_finish(job, rc);
+    }
+}
+
+/* Steps 2 and 3 for n (<= BATCH_MAX) parked jobs. */
+static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
+{
+    wabot_ctx *ctx = d->ctx;
+    slot *sl = calloc(n, sizeof *sl);
+    wb_storage_bop *ops = calloc(3 * n, sizeof *ops); /* reads, marks */
+    char(*keys)[WB_STORAGE_KEY_MAX + 1] = malloc(3 * n * sizeof *keys);
+    char(*texts)[96] = malloc(n * sizeof *texts);
+    if (!sl || !ops || !keys || !texts) {
+        free(sl);
+        free(ops);
+        free(keys);
+        free(texts);
+        for (size_t i = 0; i < n; i++)
+            wabot_job_finish(jobs[i], WABOT_ERR_NOMEM); /* retried */
+        return;
+    }
+    size_t nops = 0, nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        sl[i] = (slot){jobs[i], -1, -1, -1};
+        if (open_job(&sl[i]) != WABOT_OK)
+            continue;
+        wabot_job *job = sl[i].job;
+        send_ctx *sc = job->user;
+        char key[WB_STORAGE_KEY_MAX + 1];
+        if (wb_outbound_admit_needs_profile(ctx, sc->o)) {
+            int rc = wb_profile_key(ctx, wabot_outbound_organization(sc->o),
+                                    wabot_outbound_to(sc->o), key);
+            if (rc != WABOT_OK) {
+                sl[i].job = NULL;
+                wabot_job_finish(job, rc);
+                continue;
+            }
+            sl[i].prof = add_get(ops, &nops, keys, &nk, key);
+        }
+        if (wb_send_reconcile_needed(sc->o, wabot_job_attempt(job),
+                                     wabot_job_max_attempts(job)) &&
+            wb_send_key(key, sizeof key, sc->o))
+            sl[i].rec = add_get(ops, &nops, keys, &nk, key);
+    }
+    (void)wb_storage_batch(ctx->storage, nops, ops); /* statuses per op */
+    for (size_t i = 0; i < n; i++) {
+        if (!sl[i].job)
+            continue;
+        int rc = vet(&sl[i], ops);
+        if (rc != WABOT_OK) {
+            wabot_job *job = sl[i].job;
+            sl[i].job = NULL;
+            wabot_job_finish(job, rc > 0 ? WABOT_OK : rc);
+        }
+    }
+    wb_storage_bop *marks = ops + nops;
+    send_round(ctx, sl, n, marks, keys + nk, texts, 1);
+    send_round(ctx, sl, n, marks, keys + nk, texts, 0); /* GATE_LATER */
+    wb_storage_bops_clear(nops, ops);
+    free(sl);
+    free(ops);
+    free(keys);
+    free(texts);
+}
+
+static int64_t batch_deadline(void *ud)
+{
+    wb_delivery *d = ud;
+    return __atomic_load_n(&d->due, __ATOMIC_ACQUIRE) ? 0 : WB_NO_DEADLINE;
+}
+
+/* The loop's pass: the outcome records, then every parked job. */
+static void batch_fire(void *ud)
+{
+    wb_delivery *d = ud;
+    __atomic_store_n(&d->due, 0, __ATOMIC_RELEASE);
+    flush_done(d);
+    while (d->n_parked > 0) {
+        wabot_job **jobs = d->parked;
+        size_t n = d->n_parked;
+        d->parked = NULL;
+        d->n_parked = d->cap_parked = 0;
+        for (size_t i = 0; i < n; i += BATCH_MAX)
+            run_batch(d, jobs + i, n - i < BATCH_MAX ? n - i : BATCH_MAX);
+        free(jobs);
+    }
+    /* Sends the transport answered at once (a synchronous transport)
+     * wait for the next pass, which is due now. */
+}
+
+/* The worker: the job waits for the loop's next pass (batch_fire). */
+static int deliver(wabot_job *job, void *ud)
+{
+    wb_delivery *d = ud;
+    send_ctx *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return WABOT_ERR_NOMEM;
+    sc->d = d;
+    job->user = sc;
+    job->user_free = free_send_ctx;
+    if (d->n_parked == d->cap_parked) {
+        size_t cap = d->cap_parked ? d->cap_parked * 2 : 64;
+        wabot_job **p = realloc(d->parked, cap * sizeof *p);
+        if (!p) {
+            run_batch(d, &job, 1); /* on its own, at once */
+            return WABOT_JOB_PENDING;
+        }
+        d->parked = p;
+        d->cap_parked = cap;
+    }
+    d->parked[d->n_parked++] = job;
+    mark_due(d);
     return WABOT_JOB_PENDING;
 }
 
@@ -326,6 +681,10 @@ static int delivery_create(wabot_module *m, void *ud)
     d->module = m;
     pthread_mutex_init(&d->lock, NULL);
     wabot_module_set_data(m, d);
+    wb_source src = {batch_deadline, batch_fire, d, 0};
+    int rc = wb_loop_add_source(ctx, &src);
+    if (rc != WABOT_OK)
+        return rc;
     return wabot_worker_add(ctx, WABOT_QUEUE_OUTBOUND, deliver, d, NULL,
                             (int)ctx->cfg.outbound_concurrency);
 }
@@ -338,6 +697,12 @@ static void delivery_destroy(wabot_module *m, void *ud)
     wb_delivery *d = wabot_module_data(m);
     if (!d)
         return;
+    /* The runtime is gone: parked jobs were abandoned with it (their
+     * leases expire and they run again); outcomes still waiting are
+     * written now, while the storage is there. */
+    flush_done(d);
+    free(d->done);
+    free(d->parked);
     wb_breakers_free(d);
     pthread_mutex_destroy(&d->lock);
     wb_free(&d->ctx->alloc, d);

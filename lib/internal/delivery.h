@@ -33,6 +33,14 @@ typedef struct wb_delivery {
     pthread_mutex_t lock; /* guards breakers (created on first use) */
     wb_breaker_slot *breakers;
     size_t n_breakers, cap_breakers;
+    /* The batched send path (worker.c), loop thread only: jobs handed to
+     * the worker since the last pass, and the outcome records of sends
+     * the provider answered, written together on the next pass. */
+    struct wabot_job **parked;
+    size_t n_parked, cap_parked;
+    struct wb_done_rec *done;
+    size_t n_done, cap_done;
+    int due; /* atomic: parked or done is not empty */
 } wb_delivery;
 
 /* Circuit breakers (lib/delivery/breakers.c). Ask transport t's breaker

@@ -87,7 +87,7 @@ typedef struct wb_source {
     int background;
 } wb_source;
 
-#define WB_MAX_SOURCES 8
+#define WB_MAX_SOURCES 16
 
 typedef struct wb_runtime {
     wabot_scheduler *sched;
