@@ -60,6 +60,14 @@ int wb_receipt_retryable(int status);
 /* Keep a copy of w and write it from the loop, with backoff, until the
  * storage takes it. Any thread. */
 void wb_receipt_defer(wb_receipt_retry *q, const wb_receipt_write *w);
+/* Record a send (w->kind WB_RECEIPT_SENT; copied) on the loop's next
+ * pass, together with the others of that pass. Any thread. */
+void wb_receipt_sent_later(wb_receipt_retry *q, const wb_receipt_write *w);
+/* Write n send records (receipts.c) in one storage batch: each created
+ * with compare-and-set on absence; one that a receipt created first is
+ * merged by read-modify-write. rcs[i]: WABOT_OK or the storage's status. */
+void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
+                          const wb_receipt_write *const *w, int *rcs);
 /* Writes waiting (0 for NULL). Any thread. */
 size_t wb_receipt_pending(wb_receipt_retry *q);
 /* Do one write now (receipts.c): WABOT_OK, or the storage's status. */

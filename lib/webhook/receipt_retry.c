@@ -32,6 +32,10 @@ typedef struct pending {
 struct wb_receipt_retry {
     wabot_ctx *ctx;
     pthread_mutex_t mu;
+    /* Sends to record on the next pass, in one batch (never failed yet) */
+    pending *fresh, *fresh_tail;
+    size_t n_fresh;
+    /* Writes the storage refused, retried with backoff */
     pending *head, *tail;
     size_t n;
     int64_t next_at; /* WB_NO_DEADLINE when empty */
@@ -141,7 +145,7 @@ static int64_t retry_deadline(void *ud)
 {
     wb_receipt_retry *q = ud;
     pthread_mutex_lock(&q->mu);
-    int64_t at = q->next_at;
+    int64_t at = q->fresh ? 0 : q->next_at;
     pthread_mutex_unlock(&q->mu);
     return at;
 }
@@ -195,12 +199,80 @@ static void give_back(wb_receipt_retry *q, pending *rest, int storage_down)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Loop thread: write the deferred entries in order until the storage
- * fails again. */
+void wb_receipt_sent_later(wb_receipt_retry *q, const wb_receipt_write *w)
+{
+    wabot_ctx *ctx = q->ctx;
+    pending *p = pending_new(&ctx->alloc, w);
+    if (!p) {
+        /* out of memory: at once, as before batching */
+        int rc = wb_receipt_write_do(ctx, w);
+        if (wb_receipt_retryable(rc))
+            wb_receipt_defer(q, w);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    if (q->fresh_tail)
+        q->fresh_tail->next = p;
+    else
+        q->fresh = p;
+    q->fresh_tail = p;
+    q->n_fresh++;
+    pthread_mutex_unlock(&q->mu);
+    wb_loop_notify(ctx, 0);
+}
+
+/* Record the sends queued since the last pass: BATCH at a time, each one
+ * batch of storage operations (wb_receipt_sent_many); what the storage
+ * refused goes to the retry queue. */
+static void flush_fresh(wb_receipt_retry *q)
+{
+    wabot_ctx *ctx = q->ctx;
+    pthread_mutex_lock(&q->mu);
+    pending *p = q->fresh;
+    q->fresh = q->fresh_tail = NULL;
+    q->n_fresh = 0;
+    pthread_mutex_unlock(&q->mu);
+    const wb_receipt_write *w[BATCH];
+    int rcs[BATCH];
+    while (p) {
+        pending *chunk = p;
+        size_t n = 0;
+        for (; p && n < BATCH; p = p->next)
+            w[n++] = &p->w;
+        wb_receipt_sent_many(ctx, n, w, rcs);
+        for (size_t i = 0; i < n; i++) {
+            pending *next = chunk->next;
+            if (wb_receipt_retryable(rcs[i])) {
+                wb_log(ctx, WABOT_LOG_WARN, MODULE, "send of %s as %s not "
+                       "recorded yet: %s; retried until the storage "
+                       "answers", chunk->w.outbound_id
+                           ? chunk->w.outbound_id : "",
+                       chunk->w.provider_id, wabot_strerror(rcs[i]));
+                wb_receipt_defer(q, &chunk->w);
+            } else if (rcs[i] < 0) {
+                wb_log(ctx, WABOT_LOG_WARN, MODULE,
+                       "send of %s as %s not recorded: %s",
+                       chunk->w.outbound_id ? chunk->w.outbound_id : "",
+                       chunk->w.provider_id, wabot_strerror(rcs[i]));
+            }
+            pending_free(&ctx->alloc, chunk);
+            chunk = next;
+        }
+    }
+}
+
+/* Loop thread: the fresh sends, then the deferred entries in order until
+ * the storage fails again. */
 static void retry_fire(void *ud)
 {
     wb_receipt_retry *q = ud;
     wabot_ctx *ctx = q->ctx;
+    flush_fresh(q);
+    pthread_mutex_lock(&q->mu);
+    int due = q->next_at <= wb_now(ctx);
+    pthread_mutex_unlock(&q->mu);
+    if (!due)
+        return;
     size_t n = 0;
     pending *p = take_batch(q, &n);
     while (p) {
@@ -248,6 +320,7 @@ void wb_receipt_retry_free(wb_receipt_retry *q)
     if (!q)
         return;
     wabot_ctx *ctx = q->ctx;
+    flush_fresh(q); /* the storage is still there */
     if (q->n)
         wb_log(ctx, WABOT_LOG_ERROR, MODULE,
                "%zu receipt writes still waited for the storage at "

@@ -355,7 +355,8 @@ void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
 }
 
 /* The receipts module's subscriber of "delivery.sent" (the event's
- * fields: lib/delivery/worker.c). */
+ * fields: lib/delivery/worker.c): recorded on the loop's next pass with
+ * the other sends of that pass (wb_receipt_sent_many). */
 static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
                             const char *json, size_t len, void *ud)
 {
@@ -365,18 +366,96 @@ static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
     if (ev == NULL)
         return WABOT_ERR_PARSE;
     const char *pid = json_string_value(json_object_get(ev, "provider_id"));
-    sent_arg a = {
-        json_string_value(json_object_get(ev, "outbound_id")),
-        json_string_value(json_object_get(ev, "to")),
-        json_string_value(json_object_get(ev, "organization")),
-        json_string_value(json_object_get(ev, "correlation_id")),
-        provider_by_name(json_string_value(json_object_get(ev, "provider"))),
-        0};
-    if (a.outbound_id == NULL)
-        a.outbound_id = "";
-    record_sent(ctx, &a, pid ? pid : "");
+    const char *oid = json_string_value(json_object_get(ev, "outbound_id"));
+    wb_receipt_write w = {
+        .kind = WB_RECEIPT_SENT,
+        .provider_id = (char *)(pid ? pid : ""),
+        .outbound_id = (char *)(oid ? oid : ""),
+        .to = (char *)json_string_value(json_object_get(ev, "to")),
+        .org = (char *)json_string_value(json_object_get(ev, "organization")),
+        .correlation_id =
+            (char *)json_string_value(json_object_get(ev, "correlation_id")),
+        .provider = provider_by_name(
+            json_string_value(json_object_get(ev, "provider"))),
+        .at_ms = wb_now(ctx)};
+    wb_receipt_retry *q = wb_receipt_retry_of(ctx);
+    if (q != NULL) {
+        wb_receipt_sent_later(q, &w);
+    } else {
+        sent_arg a = {w.outbound_id, w.to, w.org, w.correlation_id,
+                      w.provider, 0};
+        record_sent(ctx, &a, w.provider_id);
+    }
     json_decref(ev);
     return WABOT_OK;
+}
+
+void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
+                          const wb_receipt_write *const *w, int *rcs)
+{
+    wb_storage_bop *ops = calloc(n, sizeof *ops);
+    char(*keys)[WB_STORAGE_KEY_MAX + 1] = malloc(n * sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = ops && keys ? WABOT_OK : WABOT_ERR_NOMEM;
+        if (ops == NULL || keys == NULL)
+            continue;
+        ops[i] = (wb_storage_bop){.kind = WB_BOP_CAS, .expected = 0,
+                                  .ttl_ms = ctx->cfg.receipt_ttl_ms};
+        if (wb_receipt_key(keys[i], sizeof keys[i], w[i]->provider_id) ==
+            NULL) {
+            wb_log(ctx, WABOT_LOG_WARN, MODULE,
+                   "send of %s: provider id unusable as a key; receipts for "
+                   "it will be recorded as unknown",
+                   w[i]->outbound_id ? w[i]->outbound_id : "");
+            rcs[i] = WABOT_ERR_INVAL;
+            ops[i].key = NULL;
+            continue;
+        }
+        ops[i].key = keys[i];
+        /* the record as the send alone makes it */
+        rec r;
+        memset(&r, 0, sizeof r);
+        sent_arg a = {w[i]->outbound_id ? w[i]->outbound_id : "", w[i]->to,
+                      w[i]->org, w[i]->correlation_id, w[i]->provider,
+                      w[i]->at_ms};
+        int rc = sent_change(&r, 1, &a);
+        char *text = rc > 0 ? rec_encode(&r, &ops[i].len) : NULL;
+        rec_clear(&r);
+        if (text == NULL) {
+            rcs[i] = WABOT_ERR_NOMEM;
+            ops[i].key = NULL;
+            continue;
+        }
+        ops[i].val = text;
+    }
+    /* the ops that can go, packed in front (their places remembered) */
+    size_t m = 0;
+    size_t *at = ops && keys ? malloc(n * sizeof *at) : NULL;
+    for (size_t i = 0; at && i < n; i++)
+        if (ops[i].key != NULL) {
+            at[m] = i;
+            if (m != i)
+                ops[m] = ops[i];
+            m++;
+        }
+    if (at && m > 0)
+        (void)wb_storage_batch(ctx->storage, m, ops); /* status per op */
+    for (size_t k = 0; at && k < m; k++) {
+        size_t i = at[k];
+        rcs[i] = ops[k].status;
+        if (rcs[i] == WABOT_ERR_CONFLICT) /* a receipt came first: merge */
+            rcs[i] = wb_receipt_write_do(ctx, w[i]);
+        free((char *)ops[k].val);
+    }
+    if (!at)
+        for (size_t i = 0; ops && i < n; i++)
+            if (ops[i].key != NULL) {
+                rcs[i] = WABOT_ERR_NOMEM;
+                free((char *)ops[i].val);
+            }
+    free(at);
+    free(ops);
+    free(keys);
 }
 
 static const char *const receipts_requires[] = {"delivery", NULL};
