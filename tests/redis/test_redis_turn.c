@@ -449,6 +449,52 @@ START_TEST(test_workers_reserve_and_complete_in_batches)
 }
 END_TEST
 
+/* The send path's storage work for a pass of replies is shared: the
+ * profile reads, the "sending" records, the outcome records and the
+ * receipt records each one pipelined batch per pass (it was about five
+ * round trips per reply, one after the other), with the same records
+ * in the end. */
+START_TEST(test_the_send_path_shares_round_trips_across_a_pass)
+{
+    env e;
+    env_init(&e, 0, 0);
+    for (int i = 0; i < 40; i++) {
+        char id[16], from[24];
+        snprintf(id, sizeof id, "SMb%d", i);
+        snprintf(from, sizeof from, "+1415555%04d", i);
+        ck_assert_int_eq(handle(&e, id, from, NULL), WABOT_OK);
+    }
+    int64_t before = wabot_redis_round_trips(e.r);
+    for (int pass = 0; pass < 10 && wabot_recorder_count(e.rec) < 40; pass++)
+        tu_drain(e.ctx);
+    tu_drain(e.ctx); /* the last pass's records */
+    int64_t used = wabot_redis_round_trips(e.r) - before;
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 40);
+    fprintf(stderr, "40 replies delivered in %lld round trips\n",
+            (long long)used);
+    ck_assert_int_le(used, 24);
+    for (size_t i = 0; i < 40; i++) {
+        const char *oid = wabot_outbound_id(wabot_recorder_get(e.rec, i));
+        char key[128], *v = NULL;
+        snprintf(key, sizeof key, "send:%s", oid);
+        ck_assert_int_eq(wabot_storage_get(e.st, key, &v, NULL, NULL),
+                         WABOT_OK);
+        ck_assert_msg(strstr(v, "\"state\":\"sent\"") != NULL, "%s: %s",
+                      key, v);
+        wabot_free(v);
+        char pid[32];
+        /* the recorder numbers its sends; rec-1 was the warm-up's */
+        snprintf(pid, sizeof pid, "rec-%zu", i + 2);
+        wabot_delivery *d = NULL;
+        ck_assert_int_eq(wabot_delivery_get(e.ctx, pid, &d), WABOT_OK);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), oid);
+        ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+        wabot_delivery_free(d);
+    }
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(test_a_fenced_job_in_a_batch_is_refused_alone)
 {
     env e;
@@ -538,6 +584,7 @@ int main(void)
     tcase_add_test(tc,
                    test_the_deadline_costs_no_round_trip_and_sees_own_enqueues);
     tcase_add_test(tc, test_a_fenced_job_in_a_batch_is_refused_alone);
+    tcase_add_test(tc, test_the_send_path_shares_round_trips_across_a_pass);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     rh_destroy(&srv);

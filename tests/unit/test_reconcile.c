@@ -429,6 +429,105 @@ START_TEST(test_categories_option_is_checked)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Records written in batches (lib/delivery/worker.c)                  */
+
+static char *stored(const char *key)
+{
+    char *v = NULL;
+    int rc = wabot_storage_get(W.storage, key, &v, NULL, NULL);
+    return rc == WABOT_OK ? v : NULL;
+}
+
+/* The receipt record naming outbound id `oid`, or NULL. */
+static char *receipt_of(const char *oid)
+{
+    wabot_storage_items *page = NULL;
+    ck_assert_int_eq(wabot_storage_scan(W.storage, "receipt:", "0", 1000,
+                                        WABOT_STORAGE_SCAN_VALUES, &page),
+                     WABOT_OK);
+    char want[96], *found = NULL;
+    snprintf(want, sizeof want, "\"outbound_id\":\"%s\"", oid);
+    for (size_t i = 0; i < wabot_storage_items_count(page); i++) {
+        const char *v = wabot_storage_items_value(page, i, NULL);
+        if (v && strstr(v, want))
+            found = strdup(v);
+    }
+    wabot_storage_items_free(page);
+    return found;
+}
+
+START_TEST(test_every_send_of_a_pass_gets_its_record_and_receipt)
+{
+    char id[16], to[24], in[16];
+    for (int i = 0; i < 40; i++) {
+        /* 40 customers (one message each: the pair pacing never waits),
+         * each inside its 24-hour window */
+        snprintf(to, sizeof to, "+1415555%04d", i);
+        snprintf(in, sizeof in, "SMin%d", i);
+        wabot_message *m = tu_text(in, to, "hi");
+        ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+        wabot_message_free(m);
+        snprintf(id, sizeof id, "p%d", i);
+        ck_assert_int_eq(wabot_send_text(W.live, "default", to, "hello",
+                                         WABOT_CAT_NOTICE, id, NULL),
+                         WABOT_OK);
+    }
+    tu_drain(W.live);
+    /* the sender's pace (80/s, a tenth of it at once) spreads them */
+    for (int k = 0; k < 100 && counter("outbound.sent") < 40; k++)
+        tick(100);
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(id, sizeof id, "p%d", i);
+        snprintf(key, sizeof key, "send:%s", id);
+        char *v = stored(key);
+        ck_assert_msg(v && strstr(v, "\"state\":\"sent\"") &&
+                          strstr(v, "\"provider_id\":\"rec-"),
+                      "%s: %s", key, v ? v : "(absent)");
+        free(v);
+        char *r = receipt_of(id);
+        ck_assert_msg(r != NULL, "no receipt record names %s", id);
+        ck_assert_ptr_nonnull(strstr(r, "\"state\":\"sent\""));
+        free(r);
+        job_is(id, WABOT_JOB_COMPLETED);
+    }
+    ck_assert_int_eq(counter("outbound.sent"), 40);
+}
+END_TEST
+
+/* A send answered on the context's last pass: its outcome record and
+ * its receipt record wait for the next pass, which never comes; freeing
+ * the context writes them (the storage outlives it). */
+START_TEST(test_records_of_the_last_pass_are_written_when_the_context_ends)
+{
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.live, "default", TO, "bye",
+                                     WABOT_CAT_NOTICE, "last1", NULL),
+                     WABOT_OK);
+    for (int i = 0; i < 10 && counter("outbound.sent") == 0; i++)
+        ck_assert_int_ge(wabot_ctx_on_timeout(W.live), 0);
+    ck_assert_int_eq(counter("outbound.sent"), 1);
+    char *v = stored("send:last1");
+    ck_assert_msg(v && strstr(v, "\"state\":\"sending\""),
+                  "before the next pass the record still says sending: %s",
+                  v ? v : "(absent)");
+    free(v);
+    wabot_ctx_free(W.live);
+    W.live = NULL;
+    v = stored("send:last1");
+    ck_assert_msg(v && strstr(v, "\"state\":\"sent\""), "after free: %s",
+                  v ? v : "(absent)");
+    free(v);
+    char *r = receipt_of("last1");
+    ck_assert_msg(r != NULL, "the receipt record was not written at free");
+    free(r);
+}
+END_TEST
+
+
 static Suite *reconcile_suite(void)
 {
     Suite *s = suite_create("reconcile");
@@ -453,6 +552,12 @@ static Suite *reconcile_suite(void)
     tcase_add_test(last, test_a_timeout_on_the_last_attempt_completes_when_its_receipt_comes);
     tcase_add_test(last, test_a_timeout_on_the_last_attempt_without_receipt_fails_unsent);
     suite_add_tcase(s, last);
+    TCase *b = tcase_create("batched_records");
+    tcase_add_checked_fixture(b, setup, teardown);
+    tcase_add_test(b, test_every_send_of_a_pass_gets_its_record_and_receipt);
+    tcase_add_test(b, test_records_of_the_last_pass_are_written_when_the_context_ends);
+    suite_add_tcase(s, b);
+
     TCase *a = tcase_create("at_most_once");
     tcase_add_checked_fixture(a, setup_at_most_once, teardown);
     tcase_add_test(a, test_at_most_once_category_is_not_sent_again_without_a_receipt);
@@ -460,6 +565,7 @@ static Suite *reconcile_suite(void)
     suite_add_tcase(s, a);
     return s;
 }
+
 
 int main(void)
 {
