@@ -19,6 +19,7 @@
 #include "runtime.h"
 #include "state.h"
 #include "storage.h"
+#include "strbuf.h"
 #include "transport.h"
 #include "wabot/module.h"
 
@@ -486,25 +487,80 @@ static int send_one(wabot_job *job, int mark_rc)
     return WABOT_JOB_PENDING;
 }
 
-/* Add a GET of key (copied into keys[*nk]) to the batch; its index. */
-static int add_get(wb_storage_bop *ops, size_t *nops, char (*keys)[WB_STORAGE_KEY_MAX + 1],
-                   size_t *nk, const char *key)
+/* The keys and values of a batch's ops live in one buffer (a batch
+ * of 256 messages would need 256 KiB of fixed-size key slots, and a
+ * large block per pass costs more than the allocations it saves); the
+ * ops get their pointers once the buffer stops moving. */
+typedef struct op_text {
+    wb_strbuf b;
+    size_t *key_at, *val_at; /* per op: offsets into b */
+} op_text;
+
+static int op_text_init(op_text *t, size_t n)
 {
-    snprintf(keys[*nk], sizeof keys[*nk], "%s", key);
-    ops[*nops] = (wb_storage_bop){.kind = WB_BOP_GET, .key = keys[*nk]};
-    (*nk)++;
+    wb_strbuf_init(&t->b, NULL);
+    t->key_at = malloc(n * sizeof *t->key_at);
+    t->val_at = malloc(n * sizeof *t->val_at);
+    return t->key_at && t->val_at ? WABOT_OK : WABOT_ERR_NOMEM;
+}
+
+static void op_text_free(op_text *t)
+{
+    wb_strbuf_free(&t->b);
+    free(t->key_at);
+    free(t->val_at);
+}
+
+/* Copy s (with its NUL) into the buffer; its offset. */
+static size_t op_text_put(op_text *t, const char *s, size_t len)
+{
+    size_t at = t->b.len;
+    wb_strbuf_append(&t->b, s, len);
+    wb_strbuf_putc(&t->b, '\0');
+    return at;
+}
+
+/* Point ops[0..n) at their text; WABOT_OK, or NOMEM if the buffer could
+ * not grow (then no op may run). */
+static int op_text_resolve(op_text *t, wb_storage_bop *ops, size_t n)
+{
+    if (t->b.oom)
+        return WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        ops[i].key = t->b.data + t->key_at[i];
+        if (ops[i].kind == WB_BOP_SET)
+            ops[i].val = t->b.data + t->val_at[i];
+    }
+    return WABOT_OK;
+}
+
+/* Add a GET of key to the batch; its index. */
+static int add_get(wb_storage_bop *ops, size_t *nops, op_text *t,
+                   const char *key)
+{
+    t->key_at[*nops] = op_text_put(t, key, strlen(key));
+    ops[*nops] = (wb_storage_bop){.kind = WB_BOP_GET};
     return (int)(*nops)++;
 }
 
 /* The messages of the batch that may go (their slots still hold a job
  * not yet sent) pass the breaker and the limits, get their "sending"
- * records in one batch, and leave. marks, keys and texts have room for
- * n. In the first round a job the breaker refused stays for the second. */
+ * records in one batch, and leave. marks has room for n. In the first
+ * round a job the breaker refused stays for the second. */
 static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
-                       wb_storage_bop *marks,
-                       char (*keys)[WB_STORAGE_KEY_MAX + 1],
-                       char (*texts)[96], int first_round)
+                       wb_storage_bop *marks, int first_round)
 {
+    op_text t;
+    int rc = op_text_init(&t, n);
+    if (rc != WABOT_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (sl[i].job) {
+                wabot_job_finish(sl[i].job, rc); /* retried */
+                sl[i].job = NULL;
+            }
+        op_text_free(&t);
+        return;
+    }
     size_t nmarks = 0;
     int64_t ttl = wb_send_record_ttl(ctx);
     int any = 0;
@@ -513,43 +569,48 @@ static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
         if (!job || sl[i].mark != -1)
             continue;
         send_ctx *sc = job->user;
-        int rc = gate(job, first_round);
-        if (rc == GATE_LATER)
+        int g = gate(job, first_round);
+        if (g == GATE_LATER)
             continue;
-        if (rc != WABOT_OK) {
+        if (g != WABOT_OK) {
             sl[i].job = NULL;
-            wabot_job_finish(job, rc);
+            wabot_job_finish(job, g);
             continue;
         }
         any = 1;
         sl[i].mark = -2; /* going, no record (no usable id) */
-        if (!wb_send_key(keys[nmarks], sizeof keys[nmarks], sc->o))
+        char key[WB_STORAGE_KEY_MAX + 1], text[96];
+        if (!wb_send_key(key, sizeof key, sc->o))
             continue;
-        int w = snprintf(texts[nmarks], sizeof texts[nmarks],
+        int w = snprintf(text, sizeof text,
                          "{\"state\":\"sending\",\"attempt\":%d,"
                          "\"at_ms\":%lld}",
                          wabot_job_attempt(job), (long long)wb_now(ctx));
+        t.key_at[nmarks] = op_text_put(&t, key, strlen(key));
+        t.val_at[nmarks] = op_text_put(&t, text, (size_t)w);
         marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_SET,
-                                         .key = keys[nmarks],
-                                         .val = texts[nmarks],
                                          .len = (size_t)w, .ttl_ms = ttl};
         sl[i].mark = (int)nmarks++;
     }
-    if (!any)
-        return;
-    /* Durably before the requests leave: a crash from here on leaves an
-     * outcome the next attempt reconciles instead of sending blindly. */
-    (void)wb_storage_batch(ctx->storage, nmarks, marks);
-    for (size_t i = 0; i < n; i++) {
+    rc = op_text_resolve(&t, marks, nmarks);
+    if (rc == WABOT_OK && any)
+        /* Durably before the requests leave: a crash from here on leaves
+         * an outcome the next attempt reconciles instead of sending
+         * blindly. */
+        (void)wb_storage_batch(ctx->storage, nmarks, marks);
+    for (size_t i = 0; any && i < n; i++) {
         wabot_job *job = sl[i].job;
         if (!job || sl[i].mark == -1)
             continue;
-        int rc = send_one(job, sl[i].mark >= 0 ? marks[sl[i].mark].status
-                                               : WABOT_OK);
+        int st = rc != WABOT_OK      ? rc
+                 : sl[i].mark >= 0 ? marks[sl[i].mark].status
+                                   : WABOT_OK;
+        int out = send_one(job, st);
         sl[i].job = NULL; /* sent or settled: on_sent owns it now */
-        if (rc != WABOT_JOB_PENDING)
-            wabot_job_finish(job, rc);
+        if (out != WABOT_JOB_PENDING)
+            wabot_job_finish(job, out);
     }
+    op_text_free(&t);
 }
 
 /* Steps 2 and 3 for n (<= BATCH_MAX) parked jobs. */
@@ -558,18 +619,17 @@ static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
     wabot_ctx *ctx = d->ctx;
     slot *sl = calloc(n, sizeof *sl);
     wb_storage_bop *ops = calloc(3 * n, sizeof *ops); /* reads, marks */
-    char(*keys)[WB_STORAGE_KEY_MAX + 1] = malloc(3 * n * sizeof *keys);
-    char(*texts)[96] = malloc(n * sizeof *texts);
-    if (!sl || !ops || !keys || !texts) {
+    op_text t;
+    int rc = op_text_init(&t, 2 * n);
+    if (!sl || !ops || rc != WABOT_OK) {
         free(sl);
         free(ops);
-        free(keys);
-        free(texts);
+        op_text_free(&t);
         for (size_t i = 0; i < n; i++)
             wabot_job_finish(jobs[i], WABOT_ERR_NOMEM); /* retried */
         return;
     }
-    size_t nops = 0, nk = 0;
+    size_t nops = 0;
     for (size_t i = 0; i < n; i++) {
         sl[i] = (slot){jobs[i], -1, -1, -1};
         if (open_job(&sl[i]) != WABOT_OK)
@@ -578,39 +638,43 @@ static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
         send_ctx *sc = job->user;
         char key[WB_STORAGE_KEY_MAX + 1];
         if (wb_outbound_admit_needs_profile(ctx, sc->o)) {
-            int rc = wb_profile_key(ctx, wabot_outbound_organization(sc->o),
-                                    wabot_outbound_to(sc->o), key);
-            if (rc != WABOT_OK) {
+            int prc = wb_profile_key(ctx, wabot_outbound_organization(sc->o),
+                                     wabot_outbound_to(sc->o), key);
+            if (prc != WABOT_OK) {
                 sl[i].job = NULL;
-                wabot_job_finish(job, rc);
+                wabot_job_finish(job, prc);
                 continue;
             }
-            sl[i].prof = add_get(ops, &nops, keys, &nk, key);
+            sl[i].prof = add_get(ops, &nops, &t, key);
         }
         if (wb_send_reconcile_needed(sc->o, wabot_job_attempt(job),
                                      wabot_job_max_attempts(job)) &&
             wb_send_key(key, sizeof key, sc->o))
-            sl[i].rec = add_get(ops, &nops, keys, &nk, key);
+            sl[i].rec = add_get(ops, &nops, &t, key);
     }
-    (void)wb_storage_batch(ctx->storage, nops, ops); /* statuses per op */
+    rc = op_text_resolve(&t, ops, nops);
+    if (rc == WABOT_OK)
+        (void)wb_storage_batch(ctx->storage, nops, ops); /* status per op */
+    else
+        for (size_t i = 0; i < nops; i++)
+            ops[i].status = rc; /* read as a storage failure: retried */
     for (size_t i = 0; i < n; i++) {
         if (!sl[i].job)
             continue;
-        int rc = vet(&sl[i], ops);
-        if (rc != WABOT_OK) {
+        int v = vet(&sl[i], ops);
+        if (v != WABOT_OK) {
             wabot_job *job = sl[i].job;
             sl[i].job = NULL;
-            wabot_job_finish(job, rc > 0 ? WABOT_OK : rc);
+            wabot_job_finish(job, v > 0 ? WABOT_OK : v);
         }
     }
     wb_storage_bop *marks = ops + nops;
-    send_round(ctx, sl, n, marks, keys + nk, texts, 1);
-    send_round(ctx, sl, n, marks, keys + nk, texts, 0); /* GATE_LATER */
+    send_round(ctx, sl, n, marks, 1);
+    send_round(ctx, sl, n, marks, 0); /* GATE_LATER */
     wb_storage_bops_clear(nops, ops);
+    op_text_free(&t);
     free(sl);
     free(ops);
-    free(keys);
-    free(texts);
 }
 
 static int64_t batch_deadline(void *ud)
