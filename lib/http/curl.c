@@ -461,6 +461,19 @@ static void complete_ok(wb_xfer *x, wabot_http_call *call)
     wb_http_call_finish(call, &r);
 }
 
+/* The request left (curl counted its bytes) and the connection ended
+ * with no answer, or part of one: a reset, an empty reply. */
+static int lost_after_request(wb_xfer *x, CURLcode rc)
+{
+    if (rc != CURLE_GOT_NOTHING && rc != CURLE_RECV_ERROR &&
+        rc != CURLE_PARTIAL_FILE)
+        return 0;
+    long sent = 0;
+    return curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &sent) ==
+               CURLE_OK &&
+           sent > 0;
+}
+
 static void complete_failed(wb_xfer *x, wabot_http_call *call, CURLcode rc)
 {
     char msg[CURL_ERROR_SIZE + 96];
@@ -468,9 +481,17 @@ static void complete_failed(wb_xfer *x, wabot_http_call *call, CURLcode rc)
     if (x->abort_reason) {
         snprintf(msg, sizeof msg, "%s", x->abort_reason);
     } else {
-        if (rc == CURLE_OPERATION_TIMEDOUT)
+        const char *why = "";
+        if (rc == CURLE_OPERATION_TIMEDOUT) {
             status = WABOT_ERR_TIMEOUT;
-        snprintf(msg, sizeof msg, "%s%s%s", curl_easy_strerror(rc),
+        } else if (lost_after_request(x, rc)) {
+            /* The server may have acted on it: for the caller this is a
+             * timeout, an unknown outcome (sends are reconciled). */
+            status = WABOT_ERR_TIMEOUT;
+            why = "connection lost after the request was sent, outcome "
+                  "unknown: ";
+        }
+        snprintf(msg, sizeof msg, "%s%s%s%s", why, curl_easy_strerror(rc),
                  x->errbuf[0] ? ": " : "", x->errbuf);
     }
     wb_http_response r = {status, 0, NULL, 0, "", 0, msg};

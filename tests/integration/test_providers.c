@@ -329,6 +329,39 @@ START_TEST(test_timed_out_send_without_callback_at_most_once_is_failed)
 }
 END_TEST
 
+/* The provider closes the connection after reading the request, without
+ * an answer (a reset, an empty reply): it may have acted on it, so this
+ * is an unknown outcome like a timeout, reconciled before any retry --
+ * not a plain failure sent again at once. */
+START_TEST(test_connection_lost_after_the_request_is_reconciled_not_resent)
+{
+    world w;
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(
+                         o, WABOT_OPT_SEND_RECONCILE_GRACE_MS, GRACE_MS),
+                     WABOT_OK);
+    world_init(&w, o, 1);
+    wabot_options_free(o);
+    fp_fault drop = {.kind = FP_FAULT_DROP};
+    ck_assert_int_eq(fp_fault_push(w.fp, FP_TWILIO, &drop, 1), 0);
+    customers_write(&w, 1, 0);
+    settle(&w);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.timed_out"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_outcome"),
+                     1);
+    run_for(&w, GRACE_MS - 500, 250);
+    ck_assert_uint_eq(fp_request_count(w.fp), 1); /* not before the grace */
+    run_for(&w, 60000, 1000);
+    ck_assert_uint_eq(fp_request_count(w.fp), 2); /* once, not more */
+    ck_assert_int_eq(outbound(&w, WABOT_JOB_COMPLETED), 1);
+    ck_assert_int_eq(wabot_metrics_counter(w.e.ctx, "sends.unknown_resent"), 1);
+    world_free(&w);
+}
+END_TEST
+
 static Suite *providers_suite(void)
 {
     Suite *s = suite_create("providers-http");
@@ -343,6 +376,7 @@ static Suite *providers_suite(void)
     tcase_set_timeout(to, 120);
     tcase_add_test(to, test_timed_out_send_whose_callback_comes_is_not_sent_again);
     tcase_add_test(to, test_timed_out_send_without_callback_is_retried_once_after_grace);
+    tcase_add_test(to, test_connection_lost_after_the_request_is_reconciled_not_resent);
     tcase_add_test(to, test_timed_out_send_without_callback_at_most_once_is_failed);
     suite_add_tcase(s, to);
     return s;
