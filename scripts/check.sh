@@ -16,8 +16,10 @@ status=0
 run() { # name builddir [meson test args...]
     name=$1; dir=$2; shift 2
     echo "== $name =="
+    t0=$(date +%s)
     meson test -C "$dir" --print-errorlogs --num-processes 2 \
         --logbase "testlog-$name" "$@" || status=1
+    echo "== $name: $(( $(date +%s) - t0 )) s =="
     # meson appends the wrapper's name to the log's base name
     log=$(ls -t "$dir"/meson-logs/testlog-"$name"*.json 2>/dev/null | head -n 1)
     if [ -n "$log" ]; then logs="$logs $log"; else status=1; fi
@@ -47,6 +49,7 @@ distcheck() {
         status=1
         cat "$out"
     fi
+    echo "== distcheck: $(( $(date +%s) - t0 )) s =="
     python3 "$root/scripts/summarize.py" --record "$log" "dist / distcheck" \
         $result $(( $(date +%s) - t0 )) "$out" && logs="$logs $log"
 }
@@ -62,10 +65,12 @@ if [ $quick -eq 0 ]; then
     # Only what the suites below run (not the benchmarks or the Redis and
     # integration programs, which this build never runs).
     asan_suites="unit conformance bindings"
+    t0=$(date +%s)
     # shellcheck disable=SC2046,SC2086 # target paths have no spaces
     if ninja -C "$asan" build.ninja > "$asan/meson-logs/build.log" 2>&1 &&
        targets=$(python3 "$root/scripts/suite-targets.py" "$asan" $asan_suites) &&
        ninja -C "$asan" $targets >> "$asan/meson-logs/build.log" 2>&1; then
+        echo "== asan build: $(( $(date +%s) - t0 )) s =="
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         ASAN_OPTIONS=detect_leaks=1 WABOT_TEST_SMALL=1 \
             run asan "$asan" --suite unit --suite conformance --suite bindings
