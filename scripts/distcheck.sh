@@ -34,7 +34,7 @@ step "unpacked $(basename "$tarball")"
 
 if [ $quick -eq 1 ]; then
     build=$(cd "$2" && pwd)
-    root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["directories"]["source"])' \
+    root=$(python3 -c 'import json,os,sys; print(os.path.realpath(json.load(open(sys.argv[1]))["directories"]["source"]))' \
         "$build/meson-info/meson-info.json")
     # Paths in the deps log are relative to the build directory or
     # absolute; keep those inside the source tree but outside any build
@@ -43,6 +43,7 @@ if [ $quick -eq 1 ]; then
     [ -s "$tmp/deps.txt" ] || fail "no deps log in $build (build it first)"
     (cd "$build" && tr '\n' '\0' < "$tmp/deps.txt" | xargs -0 realpath -m --) |
         sed -n "s|^$root/||p" | sort -u > "$tmp/used.txt"
+    [ -s "$tmp/used.txt" ] || fail "no file of $root in $build's deps log"
     missing=0
     while IFS= read -r f; do
         top=${f%%/*}
