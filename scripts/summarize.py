@@ -7,6 +7,12 @@ A test that failed without such a line (a crash, a timeout) counts as one
 failure. Each failure is named with the lines that say why (Check's
 ":F:"/":E:" lines, else the output's tail), so a CI log alone explains it.
 Prints the closing line "N passed, N failed[, N skipped]".
+
+  summarize.py TESTLOG.json...
+  summarize.py --record TESTLOG.json NAME OK|FAIL SECONDS OUTPUT_FILE
+      appends one result in meson's testlog format for a check that is
+      not a meson test (scripts/check.sh's distcheck), so it is counted
+      and explained like one.
 """
 import json
 import re
@@ -59,5 +65,17 @@ def main(paths):
     return 1 if failed else 0
 
 
+def record(path, name, result, seconds, output_file):
+    with open(output_file, errors="replace") as f:
+        out = f.read()
+    entry = {"name": name, "result": result, "duration": float(seconds),
+             "suite": [name.split(" / ")[0]], "stdout": out}
+    with open(path, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--record"] and len(sys.argv) == 7:
+        sys.exit(record(*sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))

@@ -148,7 +148,7 @@ static wabot_out *with_options(wabot_ctx *ctx, fill_kind k, size_t n)
     wabot_out *o = wabot_out_new(ctx);
     ck_assert_int_eq(wabot_out_set_text(o, "body"), WABOT_OK);
     for (size_t i = 0; i < n; i++) {
-        char id[16];
+        char id[24]; /* "o" and any size_t: no truncation warning at -O0 */
         snprintf(id, sizeof id, "o%zu", i);
         ck_assert_int_eq(k == ADD_BUTTONS ? wabot_out_add_button(o, id, "t")
                                           : wabot_out_add_row(o, id, "t", NULL),
