@@ -517,24 +517,95 @@ int wabot_campaign_get_json(wabot_ctx *ctx, const char *org, const char *id,
     return rc;
 }
 
-static int list_page(wabot_ctx *ctx, const char *prefix, int status,
-                     const char *cursor, size_t count, char **out)
+/* Listing reads the organisation's index campaign-ix:{org} (creation
+ * time, then id), never a scan: on Redis a scan walks the whole keyspace.
+ * The cursor names where the last page stopped: "<score>:<k>:<id>", the
+ * last campaign's score and id, and k, how many members of that score the
+ * pages so far covered (the next page starts at offset k of that score).
+ * A campaign created meanwhile with the same score and a smaller id would
+ * shift that offset by one: members of the cursor's score up to its id
+ * are dropped, so none is returned twice. */
+typedef struct list_pos {
+    int64_t score, k;
+    const char *last; /* NULL: from the start */
+} list_pos;
+
+static int parse_list_cursor(const char *c, list_pos *pos)
 {
-    wabot_storage_items *page = NULL;
-    int rc = wabot_storage_scan(ctx->storage, prefix, cursor, count,
-                                WABOT_STORAGE_SCAN_VALUES, &page);
-    if (rc != WABOT_OK) {
-        wabot_storage_items_free(page);
-        return wb_error(ctx, rc, "campaign: listing: %s",
-                        rc == WABOT_ERR_INVAL
-                            ? "bad cursor"
-                            : wabot_storage_errmsg(ctx->storage));
+    memset(pos, 0, sizeof *pos);
+    pos->score = WABOT_STORAGE_SCORE_MIN;
+    if (strcmp(c, "0") == 0)
+        return 1;
+    char *end;
+    pos->score = strtoll(c, &end, 10);
+    if (end == c || *end != ':')
+        return 0;
+    c = end + 1;
+    pos->k = strtoll(c, &end, 10);
+    if (end == c || *end != ':' || pos->k < 0 || end[1] == '\0')
+        return 0;
+    pos->last = end + 1;
+    return pos->score >= WABOT_STORAGE_SCORE_MIN &&
+           pos->score <= WABOT_STORAGE_SCORE_MAX;
+}
+
+/* The cursor after `ids` (fetched from pos with offset pos->k); "0" when
+ * the index had no more. */
+static void next_list_cursor(const list_pos *pos, wabot_storage_items *ids,
+                             size_t count, char *buf, size_t n)
+{
+    size_t got = wabot_storage_items_count(ids);
+    if (got < count) {
+        snprintf(buf, n, "0");
+        return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < wabot_storage_items_count(page);
-         i++) {
+    int64_t ls = wabot_storage_items_score(ids, got - 1);
+    int64_t k = 0;
+    if (pos->last != NULL && ls == pos->score)
+        k = pos->k + (int64_t)got; /* every fetched member has that score */
+    else
+        for (size_t i = got; i > 0 && wabot_storage_items_score(ids, i - 1) == ls;
+             i--)
+            k++;
+    snprintf(buf, n, "%" PRId64 ":%" PRId64 ":%s", ls, k,
+             wabot_storage_items_key(ids, got - 1, NULL));
+}
+
+/* Whether fetched member i was on an earlier page (see above). */
+static int listed_before(const list_pos *pos, wabot_storage_items *ids,
+                         size_t i)
+{
+    return pos->last != NULL &&
+           wabot_storage_items_score(ids, i) == pos->score &&
+           strcmp(wabot_storage_items_key(ids, i, NULL), pos->last) <= 0;
+}
+
+/* The documents of the page's ids (those not listed before) with status
+ * `status` (< 0: any), as shown, appended to arr. */
+static int list_docs(wabot_ctx *ctx, const char *org, const list_pos *pos,
+                     wabot_storage_items *ids, int status, json_t *arr)
+{
+    size_t got = wabot_storage_items_count(ids), n = 0;
+    const size_t width = WB_STORAGE_KEY_MAX + 1;
+    char *keys = got > 0 ? wb_malloc(&ctx->alloc, got * width) : NULL;
+    const char **k = got > 0 ? wb_calloc(&ctx->alloc, got, sizeof *k) : NULL;
+    int rc = got > 0 && (keys == NULL || k == NULL) ? WABOT_ERR_NOMEM
+                                                     : WABOT_OK;
+    for (size_t i = 0; rc == WABOT_OK && i < got; i++) {
+        if (listed_before(pos, ids, i))
+            continue;
+        k[n] = wb_campaign_key(keys + n * width, width, "campaign", org,
+                               wabot_storage_items_key(ids, i, NULL), NULL);
+        rc = k[n++] != NULL ? WABOT_OK : WABOT_ERR_INVAL;
+    }
+    wabot_storage_items *docs = NULL;
+    if (rc == WABOT_OK && n > 0)
+        rc = wabot_storage_get_many(ctx->storage, n, k, &docs);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
         size_t len = 0;
-        const char *val = wabot_storage_items_value(page, i, &len);
+        const char *val = wabot_storage_items_status(docs, i) == WABOT_OK
+                              ? wabot_storage_items_value(docs, i, &len)
+                              : NULL; /* indexed, then gone */
         json_t *doc = val != NULL ? json_loadb(val, len, 0, NULL) : NULL;
         if (json_is_object(doc) && (status < 0 || status_in(doc) == status)) {
             json_object_del(doc, "gen");
@@ -544,11 +615,39 @@ static int list_page(wabot_ctx *ctx, const char *prefix, int status,
         }
         json_decref(doc);
     }
-    json_t *o = arr != NULL
-                    ? json_pack("{s:o,s:s}", "campaigns", arr, "cursor",
-                                wabot_storage_items_cursor(page))
-                    : NULL;
-    wabot_storage_items_free(page);
+    wabot_storage_items_free(docs);
+    wb_free(&ctx->alloc, k);
+    wb_free(&ctx->alloc, keys);
+    return rc;
+}
+
+static int list_page(wabot_ctx *ctx, const char *org, int status,
+                     const char *cursor, size_t count, char **out)
+{
+    list_pos pos;
+    if (!parse_list_cursor(cursor, &pos))
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: listing: bad cursor");
+    char ix[WB_STORAGE_KEY_MAX + 1], next[WB_STORAGE_KEY_MAX + 64];
+    snprintf(ix, sizeof ix, "campaign-ix:{%s}", org);
+    wabot_storage_items *ids = NULL;
+    int rc = wabot_storage_sorted_range(ctx->storage, ix, pos.score,
+                                        WABOT_STORAGE_SCORE_MAX, pos.k,
+                                        (int64_t)count, 0, &ids);
+    json_t *arr = rc == WABOT_OK ? json_array() : NULL;
+    if (rc == WABOT_OK)
+        rc = arr != NULL ? list_docs(ctx, org, &pos, ids, status, arr)
+                         : WABOT_ERR_NOMEM;
+    if (rc == WABOT_OK)
+        next_list_cursor(&pos, ids, count, next, sizeof next);
+    wabot_storage_items_free(ids);
+    if (rc != WABOT_OK) {
+        json_decref(arr);
+        return wb_error(ctx, rc, "campaign: listing: %s",
+                        rc == WABOT_ERR_NOMEM
+                            ? "out of memory"
+                            : wabot_storage_errmsg(ctx->storage));
+    }
+    json_t *o = json_pack("{s:o,s:s}", "campaigns", arr, "cursor", next);
     rc = o != NULL ? wb_campaign_json_out(ctx, o, out)
                    : wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     json_decref(o);
@@ -572,10 +671,8 @@ int wabot_campaign_list_json(wabot_ctx *ctx, const char *org,
     if (status != NULL && (want = wb_campaign_status_of(status)) < 0)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "campaign: unknown status \"%s\"", status);
-    char prefix[WB_STORAGE_KEY_MAX + 1];
-    snprintf(prefix, sizeof prefix, "campaign:{%s}:", org);
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    rc = list_page(ctx, prefix, want, cursor != NULL ? cursor : "0", count,
+    rc = list_page(ctx, org, want, cursor != NULL ? cursor : "0", count,
                    out);
     wb_json_scope_leave(prev);
     return rc;
