@@ -428,8 +428,12 @@ typedef struct wabot_campaign_progress {
     int64_t skipped[WABOT_CAMPAIGN_SKIP_COUNT]; /**< by wabot_campaign_skip */
     int32_t percent;      /**< 0..100: (sent + failed + skipped) / total,
                                of a complete fan-out; 0 before */
-    int64_t eta_ms;       /**< estimated ms until every queued message is
-                               sent, from the send rate so far; -1 unknown */
+    int64_t eta_ms;       /**< estimated ms until every recipient not yet
+                               sent, failed or skipped is sent (those the
+                               fan-out has not reached included once the
+                               audience's size is known), at sendRate or
+                               the rate so far if slower; -1 unknown, 0
+                               done (doc/campaigns.md) */
 } wabot_campaign_progress;
 
 /**

@@ -412,18 +412,41 @@ static int check_create(wabot_ctx *ctx, json_t *in, int64_t *scheduled_ms)
     return rc;
 }
 
+/* Drop the fan-out's bookkeeping from a doc to be shown. */
+static void strip_bookkeeping(json_t *doc)
+{
+    json_object_del(doc, "gen");
+    json_object_del(doc, "batch");
+    json_object_del(doc, "cursor");
+    json_object_del(doc, "audience_total");
+}
+
 /* The doc as shown: without the fan-out's bookkeeping. */
 static int doc_out(wabot_ctx *ctx, json_t *doc, char **out)
 {
     json_t *shown = json_copy(doc);
     if (shown == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
-    json_object_del(shown, "gen");
-    json_object_del(shown, "batch");
-    json_object_del(shown, "cursor");
+    strip_bookkeeping(shown);
     int rc = wb_campaign_json_out(ctx, shown, out);
     json_decref(shown);
     return rc;
+}
+
+/* A list audience's size is known now: every entry ends up queued or
+ * skipped (not_found included), which gives the ETA its total from the
+ * start (fill_progress). Other audiences of a paced campaign are counted
+ * by the fan-out (fanout.c). */
+static int set_list_total(json_t *doc)
+{
+    json_t *a = json_object_get(doc, "targetAudience");
+    const char *type = json_string_value(json_object_get(a, "type"));
+    if (type == NULL || strcmp(type, "list") != 0)
+        return 0;
+    return json_object_set_new(
+        doc, "audience_total",
+        json_integer((json_int_t)json_array_size(
+            json_object_get(a, "customers"))));
 }
 
 static int create(wabot_ctx *ctx, json_t *in, char **out)
@@ -455,7 +478,8 @@ static int create(wabot_ctx *ctx, json_t *in, char **out)
         (at > 0 &&
          json_object_set_new(doc, "scheduled_ms", json_integer(at)) != 0) ||
         (now_start &&
-         json_object_set_new(doc, "started_ms", json_integer(now)) != 0)) {
+         json_object_set_new(doc, "started_ms", json_integer(now)) != 0) ||
+        set_list_total(doc) != 0) {
         json_decref(doc);
         return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     }
@@ -608,9 +632,7 @@ static int list_docs(wabot_ctx *ctx, const char *org, const list_pos *pos,
                               : NULL; /* indexed, then gone */
         json_t *doc = val != NULL ? json_loadb(val, len, 0, NULL) : NULL;
         if (json_is_object(doc) && (status < 0 || status_in(doc) == status)) {
-            json_object_del(doc, "gen");
-            json_object_del(doc, "batch");
-            json_object_del(doc, "cursor");
+            strip_bookkeeping(doc);
             json_array_append(arr, doc);
         }
         json_decref(doc);
@@ -852,6 +874,45 @@ static int read_counters(wabot_ctx *ctx, const char *org, const char *id,
     return WABOT_OK;
 }
 
+/* The recipients the campaign will have in the end: queued + skipped once
+ * the fan-out is done; before, the audience's size when it is known
+ * ("audience_total": a list's length, or a paced campaign's count), else
+ * -1 for a paced campaign (its fan-out, not the sending, is what is left)
+ * and the queued + skipped so far for another (its fan-out runs ahead of
+ * the sending, whose queue is what is left). */
+static int64_t final_total(json_t *doc, int64_t seen, int status)
+{
+    json_t *at = json_object_get(doc, "audience_total");
+    if (status == WABOT_CAMPAIGN_COMPLETED)
+        return seen;
+    if (json_is_integer(at))
+        return json_integer_value(at) > seen ? json_integer_value(at) : seen;
+    return json_integer_value(json_object_get(doc, "sendRate")) > 0 ? -1
+                                                                   : seen;
+}
+
+/* ms until every recipient not yet sent, failed or skipped is sent: at the
+ * campaign's sendRate, or at the rate measured since it started when that
+ * is slower (the context's limits) or there is no sendRate. -1 unknown, 0
+ * done. */
+static int64_t eta(json_t *doc, const wabot_campaign_progress *p,
+                   int64_t skipped, int64_t now)
+{
+    int64_t total = final_total(doc, p->queued + skipped, p->status);
+    int64_t left = total - p->sent - p->failed - skipped;
+    if (total < 0)
+        return -1;
+    if (left <= 0)
+        return p->status == WABOT_CAMPAIGN_COMPLETED ? 0 : -1;
+    int64_t rate = json_integer_value(json_object_get(doc, "sendRate"));
+    int64_t started = json_integer_value(json_object_get(doc, "started_ms"));
+    int64_t by_rate = rate > 0 ? left * 1000 / rate : -1;
+    int64_t measured = started > 0 && now > started && p->sent > 0
+                           ? left * (now - started) / p->sent
+                           : -1;
+    return measured > by_rate ? measured : by_rate;
+}
+
 static void fill_progress(json_t *doc, const int64_t *v, int64_t now,
                           wabot_campaign_progress *p)
 {
@@ -871,13 +932,7 @@ static void fill_progress(json_t *doc, const int64_t *v, int64_t now,
         p->percent = (int32_t)(done >= p->total ? 100 : done * 100 / p->total);
     else if (p->status == WABOT_CAMPAIGN_COMPLETED)
         p->percent = 100;
-    int64_t started = json_integer_value(json_object_get(doc, "started_ms"));
-    int64_t left = p->queued - p->sent - p->failed;
-    p->eta_ms = -1;
-    if (left <= 0 && p->status == WABOT_CAMPAIGN_COMPLETED)
-        p->eta_ms = 0;
-    else if (started > 0 && now > started && p->sent > 0 && left > 0)
-        p->eta_ms = left * (now - started) / p->sent;
+    p->eta_ms = eta(doc, p, skipped, now);
 }
 
 static int progress(wabot_ctx *ctx, const char *org, const char *id,

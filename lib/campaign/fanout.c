@@ -250,6 +250,91 @@ static int opted_out(batch *b, const char *phone)
 }
 
 /* ------------------------------------------------------------------ */
+/* Counting the audience                                               */
+
+/* A paced campaign's fan-out is its bottleneck: until it is done, the
+ * recipients it has not reached are unknown, and so is its ETA. A chain of
+ * count jobs (beside the batches, on the same queue) reads the audience a
+ * page at a time and records its size as "audience_total" in the
+ * campaign: recipients plus opted-out customers, who both end up queued or
+ * skipped. Its position travels in the job's payload, like a batch's. */
+#define COUNT_PAGE 1000
+
+static int enqueue_count(wabot_ctx *ctx, const char *org, const char *id,
+                         int64_t step, const char *cursor, int64_t counted)
+{
+    char job_id[300];
+    int w = snprintf(job_id, sizeof job_id, "campaign:%s:%s:count%" PRId64,
+                     org, id, step);
+    if (w < 0 || (size_t)w >= 256)
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: job id too long");
+    json_t *p = json_pack("{s:s,s:s,s:b,s:I,s:s,s:I}", "org", org, "id", id,
+                          "count", 1, "step", (json_int_t)step, "cursor",
+                          cursor, "counted", (json_int_t)counted);
+    char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    if (text == NULL)
+        return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = job_id;
+    spec.max_attempts = 20;
+    int rc = wabot_job_enqueue(ctx, WABOT_QUEUE_CAMPAIGNS, text, strlen(text),
+                               &spec, NULL);
+    wb_json_free(text);
+    return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+}
+
+/* Whether the campaign wants its audience counted: paced, not yet
+ * counted (a list audience's size is known at creation). */
+static int wants_count(json_t *doc)
+{
+    return json_integer_value(json_object_get(doc, "sendRate")) > 0 &&
+           json_object_get(doc, "audience_total") == NULL;
+}
+
+static int set_total(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    (void)ctx;
+    if (json_object_get(doc, "audience_total") != NULL)
+        return WABOT_ERR_EXISTS; /* counted already: keep it */
+    return json_object_set_new(doc, "audience_total",
+                               json_integer(*(int64_t *)ud)) == 0
+               ? WABOT_OK
+               : WABOT_ERR_NOMEM;
+}
+
+static int run_count(wabot_ctx *ctx, const char *org, const char *id,
+                     json_t *doc, json_t *p)
+{
+    int st = wb_campaign_status_of(
+        json_string_value(json_object_get(doc, "status")));
+    if (!wants_count(doc) || st == WABOT_CAMPAIGN_COMPLETED ||
+        st == WABOT_CAMPAIGN_CANCELLED)
+        return WABOT_OK; /* the fan-out's own count is final, or moot */
+    const char *cursor = json_string_value(json_object_get(p, "cursor"));
+    int64_t step = json_integer_value(json_object_get(p, "step"));
+    int64_t counted = json_integer_value(json_object_get(p, "counted"));
+    json_t *page = NULL;
+    int rc = wb_audience_page(ctx, org, json_object_get(doc, "targetAudience"),
+                              cursor != NULL ? cursor : "0", COUNT_PAGE,
+                              &page);
+    const char *next = json_string_value(json_object_get(page, "cursor"));
+    counted += (int64_t)json_array_size(json_object_get(page, "recipients")) +
+               json_integer_value(json_object_get(
+                   json_object_get(page, "excluded"), "opted_out"));
+    if (rc == WABOT_OK && next != NULL && strcmp(next, "0") != 0)
+        rc = enqueue_count(ctx, org, id, step + 1, next, counted);
+    else if (rc == WABOT_OK) {
+        rc = wb_campaign_update(ctx, org, id, set_total, &counted, NULL);
+        if (rc == WABOT_ERR_EXISTS)
+            rc = WABOT_OK;
+    }
+    json_decref(page);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* One batch                                                           */
 
 /* List entries without a customer, counted once per batch. */
@@ -320,6 +405,8 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
     json_int_t size = json_integer_value(json_object_get(b->doc, "batchSize"));
     json_t *page = NULL;
     int rc = prepare(b);
+    if (rc == WABOT_OK && n == 0 && wants_count(b->doc))
+        rc = enqueue_count(b->ctx, b->org, b->id, 0, "0", 0);
     if (rc == WABOT_OK)
         rc = resolve_page(b, cursor, size > 0 ? (size_t)size
                                               : WB_CAMPAIGN_BATCH, &page);
@@ -408,6 +495,11 @@ static int job_run(wabot_ctx *ctx, json_t *p)
     int rc = wb_campaign_load(ctx, b.org, b.id, &b.doc, NULL);
     if (rc == WABOT_ERR_NOT_FOUND)
         return WABOT_OK; /* deleted: nothing to do */
+    if (rc == WABOT_OK && json_is_true(json_object_get(p, "count"))) {
+        rc = run_count(ctx, b.org, b.id, b.doc, p);
+        json_decref(b.doc);
+        return rc;
+    }
     int mine = 0;
     if (rc == WABOT_OK)
         rc = owns(&b, gen, n, &mine);

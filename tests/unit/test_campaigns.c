@@ -986,6 +986,89 @@ START_TEST(test_eta_follows_the_send_rate_so_far)
 }
 END_TEST
 
+/* What the ETA of a paced campaign must be: the recipients not yet sent,
+ * failed or skipped out of `total`, at its sendRate (per s) or the rate so
+ * far when slower. */
+static int64_t paced_eta(const wabot_campaign_progress *p, int64_t total,
+                         int64_t rate)
+{
+    int64_t skipped = 0;
+    for (size_t i = 0; i < WABOT_CAMPAIGN_SKIP_COUNT; i++)
+        skipped += p->skipped[i];
+    int64_t left = total - p->sent - p->failed - skipped;
+    int64_t elapsed = wabot_ctx_now_ms(E.ctx) - TU_EPOCH_MS;
+    int64_t by_rate = left * 1000 / rate;
+    int64_t measured = elapsed > 0 && p->sent > 0 ? left * elapsed / p->sent
+                                                  : -1;
+    return measured > by_rate ? measured : by_rate;
+}
+
+START_TEST(test_eta_of_a_paced_fan_out_counts_the_recipients_not_reached)
+{
+    /* 1,500 customers (150 opted out) at 100 a second, 100 per batch:
+     * after the first batch every queued message is sent, so an ETA of
+     * the queue alone would be unknown; the audience is counted (two
+     * pages) and the ETA covers the 1,400-odd recipients not reached. */
+    customers(0, 1500, 10, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"Paced\","
+                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
+                       "\"targetAudience\":{\"type\":\"all\"},"
+                       "\"startImmediately\":true,\"sendRate\":100,"
+                       "\"batchSize\":100}",
+                       id, sizeof id));
+    tu_drain(E.ctx);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_gt(p.queued, 0);
+    ck_assert_int_eq(p.sent, p.queued);
+    ck_assert_int_lt(p.total, 1500);
+    ck_assert_int_eq(p.eta_ms, paced_eta(&p, 1500, 100));
+    ck_assert_int_ge(p.eta_ms, 13000); /* about 1,400 left at 100/s */
+    tu_clock_advance(&E.clock, 1000);
+    tu_drain(E.ctx);
+    p = progress(id);
+    ck_assert_str_eq(status_of(id), "RUNNING");
+    ck_assert_int_eq(p.eta_ms, paced_eta(&p, 1500, 100));
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.total, 1500);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 150);
+    ck_assert_int_eq(p.eta_ms, 0);
+    /* The count is bookkeeping: not part of the campaign as shown. */
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_get_json(E.ctx, ORG, id, &out), WABOT_OK);
+    json_t *c = parse(out);
+    ck_assert_ptr_null(json_object_get(c, "audience_total"));
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_eta_of_a_list_audience_knows_its_size_from_the_start)
+{
+    /* A paced campaign to a list of 5 (one not a customer): after the
+     * first batch's 2, the 3 entries not reached count from the start. */
+    customers(0, 4, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"List\","
+                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
+                       "\"targetAudience\":{\"type\":\"list\",\"customers\":"
+                       "[\"+15550000000\",\"+15550000001\",\"+15550000002\","
+                       "\"+15550000003\",\"+15559999999\"]},"
+                       "\"startImmediately\":true,\"sendRate\":1,"
+                       "\"batchSize\":2}",
+                       id, sizeof id));
+    tu_drain(E.ctx);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.sent, 2);
+    ck_assert_int_eq(p.eta_ms, 3000); /* 3 left at 1 a second */
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.total, 5);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_NOT_FOUND], 1);
+    ck_assert_int_eq(p.eta_ms, 0);
+}
+END_TEST
+
 START_TEST(test_progress_refuses_a_bad_version_and_unknown_campaigns)
 {
     wabot_campaign_progress p;
@@ -1130,6 +1213,8 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
     tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
     tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
+    tcase_add_test(tc, test_eta_of_a_paced_fan_out_counts_the_recipients_not_reached);
+    tcase_add_test(tc, test_eta_of_a_list_audience_knows_its_size_from_the_start);
     tcase_add_test(tc, test_progress_refuses_a_bad_version_and_unknown_campaigns);
     tcase_add_test(tc, test_metrics_show_campaigns_by_status_and_messages_by_outcome);
     tcase_add_test(tc, test_a_finished_campaign_leaves_the_exposition_after_metrics_keep);
