@@ -419,6 +419,7 @@ static void strip_bookkeeping(json_t *doc)
     json_object_del(doc, "batch");
     json_object_del(doc, "cursor");
     json_object_del(doc, "audience_total");
+    json_object_del(doc, "pass");
 }
 
 /* The doc as shown: without the fan-out's bookkeeping. */
