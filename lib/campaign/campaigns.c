@@ -189,18 +189,13 @@ int wb_campaign_count(wabot_ctx *ctx, const char *org, const char *id,
     return wabot_storage_incr(ctx->storage, key, delta, 0, NULL);
 }
 
-int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
-                              const char *id, int64_t gen, int64_t batch,
-                              const char *cursor, int64_t run_at_ms)
+int wb_campaign_enqueue_job(wabot_ctx *ctx, const char *job_id, json_t *p,
+                            int64_t run_at_ms)
 {
-    char job_id[300];
-    int w = snprintf(job_id, sizeof job_id, "campaign:%s:%s:g%" PRId64
-                     ":b%" PRId64, org, id, gen, batch);
-    if (w < 0 || (size_t)w >= 256)
+    if (strlen(job_id) >= 256) {
+        json_decref(p);
         return wb_error(ctx, WABOT_ERR_INVAL, "campaign: job id too long");
-    json_t *p = json_pack("{s:s,s:s,s:I,s:I,s:s}", "org", org, "id", id,
-                          "gen", (json_int_t)gen, "batch", (json_int_t)batch,
-                          "cursor", cursor);
+    }
     char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     if (text == NULL)
@@ -214,6 +209,21 @@ int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
                                strlen(text), &spec, NULL);
     wb_json_free(text);
     return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+}
+
+int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
+                              const char *id, int64_t gen, int64_t batch,
+                              const char *cursor, int64_t run_at_ms)
+{
+    char job_id[300];
+    snprintf(job_id, sizeof job_id, "campaign:%s:%s:g%" PRId64 ":b%" PRId64,
+             org, id, gen, batch);
+    return wb_campaign_enqueue_job(
+        ctx, job_id,
+        json_pack("{s:s,s:s,s:I,s:I,s:s}", "org", org, "id", id, "gen",
+                  (json_int_t)gen, "batch", (json_int_t)batch, "cursor",
+                  cursor),
+        run_at_ms);
 }
 
 /* ------------------------------------------------------------------ */

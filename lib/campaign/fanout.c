@@ -276,25 +276,14 @@ static int enqueue_count(wabot_ctx *ctx, const char *org, const char *id,
                          int64_t step, const char *cursor, int64_t counted)
 {
     char job_id[300];
-    int w = snprintf(job_id, sizeof job_id, "campaign:%s:%s:count%" PRId64,
-                     org, id, step);
-    if (w < 0 || (size_t)w >= 256)
-        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: job id too long");
-    json_t *p = json_pack("{s:s,s:s,s:b,s:I,s:s,s:I}", "org", org, "id", id,
-                          "count", 1, "step", (json_int_t)step, "cursor",
-                          cursor, "counted", (json_int_t)counted);
-    char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    if (text == NULL)
-        return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
-    spec.job_id = job_id;
-    spec.max_attempts = 20;
-    int rc = wabot_job_enqueue(ctx, WABOT_QUEUE_CAMPAIGNS, text, strlen(text),
-                               &spec, NULL);
-    wb_json_free(text);
-    return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+    snprintf(job_id, sizeof job_id, "campaign:%s:%s:count%" PRId64, org, id,
+             step);
+    return wb_campaign_enqueue_job(
+        ctx, job_id,
+        json_pack("{s:s,s:s,s:b,s:I,s:s,s:I}", "org", org, "id", id, "count",
+                  1, "step", (json_int_t)step, "cursor", cursor, "counted",
+                  (json_int_t)counted),
+        0);
 }
 
 /* Whether the campaign wants its audience counted: paced, not yet
