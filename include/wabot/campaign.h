@@ -363,12 +363,13 @@ WABOT_API int wabot_campaign_get_json(wabot_ctx *ctx, const char *org,
                                       const char *id, char **out);
 
 /**
- * One storage page of the organisation's campaigns, those with status
- * `status` (NULL: any; "RUNNING", ...): *out is
+ * One page of the organisation's campaigns in creation order, those with
+ * status `status` (NULL: any; "RUNNING", ...): *out is
  * {"campaigns":[...],"cursor":"..."} (wabot_ctx_mem_free). Start with
  * cursor "0" (or NULL), stop when the cursor comes back "0"; a page holds
  * at most `count` (1..WABOT_STORAGE_PAGE_MAX), possibly none before the
- * end. Any thread. Errors: WABOT_ERR_INVAL (bad org, status, count or
+ * end. Reads the organisation's campaign index, never a keyspace scan;
+ * each campaign comes once per listing. Any thread. Errors: WABOT_ERR_INVAL (bad org, status, count or
  * cursor), STORAGE, NOMEM.
  */
 WABOT_API int wabot_campaign_list_json(wabot_ctx *ctx, const char *org,
@@ -427,8 +428,12 @@ typedef struct wabot_campaign_progress {
     int64_t skipped[WABOT_CAMPAIGN_SKIP_COUNT]; /**< by wabot_campaign_skip */
     int32_t percent;      /**< 0..100: (sent + failed + skipped) / total,
                                of a complete fan-out; 0 before */
-    int64_t eta_ms;       /**< estimated ms until every queued message is
-                               sent, from the send rate so far; -1 unknown */
+    int64_t eta_ms;       /**< estimated ms until every recipient not yet
+                               sent, failed or skipped is sent (those the
+                               fan-out has not reached included once the
+                               audience's size is known), at sendRate or
+                               the rate so far if slower; -1 unknown, 0
+                               done (doc/campaigns.md) */
 } wabot_campaign_progress;
 
 /**

@@ -62,6 +62,12 @@ int wb_campaign_update(wabot_ctx *ctx, const char *org, const char *id,
 int wb_campaign_count(wabot_ctx *ctx, const char *org, const char *id,
                       const char *name, int64_t delta);
 
+/* Queue a job on the "campaigns" queue: its id (deterministic: queuing it
+ * twice is one job; under 256 bytes), payload p (reference taken; NULL:
+ * NOMEM) and due time (0: now). */
+int wb_campaign_enqueue_job(wabot_ctx *ctx, const char *job_id, json_t *p,
+                            int64_t run_at_ms);
+
 /* Queue fan-out batch `batch` of generation `gen` from `cursor` at
  * run_at_ms (its job id is deterministic: queuing it twice is one job). */
 int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,

@@ -189,18 +189,13 @@ int wb_campaign_count(wabot_ctx *ctx, const char *org, const char *id,
     return wabot_storage_incr(ctx->storage, key, delta, 0, NULL);
 }
 
-int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
-                              const char *id, int64_t gen, int64_t batch,
-                              const char *cursor, int64_t run_at_ms)
+int wb_campaign_enqueue_job(wabot_ctx *ctx, const char *job_id, json_t *p,
+                            int64_t run_at_ms)
 {
-    char job_id[300];
-    int w = snprintf(job_id, sizeof job_id, "campaign:%s:%s:g%" PRId64
-                     ":b%" PRId64, org, id, gen, batch);
-    if (w < 0 || (size_t)w >= 256)
+    if (strlen(job_id) >= 256) {
+        json_decref(p);
         return wb_error(ctx, WABOT_ERR_INVAL, "campaign: job id too long");
-    json_t *p = json_pack("{s:s,s:s,s:I,s:I,s:s}", "org", org, "id", id,
-                          "gen", (json_int_t)gen, "batch", (json_int_t)batch,
-                          "cursor", cursor);
+    }
     char *text = p != NULL ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     if (text == NULL)
@@ -214,6 +209,21 @@ int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
                                strlen(text), &spec, NULL);
     wb_json_free(text);
     return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+}
+
+int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
+                              const char *id, int64_t gen, int64_t batch,
+                              const char *cursor, int64_t run_at_ms)
+{
+    char job_id[300];
+    snprintf(job_id, sizeof job_id, "campaign:%s:%s:g%" PRId64 ":b%" PRId64,
+             org, id, gen, batch);
+    return wb_campaign_enqueue_job(
+        ctx, job_id,
+        json_pack("{s:s,s:s,s:I,s:I,s:s}", "org", org, "id", id, "gen",
+                  (json_int_t)gen, "batch", (json_int_t)batch, "cursor",
+                  cursor),
+        run_at_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -412,18 +422,42 @@ static int check_create(wabot_ctx *ctx, json_t *in, int64_t *scheduled_ms)
     return rc;
 }
 
+/* Drop the fan-out's bookkeeping from a doc to be shown. */
+static void strip_bookkeeping(json_t *doc)
+{
+    json_object_del(doc, "gen");
+    json_object_del(doc, "batch");
+    json_object_del(doc, "cursor");
+    json_object_del(doc, "audience_total");
+    json_object_del(doc, "pass");
+}
+
 /* The doc as shown: without the fan-out's bookkeeping. */
 static int doc_out(wabot_ctx *ctx, json_t *doc, char **out)
 {
     json_t *shown = json_copy(doc);
     if (shown == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
-    json_object_del(shown, "gen");
-    json_object_del(shown, "batch");
-    json_object_del(shown, "cursor");
+    strip_bookkeeping(shown);
     int rc = wb_campaign_json_out(ctx, shown, out);
     json_decref(shown);
     return rc;
+}
+
+/* A list audience's size is known now: every entry ends up queued or
+ * skipped (not_found included), which gives the ETA its total from the
+ * start (fill_progress). Other audiences of a paced campaign are counted
+ * by the fan-out (fanout.c). */
+static int set_list_total(json_t *doc)
+{
+    json_t *a = json_object_get(doc, "targetAudience");
+    const char *type = json_string_value(json_object_get(a, "type"));
+    if (type == NULL || strcmp(type, "list") != 0)
+        return 0;
+    return json_object_set_new(
+        doc, "audience_total",
+        json_integer((json_int_t)json_array_size(
+            json_object_get(a, "customers"))));
 }
 
 static int create(wabot_ctx *ctx, json_t *in, char **out)
@@ -455,7 +489,8 @@ static int create(wabot_ctx *ctx, json_t *in, char **out)
         (at > 0 &&
          json_object_set_new(doc, "scheduled_ms", json_integer(at)) != 0) ||
         (now_start &&
-         json_object_set_new(doc, "started_ms", json_integer(now)) != 0)) {
+         json_object_set_new(doc, "started_ms", json_integer(now)) != 0) ||
+        set_list_total(doc) != 0) {
         json_decref(doc);
         return wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     }
@@ -517,38 +552,135 @@ int wabot_campaign_get_json(wabot_ctx *ctx, const char *org, const char *id,
     return rc;
 }
 
-static int list_page(wabot_ctx *ctx, const char *prefix, int status,
-                     const char *cursor, size_t count, char **out)
+/* Listing reads the organisation's index campaign-ix:{org} (creation
+ * time, then id), never a scan: on Redis a scan walks the whole keyspace.
+ * The cursor names where the last page stopped: "<score>:<k>:<id>", the
+ * last campaign's score and id, and k, how many members of that score the
+ * pages so far covered (the next page starts at offset k of that score).
+ * A campaign created meanwhile with the same score and a smaller id would
+ * shift that offset by one: members of the cursor's score up to its id
+ * are dropped, so none is returned twice. */
+typedef struct list_pos {
+    int64_t score, k;
+    const char *last; /* NULL: from the start */
+} list_pos;
+
+static int parse_list_cursor(const char *c, list_pos *pos)
 {
-    wabot_storage_items *page = NULL;
-    int rc = wabot_storage_scan(ctx->storage, prefix, cursor, count,
-                                WABOT_STORAGE_SCAN_VALUES, &page);
-    if (rc != WABOT_OK) {
-        wabot_storage_items_free(page);
-        return wb_error(ctx, rc, "campaign: listing: %s",
-                        rc == WABOT_ERR_INVAL
-                            ? "bad cursor"
-                            : wabot_storage_errmsg(ctx->storage));
+    memset(pos, 0, sizeof *pos);
+    pos->score = WABOT_STORAGE_SCORE_MIN;
+    if (strcmp(c, "0") == 0)
+        return 1;
+    char *end;
+    pos->score = strtoll(c, &end, 10);
+    if (end == c || *end != ':')
+        return 0;
+    c = end + 1;
+    pos->k = strtoll(c, &end, 10);
+    if (end == c || *end != ':' || pos->k < 0 || end[1] == '\0')
+        return 0;
+    pos->last = end + 1;
+    return pos->score >= WABOT_STORAGE_SCORE_MIN &&
+           pos->score <= WABOT_STORAGE_SCORE_MAX;
+}
+
+/* The cursor after `ids` (fetched from pos with offset pos->k); "0" when
+ * the index had no more. */
+static void next_list_cursor(const list_pos *pos, wabot_storage_items *ids,
+                             size_t count, char *buf, size_t n)
+{
+    size_t got = wabot_storage_items_count(ids);
+    if (got < count) {
+        snprintf(buf, n, "0");
+        return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < wabot_storage_items_count(page);
-         i++) {
+    int64_t ls = wabot_storage_items_score(ids, got - 1);
+    int64_t k = 0;
+    if (pos->last != NULL && ls == pos->score)
+        k = pos->k + (int64_t)got; /* every fetched member has that score */
+    else
+        for (size_t i = got; i > 0 && wabot_storage_items_score(ids, i - 1) == ls;
+             i--)
+            k++;
+    snprintf(buf, n, "%" PRId64 ":%" PRId64 ":%s", ls, k,
+             wabot_storage_items_key(ids, got - 1, NULL));
+}
+
+/* Whether fetched member i was on an earlier page (see above). */
+static int listed_before(const list_pos *pos, wabot_storage_items *ids,
+                         size_t i)
+{
+    return pos->last != NULL &&
+           wabot_storage_items_score(ids, i) == pos->score &&
+           strcmp(wabot_storage_items_key(ids, i, NULL), pos->last) <= 0;
+}
+
+/* The documents of the page's ids (those not listed before) with status
+ * `status` (< 0: any), as shown, appended to arr. */
+static int list_docs(wabot_ctx *ctx, const char *org, const list_pos *pos,
+                     wabot_storage_items *ids, int status, json_t *arr)
+{
+    size_t got = wabot_storage_items_count(ids), n = 0;
+    const size_t width = WB_STORAGE_KEY_MAX + 1;
+    char *keys = got > 0 ? wb_malloc(&ctx->alloc, got * width) : NULL;
+    const char **k = got > 0 ? wb_calloc(&ctx->alloc, got, sizeof *k) : NULL;
+    int rc = got > 0 && (keys == NULL || k == NULL) ? WABOT_ERR_NOMEM
+                                                     : WABOT_OK;
+    for (size_t i = 0; rc == WABOT_OK && i < got; i++) {
+        if (listed_before(pos, ids, i))
+            continue;
+        k[n] = wb_campaign_key(keys + n * width, width, "campaign", org,
+                               wabot_storage_items_key(ids, i, NULL), NULL);
+        rc = k[n++] != NULL ? WABOT_OK : WABOT_ERR_INVAL;
+    }
+    wabot_storage_items *docs = NULL;
+    if (rc == WABOT_OK && n > 0)
+        rc = wabot_storage_get_many(ctx->storage, n, k, &docs);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
         size_t len = 0;
-        const char *val = wabot_storage_items_value(page, i, &len);
+        const char *val = wabot_storage_items_status(docs, i) == WABOT_OK
+                              ? wabot_storage_items_value(docs, i, &len)
+                              : NULL; /* indexed, then gone */
         json_t *doc = val != NULL ? json_loadb(val, len, 0, NULL) : NULL;
         if (json_is_object(doc) && (status < 0 || status_in(doc) == status)) {
-            json_object_del(doc, "gen");
-            json_object_del(doc, "batch");
-            json_object_del(doc, "cursor");
+            strip_bookkeeping(doc);
             json_array_append(arr, doc);
         }
         json_decref(doc);
     }
-    json_t *o = arr != NULL
-                    ? json_pack("{s:o,s:s}", "campaigns", arr, "cursor",
-                                wabot_storage_items_cursor(page))
-                    : NULL;
-    wabot_storage_items_free(page);
+    wabot_storage_items_free(docs);
+    wb_free(&ctx->alloc, k);
+    wb_free(&ctx->alloc, keys);
+    return rc;
+}
+
+static int list_page(wabot_ctx *ctx, const char *org, int status,
+                     const char *cursor, size_t count, char **out)
+{
+    list_pos pos;
+    if (!parse_list_cursor(cursor, &pos))
+        return wb_error(ctx, WABOT_ERR_INVAL, "campaign: listing: bad cursor");
+    char ix[WB_STORAGE_KEY_MAX + 1], next[WB_STORAGE_KEY_MAX + 64];
+    snprintf(ix, sizeof ix, "campaign-ix:{%s}", org);
+    wabot_storage_items *ids = NULL;
+    int rc = wabot_storage_sorted_range(ctx->storage, ix, pos.score,
+                                        WABOT_STORAGE_SCORE_MAX, pos.k,
+                                        (int64_t)count, 0, &ids);
+    json_t *arr = rc == WABOT_OK ? json_array() : NULL;
+    if (rc == WABOT_OK)
+        rc = arr != NULL ? list_docs(ctx, org, &pos, ids, status, arr)
+                         : WABOT_ERR_NOMEM;
+    if (rc == WABOT_OK)
+        next_list_cursor(&pos, ids, count, next, sizeof next);
+    wabot_storage_items_free(ids);
+    if (rc != WABOT_OK) {
+        json_decref(arr);
+        return wb_error(ctx, rc, "campaign: listing: %s",
+                        rc == WABOT_ERR_NOMEM
+                            ? "out of memory"
+                            : wabot_storage_errmsg(ctx->storage));
+    }
+    json_t *o = json_pack("{s:o,s:s}", "campaigns", arr, "cursor", next);
     rc = o != NULL ? wb_campaign_json_out(ctx, o, out)
                    : wb_error(ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
     json_decref(o);
@@ -572,10 +704,8 @@ int wabot_campaign_list_json(wabot_ctx *ctx, const char *org,
     if (status != NULL && (want = wb_campaign_status_of(status)) < 0)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "campaign: unknown status \"%s\"", status);
-    char prefix[WB_STORAGE_KEY_MAX + 1];
-    snprintf(prefix, sizeof prefix, "campaign:{%s}:", org);
     const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    rc = list_page(ctx, prefix, want, cursor != NULL ? cursor : "0", count,
+    rc = list_page(ctx, org, want, cursor != NULL ? cursor : "0", count,
                    out);
     wb_json_scope_leave(prev);
     return rc;
@@ -755,6 +885,45 @@ static int read_counters(wabot_ctx *ctx, const char *org, const char *id,
     return WABOT_OK;
 }
 
+/* The recipients the campaign will have in the end: queued + skipped once
+ * the fan-out is done; before, the audience's size when it is known
+ * ("audience_total": a list's length, or a paced campaign's count), else
+ * -1 for a paced campaign (its fan-out, not the sending, is what is left)
+ * and the queued + skipped so far for another (its fan-out runs ahead of
+ * the sending, whose queue is what is left). */
+static int64_t final_total(json_t *doc, int64_t seen, int status)
+{
+    json_t *at = json_object_get(doc, "audience_total");
+    if (status == WABOT_CAMPAIGN_COMPLETED)
+        return seen;
+    if (json_is_integer(at))
+        return json_integer_value(at) > seen ? json_integer_value(at) : seen;
+    return json_integer_value(json_object_get(doc, "sendRate")) > 0 ? -1
+                                                                   : seen;
+}
+
+/* ms until every recipient not yet sent, failed or skipped is sent: at the
+ * campaign's sendRate, or at the rate measured since it started when that
+ * is slower (the context's limits) or there is no sendRate. -1 unknown, 0
+ * done. */
+static int64_t eta(json_t *doc, const wabot_campaign_progress *p,
+                   int64_t skipped, int64_t now)
+{
+    int64_t total = final_total(doc, p->queued + skipped, p->status);
+    int64_t left = total - p->sent - p->failed - skipped;
+    if (total < 0)
+        return -1;
+    if (left <= 0)
+        return p->status == WABOT_CAMPAIGN_COMPLETED ? 0 : -1;
+    int64_t rate = json_integer_value(json_object_get(doc, "sendRate"));
+    int64_t started = json_integer_value(json_object_get(doc, "started_ms"));
+    int64_t by_rate = rate > 0 ? left * 1000 / rate : -1;
+    int64_t measured = started > 0 && now > started && p->sent > 0
+                           ? left * (now - started) / p->sent
+                           : -1;
+    return measured > by_rate ? measured : by_rate;
+}
+
 static void fill_progress(json_t *doc, const int64_t *v, int64_t now,
                           wabot_campaign_progress *p)
 {
@@ -774,13 +943,7 @@ static void fill_progress(json_t *doc, const int64_t *v, int64_t now,
         p->percent = (int32_t)(done >= p->total ? 100 : done * 100 / p->total);
     else if (p->status == WABOT_CAMPAIGN_COMPLETED)
         p->percent = 100;
-    int64_t started = json_integer_value(json_object_get(doc, "started_ms"));
-    int64_t left = p->queued - p->sent - p->failed;
-    p->eta_ms = -1;
-    if (left <= 0 && p->status == WABOT_CAMPAIGN_COMPLETED)
-        p->eta_ms = 0;
-    else if (started > 0 && now > started && p->sent > 0 && left > 0)
-        p->eta_ms = left * (now - started) / p->sent;
+    p->eta_ms = eta(doc, p, skipped, now);
 }
 
 static int progress(wabot_ctx *ctx, const char *org, const char *id,

@@ -175,62 +175,80 @@ static int queue_message(batch *b, const char *phone, json_t *cust,
     return rc;
 }
 
-/* Mark the recipient handled; *first is 1 if this call did. */
-static int mark(batch *b, const char *phone, const char *what, int *first)
+/* Which recipients of the page were handled already (their markers, read
+ * in one batch): done[i] for recipient i. */
+static int handled(batch *b, json_t *rcp, unsigned char *done)
 {
-    char key[WB_STORAGE_KEY_MAX + 1];
-    if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
-                        phone) == NULL)
-        return WABOT_ERR_INVAL;
-    int rc = wabot_storage_set_nx(b->ctx->storage, key, what, strlen(what),
-                                  WB_CAMPAIGN_MARK_TTL_MS, NULL);
-    *first = rc == WABOT_OK;
-    return rc == WABOT_ERR_EXISTS ? WABOT_OK : rc;
+    size_t n = json_array_size(rcp);
+    const size_t width = WB_STORAGE_KEY_MAX + 1;
+    char *keys = n > 0 ? wb_malloc(&b->ctx->alloc, n * width) : NULL;
+    const char **k = n > 0 ? wb_calloc(&b->ctx->alloc, n, sizeof *k) : NULL;
+    int rc = n > 0 && (keys == NULL || k == NULL) ? WABOT_ERR_NOMEM : WABOT_OK;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        const char *phone = json_string_value(
+            json_object_get(json_array_get(rcp, i), "phone"));
+        /* a recipient without a phone is passed over (done) */
+        k[i] = wb_campaign_key(keys + i * width, width, "campaign-r", b->org,
+                               b->id, phone != NULL ? phone : "-");
+        if (k[i] == NULL)
+            rc = WABOT_ERR_INVAL;
+    }
+    wabot_storage_items *it = NULL;
+    if (rc == WABOT_OK && n > 0)
+        rc = wabot_storage_get_many(b->ctx->storage, n, k, &it);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++)
+        done[i] = wabot_storage_items_status(it, i) == WABOT_OK;
+    wabot_storage_items_free(it);
+    wb_free(&b->ctx->alloc, k);
+    wb_free(&b->ctx->alloc, keys);
+    return rc;
 }
 
-static int handled(batch *b, const char *phone, int *yes)
+/* Mark the recipient handled and count it (skip < 0: queued, else the
+ * skip's reason) in one transaction: a crash between the two would leave
+ * a marker whose recipient is never counted (the re-run finds the marker).
+ * A recipient marked already (a batch run again, a customer a scan
+ * returned twice) is neither marked nor counted again. */
+static int mark_counted(batch *b, const char *phone, int skip)
 {
-    char key[WB_STORAGE_KEY_MAX + 1];
-    if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
-                        phone) == NULL)
-        return WABOT_ERR_INVAL;
-    char *val = NULL;
-    int rc = wabot_storage_get(b->ctx->storage, key, &val, NULL, NULL);
-    wabot_free(val);
-    *yes = rc == WABOT_OK;
-    return rc == WABOT_ERR_NOT_FOUND ? WABOT_OK : rc;
-}
-
-/* Count a recipient right after its marker was set (not at the end of
- * the batch: a batch that fails half-way is re-run, and the recipients it
- * marked are then not new). skip < 0: queued. */
-static int count_now(batch *b, int skip)
-{
+    char key[WB_STORAGE_KEY_MAX + 1], counter[WB_STORAGE_KEY_MAX + 1];
     char name[64];
     if (skip < 0)
-        return wb_campaign_count(b->ctx, b->org, b->id, WB_CN_QUEUED, 1);
-    snprintf(name, sizeof name, "skipped.%s", wb_campaign_skip_names[skip]);
-    return wb_campaign_count(b->ctx, b->org, b->id, name, 1);
+        snprintf(name, sizeof name, "%s", WB_CN_QUEUED);
+    else
+        snprintf(name, sizeof name, "skipped.%s",
+                 wb_campaign_skip_names[skip]);
+    const char *what = skip < 0 ? "queued" : wb_campaign_skip_names[skip];
+    if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
+                        phone) == NULL ||
+        wb_campaign_key(counter, sizeof counter, "campaign-n", b->org, b->id,
+                        name) == NULL)
+        return WABOT_ERR_INVAL;
+    wabot_storage_txn *t = wabot_storage_txn_new(b->ctx->storage);
+    int rc = t != NULL ? wabot_storage_txn_cas(t, key, 0, what, strlen(what),
+                                               WB_CAMPAIGN_MARK_TTL_MS)
+                       : WABOT_ERR_NOMEM;
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_incr(t, counter, 1, 0);
+    if (rc == WABOT_OK)
+        rc = wabot_storage_txn_commit(t, NULL);
+    wabot_storage_txn_free(t);
+    return rc == WABOT_ERR_CONFLICT ? WABOT_OK : rc;
 }
 
-/* Queue first, mark after: a crash in between re-runs the batch, whose
+/* A recipient not handled yet (handled() read its marker). Queue first,
+ * mark after: a crash in between re-runs the batch, whose
  * enqueue then finds the message's key (EXISTS) and marks. `cust` is the
  * customer as the audience page read it (with "phone"). */
 static int recipient(batch *b, json_t *cust)
 {
     const char *phone = json_string_value(json_object_get(cust, "phone"));
-    int done = 0, first = 0, skip = -1;
+    int skip = -1;
     if (phone == NULL)
         return WABOT_OK;
-    int rc = handled(b, phone, &done);
-    if (rc != WABOT_OK || done)
-        return rc;
-    rc = queue_message(b, phone, cust, &skip);
+    int rc = queue_message(b, phone, cust, &skip);
     if (rc == WABOT_OK)
-        rc = mark(b, phone, skip < 0 ? "queued" : wb_campaign_skip_names[skip],
-                  &first);
-    if (rc == WABOT_OK && first)
-        rc = count_now(b, skip);
+        rc = mark_counted(b, phone, skip);
     return rc;
 }
 
@@ -238,14 +256,82 @@ static int recipient(batch *b, json_t *cust)
  * scan returns it. */
 static int opted_out(batch *b, const char *phone)
 {
-    int first = 0;
-    int rc = phone != NULL
-                 ? mark(b, phone,
-                        wb_campaign_skip_names[WABOT_CAMPAIGN_SKIP_OPTED_OUT],
-                        &first)
-                 : WABOT_OK;
-    if (rc == WABOT_OK && first)
-        rc = count_now(b, WABOT_CAMPAIGN_SKIP_OPTED_OUT);
+    return phone != NULL
+               ? mark_counted(b, phone, WABOT_CAMPAIGN_SKIP_OPTED_OUT)
+               : WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counting the audience                                               */
+
+/* A paced campaign's fan-out is its bottleneck: until it is done, the
+ * recipients it has not reached are unknown, and so is its ETA. A chain of
+ * count jobs (beside the batches, on the same queue) reads the audience a
+ * page at a time and records its size as "audience_total" in the
+ * campaign: recipients plus opted-out customers, who both end up queued or
+ * skipped. Its position travels in the job's payload, like a batch's. */
+#define COUNT_PAGE 1000
+
+static int enqueue_count(wabot_ctx *ctx, const char *org, const char *id,
+                         int64_t step, const char *cursor, int64_t counted)
+{
+    char job_id[300];
+    snprintf(job_id, sizeof job_id, "campaign:%s:%s:count%" PRId64, org, id,
+             step);
+    return wb_campaign_enqueue_job(
+        ctx, job_id,
+        json_pack("{s:s,s:s,s:b,s:I,s:s,s:I}", "org", org, "id", id, "count",
+                  1, "step", (json_int_t)step, "cursor", cursor, "counted",
+                  (json_int_t)counted),
+        0);
+}
+
+/* Whether the campaign wants its audience counted: paced, not yet
+ * counted (a list audience's size is known at creation). */
+static int wants_count(json_t *doc)
+{
+    return json_integer_value(json_object_get(doc, "sendRate")) > 0 &&
+           json_object_get(doc, "audience_total") == NULL;
+}
+
+static int set_total(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    (void)ctx;
+    if (json_object_get(doc, "audience_total") != NULL)
+        return WABOT_ERR_EXISTS; /* counted already: keep it */
+    return json_object_set_new(doc, "audience_total",
+                               json_integer(*(int64_t *)ud)) == 0
+               ? WABOT_OK
+               : WABOT_ERR_NOMEM;
+}
+
+static int run_count(wabot_ctx *ctx, const char *org, const char *id,
+                     json_t *doc, json_t *p)
+{
+    int st = wb_campaign_status_of(
+        json_string_value(json_object_get(doc, "status")));
+    if (!wants_count(doc) || st == WABOT_CAMPAIGN_COMPLETED ||
+        st == WABOT_CAMPAIGN_CANCELLED)
+        return WABOT_OK; /* the fan-out's own count is final, or moot */
+    const char *cursor = json_string_value(json_object_get(p, "cursor"));
+    int64_t step = json_integer_value(json_object_get(p, "step"));
+    int64_t counted = json_integer_value(json_object_get(p, "counted"));
+    json_t *page = NULL;
+    int rc = wb_audience_page(ctx, org, json_object_get(doc, "targetAudience"),
+                              cursor != NULL ? cursor : "0", COUNT_PAGE,
+                              &page);
+    const char *next = json_string_value(json_object_get(page, "cursor"));
+    counted += (int64_t)json_array_size(json_object_get(page, "recipients")) +
+               json_integer_value(json_object_get(
+                   json_object_get(page, "excluded"), "opted_out"));
+    if (rc == WABOT_OK && next != NULL && strcmp(next, "0") != 0)
+        rc = enqueue_count(ctx, org, id, step + 1, next, counted);
+    else if (rc == WABOT_OK) {
+        rc = wb_campaign_update(ctx, org, id, set_total, &counted, NULL);
+        if (rc == WABOT_ERR_EXISTS)
+            rc = WABOT_OK;
+    }
+    json_decref(page);
     return rc;
 }
 
@@ -285,8 +371,26 @@ static int resolve_page(batch *b, const char *cursor, size_t count,
 typedef struct advance {
     int64_t gen, batch;
     const char *next;
+    int sweep; /* the first pass ended: the sweep starts from "0" */
     int moved; /* 1 when this job's move was written */
 } advance;
+
+/* A scan cursor of Redis is a position in the server's hash table, whose
+ * layout (and hash seed) a restart changes: a fan-out resumed with a
+ * cursor from before a Redis restart skips customers. So on a backend
+ * other than memory (whose cursors are keys), the first pass over a
+ * scanned audience is followed by a sweep from the start, which finds
+ * every recipient the first pass missed (the markers, read a page at a
+ * time, pass over the others). A list audience's cursor is an index:
+ * no sweep. */
+static int needs_sweep(const batch *b)
+{
+    const char *type = json_string_value(json_object_get(
+        json_object_get(b->doc, "targetAudience"), "type"));
+    return json_integer_value(json_object_get(b->doc, "pass")) == 0 &&
+           (type == NULL || strcmp(type, "list") != 0) &&
+           strcmp(wabot_storage_name(b->ctx->storage), "memory") != 0;
+}
 
 /* Record that batch `batch` is done: the next cursor, or COMPLETED. A
  * newer generation (resumed meanwhile) owns the campaign: leave it. */
@@ -298,9 +402,12 @@ static int advance_doc(wabot_ctx *ctx, json_t *doc, void *ud)
         return WABOT_ERR_STATE;
     json_object_set_new(doc, "batch", json_integer(a->batch + 1));
     json_object_set_new(doc, "cursor", json_string(a->next));
+    if (a->sweep)
+        json_object_set_new(doc, "pass", json_integer(1));
     int st = wb_campaign_status_of(
         json_string_value(json_object_get(doc, "status")));
-    if (strcmp(a->next, "0") == 0 && st == WABOT_CAMPAIGN_RUNNING) {
+    if (!a->sweep && strcmp(a->next, "0") == 0 &&
+        st == WABOT_CAMPAIGN_RUNNING) {
         json_object_set_new(doc, "status", json_string("COMPLETED"));
         json_object_set_new(doc, "finished_ms", json_integer(wb_now(ctx)));
     }
@@ -320,18 +427,28 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
     json_int_t size = json_integer_value(json_object_get(b->doc, "batchSize"));
     json_t *page = NULL;
     int rc = prepare(b);
+    if (rc == WABOT_OK && n == 0 && wants_count(b->doc))
+        rc = enqueue_count(b->ctx, b->org, b->id, 0, "0", 0);
     if (rc == WABOT_OK)
         rc = resolve_page(b, cursor, size > 0 ? (size_t)size
                                               : WB_CAMPAIGN_BATCH, &page);
     json_t *rcp = json_object_get(page, "recipients");
     size_t i;
     json_t *v;
+    unsigned char *done =
+        json_array_size(rcp) > 0
+            ? wb_calloc(&b->ctx->alloc, json_array_size(rcp), 1)
+            : NULL;
+    if (rc == WABOT_OK && json_array_size(rcp) > 0)
+        rc = done != NULL ? handled(b, rcp, done) : WABOT_ERR_NOMEM;
     json_array_foreach(rcp, i, v)
     {
         if (rc != WABOT_OK)
             break;
-        rc = recipient(b, v);
+        if (!done[i])
+            rc = recipient(b, v);
     }
+    wb_free(&b->ctx->alloc, done);
     json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
     {
         if (rc != WABOT_OK)
@@ -341,12 +458,16 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
     if (rc == WABOT_OK)
         rc = count_excluded(b, n, json_object_get(page, "excluded"));
     const char *next = json_string_value(json_object_get(page, "cursor"));
-    if (rc == WABOT_OK && next != NULL && strcmp(next, "0") != 0)
+    int last = next != NULL && strcmp(next, "0") == 0;
+    int sweep = last && needs_sweep(b);
+    if (sweep)
+        next = "0";
+    if (rc == WABOT_OK && next != NULL && (!last || sweep))
         rc = wb_campaign_enqueue_batch(
             b->ctx, b->org, b->id, gen, n + 1, next,
             b->now + pace_ms(b->doc, json_array_size(rcp)));
     if (rc == WABOT_OK && next != NULL) {
-        advance a = {gen, n, next, 0};
+        advance a = {gen, n, next, sweep, 0};
         rc = wb_campaign_update(b->ctx, b->org, b->id, advance_doc, &a, NULL);
         if (rc == WABOT_ERR_STATE)
             rc = WABOT_OK; /* a newer generation took over */
@@ -408,6 +529,11 @@ static int job_run(wabot_ctx *ctx, json_t *p)
     int rc = wb_campaign_load(ctx, b.org, b.id, &b.doc, NULL);
     if (rc == WABOT_ERR_NOT_FOUND)
         return WABOT_OK; /* deleted: nothing to do */
+    if (rc == WABOT_OK && json_is_true(json_object_get(p, "count"))) {
+        rc = run_count(ctx, b.org, b.id, b.doc, p);
+        json_decref(b.doc);
+        return rc;
+    }
     int mine = 0;
     if (rc == WABOT_OK)
         rc = owns(&b, gen, n, &mine);

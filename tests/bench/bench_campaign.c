@@ -1,19 +1,24 @@
 /* Campaign fan-out: N customers (default 1,000,000) imported into the
- * memory backend, then one campaign to all of them; prints the time to
- * import, the time until the fan-out has queued every message (the
- * "campaigns" queue's jobs only), the time until every message was handed
- * to the transport (a console transport writing to /dev/null), and the
- * process RSS after each step. Figures only; no assertion on time.
- *   bench_campaign [N] */
+ * memory backend, or with "redis" into a redis-server started here (its
+ * storage and its scheduler: the process keeps no customer, marker or
+ * job), then one campaign to all of them; prints the time to import, the
+ * time until the fan-out has queued every message (the "campaigns"
+ * queue's jobs only), the time until every message was handed to the
+ * transport (a console transport writing to /dev/null), and the process
+ * RSS after each step (with Redis also the server's used_memory). Figures
+ * only; no assertion on time.
+ *   bench_campaign [N [memory|redis]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "redis_harness.h"
 #include "wabot/campaign.h"
 #include "wabot/jobs.h"
 #include "wabot/loop.h"
 #include "wabot/options.h"
+#include "wabot/redis.h"
 #include "wabot/storage.h"
 #include "wabot/transport.h"
 #include "wabot.h"
@@ -72,13 +77,55 @@ static int64_t pending(wabot_ctx *ctx, const char *queue)
     return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
 }
 
+/* The redis-server's used_memory in MiB (INFO memory), or -1. */
+static double redis_mib(const rh_server *srv)
+{
+    char out[4096];
+    if (rh_cli(srv, "INFO memory", out, sizeof out) != 0)
+        return -1;
+    const char *p = strstr(out, "used_memory:");
+    return p != NULL ? atof(p + strlen("used_memory:")) / (1024 * 1024) : -1;
+}
+
+typedef struct backend {
+    rh_server srv;
+    wabot_redis *redis;
+    wabot_storage *storage;
+    wabot_scheduler *sched;
+} backend;
+
+/* Storage and scheduler on a fresh redis-server. 0, or -1. */
+static int redis_backend(backend *b, wabot_options *o)
+{
+    if (!rh_available() || rh_start(&b->srv, 0) != 0)
+        return -1;
+    wabot_redis_config cfg;
+    wabot_redis_config_init(&cfg);
+    cfg.port = b->srv.port;
+    b->redis = wabot_redis_new(&cfg, NULL);
+    b->storage = b->redis ? wabot_storage_redis_new(b->redis) : NULL;
+    b->sched = b->redis ? wabot_scheduler_redis_new(b->redis) : NULL;
+    if (b->storage == NULL || b->sched == NULL ||
+        wabot_options_set_storage(o, b->storage) != WABOT_OK ||
+        wabot_options_set_scheduler(o, b->sched) != WABOT_OK)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
+    int on_redis = argc > 2 && strcmp(argv[2], "redis") == 0;
+    backend be;
+    memset(&be, 0, sizeof be);
     FILE *devnull = fopen("/dev/null", "w");
     wabot_options *o = wabot_options_new();
     wabot_transport *t = wabot_transport_console_new(devnull);
     wabot_ctx *ctx = NULL;
+    if (on_redis && o != NULL && redis_backend(&be, o) != 0) {
+        fprintf(stderr, "no redis-server: skipped\n");
+        return 0;
+    }
     /* Limits off: the figure is the library's own cost, not a rate. */
     if (devnull == NULL || o == NULL || t == NULL ||
         wabot_options_set_transport(o, t) != WABOT_OK ||
@@ -116,15 +163,24 @@ int main(int argc, char **argv)
     while (pending(ctx, WABOT_QUEUE_OUTBOUND) > 0)
         wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
     double t4 = now_s(), rss4 = rss_mib();
-    printf("campaign fan-out, memory backend, %ld customers\n", n);
+    printf("campaign fan-out, %s backend, %ld customers\n",
+           on_redis ? "redis" : "memory", n);
     printf("  import       %8.2f s  (%.0f customers/s)  RSS %.0f -> %.0f MiB\n",
            t1 - t0, (double)n / (t1 - t0), rss0, rss1);
     printf("  fan-out done %8.2f s  (%.0f recipients/s)  RSS %.0f MiB\n",
            t3 - t2, (double)n / (t3 - t2), rss3);
     printf("  all sent     %8.2f s  (%.0f sends/s)  RSS %.0f MiB\n", t4 - t2,
            (double)n / (t4 - t2), rss4);
+    if (on_redis)
+        printf("  redis-server used_memory %.0f MiB\n", redis_mib(&be.srv));
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
     fclose(devnull);
+    if (on_redis) {
+        wabot_scheduler_free(be.sched);
+        wabot_storage_free(be.storage);
+        wabot_redis_free(be.redis);
+        rh_destroy(&be.srv);
+    }
     return 0;
 }

@@ -475,6 +475,281 @@ START_TEST(test_list_filters_by_status_and_pages_with_a_cursor)
 }
 END_TEST
 
+/* A pass-through storage over E.storage that counts the calls (scans on
+ * their own): listing through it shows what listing costs. Only what
+ * listing may use is forwarded; the rest is left NULL (UNSUPPORTED). */
+typedef struct counting {
+    wabot_storage *inner;
+    long calls, scans;
+} counting;
+
+static int cs_get(void *impl, const char *key, wabot_buf *out, uint64_t *ver)
+{
+    counting *c = impl;
+    c->calls++;
+    char *v = NULL;
+    size_t len = 0;
+    int rc = wabot_storage_get(c->inner, key, &v, &len, ver);
+    if (rc == WABOT_OK)
+        rc = wabot_buf_set(out, v, len);
+    wabot_free(v);
+    return rc;
+}
+
+static int cs_set(void *impl, const char *key, const char *val, size_t len,
+                  int64_t ttl, uint64_t *ver)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_set(c->inner, key, val, len, ttl, ver);
+}
+
+static int cs_set_nx(void *impl, const char *key, const char *val,
+                     size_t len, int64_t ttl, uint64_t *ver)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_set_nx(c->inner, key, val, len, ttl, ver);
+}
+
+static int cs_cas(void *impl, const char *key, uint64_t expected,
+                  const char *val, size_t len, int64_t ttl, uint64_t *ver)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_cas(c->inner, key, expected, val, len, ttl, ver);
+}
+
+static int cs_del(void *impl, const char *key)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_del(c->inner, key);
+}
+
+static int cs_del_if(void *impl, const char *key, uint64_t expected)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_del_if(c->inner, key, expected);
+}
+
+static int cs_incr(void *impl, const char *key, int64_t delta, int64_t ttl,
+                   int64_t *result)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_incr(c->inner, key, delta, ttl, result);
+}
+
+static int cs_expire(void *impl, const char *key, int64_t ttl)
+{
+    counting *c = impl;
+    c->calls++;
+    return wabot_storage_expire(c->inner, key, ttl);
+}
+
+static void cs_destroy(void *impl)
+{
+    (void)impl; /* the test owns it */
+}
+
+static int cs_scan(void *impl, const char *prefix, const char *cursor,
+                   size_t count, uint32_t flags, wabot_storage_items *out,
+                   wabot_buf *next)
+{
+    counting *c = impl;
+    c->calls++;
+    c->scans++;
+    wabot_storage_items *page = NULL;
+    int rc = wabot_storage_scan(c->inner, prefix, cursor, count, flags, &page);
+    for (size_t i = 0; rc == WABOT_OK && i < wabot_storage_items_count(page);
+         i++) {
+        size_t kl = 0, vl = 0;
+        const char *k = wabot_storage_items_key(page, i, &kl);
+        const char *v = wabot_storage_items_value(page, i, &vl);
+        rc = wabot_storage_items_add(out, k, kl, v, vl,
+                                     wabot_storage_items_version(page, i));
+    }
+    if (rc == WABOT_OK) {
+        const char *nc = wabot_storage_items_cursor(page);
+        rc = wabot_buf_set(next, nc, strlen(nc));
+    }
+    wabot_storage_items_free(page);
+    return rc;
+}
+
+static int cs_get_many(void *impl, size_t n, const char *const *keys,
+                       wabot_storage_items *out)
+{
+    counting *c = impl;
+    c->calls++;
+    wabot_storage_items *got = NULL;
+    int rc = wabot_storage_get_many(c->inner, n, keys, &got);
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        size_t vl = 0;
+        const char *v = wabot_storage_items_value(got, i, &vl);
+        if (wabot_storage_items_status(got, i) == WABOT_OK)
+            rc = wabot_storage_items_found(out, i, v, vl,
+                                           wabot_storage_items_version(got, i));
+    }
+    wabot_storage_items_free(got);
+    return rc;
+}
+
+static int cs_sorted_range(void *impl, const char *key, int64_t min,
+                           int64_t max, int64_t offset, int64_t limit,
+                           uint32_t flags, wabot_storage_items *out)
+{
+    counting *c = impl;
+    c->calls++;
+    wabot_storage_items *got = NULL;
+    int rc = wabot_storage_sorted_range(c->inner, key, min, max, offset, limit,
+                                        flags, &got);
+    for (size_t i = 0; rc == WABOT_OK && i < wabot_storage_items_count(got);
+         i++) {
+        size_t ml = 0;
+        const char *m = wabot_storage_items_key(got, i, &ml);
+        rc = wabot_storage_items_add_scored(out, m, ml,
+                                            wabot_storage_items_score(got, i));
+    }
+    wabot_storage_items_free(got);
+    return rc;
+}
+
+static const wabot_storage_vtable counting_vt = {
+    2,         cs_get,    cs_set,      cs_set_nx, cs_cas,          cs_del,
+    cs_del_if, cs_incr,   cs_expire,   cs_destroy, cs_scan,        cs_get_many,
+    NULL,      NULL,      NULL,        NULL,      NULL,            cs_sorted_range,
+    NULL,      NULL};
+
+/* Every campaign of ORG listed through `ctx`, `per_page` at a time: how
+ * many pages it took; each id is added to `ids` (an id twice fails). */
+static int list_every_page(wabot_ctx *ctx, size_t per_page, json_t *ids)
+{
+    char cursor[256] = "0";
+    int pages = 0;
+    do {
+        char *out = NULL;
+        ck_assert_int_eq(wabot_campaign_list_json(ctx, ORG, NULL, cursor,
+                                                  per_page, &out),
+                         WABOT_OK);
+        json_t *page = json_loads(out, 0, NULL);
+        wabot_ctx_mem_free(ctx, out);
+        ck_assert_ptr_nonnull(page);
+        json_t *arr = json_object_get(page, "campaigns"), *c;
+        size_t i;
+        ck_assert_uint_le(json_array_size(arr), per_page);
+        json_array_foreach(arr, i, c)
+        {
+            const char *id = str(c, "id");
+            ck_assert_msg(json_object_get(ids, id) == NULL, "%s twice", id);
+            json_object_set_new(ids, id, json_true());
+        }
+        snprintf(cursor, sizeof cursor, "%s", str(page, "cursor"));
+        json_decref(page);
+        pages++;
+    } while (strcmp(cursor, "0") != 0);
+    return pages;
+}
+
+/* A context reading E.storage through the counting storage. */
+static wabot_ctx *counted_ctx(counting *cnt, wabot_storage **wrapped)
+{
+    cnt->inner = E.storage;
+    *wrapped = wabot_storage_new(&counting_vt, cnt);
+    ck_assert_ptr_nonnull(*wrapped);
+    wabot_options *o = wabot_options_new();
+    wabot_clock k = tu_clock_wabot(&E.clock);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(o, *wrapped), WABOT_OK);
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    return ctx;
+}
+
+START_TEST(test_listing_reads_the_index_not_the_keyspace)
+{
+    char id[64];
+    json_t *made = json_object();
+    for (int i = 0; i < 7; i++) {
+        json_decref(create(DRAFT_BODY, id, sizeof id));
+        json_object_set_new(made, id, json_true());
+        if (i % 3 == 0)
+            tu_clock_advance(&E.clock, 1); /* ties and distinct scores */
+    }
+    counting cnt = {0};
+    wabot_storage *wrapped = NULL;
+    wabot_ctx *ctx = counted_ctx(&cnt, &wrapped);
+    json_t *ids = json_object();
+    cnt.calls = cnt.scans = 0;
+    ck_assert_int_eq(list_every_page(ctx, 3, ids), 3);
+    long calls_before = cnt.calls;
+    ck_assert(json_equal(ids, made));
+    /* 10,000 unrelated keys, some sharing the campaigns' prefix. */
+    for (int i = 0; i < 10000; i++) {
+        char key[64];
+        snprintf(key, sizeof key, i % 2 ? "other:%d" : "campaign:{acme}x:%d",
+                 i);
+        ck_assert_int_eq(wabot_storage_set(E.storage, key, "x", 1, 0, NULL),
+                         WABOT_OK);
+    }
+    json_object_clear(ids);
+    cnt.calls = 0;
+    ck_assert_int_eq(list_every_page(ctx, 3, ids), 3);
+    ck_assert(json_equal(ids, made));
+    ck_assert_int_eq(cnt.calls, calls_before);
+    ck_assert_int_eq(cnt.scans, 0);
+    json_decref(ids);
+    json_decref(made);
+    wabot_ctx_free(ctx);
+    wabot_storage_free(wrapped);
+}
+END_TEST
+
+START_TEST(test_a_campaign_created_while_listing_is_returned_at_most_once)
+{
+    /* Same score (the fake clock stands still): a new id may sort before
+     * the cursor's; nothing comes back twice, and the older ones all do. */
+    char id[64];
+    json_t *made = json_object(), *ids = json_object();
+    for (int i = 0; i < 6; i++) {
+        json_decref(create(DRAFT_BODY, id, sizeof id));
+        json_object_set_new(made, id, json_true());
+    }
+    char cursor[256] = "0";
+    int pages = 0;
+    do {
+        char *out = NULL;
+        ck_assert_int_eq(wabot_campaign_list_json(E.ctx, ORG, NULL, cursor, 2,
+                                                  &out),
+                         WABOT_OK);
+        json_t *page = parse(out), *c;
+        size_t i;
+        json_array_foreach(json_object_get(page, "campaigns"), i, c)
+        {
+            ck_assert_msg(json_object_get(ids, str(c, "id")) == NULL,
+                          "%s twice", str(c, "id"));
+            json_object_set_new(ids, str(c, "id"), json_true());
+        }
+        snprintf(cursor, sizeof cursor, "%s", str(page, "cursor"));
+        json_decref(page);
+        if (++pages <= 3) /* three more, created mid-listing */
+            json_decref(create(DRAFT_BODY, id, sizeof id));
+    } while (strcmp(cursor, "0") != 0);
+    const char *k;
+    json_t *v;
+    json_object_foreach(made, k, v) ck_assert_ptr_nonnull(json_object_get(ids, k));
+    json_decref(made);
+    json_decref(ids);
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_list_json(E.ctx, ORG, NULL, "12:x", 2,
+                                              &out),
+                     WABOT_ERR_INVAL);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Fan-out                                                             */
 
@@ -711,6 +986,89 @@ START_TEST(test_eta_follows_the_send_rate_so_far)
 }
 END_TEST
 
+/* What the ETA of a paced campaign must be: the recipients not yet sent,
+ * failed or skipped out of `total`, at its sendRate (per s) or the rate so
+ * far when slower. */
+static int64_t paced_eta(const wabot_campaign_progress *p, int64_t total,
+                         int64_t rate)
+{
+    int64_t skipped = 0;
+    for (size_t i = 0; i < WABOT_CAMPAIGN_SKIP_COUNT; i++)
+        skipped += p->skipped[i];
+    int64_t left = total - p->sent - p->failed - skipped;
+    int64_t elapsed = wabot_ctx_now_ms(E.ctx) - TU_EPOCH_MS;
+    int64_t by_rate = left * 1000 / rate;
+    int64_t measured = elapsed > 0 && p->sent > 0 ? left * elapsed / p->sent
+                                                  : -1;
+    return measured > by_rate ? measured : by_rate;
+}
+
+START_TEST(test_eta_of_a_paced_fan_out_counts_the_recipients_not_reached)
+{
+    /* 1,500 customers (150 opted out) at 100 a second, 100 per batch:
+     * after the first batch every queued message is sent, so an ETA of
+     * the queue alone would be unknown; the audience is counted (two
+     * pages) and the ETA covers the 1,400-odd recipients not reached. */
+    customers(0, 1500, 10, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"Paced\","
+                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
+                       "\"targetAudience\":{\"type\":\"all\"},"
+                       "\"startImmediately\":true,\"sendRate\":100,"
+                       "\"batchSize\":100}",
+                       id, sizeof id));
+    tu_drain(E.ctx);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_gt(p.queued, 0);
+    ck_assert_int_eq(p.sent, p.queued);
+    ck_assert_int_lt(p.total, 1500);
+    ck_assert_int_eq(p.eta_ms, paced_eta(&p, 1500, 100));
+    ck_assert_int_ge(p.eta_ms, 13000); /* about 1,400 left at 100/s */
+    tu_clock_advance(&E.clock, 1000);
+    tu_drain(E.ctx);
+    p = progress(id);
+    ck_assert_str_eq(status_of(id), "RUNNING");
+    ck_assert_int_eq(p.eta_ms, paced_eta(&p, 1500, 100));
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.total, 1500);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 150);
+    ck_assert_int_eq(p.eta_ms, 0);
+    /* The count is bookkeeping: not part of the campaign as shown. */
+    char *out = NULL;
+    ck_assert_int_eq(wabot_campaign_get_json(E.ctx, ORG, id, &out), WABOT_OK);
+    json_t *c = parse(out);
+    ck_assert_ptr_null(json_object_get(c, "audience_total"));
+    json_decref(c);
+}
+END_TEST
+
+START_TEST(test_eta_of_a_list_audience_knows_its_size_from_the_start)
+{
+    /* A paced campaign to a list of 5 (one not a customer): after the
+     * first batch's 2, the 3 entries not reached count from the start. */
+    customers(0, 4, 0, TU_EPOCH_MS);
+    char id[64];
+    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"List\","
+                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
+                       "\"targetAudience\":{\"type\":\"list\",\"customers\":"
+                       "[\"+15550000000\",\"+15550000001\",\"+15550000002\","
+                       "\"+15550000003\",\"+15559999999\"]},"
+                       "\"startImmediately\":true,\"sendRate\":1,"
+                       "\"batchSize\":2}",
+                       id, sizeof id));
+    tu_drain(E.ctx);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.sent, 2);
+    ck_assert_int_eq(p.eta_ms, 3000); /* 3 left at 1 a second */
+    run_until(fan_out_done, id);
+    p = progress(id);
+    ck_assert_int_eq(p.total, 5);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_NOT_FOUND], 1);
+    ck_assert_int_eq(p.eta_ms, 0);
+}
+END_TEST
+
 START_TEST(test_progress_refuses_a_bad_version_and_unknown_campaigns)
 {
     wabot_campaign_progress p;
@@ -846,6 +1204,8 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_scheduled_for_in_iso_8601_with_an_offset_starts_then);
     tcase_add_test(tc, test_cancel_stops_a_scheduled_campaign_before_it_sends);
     tcase_add_test(tc, test_list_filters_by_status_and_pages_with_a_cursor);
+    tcase_add_test(tc, test_listing_reads_the_index_not_the_keyspace);
+    tcase_add_test(tc, test_a_campaign_created_while_listing_is_returned_at_most_once);
     tcase_add_test(tc, test_the_window_picks_the_template_or_skips_counted);
     tcase_add_test(tc, test_ten_thousand_customers_get_exactly_one_message_each);
     tcase_add_test(tc, test_paused_half_way_and_resumed_still_sends_exactly_once);
@@ -853,6 +1213,8 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
     tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
     tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
+    tcase_add_test(tc, test_eta_of_a_paced_fan_out_counts_the_recipients_not_reached);
+    tcase_add_test(tc, test_eta_of_a_list_audience_knows_its_size_from_the_start);
     tcase_add_test(tc, test_progress_refuses_a_bad_version_and_unknown_campaigns);
     tcase_add_test(tc, test_metrics_show_campaigns_by_status_and_messages_by_outcome);
     tcase_add_test(tc, test_a_finished_campaign_leaves_the_exposition_after_metrics_keep);

@@ -1,0 +1,376 @@
+/* A campaign to 100,000 customers over real HTTP, its process killed
+ * mid fan-out (issue 14, "Verified by"): wabot-server on a real
+ * redis-server with AOF (appendfsync always), the Twilio API of the fake
+ * provider on loopback as the receiver. Customers are imported through
+ * the admin API in chunks (every tenth opted out), the replaced system's
+ * campaign body is POSTed, and once N messages reached the fake (a fifth
+ * of the reachable customers; earlier if the fan-out, which runs ahead of
+ * the sending, is a third done) the server gets SIGKILL, Redis is killed too and restarted from its AOF, and
+ * a new server takes over. The campaign must reach COMPLETED with exactly
+ * one message per reachable customer at the fake, none for the opted-out
+ * ones, and those counted as skipped in the progress.
+ *
+ * The kill lands at an arbitrary point of the fan-out (a batch half
+ * queued, markers half written, jobs leased), with sends in flight: just
+ * before it the fake stops answering (every new send hangs, so none of
+ * them reached the provider), and the test waits until the server has
+ * recorded every send the fake accepted. The sends whose outcome is
+ * unknown to the provider itself (accepted, the process dead before the
+ * answer) are the delivery module's matter, reconciled by receipts: tests
+ * crash-reconcile and two-server-crash.
+ *
+ * The campaign has a sendRate (1,000/s) and batches of 50: an unpaced
+ * fan-out on Redis holds the loop thread batch after batch, the sends
+ * wait for it, and their job leases (renewed on that thread) can run out
+ * (doc/campaigns.md, "Crash test").
+ *
+ *   test_campaign_crash <path of wabot-server>
+ * WABOT_CAMPAIGN_CRASH_N: the number of customers (default 100000; the
+ * meson test sets 3000, see doc/campaigns.md for the runtimes).
+ * CRASH_DEBUG=1: print the server's queues, campaign and log before the
+ * kill and at a deadline. CRASH_DEADLINE_MS: each wait's deadline
+ * (default 600000).
+ * Without redis-server or a server: skipped (77), a failure under CI=true.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "fake_provider.h"
+#include "http_client.h"
+#include "redis_harness.h"
+#include "server_proc.h"
+
+#define BUSINESS "+14155238886"
+#define TOKEN "crash-token"
+#define PREFIX "/whatsapp-v2"
+#define ORG "crash-org"
+#define CHUNK 2000          /* customers per import request */
+#define OPT_OUT_EVERY 10    /* customer i is opted out when i % 10 == 9 */
+/* Any one wait; the test's timeout is longer. */
+#define DEADLINE_MS (getenv("CRASH_DEADLINE_MS") ? atoi(getenv("CRASH_DEADLINE_MS")) : 600000)
+
+static const char *server_path;
+static rh_server redis;
+static fp_server *fp;
+static server_proc srv;
+static http_client *http;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start_server(void)
+{
+    char redis_var[40], base_var[200];
+    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", redis.port);
+    snprintf(base_var, sizeof base_var, "TWILIO_API_BASE=%s",
+             fp_base_url(fp));
+    const char *env[] = {
+        "WABOT_LISTEN=127.0.0.1:0", "WABOT_BOT=echo",
+        "REDIS_HOST=127.0.0.1", redis_var, "WABOT_PROVIDER=twilio",
+        "TWILIO_ACCOUNT_SID=" FP_DEFAULT_TWILIO_SID,
+        "TWILIO_AUTH_TOKEN=" FP_DEFAULT_TWILIO_TOKEN,
+        "TWILIO_WHATSAPP_FROM=" BUSINESS, base_var,
+        "WABOT_ADMIN_TOKEN=" TOKEN,
+        /* the customers never wrote: no 24-hour window */
+        "WABOT_WINDOW_MS=0",
+        /* the fake takes whatever comes: the limits would only make the
+         * test long */
+        "WABOT_RATE_SENDER_PER_S=0", "WABOT_RATE_PAIR_PERIOD_MS=0",
+        /* the dead process's jobs come back within seconds; a lease
+         * renewed at half survives a loaded machine; a send of unknown
+         * outcome (hung at the kill) is sent again after 2 s */
+        "WABOT_JOB_LEASE_MS=15s", "WABOT_JOB_MAX_STALLS=10",
+        "WABOT_DEDUP_LEASE_MS=1s", "WABOT_SEND_RECONCILE_GRACE_MS=5s",
+        NULL};
+    memset(&srv, 0, sizeof srv);
+    ck_assert_msg(sp_start(&srv, server_path, env, 30000) == 0,
+                  "wabot-server (%s) did not start", server_path);
+}
+
+/* An admin call; the answer's body parsed (decref), the status checked;
+ * NULL when the answer is `again` instead (the caller may try again). */
+static json_t *admin_try(const char *method, const char *path,
+                         const char *body, long want, long again)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d" PREFIX "%s", srv.port,
+             path);
+    const char *hdr[] = {"Authorization: Bearer " TOKEN, NULL};
+    http_result r;
+    int rc = http_request_h(http, method, url,
+                            body ? "application/json" : NULL, hdr, body,
+                            body ? strlen(body) : 0, HTTP_BODY_LENGTH, &r);
+    ck_assert_msg(rc == 0, "%s %s: %s", method, path, r.error);
+    if (again != 0 && r.status == again) {
+        http_result_free(&r);
+        return NULL;
+    }
+    ck_assert_msg(r.status == want, "%s %s: %ld %s", method, path, r.status,
+                  r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    ck_assert_msg(j != NULL, "%s %s: not JSON: %s", method, path, r.body);
+    http_result_free(&r);
+    return j;
+}
+
+static json_t *admin(const char *method, const char *path, const char *body,
+                     long want)
+{
+    return admin_try(method, path, body, want, 0);
+}
+
+static json_int_t num(json_t *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf, *dot; o != NULL; p = dot + 1) {
+        dot = strchr(p, '.');
+        if (dot == NULL)
+            return json_integer_value(json_object_get(o, p));
+        *dot = '\0';
+        o = json_object_get(o, p);
+    }
+    return 0;
+}
+
+static void import(int n)
+{
+    for (int at = 0; at < n; at += CHUNK) {
+        json_t *rows = json_array();
+        for (int i = at; i < n && i < at + CHUNK; i++) {
+            char phone[32], name[32];
+            snprintf(phone, sizeof phone, "+1555%07d", i);
+            snprintf(name, sizeof name, "C%d", i);
+            json_t *row = json_pack("{s:s,s:s}", "phone", phone, "name", name);
+            if (i % OPT_OUT_EVERY == OPT_OUT_EVERY - 1)
+                json_object_set_new(row, "opted_out", json_true());
+            json_array_append_new(rows, row);
+        }
+        char *text = json_dumps(rows, JSON_COMPACT);
+        json_decref(rows);
+        /* an upsert: a chunk that timed out (503, a loaded machine) is
+         * posted again */
+        json_t *rep = NULL;
+        for (int tries = 0; rep == NULL; tries++)
+            rep = admin_try("POST", "/customers/" ORG "/import", text, 200,
+                            tries < 5 ? 503 : 0);
+        ck_assert_int_eq(num(rep, "failed"), 0);
+        json_decref(rep);
+        free(text);
+    }
+}
+
+/* The campaign with its progress (GET /campaigns/:id). */
+static json_t *campaign(const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/campaigns/%s?organizationId=" ORG, id);
+    return admin("GET", path, NULL, 200);
+}
+
+/* Outbound jobs not finished. */
+static json_int_t outbound_pending(void)
+{
+    json_t *q = admin("GET", "/jobs/outbound", NULL, 200);
+    json_int_t n = num(q, "waiting") + num(q, "delayed") + num(q, "active");
+    json_decref(q);
+    return n;
+}
+
+/* What the server has (CRASH_DEBUG=1): its queues, the campaign, its
+ * log. */
+static void dump(const char *id)
+{
+    json_t *j = admin("GET", "/jobs", NULL, 200);
+    char *t = json_dumps(j, JSON_COMPACT);
+    fprintf(stderr, "%s\n", t);
+    free(t);
+    json_decref(j);
+    j = campaign(id);
+    t = json_dumps(j, JSON_COMPACT);
+    fprintf(stderr, "%s\nthe fake: %zu requests, %zu sends\n", t,
+            fp_request_count(fp), fp_count_sent(fp));
+    free(t);
+    json_decref(j);
+    t = sp_text(&srv, SP_STDERR);
+    fprintf(stderr, "%s\n", t);
+    free(t);
+}
+
+/* Every send the fake accepted, per customer index (counts[i]); returns
+ * the number not addressed to one of ours. */
+static size_t tally(int *counts, int n)
+{
+    size_t strays = 0;
+    memset(counts, 0, (size_t)n * sizeof *counts);
+    size_t total = fp_request_count(fp);
+    for (size_t k = 0; k < total; k++) {
+        fp_request r;
+        if (fp_request_get(fp, k, &r) != 0)
+            continue;
+        int i = -1;
+        if (r.message_id != NULL && r.to != NULL) {
+            if (sscanf(r.to, "whatsapp:+1555%7d", &i) == 1 && i >= 0 && i < n)
+                counts[i]++;
+            else
+                strays++;
+        }
+        fp_request_free(&r);
+    }
+    return strays;
+}
+
+START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
+{
+    const char *env_n = getenv("WABOT_CAMPAIGN_CRASH_N");
+    int n = env_n != NULL ? atoi(env_n) : 100000;
+    ck_assert_int_ge(n, 100);
+    const int opted = n / OPT_OUT_EVERY, reachable = n - opted;
+    const size_t kill_at = (size_t)reachable / 5;
+    int64_t t0 = mono_ms();
+    start_server();
+    http = http_client_new();
+    import(n);
+    int64_t t_import = mono_ms();
+
+    json_t *c = admin("POST", "/campaigns",
+                      "{\"organizationId\":\"" ORG "\",\"name\":\"Crash\","
+                      "\"message\":\"Hello {{name}}\",\"type\":\"PROMOTIONAL\","
+                      "\"targetAudience\":{\"type\":\"all\"},"
+                      "\"startImmediately\":true,\"batchSize\":50,\"sendRate\":1000}",
+                      201);
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(c, "id")));
+    json_decref(c);
+
+    /* Kill once N messages reached the fake, or earlier when the fan-out
+     * (which runs ahead of the sending) is a third done: mid fan-out. */
+    json_int_t seen = 0;
+    for (int64_t end = mono_ms() + DEADLINE_MS;
+         fp_count_sent(fp) < kill_at && seen < n / 3;) {
+        ck_assert_msg(mono_ms() < end, "only %zu sends reached the fake",
+                      fp_count_sent(fp));
+        c = campaign(id);
+        seen = num(c, "progress.total");
+        json_decref(c);
+        sp_sleep_ms(20);
+    }
+    if (getenv("CRASH_DEBUG"))
+        dump(id);
+    fp_fault hang = {.kind = FP_FAULT_HANG};
+    ck_assert_int_eq(fp_fault_push(fp, FP_ANY, &hang, -1), 0);
+    /* Every send the fake accepted is recorded by the server. */
+    json_int_t sent = -1;
+    for (int64_t end = mono_ms() + DEADLINE_MS;
+         sent != (json_int_t)fp_count_sent(fp);) {
+        ck_assert_msg(mono_ms() < end, "sent %lld, the fake %zu",
+                      (long long)sent, fp_count_sent(fp));
+        c = campaign(id);
+        sent = num(c, "progress.sent");
+        seen = num(c, "progress.total");
+        json_decref(c);
+    }
+    size_t sent_before = fp_count_sent(fp);
+    int st = 0;
+    ck_assert_int_eq(sp_stop(&srv, SIGKILL, 10000, &st), 0);
+    sp_free(&srv);
+    rh_kill(&redis);
+    ck_assert_int_eq(rh_restart(&redis), 0);
+    fp_fault_clear(fp);
+    int64_t t_kill = mono_ms();
+    fprintf(stderr, "killed with %zu sent, %lld of %d recipients seen\n",
+            sent_before, (long long)seen, n);
+    ck_assert_msg(seen < n, "the fan-out was done before the kill");
+
+    start_server();
+    json_t *p = NULL;
+    for (int64_t end = mono_ms() + DEADLINE_MS;;) {
+        if (mono_ms() >= end && getenv("CRASH_DEBUG"))
+            dump(id);
+        ck_assert_msg(mono_ms() < end, "not COMPLETED in time (%zu sent)",
+                      fp_count_sent(fp));
+        json_decref(p);
+        c = campaign(id);
+        p = json_incref(json_object_get(c, "progress"));
+        const char *status = json_string_value(json_object_get(c, "status"));
+        int done = strcmp(status, "COMPLETED") == 0 &&
+                   num(p, "sent") >= reachable && outbound_pending() == 0;
+        json_decref(c);
+        if (done)
+            break;
+        sp_sleep_ms(100);
+    }
+    int64_t t_done = mono_ms();
+
+    int *counts = calloc((size_t)n, sizeof *counts);
+    ck_assert_ptr_nonnull(counts);
+    ck_assert_uint_eq(tally(counts, n), 0);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(counts[i] == (i % OPT_OUT_EVERY == OPT_OUT_EVERY - 1
+                                        ? 0
+                                        : 1),
+                      "customer %d got %d messages", i, counts[i]);
+    free(counts);
+    ck_assert_uint_eq(fp_count_sent(fp), (size_t)reachable);
+    ck_assert_int_eq(num(p, "total"), n);
+    ck_assert_int_eq(num(p, "queued"), reachable);
+    ck_assert_int_eq(num(p, "sent"), reachable);
+    ck_assert_int_eq(num(p, "skipped.opted_out"), opted);
+    ck_assert_int_eq(num(p, "percent"), 100);
+    json_decref(p);
+    fprintf(stderr,
+            "%d customers: import %.1f s, fan-out to the kill %.1f s, "
+            "after the restart %.1f s, %.1f s in all\n",
+            n, (t_import - t0) / 1000.0, (t_kill - t_import) / 1000.0,
+            (t_done - t_kill) / 1000.0, (t_done - t0) / 1000.0);
+    http_client_free(http);
+    ck_assert_int_eq(sp_stop(&srv, SIGTERM, 20000, &st), 0);
+    sp_free(&srv);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    server_path = argc > 1 ? argv[1] : getenv("WABOT_SERVER");
+    const char *ci = getenv("CI");
+    int in_ci = ci != NULL && strcmp(ci, "true") == 0;
+    if (server_path == NULL || access(server_path, X_OK) != 0) {
+        fprintf(stderr, "no wabot-server (%s)\n",
+                server_path ? server_path : "pass its path or WABOT_SERVER");
+        return in_ci ? 1 : 77;
+    }
+    if (!rh_available())
+        return in_ci ? 1 : 77;
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(NULL))) {
+        fprintf(stderr, "cannot start redis-server or the fake provider\n");
+        return 1;
+    }
+    Suite *su = suite_create("campaign-crash");
+    TCase *tc = tcase_create("kill");
+    tcase_set_timeout(tc, 1200);
+    tcase_add_test(tc, test_a_killed_fan_out_resumes_and_sends_exactly_once);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    fp_stop(fp);
+    rh_destroy(&redis);
+    curl_global_cleanup();
+    return failed ? 1 : 0;
+}
