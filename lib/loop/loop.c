@@ -302,16 +302,26 @@ static int leave(wabot_ctx *ctx, int rc)
     return rc;
 }
 
+/* Longest a loop function keeps dispatching while work stays due (on
+ * the context's clock), before it returns so the host's loop can serve
+ * the sockets (send answers) and call again at once. */
+#define RUN_DUE_SLICE_MS 20
+
 /* Run due work until nothing more is due right now (a finished job may
- * free a slot for the next one). */
+ * free a slot for the next one), or for a slice of time. The sources run
+ * on every round: a queue whose next job is always due at once (a
+ * campaign's fan-out) must not keep the delivery worker's parked sends,
+ * or anything else a source does, waiting. */
 static int run_due(wabot_ctx *ctx)
 {
     int total = 0;
-    fire_sources(ctx);
+    int64_t until = wb_now(ctx) + RUN_DUE_SLICE_MS;
     for (;;) {
+        fire_sources(ctx);
         int n = wb_jobs_dispatch(ctx);
         total += n;
-        if (n == 0 || wb_jobs_deadline(ctx) > wb_now(ctx))
+        int64_t now = wb_now(ctx);
+        if (n == 0 || wb_jobs_deadline(ctx) > now || now >= until)
             return total;
     }
 }
