@@ -870,7 +870,11 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
                                 (int32_t)rt->max_stalls, &recovered);
         for (int32_t k = 0; k < recovered; k++)
             qcount(ctx, q, "stalled");
-        while (q->active < q->concurrency) {
+        /* At most a batch per queue per dispatch, as a batched backend's
+         * poll: jobs that finish at once (a fan-out's pages) free their
+         * slot for the next, and must not keep the loop to themselves. */
+        for (int budget = RESERVE_BATCH;
+             q->active < q->concurrency && budget > 0; budget--) {
             int rc = start_one(ctx, q, now);
             if (rc == WABOT_ERR_NOT_FOUND)
                 break;

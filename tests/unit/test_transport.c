@@ -1,4 +1,5 @@
 /* Transports: the send-op contract, console, recorder (test kit). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,60 @@ static int reply_multi(wabot_turn *t, void *ud)
     wabot_reply_buttons(t, "Pick", 2, ids, titles);
     return wabot_reply_media(t, "https://x/menu.pdf", "Menu");
 }
+
+/* A queue whose next job is always due at once (a campaign's fan-out)
+ * must not hold the outbound worker's sends back until it runs dry:
+ * sends go out between its jobs. */
+typedef struct chain {
+    wabot_ctx *ctx;
+    wabot_transport *rec;
+    int runs;
+    size_t sent_at_50;
+} chain;
+
+static int chain_step(wabot_job *job, void *ud)
+{
+    (void)job;
+    chain *c = ud;
+    if (++c->runs == 50)
+        c->sent_at_50 = wabot_recorder_count(c->rec);
+    if (c->runs < 200) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", c->runs);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        ck_assert_int_eq(wabot_job_enqueue(c->ctx, "chain", "x", 1, &spec,
+                                           NULL),
+                         WABOT_OK);
+    }
+    return WABOT_OK;
+}
+
+START_TEST(test_sends_go_out_while_another_queue_stays_due)
+{
+    tu_env e;
+    tu_env_init(&e);
+    chain c = {e.ctx, e.rec, 0, 0};
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "chain", chain_step, &c,
+                                            NULL, 1),
+                     WABOT_OK);
+    wabot_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "c0";
+    ck_assert_int_eq(wabot_job_enqueue(e.ctx, "chain", "x", 1, &spec, NULL),
+                     WABOT_OK);
+    wabot_message *m = tu_text("SM1", "+14155550100", "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(c.runs, 200);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    ck_assert_uint_eq(c.sent_at_50, 1); /* long before the chain ended */
+    tu_env_free(&e);
+}
+END_TEST
 
 START_TEST(test_console_prints_one_prefixed_entry_per_message)
 {
@@ -333,6 +388,7 @@ static Suite *transport_suite(void)
     Suite *s = suite_create("transport");
     TCase *tc = tcase_create("transport");
     tcase_add_test(tc, test_console_prints_one_prefixed_entry_per_message);
+    tcase_add_test(tc, test_sends_go_out_while_another_queue_stays_due);
     tcase_add_test(tc, test_recorder_keeps_messages_in_order_until_cleared);
     tcase_add_test(tc, test_failed_send_is_retried_with_backoff);
     tcase_add_test(tc, test_send_failing_every_attempt_ends_failed);
