@@ -7,6 +7,7 @@
 
 #include "testutil.h"
 #include "versioned.h"
+#include "strbuf.h"
 
 START_TEST(test_version_matches_header)
 {
@@ -575,6 +576,42 @@ START_TEST(test_metrics_are_thread_safe)
 }
 END_TEST
 
+START_TEST(test_strbuf_json_str_escapes_specials_and_copies_runs)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_json_str(&b, "plain text \"q\" back\\slash\nnl\ttab\rcr\x01\x1f end \xc3\xa9");
+    ck_assert_str_eq(b.data, "\"plain text \\\"q\\\" back\\\\slash\\nnl\\ttab"
+                             "\\rcr\\u0001\\u001f end \xc3\xa9\"");
+    wb_strbuf_reset(&b);
+    wb_strbuf_json_str(&b, "");
+    wb_strbuf_json_str(&b, NULL);
+    ck_assert_str_eq(b.data, "\"\"\"\"");
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_strbuf_printf_fits_room_and_grows_past_it)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_printf(&b, "%d:%s", 42, "x"); /* first append: 64 bytes */
+    ck_assert_str_eq(b.data, "42:x");
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    wb_strbuf_printf(&b, "[%s]", big); /* past the room: formatted twice */
+    ck_assert_uint_eq(b.len, 4 + 2 + 299);
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.data[5], 'a');
+    ck_assert_int_eq(b.data[b.len - 1], ']');
+    wb_strbuf_printf(&b, "%s", ""); /* nothing added, still terminated */
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.oom, 0);
+    wb_strbuf_free(&b);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -599,6 +636,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_returned_memory_is_freed_by_the_documented_function);
     tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
     tcase_add_test(tc, test_metrics_are_thread_safe);
+    tcase_add_test(tc, test_strbuf_json_str_escapes_specials_and_copies_runs);
+    tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     suite_add_tcase(s, tc);
     return s;
 }
