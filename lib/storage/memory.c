@@ -50,16 +50,33 @@ struct mem_zset;
  * index, stored under its key + "\0z" so the two namespaces never meet
  * (storage keys hold no NUL). */
 typedef struct mem_entry {
-    wb_hnode node; /* by key (lib/core/htab.c); first member */
+    wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
+                      the key's length */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
-    char *val;          /* len bytes (+ NUL, for convenience) */
+    char *val;          /* len bytes (+ NUL, for convenience): in the
+                           entry's own block after the key while it fits
+                           there (vcap), else a block of its own */
     size_t len;
     wb_sl_node *ord;       /* value: its node in the key index */
     struct mem_zset *zset; /* sorted index: its members; NULL for values */
-    size_t klen;
-    char key[]; /* klen bytes + NUL */
+    size_t vcap; /* bytes for a value after the key (+ NUL) */
+    char key[];  /* klen bytes + NUL, then vcap + 1 bytes of value room */
 } mem_entry;
+
+/* One block per entry (header, key, value) instead of two: a key costs
+ * one allocation's overhead, and an overwrite that fits (a session, a
+ * profile, a counter) writes in place (issue 12's memory per
+ * conversation). */
+static char *inline_val(mem_entry *e)
+{
+    return e->key + e->node.klen + 1;
+}
+
+static int val_inline(mem_entry *e)
+{
+    return e->val == inline_val(e);
+}
 
 /* A sorted index: members in score order, and a chained hash from member
  * to node (the node's `data` links the chain). */
@@ -206,7 +223,8 @@ static void entry_free(mem_entry *e)
     if (e->zset != NULL)
         zset_free(e->zset);
     free(e->ord); /* only an entry never linked still owns its node */
-    free(e->val);
+    if (!val_inline(e))
+        free(e->val);
     free(e);
 }
 
@@ -282,32 +300,58 @@ static int copy_value(const char *val, size_t len, char **out)
     return *out != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
+/* e's value becomes len bytes of val, in e's own block (it fits there):
+ * a separate old value is freed. */
+static void set_inline(mem_entry *e, const char *val, size_t len)
+{
+    if (!val_inline(e))
+        free(e->val);
+    e->val = inline_val(e);
+    if (len > 0)
+        memmove(e->val, val, len);
+    e->val[len] = '\0';
+    e->len = len;
+}
+
 /* Replace e's value (old value kept on failure) and give it a new version. */
 static int entry_write(mem_store *st, mem_entry *e, const char *val,
                        size_t len, int64_t expires_at)
 {
-    char *v;
-    int rc = copy_value(val, len, &v);
-    if (rc != WABOT_OK)
-        return rc;
-    free(e->val);
-    e->val = v;
-    e->len = len;
+    if (len <= e->vcap) {
+        set_inline(e, val, len);
+    } else {
+        char *v;
+        int rc = copy_value(val, len, &v);
+        if (rc != WABOT_OK)
+            return rc;
+        if (!val_inline(e))
+            free(e->val);
+        e->val = v;
+        e->len = len;
+    }
     e->expires_at = expires_at;
     e->version = next_version(st);
     return WABOT_OK;
 }
 
-/* A zeroed entry carrying op's key and hash; NULL on NOMEM. */
-static mem_entry *entry_new(const mem_op *op)
+/* A zeroed entry carrying op's key and hash, and room for a value of vcap
+ * bytes, which is its value (empty); NULL on NOMEM. */
+static mem_entry *entry_new(const mem_op *op, size_t vcap)
 {
-    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    /* malloc rounds a block up to 16 bytes (with its 8-byte header): the
+     * value room takes what the rounding would waste, so a value that
+     * grows a little later still fits in place. */
+    size_t need = sizeof(mem_entry) + op->klen + 1 + vcap + 1;
+    if (need < SIZE_MAX - 32)
+        vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
+    mem_entry *e = calloc(1, sizeof *e + op->klen + 1 + vcap + 1);
     if (e == NULL)
         return NULL;
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
-    e->klen = op->klen;
     e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
+    e->vcap = vcap;
+    e->val = inline_val(e);
     return e;
 }
 
@@ -326,7 +370,7 @@ static int indexed_key(const mem_store *st, const char *key, size_t klen)
 static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
                               const char *val, size_t len)
 {
-    mem_entry *e = entry_new(op);
+    mem_entry *e = entry_new(op, len);
     if (e == NULL)
         return NULL;
     int index = indexed_key(st, op->key, op->klen);
@@ -335,13 +379,11 @@ static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
         e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
         pthread_mutex_unlock(&st->order_mu);
     }
-    if ((index && e->ord == NULL) ||
-        copy_value(val, len, &e->val) != WABOT_OK) {
-        free(e->ord);
+    if (index && e->ord == NULL) {
         free(e);
         return NULL;
     }
-    e->len = len;
+    set_inline(e, val, len);
     return e;
 }
 
@@ -646,10 +688,11 @@ static int index_table(mem_store *st, const wb_htab *t, const char *prefix,
     for (size_t i = 0; i < t->nbuckets; i++) {
         for (mem_entry *e = (mem_entry *)t->buckets[i]; e != NULL;
              e = (mem_entry *)e->node.next) {
-            if (e->zset != NULL || e->ord != NULL || e->klen < plen ||
+            if (e->zset != NULL || e->ord != NULL || e->node.klen < plen ||
                 memcmp(e->key, prefix, plen) != 0)
                 continue;
-            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->klen, e);
+            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->node.klen,
+                                    e);
             if (e->ord == NULL)
                 return WABOT_ERR_NOMEM; /* what is indexed stays valid */
             wb_sl_insert(&st->order, e->ord);
@@ -723,9 +766,10 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
         if (is_expired(e, now))
             continue;
         rc = flags & WABOT_STORAGE_SCAN_VALUES
-                 ? wabot_storage_items_add(out, e->key, e->klen, e->val,
-                                           e->len, e->version)
-                 : wabot_storage_items_add(out, e->key, e->klen, NULL, 0, 0);
+                 ? wabot_storage_items_add(out, e->key, e->node.klen,
+                                           e->val, e->len, e->version)
+                 : wabot_storage_items_add(out, e->key, e->node.klen, NULL,
+                                           0, 0);
         if (rc != WABOT_OK)
             break;
         last = n;
@@ -882,11 +926,10 @@ static void zkey_of(zkey *z, const char *key)
     z->len = n + 2;
 }
 
-/* With the lock held: the sorted index of key, or NULL. */
+/* With op->sh locked and op->now set: the sorted index of key, or NULL. */
 static mem_entry *zset_lookup(mem_store *st, mem_op *op, zkey *zk,
                               const char *key)
 {
-    op->now = st->clock.now_ms(st->clock.ud);
     zkey_of(zk, key);
     return lookup(st, op, zk->name, zk->len);
 }
@@ -898,18 +941,17 @@ static mem_entry *zset_begin(mem_store *st, mem_op *op, zkey *zk,
 {
     op->sh = shard_of(st, key);
     pthread_mutex_lock(&op->sh->mu);
+    op->now = st->clock.now_ms(st->clock.ud);
     return zset_lookup(st, op, zk, key);
 }
 
 /* A sorted-index entry, not linked; NULL on NOMEM. */
 static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
 {
-    mem_entry *e = entry_new(op);
+    mem_entry *e = entry_new(op, 0); /* its value: "" */
     if (e == NULL)
         return NULL;
-    if ((e->zset = zset_new(st)) == NULL || copy_value("", 0, &e->val)) {
-        if (e->zset != NULL)
-            zset_free(e->zset);
+    if ((e->zset = zset_new(st)) == NULL) {
         free(e);
         return NULL;
     }
@@ -1075,7 +1117,8 @@ static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
  * phase cannot fail half-way. */
 typedef struct txn_prep {
     mem_entry *entry; /* a new value entry or sorted index, or NULL */
-    char *val;        /* a new value for an existing entry, or NULL */
+    char *val;        /* a new value for an existing entry that does not
+                         fit its block, or NULL (it fits: written there) */
     size_t len;
     wb_sl_node *node; /* sorted_add: the member's node */
     int64_t number;   /* incr: the result */
@@ -1112,30 +1155,42 @@ static int txn_condition(const wabot_storage_op *op, const mem_entry *e,
     }
 }
 
+/* The bytes a value op writes: op's value, or incr's result as text
+ * (formatted into text). */
+static const char *op_bytes(const wabot_storage_op *op, const txn_prep *p,
+                            char text[24], size_t *len)
+{
+    if (op->kind != WABOT_STORAGE_OP_INCR) {
+        *len = op->len;
+        return op->val;
+    }
+    *len = (size_t)snprintf(text, 24, "%" PRId64, p->number);
+    return text;
+}
+
 /* Prepare a value op whose condition holds: its new bytes, in a fresh
- * entry when the key is absent. */
+ * entry when the key is absent, in a block of their own when they do not
+ * fit the existing entry's. */
 static int txn_prepare_value(mem_store *st, const mem_op *mop,
                              const wabot_storage_op *op, mem_entry *e,
                              txn_prep *p)
 {
     char text[24];
-    const char *val = op->val;
-    size_t len = op->len;
+    size_t len;
     if (op->kind == WABOT_STORAGE_OP_DEL || op->kind == WABOT_STORAGE_OP_DEL_IF)
         return WABOT_OK;
-    if (op->kind == WABOT_STORAGE_OP_INCR) {
-        len = (size_t)snprintf(text, sizeof text, "%" PRId64, p->number);
-        val = text;
-    }
+    const char *val = op_bytes(op, p, text, &len);
     if (e == NULL) {
         p->entry = entry_alloc(st, mop, val, len);
         return p->entry != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
     }
     p->len = len;
+    if (len <= e->vcap)
+        return WABOT_OK; /* written in place by the apply */
     return copy_value(val, len, &p->val);
 }
 
-static int txn_prepare(mem_store *st, size_t n,
+static int txn_prepare(mem_store *st, int64_t now, size_t n,
                        const wabot_storage_op *const *ops, txn_prep *prep,
                        size_t *failed)
 {
@@ -1144,6 +1199,7 @@ static int txn_prepare(mem_store *st, size_t n,
         mem_op mop;
         zkey zk;
         mop.sh = shard_of(st, op->key);
+        mop.now = now;
         if (op->kind >= WABOT_STORAGE_OP_SORTED_ADD) {
             mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
             if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE)
@@ -1161,7 +1217,6 @@ static int txn_prepare(mem_store *st, size_t n,
                 return WABOT_ERR_NOMEM;
             continue;
         }
-        mop.now = st->clock.now_ms(st->clock.ud);
         mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
         if (!txn_condition(op, e, &prep[i].number)) {
             *failed = i;
@@ -1174,24 +1229,37 @@ static int txn_prepare(mem_store *st, size_t n,
     return WABOT_OK;
 }
 
-/* Entry e takes the prepared value (ownership moves) and a new version. */
-static void entry_take(mem_store *st, mem_entry *e, txn_prep *p,
+/* Entry e takes the prepared value (ownership of a separate block moves;
+ * a value that fits is copied into e's block) and a new version. */
+static void entry_take(mem_store *st, mem_entry *e,
+                       const wabot_storage_op *op, txn_prep *p,
                        int64_t expires_at)
 {
-    free(e->val);
-    e->val = p->val;
-    e->len = p->len;
-    p->val = NULL;
+    if (p->val != NULL) {
+        if (!val_inline(e))
+            free(e->val);
+        e->val = p->val;
+        e->len = p->len;
+        p->val = NULL;
+    } else {
+        char text[24];
+        size_t len;
+        const char *val = op_bytes(op, p, text, &len);
+        set_inline(e, val, len);
+    }
     e->expires_at = expires_at;
     e->version = next_version(st);
 }
 
-static void txn_apply_value(mem_store *st, const wabot_storage_op *op,
-                            txn_prep *p, uint64_t *version, int64_t *number)
+/* With the same `now` as the prepare, so an entry the prepare found live
+ * is still there. */
+static void txn_apply_value(mem_store *st, int64_t now,
+                            const wabot_storage_op *op, txn_prep *p,
+                            uint64_t *version, int64_t *number)
 {
     mem_op mop;
     mop.sh = shard_of(st, op->key);
-    mop.now = st->clock.now_ms(st->clock.ud);
+    mop.now = now;
     mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
     if (op->kind == WABOT_STORAGE_OP_DEL ||
         op->kind == WABOT_STORAGE_OP_DEL_IF) {
@@ -1207,19 +1275,20 @@ static void txn_apply_value(mem_store *st, const wabot_storage_op *op,
         p->entry = NULL;
         entry_link(st, &mop, e, at);
     } else {
-        entry_take(st, e, p, at);
+        entry_take(st, e, op, p, at);
     }
     *version = e->version;
     if (op->kind == WABOT_STORAGE_OP_INCR)
         *number = p->number;
 }
 
-static void txn_apply_sorted(mem_store *st, const wabot_storage_op *op,
-                             txn_prep *p)
+static void txn_apply_sorted(mem_store *st, int64_t now,
+                             const wabot_storage_op *op, txn_prep *p)
 {
     mem_op mop;
     zkey zk;
     mop.sh = shard_of(st, op->key);
+    mop.now = now;
     mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
     if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE) {
         wb_sl_node *n = z != NULL ? zset_find(st, z->zset, op->val, op->len)
@@ -1252,13 +1321,16 @@ static int mem_txn(void *impl, size_t n, const wabot_storage_op *const *ops,
     for (size_t i = 0; i < n; i++)
         mask |= UINT32_C(1) << shard_index(ops[i]->key);
     lock_mask(st, mask);
-    int rc = txn_prepare(st, n, ops, prep, failed);
+    /* One instant for the whole transaction: what the prepare judged
+     * (live, expired) holds for the apply. */
+    int64_t now = st->clock.now_ms(st->clock.ud);
+    int rc = txn_prepare(st, now, n, ops, prep, failed);
     if (rc == WABOT_OK) {
         for (size_t i = 0; i < n; i++) {
             if (ops[i]->kind >= WABOT_STORAGE_OP_SORTED_ADD)
-                txn_apply_sorted(st, ops[i], &prep[i]);
+                txn_apply_sorted(st, now, ops[i], &prep[i]);
             else
-                txn_apply_value(st, ops[i], &prep[i], &versions[i],
+                txn_apply_value(st, now, ops[i], &prep[i], &versions[i],
                                 &numbers[i]);
         }
     }
