@@ -2,6 +2,7 @@
  * builders can append freely and check once at the end. */
 #include "strbuf.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -148,6 +149,25 @@ char *wb_strbuf_take(wb_strbuf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     return d;
+}
+
+int wb_str_join(char *buf, size_t n, const char *const *parts)
+{
+    size_t len = 0;
+    for (; *parts != NULL; parts++) {
+        size_t k = strlen(*parts);
+        if (k >= n - len || n - len == 0 || len + k > INT_MAX) {
+            if (n > 0)
+                buf[0] = '\0';
+            return -1;
+        }
+        memcpy(buf + len, *parts, k);
+        len += k;
+    }
+    if (n == 0)
+        return -1;
+    buf[len] = '\0';
+    return (int)len;
 }
 
 void wb_strbuf_free(wb_strbuf *b)

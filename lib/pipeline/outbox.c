@@ -289,8 +289,8 @@ static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
 static int key_of(char *buf, const char *kind, const char *org,
                   const char *customer, const char *msg_id)
 {
-    int w = snprintf(buf, WB_STORAGE_KEY_MAX + 1, "%s:{%s:%s}:%s", kind, org,
-                     customer, msg_id);
+    int w = WB_JOIN(buf, WB_STORAGE_KEY_MAX + 1, kind, ":{", org, ":",
+                    customer, "}:", msg_id);
     return w > 0 && w <= WB_STORAGE_KEY_MAX ? WABOT_OK : WABOT_ERR_INVAL;
 }
 

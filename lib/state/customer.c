@@ -38,7 +38,7 @@ char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
 {
     if (buf == NULL || org == NULL || phone == NULL)
         return NULL;
-    int w = snprintf(buf, n, "cust:{%s:%s}", org, phone);
+    int w = WB_JOIN(buf, n, "cust:{", org, ":", phone, "}");
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 

@@ -612,6 +612,21 @@ START_TEST(test_strbuf_printf_fits_room_and_grows_past_it)
 }
 END_TEST
 
+START_TEST(test_str_join_concatenates_or_refuses_what_does_not_fit)
+{
+    char buf[12];
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, "conv:{", "o", ":", "+1", "}"),
+                     11);
+    ck_assert_str_eq(buf, "conv:{o:+1}");
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, "conv:{", "o", ":", "+12", "}"),
+                     -1); /* 12 bytes need 13 with the NUL */
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, ""), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(WB_JOIN(buf, 0, "x"), -1);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -638,6 +653,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_metrics_are_thread_safe);
     tcase_add_test(tc, test_strbuf_json_str_escapes_specials_and_copies_runs);
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
+    tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
     suite_add_tcase(s, tc);
     return s;
 }
