@@ -90,6 +90,20 @@ void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+void wb_strbuf_int(wb_strbuf *b, int64_t v)
+{
+    char text[24], *p = text + sizeof text;
+    /* The magnitude as unsigned: INT64_MIN has no positive twin. */
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    if (v < 0)
+        *--p = '-';
+    wb_strbuf_append(b, p, (size_t)(text + sizeof text - p));
+}
+
 /* The JSON escape of byte c, or NULL when c stands for itself. */
 static const char *json_escape(unsigned char c, char u[7])
 {
@@ -111,20 +125,40 @@ static const char *json_escape(unsigned char c, char u[7])
     }
 }
 
+/* Bytes that stand for themselves in a JSON string. */
+static const unsigned char *json_plain_run(const unsigned char *p)
+{
+    while (*p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
 void wb_strbuf_json_str(wb_strbuf *b, const char *s)
 {
-    wb_strbuf_putc(b, '"');
-    /* Runs of bytes that stand for themselves go in with one copy. */
-    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-    for (;;) {
-        const unsigned char *run = p;
-        while (*p >= 0x20 && *p != '"' && *p != '\\')
-            p++;
-        wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
-        if (*p == '\0')
-            break;
+    const unsigned char *run = (const unsigned char *)(s != NULL ? s : "");
+    const unsigned char *p = json_plain_run(run);
+    size_t n = (size_t)(p - run);
+    /* Room for the quotes and the first run at once: for the usual string
+     * (nothing to escape) that is the whole of it. */
+    if (!grow(b, n + 2))
+        return;
+    char *d = b->data + b->len;
+    d[0] = '"';
+    memcpy(d + 1, run, n);
+    if (*p == '\0') {
+        d[n + 1] = '"';
+        d[n + 2] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    b->len += n + 1;
+    b->data[b->len] = '\0';
+    while (*p != '\0') {
         char u[7];
         wb_strbuf_puts(b, json_escape(*p++, u));
+        run = p;
+        p = json_plain_run(run);
+        wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
     }
     wb_strbuf_putc(b, '"');
 }

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wabot/core.h"
 
@@ -21,6 +22,8 @@ void wb_strbuf_putc(wb_strbuf *b, char c);
 void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap);
+/* Append v in decimal (what "%" PRId64 prints, without printf). */
+void wb_strbuf_int(wb_strbuf *b, int64_t v);
 /* Append s as a JSON string literal (with quotes, escaped). */
 void wb_strbuf_json_str(wb_strbuf *b, const char *s);
 void wb_strbuf_reset(wb_strbuf *b);

@@ -587,6 +587,30 @@ START_TEST(test_strbuf_json_str_escapes_specials_and_copies_runs)
     wb_strbuf_json_str(&b, "");
     wb_strbuf_json_str(&b, NULL);
     ck_assert_str_eq(b.data, "\"\"\"\"");
+    char longer[200];
+    memset(longer, 'z', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    wb_strbuf_json_str(&b, longer); /* grows past the buffer at once */
+    ck_assert_uint_eq(b.len, 4 + 2 + 199);
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.data[b.len - 1], '"');
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_strbuf_int_prints_like_prid64)
+{
+    const int64_t v[] = {0, 7, -7, 1234567890123, INT64_MAX, INT64_MIN};
+    const char *want = "0 7 -7 1234567890123 9223372036854775807 "
+                       "-9223372036854775808";
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        if (i)
+            wb_strbuf_putc(&b, ' ');
+        wb_strbuf_int(&b, v[i]);
+    }
+    ck_assert_str_eq(b.data, want);
     wb_strbuf_free(&b);
 }
 END_TEST
@@ -654,6 +678,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_strbuf_json_str_escapes_specials_and_copies_runs);
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
+    tcase_add_test(tc, test_strbuf_int_prints_like_prid64);
     suite_add_tcase(s, tc);
     return s;
 }
