@@ -125,40 +125,20 @@ static const char *json_escape(unsigned char c, char u[7])
     }
 }
 
-/* Bytes that stand for themselves in a JSON string. */
-static const unsigned char *json_plain_run(const unsigned char *p)
-{
-    while (*p >= 0x20 && *p != '"' && *p != '\\')
-        p++;
-    return p;
-}
-
 void wb_strbuf_json_str(wb_strbuf *b, const char *s)
 {
-    const unsigned char *run = (const unsigned char *)(s != NULL ? s : "");
-    const unsigned char *p = json_plain_run(run);
-    size_t n = (size_t)(p - run);
-    /* Room for the quotes and the first run at once: for the usual string
-     * (nothing to escape) that is the whole of it. */
-    if (!grow(b, n + 2))
-        return;
-    char *d = b->data + b->len;
-    d[0] = '"';
-    memcpy(d + 1, run, n);
-    if (*p == '\0') {
-        d[n + 1] = '"';
-        d[n + 2] = '\0';
-        b->len += n + 2;
-        return;
-    }
-    b->len += n + 1;
-    b->data[b->len] = '\0';
-    while (*p != '\0') {
+    wb_strbuf_putc(b, '"');
+    /* Runs of bytes that stand for themselves go in with one copy. */
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
         char u[7];
         wb_strbuf_puts(b, json_escape(*p++, u));
-        run = p;
-        p = json_plain_run(run);
-        wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
     }
     wb_strbuf_putc(b, '"');
 }
