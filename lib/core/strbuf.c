@@ -2,6 +2,7 @@
  * builders can append freely and check once at the end. */
 #include "strbuf.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,13 +60,25 @@ void wb_strbuf_putc(wb_strbuf *b, char c)
 
 void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap)
 {
+    /* One formatting pass when the text fits the room there is (the usual
+     * case once the buffer has grown), a second only when it did not. */
+    if (b->oom || (b->data == NULL && !grow(b, 0)))
+        return;
+    size_t room = b->cap - b->len;
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(b->data + b->len, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0 || !grow(b, (size_t)n))
+    if (n < 0) {
+        b->data[b->len] = '\0';
         return;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
+    if ((size_t)n >= room) {
+        b->data[b->len] = '\0'; /* until the retry writes it whole */
+        if (!grow(b, (size_t)n))
+            return;
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
 }
 
@@ -77,25 +90,55 @@ void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-void wb_strbuf_json_str(wb_strbuf *b, const char *s)
+void wb_strbuf_int(wb_strbuf *b, int64_t v)
+{
+    char text[24], *p = text + sizeof text;
+    /* The magnitude as unsigned: INT64_MIN has no positive twin. */
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    if (v < 0)
+        *--p = '-';
+    wb_strbuf_append(b, p, (size_t)(text + sizeof text - p));
+}
+
+/* The JSON escape of byte c, or NULL when c stands for itself. */
+static const char *json_escape(unsigned char c, char u[7])
 {
     static const char hex[] = "0123456789abcdef";
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default:
+        if (c >= 0x20)
+            return NULL;
+        memcpy(u, "\\u00", 4);
+        u[4] = hex[c >> 4];
+        u[5] = hex[c & 15];
+        u[6] = '\0';
+        return u;
+    }
+}
+
+void wb_strbuf_json_str(wb_strbuf *b, const char *s)
+{
     wb_strbuf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; s && *p; p++) {
-        switch (*p) {
-        case '"': wb_strbuf_puts(b, "\\\""); break;
-        case '\\': wb_strbuf_puts(b, "\\\\"); break;
-        case '\n': wb_strbuf_puts(b, "\\n"); break;
-        case '\r': wb_strbuf_puts(b, "\\r"); break;
-        case '\t': wb_strbuf_puts(b, "\\t"); break;
-        default:
-            if (*p < 0x20) {
-                char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-                wb_strbuf_append(b, e, sizeof e);
-            } else {
-                wb_strbuf_putc(b, (char)*p);
-            }
-        }
+    /* Runs of bytes that stand for themselves go in with one copy. */
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        char u[7];
+        wb_strbuf_puts(b, json_escape(*p++, u));
     }
     wb_strbuf_putc(b, '"');
 }
@@ -120,6 +163,25 @@ char *wb_strbuf_take(wb_strbuf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     return d;
+}
+
+int wb_str_join(char *buf, size_t n, const char *const *parts)
+{
+    size_t len = 0;
+    for (; *parts != NULL; parts++) {
+        size_t k = strlen(*parts);
+        if (k >= n - len || n - len == 0 || len + k > INT_MAX) {
+            if (n > 0)
+                buf[0] = '\0';
+            return -1;
+        }
+        memcpy(buf + len, *parts, k);
+        len += k;
+    }
+    if (n == 0)
+        return -1;
+    buf[len] = '\0';
+    return (int)len;
 }
 
 void wb_strbuf_free(wb_strbuf *b)

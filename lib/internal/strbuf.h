@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wabot/core.h"
 
@@ -21,6 +22,8 @@ void wb_strbuf_putc(wb_strbuf *b, char c);
 void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap);
+/* Append v in decimal (what "%" PRId64 prints, without printf). */
+void wb_strbuf_int(wb_strbuf *b, int64_t v);
 /* Append s as a JSON string literal (with quotes, escaped). */
 void wb_strbuf_json_str(wb_strbuf *b, const char *s);
 void wb_strbuf_reset(wb_strbuf *b);
@@ -28,5 +31,14 @@ void wb_strbuf_reset(wb_strbuf *b);
  * the buffer is reset. Returns NULL if any append failed. */
 char *wb_strbuf_take(wb_strbuf *b);
 void wb_strbuf_free(wb_strbuf *b);
+
+/* Concatenate the NULL-terminated list of strings `parts` into buf (n
+ * bytes with the NUL). Returns the length, or -1 (buf holds "" when
+ * n > 0) if it does not fit. For storage keys on the hot path: a third
+ * of the cost of snprintf("conv:{%s:%s}", ...). WB_JOIN(buf, n, "a", s,
+ * ...) passes the list. */
+int wb_str_join(char *buf, size_t n, const char *const *parts);
+#define WB_JOIN(buf, n, ...) \
+    wb_str_join((buf), (n), (const char *const[]){__VA_ARGS__, NULL})
 
 #endif

@@ -225,28 +225,27 @@ char *wabot_outbound_to_json(const wabot_outbound *o)
         return NULL;
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
+    /* Each name already as JSON, with its colon (plain ASCII names). */
     struct { const char *k, *v; } kv[] = {
-        {"id", S(o->id)},
-        {"kind", wabot_out_kind_name(o->kind)},
-        {"category", wabot_out_category_name(o->category)},
-        {"provider", wabot_provider_name(o->provider)},
-        {"to", S(o->to)},
-        {"from", S(o->from)},
-        {"organization", S(o->organization)},
-        {"text", S(o->text)},
-        {"media_url", S(o->media_url)},
-        {"in_reply_to", S(o->in_reply_to)},
-        {"correlation_id", S(o->correlation_id)},
-        {"list_button", S(o->list_button)},
-        {"list_section", S(o->list_section)},
+        {"{\"id\":", S(o->id)},
+        {",\"kind\":", wabot_out_kind_name(o->kind)},
+        {",\"category\":", wabot_out_category_name(o->category)},
+        {",\"provider\":", wabot_provider_name(o->provider)},
+        {",\"to\":", S(o->to)},
+        {",\"from\":", S(o->from)},
+        {",\"organization\":", S(o->organization)},
+        {",\"text\":", S(o->text)},
+        {",\"media_url\":", S(o->media_url)},
+        {",\"in_reply_to\":", S(o->in_reply_to)},
+        {",\"correlation_id\":", S(o->correlation_id)},
+        {",\"list_button\":", S(o->list_button)},
+        {",\"list_section\":", S(o->list_section)},
     };
-    wb_strbuf_putc(&b, '{');
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
-        wb_strbuf_json_str(&b, kv[i].k);
-        wb_strbuf_putc(&b, ':');
+        wb_strbuf_puts(&b, kv[i].k);
         wb_strbuf_json_str(&b, kv[i].v);
-        wb_strbuf_putc(&b, ',');
     }
+    wb_strbuf_putc(&b, ',');
     wb_strbuf_puts(&b, "\"options\":[");
     for (size_t i = 0; i < o->n_opts; i++) {
         wb_strbuf_puts(&b, i ? ",{\"id\":" : "{\"id\":");

@@ -23,6 +23,23 @@
 /* Keywords are words; longer texts are not compared at all. */
 #define MAX_KEYWORD 256
 
+/* 0 when keyword kw[0..n) cannot fold to folded[0..flen), decided
+ * without folding it (every message is compared with every word of two
+ * lists): folding never lengthens text, and a keyword that starts with an
+ * ASCII letter or digit folds to a word that starts with it, lower-cased.
+ * 1: fold and compare. */
+static int could_match(const char *kw, size_t n, const char *folded,
+                       size_t flen)
+{
+    if (n < flen)
+        return 0;
+    unsigned char c = (unsigned char)kw[0];
+    if (c >= 'A' && c <= 'Z')
+        c = (unsigned char)(c - 'A' + 'a');
+    int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    return !alnum || c == (unsigned char)folded[0];
+}
+
 int wb_keyword_in_list(const char *list, const char *text)
 {
     size_t tlen = strlen(text);
@@ -34,7 +51,7 @@ int wb_keyword_in_list(const char *list, const char *text)
         return 0;
     for (const char *p = list; *p != '\0';) {
         size_t n = strcspn(p, ",");
-        if (n > 0 && n <= MAX_KEYWORD) {
+        if (n > 0 && n <= MAX_KEYWORD && could_match(p, n, folded, flen)) {
             char kw[MAX_KEYWORD + 1];
             size_t klen = wb_keyword_fold_to(p, n, kw);
             if (klen == flen && memcmp(kw, folded, flen) == 0)

@@ -150,8 +150,16 @@ static int reply_job(wabot_turn *t, const wabot_outbound *o)
 
 static void put_bytes(wb_strbuf *b, const char *s, size_t n)
 {
-    wb_strbuf_printf(b, "%zu:", n);
+    wb_strbuf_int(b, (int64_t)n);
+    wb_strbuf_putc(b, ':');
     wb_strbuf_append(b, s, n);
+}
+
+/* " <v>": one of a job's numbers (no printf: a turn writes nine). */
+static void put_number(wb_strbuf *b, int64_t v)
+{
+    wb_strbuf_putc(b, ' ');
+    wb_strbuf_int(b, v);
 }
 
 /* "<created ms>\n<n>\n" then per job: <len>:<queue><len>:<id><len>:<payload> and a line
@@ -161,17 +169,23 @@ static char *encode_jobs(const wabot_allocator *a, const wb_outjob *jobs,
 {
     wb_strbuf b;
     wb_strbuf_init(&b, a);
-    wb_strbuf_printf(&b, "%" PRId64 "\n%zu\n", created, n);
+    wb_strbuf_int(&b, created);
+    wb_strbuf_putc(&b, '\n');
+    wb_strbuf_int(&b, (int64_t)n);
+    wb_strbuf_putc(&b, '\n');
     for (size_t i = 0; i < n; i++) {
         const wb_outjob *j = &jobs[i];
         put_bytes(&b, j->queue, strlen(j->queue));
         put_bytes(&b, j->id, strlen(j->id));
         put_bytes(&b, j->payload, j->len);
-        wb_strbuf_printf(&b, " %" PRId64 " %" PRId32 " %" PRId32 " %" PRId64
-                          " %" PRId64 " %" PRId32 " %" PRId32 "\n",
-                          j->run_at, j->max_attempts, j->backoff,
-                          j->backoff_ms, j->backoff_max_ms, j->jitter_pct,
-                          j->priority);
+        put_number(&b, j->run_at);
+        put_number(&b, j->max_attempts);
+        put_number(&b, j->backoff);
+        put_number(&b, j->backoff_ms);
+        put_number(&b, j->backoff_max_ms);
+        put_number(&b, j->jitter_pct);
+        put_number(&b, j->priority);
+        wb_strbuf_putc(&b, '\n');
     }
     if (b.oom) {
         wb_strbuf_free(&b);
@@ -289,8 +303,8 @@ static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
 static int key_of(char *buf, const char *kind, const char *org,
                   const char *customer, const char *msg_id)
 {
-    int w = snprintf(buf, WB_STORAGE_KEY_MAX + 1, "%s:{%s:%s}:%s", kind, org,
-                     customer, msg_id);
+    int w = WB_JOIN(buf, WB_STORAGE_KEY_MAX + 1, kind, ":{", org, ":",
+                    customer, "}:", msg_id);
     return w > 0 && w <= WB_STORAGE_KEY_MAX ? WABOT_OK : WABOT_ERR_INVAL;
 }
 

@@ -23,6 +23,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "state.h"
+#include "strbuf.h"
 #include "wabot/transport.h"
 
 int wabot_pipeline_use(wabot_ctx *ctx, const char *name,
@@ -249,7 +250,8 @@ static int locked_turn(wabot_turn *t)
     send_admit_replies(t);
     t->sink = t->admit_sink;
     char key[512];
-    snprintf(key, sizeof key, "%s\x1f%s", t->org, t->customer);
+    if (WB_JOIN(key, sizeof key, t->org, "\x1f", t->customer) < 0)
+        snprintf(key, sizeof key, "%s\x1f%s", t->org, t->customer);
     int rc = wb_lock(ctx->locks, key);
     if (rc != WABOT_OK)
         return wb_error(ctx, rc, "cannot lock the conversation");

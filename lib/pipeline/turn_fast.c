@@ -15,6 +15,7 @@
 #include "runtime.h"
 #include "state.h"
 #include "storage.h"
+#include "strbuf.h"
 
 /* The profile name to store: the message's, when it is valid UTF-8 (what
  * wb_profile_touch() accepts; it logs the refusal), else NULL = keep. */
@@ -42,8 +43,8 @@ int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d)
         return WABOT_ERR_UNSUPPORTED;
     char marker[WB_STORAGE_KEY_MAX + 1], cust[WB_STORAGE_KEY_MAX + 1],
         conv[WB_STORAGE_KEY_MAX + 1];
-    int w = snprintf(marker, sizeof marker, "turn:{%s:%s}:%s", t->org,
-                     t->customer, wabot_message_id(t->msg));
+    int w = WB_JOIN(marker, sizeof marker, "turn:{", t->org, ":",
+                    t->customer, "}:", wabot_message_id(t->msg));
     if (w < 0 || (size_t)w >= sizeof marker ||
         !wb_cust_key(cust, sizeof cust, t->org, t->customer) ||
         !wb_conv_key(conv, sizeof conv, t->org, t->customer))

@@ -24,7 +24,7 @@ char *wb_conv_key(char *buf, size_t n, const char *org, const char *customer)
 {
     if (buf == NULL || org == NULL || customer == NULL)
         return NULL;
-    int w = snprintf(buf, n, "conv:{%s:%s}", org, customer);
+    int w = WB_JOIN(buf, n, "conv:{", org, ":", customer, "}");
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 

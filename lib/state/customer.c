@@ -38,7 +38,7 @@ char *wb_cust_key(char *buf, size_t n, const char *org, const char *phone)
 {
     if (buf == NULL || org == NULL || phone == NULL)
         return NULL;
-    int w = snprintf(buf, n, "cust:{%s:%s}", org, phone);
+    int w = WB_JOIN(buf, n, "cust:{", org, ":", phone, "}");
     return w >= 0 && (size_t)w < n ? buf : NULL;
 }
 
@@ -231,6 +231,164 @@ static int prof_update(wabot_ctx *ctx, const char *key,
                     PROFILE_MAX_TRIES);
 }
 
+/* ------------------------------------------------------------------ */
+/* The inbound touch without jansson                                   */
+
+/* Every inbound message touches its customer's profile (last_inbound_ms),
+ * and decoding and encoding it with jansson was a fifth of a webhook's
+ * CPU. A profile only touched by inbound messages and opt-outs is stored
+ * in exactly one shape, which prof_encode() writes and is read here:
+ *   {"created_ms":C,"name":N,"last_inbound_ms":L,"opted_out":B}
+ * C and L plain non-negative integers, N null or a non-empty string of
+ * printable ASCII without '"' or '\\' (jansson writes those unescaped),
+ * B true or false. Anything else (campaign members, other names, other
+ * spacing) takes the general path, which keeps what it does not know. */
+typedef struct prof_flat {
+    int64_t created_ms, last_inbound_ms;
+    const char *name; /* into the record; NULL = null */
+    size_t name_len;
+    int opted_out;
+} prof_flat;
+
+static const char *flat_lit(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (p == NULL || (size_t)(end - p) < n || memcmp(p, lit, n) != 0)
+        return NULL;
+    return p + n;
+}
+
+static const char *flat_ms(const char *p, const char *end, int64_t *out)
+{
+    if (p == NULL || p == end || *p < '0' || *p > '9' ||
+        (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9'))
+        return NULL;
+    int64_t v = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - (*p - '0')) / 10)
+            return NULL;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return p;
+}
+
+static int flat_char(char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+static const char *flat_name(const char *p, const char *end, prof_flat *f)
+{
+    const char *q = flat_lit(p, end, "null");
+    f->name = NULL;
+    if (q != NULL || p == NULL || p == end || *p != '"')
+        return q;
+    const char *s = ++p;
+    while (p < end && flat_char(*p))
+        p++;
+    if (p == end || *p != '"' || p == s)
+        return NULL;
+    f->name = s;
+    f->name_len = (size_t)(p - s);
+    return p + 1;
+}
+
+/* 1 if val is a profile in the flat shape (fields in *f). */
+static int flat_parse(const char *val, size_t len, prof_flat *f)
+{
+    const char *end = val + len;
+    const char *p = flat_ms(flat_lit(val, end, "{\"created_ms\":"), end,
+                            &f->created_ms);
+    p = flat_name(flat_lit(p, end, ",\"name\":"), end, f);
+    p = flat_ms(flat_lit(p, end, ",\"last_inbound_ms\":"), end,
+                &f->last_inbound_ms);
+    p = flat_lit(p, end, ",\"opted_out\":");
+    const char *q = flat_lit(p, end, "true}");
+    f->opted_out = q != NULL;
+    if (q == NULL)
+        q = flat_lit(p, end, "false}");
+    return q != NULL && q == end;
+}
+
+/* The stored record of f (libc memory; NULL on out of memory): the bytes
+ * prof_encode() writes for the same profile. */
+static char *flat_encode(const prof_flat *f, size_t *len)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_printf(&b, "{\"created_ms\":%lld,\"name\":",
+                     (long long)f->created_ms);
+    if (f->name != NULL) {
+        wb_strbuf_putc(&b, '"');
+        wb_strbuf_append(&b, f->name, f->name_len);
+        wb_strbuf_putc(&b, '"');
+    } else {
+        wb_strbuf_puts(&b, "null");
+    }
+    wb_strbuf_printf(&b, ",\"last_inbound_ms\":%lld,\"opted_out\":%s}",
+                     (long long)f->last_inbound_ms,
+                     f->opted_out ? "true" : "false");
+    char *record = NULL;
+    int rc = b.oom ? WABOT_ERR_NOMEM
+                   : wabot_storage_record_encode(PROFILE_SCHEMA, b.data,
+                                                 b.len, &record, len);
+    wb_strbuf_free(&b);
+    return rc == WABOT_OK ? record : NULL;
+}
+
+typedef struct touch_arg {
+    const char *name; /* NULL or "" = keep */
+    int64_t now_ms;
+} touch_arg;
+
+/* The touch of a profile stored in the flat shape, with the name it
+ * already has (or none given): 1 done (*result filled), 0 take the
+ * general path (absent, another shape, a new name, a concurrent write),
+ * or a negative status (detail set). */
+static int touch_flat(wabot_ctx *ctx, const char *key, const touch_arg *t,
+                      prof *result)
+{
+    char *val;
+    size_t len;
+    uint64_t version;
+    prof_flat f;
+    memset(result, 0, sizeof *result);
+    if (wabot_storage_get_record(ctx->storage, key, &profile_schema, &val,
+                                 &len, &version) != WABOT_OK)
+        return 0; /* the general path reads it again and reports */
+    int flat = flat_parse(val, len, &f) &&
+               (t->name == NULL ||
+                (f.name != NULL && strlen(t->name) == f.name_len &&
+                 memcmp(t->name, f.name, f.name_len) == 0));
+    if (flat && f.name != NULL &&
+        (result->name = strndup(f.name, f.name_len)) == NULL)
+        flat = WABOT_ERR_NOMEM;
+    free(val);
+    if (flat <= 0) {
+        prof_clear(result);
+        return flat < 0 ? wb_error(ctx, flat, "reading profile %s", key) : 0;
+    }
+    result->opted_out = f.opted_out;
+    result->last_inbound_ms = f.last_inbound_ms;
+    if (t->now_ms <= f.last_inbound_ms)
+        return 1; /* nothing to write */
+    f.name = result->name;
+    f.last_inbound_ms = result->last_inbound_ms = t->now_ms;
+    char *text = flat_encode(&f, &len);
+    int rc = text != NULL ? wabot_storage_cas(ctx->storage, key, version,
+                                              text, len, 0, NULL)
+                          : WABOT_ERR_NOMEM;
+    free(text);
+    if (rc == WABOT_OK)
+        return 1;
+    prof_clear(result);
+    if (rc == WABOT_ERR_CONFLICT)
+        return 0;
+    return wb_error(ctx, rc, "writing profile %s: %s", key,
+                    wabot_strerror(rc));
+}
+
 /* A new profile (no stored object) starts with its creation time. */
 static int stamp_created(prof *p, int64_t now_ms)
 {
@@ -242,11 +400,6 @@ static int stamp_created(prof *p, int64_t now_ms)
         return WABOT_ERR_NOMEM;
     return 1;
 }
-
-typedef struct touch_arg {
-    const char *name; /* NULL or "" = keep */
-    int64_t now_ms;
-} touch_arg;
 
 static int touch_change(prof *p, const void *arg)
 {
@@ -328,7 +481,11 @@ int wb_profile_touch(wabot_ctx *ctx, const char *org, const char *phone,
     }
 
     prof p;
-    rc = prof_update(ctx, key, touch_change, &arg, &p);
+    rc = touch_flat(ctx, key, &arg, &p);
+    if (rc == 0)
+        rc = prof_update(ctx, key, touch_change, &arg, &p);
+    else if (rc == 1)
+        rc = WABOT_OK;
     if (rc != WABOT_OK)
         return rc;
     if (out != NULL) {

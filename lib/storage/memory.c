@@ -1,4 +1,14 @@
-/* The memory storage backend: one mutex around a chained hash table.
+/* The memory storage backend: chained hash tables in MEM_SHARDS shards,
+ * each behind its own mutex.
+ *
+ * A key lives in the shard its hash tag picks (the part between the
+ * first '{' and the next '}', else the whole key: lib/storage/txn.c's
+ * rule), so every key of a transaction (one hash tag) is in one shard and
+ * a transaction locks one mutex. Threads working on different customers
+ * ("conv:{org:phone}", "dedup:<id>", ...) mostly take different mutexes:
+ * with one mutex for the store, two threads spent more time waiting for it
+ * than working (issue 12). Batches (get_many, put_many) lock the shards of
+ * their keys in ascending order; scan and count lock every shard.
  *
  * Versions come from one counter for the whole store, so a key that is
  * deleted (or expires) and is written again never gets back a version a
@@ -32,6 +42,7 @@
 
 #define MEM_MIN_BUCKETS 16
 #define MAX_PREFIXES 8
+#define MEM_SHARDS 16 /* a power of two, at most 32 (shard masks) */
 
 struct mem_zset;
 
@@ -39,16 +50,33 @@ struct mem_zset;
  * index, stored under its key + "\0z" so the two namespaces never meet
  * (storage keys hold no NUL). */
 typedef struct mem_entry {
-    wb_hnode node; /* by key (lib/core/htab.c); first member */
+    wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
+                      the key's length */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
-    char *val;          /* len bytes (+ NUL, for convenience) */
+    char *val;          /* len bytes (+ NUL, for convenience): in the
+                           entry's own block after the key while it fits
+                           there (vcap), else a block of its own */
     size_t len;
     wb_sl_node *ord;       /* value: its node in the key index */
     struct mem_zset *zset; /* sorted index: its members; NULL for values */
-    size_t klen;
-    char key[]; /* klen bytes + NUL */
+    size_t vcap; /* bytes for a value after the key (+ NUL) */
+    char key[];  /* klen bytes + NUL, then vcap + 1 bytes of value room */
 } mem_entry;
+
+/* One block per entry (header, key, value) instead of two: a key costs
+ * one allocation's overhead, and an overwrite that fits (a session, a
+ * profile, a counter) writes in place (issue 12's memory per
+ * conversation). */
+static char *inline_val(mem_entry *e)
+{
+    return e->key + e->node.klen + 1;
+}
+
+static int val_inline(mem_entry *e)
+{
+    return e->val == inline_val(e);
+}
 
 /* A sorted index: members in score order, and a chained hash from member
  * to node (the node's `data` links the chain). */
@@ -58,17 +86,30 @@ typedef struct mem_zset {
     size_t nbuckets; /* a power of two */
 } mem_zset;
 
-typedef struct mem_store {
+/* One shard: its entries and the mutex that guards them. */
+typedef struct mem_shard {
     pthread_mutex_t mu;
+    wb_htab tab;    /* entries by key, expired or not; hashed with the
+                       store's k0/k1 */
+    size_t nsorted; /* entries that are sorted indexes */
+    char pad[32];   /* neighbours' mutexes on other cache lines */
+} mem_shard;
+
+typedef struct mem_store {
+    mem_shard shards[MEM_SHARDS];
+    /* The ordered key index: changed by holders of one shard's mutex
+     * under order_mu too; read (scan) and re-indexed (a new prefix) with
+     * every shard's mutex held, which excludes all of them. */
+    pthread_mutex_t order_mu;
     wabot_clock clock;
-    wb_htab tab;           /* entries by key, expired or not; hashed with
-                              k0/k1 below */
-    uint64_t last_version; /* store-wide: every write takes the next one */
+    uint64_t last_version; /* store-wide (atomic): every write takes the
+                              next one */
     uint64_t k0, k1;       /* hash key */
     wb_skiplist order;     /* indexed value keys in byte order (scan) */
-    size_t nsorted;        /* entries that are sorted indexes */
     char *prefixes[MAX_PREFIXES]; /* scanned prefixes: their keys are in
-                                     `order` */
+                                     `order`; written with every shard
+                                     locked, so one shard's lock reads
+                                     them */
     size_t plens[MAX_PREFIXES];
     size_t nprefixes;
 } mem_store;
@@ -80,6 +121,7 @@ typedef struct mem_op {
     uint64_t hash;
     int64_t now;
     wb_hnode **slot; /* link to the live entry (valid until an insert) */
+    mem_shard *sh;   /* the key's shard, locked by the caller */
 } mem_op;
 
 /* ------------------------------------------------------------------ */
@@ -87,6 +129,65 @@ typedef struct mem_op {
  * because keys embed phone numbers chosen by outsiders and chains must not
  * be floodable. */
 
+
+/* ------------------------------------------------------------------ */
+/* Shards                                                              */
+
+/* The shard index of key (its hash tag's; a sorted index's table name
+ * "key\0z" reads as key). FNV-1a: the shard only spreads the locking,
+ * the chains inside a shard stay SipHash-keyed. */
+static unsigned shard_index(const char *key)
+{
+    const char *tag;
+    size_t len;
+    wb_storage_hash_tag(key, &tag, &len);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)tag[i]) * 16777619u;
+    return (h ^ h >> 16) & (MEM_SHARDS - 1);
+}
+
+static mem_shard *shard_of(mem_store *st, const char *key)
+{
+    return &st->shards[shard_index(key)];
+}
+
+/* Lock (unlock) the shards in mask, in ascending order. */
+static void lock_mask(mem_store *st, uint32_t mask)
+{
+    for (unsigned i = 0; i < MEM_SHARDS; i++)
+        if (mask & (UINT32_C(1) << i))
+            pthread_mutex_lock(&st->shards[i].mu);
+}
+
+static void unlock_mask(mem_store *st, uint32_t mask)
+{
+    for (unsigned i = 0; i < MEM_SHARDS; i++)
+        if (mask & (UINT32_C(1) << i))
+            pthread_mutex_unlock(&st->shards[i].mu);
+}
+
+#define ALL_SHARDS ((uint32_t)((UINT64_C(1) << MEM_SHARDS) - 1))
+
+/* The shards of n keys. */
+static uint32_t keys_mask(size_t n, const char *const *keys)
+{
+    uint32_t mask = 0;
+    for (size_t i = 0; i < n; i++)
+        mask |= UINT32_C(1) << shard_index(keys[i]);
+    return mask;
+}
+
+static int mask_end(mem_store *st, uint32_t mask, int rc)
+{
+    unlock_mask(st, mask);
+    return rc;
+}
+
+static uint64_t next_version(mem_store *st)
+{
+    return __atomic_add_fetch(&st->last_version, 1, __ATOMIC_RELAXED);
+}
 
 /* ------------------------------------------------------------------ */
 /* Table                                                               */
@@ -122,37 +223,43 @@ static void entry_free(mem_entry *e)
     if (e->zset != NULL)
         zset_free(e->zset);
     free(e->ord); /* only an entry never linked still owns its node */
-    free(e->val);
+    if (!val_inline(e))
+        free(e->val);
     free(e);
 }
 
 /* What leaving the table means for an entry besides the unlink: out of
  * the key index, one sorted index fewer, freed. */
-static void entry_retire(mem_store *st, mem_entry *e)
+static void entry_retire(mem_store *st, mem_shard *sh, mem_entry *e)
 {
     if (e->ord != NULL) {
+        pthread_mutex_lock(&st->order_mu);
         wb_sl_delete(&st->order, e->ord);
+        pthread_mutex_unlock(&st->order_mu);
         e->ord = NULL;
     }
     if (e->zset != NULL)
-        st->nsorted--;
+        sh->nsorted--;
     entry_free(e);
 }
 
-static void unlink_entry(mem_store *st, wb_hnode **slot)
+/* Unlink and retire the entry op->slot links (in op's shard). */
+static void unlink_entry(mem_store *st, const mem_op *op)
 {
-    mem_entry *e = (mem_entry *)*slot;
-    wb_htab_unlink_at(&st->tab, slot);
-    entry_retire(st, e);
+    mem_entry *e = (mem_entry *)*op->slot;
+    wb_htab_unlink_at(&op->sh->tab, op->slot);
+    entry_retire(st, op->sh, e);
 }
 
 static wb_hnode **find_slot(mem_store *st, const mem_op *op)
 {
-    return wb_htab_slot(&st->tab, op->hash, op->key, op->klen);
+    (void)st;
+    return wb_htab_slot(&op->sh->tab, op->hash, op->key, op->klen);
 }
 
 typedef struct sweep_ctx {
     mem_store *st;
+    mem_shard *sh;
     int64_t now;
 } sweep_ctx;
 
@@ -163,25 +270,26 @@ static int entry_dead(const wb_hnode *n, void *ud)
 
 static void entry_gone(wb_hnode *n, void *ud)
 {
-    entry_retire(((sweep_ctx *)ud)->st, (mem_entry *)n);
+    sweep_ctx *sc = ud;
+    entry_retire(sc->st, sc->sh, (mem_entry *)n);
 }
 
-static void sweep(mem_store *st, int64_t now)
+static void sweep(mem_store *st, mem_shard *sh, int64_t now)
 {
-    sweep_ctx sc = {st, now};
-    for (size_t i = 0; i < st->tab.nbuckets; i++)
-        wb_htab_sweep_bucket(&st->tab, i, entry_dead, entry_gone, &sc);
+    sweep_ctx sc = {st, sh, now};
+    for (size_t i = 0; i < sh->tab.nbuckets; i++)
+        wb_htab_sweep_bucket(&sh->tab, i, entry_dead, entry_gone, &sc);
 }
 
 /* Called before an insert: at load factor 1, first drop what expired, and
  * grow only if the table is still at least three quarters full (a failed
  * growth keeps the table: slower, still correct). */
-static void make_room(mem_store *st, int64_t now)
+static void make_room(mem_store *st, mem_shard *sh, int64_t now)
 {
-    wb_htab *t = &st->tab;
+    wb_htab *t = &sh->tab;
     if (t->count + 1 <= t->nbuckets)
         return;
-    sweep(st, now);
+    sweep(st, sh, now);
     if (t->count + 1 > t->nbuckets / 4 * 3 && t->nbuckets <= SIZE_MAX / 2)
         (void)wb_htab_resize(t, t->nbuckets * 2);
 }
@@ -192,32 +300,58 @@ static int copy_value(const char *val, size_t len, char **out)
     return *out != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
 }
 
+/* e's value becomes len bytes of val, in e's own block (it fits there):
+ * a separate old value is freed. */
+static void set_inline(mem_entry *e, const char *val, size_t len)
+{
+    if (!val_inline(e))
+        free(e->val);
+    e->val = inline_val(e);
+    if (len > 0)
+        memmove(e->val, val, len);
+    e->val[len] = '\0';
+    e->len = len;
+}
+
 /* Replace e's value (old value kept on failure) and give it a new version. */
 static int entry_write(mem_store *st, mem_entry *e, const char *val,
                        size_t len, int64_t expires_at)
 {
-    char *v;
-    int rc = copy_value(val, len, &v);
-    if (rc != WABOT_OK)
-        return rc;
-    free(e->val);
-    e->val = v;
-    e->len = len;
+    if (len <= e->vcap) {
+        set_inline(e, val, len);
+    } else {
+        char *v;
+        int rc = copy_value(val, len, &v);
+        if (rc != WABOT_OK)
+            return rc;
+        if (!val_inline(e))
+            free(e->val);
+        e->val = v;
+        e->len = len;
+    }
     e->expires_at = expires_at;
-    e->version = ++st->last_version;
+    e->version = next_version(st);
     return WABOT_OK;
 }
 
-/* A zeroed entry carrying op's key and hash; NULL on NOMEM. */
-static mem_entry *entry_new(const mem_op *op)
+/* A zeroed entry carrying op's key and hash, and room for a value of vcap
+ * bytes, which is its value (empty); NULL on NOMEM. */
+static mem_entry *entry_new(const mem_op *op, size_t vcap)
 {
-    mem_entry *e = calloc(1, sizeof *e + op->klen + 1);
+    /* malloc rounds a block up to 16 bytes (with its 8-byte header): the
+     * value room takes what the rounding would waste, so a value that
+     * grows a little later still fits in place. */
+    size_t need = sizeof(mem_entry) + op->klen + 1 + vcap + 1;
+    if (need < SIZE_MAX - 32)
+        vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
+    mem_entry *e = calloc(1, sizeof *e + op->klen + 1 + vcap + 1);
     if (e == NULL)
         return NULL;
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
-    e->klen = op->klen;
     e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
+    e->vcap = vcap;
+    e->val = inline_val(e);
     return e;
 }
 
@@ -236,19 +370,20 @@ static int indexed_key(const mem_store *st, const char *key, size_t klen)
 static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
                               const char *val, size_t len)
 {
-    mem_entry *e = entry_new(op);
+    mem_entry *e = entry_new(op, len);
     if (e == NULL)
         return NULL;
     int index = indexed_key(st, op->key, op->klen);
-    if (index)
+    if (index) {
+        pthread_mutex_lock(&st->order_mu); /* the index's level dice */
         e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
-    if ((index && e->ord == NULL) ||
-        copy_value(val, len, &e->val) != WABOT_OK) {
-        free(e->ord);
+        pthread_mutex_unlock(&st->order_mu);
+    }
+    if (index && e->ord == NULL) {
         free(e);
         return NULL;
     }
-    e->len = len;
+    set_inline(e, val, len);
     return e;
 }
 
@@ -258,13 +393,16 @@ static void entry_link(mem_store *st, const mem_op *op, mem_entry *e,
 {
     e->expires_at = expires_at;
     if (e->zset == NULL)
-        e->version = ++st->last_version;
-    make_room(st, op->now);
-    wb_htab_link(&st->tab, &e->node);
-    if (e->ord != NULL)
+        e->version = next_version(st);
+    make_room(st, op->sh, op->now);
+    wb_htab_link(&op->sh->tab, &e->node);
+    if (e->ord != NULL) {
+        pthread_mutex_lock(&st->order_mu);
         wb_sl_insert(&st->order, e->ord);
+        pthread_mutex_unlock(&st->order_mu);
+    }
     if (e->zset != NULL)
-        st->nsorted++;
+        op->sh->nsorted++;
 }
 
 static mem_entry *entry_insert(mem_store *st, const mem_op *op,
@@ -277,20 +415,22 @@ static mem_entry *entry_insert(mem_store *st, const mem_op *op,
     return e;
 }
 
-/* Lock the store and find the key's live entry (NULL if absent; an
+/* Lock the key's shard and find its live entry (NULL if absent; an
  * expired entry is removed on the way). Pair with op_end(). */
 static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
                          size_t klen);
 
 static mem_entry *op_begin(mem_store *st, mem_op *op, const char *key)
 {
-    pthread_mutex_lock(&st->mu);
+    op->sh = shard_of(st, key);
+    pthread_mutex_lock(&op->sh->mu);
     op->now = st->clock.now_ms(st->clock.ud);
     return lookup(st, op, key, strlen(key));
 }
 
-/* With the lock held and op->now set: the live entry of key (klen bytes,
- * may hold a NUL: sorted indexes), expired ones removed on the way. */
+/* With op->sh (the key's shard) locked and op->now set: the live entry of
+ * key (klen bytes, may hold a NUL: sorted indexes), expired ones removed
+ * on the way. */
 static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
                          size_t klen)
 {
@@ -301,15 +441,15 @@ static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
     mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && is_expired(e, op->now)) {
         /* The slot now links the chain's next entry, another key's. */
-        unlink_entry(st, op->slot);
+        unlink_entry(st, op);
         e = NULL;
     }
     return e;
 }
 
-static int op_end(mem_store *st, int rc)
+static int op_end(const mem_op *op, int rc)
 {
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&op->sh->mu);
     return rc;
 }
 
@@ -342,11 +482,11 @@ static int mem_get(void *impl, const char *key, wabot_buf *out,
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
     if (e == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
     int rc = wabot_buf_set(out, e->val, e->len);
     if (rc == WABOT_OK)
         *version = e->version;
-    return op_end(st, rc);
+    return op_end(&op, rc);
 }
 
 static int mem_set(void *impl, const char *key, const char *val, size_t len,
@@ -355,7 +495,7 @@ static int mem_set(void *impl, const char *key, const char *val, size_t len,
     mem_store *st = impl;
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
-    return op_end(st, upsert(st, &op, e, val, len, ttl_ms, version));
+    return op_end(&op, upsert(st, &op, e, val, len, ttl_ms, version));
 }
 
 static int mem_set_nx(void *impl, const char *key, const char *val,
@@ -365,8 +505,8 @@ static int mem_set_nx(void *impl, const char *key, const char *val,
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
     if (e != NULL)
-        return op_end(st, WABOT_ERR_EXISTS);
-    return op_end(st, upsert(st, &op, NULL, val, len, ttl_ms, version));
+        return op_end(&op, WABOT_ERR_EXISTS);
+    return op_end(&op, upsert(st, &op, NULL, val, len, ttl_ms, version));
 }
 
 static int mem_cas(void *impl, const char *key, uint64_t expected,
@@ -378,8 +518,8 @@ static int mem_cas(void *impl, const char *key, uint64_t expected,
     mem_entry *e = op_begin(st, &op, key);
     uint64_t current = e != NULL ? e->version : 0;
     if (current != expected)
-        return op_end(st, WABOT_ERR_CONFLICT);
-    return op_end(st, upsert(st, &op, e, val, len, ttl_ms, version));
+        return op_end(&op, WABOT_ERR_CONFLICT);
+    return op_end(&op, upsert(st, &op, e, val, len, ttl_ms, version));
 }
 
 static int mem_del(void *impl, const char *key)
@@ -387,9 +527,9 @@ static int mem_del(void *impl, const char *key)
     mem_store *st = impl;
     mem_op op;
     if (op_begin(st, &op, key) == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
-    unlink_entry(st, op.slot);
-    return op_end(st, WABOT_OK);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
+    unlink_entry(st, &op);
+    return op_end(&op, WABOT_OK);
 }
 
 static int mem_del_if(void *impl, const char *key, uint64_t expected)
@@ -398,11 +538,11 @@ static int mem_del_if(void *impl, const char *key, uint64_t expected)
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
     if (e == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
     if (e->version != expected)
-        return op_end(st, WABOT_ERR_CONFLICT);
-    unlink_entry(st, op.slot);
-    return op_end(st, WABOT_OK);
+        return op_end(&op, WABOT_ERR_CONFLICT);
+    unlink_entry(st, &op);
+    return op_end(&op, WABOT_OK);
 }
 
 /* Redis's integer rule: "0", or an optional '-' then a non-zero digit and
@@ -443,9 +583,9 @@ static int mem_incr(void *impl, const char *key, int64_t delta,
     mem_entry *e = op_begin(st, &op, key);
     int64_t cur = 0, next;
     if (e != NULL && !parse_int64(e->val, e->len, &cur))
-        return op_end(st, WABOT_ERR_CONFLICT);
+        return op_end(&op, WABOT_ERR_CONFLICT);
     if (__builtin_add_overflow(cur, delta, &next))
-        return op_end(st, WABOT_ERR_CONFLICT);
+        return op_end(&op, WABOT_ERR_CONFLICT);
     char text[24];
     int n = snprintf(text, sizeof text, "%" PRId64, next);
     int rc;
@@ -457,7 +597,7 @@ static int mem_incr(void *impl, const char *key, int64_t delta,
     }
     if (rc == WABOT_OK)
         *result = next;
-    return op_end(st, rc);
+    return op_end(&op, rc);
 }
 
 static int mem_expire(void *impl, const char *key, int64_t ttl_ms)
@@ -466,9 +606,9 @@ static int mem_expire(void *impl, const char *key, int64_t ttl_ms)
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
     if (e == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
     e->expires_at = deadline(op.now, ttl_ms);
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 static void entry_drop(wb_hnode *n, void *ud)
@@ -482,12 +622,15 @@ static void entry_drop(wb_hnode *n, void *ud)
 static void mem_destroy(void *impl)
 {
     mem_store *st = impl;
-    wb_htab_each(&st->tab, entry_drop, NULL);
-    wb_htab_free(&st->tab);
+    for (size_t i = 0; i < MEM_SHARDS; i++) {
+        wb_htab_each(&st->shards[i].tab, entry_drop, NULL);
+        wb_htab_free(&st->shards[i].tab);
+        pthread_mutex_destroy(&st->shards[i].mu);
+    }
     wb_sl_destroy(&st->order);
     for (size_t i = 0; i < st->nprefixes; i++)
         free(st->prefixes[i]);
-    pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->order_mu);
     free(st);
 }
 
@@ -537,20 +680,35 @@ static int has_prefix(const wb_sl_node *n, const char *prefix, size_t plen)
     return n->len >= plen && memcmp(n->bytes, prefix, plen) == 0;
 }
 
-/* Index the value keys under prefix that are not indexed yet. */
-static int index_keys(mem_store *st, const char *prefix, size_t plen)
+/* Index the value keys of one table under prefix that are not indexed
+ * yet. */
+static int index_table(mem_store *st, const wb_htab *t, const char *prefix,
+                       size_t plen)
 {
-    for (size_t i = 0; i < st->tab.nbuckets; i++) {
-        for (mem_entry *e = (mem_entry *)st->tab.buckets[i]; e != NULL;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        for (mem_entry *e = (mem_entry *)t->buckets[i]; e != NULL;
              e = (mem_entry *)e->node.next) {
-            if (e->zset != NULL || e->ord != NULL || e->klen < plen ||
+            if (e->zset != NULL || e->ord != NULL || e->node.klen < plen ||
                 memcmp(e->key, prefix, plen) != 0)
                 continue;
-            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->klen, e);
+            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->node.klen,
+                                    e);
             if (e->ord == NULL)
                 return WABOT_ERR_NOMEM; /* what is indexed stays valid */
             wb_sl_insert(&st->order, e->ord);
         }
+    }
+    return WABOT_OK;
+}
+
+/* Index the value keys under prefix that are not indexed yet (every
+ * shard locked, so nothing else touches the index). */
+static int index_keys(mem_store *st, const char *prefix, size_t plen)
+{
+    for (size_t i = 0; i < MEM_SHARDS; i++) {
+        int rc = index_table(st, &st->shards[i].tab, prefix, plen);
+        if (rc != WABOT_OK)
+            return rc;
     }
     return WABOT_OK;
 }
@@ -587,11 +745,11 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
     int start = strcmp(cursor, "0") == 0;
     if (!start && cursor_decode(cursor, after, &alen) != WABOT_OK)
         return WABOT_ERR_INVAL;
-    pthread_mutex_lock(&st->mu);
+    lock_mask(st, ALL_SHARDS); /* the index holds keys of every shard */
     int64_t now = st->clock.now_ms(st->clock.ud);
     int crc = cover_prefix(st, prefix, plen);
     if (crc != WABOT_OK)
-        return op_end(st, crc);
+        return mask_end(st, ALL_SHARDS, crc);
     /* Resume after the cursor's key, but never before the prefix. */
     size_t m = alen < plen ? alen : plen;
     int c = m > 0 ? memcmp(after, prefix, m) : 0;
@@ -608,9 +766,10 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
         if (is_expired(e, now))
             continue;
         rc = flags & WABOT_STORAGE_SCAN_VALUES
-                 ? wabot_storage_items_add(out, e->key, e->klen, e->val,
-                                           e->len, e->version)
-                 : wabot_storage_items_add(out, e->key, e->klen, NULL, 0, 0);
+                 ? wabot_storage_items_add(out, e->key, e->node.klen,
+                                           e->val, e->len, e->version)
+                 : wabot_storage_items_add(out, e->key, e->node.klen, NULL,
+                                           0, 0);
         if (rc != WABOT_OK)
             break;
         last = n;
@@ -620,7 +779,7 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
         int more = n != NULL && has_prefix(n, prefix, plen) && last != NULL;
         rc = more ? cursor_encode(last, next) : wabot_buf_set(next, "0", 1);
     }
-    return op_end(st, rc);
+    return mask_end(st, ALL_SHARDS, rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -630,19 +789,21 @@ static int mem_get_many(void *impl, size_t n, const char *const *keys,
                         wabot_storage_items *out)
 {
     mem_store *st = impl;
-    pthread_mutex_lock(&st->mu);
+    uint32_t mask = keys_mask(n, keys); /* one atomic step: all of them */
+    lock_mask(st, mask);
     mem_op op;
     op.now = st->clock.now_ms(st->clock.ud);
     for (size_t i = 0; i < n; i++) {
+        op.sh = shard_of(st, keys[i]);
         mem_entry *e = lookup(st, &op, keys[i], strlen(keys[i]));
         if (e == NULL)
             continue;
         int rc = wabot_storage_items_found(out, i, e->val, e->len,
                                            e->version);
         if (rc != WABOT_OK)
-            return op_end(st, rc);
+            return mask_end(st, mask, rc);
     }
-    return op_end(st, WABOT_OK);
+    return mask_end(st, mask, WABOT_OK);
 }
 
 static int mem_put_many(void *impl, size_t n, const char *const *keys,
@@ -650,17 +811,19 @@ static int mem_put_many(void *impl, size_t n, const char *const *keys,
                         const int64_t *ttls_ms, uint64_t *versions)
 {
     mem_store *st = impl;
-    pthread_mutex_lock(&st->mu);
+    uint32_t mask = keys_mask(n, keys);
+    lock_mask(st, mask);
     mem_op op;
     op.now = st->clock.now_ms(st->clock.ud);
     for (size_t i = 0; i < n; i++) {
+        op.sh = shard_of(st, keys[i]);
         mem_entry *e = lookup(st, &op, keys[i], strlen(keys[i]));
         int rc = upsert(st, &op, e, vals[i], lens[i], ttls_ms[i],
                         &versions[i]);
         if (rc != WABOT_OK)
-            return op_end(st, rc);
+            return mask_end(st, mask, rc);
     }
-    return op_end(st, WABOT_OK);
+    return mask_end(st, mask, WABOT_OK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -763,33 +926,32 @@ static void zkey_of(zkey *z, const char *key)
     z->len = n + 2;
 }
 
-/* With the lock held: the sorted index of key, or NULL. */
+/* With op->sh locked and op->now set: the sorted index of key, or NULL. */
 static mem_entry *zset_lookup(mem_store *st, mem_op *op, zkey *zk,
                               const char *key)
 {
-    op->now = st->clock.now_ms(st->clock.ud);
     zkey_of(zk, key);
     return lookup(st, op, zk->name, zk->len);
 }
 
-/* Lock the store and find key's sorted index (NULL: none). Pair with
+/* Lock key's shard and find key's sorted index (NULL: none). Pair with
  * op_end(). */
 static mem_entry *zset_begin(mem_store *st, mem_op *op, zkey *zk,
                              const char *key)
 {
-    pthread_mutex_lock(&st->mu);
+    op->sh = shard_of(st, key);
+    pthread_mutex_lock(&op->sh->mu);
+    op->now = st->clock.now_ms(st->clock.ud);
     return zset_lookup(st, op, zk, key);
 }
 
 /* A sorted-index entry, not linked; NULL on NOMEM. */
 static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
 {
-    mem_entry *e = entry_new(op);
+    mem_entry *e = entry_new(op, 0); /* its value: "" */
     if (e == NULL)
         return NULL;
-    if ((e->zset = zset_new(st)) == NULL || copy_value("", 0, &e->val)) {
-        if (e->zset != NULL)
-            zset_free(e->zset);
+    if ((e->zset = zset_new(st)) == NULL) {
         free(e);
         return NULL;
     }
@@ -815,7 +977,7 @@ static void zset_drop_if_empty(mem_store *st, mem_op *op)
 {
     mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && e->zset != NULL && e->zset->sl.len == 0)
-        unlink_entry(st, op->slot);
+        unlink_entry(st, op);
 }
 
 static int mem_sorted_add(void *impl, const char *key, const char *member,
@@ -826,19 +988,24 @@ static int mem_sorted_add(void *impl, const char *key, const char *member,
     zkey zk;
     mem_entry *e = zset_begin(st, &op, &zk, key);
     mem_entry *fresh_entry = e == NULL ? zentry_alloc(st, &op) : NULL;
-    wb_sl_node *n = wb_sl_node_new(&st->order, score, member, len, NULL);
+    mem_entry *z = e != NULL ? e : fresh_entry;
+    /* The member's level dice: its own index's (the key index belongs to
+     * every shard). */
+    wb_sl_node *n = z != NULL ? wb_sl_node_new(&z->zset->sl, score, member,
+                                               len, NULL)
+                              : NULL;
     if (n == NULL || (e == NULL && fresh_entry == NULL)) {
         free(n);
         if (fresh_entry != NULL)
             entry_free(fresh_entry);
-        return op_end(st, WABOT_ERR_NOMEM);
+        return op_end(&op, WABOT_ERR_NOMEM);
     }
     if (e == NULL) {
         entry_link(st, &op, fresh_entry, 0);
         e = fresh_entry;
     }
     zset_put(st, e->zset, n);
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 static int mem_sorted_remove(void *impl, const char *key, const char *member,
@@ -850,10 +1017,10 @@ static int mem_sorted_remove(void *impl, const char *key, const char *member,
     mem_entry *e = zset_begin(st, &op, &zk, key);
     wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
     if (n == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
     zset_remove(st, e->zset, n);
     zset_drop_if_empty(st, &op);
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 static int mem_sorted_score(void *impl, const char *key, const char *member,
@@ -865,9 +1032,9 @@ static int mem_sorted_score(void *impl, const char *key, const char *member,
     mem_entry *e = zset_begin(st, &op, &zk, key);
     wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
     if (n == NULL)
-        return op_end(st, WABOT_ERR_NOT_FOUND);
+        return op_end(&op, WABOT_ERR_NOT_FOUND);
     *score = n->score;
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 /* Ranks [*lo, *hi) of the members with a score in [min, max] in e's
@@ -892,7 +1059,7 @@ static int mem_sorted_count(void *impl, const char *key, int64_t min,
     size_t lo, hi;
     score_ranks(e, min, max, &lo, &hi);
     *count = (int64_t)(hi - lo);
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 static int mem_sorted_range(void *impl, const char *key, int64_t min,
@@ -906,7 +1073,7 @@ static int mem_sorted_range(void *impl, const char *key, int64_t min,
     size_t lo, hi;
     score_ranks(e, min, max, &lo, &hi);
     if ((uint64_t)offset >= hi - lo)
-        return op_end(st, WABOT_OK);
+        return op_end(&op, WABOT_OK);
     int desc = (flags & WABOT_STORAGE_RANGE_DESC) != 0;
     size_t take = hi - lo - (size_t)offset;
     if (take > (uint64_t)limit)
@@ -918,7 +1085,7 @@ static int mem_sorted_range(void *impl, const char *key, int64_t min,
         rc = wabot_storage_items_add_scored(out, n->bytes, n->len, n->score);
         n = desc ? n->backward : wb_sl_next(n);
     }
-    return op_end(st, rc);
+    return op_end(&op, rc);
 }
 
 static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
@@ -940,7 +1107,7 @@ static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
         zset_drop_if_empty(st, &op);
     }
     *removed = n;
-    return op_end(st, WABOT_OK);
+    return op_end(&op, WABOT_OK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -950,7 +1117,8 @@ static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
  * phase cannot fail half-way. */
 typedef struct txn_prep {
     mem_entry *entry; /* a new value entry or sorted index, or NULL */
-    char *val;        /* a new value for an existing entry, or NULL */
+    char *val;        /* a new value for an existing entry that does not
+                         fit its block, or NULL (it fits: written there) */
     size_t len;
     wb_sl_node *node; /* sorted_add: the member's node */
     int64_t number;   /* incr: the result */
@@ -987,30 +1155,42 @@ static int txn_condition(const wabot_storage_op *op, const mem_entry *e,
     }
 }
 
+/* The bytes a value op writes: op's value, or incr's result as text
+ * (formatted into text). */
+static const char *op_bytes(const wabot_storage_op *op, const txn_prep *p,
+                            char text[24], size_t *len)
+{
+    if (op->kind != WABOT_STORAGE_OP_INCR) {
+        *len = op->len;
+        return op->val;
+    }
+    *len = (size_t)snprintf(text, 24, "%" PRId64, p->number);
+    return text;
+}
+
 /* Prepare a value op whose condition holds: its new bytes, in a fresh
- * entry when the key is absent. */
+ * entry when the key is absent, in a block of their own when they do not
+ * fit the existing entry's. */
 static int txn_prepare_value(mem_store *st, const mem_op *mop,
                              const wabot_storage_op *op, mem_entry *e,
                              txn_prep *p)
 {
     char text[24];
-    const char *val = op->val;
-    size_t len = op->len;
+    size_t len;
     if (op->kind == WABOT_STORAGE_OP_DEL || op->kind == WABOT_STORAGE_OP_DEL_IF)
         return WABOT_OK;
-    if (op->kind == WABOT_STORAGE_OP_INCR) {
-        len = (size_t)snprintf(text, sizeof text, "%" PRId64, p->number);
-        val = text;
-    }
+    const char *val = op_bytes(op, p, text, &len);
     if (e == NULL) {
         p->entry = entry_alloc(st, mop, val, len);
         return p->entry != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
     }
     p->len = len;
+    if (len <= e->vcap)
+        return WABOT_OK; /* written in place by the apply */
     return copy_value(val, len, &p->val);
 }
 
-static int txn_prepare(mem_store *st, size_t n,
+static int txn_prepare(mem_store *st, int64_t now, size_t n,
                        const wabot_storage_op *const *ops, txn_prep *prep,
                        size_t *failed)
 {
@@ -1018,6 +1198,8 @@ static int txn_prepare(mem_store *st, size_t n,
         const wabot_storage_op *op = ops[i];
         mem_op mop;
         zkey zk;
+        mop.sh = shard_of(st, op->key);
+        mop.now = now;
         if (op->kind >= WABOT_STORAGE_OP_SORTED_ADD) {
             mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
             if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE)
@@ -1025,14 +1207,16 @@ static int txn_prepare(mem_store *st, size_t n,
             (void)z;
             /* A spare index even when one exists: an earlier op of this
              * transaction may empty and drop it. */
-            prep[i].node = wb_sl_node_new(&st->order, op->number, op->val,
-                                          op->len, NULL);
             prep[i].entry = zentry_alloc(st, &mop);
-            if (prep[i].node == NULL || prep[i].entry == NULL)
+            if (prep[i].entry == NULL)
+                return WABOT_ERR_NOMEM;
+            prep[i].node = wb_sl_node_new(&prep[i].entry->zset->sl,
+                                          op->number, op->val, op->len,
+                                          NULL);
+            if (prep[i].node == NULL)
                 return WABOT_ERR_NOMEM;
             continue;
         }
-        mop.now = st->clock.now_ms(st->clock.ud);
         mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
         if (!txn_condition(op, e, &prep[i].number)) {
             *failed = i;
@@ -1045,28 +1229,42 @@ static int txn_prepare(mem_store *st, size_t n,
     return WABOT_OK;
 }
 
-/* Entry e takes the prepared value (ownership moves) and a new version. */
-static void entry_take(mem_store *st, mem_entry *e, txn_prep *p,
+/* Entry e takes the prepared value (ownership of a separate block moves;
+ * a value that fits is copied into e's block) and a new version. */
+static void entry_take(mem_store *st, mem_entry *e,
+                       const wabot_storage_op *op, txn_prep *p,
                        int64_t expires_at)
 {
-    free(e->val);
-    e->val = p->val;
-    e->len = p->len;
-    p->val = NULL;
+    if (p->val != NULL) {
+        if (!val_inline(e))
+            free(e->val);
+        e->val = p->val;
+        e->len = p->len;
+        p->val = NULL;
+    } else {
+        char text[24];
+        size_t len;
+        const char *val = op_bytes(op, p, text, &len);
+        set_inline(e, val, len);
+    }
     e->expires_at = expires_at;
-    e->version = ++st->last_version;
+    e->version = next_version(st);
 }
 
-static void txn_apply_value(mem_store *st, const wabot_storage_op *op,
-                            txn_prep *p, uint64_t *version, int64_t *number)
+/* With the same `now` as the prepare, so an entry the prepare found live
+ * is still there. */
+static void txn_apply_value(mem_store *st, int64_t now,
+                            const wabot_storage_op *op, txn_prep *p,
+                            uint64_t *version, int64_t *number)
 {
     mem_op mop;
-    mop.now = st->clock.now_ms(st->clock.ud);
+    mop.sh = shard_of(st, op->key);
+    mop.now = now;
     mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
     if (op->kind == WABOT_STORAGE_OP_DEL ||
         op->kind == WABOT_STORAGE_OP_DEL_IF) {
         if (e != NULL)
-            unlink_entry(st, mop.slot);
+            unlink_entry(st, &mop);
         return;
     }
     int64_t at = deadline(mop.now, op->ttl_ms);
@@ -1077,18 +1275,20 @@ static void txn_apply_value(mem_store *st, const wabot_storage_op *op,
         p->entry = NULL;
         entry_link(st, &mop, e, at);
     } else {
-        entry_take(st, e, p, at);
+        entry_take(st, e, op, p, at);
     }
     *version = e->version;
     if (op->kind == WABOT_STORAGE_OP_INCR)
         *number = p->number;
 }
 
-static void txn_apply_sorted(mem_store *st, const wabot_storage_op *op,
-                             txn_prep *p)
+static void txn_apply_sorted(mem_store *st, int64_t now,
+                             const wabot_storage_op *op, txn_prep *p)
 {
     mem_op mop;
     zkey zk;
+    mop.sh = shard_of(st, op->key);
+    mop.now = now;
     mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
     if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE) {
         wb_sl_node *n = z != NULL ? zset_find(st, z->zset, op->val, op->len)
@@ -1115,18 +1315,26 @@ static int mem_txn(void *impl, size_t n, const wabot_storage_op *const *ops,
     txn_prep *prep = calloc(n, sizeof *prep);
     if (prep == NULL)
         return WABOT_ERR_NOMEM;
-    pthread_mutex_lock(&st->mu);
-    int rc = txn_prepare(st, n, ops, prep, failed);
+    /* One shard (the wrapper checked the ops share a hash tag); the mask
+     * keeps a backend-level caller that did not check correct too. */
+    uint32_t mask = 0;
+    for (size_t i = 0; i < n; i++)
+        mask |= UINT32_C(1) << shard_index(ops[i]->key);
+    lock_mask(st, mask);
+    /* One instant for the whole transaction: what the prepare judged
+     * (live, expired) holds for the apply. */
+    int64_t now = st->clock.now_ms(st->clock.ud);
+    int rc = txn_prepare(st, now, n, ops, prep, failed);
     if (rc == WABOT_OK) {
         for (size_t i = 0; i < n; i++) {
             if (ops[i]->kind >= WABOT_STORAGE_OP_SORTED_ADD)
-                txn_apply_sorted(st, ops[i], &prep[i]);
+                txn_apply_sorted(st, now, ops[i], &prep[i]);
             else
-                txn_apply_value(st, ops[i], &prep[i], &versions[i],
+                txn_apply_value(st, now, ops[i], &prep[i], &versions[i],
                                 &numbers[i]);
         }
     }
-    pthread_mutex_unlock(&st->mu);
+    unlock_mask(st, mask);
     prep_free(prep, n);
     return rc;
 }
@@ -1157,6 +1365,35 @@ static const wabot_storage_vtable mem_vtable = {
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
 
+/* Set up a zeroed store's shards, index and mutexes; on failure free it
+ * (what was set up, and st). */
+static int mem_init(mem_store *st)
+{
+    size_t ready = 0; /* shards set up */
+    int ok = wb_sl_init(&st->order, (uint64_t)(uintptr_t)st) == 0;
+    int order_mu = ok && pthread_mutex_init(&st->order_mu, NULL) == 0;
+    for (ok = order_mu; ok && ready < MEM_SHARDS; ready++) {
+        mem_shard *sh = &st->shards[ready];
+        if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS) != WABOT_OK)
+            break;
+        if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+            wb_htab_free(&sh->tab);
+            break;
+        }
+    }
+    if (ready == MEM_SHARDS)
+        return WABOT_OK;
+    for (size_t i = 0; i < ready; i++) {
+        wb_htab_free(&st->shards[i].tab);
+        pthread_mutex_destroy(&st->shards[i].mu);
+    }
+    if (order_mu)
+        pthread_mutex_destroy(&st->order_mu);
+    wb_sl_destroy(&st->order);
+    free(st);
+    return WABOT_ERR_NOMEM;
+}
+
 wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
 {
     if (clock != NULL && (clock->version == 0 || clock->now_ms == NULL))
@@ -1164,14 +1401,8 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     mem_store *st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
-    if (wb_htab_init(&st->tab, NULL, MEM_MIN_BUCKETS) != WABOT_OK ||
-        wb_sl_init(&st->order, (uint64_t)(uintptr_t)st) != 0 ||
-        pthread_mutex_init(&st->mu, NULL) != 0) {
-        wb_sl_destroy(&st->order);
-        wb_htab_free(&st->tab);
-        free(st);
+    if (mem_init(st) != WABOT_OK)
         return NULL;
-    }
     if (clock != NULL) {
         st->clock = *clock;
     } else {
@@ -1191,9 +1422,13 @@ int64_t wabot_storage_memory_count(wabot_storage *s)
     if (s == NULL || s->vt != &mem_vtable)
         return WABOT_ERR_INVAL;
     mem_store *st = s->impl;
-    pthread_mutex_lock(&st->mu);
-    sweep(st, st->clock.now_ms(st->clock.ud));
-    int64_t n = (int64_t)(st->tab.count - st->nsorted);
-    pthread_mutex_unlock(&st->mu);
+    lock_mask(st, ALL_SHARDS);
+    int64_t now = st->clock.now_ms(st->clock.ud), n = 0;
+    for (size_t i = 0; i < MEM_SHARDS; i++) {
+        mem_shard *sh = &st->shards[i];
+        sweep(st, sh, now);
+        n += (int64_t)(sh->tab.count - sh->nsorted);
+    }
+    unlock_mask(st, ALL_SHARDS);
     return n;
 }

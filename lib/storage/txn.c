@@ -7,47 +7,85 @@
 #include "errors.h"
 #include "storage.h"
 
+/* Most transactions hold a few ops (a turn's commit: 2 to 5): their arrays
+ * live in the handle, and only the first op past TXN_INLINE_OPS moves them
+ * to arrays sized for WABOT_STORAGE_TXN_MAX_OPS. */
+#define TXN_INLINE_OPS 8
+
 struct wabot_storage_txn {
     wabot_storage *s;
-    wabot_storage_op *ops; /* keys and values point into owned copies */
+    wabot_storage_op *ops; /* each op's key and value: one owned copy,
+                              the value right after the key's NUL */
     const wabot_storage_op **ptrs;
     uint64_t *versions;
     int64_t *numbers;
     size_t n;
+    int big; /* the arrays are the MAX_OPS ones (freed with the handle) */
+    wabot_storage_op ops_in[TXN_INLINE_OPS];
+    const wabot_storage_op *ptrs_in[TXN_INLINE_OPS];
+    uint64_t versions_in[TXN_INLINE_OPS];
+    int64_t numbers_in[TXN_INLINE_OPS];
 };
 
 wabot_storage_txn *wabot_storage_txn_new(wabot_storage *s)
 {
     if (s == NULL)
         return wb_null("wabot_storage_txn_new: NULL storage");
-    wabot_storage_txn *t = calloc(1, sizeof *t);
+    wabot_storage_txn *t = malloc(sizeof *t);
     if (t == NULL)
         return wb_null("wabot_storage_txn_new: out of memory");
+    /* Only the header: the arrays are written before they are read. */
     t->s = s;
-    t->ops = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->ops);
-    t->ptrs = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->ptrs);
-    t->versions = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->versions);
-    t->numbers = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *t->numbers);
-    if (t->ops == NULL || t->ptrs == NULL || t->versions == NULL ||
-        t->numbers == NULL) {
-        wabot_storage_txn_free(t);
-        return wb_null("wabot_storage_txn_new: out of memory");
-    }
+    t->n = 0;
+    t->big = 0;
+    t->ops = t->ops_in;
+    t->ptrs = t->ptrs_in;
+    t->versions = t->versions_in;
+    t->numbers = t->numbers_in;
     return t;
+}
+
+static void free_arrays(wabot_storage_op *ops, const wabot_storage_op **ptrs,
+                        uint64_t *versions, int64_t *numbers)
+{
+    free(ops);
+    free(ptrs);
+    free(versions);
+    free(numbers);
+}
+
+/* Move the arrays out of the handle into MAX_OPS-sized ones (the ops
+ * move, so their pointers are taken again). */
+static int go_big(wabot_storage_txn *t)
+{
+    wabot_storage_op *ops = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *ops);
+    const wabot_storage_op **ptrs =
+        calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *ptrs);
+    uint64_t *versions = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *versions);
+    int64_t *numbers = calloc(WABOT_STORAGE_TXN_MAX_OPS, sizeof *numbers);
+    if (ops == NULL || ptrs == NULL || versions == NULL || numbers == NULL) {
+        free_arrays(ops, ptrs, versions, numbers);
+        return WABOT_ERR_NOMEM;
+    }
+    memcpy(ops, t->ops, t->n * sizeof *ops);
+    for (size_t i = 0; i < t->n; i++)
+        ptrs[i] = &ops[i];
+    t->ops = ops;
+    t->ptrs = ptrs;
+    t->versions = versions;
+    t->numbers = numbers;
+    t->big = 1;
+    return WABOT_OK;
 }
 
 void wabot_storage_txn_free(wabot_storage_txn *t)
 {
     if (t == NULL)
         return;
-    for (size_t i = 0; i < t->n; i++) {
-        free((char *)t->ops[i].key);
-        free((char *)t->ops[i].val);
-    }
-    free(t->ops);
-    free(t->ptrs);
-    free(t->versions);
-    free(t->numbers);
+    for (size_t i = 0; i < t->n; i++)
+        free((char *)t->ops[i].key); /* the value shares its block */
+    if (t->big)
+        free_arrays(t->ops, t->ptrs, t->versions, t->numbers);
     free(t);
 }
 
@@ -121,17 +159,22 @@ static int add_op(wabot_storage_txn *t, const wabot_storage_op *op)
     int rc = op_check(t, op);
     if (rc != WABOT_OK)
         return rc;
+    if (t->n == TXN_INLINE_OPS && !t->big && go_big(t) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
+    /* Key and value in one block: "key\0value\0". */
+    size_t klen = strlen(op->key);
+    char *copy = malloc(klen + 1 + op->len + 1);
+    if (copy == NULL)
+        return WABOT_ERR_NOMEM;
+    memcpy(copy, op->key, klen + 1);
+    if (op->len > 0)
+        memcpy(copy + klen + 1, op->val, op->len);
+    copy[klen + 1 + op->len] = '\0';
     wabot_storage_op *o = &t->ops[t->n];
     *o = *op; /* our own struct: the whole of this library's version */
     o->version = WABOT_STORAGE_OP_VERSION;
-    o->key = wb_storage_dup(op->key, strlen(op->key));
-    o->val = wb_storage_dup(op->val != NULL ? op->val : "", op->len);
-    if (o->key == NULL || o->val == NULL) {
-        free((char *)o->key);
-        free((char *)o->val);
-        memset(o, 0, sizeof *o);
-        return WABOT_ERR_NOMEM;
-    }
+    o->key = copy;
+    o->val = copy + klen + 1;
     t->ptrs[t->n] = o;
     t->n++;
     return WABOT_OK;

@@ -83,29 +83,39 @@ static int form_grow(wb_form *f)
     return rc;
 }
 
+/* Name component `key` of parameter `index` for a rejection's detail:
+ * its key (key == NULL) or the value of `key` (so the sender sees which
+ * field to fix). Only on the rejection path: formatting it for every
+ * accepted component cost more than the decoding. */
+static const char *component_name(char what[96], const char *key,
+                                  size_t index)
+{
+    if (key == NULL)
+        snprintf(what, 96, "the key of parameter %zu", index + 1);
+    else
+        snprintf(what, 96, "the value of '%.64s'", key);
+    return what;
+}
+
 /* Validate and measure one component of parameter `index`: its key
- * (key == NULL) or the value of `key` (named in the detail message so
- * the sender sees which field to fix). */
+ * (key == NULL) or the value of `key`. */
 static int check_component(const char *s, size_t n, const char *key,
                            size_t index, const wb_form_limits *lim,
                            size_t *dlen, wb_reject *rej)
 {
     char what[96];
-    if (key == NULL)
-        snprintf(what, sizeof what, "the key of parameter %zu", index + 1);
-    else
-        snprintf(what, sizeof what, "the value of '%.64s'", key);
     size_t bad = 0, d = 0;
     if (decoded_len(s, n, &d, &bad) < 0)
         return wb_reject_set(rej, WABOT_ERR_PARSE, 400, "malformed_form",
                              "bad percent escape in %s at offset %zu "
                              "(expected %%XX with two hex digits)",
-                             what, bad);
+                             component_name(what, key, index), bad);
     if (d > lim->max_field_bytes)
         return wb_reject_set(rej, WABOT_ERR_TOO_LARGE, 413, "field_too_large",
                              "%s is %zu bytes, over the limit of %zu "
                              "(max_field_bytes)",
-                             what, d, lim->max_field_bytes);
+                             component_name(what, key, index), d,
+                             lim->max_field_bytes);
     *dlen = d;
     return WABOT_OK;
 }

@@ -7,7 +7,9 @@
  * mean wall and CPU microseconds per message (CPU time is the figure to
  * compare on a shared machine: other processes stretch wall time, not
  * it) and p50/p99 of one message's wall time; then the memory one
- * conversation takes in the memory backend. Usage: bench_webhook [N]. */
+ * conversation takes in the memory backend. Usage: bench_webhook [N [RUN]]
+ * where RUN (http1, http2, one, direct, memory) runs only that part, for
+ * profiling one path at a time. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -201,11 +203,19 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 200000;
     if (n < 8)
         n = 8;
+    const char *only = argc > 2 ? argv[2] : NULL;
+#define RUN(name) (only == NULL || strcmp(only, name) == 0)
     printf("libwabot %s, %d messages per run\n", wabot_version_str(), n);
-    bench("webhook (Twilio form -> reply)", run_http, n, 1, 1000);
-    bench("webhook (Twilio form -> reply)", run_http, n, 2, 1000);
-    bench("webhook, one customer", run_http, n, 2, 1);
-    bench("handle_message (no HTTP parse)", run_direct, n, 1, 1000);
-    per_conversation(n < 100000 ? n : 100000);
+    if (RUN("http1"))
+        bench("webhook (Twilio form -> reply)", run_http, n, 1, 1000);
+    if (RUN("http2"))
+        bench("webhook (Twilio form -> reply)", run_http, n, 2, 1000);
+    if (RUN("one"))
+        bench("webhook, one customer", run_http, n, 2, 1);
+    if (RUN("direct"))
+        bench("handle_message (no HTTP parse)", run_direct, n, 1, 1000);
+    if (RUN("memory"))
+        per_conversation(n < 100000 ? n : 100000);
+#undef RUN
     return 0;
 }

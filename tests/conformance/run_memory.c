@@ -2,7 +2,9 @@
  * and again on a pass-through "custom" backend built with
  * wabot_storage_new(), which proves the wrapper forwards every operation
  * faithfully. Then memory- and wrapper-specific tests. */
+#include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -432,6 +434,122 @@ START_TEST(test_memory_count_excludes_expired_keys)
     ck_assert_int_eq(wabot_storage_memory_count(s), 1);
     ck_assert_int_eq(wabot_storage_del(s, "keep"), WABOT_OK);
     ck_assert_int_eq(wabot_storage_memory_count(s), 0);
+    wabot_storage_free(s);
+}
+END_TEST
+
+/* The store's keys spread over shards with their own mutexes: batches
+ * still see and write all their keys at once, versions stay unique
+ * store-wide, and the ordered index (shared by the shards) survives
+ * inserts and deletes from several threads while it is scanned. */
+#define SHARD_PAIRS 64
+#define SHARD_ROUNDS 300
+
+typedef struct shard_worker {
+    wabot_storage *s;
+    int id;
+    int errors;
+    uint64_t versions[SHARD_ROUNDS];
+} shard_worker;
+
+static void pair_keys(int i, char a[32], char b[32])
+{
+    snprintf(a, 32, "pair:a%d", i); /* different tags: other shards */
+    snprintf(b, 32, "pair:b%d", i);
+}
+
+/* Writes both keys of a pair with one value, then an indexed key in and
+ * out again, SHARD_ROUNDS times. */
+static void *pair_writer(void *arg)
+{
+    shard_worker *w = arg;
+    for (int r = 0; r < SHARD_ROUNDS; r++) {
+        char a[32], b[32], v[32], ox[48];
+        pair_keys((r * 7 + w->id) % SHARD_PAIRS, a, b);
+        int len = snprintf(v, sizeof v, "w%d-r%d", w->id, r);
+        const char *keys[2] = {a, b}, *vals[2] = {v, v};
+        size_t lens[2] = {(size_t)len, (size_t)len};
+        int64_t ttls[2] = {0, 0};
+        uint64_t vers[2];
+        if (wabot_storage_put_many(w->s, 2, keys, vals, lens, ttls, vers) !=
+                WABOT_OK ||
+            vers[0] == vers[1])
+            w->errors++;
+        w->versions[r] = vers[0];
+        snprintf(ox, sizeof ox, "outbox:w%d:%d", w->id, r);
+        if (wabot_storage_set(w->s, ox, "x", 1, 0, NULL) != WABOT_OK ||
+            (r % 2 == 0 && wabot_storage_del(w->s, ox) != WABOT_OK))
+            w->errors++;
+    }
+    return NULL;
+}
+
+/* Reads pairs (both keys in one get_many) and scans the index. */
+static void *pair_reader(void *arg)
+{
+    shard_worker *w = arg;
+    for (int r = 0; r < SHARD_ROUNDS; r++) {
+        char a[32], b[32];
+        pair_keys(r % SHARD_PAIRS, a, b);
+        const char *keys[2] = {a, b};
+        wabot_storage_items *it = NULL;
+        if (wabot_storage_get_many(w->s, 2, keys, &it) != WABOT_OK) {
+            w->errors++;
+            continue;
+        }
+        const char *va = wabot_storage_items_value(it, 0, NULL);
+        const char *vb = wabot_storage_items_value(it, 1, NULL);
+        if ((va == NULL) != (vb == NULL) ||
+            (va != NULL && strcmp(va, vb) != 0))
+            w->errors++; /* a half-written pair */
+        wabot_storage_items_free(it);
+        if (wabot_storage_scan(w->s, "outbox:", "0", 50, 0, &it) !=
+            WABOT_OK)
+            w->errors++;
+        wabot_storage_items_free(it);
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(test_memory_shards_keep_batches_atomic_and_versions_unique)
+{
+    wabot_storage *s = wabot_storage_memory_new(NULL);
+    shard_worker ws[3];
+    pthread_t th[3];
+    memset(ws, 0, sizeof ws);
+    for (int i = 0; i < 3; i++) {
+        ws[i].s = s;
+        ws[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL,
+                                        i < 2 ? pair_writer : pair_reader,
+                                        &ws[i]),
+                         0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(ws[i].errors, 0);
+    }
+    uint64_t all[2 * SHARD_ROUNDS];
+    memcpy(all, ws[0].versions, sizeof ws[0].versions);
+    memcpy(all + SHARD_ROUNDS, ws[1].versions, sizeof ws[1].versions);
+    qsort(all, 2 * SHARD_ROUNDS, sizeof all[0], cmp_u64);
+    for (int i = 1; i < 2 * SHARD_ROUNDS; i++)
+        ck_assert_uint_ne(all[i], all[i - 1]);
+    /* Each writer left its odd rounds' outbox keys: all in the index. */
+    wabot_storage_items *it = NULL;
+    ck_assert_int_eq(wabot_storage_scan(s, "outbox:", "0", 10000, 0, &it),
+                     WABOT_OK);
+    ck_assert_uint_eq(wabot_storage_items_count(it), SHARD_ROUNDS);
+    ck_assert_str_eq(wabot_storage_items_cursor(it), "0");
+    wabot_storage_items_free(it);
+    ck_assert_int_eq(wabot_storage_memory_count(s),
+                     2 * SHARD_PAIRS + SHARD_ROUNDS);
     wabot_storage_free(s);
 }
 END_TEST
@@ -956,6 +1074,7 @@ int main(void)
     tcase_add_test(tc, test_memory_backend_is_named_memory);
     tcase_add_test(tc, test_memory_count_excludes_expired_keys);
     tcase_add_test(tc, test_memory_count_rejects_other_backends);
+    tcase_add_test(tc, test_memory_shards_keep_batches_atomic_and_versions_unique);
     tcase_add_test(tc, test_memory_key_expires_exactly_at_deadline);
     tcase_add_test(tc, test_memory_huge_ttl_does_not_overflow);
     tcase_add_test(tc, test_memory_sweep_keeps_live_keys_while_dropping_expired);

@@ -7,6 +7,7 @@
 
 #include "testutil.h"
 #include "versioned.h"
+#include "strbuf.h"
 
 START_TEST(test_version_matches_header)
 {
@@ -575,6 +576,81 @@ START_TEST(test_metrics_are_thread_safe)
 }
 END_TEST
 
+START_TEST(test_strbuf_json_str_escapes_specials_and_copies_runs)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_json_str(&b, "plain text \"q\" back\\slash\nnl\ttab\rcr\x01\x1f end \xc3\xa9");
+    ck_assert_str_eq(b.data, "\"plain text \\\"q\\\" back\\\\slash\\nnl\\ttab"
+                             "\\rcr\\u0001\\u001f end \xc3\xa9\"");
+    wb_strbuf_reset(&b);
+    wb_strbuf_json_str(&b, "");
+    wb_strbuf_json_str(&b, NULL);
+    ck_assert_str_eq(b.data, "\"\"\"\"");
+    char longer[200];
+    memset(longer, 'z', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    wb_strbuf_json_str(&b, longer); /* grows past the buffer at once */
+    ck_assert_uint_eq(b.len, 4 + 2 + 199);
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.data[b.len - 1], '"');
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_strbuf_int_prints_like_prid64)
+{
+    const int64_t v[] = {0, 7, -7, 1234567890123, INT64_MAX, INT64_MIN};
+    const char *want = "0 7 -7 1234567890123 9223372036854775807 "
+                       "-9223372036854775808";
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        if (i)
+            wb_strbuf_putc(&b, ' ');
+        wb_strbuf_int(&b, v[i]);
+    }
+    ck_assert_str_eq(b.data, want);
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_strbuf_printf_fits_room_and_grows_past_it)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_printf(&b, "%d:%s", 42, "x"); /* first append: 64 bytes */
+    ck_assert_str_eq(b.data, "42:x");
+    char big[300];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    wb_strbuf_printf(&b, "[%s]", big); /* past the room: formatted twice */
+    ck_assert_uint_eq(b.len, 4 + 2 + 299);
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.data[5], 'a');
+    ck_assert_int_eq(b.data[b.len - 1], ']');
+    wb_strbuf_printf(&b, "%s", ""); /* nothing added, still terminated */
+    ck_assert_uint_eq(strlen(b.data), b.len);
+    ck_assert_int_eq(b.oom, 0);
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_str_join_concatenates_or_refuses_what_does_not_fit)
+{
+    char buf[12];
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, "conv:{", "o", ":", "+1", "}"),
+                     11);
+    ck_assert_str_eq(buf, "conv:{o:+1}");
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, "conv:{", "o", ":", "+12", "}"),
+                     -1); /* 12 bytes need 13 with the NUL */
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(WB_JOIN(buf, sizeof buf, ""), 0);
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(WB_JOIN(buf, 0, "x"), -1);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -599,6 +675,10 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_returned_memory_is_freed_by_the_documented_function);
     tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
     tcase_add_test(tc, test_metrics_are_thread_safe);
+    tcase_add_test(tc, test_strbuf_json_str_escapes_specials_and_copies_runs);
+    tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
+    tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
+    tcase_add_test(tc, test_strbuf_int_prints_like_prid64);
     suite_add_tcase(s, tc);
     return s;
 }

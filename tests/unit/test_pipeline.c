@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inbound.h"
 #include "testutil.h"
 
 static void handle_ok(wabot_ctx *ctx, const char *id, const char *from,
@@ -638,12 +639,31 @@ START_TEST(test_conflicts_beyond_retry_limit_fail_the_turn)
 }
 END_TEST
 
+START_TEST(test_keyword_list_matches_folded_words_whatever_their_first_byte)
+{
+    const char *list = "CANCEL, STOP ,Arr\xc3\xaat,..Basta,2stop,\xc3\x89tat";
+    ck_assert_int_eq(wb_keyword_in_list(list, "stop"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "  Stop!! "), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "arret"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "ARR\xc3\x8aT"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "basta"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "2STOP"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "etat"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "cancel"), 1);
+    ck_assert_int_eq(wb_keyword_in_list(list, "menu"), 0);
+    ck_assert_int_eq(wb_keyword_in_list(list, "sto"), 0);
+    ck_assert_int_eq(wb_keyword_in_list(list, "stopp"), 0);
+    ck_assert_int_eq(wb_keyword_in_list(list, "cancel now"), 0);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
     TCase *tc = tcase_create("pipeline");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_middlewares_run_in_order_around_the_router);
+    tcase_add_test(tc, test_keyword_list_matches_folded_words_whatever_their_first_byte);
     tcase_add_test(tc, test_old_and_new_pipeline_names_build_one_chain);
     tcase_add_test(tc, test_middleware_without_next_ends_the_turn);
     tcase_add_test(tc, test_calling_next_twice_is_a_state_error);

@@ -571,6 +571,73 @@ START_TEST(test_profile_stored_as_json)
 }
 END_TEST
 
+/* An inbound touch of a profile in the one shape touches and opt-outs
+ * leave is read and written without jansson (customer.c, touch_flat):
+ * the bytes are the general path's, and any other shape still goes
+ * through the general path. */
+#define PHONE2 "+15557654321"
+#define FLAT(c, n, l, o)                                                     \
+    SCHEMA_1 "{\"created_ms\":" c ",\"name\":" n ",\"last_inbound_ms\":" l \
+             ",\"opted_out\":" o "}"
+
+START_TEST(test_profile_touch_writes_the_same_bytes_by_either_path)
+{
+    /* PHONE: created (general path), then touched (flat path). */
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 1000, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 2000, NULL),
+                     WABOT_OK);
+    char *raw = raw_get(CUST_KEY, NULL);
+    ck_assert_str_eq(raw, FLAT("1000", "\"Ada\"", "2000", "false"));
+    free(raw);
+    /* PHONE2: the name arrives with the second touch (general path). */
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE2, NULL, 1000, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE2, "Ada", 2000, NULL),
+                     WABOT_OK);
+    raw = raw_get("cust:{" ORG ":" PHONE2 "}", NULL);
+    ck_assert_str_eq(raw, FLAT("1000", "\"Ada\"", "2000", "false"));
+    free(raw);
+}
+END_TEST
+
+START_TEST(test_profile_touch_reads_the_flat_shape_and_only_it)
+{
+    raw_put(CUST_KEY, FLAT("1", "null", "2", "true"));
+    wb_profile p = {0};
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 5, &p),
+                     WABOT_OK);
+    ck_assert_ptr_null(p.name);
+    ck_assert_int_eq(p.opted_out, 1);
+    ck_assert_int_eq(p.last_inbound_ms, 5);
+    wb_profile_clear(E.ctx, &p);
+    char *raw = raw_get(CUST_KEY, NULL);
+    ck_assert_str_eq(raw, FLAT("1", "null", "5", "true"));
+    free(raw);
+    /* Another member order: the general path, which keeps the order. */
+    raw_put(CUST_KEY, SCHEMA_1 "{\"name\":\"Bo\",\"created_ms\":1,"
+                               "\"last_inbound_ms\":5,\"opted_out\":false}");
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Bo", 9, &p),
+                     WABOT_OK);
+    ck_assert_str_eq(p.name, "Bo");
+    ck_assert_int_eq(p.last_inbound_ms, 9);
+    wb_profile_clear(E.ctx, &p);
+    raw = raw_get(CUST_KEY, NULL);
+    ck_assert_str_eq(raw, SCHEMA_1 "{\"name\":\"Bo\",\"created_ms\":1,"
+                                   "\"last_inbound_ms\":9,\"opted_out\":false}");
+    free(raw);
+    /* An escaped name is not flat: decoded, and still compared right. */
+    raw_put(CUST_KEY, FLAT("1", "\"A\\\"b\"", "5", "false"));
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "A\"b", 7, &p),
+                     WABOT_OK);
+    ck_assert_str_eq(p.name, "A\"b");
+    wb_profile_clear(E.ctx, &p);
+    raw = raw_get(CUST_KEY, NULL);
+    ck_assert_str_eq(raw, FLAT("1", "\"A\\\"b\"", "7", "false"));
+    free(raw);
+}
+END_TEST
+
 /* Records written before storage v2 carry no schema marker (schema 0):
  * they still read, upgraded on the way in. A schema-0 conversation may
  * lack "session" or hold null members; schema 1 always has both, and a
@@ -983,6 +1050,8 @@ int main(void)
     tcase_add_test(tc, test_profile_touch_rejects_negative_time);
     tcase_add_test(tc, test_profile_touch_ignores_invalid_utf8_name);
     tcase_add_test(tc, test_profile_stored_as_json);
+    tcase_add_test(tc, test_profile_touch_writes_the_same_bytes_by_either_path);
+    tcase_add_test(tc, test_profile_touch_reads_the_flat_shape_and_only_it);
     tcase_add_test(tc, test_profile_schema_0_value_reads_and_is_rewritten_as_1);
     tcase_add_test(tc, test_profile_has_no_ttl);
     tcase_add_test(tc, test_opted_out_set_creates_profile);
