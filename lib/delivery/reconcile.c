@@ -111,16 +111,23 @@ static int put(wabot_ctx *ctx, const char *key, json_t *rec,
     return rc;
 }
 
-static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
+/* Write o's record (wb_send_record's text) under key. */
+static int put_record(wabot_ctx *ctx, const char *key, int status,
+                      int attempt, const char *provider_id)
 {
     size_t len;
-    char *text = wb_send_record(ctx, WABOT_OK, 0, provider_id, &len);
+    char *text = wb_send_record(ctx, status, attempt, provider_id, &len);
     if (!text)
         return WABOT_ERR_NOMEM;
     int rc = wabot_storage_set(ctx->storage, key, text, len, ttl_of(ctx),
                                NULL);
     free(text);
     return rc;
+}
+
+static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
+{
+    return put_record(ctx, key, WABOT_OK, 0, provider_id);
 }
 
 const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o)
@@ -157,14 +164,7 @@ int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o, int attempt)
     const char *key = wb_send_key(buf, sizeof buf, o);
     if (!key)
         return WABOT_OK; /* no usable id: nothing can be reconciled */
-    size_t len;
-    char *text = wb_send_record(ctx, WB_SEND_SENDING, attempt, NULL, &len);
-    if (!text)
-        return WABOT_ERR_NOMEM;
-    int rc = wabot_storage_set(ctx->storage, key, text, len, ttl_of(ctx),
-                               NULL);
-    free(text);
-    return rc;
+    return put_record(ctx, key, WB_SEND_SENDING, attempt, NULL);
 }
 
 void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,

@@ -579,17 +579,22 @@ static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
         }
         any = 1;
         sl[i].mark = -2; /* going, no record (no usable id) */
-        char key[WB_STORAGE_KEY_MAX + 1], text[96];
+        char key[WB_STORAGE_KEY_MAX + 1];
         if (!wb_send_key(key, sizeof key, sc->o))
+            continue; /* no usable id: sent unrecorded */
+        size_t len = 0;
+        char *text = wb_send_record(ctx, WB_SEND_SENDING,
+                                    wabot_job_attempt(job), NULL, &len);
+        if (!text) { /* no record, no send: given back for later */
+            sl[i].job = NULL;
+            wabot_job_finish(job, send_one(job, WABOT_ERR_NOMEM));
             continue;
-        int w = snprintf(text, sizeof text,
-                         "{\"state\":\"sending\",\"attempt\":%d,"
-                         "\"at_ms\":%lld}",
-                         wabot_job_attempt(job), (long long)wb_now(ctx));
+        }
         t.key_at[nmarks] = op_text_put(&t, key, strlen(key));
-        t.val_at[nmarks] = op_text_put(&t, text, (size_t)w);
-        marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_SET,
-                                         .len = (size_t)w, .ttl_ms = ttl};
+        t.val_at[nmarks] = op_text_put(&t, text, len);
+        free(text);
+        marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_SET, .len = len,
+                                         .ttl_ms = ttl};
         sl[i].mark = (int)nmarks++;
     }
     rc = op_text_resolve(&t, marks, nmarks);
