@@ -111,23 +111,16 @@ static int put(wabot_ctx *ctx, const char *key, json_t *rec,
     return rc;
 }
 
-/* Write o's record (wb_send_record's text) under key. */
-static int put_record(wabot_ctx *ctx, const char *key, int status,
-                      int attempt, const char *provider_id)
+static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
 {
     size_t len;
-    char *text = wb_send_record(ctx, status, attempt, provider_id, &len);
+    char *text = wb_send_record(ctx, WABOT_OK, 0, provider_id, &len);
     if (!text)
         return WABOT_ERR_NOMEM;
     int rc = wabot_storage_set(ctx->storage, key, text, len, ttl_of(ctx),
                                NULL);
     free(text);
     return rc;
-}
-
-static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
-{
-    return put_record(ctx, key, WABOT_OK, 0, provider_id);
 }
 
 const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o)
@@ -156,15 +149,6 @@ char *wb_send_record(wabot_ctx *ctx, int status, int attempt,
 int64_t wb_send_record_ttl(const wabot_ctx *ctx)
 {
     return ttl_of(ctx);
-}
-
-int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o, int attempt)
-{
-    char buf[WB_STORAGE_KEY_MAX + 1];
-    const char *key = wb_send_key(buf, sizeof buf, o);
-    if (!key)
-        return WABOT_OK; /* no usable id: nothing can be reconciled */
-    return put_record(ctx, key, WB_SEND_SENDING, attempt, NULL);
 }
 
 void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
@@ -416,25 +400,5 @@ int wb_send_reconcile_with(wabot_ctx *ctx, const wabot_outbound *o,
                             wait_ms);
     }
     json_decref(r.root);
-    return rc;
-}
-
-int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
-                      int max_attempts, wb_reconcile_verdict *v,
-                      int64_t *wait_ms)
-{
-    *v = WB_RECONCILE_SEND;
-    *wait_ms = 0;
-    if (!wb_send_reconcile_needed(o, attempt, max_attempts))
-        return WABOT_OK;
-    char buf[WB_STORAGE_KEY_MAX + 1];
-    const char *key = wb_send_key(buf, sizeof buf, o);
-    char *val = NULL;
-    size_t len = 0;
-    uint64_t version = 0;
-    int rc = wabot_storage_get(ctx->storage, key, &val, &len, &version);
-    rc = wb_send_reconcile_with(ctx, o, attempt, rc, val, len, version, v,
-                                wait_ms);
-    wabot_free(val);
     return rc;
 }

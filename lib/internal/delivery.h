@@ -84,32 +84,24 @@ typedef enum wb_reconcile_verdict {
                                   came: fail, do not send */
 } wb_reconcile_verdict;
 
-/* Before attempt `attempt` (of max_attempts) of o sends: what became of
- * the earlier one, or of this one when it runs again after timing out as
- * the last. WABOT_OK with *v set, or the storage's status (retry later).
- * Any thread. */
-int wb_send_reconcile(wabot_ctx *ctx, const wabot_outbound *o, int attempt,
-                      int max_attempts, wb_reconcile_verdict *v,
-                      int64_t *wait_ms);
 /* o's request timed out: the provider may have it. Keeps its record as an
  * unknown outcome (counted sends.unknown_outcome once, and
  * sends.timed_out) for the retry to reconcile. Best effort, logged. */
 void wb_send_mark_timed_out(wabot_ctx *ctx, const wabot_outbound *o);
-/* Record, before the request leaves, that o is being sent: WABOT_OK or
- * the storage's status (then do not send). */
-int wb_send_mark_sending(wabot_ctx *ctx, const wabot_outbound *o,
-                         int attempt);
 /* The provider answered: status WABOT_OK (accepted as provider_id) or a
  * failure. Best effort, logged. */
 void wb_send_mark_done(wabot_ctx *ctx, const wabot_outbound *o, int status,
                        const char *provider_id);
-/* The pieces of the above for the batched send path (worker.c): o's
- * record key into buf (NULL when o's id is unusable: nothing recorded);
+/* The pieces the batched send path (worker.c) uses: o's record key into
+ * buf (NULL when o's id is unusable: nothing recorded);
  * a record's text (status WB_SEND_SENDING with attempt, or WABOT_OK with
  * provider_id; malloc'ed, *len set; NULL on out of memory) and its TTL;
- * what a failed write of a "done" record logs; whether attempt needs the
- * earlier attempt's record, and the verdict from that record as read
- * (read_rc: the get's status; val/len/version when WABOT_OK). */
+ * what a failed write of a "done" record logs; whether attempt (of
+ * max_attempts) needs the earlier attempt's record -- or this one's, when
+ * it runs again after timing out as the last -- and what became of that
+ * attempt, from its record as read (read_rc: the get's status;
+ * val/len/version when WABOT_OK): WABOT_OK with *v set, or the storage's
+ * status (retry later). Any thread. */
 #define WB_SEND_SENDING 1
 const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o);
 char *wb_send_record(wabot_ctx *ctx, int status, int attempt,

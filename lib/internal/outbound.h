@@ -71,15 +71,13 @@ typedef struct wb_refusal {
     const char *counter; /* metric to count it under */
     const char *reason;  /* recorded as the job's error */
 } wb_refusal;
-/* Opt-out and the 24-hour window for o, just before it is sent: WABOT_OK
- * to send (o may have become the category's window template), a final
- * refusal (OPTED_OUT, WINDOW_CLOSED) with *why filled, or another
- * negative status when the customer could not be read (try again). */
-int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why);
-/* The same in two steps, for a caller that reads profiles in batches:
- * whether the decision needs the customer's profile at all, then the
- * decision from what the profile says (an absent profile: not opted out,
- * last inbound 0). */
+/* Opt-out and the 24-hour window for o, just before it is sent, in two
+ * steps for a caller that reads profiles in batches (the delivery
+ * worker): whether the decision needs the customer's profile at all,
+ * then the decision from what the profile says (an absent profile: not
+ * opted out, last inbound 0): WABOT_OK to send (o may have become the
+ * category's window template), or a final refusal (OPTED_OUT,
+ * WINDOW_CLOSED) with *why filled. */
 int wb_outbound_admit_needs_profile(wabot_ctx *ctx, const wabot_outbound *o);
 int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
                            int64_t last_inbound_ms, wb_refusal *why);

@@ -98,21 +98,6 @@ int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
     return window_fallback(ctx, o, why);
 }
 
-int wb_outbound_admit(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
-{
-    if (!wb_outbound_admit_needs_profile(ctx, o))
-        return WABOT_OK;
-    wabot_customer *c = NULL;
-    int rc = wabot_customer_get(ctx, wabot_outbound_organization(o),
-                                wabot_outbound_to(o), &c);
-    if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND)
-        return rc; /* storage trouble: retried */
-    int opted_out = c && wabot_customer_opted_out(c);
-    int64_t last = c ? wabot_customer_last_inbound_ms(c) : 0;
-    wabot_customer_free(c);
-    return wb_outbound_admit_with(ctx, o, opted_out, last, why);
-}
-
 int wabot_ctx_set_window_template(wabot_ctx *ctx, wabot_out_category category,
                                   const char *name, const char *language)
 {
