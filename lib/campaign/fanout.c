@@ -15,7 +15,9 @@
 
 #include "campaign_store.h"
 #include "internal/ctx.h"
+#include "internal/delivery.h"
 #include "internal/json_alloc.h"
+#include "internal/module.h"
 #include "internal/options.h"
 #include "json_io.h"
 #include "internal/storage.h"
@@ -575,18 +577,23 @@ static int on_job(wabot_job *job, void *ud)
 /* ------------------------------------------------------------------ */
 /* Progress from the outbound path                                     */
 
-/* The campaign an event's correlation id ("campaign:<id>") names, or
- * NULL. */
-static const char *campaign_of(json_t *ev, const char **org)
+/* The campaign a correlation id ("campaign:<id>") of an organisation's
+ * send names, or NULL. */
+static const char *campaign_id_of(const char *corr, const char *org)
 {
-    const char *corr =
-        json_string_value(json_object_get(ev, "correlation_id"));
     size_t pl = strlen(WB_CAMPAIGN_CORR_PREFIX);
-    *org = json_string_value(json_object_get(ev, "organization"));
-    if (corr == NULL || *org == NULL || **org == '\0' ||
+    if (corr == NULL || org == NULL || *org == '\0' ||
         strncmp(corr, WB_CAMPAIGN_CORR_PREFIX, pl) != 0 || corr[pl] == '\0')
         return NULL;
     return corr + pl;
+}
+
+/* The campaign an event's correlation id names, or NULL. */
+static const char *campaign_of(json_t *ev, const char **org)
+{
+    *org = json_string_value(json_object_get(ev, "organization"));
+    return campaign_id_of(
+        json_string_value(json_object_get(ev, "correlation_id")), *org);
 }
 
 /* Count the event for its campaign: the counter pick names, and the
@@ -608,13 +615,6 @@ static int count_event(wabot_ctx *ctx, const char *json, size_t len,
     return rc;
 }
 
-static const char *pick_sent(json_t *ev, const char **second)
-{
-    (void)ev;
-    *second = NULL;
-    return WB_CN_SENT;
-}
-
 /* A read receipt without a delivered one before it counts both. */
 static const char *pick_status(json_t *ev, const char **second)
 {
@@ -634,12 +634,14 @@ static const char *pick_status(json_t *ev, const char **second)
     return NULL;
 }
 
-static int on_sent(wabot_ctx *ctx, const char *hook, const char *json,
-                   size_t len, void *ud)
+/* "delivery.sent" (wb_sent_event): a send of a campaign counts as sent. */
+static int on_sent(wabot_ctx *ctx, const void *event, void *ud)
 {
-    (void)hook;
     (void)ud;
-    return count_event(ctx, json, len, pick_sent);
+    const wb_sent_event *ev = event;
+    const char *id = campaign_id_of(ev->correlation_id, ev->organization);
+    return id ? wb_campaign_count(ctx, ev->organization, id, WB_CN_SENT, 1)
+              : WABOT_OK;
 }
 
 static int on_status(wabot_ctx *ctx, const char *hook, const char *json,
@@ -659,7 +661,7 @@ int wb_campaign_fanout_register(wabot_module *m)
         return rc;
     /* Without the delivery or receipts module (a host may leave them out)
      * those counts stay 0. */
-    rc = wabot_hook_subscribe(ctx, "delivery.sent", on_sent, NULL, NULL);
+    rc = wb_hook_subscribe_event(ctx, "delivery.sent", on_sent, NULL);
     if (rc == WABOT_OK || rc == WABOT_ERR_NOT_FOUND)
         rc = wabot_hook_subscribe(ctx, "receipts.status", on_status, NULL,
                                   NULL);

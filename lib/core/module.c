@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "module.h"
+#include "strbuf.h"
 #include "options.h"
 
 struct wabot_module {
@@ -19,9 +20,12 @@ struct wabot_module {
     int created;
 };
 
+/* A subscriber: the host's (fn, JSON events) or the library's own
+ * (event_fn, the emitter's C event as is). */
 typedef struct hook_sub {
     char *hook;
     wabot_hook_fn fn;
+    wb_hook_event_fn event_fn;
     void *ud;
     wabot_destroy_fn destroy;
 } hook_sub;
@@ -289,13 +293,8 @@ static const wabot_module *hook_owner(const wabot_ctx *ctx, const char *hook)
     return NULL;
 }
 
-int wabot_hook_subscribe(wabot_ctx *ctx, const char *hook, wabot_hook_fn fn,
-                         void *ud, wabot_destroy_fn destroy)
+static int add_sub(wabot_ctx *ctx, const char *hook, hook_sub sub)
 {
-    if (!ctx || !ctx->modules)
-        return WABOT_ERR_INVAL;
-    if (!hook || !fn)
-        return wb_error(ctx, WABOT_ERR_INVAL, "hook and fn must not be NULL");
     if (!hook_owner(ctx, hook))
         return wb_error(ctx, WABOT_ERR_NOT_FOUND,
                         "no module declares hook \"%s\"", hook);
@@ -308,8 +307,27 @@ int wabot_hook_subscribe(wabot_ctx *ctx, const char *hook, wabot_hook_fn fn,
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     }
     r->subs = items;
-    r->subs[r->n_subs++] = (hook_sub){copy, fn, ud, destroy};
+    sub.hook = copy;
+    r->subs[r->n_subs++] = sub;
     return WABOT_OK;
+}
+
+int wabot_hook_subscribe(wabot_ctx *ctx, const char *hook, wabot_hook_fn fn,
+                         void *ud, wabot_destroy_fn destroy)
+{
+    if (!ctx || !ctx->modules)
+        return WABOT_ERR_INVAL;
+    if (!hook || !fn)
+        return wb_error(ctx, WABOT_ERR_INVAL, "hook and fn must not be NULL");
+    return add_sub(ctx, hook, (hook_sub){NULL, fn, NULL, ud, destroy});
+}
+
+int wb_hook_subscribe_event(wabot_ctx *ctx, const char *hook,
+                            wb_hook_event_fn fn, void *ud)
+{
+    if (!ctx || !ctx->modules || !hook || !fn)
+        return WABOT_ERR_INVAL;
+    return add_sub(ctx, hook, (hook_sub){NULL, NULL, fn, ud, NULL});
 }
 
 static int declares(const wabot_module *m, const char *name)
@@ -318,6 +336,12 @@ static int declares(const wabot_module *m, const char *name)
         if (strcmp(*h, name) == 0)
             return 1;
     return 0;
+}
+
+static void full_name(char *full, size_t n, const wabot_module *m,
+                      const char *name)
+{
+    snprintf(full, n, "%s.%s", m->def->name, name);
 }
 
 int wabot_hook_emit(wabot_module *m, const char *name, const char *json,
@@ -337,17 +361,50 @@ int wabot_hook_emit(wabot_module *m, const char *name, const char *json,
                         "JSON: %s", m->def->name, name, err.text);
     json_decref(doc);
     char full[160];
-    snprintf(full, sizeof full, "%s.%s", m->def->name, name);
+    full_name(full, sizeof full, m, name);
     int first = WABOT_OK;
     const wb_modules *r = ctx->modules;
     for (size_t i = 0; i < r->n_subs; i++) {
-        if (strcmp(r->subs[i].hook, full) != 0)
+        if (strcmp(r->subs[i].hook, full) != 0 || !r->subs[i].fn)
             continue;
         int rc = r->subs[i].fn(ctx, full, json ? json : "", len,
                                r->subs[i].ud);
         if (rc < 0 && first == WABOT_OK)
             first = rc;
     }
+    return first;
+}
+
+/* The library's own emitters: its subscribers get the event as is, the
+ * host's its JSON, built once and only when one of them listens (the
+ * JSON is the library's own, valid by construction). */
+int wb_hook_emit_event(wabot_module *m, const char *name, const void *ev,
+                       wb_hook_json_fn to_json)
+{
+    wabot_ctx *ctx = m->ctx;
+    char full[160];
+    full_name(full, sizeof full, m, name);
+    wb_strbuf json;
+    wb_strbuf_init(&json, &ctx->alloc);
+    int first = WABOT_OK, built = 0;
+    const wb_modules *r = ctx->modules;
+    for (size_t i = 0; i < r->n_subs; i++) {
+        const hook_sub *sub = &r->subs[i];
+        if (strcmp(sub->hook, full) != 0)
+            continue;
+        int rc;
+        if (sub->event_fn) {
+            rc = sub->event_fn(ctx, ev, sub->ud);
+        } else {
+            if (!built++)
+                to_json(ev, &json);
+            rc = json.oom ? WABOT_ERR_NOMEM
+                          : sub->fn(ctx, full, json.data, json.len, sub->ud);
+        }
+        if (rc < 0 && first == WABOT_OK)
+            first = rc;
+    }
+    wb_strbuf_free(&json);
     return first;
 }
 

@@ -143,6 +143,14 @@ void wb_strbuf_json_str(wb_strbuf *b, const char *s)
     wb_strbuf_putc(b, '"');
 }
 
+void wb_strbuf_json_str_or_null(wb_strbuf *b, const char *s)
+{
+    if (s != NULL)
+        wb_strbuf_json_str(b, s);
+    else
+        wb_strbuf_puts(b, "null");
+}
+
 void wb_strbuf_reset(wb_strbuf *b)
 {
     b->len = 0;

@@ -15,6 +15,7 @@
 #include "json_alloc.h"
 #include "message.h"
 #include "metrics.h"
+#include "module.h"
 #include "outbound.h"
 #include "runtime.h"
 #include "state.h"
@@ -66,29 +67,41 @@ static int refuse(wabot_job *job, int status, const char *counter,
     return status;
 }
 
+static void sent_json(const void *event, wb_strbuf *b)
+{
+    const wb_sent_event *ev = event;
+    wb_strbuf_puts(b, "{\"outbound_id\":");
+    wb_strbuf_json_str(b, ev->outbound_id);
+    wb_strbuf_puts(b, ",\"provider_id\":");
+    wb_strbuf_json_str(b, ev->provider_id);
+    wb_strbuf_puts(b, ",\"to\":");
+    wb_strbuf_json_str(b, ev->to);
+    wb_strbuf_puts(b, ",\"organization\":");
+    wb_strbuf_json_str_or_null(b, ev->organization);
+    wb_strbuf_puts(b, ",\"correlation_id\":");
+    wb_strbuf_json_str_or_null(b, ev->correlation_id);
+    wb_strbuf_puts(b, ",\"provider\":");
+    wb_strbuf_json_str(b, wabot_provider_name(ev->provider));
+    wb_strbuf_putc(b, '}');
+}
+
 /* Tell the subscribers of "delivery.sent" (the receipts module records
- * the send for the status callbacks to find) -- built only when someone
- * listens. */
+ * the send for the status callbacks to find): the library's own get the
+ * event as is, the host's its JSON (sent_json), built only for them. */
 static void emit_sent(wb_delivery *d, const wabot_outbound *o,
                       const char *provider_id)
 {
-    if (wabot_hook_subscriber_count(d->ctx, "delivery.sent") == 0)
-        return;
-    json_t *ev = json_pack(
-        "{s:s,s:s,s:s?,s:s?,s:s?,s:s}", "outbound_id", wabot_outbound_id(o),
-        "provider_id", provider_id, "to", wabot_outbound_to(o),
-        "organization", wabot_outbound_organization(o), "correlation_id",
-        wabot_outbound_correlation_id(o), "provider",
-        wabot_provider_name(wabot_outbound_provider(o)));
-    char *json = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    int rc = json ? wabot_hook_emit(d->module, "sent", json, strlen(json))
-                  : WABOT_ERR_NOMEM;
+    wb_sent_event ev = {wabot_outbound_id(o),
+                        provider_id,
+                        wabot_outbound_to(o),
+                        wabot_outbound_organization(o),
+                        wabot_outbound_correlation_id(o),
+                        wabot_outbound_provider(o)};
+    int rc = wb_hook_emit_event(d->module, "sent", &ev, sent_json);
     if (rc < 0)
         wb_log(d->ctx, WABOT_LOG_WARN, "delivery",
                "send of %s as %s: a delivery.sent subscriber failed: %s",
                wabot_outbound_id(o), provider_id, wabot_strerror(rc));
-    wb_json_free(json); /* json_dumps output */
 }
 
 /* The request timed out: it may have reached the provider, so it is not

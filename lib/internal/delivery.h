@@ -16,6 +16,20 @@
 
 extern const wabot_module_def wb_delivery_module;
 
+/* The event of the hook "delivery.sent" (the provider accepted a send) as
+ * the library's own subscribers get it (wb_hook_subscribe_event): valid
+ * during the call only. The host's subscribers get it as JSON, these
+ * members by name (`organization`, `correlation_id` null when NULL;
+ * `provider` by wabot_provider_name). */
+typedef struct wb_sent_event {
+    const char *outbound_id;
+    const char *provider_id;
+    const char *to;
+    const char *organization;   /* may be NULL */
+    const char *correlation_id; /* may be NULL */
+    wabot_provider provider;
+} wb_sent_event;
+
 typedef struct wb_breaker_slot {
     const wabot_transport *transport;
     wabot_breaker *breaker;

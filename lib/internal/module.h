@@ -41,4 +41,21 @@ void wb_modules_destroy(wabot_ctx *ctx);
 /* Destroy, then release the registry and the hook subscriptions. */
 void wb_modules_free(wabot_ctx *ctx);
 
+/* Hooks between the library's own modules, without a JSON round trip per
+ * event (a send's "delivery.sent" is on the hot path). A subscriber added
+ * with wb_hook_subscribe_event gets the emitter's C event (its type is
+ * the hook's contract, documented by the emitter) and counts as one of
+ * the hook's subscribers. wb_hook_emit_event calls those with `ev` and
+ * the host's JSON subscribers with to_json(ev) appended to a buffer,
+ * built once and only if one listens; subscribers run in subscription
+ * order, all of them even if one fails; returns WABOT_OK or the first
+ * error. `name` is a hook m declares (not checked: the library's own). */
+struct wb_strbuf;
+typedef int (*wb_hook_event_fn)(wabot_ctx *ctx, const void *ev, void *ud);
+typedef void (*wb_hook_json_fn)(const void *ev, struct wb_strbuf *out);
+int wb_hook_subscribe_event(wabot_ctx *ctx, const char *hook,
+                            wb_hook_event_fn fn, void *ud);
+int wb_hook_emit_event(wabot_module *m, const char *name, const void *ev,
+                       wb_hook_json_fn to_json);
+
 #endif

@@ -26,6 +26,8 @@ void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap);
 void wb_strbuf_int(wb_strbuf *b, int64_t v);
 /* Append s as a JSON string literal (with quotes, escaped). */
 void wb_strbuf_json_str(wb_strbuf *b, const char *s);
+/* The same, or null when s is NULL (jansson's "s?"). */
+void wb_strbuf_json_str_or_null(wb_strbuf *b, const char *s);
 void wb_strbuf_reset(wb_strbuf *b);
 /* Give up ownership of the data (never NULL unless oom: "" if empty);
  * the buffer is reset. Returns NULL if any append failed. */

@@ -18,6 +18,7 @@
 #include "internal/delivery.h"
 #include "internal/json_alloc.h"
 #include "internal/message.h"
+#include "internal/module.h"
 #include "internal/metrics.h"
 #include "internal/receipts.h"
 #include "internal/state.h"
@@ -187,36 +188,39 @@ static void rec_decode(const char *val, size_t len, rec *r)
     json_decref(root);
 }
 
-static int dump_cb(const char *buf, size_t size, void *data)
+static void put_field(wb_strbuf *b, const char *name, const char *val)
 {
-    wb_strbuf_append(data, buf, size);
-    return 0;
+    wb_strbuf_putc(b, ',');
+    wb_strbuf_json_str(b, name);
+    wb_strbuf_putc(b, ':');
+    wb_strbuf_json_str_or_null(b, val);
 }
 
-/* Compact JSON (libc memory), NULL on out of memory. */
+/* Compact JSON (libc memory), NULL on out of memory. Written directly:
+ * one record per send on the hot path (what rec_decode reads). */
 static char *rec_encode(const rec *r, size_t *len)
 {
-    json_t *seen = json_array();
-    for (size_t i = 1; seen != NULL && i < N_STATES; i++)
-        if (r->seen & (1u << i))
-            json_array_append_new(seen, json_string(state_names[i]));
-    json_t *root = json_pack(
-        "{s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:I,s:o}", "state",
-        wabot_delivery_state_name(r->state), "code", r->code, "outbound_id",
-        r->outbound_id, "to", r->to, "org", r->org, "correlation_id",
-        r->correlation_id, "provider",
-        wabot_provider_name(r->provider), "updated_ms",
-        (json_int_t)r->updated_ms, "seen", seen);
-    if (root == NULL)
-        return NULL;
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
-    int rc = json_dump_callback(root, dump_cb, &b, JSON_COMPACT);
-    json_decref(root);
-    if (rc != 0) {
-        wb_strbuf_free(&b);
-        return NULL;
-    }
+    wb_strbuf_puts(&b, "{\"state\":");
+    wb_strbuf_json_str(&b, wabot_delivery_state_name(r->state));
+    put_field(&b, "code", r->code);
+    put_field(&b, "outbound_id", r->outbound_id);
+    put_field(&b, "to", r->to);
+    put_field(&b, "org", r->org);
+    put_field(&b, "correlation_id", r->correlation_id);
+    put_field(&b, "provider", wabot_provider_name(r->provider));
+    wb_strbuf_puts(&b, ",\"updated_ms\":");
+    wb_strbuf_int(&b, r->updated_ms);
+    wb_strbuf_puts(&b, ",\"seen\":[");
+    const char *sep = "";
+    for (size_t i = 1; i < N_STATES; i++)
+        if (r->seen & (1u << i)) {
+            wb_strbuf_puts(&b, sep);
+            wb_strbuf_json_str(&b, state_names[i]);
+            sep = ",";
+        }
+    wb_strbuf_puts(&b, "]}");
     *len = b.len;
     return wb_strbuf_take(&b);
 }
@@ -357,26 +361,18 @@ void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
 /* The receipts module's subscriber of "delivery.sent" (the event's
  * fields: lib/delivery/worker.c): recorded on the loop's next pass with
  * the other sends of that pass (wb_receipt_sent_many). */
-static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
-                            const char *json, size_t len, void *ud)
+static int on_delivery_sent(wabot_ctx *ctx, const void *event, void *ud)
 {
-    (void)hook;
     (void)ud;
-    json_t *ev = json_loadb(json, len, 0, NULL);
-    if (ev == NULL)
-        return WABOT_ERR_PARSE;
-    const char *pid = json_string_value(json_object_get(ev, "provider_id"));
-    const char *oid = json_string_value(json_object_get(ev, "outbound_id"));
+    const wb_sent_event *ev = event;
     wb_receipt_write w = {
         .kind = WB_RECEIPT_SENT,
-        .provider_id = (char *)(pid ? pid : ""),
-        .outbound_id = (char *)(oid ? oid : ""),
-        .to = (char *)json_string_value(json_object_get(ev, "to")),
-        .org = (char *)json_string_value(json_object_get(ev, "organization")),
-        .correlation_id =
-            (char *)json_string_value(json_object_get(ev, "correlation_id")),
-        .provider = provider_by_name(
-            json_string_value(json_object_get(ev, "provider"))),
+        .provider_id = (char *)(ev->provider_id ? ev->provider_id : ""),
+        .outbound_id = (char *)(ev->outbound_id ? ev->outbound_id : ""),
+        .to = (char *)ev->to,
+        .org = (char *)ev->organization,
+        .correlation_id = (char *)ev->correlation_id,
+        .provider = ev->provider,
         .at_ms = wb_now(ctx)};
     wb_receipt_retry *q = wb_receipt_retry_of(ctx);
     if (q != NULL) {
@@ -386,7 +382,6 @@ static int on_delivery_sent(wabot_ctx *ctx, const char *hook,
                       w.provider, 0};
         record_sent(ctx, &a, w.provider_id);
     }
-    json_decref(ev);
     return WABOT_OK;
 }
 
@@ -469,8 +464,8 @@ static int receipts_create(wabot_module *m, void *ud)
     if (!q)
         return WABOT_ERR_NOMEM;
     wabot_module_set_data(m, q);
-    return wabot_hook_subscribe(ctx, "delivery.sent", on_delivery_sent, NULL,
-                                NULL);
+    return wb_hook_subscribe_event(ctx, "delivery.sent", on_delivery_sent,
+                                   NULL);
 }
 
 static void receipts_destroy(wabot_module *m, void *ud)

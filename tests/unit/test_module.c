@@ -669,6 +669,15 @@ START_TEST(test_delivery_sent_event_reaches_receipts_and_host_subscribers)
                   seen);
     ck_assert_msg(strstr(seen, "\"to\":\"+15550002222\"") != NULL, "%s",
                   seen);
+    /* The host's subscriber gets valid JSON with every field, though the
+     * library's own subscribers take the event without JSON. */
+    json_t *ev = json_loads(seen, 0, NULL);
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_int_gt(strlen(json_string_value(json_object_get(ev, "outbound_id"))), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(ev, "provider")),
+                     wabot_provider_name(WABOT_PROVIDER_TEST));
+    ck_assert_ptr_nonnull(json_object_get(ev, "correlation_id"));
+    json_decref(ev);
     /* The receipts module recorded the send under the provider id. */
     wabot_delivery *d = NULL;
     ck_assert_int_eq(wabot_delivery_get(e.ctx, "rec-1", &d), WABOT_OK);

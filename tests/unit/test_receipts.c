@@ -131,6 +131,28 @@ START_TEST(test_send_is_recorded_and_readable)
 }
 END_TEST
 
+/* The record is JSON written by hand (the hot path): text that needs
+ * escaping reads back as it was, and a status moves it forward intact. */
+START_TEST(test_record_fields_that_need_escaping_read_back_unchanged)
+{
+    wabot_outbound *o = outbound("SMin:\"q\"\\r1", "+14155550100");
+    free(o->organization);
+    o->organization = strdup("acme \"west\"\t\u00e9");
+    free(o->correlation_id);
+    o->correlation_id = strdup("corr\x01\n{}");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    twilio_status("delivered", NULL);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:\"q\"\\r1");
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme \"west\"\t\u00e9");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), "corr\x01\n{}");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    wabot_delivery_free(d);
+}
+END_TEST
+
 START_TEST(test_twilio_receipts_move_forward_in_order)
 {
     wabot_outbound *o = outbound("SMin:r0", "+14155550100");
@@ -446,6 +468,8 @@ static Suite *receipts_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_send_is_recorded_and_readable);
     tcase_add_test(tc, test_twilio_receipts_move_forward_in_order);
+    tcase_add_test(tc,
+                   test_record_fields_that_need_escaping_read_back_unchanged);
     tcase_add_test(tc, test_receipts_out_of_order_end_in_the_right_state);
     tcase_add_test(tc, test_duplicate_receipt_changes_nothing);
     tcase_add_test(tc, test_unknown_id_is_recorded_and_counted);
