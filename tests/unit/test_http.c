@@ -127,6 +127,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
     }
     if (strcmp(url, "/echo") == 0)
         return answer_echo(c, method, u);
+    if (strcmp(url, "/query") == 0) { /* answers its ?n= */
+        const char *n =
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+        return reply(c, 200, n ? n : "", n ? strlen(n) : 0, NULL);
+    }
     if (strcmp(url, "/status/503") == 0) {
         const char *h[] = {"Retry-After", "7", NULL};
         return reply(c, 503, "busy", 4, h);
@@ -519,6 +524,47 @@ START_TEST(test_200_concurrent_requests_complete_once_over_few_connections)
      * once may add some, never past the cap). */
     ck_assert_int_le(__atomic_load_n(&server.connections, __ATOMIC_SEQ_CST),
                      WB_HTTP_MAX_HOST_CONNECTIONS);
+}
+END_TEST
+
+/* The client keeps a few parsed URLs for reuse: more distinct URLs in
+ * flight at once than it keeps, and the same ones again, each request
+ * still goes to its own URL. */
+START_TEST(test_each_request_reaches_its_own_url_past_the_parsed_url_cache)
+{
+    enum { N = 40 };
+    result res[N];
+    memset(res, 0, sizeof res);
+    int done = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            char path[32];
+            /* Round 0: 20 URLs twice each; round 1: 40 distinct. */
+            snprintf(path, sizeof path, "/query?n=%d",
+                     round == 0 ? i % 20 : 100 + i);
+            result_free(&res[i]);
+            memset(&res[i], 0, sizeof res[i]);
+            ck_assert_int_eq(get(ctx, path, 20000, &res[i]), WABOT_OK);
+        }
+        ck_assert_uint_eq(wb_http_in_flight(ctx), N);
+        int64_t end = mono_ms() + 30000;
+        for (done = 0; done < N && mono_ms() < end;) {
+            ck_assert_int_ge(wabot_ctx_poll(ctx, 50), 0);
+            done = 0;
+            for (int i = 0; i < N; i++)
+                done += res[i].calls;
+        }
+        ck_assert_int_eq(done, N);
+        for (int i = 0; i < N; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "%d", round == 0 ? i % 20 : 100 + i);
+            ck_assert_int_eq(res[i].calls, 1);
+            ck_assert_int_eq(res[i].code, 200);
+            ck_assert_str_eq(res[i].body, want);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        result_free(&res[i]);
 }
 END_TEST
 
@@ -1163,6 +1209,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_dropped_connection_after_the_request_is_an_unknown_outcome);
     tcase_add_test(tc, test_response_body_over_4mib_fails);
     tcase_add_test(tc, test_200_concurrent_requests_complete_once_over_few_connections);
+    tcase_add_test(tc, test_each_request_reaches_its_own_url_past_the_parsed_url_cache);
     tcase_add_test(tc, test_slow_http1_host_gets_parallel_connections_up_to_the_cap);
     tcase_add_test(tc, test_host_connections_option_caps_the_pool_per_host);
     tcase_add_test(tc, test_done_callback_can_start_another_request);
