@@ -72,6 +72,10 @@ int wb_outbound_add_param(wabot_outbound *o, const char *param);
  * message (or on NOMEM). */
 wabot_outbound *wb_outbound_from_json(const wabot_allocator *a,
                                       const char *json, size_t len);
+/* The same through a jansson tree only (what wb_outbound_from_json gives
+ * for any text, by a scan when it can): for the tests that compare. */
+wabot_outbound *wb_outbound_from_json_tree(const wabot_allocator *a,
+                                           const char *json, size_t len);
 /* Deep copy with allocator a. NULL on NOMEM. */
 wabot_outbound *wb_outbound_dup(const wabot_allocator *a,
                                 const wabot_outbound *o);
