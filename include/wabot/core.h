@@ -235,7 +235,7 @@ typedef enum wabot_option {
     WABOT_OPT_RECEIPT_TTL_MS = 142,    /**< how long delivery states are kept, default 7 days */
     /* The outbound backlog bound (doc/performance.md, "Backpressure") */
     WABOT_OPT_OUTBOUND_BACKLOG_MAX = 160, /**< replies queued or sending above which webhooks carrying messages are held back, default 20000; 0 = unbounded */
-    WABOT_OPT_OUTBOUND_BACKLOG_POLICY = 161, /**< wabot_backlog_policy when the backlog is full, default WABOT_BACKLOG_REJECT */
+    WABOT_OPT_OUTBOUND_BACKLOG_POLICY = 161, /**< wabot_backlog_policy when the backlog is full, default WABOT_BACKLOG_WAIT (REJECT before; CHANGELOG) */
     WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS = 162, /**< WABOT_BACKLOG_WAIT: longest hold of a webhook, default 1000 */
     WABOT_OPT_HTTP_HOST_CONNECTIONS = 163, /**< connections per provider host in the send pool, default 16 */
     /* Sends whose outcome is unknown after a crash (doc/reliability.md) */
@@ -251,10 +251,11 @@ typedef enum wabot_option {
  * Append-only.
  */
 typedef enum wabot_backlog_policy {
-    /** 503 with Retry-After at once (the default) */
+    /** 503 with Retry-After at once */
     WABOT_BACKLOG_REJECT = 0,
     /** hold the HTTP thread until the backlog drops below the bound, at
-     *  most WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, then 503 as REJECT */
+     *  most WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, then 503 as REJECT (the
+     *  default) */
     WABOT_BACKLOG_WAIT = 1
 } wabot_backlog_policy;
 

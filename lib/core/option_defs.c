@@ -233,9 +233,10 @@ const wb_builtin_option wb_builtin_options[] = {
         "held back (0 = unbounded)", NULL),
     {WABOT_OPT_OUTBOUND_BACKLOG_POLICY, "OUTBOUND_BACKLOG_POLICY", "outbound",
      offsetof(wb_config, outbound_backlog_policy), WABOT_OPTION_ENUM, 0,
-     WABOT_BACKLOG_REJECT, WABOT_BACKLOG_REJECT, WABOT_BACKLOG_WAIT, NULL,
-     "backlog full: reject (503 + Retry-After, the provider redelivers) or "
-     "wait (up to outbound_backlog_wait_ms, then 503)", NULL,
+     WABOT_BACKLOG_WAIT, WABOT_BACKLOG_REJECT, WABOT_BACKLOG_WAIT, NULL,
+     "backlog full: wait (hold the webhook up to outbound_backlog_wait_ms "
+     "while the queue drains, then 503) or reject (503 + Retry-After at "
+     "once, the provider redelivers)", NULL,
      backlog_policies, NULL},
     NUM(WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, "outbound",
         outbound_backlog_wait_ms, DUR, 0, 1 * SEC, 0, 60 * SEC,

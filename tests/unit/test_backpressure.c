@@ -3,6 +3,8 @@
  * replies is answered 503 with Retry-After and nothing of it is handled,
  * so the provider's redelivery loses nothing and duplicates nothing. */
 #include <check.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,9 +173,70 @@ START_TEST(test_wait_policy_answers_503_when_backlog_stays_full)
 }
 END_TEST
 
+/* The default policy, "wait": a webhook that finds the backlog full is
+ * held on its HTTP thread while the loop thread drains the queue, then
+ * handled (200), not refused -- Twilio redelivers a refused webhook only
+ * when told to. */
+typedef struct poster {
+    wabot_ctx *ctx;
+    int status;
+} poster;
+
+static void *post_second(void *arg)
+{
+    poster *p = arg;
+    p->status = post(p->ctx, 2);
+    return NULL;
+}
+
+START_TEST(test_default_policy_holds_the_webhook_until_the_loop_drains)
+{
+    tu_env e;
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_MAX, 1),
+                     WABOT_OK);
+    tu_env_init_opts(&e, o);
+    wabot_options_free(o);
+    ck_assert_int_eq(wabot_route_fallback(e.ctx, NULL, echo, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(post(e.ctx, 1), 200); /* the backlog is now full */
+    poster p = {e.ctx, 0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_second, &p), 0);
+    /* Wait (real time, generous) until the second webhook is held. */
+    for (int i = 0; i < 10000 &&
+                    wabot_metrics_counter(e.ctx, "outbound.backlog_waits") == 0;
+         i++) {
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.backlog_waits"),
+                     1);
+    tu_drain(e.ctx); /* the reply to the first leaves: room */
+    pthread_join(th, NULL);
+    ck_assert_int_eq(p.status, 200);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "webhook.rejected.overloaded"), 0);
+    tu_env_free(&e);
+}
+END_TEST
+
 START_TEST(test_backlog_policy_is_set_by_name)
 {
     wabot_options *o = wabot_options_new();
+    int64_t def = -1;
+    ck_assert_int_eq(
+        wabot_options_get_int(o, WABOT_OPT_OUTBOUND_BACKLOG_POLICY, &def),
+        WABOT_OK);
+    ck_assert_int_eq(def, WABOT_BACKLOG_WAIT);
+    ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "reject"),
+                     WABOT_OK);
     ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "wait"),
                      WABOT_OK);
     int64_t v = -1;
@@ -193,6 +256,8 @@ static Suite *suite(void)
     TCase *tc = tcase_create("backlog");
     tcase_add_test(tc,
                    test_flood_past_backlog_bound_delivers_every_accepted_reply_once);
+    tcase_add_test(tc,
+                   test_default_policy_holds_the_webhook_until_the_loop_drains);
     tcase_add_test(tc, test_backlog_bound_zero_admits_everything);
     tcase_add_test(tc, test_status_callbacks_pass_while_backlog_is_full);
     tcase_add_test(tc, test_wait_policy_answers_503_when_backlog_stays_full);
