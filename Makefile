@@ -49,7 +49,8 @@ check-quick: build
 #   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="status signature"
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= twilio meta status signature routes template commerce admin
+FUZZ_TARGETS ?= twilio meta status signature routes template commerce admin \
+                outbound
 
 fuzz: deps
 	@test -f $(FUZZ_BUILD)/build.ninja || \
@@ -61,6 +62,7 @@ fuzz: deps
 	    status) bin=fuzz_status_callback ;; signature) bin=fuzz_signature ;; \
 	    routes) bin=fuzz_http_routes ;; template) bin=fuzz_template ;; \
 	    commerce) bin=fuzz_commerce ;; admin) bin=fuzz_admin ;; \
+	    outbound) bin=fuzz_outbound_payload ;; \
 	    *) echo "fuzz: unknown target $$t"; exit 2 ;; \
 	  esac; \
 	  ninja -C $(FUZZ_BUILD) tests/fuzz/$$bin >/dev/null; \

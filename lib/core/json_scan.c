@@ -85,12 +85,23 @@ static size_t unicode_escape(const unsigned char *p, const unsigned char *end,
     return 10;
 }
 
+/* Printable ASCII but the quote and the backslash: stands for itself
+ * inside a string (the common case, checked first). */
+static int plain(unsigned c)
+{
+    return c - 0x20u < 0x60u && c != '"' && c != '\\';
+}
+
 int wb_jscan_string(wb_jscan *s, const unsigned char **start, size_t *len,
                     int *escaped)
 {
     const unsigned char *b = ++s->p;
     *escaped = 0;
     while (s->p < s->end) {
+        if (plain(*s->p)) {
+            s->p++;
+            continue;
+        }
         unsigned c = *s->p;
         if (c == '"') {
             *start = b;
