@@ -419,10 +419,13 @@ static int build_headers(wb_xfer *x, const wabot_http_request *req)
         const char *value = wabot_http_request_header_value(req, i);
         has_expect |= strcasecmp(name, "Expect") == 0;
         wb_strbuf_reset(&line);
-        if (*value)
-            wb_strbuf_printf(&line, "%s: %s", name, value);
-        else
-            wb_strbuf_printf(&line, "%s;", name);
+        wb_strbuf_puts(&line, name);
+        if (*value) {
+            wb_strbuf_append(&line, ": ", 2);
+            wb_strbuf_puts(&line, value);
+        } else {
+            wb_strbuf_putc(&line, ';'); /* curl's way to send it empty */
+        }
         struct curl_slist *s =
             line.oom ? NULL : curl_slist_append(x->slist, line.data);
         if (!s) {
