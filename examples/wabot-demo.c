@@ -750,7 +750,11 @@ static void find_server(int argc, char **argv, char *path, size_t size)
         slash[1] = '\0';
     else
         self[0] = '\0';
-    snprintf(path, size, "%s%swabot-server", self, self[0] ? "" : "./");
+    /* A path too long for the buffer leaves "" (exec then fails with a
+     * clear message) instead of a truncated path to something else. */
+    int w = snprintf(path, size, "%swabot-server", self[0] ? self : "./");
+    if (w < 0 || (size_t)w >= size)
+        path[0] = '\0';
 }
 
 static int run_demo(const char *server_path, child *ch, tally *t)
