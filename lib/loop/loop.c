@@ -165,15 +165,23 @@ static void warn_unfinished(wabot_ctx *ctx, wb_runtime *rt)
         if (wabot_scheduler_counts(rt->sched, rt->queues[i].name, c,
                                    WABOT_JOB_STATE_COUNT) != WABOT_OK)
             continue;
-        int64_t n = c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] +
-                    c[WABOT_JOB_ACTIVE];
-        if (n > 0)
+        int64_t due = c[WABOT_JOB_WAITING] + c[WABOT_JOB_ACTIVE];
+        int64_t later = c[WABOT_JOB_DELAYED];
+        if (due > 0)
             wb_log(ctx, WABOT_LOG_WARN, "jobs",
                    "%lld job(s) of queue %s were never run and are lost with "
                    "the context: drive the loop (wabot_ctx_run_until_idle) "
                    "before wabot_ctx_free",
-                   (long long)n, rt->queues[i].name);
-        lost += n;
+                   (long long)due, rt->queues[i].name);
+        /* Due later (a reminder next week): no loop would have run them
+         * by now; what loses them is a scheduler kept in memory. */
+        if (later > 0)
+            wb_log(ctx, WABOT_LOG_WARN, "jobs",
+                   "%lld job(s) of queue %s scheduled for later were never "
+                   "run and are lost with the context: the memory scheduler "
+                   "keeps nothing across a restart (a Redis scheduler does)",
+                   (long long)later, rt->queues[i].name);
+        lost += due + later;
     }
     if (lost > 0)
         wb_count(ctx, "jobs.lost_at_free", lost);

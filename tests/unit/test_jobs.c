@@ -727,6 +727,28 @@ START_TEST(test_free_with_unrun_jobs_warns)
                      WABOT_OK);
     wabot_ctx_free(ctx);
     ck_assert_ptr_nonnull(strstr(warned, "1 job(s) of queue later"));
+    ck_assert_ptr_nonnull(strstr(warned, "wabot_ctx_run_until_idle"));
+
+    /* A job due next week: the loop could not have run it; the warning
+     * says what loses it (the scheduler in memory), not "drive the loop". */
+    warned[0] = '\0';
+    o = wabot_options_new();
+    wabot_options_set_log(o, keep_warnings, warned);
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    ck_assert_int_eq(
+        wabot_queue_add_worker(ctx, "later", never_called, NULL, NULL, 1),
+        WABOT_OK);
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.delay_ms = 7LL * 24 * 3600 * 1000;
+    ck_assert_int_eq(wabot_job_enqueue(ctx, "later", "{}", 2, &spec, NULL),
+                     WABOT_OK);
+    wabot_ctx_free(ctx);
+    ck_assert_ptr_nonnull(
+        strstr(warned, "1 job(s) of queue later scheduled for later"));
+    ck_assert_ptr_nonnull(strstr(warned, "memory scheduler"));
+    ck_assert_ptr_null(strstr(warned, "wabot_ctx_run_until_idle"));
 
     /* Nothing pending: nothing to say. */
     warned[0] = '\0';
