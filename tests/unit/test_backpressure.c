@@ -22,6 +22,7 @@ static int echo(wabot_turn *t, void *ud)
     return wabot_reply_text(t, wabot_message_text(wabot_turn_message(t)));
 }
 
+/* policy < 0: the default policy and wait. */
 static void env_with_bound(tu_env *e, int64_t bound, int policy,
                            int64_t wait_ms)
 {
@@ -35,12 +36,14 @@ static void env_with_bound(tu_env *e, int64_t bound, int policy,
     ck_assert_int_eq(
         wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_MAX, bound),
         WABOT_OK);
-    ck_assert_int_eq(
-        wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_POLICY, policy),
-        WABOT_OK);
-    ck_assert_int_eq(
-        wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, wait_ms),
-        WABOT_OK);
+    if (policy >= 0) {
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_OUTBOUND_BACKLOG_POLICY, policy),
+                         WABOT_OK);
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS, wait_ms),
+                         WABOT_OK);
+    }
     tu_env_init_opts(e, o);
     wabot_options_free(o);
     ck_assert_int_eq(wabot_route_fallback(e->ctx, NULL, echo, NULL, NULL),
@@ -192,17 +195,7 @@ static void *post_second(void *arg)
 START_TEST(test_default_policy_holds_the_webhook_until_the_loop_drains)
 {
     tu_env e;
-    wabot_options *o = wabot_options_new();
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_VERIFY_SIGNATURES, 0),
-                     WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0),
-                     WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_OUTBOUND_BACKLOG_MAX, 1),
-                     WABOT_OK);
-    tu_env_init_opts(&e, o);
-    wabot_options_free(o);
-    ck_assert_int_eq(wabot_route_fallback(e.ctx, NULL, echo, NULL, NULL),
-                     WABOT_OK);
+    env_with_bound(&e, 1, -1, 0);
     ck_assert_int_eq(post(e.ctx, 1), 200); /* the backlog is now full */
     poster p = {e.ctx, 0};
     pthread_t th;
@@ -227,23 +220,25 @@ START_TEST(test_default_policy_holds_the_webhook_until_the_loop_drains)
 }
 END_TEST
 
-START_TEST(test_backlog_policy_is_set_by_name)
+static int64_t policy_of(const wabot_options *o)
 {
-    wabot_options *o = wabot_options_new();
-    int64_t def = -1;
-    ck_assert_int_eq(
-        wabot_options_get_int(o, WABOT_OPT_OUTBOUND_BACKLOG_POLICY, &def),
-        WABOT_OK);
-    ck_assert_int_eq(def, WABOT_BACKLOG_WAIT);
-    ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "reject"),
-                     WABOT_OK);
-    ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "wait"),
-                     WABOT_OK);
     int64_t v = -1;
     ck_assert_int_eq(
         wabot_options_get_int(o, WABOT_OPT_OUTBOUND_BACKLOG_POLICY, &v),
         WABOT_OK);
-    ck_assert_int_eq(v, WABOT_BACKLOG_WAIT);
+    return v;
+}
+
+START_TEST(test_backlog_policy_is_set_by_name)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_int_eq(policy_of(o), WABOT_BACKLOG_WAIT); /* the default */
+    ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "reject"),
+                     WABOT_OK);
+    ck_assert_int_eq(policy_of(o), WABOT_BACKLOG_REJECT);
+    ck_assert_int_eq(wabot_options_set(o, "outbound_backlog_policy", "wait"),
+                     WABOT_OK);
+    ck_assert_int_eq(policy_of(o), WABOT_BACKLOG_WAIT);
     ck_assert_int_ne(wabot_options_set(o, "outbound_backlog_policy", "drop"),
                      WABOT_OK);
     wabot_options_free(o);
