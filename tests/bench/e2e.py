@@ -4,12 +4,13 @@
 Run through tests/bench/e2e.sh (which builds what it needs first):
 
     sh tests/bench/e2e.sh                 # memory and redis, plus the NestJS peer if built
-    sh tests/bench/e2e.sh memory          # one mode; modes: memory redis peer-memory peer-redis
+    sh tests/bench/e2e.sh memory          # one mode; modes: memory redis redis2 peer-memory peer-redis
 
 For each mode it starts, on loopback: the project's fake provider (fake Twilio), redis-server
 on a free port (redis modes), and the bot under test -- wabot-server with the demo bot and
 the Twilio transport posting to the fake, or the NestJS peer (../shared/peer-node) pointed at
-the same fake. Then: a warm-up, a measured wrk run (THREADS, CONNS, DURATION) of signed
+the same fake; redis2 is two wabot-server processes on one Redis, each loaded by its own wrk
+with half the threads and connections (several processes scale on one Redis). Then: a warm-up, a measured wrk run (THREADS, CONNS, DURATION) of signed
 Twilio-form webhooks (e2e_load.lua, the peer's load with real X-Twilio-Signature), and a wait
 until every reply has reached the fake. Sampled every 100 ms (the peer: 500 ms during the
 load): replies delivered, outbound backlog, RSS. Printed per mode: ingest req/s, webhook p50/p99/p99.9, non-2xx answers,
@@ -157,10 +158,18 @@ class Stack:
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
-    def start_wabot(self, redis):
-        port = free_port()
-        self.url = "http://127.0.0.1:%d/whatsapp/webhook" % port
+    def start_wabot(self, redis, count=1):
+        """count wabot-server processes (on one Redis when count > 1): self.servers
+        lists (url, pid, stats url) of each; self.url etc. are the first one's."""
+        self.servers = []
+        for i in range(count):
+            self.start_one_wabot(redis, i)
+        self.url, self.pid, self.stats_url = self.servers[0]
         self.signed_url = self.url
+
+    def start_one_wabot(self, redis, index):
+        port = free_port()
+        url = "http://127.0.0.1:%d/whatsapp/webhook" % port
         env = dict(os.environ)
         env.update({
             "WABOT_LISTEN": "127.0.0.1:%d" % port,
@@ -184,10 +193,11 @@ class Stack:
         if redis:
             env["REDIS_HOST"] = "127.0.0.1"
             env["REDIS_PORT"] = str(self.redis_port)
-        self.server = self.spawn("wabot-server", [os.path.join(BUILD, "examples", "wabot-server")], env)
-        self.pid = self.server.pid
-        self.stats_url = "http://127.0.0.1:%d/__stats" % port
-        wait_until("wabot-server", lambda: http_json(self.stats_url) is not None)
+        server = self.spawn("wabot-server%s" % (".%d" % index if index else ""),
+                            [os.path.join(BUILD, "examples", "wabot-server")], env)
+        stats_url = "http://127.0.0.1:%d/__stats" % port
+        wait_until("wabot-server", lambda: http_json(stats_url) is not None)
+        self.servers.append((url, server.pid, stats_url))
 
     def start_peer(self, store):
         d = peer_dir()
@@ -212,6 +222,7 @@ class Stack:
         self.url = "http://127.0.0.1:%d/whatsapp-v2/webhook" % port
         self.signed_url = None
         self.stats_url = "http://127.0.0.1:%d/whatsapp-v2/stats" % port
+        self.servers = [(self.url, self.pid, self.stats_url)]
 
     def stop(self):
         if self.peer_env is not None:
@@ -232,36 +243,86 @@ def delivered(stack):
 
 
 def server_counts(stack, full=False):
-    """(replies queued and not yet settled, webhooks the bot took in[, its counters])."""
-    s = http_json(stack.stats_url)
-    if stack.peer_env is None:
-        o = s["outbound"]
-        m = s["metrics"]
-        r = o["waiting"] + o["delayed"] + o["active"], m.get("messages.received", 0)
-    else:
-        m = s["counters"]
+    """(replies queued and not yet settled, webhooks the bot took in[, its counters]);
+    the counters of several processes added up (their queue is one, on Redis)."""
+    if stack.peer_env is not None:
+        m = http_json(stack.stats_url)["counters"]
         r = m["outboundEnqueued"] - m["outboundSent"], m["webhooks"]
-    return r + (m,) if full else r
+        return r + (m,) if full else r
+    total, backlog = {}, 0
+    for _, _, stats_url in stack.servers:
+        s = http_json(stats_url)
+        o = s["outbound"]
+        backlog = o["waiting"] + o["delayed"] + o["active"]
+        for k, v in s["metrics"].items():
+            if isinstance(v, (int, float)):
+                total[k] = total.get(k, 0) + v
+    r = backlog, total.get("messages.received", 0)
+    return r + (total,) if full else r
+
+
+def bot_cpu(stack):
+    return sum(cpu_seconds(pid) for _, pid, _ in stack.servers)
+
+
+def bot_rss(stack, field):
+    return sum(proc_status(pid, field) for _, pid, _ in stack.servers)
+
+
+class Load:
+    """One wrk per server, the threads and connections shared out among them."""
+
+    def __init__(self, stack, seconds, tag):
+        n = len(stack.servers)
+        self.runs = []
+        for i, (url, _, _) in enumerate(stack.servers):
+            threads, conns = max(1, THREADS // n), max(1, CONNS // n)
+            nonce = os.urandom(8).hex()
+            argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency",
+                    "-s", os.path.join(HERE, "e2e_load.lua"), url, "--", nonce, str(threads),
+                    str(CUSTOMERS)]
+            if stack.signed_url:
+                argv += [TOKEN, url]
+            log = open(os.path.join(OUT, "%s.wrk-%s%s.txt" %
+                                    (stack.mode, tag, ".%d" % i if i else "")), "w+")
+            self.runs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log))
+
+    def running(self):
+        return any(p.poll() is None for p, _ in self.runs)
+
+    def wait(self):
+        for p, _ in self.runs:
+            p.wait()
 
 
 def wrk(stack, seconds, tag):
-    nonce = os.urandom(8).hex()
-    argv = ["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % seconds, "--latency",
-            "-s", os.path.join(HERE, "e2e_load.lua"), stack.url, "--", nonce, str(THREADS),
-            str(CUSTOMERS)]
-    if stack.signed_url:
-        argv += [TOKEN, stack.signed_url]
-    log = open(os.path.join(OUT, "%s.wrk-%s.txt" % (stack.mode, tag)), "w+")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log
+    return Load(stack, seconds, tag)
 
 
-def wrk_result(log):
-    log.seek(0)
-    text = log.read()
-    for line in text.splitlines():
-        if line.startswith("WRK_JSON "):
-            return json.loads(line[9:]), text
-    raise RuntimeError("wrk printed no result:\n" + text)
+def wrk_result(load):
+    """The runs' counts added up; their latency percentiles are each run's (the
+    highest of them is reported: percentiles do not add)."""
+    total, texts = None, []
+    for _, log in load.runs:
+        log.seek(0)
+        text = log.read()
+        texts.append(text)
+        res = None
+        for line in text.splitlines():
+            if line.startswith("WRK_JSON "):
+                res = json.loads(line[9:])
+        if res is None:
+            raise RuntimeError("wrk printed no result:\n" + text)
+        if total is None:
+            total = res
+            continue
+        for k in ("requests", "bytes", "err_connect", "err_read", "err_write", "err_status",
+                  "err_timeout"):
+            total[k] += res[k]
+        for k in ("duration_us", "lat_max_us", "p50_us", "p75_us", "p90_us", "p99_us",
+                  "p999_us"):
+            total[k] = max(total[k], res[k])
+    return total, "\n".join(texts)
 
 
 def drain(stack, deadline, samples=None, t0=0.0):
@@ -271,7 +332,7 @@ def drain(stack, deadline, samples=None, t0=0.0):
         backlog, _ = server_counts(stack)
         n = delivered(stack)
         if samples is not None:
-            samples.append((time.time() - t0, n, backlog, proc_status(stack.pid, "VmRSS")))
+            samples.append((time.time() - t0, n, backlog, bot_rss(stack, "VmRSS")))
         still = still + 1 if backlog <= 0 and n == last else 0
         if still >= 3:
             return time.time()
@@ -284,38 +345,37 @@ def run_mode(mode):
     stack = Stack(mode)
     try:
         stack.start_fake()
-        if mode.endswith("redis"):
+        if "redis" in mode:
             stack.start_redis()
         if mode.startswith("peer-"):
             stack.start_peer(mode[5:])
         else:
-            stack.start_wabot(mode == "redis")
+            stack.start_wabot(mode != "memory", 2 if mode == "redis2" else 1)
         if WARMUP > 0:
-            p, log = wrk(stack, WARMUP, "warmup")
-            p.wait()
+            wrk(stack, WARMUP, "warmup").wait()
             drain(stack, time.time() + DRAIN_TIMEOUT)
         http(stack.fake + "/__fake/reset", "POST")
         _, received0, m0 = server_counts(stack, True)
-        cmds0 = stack.redis("INFO", "stats") if mode.endswith("redis") else ""
-        cpu0 = cpu_seconds(stack.pid)
+        cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        cpu0 = bot_cpu(stack)
         samples = []
         t0 = time.time()
-        p, log = wrk(stack, DURATION, "run")
-        while p.poll() is None:
+        load = wrk(stack, DURATION, "run")
+        while load.running():
             backlog, _ = sample("backlog", lambda: server_counts(stack))
             samples.append((time.time() - t0, sample("delivered", lambda: delivered(stack)), backlog,
-                            proc_status(stack.pid, "VmRSS")))
+                            bot_rss(stack, "VmRSS")))
             # The peer's stats route asks BullMQ for queue counts: poll it less often.
             time.sleep(0.5 if stack.peer_env is not None else 0.1)
         t_end = time.time()
         at_end = delivered(stack)
         backlog_end, _ = server_counts(stack)
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
-        cpu = cpu_seconds(stack.pid) - cpu0
+        cpu = bot_cpu(stack) - cpu0
         total = delivered(stack)
         _, received1, m1 = server_counts(stack, True)
-        res, text = wrk_result(log)
-        cmds1 = stack.redis("INFO", "stats") if mode.endswith("redis") else ""
+        res, text = wrk_result(load)
+        cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
         r = {
             "mode": mode, "requests": res["requests"],
             "wrk_s": res["duration_us"] / 1e6,
@@ -327,7 +387,7 @@ def run_mode(mode):
             "delivered_at_end": at_end, "backlog_at_end": backlog_end,
             "drain_s": t_drained - t_end,
             "peak_backlog": max([s[2] for s in samples] + [backlog_end]),
-            "peak_rss_mb": max(proc_status(stack.pid, "VmHWM"),
+            "peak_rss_mb": max(bot_rss(stack, "VmHWM"),
                                max([s[3] for s in samples] + [0])) / 1048576,
             "cpu_s": cpu,
         }
@@ -422,6 +482,12 @@ def main(argv):
                   (a["accepted_rps"] / b["accepted_rps"], a["e2e_rps"] / b["e2e_rps"],
                    b["p99_ms"] / max(a["p99_ms"], 1e-3), b["p999_ms"] / max(a["p999_ms"], 1e-3),
                    b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3), a["drain_s"], b["drain_s"]))
+    a, b = results.get("redis2"), results.get("redis")
+    if a and b:
+        print("--- redis: two processes / one")
+        print("  replies end to end/s %.2fx, accepted webhooks/s %.2fx, CPU per reply %.2fx" %
+              (a["e2e_rps"] / b["e2e_rps"], a["accepted_rps"] / b["accepted_rps"],
+               (a["cpu_s"] / max(1, a["delivered"])) / max(1e-9, b["cpu_s"] / max(1, b["delivered"]))))
     return 0 if ok else 2
 
 

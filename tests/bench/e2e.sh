@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end benchmark (issue 12): wabot-server + the fake Twilio + wrk, memory and Redis
 # modes, and the NestJS peer side by side when ../shared/peer-node is built.
-#   sh tests/bench/e2e.sh [memory|redis|peer-memory|peer-redis ...]
+#   sh tests/bench/e2e.sh [memory|redis|redis2|peer-memory|peer-redis ...]
 # Settings and output: tests/bench/e2e.py (its docstring); doc/performance.md.
 # Not part of `make check` (about a minute per mode).
 set -eu
