@@ -7,8 +7,8 @@
 #include <jansson.h>
 
 #include "module.h"
-#include "strbuf.h"
 #include "options.h"
+#include "strbuf.h"
 
 struct wabot_module {
     wabot_ctx *ctx;
