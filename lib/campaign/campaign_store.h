@@ -8,6 +8,7 @@
  *   campaign-n:{<org>}:<id>:<counter>  progress counters (storage incr)
  *   campaign-r:{<org>}:<id>:<phone>    recipient handled (exactly once)
  *   campaign-b:{<org>}:<id>:<batch>    batch's exclusions counted
+ *   campaign-q:{<org>}:<id>:<n>-<hash> a chunk of messages queued (Redis)
  *   campaign-ix:{<org>}                sorted: the organisation's
  *                                      campaign keys, by creation time
  *   campaign-orgs                      sorted: organisations with
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "wabot/campaign.h"
+#include "wabot/message.h"
 #include "wabot/module.h"
 
 #define WB_CAMPAIGN_ORGS "campaign-orgs"
@@ -73,6 +75,14 @@ int wb_campaign_enqueue_job(wabot_ctx *ctx, const char *job_id, json_t *p,
 int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
                               const char *id, int64_t gen, int64_t batch,
                               const char *cursor, int64_t run_at_ms);
+
+/* Queue n composed messages of the campaign on the outbound queue (one
+ * atomic step on Redis, lib/campaign/outbound_batch.c; one by one
+ * elsewhere); a message queued before counts as queued. Status with a
+ * detail. */
+int wb_campaign_queue_outbound(wabot_ctx *ctx, const char *org,
+                               const char *id, size_t n,
+                               wabot_outbound *const *msgs);
 
 /* Status name <-> value; -1 for an unknown name. */
 int wb_campaign_status_of(const char *name);
