@@ -27,6 +27,10 @@
 
 #define WB_CAMPAIGN_ORGS "campaign-orgs"
 
+/* Longest organisation and campaign id, in bytes. */
+#define WB_CAMPAIGN_ORG_MAX 128
+#define WB_CAMPAIGN_ID_MAX 64
+
 /* Default and largest recipients per fan-out job. */
 #define WB_CAMPAIGN_BATCH 500
 #define WB_CAMPAIGN_BATCH_MAX 1000
@@ -90,5 +94,7 @@ int wb_campaign_status_of(const char *name);
 /* The fan-out worker and the progress hooks, registered by the module's
  * create (lib/campaign/module.c). */
 int wb_campaign_fanout_register(wabot_module *m);
+/* The module's pending "sent" counts (module.c), or NULL. */
+struct wb_sent_counts *wb_campaign_sent_counts(const wabot_ctx *ctx);
 
 #endif

@@ -21,6 +21,7 @@
 #include "internal/module.h"
 #include "internal/options.h"
 #include "json_io.h"
+#include "sent_counts.h"
 #include "internal/message.h"
 #include "internal/outbound.h"
 #include "internal/storage.h"
@@ -754,8 +755,12 @@ static int on_sent(wabot_ctx *ctx, const void *event, void *ud)
     (void)ud;
     const wb_sent_event *ev = event;
     const char *id = campaign_id_of(ev->correlation_id, ev->organization);
-    return id ? wb_campaign_count(ctx, ev->organization, id, WB_CN_SENT, 1)
-              : WABOT_OK;
+    if (id == NULL)
+        return WABOT_OK;
+    wb_sent_counts *sc = wb_campaign_sent_counts(ctx);
+    return sc != NULL ? wb_sent_counts_add(sc, ev->organization, id, 1)
+                      : wb_campaign_count(ctx, ev->organization, id,
+                                          WB_CN_SENT, 1);
 }
 
 static int on_status(wabot_ctx *ctx, const char *hook, const char *json,
