@@ -19,14 +19,14 @@
  * answer) are the delivery module's matter, reconciled by receipts: tests
  * crash-reconcile and two-server-crash.
  *
- * The campaign has a sendRate (1,000/s) and batches of 50: an unpaced
- * fan-out on Redis holds the loop thread batch after batch, the sends
- * wait for it, and their job leases (renewed on that thread) can run out
- * (doc/campaigns.md, "Crash test").
+ * The campaign has a sendRate (N/10 a second, at least 1,000) and a batch
+ * every 50 ms: an unpaced fan-out on Redis holds the loop thread batch
+ * after batch, the sends wait for it, and their job leases (renewed on
+ * that thread) can run out (doc/campaigns.md, "Crash test").
  *
  *   test_campaign_crash <path of wabot-server>
  * WABOT_CAMPAIGN_CRASH_N: the number of customers (default 100000; the
- * meson test sets 3000, see doc/campaigns.md for the runtimes).
+ * meson test sets 30000, see doc/campaigns.md for the runtimes).
  * CRASH_DEBUG=1: print the server's queues, campaign and log before the
  * kill and at a deadline. CRASH_DEADLINE_MS: each wait's deadline
  * (default 600000).
