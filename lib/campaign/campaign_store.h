@@ -8,6 +8,7 @@
  *   campaign-n:{<org>}:<id>:<counter>  progress counters (storage incr)
  *   campaign-r:{<org>}:<id>:<phone>    recipient handled (exactly once)
  *   campaign-b:{<org>}:<id>:<batch>    batch's exclusions counted
+ *   campaign-q:{<org>}:<id>:<n>-<hash> a chunk of messages queued (Redis)
  *   campaign-ix:{<org>}                sorted: the organisation's
  *                                      campaign keys, by creation time
  *   campaign-orgs                      sorted: organisations with
@@ -21,9 +22,14 @@
 #include <stdint.h>
 
 #include "wabot/campaign.h"
+#include "wabot/message.h"
 #include "wabot/module.h"
 
 #define WB_CAMPAIGN_ORGS "campaign-orgs"
+
+/* Longest organisation and campaign id, in bytes. */
+#define WB_CAMPAIGN_ORG_MAX 128
+#define WB_CAMPAIGN_ID_MAX 64
 
 /* Default and largest recipients per fan-out job. */
 #define WB_CAMPAIGN_BATCH 500
@@ -74,11 +80,21 @@ int wb_campaign_enqueue_batch(wabot_ctx *ctx, const char *org,
                               const char *id, int64_t gen, int64_t batch,
                               const char *cursor, int64_t run_at_ms);
 
+/* Queue n composed messages of the campaign on the outbound queue (one
+ * atomic step on Redis, lib/campaign/outbound_batch.c; one by one
+ * elsewhere); a message queued before counts as queued. Status with a
+ * detail. */
+int wb_campaign_queue_outbound(wabot_ctx *ctx, const char *org,
+                               const char *id, size_t n,
+                               wabot_outbound *const *msgs);
+
 /* Status name <-> value; -1 for an unknown name. */
 int wb_campaign_status_of(const char *name);
 
 /* The fan-out worker and the progress hooks, registered by the module's
  * create (lib/campaign/module.c). */
 int wb_campaign_fanout_register(wabot_module *m);
+/* The module's pending "sent" counts (module.c), or NULL. */
+struct wb_sent_counts *wb_campaign_sent_counts(const wabot_ctx *ctx);
 
 #endif

@@ -19,7 +19,7 @@
 #include "wabot/storage.h"
 #include "wabot/template.h"
 
-#define ORG_MAX 128
+#define ORG_MAX WB_CAMPAIGN_ORG_MAX
 #define UPDATE_TRIES 16
 
 static const char *const STATUS[] = {"DRAFT",  "SCHEDULED", "RUNNING",
@@ -69,7 +69,8 @@ static int check_ref(wabot_ctx *ctx, const char *org, const char *id)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "campaign: organisation must be 1..%d bytes without "
                         "control characters", ORG_MAX);
-    if (id == NULL || !wb_storage_key_part_ok(id) || strlen(id) > 64)
+    if (id == NULL || !wb_storage_key_part_ok(id) ||
+        strlen(id) > WB_CAMPAIGN_ID_MAX)
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "campaign: id must be 1..64 bytes without control "
                         "characters");

@@ -11,6 +11,7 @@
  * "campaign:<id>"). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "campaign_store.h"
@@ -20,6 +21,9 @@
 #include "internal/module.h"
 #include "internal/options.h"
 #include "json_io.h"
+#include "sent_counts.h"
+#include "internal/message.h"
+#include "internal/outbound.h"
 #include "internal/storage.h"
 #include "wabot/jobs.h"
 #include "wabot/out.h"
@@ -142,16 +146,31 @@ static int content(batch *b, wabot_out *o, json_t *cust, int *skip)
     return rc;
 }
 
-/* Build and queue the message. *skip set when the customer gets none. */
-static int queue_message(batch *b, const char *phone, json_t *cust,
-                         int *skip)
+/* One recipient of a page: a customer to message, or an opted-out one
+ * (cust NULL) to count. */
+typedef struct rcpt {
+    const char *phone;
+    json_t *cust;        /* as the audience page read it; NULL: opted out */
+    int skip;            /* -1: queued; else the wabot_campaign_skip */
+    int done;            /* handled before (marker), or a duplicate */
+    wabot_outbound *msg; /* composed, to queue */
+} rcpt;
+
+/* Recipients per chunk: one job commit and one marker transaction each
+ * (markers + counters within WABOT_STORAGE_TXN_MAX_OPS). */
+#define CHUNK 100
+
+/* Compose the recipient's message into r->msg, or set r->skip when the
+ * customer gets none. The parts of a long text split in several are
+ * queued here, before the message (their keys make them once each). */
+static int compose(batch *b, rcpt *r)
 {
     char key[220];
-    snprintf(key, sizeof key, "campaign:%s:%s", b->id, phone);
+    snprintf(key, sizeof key, "campaign:%s:%s", b->id, r->phone);
     wabot_out *o = wabot_out_new(b->ctx);
     if (o == NULL)
         return wb_error(b->ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
-    int rc = wabot_out_set_to(o, phone);
+    int rc = wabot_out_set_to(o, r->phone);
     if (rc == WABOT_OK)
         rc = wabot_out_set_org(o, b->org);
     if (rc == WABOT_OK)
@@ -161,49 +180,86 @@ static int queue_message(batch *b, const char *phone, json_t *cust,
     if (rc == WABOT_OK)
         rc = wabot_out_set_correlation_id(o, b->corr);
     if (rc == WABOT_OK)
-        rc = content(b, o, cust, skip);
-    if (rc == WABOT_OK && *skip < 0)
-        rc = wabot_out_enqueue(o, NULL);
+        rc = content(b, o, r->cust, &r->skip);
+    wabot_outbound **head = NULL;
+    size_t n_head = 0;
+    if (rc == WABOT_OK && r->skip < 0)
+        rc = wb_out_compose(o, NULL, &r->msg, &head, &n_head);
+    for (size_t i = 0; i < n_head && rc == WABOT_OK; i++)
+        if ((rc = wb_outbound_enqueue_new(b->ctx, head[i])) ==
+            WABOT_ERR_EXISTS)
+            rc = WABOT_OK;
+    wb_long_text_parts_free(&b->ctx->alloc, head, n_head);
     wabot_out_free(o);
-    if (rc == WABOT_ERR_EXISTS) /* queued before a crash: the same message */
-        rc = WABOT_OK;
     if (rc == WABOT_ERR_INVAL || rc == WABOT_ERR_TOO_LARGE) {
         wb_log(b->ctx, WABOT_LOG_WARN, MODULE,
-               "campaign %s: no message for %s: %s", b->id, phone,
+               "campaign %s: no message for %s: %s", b->id, r->phone,
                wabot_errmsg());
-        *skip = WABOT_CAMPAIGN_SKIP_INVALID;
+        wb_outbound_free(r->msg);
+        r->msg = NULL;
+        r->skip = WABOT_CAMPAIGN_SKIP_INVALID;
         rc = WABOT_OK;
     }
     return rc;
 }
 
-/* Which recipients of the page were handled already (their markers, read
- * in one batch): done[i] for recipient i. */
-static int handled(batch *b, json_t *rcp, unsigned char *done)
+static int by_phone(const void *a, const void *b)
 {
-    size_t n = json_array_size(rcp);
+    const rcpt *const *x = a, *const *y = b;
+    return strcmp((*x)->phone, (*y)->phone);
+}
+
+/* A customer a page holds twice (a Redis scan may return a key twice) is
+ * handled once: later copies are done. */
+static int drop_duplicates(batch *b, rcpt *r, size_t n)
+{
+    rcpt **order = n > 1 ? wb_calloc(&b->ctx->alloc, n, sizeof *order) : NULL;
+    if (n > 1 && order == NULL)
+        return WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n && n > 1; i++)
+        order[i] = &r[i];
+    if (n > 1)
+        qsort(order, n, sizeof *order, by_phone);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(order[i - 1]->phone, order[i]->phone) == 0)
+            (order[i - 1] < order[i] ? order[i] : order[i - 1])->done = 1;
+    wb_free(&b->ctx->alloc, order);
+    return WABOT_OK;
+}
+
+/* Which recipients were handled already (their markers, read in one
+ * batch): r[i].done. */
+static int handled(batch *b, rcpt *r, size_t n)
+{
     const size_t width = WB_STORAGE_KEY_MAX + 1;
-    char *keys = n > 0 ? wb_malloc(&b->ctx->alloc, n * width) : NULL;
-    const char **k = n > 0 ? wb_calloc(&b->ctx->alloc, n, sizeof *k) : NULL;
-    int rc = n > 0 && (keys == NULL || k == NULL) ? WABOT_ERR_NOMEM : WABOT_OK;
+    char *keys = wb_malloc(&b->ctx->alloc, n * width);
+    const char **k = wb_calloc(&b->ctx->alloc, n, sizeof *k);
+    int rc = keys == NULL || k == NULL ? WABOT_ERR_NOMEM : WABOT_OK;
     for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
-        const char *phone = json_string_value(
-            json_object_get(json_array_get(rcp, i), "phone"));
-        /* a recipient without a phone is passed over (done) */
         k[i] = wb_campaign_key(keys + i * width, width, "campaign-r", b->org,
-                               b->id, phone != NULL ? phone : "-");
+                               b->id, r[i].phone);
         if (k[i] == NULL)
             rc = WABOT_ERR_INVAL;
     }
     wabot_storage_items *it = NULL;
-    if (rc == WABOT_OK && n > 0)
+    if (rc == WABOT_OK)
         rc = wabot_storage_get_many(b->ctx->storage, n, k, &it);
     for (size_t i = 0; rc == WABOT_OK && i < n; i++)
-        done[i] = wabot_storage_items_status(it, i) == WABOT_OK;
+        if (wabot_storage_items_status(it, i) == WABOT_OK)
+            r[i].done = 1;
     wabot_storage_items_free(it);
     wb_free(&b->ctx->alloc, k);
     wb_free(&b->ctx->alloc, keys);
     return rc;
+}
+
+/* The counter a recipient counts under: queued or skipped.<reason>. */
+static void counter_name(char *name, size_t size, int skip)
+{
+    if (skip < 0)
+        snprintf(name, size, "%s", WB_CN_QUEUED);
+    else
+        snprintf(name, size, "skipped.%s", wb_campaign_skip_names[skip]);
 }
 
 /* Mark the recipient handled and count it (skip < 0: queued, else the
@@ -215,11 +271,7 @@ static int mark_counted(batch *b, const char *phone, int skip)
 {
     char key[WB_STORAGE_KEY_MAX + 1], counter[WB_STORAGE_KEY_MAX + 1];
     char name[64];
-    if (skip < 0)
-        snprintf(name, sizeof name, "%s", WB_CN_QUEUED);
-    else
-        snprintf(name, sizeof name, "skipped.%s",
-                 wb_campaign_skip_names[skip]);
+    counter_name(name, sizeof name, skip);
     const char *what = skip < 0 ? "queued" : wb_campaign_skip_names[skip];
     if (wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
                         phone) == NULL ||
@@ -238,29 +290,112 @@ static int mark_counted(batch *b, const char *phone, int skip)
     return rc == WABOT_ERR_CONFLICT ? WABOT_OK : rc;
 }
 
-/* A recipient not handled yet (handled() read its marker). Queue first,
- * mark after: a crash in between re-runs the batch, whose
- * enqueue then finds the message's key (EXISTS) and marks. `cust` is the
- * customer as the audience page read it (with "phone"). */
-static int recipient(batch *b, json_t *cust)
+/* The chunk's markers and counts in one transaction: every marker absent
+ * (handled() read them), each counter incremented by its recipients. A
+ * marker that appeared meanwhile (a second run of the same job) fails the
+ * whole transaction: then each recipient on its own (mark_counted). */
+static int mark_chunk(batch *b, rcpt *r, size_t n)
 {
-    const char *phone = json_string_value(json_object_get(cust, "phone"));
-    int skip = -1;
-    if (phone == NULL)
-        return WABOT_OK;
-    int rc = queue_message(b, phone, cust, &skip);
+    int64_t per[WABOT_CAMPAIGN_SKIP_COUNT + 1] = {0};
+    char key[WB_STORAGE_KEY_MAX + 1], name[64];
+    wabot_storage_txn *t = wabot_storage_txn_new(b->ctx->storage);
+    int rc = t != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        if (r[i].done)
+            continue;
+        const char *what =
+            r[i].skip < 0 ? "queued" : wb_campaign_skip_names[r[i].skip];
+        per[r[i].skip + 1]++;
+        rc = wb_campaign_key(key, sizeof key, "campaign-r", b->org, b->id,
+                             r[i].phone) != NULL
+                 ? wabot_storage_txn_cas(t, key, 0, what, strlen(what),
+                                         WB_CAMPAIGN_MARK_TTL_MS)
+                 : WABOT_ERR_INVAL;
+    }
+    for (int s = -1; rc == WABOT_OK && s < WABOT_CAMPAIGN_SKIP_COUNT; s++) {
+        if (per[s + 1] == 0)
+            continue;
+        counter_name(name, sizeof name, s);
+        rc = wb_campaign_key(key, sizeof key, "campaign-n", b->org, b->id,
+                             name) != NULL
+                 ? wabot_storage_txn_incr(t, key, per[s + 1], 0)
+                 : WABOT_ERR_INVAL;
+    }
     if (rc == WABOT_OK)
-        rc = mark_counted(b, phone, skip);
-    return rc;
+        rc = wabot_storage_txn_commit(t, NULL);
+    wabot_storage_txn_free(t);
+    for (size_t i = 0; rc == WABOT_ERR_CONFLICT && i < n; i++)
+        if (!r[i].done && (rc = mark_counted(b, r[i].phone, r[i].skip)) ==
+                              WABOT_OK)
+            rc = WABOT_ERR_CONFLICT; /* go on with the next one */
+    return rc == WABOT_ERR_CONFLICT ? WABOT_OK : rc;
 }
 
-/* An opted-out customer of the page: counted once, however many times a
- * scan returns it. */
-static int opted_out(batch *b, const char *phone)
+/* A chunk of recipients not handled yet: compose, queue (one step on
+ * Redis), then mark and count. Queue first, mark after: a crash in
+ * between re-runs the batch, whose queuing then finds the messages
+ * queued (not queued twice), and marks. */
+static int run_chunk(batch *b, rcpt *r, size_t n)
 {
-    return phone != NULL
-               ? mark_counted(b, phone, WABOT_CAMPAIGN_SKIP_OPTED_OUT)
-               : WABOT_OK;
+    wabot_outbound *msgs[CHUNK];
+    size_t m = 0;
+    int rc = WABOT_OK;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        if (r[i].done || r[i].cust == NULL)
+            continue;
+        rc = compose(b, &r[i]);
+        if (rc == WABOT_OK && r[i].msg != NULL)
+            msgs[m++] = r[i].msg;
+    }
+    if (rc == WABOT_OK && m > 0)
+        rc = wb_campaign_queue_outbound(b->ctx, b->org, b->id, m, msgs);
+    for (size_t i = 0; i < n; i++) {
+        wb_outbound_free(r[i].msg);
+        r[i].msg = NULL;
+    }
+    return rc == WABOT_OK ? mark_chunk(b, r, n) : rc;
+}
+
+/* The page's recipients and opted-out customers into r[0..*n) (a
+ * recipient without a phone is passed over). */
+static size_t gather(json_t *page, rcpt *r)
+{
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(json_object_get(page, "recipients"), i, v)
+    {
+        const char *phone = json_string_value(json_object_get(v, "phone"));
+        if (phone != NULL)
+            r[n++] = (rcpt){phone, v, -1, 0, NULL};
+    }
+    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
+    {
+        if (json_string_value(v) != NULL)
+            r[n++] = (rcpt){json_string_value(v), NULL,
+                            WABOT_CAMPAIGN_SKIP_OPTED_OUT, 0, NULL};
+    }
+    return n;
+}
+
+/* Every recipient of the page (and every opted-out customer, counted):
+ * once each, however many times a batch runs or a scan returns it. */
+static int run_page(batch *b, json_t *page)
+{
+    size_t cap = json_array_size(json_object_get(page, "recipients")) +
+                 json_array_size(json_object_get(page, "opted_out_phones"));
+    if (cap == 0)
+        return WABOT_OK;
+    rcpt *r = wb_calloc(&b->ctx->alloc, cap, sizeof *r);
+    if (r == NULL)
+        return wb_error(b->ctx, WABOT_ERR_NOMEM, "campaign: out of memory");
+    size_t n = gather(page, r);
+    int rc = n > 0 ? drop_duplicates(b, r, n) : WABOT_OK;
+    if (rc == WABOT_OK && n > 0)
+        rc = handled(b, r, n);
+    for (size_t at = 0; rc == WABOT_OK && at < n; at += CHUNK)
+        rc = run_chunk(b, r + at, n - at < CHUNK ? n - at : CHUNK);
+    wb_free(&b->ctx->alloc, r);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -435,28 +570,8 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
         rc = resolve_page(b, cursor, size > 0 ? (size_t)size
                                               : WB_CAMPAIGN_BATCH, &page);
     json_t *rcp = json_object_get(page, "recipients");
-    size_t i;
-    json_t *v;
-    unsigned char *done =
-        json_array_size(rcp) > 0
-            ? wb_calloc(&b->ctx->alloc, json_array_size(rcp), 1)
-            : NULL;
-    if (rc == WABOT_OK && json_array_size(rcp) > 0)
-        rc = done != NULL ? handled(b, rcp, done) : WABOT_ERR_NOMEM;
-    json_array_foreach(rcp, i, v)
-    {
-        if (rc != WABOT_OK)
-            break;
-        if (!done[i])
-            rc = recipient(b, v);
-    }
-    wb_free(&b->ctx->alloc, done);
-    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
-    {
-        if (rc != WABOT_OK)
-            break;
-        rc = opted_out(b, json_string_value(v));
-    }
+    if (rc == WABOT_OK)
+        rc = run_page(b, page);
     if (rc == WABOT_OK)
         rc = count_excluded(b, n, json_object_get(page, "excluded"));
     const char *next = json_string_value(json_object_get(page, "cursor"));
@@ -640,8 +755,12 @@ static int on_sent(wabot_ctx *ctx, const void *event, void *ud)
     (void)ud;
     const wb_sent_event *ev = event;
     const char *id = campaign_id_of(ev->correlation_id, ev->organization);
-    return id ? wb_campaign_count(ctx, ev->organization, id, WB_CN_SENT, 1)
-              : WABOT_OK;
+    if (id == NULL)
+        return WABOT_OK;
+    wb_sent_counts *sc = wb_campaign_sent_counts(ctx);
+    return sc != NULL ? wb_sent_counts_add(sc, ev->organization, id, 1)
+                      : wb_campaign_count(ctx, ev->organization, id,
+                                          WB_CN_SENT, 1);
 }
 
 static int on_status(wabot_ctx *ctx, const char *hook, const char *json,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "campaign/campaign_metrics.h"
+#include "campaign/sent_counts.h"
 #include "campaign/reminder.h"
 #include "campaign/tz.h"
 #include "campaign_store.h"
@@ -117,10 +118,28 @@ int wabot_campaign_feature_check(const wabot_ctx *ctx, const char *org,
 /* The campaigns' fan-out worker, the reminders, and the admin routes of
  * customers (admin_routes.c), campaigns and reminders
  * (campaign_routes.c). */
-wb_campaign_metrics *wb_campaign_metrics_of(const wabot_ctx *ctx)
+/* The module's data. */
+typedef struct campaign_data {
+    wb_campaign_metrics *metrics;
+    wb_sent_counts *sent;
+} campaign_data;
+
+static campaign_data *data_of(const wabot_ctx *ctx)
 {
     const wabot_module *m = ctx ? wabot_ctx_module(ctx, "campaign") : NULL;
     return m ? wabot_module_data(m) : NULL;
+}
+
+wb_campaign_metrics *wb_campaign_metrics_of(const wabot_ctx *ctx)
+{
+    campaign_data *d = data_of(ctx);
+    return d ? d->metrics : NULL;
+}
+
+wb_sent_counts *wb_campaign_sent_counts(const wabot_ctx *ctx)
+{
+    campaign_data *d = data_of(ctx);
+    return d ? d->sent : NULL;
 }
 
 int64_t wb_reminders_ttl_ms(const wabot_ctx *ctx, const char *org)
@@ -132,31 +151,47 @@ int64_t wb_reminders_ttl_ms(const wabot_ctx *ctx, const char *org)
     return ttl;
 }
 
-static int campaign_create(wabot_module *m, void *ud)
+static void campaign_destroy(wabot_module *m, void *ud)
 {
     (void)ud;
+    campaign_data *d = wabot_module_data(m);
+    if (d == NULL)
+        return;
+    wb_sent_counts_free(d->sent);
+    wb_campaign_metrics_free(d->metrics);
+    wb_free(&wabot_module_ctx(m)->alloc, d);
+    wabot_module_set_data(m, NULL);
+}
+
+static int create_parts(wabot_module *m)
+{
     int64_t refresh = 0, keep = 0;
     wabot_module_option_int(m, NULL, OPT_METRICS_REFRESH, &refresh);
     wabot_module_option_int(m, NULL, OPT_METRICS_KEEP, &keep);
-    wb_campaign_metrics *cm =
-        wb_campaign_metrics_new(wabot_module_ctx(m), refresh, keep);
-    if (cm == NULL)
+    wabot_ctx *ctx = wabot_module_ctx(m);
+    campaign_data *d = wb_calloc(&ctx->alloc, 1, sizeof *d);
+    if (d == NULL)
         return WABOT_ERR_NOMEM;
-    wabot_module_set_data(m, cm);
+    wabot_module_set_data(m, d);
+    d->metrics = wb_campaign_metrics_new(ctx, refresh, keep);
+    d->sent = d->metrics != NULL ? wb_sent_counts_new(ctx) : NULL;
+    if (d->sent == NULL)
+        return WABOT_ERR_NOMEM;
     int rc = wb_campaign_fanout_register(m);
     if (rc == WABOT_OK)
         rc = wb_reminders_create(m);
     if (rc == WABOT_OK)
-        rc = wb_campaign_admin_routes(wabot_module_ctx(m));
-    return rc == WABOT_OK ? wb_campaign_lifecycle_routes(wabot_module_ctx(m))
-                          : rc;
+        rc = wb_campaign_admin_routes(ctx);
+    return rc == WABOT_OK ? wb_campaign_lifecycle_routes(ctx) : rc;
 }
 
-static void campaign_destroy(wabot_module *m, void *ud)
+/* A module whose create fails is not destroyed: its data goes here. */
+static int campaign_create(wabot_module *m, void *ud)
 {
-    (void)ud;
-    wb_campaign_metrics_free(wabot_module_data(m));
-    wabot_module_set_data(m, NULL);
+    int rc = create_parts(m);
+    if (rc != WABOT_OK)
+        campaign_destroy(m, ud);
+    return rc;
 }
 
 static const char *const campaign_requires[] = {"admin", NULL};

@@ -5,8 +5,12 @@
  * time until the fan-out has queued every message (the "campaigns"
  * queue's jobs only), the time until every message was handed to the
  * transport (a console transport writing to /dev/null), and the process
- * RSS after each step (with Redis also the server's used_memory). Figures
- * only; no assertion on time.
+ * RSS after each step (with Redis also the server's used_memory). The
+ * outbound worker sends while the fan-out runs, so "fan-out done" is an
+ * upper bound; "fan-out jobs" is the time the campaigns queue's jobs took
+ * themselves (their wabot_job_duration_seconds), and on Redis the round
+ * trips per recipient (BENCH_COMMANDSTATS=1 also prints the server's INFO
+ * commandstats). Figures only; no assertion on time.
  *   bench_campaign [N [memory|redis]] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 #include "wabot/campaign.h"
 #include "wabot/jobs.h"
 #include "wabot/loop.h"
+#include "wabot/metrics.h"
 #include "wabot/options.h"
 #include "wabot/redis.h"
 #include "wabot/storage.h"
@@ -68,6 +73,19 @@ static int import(wabot_ctx *ctx, long n)
     }
     free(buf);
     return 0;
+}
+
+/* Seconds the "campaigns" queue's jobs took (the sum of its
+ * wabot_job_duration_seconds), or -1: the fan-out's own time, while the
+ * sends it queued run beside it. */
+static double fanout_seconds(wabot_ctx *ctx)
+{
+    char *text = wabot_metrics_prometheus(ctx);
+    const char *key = "wabot_job_duration_seconds_sum{queue=\"campaigns\"}";
+    const char *p = text != NULL ? strstr(text, key) : NULL;
+    double s = p != NULL ? atof(p + strlen(key)) : -1;
+    wabot_ctx_mem_free(ctx, text);
+    return s;
 }
 
 static int64_t pending(wabot_ctx *ctx, const char *queue)
@@ -157,22 +175,38 @@ int main(int argc, char **argv)
      * the outbound jobs it queued wait (the outbound worker runs too, so
      * this is an upper bound of the time to queue). */
     double t2 = now_s();
+    int64_t rt2 = on_redis ? wabot_redis_round_trips(be.redis) : 0;
     while (pending(ctx, WABOT_QUEUE_CAMPAIGNS) > 0)
         wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
     double t3 = now_s(), rss3 = rss_mib();
+    int64_t rt3 = on_redis ? wabot_redis_round_trips(be.redis) : 0;
     while (pending(ctx, WABOT_QUEUE_OUTBOUND) > 0)
         wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
     double t4 = now_s(), rss4 = rss_mib();
+    int64_t rt4 = on_redis ? wabot_redis_round_trips(be.redis) : 0;
     printf("campaign fan-out, %s backend, %ld customers\n",
            on_redis ? "redis" : "memory", n);
     printf("  import       %8.2f s  (%.0f customers/s)  RSS %.0f -> %.0f MiB\n",
            t1 - t0, (double)n / (t1 - t0), rss0, rss1);
     printf("  fan-out done %8.2f s  (%.0f recipients/s)  RSS %.0f MiB\n",
            t3 - t2, (double)n / (t3 - t2), rss3);
+    double busy = fanout_seconds(ctx);
+    printf("  fan-out jobs %8.2f s  (%.0f recipients/s of the campaigns "
+           "worker's own time)\n", busy, (double)n / busy);
     printf("  all sent     %8.2f s  (%.0f sends/s)  RSS %.0f MiB\n", t4 - t2,
            (double)n / (t4 - t2), rss4);
-    if (on_redis)
+    if (on_redis) {
+        printf("  Redis round trips per recipient: %.2f until the fan-out "
+               "was done, %.2f in all (sends included)\n",
+               (double)(rt3 - rt2) / (double)n,
+               (double)(rt4 - rt2) / (double)n);
         printf("  redis-server used_memory %.0f MiB\n", redis_mib(&be.srv));
+        if (getenv("BENCH_COMMANDSTATS") != NULL) {
+            static char stats[65536];
+            if (rh_cli(&be.srv, "INFO commandstats", stats, sizeof stats) == 0)
+                printf("%s", stats);
+        }
+    }
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
     fclose(devnull);

@@ -14,6 +14,8 @@
 #include "../../lib/campaign/campaign_store.h"
 #include "ctx.h"
 #include "json_alloc.h"
+#include "message.h"
+#include "outbound.h"
 #include "state.h"
 #include "receipts.h"
 #include "webhook.h"
@@ -894,6 +896,59 @@ START_TEST(test_a_fan_out_run_again_after_a_crash_sends_nothing_twice)
 }
 END_TEST
 
+/* Queue campaign messages to phones[0..n) as the fan-out does (one
+ * chunk); returns the status. */
+static int queue_chunk(const char *const *phones, size_t n)
+{
+    wabot_outbound *msgs[8];
+    ck_assert_uint_le(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "campaign:cmp-chunk:%s", phones[i]);
+        wabot_out *o = wabot_out_new(E.ctx);
+        ck_assert_int_eq(wabot_out_set_to(o, phones[i]), WABOT_OK);
+        ck_assert_int_eq(wabot_out_set_org(o, ORG), WABOT_OK);
+        ck_assert_int_eq(wabot_out_set_idempotency_key(o, key), WABOT_OK);
+        ck_assert_int_eq(wabot_out_set_text(o, "hello"), WABOT_OK);
+        wabot_outbound **head = NULL;
+        size_t n_head = 0;
+        ck_assert_int_eq(wb_out_compose(o, NULL, &msgs[i], &head, &n_head),
+                         WABOT_OK);
+        ck_assert_uint_eq(n_head, 0);
+        wabot_out_free(o);
+    }
+    int rc = wb_campaign_queue_outbound(E.ctx, ORG, "cmp-chunk", n, msgs);
+    for (size_t i = 0; i < n; i++)
+        wb_outbound_free(msgs[i]);
+    return rc;
+}
+
+static int64_t outbound_waiting(void)
+{
+    int64_t c[WABOT_JOB_STATE_COUNT] = {0};
+    ck_assert_int_eq(wabot_queue_counts(E.ctx, WABOT_QUEUE_OUTBOUND, c,
+                                        WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    return c[WABOT_JOB_WAITING];
+}
+
+/* A crash between queuing a chunk and marking its recipients re-runs the
+ * chunk: on Redis the same chunk finds its chunk marker, a different one
+ * (the re-run's page is not the same) queues only its new messages;
+ * elsewhere each message finds its job. */
+START_TEST(test_a_chunk_queued_again_queues_only_messages_not_queued)
+{
+    const char *first[] = {"+15550000001", "+15550000002", "+15550000003"};
+    const char *second[] = {"+15550000002", "+15550000004", "+15550000003"};
+    ck_assert_int_eq(queue_chunk(first, 3), WABOT_OK);
+    ck_assert_int_eq(outbound_waiting(), 3);
+    ck_assert_int_eq(queue_chunk(first, 3), WABOT_OK);
+    ck_assert_int_eq(outbound_waiting(), 3);
+    ck_assert_int_eq(queue_chunk(second, 3), WABOT_OK);
+    ck_assert_int_eq(outbound_waiting(), 4);
+}
+END_TEST
+
 START_TEST(test_the_campaigns_send_rate_spaces_its_batches)
 {
     customers(0, 100, 0, TU_EPOCH_MS);
@@ -1210,6 +1265,7 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_ten_thousand_customers_get_exactly_one_message_each);
     tcase_add_test(tc, test_paused_half_way_and_resumed_still_sends_exactly_once);
     tcase_add_test(tc, test_a_fan_out_run_again_after_a_crash_sends_nothing_twice);
+    tcase_add_test(tc, test_a_chunk_queued_again_queues_only_messages_not_queued);
     tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
     tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
     tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
