@@ -664,6 +664,24 @@ START_TEST(test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte)
 }
 END_TEST
 
+START_TEST(test_record_marker_spells_every_schema_number_in_decimal)
+{
+    const uint32_t schema[] = {0, 1, 9, 10, 99, 100, 123456, UINT32_MAX};
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
+        char want[48], *rec = NULL;
+        size_t len = 0;
+        int n = snprintf(want, sizeof want, "#schema %" PRIu32 "\npay",
+                         schema[i]);
+        ck_assert_int_eq(wabot_storage_record_encode(schema[i], "pay", 3,
+                                                     &rec, &len),
+                         WABOT_OK);
+        ck_assert_uint_eq(len, (size_t)n);
+        ck_assert_str_eq(rec, want);
+        free(rec);
+    }
+}
+END_TEST
+
 START_TEST(test_strbuf_printf_fits_room_and_grows_past_it)
 {
     wb_strbuf b;
@@ -728,6 +746,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
     tcase_add_test(tc, test_strbuf_int_prints_like_prid64);
+    tcase_add_test(tc,
+        test_record_marker_spells_every_schema_number_in_decimal);
     tcase_add_test(tc, test_strbuf_int_matches_printf_at_every_digit_count);
     tcase_add_test(tc,
         test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte);
