@@ -1058,6 +1058,38 @@ START_TEST(test_lock_entry_freed_when_last_holder_unlocks)
 }
 END_TEST
 
+/* Keys spread over the table's shards: each is held and released on its
+ * own, and keys left locked are freed with the table. */
+START_TEST(test_lock_many_keys_held_at_once_across_shards)
+{
+    g_live_blocks = 0;
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, count_malloc,
+                         count_realloc, count_free, NULL};
+    wb_locktab *t = wb_locktab_new(&a);
+    ck_assert_ptr_nonnull(t);
+    int base = g_live_blocks;
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        ck_assert_int_eq(wb_lock(t, key), WABOT_OK);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 200);
+    for (int i = 0; i < 200; i += 2) {
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        wb_unlock(t, key);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 100);
+    for (int i = 0; i < 200; i += 2) { /* released ones are free again */
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        ck_assert_int_eq(wb_lock(t, key), WABOT_OK);
+        wb_unlock(t, key);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 100);
+    wb_locktab_free(t); /* the 100 still held go with it */
+    ck_assert_int_eq(g_live_blocks, 0);
+}
+END_TEST
+
 START_TEST(test_lock_rejects_null_arguments)
 {
     wb_locktab *t = wb_locktab_new(NULL);
@@ -1149,6 +1181,7 @@ int main(void)
     tcase_add_test(tc, test_lock_on_other_key_does_not_block);
     tcase_add_test(tc, test_lock_entry_freed_when_last_holder_unlocks);
     tcase_add_test(tc, test_lock_rejects_null_arguments);
+    tcase_add_test(tc, test_lock_many_keys_held_at_once_across_shards);
     suite_add_tcase(s, tc);
 
     return tu_run_suite(s);
