@@ -49,25 +49,32 @@ static long peak_rss_kib(void)
     return ru.ru_maxrss; /* KiB on Linux */
 }
 
+/* A record of the default spec with the bench payload, due at T0, whose
+ * id is the caller's buffer `id`. */
+static void job_record_init(wabot_job_record *r, char *id)
+{
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    memset(r, 0, sizeof *r);
+    r->version = WABOT_JOB_RECORD_VERSION;
+    r->id = id;
+    r->payload = PAYLOAD;
+    r->payload_len = sizeof PAYLOAD - 1;
+    r->max_attempts = spec.max_attempts;
+    r->backoff = spec.backoff;
+    r->backoff_ms = spec.backoff_ms;
+    r->backoff_max_ms = spec.backoff_max_ms;
+    r->jitter_pct = spec.jitter_pct;
+    r->created_ms = T0;
+    r->run_at_ms = T0;
+}
+
 static void *enqueue_range(void *p)
 {
     phase_arg *a = p;
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
     char id[32];
     wabot_job_record r;
-    memset(&r, 0, sizeof r);
-    r.version = WABOT_JOB_RECORD_VERSION;
-    r.id = id;
-    r.payload = PAYLOAD;
-    r.payload_len = sizeof PAYLOAD - 1;
-    r.max_attempts = spec.max_attempts;
-    r.backoff = spec.backoff;
-    r.backoff_ms = spec.backoff_ms;
-    r.backoff_max_ms = spec.backoff_max_ms;
-    r.jitter_pct = spec.jitter_pct;
-    r.created_ms = T0;
-    r.run_at_ms = T0;
+    job_record_init(&r, id);
     for (int i = a->from; i < a->to; i++) {
         snprintf(id, sizeof id, "job-%d", i);
         if (wabot_scheduler_enqueue(a->s, QUEUE, &r, T0) != WABOT_OK)
@@ -202,22 +209,9 @@ typedef struct flow_arg {
 static void *flow_range(void *p)
 {
     flow_arg *a = p;
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
     char id[32];
     wabot_job_record r;
-    memset(&r, 0, sizeof r);
-    r.version = WABOT_JOB_RECORD_VERSION;
-    r.id = id;
-    r.payload = PAYLOAD;
-    r.payload_len = sizeof PAYLOAD - 1;
-    r.max_attempts = spec.max_attempts;
-    r.backoff = spec.backoff;
-    r.backoff_ms = spec.backoff_ms;
-    r.backoff_max_ms = spec.backoff_max_ms;
-    r.jitter_pct = spec.jitter_pct;
-    r.created_ms = T0;
-    r.run_at_ms = T0;
+    job_record_init(&r, id);
     wabot_job_info *out = wabot_job_info_new();
     char (*ids)[32] = malloc(FLOW * sizeof *ids);
     uint64_t tokens[FLOW];
