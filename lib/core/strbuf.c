@@ -38,9 +38,16 @@ static int grow(wb_strbuf *b, size_t extra)
     return 1;
 }
 
+/* Room for n more bytes and the NUL: the test inline, grow() only when
+ * the buffer must grow (builders append a few bytes at a time). */
+static inline int room(wb_strbuf *b, size_t n)
+{
+    return (!b->oom && n < b->cap - b->len) || grow(b, n);
+}
+
 void wb_strbuf_append(wb_strbuf *b, const char *s, size_t n)
 {
-    if (!grow(b, n))
+    if (!room(b, n))
         return;
     if (n)
         memcpy(b->data + b->len, s, n);
@@ -55,7 +62,10 @@ void wb_strbuf_puts(wb_strbuf *b, const char *s)
 
 void wb_strbuf_putc(wb_strbuf *b, char c)
 {
-    wb_strbuf_append(b, &c, 1);
+    if (!room(b, 1))
+        return;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
 }
 
 void wb_strbuf_vprintf(wb_strbuf *b, const char *fmt, va_list ap)
@@ -92,13 +102,26 @@ void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
 
 void wb_strbuf_int(wb_strbuf *b, int64_t v)
 {
+    /* Two digits per division (a timestamp has 13). */
+    static const char pairs[] =
+        "000102030405060708091011121314151617181920212223242526272829"
+        "303132333435363738394041424344454647484950515253545556575859"
+        "606162636465666768697071727374757677787980818283848586878889"
+        "90919293949596979899";
     char text[24], *p = text + sizeof text;
     /* The magnitude as unsigned: INT64_MIN has no positive twin. */
     uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + m % 10);
-        m /= 10;
-    } while (m != 0);
+    while (m >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (m % 100), 2);
+        m /= 100;
+    }
+    if (m >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * m, 2);
+    } else {
+        *--p = (char)('0' + m);
+    }
     if (v < 0)
         *--p = '-';
     wb_strbuf_append(b, p, (size_t)(text + sizeof text - p));
@@ -127,9 +150,26 @@ static const char *json_escape(unsigned char c, char u[7])
 
 void wb_strbuf_json_str(wb_strbuf *b, const char *s)
 {
-    wb_strbuf_putc(b, '"');
-    /* Runs of bytes that stand for themselves go in with one copy. */
     const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    const unsigned char *run = p;
+    while (*p >= 0x20 && *p != '"' && *p != '\\')
+        p++;
+    if (*p == '\0') {
+        /* Nothing to escape (the usual string): quotes and bytes at once. */
+        size_t n = (size_t)(p - run);
+        if (!room(b, n + 2))
+            return;
+        char *d = b->data + b->len;
+        d[0] = '"';
+        memcpy(d + 1, run, n);
+        d[n + 1] = '"';
+        d[n + 2] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    wb_strbuf_putc(b, '"');
+    p = run;
+    /* Runs of bytes that stand for themselves go in with one copy. */
     for (;;) {
         const unsigned char *run = p;
         while (*p >= 0x20 && *p != '"' && *p != '\\')

@@ -23,6 +23,11 @@ struct wabot_message {
     int64_t timestamp_ms;
     wb_media *media;
     size_t n_media;
+    /* String fields that fit are copied here rather than each to its own
+     * heap block: a message is built, handled and freed per webhook, often
+     * on one thread and freed on another. Only through wb_message_setn. */
+    size_t inl_used;
+    char inl[192];
 };
 
 /* An empty message (provider UNKNOWN, type TEXT). NULL on NOMEM. */

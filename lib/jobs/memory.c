@@ -3,11 +3,14 @@
  * Per queue:
  *  - a hash of every job by id (dedup, and lookup by id for the
  *    token-checked operations);
- *  - three indexed binary heaps, one per unfinished state a job can wait
- *    in: ready (waiting: priority desc, run_at asc, enqueue order), delayed
- *    (run_at asc) and active (lease_until asc). A job is in at most one of
- *    them at a time, so one position member per job is enough, and removing
- *    any job from its heap is O(log n);
+ *  - three ordered sets, one per unfinished state a job can wait in: ready
+ *    (waiting: priority desc, run_at asc, enqueue order), delayed (run_at
+ *    asc) and active (lease_until asc). A job is in at most one of them at
+ *    a time. Each set is a sorted run (a linked list a job joins at its
+ *    tail when it sorts after the tail: jobs of one priority enqueued as
+ *    they come, leases of one length taken in order, the common case, all
+ *    O(1)) beside an indexed binary heap for the jobs that arrive out of
+ *    order (O(log n)); the set's first job is the better of the two firsts;
  *  - two lists of finished jobs (completed, failed) in finish order, so
  *    retention removes from the old end in O(removed).
  * Counts are the sizes of those five containers.
@@ -43,8 +46,8 @@ typedef wb_htab htab;
 
 typedef struct mjob {
     hnode node;               /* by id */
-    struct mjob *prev, *next; /* finished list */
-    size_t pos;               /* index in its heap while unfinished */
+    struct mjob *prev, *next; /* finished list, or a set's sorted run */
+    size_t pos;               /* index in its set's heap, or IN_RUN */
     uint64_t seq;             /* enqueue order: the FIFO tie-break */
     uint64_t token;
     int32_t state;
@@ -79,10 +82,21 @@ typedef struct mlist {
     int64_t count;
 } mlist;
 
+/* An ordered set of unfinished jobs: a sorted run and a heap, both
+ * ordered by heap.before. The heap's array always has room for every job
+ * of the set, so moving a job from the run into the heap (extend) never
+ * allocates. */
+typedef struct mset {
+    mheap heap;
+    mlist run;
+} mset;
+
+#define IN_RUN SIZE_MAX /* mjob.pos of a job in its set's run */
+
 typedef struct mqueue {
     hnode node; /* by name */
     htab jobs;
-    mheap ready, delayed, active;
+    mset ready, delayed, active;
     mlist completed, failed;
     uint64_t last_token;
     uint64_t last_seq;
@@ -178,10 +192,10 @@ static void heap_fix(mheap *h, size_t i)
         sift_down(h, i);
 }
 
-/* Make room for one more item; the only heap operation that can fail. */
-static int heap_reserve_one(mheap *h)
+/* Make room for `count` + 1 items; the only heap operation that can fail. */
+static int heap_reserve_one(mheap *h, size_t count)
 {
-    if (h->count < h->cap)
+    if (count < h->cap)
         return WABOT_OK;
     if (h->cap > SIZE_MAX / 2 / sizeof(mjob *))
         return WABOT_ERR_NOMEM;
@@ -266,7 +280,61 @@ static void job_free(mjob *j)
     free(j);
 }
 
-static mheap *heap_of(mqueue *q, int32_t state)
+/* ------------------------------------------------------------------ */
+/* Ordered sets: a sorted run beside a heap                            */
+
+static size_t set_count(const mset *s)
+{
+    return s->heap.count + (size_t)s->run.count;
+}
+
+static int set_reserve_one(mset *s)
+{
+    return heap_reserve_one(&s->heap, set_count(s));
+}
+
+/* Room was made by set_reserve_one(). */
+static void set_push(mset *s, mjob *j)
+{
+    if (s->run.tail == NULL || s->heap.before(s->run.tail, j)) {
+        list_append(&s->run, j);
+        j->pos = IN_RUN;
+    } else {
+        heap_push(&s->heap, j);
+    }
+}
+
+static void set_remove(mset *s, mjob *j)
+{
+    if (j->pos == IN_RUN)
+        list_remove(&s->run, j);
+    else
+        heap_remove(&s->heap, j);
+}
+
+static mjob *set_top(const mset *s)
+{
+    mjob *r = s->run.head, *h = heap_top(&s->heap);
+    if (r == NULL)
+        return h;
+    if (h == NULL)
+        return r;
+    return s->heap.before(h, r) ? h : r;
+}
+
+/* Restore order after j's key changed. Leaving the run and coming back
+ * needs no allocation: the heap has room for the whole set. */
+static void set_fix(mset *s, mjob *j)
+{
+    if (j->pos != IN_RUN) {
+        heap_fix(&s->heap, j->pos);
+        return;
+    }
+    list_remove(&s->run, j);
+    set_push(s, j);
+}
+
+static mset *set_of(mqueue *q, int32_t state)
 {
     switch (state) {
     case WABOT_JOB_WAITING: return &q->ready;
@@ -284,26 +352,26 @@ static mlist *list_of(mqueue *q, int32_t state)
 /* Ensure j can be placed in `state` without allocating. */
 static int make_room(mqueue *q, int32_t state)
 {
-    mheap *h = heap_of(q, state);
-    return h != NULL ? heap_reserve_one(h) : WABOT_OK;
+    mset *s = set_of(q, state);
+    return s != NULL ? set_reserve_one(s) : WABOT_OK;
 }
 
 /* Put j (not in any container) into the container of j->state. Room was
  * made by make_room(). */
 static void place(mqueue *q, mjob *j)
 {
-    mheap *h = heap_of(q, j->state);
-    if (h != NULL)
-        heap_push(h, j);
+    mset *s = set_of(q, j->state);
+    if (s != NULL)
+        set_push(s, j);
     else
         list_append(list_of(q, j->state), j);
 }
 
 static void unplace(mqueue *q, mjob *j)
 {
-    mheap *h = heap_of(q, j->state);
-    if (h != NULL)
-        heap_remove(h, j);
+    mset *s = set_of(q, j->state);
+    if (s != NULL)
+        set_remove(s, j);
     else
         list_remove(list_of(q, j->state), j);
 }
@@ -405,9 +473,9 @@ static void queue_free(mqueue *q)
 {
     wb_htab_each(&q->jobs, job_drop, NULL);
     wb_htab_free(&q->jobs);
-    free(q->ready.items);
-    free(q->delayed.items);
-    free(q->active.items);
+    free(q->ready.heap.items);
+    free(q->delayed.heap.items);
+    free(q->active.heap.items);
     free(q);
 }
 
@@ -430,9 +498,9 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
     q->node.hash = wb_siphash13(m->k0, m->k1, name, len);
     q->node.key = q->name;
     q->node.klen = len;
-    q->ready.before = ready_before;
-    q->delayed.before = delayed_before;
-    q->active.before = active_before;
+    q->ready.heap.before = ready_before;
+    q->delayed.heap.before = delayed_before;
+    q->active.heap.before = active_before;
     wb_htab_add(&m->queues, &q->node);
     return q;
 }
@@ -521,7 +589,7 @@ static int mem_enqueue(void *impl, const char *queue,
 static void promote_due(mqueue *q, int64_t now_ms)
 {
     mjob *j;
-    while ((j = heap_top(&q->delayed)) != NULL && j->run_at_ms <= now_ms) {
+    while ((j = set_top(&q->delayed)) != NULL && j->run_at_ms <= now_ms) {
         if (make_room(q, WABOT_JOB_WAITING) != WABOT_OK)
             return;
         move(q, j, WABOT_JOB_WAITING);
@@ -536,7 +604,7 @@ static int mem_reserve(void *impl, const char *queue, int64_t now_ms,
     if (q == NULL)
         return unlock(m, WABOT_ERR_NOT_FOUND);
     promote_due(q, now_ms);
-    mjob *j = heap_top(&q->ready);
+    mjob *j = set_top(&q->ready);
     if (j == NULL)
         return unlock(m, WABOT_ERR_NOT_FOUND);
     if (make_room(q, WABOT_JOB_ACTIVE) != WABOT_OK)
@@ -571,7 +639,7 @@ static int mem_extend(void *impl, const char *queue, const char *id,
     if (rc != WABOT_OK)
         return unlock(m, rc);
     j->lease_until_ms = until_ms;
-    heap_fix(&q->active, j->pos);
+    set_fix(&q->active, j);
     return unlock(m, WABOT_OK);
 }
 
@@ -671,9 +739,9 @@ static int mem_counts(void *impl, const char *queue, int64_t *counts,
     mqueue *q = queue_find(m, queue);
     if (q != NULL) {
         int64_t c[WABOT_JOB_STATE_COUNT] = {
-            [WABOT_JOB_WAITING] = (int64_t)q->ready.count,
-            [WABOT_JOB_DELAYED] = (int64_t)q->delayed.count,
-            [WABOT_JOB_ACTIVE] = (int64_t)q->active.count,
+            [WABOT_JOB_WAITING] = (int64_t)set_count(&q->ready),
+            [WABOT_JOB_DELAYED] = (int64_t)set_count(&q->delayed),
+            [WABOT_JOB_ACTIVE] = (int64_t)set_count(&q->active),
             [WABOT_JOB_COMPLETED] = q->completed.count,
             [WABOT_JOB_FAILED] = q->failed.count,
         };
@@ -713,7 +781,7 @@ static int mem_recover(void *impl, const char *queue, int64_t now_ms,
     int rc = WABOT_OK;
     mjob *j;
     while (q != NULL && moved < INT32_MAX &&
-           (j = heap_top(&q->active)) != NULL && j->lease_until_ms <= now_ms) {
+           (j = set_top(&q->active)) != NULL && j->lease_until_ms <= now_ms) {
         rc = recover_one(q, j, now_ms, max_stalls);
         if (rc != WABOT_OK)
             break;
@@ -730,12 +798,12 @@ static int mem_next_due(void *impl, const char *queue, int64_t now_ms,
     mqueue *q = queue_find(m, queue);
     if (q == NULL)
         return unlock(m, WABOT_ERR_NOT_FOUND);
-    if (q->ready.count > 0) {
+    if (set_count(&q->ready) > 0) {
         *due_ms = now_ms;
         return unlock(m, WABOT_OK);
     }
-    const mjob *d = heap_top(&q->delayed);
-    const mjob *a = heap_top(&q->active);
+    const mjob *d = set_top(&q->delayed);
+    const mjob *a = set_top(&q->active);
     if (d == NULL && a == NULL)
         return unlock(m, WABOT_ERR_NOT_FOUND);
     if (d != NULL && (a == NULL || d->run_at_ms <= a->lease_until_ms))

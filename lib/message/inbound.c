@@ -1,4 +1,5 @@
 /* The inbound message model and its accessors. */
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -50,12 +51,35 @@ wabot_message *wb_message_alloc(const wabot_allocator *a)
     return m;
 }
 
+static int is_inline(const wabot_message *m, const char *p)
+{
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)m->inl;
+    return a >= lo && a - lo < sizeof m->inl;
+}
+
+/* Free a string field unless it lives in m->inl (whose room a replaced
+ * value keeps: a field set twice is rare and the room is small). */
+static void field_free(wabot_message *m, char *p)
+{
+    if (!is_inline(m, p))
+        wb_free(m->alloc, p);
+}
+
 int wb_message_setn(wabot_message *m, char **field, const char *s, size_t n)
 {
-    char *copy = wb_strndup(m->alloc, s ? s : "", s ? n : 0);
-    if (!copy)
+    if (!s)
+        n = 0;
+    char *copy;
+    if (n < sizeof m->inl - m->inl_used) {
+        copy = m->inl + m->inl_used;
+        m->inl_used += n + 1;
+        if (n > 0)
+            memcpy(copy, s, n);
+        copy[n] = '\0';
+    } else if (!(copy = wb_strndup(m->alloc, s ? s : "", n))) {
         return WABOT_ERR_NOMEM;
-    wb_free(m->alloc, *field);
+    }
+    field_free(m, *field);
     *field = copy;
     return WABOT_OK;
 }
@@ -95,7 +119,7 @@ void wabot_message_free(wabot_message *m)
                      &m->text, &m->payload, &m->payload_title,
                      &m->organization, &m->loc_name, &m->loc_address};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        wb_free(a, *strs[i]);
+        field_free(m, *strs[i]);
     for (size_t i = 0; i < m->n_media; i++) {
         wb_free(a, m->media[i].url);
         wb_free(a, m->media[i].type);

@@ -115,13 +115,60 @@ done:
 static const wabot_schema conv_schema = {WABOT_SCHEMA_VERSION, CONV_SCHEMA,
                                          conv_upgrade, NULL};
 
-/* Parse a stored conversation (schema CONV_SCHEMA). On success *state is NULL or a non-empty
- * string borrowed from *root and *session an object borrowed from *root;
- * the caller decrefs *root. WABOT_ERR_PARSE if the value is not a
- * conversation. */
-static int conv_decode(const char *val, size_t len, json_t **root,
+/* The length of a state name written as it stands: printable ASCII
+ * without quote or backslash (what a state name is in practice), which is
+ * its own JSON literal and valid UTF-8. Stops at the first other byte. */
+static size_t plain_run(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' &&
+           s[i] != '\\')
+        i++;
+    return i;
+}
+
+#define STATE_HEAD "{\"state\":\""
+#define SESSION_HEAD "\",\"session\":"
+
+/* conv_decode() of the shape wb_conv_encode() writes, with a plain state
+ * name: only the session goes through jansson, the state is cut out of
+ * val in place. 0 if val is not in that shape (the general decode then
+ * decides; a duplicate member, say, leaves the session slice with trailing
+ * text, which jansson refuses). */
+static int conv_decode_own(char *val, size_t len, json_t **root,
+                           const char **state, json_t **session)
+{
+    const size_t sh = sizeof STATE_HEAD - 1, eh = sizeof SESSION_HEAD - 1;
+    if (len < sh || memcmp(val, STATE_HEAD, sh) != 0)
+        return 0;
+    size_t n = plain_run(val + sh, len - sh);
+    char *tail = val + sh + n;
+    size_t rest = len - sh - n;
+    if (rest < eh + 1 || memcmp(tail, SESSION_HEAD, eh) != 0 ||
+        val[len - 1] != '}')
+        return 0;
+    json_t *se = json_loadb(tail + eh, rest - eh - 1, JSON_REJECT_DUPLICATES,
+                            NULL);
+    if (!json_is_object(se)) {
+        json_decref(se);
+        return 0;
+    }
+    *tail = '\0'; /* the state's closing quote */
+    *state = n > 0 ? val + sh : NULL;
+    *session = *root = se;
+    return 1;
+}
+
+/* Parse a stored conversation (schema CONV_SCHEMA). On success *state is
+ * NULL or a non-empty string borrowed from *root or from val (which this
+ * may change: the caller frees val after using *state) and *session an
+ * object borrowed from *root; the caller decrefs *root. WABOT_ERR_PARSE if
+ * the value is not a conversation. */
+static int conv_decode(char *val, size_t len, json_t **root,
                        const char **state, json_t **session)
 {
+    if (conv_decode_own(val, len, root, state, session))
+        return WABOT_OK;
     json_t *r = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
     if (r == NULL || !json_is_object(r))
         goto corrupt;
@@ -164,17 +211,18 @@ static int conv_loaded(wabot_ctx *ctx, const char *key, int rc, char *val,
     const char *state = NULL;
     if (rc == WABOT_OK)
         rc = conv_decode(val, len, &root, &state, &session);
-    free(val);
     /* Keep the stored version in every case: the next save then replaces
      * a corrupt value instead of failing on it forever. */
     out->version = version;
     if (rc == WABOT_ERR_PARSE) {
+        free(val);
         wb_log(ctx, WABOT_LOG_WARN, MODULE,
                "conversation %s is corrupt; starting it afresh", key);
         return load_empty(out);
     }
     out->session = session != NULL ? json_incref(session) : json_object();
     out->state = state != NULL ? wb_strdup(&ctx->alloc, state) : NULL;
+    free(val); /* after the copy: state may point into it */
     json_decref(root);
     if (out->session == NULL || (state != NULL && out->state == NULL)) {
         wb_conv_clear(ctx, out);
@@ -231,6 +279,18 @@ int wb_conv_load_stored(wabot_ctx *ctx, const char *org,
     return conv_loaded(ctx, key, rc, val, len, version, out);
 }
 
+/* What json_string() accepts, without allocating for the usual ASCII
+ * name. */
+static int state_is_utf8(const char *s)
+{
+    size_t n = strlen(s);
+    if (plain_run(s, n) == n)
+        return 1;
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
 int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
                    const wb_conv *c, char *key, char **record, size_t *len)
 {
@@ -239,22 +299,30 @@ int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
         return rc;
     if (c->session != NULL && !json_is_object(c->session))
         return wb_error(ctx, WABOT_ERR_INVAL, "session is not an object");
-    json_t *state = json_string(c->state != NULL ? c->state : "");
-    if (state == NULL)
+    const char *state = c->state != NULL ? c->state : "";
+    if (!state_is_utf8(state))
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "state name is not valid UTF-8");
-    json_t *session = c->session != NULL ? json_incref(c->session)
-                                         : json_object();
-    json_t *root = json_pack("{s:o,s:o}", "state", state, "session",
-                             session);
-    size_t tlen = 0;
-    char *text = root != NULL ? json_text(&ctx->alloc, root, &tlen) : NULL;
-    json_decref(root);
-    if (text == NULL)
+    /* {"state":...,"session":...} written around jansson's dump of the
+     * session alone (what dumping the whole object gives, without
+     * building it: this runs per turn). */
+    wb_strbuf b;
+    wb_strbuf_init(&b, &ctx->alloc);
+    wb_strbuf_puts(&b, "{\"state\":");
+    wb_strbuf_json_str(&b, state);
+    wb_strbuf_puts(&b, ",\"session\":");
+    if (c->session == NULL)
+        wb_strbuf_puts(&b, "{}");
+    else if (json_dump_callback(c->session, dump_cb, &b, JSON_COMPACT) != 0)
+        b.oom = 1;
+    wb_strbuf_putc(&b, '}');
+    if (b.oom) {
+        wb_strbuf_free(&b);
         return wb_error(ctx, WABOT_ERR_NOMEM, "encoding conversation %s",
                         key);
-    rc = wabot_storage_record_encode(CONV_SCHEMA, text, tlen, record, len);
-    wb_free(&ctx->alloc, text);
+    }
+    rc = wabot_storage_record_encode(CONV_SCHEMA, b.data, b.len, record, len);
+    wb_strbuf_free(&b);
     if (rc != WABOT_OK)
         return wb_error(ctx, rc, "encoding conversation %s", key);
     return WABOT_OK;
@@ -358,14 +426,15 @@ int wabot_conversation_get(wabot_ctx *ctx, const char *org,
     const char *state = NULL;
     if (rc == WABOT_OK)
         rc = conv_decode(val, len, &root, &state, &session);
-    free(val);
     if (rc == WABOT_ERR_PARSE) {
+        free(val);
         wb_log(ctx, WABOT_LOG_WARN, MODULE, "conversation %s is corrupt",
                key);
         return wb_error(ctx, rc, "stored conversation %s is corrupt; the "
                                  "next turn starts it afresh", key);
     }
     *out = snapshot(state, session, version);
+    free(val); /* after the copy: state may point into it */
     json_decref(root);
     if (*out == NULL)
         return wb_error(ctx, WABOT_ERR_NOMEM, "reading conversation %s", key);

@@ -317,8 +317,10 @@ static char *flat_encode(const prof_flat *f, size_t *len)
 {
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
-    wb_strbuf_printf(&b, "{\"created_ms\":%lld,\"name\":",
-                     (long long)f->created_ms);
+    /* Integers with wb_strbuf_int, not printf: this runs per message. */
+    wb_strbuf_puts(&b, "{\"created_ms\":");
+    wb_strbuf_int(&b, f->created_ms);
+    wb_strbuf_puts(&b, ",\"name\":");
     if (f->name != NULL) {
         wb_strbuf_putc(&b, '"');
         wb_strbuf_append(&b, f->name, f->name_len);
@@ -326,9 +328,10 @@ static char *flat_encode(const prof_flat *f, size_t *len)
     } else {
         wb_strbuf_puts(&b, "null");
     }
-    wb_strbuf_printf(&b, ",\"last_inbound_ms\":%lld,\"opted_out\":%s}",
-                     (long long)f->last_inbound_ms,
-                     f->opted_out ? "true" : "false");
+    wb_strbuf_puts(&b, ",\"last_inbound_ms\":");
+    wb_strbuf_int(&b, f->last_inbound_ms);
+    wb_strbuf_puts(&b, f->opted_out ? ",\"opted_out\":true}"
+                                    : ",\"opted_out\":false}");
     char *record = NULL;
     int rc = b.oom ? WABOT_ERR_NOMEM
                    : wabot_storage_record_encode(PROFILE_SCHEMA, b.data,

@@ -4,14 +4,20 @@
  * An entry exists only while a thread holds or waits for its key, so the
  * table holds at most one entry per thread and never needs to grow or
  * evict. Each entry has its own condition variable: releasing a key wakes
- * only a thread waiting for that key. */
+ * only a thread waiting for that key. The table is in LOCKTAB_SHARDS
+ * shards, each with its own mutex, picked by the key's hash: threads
+ * turning different customers (every message takes and releases a key)
+ * do not share one mutex's cache line. */
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "htab.h"
+#include "siphash.h"
 #include "state.h"
 
-#define LOCKTAB_BUCKETS 64 /* a power of two */
+#define LOCKTAB_BUCKETS 16 /* per shard, a power of two */
+#define LOCKTAB_SHARDS 16  /* a power of two */
 
 typedef struct lock_entry {
     wb_hnode node; /* by key (points at key[]) */
@@ -21,11 +27,17 @@ typedef struct lock_entry {
     char key[];
 } lock_entry;
 
+typedef struct lock_shard {
+    pthread_mutex_t mu;
+    wb_htab keys; /* lock_entry by key; fixed size (lib/core/htab.c) */
+    char pad[64]; /* neighbours' mutexes on other cache lines */
+} lock_shard;
+
 struct wb_locktab {
     wabot_allocator alloc; /* copied; libc functions when created with NULL */
     int has_alloc;
-    pthread_mutex_t mu;
-    wb_htab keys; /* lock_entry by key; fixed size (lib/core/htab.c) */
+    uint64_t k0, k1; /* the hash key of every shard's table */
+    lock_shard shards[LOCKTAB_SHARDS];
 };
 
 static const wabot_allocator *table_alloc(const wb_locktab *t)
@@ -33,13 +45,23 @@ static const wabot_allocator *table_alloc(const wb_locktab *t)
     return t->has_alloc ? &t->alloc : NULL;
 }
 
-/* The link to key's entry (or the end of its chain). The table stays at
- * LOCKTAB_BUCKETS: it holds at most one entry per thread. */
-static wb_hnode **find(wb_locktab *t, const char *key, size_t len,
-                       uint64_t *hash)
+/* Key's shard, locked; *hash is the key's hash in its table. */
+static lock_shard *lock_shard_of(wb_locktab *t, const char *key, size_t len,
+                                 uint64_t *hash)
 {
-    *hash = wb_htab_hash(&t->keys, key, len);
-    return wb_htab_slot(&t->keys, *hash, key, len);
+    *hash = wb_siphash13(t->k0, t->k1, key, len);
+    /* The table's buckets use the low bits, the shard the high ones. */
+    lock_shard *sh = &t->shards[(*hash >> 48) & (LOCKTAB_SHARDS - 1)];
+    pthread_mutex_lock(&sh->mu);
+    return sh;
+}
+
+/* The link to key's entry (or the end of its chain). The table stays at
+ * LOCKTAB_BUCKETS: a shard holds at most one entry per thread. */
+static wb_hnode **find(lock_shard *sh, const char *key, size_t len,
+                       uint64_t hash)
+{
+    return wb_htab_slot(&sh->keys, hash, key, len);
 }
 
 static void entry_free(wb_locktab *t, lock_entry *e)
@@ -53,6 +75,17 @@ static void drop_entry(wb_hnode *n, void *ud)
     entry_free(ud, (lock_entry *)n);
 }
 
+static void shards_free(wb_locktab *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* Entries left here belong to keys still locked: a caller bug,
+         * but free them rather than leak. */
+        wb_htab_each(&t->shards[i].keys, drop_entry, t);
+        wb_htab_free(&t->shards[i].keys);
+        pthread_mutex_destroy(&t->shards[i].mu);
+    }
+}
+
 wb_locktab *wb_locktab_new(const wabot_allocator *a)
 {
     wb_locktab *t = wb_calloc(a, 1, sizeof *t);
@@ -62,14 +95,21 @@ wb_locktab *wb_locktab_new(const wabot_allocator *a)
         t->alloc = *a;
         t->has_alloc = 1;
     }
-    if (wb_htab_init(&t->keys, table_alloc(t), LOCKTAB_BUCKETS) != WABOT_OK) {
-        wb_free(a, t);
-        return NULL;
-    }
-    if (pthread_mutex_init(&t->mu, NULL) != 0) {
-        wb_htab_free(&t->keys);
-        wb_free(a, t);
-        return NULL;
+    wb_siphash_key(t, &t->k0, &t->k1);
+    for (size_t i = 0; i < LOCKTAB_SHARDS; i++) {
+        lock_shard *sh = &t->shards[i];
+        if (wb_htab_init(&sh->keys, table_alloc(t), LOCKTAB_BUCKETS) !=
+            WABOT_OK) {
+            shards_free(t, i);
+            wb_free(a, t);
+            return NULL;
+        }
+        if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+            wb_htab_free(&sh->keys);
+            shards_free(t, i);
+            wb_free(a, t);
+            return NULL;
+        }
     }
     return t;
 }
@@ -78,11 +118,7 @@ void wb_locktab_free(wb_locktab *t)
 {
     if (t == NULL)
         return;
-    /* Entries left here belong to keys still locked: a caller bug, but
-     * free them rather than leak. */
-    wb_htab_each(&t->keys, drop_entry, t);
-    wb_htab_free(&t->keys);
-    pthread_mutex_destroy(&t->mu);
+    shards_free(t, LOCKTAB_SHARDS);
     wabot_allocator a = t->alloc;
     wb_free(t->has_alloc ? &a : NULL, t);
 }
@@ -110,21 +146,21 @@ int wb_lock(wb_locktab *t, const char *key)
         return WABOT_ERR_INVAL;
     size_t len = strlen(key);
     uint64_t h;
-    pthread_mutex_lock(&t->mu);
-    lock_entry *e = (lock_entry *)*find(t, key, len, &h);
+    lock_shard *sh = lock_shard_of(t, key, len, &h);
+    lock_entry *e = (lock_entry *)*find(sh, key, len, h);
     if (e == NULL) {
         e = entry_new(t, key, len, h);
         if (e == NULL) {
-            pthread_mutex_unlock(&t->mu);
+            pthread_mutex_unlock(&sh->mu);
             return WABOT_ERR_NOMEM;
         }
-        wb_htab_link(&t->keys, &e->node);
+        wb_htab_link(&sh->keys, &e->node);
     }
     e->refs++;
     while (e->busy)
-        pthread_cond_wait(&e->cv, &t->mu);
+        pthread_cond_wait(&e->cv, &sh->mu);
     e->busy = 1;
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&sh->mu);
     return WABOT_OK;
 }
 
@@ -134,19 +170,19 @@ void wb_unlock(wb_locktab *t, const char *key)
         return;
     uint64_t h;
     size_t len = strlen(key);
-    pthread_mutex_lock(&t->mu);
-    wb_hnode **slot = find(t, key, len, &h);
+    lock_shard *sh = lock_shard_of(t, key, len, &h);
+    wb_hnode **slot = find(sh, key, len, h);
     lock_entry *e = (lock_entry *)*slot;
     if (e == NULL || !e->busy) { /* not locked: ignore the misuse */
-        pthread_mutex_unlock(&t->mu);
+        pthread_mutex_unlock(&sh->mu);
         return;
     }
     e->busy = 0;
     if (--e->refs == 0) {
-        wb_htab_unlink_at(&t->keys, slot);
+        wb_htab_unlink_at(&sh->keys, slot);
         entry_free(t, e);
     } else {
         pthread_cond_signal(&e->cv);
     }
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&sh->mu);
 }

@@ -58,11 +58,33 @@ typedef struct mem_entry {
                            entry's own block after the key while it fits
                            there (vcap), else a block of its own */
     size_t len;
-    wb_sl_node *ord;       /* value: its node in the key index */
-    struct mem_zset *zset; /* sorted index: its members; NULL for values */
+    /* One or the other (is_zset() tells which: a sorted index's table
+     * name has a NUL inside, a storage key never does): a pointer fewer
+     * in every entry. */
+    union {
+        wb_sl_node *ord;       /* value: its node in the key index */
+        struct mem_zset *zset; /* sorted index: its members */
+    } u;
     size_t vcap; /* bytes for a value after the key (+ NUL) */
     char key[];  /* klen bytes + NUL, then vcap + 1 bytes of value room */
 } mem_entry;
+
+static int is_zset(const mem_entry *e)
+{
+    return e->node.klen >= 2 && e->key[e->node.klen - 2] == '\0';
+}
+
+/* The entry's node in the key index (NULL: none, or a sorted index). */
+static wb_sl_node *ord_of(const mem_entry *e)
+{
+    return is_zset(e) ? NULL : e->u.ord;
+}
+
+/* The sorted index's members (NULL: a value entry). */
+static struct mem_zset *zset_of(const mem_entry *e)
+{
+    return is_zset(e) ? e->u.zset : NULL;
+}
 
 /* One block per entry (header, key, value) instead of two: a key costs
  * one allocation's overhead, and an overwrite that fits (a session, a
@@ -220,9 +242,10 @@ static void zset_free(mem_zset *z);
 
 static void entry_free(mem_entry *e)
 {
-    if (e->zset != NULL)
-        zset_free(e->zset);
-    free(e->ord); /* only an entry never linked still owns its node */
+    if (zset_of(e) != NULL)
+        zset_free(e->u.zset);
+    else
+        free(e->u.ord); /* only an entry never linked still owns its node */
     if (!val_inline(e))
         free(e->val);
     free(e);
@@ -232,13 +255,13 @@ static void entry_free(mem_entry *e)
  * the key index, one sorted index fewer, freed. */
 static void entry_retire(mem_store *st, mem_shard *sh, mem_entry *e)
 {
-    if (e->ord != NULL) {
+    if (ord_of(e) != NULL) {
         pthread_mutex_lock(&st->order_mu);
-        wb_sl_delete(&st->order, e->ord);
+        wb_sl_delete(&st->order, e->u.ord);
         pthread_mutex_unlock(&st->order_mu);
-        e->ord = NULL;
+        e->u.ord = NULL;
     }
-    if (e->zset != NULL)
+    if (zset_of(e) != NULL)
         sh->nsorted--;
     entry_free(e);
 }
@@ -376,10 +399,10 @@ static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
     int index = indexed_key(st, op->key, op->klen);
     if (index) {
         pthread_mutex_lock(&st->order_mu); /* the index's level dice */
-        e->ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
+        e->u.ord = wb_sl_node_new(&st->order, 0, op->key, op->klen, e);
         pthread_mutex_unlock(&st->order_mu);
     }
-    if (index && e->ord == NULL) {
+    if (index && e->u.ord == NULL) {
         free(e);
         return NULL;
     }
@@ -392,16 +415,16 @@ static void entry_link(mem_store *st, const mem_op *op, mem_entry *e,
                        int64_t expires_at)
 {
     e->expires_at = expires_at;
-    if (e->zset == NULL)
+    if (zset_of(e) == NULL)
         e->version = next_version(st);
     make_room(st, op->sh, op->now);
     wb_htab_link(&op->sh->tab, &e->node);
-    if (e->ord != NULL) {
+    if (ord_of(e) != NULL) {
         pthread_mutex_lock(&st->order_mu);
-        wb_sl_insert(&st->order, e->ord);
+        wb_sl_insert(&st->order, e->u.ord);
         pthread_mutex_unlock(&st->order_mu);
     }
-    if (e->zset != NULL)
+    if (zset_of(e) != NULL)
         op->sh->nsorted++;
 }
 
@@ -615,7 +638,8 @@ static void entry_drop(wb_hnode *n, void *ud)
 {
     (void)ud;
     mem_entry *e = (mem_entry *)n;
-    e->ord = NULL; /* freed with the key index */
+    if (!is_zset(e))
+        e->u.ord = NULL; /* freed with the key index */
     entry_free(e);
 }
 
@@ -688,14 +712,14 @@ static int index_table(mem_store *st, const wb_htab *t, const char *prefix,
     for (size_t i = 0; i < t->nbuckets; i++) {
         for (mem_entry *e = (mem_entry *)t->buckets[i]; e != NULL;
              e = (mem_entry *)e->node.next) {
-            if (e->zset != NULL || e->ord != NULL || e->node.klen < plen ||
+            if (is_zset(e) || e->u.ord != NULL || e->node.klen < plen ||
                 memcmp(e->key, prefix, plen) != 0)
                 continue;
-            e->ord = wb_sl_node_new(&st->order, 0, e->key, e->node.klen,
+            e->u.ord = wb_sl_node_new(&st->order, 0, e->key, e->node.klen,
                                     e);
-            if (e->ord == NULL)
+            if (e->u.ord == NULL)
                 return WABOT_ERR_NOMEM; /* what is indexed stays valid */
-            wb_sl_insert(&st->order, e->ord);
+            wb_sl_insert(&st->order, e->u.ord);
         }
     }
     return WABOT_OK;
@@ -951,7 +975,7 @@ static mem_entry *zentry_alloc(mem_store *st, const mem_op *op)
     mem_entry *e = entry_new(op, 0); /* its value: "" */
     if (e == NULL)
         return NULL;
-    if ((e->zset = zset_new(st)) == NULL) {
+    if ((e->u.zset = zset_new(st)) == NULL) {
         free(e);
         return NULL;
     }
@@ -976,7 +1000,7 @@ static void zset_put(mem_store *st, mem_zset *z, wb_sl_node *fresh)
 static void zset_drop_if_empty(mem_store *st, mem_op *op)
 {
     mem_entry *e = (mem_entry *)*op->slot;
-    if (e != NULL && e->zset != NULL && e->zset->sl.len == 0)
+    if (e != NULL && zset_of(e) != NULL && e->u.zset->sl.len == 0)
         unlink_entry(st, op);
 }
 
@@ -991,7 +1015,7 @@ static int mem_sorted_add(void *impl, const char *key, const char *member,
     mem_entry *z = e != NULL ? e : fresh_entry;
     /* The member's level dice: its own index's (the key index belongs to
      * every shard). */
-    wb_sl_node *n = z != NULL ? wb_sl_node_new(&z->zset->sl, score, member,
+    wb_sl_node *n = z != NULL ? wb_sl_node_new(&z->u.zset->sl, score, member,
                                                len, NULL)
                               : NULL;
     if (n == NULL || (e == NULL && fresh_entry == NULL)) {
@@ -1004,7 +1028,7 @@ static int mem_sorted_add(void *impl, const char *key, const char *member,
         entry_link(st, &op, fresh_entry, 0);
         e = fresh_entry;
     }
-    zset_put(st, e->zset, n);
+    zset_put(st, e->u.zset, n);
     return op_end(&op, WABOT_OK);
 }
 
@@ -1015,10 +1039,10 @@ static int mem_sorted_remove(void *impl, const char *key, const char *member,
     mem_op op;
     zkey zk;
     mem_entry *e = zset_begin(st, &op, &zk, key);
-    wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
+    wb_sl_node *n = e != NULL ? zset_find(st, e->u.zset, member, len) : NULL;
     if (n == NULL)
         return op_end(&op, WABOT_ERR_NOT_FOUND);
-    zset_remove(st, e->zset, n);
+    zset_remove(st, e->u.zset, n);
     zset_drop_if_empty(st, &op);
     return op_end(&op, WABOT_OK);
 }
@@ -1030,7 +1054,7 @@ static int mem_sorted_score(void *impl, const char *key, const char *member,
     mem_op op;
     zkey zk;
     mem_entry *e = zset_begin(st, &op, &zk, key);
-    wb_sl_node *n = e != NULL ? zset_find(st, e->zset, member, len) : NULL;
+    wb_sl_node *n = e != NULL ? zset_find(st, e->u.zset, member, len) : NULL;
     if (n == NULL)
         return op_end(&op, WABOT_ERR_NOT_FOUND);
     *score = n->score;
@@ -1045,8 +1069,8 @@ static void score_ranks(const mem_entry *e, int64_t min, int64_t max,
     *lo = *hi = 0;
     if (e == NULL)
         return;
-    wb_sl_seek(&e->zset->sl, min, "", 0, 0, lo);
-    wb_sl_seek(&e->zset->sl, max, NULL, 0, 1, hi);
+    wb_sl_seek(&e->u.zset->sl, min, "", 0, 0, lo);
+    wb_sl_seek(&e->u.zset->sl, max, NULL, 0, 1, hi);
 }
 
 static int mem_sorted_count(void *impl, const char *key, int64_t min,
@@ -1078,7 +1102,7 @@ static int mem_sorted_range(void *impl, const char *key, int64_t min,
     size_t take = hi - lo - (size_t)offset;
     if (take > (uint64_t)limit)
         take = (size_t)limit;
-    wb_sl_node *n = wb_sl_at(&e->zset->sl, desc ? hi - 1 - (size_t)offset
+    wb_sl_node *n = wb_sl_at(&e->u.zset->sl, desc ? hi - 1 - (size_t)offset
                                                : lo + (size_t)offset);
     int rc = WABOT_OK;
     for (size_t i = 0; i < take && rc == WABOT_OK; i++) {
@@ -1097,10 +1121,10 @@ static int mem_sorted_remove_range(void *impl, const char *key, int64_t min,
     mem_entry *e = zset_begin(st, &op, &zk, key);
     int64_t n = 0;
     if (e != NULL) {
-        wb_sl_node *x = wb_sl_seek(&e->zset->sl, min, "", 0, 0, NULL);
+        wb_sl_node *x = wb_sl_seek(&e->u.zset->sl, min, "", 0, 0, NULL);
         while (x != NULL && x->score <= max) {
             wb_sl_node *next = wb_sl_next(x);
-            zset_remove(st, e->zset, x);
+            zset_remove(st, e->u.zset, x);
             x = next;
             n++;
         }
@@ -1210,7 +1234,7 @@ static int txn_prepare(mem_store *st, int64_t now, size_t n,
             prep[i].entry = zentry_alloc(st, &mop);
             if (prep[i].entry == NULL)
                 return WABOT_ERR_NOMEM;
-            prep[i].node = wb_sl_node_new(&prep[i].entry->zset->sl,
+            prep[i].node = wb_sl_node_new(&prep[i].entry->u.zset->sl,
                                           op->number, op->val, op->len,
                                           NULL);
             if (prep[i].node == NULL)
@@ -1291,10 +1315,10 @@ static void txn_apply_sorted(mem_store *st, int64_t now,
     mop.now = now;
     mem_entry *z = zset_lookup(st, &mop, &zk, op->key);
     if (op->kind == WABOT_STORAGE_OP_SORTED_REMOVE) {
-        wb_sl_node *n = z != NULL ? zset_find(st, z->zset, op->val, op->len)
+        wb_sl_node *n = z != NULL ? zset_find(st, z->u.zset, op->val, op->len)
                                   : NULL;
         if (n != NULL) {
-            zset_remove(st, z->zset, n);
+            zset_remove(st, z->u.zset, n);
             zset_drop_if_empty(st, &mop);
         }
         return;
@@ -1304,7 +1328,7 @@ static void txn_apply_sorted(mem_store *st, int64_t now,
         p->entry = NULL;
         entry_link(st, &mop, z, 0);
     }
-    zset_put(st, z->zset, p->node);
+    zset_put(st, z->u.zset, p->node);
     p->node = NULL;
 }
 

@@ -17,8 +17,18 @@ int wabot_storage_record_encode(uint32_t schema, const char *payload,
         *out = NULL;
     if (out == NULL || outlen == NULL || (payload == NULL && len > 0))
         return WABOT_ERR_INVAL;
-    char head[32];
-    int h = snprintf(head, sizeof head, MARKER "%" PRIu32 "\n", schema);
+    /* The marker without printf: every record a turn writes has one. */
+    char head[32], digits[10];
+    size_t nd = 0;
+    do {
+        digits[nd++] = (char)('0' + schema % 10);
+        schema /= 10;
+    } while (schema != 0);
+    int h = (int)MARKER_LEN;
+    memcpy(head, MARKER, MARKER_LEN);
+    while (nd > 0)
+        head[h++] = digits[--nd];
+    head[h++] = '\n';
     if (len > SIZE_MAX - (size_t)h - 1)
         return WABOT_ERR_TOO_LARGE;
     char *v = malloc((size_t)h + len + 1);

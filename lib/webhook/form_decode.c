@@ -1,14 +1,22 @@
 /* application/x-www-form-urlencoded decoding (the WHATWG URL standard's
  * parser, with limits and a strict % escape rule). */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal/webhook.h"
 
+/* One allocation per form: this struct, then the parameter array (room
+ * for every pair the body can hold, up to max_params), then the decoded
+ * keys and values one after another, NUL-terminated. A component never
+ * decodes longer than it is sent and a pair adds at most two NULs, so the
+ * text needs at most len + 2 * pairs bytes. */
 struct wb_form {
     wabot_allocator alloc;
     wb_form_param *params;
     size_t n, cap;
+    char *next; /* where the next decoded component goes */
 };
 
 static int hex_value(unsigned char c)
@@ -22,65 +30,44 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
-/* Decoded length of s[0..n) into *dlen; -1 at a bad % escape (*bad =
- * its offset). A separate pass so limits are enforced before anything is
- * allocated. */
-static int decoded_len(const char *s, size_t n, size_t *dlen, size_t *bad)
-{
-    size_t out = 0;
-    for (size_t i = 0; i < n; i++, out++) {
-        if (s[i] != '%')
-            continue;
-        /* WHATWG keeps a broken '%' literally; we reject it instead, since
-         * providers always escape '%' and a broken escape usually means a
-         * truncated or wrongly encoded body. */
-        if (n - i < 3 || hex_value((unsigned char)s[i + 1]) < 0 ||
-            hex_value((unsigned char)s[i + 2]) < 0) {
-            *bad = i;
-            return -1;
-        }
-        i += 2;
-    }
-    *dlen = out;
-    return 0;
-}
-
-/* Decode s[0..n) into dst (room for the decoded length + NUL); the input
- * has already been validated by decoded_len(). `plus` is what '+' stands
- * for: a space in a form, itself in a URL path. */
-static size_t decode_into(char *dst, const char *s, size_t n, char plus)
+/* Decode s[0..n) into dst (room for n + 1 bytes, NUL-terminated) and
+ * return the decoded length, or -1 at a bad % escape (*bad = its offset).
+ * `plus` is what '+' stands for: a space in a form, itself in a URL path. */
+static ptrdiff_t decode_into(char *dst, const char *s, size_t n, char plus,
+                             size_t *bad)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             dst[o++] = plus;
         } else if (s[i] == '%') {
-            dst[o++] = (char)(hex_value((unsigned char)s[i + 1]) * 16 +
-                              hex_value((unsigned char)s[i + 2]));
+            /* WHATWG keeps a broken '%' literally; we reject it instead,
+             * since providers always escape '%' and a broken escape
+             * usually means a truncated or wrongly encoded body. */
+            int hi = n - i >= 3 ? hex_value((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value((unsigned char)s[i + 2]) : -1;
+            if (lo < 0) {
+                *bad = i;
+                return -1;
+            }
+            dst[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
             dst[o++] = s[i];
         }
     }
     dst[o] = '\0';
-    return o;
+    return (ptrdiff_t)o;
 }
 
 int wb_percent_decode(const char *s, size_t n, char *dst, size_t *dlen)
 {
-    size_t d, bad;
-    if (decoded_len(s, n, &d, &bad) < 0)
+    size_t bad;
+    ptrdiff_t d = decode_into(dst, s, n, '+', &bad);
+    if (d < 0)
         return WABOT_ERR_PARSE;
-    *dlen = decode_into(dst, s, n, '+');
+    *dlen = (size_t)d;
     return WABOT_OK;
-}
-
-static int form_grow(wb_form *f)
-{
-    void *items = f->params;
-    int rc = wb_grow(&f->alloc, &items, f->n + 1, &f->cap, sizeof *f->params);
-    f->params = items;
-    return rc;
 }
 
 /* Name component `key` of parameter `index` for a rejection's detail:
@@ -97,38 +84,31 @@ static const char *component_name(char what[96], const char *key,
     return what;
 }
 
-/* Validate and measure one component of parameter `index`: its key
- * (key == NULL) or the value of `key`. */
-static int check_component(const char *s, size_t n, const char *key,
-                           size_t index, const wb_form_limits *lim,
-                           size_t *dlen, wb_reject *rej)
+/* Decode one component of parameter `index` into the form's text: its key
+ * (key == NULL) or the value of `key`. *out and *dlen are the decoded
+ * string. */
+static int put_component(wb_form *f, const char *s, size_t n,
+                         const char *key, const wb_form_limits *lim,
+                         char **out, size_t *dlen, wb_reject *rej)
 {
     char what[96];
-    size_t bad = 0, d = 0;
-    if (decoded_len(s, n, &d, &bad) < 0)
+    size_t bad = 0;
+    ptrdiff_t d = decode_into(f->next, s, n, ' ', &bad);
+    if (d < 0)
         return wb_reject_set(rej, WABOT_ERR_PARSE, 400, "malformed_form",
                              "bad percent escape in %s at offset %zu "
                              "(expected %%XX with two hex digits)",
-                             component_name(what, key, index), bad);
-    if (d > lim->max_field_bytes)
+                             component_name(what, key, f->n), bad);
+    if ((size_t)d > lim->max_field_bytes)
         return wb_reject_set(rej, WABOT_ERR_TOO_LARGE, 413, "field_too_large",
                              "%s is %zu bytes, over the limit of %zu "
                              "(max_field_bytes)",
-                             component_name(what, key, index), d,
+                             component_name(what, key, f->n), (size_t)d,
                              lim->max_field_bytes);
-    *dlen = d;
+    *out = f->next;
+    *dlen = (size_t)d;
+    f->next += d + 1;
     return WABOT_OK;
-}
-
-/* Decode s[0..n) into a new string (length in *dlen on entry: the
- * measured decoded length). */
-static char *decode_dup(const wabot_allocator *a, const char *s, size_t n,
-                        size_t *dlen)
-{
-    char *d = wb_malloc(a, *dlen + 1);
-    if (d != NULL)
-        *dlen = decode_into(d, s, n, ' ');
-    return d;
 }
 
 static int add_pair(wb_form *f, const char *pair, size_t n,
@@ -138,31 +118,50 @@ static int add_pair(wb_form *f, const char *pair, size_t n,
         return wb_reject_set(rej, WABOT_ERR_TOO_LARGE, 413, "too_many_params",
                              "more than %zu form parameters (max_params)",
                              lim->max_params);
-    if (form_grow(f) != WABOT_OK)
-        return WABOT_ERR_NOMEM;
     const char *eq = memchr(pair, '=', n);
     size_t klen = eq ? (size_t)(eq - pair) : n;
     const char *v = eq ? eq + 1 : pair + n;
     size_t vlen = eq ? n - klen - 1 : 0;
-    wb_form_param p = {0};
-    int rc = check_component(pair, klen, NULL, f->n, lim, &p.key_len, rej);
-    if (rc != WABOT_OK)
-        return rc;
-    p.key = decode_dup(&f->alloc, pair, klen, &p.key_len);
-    if (p.key == NULL)
-        return WABOT_ERR_NOMEM;
-    rc = check_component(v, vlen, p.key, f->n, lim, &p.value_len, rej);
-    if (rc == WABOT_OK) {
-        p.value = decode_dup(&f->alloc, v, vlen, &p.value_len);
-        if (p.value == NULL)
-            rc = WABOT_ERR_NOMEM;
+    wb_form_param *p = &f->params[f->n];
+    int rc = put_component(f, pair, klen, NULL, lim, &p->key, &p->key_len,
+                           rej);
+    if (rc == WABOT_OK)
+        rc = put_component(f, v, vlen, p->key, lim, &p->value,
+                           &p->value_len, rej);
+    if (rc == WABOT_OK)
+        f->n++;
+    return rc;
+}
+
+/* The number of non-empty '&'-separated pairs in s[0..len). */
+static size_t count_pairs(const char *s, size_t len)
+{
+    size_t pairs = 0, start = 0;
+    while (start < len) {
+        const char *amp = memchr(s + start, '&', len - start);
+        size_t end = amp ? (size_t)(amp - s) : len;
+        pairs += end > start;
+        start = end + 1;
     }
-    if (rc != WABOT_OK) {
-        wb_free(&f->alloc, p.key);
-        return rc;
-    }
-    f->params[f->n++] = p;
-    return WABOT_OK;
+    return pairs;
+}
+
+static wb_form *form_alloc(const wabot_allocator *a, size_t len,
+                           size_t pairs)
+{
+    size_t params = pairs * sizeof(wb_form_param);
+    if (pairs > (SIZE_MAX - sizeof(wb_form) - len) /
+                    (sizeof(wb_form_param) + 2))
+        return NULL;
+    wb_form *f = wb_malloc(a, sizeof *f + params + len + 2 * pairs);
+    if (f == NULL)
+        return NULL;
+    f->alloc = *a;
+    f->params = (wb_form_param *)(f + 1);
+    f->n = 0;
+    f->cap = pairs;
+    f->next = (char *)f->params + params;
+    return f;
 }
 
 int wb_form_parse(const wabot_allocator *a, const char *s, size_t len,
@@ -171,10 +170,13 @@ int wb_form_parse(const wabot_allocator *a, const char *s, size_t len,
     if (a == NULL || lim == NULL || out == NULL || (s == NULL && len > 0))
         return WABOT_ERR_INVAL;
     *out = NULL;
-    wb_form *f = wb_calloc(a, 1, sizeof *f);
+    size_t pairs = count_pairs(s, len);
+    /* Pairs past max_params are refused before they are decoded. */
+    wb_form *f = form_alloc(a, len, pairs < lim->max_params
+                                        ? pairs
+                                        : lim->max_params);
     if (f == NULL)
         return WABOT_ERR_NOMEM;
-    f->alloc = *a;
     size_t start = 0;
     while (start < len) {
         const char *amp = memchr(s + start, '&', len - start);
@@ -197,11 +199,6 @@ void wb_form_free(wb_form *f)
     if (f == NULL)
         return;
     wabot_allocator a = f->alloc;
-    for (size_t i = 0; i < f->n; i++) {
-        wb_free(&a, f->params[i].key);
-        wb_free(&a, f->params[i].value);
-    }
-    wb_free(&a, f->params);
     wb_free(&a, f);
 }
 

@@ -5,8 +5,12 @@
  * completes, then one trim of the completed jobs), first on one thread and
  * then on two threads sharing the scheduler. Each run is a child process,
  * so its peak resident set size is its own. Prints jobs/s per phase and
- * the peak RSS. Figures only: nothing here asserts on time.
- * Usage: bench_jobs [N] (default 1000000). */
+ * the peak RSS. Then the steady state a worker sees: the same N jobs
+ * flowing through in rounds of FLOW jobs (enqueue FLOW, reserve them,
+ * complete them, trim the completed ones to the default retention of 1000),
+ * so the queue stays small, on one thread and on two threads each with its
+ * own rounds on the shared queue. Figures only: nothing here asserts on
+ * time. Usage: bench_jobs [N] (default 1000000). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,25 +49,32 @@ static long peak_rss_kib(void)
     return ru.ru_maxrss; /* KiB on Linux */
 }
 
+/* A record of the default spec with the bench payload, due at T0, whose
+ * id is the caller's buffer `id`. */
+static void job_record_init(wabot_job_record *r, char *id)
+{
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    memset(r, 0, sizeof *r);
+    r->version = WABOT_JOB_RECORD_VERSION;
+    r->id = id;
+    r->payload = PAYLOAD;
+    r->payload_len = sizeof PAYLOAD - 1;
+    r->max_attempts = spec.max_attempts;
+    r->backoff = spec.backoff;
+    r->backoff_ms = spec.backoff_ms;
+    r->backoff_max_ms = spec.backoff_max_ms;
+    r->jitter_pct = spec.jitter_pct;
+    r->created_ms = T0;
+    r->run_at_ms = T0;
+}
+
 static void *enqueue_range(void *p)
 {
     phase_arg *a = p;
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
     char id[32];
     wabot_job_record r;
-    memset(&r, 0, sizeof r);
-    r.version = WABOT_JOB_RECORD_VERSION;
-    r.id = id;
-    r.payload = PAYLOAD;
-    r.payload_len = sizeof PAYLOAD - 1;
-    r.max_attempts = spec.max_attempts;
-    r.backoff = spec.backoff;
-    r.backoff_ms = spec.backoff_ms;
-    r.backoff_max_ms = spec.backoff_max_ms;
-    r.jitter_pct = spec.jitter_pct;
-    r.created_ms = T0;
-    r.run_at_ms = T0;
+    job_record_init(&r, id);
     for (int i = a->from; i < a->to; i++) {
         snprintf(id, sizeof id, "job-%d", i);
         if (wabot_scheduler_enqueue(a->s, QUEUE, &r, T0) != WABOT_OK)
@@ -183,6 +194,86 @@ static int bench_in_child(int n, int threads)
     return WEXITSTATUS(status);
 }
 
+#define FLOW 100     /* jobs per round of the steady-state run */
+#define RETAIN 1000 /* completed jobs kept (the library's default) */
+
+typedef struct flow_arg {
+    wabot_scheduler *s;
+    int from, to;
+    int errors;
+    pthread_t tid;
+} flow_arg;
+
+/* Jobs [from, to) through enqueue, reserve and complete in rounds of FLOW,
+ * trimming the completed list to RETAIN after each round. */
+static void *flow_range(void *p)
+{
+    flow_arg *a = p;
+    char id[32];
+    wabot_job_record r;
+    job_record_init(&r, id);
+    wabot_job_info *out = wabot_job_info_new();
+    char (*ids)[32] = malloc(FLOW * sizeof *ids);
+    uint64_t tokens[FLOW];
+    for (int base = a->from; base < a->to; base += FLOW) {
+        int n = a->to - base < FLOW ? a->to - base : FLOW;
+        for (int i = 0; i < n; i++) {
+            snprintf(id, sizeof id, "job-%d", base + i);
+            a->errors += wabot_scheduler_enqueue(a->s, QUEUE, &r, T0) != 0;
+        }
+        /* With two threads a reserve may take the other's job: complete
+         * whatever was reserved, by the id and token reserve gave. */
+        for (int i = 0; i < n; i++) {
+            if (wabot_scheduler_reserve(a->s, QUEUE, T0, 60000, out) != 0) {
+                a->errors++;
+                tokens[i] = 0;
+                continue;
+            }
+            const wabot_job_record *got = wabot_job_info_record(out);
+            snprintf(ids[i], sizeof ids[i], "%s", got->id);
+            tokens[i] = got->token;
+        }
+        for (int i = 0; i < n; i++)
+            if (tokens[i] != 0)
+                a->errors += wabot_scheduler_complete(a->s, QUEUE, ids[i],
+                                                      tokens[i], T0 + 1) != 0;
+        int64_t removed = 0;
+        wabot_scheduler_trim(a->s, QUEUE, WABOT_JOB_COMPLETED, RETAIN, 0,
+                             &removed);
+    }
+    free(ids);
+    wabot_job_info_free(out);
+    return NULL;
+}
+
+static int bench_flow(int n, int threads)
+{
+    wabot_scheduler *s = wabot_scheduler_memory_new();
+    if (s == NULL)
+        return 1;
+    flow_arg args[8];
+    double t = now_s();
+    for (int k = 0; k < threads; k++) {
+        args[k] = (flow_arg){.s = s,
+                             .from = (int)((long)n * k / threads),
+                             .to = (int)((long)n * (k + 1) / threads)};
+        pthread_create(&args[k].tid, NULL, flow_range, &args[k]);
+    }
+    int errors = 0;
+    for (int k = 0; k < threads; k++) {
+        pthread_join(args[k].tid, NULL);
+        errors += args[k].errors;
+    }
+    double secs = now_s() - t;
+    printf("%d job(s) in rounds of %d, %d thread(s): %9.0f jobs/s "
+           "(enqueue + reserve + complete, %.3f s)\n",
+           n, FLOW, threads, n / secs, secs);
+    if (errors != 0)
+        fprintf(stderr, "  UNEXPECTED: %d error(s)\n", errors);
+    wabot_scheduler_free(s);
+    return errors != 0;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 1000000;
@@ -192,5 +283,7 @@ int main(int argc, char **argv)
     }
     int rc = bench_in_child(n, 1);
     rc |= bench_in_child(n, 2);
+    rc |= bench_flow(n, 1);
+    rc |= bench_flow(n, 2);
     return rc;
 }

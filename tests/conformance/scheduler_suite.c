@@ -595,6 +595,83 @@ START_TEST(test_reserve_is_fifo_for_equal_priority_and_run_at)
 }
 END_TEST
 
+typedef struct order_want {
+    char id[16];
+    int32_t prio;
+    int64_t run_at;
+    int seq;
+} order_want;
+
+static int order_cmp(const void *pa, const void *pb)
+{
+    const order_want *a = pa, *b = pb;
+    if (a->prio != b->prio)
+        return a->prio > b->prio ? -1 : 1;
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* Jobs that arrive in order (one priority, each due after the last) mixed
+ * with jobs that do not (a higher priority, an earlier run time): reserve
+ * takes them all in priority, run time, enqueue order. (The memory backend
+ * keeps the in-order ones in a sorted run beside its heap.) */
+START_TEST(test_reserve_order_holds_for_jobs_arriving_in_and_out_of_order)
+{
+    enum { N = 120 };
+    order_want want[N];
+    uint32_t x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        unsigned kind = (x >> 16) % 4;
+        want[i].prio = kind == 0 ? (int32_t)((x >> 20) % 3) + 1 : 0;
+        want[i].run_at = kind == 1 ? T0 - 2000 + (int64_t)((x >> 8) % 500)
+                                   : T0 - 1000 + i;
+        want[i].seq = i;
+        snprintf(want[i].id, sizeof want[i].id, "j%03d", i);
+        put_prio(want[i].id, want[i].run_at, want[i].prio, T0);
+    }
+    qsort(want, N, sizeof want[0], order_cmp);
+    for (int i = 0; i < N; i++)
+        ck_assert_str_eq(take(T0, LEASE).id, want[i].id);
+    expect_nothing_ready(T0);
+}
+END_TEST
+
+/* Leases of different lengths, taken in and out of expiry order, two of
+ * them extended (one to earlier than the others, one to later): recover
+ * finds exactly the expired ones each time. */
+START_TEST(test_recover_finds_expired_leases_taken_in_and_out_of_order)
+{
+    static const char *const ids[] = {"a", "b", "c", "d", "e", "f"};
+    static const int64_t lease[] = {100, 200, 50, 300, 300, 400};
+    uint64_t token[6];
+    for (int i = 0; i < 6; i++)
+        put(ids[i], T0);
+    for (int i = 0; i < 6; i++) {
+        leased l = take(T0, lease[i]);
+        ck_assert_str_eq(l.id, ids[i]);
+        token[i] = l.token;
+    }
+    ASSERT_RC(wabot_scheduler_extend(S, Q, "b", token[1], T0 + 10),
+              WABOT_OK);
+    ASSERT_RC(wabot_scheduler_extend(S, Q, "d", token[3], T0 + 1000),
+              WABOT_OK);
+    ck_assert_int_eq(recover(T0 + 9, 3), 0);
+    ck_assert_int_eq(recover(T0 + 60, 3), 2); /* b (extended), c */
+    expect_state("b", WABOT_JOB_WAITING);
+    expect_state("c", WABOT_JOB_WAITING);
+    expect_state("a", WABOT_JOB_ACTIVE);
+    ck_assert_int_eq(recover(T0 + 150, 3), 1); /* a */
+    ck_assert_int_eq(recover(T0 + 350, 3), 1); /* e; d was extended */
+    expect_state("d", WABOT_JOB_ACTIVE);
+    expect_state("e", WABOT_JOB_WAITING);
+    ck_assert_int_eq(recover(T0 + 450, 3), 1); /* f */
+    ck_assert_int_eq(recover(T0 + 999, 3), 0);
+    ck_assert_int_eq(recover(T0 + 1000, 3), 1); /* d */
+}
+END_TEST
+
 START_TEST(test_promoted_job_competes_by_priority)
 {
     put_prio("waiting-low", T0, 0, T0);
@@ -2011,6 +2088,10 @@ TCase *wb_scheduler_conformance_tcase(const wb_scheduler_backend *b)
     tcase_add_test(tc, test_reserve_takes_highest_priority_first);
     tcase_add_test(tc, test_reserve_takes_earliest_run_at_within_a_priority);
     tcase_add_test(tc, test_reserve_is_fifo_for_equal_priority_and_run_at);
+    tcase_add_test(tc,
+        test_reserve_order_holds_for_jobs_arriving_in_and_out_of_order);
+    tcase_add_test(tc,
+        test_recover_finds_expired_leases_taken_in_and_out_of_order);
     tcase_add_test(tc, test_promoted_job_competes_by_priority);
     tcase_add_test(tc, test_promoted_job_keeps_its_run_at_for_ordering);
     tcase_add_test(tc, test_tokens_strictly_increase);

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* strcasestr */
 /* Core: version, status codes, options, context, errors, logging, clock,
  * allocator. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,72 @@ START_TEST(test_strbuf_int_prints_like_prid64)
 }
 END_TEST
 
+START_TEST(test_strbuf_int_matches_printf_at_every_digit_count)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    int64_t p10 = 1;
+    for (int k = 0; k < 19; k++, p10 *= 10) {
+        const int64_t v[] = {p10 - 1, p10, p10 + 1, p10 / 9 * 7,
+                             -p10, -(p10 - 1), -(p10 + 1)};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            char want[32];
+            snprintf(want, sizeof want, "%" PRId64, v[i]);
+            wb_strbuf_reset(&b);
+            wb_strbuf_int(&b, v[i]);
+            ck_assert_str_eq(b.data, want);
+        }
+    }
+    wb_strbuf_free(&b);
+}
+END_TEST
+
+/* Appends that end exactly at the buffer's room, one byte before and one
+ * past it, for each way of appending: the text is whole and terminated. */
+START_TEST(test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte)
+{
+    for (size_t fill = 56; fill < 72; fill++) {
+        wb_strbuf b;
+        wb_strbuf_init(&b, NULL);
+        char want[256] = "", s[128];
+        memset(s, 'x', fill);
+        s[fill] = '\0';
+        wb_strbuf_append(&b, s, fill);
+        strcat(want, s);
+        wb_strbuf_json_str(&b, "ab");
+        strcat(want, "\"ab\"");
+        wb_strbuf_putc(&b, '!');
+        strcat(want, "!");
+        wb_strbuf_json_str(&b, s + 50);
+        strcat(want, "\"");
+        strcat(want, s + 50);
+        strcat(want, "\"");
+        ck_assert_str_eq(b.data, want);
+        ck_assert_uint_eq(b.len, strlen(want));
+        ck_assert_int_eq(b.oom, 0);
+        wb_strbuf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_record_marker_spells_every_schema_number_in_decimal)
+{
+    const uint32_t schema[] = {0, 1, 9, 10, 99, 100, 123456, UINT32_MAX};
+    for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++) {
+        char want[48], *rec = NULL;
+        size_t len = 0;
+        int n = snprintf(want, sizeof want, "#schema %" PRIu32 "\npay",
+                         schema[i]);
+        ck_assert_int_eq(wabot_storage_record_encode(schema[i], "pay", 3,
+                                                     &rec, &len),
+                         WABOT_OK);
+        ck_assert_uint_eq(len, (size_t)n);
+        ck_assert_str_eq(rec, want);
+        free(rec);
+    }
+}
+END_TEST
+
 START_TEST(test_strbuf_printf_fits_room_and_grows_past_it)
 {
     wb_strbuf b;
@@ -679,6 +746,11 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
     tcase_add_test(tc, test_strbuf_int_prints_like_prid64);
+    tcase_add_test(tc,
+        test_record_marker_spells_every_schema_number_in_decimal);
+    tcase_add_test(tc, test_strbuf_int_matches_printf_at_every_digit_count);
+    tcase_add_test(tc,
+        test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -327,6 +327,79 @@ START_TEST(test_conv_corrupt_value_loads_empty_keeps_version_and_warns)
 }
 END_TEST
 
+/* Schema-1 records in the shape the encoder writes take a decode that
+ * parses only the session: what it refuses or cannot cut out must still
+ * get the full decode's answer. */
+START_TEST(test_conv_schema1_record_duplicate_or_trailing_member_is_corrupt)
+{
+    static const char *const corrupt[] = {
+        SCHEMA_1 "{\"state\":\"a\",\"session\":{},\"state\":\"b\"}",
+        SCHEMA_1 "{\"state\":\"a\",\"session\":{\"n\":1,\"n\":2}}",
+        SCHEMA_1 "{\"state\":\"a\",\"session\":[]}",
+        SCHEMA_1 "{\"state\":\"a\",\"session\":{}"};
+    for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
+        raw_put(CONV_KEY, corrupt[i]);
+        g_state_warnings = 0;
+        wb_conv c = {0};
+        ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+        ck_assert_ptr_null(c.state);
+        ck_assert_uint_eq(json_object_size(c.session), 0);
+        ck_assert_int_eq(g_state_warnings, 1);
+        wb_conv_clear(E.ctx, &c);
+    }
+}
+END_TEST
+
+START_TEST(test_conv_schema1_record_in_other_member_order_or_spacing_loads)
+{
+    static const char *const stored[] = {
+        SCHEMA_1 "{\"session\":{\"n\":4},\"state\":\"pay\"}",
+        SCHEMA_1 "{ \"state\" : \"pay\", \"session\" : {\"n\":4} }",
+        SCHEMA_1 "{\"state\":\"p\\u0061y\",\"session\":{\"n\":4}}"};
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) {
+        raw_put(CONV_KEY, stored[i]);
+        wb_conv c = {0};
+        ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+        ck_assert_str_eq(c.state, "pay");
+        ck_assert_int_eq(
+            json_integer_value(json_object_get(c.session, "n")), 4);
+        wb_conv_clear(E.ctx, &c);
+    }
+}
+END_TEST
+
+START_TEST(test_conv_state_with_quotes_controls_and_utf8_round_trips)
+{
+    static const char *const names[] = {"say \"hi\"\\\n\x01", "caf\xc3\xa9",
+                                        "a b"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        save_conv(names[i], (int)i);
+        wb_conv c = {0};
+        ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+        ck_assert_str_eq(c.state, names[i]);
+        ck_assert_int_eq(
+            json_integer_value(json_object_get(c.session, "n")), (int)i);
+        wb_conv_clear(E.ctx, &c);
+        wabot_conversation *snap = NULL;
+        ck_assert_int_eq(wabot_conversation_get(E.ctx, ORG, PHONE, &snap),
+                         WABOT_OK);
+        ck_assert_str_eq(wabot_conversation_state(snap), names[i]);
+        wabot_conversation_free(snap);
+    }
+}
+END_TEST
+
+START_TEST(test_conv_state_not_utf8_is_refused)
+{
+    wb_conv c = {0};
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_int_eq(wb_str_replace(&E.ctx->alloc, &c.state, "bad\xff"),
+                     WABOT_OK);
+    ck_assert_int_eq(wb_conv_save(E.ctx, ORG, PHONE, &c), WABOT_ERR_INVAL);
+    wb_conv_clear(E.ctx, &c);
+}
+END_TEST
+
 START_TEST(test_conv_save_after_corrupt_load_overwrites_it)
 {
     raw_put(CONV_KEY, "\x01garbage");
@@ -985,6 +1058,38 @@ START_TEST(test_lock_entry_freed_when_last_holder_unlocks)
 }
 END_TEST
 
+/* Keys spread over the table's shards: each is held and released on its
+ * own, and keys left locked are freed with the table. */
+START_TEST(test_lock_many_keys_held_at_once_across_shards)
+{
+    g_live_blocks = 0;
+    wabot_allocator a = {WABOT_ALLOCATOR_VERSION, count_malloc,
+                         count_realloc, count_free, NULL};
+    wb_locktab *t = wb_locktab_new(&a);
+    ck_assert_ptr_nonnull(t);
+    int base = g_live_blocks;
+    char key[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        ck_assert_int_eq(wb_lock(t, key), WABOT_OK);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 200);
+    for (int i = 0; i < 200; i += 2) {
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        wb_unlock(t, key);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 100);
+    for (int i = 0; i < 200; i += 2) { /* released ones are free again */
+        snprintf(key, sizeof key, "org\x1f+1555%04d", i);
+        ck_assert_int_eq(wb_lock(t, key), WABOT_OK);
+        wb_unlock(t, key);
+    }
+    ck_assert_int_eq(g_live_blocks, base + 100);
+    wb_locktab_free(t); /* the 100 still held go with it */
+    ck_assert_int_eq(g_live_blocks, 0);
+}
+END_TEST
+
 START_TEST(test_lock_rejects_null_arguments)
 {
     wb_locktab *t = wb_locktab_new(NULL);
@@ -1029,6 +1134,13 @@ int main(void)
     tcase_add_test(tc,
                    test_conv_corrupt_value_loads_empty_keeps_version_and_warns);
     tcase_add_test(tc, test_conv_save_after_corrupt_load_overwrites_it);
+    tcase_add_test(
+        tc, test_conv_schema1_record_duplicate_or_trailing_member_is_corrupt);
+    tcase_add_test(
+        tc, test_conv_schema1_record_in_other_member_order_or_spacing_loads);
+    tcase_add_test(tc,
+                   test_conv_state_with_quotes_controls_and_utf8_round_trips);
+    tcase_add_test(tc, test_conv_state_not_utf8_is_refused);
     tcase_add_test(tc, test_conversation_get_absent_is_not_found);
     tcase_add_test(tc, test_conversation_get_returns_snapshot);
     tcase_add_test(tc, test_conversation_snapshot_outlives_context);
@@ -1069,6 +1181,7 @@ int main(void)
     tcase_add_test(tc, test_lock_on_other_key_does_not_block);
     tcase_add_test(tc, test_lock_entry_freed_when_last_holder_unlocks);
     tcase_add_test(tc, test_lock_rejects_null_arguments);
+    tcase_add_test(tc, test_lock_many_keys_held_at_once_across_shards);
     suite_add_tcase(s, tc);
 
     return tu_run_suite(s);

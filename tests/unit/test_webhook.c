@@ -527,6 +527,58 @@ START_TEST(test_form_rejects_every_broken_escape)
 }
 END_TEST
 
+/* The decoded text lives in one block sized from the body: bare keys
+ * ("k&k&...") need the most room per byte sent (two NULs per pair). */
+START_TEST(test_form_of_only_bare_one_byte_keys_decodes_every_pair)
+{
+    char s[400];
+    size_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        s[n++] = (char)('a' + i % 26);
+        s[n++] = '&';
+    }
+    wb_form_limits lim = {200, 64};
+    wb_form *f = NULL;
+    wb_reject rej;
+    ck_assert_int_eq(wb_form_parse(&env.ctx->alloc, s, n, &lim, &f, &rej),
+                     WABOT_OK);
+    ck_assert_uint_eq(wb_form_count(f), 200);
+    for (size_t i = 0; i < 200; i++) {
+        const wb_form_param *p = wb_form_at(f, i);
+        ck_assert_uint_eq(p->key_len, 1);
+        ck_assert_int_eq(p->key[0], 'a' + (int)(i % 26));
+        ck_assert_int_eq(p->key[1], '\0');
+        ck_assert_str_eq(p->value, "");
+        ck_assert_uint_eq(p->value_len, 0);
+    }
+    wb_form_free(f);
+}
+END_TEST
+
+START_TEST(test_form_limits_are_checked_in_pair_order)
+{
+    wb_form_limits lim = {2, 4};
+    wb_form *f = NULL;
+    wb_reject rej;
+    const char *many = "a=1&b=2&c=%";
+    ck_assert_int_eq(wb_form_parse(&env.ctx->alloc, many, strlen(many), &lim,
+                                   &f, &rej),
+                     WABOT_ERR_TOO_LARGE);
+    ck_assert_str_eq(rej.code, "too_many_params");
+    const char *bad_first = "a=%&b=2&c=3";
+    ck_assert_int_eq(wb_form_parse(&env.ctx->alloc, bad_first,
+                                   strlen(bad_first), &lim, &f, &rej),
+                     WABOT_ERR_PARSE);
+    ck_assert_str_eq(rej.code, "malformed_form");
+    const char *long_value = "a=12345&b=2&c=3";
+    ck_assert_int_eq(wb_form_parse(&env.ctx->alloc, long_value,
+                                   strlen(long_value), &lim, &f, &rej),
+                     WABOT_ERR_TOO_LARGE);
+    ck_assert_str_eq(rej.code, "field_too_large");
+    ck_assert_ptr_null(f);
+}
+END_TEST
+
 /* ---- Meta payloads --------------------------------------------------- */
 
 #define META_HEAD                                                           \
@@ -1109,6 +1161,9 @@ static Suite *webhook_suite(void)
         test_form_decodes_plus_and_percent_and_keeps_repeats_in_order);
     tcase_add_test(form, test_form_keeps_nul_bytes_with_their_length);
     tcase_add_test(form, test_form_rejects_every_broken_escape);
+    tcase_add_test(form,
+        test_form_of_only_bare_one_byte_keys_decodes_every_pair);
+    tcase_add_test(form, test_form_limits_are_checked_in_pair_order);
     suite_add_tcase(s, form);
 
     TCase *meta = tcase_create("meta");
