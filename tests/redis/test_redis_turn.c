@@ -711,6 +711,38 @@ START_TEST(test_batched_poll_and_completion_match_the_single_job_scripts)
 }
 END_TEST
 
+/* A turn's scripts take their storage versions with one INCRBY each
+ * (begin: the claim and the profile; commit: the conversation, the
+ * marker and the dedup key), and the versions are still new. */
+START_TEST(test_a_turn_takes_its_versions_with_one_incrby_per_script)
+{
+    env e;
+    env_init(&e, 0, 0);
+    uint64_t before = 0, conv = 0, after = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "x", "1", 1, 0, &before),
+                     WABOT_OK);
+    long long i0 = rh_cmd_calls(&srv, "incrby");
+    long long c0 = rh_cmd_calls(&srv, "incr");
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "v1", "+15550000031", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incrby") - i0, 2);
+    /* the one INCR left: the queue's enqueue sequence */
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incr") - c0, 1);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "conv:{default:+15550000031}",
+                                       &v, NULL, &conv),
+                     WABOT_OK);
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_set(e.st, "x", "2", 1, 0, &after),
+                     WABOT_OK);
+    ck_assert_uint_gt(conv, before);
+    ck_assert_uint_gt(after, conv);
+    ck_assert_int_eq(session_n(&e, "+15550000031"), 1);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available())
@@ -738,6 +770,8 @@ int main(void)
     tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
     tcase_add_test(
         tc, test_batched_poll_and_completion_match_the_single_job_scripts);
+    tcase_add_test(tc,
+                   test_a_turn_takes_its_versions_with_one_incrby_per_script);
     suite_add_tcase(s, tc);
     tc = tcase_create("worker batches");
     tcase_set_timeout(tc, 60);

@@ -297,16 +297,6 @@ START_TEST(test_redis_unreachable_fails_every_op)
 END_TEST
 
 
-/* cmdstat_<cmd> calls so far on the shared server. */
-static long long cmd_calls(const char *cmd)
-{
-    char out[16384], want[64];
-    ck_assert_int_eq(rh_cli(&srv, "INFO commandstats", out, sizeof out), 0);
-    snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
-    const char *p = strstr(out, want);
-    return p ? atoll(p + strlen(want)) : 0;
-}
-
 /* The ops of a batch run in one script per 128 ops, their versions
  * taken with one INCRBY per script: 300 sets are 3 EVALSHA and 3
  * INCRBY, not 300 of each, and every version is still new: greater
@@ -327,10 +317,10 @@ START_TEST(test_redis_batch_is_one_script_per_128_ops_with_new_versions)
         ops[i] = op_of(i % 7 == 3 ? WB_BOP_CAS : WB_BOP_SET, keys[i], "x",
                        0);
     }
-    long long ev0 = cmd_calls("evalsha"), in0 = cmd_calls("incrby");
+    long long ev0 = rh_cmd_calls(&srv, "evalsha"), in0 = rh_cmd_calls(&srv, "incrby");
     ck_assert_int_eq(wb_storage_batch(e.st, N, ops), WABOT_OK);
-    ck_assert_int_eq(cmd_calls("evalsha") - ev0, 3);
-    ck_assert_int_eq(cmd_calls("incrby") - in0, 3);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 3);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incrby") - in0, 3);
     uint64_t last = before;
     for (int i = 0; i < N; i++) {
         if (ops[i].kind == WB_BOP_CAS && i >= 250) {
