@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "jobs.h" /* the batch capability (lib/internal) */
+#include "runtime.h" /* wb_jobs_dispatch (lib/internal) */
 #include "redis_harness.h"
 #include "testutil.h"
 #include "wabot.h"
@@ -743,6 +744,58 @@ START_TEST(test_a_turn_takes_its_versions_with_one_incrby_per_script)
 }
 END_TEST
 
+static int count_job(wabot_job *j, void *ud)
+{
+    (void)j;
+    ++*(int *)ud;
+    return WABOT_OK;
+}
+
+/* On Redis each queue's poll is a script: a queue that is not due is
+ * not polled on every dispatch of the loop (its due time is cached), but
+ * once job_poll_ms after its last poll, which is when a job another
+ * process enqueued is seen. */
+START_TEST(test_a_queue_not_due_is_polled_every_job_poll_ms_not_every_dispatch)
+{
+    env e;
+    env_init(&e, 0, 0);
+    int ran = 0;
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "other", count_job, &ran,
+                                            NULL, 1),
+                     WABOT_OK);
+    wb_jobs_dispatch(e.ctx); /* every queue polled now */
+    long long ev0 = rh_cmd_calls(&srv, "evalsha");
+    for (int i = 0; i < 5; i++)
+        wb_jobs_dispatch(e.ctx);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 0);
+    /* another process's job (not through this context: no lowering) */
+    int64_t now = wabot_ctx_now_ms(e.ctx);
+    ck_assert_int_eq(wabot_scheduler_enqueue(e.sc, "other",
+                                             &(wabot_job_record){
+                                                 .version =
+                                                     WABOT_JOB_RECORD_VERSION,
+                                                 .id = "from-b",
+                                                 .payload = "{}",
+                                                 .payload_len = 2,
+                                                 .max_attempts = 1,
+                                                 .created_ms = now,
+                                                 .run_at_ms = now},
+                                             now),
+                     WABOT_OK);
+    wb_jobs_dispatch(e.ctx);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(ran, 0);
+    tu_clock_advance(&e.clock, 999);
+    wb_jobs_dispatch(e.ctx);
+    ck_assert_int_eq(ran, 0);
+    tu_clock_advance(&e.clock, 1); /* job_poll_ms (1 s) after the poll */
+    wb_jobs_dispatch(e.ctx);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(ran, 1);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available())
@@ -772,6 +825,9 @@ int main(void)
         tc, test_batched_poll_and_completion_match_the_single_job_scripts);
     tcase_add_test(tc,
                    test_a_turn_takes_its_versions_with_one_incrby_per_script);
+    tcase_add_test(
+        tc,
+        test_a_queue_not_due_is_polled_every_job_poll_ms_not_every_dispatch);
     suite_add_tcase(s, tc);
     tc = tcase_create("worker batches");
     tcase_set_timeout(tc, 60);
