@@ -558,22 +558,9 @@ END_TEST
 static void twin_job(env *e, const char *id, int32_t prio, int64_t run_at,
                      int64_t now)
 {
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
-    wabot_job_record r;
-    memset(&r, 0, sizeof r);
-    r.version = WABOT_JOB_RECORD_VERSION;
-    r.id = id;
-    r.payload = id;
-    r.payload_len = strlen(id);
-    r.max_attempts = spec.max_attempts;
-    r.backoff = spec.backoff;
-    r.backoff_ms = spec.backoff_ms;
-    r.backoff_max_ms = spec.backoff_max_ms;
-    r.jitter_pct = spec.jitter_pct;
+    wabot_job_record r = tu_job_record(id, id, run_at);
     r.priority = prio;
     r.created_ms = now - 10;
-    r.run_at_ms = run_at;
     ck_assert_int_eq(wabot_scheduler_enqueue(e->sc, "a", &r, now - 10),
                      WABOT_OK);
     ck_assert_int_eq(wabot_scheduler_enqueue(e->sc, "b", &r, now - 10),
@@ -770,16 +757,8 @@ START_TEST(test_a_queue_not_due_is_polled_every_job_poll_ms_not_every_dispatch)
     ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 0);
     /* another process's job (not through this context: no lowering) */
     int64_t now = wabot_ctx_now_ms(e.ctx);
-    ck_assert_int_eq(wabot_scheduler_enqueue(e.sc, "other",
-                                             &(wabot_job_record){
-                                                 .version =
-                                                     WABOT_JOB_RECORD_VERSION,
-                                                 .id = "from-b",
-                                                 .payload = "{}",
-                                                 .payload_len = 2,
-                                                 .max_attempts = 1,
-                                                 .created_ms = now,
-                                                 .run_at_ms = now},
+    wabot_job_record r = tu_job_record("from-b", "{}", now);
+    ck_assert_int_eq(wabot_scheduler_enqueue(e.sc, "other", &r,
                                              now),
                      WABOT_OK);
     wb_jobs_dispatch(e.ctx);
