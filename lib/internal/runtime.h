@@ -36,6 +36,10 @@ typedef struct wb_queue {
      * thread. See wb_jobs_deadline. */
     int64_t due_ms;
     int64_t lowered;
+    /* Batched backends: when this process last polled the queue (loop
+     * thread only); a queue not due is polled again after job_poll_ms
+     * (another process's jobs), not on every dispatch. */
+    int64_t polled_ms;
     /* wabot_job_duration_seconds{queue=name}, resolved on first use */
     wabot_metric_series *duration;
 } wb_queue;

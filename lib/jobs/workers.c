@@ -738,6 +738,18 @@ static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
 /* Most jobs one batched reserve asks for. */
 #define RESERVE_BATCH 32
 
+/* Whether q is polled in this pass: when it is due (or its due time is
+ * unknown), or job_poll_ms after its last poll, which is when another
+ * process's jobs must be seen (a queue not due would only answer what
+ * the cached due time already says: each poll is a script on the
+ * server). */
+static int poll_due(const wb_runtime *rt, const wb_queue *q, int64_t now)
+{
+    int64_t due = __atomic_load_n(&q->due_ms, __ATOMIC_SEQ_CST);
+    return due == WB_DUE_UNKNOWN || due <= now ||
+           now - q->polled_ms >= rt->poll_ms;
+}
+
 /* A batched backend: for every queue with a worker, record the
  * completions deferred since the last pass, recover, reserve up to its
  * free slots and learn its next due time, all in one round trip; run the
@@ -765,11 +777,27 @@ static int poll_all(wabot_ctx *ctx)
         wb_log(ctx, WABOT_LOG_ERROR, "jobs", "poll: out of memory");
         return 0;
     }
-    for (size_t i = 0, k = 0; i < rt->n_queues; i++) {
+    int64_t now = wb_now(ctx);
+    size_t k = 0;
+    for (size_t i = 0; i < rt->n_queues; i++) {
         wb_queue *q = &rt->queues[i];
         if (!q->fn)
             continue;
         completes_take(ctx, q, &cs[k]);
+        if (!poll_due(rt, q, now)) {
+            if (cs[k].n == 0) { /* nothing to send for it */
+                completes_settle(ctx, &cs[k], now); /* frees, settles none */
+                continue;
+            }
+            qs[k] = q;
+            polls[k] = (wb_sched_poll){.queue = q->name,
+                                       .n_complete = cs[k].n,
+                                       .ids = cs[k].ids,
+                                       .tokens = cs[k].tokens,
+                                       .results = cs[k].results};
+            k++;
+            continue;
+        }
         /* the slots of the jobs completed here free up */
         int free_slots = q->concurrency - q->active + (int)cs[k].n;
         size_t want = free_slots <= 0 ? 0
@@ -786,11 +814,14 @@ static int poll_all(wabot_ctx *ctx)
                                    .tokens = cs[k].tokens,
                                    .results = cs[k].results};
         k++;
+        q->polled_ms = now;
         due_begin(q);
     }
-    int64_t now = wb_now(ctx);
-    int rc = wb_scheduler_poll_many(rt->sched, n, polls, now, rt->lease_ms,
-                                    (int32_t)rt->max_stalls);
+    n = k;
+    int rc = n == 0 ? WABOT_OK
+                    : wb_scheduler_poll_many(rt->sched, n, polls, now,
+                                             rt->lease_ms,
+                                             (int32_t)rt->max_stalls);
     if (rc != WABOT_OK)
         wb_log(ctx, WABOT_LOG_ERROR, "jobs", "poll: %s", wabot_strerror(rc));
     for (size_t k = 0; k < n; k++)
@@ -804,6 +835,8 @@ static int poll_all(wabot_ctx *ctx)
                    q->name, wabot_strerror(p->rc));
         for (int32_t s = 0; s < p->recovered; s++)
             qcount(ctx, q, "stalled");
+        if (!p->poll)
+            continue; /* completions only: its due time stands */
         /* A failed poll knows nothing: ask again next time. */
         due_store(q, rc != WABOT_OK || p->rc != WABOT_OK ? WB_DUE_UNKNOWN
                      : p->has_due                         ? p->due_ms

@@ -79,41 +79,114 @@ static wb_redis_script retry_failed_script = WB_REDIS_SCRIPT(
     "requeue(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], '0')\n"
     "return 0\n");
 
-/* Batches: the single-job scripts' bodies as functions of (KEYS, ARGV),
- * run several times in one script (one round trip, one atomic step).
+/* Batches: one script (one round trip, one atomic step) does the work
+ * of several single-job scripts, with the same outcome as running them
+ * one after the other, but with one command where those repeat one per
+ * job (doc/redis.md, "Batches on the worker side").
  *
  * poll: recover, reserve up to max jobs, then next_due of what is left:
  * KEYS ready delayed active token failed seq; ARGV prefix base now
  * lease_until max_stalls max (may be 0) -> {recovered, due, job...}, each
  * job as reserve returns it, due as next_due answers. The worker runs one
  * per queue, pipelined (wb_sched_batch.poll_many): every queue in one
- * round trip, each script still on one queue's slot. */
+ * round trip, each script still on one queue's slot.
+ *
+ * The reserves are batched: the due delayed jobs are promoted once (no
+ * time passes inside a script, so every later reserve would find none),
+ * the best `max` jobs leave the ready set with one ZPOPMIN, their fencing
+ * tokens come from one INCRBY (the values n INCRs would give, in the same
+ * order) and they enter the active set with one ZADD; per job, one HMGET
+ * and one HSET remain. When fewer than `max` were ready the ready set is
+ * empty, so next_due needs no ZCARD. */
 static wb_redis_script poll_script = WB_REDIS_SCRIPT(
     "scheduler.poll",
+    SCHED_LUA_PRELUDE
     "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
-    "local function reserve(KEYS, ARGV)\n" SCHED_LUA_RESERVE "\nend\n"
     "local function next_due(KEYS, ARGV)\n" SCHED_LUA_NEXT_DUE "\nend\n"
-    "local out = {recover({KEYS[3], KEYS[1], KEYS[5], KEYS[6]},\n"
-    "                     {ARGV[1], ARGV[2], ARGV[3], ARGV[5]}), false}\n"
-    "for i = 1, tonumber(ARGV[6]) do\n"
-    "  local r = reserve({KEYS[1], KEYS[2], KEYS[3], KEYS[4]},\n"
-    "                    {ARGV[1], ARGV[2], ARGV[3], ARGV[4]})\n"
-    "  if type(r) ~= 'table' then break end\n"
-    "  out[#out + 1] = r\n"
+    "local ready, delayed, active = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local now, lease = ARGV[3], ARGV[4]\n"
+    "local out = {recover({active, ready, KEYS[5], KEYS[6]},\n"
+    "                     {ARGV[1], ARGV[2], now, ARGV[5]}), false}\n"
+    "local max, emptied = tonumber(ARGV[6]), false\n"
+    "if max > 0 then\n"
+    "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', "
+    "now)) do\n"
+    "    local jk = jobkey(id)\n"
+    "    local f = redis.call('HMGET', jk, 'run_at', 'rank')\n"
+    "    if le(f[1], now) then\n"
+    "      redis.call('ZREM', delayed, id)\n"
+    "      redis.call('ZADD', ready, 0, f[2])\n"
+    "      redis.call('HSET', jk, 'state', '0')\n"
+    "    end\n"
+    "  end\n"
+    "  local top = redis.call('ZPOPMIN', ready, max)\n"
+    "  local n = #top / 2\n"
+    "  emptied = n < max\n"
+    "  if n > 0 then\n"
+    "    local tok = redis.call('INCRBY', KEYS[4], n) - n\n"
+    "    local z = {}\n"
+    "    for i = 1, n do\n"
+    "      local id = string.sub(top[2 * i - 1], 41)\n"
+    "      local jk = jobkey(id)\n"
+    "      local rec = record(jk)\n"
+    "      local t, att = int(tok + i), int(tonumber(rec[3]) + 1)\n"
+    "      redis.call('HSET', jk, 'state', '2', 'attempts', att,\n"
+    "                 'token', t, 'lease_until', lease)\n"
+    "      rec[2], rec[3], rec[6], rec[9] = '2', att, t, lease\n"
+    "      table.insert(rec, 1, id)\n"
+    "      out[#out + 1] = rec\n"
+    "      z[2 * i - 1], z[2 * i] = lease, id\n"
+    "    end\n"
+    "    redis.call('ZADD', active, unpack(z))\n"
+    "  end\n"
     "end\n"
-    "out[2] = next_due({KEYS[1], KEYS[2], KEYS[3]}, {ARGV[1], ARGV[2]})\n"
+    "if emptied then\n"
+    "  out[2] = {false, false}\n"
+    "  local d = redis.call('ZRANGE', delayed, 0, 0)\n"
+    "  if d[1] then out[2][1] = redis.call('HGET', jobkey(d[1]), 'run_at') "
+    "end\n"
+    "  local a = redis.call('ZRANGE', active, 0, 0)\n"
+    "  if a[1] then\n"
+    "    out[2][2] = redis.call('HGET', jobkey(a[1]), 'lease_until')\n"
+    "  end\n"
+    "else\n"
+    "  out[2] = next_due({ready, delayed, active}, {ARGV[1], ARGV[2]})\n"
+    "end\n"
     "return out\n");
 
 /* complete_many: KEYS active completed seq, then each job's key; ARGV
- * prefix base now, then id and token per job -> one code per job. */
+ * prefix base now, then id and token per job -> one code per job, as
+ * complete would answer them one after the other (a job named twice is
+ * completed once; the second finds it completed: conflict). The jobs
+ * that pass the token check leave the active set with one ZREM, take
+ * their finish sequences from one INCRBY and enter the completed set
+ * with one ZADD; per job, one HMGET (the check) and one HSET remain. */
 static wb_redis_script complete_many_script = WB_REDIS_SCRIPT(
     "scheduler.complete_many",
-    "local function complete(KEYS, ARGV)\n" SCHED_LUA_COMPLETE "\nend\n"
-    "local out = {}\n"
+    SCHED_LUA_PRELUDE
+    "local now, out, ids, keys, seen = ARGV[3], {}, {}, {}, {}\n"
     "for i = 1, #KEYS - 3 do\n"
-    "  out[i] = complete({KEYS[3 + i], KEYS[1], KEYS[2], KEYS[3]},\n"
-    "                    {ARGV[1], ARGV[2], ARGV[2 + 2 * i],\n"
-    "                     ARGV[3 + 2 * i], ARGV[3]})\n"
+    "  local jk, id = KEYS[3 + i], ARGV[2 + 2 * i]\n"
+    "  local rc = 2\n"
+    "  if not seen[jk] then rc = leased(jk, ARGV[3 + 2 * i]) end\n"
+    "  out[i] = rc\n"
+    "  if rc == 0 then\n"
+    "    seen[jk] = true\n"
+    "    ids[#ids + 1], keys[#keys + 1] = id, jk\n"
+    "  end\n"
+    "end\n"
+    "local n = #ids\n"
+    "if n > 0 then\n"
+    "  redis.call('ZREM', KEYS[1], unpack(ids))\n"
+    "  local f = redis.call('INCRBY', KEYS[3], n) - n\n"
+    "  local z = {}\n"
+    "  for i = 1, n do\n"
+    "    z[2 * i - 1] = now\n"
+    "    z[2 * i] = string.format('%016x', f + i) .. ids[i]\n"
+    "    redis.call('HSET', keys[i], 'state', '3', 'finished', now,\n"
+    "               'lease_until', '0')\n"
+    "  end\n"
+    "  redis.call('ZADD', KEYS[2], unpack(z))\n"
     "end\n"
     "return out\n");
 

@@ -422,44 +422,120 @@ static int rs_expire(void *impl, const char *key, int64_t ttl_ms)
 /* ------------------------------------------------------------------ */
 /* Pipelined batches (storage.h, wb_storage_batch)                     */
 
-/* One op's script call: its keys and arguments (buffers live here). */
+/* A batch's ops run inside one script per BOP_CHUNK ops, pipelined (one
+ * round trip in all). Each op is still the single operation's script
+ * body, in order, so its outcome is exactly that operation's; what the
+ * batch saves is the server's per-script cost (one EVALSHA instead of
+ * one per op) and the version counter's commands: the script takes the
+ * versions its writes may need with one INCRBY (a write that does not
+ * happen, a conflicting cas, leaves a gap: versions only need to grow).
+ * An op whose command fails (an error reply such as OOM) fails alone, as
+ * it would on its own: pcall keeps the rest of the script running.
+ *
+ * KEYS[1] counter, then value and version key per op. ARGV[1] how many
+ * versions to take at a time, then per op: kind (g s c d), expected,
+ * value, ttl -> one element per op, as the op's own script answers it,
+ * or an error reply. */
+static wb_redis_script batch_script = WB_REDIS_SCRIPT(
+    "storage batch", STORAGE_LUA_PRELUDE_V2
+    "nv_want = tonumber(ARGV[1])\n"
+    "local function op(i)\n"
+    "  local k, vk, b = KEYS[2 * i], KEYS[2 * i + 1], 4 * i - 2\n"
+    "  local kind = ARGV[b]\n"
+    "  if kind == 'g' then\n"
+    "    local d = redis.call('GET', k)\n"
+    "    if not d then return false end\n"
+    "    return {redis.call('GET', vk) or restamp(k, vk), d}\n"
+    "  elseif kind == 'd' then\n"
+    "    if redis.call('DEL', k) == 0 then return 0 end\n"
+    "    redis.call('DEL', vk)\n"
+    "    return 1\n"
+    "  elseif kind == 'c' then\n"
+    "    local cur = '0'\n"
+    "    if redis.call('EXISTS', k) == 1 then\n"
+    "      cur = redis.call('GET', vk) or ''\n"
+    "    end\n"
+    "    if cur ~= ARGV[b + 1] then return false end\n"
+    "  end\n"
+    "  return write(k, vk, ARGV[b + 2], ARGV[b + 3])\n"
+    "end\n"
+    "local out = {}\n"
+    "for i = 1, (#ARGV - 1) / 4 do\n"
+    "  local ok, r = pcall(op, i)\n"
+    "  if ok then out[i] = r\n"
+    "  elseif type(r) == 'table' and r.err then out[i] = r\n"
+    "  else out[i] = {err = tostring(r)} end\n"
+    "end\n"
+    "return out\n");
+
+/* Ops per batch script: bounds one script's run (the server waits for
+ * it) and its argument vectors. */
+#define BOP_CHUNK 128
+
+/* One op's keys and arguments (buffers live here). */
 typedef struct bop_call {
     store_keys keys;
     num_arg expected, ttl;
-    const char *args[3];
-    size_t lens[3];
 } bop_call;
 
-static wb_redis_script *bop_script(wb_bop_kind kind)
+/* One chunk's argument vectors. */
+typedef struct bop_chunk {
+    const char *keys[1 + 2 * BOP_CHUNK];
+    size_t klens[1 + 2 * BOP_CHUNK];
+    const char *args[1 + 4 * BOP_CHUNK];
+    size_t alens[1 + 4 * BOP_CHUNK];
+    num_arg want;
+} bop_chunk;
+
+static const char *bop_name(wb_bop_kind kind)
 {
     switch (kind) {
-    case WB_BOP_GET: return &get_script;
-    case WB_BOP_SET: return &set_script;
-    case WB_BOP_CAS: return &cas_script;
-    default:         return &del_script;
+    case WB_BOP_GET: return "get";
+    case WB_BOP_SET: return "set";
+    case WB_BOP_CAS: return "cas";
+    default:         return "del";
     }
 }
 
-static int bop_build(const wb_storage_bop *op, bop_call *b, wb_redis_call *c)
+static void chunk_arg(bop_chunk *c, size_t i, const char *s, size_t len)
 {
-    int rc = keys_of(&b->keys, op->key);
-    if (rc != WABOT_OK)
-        return rc;
-    size_t n = 0;
-    if (op->kind == WB_BOP_CAS) {
-        b->args[n] = u64_arg(&b->expected, op->expected);
-        b->lens[n] = strlen(b->args[n]);
-        n++;
+    c->args[i] = s;
+    c->alens[i] = len;
+}
+
+/* Ops [0, n) of ops (n <= BOP_CHUNK) into one call of the batch script. */
+static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
+                       bop_chunk *c, wb_redis_call *call)
+{
+    size_t writes = 0;
+    c->keys[0] = COUNTER_KEY;
+    c->klens[0] = sizeof COUNTER_KEY - 1;
+    for (size_t i = 0; i < n; i++) {
+        const wb_storage_bop *op = &ops[i];
+        int rc = keys_of(&b[i].keys, op->key);
+        if (rc != WABOT_OK)
+            return rc;
+        memcpy(&c->keys[1 + 2 * i], b[i].keys.names, 2 * sizeof *c->keys);
+        memcpy(&c->klens[1 + 2 * i], b[i].keys.lens, 2 * sizeof *c->klens);
+        int w = op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS;
+        writes += (size_t)w;
+        size_t a = 1 + 4 * i;
+        chunk_arg(c, a, bop_name(op->kind), 1); /* g s c d */
+        if (op->kind == WB_BOP_CAS) {
+            const char *e = u64_arg(&b[i].expected, op->expected);
+            chunk_arg(c, a + 1, e, strlen(e));
+        } else {
+            chunk_arg(c, a + 1, "", 0);
+        }
+        chunk_arg(c, a + 2, w && op->val != NULL ? op->val : "",
+                  w ? op->len : 0);
+        const char *t = w ? ttl_arg(&b[i].ttl, op->ttl_ms) : "0";
+        chunk_arg(c, a + 3, t, strlen(t));
     }
-    if (op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS) {
-        b->args[n] = op->val != NULL ? op->val : "";
-        b->lens[n++] = op->len;
-        b->args[n] = ttl_arg(&b->ttl, op->ttl_ms);
-        b->lens[n] = strlen(b->args[n]);
-        n++;
-    }
-    *c = (wb_redis_call){3, b->keys.names, n, b->args, bop_script(op->kind),
-                         b->keys.lens, b->lens};
+    const char *want = i64_arg(&c->want, writes ? (int64_t)writes : 1);
+    chunk_arg(c, 0, want, strlen(want));
+    *call = (wb_redis_call){1 + 2 * n, c->keys, 1 + 4 * n, c->args,
+                            &batch_script, c->klens, c->alens};
     return WABOT_OK;
 }
 
@@ -468,8 +544,8 @@ static void bop_result(redis_store *st, wb_storage_bop *op, redisReply *rep)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
         char what[64];
-        snprintf(what, sizeof what, "storage batch %s",
-                 bop_script(op->kind)->name);
+        snprintf(what, sizeof what, "storage batch %s: %.40s",
+                 bop_name(op->kind), rep->str);
         freeReplyObject(rep);
         op->status = wb_redis_fail(st->r, what);
         return;
@@ -496,21 +572,56 @@ static void bop_result(redis_store *st, wb_storage_bop *op, redisReply *rep)
     }
 }
 
+/* A chunk's reply (freed) into its ops: element i is op i's own reply
+ * (handed over, so the array frees without it); a reply that is not
+ * such an array (the script failed as a whole) fails every op. */
+static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
+                         redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        char what[96];
+        snprintf(what, sizeof what, "storage batch: %.60s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                : "unexpected reply");
+        int bad = wb_redis_fail(st->r, what);
+        for (size_t i = 0; i < n; i++)
+            ops[i].status = bad;
+        freeReplyObject(rep);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *e = rep->element[i];
+        rep->element[i] = NULL; /* freeReplyObject skips NULL elements */
+        bop_result(st, &ops[i], e);
+    }
+    freeReplyObject(rep);
+}
+
 static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
 {
     redis_store *st = impl;
+    if (n == 0)
+        return WABOT_OK;
+    size_t nc = (n + BOP_CHUNK - 1) / BOP_CHUNK;
     bop_call *b = malloc(n * sizeof *b);
-    wb_redis_call *calls = calloc(n, sizeof *calls);
-    redisReply **out = calloc(n, sizeof *out);
-    int rc = b != NULL && calls != NULL && out != NULL ? WABOT_OK
-                                                       : WABOT_ERR_NOMEM;
-    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
-        rc = bop_build(&ops[i], &b[i], &calls[i]);
+    bop_chunk *chunks = malloc(nc * sizeof *chunks);
+    wb_redis_call *calls = calloc(nc, sizeof *calls);
+    redisReply **out = calloc(nc, sizeof *out);
+    int rc = b && chunks && calls && out ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
+        size_t first = c * BOP_CHUNK;
+        size_t m = n - first < BOP_CHUNK ? n - first : BOP_CHUNK;
+        rc = chunk_build(ops + first, m, b + first, &chunks[c], &calls[c]);
+    }
     if (rc == WABOT_OK)
-        rc = wb_redis_eval_pipeline(st->r, NULL, n, calls, out);
-    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
-        bop_result(st, &ops[i], out[i]);
+        rc = wb_redis_eval_pipeline(st->r, NULL, nc, calls, out);
+    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
+        size_t first = c * BOP_CHUNK;
+        size_t m = n - first < BOP_CHUNK ? n - first : BOP_CHUNK;
+        chunk_result(st, ops + first, m, out[c]);
+    }
     free(b);
+    free(chunks);
     free(calls);
     free(out);
     return rc;

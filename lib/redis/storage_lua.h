@@ -13,11 +13,19 @@
 #ifndef WB_REDIS_STORAGE_LUA_H
 #define WB_REDIS_STORAGE_LUA_H
 
-/* Helpers on explicit key names (the version-1 scripts use fixed KEYS). */
+/* Helpers on explicit key names (the version-1 scripts use fixed KEYS).
+ * newver() takes versions from the counter nv_want at a time (one INCRBY
+ * for all the writes of a script that sets nv_want to their number; a
+ * version taken but not used is a gap: versions only need to grow). */
 #define STORAGE_LUA_PRELUDE_V2                                                \
-    "local M = 1000\n"                                                        \
+    "local M, nv_want, nv_next, nv_last = 1000, 1, 1, 0\n"                    \
     "local function newver()\n"                                               \
-    "  return string.format('%.0f', redis.call('INCR', KEYS[1]))\n"           \
+    "  if nv_next > nv_last then\n"                                           \
+    "    nv_last = redis.call('INCRBY', KEYS[1], nv_want)\n"                  \
+    "    nv_next = nv_last - nv_want + 1\n"                                   \
+    "  end\n"                                                                 \
+    "  nv_next = nv_next + 1\n"                                               \
+    "  return string.format('%.0f', nv_next - 1)\n"                           \
     "end\n"                                                                   \
     "local function write(k, vk, val, ttl)\n"                                 \
     "  local v = newver()\n"                                                  \
@@ -140,6 +148,7 @@
 #define STORAGE_LUA_PUT_MANY                                                  \
     STORAGE_LUA_PRELUDE_V2                                                    \
     "local out = {}\n"                                                        \
+    "nv_want = math.max(1, (#KEYS - 1) / 2)\n"                                \
     "for i = 2, #KEYS, 2 do\n"                                                \
     "  out[#out + 1] = write(KEYS[i], KEYS[i + 1], ARGV[i - 1], ARGV[i])\n"   \
     "end\n"                                                                   \
@@ -224,6 +233,7 @@
     "  if not ok then return {0, i - 1} end\n"                                \
     "end\n"                                                                   \
     "local out = {1}\n"                                                       \
+    "nv_want = math.max(1, n)\n"                                              \
     "for i = 1, n do\n"                                                       \
     "  local kind, k, vk = arg(i, 1), KEYS[2 * i], KEYS[2 * i + 1]\n"         \
     "  local ver, res = '', ''\n"                                             \

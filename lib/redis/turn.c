@@ -51,6 +51,7 @@
  * profile gets created_ms as the generic path gives it. */
 static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "turn begin", STORAGE_LUA_PRELUDE_V2 WB_GCRA_LUA
+    "nv_want = 2\n" /* the claim and the profile */
     "local claimv = ''\n"
     "if ARGV[1] == '1' then\n"
     "  local cur = redis.call('GET', KEYS[2])\n"
@@ -148,6 +149,7 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     /* The scheduler's enqueue, as a function of (KEYS, ARGV). */
     "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
     STORAGE_LUA_PRELUDE_V2
+    "nv_want = 3\n" /* the conversation, the marker, the dedup key */
     "if ARGV[1] == '1' then\n"
     "  local cur = '0'\n"
     "  if redis.call('EXISTS', KEYS[2]) == 1 then\n"

@@ -160,8 +160,34 @@ static int quick_worker(wabot_job *j, void *ud)
     return WABOT_OK;
 }
 
-static double worker_side(wabot_redis *r, wabot_scheduler *s, int n,
-                          double *rt, long *errors)
+/* INFO field `name` of section `section` as a number (-1: none). */
+static double info_num(const rh_server *srv, const char *section,
+                       const char *name)
+{
+    char cmd[64], out[8192];
+    snprintf(cmd, sizeof cmd, "INFO %s", section);
+    if (rh_cli(srv, cmd, out, sizeof out) != 0)
+        return -1;
+    const char *p = strstr(out, name);
+    return p && p[strlen(name)] == ':' ? atof(p + strlen(name) + 1) : -1;
+}
+
+/* The server's CPU seconds (user + system) so far: what a job costs the
+ * server, which other load on the machine moves far less than a rate. */
+static double server_cpu_s(const rh_server *srv)
+{
+    return info_num(srv, "cpu", "used_cpu_user") +
+           info_num(srv, "cpu", "used_cpu_sys");
+}
+
+/* What the worker side costs the server per job. */
+typedef struct server_cost {
+    double cpu_us, commands;
+} server_cost;
+
+static double worker_side(const rh_server *srv, wabot_redis *r,
+                          wabot_scheduler *s, int n, double *rt,
+                          server_cost *cost, long *errors)
 {
     wabot_options *o = wabot_options_new();
     wabot_options_set_scheduler(o, s);
@@ -184,6 +210,8 @@ static double worker_side(wabot_redis *r, wabot_scheduler *s, int n,
      * scheduler is polled, so running "until idle" would wait for the
      * poll; the completed set is trimmed, so its count is no measure). */
     int64_t before = wabot_redis_round_trips(r);
+    double cpu0 = server_cpu_s(srv);
+    double cmd0 = info_num(srv, "stats", "total_commands_processed");
     double t0 = now_s();
     do
         wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
@@ -191,6 +219,10 @@ static double worker_side(wabot_redis *r, wabot_scheduler *s, int n,
            now_s() - t0 < 60);
     double dt = now_s() - t0;
     *rt = (double)(wabot_redis_round_trips(r) - before) / n;
+    /* minus the INFO calls of the reading itself (one per field) */
+    cost->commands =
+        (info_num(srv, "stats", "total_commands_processed") - cmd0 - 3) / n;
+    cost->cpu_us = (server_cpu_s(srv) - cpu0) * 1e6 / n;
     *errors += wabot_metrics_counter(ctx, "jobs.work.processed") != n;
     wabot_ctx_free(ctx);
     return n / dt;
@@ -275,9 +307,12 @@ int main(int argc, char **argv)
            "%8.0f jobs/s   whole life %8.0f jobs/s (%.0f scripts/s)\n",
            n / p.enqueue_s, n / p.drain_s, one_jobs, 3 * one_jobs);
     double wrt = 0;
-    double wjobs = worker_side(r1, s1, n, &wrt, &p.errors);
+    server_cost wc = {0, 0};
+    double wjobs = worker_side(&srv, r1, s1, n, &wrt, &wc, &p.errors);
     printf("  workers (1 connection, concurrency 16): reserve+complete "
-           "%8.0f jobs/s, %.2f round trips per job\n", wjobs, wrt);
+           "%8.0f jobs/s, %.2f round trips per job, server: %.1f "
+           "commands and %.1f us CPU per job\n", wjobs, wrt, wc.commands,
+           wc.cpu_us);
     long terr = 0;
     double tt = threaded(st, n, threads, &terr);
     int done = n / threads * threads;

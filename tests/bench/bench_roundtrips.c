@@ -86,6 +86,10 @@ int main(int argc, char **argv)
         {"Content-Type", "application/x-www-form-urlencoded"}};
     if (getenv("BENCH_COMMANDSTATS"))
         rh_cli(&srv, "CONFIG RESETSTAT", (char[64]){0}, 64);
+    if (getenv("BENCH_SLOWLOG")) {
+        rh_cli(&srv, "CONFIG SET slowlog-log-slower-than 0", NULL, 0);
+        rh_cli(&srv, "CONFIG SET slowlog-max-len 1000000", NULL, 0);
+    }
     long long before = commands(&srv);
     int64_t rt0 = wabot_redis_round_trips(r);
     for (int i = 0; i < n; i++) {
@@ -120,6 +124,13 @@ int main(int argc, char **argv)
         char stats[8192];
         rh_cli(&srv, "INFO commandstats", stats, sizeof stats);
         printf("delivery:\n%s\n", stats);
+    }
+    if (getenv("BENCH_SLOWLOG")) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "redis-cli -p %d SLOWLOG GET 1000000 > %s",
+                 srv.port, getenv("BENCH_SLOWLOG"));
+        if (system(cmd) != 0)
+            fprintf(stderr, "slowlog dump failed\n");
     }
     long long after = commands(&srv);
     int64_t rt2 = wabot_redis_round_trips(r);

@@ -137,6 +137,28 @@ wabot_message *tu_text(const char *id, const char *from, const char *text)
     return m;
 }
 
+wabot_job_record tu_job_record(const char *id, const char *payload,
+                               int64_t run_at_ms)
+{
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    wabot_job_record r;
+    memset(&r, 0, sizeof r);
+    r.version = WABOT_JOB_RECORD_VERSION;
+    r.id = id;
+    r.payload = payload;
+    r.payload_len = strlen(payload);
+    r.max_attempts = spec.max_attempts;
+    r.backoff = spec.backoff;
+    r.backoff_ms = spec.backoff_ms;
+    r.backoff_max_ms = spec.backoff_max_ms;
+    r.jitter_pct = spec.jitter_pct;
+    r.priority = spec.priority;
+    r.created_ms = run_at_ms;
+    r.run_at_ms = run_at_ms;
+    return r;
+}
+
 void tu_drain(wabot_ctx *ctx)
 {
     int rc = wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));

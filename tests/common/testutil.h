@@ -57,6 +57,10 @@ void tu_env_free(tu_env *e);
 /* Run every job that is due now (replies go out through the outbound
  * queue): wabot_ctx_run_until_idle up to the context's current time. */
 void tu_drain(wabot_ctx *ctx);
+/* A job record as the library would enqueue it (wabot_job_spec's
+ * defaults), id and payload borrowed, created and due at run_at_ms. */
+wabot_job_record tu_job_record(const char *id, const char *payload,
+                               int64_t run_at_ms);
 
 /* Assert that r is the library's JSON error answer: `status`, content
  * type application/json, body exactly {"error":{"code":<code>,

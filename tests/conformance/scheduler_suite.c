@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 /* A realistic instant (2026-01-01T00:00:00Z); tests move time by hand. */
 #define T0 1767225600000LL
 #define LEASE 30000
@@ -71,22 +73,8 @@ static void (*const g_setups[WB_SCHEDULER_SUITE_MAX_BACKENDS])(void) = {
 /* A record as the library would enqueue it: the spec defaults. */
 static wabot_job_record job_rec(const char *id, int64_t run_at_ms)
 {
-    wabot_job_spec spec;
-    wabot_job_spec_init(&spec);
-    wabot_job_record r;
-    memset(&r, 0, sizeof r);
-    r.version = WABOT_JOB_RECORD_VERSION;
-    r.id = id;
-    r.payload = "{}";
-    r.payload_len = 2;
-    r.max_attempts = spec.max_attempts;
-    r.backoff = spec.backoff;
-    r.backoff_ms = spec.backoff_ms;
-    r.backoff_max_ms = spec.backoff_max_ms;
-    r.jitter_pct = spec.jitter_pct;
-    r.priority = spec.priority;
+    wabot_job_record r = tu_job_record(id, "{}", run_at_ms);
     r.created_ms = T0;
-    r.run_at_ms = run_at_ms;
     return r;
 }
 

@@ -87,6 +87,16 @@ int rh_cli(const rh_server *s, const char *args, char *out, size_t outsz)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+long long rh_cmd_calls(const rh_server *s, const char *cmd)
+{
+    char out[16384], want[64];
+    if (rh_cli(s, "INFO commandstats", out, sizeof out) != 0)
+        return -1;
+    snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(out, want);
+    return p ? atoll(p + strlen(want)) : 0;
+}
+
 static int wait_ping(const rh_server *s)
 {
     char out[64];

@@ -37,4 +37,8 @@ void rh_destroy(rh_server *s);
  * and copies up to outsz-1 bytes of its stdout into out (may be NULL). */
 int rh_cli(const rh_server *s, const char *args, char *out, size_t outsz);
 
+/* How many times the server ran `cmd` (lower case, e.g. "evalsha";
+ * commands inside scripts count), from INFO commandstats; 0 if never. */
+long long rh_cmd_calls(const rh_server *s, const char *cmd);
+
 #endif

@@ -276,6 +276,9 @@ START_TEST(test_a_job_failed_on_one_process_is_listed_and_retried_on_another)
                      404);
     a = call(&B, "GET", "/whatsapp-v2/jobs/reports/failed", NULL, NULL);
     ck_assert_ptr_nonnull(strstr(a.body, "\"total\":0"));
+    /* A sees a job another process made waiting at its next poll of the
+     * queue, job_poll_ms (1 s) after its last one */
+    tu_clock_advance(&g_clock, 1000);
     tu_drain(A.ctx);
     ck_assert_int_eq(runs, 4);
     a = call(&B, "GET", "/whatsapp-v2/jobs/reports", NULL, NULL);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "jobs.h" /* the batch capability (lib/internal) */
+#include "runtime.h" /* wb_jobs_dispatch (lib/internal) */
 #include "redis_harness.h"
 #include "testutil.h"
 #include "wabot.h"
@@ -552,6 +553,229 @@ START_TEST(test_a_fenced_job_in_a_batch_is_refused_alone)
 }
 END_TEST
 
+/* Twin queues "a" and "b" get the same jobs: a (priority, run_at) mix, a
+ * delayed job already due and one not yet due. */
+static void twin_job(env *e, const char *id, int32_t prio, int64_t run_at,
+                     int64_t now)
+{
+    wabot_job_record r = tu_job_record(id, id, run_at);
+    r.priority = prio;
+    r.created_ms = now - 10;
+    ck_assert_int_eq(wabot_scheduler_enqueue(e->sc, "a", &r, now - 10),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_scheduler_enqueue(e->sc, "b", &r, now - 10),
+                     WABOT_OK);
+}
+
+static void same_record(const wabot_job_record *x, const wabot_job_record *y)
+{
+    ck_assert_str_eq(x->id, y->id);
+    ck_assert_int_eq(x->state, y->state);
+    ck_assert_int_eq(x->attempts, y->attempts);
+    ck_assert_uint_eq(x->token, y->token);
+    ck_assert_int_eq(x->lease_until_ms, y->lease_until_ms);
+    ck_assert_int_eq(x->run_at_ms, y->run_at_ms);
+    ck_assert_int_eq(x->finished_ms, y->finished_ms);
+    ck_assert_int_eq(x->priority, y->priority);
+    ck_assert_uint_eq(x->payload_len, y->payload_len);
+    ck_assert(memcmp(x->payload, y->payload, x->payload_len) == 0);
+}
+
+/* The batched poll and complete_many (one ZPOPMIN, INCRBY, ZADD, ZREM
+ * for the whole batch) leave every job exactly as the single-job
+ * scripts run one after the other do: same order, tokens, attempts,
+ * leases, and the same completion codes, a job named twice included. */
+START_TEST(test_batched_poll_and_completion_match_the_single_job_scripts)
+{
+    env e;
+    env_init(&e, 0, 0);
+    int64_t now = wabot_ctx_now_ms(e.ctx);
+    twin_job(&e, "low", 0, now - 5, now);
+    twin_job(&e, "high", 7, now - 1, now);
+    twin_job(&e, "early", 0, now - 9, now);
+    twin_job(&e, "due", 3, now - 2, now); /* enqueued delayed, now due */
+    twin_job(&e, "later", 9, now + 60000, now);
+    twin_job(&e, "last", -1, now, now);
+    enum { N = 5 };
+    wabot_job_info *a[N + 1], *b[N + 1];
+    for (int i = 0; i <= N; i++) {
+        a[i] = wabot_job_info_new();
+        b[i] = wabot_job_info_new();
+    }
+    size_t got = 0;
+    int32_t recovered = -1;
+    /* two polls: a full batch (jobs left: due now), then the rest */
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "a", now, 30000, 3, 2,
+                                               a, &got, &recovered),
+                     WABOT_OK);
+    ck_assert_uint_eq(got, 2);
+    int64_t due = 0;
+    ck_assert_int_eq(wabot_scheduler_next_due(e.sc, "a", now, &due),
+                     WABOT_OK);
+    ck_assert_int_eq(due, now);
+    ck_assert_int_eq(wb_scheduler_reserve_many(e.sc, "a", now, 30000, 3,
+                                               N - 1, a + 2, &got,
+                                               &recovered),
+                     WABOT_OK);
+    ck_assert_uint_eq(got, N - 2);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(wabot_scheduler_reserve(e.sc, "b", now, 30000,
+                                                 b[i]),
+                         WABOT_OK);
+    ck_assert_int_eq(wabot_scheduler_reserve(e.sc, "b", now, 30000, b[N]),
+                     WABOT_ERR_NOT_FOUND);
+    const char *want[N] = {"high", "due", "early", "low", "last"};
+    for (int i = 0; i < N; i++) {
+        const wabot_job_record *x = wabot_job_info_record(a[i]);
+        ck_assert_str_eq(x->id, want[i]);
+        ck_assert_uint_eq(x->token, (uint64_t)i + 1);
+        ck_assert_int_eq(x->attempts, 1);
+        same_record(x, wabot_job_info_record(b[i]));
+        wabot_job_info *ga = wabot_job_info_new(), *gb = wabot_job_info_new();
+        ck_assert_int_eq(wabot_scheduler_get(e.sc, "a", want[i], ga),
+                         WABOT_OK);
+        ck_assert_int_eq(wabot_scheduler_get(e.sc, "b", want[i], gb),
+                         WABOT_OK);
+        same_record(wabot_job_info_record(ga), wabot_job_info_record(gb));
+        same_record(wabot_job_info_record(ga), x);
+        wabot_job_info_free(ga);
+        wabot_job_info_free(gb);
+    }
+    int64_t due_a = 0, due_b = 0;
+    ck_assert_int_eq(wabot_scheduler_next_due(e.sc, "a", now, &due_a),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_scheduler_next_due(e.sc, "b", now, &due_b),
+                     WABOT_OK);
+    ck_assert_int_eq(due_a, due_b);
+    /* complete: "due" twice, "low" with a stale token */
+    const char *ids[5] = {"high", "due", "low", "due", "early"};
+    uint64_t toks[5];
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < N; j++)
+            if (strcmp(wabot_job_info_record(a[j])->id, ids[i]) == 0)
+                toks[i] = wabot_job_info_record(a[j])->token;
+    }
+    toks[2] += 100;
+    int res[5];
+    wb_scheduler_complete_many(e.sc, "a", 5, ids, toks, now + 1, res);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(res[i], wabot_scheduler_complete(e.sc, "b", ids[i],
+                                                          toks[i], now + 1));
+    ck_assert_int_eq(res[0], WABOT_OK);
+    ck_assert_int_eq(res[2], WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(res[3], WABOT_ERR_CONFLICT);
+    int64_t ca[WABOT_JOB_STATE_COUNT], cb[WABOT_JOB_STATE_COUNT];
+    ck_assert_int_eq(wabot_scheduler_counts(e.sc, "a", ca,
+                                            WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_scheduler_counts(e.sc, "b", cb,
+                                            WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    for (int i = 0; i < WABOT_JOB_STATE_COUNT; i++)
+        ck_assert_int_eq(ca[i], cb[i]);
+    ck_assert_int_eq(ca[WABOT_JOB_COMPLETED], 3);
+    /* the same finish order: trimming to the newest one keeps the same */
+    int64_t ra = 0, rb = 0;
+    ck_assert_int_eq(wabot_scheduler_trim(e.sc, "a", WABOT_JOB_COMPLETED, 1,
+                                          0, &ra), WABOT_OK);
+    ck_assert_int_eq(wabot_scheduler_trim(e.sc, "b", WABOT_JOB_COMPLETED, 1,
+                                          0, &rb), WABOT_OK);
+    ck_assert_int_eq(ra, 2);
+    ck_assert_int_eq(rb, 2);
+    for (int i = 0; i < 3; i++) {
+        const char *id = (const char *[]){"high", "due", "early"}[i];
+        wabot_job_info *ga = wabot_job_info_new(), *gb = wabot_job_info_new();
+        int rca = wabot_scheduler_get(e.sc, "a", id, ga);
+        ck_assert_int_eq(rca, wabot_scheduler_get(e.sc, "b", id, gb));
+        if (rca == WABOT_OK)
+            same_record(wabot_job_info_record(ga), wabot_job_info_record(gb));
+        wabot_job_info_free(ga);
+        wabot_job_info_free(gb);
+    }
+    for (int i = 0; i <= N; i++) {
+        wabot_job_info_free(a[i]);
+        wabot_job_info_free(b[i]);
+    }
+    env_free(&e);
+}
+END_TEST
+
+/* A turn's scripts take their storage versions with one INCRBY each
+ * (begin: the claim and the profile; commit: the conversation, the
+ * marker and the dedup key), and the versions are still new. */
+START_TEST(test_a_turn_takes_its_versions_with_one_incrby_per_script)
+{
+    env e;
+    env_init(&e, 0, 0);
+    uint64_t before = 0, conv = 0, after = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "x", "1", 1, 0, &before),
+                     WABOT_OK);
+    long long i0 = rh_cmd_calls(&srv, "incrby");
+    long long c0 = rh_cmd_calls(&srv, "incr");
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "v1", "+15550000031", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incrby") - i0, 2);
+    /* the one INCR left: the queue's enqueue sequence */
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incr") - c0, 1);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(e.st, "conv:{default:+15550000031}",
+                                       &v, NULL, &conv),
+                     WABOT_OK);
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_set(e.st, "x", "2", 1, 0, &after),
+                     WABOT_OK);
+    ck_assert_uint_gt(conv, before);
+    ck_assert_uint_gt(after, conv);
+    ck_assert_int_eq(session_n(&e, "+15550000031"), 1);
+    env_free(&e);
+}
+END_TEST
+
+static int count_job(wabot_job *j, void *ud)
+{
+    (void)j;
+    ++*(int *)ud;
+    return WABOT_OK;
+}
+
+/* On Redis each queue's poll is a script: a queue that is not due is
+ * not polled on every dispatch of the loop (its due time is cached), but
+ * once job_poll_ms after its last poll, which is when a job another
+ * process enqueued is seen. */
+START_TEST(test_a_queue_not_due_is_polled_every_job_poll_ms_not_every_dispatch)
+{
+    env e;
+    env_init(&e, 0, 0);
+    int ran = 0;
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "other", count_job, &ran,
+                                            NULL, 1),
+                     WABOT_OK);
+    wb_jobs_dispatch(e.ctx); /* every queue polled now */
+    long long ev0 = rh_cmd_calls(&srv, "evalsha");
+    for (int i = 0; i < 5; i++)
+        wb_jobs_dispatch(e.ctx);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 0);
+    /* another process's job (not through this context: no lowering) */
+    int64_t now = wabot_ctx_now_ms(e.ctx);
+    wabot_job_record r = tu_job_record("from-b", "{}", now);
+    ck_assert_int_eq(wabot_scheduler_enqueue(e.sc, "other", &r,
+                                             now),
+                     WABOT_OK);
+    wb_jobs_dispatch(e.ctx);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(ran, 0);
+    tu_clock_advance(&e.clock, 999);
+    wb_jobs_dispatch(e.ctx);
+    ck_assert_int_eq(ran, 0);
+    tu_clock_advance(&e.clock, 1); /* job_poll_ms (1 s) after the poll */
+    wb_jobs_dispatch(e.ctx);
+    tu_drain(e.ctx);
+    ck_assert_int_eq(ran, 1);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available())
@@ -577,6 +801,13 @@ int main(void)
         tc,
         test_conversation_changed_behind_the_turn_is_retried_on_fresh_state);
     tcase_add_test(tc, test_limiter_elsewhere_takes_the_generic_path);
+    tcase_add_test(
+        tc, test_batched_poll_and_completion_match_the_single_job_scripts);
+    tcase_add_test(tc,
+                   test_a_turn_takes_its_versions_with_one_incrby_per_script);
+    tcase_add_test(
+        tc,
+        test_a_queue_not_due_is_polled_every_job_poll_ms_not_every_dispatch);
     suite_add_tcase(s, tc);
     tc = tcase_create("worker batches");
     tcase_set_timeout(tc, 60);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "redis_harness.h"
+#include "redis.h"   /* wb_redis_prefix (lib/internal) */
 #include "storage.h" /* wb_storage_batch (lib/internal) */
 #include "testutil.h"
 #include "wabot.h"
@@ -295,6 +296,77 @@ START_TEST(test_redis_unreachable_fails_every_op)
 }
 END_TEST
 
+
+/* The ops of a batch run in one script per 128 ops, their versions
+ * taken with one INCRBY per script: 300 sets are 3 EVALSHA and 3
+ * INCRBY, not 300 of each, and every version is still new: greater
+ * than any before it, in the batch's order, below any after it. */
+START_TEST(test_redis_batch_is_one_script_per_128_ops_with_new_versions)
+{
+    env e;
+    env_init(&e, REDIS);
+    enum { N = 300 };
+    wb_storage_bop *ops = calloc(N, sizeof *ops);
+    char(*keys)[32] = calloc(N, sizeof *keys);
+    ck_assert(ops && keys);
+    uint64_t before = 0, after = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "before", "b", 1, 0, &before),
+                     WABOT_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "v:%d", i % 250);
+        ops[i] = op_of(i % 7 == 3 ? WB_BOP_CAS : WB_BOP_SET, keys[i], "x",
+                       0);
+    }
+    long long ev0 = rh_cmd_calls(&srv, "evalsha"), in0 = rh_cmd_calls(&srv, "incrby");
+    ck_assert_int_eq(wb_storage_batch(e.st, N, ops), WABOT_OK);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 3);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incrby") - in0, 3);
+    uint64_t last = before;
+    for (int i = 0; i < N; i++) {
+        if (ops[i].kind == WB_BOP_CAS && i >= 250) {
+            /* the key was written earlier in the batch: must be absent */
+            ck_assert_int_eq(ops[i].status, WABOT_ERR_CONFLICT);
+            continue;
+        }
+        ck_assert_int_eq(ops[i].status, WABOT_OK);
+        ck_assert_uint_gt(ops[i].version, last);
+        last = ops[i].version;
+    }
+    ck_assert_int_eq(wabot_storage_set(e.st, "after", "a", 1, 0, &after),
+                     WABOT_OK);
+    ck_assert_uint_gt(after, last);
+    free(ops);
+    free(keys);
+    env_free(&e);
+}
+END_TEST
+
+/* An op whose command fails on the server (here GET on a key another
+ * client made a hash: WRONGTYPE) fails alone; the ops around it run. */
+START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
+{
+    env e;
+    env_init(&e, REDIS);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "HSET %swrong f v", wb_redis_prefix(e.r));
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+    wb_storage_bop ops[] = {op_of(WB_BOP_SET, "a", "1", 0),
+                            op_of(WB_BOP_GET, "wrong", NULL, 0),
+                            op_of(WB_BOP_SET, "b", "2", 0),
+                            op_of(WB_BOP_GET, "a", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 4, ops), WABOT_OK);
+    ck_assert_int_eq(ops[0].status, WABOT_OK);
+    ck_assert_int_eq(ops[1].status, WABOT_ERR_STORAGE);
+    ck_assert_ptr_null(ops[1].out);
+    ck_assert_int_eq(ops[2].status, WABOT_OK);
+    ck_assert_int_eq(ops[3].status, WABOT_OK);
+    ck_assert_str_eq(ops[3].out, "1");
+    ck_assert_uint_eq(ops[3].version, ops[0].version);
+    wb_storage_bops_clear(4, ops);
+    env_free(&e);
+}
+END_TEST
+
 #define ADD_EACH(tc, name)                                                    \
     do {                                                                      \
         tcase_add_test(tc, test_memory_##name);                               \
@@ -318,8 +390,13 @@ int main(void)
     ADD_EACH(tc, each_op_gets_the_single_operations_result);
     ADD_EACH(tc, binary_values_and_a_large_batch);
     ADD_EACH(tc, bad_arguments_refuse_the_batch);
-    if (have_redis)
+    if (have_redis) {
         tcase_add_test(tc, test_redis_unreachable_fails_every_op);
+        tcase_add_test(
+            tc, test_redis_batch_is_one_script_per_128_ops_with_new_versions);
+        tcase_add_test(tc,
+                       test_redis_an_op_failing_on_the_server_fails_alone);
+    }
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     if (have_redis)
