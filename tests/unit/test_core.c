@@ -621,7 +621,8 @@ START_TEST(test_strbuf_int_matches_printf_at_every_digit_count)
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     int64_t p10 = 1;
-    for (int k = 0; k < 19; k++, p10 *= 10) {
+    /* 10^0 .. 10^18: the next power does not fit in an int64_t. */
+    for (int k = 0; k < 19; k++, p10 = k < 19 ? p10 * 10 : p10) {
         const int64_t v[] = {p10 - 1, p10, p10 + 1, p10 / 9 * 7,
                              -p10, -(p10 - 1), -(p10 + 1)};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
