@@ -43,6 +43,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "crash_main.h"
 #include "fake_provider.h"
 #include "http_client.h"
 #include "redis_harness.h"
@@ -57,9 +58,7 @@
 /* Any one wait; the test's timeout is longer. */
 #define DEADLINE_MS (getenv("CRASH_DEADLINE_MS") ? atoi(getenv("CRASH_DEADLINE_MS")) : 600000)
 
-static const char *server_path;
-static rh_server redis;
-static fp_server *fp;
+static crash_env crash;
 static server_proc srv;
 static http_client *http;
 
@@ -73,9 +72,9 @@ static int64_t mono_ms(void)
 static void start_server(void)
 {
     char redis_var[40], base_var[200];
-    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", redis.port);
+    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", crash.redis.port);
     snprintf(base_var, sizeof base_var, "TWILIO_API_BASE=%s",
-             fp_base_url(fp));
+             fp_base_url(crash.fp));
     const char *env[] = {
         "WABOT_LISTEN=127.0.0.1:0", "WABOT_BOT=echo",
         "REDIS_HOST=127.0.0.1", redis_var, "WABOT_PROVIDER=twilio",
@@ -98,8 +97,8 @@ static void start_server(void)
         "WABOT_OUTBOUND_CONCURRENCY=64",
         NULL};
     memset(&srv, 0, sizeof srv);
-    ck_assert_msg(sp_start(&srv, server_path, env, 30000) == 0,
-                  "wabot-server (%s) did not start", server_path);
+    ck_assert_msg(sp_start(&srv, crash.server_path, env, 30000) == 0,
+                  "wabot-server (%s) did not start", crash.server_path);
 }
 
 /* An admin call; the answer's body parsed (decref), the status checked;
@@ -204,7 +203,7 @@ static void dump(const char *id)
     j = campaign(id);
     t = json_dumps(j, JSON_COMPACT);
     fprintf(stderr, "%s\nthe fake: %zu requests, %zu sends\n", t,
-            fp_request_count(fp), fp_count_sent(fp));
+            fp_request_count(crash.fp), fp_count_sent(crash.fp));
     free(t);
     json_decref(j);
     t = sp_text(&srv, SP_STDERR);
@@ -218,10 +217,10 @@ static size_t tally(int *counts, int n)
 {
     size_t strays = 0;
     memset(counts, 0, (size_t)n * sizeof *counts);
-    size_t total = fp_request_count(fp);
+    size_t total = fp_request_count(crash.fp);
     for (size_t k = 0; k < total; k++) {
         fp_request r;
-        if (fp_request_get(fp, k, &r) != 0)
+        if (fp_request_get(crash.fp, k, &r) != 0)
             continue;
         int i = -1;
         if (r.message_id != NULL && r.to != NULL) {
@@ -251,10 +250,10 @@ START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
      * take minutes); every write from the campaign on is fsynced again
      * (the earlier ones with the first of them). */
     ck_assert_int_eq(
-        rh_cli(&redis, "CONFIG SET appendfsync everysec", out, sizeof out), 0);
+        rh_cli(&crash.redis, "CONFIG SET appendfsync everysec", out, sizeof out), 0);
     import(n);
     ck_assert_int_eq(
-        rh_cli(&redis, "CONFIG SET appendfsync always", out, sizeof out), 0);
+        rh_cli(&crash.redis, "CONFIG SET appendfsync always", out, sizeof out), 0);
     int64_t t_import = mono_ms();
 
     /* Paced so that the kill lands mid fan-out at any N: a tenth of the
@@ -276,9 +275,9 @@ START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
      * (which runs ahead of the sending) is a third done: mid fan-out. */
     json_int_t seen = 0;
     for (int64_t end = mono_ms() + DEADLINE_MS;
-         fp_count_sent(fp) < kill_at && seen < n / 3;) {
+         fp_count_sent(crash.fp) < kill_at && seen < n / 3;) {
         ck_assert_msg(mono_ms() < end, "only %zu sends reached the fake",
-                      fp_count_sent(fp));
+                      fp_count_sent(crash.fp));
         c = campaign(id);
         seen = num(c, "progress.total");
         json_decref(c);
@@ -287,25 +286,25 @@ START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
     if (getenv("CRASH_DEBUG"))
         dump(id);
     fp_fault hang = {.kind = FP_FAULT_HANG};
-    ck_assert_int_eq(fp_fault_push(fp, FP_ANY, &hang, -1), 0);
+    ck_assert_int_eq(fp_fault_push(crash.fp, FP_ANY, &hang, -1), 0);
     /* Every send the fake accepted is recorded by the server. */
     json_int_t sent = -1;
     for (int64_t end = mono_ms() + DEADLINE_MS;
-         sent != (json_int_t)fp_count_sent(fp);) {
+         sent != (json_int_t)fp_count_sent(crash.fp);) {
         ck_assert_msg(mono_ms() < end, "sent %lld, the fake %zu",
-                      (long long)sent, fp_count_sent(fp));
+                      (long long)sent, fp_count_sent(crash.fp));
         c = campaign(id);
         sent = num(c, "progress.sent");
         seen = num(c, "progress.total");
         json_decref(c);
     }
-    size_t sent_before = fp_count_sent(fp);
+    size_t sent_before = fp_count_sent(crash.fp);
     int st = 0;
     ck_assert_int_eq(sp_stop(&srv, SIGKILL, 10000, &st), 0);
     sp_free(&srv);
-    rh_kill(&redis);
-    ck_assert_int_eq(rh_restart(&redis), 0);
-    fp_fault_clear(fp);
+    rh_kill(&crash.redis);
+    ck_assert_int_eq(rh_restart(&crash.redis), 0);
+    fp_fault_clear(crash.fp);
     int64_t t_kill = mono_ms();
     fprintf(stderr, "killed with %zu sent, %lld of %d recipients seen\n",
             sent_before, (long long)seen, n);
@@ -317,7 +316,7 @@ START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
         if (mono_ms() >= end && getenv("CRASH_DEBUG"))
             dump(id);
         ck_assert_msg(mono_ms() < end, "not COMPLETED in time (%zu sent)",
-                      fp_count_sent(fp));
+                      fp_count_sent(crash.fp));
         json_decref(p);
         c = campaign(id);
         p = json_incref(json_object_get(c, "progress"));
@@ -340,7 +339,7 @@ START_TEST(test_a_killed_fan_out_resumes_and_sends_exactly_once)
                                         : 1),
                       "customer %d got %d messages", i, counts[i]);
     free(counts);
-    ck_assert_uint_eq(fp_count_sent(fp), (size_t)reachable);
+    ck_assert_uint_eq(fp_count_sent(crash.fp), (size_t)reachable);
     ck_assert_int_eq(num(p, "total"), n);
     ck_assert_int_eq(num(p, "queued"), reachable);
     ck_assert_int_eq(num(p, "sent"), reachable);
@@ -360,34 +359,10 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    server_path = argc > 1 ? argv[1] : getenv("WABOT_SERVER");
-    const char *ci = getenv("CI");
-    int in_ci = ci != NULL && strcmp(ci, "true") == 0;
-    if (server_path == NULL || access(server_path, X_OK) != 0) {
-        fprintf(stderr, "no wabot-server (%s)\n",
-                server_path ? server_path : "pass its path or WABOT_SERVER");
-        return in_ci ? 1 : 77;
-    }
-    if (!rh_available())
-        return in_ci ? 1 : 77;
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(NULL))) {
-        fprintf(stderr, "cannot start redis-server or the fake provider\n");
-        return 1;
-    }
     Suite *su = suite_create("campaign-crash");
     TCase *tc = tcase_create("kill");
     tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_a_killed_fan_out_resumes_and_sends_exactly_once);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fp_stop(fp);
-    rh_destroy(&redis);
-    curl_global_cleanup();
-    return failed ? 1 : 0;
+    return crash_main(argc, argv, &crash, NULL, su);
 }

@@ -23,6 +23,7 @@
 
 #include <check.h>
 
+#include "crash_main.h"
 #include "fake_provider.h"
 #include "http_client.h"
 #include "redis_harness.h"
@@ -30,17 +31,15 @@
 
 #define BUSINESS "+14155238886"
 
-static const char *server_path;
-static rh_server redis;
-static fp_server *fp;
+static crash_env crash;
 static server_proc first, second;
 
 static void start(server_proc *p, int port, int receipts)
 {
     char redis_var[40], base_var[200], listen_var[64], cb_var[160];
-    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", redis.port);
+    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", crash.redis.port);
     snprintf(base_var, sizeof base_var, "TWILIO_API_BASE=%s",
-             fp_base_url(fp));
+             fp_base_url(crash.fp));
     snprintf(listen_var, sizeof listen_var, "WABOT_LISTEN=127.0.0.1:%d",
              port);
     snprintf(cb_var, sizeof cb_var,
@@ -58,7 +57,7 @@ static void start(server_proc *p, int port, int receipts)
                          "WABOT_JOB_LEASE_MS=1s",
                          "WABOT_SEND_RECONCILE_GRACE_MS=1s",
                          receipts ? cb_var : NULL, NULL};
-    ck_assert_msg(sp_start(p, server_path, env, 10000) == 0,
+    ck_assert_msg(sp_start(p, crash.server_path, env, 10000) == 0,
                   "wabot-server did not start");
 }
 
@@ -92,15 +91,15 @@ static void send_and_kill(const char *sid, const char *to, int receipts,
                           size_t callbacks_before)
 {
     fp_fault hold = {.kind = FP_FAULT_DELAY, .delay_ms = 60000};
-    ck_assert_int_eq(fp_fault_push(fp, FP_TWILIO, &hold, 1), 0);
+    ck_assert_int_eq(fp_fault_push(crash.fp, FP_TWILIO, &hold, 1), 0);
     start(&first, sp_free_port(), receipts);
     ck_assert_int_eq(post(&first, sid, to), 200);
-    for (int i = 0; i < 1000 && fp_count_to(fp, to) == 0; i++)
+    for (int i = 0; i < 1000 && fp_count_to(crash.fp, to) == 0; i++)
         sp_sleep_ms(10);
-    ck_assert_uint_eq(fp_count_to(fp, to), 1);
+    ck_assert_uint_eq(fp_count_to(crash.fp, to), 1);
     if (receipts) /* the callback reached the first server before it died */
         for (int i = 0; i < 1000 &&
-                        fp_status_callbacks_sent(fp) == callbacks_before;
+                        fp_status_callbacks_sent(crash.fp) == callbacks_before;
              i++)
             sp_sleep_ms(10);
     int st = 0;
@@ -110,10 +109,10 @@ static void send_and_kill(const char *sid, const char *to, int receipts,
 
 START_TEST(test_a_send_in_flight_at_a_kill_whose_receipt_came_is_not_sent_again)
 {
-    size_t before = fp_status_callbacks_sent(fp);
+    size_t before = fp_status_callbacks_sent(crash.fp);
     send_and_kill("SMcrash000000000000000000000000001", "+14155550101", 1,
                   before);
-    ck_assert_uint_gt(fp_status_callbacks_sent(fp), before);
+    ck_assert_uint_gt(fp_status_callbacks_sent(crash.fp), before);
     ck_assert_msg(sp_wait_lines(&second, SP_STDERR,
                                 "a receipt shows the provider took it", 1,
                                 30000),
@@ -121,7 +120,7 @@ START_TEST(test_a_send_in_flight_at_a_kill_whose_receipt_came_is_not_sent_again)
     ck_assert_uint_eq(sp_count_lines(&second, SP_STDERR, "outcome unknown"),
                       1);
     sp_sleep_ms(1500); /* a resend, if any, would show now */
-    ck_assert_uint_eq(fp_count_to(fp, "+14155550101"), 1);
+    ck_assert_uint_eq(fp_count_to(crash.fp, "+14155550101"), 1);
     sp_free(&first);
     sp_free(&second);
 }
@@ -135,10 +134,10 @@ START_TEST(test_without_receipts_a_send_in_flight_at_a_kill_is_sent_again_once)
                   "the second server did not resend");
     ck_assert_uint_eq(sp_count_lines(&second, SP_STDERR, "outcome unknown"),
                       1);
-    for (int i = 0; i < 1000 && fp_count_to(fp, "+14155550102") < 2; i++)
+    for (int i = 0; i < 1000 && fp_count_to(crash.fp, "+14155550102") < 2; i++)
         sp_sleep_ms(10);
     sp_sleep_ms(1500);
-    ck_assert_uint_eq(fp_count_to(fp, "+14155550102"), 2);
+    ck_assert_uint_eq(fp_count_to(crash.fp, "+14155550102"), 2);
     sp_free(&first);
     sp_free(&second);
 }
@@ -146,18 +145,7 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    server_path = argv[1];
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
     fp_config cfg = {.send_status_callbacks = 1};
-    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(&cfg))) {
-        fprintf(stderr, "cannot start redis-server or the fake provider\n");
-        return 1;
-    }
     Suite *su = suite_create("crash-reconcile");
     TCase *tc = tcase_create("kill");
     tcase_set_timeout(tc, 120);
@@ -166,12 +154,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc,
         test_without_receipts_a_send_in_flight_at_a_kill_is_sent_again_once);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fp_stop(fp);
-    rh_destroy(&redis);
-    return failed ? 1 : 0;
+    return crash_main(argc, argv, &crash, &cfg, su);
 }

@@ -26,6 +26,7 @@
 
 #include <check.h>
 
+#include "crash_main.h"
 #include "fake_provider.h"
 #include "http_client.h"
 #include "redis_harness.h"
@@ -41,18 +42,16 @@
  * process has in flight, so the most a kill can leave unknown. */
 #define SENDS_IN_FLIGHT 16
 
-static const char *server_path;
-static rh_server redis;
-static fp_server *fp;
+static crash_env crash;
 
 /* A server on `port`; its status callbacks (when `callback_port` > 0) go
  * to the server on callback_port. */
 static void start(server_proc *p, int port, int callback_port)
 {
     char redis_var[40], base_var[200], listen_var[64], cb_var[160];
-    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", redis.port);
+    snprintf(redis_var, sizeof redis_var, "REDIS_PORT=%d", crash.redis.port);
     snprintf(base_var, sizeof base_var, "TWILIO_API_BASE=%s",
-             fp_base_url(fp));
+             fp_base_url(crash.fp));
     snprintf(listen_var, sizeof listen_var, "WABOT_LISTEN=127.0.0.1:%d",
              port);
     snprintf(cb_var, sizeof cb_var,
@@ -73,7 +72,7 @@ static void start(server_proc *p, int port, int callback_port)
                          "WABOT_DEDUP_LEASE_MS=1s", "WABOT_JOB_LEASE_MS=1s",
                          "WABOT_SEND_RECONCILE_GRACE_MS=6s",
                          callback_port > 0 ? cb_var : NULL, NULL};
-    ck_assert_msg(sp_start(p, server_path, env, 20000) == 0,
+    ck_assert_msg(sp_start(p, crash.server_path, env, 20000) == 0,
                   "wabot-server did not start");
 }
 
@@ -145,9 +144,9 @@ static size_t count_replies(int *counts)
 {
     size_t accepted = 0;
     memset(counts, 0, WEBHOOKS * sizeof *counts);
-    for (size_t k = 0; k < fp_request_count(fp); k++) {
+    for (size_t k = 0; k < fp_request_count(crash.fp); k++) {
         fp_request r;
-        if (fp_request_get(fp, k, &r) != 0)
+        if (fp_request_get(crash.fp, k, &r) != 0)
             continue;
         const char *body = fp_request_form(&r, "Body", 0);
         int i = -1;
@@ -167,7 +166,7 @@ static size_t count_replies(int *counts)
 static size_t settle(int *counts)
 {
     for (int t = 0; t < 1200; t++) {
-        if (fp_count_sent(fp) >= WEBHOOKS) {
+        if (fp_count_sent(crash.fp) >= WEBHOOKS) {
             int missing = 0;
             count_replies(counts);
             for (int i = 0; i < WEBHOOKS && !missing; i++)
@@ -183,8 +182,8 @@ static size_t settle(int *counts)
 
 static void run(int receipts, size_t *duplicates, size_t *unknown)
 {
-    fp_reset(fp);
-    ck_assert_int_eq(rh_cli(&redis, "FLUSHALL", NULL, 0), 0);
+    fp_reset(crash.fp);
+    ck_assert_int_eq(rh_cli(&crash.redis, "FLUSHALL", NULL, 0), 0);
     server_proc a, a2, b;
     memset(&a, 0, sizeof a);
     memset(&a2, 0, sizeof a2);
@@ -258,18 +257,7 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    server_path = argv[1];
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
     fp_config cfg = {.send_status_callbacks = 1};
-    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(&cfg))) {
-        fprintf(stderr, "cannot start redis-server or the fake provider\n");
-        return 1;
-    }
     Suite *su = suite_create("two-server-crash");
     TCase *tc = tcase_create("kill");
     tcase_set_timeout(tc, 300);
@@ -277,12 +265,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc,
                    test_without_receipts_only_sends_in_flight_at_the_kill_repeat);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fp_stop(fp);
-    rh_destroy(&redis);
-    return failed ? 1 : 0;
+    return crash_main(argc, argv, &crash, &cfg, su);
 }

@@ -17,14 +17,13 @@
 
 #include <check.h>
 
+#include "crash_main.h"
 #include "fake_provider.h"
 #include "http_client.h"
 #include "redis_harness.h"
 #include "server_proc.h"
 
-static const char *server_path;
-static rh_server redis;
-static fp_server *fp;
+static crash_env crash;
 
 static void sleep_ms(long ms)
 {
@@ -45,9 +44,9 @@ static server_proc dying, again;
 static void start(server_proc *p, const char *failpoint)
 {
     char port_var[40], base_var[200], fp_var[80];
-    snprintf(port_var, sizeof port_var, "REDIS_PORT=%d", redis.port);
+    snprintf(port_var, sizeof port_var, "REDIS_PORT=%d", crash.redis.port);
     snprintf(base_var, sizeof base_var, "TWILIO_API_BASE=%s",
-             failpoint ? "http://127.0.0.1:9" : fp_base_url(fp));
+             failpoint ? "http://127.0.0.1:9" : fp_base_url(crash.fp));
     snprintf(fp_var, sizeof fp_var, "WABOT_FAILPOINT=%s",
              failpoint ? failpoint : "");
     const char *env[] = {"WABOT_LISTEN=127.0.0.1:0", "WABOT_BOT=counter",
@@ -64,7 +63,7 @@ static void start(server_proc *p, const char *failpoint)
                          /* and a dead process's jobs wait for their lease */
                          "WABOT_JOB_LEASE_MS=2s",
                          fp_var, NULL};
-    ck_assert_msg(sp_start(p, server_path, env, 10000) == 0,
+    ck_assert_msg(sp_start(p, crash.server_path, env, 10000) == 0,
                   "wabot-server did not start");
 }
 
@@ -116,9 +115,9 @@ static void bodies_to(const char *to, char *out, size_t n)
     out[0] = '\0';
     char want[40];
     snprintf(want, sizeof want, "whatsapp:%s", to);
-    for (size_t i = 0; i < fp_request_count(fp); i++) {
+    for (size_t i = 0; i < fp_request_count(crash.fp); i++) {
         fp_request req;
-        if (fp_request_get(fp, i, &req) != 0)
+        if (fp_request_get(crash.fp, i, &req) != 0)
             continue;
         const char *dest = fp_request_form(&req, "To", 0);
         const char *body = fp_request_form(&req, "Body", 0);
@@ -201,29 +200,11 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    server_path = argv[1];
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
-    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(NULL))) {
-        fprintf(stderr, "cannot start redis-server or the fake provider\n");
-        return 1;
-    }
     Suite *su = suite_create("redis-outbox-crash");
     TCase *tc = tcase_create("crash");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_a_crash_at_each_point_sends_once_and_saves_once,
                         0, (int)(sizeof points / sizeof points[0]));
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fp_stop(fp);
-    rh_destroy(&redis);
-    return failed ? 1 : 0;
+    return crash_main(argc, argv, &crash, NULL, su);
 }

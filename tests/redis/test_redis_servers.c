@@ -13,6 +13,7 @@
 
 #include <check.h>
 
+#include "crash_main.h"
 #include "fake_provider.h"
 #include "http_client.h"
 #include "redis_harness.h"
@@ -24,9 +25,7 @@
 #define RATE 100 /* sends per second per number, shared */
 #define SECRET "test-app-secret"
 
-static const char *server_path;
-static rh_server redis;
-static fp_server *fp;
+static crash_env crash;
 static server_proc servers[N_SERVERS];
 
 static void sign(const char *body, char *out)
@@ -129,7 +128,7 @@ static int deliver_all(int base, int count)
 
 static void wait_sent(size_t n)
 {
-    for (int i = 0; i < 600 && fp_count_sent(fp) < n; i++) {
+    for (int i = 0; i < 600 && fp_count_sent(crash.fp) < n; i++) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -142,16 +141,16 @@ static void assert_each_answered_once(int base, int count)
     for (int i = base; i < base + count; i++) {
         char to[24];
         snprintf(to, sizeof to, "+1415555%04d", i);
-        ck_assert_msg(fp_count_to(fp, to) == 1, "%s answered %zu times", to,
-                      fp_count_to(fp, to));
+        ck_assert_msg(fp_count_to(crash.fp, to) == 1, "%s answered %zu times", to,
+                      fp_count_to(crash.fp, to));
     }
 }
 
 static void start_servers(void)
 {
     char redis_port[16], base[128];
-    snprintf(redis_port, sizeof redis_port, "%d", redis.port);
-    snprintf(base, sizeof base, "%s", fp_base_url(fp));
+    snprintf(redis_port, sizeof redis_port, "%d", crash.redis.port);
+    snprintf(base, sizeof base, "%s", fp_base_url(crash.fp));
     char rate[32];
     snprintf(rate, sizeof rate, "%d", RATE);
     const char *env[] = {
@@ -172,18 +171,18 @@ static void start_servers(void)
     env[8] = base_var;
     env[12] = rate_var;
     for (int i = 0; i < N_SERVERS; i++)
-        ck_assert_msg(sp_start(&servers[i], server_path, env, 10000) == 0,
+        ck_assert_msg(sp_start(&servers[i], crash.server_path, env, 10000) == 0,
                       "wabot-server %d did not start", i);
 }
 
 static int64_t max_per_window(int64_t window_ms)
 {
-    size_t n = fp_request_count(fp);
+    size_t n = fp_request_count(crash.fp);
     int64_t *at = calloc(n + 1, sizeof *at);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         fp_request r;
-        if (fp_request_get(fp, i, &r) == 0) {
+        if (fp_request_get(crash.fp, i, &r) == 0) {
             if (r.message_id)
                 at[k++] = r.at_ms;
             fp_request_free(&r);
@@ -205,7 +204,7 @@ START_TEST(test_four_servers_handle_each_message_once)
     start_servers();
     deliver_all(0, N_MESSAGES);
     wait_sent(N_MESSAGES);
-    ck_assert_uint_eq(fp_count_sent(fp), N_MESSAGES);
+    ck_assert_uint_eq(fp_count_sent(crash.fp), N_MESSAGES);
     assert_each_answered_once(0, N_MESSAGES);
     /* The limiter decides on each process's clock; requests then reach the
      * provider after a variable delay (HTTP pools, a loaded machine), which
@@ -214,7 +213,7 @@ START_TEST(test_four_servers_handle_each_message_once)
     int64_t peak1 = max_per_window(1000), peak5 = max_per_window(5000);
     printf("%d servers, %d webhooks x 2 deliveries: %zu sends; peak %lld in "
            "any 1 s, %lld in any 5 s (limit %d/s + burst %d)\n", N_SERVERS,
-           N_MESSAGES, fp_count_sent(fp), (long long)peak1,
+           N_MESSAGES, fp_count_sent(crash.fp), (long long)peak1,
            (long long)peak5, RATE, RATE / 10);
     ck_assert_int_le(peak5, 5 * RATE + RATE / 10 + RATE);
     for (int i = 0; i < N_SERVERS; i++) {
@@ -233,10 +232,10 @@ static void *kill_and_restart(void *arg)
     (void)arg;
     struct timespec ts = {0, 300 * 1000000L};
     nanosleep(&ts, NULL);
-    rh_kill(&redis);
+    rh_kill(&crash.redis);
     struct timespec down = {1, 0};
     nanosleep(&down, NULL);
-    if (rh_restart(&redis) != 0) { /* Check asserts belong to the main thread */
+    if (rh_restart(&crash.redis) != 0) { /* Check asserts belong to the main thread */
         fprintf(stderr, "redis-server did not come back\n");
         abort();
     }
@@ -246,15 +245,15 @@ static void *kill_and_restart(void *arg)
 START_TEST(test_redis_restart_while_webhooks_flow_loses_nothing)
 {
     start_servers();
-    size_t before = fp_count_sent(fp);
+    size_t before = fp_count_sent(crash.fp);
     pthread_t killer;
     pthread_create(&killer, NULL, kill_and_restart, NULL);
     int redelivered = deliver_all(N_MESSAGES, 300);
     pthread_join(killer, NULL);
     wait_sent(before + 300);
     printf("redis restart: %d webhooks redelivered after 503, %zu sends\n",
-           redelivered, fp_count_sent(fp) - before);
-    ck_assert_uint_eq(fp_count_sent(fp) - before, 300);
+           redelivered, fp_count_sent(crash.fp) - before);
+    ck_assert_uint_eq(fp_count_sent(crash.fp) - before, 300);
     assert_each_answered_once(N_MESSAGES, 300);
     for (int i = 0; i < N_SERVERS; i++) {
         int st = -1;
@@ -267,29 +266,11 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    server_path = argv[1];
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
-    if (rh_start(&redis, 1) != 0 || !(fp = fp_start(NULL))) {
-        fprintf(stderr, "cannot start redis-server or the fake provider\n");
-        return 1;
-    }
     Suite *su = suite_create("redis-servers");
     TCase *tc = tcase_create("multi-process");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_four_servers_handle_each_message_once);
     tcase_add_test(tc, test_redis_restart_while_webhooks_flow_loses_nothing);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    fp_stop(fp);
-    rh_destroy(&redis);
-    return failed ? 1 : 0;
+    return crash_main(argc, argv, &crash, NULL, su);
 }
