@@ -27,6 +27,7 @@ every enqueued reply (peer), 2 otherwise.
 """
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,6 +41,9 @@ BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 THREADS = int(os.environ.get("THREADS", "2"))
 CONNS = int(os.environ.get("CONNS", "64"))
 DURATION = int(os.environ.get("DURATION", "20"))
+# The fake Twilio's epoll threads (fake-provider --pool): a thread per
+# connection costs the machine the bots share several times more CPU.
+FAKE_POOL = int(os.environ.get("FAKE_POOL", "1"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 CUSTOMERS = int(os.environ.get("CUSTOMERS", "1000"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "300"))
@@ -113,6 +117,21 @@ def proc_status(pid, field):
     return 0
 
 
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    tck = os.sysconf("SC_CLK_TCK")
+    return (sum(v[:8]) - idle) / tck, sum(v[:8]) / tck
+
+
+def children_cpu():
+    """CPU seconds of the children this process has reaped (wrk, once it ended)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def cpu_seconds(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -138,10 +157,14 @@ class Stack:
         self.procs.append((name, p))
         return p
 
+    def pid_of(self, name):
+        return next((p.pid for n, p in self.procs if n == name), None)
+
     def start_fake(self):
         self.fake_port = free_port()
         self.spawn("fake-provider", [os.path.join(BUILD, "tests", "integration", "fake-provider"),
-                                     "--port", str(self.fake_port)])
+                                     "--port", str(self.fake_port),
+                                     "--pool", str(FAKE_POOL)])
         self.fake = "http://127.0.0.1:%d" % self.fake_port
         wait_until("fake-provider", lambda: http_json(self.fake + "/__fake/count") is not None)
 
@@ -358,6 +381,9 @@ def run_mode(mode):
         _, received0, m0 = server_counts(stack, True)
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
+        others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
+                   if stack.pid_of(n)}
+        wrk0, machine0 = children_cpu(), machine_cpu()
         samples = []
         t0 = time.time()
         load = wrk(stack, DURATION, "run")
@@ -368,10 +394,13 @@ def run_mode(mode):
             # The peer's stats route asks BullMQ for queue counts: poll it less often.
             time.sleep(0.5 if stack.peer_env is not None else 0.1)
         t_end = time.time()
+        wrk_cpu = children_cpu() - wrk0  # the wrk runs, reaped by running()
         at_end = delivered(stack)
         backlog_end, _ = server_counts(stack)
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
         cpu = bot_cpu(stack) - cpu0
+        machine1 = machine_cpu()
+        others = {n: cpu_seconds(stack.pid_of(n)) - c for n, c in others0.items()}
         total = delivered(stack)
         _, received1, m1 = server_counts(stack, True)
         res, text = wrk_result(load)
@@ -389,7 +418,9 @@ def run_mode(mode):
             "peak_backlog": max([s[2] for s in samples] + [backlog_end]),
             "peak_rss_mb": max(bot_rss(stack, "VmHWM"),
                                max([s[3] for s in samples] + [0])) / 1048576,
-            "cpu_s": cpu,
+            "cpu_s": cpu, "wrk_cpu_s": wrk_cpu,
+            "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
+            "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
         }
         def delta(name):
             return m1.get(name, 0) - m0.get(name, 0)
@@ -438,6 +469,12 @@ def report(r):
     print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
           "(the figure least moved by other load on the machine)" %
           (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    if r.get("machine_s"):
+        rest = r["machine_busy_s"] - r["cpu_s"] - r["wrk_cpu_s"] - r["fake_cpu_s"] - r["redis_cpu_s"]
+        print("  machine (load + drain): %.0f%% busy of %d CPUs; CPU s: bot %.1f, wrk %.1f, "
+              "fake provider %.1f, redis %.1f, everything else %.1f" %
+              (100 * r["machine_busy_s"] / r["machine_s"], os.cpu_count(), r["cpu_s"],
+               r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
 
