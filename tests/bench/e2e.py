@@ -379,6 +379,8 @@ def run_mode(mode):
             drain(stack, time.time() + DRAIN_TIMEOUT)
         http(stack.fake + "/__fake/reset", "POST")
         _, received0, m0 = server_counts(stack, True)
+        if "redis" in mode:
+            stack.redis("CONFIG", "RESETSTAT")  # commandstats: this run only
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
         others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
@@ -405,6 +407,7 @@ def run_mode(mode):
         _, received1, m1 = server_counts(stack, True)
         res, text = wrk_result(load)
         cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        cmdstats = stack.redis("INFO", "commandstats") if "redis" in mode else ""
         r = {
             "mode": mode, "requests": res["requests"],
             "wrk_s": res["duration_us"] / 1e6,
@@ -443,6 +446,10 @@ def run_mode(mode):
                 return 0
             r["redis_cmds_per_webhook"] = ((total_cmds(cmds1) - total_cmds(cmds0)) /
                                            max(1, r["received"]))
+        if cmdstats:
+            r["redis_top"] = redis_top(cmdstats, r["received"])
+            with open(os.path.join(OUT, "%s.commandstats.txt" % mode), "w") as f:
+                f.write(cmdstats)
         with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
             json.dump(samples, f)
         with open(os.path.join(OUT, "%s.result.json" % mode), "w") as f:
@@ -451,6 +458,25 @@ def run_mode(mode):
         return r
     finally:
         stack.stop()
+
+
+def redis_top(info, webhooks, n=6):
+    """The commands that took the Redis server's time (INFO commandstats):
+    [(name, calls per webhook, server µs per webhook)], the costliest first.
+    Calls inside scripts count under their own names too."""
+    rows = []
+    for line in info.splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, _, fields = line[8:].partition(":")
+        kv = dict(f.split("=", 1) for f in fields.split(",") if "=" in f)
+        try:
+            rows.append((name, int(kv["calls"]) / max(1, webhooks),
+                         float(kv["usec"]) / max(1, webhooks)))
+        except (KeyError, ValueError):
+            pass
+    rows.sort(key=lambda x: -x[2])
+    return rows[:n]
 
 
 def report(r):
@@ -477,6 +503,9 @@ def report(r):
                r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
+    if r.get("redis_top"):
+        print("  Redis server time per webhook, costliest commands (calls, us): " +
+              ", ".join("%s %.2f/%.0f" % row for row in r["redis_top"]))
 
 
 def check(r):
