@@ -381,6 +381,10 @@ def run_mode(mode):
         _, received0, m0 = server_counts(stack, True)
         if "redis" in mode:
             stack.redis("CONFIG", "RESETSTAT")  # commandstats: this run only
+            if os.environ.get("REDIS_SLOWLOG"):
+                resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-max-len", "2000000")
+                resp_call(stack.redis_port, "SLOWLOG", "RESET")
+                resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-log-slower-than", "0")
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
         others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
@@ -448,6 +452,9 @@ def run_mode(mode):
                                            max(1, r["received"]))
         if cmdstats:
             r["redis_top"] = redis_top(cmdstats, r["received"])
+        if cmdstats and os.environ.get("REDIS_SLOWLOG"):
+            log = resp_call(stack.redis_port, "SLOWLOG", "GET", "2000000")
+            r["redis_scripts"] = slowlog_by_script(log, r["received"])
             with open(os.path.join(OUT, "%s.commandstats.txt" % mode), "w") as f:
                 f.write(cmdstats)
         with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
@@ -458,6 +465,59 @@ def run_mode(mode):
         return r
     finally:
         stack.stop()
+
+
+def resp_call(port, *args):
+    """One command to redis-server on loopback (RESP): the decoded reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sk:
+        f = sk.makefile("rb")
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        sk.sendall(out)
+
+        def read():
+            line = f.readline()
+            kind, val = line[:1], line[1:-2]
+            if kind in (b"+", b"-"):
+                return val
+            if kind == b":":
+                return int(val)
+            if kind == b"$":
+                n = int(val)
+                return None if n < 0 else f.read(n + 2)[:-2]
+            if kind == b"*":
+                n = int(val)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise RuntimeError("bad RESP line %r" % line)
+        return read()
+
+
+def slowlog_by_script(entries, webhooks, n=14):
+    """REDIS_SLOWLOG=1: every command of the run from SLOWLOG (threshold 0),
+    scripts told apart by their keys' shapes: [(what, calls, server us)]
+    per webhook, the costliest first."""
+    import re
+    agg = {}
+    for e in entries:
+        dur, args = e[2], e[3]
+        what = args[0].decode("latin-1").upper()
+        if what == "EVALSHA" and len(args) > 2:
+            keys = [a.decode("latin-1") for a in args[3:3 + int(args[2])]]
+            shapes = []
+            for k in keys[:3]:
+                k = re.sub(r"\{[^}]*\}", "{}", k.split(":", 1)[-1])
+                shapes.append(re.sub(r"[0-9a-f]{12,}|SM[0-9a-f]+|\+\d+|:\d+", "#", k))
+            what = "script(%s) %s" % (args[2].decode(), " ".join(shapes))
+        elif len(args) > 1:
+            k = re.sub(r"\{[^}]*\}", "{}", args[1].decode("latin-1").split(":", 1)[-1])
+            what += " " + re.sub(r"[0-9a-f]{12,}|SM[0-9a-f]+|\+\d+|:\d+", "#", k)
+        a = agg.setdefault(what, [0, 0])
+        a[0] += 1
+        a[1] += dur
+    rows = sorted(agg.items(), key=lambda kv: -kv[1][1])[:n]
+    return [(k, v[0] / max(1, webhooks), v[1] / max(1, webhooks)) for k, v in rows]
 
 
 def redis_top(info, webhooks, n=6):
@@ -503,6 +563,8 @@ def report(r):
                r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
+    for what, calls, us in r.get("redis_scripts", []):
+        print("    %-90s %5.2f calls %6.1f us per webhook" % (what[:90], calls, us))
     if r.get("redis_top"):
         print("  Redis server time per webhook, costliest commands (calls, us): " +
               ", ".join("%s %.2f/%.0f" % row for row in r["redis_top"]))
