@@ -265,6 +265,14 @@ def bot_cpu(stack):
     return sum(cpu_seconds(pid) for _, pid, _ in stack.servers)
 
 
+def machine_cpu():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
 def bot_rss(stack, field):
     return sum(proc_status(pid, field) for _, pid, _ in stack.servers)
 
@@ -357,7 +365,9 @@ def run_mode(mode):
         http(stack.fake + "/__fake/reset", "POST")
         _, received0, m0 = server_counts(stack, True)
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        rcpu0 = stack.redis("INFO", "cpu") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
+        mcpu0 = machine_cpu()
         samples = []
         t0 = time.time()
         load = wrk(stack, DURATION, "run")
@@ -372,10 +382,12 @@ def run_mode(mode):
         backlog_end, _ = server_counts(stack)
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
         cpu = bot_cpu(stack) - cpu0
+        mcpu1 = machine_cpu()
         total = delivered(stack)
         _, received1, m1 = server_counts(stack, True)
         res, text = wrk_result(load)
         cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        rcpu1 = stack.redis("INFO", "cpu") if "redis" in mode else ""
         r = {
             "mode": mode, "requests": res["requests"],
             "wrk_s": res["duration_us"] / 1e6,
@@ -390,6 +402,8 @@ def run_mode(mode):
             "peak_rss_mb": max(bot_rss(stack, "VmHWM"),
                                max([s[3] for s in samples] + [0])) / 1048576,
             "cpu_s": cpu,
+            # every process on the machine (others' too): 100 % = every core busy
+            "machine_busy_pct": 100.0 * (mcpu1[0] - mcpu0[0]) / max(1, mcpu1[1] - mcpu0[1]),
         }
         def delta(name):
             return m1.get(name, 0) - m0.get(name, 0)
@@ -412,6 +426,14 @@ def run_mode(mode):
                 return 0
             r["redis_cmds_per_webhook"] = ((total_cmds(cmds1) - total_cmds(cmds0)) /
                                            max(1, r["received"]))
+        if rcpu0:
+            def server_cpu(info):
+                fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+                return (float(fields.get("used_cpu_sys", "0")) +
+                        float(fields.get("used_cpu_user", "0")))
+            # the Redis server's main thread, load + drain: on a 2-core machine the
+            # server's one thread is a quarter to half of what there is
+            r["redis_cpu_s"] = server_cpu(rcpu1) - server_cpu(rcpu0)
         with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
             json.dump(samples, f)
         with open(os.path.join(OUT, "%s.result.json" % mode), "w") as f:
@@ -438,8 +460,13 @@ def report(r):
     print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
           "(the figure least moved by other load on the machine)" %
           (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    if "machine_busy_pct" in r:
+        print("  machine CPU busy %.0f %% (all processes, load + drain)" % r["machine_busy_pct"])
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
+    if "redis_cpu_s" in r:
+        print("  Redis server CPU %.1f s (load + drain) = %.0f us per reply delivered" %
+              (r["redis_cpu_s"], r["redis_cpu_s"] * 1e6 / max(1, r["delivered"])))
 
 
 def check(r):
