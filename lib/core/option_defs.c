@@ -144,7 +144,7 @@ const wb_builtin_option wb_builtin_options[] = {
     NUM(WABOT_OPT_JOB_POLL_MS, "jobs", job_poll_ms, DUR, 0, 1 * SEC, 10,
         3600 * SEC, "idle poll of a shared scheduler", NULL),
     NUM(WABOT_OPT_OUTBOUND_CONCURRENCY, "outbound", outbound_concurrency, INT,
-        0, 64, 1, 10000,
+        0, 16, 1, 10000,
         "messages the delivery worker takes at once (with pacing on, at most "
         "http_host_connections of them in flight per transport)", NULL),
     NUM(WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, "outbound", outbound_max_attempts,

@@ -419,7 +419,8 @@ static int relay_record(wabot_ctx *ctx, const char *key, const char *val,
     return rc;
 }
 
-/* Read the record at key and relay it; absent is fine. */
+/* Read the record at key and relay it: 1 relayed, 0 absent, or a
+ * negative status. */
 static int relay_key(wabot_ctx *ctx, const char *key)
 {
     char *val = NULL;
@@ -428,11 +429,11 @@ static int relay_key(wabot_ctx *ctx, const char *key)
     int rc = wabot_storage_get_record(ctx->storage, key, &outbox_schema,
                                       &val, &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
-        return WABOT_OK;
+        return 0;
     if (rc == WABOT_OK)
         rc = relay_record(ctx, key, val, len, version);
     free(val);
-    return rc;
+    return rc == WABOT_OK ? 1 : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -468,7 +469,7 @@ int wb_turn_committed_before(wabot_turn *t)
     if (key_of(key, "outbox", t->org, t->customer, wabot_message_id(t->msg)))
         return WABOT_ERR_INVAL;
     rc = relay_key(t->ctx, key);
-    if (rc != WABOT_OK && rc != WABOT_ERR_PARSE)
+    if (rc < 0 && rc != WABOT_ERR_PARSE)
         return wb_error(t->ctx, rc, "relaying outbox %s: %s", key,
                         wabot_strerror(rc));
     wb_count(t->ctx, "outbox.recovered_turns", 1);
@@ -772,19 +773,10 @@ int wb_outbox_sweep_all(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
  * a negative status (the entry stays, the next sweep tries again). */
 static int relay_listed(wabot_ctx *ctx, const char *key)
 {
-    char *val = NULL;
-    size_t len = 0;
-    uint64_t version = 0;
-    int rc = wabot_storage_get_record(ctx->storage, key, &outbox_schema,
-                                      &val, &len, &version);
-    if (rc == WABOT_ERR_NOT_FOUND) {
+    int rc = relay_key(ctx, key);
+    if (rc == 0)
         pending_remove(ctx, key);
-        return 0;
-    }
-    if (rc == WABOT_OK)
-        rc = relay_record(ctx, key, val, len, version);
-    free(val);
-    return rc == WABOT_OK ? 1 : rc;
+    return rc;
 }
 
 /* The listed records older than the grace period, oldest first. */

@@ -542,6 +542,20 @@ static void answer_held(canned_client *c)
                              strlen(c->dflt.body));
 }
 
+/* 64 messages admitted at once over 4 connections, sender pacing at
+ * rate_per_s (0: no pacing); the provider holds every request. */
+static void env_init_held(env *v, int64_t rate_per_s)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
+    wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, 4);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, rate_per_s);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    env_init(v, o);
+    wabot_options_free(o);
+    v->client.hold = 1;
+}
+
 static void thirty_customers_get_a_notice(env *v)
 {
     char to[32];
@@ -559,15 +573,8 @@ static void thirty_customers_get_a_notice(env *v)
  * their unit was spent and leave together). */
 START_TEST(test_paced_sends_beyond_the_connections_wait_without_spending_units)
 {
-    wabot_options *o = wabot_options_new();
-    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
-    wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, 4);
-    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 100);
-    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
     env v;
-    env_init(&v, o);
-    wabot_options_free(o);
-    v.client.hold = 1;
+    env_init_held(&v, 100);
     thirty_customers_get_a_notice(&v);
     /* The provider holds every request for a second: four are in flight
      * (the limit's burst would allow 11), the rest wait, unthrottled. */
@@ -608,15 +615,8 @@ END_TEST
  * handed to the client, which starts each as a connection frees. */
 START_TEST(test_unpaced_sends_are_handed_to_the_client_at_once)
 {
-    wabot_options *o = wabot_options_new();
-    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
-    wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, 4);
-    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
-    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
     env v;
-    env_init(&v, o);
-    wabot_options_free(o);
-    v.client.hold = 1;
+    env_init_held(&v, 0);
     thirty_customers_get_a_notice(&v);
     tu_drain(v.e.ctx);
     ck_assert_uint_eq(v.client.n_reqs, 30);
