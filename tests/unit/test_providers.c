@@ -566,6 +566,13 @@ static void thirty_customers_get_a_notice(env *v)
     }
 }
 
+static void all_thirty_completed(env *v)
+{
+    int64_t n[WABOT_JOB_STATE_COUNT];
+    wabot_queue_counts(v->e.ctx, WABOT_QUEUE_OUTBOUND, n, WABOT_JOB_STATE_COUNT);
+    ck_assert_int_eq(n[WABOT_JOB_COMPLETED], 30);
+}
+
 /* outbound_concurrency above http_host_connections with pacing on: the
  * messages admitted beyond the connections wait in the worker without
  * taking a rate-limit unit, and leave as connections free, paced then
@@ -604,9 +611,7 @@ START_TEST(test_paced_sends_beyond_the_connections_wait_without_spending_units)
         tu_clock_advance(&v.e.clock, 10);
     }
     ck_assert_uint_eq(v.client.n_reqs, 30);
-    int64_t n[WABOT_JOB_STATE_COUNT];
-    wabot_queue_counts(v.e.ctx, WABOT_QUEUE_OUTBOUND, n, WABOT_JOB_STATE_COUNT);
-    ck_assert_int_eq(n[WABOT_JOB_COMPLETED], 30);
+    all_thirty_completed(&v);
     env_free(&v);
 }
 END_TEST
@@ -623,9 +628,7 @@ START_TEST(test_unpaced_sends_are_handed_to_the_client_at_once)
     v.client.hold = 0;
     answer_held(&v.client);
     tu_drain(v.e.ctx);
-    int64_t n[WABOT_JOB_STATE_COUNT];
-    wabot_queue_counts(v.e.ctx, WABOT_QUEUE_OUTBOUND, n, WABOT_JOB_STATE_COUNT);
-    ck_assert_int_eq(n[WABOT_JOB_COMPLETED], 30);
+    all_thirty_completed(&v);
     env_free(&v);
 }
 END_TEST
