@@ -200,7 +200,7 @@ typedef enum wabot_option {
     WABOT_OPT_JOB_LEASE_MS = 108,      /**< job lease, default 30000 (renewed at half) */
     WABOT_OPT_JOB_MAX_STALLS = 109,    /**< lease expiries before a job fails, default 1 */
     WABOT_OPT_JOB_POLL_MS = 110,       /**< idle poll of a shared scheduler, default 1000 */
-    WABOT_OPT_OUTBOUND_CONCURRENCY = 111, /**< sends in flight (jobs of the outbound queue at once), default 16 */
+    WABOT_OPT_OUTBOUND_CONCURRENCY = 111, /**< jobs of the outbound queue taken at once, default 16 (with pacing on, at most WABOT_OPT_HTTP_HOST_CONNECTIONS in flight per transport) */
     WABOT_OPT_OUTBOUND_MAX_ATTEMPTS = 112, /**< attempts per reply, default 5 */
     WABOT_OPT_WINDOW_MS = 113,         /**< customer-service window, default 24 h; 0 = not enforced */
     WABOT_OPT_RATE_SENDER_PER_S = 114, /**< sends per second per business number, default 80; 0 = off */

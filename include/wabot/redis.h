@@ -40,14 +40,15 @@ typedef struct wabot_redis_config {
     const char *prefix;         /**< prepended to every key; default "wabot:" */
     int64_t connect_timeout_ms; /**< default 1000 */
     int64_t command_timeout_ms; /**< default 1000 */
-    int32_t pool_size;          /**< connections, default 4 */
+    int32_t pool_size;          /**< connections, default 8 */
 } wabot_redis_config;
 
 /** Fill with version and defaults. */
 WABOT_API void wabot_redis_config_init(wabot_redis_config *cfg);
 /**
  * Fill from the environment (on top of the defaults): REDIS_HOST,
- * REDIS_PORT, REDIS_PASSWORD, REDIS_DB, WABOT_REDIS_PREFIX. Returns 1 if
+ * REDIS_PORT, REDIS_PASSWORD, REDIS_DB, WABOT_REDIS_PREFIX,
+ * REDIS_POOL_SIZE (1..1024). Returns 1 if
  * REDIS_HOST is set, 0 if not, WABOT_ERR_INVAL for an unparsable value.
  * Strings point into the environment.
  */

@@ -144,7 +144,9 @@ const wb_builtin_option wb_builtin_options[] = {
     NUM(WABOT_OPT_JOB_POLL_MS, "jobs", job_poll_ms, DUR, 0, 1 * SEC, 10,
         3600 * SEC, "idle poll of a shared scheduler", NULL),
     NUM(WABOT_OPT_OUTBOUND_CONCURRENCY, "outbound", outbound_concurrency, INT,
-        0, 16, 1, 10000, "sends in flight", NULL),
+        0, 16, 1, 10000,
+        "messages the delivery worker takes at once (with pacing on, at most "
+        "http_host_connections of them in flight per transport)", NULL),
     NUM(WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, "outbound", outbound_max_attempts,
         INT, 0, 5, 1, 100, "attempts per reply", NULL),
     NUM(WABOT_OPT_WINDOW_MS, "outbound", window_ms, DUR, ORG, DAY_MS, 0,

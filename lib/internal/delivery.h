@@ -55,6 +55,15 @@ typedef struct wb_delivery {
     struct wb_done_rec *done;
     size_t n_done, cap_done;
     int due; /* atomic: parked or done is not empty */
+    /* Admitted (decoded, policy and earlier attempt checked) and waiting
+     * for a connection: while outbound pacing is on, a message takes its
+     * rate-limit unit only when it is handed to the transport, and at
+     * most http_host_connections per transport are in flight, so a send
+     * leaves when it is paced (worker.c, "Pacing when the request
+     * leaves"). A FIFO, loop thread only. */
+    struct wabot_job **ready;
+    size_t n_ready, cap_ready;
+    struct wb_in_flight *in_flight; /* per transport; nodes never move */
 } wb_delivery;
 
 /* Circuit breakers (lib/delivery/breakers.c). Ask transport t's breaker

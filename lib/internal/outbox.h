@@ -40,9 +40,15 @@ int wb_turn_commit(wabot_turn *t, int save_state);
  * failure the record stays (the redelivery or the sweep relays it) and the
  * status is returned, so the message can be answered as failed. */
 int wb_turn_relay(wabot_turn *t);
-/* Relay outbox records older than grace_ms, at most max_records looked at.
- * Returns how many were relayed, or a negative status. */
+/* Relay outbox records older than grace_ms, at most max_records looked at:
+ * those listed in the pending index on a shared store (outbox.c, "The
+ * pending index"), else found by a scan. Returns how many were relayed,
+ * or a negative status. */
 int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records);
+/* The same by a scan of every outbox: key, listed or not (records written
+ * before the index existed): the module's first sweep. */
+int wb_outbox_sweep_all(wabot_ctx *ctx, int64_t grace_ms,
+                        size_t max_records);
 
 /* ------------------------------------------------------------------ */
 /* The turn fast path (lib/pipeline/turn_fast.c; the storage capability  */

@@ -24,6 +24,10 @@ struct wabot_storage {
     /* Pipelined batches (below), or NULL: then a loop of the vtable's
      * single operations. A built-in backend may offer it. */
     int (*batch)(void *impl, size_t n, struct wb_storage_bop *ops);
+    /* 1: the store lives and dies with this process (the built-in memory
+     * backend), so no other process ever reads what it holds after a
+     * crash. */
+    int process_local;
 };
 
 /* ------------------------------------------------------------------ */

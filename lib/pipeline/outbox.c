@@ -17,7 +17,8 @@
  * webhook runs the turn as new. After it, the redelivery finds the marker,
  * does not run the handlers again, and relays what the record still holds;
  * a record nobody comes back for is relayed by the sweep (a loop deadline
- * that scans outbox: for records older than a grace period). */
+ * that reads the index of pending records, or scans outbox: on a
+ * process-local store, for records older than a grace period). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,48 @@ static int key_of(char *buf, const char *kind, const char *org,
 }
 
 /* ------------------------------------------------------------------ */
+/* The pending index                                                   */
+/*                                                                     */
+/* On a store other processes share, every outbox record is listed in */
+/* the sorted index "outbox-pending" (member: the record's key, score: */
+/* when it was listed) before the transaction that writes the record,  */
+/* and taken out after the record is deleted. So every record that     */
+/* exists is listed, and the sweep reads the listed ones older than    */
+/* the grace period instead of scanning the keyspace. An entry without */
+/* a record (the commit failed or lost a race, the process died before */
+/* committing or before taking the entry out) is dropped by the sweep. */
+/* The entry cannot be written by the commit itself: a transaction's   */
+/* keys share the customer's hash tag (doc/redis.md, Cluster notes).   */
+/* A process-local store (memory) keeps no index: nothing it holds is  */
+/* read after a crash, and its scan of "outbox:" walks only those keys. */
+
+#define PENDING_INDEX "outbox-pending"
+
+static int indexed(const wabot_ctx *ctx)
+{
+    return !ctx->storage->process_local;
+}
+
+/* List key as pending since `at`. WABOT_OK, also when the store has no
+ * sorted indexes (its sweep scans). */
+static int pending_add(wabot_ctx *ctx, const char *key, int64_t at)
+{
+    if (!indexed(ctx))
+        return WABOT_OK;
+    int rc = wabot_storage_sorted_add(ctx->storage, PENDING_INDEX, key,
+                                      strlen(key), at);
+    return rc == WABOT_ERR_UNSUPPORTED ? WABOT_OK : rc;
+}
+
+/* key's record is gone. Best effort: an entry left is the sweep's. */
+static void pending_remove(wabot_ctx *ctx, const char *key)
+{
+    if (indexed(ctx))
+        (void)wabot_storage_sorted_remove(ctx->storage, PENDING_INDEX, key,
+                                          strlen(key));
+}
+
+/* ------------------------------------------------------------------ */
 /* Relay                                                               */
 
 /* Enqueue every job (a job that exists already was relayed before: fine).
@@ -357,7 +400,8 @@ static int relay_record(wabot_ctx *ctx, const char *key, const char *val,
         wb_log(ctx, WABOT_LOG_ERROR, MODULE, "outbox record %s is corrupt; "
                "dropped", key);
         wb_count(ctx, "outbox.corrupt", 1);
-        wabot_storage_del_if(ctx->storage, key, version);
+        if (wabot_storage_del_if(ctx->storage, key, version) == WABOT_OK)
+            pending_remove(ctx, key);
         return rc;
     }
     if (rc != WABOT_OK)
@@ -367,13 +411,16 @@ static int relay_record(wabot_ctx *ctx, const char *key, const char *val,
         wb_outjob_free(&ctx->alloc, &jobs[i]);
     wb_free(&ctx->alloc, jobs);
     if (rc == WABOT_OK) {
-        wabot_storage_del_if(ctx->storage, key, version);
+        /* Changed since it was read: whoever changed it takes it out. */
+        if (wabot_storage_del_if(ctx->storage, key, version) == WABOT_OK)
+            pending_remove(ctx, key);
         wb_count(ctx, "outbox.relayed", 1);
     }
     return rc;
 }
 
-/* Read the record at key and relay it; absent is fine. */
+/* Read the record at key and relay it: 1 relayed, 0 absent, or a
+ * negative status. */
 static int relay_key(wabot_ctx *ctx, const char *key)
 {
     char *val = NULL;
@@ -382,11 +429,11 @@ static int relay_key(wabot_ctx *ctx, const char *key)
     int rc = wabot_storage_get_record(ctx->storage, key, &outbox_schema,
                                       &val, &len, &version);
     if (rc == WABOT_ERR_NOT_FOUND)
-        return WABOT_OK;
+        return 0;
     if (rc == WABOT_OK)
         rc = relay_record(ctx, key, val, len, version);
     free(val);
-    return rc;
+    return rc == WABOT_OK ? 1 : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -422,7 +469,7 @@ int wb_turn_committed_before(wabot_turn *t)
     if (key_of(key, "outbox", t->org, t->customer, wabot_message_id(t->msg)))
         return WABOT_ERR_INVAL;
     rc = relay_key(t->ctx, key);
-    if (rc != WABOT_OK && rc != WABOT_ERR_PARSE)
+    if (rc < 0 && rc != WABOT_ERR_PARSE)
         return wb_error(t->ctx, rc, "relaying outbox %s: %s", key,
                         wabot_strerror(rc));
     wb_count(t->ctx, "outbox.recovered_turns", 1);
@@ -591,6 +638,10 @@ int wb_turn_commit(wabot_turn *t, int save_state)
         rc = txn ? add_ops(t, txn, save_state, outbox_key, turn_key,
                            &conv_op)
                  : WABOT_ERR_NOMEM;
+        /* Listed before it can exist; on a failure the entry stays for
+         * the sweep (a conflict may mean another attempt's record). */
+        if (rc == WABOT_OK && t->n_jobs > 0)
+            rc = pending_add(ctx, outbox_key, wb_now(ctx));
         if (rc == WABOT_OK) {
             wb_failpoint(ctx, "outbox.before_commit");
             rc = wabot_storage_txn_commit(txn, &failed);
@@ -638,8 +689,9 @@ int wb_turn_relay(wabot_turn *t)
         return rc; /* durable in the outbox: a redelivery or the sweep */
     char key[WB_STORAGE_KEY_MAX + 1];
     if (key_of(key, "outbox", t->org, t->customer, wabot_message_id(t->msg)) ==
-        WABOT_OK)
-        wabot_storage_del(ctx->storage, key);
+            WABOT_OK &&
+        wabot_storage_del(ctx->storage, key) == WABOT_OK)
+        pending_remove(ctx, key);
     return WABOT_OK;
 }
 
@@ -664,7 +716,15 @@ static int64_t record_created(const char *payload, size_t len)
     return get_number(&r, INT64_MAX, '\n', &when) == 0 ? (int64_t)when : -1;
 }
 
-int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
+static int relayed_note(wabot_ctx *ctx, int relayed)
+{
+    if (relayed > 0)
+        wb_log(ctx, WABOT_LOG_INFO, MODULE, "sweep relayed %d outbox "
+               "record(s) left by earlier turns", relayed);
+    return relayed;
+}
+
+int wb_outbox_sweep_all(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
 {
     int64_t now = wb_now(ctx);
     char *cursor = NULL; /* storage cursors have no fixed length */
@@ -706,10 +766,50 @@ int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
             return wb_error(ctx, WABOT_ERR_NOMEM, "outbox: out of memory");
     } while (strcmp(cursor, "0") != 0 && seen < max_records);
     wb_free(&ctx->alloc, cursor);
-    if (relayed)
-        wb_log(ctx, WABOT_LOG_INFO, MODULE, "sweep relayed %d outbox "
-               "record(s) left by earlier turns", relayed);
-    return relayed;
+    return relayed_note(ctx, relayed);
+}
+
+/* The listed record at key: relayed (1), absent (0: its entry goes), or
+ * a negative status (the entry stays, the next sweep tries again). */
+static int relay_listed(wabot_ctx *ctx, const char *key)
+{
+    int rc = relay_key(ctx, key);
+    if (rc == 0)
+        pending_remove(ctx, key);
+    return rc;
+}
+
+/* The listed records older than the grace period, oldest first. */
+static int sweep_listed(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
+{
+    int64_t limit = max_records < WABOT_STORAGE_PAGE_MAX
+                        ? (int64_t)max_records
+                        : WABOT_STORAGE_PAGE_MAX;
+    if (limit < 1)
+        return 0;
+    wabot_storage_items *page = NULL;
+    int rc = wabot_storage_sorted_range(ctx->storage, PENDING_INDEX,
+                                        WABOT_STORAGE_SCORE_MIN,
+                                        wb_now(ctx) - grace_ms, 0, limit, 0,
+                                        &page);
+    if (rc != WABOT_OK)
+        return rc;
+    int relayed = 0;
+    for (size_t i = 0; i < wabot_storage_items_count(page); i++)
+        if (relay_listed(ctx, wabot_storage_items_key(page, i, NULL)) > 0)
+            relayed++;
+    wabot_storage_items_free(page);
+    return relayed_note(ctx, relayed);
+}
+
+int wb_outbox_sweep(wabot_ctx *ctx, int64_t grace_ms, size_t max_records)
+{
+    if (indexed(ctx)) {
+        int rc = sweep_listed(ctx, grace_ms, max_records);
+        if (rc != WABOT_ERR_UNSUPPORTED)
+            return rc;
+    }
+    return wb_outbox_sweep_all(ctx, grace_ms, max_records);
 }
 
 /* ------------------------------------------------------------------ */
@@ -732,6 +832,7 @@ static const wabot_option_def outbox_options[] = {
 typedef struct sweeper {
     wabot_module *m;
     int64_t next;
+    int scanned; /* the first sweep scanned every outbox: key */
 } sweeper;
 
 static int64_t sweep_deadline(void *ud)
@@ -747,7 +848,11 @@ static void sweep_fire(void *ud)
     int64_t every = 0, grace = 0;
     wabot_module_option_int(s->m, NULL, OPT_SWEEP_MS, &every);
     wabot_module_option_int(s->m, NULL, OPT_GRACE_MS, &grace);
-    int rc = wb_outbox_sweep(ctx, grace, 1000);
+    /* Once per process the whole keyspace: records written before the
+     * pending index existed (an older version) are not listed in it. */
+    int rc = s->scanned ? wb_outbox_sweep(ctx, grace, 1000)
+                        : wb_outbox_sweep_all(ctx, grace, 1000);
+    s->scanned = 1;
     if (rc < 0)
         wb_log(ctx, WABOT_LOG_WARN, MODULE, "sweep: %s", wabot_strerror(rc));
     s->next = wb_now(ctx) + every;

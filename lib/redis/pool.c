@@ -76,7 +76,9 @@ void wabot_redis_config_init(wabot_redis_config *cfg)
     cfg->prefix = "wabot:";
     cfg->connect_timeout_ms = 1000;
     cfg->command_timeout_ms = 1000;
-    cfg->pool_size = 4;
+    /* a webhook server's HTTP threads (wabot-server: 4) and the loop
+     * thread call at once; connections open on demand */
+    cfg->pool_size = 8;
 }
 
 /* A whole decimal number in [lo, hi]; nothing else (no sign games, no
@@ -104,6 +106,7 @@ int wabot_redis_config_from_env(wabot_redis_config *cfg)
     const char *password = getenv("REDIS_PASSWORD");
     const char *db = getenv("REDIS_DB");
     const char *prefix = getenv("WABOT_REDIS_PREFIX");
+    const char *pool = getenv("REDIS_POOL_SIZE");
     int have_host = host != NULL && host[0] != '\0';
     if (have_host)
         cfg->host = host;
@@ -112,6 +115,9 @@ int wabot_redis_config_from_env(wabot_redis_config *cfg)
         return WABOT_ERR_INVAL;
     if (db != NULL && db[0] != '\0' &&
         !parse_bounded(db, 0, INT32_MAX, &cfg->db))
+        return WABOT_ERR_INVAL;
+    if (pool != NULL && pool[0] != '\0' &&
+        !parse_bounded(pool, 1, POOL_SIZE_MAX, &cfg->pool_size))
         return WABOT_ERR_INVAL;
     if (password != NULL && password[0] != '\0')
         cfg->password = password;

@@ -1438,6 +1438,8 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     wabot_storage *s = wb_storage_wrap(&mem_vtable, st, "memory");
     if (s == NULL)
         mem_destroy(st);
+    else
+        s->process_local = 1;
     return s;
 }
 

@@ -19,6 +19,7 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
     s->name = name;
     s->turn = NULL;
     s->batch = NULL;
+    s->process_local = 0;
     return s;
 }
 

@@ -138,7 +138,7 @@ START_TEST(test_redis_config_init_gives_documented_defaults)
     ck_assert_str_eq(c.prefix, "wabot:");
     ck_assert_int_eq(c.connect_timeout_ms, 1000);
     ck_assert_int_eq(c.command_timeout_ms, 1000);
-    ck_assert_int_eq(c.pool_size, 4);
+    ck_assert_int_eq(c.pool_size, 8);
     wabot_redis_config_init(NULL); /* no crash */
 }
 END_TEST
@@ -150,6 +150,7 @@ static void clear_env(void)
     unsetenv("REDIS_PASSWORD");
     unsetenv("REDIS_DB");
     unsetenv("WABOT_REDIS_PREFIX");
+    unsetenv("REDIS_POOL_SIZE");
 }
 
 START_TEST(test_redis_config_from_env_reads_every_variable)
@@ -172,7 +173,11 @@ START_TEST(test_redis_config_from_env_reads_every_variable)
     ck_assert_str_eq(c.password, "s3cret");
     ck_assert_int_eq(c.db, 5);
     ck_assert_str_eq(c.prefix, "bot1:");
-    ck_assert_int_eq(c.pool_size, 4); /* the rest stays default */
+    ck_assert_int_eq(c.pool_size, 8); /* the rest stays default */
+
+    setenv("REDIS_POOL_SIZE", "12", 1);
+    ck_assert_int_eq(wabot_redis_config_from_env(&c), 1);
+    ck_assert_int_eq(c.pool_size, 12);
 
     /* An empty prefix is a choice (keys exactly as named), not unset. */
     setenv("WABOT_REDIS_PREFIX", "", 1);
@@ -198,6 +203,11 @@ START_TEST(test_redis_config_from_env_rejects_unparsable_numbers)
     setenv("REDIS_DB", "-2", 1);
     ck_assert_int_eq(wabot_redis_config_from_env(&c), WABOT_ERR_INVAL);
     setenv("REDIS_DB", "99999999999", 1);
+    ck_assert_int_eq(wabot_redis_config_from_env(&c), WABOT_ERR_INVAL);
+    clear_env();
+    setenv("REDIS_POOL_SIZE", "0", 1);
+    ck_assert_int_eq(wabot_redis_config_from_env(&c), WABOT_ERR_INVAL);
+    setenv("REDIS_POOL_SIZE", "1025", 1);
     ck_assert_int_eq(wabot_redis_config_from_env(&c), WABOT_ERR_INVAL);
     ck_assert_int_eq(wabot_redis_config_from_env(NULL), WABOT_ERR_INVAL);
     clear_env();

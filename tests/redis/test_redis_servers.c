@@ -162,7 +162,10 @@ static void start_servers(void)
         "TWILIO_AUTH_TOKEN=unused", NULL /* rate */,
         /* a claim left by an attempt that failed while Redis was down
          * blocks redeliveries until it expires: keep that short */
-        "WABOT_OPT_DEDUP_LEASE_MS=5000", NULL};
+        "WABOT_OPT_DEDUP_LEASE_MS=5000",
+        /* more sends admitted than connections (16): those beyond wait
+         * in the worker and must still leave paced */
+        "WABOT_OPT_OUTBOUND_CONCURRENCY=64", NULL};
     char port_var[40], base_var[160], rate_var[64];
     snprintf(port_var, sizeof port_var, "REDIS_PORT=%s", redis_port);
     snprintf(base_var, sizeof base_var, "META_API_BASE=%s", base);

@@ -33,6 +33,11 @@ typedef struct canned_client {
     canned dflt;
     seen reqs[64];
     size_t n_reqs;
+    /* hold: calls stay unanswered (as a busy connection) until
+     * answer_held() */
+    int hold;
+    wabot_http_call *held[64];
+    size_t n_held;
 } canned_client;
 
 static const char *header(const wabot_http_request *r, const char *name)
@@ -55,6 +60,10 @@ static int canned_start(void *impl, const wabot_http_request *r,
         snprintf(s->ctype, sizeof s->ctype, "%s", header(r, "Content-Type"));
         s->body = strdup(wabot_http_request_body(r, NULL));
         s->timeout = wabot_http_request_timeout_ms(r);
+    }
+    if (c->hold && c->n_held < 64) {
+        c->held[c->n_held++] = call;
+        return WABOT_OK;
     }
     const canned *a = c->next < c->n_answers ? &c->answers[c->next++] : &c->dflt;
     if (!a->code) {
@@ -523,6 +532,107 @@ START_TEST(test_sender_rate_limits_one_number)
 }
 END_TEST
 
+/* Answer every held call with the default answer. */
+static void answer_held(canned_client *c)
+{
+    size_t n = c->n_held;
+    c->n_held = 0;
+    for (size_t i = 0; i < n; i++)
+        wabot_http_call_done(c->held[i], c->dflt.code, NULL, 0, c->dflt.body,
+                             strlen(c->dflt.body));
+}
+
+/* 64 messages admitted at once over 4 connections, sender pacing at
+ * rate_per_s (0: no pacing); the provider holds every request. */
+static void env_init_held(env *v, int64_t rate_per_s)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
+    wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, 4);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, rate_per_s);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    env_init(v, o);
+    wabot_options_free(o);
+    v->client.hold = 1;
+}
+
+static void thirty_customers_get_a_notice(env *v)
+{
+    char to[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(to, sizeof to, "+1415555%04d", i);
+        customer_writes(v, "acme", to);
+        send_text(v, "acme", to, "hello", WABOT_CAT_NOTICE);
+    }
+}
+
+static void all_thirty_completed(env *v)
+{
+    int64_t n[WABOT_JOB_STATE_COUNT];
+    wabot_queue_counts(v->e.ctx, WABOT_QUEUE_OUTBOUND, n, WABOT_JOB_STATE_COUNT);
+    ck_assert_int_eq(n[WABOT_JOB_COMPLETED], 30);
+}
+
+/* outbound_concurrency above http_host_connections with pacing on: the
+ * messages admitted beyond the connections wait in the worker without
+ * taking a rate-limit unit, and leave as connections free, paced then
+ * (handed to the client at once, they would wait for a connection after
+ * their unit was spent and leave together). */
+START_TEST(test_paced_sends_beyond_the_connections_wait_without_spending_units)
+{
+    env v;
+    env_init_held(&v, 100);
+    thirty_customers_get_a_notice(&v);
+    /* The provider holds every request for a second: four are in flight
+     * (the limit's burst would allow 11), the rest wait, unthrottled. */
+    for (int ms = 0; ms < 1000; ms += 10) {
+        tu_drain(v.e.ctx);
+        ck_assert_uint_eq(v.client.n_reqs, 4);
+        tu_clock_advance(&v.e.clock, 10);
+    }
+    ck_assert_int_eq(wabot_metrics_counter(v.e.ctx, "outbound.throttled"), 0);
+    /* Answered: each answer frees a connection for the next message. */
+    answer_held(&v.client);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 8);
+    ck_assert_uint_eq(v.client.n_held, 4);
+    /* Answered at once from now on: paced at 100/s, burst 10 (the units
+     * not spent while waiting are there, no more). */
+    v.client.hold = 0;
+    answer_held(&v.client);
+    size_t before = v.client.n_reqs;
+    for (int ms = 0; ms < 100; ms += 10) {
+        tu_drain(v.e.ctx);
+        tu_clock_advance(&v.e.clock, 10);
+    }
+    ck_assert_uint_le(v.client.n_reqs - before, 10 + 10);
+    for (int ms = 0; ms < 2000; ms += 10) {
+        tu_drain(v.e.ctx);
+        tu_clock_advance(&v.e.clock, 10);
+    }
+    ck_assert_uint_eq(v.client.n_reqs, 30);
+    all_thirty_completed(&v);
+    env_free(&v);
+}
+END_TEST
+
+/* Without pacing nothing waits in the worker: every admitted message is
+ * handed to the client, which starts each as a connection frees. */
+START_TEST(test_unpaced_sends_are_handed_to_the_client_at_once)
+{
+    env v;
+    env_init_held(&v, 0);
+    thirty_customers_get_a_notice(&v);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 30);
+    v.client.hold = 0;
+    answer_held(&v.client);
+    tu_drain(v.e.ctx);
+    all_thirty_completed(&v);
+    env_free(&v);
+}
+END_TEST
+
 START_TEST(test_breaker_opens_delays_and_recovers_without_losing_jobs)
 {
     wabot_options *o = wabot_options_new();
@@ -739,6 +849,8 @@ static Suite *providers_suite(void)
     tcase_add_test(tc, test_opted_out_customer_gets_no_campaign_or_reminder);
     tcase_add_test(tc, test_pair_limit_spaces_sends_to_one_recipient);
     tcase_add_test(tc, test_sender_rate_limits_one_number);
+    tcase_add_test(tc, test_paced_sends_beyond_the_connections_wait_without_spending_units);
+    tcase_add_test(tc, test_unpaced_sends_are_handed_to_the_client_at_once);
     tcase_add_test(tc, test_breaker_opens_delays_and_recovers_without_losing_jobs);
     tcase_add_test(tc, test_open_breaker_is_shared_through_storage);
     tcase_add_test(tc, test_inline_twiml_carries_text_and_media_replies);
