@@ -293,6 +293,13 @@ int wb_loop_active(const wabot_ctx *ctx)
 /* ------------------------------------------------------------------ */
 /* Work posted by other threads                                         */
 
+static void wake_up(wb_runtime *rt)
+{
+    uint64_t one = 1;
+    ssize_t n = write(rt->wake_fd, &one, sizeof one);
+    (void)n; /* EAGAIN: the counter is already non-zero */
+}
+
 void wb_loop_post(wabot_ctx *ctx, wb_post *p)
 {
     wb_runtime *rt = ctx->rt;
@@ -311,13 +318,10 @@ void wb_loop_post(wabot_ctx *ctx, wb_post *p)
         __atomic_add_fetch(&rt->n_posted, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&rt->post_lock);
-    if (wake) {
-        /* Always, even from the loop thread: the host's loop must come
-         * back for it, and an armed timer says nothing about posts. */
-        uint64_t one = 1;
-        ssize_t n = write(rt->wake_fd, &one, sizeof one);
-        (void)n; /* EAGAIN: the counter is already non-zero */
-    }
+    /* Always, even from the loop thread: the host's loop must come back
+     * for it, and an armed timer says nothing about posts. */
+    if (wake)
+        wake_up(rt);
 }
 
 void wb_loop_unpost(wabot_ctx *ctx, wb_post *p)
@@ -369,6 +373,10 @@ size_t wb_loop_run_posted(wabot_ctx *ctx)
         fn(ud);
         ran++;
     }
+    /* Posted while this pass ran, behind a node of the pass: that burst's
+     * wake-up was drained before the pass. Another pass must come. */
+    if (__atomic_load_n(&rt->n_posted, __ATOMIC_ACQUIRE))
+        wake_up(rt);
     return ran;
 }
 

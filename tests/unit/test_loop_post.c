@@ -145,6 +145,39 @@ START_TEST(test_unposted_node_does_not_run_and_the_others_keep_their_order)
 }
 END_TEST
 
+typedef struct reposter {
+    wb_post *again;
+    int runs;
+} reposter;
+
+static void post_again(void *ud)
+{
+    reposter *r = ud;
+    r->runs++;
+    if (r->runs == 1)
+        wb_loop_post(ctx, r->again);
+}
+
+/* A posts C while B still waits: no wake-up from that post (the queue was
+ * not empty), and the pass must not leave C behind unannounced. */
+START_TEST(test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop)
+{
+    counter c = {.loop = pthread_self()};
+    wb_post cpost = {count, &c, NULL, 0};
+    reposter r = {&cpost, 0};
+    wb_post a = {post_again, &r, NULL, 0}, b = {count, &c, NULL, 0};
+    wb_loop_post(ctx, &a);
+    wb_loop_post(ctx, &b);
+    ck_assert_uint_eq(wakes(), 1);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 2); /* A and B, not C */
+    ck_assert_int_eq(c.runs, 1);
+    ck_assert_uint_eq(wakes(), 1); /* C announced */
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 1);
+    ck_assert_int_eq(c.runs, 2);
+    ck_assert_uint_eq(wakes(), 0);
+}
+END_TEST
+
 static Suite *post_suite(void)
 {
     Suite *s = suite_create("loop_post");
@@ -154,6 +187,7 @@ static Suite *post_suite(void)
     tcase_add_test(tc, test_a_burst_of_posts_wakes_the_loop_once);
     tcase_add_test(tc, test_posting_a_queued_node_again_runs_it_once);
     tcase_add_test(tc, test_unposted_node_does_not_run_and_the_others_keep_their_order);
+    tcase_add_test(tc, test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop);
     suite_add_tcase(s, tc);
     return s;
 }
