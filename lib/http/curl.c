@@ -32,8 +32,7 @@ typedef struct wb_curl {
     int64_t expiry_us; /* CLOCK_MONOTONIC; -1: curl wants no timer call.
                           Atomic: wabot_ctx_next_timeout_ms() may read it
                           from any thread. */
-    wb_xfer *active;   /* added to the multi handle, doubly linked */
-    size_t n_active;
+    wb_xfer_list active; /* added to the multi handle */
     wb_xfer *idle;     /* singly linked through next */
     size_t n_idle;
     int *fds;          /* sockets we asked the loop to watch */
@@ -115,7 +114,7 @@ static void source_fire(void *ud)
         return;
     expiry_set(cl, -1); /* one-shot: curl sets what it still needs */
     socket_action(cl, CURL_SOCKET_TIMEOUT, 0);
-    if (expiry_get(cl) < 0 && cl->n_active) {
+    if (expiry_get(cl) < 0 && cl->active.n) {
         /* Belt and braces: never leave transfers without a timer. */
         long ms = -1;
         if (curl_multi_timeout(cl->multi, &ms) == CURLM_OK && ms >= 0)
@@ -379,26 +378,44 @@ static void xfer_put(wb_curl *cl, wb_xfer *x)
     cl->n_idle++;
 }
 
-static void active_link(wb_curl *cl, wb_xfer *x)
+void wb_xfer_link(wb_xfer_list *l, wb_xfer *x)
 {
     x->prev = NULL;
-    x->next = cl->active;
-    if (cl->active)
-        cl->active->prev = x;
-    cl->active = x;
-    cl->n_active++;
+    x->next = l->head;
+    if (l->head)
+        l->head->prev = x;
+    l->head = x;
+    l->n++;
 }
 
-static void active_unlink(wb_curl *cl, wb_xfer *x)
+void wb_xfer_unlink(wb_xfer_list *l, wb_xfer *x)
 {
     if (x->prev)
         x->prev->next = x->next;
     else
-        cl->active = x->next;
+        l->head = x->next;
     if (x->next)
         x->next->prev = x->prev;
     x->prev = x->next = NULL;
-    cl->n_active--;
+    l->n--;
+}
+
+wb_xfer *wb_curl_next_finished(CURLM *multi, CURLcode *rc)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        *rc = m->data.result;
+        wb_xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(multi, easy);
+        if (x)
+            return x;
+    }
+    return NULL;
 }
 
 /* "Name: value" lines. An empty value needs curl's "Name;" form (a bare
@@ -574,30 +591,20 @@ void wb_xfer_complete(wb_xfer *x, wabot_http_call *call, CURLcode rc)
  * into live until done returns; then the handle goes back to the pool. */
 static void xfer_done(wb_curl *cl, wb_xfer *x, CURLcode rc)
 {
-    active_unlink(cl, x);
+    wb_xfer_unlink(&cl->active, x);
     wabot_http_call *call = x->call;
     x->call = NULL;
     wb_xfer_complete(x, call, rc);
     xfer_put(cl, x);
 }
 
-/* Outside every curl callback: done callbacks may add handles. The
- * message fields are read before remove_handle invalidates them. */
+/* Outside every curl callback: done callbacks may add handles. */
 static void deliver_finished(wb_curl *cl)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(cl->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = m->easy_handle;
-        CURLcode rc = m->data.result;
-        wb_xfer *x = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(cl->multi, easy);
-        if (x)
-            xfer_done(cl, x, rc);
-    }
+    CURLcode rc;
+    wb_xfer *x;
+    while ((x = wb_curl_next_finished(cl->multi, &rc)))
+        xfer_done(cl, x, rc);
 }
 
 static void socket_action(wb_curl *cl, curl_socket_t s, int flags)
@@ -636,7 +643,7 @@ static int curl_start(void *impl, const wabot_http_request *req,
         return rc;
     }
     x->call = call;
-    active_link(cl, x);
+    wb_xfer_link(&cl->active, x);
     /* Outside a loop function nobody re-arms the host's timer on the way
      * out: tell the loop that curl wants to run (it asked for "now"). */
     if (!wb_loop_active(cl->ctx))
@@ -653,10 +660,10 @@ static void curl_destroy(void *impl)
     wb_curl *cl = impl;
     wabot_ctx *ctx = cl->ctx;
     cl->closing = 1; /* done callbacks below cannot start new requests */
-    while (cl->active) {
-        wb_xfer *x = cl->active;
+    while (cl->active.head) {
+        wb_xfer *x = cl->active.head;
         curl_multi_remove_handle(cl->multi, x->easy);
-        active_unlink(cl, x);
+        wb_xfer_unlink(&cl->active, x);
         wb_http_response r = {WABOT_ERR_TRANSPORT, 0, NULL, 0, "", 0,
                               "shutting down"};
         wb_http_call_finish(x->call, &r);

@@ -52,7 +52,7 @@ typedef struct wb_sender {
     CURLM *multi;
     /* the sender thread only */
     wb_url_cache urls;
-    wb_xfer *active; /* in the multi handle, doubly linked */
+    wb_xfer_list active; /* in the multi handle */
     /* the loop thread only */
     wb_xfer *spare;  /* finished transfers to reuse, through next */
     size_t n_spare;
@@ -101,26 +101,6 @@ static int fifo_append(wb_xfer **head, wb_xfer **tail, wb_xfer *first,
     return was_empty;
 }
 
-static void active_link(wb_sender *t, wb_xfer *x)
-{
-    x->prev = NULL;
-    x->next = t->active;
-    if (t->active)
-        t->active->prev = x;
-    t->active = x;
-}
-
-static void active_unlink(wb_sender *t, wb_xfer *x)
-{
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        t->active = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    x->prev = x->next = NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* The sender thread                                                    */
 
@@ -147,28 +127,19 @@ static void start_one(wb_sender *t, wb_xfer *x, wb_xfer **done,
         refuse(x, "curl_multi_add_handle failed", done, done_tail);
         return;
     }
-    active_link(t, x);
+    wb_xfer_link(&t->active, x);
 }
 
 /* Finished transfers leave the multi handle here; their URL goes back to
  * this thread's cache (curl works on its own copy of it while it runs). */
 static void collect(wb_sender *t, wb_xfer **done, wb_xfer **done_tail)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(t->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = m->easy_handle;
-        CURLcode rc = m->data.result;
-        wb_xfer *x = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(t->multi, easy);
-        if (!x)
-            continue;
-        active_unlink(t, x);
+    CURLcode rc;
+    wb_xfer *x;
+    while ((x = wb_curl_next_finished(t->multi, &rc))) {
+        wb_xfer_unlink(&t->active, x);
         wb_xfer_release_url(x);
-        curl_easy_setopt(easy, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
         x->rc = rc;
         fifo_push(done, done_tail, x);
     }
@@ -320,10 +291,10 @@ static void sender_clear(wb_curlt *cl, wb_sender *t)
 {
     if (cl->ctx->rt)
         wb_loop_unpost(cl->ctx, &t->post);
-    while (t->active) {
-        wb_xfer *x = t->active;
+    while (t->active.head) {
+        wb_xfer *x = t->active.head;
         curl_multi_remove_handle(t->multi, x->easy);
-        active_unlink(t, x);
+        wb_xfer_unlink(&t->active, x);
         wb_xfer_release_url(x);
         x->next = NULL;
         fail_all(x);

@@ -52,6 +52,19 @@ typedef struct wb_xfer {
     struct wb_xfer *prev, *next;
 } wb_xfer;
 
+/* Transfers in a multi handle, doubly linked through prev/next. */
+typedef struct wb_xfer_list {
+    wb_xfer *head;
+    size_t n;
+} wb_xfer_list;
+
+void wb_xfer_link(wb_xfer_list *l, wb_xfer *x);
+void wb_xfer_unlink(wb_xfer_list *l, wb_xfer *x);
+/* The next transfer of `multi` that finished, removed from the multi
+ * handle, with how it ended in *rc; NULL when there is none. The message
+ * is read before curl_multi_remove_handle invalidates it. */
+wb_xfer *wb_curl_next_finished(CURLM *multi, CURLcode *rc);
+
 /* curl_global_init once per process; WABOT_OK or logs and returns
  * WABOT_ERR_UNSUPPORTED. */
 int wb_curl_global(wabot_ctx *ctx);
