@@ -12,7 +12,11 @@
  * may be a fake one that tests move by hand. The expiry is therefore kept
  * on CLOCK_MONOTONIC and translated into "now on the context's clock + the
  * real time left", so curl's timeouts fire in real time whatever the
- * context's clock does. */
+ * context's clock does.
+ *
+ * This is the client with http_threads 0; with more, wb_curl_client_new
+ * builds the one of curl_threads.c, and both share the transfer code
+ * declared in curl_xfer.h. */
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
