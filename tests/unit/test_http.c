@@ -628,6 +628,19 @@ START_TEST(test_slow_http1_host_gets_parallel_connections_up_to_the_cap)
 }
 END_TEST
 
+/* n GETs of path at once through c, then the loop until all are done. */
+static void send_all_and_wait(wabot_ctx *c, const char *path, many *m,
+                              many_slot *slots, int n)
+{
+    for (int i = 0; i < n; i++) {
+        slots[i] = (many_slot){m, i};
+        ck_assert_int_eq(wb_http_send(c, "GET", url_of(path), NULL, 0, NULL,
+                                      0, 20000, on_many, &slots[i]),
+                         WABOT_OK);
+    }
+    run_until(c, &m->finished, n, 30000);
+}
+
 /* http_host_connections sets the pool's cap per host: 40 slow requests
  * at once use at most 3 connections, and more than one. */
 START_TEST(test_host_connections_option_caps_the_pool_per_host)
@@ -641,13 +654,7 @@ START_TEST(test_host_connections_option_caps_the_pool_per_host)
     wabot_options_free(o);
     many m = {0};
     many_slot slots[40];
-    for (int i = 0; i < 40; i++) {
-        slots[i] = (many_slot){&m, i};
-        ck_assert_int_eq(wb_http_send(c, "GET", url_of("/delay"), NULL, 0,
-                                      NULL, 0, 20000, on_many, &slots[i]),
-                         WABOT_OK);
-    }
-    run_until(c, &m.finished, 40, 30000);
+    send_all_and_wait(c, "/delay", &m, slots, 40);
     int conns = __atomic_load_n(&server.connections, __ATOMIC_SEQ_CST);
     ck_assert_int_eq(m.ok, 40);
     ck_assert_int_le(conns, 3);
@@ -1327,13 +1334,7 @@ START_TEST(test_more_threads_than_host_connections_share_them)
     wabot_options_free(o);
     many m = {0};
     many_slot slots[30];
-    for (int i = 0; i < 30; i++) {
-        slots[i] = (many_slot){&m, i};
-        ck_assert_int_eq(wb_http_send(c, "GET", url_of("/delay"), NULL, 0,
-                                      NULL, 0, 20000, on_many, &slots[i]),
-                         WABOT_OK);
-    }
-    run_until(c, &m.finished, 30, 30000);
+    send_all_and_wait(c, "/delay", &m, slots, 30);
     ck_assert_int_eq(m.ok, 30);
     ck_assert_int_le(__atomic_load_n(&server.connections, __ATOMIC_SEQ_CST),
                      2);

@@ -56,16 +56,22 @@ static void *post_all(void *arg)
     return NULL;
 }
 
+/* n nodes counting into c, posted by another thread (joined on return). */
+static void post_from_a_thread(counter *c, wb_post *posts, int n)
+{
+    for (int i = 0; i < n; i++)
+        posts[i] = (wb_post){count, c, NULL, 0};
+    poster p = {posts, n};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_all, &p), 0);
+    pthread_join(th, NULL);
+}
+
 START_TEST(test_posts_from_another_thread_run_on_the_loop_thread_once_each)
 {
     counter c = {.loop = pthread_self()};
     wb_post posts[5];
-    for (int i = 0; i < 5; i++)
-        posts[i] = (wb_post){count, &c, NULL, 0};
-    poster p = {posts, 5};
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, post_all, &p), 0);
-    pthread_join(th, NULL);
+    post_from_a_thread(&c, posts, 5);
     ck_assert_int_eq(c.runs, 0); /* nothing runs until the loop does */
     ck_assert_int_eq(wabot_ctx_next_timeout_ms(ctx), 0);
     ck_assert_int_ge(wabot_ctx_poll(ctx, 1000), 0);
@@ -79,12 +85,7 @@ START_TEST(test_a_burst_of_posts_wakes_the_loop_once)
 {
     counter c = {.loop = pthread_self()};
     wb_post posts[10];
-    for (int i = 0; i < 10; i++)
-        posts[i] = (wb_post){count, &c, NULL, 0};
-    poster p = {posts, 10};
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, post_all, &p), 0);
-    pthread_join(th, NULL);
+    post_from_a_thread(&c, posts, 10);
     ck_assert_uint_eq(wakes(), 1);
     ck_assert_uint_eq(wb_loop_run_posted(ctx), 10);
     /* Drained: the next burst wakes again. */
