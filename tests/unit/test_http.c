@@ -628,30 +628,49 @@ START_TEST(test_slow_http1_host_gets_parallel_connections_up_to_the_cap)
 }
 END_TEST
 
-/* n GETs of path at once through c, then the loop until all are done. */
-static void send_all_and_wait(wabot_ctx *c, const char *path, many *m,
-                              many_slot *slots, int n)
+/* GETs of path through c counted in m, one per slot from..to-1. */
+static void send_all(wabot_ctx *c, const char *path, many *m,
+                     many_slot *slots, int from, int to)
 {
-    for (int i = 0; i < n; i++) {
+    for (int i = from; i < to; i++) {
         slots[i] = (many_slot){m, i};
         ck_assert_int_eq(wb_http_send(c, "GET", url_of(path), NULL, 0, NULL,
                                       0, 20000, on_many, &slots[i]),
                          WABOT_OK);
     }
+}
+
+/* n GETs of path at once through c, then the loop until all are done. */
+static void send_all_and_wait(wabot_ctx *c, const char *path, many *m,
+                              many_slot *slots, int n)
+{
+    send_all(c, path, m, slots, 0, n);
     run_until(c, &m->finished, n, 30000);
+}
+
+/* A context of the test case's mode with `host` connections per host
+ * and, when threads >= 0, that many sender threads instead. */
+static wabot_ctx *ctx_with_connections(int host, int threads)
+{
+    wabot_options *o = opts_new();
+    if (threads >= 0)
+        ck_assert_int_eq(
+            wabot_options_set_int(o, WABOT_OPT_HTTP_THREADS, threads),
+            WABOT_OK);
+    ck_assert_int_eq(
+        wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, host),
+        WABOT_OK);
+    wabot_ctx *c = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    wabot_options_free(o);
+    return c;
 }
 
 /* http_host_connections sets the pool's cap per host: 40 slow requests
  * at once use at most 3 connections, and more than one. */
 START_TEST(test_host_connections_option_caps_the_pool_per_host)
 {
-    wabot_options *o = opts_new();
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
-                                           3),
-                     WABOT_OK);
-    wabot_ctx *c = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
-    wabot_options_free(o);
+    wabot_ctx *c = ctx_with_connections(3, -1);
     many m = {0};
     many_slot slots[40];
     send_all_and_wait(c, "/delay", &m, slots, 40);
@@ -1275,12 +1294,7 @@ START_TEST(test_run_until_idle_waits_for_sends_in_flight)
 {
     many m = {0};
     many_slot slots[10];
-    for (int i = 0; i < 10; i++) {
-        slots[i] = (many_slot){&m, i};
-        ck_assert_int_eq(wb_http_send(ctx, "GET", url_of("/delay"), NULL, 0,
-                                      NULL, 0, 20000, on_many, &slots[i]),
-                         WABOT_OK);
-    }
+    send_all(ctx, "/delay", &m, slots, 0, 10);
     ck_assert_uint_eq(wb_http_in_flight(ctx), 10);
     ck_assert_int_ge(
         wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx) + 30000), 0);
@@ -1298,13 +1312,8 @@ START_TEST(test_ctx_free_with_many_sends_in_flight_completes_each_once)
 {
     many m = {0};
     many_slot slots[60];
-    for (int i = 0; i < 60; i++) {
-        slots[i] = (many_slot){&m, i};
-        ck_assert_int_eq(wb_http_send(ctx, "GET",
-                                      url_of(i % 3 ? "/ok" : "/slow"), NULL,
-                                      0, NULL, 0, 20000, on_many, &slots[i]),
-                         WABOT_OK);
-    }
+    send_all(ctx, "/ok", &m, slots, 0, 40);
+    send_all(ctx, "/slow", &m, slots, 40, 60);
     int64_t end = mono_ms() + 10000;
     while (m.finished < 5 && mono_ms() < end)
         ck_assert_int_ge(wabot_ctx_poll(ctx, 20), 0);
@@ -1323,15 +1332,7 @@ END_TEST
  * connections, and every request still goes through. */
 START_TEST(test_more_threads_than_host_connections_share_them)
 {
-    wabot_options *o = opts_new();
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_THREADS, 4),
-                     WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
-                                           2),
-                     WABOT_OK);
-    wabot_ctx *c = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
-    wabot_options_free(o);
+    wabot_ctx *c = ctx_with_connections(2, 4);
     many m = {0};
     many_slot slots[30];
     send_all_and_wait(c, "/delay", &m, slots, 30);
@@ -1370,30 +1371,28 @@ static void add_curl_tests(TCase *tc)
     tcase_add_test(tc, test_ctx_free_with_many_sends_in_flight_completes_each_once);
 }
 
+/* A test case of s with every mode's tests, its fixture setting the
+ * mode. */
+static TCase *curl_case(Suite *s, const char *name, void (*setup)(void))
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, ctx_teardown);
+    tcase_set_timeout(tc, 90);
+    add_curl_tests(tc);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
-    TCase *tc = tcase_create("curl");
-    tcase_add_checked_fixture(tc, setup_threads0, ctx_teardown);
-    tcase_set_timeout(tc, 90);
-    add_curl_tests(tc);
+    TCase *tc = curl_case(s, "curl", setup_threads0);
     /* curl's sockets and timer in the context's loop: this mode only. */
     tcase_add_test(tc, test_loop_timer_is_armed_while_a_request_is_in_flight);
     tcase_add_test(tc, test_ctx_free_unwatches_curl_sockets_in_the_host_loop);
-    suite_add_tcase(s, tc);
-
-    TCase *t1 = tcase_create("curl-1-thread");
-    tcase_add_checked_fixture(t1, setup_threads1, ctx_teardown);
-    tcase_set_timeout(t1, 90);
-    add_curl_tests(t1);
+    TCase *t1 = curl_case(s, "curl-1-thread", setup_threads1);
     tcase_add_test(t1, test_more_threads_than_host_connections_share_them);
-    suite_add_tcase(s, t1);
-
-    TCase *t2 = tcase_create("curl-2-threads");
-    tcase_add_checked_fixture(t2, setup_threads2, ctx_teardown);
-    tcase_set_timeout(t2, 90);
-    add_curl_tests(t2);
-    suite_add_tcase(s, t2);
+    curl_case(s, "curl-2-threads", setup_threads2);
 
     TCase *custom = tcase_create("custom");
     tcase_add_checked_fixture(custom, custom_setup, custom_teardown);
