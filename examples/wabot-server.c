@@ -66,6 +66,9 @@ static const char USAGE[] =
 "  WABOT_LISTEN=HOST:PORT  address to listen on (default 127.0.0.1:3000);\n"
 "                          port 0 picks a free port; [::1]:3000 for IPv6\n"
 "  WABOT_THREADS=N         HTTP worker threads, 1..256 (default 4)\n"
+"  WABOT_HTTP_THREADS=N    threads sending to the provider (the library's\n"
+"                          http_threads): here 2 by default on a machine\n"
+"                          with 2 or more CPUs, 0 (on the loop thread) on one\n"
 "  WABOT_LOG_LEVEL=LEVEL   debug, info, warn, error or none (default info)\n"
 "  WABOT_HEADER_TIMEOUT_S=N  a connection's request headers must arrive\n"
 "                          within N s of its opening (default 10)\n"
@@ -362,9 +365,20 @@ static int apply_security_env(wabot_options *opts)
  * must outlive the context, so they live as long as main(). */
 static server_backends backends;
 
+/* The server's default for http_threads, before the environment's: the
+ * sends' libcurl work on two threads of their own delivered the most
+ * replies end to end on a 2-CPU machine (doc/performance.md, "Sender
+ * threads"); with one CPU the hand-over would only cost. */
+static void default_http_threads(wabot_options *opts)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    wabot_options_set_int(opts, WABOT_OPT_HTTP_THREADS, cpus >= 2 ? 2 : 0);
+}
+
 static wabot_ctx *context_new(config *cfg, wabot_options *opts)
 {
     wabot_ctx *ctx = NULL;
+    default_http_threads(opts);
     /* The server's default level first; the environment may change it. */
     if (wabot_options_set_log(opts, log_to_stderr, NULL) != WABOT_OK ||
         wabot_options_set_int(opts, WABOT_OPT_LOG_LEVEL, cfg->log_level) !=

@@ -238,6 +238,7 @@ typedef enum wabot_option {
     WABOT_OPT_OUTBOUND_BACKLOG_POLICY = 161, /**< wabot_backlog_policy when the backlog is full, default WABOT_BACKLOG_WAIT (REJECT before; CHANGELOG) */
     WABOT_OPT_OUTBOUND_BACKLOG_WAIT_MS = 162, /**< WABOT_BACKLOG_WAIT: longest hold of a webhook, default 1000 */
     WABOT_OPT_HTTP_HOST_CONNECTIONS = 163, /**< connections per provider host in the send pool, default 16 */
+    WABOT_OPT_HTTP_THREADS = 164, /**< threads the context's own libcurl client runs its transfers on, default 0 (on the loop thread); doc/http.md */
     /* Sends whose outcome is unknown after a crash (doc/reliability.md) */
     WABOT_OPT_SEND_RECONCILE_GRACE_MS = 170, /**< how long such a send waits for a receipt carrying its correlation before the policy decides, default 5000 */
     WABOT_OPT_SEND_AT_MOST_ONCE = 171 /**< string: comma-separated categories ("campaign,reminder") whose unknown-outcome sends are not sent again; "" (default): at-least-once for all */

@@ -4,7 +4,9 @@
  * By default a context uses its own client on libcurl's multi interface,
  * driven entirely by the context's loop (curl's sockets through watch_fd,
  * curl's timeouts folded into the one timer): no blocking call, no thread,
- * connections reused. A host with its own HTTP stack implements
+ * connections reused. With WABOT_OPT_HTTP_THREADS N > 0 its transfers run
+ * on N threads of its own instead, and completions still come back to the
+ * loop thread (doc/http.md). A host with its own HTTP stack implements
  * wabot_http_client_vtable instead and passes it with
  * wabot_options_set_http_client().
  *

@@ -248,6 +248,10 @@ const wb_builtin_option wb_builtin_options[] = {
         INT, 0, 16, 1, 1024,
         "keep-alive connections per provider host (HTTP/2 multiplexes)",
         NULL),
+    NUM(WABOT_OPT_HTTP_THREADS, "outbound", http_threads, INT, 0, 0, 0, 16,
+        "threads the built-in HTTP client runs its transfers on (0: on the "
+        "loop thread); completions still run on the loop thread, "
+        "http_host_connections is shared among them", NULL),
     NUM(WABOT_OPT_SEND_RECONCILE_GRACE_MS, "outbound",
         send_reconcile_grace_ms, DUR, 0, 5 * SEC, 0, DAY_MS,
         "a send whose outcome is unknown (its request timed out, or its "

@@ -12,7 +12,11 @@
  * may be a fake one that tests move by hand. The expiry is therefore kept
  * on CLOCK_MONOTONIC and translated into "now on the context's clock + the
  * real time left", so curl's timeouts fire in real time whatever the
- * context's clock does. */
+ * context's clock does.
+ *
+ * This is the client with http_threads 0; with more, wb_curl_client_new
+ * builds the one of curl_threads.c, and both share the transfer code
+ * declared in curl_xfer.h. */
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -21,58 +25,25 @@
 #include <strings.h>
 #include <time.h>
 
-#include "http.h"
+#include "curl_xfer.h"
 #include "runtime.h"
-#include "strbuf.h"
 
-/* Easy handles kept for reuse (they carry no connection, only setup). */
-#define MAX_IDLE_HANDLES 16
-/* Parsed URLs kept for reuse: a sender posts to one or two URLs (Twilio's
- * Messages.json of its account, Meta's /<phone id>/messages), and curl
- * parsing the URL text again per request was a fifth of its work. */
-#define MAX_CACHED_URLS 8
 #define MAX_HEADER_BYTES (64 * 1024)
 
-typedef struct wb_curl wb_curl;
-
-/* A parsed URL (CURLOPT_CURLU: curl reads it, never changes it) and the
- * transfers using it: replaced only while none does. */
-typedef struct wb_url {
-    char *text;
-    CURLU *u;
-    size_t users;
-} wb_url;
-
-typedef struct wb_xfer {
-    wb_curl *cl;
-    CURL *easy;
-    wabot_http_call *call; /* NULL while idle */
-    wb_url *url;           /* the cached parsed URL it uses, or NULL */
-    struct curl_slist *slist;
-    wb_strbuf body;
-    wb_strbuf hdrs;      /* "name\0value\0" per header of the last response */
-    size_t n_hdrs;
-    const char *abort_reason; /* why one of our callbacks stopped it */
-    char errbuf[CURL_ERROR_SIZE];
-    struct wb_xfer *prev, *next;
-} wb_xfer;
-
-struct wb_curl {
+typedef struct wb_curl {
     wabot_ctx *ctx;
     CURLM *multi;
     int64_t expiry_us; /* CLOCK_MONOTONIC; -1: curl wants no timer call.
                           Atomic: wabot_ctx_next_timeout_ms() may read it
                           from any thread. */
-    wb_xfer *active;   /* added to the multi handle, doubly linked */
-    size_t n_active;
+    wb_xfer_list active; /* added to the multi handle */
     wb_xfer *idle;     /* singly linked through next */
     size_t n_idle;
     int *fds;          /* sockets we asked the loop to watch */
     size_t n_fds, cap_fds;
-    wb_url urls[MAX_CACHED_URLS];
-    size_t next_url;   /* the next slot to replace, round robin */
+    wb_url_cache urls;
     int closing;
-};
+} wb_curl;
 
 static const wabot_http_client_vtable curl_vt;
 
@@ -85,6 +56,16 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     snprintf(user_agent, sizeof user_agent, "libwabot/%s",
              wabot_version_str());
+}
+
+int wb_curl_global(wabot_ctx *ctx)
+{
+    pthread_once(&global_once, global_init);
+    if (global_rc == CURLE_OK)
+        return WABOT_OK;
+    wb_log(ctx, WABOT_LOG_ERROR, "http", "curl_global_init: %s",
+           curl_easy_strerror(global_rc));
+    return WABOT_ERR_UNSUPPORTED;
 }
 
 static int64_t expiry_get(const wb_curl *cl)
@@ -137,7 +118,7 @@ static void source_fire(void *ud)
         return;
     expiry_set(cl, -1); /* one-shot: curl sets what it still needs */
     socket_action(cl, CURL_SOCKET_TIMEOUT, 0);
-    if (expiry_get(cl) < 0 && cl->n_active) {
+    if (expiry_get(cl) < 0 && cl->active.n) {
         /* Belt and braces: never leave transfers without a timer. */
         long ms = -1;
         if (curl_multi_timeout(cl->multi, &ms) == CURLM_OK && ms >= 0)
@@ -270,32 +251,38 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
 /* ------------------------------------------------------------------ */
 /* Transfers                                                            */
 
-static void url_clear(wb_curl *cl, wb_url *e)
+static void url_clear(wabot_ctx *ctx, wb_url *e)
 {
     curl_url_cleanup(e->u);
-    wb_free(&cl->ctx->alloc, e->text);
+    wb_free(&ctx->alloc, e->text);
     memset(e, 0, sizeof *e);
+}
+
+void wb_url_cache_clear(wabot_ctx *ctx, wb_url_cache *urls)
+{
+    for (size_t i = 0; i < WB_CACHED_URLS; i++)
+        url_clear(ctx, &urls->urls[i]);
 }
 
 /* The parsed form of `text`, from the cache or parsed now into a slot no
  * transfer uses; NULL (the caller gives curl the text) when the URL does
  * not parse here (curl reports it then) or every slot is in use. */
-static wb_url *url_get(wb_curl *cl, const char *text)
+static wb_url *url_get(wabot_ctx *ctx, wb_url_cache *c, const char *text)
 {
-    for (size_t i = 0; i < MAX_CACHED_URLS; i++)
-        if (cl->urls[i].text && strcmp(cl->urls[i].text, text) == 0)
-            return &cl->urls[i];
-    for (size_t k = 0; k < MAX_CACHED_URLS; k++) {
-        wb_url *e = &cl->urls[(cl->next_url + k) % MAX_CACHED_URLS];
+    for (size_t i = 0; i < WB_CACHED_URLS; i++)
+        if (c->urls[i].text && strcmp(c->urls[i].text, text) == 0)
+            return &c->urls[i];
+    for (size_t k = 0; k < WB_CACHED_URLS; k++) {
+        wb_url *e = &c->urls[(c->next + k) % WB_CACHED_URLS];
         if (e->users > 0)
             continue;
-        cl->next_url = (size_t)(e - cl->urls + 1) % MAX_CACHED_URLS;
-        url_clear(cl, e);
+        c->next = (size_t)(e - c->urls + 1) % WB_CACHED_URLS;
+        url_clear(ctx, e);
         e->u = curl_url();
-        e->text = wb_strdup(&cl->ctx->alloc, text);
+        e->text = wb_strdup(&ctx->alloc, text);
         if (!e->u || !e->text ||
             curl_url_set(e->u, CURLUPART_URL, text, 0) != CURLUE_OK) {
-            url_clear(cl, e);
+            url_clear(ctx, e);
             return NULL;
         }
         return e;
@@ -303,44 +290,48 @@ static wb_url *url_get(wb_curl *cl, const char *text)
     return NULL;
 }
 
-static void url_release(wb_xfer *x)
+void wb_xfer_release_url(wb_xfer *x)
 {
     if (x->url)
         x->url->users--;
     x->url = NULL;
 }
 
-static wb_xfer *xfer_get(wb_curl *cl)
+wb_xfer *wb_xfer_new(wabot_ctx *ctx)
 {
-    wb_xfer *x = cl->idle;
-    if (x) {
-        cl->idle = x->next;
-        cl->n_idle--;
-        x->next = NULL;
-        return x;
-    }
-    x = wb_calloc(&cl->ctx->alloc, 1, sizeof *x);
+    wb_xfer *x = wb_calloc(&ctx->alloc, 1, sizeof *x);
     if (!x)
         return NULL;
-    x->cl = cl;
+    x->ctx = ctx;
     x->easy = curl_easy_init();
     if (!x->easy) {
-        wb_free(&cl->ctx->alloc, x);
+        wb_free(&ctx->alloc, x);
         return NULL;
     }
-    wb_strbuf_init(&x->body, &cl->ctx->alloc);
-    wb_strbuf_init(&x->hdrs, &cl->ctx->alloc);
+    wb_strbuf_init(&x->body, &ctx->alloc);
+    wb_strbuf_init(&x->hdrs, &ctx->alloc);
     return x;
 }
 
-static void xfer_free(wb_curl *cl, wb_xfer *x)
+static wb_xfer *xfer_get(wb_curl *cl)
 {
-    url_release(x);
+    wb_xfer *x = cl->idle;
+    if (!x)
+        return wb_xfer_new(cl->ctx);
+    cl->idle = x->next;
+    cl->n_idle--;
+    x->next = NULL;
+    return x;
+}
+
+void wb_xfer_free(wb_xfer *x)
+{
+    wb_xfer_release_url(x);
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->slist);
     wb_strbuf_free(&x->body);
     wb_strbuf_free(&x->hdrs);
-    wb_free(&cl->ctx->alloc, x);
+    wb_free(&x->ctx->alloc, x);
 }
 
 /* A response buffer goes back to the pool emptied but allocated when it
@@ -356,25 +347,34 @@ static void buffer_recycle(wb_strbuf *b)
         wb_strbuf_reset(b);
 }
 
-/* Back to the pool: buffers emptied, options reset. The multi handle
- * keeps the connections, not the easy handle. */
-static void xfer_put(wb_curl *cl, wb_xfer *x)
+void wb_xfer_recycle(wb_xfer *x)
 {
-    /* As many idle handles as sends may be in flight: a handle freed
-     * here would be created again by the next send. */
-    size_t keep = (size_t)cl->ctx->cfg.outbound_concurrency;
-    if (keep < MAX_IDLE_HANDLES)
-        keep = MAX_IDLE_HANDLES;
-    if (cl->n_idle >= keep || cl->closing) {
-        xfer_free(cl, x);
-        return;
-    }
-    url_release(x);
+    wb_xfer_release_url(x);
     curl_slist_free_all(x->slist);
     x->slist = NULL;
     buffer_recycle(&x->body);
     buffer_recycle(&x->hdrs);
     curl_easy_reset(x->easy);
+    x->dirty = 0;
+}
+
+/* As many idle handles as sends may be in flight: a handle freed would
+ * be created again by the next send. */
+size_t wb_curl_keep_idle(const wabot_ctx *ctx)
+{
+    size_t keep = (size_t)ctx->cfg.outbound_concurrency;
+    return keep < WB_IDLE_HANDLES ? WB_IDLE_HANDLES : keep;
+}
+
+/* Back to the pool: buffers emptied, options reset. The multi handle
+ * keeps the connections, not the easy handle. */
+static void xfer_put(wb_curl *cl, wb_xfer *x)
+{
+    if (cl->n_idle >= wb_curl_keep_idle(cl->ctx) || cl->closing) {
+        wb_xfer_free(x);
+        return;
+    }
+    wb_xfer_recycle(x);
     x->call = NULL;
     x->prev = NULL;
     x->next = cl->idle;
@@ -382,26 +382,44 @@ static void xfer_put(wb_curl *cl, wb_xfer *x)
     cl->n_idle++;
 }
 
-static void active_link(wb_curl *cl, wb_xfer *x)
+void wb_xfer_link(wb_xfer_list *l, wb_xfer *x)
 {
     x->prev = NULL;
-    x->next = cl->active;
-    if (cl->active)
-        cl->active->prev = x;
-    cl->active = x;
-    cl->n_active++;
+    x->next = l->head;
+    if (l->head)
+        l->head->prev = x;
+    l->head = x;
+    l->n++;
 }
 
-static void active_unlink(wb_curl *cl, wb_xfer *x)
+void wb_xfer_unlink(wb_xfer_list *l, wb_xfer *x)
 {
     if (x->prev)
         x->prev->next = x->next;
     else
-        cl->active = x->next;
+        l->head = x->next;
     if (x->next)
         x->next->prev = x->prev;
     x->prev = x->next = NULL;
-    cl->n_active--;
+    l->n--;
+}
+
+wb_xfer *wb_curl_next_finished(CURLM *multi, CURLcode *rc)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        *rc = m->data.result;
+        wb_xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(multi, easy);
+        if (x)
+            return x;
+    }
+    return NULL;
 }
 
 /* "Name: value" lines. An empty value needs curl's "Name;" form (a bare
@@ -412,7 +430,7 @@ static int build_headers(wb_xfer *x, const wabot_http_request *req)
 {
     int has_expect = 0;
     wb_strbuf line;
-    wb_strbuf_init(&line, &x->cl->ctx->alloc);
+    wb_strbuf_init(&line, &x->ctx->alloc);
     size_t n = wabot_http_request_header_count(req);
     for (size_t i = 0; i < n; i++) {
         const char *name = wabot_http_request_header_name(req, i);
@@ -466,7 +484,8 @@ static int set_method(CURL *e, const wabot_http_request *req)
     return bad;
 }
 
-static int xfer_setup(wb_xfer *x, const wabot_http_request *req)
+int wb_xfer_setup(wb_xfer *x, wb_url_cache *urls,
+                  const wabot_http_request *req)
 {
     CURL *e = x->easy;
     int64_t t = wabot_http_request_timeout_ms(req);
@@ -480,7 +499,7 @@ static int xfer_setup(wb_xfer *x, const wabot_http_request *req)
     if (build_headers(x, req) != WABOT_OK)
         return WABOT_ERR_NOMEM;
     int bad = 0;
-    x->url = url_get(x->cl, wabot_http_request_url(req));
+    x->url = url_get(x->ctx, urls, wabot_http_request_url(req));
     if (x->url) {
         x->url->users++;
         bad |= curl_easy_setopt(e, CURLOPT_CURLU, x->url->u);
@@ -564,37 +583,32 @@ static void complete_failed(wb_xfer *x, wabot_http_call *call, CURLcode rc)
     wb_http_call_finish(call, &r);
 }
 
-/* The handle has left the multi handle. The buffers the response points
- * into live until done returns; then the handle goes back to the pool. */
-static void xfer_done(wb_curl *cl, wb_xfer *x, CURLcode rc)
+void wb_xfer_complete(wb_xfer *x, wabot_http_call *call, CURLcode rc)
 {
-    active_unlink(cl, x);
-    wabot_http_call *call = x->call;
-    x->call = NULL;
     if (rc == CURLE_OK)
         complete_ok(x, call);
     else
         complete_failed(x, call, rc);
+}
+
+/* The handle has left the multi handle. The buffers the response points
+ * into live until done returns; then the handle goes back to the pool. */
+static void xfer_done(wb_curl *cl, wb_xfer *x, CURLcode rc)
+{
+    wb_xfer_unlink(&cl->active, x);
+    wabot_http_call *call = x->call;
+    x->call = NULL;
+    wb_xfer_complete(x, call, rc);
     xfer_put(cl, x);
 }
 
-/* Outside every curl callback: done callbacks may add handles. The
- * message fields are read before remove_handle invalidates them. */
+/* Outside every curl callback: done callbacks may add handles. */
 static void deliver_finished(wb_curl *cl)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(cl->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = m->easy_handle;
-        CURLcode rc = m->data.result;
-        wb_xfer *x = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(cl->multi, easy);
-        if (x)
-            xfer_done(cl, x, rc);
-    }
+    CURLcode rc;
+    wb_xfer *x;
+    while ((x = wb_curl_next_finished(cl->multi, &rc)))
+        xfer_done(cl, x, rc);
 }
 
 static void socket_action(wb_curl *cl, curl_socket_t s, int flags)
@@ -619,7 +633,7 @@ static int curl_start(void *impl, const wabot_http_request *req,
     wb_xfer *x = xfer_get(cl);
     if (!x)
         return WABOT_ERR_NOMEM;
-    int rc = xfer_setup(x, req);
+    int rc = wb_xfer_setup(x, &cl->urls, req);
     if (rc == WABOT_OK) {
         CURLMcode mc = curl_multi_add_handle(cl->multi, x->easy);
         if (mc != CURLM_OK) {
@@ -633,7 +647,7 @@ static int curl_start(void *impl, const wabot_http_request *req,
         return rc;
     }
     x->call = call;
-    active_link(cl, x);
+    wb_xfer_link(&cl->active, x);
     /* Outside a loop function nobody re-arms the host's timer on the way
      * out: tell the loop that curl wants to run (it asked for "now"). */
     if (!wb_loop_active(cl->ctx))
@@ -650,23 +664,22 @@ static void curl_destroy(void *impl)
     wb_curl *cl = impl;
     wabot_ctx *ctx = cl->ctx;
     cl->closing = 1; /* done callbacks below cannot start new requests */
-    while (cl->active) {
-        wb_xfer *x = cl->active;
+    while (cl->active.head) {
+        wb_xfer *x = cl->active.head;
         curl_multi_remove_handle(cl->multi, x->easy);
-        active_unlink(cl, x);
+        wb_xfer_unlink(&cl->active, x);
         wb_http_response r = {WABOT_ERR_TRANSPORT, 0, NULL, 0, "", 0,
                               "shutting down"};
         wb_http_call_finish(x->call, &r);
-        xfer_free(cl, x);
+        wb_xfer_free(x);
     }
     while (cl->idle) {
         wb_xfer *x = cl->idle;
         cl->idle = x->next;
-        xfer_free(cl, x);
+        wb_xfer_free(x);
     }
     curl_multi_cleanup(cl->multi);
-    for (size_t i = 0; i < MAX_CACHED_URLS; i++)
-        url_clear(cl, &cl->urls[i]);
+    wb_url_cache_clear(ctx, &cl->urls);
     for (size_t i = 0; ctx->rt && i < cl->n_fds; i++)
         wb_loop_watch(ctx, cl->fds[i], 0, NULL, NULL);
     wb_free(&ctx->alloc, cl->fds);
@@ -676,34 +689,37 @@ static void curl_destroy(void *impl)
 static const wabot_http_client_vtable curl_vt = {
     WABOT_HTTP_CLIENT_VTABLE_VERSION, curl_start, curl_destroy};
 
-static int multi_setup(wb_curl *cl)
+int wb_curl_multi_limits(CURLM *m, long host)
 {
-    CURLM *m = cl->multi;
-    long host = cl->ctx->cfg.http_host_connections > 0
-                    ? (long)cl->ctx->cfg.http_host_connections
-                    : WB_HTTP_MAX_HOST_CONNECTIONS;
     long total = 2 * host > WB_HTTP_MAX_TOTAL_CONNECTIONS
                      ? 2 * host
                      : WB_HTTP_MAX_TOTAL_CONNECTIONS;
     int bad = 0;
-    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cl);
-    bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-    bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
     bad |= curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, total);
     bad |= curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, host);
     bad |= curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
     return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
 }
 
+static int multi_setup(wb_curl *cl)
+{
+    CURLM *m = cl->multi;
+    long host = cl->ctx->cfg.http_host_connections > 0
+                    ? (long)cl->ctx->cfg.http_host_connections
+                    : WB_HTTP_MAX_HOST_CONNECTIONS;
+    int bad = 0;
+    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    bad |= curl_multi_setopt(m, CURLMOPT_SOCKETDATA, cl);
+    bad |= curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    bad |= curl_multi_setopt(m, CURLMOPT_TIMERDATA, cl);
+    bad |= wb_curl_multi_limits(m, host) != WABOT_OK;
+    return bad ? WABOT_ERR_UNSUPPORTED : WABOT_OK;
+}
+
 static wb_curl *curl_new(wabot_ctx *ctx)
 {
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        wb_log(ctx, WABOT_LOG_ERROR, "http", "curl_global_init: %s",
-               curl_easy_strerror(global_rc));
+    if (wb_curl_global(ctx) != WABOT_OK)
         return NULL;
-    }
     wb_curl *cl = wb_calloc(&ctx->alloc, 1, sizeof *cl);
     if (!cl)
         return NULL;
@@ -721,6 +737,8 @@ static wb_curl *curl_new(wabot_ctx *ctx)
 
 wabot_http_client *wb_curl_client_new(wabot_ctx *ctx)
 {
+    if (ctx->cfg.http_threads > 0)
+        return wb_curl_threads_client_new(ctx, (size_t)ctx->cfg.http_threads);
     wb_curl *cl = curl_new(ctx);
     if (!cl)
         return NULL;

@@ -83,6 +83,7 @@ typedef struct wb_config {
     int64_t outbound_backlog_policy;
     int64_t outbound_backlog_wait_ms;
     int64_t http_host_connections;
+    int64_t http_threads;
     /* unknown outcomes of sends (lib/delivery/reconcile.c) */
     int64_t send_reconcile_grace_ms;
     char *send_at_most_once;

@@ -4,7 +4,9 @@
  * wb_http_send() hands a request to the context's client: the host's (from
  * wabot_options_set_http_client) or, by default, the context's own libcurl
  * client (lib/http/curl.c), created on first use and driven by the
- * context's loop. Everything here runs on the loop thread. */
+ * context's loop (or, with the http_threads option, by sender threads of
+ * its own: lib/http/curl_threads.c). Everything here runs on the loop
+ * thread, done callbacks included. */
 #ifndef WB_HTTP_H
 #define WB_HTTP_H
 

@@ -93,6 +93,19 @@ typedef struct wb_source {
 
 #define WB_MAX_SOURCES 16
 
+/* Work another thread hands to the loop thread (the threaded curl
+ * client's finished transfers): fn(ud) runs on the loop thread, in the
+ * dispatch pass of a loop function. The node belongs to the poster and
+ * stays queued at most once: posting it again while it waits does
+ * nothing, so a poster that batches behind one node costs one wake-up
+ * per burst. */
+typedef struct wb_post {
+    void (*fn)(void *ud);
+    void *ud;
+    struct wb_post *next; /* the runtime's post_lock */
+    int queued;           /* the runtime's post_lock */
+} wb_post;
+
 typedef struct wb_runtime {
     wabot_scheduler *sched;
     int own_sched;
@@ -120,6 +133,11 @@ typedef struct wb_runtime {
      * the module that owns that work (lib/http), so the loop knows it by
      * no name. */
     size_t (*in_flight)(wabot_ctx *ctx);
+    /* Posted work (wb_loop_post), FIFO; n_posted is read without the
+     * lock to skip it when empty. */
+    pthread_mutex_t post_lock;
+    wb_post *posted, *posted_tail;
+    size_t n_posted; /* atomic */
     pthread_mutex_t lock;       /* guards armed_at and rng */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
     int in_loop;                /* loop thread only */
@@ -169,6 +187,16 @@ void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms);
  * (the turn fast path's commit): count it and wake the loop as
  * wabot_job_enqueue() does. */
 void wb_job_enqueued(wabot_ctx *ctx, const char *queue, int64_t run_at_ms);
+/* Queue p for the loop thread (any thread): p->fn(p->ud) runs in the
+ * next dispatch pass; the loop is woken (its wake-up fd) when the queue
+ * was empty. Nothing happens if p is already queued. */
+void wb_loop_post(wabot_ctx *ctx, wb_post *p);
+/* Take p out of the queue if it is there (any thread): its fn will not
+ * run for that post. For an owner about to free p. */
+void wb_loop_unpost(wabot_ctx *ctx, wb_post *p);
+/* Run what was posted so far (loop thread; the dispatch pass does it).
+ * Returns how many posts ran. */
+size_t wb_loop_run_posted(wabot_ctx *ctx);
 /* 1 if this thread is inside a loop function of ctx. */
 int wb_loop_active(const wabot_ctx *ctx);
 

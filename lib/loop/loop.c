@@ -126,6 +126,7 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
     ctx->rt = rt;
     rt->wake_fd = -1;
     pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->post_lock, NULL);
     rt->armed_at = WB_NO_DEADLINE;
     rt->rng = seed(ctx);
     rt->lease_ms = ctx->cfg.job_lease_ms;
@@ -216,6 +217,7 @@ void wb_runtime_free(wabot_ctx *ctx)
         wabot_scheduler_free(rt->sched);
     wb_free(&ctx->alloc, rt->watches);
     pthread_mutex_destroy(&rt->lock);
+    pthread_mutex_destroy(&rt->post_lock);
     wb_free(&ctx->alloc, rt);
     ctx->rt = NULL;
 }
@@ -288,6 +290,96 @@ int wb_loop_active(const wabot_ctx *ctx)
     return tls_in_loop == ctx;
 }
 
+/* ------------------------------------------------------------------ */
+/* Work posted by other threads                                         */
+
+static void wake_up(wb_runtime *rt)
+{
+    uint64_t one = 1;
+    ssize_t n = write(rt->wake_fd, &one, sizeof one);
+    (void)n; /* EAGAIN: the counter is already non-zero */
+}
+
+void wb_loop_post(wabot_ctx *ctx, wb_post *p)
+{
+    wb_runtime *rt = ctx->rt;
+    int wake = 0;
+    pthread_mutex_lock(&rt->post_lock);
+    if (!p->queued) {
+        p->queued = 1;
+        p->next = NULL;
+        if (rt->posted_tail) {
+            rt->posted_tail->next = p;
+        } else {
+            rt->posted = p;
+            wake = 1; /* the first of a burst: the rest ride on it */
+        }
+        rt->posted_tail = p;
+        __atomic_add_fetch(&rt->n_posted, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&rt->post_lock);
+    /* Always, even from the loop thread: the host's loop must come back
+     * for it, and an armed timer says nothing about posts. */
+    if (wake)
+        wake_up(rt);
+}
+
+void wb_loop_unpost(wabot_ctx *ctx, wb_post *p)
+{
+    wb_runtime *rt = ctx->rt;
+    pthread_mutex_lock(&rt->post_lock);
+    if (p->queued) {
+        wb_post **pp = &rt->posted, *prev = NULL;
+        while (*pp && *pp != p) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp) {
+            *pp = p->next;
+            if (rt->posted_tail == p)
+                rt->posted_tail = prev;
+            __atomic_sub_fetch(&rt->n_posted, 1, __ATOMIC_RELEASE);
+        }
+        p->queued = 0;
+        p->next = NULL;
+    }
+    pthread_mutex_unlock(&rt->post_lock);
+}
+
+/* One at a time, the lock released around fn: fn may post again (that
+ * waits for the next pass: a poster that never stops cannot hold the
+ * loop here) or unpost another node. */
+size_t wb_loop_run_posted(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    size_t budget = __atomic_load_n(&rt->n_posted, __ATOMIC_ACQUIRE);
+    size_t ran = 0;
+    while (ran < budget) {
+        pthread_mutex_lock(&rt->post_lock);
+        wb_post *p = rt->posted;
+        if (!p) {
+            pthread_mutex_unlock(&rt->post_lock);
+            break;
+        }
+        rt->posted = p->next;
+        if (!rt->posted)
+            rt->posted_tail = NULL;
+        p->queued = 0;
+        p->next = NULL;
+        __atomic_sub_fetch(&rt->n_posted, 1, __ATOMIC_RELEASE);
+        void (*fn)(void *) = p->fn;
+        void *ud = p->ud;
+        pthread_mutex_unlock(&rt->post_lock);
+        fn(ud);
+        ran++;
+    }
+    /* Posted while this pass ran, behind a node of the pass: that burst's
+     * wake-up was drained before the pass. Another pass must come. */
+    if (__atomic_load_n(&rt->n_posted, __ATOMIC_ACQUIRE))
+        wake_up(rt);
+    return ran;
+}
+
 static int enter(wabot_ctx *ctx)
 {
     if (!ctx)
@@ -325,6 +417,8 @@ static int run_due(wabot_ctx *ctx)
     int total = 0;
     int64_t until = wb_now(ctx) + RUN_DUE_SLICE_MS;
     for (;;) {
+        /* Completions first: they free the slots the dispatch fills. */
+        wb_loop_run_posted(ctx);
         fire_sources(ctx);
         int n = wb_jobs_dispatch(ctx);
         total += n;
@@ -395,6 +489,8 @@ int64_t wabot_ctx_next_timeout_ms(wabot_ctx *ctx)
 {
     if (!ctx)
         return -1;
+    if (__atomic_load_n(&ctx->rt->n_posted, __ATOMIC_ACQUIRE))
+        return 0; /* posted work waits for the loop */
     int64_t deadline = wb_jobs_deadline(ctx);
     if (deadline == WB_NO_DEADLINE)
         return -1;

@@ -1,10 +1,13 @@
 /* The HTTP client: the curl client against a libmicrohttpd server on
- * loopback (real time, short timeouts), driven by the context's loop; the
- * custom-client path; the handle, request and call contract. */
+ * loopback (real time, short timeouts), driven by the context's loop, with
+ * its transfers on the loop thread (http_threads 0) and on one and two
+ * sender threads (the same tests, a test case each); the custom-client
+ * path; the handle, request and call contract. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,11 +277,44 @@ static void result_free(result *res)
 }
 
 static wabot_ctx *ctx;
+/* The curl test cases' http_threads: 0 (curl on the loop thread), 1, 2. */
+static int http_threads;
+
+/* Options for a context of the current test case. */
+static wabot_options *opts_new(void)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_THREADS,
+                                           http_threads),
+                     WABOT_OK);
+    return o;
+}
 
 static void ctx_setup(void)
 {
     srv_start();
-    ck_assert_int_eq(wabot_ctx_new(&ctx, NULL), WABOT_OK);
+    wabot_options *o = opts_new();
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+}
+
+static void setup_threads0(void)
+{
+    http_threads = 0;
+    ctx_setup();
+}
+
+static void setup_threads1(void)
+{
+    http_threads = 1;
+    ctx_setup();
+}
+
+static void setup_threads2(void)
+{
+    http_threads = 2;
+    ctx_setup();
 }
 
 static void ctx_teardown(void)
@@ -592,26 +628,52 @@ START_TEST(test_slow_http1_host_gets_parallel_connections_up_to_the_cap)
 }
 END_TEST
 
+/* GETs of path through c counted in m, one per slot from..to-1. */
+static void send_all(wabot_ctx *c, const char *path, many *m,
+                     many_slot *slots, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        slots[i] = (many_slot){m, i};
+        ck_assert_int_eq(wb_http_send(c, "GET", url_of(path), NULL, 0, NULL,
+                                      0, 20000, on_many, &slots[i]),
+                         WABOT_OK);
+    }
+}
+
+/* n GETs of path at once through c, then the loop until all are done. */
+static void send_all_and_wait(wabot_ctx *c, const char *path, many *m,
+                              many_slot *slots, int n)
+{
+    send_all(c, path, m, slots, 0, n);
+    run_until(c, &m->finished, n, 30000);
+}
+
+/* A context of the test case's mode with `host` connections per host
+ * and, when threads >= 0, that many sender threads instead. */
+static wabot_ctx *ctx_with_connections(int host, int threads)
+{
+    wabot_options *o = opts_new();
+    if (threads >= 0)
+        ck_assert_int_eq(
+            wabot_options_set_int(o, WABOT_OPT_HTTP_THREADS, threads),
+            WABOT_OK);
+    ck_assert_int_eq(
+        wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS, host),
+        WABOT_OK);
+    wabot_ctx *c = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    wabot_options_free(o);
+    return c;
+}
+
 /* http_host_connections sets the pool's cap per host: 40 slow requests
  * at once use at most 3 connections, and more than one. */
 START_TEST(test_host_connections_option_caps_the_pool_per_host)
 {
-    wabot_options *o = wabot_options_new();
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
-                                           3),
-                     WABOT_OK);
-    wabot_ctx *c = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
-    wabot_options_free(o);
+    wabot_ctx *c = ctx_with_connections(3, -1);
     many m = {0};
     many_slot slots[40];
-    for (int i = 0; i < 40; i++) {
-        slots[i] = (many_slot){&m, i};
-        ck_assert_int_eq(wb_http_send(c, "GET", url_of("/delay"), NULL, 0,
-                                      NULL, 0, 20000, on_many, &slots[i]),
-                         WABOT_OK);
-    }
-    run_until(c, &m.finished, 40, 30000);
+    send_all_and_wait(c, "/delay", &m, slots, 40);
     int conns = __atomic_load_n(&server.connections, __ATOMIC_SEQ_CST);
     ck_assert_int_eq(m.ok, 40);
     ck_assert_int_le(conns, 3);
@@ -686,7 +748,7 @@ START_TEST(test_loop_timer_is_armed_while_a_request_is_in_flight)
     hooks_log log = {0};
     wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, log_watch, log_timer,
                               &log};
-    wabot_options *o = wabot_options_new();
+    wabot_options *o = opts_new();
     ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
     wabot_ctx *c;
     ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
@@ -784,7 +846,7 @@ START_TEST(test_host_loop_through_hooks_alone_drives_requests)
     mini_host h = {.timer_at = -1};
     wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
                               host_timer, &h};
-    wabot_options *o = wabot_options_new();
+    wabot_options *o = opts_new();
     ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
     wabot_ctx *c;
     ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
@@ -818,7 +880,7 @@ START_TEST(test_fake_clock_does_not_stop_curl_timeouts)
     tu_clock clock;
     tu_clock_init(&clock, TU_EPOCH_MS);
     wabot_clock k = tu_clock_wabot(&clock);
-    wabot_options *o = wabot_options_new();
+    wabot_options *o = opts_new();
     ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
     wabot_ctx *c;
     ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
@@ -828,6 +890,9 @@ START_TEST(test_fake_clock_does_not_stop_curl_timeouts)
     ck_assert_int_eq(get(c, "/ok", 5000, &ok), WABOT_OK);
     ck_assert_int_eq(get(c, "/slow", 300, &slow), WABOT_OK);
     run_until(c, &slow.calls, 1, 5000);
+    /* /ok need not finish first: with sender threads it runs on another
+     * thread than /slow, which a loaded machine may hold up. */
+    run_until(c, &ok.calls, 1, 5000);
     int64_t took = slow.at_ms - t0;
     ck_assert_int_eq(ok.calls, 1);
     ck_assert_int_eq(ok.code, 200);
@@ -865,7 +930,7 @@ START_TEST(test_ctx_free_unwatches_curl_sockets_in_the_host_loop)
     mini_host h = {.timer_at = -1};
     wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
                               host_timer, &h};
-    wabot_options *o = wabot_options_new();
+    wabot_options *o = opts_new();
     ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
     wabot_ctx *c;
     ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
@@ -1193,12 +1258,94 @@ START_TEST(test_http_client_new_rejects_bad_vtables)
 }
 END_TEST
 
-static Suite *http_suite(void)
+/* ------------------------------------------------------------------ */
+/* Every mode: what the threaded client must keep                       */
+
+static pthread_t loop_thread;
+
+typedef struct where {
+    int finished;
+    int on_loop_thread;
+} where;
+
+static void on_where(void *ud, const wb_http_response *r)
 {
-    Suite *s = suite_create("http");
-    TCase *tc = tcase_create("curl");
-    tcase_add_checked_fixture(tc, ctx_setup, ctx_teardown);
-    tcase_set_timeout(tc, 90);
+    where *w = ud;
+    w->finished++;
+    w->on_loop_thread +=
+        pthread_equal(pthread_self(), loop_thread) && r->status == WABOT_OK;
+}
+
+START_TEST(test_done_runs_on_the_loop_thread)
+{
+    loop_thread = pthread_self();
+    where w = {0};
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(wb_http_send(ctx, "GET", url_of("/ok"), NULL, 0,
+                                      NULL, 0, 10000, on_where, &w),
+                         WABOT_OK);
+    run_until(ctx, &w.finished, 20, 20000);
+    ck_assert_int_eq(w.finished, 20);
+    ck_assert_int_eq(w.on_loop_thread, 20);
+}
+END_TEST
+
+START_TEST(test_run_until_idle_waits_for_sends_in_flight)
+{
+    many m = {0};
+    many_slot slots[10];
+    send_all(ctx, "/delay", &m, slots, 0, 10);
+    ck_assert_uint_eq(wb_http_in_flight(ctx), 10);
+    ck_assert_int_ge(
+        wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx) + 30000), 0);
+    ck_assert_int_eq(m.finished, 10);
+    ck_assert_int_eq(m.ok, 10);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(m.calls[i], 1);
+    ck_assert_uint_eq(wb_http_in_flight(ctx), 0);
+}
+END_TEST
+
+/* Freed while some sends are done (their completions may be waiting for
+ * the loop), some in flight and some not started: each done runs once. */
+START_TEST(test_ctx_free_with_many_sends_in_flight_completes_each_once)
+{
+    many m = {0};
+    many_slot slots[60];
+    send_all(ctx, "/ok", &m, slots, 0, 40);
+    send_all(ctx, "/slow", &m, slots, 40, 60);
+    int64_t end = mono_ms() + 10000;
+    while (m.finished < 5 && mono_ms() < end)
+        ck_assert_int_ge(wabot_ctx_poll(ctx, 20), 0);
+    wabot_ctx_free(ctx);
+    ctx = NULL;
+    ck_assert_int_eq(m.finished, 60);
+    for (int i = 0; i < 60; i++)
+        ck_assert_int_eq(m.calls[i], 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Sender threads only                                                  */
+
+/* More threads than connections: there are as many threads as
+ * connections, and every request still goes through. */
+START_TEST(test_more_threads_than_host_connections_share_them)
+{
+    wabot_ctx *c = ctx_with_connections(2, 4);
+    many m = {0};
+    many_slot slots[30];
+    send_all_and_wait(c, "/delay", &m, slots, 30);
+    ck_assert_int_eq(m.ok, 30);
+    ck_assert_int_le(__atomic_load_n(&server.connections, __ATOMIC_SEQ_CST),
+                     2);
+    wabot_ctx_free(c);
+}
+END_TEST
+
+/* The tests every mode runs. */
+static void add_curl_tests(TCase *tc)
+{
     tcase_add_test(tc, test_get_returns_status_body_and_headers_case_insensitively);
     tcase_add_test(tc, test_post_body_and_headers_arrive_intact);
     tcase_add_test(tc, test_post_1mib_body_arrives_intact);
@@ -1213,15 +1360,39 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_slow_http1_host_gets_parallel_connections_up_to_the_cap);
     tcase_add_test(tc, test_host_connections_option_caps_the_pool_per_host);
     tcase_add_test(tc, test_done_callback_can_start_another_request);
-    tcase_add_test(tc, test_loop_timer_is_armed_while_a_request_is_in_flight);
     tcase_add_test(tc, test_host_loop_through_hooks_alone_drives_requests);
     tcase_add_test(tc, test_fake_clock_does_not_stop_curl_timeouts);
     tcase_add_test(tc, test_ctx_free_completes_in_flight_requests_with_an_error);
-    tcase_add_test(tc, test_ctx_free_unwatches_curl_sockets_in_the_host_loop);
     tcase_add_test(tc, test_send_during_and_after_shutdown_is_refused);
     tcase_add_test(tc, test_done_callback_sending_during_shutdown_is_refused);
     tcase_add_test(tc, test_send_rejects_bad_arguments);
+    tcase_add_test(tc, test_done_runs_on_the_loop_thread);
+    tcase_add_test(tc, test_run_until_idle_waits_for_sends_in_flight);
+    tcase_add_test(tc, test_ctx_free_with_many_sends_in_flight_completes_each_once);
+}
+
+/* A test case of s with every mode's tests, its fixture setting the
+ * mode. */
+static TCase *curl_case(Suite *s, const char *name, void (*setup)(void))
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, ctx_teardown);
+    tcase_set_timeout(tc, 90);
+    add_curl_tests(tc);
     suite_add_tcase(s, tc);
+    return tc;
+}
+
+static Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = curl_case(s, "curl", setup_threads0);
+    /* curl's sockets and timer in the context's loop: this mode only. */
+    tcase_add_test(tc, test_loop_timer_is_armed_while_a_request_is_in_flight);
+    tcase_add_test(tc, test_ctx_free_unwatches_curl_sockets_in_the_host_loop);
+    TCase *t1 = curl_case(s, "curl-1-thread", setup_threads1);
+    tcase_add_test(t1, test_more_threads_than_host_connections_share_them);
+    curl_case(s, "curl-2-threads", setup_threads2);
 
     TCase *custom = tcase_create("custom");
     tcase_add_checked_fixture(custom, custom_setup, custom_teardown);

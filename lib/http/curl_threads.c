@@ -1,0 +1,408 @@
+/* The context's libcurl client with its transfers on sender threads
+ * (option http_threads > 0).
+ *
+ * On the loop thread, curl (socket I/O, header and body parsing, TLS) was
+ * most of a send's cost (doc/performance.md). Here each of n threads owns
+ * one multi handle, with its own connections, parsed URLs and DNS cache
+ * (libcurl's multi handles are not thread-safe: one thread per multi), and
+ * drives it with curl_multi_perform() / curl_multi_poll().
+ *
+ *   loop thread                          sender thread t
+ *   start(): transfer -> t->inbox  ----> takes the inbox, sets each
+ *            (curl_multi_wakeup when       transfer up, adds it
+ *             the inbox was empty)         perform, poll, ...
+ *                                          finished -> t->outbox
+ *   on_posted(t): takes the outbox, <---- wb_loop_post(&t->post) when
+ *            runs each done callback,       the outbox was empty
+ *            keeps the transfer spare
+ *
+ * So done callbacks still run on the loop thread, and one wake-up serves a
+ * burst in either direction. A call stays in the client's list of calls
+ * until its done has run: wb_http_in_flight() is exact, and
+ * wabot_ctx_run_until_idle() waits for the sender threads' transfers.
+ *
+ * A transfer belongs to one thread for its life (its URL comes from that
+ * thread's cache); the loop thread keeps each thread's spare transfers and
+ * the thread recycles one (curl_easy_reset, buffers) when it takes it up
+ * again, so that work stays off the loop thread too.
+ *
+ * http_host_connections is the total for the client: it is shared out
+ * among the threads (a thread gets at least one; there are never more
+ * threads than connections), so a provider sees the same number of
+ * connections whatever http_threads is, and pacing that assumes
+ * outbound_concurrency == http_host_connections (doc/http.md) holds. */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "curl_xfer.h"
+#include "runtime.h"
+
+/* Longest curl_multi_poll() wait without work: a thread sleeps there
+ * until curl's own timeout, a socket or curl_multi_wakeup(). */
+#define POLL_MS 1000
+
+typedef struct wb_curlt wb_curlt;
+
+typedef struct wb_sender {
+    wb_curlt *cl;
+    pthread_t tid;
+    int started;
+    CURLM *multi;
+    /* the sender thread only */
+    wb_url_cache urls;
+    wb_xfer_list active; /* in the multi handle */
+    /* the loop thread only */
+    wb_xfer *spare;  /* finished transfers to reuse, through next */
+    size_t n_spare;
+    size_t load;     /* handed to the thread, done not run yet */
+    /* lock */
+    pthread_mutex_t lock;
+    wb_xfer *inbox, *inbox_tail;
+    wb_xfer *outbox, *outbox_tail;
+    int stop;
+    wb_post post; /* on_posted(this), queued while the outbox is not empty */
+} wb_sender;
+
+struct wb_curlt {
+    wabot_ctx *ctx;
+    wb_sender *threads;
+    size_t n;
+    size_t next; /* round robin among equally loaded threads */
+    int closing;
+};
+
+static const wabot_http_client_vtable threads_vt;
+
+/* ------------------------------------------------------------------ */
+/* Lists                                                                */
+
+static void fifo_push(wb_xfer **head, wb_xfer **tail, wb_xfer *x)
+{
+    x->next = NULL;
+    if (*tail)
+        (*tail)->next = x;
+    else
+        *head = x;
+    *tail = x;
+}
+
+/* Append the list first..last; returns 1 if the fifo was empty. */
+static int fifo_append(wb_xfer **head, wb_xfer **tail, wb_xfer *first,
+                       wb_xfer *last)
+{
+    int was_empty = *head == NULL;
+    if (*tail)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+    return was_empty;
+}
+
+/* ------------------------------------------------------------------ */
+/* The sender thread                                                    */
+
+/* The transfer cannot start: it finishes at once, with a reason. */
+static void refuse(wb_xfer *x, const char *why, wb_xfer **done,
+                   wb_xfer **done_tail)
+{
+    x->abort_reason = why;
+    x->rc = CURLE_FAILED_INIT;
+    fifo_push(done, done_tail, x);
+}
+
+static void start_one(wb_sender *t, wb_xfer *x, wb_xfer **done,
+                      wb_xfer **done_tail)
+{
+    if (x->dirty)
+        wb_xfer_recycle(x);
+    if (wb_xfer_setup(x, &t->urls, x->req) != WABOT_OK) {
+        refuse(x, "cannot set the request up (out of memory?)", done,
+               done_tail);
+        return;
+    }
+    if (curl_multi_add_handle(t->multi, x->easy) != CURLM_OK) {
+        refuse(x, "curl_multi_add_handle failed", done, done_tail);
+        return;
+    }
+    wb_xfer_link(&t->active, x);
+}
+
+/* Finished transfers leave the multi handle here; their URL goes back to
+ * this thread's cache (curl works on its own copy of it while it runs). */
+static void collect(wb_sender *t, wb_xfer **done, wb_xfer **done_tail)
+{
+    CURLcode rc;
+    wb_xfer *x;
+    while ((x = wb_curl_next_finished(t->multi, &rc))) {
+        wb_xfer_unlink(&t->active, x);
+        wb_xfer_release_url(x);
+        curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
+        x->rc = rc;
+        fifo_push(done, done_tail, x);
+    }
+}
+
+/* Hand finished transfers to the loop: one post per burst. */
+static void hand_back(wb_sender *t, wb_xfer *done, wb_xfer *done_tail)
+{
+    if (!done)
+        return;
+    pthread_mutex_lock(&t->lock);
+    int first = fifo_append(&t->outbox, &t->outbox_tail, done, done_tail);
+    pthread_mutex_unlock(&t->lock);
+    if (first)
+        wb_loop_post(t->cl->ctx, &t->post);
+}
+
+/* Returns the inbox, or NULL with *stop set when told to stop (the inbox
+ * stays for the loop thread to fail). */
+static wb_xfer *take_inbox(wb_sender *t, int *stop)
+{
+    pthread_mutex_lock(&t->lock);
+    wb_xfer *in = NULL;
+    *stop = t->stop;
+    if (!*stop) {
+        in = t->inbox;
+        t->inbox = t->inbox_tail = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return in;
+}
+
+static void *sender_main(void *arg)
+{
+    wb_sender *t = arg;
+    for (;;) {
+        int stop;
+        wb_xfer *in = take_inbox(t, &stop);
+        if (stop)
+            return NULL;
+        wb_xfer *done = NULL, *done_tail = NULL;
+        while (in) {
+            wb_xfer *x = in;
+            in = in->next;
+            start_one(t, x, &done, &done_tail);
+        }
+        int running = 0;
+        curl_multi_perform(t->multi, &running);
+        collect(t, &done, &done_tail);
+        hand_back(t, done, done_tail);
+        curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop thread                                                      */
+
+static void spare_put(wb_sender *t, wb_xfer *x)
+{
+    wb_curlt *cl = t->cl;
+    if (cl->closing || t->n_spare >= wb_curl_keep_idle(cl->ctx)) {
+        wb_xfer_free(x);
+        return;
+    }
+    x->dirty = 1; /* recycled by its thread when it takes it up */
+    x->call = NULL;
+    x->req = NULL;
+    x->next = t->spare;
+    t->spare = x;
+    t->n_spare++;
+}
+
+/* Posted by t: run the done callbacks of what it finished. */
+static void on_posted(void *ud)
+{
+    wb_sender *t = ud;
+    pthread_mutex_lock(&t->lock);
+    wb_xfer *list = t->outbox;
+    t->outbox = t->outbox_tail = NULL;
+    pthread_mutex_unlock(&t->lock);
+    while (list) {
+        wb_xfer *x = list;
+        list = x->next;
+        wabot_http_call *call = x->call;
+        x->call = NULL;
+        t->load--;
+        wb_xfer_complete(x, call, x->rc);
+        spare_put(t, x);
+    }
+}
+
+/* The least loaded thread, round robin among equals. */
+static wb_sender *pick(wb_curlt *cl)
+{
+    wb_sender *best = NULL;
+    for (size_t k = 0; k < cl->n; k++) {
+        wb_sender *t = &cl->threads[(cl->next + k) % cl->n];
+        if (!best || t->load < best->load)
+            best = t;
+    }
+    cl->next = (size_t)(best - cl->threads + 1) % cl->n;
+    return best;
+}
+
+static int threads_start(void *impl, const wabot_http_request *req,
+                         wabot_http_call *call)
+{
+    wb_curlt *cl = impl;
+    if (cl->closing)
+        return WABOT_ERR_STATE;
+    wb_sender *t = pick(cl);
+    wb_xfer *x = t->spare;
+    if (x) {
+        t->spare = x->next;
+        t->n_spare--;
+    } else if (!(x = wb_xfer_new(cl->ctx))) {
+        return WABOT_ERR_NOMEM;
+    }
+    x->owner = t;
+    x->req = req;
+    x->call = call;
+    x->next = NULL;
+    t->load++;
+    pthread_mutex_lock(&t->lock);
+    int first = fifo_append(&t->inbox, &t->inbox_tail, x, x);
+    pthread_mutex_unlock(&t->lock);
+    /* A non-empty inbox already has a wake-up on its way. */
+    if (first)
+        curl_multi_wakeup(t->multi);
+    return WABOT_OK;
+}
+
+static void fail_all(wb_xfer *list)
+{
+    while (list) {
+        wb_xfer *x = list;
+        list = x->next;
+        wb_http_response r = {WABOT_ERR_TRANSPORT, 0, NULL, 0, "", 0,
+                              "shutting down"};
+        wb_http_call_finish(x->call, &r);
+        wb_xfer_free(x);
+    }
+}
+
+/* After the thread is joined: everything it held, handed to it or handed
+ * back fails with "shutting down" (wb_http_shutdown() has normally
+ * delivered that already; this drops the client's references). */
+static void sender_clear(wb_curlt *cl, wb_sender *t)
+{
+    if (cl->ctx->rt)
+        wb_loop_unpost(cl->ctx, &t->post);
+    while (t->active.head) {
+        wb_xfer *x = t->active.head;
+        curl_multi_remove_handle(t->multi, x->easy);
+        wb_xfer_unlink(&t->active, x);
+        wb_xfer_release_url(x);
+        x->next = NULL;
+        fail_all(x);
+    }
+    fail_all(t->inbox);
+    fail_all(t->outbox);
+    t->inbox = t->inbox_tail = t->outbox = t->outbox_tail = NULL;
+    while (t->spare) {
+        wb_xfer *x = t->spare;
+        t->spare = x->next;
+        wb_xfer_free(x);
+    }
+    wb_url_cache_clear(cl->ctx, &t->urls);
+    curl_multi_cleanup(t->multi);
+    pthread_mutex_destroy(&t->lock);
+}
+
+static void sender_stop(wb_sender *t)
+{
+    if (!t->started)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = 1;
+    pthread_mutex_unlock(&t->lock);
+    curl_multi_wakeup(t->multi);
+    pthread_join(t->tid, NULL);
+    t->started = 0;
+}
+
+static void threads_destroy(void *impl)
+{
+    wb_curlt *cl = impl;
+    cl->closing = 1; /* done callbacks below cannot start new requests */
+    for (size_t i = 0; i < cl->n; i++)
+        sender_stop(&cl->threads[i]);
+    for (size_t i = 0; i < cl->n; i++)
+        if (cl->threads[i].multi)
+            sender_clear(cl, &cl->threads[i]);
+    wb_free(&cl->ctx->alloc, cl->threads);
+    wb_free(&cl->ctx->alloc, cl);
+}
+
+static const wabot_http_client_vtable threads_vt = {
+    WABOT_HTTP_CLIENT_VTABLE_VERSION, threads_start, threads_destroy};
+
+/* ------------------------------------------------------------------ */
+/* Setup                                                                */
+
+/* The library's threads take no signals: the host's handlers run on its
+ * own threads, as without http_threads. */
+static int spawn(wb_sender *t)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t->tid, NULL, sender_main, t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    t->started = rc == 0;
+    return rc == 0 ? WABOT_OK : WABOT_ERR_NOMEM;
+}
+
+/* Thread i's share of `host` connections among n. */
+static long share_of(long host, size_t n, size_t i)
+{
+    return host / (long)n + ((long)i < host % (long)n ? 1 : 0);
+}
+
+static int sender_init(wb_curlt *cl, wb_sender *t, long host)
+{
+    t->cl = cl;
+    pthread_mutex_init(&t->lock, NULL);
+    t->post = (wb_post){on_posted, t, NULL, 0};
+    t->multi = curl_multi_init();
+    if (!t->multi || wb_curl_multi_limits(t->multi, host) != WABOT_OK)
+        return WABOT_ERR_UNSUPPORTED;
+    return spawn(t);
+}
+
+wabot_http_client *wb_curl_threads_client_new(wabot_ctx *ctx, size_t n)
+{
+    if (wb_curl_global(ctx) != WABOT_OK)
+        return NULL;
+    long host = ctx->cfg.http_host_connections > 0
+                    ? (long)ctx->cfg.http_host_connections
+                    : WB_HTTP_MAX_HOST_CONNECTIONS;
+    if ((long)n > host)
+        n = (size_t)host; /* every thread gets a connection */
+    wb_curlt *cl = wb_calloc(&ctx->alloc, 1, sizeof *cl);
+    if (!cl)
+        return NULL;
+    cl->ctx = ctx;
+    cl->threads = wb_calloc(&ctx->alloc, n, sizeof *cl->threads);
+    if (!cl->threads) {
+        wb_free(&ctx->alloc, cl);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cl->n = i + 1; /* what destroy must undo */
+        if (sender_init(cl, &cl->threads[i], share_of(host, n, i)) !=
+            WABOT_OK) {
+            wb_log(ctx, WABOT_LOG_ERROR, "http",
+                   "cannot start HTTP sender thread %zu of %zu", i + 1, n);
+            threads_destroy(cl);
+            return NULL;
+        }
+    }
+    wabot_http_client *c = wabot_http_client_new(&threads_vt, cl);
+    if (!c)
+        threads_destroy(cl);
+    return c;
+}

@@ -1,0 +1,199 @@
+/* Work posted to the loop thread by other threads (wb_loop_post): it runs
+ * on the loop thread, once per post, in the next dispatch pass, and a
+ * burst costs one wake-up. */
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "testutil.h"
+
+typedef struct counter {
+    int runs;
+    int on_loop_thread;
+    pthread_t loop;
+} counter;
+
+static void count(void *ud)
+{
+    counter *c = ud;
+    c->runs++;
+    c->on_loop_thread += pthread_equal(pthread_self(), c->loop) != 0;
+}
+
+static wabot_ctx *ctx;
+
+static void setup(void)
+{
+    ck_assert_int_eq(wabot_ctx_new(&ctx, NULL), WABOT_OK);
+}
+
+static void teardown(void)
+{
+    wabot_ctx_free(ctx);
+    ctx = NULL;
+}
+
+/* The wake-up fd's counter (and resets it): writes since the last read. */
+static uint64_t wakes(void)
+{
+    uint64_t v = 0;
+    if (read(ctx->rt->wake_fd, &v, sizeof v) != sizeof v)
+        return 0;
+    return v;
+}
+
+typedef struct poster {
+    wb_post *posts;
+    int n;
+} poster;
+
+static void *post_all(void *arg)
+{
+    poster *p = arg;
+    for (int i = 0; i < p->n; i++)
+        wb_loop_post(ctx, &p->posts[i]);
+    return NULL;
+}
+
+/* n nodes counting into c, posted by another thread (joined on return). */
+static void post_from_a_thread(counter *c, wb_post *posts, int n)
+{
+    for (int i = 0; i < n; i++)
+        posts[i] = (wb_post){count, c, NULL, 0};
+    poster p = {posts, n};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, post_all, &p), 0);
+    pthread_join(th, NULL);
+}
+
+START_TEST(test_posts_from_another_thread_run_on_the_loop_thread_once_each)
+{
+    counter c = {.loop = pthread_self()};
+    wb_post posts[5];
+    post_from_a_thread(&c, posts, 5);
+    ck_assert_int_eq(c.runs, 0); /* nothing runs until the loop does */
+    ck_assert_int_eq(wabot_ctx_next_timeout_ms(ctx), 0);
+    ck_assert_int_ge(wabot_ctx_poll(ctx, 1000), 0);
+    ck_assert_int_eq(c.runs, 5);
+    ck_assert_int_eq(c.on_loop_thread, 5);
+    ck_assert_int_eq(wabot_ctx_next_timeout_ms(ctx), -1);
+}
+END_TEST
+
+START_TEST(test_a_burst_of_posts_wakes_the_loop_once)
+{
+    counter c = {.loop = pthread_self()};
+    wb_post posts[10];
+    post_from_a_thread(&c, posts, 10);
+    ck_assert_uint_eq(wakes(), 1);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 10);
+    /* Drained: the next burst wakes again. */
+    wb_loop_post(ctx, &posts[0]);
+    ck_assert_uint_eq(wakes(), 1);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 1);
+    ck_assert_int_eq(c.runs, 11);
+}
+END_TEST
+
+START_TEST(test_posting_a_queued_node_again_runs_it_once)
+{
+    counter c = {.loop = pthread_self()};
+    wb_post post = {count, &c, NULL, 0};
+    wb_loop_post(ctx, &post);
+    wb_loop_post(ctx, &post);
+    wb_loop_post(ctx, &post);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 1);
+    ck_assert_int_eq(c.runs, 1);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 0);
+}
+END_TEST
+
+typedef struct noted {
+    int order[4];
+    int n;
+} noted;
+
+typedef struct tagged {
+    noted *log;
+    int id;
+} tagged;
+
+static void note(void *ud)
+{
+    tagged *t = ud;
+    t->log->order[t->log->n++] = t->id;
+}
+
+START_TEST(test_unposted_node_does_not_run_and_the_others_keep_their_order)
+{
+    noted log = {{0}, 0};
+    tagged t[3] = {{&log, 1}, {&log, 2}, {&log, 3}};
+    wb_post posts[3];
+    for (int i = 0; i < 3; i++) {
+        posts[i] = (wb_post){note, &t[i], NULL, 0};
+        wb_loop_post(ctx, &posts[i]);
+    }
+    wb_loop_unpost(ctx, &posts[2]); /* the tail */
+    wb_loop_unpost(ctx, &posts[0]); /* the head */
+    wb_loop_unpost(ctx, &posts[0]); /* not queued: nothing */
+    wb_loop_post(ctx, &posts[0]);   /* queued again, now after 2 */
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 2);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.order[0], 2);
+    ck_assert_int_eq(log.order[1], 1);
+    ck_assert_int_eq(wabot_ctx_next_timeout_ms(ctx), -1);
+}
+END_TEST
+
+typedef struct reposter {
+    wb_post *again;
+    int runs;
+} reposter;
+
+static void post_again(void *ud)
+{
+    reposter *r = ud;
+    r->runs++;
+    if (r->runs == 1)
+        wb_loop_post(ctx, r->again);
+}
+
+/* A posts C while B still waits: no wake-up from that post (the queue was
+ * not empty), and the pass must not leave C behind unannounced. */
+START_TEST(test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop)
+{
+    counter c = {.loop = pthread_self()};
+    wb_post cpost = {count, &c, NULL, 0};
+    reposter r = {&cpost, 0};
+    wb_post a = {post_again, &r, NULL, 0}, b = {count, &c, NULL, 0};
+    wb_loop_post(ctx, &a);
+    wb_loop_post(ctx, &b);
+    ck_assert_uint_eq(wakes(), 1);
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 2); /* A and B, not C */
+    ck_assert_int_eq(c.runs, 1);
+    ck_assert_uint_eq(wakes(), 1); /* C announced */
+    ck_assert_uint_eq(wb_loop_run_posted(ctx), 1);
+    ck_assert_int_eq(c.runs, 2);
+    ck_assert_uint_eq(wakes(), 0);
+}
+END_TEST
+
+static Suite *post_suite(void)
+{
+    Suite *s = suite_create("loop_post");
+    TCase *tc = tcase_create("post");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_posts_from_another_thread_run_on_the_loop_thread_once_each);
+    tcase_add_test(tc, test_a_burst_of_posts_wakes_the_loop_once);
+    tcase_add_test(tc, test_posting_a_queued_node_again_runs_it_once);
+    tcase_add_test(tc, test_unposted_node_does_not_run_and_the_others_keep_their_order);
+    tcase_add_test(tc, test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(post_suite());
+}
