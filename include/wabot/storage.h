@@ -232,8 +232,9 @@ WABOT_API int wabot_storage_expire(wabot_storage *s, const char *key,
 /**
  * The detail of the last failed wrapper call on `s` from this thread (an
  * argument error, an unsupported operation, the failing op of a
- * transaction); "" if none. Valid until the next storage call on this
- * thread. Any thread.
+ * transaction; for a Redis storage, the last Redis failure on this
+ * thread: timeout, I/O error or the server's error reply); "" if none.
+ * Valid until the next storage call on this thread. Any thread.
  */
 WABOT_API const char *wabot_storage_errmsg(const wabot_storage *s);
 

@@ -182,6 +182,11 @@ static void set_last_error(wabot_redis *r, const char *what,
     snprintf(r->last_error, sizeof r->last_error, "%s%s%s", what,
              detail != NULL ? ": " : "", detail != NULL ? detail : "");
     pthread_mutex_unlock(&r->mu);
+    /* This thread's detail too, tagged with the handle: what
+     * wabot_storage_errmsg() of a Redis storage reports (the shared
+     * last_error may be another thread's by then). */
+    wb_detail(r, 0, "%s%s%s", what, detail != NULL ? ": " : "",
+              detail != NULL ? detail : "");
 }
 
 void wb_redis_last_error(wabot_redis *r, char *buf, size_t bufsz)

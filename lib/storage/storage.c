@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "redis.h"
 #include "storage.h"
 
 wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
@@ -228,7 +229,12 @@ int wb_storage_fail(const wabot_storage *s, int status, const char *fmt, ...)
 
 const char *wabot_storage_errmsg(const wabot_storage *s)
 {
-    return wb_detail_of(s);
+    const char *d = wb_detail_of(s);
+    /* The Redis backend's failures (a timeout, an I/O error, an error
+     * reply) are recorded against its connection handle, which the
+     * storage's own ops cannot name. */
+    wabot_redis *r = d[0] == '\0' ? wb_redis_storage_handle(s) : NULL;
+    return r != NULL ? wb_detail_of(r) : d;
 }
 
 /* A version-2 member, or NULL for a version-1 table (whose struct ends

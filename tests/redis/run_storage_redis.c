@@ -439,6 +439,28 @@ START_TEST(test_redis_legacy_plain_keys_are_shared_both_ways)
 }
 END_TEST
 
+/* A failure inside the backend (here an error reply: the key holds a
+ * list) is described by wabot_storage_errmsg(), as the wrappers' own
+ * argument errors are. */
+START_TEST(test_redis_failure_is_described_by_storage_errmsg)
+{
+    char prefix[64], args[160], out[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    snprintf(args, sizeof args, "RPUSH %slisty x", prefix);
+    cli(&g_srv, args, out, sizeof out);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(st, "listy", &val, NULL, NULL),
+                     WABOT_ERR_STORAGE);
+    ck_assert_ptr_null(val);
+    const char *why = wabot_storage_errmsg(st);
+    ck_assert_msg(strstr(why, "WRONGTYPE") != NULL, "errmsg: \"%s\"", why);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
 START_TEST(test_redis_version_key_never_expires_before_its_value)
 {
     char prefix[64], args[160], out[64];
@@ -520,6 +542,7 @@ int main(void)
     tcase_add_test(tc, test_redis_library_keys_carry_the_prefix_once);
     tcase_add_test(tc, test_redis_two_handles_share_one_store);
     tcase_add_test(tc, test_redis_legacy_plain_keys_are_shared_both_ways);
+    tcase_add_test(tc, test_redis_failure_is_described_by_storage_errmsg);
     tcase_add_test(tc, test_redis_version_key_never_expires_before_its_value);
     tcase_add_test(tc, test_redis_huge_ttl_is_accepted);
     suite_add_tcase(s, tc);
