@@ -28,6 +28,10 @@ struct wabot_storage {
      * backend), so no other process ever reads what it holds after a
      * crash. */
     int process_local;
+    /* Or NULL: the handle a built-in backend records its own failures'
+     * details against (lib/core/errors.c), for wabot_storage_errmsg()
+     * (the Redis backend: its connection handle). */
+    const void *detail_owner;
 };
 
 /* ------------------------------------------------------------------ */

@@ -1240,6 +1240,7 @@ wabot_storage *wabot_storage_redis_new(wabot_redis *r)
     }
     s->turn = &wb_redis_turn_path;
     s->batch = rs_batch;
+    s->detail_owner = r; /* the pool's failures (pool.c) */
     return s;
 }
 

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "errors.h"
-#include "redis.h"
 #include "storage.h"
 
 wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
@@ -21,6 +20,7 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
     s->turn = NULL;
     s->batch = NULL;
     s->process_local = 0;
+    s->detail_owner = NULL;
     return s;
 }
 
@@ -230,11 +230,11 @@ int wb_storage_fail(const wabot_storage *s, int status, const char *fmt, ...)
 const char *wabot_storage_errmsg(const wabot_storage *s)
 {
     const char *d = wb_detail_of(s);
-    /* The Redis backend's failures (a timeout, an I/O error, an error
-     * reply) are recorded against its connection handle, which the
-     * storage's own ops cannot name. */
-    wabot_redis *r = d[0] == '\0' ? wb_redis_storage_handle(s) : NULL;
-    return r != NULL ? wb_detail_of(r) : d;
+    /* A built-in backend's failures (Redis: a timeout, an I/O error, an
+     * error reply) are recorded against its own handle, which the
+     * backend's ops cannot name the storage by. */
+    return d[0] == '\0' && s->detail_owner ? wb_detail_of(s->detail_owner)
+                                            : d;
 }
 
 /* A version-2 member, or NULL for a version-1 table (whose struct ends
