@@ -614,6 +614,40 @@ static int advance_doc(wabot_ctx *ctx, json_t *doc, void *ud)
     return WABOT_OK;
 }
 
+/* On memory, a page's recipient markers are dropped once its batch has
+ * recorded the next cursor: a memory scan never returns a key before its
+ * cursor again, no sweep follows, and a job of this batch run again (or
+ * of an older generation) finds the campaign moved on and does nothing.
+ * The markers only guard the page while it is in hand (a batch that
+ * failed half-way and is retried; a resume that restarts the page a
+ * batch of the older generation had not recorded). So what a memory
+ * fan-out keeps per recipient is the delivery module's (send record,
+ * receipt), not a 90-day marker per customer. A list audience keeps
+ * them: a list may name a customer again in a later page. Best effort:
+ * a marker left behind only expires later. */
+static void forget(batch *b, const char *phone)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (phone != NULL && wb_campaign_key(key, sizeof key, "campaign-r",
+                                         b->org, b->id, phone) != NULL)
+        (void)wabot_storage_del(b->ctx->storage, key);
+}
+
+static void forget_page(batch *b, json_t *page)
+{
+    const char *type = json_string_value(json_object_get(
+        json_object_get(b->doc, "targetAudience"), "type"));
+    if (strcmp(wabot_storage_name(b->ctx->storage), "memory") != 0 ||
+        (type != NULL && strcmp(type, "list") == 0))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(page, "recipients"), i, v)
+        forget(b, json_string_value(json_object_get(v, "phone")));
+    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
+        forget(b, json_string_value(v));
+}
+
 /* The pause between batches that keeps the campaign's own rate. */
 static int64_t pace_ms(json_t *doc, size_t sent)
 {
@@ -653,6 +687,8 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
         rc = wb_campaign_update(b->ctx, b->org, b->id, advance_doc, &a, NULL);
         if (rc == WABOT_ERR_STATE)
             rc = WABOT_OK; /* a newer generation took over */
+        if (rc == WABOT_OK && a.moved)
+            forget_page(b, page);
     }
     json_decref(page);
     return rc;

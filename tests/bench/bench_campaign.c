@@ -10,7 +10,9 @@
  * upper bound; "fan-out jobs" is the time the campaigns queue's jobs took
  * themselves (their wabot_job_duration_seconds), and on Redis the round
  * trips per recipient (BENCH_COMMANDSTATS=1 also prints the server's INFO
- * commandstats). Figures only; no assertion on time.
+ * commandstats). BENCH_CENSUS=1 (memory) prints the keys left in the
+ * store at the end, by kind (the text before the first ':'), with their
+ * key and value bytes. Figures only; no assertion on time.
  *   bench_campaign [N [memory|redis]] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +107,48 @@ static double redis_mib(const rh_server *srv)
     return p != NULL ? atof(p + strlen("used_memory:")) / (1024 * 1024) : -1;
 }
 
+/* The memory store's keys by kind, with their bytes (BENCH_CENSUS). */
+static void census(wabot_storage *s, long n)
+{
+    enum { KINDS = 32 };
+    char kind[KINDS][32];
+    long count[KINDS], bytes[KINDS];
+    int kinds = 0;
+    char cursor[4096] = "0";
+    do {
+        wabot_storage_items *it = NULL;
+        if (wabot_storage_scan(s, "", cursor, 1000, WABOT_STORAGE_SCAN_VALUES,
+                               &it) != WABOT_OK)
+            return;
+        for (size_t i = 0; i < wabot_storage_items_count(it); i++) {
+            size_t kl = 0, vl = 0;
+            const char *k = wabot_storage_items_key(it, i, &kl);
+            (void)wabot_storage_items_value(it, i, &vl);
+            char name[32];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(k, ":"), k);
+            int j = 0;
+            while (j < kinds && strcmp(kind[j], name) != 0)
+                j++;
+            if (j == kinds && kinds < KINDS) {
+                snprintf(kind[kinds], sizeof kind[0], "%s", name);
+                count[kinds] = bytes[kinds] = 0;
+                kinds++;
+            }
+            if (j < kinds) {
+                count[j]++;
+                bytes[j] += (long)(kl + vl);
+            }
+        }
+        snprintf(cursor, sizeof cursor, "%s", wabot_storage_items_cursor(it));
+        wabot_storage_items_free(it);
+    } while (strcmp(cursor, "0") != 0);
+    printf("  keys left in the memory store (kind: keys, key+value bytes "
+           "per recipient):\n");
+    for (int j = 0; j < kinds; j++)
+        printf("    %-16s %8ld keys  %7.1f B/recipient\n", kind[j], count[j],
+               (double)bytes[j] / (double)n);
+}
+
 typedef struct backend {
     rh_server srv;
     wabot_redis *redis;
@@ -140,6 +184,13 @@ int main(int argc, char **argv)
     wabot_options *o = wabot_options_new();
     wabot_transport *t = wabot_transport_console_new(devnull);
     wabot_ctx *ctx = NULL;
+    wabot_storage *mem = NULL;
+    if (!on_redis && o != NULL &&
+        ((mem = wabot_storage_memory_new(NULL)) == NULL ||
+         wabot_options_set_storage(o, mem) != WABOT_OK)) {
+        fprintf(stderr, "memory storage failed\n");
+        return 1;
+    }
     if (on_redis && o != NULL && redis_backend(&be, o) != 0) {
         fprintf(stderr, "no redis-server: skipped\n");
         return 0;
@@ -207,7 +258,10 @@ int main(int argc, char **argv)
                 printf("%s", stats);
         }
     }
+    if (mem != NULL && getenv("BENCH_CENSUS") != NULL)
+        census(mem, n);
     wabot_ctx_free(ctx);
+    wabot_storage_free(mem);
     wabot_transport_free(t);
     fclose(devnull);
     if (on_redis) {
