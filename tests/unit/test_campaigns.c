@@ -916,6 +916,19 @@ static size_t keys_with(const char *prefix)
     return n;
 }
 
+/* A campaign to `audience` (then more members) run to its end. */
+static void run_campaign(const char *audience, char *id, size_t n)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"organizationId\":\"acme\",\"name\":\"C\",\"message\":"
+             "\"Hi\",\"type\":\"PROMOTIONAL\",\"startImmediately\":true,"
+             "\"targetAudience\":%s}",
+             audience);
+    json_decref(create(body, id, n));
+    run_until(fan_out_done, id);
+}
+
 /* On memory a page's recipient markers go once its batch recorded the
  * next cursor (a memory scan never returns a key before it again): what
  * the fan-out keeps per recipient is the delivery module's. A list
@@ -925,25 +938,16 @@ START_TEST(test_memory_keeps_no_marker_once_a_page_is_recorded_but_lists_do)
 {
     customers(0, 1200, 10, TU_EPOCH_MS);
     char id[64];
-    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"All\","
-                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
-                       "\"targetAudience\":{\"type\":\"all\"},"
-                       "\"startImmediately\":true,\"batchSize\":250}",
-                       id, sizeof id));
-    run_until(fan_out_done, id);
+    run_campaign("{\"type\":\"all\"},\"batchSize\":250", id, sizeof id);
     ck_assert_uint_eq(distinct_recipients_once(), 1080);
     ck_assert_int_eq(progress(id).queued, 1080);
     ck_assert_int_eq(progress(id).skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 120);
     ck_assert_uint_eq(keys_with("campaign-r:"), 0);
 
     wabot_recorder_clear(E.rec);
-    json_decref(create("{\"organizationId\":\"acme\",\"name\":\"List\","
-                       "\"message\":\"Hi\",\"type\":\"PROMOTIONAL\","
-                       "\"targetAudience\":{\"type\":\"list\",\"customers\":"
-                       "[\"+15550000001\",\"+15550000002\",\"+15550000001\"]},"
-                       "\"startImmediately\":true,\"batchSize\":1}",
-                       id, sizeof id));
-    run_until(fan_out_done, id);
+    run_campaign("{\"type\":\"list\",\"customers\":[\"+15550000001\","
+                 "\"+15550000002\",\"+15550000001\"]},\"batchSize\":1",
+                 id, sizeof id);
     ck_assert_uint_eq(distinct_recipients_once(), 2);
     ck_assert_int_eq(progress(id).queued, 2);
     ck_assert_uint_eq(keys_with("campaign-r:"), 2);
