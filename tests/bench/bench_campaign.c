@@ -164,6 +164,9 @@ static int redis_backend(backend *b, wabot_options *o)
     wabot_redis_config cfg;
     wabot_redis_config_init(&cfg);
     cfg.port = b->srv.port;
+    /* A figure of throughput, not latency: a command held up on a loaded
+     * machine (a million-key dict resized) must not end the run. */
+    cfg.command_timeout_ms = 30000;
     b->redis = wabot_redis_new(&cfg, NULL);
     b->storage = b->redis ? wabot_storage_redis_new(b->redis) : NULL;
     b->sched = b->redis ? wabot_scheduler_redis_new(b->redis) : NULL;
