@@ -90,6 +90,21 @@ static double fanout_seconds(wabot_ctx *ctx)
     return s;
 }
 
+/* The campaign's finished_ms - started_ms in seconds, or -1. */
+static double queue_seconds(wabot_ctx *ctx, const char *id)
+{
+    char *doc = NULL;
+    if (wabot_campaign_get_json(ctx, "bench", id, &doc) != WABOT_OK)
+        return -1;
+    const char *s = strstr(doc, "\"started_ms\":");
+    const char *f = strstr(doc, "\"finished_ms\":");
+    double d = s != NULL && f != NULL
+                   ? (atof(f + 14) - atof(s + 13)) / 1000.0
+                   : -1;
+    wabot_ctx_mem_free(ctx, doc);
+    return d;
+}
+
 static int64_t pending(wabot_ctx *ctx, const char *queue)
 {
     int64_t c[WABOT_JOB_STATE_COUNT] = {0};
@@ -156,11 +171,22 @@ typedef struct backend {
     wabot_scheduler *sched;
 } backend;
 
+/* The server of a run that ends early (a failed import) goes with it. */
+static rh_server *g_started;
+
+static void stop_started(void)
+{
+    if (g_started != NULL)
+        rh_destroy(g_started);
+}
+
 /* Storage and scheduler on a fresh redis-server. 0, or -1. */
 static int redis_backend(backend *b, wabot_options *o)
 {
     if (!rh_available() || rh_start(&b->srv, 0) != 0)
         return -1;
+    g_started = &b->srv;
+    atexit(stop_started);
     wabot_redis_config cfg;
     wabot_redis_config_init(&cfg);
     cfg.port = b->srv.port;
@@ -224,6 +250,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "create: %s\n", wabot_errmsg());
         return 1;
     }
+    char id[64] = "";
+    const char *idp = strstr(out, "\"id\":\"");
+    if (idp != NULL)
+        snprintf(id, sizeof id, "%.*s", (int)strcspn(idp + 6, "\""), idp + 6);
     wabot_ctx_mem_free(ctx, out);
     /* The fan-out alone: run until the campaigns queue is empty, while
      * the outbound jobs it queued wait (the outbound worker runs too, so
@@ -245,6 +275,9 @@ int main(int argc, char **argv)
     printf("  fan-out done %8.2f s  (%.0f recipients/s)  RSS %.0f MiB\n",
            t3 - t2, (double)n / (t3 - t2), rss3);
     double busy = fanout_seconds(ctx);
+    double queued = queue_seconds(ctx, id);
+    printf("  time to queue %7.2f s  (the campaign's finished_ms - "
+           "started_ms: every recipient queued or skipped)\n", queued);
     printf("  fan-out jobs %8.2f s  (%.0f recipients/s of the campaigns "
            "worker's own time)\n", busy, (double)n / busy);
     printf("  all sent     %8.2f s  (%.0f sends/s)  RSS %.0f MiB\n", t4 - t2,
