@@ -292,7 +292,11 @@ WABOT_API int wabot_catalog_export(wabot_ctx *ctx, const char *org,
  * with its number ("(2/3)"). A product line longer than a page is cut.
  * An empty catalog gives one page with the commerce.menu_empty text.
  * Errors: NOT_FOUND (page out of range), INVAL (bad org, max_chars below
- * 400), STORAGE. Reads the whole category. Any thread.
+ * 400), STORAGE. Reads the in-memory snapshot of the catalog the matcher
+ * uses (wabot_catalog_match): no storage read while it is current; a
+ * change made through this context shows at once, one made by another
+ * process sharing the storage once commerce.index_check_ms has passed.
+ * Without the commerce module, reads the whole category. Any thread.
  */
 WABOT_API int wabot_catalog_menu_text(wabot_ctx *ctx, const char *org,
                                       const char *category, size_t max_chars,
@@ -305,7 +309,7 @@ WABOT_API int wabot_catalog_menu_text(wabot_ctx *ctx, const char *org,
  * the price), the list button from the texts catalog. *pages (may be
  * NULL) gets the number of pages of 10. Errors: NOT_FOUND (no active
  * product or page out of range), INVAL, STORAGE, and the builder's own.
- * Any thread.
+ * Reads the catalog as wabot_catalog_menu_text() does. Any thread.
  */
 WABOT_API int wabot_catalog_menu_list(wabot_ctx *ctx, const char *org,
                                       const char *category, size_t page,

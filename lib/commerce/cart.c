@@ -7,8 +7,8 @@
 
 #include "commerce.h"
 #include "ctx.h"
-#include "json_alloc.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "strbuf.h"
 
 #define MAX_LINES 50
@@ -30,14 +30,9 @@ typedef struct cart_data {
 static int cart_load(wabot_turn *t, cart_data *c)
 {
     memset(c, 0, sizeof *c);
-    wabot_ctx *ctx = wabot_turn_ctx(t);
-    char *session = wabot_turn_session_json(t);
-    if (!session)
-        return WABOT_ERR_NOMEM;
-    const wabot_allocator *prev = wb_json_scope_enter(&ctx->alloc);
-    json_t *root = json_loads(session, 0, NULL);
-    wabot_ctx_mem_free(ctx, session);
-    json_t *cart = json_object_get(root, SESSION_KEY);
+    /* Read in place: the turn's session tree (lib/internal/pipeline.h),
+     * not a dump of it parsed again; nothing here allocates. */
+    json_t *cart = json_object_get(t->session, SESSION_KEY);
     const char *cur = json_string_value(json_object_get(cart, "currency"));
     if (cur && strlen(cur) == 3)
         memcpy(c->currency, cur, 4);
@@ -51,8 +46,6 @@ static int cart_load(wabot_turn *t, cart_data *c)
         strcpy(c->lines[c->n].sku, sku);
         c->lines[c->n++].qty = qty;
     }
-    json_decref(root);
-    wb_json_scope_leave(prev);
     return WABOT_OK;
 }
 

@@ -148,6 +148,14 @@ typedef struct wb_term_hit {
 wb_match_index *wb_match_index_build(const wabot_allocator *a,
                                      wabot_product **ps, size_t n,
                                      int64_t revision);
+/* The index takes ps (an array from the index's allocator, as
+ * wb_catalog_all returns it) and its products, the ones it was built
+ * from: freed with the index. Before the index is shared. */
+void wb_match_index_adopt(wb_match_index *ix, wabot_product **ps, size_t n);
+/* Those products, in catalog order (creation order); *n their number.
+ * Immutable, valid while the caller holds a reference. */
+wabot_product *const *wb_match_index_catalog(const wb_match_index *ix,
+                                             size_t *n);
 void wb_match_index_ref(wb_match_index *ix);
 void wb_match_index_unref(wb_match_index *ix);
 int64_t wb_match_index_revision(const wb_match_index *ix);

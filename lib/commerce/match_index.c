@@ -53,6 +53,10 @@ struct wb_match_index {
     u32vec *lists;
     size_t n_lists, cap_lists;
     int oom;
+    /* The products it was built from, in catalog order (menus read them:
+     * wb_match_index_adopt); NULL until adopted. */
+    wabot_product **src;
+    size_t n_src;
 };
 
 /* ------------------------------------------------------------------ */
@@ -437,7 +441,23 @@ void wb_match_index_unref(wb_match_index *ix)
     smap_free(ix, &ix->canon);
     smap_free(ix, &ix->words);
     smap_free(ix, &ix->deletes);
+    for (size_t i = 0; i < ix->n_src; i++)
+        wabot_product_free(ix->src[i]);
+    wb_free(a, ix->src);
     wb_free(a, ix);
+}
+
+void wb_match_index_adopt(wb_match_index *ix, wabot_product **ps, size_t n)
+{
+    ix->src = ps;
+    ix->n_src = n;
+}
+
+wabot_product *const *wb_match_index_catalog(const wb_match_index *ix,
+                                             size_t *n)
+{
+    *n = ix->n_src;
+    return ix->src;
 }
 
 int64_t wb_match_index_revision(const wb_match_index *ix)

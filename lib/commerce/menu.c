@@ -86,7 +86,7 @@ static void product_line(wb_strbuf *b, const wabot_product *p, size_t max)
 
 /* Products grouped by category, in order of first appearance; those
  * without a category first, with no heading. */
-static int paginate(wabot_ctx *ctx, wabot_product **ps, size_t n,
+static int paginate(wabot_ctx *ctx, wabot_product *const *ps, size_t n,
                     int grouped, const char *title, size_t max_chars,
                     page_set *out)
 {
@@ -125,6 +125,61 @@ static int paginate(wabot_ctx *ctx, wabot_product **ps, size_t n,
     return rc;
 }
 
+/* The active products a menu shows, in catalog order: from the matcher's
+ * in-memory snapshot of the catalog (module.c, wb_commerce_index: one
+ * revision check at most every commerce.index_check_ms, a rebuild only
+ * when the catalog changed), so a menu costs no storage read and no
+ * product decode; the whole catalog read when the commerce module is
+ * not loaded. */
+typedef struct menu_src {
+    wabot_ctx *ctx;
+    wb_match_index *ix;    /* the snapshot's owner, or NULL */
+    wabot_product **owned; /* the fallback's products, or NULL */
+    size_t n_owned;
+    wabot_product **picked; /* a category's products (borrowed), or NULL */
+    wabot_product *const *ps;
+    size_t n;
+} menu_src;
+
+static void menu_src_free(menu_src *m)
+{
+    if (m->ix)
+        wb_match_index_unref(m->ix);
+    wb_products_free(m->ctx, m->owned, m->n_owned);
+    wb_free(&m->ctx->alloc, m->picked);
+}
+
+static int menu_src_read(wabot_ctx *ctx, const char *org, const char *cat,
+                         menu_src *m)
+{
+    *m = (menu_src){.ctx = ctx};
+    if (!wabot_ctx_module(ctx, "commerce")) {
+        int rc = wb_catalog_all(ctx, org, cat, 1, &m->owned, &m->n_owned);
+        m->ps = m->owned;
+        m->n = m->n_owned;
+        return rc;
+    }
+    int rc = wb_commerce_index(ctx, org, &m->ix);
+    if (rc != WABOT_OK)
+        return rc;
+    size_t n;
+    wabot_product *const *all = wb_match_index_catalog(m->ix, &n);
+    if (!cat) {
+        m->ps = all;
+        m->n = n;
+        return WABOT_OK;
+    }
+    /* A category's own index has the same order: the same scores. */
+    m->picked = wb_calloc(&ctx->alloc, n ? n : 1, sizeof *m->picked);
+    if (!m->picked)
+        return WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->category && strcmp(all[i]->category, cat) == 0)
+            m->picked[m->n++] = all[i];
+    m->ps = m->picked;
+    return WABOT_OK;
+}
+
 static void free_pages(page_set *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
@@ -149,17 +204,18 @@ int wabot_catalog_menu_text(wabot_ctx *ctx, const char *org,
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "a menu page needs at least 400 characters");
     const char *cat = category && category[0] ? category : NULL;
-    wabot_product **ps = NULL;
-    size_t n = 0;
-    rc = wb_catalog_all(ctx, org, cat, 1, &ps, &n);
-    if (rc != WABOT_OK)
+    menu_src src;
+    rc = menu_src_read(ctx, org, cat, &src);
+    if (rc != WABOT_OK) {
+        menu_src_free(&src);
         return rc;
+    }
     const char *title =
-        n ? wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_TITLE)
-          : wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_EMPTY);
+        src.n ? wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_TITLE)
+              : wb_commerce_opt_str(ctx, org, WB_COMMERCE_OPT_MENU_EMPTY);
     page_set set = {0};
-    rc = paginate(ctx, ps, n, cat == NULL, title, max_chars, &set);
-    wb_products_free(ctx, ps, n);
+    rc = paginate(ctx, src.ps, src.n, cat == NULL, title, max_chars, &set);
+    menu_src_free(&src);
     if (rc == WABOT_OK && page >= set.n)
         rc = wb_error(ctx, WABOT_ERR_NOT_FOUND, "the menu has %zu pages",
                       set.n);
@@ -179,7 +235,7 @@ int wabot_catalog_menu_text(wabot_ctx *ctx, const char *org,
 /* ------------------------------------------------------------------ */
 /* Interactive list                                                     */
 
-static int add_rows(wabot_out *out, wabot_product **ps, size_t from,
+static int add_rows(wabot_out *out, wabot_product *const *ps, size_t from,
                     size_t to)
 {
     int rc = WABOT_OK;
@@ -206,13 +262,18 @@ int wabot_catalog_menu_list(wabot_ctx *ctx, const char *org,
 {
     if (!ctx || !out)
         return WABOT_ERR_INVAL;
-    int rc;
-    wabot_product **ps = NULL;
-    size_t n = 0;
-    rc = wb_catalog_all(ctx, org, category && category[0] ? category : NULL,
-                        1, &ps, &n);
+    int rc = wb_org_check(ctx, org);
     if (rc != WABOT_OK)
         return rc;
+    menu_src src;
+    rc = menu_src_read(ctx, org, category && category[0] ? category : NULL,
+                       &src);
+    if (rc != WABOT_OK) {
+        menu_src_free(&src);
+        return rc;
+    }
+    wabot_product *const *ps = src.ps;
+    size_t n = src.n;
     size_t n_pages = (n + ROWS_PER_PAGE - 1) / ROWS_PER_PAGE;
     if (page >= n_pages)
         rc = wb_error(ctx, WABOT_ERR_NOT_FOUND,
@@ -232,7 +293,7 @@ int wabot_catalog_menu_list(wabot_ctx *ctx, const char *org,
         rc = add_rows(out, ps, from, to);
     }
     wb_strbuf_free(&body);
-    wb_products_free(ctx, ps, n);
+    menu_src_free(&src);
     if (rc == WABOT_OK && pages)
         *pages = n_pages;
     return rc;

@@ -48,9 +48,9 @@ static const wabot_option_def options[WB_COMMERCE_OPT_COUNT] = {
          "mark of a cart line that cannot be ordered"),
     {WABOT_OPTION_DEF_VERSION, "index_check_ms", WABOT_OPTION_DURATION,
      PER_ORG, 1000, 0, 3600000, NULL,
-     "how long the matcher trusts its index before it checks the catalog's "
-     "revision again (changes made by other processes show after at most "
-     "this; 0: check on every match)",
+     "how long the matcher and the menus trust their in-memory snapshot "
+     "of the catalog before they check its revision again (changes made "
+     "by other processes show after at most this; 0: check every time)",
      NULL, NULL, NULL},
 };
 
@@ -191,9 +191,11 @@ int wb_commerce_index(wabot_ctx *ctx, const char *org, wb_match_index **out)
     if (rc != WABOT_OK)
         return rc;
     ix = wb_match_index_build(&ctx->alloc, ps, n, rev);
-    wb_products_free(ctx, ps, n);
-    if (!ix)
+    if (!ix) {
+        wb_products_free(ctx, ps, n);
         return WABOT_ERR_NOMEM;
+    }
+    wb_match_index_adopt(ix, ps, n); /* the menus' snapshot */
     wb_count(ctx, "commerce.index_builds", 1);
     keep(cm, org, ix, now, epoch);
     *out = ix;

@@ -7,9 +7,11 @@
  * mean wall and CPU microseconds per message (CPU time is the figure to
  * compare on a shared machine: other processes stretch wall time, not
  * it) and p50/p99 of one message's wall time; then the memory one
- * conversation takes in the memory backend. Usage: bench_webhook [N [RUN]]
- * where RUN (http1, http2, one, direct, memory) runs only that part, for
- * profiling one path at a time. */
+ * conversation takes in the memory backend, and what each message leaves
+ * behind once its reply is settled (a flood's RSS grows by that), by key
+ * prefix. Usage: bench_webhook [N [RUN]] where RUN (http1, http2, one,
+ * direct, memory, retained) runs only that part, for profiling one path
+ * at a time. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -198,6 +200,96 @@ static void per_conversation(int customers)
     wabot_transport_free(t);
 }
 
+/* The storage keys' group: up to the first ':' or '{' ("dedup", "send"). */
+static size_t key_group(const char *key, size_t len)
+{
+    size_t n = 0;
+    while (n < len && key[n] != ':' && key[n] != '{')
+        n++;
+    return n;
+}
+
+typedef struct group_sum {
+    char name[32];
+    long keys;
+    double key_bytes, value_bytes;
+} group_sum;
+
+/* Add up the live keys of the store by group; prints them per message. */
+static void storage_by_group(wabot_storage *st, int messages)
+{
+    group_sum g[32];
+    int ng = 0;
+    char *cursor = strdup("0");
+    do {
+        wabot_storage_items *page = NULL;
+        if (wabot_storage_scan(st, "", cursor, 500, WABOT_STORAGE_SCAN_VALUES,
+                               &page) != WABOT_OK)
+            exit(1);
+        for (size_t i = 0; i < wabot_storage_items_count(page); i++) {
+            size_t klen, vlen = 0;
+            const char *k = wabot_storage_items_key(page, i, &klen);
+            wabot_storage_items_value(page, i, &vlen);
+            size_t glen = key_group(k, klen);
+            int j = 0;
+            while (j < ng && !(strlen(g[j].name) == glen &&
+                               memcmp(g[j].name, k, glen) == 0))
+                j++;
+            if (j == ng && ng < 32 && glen < sizeof g[0].name) {
+                memset(&g[ng], 0, sizeof g[ng]);
+                memcpy(g[ng].name, k, glen);
+                ng++;
+            }
+            if (j < ng) {
+                g[j].keys++;
+                g[j].key_bytes += (double)klen;
+                g[j].value_bytes += (double)vlen;
+            }
+        }
+        free(cursor);
+        cursor = strdup(wabot_storage_items_cursor(page));
+        wabot_storage_items_free(page);
+    } while (strcmp(cursor, "0") != 0);
+    free(cursor);
+    for (int j = 0; j < ng; j++)
+        printf("  %-16s %8ld keys (%.2f per message), key %.0f B + value "
+               "%.0f B per message\n",
+               g[j].name, g[j].keys, (double)g[j].keys / messages,
+               g[j].key_bytes / messages, g[j].value_bytes / messages);
+}
+
+/* What a message leaves in memory once its reply went out and settled:
+ * `messages` messages from 1000 customers (10+ each: their conversation,
+ * profile and limiter are shared), in rounds drained like a server's loop
+ * would. The heap's growth per message is what a flood's RSS grows by. */
+static void retained(int messages)
+{
+    wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
+    wabot_ctx *ctx = make_ctx(t);
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < messages; i++) {
+        char id[48], from[32];
+        snprintf(id, sizeof id, "SM%032d", i);
+        snprintf(from, sizeof from, "+1415555%04d", i % 1000);
+        wabot_message *m = wabot_message_new(id, from, "+14155238886");
+        wabot_message_set_text(m, "menu");
+        wabot_ctx_handle_message(ctx, m);
+        wabot_message_free(m);
+        if (i % 1000 == 999)
+            wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    }
+    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    struct mallinfo2 after = mallinfo2();
+    printf("memory backend: %.0f heap bytes retained per message once its "
+           "reply is settled (%d messages, 1000 customers); storage keys "
+           "by group:\n",
+           ((double)after.uordblks - (double)before.uordblks) / messages,
+           messages);
+    storage_by_group(wabot_ctx_storage(ctx), messages);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
@@ -216,6 +308,8 @@ int main(int argc, char **argv)
         bench("handle_message (no HTTP parse)", run_direct, n, 1, 1000);
     if (RUN("memory"))
         per_conversation(n < 100000 ? n : 100000);
+    if (RUN("retained"))
+        retained(n < 100000 ? n : 100000);
 #undef RUN
     return 0;
 }

@@ -27,6 +27,7 @@ every enqueued reply (peer), 2 otherwise.
 """
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,6 +41,9 @@ BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 THREADS = int(os.environ.get("THREADS", "2"))
 CONNS = int(os.environ.get("CONNS", "64"))
 DURATION = int(os.environ.get("DURATION", "20"))
+# The fake Twilio's epoll threads (fake-provider --pool): a thread per
+# connection costs the machine the bots share several times more CPU.
+FAKE_POOL = int(os.environ.get("FAKE_POOL", "1"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 CUSTOMERS = int(os.environ.get("CUSTOMERS", "1000"))
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT", "300"))
@@ -113,6 +117,21 @@ def proc_status(pid, field):
     return 0
 
 
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    tck = os.sysconf("SC_CLK_TCK")
+    return (sum(v[:8]) - idle) / tck, sum(v[:8]) / tck
+
+
+def children_cpu():
+    """CPU seconds of the children this process has reaped (wrk, once it ended)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def cpu_seconds(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -138,10 +157,14 @@ class Stack:
         self.procs.append((name, p))
         return p
 
+    def pid_of(self, name):
+        return next((p.pid for n, p in self.procs if n == name), None)
+
     def start_fake(self):
         self.fake_port = free_port()
         self.spawn("fake-provider", [os.path.join(BUILD, "tests", "integration", "fake-provider"),
-                                     "--port", str(self.fake_port)])
+                                     "--port", str(self.fake_port),
+                                     "--pool", str(FAKE_POOL)])
         self.fake = "http://127.0.0.1:%d" % self.fake_port
         wait_until("fake-provider", lambda: http_json(self.fake + "/__fake/count") is not None)
 
@@ -356,8 +379,17 @@ def run_mode(mode):
             drain(stack, time.time() + DRAIN_TIMEOUT)
         http(stack.fake + "/__fake/reset", "POST")
         _, received0, m0 = server_counts(stack, True)
+        if "redis" in mode:
+            stack.redis("CONFIG", "RESETSTAT")  # commandstats: this run only
+            if os.environ.get("REDIS_SLOWLOG"):
+                resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-max-len", "2000000")
+                resp_call(stack.redis_port, "SLOWLOG", "RESET")
+                resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-log-slower-than", "0")
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
+        others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
+                   if stack.pid_of(n)}
+        wrk0, machine0 = children_cpu(), machine_cpu()
         samples = []
         t0 = time.time()
         load = wrk(stack, DURATION, "run")
@@ -368,14 +400,18 @@ def run_mode(mode):
             # The peer's stats route asks BullMQ for queue counts: poll it less often.
             time.sleep(0.5 if stack.peer_env is not None else 0.1)
         t_end = time.time()
+        wrk_cpu = children_cpu() - wrk0  # the wrk runs, reaped by running()
         at_end = delivered(stack)
         backlog_end, _ = server_counts(stack)
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
         cpu = bot_cpu(stack) - cpu0
+        machine1 = machine_cpu()
+        others = {n: cpu_seconds(stack.pid_of(n)) - c for n, c in others0.items()}
         total = delivered(stack)
         _, received1, m1 = server_counts(stack, True)
         res, text = wrk_result(load)
         cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        cmdstats = stack.redis("INFO", "commandstats") if "redis" in mode else ""
         r = {
             "mode": mode, "requests": res["requests"],
             "wrk_s": res["duration_us"] / 1e6,
@@ -389,7 +425,9 @@ def run_mode(mode):
             "peak_backlog": max([s[2] for s in samples] + [backlog_end]),
             "peak_rss_mb": max(bot_rss(stack, "VmHWM"),
                                max([s[3] for s in samples] + [0])) / 1048576,
-            "cpu_s": cpu,
+            "cpu_s": cpu, "wrk_cpu_s": wrk_cpu,
+            "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
+            "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
         }
         def delta(name):
             return m1.get(name, 0) - m0.get(name, 0)
@@ -412,6 +450,13 @@ def run_mode(mode):
                 return 0
             r["redis_cmds_per_webhook"] = ((total_cmds(cmds1) - total_cmds(cmds0)) /
                                            max(1, r["received"]))
+        if cmdstats:
+            r["redis_top"] = redis_top(cmdstats, r["received"])
+        if cmdstats and os.environ.get("REDIS_SLOWLOG"):
+            log = resp_call(stack.redis_port, "SLOWLOG", "GET", "2000000")
+            r["redis_scripts"] = slowlog_by_script(log, r["received"])
+            with open(os.path.join(OUT, "%s.commandstats.txt" % mode), "w") as f:
+                f.write(cmdstats)
         with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
             json.dump(samples, f)
         with open(os.path.join(OUT, "%s.result.json" % mode), "w") as f:
@@ -420,6 +465,78 @@ def run_mode(mode):
         return r
     finally:
         stack.stop()
+
+
+def resp_call(port, *args):
+    """One command to redis-server on loopback (RESP): the decoded reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sk:
+        f = sk.makefile("rb")
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        sk.sendall(out)
+
+        def read():
+            line = f.readline()
+            kind, val = line[:1], line[1:-2]
+            if kind in (b"+", b"-"):
+                return val
+            if kind == b":":
+                return int(val)
+            if kind == b"$":
+                n = int(val)
+                return None if n < 0 else f.read(n + 2)[:-2]
+            if kind == b"*":
+                n = int(val)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise RuntimeError("bad RESP line %r" % line)
+        return read()
+
+
+def slowlog_by_script(entries, webhooks, n=14):
+    """REDIS_SLOWLOG=1: every command of the run from SLOWLOG (threshold 0),
+    scripts told apart by their keys' shapes: [(what, calls, server us)]
+    per webhook, the costliest first."""
+    import re
+    agg = {}
+    for e in entries:
+        dur, args = e[2], e[3]
+        what = args[0].decode("latin-1").upper()
+        if what == "EVALSHA" and len(args) > 2:
+            keys = [a.decode("latin-1") for a in args[3:3 + int(args[2])]]
+            shapes = []
+            for k in keys[:3]:
+                k = re.sub(r"\{[^}]*\}", "{}", k.split(":", 1)[-1])
+                shapes.append(re.sub(r"[0-9a-f]{12,}|SM[0-9a-f]+|\+\d+|:\d+", "#", k))
+            what = "script(%s) %s" % (args[2].decode(), " ".join(shapes))
+        elif len(args) > 1:
+            k = re.sub(r"\{[^}]*\}", "{}", args[1].decode("latin-1").split(":", 1)[-1])
+            what += " " + re.sub(r"[0-9a-f]{12,}|SM[0-9a-f]+|\+\d+|:\d+", "#", k)
+        a = agg.setdefault(what, [0, 0])
+        a[0] += 1
+        a[1] += dur
+    rows = sorted(agg.items(), key=lambda kv: -kv[1][1])[:n]
+    return [(k, v[0] / max(1, webhooks), v[1] / max(1, webhooks)) for k, v in rows]
+
+
+def redis_top(info, webhooks, n=6):
+    """The commands that took the Redis server's time (INFO commandstats):
+    [(name, calls per webhook, server µs per webhook)], the costliest first.
+    Calls inside scripts count under their own names too."""
+    rows = []
+    for line in info.splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, _, fields = line[8:].partition(":")
+        kv = dict(f.split("=", 1) for f in fields.split(",") if "=" in f)
+        try:
+            rows.append((name, int(kv["calls"]) / max(1, webhooks),
+                         float(kv["usec"]) / max(1, webhooks)))
+        except (KeyError, ValueError):
+            pass
+    rows.sort(key=lambda x: -x[2])
+    return rows[:n]
 
 
 def report(r):
@@ -438,8 +555,19 @@ def report(r):
     print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
           "(the figure least moved by other load on the machine)" %
           (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    if r.get("machine_s"):
+        rest = r["machine_busy_s"] - r["cpu_s"] - r["wrk_cpu_s"] - r["fake_cpu_s"] - r["redis_cpu_s"]
+        print("  machine (load + drain): %.0f%% busy of %d CPUs; CPU s: bot %.1f, wrk %.1f, "
+              "fake provider %.1f, redis %.1f, everything else %.1f" %
+              (100 * r["machine_busy_s"] / r["machine_s"], os.cpu_count(), r["cpu_s"],
+               r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f" % r["redis_cmds_per_webhook"])
+    for what, calls, us in r.get("redis_scripts", []):
+        print("    %-90s %5.2f calls %6.1f us per webhook" % (what[:90], calls, us))
+    if r.get("redis_top"):
+        print("  Redis server time per webhook, costliest commands (calls, us): " +
+              ", ".join("%s %.2f/%.0f" % row for row in r["redis_top"]))
 
 
 def check(r):

@@ -1894,19 +1894,21 @@ static int sync_init(fp_server *s)
     return 0;
 }
 
-static int daemon_start(fp_server *s, int port)
+static int daemon_start(fp_server *s, int port, int pool_threads)
 {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    unsigned int pool = (unsigned int)(pool_threads > 0 ? pool_threads : 0);
     s->mhd = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-        NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
+        pool > 0 ? MHD_USE_EPOLL_INTERNAL_THREAD
+                 : MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+        0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, FP_IDLE_TIMEOUT_S,
-        MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, pool > 1 ? pool : 0, MHD_OPTION_END);
     if (s->mhd == NULL)
         return -1;
     const union MHD_DaemonInfo *di =
@@ -1954,7 +1956,7 @@ fp_server *fp_start(const fp_config *cfg)
     }
     s->seed = random_seed();
     atomic_init(&s->next_id, 1);
-    if (config_copy(s, cfg) != 0 || daemon_start(s, cfg->port) != 0 ||
+    if (config_copy(s, cfg) != 0 || daemon_start(s, cfg->port, cfg->pool_threads) != 0 ||
         (s->send_status_callbacks &&
          pthread_create(&s->cb_thread, NULL, status_cb_main, s) != 0)) {
         if (s->mhd != NULL)

@@ -58,6 +58,12 @@ typedef struct fp_config {
      * (X-Twilio-Signature with the auth token), from a thread of their
      * own, so the URL's query (the sender's correlation) comes back. */
     int send_status_callbacks;
+    /* 0: a thread per connection (a delayed or hung answer holds only its
+     * own connection). N > 0: N threads polling every connection with
+     * epoll, for benchmarks (tests/bench/e2e.py): far fewer thread
+     * switches per request, but a delay/hang fault then holds one of
+     * the N threads and the connections it serves. */
+    int pool_threads;
 } fp_config;
 
 #define FP_DEFAULT_TWILIO_SID "AC00000000000000000000000000000000"

@@ -274,6 +274,17 @@ static void setup(void)
     ck_assert_ptr_nonnull(srv);
 }
 
+/* The benchmark's setting: two epoll threads serve every connection. */
+static void setup_pool(void)
+{
+    fp_config cfg = {.twilio_account_sid = SID,
+                     .twilio_auth_token = TOKEN,
+                     .meta_access_token = META_TOKEN,
+                     .pool_threads = 2};
+    srv = fp_start(&cfg);
+    ck_assert_ptr_nonnull(srv);
+}
+
 static void teardown(void)
 {
     fp_stop(srv);
@@ -1216,6 +1227,31 @@ END_TEST
 
 /* The document URL a provider would fetch, and the text, read the same
  * way for both providers; none for a plain text or an uploaded media. */
+START_TEST(test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes)
+{
+    const char *const args[] = {"--port", "0", "--twilio-sid", SID,
+                                "--twilio-token", TOKEN, "--meta-token",
+                                META_TOKEN, "--pool", "2", NULL};
+    server_proc p;
+    ck_assert_int_eq(sp_spawn(&p, exe_path, args, NULL), 0);
+    int port = child_port(&p);
+    child_control_faults(port);
+    child_control_records(port);
+    int status = -1;
+    ck_assert_int_eq(sp_stop(&p, SIGTERM, 5000, &status), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    sp_free(&p);
+
+    const char *const bad[] = {"--pool", "65", NULL};
+    ck_assert_int_eq(sp_spawn(&p, exe_path, bad, NULL), 0);
+    ck_assert_int_eq(sp_wait_exit(&p, 5000, &status), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    sp_free(&p);
+}
+END_TEST
+
 START_TEST(test_media_url_and_text_are_read_alike_for_both_providers)
 {
     resp r;
@@ -1322,9 +1358,19 @@ static Suite *fake_provider_suite(void)
                    test_twilio_status_callbacks_come_back_to_the_url_with_its_query);
     suite_add_tcase(s, rec);
 
+    TCase *pool = tcase_create("thread_pool");
+    tcase_add_checked_fixture(pool, setup_pool, teardown);
+    tcase_add_test(pool, test_twilio_send_answers_201_with_the_message_resource);
+    tcase_add_test(pool, test_meta_text_send_answers_200_with_a_wamid);
+    tcase_add_test(pool, test_concurrent_requests_from_8_threads_are_all_recorded);
+    tcase_add_test(pool, test_count_to_matches_both_providers_and_reset_forgets);
+    suite_add_tcase(s, pool);
+
     TCase *ex = tcase_create("executable");
     tcase_add_test(ex,
                    test_executable_serves_control_endpoints_and_exits_on_sigterm);
+    tcase_add_test(ex,
+                   test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes);
     suite_add_tcase(s, ex);
     return s;
 }

@@ -546,6 +546,80 @@ START_TEST(test_match_sees_other_processes_changes_after_the_check_interval)
 }
 END_TEST
 
+/* Menus read the matcher's in-memory snapshot: no storage read, no
+ * product decode per menu; this context's own changes show at once, a
+ * category menu keeps catalog order, another process's change shows once
+ * commerce.index_check_ms has passed. */
+static int menu_has(const char *category, const char *name)
+{
+    char *text = NULL;
+    ck_assert_int_eq(wabot_catalog_menu_text(env.ctx, ORG, category, 0, 0,
+                                             &text, NULL),
+                     WABOT_OK);
+    int found = strstr(text, name) != NULL;
+    wabot_ctx_mem_free(env.ctx, text);
+    return found;
+}
+
+START_TEST(test_menus_come_from_the_snapshot_and_follow_changes)
+{
+    ck_assert(menu_has(NULL, "Coke Zero"));
+    int64_t builds = wabot_metrics_counter(env.ctx, "commerce.index_builds");
+    for (int i = 0; i < 5; i++) {
+        ck_assert(menu_has(NULL, "Pizza"));
+        ck_assert(menu_has("Food", "Fries"));
+        ck_assert(!menu_has("Food", "Coke"));
+    }
+    ck_assert_int_eq(wabot_metrics_counter(env.ctx, "commerce.index_builds"),
+                     builds); /* no change, no catalog read */
+    char *text = NULL;
+    ck_assert_int_eq(wabot_catalog_menu_text(env.ctx, ORG, "Drinks", 0, 0,
+                                             &text, NULL),
+                     WABOT_OK);
+    ck_assert_str_eq(text, "Our menu\n\xE2\x80\xA2 Coke \xE2\x80\x94 $1.50\n"
+                           "\xE2\x80\xA2 Coke Zero \xE2\x80\x94 $1.60\n"
+                           "\xE2\x80\xA2 Water \xE2\x80\x94 $1.00");
+    wabot_ctx_mem_free(env.ctx, text);
+    /* Own changes: at once, whatever the check interval. */
+    add_product(ORG, "sprite", "Sprite", NULL, "Drinks", 150, -1, 1);
+    ck_assert(menu_has("Drinks", "Sprite"));
+    wabot_product *p = NULL;
+    ck_assert_int_eq(wabot_catalog_get(env.ctx, ORG, "pizza", &p), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_active(p, 0), WABOT_OK);
+    ck_assert_int_eq(wabot_catalog_update(env.ctx, ORG, p, 0, NULL),
+                     WABOT_OK);
+    wabot_product_free(p);
+    ck_assert(!menu_has(NULL, "Pizza"));
+    wabot_out *out = wabot_out_new(env.ctx);
+    size_t pages = 0;
+    ck_assert_int_eq(wabot_catalog_menu_list(env.ctx, ORG, "Food", 0, out,
+                                             &pages),
+                     WABOT_OK);
+    ck_assert_uint_eq(pages, 1);
+    wabot_out_free(out);
+
+    /* Another process (a second context on the same store and clock). */
+    wabot_options *o = wabot_options_new();
+    wabot_clock k = tu_clock_wabot(&env.clock);
+    ck_assert_int_eq(wabot_options_set_storage(o, env.storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    wabot_ctx *other = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&other, o), WABOT_OK);
+    wabot_options_free(o);
+    p = wabot_product_new(other);
+    ck_assert_int_eq(wabot_product_set_sku(p, "tea"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_name(p, "Iced Tea"), WABOT_OK);
+    ck_assert_int_eq(wabot_product_set_price(p, 250, "USD"), WABOT_OK);
+    ck_assert_int_eq(wabot_catalog_create(other, ORG, p, NULL), WABOT_OK);
+    wabot_product_free(p);
+    tu_clock_advance(&env.clock, 999);
+    ck_assert(!menu_has(NULL, "Iced Tea")); /* trusted for 1 s */
+    tu_clock_advance(&env.clock, 1);
+    ck_assert(menu_has(NULL, "Iced Tea")); /* checked, rebuilt */
+    wabot_ctx_free(other);
+}
+END_TEST
+
 START_TEST(test_match_refuses_bad_input)
 {
     wabot_match *m = NULL;
@@ -894,6 +968,7 @@ int main(void)
     tcase_add_test(tc, test_match_refuses_bad_input);
     tcase_add_test(
         tc, test_match_sees_other_processes_changes_after_the_check_interval);
+    tcase_add_test(tc, test_menus_come_from_the_snapshot_and_follow_changes);
     tcase_add_test(tc, test_match_reads_every_word_of_a_long_text);
     tcase_add_test(tc, test_match_runs_concurrently_with_catalog_changes);
     suite_add_tcase(s, tc);
