@@ -88,6 +88,14 @@ int wb_campaign_queue_outbound(wabot_ctx *ctx, const char *org,
                                const char *id, size_t n,
                                wabot_outbound *const *msgs);
 
+/* The running instance of the context's store into buf (at least
+ * WB_CAMPAIGN_INSTANCE_MAX + 1 bytes): on Redis the server's run_id,
+ * which every server start draws anew (lib/campaign/store_instance.c).
+ * WABOT_ERR_UNSUPPORTED for any other store (or a server that does not
+ * say), a Redis status when the server cannot be asked. */
+#define WB_CAMPAIGN_INSTANCE_MAX 64
+int wb_campaign_store_instance(wabot_ctx *ctx, char *buf, size_t n);
+
 /* Status name <-> value; -1 for an unknown name. */
 int wb_campaign_status_of(const char *name);
 

@@ -431,6 +431,8 @@ static void strip_bookkeeping(json_t *doc)
     json_object_del(doc, "cursor");
     json_object_del(doc, "audience_total");
     json_object_del(doc, "pass");
+    json_object_del(doc, "store");
+    json_object_del(doc, "store_moved");
 }
 
 /* The doc as shown: without the fan-out's bookkeeping. */

@@ -505,11 +505,23 @@ static int resolve_page(batch *b, const char *cursor, size_t count,
                             cursor, count, page);
 }
 
+/* What a batch of the first pass over a scanned audience saw of the
+ * store's instance (store_instance.c): the instance the pass started on
+ * ("store" in the campaign, named by its first page), and whether any
+ * page may have been scanned by another one ("store_moved"). */
+typedef struct watch {
+    int on;    /* a first pass over a scanned audience, not on memory */
+    int moved; /* this page may have been scanned by another instance */
+    int first; /* this page starts the pass: it names the instance */
+    char before[WB_CAMPAIGN_INSTANCE_MAX + 1];
+} watch;
+
 typedef struct advance {
     int64_t gen, batch;
     const char *next;
     int sweep; /* the first pass ended: the sweep starts from "0" */
     int moved; /* 1 when this job's move was written */
+    const watch *w;
 } advance;
 
 /* A scan cursor of Redis is a position in the server's hash table, whose
@@ -518,15 +530,63 @@ typedef struct advance {
  * other than memory (whose cursors are keys), the first pass over a
  * scanned audience is followed by a sweep from the start, which finds
  * every recipient the first pass missed (the markers, read a page at a
- * time, pass over the others). A list audience's cursor is an index:
- * no sweep. */
-static int needs_sweep(const batch *b)
+ * time, pass over the others), unless every page of the first pass was
+ * scanned by the one Redis process its first page saw (watch). A list
+ * audience's cursor is an index: no sweep. */
+static int first_pass_scan(const batch *b)
 {
     const char *type = json_string_value(json_object_get(
         json_object_get(b->doc, "targetAudience"), "type"));
     return json_integer_value(json_object_get(b->doc, "pass")) == 0 &&
            (type == NULL || strcmp(type, "list") != 0) &&
            strcmp(wabot_storage_name(b->ctx->storage), "memory") != 0;
+}
+
+static int needs_sweep(const batch *b, const watch *w)
+{
+    return w->on && (w->moved || json_is_true(json_object_get(
+                                     b->doc, "store_moved")));
+}
+
+/* Before the page is read: the instance now, compared with the one the
+ * pass started on (the page from cursor "0" names it). An instance that
+ * cannot be told counts as moved. */
+static void watch_begin(batch *b, const char *cursor, watch *w)
+{
+    memset(w, 0, sizeof *w);
+    w->on = first_pass_scan(b);
+    if (!w->on)
+        return;
+    const char *was = json_string_value(json_object_get(b->doc, "store"));
+    w->first = was == NULL && strcmp(cursor, "0") == 0;
+    if (wb_campaign_store_instance(b->ctx, w->before, sizeof w->before) !=
+            WABOT_OK ||
+        (!w->first && (was == NULL || strcmp(was, w->before) != 0)))
+        w->moved = 1;
+}
+
+/* After the page was handled: still the same instance (a restart in
+ * between may have served the scan). */
+static void watch_end(batch *b, watch *w)
+{
+    char after[WB_CAMPAIGN_INSTANCE_MAX + 1];
+    if (w->on && !w->moved &&
+        (wb_campaign_store_instance(b->ctx, after, sizeof after) !=
+             WABOT_OK ||
+         strcmp(after, w->before) != 0))
+        w->moved = 1;
+}
+
+/* The watch's findings into the campaign (advance_doc). */
+static void watch_record(json_t *doc, const watch *w)
+{
+    if (!w->on)
+        return;
+    const char *was = json_string_value(json_object_get(doc, "store"));
+    if (w->first && !w->moved && was == NULL)
+        json_object_set_new(doc, "store", json_string(w->before));
+    else if (w->moved || was == NULL || strcmp(was, w->before) != 0)
+        json_object_set_new(doc, "store_moved", json_true());
 }
 
 /* Record that batch `batch` is done: the next cursor, or COMPLETED. A
@@ -541,6 +601,8 @@ static int advance_doc(wabot_ctx *ctx, json_t *doc, void *ud)
     json_object_set_new(doc, "cursor", json_string(a->next));
     if (a->sweep)
         json_object_set_new(doc, "pass", json_integer(1));
+    else
+        watch_record(doc, a->w);
     int st = wb_campaign_status_of(
         json_string_value(json_object_get(doc, "status")));
     if (!a->sweep && strcmp(a->next, "0") == 0 &&
@@ -550,6 +612,40 @@ static int advance_doc(wabot_ctx *ctx, json_t *doc, void *ud)
     }
     a->moved = 1;
     return WABOT_OK;
+}
+
+/* On memory, a page's recipient markers are dropped once its batch has
+ * recorded the next cursor: a memory scan never returns a key before its
+ * cursor again, no sweep follows, and a job of this batch run again (or
+ * of an older generation) finds the campaign moved on and does nothing.
+ * The markers only guard the page while it is in hand (a batch that
+ * failed half-way and is retried; a resume that restarts the page a
+ * batch of the older generation had not recorded). So what a memory
+ * fan-out keeps per recipient is the delivery module's (send record,
+ * receipt), not a 90-day marker per customer. A list audience keeps
+ * them: a list may name a customer again in a later page. Best effort:
+ * a marker left behind only expires later. */
+static void forget(batch *b, const char *phone)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (phone != NULL && wb_campaign_key(key, sizeof key, "campaign-r",
+                                         b->org, b->id, phone) != NULL)
+        (void)wabot_storage_del(b->ctx->storage, key);
+}
+
+static void forget_page(batch *b, json_t *page)
+{
+    const char *type = json_string_value(json_object_get(
+        json_object_get(b->doc, "targetAudience"), "type"));
+    if (strcmp(wabot_storage_name(b->ctx->storage), "memory") != 0 ||
+        (type != NULL && strcmp(type, "list") == 0))
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(page, "recipients"), i, v)
+        forget(b, json_string_value(json_object_get(v, "phone")));
+    json_array_foreach(json_object_get(page, "opted_out_phones"), i, v)
+        forget(b, json_string_value(v));
 }
 
 /* The pause between batches that keeps the campaign's own rate. */
@@ -563,7 +659,9 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
 {
     json_int_t size = json_integer_value(json_object_get(b->doc, "batchSize"));
     json_t *page = NULL;
+    watch w;
     int rc = prepare(b);
+    watch_begin(b, cursor, &w);
     if (rc == WABOT_OK && n == 0 && wants_count(b->doc))
         rc = enqueue_count(b->ctx, b->org, b->id, 0, "0", 0);
     if (rc == WABOT_OK)
@@ -574,9 +672,10 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
         rc = run_page(b, page);
     if (rc == WABOT_OK)
         rc = count_excluded(b, n, json_object_get(page, "excluded"));
+    watch_end(b, &w);
     const char *next = json_string_value(json_object_get(page, "cursor"));
     int last = next != NULL && strcmp(next, "0") == 0;
-    int sweep = last && needs_sweep(b);
+    int sweep = last && needs_sweep(b, &w);
     if (sweep)
         next = "0";
     if (rc == WABOT_OK && next != NULL && (!last || sweep))
@@ -584,10 +683,12 @@ static int run_batch(batch *b, int64_t gen, int64_t n, const char *cursor)
             b->ctx, b->org, b->id, gen, n + 1, next,
             b->now + pace_ms(b->doc, json_array_size(rcp)));
     if (rc == WABOT_OK && next != NULL) {
-        advance a = {gen, n, next, sweep, 0};
+        advance a = {gen, n, next, sweep, 0, &w};
         rc = wb_campaign_update(b->ctx, b->org, b->id, advance_doc, &a, NULL);
         if (rc == WABOT_ERR_STATE)
             rc = WABOT_OK; /* a newer generation took over */
+        if (rc == WABOT_OK && a.moved)
+            forget_page(b, page);
     }
     json_decref(page);
     return rc;

@@ -10,7 +10,14 @@
  * upper bound; "fan-out jobs" is the time the campaigns queue's jobs took
  * themselves (their wabot_job_duration_seconds), and on Redis the round
  * trips per recipient (BENCH_COMMANDSTATS=1 also prints the server's INFO
- * commandstats). Figures only; no assertion on time.
+ * commandstats). BENCH_CENSUS=1 (memory) prints the keys left in the
+ * store at the end, by kind (the text before the first ':'), with their
+ * key and value bytes. The outbox sweep (lib/pipeline/outbox.c: inbound
+ * turns, of which the benchmark has none) is off unless
+ * BENCH_OUTBOX_SWEEP=1: on Redis it walks the whole keyspace every 10 s
+ * on the loop thread, which with a million customers' keys takes longer
+ * than its period (doc/campaigns.md, "Benchmark"). Figures only; no
+ * assertion on time.
  *   bench_campaign [N [memory|redis]] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +95,21 @@ static double fanout_seconds(wabot_ctx *ctx)
     return s;
 }
 
+/* The campaign's finished_ms - started_ms in seconds, or -1. */
+static double queue_seconds(wabot_ctx *ctx, const char *id)
+{
+    char *doc = NULL;
+    if (wabot_campaign_get_json(ctx, "bench", id, &doc) != WABOT_OK)
+        return -1;
+    const char *s = strstr(doc, "\"started_ms\":");
+    const char *f = strstr(doc, "\"finished_ms\":");
+    double d = s != NULL && f != NULL
+                   ? (atof(f + 14) - atof(s + 13)) / 1000.0
+                   : -1;
+    wabot_ctx_mem_free(ctx, doc);
+    return d;
+}
+
 static int64_t pending(wabot_ctx *ctx, const char *queue)
 {
     int64_t c[WABOT_JOB_STATE_COUNT] = {0};
@@ -105,6 +127,48 @@ static double redis_mib(const rh_server *srv)
     return p != NULL ? atof(p + strlen("used_memory:")) / (1024 * 1024) : -1;
 }
 
+/* The memory store's keys by kind, with their bytes (BENCH_CENSUS). */
+static void census(wabot_storage *s, long n)
+{
+    enum { KINDS = 32 };
+    char kind[KINDS][32];
+    long count[KINDS], bytes[KINDS];
+    int kinds = 0;
+    char cursor[4096] = "0";
+    do {
+        wabot_storage_items *it = NULL;
+        if (wabot_storage_scan(s, "", cursor, 1000, WABOT_STORAGE_SCAN_VALUES,
+                               &it) != WABOT_OK)
+            return;
+        for (size_t i = 0; i < wabot_storage_items_count(it); i++) {
+            size_t kl = 0, vl = 0;
+            const char *k = wabot_storage_items_key(it, i, &kl);
+            (void)wabot_storage_items_value(it, i, &vl);
+            char name[32];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(k, ":"), k);
+            int j = 0;
+            while (j < kinds && strcmp(kind[j], name) != 0)
+                j++;
+            if (j == kinds && kinds < KINDS) {
+                snprintf(kind[kinds], sizeof kind[0], "%s", name);
+                count[kinds] = bytes[kinds] = 0;
+                kinds++;
+            }
+            if (j < kinds) {
+                count[j]++;
+                bytes[j] += (long)(kl + vl);
+            }
+        }
+        snprintf(cursor, sizeof cursor, "%s", wabot_storage_items_cursor(it));
+        wabot_storage_items_free(it);
+    } while (strcmp(cursor, "0") != 0);
+    printf("  keys left in the memory store (kind: keys, key+value bytes "
+           "per recipient):\n");
+    for (int j = 0; j < kinds; j++)
+        printf("    %-16s %8ld keys  %7.1f B/recipient\n", kind[j], count[j],
+               (double)bytes[j] / (double)n);
+}
+
 typedef struct backend {
     rh_server srv;
     wabot_redis *redis;
@@ -112,14 +176,28 @@ typedef struct backend {
     wabot_scheduler *sched;
 } backend;
 
+/* The server of a run that ends early (a failed import) goes with it. */
+static rh_server *g_started;
+
+static void stop_started(void)
+{
+    if (g_started != NULL)
+        rh_destroy(g_started);
+}
+
 /* Storage and scheduler on a fresh redis-server. 0, or -1. */
 static int redis_backend(backend *b, wabot_options *o)
 {
     if (!rh_available() || rh_start(&b->srv, 0) != 0)
         return -1;
+    g_started = &b->srv;
+    atexit(stop_started);
     wabot_redis_config cfg;
     wabot_redis_config_init(&cfg);
     cfg.port = b->srv.port;
+    /* A figure of throughput, not latency: a command held up on a loaded
+     * machine (a million-key dict resized) must not end the run. */
+    cfg.command_timeout_ms = 30000;
     b->redis = wabot_redis_new(&cfg, NULL);
     b->storage = b->redis ? wabot_storage_redis_new(b->redis) : NULL;
     b->sched = b->redis ? wabot_scheduler_redis_new(b->redis) : NULL;
@@ -140,6 +218,13 @@ int main(int argc, char **argv)
     wabot_options *o = wabot_options_new();
     wabot_transport *t = wabot_transport_console_new(devnull);
     wabot_ctx *ctx = NULL;
+    wabot_storage *mem = NULL;
+    if (!on_redis && o != NULL &&
+        ((mem = wabot_storage_memory_new(NULL)) == NULL ||
+         wabot_options_set_storage(o, mem) != WABOT_OK)) {
+        fprintf(stderr, "memory storage failed\n");
+        return 1;
+    }
     if (on_redis && o != NULL && redis_backend(&be, o) != 0) {
         fprintf(stderr, "no redis-server: skipped\n");
         return 0;
@@ -149,6 +234,8 @@ int main(int argc, char **argv)
         wabot_options_set_transport(o, t) != WABOT_OK ||
         wabot_options_set(o, "rate_sender_per_s", "0") != WABOT_OK ||
         wabot_options_set(o, "rate_pair_period_ms", "0") != WABOT_OK ||
+        (getenv("BENCH_OUTBOX_SWEEP") == NULL &&
+         wabot_options_set(o, "outbox.sweep_ms", "0") != WABOT_OK) ||
         wabot_ctx_new(&ctx, o) != WABOT_OK) {
         fprintf(stderr, "setup failed: %s\n", wabot_errmsg());
         return 1;
@@ -170,6 +257,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "create: %s\n", wabot_errmsg());
         return 1;
     }
+    char id[64] = "";
+    const char *idp = strstr(out, "\"id\":\"");
+    if (idp != NULL)
+        snprintf(id, sizeof id, "%.*s", (int)strcspn(idp + 6, "\""), idp + 6);
     wabot_ctx_mem_free(ctx, out);
     /* The fan-out alone: run until the campaigns queue is empty, while
      * the outbound jobs it queued wait (the outbound worker runs too, so
@@ -191,6 +282,9 @@ int main(int argc, char **argv)
     printf("  fan-out done %8.2f s  (%.0f recipients/s)  RSS %.0f MiB\n",
            t3 - t2, (double)n / (t3 - t2), rss3);
     double busy = fanout_seconds(ctx);
+    double queued = queue_seconds(ctx, id);
+    printf("  time to queue %7.2f s  (the campaign's finished_ms - "
+           "started_ms: every recipient queued or skipped)\n", queued);
     printf("  fan-out jobs %8.2f s  (%.0f recipients/s of the campaigns "
            "worker's own time)\n", busy, (double)n / busy);
     printf("  all sent     %8.2f s  (%.0f sends/s)  RSS %.0f MiB\n", t4 - t2,
@@ -207,7 +301,10 @@ int main(int argc, char **argv)
                 printf("%s", stats);
         }
     }
+    if (mem != NULL && getenv("BENCH_CENSUS") != NULL)
+        census(mem, n);
     wabot_ctx_free(ctx);
+    wabot_storage_free(mem);
     wabot_transport_free(t);
     fclose(devnull);
     if (on_redis) {

@@ -859,8 +859,11 @@ START_TEST(test_paused_half_way_and_resumed_still_sends_exactly_once)
 }
 END_TEST
 
+#ifdef CAMPAIGNS_REDIS
 /* Rewind the campaign to batch 0 as a crash before its bookkeeping would
- * leave it, and run the fan-out again. */
+ * leave it, and run the fan-out again. Redis only: a memory store loses
+ * its markers and its cursor together, and drops a page's markers once
+ * the page is recorded (test_memory_keeps_no_marker_...). */
 static int rewind_doc(wabot_ctx *ctx, json_t *doc, void *ud)
 {
     (void)ctx;
@@ -895,6 +898,171 @@ START_TEST(test_a_fan_out_run_again_after_a_crash_sends_nothing_twice)
     ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 120);
 }
 END_TEST
+#else
+/* Keys of the memory store starting with `prefix`. */
+static size_t keys_with(const char *prefix)
+{
+    size_t n = 0;
+    char cursor[2200] = "0";
+    do {
+        wabot_storage_items *it = NULL;
+        ck_assert_int_eq(wabot_storage_scan(E.storage, prefix, cursor, 1000,
+                                            0, &it),
+                         WABOT_OK);
+        n += wabot_storage_items_count(it);
+        snprintf(cursor, sizeof cursor, "%s", wabot_storage_items_cursor(it));
+        wabot_storage_items_free(it);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+/* A campaign to `audience` (then more members) run to its end. */
+static void run_campaign(const char *audience, char *id, size_t n)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"organizationId\":\"acme\",\"name\":\"C\",\"message\":"
+             "\"Hi\",\"type\":\"PROMOTIONAL\",\"startImmediately\":true,"
+             "\"targetAudience\":%s}",
+             audience);
+    json_decref(create(body, id, n));
+    run_until(fan_out_done, id);
+}
+
+/* On memory a page's recipient markers go once its batch recorded the
+ * next cursor (a memory scan never returns a key before it again): what
+ * the fan-out keeps per recipient is the delivery module's. A list
+ * audience, which may name a customer again on a later page, keeps
+ * them. */
+START_TEST(test_memory_keeps_no_marker_once_a_page_is_recorded_but_lists_do)
+{
+    customers(0, 1200, 10, TU_EPOCH_MS);
+    char id[64];
+    run_campaign("{\"type\":\"all\"},\"batchSize\":250", id, sizeof id);
+    ck_assert_uint_eq(distinct_recipients_once(), 1080);
+    ck_assert_int_eq(progress(id).queued, 1080);
+    ck_assert_int_eq(progress(id).skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 120);
+    ck_assert_uint_eq(keys_with("campaign-r:"), 0);
+
+    wabot_recorder_clear(E.rec);
+    run_campaign("{\"type\":\"list\",\"customers\":[\"+15550000001\","
+                 "\"+15550000002\",\"+15550000001\"]},\"batchSize\":1",
+                 id, sizeof id);
+    ck_assert_uint_eq(distinct_recipients_once(), 2);
+    ck_assert_int_eq(progress(id).queued, 2);
+    ck_assert_uint_eq(keys_with("campaign-r:"), 2);
+}
+END_TEST
+#endif
+
+#ifdef CAMPAIGNS_REDIS
+/* The campaign's stored document (its bookkeeping included). */
+static json_t *stored_doc(const char *id)
+{
+    json_t *doc = NULL;
+    const wabot_allocator *prev = wb_json_scope_enter(&E.ctx->alloc);
+    ck_assert_int_eq(wb_campaign_load(E.ctx, ORG, id, &doc, NULL), WABOT_OK);
+    wb_json_scope_leave(prev);
+    return doc;
+}
+
+/* The test server's run_id (INFO server). */
+static void server_run_id(char *buf, size_t n)
+{
+    char out[8192];
+    ck_assert_int_eq(rh_cli(&g_srv, "INFO server", out, sizeof out), 0);
+    const char *p = strstr(out, "run_id:");
+    ck_assert_ptr_nonnull(p);
+    p += strlen("run_id:");
+    size_t len = strcspn(p, "\r\n");
+    ck_assert_uint_lt(len, n);
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+}
+
+/* Every page of the first pass scanned by one Redis process: its cursors
+ * hold, so the campaign completes without sweeping the audience again. */
+START_TEST(test_a_first_pass_on_one_redis_process_ends_without_a_sweep)
+{
+    customers(0, 2000, 10, 0);
+    char id[64], run_id[64];
+    json_decref(create(BULK(",\"startImmediately\":true,\"batchSize\":250"),
+                       id, sizeof id));
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 1800);
+    json_t *doc = stored_doc(id);
+    server_run_id(run_id, sizeof run_id);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "pass")), 0);
+    ck_assert_str_eq(str(doc, "store"), run_id);
+    ck_assert_ptr_null(json_object_get(doc, "store_moved"));
+    json_decref(doc);
+    wabot_campaign_progress p = progress(id);
+    ck_assert_int_eq(p.status, WABOT_CAMPAIGN_COMPLETED);
+    ck_assert_int_eq(p.queued, 1800);
+    ck_assert_int_eq(p.skipped[WABOT_CAMPAIGN_SKIP_OPTED_OUT], 200);
+}
+END_TEST
+
+static int some_queued(const char *id)
+{
+    return progress(id).queued >= 500;
+}
+
+/* What a Redis restart leaves: the pages so far named another process,
+ * and the saved cursor read by the new one as a later position. */
+typedef struct moved_to {
+    const char *cursor;
+} moved_to;
+
+static int restarted_doc(wabot_ctx *ctx, json_t *doc, void *ud)
+{
+    (void)ctx;
+    json_object_set_new(doc, "store", json_string("a-process-since-gone"));
+    json_object_set_new(doc, "cursor",
+                        json_string(((moved_to *)ud)->cursor));
+    return WABOT_OK;
+}
+
+/* A first pass that another Redis process began (a restart mid fan-out)
+ * may have skipped customers: it is followed by the sweep, which finds
+ * them. Here the restart is staged: the campaign is paused, its stored
+ * process renamed and its cursor moved a page of up to 500 customers
+ * ahead. */
+START_TEST(test_a_first_pass_begun_by_another_redis_process_is_swept)
+{
+    customers(0, 2000, 0, 0);
+    char id[64];
+    json_decref(create(BULK(",\"startImmediately\":true,\"batchSize\":250,"
+                            "\"sendRate\":1000"),
+                       id, sizeof id));
+    run_until(some_queued, id);
+    ck_assert_int_eq(wabot_campaign_pause(E.ctx, ORG, id), WABOT_OK);
+    run_all();
+    json_t *doc = stored_doc(id);
+    wabot_storage_items *ahead = NULL;
+    ck_assert_int_eq(wabot_storage_scan(E.storage, "cust:{" ORG ":",
+                                        str(doc, "cursor"), 500, 0, &ahead),
+                     WABOT_OK);
+    ck_assert_uint_ge(wabot_storage_items_count(ahead), 100); /* skipped */
+    moved_to m = {wabot_storage_items_cursor(ahead)};
+    ck_assert_str_ne(m.cursor, "0");
+    const wabot_allocator *prev = wb_json_scope_enter(&E.ctx->alloc);
+    ck_assert_int_eq(
+        wb_campaign_update(E.ctx, ORG, id, restarted_doc, &m, NULL),
+        WABOT_OK);
+    wb_json_scope_leave(prev);
+    wabot_storage_items_free(ahead);
+    json_decref(doc);
+    ck_assert_int_eq(wabot_campaign_resume(E.ctx, ORG, id), WABOT_OK);
+    run_until(fan_out_done, id);
+    ck_assert_uint_eq(distinct_recipients_once(), 2000);
+    doc = stored_doc(id);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "pass")), 1);
+    json_decref(doc);
+    ck_assert_int_eq(progress(id).queued, 2000);
+}
+END_TEST
+#endif
 
 /* Queue campaign messages to phones[0..n) as the fan-out does (one
  * chunk); returns the status. */
@@ -1264,8 +1432,16 @@ Suite *campaigns_suite(void)
     tcase_add_test(tc, test_the_window_picks_the_template_or_skips_counted);
     tcase_add_test(tc, test_ten_thousand_customers_get_exactly_one_message_each);
     tcase_add_test(tc, test_paused_half_way_and_resumed_still_sends_exactly_once);
+#ifdef CAMPAIGNS_REDIS
     tcase_add_test(tc, test_a_fan_out_run_again_after_a_crash_sends_nothing_twice);
+#else
+    tcase_add_test(tc, test_memory_keeps_no_marker_once_a_page_is_recorded_but_lists_do);
+#endif
     tcase_add_test(tc, test_a_chunk_queued_again_queues_only_messages_not_queued);
+#ifdef CAMPAIGNS_REDIS
+    tcase_add_test(tc, test_a_first_pass_on_one_redis_process_ends_without_a_sweep);
+    tcase_add_test(tc, test_a_first_pass_begun_by_another_redis_process_is_swept);
+#endif
     tcase_add_test(tc, test_the_campaigns_send_rate_spaces_its_batches);
     tcase_add_test(tc, test_progress_counts_delivered_read_and_failed_from_receipts);
     tcase_add_test(tc, test_eta_follows_the_send_rate_so_far);
