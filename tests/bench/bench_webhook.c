@@ -167,6 +167,28 @@ static void bench(const char *name, void *(*fn)(void *), int n, int threads,
     wabot_transport_free(t);
 }
 
+/* n "menu" messages with distinct ids, from `customers` customers in
+ * turn (0: each from a customer of its own), their replies sent and
+ * settled a thousand at a time as a server's loop would. */
+static void feed_menus(wabot_ctx *ctx, int n, int customers)
+{
+    for (int i = 0; i < n; i++) {
+        char id[48], from[32];
+        snprintf(id, sizeof id, "SM%032d", i);
+        if (customers > 0)
+            snprintf(from, sizeof from, "+1415555%04d", i % customers);
+        else
+            snprintf(from, sizeof from, "+1%010d", i);
+        wabot_message *m = wabot_message_new(id, from, "+14155238886");
+        wabot_message_set_text(m, "menu");
+        wabot_ctx_handle_message(ctx, m);
+        wabot_message_free(m);
+        if (i % 1000 == 999)
+            wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    }
+    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+}
+
 /* Heap bytes per conversation in the memory backend: one message from
  * each of `customers` customers (their conversation, customer profile,
  * limiter state and dedup mark all stay), replies sent and settled (the
@@ -177,18 +199,7 @@ static void per_conversation(int customers)
     wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
     wabot_ctx *ctx = make_ctx(t);
     struct mallinfo2 before = mallinfo2();
-    for (int i = 0; i < customers; i++) {
-        char id[48], from[32];
-        snprintf(id, sizeof id, "SM%032d", i);
-        snprintf(from, sizeof from, "+1%010d", i);
-        wabot_message *m = wabot_message_new(id, from, "+14155238886");
-        wabot_message_set_text(m, "menu");
-        wabot_ctx_handle_message(ctx, m);
-        wabot_message_free(m);
-        if (i % 1000 == 999)
-            wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
-    }
-    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    feed_menus(ctx, customers, 0);
     struct mallinfo2 after = mallinfo2();
     double per = ((double)after.uordblks - (double)before.uordblks) /
                  customers;
@@ -267,18 +278,7 @@ static void retained(int messages)
     wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
     wabot_ctx *ctx = make_ctx(t);
     struct mallinfo2 before = mallinfo2();
-    for (int i = 0; i < messages; i++) {
-        char id[48], from[32];
-        snprintf(id, sizeof id, "SM%032d", i);
-        snprintf(from, sizeof from, "+1415555%04d", i % 1000);
-        wabot_message *m = wabot_message_new(id, from, "+14155238886");
-        wabot_message_set_text(m, "menu");
-        wabot_ctx_handle_message(ctx, m);
-        wabot_message_free(m);
-        if (i % 1000 == 999)
-            wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
-    }
-    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    feed_menus(ctx, messages, 1000);
     struct mallinfo2 after = mallinfo2();
     printf("memory backend: %.0f heap bytes retained per message once its "
            "reply is settled (%d messages, 1000 customers); storage keys "

@@ -155,3 +155,24 @@ size_t ca_tally(fp_server *fp, int *counts, int n)
     }
     return strays;
 }
+
+void ca_expect_exactly_once(fp_server *fp, int n, int opt_out_every,
+                            json_t *progress)
+{
+    const int opted = n / opt_out_every, reachable = n - opted;
+    int *counts = calloc((size_t)n, sizeof *counts);
+    ck_assert_ptr_nonnull(counts);
+    ck_assert_uint_eq(ca_tally(fp, counts, n), 0);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(counts[i] == (i % opt_out_every == opt_out_every - 1
+                                        ? 0
+                                        : 1),
+                      "customer %d got %d messages", i, counts[i]);
+    free(counts);
+    ck_assert_uint_eq(fp_count_sent(fp), (size_t)reachable);
+    ck_assert_int_eq(ca_num(progress, "total"), n);
+    ck_assert_int_eq(ca_num(progress, "queued"), reachable);
+    ck_assert_int_eq(ca_num(progress, "sent"), reachable);
+    ck_assert_int_eq(ca_num(progress, "skipped.opted_out"), opted);
+    ck_assert_int_eq(ca_num(progress, "percent"), 100);
+}

@@ -50,4 +50,12 @@ json_int_t ca_outbound_pending(const ca_env *e);
  * returns how many were addressed to no customer of ours. */
 size_t ca_tally(fp_server *fp, int *counts, int n);
 
+/* The tests' closing check: customer i (of n) got exactly one message at
+ * the fake, none when opted out (i % opt_out_every == opt_out_every - 1),
+ * nothing went elsewhere, and `progress` (the campaign's "progress"
+ * object) says so: total n, queued and sent the reachable ones, the
+ * opted-out skipped, 100 %. */
+void ca_expect_exactly_once(fp_server *fp, int n, int opt_out_every,
+                            json_t *progress);
+
 #endif

@@ -1206,11 +1206,10 @@ static void child_control_records(int port)
     ck_assert_int_eq(child_count(port, ""), 0);
 }
 
-START_TEST(test_executable_serves_control_endpoints_and_exits_on_sigterm)
+/* Start the executable with args, steer it through its control
+ * endpoints, stop it with SIGTERM: exit status 0. */
+static void control_then_sigterm(const char *const *args)
 {
-    const char *const args[] = {"--port", "0", "--twilio-sid", SID,
-                                "--twilio-token", TOKEN, "--meta-token",
-                                META_TOKEN, NULL};
     server_proc p;
     ck_assert_int_eq(sp_spawn(&p, exe_path, args, NULL), 0);
     int port = child_port(&p);
@@ -1223,26 +1222,25 @@ START_TEST(test_executable_serves_control_endpoints_and_exits_on_sigterm)
     ck_assert_int_eq(WEXITSTATUS(status), 0);
     sp_free(&p);
 }
+
+START_TEST(test_executable_serves_control_endpoints_and_exits_on_sigterm)
+{
+    const char *const args[] = {"--port", "0", "--twilio-sid", SID,
+                                "--twilio-token", TOKEN, "--meta-token",
+                                META_TOKEN, NULL};
+    control_then_sigterm(args);
+}
 END_TEST
 
-/* The document URL a provider would fetch, and the text, read the same
- * way for both providers; none for a plain text or an uploaded media. */
 START_TEST(test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes)
 {
     const char *const args[] = {"--port", "0", "--twilio-sid", SID,
                                 "--twilio-token", TOKEN, "--meta-token",
                                 META_TOKEN, "--pool", "2", NULL};
-    server_proc p;
-    ck_assert_int_eq(sp_spawn(&p, exe_path, args, NULL), 0);
-    int port = child_port(&p);
-    child_control_faults(port);
-    child_control_records(port);
-    int status = -1;
-    ck_assert_int_eq(sp_stop(&p, SIGTERM, 5000, &status), 0);
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
-    sp_free(&p);
+    control_then_sigterm(args);
 
+    server_proc p;
+    int status = -1;
     const char *const bad[] = {"--pool", "65", NULL};
     ck_assert_int_eq(sp_spawn(&p, exe_path, bad, NULL), 0);
     ck_assert_int_eq(sp_wait_exit(&p, 5000, &status), 0);
@@ -1252,6 +1250,8 @@ START_TEST(test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes)
 }
 END_TEST
 
+/* The document URL a provider would fetch, and the text, read the same
+ * way for both providers; none for a plain text or an uploaded media. */
 START_TEST(test_media_url_and_text_are_read_alike_for_both_providers)
 {
     resp r;

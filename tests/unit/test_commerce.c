@@ -515,10 +515,8 @@ START_TEST(test_match_index_follows_catalog_changes_and_is_reused)
 }
 END_TEST
 
-/* Another process's change (a second context on the same store and fake
- * clock) shows once commerce.index_check_ms has passed; this process's
- * own changes show at once. */
-START_TEST(test_match_sees_other_processes_changes_after_the_check_interval)
+/* Another process: a second context on the same store and fake clock. */
+static wabot_ctx *other_process(void)
 {
     wabot_options *o = wabot_options_new();
     wabot_clock k = tu_clock_wabot(&env.clock);
@@ -527,6 +525,15 @@ START_TEST(test_match_sees_other_processes_changes_after_the_check_interval)
     wabot_ctx *other = NULL;
     ck_assert_int_eq(wabot_ctx_new(&other, o), WABOT_OK);
     wabot_options_free(o);
+    return other;
+}
+
+/* Another process's change (a second context on the same store and fake
+ * clock) shows once commerce.index_check_ms has passed; this process's
+ * own changes show at once. */
+START_TEST(test_match_sees_other_processes_changes_after_the_check_interval)
+{
+    wabot_ctx *other = other_process();
     expect_match(ORG, NULL, "sprite", NULL, 0, "sprite"); /* index built */
     wabot_product *p = wabot_product_new(other);
     ck_assert_int_eq(wabot_product_set_sku(p, "sprite"), WABOT_OK);
@@ -599,13 +606,7 @@ START_TEST(test_menus_come_from_the_snapshot_and_follow_changes)
     wabot_out_free(out);
 
     /* Another process (a second context on the same store and clock). */
-    wabot_options *o = wabot_options_new();
-    wabot_clock k = tu_clock_wabot(&env.clock);
-    ck_assert_int_eq(wabot_options_set_storage(o, env.storage), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
-    wabot_ctx *other = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&other, o), WABOT_OK);
-    wabot_options_free(o);
+    wabot_ctx *other = other_process();
     p = wabot_product_new(other);
     ck_assert_int_eq(wabot_product_set_sku(p, "tea"), WABOT_OK);
     ck_assert_int_eq(wabot_product_set_name(p, "Iced Tea"), WABOT_OK);
