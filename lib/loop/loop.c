@@ -268,6 +268,14 @@ static _Thread_local const wabot_ctx *tls_in_loop;
 /* jansson's allocator scope to restore when the loop function returns. */
 static _Thread_local const wabot_allocator *tls_json_prev;
 
+/* Write the wake-up eventfd (any thread). */
+static void wake_up(wb_runtime *rt)
+{
+    uint64_t one = 1;
+    ssize_t n = write(rt->wake_fd, &one, sizeof one);
+    (void)n; /* EAGAIN: the counter is already non-zero */
+}
+
 void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
 {
     wb_runtime *rt = ctx->rt;
@@ -278,11 +286,8 @@ void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
     if (wake)
         rt->armed_at = due_ms; /* one wake-up per earlier deadline */
     pthread_mutex_unlock(&rt->lock);
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t n = write(rt->wake_fd, &one, sizeof one);
-        (void)n; /* EAGAIN: the counter is already non-zero, loop will wake */
-    }
+    if (wake)
+        wake_up(rt);
 }
 
 int wb_loop_active(const wabot_ctx *ctx)
@@ -292,13 +297,6 @@ int wb_loop_active(const wabot_ctx *ctx)
 
 /* ------------------------------------------------------------------ */
 /* Work posted by other threads                                         */
-
-static void wake_up(wb_runtime *rt)
-{
-    uint64_t one = 1;
-    ssize_t n = write(rt->wake_fd, &one, sizeof one);
-    (void)n; /* EAGAIN: the counter is already non-zero */
-}
 
 void wb_loop_post(wabot_ctx *ctx, wb_post *p)
 {
