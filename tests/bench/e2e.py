@@ -284,6 +284,44 @@ def server_counts(stack, full=False):
     return r + (total,) if full else r
 
 
+HISTOGRAMS = ("wabot_webhook_request_duration_seconds", "wabot_turn_duration_seconds")
+
+
+def histograms(stack):
+    """{family: (bounds, cumulative bucket counts)} of the library's latency
+    histograms, every series and every process added up; {} for the peer."""
+    out = {}
+    if stack.peer_env is not None:
+        return out
+    for _, _, stats_url in stack.servers:
+        fams = (http_json(stats_url) or {}).get("metrics", {}).get("families", {})
+        for name in HISTOGRAMS:
+            f = fams.get(name)
+            if not f:
+                continue
+            bounds, cum = out.get(name, (f["bounds"], [0] * (len(f["bounds"]) + 1)))
+            for series in f["series"]:
+                cum = [a + b for a, b in zip(cum, series["buckets"])]
+            out[name] = (bounds, cum)
+    return out
+
+
+def quantile_bound(h0, h1, name, q):
+    """The histogram bucket bound (ms) under which the q-quantile of what was
+    observed between two snapshots lies: "<= x ms", or "> x ms" past the last."""
+    if name not in h1:
+        return None
+    bounds, cum1 = h1[name]
+    cum0 = h0.get(name, (bounds, [0] * len(cum1)))[1]
+    d = [b - a for a, b in zip(cum0, cum1)]
+    if not d or d[-1] <= 0:
+        return None
+    for i, c in enumerate(d[:-1]):
+        if c >= q * d[-1]:
+            return "<= %g ms" % (bounds[i] * 1000)
+    return "> %g ms" % (bounds[-1] * 1000)
+
+
 def bot_cpu(stack):
     return sum(cpu_seconds(pid) for _, pid, _ in stack.servers)
 
@@ -379,6 +417,7 @@ def run_mode(mode):
             drain(stack, time.time() + DRAIN_TIMEOUT)
         http(stack.fake + "/__fake/reset", "POST")
         _, received0, m0 = server_counts(stack, True)
+        hist0 = histograms(stack)
         if "redis" in mode:
             stack.redis("CONFIG", "RESETSTAT")  # commandstats: this run only
             if os.environ.get("REDIS_SLOWLOG"):
@@ -409,6 +448,7 @@ def run_mode(mode):
         others = {n: cpu_seconds(stack.pid_of(n)) - c for n, c in others0.items()}
         total = delivered(stack)
         _, received1, m1 = server_counts(stack, True)
+        hist1 = histograms(stack)
         res, text = wrk_result(load)
         cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cmdstats = stack.redis("INFO", "commandstats") if "redis" in mode else ""
@@ -431,6 +471,14 @@ def run_mode(mode):
         }
         def delta(name):
             return m1.get(name, 0) - m0.get(name, 0)
+        # The webhook's time inside the library (the request handed over whole
+        # to its answer) beside wrk's: what is left is the HTTP server's and the
+        # wait for a CPU.
+        for key, name in (("lib_webhook", HISTOGRAMS[0]), ("lib_turn", HISTOGRAMS[1])):
+            for q in (0.5, 0.99):
+                b = quantile_bound(hist0, hist1, name, q)
+                if b:
+                    r["%s_p%g" % (key, q * 100)] = b
         # wabot: outbound.sent (the provider said yes), .failed (gave up);
         # the peer: outboundSent, errors
         r["sent"] = delta("outbound.sent") + delta("outboundSent")
@@ -546,6 +594,11 @@ def report(r):
                                        r["errors"], r["received"]))
     print("  webhook latency: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms" %
           (r["p50_ms"], r["p99_ms"], r["p999_ms"], r["max_ms"]))
+    if r.get("lib_webhook_p99"):
+        print("  in the library (webhook handed over to its answer): p50 %s, p99 %s; "
+              "turns: p50 %s, p99 %s (histogram bounds)" %
+              (r.get("lib_webhook_p50"), r["lib_webhook_p99"], r.get("lib_turn_p50"),
+               r.get("lib_turn_p99")))
     print("  replies delivered: %d; during load %.0f/s, after load %.0f/s, end to end %.0f/s" %
           (r["delivered"], r["during_rps"], r["after_rps"], r["e2e_rps"]))
     print("  backlog at wrk end %d, peak %d; drained %.2f s after the load" %
