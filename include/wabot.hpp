@@ -2056,6 +2056,41 @@ public:
         detail::check(rc, ctx_);
         return out;
     }
+    /** One job of enqueue_many: its id ("" if none was made) and whether
+     *  it was enqueued now (false: that id was on the queue already). */
+    struct enqueued {
+        std::string id;
+        bool added;
+    };
+    /** Several jobs at once (wabot_job_enqueue_many: one round trip on
+     *  Redis); specs empty (the defaults) or one pointer (or nullptr) per
+     *  payload. Throws on any failure. */
+    std::vector<enqueued> enqueue_many(std::string_view queue,
+                                       const std::vector<std::string_view> &payloads,
+                                       const std::vector<const wabot_job_spec *> &specs = {})
+    {
+        size_t n = payloads.size();
+        if (!specs.empty() && specs.size() != n)
+            detail::check(WABOT_ERR_INVAL, nullptr);
+        std::vector<const char *> data(n);
+        std::vector<size_t> lens(n);
+        for (size_t i = 0; i < n; i++) {
+            data[i] = payloads[i].data();
+            lens[i] = payloads[i].size();
+        }
+        std::vector<char *> ids(n, nullptr);
+        std::vector<int> results(n, WABOT_OK);
+        int rc = wabot_job_enqueue_many(ctx_, detail::cstr(queue).get(), n, data.data(),
+                                        lens.data(), specs.empty() ? nullptr : specs.data(),
+                                        ids.data(), results.data());
+        std::vector<enqueued> out;
+        for (size_t i = 0; i < n; i++) {
+            out.push_back({detail::str(ids[i]), results[i] == WABOT_OK});
+            wabot_ctx_mem_free(ctx_, ids[i]);
+        }
+        detail::check(rc, ctx_);
+        return out;
+    }
     /** A job spec with the defaults (wabot_job_spec_init). */
     static wabot_job_spec job_spec()
     {

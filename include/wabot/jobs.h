@@ -255,6 +255,40 @@ WABOT_API int wabot_scheduler_trim(wabot_scheduler *s, const char *queue,
 WABOT_API int wabot_job_enqueue(wabot_ctx *ctx, const char *queue,
                                 const char *payload, size_t len,
                                 const wabot_job_spec *spec, char **job_id);
+/** Most jobs one wabot_job_enqueue_many() call takes. */
+#define WABOT_JOB_ENQUEUE_MANY_MAX 1000
+
+/**
+ * Enqueue n jobs (1..WABOT_JOB_ENQUEUE_MANY_MAX) on `queue` at once: on
+ * the Redis scheduler one round trip for all of them (pipelined; each job
+ * is still its own atomic enqueue), elsewhere one enqueue per job.
+ *
+ * payloads[i] is job i's payload, lens[i] bytes (copied); lens NULL: each
+ * payload is a NUL-terminated string. A NULL payload is empty. specs NULL:
+ * the defaults for every job; else specs[i] for job i (a NULL entry: the
+ * defaults). Job ids are generated unless a spec names one.
+ *
+ * results (may be NULL) receives n statuses: WABOT_OK (enqueued),
+ * WABOT_ERR_EXISTS (a job with that id is on the queue already: left as
+ * it is), or the failure of that job. job_ids (may be NULL) receives n
+ * ids, owned (free each with wabot_ctx_mem_free; NULL where no id was
+ * made), set also for EXISTS.
+ *
+ * Returns WABOT_OK when every job is on the queue (enqueued now or
+ * before: see results for EXISTS; an id named twice in one call is
+ * enqueued once, the second answers EXISTS). Bad arguments (queue name,
+ * n, a spec out of range or a bad job id) return WABOT_ERR_INVAL before
+ * anything is enqueued. A storage failure returns WABOT_ERR_STORAGE
+ * with results saying which jobs are in: a call cut off mid-way may have
+ * enqueued some, so retry with the same job ids (those already in answer
+ * EXISTS). Also NOMEM. Thread-safe, like wabot_job_enqueue(); wakes the
+ * loop if a job is due earlier than the armed timer.
+ */
+WABOT_API int wabot_job_enqueue_many(wabot_ctx *ctx, const char *queue,
+                                     size_t n, const char *const *payloads,
+                                     const size_t *lens,
+                                     const wabot_job_spec *const *specs,
+                                     char **job_ids, int *results);
 /** Snapshot of a job (owned; wabot_job_info_free). NOT_FOUND, INVAL. */
 WABOT_API int wabot_job_get(wabot_ctx *ctx, const char *queue,
                             const char *id, wabot_job_info **out);

@@ -111,6 +111,14 @@ typedef struct wb_sched_batch {
      * recover (as vt->recover), then up to max reserves (as vt->reserve). */
     int (*poll_many)(void *impl, size_t n, wb_sched_poll *polls,
                      int64_t now_ms, int64_t lease_ms, int32_t max_stalls);
+    /* vt->enqueue for each of n jobs of queue, in order, each its own
+     * atomic step, all in one round trip; results[i] job i's status
+     * (WABOT_OK, WABOT_ERR_EXISTS, ...). WABOT_OK when the calls ran (see
+     * results), else a failure for all (some may have been enqueued: a
+     * lost answer says nothing of what the server did). */
+    int (*enqueue_many)(void *impl, const char *queue, size_t n,
+                        const wabot_job_record *jobs, int64_t now_ms,
+                        int *results);
 } wb_sched_batch;
 
 /* 1 if s batches (worth reserving several jobs at once). */
@@ -129,6 +137,12 @@ int wb_scheduler_reserve_many(wabot_scheduler *s, const char *queue,
 int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
                            int64_t now_ms, int64_t lease_ms,
                            int32_t max_stalls);
+/* Enqueue n jobs on queue: results[i] as wabot_scheduler_enqueue() would
+ * return for job i (a record it would refuse is not enqueued: INVAL). One
+ * round trip on a batched backend, one call per job elsewhere. */
+void wb_scheduler_enqueue_many(wabot_scheduler *s, const char *queue,
+                               size_t n, const wabot_job_record *jobs,
+                               int64_t now_ms, int *results);
 /* Complete n jobs of queue: results[i] as wabot_scheduler_complete()
  * would return for job i. */
 void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,

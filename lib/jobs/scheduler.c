@@ -480,6 +480,25 @@ int wb_scheduler_poll_many(wabot_scheduler *s, size_t n, wb_sched_poll *polls,
     return WABOT_OK;
 }
 
+void wb_scheduler_enqueue_many(wabot_scheduler *s, const char *queue,
+                               size_t n, const wabot_job_record *jobs,
+                               int64_t now_ms, int *results)
+{
+    int ok = target_ok(s, queue);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = wb_job_record_ok(&jobs[i]) && jobs[i].payload != NULL;
+    if (ok && s->batch != NULL && s->batch->enqueue_many != NULL) {
+        int rc = s->batch->enqueue_many(s->impl, queue, n, jobs, now_ms,
+                                        results);
+        for (size_t i = 0; rc != WABOT_OK && i < n; i++)
+            results[i] = rc;
+        return;
+    }
+    /* One by one: the wrapper's own checks answer for each record. */
+    for (size_t i = 0; i < n; i++)
+        results[i] = wabot_scheduler_enqueue(s, queue, &jobs[i], now_ms);
+}
+
 void wb_scheduler_complete_many(wabot_scheduler *s, const char *queue,
                                 size_t n, const char *const *ids,
                                 const uint64_t *tokens, int64_t now_ms,

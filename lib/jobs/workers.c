@@ -172,8 +172,8 @@ int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,
 /* Enqueue and inspection.                                              */
 
 static int spec_to_record(wabot_ctx *ctx, const wabot_job_spec *spec,
-                          const char *payload, size_t len, char *idbuf,
-                          size_t idsz, wabot_job_record *rec)
+                          const char *payload, size_t len, int64_t now,
+                          char *idbuf, size_t idsz, wabot_job_record *rec)
 {
     wabot_job_spec dflt;
     if (!spec) {
@@ -195,7 +195,6 @@ static int spec_to_record(wabot_ctx *ctx, const wabot_job_spec *spec,
         snprintf(idbuf, idsz, "%016llx", (unsigned long long)wb_random(ctx));
         id = idbuf;
     }
-    int64_t now = wb_now(ctx);
     memset(rec, 0, sizeof *rec);
     rec->version = WABOT_JOB_RECORD_VERSION;
     rec->id = id;
@@ -226,8 +225,8 @@ int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
         return wb_error(ctx, WABOT_ERR_INVAL, "payload is NULL");
     char idbuf[32];
     wabot_job_record rec;
-    int rc = spec_to_record(ctx, spec, payload ? payload : "", len, idbuf,
-                            sizeof idbuf, &rec);
+    int rc = spec_to_record(ctx, spec, payload ? payload : "", len,
+                            wb_now(ctx), idbuf, sizeof idbuf, &rec);
     if (rc != WABOT_OK)
         return rc;
     rc = wabot_scheduler_enqueue(ctx->rt->sched, queue, &rec, rec.created_ms);
@@ -240,6 +239,82 @@ int wabot_job_enqueue(wabot_ctx *ctx, const char *queue, const char *payload,
         return wb_error(ctx, rc, "job %s already exists on %s", rec.id, queue);
     wb_job_enqueued(ctx, queue, rec.run_at_ms);
     return WABOT_OK;
+}
+
+/* The records of wabot_job_enqueue_many's jobs, each checked; ids[i]
+ * holds a generated id. */
+static int many_records(wabot_ctx *ctx, size_t n, const char *const *payloads,
+                        const size_t *lens, const wabot_job_spec *const *specs,
+                        char (*ids)[32], wabot_job_record *recs)
+{
+    int64_t now = wb_now(ctx); /* one instant: due now means waiting */
+    for (size_t i = 0; i < n; i++) {
+        const char *p = payloads[i] ? payloads[i] : "";
+        size_t len = lens ? lens[i] : strlen(p);
+        if (!payloads[i] && len)
+            return wb_error(ctx, WABOT_ERR_INVAL, "payload %zu is NULL", i);
+        int rc = spec_to_record(ctx, specs ? specs[i] : NULL, p, len, now,
+                                ids[i], sizeof ids[i], &recs[i]);
+        if (rc != WABOT_OK) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", wabot_ctx_errmsg(ctx));
+            return wb_error(ctx, rc, "job %zu: %s", i, why);
+        }
+        if (!wb_job_id_ok(recs[i].id))
+            return wb_error(ctx, WABOT_ERR_INVAL,
+                            "job %zu: a job id is 1..256 bytes without "
+                            "control characters", i);
+    }
+    return WABOT_OK;
+}
+
+int wabot_job_enqueue_many(wabot_ctx *ctx, const char *queue, size_t n,
+                           const char *const *payloads, const size_t *lens,
+                           const wabot_job_spec *const *specs, char **job_ids,
+                           int *results)
+{
+    for (size_t i = 0; job_ids && i < n && i < WABOT_JOB_ENQUEUE_MANY_MAX; i++)
+        job_ids[i] = NULL;
+    if (!ctx)
+        return WABOT_ERR_INVAL;
+    if (n < 1 || n > WABOT_JOB_ENQUEUE_MANY_MAX || !payloads)
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "enqueue_many takes 1..%d jobs and their payloads",
+                        WABOT_JOB_ENQUEUE_MANY_MAX);
+    if (!queue_name_ok(queue))
+        return wb_error(ctx, WABOT_ERR_INVAL,
+                        "queue name must be 1..64 bytes of [A-Za-z0-9._:-]");
+    const wabot_allocator *a = &ctx->alloc;
+    char (*ids)[32] = wb_malloc(a, n * sizeof *ids);
+    wabot_job_record *recs = wb_malloc(a, n * sizeof *recs);
+    int *res = results ? results : wb_malloc(a, n * sizeof *res);
+    int rc = ids && recs && res ? WABOT_OK
+                                : wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    if (rc == WABOT_OK)
+        rc = many_records(ctx, n, payloads, lens, specs, ids, recs);
+    if (rc == WABOT_OK)
+        wb_scheduler_enqueue_many(ctx->rt->sched, queue, n, recs,
+                                  recs[0].created_ms, res);
+    size_t failed = 0, first = 0;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
+        if (res[i] == WABOT_OK)
+            wb_job_enqueued(ctx, queue, recs[i].run_at_ms);
+        else if (res[i] != WABOT_ERR_EXISTS && failed++ == 0)
+            first = i;
+    }
+    for (size_t i = 0; rc == WABOT_OK && job_ids && i < n; i++)
+        if ((res[i] == WABOT_OK || res[i] == WABOT_ERR_EXISTS) &&
+            !(job_ids[i] = wb_strdup(a, recs[i].id)))
+            rc = wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
+    if (rc == WABOT_OK && failed)
+        rc = wb_error(ctx, res[first], "enqueue on %s: %zu of %zu jobs failed "
+                      "(job %zu: %s)", queue, failed, n, first,
+                      wabot_strerror(res[first]));
+    if (res != results)
+        wb_free(a, res);
+    wb_free(a, recs);
+    wb_free(a, ids);
+    return rc;
 }
 
 int wb_jobs_each_failed(wabot_ctx *ctx, const char *queue, int64_t offset,

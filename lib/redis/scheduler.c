@@ -20,6 +20,19 @@
 
 static wb_redis_script enqueue_script =
     WB_REDIS_SCRIPT("scheduler.enqueue", SCHED_LUA_ENQUEUE);
+/* enqueue for each job in turn: KEYS and ARGV are each job's four keys
+ * and 14 arguments one after the other. Reply: each job's code. */
+static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
+    "scheduler.enqueue_many",
+    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
+    "local out = {}\n"
+    "for i = 0, #KEYS / 4 - 1 do\n"
+    "  local k, a = {}, {}\n"
+    "  for j = 1, 4 do k[j] = KEYS[4 * i + j] end\n"
+    "  for j = 1, 14 do a[j] = ARGV[14 * i + j] end\n"
+    "  out[#out + 1] = enqueue(k, a)\n"
+    "end\n"
+    "return out\n");
 static wb_redis_script reserve_script =
     WB_REDIS_SCRIPT("scheduler.reserve", SCHED_LUA_RESERVE);
 static wb_redis_script extend_script =
@@ -869,7 +882,86 @@ static int rs_complete_many(void *impl, const char *queue, size_t n,
     return rs_poll_many(impl, 1, &p, now_ms, 1, 0);
 }
 
-static const wb_sched_batch redis_batch = {rs_complete_many, rs_poll_many};
+/* Jobs one enqueue_many script takes: a bound on how long one call holds
+ * the server (each job is an EXISTS, INCR, HSET and ZADD). */
+#define ENQUEUE_CHUNK 128
+
+/* The keys and arguments of one chunk: each job's enqueue keys and
+ * arguments in turn, pointing into a[]. */
+typedef struct enqueue_chunk {
+    const char *keys[ENQUEUE_CHUNK * WB_REDIS_ENQUEUE_NKEYS];
+    const char *args[ENQUEUE_CHUNK * WB_REDIS_ENQUEUE_NARGS];
+    size_t lens[ENQUEUE_CHUNK * WB_REDIS_ENQUEUE_NARGS];
+} enqueue_chunk;
+
+static void chunk_init(enqueue_chunk *c, const wb_redis_enqueue_args *a,
+                       size_t n, wb_redis_call *call)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(c->keys + i * WB_REDIS_ENQUEUE_NKEYS, a[i].keys,
+               sizeof a[i].keys);
+        memcpy(c->args + i * WB_REDIS_ENQUEUE_NARGS, a[i].args,
+               sizeof a[i].args);
+        memcpy(c->lens + i * WB_REDIS_ENQUEUE_NARGS, a[i].lens,
+               sizeof a[i].lens);
+    }
+    *call = (wb_redis_call){n * WB_REDIS_ENQUEUE_NKEYS, c->keys,
+                            n * WB_REDIS_ENQUEUE_NARGS, c->args, NULL, NULL,
+                            c->lens};
+}
+
+/* The chunk's reply: one enqueue code per job. */
+static void chunk_read(rsched *s, const redisReply *rep, size_t n,
+                       int *results)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+        int bad = wb_redis_fail(s->r, "scheduler: unexpected batch reply");
+        for (size_t i = 0; i < n; i++)
+            results[i] = bad;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        results[i] = code_status(s, rep->element[i]);
+}
+
+/* Chunks of ENQUEUE_CHUNK jobs, each one script (one atomic step, the
+ * queue's hash tag on every key), all chunks pipelined: one round trip. */
+static int rs_enqueue_many(void *impl, const char *queue, size_t n,
+                           const wabot_job_record *jobs, int64_t now_ms,
+                           int *results)
+{
+    rsched *s = impl;
+    size_t nc = (n + ENQUEUE_CHUNK - 1) / ENQUEUE_CHUNK;
+    wb_redis_enqueue_args *a = calloc(n, sizeof *a);
+    enqueue_chunk *chunks = calloc(nc, sizeof *chunks);
+    wb_redis_call *calls = calloc(nc, sizeof *calls);
+    redisReply **reps = calloc(nc, sizeof *reps);
+    int rc = a && chunks && calls && reps ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; rc == WABOT_OK && i < n; i++)
+        wb_redis_enqueue_args_init(&a[i], s->r, queue, &jobs[i], now_ms);
+    for (size_t c = 0; rc == WABOT_OK && c < nc; c++) {
+        size_t first = c * ENQUEUE_CHUNK, m = n - first;
+        chunk_init(&chunks[c], a + first, m > ENQUEUE_CHUNK ? ENQUEUE_CHUNK : m,
+                   &calls[c]);
+    }
+    if (rc == WABOT_OK)
+        rc = wb_redis_eval_pipeline(s->r, &enqueue_many_script, nc, calls,
+                                    reps);
+    for (size_t c = 0; rc == WABOT_OK && c < nc; c++) {
+        size_t first = c * ENQUEUE_CHUNK, m = n - first;
+        chunk_read(s, reps[c], m > ENQUEUE_CHUNK ? ENQUEUE_CHUNK : m,
+                   results + first);
+        freeReplyObject(reps[c]);
+    }
+    free(a);
+    free(chunks);
+    free(calls);
+    free(reps);
+    return rc;
+}
+
+static const wb_sched_batch redis_batch = {rs_complete_many, rs_poll_many,
+                                           rs_enqueue_many};
 
 static void rs_destroy(void *impl)
 {

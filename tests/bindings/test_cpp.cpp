@@ -261,6 +261,13 @@ static void test_builder_clock_log_and_jobs()
     CHECK(bot.enqueue("later", "p", &spec) == "later-1");
     CHECK(bot.job_state("later", "later-1") == std::optional<std::string>("delayed"));
     CHECK(bot.queue_counts("later")[WABOT_JOB_DELAYED] == 1);
+    auto many = bot.enqueue_many("later", {"a", "p"}, {nullptr, &spec});
+    CHECK(many.size() == 2 && many[0].added && !many[0].id.empty());
+    CHECK(many[1].id == "later-1" && !many[1].added); /* queued already */
+    CHECK(code_of([&] { bot.enqueue_many("later", {}); }) == WABOT_ERR_INVAL);
+    CHECK(code_of([&] { bot.enqueue_many("later", {"a"}, {nullptr, nullptr}); }) ==
+          WABOT_ERR_INVAL);
+    bot.cancel_job("later", many[0].id);
     bot.cancel_job("later", "later-1");
     CHECK(!bot.job_state("later", "later-1"));
     bot.metrics_add("cpp.custom", 3);

@@ -90,6 +90,21 @@ class TestJobsAndMetrics(unittest.TestCase):
             bot.set_retention("later", 10, 1000, 10, 1000)
             self.assertIn("queues", bot.jobs_stats())
 
+    def test_enqueue_many_queues_each_job_once(self):
+        with plain_bot() as bot:
+            bot.enqueue("later", b"p", job_id="old", delay_ms=60000)
+            got = bot.enqueue_many("later", [b"a", "b", b"c"],
+                                   job_ids=["x", None, "old"], delay_ms=60000)
+            self.assertEqual(got[0], ("x", True))
+            self.assertTrue(got[1][1] and got[1][0] not in ("x", "old"))
+            self.assertEqual(got[2], ("old", False))
+            self.assertEqual(bot.job("later", got[1][0])["payload"], b"b")
+            self.assertEqual(bot.job("later", "old")["payload"], b"p")
+            with self.assertRaises(wabot.InvalidArgument):
+                bot.enqueue_many("later", [])
+            with self.assertRaises(ValueError):
+                bot.enqueue_many("later", [b"a"], job_ids=[])
+
     def test_worker_can_throttle_and_fail_permanently(self):
         clock = FakeClock()
         with plain_bot(clock=clock) as bot:

@@ -638,6 +638,104 @@ START_TEST(test_redis_restart_with_aof_loses_no_job)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Many jobs in one call                                               */
+
+#define MANY 1000
+
+static int many_runs[MANY];
+
+static int count_run(wabot_job *job, void *ud)
+{
+    (void)ud;
+    size_t len;
+    int i = atoi(wabot_job_payload(job, &len));
+    if (i >= 0 && i < MANY)
+        many_runs[i]++;
+    return WABOT_OK;
+}
+
+START_TEST(test_enqueue_many_is_one_round_trip_and_each_job_runs_once)
+{
+    rh_server srv;
+    ck_assert_int_eq(rh_start(&srv, 0), 0);
+    wabot_redis *r = redis_connect(srv.port);
+    ck_assert_ptr_nonnull(r);
+    wabot_scheduler *sched = wabot_scheduler_redis_new(r);
+    ck_assert_ptr_nonnull(sched);
+    wabot_ctx *ctx = ctx_on(sched, 5000, NULL, NULL);
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_int_eq(wabot_queue_add_worker(ctx, "many", count_run, NULL, NULL,
+                                            16),
+                     WABOT_OK);
+    memset(many_runs, 0, sizeof many_runs);
+
+    /* Job 7 is on the queue already. */
+    wabot_job_spec spec[MANY];
+    const wabot_job_spec *specs[MANY];
+    static char payload[MANY][8], id[MANY][16];
+    const char *payloads[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(payload[i], sizeof payload[i], "%d", i);
+        snprintf(id[i], sizeof id[i], "m-%04d", i);
+        payloads[i] = payload[i];
+        wabot_job_spec_init(&spec[i]);
+        spec[i].job_id = id[i];
+        specs[i] = &spec[i];
+    }
+    ck_assert_int_eq(wabot_job_enqueue(ctx, "many", "7", 1, &spec[7], NULL),
+                     WABOT_OK);
+
+    static int results[MANY];
+    static char *ids[MANY];
+    /* The first call loads the script: a round trip of its own. */
+    const char *warm[] = {"-1"};
+    ck_assert_int_eq(wabot_job_enqueue_many(ctx, "many", 1, warm, NULL, NULL,
+                                            NULL, NULL),
+                     WABOT_OK);
+    int64_t rt0 = wabot_redis_round_trips(r);
+    ck_assert_int_eq(wabot_job_enqueue_many(ctx, "many", MANY, payloads, NULL,
+                                            specs, ids, results),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_redis_round_trips(r) - rt0, 1);
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_int_eq(results[i], i == 7 ? WABOT_ERR_EXISTS : WABOT_OK);
+        ck_assert_str_eq(ids[i], id[i]);
+        wabot_ctx_mem_free(ctx, ids[i]);
+    }
+    int64_t n[WABOT_JOB_STATE_COUNT];
+    ck_assert_int_eq(wabot_queue_counts(ctx, "many", n, WABOT_JOB_STATE_COUNT),
+                     WABOT_OK);
+    ck_assert_int_eq(n[WABOT_JOB_WAITING], MANY + 1);
+
+    int64_t t0 = now_ms();
+    do
+        wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    while (wabot_metrics_counter(ctx, "jobs.many.processed") < MANY + 1 &&
+           now_ms() - t0 < WAIT_MS);
+    for (int i = 0; i < MANY; i++)
+        ck_assert_msg(many_runs[i] == 1, "job %d ran %d times", i,
+                      many_runs[i]);
+
+    /* Redis gone: every job answers the failure, none has an id. */
+    rh_stop(&srv);
+    for (int i = 0; i < MANY; i++)
+        spec[i].job_id = NULL;
+    ck_assert_int_eq(wabot_job_enqueue_many(ctx, "many", 3, payloads, NULL,
+                                            NULL, ids, results),
+                     WABOT_ERR_STORAGE);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(results[i], WABOT_ERR_STORAGE);
+        ck_assert_ptr_null(ids[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(ctx), "3 of 3 jobs failed"));
+    wabot_ctx_free(ctx);
+    wabot_scheduler_free(sched);
+    wabot_redis_free(r);
+    rh_destroy(&srv);
+}
+END_TEST
+
 int main(void)
 {
     if (!rh_available()) {
@@ -651,6 +749,7 @@ int main(void)
     tcase_add_test(
         tc, test_killed_worker_jobs_return_after_lease_and_late_ack_is_fenced);
     tcase_add_test(tc, test_redis_restart_with_aof_loses_no_job);
+    tcase_add_test(tc, test_enqueue_many_is_one_round_trip_and_each_job_runs_once);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

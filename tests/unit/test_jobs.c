@@ -247,6 +247,122 @@ START_TEST(test_duplicate_job_id_is_not_enqueued_twice)
 }
 END_TEST
 
+START_TEST(test_enqueue_many_queues_every_job_with_its_spec_and_id)
+{
+    tu_env e;
+    worker_log w;
+    env_with_worker(&e, &w, 1);
+    enqueue(e.ctx, "old", "o", 0, 0);
+    wabot_job_spec later, named, old;
+    wabot_job_spec_init(&later);
+    later.delay_ms = 5000;
+    wabot_job_spec_init(&named);
+    named.job_id = "mine";
+    named.priority = 9; /* runs before the others of its time */
+    wabot_job_spec_init(&old);
+    old.job_id = "old";
+    const char *payloads[] = {"a", "bc", "later", "n", "x"};
+    const size_t lens[] = {1, 1, 5, 1, 1}; /* "bc" is sent as "b" */
+    const wabot_job_spec *specs[] = {NULL, NULL, &later, &named, &old};
+    char *ids[5];
+    int results[5];
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 5, payloads, lens, specs,
+                                            ids, results),
+                     WABOT_OK);
+    int want[] = {WABOT_OK, WABOT_OK, WABOT_OK, WABOT_OK, WABOT_ERR_EXISTS};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(results[i], want[i]);
+        ck_assert_ptr_nonnull(ids[i]);
+    }
+    ck_assert_str_eq(ids[3], "mine");
+    ck_assert_str_eq(ids[4], "old");
+    ck_assert_str_ne(ids[0], ids[1]); /* generated, distinct */
+    counts(e.ctx, 4, 1, 0, 0, 0);
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(e.ctx, Q, ids[1], &info), WABOT_OK);
+    size_t plen = wabot_job_info_record(info)->payload_len;
+    ck_assert_uint_eq(plen, 1);
+    wabot_job_info_free(info);
+    for (int i = 0; i < 5; i++)
+        wabot_ctx_mem_free(e.ctx, ids[i]);
+    tu_drain(e.ctx);
+    ck_assert_str_eq(w.order, "noab"); /* priority first; "old" kept its payload */
+    tu_clock_advance(&e.clock, 5000);
+    tu_drain(e.ctx);
+    ck_assert_str_eq(w.order, "noablater");
+    counts(e.ctx, 0, 0, 0, 5, 0);
+    tu_env_free(&e);
+}
+END_TEST
+
+START_TEST(test_enqueue_many_refuses_bad_input_before_enqueueing_anything)
+{
+    tu_env e;
+    worker_log w;
+    env_with_worker(&e, &w, 1);
+    const char *payloads[] = {"a", NULL, "c"};
+    const size_t lens[] = {1, 3, 1};
+    int results[3] = {1, 1, 1};
+    char *ids[3] = {(char *)"x", (char *)"x", (char *)"x"};
+    /* a NULL payload with a length */
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 3, payloads, lens, NULL,
+                                            ids, results),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(e.ctx), "payload 1"));
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_null(ids[i]);
+    /* a spec out of range names its job */
+    wabot_job_spec bad;
+    wabot_job_spec_init(&bad);
+    bad.max_attempts = 0;
+    const wabot_job_spec *specs[] = {NULL, NULL, &bad};
+    const char *ok[] = {"a", "b", "c"};
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 3, ok, NULL, specs,
+                                            NULL, NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(e.ctx), "job 2"));
+    /* a job id with a control character */
+    wabot_job_spec ctl;
+    wabot_job_spec_init(&ctl);
+    ctl.job_id = "a\nb";
+    specs[2] = &ctl;
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 3, ok, NULL, specs,
+                                            NULL, NULL),
+                     WABOT_ERR_INVAL);
+    /* no jobs, too many, no payloads, a bad queue name */
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 0, ok, NULL, NULL, NULL,
+                                            NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q,
+                                            WABOT_JOB_ENQUEUE_MANY_MAX + 1, ok,
+                                            NULL, NULL, NULL, NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 3, NULL, NULL, NULL,
+                                            NULL, NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, "bad queue", 3, ok, NULL,
+                                            NULL, NULL, NULL),
+                     WABOT_ERR_INVAL);
+    ck_assert_int_eq(wabot_job_enqueue_many(NULL, Q, 3, ok, NULL, NULL, NULL,
+                                            NULL),
+                     WABOT_ERR_INVAL);
+    counts(e.ctx, 0, 0, 0, 0, 0);
+    /* an id named twice in one call goes in once */
+    wabot_job_spec twice;
+    wabot_job_spec_init(&twice);
+    twice.job_id = "twice";
+    const wabot_job_spec *both[] = {&twice, &twice};
+    ck_assert_int_eq(wabot_job_enqueue_many(e.ctx, Q, 2, ok, NULL, both, NULL,
+                                            results),
+                     WABOT_OK);
+    ck_assert_int_eq(results[0], WABOT_OK);
+    ck_assert_int_eq(results[1], WABOT_ERR_EXISTS);
+    tu_drain(e.ctx);
+    ck_assert_str_eq(w.order, "a");
+    tu_env_free(&e);
+}
+END_TEST
+
 START_TEST(test_concurrency_limit_and_async_finish)
 {
     tu_env e;
@@ -772,6 +888,8 @@ static Suite *jobs_suite(void)
     tcase_add_test(tc, test_permanent_error_skips_retries);
     tcase_add_test(tc, test_throttled_job_is_redelayed_without_spending_an_attempt);
     tcase_add_test(tc, test_duplicate_job_id_is_not_enqueued_twice);
+    tcase_add_test(tc, test_enqueue_many_queues_every_job_with_its_spec_and_id);
+    tcase_add_test(tc, test_enqueue_many_refuses_bad_input_before_enqueueing_anything);
     tcase_add_test(tc, test_concurrency_limit_and_async_finish);
     tcase_add_test(tc, test_finish_before_worker_returns);
     tcase_add_test(tc, test_job_user_data_lives_until_the_run_finishes);

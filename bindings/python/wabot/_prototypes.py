@@ -185,6 +185,7 @@ PROTOTYPES = {
     'wabot_job_cancel': (c_int, [c_void_p, c_char_p, c_char_p]),
     'wabot_job_ctx': (c_void_p, [c_void_p]),
     'wabot_job_enqueue': (c_int, [c_void_p, c_char_p, c_char_p, c_size_t, c_void_p, POINTER(c_void_p)]),
+    'wabot_job_enqueue_many': (c_int, [c_void_p, c_char_p, c_size_t, POINTER(c_char_p), POINTER(c_size_t), c_void_p, POINTER(c_void_p), POINTER(c_int)]),
     'wabot_job_finish': (None, [c_void_p, c_int]),
     'wabot_job_get': (c_int, [c_void_p, c_char_p, c_char_p, c_void_p]),
     'wabot_job_id': (c_char_p, [c_void_p]),

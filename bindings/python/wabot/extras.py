@@ -1,7 +1,7 @@
 """More of the C API on the Pythonic classes: the outbound builder, jobs,
 texts, metrics samples, signatures, records. Imported by the package."""
-from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, \
-    c_uint32, c_uint64, c_void_p, cast, string_at
+from ctypes import POINTER, addressof, byref, c_char_p, c_int, c_int64, \
+    c_size_t, c_uint32, c_uint64, c_void_p, cast, string_at
 
 from . import _ffi
 from ._loader import lib as _lib
@@ -130,6 +130,33 @@ def _bot_enqueue(self, queue, payload=b"", job_id=None, delay_ms=0,
     return jid
 
 
+def _bot_enqueue_many(self, queue, payloads, job_ids=None, delay_ms=0):
+    """Enqueue several jobs at once (one round trip on Redis); returns
+    [(id, enqueued)] in order: enqueued False when that id was queued
+    already. job_ids: None (all generated) or one id (or None) per job."""
+    L = _lib()
+    n = len(payloads)
+    if job_ids is not None and len(job_ids) != n:
+        raise ValueError("job_ids must name one id (or None) per payload")
+    data = [_b(p) or b"" for p in payloads]
+    bufs = (c_char_p * max(n, 1))(*data)
+    lens = (c_size_t * max(n, 1))(*[len(p) for p in data])
+    specs = (_ffi.JobSpec * max(n, 1))()
+    ptrs = (c_void_p * max(n, 1))()
+    for i in range(n):
+        L.wabot_job_spec_init(byref(specs[i]))
+        specs[i].job_id = _b(job_ids[i]) if job_ids is not None else None
+        specs[i].delay_ms = delay_ms
+        ptrs[i] = addressof(specs[i])
+    ids = (c_void_p * max(n, 1))()
+    results = (c_int * max(n, 1))()
+    rc = L.wabot_job_enqueue_many(self._ctx, _b(queue), n, bufs, lens, ptrs,
+                                  ids, results)
+    out = [_owned_ctx(self._ctx, ids[i]) for i in range(n)]
+    self._check(rc)
+    return [(out[i], results[i] == Status.OK) for i in range(n)]
+
+
 def _bot_job(self, queue, job_id):
     """A job's record as a dict, or None."""
     L, info = _lib(), c_void_p()
@@ -239,6 +266,7 @@ def _bot_transport(self):
 
 Bot.out = _bot_out
 Bot.enqueue = _bot_enqueue
+Bot.enqueue_many = _bot_enqueue_many
 Bot.job = _bot_job
 Bot.cancel_job = _bot_cancel_job
 Bot.set_retention = _bot_retention
