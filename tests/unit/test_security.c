@@ -329,7 +329,7 @@ static int64_t counter(const char *name)
 static wabot_http_response *request_h(const char *method, const char *target,
                                       const char *const *hv, const char *body)
 {
-    wabot_http_header h[8];
+    wabot_http_header h[8] = {{NULL, NULL}};
     size_t n = 0;
     for (; hv != NULL && hv[0] != NULL && n < 8; hv += 2)
         h[n++] = (wabot_http_header){hv[0], hv[1]};
