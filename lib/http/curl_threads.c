@@ -23,7 +23,7 @@
  *
  * A transfer belongs to one thread for its life (its URL comes from that
  * thread's cache); the loop thread keeps each thread's spare transfers and
- * the thread recycles one (curl_easy_reset, buffers) when it takes it up
+ * the thread recycles one (buffers, its URL) when it takes it up
  * again, so that work stays off the loop thread too.
  *
  * http_host_connections is the total for the client: it is shared out
