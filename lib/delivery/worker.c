@@ -216,22 +216,27 @@ static int check_limits(wabot_job *job, const wabot_outbound *o,
     const wb_config *c = &ctx->cfg;
     const char *from = *wabot_outbound_from(o) ? wabot_outbound_from(o)
                                                : wabot_transport_name(t);
+    /* Keys only for the limits that are on (formatting all three was
+     * the send path's only printf work when none is). */
     char sender[96], pair[128], org[160];
-    snprintf(sender, sizeof sender, "sender:%s", from);
-    snprintf(pair, sizeof pair, "pair:%s:%s", from, wabot_outbound_to(o));
-    snprintf(org, sizeof org, "org:%s", wabot_outbound_organization(o));
     wabot_rate_limit l[3];
     size_t n = 0;
-    if (c->rate_sender_per_s > 0)
+    if (c->rate_sender_per_s > 0) {
+        snprintf(sender, sizeof sender, "sender:%s", from);
         /* A tenth of a second's worth may go at once: smooth, yet a
          * turn's few replies are not spread over 12.5 ms steps. */
         l[n++] = (wabot_rate_limit){sender, c->rate_sender_per_s, 1000,
                                     c->rate_sender_per_s / 10};
-    if (c->rate_pair_period_ms > 0)
+    }
+    if (c->rate_pair_period_ms > 0) {
+        snprintf(pair, sizeof pair, "pair:%s:%s", from, wabot_outbound_to(o));
         l[n++] = (wabot_rate_limit){pair, 1, c->rate_pair_period_ms,
                                     c->rate_pair_burst};
-    if (c->rate_org_per_s > 0)
+    }
+    if (c->rate_org_per_s > 0) {
+        snprintf(org, sizeof org, "org:%s", wabot_outbound_organization(o));
         l[n++] = (wabot_rate_limit){org, c->rate_org_per_s, 1000, 0};
+    }
     if (n == 0)
         return WABOT_OK;
     int64_t wait = 0;

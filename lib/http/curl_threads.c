@@ -10,7 +10,7 @@
  *   loop thread                          sender thread t
  *   start(): transfer -> t->inbox  ----> takes the inbox, sets each
  *            (curl_multi_wakeup when       transfer up, adds it
- *             the inbox was empty)         perform, poll, ...
+ *             the thread sleeps)           perform, poll, ...
  *                                          finished -> t->outbox
  *   on_posted(t): takes the outbox, <---- wb_loop_post(&t->post) when
  *            runs each done callback,       the outbox was empty
@@ -23,7 +23,7 @@
  *
  * A transfer belongs to one thread for its life (its URL comes from that
  * thread's cache); the loop thread keeps each thread's spare transfers and
- * the thread recycles one (curl_easy_reset, buffers) when it takes it up
+ * the thread recycles one (buffers, its URL) when it takes it up
  * again, so that work stays off the loop thread too.
  *
  * http_host_connections is the total for the client: it is shared out
@@ -61,6 +61,8 @@ typedef struct wb_sender {
     pthread_mutex_t lock;
     wb_xfer *inbox, *inbox_tail;
     wb_xfer *outbox, *outbox_tail;
+    int sleeping; /* in curl_multi_poll (or about to be) with an empty
+                     inbox: only then does a hand-over wake it */
     int stop;
     wb_post post; /* on_posted(this), queued while the outbox is not empty */
 } wb_sender;
@@ -163,6 +165,7 @@ static wb_xfer *take_inbox(wb_sender *t, int *stop)
 {
     pthread_mutex_lock(&t->lock);
     wb_xfer *in = NULL;
+    t->sleeping = 0;
     *stop = t->stop;
     if (!*stop) {
         in = t->inbox;
@@ -170,6 +173,20 @@ static wb_xfer *take_inbox(wb_sender *t, int *stop)
     }
     pthread_mutex_unlock(&t->lock);
     return in;
+}
+
+/* Whether to wait in curl_multi_poll: not when transfers were handed
+ * over since the inbox was taken (nobody wakes a thread that is not
+ * sleeping). Otherwise the thread counts as sleeping from here on, and
+ * a hand-over wakes it (curl_multi_poll returns at once for a wake-up
+ * that came before it started waiting). */
+static int about_to_sleep(wb_sender *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int sleep = !t->inbox && !t->stop;
+    t->sleeping = sleep;
+    pthread_mutex_unlock(&t->lock);
+    return sleep;
 }
 
 static void *sender_main(void *arg)
@@ -190,7 +207,8 @@ static void *sender_main(void *arg)
         curl_multi_perform(t->multi, &running);
         collect(t, &done, &done_tail);
         hand_back(t, done, done_tail);
-        curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL);
+        if (about_to_sleep(t))
+            curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL);
     }
 }
 
@@ -264,10 +282,14 @@ static int threads_start(void *impl, const wabot_http_request *req,
     x->next = NULL;
     t->load++;
     pthread_mutex_lock(&t->lock);
-    int first = fifo_append(&t->inbox, &t->inbox_tail, x, x);
+    fifo_append(&t->inbox, &t->inbox_tail, x, x);
+    /* A thread that is not sleeping takes the inbox before it next
+     * waits; one that is needs one wake-up (a write to curl's wake-up
+     * socket), which then serves the whole burst. */
+    int wake = t->sleeping;
+    t->sleeping = 0;
     pthread_mutex_unlock(&t->lock);
-    /* A non-empty inbox already has a wake-up on its way. */
-    if (first)
+    if (wake)
         curl_multi_wakeup(t->multi);
     return WABOT_OK;
 }

@@ -44,6 +44,12 @@ typedef struct wb_xfer {
     int dirty;             /* sender threads: recycle before the next use */
     wb_url *url;           /* the cached parsed URL it uses, or NULL */
     struct curl_slist *slist;
+    /* What the easy handle was last set up with, so that the next request
+     * of the same shape sets only what changes (wb_xfer_setup): */
+    int primed;          /* the options every request shares are set */
+    int shape;           /* WB_XFER_* of the last request */
+    wb_strbuf hkey;      /* the headers slist was built from */
+    wb_strbuf hnext;     /* scratch: the next request's headers */
     wb_strbuf body;
     wb_strbuf hdrs;      /* "name\0value\0" per header of the last response */
     size_t n_hdrs;

@@ -26,6 +26,8 @@ int wb_answer_id(const char *body, size_t len, const char *const *path,
 int64_t wb_retry_after_ms(const wb_http_response *r);
 /* Append s percent-encoded for a form value. */
 void wb_form_encode(wb_strbuf *b, const char *s);
+/* A byte a form value carries as itself (wb_form_encode). */
+int wb_form_unreserved(unsigned char c);
 /* 1 if url is an absolute http(s) URL without trailing slash issues. */
 int wb_url_ok(const char *url);
 /* Characters (UTF-8 code points) in s. */

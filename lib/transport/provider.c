@@ -52,19 +52,33 @@ void wb_provider_complete(wabot_send_op *op, wabot_provider provider,
     wabot_send_op_fail(op, status, code, text, wb_retry_after_ms(r));
 }
 
+int wb_form_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+/* Runs of unreserved bytes are appended whole: a form is mostly them. */
 void wb_form_encode(wb_strbuf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
-            wb_strbuf_putc(b, (char)*p);
-        } else if (*p == ' ') {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (wb_form_unreserved(*p))
+            p++;
+        if (p > run)
+            wb_strbuf_append(b, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
+        if (*p == ' ') {
             wb_strbuf_putc(b, '+');
         } else {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
             wb_strbuf_append(b, e, 3);
         }
+        p++;
     }
 }
 

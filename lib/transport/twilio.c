@@ -16,6 +16,9 @@
 
 typedef struct twilio {
     char *sid, *from, *service, *callback;
+    char *callback_param; /* "StatusCallback=" and the callback URL with
+                             its correlation parameter, form-encoded, up
+                             to the id (built once: status_callback) */
     char *url;  /* the Messages.json endpoint */
     char *auth; /* "Basic base64(sid:token)" */
     int64_t timeout_ms;
@@ -30,6 +33,7 @@ static void twilio_free(void *impl)
     free(t->from);
     free(t->service);
     free(t->callback);
+    free(t->callback_param);
     free(t->url);
     if (t->auth)
         OPENSSL_cleanse(t->auth, strlen(t->auth)); /* holds the token */
@@ -83,6 +87,7 @@ static char *e164_or_null(const char *s, int *bad)
 }
 
 static const wabot_transport_vtable twilio_vt;
+static char *callback_param(const char *url);
 
 wabot_transport *wabot_transport_twilio_new(const wabot_twilio_config *cfg)
 {
@@ -107,6 +112,8 @@ wabot_transport *wabot_transport_twilio_new(const wabot_twilio_config *cfg)
     t->from = e164_or_null(cfg->from, &bad);
     t->service = dup_or_null(cfg->messaging_service_sid);
     t->callback = dup_or_null(cfg->status_callback_url);
+    if (t->callback && !(t->callback_param = callback_param(t->callback)))
+        bad = 1;
     t->auth = basic_auth(cfg->account_sid, cfg->auth_token);
     size_t n = strlen(base) + strlen(cfg->account_sid) + 64;
     t->url = malloc(n);
@@ -132,11 +139,14 @@ static void param(wb_strbuf *b, const char *key, const char *value)
     wb_form_encode(b, value);
 }
 
+/* key=whatsapp:<e164>, form-encoded. */
 static void whatsapp_param(wb_strbuf *b, const char *key, const char *e164)
 {
-    char v[40];
-    snprintf(v, sizeof v, "whatsapp:%s", e164);
-    param(b, key, v);
+    if (b->len)
+        wb_strbuf_putc(b, '&');
+    wb_strbuf_puts(b, key);
+    wb_strbuf_append(b, "=whatsapp%3A", 12);
+    wb_form_encode(b, e164);
 }
 
 /* Buttons and lists become text with numbered options. */
@@ -198,22 +208,57 @@ static char *content_variables(const wabot_outbound *m)
 
 /* The per-message StatusCallback: the configured URL with the outbound
  * id as its correlation (WB_SEND_KEY_PARAM), which Twilio echoes in every
- * status callback of the message (lib/delivery/reconcile.c). */
-static void status_callback(wb_strbuf *f, const char *url, const char *id)
+ * status callback of the message (lib/delivery/reconcile.c). The URL is
+ * a form value, so the id in it is form-encoded twice. All but the id is
+ * the same for every message: built once, here, for status_callback.
+ * NULL on out of memory. libc. */
+static char *callback_param(const char *url)
 {
-    wb_strbuf u;
+    wb_strbuf u, f;
     wb_strbuf_init(&u, NULL);
+    wb_strbuf_init(&f, NULL);
     wb_strbuf_puts(&u, url);
-    if (id && *id) {
-        wb_strbuf_putc(&u, strchr(url, '?') ? '&' : '?');
-        wb_strbuf_puts(&u, WB_SEND_KEY_PARAM "=");
-        wb_form_encode(&u, id);
-    }
-    if (u.oom)
-        f->oom = 1;
-    else
-        param(f, "StatusCallback", u.data);
+    wb_strbuf_putc(&u, strchr(url, '?') ? '&' : '?');
+    wb_strbuf_puts(&u, WB_SEND_KEY_PARAM "=");
+    wb_strbuf_puts(&f, "StatusCallback=");
+    if (!u.oom)
+        wb_form_encode(&f, u.data);
+    int oom = u.oom || f.oom;
     wb_strbuf_free(&u);
+    if (oom) {
+        wb_strbuf_free(&f);
+        return NULL;
+    }
+    return wb_strbuf_take(&f);
+}
+
+/* wb_form_encode(wb_form_encode(id)) without the string in between: an
+ * escape's '%' is escaped again, a space's '+' becomes %2B. */
+static void form_encode_twice(wb_strbuf *b, const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if (wb_form_unreserved(*p)) {
+            wb_strbuf_putc(b, (char)*p);
+        } else if (*p == ' ') {
+            wb_strbuf_append(b, "%2B", 3);
+        } else {
+            char e[5] = {'%', '2', '5', hex[*p >> 4], hex[*p & 15]};
+            wb_strbuf_append(b, e, 5);
+        }
+    }
+}
+
+static void status_callback(const twilio *t, wb_strbuf *f, const char *id)
+{
+    if (!id || !*id) {
+        param(f, "StatusCallback", t->callback);
+        return;
+    }
+    if (f->len)
+        wb_strbuf_putc(f, '&');
+    wb_strbuf_puts(f, t->callback_param);
+    form_encode_twice(f, id);
 }
 
 /* The form for m, or a negative status for a message Twilio cannot take. */
@@ -228,7 +273,7 @@ static int build_form(const twilio *t, const wabot_outbound *m,
     if (t->service)
         param(f, "MessagingServiceSid", t->service);
     if (t->callback)
-        status_callback(f, t->callback, wabot_outbound_id(m));
+        status_callback(t, f, wabot_outbound_id(m));
     wabot_out_kind k = wabot_outbound_kind(m);
     if (k == WABOT_OUT_TEMPLATE) {
         char *vars = content_variables(m);
@@ -238,9 +283,13 @@ static int build_form(const twilio *t, const wabot_outbound *m,
         wb_json_free(vars); /* json_dumps output */
         return WABOT_OK;
     }
-    char *body = body_text(m);
+    /* Only buttons and lists need a text of their own. */
+    char *owned = k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST
+                      ? body_text(m)
+                      : NULL;
+    const char *body = owned ? owned : wabot_outbound_text(m);
     int rc = WABOT_OK;
-    if (!body) {
+    if ((k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST) && !owned) {
         *why = "out of memory";
         rc = WABOT_ERR_NOMEM;
     } else if (wb_utf8_length(body) > WB_TWILIO_BODY_MAX) {
@@ -251,7 +300,7 @@ static int build_form(const twilio *t, const wabot_outbound *m,
     }
     if (k == WABOT_OUT_MEDIA)
         param(f, "MediaUrl", wabot_outbound_media_url(m));
-    free(body);
+    free(owned);
     return rc;
 }
 

@@ -220,6 +220,35 @@ START_TEST(test_any_absurd_content_length_gets_one_well_formed_answer)
 }
 END_TEST
 
+/* A connection's memory (WABOT_CONN_MEMORY_KB, 16 KiB by default)
+ * bounds the request line and headers: 12 KiB of headers are served,
+ * 24 KiB are refused, and the next connection is served again. */
+static void request_with_header(int port, size_t n, char *out, size_t cap)
+{
+    char *req = malloc(n + 256);
+    int k = snprintf(req, 256, "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                               "Connection: close\r\nX-Big: ");
+    memset(req + k, 'a', n);
+    strcpy(req + k + n, "\r\n\r\n");
+    exchange(port, req, out, cap);
+    free(req);
+}
+
+START_TEST(test_headers_within_the_connection_memory_are_served)
+{
+    server_proc p;
+    start(&p, NULL);
+    char out[4096];
+    request_with_header(p.port, 12 * 1024, out, sizeof out);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
+    request_with_header(p.port, 24 * 1024, out, sizeof out);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 431", 12) == 0, "%s", out);
+    request_with_header(p.port, 100, out, sizeof out);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "%s", out);
+    stop(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Connections per client                                               */
 
@@ -474,6 +503,7 @@ int main(int argc, char **argv)
         test_slow_headers_connection_is_closed_within_the_header_timeout);
     tcase_add_test(tc, test_garbage_and_tls_hello_are_closed_without_waiting);
     tcase_add_test(tc, test_any_absurd_content_length_gets_one_well_formed_answer);
+    tcase_add_test(tc, test_headers_within_the_connection_memory_are_served);
     tcase_add_test(tc, test_connections_beyond_the_per_client_limit_are_closed);
     tcase_add_test(tc, test_readyz_follows_the_breaker_through_a_provider_outage);
     tcase_add_test(tc, test_sigterm_under_load_loses_no_accepted_webhooks_reply);

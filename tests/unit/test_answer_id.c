@@ -4,6 +4,7 @@
  * then decodes the answer as before). */
 #include <check.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +209,32 @@ START_TEST(test_mutated_answers_agree_with_a_decode)
 }
 END_TEST
 
+/* Strings are read a word (8 bytes) at a time while no byte in it needs
+ * a look: every byte value at every offset of a word, and a two-byte
+ * UTF-8 character across each word boundary, read as a decode reads. */
+START_TEST(test_every_byte_at_every_offset_of_a_string_agrees_with_a_decode)
+{
+    char body[64];
+    for (int c = 1; c < 256; c++) {
+        for (int at = 0; at < 24; at++) {
+            snprintf(body, sizeof body, "{\"sid\":\"%s\"}",
+                     "SM0123456789abcdefghijklmn");
+            body[8 + at] = (char)c;
+            agrees(body, strlen(body), SID);
+        }
+    }
+    for (int at = 0; at < 23; at++) {
+        snprintf(body, sizeof body, "{\"x\":\"%s\",\"sid\":\"SM1\"}",
+                 "0123456789abcdefghijklmn");
+        body[6 + at] = '\xc3';
+        body[7 + at] = '\xa9';
+        char id[WB_PROVIDER_ID_MAX];
+        ck_assert_int_eq(scan(body, SID, id, sizeof id), WB_ANSWER_FOUND);
+        ck_assert_str_eq(id, "SM1");
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("answer_id");
@@ -220,6 +247,7 @@ int main(void)
     tcase_add_test(tc, test_id_longer_than_the_buffer_is_unsure);
     tcase_add_test(tc, test_deep_nesting_is_unsure_not_a_crash);
     tcase_add_test(tc, test_mutated_answers_agree_with_a_decode);
+    tcase_add_test(tc, test_every_byte_at_every_offset_of_a_string_agrees_with_a_decode);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

@@ -424,6 +424,51 @@ START_TEST(test_other_methods_and_empty_bodies_are_sent_as_asked)
 }
 END_TEST
 
+/* One request at a time, so that each reuses the handle of the one
+ * before (set up anew only where it differs): each still goes out with
+ * its own method, headers and body. */
+static void echo_one(const char *method, const char *test_header,
+                     const char *content_type, const char *body,
+                     const char *want_content_type)
+{
+    wabot_http_header h[2];
+    size_t n = 0;
+    if (test_header)
+        h[n++] = (wabot_http_header){"X-Test", test_header};
+    if (content_type)
+        h[n++] = (wabot_http_header){"Content-Type", content_type};
+    result res = {.want = {"X-Echo-Method", "X-Echo-Test",
+                           "X-Echo-Content-Type"}};
+    ck_assert_int_eq(wb_http_send(ctx, method, url_of("/echo"), h, n, body,
+                                  body ? strlen(body) : 0, 5000, on_done,
+                                  &res),
+                     WABOT_OK);
+    run_until(ctx, &res.calls, 1, 5000);
+    ck_assert_int_eq(res.calls, 1);
+    ck_assert_int_eq(res.code, 200);
+    ck_assert_str_eq(res.got[0], method);
+    /* the echo leaves out a header whose value is empty */
+    ck_assert_str_eq(res.got[1] ? res.got[1] : "",
+                     test_header ? test_header : "");
+    ck_assert_str_eq(res.got[2] ? res.got[2] : "", want_content_type);
+    ck_assert_str_eq(res.body, body ? body : "");
+    result_free(&res);
+}
+
+START_TEST(test_requests_one_after_another_each_go_out_as_asked)
+{
+    const char *form = "application/x-www-form-urlencoded";
+    echo_one("POST", "one", form, "a=1", form);
+    echo_one("POST", "two", form, "a=2", form);
+    echo_one("POST", "two", "application/json", "{}", "application/json");
+    echo_one("POST", NULL, NULL, "b=3", form); /* curl's own default */
+    echo_one("GET", NULL, NULL, NULL, "");
+    echo_one("POST", "three", form, "a=4", form);
+    echo_one("PUT", "four", "text/plain", "x", "text/plain");
+    echo_one("POST", "five", form, "a=5", form);
+}
+END_TEST
+
 START_TEST(test_503_with_retry_after_is_a_response_not_an_error)
 {
     result res = {.want = {"retry-after"}};
@@ -1350,6 +1395,7 @@ static void add_curl_tests(TCase *tc)
     tcase_add_test(tc, test_post_body_and_headers_arrive_intact);
     tcase_add_test(tc, test_post_1mib_body_arrives_intact);
     tcase_add_test(tc, test_other_methods_and_empty_bodies_are_sent_as_asked);
+    tcase_add_test(tc, test_requests_one_after_another_each_go_out_as_asked);
     tcase_add_test(tc, test_503_with_retry_after_is_a_response_not_an_error);
     tcase_add_test(tc, test_timeout_fails_with_timeout_within_roughly_the_timeout);
     tcase_add_test(tc, test_connection_refused_fails_with_transport_error);

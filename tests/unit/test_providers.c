@@ -220,6 +220,27 @@ START_TEST(test_twilio_text_request_matches_the_api)
 }
 END_TEST
 
+/* The id is part of the callback URL, which is itself a form value: it
+ * is form-encoded twice (an escape's '%' again, a space's '+' too). */
+START_TEST(test_twilio_status_callback_carries_an_id_needing_escapes)
+{
+    env v;
+    env_init(&v, NULL);
+    customer_writes(&v, "acme", "+14155550100");
+    ck_assert_int_eq(wabot_send_text(v.e.ctx, "acme", "+14155550100", "hi",
+                                     WABOT_CAT_NOTICE, "in:1/r 2~", NULL),
+                     WABOT_OK);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 1);
+    ck_assert_str_eq(v.client.reqs[0].body,
+                     "To=whatsapp%3A%2B14155550100&From=whatsapp%3A%2B14155238886"
+                     "&StatusCallback=https%3A%2F%2Fbot.example.com%2Fwhatsapp%2Fstatus"
+                     "%3Fwabot_send%3Din%253A1%252Fr%2B2~"
+                     "&Body=hi");
+    env_free(&v);
+}
+END_TEST
+
 START_TEST(test_twilio_media_buttons_and_templates)
 {
     env v;
@@ -837,6 +858,7 @@ static Suite *providers_suite(void)
     TCase *tc = tcase_create("providers");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_twilio_text_request_matches_the_api);
+    tcase_add_test(tc, test_twilio_status_callback_carries_an_id_needing_escapes);
     tcase_add_test(tc, test_twilio_media_buttons_and_templates);
     tcase_add_test(tc, test_meta_requests_match_the_cloud_api);
     tcase_add_test(tc, test_meta_template_components);
