@@ -1,10 +1,12 @@
 /* Delivery records: what the provider told us about each message we sent.
  *
  * One storage value per provider message id, "receipt:<id>":
- *   {"state":"delivered","code":"","outbound_id":"...","to":"+1...",
+ *   {"state":"delivered","code":"131026","outbound_id":"...","to":"+1...",
  *    "org":"default","correlation_id":"...","provider":"twilio",
  *    "updated_ms":...,
  *    "seen":["sent","delivered"]}
+ * A field not known (or empty) is left out; records written before that
+ * carry it as null or "" and read the same.
  * Every change is a read-modify-write with compare-and-set, so the send's
  * record and receipts racing each other (callbacks often arrive before
  * the send's HTTP answer is processed) all land. "seen" holds the states
@@ -188,16 +190,22 @@ static void rec_decode(const char *val, size_t len, rec *r)
     json_decref(root);
 }
 
+/* A field that says something: an unknown (NULL) or empty one is left
+ * out, which rec_decode reads as it read the null or "" written before
+ * (issue 12: a record per send is kept receipt_ttl_ms). */
 static void put_field(wb_strbuf *b, const char *name, const char *val)
 {
+    if (val == NULL || *val == '\0')
+        return;
     wb_strbuf_putc(b, ',');
     wb_strbuf_json_str(b, name);
     wb_strbuf_putc(b, ':');
-    wb_strbuf_json_str_or_null(b, val);
+    wb_strbuf_json_str(b, val);
 }
 
 /* Compact JSON (libc memory), NULL on out of memory. Written directly:
- * one record per send on the hot path (what rec_decode reads). */
+ * one record per send on the hot path (what rec_decode reads; records
+ * written before fields were left out read the same). */
 static char *rec_encode(const rec *r, size_t *len)
 {
     wb_strbuf b;

@@ -153,6 +153,43 @@ START_TEST(test_record_fields_that_need_escaping_read_back_unchanged)
 }
 END_TEST
 
+/* What a send leaves: fields not known are left out of the record (a
+ * record per send is kept for the receipt TTL), and a record written
+ * before, with them as null and "", reads the same and takes receipts. */
+START_TEST(test_record_leaves_out_unknown_fields_and_reads_older_ones)
+{
+    wabot_outbound *o = outbound("SMin:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(env.storage, "receipt:" SID, &v, NULL,
+                                       NULL),
+                     WABOT_OK);
+    ck_assert_msg(strstr(v, "code") == NULL &&
+                      strstr(v, "correlation_id") == NULL &&
+                      strstr(v, "null") == NULL,
+                  "%s", v);
+    free(v);
+    static const char old[] =
+        "{\"state\":\"sent\",\"code\":\"\",\"outbound_id\":\"SMold:r0\","
+        "\"to\":\"+14155550100\",\"org\":\"acme\",\"correlation_id\":null,"
+        "\"provider\":\"twilio\",\"updated_ms\":5,\"seen\":[\"sent\"]}";
+    ck_assert_int_eq(wabot_storage_set(env.storage, "receipt:" SID, old,
+                                       strlen(old), 0, NULL),
+                     WABOT_OK);
+    twilio_status("delivered", NULL);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMold:r0");
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), "");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    wabot_delivery_free(d);
+}
+END_TEST
+
 START_TEST(test_twilio_receipts_move_forward_in_order)
 {
     wabot_outbound *o = outbound("SMin:r0", "+14155550100");
@@ -467,6 +504,7 @@ static Suite *receipts_suite(void)
     TCase *tc = tcase_create("receipts");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_send_is_recorded_and_readable);
+    tcase_add_test(tc, test_record_leaves_out_unknown_fields_and_reads_older_ones);
     tcase_add_test(tc, test_twilio_receipts_move_forward_in_order);
     tcase_add_test(tc,
                    test_record_fields_that_need_escaping_read_back_unchanged);
