@@ -6,7 +6,9 @@
  * a record before its request leaves, "send:<outbound id>":
  *   {"state":"sending","attempt":2,"at_ms":...}       before the request
  *   {"state":"sent","provider_id":"SM...","at_ms":...} after a success
- * (deleted after a failure the provider answered), kept dedup_ttl_ms. The
+ * (deleted after a failure the provider answered), kept dedup_ttl_ms --
+ * or, on a process-local store, deleted instead once the job is
+ * completed (wb_send_record_spent: no attempt is left to read it). The
  * request carries the outbound id as its correlation (Twilio: the
  * `wabot_send` parameter of the per-message StatusCallback URL; Meta:
  * biz_opaque_callback_data), the provider echoes it in every status
