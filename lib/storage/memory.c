@@ -54,8 +54,9 @@ struct mem_zset;
  * behind for their TTLs, so the header is most of their cost): lengths
  * are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
  * and a value lives in the entry's own block after the key, or, when it
- * outgrew that room, in a block of its own whose address is kept at the
- * start of the room (VAL_OUT): no value pointer in the header. */
+ * outgrew that room, in a block of its own whose address is kept in the
+ * room (VAL_OUT; at its first aligned word, where leak checkers look for
+ * pointers): no value pointer in the header. */
 typedef struct mem_entry {
     wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
                       the key's length */
@@ -75,8 +76,8 @@ typedef struct mem_entry {
 
 #define VAL_OUT 0x80000000u /* room: the value is in a block of its own */
 #define MEM_VALUE_MAX (UINT32_MAX - 1)
-/* The room always holds a block's address (VAL_OUT). */
-#define MIN_ROOM (sizeof(char *))
+/* The room always holds a block's address at an aligned word (VAL_OUT). */
+#define MIN_ROOM (2 * sizeof(char *) - 1)
 
 static int is_zset(const mem_entry *e)
 {
@@ -115,14 +116,18 @@ static size_t vcap_of(const mem_entry *e)
     return (e->room & ~VAL_OUT) - 1;
 }
 
+/* Where the room keeps the address of a value in a block of its own. */
+static char **out_slot(const mem_entry *e)
+{
+    uintptr_t at = (uintptr_t)inline_val(e);
+    at = (at + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
+    return (char **)at;
+}
+
 /* The value's bytes (NUL-terminated). */
 static char *val_of(const mem_entry *e)
 {
-    if (val_inline(e))
-        return inline_val(e);
-    char *v;
-    memcpy(&v, inline_val(e), sizeof v); /* the room is not aligned */
-    return v;
+    return val_inline(e) ? inline_val(e) : *out_slot(e);
 }
 
 /* Free a value that lives in a block of its own; the room is e's again. */
@@ -137,7 +142,7 @@ static void val_release(mem_entry *e)
 static void val_adopt(mem_entry *e, char *v, size_t len)
 {
     val_release(e);
-    memcpy(inline_val(e), &v, sizeof v);
+    *out_slot(e) = v;
     e->room |= VAL_OUT;
     e->len = (uint32_t)len;
 }
