@@ -111,19 +111,30 @@ static wabot_outbound *outbound(const char *id, const char *to)
     return o;
 }
 
+/* SID's record: a Twilio send to +14155550100 in `state` with these
+ * fields and no error code. */
+static void expect_record(wabot_delivery_state state, const char *outbound_id,
+                          const char *org, const char *correlation_id)
+{
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), state);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), outbound_id);
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), org);
+    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), correlation_id);
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    wabot_delivery_free(d);
+}
+
 START_TEST(test_send_is_recorded_and_readable)
 {
     wabot_outbound *o = outbound("SMin:r0", "+14155550100");
     wb_receipt_sent(env.ctx, o, SID);
     wb_outbound_free(o);
+    expect_record(WABOT_DELIVERY_SENT, "SMin:r0", "acme", "");
     wabot_delivery *d = get(SID);
-    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
-    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:r0");
-    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
-    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
-    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
-    ck_assert_str_eq(wabot_delivery_error_code(d), "");
-    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
     ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS);
     wabot_delivery_free(d);
     ck_assert_str_eq(wabot_delivery_state_name(WABOT_DELIVERY_READ), "read");
@@ -143,13 +154,8 @@ START_TEST(test_record_fields_that_need_escaping_read_back_unchanged)
     wb_receipt_sent(env.ctx, o, SID);
     wb_outbound_free(o);
     twilio_status("delivered", NULL);
-    wabot_delivery *d = get(SID);
-    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
-    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:\"q\"\\r1");
-    ck_assert_str_eq(wabot_delivery_organization(d), "acme \"west\"\t\u00e9");
-    ck_assert_str_eq(wabot_delivery_correlation_id(d), "corr\x01\n{}");
-    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
-    wabot_delivery_free(d);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMin:\"q\"\\r1",
+                  "acme \"west\"\t\u00e9", "corr\x01\n{}");
 }
 END_TEST
 
@@ -178,15 +184,7 @@ START_TEST(test_record_leaves_out_unknown_fields_and_reads_older_ones)
                                        strlen(old), 0, NULL),
                      WABOT_OK);
     twilio_status("delivered", NULL);
-    wabot_delivery *d = get(SID);
-    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
-    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMold:r0");
-    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
-    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
-    ck_assert_str_eq(wabot_delivery_error_code(d), "");
-    ck_assert_str_eq(wabot_delivery_correlation_id(d), "");
-    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
-    wabot_delivery_free(d);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMold:r0", "acme", "");
 }
 END_TEST
 
