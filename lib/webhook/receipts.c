@@ -6,7 +6,8 @@
  *    "updated_ms":...,
  *    "seen":["sent","delivered"]}
  * A field not known (or empty) is left out; records written before that
- * carry it as null or "" and read the same.
+ * carry it as null or "" and read the same. On a process-local store the
+ * record is kept in a compact form instead ("The compact form" below).
  * Every change is a read-modify-write with compare-and-set, so the send's
  * record and receipts racing each other (callbacks often arrive before
  * the send's HTTP answer is processed) all land. "seen" holds the states
