@@ -32,8 +32,7 @@ static int64_t queue_backlog(wabot_ctx *ctx)
     return c[WABOT_JOB_WAITING] + c[WABOT_JOB_DELAYED] + c[WABOT_JOB_ACTIVE];
 }
 
-/* The built-in memory scheduler lives in this process: asking is cheap. */
-static int scheduler_is_local(const wabot_ctx *ctx)
+int wb_scheduler_is_local(const wabot_ctx *ctx)
 {
     return ctx->rt && ctx->rt->sched &&
            strcmp(ctx->rt->sched->name, "memory") == 0;
@@ -41,7 +40,7 @@ static int scheduler_is_local(const wabot_ctx *ctx)
 
 int64_t wb_backlog_size(wabot_ctx *ctx)
 {
-    if (scheduler_is_local(ctx))
+    if (wb_scheduler_is_local(ctx))
         return queue_backlog(ctx);
     int64_t now = mono_ms();
     int64_t at = __atomic_load_n(&ctx->backlog_at, __ATOMIC_ACQUIRE);

@@ -6,7 +6,9 @@
  * a record before its request leaves, "send:<outbound id>":
  *   {"state":"sending","attempt":2,"at_ms":...}       before the request
  *   {"state":"sent","provider_id":"SM...","at_ms":...} after a success
- * (deleted after a failure the provider answered), kept dedup_ttl_ms. The
+ * (deleted after a failure the provider answered), kept dedup_ttl_ms --
+ * or, on a process-local store, deleted instead once the job is
+ * completed (wb_send_record_spent: no attempt is left to read it). The
  * request carries the outbound id as its correlation (Twilio: the
  * `wabot_send` parameter of the per-message StatusCallback URL; Meta:
  * biz_opaque_callback_data), the provider echoes it in every status
@@ -36,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "backlog.h"
 #include "delivery.h"
 #include "json_alloc.h"
 #include "message.h"
@@ -121,6 +124,25 @@ static int put_sent(wabot_ctx *ctx, const char *key, const char *provider_id)
                                NULL);
     free(text);
     return rc;
+}
+
+int wb_send_record_spent(wabot_ctx *ctx, const char *outbound_id)
+{
+    /* A later attempt needs the job back on its queue: the lease of this
+     * one lost while its request was out. A completed job -- its
+     * completion accepted under this attempt's lease -- has none to come.
+     * Asking is cheap only of the in-process scheduler, and only a
+     * process-local store has no crash to outlive (a dead process's
+     * in-flight send is what the record is for elsewhere). */
+    if (!ctx->storage->process_local || !wb_scheduler_is_local(ctx))
+        return 0;
+    wabot_job_info *info = NULL;
+    if (wabot_job_get(ctx, WABOT_QUEUE_OUTBOUND, outbound_id, &info) !=
+        WABOT_OK)
+        return 0;
+    int spent = wabot_job_info_record(info)->state == WABOT_JOB_COMPLETED;
+    wabot_job_info_free(info);
+    return spent;
 }
 
 const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o)

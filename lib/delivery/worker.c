@@ -326,7 +326,8 @@ static void flush_done(wb_delivery *d)
     int64_t ttl = wb_send_record_ttl(d->ctx);
     for (size_t i = 0; ops && i < n; i++) {
         wb_done_rec *r = &d->done[i];
-        ops[i] = (wb_storage_bop){.kind = r->text ? WB_BOP_SET : WB_BOP_DEL,
+        int keep = r->text && !wb_send_record_spent(d->ctx, r->outbound_id);
+        ops[i] = (wb_storage_bop){.kind = keep ? WB_BOP_SET : WB_BOP_DEL,
                                   .key = r->key, .val = r->text,
                                   .len = r->len, .ttl_ms = ttl};
     }

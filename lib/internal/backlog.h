@@ -19,4 +19,8 @@ int wb_backlog_admit(wabot_ctx *ctx);
  * active), or -1 when the scheduler cannot say. */
 int64_t wb_backlog_size(wabot_ctx *ctx);
 
+/* 1 if the context's scheduler is the built-in memory one: it lives in
+ * this process, so asking it is cheap. */
+int wb_scheduler_is_local(const wabot_ctx *ctx);
+
 #endif

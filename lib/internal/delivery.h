@@ -130,6 +130,12 @@ const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o);
 char *wb_send_record(wabot_ctx *ctx, int status, int attempt,
                      const char *provider_id, size_t *len);
 int64_t wb_send_record_ttl(const wabot_ctx *ctx);
+/* 1 when the "sent" record of outbound_id's accepted send guards nothing
+ * any more, so it is deleted instead of written: on a process-local store
+ * with the in-process scheduler, its job on the outbound queue (job id =
+ * outbound id) is completed, so no later attempt can read it. 0 otherwise
+ * (kept: reconcile.c). Loop thread. */
+int wb_send_record_spent(wabot_ctx *ctx, const char *outbound_id);
 void wb_send_done_result(wabot_ctx *ctx, const char *outbound_id, int rc);
 int wb_send_reconcile_needed(const wabot_outbound *o, int attempt,
                              int max_attempts);

@@ -40,6 +40,16 @@ int wb_turn_commit(wabot_turn *t, int save_state);
  * failure the record stays (the redelivery or the sweep relays it) and the
  * status is returned, so the message can be answered as failed. */
 int wb_turn_relay(wabot_turn *t);
+/* The marker on a process-local store: once the dedup "done" mark has
+ * replaced this turn's own claim (compare-and-set on the claim's version:
+ * no other attempt claimed the message since, so none is running its
+ * turn, and every later one finds the mark), the marker this turn
+ * committed guards nothing the mark does not, and is deleted: a record
+ * fewer per message for the dedup TTL (issue 12). On a shared store it
+ * stays (it alone covers a crash between the commit and the mark).
+ * droppable: 1 if this turn committed a marker that may go that way. */
+int wb_turn_marker_droppable(const wabot_turn *t);
+void wb_turn_marker_drop(wabot_turn *t);
 /* Relay outbox records older than grace_ms, at most max_records looked at:
  * those listed in the pending index on a shared store (outbox.c, "The
  * pending index"), else found by a scan. Returns how many were relayed,

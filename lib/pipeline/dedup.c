@@ -144,10 +144,14 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
                     wabot_strerror(rc));
 }
 
-void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
+/* wb_dedup_finish(); with `own`, the "done" mark first tries to replace
+ * the claim by compare-and-set on its version. Returns 1 when it did: no
+ * other attempt claimed the message since ours (versions are never
+ * reused), so none can be running its turn. Else 0. */
+static int finish(wabot_ctx *ctx, wb_dedup *d, int rc, int own)
 {
     if (!d->held)
-        return;
+        return 0;
     d->held = 0;
     if (rc < 0 && wb_inbound_transient(rc)) {
         /* Let the redelivery in now rather than after the lease. A claim
@@ -158,8 +162,13 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
             wb_log(ctx, WABOT_LOG_WARN, "pipeline",
                    "cannot release dedup claim %s: %s (it expires)", d->key,
                    wabot_strerror(del));
-        return;
+        return 0;
     }
+    if (own && wabot_storage_cas(ctx->storage, d->key, d->version,
+                                 WB_DEDUP_DONE_VALUE,
+                                 strlen(WB_DEDUP_DONE_VALUE),
+                                 ctx->cfg.dedup_ttl_ms, NULL) == WABOT_OK)
+        return 1;
     int set = wabot_storage_set(ctx->storage, d->key, WB_DEDUP_DONE_VALUE,
                                 strlen(WB_DEDUP_DONE_VALUE),
                                 ctx->cfg.dedup_ttl_ms, NULL);
@@ -167,6 +176,12 @@ void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
         wb_log(ctx, WABOT_LOG_WARN, "pipeline",
                "cannot mark %s done: %s (a redelivery after the lease "
                "would be handled again)", d->key, wabot_strerror(set));
+    return 0;
+}
+
+void wb_dedup_finish(wabot_ctx *ctx, wb_dedup *d, int rc)
+{
+    (void)finish(ctx, d, rc, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -274,8 +289,12 @@ static int dedup_step(wabot_turn *t, void *ud)
     rc = wabot_next(t);
     if (d.held && c != NULL)
         claims_remove(c, &h); /* d.version is final from here on */
-    if (!wb_turn_fast_done(t)) /* the commit marked it done already */
-        wb_dedup_finish(t->ctx, &d, rc);
+    /* (The fast path's commit marked it done already.) On a
+     * process-local store the mark replaces the turn's marker when no
+     * other attempt claimed the message meanwhile (outbox.h). */
+    if (!wb_turn_fast_done(t) &&
+        finish(t->ctx, &d, rc, wb_turn_marker_droppable(t)) == 1)
+        wb_turn_marker_drop(t);
     wb_failpoint(t->ctx, "turn.after_done");
     return rc;
 }

@@ -9,7 +9,9 @@
  *   outbox:{<org>:<cust>}:<msg>  the jobs, as one record;
  *   turn:{<org>:<cust>}:<msg>    the marker "this message's turn is
  *                                committed" (must be absent; kept for the
- *                                dedup TTL).
+ *                                dedup TTL, or on a process-local store
+ *                                until the dedup mark replaces it:
+ *                                wb_turn_marker_drop()).
  * Either all of it is written or none. Then the jobs are relayed to the
  * scheduler (job ids make that idempotent) and the outbox record deleted.
  *
@@ -677,6 +679,23 @@ int wb_turn_commit(wabot_turn *t, int save_state)
     t->committed = 1;
     wb_count(ctx, "outbox.commits", 1);
     return WABOT_OK;
+}
+
+int wb_turn_marker_droppable(const wabot_turn *t)
+{
+    return t->committed && !t->fast && t->ctx->storage->process_local;
+}
+
+void wb_turn_marker_drop(wabot_turn *t)
+{
+    char key[WB_STORAGE_KEY_MAX + 1];
+    if (!wb_turn_marker_droppable(t) ||
+        key_of(key, "turn", t->org, t->customer, wabot_message_id(t->msg)))
+        return;
+    int rc = wabot_storage_del(t->ctx->storage, key);
+    if (rc != WABOT_OK && rc != WABOT_ERR_NOT_FOUND)
+        wb_log(t->ctx, WABOT_LOG_WARN, MODULE, "turn marker %s not dropped: "
+               "%s (it expires)", key, wabot_strerror(rc));
 }
 
 int wb_turn_relay(wabot_turn *t)

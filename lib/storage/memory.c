@@ -48,16 +48,20 @@ struct mem_zset;
 
 /* A table entry is a value (in the ordered key index too) or a sorted
  * index, stored under its key + "\0z" so the two namespaces never meet
- * (storage keys hold no NUL). */
+ * (storage keys hold no NUL).
+ *
+ * 64 bytes of header (issue 12: every reply leaves a few small records
+ * behind for their TTLs, so the header is most of their cost): lengths
+ * are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
+ * and a value lives in the entry's own block after the key, or, when it
+ * outgrew that room, in a block of its own whose address is kept in the
+ * room (VAL_OUT; at its first aligned word, where leak checkers look for
+ * pointers): no value pointer in the header. */
 typedef struct mem_entry {
     wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
                       the key's length */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
-    char *val;          /* len bytes (+ NUL, for convenience): in the
-                           entry's own block after the key while it fits
-                           there (vcap), else a block of its own */
-    size_t len;
     /* One or the other (is_zset() tells which: a sorted index's table
      * name has a NUL inside, a storage key never does): a pointer fewer
      * in every entry. */
@@ -65,9 +69,15 @@ typedef struct mem_entry {
         wb_sl_node *ord;       /* value: its node in the key index */
         struct mem_zset *zset; /* sorted index: its members */
     } u;
-    size_t vcap; /* bytes for a value after the key (+ NUL) */
-    char key[];  /* klen bytes + NUL, then vcap + 1 bytes of value room */
+    uint32_t len;  /* the value's bytes (+ a NUL after them) */
+    uint32_t room; /* bytes for a value after the key (+ NUL), and VAL_OUT */
+    char key[];    /* klen bytes + NUL, then the value room */
 } mem_entry;
+
+#define VAL_OUT 0x80000000u /* room: the value is in a block of its own */
+#define MEM_VALUE_MAX (UINT32_MAX - 1)
+/* The room always holds a block's address at an aligned word (VAL_OUT). */
+#define MIN_ROOM (2 * sizeof(char *) - 1)
 
 static int is_zset(const mem_entry *e)
 {
@@ -90,14 +100,51 @@ static struct mem_zset *zset_of(const mem_entry *e)
  * one allocation's overhead, and an overwrite that fits (a session, a
  * profile, a counter) writes in place (issue 12's memory per
  * conversation). */
-static char *inline_val(mem_entry *e)
+static char *inline_val(const mem_entry *e)
 {
-    return e->key + e->node.klen + 1;
+    return (char *)e->key + e->node.klen + 1;
 }
 
-static int val_inline(mem_entry *e)
+static int val_inline(const mem_entry *e)
 {
-    return e->val == inline_val(e);
+    return !(e->room & VAL_OUT);
+}
+
+/* The most value bytes the entry's own block holds (a NUL follows). */
+static size_t vcap_of(const mem_entry *e)
+{
+    return (e->room & ~VAL_OUT) - 1;
+}
+
+/* Where the room keeps the address of a value in a block of its own. */
+static char **out_slot(const mem_entry *e)
+{
+    uintptr_t at = (uintptr_t)inline_val(e);
+    at = (at + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
+    return (char **)at;
+}
+
+/* The value's bytes (NUL-terminated). */
+static char *val_of(const mem_entry *e)
+{
+    return val_inline(e) ? inline_val(e) : *out_slot(e);
+}
+
+/* Free a value that lives in a block of its own; the room is e's again. */
+static void val_release(mem_entry *e)
+{
+    if (!val_inline(e))
+        free(val_of(e));
+    e->room &= ~VAL_OUT;
+}
+
+/* e's value becomes v (len bytes + NUL), a block of its own (taken). */
+static void val_adopt(mem_entry *e, char *v, size_t len)
+{
+    val_release(e);
+    *out_slot(e) = v;
+    e->room |= VAL_OUT;
+    e->len = (uint32_t)len;
 }
 
 /* A sorted index: members in score order, and a chained hash from member
@@ -246,8 +293,7 @@ static void entry_free(mem_entry *e)
         zset_free(e->u.zset);
     else
         free(e->u.ord); /* only an entry never linked still owns its node */
-    if (!val_inline(e))
-        free(e->val);
+    val_release(e);
     free(e);
 }
 
@@ -327,54 +373,57 @@ static int copy_value(const char *val, size_t len, char **out)
  * a separate old value is freed. */
 static void set_inline(mem_entry *e, const char *val, size_t len)
 {
-    if (!val_inline(e))
-        free(e->val);
-    e->val = inline_val(e);
+    val_release(e);
+    char *v = inline_val(e);
     if (len > 0)
-        memmove(e->val, val, len);
-    e->val[len] = '\0';
-    e->len = len;
+        memmove(v, val, len);
+    v[len] = '\0';
+    e->len = (uint32_t)len;
 }
 
 /* Replace e's value (old value kept on failure) and give it a new version. */
 static int entry_write(mem_store *st, mem_entry *e, const char *val,
                        size_t len, int64_t expires_at)
 {
-    if (len <= e->vcap) {
+    if (len > MEM_VALUE_MAX)
+        return WABOT_ERR_TOO_LARGE;
+    if (len <= vcap_of(e)) {
         set_inline(e, val, len);
     } else {
         char *v;
         int rc = copy_value(val, len, &v);
         if (rc != WABOT_OK)
             return rc;
-        if (!val_inline(e))
-            free(e->val);
-        e->val = v;
-        e->len = len;
+        val_adopt(e, v, len);
     }
     e->expires_at = expires_at;
     e->version = next_version(st);
     return WABOT_OK;
 }
 
+/* The most value bytes an entry's own block is made for: a longer value
+ * gets a block of its own (the room's size must leave VAL_OUT free). */
+#define ROOM_VALUE_MAX ((size_t)1 << 20)
+
 /* A zeroed entry carrying op's key and hash, and room for a value of vcap
- * bytes, which is its value (empty); NULL on NOMEM. */
+ * bytes (ROOM_VALUE_MAX at most), which is its value (empty); NULL on
+ * NOMEM. */
 static mem_entry *entry_new(const mem_op *op, size_t vcap)
 {
+    if (vcap < MIN_ROOM - 1)
+        vcap = MIN_ROOM - 1;
     /* malloc rounds a block up to 16 bytes (with its 8-byte header): the
      * value room takes what the rounding would waste, so a value that
      * grows a little later still fits in place. */
     size_t need = sizeof(mem_entry) + op->klen + 1 + vcap + 1;
-    if (need < SIZE_MAX - 32)
-        vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
+    vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
     mem_entry *e = calloc(1, sizeof *e + op->klen + 1 + vcap + 1);
     if (e == NULL)
         return NULL;
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
     e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
-    e->vcap = vcap;
-    e->val = inline_val(e);
+    e->room = (uint32_t)(vcap + 1);
     return e;
 }
 
@@ -393,9 +442,14 @@ static int indexed_key(const mem_store *st, const char *key, size_t klen)
 static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
                               const char *val, size_t len)
 {
-    mem_entry *e = entry_new(op, len);
-    if (e == NULL)
+    char *out = NULL; /* a value too long for the entry's own block */
+    if (len > ROOM_VALUE_MAX && copy_value(val, len, &out) != WABOT_OK)
         return NULL;
+    mem_entry *e = entry_new(op, out != NULL ? 0 : len);
+    if (e == NULL) {
+        free(out);
+        return NULL;
+    }
     int index = indexed_key(st, op->key, op->klen);
     if (index) {
         pthread_mutex_lock(&st->order_mu); /* the index's level dice */
@@ -403,10 +457,14 @@ static mem_entry *entry_alloc(mem_store *st, const mem_op *op,
         pthread_mutex_unlock(&st->order_mu);
     }
     if (index && e->u.ord == NULL) {
+        free(out);
         free(e);
         return NULL;
     }
-    set_inline(e, val, len);
+    if (out != NULL)
+        val_adopt(e, out, len);
+    else
+        set_inline(e, val, len);
     return e;
 }
 
@@ -481,6 +539,8 @@ static int upsert(mem_store *st, const mem_op *op, mem_entry *e,
                   const char *val, size_t len, int64_t ttl_ms,
                   uint64_t *version)
 {
+    if (len > MEM_VALUE_MAX)
+        return WABOT_ERR_TOO_LARGE;
     int64_t at = deadline(op->now, ttl_ms);
     if (e != NULL) {
         int rc = entry_write(st, e, val, len, at);
@@ -506,7 +566,7 @@ static int mem_get(void *impl, const char *key, wabot_buf *out,
     mem_entry *e = op_begin(st, &op, key);
     if (e == NULL)
         return op_end(&op, WABOT_ERR_NOT_FOUND);
-    int rc = wabot_buf_set(out, e->val, e->len);
+    int rc = wabot_buf_set(out, val_of(e), e->len);
     if (rc == WABOT_OK)
         *version = e->version;
     return op_end(&op, rc);
@@ -605,7 +665,7 @@ static int mem_incr(void *impl, const char *key, int64_t delta,
     mem_op op;
     mem_entry *e = op_begin(st, &op, key);
     int64_t cur = 0, next;
-    if (e != NULL && !parse_int64(e->val, e->len, &cur))
+    if (e != NULL && !parse_int64(val_of(e), e->len, &cur))
         return op_end(&op, WABOT_ERR_CONFLICT);
     if (__builtin_add_overflow(cur, delta, &next))
         return op_end(&op, WABOT_ERR_CONFLICT);
@@ -791,7 +851,7 @@ static int mem_scan(void *impl, const char *prefix, const char *cursor,
             continue;
         rc = flags & WABOT_STORAGE_SCAN_VALUES
                  ? wabot_storage_items_add(out, e->key, e->node.klen,
-                                           e->val, e->len, e->version)
+                                           val_of(e), e->len, e->version)
                  : wabot_storage_items_add(out, e->key, e->node.klen, NULL,
                                            0, 0);
         if (rc != WABOT_OK)
@@ -822,7 +882,7 @@ static int mem_get_many(void *impl, size_t n, const char *const *keys,
         mem_entry *e = lookup(st, &op, keys[i], strlen(keys[i]));
         if (e == NULL)
             continue;
-        int rc = wabot_storage_items_found(out, i, e->val, e->len,
+        int rc = wabot_storage_items_found(out, i, val_of(e), e->len,
                                            e->version);
         if (rc != WABOT_OK)
             return mask_end(st, mask, rc);
@@ -1171,7 +1231,7 @@ static int txn_condition(const wabot_storage_op *op, const mem_entry *e,
     case WABOT_STORAGE_OP_DEL_IF:
         return e != NULL && e->version == op->expected;
     case WABOT_STORAGE_OP_INCR:
-        if (e != NULL && !parse_int64(e->val, e->len, &cur))
+        if (e != NULL && !parse_int64(val_of(e), e->len, &cur))
             return 0;
         return !__builtin_add_overflow(cur, op->number, number);
     default:
@@ -1204,12 +1264,14 @@ static int txn_prepare_value(mem_store *st, const mem_op *mop,
     if (op->kind == WABOT_STORAGE_OP_DEL || op->kind == WABOT_STORAGE_OP_DEL_IF)
         return WABOT_OK;
     const char *val = op_bytes(op, p, text, &len);
+    if (len > MEM_VALUE_MAX)
+        return WABOT_ERR_TOO_LARGE;
     if (e == NULL) {
         p->entry = entry_alloc(st, mop, val, len);
         return p->entry != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
     }
     p->len = len;
-    if (len <= e->vcap)
+    if (len <= vcap_of(e))
         return WABOT_OK; /* written in place by the apply */
     return copy_value(val, len, &p->val);
 }
@@ -1260,10 +1322,7 @@ static void entry_take(mem_store *st, mem_entry *e,
                        int64_t expires_at)
 {
     if (p->val != NULL) {
-        if (!val_inline(e))
-            free(e->val);
-        e->val = p->val;
-        e->len = p->len;
+        val_adopt(e, p->val, p->len);
         p->val = NULL;
     } else {
         char text[24];

@@ -1,10 +1,13 @@
 /* Delivery records: what the provider told us about each message we sent.
  *
  * One storage value per provider message id, "receipt:<id>":
- *   {"state":"delivered","code":"","outbound_id":"...","to":"+1...",
+ *   {"state":"delivered","code":"131026","outbound_id":"...","to":"+1...",
  *    "org":"default","correlation_id":"...","provider":"twilio",
  *    "updated_ms":...,
  *    "seen":["sent","delivered"]}
+ * A field not known (or empty) is left out; records written before that
+ * carry it as null or "" and read the same. On a process-local store the
+ * record is kept in a compact form instead ("The compact form" below).
  * Every change is a read-modify-write with compare-and-set, so the send's
  * record and receipts racing each other (callbacks often arrive before
  * the send's HTTP answer is processed) all land. "seen" holds the states
@@ -157,11 +160,115 @@ static wabot_provider provider_by_name(const char *name)
     return WABOT_PROVIDER_UNKNOWN;
 }
 
+/* ------------------------------------------------------------------ */
+/* The compact form                                                     */
+/*                                                                     */
+/* On a process-local store (memory) no other program reads the record, */
+/* so it is kept without JSON's names and quotes: 80 bytes less for a  */
+/* plain send, kept receipt_ttl_ms (issue 12). After a marker byte,    */
+/* nine fields separated by NUL bytes (none holds one: C strings):     */
+/*   state code outbound_id to org correlation_id provider updated_ms seen */
+/* with state, provider (enum values: append-only) and seen (a bit per  */
+/* state) as decimal numbers. rec_decode reads either form.            */
+
+#define COMPACT_MARK '\x01'
+#define COMPACT_FIELDS 9
+
+static void put_text0(wb_strbuf *b, const char *s)
+{
+    if (s != NULL)
+        wb_strbuf_append(b, s, strlen(s));
+    wb_strbuf_putc(b, '\0');
+}
+
+static void put_int0(wb_strbuf *b, int64_t v)
+{
+    wb_strbuf_int(b, v);
+    wb_strbuf_putc(b, '\0');
+}
+
+static char *rec_encode_compact(const rec *r, size_t *len)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_putc(&b, COMPACT_MARK);
+    put_int0(&b, r->state);
+    put_text0(&b, r->code);
+    put_text0(&b, r->outbound_id);
+    put_text0(&b, r->to);
+    put_text0(&b, r->org);
+    put_text0(&b, r->correlation_id);
+    put_int0(&b, r->provider);
+    put_int0(&b, r->updated_ms);
+    wb_strbuf_int(&b, (int64_t)r->seen);
+    *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+/* A number field (f .. end), 0 when it is not one. */
+static int64_t field_int(const char *f, const char *end)
+{
+    char num[24];
+    size_t n = (size_t)(end - f);
+    if (n == 0 || n >= sizeof num)
+        return 0;
+    memcpy(num, f, n);
+    num[n] = '\0';
+    char *stop;
+    long long v = strtoll(num, &stop, 10);
+    return *stop == '\0' ? (int64_t)v : 0;
+}
+
+/* A text field, NULL when empty (as JSON's null or ""). */
+static char *field_text(const char *f, const char *end)
+{
+    return end > f ? strndup(f, (size_t)(end - f)) : NULL;
+}
+
+static void rec_decode_compact(const char *val, size_t len, rec *r)
+{
+    const char *f[COMPACT_FIELDS], *e[COMPACT_FIELDS];
+    const char *p = val + 1, *end = val + len;
+    for (size_t i = 0; i < COMPACT_FIELDS; i++) {
+        const char *z = i + 1 < COMPACT_FIELDS
+                            ? memchr(p, '\0', (size_t)(end - p))
+                            : end;
+        if (z == NULL)
+            return; /* corrupt: an empty record */
+        f[i] = p;
+        e[i] = z;
+        p = z + (z < end);
+    }
+    int64_t state = field_int(f[0], e[0]), prov = field_int(f[6], e[6]);
+    r->state = state > 0 && (size_t)state < N_STATES
+                   ? (wabot_delivery_state)state
+                   : WABOT_DELIVERY_UNKNOWN;
+    size_t clen = (size_t)(e[1] - f[1]);
+    snprintf(r->code, sizeof r->code, "%.*s",
+             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[1]);
+    r->outbound_id = field_text(f[2], e[2]);
+    r->to = field_text(f[3], e[3]);
+    r->org = field_text(f[4], e[4]);
+    r->correlation_id = field_text(f[5], e[5]);
+    r->provider = prov >= WABOT_PROVIDER_UNKNOWN && prov <= WABOT_PROVIDER_TEST
+                      ? (wabot_provider)prov
+                      : WABOT_PROVIDER_UNKNOWN;
+    r->updated_ms = field_int(f[7], e[7]);
+    r->seen = (unsigned)field_int(f[8], e[8]) & ((1u << N_STATES) - 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                 */
+
 /* A corrupt value decodes as an empty record (rewritten by the next
  * change) rather than blocking every receipt of that message. */
 static void rec_decode(const char *val, size_t len, rec *r)
 {
     memset(r, 0, sizeof *r);
+    if (len > 0 && val[0] == COMPACT_MARK) {
+        rec_decode_compact(val, len, r);
+        return;
+    }
     json_t *root = json_loadb(val, len, 0, NULL);
     if (!json_is_object(root)) {
         json_decref(root);
@@ -188,18 +295,27 @@ static void rec_decode(const char *val, size_t len, rec *r)
     json_decref(root);
 }
 
+/* A field that says something: an unknown (NULL) or empty one is left
+ * out, which rec_decode reads as it read the null or "" written before
+ * (issue 12: a record per send is kept receipt_ttl_ms). */
 static void put_field(wb_strbuf *b, const char *name, const char *val)
 {
+    if (val == NULL || *val == '\0')
+        return;
     wb_strbuf_putc(b, ',');
     wb_strbuf_json_str(b, name);
     wb_strbuf_putc(b, ':');
-    wb_strbuf_json_str_or_null(b, val);
+    wb_strbuf_json_str(b, val);
 }
 
 /* Compact JSON (libc memory), NULL on out of memory. Written directly:
- * one record per send on the hot path (what rec_decode reads). */
-static char *rec_encode(const rec *r, size_t *len)
+ * one record per send on the hot path (what rec_decode reads; records
+ * written before fields were left out read the same). The compact form
+ * instead on a process-local store. */
+static char *rec_encode(const wabot_ctx *ctx, const rec *r, size_t *len)
 {
+    if (ctx->storage->process_local)
+        return rec_encode_compact(r, len);
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     wb_strbuf_puts(&b, "{\"state\":");
@@ -260,7 +376,7 @@ static int rec_update(wabot_ctx *ctx, const char *key, rec_change_fn change,
         }
         free(val);
         rc = change(&r, absent, arg);
-        char *text = rc > 0 ? rec_encode(&r, &len) : NULL;
+        char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
         rec_clear(&r);
         if (rc <= 0)
             return rc;
@@ -414,7 +530,7 @@ void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                       w[i]->org, w[i]->correlation_id, w[i]->provider,
                       w[i]->at_ms};
         int rc = sent_change(&r, 1, &a);
-        char *text = rc > 0 ? rec_encode(&r, &ops[i].len) : NULL;
+        char *text = rc > 0 ? rec_encode(ctx, &r, &ops[i].len) : NULL;
         rec_clear(&r);
         if (text == NULL) {
             rcs[i] = WABOT_ERR_NOMEM;

@@ -189,6 +189,8 @@ static void feed_menus(wabot_ctx *ctx, int n, int customers)
     wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
 }
 
+static void storage_by_group(wabot_storage *st, int messages);
+
 /* Heap bytes per conversation in the memory backend: one message from
  * each of `customers` customers (their conversation, customer profile,
  * limiter state and dedup mark all stay), replies sent and settled (the
@@ -207,6 +209,7 @@ static void per_conversation(int customers)
            "message each (%d customers; session {\"n\":1}, dedup mark, "
            "profile, limiter and the queue's retained jobs included)\n",
            per, customers);
+    storage_by_group(wabot_ctx_storage(ctx), customers);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
 }

@@ -430,6 +430,7 @@ def run_mode(mode):
                    if stack.pid_of(n)}
         wrk0, machine0 = children_cpu(), machine_cpu()
         samples = []
+        rss0 = bot_rss(stack, "VmRSS")  # after the warm-up: what the load adds is on top
         t0 = time.time()
         load = wrk(stack, DURATION, "run")
         while load.running():
@@ -465,6 +466,7 @@ def run_mode(mode):
             "peak_backlog": max([s[2] for s in samples] + [backlog_end]),
             "peak_rss_mb": max(bot_rss(stack, "VmHWM"),
                                max([s[3] for s in samples] + [0])) / 1048576,
+            "start_rss_mb": rss0 / 1048576,
             "cpu_s": cpu, "wrk_cpu_s": wrk_cpu,
             "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
             "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
@@ -608,6 +610,9 @@ def report(r):
     print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
           "(the figure least moved by other load on the machine)" %
           (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    print("  RSS before the load %.0f MB: %.0f bytes of peak RSS per reply delivered on top" %
+          (r["start_rss_mb"], (r["peak_rss_mb"] - r["start_rss_mb"]) * 1048576 /
+           max(1, r["delivered"])))
     if r.get("machine_s"):
         rest = r["machine_busy_s"] - r["cpu_s"] - r["wrk_cpu_s"] - r["fake_cpu_s"] - r["redis_cpu_s"]
         print("  machine (load + drain): %.0f%% busy of %d CPUs; CPU s: bot %.1f, wrk %.1f, "

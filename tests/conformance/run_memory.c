@@ -581,6 +581,65 @@ START_TEST(test_memory_key_expires_exactly_at_deadline)
 }
 END_TEST
 
+/* The value of key read back whole, equal to want (n bytes). */
+static void expect_stored(wabot_storage *s, const char *key, const char *want,
+                          size_t n)
+{
+    char *val = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wabot_storage_get(s, key, &val, &len, NULL), WABOT_OK);
+    ck_assert_uint_eq(len, n);
+    ck_assert(memcmp(val, want, n) == 0);
+    ck_assert_int_eq(val[n], '\0');
+    wabot_free(val);
+}
+
+/* An entry's value lives in the entry's own block while it fits there,
+ * else in a block of its own (the entry keeps its address where the value
+ * would be): every size, grown or shrunk by set, transaction and incr,
+ * reads back whole. */
+START_TEST(test_memory_values_move_out_of_and_back_into_their_entry)
+{
+    wabot_storage *s = new_memory();
+    static const size_t sizes[] = {0,   1,    7,  8, 9, 40, 300, 3000,
+                                   (size_t)2 << 20, 5, (size_t)2 << 20, 64};
+    size_t max = (size_t)2 << 20;
+    char *buf = malloc(max);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < max; i++)
+        buf[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        buf[0] = (char)('A' + i); /* each write differs from the last */
+        ck_assert_int_eq(wabot_storage_set(s, "grow", buf, n, 0, NULL),
+                         WABOT_OK);
+        expect_stored(s, "grow", buf, n);
+        char fresh[16];
+        snprintf(fresh, sizeof fresh, "fresh%zu", i);
+        ck_assert_int_eq(wabot_storage_set(s, fresh, buf, n, 0, NULL),
+                         WABOT_OK);
+        expect_stored(s, fresh, buf, n);
+        wabot_storage_txn *t = wabot_storage_txn_new(s);
+        ck_assert_int_eq(wabot_storage_txn_set(t, "txn", buf, n, 0),
+                         WABOT_OK);
+        ck_assert_int_eq(wabot_storage_txn_commit(t, NULL), WABOT_OK);
+        wabot_storage_txn_free(t);
+        expect_stored(s, "txn", buf, n);
+    }
+    /* A counter whose text outgrew its block, then shrank. */
+    ck_assert_int_eq(wabot_storage_set(s, "n", "1", 1, 0, NULL), WABOT_OK);
+    int64_t v = 0;
+    ck_assert_int_eq(wabot_storage_incr(s, "n", INT64_MAX - 1, 0, &v),
+                     WABOT_OK);
+    expect_stored(s, "n", "9223372036854775807", 19);
+    ck_assert_int_eq(wabot_storage_incr(s, "n", -INT64_MAX, 0, &v),
+                     WABOT_OK);
+    expect_stored(s, "n", "0", 1);
+    free(buf);
+    wabot_storage_free(s);
+}
+END_TEST
+
 START_TEST(test_memory_huge_ttl_does_not_overflow)
 {
     wabot_storage *s = new_memory();
@@ -1077,6 +1136,7 @@ int main(void)
     tcase_add_test(tc, test_memory_shards_keep_batches_atomic_and_versions_unique);
     tcase_add_test(tc, test_memory_key_expires_exactly_at_deadline);
     tcase_add_test(tc, test_memory_huge_ttl_does_not_overflow);
+    tcase_add_test(tc, test_memory_values_move_out_of_and_back_into_their_entry);
     tcase_add_test(tc, test_memory_sweep_keeps_live_keys_while_dropping_expired);
     tcase_add_test(tc, test_memory_null_clock_uses_system_time);
     tcase_add_test(tc, test_memory_new_rejects_invalid_clock);

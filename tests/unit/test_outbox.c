@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "outbox.h"
+#include "storage.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
@@ -101,6 +102,8 @@ typedef struct fixture {
     int handler_runs;
     int touch_storage; /* the handler changes the conversation behind its
                           back this many times (a concurrent writer) */
+    int steal_claim;   /* the handler's claim is taken over meanwhile (it
+                          expired and a redelivery claimed the message) */
 } fixture;
 
 static fixture F;
@@ -125,6 +128,15 @@ static int handler(wabot_turn *t, void *ud)
              wabot_message_id(wabot_turn_message(t)));
     ck_assert_str_eq(id, want);
     wabot_ctx_mem_free(wabot_turn_ctx(t), id);
+    if (F.steal_claim) {
+        char key[160];
+        snprintf(key, sizeof key, "dedup:%s",
+                 wabot_message_id(wabot_turn_message(t)));
+        ck_assert_int_eq(wabot_storage_set(wabot_ctx_storage(
+                                               wabot_turn_ctx(t)),
+                                           key, "claim", 5, 60000, NULL),
+                         WABOT_OK);
+    }
     if (F.touch_storage > 0) {
         F.touch_storage--;
         /* Another process saves the conversation meanwhile. */
@@ -206,7 +218,10 @@ START_TEST(test_state_replies_and_jobs_commit_together_then_reach_queues)
 {
     ck_assert_int_eq(deliver("m1"), WABOT_OK);
     ck_assert_int_eq(session_n(), 1);
-    ck_assert(exists("turn:{" ORG ":" FROM "}:m1"));
+    /* The memory store is process-local: the dedup mark replaced the
+     * marker (test_the_done_mark_replaces_the_marker_on_a_local_store). */
+    ck_assert(!exists("turn:{" ORG ":" FROM "}:m1"));
+    ck_assert(exists("dedup:m1"));
     ck_assert(!exists("outbox:{" ORG ":" FROM "}:m1")); /* relayed */
     wabot_job_info *info = NULL;
     ck_assert_int_eq(wabot_job_get(F.e.ctx, "orders", "m1:j0", &info),
@@ -324,6 +339,9 @@ static int enqueue_bad(wabot_turn *t, void *ud)
  * outlives the queue's memory of finished jobs (dedup_ttl_ms). */
 START_TEST(test_redelivery_after_the_queue_forgot_the_reply_sends_nothing_twice)
 {
+    /* A shared store (the crash window exists only there): the memory
+     * store standing in for one keeps its markers. */
+    F.e.storage->process_local = 0;
     ck_assert_int_eq(wabot_queue_set_retention(F.e.ctx, "outbound", 10, 0,
                                                10, 0),
                      WABOT_OK);
@@ -356,6 +374,69 @@ START_TEST(test_redelivery_after_the_queue_forgot_the_reply_sends_nothing_twice)
     tu_drain(F.e.ctx);
     ck_assert_int_eq(F.handler_runs, runs);
     ck_assert_uint_eq(wabot_transport_recorder_count(F.e.rec), 71);
+}
+END_TEST
+
+static char *value_of(const char *key)
+{
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(F.e.storage, key, &v, NULL, NULL),
+                     WABOT_OK);
+    return v;
+}
+
+/* On a process-local store nothing survives a crash, so the marker only
+ * guards against an attempt overlapping ours; once the "done" mark has
+ * replaced our own claim, none can be running (none claimed meanwhile)
+ * and every later one finds the mark: the marker is dropped, and a
+ * redelivery is still a duplicate. */
+START_TEST(test_the_done_mark_replaces_the_marker_on_a_local_store)
+{
+    ck_assert_int_eq(deliver("m1"), WABOT_OK);
+    ck_assert(!exists("turn:{" ORG ":" FROM "}:m1"));
+    char *v = value_of("dedup:m1");
+    ck_assert_str_eq(v, "done");
+    free(v);
+    ck_assert_int_eq(deliver("m1"), WABOT_OK);
+    ck_assert_int_eq(F.handler_runs, 1);
+    tu_drain(F.e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(F.e.rec), 1);
+    ck_assert_int_eq(wabot_metrics_counter(F.e.ctx, "messages.duplicates"),
+                     1);
+}
+END_TEST
+
+/* Our claim expired mid-turn and another attempt claimed the message: it
+ * may still be running its turn, so our marker stays for it to find, and
+ * that attempt's turn is dropped, not run a second time. */
+START_TEST(test_a_claim_taken_over_mid_turn_keeps_the_marker)
+{
+    F.steal_claim = 1;
+    ck_assert_int_eq(deliver("m1"), WABOT_OK);
+    ck_assert(exists("turn:{" ORG ":" FROM "}:m1"));
+    char *v = value_of("dedup:m1");
+    ck_assert_str_eq(v, "done"); /* the message is done all the same */
+    free(v);
+    /* The other attempt, which claimed before the mark, reaches its turn:
+     * the marker stops it. */
+    ck_assert_int_eq(wabot_storage_del(F.e.storage, "dedup:m1"), WABOT_OK);
+    F.steal_claim = 0;
+    ck_assert_int_eq(deliver("m1"), WABOT_OK);
+    ck_assert_int_eq(F.handler_runs, 1);
+    tu_drain(F.e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(F.e.rec), 1);
+    ck_assert_int_eq(orders_done, 1);
+}
+END_TEST
+
+/* On a shared store the marker stays whatever the mark: it alone covers a
+ * crash between the commit and the mark. */
+START_TEST(test_a_shared_store_keeps_the_marker)
+{
+    F.e.storage->process_local = 0;
+    ck_assert_int_eq(deliver("m1"), WABOT_OK);
+    ck_assert(exists("turn:{" ORG ":" FROM "}:m1"));
+    ck_assert(exists("dedup:m1"));
 }
 END_TEST
 
@@ -435,6 +516,9 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, test_the_sweep_relays_records_left_behind);
     tcase_add_test(tc, test_the_loop_sweeps_on_its_own);
     tcase_add_test(tc, test_turn_enqueue_checks_its_arguments);
+    tcase_add_test(tc, test_the_done_mark_replaces_the_marker_on_a_local_store);
+    tcase_add_test(tc, test_a_claim_taken_over_mid_turn_keeps_the_marker);
+    tcase_add_test(tc, test_a_shared_store_keeps_the_marker);
     tcase_add_test(tc, test_redelivery_after_the_queue_forgot_the_reply_sends_nothing_twice);
     tcase_add_test(tc, test_a_failed_turn_enqueues_nothing);
     tcase_add_test(tc, test_corrupt_records_are_dropped_by_the_sweep);

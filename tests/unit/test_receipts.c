@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "internal/message.h"
 #include "internal/receipts.h"
+#include "internal/storage.h"
 #include "internal/webhook.h"
 #include "wabot/security.h"
 
@@ -111,19 +112,30 @@ static wabot_outbound *outbound(const char *id, const char *to)
     return o;
 }
 
+/* SID's record: a Twilio send to +14155550100 in `state` with these
+ * fields and no error code. */
+static void expect_record(wabot_delivery_state state, const char *outbound_id,
+                          const char *org, const char *correlation_id)
+{
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), state);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), outbound_id);
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), org);
+    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), correlation_id);
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    wabot_delivery_free(d);
+}
+
 START_TEST(test_send_is_recorded_and_readable)
 {
     wabot_outbound *o = outbound("SMin:r0", "+14155550100");
     wb_receipt_sent(env.ctx, o, SID);
     wb_outbound_free(o);
+    expect_record(WABOT_DELIVERY_SENT, "SMin:r0", "acme", "");
     wabot_delivery *d = get(SID);
-    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
-    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:r0");
-    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
-    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
-    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
-    ck_assert_str_eq(wabot_delivery_error_code(d), "");
-    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
     ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS);
     wabot_delivery_free(d);
     ck_assert_str_eq(wabot_delivery_state_name(WABOT_DELIVERY_READ), "read");
@@ -143,13 +155,90 @@ START_TEST(test_record_fields_that_need_escaping_read_back_unchanged)
     wb_receipt_sent(env.ctx, o, SID);
     wb_outbound_free(o);
     twilio_status("delivered", NULL);
-    wabot_delivery *d = get(SID);
-    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
-    ck_assert_str_eq(wabot_delivery_outbound_id(d), "SMin:\"q\"\\r1");
-    ck_assert_str_eq(wabot_delivery_organization(d), "acme \"west\"\t\u00e9");
-    ck_assert_str_eq(wabot_delivery_correlation_id(d), "corr\x01\n{}");
-    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
-    wabot_delivery_free(d);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMin:\"q\"\\r1",
+                  "acme \"west\"\t\u00e9", "corr\x01\n{}");
+}
+END_TEST
+
+/* What a send leaves on a shared store: fields not known are left out of
+ * the JSON record (a record per send is kept for the receipt TTL), and a
+ * record written before, with them as null and "", reads the same and
+ * takes receipts. */
+START_TEST(test_record_leaves_out_unknown_fields_and_reads_older_ones)
+{
+    env.storage->process_local = 0; /* the memory store standing in */
+    wabot_outbound *o = outbound("SMin:r0", "+14155550100");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(env.storage, "receipt:" SID, &v, NULL,
+                                       NULL),
+                     WABOT_OK);
+    ck_assert_msg(strstr(v, "code") == NULL &&
+                      strstr(v, "correlation_id") == NULL &&
+                      strstr(v, "null") == NULL,
+                  "%s", v);
+    free(v);
+    static const char old[] =
+        "{\"state\":\"sent\",\"code\":\"\",\"outbound_id\":\"SMold:r0\","
+        "\"to\":\"+14155550100\",\"org\":\"acme\",\"correlation_id\":null,"
+        "\"provider\":\"twilio\",\"updated_ms\":5,\"seen\":[\"sent\"]}";
+    ck_assert_int_eq(wabot_storage_set(env.storage, "receipt:" SID, old,
+                                       strlen(old), 0, NULL),
+                     WABOT_OK);
+    twilio_status("delivered", NULL);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMold:r0", "acme", "");
+}
+END_TEST
+
+static size_t stored_len(const char *key, char *first)
+{
+    char *v = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wabot_storage_get(env.storage, key, &v, &len, NULL),
+                     WABOT_OK);
+    *first = v[0];
+    free(v);
+    return len;
+}
+
+/* On a process-local store nobody else reads the record: it is kept in
+ * the compact form (no JSON names), reads the same through the API,
+ * takes receipts, and a JSON record written before is read and rewritten
+ * compact on its next change. */
+START_TEST(test_record_is_compact_on_a_local_store_and_reads_the_same)
+{
+    wabot_outbound *o = outbound("SMin:\"q\"\\r1", "+14155550100");
+    free(o->correlation_id);
+    o->correlation_id = strdup("corr\x01\n{}");
+    wb_receipt_sent(env.ctx, o, SID);
+    char first;
+    size_t compact = stored_len("receipt:" SID, &first);
+    ck_assert_int_eq(first, '\x01');
+    expect_record(WABOT_DELIVERY_SENT, "SMin:\"q\"\\r1", "acme",
+                  "corr\x01\n{}");
+    twilio_status("delivered", NULL);
+    twilio_status("delivered", NULL); /* a duplicate: "seen" survived */
+    ck_assert_int_eq(wabot_metrics_counter(env.ctx, "receipts.duplicates"),
+                     1);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMin:\"q\"\\r1", "acme",
+                  "corr\x01\n{}");
+    /* The same send on a shared store: JSON, longer. */
+    ck_assert_int_eq(wabot_storage_del(env.storage, "receipt:" SID),
+                     WABOT_OK);
+    env.storage->process_local = 0;
+    wb_receipt_sent(env.ctx, o, SID);
+    size_t json = stored_len("receipt:" SID, &first);
+    ck_assert_int_eq(first, '{');
+    ck_assert_uint_lt(compact, json);
+    /* A JSON record on the local store reads, and turns compact. */
+    env.storage->process_local = 1;
+    twilio_status("read", NULL);
+    stored_len("receipt:" SID, &first);
+    ck_assert_int_eq(first, '\x01');
+    expect_record(WABOT_DELIVERY_READ, "SMin:\"q\"\\r1", "acme",
+                  "corr\x01\n{}");
+    wb_outbound_free(o);
 }
 END_TEST
 
@@ -467,6 +556,8 @@ static Suite *receipts_suite(void)
     TCase *tc = tcase_create("receipts");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_send_is_recorded_and_readable);
+    tcase_add_test(tc, test_record_leaves_out_unknown_fields_and_reads_older_ones);
+    tcase_add_test(tc, test_record_is_compact_on_a_local_store_and_reads_the_same);
     tcase_add_test(tc, test_twilio_receipts_move_forward_in_order);
     tcase_add_test(tc,
                    test_record_fields_that_need_escaping_read_back_unchanged);

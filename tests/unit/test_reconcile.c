@@ -10,6 +10,7 @@
 
 #include "testutil.h"
 #include "internal/delivery.h"
+#include "internal/storage.h"
 #include "wabot/security.h"
 
 #define LEASE_MS 1000
@@ -439,25 +440,33 @@ static char *stored(const char *key)
     return rc == WABOT_OK ? v : NULL;
 }
 
-/* The receipt record naming outbound id `oid`, or NULL. */
-static char *receipt_of(const char *oid)
+/* The delivery record naming outbound id `oid`, or NULL (read as the
+ * API reads it: the stored form differs by store). */
+static wabot_delivery *receipt_of(const char *oid)
 {
     wabot_storage_items *page = NULL;
-    ck_assert_int_eq(wabot_storage_scan(W.storage, "receipt:", "0", 1000,
-                                        WABOT_STORAGE_SCAN_VALUES, &page),
+    ck_assert_int_eq(wabot_storage_scan(W.storage, "receipt:", "0", 1000, 0,
+                                        &page),
                      WABOT_OK);
-    char want[96], *found = NULL;
-    snprintf(want, sizeof want, "\"outbound_id\":\"%s\"", oid);
-    for (size_t i = 0; i < wabot_storage_items_count(page); i++) {
-        const char *v = wabot_storage_items_value(page, i, NULL);
-        if (v && strstr(v, want))
-            found = strdup(v);
+    wabot_delivery *found = NULL;
+    for (size_t i = 0; i < wabot_storage_items_count(page) && !found; i++) {
+        const char *k = wabot_storage_items_key(page, i, NULL);
+        wabot_delivery *d = NULL;
+        ck_assert_int_eq(wabot_delivery_get(W.live ? W.live : W.dying,
+                                            k + strlen("receipt:"), &d),
+                         WABOT_OK);
+        if (strcmp(wabot_delivery_outbound_id(d), oid) == 0)
+            found = d;
+        else
+            wabot_delivery_free(d);
     }
     wabot_storage_items_free(page);
     return found;
 }
 
-START_TEST(test_every_send_of_a_pass_gets_its_record_and_receipt)
+/* 40 sends from 40 customers' turns, through the batched path until all
+ * are sent. */
+static void send_forty(void)
 {
     char id[16], to[24], in[16];
     for (int i = 0; i < 40; i++) {
@@ -477,6 +486,15 @@ START_TEST(test_every_send_of_a_pass_gets_its_record_and_receipt)
     /* the sender's pace (80/s, a tenth of it at once) spreads them */
     for (int k = 0; k < 100 && counter("outbound.sent") < 40; k++)
         tick(100);
+}
+
+/* On a shared store (the memory one standing in) every accepted send
+ * keeps its "sent" record: another process may run an attempt of it. */
+START_TEST(test_every_send_of_a_pass_gets_its_record_and_receipt)
+{
+    char id[16];
+    W.storage->process_local = 0;
+    send_forty();
     for (int i = 0; i < 40; i++) {
         char key[32];
         snprintf(id, sizeof id, "p%d", i);
@@ -486,13 +504,57 @@ START_TEST(test_every_send_of_a_pass_gets_its_record_and_receipt)
                           strstr(v, "\"provider_id\":\"rec-"),
                       "%s: %s", key, v ? v : "(absent)");
         free(v);
-        char *r = receipt_of(id);
+        wabot_delivery *r = receipt_of(id);
         ck_assert_msg(r != NULL, "no receipt record names %s", id);
-        ck_assert_ptr_nonnull(strstr(r, "\"state\":\"sent\""));
-        free(r);
+        ck_assert_int_eq(wabot_delivery_state_of(r), WABOT_DELIVERY_SENT);
+        wabot_delivery_free(r);
         job_is(id, WABOT_JOB_COMPLETED);
     }
     ck_assert_int_eq(counter("outbound.sent"), 40);
+}
+END_TEST
+
+/* On a process-local store with the in-process scheduler, a send whose
+ * job completed has no attempt to come: its record is deleted instead of
+ * written "sent" (a record fewer per reply for the dedup TTL); the
+ * receipt record stays. */
+START_TEST(test_a_completed_send_leaves_no_record_on_a_local_store)
+{
+    char id[16];
+    send_forty();
+    ck_assert_int_eq(counter("outbound.sent"), 40);
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(id, sizeof id, "p%d", i);
+        snprintf(key, sizeof key, "send:%s", id);
+        char *v = stored(key);
+        ck_assert_msg(v == NULL, "%s: %s", key, v ? v : "");
+        wabot_delivery *r = receipt_of(id);
+        ck_assert_msg(r != NULL, "no receipt record names %s", id);
+        wabot_delivery_free(r);
+        job_is(id, WABOT_JOB_COMPLETED);
+    }
+}
+END_TEST
+
+/* Spent only when the job is completed, and only where a record cannot
+ * be read by another process. */
+START_TEST(test_a_send_record_is_spent_only_once_its_job_completed)
+{
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "waiting1";
+    spec.delay_ms = 3600000;
+    ck_assert_int_eq(wabot_job_enqueue(W.live, WABOT_QUEUE_OUTBOUND, "{}", 2,
+                                       &spec, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wb_send_record_spent(W.live, "waiting1"), 0);
+    ck_assert_int_eq(wb_send_record_spent(W.live, "no-such-job"), 0);
+    send_forty();
+    job_is("p0", WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(wb_send_record_spent(W.live, "p0"), 1);
+    W.storage->process_local = 0;
+    ck_assert_int_eq(wb_send_record_spent(W.live, "p0"), 0);
 }
 END_TEST
 
@@ -521,9 +583,9 @@ START_TEST(test_records_of_the_last_pass_are_written_when_the_context_ends)
     ck_assert_msg(v && strstr(v, "\"state\":\"sent\""), "after free: %s",
                   v ? v : "(absent)");
     free(v);
-    char *r = receipt_of("last1");
+    wabot_delivery *r = receipt_of("last1");
     ck_assert_msg(r != NULL, "the receipt record was not written at free");
-    free(r);
+    wabot_delivery_free(r);
 }
 END_TEST
 
@@ -555,6 +617,8 @@ static Suite *reconcile_suite(void)
     TCase *b = tcase_create("batched_records");
     tcase_add_checked_fixture(b, setup, teardown);
     tcase_add_test(b, test_every_send_of_a_pass_gets_its_record_and_receipt);
+    tcase_add_test(b, test_a_completed_send_leaves_no_record_on_a_local_store);
+    tcase_add_test(b, test_a_send_record_is_spent_only_once_its_job_completed);
     tcase_add_test(b, test_records_of_the_last_pass_are_written_when_the_context_ends);
     suite_add_tcase(s, b);
 
