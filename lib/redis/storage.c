@@ -61,8 +61,7 @@ static wb_redis_script set_script = WB_REDIS_SCRIPT(
 /* ARGV: value, ttl -> version, or nil if the key exists */
 static wb_redis_script set_nx_script = WB_REDIS_SCRIPT(
     "storage set_nx", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
-    "if redis.call('EXISTS', K) == 1 then return false end\n"
-    "return write(K, VK, ARGV[1], ARGV[2])\n");
+    "return write_nx(K, ARGV[1], ARGV[2])\n");
 
 /* ARGV: expected version ('0' = absent), value, ttl -> version, or nil on
  * a mismatch */

@@ -57,6 +57,17 @@
     "  end\n"                                                                 \
     "  return v\n"                                                            \
     "end\n"                                                                   \
+    /* write if k is absent (SET NX: one command for the check and the     \
+     * write): -> the version, or false (present; the version is a gap). */   \
+    "local function write_nx(k, val, ttl)\n"                                  \
+    "  local v, ok = newver(), false\n"                                       \
+    "  if ttl ~= '0' then\n"                                                  \
+    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX', 'PX', ttl)\n"         \
+    "  else\n"                                                                \
+    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX')\n"                    \
+    "  end\n"                                                                 \
+    "  return ok and v\n"                                                     \
+    "end\n"                                                                   \
     /* A new version key for a value without a header, expiry untouched. */  \
     "local function restamp(k, vk)\n"                                         \
     "  local v = newver()\n"                                                  \

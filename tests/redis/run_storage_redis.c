@@ -500,6 +500,15 @@ START_TEST(test_redis_version_key_never_expires_before_its_value)
 }
 END_TEST
 
+/* The remaining TTL (ms) of key under prefix, as PTTL answers it. */
+static long pttl_of(const char *prefix, const char *key)
+{
+    char args[256], out[64];
+    snprintf(args, sizeof args, "PTTL %s%s", prefix, key);
+    cli(&g_srv, args, out, sizeof out);
+    return strtol(out, NULL, 10);
+}
+
 /* Write a value in the earlier layout (the value as is, its version at
  * key "\0v") under prefix, as a library before the version header did;
  * ttl "0" = none. */
@@ -578,9 +587,7 @@ START_TEST(test_redis_values_of_the_earlier_layout_stay_readable)
     ck_assert_int_eq(n, 42);
     expect_get(st, "n", "42", &v);
     ck_assert_uint_gt(v, 9);
-    snprintf(args, sizeof args, "PTTL %sn", prefix);
-    cli(&g_srv, args, out, sizeof out);
-    ck_assert_int_gt(strtol(out, NULL, 10), 30000);
+    ck_assert_int_gt(pttl_of(prefix, "n"), 30000);
 
     /* A transaction judges the old versions too. */
     wabot_storage_txn *t = wabot_storage_txn_new(st);
@@ -606,7 +613,7 @@ END_TEST
  * was, version and TTL included. */
 START_TEST(test_redis_incr_counts_the_value_behind_its_version_header)
 {
-    char prefix[64], args[160], out[64];
+    char prefix[64];
     fresh_prefix(prefix, sizeof prefix);
     wabot_redis *r = new_handle(prefix);
     wabot_storage *st = wabot_storage_redis_new(r);
@@ -616,9 +623,7 @@ START_TEST(test_redis_incr_counts_the_value_behind_its_version_header)
     ck_assert_int_eq(wabot_storage_incr(st, "c", 1, 0, &n), WABOT_OK);
     ck_assert_int_eq(n, 42);
     expect_get(st, "c", "42", NULL);
-    snprintf(args, sizeof args, "PTTL %sc", prefix);
-    cli(&g_srv, args, out, sizeof out);
-    ck_assert_int_gt(strtol(out, NULL, 10), 30000);
+    ck_assert_int_gt(pttl_of(prefix, "c"), 30000);
     uint64_t v0 = 0, v = 0;
     ck_assert_int_eq(wabot_storage_set(st, "s", "x", 1, 60000, &v0),
                      WABOT_OK);
@@ -626,9 +631,7 @@ START_TEST(test_redis_incr_counts_the_value_behind_its_version_header)
                      WABOT_ERR_CONFLICT);
     expect_get(st, "s", "x", &v);
     ck_assert_uint_eq(v, v0);
-    snprintf(args, sizeof args, "PTTL %ss", prefix);
-    cli(&g_srv, args, out, sizeof out);
-    ck_assert_int_gt(strtol(out, NULL, 10), 30000);
+    ck_assert_int_gt(pttl_of(prefix, "s"), 30000);
     wabot_storage_free(st);
     wabot_redis_free(r);
 }
