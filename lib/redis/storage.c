@@ -3,20 +3,25 @@
  *
  * Layout (P = the configured prefix, K = the storage key):
  *
- *   P K            the value, a plain Redis string, so another client
- *                  (the legacy system sharing dedup keys during a
- *                  migration) can GET, SET NX or EXISTS it as usual;
- *   P K \0 v       its version, a decimal string;
+ *   P K            the value behind a version header, NUL "wv" <version>
+ *                  NUL <value>: one key, one SET per write, one GET per
+ *                  read. Still a Redis string, so another client (the
+ *                  legacy system sharing dedup keys during a migration)
+ *                  can GET (non-nil), SET NX or EXISTS it as usual;
+ *   P K \0 v       the earlier layout's version key (a value without a
+ *                  header: written before the header, by incr, which
+ *                  needs the plain number for INCRBY, or by another
+ *                  client); still read, never written for a header value;
  *   P \0 version   the store-wide version counter (INCR): a key that is
  *                  deleted or expires and is written again never gets back
  *                  a version a stale compare-and-set could still hold.
  *
  * Storage keys are NUL-terminated, so no storage key can collide with a
- * name holding a NUL byte. The value key decides presence; its version key
- * gets the same TTL plus VER_MARGIN_MS, so it can never expire first (a
- * version key left behind for a moment is ignored: the value is absent).
- * A value without a version key (written by another client) is absent to
- * compare-and-set and gets a fresh version on its first get.
+ * name holding a NUL byte. The value key decides presence; a version key
+ * gets the value's TTL plus one second (M), so it can never expire first.
+ * A value with neither header nor version key (written by another client)
+ * is absent to compare-and-set and gets a fresh version key on its first
+ * get (storage_lua.h, read()).
  *
  * Expiry is Redis's own (PX / PEXPIRE): an expired key is simply absent.
  * Numbers cross into Lua as decimal strings and are written back with
@@ -37,110 +42,74 @@
  * same and would overflow Redis's deadline arithmetic or Lua's doubles. */
 #define MAX_TTL_MS (INT64_C(1) << 52)
 
-/* Shared by every script. KEYS[1] value, KEYS[2] version, KEYS[3] counter. */
-#define LUA_PRELUDE                                                           \
-    "local M = 1000\n"                                                        \
-    "local function newver()\n"                                               \
-    "  return string.format('%.0f', redis.call('INCR', KEYS[3]))\n"           \
-    "end\n"                                                                   \
-    /* Write a value and a new version; ttl is a decimal string, '0' =      \
-     * no expiry. */                                                          \
-    "local function write(val, ttl)\n"                                        \
-    "  local v = newver()\n"                                                  \
-    "  if ttl ~= '0' then\n"                                                  \
-    "    redis.call('SET', KEYS[1], val, 'PX', ttl)\n"                        \
-    "    redis.call('SET', KEYS[2], v, 'PX',\n"                               \
-    "               string.format('%.0f', tonumber(ttl) + M))\n"              \
-    "  else\n"                                                                \
-    "    redis.call('SET', KEYS[1], val)\n"                                   \
-    "    redis.call('SET', KEYS[2], v)\n"                                     \
-    "  end\n"                                                                 \
-    "  return v\n"                                                            \
-    "end\n"                                                                   \
-    /* A new version for a value that stays, its expiry untouched. */         \
-    "local function restamp()\n"                                              \
-    "  local v = newver()\n"                                                  \
-    "  local pttl = redis.call('PTTL', KEYS[1])\n"                            \
-    "  if pttl >= 0 then\n"                                                   \
-    "    redis.call('SET', KEYS[2], v, 'PX', string.format('%.0f', pttl + M))\n" \
-    "  else\n"                                                                \
-    "    redis.call('SET', KEYS[2], v)\n"                                     \
-    "  end\n"                                                                 \
-    "  return v\n"                                                            \
-    "end\n"                                                                   \
-    /* The version of a present value ('' for one without a version). */     \
-    "local function current()\n"                                              \
-    "  return redis.call('GET', KEYS[2]) or ''\n"                             \
-    "end\n"
+/* Every single-key script: KEYS[1] the counter, KEYS[2] the value, KEYS[3]
+ * its version key (the earlier layout's; storage_lua.h). */
+#define LUA_KEYS "local K, VK = KEYS[2], KEYS[3]\n"
 
 /* -> nil (absent) or {version, value} */
 static wb_redis_script get_script = WB_REDIS_SCRIPT(
-    "storage get", LUA_PRELUDE
-    "local d = redis.call('GET', KEYS[1])\n"
+    "storage get", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "local d, v = read(K, VK)\n"
     "if not d then return false end\n"
-    "local v = redis.call('GET', KEYS[2]) or restamp()\n"
     "return {v, d}\n");
 
 /* ARGV: value, ttl -> version */
 static wb_redis_script set_script = WB_REDIS_SCRIPT(
-    "storage set", LUA_PRELUDE
-    "return write(ARGV[1], ARGV[2])\n");
+    "storage set", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "return write(K, VK, ARGV[1], ARGV[2])\n");
 
 /* ARGV: value, ttl -> version, or nil if the key exists */
 static wb_redis_script set_nx_script = WB_REDIS_SCRIPT(
-    "storage set_nx", LUA_PRELUDE
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return false end\n"
-    "return write(ARGV[1], ARGV[2])\n");
+    "storage set_nx", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "return write_nx(K, ARGV[1], ARGV[2])\n");
 
 /* ARGV: expected version ('0' = absent), value, ttl -> version, or nil on
  * a mismatch */
 static wb_redis_script cas_script = WB_REDIS_SCRIPT(
-    "storage cas", LUA_PRELUDE
-    "local cur = '0'\n"
-    "if redis.call('EXISTS', KEYS[1]) == 1 then cur = current() end\n"
-    "if cur ~= ARGV[1] then return false end\n"
-    "return write(ARGV[2], ARGV[3])\n");
+    "storage cas", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "if curver(K, VK) ~= ARGV[1] then return false end\n"
+    "return write(K, VK, ARGV[2], ARGV[3])\n");
 
 /* -> 1 deleted, 0 absent */
 static wb_redis_script del_script = WB_REDIS_SCRIPT(
-    "storage del", LUA_PRELUDE
-    "if redis.call('DEL', KEYS[1]) == 0 then return 0 end\n"
-    "redis.call('DEL', KEYS[2])\n"
+    "storage del", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "if redis.call('DEL', K) == 0 then return 0 end\n"
+    "redis.call('DEL', VK)\n"
     "return 1\n");
 
 /* ARGV: expected version -> 1 deleted, 0 absent, -1 other version */
 static wb_redis_script del_if_script = WB_REDIS_SCRIPT(
-    "storage del_if", LUA_PRELUDE
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "if current() ~= ARGV[1] then return -1 end\n"
-    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "storage del_if", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "local cur, d = curver(K, VK)\n"
+    "if d == nil then return 0 end\n"
+    "if cur ~= ARGV[1] then return -1 end\n"
+    "redis.call('DEL', K, VK)\n"
     "return 1\n");
 
 /* ARGV: delta, ttl -> the new value (decimal string), or nil if the value
  * is not an integer or the sum overflows. INCRBY applies Redis's integer
  * rule, which the memory backend copies, and keeps the TTL. */
 static wb_redis_script incr_script = WB_REDIS_SCRIPT(
-    "storage incr", LUA_PRELUDE
-    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
-    "  write(ARGV[1], ARGV[2])\n"
+    "storage incr", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "local d = redis.call('GET', K)\n"
+    "if not d then\n"
+    "  write(K, VK, ARGV[1], ARGV[2])\n"
     "  return ARGV[1]\n"
     "end\n"
-    "local r = redis.pcall('INCRBY', KEYS[1], ARGV[1])\n"
-    "if type(r) == 'table' and r.err then return false end\n"
-    "restamp()\n"
-    "return redis.call('GET', KEYS[1])\n");
+    "local r = incr_present(K, VK, d, ARGV[1])\n"
+    "return r\n");
 
 /* ARGV: ttl ('0' = none) -> 1, or 0 if absent */
 static wb_redis_script expire_script = WB_REDIS_SCRIPT(
-    "storage expire", LUA_PRELUDE
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "storage expire", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "if redis.call('EXISTS', K) == 0 then return 0 end\n"
     "if ARGV[1] ~= '0' then\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
-    "  redis.call('PEXPIRE', KEYS[2],\n"
+    "  redis.call('PEXPIRE', K, ARGV[1])\n"
+    "  redis.call('PEXPIRE', VK,\n"
     "             string.format('%.0f', tonumber(ARGV[1]) + M))\n"
     "else\n"
-    "  redis.call('PERSIST', KEYS[1])\n"
-    "  redis.call('PERSIST', KEYS[2])\n"
+    "  redis.call('PERSIST', K)\n"
+    "  redis.call('PERSIST', VK)\n"
     "end\n"
     "return 1\n");
 
@@ -151,7 +120,8 @@ typedef struct redis_store {
     wabot_redis *r;
 } redis_store;
 
-/* The three keys of one operation, without the prefix (the pool adds it). */
+/* The three keys of one operation, without the prefix (the pool adds it):
+ * the counter, the value, its version key. */
 typedef struct store_keys {
     const char *names[3];
     size_t lens[3];
@@ -167,12 +137,12 @@ static int keys_of(store_keys *k, const char *key)
         return WABOT_ERR_INVAL;
     memcpy(k->ver, key, len);
     memcpy(k->ver + len, "\0v", 2);
-    k->names[0] = key;
-    k->lens[0] = len;
-    k->names[1] = k->ver;
-    k->lens[1] = len + 2;
-    k->names[2] = COUNTER_KEY;
-    k->lens[2] = sizeof COUNTER_KEY - 1;
+    k->names[0] = COUNTER_KEY;
+    k->lens[0] = sizeof COUNTER_KEY - 1;
+    k->names[1] = key;
+    k->lens[1] = len;
+    k->names[2] = k->ver;
+    k->lens[2] = len + 2;
     return WABOT_OK;
 }
 
@@ -443,19 +413,15 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "  local k, vk, b = KEYS[2 * i], KEYS[2 * i + 1], 4 * i - 2\n"
     "  local kind = ARGV[b]\n"
     "  if kind == 'g' then\n"
-    "    local d = redis.call('GET', k)\n"
+    "    local d, v = read(k, vk)\n"
     "    if not d then return false end\n"
-    "    return {redis.call('GET', vk) or restamp(k, vk), d}\n"
+    "    return {v, d}\n"
     "  elseif kind == 'd' then\n"
     "    if redis.call('DEL', k) == 0 then return 0 end\n"
     "    redis.call('DEL', vk)\n"
     "    return 1\n"
     "  elseif kind == 'c' then\n"
-    "    local cur = '0'\n"
-    "    if redis.call('EXISTS', k) == 1 then\n"
-    "      cur = redis.call('GET', vk) or ''\n"
-    "    end\n"
-    "    if cur ~= ARGV[b + 1] then return false end\n"
+    "    if curver(k, vk) ~= ARGV[b + 1] then return false end\n"
     "  end\n"
     "  return write(k, vk, ARGV[b + 2], ARGV[b + 3])\n"
     "end\n"
@@ -515,8 +481,10 @@ static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
         int rc = keys_of(&b[i].keys, op->key);
         if (rc != WABOT_OK)
             return rc;
-        memcpy(&c->keys[1 + 2 * i], b[i].keys.names, 2 * sizeof *c->keys);
-        memcpy(&c->klens[1 + 2 * i], b[i].keys.lens, 2 * sizeof *c->klens);
+        memcpy(&c->keys[1 + 2 * i], b[i].keys.names + 1,
+               2 * sizeof *c->keys);
+        memcpy(&c->klens[1 + 2 * i], b[i].keys.lens + 1,
+               2 * sizeof *c->klens);
         int w = op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS;
         writes += (size_t)w;
         size_t a = 1 + 4 * i;

@@ -5,7 +5,8 @@
  *
  * Conventions:
  *  - KEYS[1] is the store-wide version counter; a value key K has its
- *    version at K .. "\0v"; sorted indexes live at K .. "\0z";
+ *    version in its header, or (earlier layout, incr) at K .. "\0v";
+ *    sorted indexes live at K .. "\0z";
  *  - strings are compared byte by byte (lt below), never with Lua's
  *    string comparison, which goes through the server's locale;
  *  - numbers Lua makes are written with '%.0f' (exact below 2^53);
@@ -16,7 +17,20 @@
 /* Helpers on explicit key names (the version-1 scripts use fixed KEYS).
  * newver() takes versions from the counter nv_want at a time (one INCRBY
  * for all the writes of a script that sets nv_want to their number; a
- * version taken but not used is a gap: versions only need to grow). */
+ * version taken but not used is a gap: versions only need to grow).
+ *
+ * A value carries its version in a header (doc/redis.md, "Storage"):
+ * NUL "wv" <decimal version> NUL <value>, one key and one SET per write.
+ * Values of the earlier layout (before 0.2.x: the value as is, its
+ * version at K .. "\0v") and values other clients wrote (no header, no
+ * version key) stay readable: read() takes the version key for them, and
+ * gives a value without either a version of its own there (restamp), as
+ * before. A write always writes the header, so an earlier-layout key
+ * moves to the header on its next write; its version key is then
+ * ignored (and goes with the value's DEL, or expires one second after
+ * the value it came with). incr keeps a value without a header
+ * (INCRBY needs the plain number) and versions it with its version
+ * key, the earlier layout. */
 #define STORAGE_LUA_PRELUDE_V2                                                \
     "local M, nv_want, nv_next, nv_last = 1000, 1, 1, 0\n"                    \
     "local function newver()\n"                                               \
@@ -27,18 +41,34 @@
     "  nv_next = nv_next + 1\n"                                               \
     "  return string.format('%.0f', nv_next - 1)\n"                           \
     "end\n"                                                                   \
+    "local function hdr(v) return '\\0wv' .. v .. '\\0' end\n"               \
+    /* -> version, value; version nil when d has no header. */                \
+    "local function unpackv(d)\n"                                             \
+    "  local v, at = string.match(d, '^%zwv(%d+)%z()')\n"                     \
+    "  if v then return v, string.sub(d, at) end\n"                          \
+    "  return nil, d\n"                                                       \
+    "end\n"                                                                   \
     "local function write(k, vk, val, ttl)\n"                                 \
     "  local v = newver()\n"                                                  \
     "  if ttl ~= '0' then\n"                                                  \
-    "    redis.call('SET', k, val, 'PX', ttl)\n"                              \
-    "    redis.call('SET', vk, v, 'PX',\n"                                    \
-    "               string.format('%.0f', tonumber(ttl) + M))\n"              \
+    "    redis.call('SET', k, hdr(v) .. val, 'PX', ttl)\n"                    \
     "  else\n"                                                                \
-    "    redis.call('SET', k, val)\n"                                         \
-    "    redis.call('SET', vk, v)\n"                                          \
+    "    redis.call('SET', k, hdr(v) .. val)\n"                               \
     "  end\n"                                                                 \
     "  return v\n"                                                            \
     "end\n"                                                                   \
+    /* write if k is absent (SET NX: one command for the check and the     \
+     * write): -> the version, or false (present; the version is a gap). */   \
+    "local function write_nx(k, val, ttl)\n"                                  \
+    "  local v, ok = newver(), false\n"                                       \
+    "  if ttl ~= '0' then\n"                                                  \
+    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX', 'PX', ttl)\n"         \
+    "  else\n"                                                                \
+    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX')\n"                    \
+    "  end\n"                                                                 \
+    "  return ok and v\n"                                                     \
+    "end\n"                                                                   \
+    /* A new version key for a value without a header, expiry untouched. */  \
     "local function restamp(k, vk)\n"                                         \
     "  local v = newver()\n"                                                  \
     "  local pttl = redis.call('PTTL', k)\n"                                  \
@@ -48,6 +78,43 @@
     "    redis.call('SET', vk, v)\n"                                          \
     "  end\n"                                                                 \
     "  return v\n"                                                            \
+    "end\n"                                                                   \
+    /* -> value, version of a present key (nil when absent). */              \
+    "local function read(k, vk)\n"                                            \
+    "  local d = redis.call('GET', k)\n"                                      \
+    "  if not d then return nil end\n"                                        \
+    "  local v, val = unpackv(d)\n"                                           \
+    "  if v then return val, v end\n"                                         \
+    "  return d, redis.call('GET', vk) or restamp(k, vk)\n"                   \
+    "end\n"                                                                   \
+    /* -> the version compare-and-set compares ('0' absent, '' a value      \
+     * without any), and the value. */                                        \
+    "local function curver(k, vk)\n"                                          \
+    "  local d = redis.call('GET', k)\n"                                      \
+    "  if not d then return '0', nil end\n"                                   \
+    "  local v, val = unpackv(d)\n"                                           \
+    "  if v then return v, val end\n"                                         \
+    "  return redis.call('GET', vk) or '', d\n"                               \
+    "end\n"                                                                   \
+    /* incr on a present value: the plain number (a header comes off,       \
+     * expiry kept), INCRBY, a new version key. -> the new value, or false  \
+     * (not an integer, overflow: nothing changed). */                        \
+    "local function incr_present(k, vk, d, delta)\n"                          \
+    "  local v, val = unpackv(d)\n"                                           \
+    "  local pttl = -1\n"                                                     \
+    "  if v then\n"                                                           \
+    "    pttl = redis.call('PTTL', k)\n"                                      \
+    "    redis.call('SET', k, val)\n"                                         \
+    "  end\n"                                                                 \
+    "  local r = redis.pcall('INCRBY', k, delta)\n"                           \
+    "  if type(r) == 'table' and r.err then\n"                                \
+    "    if v then redis.call('SET', k, d) end\n"                             \
+    "    if pttl > 0 then redis.call('PEXPIRE', k, pttl) end\n"               \
+    "    return false\n"                                                      \
+    "  end\n"                                                                 \
+    "  if pttl > 0 then redis.call('PEXPIRE', k, pttl) end\n"                 \
+    "  local nv = restamp(k, vk)\n"                                           \
+    "  return redis.call('GET', k), nv\n"                                     \
     "end\n"                                                                   \
     "local function lt(a, b)\n"                                               \
     "  local n = math.min(#a, #b)\n"                                          \
@@ -89,9 +156,9 @@
     "  seen[k] = true\n"                                                      \
     "  out[#out + 1] = k\n"                                                   \
     "  if vals then\n"                                                        \
-    "    out[#out + 1] = redis.call('GET', k)\n"                              \
-    "    local vk = k .. '\\0v'\n"                                            \
-    "    out[#out + 1] = redis.call('GET', vk) or restamp(k, vk)\n"           \
+    "    local val, ver = read(k, k .. '\\0v')\n"                             \
+    "    out[#out + 1] = val\n"                                               \
+    "    out[#out + 1] = ver\n"                                               \
     "  end\n"                                                                 \
     "end\n"                                                                   \
     "for step = 1, 64 do\n"                                                   \
@@ -133,10 +200,8 @@
     STORAGE_LUA_PRELUDE_V2                                                    \
     "local out = {}\n"                                                        \
     "for i = 2, #KEYS, 2 do\n"                                                \
-    "  local d = redis.call('GET', KEYS[i])\n"                                \
+    "  local d, v = read(KEYS[i], KEYS[i + 1])\n"                             \
     "  if d then\n"                                                           \
-    "    local v = redis.call('GET', KEYS[i + 1]) or\n"                       \
-    "              restamp(KEYS[i], KEYS[i + 1])\n"                           \
     "    out[#out + 1] = {v, d}\n"                                            \
     "  else\n"                                                                \
     "    out[#out + 1] = false\n"                                             \
@@ -219,16 +284,12 @@
     "local function arg(i, j) return ARGV[(i - 1) * 5 + j] end\n"             \
     "for i = 1, n do\n"                                                       \
     "  local kind, k, vk = arg(i, 1), KEYS[2 * i], KEYS[2 * i + 1]\n"         \
-    "  local present = tonumber(kind) <= 5 and redis.call('EXISTS', k) == 1\n"       \
     "  local ok = true\n"                                                     \
-    "  if kind == '2' then\n"                                                 \
-    "    local cur = '0'\n"                                                   \
-    "    if present then cur = redis.call('GET', vk) or '' end\n"             \
-    "    ok = cur == arg(i, 2)\n"                                             \
-    "  elseif kind == '4' then\n"                                             \
-    "    ok = present and (redis.call('GET', vk) or '') == arg(i, 2)\n"       \
-    "  elseif kind == '5' and present then\n"                                 \
-    "    ok = incr_ok(redis.call('GET', k), arg(i, 5))\n"                     \
+    "  if kind == '2' or kind == '4' or kind == '5' then\n"                   \
+    "    local cur, val = curver(k, vk)\n"                                    \
+    "    if kind == '2' then ok = cur == arg(i, 2)\n"                         \
+    "    elseif kind == '4' then ok = val ~= nil and cur == arg(i, 2)\n"      \
+    "    elseif val ~= nil then ok = incr_ok(val, arg(i, 5)) end\n"           \
     "  end\n"                                                                 \
     "  if not ok then return {0, i - 1} end\n"                                \
     "end\n"                                                                   \
@@ -242,10 +303,9 @@
     "  elseif kind == '3' or kind == '4' then\n"                              \
     "    redis.call('DEL', k, vk)\n"                                          \
     "  elseif kind == '5' then\n"                                             \
-    "    if redis.call('EXISTS', k) == 1 then\n"                              \
-    "      redis.call('INCRBY', k, arg(i, 5))\n"                              \
-    "      ver = restamp(k, vk)\n"                                            \
-    "      res = redis.call('GET', k)\n"                                      \
+    "    local d = redis.call('GET', k)\n"                                    \
+    "    if d then\n"                                                         \
+    "      res, ver = incr_present(k, vk, d, arg(i, 5))\n"                    \
     "    else\n"                                                              \
     "      ver = write(k, vk, arg(i, 5), arg(i, 4))\n"                        \
     "      res = arg(i, 5)\n"                                                 \

@@ -302,7 +302,8 @@ START_TEST(test_redis_select_puts_keys_in_the_configured_db)
     ck_assert_int_eq(wabot_storage_set(st, "k", "in-db-3", 7, 0, NULL),
                      WABOT_OK);
     char out[64];
-    cli(&g_srv, "-n 3 GET seldb:k", out, sizeof out);
+    /* The value's end (its start is the version header). */
+    cli(&g_srv, "-n 3 GETRANGE seldb:k -7 -1", out, sizeof out);
     ck_assert_str_eq(out, "in-db-3");
     cli(&g_srv, "-n 0 EXISTS seldb:k", out, sizeof out);
     ck_assert_str_eq(out, "0");
@@ -320,8 +321,8 @@ START_TEST(test_redis_prefix_is_prepended_to_every_key)
     ck_assert_int_eq(wabot_storage_set(st, "conv:a", "x", 1, 0, NULL),
                      WABOT_OK);
     ck_assert_int_eq(wabot_storage_incr(st, "n", 1, 0, NULL), WABOT_OK);
-    /* Five keys, all under the prefix: two values, their versions and
-     * the store's version counter. */
+    /* Three keys, all under the prefix: two values (each with its
+     * version in it) and the store's version counter. */
     char mine[4096];
     snprintf(args, sizeof args, "--scan --pattern '%s*'", prefix);
     ck_assert_int_eq(rh_cli(&g_srv, args, mine, sizeof mine), 0);
@@ -329,7 +330,7 @@ START_TEST(test_redis_prefix_is_prepended_to_every_key)
     int n = 0;
     for (const char *p = mine; (p = strchr(p, '\n')) != NULL; p++)
         n++;
-    ck_assert_int_eq(n, 5);
+    ck_assert_int_eq(n, 3);
     snprintf(args, sizeof args, "EXISTS %sconv:a %sn", prefix, prefix);
     cli(&g_srv, args, out, sizeof out);
     ck_assert_str_eq(out, "2");
@@ -416,11 +417,14 @@ START_TEST(test_redis_legacy_plain_keys_are_shared_both_ways)
     ck_assert_uint_eq(v1, v2); /* reads do not change it */
     ck_assert_int_eq(wabot_storage_del_if(st, "processed:SMlegacy", v1),
                      WABOT_OK);
-    /* Theirs sees ours: a plain string GET and SET NX understand. */
+    /* Theirs sees ours: a string that GET finds (the value behind its
+     * version header), EXISTS and SET NX understand. */
     ck_assert_int_eq(wabot_storage_set(st, "processed:SMours", "done", 4,
                                        60000, NULL),
                      WABOT_OK);
-    cli(&g_srv, "GET processed:SMours", out, sizeof out);
+    cli(&g_srv, "EXISTS processed:SMours", out, sizeof out);
+    ck_assert_str_eq(out, "1");
+    cli(&g_srv, "GETRANGE processed:SMours -4 -1", out, sizeof out);
     ck_assert_str_eq(out, "done");
     cli(&g_srv, "SET processed:SMours 1 NX", out, sizeof out);
     ck_assert_str_eq(out, "");
@@ -496,6 +500,143 @@ START_TEST(test_redis_version_key_never_expires_before_its_value)
 }
 END_TEST
 
+/* The remaining TTL (ms) of key under prefix, as PTTL answers it. */
+static long pttl_of(const char *prefix, const char *key)
+{
+    char args[256], out[64];
+    snprintf(args, sizeof args, "PTTL %s%s", prefix, key);
+    cli(&g_srv, args, out, sizeof out);
+    return strtol(out, NULL, 10);
+}
+
+/* Write a value in the earlier layout (the value as is, its version at
+ * key "\0v") under prefix, as a library before the version header did;
+ * ttl "0" = none. */
+static void old_layout(const char *prefix, const char *key, const char *val,
+                       const char *version, const char *ttl)
+{
+    char args[512], out[64];
+    snprintf(args, sizeof args,
+             "EVAL \"local vk = KEYS[1] .. string.char(0) .. 'v' "
+             "redis.call('SET', KEYS[1], ARGV[1]) "
+             "redis.call('SET', vk, ARGV[2]) "
+             "if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) "
+             "redis.call('PEXPIRE', vk, ARGV[3] + 1000) end "
+             "return 1\" 1 %s%s %s %s %s",
+             prefix, key, val, version, ttl);
+    cli(&g_srv, args, out, sizeof out);
+    ck_assert_str_eq(out, "1");
+}
+
+/* 1 if key's earlier-layout version key exists. */
+static int old_version_key_exists(const char *prefix, const char *key)
+{
+    char args[256], out[64];
+    snprintf(args, sizeof args,
+             "EVAL \"return redis.call('EXISTS', KEYS[1] .. string.char(0) "
+             ".. 'v')\" 1 %s%s",
+             prefix, key);
+    cli(&g_srv, args, out, sizeof out);
+    return strcmp(out, "1") == 0;
+}
+
+/* A Redis holding keys of the earlier layout (value and version key)
+ * keeps working: every operation reads them with their versions, and a
+ * write moves a key to the version header. */
+START_TEST(test_redis_values_of_the_earlier_layout_stay_readable)
+{
+    char prefix[64], args[160], out[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    /* The store's counter, past every version it gave. */
+    snprintf(args, sizeof args,
+             "EVAL \"return redis.call('SET', ARGV[1] .. string.char(0) .. "
+             "'version', '100').ok\" 0 %s",
+             prefix);
+    cli(&g_srv, args, out, sizeof out);
+    ck_assert_str_eq(out, "OK");
+    old_layout(prefix, "a", "alpha", "7", "0");
+    old_layout(prefix, "{o}b", "beta", "8", "60000");
+    old_layout(prefix, "n", "40", "9", "60000");
+    old_layout(prefix, "{o}d", "delta", "10", "0");
+
+    uint64_t v = 0;
+    expect_get(st, "a", "alpha", &v);
+    ck_assert_uint_eq(v, 7);
+    const char *keys[2] = {"a", "{o}b"};
+    wabot_storage_items *items = NULL;
+    ck_assert_int_eq(wabot_storage_get_many(st, 2, keys, &items), WABOT_OK);
+    ck_assert_str_eq(wabot_storage_items_value(items, 1, NULL), "beta");
+    ck_assert_uint_eq(wabot_storage_items_version(items, 1), 8);
+    wabot_storage_items_free(items);
+
+    /* compare-and-set against the old version, then the new one only. */
+    uint64_t v2 = 0;
+    ck_assert_int_eq(wabot_storage_cas(st, "a", 7, "alpha2", 6, 0, &v2),
+                     WABOT_OK);
+    ck_assert_uint_gt(v2, 7);
+    ck_assert_int_eq(wabot_storage_cas(st, "a", 7, "x", 1, 0, NULL),
+                     WABOT_ERR_CONFLICT);
+    expect_get(st, "a", "alpha2", &v);
+    ck_assert_uint_eq(v, v2);
+
+    /* incr keeps the TTL and gives a new version. */
+    int64_t n = 0;
+    ck_assert_int_eq(wabot_storage_incr(st, "n", 2, 0, &n), WABOT_OK);
+    ck_assert_int_eq(n, 42);
+    expect_get(st, "n", "42", &v);
+    ck_assert_uint_gt(v, 9);
+    ck_assert_int_gt(pttl_of(prefix, "n"), 30000);
+
+    /* A transaction judges the old versions too. */
+    wabot_storage_txn *t = wabot_storage_txn_new(st);
+    ck_assert_int_eq(wabot_storage_txn_cas(t, "{o}b", 8, "beta2", 5, 60000),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_txn_del_if(t, "{o}d", 10), WABOT_OK);
+    ck_assert_int_eq(wabot_storage_txn_commit(t, NULL), WABOT_OK);
+    wabot_storage_txn_free(t);
+    expect_get(st, "{o}b", "beta2", NULL);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(st, "{o}d", &val, NULL, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert(!old_version_key_exists(prefix, "{o}d"));
+    ck_assert_int_eq(wabot_storage_del(st, "a"), WABOT_OK);
+    ck_assert(!old_version_key_exists(prefix, "a"));
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
+/* incr on a value written with a header (set, then incr): the number
+ * behind the header counts; a value that is not a number is left as it
+ * was, version and TTL included. */
+START_TEST(test_redis_incr_counts_the_value_behind_its_version_header)
+{
+    char prefix[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    ck_assert_int_eq(wabot_storage_set(st, "c", "41", 2, 60000, NULL),
+                     WABOT_OK);
+    int64_t n = 0;
+    ck_assert_int_eq(wabot_storage_incr(st, "c", 1, 0, &n), WABOT_OK);
+    ck_assert_int_eq(n, 42);
+    expect_get(st, "c", "42", NULL);
+    ck_assert_int_gt(pttl_of(prefix, "c"), 30000);
+    uint64_t v0 = 0, v = 0;
+    ck_assert_int_eq(wabot_storage_set(st, "s", "x", 1, 60000, &v0),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_incr(st, "s", 1, 0, &n),
+                     WABOT_ERR_CONFLICT);
+    expect_get(st, "s", "x", &v);
+    ck_assert_uint_eq(v, v0);
+    ck_assert_int_gt(pttl_of(prefix, "s"), 30000);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
 START_TEST(test_redis_huge_ttl_is_accepted)
 {
     wabot_redis *r = new_handle("huge:");
@@ -545,6 +686,9 @@ int main(void)
     tcase_add_test(tc, test_redis_failure_is_described_by_storage_errmsg);
     tcase_add_test(tc, test_redis_version_key_never_expires_before_its_value);
     tcase_add_test(tc, test_redis_huge_ttl_is_accepted);
+    tcase_add_test(tc, test_redis_values_of_the_earlier_layout_stay_readable);
+    tcase_add_test(tc,
+                   test_redis_incr_counts_the_value_behind_its_version_header);
     suite_add_tcase(s, tc);
 
     int rc = tu_run_suite(s);

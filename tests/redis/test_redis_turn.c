@@ -32,6 +32,7 @@ typedef struct env {
     int runs;          /* handler runs */
     int clobber_once;  /* the handler writes the conversation behind the
                           turn's back on its first run */
+    char prefix[32];
 } env;
 
 static int answer(wabot_turn *t, void *ud)
@@ -67,10 +68,10 @@ static void env_init(env *e, int64_t limit_count, int memory_limiter)
     wabot_redis_config cfg;
     wabot_redis_config_init(&cfg);
     cfg.port = srv.port;
-    char prefix[32];
     /* unique under Check's fork mode too */
-    snprintf(prefix, sizeof prefix, "t%ld.%d:", (long)getpid(), ++prefix_no);
-    cfg.prefix = prefix;
+    snprintf(e->prefix, sizeof e->prefix, "t%ld.%d:", (long)getpid(),
+             ++prefix_no);
+    cfg.prefix = e->prefix;
     const char *why = NULL;
     e->r = wabot_redis_new(&cfg, &why);
     ck_assert_msg(e->r != NULL, "wabot_redis_new: %s", why ? why : "?");
@@ -732,6 +733,103 @@ START_TEST(test_a_turn_takes_its_versions_with_one_incrby_per_script)
 }
 END_TEST
 
+/* Run a Lua script on the test's server with one key (e's prefix
+ * prepended) and up to two arguments; its answer in out. */
+static void lua1(env *e, const char *script, const char *key,
+                 const char *a1, const char *a2, char *out, size_t n)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "EVAL \"%s\" 1 '%s%s' '%s' '%s'", script,
+             e->prefix, key, a1, a2);
+    ck_assert_int_eq(rh_cli(&srv, args, out, n), 0);
+    size_t len = strlen(out);
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        out[--len] = '\0';
+}
+
+/* A value in the earlier layout: as is, its version at key "\0v". */
+static void old_layout(env *e, const char *key, const char *val,
+                       const char *version)
+{
+    char out[64];
+    lua1(e,
+         "redis.call('SET', KEYS[1], ARGV[1]) "
+         "return redis.call('SET', KEYS[1] .. string.char(0) .. 'v', "
+         "ARGV[2]).ok",
+         key, val, version, out, sizeof out);
+    ck_assert_str_eq(out, "OK");
+}
+
+/* The earlier layout's version keys under e's prefix. */
+static long version_keys(env *e)
+{
+    char out[64];
+    lua1(e,
+         "return #redis.call('KEYS', KEYS[1] .. '*' .. string.char(0) .. "
+         "'v')",
+         "", "", "", out, sizeof out);
+    return strtol(out, NULL, 10);
+}
+
+/* A Redis upgraded in place: the turn reads a conversation and a profile
+ * of the earlier layout (value and version key), commits against the
+ * conversation's old version, and from then on each value is one key. */
+START_TEST(test_a_turn_reads_and_moves_values_of_the_earlier_layout)
+{
+    env e;
+    env_init(&e, 0, 0);
+    char out[64];
+    /* The store's counter, past every version it gave. */
+    lua1(&e,
+         "return redis.call('INCRBY', KEYS[1] .. string.char(0) .. "
+         "'version', 1000)",
+         "", "", "", out, sizeof out);
+    old_layout(&e, "conv:{default:+15550000041}",
+               "#schema 1\n{\"state\":\"\",\"session\":{\"n\":7}}", "500");
+    old_layout(&e, "cust:{default:+15550000041}",
+               "#schema 1\n{\"name\":\"Ana\",\"last_inbound_ms\":5,"
+               "\"opted_out\":true}", "501");
+    ck_assert_int_eq(version_keys(&e), 2);
+    int64_t rt = 0;
+    ck_assert_int_eq(handle(&e, "o1", "+15550000041", &rt), WABOT_OK);
+    ck_assert_int_eq(rt, 2);
+    ck_assert_int_eq(e.runs, 1);
+    ck_assert_int_eq(session_n(&e, "+15550000041"), 8);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(e.ctx, "default", "+15550000041", &c),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 1);
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), TU_EPOCH_MS);
+    wabot_customer_free(c);
+    /* Both values now carry their version in a header. */
+    ck_assert_int_eq(handle(&e, "o2", "+15550000041", &rt), WABOT_OK);
+    ck_assert_int_eq(session_n(&e, "+15550000041"), 9);
+    lua1(&e, "return string.sub(redis.call('GET', KEYS[1]), 2, 3)",
+         "conv:{default:+15550000041}", "", "", out, sizeof out);
+    ck_assert_str_eq(out, "wv");
+    env_free(&e);
+}
+END_TEST
+
+/* Every value a turn writes (claim, profile, conversation, marker, dedup
+ * "done") is one key with its version in it: no version keys. */
+START_TEST(test_a_turn_writes_no_version_keys)
+{
+    env e;
+    env_init(&e, 30, 0);
+    long long s0 = rh_cmd_calls(&srv, "set");
+    ck_assert_int_eq(handle(&e, "w1", "+15550000042", NULL), WABOT_OK);
+    tu_clock_advance(&e.clock, 1000); /* so the profile changes again */
+    ck_assert_int_eq(handle(&e, "w2", "+15550000042", NULL), WABOT_OK);
+    /* per turn: claim, limiter, profile, conversation, marker, done (11
+     * with the version keys) */
+    ck_assert_int_eq(rh_cmd_calls(&srv, "set") - s0, 12);
+    ck_assert_int_eq(version_keys(&e), 0);
+    ck_assert_int_eq(session_n(&e, "+15550000042"), 2);
+    env_free(&e);
+}
+END_TEST
+
 static int count_job(wabot_job *j, void *ud)
 {
     (void)j;
@@ -812,6 +910,9 @@ int main(void)
     tc = tcase_create("worker batches");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_workers_reserve_and_complete_in_batches);
+    tcase_add_test(tc,
+                   test_a_turn_reads_and_moves_values_of_the_earlier_layout);
+    tcase_add_test(tc, test_a_turn_writes_no_version_keys);
     tcase_add_test(tc,
                    test_the_deadline_costs_no_round_trip_and_sees_own_enqueues);
     tcase_add_test(tc, test_a_fenced_job_in_a_batch_is_refused_alone);
