@@ -278,7 +278,7 @@ WABOT_API int wabot_job_enqueue(wabot_ctx *ctx, const char *queue,
  * before: see results for EXISTS; an id named twice in one call is
  * enqueued once, the second answers EXISTS). Bad arguments (queue name,
  * n, a spec out of range or a bad job id) return WABOT_ERR_INVAL before
- * anything is enqueued. A storage failure returns WABOT_ERR_STORAGE
+ * anything is enqueued (every results[i] is then that status). A storage failure returns WABOT_ERR_STORAGE
  * with results saying which jobs are in: a call cut off mid-way may have
  * enqueued some, so retry with the same job ids (those already in answer
  * EXISTS). Also NOMEM. Thread-safe, like wabot_job_enqueue(); wakes the

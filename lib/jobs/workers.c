@@ -295,6 +295,8 @@ int wabot_job_enqueue_many(wabot_ctx *ctx, const char *queue, size_t n,
     if (rc == WABOT_OK)
         wb_scheduler_enqueue_many(ctx->rt->sched, queue, n, recs,
                                   recs[0].created_ms, res);
+    for (size_t i = 0; rc != WABOT_OK && results && i < n; i++)
+        results[i] = rc; /* refused before the queue: none went in */
     size_t failed = 0, first = 0;
     for (size_t i = 0; rc == WABOT_OK && i < n; i++) {
         if (res[i] == WABOT_OK)

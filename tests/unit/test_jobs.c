@@ -309,8 +309,10 @@ START_TEST(test_enqueue_many_refuses_bad_input_before_enqueueing_anything)
                                             ids, results),
                      WABOT_ERR_INVAL);
     ck_assert_ptr_nonnull(strstr(wabot_ctx_errmsg(e.ctx), "payload 1"));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         ck_assert_ptr_null(ids[i]);
+        ck_assert_int_eq(results[i], WABOT_ERR_INVAL);
+    }
     /* a spec out of range names its job */
     wabot_job_spec bad;
     wabot_job_spec_init(&bad);
