@@ -20,7 +20,9 @@ RSS, and on Redis the commands per webhook; then the ratios wabot / peer when bo
 Environment: BUILD (build dir, default build), THREADS=2, CONNS=64, DURATION=20 (s),
 WARMUP=3 (s), CUSTOMERS=1000, DRAIN_TIMEOUT=300 (s), WABOT_THREADS (HTTP threads, default 4),
 PEER_DIR (default: the first of ../shared/peer-node from the source tree and its parent),
-E2E_OUT (raw data, default /tmp/wabot-e2e.<time>); any WABOT_* / option variable set in the
+E2E_OUT (raw data, default /tmp/wabot-e2e.<time>), ORDERS=both (each wabot mode followed by
+its peer mode is run again the other way round: memory peer-memory peer-memory memory; the
+peer gains from running first, so the ratios are printed per pair and as a range); any WABOT_* / option variable set in the
 environment reaches wabot-server unchanged (e.g. WABOT_OUTBOUND_CONCURRENCY=64).
 Exit status 0 when every mode delivered exactly one reply per accepted webhook (wabot) or
 every enqueued reply (peer), 2 otherwise.
@@ -144,14 +146,15 @@ def cpu_seconds(pid):
 class Stack:
     """The processes of one mode; stop() ends each one this object started, by pid."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, label=None):
         self.mode = mode
+        self.label = label or mode  # the raw files' prefix: a mode run twice gets "memory.2"
         self.procs = []
         self.peer_env = None
         os.makedirs(OUT, exist_ok=True)
 
     def spawn(self, name, argv, env=None):
-        log = open(os.path.join(OUT, "%s.%s.log" % (self.mode, name)), "w")
+        log = open(os.path.join(OUT, "%s.%s.log" % (self.label, name)), "w")
         p = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL)
         self.procs.append((name, p))
@@ -170,7 +173,7 @@ class Stack:
 
     def start_redis(self):
         self.redis_port = free_port()
-        d = os.path.join(OUT, "%s.redis" % self.mode)
+        d = os.path.join(OUT, "%s.redis" % self.label)
         os.makedirs(d, exist_ok=True)
         self.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
                              "--save", "", "--appendonly", "no", "--dir", d])
@@ -234,7 +237,7 @@ class Stack:
             env["REDIS_HOST"] = "127.0.0.1"
         out = subprocess.run([os.path.join(d, "run.sh")], env=env, capture_output=True,
                              text=True, timeout=120)
-        with open(os.path.join(OUT, "%s.run.log" % self.mode), "w") as f:
+        with open(os.path.join(OUT, "%s.run.log" % self.label), "w") as f:
             f.write(out.stdout + out.stderr)
         if out.returncode != 0:
             raise RuntimeError("peer run.sh failed: " + out.stderr[-500:])
@@ -345,7 +348,7 @@ class Load:
             if stack.signed_url:
                 argv += [TOKEN, url]
             log = open(os.path.join(OUT, "%s.wrk-%s%s.txt" %
-                                    (stack.mode, tag, ".%d" % i if i else "")), "w+")
+                                    (stack.label, tag, ".%d" % i if i else "")), "w+")
             self.runs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log))
 
     def running(self):
@@ -402,8 +405,8 @@ def drain(stack, deadline, samples=None, t0=0.0):
     raise RuntimeError("not drained within DRAIN_TIMEOUT")
 
 
-def run_mode(mode):
-    stack = Stack(mode)
+def run_mode(mode, label=None):
+    stack = Stack(mode, label)
     try:
         stack.start_fake()
         if "redis" in mode:
@@ -502,14 +505,14 @@ def run_mode(mode):
                                            max(1, r["received"]))
         if cmdstats:
             r["redis_top"] = redis_top(cmdstats, r["received"])
-            with open(os.path.join(OUT, "%s.commandstats.txt" % mode), "w") as f:
+            with open(os.path.join(OUT, "%s.commandstats.txt" % stack.label), "w") as f:
                 f.write(cmdstats)
         if cmdstats and os.environ.get("REDIS_SLOWLOG"):
             log = resp_call(stack.redis_port, "SLOWLOG", "GET", "2000000")
             r["redis_scripts"] = slowlog_by_script(log, r["received"])
-        with open(os.path.join(OUT, "%s.samples.json" % mode), "w") as f:
+        with open(os.path.join(OUT, "%s.samples.json" % stack.label), "w") as f:
             json.dump(samples, f)
-        with open(os.path.join(OUT, "%s.result.json" % mode), "w") as f:
+        with open(os.path.join(OUT, "%s.result.json" % stack.label), "w") as f:
             json.dump(r, f, indent=1)
         print(text.rstrip())
         return r
@@ -640,6 +643,50 @@ def check(r):
     return ok
 
 
+def ratio_line(a, b):
+    """wabot run a against peer run b of the same store."""
+    return ("accepted webhooks/s %.2fx, replies end to end/s %.2fx, p99 1/%.1f, p99.9 1/%.1f, "
+            "peak RSS 1/%.1f, drain %.2f s vs %.2f s" %
+            (a["accepted_rps"] / b["accepted_rps"], a["e2e_rps"] / b["e2e_rps"],
+             b["p99_ms"] / max(a["p99_ms"], 1e-3), b["p999_ms"] / max(a["p999_ms"], 1e-3),
+             b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3), a["drain_s"], b["drain_s"]))
+
+
+def side_by_side(runs, store):
+    """Every wabot run of a store against every peer run of it, then the range: which
+    of the two runs first moves the figures (the peer gains from running first), so
+    one pair is not a measure."""
+    ours = [(i, r) for i, (m, r) in enumerate(runs) if m == store]
+    peers = [(i, r) for i, (m, r) in enumerate(runs) if m == "peer-" + store]
+    if not ours or not peers:
+        return
+    print("--- %s: wabot / peer" % store)
+    e2e, p99, rss = [], [], []
+    for i, a in ours:
+        for j, b in peers:
+            print("  wabot run %d / peer run %d (%s first): %s" %
+                  (i + 1, j + 1, "wabot" if i < j else "peer", ratio_line(a, b)))
+            e2e.append(a["e2e_rps"] / b["e2e_rps"])
+            p99.append(b["p99_ms"] / max(a["p99_ms"], 1e-3))
+            rss.append(b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3))
+    if len(e2e) > 1:
+        print("  range over %d pairs: replies end to end %.2f-%.2fx, p99 1/%.1f-1/%.1f, "
+              "peak RSS 1/%.1f-1/%.1f" % (len(e2e), min(e2e), max(e2e), min(p99), max(p99),
+                                          min(rss), max(rss)))
+
+
+def expand(modes):
+    """ORDERS=both: each wabot mode and its peer mode in both orders (a b b a)."""
+    if os.environ.get("ORDERS", "one") != "both":
+        return modes
+    out = []
+    for m in modes:
+        out.append(m)
+        if m.startswith("peer-") and out[-2:-1] == [m[5:]]:
+            out += [m, m[5:]]
+    return out
+
+
 def main(argv):
     modes = argv[1:]
     peer = peer_dir()
@@ -651,31 +698,28 @@ def main(argv):
         else:
             print("e2e: no built peer (%s/dist/main.js; npm ci && npm run build there): "
                   "wabot only" % peer)
+    modes = expand(modes)
     print("e2e: %d CPUs, wrk -t%d -c%d -d%ds, %d customers, warm-up %d s; raw data in %s" %
           (os.cpu_count(), THREADS, CONNS, DURATION, CUSTOMERS, WARMUP, OUT))
-    results, ok = {}, True
-    for m in modes:
-        print("=== %s" % m, flush=True)
-        results[m] = run_mode(m)
+    runs, ok = [], True
+    for n, m in enumerate(modes):
+        print("=== %s (run %d)" % (m, n + 1), flush=True)
+        again = sum(1 for k, _ in runs if k == m)
+        runs.append((m, run_mode(m, "%s.%d" % (m, again + 1) if again else m)))
     print()
-    for m in modes:
-        report(results[m])
-        ok = check(results[m]) and ok
+    for n, (m, r) in enumerate(runs):
+        print("(run %d)" % (n + 1))
+        report(r)
+        ok = check(r) and ok
     for store in ("memory", "redis"):
-        a, b = results.get(store), results.get("peer-" + store)
-        if a and b:
-            print("--- %s: wabot / peer" % store)
-            print("  accepted webhooks/s %.2fx, replies end to end/s %.2fx, p99 1/%.1f, "
-                  "p99.9 1/%.1f, peak RSS 1/%.1f, drain %.2f s vs %.2f s" %
-                  (a["accepted_rps"] / b["accepted_rps"], a["e2e_rps"] / b["e2e_rps"],
-                   b["p99_ms"] / max(a["p99_ms"], 1e-3), b["p999_ms"] / max(a["p999_ms"], 1e-3),
-                   b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3), a["drain_s"], b["drain_s"]))
-    a, b = results.get("redis2"), results.get("redis")
-    if a and b:
-        print("--- redis: two processes / one")
-        print("  replies end to end/s %.2fx, accepted webhooks/s %.2fx, CPU per reply %.2fx" %
-              (a["e2e_rps"] / b["e2e_rps"], a["accepted_rps"] / b["accepted_rps"],
-               (a["cpu_s"] / max(1, a["delivered"])) / max(1e-9, b["cpu_s"] / max(1, b["delivered"]))))
+        side_by_side(runs, store)
+    for a in (r for m, r in runs if m == "redis2"):
+        for b in (r for m, r in runs if m == "redis"):
+            print("--- redis: two processes / one")
+            print("  replies end to end/s %.2fx, accepted webhooks/s %.2fx, CPU per reply %.2fx" %
+                  (a["e2e_rps"] / b["e2e_rps"], a["accepted_rps"] / b["accepted_rps"],
+                   (a["cpu_s"] / max(1, a["delivered"])) /
+                   max(1e-9, b["cpu_s"] / max(1, b["delivered"]))))
     return 0 if ok else 2
 
 
