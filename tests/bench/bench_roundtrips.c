@@ -30,6 +30,20 @@ static long long commands(const rh_server *s)
     return p ? atoll(p + strlen("total_commands_processed:")) : -1;
 }
 
+/* The server's CPU seconds so far (user + system, INFO cpu): what the
+ * single-threaded redis-server spends on our commands, the figure the
+ * machine's other load moves least. */
+static double server_cpu(const rh_server *s)
+{
+    char out[8192];
+    if (rh_cli(s, "INFO cpu", out, sizeof out) != 0)
+        return 0;
+    const char *u = strstr(out, "used_cpu_user:");
+    const char *y = strstr(out, "used_cpu_sys:");
+    return (u ? atof(u + strlen("used_cpu_user:")) : 0) +
+           (y ? atof(y + strlen("used_cpu_sys:")) : 0);
+}
+
 static int answer(wabot_turn *t, void *ud)
 {
     (void)ud;
@@ -91,6 +105,7 @@ int main(int argc, char **argv)
         rh_cli(&srv, "CONFIG SET slowlog-max-len 1000000", NULL, 0);
     }
     long long before = commands(&srv);
+    double cpu0 = server_cpu(&srv);
     int64_t rt0 = wabot_redis_round_trips(r);
     for (int i = 0; i < n; i++) {
         char body[512];
@@ -111,6 +126,7 @@ int main(int argc, char **argv)
         wabot_http_response_free(resp);
     }
     long long mid = commands(&srv);
+    double cpu1 = server_cpu(&srv);
     int64_t rt1 = wabot_redis_round_trips(r);
     if (getenv("BENCH_COMMANDSTATS")) {
         char stats[8192];
@@ -133,6 +149,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "slowlog dump failed\n");
     }
     long long after = commands(&srv);
+    double cpu2 = server_cpu(&srv);
     int64_t rt2 = wabot_redis_round_trips(r);
     size_t sent = wabot_recorder_count(tr);
 
@@ -145,6 +162,10 @@ int main(int argc, char **argv)
     printf("Redis round trips per delivered reply (reserve, checks, send "
            "bookkeeping, complete): %.2f  (server commands %.2f)\n", out,
            sent ? (double)(after - mid - 1) / (double)sent : 0);
+    printf("Redis server CPU: %.1f us per webhook, %.1f us per delivered "
+           "reply (INFO cpu, user + sys; includes a few INFO calls)\n",
+           (cpu1 - cpu0) * 1e6 / n,
+           sent ? (cpu2 - cpu1) * 1e6 / (double)sent : 0);
     printf("Total per message end to end: %.2f round trips  (%d webhooks, "
            "%zu replies sent)\n", in + out, n, sent);
 
