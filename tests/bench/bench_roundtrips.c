@@ -8,6 +8,12 @@
  *
  *   bench_roundtrips [messages]       (default 2000)
  *
+ * BENCH_MONITOR=<file>: every command the server runs goes to <file>
+ * (redis-cli MONITOR), for tests/bench/redis_replay.py, which replays
+ * them on a fresh server and measures the server's CPU without the
+ * network (doc/performance.md, seventh session). BENCH_COMMANDSTATS=1,
+ * BENCH_SLOWLOG=<file>: the server's per-command figures.
+ *
  * Storage, scheduler and limiter on one fresh redis-server (no AOF),
  * signatures off, a handler that changes the conversation and replies
  * once: the common turn. */
@@ -42,6 +48,26 @@ static double server_cpu(const rh_server *s)
     const char *y = strstr(out, "used_cpu_sys:");
     return (u ? atof(u + strlen("used_cpu_user:")) : 0) +
            (y ? atof(y + strlen("used_cpu_sys:")) : 0);
+}
+
+/* Starts `redis-cli MONITOR > path` in the background and waits (up to
+ * 10 s) until the server lists the monitor. 0 when it is attached. */
+static int start_monitor(const rh_server *s, const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -h 127.0.0.1 -p %d MONITOR > '%s' 2>/dev/null &",
+             s->port, path);
+    if (system(cmd) != 0)
+        return -1;
+    for (int i = 0; i < 1000; i++) {
+        char out[8192];
+        if (rh_cli(s, "CLIENT LIST", out, sizeof out) == 0 &&
+            strstr(out, "cmd=monitor") != NULL)
+            return 0;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return -1;
 }
 
 static int answer(wabot_turn *t, void *ud)
@@ -104,6 +130,9 @@ int main(int argc, char **argv)
         rh_cli(&srv, "CONFIG SET slowlog-log-slower-than 0", NULL, 0);
         rh_cli(&srv, "CONFIG SET slowlog-max-len 1000000", NULL, 0);
     }
+    if (getenv("BENCH_MONITOR") &&
+        start_monitor(&srv, getenv("BENCH_MONITOR")) != 0)
+        fprintf(stderr, "bench_roundtrips: MONITOR did not start\n");
     long long before = commands(&srv);
     double cpu0 = server_cpu(&srv);
     int64_t rt0 = wabot_redis_round_trips(r);
