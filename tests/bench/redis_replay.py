@@ -41,6 +41,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import free_port  # noqa: E402
+
 ESC = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}
 SKIP = {b"INFO", b"CONFIG", b"CLIENT", b"MONITOR", b"SLOWLOG", b"PING", b"HELLO", b"SELECT"}
 
@@ -135,14 +138,6 @@ def server_cpu(c):
     info = c.cmd("INFO", "cpu").decode()
     d = dict(l.split(":", 1) for l in info.splitlines() if ":" in l)
     return float(d["used_cpu_user"]) + float(d["used_cpu_sys"])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def prepare(cmds, only, trivial, subs):
