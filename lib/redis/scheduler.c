@@ -23,8 +23,8 @@ static wb_redis_script enqueue_script =
 /* enqueue for each job in turn: KEYS and ARGV are each job's four keys
  * and 14 arguments one after the other. Reply: each job's code. */
 static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
-    "scheduler.enqueue_many", SCHED_LUA_PRELUDE
-    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE_BODY "\nend\n"
+    "scheduler.enqueue_many",
+    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
     "local out = {}\n"
     "for i = 0, #KEYS / 4 - 1 do\n"
     "  local k, a = {}, {}\n"

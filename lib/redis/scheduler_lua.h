@@ -95,14 +95,8 @@
  * ARGV: prefix base id payload state(0 waiting/1 delayed) run_at run_hex
  *       created
  *       max_attempts backoff backoff_ms backoff_max_ms jitter priority */
-#define SCHED_LUA_ENQUEUE SCHED_LUA_PRELUDE SCHED_LUA_ENQUEUE_BODY
-
-/* The enqueue without the prelude, for scripts that enqueue several jobs:
- * they run the prelude once and wrap the body in a function of (KEYS,
- * ARGV), so a job costs no new FIELDS table and closures (about 2 us of
- * server CPU per job, doc/performance.md, seventh session). The body uses
- * only rank() and int() of the prelude. */
-#define SCHED_LUA_ENQUEUE_BODY                                                \
+#define SCHED_LUA_ENQUEUE                                                     \
+    SCHED_LUA_PRELUDE                                                        \
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end\n"              \
     "local seq = redis.call('INCR', KEYS[4])\n"                              \
     "local r = rank(tonumber(ARGV[14]), ARGV[7], seq, ARGV[3])\n"            \

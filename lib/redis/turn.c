@@ -145,11 +145,8 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
  * character per job: '1' if its id was on its queue already}. */
 static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "turn commit",
-    /* The scheduler's enqueue, as a function of (KEYS, ARGV); its
-     * helpers once per script, not once per job. The storage prelude
-     * below shadows the scheduler's lt(), which enqueue does not use. */
-    SCHED_LUA_PRELUDE
-    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE_BODY "\nend\n"
+    /* The scheduler's enqueue, as a function of (KEYS, ARGV). */
+    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
     STORAGE_LUA_PRELUDE_V2
     "nv_want = 3\n" /* the conversation, the marker, the dedup key */
     "if ARGV[1] == '1' and curver(KEYS[2], KEYS[3]) ~= ARGV[2] then\n"
