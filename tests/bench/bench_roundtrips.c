@@ -8,6 +8,12 @@
  *
  *   bench_roundtrips [messages]       (default 2000)
  *
+ * BENCH_MONITOR=<file>: every command the server runs goes to <file>
+ * (redis-cli MONITOR), for tests/bench/redis_replay.py, which replays
+ * them on a fresh server and measures the server's CPU without the
+ * network (doc/performance.md, seventh session). BENCH_COMMANDSTATS=1,
+ * BENCH_SLOWLOG=<file>: the server's per-command figures.
+ *
  * Storage, scheduler and limiter on one fresh redis-server (no AOF),
  * signatures off, a handler that changes the conversation and replies
  * once: the common turn. */
@@ -28,6 +34,40 @@ static long long commands(const rh_server *s)
         return -1;
     const char *p = strstr(out, "total_commands_processed:");
     return p ? atoll(p + strlen("total_commands_processed:")) : -1;
+}
+
+/* The server's CPU seconds so far (user + system, INFO cpu): what the
+ * single-threaded redis-server spends on our commands, the figure the
+ * machine's other load moves least. */
+static double server_cpu(const rh_server *s)
+{
+    char out[8192];
+    if (rh_cli(s, "INFO cpu", out, sizeof out) != 0)
+        return 0;
+    const char *u = strstr(out, "used_cpu_user:");
+    const char *y = strstr(out, "used_cpu_sys:");
+    return (u ? atof(u + strlen("used_cpu_user:")) : 0) +
+           (y ? atof(y + strlen("used_cpu_sys:")) : 0);
+}
+
+/* Starts `redis-cli MONITOR > path` in the background and waits (up to
+ * 10 s) until the server lists the monitor. 0 when it is attached. */
+static int start_monitor(const rh_server *s, const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -h 127.0.0.1 -p %d MONITOR > '%s' 2>/dev/null &",
+             s->port, path);
+    if (system(cmd) != 0)
+        return -1;
+    for (int i = 0; i < 1000; i++) {
+        char out[8192];
+        if (rh_cli(s, "CLIENT LIST", out, sizeof out) == 0 &&
+            strstr(out, "cmd=monitor") != NULL)
+            return 0;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return -1;
 }
 
 static int answer(wabot_turn *t, void *ud)
@@ -90,7 +130,11 @@ int main(int argc, char **argv)
         rh_cli(&srv, "CONFIG SET slowlog-log-slower-than 0", NULL, 0);
         rh_cli(&srv, "CONFIG SET slowlog-max-len 1000000", NULL, 0);
     }
+    if (getenv("BENCH_MONITOR") &&
+        start_monitor(&srv, getenv("BENCH_MONITOR")) != 0)
+        fprintf(stderr, "bench_roundtrips: MONITOR did not start\n");
     long long before = commands(&srv);
+    double cpu0 = server_cpu(&srv);
     int64_t rt0 = wabot_redis_round_trips(r);
     for (int i = 0; i < n; i++) {
         char body[512];
@@ -111,6 +155,7 @@ int main(int argc, char **argv)
         wabot_http_response_free(resp);
     }
     long long mid = commands(&srv);
+    double cpu1 = server_cpu(&srv);
     int64_t rt1 = wabot_redis_round_trips(r);
     if (getenv("BENCH_COMMANDSTATS")) {
         char stats[8192];
@@ -133,6 +178,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "slowlog dump failed\n");
     }
     long long after = commands(&srv);
+    double cpu2 = server_cpu(&srv);
     int64_t rt2 = wabot_redis_round_trips(r);
     size_t sent = wabot_recorder_count(tr);
 
@@ -145,6 +191,10 @@ int main(int argc, char **argv)
     printf("Redis round trips per delivered reply (reserve, checks, send "
            "bookkeeping, complete): %.2f  (server commands %.2f)\n", out,
            sent ? (double)(after - mid - 1) / (double)sent : 0);
+    printf("Redis server CPU: %.1f us per webhook, %.1f us per delivered "
+           "reply (INFO cpu, user + sys; includes a few INFO calls)\n",
+           (cpu1 - cpu0) * 1e6 / n,
+           sent ? (cpu2 - cpu1) * 1e6 / (double)sent : 0);
     printf("Total per message end to end: %.2f round trips  (%d webhooks, "
            "%zu replies sent)\n", in + out, n, sent);
 

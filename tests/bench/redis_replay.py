@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Replays a Redis MONITOR capture on a fresh redis-server and prints the
+server's CPU for it: the Redis side of a workload without the network
+(doc/performance.md, "Redis: where redis-server's CPU goes").
+
+    BENCH_MONITOR=/tmp/mon.txt build/tests/bench/bench_roundtrips 2000
+    python3 tests/bench/redis_replay.py /tmp/mon.txt [options]
+
+Options:
+  --reps N          replay N times (a fresh server each time); prints the
+                    minimum and the median (default 5: CPU time on a shared
+                    machine is inflated by other load, the minimum least)
+  --pipe N          commands sent per write (default 64; 1 = one round trip
+                    per command, as a lone client would)
+  --only P,P...     replay only the scripts whose SHA-1 starts with one of
+                    these (the table printed first names them), plus SCRIPT
+                    LOAD and plain commands
+  --trivial P,P...  run these scripts as `return 1` with the same KEYS and
+                    ARGV (the cost of EVALSHA and its arguments alone)
+  --sub P=FILE      run FILE instead of the script P (an edited copy of the
+                    text the table's --dump wrote): try a script change
+                    without rebuilding
+  --dump DIR        write every loaded script's text to DIR/<sha8>.lua
+  --server ARG      one more redis-server argument (repeatable), e.g.
+                    --server=--hash-max-listpack-value --server=1024
+  --messages N      divide by N too (per message figures)
+
+Only top-level commands are replayed (MONITOR's "lua" lines are the
+scripts' own calls); INFO, CONFIG, CLIENT, MONITOR and SLOWLOG are
+skipped. Times in the capture are the library's (fake clock), so a replay
+does what the capture did. Prints, per replay, the server's CPU (INFO
+cpu, user + system) and the commands that failed (0 when the replay is
+faithful)."""
+import collections
+import hashlib
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import free_port  # noqa: E402
+
+ESC = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", '"': b'"', "\\": b"\\"}
+SKIP = {b"INFO", b"CONFIG", b"CLIENT", b"MONITOR", b"SLOWLOG", b"PING", b"HELLO", b"SELECT"}
+
+
+def parse_args(s):
+    """MONITOR's quoted arguments (sdscatrepr) back to bytes."""
+    out, i, n = [], 0, len(s)
+    while i < n:
+        if s[i] == " ":
+            i += 1
+            continue
+        if s[i] != '"':
+            raise ValueError("unquoted argument at %r" % s[i:i + 20])
+        i += 1
+        b = bytearray()
+        while s[i] != '"':
+            if s[i] == "\\":
+                if s[i + 1] == "x":
+                    b.append(int(s[i + 2:i + 4], 16))
+                    i += 4
+                else:
+                    b.extend(ESC[s[i + 1]])
+                    i += 2
+            else:
+                b.extend(s[i].encode("latin-1"))
+                i += 1
+        out.append(bytes(b))
+        i += 1
+    return out
+
+
+def load(path):
+    cmds = []
+    with open(path, encoding="latin-1") as f:
+        for line in f:
+            m = re.match(r"^[\d.]+ \[\d+ ([^\]]+)\] (.*)$", line.rstrip("\n"))
+            if not m or m.group(1) == "lua":
+                continue
+            a = parse_args(m.group(2))
+            if a and a[0].upper() not in SKIP:
+                cmds.append(a)
+    return cmds
+
+
+def resp(args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.s.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self):
+        line = self._line()
+        kind = line[:1]
+        if kind in (b"+", b":"):
+            return line[1:]
+        if kind == b"-":
+            return RuntimeError(line[1:].decode("latin-1"))
+        if kind == b"$":
+            n = int(line[1:])
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            v, self.buf = self.buf[:n], self.buf[n + 2:]
+            return v
+        if kind == b"*":
+            n = int(line[1:])
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ValueError("bad reply line %r" % line)
+
+    def cmd(self, *args):
+        self.s.sendall(resp([a if isinstance(a, bytes) else str(a).encode() for a in args]))
+        return self.read()
+
+
+def server_cpu(c):
+    info = c.cmd("INFO", "cpu").decode()
+    d = dict(l.split(":", 1) for l in info.splitlines() if ":" in l)
+    return float(d["used_cpu_user"]) + float(d["used_cpu_sys"])
+
+
+def prepare(cmds, only, trivial, subs):
+    """The commands to send: filtered, scripts substituted."""
+    newsha, out = {}, []
+    for a in cmds:
+        verb = a[0].upper()
+        if verb == b"SCRIPT" and len(a) > 2 and a[1].upper() == b"LOAD":
+            sha = hashlib.sha1(a[2]).hexdigest()
+            if sha[:8] in subs:
+                text = subs[sha[:8]]
+                newsha[sha] = hashlib.sha1(text).hexdigest().encode()
+                a = [a[0], a[1], text]
+        elif verb == b"EVALSHA":
+            sha = a[1].decode()
+            if only and sha[:8] not in only:
+                continue
+            if sha[:8] in trivial:
+                a = [b"EVAL", b"return 1"] + a[2:]
+            elif sha in newsha:
+                a = [a[0], newsha[sha]] + a[2:]
+        out.append(a)
+    return out
+
+
+def replay(cmds, pipe, server_args):
+    port = free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
+                          "--appendonly", "no"] + server_args,
+                         stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                c = Conn(port)
+                c.cmd("PING")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        t0, errors = server_cpu(c), 0
+        for i in range(0, len(cmds), pipe):
+            chunk = cmds[i:i + pipe]
+            c.s.sendall(b"".join(resp(a) for a in chunk))
+            for _ in chunk:
+                if isinstance(c.read(), RuntimeError):
+                    errors += 1
+        return server_cpu(c) - t0, errors
+    finally:
+        p.terminate()
+        p.wait()
+
+
+def script_table(cmds):
+    texts = {}
+    calls = collections.Counter()
+    shape = {}
+    for a in cmds:
+        verb = a[0].upper()
+        if verb == b"SCRIPT" and len(a) > 2 and a[1].upper() == b"LOAD":
+            texts[hashlib.sha1(a[2]).hexdigest()] = a[2]
+        elif verb == b"EVALSHA":
+            sha = a[1].decode()
+            calls[sha] += 1
+            nk = int(a[2])
+            first = a[3].decode("latin-1") if nk else ""
+            shape[sha] = "%d keys, first %s" % (nk, re.sub(r"SM\d+|\+\d+", "#", first))
+    return texts, calls, shape
+
+
+def main():
+    argv = sys.argv[1:]
+    if not argv or argv[0].startswith("-"):
+        print(__doc__)
+        return 2
+    path, opts = argv[0], argv[1:]
+    reps, pipe, messages = 5, 64, 0
+    only, trivial, subs, server_args, dump = set(), set(), {}, [], None
+    i = 0
+    while i < len(opts):
+        o = opts[i]
+        key, _, val = o.partition("=")
+        if not val:
+            i += 1
+            val = opts[i] if i < len(opts) else ""
+        if key == "--reps":
+            reps = int(val)
+        elif key == "--pipe":
+            pipe = max(1, int(val))
+        elif key == "--messages":
+            messages = int(val)
+        elif key == "--only":
+            only |= set(val.split(","))
+        elif key == "--trivial":
+            trivial |= set(val.split(","))
+        elif key == "--sub":
+            sha, _, f = val.partition("=")
+            with open(f, "rb") as fh:
+                subs[sha] = fh.read()
+        elif key == "--server":
+            server_args.append(val)
+        elif key == "--dump":
+            dump = val
+        else:
+            print("unknown option %s" % o, file=sys.stderr)
+            return 2
+        i += 1
+    cmds = load(path)
+    texts, calls, shape = script_table(cmds)
+    print("%s: %d top-level commands, %d EVALSHA" % (path, len(cmds), sum(calls.values())))
+    for sha, n in calls.most_common():
+        print("  %s  %6d calls  %s" % (sha[:8], n, shape[sha]))
+    if dump:
+        os.makedirs(dump, exist_ok=True)
+        for sha, text in texts.items():
+            with open(os.path.join(dump, sha[:8] + ".lua"), "wb") as fh:
+                fh.write(text)
+    todo = prepare(cmds, only, trivial, subs)
+    runs = []
+    for _ in range(reps):
+        cpu, errors = replay(todo, pipe, server_args)
+        runs.append(cpu)
+        print("  replay: %d commands, %d errors, server CPU %.1f ms" % (len(todo), errors, cpu * 1e3))
+    best, med = min(runs), statistics.median(runs)
+    line = "server CPU: min %.1f ms, median %.1f ms" % (best * 1e3, med * 1e3)
+    if messages:
+        line += "; per message min %.1f us, median %.1f us" % (best * 1e6 / messages, med * 1e6 / messages)
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
