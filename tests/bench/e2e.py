@@ -20,7 +20,8 @@ RSS, and on Redis the commands per webhook; then the ratios wabot / peer when bo
 Environment: BUILD (build dir, default build), THREADS=2, CONNS=64, DURATION=20 (s),
 WARMUP=3 (s), CUSTOMERS=1000, DRAIN_TIMEOUT=300 (s), WABOT_THREADS (HTTP threads, default 4),
 PEER_DIR (default: the first of ../shared/peer-node from the source tree and its parent),
-E2E_OUT (raw data, default /tmp/wabot-e2e.<time>), ORDERS=both (each wabot mode followed by
+E2E_OUT (raw data, default /tmp/wabot-e2e.<time>), REDIS_UNIX=1 (wabot-server reaches Redis
+by a Unix socket; the peer stays on TCP), ORDERS=both (each wabot mode followed by
 its peer mode is run again the other way round: memory peer-memory peer-memory memory; the
 peer gains from running first, so the ratios are printed per pair and as a range); any WABOT_* / option variable set in the
 environment reaches wabot-server unchanged (e.g. WABOT_OUTBOUND_CONCURRENCY=64).
@@ -175,8 +176,14 @@ class Stack:
         self.redis_port = free_port()
         d = os.path.join(OUT, "%s.redis" % self.label)
         os.makedirs(d, exist_ok=True)
-        self.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
-                             "--save", "", "--appendonly", "no", "--dir", d])
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                "--save", "", "--appendonly", "no", "--dir", d]
+        # REDIS_UNIX=1: wabot-server reaches Redis by a Unix socket (REDIS_HOST=<path>);
+        # the peer's ioredis is given host and port only, so it stays on TCP.
+        self.redis_socket = os.path.join(d, "redis.sock") if os.environ.get("REDIS_UNIX") == "1" else None
+        if self.redis_socket:
+            argv += ["--unixsocket", self.redis_socket, "--unixsocketperm", "700"]
+        self.spawn("redis", argv)
         wait_until("redis-server", lambda: self.redis("PING") == "PONG")
 
     def redis(self, *args):
@@ -217,7 +224,7 @@ class Stack:
             "WABOT_MAX_CONNS_PER_CLIENT": env.get("WABOT_MAX_CONNS_PER_CLIENT", "1024"),
         })
         if redis:
-            env["REDIS_HOST"] = "127.0.0.1"
+            env["REDIS_HOST"] = self.redis_socket or "127.0.0.1"
             env["REDIS_PORT"] = str(self.redis_port)
         server = self.spawn("wabot-server%s" % (".%d" % index if index else ""),
                             [os.path.join(BUILD, "examples", "wabot-server")], env)
