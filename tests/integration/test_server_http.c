@@ -319,6 +319,18 @@ START_TEST(test_405_carries_allow_over_http)
 }
 END_TEST
 
+/* GET of an unknown path: a 404 JSON error without an Allow header. */
+static void expect_plain_404(fixture *f)
+{
+    http_result r;
+    char v[128];
+    fx_request(f, "GET", "/no/such/path", NULL, NULL, 0, HTTP_BODY_LENGTH,
+               &r);
+    assert_json_error(&r, 404);
+    ck_assert_ptr_null(http_result_header(&r, "Allow", v, sizeof v));
+    http_result_free(&r);
+}
+
 /* The server keeps the response object of an answer it repeats (one per
  * HTTP thread: here one thread). Each answer stays exactly its own when
  * different ones alternate: status, body, content type, headers. */
@@ -339,21 +351,13 @@ START_TEST(test_repeated_answers_stay_exact_between_other_answers)
                           "content type '%s'", r.content_type);
             http_result_free(&r);
         }
-        fx_request(&f, "GET", "/no/such/path", NULL, NULL, 0,
-                   HTTP_BODY_LENGTH, &r);
-        assert_json_error(&r, 404);
-        ck_assert_ptr_null(http_result_header(&r, "Allow", v, sizeof v));
-        http_result_free(&r);
+        expect_plain_404(&f);
         fx_request(&f, "POST", "/healthz", FORM, "a=1", 3, HTTP_BODY_LENGTH,
                    &r);
         assert_json_error(&r, 405);
         ck_assert_ptr_nonnull(http_result_header(&r, "Allow", v, sizeof v));
         http_result_free(&r);
-        fx_request(&f, "GET", "/no/such/path", NULL, NULL, 0,
-                   HTTP_BODY_LENGTH, &r);
-        assert_json_error(&r, 404);
-        ck_assert_ptr_null(http_result_header(&r, "Allow", v, sizeof v));
-        http_result_free(&r);
+        expect_plain_404(&f);
     }
     fx_stop(&f);
 }
