@@ -31,6 +31,7 @@
 #include <wabot.h>
 
 #include "demo_bot.h"
+#include "server_answers.h"
 #include "server_backends.h"
 #include "server_gate.h"
 #include "server_options.h"
@@ -520,6 +521,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned status,
                                   size_t len,
                                   const wabot_http_response *headers)
 {
+    /* An answer this thread gave before, byte for byte: its response
+     * object again (server_answers.c). */
+    int plain = wabot_http_response_header_count(headers) == 0 &&
+                content_type != NULL && content_type[0] != '\0' &&
+                answers_cacheable(content_type, len);
+    struct MHD_Response *kept =
+        plain ? answers_find(status, content_type, body, len) : NULL;
+    if (kept != NULL)
+        return MHD_queue_response(c, status, kept);
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
@@ -531,7 +541,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned status,
         MHD_add_response_header(r, wabot_http_response_header_name(headers, i),
                                 wabot_http_response_header_value(headers, i));
     enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+    if (!plain || answers_keep(status, content_type, body, len, r) != 0)
+        MHD_destroy_response(r);
     return ret;
 }
 
@@ -753,6 +764,7 @@ static void serve_drain(server *srv, struct MHD_Daemon *d, server_gate *gate,
            wabot_ctx_now_ms(srv->ctx) < until)
         wabot_ctx_poll(srv->ctx, DRAIN_POLL_MS);
     MHD_stop_daemon(d);
+    answers_clear();
     wabot_ctx_run_until_idle(srv->ctx,
                              wabot_ctx_now_ms(srv->ctx) + SHUTDOWN_GRACE_MS);
     report_backlog(srv->ctx);

@@ -100,17 +100,16 @@ void wb_strbuf_printf(wb_strbuf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-void wb_strbuf_int(wb_strbuf *b, int64_t v)
+/* The decimal digits of m, written backwards so that they end at `end`;
+ * returns where they start. Two digits per division (a timestamp has 13). */
+static char *dec_digits(char *end, uint64_t m)
 {
-    /* Two digits per division (a timestamp has 13). */
     static const char pairs[] =
         "000102030405060708091011121314151617181920212223242526272829"
         "303132333435363738394041424344454647484950515253545556575859"
         "606162636465666768697071727374757677787980818283848586878889"
         "90919293949596979899";
-    char text[24], *p = text + sizeof text;
-    /* The magnitude as unsigned: INT64_MIN has no positive twin. */
-    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = end;
     while (m >= 100) {
         p -= 2;
         memcpy(p, pairs + 2 * (m % 100), 2);
@@ -122,9 +121,38 @@ void wb_strbuf_int(wb_strbuf *b, int64_t v)
     } else {
         *--p = (char)('0' + m);
     }
+    return p;
+}
+
+void wb_strbuf_int(wb_strbuf *b, int64_t v)
+{
+    char text[24];
+    /* The magnitude as unsigned: INT64_MIN has no positive twin. */
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = dec_digits(text + sizeof text, m);
     if (v < 0)
         *--p = '-';
     wb_strbuf_append(b, p, (size_t)(text + sizeof text - p));
+}
+
+size_t wb_fmt_u64(char out[WB_FMT_U64_SIZE], uint64_t v)
+{
+    char text[WB_FMT_U64_SIZE];
+    char *p = dec_digits(text + sizeof text - 1, v);
+    size_t n = (size_t)(text + sizeof text - 1 - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
+void wb_fmt_hex64(char out[17], uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hex[v & 15];
+        v >>= 4;
+    }
+    out[16] = '\0';
 }
 
 /* The JSON escape of byte c, or NULL when c stands for itself. */

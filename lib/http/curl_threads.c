@@ -9,7 +9,7 @@
  *
  *   loop thread                          sender thread t
  *   start(): transfer -> t->inbox  ----> takes the inbox, sets each
- *            (curl_multi_wakeup when       transfer up, adds it
+ *            (its eventfd written when     transfer up, adds it
  *             the thread sleeps)           perform, poll, ...
  *                                          finished -> t->outbox
  *   on_posted(t): takes the outbox, <---- wb_loop_post(&t->post) when
@@ -31,10 +31,14 @@
  * threads than connections), so a provider sees the same number of
  * connections whatever http_threads is, and pacing that assumes
  * outbound_concurrency == http_host_connections (doc/http.md) holds. */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "curl_xfer.h"
 #include "runtime.h"
@@ -50,6 +54,11 @@ typedef struct wb_sender {
     pthread_t tid;
     int started;
     CURLM *multi;
+    /* Written by the loop thread to wake the thread from curl_multi_poll
+     * (one of its extra fds): an eventfd write and read cost less than
+     * curl_multi_wakeup's socket pair (a send, and curl's recv to drain
+     * it: 4 % of wabot-server's CPU under load). */
+    int wake_fd;
     /* the sender thread only */
     wb_url_cache urls;
     wb_xfer_list active; /* in the multi handle */
@@ -189,6 +198,32 @@ static int about_to_sleep(wb_sender *t)
     return sleep;
 }
 
+/* Wait for a socket, curl's timeout or the loop's wake-up; a wake-up is
+ * consumed here (the eventfd stays readable until read). */
+static void sleep_in_poll(wb_sender *t)
+{
+    struct curl_waitfd wake = {t->wake_fd, CURL_WAIT_POLLIN, 0};
+    curl_multi_poll(t->multi, &wake, 1, POLL_MS, NULL);
+    if (wake.revents) {
+        uint64_t n;
+        ssize_t r;
+        do
+            r = read(t->wake_fd, &n, sizeof n);
+        while (r < 0 && errno == EINTR);
+    }
+}
+
+/* Wake t from sleep_in_poll. */
+static void wake(wb_sender *t)
+{
+    uint64_t one = 1;
+    ssize_t r;
+    do
+        r = write(t->wake_fd, &one, sizeof one);
+    while (r < 0 && errno == EINTR);
+    /* EAGAIN: the counter is full, so the thread has a wake-up pending */
+}
+
 static void *sender_main(void *arg)
 {
     wb_sender *t = arg;
@@ -208,7 +243,7 @@ static void *sender_main(void *arg)
         collect(t, &done, &done_tail);
         hand_back(t, done, done_tail);
         if (about_to_sleep(t))
-            curl_multi_poll(t->multi, NULL, 0, POLL_MS, NULL);
+            sleep_in_poll(t);
     }
 }
 
@@ -286,11 +321,11 @@ static int threads_start(void *impl, const wabot_http_request *req,
     /* A thread that is not sleeping takes the inbox before it next
      * waits; one that is needs one wake-up (a write to curl's wake-up
      * socket), which then serves the whole burst. */
-    int wake = t->sleeping;
+    int sleeping = t->sleeping;
     t->sleeping = 0;
     pthread_mutex_unlock(&t->lock);
-    if (wake)
-        curl_multi_wakeup(t->multi);
+    if (sleeping)
+        wake(t);
     return WABOT_OK;
 }
 
@@ -331,6 +366,8 @@ static void sender_clear(wb_curlt *cl, wb_sender *t)
     }
     wb_url_cache_clear(cl->ctx, &t->urls);
     curl_multi_cleanup(t->multi);
+    if (t->wake_fd >= 0)
+        close(t->wake_fd);
     pthread_mutex_destroy(&t->lock);
 }
 
@@ -341,7 +378,7 @@ static void sender_stop(wb_sender *t)
     pthread_mutex_lock(&t->lock);
     t->stop = 1;
     pthread_mutex_unlock(&t->lock);
-    curl_multi_wakeup(t->multi);
+    wake(t);
     pthread_join(t->tid, NULL);
     t->started = 0;
 }
@@ -389,9 +426,16 @@ static int sender_init(wb_curlt *cl, wb_sender *t, long host)
     t->cl = cl;
     pthread_mutex_init(&t->lock, NULL);
     t->post = (wb_post){on_posted, t, NULL, 0};
+    t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     t->multi = curl_multi_init();
-    if (!t->multi || wb_curl_multi_limits(t->multi, host) != WABOT_OK)
+    if (t->wake_fd < 0 || !t->multi ||
+        wb_curl_multi_limits(t->multi, host) != WABOT_OK) {
+        if (!t->multi && t->wake_fd >= 0) { /* no sender_clear for it */
+            close(t->wake_fd);
+            t->wake_fd = -1;
+        }
         return WABOT_ERR_UNSUPPORTED;
+    }
     return spawn(t);
 }
 

@@ -97,13 +97,15 @@ wb_long_text_policy wb_texts_long_text(const wabot_ctx *ctx, const char *org);
 /* A part's id: the message's id (at most 256 bytes) + ":p<k>". */
 #define WB_OUTBOUND_PART_ID_MAX 272
 /* Fit o's text to `provider`'s limit by the organisation's policy. On
- * WABOT_OK o's text may have been truncated (ending with `marker`) or cut
+ * WABOT_OK o's text may have been truncated (ending with the texts
+ * catalog's truncation_marker for o's organisation and `locale`, NULL for
+ * the default; looked up only then) or cut
  * down to its last part, and *head (n_head, 0 and NULL when none) holds
  * the earlier parts, plain texts to queue before o in order, ids
  * "<o's id>:p1".. (free with wb_long_text_parts_free). TOO_LARGE (detail
  * recorded) for refuse, or when the text cannot be made to fit; NOMEM. */
 int wb_long_text_fit(wabot_ctx *ctx, wabot_provider provider,
-                     wabot_outbound *o, const char *marker,
+                     wabot_outbound *o, const char *locale,
                      wabot_outbound ***head, size_t *n_head);
 void wb_long_text_parts_free(const wabot_allocator *a, wabot_outbound **parts,
                              size_t n);

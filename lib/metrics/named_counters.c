@@ -3,6 +3,7 @@
  * wabot_<name with every byte outside [a-zA-Z0-9_] as '_'>_total. The
  * name -> series table is read without a lock, so the per-message path
  * costs one hash, a probe and an atomic add once a name exists. */
+#include <stdint.h>
 #include <string.h>
 
 #include "registry.h"
@@ -58,12 +59,29 @@ static wabot_metric_series *create(wb_metrics *m, wabot_ctx *ctx,
     return s;
 }
 
+/* Callers name their counters with string constants: the name's address
+ * picks a slot of m->recent, and the series found there is the one when
+ * its name is the same text (a name in a reused buffer just misses).
+ * strcmp instead of SipHash and a probe: a webhook counts six times. */
+static _Atomic(wabot_metric_series *) *recent_slot(wb_metrics *m,
+                                                   const char *name)
+{
+    uintptr_t a = (uintptr_t)name;
+    return &m->recent[(a ^ a >> 6 ^ a >> 12) % WB_RECENT_COUNTERS];
+}
+
 static wabot_metric_series *find_or_create(wabot_ctx *ctx, const char *name)
 {
     wb_metrics *m = ctx->metrics;
-    wabot_metric_series *s = wb_nametab_get(&m->counters, name);
-    if (s)
+    _Atomic(wabot_metric_series *) *slot = recent_slot(m, name);
+    wabot_metric_series *s = atomic_load_explicit(slot, memory_order_acquire);
+    if (s && strcmp(s->fam->counter_name, name) == 0)
         return s;
+    s = wb_nametab_get(&m->counters, name);
+    if (s) {
+        atomic_store_explicit(slot, s, memory_order_release);
+        return s;
+    }
     pthread_mutex_lock(&m->lock);
     s = wb_nametab_get(&m->counters, name);
     if (!s)

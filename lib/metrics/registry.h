@@ -85,6 +85,7 @@ struct wabot_metric_family {
 #define WB_TURN_SERIES 3
 #define WB_WEBHOOK_SERIES 5
 #define WB_LEGACY_SERIES 2
+#define WB_RECENT_COUNTERS 64
 
 struct wb_metrics {
     const wabot_allocator *alloc;
@@ -99,6 +100,9 @@ struct wb_metrics {
     _Atomic(wabot_metric_series *) turn[WB_TURN_SERIES];
     _Atomic(wabot_metric_series *) webhook[WB_WEBHOOK_SERIES];
     _Atomic(wabot_metric_series *) legacy[WB_LEGACY_SERIES];
+    /* Named counters last found, by the address of the name passed
+     * (named_counters.c): a hit is checked with strcmp, not hashed. */
+    _Atomic(wabot_metric_series *) recent[WB_RECENT_COUNTERS];
 };
 
 /* A definition already validated and normalised (strings borrowed). */

@@ -111,11 +111,9 @@ int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
     }
     char why[256];
     wabot_provider provider = provider_for(out, addr, o);
-    const char *marker = wabot_ctx_text(ctx, o->organization, out->locale,
-                                        "truncation_marker");
     if (!o->to)
         rc = wb_error(ctx, WABOT_ERR_INVAL, "the message has no recipient");
-    else if ((rc = wb_long_text_fit(ctx, provider, o, marker, head,
+    else if ((rc = wb_long_text_fit(ctx, provider, o, out->locale, head,
                                     n_head)) != WABOT_OK)
         ; /* detail recorded */
     else if ((rc = wb_transport_check(provider, o, why, sizeof why)) !=

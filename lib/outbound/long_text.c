@@ -260,7 +260,7 @@ static int truncate_text(wabot_ctx *ctx, const limits *l, wabot_outbound *o,
 }
 
 int wb_long_text_fit(wabot_ctx *ctx, wabot_provider provider,
-                     wabot_outbound *o, const char *marker,
+                     wabot_outbound *o, const char *locale,
                      wabot_outbound ***head, size_t *n_head)
 {
     *head = NULL;
@@ -277,8 +277,13 @@ int wb_long_text_fit(wabot_ctx *ctx, wabot_provider provider,
     switch (wb_texts_long_text(ctx, o->organization)) {
     case WB_LONG_TEXT_SPLIT:
         return split(ctx, &l, o, head, n_head);
-    case WB_LONG_TEXT_TRUNCATE:
+    case WB_LONG_TEXT_TRUNCATE: {
+        /* Only now: the catalog lookup was 2 % of a webhook's work when
+         * made for every reply. */
+        const char *marker = wabot_ctx_text(ctx, o->organization, locale,
+                                            "truncation_marker");
         return truncate_text(ctx, &l, o, marker ? marker : "");
+    }
     case WB_LONG_TEXT_REFUSE:
         break;
     }

@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "outbound.h"
 #include "pipeline.h"
+#include "strbuf.h"
 #include "transport.h"
 
 /* The reply's address: the turn's customer, from the number they wrote
@@ -17,7 +18,10 @@
 static wb_out_address turn_address(const wabot_turn *t, char *id, size_t n)
 {
     const wabot_message *m = t->msg;
-    snprintf(id, n, "%s:r%zu", wabot_message_id(m), t->n_replies);
+    char k[WB_FMT_U64_SIZE];
+    wb_fmt_u64(k, t->n_replies);
+    if (WB_JOIN(id, n, wabot_message_id(m), ":r", k) < 0) /* cut, as before */
+        snprintf(id, n, "%s:r%s", wabot_message_id(m), k);
     wb_out_address a = {id,
                         t->customer,
                         wabot_message_to(m),

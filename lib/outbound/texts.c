@@ -247,7 +247,9 @@ const char *wabot_ctx_text(const wabot_ctx *ctx, const char *org,
         locale = wb_texts_locale(ctx, org);
     char norm[WB_LOCALE_MAX + 1], lang[WB_LOCALE_MAX + 1];
     normalise(locale, norm, sizeof norm);
-    snprintf(lang, sizeof lang, "%.*s", (int)strcspn(norm, "-"), norm);
+    size_t lang_len = strcspn(norm, "-"); /* norm fits lang: same size */
+    memcpy(lang, norm, lang_len);
+    lang[lang_len] = '\0';
     if (strcmp(lang, norm) == 0)
         lang[0] = '\0'; /* no region: the locale is the language */
     const char *v = from_catalog(c, m, org, norm, lang, k);

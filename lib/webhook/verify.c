@@ -113,7 +113,9 @@ static int origin_parse(const char *url, origin *o)
 static void url_put(wb_strbuf *b, const char *scheme, const char *authority,
                     const char *prefix, size_t prefix_len, const char *target)
 {
-    wb_strbuf_printf(b, "%s://%s", scheme, authority);
+    wb_strbuf_puts(b, scheme); /* not printf: once or twice per webhook */
+    wb_strbuf_append(b, "://", 3);
+    wb_strbuf_puts(b, authority);
     wb_strbuf_append(b, prefix, prefix_len);
     if (target[0] != '/')
         wb_strbuf_putc(b, '/');

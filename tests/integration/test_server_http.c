@@ -319,6 +319,50 @@ START_TEST(test_405_carries_allow_over_http)
 }
 END_TEST
 
+/* GET of an unknown path: a 404 JSON error without an Allow header. */
+static void expect_plain_404(fixture *f)
+{
+    http_result r;
+    char v[128];
+    fx_request(f, "GET", "/no/such/path", NULL, NULL, 0, HTTP_BODY_LENGTH,
+               &r);
+    assert_json_error(&r, 404);
+    ck_assert_ptr_null(http_result_header(&r, "Allow", v, sizeof v));
+    http_result_free(&r);
+}
+
+/* The server keeps the response object of an answer it repeats (one per
+ * HTTP thread: here one thread). Each answer stays exactly its own when
+ * different ones alternate: status, body, content type, headers. */
+START_TEST(test_repeated_answers_stay_exact_between_other_answers)
+{
+    fixture f;
+    const char *env[] = {"WABOT_THREADS=1", NULL};
+    fx_start(&f, "echo", env);
+    http_result r;
+    char v[128];
+    for (int round = 0; round < 3; round++) {
+        for (int twice = 0; twice < 2; twice++) {
+            fx_request(&f, "GET", "/healthz", NULL, NULL, 0,
+                       HTTP_BODY_LENGTH, &r);
+            ck_assert_int_eq(r.status, 200);
+            ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+            ck_assert_msg(strstr(r.content_type, JSON) != NULL,
+                          "content type '%s'", r.content_type);
+            http_result_free(&r);
+        }
+        expect_plain_404(&f);
+        fx_request(&f, "POST", "/healthz", FORM, "a=1", 3, HTTP_BODY_LENGTH,
+                   &r);
+        assert_json_error(&r, 405);
+        ck_assert_ptr_nonnull(http_result_header(&r, "Allow", v, sizeof v));
+        http_result_free(&r);
+        expect_plain_404(&f);
+    }
+    fx_stop(&f);
+}
+END_TEST
+
 /* /healthz is a route the server registers: its handler's header
  * arrives, and HEAD is answered like GET without a body. */
 START_TEST(test_host_route_headers_and_head_over_http)
@@ -789,6 +833,7 @@ static Suite *server_suite(void)
     tcase_add_test(http, test_get_on_the_webhook_is_405);
     tcase_add_test(http, test_405_carries_allow_over_http);
     tcase_add_test(http, test_host_route_headers_and_head_over_http);
+    tcase_add_test(http, test_repeated_answers_stay_exact_between_other_answers);
     tcase_add_test(http, test_oversized_body_is_413_however_it_is_sent);
     tcase_add_test(http, test_malformed_form_is_400_json);
     suite_add_tcase(s, http);

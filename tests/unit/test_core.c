@@ -637,6 +637,30 @@ START_TEST(test_strbuf_int_matches_printf_at_every_digit_count)
 }
 END_TEST
 
+START_TEST(test_fmt_u64_and_hex64_match_printf)
+{
+    uint64_t p10 = 1;
+    for (int k = 0; k < 20; k++) {
+        const uint64_t v[] = {p10 - 1, p10, p10 + 1, p10 / 9 * 7,
+                              UINT64_MAX - p10, (uint64_t)k << 60};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            char want[32], got[WB_FMT_U64_SIZE], hex[17];
+            snprintf(want, sizeof want, "%" PRIu64, v[i]);
+            ck_assert_uint_eq(wb_fmt_u64(got, v[i]), strlen(want));
+            ck_assert_str_eq(got, want);
+            snprintf(want, sizeof want, "%016" PRIx64, v[i]);
+            wb_fmt_hex64(hex, v[i]);
+            ck_assert_str_eq(hex, want);
+        }
+        if (k < 19)
+            p10 *= 10;
+    }
+    char got[WB_FMT_U64_SIZE];
+    ck_assert_uint_eq(wb_fmt_u64(got, UINT64_MAX), 20);
+    ck_assert_str_eq(got, "18446744073709551615");
+}
+END_TEST
+
 /* Appends that end exactly at the buffer's room, one byte before and one
  * past it, for each way of appending: the text is whole and terminated. */
 START_TEST(test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte)
@@ -750,6 +774,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc,
         test_record_marker_spells_every_schema_number_in_decimal);
     tcase_add_test(tc, test_strbuf_int_matches_printf_at_every_digit_count);
+    tcase_add_test(tc, test_fmt_u64_and_hex64_match_printf);
     tcase_add_test(tc,
         test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte);
     suite_add_tcase(s, tc);

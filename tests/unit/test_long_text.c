@@ -180,6 +180,39 @@ START_TEST(test_truncate_cuts_at_a_word_and_adds_the_marker)
 }
 END_TEST
 
+/* The marker is the texts catalog's for the reply's locale, looked up
+ * only when a text is truncated. */
+static int answer_in_portuguese(wabot_turn *t, void *ud)
+{
+    (void)ud;
+    wabot_out *o = wabot_out_new(wabot_turn_ctx(t));
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(wabot_out_set_locale(o, "pt-BR"), WABOT_OK);
+    ck_assert_int_eq(wabot_out_set_text(o, reply_text), WABOT_OK);
+    reply_rc = wabot_turn_reply_out(t, o);
+    wabot_out_free(o);
+    return WABOT_OK;
+}
+
+START_TEST(test_truncate_uses_the_marker_of_the_replys_locale)
+{
+    ck_assert_int_eq(wabot_ctx_set_org_option(E.ctx, "default",
+                                              "texts.long_text", "truncate"),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_set_text(E.ctx, NULL, "pt", "truncation_marker",
+                                        " (cont.)"),
+                     WABOT_OK);
+    char *text = tu_repeat("word ", 400);
+    converse(WABOT_PROVIDER_TWILIO, text, answer_in_portuguese);
+    ck_assert_int_eq(reply_rc, WABOT_OK);
+    const char *t = wabot_outbound_text(sent(0));
+    size_t len = strlen(t);
+    ck_assert_uint_gt(len, 8);
+    ck_assert_str_eq(t + len - 8, " (cont.)");
+    free(text);
+}
+END_TEST
+
 START_TEST(test_refuse_gives_too_large_at_the_reply_and_sends_nothing)
 {
     ck_assert_int_eq(wabot_ctx_set_org_option(E.ctx, "default",
@@ -256,6 +289,7 @@ static Suite *long_text_suite(void)
     tcase_add_test(tc, test_twilio_counts_characters_beyond_the_bmp_as_two);
     tcase_add_test(tc, test_meta_long_text_is_split_at_4096_characters);
     tcase_add_test(tc, test_truncate_cuts_at_a_word_and_adds_the_marker);
+    tcase_add_test(tc, test_truncate_uses_the_marker_of_the_replys_locale);
     tcase_add_test(tc,
         test_refuse_gives_too_large_at_the_reply_and_sends_nothing);
     tcase_add_test(tc, test_long_button_body_keeps_its_options_on_the_last_part);

@@ -471,6 +471,29 @@ START_TEST(test_prometheus_escapes_label_values_and_help)
 }
 END_TEST
 
+/* Named counters are found again by the address of their name (checked
+ * by its text): a buffer that holds one name, then another, counts each
+ * under its own name. */
+START_TEST(test_a_reused_name_buffer_counts_each_name_apart)
+{
+    tu_env e;
+    tu_env_init(&e);
+    char name[32];
+    for (int round = 0; round < 3; round++) {
+        strcpy(name, "reuse.first");
+        ck_assert_int_eq(wabot_metrics_add(e.ctx, name, 1), WABOT_OK);
+        ck_assert_int_eq(wabot_metrics_add(e.ctx, name, 1), WABOT_OK);
+        strcpy(name, "reuse.second");
+        ck_assert_int_eq(wabot_metrics_add(e.ctx, name, 5), WABOT_OK);
+        ck_assert_int_eq(wabot_metrics_add(e.ctx, "reuse.first", 10),
+                         WABOT_OK);
+    }
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "reuse.first"), 36);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "reuse.second"), 15);
+    tu_env_free(&e);
+}
+END_TEST
+
 /* ---- JSON and the flat snapshot ------------------------------------ */
 
 START_TEST(test_json_has_families_in_the_documented_shape)
@@ -718,6 +741,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_json_has_families_in_the_documented_shape);
     tcase_add_test(tc, test_snapshot_lists_flat_samples_for_bindings);
     tcase_add_test(tc, test_named_counters_appear_in_json_and_prometheus);
+    tcase_add_test(tc, test_a_reused_name_buffer_counts_each_name_apart);
     tcase_add_test(tc, test_turn_latency_histogram_moves_with_the_fake_clock);
     tcase_add_test(tc, test_unhandled_turn_and_webhook_request_are_timed);
     suite_add_tcase(s, tc);

@@ -214,6 +214,49 @@ START_TEST(test_signatures_computed_match_the_published_vectors)
 }
 END_TEST
 
+/* The signature contexts are kept per thread with their key: checks that
+ * alternate keys and digests, on two threads, give every published
+ * answer (a context reused with the wrong key would not). */
+static void *alternate_keys(void *arg)
+{
+    (void)arg;
+    const char *meta_test = "sha256=0c61947b610d4f45e65f3d680e26027121ec24"
+                            "13e77598bcb6cfc6e0d9888221";
+    const char *meta_secret = "sha256=0329a06b62cd16b33eb6792be8c60b158d89"
+                              "a2ee3a876fce9a881ebb488c0914";
+    for (int i = 0; i < 50; i++) {
+        ck_assert(twilio_form_ok(VEC_URL, VEC_FORM,
+                                 "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        ck_assert_int_eq(wabot_twilio_signature_check(
+                             "other-token", VEC_URL, WABOT_TWILIO_BODY_FORM,
+                             VEC_FORM, strlen(VEC_FORM),
+                             "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+                         WABOT_ERR_AUTH);
+        ck_assert_int_eq(wabot_meta_signature_check("TEST_APP_SECRET", "test",
+                                                    4, meta_test),
+                         WABOT_OK);
+        ck_assert_int_eq(wabot_meta_signature_check("secret", "test", 4,
+                                                    meta_test),
+                         WABOT_ERR_AUTH);
+        ck_assert_int_eq(wabot_meta_signature_check("secret", "test", 4,
+                                                    meta_secret),
+                         WABOT_OK);
+        ck_assert_int_eq(wabot_meta_signature_check("TEST_APP_SECRET", "test",
+                                                    4, meta_secret),
+                         WABOT_ERR_AUTH);
+    }
+    return NULL;
+}
+
+START_TEST(test_alternating_keys_and_threads_each_give_their_own_signature)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, alternate_keys, NULL), 0);
+    alternate_keys(NULL);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_meta_vectors)
 {
     ck_assert_int_eq(wabot_meta_signature_check(
@@ -1151,6 +1194,7 @@ static Suite *security_suite(void)
     tcase_add_test(vec, test_twilio_altered_requests_fail);
     tcase_add_test(vec, test_twilio_check_rejects_bad_arguments);
     tcase_add_test(vec, test_meta_vectors);
+    tcase_add_test(vec, test_alternating_keys_and_threads_each_give_their_own_signature);
     tcase_add_test(vec, test_meta_altered_requests_fail);
     suite_add_tcase(s, vec);
 
