@@ -1,21 +1,21 @@
 /* Marks: a compact set of keys with expiry times (marks.h).
  *
- * A mark is 16 bytes in an open-addressing table with linear probing: 96
+ * A mark is 16 bytes in an open-addressing table with linear probing: 88
  * bits of the key's keyed hash (two SipHash-1-3 outputs under independent
- * random keys; 64 + 32 bits) and its deadline in whole seconds since the
- * set was made, rounded up (a mark may outlive its TTL by under a second;
- * it never ends early). MARK_SHARDS shards, a mutex each: the HTTP
- * threads mark messages at once.
+ * random keys; 64 + 24 bits) and its deadline in milliseconds (40 bits:
+ * from 8.7 years before the set was made to 26 years after; a TTL past
+ * that never ends). MARK_SHARDS shards, a mutex each: the
+ * HTTP threads mark messages at once.
  *
  * Why a hash may stand for the key: a false "marked" would drop a
- * distinct message. Two keys share a mark only if all 96 bits collide;
+ * distinct message. Two keys share a mark only if all 88 bits collide;
  * with n marks live the chance that a new key meets one is about
- * n / 2^96 (10^-22 for ten million marks), and the hash keys are random
- * per set and never leave the process, so whoever chooses message ids
- * cannot aim at a collision.
+ * n / 2^88 (3 x 10^-20 for ten million marks), and the hash keys are
+ * random per set and never leave the process, so whoever chooses message
+ * ids cannot aim at a collision.
  *
  * Deadlines: 0 = empty slot, 1 = deleted (a tombstone, so probes go on
- * past it), UINT32_MAX = never expires (136 years of seconds fit below).
+ * past it), DL_NEVER = never expires.
  * An expired mark keeps its slot until the table is rebuilt, which
  * happens when live, expired and deleted slots together reach 3/4 of the
  * table: the rebuild keeps only the live marks, in a table at most half
@@ -34,14 +34,22 @@
 #define SLOT_EMPTY 0u
 #define SLOT_DELETED 1u
 #define SLOT_FIRST 2u /* the first deadline: the set's start */
-#define SLOT_NEVER UINT32_MAX
+#define DL_BITS 40
+#define DL_MASK (((uint64_t)1 << DL_BITS) - 1)
+#define DL_NEVER DL_MASK
+#define TAG_MASK ((1u << (64 - DL_BITS)) - 1)
+#define BACK_MS ((int64_t)1 << 38) /* the start: this long before the set */
 
 typedef struct mark_slot {
     uint64_t h0;
-    uint32_t h1;
-    uint32_t deadline; /* SLOT_FIRST + seconds since the set's start, or
-                          SLOT_* */
+    uint64_t w; /* the hash's other 24 bits << DL_BITS | the deadline:
+                   SLOT_FIRST + ms since the set's start, or SLOT_* */
 } mark_slot;
+
+static uint64_t deadline(const mark_slot *s)
+{
+    return s->w & DL_MASK;
+}
 
 typedef struct mark_shard {
     pthread_mutex_t mu;
@@ -60,14 +68,15 @@ struct wb_marks {
 
 typedef struct mark_hash {
     uint64_t h0;
-    uint32_t h1;
+    uint32_t h1; /* 24 bits */
 } mark_hash;
 
 static mark_hash hash_of(const wb_marks *m, const char *key)
 {
     size_t len = strlen(key);
     mark_hash h = {wb_siphash13(m->k[0], m->k[1], key, len),
-                   (uint32_t)wb_siphash13(m->k[2], m->k[3], key, len)};
+                   (uint32_t)wb_siphash13(m->k[2], m->k[3], key, len) &
+                       TAG_MASK};
     return h;
 }
 
@@ -77,13 +86,12 @@ static mark_shard *shard_of(wb_marks *m, mark_hash h)
     return &m->shards[(h.h0 >> 60) & (MARK_SHARDS - 1)];
 }
 
-/* Time in the slots' unit: SLOT_FIRST + whole seconds since the start,
- * rounded down for now (rounded up for a deadline: deadline_of). */
-typedef uint32_t mark_time;
+/* Time in the slots' unit: SLOT_FIRST + ms since the start. */
+typedef uint64_t mark_time;
 
 static int is_live(const mark_slot *s, mark_time now)
 {
-    return s->deadline >= SLOT_FIRST && s->deadline > now;
+    return deadline(s) >= SLOT_FIRST && deadline(s) > now;
 }
 
 /* The slot holding h (live or expired), or NULL. */
@@ -92,9 +100,10 @@ static mark_slot *find(mark_shard *sh, mark_hash h)
     size_t mask = sh->cap - 1;
     for (size_t i = h.h0 & mask;; i = (i + 1) & mask) {
         mark_slot *s = &sh->slots[i];
-        if (s->deadline == SLOT_EMPTY)
+        if (deadline(s) == SLOT_EMPTY)
             return NULL;
-        if (s->deadline != SLOT_DELETED && s->h0 == h.h0 && s->h1 == h.h1)
+        if (deadline(s) != SLOT_DELETED && s->h0 == h.h0 &&
+            s->w >> DL_BITS == h.h1)
             return s;
     }
 }
@@ -106,7 +115,7 @@ static mark_slot *place(mark_slot *slots, size_t cap, mark_hash h,
     size_t mask = cap - 1;
     for (size_t i = h.h0 & mask;; i = (i + 1) & mask) {
         mark_slot *s = &slots[i];
-        *took_empty = s->deadline == SLOT_EMPTY;
+        *took_empty = deadline(s) == SLOT_EMPTY;
         if (*took_empty || !is_live(s, now))
             return s; /* empty, deleted or expired: free for h */
     }
@@ -130,7 +139,7 @@ static int rebuild(mark_shard *sh, mark_time now)
         if (!is_live(s, now))
             continue;
         int empty;
-        mark_hash h = {s->h0, s->h1};
+        mark_hash h = {s->h0, (uint32_t)(s->w >> DL_BITS)};
         *place(slots, cap, h, now, &empty) = *s;
     }
     free(sh->slots);
@@ -146,7 +155,9 @@ wb_marks *wb_marks_new(const wabot_clock *clock)
     if (m == NULL)
         return NULL;
     m->clock = *clock;
-    m->start_ms = clock->now_ms(clock->ud);
+    /* 8.7 years back: a clock set back still orders its deadlines. */
+    int64_t now = clock->now_ms(clock->ud);
+    m->start_ms = now > INT64_MIN + BACK_MS ? now - BACK_MS : INT64_MIN;
     wb_siphash_key(m, &m->k[0], &m->k[1]);
     wb_siphash_key(&m->k[2], &m->k[2], &m->k[3]);
     size_t ready = 0;
@@ -180,29 +191,27 @@ void wb_marks_free(wb_marks *m)
     free(m);
 }
 
-/* ms since the start in the slots' unit, rounded down or up; times
- * before the start (a clock set back) are the start. */
-static mark_time to_mark_time(const wb_marks *m, int64_t ms, int up)
+/* ms in the slots' unit; times before the start (a clock set back) are
+ * the start, times past the 40 bits never come. */
+static mark_time to_mark_time(const wb_marks *m, int64_t ms)
 {
     if (ms <= m->start_ms)
         return SLOT_FIRST;
     uint64_t d = (uint64_t)ms - (uint64_t)m->start_ms;
-    uint64_t s = d / 1000 + (up && d % 1000 != 0);
-    return s < (uint64_t)SLOT_NEVER - SLOT_FIRST ? (mark_time)(s + SLOT_FIRST)
-                                                : SLOT_NEVER - 1;
+    return d < DL_NEVER - SLOT_FIRST ? d + SLOT_FIRST : DL_NEVER;
 }
 
 static mark_time now_of(const wb_marks *m)
 {
-    return to_mark_time(m, m->clock.now_ms(m->clock.ud), 0);
+    return to_mark_time(m, m->clock.now_ms(m->clock.ud));
 }
 
 static mark_time deadline_of(const wb_marks *m, int64_t ttl_ms)
 {
     int64_t now = m->clock.now_ms(m->clock.ud);
     if (ttl_ms <= 0 || now > INT64_MAX - ttl_ms)
-        return SLOT_NEVER;
-    return to_mark_time(m, now + ttl_ms, 1);
+        return DL_NEVER;
+    return to_mark_time(m, now + ttl_ms);
 }
 
 int wb_marks_add(wb_marks *m, const char *key, int64_t ttl_ms)
@@ -227,11 +236,10 @@ int wb_marks_add(wb_marks *m, const char *key, int64_t ttl_ms)
         if (rc == WABOT_OK) {
             sh->used += empty;
             s->h0 = h.h0;
-            s->h1 = h.h1;
         }
     }
     if (rc == WABOT_OK)
-        s->deadline = deadline_of(m, ttl_ms);
+        s->w = (uint64_t)h.h1 << DL_BITS | deadline_of(m, ttl_ms);
     pthread_mutex_unlock(&sh->mu);
     return rc;
 }
@@ -256,7 +264,7 @@ int wb_marks_del(wb_marks *m, const char *key)
     int rc = s != NULL && is_live(s, now_of(m)) ? WABOT_OK
                                                 : WABOT_ERR_NOT_FOUND;
     if (s != NULL)
-        s->deadline = SLOT_DELETED;
+        s->w = (s->w & ~DL_MASK) | SLOT_DELETED;
     pthread_mutex_unlock(&sh->mu);
     return rc;
 }
