@@ -222,8 +222,58 @@ END_TEST
 
 #define SCHEMA_1 "#schema 1\n"
 
+/* On a process-local store the conversation is kept compact: a tag
+ * byte, the state, a NUL, the session's JSON; it reads back through every
+ * reader, a JSON record written before reads too, and a corrupt compact
+ * record loads empty (rewritten by the next save). */
+START_TEST(test_conv_on_a_local_store_is_compact)
+{
+    save_conv("menu", 7);
+    size_t len = 0;
+    char *raw = NULL;
+    ck_assert_int_eq(wabot_storage_get(E.storage, CONV_KEY, &raw, &len, NULL),
+                     WABOT_OK);
+    static const char want[] = "\x10menu\0{\"n\":7}";
+    ck_assert_uint_eq(len, sizeof want - 1);
+    ck_assert_int_eq(memcmp(raw, want, len), 0);
+    free(raw);
+    wabot_conversation *pc = NULL;
+    ck_assert_int_eq(wabot_conversation_get(E.ctx, ORG, PHONE, &pc),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_conversation_state(pc), "menu");
+    wabot_conversation_free(pc);
+    wb_conv c = {0};
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(c.state, "menu");
+    ck_assert_int_eq(json_integer_value(json_object_get(c.session, "n")), 7);
+    wb_conv_clear(E.ctx, &c);
+    /* no state: the NUL right after the tag */
+    save_conv("", 8);
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_ptr_null(c.state);
+    ck_assert_int_eq(json_integer_value(json_object_get(c.session, "n")), 8);
+    wb_conv_clear(E.ctx, &c);
+    /* JSON written before (or by a shared store's writer) reads */
+    raw_put(CONV_KEY, SCHEMA_1 "{\"state\":\"cart\",\"session\":{\"n\":2}}");
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(c.state, "cart");
+    wb_conv_clear(E.ctx, &c);
+    /* corrupt: no NUL after the state, or a session that is no object */
+    ck_assert_int_eq(g_state_warnings, 0);
+    raw_put(CONV_KEY, "\x10menu");
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_ptr_null(c.state);
+    wb_conv_clear(E.ctx, &c);
+    ck_assert_int_eq(g_state_warnings, 1);
+}
+END_TEST
+
 START_TEST(test_conv_stored_as_state_and_session_json)
 {
+    /* The JSON shared stores keep; the memory store stands in for one (a
+     * local one keeps the compact form:
+     * test_conv_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     save_conv("menu", 7);
     char *raw = raw_get(CONV_KEY, NULL);
     ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
@@ -731,6 +781,10 @@ END_TEST
  * old value readable. */
 START_TEST(test_conv_schema_0_value_is_upgraded_on_read)
 {
+    /* The JSON shared stores keep; the memory store stands in for one (a
+     * local one keeps the compact form:
+     * test_conv_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     raw_put(CONV_KEY, "{\"state\":\"menu\"}");
     wb_conv c = {0};
     ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
@@ -1234,6 +1288,7 @@ int main(void)
     tcase_add_test(tc, test_conv_load_absent_is_empty_with_version_zero);
     tcase_add_test(tc, test_conv_save_then_load_round_trips);
     tcase_add_test(tc, test_conv_stored_as_state_and_session_json);
+    tcase_add_test(tc, test_conv_on_a_local_store_is_compact);
     tcase_add_test(tc, test_conv_schema_0_value_is_upgraded_on_read);
     tcase_add_test(tc, test_conv_public_get_reads_schema_0_value);
     tcase_add_test(tc, test_conv_newer_schema_is_refused_and_kept);
