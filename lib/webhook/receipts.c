@@ -265,31 +265,45 @@ static char *field_text(const char *f, const char *end)
     return end > f ? strndup(f, (size_t)(end - f)) : NULL;
 }
 
-static void rec_decode_compact(const char *val, size_t len, rec *r)
+/* Split p .. end into n fields separated by NUL bytes (the last one ends
+ * at end): 1, or 0 when there are fewer (corrupt). */
+static int split_fields(const char *p, const char *end, size_t n,
+                        const char **f, const char **e)
 {
-    const char *f[COMPACT_FIELDS], *e[COMPACT_FIELDS];
-    const char *p = val + 1, *end = val + len;
-    for (size_t i = 0; i < COMPACT_FIELDS; i++) {
-        const char *z = i + 1 < COMPACT_FIELDS
-                            ? memchr(p, '\0', (size_t)(end - p))
-                            : end;
+    for (size_t i = 0; i < n; i++) {
+        const char *z = i + 1 < n ? memchr(p, '\0', (size_t)(end - p)) : end;
         if (z == NULL)
-            return; /* corrupt: an empty record */
+            return 0;
         f[i] = p;
         e[i] = z;
         p = z + (z < end);
     }
+    return 1;
+}
+
+/* The five text fields, in both compact forms' order: code outbound_id
+ * to org correlation_id. */
+static void take_texts(rec *r, const char *const *f, const char *const *e)
+{
+    size_t clen = (size_t)(e[0] - f[0]);
+    snprintf(r->code, sizeof r->code, "%.*s",
+             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[0]);
+    r->outbound_id = field_text(f[1], e[1]);
+    r->to = field_text(f[2], e[2]);
+    r->org = field_text(f[3], e[3]);
+    r->correlation_id = field_text(f[4], e[4]);
+}
+
+static void rec_decode_compact(const char *val, size_t len, rec *r)
+{
+    const char *f[COMPACT_FIELDS], *e[COMPACT_FIELDS];
+    if (!split_fields(val + 1, val + len, COMPACT_FIELDS, f, e))
+        return; /* corrupt: an empty record */
     int64_t state = field_int(f[0], e[0]), prov = field_int(f[6], e[6]);
     r->state = state > 0 && (size_t)state < N_STATES
                    ? (wabot_delivery_state)state
                    : WABOT_DELIVERY_UNKNOWN;
-    size_t clen = (size_t)(e[1] - f[1]);
-    snprintf(r->code, sizeof r->code, "%.*s",
-             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[1]);
-    r->outbound_id = field_text(f[2], e[2]);
-    r->to = field_text(f[3], e[3]);
-    r->org = field_text(f[4], e[4]);
-    r->correlation_id = field_text(f[5], e[5]);
+    take_texts(r, f + 1, e + 1);
     r->provider = prov >= WABOT_PROVIDER_UNKNOWN && prov <= WABOT_PROVIDER_TEST
                       ? (wabot_provider)prov
                       : WABOT_PROVIDER_UNKNOWN;
@@ -303,16 +317,8 @@ static void rec_decode_bin(const char *val, size_t len, rec *r)
     if (len < BIN_HEAD)
         return; /* corrupt: an empty record */
     const char *f[BIN_TEXTS], *e[BIN_TEXTS];
-    const char *p = val + BIN_HEAD, *end = val + len;
-    for (size_t i = 0; i < BIN_TEXTS; i++) {
-        const char *z = i + 1 < BIN_TEXTS ? memchr(p, '\0', (size_t)(end - p))
-                                          : end;
-        if (z == NULL)
-            return;
-        f[i] = p;
-        e[i] = z;
-        p = z + (z < end);
-    }
+    if (!split_fields(val + BIN_HEAD, val + len, BIN_TEXTS, f, e))
+        return;
     r->state = u[1] < N_STATES ? (wabot_delivery_state)u[1]
                                : WABOT_DELIVERY_UNKNOWN;
     r->provider = u[2] <= WABOT_PROVIDER_TEST ? (wabot_provider)u[2]
@@ -322,13 +328,7 @@ static void rec_decode_bin(const char *val, size_t len, rec *r)
     for (int i = 0; i < 6; i++)
         t |= (uint64_t)u[4 + i] << (8 * i);
     r->updated_ms = (int64_t)t;
-    size_t clen = (size_t)(e[0] - f[0]);
-    snprintf(r->code, sizeof r->code, "%.*s",
-             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[0]);
-    r->outbound_id = field_text(f[1], e[1]);
-    r->to = field_text(f[2], e[2]);
-    r->org = field_text(f[3], e[3]);
-    r->correlation_id = field_text(f[4], e[4]);
+    take_texts(r, f, e);
 }
 
 /* ------------------------------------------------------------------ */
