@@ -28,6 +28,10 @@ struct wabot_storage {
      * backend), so no other process ever reads what it holds after a
      * crash. */
     int process_local;
+    /* Or NULL: a compact set of marks a process-local backend keeps beside
+     * its keys (lib/internal/marks.h; the memory backend's, for the
+     * inbound dedup's "done" marks). Owned by the backend's impl. */
+    struct wb_marks *marks;
     /* Or NULL: the handle a built-in backend records its own failures'
      * details against (lib/core/errors.c), for wabot_storage_errmsg()
      * (the Redis backend: its connection handle). */

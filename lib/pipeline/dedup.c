@@ -9,14 +9,25 @@
  * expires, so the provider's next redelivery is handled. Any existing
  * value means "handled or being handled": a host sharing the legacy
  * system's keys (format "processed:{MessageSid}", TTL 300 s) sees the
- * legacy system's markers as done, and it sees ours. */
+ * legacy system's markers as done, and it sees ours.
+ *
+ * On a store that keeps marks (the memory backend: storage.h, marks.h)
+ * and with the default key format (nobody else's keys to share), the
+ * "done" mark is a mark there instead of a key: 16 bytes in a table
+ * instead of a 128-byte entry, for the dedup TTL, per message (issue 12).
+ * The claim stays a key (its lease, renewal and release are unchanged).
+ * Order keeps exactly-once: "done" is marked before the claim is
+ * deleted, and a claim taken is checked against the marks after it was
+ * taken, so an attempt that finds the claim gone finds the mark. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "inbound.h"
+#include "marks.h"
 #include "message.h"
 #include "metrics.h"
+#include "options.h"
 #include "outbox.h"
 #include "pipeline.h"
 #include "runtime.h"
@@ -68,6 +79,17 @@ int wb_inbound_transient(int rc)
     return rc == WABOT_ERR_STORAGE || rc == WABOT_ERR_TIMEOUT ||
            rc == WABOT_ERR_BUSY || rc == WABOT_ERR_NOMEM ||
            rc == WABOT_ERR_CONFLICT;
+}
+
+/* The store's marks when the "done" marks go there, else NULL. */
+static wb_marks *done_marks(const wabot_ctx *ctx)
+{
+    wb_marks *m = ctx->storage->marks;
+    return m != NULL && ctx->storage->process_local &&
+                   strcmp(ctx->cfg.dedup_key_format,
+                               WB_DEFAULT_DEDUP_KEY_FORMAT) == 0
+               ? m
+               : NULL;
 }
 
 /* 1 if the key holds a claim (not a "done" mark, nor another system's). */
@@ -132,8 +154,17 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
                                   WB_DEDUP_CLAIM_VALUE,
                                   strlen(WB_DEDUP_CLAIM_VALUE),
                                   ctx->cfg.dedup_lease_ms, &version);
+    wb_marks *marks = done_marks(ctx);
+    if (rc == WABOT_OK && marks != NULL && wb_marks_has(marks, d->key)) {
+        /* Handled: its attempt marked it, then let its claim go. */
+        (void)wabot_storage_del_if(ctx->storage, d->key, version);
+        return wb_dedup_outcome(ctx, m, d, WB_CLAIM_EXISTS, 0);
+    }
     if (rc == WABOT_OK)
         return wb_dedup_outcome(ctx, m, d, WB_CLAIM_TAKEN, version);
+    if (rc == WABOT_ERR_EXISTS && marks != NULL &&
+        wb_marks_has(marks, d->key))
+        return wb_dedup_outcome(ctx, m, d, WB_CLAIM_EXISTS, 0);
     if (rc == WABOT_ERR_EXISTS)
         return wb_dedup_outcome(ctx, m, d,
                                 claim_in_progress(ctx, d->key)
@@ -142,6 +173,27 @@ int wb_dedup_claim(wabot_ctx *ctx, const wabot_message *m, const char *org,
                                 0);
     return wb_error(ctx, rc, "dedup claim %s: %s", d->key,
                     wabot_strerror(rc));
+}
+
+/* The "done" mark in the store's marks, then the claim deleted (ours by
+ * its version when `own`; else whichever is there, as the "done" key
+ * would overwrite it). 1 when our own claim was still there, 0 when not,
+ * -1 when the mark could not be made (out of memory: mark it the key's
+ * way). */
+static int finish_marked(wabot_ctx *ctx, wb_marks *marks, wb_dedup *d,
+                         int own)
+{
+    if (wb_marks_add(marks, d->key, ctx->cfg.dedup_ttl_ms) != WABOT_OK)
+        return -1;
+    if (own && wabot_storage_del_if(ctx->storage, d->key, d->version) ==
+                   WABOT_OK)
+        return 1;
+    int del = wabot_storage_del(ctx->storage, d->key);
+    if (del != WABOT_OK && del != WABOT_ERR_NOT_FOUND)
+        wb_log(ctx, WABOT_LOG_WARN, "pipeline",
+               "cannot delete dedup claim %s: %s (it expires; the message "
+               "is marked done)", d->key, wabot_strerror(del));
+    return 0;
 }
 
 /* wb_dedup_finish(); with `own`, the "done" mark first tries to replace
@@ -164,6 +216,10 @@ static int finish(wabot_ctx *ctx, wb_dedup *d, int rc, int own)
                    wabot_strerror(del));
         return 0;
     }
+    wb_marks *marks = done_marks(ctx);
+    int marked = marks != NULL ? finish_marked(ctx, marks, d, own) : -1;
+    if (marked >= 0)
+        return marked;
     if (own && wabot_storage_cas(ctx->storage, d->key, d->version,
                                  WB_DEDUP_DONE_VALUE,
                                  strlen(WB_DEDUP_DONE_VALUE),

@@ -81,11 +81,26 @@ static char *json_text(const wabot_allocator *a, const json_t *json,
  * present, state a string ("" = none), session an object. */
 #define CONV_SCHEMA 1
 
+/* The compact form on a process-local store (memory): no other program
+ * reads the record there, so it is CONV_TAG, the state's bytes, a NUL and
+ * the session's JSON: 9 bytes for a session {"n":1} and no state instead
+ * of 40 (issue 12: a conversation per customer). No schema marker: it
+ * reads as schema 0, whose upgrade passes it on as it is; neither JSON nor
+ * the marker starts with the tag. Shared stores keep the JSON. */
+#define CONV_TAG 0x10
+
+static int is_compact(const char *val, size_t len)
+{
+    return len > 0 && (unsigned char)val[0] == CONV_TAG;
+}
+
 static int conv_upgrade(void *ud, uint32_t from, const char *val, size_t len,
                         wabot_buf *out)
 {
     (void)ud;
     (void)from; /* only 0 -> 1 exists */
+    if (is_compact(val, len))
+        return wabot_buf_set(out, val, len);
     json_t *r = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = WABOT_ERR_PARSE;
     if (r == NULL || !json_is_object(r))
@@ -167,6 +182,20 @@ static int conv_decode_own(char *val, size_t len, json_t **root,
 static int conv_decode(char *val, size_t len, json_t **root,
                        const char **state, json_t **session)
 {
+    if (is_compact(val, len)) {
+        char *nul = memchr(val + 1, '\0', len - 1);
+        json_t *se = nul != NULL ? json_loadb(nul + 1,
+                                              len - (size_t)(nul + 1 - val),
+                                              JSON_REJECT_DUPLICATES, NULL)
+                                 : NULL;
+        if (!json_is_object(se)) {
+            json_decref(se);
+            return WABOT_ERR_PARSE;
+        }
+        *state = nul > val + 1 ? val + 1 : NULL;
+        *session = *root = se;
+        return WABOT_OK;
+    }
     if (conv_decode_own(val, len, root, state, session))
         return WABOT_OK;
     json_t *r = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
@@ -306,20 +335,40 @@ int wb_conv_encode(wabot_ctx *ctx, const char *org, const char *customer,
     /* {"state":...,"session":...} written around jansson's dump of the
      * session alone (what dumping the whole object gives, without
      * building it: this runs per turn). */
+    int compact = ctx->storage->process_local;
     wb_strbuf b;
     wb_strbuf_init(&b, &ctx->alloc);
-    wb_strbuf_puts(&b, "{\"state\":");
-    wb_strbuf_json_str(&b, state);
-    wb_strbuf_puts(&b, ",\"session\":");
+    if (compact) {
+        wb_strbuf_putc(&b, CONV_TAG);
+        wb_strbuf_append(&b, state, strlen(state) + 1); /* with its NUL */
+    } else {
+        wb_strbuf_puts(&b, "{\"state\":");
+        wb_strbuf_json_str(&b, state);
+        wb_strbuf_puts(&b, ",\"session\":");
+    }
     if (c->session == NULL)
         wb_strbuf_puts(&b, "{}");
     else if (json_dump_callback(c->session, dump_cb, &b, JSON_COMPACT) != 0)
         b.oom = 1;
-    wb_strbuf_putc(&b, '}');
+    if (!compact)
+        wb_strbuf_putc(&b, '}');
     if (b.oom) {
         wb_strbuf_free(&b);
         return wb_error(ctx, WABOT_ERR_NOMEM, "encoding conversation %s",
                         key);
+    }
+    if (compact) {
+        /* libc memory, as wabot_storage_record_encode() gives */
+        *record = malloc(b.len + 1);
+        if (*record != NULL) {
+            memcpy(*record, b.data, b.len);
+            (*record)[b.len] = '\0';
+            *len = b.len;
+        }
+        wb_strbuf_free(&b);
+        return *record != NULL ? WABOT_OK
+                               : wb_error(ctx, WABOT_ERR_NOMEM,
+                                          "encoding conversation %s", key);
     }
     rc = wabot_storage_record_encode(CONV_SCHEMA, b.data, b.len, record, len);
     wb_strbuf_free(&b);

@@ -81,9 +81,15 @@ static void prof_clear(prof *p)
 }
 
 /* WABOT_OK, WABOT_ERR_PARSE (not a profile), WABOT_ERR_NOMEM. */
+/* The compact form on process-local stores (below). */
+static int is_compact(const char *val, size_t len);
+static int prof_decode_compact(const char *val, size_t len, prof *p);
+
 static int prof_decode(const char *val, size_t len, prof *p)
 {
     memset(p, 0, sizeof *p);
+    if (is_compact(val, len))
+        return prof_decode_compact(val, len, p);
     json_t *root = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = WABOT_ERR_PARSE;
     if (root == NULL || !json_is_object(root))
@@ -119,10 +125,84 @@ static int dump_cb(const char *buf, size_t size, void *data)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The compact form (process-local stores)                             */
+/*                                                                     */
+/* On a process-local store (memory) no other program reads a profile, */
+/* so one in the flat shape (created_ms, name, last_inbound_ms,        */
+/* opted_out and nothing else) is kept in binary instead of JSON under  */
+/* the schema marker: 8 bytes and the name instead of ~100 (issue 12:  */
+/* one per customer, for ever). A byte COMPACT_TAG | flags, created_ms  */
+/* in 6 bytes little-endian, last_inbound_ms - created_ms zigzag as a   */
+/* varint, then the name's bytes to the end. No schema marker: a value  */
+/* without one is schema 0, whose payload is the whole value, and      */
+/* neither JSON ('{') nor the marker ('#') starts with the tag. Every   */
+/* reader here reads either form; shared stores (Redis, whose begin    */
+/* script reads the JSON) keep JSON.                                   */
+
+#define COMPACT_TAG 0x10
+#define COMPACT_OPTED 0x01
+#define COMPACT_NAMED 0x02
+#define COMPACT_MS_MAX ((int64_t)1 << 48)
+
+typedef struct prof_flat prof_flat;
+static int compact_parse(const char *val, size_t len, prof_flat *f);
+
+static int is_compact(const char *val, size_t len)
+{
+    return len > 0 && ((unsigned char)val[0] & 0xf0) == COMPACT_TAG;
+}
+
+static int compact_ok(int64_t created_ms)
+{
+    return created_ms >= 0 && created_ms < COMPACT_MS_MAX;
+}
+
+/* The compact record (libc memory; NULL on out of memory). */
+static char *compact_encode(int64_t created_ms, const char *name,
+                            size_t name_len, int64_t last_inbound_ms,
+                            int opted_out, size_t *len)
+{
+    char *rec = malloc(1 + 6 + 10 + name_len + 1);
+    if (rec == NULL)
+        return NULL;
+    size_t n = 0;
+    rec[n++] = (char)(COMPACT_TAG | (opted_out ? COMPACT_OPTED : 0) |
+                      (name != NULL ? COMPACT_NAMED : 0));
+    for (int i = 0; i < 6; i++)
+        rec[n++] = (char)((uint64_t)created_ms >> (8 * i));
+    /* Wrapping arithmetic: any two int64 differ by a uint64. */
+    uint64_t d = (uint64_t)last_inbound_ms - (uint64_t)created_ms;
+    uint64_t z = (d << 1) ^ ((d >> 63) ? UINT64_MAX : 0);
+    do {
+        rec[n++] = (char)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+        z >>= 7;
+    } while (z != 0);
+    if (name != NULL)
+        memcpy(rec + n, name, name_len);
+    n += name != NULL ? name_len : 0;
+    rec[n] = '\0';
+    *len = n;
+    return rec;
+}
+
 /* The stored record: compact JSON under the schema marker (libc memory),
  * or NULL on out of memory. */
-static char *prof_encode(const prof *p, size_t *len)
+static char *prof_encode(const wabot_ctx *ctx, const prof *p, size_t *len)
 {
+    json_t *created = p->doc != NULL ? json_object_get(p->doc, "created_ms")
+                                     : NULL;
+    /* The flat shape: no member but these four. */
+    size_t known = (size_t)(created != NULL) +
+                   (json_object_get(p->doc, "name") != NULL) +
+                   (json_object_get(p->doc, "last_inbound_ms") != NULL) +
+                   (json_object_get(p->doc, "opted_out") != NULL);
+    if (ctx->storage->process_local && json_is_integer(created) &&
+        compact_ok(json_integer_value(created)) &&
+        json_object_size(p->doc) == known)
+        return compact_encode(json_integer_value(created), p->name,
+                              p->name != NULL ? strlen(p->name) : 0,
+                              p->last_inbound_ms, p->opted_out, len);
     json_t *root = p->doc != NULL ? json_copy(p->doc) : json_object();
     if (root == NULL ||
         json_object_set_new(root, "name",
@@ -208,7 +288,7 @@ static int prof_update(wabot_ctx *ctx, const char *key,
             return WABOT_OK;
         }
         size_t len = 0;
-        char *text = prof_encode(&p, &len);
+        char *text = prof_encode(ctx, &p, &len);
         if (text == NULL) {
             prof_clear(&p);
             return wb_error(ctx, WABOT_ERR_NOMEM, "encoding profile %s",
@@ -243,12 +323,12 @@ static int prof_update(wabot_ctx *ctx, const char *key,
  * printable ASCII without '"' or '\\' (jansson writes those unescaped),
  * B true or false. Anything else (campaign members, other names, other
  * spacing) takes the general path, which keeps what it does not know. */
-typedef struct prof_flat {
+struct prof_flat {
     int64_t created_ms, last_inbound_ms;
     const char *name; /* into the record; NULL = null */
     size_t name_len;
     int opted_out;
-} prof_flat;
+};
 
 static const char *flat_lit(const char *p, const char *end, const char *lit)
 {
@@ -294,9 +374,58 @@ static const char *flat_name(const char *p, const char *end, prof_flat *f)
     return p + 1;
 }
 
-/* 1 if val is a profile in the flat shape (fields in *f). */
+/* 1 if val is a compact record (fields in *f; the name points into
+ * val), else 0 (corrupt). */
+static int compact_parse(const char *val, size_t len, prof_flat *f)
+{
+    const unsigned char *u = (const unsigned char *)val;
+    if (len < 8 || !is_compact(val, len) || (u[0] & 0x0c) != 0)
+        return 0;
+    uint64_t c = 0, z = 0;
+    for (int i = 0; i < 6; i++)
+        c |= (uint64_t)u[1 + i] << (8 * i);
+    size_t n = 7;
+    for (int shift = 0;; shift += 7) {
+        if (n >= len || shift > 63)
+            return 0;
+        z |= (uint64_t)(u[n] & 0x7f) << shift;
+        if (!(u[n++] & 0x80))
+            break;
+    }
+    uint64_t d = (z >> 1) ^ ((z & 1) ? UINT64_MAX : 0);
+    f->created_ms = (int64_t)c;
+    f->last_inbound_ms = (int64_t)(c + d);
+    f->opted_out = u[0] & COMPACT_OPTED;
+    f->name = (u[0] & COMPACT_NAMED) && n < len ? val + n : NULL;
+    f->name_len = f->name != NULL ? len - n : 0;
+    return (u[0] & COMPACT_NAMED) ? f->name != NULL : n == len;
+}
+
+/* A compact record as prof_decode() gives any profile (doc: created_ms,
+ * the other members being p's own fields). */
+static int prof_decode_compact(const char *val, size_t len, prof *p)
+{
+    prof_flat f;
+    if (!compact_parse(val, len, &f) || f.last_inbound_ms < 0)
+        return WABOT_ERR_PARSE;
+    if ((f.name != NULL && (p->name = strndup(f.name, f.name_len)) == NULL) ||
+        (p->doc = json_object()) == NULL ||
+        json_object_set_new(p->doc, "created_ms",
+                            json_integer(f.created_ms)) != 0) {
+        prof_clear(p);
+        return WABOT_ERR_NOMEM;
+    }
+    p->last_inbound_ms = f.last_inbound_ms;
+    p->opted_out = f.opted_out;
+    return WABOT_OK;
+}
+
+/* 1 if val is a profile in the flat shape (fields in *f), JSON or
+ * compact. */
 static int flat_parse(const char *val, size_t len, prof_flat *f)
 {
+    if (is_compact(val, len))
+        return compact_parse(val, len, f) && f->last_inbound_ms >= 0;
     const char *end = val + len;
     const char *p = flat_ms(flat_lit(val, end, "{\"created_ms\":"), end,
                             &f->created_ms);
@@ -313,8 +442,12 @@ static int flat_parse(const char *val, size_t len, prof_flat *f)
 
 /* The stored record of f (libc memory; NULL on out of memory): the bytes
  * prof_encode() writes for the same profile. */
-static char *flat_encode(const prof_flat *f, size_t *len)
+static char *flat_encode(const wabot_ctx *ctx, const prof_flat *f,
+                         size_t *len)
 {
+    if (ctx->storage->process_local && compact_ok(f->created_ms))
+        return compact_encode(f->created_ms, f->name, f->name_len,
+                              f->last_inbound_ms, f->opted_out, len);
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     /* Integers with wb_strbuf_int, not printf: this runs per message. */
@@ -378,7 +511,7 @@ static int touch_flat(wabot_ctx *ctx, const char *key, const touch_arg *t,
         return 1; /* nothing to write */
     f.name = result->name;
     f.last_inbound_ms = result->last_inbound_ms = t->now_ms;
-    char *text = flat_encode(&f, &len);
+    char *text = flat_encode(ctx, &f, &len);
     int rc = text != NULL ? wabot_storage_cas(ctx->storage, key, version,
                                               text, len, 0, NULL)
                           : WABOT_ERR_NOMEM;

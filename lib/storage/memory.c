@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "htab.h"
+#include "marks.h"
 #include "siphash.h"
 #include "skiplist.h"
 #include "storage.h"
@@ -181,6 +182,7 @@ typedef struct mem_store {
                                      them */
     size_t plens[MAX_PREFIXES];
     size_t nprefixes;
+    wb_marks *marks; /* the dedup's "done" marks (storage.h) */
 } mem_store;
 
 /* One operation's view of its key, filled by op_begin(). */
@@ -715,6 +717,7 @@ static void mem_destroy(void *impl)
     for (size_t i = 0; i < st->nprefixes; i++)
         free(st->prefixes[i]);
     pthread_mutex_destroy(&st->order_mu);
+    wb_marks_free(st->marks);
     free(st);
 }
 
@@ -1494,11 +1497,16 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
         st->clock.ud = NULL;
     }
     wb_siphash_key(st, &st->k0, &st->k1);
-    wabot_storage *s = wb_storage_wrap(&mem_vtable, st, "memory");
-    if (s == NULL)
+    st->marks = wb_marks_new(&st->clock);
+    wabot_storage *s = st->marks != NULL
+                           ? wb_storage_wrap(&mem_vtable, st, "memory")
+                           : NULL;
+    if (s == NULL) {
         mem_destroy(st);
-    else
-        s->process_local = 1;
+        return NULL;
+    }
+    s->process_local = 1;
+    s->marks = st->marks;
     return s;
 }
 

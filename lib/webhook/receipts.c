@@ -173,6 +173,16 @@ static wabot_provider provider_by_name(const char *name)
 
 #define COMPACT_MARK '\x01'
 #define COMPACT_FIELDS 9
+/* The compact form since the seventh session (issue 12): after the marker
+ * byte, state, provider and seen as a byte each, updated_ms in 6 bytes
+ * little-endian (0 .. 2^48), then the five text fields separated by NUL
+ * bytes, the last one ending with the value: code outbound_id to org
+ * correlation_id. 12 bytes less than COMPACT_MARK's decimal numbers for
+ * a plain send (a 192-byte block instead of 208 with its key and
+ * header). Both are read. */
+#define BIN_MARK '\x02'
+#define BIN_HEAD 10
+#define BIN_TEXTS 5
 
 static void put_text0(wb_strbuf *b, const char *s)
 {
@@ -187,8 +197,38 @@ static void put_int0(wb_strbuf *b, int64_t v)
     wb_strbuf_putc(b, '\0');
 }
 
+static char *rec_encode_bin(const rec *r, size_t *len)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    char head[BIN_HEAD] = {BIN_MARK, (char)r->state, (char)r->provider,
+                           (char)r->seen};
+    uint64_t t = (uint64_t)r->updated_ms;
+    for (int i = 0; i < 6; i++)
+        head[4 + i] = (char)(t >> (8 * i));
+    wb_strbuf_append(&b, head, sizeof head);
+    put_text0(&b, r->code);
+    put_text0(&b, r->outbound_id);
+    put_text0(&b, r->to);
+    put_text0(&b, r->org);
+    if (r->correlation_id != NULL)
+        wb_strbuf_append(&b, r->correlation_id, strlen(r->correlation_id));
+    *len = b.len;
+    return wb_strbuf_take(&b);
+}
+
+/* Whether the binary form holds r exactly (else COMPACT_MARK's). */
+static int bin_fits(const rec *r)
+{
+    return r->updated_ms >= 0 && r->updated_ms < ((int64_t)1 << 48) &&
+           (unsigned)r->state <= 0xff && (unsigned)r->provider <= 0xff &&
+           r->seen <= 0xff;
+}
+
 static char *rec_encode_compact(const rec *r, size_t *len)
 {
+    if (bin_fits(r))
+        return rec_encode_bin(r, len);
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     wb_strbuf_putc(&b, COMPACT_MARK);
@@ -225,36 +265,70 @@ static char *field_text(const char *f, const char *end)
     return end > f ? strndup(f, (size_t)(end - f)) : NULL;
 }
 
-static void rec_decode_compact(const char *val, size_t len, rec *r)
+/* Split p .. end into n fields separated by NUL bytes (the last one ends
+ * at end): 1, or 0 when there are fewer (corrupt). */
+static int split_fields(const char *p, const char *end, size_t n,
+                        const char **f, const char **e)
 {
-    const char *f[COMPACT_FIELDS], *e[COMPACT_FIELDS];
-    const char *p = val + 1, *end = val + len;
-    for (size_t i = 0; i < COMPACT_FIELDS; i++) {
-        const char *z = i + 1 < COMPACT_FIELDS
-                            ? memchr(p, '\0', (size_t)(end - p))
-                            : end;
+    for (size_t i = 0; i < n; i++) {
+        const char *z = i + 1 < n ? memchr(p, '\0', (size_t)(end - p)) : end;
         if (z == NULL)
-            return; /* corrupt: an empty record */
+            return 0;
         f[i] = p;
         e[i] = z;
         p = z + (z < end);
     }
+    return 1;
+}
+
+/* The five text fields, in both compact forms' order: code outbound_id
+ * to org correlation_id. */
+static void take_texts(rec *r, const char *const *f, const char *const *e)
+{
+    size_t clen = (size_t)(e[0] - f[0]);
+    snprintf(r->code, sizeof r->code, "%.*s",
+             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[0]);
+    r->outbound_id = field_text(f[1], e[1]);
+    r->to = field_text(f[2], e[2]);
+    r->org = field_text(f[3], e[3]);
+    r->correlation_id = field_text(f[4], e[4]);
+}
+
+static void rec_decode_compact(const char *val, size_t len, rec *r)
+{
+    const char *f[COMPACT_FIELDS], *e[COMPACT_FIELDS];
+    if (!split_fields(val + 1, val + len, COMPACT_FIELDS, f, e))
+        return; /* corrupt: an empty record */
     int64_t state = field_int(f[0], e[0]), prov = field_int(f[6], e[6]);
     r->state = state > 0 && (size_t)state < N_STATES
                    ? (wabot_delivery_state)state
                    : WABOT_DELIVERY_UNKNOWN;
-    size_t clen = (size_t)(e[1] - f[1]);
-    snprintf(r->code, sizeof r->code, "%.*s",
-             (int)(clen < CODE_MAX ? clen : CODE_MAX - 1), f[1]);
-    r->outbound_id = field_text(f[2], e[2]);
-    r->to = field_text(f[3], e[3]);
-    r->org = field_text(f[4], e[4]);
-    r->correlation_id = field_text(f[5], e[5]);
+    take_texts(r, f + 1, e + 1);
     r->provider = prov >= WABOT_PROVIDER_UNKNOWN && prov <= WABOT_PROVIDER_TEST
                       ? (wabot_provider)prov
                       : WABOT_PROVIDER_UNKNOWN;
     r->updated_ms = field_int(f[7], e[7]);
     r->seen = (unsigned)field_int(f[8], e[8]) & ((1u << N_STATES) - 2);
+}
+
+static void rec_decode_bin(const char *val, size_t len, rec *r)
+{
+    const unsigned char *u = (const unsigned char *)val;
+    if (len < BIN_HEAD)
+        return; /* corrupt: an empty record */
+    const char *f[BIN_TEXTS], *e[BIN_TEXTS];
+    if (!split_fields(val + BIN_HEAD, val + len, BIN_TEXTS, f, e))
+        return;
+    r->state = u[1] < N_STATES ? (wabot_delivery_state)u[1]
+                               : WABOT_DELIVERY_UNKNOWN;
+    r->provider = u[2] <= WABOT_PROVIDER_TEST ? (wabot_provider)u[2]
+                                              : WABOT_PROVIDER_UNKNOWN;
+    r->seen = u[3] & ((1u << N_STATES) - 2);
+    uint64_t t = 0;
+    for (int i = 0; i < 6; i++)
+        t |= (uint64_t)u[4 + i] << (8 * i);
+    r->updated_ms = (int64_t)t;
+    take_texts(r, f, e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -265,6 +339,10 @@ static void rec_decode_compact(const char *val, size_t len, rec *r)
 static void rec_decode(const char *val, size_t len, rec *r)
 {
     memset(r, 0, sizeof *r);
+    if (len > 0 && val[0] == BIN_MARK) {
+        rec_decode_bin(val, len, r);
+        return;
+    }
     if (len > 0 && val[0] == COMPACT_MARK) {
         rec_decode_compact(val, len, r);
         return;

@@ -9,9 +9,10 @@
  * it) and p50/p99 of one message's wall time; then the memory one
  * conversation takes in the memory backend, and what each message leaves
  * behind once its reply is settled (a flood's RSS grows by that), by key
- * prefix. Usage: bench_webhook [N [RUN]] where RUN (http1, http2, one,
- * direct, memory, retained) runs only that part, for profiling one path
- * at a time. */
+ * prefix, and what a reply waiting in the outbound backlog costs. Usage:
+ * bench_webhook [N [RUN]] where RUN (http1, http2, one, direct, memory,
+ * retained, queued) runs only that part, for profiling one path at a
+ * time. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -170,7 +171,8 @@ static void bench(const char *name, void *(*fn)(void *), int n, int threads,
 /* n "menu" messages with distinct ids, from `customers` customers in
  * turn (0: each from a customer of its own), their replies sent and
  * settled a thousand at a time as a server's loop would. */
-static void feed_menus(wabot_ctx *ctx, int n, int customers)
+static void feed_menus_queued(wabot_ctx *ctx, int n, int customers,
+                              int drain)
 {
     for (int i = 0; i < n; i++) {
         char id[48], from[32];
@@ -183,13 +185,27 @@ static void feed_menus(wabot_ctx *ctx, int n, int customers)
         wabot_message_set_text(m, "menu");
         wabot_ctx_handle_message(ctx, m);
         wabot_message_free(m);
-        if (i % 1000 == 999)
+        if (drain && i % 1000 == 999)
             wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
     }
-    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    if (drain)
+        wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+}
+
+static void feed_menus(wabot_ctx *ctx, int n, int customers)
+{
+    feed_menus_queued(ctx, n, customers, 1);
 }
 
 static void storage_by_group(wabot_storage *st, int messages);
+
+/* Heap bytes in use: malloc's arenas and its blocks of their own (mmap:
+ * large tables, such as the memory store's dedup marks, live there). */
+static double heap_bytes(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.uordblks + (double)mi.hblkhd;
+}
 
 /* Heap bytes per conversation in the memory backend: one message from
  * each of `customers` customers (their conversation, customer profile,
@@ -200,14 +216,13 @@ static void per_conversation(int customers)
 {
     wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
     wabot_ctx *ctx = make_ctx(t);
-    struct mallinfo2 before = mallinfo2();
+    double before = heap_bytes();
     feed_menus(ctx, customers, 0);
-    struct mallinfo2 after = mallinfo2();
-    double per = ((double)after.uordblks - (double)before.uordblks) /
-                 customers;
+    double per = (heap_bytes() - before) / customers;
     printf("memory backend: %.0f heap bytes per conversation after one "
            "message each (%d customers; session {\"n\":1}, dedup mark, "
-           "profile, limiter and the queue's retained jobs included)\n",
+           "profile, limiter and the queue's retained jobs included; the "
+           "dedup marks are not keys)\n",
            per, customers);
     storage_by_group(wabot_ctx_storage(ctx), customers);
     wabot_ctx_free(ctx);
@@ -280,15 +295,37 @@ static void retained(int messages)
 {
     wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
     wabot_ctx *ctx = make_ctx(t);
-    struct mallinfo2 before = mallinfo2();
+    double before = heap_bytes();
     feed_menus(ctx, messages, 1000);
-    struct mallinfo2 after = mallinfo2();
+    double after = heap_bytes();
     printf("memory backend: %.0f heap bytes retained per message once its "
            "reply is settled (%d messages, 1000 customers); storage keys "
            "by group:\n",
-           ((double)after.uordblks - (double)before.uordblks) / messages,
+           (after - before) / messages,
            messages);
     storage_by_group(wabot_ctx_storage(ctx), messages);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+}
+
+/* What one reply waiting in the outbound backlog costs: `messages`
+ * messages from 1000 customers with nothing sending (the heap per message
+ * with its reply queued), then sent and settled (what stays). A flood's
+ * peak holds the backlog bound's worth (20 000 by default). */
+static void queued(int messages)
+{
+    wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
+    wabot_ctx *ctx = make_ctx(t);
+    double before = heap_bytes();
+    feed_menus_queued(ctx, messages, 1000, 0);
+    double waiting = heap_bytes();
+    wabot_ctx_run_until_idle(ctx, wabot_ctx_now_ms(ctx));
+    double after = heap_bytes();
+    printf("memory backend: %.0f heap bytes per message with its reply "
+           "waiting in the outbound backlog, %.0f once sent and settled "
+           "(%d messages, 1000 customers)\n",
+           (waiting - before) / messages, (after - before) / messages,
+           messages);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
 }
@@ -313,6 +350,8 @@ int main(int argc, char **argv)
         per_conversation(n < 100000 ? n : 100000);
     if (RUN("retained"))
         retained(n < 100000 ? n : 100000);
+    if (RUN("queued"))
+        queued(n < 20000 ? n : 20000);
 #undef RUN
     return 0;
 }

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "marks.h"
+#include "storage.h"
 #include "testutil.h"
 
 static tu_env E;
@@ -102,6 +104,47 @@ START_TEST(test_a_dead_processs_claim_frees_itself_within_the_lease)
 }
 END_TEST
 
+/* On the memory store the "done" mark is a mark (marks.h), not a key:
+ * the claim's key is gone once the turn ends, a redelivery within the
+ * dedup TTL (a day by default) is a duplicate, one after it is handled. */
+START_TEST(test_a_handled_message_is_marked_done_without_a_key_for_the_ttl)
+{
+    release_turn = 1;
+    ck_assert_int_eq(redeliver(), WABOT_OK);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(E.storage, "dedup:SM1", &v, NULL,
+                                       NULL),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert(wb_marks_has(E.storage->marks, "dedup:SM1"));
+    ck_assert(!wb_marks_has(E.storage->marks, "dedup:SM2"));
+    tu_clock_advance(&E.clock, 24LL * 3600 * 1000 - 1);
+    ck_assert_int_eq(redeliver(), WABOT_OK);
+    ck_assert_int_eq(atomic_load(&turns), 1);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "messages.duplicates"), 1);
+    tu_clock_advance(&E.clock, 1);
+    ck_assert_int_eq(redeliver(), WABOT_OK);
+    ck_assert_int_eq(atomic_load(&turns), 2);
+}
+END_TEST
+
+/* A claim taken while the message is marked done (its attempt marked it,
+ * then let its claim go, between our look and our claim) is let go: the
+ * message is a duplicate, not handled twice. */
+START_TEST(test_a_claim_taken_after_the_done_mark_is_let_go)
+{
+    release_turn = 1;
+    ck_assert_int_eq(wb_marks_add(E.storage->marks, "dedup:SM1", 60000),
+                     WABOT_OK);
+    ck_assert_int_eq(redeliver(), WABOT_OK);
+    ck_assert_int_eq(atomic_load(&turns), 0);
+    ck_assert_int_eq(wabot_metrics_counter(E.ctx, "messages.duplicates"), 1);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(E.storage, "dedup:SM1", &v, NULL,
+                                       NULL),
+                     WABOT_ERR_NOT_FOUND);
+}
+END_TEST
+
 Suite *dedup_lease_suite(void)
 {
     Suite *s = suite_create("dedup_lease");
@@ -109,6 +152,9 @@ Suite *dedup_lease_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_a_long_turn_keeps_its_claim_past_the_lease);
     tcase_add_test(tc, test_a_dead_processs_claim_frees_itself_within_the_lease);
+    tcase_add_test(tc,
+                   test_a_handled_message_is_marked_done_without_a_key_for_the_ttl);
+    tcase_add_test(tc, test_a_claim_taken_after_the_done_mark_is_let_go);
     suite_add_tcase(s, tc);
     return s;
 }

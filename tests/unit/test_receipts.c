@@ -214,7 +214,7 @@ START_TEST(test_record_is_compact_on_a_local_store_and_reads_the_same)
     wb_receipt_sent(env.ctx, o, SID);
     char first;
     size_t compact = stored_len("receipt:" SID, &first);
-    ck_assert_int_eq(first, '\x01');
+    ck_assert_int_eq(first, '\x02');
     expect_record(WABOT_DELIVERY_SENT, "SMin:\"q\"\\r1", "acme",
                   "corr\x01\n{}");
     twilio_status("delivered", NULL);
@@ -235,10 +235,37 @@ START_TEST(test_record_is_compact_on_a_local_store_and_reads_the_same)
     env.storage->process_local = 1;
     twilio_status("read", NULL);
     stored_len("receipt:" SID, &first);
-    ck_assert_int_eq(first, '\x01');
+    ck_assert_int_eq(first, '\x02');
     expect_record(WABOT_DELIVERY_READ, "SMin:\"q\"\\r1", "acme",
                   "corr\x01\n{}");
     wb_outbound_free(o);
+}
+END_TEST
+
+/* The compact form before the binary header (marker 0x01, numbers in
+ * decimal) still reads, takes a receipt, and is rewritten in the binary
+ * form (marker 0x02), 12 bytes shorter for the same record. */
+START_TEST(test_an_older_compact_record_reads_and_turns_binary)
+{
+    static const char old[] = "\x01" "2\0" "\0" "SMin:r0\0" "+14155550100\0"
+                              "acme\0" "\0" "1\0" "1767225600000\0" "4";
+    ck_assert_int_eq(wabot_storage_set(env.storage, "receipt:" SID, old,
+                                       sizeof old - 1, 0, NULL),
+                     WABOT_OK);
+    expect_record(WABOT_DELIVERY_SENT, "SMin:r0", "acme", "");
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), 1767225600000LL);
+    wabot_delivery_free(d);
+    twilio_status("sent", NULL); /* seen already: a duplicate */
+    ck_assert_int_eq(wabot_metrics_counter(env.ctx, "receipts.duplicates"),
+                     1);
+    twilio_status("delivered", NULL);
+    char first;
+    size_t len = stored_len("receipt:" SID, &first);
+    ck_assert_int_eq(first, '\x02');
+    /* the old form would now be one byte longer (seen "12") */
+    ck_assert_uint_eq(len, sizeof old - 1 + 1 - 12);
+    expect_record(WABOT_DELIVERY_DELIVERED, "SMin:r0", "acme", "");
 }
 END_TEST
 
@@ -558,6 +585,7 @@ static Suite *receipts_suite(void)
     tcase_add_test(tc, test_send_is_recorded_and_readable);
     tcase_add_test(tc, test_record_leaves_out_unknown_fields_and_reads_older_ones);
     tcase_add_test(tc, test_record_is_compact_on_a_local_store_and_reads_the_same);
+    tcase_add_test(tc, test_an_older_compact_record_reads_and_turns_binary);
     tcase_add_test(tc, test_twilio_receipts_move_forward_in_order);
     tcase_add_test(tc,
                    test_record_fields_that_need_escaping_read_back_unchanged);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "state.h"
+#include "storage.h"
 #include "testutil.h"
 
 #define ORG "acme"
@@ -221,8 +222,58 @@ END_TEST
 
 #define SCHEMA_1 "#schema 1\n"
 
+/* On a process-local store the conversation is kept compact: a tag
+ * byte, the state, a NUL, the session's JSON; it reads back through every
+ * reader, a JSON record written before reads too, and a corrupt compact
+ * record loads empty (rewritten by the next save). */
+START_TEST(test_conv_on_a_local_store_is_compact)
+{
+    save_conv("menu", 7);
+    size_t len = 0;
+    char *raw = NULL;
+    ck_assert_int_eq(wabot_storage_get(E.storage, CONV_KEY, &raw, &len, NULL),
+                     WABOT_OK);
+    static const char want[] = "\x10menu\0{\"n\":7}";
+    ck_assert_uint_eq(len, sizeof want - 1);
+    ck_assert_int_eq(memcmp(raw, want, len), 0);
+    free(raw);
+    wabot_conversation *pc = NULL;
+    ck_assert_int_eq(wabot_conversation_get(E.ctx, ORG, PHONE, &pc),
+                     WABOT_OK);
+    ck_assert_str_eq(wabot_conversation_state(pc), "menu");
+    wabot_conversation_free(pc);
+    wb_conv c = {0};
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(c.state, "menu");
+    ck_assert_int_eq(json_integer_value(json_object_get(c.session, "n")), 7);
+    wb_conv_clear(E.ctx, &c);
+    /* no state: the NUL right after the tag */
+    save_conv("", 8);
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_ptr_null(c.state);
+    ck_assert_int_eq(json_integer_value(json_object_get(c.session, "n")), 8);
+    wb_conv_clear(E.ctx, &c);
+    /* JSON written before (or by a shared store's writer) reads */
+    raw_put(CONV_KEY, SCHEMA_1 "{\"state\":\"cart\",\"session\":{\"n\":2}}");
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(c.state, "cart");
+    wb_conv_clear(E.ctx, &c);
+    /* corrupt: no NUL after the state, or a session that is no object */
+    ck_assert_int_eq(g_state_warnings, 0);
+    raw_put(CONV_KEY, "\x10menu");
+    ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_ptr_null(c.state);
+    wb_conv_clear(E.ctx, &c);
+    ck_assert_int_eq(g_state_warnings, 1);
+}
+END_TEST
+
 START_TEST(test_conv_stored_as_state_and_session_json)
 {
+    /* The JSON shared stores keep; the memory store stands in for one (a
+     * local one keeps the compact form:
+     * test_conv_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     save_conv("menu", 7);
     char *raw = raw_get(CONV_KEY, NULL);
     ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
@@ -629,6 +680,10 @@ END_TEST
 
 START_TEST(test_profile_stored_as_json)
 {
+    /* The JSON shared stores keep (Redis's begin script reads it); the
+     * memory store stands in for one (a local one keeps the compact
+     * form: test_profile_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 1234, NULL),
                      WABOT_OK);
     char *raw = raw_get(CUST_KEY, NULL);
@@ -655,6 +710,10 @@ END_TEST
 
 START_TEST(test_profile_touch_writes_the_same_bytes_by_either_path)
 {
+    /* The JSON shared stores keep (Redis's begin script reads it); the
+     * memory store stands in for one (a local one keeps the compact
+     * form: test_profile_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     /* PHONE: created (general path), then touched (flat path). */
     ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 1000, NULL),
                      WABOT_OK);
@@ -676,6 +735,10 @@ END_TEST
 
 START_TEST(test_profile_touch_reads_the_flat_shape_and_only_it)
 {
+    /* The JSON shared stores keep (Redis's begin script reads it); the
+     * memory store stands in for one (a local one keeps the compact
+     * form: test_profile_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     raw_put(CUST_KEY, FLAT("1", "null", "2", "true"));
     wb_profile p = {0};
     ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 5, &p),
@@ -718,6 +781,10 @@ END_TEST
  * old value readable. */
 START_TEST(test_conv_schema_0_value_is_upgraded_on_read)
 {
+    /* The JSON shared stores keep; the memory store stands in for one (a
+     * local one keeps the compact form:
+     * test_conv_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     raw_put(CONV_KEY, "{\"state\":\"menu\"}");
     wb_conv c = {0};
     ck_assert_int_eq(wb_conv_load(E.ctx, ORG, PHONE, &c), WABOT_OK);
@@ -768,6 +835,10 @@ END_TEST
 
 START_TEST(test_profile_schema_0_value_reads_and_is_rewritten_as_1)
 {
+    /* The JSON shared stores keep (Redis's begin script reads it); the
+     * memory store stands in for one (a local one keeps the compact
+     * form: test_profile_on_a_local_store_is_compact). */
+    E.storage->process_local = 0;
     raw_put(CUST_KEY, "{\"name\":\"Ada\",\"last_inbound_ms\":5,"
                       "\"opted_out\":true}");
     wabot_customer *cu = NULL;
@@ -784,6 +855,100 @@ START_TEST(test_profile_schema_0_value_reads_and_is_rewritten_as_1)
     char *raw = raw_get(CUST_KEY, NULL);
     ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
     free(raw);
+}
+END_TEST
+
+/* On a process-local store a profile in the flat shape is kept in the
+ * compact form (customer.c): a tag byte, created_ms, the time since it,
+ * the name; read back the same by every reader, through both touch paths,
+ * and turned back into JSON when it grows members of other modules. */
+START_TEST(test_profile_on_a_local_store_is_compact)
+{
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Ada", 1234, NULL),
+                     WABOT_OK);
+    size_t len = 0;
+    char *raw = NULL;
+    ck_assert_int_eq(wabot_storage_get(E.storage, CUST_KEY, &raw, &len, NULL),
+                     WABOT_OK);
+    ck_assert_uint_eq(len, 1 + 6 + 1 + 3); /* tag, created, +0, "Ada" */
+    ck_assert_int_eq((unsigned char)raw[0], 0x12);
+    ck_assert_int_eq(memcmp(raw + len - 3, "Ada", 3), 0);
+    free(raw);
+    /* The flat path: read, touched, written compact again. */
+    wb_profile p = {0};
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 987654321, &p),
+                     WABOT_OK);
+    ck_assert_str_eq(p.name, "Ada");
+    ck_assert_int_eq(p.last_inbound_ms, 987654321);
+    wb_profile_clear(E.ctx, &p);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_str_eq(wabot_customer_name(c), "Ada");
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), 987654321);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 0);
+    wabot_customer_free(c);
+    int opted = -1;
+    int64_t last = -1;
+    raw = raw_get(CUST_KEY, NULL);
+    ck_assert_int_eq((unsigned char)raw[0] & 0xf0, 0x10);
+    ck_assert_int_eq(wb_profile_policy_decode(raw, 1 + 6 + 4 + 3, &opted,
+                                              &last),
+                     WABOT_OK);
+    free(raw);
+    ck_assert_int_eq(opted, 0);
+    ck_assert_int_eq(last, 987654321);
+    /* An opt-out records its source: members the compact form has no
+     * room for, so the record is JSON again, and keeps created_ms. */
+    ck_assert_int_eq(wabot_customer_set_opted_out(E.ctx, ORG, PHONE, 1),
+                     WABOT_OK);
+    raw = raw_get(CUST_KEY, NULL);
+    ck_assert_int_eq(strncmp(raw, SCHEMA_1, strlen(SCHEMA_1)), 0);
+    json_t *j = json_loads(raw + strlen(SCHEMA_1), 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "created_ms")),
+                     1234);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "opt_source")),
+                     "api");
+    ck_assert(json_is_true(json_object_get(j, "opted_out")));
+    json_decref(j);
+    free(raw);
+}
+END_TEST
+
+/* A nameless customer opted out before any message (last_inbound_ms 0,
+ * before created_ms): the time since created_ms is negative and still
+ * reads back; a compact record cut short is corrupt, and rewritten. */
+START_TEST(test_compact_profile_reads_back_a_time_before_its_creation)
+{
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 5000, NULL),
+                     WABOT_OK);
+    char *raw = raw_get(CUST_KEY, NULL);
+    ck_assert_int_eq((unsigned char)raw[0], 0x10);
+    free(raw);
+    /* created 5000, last 0: the compact form with a negative delta */
+    static const char neg[] = "\x11\x88\x13\x00\x00\x00\x00\x8f\x4e";
+    ck_assert_int_eq(wabot_storage_set(E.storage, CUST_KEY, neg,
+                                       sizeof neg - 1, 0, NULL),
+                     WABOT_OK);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(E.ctx, ORG, PHONE, &c), WABOT_OK);
+    ck_assert_int_eq(wabot_customer_last_inbound_ms(c), 0);
+    ck_assert_int_eq(wabot_customer_opted_out(c), 1);
+    ck_assert_str_eq(wabot_customer_name(c), "");
+    wabot_customer_free(c);
+    wb_profile p = {0};
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 6000, &p),
+                     WABOT_OK);
+    ck_assert_int_eq(p.opted_out, 1);
+    ck_assert_int_eq(p.last_inbound_ms, 6000);
+    wb_profile_clear(E.ctx, &p);
+    raw_put(CUST_KEY, "\x12\x88\x13");
+    ck_assert_int_eq(wabot_customer_get(E.ctx, ORG, PHONE, &c),
+                     WABOT_ERR_PARSE);
+    ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, "Bo", 7000, &p),
+                     WABOT_OK);
+    ck_assert_str_eq(p.name, "Bo");
+    wb_profile_clear(E.ctx, &p);
 }
 END_TEST
 
@@ -1123,6 +1288,7 @@ int main(void)
     tcase_add_test(tc, test_conv_load_absent_is_empty_with_version_zero);
     tcase_add_test(tc, test_conv_save_then_load_round_trips);
     tcase_add_test(tc, test_conv_stored_as_state_and_session_json);
+    tcase_add_test(tc, test_conv_on_a_local_store_is_compact);
     tcase_add_test(tc, test_conv_schema_0_value_is_upgraded_on_read);
     tcase_add_test(tc, test_conv_public_get_reads_schema_0_value);
     tcase_add_test(tc, test_conv_newer_schema_is_refused_and_kept);
@@ -1166,6 +1332,9 @@ int main(void)
     tcase_add_test(tc, test_profile_touch_reads_the_flat_shape_and_only_it);
     tcase_add_test(tc, test_profile_schema_0_value_reads_and_is_rewritten_as_1);
     tcase_add_test(tc, test_profile_has_no_ttl);
+    tcase_add_test(tc, test_profile_on_a_local_store_is_compact);
+    tcase_add_test(tc,
+                   test_compact_profile_reads_back_a_time_before_its_creation);
     tcase_add_test(tc, test_opted_out_set_creates_profile);
     tcase_add_test(tc, test_opted_out_set_and_clear);
     tcase_add_test(tc, test_profile_touch_preserves_opted_out);
