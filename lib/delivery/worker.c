@@ -42,6 +42,12 @@ typedef struct send_ctx {
     wabot_transport *transport;
     wabot_breaker *breaker;
     wb_in_flight *flight; /* counted there while picked or in flight */
+    /* The send record's version as this attempt read it (0: absent, or a
+     * first attempt, which reads none): its "sending" record is written
+     * only over that one, so an attempt that lost its job's lease to
+     * another process, which wrote its own record meanwhile, does not
+     * send as well. */
+    uint64_t rec_version;
 } send_ctx;
 
 /* The send no longer holds its place among the transport's in flight;
@@ -454,7 +460,10 @@ static int vet(slot *sl, const wb_storage_bop *ops)
     int rc = admit(job, sl->prof >= 0 ? &ops[sl->prof] : NULL);
     if (rc != WABOT_OK)
         return rc;
-    rc = reconcile(job, sl->rec >= 0 ? &ops[sl->rec] : NULL);
+    const wb_storage_bop *rec = sl->rec >= 0 ? &ops[sl->rec] : NULL;
+    send_ctx *sc = job->user;
+    sc->rec_version = rec && rec->status == WABOT_OK ? rec->version : 0;
+    rc = reconcile(job, rec);
     return rc > 0 ? 1 : rc;
 }
 
@@ -575,7 +584,7 @@ static int op_text_resolve(op_text *t, wb_storage_bop *ops, size_t n)
         return WABOT_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         ops[i].key = t->b.data + t->key_at[i];
-        if (ops[i].kind == WB_BOP_SET)
+        if (ops[i].kind == WB_BOP_SET || ops[i].kind == WB_BOP_CAS)
             ops[i].val = t->b.data + t->val_at[i];
     }
     return WABOT_OK;
@@ -648,8 +657,9 @@ static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
         t.key_at[nmarks] = op_text_put(&t, key, strlen(key));
         t.val_at[nmarks] = op_text_put(&t, text, len);
         free(text);
-        marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_SET, .len = len,
-                                         .ttl_ms = ttl};
+        marks[nmarks] = (wb_storage_bop){.kind = WB_BOP_CAS, .len = len,
+                                         .ttl_ms = ttl,
+                                         .expected = sc->rec_version};
         sl[i].mark = (int)nmarks++;
     }
     rc = op_text_resolve(&t, marks, nmarks);

@@ -201,6 +201,61 @@ static void job_is(const char *id, wabot_job_state state)
     wabot_job_info_free(info);
 }
 
+/* The first process's second send waits for its one connection (pacing
+ * on) while both jobs' leases run out; the live process takes them,
+ * reconciles the first (in flight: it waits) and sends the second, which
+ * had no record yet. When the first process's connection frees, it must
+ * not send the second as well: its "sending" record is written only over
+ * the record it read (none), and the live process's is there now. */
+START_TEST(test_an_attempt_that_lost_its_lease_before_leaving_does_not_send)
+{
+    /* The memory store stands in for a shared one (Redis): settled send
+     * records stay for their TTL, as they do there. */
+    W.storage->process_local = 0;
+    wabot_ctx_free(W.dying);
+    wabot_options *o = wabot_options_new();
+    wabot_clock k = tu_clock_wabot(&W.clock);
+    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_storage(o, W.storage), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, W.sched), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_transport(o, W.dying_tr), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_JOB_LEASE_MS,
+                                           LEASE_MS), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
+                                           1), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S,
+                                           100000), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS,
+                                           0), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_new(&W.dying, o), WABOT_OK);
+    wabot_options_free(o);
+
+    wabot_message *m = tu_text("SMin1", TO, "hi");
+    ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
+    wabot_message_free(m);
+    ck_assert_int_eq(wabot_send_text(W.dying, "default", TO, "one",
+                                     WABOT_CAT_NOTICE, "first", NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_send_text(W.dying, "default", TO, "two",
+                                     WABOT_CAT_NOTICE, "second", NULL),
+                     WABOT_OK);
+    tu_drain(W.dying);
+    ck_assert_uint_eq(W.h.n, 1); /* "second" waits for the connection */
+
+    lease_expires();
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(W.rec, 0)), "two");
+
+    /* The first process's send is answered: its connection is free. */
+    wabot_send_op_ok(W.h.ops[0], "SMfirst");
+    W.h.n = 0;
+    for (int i = 0; i < 5; i++) /* a few passes of its loop */
+        wabot_ctx_poll(W.dying, 0);
+    ck_assert_msg(W.h.n == 0, "the job the live process sent went twice");
+    ck_assert_uint_eq(wabot_recorder_count(W.rec), 1);
+}
+END_TEST
+
 START_TEST(test_a_send_whose_receipt_arrived_is_not_sent_again)
 {
     send_and_die("n1", WABOT_CAT_NOTICE);
@@ -596,6 +651,8 @@ static Suite *reconcile_suite(void)
     TCase *t = tcase_create("unknown_outcomes");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, test_a_send_whose_receipt_arrived_is_not_sent_again);
+    tcase_add_test(t,
+                   test_an_attempt_that_lost_its_lease_before_leaving_does_not_send);
     tcase_add_test(t, test_a_meta_receipt_echoing_the_send_reconciles_it);
     tcase_add_test(t, test_a_receipt_within_the_grace_period_prevents_the_resend);
     tcase_add_test(t, test_without_a_receipt_it_is_sent_again_after_the_grace_period);
