@@ -47,6 +47,10 @@ typedef struct world {
 
 static world W;
 static int max_attempts; /* > 0: WABOT_OPT_OUTBOUND_MAX_ATTEMPTS */
+/* Set: one connection per provider host, sender pacing on but never
+ * binding, no per-recipient pacing (a second send waits for the first's
+ * connection). */
+static int one_connection;
 
 static wabot_ctx *ctx_new(wabot_transport *t, const char *at_most_once)
 {
@@ -70,6 +74,14 @@ static wabot_ctx *ctx_new(wabot_transport *t, const char *at_most_once)
         ck_assert_int_eq(wabot_options_set_int(
                              o, WABOT_OPT_OUTBOUND_MAX_ATTEMPTS, max_attempts),
                          WABOT_OK);
+    if (one_connection) {
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_HTTP_HOST_CONNECTIONS, 1), WABOT_OK);
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_RATE_SENDER_PER_S, 100000), WABOT_OK);
+        ck_assert_int_eq(wabot_options_set_int(
+                             o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0), WABOT_OK);
+    }
     wabot_ctx *ctx = NULL;
     ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
     wabot_options_free(o);
@@ -213,22 +225,9 @@ START_TEST(test_an_attempt_that_lost_its_lease_before_leaving_does_not_send)
      * records stay for their TTL, as they do there. */
     W.storage->process_local = 0;
     wabot_ctx_free(W.dying);
-    wabot_options *o = wabot_options_new();
-    wabot_clock k = tu_clock_wabot(&W.clock);
-    ck_assert_int_eq(wabot_options_set_clock(o, &k), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_storage(o, W.storage), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_scheduler(o, W.sched), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_transport(o, W.dying_tr), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_JOB_LEASE_MS,
-                                           LEASE_MS), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_HTTP_HOST_CONNECTIONS,
-                                           1), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S,
-                                           100000), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS,
-                                           0), WABOT_OK);
-    ck_assert_int_eq(wabot_ctx_new(&W.dying, o), WABOT_OK);
-    wabot_options_free(o);
+    one_connection = 1;
+    W.dying = ctx_new(W.dying_tr, NULL);
+    one_connection = 0;
 
     wabot_message *m = tu_text("SMin1", TO, "hi");
     ck_assert_int_eq(wabot_ctx_handle_message(W.live, m), WABOT_OK);
