@@ -235,6 +235,33 @@ START_TEST(test_every_byte_at_every_offset_of_a_string_agrees_with_a_decode)
 }
 END_TEST
 
+/* Strings are read sixteen bytes at a time where SSE2 is there, eight
+ * otherwise, and the first byte that needs a look is found by its bit in
+ * the block: every byte value at every offset of a string three blocks
+ * long, before the quote and as the last bytes of the text (a short
+ * tail), read as a decode reads. */
+START_TEST(test_every_byte_at_every_offset_of_a_long_string_agrees)
+{
+    static const char id48[] =
+        "SM0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJK";
+    char body[160];
+    for (int c = 1; c < 256; c++) {
+        for (size_t at = 0; at < sizeof id48 - 1; at++) {
+            int n = snprintf(body, sizeof body, "{\"sid\":\"%s\"}", id48);
+            body[8 + at] = (char)c;
+            agrees(body, (size_t)n, SID);
+            agrees(body, 8 + at + 1, SID); /* cut right after it */
+        }
+    }
+    char id[WB_PROVIDER_ID_MAX];
+    int n = snprintf(body, sizeof body, "{\"a\":\"%s\",\"sid\":\"%s\"}",
+                     id48, id48);
+    ck_assert_int_eq(wb_answer_id(body, (size_t)n, SID, id, sizeof id),
+                     WB_ANSWER_FOUND);
+    ck_assert_str_eq(id, id48);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("answer_id");
@@ -248,6 +275,7 @@ int main(void)
     tcase_add_test(tc, test_deep_nesting_is_unsure_not_a_crash);
     tcase_add_test(tc, test_mutated_answers_agree_with_a_decode);
     tcase_add_test(tc, test_every_byte_at_every_offset_of_a_string_agrees_with_a_decode);
+    tcase_add_test(tc, test_every_byte_at_every_offset_of_a_long_string_agrees);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
