@@ -341,7 +341,9 @@ static int declares(const wabot_module *m, const char *name)
 static void full_name(char *full, size_t n, const wabot_module *m,
                       const char *name)
 {
-    snprintf(full, n, "%s.%s", m->def->name, name);
+    /* once per event emitted: joined, printf only for a name too long */
+    if (WB_JOIN(full, n, m->def->name, ".", name) < 0)
+        snprintf(full, n, "%s.%s", m->def->name, name);
 }
 
 int wabot_hook_emit(wabot_module *m, const char *name, const char *json,

@@ -87,8 +87,7 @@ static const char *key_of(char *buf, size_t n, const char *prefix,
 {
     if (!wb_storage_key_part_ok(id))
         return NULL;
-    int w = snprintf(buf, n, "%s%s", prefix, id);
-    return w > 0 && (size_t)w < n ? buf : NULL;
+    return WB_JOIN(buf, n, prefix, id) > 0 ? buf : NULL;
 }
 
 static int64_t ttl_of(const wabot_ctx *ctx)
@@ -156,14 +155,16 @@ char *wb_send_record(wabot_ctx *ctx, int status, int attempt,
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
     if (status == WB_SEND_SENDING) {
-        wb_strbuf_printf(&b, "{\"state\":\"sending\",\"attempt\":%d,"
-                             "\"at_ms\":%lld}",
-                         attempt, (long long)wb_now(ctx));
+        /* two records per send: appended, not printf'd */
+        wb_strbuf_puts(&b, "{\"state\":\"sending\",\"attempt\":");
+        wb_strbuf_int(&b, attempt);
     } else {
         wb_strbuf_puts(&b, "{\"state\":\"sent\",\"provider_id\":");
         wb_strbuf_json_str(&b, provider_id ? provider_id : "");
-        wb_strbuf_printf(&b, ",\"at_ms\":%lld}", (long long)wb_now(ctx));
     }
+    wb_strbuf_puts(&b, ",\"at_ms\":");
+    wb_strbuf_int(&b, wb_now(ctx));
+    wb_strbuf_putc(&b, '}');
     *len = b.len;
     return wb_strbuf_take(&b);
 }

@@ -495,7 +495,9 @@ void wabot_job_retry_in(wabot_job *j, int64_t ms)
 static void qcount(wabot_ctx *ctx, const wb_queue *q, const char *what)
 {
     char name[96];
-    snprintf(name, sizeof name, "jobs.%s.%s", q->name, what);
+    /* once per finished job: joined, printf only for a name too long */
+    if (WB_JOIN(name, sizeof name, "jobs.", q->name, ".", what) < 0)
+        snprintf(name, sizeof name, "jobs.%s.%s", q->name, what);
     wb_count(ctx, name, 1);
 }
 

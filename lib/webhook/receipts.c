@@ -423,8 +423,8 @@ char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
 {
     if (buf == NULL || !wb_storage_key_part_ok(provider_id))
         return NULL;
-    int w = snprintf(buf, n, KEY_PREFIX "%s", provider_id);
-    return w >= 0 && (size_t)w < n && w <= WB_STORAGE_KEY_MAX ? buf : NULL;
+    int w = WB_JOIN(buf, n, KEY_PREFIX, provider_id);
+    return w >= 0 && w <= WB_STORAGE_KEY_MAX ? buf : NULL;
 }
 
 /* ------------------------------------------------------------------ */
