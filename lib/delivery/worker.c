@@ -372,7 +372,7 @@ static int open_job(slot *sl)
         const char *from = "";
         sc->transport = wb_sender_route(ctx, o, &from);
         if (strcmp(from, wabot_outbound_from(o)) != 0 &&
-            wb_str_replace(o->alloc, &o->from, from) != WABOT_OK)
+            wb_outbound_set_str(o, &o->from, from) != WABOT_OK)
             rc = WABOT_ERR_NOMEM;
     }
     if (rc != WABOT_OK) {

@@ -63,6 +63,11 @@ struct wabot_outbound {
     size_t n_opts;
     char **params; /* template body parameters */
     size_t n_params;
+    /* A message decoded from its job payload by the scan keeps its
+     * strings in the same block, after the struct: `pack` bytes that are
+     * freed with it, never one by one (wb_outbound_set_str and
+     * wb_outbound_free_str know). 0 for every other message. */
+    size_t pack;
 };
 
 wabot_outbound *wb_outbound_alloc(const wabot_allocator *a,
@@ -72,6 +77,14 @@ void wb_outbound_free(wabot_outbound *o);
 int wb_outbound_add_option(wabot_outbound *o, const char *id,
                            const char *title, const char *description);
 int wb_outbound_add_param(wabot_outbound *o, const char *param);
+/* Replace the string member *slot of o (&o->from, &o->text, ...) by a
+ * copy of s (NULL: none). The old string is freed unless it lives in o's
+ * own block (see `pack`): members of a message are changed through this,
+ * never with wb_str_replace. WABOT_OK or NOMEM (o unchanged). */
+int wb_outbound_set_str(wabot_outbound *o, char **slot, const char *s);
+/* Free s, a string taken out of one of o's members, unless it lives in
+ * o's own block. */
+void wb_outbound_free_str(wabot_outbound *o, char *s);
 /* The job payload codec: wabot_outbound_to_json() is the encoder; this
  * rebuilds a message from it. NULL when the text is not an outbound
  * message (or on NOMEM). */

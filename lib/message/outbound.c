@@ -3,6 +3,7 @@
  * queue, read by transports. */
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "json_scan.h"
@@ -62,12 +63,34 @@ static char **field_at(wabot_outbound *o, size_t off)
     return (char **)((char *)o + off);
 }
 
+static int in_pack(const wabot_outbound *o, const char *s)
+{
+    uintptr_t b = (uintptr_t)(o + 1), p = (uintptr_t)s;
+    return o->pack && p >= b && p < b + o->pack;
+}
+
+void wb_outbound_free_str(wabot_outbound *o, char *s)
+{
+    if (!in_pack(o, s))
+        wb_free(o->alloc, s);
+}
+
+int wb_outbound_set_str(wabot_outbound *o, char **slot, const char *s)
+{
+    char *copy = NULL;
+    if (s && !(copy = wb_strdup(o->alloc, s)))
+        return WABOT_ERR_NOMEM;
+    wb_outbound_free_str(o, *slot);
+    *slot = copy;
+    return WABOT_OK;
+}
+
 void wb_outbound_free(wabot_outbound *o)
 {
     if (!o)
         return;
     for (size_t i = 0; i < N_STR; i++)
-        wb_free(o->alloc, *field_at(o, str_offsets[i]));
+        wb_outbound_free_str(o, *field_at(o, str_offsets[i]));
     for (size_t i = 0; i < o->n_opts; i++) {
         wb_free(o->alloc, o->opts[i].id);
         wb_free(o->alloc, o->opts[i].title);
@@ -476,17 +499,22 @@ static int string_object(wb_jscan *s, const char *const *names, int count,
     return 0;
 }
 
+/* The string into out (sl->n + 1 bytes suffice), NUL-terminated;
+ * returns its length. */
+static size_t slice_copy(const slice *sl, char *out)
+{
+    if (sl->esc)
+        return wb_jscan_unescape(sl->p, sl->n, out);
+    memcpy(out, sl->p, sl->n);
+    out[sl->n] = '\0';
+    return sl->n;
+}
+
 static char *slice_dup(const wabot_allocator *a, const slice *sl)
 {
     char *d = wb_malloc(a, sl->n + 1);
-    if (!d)
-        return NULL;
-    if (sl->esc) {
-        wb_jscan_unescape(sl->p, sl->n, d);
-    } else {
-        memcpy(d, sl->p, sl->n);
-        d[sl->n] = '\0';
-    }
+    if (d)
+        slice_copy(sl, d);
     return d;
 }
 
@@ -586,27 +614,48 @@ static int decode_scan(const wabot_allocator *a, const char *json, size_t len,
     int kind = kind_of_slice(&f[F_KIND]), cat = category_of_slice(&f[F_CATEGORY]);
     if (kind <= 0 || cat < 0 || f[F_TO].n == 0)
         return 0;
-    wabot_outbound *o = wb_outbound_alloc(a, (wabot_out_kind)kind);
     *out = NULL;
+    struct { size_t slot; int field; int optional; } m[] = {
+        {offsetof(wabot_outbound, id), F_ID, 0},
+        {offsetof(wabot_outbound, to), F_TO, 0},
+        {offsetof(wabot_outbound, from), F_FROM, 0},
+        {offsetof(wabot_outbound, organization), F_ORG, 0},
+        {offsetof(wabot_outbound, text), F_TEXT, 0},
+        {offsetof(wabot_outbound, media_url), F_MEDIA, 0},
+        {offsetof(wabot_outbound, in_reply_to), F_REPLY, 0},
+        {offsetof(wabot_outbound, correlation_id), F_CORR, 1},
+        {offsetof(wabot_outbound, list_button), F_LIST_BUTTON, 1},
+        {offsetof(wabot_outbound, list_section), F_LIST_SECTION, 1}};
+    /* One block for the message and its strings (a decoded string is
+     * never longer than its raw text): one allocation per send, not one
+     * per member. */
+    size_t pack = 0;
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        if (!(m[i].optional && f[m[i].field].n == 0))
+            pack += f[m[i].field].n + 1;
+    wabot_outbound *o = wb_malloc(a, sizeof *o + pack);
     if (!o)
         return 1;
+    memset(o, 0, sizeof *o);
+    o->alloc = a;
+    o->kind = (wabot_out_kind)kind;
     o->category = (wabot_out_category)cat;
-    char *provider = slice_dup(a, &f[F_PROVIDER]);
-    o->provider = provider ? provider_from_name(provider)
-                           : WABOT_PROVIDER_UNKNOWN;
-    struct { char **slot; int field; int optional; } m[] = {
-        {&o->id, F_ID, 0}, {&o->to, F_TO, 0}, {&o->from, F_FROM, 0},
-        {&o->organization, F_ORG, 0}, {&o->text, F_TEXT, 0},
-        {&o->media_url, F_MEDIA, 0}, {&o->in_reply_to, F_REPLY, 0},
-        {&o->correlation_id, F_CORR, 1},
-        {&o->list_button, F_LIST_BUTTON, 1},
-        {&o->list_section, F_LIST_SECTION, 1}};
-    int ok = provider != NULL;
-    wb_free(a, provider);
-    for (size_t i = 0; ok && i < sizeof m / sizeof *m; i++)
-        if (!(m[i].optional && f[m[i].field].n == 0))
-            ok = (*m[i].slot = slice_dup(a, &f[m[i].field])) != NULL;
-    if (ok && opts) {
+    o->pack = pack;
+    char *w = (char *)(o + 1);
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++) {
+        if (m[i].optional && f[m[i].field].n == 0)
+            continue;
+        *field_at(o, m[i].slot) = w;
+        w += slice_copy(&f[m[i].field], w) + 1;
+    }
+    /* No provider's name is this long: a longer one is no provider. */
+    char provider[32];
+    o->provider = f[F_PROVIDER].n < sizeof provider
+                      ? (slice_copy(&f[F_PROVIDER], provider),
+                         provider_from_name(provider))
+                      : WABOT_PROVIDER_UNKNOWN;
+    int ok = 1;
+    if (opts) {
         wb_jscan os = {opts, (const unsigned char *)json + len};
         ok = options_array(&os, o) == WABOT_OK;
     }

@@ -48,7 +48,7 @@ static int address(const wabot_out *out, const wb_out_address *addr,
 {
     wabot_ctx *ctx = out->ctx;
     if (addr && !out->key_set &&
-        wb_str_replace(o->alloc, &o->id, addr->id) != WABOT_OK)
+        wb_outbound_set_str(o, &o->id, addr->id) != WABOT_OK)
         return WABOT_ERR_NOMEM;
     if (addr)
         o->provider = addr->provider;

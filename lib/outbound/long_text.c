@@ -182,7 +182,7 @@ static int set_text(wabot_outbound *o, const char *s, size_t len,
     memcpy(t, s, len);
     memcpy(t + len, suffix ? suffix : "", slen);
     t[len + slen] = '\0';
-    wb_free(o->alloc, o->text);
+    wb_outbound_free_str(o, o->text);
     o->text = t;
     return WABOT_OK;
 }

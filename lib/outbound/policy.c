@@ -23,8 +23,8 @@ static int set_template(wabot_ctx *ctx, wabot_outbound *o, const char *name,
                         "language code");
     if (n > 20 || (n && !params))
         return wb_error(ctx, WABOT_ERR_INVAL, "0..20 template parameters");
-    if (wb_str_replace(o->alloc, &o->template_name, name) != WABOT_OK ||
-        wb_str_replace(o->alloc, &o->template_language, language) != WABOT_OK)
+    if (wb_outbound_set_str(o, &o->template_name, name) != WABOT_OK ||
+        wb_outbound_set_str(o, &o->template_language, language) != WABOT_OK)
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         if (!params[i] || strlen(params[i]) > 1024)
@@ -59,7 +59,7 @@ static int window_fallback(wabot_ctx *ctx, wabot_outbound *o, wb_refusal *why)
     o->kind = WABOT_OUT_TEMPLATE;
     int rc = set_template(ctx, o, w->name, w->language, *text ? 1 : 0,
                           params);
-    wb_free(o->alloc, saved);
+    wb_outbound_free_str(o, saved);
     wb_count(ctx, "outbound.window_fallback", 1);
     return rc;
 }

@@ -132,6 +132,74 @@ START_TEST(test_a_plain_reply_is_decoded_without_a_tree)
 }
 END_TEST
 
+/* The context's allocator, counted. */
+static size_t lib_allocs, lib_frees;
+
+static void *lib_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    lib_allocs++;
+    return malloc(n);
+}
+
+static void *lib_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    lib_allocs += p == NULL;
+    return realloc(p, n);
+}
+
+static void lib_free(void *p, void *ud)
+{
+    (void)ud;
+    lib_frees += p != NULL;
+    free(p);
+}
+
+/* A scanned reply is one block with its strings: one allocation, and
+ * its members can still be replaced (the worker's sender route, the
+ * window's template fallback, a long text's cut) and freed, each string
+ * only once. */
+START_TEST(test_a_scanned_reply_is_one_allocation_and_its_members_change)
+{
+    static const wabot_allocator counted = {WABOT_ALLOCATOR_VERSION,
+                                            lib_malloc, lib_realloc,
+                                            lib_free, NULL};
+    wabot_outbound *o = make(WABOT_OUT_TEXT, "Ol\u00e1 \"you\"");
+    o->correlation_id = strdup("corr-1");
+    char *json = wabot_outbound_to_json(o);
+    lib_allocs = lib_frees = 0;
+    wabot_outbound *d = wb_outbound_from_json(&counted, json, strlen(json));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(lib_allocs, 1);
+    same(d, o, json);
+    ck_assert_int_eq(wb_outbound_set_str(d, &d->from, "+15550001111"),
+                     WABOT_OK);
+    ck_assert_int_eq(wb_outbound_set_str(d, &d->id, NULL), WABOT_OK);
+    char *old = d->text;
+    d->text = NULL;
+    wb_outbound_free_str(d, old); /* in the block: stays until the end */
+    ck_assert_int_eq(wb_outbound_set_str(d, &d->text, "cut"), WABOT_OK);
+    ck_assert_int_eq(wb_outbound_set_str(d, &d->text, "cut again"),
+                     WABOT_OK);
+    ck_assert_str_eq(d->from, "+15550001111");
+    ck_assert_str_eq(d->to, o->to);
+    ck_assert_ptr_null(d->id);
+    ck_assert_str_eq(d->correlation_id, "corr-1");
+    wb_outbound_free(d);
+    ck_assert_uint_eq(lib_frees, lib_allocs);
+    /* A copy owns each string again. */
+    d = wb_outbound_from_json(&counted, json, strlen(json));
+    wabot_outbound *c = wb_outbound_dup(&counted, d);
+    wb_outbound_free(d);
+    same(c, o, json);
+    wb_outbound_free(c);
+    ck_assert_uint_eq(lib_frees, lib_allocs);
+    wb_outbound_free(o);
+    free(json);
+}
+END_TEST
+
 START_TEST(test_escapes_unicode_and_options_decode_as_the_tree_does)
 {
     char *json = list_payload();
@@ -208,6 +276,7 @@ int main(void)
     Suite *s = suite_create("outbound_codec");
     TCase *tc = tcase_create("decode");
     tcase_add_test(tc, test_a_plain_reply_is_decoded_without_a_tree);
+    tcase_add_test(tc, test_a_scanned_reply_is_one_allocation_and_its_members_change);
     tcase_add_test(tc, test_escapes_unicode_and_options_decode_as_the_tree_does);
     tcase_add_test(tc, test_odd_but_valid_payloads_decode_as_the_tree_does);
     tcase_add_test(tc, test_mutated_payloads_agree_with_the_tree);
