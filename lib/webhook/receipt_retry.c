@@ -45,47 +45,54 @@ struct wb_receipt_retry {
 /* ------------------------------------------------------------------ */
 /* Entries                                                             */
 
-static void write_free(const wabot_allocator *a, wb_receipt_write *w)
+/* The write's string members, so copy and size cannot forget one. */
+#define N_STR 8
+static void str_slots(wb_receipt_write *w, char **s[N_STR])
 {
-    char **s[] = {&w->provider_id, &w->outbound_id, &w->to, &w->org,
-                  &w->correlation_id, &w->status, &w->recipient,
-                  &w->error_code};
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
-        wb_free(a, *s[i]);
+    s[0] = &w->provider_id;
+    s[1] = &w->outbound_id;
+    s[2] = &w->to;
+    s[3] = &w->org;
+    s[4] = &w->correlation_id;
+    s[5] = &w->status;
+    s[6] = &w->recipient;
+    s[7] = &w->error_code;
 }
 
-static int copy_str(const wabot_allocator *a, char **dst, const char *src)
-{
-    *dst = src ? wb_strdup(a, src) : NULL;
-    return !src || *dst ? 0 : -1;
-}
-
+/* A copy of w in one block, its strings after the entry: every send
+ * queues one, and an allocation per string was six per send. Freed
+ * whole (pending_free). */
 static pending *pending_new(const wabot_allocator *a,
                             const wb_receipt_write *w)
 {
-    pending *p = wb_calloc(a, 1, sizeof *p);
+    char **from[N_STR], **to[N_STR];
+    size_t len[N_STR], total = 0;
+    str_slots((wb_receipt_write *)w, from);
+    for (size_t i = 0; i < N_STR; i++) {
+        len[i] = *from[i] ? strlen(*from[i]) + 1 : 0;
+        total += len[i];
+    }
+    pending *p = wb_malloc(a, sizeof *p + total);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->w.kind = w->kind;
     p->w.provider = w->provider;
     p->w.at_ms = w->at_ms;
-    if (copy_str(a, &p->w.provider_id, w->provider_id) ||
-        copy_str(a, &p->w.outbound_id, w->outbound_id) ||
-        copy_str(a, &p->w.to, w->to) || copy_str(a, &p->w.org, w->org) ||
-        copy_str(a, &p->w.correlation_id, w->correlation_id) ||
-        copy_str(a, &p->w.status, w->status) ||
-        copy_str(a, &p->w.recipient, w->recipient) ||
-        copy_str(a, &p->w.error_code, w->error_code)) {
-        write_free(a, &p->w);
-        wb_free(a, p);
-        return NULL;
+    str_slots(&p->w, to);
+    char *d = (char *)(p + 1);
+    for (size_t i = 0; i < N_STR; i++) {
+        if (!len[i])
+            continue;
+        memcpy(d, *from[i], len[i]);
+        *to[i] = d;
+        d += len[i];
     }
     return p;
 }
 
 static void pending_free(const wabot_allocator *a, pending *p)
 {
-    write_free(a, &p->w);
     wb_free(a, p);
 }
 
