@@ -178,8 +178,11 @@ static char *body_text(const wabot_outbound *m)
 
 size_t wb_twilio_body_chars(const wabot_outbound *m)
 {
-    if (wabot_outbound_kind(m) == WABOT_OUT_TEMPLATE)
+    wabot_out_kind k = wabot_outbound_kind(m);
+    if (k == WABOT_OUT_TEMPLATE)
         return 0;
+    if (k != WABOT_OUT_BUTTONS && k != WABOT_OUT_LIST) /* the text as is */
+        return wb_utf8_length(wabot_outbound_text(m));
     char *body = body_text(m);
     size_t n = body ? wb_utf8_length(body) : SIZE_MAX;
     free(body);
@@ -292,7 +295,8 @@ static int build_form(const twilio *t, const wabot_outbound *m,
     if ((k == WABOT_OUT_BUTTONS || k == WABOT_OUT_LIST) && !owned) {
         *why = "out of memory";
         rc = WABOT_ERR_NOMEM;
-    } else if (wb_utf8_length(body) > WB_TWILIO_BODY_MAX) {
+    } else if (strlen(body) > WB_TWILIO_BODY_MAX && /* bytes >= chars */
+               wb_utf8_length(body) > WB_TWILIO_BODY_MAX) {
         *why = "Body longer than 1600 characters";
         rc = WABOT_ERR_TOO_LARGE;
     } else if (*body) {

@@ -220,6 +220,30 @@ START_TEST(test_twilio_text_request_matches_the_api)
 }
 END_TEST
 
+/* Twilio's limit is 1600 characters, not bytes: a text of 1600 two-byte
+ * characters (3200 bytes) goes whole, in one request (the transport counts
+ * characters only when the bytes are more than the limit). */
+START_TEST(test_twilio_text_of_1600_two_byte_characters_goes_whole)
+{
+    env v;
+    env_init(&v, NULL);
+    customer_writes(&v, "acme", "+14155550100");
+    char text[2 * 1600 + 1];
+    for (int i = 0; i < 1600; i++)
+        memcpy(text + 2 * i, "\xc3\xa9", 2);
+    text[2 * 1600] = '\0';
+    ck_assert_int_eq(send_text(&v, "acme", "+14155550100", text,
+                               WABOT_CAT_NOTICE), WABOT_OK);
+    tu_drain(v.e.ctx);
+    ck_assert_uint_eq(v.client.n_reqs, 1);
+    const char *body = strstr(v.client.reqs[0].body, "&Body=");
+    ck_assert_ptr_nonnull(body);
+    ck_assert_uint_eq(strlen(body), strlen("&Body=") + 6 * 1600);
+    ck_assert_int_eq(wabot_metrics_counter(v.e.ctx, "outbound.sent"), 1);
+    env_free(&v);
+}
+END_TEST
+
 /* The id is part of the callback URL, which is itself a form value: it
  * is form-encoded twice (an escape's '%' again, a space's '+' too). */
 START_TEST(test_twilio_status_callback_carries_an_id_needing_escapes)
@@ -858,6 +882,7 @@ static Suite *providers_suite(void)
     TCase *tc = tcase_create("providers");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_twilio_text_request_matches_the_api);
+    tcase_add_test(tc, test_twilio_text_of_1600_two_byte_characters_goes_whole);
     tcase_add_test(tc, test_twilio_status_callback_carries_an_id_needing_escapes);
     tcase_add_test(tc, test_twilio_media_buttons_and_templates);
     tcase_add_test(tc, test_meta_requests_match_the_cloud_api);
