@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -555,6 +556,19 @@ static int set_method(CURL *e, const wabot_http_request *req)
     return bad;
 }
 
+/* Whether the environment names a proxy for curl (what it reads for
+ * http and https URLs, in either case). */
+static int env_names_proxy(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+        "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (getenv(names[i]))
+            return 1;
+    return 0;
+}
+
 /* The options every request shares, on a fresh or reset handle. */
 static int prime(wb_xfer *x)
 {
@@ -573,6 +587,16 @@ static int prime(wb_xfer *x)
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
+    /* curl reads five proxy variables of the environment each time it
+     * sets a transfer's connection up (~1.6k instructions, and once more
+     * for each wake-up of a transfer waiting for a connection). When none
+     * is set as the handle is set up, it is told there is no proxy (both
+     * options are needed: the proxy alone still reads no_proxy); a proxy
+     * named in the environment is used as before. */
+    if (!env_names_proxy()) {
+        bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
+        bad |= curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
     x->primed = !bad;
     return bad;
 }

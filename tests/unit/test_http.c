@@ -521,6 +521,51 @@ START_TEST(test_connection_refused_fails_with_transport_error)
 }
 END_TEST
 
+/* curl is told there is no proxy only when the environment names none as
+ * a handle is set up: a proxy named there is used (here one that refuses
+ * connections, so the request fails), and without it the same request
+ * goes straight to the server. */
+START_TEST(test_a_proxy_named_in_the_environment_is_used)
+{
+    static const char *const vars[] = {"no_proxy", "NO_PROXY", "all_proxy",
+                                       "ALL_PROXY", "http_proxy"};
+    char *saved[5];
+    for (int i = 0; i < 5; i++) {
+        const char *v = getenv(vars[i]);
+        saved[i] = v ? strdup(v) : NULL;
+        unsetenv(vars[i]);
+    }
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", closed_port());
+    setenv("http_proxy", proxy, 1);
+    wabot_options *o = opts_new();
+    wabot_ctx *c;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    result res = {0};
+    ck_assert_int_eq(get(c, "/ok", 5000, &res), WABOT_OK);
+    run_until(c, &res.calls, 1, 5000);
+    ck_assert_int_eq(res.calls, 1);
+    ck_assert_int_eq(res.status, WABOT_ERR_TRANSPORT);
+    result_free(&res);
+    wabot_ctx_free(c);
+    unsetenv("http_proxy");
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    result ok = {0};
+    ck_assert_int_eq(get(c, "/ok", 5000, &ok), WABOT_OK);
+    run_until(c, &ok.calls, 1, 5000);
+    ck_assert_int_eq(ok.status, WABOT_OK);
+    ck_assert_int_eq(ok.code, 200);
+    result_free(&ok);
+    wabot_ctx_free(c);
+    wabot_options_free(o);
+    for (int i = 0; i < 5; i++) {
+        if (saved[i])
+            setenv(vars[i], saved[i], 1);
+        free(saved[i]);
+    }
+}
+END_TEST
+
 /* The server read the request and closed without an answer: it may have
  * acted on it, so the outcome is unknown -- reported as a timeout (sends
  * are reconciled), unlike a refused connection (nothing was sent). */
@@ -1399,6 +1444,7 @@ static void add_curl_tests(TCase *tc)
     tcase_add_test(tc, test_503_with_retry_after_is_a_response_not_an_error);
     tcase_add_test(tc, test_timeout_fails_with_timeout_within_roughly_the_timeout);
     tcase_add_test(tc, test_connection_refused_fails_with_transport_error);
+    tcase_add_test(tc, test_a_proxy_named_in_the_environment_is_used);
     tcase_add_test(tc, test_dropped_connection_after_the_request_is_an_unknown_outcome);
     tcase_add_test(tc, test_response_body_over_4mib_fails);
     tcase_add_test(tc, test_200_concurrent_requests_complete_once_over_few_connections);
