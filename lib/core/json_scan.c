@@ -2,9 +2,6 @@
  * strings as strictly as jansson reads them (lib/internal/json_scan.h). */
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "json_scan.h"
 
@@ -82,77 +79,12 @@ static size_t unicode_escape(const unsigned char *p, const unsigned char *end,
     return 10;
 }
 
-/* Printable ASCII but the quote and the backslash: stands for itself
- * inside a string (the common case, checked first). */
-static int plain(unsigned c)
+int wb_jscan_string_rest(wb_jscan *s, const unsigned char *b,
+                         const unsigned char **start, size_t *len,
+                         int *escaped)
 {
-    return c - 0x20u < 0x60u && c != '"' && c != '\\';
-}
-
-/* The bytes among the eight at p that need a look, as a mask with bit 7
- * of byte i set for byte i (a word at a time: a byte under 0x20, one with
- * the high bit, a quote, a backslash). Borrows carry only upwards, so the
- * lowest flagged byte is always a true one, whatever the bytes above it.
- * Strings are most of a provider's answer, and a byte at a time was most
- * of reading it. Little-endian only: the lowest address must be the
- * lowest byte (see first_special). */
-static uint64_t special8(const unsigned char *p)
-{
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t v, q, b;
-    memcpy(&v, p, sizeof v);
-    q = v ^ (ones * '"');
-    b = v ^ (ones * '\\');
-    return (v & high) |                      /* >= 0x80 */
-           ((v - ones * 0x20) & ~v & high) | /* < 0x20 */
-           ((q - ones) & ~q & high) |        /* a quote */
-           ((b - ones) & ~b & high);         /* a backslash */
-}
-
-/* The first byte from p on that is not plain (or end): sixteen bytes at
- * a time with SSE2 (every x86-64 has it), else eight in a word, while
- * that many are left; the flagged one found by its bit, not by reading
- * the block again a byte at a time (most strings of an answer are keys
- * and short values that end inside their first block). */
-static const unsigned char *first_special(const unsigned char *p,
-                                          const unsigned char *end)
-{
-#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* signed: a byte >= 0x80 is negative, so "< 0x20" takes it too */
-        __m128i m = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-            _mm_cmplt_epi8(v, space));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits)
-            return p + __builtin_ctz(bits);
-        p += 16;
-    }
-#endif
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
-    (defined(__GNUC__) || defined(__clang__))
-    while (end - p >= 8) {
-        uint64_t m = special8(p);
-        if (m)
-            return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
-    }
-#endif
-    while (p < end && plain(*p))
-        p++;
-    return p;
-}
-
-int wb_jscan_string(wb_jscan *s, const unsigned char **start, size_t *len,
-                    int *escaped)
-{
-    const unsigned char *b = ++s->p;
-    *escaped = 0;
     for (;;) {
-        s->p = first_special(s->p, s->end);
+        s->p = wb_jscan_first_special(s->p, s->end);
         if (s->p == s->end)
             return -1;
         unsigned c = *s->p;
