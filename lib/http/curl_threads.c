@@ -26,6 +26,13 @@
  * the thread recycles one (buffers, its URL) when it takes it up
  * again, so that work stays off the loop thread too.
  *
+ * A transfer curl would only park (its URL's host answers over HTTP/1.1
+ * and the thread's connections to it are all busy) is held on the thread
+ * instead and added when one of its transfers ends: curl sets a parked
+ * transfer up again from the start each time a connection frees (23k
+ * instructions a time, doc/performance.md). Its wait counts against its
+ * timeout, as it did inside curl.
+ *
  * http_host_connections is the total for the client: it is shared out
  * among the threads (a thread gets at least one; there are never more
  * threads than connections), so a provider sees the same number of
@@ -36,8 +43,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "curl_xfer.h"
@@ -62,6 +71,8 @@ typedef struct wb_sender {
     /* the sender thread only */
     wb_url_cache urls;
     wb_xfer_list active; /* in the multi handle */
+    wb_xfer *held, *held_tail; /* set up, waiting for a free connection */
+    long conns;                /* its connections per host */
     /* the loop thread only */
     wb_xfer *spare;  /* finished transfers to reuse, through next */
     size_t n_spare;
@@ -124,6 +135,35 @@ static void refuse(wb_xfer *x, const char *why, wb_xfer **done,
     fifo_push(done, done_tail, x);
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Whether curl would only park x: every connection of the thread to its
+ * host carries a request, one at a time. Counted per URL, so that two
+ * URLs of one host may still exceed the connections (curl parks those,
+ * as before); never holds what curl would start. */
+static int must_hold(const wb_sender *t, const wb_xfer *x)
+{
+    return x->url && x->url->one_at_a_time &&
+           x->url->running >= (size_t)t->conns;
+}
+
+static void add(wb_sender *t, wb_xfer *x, wb_xfer **done,
+                wb_xfer **done_tail)
+{
+    if (curl_multi_add_handle(t->multi, x->easy) != CURLM_OK) {
+        refuse(x, "curl_multi_add_handle failed", done, done_tail);
+        return;
+    }
+    if (x->url)
+        x->url->running++;
+    wb_xfer_link(&t->active, x);
+}
+
 static void start_one(wb_sender *t, wb_xfer *x, wb_xfer **done,
                       wb_xfer **done_tail)
 {
@@ -134,11 +174,77 @@ static void start_one(wb_sender *t, wb_xfer *x, wb_xfer **done,
                done_tail);
         return;
     }
-    if (curl_multi_add_handle(t->multi, x->easy) != CURLM_OK) {
-        refuse(x, "curl_multi_add_handle failed", done, done_tail);
+    if (must_hold(t, x)) { /* behind those of its URL held before it */
+        x->held_since_us = mono_us();
+        fifo_push(&t->held, &t->held_tail, x);
         return;
     }
-    wb_xfer_link(&t->active, x);
+    add(t, x, done, done_tail);
+}
+
+/* Milliseconds of x's timeout left at now (<= 0: none). */
+static int64_t held_left_ms(const wb_xfer *x, int64_t now)
+{
+    return wabot_http_request_timeout_ms(x->req) -
+           (now - x->held_since_us) / 1000;
+}
+
+/* Held transfers that fit now are added in the order they came (their
+ * timeout less the wait), those whose timeout ran out while held end as
+ * curl ends a timeout; the rest stay, in order. */
+static void release_held(wb_sender *t, wb_xfer **done, wb_xfer **done_tail)
+{
+    int64_t now = mono_us();
+    wb_xfer *list = t->held, *keep = NULL, *keep_tail = NULL;
+    t->held = t->held_tail = NULL;
+    while (list) {
+        wb_xfer *x = list;
+        list = x->next;
+        int64_t left = held_left_ms(x, now);
+        if (left <= 0) {
+            snprintf(x->errbuf, sizeof x->errbuf, "no free connection "
+                     "within the request's timeout");
+            x->rc = CURLE_OPERATION_TIMEDOUT;
+            wb_xfer_release_url(x); /* as collect() does */
+            curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
+            fifo_push(done, done_tail, x);
+        } else if (must_hold(t, x)) { /* and those of its URL after it */
+            fifo_push(&keep, &keep_tail, x);
+        } else {
+            long ms = left > LONG_MAX ? LONG_MAX : (long)left;
+            curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, ms);
+            if (ms < WB_HTTP_CONNECT_TIMEOUT_MS)
+                curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, ms);
+            add(t, x, done, done_tail);
+        }
+    }
+    t->held = keep;
+    t->held_tail = keep_tail;
+}
+
+/* How long the thread may sleep: until the first held transfer's
+ * timeout at the latest. */
+static long sleep_ms(const wb_sender *t)
+{
+    int64_t now = mono_us(), ms = POLL_MS;
+    for (const wb_xfer *x = t->held; x; x = x->next) {
+        int64_t left = held_left_ms(x, now);
+        if (left < ms)
+            ms = left < 1 ? 1 : left;
+    }
+    return (long)ms;
+}
+
+/* What a finished transfer's answer says of its URL's connections. */
+static void note_version(wb_xfer *x)
+{
+    long v = 0;
+    if (!x->url ||
+        curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &v) != CURLE_OK ||
+        v == 0)
+        return; /* no answer: nothing learnt */
+    x->url->one_at_a_time =
+        v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1;
 }
 
 /* Finished transfers leave the multi handle here; their URL goes back to
@@ -149,6 +255,10 @@ static void collect(wb_sender *t, wb_xfer **done, wb_xfer **done_tail)
     wb_xfer *x;
     while ((x = wb_curl_next_finished(t->multi, &rc))) {
         wb_xfer_unlink(&t->active, x);
+        if (x->url) {
+            x->url->running--;
+            note_version(x);
+        }
         wb_xfer_release_url(x);
         curl_easy_setopt(x->easy, CURLOPT_CURLU, NULL);
         x->rc = rc;
@@ -203,7 +313,7 @@ static int about_to_sleep(wb_sender *t)
 static void sleep_in_poll(wb_sender *t)
 {
     struct curl_waitfd wake = {t->wake_fd, CURL_WAIT_POLLIN, 0};
-    curl_multi_poll(t->multi, &wake, 1, POLL_MS, NULL);
+    curl_multi_poll(t->multi, &wake, 1, (int)sleep_ms(t), NULL);
     if (wake.revents) {
         uint64_t n;
         ssize_t r;
@@ -241,6 +351,8 @@ static void *sender_main(void *arg)
         int running = 0;
         curl_multi_perform(t->multi, &running);
         collect(t, &done, &done_tail);
+        if (t->held) /* added now, started by the next perform */
+            release_held(t, &done, &done_tail);
         hand_back(t, done, done_tail);
         if (about_to_sleep(t))
             sleep_in_poll(t);
@@ -356,6 +468,8 @@ static void sender_clear(wb_curlt *cl, wb_sender *t)
         x->next = NULL;
         fail_all(x);
     }
+    fail_all(t->held);
+    t->held = t->held_tail = NULL;
     fail_all(t->inbox);
     fail_all(t->outbox);
     t->inbox = t->inbox_tail = t->outbox = t->outbox_tail = NULL;
@@ -424,6 +538,7 @@ static long share_of(long host, size_t n, size_t i)
 static int sender_init(wb_curlt *cl, wb_sender *t, long host)
 {
     t->cl = cl;
+    t->conns = host;
     pthread_mutex_init(&t->lock, NULL);
     t->post = (wb_post){on_posted, t, NULL, 0};
     t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

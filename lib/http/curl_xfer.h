@@ -26,6 +26,11 @@ typedef struct wb_url {
     char *text;
     CURLU *u;
     size_t users;
+    /* Sender threads: its transfers in the multi handle, and whether its
+     * last answer came over HTTP/1.x (a connection carries one request
+     * at a time: more transfers than connections only wait in curl). */
+    size_t running;
+    int one_at_a_time;
 } wb_url;
 
 /* One per multi handle, used only by the thread driving that multi. */
@@ -54,6 +59,8 @@ typedef struct wb_xfer {
     wb_strbuf hdrs;      /* "name\0value\0" per header of the last response */
     size_t n_hdrs;
     const char *abort_reason; /* why one of our callbacks stopped it */
+    int64_t held_since_us; /* sender threads: held for a connection since
+                              (CLOCK_MONOTONIC) */
     char errbuf[CURL_ERROR_SIZE];
     struct wb_xfer *prev, *next;
 } wb_xfer;

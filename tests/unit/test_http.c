@@ -756,6 +756,42 @@ static wabot_ctx *ctx_with_connections(int host, int threads)
     return c;
 }
 
+/* A request that finds its host's only connection busy waits for it (on
+ * a sender thread it is held there, not parked in curl) and the wait
+ * counts against its own timeout: behind a request /slow answers in 2 s,
+ * one with 300 ms ends in TIMEOUT while it waits (on a sender thread,
+ * said so: its wait ran out, not its request); the connection then
+ * serves the next request. The first /slow teaches the client that the
+ * URL's host answers over HTTP/1.1. */
+START_TEST(test_a_request_waiting_for_a_busy_connection_times_out_at_its_timeout)
+{
+    wabot_ctx *c = ctx_with_connections(1, -1);
+    result first = {0}, slow = {0}, waiting = {0}, after = {0};
+    ck_assert_int_eq(get(c, "/slow", 30000, &first), WABOT_OK);
+    run_until(c, &first.calls, 1, 30000);
+    ck_assert_int_eq(first.code, 200);
+    ck_assert_int_eq(get(c, "/slow", 30000, &slow), WABOT_OK);
+    ck_assert_int_eq(get(c, "/slow", 300, &waiting), WABOT_OK);
+    run_until(c, &waiting.calls, 1, 30000);
+    ck_assert_int_eq(waiting.calls, 1);
+    ck_assert_int_eq(waiting.status, WABOT_ERR_TIMEOUT);
+    if (http_threads > 0) /* held, and its timeout ran out there */
+        ck_assert_ptr_nonnull(strstr(waiting.error, "no free connection"));
+    run_until(c, &slow.calls, 1, 30000);
+    ck_assert_int_eq(slow.status, WABOT_OK);
+    ck_assert_int_eq(slow.code, 200);
+    ck_assert_int_eq(get(c, "/ok", 5000, &after), WABOT_OK);
+    run_until(c, &after.calls, 1, 5000);
+    ck_assert_int_eq(after.code, 200);
+    fprintf(stderr, "waited for a connection: %s\n", waiting.error);
+    result_free(&first);
+    result_free(&slow);
+    result_free(&waiting);
+    result_free(&after);
+    wabot_ctx_free(c);
+}
+END_TEST
+
 /* http_host_connections sets the pool's cap per host: 40 slow requests
  * at once use at most 3 connections, and more than one. */
 START_TEST(test_host_connections_option_caps_the_pool_per_host)
@@ -1451,6 +1487,7 @@ static void add_curl_tests(TCase *tc)
     tcase_add_test(tc, test_each_request_reaches_its_own_url_past_the_parsed_url_cache);
     tcase_add_test(tc, test_slow_http1_host_gets_parallel_connections_up_to_the_cap);
     tcase_add_test(tc, test_host_connections_option_caps_the_pool_per_host);
+    tcase_add_test(tc, test_a_request_waiting_for_a_busy_connection_times_out_at_its_timeout);
     tcase_add_test(tc, test_done_callback_can_start_another_request);
     tcase_add_test(tc, test_host_loop_through_hooks_alone_drives_requests);
     tcase_add_test(tc, test_fake_clock_does_not_stop_curl_timeouts);
