@@ -56,8 +56,8 @@ struct mem_zset;
  * are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
  * and a value lives in the entry's own block after the key, or, when it
  * outgrew that room, in a block of its own whose address is kept in the
- * room (VAL_OUT; at its first aligned word, where leak checkers look for
- * pointers): no value pointer in the header. */
+ * room (VAL_OUT; in its last word, which entry_new() aligns, where leak
+ * checkers look for pointers): no value pointer in the header. */
 typedef struct mem_entry {
     wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
                       the key's length */
@@ -77,8 +77,12 @@ typedef struct mem_entry {
 
 #define VAL_OUT 0x80000000u /* room: the value is in a block of its own */
 #define MEM_VALUE_MAX (UINT32_MAX - 1)
-/* The room always holds a block's address at an aligned word (VAL_OUT). */
-#define MIN_ROOM (2 * sizeof(char *) - 1)
+/* The room always holds a block's address (VAL_OUT): its last word, which
+ * is aligned (the block's end is; entry_new()), so a short value such as a
+ * conversation's 9 bytes needs no room beyond the word (with the address
+ * at the room's first aligned word it needed up to 7 bytes more, and
+ * malloc's rounding made that 16 for the conversation and the profile). */
+#define MIN_ROOM sizeof(char *)
 
 static int is_zset(const mem_entry *e)
 {
@@ -117,12 +121,12 @@ static size_t vcap_of(const mem_entry *e)
     return (e->room & ~VAL_OUT) - 1;
 }
 
-/* Where the room keeps the address of a value in a block of its own. */
+/* Where the room keeps the address of a value in a block of its own: its
+ * last word (aligned: entry_new() ends the block, and so the room, at a
+ * multiple of a word from the block's aligned start). */
 static char **out_slot(const mem_entry *e)
 {
-    uintptr_t at = (uintptr_t)inline_val(e);
-    at = (at + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
-    return (char **)at;
+    return (char **)(inline_val(e) + (e->room & ~VAL_OUT) - sizeof(char *));
 }
 
 /* The value's bytes (NUL-terminated). */
@@ -418,7 +422,7 @@ static mem_entry *entry_new(const mem_op *op, size_t vcap)
      * value room takes what the rounding would waste, so a value that
      * grows a little later still fits in place. */
     size_t need = sizeof(mem_entry) + op->klen + 1 + vcap + 1;
-    vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
+    vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need; /* ends at 8 mod 16 */
     mem_entry *e = calloc(1, sizeof *e + op->klen + 1 + vcap + 1);
     if (e == NULL)
         return NULL;
