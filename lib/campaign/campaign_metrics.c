@@ -100,11 +100,9 @@ static void *entry(wb_campaign_metrics *cm, wb_htab *t, size_t size,
     *created = n == NULL;
     if (n != NULL || (n = wb_calloc(&cm->ctx->alloc, 1, size + len + 1)) == NULL)
         return n;
-    char *copy = (char *)n + key_at;
-    memcpy(copy, key, len + 1);
-    n->key = copy;
-    n->klen = len;
-    n->hash = wb_htab_hash(t, copy, len);
+    memcpy((char *)n + key_at, key, len + 1); /* key_at: t's key_off */
+    n->klen = (uint32_t)len;
+    n->hash = wb_htab_hash(t, key, len);
     wb_htab_add(t, n);
     return n;
 }
@@ -376,8 +374,10 @@ wb_campaign_metrics *wb_campaign_metrics_new(wabot_ctx *ctx,
         return NULL;
     }
     wb_source src = {source_deadline, source_fire, cm, 1};
-    if (wb_htab_init(&cm->seen, &ctx->alloc, 64) != WABOT_OK ||
-        wb_htab_init(&cm->orgs, &ctx->alloc, 8) != WABOT_OK ||
+    if (wb_htab_init(&cm->seen, &ctx->alloc, 64,
+                     offsetof(seen_campaign, key)) != WABOT_OK ||
+        wb_htab_init(&cm->orgs, &ctx->alloc, 8, offsetof(seen_org, name)) !=
+            WABOT_OK ||
         register_families(cm) != WABOT_OK ||
         wb_loop_add_source(ctx, &src) != WABOT_OK) {
         wb_campaign_metrics_free(cm);

@@ -115,9 +115,9 @@ typedef struct msched {
  * by outsiders and chains must not be floodable. */
 
 
-static int htab_init(htab *t)
+static int htab_init(htab *t, size_t key_off)
 {
-    return wb_htab_init(t, NULL, MIN_BUCKETS);
+    return wb_htab_init(t, NULL, MIN_BUCKETS, key_off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -437,9 +437,8 @@ static mjob *job_new(const wabot_job_record *rec, int64_t now_ms,
     payload[rec->payload_len] = '\0';
     j->payload = payload;
     j->payload_len = rec->payload_len;
-    j->node.hash = hash;
-    j->node.key = j->data;
-    j->node.klen = id_len;
+    j->node.hash = (uint32_t)hash;
+    j->node.klen = (uint32_t)id_len; /* data[] starts with the id */
     j->max_attempts = rec->max_attempts;
     j->backoff = rec->backoff;
     j->backoff_ms = rec->backoff_ms;
@@ -490,14 +489,13 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
     q = calloc(1, sizeof *q + len + 1);
     if (q == NULL)
         return NULL;
-    if (htab_init(&q->jobs) != WABOT_OK) {
+    if (htab_init(&q->jobs, offsetof(mjob, data)) != WABOT_OK) {
         free(q);
         return NULL;
     }
     memcpy(q->name, name, len + 1);
-    q->node.hash = wb_siphash13(m->k0, m->k1, name, len);
-    q->node.key = q->name;
-    q->node.klen = len;
+    q->node.hash = (uint32_t)wb_siphash13(m->k0, m->k1, name, len);
+    q->node.klen = (uint32_t)len;
     q->ready.heap.before = ready_before;
     q->delayed.heap.before = delayed_before;
     q->active.heap.before = active_before;
@@ -919,7 +917,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
     msched *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    if (htab_init(&m->queues) != WABOT_OK) {
+    if (htab_init(&m->queues, offsetof(mqueue, name)) != WABOT_OK) {
         free(m);
         return NULL;
     }

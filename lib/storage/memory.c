@@ -51,16 +51,17 @@ struct mem_zset;
  * index, stored under its key + "\0z" so the two namespaces never meet
  * (storage keys hold no NUL).
  *
- * 64 bytes of header (issue 12: every reply leaves a few small records
- * behind for their TTLs, so the header is most of their cost): lengths
- * are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
+ * 48 bytes of header (issue 12: every reply and every conversation
+ * leaves small records behind, so the header is most of their cost): the
+ * hash node is 16 bytes (the key is found at its fixed place, key[]),
+ * lengths are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
  * and a value lives in the entry's own block after the key, or, when it
  * outgrew that room, in a block of its own whose address is kept in the
  * room (VAL_OUT; in its last word, which entry_new() aligns, where leak
  * checkers look for pointers): no value pointer in the header. */
 typedef struct mem_entry {
-    wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
-                      the key's length */
+    wb_hnode node; /* by key (lib/core/htab.c): key[] is its key; first
+                      member; its klen is the key's length */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
     /* One or the other (is_zset() tells which: a sorted index's table
@@ -74,6 +75,9 @@ typedef struct mem_entry {
     uint32_t room; /* bytes for a value after the key (+ NUL), and VAL_OUT */
     char key[];    /* klen bytes + NUL, then the value room */
 } mem_entry;
+
+_Static_assert(sizeof(mem_entry) <= 48 || sizeof(void *) > 8,
+               "a storage entry's header is 48 bytes on 64-bit targets");
 
 #define VAL_OUT 0x80000000u /* room: the value is in a block of its own */
 #define MEM_VALUE_MAX (UINT32_MAX - 1)
@@ -193,7 +197,7 @@ typedef struct mem_store {
 typedef struct mem_op {
     const char *key;
     size_t klen;
-    uint64_t hash;
+    uint32_t hash;
     int64_t now;
     wb_hnode **slot; /* link to the live entry (valid until an insert) */
     mem_shard *sh;   /* the key's shard, locked by the caller */
@@ -428,7 +432,7 @@ static mem_entry *entry_new(const mem_op *op, size_t vcap)
         return NULL;
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
-    e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
+    e->node = (wb_hnode){NULL, op->hash, (uint32_t)op->klen};
     e->room = (uint32_t)(vcap + 1);
     return e;
 }
@@ -523,7 +527,7 @@ static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
 {
     op->key = key;
     op->klen = klen;
-    op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
+    op->hash = (uint32_t)wb_siphash13(st->k0, st->k1, key, op->klen);
     op->slot = find_slot(st, op);
     mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && is_expired(e, op->now)) {
@@ -1464,7 +1468,8 @@ static int mem_init(mem_store *st)
     int order_mu = ok && pthread_mutex_init(&st->order_mu, NULL) == 0;
     for (ok = order_mu; ok && ready < MEM_SHARDS; ready++) {
         mem_shard *sh = &st->shards[ready];
-        if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS) != WABOT_OK)
+        if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS,
+                         offsetof(mem_entry, key)) != WABOT_OK)
             break;
         if (pthread_mutex_init(&sh->mu, NULL) != 0) {
             wb_htab_free(&sh->tab);
