@@ -226,6 +226,8 @@ static void make_room(gcra_mem *m, size_t incoming, int64_t now_us)
 static tat_entry *entry_get(gcra_mem *m, const char *key)
 {
     size_t len = strlen(key);
+    if ((uint64_t)len > WB_HTAB_KEY_MAX)
+        return NULL; /* past the table's 32-bit key length: NOMEM */
     uint32_t h = wb_htab_hash(&m->keys, key, len);
     wb_hnode *n = wb_htab_find(&m->keys, h, key, len);
     if (n != NULL)
