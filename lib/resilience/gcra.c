@@ -328,7 +328,8 @@ wabot_limiter *wabot_limiter_memory_new(void)
     gcra_mem *m = wb_calloc(NULL, 1, sizeof *m);
     if (m == NULL)
         return NULL;
-    if (wb_htab_init(&m->keys, NULL, MIN_BUCKETS, offsetof(tat_entry, key)) != WABOT_OK) {
+    if (wb_htab_init(&m->keys, NULL, MIN_BUCKETS,
+                     offsetof(tat_entry, key)) != WABOT_OK) {
         wb_free(NULL, m);
         return NULL;
     }

@@ -54,8 +54,8 @@ struct mem_zset;
  * 48 bytes of header (issue 12: every reply and every conversation
  * leaves small records behind, so the header is most of their cost): the
  * hash node is 16 bytes (the key is found at its fixed place, key[]),
- * lengths are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
- * and a value lives in the entry's own block after the key, or, when it
+ * lengths are 32-bit (a value of 4 GiB or more is refused:
+ * WABOT_ERR_TOO_LARGE), and a value lives in the entry's own block after the key, or, when it
  * outgrew that room, in a block of its own whose address is kept in the
  * room (VAL_OUT; in its last word, which entry_new() aligns, where leak
  * checkers look for pointers): no value pointer in the header. */

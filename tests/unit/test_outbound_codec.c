@@ -282,8 +282,8 @@ int main(void)
     tcase_add_test(tc, test_a_plain_reply_is_decoded_without_a_tree);
     tcase_add_test(tc, test_escapes_unicode_and_options_decode_as_the_tree_does);
     tcase_add_test(tc, test_the_job_payload_leaves_out_empty_members);
-    tcase_add_test(tc,
-                   test_a_payload_queued_with_every_member_reads_as_the_new_form);
+    tcase_add_test(
+        tc, test_a_payload_queued_with_every_member_reads_as_the_new_form);
     tcase_add_test(tc, test_odd_but_valid_payloads_decode_as_the_tree_does);
     tcase_add_test(tc, test_mutated_payloads_agree_with_the_tree);
     suite_add_tcase(s, tc);
