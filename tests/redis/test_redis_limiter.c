@@ -416,8 +416,7 @@ typedef struct echo_worker {
     int wrong;       /* a reply that was not this call's own */
     int failures;    /* a good call that failed */
     int bad_missed;  /* a bad call that did not fail with its own error */
-    int timeouts;    /* calls that failed with WABOT_ERR_TIMEOUT */
-    int other;       /* calls that failed otherwise */
+    const int *flushes; /* if set: go on until it reaches 3 */
 } echo_worker;
 
 static int echo_call(wabot_redis *r, const char *arg, redisReply **rep)
@@ -429,7 +428,11 @@ static int echo_call(wabot_redis *r, const char *arg, redisReply **rep)
 static void *echo_many(void *arg)
 {
     echo_worker *w = arg;
-    for (int i = 0; i < w->calls; i++) {
+    for (int i = 0;
+         i < w->calls ||
+         (w->flushes != NULL && i < 100000 &&
+          __atomic_load_n(w->flushes, __ATOMIC_ACQUIRE) < 3);
+         i++) {
         char v[48];
         int bad = i % 7 == 3;
         snprintf(v, sizeof v, "%s-%d-%d", bad ? "bad" : "ok", w->id, i);
@@ -501,12 +504,18 @@ START_TEST(test_redis_scripts_of_many_threads_share_batches_each_with_its_own_re
 }
 END_TEST
 
+typedef struct flusher {
+    int stop;    /* set by the test */
+    int flushes; /* SCRIPT FLUSHes done */
+} flusher;
+
 static void *flush_scripts(void *arg)
 {
-    int *stop = arg;
+    flusher *f = arg;
     char out[32];
-    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-        rh_cli(&g_srv, "SCRIPT FLUSH", out, sizeof out);
+    while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+        if (rh_cli(&g_srv, "SCRIPT FLUSH", out, sizeof out) == 0)
+            __atomic_add_fetch(&f->flushes, 1, __ATOMIC_RELEASE);
         sleep_ms(5);
     }
     return NULL;
@@ -518,15 +527,19 @@ START_TEST(test_redis_batched_calls_survive_a_flushed_script_cache)
      * its own, and its caller sees only its reply. */
     wabot_redis *r = new_handle_on(&g_srv, "batchflush:", 2000, 4);
     enum { N = 6, CALLS = 300 };
+    flusher f = {0, 0};
     echo_worker w[N];
+    /* The calls go on until the server's cache was flushed three times
+     * under them, however fast they are. */
     for (int i = 0; i < N; i++)
-        w[i] = (echo_worker){.r = r, .id = i, .calls = CALLS};
-    int stop = 0;
-    pthread_t flusher;
-    ck_assert_int_eq(pthread_create(&flusher, NULL, flush_scripts, &stop), 0);
+        w[i] = (echo_worker){
+            .r = r, .id = i, .calls = CALLS, .flushes = &f.flushes};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, flush_scripts, &f), 0);
     run_echo_workers(w, N);
-    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
-    pthread_join(flusher, NULL);
+    __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    ck_assert_int_ge(f.flushes, 3);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(w[i].wrong, 0);
         ck_assert_int_eq(w[i].failures, 0);
