@@ -109,7 +109,7 @@
 /* KEYS: job ready delayed seq
  * ARGV: prefix base id payload state(0 waiting/1 delayed) run_at run_hex
  *       priority fixed
- * Eight fields where there were eighteen: each hash field costs the
+ * Eight fields where there were 17: each hash field costs the
  * server an entry to create and free (doc/redis.md, "The job hash").
  * attempts, priority and seq are written although the new code could do
  * without (absent attempts read as 0; priority and seq are in the rank):
