@@ -111,10 +111,10 @@
  *       priority fixed
  * Eight fields where there were 17: each hash field costs the
  * server an entry to create and free (doc/redis.md, "The job hash").
- * attempts, priority and seq are written although the new code could do
- * without (absent attempts read as 0; priority and seq are in the rank):
- * a process of the earlier version computes with them, and with them
- * it never loses a job of this layout. */
+ * attempts, priority and seq are written although this layout could do
+ * without them (priority and seq are in the rank; attempts could start
+ * absent as stalls does): a process of the earlier version computes with
+ * them, and with them it never loses a job of this layout. */
 #define SCHED_LUA_ENQUEUE                                                     \
     SCHED_LUA_PRELUDE                                                        \
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end\n"              \
