@@ -65,7 +65,8 @@ WABOT_API wabot_redis *wabot_redis_new(const wabot_redis_config *cfg,
 WABOT_API void wabot_redis_free(wabot_redis *r);
 
 /** Round trips to Redis made through r so far (commands and scripts, one
- *  each; connection handshakes not included): what a request costs in
+ *  each; a pipeline, or scripts of several threads sent together, one for
+ *  all; connection handshakes not included): what a request costs in
  *  network waits. Any thread; never fails (0 for NULL). */
 WABOT_API int64_t wabot_redis_round_trips(const wabot_redis *r);
 

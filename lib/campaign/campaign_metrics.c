@@ -90,21 +90,19 @@ static void *find(const wb_htab *t, const char *key, size_t len)
 }
 
 /* The entry of `t` under key, or a new zeroed one of `size` bytes whose
- * node is its first member and whose key is copied to `key_at` (its
- * flexible array). NULL on NOMEM. */
+ * node is its first member and whose key is copied to its flexible array
+ * (at the table's key_off). NULL on NOMEM. */
 static void *entry(wb_campaign_metrics *cm, wb_htab *t, size_t size,
-                   size_t key_at, const char *key, int *created)
+                   const char *key, int *created)
 {
     size_t len = strlen(key);
     wb_hnode *n = find(t, key, len);
     *created = n == NULL;
     if (n != NULL || (n = wb_calloc(&cm->ctx->alloc, 1, size + len + 1)) == NULL)
         return n;
-    char *copy = (char *)n + key_at;
-    memcpy(copy, key, len + 1);
-    n->key = copy;
-    n->klen = len;
-    n->hash = wb_htab_hash(t, copy, len);
+    memcpy((char *)n + t->key_off, key, len + 1);
+    n->klen = (uint32_t)len;
+    n->hash = wb_htab_hash(t, key, len);
     wb_htab_add(t, n);
     return n;
 }
@@ -112,8 +110,7 @@ static void *entry(wb_campaign_metrics *cm, wb_htab *t, size_t size,
 static seen_org *org_entry(wb_campaign_metrics *cm, const char *org)
 {
     int created = 0;
-    seen_org *o = entry(cm, &cm->orgs, sizeof *o, offsetof(seen_org, name),
-                        org, &created);
+    seen_org *o = entry(cm, &cm->orgs, sizeof *o, org, &created);
     for (int s = 0; created && o != NULL && s < N_STATUS; s++) {
         const char *v[] = {org,
                            wabot_campaign_status_name((wabot_campaign_status)s)};
@@ -125,8 +122,7 @@ static seen_org *org_entry(wb_campaign_metrics *cm, const char *org)
 static seen_campaign *campaign_entry(wb_campaign_metrics *cm, const char *key)
 {
     int created = 0;
-    return entry(cm, &cm->seen, sizeof(seen_campaign),
-                 offsetof(seen_campaign, key), key, &created);
+    return entry(cm, &cm->seen, sizeof(seen_campaign), key, &created);
 }
 
 static void set_hidden(seen_campaign *c, int hidden)
@@ -376,8 +372,10 @@ wb_campaign_metrics *wb_campaign_metrics_new(wabot_ctx *ctx,
         return NULL;
     }
     wb_source src = {source_deadline, source_fire, cm, 1};
-    if (wb_htab_init(&cm->seen, &ctx->alloc, 64) != WABOT_OK ||
-        wb_htab_init(&cm->orgs, &ctx->alloc, 8) != WABOT_OK ||
+    if (wb_htab_init(&cm->seen, &ctx->alloc, 64,
+                     offsetof(seen_campaign, key)) != WABOT_OK ||
+        wb_htab_init(&cm->orgs, &ctx->alloc, 8, offsetof(seen_org, name)) !=
+            WABOT_OK ||
         register_families(cm) != WABOT_OK ||
         wb_loop_add_source(ctx, &src) != WABOT_OK) {
         wb_campaign_metrics_free(cm);

@@ -91,7 +91,7 @@ static int queue_commit(wabot_ctx *ctx, const wb_turn_path *path,
                  ? WABOT_OK
                  : WABOT_ERR_UNSUPPORTED;
     for (; rc == WABOT_OK && made < n; made++) {
-        if ((payloads[made] = wabot_outbound_to_json(msgs[made])) == NULL) {
+        if ((payloads[made] = wb_outbound_to_payload(msgs[made])) == NULL) {
             rc = WABOT_ERR_NOMEM;
             break;
         }

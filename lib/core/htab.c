@@ -5,10 +5,12 @@
 #include "htab.h"
 #include "siphash.h"
 
-int wb_htab_init(wb_htab *t, const wabot_allocator *a, size_t nbuckets)
+int wb_htab_init(wb_htab *t, const wabot_allocator *a, size_t nbuckets,
+                 size_t key_off)
 {
     memset(t, 0, sizeof *t);
     t->alloc = a;
+    t->key_off = key_off;
     t->buckets = wb_calloc(a, nbuckets, sizeof *t->buckets);
     if (t->buckets == NULL)
         return WABOT_ERR_NOMEM;
@@ -24,14 +26,14 @@ void wb_htab_free(wb_htab *t)
     t->nbuckets = t->count = 0;
 }
 
-wb_hnode **wb_htab_slot(const wb_htab *t, uint64_t hash, const char *key,
+wb_hnode **wb_htab_slot(const wb_htab *t, uint32_t hash, const char *key,
                         size_t klen)
 {
     wb_hnode **p = &t->buckets[hash & (t->nbuckets - 1)];
     while (*p != NULL) {
         const wb_hnode *n = *p;
         if (n->hash == hash && n->klen == klen &&
-            memcmp(n->key, key, klen) == 0)
+            memcmp(wb_htab_key(t, n), key, klen) == 0)
             break;
         p = &(*p)->next;
     }
@@ -69,7 +71,7 @@ void wb_htab_link(wb_htab *t, wb_hnode *n)
 
 void wb_htab_add(wb_htab *t, wb_hnode *n)
 {
-    if (t->count + 1 > t->nbuckets &&
+    if (t->count + 1 > t->nbuckets && t->nbuckets <= UINT32_MAX / 2 &&
         t->nbuckets <= SIZE_MAX / 2 / sizeof(wb_hnode *))
         (void)wb_htab_resize(t, t->nbuckets * 2); /* growth is optional */
     wb_htab_link(t, n);

@@ -179,6 +179,8 @@ typedef struct wb_redis_stats {
     int64_t script_loads;   /* SCRIPT LOAD after NOSCRIPT */
     int32_t open;           /* connections open now (idle + in use) */
     int32_t idle;           /* idle connections now */
+    int64_t batches;        /* wb_redis_evaln batches sent (one write) */
+    int64_t batch_calls;    /* the calls in them (> batches: shared) */
 } wb_redis_stats;
 
 void wb_redis_stats_of(wabot_redis *r, wb_redis_stats *out);

@@ -44,12 +44,16 @@ static char stalled_reason[] = "stalled";
 typedef wb_hnode hnode;
 typedef wb_htab htab;
 
+/* 144 bytes before the id and payload (issue 12: the outbound backlog
+ * holds up to 20 000 of them at a flood's peak): the node is 16 bytes, the
+ * heap index 32-bit (a heap holds fewer than 2^32 jobs:
+ * heap_reserve_one()), the payload found after the id. */
 typedef struct mjob {
-    hnode node;               /* by id */
+    hnode node;               /* by id (data[]) */
     struct mjob *prev, *next; /* finished list, or a set's sorted run */
-    size_t pos;               /* index in its set's heap, or IN_RUN */
     uint64_t seq;             /* enqueue order: the FIFO tie-break */
     uint64_t token;
+    uint32_t pos;             /* index in its set's heap, or IN_RUN */
     int32_t state;
     int32_t attempts;
     int32_t max_attempts;
@@ -63,11 +67,18 @@ typedef struct mjob {
     int64_t finished_ms;
     int64_t backoff_ms;
     int64_t backoff_max_ms;
-    char *last_error;    /* owned, stalled_reason, or NULL */
-    const char *payload; /* into data[] */
+    char *last_error; /* owned, stalled_reason, or NULL */
     size_t payload_len;
-    char data[];         /* id, NUL, payload, NUL */
+    char data[];      /* id, NUL, payload, NUL */
 } mjob;
+
+_Static_assert(sizeof(mjob) <= 144 || sizeof(void *) > 8,
+               "a memory job's header is 144 bytes on 64-bit targets");
+
+static const char *job_payload(const mjob *j)
+{
+    return j->data + j->node.klen + 1;
+}
 
 typedef int (*before_fn)(const mjob *a, const mjob *b);
 
@@ -91,7 +102,7 @@ typedef struct mset {
     mlist run;
 } mset;
 
-#define IN_RUN SIZE_MAX /* mjob.pos of a job in its set's run */
+#define IN_RUN UINT32_MAX /* mjob.pos of a job in its set's run */
 
 typedef struct mqueue {
     hnode node; /* by name */
@@ -115,9 +126,9 @@ typedef struct msched {
  * by outsiders and chains must not be floodable. */
 
 
-static int htab_init(htab *t)
+static int htab_init(htab *t, size_t key_off)
 {
-    return wb_htab_init(t, NULL, MIN_BUCKETS);
+    return wb_htab_init(t, NULL, MIN_BUCKETS, key_off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -150,7 +161,7 @@ static int active_before(const mjob *a, const mjob *b)
 static void heap_set(mheap *h, size_t i, mjob *j)
 {
     h->items[i] = j;
-    j->pos = i;
+    j->pos = (uint32_t)i; /* < IN_RUN: heap_reserve_one() */
 }
 
 static void sift_up(mheap *h, size_t i)
@@ -197,7 +208,8 @@ static int heap_reserve_one(mheap *h, size_t count)
 {
     if (count < h->cap)
         return WABOT_OK;
-    if (h->cap > SIZE_MAX / 2 / sizeof(mjob *))
+    /* The indexes stay below IN_RUN (mjob.pos is 32-bit). */
+    if (h->cap > SIZE_MAX / 2 / sizeof(mjob *) || h->cap > IN_RUN / 2)
         return WABOT_ERR_NOMEM;
     size_t cap = h->cap != 0 ? h->cap * 2 : MIN_HEAP;
     mjob **items = realloc(h->items, cap * sizeof *items);
@@ -212,8 +224,7 @@ static int heap_reserve_one(mheap *h, size_t count)
 static void heap_push(mheap *h, mjob *j)
 {
     h->items[h->count] = j;
-    j->pos = h->count++;
-    sift_up(h, j->pos);
+    sift_up(h, h->count++);
 }
 
 static void heap_remove(mheap *h, mjob *j)
@@ -399,7 +410,7 @@ static void to_record(const mjob *j, wabot_job_record *rec)
     memset(rec, 0, sizeof *rec);
     rec->version = WABOT_JOB_RECORD_VERSION;
     rec->id = job_id(j);
-    rec->payload = j->payload;
+    rec->payload = job_payload(j);
     rec->payload_len = j->payload_len;
     rec->state = j->state;
     rec->attempts = j->attempts;
@@ -435,11 +446,9 @@ static mjob *job_new(const wabot_job_record *rec, int64_t now_ms,
     if (rec->payload_len > 0)
         memcpy(payload, rec->payload, rec->payload_len);
     payload[rec->payload_len] = '\0';
-    j->payload = payload;
     j->payload_len = rec->payload_len;
-    j->node.hash = hash;
-    j->node.key = j->data;
-    j->node.klen = id_len;
+    j->node.hash = (uint32_t)hash;
+    j->node.klen = (uint32_t)id_len; /* data[] starts with the id */
     j->max_attempts = rec->max_attempts;
     j->backoff = rec->backoff;
     j->backoff_ms = rec->backoff_ms;
@@ -490,14 +499,13 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
     q = calloc(1, sizeof *q + len + 1);
     if (q == NULL)
         return NULL;
-    if (htab_init(&q->jobs) != WABOT_OK) {
+    if (htab_init(&q->jobs, offsetof(mjob, data)) != WABOT_OK) {
         free(q);
         return NULL;
     }
     memcpy(q->name, name, len + 1);
-    q->node.hash = wb_siphash13(m->k0, m->k1, name, len);
-    q->node.key = q->name;
-    q->node.klen = len;
+    q->node.hash = (uint32_t)wb_siphash13(m->k0, m->k1, name, len);
+    q->node.klen = (uint32_t)len;
     q->ready.heap.before = ready_before;
     q->delayed.heap.before = delayed_before;
     q->active.heap.before = active_before;
@@ -919,7 +927,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
     msched *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    if (htab_init(&m->queues) != WABOT_OK) {
+    if (htab_init(&m->queues, offsetof(mqueue, name)) != WABOT_OK) {
         free(m);
         return NULL;
     }

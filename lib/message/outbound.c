@@ -220,7 +220,43 @@ const char *wabot_outbound_param(const wabot_outbound *o, size_t i)
     return o && i < o->n_params ? o->params[i] : NULL;
 }
 
-char *wabot_outbound_to_json(const wabot_outbound *o)
+static void encode_options(wb_strbuf *b, const wabot_outbound *o)
+{
+    wb_strbuf_puts(b, ",\"options\":[");
+    for (size_t i = 0; i < o->n_opts; i++) {
+        wb_strbuf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        wb_strbuf_json_str(b, o->opts[i].id);
+        wb_strbuf_puts(b, ",\"title\":");
+        wb_strbuf_json_str(b, o->opts[i].title);
+        if (o->opts[i].description) {
+            wb_strbuf_puts(b, ",\"description\":");
+            wb_strbuf_json_str(b, o->opts[i].description);
+        }
+        wb_strbuf_putc(b, '}');
+    }
+    wb_strbuf_putc(b, ']');
+}
+
+static void encode_template(wb_strbuf *b, const wabot_outbound *o)
+{
+    wb_strbuf_puts(b, ",\"template\":{\"name\":");
+    wb_strbuf_json_str(b, S(o->template_name));
+    wb_strbuf_puts(b, ",\"language\":");
+    wb_strbuf_json_str(b, S(o->template_language));
+    wb_strbuf_puts(b, ",\"params\":[");
+    for (size_t i = 0; i < o->n_params; i++) {
+        if (i)
+            wb_strbuf_putc(b, ',');
+        wb_strbuf_json_str(b, o->params[i]);
+    }
+    wb_strbuf_puts(b, "]}");
+}
+
+/* The JSON of o: every member (wabot_outbound_to_json's documented form),
+ * or, `compact`, without the members that are empty (the job payload's
+ * form: an absent member decodes as an empty one, by this version's
+ * decoders and by every earlier one). */
+static char *encode(const wabot_outbound *o, int compact)
 {
     if (!o)
         return NULL;
@@ -228,53 +264,47 @@ char *wabot_outbound_to_json(const wabot_outbound *o)
     wb_strbuf_init(&b, NULL);
     /* Each name already as JSON, with its colon (plain ASCII names). */
     struct { const char *k, *v; } kv[] = {
-        {"{\"id\":", S(o->id)},
-        {",\"kind\":", wabot_out_kind_name(o->kind)},
-        {",\"category\":", wabot_out_category_name(o->category)},
-        {",\"provider\":", wabot_provider_name(o->provider)},
-        {",\"to\":", S(o->to)},
-        {",\"from\":", S(o->from)},
-        {",\"organization\":", S(o->organization)},
-        {",\"text\":", S(o->text)},
-        {",\"media_url\":", S(o->media_url)},
-        {",\"in_reply_to\":", S(o->in_reply_to)},
-        {",\"correlation_id\":", S(o->correlation_id)},
-        {",\"list_button\":", S(o->list_button)},
-        {",\"list_section\":", S(o->list_section)},
+        {"\"id\":", S(o->id)},
+        {"\"kind\":", wabot_out_kind_name(o->kind)},
+        {"\"category\":", wabot_out_category_name(o->category)},
+        {"\"provider\":", wabot_provider_name(o->provider)},
+        {"\"to\":", S(o->to)},
+        {"\"from\":", S(o->from)},
+        {"\"organization\":", S(o->organization)},
+        {"\"text\":", S(o->text)},
+        {"\"media_url\":", S(o->media_url)},
+        {"\"in_reply_to\":", S(o->in_reply_to)},
+        {"\"correlation_id\":", S(o->correlation_id)},
+        {"\"list_button\":", S(o->list_button)},
+        {"\"list_section\":", S(o->list_section)},
     };
+    wb_strbuf_putc(&b, '{');
+    int first = 1;
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        if (compact && !*kv[i].v)
+            continue;
+        if (!first)
+            wb_strbuf_putc(&b, ',');
+        first = 0;
         wb_strbuf_puts(&b, kv[i].k);
         wb_strbuf_json_str(&b, kv[i].v);
     }
-    wb_strbuf_putc(&b, ',');
-    wb_strbuf_puts(&b, "\"options\":[");
-    for (size_t i = 0; i < o->n_opts; i++) {
-        wb_strbuf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        wb_strbuf_json_str(&b, o->opts[i].id);
-        wb_strbuf_puts(&b, ",\"title\":");
-        wb_strbuf_json_str(&b, o->opts[i].title);
-        if (o->opts[i].description) {
-            wb_strbuf_puts(&b, ",\"description\":");
-            wb_strbuf_json_str(&b, o->opts[i].description);
-        }
-        wb_strbuf_putc(&b, '}');
-    }
-    wb_strbuf_putc(&b, ']');
-    if (o->kind == WABOT_OUT_TEMPLATE) {
-        wb_strbuf_puts(&b, ",\"template\":{\"name\":");
-        wb_strbuf_json_str(&b, S(o->template_name));
-        wb_strbuf_puts(&b, ",\"language\":");
-        wb_strbuf_json_str(&b, S(o->template_language));
-        wb_strbuf_puts(&b, ",\"params\":[");
-        for (size_t i = 0; i < o->n_params; i++) {
-            if (i)
-                wb_strbuf_putc(&b, ',');
-            wb_strbuf_json_str(&b, o->params[i]);
-        }
-        wb_strbuf_puts(&b, "]}");
-    }
+    if (!compact || o->n_opts > 0)
+        encode_options(&b, o);
+    if (o->kind == WABOT_OUT_TEMPLATE)
+        encode_template(&b, o);
     wb_strbuf_putc(&b, '}');
     return wb_strbuf_take(&b);
+}
+
+char *wabot_outbound_to_json(const wabot_outbound *o)
+{
+    return encode(o, 0);
+}
+
+char *wb_outbound_to_payload(const wabot_outbound *o)
+{
+    return encode(o, 1);
 }
 
 /* ------------------------------------------------------------------ */

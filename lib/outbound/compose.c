@@ -135,7 +135,7 @@ int wb_out_compose(const wabot_out *out, const wb_out_address *addr,
 
 int wb_outbound_enqueue_new(wabot_ctx *ctx, const wabot_outbound *o)
 {
-    char *json = wabot_outbound_to_json(o);
+    char *json = wb_outbound_to_payload(o);
     if (!json)
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     wabot_job_spec spec;

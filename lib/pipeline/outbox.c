@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "jobs.h"
+#include "message.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
@@ -136,7 +137,7 @@ int wabot_turn_enqueue(wabot_turn *t, const char *queue, const char *payload,
 /* A reply becomes a job of the outbound queue, its id the reply's id. */
 static int reply_job(wabot_turn *t, const wabot_outbound *o)
 {
-    char *json = wabot_outbound_to_json(o);
+    char *json = wb_outbound_to_payload(o);
     if (!json)
         return WABOT_ERR_NOMEM;
     wabot_job_spec spec;

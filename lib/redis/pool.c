@@ -37,6 +37,9 @@
 #define LAST_ERROR_MAX 256
 /* argv entries built on the stack before a call needs the heap. */
 #define STACK_ARGS 16
+/* Scripts sent together: batches on the wire at once, calls in one. */
+#define BATCHES_MAX 1
+#define BATCH_CALLS_MAX 64
 
 struct wabot_redis {
     wabot_redis_config cfg; /* strings point to the copies below */
@@ -55,6 +58,16 @@ struct wabot_redis {
     wb_redis_stats stats;  /* counters; open/idle filled on read */
     atomic_llong round_trips; /* commands and scripts sent */
     char last_error[LAST_ERROR_MAX];
+
+    /* Scripts from several threads sent together (wb_redis_evaln):
+     * callers queue here; at most max_batches batches are on the wire at
+     * once, the rest wait and leave together in the next one. */
+    pthread_mutex_t bmu;
+    struct batch_call *bhead, *btail;
+    int batches_out;     /* batches on the wire now */
+    int max_batches;     /* bound on batches_out */
+    int64_t batches;     /* batches sent (under bmu) */
+    int64_t batch_calls; /* calls sent in them */
 };
 
 /* Guards the one-time write of a script's SHA-1. */
@@ -492,6 +505,7 @@ static void redis_destroy(wabot_redis *r)
         redisFree(r->idle[i]);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->bmu);
     free(r->idle);
     free(r->host);
     free(r->password);
@@ -510,6 +524,11 @@ static int init_sync(wabot_redis *r)
     if (!ok)
         return -1;
     if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        pthread_cond_destroy(&r->cv);
+        return -1;
+    }
+    if (pthread_mutex_init(&r->bmu, NULL) != 0) {
+        pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
         return -1;
     }
@@ -553,6 +572,7 @@ static wabot_redis *redis_alloc(const wabot_redis_config *cfg)
     r->command_tv = ms_to_tv(cfg->command_timeout_ms);
     r->wait_ms = cfg->connect_timeout_ms + cfg->command_timeout_ms;
     r->backoff_ms = BACKOFF_MIN_MS;
+    r->max_batches = BATCHES_MAX;
     return r;
 }
 
@@ -635,6 +655,10 @@ void wb_redis_stats_of(wabot_redis *r, wb_redis_stats *out)
     out->open = r->open;
     out->idle = r->nidle;
     pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->bmu);
+    out->batches = r->batches;
+    out->batch_calls = r->batch_calls;
+    pthread_mutex_unlock(&r->bmu);
 }
 
 /* ------------------------------------------------------------------ */
@@ -787,6 +811,7 @@ static int evalsha(wabot_redis *r, redisContext *c, wb_redis_script *s,
 typedef struct eval_argv {
     const char **argv;
     size_t *lens;
+    int argc;
     char *keybuf;
     const char *stack_argv[STACK_ARGS];
     size_t stack_lens[STACK_ARGS];
@@ -823,6 +848,7 @@ static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
                  (keylens != NULL ? keylens[i] : strlen(keys[i]));
     if (nkeys > 0 && (a->keybuf = malloc(total + 1)) == NULL)
         return WABOT_ERR_NOMEM;
+    a->argc = (int)argc;
     snprintf(a->numkeys, sizeof a->numkeys, "%zu", nkeys);
     a->argv[0] = "EVALSHA";
     a->lens[0] = 7;
@@ -847,6 +873,172 @@ static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
     return argc > INT_MAX ? WABOT_ERR_TOO_LARGE : WABOT_OK;
 }
 
+/* Append every call to c's output buffer, then read the replies in
+ * order: one write, one round trip. out[i] gets call i's reply. On a
+ * failure *got replies were read (valid, the caller's to free) and the
+ * connection is broken. SIGPIPE handled as in command_nosigpipe(). */
+static int pipeline_io(wabot_redis *r, redisContext *c, size_t n,
+                       eval_argv *const *a, redisReply **out, size_t *got)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    int blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
+    int rc = WABOT_OK, saved_errno = 0;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
+        if (redisAppendCommandArgv(c, a[i]->argc, a[i]->argv, a[i]->lens) !=
+            REDIS_OK)
+            rc = WABOT_ERR_NOMEM;
+    *got = 0;
+    for (; *got < n && rc == WABOT_OK; ++*got) {
+        void *rep = NULL;
+        errno = 0;
+        if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
+            saved_errno = errno;
+            rc = context_failure(r, c, saved_errno);
+            break;
+        }
+        out[*got] = rep;
+    }
+    if (blocked && rc != WABOT_OK && !sigismember(&old, SIGPIPE)) {
+        sigset_t pending;
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+            const struct timespec now = {0, 0};
+            while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    if (blocked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    atomic_fetch_add_explicit(&r->round_trips, 1, memory_order_relaxed);
+    return rc;
+}
+
+/* pipeline_io() that frees what it read when it fails. */
+static int pipeline_send(wabot_redis *r, redisContext *c, size_t n,
+                         eval_argv *const *a, redisReply **out)
+{
+    size_t got;
+    int rc = pipeline_io(r, c, n, a, out, &got);
+    for (size_t i = 0; rc != WABOT_OK && i < got; i++) {
+        freeReplyObject(out[i]);
+        out[i] = NULL;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scripts from several threads, sent together                          */
+
+/* A script call from a thread with nothing else to do until its reply
+ * (wb_redis_evaln). Calls queue on the handle; the one at the head of
+ * the queue, when fewer than max_batches batches are on the wire, takes
+ * the queue (up to BATCH_CALLS_MAX calls) and sends it as one pipeline on
+ * one connection, then hands each caller its reply. While a batch is on
+ * the wire the calls that arrive wait and leave together in the next:
+ * under load the server reads, runs and answers several scripts per
+ * read and write (a round trip costs it more than a short script:
+ * doc/performance.md), and each caller still sees its own call alone.
+ * Scripts are atomic one by one, so calls of different threads are
+ * independent; a thread has one call out at a time, so its own calls
+ * keep their order. A lone call leaves at once. */
+typedef struct batch_call {
+    struct batch_call *next;
+    wb_redis_script *script;
+    eval_argv *a;
+    redisReply *reply; /* WABOT_OK: the reply (possibly an error reply) */
+    int rc;
+    int done;
+    pthread_cond_t cv;
+} batch_call;
+
+/* Send the n calls from first on one connection; sets each call's rc and
+ * reply (not done). Called without bmu. */
+static void batch_send(wabot_redis *r, batch_call *first, size_t n)
+{
+    eval_argv *a[BATCH_CALLS_MAX];
+    redisReply *out[BATCH_CALLS_MAX];
+    int rc;
+    redisContext *c = wb_redis_acquire(r, &rc);
+    size_t i = 0;
+    for (batch_call *k = first; k != NULL; k = k->next, i++) {
+        if (c != NULL && rc == WABOT_OK &&
+            !atomic_load_explicit(&k->script->sha_ready,
+                                  memory_order_acquire))
+            rc = script_load(r, c, k->script);
+        k->a->argv[1] = k->script->sha;
+        a[i] = k->a;
+    }
+    size_t got = 0;
+    if (c != NULL && rc == WABOT_OK)
+        rc = pipeline_io(r, c, n, a, out, &got);
+    int broken = rc != WABOT_OK;
+    i = 0;
+    for (batch_call *k = first; k != NULL; k = k->next, i++) {
+        k->reply = i < got ? out[i] : NULL;
+        k->rc = i < got ? WABOT_OK : rc;
+        if (k->rc != WABOT_OK || !is_noscript(k->reply))
+            continue;
+        /* The server forgot the script between the load and now. */
+        freeReplyObject(k->reply);
+        k->reply = NULL;
+        k->rc = evalsha(r, c, k->script, k->a->argc, k->a->argv,
+                        k->a->lens, &k->reply);
+        broken |= k->rc != WABOT_OK;
+    }
+    if (c != NULL)
+        wb_redis_release(r, c, broken);
+}
+
+/* Queue me, wait for its turn or lead a batch; me->rc and me->reply are
+ * set on return. */
+static int batch_run(wabot_redis *r, batch_call *me)
+{
+    if (pthread_cond_init(&me->cv, NULL) != 0)
+        return WABOT_ERR_NOMEM;
+    pthread_mutex_lock(&r->bmu);
+    me->next = NULL;
+    if (r->btail != NULL)
+        r->btail->next = me;
+    else
+        r->bhead = me;
+    r->btail = me;
+    while (!me->done) {
+        if (r->bhead != me || r->batches_out >= r->max_batches) {
+            pthread_cond_wait(&me->cv, &r->bmu);
+            continue;
+        }
+        batch_call *last = me;
+        size_t n = 1;
+        while (last->next != NULL && n < BATCH_CALLS_MAX) {
+            last = last->next;
+            n++;
+        }
+        r->bhead = last->next;
+        if (r->bhead == NULL)
+            r->btail = NULL;
+        last->next = NULL;
+        r->batches_out++;
+        r->batches++;
+        r->batch_calls += (int64_t)n;
+        pthread_mutex_unlock(&r->bmu);
+        batch_send(r, me, n);
+        pthread_mutex_lock(&r->bmu);
+        r->batches_out--;
+        for (batch_call *k = me, *next; k != NULL; k = next) {
+            next = k->next; /* a waiter's call is gone once it is done */
+            k->done = 1;
+            if (k != me)
+                pthread_cond_signal(&k->cv);
+        }
+        if (r->bhead != NULL) /* the next batch's leader */
+            pthread_cond_signal(&r->bhead->cv);
+    }
+    pthread_mutex_unlock(&r->bmu);
+    pthread_cond_destroy(&me->cv);
+    return me->rc;
+}
+
 int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    const char **keys, const size_t *keylens, size_t nargs,
                    const char **args, const size_t *arglens,
@@ -862,18 +1054,12 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
         eval_argv_free(&a);
         return rc;
     }
-    redisContext *c = wb_redis_acquire(r, &rc);
-    if (c == NULL) {
-        eval_argv_free(&a);
-        return rc;
-    }
-    redisReply *rep = NULL;
-    rc = evalsha(r, c, script, (int)(3 + nkeys + nargs), a.argv, a.lens,
-                 &rep);
-    wb_redis_release(r, c, rc != WABOT_OK);
+    batch_call me = {.script = script, .a = &a};
+    rc = batch_run(r, &me);
     eval_argv_free(&a);
     if (rc != WABOT_OK)
         return rc;
+    redisReply *rep = me.reply;
     if (rep->type == REDIS_REPLY_ERROR) {
         set_last_error(r, script->name, rep->str);
         freeReplyObject(rep);
@@ -881,50 +1067,6 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     }
     *out = rep;
     return WABOT_OK;
-}
-
-/* Append every call to c's output buffer, then read the replies in
- * order: one write, one round trip. SIGPIPE handled as in
- * command_nosigpipe(). */
-static int pipeline_send(wabot_redis *r, redisContext *c, size_t n,
-                         eval_argv *a, const int *argc, redisReply **out)
-{
-    sigset_t pipe_set, old;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    int blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
-    int rc = WABOT_OK, saved_errno = 0;
-    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
-        if (redisAppendCommandArgv(c, argc[i], a[i].argv, a[i].lens) !=
-            REDIS_OK)
-            rc = WABOT_ERR_NOMEM;
-    size_t got = 0;
-    for (; got < n && rc == WABOT_OK; got++) {
-        void *rep = NULL;
-        errno = 0;
-        if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-            saved_errno = errno;
-            rc = context_failure(r, c, saved_errno);
-            break;
-        }
-        out[got] = rep;
-    }
-    if (blocked && rc != WABOT_OK && !sigismember(&old, SIGPIPE)) {
-        sigset_t pending;
-        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-            const struct timespec now = {0, 0};
-            while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
-                ;
-        }
-    }
-    if (blocked)
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    atomic_fetch_add_explicit(&r->round_trips, 1, memory_order_relaxed);
-    for (size_t i = 0; rc != WABOT_OK && i < got; i++) {
-        freeReplyObject(out[i]);
-        out[i] = NULL;
-    }
-    return rc;
 }
 
 int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
@@ -937,15 +1079,15 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
         if (script == NULL && calls[i].script == NULL)
             return WABOT_ERR_INVAL;
     eval_argv *a = calloc(n, sizeof *a);
-    int *argc = calloc(n, sizeof *argc);
-    int rc = a != NULL && argc != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
+    eval_argv **pa = calloc(n, sizeof *pa);
+    int rc = a != NULL && pa != NULL ? WABOT_OK : WABOT_ERR_NOMEM;
     size_t built = 0;
     for (; built < n && rc == WABOT_OK; built++) {
         const wb_redis_call *k = &calls[built];
         rc = eval_argv_build(r, &a[built], k->nkeys, (const char **)k->keys,
                              k->keylens, k->nargs, (const char **)k->args,
                              k->arglens);
-        argc[built] = (int)(3 + k->nkeys + k->nargs);
+        pa[built] = &a[built];
         if (rc != WABOT_OK)
             built++; /* a partly built argv is freed too */
     }
@@ -957,7 +1099,7 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
         a[i].argv[1] = s->sha;
     }
     if (c != NULL && rc == WABOT_OK)
-        rc = pipeline_send(r, c, n, a, argc, out);
+        rc = pipeline_send(r, c, n, pa, out);
     /* NOSCRIPT: the server forgot the script between the load and now */
     for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
         if (!is_noscript(out[i]))
@@ -965,7 +1107,7 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
         freeReplyObject(out[i]);
         out[i] = NULL;
         rc = evalsha(r, c, calls[i].script ? calls[i].script : script,
-                     argc[i], a[i].argv, a[i].lens, &out[i]);
+                     a[i].argc, a[i].argv, a[i].lens, &out[i]);
         for (size_t j = 0; rc != WABOT_OK && j < n; j++) {
             if (out[j] != NULL)
                 freeReplyObject(out[j]);
@@ -977,7 +1119,7 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     for (size_t i = 0; a != NULL && i < built; i++)
         eval_argv_free(&a[i]);
     free(a);
-    free(argc);
+    free(pa);
     return rc;
 }
 

@@ -163,7 +163,7 @@ static gcra_verdict gcra_decide(const wabot_rate_limit *r, int64_t tat_us,
 #define STACK_SLOTS 8     /* limits per check without a heap allocation */
 
 typedef struct tat_entry {
-    wb_hnode node; /* by key (points at key[]) */
+    wb_hnode node; /* by key (key[]); first member */
     int64_t tat_us;
     char key[];
 } tat_entry;
@@ -226,7 +226,9 @@ static void make_room(gcra_mem *m, size_t incoming, int64_t now_us)
 static tat_entry *entry_get(gcra_mem *m, const char *key)
 {
     size_t len = strlen(key);
-    uint64_t h = wb_htab_hash(&m->keys, key, len);
+    if ((uint64_t)len > WB_HTAB_KEY_MAX)
+        return NULL; /* past the table's 32-bit key length: NOMEM */
+    uint32_t h = wb_htab_hash(&m->keys, key, len);
     wb_hnode *n = wb_htab_find(&m->keys, h, key, len);
     if (n != NULL)
         return (tat_entry *)n;
@@ -234,7 +236,7 @@ static tat_entry *entry_get(gcra_mem *m, const char *key)
     if (e == NULL)
         return NULL;
     memcpy(e->key, key, len + 1);
-    e->node = (wb_hnode){NULL, h, e->key, len};
+    e->node = (wb_hnode){NULL, h, (uint32_t)len};
     e->tat_us = INT64_MIN;
     wb_htab_link(&m->keys, &e->node); /* make_room sized the table */
     return e;
@@ -326,7 +328,8 @@ wabot_limiter *wabot_limiter_memory_new(void)
     gcra_mem *m = wb_calloc(NULL, 1, sizeof *m);
     if (m == NULL)
         return NULL;
-    if (wb_htab_init(&m->keys, NULL, MIN_BUCKETS) != WABOT_OK) {
+    if (wb_htab_init(&m->keys, NULL, MIN_BUCKETS,
+                     offsetof(tat_entry, key)) != WABOT_OK) {
         wb_free(NULL, m);
         return NULL;
     }

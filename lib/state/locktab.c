@@ -20,7 +20,7 @@
 #define LOCKTAB_SHARDS 16  /* a power of two */
 
 typedef struct lock_entry {
-    wb_hnode node; /* by key (points at key[]) */
+    wb_hnode node; /* by key (key[]); first member */
     size_t refs;   /* holder + waiters */
     int busy;
     pthread_cond_t cv;
@@ -98,7 +98,8 @@ wb_locktab *wb_locktab_new(const wabot_allocator *a)
     wb_siphash_key(t, &t->k0, &t->k1);
     for (size_t i = 0; i < LOCKTAB_SHARDS; i++) {
         lock_shard *sh = &t->shards[i];
-        if (wb_htab_init(&sh->keys, table_alloc(t), LOCKTAB_BUCKETS) !=
+        if (wb_htab_init(&sh->keys, table_alloc(t), LOCKTAB_BUCKETS,
+                         offsetof(lock_entry, key)) !=
             WABOT_OK) {
             shards_free(t, i);
             wb_free(a, t);
@@ -134,7 +135,7 @@ static lock_entry *entry_new(wb_locktab *t, const char *key, size_t n,
         return NULL;
     }
     memcpy(e->key, key, n + 1);
-    e->node = (wb_hnode){NULL, hash, e->key, n};
+    e->node = (wb_hnode){NULL, (uint32_t)hash, (uint32_t)n};
     e->refs = 0;
     e->busy = 0;
     return e;

@@ -16,8 +16,8 @@
  *
  * Expired entries are dropped lazily when an operation meets them, and by
  * a full sweep just before the table would grow; the sweep only happens
- * after at least a quarter of the buckets' worth of inserts, so its cost
- * is amortised O(1) per insert.
+ * after at least a quarter of the table's capacity (MEM_LOAD keys a
+ * bucket) of inserts, so its cost is amortised O(1) per insert.
  *
  * The ordered key index (a skip list, for prefix scans) holds only the
  * keys under a prefix that has been scanned: the first scan of a prefix
@@ -51,16 +51,17 @@ struct mem_zset;
  * index, stored under its key + "\0z" so the two namespaces never meet
  * (storage keys hold no NUL).
  *
- * 64 bytes of header (issue 12: every reply leaves a few small records
- * behind for their TTLs, so the header is most of their cost): lengths
- * are 32-bit (a value of 4 GiB or more is refused: WABOT_ERR_TOO_LARGE),
- * and a value lives in the entry's own block after the key, or, when it
+ * 48 bytes of header (issue 12: every reply and every conversation
+ * leaves small records behind, so the header is most of their cost): the
+ * hash node is 16 bytes (the key is found at its fixed place, key[]),
+ * lengths are 32-bit (a value of 4 GiB or more is refused:
+ * WABOT_ERR_TOO_LARGE), and a value lives in the entry's own block after the key, or, when it
  * outgrew that room, in a block of its own whose address is kept in the
- * room (VAL_OUT; at its first aligned word, where leak checkers look for
- * pointers): no value pointer in the header. */
+ * room (VAL_OUT; in its last word, which entry_new() aligns, where leak
+ * checkers look for pointers): no value pointer in the header. */
 typedef struct mem_entry {
-    wb_hnode node; /* by key (lib/core/htab.c); first member; its klen is
-                      the key's length */
+    wb_hnode node; /* by key (lib/core/htab.c): key[] is its key; first
+                      member; its klen is the key's length */
     uint64_t version;
     int64_t expires_at; /* ms since the epoch; 0 = never */
     /* One or the other (is_zset() tells which: a sorted index's table
@@ -75,10 +76,17 @@ typedef struct mem_entry {
     char key[];    /* klen bytes + NUL, then the value room */
 } mem_entry;
 
+_Static_assert(sizeof(mem_entry) <= 48 || sizeof(void *) > 8,
+               "a storage entry's header is 48 bytes on 64-bit targets");
+
 #define VAL_OUT 0x80000000u /* room: the value is in a block of its own */
 #define MEM_VALUE_MAX (UINT32_MAX - 1)
-/* The room always holds a block's address at an aligned word (VAL_OUT). */
-#define MIN_ROOM (2 * sizeof(char *) - 1)
+/* The room always holds a block's address (VAL_OUT): its last word, which
+ * is aligned (the block's end is; entry_new()), so a short value such as a
+ * conversation's 9 bytes needs no room beyond the word (with the address
+ * at the room's first aligned word it needed up to 7 bytes more, and
+ * malloc's rounding made that 16 for the conversation and the profile). */
+#define MIN_ROOM sizeof(char *)
 
 static int is_zset(const mem_entry *e)
 {
@@ -117,12 +125,12 @@ static size_t vcap_of(const mem_entry *e)
     return (e->room & ~VAL_OUT) - 1;
 }
 
-/* Where the room keeps the address of a value in a block of its own. */
+/* Where the room keeps the address of a value in a block of its own: its
+ * last word (aligned: entry_new() ends the block, and so the room, at a
+ * multiple of a word from the block's aligned start). */
 static char **out_slot(const mem_entry *e)
 {
-    uintptr_t at = (uintptr_t)inline_val(e);
-    at = (at + sizeof(char *) - 1) & ~(uintptr_t)(sizeof(char *) - 1);
-    return (char **)at;
+    return (char **)(inline_val(e) + (e->room & ~VAL_OUT) - sizeof(char *));
 }
 
 /* The value's bytes (NUL-terminated). */
@@ -189,7 +197,7 @@ typedef struct mem_store {
 typedef struct mem_op {
     const char *key;
     size_t klen;
-    uint64_t hash;
+    uint32_t hash;
     int64_t now;
     wb_hnode **slot; /* link to the live entry (valid until an insert) */
     mem_shard *sh;   /* the key's shard, locked by the caller */
@@ -352,16 +360,24 @@ static void sweep(mem_store *st, mem_shard *sh, int64_t now)
         wb_htab_sweep_bucket(&sh->tab, i, entry_dead, entry_gone, &sc);
 }
 
-/* Called before an insert: at load factor 1, first drop what expired, and
- * grow only if the table is still at least three quarters full (a failed
- * growth keeps the table: slower, still correct). */
+/* Keys a bucket before the table grows. Two, not one: a bucket is a
+ * pointer, so the table's array costs 4-8 bytes a key instead of 8-16
+ * (issue 12's memory per conversation), for chains of 1-2 entries on
+ * average instead of 0.5-1 (a lookup compares a 32-bit hash first). */
+#define MEM_LOAD 2
+
+/* Called before an insert: at MEM_LOAD keys a bucket, first drop what
+ * expired, and grow only if the table still holds at least three
+ * quarters of that (a failed growth keeps the table: slower, still
+ * correct). */
 static void make_room(mem_store *st, mem_shard *sh, int64_t now)
 {
     wb_htab *t = &sh->tab;
-    if (t->count + 1 <= t->nbuckets)
+    if (t->count + 1 <= t->nbuckets * MEM_LOAD)
         return;
     sweep(st, sh, now);
-    if (t->count + 1 > t->nbuckets / 4 * 3 && t->nbuckets <= SIZE_MAX / 2)
+    if (t->count + 1 > t->nbuckets * MEM_LOAD / 4 * 3 &&
+        t->nbuckets <= SIZE_MAX / 2 / MEM_LOAD)
         (void)wb_htab_resize(t, t->nbuckets * 2);
 }
 
@@ -418,13 +434,13 @@ static mem_entry *entry_new(const mem_op *op, size_t vcap)
      * value room takes what the rounding would waste, so a value that
      * grows a little later still fits in place. */
     size_t need = sizeof(mem_entry) + op->klen + 1 + vcap + 1;
-    vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need;
+    vcap += ((need + 8 + 15) & ~(size_t)15) - 8 - need; /* ends at 8 mod 16 */
     mem_entry *e = calloc(1, sizeof *e + op->klen + 1 + vcap + 1);
     if (e == NULL)
         return NULL;
     memcpy(e->key, op->key, op->klen);
     e->key[op->klen] = '\0';
-    e->node = (wb_hnode){NULL, op->hash, e->key, op->klen};
+    e->node = (wb_hnode){NULL, op->hash, (uint32_t)op->klen};
     e->room = (uint32_t)(vcap + 1);
     return e;
 }
@@ -519,7 +535,7 @@ static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
 {
     op->key = key;
     op->klen = klen;
-    op->hash = wb_siphash13(st->k0, st->k1, key, op->klen);
+    op->hash = (uint32_t)wb_siphash13(st->k0, st->k1, key, op->klen);
     op->slot = find_slot(st, op);
     mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && is_expired(e, op->now)) {
@@ -1460,7 +1476,8 @@ static int mem_init(mem_store *st)
     int order_mu = ok && pthread_mutex_init(&st->order_mu, NULL) == 0;
     for (ok = order_mu; ok && ready < MEM_SHARDS; ready++) {
         mem_shard *sh = &st->shards[ready];
-        if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS) != WABOT_OK)
+        if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS,
+                         offsetof(mem_entry, key)) != WABOT_OK)
             break;
         if (pthread_mutex_init(&sh->mu, NULL) != 0) {
             wb_htab_free(&sh->tab);

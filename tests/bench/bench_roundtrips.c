@@ -8,6 +8,13 @@
  *
  *   bench_roundtrips [messages]       (default 2000)
  *
+ * BENCH_THREADS=<n>: the webhooks come from n threads at once (each with
+ * customers of its own), as a server's HTTP threads send them; the
+ * library sends the scripts of threads that wait at the same time
+ * together (doc/redis.md, "Connections"), so round trips per webhook
+ * fall below the calls and the server's CPU per webhook with them.
+ * Prints webhooks/s too (wall time: moved by the machine's load).
+ *
  * BENCH_MONITOR=<file>: every command the server runs goes to <file>
  * (redis-cli MONITOR), for tests/bench/redis_replay.py, which replays
  * them on a fresh server and measures the server's CPU without the
@@ -18,6 +25,7 @@
  * signatures off, a handler that changes the conversation and replies
  * once: the common turn. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +86,54 @@ static int answer(wabot_turn *t, void *ud)
     return wabot_reply_text(t, "thanks, noted");
 }
 
+typedef struct feeder {
+    wabot_ctx *ctx;
+    int id, from, to;
+    int failed;
+} feeder;
+
+static int one_webhook(wabot_ctx *ctx, int i, int customer)
+{
+    static const wabot_http_header h[] = {
+        {"Content-Type", "application/x-www-form-urlencoded"}};
+    char body[512];
+    snprintf(body, sizeof body,
+             "MessageSid=SM%032d&From=whatsapp%%3A%%2B1415555%04d&"
+             "To=whatsapp%%3A%%2B14155238886&Body=hello",
+             i, customer);
+    wabot_http_response *resp = NULL;
+    int ok = wabot_http_handle(ctx, "POST", "/whatsapp/webhook", h, 1, body,
+                               strlen(body), &resp) == WABOT_OK &&
+             wabot_http_response_status(resp) == 200;
+    if (!ok)
+        fprintf(stderr, "webhook %d: %d\n", i,
+                resp ? wabot_http_response_status(resp) : -1);
+    wabot_http_response_free(resp);
+    return ok ? 0 : -1;
+}
+
+/* 50 customers per feeder: conversations are read and written, not only
+ * created, and no two feeders share one. */
+static void *feed(void *arg)
+{
+    feeder *f = arg;
+    for (int i = f->from; i < f->to && !f->failed; i++)
+        f->failed = one_webhook(f->ctx, i, f->id * 50 + i % 50) != 0;
+    return NULL;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv)
 {
+    int threads = getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 1;
+    if (threads < 1 || threads > 64)
+        threads = 1;
     int n = argc > 1 ? atoi(argv[1]) : 2000;
     if (n < 1)
         n = 1;
@@ -122,8 +176,6 @@ int main(int argc, char **argv)
     wabot_options_free(o);
     wabot_route_fallback(ctx, NULL, answer, NULL, NULL);
 
-    wabot_http_header h[] = {
-        {"Content-Type", "application/x-www-form-urlencoded"}};
     if (getenv("BENCH_COMMANDSTATS"))
         rh_cli(&srv, "CONFIG RESETSTAT", (char[64]){0}, 64);
     if (getenv("BENCH_SLOWLOG")) {
@@ -136,24 +188,23 @@ int main(int argc, char **argv)
     long long before = commands(&srv);
     double cpu0 = server_cpu(&srv);
     int64_t rt0 = wabot_redis_round_trips(r);
-    for (int i = 0; i < n; i++) {
-        char body[512];
-        /* 50 customers: conversations are read and written, not only
-         * created. */
-        snprintf(body, sizeof body,
-                 "MessageSid=SM%032d&From=whatsapp%%3A%%2B1415555%04d&"
-                 "To=whatsapp%%3A%%2B14155238886&Body=hello",
-                 i, i % 50);
-        wabot_http_response *resp = NULL;
-        if (wabot_http_handle(ctx, "POST", "/whatsapp/webhook", h, 1, body,
-                              strlen(body), &resp) != WABOT_OK ||
-            wabot_http_response_status(resp) != 200) {
-            fprintf(stderr, "webhook %d: %d\n", i,
-                    resp ? wabot_http_response_status(resp) : -1);
+    double t0 = wall_s();
+    feeder f[64];
+    pthread_t th[64];
+    for (int k = 0; k < threads; k++) {
+        f[k] = (feeder){ctx, k, (int)((long)n * k / threads),
+                        (int)((long)n * (k + 1) / threads), 0};
+        if (threads > 1 && pthread_create(&th[k], NULL, feed, &f[k]) != 0)
             return 1;
-        }
-        wabot_http_response_free(resp);
     }
+    if (threads == 1)
+        feed(&f[0]);
+    for (int k = 0; threads > 1 && k < threads; k++)
+        pthread_join(th[k], NULL);
+    double t1 = wall_s();
+    for (int k = 0; k < threads; k++)
+        if (f[k].failed)
+            return 1;
     long long mid = commands(&srv);
     double cpu1 = server_cpu(&srv);
     int64_t rt1 = wabot_redis_round_trips(r);
@@ -197,6 +248,8 @@ int main(int argc, char **argv)
            sent ? (cpu2 - cpu1) * 1e6 / (double)sent : 0);
     printf("Total per message end to end: %.2f round trips  (%d webhooks, "
            "%zu replies sent)\n", in + out, n, sent);
+    printf("Webhooks from %d thread%s: %.0f/s (wall time)\n", threads,
+           threads == 1 ? "" : "s", n / (t1 - t0));
 
     wabot_ctx_free(ctx);
     wabot_transport_free(tr);

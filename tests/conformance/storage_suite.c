@@ -188,6 +188,27 @@ START_TEST(test_set_overwrites_existing_value)
 }
 END_TEST
 
+/* Values growing and shrinking under keys of every length modulo a word
+ * and more: a backend that keeps short values beside the key (the memory
+ * store) moves them to a block of their own and back at some length. */
+START_TEST(test_values_growing_and_shrinking_round_trip_under_any_key_length)
+{
+    char key[48], val[80];
+    for (size_t klen = 1; klen < sizeof key; klen++) {
+        memset(key, 'a' + (int)(klen % 26), klen);
+        key[klen] = '\0';
+        size_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 40, 79, 3, 0, 64, 9};
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            for (size_t j = 0; j < lens[i]; j++)
+                val[j] = (char)('0' + (klen + i + j) % 10);
+            val[lens[i]] = '\0';
+            put(key, val, 0);
+            expect_value(key, val);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_longest_key_is_accepted)
 {
     char key[1025];
@@ -2036,6 +2057,8 @@ TCase *wb_storage_conformance_tcase(const wb_storage_backend *b)
     tcase_add_test(tc, test_null_value_with_zero_length_stores_empty);
     tcase_add_test(tc, test_one_mib_value_round_trips);
     tcase_add_test(tc, test_set_overwrites_existing_value);
+    tcase_add_test(
+        tc, test_values_growing_and_shrinking_round_trip_under_any_key_length);
     tcase_add_test(tc, test_longest_key_is_accepted);
     tcase_add_test(tc, test_keys_differing_in_any_byte_are_distinct);
     tcase_add_test(tc, test_deleting_one_key_leaves_others);

@@ -402,6 +402,208 @@ START_TEST(test_redis_small_pool_serves_many_threads)
 }
 END_TEST
 
+/* Scripts from several threads leave together (lib/redis/pool.c,
+ * "Scripts from several threads, sent together"). The echo script answers
+ * its argument, or an error reply for one that starts with "bad". */
+static wb_redis_script echo_script = WB_REDIS_SCRIPT(
+    "echo", "if string.sub(ARGV[1], 1, 3) == 'bad' then "
+            "return redis.error_reply('refused ' .. ARGV[1]) end "
+            "return ARGV[1]");
+
+typedef struct echo_worker {
+    wabot_redis *r;
+    int id, calls;
+    int wrong;       /* a reply that was not this call's own */
+    int failures;    /* a good call that failed */
+    int bad_missed;  /* a bad call that did not fail with its own error */
+    int timeouts;    /* calls that failed with WABOT_ERR_TIMEOUT */
+    int other;       /* calls that failed otherwise */
+} echo_worker;
+
+static int echo_call(wabot_redis *r, const char *arg, redisReply **rep)
+{
+    const char *args[] = {arg};
+    return wb_redis_eval(r, &echo_script, 0, NULL, 1, args, NULL, rep);
+}
+
+static void *echo_many(void *arg)
+{
+    echo_worker *w = arg;
+    for (int i = 0; i < w->calls; i++) {
+        char v[48];
+        int bad = i % 7 == 3;
+        snprintf(v, sizeof v, "%s-%d-%d", bad ? "bad" : "ok", w->id, i);
+        redisReply *rep = NULL;
+        int rc = echo_call(w->r, v, &rep);
+        if (bad) {
+            w->bad_missed += rc != WABOT_ERR_STORAGE;
+        } else if (rc != WABOT_OK) {
+            w->failures++;
+        } else if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, v)) {
+            w->wrong++;
+        }
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    return NULL;
+}
+
+static void run_echo_workers(echo_worker *w, int n)
+{
+    pthread_t th[16];
+    ck_assert_int_le(n, 16);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, echo_many, &w[i]), 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+}
+
+START_TEST(test_redis_scripts_of_many_threads_share_batches_each_with_its_own_reply)
+{
+    wabot_redis *r = new_handle_on(&g_srv, "batch:", 2000, 4);
+    enum { N = 8, CALLS = 400 };
+    echo_worker w[N];
+    for (int i = 0; i < N; i++)
+        w[i] = (echo_worker){.r = r, .id = i, .calls = CALLS};
+    int64_t trips = wabot_redis_round_trips(r);
+    run_echo_workers(w, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(w[i].wrong, 0);
+        ck_assert_int_eq(w[i].failures, 0);
+        ck_assert_int_eq(w[i].bad_missed, 0);
+    }
+    wb_redis_stats st;
+    wb_redis_stats_of(r, &st);
+    /* Every call went through a batch; while one was on the wire the
+     * others queued and left together: fewer batches than calls, one
+     * round trip each (a script load or two besides). */
+    ck_assert_int_eq(st.batch_calls, N * CALLS);
+    ck_assert_int_lt(st.batches, st.batch_calls);
+    ck_assert_int_le(wabot_redis_round_trips(r) - trips, st.batches + 2);
+    /* One batch on the wire at a time: one connection did it all. */
+    ck_assert_int_le(st.connects, 2);
+    /* A lone call leaves at once, in a batch of its own. */
+    redisReply *rep = NULL;
+    ck_assert_int_eq(echo_call(r, "alone", &rep), WABOT_OK);
+    ck_assert_str_eq(rep->str, "alone");
+    freeReplyObject(rep);
+    wb_redis_stats after;
+    wb_redis_stats_of(r, &after);
+    ck_assert_int_eq(after.batches, st.batches + 1);
+    ck_assert_int_eq(after.batch_calls, st.batch_calls + 1);
+    /* The error reply of a refused call names it. */
+    ck_assert_int_eq(echo_call(r, "bad-one", &rep), WABOT_ERR_STORAGE);
+    ck_assert_ptr_null(rep);
+    char msg[256];
+    wb_redis_last_error(r, msg, sizeof msg);
+    ck_assert_msg(strstr(msg, "refused bad-one") != NULL, "%s", msg);
+    wabot_redis_free(r);
+}
+END_TEST
+
+static void *flush_scripts(void *arg)
+{
+    int *stop = arg;
+    char out[32];
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+        rh_cli(&g_srv, "SCRIPT FLUSH", out, sizeof out);
+        sleep_ms(5);
+    }
+    return NULL;
+}
+
+START_TEST(test_redis_batched_calls_survive_a_flushed_script_cache)
+{
+    /* NOSCRIPT for some calls of a batch: each is loaded and run again on
+     * its own, and its caller sees only its reply. */
+    wabot_redis *r = new_handle_on(&g_srv, "batchflush:", 2000, 4);
+    enum { N = 6, CALLS = 300 };
+    echo_worker w[N];
+    for (int i = 0; i < N; i++)
+        w[i] = (echo_worker){.r = r, .id = i, .calls = CALLS};
+    int stop = 0;
+    pthread_t flusher;
+    ck_assert_int_eq(pthread_create(&flusher, NULL, flush_scripts, &stop), 0);
+    run_echo_workers(w, N);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    pthread_join(flusher, NULL);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(w[i].wrong, 0);
+        ck_assert_int_eq(w[i].failures, 0);
+        ck_assert_int_eq(w[i].bad_missed, 0);
+    }
+    wb_redis_stats st;
+    wb_redis_stats_of(r, &st);
+    ck_assert_int_ge(st.script_loads, 2); /* flushed under the calls */
+    ck_assert_int_eq(st.broken, 0);
+    wabot_redis_free(r);
+}
+END_TEST
+
+typedef struct stalled_call {
+    wabot_redis *r;
+    int rc;
+    int64_t ms;
+} stalled_call;
+
+static void *call_once(void *arg)
+{
+    stalled_call *c = arg;
+    redisReply *rep = NULL;
+    int64_t t = mono_ms();
+    c->rc = echo_call(c->r, "stalled", &rep);
+    c->ms = mono_ms() - t;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return NULL;
+}
+
+START_TEST(test_redis_a_batch_that_times_out_fails_every_call_then_recovers)
+{
+    /* A frozen server: the batch on the wire times out, every caller
+     * queued behind it or in it gets an error within a bounded time (no
+     * caller waits forever for a leader), and calls work again once the
+     * server is back. */
+    rh_server s;
+    ck_assert_int_eq(rh_start(&s, 0), 0);
+    wabot_redis *r = new_handle_on(&s, "batchslow:", 300, 2);
+    redisReply *rep = NULL;
+    ck_assert_int_eq(echo_call(r, "warm", &rep), WABOT_OK); /* loaded */
+    freeReplyObject(rep);
+    ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
+    enum { N = 6 };
+    pthread_t th[N];
+    stalled_call c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = (stalled_call){.r = r};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, call_once, &c[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    kill(s.pid, SIGCONT);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(c[i].rc == WABOT_ERR_TIMEOUT ||
+                          c[i].rc == WABOT_ERR_STORAGE ||
+                          c[i].rc == WABOT_ERR_BUSY,
+                      "call %d: %d", i, c[i].rc);
+        /* each batch waits at most a connect and a command timeout */
+        ck_assert_int_lt(c[i].ms, 10000);
+    }
+    for (int i = 0; i < 3; i++) {
+        int rc = echo_call(r, "back", &rep);
+        if (rc == WABOT_OK) {
+            ck_assert_str_eq(rep->str, "back");
+            freeReplyObject(rep);
+            break;
+        }
+        sleep_ms(300);
+        ck_assert_int_lt(i, 2);
+    }
+    wabot_redis_free(r);
+    rh_destroy(&s);
+}
+END_TEST
+
 START_TEST(test_redis_throughput_figures)
 {
     /* Not an assertion of speed: a figure for the closing note. */
@@ -467,6 +669,12 @@ int main(void)
     tcase_add_test(tc, test_redis_flushed_script_cache_is_reloaded);
     tcase_add_test(tc, test_redis_write_on_a_dead_connection_raises_no_sigpipe);
     tcase_add_test(tc, test_redis_small_pool_serves_many_threads);
+    tcase_add_test(
+        tc,
+        test_redis_scripts_of_many_threads_share_batches_each_with_its_own_reply);
+    tcase_add_test(tc, test_redis_batched_calls_survive_a_flushed_script_cache);
+    tcase_add_test(
+        tc, test_redis_a_batch_that_times_out_fails_every_call_then_recovers);
     tcase_add_test(tc, test_redis_throughput_figures);
     suite_add_tcase(s, tc);
 

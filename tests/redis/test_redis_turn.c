@@ -497,6 +497,43 @@ START_TEST(test_the_send_path_shares_round_trips_across_a_pass)
 }
 END_TEST
 
+/* Replies are queued without their empty members; one an earlier version
+ * queued in Redis with every member (what wabot_outbound_to_json writes)
+ * is sent after the upgrade as it would have been. */
+START_TEST(test_a_reply_queued_in_redis_with_every_member_is_sent_as_before)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMq1", "+14155550123", NULL), WABOT_OK);
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(e.ctx, WABOT_QUEUE_OUTBOUND, "SMq1:r0",
+                                   &info),
+                     WABOT_OK);
+    const wabot_job_record *r = wabot_job_info_record(info);
+    ck_assert_ptr_null(strstr(r->payload, "media_url"));
+    ck_assert_ptr_null(strstr(r->payload, "\"options\""));
+    wabot_job_info_free(info);
+    ck_assert_uint_eq(sent(&e), 1);
+    char *full = wabot_outbound_to_json(wabot_recorder_get(e.rec, 0));
+    ck_assert_ptr_nonnull(strstr(full, "\"list_section\":\"\""));
+    char *id = strstr(full, "SMq1:r0");
+    ck_assert_ptr_nonnull(id);
+    id[3] = '9'; /* the same reply under the id "SMq9:r0" */
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "SMq9:r0";
+    ck_assert_int_eq(wabot_job_enqueue(e.ctx, WABOT_QUEUE_OUTBOUND, full,
+                                       strlen(full), &spec, NULL),
+                     WABOT_OK);
+    ck_assert_uint_eq(sent(&e), 2);
+    char *again = wabot_outbound_to_json(wabot_recorder_get(e.rec, 1));
+    ck_assert_str_eq(again, full);
+    wabot_free(again);
+    wabot_free(full);
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(test_a_fenced_job_in_a_batch_is_refused_alone)
 {
     env e;
@@ -916,6 +953,8 @@ int main(void)
     tcase_add_test(tc,
                    test_the_deadline_costs_no_round_trip_and_sees_own_enqueues);
     tcase_add_test(tc, test_a_fenced_job_in_a_batch_is_refused_alone);
+    tcase_add_test(
+        tc, test_a_reply_queued_in_redis_with_every_member_is_sent_as_before);
     tcase_add_test(tc, test_the_send_path_shares_round_trips_across_a_pass);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);

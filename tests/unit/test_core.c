@@ -8,6 +8,7 @@
 
 #include "testutil.h"
 #include "versioned.h"
+#include "htab.h"
 #include "strbuf.h"
 
 START_TEST(test_version_matches_header)
@@ -577,6 +578,72 @@ START_TEST(test_metrics_are_thread_safe)
 }
 END_TEST
 
+/* lib/core/htab.c: a node holds no key pointer; the key is the entry's
+ * flexible array, at the table's key_off from the node. */
+typedef struct ht_entry {
+    wb_hnode node;
+    int value;
+    char key[];
+} ht_entry;
+
+static ht_entry *ht_add(wb_htab *t, const char *key, int value)
+{
+    size_t len = strlen(key);
+    ht_entry *e = calloc(1, sizeof *e + len + 1);
+    ck_assert_ptr_nonnull(e);
+    memcpy(e->key, key, len + 1);
+    e->value = value;
+    e->node.hash = wb_htab_hash(t, key, len);
+    e->node.klen = (uint32_t)len;
+    wb_htab_add(t, &e->node);
+    return e;
+}
+
+static ht_entry *ht_find(const wb_htab *t, const char *key)
+{
+    size_t len = strlen(key);
+    return (ht_entry *)wb_htab_find(t, wb_htab_hash(t, key, len), key, len);
+}
+
+static void ht_free_entry(wb_hnode *n, void *ud)
+{
+    (void)ud;
+    free(n);
+}
+
+START_TEST(test_htab_finds_keys_at_the_tables_key_offset)
+{
+    ck_assert_uint_eq(sizeof(wb_hnode), 2 * sizeof(void *));
+    wb_htab t;
+    ck_assert_int_eq(wb_htab_init(&t, NULL, 4, offsetof(ht_entry, key)),
+                     WABOT_OK);
+    char key[32];
+    for (int i = 0; i < 2000; i++) { /* grows from 4 buckets */
+        snprintf(key, sizeof key, "k%04d", i); /* all of one length */
+        ht_add(&t, key, i);
+    }
+    ck_assert_uint_eq(t.count, 2000);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "k%04d", i);
+        ht_entry *e = ht_find(&t, key);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_int_eq(e->value, i);
+        ck_assert_str_eq(wb_htab_key(&t, &e->node), key);
+        if (i % 2 == 0) {
+            wb_htab_remove(&t, &e->node);
+            free(e);
+        }
+    }
+    ck_assert_ptr_null(ht_find(&t, "k0000"));
+    ck_assert_ptr_null(ht_find(&t, "k000")); /* a prefix of a key */
+    ck_assert_ptr_null(ht_find(&t, "k00011")); /* a key and more */
+    ck_assert_int_eq(ht_find(&t, "k0001")->value, 1);
+    ck_assert_uint_eq(t.count, 1000);
+    wb_htab_each(&t, ht_free_entry, NULL);
+    wb_htab_free(&t);
+}
+END_TEST
+
 START_TEST(test_strbuf_json_str_escapes_specials_and_copies_runs)
 {
     wb_strbuf b;
@@ -771,6 +838,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
     tcase_add_test(tc, test_strbuf_int_prints_like_prid64);
+    tcase_add_test(tc, test_htab_finds_keys_at_the_tables_key_offset);
     tcase_add_test(tc,
         test_record_marker_spells_every_schema_number_in_decimal);
     tcase_add_test(tc, test_strbuf_int_matches_printf_at_every_digit_count);

@@ -148,6 +148,78 @@ START_TEST(test_escapes_unicode_and_options_decode_as_the_tree_does)
 }
 END_TEST
 
+START_TEST(test_the_job_payload_leaves_out_empty_members)
+{
+    wabot_outbound *o = make(WABOT_OUT_TEXT, "Hello!");
+    char *full = wabot_outbound_to_json(o);
+    char *job = wb_outbound_to_payload(o);
+    ck_assert_str_eq(job, "{\"id\":\"SMin:r0\",\"kind\":\"text\","
+                          "\"category\":\"reply\",\"provider\":\"twilio\","
+                          "\"to\":\"+14155550100\",\"from\":\"+14155238886\","
+                          "\"organization\":\"acme\",\"text\":\"Hello!\","
+                          "\"in_reply_to\":\"SMin\"}");
+    ck_assert_uint_lt(strlen(job) + 80, strlen(full));
+    json_set_alloc_funcs(count_malloc, free);
+    json_allocs = 0;
+    wabot_outbound *d = wb_outbound_from_json(NULL, job, strlen(job));
+    ck_assert_uint_eq(json_allocs, 0); /* scanned, no tree */
+    json_set_alloc_funcs(malloc, free);
+    same(d, o, job);
+    ck_assert_str_eq(d->media_url, ""); /* absent: empty, as written */
+    agrees(job, strlen(job));
+    wb_outbound_free(d);
+    free(job);
+    free(full);
+    /* What is not empty stays: options, list texts, correlation id. */
+    wb_outbound_free(o);
+    o = make(WABOT_OUT_LIST, "Pick");
+    o->list_button = strdup("Choose");
+    o->correlation_id = strdup("campaign:c1");
+    ck_assert_int_eq(wb_outbound_add_option(o, "p1", "Cola", NULL), 0);
+    job = wb_outbound_to_payload(o);
+    ck_assert_ptr_nonnull(strstr(job, "\"options\":[{\"id\":\"p1\""));
+    ck_assert_ptr_nonnull(strstr(job, "\"list_button\":\"Choose\""));
+    ck_assert_ptr_null(strstr(job, "list_section"));
+    d = wb_outbound_from_json(NULL, job, strlen(job));
+    same(d, o, job);
+    agrees(job, strlen(job));
+    wb_outbound_free(d);
+    wb_outbound_free(o);
+    free(job);
+}
+END_TEST
+
+/* Payloads queued by earlier versions (every member, empty ones too)
+ * stay in Redis or a persisted queue across an upgrade: they decode to
+ * the message the new form of it decodes to. */
+START_TEST(test_a_payload_queued_with_every_member_reads_as_the_new_form)
+{
+    static const char old[] =
+        "{\"id\":\"SMin:r0\",\"kind\":\"text\",\"category\":\"reply\","
+        "\"provider\":\"twilio\",\"to\":\"+14155550100\","
+        "\"from\":\"+14155238886\",\"organization\":\"acme\","
+        "\"text\":\"Hello!\",\"media_url\":\"\",\"in_reply_to\":\"SMin\","
+        "\"correlation_id\":\"\",\"list_button\":\"\",\"list_section\":\"\","
+        "\"options\":[]}";
+    wabot_outbound *o = make(WABOT_OUT_TEXT, "Hello!");
+    char *full = wabot_outbound_to_json(o);
+    ck_assert_str_eq(full, old); /* the public form is unchanged */
+    char *job = wb_outbound_to_payload(o);
+    wabot_outbound *a = wb_outbound_from_json(NULL, old, strlen(old));
+    wabot_outbound *b = wb_outbound_from_json(NULL, job, strlen(job));
+    same(a, b, old);
+    same(a, o, old);
+    ck_assert_ptr_null(a->correlation_id);
+    ck_assert_ptr_null(a->list_button);
+    agrees(old, strlen(old));
+    wb_outbound_free(a);
+    wb_outbound_free(b);
+    wb_outbound_free(o);
+    free(job);
+    free(full);
+}
+END_TEST
+
 /* What another writer might produce: \u escapes of any code point
  * (pairs included), \/, whitespace, members in another order, duplicates
  * (the last wins), members it does not know, other types. */
@@ -209,6 +281,9 @@ int main(void)
     TCase *tc = tcase_create("decode");
     tcase_add_test(tc, test_a_plain_reply_is_decoded_without_a_tree);
     tcase_add_test(tc, test_escapes_unicode_and_options_decode_as_the_tree_does);
+    tcase_add_test(tc, test_the_job_payload_leaves_out_empty_members);
+    tcase_add_test(
+        tc, test_a_payload_queued_with_every_member_reads_as_the_new_form);
     tcase_add_test(tc, test_odd_but_valid_payloads_decode_as_the_tree_does);
     tcase_add_test(tc, test_mutated_payloads_agree_with_the_tree);
     suite_add_tcase(s, tc);

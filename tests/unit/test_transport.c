@@ -166,6 +166,50 @@ START_TEST(test_failed_send_is_retried_with_backoff)
 }
 END_TEST
 
+/* A payload with every member, empty ones too, is what earlier versions
+ * queued (and wabot_outbound_to_json still writes): one left in the queue
+ * across an upgrade is sent as it would have been. New payloads leave
+ * the empty members out. */
+START_TEST(test_a_reply_queued_with_every_member_is_sent_as_before)
+{
+    tu_env e;
+    tu_env_init(&e);
+    wabot_use(e.ctx, NULL, reply_from_ud, "pong", NULL);
+    wabot_recorder_fail_next(e.rec, 1, WABOT_ERR_TRANSPORT, 500, "down");
+    handle(e.ctx, "SM1", "a");
+    wabot_job_info *info = NULL;
+    ck_assert_int_eq(wabot_job_get(e.ctx, WABOT_QUEUE_OUTBOUND, "SM1:r0",
+                                   &info),
+                     WABOT_OK);
+    const wabot_job_record *r = wabot_job_info_record(info);
+    ck_assert_ptr_null(strstr(r->payload, "media_url"));
+    ck_assert_ptr_null(strstr(r->payload, "\"options\""));
+    wabot_job_info_free(info);
+    tu_clock_advance(&e.clock, 10000);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 1);
+    char *sent = wabot_outbound_to_json(wabot_recorder_get(e.rec, 0));
+    ck_assert_ptr_nonnull(strstr(sent, "\"media_url\":\"\""));
+    /* The same reply as an earlier version queued it, under another id. */
+    char *old = strstr(sent, "SM1:r0");
+    ck_assert_ptr_nonnull(old);
+    memcpy(old, "SM9", 3);
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "SM9:r0";
+    ck_assert_int_eq(wabot_job_enqueue(e.ctx, WABOT_QUEUE_OUTBOUND, sent,
+                                       strlen(sent), &spec, NULL),
+                     WABOT_OK);
+    tu_drain(e.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    char *again = wabot_outbound_to_json(wabot_recorder_get(e.rec, 1));
+    ck_assert_str_eq(again, sent);
+    wabot_free(again);
+    wabot_free(sent);
+    tu_env_free(&e);
+}
+END_TEST
+
 START_TEST(test_send_failing_every_attempt_ends_failed)
 {
     wabot_options *o = wabot_options_new();
@@ -392,6 +436,7 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, test_recorder_keeps_messages_in_order_until_cleared);
     tcase_add_test(tc, test_failed_send_is_retried_with_backoff);
     tcase_add_test(tc, test_send_failing_every_attempt_ends_failed);
+    tcase_add_test(tc, test_a_reply_queued_with_every_member_is_sent_as_before);
     tcase_add_test(tc, test_recorder_functions_reject_other_transports);
     tcase_add_test(tc, test_async_completion_after_send_returns_is_counted);
     tcase_add_test(tc, test_refused_send_is_a_failed_attempt);
