@@ -21,7 +21,7 @@
 static wb_redis_script enqueue_script =
     WB_REDIS_SCRIPT("scheduler.enqueue", SCHED_LUA_ENQUEUE);
 /* enqueue for each job in turn: KEYS and ARGV are each job's four keys
- * and 14 arguments one after the other. Reply: each job's code. */
+ * and nine arguments one after the other. Reply: each job's code. */
 static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
     "scheduler.enqueue_many",
     "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
@@ -29,7 +29,9 @@ static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
     "for i = 0, #KEYS / 4 - 1 do\n"
     "  local k, a = {}, {}\n"
     "  for j = 1, 4 do k[j] = KEYS[4 * i + j] end\n"
-    "  for j = 1, 14 do a[j] = ARGV[14 * i + j] end\n"
+    "  for j = 1, " WB_REDIS_ENQUEUE_NARGS_LUA " do\n"
+    "    a[j] = ARGV[" WB_REDIS_ENQUEUE_NARGS_LUA " * i + j]\n"
+    "  end\n"
     "  out[#out + 1] = enqueue(k, a)\n"
     "end\n"
     "return out\n");
@@ -145,7 +147,7 @@ static wb_redis_script poll_script = WB_REDIS_SCRIPT(
     "      local t, att = int(tok + i), int(tonumber(rec[3]) + 1)\n"
     "      redis.call('HSET', jk, 'state', '2', 'attempts', att,\n"
     "                 'token', t, 'lease_until', lease)\n"
-    "      rec[2], rec[3], rec[6], rec[9] = '2', att, t, lease\n"
+    "      rec[2], rec[3], rec[5], rec[7] = '2', att, t, lease\n"
     "      table.insert(rec, 1, id)\n"
     "      out[#out + 1] = rec\n"
     "      z[2 * i - 1], z[2 * i] = lease, id\n"
@@ -312,19 +314,14 @@ enum {
     F_PAYLOAD,
     F_STATE,
     F_ATTEMPTS,
-    F_MAX_ATTEMPTS,
     F_STALLS,
     F_TOKEN,
-    F_CREATED,
     F_RUN_AT,
     F_LEASE_UNTIL,
     F_FINISHED,
-    F_BACKOFF,
-    F_BACKOFF_MS,
-    F_BACKOFF_MAX_MS,
-    F_JITTER,
     F_PRIORITY,
     F_LAST_ERROR,
+    F_FIXED,
     F_COUNT
 };
 
@@ -368,23 +365,88 @@ static int reply_i32(const redisReply *e, int32_t *out)
     return 1;
 }
 
+/* A field enqueue leaves absent until it is first written: absent is 0. */
+static int is_absent(const redisReply *e)
+{
+    return e == NULL || e->type == REDIS_REPLY_NIL;
+}
+
+static int reply_i32_or0(const redisReply *e, int32_t *out)
+{
+    *out = 0;
+    return is_absent(e) || reply_i32(e, out);
+}
+
+static int reply_i64_or0(const redisReply *e, int64_t *out)
+{
+    *out = 0;
+    return is_absent(e) || reply_i64(e, out);
+}
+
+static int reply_u64_or0(const redisReply *e, uint64_t *out)
+{
+    *out = 0;
+    return is_absent(e) || reply_u64(e, out);
+}
+
+/* One decimal int64 of the packed `fixed` field at *p, then a space or
+ * the end; *p moves past it. */
+static int fixed_i64(const char **p, const char *end, int64_t *out)
+{
+    const char *sp = memchr(*p, ' ', (size_t)(end - *p));
+    const char *stop = sp != NULL ? sp : end;
+    size_t len = (size_t)(stop - *p);
+    char buf[NUM_MAX];
+    if (len == 0 || len >= NUM_MAX)
+        return 0;
+    memcpy(buf, *p, len);
+    buf[len] = '\0';
+    char *e;
+    long long v = strtoll(buf, &e, 10);
+    if (e != buf + len)
+        return 0;
+    *out = (int64_t)v;
+    *p = sp != NULL ? sp + 1 : end;
+    return 1;
+}
+
+static int fixed_i32(const char **p, const char *end, int32_t *out)
+{
+    int64_t v;
+    if (!fixed_i64(p, end, &v) || v < INT32_MIN || v > INT32_MAX)
+        return 0;
+    *out = (int32_t)v;
+    return 1;
+}
+
+/* The `fixed` field: "max_attempts backoff backoff_ms backoff_max_ms
+ * jitter created" (scheduler_lua.h). 0 unless exactly those six. */
+static int parse_fixed(const redisReply *e, wabot_job_record *rec)
+{
+    if (!is_str(e))
+        return 0;
+    const char *p = e->str, *end = e->str + e->len;
+    return fixed_i32(&p, end, &rec->max_attempts) &&
+           fixed_i32(&p, end, &rec->backoff) &&
+           fixed_i64(&p, end, &rec->backoff_ms) &&
+           fixed_i64(&p, end, &rec->backoff_max_ms) &&
+           fixed_i32(&p, end, &rec->jitter_pct) &&
+           fixed_i64(&p, end, &rec->created_ms) && p == end &&
+           e->str[e->len - 1] != ' ';
+}
+
 /* The numeric fields of a stored job into rec. 0 if any is malformed. */
 static int parse_numbers(redisReply *const *f, wabot_job_record *rec)
 {
     return reply_i32(f[F_STATE], &rec->state) &&
            reply_i32(f[F_ATTEMPTS], &rec->attempts) &&
-           reply_i32(f[F_MAX_ATTEMPTS], &rec->max_attempts) &&
-           reply_i32(f[F_STALLS], &rec->stalls) &&
-           reply_u64(f[F_TOKEN], &rec->token) &&
-           reply_i64(f[F_CREATED], &rec->created_ms) &&
+           reply_i32_or0(f[F_STALLS], &rec->stalls) &&
+           reply_u64_or0(f[F_TOKEN], &rec->token) &&
            reply_i64(f[F_RUN_AT], &rec->run_at_ms) &&
-           reply_i64(f[F_LEASE_UNTIL], &rec->lease_until_ms) &&
-           reply_i64(f[F_FINISHED], &rec->finished_ms) &&
-           reply_i32(f[F_BACKOFF], &rec->backoff) &&
-           reply_i64(f[F_BACKOFF_MS], &rec->backoff_ms) &&
-           reply_i64(f[F_BACKOFF_MAX_MS], &rec->backoff_max_ms) &&
-           reply_i32(f[F_JITTER], &rec->jitter_pct) &&
-           reply_i32(f[F_PRIORITY], &rec->priority);
+           reply_i64_or0(f[F_LEASE_UNTIL], &rec->lease_until_ms) &&
+           reply_i64_or0(f[F_FINISHED], &rec->finished_ms) &&
+           reply_i32(f[F_PRIORITY], &rec->priority) &&
+           parse_fixed(f[F_FIXED], rec);
 }
 
 /* Fill `out` from the job's fields (f[0..F_COUNT-1]); the reply's strings
@@ -429,22 +491,20 @@ void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
                                 const wabot_job_record *job, int64_t now_ms)
 {
     qkeys_init(&a->k, queue, job->id);
-    fmt_i64(a->num[0], job->run_at_ms);
-    fmt_run_hex(a->num[1], job->run_at_ms);
-    fmt_i64(a->num[2], job->created_ms != 0 ? job->created_ms : now_ms);
-    fmt_i64(a->num[3], job->max_attempts);
-    fmt_i64(a->num[4], job->backoff);
-    fmt_i64(a->num[5], job->backoff_ms);
-    fmt_i64(a->num[6], job->backoff_max_ms);
-    fmt_i64(a->num[7], job->jitter_pct);
-    fmt_i64(a->num[8], job->priority);
-    const char *head[] = {wb_redis_prefix(r), a->k.base, job->id,
+    fmt_i64(a->run_at, job->run_at_ms);
+    fmt_run_hex(a->run_hex, job->run_at_ms);
+    fmt_i64(a->priority, job->priority);
+    snprintf(a->fixed, sizeof a->fixed,
+             "%" PRId32 " %" PRId32 " %" PRId64 " %" PRId64 " %" PRId32
+             " %" PRId64,
+             job->max_attempts, job->backoff, job->backoff_ms,
+             job->backoff_max_ms, job->jitter_pct,
+             job->created_ms != 0 ? job->created_ms : now_ms);
+    const char *args[] = {wb_redis_prefix(r), a->k.base, job->id,
                           job->payload,
-                          state_for_run_at(job->run_at_ms, now_ms)};
-    for (size_t i = 0; i < 5; i++)
-        a->args[i] = head[i];
-    for (size_t i = 0; i < 9; i++)
-        a->args[5 + i] = a->num[i];
+                          state_for_run_at(job->run_at_ms, now_ms),
+                          a->run_at, a->run_hex, a->priority, a->fixed};
+    memcpy(a->args, args, sizeof args);
     for (size_t i = 0; i < WB_REDIS_ENQUEUE_NARGS; i++) /* the payload: bytes */
         a->lens[i] = i == 3 ? job->payload_len : strlen(a->args[i]);
     a->keys[0] = a->k.job;

@@ -32,13 +32,17 @@ typedef struct qkeys {
 } qkeys;
 
 /* The enqueue script's KEYS (job ready delayed seq) and ARGV (prefix base
- * id payload state run_at run_hex created max_attempts backoff backoff_ms
- * backoff_max_ms jitter priority), pointing into the struct and job. */
+ * id payload state run_at run_hex priority fixed), pointing into the
+ * struct and job. fixed: the fields that never change, packed
+ * (scheduler_lua.h). The Lua loops that split a batch use the count as
+ * text: keep the two in step. */
 #define WB_REDIS_ENQUEUE_NKEYS 4
-#define WB_REDIS_ENQUEUE_NARGS 14
+#define WB_REDIS_ENQUEUE_NARGS 9
+#define WB_REDIS_ENQUEUE_NARGS_LUA "9"
 typedef struct wb_redis_enqueue_args {
     qkeys k;
-    char num[9][NUM_MAX];
+    char run_at[NUM_MAX], run_hex[NUM_MAX], priority[NUM_MAX];
+    char fixed[6 * NUM_MAX];
     const char *keys[WB_REDIS_ENQUEUE_NKEYS];
     const char *args[WB_REDIS_ENQUEUE_NARGS];
     size_t lens[WB_REDIS_ENQUEUE_NARGS];

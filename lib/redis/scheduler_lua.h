@@ -18,10 +18,16 @@
  *  - expected outcomes are return values (codes below), never errors:
  *    an error reply means "storage failure" to the C side.
  *
- * Job hash fields: payload state attempts max_attempts stalls token
- * created run_at lease_until finished backoff backoff_ms backoff_max_ms
- * jitter priority last_error (absent when none) seq rank.
- * state: "0".."4" (wabot_job_state). */
+ * Job hash fields (doc/redis.md, "The job hash"): enqueue writes payload
+ * state attempts run_at priority seq rank, and `fixed`: the fields that
+ * never change after enqueue, packed as "max_attempts backoff backoff_ms
+ * backoff_max_ms jitter created" (decimal, one space apart). stalls,
+ * token, lease_until and finished are absent until first written, and
+ * read as 0; last_error is absent when none. state: "0".."4"
+ * (wabot_job_state). A job of the earlier layout (before the eighth
+ * session: no `fixed`, every field written at enqueue) is read the same
+ * way: record() packs its six fields, every other script touches only
+ * fields both layouts share. */
 #ifndef WB_REDIS_SCHEDULER_LUA_H
 #define WB_REDIS_SCHEDULER_LUA_H
 
@@ -44,14 +50,23 @@
  * their member is 16 hex digits of a finish sequence, then the id, so
  * jobs finished in the same millisecond keep their finish order. */
 #define SCHED_LUA_PRELUDE                                                     \
-    "local FIELDS = {'payload','state','attempts','max_attempts','stalls',"  \
-    "'token','created','run_at','lease_until','finished','backoff',"        \
-    "'backoff_ms','backoff_max_ms','jitter','priority','last_error'}\n"     \
+    "local FIELDS = {'payload','state','attempts','stalls','token',"         \
+    "'run_at','lease_until','finished','priority','last_error','fixed'}\n"  \
     "local function int(n) return string.format('%d', n) end\n"             \
     "local function jobkey(id) return ARGV[1] .. ARGV[2] .. 'job:' .. id "  \
     "end\n"                                                                  \
-    "local function record(jk) return redis.call('HMGET', jk, "            \
-    "unpack(FIELDS)) end\n"                                                  \
+    /* The job's FIELDS; a job of the earlier layout has its fixed       \
+     * fields one by one, packed here as enqueue packs them now. */       \
+    "local function record(jk)\n"                                           \
+    "  local rec = redis.call('HMGET', jk, unpack(FIELDS))\n"               \
+    "  if rec[2] and not rec[11] then\n"                                    \
+    "    local f = redis.call('HMGET', jk, 'max_attempts', 'backoff',\n"    \
+    "      'backoff_ms', 'backoff_max_ms', 'jitter', 'created')\n"          \
+    "    for i = 1, 6 do if not f[i] then return rec end end\n"             \
+    "    rec[11] = table.concat(f, ' ')\n"                                  \
+    "  end\n"                                                               \
+    "  return rec\n"                                                        \
+    "end\n"                                                                  \
     "local function rank(prio, run_hex, seq, id)\n"                          \
     "  return string.format('%08x', 2147483647 - prio) .. run_hex ..\n"     \
     "         string.format('%016x', seq) .. id\n"                           \
@@ -93,21 +108,22 @@
 
 /* KEYS: job ready delayed seq
  * ARGV: prefix base id payload state(0 waiting/1 delayed) run_at run_hex
- *       created
- *       max_attempts backoff backoff_ms backoff_max_ms jitter priority */
+ *       priority fixed
+ * Eight fields where there were 17: each hash field costs the
+ * server an entry to create and free (doc/redis.md, "The job hash").
+ * attempts, priority and seq are written although this layout could do
+ * without them (priority and seq are in the rank; attempts could start
+ * absent as stalls does): a process of the earlier version computes with
+ * them, and with them it never loses a job of this layout. */
 #define SCHED_LUA_ENQUEUE                                                     \
     SCHED_LUA_PRELUDE                                                        \
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end\n"              \
     "local seq = redis.call('INCR', KEYS[4])\n"                              \
-    "local r = rank(tonumber(ARGV[14]), ARGV[7], seq, ARGV[3])\n"            \
+    "local r = rank(tonumber(ARGV[8]), ARGV[7], seq, ARGV[3])\n"             \
     "local st = ARGV[5]\n"                                                   \
     "redis.call('HSET', KEYS[1], 'payload', ARGV[4], 'state', st,\n"         \
-    "  'attempts', '0', 'max_attempts', ARGV[9], 'stalls', '0',\n"           \
-    "  'token', '0', 'created', ARGV[8], 'run_at', ARGV[6],\n"               \
-    "  'lease_until', '0', 'finished', '0', 'backoff', ARGV[10],\n"          \
-    "  'backoff_ms', ARGV[11], 'backoff_max_ms', ARGV[12],\n"                \
-    "  'jitter', ARGV[13], 'priority', ARGV[14], 'seq', int(seq),\n"         \
-    "  'rank', r)\n"                                                         \
+    "  'attempts', '0', 'run_at', ARGV[6], 'priority', ARGV[8],\n"           \
+    "  'seq', int(seq), 'rank', r, 'fixed', ARGV[9])\n"                      \
     "if st == '0' then redis.call('ZADD', KEYS[2], 0, r)\n"                  \
     "else redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3]) end\n"               \
     "return 0\n"

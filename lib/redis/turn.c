@@ -139,7 +139,8 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
 /* KEYS: counter, conversation + version, marker + version, done +
  * version (unused ones repeat the marker), then per job the enqueue
  * script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
- * value ttl | job count, then per job the enqueue script's 14 arguments.
+ * value ttl | job count, then per job the enqueue script's nine
+ * arguments (WB_REDIS_ENQUEUE_NARGS).
  * -> {0, 0} conversation conflict, {0, 1} marker exists (nothing
  * written), or {1, conversation version ('' if not written), one
  * character per job: '1' if its id was on its queue already}. */
@@ -163,7 +164,9 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "for i = 0, tonumber(ARGV[9]) - 1 do\n"
     "  local k, a = {}, {}\n"
     "  for j = 1, 4 do k[j] = KEYS[7 + 4 * i + j] end\n"
-    "  for j = 1, 14 do a[j] = ARGV[9 + 14 * i + j] end\n"
+    "  for j = 1, " WB_REDIS_ENQUEUE_NARGS_LUA " do\n"
+    "    a[j] = ARGV[9 + " WB_REDIS_ENQUEUE_NARGS_LUA " * i + j]\n"
+    "  end\n"
     "  existed[#existed + 1] = enqueue(k, a) == 3 and '1' or '0'\n"
     "end\n"
     "if ARGV[6] == '1' then write(KEYS[6], KEYS[7], ARGV[7], ARGV[8]) end\n"
@@ -409,7 +412,7 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
         return WABOT_ERR_INVAL;
     size_t nj = req->n_jobs;
     commit_args c = {0};
-    size_t maxk = 7 + 4 * nj, maxa = 9 + 14 * nj;
+    size_t maxk = 7 + 4 * nj, maxa = 9 + WB_REDIS_ENQUEUE_NARGS * nj;
     c.keys = malloc(maxk * sizeof *c.keys);
     c.klens = malloc(maxk * sizeof *c.klens);
     c.args = malloc(maxa * sizeof *c.args);
