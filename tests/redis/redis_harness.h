@@ -25,6 +25,11 @@ int rh_available(void);
 /* Start a fresh server (aof: appendonly yes, appendfsync always) on a free
  * port; waits until it answers PING. 0 on success. */
 int rh_start(rh_server *s, int aof);
+/* A test program's start (no AOF): 0 with s running; 77 (a skip) when
+ * redis-server is not installed and CI is not "true"; EXIT_FAILURE when
+ * it is missing under CI=true or does not start (said on stderr).
+ * main() returns a non-zero result as its exit status. */
+int rh_main_start(rh_server *s);
 /* Stop it (SIGTERM, wait). The directory stays for a restart. */
 void rh_stop(rh_server *s);
 /* Kill it hard (SIGKILL): an outage without a clean shutdown. */

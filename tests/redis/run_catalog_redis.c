@@ -40,14 +40,9 @@ static void redis_destroy(wabot_storage *s, void *ud)
 
 int main(void)
 {
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
-    }
-    if (rh_start(&g_srv, 0) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return EXIT_FAILURE;
-    }
+    int started = rh_main_start(&g_srv);
+    if (started != 0)
+        return started;
     Suite *s = suite_create("catalog-redis");
     wb_catalog_backend b = {"redis", redis_create, redis_destroy, NULL};
     suite_add_tcase(s, wb_catalog_conformance_tcase(&b));

@@ -364,14 +364,9 @@ END_TEST
 
 int main(void)
 {
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
-    }
-    if (rh_start(&g_srv, 0) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return EXIT_FAILURE;
-    }
+    int started = rh_main_start(&g_srv);
+    if (started != 0)
+        return started;
     Suite *s = suite_create("scheduler-redis");
     wb_scheduler_backend redis = {"redis", redis_create, redis_destroy,
                                   NULL};

@@ -286,14 +286,9 @@ int main(int argc, char **argv)
         return issue_main(argv);
     self_path = "/proc/self/exe";
     server_path = argc >= 2 ? argv[1] : NULL;
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci && strcmp(ci, "true") == 0 ? 1 : 77;
-    }
-    if (rh_start(&redis, 0) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return 1;
-    }
+    int started = rh_main_start(&redis);
+    if (started != 0)
+        return started;
     Suite *su = suite_create("redis-invoices");
     TCase *tc = tcase_create("redis-invoices");
     tcase_set_timeout(tc, 300);

@@ -305,14 +305,9 @@ END_TEST
 int main(int argc, char **argv)
 {
     server_path = argc > 1 ? argv[1] : NULL;
-    if (!rh_available()) {
-        const char *ci = getenv("CI");
-        return ci != NULL && strcmp(ci, "true") == 0 ? EXIT_FAILURE : 77;
-    }
-    if (rh_start(&redis, 0) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return EXIT_FAILURE;
-    }
+    int started = rh_main_start(&redis);
+    if (started != 0)
+        return started;
     Suite *s = suite_create("orders-http");
     TCase *tc = tcase_create("shop");
     tcase_set_timeout(tc, 120);
