@@ -60,12 +60,11 @@ struct wabot_redis {
     char last_error[LAST_ERROR_MAX];
 
     /* Scripts from several threads sent together (wb_redis_evaln):
-     * callers queue here; at most max_batches batches are on the wire at
+     * callers queue here; at most BATCHES_MAX batches are on the wire at
      * once, the rest wait and leave together in the next one. */
     pthread_mutex_t bmu;
     struct batch_call *bhead, *btail;
     int batches_out;     /* batches on the wire now */
-    int max_batches;     /* bound on batches_out */
     int64_t batches;     /* batches sent (under bmu) */
     int64_t batch_calls; /* calls sent in them */
 };
@@ -572,7 +571,6 @@ static wabot_redis *redis_alloc(const wabot_redis_config *cfg)
     r->command_tv = ms_to_tv(cfg->command_timeout_ms);
     r->wait_ms = cfg->connect_timeout_ms + cfg->command_timeout_ms;
     r->backoff_ms = BACKOFF_MIN_MS;
-    r->max_batches = BATCHES_MAX;
     return r;
 }
 
@@ -932,7 +930,7 @@ static int pipeline_send(wabot_redis *r, redisContext *c, size_t n,
 
 /* A script call from a thread with nothing else to do until its reply
  * (wb_redis_evaln). Calls queue on the handle; the one at the head of
- * the queue, when fewer than max_batches batches are on the wire, takes
+ * the queue, when fewer than BATCHES_MAX batches are on the wire, takes
  * the queue (up to BATCH_CALLS_MAX calls) and sends it as one pipeline on
  * one connection, then hands each caller its reply. While a batch is on
  * the wire the calls that arrive wait and leave together in the next:
@@ -1004,7 +1002,7 @@ static int batch_run(wabot_redis *r, batch_call *me)
         r->bhead = me;
     r->btail = me;
     while (!me->done) {
-        if (r->bhead != me || r->batches_out >= r->max_batches) {
+        if (r->bhead != me || r->batches_out >= BATCHES_MAX) {
             pthread_cond_wait(&me->cv, &r->bmu);
             continue;
         }

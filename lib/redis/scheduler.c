@@ -331,17 +331,35 @@ static int is_str(const redisReply *e)
                          e->type == REDIS_REPLY_STATUS);
 }
 
-/* A whole decimal integer, as the scripts store them. */
-static int reply_i64(const redisReply *e, int64_t *out)
+/* A whole decimal integer, as the scripts store them: exactly the len
+ * bytes at s. */
+static int dec_i64(const char *s, size_t len, int64_t *out)
 {
-    if (!is_str(e) || e->len == 0 || e->len >= NUM_MAX)
+    char buf[NUM_MAX];
+    if (len == 0 || len >= NUM_MAX)
         return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
     char *end;
-    long long v = strtoll(e->str, &end, 10);
-    if (end != e->str + e->len)
+    long long v = strtoll(buf, &end, 10);
+    if (end != buf + len)
         return 0;
     *out = (int64_t)v;
     return 1;
+}
+
+static int dec_i32(const char *s, size_t len, int32_t *out)
+{
+    int64_t v;
+    if (!dec_i64(s, len, &v) || v < INT32_MIN || v > INT32_MAX)
+        return 0;
+    *out = (int32_t)v;
+    return 1;
+}
+
+static int reply_i64(const redisReply *e, int64_t *out)
+{
+    return is_str(e) && dec_i64(e->str, e->len, out);
 }
 
 static int reply_u64(const redisReply *e, uint64_t *out)
@@ -358,11 +376,7 @@ static int reply_u64(const redisReply *e, uint64_t *out)
 
 static int reply_i32(const redisReply *e, int32_t *out)
 {
-    int64_t v;
-    if (!reply_i64(e, &v) || v < INT32_MIN || v > INT32_MAX)
-        return 0;
-    *out = (int32_t)v;
-    return 1;
+    return is_str(e) && dec_i32(e->str, e->len, out);
 }
 
 /* A field enqueue leaves absent until it is first written: absent is 0. */
@@ -389,33 +403,32 @@ static int reply_u64_or0(const redisReply *e, uint64_t *out)
     return is_absent(e) || reply_u64(e, out);
 }
 
-/* One decimal int64 of the packed `fixed` field at *p, then a space or
- * the end; *p moves past it. */
+/* The length of the number of the packed `fixed` field at *p (up to a
+ * space or the end); *next gets where the one after it starts. */
+static size_t fixed_len(const char *p, const char *end, const char **next)
+{
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    *next = sp != NULL ? sp + 1 : end;
+    return (size_t)((sp != NULL ? sp : end) - p);
+}
+
 static int fixed_i64(const char **p, const char *end, int64_t *out)
 {
-    const char *sp = memchr(*p, ' ', (size_t)(end - *p));
-    const char *stop = sp != NULL ? sp : end;
-    size_t len = (size_t)(stop - *p);
-    char buf[NUM_MAX];
-    if (len == 0 || len >= NUM_MAX)
+    const char *next;
+    size_t len = fixed_len(*p, end, &next);
+    if (!dec_i64(*p, len, out))
         return 0;
-    memcpy(buf, *p, len);
-    buf[len] = '\0';
-    char *e;
-    long long v = strtoll(buf, &e, 10);
-    if (e != buf + len)
-        return 0;
-    *out = (int64_t)v;
-    *p = sp != NULL ? sp + 1 : end;
+    *p = next;
     return 1;
 }
 
 static int fixed_i32(const char **p, const char *end, int32_t *out)
 {
-    int64_t v;
-    if (!fixed_i64(p, end, &v) || v < INT32_MIN || v > INT32_MAX)
+    const char *next;
+    size_t len = fixed_len(*p, end, &next);
+    if (!dec_i32(*p, len, out))
         return 0;
-    *out = (int32_t)v;
+    *p = next;
     return 1;
 }
 
