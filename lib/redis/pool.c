@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,6 +40,9 @@
 #define STACK_ARGS 16
 /* Scripts sent together: batches on the wire at once, calls in one. */
 #define BATCHES_MAX 1
+/* batch_run() hands the slot of a batch that comes back to the waiting
+ * head of the queue; with more slots a head could be handed two. */
+_Static_assert(BATCHES_MAX == 1, "batch_run() hands on one slot");
 #define BATCH_CALLS_MAX 64
 
 struct wabot_redis {
@@ -946,8 +950,14 @@ typedef struct batch_call {
     eval_argv *a;
     redisReply *reply; /* WABOT_OK: the reply (possibly an error reply) */
     int rc;
-    int done;
-    pthread_cond_t cv;
+    /* Posted exactly once in the call's life, by another thread: "lead
+     * the next batch" or "your reply is in" (done). The woken thread
+     * needs no lock to see which: a waiter taking bmu again after a
+     * condition variable's wake-up would wait a second time, behind the
+     * leader still waking the others, and on a virtual machine each wait
+     * is a costly switch (doc/performance.md). */
+    sem_t go;
+    atomic_int done;
 } batch_call;
 
 /* Send the n calls from first on one connection; sets each call's rc and
@@ -988,52 +998,75 @@ static void batch_send(wabot_redis *r, batch_call *first, size_t n)
         wb_redis_release(r, c, broken);
 }
 
+/* Wait for me->go; a signal's interruption is not the post. */
+static void batch_wait(batch_call *me)
+{
+    while (sem_wait(&me->go) != 0)
+        ;
+}
+
 /* Queue me, wait for its turn or lead a batch; me->rc and me->reply are
- * set on return. */
+ * set on return. Every call is posted at most once: the caller at the
+ * head of the queue when a batch comes back is told to lead (and then
+ * nobody else touches it: only the head takes the queue), and each call
+ * a batch carried is told it is done. A call is never both. A call that
+ * finds the queue empty and no batch out leads at once, unposted. */
 static int batch_run(wabot_redis *r, batch_call *me)
 {
-    if (pthread_cond_init(&me->cv, NULL) != 0)
+    if (sem_init(&me->go, 0, 0) != 0)
         return WABOT_ERR_NOMEM;
-    pthread_mutex_lock(&r->bmu);
+    atomic_init(&me->done, 0);
     me->next = NULL;
+    pthread_mutex_lock(&r->bmu);
     if (r->btail != NULL)
         r->btail->next = me;
     else
         r->bhead = me;
     r->btail = me;
-    while (!me->done) {
-        if (r->bhead != me || r->batches_out >= BATCHES_MAX) {
-            pthread_cond_wait(&me->cv, &r->bmu);
-            continue;
-        }
-        batch_call *last = me;
-        size_t n = 1;
-        while (last->next != NULL && n < BATCH_CALLS_MAX) {
-            last = last->next;
-            n++;
-        }
-        r->bhead = last->next;
-        if (r->bhead == NULL)
-            r->btail = NULL;
-        last->next = NULL;
+    int lead = r->bhead == me && r->batches_out < BATCHES_MAX;
+    if (lead)
         r->batches_out++;
-        r->batches++;
-        r->batch_calls += (int64_t)n;
-        pthread_mutex_unlock(&r->bmu);
-        batch_send(r, me, n);
-        pthread_mutex_lock(&r->bmu);
-        r->batches_out--;
-        for (batch_call *k = me, *next; k != NULL; k = next) {
-            next = k->next; /* a waiter's call is gone once it is done */
-            k->done = 1;
-            if (k != me)
-                pthread_cond_signal(&k->cv);
-        }
-        if (r->bhead != NULL) /* the next batch's leader */
-            pthread_cond_signal(&r->bhead->cv);
-    }
     pthread_mutex_unlock(&r->bmu);
-    pthread_cond_destroy(&me->cv);
+    if (!lead) {
+        batch_wait(me);
+        if (atomic_load_explicit(&me->done, memory_order_acquire)) {
+            sem_destroy(&me->go);
+            return me->rc;
+        }
+        /* Told to lead: batches_out already counts this batch. */
+    }
+    pthread_mutex_lock(&r->bmu);
+    batch_call *last = me;
+    size_t n = 1;
+    while (last->next != NULL && n < BATCH_CALLS_MAX) {
+        last = last->next;
+        n++;
+    }
+    r->bhead = last->next;
+    if (r->bhead == NULL)
+        r->btail = NULL;
+    last->next = NULL;
+    r->batches++;
+    r->batch_calls += (int64_t)n;
+    pthread_mutex_unlock(&r->bmu);
+
+    batch_send(r, me, n);
+
+    pthread_mutex_lock(&r->bmu);
+    batch_call *next_leader = r->bhead;
+    if (next_leader == NULL) /* a batch slot free again */
+        r->batches_out--;
+    /* else the slot passes to the head, which stays the head: only the
+     * head takes the queue, and it waits for the post below. */
+    pthread_mutex_unlock(&r->bmu);
+    for (batch_call *k = me->next, *next; k != NULL; k = next) {
+        next = k->next; /* k is gone once it is posted */
+        atomic_store_explicit(&k->done, 1, memory_order_release);
+        sem_post(&k->go);
+    }
+    if (next_leader != NULL)
+        sem_post(&next_leader->go);
+    sem_destroy(&me->go);
     return me->rc;
 }
 
