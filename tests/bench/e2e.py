@@ -18,7 +18,7 @@ replies delivered/s during and after the load and end to end, drain time, peak b
 RSS, and on Redis the commands per webhook; then the ratios wabot / peer when both ran.
 
 Environment: BUILD (build dir, default build), THREADS=2, CONNS=64, DURATION=20 (s),
-WARMUP=3 (s), CUSTOMERS=1000, DRAIN_TIMEOUT=300 (s), WABOT_THREADS (HTTP threads, default 4),
+WARMUP=3 (s), CUSTOMERS=1000, DRAIN_TIMEOUT=300 (s), WABOT_THREADS (HTTP threads, default 4, 16 with Redis),
 PEER_DIR (default: the first of ../shared/peer-node from the source tree and its parent),
 E2E_OUT (raw data, default /tmp/wabot-e2e.<time>), REDIS_UNIX=1 (wabot-server reaches Redis
 by a Unix socket; the peer stays on TCP), ORDERS=both (each wabot mode followed by

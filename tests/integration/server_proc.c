@@ -1,6 +1,7 @@
 /* Child server process with line-by-line output capture (server_proc.h). */
 #include "server_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -252,6 +253,33 @@ static size_t count_matching(const sp_lines *l, const char *needle)
     for (size_t i = 0; i < l->n; i++)
         if (needle == NULL || strstr(l->items[i], needle) != NULL)
             n++;
+    return n;
+}
+
+int sp_threads_named(const server_proc *p, const char *comm)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)p->pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[96], name[32] = "";
+        snprintf(file, sizeof file, "/proc/%d/task/%.20s/comm", (int)p->pid,
+                 e->d_name);
+        FILE *f = fopen(file, "r");
+        if (f == NULL)
+            continue; /* the thread ended meanwhile */
+        if (fgets(name, sizeof name, f) != NULL)
+            name[strcspn(name, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(name, comm) == 0;
+    }
+    closedir(d);
     return n;
 }
 

@@ -56,6 +56,11 @@ int sp_start(server_proc *p, const char *path, const char *const *env,
 
 /* Wait until at least `count` lines of `s` contain `needle` (NULL: any
  * line). Returns 1, or 0 at the deadline / when the stream ended first. */
+/* How many of the running child's threads are named `comm` (Linux:
+ * /proc/<pid>/task/<tid>/comm, e.g. libmicrohttpd's "MHD-worker"), or -1
+ * when /proc cannot be read. */
+int sp_threads_named(const server_proc *p, const char *comm);
+
 int sp_wait_lines(server_proc *p, sp_stream s, const char *needle,
                   size_t count, int timeout_ms);
 

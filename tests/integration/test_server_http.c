@@ -363,6 +363,21 @@ START_TEST(test_repeated_answers_stay_exact_between_other_answers)
 }
 END_TEST
 
+/* WABOT_THREADS sizes libmicrohttpd's pool; without it, and without
+ * Redis, the pool has 4 threads (doc/server.md). */
+START_TEST(test_http_threads_default_to_four_and_follow_wabot_threads)
+{
+    fixture f;
+    fx_start(&f, "echo", NULL);
+    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"), 4);
+    fx_stop(&f);
+    const char *env[] = {"WABOT_THREADS=3", NULL};
+    fx_start(&f, "echo", env);
+    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"), 3);
+    fx_stop(&f);
+}
+END_TEST
+
 /* /healthz is a route the server registers: its handler's header
  * arrives, and HEAD is answered like GET without a body. */
 START_TEST(test_host_route_headers_and_head_over_http)
@@ -834,6 +849,7 @@ static Suite *server_suite(void)
     tcase_add_test(http, test_405_carries_allow_over_http);
     tcase_add_test(http, test_host_route_headers_and_head_over_http);
     tcase_add_test(http, test_repeated_answers_stay_exact_between_other_answers);
+    tcase_add_test(http, test_http_threads_default_to_four_and_follow_wabot_threads);
     tcase_add_test(http, test_oversized_body_is_413_however_it_is_sent);
     tcase_add_test(http, test_malformed_form_is_400_json);
     suite_add_tcase(s, http);

@@ -302,6 +302,17 @@ START_TEST(test_meta_customer_orders_and_the_provider_gets_the_invoice_pdf)
 }
 END_TEST
 
+/* With Redis the server's HTTP pool defaults to 16 threads: a webhook's
+ * thread mostly waits for Redis (doc/server.md). */
+START_TEST(test_http_threads_default_to_sixteen_with_redis)
+{
+    shop s;
+    shop_start(&s, FP_TWILIO);
+    ck_assert_int_eq(sp_threads_named(&s.sp, "MHD-worker"), 16);
+    shop_stop(&s);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     server_path = argc > 1 ? argv[1] : NULL;
@@ -315,6 +326,7 @@ int main(int argc, char **argv)
         tc, test_twilio_customer_orders_and_the_provider_gets_the_invoice_pdf);
     tcase_add_test(
         tc, test_meta_customer_orders_and_the_provider_gets_the_invoice_pdf);
+    tcase_add_test(tc, test_http_threads_default_to_sixteen_with_redis);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
