@@ -30,6 +30,7 @@
 
 #include "errors.h"
 #include "redis.h"
+#include "strbuf.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -851,13 +852,12 @@ static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
     if (nkeys > 0 && (a->keybuf = malloc(total + 1)) == NULL)
         return WABOT_ERR_NOMEM;
     a->argc = (int)argc;
-    snprintf(a->numkeys, sizeof a->numkeys, "%zu", nkeys);
     a->argv[0] = "EVALSHA";
     a->lens[0] = 7;
     a->argv[1] = NULL; /* the SHA-1, filled when sending */
     a->lens[1] = 40;
     a->argv[2] = a->numkeys;
-    a->lens[2] = strlen(a->numkeys);
+    a->lens[2] = wb_fmt_u64(a->numkeys, nkeys);
     char *p = a->keybuf;
     for (size_t i = 0; i < nkeys; i++) {
         size_t klen = keylens != NULL ? keylens[i] : strlen(keys[i]);
@@ -875,6 +875,59 @@ static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
     return argc > INT_MAX ? WABOT_ERR_TOO_LARGE : WABOT_OK;
 }
 
+/* Digits of v in decimal. */
+static size_t dec_len(size_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Write "<c><v>\r\n" at p; returns the end. */
+static char *resp_head(char *p, char c, size_t v)
+{
+    *p++ = c;
+    p += wb_fmt_u64(p, v); /* its NUL is overwritten next */
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Append one command to c's output buffer in the protocol's form (an
+ * array of bulk strings): what redisAppendCommandArgv() does, without
+ * hiredis's generic sdscatfmt() and its allocations, which took a tenth
+ * of the client's instructions per webhook (doc/performance.md, ninth
+ * session). One buffer, on the stack when the command is small. */
+static int resp_append(redisContext *c, int argc, const char *const *argv,
+                       const size_t *lens)
+{
+    size_t total = 1 + dec_len((size_t)argc) + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + dec_len(lens[i]) + 2 + lens[i] + 2;
+    char stack[4096];
+    /* + WB_FMT_U64_SIZE: room for the NUL wb_fmt_u64 writes */
+    char *buf = total + WB_FMT_U64_SIZE <= sizeof stack
+                    ? stack
+                    : malloc(total + WB_FMT_U64_SIZE);
+    if (buf == NULL)
+        return REDIS_ERR;
+    char *p = resp_head(buf, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++) {
+        p = resp_head(p, '$', lens[i]);
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    int rc = redisAppendFormattedCommand(c, buf, total);
+    if (buf != stack)
+        free(buf);
+    return rc;
+}
+
 /* Append every call to c's output buffer, then read the replies in
  * order: one write, one round trip. out[i] gets call i's reply. On a
  * failure *got replies were read (valid, the caller's to free) and the
@@ -888,8 +941,7 @@ static int pipeline_io(wabot_redis *r, redisContext *c, size_t n,
     int blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
     int rc = WABOT_OK, saved_errno = 0;
     for (size_t i = 0; i < n && rc == WABOT_OK; i++)
-        if (redisAppendCommandArgv(c, a[i]->argc, a[i]->argv, a[i]->lens) !=
-            REDIS_OK)
+        if (resp_append(c, a[i]->argc, a[i]->argv, a[i]->lens) != REDIS_OK)
             rc = WABOT_ERR_NOMEM;
     *got = 0;
     for (; *got < n && rc == WABOT_OK; ++*got) {
