@@ -15,6 +15,7 @@
 
 #include "jobs.h"
 #include "redis.h"
+#include "strbuf.h"
 #include "scheduler_args.h"
 #include "scheduler_lua.h"
 
@@ -215,27 +216,29 @@ typedef struct rsched {
 /* ------------------------------------------------------------------ */
 /* Keys and arguments                                                  */
 
+/* Without printf: nine snprintf calls here were ~9k instructions of
+ * every job's enqueue (doc/performance.md, ninth session). */
 static void qkeys_init(qkeys *k, const char *queue, const char *id)
 {
-    snprintf(k->base, sizeof k->base, "{%s}:", queue);
-    snprintf(k->ready, sizeof k->ready, "%sready", k->base);
-    snprintf(k->delayed, sizeof k->delayed, "%sdelayed", k->base);
-    snprintf(k->active, sizeof k->active, "%sactive", k->base);
-    snprintf(k->completed, sizeof k->completed, "%scompleted", k->base);
-    snprintf(k->failed, sizeof k->failed, "%sfailed", k->base);
-    snprintf(k->seq, sizeof k->seq, "%sseq", k->base);
-    snprintf(k->token, sizeof k->token, "%stoken", k->base);
-    snprintf(k->job, sizeof k->job, "%sjob:%s", k->base, id ? id : "");
+    WB_CAT(k->base, sizeof k->base, "{", queue, "}:");
+    WB_CAT(k->ready, sizeof k->ready, k->base, "ready");
+    WB_CAT(k->delayed, sizeof k->delayed, k->base, "delayed");
+    WB_CAT(k->active, sizeof k->active, k->base, "active");
+    WB_CAT(k->completed, sizeof k->completed, k->base, "completed");
+    WB_CAT(k->failed, sizeof k->failed, k->base, "failed");
+    WB_CAT(k->seq, sizeof k->seq, k->base, "seq");
+    WB_CAT(k->token, sizeof k->token, k->base, "token");
+    WB_CAT(k->job, sizeof k->job, k->base, "job:", id ? id : "");
 }
 
-static void fmt_i64(char *buf, int64_t v)
+static void fmt_i64(char buf[NUM_MAX], int64_t v)
 {
-    snprintf(buf, NUM_MAX, "%" PRId64, v);
+    wb_fmt_i64(buf, v);
 }
 
-static void fmt_u64(char *buf, uint64_t v)
+static void fmt_u64(char buf[NUM_MAX], uint64_t v)
 {
-    snprintf(buf, NUM_MAX, "%" PRIu64, v);
+    wb_fmt_u64(buf, v);
 }
 
 /* A run time as 16 hex digits that sort like the signed value: the
@@ -243,7 +246,7 @@ static void fmt_u64(char *buf, uint64_t v)
 static void fmt_run_hex(char *buf, int64_t run_at_ms)
 {
     uint64_t biased = (uint64_t)run_at_ms ^ UINT64_C(0x8000000000000000);
-    snprintf(buf, NUM_MAX, "%016" PRIx64, biased);
+    wb_fmt_hex64(buf, biased);
 }
 
 static int64_t add_sat(int64_t a, int64_t b)
@@ -507,12 +510,16 @@ void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
     fmt_i64(a->run_at, job->run_at_ms);
     fmt_run_hex(a->run_hex, job->run_at_ms);
     fmt_i64(a->priority, job->priority);
-    snprintf(a->fixed, sizeof a->fixed,
-             "%" PRId32 " %" PRId32 " %" PRId64 " %" PRId64 " %" PRId32
-             " %" PRId64,
-             job->max_attempts, job->backoff, job->backoff_ms,
-             job->backoff_max_ms, job->jitter_pct,
-             job->created_ms != 0 ? job->created_ms : now_ms);
+    const int64_t fixed[] = {job->max_attempts, job->backoff,
+                             job->backoff_ms, job->backoff_max_ms,
+                             job->jitter_pct,
+                             job->created_ms != 0 ? job->created_ms : now_ms};
+    char *f = a->fixed; /* 6 numbers of <= 20 bytes and spaces: fits */
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (i > 0)
+            *f++ = ' ';
+        f += wb_fmt_i64(f, fixed[i]);
+    }
     const char *args[] = {wb_redis_prefix(r), a->k.base, job->id,
                           job->payload,
                           state_for_run_at(job->run_at_ms, now_ms),
@@ -860,7 +867,7 @@ static int complete_args_init(complete_args *c, const rsched *s,
     c->args[1] = c->k.base;
     c->args[2] = c->now;
     for (size_t i = 0; i < n; i++) {
-        snprintf(c->jobkeys[i], KEY_MAX, "%sjob:%s", c->k.base, ids[i]);
+        WB_CAT(c->jobkeys[i], KEY_MAX, c->k.base, "job:", ids[i]);
         fmt_u64(c->toks[i], tokens[i]);
         c->keys[3 + i] = c->jobkeys[i];
         c->args[3 + 2 * i] = ids[i];

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "redis.h"
+#include "strbuf.h"
 #include "storage.h"
 #include "storage_lua.h"
 
@@ -153,13 +154,13 @@ typedef struct num_arg {
 
 static const char *i64_arg(num_arg *a, int64_t v)
 {
-    snprintf(a->text, sizeof a->text, "%" PRId64, v);
+    wb_fmt_i64(a->text, v);
     return a->text;
 }
 
 static const char *u64_arg(num_arg *a, uint64_t v)
 {
-    snprintf(a->text, sizeof a->text, "%" PRIu64, v);
+    wb_fmt_u64(a->text, v);
     return a->text;
 }
 

@@ -29,6 +29,7 @@
 
 #include "limiter_gcra.h"
 #include "redis.h"
+#include "strbuf.h"
 #include "scheduler_args.h"
 #include "scheduler_lua.h"
 #include "storage.h"
@@ -207,8 +208,7 @@ static void push_pair(const key_pair *p, const char **keys, size_t *lens,
 
 static void fmt_ttl(char *buf, int64_t ttl_ms)
 {
-    snprintf(buf, 24, "%" PRId64,
-             ttl_ms > MAX_TTL_MS ? MAX_TTL_MS : ttl_ms < 0 ? 0 : ttl_ms);
+    wb_fmt_i64(buf, ttl_ms > MAX_TTL_MS ? MAX_TTL_MS : ttl_ms < 0 ? 0 : ttl_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -352,7 +352,7 @@ static int turn_begin(wabot_storage *s, const wb_turn_begin_req *req,
 
     char lease[24], touch[24];
     fmt_ttl(lease, req->lease_ms);
-    snprintf(touch, sizeof touch, "%" PRId64, req->touch_ms);
+    wb_fmt_i64(touch, req->touch_ms);
     wb_gcra_nums g = {"0", "1", "0"};
     if (req->limit != NULL)
         wb_gcra_nums_of(req->limit, req->now_ms, &g);
@@ -429,11 +429,11 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
     push_pair(&marker, c.keys, c.klens, &c.nk);
     push_pair(&done, c.keys, c.klens, &c.nk);
     char expect[24], conv_ttl[24], marker_ttl[24], done_ttl[24], count[24];
-    snprintf(expect, sizeof expect, "%" PRIu64, req->conv_expect);
+    wb_fmt_u64(expect, req->conv_expect);
     fmt_ttl(conv_ttl, req->conv_ttl_ms);
     fmt_ttl(marker_ttl, req->marker_ttl_ms);
     fmt_ttl(done_ttl, req->done_ttl_ms);
-    snprintf(count, sizeof count, "%zu", nj);
+    wb_fmt_u64(count, nj);
     push_arg(&c, req->conv_key ? "1" : "0", 1);
     push_arg(&c, expect, strlen(expect));
     push_arg(&c, req->conv_key ? req->conv_val : "",
