@@ -79,9 +79,13 @@ typedef struct wb_turn_fast {
     int limit_checked;       /* res.limited is the limit's verdict */
     int conv_used;           /* the first attempt took res.conv */
     int claim_held;          /* done_key is our claim */
-    char done_key[WB_DEDUP_KEY_MAX + 1];
     int relayed;             /* the commit put the jobs on their queues */
     int done;                /* the commit marked done_key done */
+    /* The dedup key, as long as it is: a 1 KiB array here made every
+     * turn's allocation a large one, for which glibc first consolidates
+     * its fast bins (~12k instructions a turn; doc/performance.md,
+     * ninth session). */
+    char done_key[];
 } wb_turn_fast;
 
 /* Run begin for t, as dedup's claim: WABOT_ERR_UNSUPPORTED when there is

@@ -49,11 +49,12 @@ int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d)
         !wb_cust_key(cust, sizeof cust, t->org, t->customer) ||
         !wb_conv_key(conv, sizeof conv, t->org, t->customer))
         return WABOT_ERR_UNSUPPORTED; /* the generic path reports it */
-    wb_turn_fast *f = wb_calloc(&ctx->alloc, 1, sizeof *f);
+    int claim = wb_dedup_prepare(ctx, t->msg, t->org, d);
+    size_t klen = claim ? strlen(d->key) : 0;
+    wb_turn_fast *f = wb_calloc(&ctx->alloc, 1, sizeof *f + klen + 1);
     if (!f)
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
     int64_t ts = wabot_message_timestamp_ms(t->msg);
-    int claim = wb_dedup_prepare(ctx, t->msg, t->org, d);
     wb_turn_begin_req req = {
         claim ? d->key : NULL, WB_DEDUP_CLAIM_VALUE, ctx->cfg.dedup_lease_ms,
         limited ? &lim : NULL, marker, cust, conv, profile_name(t->msg),
@@ -75,7 +76,7 @@ int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d)
     rc = wb_dedup_outcome(ctx, t->msg, d, f->res.claim, f->res.claim_version);
     if (rc == WABOT_OK) {
         f->claim_held = 1;
-        memcpy(f->done_key, d->key, sizeof f->done_key);
+        memcpy(f->done_key, d->key, klen + 1);
     }
     return rc;
 }
