@@ -32,6 +32,10 @@ struct wabot_storage {
      * its keys (lib/internal/marks.h; the memory backend's, for the
      * inbound dedup's "done" marks). Owned by the backend's impl. */
     struct wb_marks *marks;
+    /* Or NULL: a compact table of delivery records a process-local backend
+     * keeps beside its keys (lib/internal/receipt_table.h; the memory
+     * backend's, for the receipts module). Owned by the backend's impl. */
+    struct wb_rtab *receipts;
     /* Or NULL: the handle a built-in backend records its own failures'
      * details against (lib/core/errors.c), for wabot_storage_errmsg()
      * (the Redis backend: its connection handle). */

@@ -37,6 +37,7 @@
 
 #include "htab.h"
 #include "marks.h"
+#include "receipt_table.h"
 #include "siphash.h"
 #include "skiplist.h"
 #include "storage.h"
@@ -191,6 +192,7 @@ typedef struct mem_store {
     size_t plens[MAX_PREFIXES];
     size_t nprefixes;
     wb_marks *marks; /* the dedup's "done" marks (storage.h) */
+    wb_rtab *receipts; /* the delivery records (storage.h) */
 } mem_store;
 
 /* One operation's view of its key, filled by op_begin(). */
@@ -734,6 +736,7 @@ static void mem_destroy(void *impl)
         free(st->prefixes[i]);
     pthread_mutex_destroy(&st->order_mu);
     wb_marks_free(st->marks);
+    wb_rtab_free(st->receipts);
     free(st);
 }
 
@@ -1515,7 +1518,8 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     }
     wb_siphash_key(st, &st->k0, &st->k1);
     st->marks = wb_marks_new(&st->clock);
-    wabot_storage *s = st->marks != NULL
+    st->receipts = wb_rtab_new(&st->clock);
+    wabot_storage *s = st->marks != NULL && st->receipts != NULL
                            ? wb_storage_wrap(&mem_vtable, st, "memory")
                            : NULL;
     if (s == NULL) {
@@ -1524,6 +1528,7 @@ wabot_storage *wabot_storage_memory_new(const wabot_clock *clock)
     }
     s->process_local = 1;
     s->marks = st->marks;
+    s->receipts = st->receipts;
     return s;
 }
 

@@ -21,6 +21,7 @@ wabot_storage *wb_storage_wrap(const wabot_storage_vtable *vt, void *impl,
     s->batch = NULL;
     s->process_local = 0;
     s->marks = NULL;
+    s->receipts = NULL;
     s->detail_owner = NULL;
     return s;
 }

@@ -23,6 +23,7 @@
 #include "internal/message.h"
 #include "internal/module.h"
 #include "internal/metrics.h"
+#include "internal/receipt_table.h"
 #include "internal/receipts.h"
 #include "internal/state.h"
 #include "internal/storage.h"
@@ -428,14 +429,205 @@ char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
 }
 
 /* ------------------------------------------------------------------ */
+/* The table form                                                       */
+/*                                                                     */
+/* A process-local store may keep a receipt table beside its keys      */
+/* (lib/internal/receipt_table.h): a plain record (no code, no         */
+/* correlation id, its texts in the shapes below) is a 56-byte slot    */
+/* there instead of a storage key (issue 12). A record that does not   */
+/* fit stays the storage key "receipt:<id>" in the compact form, and   */
+/* one in the table moves there when a change makes it not fit. A      */
+/* provider id's record is in one place at a time: every read and      */
+/* change of it holds the table's lock of that id (rec_update).        */
+
+/* Outbound id shapes: a reply's is the inbound message's id + ":r" + k
+ * (lib/outbound/replies.c), Twilio's inbound ids "SM"/"MM" + 32 hex; a
+ * built message's is "send-" + 16 hex (lib/outbound/builder.c). Hex in
+ * lower case only: the shapes must give back the very text. */
+enum {
+    OID_NONE = 0,
+    OID_SM_REPLY = 1, /* "SM" hex32 ":r" k */
+    OID_MM_REPLY = 2, /* "MM" hex32 ":r" k */
+    OID_SEND = 3      /* "send-" hex16 */
+};
+
+typedef struct rpack {
+    uint64_t to;      /* "+" and these digits (first not 0); 0 = none */
+    uint64_t upd_org; /* updated_ms (48 bits) | org number << 48 */
+    uint8_t oid[16];  /* the outbound id's hex digits, two per byte */
+    uint8_t oid_kind, oid_k, state, provider, seen, pad[3];
+} rpack;
+
+_Static_assert(sizeof(rpack) == WB_RTAB_PAYLOAD, "rpack fills the slot");
+
+static const char hexdig[] = "0123456789abcdef";
+
+static int hex_val(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+/* n hex digits of s into n/2 bytes; 0 when one is not lower-case hex. */
+static int hex_pack(const char *s, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hex_val(s[i]), lo = hex_val(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return 1;
+}
+
+static void hex_unpack(const uint8_t *in, size_t n, char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = hexdig[in[i] >> 4];
+        s[2 * i + 1] = hexdig[in[i] & 15];
+    }
+}
+
+static int pack_oid(const char *id, rpack *p)
+{
+    if (id == NULL) {
+        p->oid_kind = OID_NONE;
+        return 1;
+    }
+    size_t n = strlen(id);
+    if (n == 5 + 16 && memcmp(id, "send-", 5) == 0 &&
+        hex_pack(id + 5, 16, p->oid)) {
+        p->oid_kind = OID_SEND;
+        return 1;
+    }
+    if (n < 2 + 32 + 3 || n > 2 + 32 + 5 || id[34] != ':' || id[35] != 'r' ||
+        !hex_pack(id + 2, 32, p->oid))
+        return 0;
+    if (id[0] == 'S' && id[1] == 'M')
+        p->oid_kind = OID_SM_REPLY;
+    else if (id[0] == 'M' && id[1] == 'M')
+        p->oid_kind = OID_MM_REPLY;
+    else
+        return 0;
+    /* k: 0..255 in decimal as wb_fmt_u64 writes it (no leading zero) */
+    unsigned k = 0;
+    for (size_t i = 36; i < n; i++) {
+        if (id[i] < '0' || id[i] > '9' || (i == 36 && id[i] == '0' && n > 37))
+            return 0;
+        k = k * 10 + (unsigned)(id[i] - '0');
+    }
+    if (k > 255)
+        return 0;
+    p->oid_k = (uint8_t)k;
+    return 1;
+}
+
+static char *unpack_oid(const rpack *p)
+{
+    char id[64];
+    switch (p->oid_kind) {
+    case OID_SEND:
+        memcpy(id, "send-", 5);
+        hex_unpack(p->oid, 8, id + 5);
+        id[21] = '\0';
+        break;
+    case OID_SM_REPLY:
+    case OID_MM_REPLY:
+        id[0] = p->oid_kind == OID_SM_REPLY ? 'S' : 'M';
+        id[1] = 'M';
+        hex_unpack(p->oid, 16, id + 2);
+        snprintf(id + 34, sizeof id - 34, ":r%u", (unsigned)p->oid_k);
+        break;
+    default: return NULL;
+    }
+    return strdup(id);
+}
+
+/* "+" and 1..15 digits, the first not 0: the number of the digits. */
+static int pack_to(const char *to, uint64_t *out)
+{
+    *out = 0;
+    if (to == NULL)
+        return 1;
+    size_t n = strlen(to);
+    if (n < 2 || n > 16 || to[0] != '+' || to[1] < '1' || to[1] > '9')
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (to[i] < '0' || to[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(to[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static char *unpack_to(uint64_t v)
+{
+    if (v == 0)
+        return NULL;
+    char s[24];
+    s[0] = '+';
+    wb_fmt_u64(s + 1, v);
+    return strdup(s);
+}
+
+/* r as a table payload: 1, or 0 when it does not fit (then the storage
+ * keeps it). */
+static int rec_pack(wb_rtab *t, const rec *r, rpack *p)
+{
+    memset(p, 0, sizeof *p);
+    if (r->code[0] != '\0' || r->correlation_id != NULL ||
+        r->updated_ms < 0 || r->updated_ms >= ((int64_t)1 << 48) ||
+        (unsigned)r->state > 0xff || (unsigned)r->provider > 0xff ||
+        r->seen > 0xff || !pack_oid(r->outbound_id, p) ||
+        !pack_to(r->to, &p->to))
+        return 0;
+    unsigned org = r->org != NULL ? wb_rtab_org_id(t, r->org) : 0;
+    if (r->org != NULL && org == 0)
+        return 0;
+    p->upd_org = (uint64_t)r->updated_ms | (uint64_t)org << 48;
+    p->state = (uint8_t)r->state;
+    p->provider = (uint8_t)r->provider;
+    p->seen = (uint8_t)r->seen;
+    return 1;
+}
+
+/* The record a payload holds: WABOT_OK or WABOT_ERR_NOMEM (r cleared). */
+static int rec_unpack(wb_rtab *t, const rpack *p, rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->state = p->state < N_STATES ? (wabot_delivery_state)p->state
+                                   : WABOT_DELIVERY_UNKNOWN;
+    r->provider = (wabot_provider)p->provider;
+    r->seen = p->seen;
+    r->updated_ms = (int64_t)(p->upd_org & (((uint64_t)1 << 48) - 1));
+    const char *org = wb_rtab_org(t, (unsigned)(p->upd_org >> 48));
+    r->outbound_id = unpack_oid(p);
+    r->to = unpack_to(p->to);
+    r->org = org != NULL ? strdup(org) : NULL;
+    if ((p->oid_kind != OID_NONE && r->outbound_id == NULL) ||
+        (p->to != 0 && r->to == NULL) || (org != NULL && r->org == NULL)) {
+        rec_clear(r);
+        return WABOT_ERR_NOMEM;
+    }
+    return WABOT_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Read-modify-write                                                    */
 
 /* Changes *r. Returns 1 to write, 0 to leave the record as it is, or a
  * negative status. `absent` says the record did not exist. */
 typedef int (*rec_change_fn)(rec *r, int absent, void *arg);
 
-static int rec_update(wabot_ctx *ctx, const char *key, rec_change_fn change,
-                      void *arg)
+/* The storage's record under key: get, change, compare-and-set, again on
+ * a conflict. With a table cursor (its id locked), a record absent from
+ * the storage that fits the table is created there instead. */
+static int rec_update_stored(wabot_ctx *ctx, const char *key,
+                             rec_change_fn change, void *arg, wb_rtab *t,
+                             wb_rtab_cur *cur)
 {
     for (int tries = 0; tries < MAX_TRIES; tries++) {
         char *val = NULL;
@@ -454,6 +646,11 @@ static int rec_update(wabot_ctx *ctx, const char *key, rec_change_fn change,
         }
         free(val);
         rc = change(&r, absent, arg);
+        rpack p;
+        if (rc > 0 && absent && t != NULL && rec_pack(t, &r, &p)) {
+            rec_clear(&r);
+            return wb_rtab_put(t, cur, &p, ctx->cfg.receipt_ttl_ms);
+        }
         char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
         rec_clear(&r);
         if (rc <= 0)
@@ -467,6 +664,57 @@ static int rec_update(wabot_ctx *ctx, const char *key, rec_change_fn change,
             return rc;
     }
     return WABOT_ERR_CONFLICT;
+}
+
+/* The table's record of the locked id (payload p): changed in place, or
+ * moved to the storage key when the change makes it not fit (written
+ * there first, then removed from the table: a failed write leaves the
+ * record as it was). The id's lock keeps every other change out. */
+static int rec_update_table(wabot_ctx *ctx, const char *key,
+                            rec_change_fn change, void *arg, wb_rtab *t,
+                            wb_rtab_cur *cur, const rpack *p)
+{
+    rec r;
+    int rc = rec_unpack(t, p, &r);
+    if (rc != WABOT_OK)
+        return rc;
+    rc = change(&r, 0, arg);
+    rpack np;
+    if (rc > 0 && rec_pack(t, &r, &np)) {
+        rec_clear(&r);
+        return wb_rtab_put(t, cur, &np, ctx->cfg.receipt_ttl_ms);
+    }
+    size_t len = 0;
+    char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
+    rec_clear(&r);
+    if (rc <= 0)
+        return rc;
+    if (text == NULL)
+        return WABOT_ERR_NOMEM;
+    rc = wabot_storage_set(ctx->storage, key, text, len,
+                           ctx->cfg.receipt_ttl_ms, NULL);
+    free(text);
+    if (rc == WABOT_OK)
+        wb_rtab_remove(t, cur);
+    return rc;
+}
+
+/* Change the record of provider id `id` (storage key `key`): 0 or more
+ * (written or left), or a negative status. */
+static int rec_update(wabot_ctx *ctx, const char *id, const char *key,
+                      rec_change_fn change, void *arg)
+{
+    wb_rtab *t = ctx->storage->receipts;
+    if (t == NULL)
+        return rec_update_stored(ctx, key, change, arg, NULL, NULL);
+    wb_rtab_cur cur;
+    wb_rtab_lock(t, id, &cur);
+    const rpack *p = wb_rtab_get(t, &cur);
+    int rc = p != NULL
+                 ? rec_update_table(ctx, key, change, arg, t, &cur, p)
+                 : rec_update_stored(ctx, key, change, arg, t, &cur);
+    wb_rtab_unlock(&cur);
+    return rc;
 }
 
 static int set_if_unknown(char **slot, const char *value)
@@ -518,7 +766,7 @@ static void record_sent(wabot_ctx *ctx, sent_arg *a, const char *provider_id)
         return;
     }
     a->now_ms = wb_now(ctx);
-    int rc = rec_update(ctx, key, sent_change, a);
+    int rc = rec_update(ctx, provider_id, key, sent_change, a);
     wb_receipt_retry *q = wb_receipt_retry_of(ctx);
     if (rc < 0 && q && wb_receipt_retryable(rc)) {
         wb_receipt_write w = {.kind = WB_RECEIPT_SENT,
@@ -579,9 +827,37 @@ static int on_delivery_sent(wabot_ctx *ctx, const void *event, void *ud)
     return WABOT_OK;
 }
 
+/* Sends on a store with a receipt table: each a change under its id's
+ * lock (no storage round trip to save; a plain send's record never
+ * touches the storage). */
+static void sent_many_table(wabot_ctx *ctx, size_t n,
+                            const wb_receipt_write *const *w, int *rcs)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[WB_STORAGE_KEY_MAX + 1];
+        if (wb_receipt_key(key, sizeof key, w[i]->provider_id) == NULL) {
+            wb_log(ctx, WABOT_LOG_WARN, MODULE,
+                   "send of %s: provider id unusable as a key; receipts for "
+                   "it will be recorded as unknown",
+                   w[i]->outbound_id ? w[i]->outbound_id : "");
+            rcs[i] = WABOT_ERR_INVAL;
+            continue;
+        }
+        sent_arg a = {w[i]->outbound_id ? w[i]->outbound_id : "", w[i]->to,
+                      w[i]->org, w[i]->correlation_id, w[i]->provider,
+                      w[i]->at_ms};
+        int rc = rec_update(ctx, w[i]->provider_id, key, sent_change, &a);
+        rcs[i] = rc < 0 ? rc : WABOT_OK;
+    }
+}
+
 void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                           const wb_receipt_write *const *w, int *rcs)
 {
+    if (ctx->storage->receipts != NULL) {
+        sent_many_table(ctx, n, w, rcs);
+        return;
+    }
     wb_storage_bop *ops = calloc(n, sizeof *ops);
     char(*keys)[WB_STORAGE_KEY_MAX + 1] = malloc(n * sizeof *keys);
     for (size_t i = 0; i < n; i++) {
@@ -823,7 +1099,7 @@ static int apply_update(wabot_ctx *ctx, const wb_status_update *u)
     int rc = u->send_key ? wb_send_ack(ctx, u->send_key, u->id) : WABOT_OK;
     if (rc < 0)
         return rc;
-    rc = rec_update(ctx, key, apply_change, &a);
+    rc = rec_update(ctx, u->id, key, apply_change, &a);
     if (rc < 0)
         return rc;
     count_applied(ctx, &a);
@@ -870,7 +1146,7 @@ int wb_receipt_write_do(wabot_ctx *ctx, const wb_receipt_write *w)
         return WABOT_ERR_INVAL;
     sent_arg a = {w->outbound_id ? w->outbound_id : "", w->to, w->org,
                   w->correlation_id, w->provider, w->at_ms};
-    return rec_update(ctx, key, sent_change, &a);
+    return rec_update(ctx, w->provider_id, key, sent_change, &a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -924,6 +1200,30 @@ static wabot_delivery *snapshot(const rec *r, const char *provider_id)
     return d;
 }
 
+/* The record of provider id `id` (storage key `key`), from the table or
+ * the storage: WABOT_OK, WABOT_ERR_NOT_FOUND or the storage's status. */
+static int rec_read(wabot_ctx *ctx, const char *id, const char *key, rec *r)
+{
+    wb_rtab *t = ctx->storage->receipts;
+    if (t != NULL) {
+        wb_rtab_cur cur;
+        wb_rtab_lock(t, id, &cur);
+        const rpack *p = wb_rtab_get(t, &cur);
+        int rc = p != NULL ? rec_unpack(t, p, r) : WABOT_ERR_NOT_FOUND;
+        wb_rtab_unlock(&cur);
+        if (rc != WABOT_ERR_NOT_FOUND)
+            return rc;
+    }
+    char *val = NULL;
+    size_t len = 0;
+    int rc = wabot_storage_get(ctx->storage, key, &val, &len, NULL);
+    if (rc != WABOT_OK)
+        return rc;
+    rec_decode(val, len, r);
+    free(val);
+    return WABOT_OK;
+}
+
 int wabot_delivery_get(wabot_ctx *ctx, const char *provider_id,
                        wabot_delivery **out)
 {
@@ -937,15 +1237,11 @@ int wabot_delivery_get(wabot_ctx *ctx, const char *provider_id,
         return wb_error(ctx, WABOT_ERR_INVAL,
                         "provider id must be non-empty, short, without "
                         "control characters");
-    char *val = NULL;
-    size_t len = 0;
-    int rc = wabot_storage_get(ctx->storage, key, &val, &len, NULL);
+    rec r;
+    int rc = rec_read(ctx, provider_id, key, &r);
     if (rc != WABOT_OK)
         return wb_error(ctx, rc, "no delivery record for %s: %s",
                         provider_id, wabot_strerror(rc));
-    rec r;
-    rec_decode(val, len, &r);
-    free(val);
     *out = snapshot(&r, provider_id);
     rec_clear(&r);
     return *out != NULL ? WABOT_OK
