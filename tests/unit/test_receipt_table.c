@@ -1,0 +1,528 @@
+/* The receipt table (lib/storage/receipt_table.c) and the delivery records
+ * the receipts module keeps in it on a process-local store: packed
+ * records, records that stay storage keys, a record moving from the table
+ * to its storage key under an update, expiry, receipts for unknown ids and
+ * many threads updating the same records. Fake clock. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "internal/message.h"
+#include "internal/receipt_table.h"
+#include "internal/receipts.h"
+#include "internal/storage.h"
+#include "wabot/delivery.h"
+
+/* ------------------------------------------------------------------ */
+/* The table alone                                                      */
+
+static tu_clock clk;
+static wabot_clock wclk;
+static wb_rtab *T;
+
+static void table_setup(void)
+{
+    tu_clock_init(&clk, TU_EPOCH_MS);
+    wclk = tu_clock_wabot(&clk);
+    T = wb_rtab_new(&wclk);
+    ck_assert_ptr_nonnull(T);
+}
+
+static void table_teardown(void)
+{
+    wb_rtab_free(T);
+    T = NULL;
+}
+
+static void payload_of(unsigned char *p, int i)
+{
+    memset(p, 0, WB_RTAB_PAYLOAD);
+    snprintf((char *)p, WB_RTAB_PAYLOAD, "record %d", i);
+}
+
+static void put(const char *id, int i, int64_t ttl_ms)
+{
+    unsigned char p[WB_RTAB_PAYLOAD];
+    payload_of(p, i);
+    wb_rtab_cur c;
+    wb_rtab_lock(T, id, &c);
+    ck_assert_int_eq(wb_rtab_put(T, &c, p, ttl_ms), WABOT_OK);
+    wb_rtab_unlock(&c);
+}
+
+/* The payload of id's record, as the number put() wrote; -1 if none. */
+static int lookup(const char *id)
+{
+    wb_rtab_cur c;
+    wb_rtab_lock(T, id, &c);
+    const unsigned char *p = wb_rtab_get(T, &c);
+    int i = -1;
+    if (p != NULL)
+        ck_assert_int_eq(sscanf((const char *)p, "record %d", &i), 1);
+    wb_rtab_unlock(&c);
+    return i;
+}
+
+static void remove_id(const char *id)
+{
+    wb_rtab_cur c;
+    wb_rtab_lock(T, id, &c);
+    wb_rtab_remove(T, &c);
+    wb_rtab_unlock(&c);
+}
+
+START_TEST(test_a_record_is_found_by_its_id_until_its_deadline)
+{
+    put("SM1", 1, 1000);
+    ck_assert_int_eq(lookup("SM1"), 1);
+    ck_assert_int_eq(lookup("SM2"), -1);
+    ck_assert_int_eq(lookup("SM"), -1);
+    put("SM1", 2, 1000); /* over the old one, with a new deadline */
+    tu_clock_advance(&clk, 999);
+    ck_assert_int_eq(lookup("SM1"), 2);
+    tu_clock_advance(&clk, 1);
+    ck_assert_int_eq(lookup("SM1"), -1);
+    put("forever", 3, 0);
+    tu_clock_advance(&clk, 400LL * 24 * 3600 * 1000);
+    ck_assert_int_eq(lookup("forever"), 3);
+    ck_assert_uint_eq(wb_rtab_count(T, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_every_record_is_found_through_growth_and_removal)
+{
+    char id[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "SM%08d", i);
+        put(id, i, 60000);
+    }
+    for (int i = 0; i < 20000; i += 2) {
+        snprintf(id, sizeof id, "SM%08d", i);
+        remove_id(id);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "SM%08d", i);
+        ck_assert_int_eq(lookup(id), i % 2 ? i : -1);
+    }
+    ck_assert_uint_eq(wb_rtab_count(T, NULL), 10000);
+    /* removed slots are taken again: no more memory for as many records */
+    size_t before = 0, after = 0;
+    (void)wb_rtab_count(T, &before);
+    for (int i = 0; i < 20000; i += 2) {
+        snprintf(id, sizeof id, "MM%08d", i);
+        put(id, i, 60000);
+    }
+    ck_assert_uint_eq(wb_rtab_count(T, &after), 20000);
+    ck_assert_uint_le(after, before * 2);
+}
+END_TEST
+
+/* Expired records give their slots to new ones: a steady flow of records
+ * with a TTL holds the slots of one TTL's worth, not of all of them. */
+START_TEST(test_expired_records_give_their_slots_back)
+{
+    char id[32];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 2000; i++) {
+            snprintf(id, sizeof id, "SM%02d-%06d", round, i);
+            put(id, i, 1000);
+        }
+        tu_clock_advance(&clk, 1000);
+    }
+    snprintf(id, sizeof id, "SM%02d-%06d", 19, 0);
+    ck_assert_int_eq(lookup(id), -1);
+    size_t bytes = 0;
+    ck_assert_uint_eq(wb_rtab_count(T, &bytes), 0);
+    /* a round's slots (2000 x 56 bytes) and its index, not twenty's */
+    ck_assert_uint_lt(bytes, 4 * 2000 * 56);
+}
+END_TEST
+
+START_TEST(test_organisations_are_numbered_once_up_to_the_limit)
+{
+    unsigned a = wb_rtab_org_id(T, "acme");
+    ck_assert_uint_eq(a, 1);
+    ck_assert_uint_eq(wb_rtab_org_id(T, "beta"), 2);
+    ck_assert_uint_eq(wb_rtab_org_id(T, "acme"), a);
+    ck_assert_str_eq(wb_rtab_org(T, a), "acme");
+    ck_assert_ptr_null(wb_rtab_org(T, 0));
+    ck_assert_ptr_null(wb_rtab_org(T, 3));
+    char org[32];
+    for (int i = 2; i < WB_RTAB_ORGS; i++) {
+        snprintf(org, sizeof org, "org%d", i);
+        ck_assert_uint_eq(wb_rtab_org_id(T, org), (unsigned)i + 1);
+    }
+    ck_assert_uint_eq(wb_rtab_org_id(T, "one too many"), 0);
+    ck_assert_uint_eq(wb_rtab_org_id(T, "beta"), 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Delivery records in the table                                        */
+
+#define SID "SM0123456789abcdef0123456789abcdef"
+#define REPLY_ID "SMfedcba9876543210fedcba9876543210:r3"
+
+static tu_env env;
+
+static void env_setup(void)
+{
+    tu_env_init(&env);
+    ck_assert_ptr_nonnull(env.storage->receipts);
+}
+
+static void env_teardown(void)
+{
+    tu_env_free(&env);
+}
+
+static wabot_outbound *outbound(const char *id, const char *to)
+{
+    wabot_outbound *o = wb_outbound_alloc(NULL, WABOT_OUT_TEXT);
+    ck_assert_ptr_nonnull(o);
+    o->id = strdup(id);
+    o->to = strdup(to);
+    o->organization = strdup("acme");
+    o->text = strdup("hi");
+    o->provider = WABOT_PROVIDER_TWILIO;
+    return o;
+}
+
+static void send(const char *pid, const char *id, const char *to)
+{
+    wabot_outbound *o = outbound(id, to);
+    wb_receipt_sent(env.ctx, o, pid);
+    wb_outbound_free(o);
+}
+
+static int status(const char *pid, const char *st, const char *code)
+{
+    wb_receipt_write w = {.kind = WB_RECEIPT_STATUS,
+                          .provider_id = (char *)pid,
+                          .status = (char *)st,
+                          .recipient = "whatsapp:+14155550100",
+                          .error_code = (char *)code,
+                          .provider = WABOT_PROVIDER_TWILIO,
+                          .at_ms = TU_EPOCH_MS + 5};
+    return wb_receipt_write_do(env.ctx, &w);
+}
+
+static int has_storage_key(const char *pid)
+{
+    char key[128], *v = NULL;
+    snprintf(key, sizeof key, "receipt:%s", pid);
+    int rc = wabot_storage_get(env.storage, key, &v, NULL, NULL);
+    free(v);
+    return rc == WABOT_OK;
+}
+
+static size_t in_table(void)
+{
+    return wb_rtab_count(env.storage->receipts, NULL);
+}
+
+static wabot_delivery *get(const char *pid)
+{
+    wabot_delivery *d = NULL;
+    int rc = wabot_delivery_get(env.ctx, pid, &d);
+    ck_assert_msg(rc == WABOT_OK, "wabot_delivery_get(%s): %s", pid,
+                  wabot_ctx_errmsg(env.ctx));
+    return d;
+}
+
+static int64_t counter(const char *name)
+{
+    return wabot_metrics_counter(env.ctx, name);
+}
+
+/* A plain reply's record is a table slot, no storage key, and reads back
+ * field for field; receipts move it forward there. */
+START_TEST(test_a_plain_send_is_packed_in_the_table_and_reads_the_same)
+{
+    send(SID, REPLY_ID, "+14155550100");
+    ck_assert(!has_storage_key(SID));
+    ck_assert_uint_eq(in_table(), 1);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    ck_assert_str_eq(wabot_delivery_provider_id(d), SID);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), "");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_TWILIO);
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS);
+    wabot_delivery_free(d);
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    ck_assert_int_eq(counter("receipts.duplicates"), 1);
+    ck_assert_int_eq(status(SID, "sent", NULL), WABOT_OK); /* seen: dup */
+    ck_assert_int_eq(counter("receipts.duplicates"), 2);
+    d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS + 5);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+    wabot_delivery_free(d);
+    ck_assert(!has_storage_key(SID));
+}
+END_TEST
+
+/* Each outbound id shape the table packs reads back as it was; the near
+ * misses stay storage keys and read back as they were too. */
+START_TEST(test_outbound_ids_and_recipients_pack_only_when_exact)
+{
+    static const struct {
+        const char *id, *to;
+        int packed;
+    } cases[] = {
+        {"send-0123456789abcdef", "+14155550100", 1},
+        {"MM0123456789abcdef0123456789abcdef:r0", "+14155550100", 1},
+        {"SM0123456789abcdef0123456789abcdef:r255", "+1", 1},
+        {"SM0123456789abcdef0123456789abcdef:r256", "+14155550100", 0},
+        {"SM0123456789abcdef0123456789abcdef:r01", "+14155550100", 0},
+        {"SM0123456789ABCDEF0123456789abcdef:r1", "+14155550100", 0},
+        {"SM0123456789abcdef0123456789abcdef", "+14155550100", 0},
+        {"send-0123456789abcdeF", "+14155550100", 0},
+        {"send-0123456789abcdef", "14155550100", 0},
+        {"send-0123456789abcdef", "+04155550100", 0},
+        {"send-0123456789abcdef", "+1234567890123456", 0},
+        {"SMin:r0", "+14155550100", 0},
+    };
+    char pid[32];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(pid, sizeof pid, "SMcase%zu", i);
+        size_t before = in_table();
+        send(pid, cases[i].id, cases[i].to);
+        ck_assert_msg(in_table() == before + (size_t)cases[i].packed &&
+                          has_storage_key(pid) == !cases[i].packed,
+                      "%s %s", cases[i].id, cases[i].to);
+        wabot_delivery *d = get(pid);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), cases[i].id);
+        ck_assert_str_eq(wabot_delivery_to(d), cases[i].to);
+        wabot_delivery_free(d);
+    }
+}
+END_TEST
+
+/* A record with what the slot has no room for (a correlation id) stays
+ * the storage key, and receipts find it there. */
+START_TEST(test_a_send_with_a_correlation_id_stays_a_storage_key)
+{
+    wabot_outbound *o = outbound(REPLY_ID, "+14155550100");
+    free(o->correlation_id);
+    o->correlation_id = strdup("campaign-7:42");
+    wb_receipt_sent(env.ctx, o, SID);
+    wb_outbound_free(o);
+    ck_assert(has_storage_key(SID));
+    ck_assert_uint_eq(in_table(), 0);
+    ck_assert_int_eq(status(SID, "read", NULL), WABOT_OK);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_READ);
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), "campaign-7:42");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+/* A failure's code does not fit the slot: the update moves the record to
+ * its storage key, whole, and later receipts change it there. */
+START_TEST(test_an_update_that_does_not_fit_moves_the_record_to_storage)
+{
+    send(SID, REPLY_ID, "+14155550100");
+    ck_assert_uint_eq(in_table(), 1);
+    ck_assert_int_eq(status(SID, "undelivered", "63016"), WABOT_OK);
+    ck_assert_uint_eq(in_table(), 0);
+    ck_assert(has_storage_key(SID));
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_UNDELIVERED);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "63016");
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    wabot_delivery_free(d);
+    ck_assert_int_eq(status(SID, "undelivered", "63016"), WABOT_OK);
+    ck_assert_int_eq(counter("receipts.duplicates"), 1); /* seen moved */
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    wabot_delivery_free(d);
+    ck_assert_uint_eq(in_table(), 0);
+}
+END_TEST
+
+/* receipt_ttl_ms keeps its meaning: a record in the table is gone after
+ * it, a receipt refreshes it, and its slot is free again. */
+START_TEST(test_a_table_record_expires_after_the_receipt_ttl)
+{
+    int64_t ttl = 7LL * 24 * 3600 * 1000; /* the default */
+    send(SID, REPLY_ID, "+14155550100");
+    tu_clock_advance(&env.clock, ttl - 1000);
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    tu_clock_advance(&env.clock, ttl - 1);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    wabot_delivery_free(d);
+    tu_clock_advance(&env.clock, 1);
+    d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, SID, &d),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_uint_eq(in_table(), 0);
+}
+END_TEST
+
+/* A receipt for an id no send recorded (the send's record comes later, or
+ * another process sent it) makes a record of what it says, counted
+ * unknown; the send then fills it in, in the table. */
+START_TEST(test_a_receipt_for_an_unknown_id_makes_a_record_the_send_fills)
+{
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    ck_assert_int_eq(counter("receipts.unknown"), 1);
+    ck_assert_uint_eq(in_table(), 1);
+    wabot_delivery *d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "");
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), "");
+    wabot_delivery_free(d);
+    send(SID, REPLY_ID, "+14155550100");
+    d = get(SID);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    wabot_delivery_free(d);
+    ck_assert_uint_eq(in_table(), 1);
+    ck_assert(!has_storage_key(SID));
+    d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(env.ctx, "SMnever", &d),
+                     WABOT_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* Sends through the batched path (wb_receipt_sent_many) land in the
+ * table, and one a receipt created first is merged, not overwritten. */
+START_TEST(test_batched_sends_land_in_the_table_and_merge)
+{
+    ck_assert_int_eq(status("SMb1", "read", NULL), WABOT_OK);
+    wb_receipt_write w[3], *pw[3];
+    static const char *const pids[] = {"SMb0", "SMb1", "SMb2"};
+    for (int i = 0; i < 3; i++) {
+        w[i] = (wb_receipt_write){.kind = WB_RECEIPT_SENT,
+                                  .provider_id = (char *)pids[i],
+                                  .outbound_id = REPLY_ID,
+                                  .to = "+14155550100",
+                                  .org = "acme",
+                                  .provider = WABOT_PROVIDER_TWILIO,
+                                  .at_ms = TU_EPOCH_MS};
+        pw[i] = &w[i];
+    }
+    w[2].correlation_id = "c-2";
+    int rcs[3];
+    wb_receipt_sent_many(env.ctx, 3, (const wb_receipt_write *const *)pw,
+                         rcs);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(rcs[i], WABOT_OK);
+    ck_assert_uint_eq(in_table(), 2);
+    ck_assert(has_storage_key("SMb2"));
+    wabot_delivery *d = get("SMb1");
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_READ);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+    wabot_delivery_free(d);
+    d = get("SMb2");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d), "c-2");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+/* Threads update the same records at once, some updates moving records
+ * from the table to their storage keys: no update is lost (every state
+ * applied is seen, so applying it again is a duplicate). */
+#define THREADS 4
+#define IDS 16
+
+static const char *const thread_states[THREADS][3] = {
+    {"sent", "delivered", "read"},
+    {"undelivered", "sent", "delivered"},
+    {"read", "undelivered", "sent"},
+    {"delivered", "read", "undelivered"},
+};
+
+static void *updater(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    char pid[32];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < IDS; i++) {
+            snprintf(pid, sizeof pid, "SMthread%02d", i);
+            const char *st = thread_states[t][k];
+            if (status(pid, st, strcmp(st, "undelivered") == 0 ? "63016"
+                                                               : NULL) !=
+                WABOT_OK)
+                return (void *)1;
+        }
+    return NULL;
+}
+
+START_TEST(test_many_threads_updating_lose_no_update)
+{
+    char pid[32];
+    for (int i = 0; i < IDS; i++) {
+        snprintf(pid, sizeof pid, "SMthread%02d", i);
+        send(pid, REPLY_ID, "+14155550100");
+    }
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, updater,
+                                        (void *)(intptr_t)t), 0);
+    for (int t = 0; t < THREADS; t++) {
+        void *res = NULL;
+        pthread_join(th[t], &res);
+        ck_assert_ptr_null(res);
+    }
+    int64_t dups = counter("receipts.duplicates");
+    static const char *const all[] = {"sent", "delivered", "read",
+                                      "undelivered"};
+    for (int i = 0; i < IDS; i++) {
+        snprintf(pid, sizeof pid, "SMthread%02d", i);
+        wabot_delivery *d = get(pid);
+        ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_READ);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), REPLY_ID);
+        wabot_delivery_free(d);
+        for (int s = 0; s < 4; s++)
+            ck_assert_int_eq(status(pid, all[s], NULL), WABOT_OK);
+    }
+    ck_assert_int_eq(counter("receipts.duplicates"), dups + 4 * IDS);
+}
+END_TEST
+
+Suite *receipt_table_suite(void)
+{
+    Suite *s = suite_create("receipt_table");
+    TCase *tc = tcase_create("table");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, table_setup, table_teardown);
+    tcase_add_test(tc, test_a_record_is_found_by_its_id_until_its_deadline);
+    tcase_add_test(tc, test_every_record_is_found_through_growth_and_removal);
+    tcase_add_test(tc, test_expired_records_give_their_slots_back);
+    tcase_add_test(tc, test_organisations_are_numbered_once_up_to_the_limit);
+    suite_add_tcase(s, tc);
+    TCase *rc = tcase_create("records");
+    tcase_set_timeout(rc, 120);
+    tcase_add_checked_fixture(rc, env_setup, env_teardown);
+    tcase_add_test(rc,
+                   test_a_plain_send_is_packed_in_the_table_and_reads_the_same);
+    tcase_add_test(rc, test_outbound_ids_and_recipients_pack_only_when_exact);
+    tcase_add_test(rc, test_a_send_with_a_correlation_id_stays_a_storage_key);
+    tcase_add_test(rc,
+                   test_an_update_that_does_not_fit_moves_the_record_to_storage);
+    tcase_add_test(rc, test_a_table_record_expires_after_the_receipt_ttl);
+    tcase_add_test(
+        rc, test_a_receipt_for_an_unknown_id_makes_a_record_the_send_fills);
+    tcase_add_test(rc, test_batched_sends_land_in_the_table_and_merge);
+    tcase_add_test(rc, test_many_threads_updating_lose_no_update);
+    suite_add_tcase(s, rc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(receipt_table_suite());
+}
