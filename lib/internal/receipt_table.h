@@ -17,7 +17,7 @@
 
 #include "wabot/core.h"
 
-#define WB_RTAB_PAYLOAD 40
+#define WB_RTAB_PAYLOAD 48
 /* Organisations the table names by a number (1..WB_RTAB_ORGS); a record
  * of one more stays a storage key. */
 #define WB_RTAB_ORGS 1023

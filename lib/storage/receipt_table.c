@@ -1,6 +1,6 @@
 /* The receipt table: delivery records in fixed-size slots (receipt_table.h).
  *
- * A record is a 56-byte slot: 88 bits of its id's keyed hash (two
+ * A record is a 64-byte slot (a cache line): 88 bits of its id's keyed hash (two
  * SipHash-1-3 outputs under independent random keys, as marks.c: the
  * same argument on collisions holds, a false match would merge two
  * messages' records with a chance of n / 2^88), its deadline in
@@ -49,7 +49,7 @@ typedef struct rslot {
     unsigned char payload[WB_RTAB_PAYLOAD];
 } rslot;
 
-_Static_assert(sizeof(rslot) == 56, "a receipt slot is 56 bytes");
+_Static_assert(sizeof(rslot) == 64, "a receipt slot is 64 bytes");
 
 typedef struct rshard {
     pthread_mutex_t mu;

@@ -432,8 +432,8 @@ char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
 /* The table form                                                       */
 /*                                                                     */
 /* A process-local store may keep a receipt table beside its keys      */
-/* (lib/internal/receipt_table.h): a plain record (no code, no         */
-/* correlation id, its texts in the shapes below) is a 56-byte slot    */
+/* (lib/internal/receipt_table.h): a plain record (no code, its texts  */
+/* in the shapes below) is a 64-byte slot                              */
 /* there instead of a storage key (issue 12). A record that does not   */
 /* fit stays the storage key "receipt:<id>" in the compact form, and   */
 /* one in the table moves there when a change makes it not fit. A      */
@@ -451,11 +451,16 @@ enum {
     OID_SEND = 3      /* "send-" hex16 */
 };
 
+/* Correlation id shapes: a built message's is "corr-" + 16 hex
+ * (lib/outbound/builder.c), a reply's too. */
+enum { CORR_NONE = 0, CORR_GEN = 1 };
+
 typedef struct rpack {
     uint64_t to;      /* "+" and these digits (first not 0); 0 = none */
     uint64_t upd_org; /* updated_ms (48 bits) | org number << 48 */
     uint8_t oid[16];  /* the outbound id's hex digits, two per byte */
-    uint8_t oid_kind, oid_k, state, provider, seen, pad[3];
+    uint8_t corr[8];  /* the correlation id's hex digits */
+    uint8_t oid_kind, oid_k, state, provider, seen, corr_kind, pad[2];
 } rpack;
 
 _Static_assert(sizeof(rpack) == WB_RTAB_PAYLOAD, "rpack fills the slot");
@@ -544,6 +549,29 @@ static char *unpack_oid(const rpack *p)
     return strdup(id);
 }
 
+static int pack_corr(const char *id, rpack *p)
+{
+    p->corr_kind = CORR_NONE;
+    if (id == NULL)
+        return 1;
+    if (strlen(id) != 5 + 16 || memcmp(id, "corr-", 5) != 0 ||
+        !hex_pack(id + 5, 16, p->corr))
+        return 0;
+    p->corr_kind = CORR_GEN;
+    return 1;
+}
+
+static char *unpack_corr(const rpack *p)
+{
+    if (p->corr_kind != CORR_GEN)
+        return NULL;
+    char id[24];
+    memcpy(id, "corr-", 5);
+    hex_unpack(p->corr, 8, id + 5);
+    id[21] = '\0';
+    return strdup(id);
+}
+
 /* "+" and 1..15 digits, the first not 0: the number of the digits. */
 static int pack_to(const char *to, uint64_t *out)
 {
@@ -578,7 +606,7 @@ static char *unpack_to(uint64_t v)
 static int rec_pack(wb_rtab *t, const rec *r, rpack *p)
 {
     memset(p, 0, sizeof *p);
-    if (r->code[0] != '\0' || r->correlation_id != NULL ||
+    if (r->code[0] != '\0' || !pack_corr(r->correlation_id, p) ||
         r->updated_ms < 0 || r->updated_ms >= ((int64_t)1 << 48) ||
         (unsigned)r->state > 0xff || (unsigned)r->provider > 0xff ||
         r->seen > 0xff || !pack_oid(r->outbound_id, p) ||
@@ -607,7 +635,9 @@ static int rec_unpack(wb_rtab *t, const rpack *p, rec *r)
     r->outbound_id = unpack_oid(p);
     r->to = unpack_to(p->to);
     r->org = org != NULL ? strdup(org) : NULL;
+    r->correlation_id = unpack_corr(p);
     if ((p->oid_kind != OID_NONE && r->outbound_id == NULL) ||
+        (p->corr_kind != CORR_NONE && r->correlation_id == NULL) ||
         (p->to != 0 && r->to == NULL) || (org != NULL && r->org == NULL)) {
         rec_clear(r);
         return WABOT_ERR_NOMEM;

@@ -11,9 +11,10 @@
  * behind once its reply is settled (a flood's RSS grows by that), by key
  * prefix, and what a reply waiting in the outbound backlog costs. Usage:
  * bench_webhook [N [RUN]] where RUN (http1, http2, one, direct, memory,
- * retained, queued) runs only that part, for profiling one path at a
- * time. */
+ * retained, queued, receipts) runs only that part, for profiling one path
+ * at a time. */
 #include <malloc.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,22 @@ static int null_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
 
 static const wabot_transport_vtable null_vt = {WABOT_TRANSPORT_VTABLE_VERSION,
                                                null_send, NULL};
+
+/* As null_send, but every send gets a provider id of its own, in
+ * Twilio's shape ("SM" + 32 hex): each leaves its delivery record. */
+static int unique_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
+{
+    static _Atomic unsigned long long next;
+    (void)impl;
+    (void)m;
+    char sid[40];
+    snprintf(sid, sizeof sid, "SM%016llx%016llx", 0x5eedULL, ++next);
+    wabot_send_op_ok(op, sid);
+    return WABOT_OK;
+}
+
+static const wabot_transport_vtable unique_vt = {
+    WABOT_TRANSPORT_VTABLE_VERSION, unique_send, NULL};
 
 static int on_menu(wabot_turn *t, void *ud)
 {
@@ -330,6 +347,36 @@ static void queued(int messages)
     wabot_transport_free(t);
 }
 
+/* What a send's delivery record costs (lib/webhook/receipts.c): the heap
+ * retained per message when every send has a provider id of its own,
+ * less the same run with one id for all (one record). */
+static double retained_with(const wabot_transport_vtable *vt, int messages,
+                            int show)
+{
+    wabot_transport *t = wabot_transport_new(vt, NULL, "null");
+    wabot_ctx *ctx = make_ctx(t);
+    double before = heap_bytes();
+    feed_menus(ctx, messages, 1000);
+    double per = (heap_bytes() - before) / messages;
+    if (show)
+        storage_by_group(wabot_ctx_storage(ctx), messages);
+    wabot_ctx_free(ctx);
+    wabot_transport_free(t);
+    return per;
+}
+
+static void receipts(int messages)
+{
+    double one = retained_with(&null_vt, messages, 0);
+    printf("memory backend, a provider id per send; storage keys by "
+           "group:\n");
+    double each = retained_with(&unique_vt, messages, 1);
+    printf("memory backend: %.0f heap bytes retained per message with a "
+           "record per send, %.0f with one record for all: %.0f bytes per "
+           "send's delivery record (%d messages)\n",
+           each, one, each - one, messages);
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
@@ -352,6 +399,8 @@ int main(int argc, char **argv)
         retained(n < 100000 ? n : 100000);
     if (RUN("queued"))
         queued(n < 20000 ? n : 20000);
+    if (RUN("receipts"))
+        receipts(n < 100000 ? n : 100000);
 #undef RUN
     return 0;
 }
