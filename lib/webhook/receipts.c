@@ -467,23 +467,23 @@ _Static_assert(sizeof(rpack) == WB_RTAB_PAYLOAD, "rpack fills the slot");
 
 static const char hexdig[] = "0123456789abcdef";
 
-static int hex_val(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                  : -1;
-}
+/* A lower-case hex digit's value + 1 (0: not one), by byte. */
+static const uint8_t hex1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16};
 
 /* n hex digits of s into n/2 bytes; 0 when one is not lower-case hex. */
 static int hex_pack(const char *s, size_t n, uint8_t *out)
 {
+    unsigned bad = 0;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hex_val(s[i]), lo = hex_val(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
+        unsigned hi = hex1[(unsigned char)s[i]],
+                 lo = hex1[(unsigned char)s[i + 1]];
+        bad |= (hi == 0) | (lo == 0);
+        out[i / 2] = (uint8_t)((hi - 1) << 4 | ((lo - 1) & 15));
     }
-    return 1;
+    return !bad;
 }
 
 static void hex_unpack(const uint8_t *in, size_t n, char *s)

@@ -11,8 +11,8 @@
  * behind once its reply is settled (a flood's RSS grows by that), by key
  * prefix, and what a reply waiting in the outbound backlog costs. Usage:
  * bench_webhook [N [RUN]] where RUN (http1, http2, one, direct, memory,
- * retained, queued, receipts) runs only that part, for profiling one path
- * at a time. */
+ * retained, queued, receipts; receipt-sends: the sends with a record each
+ * alone) runs only that part, for profiling one path at a time. */
 #include <malloc.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -401,6 +401,9 @@ int main(int argc, char **argv)
         queued(n < 20000 ? n : 20000);
     if (RUN("receipts"))
         receipts(n < 100000 ? n : 100000);
+    if (only != NULL && strcmp(only, "receipt-sends") == 0) /* profiling */
+        printf("%.0f heap bytes retained per message, a record per send\n",
+               retained_with(&unique_vt, n, 0));
 #undef RUN
     return 0;
 }
