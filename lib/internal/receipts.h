@@ -65,7 +65,9 @@ void wb_receipt_defer(wb_receipt_retry *q, const wb_receipt_write *w);
 void wb_receipt_sent_later(wb_receipt_retry *q, const wb_receipt_write *w);
 /* Write n send records (receipts.c) in one storage batch: each created
  * with compare-and-set on absence; one that a receipt created first is
- * merged by read-modify-write. rcs[i]: WABOT_OK or the storage's status. */
+ * merged by read-modify-write. On a store with a receipt table (memory)
+ * each is one change under its id's table lock instead (no round trip to
+ * save). rcs[i]: WABOT_OK or the storage's status. */
 void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                           const wb_receipt_write *const *w, int *rcs);
 /* Writes waiting (0 for NULL). Any thread. */

@@ -7,7 +7,9 @@
  *    "seen":["sent","delivered"]}
  * A field not known (or empty) is left out; records written before that
  * carry it as null or "" and read the same. On a process-local store the
- * record is kept in a compact form instead ("The compact form" below).
+ * record is kept in a compact form instead ("The compact form" below),
+ * and a plain one in the store's receipt table, not as a key ("The table
+ * form").
  * Every change is a read-modify-write with compare-and-set, so the send's
  * record and receipts racing each other (callbacks often arrive before
  * the send's HTTP answer is processed) all land. "seen" holds the states
