@@ -603,6 +603,13 @@ static char *unpack_to(uint64_t v)
     return strdup(s);
 }
 
+/* The store's receipt table, where it is process-local (a store other
+ * processes read keeps every record as a key, JSON). */
+static wb_rtab *table_of(const wabot_ctx *ctx)
+{
+    return ctx->storage->process_local ? ctx->storage->receipts : NULL;
+}
+
 /* r as a table payload: 1, or 0 when it does not fit (then the storage
  * keeps it). */
 static int rec_pack(wb_rtab *t, const rec *r, rpack *p)
@@ -736,7 +743,7 @@ static int rec_update_table(wabot_ctx *ctx, const char *key,
 static int rec_update(wabot_ctx *ctx, const char *id, const char *key,
                       rec_change_fn change, void *arg)
 {
-    wb_rtab *t = ctx->storage->receipts;
+    wb_rtab *t = table_of(ctx);
     if (t == NULL)
         return rec_update_stored(ctx, key, change, arg, NULL, NULL);
     wb_rtab_cur cur;
@@ -886,7 +893,7 @@ static void sent_many_table(wabot_ctx *ctx, size_t n,
 void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                           const wb_receipt_write *const *w, int *rcs)
 {
-    if (ctx->storage->receipts != NULL) {
+    if (table_of(ctx) != NULL) {
         sent_many_table(ctx, n, w, rcs);
         return;
     }
@@ -1236,7 +1243,7 @@ static wabot_delivery *snapshot(const rec *r, const char *provider_id)
  * the storage: WABOT_OK, WABOT_ERR_NOT_FOUND or the storage's status. */
 static int rec_read(wabot_ctx *ctx, const char *id, const char *key, rec *r)
 {
-    wb_rtab *t = ctx->storage->receipts;
+    wb_rtab *t = table_of(ctx);
     if (t != NULL) {
         wb_rtab_cur cur;
         wb_rtab_lock(t, id, &cur);

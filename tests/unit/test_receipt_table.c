@@ -13,6 +13,8 @@
 #include "internal/receipts.h"
 #include "internal/storage.h"
 #include "wabot/delivery.h"
+#include "wabot/module.h"
+#include "wabot/state.h"
 
 /* ------------------------------------------------------------------ */
 /* The table alone                                                      */
@@ -381,6 +383,62 @@ START_TEST(test_a_table_record_expires_after_the_receipt_ttl)
 }
 END_TEST
 
+/* A packed record tells what the storage key told: the status event's
+ * correlation id, organisation and recipient, and an opt-out code marks
+ * the record's customer in the record's organisation. */
+static int on_status(wabot_ctx *ctx, const char *hook, const char *json,
+                     size_t len, void *ud)
+{
+    (void)ctx;
+    (void)hook;
+    snprintf(ud, 512, "%.*s", (int)len, json);
+    return WABOT_OK;
+}
+
+START_TEST(test_a_packed_record_feeds_status_events_and_opt_outs)
+{
+    char seen[512] = "";
+    ck_assert_int_eq(wabot_hook_subscribe(env.ctx, "receipts.status",
+                                          on_status, seen, NULL),
+                     WABOT_OK);
+    send_correlated(SID, "corr-00000000000000ff");
+    ck_assert_uint_eq(in_table(), 1);
+    ck_assert_int_eq(status(SID, "delivered", NULL), WABOT_OK);
+    ck_assert_msg(strstr(seen, "\"correlation_id\":\"corr-00000000000000ff\"")
+                      && strstr(seen, "\"organization\":\"acme\"") &&
+                      strstr(seen, "\"to\":\"+14155550100\"") &&
+                      strstr(seen, "\"delivered_before\":false"),
+                  "%s", seen);
+    send_correlated("SMstop", "corr-0000000000000001");
+    ck_assert_int_eq(status("SMstop", "failed", "21610"), WABOT_OK);
+    ck_assert_int_eq(counter("receipts.opted_out"), 1);
+    wabot_customer *c = NULL;
+    ck_assert_int_eq(wabot_customer_get(env.ctx, "acme", "+14155550100", &c),
+                     WABOT_OK);
+    ck_assert(wabot_customer_opted_out(c));
+    wabot_customer_free(c);
+    ck_assert(has_storage_key("SMstop")); /* the code moved it */
+}
+END_TEST
+
+/* A store standing in for a shared one (not process-local) keeps even a
+ * plain record as its JSON key, as Redis would. */
+START_TEST(test_a_shared_store_keeps_plain_records_as_keys)
+{
+    env.storage->process_local = 0;
+    send(SID, REPLY_ID, "+14155550100");
+    ck_assert(has_storage_key(SID));
+    ck_assert_uint_eq(in_table(), 0);
+    char *v = NULL;
+    ck_assert_int_eq(wabot_storage_get(env.storage, "receipt:" SID, &v, NULL,
+                                       NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(v[0], '{');
+    free(v);
+    env.storage->process_local = 1;
+}
+END_TEST
+
 /* A receipt for an id no send recorded (the send's record comes later, or
  * another process sent it) makes a record of what it says, counted
  * unknown; the send then fills it in, in the table. */
@@ -526,6 +584,8 @@ Suite *receipt_table_suite(void)
     tcase_add_test(rc,
                    test_an_update_that_does_not_fit_moves_the_record_to_storage);
     tcase_add_test(rc, test_a_table_record_expires_after_the_receipt_ttl);
+    tcase_add_test(rc, test_a_packed_record_feeds_status_events_and_opt_outs);
+    tcase_add_test(rc, test_a_shared_store_keeps_plain_records_as_keys);
     tcase_add_test(
         rc, test_a_receipt_for_an_unknown_id_makes_a_record_the_send_fills);
     tcase_add_test(rc, test_batched_sends_land_in_the_table_and_merge);
