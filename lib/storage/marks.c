@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "marks.h"
+#include "dlclock.h"
 #include "siphash.h"
 
 #define MARK_SHARDS 16 /* a power of two */
@@ -34,11 +35,10 @@
 #define SLOT_EMPTY 0u
 #define SLOT_DELETED 1u
 #define SLOT_FIRST 2u /* the first deadline: the set's start */
-#define DL_BITS 40
-#define DL_MASK (((uint64_t)1 << DL_BITS) - 1)
-#define DL_NEVER DL_MASK
+#define DL_BITS WB_DL_BITS
+#define DL_MASK WB_DL_MASK
+#define DL_NEVER WB_DL_NEVER
 #define TAG_MASK ((1u << (64 - DL_BITS)) - 1)
-#define BACK_MS ((int64_t)1 << 38) /* the start: this long before the set */
 
 typedef struct mark_slot {
     uint64_t h0;
@@ -61,8 +61,7 @@ typedef struct mark_shard {
 
 struct wb_marks {
     mark_shard shards[MARK_SHARDS];
-    wabot_clock clock;
-    int64_t start_ms; /* the clock when the set was made */
+    wb_dlclock clock; /* deadlines: SLOT_FIRST at the set's start */
     uint64_t k[4];    /* two SipHash keys */
 };
 
@@ -154,10 +153,7 @@ wb_marks *wb_marks_new(const wabot_clock *clock)
     wb_marks *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    m->clock = *clock;
-    /* 8.7 years back: a clock set back still orders its deadlines. */
-    int64_t now = clock->now_ms(clock->ud);
-    m->start_ms = now > INT64_MIN + BACK_MS ? now - BACK_MS : INT64_MIN;
+    wb_dlclock_init(&m->clock, clock, SLOT_FIRST);
     wb_siphash_key(m, &m->k[0], &m->k[1]);
     wb_siphash_key(&m->k[2], &m->k[2], &m->k[3]);
     size_t ready = 0;
@@ -191,27 +187,9 @@ void wb_marks_free(wb_marks *m)
     free(m);
 }
 
-/* ms in the slots' unit; times before the start (a clock set back) are
- * the start, times past the 40 bits never come. */
-static mark_time to_mark_time(const wb_marks *m, int64_t ms)
-{
-    if (ms <= m->start_ms)
-        return SLOT_FIRST;
-    uint64_t d = (uint64_t)ms - (uint64_t)m->start_ms;
-    return d < DL_NEVER - SLOT_FIRST ? d + SLOT_FIRST : DL_NEVER;
-}
-
 static mark_time now_of(const wb_marks *m)
 {
-    return to_mark_time(m, m->clock.now_ms(m->clock.ud));
-}
-
-static mark_time deadline_of(const wb_marks *m, int64_t ttl_ms)
-{
-    int64_t now = m->clock.now_ms(m->clock.ud);
-    if (ttl_ms <= 0 || now > INT64_MAX - ttl_ms)
-        return DL_NEVER;
-    return to_mark_time(m, now + ttl_ms);
+    return wb_dl_now(&m->clock);
 }
 
 int wb_marks_add(wb_marks *m, const char *key, int64_t ttl_ms)
@@ -239,7 +217,7 @@ int wb_marks_add(wb_marks *m, const char *key, int64_t ttl_ms)
         }
     }
     if (rc == WABOT_OK)
-        s->w = (uint64_t)h.h1 << DL_BITS | deadline_of(m, ttl_ms);
+        s->w = (uint64_t)h.h1 << DL_BITS | wb_dl_after(&m->clock, ttl_ms);
     pthread_mutex_unlock(&sh->mu);
     return rc;
 }

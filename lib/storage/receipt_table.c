@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "receipt_table.h"
+#include "dlclock.h"
 #include "siphash.h"
 
 #define RTAB_SHARDS 16 /* a power of two */
@@ -37,11 +38,10 @@
 #define IX_FIRST 2u
 #define DL_FREE 0u  /* a slot on the free list */
 #define DL_FIRST 1u /* the first deadline: the table's start */
-#define DL_BITS 40
-#define DL_MASK (((uint64_t)1 << DL_BITS) - 1)
-#define DL_NEVER DL_MASK
+#define DL_BITS WB_DL_BITS
+#define DL_MASK WB_DL_MASK
+#define DL_NEVER WB_DL_NEVER
 #define TAG_MASK ((1u << (64 - DL_BITS)) - 1)
-#define BACK_MS ((int64_t)1 << 38)
 
 typedef struct rslot {
     uint64_t h0; /* the hash; on the free list: the next free slot + 1 */
@@ -65,8 +65,7 @@ typedef struct rshard {
 
 struct wb_rtab {
     rshard shards[RTAB_SHARDS];
-    wabot_clock clock;
-    int64_t start_ms;
+    wb_dlclock clock; /* deadlines: DL_FIRST at the table's start */
     uint64_t k[4];
     pthread_mutex_t orgs_mu;
     _Atomic size_t norgs;
@@ -90,25 +89,9 @@ static int is_live(const rslot *s, rtime now)
     return deadline(s) > now;
 }
 
-static rtime to_rtime(const wb_rtab *t, int64_t ms)
-{
-    if (ms <= t->start_ms)
-        return DL_FIRST;
-    uint64_t d = (uint64_t)ms - (uint64_t)t->start_ms;
-    return d < DL_NEVER - DL_FIRST ? d + DL_FIRST : DL_NEVER;
-}
-
 static rtime now_of(const wb_rtab *t)
 {
-    return to_rtime(t, t->clock.now_ms(t->clock.ud));
-}
-
-static rtime deadline_of(const wb_rtab *t, int64_t ttl_ms)
-{
-    int64_t now = t->clock.now_ms(t->clock.ud);
-    if (ttl_ms <= 0 || now > INT64_MAX - ttl_ms)
-        return DL_NEVER;
-    return to_rtime(t, now + ttl_ms);
+    return wb_dl_now(&t->clock);
 }
 
 /* The index position holding (h0, h1), or -1. */
@@ -203,9 +186,7 @@ wb_rtab *wb_rtab_new(const wabot_clock *clock)
     wb_rtab *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
-    t->clock = *clock;
-    int64_t now = clock->now_ms(clock->ud);
-    t->start_ms = now > INT64_MIN + BACK_MS ? now - BACK_MS : INT64_MIN;
+    wb_dlclock_init(&t->clock, clock, DL_FIRST);
     wb_siphash_key(t, &t->k[0], &t->k[1]);
     wb_siphash_key(&t->k[2], &t->k[2], &t->k[3]);
     if (pthread_mutex_init(&t->orgs_mu, NULL) != 0) {
@@ -306,7 +287,7 @@ int wb_rtab_put(wb_rtab *t, wb_rtab_cur *c, const void *payload,
         s = slot_at(sh, n);
         s->h0 = c->h0;
     }
-    s->w = (uint64_t)c->h1 << DL_BITS | deadline_of(t, ttl_ms);
+    s->w = (uint64_t)c->h1 << DL_BITS | wb_dl_after(&t->clock, ttl_ms);
     memcpy(s->payload, payload, WB_RTAB_PAYLOAD);
     return WABOT_OK;
 }

@@ -661,6 +661,19 @@ static int rec_unpack(wb_rtab *t, const rpack *p, rec *r)
  * negative status. `absent` says the record did not exist. */
 typedef int (*rec_change_fn)(rec *r, int absent, void *arg);
 
+/* r encoded for its storage key after a change that answered rc, and
+ * cleared: 1 with *text set (the caller frees it), rc itself when it is
+ * not positive (0: nothing to write), or WABOT_ERR_NOMEM. */
+static int rec_encode_cleared(wabot_ctx *ctx, rec *r, int rc, char **text,
+                              size_t *len)
+{
+    *text = rc > 0 ? rec_encode(ctx, r, len) : NULL;
+    rec_clear(r);
+    if (rc <= 0)
+        return rc;
+    return *text != NULL ? 1 : WABOT_ERR_NOMEM;
+}
+
 /* The storage's record under key: get, change, compare-and-set, again on
  * a conflict. With a table cursor (its id locked), a record absent from
  * the storage that fits the table is created there instead. */
@@ -690,12 +703,10 @@ static int rec_update_stored(wabot_ctx *ctx, const char *key,
             rec_clear(&r);
             return wb_rtab_put(t, cur, &p, ctx->cfg.receipt_ttl_ms);
         }
-        char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
-        rec_clear(&r);
+        char *text;
+        rc = rec_encode_cleared(ctx, &r, rc, &text, &len);
         if (rc <= 0)
             return rc;
-        if (text == NULL)
-            return WABOT_ERR_NOMEM;
         rc = wabot_storage_cas(ctx->storage, key, version, text, len,
                                ctx->cfg.receipt_ttl_ms, NULL);
         free(text);
@@ -724,12 +735,10 @@ static int rec_update_table(wabot_ctx *ctx, const char *key,
         return wb_rtab_put(t, cur, &np, ctx->cfg.receipt_ttl_ms);
     }
     size_t len = 0;
-    char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
-    rec_clear(&r);
+    char *text;
+    rc = rec_encode_cleared(ctx, &r, rc, &text, &len);
     if (rc <= 0)
         return rc;
-    if (text == NULL)
-        return WABOT_ERR_NOMEM;
     rc = wabot_storage_set(ctx->storage, key, text, len,
                            ctx->cfg.receipt_ttl_ms, NULL);
     free(text);
