@@ -440,6 +440,31 @@ static int flat_parse(const char *val, size_t len, prof_flat *f)
     return q != NULL && q == end;
 }
 
+/* The flat profile in the order Redis's begin script writes it
+ * (lib/redis/turn.c): {"name":N,"last_inbound_ms":L,"opted_out":B}, with
+ * ,"created_ms":C before the brace or not (then created_ms is -1). The
+ * send path reads a profile per reply on Redis (opt-out and the service
+ * window), and jansson's decode of it was ~19k instructions per reply
+ * (doc/performance.md, ninth session); anything else takes that path. */
+static int flat_parse_begin(const char *val, size_t len, prof_flat *f)
+{
+    const char *end = val + len;
+    const char *p = flat_name(flat_lit(val, end, "{\"name\":"), end, f);
+    p = flat_ms(flat_lit(p, end, ",\"last_inbound_ms\":"), end,
+                &f->last_inbound_ms);
+    p = flat_lit(p, end, ",\"opted_out\":");
+    const char *q = flat_lit(p, end, "true");
+    f->opted_out = q != NULL;
+    if (q == NULL)
+        q = flat_lit(p, end, "false");
+    f->created_ms = -1;
+    const char *c = flat_lit(q, end, ",\"created_ms\":");
+    if (c != NULL)
+        q = flat_ms(c, end, &f->created_ms);
+    q = flat_lit(q, end, "}");
+    return q != NULL && q == end;
+}
+
 /* The stored record of f (libc memory; NULL on out of memory): the bytes
  * prof_encode() writes for the same profile. */
 static char *flat_encode(const wabot_ctx *ctx, const prof_flat *f,
@@ -965,6 +990,19 @@ int wb_profile_key(wabot_ctx *ctx, const char *org, const char *phone,
 int wb_profile_policy_decode(const char *val, size_t len, int *opted_out,
                              int64_t *last_inbound_ms)
 {
+    /* schema 1 (the marker) or 0 (none): the payload as it is stored */
+    static const char mark1[] = "#schema 1\n";
+    size_t skip = len >= sizeof mark1 - 1 &&
+                          memcmp(val, mark1, sizeof mark1 - 1) == 0
+                      ? sizeof mark1 - 1
+                      : 0;
+    prof_flat f;
+    if (val != NULL && (flat_parse(val + skip, len - skip, &f) ||
+                        flat_parse_begin(val + skip, len - skip, &f))) {
+        *opted_out = f.opted_out;
+        *last_inbound_ms = f.last_inbound_ms;
+        return WABOT_OK;
+    }
     char *payload;
     size_t plen;
     int rc = wabot_storage_record_decode(&profile_schema, val, len, &payload,

@@ -918,6 +918,66 @@ END_TEST
 /* A nameless customer opted out before any message (last_inbound_ms 0,
  * before created_ms): the time since created_ms is negative and still
  * reads back; a compact record cut short is corrupt, and rewritten. */
+/* The send path's profile read (wb_profile_policy_decode) on every shape
+ * a profile is stored in: Redis's begin script's JSON and prof_encode's,
+ * with the schema marker or without, read without jansson; any other
+ * JSON (escapes, other order, spacing, extra members) the general way,
+ * to the same answer; what is not a profile refused either way. */
+START_TEST(test_profile_policy_decode_reads_every_stored_shape)
+{
+    static const struct {
+        const char *val;
+        int rc, opted;
+        int64_t last;
+    } cases[] = {
+        {"#schema 1\n{\"name\":null,\"last_inbound_ms\":42,\"opted_out\":false}",
+         WABOT_OK, 0, 42},
+        {"#schema 1\n{\"name\":\"Ada\",\"last_inbound_ms\":1796603862160,"
+         "\"opted_out\":true,\"created_ms\":1796603862000}",
+         WABOT_OK, 1, 1796603862160},
+        {"{\"name\":\"Ada\",\"last_inbound_ms\":7,\"opted_out\":false}",
+         WABOT_OK, 0, 7},
+        {"#schema 1\n{\"created_ms\":5,\"name\":\"Bo\",\"last_inbound_ms\":9,"
+         "\"opted_out\":true}",
+         WABOT_OK, 1, 9},
+        /* the general path: an escape, another order, spacing, members */
+        {"#schema 1\n{\"name\":\"a\\/b\",\"last_inbound_ms\":11,"
+         "\"opted_out\":true}",
+         WABOT_OK, 1, 11},
+        {"#schema 1\n{\"opted_out\":true,\"last_inbound_ms\":12}", WABOT_OK, 1,
+         12},
+        {"#schema 1\n{ \"name\": null, \"last_inbound_ms\": 13, "
+         "\"opted_out\": false }",
+         WABOT_OK, 0, 13},
+        {"#schema 1\n{\"name\":null,\"last_inbound_ms\":14,\"opted_out\":false,"
+         "\"opt_source\":\"STOP\"}",
+         WABOT_OK, 0, 14},
+        /* not profiles */
+        {"#schema 1\n{\"name\":null,\"last_inbound_ms\":\"15\","
+         "\"opted_out\":false}",
+         WABOT_ERR_PARSE, -1, -1},
+        {"#schema 1\n{\"name\":null,\"last_inbound_ms\":016,"
+         "\"opted_out\":false}",
+         WABOT_ERR_PARSE, -1, -1},
+        {"#schema 1\n{\"name\":null,\"last_inbound_ms\":17,\"opted_out\":false",
+         WABOT_ERR_PARSE, -1, -1},
+        {"#schema 1\n[]", WABOT_ERR_PARSE, -1, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int opted = -1;
+        int64_t last = -1;
+        int rc = wb_profile_policy_decode(cases[i].val, strlen(cases[i].val),
+                                          &opted, &last);
+        ck_assert_msg(rc == cases[i].rc, "case %zu: %d", i, rc);
+        if (rc != WABOT_OK)
+            continue;
+        ck_assert_msg(opted == cases[i].opted, "case %zu: opted %d", i, opted);
+        ck_assert_msg(last == cases[i].last, "case %zu: last %lld", i,
+                      (long long)last);
+    }
+}
+END_TEST
+
 START_TEST(test_compact_profile_reads_back_a_time_before_its_creation)
 {
     ck_assert_int_eq(wb_profile_touch(E.ctx, ORG, PHONE, NULL, 5000, NULL),
@@ -1333,6 +1393,7 @@ int main(void)
     tcase_add_test(tc, test_profile_schema_0_value_reads_and_is_rewritten_as_1);
     tcase_add_test(tc, test_profile_has_no_ttl);
     tcase_add_test(tc, test_profile_on_a_local_store_is_compact);
+    tcase_add_test(tc, test_profile_policy_decode_reads_every_stored_shape);
     tcase_add_test(tc,
                    test_compact_profile_reads_back_a_time_before_its_creation);
     tcase_add_test(tc, test_opted_out_set_creates_profile);
