@@ -2,6 +2,7 @@
 #include "server_backends.h"
 #include "server_legacy.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,11 @@ static int open_redis(server_backends *b, wabot_options *opts)
     wabot_options_set_storage(opts, b->storage);
     wabot_options_set_scheduler(opts, b->scheduler);
     wabot_options_set_limiter(opts, b->limiter);
+    int64_t take = 0;
+    wabot_options_get_int(opts, WABOT_OPT_OUTBOUND_CONCURRENCY, &take);
     fprintf(stderr, "wabot-server: storage, jobs and limits in Redis at "
-            "%s:%d\n", c.host, (int)c.port);
+            "%s:%d; the delivery worker takes %" PRId64 " replies at once\n",
+            c.host, (int)c.port, take);
     return 0;
 }
 

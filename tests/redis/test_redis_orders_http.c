@@ -47,6 +47,9 @@ typedef struct shop {
     char base[64];
 } shop;
 
+/* One more "NAME=VALUE" for the next shop_start(), or NULL. */
+static const char *shop_extra_env;
+
 static void shop_start(shop *s, fp_provider provider)
 {
     ck_assert_ptr_nonnull(server_path);
@@ -83,6 +86,8 @@ static void shop_start(shop *s, fp_provider provider)
     for (const char *const *e = provider == FP_TWILIO ? twilio : meta; *e;
          e++)
         env[n++] = *e;
+    if (shop_extra_env != NULL)
+        env[n++] = shop_extra_env;
     env[n] = NULL;
     ck_assert_msg(sp_start(&s->sp, server_path, env, 10000) == 0,
                   "wabot-server did not start");
@@ -302,13 +307,24 @@ START_TEST(test_meta_customer_orders_and_the_provider_gets_the_invoice_pdf)
 }
 END_TEST
 
-/* With Redis the server's HTTP pool defaults to 16 threads: a webhook's
- * thread mostly waits for Redis (doc/server.md). */
+/* With Redis the server's HTTP pool defaults to 16 threads (a webhook's
+ * thread mostly waits for Redis) and its delivery worker takes 64
+ * replies at once, which the environment can change (doc/server.md). */
 START_TEST(test_http_threads_default_to_sixteen_with_redis)
 {
     shop s;
     shop_start(&s, FP_TWILIO);
     ck_assert_int_eq(sp_threads_named(&s.sp, "MHD-worker"), 16);
+    ck_assert(sp_wait_lines(&s.sp, SP_STDERR,
+                            "the delivery worker takes 64 replies at once", 1,
+                            5000));
+    shop_stop(&s);
+    shop_extra_env = "WABOT_OUTBOUND_CONCURRENCY=20";
+    shop_start(&s, FP_TWILIO);
+    shop_extra_env = NULL;
+    ck_assert(sp_wait_lines(&s.sp, SP_STDERR,
+                            "the delivery worker takes 20 replies at once", 1,
+                            5000));
     shop_stop(&s);
 }
 END_TEST
