@@ -422,6 +422,14 @@ static int prof_decode_compact(const char *val, size_t len, prof *p)
 
 /* 1 if val is a profile in the flat shape (fields in *f), JSON or
  * compact. */
+/* "true" or "false" at p into *out; past it, or NULL. */
+static const char *flat_bool(const char *p, const char *end, int *out)
+{
+    const char *q = flat_lit(p, end, "true");
+    *out = q != NULL;
+    return q != NULL ? q : flat_lit(p, end, "false");
+}
+
 static int flat_parse(const char *val, size_t len, prof_flat *f)
 {
     if (is_compact(val, len))
@@ -432,12 +440,9 @@ static int flat_parse(const char *val, size_t len, prof_flat *f)
     p = flat_name(flat_lit(p, end, ",\"name\":"), end, f);
     p = flat_ms(flat_lit(p, end, ",\"last_inbound_ms\":"), end,
                 &f->last_inbound_ms);
-    p = flat_lit(p, end, ",\"opted_out\":");
-    const char *q = flat_lit(p, end, "true}");
-    f->opted_out = q != NULL;
-    if (q == NULL)
-        q = flat_lit(p, end, "false}");
-    return q != NULL && q == end;
+    p = flat_bool(flat_lit(p, end, ",\"opted_out\":"), end, &f->opted_out);
+    p = flat_lit(p, end, "}");
+    return p != NULL && p == end;
 }
 
 /* The flat profile in the order Redis's begin script writes it
@@ -452,11 +457,8 @@ static int flat_parse_begin(const char *val, size_t len, prof_flat *f)
     const char *p = flat_name(flat_lit(val, end, "{\"name\":"), end, f);
     p = flat_ms(flat_lit(p, end, ",\"last_inbound_ms\":"), end,
                 &f->last_inbound_ms);
-    p = flat_lit(p, end, ",\"opted_out\":");
-    const char *q = flat_lit(p, end, "true");
-    f->opted_out = q != NULL;
-    if (q == NULL)
-        q = flat_lit(p, end, "false");
+    const char *q =
+        flat_bool(flat_lit(p, end, ",\"opted_out\":"), end, &f->opted_out);
     f->created_ms = -1;
     const char *c = flat_lit(q, end, ",\"created_ms\":");
     if (c != NULL)
