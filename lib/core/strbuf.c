@@ -157,20 +157,6 @@ size_t wb_fmt_i64(char out[WB_FMT_U64_SIZE], int64_t v)
     return n + 1;
 }
 
-size_t wb_str_cat(char *dst, size_t n, const char *const *parts)
-{
-    size_t at = 0;
-    for (; *parts != NULL && at + 1 < n; parts++) {
-        size_t len = strlen(*parts);
-        if (len > n - 1 - at)
-            len = n - 1 - at;
-        memcpy(dst + at, *parts, len);
-        at += len;
-    }
-    dst[at] = '\0';
-    return at;
-}
-
 void wb_fmt_hex64(char out[17], uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";

@@ -211,6 +211,10 @@ struct wabot_storage_items {
 /* len bytes of p (p may be NULL when len is 0) + NUL, libc memory; NULL on
  * out of memory or len SIZE_MAX. */
 char *wb_storage_dup(const char *p, size_t len);
+/* The schema of a stored record (lib/storage/record.c) and where its
+ * payload starts, without copying it; a value without a well-formed
+ * "#schema <n>\n" marker is schema 0, all payload. */
+uint32_t wb_storage_record_split(const char *val, size_t len, size_t *start);
 
 /* A new, empty list; NULL on out of memory. */
 wabot_storage_items *wb_items_new(void);

@@ -41,12 +41,6 @@ void wb_strbuf_free(wb_strbuf *b);
 size_t wb_fmt_u64(char out[WB_FMT_U64_SIZE], uint64_t v);
 /* Signed decimal, as wb_fmt_u64 (INT64_MIN included: 20 bytes). */
 size_t wb_fmt_i64(char out[WB_FMT_U64_SIZE], int64_t v);
-/* dst = the strings of `parts` (NULL-terminated) one after the other, cut
- * to n - 1 bytes and NUL-ended, as snprintf("%s%s...") would (n > 0);
- * returns the length written. WB_CAT(dst, n, a, b, ...) passes the list. */
-size_t wb_str_cat(char *dst, size_t n, const char *const *parts);
-#define WB_CAT(dst, n, ...) \
-    wb_str_cat((dst), (n), (const char *const[]){__VA_ARGS__, NULL})
 void wb_fmt_hex64(char out[17], uint64_t v);
 
 /* Concatenate the NULL-terminated list of strings `parts` into buf (n

@@ -217,18 +217,21 @@ typedef struct rsched {
 /* Keys and arguments                                                  */
 
 /* Without printf: nine snprintf calls here were ~9k instructions of
- * every job's enqueue (doc/performance.md, ninth session). */
+ * every job's enqueue (doc/performance.md, ninth session). The names fit:
+ * queue names and job ids are checked against WB_QUEUE_NAME_MAX and
+ * WB_JOB_ID_MAX (wb_queue_name_ok, wb_job_id_ok) before any backend sees
+ * them, and the buffers are sized for those. */
 static void qkeys_init(qkeys *k, const char *queue, const char *id)
 {
-    WB_CAT(k->base, sizeof k->base, "{", queue, "}:");
-    WB_CAT(k->ready, sizeof k->ready, k->base, "ready");
-    WB_CAT(k->delayed, sizeof k->delayed, k->base, "delayed");
-    WB_CAT(k->active, sizeof k->active, k->base, "active");
-    WB_CAT(k->completed, sizeof k->completed, k->base, "completed");
-    WB_CAT(k->failed, sizeof k->failed, k->base, "failed");
-    WB_CAT(k->seq, sizeof k->seq, k->base, "seq");
-    WB_CAT(k->token, sizeof k->token, k->base, "token");
-    WB_CAT(k->job, sizeof k->job, k->base, "job:", id ? id : "");
+    WB_JOIN(k->base, sizeof k->base, "{", queue, "}:");
+    WB_JOIN(k->ready, sizeof k->ready, k->base, "ready");
+    WB_JOIN(k->delayed, sizeof k->delayed, k->base, "delayed");
+    WB_JOIN(k->active, sizeof k->active, k->base, "active");
+    WB_JOIN(k->completed, sizeof k->completed, k->base, "completed");
+    WB_JOIN(k->failed, sizeof k->failed, k->base, "failed");
+    WB_JOIN(k->seq, sizeof k->seq, k->base, "seq");
+    WB_JOIN(k->token, sizeof k->token, k->base, "token");
+    WB_JOIN(k->job, sizeof k->job, k->base, "job:", id ? id : "");
 }
 
 static void fmt_i64(char buf[NUM_MAX], int64_t v)
@@ -867,7 +870,7 @@ static int complete_args_init(complete_args *c, const rsched *s,
     c->args[1] = c->k.base;
     c->args[2] = c->now;
     for (size_t i = 0; i < n; i++) {
-        WB_CAT(c->jobkeys[i], KEY_MAX, c->k.base, "job:", ids[i]);
+        WB_JOIN(c->jobkeys[i], KEY_MAX, c->k.base, "job:", ids[i]);
         fmt_u64(c->toks[i], tokens[i]);
         c->keys[3 + i] = c->jobkeys[i];
         c->args[3 + 2 * i] = ids[i];

@@ -992,15 +992,13 @@ int wb_profile_key(wabot_ctx *ctx, const char *org, const char *phone,
 int wb_profile_policy_decode(const char *val, size_t len, int *opted_out,
                              int64_t *last_inbound_ms)
 {
-    /* schema 1 (the marker) or 0 (none): the payload as it is stored */
-    static const char mark1[] = "#schema 1\n";
-    size_t skip = len >= sizeof mark1 - 1 &&
-                          memcmp(val, mark1, sizeof mark1 - 1) == 0
-                      ? sizeof mark1 - 1
-                      : 0;
+    /* a schema without upgrades: the payload is read where it is stored */
+    size_t skip = 0;
     prof_flat f;
-    if (val != NULL && (flat_parse(val + skip, len - skip, &f) ||
-                        flat_parse_begin(val + skip, len - skip, &f))) {
+    if (val != NULL &&
+        wb_storage_record_split(val, len, &skip) <= PROFILE_SCHEMA &&
+        (flat_parse(val + skip, len - skip, &f) ||
+         flat_parse_begin(val + skip, len - skip, &f))) {
         *opted_out = f.opted_out;
         *last_inbound_ms = f.last_inbound_ms;
         return WABOT_OK;

@@ -43,9 +43,7 @@ int wabot_storage_record_encode(uint32_t schema, const char *payload,
     return WABOT_OK;
 }
 
-/* The schema of a stored value and where its payload starts; a value
- * without a well-formed marker is schema 0, all payload. */
-static uint32_t split(const char *val, size_t len, size_t *start)
+uint32_t wb_storage_record_split(const char *val, size_t len, size_t *start)
 {
     *start = 0;
     if (len < MARKER_LEN + 2 || memcmp(val, MARKER, MARKER_LEN) != 0)
@@ -71,7 +69,8 @@ int wabot_storage_record_decode(const wabot_schema *sc, const char *val,
         (val == NULL && len > 0))
         return WABOT_ERR_INVAL;
     size_t start;
-    uint32_t schema = split(val != NULL ? val : "", len, &start);
+    uint32_t schema =
+        wb_storage_record_split(val != NULL ? val : "", len, &start);
     if (stored != NULL)
         *stored = schema;
     if (schema > sc->current)

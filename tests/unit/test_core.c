@@ -742,27 +742,6 @@ START_TEST(test_fmt_i64_matches_printf_at_both_ends)
 }
 END_TEST
 
-/* wb_str_cat cuts like snprintf("%s%s..."): whole when it fits, else the
- * first n - 1 bytes, always terminated; a room of one byte holds "". */
-START_TEST(test_str_cat_cuts_like_snprintf)
-{
-    const char *parts[][3] = {{"{", "q", "}:"}, {"abc", "", "def"},
-                              {"", "", ""},     {"0123456789", "ab", "c"}};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        for (size_t n = 1; n < 16; n++) {
-            char want[32], got[32];
-            memset(got, '#', sizeof got);
-            snprintf(want, n, "%s%s%s", parts[i][0], parts[i][1],
-                     parts[i][2]);
-            size_t len = WB_CAT(got, n, parts[i][0], parts[i][1],
-                                parts[i][2]);
-            ck_assert_str_eq(got, want);
-            ck_assert_uint_eq(len, strlen(want));
-            ck_assert_int_eq(got[n], '#'); /* nothing past the room */
-        }
-}
-END_TEST
-
 /* Appends that end exactly at the buffer's room, one byte before and one
  * past it, for each way of appending: the text is whole and terminated. */
 START_TEST(test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte)
@@ -879,7 +858,6 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_strbuf_int_matches_printf_at_every_digit_count);
     tcase_add_test(tc, test_fmt_u64_and_hex64_match_printf);
     tcase_add_test(tc, test_fmt_i64_matches_printf_at_both_ends);
-    tcase_add_test(tc, test_str_cat_cuts_like_snprintf);
     tcase_add_test(tc,
         test_strbuf_appends_that_fill_the_room_exactly_keep_every_byte);
     suite_add_tcase(s, tc);
