@@ -138,10 +138,10 @@ typedef struct wb_runtime {
     pthread_mutex_t post_lock;
     wb_post *posted, *posted_tail;
     size_t n_posted; /* atomic */
-    pthread_mutex_t lock;       /* guards armed_at and rng */
+    pthread_mutex_t lock;       /* guards armed_at */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
     int in_loop;                /* loop thread only */
-    uint64_t rng;
+    uint64_t rng;               /* atomic: wb_random()'s counter */
     /* options */
     int64_t lease_ms;
     int64_t max_stalls;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "htab.h"
+#include "mutex.h"
 #include "siphash.h"
 #include "jobs.h"
 
@@ -572,24 +573,33 @@ static int64_t add_sat(int64_t a, int64_t b)
 static int mem_enqueue(void *impl, const char *queue,
                        const wabot_job_record *job, int64_t now_ms)
 {
-    msched *m = lock(impl);
-    mqueue *q = queue_get_or_create(m, queue);
-    if (q == NULL)
-        return unlock(m, WABOT_ERR_NOMEM);
-    uint64_t hash;
-    if (job_find(m, q, job->id, &hash) != NULL)
-        return unlock(m, WABOT_ERR_EXISTS);
+    msched *m = impl;
+    /* The job is made (hash, allocation, copy) before the lock is taken:
+     * every webhook thread enqueues, and the allocator's work, a page
+     * fault at times, would lengthen what they all wait for. */
+    size_t id_len = strlen(job->id);
+    uint64_t hash = wb_siphash13(m->k0, m->k1, job->id, id_len);
     mjob *j = job_new(job, now_ms, hash);
     if (j == NULL)
-        return unlock(m, WABOT_ERR_NOMEM);
-    if (make_room(q, j->state) != WABOT_OK) {
-        job_free(j);
-        return unlock(m, WABOT_ERR_NOMEM);
+        return WABOT_ERR_NOMEM;
+    lock(m);
+    mqueue *q = queue_get_or_create(m, queue);
+    int rc = WABOT_OK;
+    if (q == NULL)
+        rc = WABOT_ERR_NOMEM;
+    else if (wb_htab_find(&q->jobs, hash, job->id, id_len) != NULL)
+        rc = WABOT_ERR_EXISTS;
+    else if (make_room(q, j->state) != WABOT_OK)
+        rc = WABOT_ERR_NOMEM;
+    if (rc == WABOT_OK) {
+        j->seq = ++q->last_seq;
+        wb_htab_add(&q->jobs, &j->node);
+        place(q, j);
     }
-    j->seq = ++q->last_seq;
-    wb_htab_add(&q->jobs, &j->node);
-    place(q, j);
-    return unlock(m, WABOT_OK);
+    unlock(m, rc);
+    if (rc != WABOT_OK)
+        job_free(j);
+    return rc;
 }
 
 /* Delayed jobs whose time has come become waiting. On out of memory the
@@ -931,7 +941,7 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
         free(m);
         return NULL;
     }
-    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+    if (wb_mutex_init(&m->mu) != 0) {
         wb_htab_free(&m->queues);
         free(m);
         return NULL;

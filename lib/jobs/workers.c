@@ -135,19 +135,18 @@ int wabot_queue_set_retention(wabot_ctx *ctx, const char *queue,
 }
 
 /* ------------------------------------------------------------------ */
-/* Randomness for ids and jitter: xorshift64*, seeded per context.      */
+/* Randomness for ids and jitter: SplitMix64, seeded per context.      */
 
+/* Every reply's id takes one, on every webhook thread: the state is a
+ * counter stepped by one atomic add (no lock), and each step's value is
+ * mixed into the output (Steele, Lea and Flood's SplitMix64). */
 uint64_t wb_random(wabot_ctx *ctx)
 {
-    wb_runtime *rt = ctx->rt;
-    pthread_mutex_lock(&rt->lock);
-    uint64_t x = rt->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rt->rng = x;
-    pthread_mutex_unlock(&rt->lock);
-    return x * 0x2545F4914F6CDD1DULL;
+    uint64_t z = __atomic_add_fetch(&ctx->rt->rng, 0x9E3779B97F4A7C15ULL,
+                                    __ATOMIC_RELAXED);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
 }
 
 int64_t wb_backoff_delay(wabot_ctx *ctx, const wabot_job_record *rec,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mutex.h"
 #include "htab.h"
 #include "siphash.h"
 #include "state.h"
@@ -105,7 +106,7 @@ wb_locktab *wb_locktab_new(const wabot_allocator *a)
             wb_free(a, t);
             return NULL;
         }
-        if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+        if (wb_mutex_init(&sh->mu) != 0) {
             wb_htab_free(&sh->keys);
             shards_free(t, i);
             wb_free(a, t);

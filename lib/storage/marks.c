@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mutex.h"
 #include "marks.h"
 #include "dlclock.h"
 #include "siphash.h"
@@ -161,7 +162,7 @@ wb_marks *wb_marks_new(const wabot_clock *clock)
         mark_shard *sh = &m->shards[ready];
         sh->cap = MARK_MIN_SLOTS;
         sh->slots = calloc(sh->cap, sizeof *sh->slots);
-        if (sh->slots == NULL || pthread_mutex_init(&sh->mu, NULL) != 0) {
+        if (sh->slots == NULL || wb_mutex_init(&sh->mu) != 0) {
             free(sh->slots);
             break;
         }

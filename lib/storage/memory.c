@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mutex.h"
 #include "htab.h"
 #include "marks.h"
 #include "receipt_table.h"
@@ -1482,7 +1483,7 @@ static int mem_init(mem_store *st)
         if (wb_htab_init(&sh->tab, NULL, MEM_MIN_BUCKETS,
                          offsetof(mem_entry, key)) != WABOT_OK)
             break;
-        if (pthread_mutex_init(&sh->mu, NULL) != 0) {
+        if (wb_mutex_init(&sh->mu) != 0) {
             wb_htab_free(&sh->tab);
             break;
         }

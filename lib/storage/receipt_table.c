@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mutex.h"
 #include "receipt_table.h"
 #include "dlclock.h"
 #include "siphash.h"
@@ -198,7 +199,7 @@ wb_rtab *wb_rtab_new(const wabot_clock *clock)
         rshard *sh = &t->shards[ready];
         sh->cap = MIN_INDEX;
         sh->index = calloc(sh->cap, sizeof *sh->index);
-        if (sh->index == NULL || pthread_mutex_init(&sh->mu, NULL) != 0) {
+        if (sh->index == NULL || wb_mutex_init(&sh->mu) != 0) {
             free(sh->index);
             break;
         }

@@ -1,6 +1,7 @@
 /* Jobs through a context: workers, retries, backoff, stalls, fencing,
  * dedup, counts, retention, throttling, the outbound queue. Time moves by
  * the fake clock; nothing sleeps. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -506,6 +507,130 @@ START_TEST(test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx)
 }
 END_TEST
 
+/* Webhook threads enqueue into one memory queue at once (the job is made
+ * before the queue's lock is taken): four threads offer the same ids, and
+ * each id is taken exactly once, the others answered EXISTS. */
+#define RACE_THREADS 4
+#define RACE_IDS 3000
+
+typedef struct race_arg {
+    wabot_ctx *ctx;
+    int offset;
+    _Atomic int *taken; /* per id */
+    int exists;
+} race_arg;
+
+static void *race_enqueue(void *p)
+{
+    race_arg *a = p;
+    for (int k = 0; k < RACE_IDS; k++) {
+        int i = (k + a->offset) % RACE_IDS; /* threads start apart */
+        char id[24], payload[32];
+        snprintf(id, sizeof id, "j%d", i);
+        snprintf(payload, sizeof payload, "payload of %d", i);
+        wabot_job_spec spec;
+        wabot_job_spec_init(&spec);
+        spec.job_id = id;
+        int rc = wabot_job_enqueue(a->ctx, Q, payload, strlen(payload), &spec,
+                                   NULL);
+        if (rc == WABOT_OK)
+            a->taken[i]++;
+        else if (rc == WABOT_ERR_EXISTS)
+            a->exists++;
+    }
+    return NULL;
+}
+
+START_TEST(test_memory_queue_takes_each_id_once_from_many_threads)
+{
+    tu_env e;
+    tu_env_init(&e);
+    static _Atomic int taken[RACE_IDS];
+    for (int i = 0; i < RACE_IDS; i++)
+        taken[i] = 0;
+    pthread_t th[RACE_THREADS];
+    race_arg args[RACE_THREADS];
+    for (int t = 0; t < RACE_THREADS; t++) {
+        args[t] = (race_arg){e.ctx, t * RACE_IDS / RACE_THREADS, taken, 0};
+        ck_assert_int_eq(pthread_create(&th[t], NULL, race_enqueue, &args[t]),
+                         0);
+    }
+    int exists = 0;
+    for (int t = 0; t < RACE_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        exists += args[t].exists;
+    }
+    for (int i = 0; i < RACE_IDS; i++)
+        ck_assert_msg(taken[i] == 1, "id j%d taken %d times", i, taken[i]);
+    ck_assert_int_eq(exists, (RACE_THREADS - 1) * RACE_IDS);
+    counts(e.ctx, RACE_IDS, 0, 0, 0, 0);
+    wabot_job_info *info;
+    ck_assert_int_eq(wabot_job_get(e.ctx, Q, "j2999", &info), WABOT_OK);
+    const wabot_job_record *r = wabot_job_info_record(info);
+    ck_assert_int_eq((int)r->payload_len, (int)strlen("payload of 2999"));
+    ck_assert(memcmp(r->payload, "payload of 2999", r->payload_len) == 0);
+    wabot_job_info_free(info);
+    tu_env_free(&e);
+}
+END_TEST
+
+/* wb_random (reply ids, jitter) is taken by every webhook thread without
+ * a lock: values drawn on four threads at once are all distinct, and
+ * spread over the whole 64 bits. */
+#define RAND_PER_THREAD 20000
+
+typedef struct rand_arg {
+    wabot_ctx *ctx;
+    uint64_t *out;
+} rand_arg;
+
+static void *draw_random(void *p)
+{
+    rand_arg *a = p;
+    for (int i = 0; i < RAND_PER_THREAD; i++)
+        a->out[i] = wb_random(a->ctx);
+    return NULL;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+START_TEST(test_random_from_many_threads_never_repeats)
+{
+    tu_env e;
+    tu_env_init(&e);
+    uint64_t *all = calloc(4 * RAND_PER_THREAD, sizeof *all);
+    ck_assert_ptr_nonnull(all);
+    pthread_t th[4];
+    rand_arg args[4];
+    for (int t = 0; t < 4; t++) {
+        args[t] = (rand_arg){e.ctx, all + t * RAND_PER_THREAD};
+        ck_assert_int_eq(pthread_create(&th[t], NULL, draw_random, &args[t]),
+                         0);
+    }
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    qsort(all, 4 * RAND_PER_THREAD, sizeof *all, cmp_u64);
+    int high = 0, odd = 0;
+    for (int i = 0; i < 4 * RAND_PER_THREAD; i++) {
+        if (i > 0)
+            ck_assert_msg(all[i] != all[i - 1], "value repeated");
+        high += all[i] >> 63 != 0;
+        odd += (int)(all[i] & 1);
+    }
+    /* 80 000 fair bits each way: 40 000 +- 1 000 is > 7 sigma */
+    ck_assert_int_gt(high, 39000);
+    ck_assert_int_lt(high, 41000);
+    ck_assert_int_gt(odd, 39000);
+    ck_assert_int_lt(odd, 41000);
+    free(all);
+    tu_env_free(&e);
+}
+END_TEST
+
 /* Two contexts share one scheduler, as two processes share Redis. A's
  * worker takes a job and hangs (a crash: A's loop never runs again); after
  * the lease B recovers it and completes it; A's late outcome is fenced. */
@@ -898,6 +1023,8 @@ static Suite *jobs_suite(void)
     tcase_add_test(tc, test_job_user_data_does_not_reach_the_retry);
     tcase_add_test(tc, test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx);
     tcase_add_test(tc, test_stalled_job_recovered_once_and_late_ack_fenced);
+    tcase_add_test(tc, test_memory_queue_takes_each_id_once_from_many_threads);
+    tcase_add_test(tc, test_random_from_many_threads_never_repeats);
     tcase_add_test(tc, test_active_job_lease_is_renewed_while_running);
     tcase_add_test(tc, test_retention_trims_finished_jobs);
     tcase_add_test(tc, test_callbacks_cannot_reenter_the_loop);
