@@ -223,6 +223,76 @@ START_TEST(test_profile_written_the_generic_way_is_read_by_the_script)
 }
 END_TEST
 
+/* The begin script reads the profile shape it writes with one pattern and
+ * takes cjson for anything else: each stored shape keeps its name
+ * (escapes and all), its opt-out and its creation time through a turn,
+ * and only last_inbound_ms moves. */
+START_TEST(test_every_stored_profile_shape_keeps_its_members_through_a_turn)
+{
+    static const struct {
+        const char *stored, *name; /* name NULL: none */
+        int opted;
+        const char *created; /* in the document after the turn, or NULL */
+    } shapes[] = {
+        /* the script's own shape, read by the pattern */
+        {"{\"name\":\"Bo\",\"last_inbound_ms\":12,\"opted_out\":true,"
+         "\"created_ms\":3}", "Bo", 1, "\"created_ms\":3"},
+        {"{\"name\":null,\"last_inbound_ms\":0,\"opted_out\":false}", NULL, 0,
+         NULL},
+        {"{\"name\":\"\",\"last_inbound_ms\":7,\"opted_out\":false}", NULL, 0,
+         NULL},
+        /* escapes in the name, members in another order, spaces: cjson */
+        {"{\"name\":\"A \\\"b\\\" c/d\",\"last_inbound_ms\":5,"
+         "\"opted_out\":true}", "A \"b\" c/d", 1, NULL},
+        {"{\"last_inbound_ms\":5,\"name\":\"Cy\",\"opted_out\":false,"
+         "\"created_ms\":9}", "Cy", 0, "\"created_ms\":9"},
+        {"{ \"name\": \"Di\", \"last_inbound_ms\": 5, \"opted_out\": true }",
+         "Di", 1, NULL},
+        /* a name that holds the next member's text */
+        {"{\"name\":\"x,\\\"last_inbound_ms\\\":1,\",\"last_inbound_ms\":5,"
+         "\"opted_out\":true}", "x,\"last_inbound_ms\":1,", 1, NULL},
+    };
+    env e;
+    env_init(&e, 0, 0);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        char phone[32], key[64], id[16], val[256];
+        snprintf(phone, sizeof phone, "+1555000%04zu", i);
+        snprintf(key, sizeof key, "cust:{default:%s}", phone);
+        snprintf(id, sizeof id, "ps%zu", i);
+        int n = snprintf(val, sizeof val, "#schema 1\n%s", shapes[i].stored);
+        ck_assert_int_eq(wabot_storage_set(e.st, key, val, (size_t)n, 0, NULL),
+                         WABOT_OK);
+        tu_clock_advance(&e.clock, 1000);
+        wabot_message *m = tu_text(id, phone, "hello"); /* no profile name */
+        ck_assert_int_eq(wabot_ctx_handle_message(e.ctx, m), WABOT_OK);
+        wabot_message_free(m);
+        wabot_customer *c = NULL;
+        ck_assert_int_eq(wabot_customer_get(e.ctx, "default", phone, &c),
+                         WABOT_OK);
+        const char *name = wabot_customer_name(c);
+        if (shapes[i].name)
+            ck_assert_msg(name && strcmp(name, shapes[i].name) == 0,
+                          "shape %zu: name %s", i, name ? name : "(none)");
+        else
+            ck_assert_msg(name == NULL || *name == '\0',
+                          "shape %zu: name %s", i, name);
+        ck_assert_int_eq(wabot_customer_opted_out(c), shapes[i].opted);
+        ck_assert_int_eq(wabot_customer_last_inbound_ms(c),
+                         wabot_ctx_now_ms(e.ctx));
+        wabot_customer_free(c);
+        char *doc = NULL;
+        ck_assert_int_eq(wabot_customer_get_json(e.ctx, "default", phone,
+                                                 &doc),
+                         WABOT_OK);
+        if (shapes[i].created)
+            ck_assert_msg(strstr(doc, shapes[i].created) != NULL,
+                          "shape %zu: creation time lost: %s", i, doc);
+        wabot_ctx_mem_free(e.ctx, doc);
+    }
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(test_duplicate_delivery_is_dropped_in_one_round_trip)
 {
     env e;
@@ -927,6 +997,8 @@ int main(void)
     tcase_add_test(
         tc, test_profile_written_the_generic_way_is_read_by_the_script);
     tcase_add_test(tc, test_inbound_touch_keeps_the_campaign_members_of_a_profile);
+    tcase_add_test(
+        tc, test_every_stored_profile_shape_keeps_its_members_through_a_turn);
     tcase_add_test(tc, test_duplicate_delivery_is_dropped_in_one_round_trip);
     tcase_add_test(tc, test_claim_held_by_another_attempt_answers_busy);
     tcase_add_test(
