@@ -439,9 +439,13 @@ static void timer_spent(wb_runtime *rt)
 
 static void drain_wake(wb_runtime *rt)
 {
+    /* One read takes an eventfd's whole count and resets it (a second
+     * one only answered EAGAIN: a system call per loop pass). */
     uint64_t v;
-    while (read(rt->wake_fd, &v, sizeof v) > 0)
-        ;
+    ssize_t r;
+    do
+        r = read(rt->wake_fd, &v, sizeof v);
+    while (r < 0 && errno == EINTR);
     /* A notifier lowered armed_at without arming anything. */
     timer_spent(rt);
 }
