@@ -403,7 +403,8 @@ static int rs_expire(void *impl, const char *key, int64_t ttl_ms)
  * An op whose command fails (an error reply such as OOM) fails alone, as
  * it would on its own: pcall keeps the rest of the script running.
  *
- * KEYS[1] counter, then value and version key per op. ARGV[1] how many
+ * KEYS[1] counter, then the value key per op (the earlier layout's
+ * version key is named in the script when needed). ARGV[1] how many
  * versions to take at a time, then per op: kind (g s c d), expected,
  * value, ttl -> one element per op, as the op's own script answers it,
  * or an error reply. */
@@ -411,20 +412,20 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "storage batch", STORAGE_LUA_PRELUDE_V2
     "nv_want = tonumber(ARGV[1])\n"
     "local function op(i)\n"
-    "  local k, vk, b = KEYS[2 * i], KEYS[2 * i + 1], 4 * i - 2\n"
+    "  local k, b = KEYS[i + 1], 4 * i - 2\n"
     "  local kind = ARGV[b]\n"
     "  if kind == 'g' then\n"
-    "    local d, v = read(k, vk)\n"
+    "    local d, v = read(k)\n"
     "    if not d then return false end\n"
     "    return {v, d}\n"
     "  elseif kind == 'd' then\n"
     "    if redis.call('DEL', k) == 0 then return 0 end\n"
-    "    redis.call('DEL', vk)\n"
+    "    redis.call('DEL', k .. '\\0v')\n"
     "    return 1\n"
     "  elseif kind == 'c' then\n"
-    "    if curver(k, vk) ~= ARGV[b + 1] then return false end\n"
+    "    if curver(k) ~= ARGV[b + 1] then return false end\n"
     "  end\n"
-    "  return write(k, vk, ARGV[b + 2], ARGV[b + 3])\n"
+    "  return write(k, nil, ARGV[b + 2], ARGV[b + 3])\n"
     "end\n"
     "local out = {}\n"
     "for i = 1, (#ARGV - 1) / 4 do\n"
@@ -447,8 +448,8 @@ typedef struct bop_call {
 
 /* One chunk's argument vectors. */
 typedef struct bop_chunk {
-    const char *keys[1 + 2 * BOP_CHUNK];
-    size_t klens[1 + 2 * BOP_CHUNK];
+    const char *keys[1 + BOP_CHUNK];
+    size_t klens[1 + BOP_CHUNK];
     const char *args[1 + 4 * BOP_CHUNK];
     size_t alens[1 + 4 * BOP_CHUNK];
     num_arg want;
@@ -482,10 +483,8 @@ static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
         int rc = keys_of(&b[i].keys, op->key);
         if (rc != WABOT_OK)
             return rc;
-        memcpy(&c->keys[1 + 2 * i], b[i].keys.names + 1,
-               2 * sizeof *c->keys);
-        memcpy(&c->klens[1 + 2 * i], b[i].keys.lens + 1,
-               2 * sizeof *c->klens);
+        c->keys[1 + i] = b[i].keys.names[1];
+        c->klens[1 + i] = b[i].keys.lens[1];
         int w = op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS;
         writes += (size_t)w;
         size_t a = 1 + 4 * i;
@@ -503,7 +502,7 @@ static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
     }
     const char *want = i64_arg(&c->want, writes ? (int64_t)writes : 1);
     chunk_arg(c, 0, want, strlen(want));
-    *call = (wb_redis_call){1 + 2 * n, c->keys, 1 + 4 * n, c->args,
+    *call = (wb_redis_call){1 + n, c->keys, 1 + 4 * n, c->args,
                             &batch_script, c->klens, c->alens};
     return WABOT_OK;
 }

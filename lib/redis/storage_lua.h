@@ -79,12 +79,17 @@
     "  end\n"                                                                 \
     "  return v\n"                                                            \
     "end\n"                                                                   \
-    /* -> value, version of a present key (nil when absent). */              \
+    /* -> value, version of a present key (nil when absent). vk, the      \
+     * version key of the earlier layout, may be nil: it is named from k    \
+     * when a value without a header needs it (the turn scripts pass none:  \
+     * an argument costs the server more than the name's concatenation     \
+     * on that rare path). */                                                 \
     "local function read(k, vk)\n"                                            \
     "  local d = redis.call('GET', k)\n"                                      \
     "  if not d then return nil end\n"                                        \
     "  local v, val = unpackv(d)\n"                                           \
     "  if v then return val, v end\n"                                         \
+    "  vk = vk or k .. '\\0v'\n"                                              \
     "  return d, redis.call('GET', vk) or restamp(k, vk)\n"                   \
     "end\n"                                                                   \
     /* -> the version compare-and-set compares ('0' absent, '' a value      \
@@ -94,7 +99,7 @@
     "  if not d then return '0', nil end\n"                                   \
     "  local v, val = unpackv(d)\n"                                           \
     "  if v then return v, val end\n"                                         \
-    "  return redis.call('GET', vk) or '', d\n"                               \
+    "  return redis.call('GET', vk or k .. '\\0v') or '', d\n"                \
     "end\n"                                                                   \
     /* incr on a present value: the plain number (a header comes off,       \
      * expiry kept), INCRBY, a new version key. -> the new value, or false  \

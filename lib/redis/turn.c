@@ -37,8 +37,9 @@
 
 #define MAX_TTL_MS (INT64_C(1) << 52)
 
-/* KEYS: counter, claim + version, gcra, marker + version, profile +
- * version, conversation + version (unused ones repeat the marker).
+/* KEYS: counter, claim, gcra, marker, profile, conversation (unused ones
+ * repeat the marker; the earlier layout's version keys are named in the
+ * script when needed: read()).
  * ARGV: claim? claim-value lease | limit? now t tau | name? name touch_ms.
  * -> {'B'} busy, {'D'} done/other, {'L', claimv, wait},
  *    {'C', claimv}, {'K', claimv, profile_done, name, opted, convver, conv}
@@ -65,18 +66,18 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "if ARGV[4] == '1' then\n"
     "  local now_ms = tonumber(ARGV[5])\n"
     "  local now_us = now_ms * 1000\n"
-    "  local s = redis.call('GET', KEYS[4])\n"
+    "  local s = redis.call('GET', KEYS[3])\n"
     "  local ok, wait, tat = gcra(s and tonumber(s) or false,\n"
     "                             tonumber(ARGV[6]), tonumber(ARGV[7]),\n"
     "                             now_ms, now_us)\n"
     "  if not ok then\n"
     "    return {'L', claimv, string.format('%.0f', wait)}\n"
     "  end\n"
-    "  gcra_store(KEYS[4], tat, now_us)\n"
+    "  gcra_store(KEYS[3], tat, now_us)\n"
     "end\n"
-    "if redis.call('EXISTS', KEYS[5]) == 1 then return {'C', claimv} end\n"
+    "if redis.call('EXISTS', KEYS[4]) == 1 then return {'C', claimv} end\n"
     /* The profile: read, touch, write if it changed (or is new). */
-    "local raw = redis.call('GET', KEYS[7])\n"
+    "local raw = redis.call('GET', KEYS[5])\n"
     "if raw then local _, val = unpackv(raw); raw = val end\n"
     "local body, ok = raw, true\n"
     "if raw and string.sub(raw, 1, 8) == '#schema ' then\n"
@@ -151,20 +152,19 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "    if opted then ob = 'true' end\n"
     "    local cj = ''\n"
     "    if created then cj = ',\"created_ms\":' .. created end\n"
-    "    write(KEYS[7], KEYS[8], '#schema 1\\n{\"name\":' .. nj ..\n"
+    "    write(KEYS[5], nil, '#schema 1\\n{\"name\":' .. nj ..\n"
     "          ',\"last_inbound_ms\":' .. lasts .. ',\"opted_out\":' .. ob ..\n"
     "          cj .. '}', '0')\n"
     "  end\n"
     "end\n"
-    "local conv, cver = read(KEYS[9], KEYS[10])\n"
+    "local conv, cver = read(KEYS[6])\n"
     "if not conv then conv, cver = '', '' end\n"
     "local ob = '0'\n"
     "if opted then ob = '1' end\n"
     "return {'K', claimv, pdone, name or '', ob, cver, conv}\n");
 
-/* KEYS: counter, conversation + version, marker + version, done +
- * version (unused ones repeat the marker), then per job the enqueue
- * script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
+/* KEYS: counter, conversation, marker, done (unused ones repeat the
+ * marker), then per job the enqueue script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
  * value ttl | job count, then per job the enqueue script's nine
  * arguments (WB_REDIS_ENQUEUE_NARGS).
  * -> {0, 0} conversation conflict, {0, 1} marker exists (nothing
@@ -176,26 +176,26 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
     STORAGE_LUA_PRELUDE_V2
     "nv_want = 3\n" /* the conversation, the marker, the dedup key */
-    "if ARGV[1] == '1' and curver(KEYS[2], KEYS[3]) ~= ARGV[2] then\n"
+    "if ARGV[1] == '1' and curver(KEYS[2]) ~= ARGV[2] then\n"
     "  return {0, 0}\n"
     "end\n"
     /* The marker must be absent: written by SET NX, the conversation's
      * write after it, so a present marker leaves nothing written. */
-    "if not write_nx(KEYS[4], '1', ARGV[5]) then return {0, 1} end\n"
+    "if not write_nx(KEYS[3], '1', ARGV[5]) then return {0, 1} end\n"
     "local cver = ''\n"
     "if ARGV[1] == '1' then\n"
-    "  cver = write(KEYS[2], KEYS[3], ARGV[3], ARGV[4])\n"
+    "  cver = write(KEYS[2], nil, ARGV[3], ARGV[4])\n"
     "end\n"
     "local existed = {}\n"
     "for i = 0, tonumber(ARGV[9]) - 1 do\n"
     "  local k, a = {}, {}\n"
-    "  for j = 1, 4 do k[j] = KEYS[7 + 4 * i + j] end\n"
+    "  for j = 1, 4 do k[j] = KEYS[4 + 4 * i + j] end\n"
     "  for j = 1, " WB_REDIS_ENQUEUE_NARGS_LUA " do\n"
     "    a[j] = ARGV[9 + " WB_REDIS_ENQUEUE_NARGS_LUA " * i + j]\n"
     "  end\n"
     "  existed[#existed + 1] = enqueue(k, a) == 3 and '1' or '0'\n"
     "end\n"
-    "if ARGV[6] == '1' then write(KEYS[6], KEYS[7], ARGV[7], ARGV[8]) end\n"
+    "if ARGV[6] == '1' then write(KEYS[4], nil, ARGV[7], ARGV[8]) end\n"
     "return {1, cver, table.concat(existed)}\n");
 
 /* ------------------------------------------------------------------ */
@@ -203,32 +203,18 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
 
 static const char COUNTER_KEY[] = "\0version";
 
-/* A storage key and its version key ("<key>\0v"), without the prefix. */
-typedef struct key_pair {
-    const char *key;
-    size_t len;
-    char ver[WB_STORAGE_KEY_MAX + 3];
-} key_pair;
-
-static int pair_of(key_pair *p, const char *key)
+/* A storage key the scripts may be given (without the prefix). */
+static int key_ok(const char *key)
 {
     size_t len = key ? strlen(key) : 0;
-    if (len == 0 || len > WB_STORAGE_KEY_MAX)
-        return WABOT_ERR_INVAL;
-    p->key = key;
-    p->len = len;
-    memcpy(p->ver, key, len);
-    memcpy(p->ver + len, "\0v", 2);
-    return WABOT_OK;
+    return len > 0 && len <= WB_STORAGE_KEY_MAX;
 }
 
-static void push_pair(const key_pair *p, const char **keys, size_t *lens,
-                      size_t *n)
+static void push_key(const char *key, const char **keys, size_t *lens,
+                     size_t *n)
 {
-    keys[*n] = p->key;
-    lens[(*n)++] = p->len;
-    keys[*n] = p->ver;
-    lens[(*n)++] = p->len + 2;
+    keys[*n] = key;
+    lens[(*n)++] = strlen(key);
 }
 
 static void fmt_ttl(char *buf, int64_t ttl_ms)
@@ -350,11 +336,10 @@ static int turn_begin(wabot_storage *s, const wb_turn_begin_req *req,
 {
     memset(res, 0, sizeof *res);
     wabot_redis *r = wb_redis_storage_handle(s);
-    enum { NKEYS = 10, NARGS = 10 };
-    key_pair claim, marker, prof, conv;
-    if (pair_of(&marker, req->marker_key) ||
-        pair_of(&claim, req->claim_key ? req->claim_key : req->marker_key) ||
-        pair_of(&prof, req->profile_key) || pair_of(&conv, req->conv_key))
+    enum { NKEYS = 6, NARGS = 10 };
+    const char *claim = req->claim_key ? req->claim_key : req->marker_key;
+    if (!key_ok(req->marker_key) || !key_ok(claim) ||
+        !key_ok(req->profile_key) || !key_ok(req->conv_key))
         return WABOT_ERR_INVAL;
     char gkey[sizeof WB_GCRA_KEY_NS + WB_STORAGE_KEY_MAX];
     if (req->limit != NULL) {
@@ -367,13 +352,11 @@ static int turn_begin(wabot_storage *s, const wb_turn_begin_req *req,
     size_t lens[NKEYS], n = 0;
     keys[n] = COUNTER_KEY;
     lens[n++] = sizeof COUNTER_KEY - 1;
-    push_pair(&claim, keys, lens, &n);
-    keys[n] = req->limit != NULL ? gkey : marker.key;
-    lens[n] = strlen(keys[n]);
-    n++;
-    push_pair(&marker, keys, lens, &n);
-    push_pair(&prof, keys, lens, &n);
-    push_pair(&conv, keys, lens, &n);
+    push_key(claim, keys, lens, &n);
+    push_key(req->limit != NULL ? gkey : req->marker_key, keys, lens, &n);
+    push_key(req->marker_key, keys, lens, &n);
+    push_key(req->profile_key, keys, lens, &n);
+    push_key(req->conv_key, keys, lens, &n);
 
     char lease[24], touch[24];
     fmt_ttl(lease, req->lease_ms);
@@ -430,14 +413,13 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
     wabot_redis *r = wb_redis_storage_handle(s);
     if (req->n_jobs > WB_TURN_MAX_JOBS)
         return WABOT_ERR_TOO_LARGE;
-    key_pair conv, marker, done;
-    if (pair_of(&marker, req->marker_key) ||
-        pair_of(&conv, req->conv_key ? req->conv_key : req->marker_key) ||
-        pair_of(&done, req->done_key ? req->done_key : req->marker_key))
+    const char *conv = req->conv_key ? req->conv_key : req->marker_key;
+    const char *done = req->done_key ? req->done_key : req->marker_key;
+    if (!key_ok(req->marker_key) || !key_ok(conv) || !key_ok(done))
         return WABOT_ERR_INVAL;
     size_t nj = req->n_jobs;
     commit_args c = {0};
-    size_t maxk = 7 + 4 * nj, maxa = 9 + WB_REDIS_ENQUEUE_NARGS * nj;
+    size_t maxk = 4 + 4 * nj, maxa = 9 + WB_REDIS_ENQUEUE_NARGS * nj;
     c.keys = malloc(maxk * sizeof *c.keys);
     c.klens = malloc(maxk * sizeof *c.klens);
     c.args = malloc(maxa * sizeof *c.args);
@@ -450,9 +432,9 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
     c.keys[0] = COUNTER_KEY;
     c.klens[0] = sizeof COUNTER_KEY - 1;
     c.nk = 1;
-    push_pair(&conv, c.keys, c.klens, &c.nk);
-    push_pair(&marker, c.keys, c.klens, &c.nk);
-    push_pair(&done, c.keys, c.klens, &c.nk);
+    push_key(conv, c.keys, c.klens, &c.nk);
+    push_key(req->marker_key, c.keys, c.klens, &c.nk);
+    push_key(done, c.keys, c.klens, &c.nk);
     char expect[24], conv_ttl[24], marker_ttl[24], done_ttl[24], count[24];
     wb_fmt_u64(expect, req->conv_expect);
     fmt_ttl(conv_ttl, req->conv_ttl_ms);

@@ -367,6 +367,77 @@ START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
 }
 END_TEST
 
+/* A value of the earlier layout (the value as is, its version at the key
+ * "<key>\0v"): the batch's ops name that key themselves (the script is
+ * given the value's key only) and read, compare and delete such values
+ * with their versions, as the single operations do. */
+static void earlier_layout(env *e, const char *key, const char *val,
+                           const char *version)
+{
+    char cmd[512], out[32];
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"redis.call('SET', KEYS[1], ARGV[1]) "
+             "redis.call('SET', KEYS[1] .. string.char(0) .. 'v', ARGV[2]) "
+             "return 1\" 1 %s%s %s %s",
+             wb_redis_prefix(e->r), key, val, version);
+    ck_assert_int_eq(rh_cli(&srv, cmd, out, sizeof out), 0);
+    ck_assert_int_eq(atoi(out), 1);
+}
+
+static int version_key_exists(env *e, const char *key)
+{
+    char cmd[256], out[32];
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"return redis.call('EXISTS', KEYS[1] .. string.char(0) "
+             ".. 'v')\" 1 %s%s",
+             wb_redis_prefix(e->r), key);
+    ck_assert_int_eq(rh_cli(&srv, cmd, out, sizeof out), 0);
+    return atoi(out) == 1;
+}
+
+START_TEST(test_redis_batch_reads_and_moves_values_of_the_earlier_layout)
+{
+    env e;
+    env_init(&e, REDIS);
+    char cmd[160];
+    /* the store's counter, past every version the old layout gave */
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"return redis.call('SET', ARGV[1] .. string.char(0) .. "
+             "'version', '100').ok\" 0 %s",
+             wb_redis_prefix(e.r));
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+    earlier_layout(&e, "g", "gamma", "7");
+    earlier_layout(&e, "c", "cee", "8");
+    earlier_layout(&e, "x", "ex", "9");
+    earlier_layout(&e, "d", "dee", "10");
+    wb_storage_bop ops[] = {op_of(WB_BOP_GET, "g", NULL, 0),
+                            op_of(WB_BOP_CAS, "c", "cee2", 8),
+                            op_of(WB_BOP_CAS, "x", "no", 7),
+                            op_of(WB_BOP_DEL, "d", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 4, ops), WABOT_OK);
+    ck_assert_int_eq(ops[0].status, WABOT_OK);
+    ck_assert_str_eq(ops[0].out, "gamma");
+    ck_assert_uint_eq(ops[0].version, 7);
+    ck_assert_int_eq(ops[1].status, WABOT_OK);
+    ck_assert_uint_gt(ops[1].version, 100);
+    ck_assert_int_eq(ops[2].status, WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(ops[3].status, WABOT_OK);
+    ck_assert(!version_key_exists(&e, "d")); /* gone with its value */
+    wb_storage_bops_clear(4, ops);
+    char *v = NULL;
+    uint64_t ver = 0;
+    ck_assert_int_eq(wabot_storage_get(e.st, "c", &v, NULL, &ver), WABOT_OK);
+    ck_assert_str_eq(v, "cee2");
+    ck_assert_uint_eq(ver, ops[1].version);
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_get(e.st, "x", &v, NULL, &ver), WABOT_OK);
+    ck_assert_str_eq(v, "ex");
+    ck_assert_uint_eq(ver, 9);
+    wabot_free(v);
+    env_free(&e);
+}
+END_TEST
+
 #define ADD_EACH(tc, name)                                                    \
     do {                                                                      \
         tcase_add_test(tc, test_memory_##name);                               \
@@ -396,6 +467,8 @@ int main(void)
             tc, test_redis_batch_is_one_script_per_128_ops_with_new_versions);
         tcase_add_test(tc,
                        test_redis_an_op_failing_on_the_server_fails_alone);
+        tcase_add_test(
+            tc, test_redis_batch_reads_and_moves_values_of_the_earlier_layout);
     }
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
