@@ -440,9 +440,8 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
  * it) and its argument vectors. */
 #define BOP_CHUNK 128
 
-/* One op's keys and arguments (buffers live here). */
+/* One op's numeric arguments (their buffers live here). */
 typedef struct bop_call {
-    store_keys keys;
     num_arg expected, ttl;
 } bop_call;
 
@@ -480,11 +479,11 @@ static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
     c->klens[0] = sizeof COUNTER_KEY - 1;
     for (size_t i = 0; i < n; i++) {
         const wb_storage_bop *op = &ops[i];
-        int rc = keys_of(&b[i].keys, op->key);
-        if (rc != WABOT_OK)
-            return rc;
-        c->keys[1 + i] = b[i].keys.names[1];
-        c->klens[1 + i] = b[i].keys.lens[1];
+        size_t klen = strlen(op->key);
+        if (klen == 0 || klen > WB_STORAGE_KEY_MAX)
+            return WABOT_ERR_INVAL;
+        c->keys[1 + i] = op->key;
+        c->klens[1 + i] = klen;
         int w = op->kind == WB_BOP_SET || op->kind == WB_BOP_CAS;
         writes += (size_t)w;
         size_t a = 1 + 4 * i;
