@@ -10,7 +10,8 @@
  * conversation takes in the memory backend, and what each message leaves
  * behind once its reply is settled (a flood's RSS grows by that), by key
  * prefix, and what a reply waiting in the outbound backlog costs. Usage:
- * bench_webhook [N [RUN]] where RUN (http1, http2, one, direct, memory,
+ * bench_webhook [N [RUN]] where RUN (http1, http2, steady1, steady2: the
+ * same with a loop thread sending the replies meanwhile, one, direct, memory,
  * retained, queued, receipts; receipt-sends: the sends with a record each
  * alone) runs only that part, for profiling one path at a time. */
 #include <malloc.h>
@@ -153,17 +154,42 @@ static wabot_ctx *make_ctx(wabot_transport *t)
     return ctx;
 }
 
-static void bench(const char *name, void *(*fn)(void *), int n, int threads,
-                  int customers)
+/* The library's loop thread, as wabot-server's main thread runs it: the
+ * replies are sent (to the null transport) and settled while webhooks
+ * come in, so the outbound queue stays short instead of holding every
+ * reply of the run. */
+typedef struct loop_arg {
+    wabot_ctx *ctx;
+    atomic_int stop;
+} loop_arg;
+
+static void *run_loop(void *p)
+{
+    loop_arg *l = p;
+    while (!atomic_load(&l->stop))
+        wabot_ctx_poll(l->ctx, 5);
+    return NULL;
+}
+
+/* n webhooks through fn on `threads` threads. drain: with a loop thread
+ * sending the replies meanwhile (the steady state of a server: its CPU,
+ * the replies' whole life, counts in CPU per message); else nothing
+ * drains and the queue ends holding all n replies (the webhook path
+ * alone, but its heap grows all run long). */
+static void bench_with(const char *name, void *(*fn)(void *), int n,
+                       int threads, int customers, int drain)
 {
     wabot_transport *t = wabot_transport_new(&null_vt, NULL, "null");
     wabot_ctx *ctx = make_ctx(t);
-    pthread_t th[8];
+    pthread_t th[8], lt;
     job jobs[8];
+    loop_arg loop = {ctx, 0};
     float *lat = calloc((size_t)n, sizeof *lat);
     if (!lat)
         exit(1);
     double start = now_s(), cpu0 = cpu_s();
+    if (drain)
+        pthread_create(&lt, NULL, run_loop, &loop);
     for (int i = 0; i < threads; i++) {
         jobs[i] = (job){ctx, n / threads * i, n / threads * (i + 1), customers,
                         lat};
@@ -172,17 +198,31 @@ static void bench(const char *name, void *(*fn)(void *), int n, int threads,
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
     double secs = now_s() - start, cpu = cpu_s() - cpu0;
+    int64_t sent = 0;
+    if (drain) {
+        atomic_store(&loop.stop, 1);
+        pthread_join(lt, NULL);
+        sent = wabot_metrics_counter(ctx, "outbound.sent");
+    }
     int done = n / threads * threads;
     qsort(lat, (size_t)done, sizeof *lat, cmp_float);
     int64_t handled = wabot_metrics_counter(ctx, "messages.handled");
     printf("%-31s %d thr %4d cust: %7.0f msg/s %6.2f us/msg, CPU %6.2f "
-           "us/msg (%7.0f msg/CPU-s), p50 %5.1f p99 %6.1f us (handled %lld)"
-           "\n",
+           "us/msg (%7.0f msg/CPU-s), p50 %5.1f p99 %6.1f us (handled %lld",
            name, threads, customers, n / secs, secs * 1e6 / n, cpu * 1e6 / n,
            n / cpu, lat[done / 2], lat[done / 100 * 99], (long long)handled);
+    if (drain)
+        printf(", replies sent meanwhile %lld", (long long)sent);
+    printf(")\n");
     free(lat);
     wabot_ctx_free(ctx);
     wabot_transport_free(t);
+}
+
+static void bench(const char *name, void *(*fn)(void *), int n, int threads,
+                  int customers)
+{
+    bench_with(name, fn, n, threads, customers, 0);
 }
 
 /* n "menu" messages with distinct ids, from `customers` customers in
@@ -389,6 +429,10 @@ int main(int argc, char **argv)
         bench("webhook (Twilio form -> reply)", run_http, n, 1, 1000);
     if (RUN("http2"))
         bench("webhook (Twilio form -> reply)", run_http, n, 2, 1000);
+    if (RUN("steady1"))
+        bench_with("webhook + loop sending replies", run_http, n, 1, 1000, 1);
+    if (RUN("steady2"))
+        bench_with("webhook + loop sending replies", run_http, n, 2, 1000, 1);
     if (RUN("one"))
         bench("webhook, one customer", run_http, n, 2, 1);
     if (RUN("direct"))
