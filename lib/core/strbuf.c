@@ -45,6 +45,11 @@ static inline int room(wb_strbuf *b, size_t n)
     return (!b->oom && n < b->cap - b->len) || grow(b, n);
 }
 
+void wb_strbuf_reserve(wb_strbuf *b, size_t n)
+{
+    (void)room(b, n);
+}
+
 void wb_strbuf_append(wb_strbuf *b, const char *s, size_t n)
 {
     if (!room(b, n))

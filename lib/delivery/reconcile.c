@@ -40,9 +40,11 @@
 
 #include "backlog.h"
 #include "delivery.h"
+#include "jobs.h"
 #include "json_alloc.h"
 #include "message.h"
 #include "metrics.h"
+#include "runtime.h"
 #include "storage.h"
 #include "strbuf.h"
 
@@ -135,6 +137,13 @@ int wb_send_record_spent(wabot_ctx *ctx, const char *outbound_id)
      * in-flight send is what the record is for elsewhere). */
     if (!ctx->storage->process_local || !wb_scheduler_is_local(ctx))
         return 0;
+    const wabot_scheduler *s = ctx->rt->sched;
+    if (s->state_of != NULL) {
+        int32_t state;
+        return s->state_of(s->impl, WABOT_QUEUE_OUTBOUND, outbound_id,
+                           &state) == WABOT_OK &&
+               state == WABOT_JOB_COMPLETED;
+    }
     wabot_job_info *info = NULL;
     if (wabot_job_get(ctx, WABOT_QUEUE_OUTBOUND, outbound_id, &info) !=
         WABOT_OK)

@@ -24,6 +24,13 @@ struct wabot_scheduler {
     /* Failed jobs listed and retried (the admin API), or NULL: the
      * backends that offer it (memory); elsewhere those routes answer 501. */
     const struct wb_sched_failed *failed;
+    /* A job's state (wabot_job_state) without a copy of its record, or
+     * NULL (then wabot_scheduler_get): the memory backend offers it for
+     * the delivery worker's question after each send (is the job
+     * completed?), which copied id and payload to read one number.
+     * WABOT_OK or WABOT_ERR_NOT_FOUND. Any thread. */
+    int (*state_of)(void *impl, const char *queue, const char *id,
+                    int32_t *state);
 };
 
 /* Called for each listed job; runs under the backend's lock (it must not

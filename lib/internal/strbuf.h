@@ -16,6 +16,11 @@ typedef struct wb_strbuf {
 } wb_strbuf;
 
 void wb_strbuf_init(wb_strbuf *b, const wabot_allocator *a);
+/* Room for n more bytes from now on (an out-of-memory is sticky, as for
+ * an append): a builder that knows about how long its text will be
+ * allocates once instead of growing 64, 128, 256... (issue 12: the job
+ * payload and the outbox record grew three times each per message). */
+void wb_strbuf_reserve(wb_strbuf *b, size_t n);
 void wb_strbuf_append(wb_strbuf *b, const char *s, size_t n);
 void wb_strbuf_puts(wb_strbuf *b, const char *s);
 void wb_strbuf_putc(wb_strbuf *b, char c);

@@ -750,6 +750,17 @@ static int mem_get(void *impl, const char *queue, const char *id,
     return unlock(m, wabot_job_info_set(out, &rec));
 }
 
+static int mem_state_of(void *impl, const char *queue, const char *id,
+                        int32_t *state)
+{
+    msched *m = lock(impl);
+    const mjob *j = job_find(m, queue_find(m, queue), id, NULL);
+    if (j == NULL)
+        return unlock(m, WABOT_ERR_NOT_FOUND);
+    *state = j->state;
+    return unlock(m, WABOT_OK);
+}
+
 static int mem_counts(void *impl, const char *queue, int64_t *counts,
                       size_t n)
 {
@@ -950,7 +961,9 @@ wabot_scheduler *wabot_scheduler_memory_new(void)
     wabot_scheduler *s = wb_scheduler_wrap(&mem_vtable, m, "memory");
     if (s == NULL)
         mem_destroy(m);
-    else
+    else {
         s->failed = &mem_failed;
+        s->state_of = mem_state_of;
+    }
     return s;
 }

@@ -285,6 +285,8 @@ static char *encode(const wabot_outbound *o, int compact)
         return NULL;
     wb_strbuf b;
     wb_strbuf_init(&b, NULL);
+    /* A short reply's payload is 250-400 bytes: one allocation. */
+    wb_strbuf_reserve(&b, 480 + (o->text ? strlen(o->text) : 0));
     /* Each name already as JSON, with its colon (plain ASCII names). */
     struct { const char *k, *v; } kv[] = {
         {"\"id\":", S(o->id)},

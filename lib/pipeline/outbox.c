@@ -173,6 +173,11 @@ static char *encode_jobs(const wabot_allocator *a, const wb_outjob *jobs,
 {
     wb_strbuf b;
     wb_strbuf_init(&b, a);
+    size_t need = 48; /* the two header lines */
+    for (size_t i = 0; i < n; i++) /* lengths, numbers, separators */
+        need += strlen(jobs[i].queue) + strlen(jobs[i].id) + jobs[i].len +
+                7 * 21 + 40;
+    wb_strbuf_reserve(&b, need);
     wb_strbuf_int(&b, created);
     wb_strbuf_putc(&b, '\n');
     wb_strbuf_int(&b, (int64_t)n);

@@ -544,7 +544,9 @@ static char *unpack_oid(const rpack *p)
         id[0] = p->oid_kind == OID_SM_REPLY ? 'S' : 'M';
         id[1] = 'M';
         hex_unpack(p->oid, 16, id + 2);
-        snprintf(id + 34, sizeof id - 34, ":r%u", (unsigned)p->oid_k);
+        id[34] = ':';
+        id[35] = 'r';
+        wb_fmt_u64(id + 36, p->oid_k); /* no printf: one per receipt */
         break;
     default: return NULL;
     }
