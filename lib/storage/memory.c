@@ -533,12 +533,12 @@ static mem_entry *op_begin(mem_store *st, mem_op *op, const char *key)
 /* With op->sh (the key's shard) locked and op->now set: the live entry of
  * key (klen bytes, may hold a NUL: sorted indexes), expired ones removed
  * on the way. */
-static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
-                         size_t klen)
+static mem_entry *lookup_hashed(mem_store *st, mem_op *op, const char *key,
+                                size_t klen, uint32_t hash)
 {
     op->key = key;
     op->klen = klen;
-    op->hash = (uint32_t)wb_siphash13(st->k0, st->k1, key, op->klen);
+    op->hash = hash;
     op->slot = find_slot(st, op);
     mem_entry *e = (mem_entry *)*op->slot;
     if (e != NULL && is_expired(e, op->now)) {
@@ -547,6 +547,13 @@ static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
         e = NULL;
     }
     return e;
+}
+
+static mem_entry *lookup(mem_store *st, mem_op *op, const char *key,
+                         size_t klen)
+{
+    return lookup_hashed(st, op, key, klen,
+                         (uint32_t)wb_siphash13(st->k0, st->k1, key, klen));
 }
 
 static int op_end(const mem_op *op, int rc)
@@ -1229,6 +1236,8 @@ typedef struct txn_prep {
     size_t len;
     wb_sl_node *node; /* sorted_add: the member's node */
     int64_t number;   /* incr: the result */
+    size_t klen;      /* a value op's key: its length and hash, from the */
+    uint32_t hash;    /* prepare's lookup, for the apply's */
 } txn_prep;
 
 static void prep_free(txn_prep *p, size_t n)
@@ -1327,6 +1336,8 @@ static int txn_prepare(mem_store *st, int64_t now, size_t n,
             continue;
         }
         mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
+        prep[i].klen = mop.klen;
+        prep[i].hash = mop.hash;
         if (!txn_condition(op, e, &prep[i].number)) {
             *failed = i;
             return WABOT_ERR_CONFLICT;
@@ -1366,7 +1377,9 @@ static void txn_apply_value(mem_store *st, int64_t now,
     mem_op mop;
     mop.sh = shard_of(st, op->key);
     mop.now = now;
-    mem_entry *e = lookup(st, &mop, op->key, strlen(op->key));
+    /* The chain is searched again (an earlier op may have changed it);
+     * the key's hash is the prepare's. */
+    mem_entry *e = lookup_hashed(st, &mop, op->key, p->klen, p->hash);
     if (op->kind == WABOT_STORAGE_OP_DEL ||
         op->kind == WABOT_STORAGE_OP_DEL_IF) {
         if (e != NULL)
