@@ -855,7 +855,10 @@ void wb_receipt_sent(wabot_ctx *ctx, const wabot_outbound *o,
  * the other sends of that pass (wb_receipt_sent_many). */
 static int on_delivery_sent(wabot_ctx *ctx, const void *event, void *ud)
 {
-    (void)ud;
+    /* ud: this module (its queue is gone once the module is destroyed;
+     * then the record is written at once). Not looked up by name: a
+     * search of the module list per send. */
+    wabot_module *m = ud;
     const wb_sent_event *ev = event;
     wb_receipt_write w = {
         .kind = WB_RECEIPT_SENT,
@@ -866,7 +869,7 @@ static int on_delivery_sent(wabot_ctx *ctx, const void *event, void *ud)
         .correlation_id = (char *)ev->correlation_id,
         .provider = ev->provider,
         .at_ms = wb_now(ctx)};
-    wb_receipt_retry *q = wb_receipt_retry_of(ctx);
+    wb_receipt_retry *q = wabot_module_data(m);
     if (q != NULL) {
         wb_receipt_sent_later(q, &w);
     } else {
@@ -985,7 +988,7 @@ static int receipts_create(wabot_module *m, void *ud)
         return WABOT_ERR_NOMEM;
     wabot_module_set_data(m, q);
     return wb_hook_subscribe_event(ctx, "delivery.sent", on_delivery_sent,
-                                   NULL);
+                                   m);
 }
 
 static void receipts_destroy(wabot_module *m, void *ud)
