@@ -17,8 +17,19 @@
  *
  * Every transition checks, before it changes anything, that the container
  * it moves the job into has room, so an out-of-memory error leaves the
- * queue exactly as it was. */
+ * queue exactly as it was.
+ *
+ * The loop thread asks every queue with a worker, at every pass, for a
+ * job to reserve, its stalled jobs and its next due time; most queues are
+ * empty most of the time (reminders, campaigns, invoices beside a busy
+ * outbound queue), and each question took the mutex the webhook threads
+ * enqueue under. So the first queues are also listed where a reader finds
+ * them without the lock, each with the number of jobs in its sets, and
+ * those three questions about an empty or absent queue are answered
+ * without it. A job enqueued meanwhile wakes the loop (its enqueue
+ * notifies after the unlock), so the next pass asks again. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,16 +120,27 @@ typedef struct mqueue {
     hnode node; /* by name */
     htab jobs;
     mset ready, delayed, active;
+    /* Jobs in the three sets: written under the mutex (place, unplace),
+     * read without it (queue_idle). */
+    atomic_size_t live;
     mlist completed, failed;
     uint64_t last_token;
     uint64_t last_seq;
     char name[];
 } mqueue;
 
+/* Queues listed for lock-free lookup: a deployment has a handful. */
+#define FAST_QUEUES 16
+
 typedef struct msched {
     pthread_mutex_t mu;
     htab queues;
     uint64_t k0, k1; /* hash key */
+    /* The first FAST_QUEUES queues in creation order: an entry is written
+     * (under the mutex) before n_fast counts it, and neither ever changes
+     * again while the backend lives. */
+    mqueue *fast[FAST_QUEUES];
+    atomic_int n_fast;
 } msched;
 
 /* ------------------------------------------------------------------ */
@@ -373,18 +395,20 @@ static int make_room(mqueue *q, int32_t state)
 static void place(mqueue *q, mjob *j)
 {
     mset *s = set_of(q, j->state);
-    if (s != NULL)
+    if (s != NULL) {
         set_push(s, j);
-    else
+        atomic_fetch_add_explicit(&q->live, 1, memory_order_release);
+    } else
         list_append(list_of(q, j->state), j);
 }
 
 static void unplace(mqueue *q, mjob *j)
 {
     mset *s = set_of(q, j->state);
-    if (s != NULL)
+    if (s != NULL) {
         set_remove(s, j);
-    else
+        atomic_fetch_sub_explicit(&q->live, 1, memory_order_release);
+    } else
         list_remove(list_of(q, j->state), j);
 }
 
@@ -511,7 +535,26 @@ static mqueue *queue_get_or_create(msched *m, const char *name)
     q->delayed.heap.before = delayed_before;
     q->active.heap.before = active_before;
     wb_htab_add(&m->queues, &q->node);
+    int n = atomic_load_explicit(&m->n_fast, memory_order_relaxed);
+    if (n < FAST_QUEUES) {
+        m->fast[n] = q;
+        atomic_store_explicit(&m->n_fast, n + 1, memory_order_release);
+    }
     return q;
+}
+
+/* Without the lock: 1 when queue `name` holds no job waiting, delayed or
+ * active (or does not exist), so that reserve, recover and next_due have
+ * nothing to do; 0 when it may hold one (or is not listed: ask under the
+ * lock). */
+static int queue_idle(const msched *m, const char *name)
+{
+    int n = atomic_load_explicit(&m->n_fast, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (strcmp(m->fast[i]->name, name) == 0)
+            return atomic_load_explicit(&m->fast[i]->live,
+                                        memory_order_acquire) == 0;
+    return n < FAST_QUEUES; /* every queue is listed: none by that name */
 }
 
 static mjob *job_find(const msched *m, const mqueue *q, const char *id,
@@ -617,6 +660,8 @@ static void promote_due(mqueue *q, int64_t now_ms)
 static int mem_reserve(void *impl, const char *queue, int64_t now_ms,
                        int64_t lease_ms, wabot_job_info *out)
 {
+    if (queue_idle(impl, queue))
+        return WABOT_ERR_NOT_FOUND;
     msched *m = lock(impl);
     mqueue *q = queue_find(m, queue);
     if (q == NULL)
@@ -804,6 +849,10 @@ static int recover_one(mqueue *q, mjob *j, int64_t now_ms, int32_t max_stalls)
 static int mem_recover(void *impl, const char *queue, int64_t now_ms,
                        int32_t max_stalls, int32_t *recovered)
 {
+    if (queue_idle(impl, queue)) { /* no active job to have stalled */
+        *recovered = 0;
+        return WABOT_OK;
+    }
     msched *m = lock(impl);
     mqueue *q = queue_find(m, queue);
     int32_t moved = 0;
@@ -823,6 +872,8 @@ static int mem_recover(void *impl, const char *queue, int64_t now_ms,
 static int mem_next_due(void *impl, const char *queue, int64_t now_ms,
                         int64_t *due_ms)
 {
+    if (queue_idle(impl, queue))
+        return WABOT_ERR_NOT_FOUND;
     msched *m = lock(impl);
     mqueue *q = queue_find(m, queue);
     if (q == NULL)

@@ -2,6 +2,8 @@
  * dedup, counts, retention, throttling, the outbound queue. Time moves by
  * the fake clock; nothing sleeps. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -634,6 +636,151 @@ END_TEST
 /* Two contexts share one scheduler, as two processes share Redis. A's
  * worker takes a job and hangs (a crash: A's loop never runs again); after
  * the lease B recovers it and completes it; A's late outcome is fenced. */
+/* The memory backend answers reserve, recover and next_due about an
+ * empty or absent queue without its lock (the first 16 queues are listed
+ * for that). Every answer is the locked one, for 20 queues (the last
+ * four only under the lock), in each state a queue can be in. */
+#define IDLE_QUEUES 20
+#define T0 1700000000000LL
+
+static void idle_answers(wabot_scheduler *s, const char *q, int64_t now)
+{
+    wabot_job_info *info = wabot_job_info_new();
+    int32_t moved = -1;
+    int64_t due = -1;
+    ck_assert_int_eq(wabot_scheduler_reserve(s, q, now, 1000, info),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(wabot_scheduler_recover(s, q, now, 1, &moved), WABOT_OK);
+    ck_assert_int_eq(moved, 0);
+    ck_assert_int_eq(wabot_scheduler_next_due(s, q, now, &due),
+                     WABOT_ERR_NOT_FOUND);
+    wabot_job_info_free(info);
+}
+
+START_TEST(test_memory_queues_idle_or_not_answer_as_under_the_lock)
+{
+    wabot_scheduler *s = wabot_scheduler_memory_new();
+    ck_assert_ptr_nonnull(s);
+    char q[IDLE_QUEUES][16];
+    for (int i = 0; i < IDLE_QUEUES; i++) {
+        snprintf(q[i], sizeof q[i], "q%02d", i);
+        idle_answers(s, q[i], T0); /* absent */
+        wabot_job_record r = {.version = WABOT_JOB_RECORD_VERSION,
+                              .id = "late", .payload = "p",
+                              .payload_len = 1, .max_attempts = 3,
+                              .run_at_ms = T0 + 500};
+        ck_assert_int_eq(wabot_scheduler_enqueue(s, q[i], &r, T0), WABOT_OK);
+    }
+    wabot_job_info *info = wabot_job_info_new();
+    for (int i = 0; i < IDLE_QUEUES; i++) {
+        int64_t due = 0;
+        int32_t moved = -1;
+        /* delayed: due later, nothing to take yet */
+        ck_assert_int_eq(wabot_scheduler_next_due(s, q[i], T0, &due),
+                         WABOT_OK);
+        ck_assert_int_eq(due, T0 + 500);
+        ck_assert_int_eq(wabot_scheduler_reserve(s, q[i], T0, 1000, info),
+                         WABOT_ERR_NOT_FOUND);
+        /* due: taken, then active until its lease ends */
+        ck_assert_int_eq(
+            wabot_scheduler_reserve(s, q[i], T0 + 500, 1000, info), WABOT_OK);
+        const wabot_job_record *r = wabot_job_info_record(info);
+        ck_assert_str_eq(r->id, "late");
+        uint64_t token = r->token;
+        ck_assert_int_eq(wabot_scheduler_next_due(s, q[i], T0 + 500, &due),
+                         WABOT_OK);
+        ck_assert_int_eq(due, T0 + 1500);
+        ck_assert_int_eq(
+            wabot_scheduler_recover(s, q[i], T0 + 600, 1, &moved), WABOT_OK);
+        ck_assert_int_eq(moved, 0);
+        ck_assert_int_eq(wabot_scheduler_complete(s, q[i], "late", token,
+                                                  T0 + 700),
+                         WABOT_OK);
+        idle_answers(s, q[i], T0 + 700); /* only finished jobs left */
+    }
+    /* an active job whose lease ended is recovered in every queue */
+    for (int i = 0; i < IDLE_QUEUES; i++) {
+        wabot_job_record r = {.version = WABOT_JOB_RECORD_VERSION,
+                              .id = "stall", .payload = "p",
+                              .payload_len = 1, .max_attempts = 3,
+                              .run_at_ms = T0};
+        int32_t moved = 0;
+        ck_assert_int_eq(wabot_scheduler_enqueue(s, q[i], &r, T0), WABOT_OK);
+        ck_assert_int_eq(wabot_scheduler_reserve(s, q[i], T0, 100, info),
+                         WABOT_OK);
+        ck_assert_int_eq(
+            wabot_scheduler_recover(s, q[i], T0 + 100, 5, &moved), WABOT_OK);
+        ck_assert_int_eq(moved, 1);
+        /* waiting again: a waiting job cancelled leaves the queue empty */
+        ck_assert_int_eq(wabot_scheduler_cancel(s, q[i], "stall"), WABOT_OK);
+        idle_answers(s, q[i], T0 + 100);
+    }
+    wabot_job_info_free(info);
+    wabot_scheduler_free(s);
+}
+END_TEST
+
+/* A queue's first job, enqueued on one thread while another keeps asking
+ * for a job there (the loop's pattern): each job is taken exactly once,
+ * and the queue reads idle once all are taken and completed. */
+#define IDLE_RACE_JOBS 2000
+
+typedef struct idle_race {
+    wabot_scheduler *s;
+    atomic_int done;
+} idle_race;
+
+static void *idle_race_enqueue(void *p)
+{
+    idle_race *a = p;
+    for (int i = 0; i < IDLE_RACE_JOBS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "j%d", i);
+        wabot_job_record r = {.version = WABOT_JOB_RECORD_VERSION, .id = id,
+                              .payload = "p", .payload_len = 1,
+                              .max_attempts = 1, .run_at_ms = T0};
+        ck_assert_int_eq(wabot_scheduler_enqueue(a->s, "race", &r, T0),
+                         WABOT_OK);
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+START_TEST(test_memory_queue_filling_while_polled_gives_every_job_once)
+{
+    idle_race a = {wabot_scheduler_memory_new(), 0};
+    static char taken[IDLE_RACE_JOBS];
+    memset(taken, 0, sizeof taken);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, idle_race_enqueue, &a), 0);
+    wabot_job_info *info = wabot_job_info_new();
+    int got = 0;
+    for (;;) {
+        int finished = atomic_load(&a.done);
+        int rc;
+        while ((rc = wabot_scheduler_reserve(a.s, "race", T0, 60000,
+                                             info)) == WABOT_OK) {
+            const wabot_job_record *r = wabot_job_info_record(info);
+            int k = atoi(r->id + 1);
+            ck_assert_int_eq(taken[k], 0);
+            taken[k] = 1;
+            got++;
+            ck_assert_int_eq(wabot_scheduler_complete(a.s, "race", r->id,
+                                                      r->token, T0),
+                             WABOT_OK);
+        }
+        ck_assert_int_eq(rc, WABOT_ERR_NOT_FOUND);
+        if (finished)
+            break; /* asked again after the last enqueue: none left */
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_eq(got, IDLE_RACE_JOBS);
+    idle_answers(a.s, "race", T0);
+    wabot_job_info_free(info);
+    wabot_scheduler_free(a.s);
+}
+END_TEST
+
 START_TEST(test_stalled_job_recovered_once_and_late_ack_fenced)
 {
     tu_clock clock;
@@ -1024,6 +1171,9 @@ static Suite *jobs_suite(void)
     tcase_add_test(tc, test_job_user_data_of_an_abandoned_run_is_destroyed_with_the_ctx);
     tcase_add_test(tc, test_stalled_job_recovered_once_and_late_ack_fenced);
     tcase_add_test(tc, test_memory_queue_takes_each_id_once_from_many_threads);
+    tcase_add_test(tc, test_memory_queues_idle_or_not_answer_as_under_the_lock);
+    tcase_add_test(tc,
+                   test_memory_queue_filling_while_polled_gives_every_job_once);
     tcase_add_test(tc, test_random_from_many_threads_never_repeats);
     tcase_add_test(tc, test_active_job_lease_is_renewed_while_running);
     tcase_add_test(tc, test_retention_trims_finished_jobs);
