@@ -36,6 +36,6 @@ int wb_campaign_store_instance(wabot_ctx *ctx, char *buf, size_t n)
         memcpy(buf, p + 8, len);
         buf[len] = '\0';
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }

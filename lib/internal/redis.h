@@ -37,6 +37,15 @@
  * database; blocks for a free one (bounded, see WABOT_ERR_BUSY). NULL on
  * failure with *err (may be NULL) set to one of the statuses above. Give
  * it back with wb_redis_release() exactly once. */
+/* Replies of the library's connections are built in one block (lib/redis/
+ * reply.c): free one with wb_redis_reply_free(), never freeReplyObject();
+ * an element's own free is a no-op (it goes with its root's). Any thread;
+ * NULL is a no-op. */
+void wb_redis_reply_free(void *reply);
+/* Make c's reader build its replies that way (done for every connection
+ * of the pool). */
+void wb_redis_block_replies(redisContext *c);
+
 redisContext *wb_redis_acquire(wabot_redis *r, int *err);
 
 /* Give a connection back. broken != 0 (or c->err set) closes it: use it
@@ -50,14 +59,14 @@ void wb_redis_release(wabot_redis *r, redisContext *c, int broken);
 /* One command (argv with lengths: binary-safe) on a pooled connection.
  * Keys in argv are used as given: build them with wb_redis_key(). On
  * WABOT_OK *out is the reply (never an error reply; free it with
- * freeReplyObject()); an error reply gives WABOT_ERR_STORAGE. */
+ * wb_redis_reply_free()); an error reply gives WABOT_ERR_STORAGE. */
 int wb_redis_command(wabot_redis *r, int argc, const char **argv,
                      const size_t *argvlen, redisReply **out);
 
 /* One command on a connection from wb_redis_acquire() (for a caller that
  * needs several commands on one connection). On WABOT_OK *out is the reply,
  * possibly an error reply (check with wb_redis_reply_status(); free with
- * freeReplyObject()); any other status means the connection is broken:
+ * wb_redis_reply_free()); any other status means the connection is broken:
  * release it with broken = 1. */
 int wb_redis_command_on(wabot_redis *r, redisContext *c, int argc,
                         const char **argv, const size_t *argvlen,
@@ -90,7 +99,7 @@ typedef struct wb_redis_script {
  * wb_redis_prefix() as an argument. args are binary-safe: arglens may be
  * NULL (all NUL-terminated) or give each length. nkeys or nargs may be 0
  * (the array then may be NULL). On WABOT_OK *out is the reply (never an
- * error reply; free with freeReplyObject()). A script's own error
+ * error reply; free with wb_redis_reply_free()). A script's own error
  * (redis.error_reply, a runtime error) is WABOT_ERR_STORAGE: scripts
  * should report expected outcomes (conflict, not found...) as values. */
 int wb_redis_eval(wabot_redis *r, wb_redis_script *script, size_t nkeys,
@@ -120,7 +129,7 @@ typedef struct wb_redis_call {
  * script), pipelined on one connection: one round trip for all. Each call is its own atomic step
  * (scripts never span calls, so a Cluster-safe script stays so). out[i]
  * gets call i's reply (an error reply included: the caller checks);
- * free each with freeReplyObject. A call answered NOSCRIPT (a flushed
+ * free each with wb_redis_reply_free. A call answered NOSCRIPT (a flushed
  * server) is loaded and run again on its own. On WABOT_OK every out[i]
  * is set; otherwise none is (a broken connection or out of memory). */
 int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,

@@ -177,10 +177,10 @@ static int rl_check(void *impl, const wabot_rate_limit *limits, size_t n,
         return rc;
     long long wait;
     if (!wb_redis_reply_int(rep, &wait) || wait < 0) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return wb_redis_fail(rl->r, "limiter check: unexpected reply");
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     if (wait == 0)
         return WABOT_OK;
     *retry_after_ms = (int64_t)wait;

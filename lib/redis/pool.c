@@ -328,7 +328,7 @@ static int handshake(wabot_redis *r, redisContext *c, int argc,
         set_last_error(r, what, rep->str);
         rc = WABOT_ERR_STORAGE;
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -355,6 +355,7 @@ static redisContext *connect_one(wabot_redis *r, int *err,
         redisFree(c);
         return NULL;
     }
+    wb_redis_block_replies(c);
     int rc = WABOT_OK;
     if (redisSetTimeout(c, r->command_tv) != REDIS_OK)
         rc = context_failure(r, c, errno);
@@ -741,7 +742,7 @@ int wb_redis_command(wabot_redis *r, int argc, const char **argv,
         return rc;
     rc = wb_redis_reply_status(r, rep);
     if (rc != WABOT_OK) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return rc;
     }
     *out = rep;
@@ -777,7 +778,7 @@ static int script_load(wabot_redis *r, redisContext *c,
         r->stats.script_loads++;
         pthread_mutex_unlock(&r->mu);
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -802,7 +803,7 @@ static int evalsha(wabot_redis *r, redisContext *c, wb_redis_script *s,
         rc = send_argv(r, c, argc, argv, argvlen, out);
         if (rc != WABOT_OK || !is_noscript(*out) || attempt == 1)
             return rc;
-        freeReplyObject(*out);
+        wb_redis_reply_free(*out);
         *out = NULL;
         if ((rc = script_load(r, c, s)) != WABOT_OK)
             return rc;
@@ -975,7 +976,7 @@ static int pipeline_send(wabot_redis *r, redisContext *c, size_t n,
     size_t got;
     int rc = pipeline_io(r, c, n, a, out, &got);
     for (size_t i = 0; rc != WABOT_OK && i < got; i++) {
-        freeReplyObject(out[i]);
+        wb_redis_reply_free(out[i]);
         out[i] = NULL;
     }
     return rc;
@@ -1040,7 +1041,7 @@ static void batch_send(wabot_redis *r, batch_call *first, size_t n)
         if (k->rc != WABOT_OK || !is_noscript(k->reply))
             continue;
         /* The server forgot the script between the load and now. */
-        freeReplyObject(k->reply);
+        wb_redis_reply_free(k->reply);
         k->reply = NULL;
         k->rc = evalsha(r, c, k->script, k->a->argc, k->a->argv,
                         k->a->lens, &k->reply);
@@ -1145,7 +1146,7 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     redisReply *rep = me.reply;
     if (rep->type == REDIS_REPLY_ERROR) {
         set_last_error(r, script->name, rep->str);
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return WABOT_ERR_STORAGE;
     }
     *out = rep;
@@ -1187,13 +1188,13 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
         if (!is_noscript(out[i]))
             continue;
-        freeReplyObject(out[i]);
+        wb_redis_reply_free(out[i]);
         out[i] = NULL;
         rc = evalsha(r, c, calls[i].script ? calls[i].script : script,
                      a[i].argc, a[i].argv, a[i].lens, &out[i]);
         for (size_t j = 0; rc != WABOT_OK && j < n; j++) {
             if (out[j] != NULL)
-                freeReplyObject(out[j]);
+                wb_redis_reply_free(out[j]);
             out[j] = NULL;
         }
     }

@@ -296,7 +296,7 @@ static int eval_code(rsched *s, wb_redis_script *sc, size_t nkeys,
     if (rc != WABOT_OK)
         return rc;
     rc = code_status(s, rep);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -311,7 +311,7 @@ static int eval_count(rsched *s, wb_redis_script *sc, size_t nkeys,
         return rc;
     if (!wb_redis_reply_int(rep, count) || *count < 0)
         rc = wb_redis_fail(s->r, "scheduler: unexpected count reply");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -563,7 +563,7 @@ static int rs_reserve(void *impl, const char *queue, int64_t now_ms,
     if (rc != WABOT_OK)
         return rc;
     rc = read_record(s, rep, NULL, out);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -657,7 +657,7 @@ static int rs_get(void *impl, const char *queue, const char *id,
     if (rc != WABOT_OK)
         return rc;
     rc = read_record(s, rep, id, out);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -685,7 +685,7 @@ static int rs_counts(void *impl, const char *queue, int64_t *counts,
             rc = wb_redis_fail(s->r, "scheduler: unexpected counts reply");
         c[i] = v;
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     /* Written only on success; states beyond ours stay as the wrapper
      * zeroed them. */
     for (size_t i = 0; rc == WABOT_OK && i < n && i < WABOT_JOB_STATE_COUNT;
@@ -751,7 +751,7 @@ static int rs_next_due(void *impl, const char *queue, int64_t now_ms,
     rc = due_of(rep, now_ms, due_ms);
     if (rc == WABOT_ERR_STORAGE)
         rc = wb_redis_fail(s->r, "scheduler: unexpected next_due reply");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -944,7 +944,7 @@ static int rs_poll_many(void *impl, size_t n, wb_sched_poll *polls,
             for (size_t j = 0; j < pc[c].n; j++)
                 p->results[pc[c].first + j] = bad;
         }
-        freeReplyObject(reps[c]);
+        wb_redis_reply_free(reps[c]);
     }
     for (size_t c = 0; ca != NULL && c < nc; c++)
         complete_args_free(&ca[c]);
@@ -1034,7 +1034,7 @@ static int rs_enqueue_many(void *impl, const char *queue, size_t n,
         size_t first = c * ENQUEUE_CHUNK, m = n - first;
         chunk_read(s, reps[c], m > ENQUEUE_CHUNK ? ENQUEUE_CHUNK : m,
                    results + first);
-        freeReplyObject(reps[c]);
+        wb_redis_reply_free(reps[c]);
     }
     free(a);
     free(chunks);
@@ -1097,7 +1097,7 @@ static int rs_each_failed(void *impl, const char *queue, int64_t offset,
     long long n = 0;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         !wb_redis_reply_int(rep->element[0], &n)) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return wb_redis_fail(s->r, "scheduler: unexpected list reply");
     }
     *total = n;
@@ -1109,7 +1109,7 @@ static int rs_each_failed(void *impl, const char *queue, int64_t offset,
             fn(wabot_job_info_record(info), ud);
     }
     wabot_job_info_free(info);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 

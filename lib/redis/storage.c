@@ -219,7 +219,7 @@ static int unexpected(redis_store *st, redisReply *rep, const char *op)
     char what[64];
     snprintf(what, sizeof what, "storage %s: unexpected reply type %d", op,
              rep->type);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return wb_redis_fail(st->r, what);
 }
 
@@ -229,12 +229,12 @@ static int version_reply(redis_store *st, redisReply *rep, int absent_rc,
 {
     uint64_t v;
     if (rep->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return absent_rc;
     }
     if (rep->type != REDIS_REPLY_STRING || !parse_u64(rep->str, rep->len, &v))
         return unexpected(st, rep, op);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     if (version != NULL)
         *version = v;
     return WABOT_OK;
@@ -246,7 +246,7 @@ static int outcome_reply(redis_store *st, redisReply *rep, const char *op)
     long long n;
     if (!wb_redis_reply_int(rep, &n) || n < -1 || n > 1)
         return unexpected(st, rep, op);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return n == 1 ? WABOT_OK : n == 0 ? WABOT_ERR_NOT_FOUND
                                       : WABOT_ERR_CONFLICT;
 }
@@ -260,7 +260,7 @@ static int get_reply(redis_store *st, redisReply *rep, wabot_buf *out,
                      uint64_t *version)
 {
     if (rep->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return WABOT_ERR_NOT_FOUND;
     }
     uint64_t v;
@@ -270,7 +270,7 @@ static int get_reply(redis_store *st, redisReply *rep, wabot_buf *out,
         !parse_u64(rep->element[0]->str, rep->element[0]->len, &v))
         return unexpected(st, rep, "get");
     int rc = wabot_buf_set(out, rep->element[1]->str, rep->element[1]->len);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     if (rc == WABOT_OK)
         *version = v;
     return rc;
@@ -367,13 +367,13 @@ static int rs_incr(void *impl, const char *key, int64_t delta,
     if (rc != WABOT_OK)
         return rc;
     if (rep->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return WABOT_ERR_CONFLICT;
     }
     int64_t v;
     if (rep->type != REDIS_REPLY_STRING || !parse_i64(rep->str, rep->len, &v))
         return unexpected(st, rep, "incr");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     *result = v;
     return WABOT_OK;
 }
@@ -513,7 +513,7 @@ static void bop_result(redis_store *st, wb_storage_bop *op, redisReply *rep)
         char what[64];
         snprintf(what, sizeof what, "storage batch %s: %.40s",
                  bop_name(op->kind), rep->str);
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         op->status = wb_redis_fail(st->r, what);
         return;
     }
@@ -553,15 +553,15 @@ static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
         int bad = wb_redis_fail(st->r, what);
         for (size_t i = 0; i < n; i++)
             ops[i].status = bad;
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *e = rep->element[i];
-        rep->element[i] = NULL; /* freeReplyObject skips NULL elements */
+        rep->element[i] = NULL; /* handed over (its free is a no-op) */
         bop_result(st, &ops[i], e);
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
 }
 
 static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
@@ -809,7 +809,7 @@ static int rs_scan(void *impl, const char *prefix, const char *cursor,
         rc = scan_next_cursor(rep->element[0], rep->element[1], next);
     if (rc == WABOT_ERR_STORAGE)
         return unexpected(st, rep, "scan");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -843,7 +843,7 @@ static int rs_get_many(void *impl, size_t n, const char *const *keys,
         rc = wabot_storage_items_found(out, i, e->element[1]->str,
                                        e->element[1]->len, v);
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -884,7 +884,7 @@ static int rs_put_many(void *impl, size_t n, const char *const *keys,
             !parse_u64(rep->element[i]->str, rep->element[i]->len,
                        &versions[i]))
             return unexpected(st, rep, "put_many");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return WABOT_OK;
 }
 
@@ -953,7 +953,7 @@ static int rs_sorted_add(void *impl, const char *key, const char *member,
     redisReply *rep;
     int rc = zcommand(impl, key, 4, argv, lens, &rep);
     if (rc == WABOT_OK)
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -969,7 +969,7 @@ static int rs_sorted_remove(void *impl, const char *key, const char *member,
     long long n;
     if (!wb_redis_reply_int(rep, &n))
         return unexpected(impl, rep, "sorted_remove");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return n == 1 ? WABOT_OK : WABOT_ERR_NOT_FOUND;
 }
 
@@ -983,12 +983,12 @@ static int rs_sorted_score(void *impl, const char *key, const char *member,
     if (rc != WABOT_OK)
         return rc;
     if (rep->type == REDIS_REPLY_NIL) {
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return WABOT_ERR_NOT_FOUND;
     }
     if (!is_bulk(rep) || !parse_score(rep->str, rep->len, score))
         return unexpected(impl, rep, "sorted_score");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return WABOT_OK;
 }
 
@@ -1006,7 +1006,7 @@ static int zrange_int(redis_store *st, const char *cmd, const char *key,
     long long v;
     if (!wb_redis_reply_int(rep, &v))
         return unexpected(st, rep, cmd);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     *n = v;
     return WABOT_OK;
 }
@@ -1052,7 +1052,7 @@ static int rs_sorted_range(void *impl, const char *key, int64_t min,
             return unexpected(st, rep, "sorted_range");
         rc = wabot_storage_items_add_scored(out, m->str, m->len, score);
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 
@@ -1112,7 +1112,7 @@ static int txn_reply(redis_store *st, redisReply *rep, size_t n,
             idx < 0 || (size_t)idx >= n)
             return unexpected(st, rep, "txn");
         *failed = (size_t)idx;
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
         return WABOT_ERR_CONFLICT;
     }
     if (rep->elements != 1 + 2 * n)
@@ -1126,7 +1126,7 @@ static int txn_reply(redis_store *st, redisReply *rep, size_t n,
              !parse_i64(r->str, r->len, &numbers[i])))
             return unexpected(st, rep, "txn");
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return WABOT_OK;
 }
 

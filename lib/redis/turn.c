@@ -375,7 +375,7 @@ static int turn_begin(wabot_storage *s, const wb_turn_begin_req *req,
     if (rc != WABOT_OK)
         return rc;
     rc = begin_reply(r, rep, res);
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     if (rc != WABOT_OK)
         wb_turn_begin_clear(res);
     return rc;
@@ -486,7 +486,7 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
         for (size_t i = 0; i < nj && i < WB_TURN_MAX_JOBS; i++)
             res->existed[i] = ex[i] == '1';
     }
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     return rc;
 }
 

@@ -446,7 +446,7 @@ static void *echo_many(void *arg)
             w->wrong++;
         }
         if (rep != NULL)
-            freeReplyObject(rep);
+            wb_redis_reply_free(rep);
     }
     return NULL;
 }
@@ -489,7 +489,7 @@ START_TEST(test_redis_scripts_of_many_threads_share_batches_each_with_its_own_re
     redisReply *rep = NULL;
     ck_assert_int_eq(echo_call(r, "alone", &rep), WABOT_OK);
     ck_assert_str_eq(rep->str, "alone");
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     wb_redis_stats after;
     wb_redis_stats_of(r, &after);
     ck_assert_int_eq(after.batches, st.batches + 1);
@@ -567,7 +567,7 @@ static void *call_once(void *arg)
     c->rc = echo_call(c->r, "stalled", &rep);
     c->ms = mono_ms() - t;
     if (rep != NULL)
-        freeReplyObject(rep);
+        wb_redis_reply_free(rep);
     return NULL;
 }
 
@@ -582,7 +582,7 @@ START_TEST(test_redis_a_batch_that_times_out_fails_every_call_then_recovers)
     wabot_redis *r = new_handle_on(&s, "batchslow:", 300, 2);
     redisReply *rep = NULL;
     ck_assert_int_eq(echo_call(r, "warm", &rep), WABOT_OK); /* loaded */
-    freeReplyObject(rep);
+    wb_redis_reply_free(rep);
     ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
     enum { N = 6 };
     pthread_t th[N];
@@ -606,7 +606,7 @@ START_TEST(test_redis_a_batch_that_times_out_fails_every_call_then_recovers)
         int rc = echo_call(r, "back", &rep);
         if (rc == WABOT_OK) {
             ck_assert_str_eq(rep->str, "back");
-            freeReplyObject(rep);
+            wb_redis_reply_free(rep);
             break;
         }
         sleep_ms(300);
