@@ -137,20 +137,13 @@ int wb_send_record_spent(wabot_ctx *ctx, const char *outbound_id)
      * in-flight send is what the record is for elsewhere). */
     if (!ctx->storage->process_local || !wb_scheduler_is_local(ctx))
         return 0;
+    /* The in-process scheduler answers without copying the job. */
     const wabot_scheduler *s = ctx->rt->sched;
-    if (s->state_of != NULL) {
-        int32_t state;
-        return s->state_of(s->impl, WABOT_QUEUE_OUTBOUND, outbound_id,
-                           &state) == WABOT_OK &&
-               state == WABOT_JOB_COMPLETED;
-    }
-    wabot_job_info *info = NULL;
-    if (wabot_job_get(ctx, WABOT_QUEUE_OUTBOUND, outbound_id, &info) !=
-        WABOT_OK)
-        return 0;
-    int spent = wabot_job_info_record(info)->state == WABOT_JOB_COMPLETED;
-    wabot_job_info_free(info);
-    return spent;
+    int32_t state;
+    return s->state_of != NULL &&
+           s->state_of(s->impl, WABOT_QUEUE_OUTBOUND, outbound_id,
+                       &state) == WABOT_OK &&
+           state == WABOT_JOB_COMPLETED;
 }
 
 const char *wb_send_key(char *buf, size_t n, const wabot_outbound *o)

@@ -33,10 +33,6 @@
 /* ------------------------------------------------------------------ */
 /* Connections                                                         */
 
-/* A connection of the pool, connected, authenticated and on the configured
- * database; blocks for a free one (bounded, see WABOT_ERR_BUSY). NULL on
- * failure with *err (may be NULL) set to one of the statuses above. Give
- * it back with wb_redis_release() exactly once. */
 /* Replies of the library's connections are built in one block (lib/redis/
  * reply.c): free one with wb_redis_reply_free(), never freeReplyObject();
  * an element's own free is a no-op (it goes with its root's). Any thread;
@@ -46,6 +42,10 @@ void wb_redis_reply_free(void *reply);
  * of the pool). */
 void wb_redis_block_replies(redisContext *c);
 
+/* A connection of the pool, connected, authenticated and on the configured
+ * database; blocks for a free one (bounded, see WABOT_ERR_BUSY). NULL on
+ * failure with *err (may be NULL) set to one of the statuses above. Give
+ * it back with wb_redis_release() exactly once. */
 redisContext *wb_redis_acquire(wabot_redis *r, int *err);
 
 /* Give a connection back. broken != 0 (or c->err set) closes it: use it

@@ -540,8 +540,8 @@ static void bop_result(redis_store *st, wb_storage_bop *op, redisReply *rep)
 }
 
 /* A chunk's reply (freed) into its ops: element i is op i's own reply
- * (handed over, so the array frees without it); a reply that is not
- * such an array (the script failed as a whole) fails every op. */
+ * (its free is a no-op: it goes with the array's, last); a reply that is
+ * not such an array (the script failed as a whole) fails every op. */
 static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
                          redisReply *rep)
 {
@@ -556,11 +556,8 @@ static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
         wb_redis_reply_free(rep);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *e = rep->element[i];
-        rep->element[i] = NULL; /* handed over (its free is a no-op) */
-        bop_result(st, &ops[i], e);
-    }
+    for (size_t i = 0; i < n; i++)
+        bop_result(st, &ops[i], rep->element[i]);
     wb_redis_reply_free(rep);
 }
 

@@ -644,6 +644,33 @@ START_TEST(test_htab_finds_keys_at_the_tables_key_offset)
 }
 END_TEST
 
+/* wb_strbuf_reserve: one allocation for what is announced (the appends
+ * that follow within it never grow the buffer), what is there kept; an
+ * impossible size is the sticky out-of-memory an append would give. */
+START_TEST(test_strbuf_reserve_allocates_once_for_what_follows)
+{
+    wb_strbuf b;
+    wb_strbuf_init(&b, NULL);
+    wb_strbuf_puts(&b, "head:");
+    wb_strbuf_reserve(&b, 500);
+    ck_assert_uint_ge(b.cap, 5 + 500 + 1);
+    size_t cap = b.cap;
+    const char *data = b.data;
+    for (int i = 0; i < 50; i++)
+        wb_strbuf_puts(&b, "0123456789");
+    ck_assert_uint_eq(b.cap, cap); /* no growth */
+    ck_assert_ptr_eq(b.data, data);
+    ck_assert_uint_eq(b.len, 505);
+    ck_assert(strncmp(b.data, "head:0123456789", 15) == 0);
+    wb_strbuf_reserve(&b, 0); /* room enough: nothing changes */
+    ck_assert_uint_eq(b.cap, cap);
+    wb_strbuf_reserve(&b, SIZE_MAX - 8);
+    ck_assert(b.oom);
+    ck_assert_ptr_null(wb_strbuf_take(&b));
+    wb_strbuf_free(&b);
+}
+END_TEST
+
 START_TEST(test_strbuf_json_str_escapes_specials_and_copies_runs)
 {
     wb_strbuf b;
@@ -848,6 +875,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_returned_memory_is_freed_by_the_documented_function);
     tcase_add_test(tc, test_metrics_count_and_serialise_sorted);
     tcase_add_test(tc, test_metrics_are_thread_safe);
+    tcase_add_test(tc, test_strbuf_reserve_allocates_once_for_what_follows);
     tcase_add_test(tc, test_strbuf_json_str_escapes_specials_and_copies_runs);
     tcase_add_test(tc, test_strbuf_printf_fits_room_and_grows_past_it);
     tcase_add_test(tc, test_str_join_concatenates_or_refuses_what_does_not_fit);
