@@ -701,10 +701,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
  * no listening socket of its own. */
 static struct MHD_Daemon *daemon_start(server *srv, const config *cfg)
 {
-    /* MHD_USE_AUTO picks epoll where available for the pool threads;
-     * MHD_USE_ITC wakes them when the gate adds a connection. */
+    /* The pool threads poll() their connections: libmicrohttpd 0.9.75's
+     * epoll mode (Debian 12's) left a burst on 128 or 256 kept-alive
+     * connections of one thread unanswered until the connection timeout
+     * (it waits again, with the full timeout, when one wait filled its
+     * 128-event buffer), and poll() costs no more at the connections a
+     * thread has (doc/server.md). MHD_USE_ITC wakes them when the gate
+     * adds a connection. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+                     MHD_USE_POLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (cfg->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     return MHD_start_daemon(

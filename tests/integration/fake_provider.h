@@ -59,8 +59,8 @@ typedef struct fp_config {
      * own, so the URL's query (the sender's correlation) comes back. */
     int send_status_callbacks;
     /* 0: a thread per connection (a delayed or hung answer holds only its
-     * own connection). N > 0: N threads polling every connection with
-     * epoll, for benchmarks (tests/bench/e2e.py): far fewer thread
+     * own connection). N > 0: N threads polling every connection
+     * (poll(), not epoll: see daemon_start), for benchmarks (tests/bench/e2e.py): far fewer thread
      * switches per request, but a delay/hang fault then holds one of
      * the N threads and the connections it serves. */
     int pool_threads;

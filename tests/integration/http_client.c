@@ -1,11 +1,20 @@
 /* Blocking HTTP client for the integration tests (http_client.h). */
 #include "http_client.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -252,4 +261,135 @@ int http_form_add(char **form, const char *key, const char *value)
     *p = '\0';
     *form = s;
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bursts on many kept-alive connections                                */
+
+/* Whether process pid is stopped (Linux: state T in /proc/pid/stat). */
+static int is_stopped(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
+/* Stop pid and wait until it is; 0 or -1. */
+static int stop_process(pid_t pid)
+{
+    if (kill(pid, SIGSTOP) != 0)
+        return -1;
+    for (int i = 0; i < 5000; i++) {
+        if (is_stopped(pid))
+            return 0;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return -1;
+}
+
+/* One round: req on every connection (while pid, when > 0, is stopped,
+ * so that they are all waiting when it runs again), then every answer
+ * (one segment holding `expect`) within ms. 0, or -1 with why. */
+static int burst_once(const int *fds, int n, const char *req,
+                      const char *expect, int ms, pid_t pid, char *why,
+                      size_t wn)
+{
+    size_t len = strlen(req);
+    struct pollfd *pf = calloc((size_t)n, sizeof *pf);
+    if (!pf) {
+        snprintf(why, wn, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (pid > 0 && stop_process(pid) != 0) {
+        snprintf(why, wn, "cannot stop process %d", (int)pid);
+        rc = -1;
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        pf[i] = (struct pollfd){fds[i], POLLIN, 0};
+        if (send(fds[i], req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+            snprintf(why, wn, "send on connection %d failed", i);
+            rc = -1;
+        }
+    }
+    if (pid > 0)
+        kill(pid, SIGCONT);
+    int left = n;
+    while (left > 0 && rc == 0) {
+        if (poll(pf, (nfds_t)n, ms) <= 0) {
+            snprintf(why, wn, "%d of %d answers missing after %d ms", left,
+                     n, ms);
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (pf[i].fd < 0 || !(pf[i].revents & POLLIN))
+                continue;
+            char b[4096];
+            ssize_t r = recv(pf[i].fd, b, sizeof b - 1, 0);
+            if (r <= 0) {
+                snprintf(why, wn, "connection %d closed", i);
+                rc = -1;
+                break;
+            }
+            b[r] = '\0';
+            if (!strstr(b, expect)) {
+                snprintf(why, wn, "connection %d answered %.60s", i, b);
+                rc = -1;
+                break;
+            }
+            pf[i].fd = -1;
+            left--;
+        }
+    }
+    free(pf);
+    return rc;
+}
+
+int http_bursts(int port, int n, const char *req, const char *expect,
+                int rounds, int ms, pid_t pid, char *why, size_t wn)
+{
+    if (n <= 0) {
+        snprintf(why, wn, "no connections");
+        return -1;
+    }
+    int *fds = calloc((size_t)n, sizeof *fds);
+    if (!fds) {
+        snprintf(why, wn, "out of memory");
+        return -1;
+    }
+    int opened = 0, failed = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (; opened < n; opened++) {
+        fds[opened] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[opened] < 0 ||
+            connect(fds[opened], (struct sockaddr *)&a, sizeof a) != 0) {
+            if (fds[opened] >= 0)
+                close(fds[opened]);
+            snprintf(why, wn, "connection %d: %s", opened, strerror(errno));
+            failed = -1;
+            break;
+        }
+    }
+    for (int r = 0; r < rounds && failed == 0; r++) {
+        char w[200];
+        if (burst_once(fds, n, req, expect, ms, pid, w, sizeof w) != 0) {
+            snprintf(why, wn, "round %d of %d: %s", r + 1, rounds, w);
+            failed = r + 1;
+        }
+    }
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    free(fds);
+    return failed;
 }

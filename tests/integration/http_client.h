@@ -7,6 +7,7 @@
 #define WABOT_TEST_HTTP_CLIENT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct http_client http_client;
 
@@ -56,5 +57,16 @@ const char *http_result_header(const http_result *r, const char *name,
 /* Append key=value (URL-encoded, '&'-separated) to a malloc'ed form
  * string *form (may start NULL). 0 or -1. */
 int http_form_add(char **form, const char *key, const char *value);
+
+/* Open n connections to 127.0.0.1:port and, `rounds` times, send req (a
+ * request that keeps the connection alive) on every one of them, then
+ * wait up to ms for every answer, each one segment containing `expect`.
+ * With pid > 0 (the server's process, not this one) the requests go out
+ * while that process is stopped (SIGSTOP, SIGCONT after), so that it
+ * finds them all waiting at once. Returns 0; the 1-based round that
+ * failed; or -1 when the connections cannot be opened. why gets the
+ * reason. */
+int http_bursts(int port, int n, const char *req, const char *expect,
+                int rounds, int ms, pid_t pid, char *why, size_t wn);
 
 #endif

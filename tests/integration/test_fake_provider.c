@@ -5,6 +5,7 @@
  * standalone `fake-provider` executable (argv[1]) as a child process.
  */
 #include "fake_provider.h"
+#include "http_client.h"
 #include "server_proc.h"
 
 #include <check.h>
@@ -1291,6 +1292,32 @@ START_TEST(test_executable_serves_control_endpoints_and_exits_on_sigterm)
 }
 END_TEST
 
+/* One pool thread with hundreds of kept-alive connections, all asking at
+ * once (the benchmark's sender connections): every answer comes at once.
+ * libmicrohttpd 0.9.75's epoll mode left such bursts unanswered for the
+ * connection timeout at 128 and 256 connections (fake_provider.c). The
+ * executable, so that it can be stopped while the requests go out. */
+START_TEST(test_one_pool_thread_answers_bursts_on_many_kept_alive_connections)
+{
+    const char *const args[] = {"--port", "0", "--pool", "1", NULL};
+    server_proc p;
+    ck_assert_int_eq(sp_spawn(&p, exe_path, args, NULL), 0);
+    int port = child_port(&p);
+    static const int sizes[] = {127, 128, 129, 256, 300};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char why[256] = "";
+        int rc = http_bursts(port, sizes[i],
+                             "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n",
+                             "HTTP/1.1 404", 10, 10000, p.pid, why,
+                             sizeof why);
+        ck_assert_msg(rc == 0, "%d connections: %s", sizes[i], why);
+    }
+    int status = -1;
+    ck_assert_int_eq(sp_stop(&p, SIGTERM, 5000, &status), 0);
+    sp_free(&p);
+}
+END_TEST
+
 START_TEST(test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes)
 {
     const char *const args[] = {"--port", "0", "--twilio-sid", SID,
@@ -1427,10 +1454,13 @@ static Suite *fake_provider_suite(void)
     suite_add_tcase(s, pool);
 
     TCase *ex = tcase_create("executable");
+    tcase_set_timeout(ex, 120); /* a stalled burst waits 10 s to fail */
     tcase_add_test(ex,
                    test_executable_serves_control_endpoints_and_exits_on_sigterm);
     tcase_add_test(ex,
                    test_executable_with_a_thread_pool_serves_and_refuses_bad_sizes);
+    tcase_add_test(ex,
+        test_one_pool_thread_answers_bursts_on_many_kept_alive_connections);
     suite_add_tcase(s, ex);
     return s;
 }
