@@ -71,7 +71,9 @@ static const char USAGE[] =
 "                          REDIS_HOST is set)\n"
 "  WABOT_OUTBOUND_CONCURRENCY=N  replies the delivery worker takes at once\n"
 "                          (the library's outbound_concurrency): here 64 by\n"
-"                          default when REDIS_HOST is set, else 16\n"
+"                          default (the library's is 16)\n"
+"  WABOT_HTTP_HOST_CONNECTIONS=N  keep-alive connections to the provider\n"
+"                          (http_host_connections): here 64 (library: 16)\n"
 "  WABOT_HTTP_THREADS=N    threads sending to the provider (the library's\n"
 "                          http_threads): here 2 by default on a machine\n"
 "                          with 2 or more CPUs, 0 (on the loop thread) on one\n"
@@ -392,18 +394,20 @@ static void default_http_threads(wabot_options *opts)
     wabot_options_set_int(opts, WABOT_OPT_HTTP_THREADS, cpus >= 2 ? 2 : 0);
 }
 
-/* The server's default for outbound_concurrency with Redis, before the
- * environment's: each batch the delivery worker takes costs it a few
- * Redis round trips, and with the library's 16 at a time the sends fell
- * behind 16 HTTP threads' webhooks until the backlog's bound held them
- * up; 64 kept the backlog under 3 000 and delivered 14-20 % more replies
- * end to end (doc/performance.md, ninth session). In memory 16 does as
- * well as 64 for less CPU. */
+/* The server's defaults for outbound_concurrency and http_host_connections,
+ * before the environment's: 64 replies at once over 64 keep-alive
+ * connections (the library's defaults are 16 and 16). With 16 in flight
+ * the sends waited on round trips, not CPU: in memory the backlog stayed
+ * at its bound with the machine 84-90 % busy, and 64 over 64 connections
+ * delivered 10-20 % more replies end to end (doc/performance.md, twelfth
+ * session); with Redis each batch the delivery worker takes costs it a
+ * few round trips, and with 16 at a time the sends fell behind 16 HTTP
+ * threads' webhooks (ninth session). The NestJS bot this replaces sends
+ * 50 at a time over up to 128 connections. */
 static void default_outbound_concurrency(wabot_options *opts)
 {
-    const char *redis_host = getenv("REDIS_HOST");
-    if (redis_host && *redis_host)
-        wabot_options_set_int(opts, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
+    wabot_options_set_int(opts, WABOT_OPT_OUTBOUND_CONCURRENCY, 64);
+    wabot_options_set_int(opts, WABOT_OPT_HTTP_HOST_CONNECTIONS, 64);
 }
 
 static wabot_ctx *context_new(config *cfg, wabot_options *opts)
