@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -364,12 +365,14 @@ START_TEST(test_repeated_answers_stay_exact_between_other_answers)
 END_TEST
 
 /* WABOT_THREADS sizes libmicrohttpd's pool; without it, and without
- * Redis, the pool has 4 threads (doc/server.md). */
-START_TEST(test_http_threads_default_to_four_and_follow_wabot_threads)
+ * Redis, the pool has a thread per CPU, at least 2 (doc/server.md). */
+START_TEST(test_http_threads_default_to_one_per_cpu_and_follow_wabot_threads)
 {
     fixture f;
     fx_start(&f, "echo", NULL);
-    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"), 4);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"),
+                     cpus < 2 ? 2 : cpus > 256 ? 256 : cpus);
     fx_stop(&f);
     const char *env[] = {"WABOT_THREADS=3", NULL};
     fx_start(&f, "echo", env);
@@ -849,7 +852,7 @@ static Suite *server_suite(void)
     tcase_add_test(http, test_405_carries_allow_over_http);
     tcase_add_test(http, test_host_route_headers_and_head_over_http);
     tcase_add_test(http, test_repeated_answers_stay_exact_between_other_answers);
-    tcase_add_test(http, test_http_threads_default_to_four_and_follow_wabot_threads);
+    tcase_add_test(http, test_http_threads_default_to_one_per_cpu_and_follow_wabot_threads);
     tcase_add_test(http, test_oversized_body_is_413_however_it_is_sent);
     tcase_add_test(http, test_malformed_form_is_400_json);
     suite_add_tcase(s, http);
