@@ -1136,6 +1136,8 @@ START_TEST(test_count_to_matches_both_providers_and_reset_forgets)
     ck_assert_uint_eq(fp_count_to(srv, TO_WA), 2);
     ck_assert_uint_eq(fp_count_to(srv, "+19995550100"), 0);
     ck_assert_uint_eq(fp_request_count(srv), 3);
+    /* the refused one (bad credentials) was no send */
+    ck_assert_uint_eq(fp_count_sent(srv), 2);
 
     char *all = fp_requests_json(srv);
     json_t *j = json_loads(all, 0, NULL);
@@ -1155,6 +1157,10 @@ START_TEST(test_count_to_matches_both_providers_and_reset_forgets)
     fp_reset(srv);
     ck_assert_uint_eq(fp_request_count(srv), 0);
     ck_assert_uint_eq(fp_count_to(srv, TO_E164), 0);
+    ck_assert_uint_eq(fp_count_sent(srv), 0);
+    twilio_send_text(TO_WA, &r);
+    resp_free(&r);
+    ck_assert_uint_eq(fp_count_sent(srv), 1);
 }
 END_TEST
 
