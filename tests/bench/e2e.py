@@ -44,7 +44,7 @@ BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 THREADS = int(os.environ.get("THREADS", "2"))
 CONNS = int(os.environ.get("CONNS", "64"))
 DURATION = int(os.environ.get("DURATION", "20"))
-# The fake Twilio's epoll threads (fake-provider --pool): a thread per
+# The fake Twilio's polling threads (fake-provider --pool): a thread per
 # connection costs the machine the bots share several times more CPU.
 FAKE_POOL = int(os.environ.get("FAKE_POOL", "1"))
 WARMUP = int(os.environ.get("WARMUP", "3"))

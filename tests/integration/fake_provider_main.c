@@ -7,8 +7,8 @@
  *                 [--meta-token T] [--meta-phone-id ID]
  *                 [--meta-version vNN.N] [--pool THREADS]
  *
- * --pool N serves every connection from N epoll threads instead of a
- * thread per connection: the benchmark's setting (less CPU per request;
+ * --pool N serves every connection from N threads polling them (poll():
+ * see fake_provider.c) instead of a thread per connection: the benchmark's setting (less CPU per request;
  * a delay fault then holds a pool thread).
  *
  * Prints "fake-provider listening on http://127.0.0.1:PORT" on stderr once

@@ -275,7 +275,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(srv);
 }
 
-/* The benchmark's setting: two epoll threads serve every connection. */
+/* The benchmark's setting: two polling threads serve every connection. */
 static void setup_pool(void)
 {
     fp_config cfg = {.twilio_account_sid = SID,
