@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -316,6 +319,9 @@ static int sweep(server_gate *g)
 static void *gate_main(void *arg)
 {
     server_gate *g = arg;
+#ifdef __linux__
+    prctl(PR_SET_NAME, "wabot-gate", 0, 0, 0); /* top -H, perf */
+#endif
     struct epoll_event ev[64];
     for (;;) {
         int n = epoll_wait(g->efd, ev, 64, sweep(g));

@@ -46,6 +46,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +88,7 @@ typedef struct wb_sender {
                      inbox: only then does a hand-over wake it */
     int stop;
     wb_post post; /* on_posted(this), queued while the outbox is not empty */
+    char name[16]; /* the thread's name: "wabot-send<i>" */
 } wb_sender;
 
 struct wb_curlt {
@@ -337,6 +341,10 @@ static void wake(wb_sender *t)
 static void *sender_main(void *arg)
 {
     wb_sender *t = arg;
+#ifdef __linux__
+    /* top -H, perf and /proc/<pid>/task/<tid>/comm tell them apart */
+    prctl(PR_SET_NAME, t->name, 0, 0, 0);
+#endif
     for (;;) {
         int stop;
         wb_xfer *in = take_inbox(t, &stop);
@@ -538,6 +546,8 @@ static long share_of(long host, size_t n, size_t i)
 static int sender_init(wb_curlt *cl, wb_sender *t, long host)
 {
     t->cl = cl;
+    snprintf(t->name, sizeof t->name, "wabot-send%u",
+             (unsigned)(t - cl->threads) % 100u);
     t->conns = host;
     pthread_mutex_init(&t->lock, NULL);
     t->post = (wb_post){on_posted, t, NULL, 0};

@@ -373,6 +373,8 @@ START_TEST(test_http_threads_default_to_one_per_cpu_and_follow_wabot_threads)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"),
                      cpus < 2 ? 2 : cpus > 256 ? 256 : cpus);
+    /* the thread that accepts connections is named too (top -H, perf) */
+    ck_assert_int_eq(sp_threads_named(&f.srv, "wabot-gate"), 1);
     fx_stop(&f);
     const char *env[] = {"WABOT_THREADS=3", NULL};
     fx_start(&f, "echo", env);

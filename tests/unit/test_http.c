@@ -4,6 +4,7 @@
  * sender threads (the same tests, a test case each); the custom-client
  * path; the handle, request and call contract. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -1469,6 +1470,50 @@ START_TEST(test_more_threads_than_host_connections_share_them)
 }
 END_TEST
 
+/* How many of this process's threads are named `name` (Linux:
+ * /proc/self/task/<tid>/comm). */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[96], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* ended meanwhile */
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The sender threads carry names of their own (top -H, perf), and are
+ * gone with their context. */
+START_TEST(test_sender_threads_are_named_and_go_with_their_context)
+{
+    ck_assert_int_eq(threads_named("wabot-send0"), 0);
+    wabot_ctx *c = ctx_with_connections(4, 3);
+    many m = {0};
+    many_slot slots[6];
+    send_all_and_wait(c, "/ok", &m, slots, 6);
+    ck_assert_int_eq(m.ok, 6);
+    ck_assert_int_eq(threads_named("wabot-send0"), 1);
+    ck_assert_int_eq(threads_named("wabot-send1"), 1);
+    ck_assert_int_eq(threads_named("wabot-send2"), 1);
+    ck_assert_int_eq(threads_named("wabot-send3"), 0);
+    wabot_ctx_free(c);
+    ck_assert_int_eq(threads_named("wabot-send0"), 0);
+}
+END_TEST
+
 /* The tests every mode runs. */
 static void add_curl_tests(TCase *tc)
 {
@@ -1521,6 +1566,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_ctx_free_unwatches_curl_sockets_in_the_host_loop);
     TCase *t1 = curl_case(s, "curl-1-thread", setup_threads1);
     tcase_add_test(t1, test_more_threads_than_host_connections_share_them);
+    tcase_add_test(t1, test_sender_threads_are_named_and_go_with_their_context);
     curl_case(s, "curl-2-threads", setup_threads2);
 
     TCase *custom = tcase_create("custom");
