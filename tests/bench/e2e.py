@@ -336,6 +336,30 @@ def bot_cpu(stack):
     return sum(cpu_seconds(pid) for _, pid, _ in stack.servers)
 
 
+def thread_cpu(stack):
+    """CPU seconds of the bot processes' threads by name (digits at the end dropped: the
+    sender threads wabot-send0, wabot-send1 count as one group; the main thread is "main")."""
+    groups = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    for _, pid, _ in stack.servers:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    parts = f.read().rsplit(")", 1)[1].split()
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    name = f.read().strip().rstrip("0123456789") or "?"
+            except OSError:
+                continue  # ended meanwhile
+            if int(tid) == pid:
+                name = "main"
+            groups[name] = groups.get(name, 0.0) + (int(parts[11]) + int(parts[12])) / tck
+    return groups
+
+
 def bot_rss(stack, field):
     return sum(proc_status(pid, field) for _, pid, _ in stack.servers)
 
@@ -436,6 +460,7 @@ def run_mode(mode, label=None):
                 resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-log-slower-than", "0")
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cpu0 = bot_cpu(stack)
+        threads0 = thread_cpu(stack)
         others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
                    if stack.pid_of(n)}
         wrk0, machine0 = children_cpu(), machine_cpu()
@@ -455,6 +480,7 @@ def run_mode(mode, label=None):
         backlog_end, _ = server_counts(stack)
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
         cpu = bot_cpu(stack) - cpu0
+        threads1 = thread_cpu(stack)
         machine1 = machine_cpu()
         others = {n: cpu_seconds(stack.pid_of(n)) - c for n, c in others0.items()}
         total = delivered(stack)
@@ -478,6 +504,9 @@ def run_mode(mode, label=None):
                                max([s[3] for s in samples] + [0])) / 1048576,
             "start_rss_mb": rss0 / 1048576,
             "cpu_s": cpu, "wrk_cpu_s": wrk_cpu,
+            # threads started during the run (wabot's sender threads start on the first
+            # send, during the warm-up) count from 0
+            "thread_cpu_s": {n: c - threads0.get(n, 0.0) for n, c in threads1.items()},
             "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
             "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
         }
@@ -620,6 +649,10 @@ def report(r):
     print("  peak RSS %.0f MB; CPU %.1f s (bot process, load + drain) = %.0f us per reply delivered "
           "(the figure least moved by other load on the machine)" %
           (r["peak_rss_mb"], r["cpu_s"], r["cpu_s"] * 1e6 / max(1, r["delivered"])))
+    if r.get("thread_cpu_s"):
+        print("  the bot's CPU by thread, us per reply delivered: " + ", ".join(
+            "%s %.1f" % (n, c * 1e6 / max(1, r["delivered"]))
+            for n, c in sorted(r["thread_cpu_s"].items(), key=lambda kv: -kv[1]) if c > 0))
     print("  RSS before the load %.0f MB: %.0f bytes of peak RSS per reply delivered on top" %
           (r["start_rss_mb"], (r["peak_rss_mb"] - r["start_rss_mb"]) * 1048576 /
            max(1, r["delivered"])))
