@@ -275,7 +275,8 @@ static int check_limits(wabot_job *job, const wabot_outbound *o,
 /* An outcome record waiting for the next pass: "sent" (text) or, after
  * a failure the provider answered, deleted (text NULL). */
 typedef struct wb_done_rec {
-    char *key, *text, *outbound_id;
+    char *key, *text;
+    char *outbound_id; /* in key's block, after it */
     size_t len;
 } wb_done_rec;
 
@@ -289,7 +290,20 @@ static void done_free(wb_done_rec *r)
 {
     free(r->key);
     free(r->text);
-    free(r->outbound_id);
+}
+
+/* "<key>\0<outbound id>\0" in one block: r->key and r->outbound_id. */
+static int done_names(wb_done_rec *r, const char *key, const char *id)
+{
+    size_t klen = strlen(key), ilen = strlen(id);
+    char *m = malloc(klen + ilen + 2);
+    if (!m)
+        return -1;
+    memcpy(m, key, klen + 1);
+    memcpy(m + klen + 1, id, ilen + 1);
+    r->key = m;
+    r->outbound_id = m + klen + 1;
+    return 0;
 }
 
 /* The provider answered o's send: record the outcome on the next pass;
@@ -310,10 +324,11 @@ static void record_done(wb_delivery *d, const wabot_outbound *o, int status,
         d->done = n;
         d->cap_done = cap;
     }
-    wb_done_rec r = {strdup(buf), NULL, strdup(wabot_outbound_id(o)), 0};
-    if (status == WABOT_OK)
+    wb_done_rec r = {NULL, NULL, NULL, 0};
+    int names = done_names(&r, buf, wabot_outbound_id(o));
+    if (names == 0 && status == WABOT_OK)
         r.text = wb_send_record(d->ctx, WABOT_OK, 0, provider_id, &r.len);
-    if (!r.key || !r.outbound_id || (status == WABOT_OK && !r.text)) {
+    if (names != 0 || (status == WABOT_OK && !r.text)) {
         done_free(&r);
         wb_send_mark_done(d->ctx, o, status, provider_id);
         return;

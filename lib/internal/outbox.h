@@ -12,6 +12,8 @@
 #include "wabot/pipeline.h"
 
 /* One job a turn enqueues (its spec resolved to absolute numbers). */
+/* queue, id and payload (NUL-terminated, payload len bytes before its
+ * NUL) live in one allocation, starting at queue. */
 typedef struct wb_outjob {
     char *queue;
     char *id;

@@ -22,6 +22,7 @@
  * that reads the index of pending records, or scans outbox: on a
  * process-local store, for records older than a grace period). */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,32 @@ static const wabot_schema outbox_schema = {WABOT_SCHEMA_VERSION,
 
 void wb_outjob_free(const wabot_allocator *a, wb_outjob *j)
 {
-    wb_free(a, j->queue);
-    wb_free(a, j->id);
-    wb_free(a, j->payload);
+    wb_free(a, j->queue); /* the block: id and payload are in it */
     memset(j, 0, sizeof *j);
+}
+
+/* j's queue, id and payload copied into one block. WABOT_OK or NOMEM. */
+static int outjob_fill(const wabot_allocator *a, wb_outjob *j,
+                       const char *queue, size_t qlen, const char *id,
+                       size_t idlen, const char *payload, size_t len)
+{
+    if (len > SIZE_MAX - qlen - idlen - 3)
+        return WABOT_ERR_NOMEM;
+    char *m = wb_malloc(a, qlen + idlen + len + 3);
+    if (!m)
+        return WABOT_ERR_NOMEM;
+    j->queue = m;
+    memcpy(m, queue, qlen);
+    m[qlen] = '\0';
+    j->id = m + qlen + 1;
+    memcpy(j->id, id, idlen);
+    j->id[idlen] = '\0';
+    j->payload = j->id + idlen + 1;
+    if (len)
+        memcpy(j->payload, payload, len);
+    j->payload[len] = '\0';
+    j->len = len;
+    return WABOT_OK;
 }
 
 static int add_job(wabot_turn *t, const char *queue, const char *id,
@@ -70,10 +93,9 @@ static int add_job(wabot_turn *t, const char *queue, const char *id,
     t->jobs = items;
     wb_outjob *j = &t->jobs[t->n_jobs];
     memset(j, 0, sizeof *j);
-    j->queue = wb_strdup(a, queue);
-    j->id = wb_strdup(a, id);
-    j->payload = wb_strndup(a, payload ? payload : "", len);
-    j->len = len;
+    if (outjob_fill(a, j, queue, strlen(queue), id, strlen(id), payload,
+                    len) != WABOT_OK)
+        return WABOT_ERR_NOMEM;
     int64_t now = wb_now(t->ctx);
     j->run_at = spec->run_at_ms ? spec->run_at_ms : now + spec->delay_ms;
     j->max_attempts = spec->max_attempts;
@@ -82,10 +104,6 @@ static int add_job(wabot_turn *t, const char *queue, const char *id,
     j->backoff_max_ms = spec->backoff_max_ms;
     j->jitter_pct = spec->jitter_pct;
     j->priority = spec->priority;
-    if (!j->queue || !j->id || !j->payload) {
-        wb_outjob_free(a, j);
-        return WABOT_ERR_NOMEM;
-    }
     t->n_jobs++;
     return WABOT_OK;
 }
@@ -234,17 +252,16 @@ static int get_size(reader *r, size_t *n, char stop)
     return 0;
 }
 
-static int get_bytes(reader *r, const wabot_allocator *a, char **out,
-                     size_t *len)
+/* <len>:<bytes>: *out points into the record. */
+static int get_bytes(reader *r, const char **out, size_t *len)
 {
     size_t n;
     if (get_size(r, &n, ':') != 0 || (size_t)(r->end - r->p) < n)
         return -1;
-    *out = wb_strndup(a, r->p, n);
-    if (len)
-        *len = n;
+    *out = r->p;
+    *len = n;
     r->p += n;
-    return *out ? 0 : -1;
+    return 0;
 }
 
 static int get_numbers(reader *r, wb_outjob *j)
@@ -289,17 +306,28 @@ static int decode_jobs(const wabot_allocator *a, const char *val, size_t len,
     if (!js)
         return WABOT_ERR_NOMEM;
     size_t i = 0;
+    int rc = WABOT_OK;
     for (; i < count; i++) {
         wb_outjob *j = &js[i];
-        if (get_bytes(&r, a, &j->queue, NULL) || get_bytes(&r, a, &j->id, NULL) ||
-            get_bytes(&r, a, &j->payload, &j->len) || get_numbers(&r, j))
+        const char *q, *id, *payload;
+        size_t qlen, idlen, len;
+        if (get_bytes(&r, &q, &qlen) || get_bytes(&r, &id, &idlen) ||
+            get_bytes(&r, &payload, &len) || get_numbers(&r, j)) {
+            rc = WABOT_ERR_PARSE;
             break;
+        }
+        if (outjob_fill(a, j, q, qlen, id, idlen, payload, len) != WABOT_OK) {
+            rc = WABOT_ERR_NOMEM;
+            break;
+        }
     }
-    if (i < count || r.p != r.end) {
-        for (size_t k = 0; k <= i && k < count; k++)
+    if (rc == WABOT_OK && r.p != r.end)
+        rc = WABOT_ERR_PARSE;
+    if (rc != WABOT_OK) {
+        for (size_t k = 0; k < i && k < count; k++)
             wb_outjob_free(a, &js[k]);
         wb_free(a, js);
-        return WABOT_ERR_PARSE;
+        return rc;
     }
     *jobs = js;
     *n = count;
