@@ -11,9 +11,10 @@
 #include "storage.h"
 #include "wabot/pipeline.h"
 
-/* One job a turn enqueues (its spec resolved to absolute numbers). */
-/* queue, id and payload (NUL-terminated, payload len bytes before its
- * NUL) live in one allocation, starting at queue. */
+/* One job a turn enqueues (its spec resolved to absolute numbers).
+ * queue, id and payload (NUL-terminated, payload len bytes before its
+ * NUL) live in one allocation, starting at queue: wb_outjob_free frees
+ * it. */
 typedef struct wb_outjob {
     char *queue;
     char *id;
