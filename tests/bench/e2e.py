@@ -135,9 +135,11 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
-def cpu_seconds(pid):
+def cpu_seconds(pid, tid=None):
+    """CPU seconds of a process, or of one of its threads."""
+    path = "/proc/%d/stat" % pid if tid is None else "/proc/%d/task/%s/stat" % (pid, tid)
     try:
-        with open("/proc/%d/stat" % pid) as f:
+        with open(path) as f:
             parts = f.read().rsplit(")", 1)[1].split()
         return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
@@ -340,7 +342,6 @@ def thread_cpu(stack):
     """CPU seconds of the bot processes' threads by name (digits at the end dropped: the
     sender threads wabot-send0, wabot-send1 count as one group; the main thread is "main")."""
     groups = {}
-    tck = os.sysconf("SC_CLK_TCK")
     for _, pid, _ in stack.servers:
         try:
             tids = os.listdir("/proc/%d/task" % pid)
@@ -348,15 +349,13 @@ def thread_cpu(stack):
             continue
         for tid in tids:
             try:
-                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                    parts = f.read().rsplit(")", 1)[1].split()
                 with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
                     name = f.read().strip().rstrip("0123456789") or "?"
             except OSError:
                 continue  # ended meanwhile
             if int(tid) == pid:
                 name = "main"
-            groups[name] = groups.get(name, 0.0) + (int(parts[11]) + int(parts[12])) / tck
+            groups[name] = groups.get(name, 0.0) + cpu_seconds(pid, tid)
     return groups
 
 

@@ -376,7 +376,7 @@ struct fp_server {
     fault_entry *faults;
     record *recs;
     size_t nrecs, caprecs;
-    size_t nsent; /* records that sent_to(rec, NULL): count_sent() */
+    size_t nsent; /* records for which sent_to(rec, NULL): count_sent() */
 
     uint64_t seed;
     atomic_uint_fast64_t next_id;
@@ -1561,6 +1561,8 @@ static void record_clear(record *rec)
     memset(rec, 0, sizeof *rec);
 }
 
+static int sent_to(const record *rec, const char *key);
+
 /* Takes message_id. 0, or -1 (out of memory: nothing recorded). */
 static int record_add(fp_call *c, int status, fp_fault_kind fault,
                       char *message_id)
@@ -1591,7 +1593,7 @@ static int record_add(fp_call *c, int status, fp_fault_kind fault,
         s->caprecs = cap;
     }
     s->recs[s->nrecs++] = rec;
-    s->nsent += rec.message_id != NULL && rec.to != NULL; /* sent_to() */
+    s->nsent += sent_to(&rec, NULL);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return 0;

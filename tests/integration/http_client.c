@@ -297,7 +297,8 @@ static int stop_process(pid_t pid)
 
 /* One round: req on every connection (while pid, when > 0, is stopped,
  * so that they are all waiting when it runs again), then every answer
- * (one segment holding `expect`) within ms. 0, or -1 with why. */
+ * (one segment holding `expect`), none more than ms after the one
+ * before. 0, or -1 with why. */
 static int burst_once(const int *fds, int n, const char *req,
                       const char *expect, int ms, pid_t pid, char *why,
                       size_t wn)
@@ -325,8 +326,8 @@ static int burst_once(const int *fds, int n, const char *req,
     int left = n;
     while (left > 0 && rc == 0) {
         if (poll(pf, (nfds_t)n, ms) <= 0) {
-            snprintf(why, wn, "%d of %d answers missing after %d ms", left,
-                     n, ms);
+            snprintf(why, wn, "%d of %d answers missing, none for %d ms",
+                     left, n, ms);
             rc = -1;
             break;
         }

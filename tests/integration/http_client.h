@@ -60,7 +60,8 @@ int http_form_add(char **form, const char *key, const char *value);
 
 /* Open n connections to 127.0.0.1:port and, `rounds` times, send req (a
  * request that keeps the connection alive) on every one of them, then
- * wait up to ms for every answer, each one segment containing `expect`.
+ * wait for every answer, each one segment containing `expect`; a round
+ * fails when ms pass without an answer.
  * With pid > 0 (the server's process, not this one) the requests go out
  * while that process is stopped (SIGSTOP, SIGCONT after), so that it
  * finds them all waiting at once. Returns 0; the 1-based round that
