@@ -531,13 +531,17 @@ def run_mode(mode, label=None):
         r["after_rps"] = (total - at_end) / r["drain_s"] if r["drain_s"] > 0 else 0
         r["e2e_rps"] = total / (t_drained - t0)
         if cmds0:
-            def total_cmds(info):
+            def stat(info, name):
                 for line in info.splitlines():
-                    if line.startswith("total_commands_processed:"):
+                    if line.startswith(name + ":"):
                         return int(line.split(":")[1])
                 return 0
-            r["redis_cmds_per_webhook"] = ((total_cmds(cmds1) - total_cmds(cmds0)) /
-                                           max(1, r["received"]))
+            def per_webhook(name):
+                return (stat(cmds1, name) - stat(cmds0, name)) / max(1, r["received"])
+            r["redis_cmds_per_webhook"] = per_webhook("total_commands_processed")
+            # A read event is one client's bytes taken off its socket at once:
+            # a round trip (a request or a pipeline the server read in one go).
+            r["redis_reads_per_webhook"] = per_webhook("total_reads_processed")
         if cmdstats:
             r["redis_top"] = redis_top(cmdstats, r["received"])
             with open(os.path.join(OUT, "%s.commandstats.txt" % stack.label), "w") as f:
@@ -662,8 +666,9 @@ def report(r):
               (100 * r["machine_busy_s"] / r["machine_s"], os.cpu_count(), r["cpu_s"],
                r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
     if "redis_cmds_per_webhook" in r:
-        print("  Redis commands per webhook: %.2f; the Redis server's CPU %.0f us per reply "
-              "delivered" % (r["redis_cmds_per_webhook"],
+        print("  Redis commands per webhook: %.2f in %.2f round trips (the server's socket "
+              "reads, both sides of the bot); the Redis server's CPU %.0f us per reply "
+              "delivered" % (r["redis_cmds_per_webhook"], r.get("redis_reads_per_webhook", 0),
                              r["redis_cpu_s"] * 1e6 / max(1, r["delivered"])))
     for what, calls, us in r.get("redis_scripts", []):
         print("    %-90s %5.2f calls %6.1f us per webhook" % (what[:90], calls, us))
