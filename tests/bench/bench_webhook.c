@@ -25,6 +25,8 @@
 
 #include <wabot.h>
 
+#include "handoff.h"
+
 static int null_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
 {
     (void)impl;
@@ -425,6 +427,9 @@ int main(int argc, char **argv)
     const char *only = argc > 2 ? argv[2] : NULL;
 #define RUN(name) (only == NULL || strcmp(only, name) == 0)
     printf("libwabot %s, %d messages per run\n", wabot_version_str(), n);
+    if (only == NULL || strcmp(only, "http2") == 0 ||
+        strcmp(only, "steady2") == 0 || strcmp(only, "one") == 0)
+        bench_handoff_print();
     if (RUN("http1"))
         bench("webhook (Twilio form -> reply)", run_http, n, 1, 1000);
     if (RUN("http2"))

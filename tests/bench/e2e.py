@@ -30,6 +30,7 @@ every enqueued reply (peer), 2 otherwise.
 """
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -118,6 +119,19 @@ def proc_status(pid, field):
     except OSError:
         pass
     return 0
+
+
+def handoff_ns():
+    """The cache-line hand-off between the machine's CPUs (bench_handoff, ns, the
+    most over the pairs), or None when it is not built. On a virtual machine it
+    moves with where the host puts the virtual CPUs, minute to minute, and every
+    multi-threaded figure moves with it (doc/performance.md)."""
+    exe = os.path.join(BUILD, "tests", "bench", "bench_handoff")
+    if not os.path.exists(exe):
+        return None
+    out = subprocess.run([exe, "50000"], capture_output=True, text=True).stdout
+    m = re.search(r"most ([0-9.]+) ns", out)
+    return float(m.group(1)) if m else None
 
 
 def machine_cpu():
@@ -458,6 +472,7 @@ def run_mode(mode, label=None):
                 resp_call(stack.redis_port, "SLOWLOG", "RESET")
                 resp_call(stack.redis_port, "CONFIG", "SET", "slowlog-log-slower-than", "0")
         cmds0 = stack.redis("INFO", "stats") if "redis" in mode else ""
+        handoff0 = handoff_ns()
         cpu0 = bot_cpu(stack)
         threads0 = thread_cpu(stack)
         others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
@@ -488,6 +503,7 @@ def run_mode(mode, label=None):
         res, text = wrk_result(load)
         cmds1 = stack.redis("INFO", "stats") if "redis" in mode else ""
         cmdstats = stack.redis("INFO", "commandstats") if "redis" in mode else ""
+        handoff1 = handoff_ns()
         r = {
             "mode": mode, "requests": res["requests"],
             "wrk_s": res["duration_us"] / 1e6,
@@ -508,6 +524,7 @@ def run_mode(mode, label=None):
             "thread_cpu_s": {n: c - threads0.get(n, 0.0) for n, c in threads1.items()},
             "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
             "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
+            "handoff_ns": [handoff0, handoff1],
         }
         def delta(name):
             return m1.get(name, 0) - m0.get(name, 0)
@@ -590,7 +607,6 @@ def slowlog_by_script(entries, webhooks, n=14):
     """REDIS_SLOWLOG=1: every command of the run from SLOWLOG (threshold 0),
     scripts told apart by their keys' shapes: [(what, calls, server us)]
     per webhook, the costliest first."""
-    import re
     agg = {}
     for e in entries:
         dur, args = e[2], e[3]
@@ -665,6 +681,9 @@ def report(r):
               "fake provider %.1f, redis %.1f, everything else %.1f" %
               (100 * r["machine_busy_s"] / r["machine_s"], os.cpu_count(), r["cpu_s"],
                r["wrk_cpu_s"], r["fake_cpu_s"], r["redis_cpu_s"], rest))
+    if r.get("handoff_ns") and None not in r["handoff_ns"]:
+        print("  cache-line hand-off between the CPUs before / after the run: %.0f / %.0f ns "
+              "(bench_handoff; where the host put the virtual CPUs)" % tuple(r["handoff_ns"]))
     if "redis_cmds_per_webhook" in r:
         print("  Redis commands per webhook: %.2f in %.2f round trips (the server's socket "
               "reads, both sides of the bot); the Redis server's CPU %.0f us per reply "
