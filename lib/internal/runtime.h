@@ -138,8 +138,11 @@ typedef struct wb_runtime {
     pthread_mutex_t post_lock;
     wb_post *posted, *posted_tail;
     size_t n_posted; /* atomic */
-    pthread_mutex_t lock;       /* guards armed_at */
-    int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE */
+    pthread_mutex_t lock;       /* guards armed_at and notified */
+    int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE;
+                                   -1 while a pass runs (nothing armed) */
+    int notified;               /* a notification came while armed_at was
+                                   -1: the re-arm's deadline may miss it */
     int in_loop;                /* loop thread only */
     uint64_t rng;               /* atomic: wb_random()'s counter */
     /* options */

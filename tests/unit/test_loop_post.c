@@ -1,10 +1,13 @@
 /* Work posted to the loop thread by other threads (wb_loop_post): it runs
  * on the loop thread, once per post, in the next dispatch pass, and a
- * burst costs one wake-up. */
+ * burst costs one wake-up. And a job enqueued while the loop re-arms its
+ * timer is not left waiting for an unrelated event. */
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "flaky_scheduler.h"
 #include "runtime.h"
 #include "testutil.h"
 
@@ -179,6 +182,100 @@ START_TEST(test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* A job enqueued while the loop re-arms                                */
+
+/* What the host's loop was asked for, as a libuv host would keep it. */
+typedef struct host {
+    int64_t timer_ms; /* -2: never armed; -1: disarmed */
+    int timers;
+} host;
+
+static int host_watch(int fd, unsigned events, void *ud)
+{
+    (void)fd, (void)events, (void)ud;
+    return 0;
+}
+
+static int host_timer(int64_t ms, void *ud)
+{
+    host *h = ud;
+    h->timer_ms = ms;
+    h->timers++;
+    return 0;
+}
+
+typedef struct rearm_race {
+    wabot_ctx *ctx;
+    int armed; /* enqueue at the next next_due() of queue "q" */
+    int runs;
+} rearm_race;
+
+/* After the deadline of "q" was read and before it is used: the job of
+ * another thread (a webhook's reply) lands in that gap. */
+static void enqueue_behind_the_deadline(flaky *f, const char *queue)
+{
+    rearm_race *r = f->ud;
+    if (!r->armed || strcmp(queue, "q") != 0)
+        return;
+    r->armed = 0;
+    ck_assert_int_eq(wabot_job_enqueue(r->ctx, "q", "x", 1, NULL, NULL),
+                     WABOT_OK);
+}
+
+static int count_job(wabot_job *job, void *ud)
+{
+    (void)job;
+    ((rearm_race *)ud)->runs++;
+    return WABOT_OK;
+}
+
+/* The loop re-arms at the end of every pass: it reads the queues' next
+ * due time, then stores it as armed. A job enqueued between the two by
+ * another thread saw the loop "in a pass" (nothing armed) and did not wake
+ * it; the timer was then armed for the deadline read before the job. With
+ * host hooks (libuv, libevent) the job waited for the next unrelated
+ * event or timer: with an idle queue, until the next webhook. */
+START_TEST(test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting)
+{
+    flaky fl = {0};
+    rearm_race race = {0};
+    host h = {-2, 0};
+    fl.inner = wabot_scheduler_memory_new();
+    fl.after_next_due = enqueue_behind_the_deadline;
+    fl.ud = &race;
+    wabot_scheduler *sched = wabot_scheduler_new(&flaky_vt, &fl);
+    wabot_options *o = wabot_options_new();
+    wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
+                              host_timer, &h};
+    ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, sched), WABOT_OK);
+    wabot_ctx *c = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    wabot_options_free(o);
+    race.ctx = c;
+    ck_assert_int_eq(wabot_queue_add_worker(c, "q", count_job, &race, NULL, 1),
+                     WABOT_OK);
+    /* A pass with nothing due; the job arrives as it re-arms. */
+    race.armed = 1;
+    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
+    ck_assert_int_eq(race.armed, 0); /* the job came in that gap */
+    ck_assert_int_eq(race.runs, 0);
+    /* The host must be told to come back now: a timer of 0 or the wake-up
+     * fd (which it watches) written. */
+    uint64_t woken = 0;
+    ssize_t got = read(c->rt->wake_fd, &woken, sizeof woken);
+    ck_assert_msg(h.timer_ms == 0 || (got == sizeof woken && woken > 0),
+                  "the job waits: timer %lld ms, wake-up fd %s",
+                  (long long)h.timer_ms, got > 0 ? "written" : "quiet");
+    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
+    ck_assert_int_eq(race.runs, 1);
+    wabot_ctx_free(c);
+    wabot_scheduler_free(sched);
+    wabot_scheduler_free(fl.inner);
+}
+END_TEST
+
 static Suite *post_suite(void)
 {
     Suite *s = suite_create("loop_post");
@@ -190,6 +287,9 @@ static Suite *post_suite(void)
     tcase_add_test(tc, test_unposted_node_does_not_run_and_the_others_keep_their_order);
     tcase_add_test(tc, test_a_post_made_during_a_pass_behind_its_nodes_wakes_the_loop);
     suite_add_tcase(s, tc);
+    TCase *rearm = tcase_create("rearm");
+    tcase_add_test(rearm, test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting);
+    suite_add_tcase(s, rearm);
     return s;
 }
 

@@ -5,93 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flaky_scheduler.h"
 #include "marks.h"
 #include "outbox.h"
 #include "storage.h"
 #include "testutil.h"
-
-/* ------------------------------------------------------------------ */
-/* A scheduler over the memory one whose enqueues can be made to fail   */
-
-typedef struct flaky {
-    wabot_scheduler *inner;
-    int fail_enqueues; /* > 0: that many enqueues fail with STORAGE */
-} flaky;
-
-static int fl_enqueue(void *impl, const char *q, const wabot_job_record *j,
-                      int64_t now)
-{
-    flaky *f = impl;
-    if (f->fail_enqueues > 0) {
-        f->fail_enqueues--;
-        return WABOT_ERR_STORAGE;
-    }
-    return wabot_scheduler_enqueue(f->inner, q, j, now);
-}
-static int fl_reserve(void *impl, const char *q, int64_t now, int64_t lease,
-                      wabot_job_info *out)
-{
-    return wabot_scheduler_reserve(((flaky *)impl)->inner, q, now, lease, out);
-}
-static int fl_extend(void *impl, const char *q, const char *id, uint64_t tok,
-                     int64_t until)
-{
-    return wabot_scheduler_extend(((flaky *)impl)->inner, q, id, tok, until);
-}
-static int fl_complete(void *impl, const char *q, const char *id, uint64_t tok,
-                       int64_t now)
-{
-    return wabot_scheduler_complete(((flaky *)impl)->inner, q, id, tok, now);
-}
-static int fl_fail(void *impl, const char *q, const char *id, uint64_t tok,
-                   int64_t now, const char *why, int64_t at)
-{
-    return wabot_scheduler_fail(((flaky *)impl)->inner, q, id, tok, now, why,
-                                at);
-}
-static int fl_release(void *impl, const char *q, const char *id, uint64_t tok,
-                      int64_t now, int64_t at)
-{
-    return wabot_scheduler_release(((flaky *)impl)->inner, q, id, tok, now,
-                                   at);
-}
-static int fl_cancel(void *impl, const char *q, const char *id)
-{
-    return wabot_scheduler_cancel(((flaky *)impl)->inner, q, id);
-}
-static int fl_get(void *impl, const char *q, const char *id,
-                  wabot_job_info *out)
-{
-    return wabot_scheduler_get(((flaky *)impl)->inner, q, id, out);
-}
-static int fl_counts(void *impl, const char *q, int64_t *c, size_t n)
-{
-    return wabot_scheduler_counts(((flaky *)impl)->inner, q, c, n);
-}
-static int fl_recover(void *impl, const char *q, int64_t now, int32_t max,
-                      int32_t *n)
-{
-    return wabot_scheduler_recover(((flaky *)impl)->inner, q, now, max, n);
-}
-static int fl_next_due(void *impl, const char *q, int64_t now, int64_t *due)
-{
-    return wabot_scheduler_next_due(((flaky *)impl)->inner, q, now, due);
-}
-static int fl_trim(void *impl, const char *q, int32_t st, int64_t keep,
-                   int64_t before, int64_t *removed)
-{
-    return wabot_scheduler_trim(((flaky *)impl)->inner, q, st, keep, before,
-                                removed);
-}
-static void fl_destroy(void *impl)
-{
-    (void)impl; /* the test owns it */
-}
-
-static const wabot_scheduler_vtable flaky_vt = {
-    WABOT_SCHEDULER_VTABLE_VERSION, fl_enqueue, fl_reserve, fl_extend,
-    fl_complete, fl_fail, fl_release, fl_cancel, fl_get, fl_counts,
-    fl_recover, fl_next_due, fl_trim, fl_destroy};
 
 /* ------------------------------------------------------------------ */
 /* Fixture                                                             */
