@@ -215,6 +215,10 @@ static int sorted_params(const wabot_allocator *a, const wb_form *f,
     for (size_t i = 0; i < n; i++)
         v[i] = wb_form_at(f, i);
     qsort(v, n, sizeof *v, param_cmp);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += v[i]->key_len + v[i]->value_len;
+    wb_strbuf_reserve(out, total); /* one allocation, not a doubling each */
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && param_cmp(&v[i - 1], &v[i]) == 0)
             continue;
@@ -316,7 +320,9 @@ static int twilio_matches(const char *token, const char *url,
 {
     wb_strbuf data;
     wb_strbuf_init(&data, NULL);
-    wb_strbuf_puts(&data, url);
+    size_t ulen = strlen(url);
+    wb_strbuf_reserve(&data, ulen + params->len);
+    wb_strbuf_append(&data, url, ulen);
     wb_strbuf_append(&data, params->data, params->len);
     unsigned char mac[SHA1_LEN];
     char b64[WB_TWILIO_SIG_LEN + 1];
