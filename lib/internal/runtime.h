@@ -141,8 +141,9 @@ typedef struct wb_runtime {
     pthread_mutex_t lock;       /* guards armed_at and notified */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE;
                                    -1 while a pass runs (nothing armed) */
-    int notified;               /* a notification came while armed_at was
-                                   -1: the re-arm's deadline may miss it */
+    int notified;               /* a notification woke nothing since the
+                                   last re-arm began: its deadline may
+                                   miss that job (wb_loop_rearm) */
     int in_loop;                /* loop thread only */
     uint64_t rng;               /* atomic: wb_random()'s counter */
     /* options */

@@ -244,12 +244,15 @@ int wabot_options_set_loop(wabot_options *o, const wabot_loop_hooks *hooks)
 
 /* The deadline is read from the queues outside the lock (on Redis it may
  * cost a round trip, and webhook threads notify under the lock). A job
- * enqueued after that read and before the deadline is stored found
- * nothing armed (-1: a pass runs) and did not wake the loop; its notify
- * left `notified` set instead, and the loop then comes back at once
- * rather than at a deadline read before the job existed. Cleared under
- * the lock before the read: a notification before the clear was made
- * after its job was enqueued, so the read sees that job. */
+ * enqueued after that read and before the deadline is stored may not
+ * have woken the loop: nothing was armed (-1: a pass runs), or what was
+ * armed is due before the job (a timer this re-arm replaces). Every
+ * notify that wakes nothing leaves `notified` set, and the loop then
+ * comes back at once rather than at a deadline read before the job
+ * existed. Cleared under the lock before the read: a notification before
+ * the clear came after its job was enqueued, so the read sees that job;
+ * one after the store sees what is armed now and wakes the loop if its
+ * job is due earlier. */
 void wb_loop_rearm(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
@@ -298,11 +301,11 @@ void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
     if (tls_in_loop == ctx)
         return;
     pthread_mutex_lock(&rt->lock);
-    if (rt->armed_at == -1) /* a pass runs: its re-arm looks (above) */
-        rt->notified = 1;
     int wake = due_ms < rt->armed_at;
     if (wake)
         rt->armed_at = due_ms; /* one wake-up per earlier deadline */
+    else
+        rt->notified = 1; /* a re-arm under way looks again (above) */
     pthread_mutex_unlock(&rt->lock);
     if (wake)
         wake_up(rt);

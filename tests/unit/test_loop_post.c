@@ -276,6 +276,53 @@ START_TEST(test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting)
 }
 END_TEST
 
+/* The same gap in a pass that did not start from the timer (a socket's
+ * event): what is armed is the deadline of a job already run, due before
+ * the new one, so the new job's notify wakes nothing either, and the
+ * re-arm replaces that timer with the deadline read before the job. */
+START_TEST(test_a_job_enqueued_while_a_stale_timer_is_replaced_is_not_left_waiting)
+{
+    flaky fl = {0};
+    rearm_race race = {0};
+    host h = {-2, 0};
+    fl.inner = wabot_scheduler_memory_new();
+    fl.after_next_due = enqueue_behind_the_deadline;
+    fl.ud = &race;
+    wabot_scheduler *sched = wabot_scheduler_new(&flaky_vt, &fl);
+    wabot_options *o = wabot_options_new();
+    wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
+                              host_timer, &h};
+    ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, sched), WABOT_OK);
+    wabot_ctx *c = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
+    wabot_options_free(o);
+    race.ctx = c;
+    ck_assert_int_eq(wabot_queue_add_worker(c, "q", count_job, &race, NULL, 1),
+                     WABOT_OK);
+    /* Armed for a moment already past (the job it was for has run). */
+    pthread_mutex_lock(&c->rt->lock);
+    c->rt->armed_at = 1;
+    pthread_mutex_unlock(&c->rt->lock);
+    uint64_t drained;
+    while (read(c->rt->wake_fd, &drained, sizeof drained) == sizeof drained)
+        ;
+    race.armed = 1;
+    wb_loop_rearm(c); /* the end of that pass */
+    ck_assert_int_eq(race.armed, 0);
+    uint64_t woken = 0;
+    ssize_t got = read(c->rt->wake_fd, &woken, sizeof woken);
+    ck_assert_msg(h.timer_ms == 0 || (got == sizeof woken && woken > 0),
+                  "the job waits: timer %lld ms, wake-up fd %s",
+                  (long long)h.timer_ms, got > 0 ? "written" : "quiet");
+    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
+    ck_assert_int_eq(race.runs, 1);
+    wabot_ctx_free(c);
+    wabot_scheduler_free(sched);
+    wabot_scheduler_free(fl.inner);
+}
+END_TEST
+
 static Suite *post_suite(void)
 {
     Suite *s = suite_create("loop_post");
@@ -289,6 +336,7 @@ static Suite *post_suite(void)
     suite_add_tcase(s, tc);
     TCase *rearm = tcase_create("rearm");
     tcase_add_test(rearm, test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting);
+    tcase_add_test(rearm, test_a_job_enqueued_while_a_stale_timer_is_replaced_is_not_left_waiting);
     suite_add_tcase(s, rearm);
     return s;
 }
