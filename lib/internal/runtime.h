@@ -138,12 +138,13 @@ typedef struct wb_runtime {
     pthread_mutex_t post_lock;
     wb_post *posted, *posted_tail;
     size_t n_posted; /* atomic */
-    pthread_mutex_t lock;       /* guards armed_at and notified */
+    pthread_mutex_t lock;       /* guards armed_at and notified_due */
     int64_t armed_at;           /* absolute deadline armed, or NO_DEADLINE;
                                    -1 while a pass runs (nothing armed) */
-    int notified;               /* a notification woke nothing since the
-                                   last re-arm began: its deadline may
-                                   miss that job (wb_loop_rearm) */
+    int64_t notified_due;       /* the earliest due time of the
+                                   notifications that woke nothing since
+                                   the last re-arm began: its deadline may
+                                   miss those jobs (wb_loop_rearm) */
     int in_loop;                /* loop thread only */
     uint64_t rng;               /* atomic: wb_random()'s counter */
     /* options */

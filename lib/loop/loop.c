@@ -128,6 +128,7 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
     pthread_mutex_init(&rt->lock, NULL);
     pthread_mutex_init(&rt->post_lock, NULL);
     rt->armed_at = WB_NO_DEADLINE;
+    rt->notified_due = WB_NO_DEADLINE;
     rt->rng = seed(ctx);
     rt->lease_ms = ctx->cfg.job_lease_ms;
     rt->max_stalls = ctx->cfg.job_max_stalls;
@@ -247,25 +248,22 @@ int wabot_options_set_loop(wabot_options *o, const wabot_loop_hooks *hooks)
  * enqueued after that read and before the deadline is stored may not
  * have woken the loop: nothing was armed (-1: a pass runs), or what was
  * armed is due before the job (a timer this re-arm replaces). Every
- * notify that wakes nothing leaves `notified` set, and the loop then
- * comes back at once rather than at a deadline read before the job
- * existed. Cleared under the lock before the read: a notification before
- * the clear came after its job was enqueued, so the read sees that job;
- * one after the store sees what is armed now and wakes the loop if its
- * job is due earlier. */
+ * notify that wakes nothing lowers `notified_due` to its due time, and
+ * the re-arm arms no later than that, rather than at a deadline read
+ * before the job existed. Reset under the lock before the read: a
+ * notification before the reset came after its job was enqueued, so the
+ * read sees that job; one after the store sees what is armed now and
+ * wakes the loop if its job is due earlier. */
 void wb_loop_rearm(wabot_ctx *ctx)
 {
     wb_runtime *rt = ctx->rt;
     pthread_mutex_lock(&rt->lock);
-    rt->notified = 0;
+    rt->notified_due = WB_NO_DEADLINE;
     pthread_mutex_unlock(&rt->lock);
     int64_t deadline = wb_jobs_deadline(ctx);
     pthread_mutex_lock(&rt->lock);
-    if (rt->notified) {
-        int64_t now = wb_now(ctx);
-        if (deadline > now)
-            deadline = now;
-    }
+    if (rt->notified_due < deadline)
+        deadline = rt->notified_due;
     int changed = deadline != rt->armed_at;
     rt->armed_at = deadline;
     pthread_mutex_unlock(&rt->lock);
@@ -304,8 +302,8 @@ void wb_loop_notify(wabot_ctx *ctx, int64_t due_ms)
     int wake = due_ms < rt->armed_at;
     if (wake)
         rt->armed_at = due_ms; /* one wake-up per earlier deadline */
-    else
-        rt->notified = 1; /* a re-arm under way looks again (above) */
+    else if (due_ms < rt->notified_due)
+        rt->notified_due = due_ms; /* for a re-arm under way (above) */
     pthread_mutex_unlock(&rt->lock);
     if (wake)
         wake_up(rt);

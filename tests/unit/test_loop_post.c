@@ -207,8 +207,12 @@ static int host_timer(int64_t ms, void *ud)
 
 typedef struct rearm_race {
     wabot_ctx *ctx;
-    int armed; /* enqueue at the next next_due() of queue "q" */
+    int armed;        /* enqueue at the next next_due() of queue "q" */
+    int64_t delay_ms; /* that job's delay */
     int runs;
+    flaky fl;
+    wabot_scheduler *sched;
+    host h;
 } rearm_race;
 
 /* After the deadline of "q" was read and before it is used: the job of
@@ -219,7 +223,10 @@ static void enqueue_behind_the_deadline(flaky *f, const char *queue)
     if (!r->armed || strcmp(queue, "q") != 0)
         return;
     r->armed = 0;
-    ck_assert_int_eq(wabot_job_enqueue(r->ctx, "q", "x", 1, NULL, NULL),
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.delay_ms = r->delay_ms;
+    ck_assert_int_eq(wabot_job_enqueue(r->ctx, "q", "x", 1, &spec, NULL),
                      WABOT_OK);
 }
 
@@ -230,6 +237,44 @@ static int count_job(wabot_job *job, void *ud)
     return WABOT_OK;
 }
 
+/* A context on host hooks (h) and a scheduler whose next_due() runs
+ * enqueue_behind_the_deadline, with a worker counting the jobs of "q". */
+static void race_start(rearm_race *r)
+{
+    r->h = (host){-2, 0};
+    r->fl.inner = wabot_scheduler_memory_new();
+    r->fl.after_next_due = enqueue_behind_the_deadline;
+    r->fl.ud = r;
+    r->sched = wabot_scheduler_new(&flaky_vt, &r->fl);
+    wabot_options *o = wabot_options_new();
+    wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
+                              host_timer, &r->h};
+    ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
+    ck_assert_int_eq(wabot_options_set_scheduler(o, r->sched), WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_new(&r->ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    ck_assert_int_eq(
+        wabot_queue_add_worker(r->ctx, "q", count_job, r, NULL, 1), WABOT_OK);
+}
+
+static void race_stop(rearm_race *r)
+{
+    wabot_ctx_free(r->ctx);
+    wabot_scheduler_free(r->sched);
+    wabot_scheduler_free(r->fl.inner);
+}
+
+/* The host was told to come back now: a timer of 0, or the wake-up fd
+ * (which it watches) written. */
+static void assert_told_to_come_back(rearm_race *r)
+{
+    uint64_t woken = 0;
+    ssize_t got = read(r->ctx->rt->wake_fd, &woken, sizeof woken);
+    ck_assert_msg(r->h.timer_ms == 0 || (got == sizeof woken && woken > 0),
+                  "the job waits: timer %lld ms, wake-up fd %s",
+                  (long long)r->h.timer_ms, got > 0 ? "written" : "quiet");
+}
+
 /* The loop re-arms at the end of every pass: it reads the queues' next
  * due time, then stores it as armed. A job enqueued between the two by
  * another thread saw the loop "in a pass" (nothing armed) and did not wake
@@ -238,41 +283,17 @@ static int count_job(wabot_job *job, void *ud)
  * event or timer: with an idle queue, until the next webhook. */
 START_TEST(test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting)
 {
-    flaky fl = {0};
-    rearm_race race = {0};
-    host h = {-2, 0};
-    fl.inner = wabot_scheduler_memory_new();
-    fl.after_next_due = enqueue_behind_the_deadline;
-    fl.ud = &race;
-    wabot_scheduler *sched = wabot_scheduler_new(&flaky_vt, &fl);
-    wabot_options *o = wabot_options_new();
-    wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
-                              host_timer, &h};
-    ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_scheduler(o, sched), WABOT_OK);
-    wabot_ctx *c = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
-    wabot_options_free(o);
-    race.ctx = c;
-    ck_assert_int_eq(wabot_queue_add_worker(c, "q", count_job, &race, NULL, 1),
-                     WABOT_OK);
+    rearm_race r = {0};
+    race_start(&r);
     /* A pass with nothing due; the job arrives as it re-arms. */
-    race.armed = 1;
-    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
-    ck_assert_int_eq(race.armed, 0); /* the job came in that gap */
-    ck_assert_int_eq(race.runs, 0);
-    /* The host must be told to come back now: a timer of 0 or the wake-up
-     * fd (which it watches) written. */
-    uint64_t woken = 0;
-    ssize_t got = read(c->rt->wake_fd, &woken, sizeof woken);
-    ck_assert_msg(h.timer_ms == 0 || (got == sizeof woken && woken > 0),
-                  "the job waits: timer %lld ms, wake-up fd %s",
-                  (long long)h.timer_ms, got > 0 ? "written" : "quiet");
-    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
-    ck_assert_int_eq(race.runs, 1);
-    wabot_ctx_free(c);
-    wabot_scheduler_free(sched);
-    wabot_scheduler_free(fl.inner);
+    r.armed = 1;
+    ck_assert_int_ge(wabot_ctx_on_timeout(r.ctx), 0);
+    ck_assert_int_eq(r.armed, 0); /* the job came in that gap */
+    ck_assert_int_eq(r.runs, 0);
+    assert_told_to_come_back(&r);
+    ck_assert_int_ge(wabot_ctx_on_timeout(r.ctx), 0);
+    ck_assert_int_eq(r.runs, 1);
+    race_stop(&r);
 }
 END_TEST
 
@@ -282,44 +303,40 @@ END_TEST
  * re-arm replaces that timer with the deadline read before the job. */
 START_TEST(test_a_job_enqueued_while_a_stale_timer_is_replaced_is_not_left_waiting)
 {
-    flaky fl = {0};
-    rearm_race race = {0};
-    host h = {-2, 0};
-    fl.inner = wabot_scheduler_memory_new();
-    fl.after_next_due = enqueue_behind_the_deadline;
-    fl.ud = &race;
-    wabot_scheduler *sched = wabot_scheduler_new(&flaky_vt, &fl);
-    wabot_options *o = wabot_options_new();
-    wabot_loop_hooks hooks = {WABOT_LOOP_HOOKS_VERSION, host_watch,
-                              host_timer, &h};
-    ck_assert_int_eq(wabot_options_set_loop(o, &hooks), WABOT_OK);
-    ck_assert_int_eq(wabot_options_set_scheduler(o, sched), WABOT_OK);
-    wabot_ctx *c = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&c, o), WABOT_OK);
-    wabot_options_free(o);
-    race.ctx = c;
-    ck_assert_int_eq(wabot_queue_add_worker(c, "q", count_job, &race, NULL, 1),
-                     WABOT_OK);
+    rearm_race r = {0};
+    race_start(&r);
     /* Armed for a moment already past (the job it was for has run). */
-    pthread_mutex_lock(&c->rt->lock);
-    c->rt->armed_at = 1;
-    pthread_mutex_unlock(&c->rt->lock);
+    pthread_mutex_lock(&r.ctx->rt->lock);
+    r.ctx->rt->armed_at = 1;
+    pthread_mutex_unlock(&r.ctx->rt->lock);
     uint64_t drained;
-    while (read(c->rt->wake_fd, &drained, sizeof drained) == sizeof drained)
+    while (read(r.ctx->rt->wake_fd, &drained, sizeof drained) ==
+           sizeof drained)
         ;
-    race.armed = 1;
-    wb_loop_rearm(c); /* the end of that pass */
-    ck_assert_int_eq(race.armed, 0);
-    uint64_t woken = 0;
-    ssize_t got = read(c->rt->wake_fd, &woken, sizeof woken);
-    ck_assert_msg(h.timer_ms == 0 || (got == sizeof woken && woken > 0),
-                  "the job waits: timer %lld ms, wake-up fd %s",
-                  (long long)h.timer_ms, got > 0 ? "written" : "quiet");
-    ck_assert_int_ge(wabot_ctx_on_timeout(c), 0);
-    ck_assert_int_eq(race.runs, 1);
-    wabot_ctx_free(c);
-    wabot_scheduler_free(sched);
-    wabot_scheduler_free(fl.inner);
+    r.armed = 1;
+    wb_loop_rearm(r.ctx); /* the end of that pass */
+    ck_assert_int_eq(r.armed, 0);
+    assert_told_to_come_back(&r);
+    ck_assert_int_ge(wabot_ctx_on_timeout(r.ctx), 0);
+    ck_assert_int_eq(r.runs, 1);
+    race_stop(&r);
+}
+END_TEST
+
+/* A delayed job in that gap (a reminder, a dedup lease's end) moves the
+ * timer to its own time, not to now: a pass for it, none before. */
+START_TEST(test_a_delayed_job_enqueued_while_the_loop_rearms_sets_the_timer_to_its_time)
+{
+    rearm_race r = {0};
+    race_start(&r);
+    r.armed = 1;
+    r.delay_ms = 300; /* before the loop's own next deadline (1 s) */
+    ck_assert_int_ge(wabot_ctx_on_timeout(r.ctx), 0);
+    ck_assert_int_eq(r.armed, 0);
+    ck_assert_msg(r.h.timer_ms > 200 && r.h.timer_ms <= 300,
+                  "timer %lld ms for a job due in 300 ms",
+                  (long long)r.h.timer_ms);
+    race_stop(&r);
 }
 END_TEST
 
@@ -337,6 +354,7 @@ static Suite *post_suite(void)
     TCase *rearm = tcase_create("rearm");
     tcase_add_test(rearm, test_a_job_enqueued_while_the_loop_rearms_is_not_left_waiting);
     tcase_add_test(rearm, test_a_job_enqueued_while_a_stale_timer_is_replaced_is_not_left_waiting);
+    tcase_add_test(rearm, test_a_delayed_job_enqueued_while_the_loop_rearms_sets_the_timer_to_its_time);
     suite_add_tcase(s, rearm);
     return s;
 }
