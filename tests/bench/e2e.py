@@ -733,9 +733,14 @@ def side_by_side(runs, store):
             p99.append(b["p99_ms"] / max(a["p99_ms"], 1e-3))
             rss.append(b["peak_rss_mb"] / max(a["peak_rss_mb"], 1e-3))
     if len(e2e) > 1:
-        print("  range over %d pairs: replies end to end %.2f-%.2fx, p99 1/%.1f-1/%.1f, "
-              "peak RSS 1/%.1f-1/%.1f" % (len(e2e), min(e2e), max(e2e), min(p99), max(p99),
-                                          min(rss), max(rss)))
+        def median(v):
+            v = sorted(v)
+            n = len(v)
+            return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+        print("  range over %d pairs: replies end to end %.2f-%.2fx (median %.2fx), "
+              "p99 1/%.1f-1/%.1f (median 1/%.1f), peak RSS 1/%.1f-1/%.1f" %
+              (len(e2e), min(e2e), max(e2e), median(e2e), min(p99), max(p99), median(p99),
+               min(rss), max(rss)))
 
 
 def expand(modes):
