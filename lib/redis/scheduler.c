@@ -25,15 +25,10 @@ static wb_redis_script enqueue_script =
  * and nine arguments one after the other. Reply: each job's code. */
 static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
     "scheduler.enqueue_many",
-    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
+    SCHED_LUA_ENQUEUE_AT
     "local out = {}\n"
     "for i = 0, #KEYS / 4 - 1 do\n"
-    "  local k, a = {}, {}\n"
-    "  for j = 1, 4 do k[j] = KEYS[4 * i + j] end\n"
-    "  for j = 1, " WB_REDIS_ENQUEUE_NARGS_LUA " do\n"
-    "    a[j] = ARGV[" WB_REDIS_ENQUEUE_NARGS_LUA " * i + j]\n"
-    "  end\n"
-    "  out[#out + 1] = enqueue(k, a)\n"
+    "  out[i + 1] = enqueue_at(4 * i, " WB_REDIS_ENQUEUE_NARGS_LUA " * i)\n"
     "end\n"
     "return out\n");
 static wb_redis_script reserve_script =
@@ -117,8 +112,11 @@ static wb_redis_script retry_failed_script = WB_REDIS_SCRIPT(
 static wb_redis_script poll_script = WB_REDIS_SCRIPT(
     "scheduler.poll",
     SCHED_LUA_PRELUDE
-    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER "\nend\n"
-    "local function next_due(KEYS, ARGV)\n" SCHED_LUA_NEXT_DUE "\nend\n"
+    /* the two scripts' bodies on the prelude above (its jobkey() reads
+     * ARGV[1] and ARGV[2], which each is given as they are here) */
+    "local function recover(KEYS, ARGV)\n" SCHED_LUA_RECOVER_BODY "\nend\n"
+    "local function next_due(KEYS, ARGV)\n" SCHED_LUA_NEXT_DUE_BODY
+    "\nend\n"
     "local ready, delayed, active = KEYS[1], KEYS[2], KEYS[3]\n"
     "local now, lease = ARGV[3], ARGV[4]\n"
     "local out = {recover({active, ready, KEYS[5], KEYS[6]},\n"

@@ -114,19 +114,30 @@
  * attempts, priority and seq are written although this layout could do
  * without them (priority and seq are in the rank; attempts could start
  * absent as stalls does): a process of the earlier version computes with
- * them, and with them it never loses a job of this layout. */
-#define SCHED_LUA_ENQUEUE                                                     \
-    SCHED_LUA_PRELUDE                                                        \
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 3 end\n"              \
-    "local seq = redis.call('INCR', KEYS[4])\n"                              \
-    "local r = rank(tonumber(ARGV[8]), ARGV[7], seq, ARGV[3])\n"             \
-    "local st = ARGV[5]\n"                                                   \
-    "redis.call('HSET', KEYS[1], 'payload', ARGV[4], 'state', st,\n"         \
-    "  'attempts', '0', 'run_at', ARGV[6], 'priority', ARGV[8],\n"           \
-    "  'seq', int(seq), 'rank', r, 'fixed', ARGV[9])\n"                      \
-    "if st == '0' then redis.call('ZADD', KEYS[2], 0, r)\n"                  \
-    "else redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3]) end\n"               \
-    "return 0\n"
+ * them, and with them it never loses a job of this layout.
+ *
+ * enqueue_at(kb, ab) enqueues the job whose keys are KEYS[kb + 1..4] and
+ * arguments ARGV[ab + 1..9], so a script enqueues several jobs, or jobs
+ * after arguments of its own (the turn commit), without copying them
+ * into tables and without the prelude (neither is free: the server makes
+ * and collects every table and closure on every call). The rank is
+ * rank() of the prelude, written out. -> 3 (the id is taken) or 0. */
+#define SCHED_LUA_ENQUEUE_AT                                                  \
+    "local function enqueue_at(kb, ab)\n"                                    \
+    "  local jk = KEYS[kb + 1]\n"                                            \
+    "  if redis.call('EXISTS', jk) == 1 then return 3 end\n"                 \
+    "  local seq = redis.call('INCR', KEYS[kb + 4])\n"                       \
+    "  local prio, st, run_at = ARGV[ab + 8], ARGV[ab + 5], ARGV[ab + 6]\n"  \
+    "  local r = string.format('%08x', 2147483647 - tonumber(prio)) ..\n"    \
+    "            ARGV[ab + 7] .. string.format('%016x', seq) .. ARGV[ab + 3]\n" \
+    "  redis.call('HSET', jk, 'payload', ARGV[ab + 4], 'state', st,\n"       \
+    "    'attempts', '0', 'run_at', run_at, 'priority', prio,\n"             \
+    "    'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 9])\n" \
+    "  if st == '0' then redis.call('ZADD', KEYS[kb + 2], 0, r)\n"           \
+    "  else redis.call('ZADD', KEYS[kb + 3], run_at, ARGV[ab + 3]) end\n"    \
+    "  return 0\n"                                                           \
+    "end\n"
+#define SCHED_LUA_ENQUEUE SCHED_LUA_ENQUEUE_AT "return enqueue_at(0, 0)\n"
 
 /* KEYS: ready delayed active token
  * ARGV: prefix base now lease_until
@@ -246,8 +257,7 @@
  * ARGV: prefix base now max_stalls
  * Reply: how many jobs moved. In lease order, then enqueue order, like
  * the memory backend (it decides the finish order of jobs failed here). */
-#define SCHED_LUA_RECOVER                                                     \
-    SCHED_LUA_PRELUDE                                                        \
+#define SCHED_LUA_RECOVER_BODY                                                \
     "local now = ARGV[3]\n"                                                  \
     "local jobs = {}\n"                                                      \
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', "      \
@@ -275,13 +285,13 @@
     "  end\n"                                                                \
     "end\n"                                                                  \
     "return #jobs\n"
+#define SCHED_LUA_RECOVER SCHED_LUA_PRELUDE SCHED_LUA_RECOVER_BODY
 
 /* KEYS: ready delayed active
  * ARGV: prefix base
  * Reply: 5 (a job is waiting) or {earliest run_at or nil, earliest
  * lease_until or nil} as exact strings; the C side picks the smaller. */
-#define SCHED_LUA_NEXT_DUE                                                    \
-    SCHED_LUA_PRELUDE                                                        \
+#define SCHED_LUA_NEXT_DUE_BODY                                               \
     "if redis.call('ZCARD', KEYS[1]) > 0 then return 5 end\n"                \
     "local out = {false, false}\n"                                           \
     "local d = redis.call('ZRANGE', KEYS[2], 0, 0)\n"                        \
@@ -291,6 +301,7 @@
     "  out[2] = redis.call('HGET', jobkey(a[1]), 'lease_until')\n"           \
     "end\n"                                                                  \
     "return out\n"
+#define SCHED_LUA_NEXT_DUE SCHED_LUA_PRELUDE SCHED_LUA_NEXT_DUE_BODY
 
 /* KEYS: the finished set (completed or failed)
  * ARGV: prefix base keep_count finished_before

@@ -30,8 +30,17 @@
  * ignored (and goes with the value's DEL, or expires one second after
  * the value it came with). incr keeps a value without a header
  * (INCRBY needs the plain number) and versions it with its version
- * key, the earlier layout. */
-#define STORAGE_LUA_PRELUDE_V2                                                \
+ * key, the earlier layout.
+ *
+ * The prelude comes in parts, each a few `local function`s, so that a
+ * hot script (lib/redis/turn.c, the storage batch) defines only the
+ * helpers it calls: every definition is a closure the server makes and
+ * collects on every call (~500 instructions each). In order of use:
+ * NEWVER, then WRITE and UNPACKV, then READ (which needs both), then INCR
+ * (which needs READ's restamp); CURVER and LT stand alone.
+ * A value is written with one concatenation ('\0wv' .. v .. '\0' ..
+ * val): each intermediate string is hashed whole and interned. */
+#define STORAGE_LUA_NEWVER                                                    \
     "local M, nv_want, nv_next, nv_last = 1000, 1, 1, 0\n"                    \
     "local function newver()\n"                                               \
     "  if nv_next > nv_last then\n"                                           \
@@ -40,20 +49,14 @@
     "  end\n"                                                                 \
     "  nv_next = nv_next + 1\n"                                               \
     "  return string.format('%.0f', nv_next - 1)\n"                           \
-    "end\n"                                                                   \
-    "local function hdr(v) return '\\0wv' .. v .. '\\0' end\n"               \
-    /* -> version, value; version nil when d has no header. */                \
-    "local function unpackv(d)\n"                                             \
-    "  local v, at = string.match(d, '^%zwv(%d+)%z()')\n"                     \
-    "  if v then return v, string.sub(d, at) end\n"                          \
-    "  return nil, d\n"                                                       \
-    "end\n"                                                                   \
+    "end\n"
+#define STORAGE_LUA_WRITE                                                     \
     "local function write(k, vk, val, ttl)\n"                                 \
     "  local v = newver()\n"                                                  \
     "  if ttl ~= '0' then\n"                                                  \
-    "    redis.call('SET', k, hdr(v) .. val, 'PX', ttl)\n"                    \
+    "    redis.call('SET', k, '\\0wv' .. v .. '\\0' .. val, 'PX', ttl)\n"     \
     "  else\n"                                                                \
-    "    redis.call('SET', k, hdr(v) .. val)\n"                               \
+    "    redis.call('SET', k, '\\0wv' .. v .. '\\0' .. val)\n"                \
     "  end\n"                                                                 \
     "  return v\n"                                                            \
     "end\n"                                                                   \
@@ -62,12 +65,33 @@
     "local function write_nx(k, val, ttl)\n"                                  \
     "  local v, ok = newver(), false\n"                                       \
     "  if ttl ~= '0' then\n"                                                  \
-    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX', 'PX', ttl)\n"         \
+    "    ok = redis.call('SET', k, '\\0wv' .. v .. '\\0' .. val, 'NX', 'PX',\n" \
+    "                    ttl)\n"                                              \
     "  else\n"                                                                \
-    "    ok = redis.call('SET', k, hdr(v) .. val, 'NX')\n"                    \
+    "    ok = redis.call('SET', k, '\\0wv' .. v .. '\\0' .. val, 'NX')\n"     \
     "  end\n"                                                                 \
     "  return ok and v\n"                                                     \
-    "end\n"                                                                   \
+    "end\n"
+/* -> version, value; version nil when d has no header. */
+#define STORAGE_LUA_UNPACKV                                                   \
+    "local function unpackv(d)\n"                                             \
+    "  local v, at = string.match(d, '^%zwv(%d+)%z()')\n"                     \
+    "  if v then return v, string.sub(d, at) end\n"                          \
+    "  return nil, d\n"                                                       \
+    "end\n"
+/* -> the version compare-and-set compares ('0' absent, '' a value
+ * without any), and whether the key is present. The value itself is not
+ * cut out of its header (a copy the server would hash whole): curval()
+ * gives it. */
+#define STORAGE_LUA_CURVER                                                    \
+    "local function curver(k, vk)\n"                                          \
+    "  local d = redis.call('GET', k)\n"                                      \
+    "  if not d then return '0', false end\n"                                 \
+    "  local v = string.match(d, '^%zwv(%d+)%z')\n"                           \
+    "  if v then return v, true end\n"                                        \
+    "  return redis.call('GET', vk or k .. '\\0v') or '', true\n"             \
+    "end\n"
+#define STORAGE_LUA_READ                                                      \
     /* A new version key for a value without a header, expiry untouched. */  \
     "local function restamp(k, vk)\n"                                         \
     "  local v = newver()\n"                                                  \
@@ -92,18 +116,18 @@
     "  vk = vk or k .. '\\0v'\n"                                              \
     "  return d, redis.call('GET', vk) or restamp(k, vk)\n"                   \
     "end\n"                                                                   \
-    /* -> the version compare-and-set compares ('0' absent, '' a value      \
-     * without any), and the value. */                                        \
-    "local function curver(k, vk)\n"                                          \
+    /* -> the version as curver gives it, and the value (nil: absent). */    \
+    "local function curval(k, vk)\n"                                          \
     "  local d = redis.call('GET', k)\n"                                      \
     "  if not d then return '0', nil end\n"                                   \
     "  local v, val = unpackv(d)\n"                                           \
     "  if v then return v, val end\n"                                         \
     "  return redis.call('GET', vk or k .. '\\0v') or '', d\n"                \
-    "end\n"                                                                   \
-    /* incr on a present value: the plain number (a header comes off,       \
-     * expiry kept), INCRBY, a new version key. -> the new value, or false  \
-     * (not an integer, overflow: nothing changed). */                        \
+    "end\n"
+/* incr on a present value: the plain number (a header comes off,
+ * expiry kept), INCRBY, a new version key. -> the new value, or false
+ * (not an integer, overflow: nothing changed). */
+#define STORAGE_LUA_INCR                                                      \
     "local function incr_present(k, vk, d, delta)\n"                          \
     "  local v, val = unpackv(d)\n"                                           \
     "  local pttl = -1\n"                                                     \
@@ -120,7 +144,8 @@
     "  if pttl > 0 then redis.call('PEXPIRE', k, pttl) end\n"                 \
     "  local nv = restamp(k, vk)\n"                                           \
     "  return redis.call('GET', k), nv\n"                                     \
-    "end\n"                                                                   \
+    "end\n"
+#define STORAGE_LUA_LT                                                        \
     "local function lt(a, b)\n"                                               \
     "  local n = math.min(#a, #b)\n"                                          \
     "  for i = 1, n do\n"                                                     \
@@ -129,6 +154,10 @@
     "  end\n"                                                                 \
     "  return #a < #b\n"                                                      \
     "end\n"
+/* Every helper, for the scripts that are not hot. */
+#define STORAGE_LUA_PRELUDE_V2                                                \
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV                  \
+    STORAGE_LUA_CURVER STORAGE_LUA_READ STORAGE_LUA_INCR STORAGE_LUA_LT
 
 /* KEYS[1] counter. ARGV: Redis cursor, skip list (16 hex digits of the
  * SHA-1 of each name already returned from the SCAN step at `cursor`;
@@ -291,7 +320,7 @@
     "  local kind, k, vk = arg(i, 1), KEYS[2 * i], KEYS[2 * i + 1]\n"         \
     "  local ok = true\n"                                                     \
     "  if kind == '2' or kind == '4' or kind == '5' then\n"                   \
-    "    local cur, val = curver(k, vk)\n"                                    \
+    "    local cur, val = curval(k, vk)\n"                                    \
     "    if kind == '2' then ok = cur == arg(i, 2)\n"                         \
     "    elseif kind == '4' then ok = val ~= nil and cur == arg(i, 2)\n"      \
     "    elseif val ~= nil then ok = incr_ok(val, arg(i, 5)) end\n"           \

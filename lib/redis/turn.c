@@ -52,7 +52,9 @@
  * every member (and also logs and rewrites a corrupt profile). A new
  * profile gets created_ms as the generic path gives it. */
 static wb_redis_script begin_script = WB_REDIS_SCRIPT(
-    "turn begin", STORAGE_LUA_PRELUDE_V2 WB_GCRA_LUA
+    "turn begin",
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV STORAGE_LUA_READ
+    WB_GCRA_LUA
     "nv_want = 2\n" /* the claim and the profile */
     "local claimv = ''\n"
     "if ARGV[1] == '1' then\n"
@@ -152,9 +154,11 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "    if opted then ob = 'true' end\n"
     "    local cj = ''\n"
     "    if created then cj = ',\"created_ms\":' .. created end\n"
-    "    write(KEYS[5], nil, '#schema 1\\n{\"name\":' .. nj ..\n"
+    /* write() without its TTL, in one concatenation with the header */
+    "    redis.call('SET', KEYS[5], '\\0wv' .. newver() ..\n"
+    "          '\\0#schema 1\\n{\"name\":' .. nj ..\n"
     "          ',\"last_inbound_ms\":' .. lasts .. ',\"opted_out\":' .. ob ..\n"
-    "          cj .. '}', '0')\n"
+    "          cj .. '}')\n"
     "  end\n"
     "end\n"
     "local conv, cver = read(KEYS[6])\n"
@@ -172,9 +176,9 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
  * character per job: '1' if its id was on its queue already}. */
 static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "turn commit",
-    /* The scheduler's enqueue, as a function of (KEYS, ARGV). */
-    "local function enqueue(KEYS, ARGV)\n" SCHED_LUA_ENQUEUE "\nend\n"
-    STORAGE_LUA_PRELUDE_V2
+    /* The scheduler's enqueue, on KEYS and ARGV from an offset. */
+    SCHED_LUA_ENQUEUE_AT
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_CURVER
     "nv_want = 3\n" /* the conversation, the marker, the dedup key */
     "if ARGV[1] == '1' and curver(KEYS[2]) ~= ARGV[2] then\n"
     "  return {0, 0}\n"
@@ -186,17 +190,14 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "if ARGV[1] == '1' then\n"
     "  cver = write(KEYS[2], nil, ARGV[3], ARGV[4])\n"
     "end\n"
-    "local existed = {}\n"
+    "local existed = ''\n"
     "for i = 0, tonumber(ARGV[9]) - 1 do\n"
-    "  local k, a = {}, {}\n"
-    "  for j = 1, 4 do k[j] = KEYS[4 + 4 * i + j] end\n"
-    "  for j = 1, " WB_REDIS_ENQUEUE_NARGS_LUA " do\n"
-    "    a[j] = ARGV[9 + " WB_REDIS_ENQUEUE_NARGS_LUA " * i + j]\n"
-    "  end\n"
-    "  existed[#existed + 1] = enqueue(k, a) == 3 and '1' or '0'\n"
+    "  local rc = enqueue_at(4 + 4 * i, 9 + " WB_REDIS_ENQUEUE_NARGS_LUA
+    " * i)\n"
+    "  existed = existed .. (rc == 3 and '1' or '0')\n"
     "end\n"
     "if ARGV[6] == '1' then write(KEYS[4], nil, ARGV[7], ARGV[8]) end\n"
-    "return {1, cver, table.concat(existed)}\n");
+    "return {1, cver, existed}\n");
 
 /* ------------------------------------------------------------------ */
 /* Arguments                                                           */
