@@ -65,9 +65,12 @@ static wb_redis_script set_nx_script = WB_REDIS_SCRIPT(
     "return write_nx(K, ARGV[1], ARGV[2])\n");
 
 /* ARGV: expected version ('0' = absent), value, ttl -> version, or nil on
- * a mismatch */
+ * a mismatch (also when '0' was expected and the key holds anything, a
+ * value another client wrote included: SET NX's answer) */
 static wb_redis_script cas_script = WB_REDIS_SCRIPT(
     "storage cas", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    /* "must be absent" is SET NX: one command, not a GET and a SET */
+    "if ARGV[1] == '0' then return write_nx(K, ARGV[2], ARGV[3]) end\n"
     "if curver(K, VK) ~= ARGV[1] then return false end\n"
     "return write(K, VK, ARGV[2], ARGV[3])\n");
 
@@ -427,16 +430,19 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "    redis.call('DEL', k .. '\\0v')\n"
     "    return 1\n"
     "  elseif kind == 'c' then\n"
+    "    if ARGV[b + 1] == '0' then\n" /* as the cas script */
+    "      return write_nx(k, ARGV[b + 2], ARGV[b + 3])\n"
+    "    end\n"
     "    if curver(k) ~= ARGV[b + 1] then return false end\n"
     "  end\n"
     "  return write(k, nil, ARGV[b + 2], ARGV[b + 3])\n"
     "end\n"
     /* The common ops without pcall and op's calls (pcall and the calls
      * were about a third of the server's cost per op): a get of a value
-     * with a header or of none, a set or a cas against a value with a
-     * header or none, once the versions are taken (the first write of
-     * the script takes them in op()). Anything else (the earlier layout,
-     * a delete, an error on the way) goes through op() as above. */
+     * with a header or of none, a set, a cas against a value with a
+     * header or against none (SET NX), once the versions are taken (the
+     * script's first write takes them in op()). Anything else (the
+     * earlier layout, a delete, an error on the way) goes through op(). */
     "local out = {}\n"
     "for i = 1, (#ARGV - 1) / 4 do\n"
     "  local k, b = KEYS[i + 1], 4 * i - 2\n"
@@ -449,11 +455,11 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "      if v then r = {v, string.sub(d, at)} end\n"
     "    end\n"
     "  elseif (kind == 's' or kind == 'c') and nv_next <= nv_last then\n"
-    "    local go = true\n"
-    "    if kind == 'c' then\n" /* curver() on a value with a header */
+    "    local go, nx = true, kind == 'c' and ARGV[b + 1] == '0'\n"
+    "    if kind == 'c' and not nx then\n" /* curver(), with a header */
     "      local d = redis.pcall('GET', k)\n"
     "      go = nil\n"
-    "      if d == false then go = ARGV[b + 1] == '0'\n"
+    "      if d == false then go = false\n"
     "      elseif type(d) == 'string' then\n"
     "        local v = string.match(d, '^%zwv(%d+)%z')\n"
     "        if v then go = v == ARGV[b + 1] end\n"
@@ -463,13 +469,13 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "    if go then\n"
     "      local v, ttl = string.format('%.0f', nv_next), ARGV[b + 3]\n"
     "      nv_next = nv_next + 1\n"
-    "      if ttl ~= '0' then\n"
-    "        r = redis.pcall('SET', k, '\\0wv' .. v .. '\\0' .. ARGV[b + 2],\n"
-    "                        'PX', ttl)\n"
-    "      else\n"
-    "        r = redis.pcall('SET', k, '\\0wv' .. v .. '\\0' .. ARGV[b + 2])\n"
-    "      end\n"
-    "      if not r.err then r = v end\n"
+    "      local val = '\\0wv' .. v .. '\\0' .. ARGV[b + 2]\n"
+    "      if nx and ttl ~= '0' then\n"
+    "        r = redis.pcall('SET', k, val, 'NX', 'PX', ttl)\n"
+    "      elseif nx then r = redis.pcall('SET', k, val, 'NX')\n"
+    "      elseif ttl ~= '0' then r = redis.pcall('SET', k, val, 'PX', ttl)\n"
+    "      else r = redis.pcall('SET', k, val) end\n"
+    "      if r and not r.err then r = v end\n"
     "    end\n"
     "  end\n"
     "  if r == nil then\n"

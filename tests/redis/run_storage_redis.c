@@ -465,6 +465,33 @@ START_TEST(test_redis_failure_is_described_by_storage_errmsg)
 }
 END_TEST
 
+/* A cas that wants the key absent is SET NX: whatever the key holds (a
+ * list another client pushed included) is there, so CONFLICT, as set_nx
+ * answers EXISTS; a cas against a version still reads the key and fails
+ * with the server's error. */
+START_TEST(test_redis_cas_for_an_absent_key_conflicts_with_any_type)
+{
+    char prefix[64], args[160], out[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    snprintf(args, sizeof args, "RPUSH %slisty x", prefix);
+    cli(&g_srv, args, out, sizeof out);
+    uint64_t ver = 0;
+    ck_assert_int_eq(wabot_storage_cas(st, "listy", 0, "v", 1, 0, &ver),
+                     WABOT_ERR_CONFLICT);
+    ck_assert_int_eq(wabot_storage_cas(st, "listy", 3, "v", 1, 0, &ver),
+                     WABOT_ERR_STORAGE);
+    ck_assert_int_eq(wabot_storage_cas(st, "fresh", 0, "v", 1, 0, &ver),
+                     WABOT_OK);
+    ck_assert_uint_gt(ver, 0);
+    ck_assert_int_eq(wabot_storage_cas(st, "fresh", 0, "w", 1, 0, NULL),
+                     WABOT_ERR_CONFLICT);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
 START_TEST(test_redis_version_key_never_expires_before_its_value)
 {
     char prefix[64], args[160], out[64];
@@ -679,6 +706,7 @@ int main(void)
     tcase_add_test(tc, test_redis_two_handles_share_one_store);
     tcase_add_test(tc, test_redis_legacy_plain_keys_are_shared_both_ways);
     tcase_add_test(tc, test_redis_failure_is_described_by_storage_errmsg);
+    tcase_add_test(tc, test_redis_cas_for_an_absent_key_conflicts_with_any_type);
     tcase_add_test(tc, test_redis_version_key_never_expires_before_its_value);
     tcase_add_test(tc, test_redis_huge_ttl_is_accepted);
     tcase_add_test(tc, test_redis_values_of_the_earlier_layout_stay_readable);

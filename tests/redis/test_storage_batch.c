@@ -343,8 +343,10 @@ END_TEST
 
 /* An op whose command fails on the server (here GET on a key another
  * client made a hash: WRONGTYPE) fails alone; the ops around it run.
- * The gets and cases after the script's first write take its fast path
- * (lib/redis/storage.c): a failing one fails alone there too. */
+ * The gets and cas ops after the script's first write take its fast path
+ * (lib/redis/storage.c): a failing one fails alone there too. A cas that
+ * wants the key absent finds it present, whatever its type: CONFLICT, as
+ * set_nx answers EXISTS. */
 START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
 {
     env e;
@@ -356,8 +358,9 @@ START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
                             op_of(WB_BOP_GET, "wrong", NULL, 0),
                             op_of(WB_BOP_SET, "b", "2", 0),
                             op_of(WB_BOP_GET, "a", NULL, 0),
-                            op_of(WB_BOP_CAS, "wrong", "x", 0),
-                            op_of(WB_BOP_CAS, "c", "3", 0)};
+                            op_of(WB_BOP_CAS, "wrong", "x", 7),
+                            op_of(WB_BOP_CAS, "c", "3", 0),
+                            op_of(WB_BOP_CAS, "wrong", "x", 0)};
     size_t n = sizeof ops / sizeof *ops;
     ck_assert_int_eq(wb_storage_batch(e.st, n, ops), WABOT_OK);
     ck_assert_int_eq(ops[0].status, WABOT_OK);
@@ -370,6 +373,8 @@ START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
     ck_assert_int_eq(ops[4].status, WABOT_ERR_STORAGE);
     ck_assert_int_eq(ops[5].status, WABOT_OK);
     ck_assert_uint_gt(ops[5].version, ops[2].version);
+    /* "must be absent" is SET NX: a key of any type is there */
+    ck_assert_int_eq(ops[6].status, WABOT_ERR_CONFLICT);
     wb_storage_bops_clear(n, ops);
     env_free(&e);
 }
