@@ -28,8 +28,8 @@
     /* Store a TAT until 1 s after it. */                                     \
     "local function gcra_store(k, tat, now_us)\n"                             \
     "  local ttl = math.ceil((tat - now_us) / 1000) + 1000\n"                 \
-    "  redis.call('SET', k, string.format('%.0f', tat), 'PX',\n"              \
-    "             string.format('%.0f', ttl))\n"                              \
+    "  redis.call('SET', k, string.format('%d', tat), 'PX',\n"                \
+    "             string.format('%d', ttl))\n"                                \
     "end\n"
 
 /* The script's numbers for one limit (decimal, NUL-terminated): now in

@@ -25,7 +25,8 @@
  *
  * Expiry is Redis's own (PX / PEXPIRE): an expired key is simply absent.
  * Numbers cross into Lua as decimal strings and are written back with
- * string.format('%.0f'), because Lua 5.1 numbers are doubles (versions are
+ * string.format('%d') (integers; the script conventions in storage_lua.h
+ * say why not '%.0f'), because Lua 5.1 numbers are doubles (versions are
  * exact up to 2^53) and INCRBY's result is read back as the stored string
  * so the full int64 range stays exact. */
 #include <ctype.h>
@@ -467,7 +468,7 @@ static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "      if go == false then r = false end\n"
     "    end\n"
     "    if go then\n"
-    "      local v, ttl = string.format('%.0f', nv_next), ARGV[b + 3]\n"
+    "      local v, ttl = string.format('%d', nv_next), ARGV[b + 3]\n"
     "      nv_next = nv_next + 1\n"
     "      local val = '\\0wv' .. v .. '\\0' .. ARGV[b + 2]\n"
     "      if nx and ttl ~= '0' then\n"

@@ -9,7 +9,11 @@
  *    sorted indexes live at K .. "\0z";
  *  - strings are compared byte by byte (lt below), never with Lua's
  *    string comparison, which goes through the server's locale;
- *  - numbers Lua makes are written with '%.0f' (exact below 2^53);
+ *  - numbers Lua makes are written with '%d' (integers below 2^53 are
+ *    exact in Lua's doubles; '%d' formats them as integers, where '%.0f'
+ *    and Lua's own number-to-string conversion, which a number given to
+ *    redis.call goes through, take the C library's floating-point printf,
+ *    several times the instructions); a constant argument is a string;
  *  - expected outcomes are return values, never errors. */
 #ifndef WB_REDIS_STORAGE_LUA_H
 #define WB_REDIS_STORAGE_LUA_H
@@ -44,11 +48,11 @@
     "local M, nv_want, nv_next, nv_last = 1000, 1, 1, 0\n"                    \
     "local function newver()\n"                                               \
     "  if nv_next > nv_last then\n"                                           \
-    "    nv_last = redis.call('INCRBY', KEYS[1], nv_want)\n"                  \
+    "    nv_last = redis.call('INCRBY', KEYS[1], string.format('%d', nv_want))\n" \
     "    nv_next = nv_last - nv_want + 1\n"                                   \
     "  end\n"                                                                 \
     "  nv_next = nv_next + 1\n"                                               \
-    "  return string.format('%.0f', nv_next - 1)\n"                           \
+    "  return string.format('%d', nv_next - 1)\n"                             \
     "end\n"
 #define STORAGE_LUA_WRITE                                                     \
     "local function write(k, vk, val, ttl)\n"                                 \
