@@ -415,8 +415,8 @@ static int rs_expire(void *impl, const char *key, int64_t ttl_ms)
  * or an error reply. */
 static wb_redis_script batch_script = WB_REDIS_SCRIPT(
     "storage batch",
-    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV STORAGE_LUA_CURVER
-    STORAGE_LUA_READ
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_WRITE_NX
+    STORAGE_LUA_UNPACKV STORAGE_LUA_CURVER STORAGE_LUA_READ
     "nv_want = tonumber(ARGV[1])\n"
     /* Any op, any layout; an error it raises is its result. */
     "local function op(i)\n"

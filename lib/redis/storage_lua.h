@@ -40,8 +40,9 @@
  * hot script (lib/redis/turn.c, the storage batch) defines only the
  * helpers it calls: every definition is a closure the server makes and
  * collects on every call (~500 instructions each). In order of use:
- * NEWVER, then WRITE and UNPACKV, then READ (which needs both), then INCR
- * (which needs READ's restamp); CURVER and LT stand alone.
+ * NEWVER, then WRITE, WRITE_NX and UNPACKV, then READ (which needs NEWVER
+ * and UNPACKV), then CURVAL (UNPACKV) and INCR (READ's restamp); CURVER
+ * and LT stand alone.
  * A value is written with one concatenation ('\0wv' .. v .. '\0' ..
  * val): each intermediate string is hashed whole and interned. */
 #define STORAGE_LUA_NEWVER                                                    \
@@ -63,9 +64,10 @@
     "    redis.call('SET', k, '\\0wv' .. v .. '\\0' .. val)\n"                \
     "  end\n"                                                                 \
     "  return v\n"                                                            \
-    "end\n"                                                                   \
-    /* write if k is absent (SET NX: one command for the check and the     \
-     * write): -> the version, or false (present; the version is a gap). */   \
+    "end\n"
+/* write if k is absent (SET NX: one command for the check and the write):
+ * -> the version, or false (present; the version is a gap). */
+#define STORAGE_LUA_WRITE_NX                                                  \
     "local function write_nx(k, val, ttl)\n"                                  \
     "  local v, ok = newver(), false\n"                                       \
     "  if ttl ~= '0' then\n"                                                  \
@@ -119,8 +121,9 @@
     "  if v then return val, v end\n"                                         \
     "  vk = vk or k .. '\\0v'\n"                                              \
     "  return d, redis.call('GET', vk) or restamp(k, vk)\n"                   \
-    "end\n"                                                                   \
-    /* -> the version as curver gives it, and the value (nil: absent). */    \
+    "end\n"
+/* -> the version as curver gives it, and the value (nil: absent). */
+#define STORAGE_LUA_CURVAL                                                    \
     "local function curval(k, vk)\n"                                          \
     "  local d = redis.call('GET', k)\n"                                      \
     "  if not d then return '0', nil end\n"                                   \
@@ -160,8 +163,9 @@
     "end\n"
 /* Every helper, for the scripts that are not hot. */
 #define STORAGE_LUA_PRELUDE_V2                                                \
-    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV                  \
-    STORAGE_LUA_CURVER STORAGE_LUA_READ STORAGE_LUA_INCR STORAGE_LUA_LT
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_WRITE_NX                 \
+    STORAGE_LUA_UNPACKV STORAGE_LUA_CURVER STORAGE_LUA_READ                   \
+    STORAGE_LUA_CURVAL STORAGE_LUA_INCR STORAGE_LUA_LT
 
 /* KEYS[1] counter. ARGV: Redis cursor, skip list (16 hex digits of the
  * SHA-1 of each name already returned from the SCAN step at `cursor`;

@@ -53,8 +53,8 @@
  * profile gets created_ms as the generic path gives it. */
 static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "turn begin",
-    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV STORAGE_LUA_READ
-    WB_GCRA_LUA
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE_NX STORAGE_LUA_UNPACKV
+    STORAGE_LUA_READ WB_GCRA_LUA
     "nv_want = 2\n" /* the claim and the profile */
     "local claimv = ''\n"
     "if ARGV[1] == '1' then\n"
@@ -178,7 +178,8 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "turn commit",
     /* The scheduler's enqueue, on KEYS and ARGV from an offset. */
     SCHED_LUA_ENQUEUE_AT
-    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_CURVER
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_WRITE_NX
+    STORAGE_LUA_CURVER
     "nv_want = 3\n" /* the conversation, the marker, the dedup key */
     "if ARGV[1] == '1' and curver(KEYS[2]) ~= ARGV[2] then\n"
     "  return {0, 0}\n"
