@@ -446,14 +446,23 @@ END_TEST
 /* A failure inside the backend (here an error reply: the key holds a
  * list) is described by wabot_storage_errmsg(), as the wrappers' own
  * argument errors are. */
-START_TEST(test_redis_failure_is_described_by_storage_errmsg)
+/* A store on a fresh prefix whose key "listy" another client made a
+ * list (every operation on a value finds the wrong type there). */
+static wabot_storage *store_with_a_list(wabot_redis **r)
 {
     char prefix[64], args[160], out[64];
     fresh_prefix(prefix, sizeof prefix);
-    wabot_redis *r = new_handle(prefix);
-    wabot_storage *st = wabot_storage_redis_new(r);
+    *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(*r);
     snprintf(args, sizeof args, "RPUSH %slisty x", prefix);
     cli(&g_srv, args, out, sizeof out);
+    return st;
+}
+
+START_TEST(test_redis_failure_is_described_by_storage_errmsg)
+{
+    wabot_redis *r;
+    wabot_storage *st = store_with_a_list(&r);
     char *val = NULL;
     ck_assert_int_eq(wabot_storage_get(st, "listy", &val, NULL, NULL),
                      WABOT_ERR_STORAGE);
@@ -471,12 +480,8 @@ END_TEST
  * with the server's error. */
 START_TEST(test_redis_cas_for_an_absent_key_conflicts_with_any_type)
 {
-    char prefix[64], args[160], out[64];
-    fresh_prefix(prefix, sizeof prefix);
-    wabot_redis *r = new_handle(prefix);
-    wabot_storage *st = wabot_storage_redis_new(r);
-    snprintf(args, sizeof args, "RPUSH %slisty x", prefix);
-    cli(&g_srv, args, out, sizeof out);
+    wabot_redis *r;
+    wabot_storage *st = store_with_a_list(&r);
     uint64_t ver = 0;
     ck_assert_int_eq(wabot_storage_cas(st, "listy", 0, "v", 1, 0, &ver),
                      WABOT_ERR_CONFLICT);
