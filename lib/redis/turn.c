@@ -96,8 +96,9 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
      * (doc/performance.md). Anything else takes cjson, as before. */
     "local fast = false\n"
     "if ok and raw then\n"
-    "  local n, l, o, c = string.match(body, '^{\"name\":(.-),' ..\n"
-    "    '\"last_inbound_ms\":(%d+),\"opted_out\":(%a+)(.*)$')\n"
+    /* one literal: Lua 5.1 joins '..' operands at run time, every call */
+    "  local n, l, o, c = string.match(body,\n"
+    "    '^{\"name\":(.-),\"last_inbound_ms\":(%d+),\"opted_out\":(%a+)(.*)$')\n"
     "  fast = n ~= nil and (o == 'true' or o == 'false') and #l <= 15 and\n"
     "         (l == '0' or string.byte(l, 1) ~= 48)\n"
     "  if fast and c ~= '}' then\n"

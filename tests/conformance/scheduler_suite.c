@@ -1434,6 +1434,19 @@ START_TEST(test_trim_by_count_keeps_newest_completed)
 }
 END_TEST
 
+/* More than a backend removes in one step (Redis deletes the trimmed
+ * jobs' hashes 500 at a time): every one goes, the newest stay (a tenth
+ * of the jobs under valgrind: tu_scale). */
+START_TEST(test_trim_by_count_removes_more_than_a_chunk)
+{
+    int n = tu_scale(1203);
+    finish_n(n, WABOT_JOB_COMPLETED);
+    ck_assert_int_eq(trim(WABOT_JOB_COMPLETED, 100, 0), n - 100);
+    expect_finished_range(n - 100, n, n);
+    expect_counts(0, 0, 0, 100, 0);
+}
+END_TEST
+
 START_TEST(test_trim_by_count_keeps_newest_failed)
 {
     finish_n(10, WABOT_JOB_FAILED);
@@ -2147,6 +2160,7 @@ TCase *wb_scheduler_conformance_tcase(const wb_scheduler_backend *b)
     tcase_add_test(tc, test_counts_beyond_known_states_are_zero);
 
     tcase_add_test(tc, test_trim_by_count_keeps_newest_completed);
+    tcase_add_test(tc, test_trim_by_count_removes_more_than_a_chunk);
     tcase_add_test(tc, test_trim_by_count_keeps_newest_failed);
     tcase_add_test(tc, test_trim_by_age_removes_completed_finished_before);
     tcase_add_test(tc, test_trim_by_age_removes_failed_finished_before);
