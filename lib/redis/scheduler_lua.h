@@ -102,7 +102,7 @@
     "  local r = rank(tonumber(f[1]), run_hex, tonumber(f[2]), id)\n"        \
     "  redis.call('HSET', jk, 'state', st, 'run_at', run_at, 'rank', r,\n"   \
     "             'lease_until', '0')\n"                                     \
-    "  if st == '0' then redis.call('ZADD', ready, '0', r)\n"                  \
+    "  if st == '0' then redis.call('ZADD', ready, '0', r)\n"                \
     "  else redis.call('ZADD', delayed, run_at, id) end\n"                   \
     "end\n"
 
@@ -122,7 +122,7 @@
  * into tables and without the prelude (neither is free: the server makes
  * and collects every table and closure on every call). The rank is
  * rank() of the prelude, written out. -> 3 (the id is taken) or 0. */
-#define SCHED_LUA_ENQUEUE_AT                                                  \
+#define SCHED_LUA_ENQUEUE_AT                                                 \
     "local function enqueue_at(kb, ab)\n"                                    \
     "  local jk = KEYS[kb + 1]\n"                                            \
     "  if redis.call('EXISTS', jk) == 1 then return 3 end\n"                 \
@@ -133,7 +133,7 @@
     "  redis.call('HSET', jk, 'payload', ARGV[ab + 4], 'state', st,\n"       \
     "    'attempts', '0', 'run_at', run_at, 'priority', prio,\n"             \
     "    'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 9])\n" \
-    "  if st == '0' then redis.call('ZADD', KEYS[kb + 2], '0', r)\n"           \
+    "  if st == '0' then redis.call('ZADD', KEYS[kb + 2], '0', r)\n"         \
     "  else redis.call('ZADD', KEYS[kb + 3], run_at, ARGV[ab + 3]) end\n"    \
     "  return 0\n"                                                           \
     "end\n"
@@ -151,7 +151,7 @@
     "  local f = redis.call('HMGET', jk, 'run_at', 'rank')\n"                \
     "  if le(f[1], now) then\n"                                              \
     "    redis.call('ZREM', KEYS[2], id)\n"                                  \
-    "    redis.call('ZADD', KEYS[1], '0', f[2])\n"                             \
+    "    redis.call('ZADD', KEYS[1], '0', f[2])\n"                           \
     "    redis.call('HSET', jk, 'state', '0')\n"                             \
     "  end\n"                                                                \
     "end\n"                                                                  \
@@ -160,7 +160,7 @@
     "local id = string.sub(top[1], 41)\n"                                    \
     "local jk = jobkey(id)\n"                                                \
     "local tok = redis.call('INCR', KEYS[4])\n"                              \
-    "redis.call('HINCRBY', jk, 'attempts', '1')\n"                             \
+    "redis.call('HINCRBY', jk, 'attempts', '1')\n"                           \
     "redis.call('HSET', jk, 'state', '2', 'token', int(tok),\n"              \
     "           'lease_until', ARGV[4])\n"                                   \
     "redis.call('ZADD', KEYS[3], ARGV[4], id)\n"                             \
@@ -257,7 +257,7 @@
  * ARGV: prefix base now max_stalls
  * Reply: how many jobs moved. In lease order, then enqueue order, like
  * the memory backend (it decides the finish order of jobs failed here). */
-#define SCHED_LUA_RECOVER_BODY                                                \
+#define SCHED_LUA_RECOVER_BODY                                               \
     "local now = ARGV[3]\n"                                                  \
     "local jobs = {}\n"                                                      \
     "for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', "      \
@@ -275,13 +275,13 @@
     "for _, j in ipairs(jobs) do\n"                                          \
     "  local jk = jobkey(j.id)\n"                                            \
     "  redis.call('ZREM', KEYS[1], j.id)\n"                                  \
-    "  if redis.call('HINCRBY', jk, 'stalls', '1') > max then\n"               \
+    "  if redis.call('HINCRBY', jk, 'stalls', '1') > max then\n"             \
     "    redis.call('HSET', jk, 'state', '4', 'finished', now,\n"            \
     "               'lease_until', '0', 'last_error', 'stalled')\n"          \
     "    finish(KEYS[3], KEYS[4], j.id, now)\n"                              \
     "  else\n"                                                               \
     "    redis.call('HSET', jk, 'state', '0', 'lease_until', '0')\n"         \
-    "    redis.call('ZADD', KEYS[2], '0', redis.call('HGET', jk, 'rank'))\n"   \
+    "    redis.call('ZADD', KEYS[2], '0', redis.call('HGET', jk, 'rank'))\n" \
     "  end\n"                                                                \
     "end\n"                                                                  \
     "return #jobs\n"
@@ -291,12 +291,12 @@
  * ARGV: prefix base
  * Reply: 5 (a job is waiting) or {earliest run_at or nil, earliest
  * lease_until or nil} as exact strings; the C side picks the smaller. */
-#define SCHED_LUA_NEXT_DUE_BODY                                               \
+#define SCHED_LUA_NEXT_DUE_BODY                                              \
     "if redis.call('ZCARD', KEYS[1]) > 0 then return 5 end\n"                \
     "local out = {false, false}\n"                                           \
-    "local d = redis.call('ZRANGE', KEYS[2], '0', '0')\n"                        \
+    "local d = redis.call('ZRANGE', KEYS[2], '0', '0')\n"                    \
     "if d[1] then out[1] = redis.call('HGET', jobkey(d[1]), 'run_at') end\n" \
-    "local a = redis.call('ZRANGE', KEYS[3], '0', '0')\n"                        \
+    "local a = redis.call('ZRANGE', KEYS[3], '0', '0')\n"                    \
     "if a[1] then\n"                                                         \
     "  out[2] = redis.call('HGET', jobkey(a[1]), 'lease_until')\n"           \
     "end\n"                                                                  \
@@ -315,8 +315,8 @@
     "  removed = removed + 1\n"                                              \
     "end\n"                                                                  \
     "local excess = redis.call('ZCARD', set) - tonumber(ARGV[3])\n"          \
-    /* the oldest `excess`: one ZREMRANGEBYRANK, their hashes DEL'd 500  \
-     * at a time (a command per job was most of a trim's cost) */           \
+    /* the oldest `excess`: one ZREMRANGEBYRANK, their hashes DEL'd 500      \
+     * at a time (a command per job was most of a trim's cost) */            \
     "if excess > 0 then\n"                                                   \
     "  local last = int(excess - 1)\n"                                       \
     "  local ms, keys = redis.call('ZRANGE', set, '0', last), {}\n"          \
