@@ -22,7 +22,7 @@
 static wb_redis_script enqueue_script =
     WB_REDIS_SCRIPT("scheduler.enqueue", SCHED_LUA_ENQUEUE);
 /* enqueue for each job in turn: KEYS and ARGV are each job's four keys
- * and nine arguments one after the other. Reply: each job's code. */
+ * and seven arguments one after the other. Reply: each job's code. */
 static wb_redis_script enqueue_many_script = WB_REDIS_SCRIPT(
     "scheduler.enqueue_many",
     SCHED_LUA_ENQUEUE_AT
@@ -503,8 +503,7 @@ static int read_record(rsched *s, const redisReply *rep, const char *id,
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
-                                const char *queue,
+void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, const char *queue,
                                 const wabot_job_record *job, int64_t now_ms)
 {
     qkeys_init(&a->k, queue, job->id);
@@ -521,13 +520,14 @@ void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
             *f++ = ' ';
         f += wb_fmt_i64(f, fixed[i]);
     }
-    const char *args[] = {wb_redis_prefix(r), a->k.base, job->id,
-                          job->payload,
+    const char *args[] = {job->id, job->payload,
                           state_for_run_at(job->run_at_ms, now_ms),
                           a->run_at, a->run_hex, a->priority, a->fixed};
+    _Static_assert(sizeof args / sizeof args[0] == WB_REDIS_ENQUEUE_NARGS,
+                   "the enqueue script's arguments");
     memcpy(a->args, args, sizeof args);
     for (size_t i = 0; i < WB_REDIS_ENQUEUE_NARGS; i++) /* the payload: bytes */
-        a->lens[i] = i == 3 ? job->payload_len : strlen(a->args[i]);
+        a->lens[i] = i == 1 ? job->payload_len : strlen(a->args[i]);
     a->keys[0] = a->k.job;
     a->keys[1] = a->k.ready;
     a->keys[2] = a->k.delayed;
@@ -539,7 +539,7 @@ static int rs_enqueue(void *impl, const char *queue,
 {
     rsched *s = impl;
     wb_redis_enqueue_args a;
-    wb_redis_enqueue_args_init(&a, s->r, queue, job, now_ms);
+    wb_redis_enqueue_args_init(&a, queue, job, now_ms);
     return eval_code(s, &enqueue_script, WB_REDIS_ENQUEUE_NKEYS, a.keys,
                      WB_REDIS_ENQUEUE_NARGS, a.args, a.lens);
 }
@@ -1019,7 +1019,7 @@ static int rs_enqueue_many(void *impl, const char *queue, size_t n,
     redisReply **reps = calloc(nc, sizeof *reps);
     int rc = a && chunks && calls && reps ? WABOT_OK : WABOT_ERR_NOMEM;
     for (size_t i = 0; rc == WABOT_OK && i < n; i++)
-        wb_redis_enqueue_args_init(&a[i], s->r, queue, &jobs[i], now_ms);
+        wb_redis_enqueue_args_init(&a[i], queue, &jobs[i], now_ms);
     for (size_t c = 0; rc == WABOT_OK && c < nc; c++) {
         size_t first = c * ENQUEUE_CHUNK, m = n - first;
         chunk_init(&chunks[c], a + first, m > ENQUEUE_CHUNK ? ENQUEUE_CHUNK : m,

@@ -31,14 +31,15 @@ typedef struct qkeys {
     char job[KEY_MAX];
 } qkeys;
 
-/* The enqueue script's KEYS (job ready delayed seq) and ARGV (prefix base
- * id payload state run_at run_hex priority fixed), pointing into the
- * struct and job. fixed: the fields that never change, packed
+/* The enqueue script's KEYS (job ready delayed seq) and ARGV (id payload
+ * state run_at run_hex priority fixed), pointing into the struct and job
+ * (no prefix and "{queue}:": the script builds no key, so the server need
+ * not make two argument objects per job for them). fixed: the fields that never change, packed
  * (scheduler_lua.h). The Lua loops that split a batch use the count as
  * text: keep the two in step. */
 #define WB_REDIS_ENQUEUE_NKEYS 4
-#define WB_REDIS_ENQUEUE_NARGS 9
-#define WB_REDIS_ENQUEUE_NARGS_LUA "9"
+#define WB_REDIS_ENQUEUE_NARGS 7
+#define WB_REDIS_ENQUEUE_NARGS_LUA "7"
 typedef struct wb_redis_enqueue_args {
     qkeys k;
     char run_at[NUM_MAX], run_hex[NUM_MAX], priority[NUM_MAX];
@@ -49,8 +50,7 @@ typedef struct wb_redis_enqueue_args {
 } wb_redis_enqueue_args;
 
 /* Fill *a for enqueueing job (checked by the wrappers' rules) on queue. */
-void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, wabot_redis *r,
-                                const char *queue,
+void wb_redis_enqueue_args_init(wb_redis_enqueue_args *a, const char *queue,
                                 const wabot_job_record *job, int64_t now_ms);
 
 #endif

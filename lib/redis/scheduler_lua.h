@@ -107,8 +107,8 @@
     "end\n"
 
 /* KEYS: job ready delayed seq
- * ARGV: prefix base id payload state(0 waiting/1 delayed) run_at run_hex
- *       priority fixed
+ * ARGV: id payload state(0 waiting/1 delayed) run_at run_hex priority
+ *       fixed
  * Eight fields where there were 17: each hash field costs the
  * server an entry to create and free (doc/redis.md, "The job hash").
  * attempts, priority and seq are written although this layout could do
@@ -117,7 +117,7 @@
  * them, and with them it never loses a job of this layout.
  *
  * enqueue_at(kb, ab) enqueues the job whose keys are KEYS[kb + 1..4] and
- * arguments ARGV[ab + 1..9], so a script enqueues several jobs, or jobs
+ * arguments ARGV[ab + 1..7], so a script enqueues several jobs, or jobs
  * after arguments of its own (the turn commit), without copying them
  * into tables and without the prelude (neither is free: the server makes
  * and collects every table and closure on every call). The rank is
@@ -127,14 +127,14 @@
     "  local jk = KEYS[kb + 1]\n"                                            \
     "  if redis.call('EXISTS', jk) == 1 then return 3 end\n"                 \
     "  local seq = redis.call('INCR', KEYS[kb + 4])\n"                       \
-    "  local prio, st, run_at = ARGV[ab + 8], ARGV[ab + 5], ARGV[ab + 6]\n"  \
+    "  local prio, st, run_at = ARGV[ab + 6], ARGV[ab + 3], ARGV[ab + 4]\n"  \
     "  local r = string.format('%08x', 2147483647 - tonumber(prio)) ..\n"    \
-    "            ARGV[ab + 7] .. string.format('%016x', seq) .. ARGV[ab + 3]\n" \
-    "  redis.call('HSET', jk, 'payload', ARGV[ab + 4], 'state', st,\n"       \
+    "            ARGV[ab + 5] .. string.format('%016x', seq) .. ARGV[ab + 1]\n" \
+    "  redis.call('HSET', jk, 'payload', ARGV[ab + 2], 'state', st,\n"       \
     "    'attempts', '0', 'run_at', run_at, 'priority', prio,\n"             \
-    "    'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 9])\n" \
+    "    'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 7])\n" \
     "  if st == '0' then redis.call('ZADD', KEYS[kb + 2], '0', r)\n"         \
-    "  else redis.call('ZADD', KEYS[kb + 3], run_at, ARGV[ab + 3]) end\n"    \
+    "  else redis.call('ZADD', KEYS[kb + 3], run_at, ARGV[ab + 1]) end\n"    \
     "  return 0\n"                                                           \
     "end\n"
 #define SCHED_LUA_ENQUEUE SCHED_LUA_ENQUEUE_AT "return enqueue_at(0, 0)\n"

@@ -170,7 +170,7 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
 
 /* KEYS: counter, conversation, marker, done (unused ones repeat the
  * marker), then per job the enqueue script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
- * value ttl | job count, then per job the enqueue script's nine
+ * value ttl | job count, then per job the enqueue script's seven
  * arguments (WB_REDIS_ENQUEUE_NARGS).
  * -> {0, 0} conversation conflict, {0, 1} marker exists (nothing
  * written), or {1, conversation version ('' if not written), one
@@ -457,7 +457,7 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
     push_arg(&c, count, strlen(count));
     for (size_t i = 0; i < nj; i++) {
         wb_redis_enqueue_args *a = &c.jobs[i];
-        wb_redis_enqueue_args_init(a, r, req->queues[i], &req->jobs[i],
+        wb_redis_enqueue_args_init(a, req->queues[i], &req->jobs[i],
                                    req->now_ms);
         for (size_t k = 0; k < WB_REDIS_ENQUEUE_NKEYS; k++) {
             c.keys[c.nk] = a->keys[k];
