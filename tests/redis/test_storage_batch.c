@@ -380,6 +380,46 @@ START_TEST(test_redis_an_op_failing_on_the_server_fails_alone)
 }
 END_TEST
 
+static long long pttl_of(env *e, const char *key)
+{
+    char cmd[160], out[32];
+    snprintf(cmd, sizeof cmd, "PTTL %s%s", wb_redis_prefix(e->r), key);
+    ck_assert_int_eq(rh_cli(&srv, cmd, out, sizeof out), 0);
+    return atoll(out);
+}
+
+/* A write keeps its TTL whichever way the script runs it: the first
+ * write of a script (it takes the versions) and the ones after it (the
+ * fast path: set, cas against a header, cas that wants none), and a
+ * write without one clears nothing it should not. */
+START_TEST(test_redis_batch_writes_keep_their_ttls)
+{
+    env e;
+    env_init(&e, REDIS);
+    uint64_t v = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "pre", "p", 1, 0, &v), WABOT_OK);
+    wb_storage_bop ops[] = {op_of(WB_BOP_SET, "t0", "a", 0),
+                            op_of(WB_BOP_SET, "t1", "b", 0),
+                            op_of(WB_BOP_SET, "n1", "c", 0),
+                            op_of(WB_BOP_CAS, "t2", "d", 0),
+                            op_of(WB_BOP_CAS, "pre", "e", v)};
+    size_t n = sizeof ops / sizeof *ops;
+    for (size_t i = 0; i < n; i++)
+        ops[i].ttl_ms = i == 2 ? 0 : 600000;
+    ck_assert_int_eq(wb_storage_batch(e.st, n, ops), WABOT_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(ops[i].status, WABOT_OK);
+    const char *with[] = {"t0", "t1", "t2", "pre"};
+    for (size_t i = 0; i < 4; i++) {
+        long long t = pttl_of(&e, with[i]);
+        ck_assert_msg(t > 500000 && t <= 600000, "%s: PTTL %lld", with[i], t);
+    }
+    ck_assert_int_eq(pttl_of(&e, "n1"), -1);
+    wb_storage_bops_clear(n, ops);
+    env_free(&e);
+}
+END_TEST
+
 /* A value of the earlier layout (the value as is, its version at the key
  * "<key>\0v"): the batch's ops name that key themselves (the script is
  * given the value's key only) and read, compare and delete such values
@@ -476,6 +516,7 @@ int main(void)
     ADD_EACH(tc, bad_arguments_refuse_the_batch);
     if (have_redis) {
         tcase_add_test(tc, test_redis_unreachable_fails_every_op);
+        tcase_add_test(tc, test_redis_batch_writes_keep_their_ttls);
         tcase_add_test(
             tc, test_redis_batch_is_one_script_per_128_ops_with_new_versions);
         tcase_add_test(tc,
