@@ -435,22 +435,25 @@ char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
 /*                                                                     */
 /* A process-local store may keep a receipt table beside its keys      */
 /* (lib/internal/receipt_table.h): a plain record (no code, its texts  */
-/* in the shapes below) is a 64-byte slot                              */
-/* there instead of a storage key (issue 12). A record that does not   */
-/* fit stays the storage key "receipt:<id>" in the compact form, and   */
-/* one in the table moves there when a change makes it not fit. A      */
-/* provider id's record is in one place at a time: every read and      */
-/* change of it holds the table's lock of that id (rec_update).        */
+/* in the shapes below) is a 64-byte slot, or a 128-byte one for a    */
+/* Meta reply's long id, there instead of a storage key (issue 12). A  */
+/* record that does not fit stays the storage key "receipt:<id>" in    */
+/* the compact form, and one in the table moves there when a change    */
+/* makes it not fit. A provider id's record is in one place at a time: */
+/* every read and change of it holds the table's lock of that id       */
+/* (rec_update).                                                       */
 
 /* Outbound id shapes: a reply's is the inbound message's id + ":r" + k
- * (lib/outbound/replies.c), Twilio's inbound ids "SM"/"MM" + 32 hex; a
- * built message's is "send-" + 16 hex (lib/outbound/builder.c). Hex in
- * lower case only: the shapes must give back the very text. */
+ * (lib/outbound/replies.c), Twilio's inbound ids "SM"/"MM" + 32 hex,
+ * Meta's "wamid." + base64 (padded or not); a built message's is "send-"
+ * + 16 hex (lib/outbound/builder.c). Hex in lower case only: the shapes
+ * must give back the very text. */
 enum {
     OID_NONE = 0,
-    OID_SM_REPLY = 1, /* "SM" hex32 ":r" k */
-    OID_MM_REPLY = 2, /* "MM" hex32 ":r" k */
-    OID_SEND = 3      /* "send-" hex16 */
+    OID_SM_REPLY = 1,   /* "SM" hex32 ":r" k */
+    OID_MM_REPLY = 2,   /* "MM" hex32 ":r" k */
+    OID_SEND = 3,       /* "send-" hex16 */
+    OID_WAMID_REPLY = 4 /* "wamid." base64 "="{0,2} ":r" k: wide */
 };
 
 /* Correlation id shapes: a built message's is "corr-" + 16 hex
@@ -466,6 +469,20 @@ typedef struct rpack {
 } rpack;
 
 _Static_assert(sizeof(rpack) == WB_RTAB_PAYLOAD, "rpack fills the slot");
+
+/* A record whose outbound id is a Meta reply's: the base64 digits, six
+ * bits each, fill oid[] and then wide[2..] (WAMID_MAX of them); wide[0]
+ * is their number and wide[1] the '=' after them. */
+typedef struct rpackw {
+    rpack p;
+    uint8_t wide[WB_RTAB_PAYLOAD_WIDE - WB_RTAB_PAYLOAD];
+} rpackw;
+
+_Static_assert(sizeof(rpackw) == WB_RTAB_PAYLOAD_WIDE,
+               "rpackw fills the wide slot");
+
+#define WAMID_BYTES (sizeof(((rpack *)0)->oid) + sizeof(((rpackw *)0)->wide) - 2)
+#define WAMID_MAX (WAMID_BYTES * 8 / 6)
 
 static const char hexdig[] = "0123456789abcdef";
 
@@ -496,20 +513,130 @@ static void hex_unpack(const uint8_t *in, size_t n, char *s)
     }
 }
 
-static int pack_oid(const char *id, rpack *p)
+/* ":r" + k at s (n bytes), k 0..255 in decimal as wb_fmt_u64 writes it
+ * (no leading zero): 1 with *k set, else 0. */
+static int pack_k(const char *s, size_t n, uint8_t *k)
 {
+    if (n < 3 || n > 5 || s[0] != ':' || s[1] != 'r' ||
+        (s[2] == '0' && n > 3))
+        return 0;
+    unsigned v = 0;
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > 255)
+        return 0;
+    *k = (uint8_t)v;
+    return 1;
+}
+
+static const char b64dig[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Digit i's six bits in the wide record's digit bytes (oid[], then
+ * wide[2..]). */
+static uint8_t *wamid_byte(rpackw *w, size_t b)
+{
+    return b < sizeof w->p.oid ? &w->p.oid[b]
+                               : &w->wide[2 + b - sizeof w->p.oid];
+}
+
+static const uint8_t *wamid_cbyte(const rpackw *w, size_t b)
+{
+    return b < sizeof w->p.oid ? &w->p.oid[b]
+                               : &w->wide[2 + b - sizeof w->p.oid];
+}
+
+/* A Meta reply's id "wamid." base64 "="{0,2} ":r" k into w: 1, else 0. */
+static int pack_wamid(const char *id, size_t n, rpackw *w)
+{
+    size_t c = n; /* the last ':' (base64 has none) */
+    while (c > 6 && id[c - 1] != ':')
+        c--;
+    const char *colon = id + c - 1;
+    if (n <= 6 || memcmp(id, "wamid.", 6) != 0 || c <= 6 ||
+        !pack_k(colon, n - (c - 1), &w->p.oid_k))
+        return 0;
+    size_t digits = (size_t)(colon - id) - 6, pad = 0;
+    while (pad < 2 && digits > 0 && id[6 + digits - 1] == '=') {
+        digits--;
+        pad++;
+    }
+    if (digits == 0 || digits > WAMID_MAX)
+        return 0;
+    memset(w->p.oid, 0, sizeof w->p.oid);
+    memset(w->wide, 0, sizeof w->wide);
+    for (size_t i = 0; i < digits; i++) {
+        int v = b64_val((unsigned char)id[6 + i]);
+        if (v < 0)
+            return 0;
+        size_t bit = i * 6;
+        uint16_t two = (uint16_t)((unsigned)v << 10 >> (bit % 8));
+        *wamid_byte(w, bit / 8) |= (uint8_t)(two >> 8);
+        if (bit % 8 > 2)
+            *wamid_byte(w, bit / 8 + 1) |= (uint8_t)two;
+    }
+    w->wide[0] = (uint8_t)digits;
+    w->wide[1] = (uint8_t)pad;
+    w->p.oid_kind = OID_WAMID_REPLY;
+    return 1;
+}
+
+static char *unpack_wamid(const rpackw *w)
+{
+    size_t digits = w->wide[0], pad = w->wide[1];
+    if (digits == 0 || digits > WAMID_MAX || pad > 2)
+        return NULL;
+    char id[6 + WAMID_MAX + 2 + 2 + 4];
+    memcpy(id, "wamid.", 6);
+    for (size_t i = 0; i < digits; i++) {
+        size_t bit = i * 6;
+        unsigned two = (unsigned)*wamid_cbyte(w, bit / 8) << 8;
+        if (bit % 8 > 2)
+            two |= *wamid_cbyte(w, bit / 8 + 1);
+        id[6 + i] = b64dig[(two >> (10 - bit % 8)) & 63];
+    }
+    size_t at = 6 + digits;
+    for (size_t i = 0; i < pad; i++)
+        id[at++] = '=';
+    id[at++] = ':';
+    id[at++] = 'r';
+    wb_fmt_u64(id + at, w->p.oid_k);
+    return strdup(id);
+}
+
+/* The outbound id into w: its size (WB_RTAB_PAYLOAD, or
+ * WB_RTAB_PAYLOAD_WIDE for a Meta reply's), 0 when it fits no shape. */
+static size_t pack_oid(const char *id, rpackw *w)
+{
+    rpack *p = &w->p;
     if (id == NULL) {
         p->oid_kind = OID_NONE;
-        return 1;
+        return WB_RTAB_PAYLOAD;
     }
     size_t n = strlen(id);
     if (n == 5 + 16 && memcmp(id, "send-", 5) == 0 &&
         hex_pack(id + 5, 16, p->oid)) {
         p->oid_kind = OID_SEND;
-        return 1;
+        return WB_RTAB_PAYLOAD;
     }
-    if (n < 2 + 32 + 3 || n > 2 + 32 + 5 || id[34] != ':' || id[35] != 'r' ||
-        !hex_pack(id + 2, 32, p->oid))
+    if (n > 6 && memcmp(id, "wamid.", 6) == 0)
+        return pack_wamid(id, n, w) ? WB_RTAB_PAYLOAD_WIDE : 0;
+    if (n < 2 + 32 + 3 || !hex_pack(id + 2, 32, p->oid) ||
+        !pack_k(id + 34, n - 34, &p->oid_k))
         return 0;
     if (id[0] == 'S' && id[1] == 'M')
         p->oid_kind = OID_SM_REPLY;
@@ -517,21 +644,13 @@ static int pack_oid(const char *id, rpack *p)
         p->oid_kind = OID_MM_REPLY;
     else
         return 0;
-    /* k: 0..255 in decimal as wb_fmt_u64 writes it (no leading zero) */
-    unsigned k = 0;
-    for (size_t i = 36; i < n; i++) {
-        if (id[i] < '0' || id[i] > '9' || (i == 36 && id[i] == '0' && n > 37))
-            return 0;
-        k = k * 10 + (unsigned)(id[i] - '0');
-    }
-    if (k > 255)
-        return 0;
-    p->oid_k = (uint8_t)k;
-    return 1;
+    return WB_RTAB_PAYLOAD;
 }
 
-static char *unpack_oid(const rpack *p)
+/* The outbound id of a payload of len bytes. */
+static char *unpack_oid(const rpackw *w, size_t len)
 {
+    const rpack *p = &w->p;
     char id[64];
     switch (p->oid_kind) {
     case OID_SEND:
@@ -548,6 +667,8 @@ static char *unpack_oid(const rpack *p)
         id[35] = 'r';
         wb_fmt_u64(id + 36, p->oid_k); /* no printf: one per receipt */
         break;
+    case OID_WAMID_REPLY:
+        return len == WB_RTAB_PAYLOAD_WIDE ? unpack_wamid(w) : NULL;
     default: return NULL;
     }
     return strdup(id);
@@ -612,15 +733,18 @@ static wb_rtab *table_of(const wabot_ctx *ctx)
     return ctx->storage->process_local ? ctx->storage->receipts : NULL;
 }
 
-/* r as a table payload: 1, or 0 when it does not fit (then the storage
- * keeps it). */
-static int rec_pack(wb_rtab *t, const rec *r, rpack *p)
+/* r as a table payload: its size (WB_RTAB_PAYLOAD, or
+ * WB_RTAB_PAYLOAD_WIDE when it needs the wide slot), or 0 when it does
+ * not fit (then the storage keeps it). */
+static size_t rec_pack(wb_rtab *t, const rec *r, rpackw *w)
 {
-    memset(p, 0, sizeof *p);
+    rpack *p = &w->p;
+    memset(w, 0, sizeof *w);
+    size_t len = 0;
     if (r->code[0] != '\0' || !pack_corr(r->correlation_id, p) ||
         r->updated_ms < 0 || r->updated_ms >= ((int64_t)1 << 48) ||
         (unsigned)r->state > 0xff || (unsigned)r->provider > 0xff ||
-        r->seen > 0xff || !pack_oid(r->outbound_id, p) ||
+        r->seen > 0xff || (len = pack_oid(r->outbound_id, w)) == 0 ||
         !pack_to(r->to, &p->to))
         return 0;
     unsigned org = r->org != NULL ? wb_rtab_org_id(t, r->org) : 0;
@@ -630,12 +754,15 @@ static int rec_pack(wb_rtab *t, const rec *r, rpack *p)
     p->state = (uint8_t)r->state;
     p->provider = (uint8_t)r->provider;
     p->seen = (uint8_t)r->seen;
-    return 1;
+    return len;
 }
 
-/* The record a payload holds: WABOT_OK or WABOT_ERR_NOMEM (r cleared). */
-static int rec_unpack(wb_rtab *t, const rpack *p, rec *r)
+/* The record a payload of len bytes holds: WABOT_OK or WABOT_ERR_NOMEM
+ * (r cleared). */
+static int rec_unpack(wb_rtab *t, const void *payload, size_t len, rec *r)
 {
+    const rpackw *w = payload; /* only w->p is read unless len is wide */
+    const rpack *p = &w->p;
     memset(r, 0, sizeof *r);
     r->state = p->state < N_STATES ? (wabot_delivery_state)p->state
                                    : WABOT_DELIVERY_UNKNOWN;
@@ -643,7 +770,7 @@ static int rec_unpack(wb_rtab *t, const rpack *p, rec *r)
     r->seen = p->seen;
     r->updated_ms = (int64_t)(p->upd_org & (((uint64_t)1 << 48) - 1));
     const char *org = wb_rtab_org(t, (unsigned)(p->upd_org >> 48));
-    r->outbound_id = unpack_oid(p);
+    r->outbound_id = unpack_oid(w, len);
     r->to = unpack_to(p->to);
     r->org = org != NULL ? strdup(org) : NULL;
     r->correlation_id = unpack_corr(p);
@@ -700,10 +827,12 @@ static int rec_update_stored(wabot_ctx *ctx, const char *key,
         }
         free(val);
         rc = change(&r, absent, arg);
-        rpack p;
-        if (rc > 0 && absent && t != NULL && rec_pack(t, &r, &p)) {
+        rpackw p;
+        size_t plen;
+        if (rc > 0 && absent && t != NULL &&
+            (plen = rec_pack(t, &r, &p)) != 0) {
             rec_clear(&r);
-            return wb_rtab_put(t, cur, &p, ctx->cfg.receipt_ttl_ms);
+            return wb_rtab_put(t, cur, &p, plen, ctx->cfg.receipt_ttl_ms);
         }
         char *text;
         rc = rec_encode_cleared(ctx, &r, rc, &text, &len);
@@ -724,17 +853,18 @@ static int rec_update_stored(wabot_ctx *ctx, const char *key,
  * record as it was). The id's lock keeps every other change out. */
 static int rec_update_table(wabot_ctx *ctx, const char *key,
                             rec_change_fn change, void *arg, wb_rtab *t,
-                            wb_rtab_cur *cur, const rpack *p)
+                            wb_rtab_cur *cur, const void *p, size_t plen)
 {
     rec r;
-    int rc = rec_unpack(t, p, &r);
+    int rc = rec_unpack(t, p, plen, &r);
     if (rc != WABOT_OK)
         return rc;
     rc = change(&r, 0, arg);
-    rpack np;
-    if (rc > 0 && rec_pack(t, &r, &np)) {
+    rpackw np;
+    size_t nlen;
+    if (rc > 0 && (nlen = rec_pack(t, &r, &np)) != 0) {
         rec_clear(&r);
-        return wb_rtab_put(t, cur, &np, ctx->cfg.receipt_ttl_ms);
+        return wb_rtab_put(t, cur, &np, nlen, ctx->cfg.receipt_ttl_ms);
     }
     size_t len = 0;
     char *text;
@@ -759,9 +889,10 @@ static int rec_update(wabot_ctx *ctx, const char *id, const char *key,
         return rec_update_stored(ctx, key, change, arg, NULL, NULL);
     wb_rtab_cur cur;
     wb_rtab_lock(t, id, &cur);
-    const rpack *p = wb_rtab_get(t, &cur);
+    size_t len = 0;
+    const void *p = wb_rtab_get(t, &cur, &len);
     int rc = p != NULL
-                 ? rec_update_table(ctx, key, change, arg, t, &cur, p)
+                 ? rec_update_table(ctx, key, change, arg, t, &cur, p, len)
                  : rec_update_stored(ctx, key, change, arg, t, &cur);
     wb_rtab_unlock(&cur);
     return rc;
@@ -1261,8 +1392,9 @@ static int rec_read(wabot_ctx *ctx, const char *id, const char *key, rec *r)
     if (t != NULL) {
         wb_rtab_cur cur;
         wb_rtab_lock(t, id, &cur);
-        const rpack *p = wb_rtab_get(t, &cur);
-        int rc = p != NULL ? rec_unpack(t, p, r) : WABOT_ERR_NOT_FOUND;
+        size_t len = 0;
+        const void *p = wb_rtab_get(t, &cur, &len);
+        int rc = p != NULL ? rec_unpack(t, p, len, r) : WABOT_ERR_NOT_FOUND;
         wb_rtab_unlock(&cur);
         if (rc != WABOT_ERR_NOT_FOUND)
             return rc;

@@ -38,15 +38,24 @@ static int null_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
 static const wabot_transport_vtable null_vt = {WABOT_TRANSPORT_VTABLE_VERSION,
                                                null_send, NULL};
 
+/* Message and provider ids in Meta's shape ("wamid." + base64) instead
+ * of Twilio's: the receipts run's second half. */
+static int meta_ids;
+
 /* As null_send, but every send gets a provider id of its own, in
- * Twilio's shape ("SM" + 32 hex): each leaves its delivery record. */
+ * Twilio's shape ("SM" + 32 hex) or Meta's: each leaves its delivery
+ * record. */
 static int unique_send(void *impl, const wabot_outbound *m, wabot_send_op *op)
 {
     static _Atomic unsigned long long next;
     (void)impl;
     (void)m;
-    char sid[40];
-    snprintf(sid, sizeof sid, "SM%016llx%016llx", 0x5eedULL, ++next);
+    char sid[80];
+    if (meta_ids)
+        snprintf(sid, sizeof sid, "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBI%020lluAA==",
+                 ++next);
+    else
+        snprintf(sid, sizeof sid, "SM%016llx%016llx", 0x5eedULL, ++next);
     wabot_send_op_ok(op, sid);
     return WABOT_OK;
 }
@@ -234,8 +243,12 @@ static void feed_menus_queued(wabot_ctx *ctx, int n, int customers,
                               int drain)
 {
     for (int i = 0; i < n; i++) {
-        char id[48], from[32];
-        snprintf(id, sizeof id, "SM%032d", i);
+        char id[80], from[32];
+        if (meta_ids)
+            snprintf(id, sizeof id, "wamid.HBgLMTQxNTU1NTAxMDAVAgASGBQ%020dAA==",
+                     i);
+        else
+            snprintf(id, sizeof id, "SM%032d", i);
         if (customers > 0)
             snprintf(from, sizeof from, "+1415555%04d", i % customers);
         else
@@ -409,14 +422,19 @@ static double retained_with(const wabot_transport_vtable *vt, int messages,
 
 static void receipts(int messages)
 {
-    double one = retained_with(&null_vt, messages, 0);
-    printf("memory backend, a provider id per send; storage keys by "
-           "group:\n");
-    double each = retained_with(&unique_vt, messages, 1);
-    printf("memory backend: %.0f heap bytes retained per message with a "
-           "record per send, %.0f with one record for all: %.0f bytes per "
-           "send's delivery record (%d messages)\n",
-           each, one, each - one, messages);
+    for (meta_ids = 0; meta_ids <= 1; meta_ids++) {
+        const char *shape = meta_ids ? "Meta ids" : "Twilio ids";
+        double one = retained_with(&null_vt, messages, 0);
+        printf("memory backend, %s, a provider id per send; storage keys "
+               "by group:\n",
+               shape);
+        double each = retained_with(&unique_vt, messages, 1);
+        printf("memory backend, %s: %.0f heap bytes retained per message "
+               "with a record per send, %.0f with one record for all: %.0f "
+               "bytes per send's delivery record (%d messages)\n",
+               shape, each, one, each - one, messages);
+    }
+    meta_ids = 0;
 }
 
 int main(int argc, char **argv)

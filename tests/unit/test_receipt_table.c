@@ -49,7 +49,7 @@ static void put(const char *id, int i, int64_t ttl_ms)
     payload_of(p, i);
     wb_rtab_cur c;
     wb_rtab_lock(T, id, &c);
-    ck_assert_int_eq(wb_rtab_put(T, &c, p, ttl_ms), WABOT_OK);
+    ck_assert_int_eq(wb_rtab_put(T, &c, p, sizeof p, ttl_ms), WABOT_OK);
     wb_rtab_unlock(&c);
 }
 
@@ -58,10 +58,13 @@ static int lookup(const char *id)
 {
     wb_rtab_cur c;
     wb_rtab_lock(T, id, &c);
-    const unsigned char *p = wb_rtab_get(T, &c);
+    size_t len = 0;
+    const unsigned char *p = wb_rtab_get(T, &c, &len);
     int i = -1;
-    if (p != NULL)
+    if (p != NULL) {
+        ck_assert_uint_eq(len, WB_RTAB_PAYLOAD);
         ck_assert_int_eq(sscanf((const char *)p, "record %d", &i), 1);
+    }
     wb_rtab_unlock(&c);
     return i;
 }
@@ -138,6 +141,77 @@ START_TEST(test_expired_records_give_their_slots_back)
     ck_assert_uint_eq(wb_rtab_count(T, &bytes), 0);
     /* a round's slots (2000 x 64 bytes) and its index, not twenty's */
     ck_assert_uint_lt(bytes, 4 * 2000 * 64);
+}
+END_TEST
+
+/* A record written at the other size moves to a slot of that size in
+ * the same place: found as before, the old slot taken again by the next
+ * record of its size; a size that is neither is refused. */
+static void put_sized(const char *id, int i, size_t len)
+{
+    unsigned char p[WB_RTAB_PAYLOAD_WIDE];
+    memset(p, 0, sizeof p);
+    snprintf((char *)p, sizeof p, "record %d", i);
+    p[len - 1] = (unsigned char)(len & 0xff); /* the last byte kept too */
+    wb_rtab_cur c;
+    wb_rtab_lock(T, id, &c);
+    ck_assert_int_eq(wb_rtab_put(T, &c, p, len, 60000), WABOT_OK);
+    wb_rtab_unlock(&c);
+}
+
+static size_t size_of(const char *id, int *i)
+{
+    wb_rtab_cur c;
+    wb_rtab_lock(T, id, &c);
+    size_t len = 0;
+    const unsigned char *p = wb_rtab_get(T, &c, &len);
+    *i = -1;
+    if (p != NULL) {
+        ck_assert_int_eq(sscanf((const char *)p, "record %d", i), 1);
+        ck_assert_uint_eq(p[len - 1], len & 0xff);
+    }
+    wb_rtab_unlock(&c);
+    return p != NULL ? len : 0;
+}
+
+START_TEST(test_a_record_changes_slot_size_in_place)
+{
+    int i;
+    put_sized("wamid.A", 1, WB_RTAB_PAYLOAD_WIDE);
+    put_sized("SM1", 2, WB_RTAB_PAYLOAD);
+    ck_assert_uint_eq(size_of("wamid.A", &i), WB_RTAB_PAYLOAD_WIDE);
+    ck_assert_int_eq(i, 1);
+    put_sized("wamid.A", 3, WB_RTAB_PAYLOAD);
+    ck_assert_uint_eq(size_of("wamid.A", &i), WB_RTAB_PAYLOAD);
+    ck_assert_int_eq(i, 3);
+    put_sized("SM1", 4, WB_RTAB_PAYLOAD_WIDE);
+    ck_assert_uint_eq(size_of("SM1", &i), WB_RTAB_PAYLOAD_WIDE);
+    ck_assert_int_eq(i, 4);
+    ck_assert_uint_eq(wb_rtab_count(T, NULL), 2);
+    /* back and forth many times: the freed slots are the ones taken */
+    size_t before = 0, after = 0;
+    char id[32];
+    for (int n = 0; n < 3000; n++) {
+        if (n == 6) /* each of the three has had both sizes */
+            (void)wb_rtab_count(T, &before);
+        snprintf(id, sizeof id, "SM%d", n % 3);
+        put_sized(id, n, n % 2 ? WB_RTAB_PAYLOAD : WB_RTAB_PAYLOAD_WIDE);
+        ck_assert_uint_eq(size_of(id, &i),
+                          n % 2 ? WB_RTAB_PAYLOAD : WB_RTAB_PAYLOAD_WIDE);
+        ck_assert_int_eq(i, n);
+    }
+    ck_assert_uint_eq(wb_rtab_count(T, &after), 4);
+    ck_assert_uint_eq(after, before);
+    /* expired, both sizes give their slots back */
+    tu_clock_advance(&clk, 60000);
+    ck_assert_uint_eq(size_of("wamid.A", &i), 0);
+    ck_assert_uint_eq(wb_rtab_count(T, NULL), 0);
+    unsigned char p[WB_RTAB_PAYLOAD_WIDE] = {0};
+    wb_rtab_cur c;
+    wb_rtab_lock(T, "SM9", &c);
+    ck_assert_int_eq(wb_rtab_put(T, &c, p, 64, 1000), WABOT_ERR_INVAL);
+    ck_assert_ptr_null(wb_rtab_get(T, &c, NULL));
+    wb_rtab_unlock(&c);
 }
 END_TEST
 
@@ -290,10 +364,32 @@ START_TEST(test_outbound_ids_and_recipients_pack_only_when_exact)
         {"send-0123456789abcdef", "+04155550100", 0},
         {"send-0123456789abcdef", "+1234567890123456", 0},
         {"SMin:r0", "+14155550100", 0},
+        /* Meta replies: "wamid." base64, padded or not, ":r" k */
+        {"wamid.HBgLMTQxNTU1NTAxMDAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA:r0",
+         "+14155550100", 1},
+        {"wamid.HBgMOTE5ODc2NTQzMjEwFQIAEhggNUE2RkI2NDVGQUM0RjhERjZDNTI3"
+         "RDI0RTgyRkMyRjIA:r12",
+         "+919876543210", 1},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVC=:r1", "+14155550100", 1},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0==:r255", "+1", 1},
+        {"wamid.A:r0", "+14155550100", 1},
+        {"wamid.+/09azAZ:r7", "+14155550100", 1},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVC===:r1", "+14155550100",
+         0},
+        {"wamid.HBgLMTY1MDUwNzY1MjAV=AgARGBI5QTNDQTVC:r1", "+14155550100", 0},
+        {"wamid.HBgLMTY1MDUwNzY1MjAV-_gARGBI5QTNDQTVC:r1", "+14155550100", 0},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVC:r256", "+14155550100", 0},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVC:r01", "+14155550100", 0},
+        {"wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVC", "+14155550100", 0},
+        {"wamid.:r0", "+14155550100", 0},
+        {"wamid.=:r0", "+14155550100", 0},
+        {"wamid.AB:CD:r0", "+14155550100", 0},
+        {"Wamid.HBgLMTY1MDUwNzY1MjAV:r0", "+14155550100", 0},
     };
     char pid[32];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(pid, sizeof pid, "SMcase%zu", i);
+        ck_assert_msg(!has_storage_key(pid), "%s", pid);
         size_t before = in_table();
         send(pid, cases[i].id, cases[i].to);
         ck_assert_msg(in_table() == before + (size_t)cases[i].packed &&
@@ -334,6 +430,89 @@ START_TEST(test_correlation_ids_pack_in_the_builders_shape_only)
     d = get(SID);
     ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_READ);
     ck_assert_str_eq(wabot_delivery_correlation_id(d), "campaign-7:42");
+    wabot_delivery_free(d);
+}
+END_TEST
+
+/* A Meta reply's id, as long as the wide slot holds (WB_RTAB_PAYLOAD_WIDE:
+ * 104 base64 digits) and one digit more: the first packs, the second
+ * stays a storage key; both read back as they were. */
+START_TEST(test_a_meta_reply_id_packs_up_to_the_wide_slots_room)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char id[160];
+    for (int extra = 0; extra <= 1; extra++) {
+        size_t n = 0;
+        n += (size_t)snprintf(id, sizeof id, "wamid.");
+        for (int i = 0; i < 104 + extra; i++)
+            id[n++] = b64[(i * 7) % 64];
+        id[n] = '\0';
+        snprintf(id + n, sizeof id - n, ":r9");
+        const char *pid = extra ? "wamid.long" : "wamid.fits";
+        wabot_outbound *o = outbound(id, "+14155550100");
+        o->provider = WABOT_PROVIDER_META;
+        wb_receipt_sent(env.ctx, o, pid);
+        wb_outbound_free(o);
+        ck_assert_msg(has_storage_key(pid) == extra, "%zu digits",
+                      104 + (size_t)extra);
+        wabot_delivery *d = get(pid);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), id);
+        ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_META);
+        wabot_delivery_free(d);
+    }
+    ck_assert_uint_eq(in_table(), 1);
+}
+END_TEST
+
+/* A Meta reply's record: one wide slot, no storage key, every field read
+ * back; receipts move it forward there, and an error code moves it to
+ * its storage key, whole. */
+START_TEST(test_a_meta_reply_is_packed_wide_and_moves_out_when_it_must)
+{
+    const char *reply =
+        "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA:r1";
+    const char *pid = "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBIyNzZBRkI0QTA0AA==";
+    wabot_outbound *o = outbound(reply, "+14155550100");
+    o->provider = WABOT_PROVIDER_META;
+    o->correlation_id = strdup("corr-0123456789abcdef");
+    wb_receipt_sent(env.ctx, o, pid);
+    wb_outbound_free(o);
+    ck_assert(!has_storage_key(pid));
+    size_t bytes = 0;
+    ck_assert_uint_eq(wb_rtab_count(env.storage->receipts, &bytes), 1);
+    wabot_delivery *d = get(pid);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), reply);
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    ck_assert_str_eq(wabot_delivery_correlation_id(d),
+                     "corr-0123456789abcdef");
+    ck_assert_int_eq(wabot_delivery_provider(d), WABOT_PROVIDER_META);
+    wabot_delivery_free(d);
+    ck_assert_int_eq(status(pid, "delivered", NULL), WABOT_OK);
+    ck_assert(!has_storage_key(pid));
+    d = get(pid);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), reply);
+    ck_assert_int_eq(wabot_delivery_updated_ms(d), TU_EPOCH_MS + 5);
+    wabot_delivery_free(d);
+    /* another reply's record: its failure's code moves it out */
+    pid = "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBIyNzZBRkI0QTA1AA==";
+    o = outbound(reply, "+14155550100");
+    o->provider = WABOT_PROVIDER_META;
+    o->correlation_id = strdup("corr-0123456789abcdef");
+    wb_receipt_sent(env.ctx, o, pid);
+    wb_outbound_free(o);
+    ck_assert_uint_eq(in_table(), 2);
+    ck_assert_int_eq(status(pid, "failed", "131026"), WABOT_OK);
+    ck_assert(has_storage_key(pid));
+    ck_assert_uint_eq(in_table(), 1);
+    d = get(pid);
+    ck_assert_str_eq(wabot_delivery_error_code(d), "131026");
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), reply);
+    ck_assert_str_eq(wabot_delivery_correlation_id(d),
+                     "corr-0123456789abcdef");
     wabot_delivery_free(d);
 }
 END_TEST
@@ -573,6 +752,7 @@ Suite *receipt_table_suite(void)
     tcase_add_test(tc, test_every_record_is_found_through_growth_and_removal);
     tcase_add_test(tc, test_expired_records_give_their_slots_back);
     tcase_add_test(tc, test_organisations_are_numbered_once_up_to_the_limit);
+    tcase_add_test(tc, test_a_record_changes_slot_size_in_place);
     suite_add_tcase(s, tc);
     TCase *rc = tcase_create("records");
     tcase_set_timeout(rc, 120);
@@ -581,6 +761,9 @@ Suite *receipt_table_suite(void)
                    test_a_plain_send_is_packed_in_the_table_and_reads_the_same);
     tcase_add_test(rc, test_outbound_ids_and_recipients_pack_only_when_exact);
     tcase_add_test(rc, test_correlation_ids_pack_in_the_builders_shape_only);
+    tcase_add_test(rc, test_a_meta_reply_id_packs_up_to_the_wide_slots_room);
+    tcase_add_test(rc,
+                   test_a_meta_reply_is_packed_wide_and_moves_out_when_it_must);
     tcase_add_test(rc,
                    test_an_update_that_does_not_fit_moves_the_record_to_storage);
     tcase_add_test(rc, test_a_table_record_expires_after_the_receipt_ttl);
