@@ -646,6 +646,31 @@ START_TEST(test_a_receipt_for_an_unknown_id_makes_a_record_the_send_fills)
 }
 END_TEST
 
+/* The same for a Meta reply: the receipt's record (no outbound id yet) is
+ * a 64-byte slot, the send's id makes it a 128-byte one in its place. */
+START_TEST(test_a_meta_send_fills_a_receipts_record_in_a_wide_slot)
+{
+    const char *pid = "wamid.HBgLMTQxNTU1NTAxMDAVAgARGBIyNzZBRkI0QTA2AA==";
+    const char *reply = "wamid.HBgLMTQxNTU1NTAxMDAVAgASGBQzRUIwNUY=:r0";
+    ck_assert_int_eq(status(pid, "delivered", NULL), WABOT_OK);
+    size_t narrow = 0, wide = 0;
+    ck_assert_uint_eq(wb_rtab_count(env.storage->receipts, &narrow), 1);
+    wabot_outbound *o = outbound(reply, "+14155550100");
+    o->provider = WABOT_PROVIDER_META;
+    wb_receipt_sent(env.ctx, o, pid);
+    wb_outbound_free(o);
+    ck_assert_uint_eq(wb_rtab_count(env.storage->receipts, &wide), 1);
+    ck_assert_uint_gt(wide, narrow); /* a chunk of wide slots now */
+    ck_assert(!has_storage_key(pid));
+    wabot_delivery *d = get(pid);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_DELIVERED);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), reply);
+    ck_assert_str_eq(wabot_delivery_organization(d), "acme");
+    ck_assert_str_eq(wabot_delivery_to(d), "+14155550100");
+    wabot_delivery_free(d);
+}
+END_TEST
+
 /* Sends through the batched path (wb_receipt_sent_many) land in the
  * table, and one a receipt created first is merged, not overwritten. */
 START_TEST(test_batched_sends_land_in_the_table_and_merge)
@@ -771,6 +796,7 @@ Suite *receipt_table_suite(void)
     tcase_add_test(rc, test_a_shared_store_keeps_plain_records_as_keys);
     tcase_add_test(
         rc, test_a_receipt_for_an_unknown_id_makes_a_record_the_send_fills);
+    tcase_add_test(rc, test_a_meta_send_fills_a_receipts_record_in_a_wide_slot);
     tcase_add_test(rc, test_batched_sends_land_in_the_table_and_merge);
     tcase_add_test(rc, test_many_threads_updating_lose_no_update);
     suite_add_tcase(s, rc);
