@@ -739,7 +739,7 @@ static wb_rtab *table_of(const wabot_ctx *ctx)
 static size_t rec_pack(wb_rtab *t, const rec *r, rpackw *w)
 {
     rpack *p = &w->p;
-    memset(w, 0, sizeof *w);
+    memset(p, 0, sizeof *p); /* w->wide: pack_wamid's, when it is used */
     size_t len = 0;
     if (r->code[0] != '\0' || !pack_corr(r->correlation_id, p) ||
         r->updated_ms < 0 || r->updated_ms >= ((int64_t)1 << 48) ||
