@@ -546,18 +546,12 @@ static int b64_val(unsigned char c)
     return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* Digit i's six bits in the wide record's digit bytes (oid[], then
- * wide[2..]). */
-static uint8_t *wamid_byte(rpackw *w, size_t b)
+/* Byte b of the wide record's digit bytes (oid[], then wide[2..]). */
+static uint8_t *wamid_byte(const rpackw *w, size_t b)
 {
-    return b < sizeof w->p.oid ? &w->p.oid[b]
-                               : &w->wide[2 + b - sizeof w->p.oid];
-}
-
-static const uint8_t *wamid_cbyte(const rpackw *w, size_t b)
-{
-    return b < sizeof w->p.oid ? &w->p.oid[b]
-                               : &w->wide[2 + b - sizeof w->p.oid];
+    rpackw *m = (rpackw *)w; /* const for the reader, not the object */
+    return b < sizeof m->p.oid ? &m->p.oid[b]
+                               : &m->wide[2 + b - sizeof m->p.oid];
 }
 
 /* A Meta reply's id "wamid." base64 "="{0,2} ":r" k into w: 1, else 0. */
@@ -604,9 +598,9 @@ static char *unpack_wamid(const rpackw *w)
     memcpy(id, "wamid.", 6);
     for (size_t i = 0; i < digits; i++) {
         size_t bit = i * 6;
-        unsigned two = (unsigned)*wamid_cbyte(w, bit / 8) << 8;
+        unsigned two = (unsigned)*wamid_byte(w, bit / 8) << 8;
         if (bit % 8 > 2)
-            two |= *wamid_cbyte(w, bit / 8 + 1);
+            two |= *wamid_byte(w, bit / 8 + 1);
         id[6 + i] = b64dig[(two >> (10 - bit % 8)) & 63];
     }
     size_t at = 6 + digits;
