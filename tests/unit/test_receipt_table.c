@@ -465,6 +465,82 @@ START_TEST(test_a_meta_reply_id_packs_up_to_the_wide_slots_room)
 }
 END_TEST
 
+/* Random ids around Meta's shape (digits from the base64 alphabet and a
+ * few others, '=' inside and after, ":r" with good and bad k): each reads
+ * back as it was sent, and is in the table exactly when it has the shape
+ * (rule written out again here, apart from the packer's). */
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+    return rnd_state % n;
+}
+
+static int std_digit(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+START_TEST(test_random_meta_reply_ids_read_back_and_pack_by_the_rule)
+{
+    static const char pool[] = "ABCXYZabcxyz0189+/-_=.";
+    int packed_seen = 0, kept_seen = 0;
+    for (int i = 0; i < tu_scale(3000); i++) {
+        char id[200], pid[32];
+        size_t n = (size_t)snprintf(id, sizeof id, "wamid.");
+        size_t digits = rnd(112), pads = rnd(4) == 0 ? rnd(4) : 0;
+        for (size_t d = 0; d < digits; d++)
+            id[n++] = rnd(8) ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                               "qrstuvwxyz0123456789+/"[rnd(64)]
+                             : pool[rnd(sizeof pool - 1)];
+        for (size_t d = 0; d < pads; d++)
+            id[n++] = '=';
+        /* the shape of what is between "wamid." and the suffix: up to
+         * two '=' at its end, 1..104 base64 digits before them */
+        size_t end = n, eq = 0;
+        while (eq < 2 && end > 6 && id[end - 1] == '=') {
+            end--;
+            eq++;
+        }
+        int shape = end - 6 >= 1 && end - 6 <= 104;
+        for (size_t d = 6; d < end; d++)
+            shape &= std_digit(id[d]);
+        unsigned k = rnd(300);
+        switch (rnd(6)) {
+        case 0: /* no suffix */
+            shape = 0;
+            break;
+        case 1: /* a leading zero */
+            n += (size_t)snprintf(id + n, sizeof id - n, ":r0%u", k);
+            shape = 0;
+            break;
+        default:
+            n += (size_t)snprintf(id + n, sizeof id - n, ":r%u", k);
+            shape &= k <= 255;
+        }
+        id[n] = '\0';
+        snprintf(pid, sizeof pid, "wamid.rnd%d", i);
+        wabot_outbound *o = outbound(id, "+14155550100");
+        o->provider = WABOT_PROVIDER_META;
+        wb_receipt_sent(env.ctx, o, pid);
+        wb_outbound_free(o);
+        ck_assert_msg(has_storage_key(pid) == !shape, "%s: shape %d", id,
+                      shape);
+        wabot_delivery *d = get(pid);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), id);
+        wabot_delivery_free(d);
+        packed_seen += shape;
+        kept_seen += !shape;
+    }
+    ck_assert_int_gt(packed_seen, tu_scale(3000) / 10); /* both sides */
+    ck_assert_int_gt(kept_seen, tu_scale(3000) / 10);
+}
+END_TEST
+
 /* A Meta reply's record: one wide slot, no storage key, every field read
  * back; receipts move it forward there, and an error code moves it to
  * its storage key, whole. */
@@ -787,6 +863,8 @@ Suite *receipt_table_suite(void)
     tcase_add_test(rc, test_outbound_ids_and_recipients_pack_only_when_exact);
     tcase_add_test(rc, test_correlation_ids_pack_in_the_builders_shape_only);
     tcase_add_test(rc, test_a_meta_reply_id_packs_up_to_the_wide_slots_room);
+    tcase_add_test(rc,
+                   test_random_meta_reply_ids_read_back_and_pack_by_the_rule);
     tcase_add_test(rc,
                    test_a_meta_reply_is_packed_wide_and_moves_out_when_it_must);
     tcase_add_test(rc,
