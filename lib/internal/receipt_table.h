@@ -8,9 +8,8 @@
  * provider id's keyed hash, a deadline, and WB_RTAB_PAYLOAD bytes the
  * receipts module packs its fields into (or WB_RTAB_PAYLOAD_WIDE in a
  * slot twice the size, for the records that need it). Records it cannot
- * pack stay
- * storage keys. Like marks.h, the id's text is not kept: a record is found
- * by its id, never listed. Private. */
+ * pack stay storage keys. Like marks.h, the id's text is not kept: a
+ * record is found by its id, never listed. Private. */
 #ifndef WB_RECEIPT_TABLE_H
 #define WB_RECEIPT_TABLE_H
 

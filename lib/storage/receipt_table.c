@@ -1,28 +1,27 @@
 /* The receipt table: delivery records in fixed-size slots (receipt_table.h).
  *
  * A record is a 64-byte slot (a cache line), or a 128-byte one for a
- * payload of WB_RTAB_PAYLOAD_WIDE bytes: 88 bits of its id's keyed hash (two
- * SipHash-1-3 outputs under independent random keys, as marks.c: the
+ * payload of WB_RTAB_PAYLOAD_WIDE bytes: 88 bits of its id's keyed hash
+ * (two SipHash-1-3 outputs under independent random keys, as marks.c: the
  * same argument on collisions holds, a false match would merge two
  * messages' records with a chance of n / 2^88), its deadline in
  * milliseconds (40 bits from 8.7 years before the table was made; a TTL
  * past 26 years never ends) and the payload. RTAB_SHARDS shards, a mutex
  * each: the HTTP threads' receipts and the loop's sends at once.
  *
- * A shard keeps each size's slots in chunks of CHUNK_SLOTS that never
- * move (a freed slot goes on its size's free list and is taken by the
- * next record of that size), and
- * finds them through an open-addressing index of 4-byte slot numbers
- * with linear probing: the index, not the slots, has the empty room a
- * hash table needs, so a record costs its slot plus 5 to 11 bytes of
- * index. Index entries: 0 = empty, 1 = deleted (probes go on past it),
- * else (the slot's number << 1 | its size class) + 2. An expired record keeps its slot until it
- * is met by a lookup or the index is rebuilt, which happens when live,
- * expired and deleted entries reach 3/4 of the index: the rebuild keeps
- * the live records only, in an index at most half full (so at least a
- * quarter-index of inserts separates two rebuilds), and frees the slots
- * of the others. Chunks are kept once made: the slots follow the peak of
- * live records, not their current number. */
+ * A shard keeps each size's slots in chunks of CHUNK_SLOTS that never move
+ * (a freed slot goes on its size's free list and is taken by the next
+ * record of that size), and finds them through an open-addressing index of
+ * 4-byte slot numbers with linear probing: the index, not the slots, has
+ * the empty room a hash table needs, so a record costs its slot plus 5 to
+ * 11 bytes of index. Index entries: 0 = empty, 1 = deleted (probes go on
+ * past it), else (the slot's number << 1 | its size class) + 2. An expired
+ * record keeps its slot until it is met by a lookup or the index is
+ * rebuilt, which happens when live, expired and deleted entries reach 3/4
+ * of the index: the rebuild keeps the live records only, in an index at
+ * most half full (so at least a quarter-index of inserts separates two
+ * rebuilds), and frees the slots of the others. Chunks are kept once made:
+ * the slots follow the peak of live records, not their current number. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
