@@ -110,15 +110,22 @@ def wait_until(what, fn, secs=15):
     raise RuntimeError("%s did not come up within %ss" % (what, secs))
 
 
-def proc_status(pid, field):
+def status_field(pid, field, tid=None):
+    """A number from /proc/<pid>[/task/<tid>]/status, as written there (0 if absent)."""
+    path = "/proc/%d/status" % pid if tid is None else "/proc/%d/task/%s/status" % (pid, tid)
     try:
-        with open("/proc/%d/status" % pid) as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
+                    return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def proc_status(pid, field):
+    """A size field of /proc/<pid>/status (VmRSS, VmHWM), in bytes."""
+    return status_field(pid, field) * 1024
 
 
 def handoff_ns():
@@ -352,10 +359,10 @@ def bot_cpu(stack):
     return sum(cpu_seconds(pid) for _, pid, _ in stack.servers)
 
 
-def thread_cpu(stack):
-    """CPU seconds of the bot processes' threads by name (digits at the end dropped: the
-    sender threads wabot-send0, wabot-send1 count as one group; the main thread is "main")."""
-    groups = {}
+def bot_threads(stack):
+    """(pid, tid, name) of the bot processes' threads, by name with the digits at the end
+    dropped (the sender threads wabot-send0, wabot-send1 make one group; the main thread is
+    "main")."""
     for _, pid, _ in stack.servers:
         try:
             tids = os.listdir("/proc/%d/task" % pid)
@@ -367,9 +374,28 @@ def thread_cpu(stack):
                     name = f.read().strip().rstrip("0123456789") or "?"
             except OSError:
                 continue  # ended meanwhile
-            if int(tid) == pid:
-                name = "main"
-            groups[name] = groups.get(name, 0.0) + cpu_seconds(pid, tid)
+            yield pid, tid, "main" if int(tid) == pid else name
+
+
+def thread_cpu(stack):
+    """CPU seconds of the bot processes' threads, by group (bot_threads)."""
+    groups = {}
+    for pid, tid, name in bot_threads(stack):
+        groups[name] = groups.get(name, 0.0) + cpu_seconds(pid, tid)
+    return groups
+
+
+def thread_switches(stack):
+    """Context switches of the bot processes' threads, by group: [voluntary (the thread
+    slept: a lock, a semaphore, poll, a socket read), involuntary (preempted)]. On a virtual
+    machine a wake-up across CPUs costs microseconds (doc/performance.md)."""
+    groups = {}
+    for pid, tid, name in bot_threads(stack):
+        counts = [status_field(pid, f, tid) for f in
+                  ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")]
+        g = groups.setdefault(name, [0, 0])
+        g[0] += counts[0]
+        g[1] += counts[1]
     return groups
 
 
@@ -475,6 +501,7 @@ def run_mode(mode, label=None):
         handoff0 = handoff_ns()
         cpu0 = bot_cpu(stack)
         threads0 = thread_cpu(stack)
+        switches0 = thread_switches(stack)
         others0 = {n: cpu_seconds(stack.pid_of(n)) for n in ("fake-provider", "redis")
                    if stack.pid_of(n)}
         wrk0, machine0 = children_cpu(), machine_cpu()
@@ -495,6 +522,7 @@ def run_mode(mode, label=None):
         t_drained = drain(stack, t_end + DRAIN_TIMEOUT, samples, t0)
         cpu = bot_cpu(stack) - cpu0
         threads1 = thread_cpu(stack)
+        switches1 = thread_switches(stack)
         machine1 = machine_cpu()
         others = {n: cpu_seconds(stack.pid_of(n)) - c for n, c in others0.items()}
         total = delivered(stack)
@@ -522,6 +550,8 @@ def run_mode(mode, label=None):
             # threads started during the run (wabot's sender threads start on the first
             # send, during the warm-up) count from 0
             "thread_cpu_s": {n: c - threads0.get(n, 0.0) for n, c in threads1.items()},
+            "thread_switches": {n: [c[i] - switches0.get(n, [0, 0])[i] for i in (0, 1)]
+                                for n, c in switches1.items()},
             "fake_cpu_s": others.get("fake-provider", 0.0), "redis_cpu_s": others.get("redis", 0.0),
             "machine_busy_s": machine1[0] - machine0[0], "machine_s": machine1[1] - machine0[1],
             "handoff_ns": [handoff0, handoff1],
@@ -672,6 +702,12 @@ def report(r):
         print("  the bot's CPU by thread, us per reply delivered: " + ", ".join(
             "%s %.1f" % (n, c * 1e6 / max(1, r["delivered"]))
             for n, c in sorted(r["thread_cpu_s"].items(), key=lambda kv: -kv[1]) if c > 0))
+    if r.get("thread_switches"):
+        print("  the bot's threads slept / were preempted, times per reply delivered: " +
+              ", ".join("%s %.2f / %.2f" % (n, c[0] / max(1, r["delivered"]),
+                                            c[1] / max(1, r["delivered"]))
+                        for n, c in sorted(r["thread_switches"].items(),
+                                           key=lambda kv: -kv[1][0]) if c[0] + c[1] > 0))
     print("  RSS before the load %.0f MB: %.0f bytes of peak RSS per reply delivered on top" %
           (r["start_rss_mb"], (r["peak_rss_mb"] - r["start_rss_mb"]) * 1048576 /
            max(1, r["delivered"])))
