@@ -34,9 +34,9 @@ typedef struct qkeys {
 /* The enqueue script's KEYS (job ready delayed seq) and ARGV (id payload
  * state run_at run_hex priority fixed), pointing into the struct and job
  * (no prefix and "{queue}:": the script builds no key, so the server need
- * not make two argument objects per job for them). fixed: the fields that never change, packed
- * (scheduler_lua.h). The Lua loops that split a batch use the count as
- * text: keep the two in step. */
+ * not make two argument objects per job for them). fixed: the fields
+ * that never change, packed (scheduler_lua.h). The Lua loops that split
+ * a batch use the count as text: keep the two in step. */
 #define WB_REDIS_ENQUEUE_NKEYS 4
 #define WB_REDIS_ENQUEUE_NARGS 7
 #define WB_REDIS_ENQUEUE_NARGS_LUA "7"

@@ -435,7 +435,7 @@ char *wb_receipt_key(char *buf, size_t n, const char *provider_id)
 /*                                                                     */
 /* A process-local store may keep a receipt table beside its keys      */
 /* (lib/internal/receipt_table.h): a plain record (no code, its texts  */
-/* in the shapes below) is a 64-byte slot, or a 128-byte one for a    */
+/* in the shapes below) is a 64-byte slot, or a 128-byte one for a   */
 /* Meta reply's long id, there instead of a storage key (issue 12). A  */
 /* record that does not fit stays the storage key "receipt:<id>" in    */
 /* the compact form, and one in the table moves there when a change    */
@@ -481,7 +481,8 @@ typedef struct rpackw {
 _Static_assert(sizeof(rpackw) == WB_RTAB_PAYLOAD_WIDE,
                "rpackw fills the wide slot");
 
-#define WAMID_BYTES (sizeof(((rpack *)0)->oid) + sizeof(((rpackw *)0)->wide) - 2)
+#define WAMID_BYTES                                                        \
+    (sizeof(((rpack *)0)->oid) + sizeof(((rpackw *)0)->wide) - 2)
 #define WAMID_MAX (WAMID_BYTES * 8 / 6)
 
 static const char hexdig[] = "0123456789abcdef";

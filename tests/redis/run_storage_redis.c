@@ -443,9 +443,6 @@ START_TEST(test_redis_legacy_plain_keys_are_shared_both_ways)
 }
 END_TEST
 
-/* A failure inside the backend (here an error reply: the key holds a
- * list) is described by wabot_storage_errmsg(), as the wrappers' own
- * argument errors are. */
 /* A store on a fresh prefix whose key "listy" another client made a
  * list (every operation on a value finds the wrong type there). */
 static wabot_storage *store_with_a_list(wabot_redis **r)
@@ -459,6 +456,9 @@ static wabot_storage *store_with_a_list(wabot_redis **r)
     return st;
 }
 
+/* A failure inside the backend (here an error reply: the key holds a
+ * list) is described by wabot_storage_errmsg(), as the wrappers' own
+ * argument errors are. */
 START_TEST(test_redis_failure_is_described_by_storage_errmsg)
 {
     wabot_redis *r;
