@@ -114,7 +114,11 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    redisReply **out);
 
 /* One call of a pipelined script run: keys (without the prefix) and
- * arguments, NUL-terminated unless their lengths are given. */
+ * arguments, NUL-terminated unless their lengths are given. With
+ * `command` set, the call is that plain command instead (e.g. "GET"; its
+ * keys prefixed, then its arguments) and `script` is not used: what needs
+ * no script costs the server a fraction of a script's call
+ * (doc/performance.md, sixteenth session). */
 typedef struct wb_redis_call {
     size_t nkeys;
     const char *const *keys;
@@ -123,6 +127,7 @@ typedef struct wb_redis_call {
     wb_redis_script *script; /* NULL: the pipeline's script */
     const size_t *keylens;   /* NULL: keys NUL-terminated, else lengths */
     const size_t *arglens;   /* NULL: args NUL-terminated, else lengths */
+    const char *command;     /* non-NULL: this plain command, no script */
 } wb_redis_call;
 
 /* Run `script` n times (n >= 1), once per call (or each call's own

@@ -831,12 +831,18 @@ static void eval_argv_free(eval_argv *a)
     free(a->keybuf);
 }
 
-static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
+/* The command's argv: EVALSHA, the script's SHA-1 (filled when sending),
+ * the key count, the keys (each with the handle's prefix), the arguments;
+ * or, with `command` non-NULL, that plain command on the keys (prefixed)
+ * then the arguments. */
+static int eval_argv_build(const wabot_redis *r, eval_argv *a,
+                           const char *command, size_t nkeys,
                            const char **keys, const size_t *keylens,
                            size_t nargs, const char **args,
                            const size_t *arglens)
 {
-    size_t argc = 3 + nkeys + nargs;
+    size_t head = command != NULL ? 1 : 3;
+    size_t argc = head + nkeys + nargs;
     a->argv = a->stack_argv;
     a->lens = a->stack_lens;
     a->keybuf = NULL;
@@ -853,24 +859,29 @@ static int eval_argv_build(const wabot_redis *r, eval_argv *a, size_t nkeys,
     if (nkeys > 0 && (a->keybuf = malloc(total + 1)) == NULL)
         return WABOT_ERR_NOMEM;
     a->argc = (int)argc;
-    a->argv[0] = "EVALSHA";
-    a->lens[0] = 7;
-    a->argv[1] = NULL; /* the SHA-1, filled when sending */
-    a->lens[1] = 40;
-    a->argv[2] = a->numkeys;
-    a->lens[2] = wb_fmt_u64(a->numkeys, nkeys);
+    if (command != NULL) {
+        a->argv[0] = command;
+        a->lens[0] = strlen(command);
+    } else {
+        a->argv[0] = "EVALSHA";
+        a->lens[0] = 7;
+        a->argv[1] = NULL; /* the SHA-1, filled when sending */
+        a->lens[1] = 40;
+        a->argv[2] = a->numkeys;
+        a->lens[2] = wb_fmt_u64(a->numkeys, nkeys);
+    }
     char *p = a->keybuf;
     for (size_t i = 0; i < nkeys; i++) {
         size_t klen = keylens != NULL ? keylens[i] : strlen(keys[i]);
         memcpy(p, r->prefix, r->prefix_len);
         memcpy(p + r->prefix_len, keys[i], klen);
-        a->argv[3 + i] = p;
-        a->lens[3 + i] = r->prefix_len + klen;
+        a->argv[head + i] = p;
+        a->lens[head + i] = r->prefix_len + klen;
         p += r->prefix_len + klen;
     }
     for (size_t i = 0; i < nargs; i++) {
-        a->argv[3 + nkeys + i] = args[i];
-        a->lens[3 + nkeys + i] =
+        a->argv[head + nkeys + i] = args[i];
+        a->lens[head + nkeys + i] =
             arglens != NULL ? arglens[i] : strlen(args[i]);
     }
     return argc > INT_MAX ? WABOT_ERR_TOO_LARGE : WABOT_OK;
@@ -1132,7 +1143,7 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     if (r == NULL || script == NULL)
         return WABOT_ERR_INVAL;
     eval_argv a;
-    int rc = eval_argv_build(r, &a, nkeys, keys, keylens, nargs, args,
+    int rc = eval_argv_build(r, &a, NULL, nkeys, keys, keylens, nargs, args,
                              arglens);
     if (rc != WABOT_OK) {
         eval_argv_free(&a);
@@ -1160,7 +1171,8 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     if (r == NULL || n == 0 || calls == NULL || out == NULL)
         return WABOT_ERR_INVAL;
     for (size_t i = 0; i < n; i++)
-        if (script == NULL && calls[i].script == NULL)
+        if (script == NULL && calls[i].script == NULL &&
+            calls[i].command == NULL)
             return WABOT_ERR_INVAL;
     eval_argv *a = calloc(n, sizeof *a);
     eval_argv **pa = calloc(n, sizeof *pa);
@@ -1168,7 +1180,8 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     size_t built = 0;
     for (; built < n && rc == WABOT_OK; built++) {
         const wb_redis_call *k = &calls[built];
-        rc = eval_argv_build(r, &a[built], k->nkeys, (const char **)k->keys,
+        rc = eval_argv_build(r, &a[built], k->command, k->nkeys,
+                             (const char **)k->keys,
                              k->keylens, k->nargs, (const char **)k->args,
                              k->arglens);
         pa[built] = &a[built];
@@ -1177,6 +1190,8 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
     }
     redisContext *c = rc == WABOT_OK ? wb_redis_acquire(r, &rc) : NULL;
     for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
+        if (calls[i].command != NULL)
+            continue; /* a plain command */
         wb_redis_script *s = calls[i].script ? calls[i].script : script;
         if (!atomic_load_explicit(&s->sha_ready, memory_order_acquire))
             rc = script_load(r, c, s);
@@ -1186,7 +1201,7 @@ int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,
         rc = pipeline_send(r, c, n, pa, out);
     /* NOSCRIPT: the server forgot the script between the load and now */
     for (size_t i = 0; c != NULL && rc == WABOT_OK && i < n; i++) {
-        if (!is_noscript(out[i]))
+        if (calls[i].command != NULL || !is_noscript(out[i]))
             continue;
         wb_redis_reply_free(out[i]);
         out[i] = NULL;

@@ -875,7 +875,7 @@ static int complete_args_init(complete_args *c, const rsched *s,
         c->args[4 + 2 * i] = c->toks[i];
     }
     *call = (wb_redis_call){3 + n, c->keys, 3 + 2 * n, c->args,
-                            &complete_many_script, NULL, NULL};
+                            &complete_many_script, NULL, NULL, NULL};
     return WABOT_OK;
 }
 
@@ -924,7 +924,7 @@ static int rs_poll_many(void *impl, size_t n, wb_sched_poll *polls,
         poll_args_init(&pa[i], s, &polls[i], now_ms, lease_ms, max_stalls);
         pc[k] = (poll_call){i, 0, 0, 1};
         calls[k++] = (wb_redis_call){6, pa[i].keys, 6, pa[i].args,
-                                     &poll_script, NULL, NULL};
+                                     &poll_script, NULL, NULL, NULL};
     }
     if (rc == WABOT_OK)
         rc = wb_redis_eval_pipeline(s->r, NULL, nc, calls, reps);
@@ -988,7 +988,7 @@ static void chunk_init(enqueue_chunk *c, const wb_redis_enqueue_args *a,
     }
     *call = (wb_redis_call){n * WB_REDIS_ENQUEUE_NKEYS, c->keys,
                             n * WB_REDIS_ENQUEUE_NARGS, c->args, NULL, NULL,
-                            c->lens};
+                            c->lens, NULL};
 }
 
 /* The chunk's reply: one enqueue code per job. */

@@ -556,7 +556,7 @@ static int chunk_build(const wb_storage_bop *ops, size_t n, bop_call *b,
     const char *want = i64_arg(&c->want, writes ? (int64_t)writes : 1);
     chunk_arg(c, 0, want, strlen(want));
     *call = (wb_redis_call){1 + n, c->keys, 1 + 4 * n, c->args,
-                            &batch_script, c->klens, c->alens};
+                            &batch_script, c->klens, c->alens, NULL};
     return WABOT_OK;
 }
 
@@ -615,11 +615,9 @@ static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
     wb_redis_reply_free(rep);
 }
 
-static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
+/* The ops through the batch script, BOP_CHUNK ops per call. */
+static int batch_scripted(redis_store *st, size_t n, wb_storage_bop *ops)
 {
-    redis_store *st = impl;
-    if (n == 0)
-        return WABOT_OK;
     size_t nc = (n + BOP_CHUNK - 1) / BOP_CHUNK;
     bop_call *b = malloc(n * sizeof *b);
     bop_chunk *chunks = malloc(nc * sizeof *chunks);
@@ -643,6 +641,99 @@ static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
     free(calls);
     free(out);
     return rc;
+}
+
+/* A value's version header (NUL "wv" <decimal> NUL): its version and the
+ * value's offset; 0 when d has none the script's pattern would take. */
+static size_t header_parse(const char *d, size_t len, uint64_t *version)
+{
+    if (len < 5 || d[0] != '\0' || d[1] != 'w' || d[2] != 'v')
+        return 0;
+    size_t i = 3;
+    while (i < len && d[i] >= '0' && d[i] <= '9')
+        i++;
+    if (i == len || d[i] != '\0' || !parse_u64(d + 3, i - 3, version))
+        return 0;
+    return i + 1;
+}
+
+/* A batch of gets only, as plain GETs in one pipeline: a script's op
+ * costs the server several times what a GET does (doc/performance.md,
+ * sixteenth session: the delivery's read batch). A value with its
+ * version header is what the script's op gives; a value without one (the
+ * earlier layout, another client's value: read by the script with its
+ * version key, or given one) goes through the script after, so every op
+ * ends as the script would have answered it. A GET's error reply (a key
+ * of another type) fails its op alone, as in the script. */
+static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
+{
+    wb_redis_call *calls = calloc(n, sizeof *calls);
+    redisReply **out = calloc(n, sizeof *out);
+    size_t *again = malloc(n * sizeof *again);
+    int rc = calls && out && again ? WABOT_OK : WABOT_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
+        calls[i] = (wb_redis_call){.nkeys = 1, .keys = &ops[i].key,
+                                   .command = "GET"};
+    if (rc == WABOT_OK)
+        rc = wb_redis_eval_pipeline(st->r, NULL, n, calls, out);
+    size_t nagain = 0;
+    for (size_t i = 0; i < n && rc == WABOT_OK; i++) {
+        redisReply *rep = out[i];
+        wb_storage_bop *op = &ops[i];
+        size_t at;
+        if (rep->type == REDIS_REPLY_STRING &&
+            (at = header_parse(rep->str, rep->len, &op->version)) > 0) {
+            wabot_buf buf = {NULL, 0};
+            op->status = wabot_buf_set(&buf, rep->str + at, rep->len - at);
+            op->out = buf.data;
+            op->out_len = buf.len;
+            wb_redis_reply_free(rep);
+        } else if (rep->type == REDIS_REPLY_STRING) {
+            wb_redis_reply_free(rep);
+            again[nagain++] = i;
+        } else if (rep->type == REDIS_REPLY_NIL) {
+            wb_redis_reply_free(rep);
+            op->status = WABOT_ERR_NOT_FOUND;
+        } else {
+            bop_result(st, op, rep); /* an error reply: this op's */
+        }
+    }
+    if (nagain > 0 && rc == WABOT_OK) {
+        wb_storage_bop *re = calloc(nagain, sizeof *re);
+        int orc = re ? WABOT_OK : WABOT_ERR_NOMEM;
+        for (size_t k = 0; re && k < nagain; k++)
+            re[k] = (wb_storage_bop){.kind = WB_BOP_GET,
+                                     .key = ops[again[k]].key};
+        if (orc == WABOT_OK)
+            orc = batch_scripted(st, nagain, re);
+        for (size_t k = 0; k < nagain; k++) {
+            wb_storage_bop *op = &ops[again[k]];
+            if (orc != WABOT_OK) {
+                op->status = orc;
+                continue;
+            }
+            op->status = re[k].status;
+            op->version = re[k].version;
+            op->out = re[k].out;
+            op->out_len = re[k].out_len;
+        }
+        free(re);
+    }
+    free(calls);
+    free(out);
+    free(again);
+    return rc;
+}
+
+static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
+{
+    redis_store *st = impl;
+    if (n == 0)
+        return WABOT_OK;
+    size_t gets = 0; /* the keys were checked by wb_storage_batch */
+    for (size_t i = 0; i < n; i++)
+        gets += ops[i].kind == WB_BOP_GET;
+    return gets == n ? batch_gets(st, n, ops) : batch_scripted(st, n, ops);
 }
 
 /* ------------------------------------------------------------------ */

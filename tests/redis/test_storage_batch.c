@@ -491,6 +491,116 @@ START_TEST(test_redis_batch_reads_and_moves_values_of_the_earlier_layout)
 }
 END_TEST
 
+/* A batch of gets only leaves as plain GETs (no script: a script's op
+ * costs the server several times a GET), and each op still gets what the
+ * single get answers: a value with its header as it is; one without a
+ * header (another client's, the earlier layout's, a header that is not
+ * one) through the script after, which versions it as get does; an
+ * absent key NOT_FOUND; a key of another type fails alone. */
+static void raw_set(env *e, const char *key, const char *val)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"return redis.call('SET', KEYS[1], ARGV[1]).ok\" 1 "
+             "%s%s %s",
+             wb_redis_prefix(e->r), key, val);
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+}
+
+START_TEST(test_redis_a_batch_of_gets_is_plain_gets)
+{
+    env e;
+    env_init(&e, REDIS);
+    char cmd[160];
+    uint64_t va = 0, vb = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "a", "alpha", 5, 0, &va),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_storage_set(e.st, "b", "", 0, 600000, &vb),
+                     WABOT_OK);
+    long long ev0 = rh_cmd_calls(&srv, "evalsha");
+    long long get0 = rh_cmd_calls(&srv, "get");
+    wb_storage_bop ops[] = {op_of(WB_BOP_GET, "a", NULL, 0),
+                            op_of(WB_BOP_GET, "none", NULL, 0),
+                            op_of(WB_BOP_GET, "b", NULL, 0),
+                            op_of(WB_BOP_GET, "a", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 4, ops), WABOT_OK);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 0);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "get") - get0, 4);
+    ck_assert_int_eq(ops[0].status, WABOT_OK);
+    ck_assert_str_eq(ops[0].out, "alpha");
+    ck_assert_uint_eq(ops[0].out_len, 5);
+    ck_assert_uint_eq(ops[0].version, va);
+    ck_assert_int_eq(ops[1].status, WABOT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(ops[1].out);
+    ck_assert_int_eq(ops[2].status, WABOT_OK);
+    ck_assert_uint_eq(ops[2].out_len, 0);
+    ck_assert_str_eq(ops[2].out, "");
+    ck_assert_uint_eq(ops[2].version, vb);
+    ck_assert_int_eq(ops[3].status, WABOT_OK);
+    ck_assert_uint_eq(ops[3].version, va);
+    wb_storage_bops_clear(4, ops);
+
+    /* values without a header (a foreign one; "\0wv" without digits or
+     * without its closing NUL is no header either), the earlier layout,
+     * a hash: one script call for the values, the hash's op alone. */
+    raw_set(&e, "foreign", "plain");
+    earlier_layout(&e, "old", "olden", "7");
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"return redis.call('SET', KEYS[1], string.char(0) .. "
+             "'wv12')\" 1 %snotone",
+             wb_redis_prefix(e.r));
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd,
+             "EVAL \"return redis.call('SET', KEYS[1], string.char(0) .. "
+             "'wv' .. string.char(0) .. 'x')\" 1 %snodigit",
+             wb_redis_prefix(e.r));
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+    snprintf(cmd, sizeof cmd, "HSET %shash f v", wb_redis_prefix(e.r));
+    ck_assert_int_eq(rh_cli(&srv, cmd, NULL, 0), 0);
+    ev0 = rh_cmd_calls(&srv, "evalsha");
+    wb_storage_bop more[] = {op_of(WB_BOP_GET, "foreign", NULL, 0),
+                             op_of(WB_BOP_GET, "a", NULL, 0),
+                             op_of(WB_BOP_GET, "old", NULL, 0),
+                             op_of(WB_BOP_GET, "hash", NULL, 0),
+                             op_of(WB_BOP_GET, "notone", NULL, 0),
+                             op_of(WB_BOP_GET, "nodigit", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 6, more), WABOT_OK);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 1);
+    ck_assert_int_eq(more[0].status, WABOT_OK);
+    ck_assert_str_eq(more[0].out, "plain");
+    ck_assert_uint_gt(more[0].version, 0);
+    ck_assert_int_eq(more[1].status, WABOT_OK);
+    ck_assert_str_eq(more[1].out, "alpha");
+    ck_assert_uint_eq(more[1].version, va);
+    ck_assert_int_eq(more[2].status, WABOT_OK);
+    ck_assert_str_eq(more[2].out, "olden");
+    ck_assert_uint_eq(more[2].version, 7);
+    ck_assert_int_eq(more[3].status, WABOT_ERR_STORAGE);
+    ck_assert_ptr_null(more[3].out);
+    ck_assert_int_eq(more[4].status, WABOT_OK);
+    ck_assert_uint_eq(more[4].out_len, 5);
+    ck_assert(memcmp(more[4].out, "\0wv12", 5) == 0);
+    ck_assert_int_eq(more[5].status, WABOT_OK);
+    ck_assert_uint_eq(more[5].out_len, 5);
+    ck_assert(memcmp(more[5].out, "\0wv\0x", 5) == 0);
+    ck_assert_uint_gt(more[5].version, 0);
+    /* the single get agrees: the versions the script gave them stay */
+    char *v = NULL;
+    uint64_t ver = 0;
+    ck_assert_int_eq(wabot_storage_get(e.st, "foreign", &v, NULL, &ver),
+                     WABOT_OK);
+    ck_assert_str_eq(v, "plain");
+    ck_assert_uint_eq(ver, more[0].version);
+    wabot_free(v);
+    ck_assert_int_eq(wabot_storage_get(e.st, "notone", &v, NULL, &ver),
+                     WABOT_OK);
+    ck_assert_uint_eq(ver, more[4].version);
+    wabot_free(v);
+    wb_storage_bops_clear(6, more);
+    env_free(&e);
+}
+END_TEST
+
 #define ADD_EACH(tc, name)                                                    \
     do {                                                                      \
         tcase_add_test(tc, test_memory_##name);                               \
@@ -523,6 +633,7 @@ int main(void)
                        test_redis_an_op_failing_on_the_server_fails_alone);
         tcase_add_test(
             tc, test_redis_batch_reads_and_moves_values_of_the_earlier_layout);
+        tcase_add_test(tc, test_redis_a_batch_of_gets_is_plain_gets);
     }
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
