@@ -3,7 +3,11 @@
  * Redis scheduler and survives restarts. A process-local scheduler answers
  * under one mutex; a shared one costs a round trip, so its answer is
  * reused for BACKLOG_REUSE_MS by every HTTP thread (an estimate is enough
- * for a bound: it may overshoot by what arrives in that time). */
+ * for a bound: it may overshoot by what arrives in that time), and one
+ * thread at a time asks again: the others keep the last answer meanwhile
+ * (every HTTP thread that came by while the answer was on its way used to
+ * ask too: ~6.5 counts per refresh under e2e.py's load, doc/performance.md,
+ * sixteenth session). */
 #include <string.h>
 #include <time.h>
 
@@ -44,11 +48,17 @@ int64_t wb_backlog_size(wabot_ctx *ctx)
         return queue_backlog(ctx);
     int64_t now = mono_ms();
     int64_t at = __atomic_load_n(&ctx->backlog_at, __ATOMIC_ACQUIRE);
-    if (at != 0 && now - at < BACKLOG_REUSE_MS)
-        return __atomic_load_n(&ctx->backlog_seen, __ATOMIC_RELAXED);
+    /* Stale (or never read: at 0): the thread that moves backlog_at on
+     * asks; a thread that finds it moved uses the last answer (0 before
+     * the first, which admits). */
+    if ((at != 0 && now - at < BACKLOG_REUSE_MS) ||
+        !__atomic_compare_exchange_n(&ctx->backlog_at, &at, now, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&ctx->backlog_seen, __ATOMIC_ACQUIRE);
     int64_t n = queue_backlog(ctx);
-    __atomic_store_n(&ctx->backlog_seen, n, __ATOMIC_RELAXED);
-    __atomic_store_n(&ctx->backlog_at, now, __ATOMIC_RELEASE);
+    __atomic_store_n(&ctx->backlog_seen, n, __ATOMIC_RELEASE);
+    /* reused from the answer's time on, not the question's */
+    __atomic_store_n(&ctx->backlog_at, mono_ms(), __ATOMIC_RELEASE);
     return n;
 }
 

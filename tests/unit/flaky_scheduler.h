@@ -1,8 +1,11 @@
 /* A scheduler over the memory one, for tests of what the library does
  * around its job backend: enqueues can be made to fail (a Redis hiccup),
- * and a hook runs after each next_due() answer is computed, before it is
+ * a hook runs after each next_due() answer is computed, before it is
  * returned (a job enqueued there is one the caller's deadline missed: the
- * loop's wake-up race). Header-only: include it in one test file. */
+ * loop's wake-up race), and one before each counts() (a round trip to a
+ * shared scheduler, held as long as the test wants). Its name is not the
+ * memory backend's, so the library treats it as shared. Header-only:
+ * include it in one test file. */
 #ifndef WABOT_TEST_FLAKY_SCHEDULER_H
 #define WABOT_TEST_FLAKY_SCHEDULER_H
 
@@ -14,7 +17,9 @@ typedef struct flaky {
     int fail_enqueues; /* > 0: that many enqueues fail with STORAGE */
     /* Called after the inner next_due() answered for queue (NULL: none). */
     void (*after_next_due)(struct flaky *f, const char *queue);
-    void *ud; /* the hook's */
+    /* Called before the inner counts() answers (NULL: none). */
+    void (*before_counts)(struct flaky *f, const char *queue);
+    void *ud; /* the hooks' */
 } flaky;
 
 static int fl_enqueue(void *impl, const char *q, const wabot_job_record *j,
@@ -65,7 +70,10 @@ static int fl_get(void *impl, const char *q, const char *id,
 }
 static int fl_counts(void *impl, const char *q, int64_t *c, size_t n)
 {
-    return wabot_scheduler_counts(((flaky *)impl)->inner, q, c, n);
+    flaky *f = impl;
+    if (f->before_counts)
+        f->before_counts(f, q);
+    return wabot_scheduler_counts(f->inner, q, c, n);
 }
 static int fl_recover(void *impl, const char *q, int64_t now, int32_t max,
                       int32_t *n)
