@@ -113,6 +113,15 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    const char **args, const size_t *arglens,
                    redisReply **out);
 
+/* A plain command (e.g. "GET") on keys (each given the handle's prefix)
+ * then arguments, sent as wb_redis_evaln() sends a script: with the calls
+ * of other threads that wait at the same time, in one round trip. On
+ * WABOT_OK *out is the reply, an error reply included (the caller
+ * judges it; free with wb_redis_reply_free()). */
+int wb_redis_plain(wabot_redis *r, const char *command, size_t nkeys,
+                   const char **keys, size_t nargs, const char **args,
+                   const size_t *arglens, redisReply **out);
+
 /* One call of a pipelined script run: keys (without the prefix) and
  * arguments, NUL-terminated unless their lengths are given. With
  * `command` set, the call is that plain command instead (e.g. "GET"; its

@@ -1034,12 +1034,14 @@ static void batch_send(wabot_redis *r, batch_call *first, size_t n)
     redisContext *c = wb_redis_acquire(r, &rc);
     size_t i = 0;
     for (batch_call *k = first; k != NULL; k = k->next, i++) {
+        a[i] = k->a;
+        if (k->script == NULL)
+            continue; /* a plain command */
         if (c != NULL && rc == WABOT_OK &&
             !atomic_load_explicit(&k->script->sha_ready,
                                   memory_order_acquire))
             rc = script_load(r, c, k->script);
         k->a->argv[1] = k->script->sha;
-        a[i] = k->a;
     }
     size_t got = 0;
     if (c != NULL && rc == WABOT_OK)
@@ -1049,7 +1051,7 @@ static void batch_send(wabot_redis *r, batch_call *first, size_t n)
     for (batch_call *k = first; k != NULL; k = k->next, i++) {
         k->reply = i < got ? out[i] : NULL;
         k->rc = i < got ? WABOT_OK : rc;
-        if (k->rc != WABOT_OK || !is_noscript(k->reply))
+        if (k->rc != WABOT_OK || k->script == NULL || !is_noscript(k->reply))
             continue;
         /* The server forgot the script between the load and now. */
         wb_redis_reply_free(k->reply);
@@ -1162,6 +1164,28 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     }
     *out = rep;
     return WABOT_OK;
+}
+
+int wb_redis_plain(wabot_redis *r, const char *command, size_t nkeys,
+                   const char **keys, size_t nargs, const char **args,
+                   const size_t *arglens, redisReply **out)
+{
+    *out = NULL;
+    if (r == NULL || command == NULL)
+        return WABOT_ERR_INVAL;
+    eval_argv a;
+    int rc = eval_argv_build(r, &a, command, nkeys, keys, NULL, nargs, args,
+                             arglens);
+    if (rc != WABOT_OK) {
+        eval_argv_free(&a);
+        return rc;
+    }
+    batch_call me = {.script = NULL, .a = &a};
+    rc = batch_run(r, &me);
+    eval_argv_free(&a);
+    if (rc == WABOT_OK)
+        *out = me.reply;
+    return rc;
 }
 
 int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,

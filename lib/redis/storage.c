@@ -280,12 +280,52 @@ static int get_reply(redis_store *st, redisReply *rep, wabot_buf *out,
     return rc;
 }
 
+/* A value's version header (NUL "wv" <decimal> NUL): its version and the
+ * value's offset; 0 when d has none the script's pattern would take. */
+static size_t header_parse(const char *d, size_t len, uint64_t *version)
+{
+    if (len < 5 || d[0] != '\0' || d[1] != 'w' || d[2] != 'v')
+        return 0;
+    size_t i = 3;
+    while (i < len && d[i] >= '0' && d[i] <= '9')
+        i++;
+    if (i == len || d[i] != '\0' || !parse_u64(d + 3, i - 3, version))
+        return 0;
+    return i + 1;
+}
+
+/* A plain GET first (a script's call costs the server several times a
+ * GET: doc/performance.md, sixteenth session): absent, or a value with
+ * its version header, is the answer the script would give. Anything else
+ * (a value without a header: the earlier layout, another client's; an
+ * error reply) goes to the get script, which answers it as before. */
 static int rs_get(void *impl, const char *key, wabot_buf *out,
                   uint64_t *version)
 {
     redis_store *st = impl;
+    size_t klen = strlen(key);
+    if (klen == 0 || klen > WB_STORAGE_KEY_MAX)
+        return WABOT_ERR_INVAL;
     redisReply *rep;
-    int rc = run(st, &get_script, key, 0, NULL, NULL, &rep);
+    int rc = wb_redis_plain(st->r, "GET", 1, &key, 0, NULL, NULL, &rep);
+    if (rc != WABOT_OK)
+        return rc;
+    uint64_t v;
+    size_t at;
+    if (rep->type == REDIS_REPLY_NIL) {
+        wb_redis_reply_free(rep);
+        return WABOT_ERR_NOT_FOUND;
+    }
+    if (rep->type == REDIS_REPLY_STRING &&
+        (at = header_parse(rep->str, rep->len, &v)) > 0) {
+        rc = wabot_buf_set(out, rep->str + at, rep->len - at);
+        wb_redis_reply_free(rep);
+        if (rc == WABOT_OK)
+            *version = v;
+        return rc;
+    }
+    wb_redis_reply_free(rep);
+    rc = run(st, &get_script, key, 0, NULL, NULL, &rep);
     if (rc != WABOT_OK)
         return rc;
     return get_reply(st, rep, out, version);
@@ -643,19 +683,6 @@ static int batch_scripted(redis_store *st, size_t n, wb_storage_bop *ops)
     return rc;
 }
 
-/* A value's version header (NUL "wv" <decimal> NUL): its version and the
- * value's offset; 0 when d has none the script's pattern would take. */
-static size_t header_parse(const char *d, size_t len, uint64_t *version)
-{
-    if (len < 5 || d[0] != '\0' || d[1] != 'w' || d[2] != 'v')
-        return 0;
-    size_t i = 3;
-    while (i < len && d[i] >= '0' && d[i] <= '9')
-        i++;
-    if (i == len || d[i] != '\0' || !parse_u64(d + 3, i - 3, version))
-        return 0;
-    return i + 1;
-}
 
 /* A batch of gets only, as plain GETs in one pipeline: a script's op
  * costs the server several times what a GET does (doc/performance.md,

@@ -575,6 +575,39 @@ static int old_version_key_exists(const char *prefix, const char *key)
 /* A Redis holding keys of the earlier layout (value and version key)
  * keeps working: every operation reads them with their versions, and a
  * write moves a key to the version header. */
+/* A get is one plain GET when the value carries its version header (or
+ * is absent): no script, whose call costs the server several times a GET.
+ * A value without a header (another client's) still goes through the get
+ * script, which gives it a version (test above); an error reply too. */
+START_TEST(test_redis_get_of_a_value_with_its_header_is_one_plain_get)
+{
+    char prefix[64], args[160], out[64];
+    fresh_prefix(prefix, sizeof prefix);
+    wabot_redis *r = new_handle(prefix);
+    wabot_storage *st = wabot_storage_redis_new(r);
+    uint64_t v = 0, got = 0;
+    ck_assert_int_eq(wabot_storage_set(st, "k", "value", 5, 0, &v), WABOT_OK);
+    long long ev0 = rh_cmd_calls(&g_srv, "evalsha");
+    long long get0 = rh_cmd_calls(&g_srv, "get");
+    expect_get(st, "k", "value", &got);
+    ck_assert_uint_eq(got, v);
+    char *val = NULL;
+    ck_assert_int_eq(wabot_storage_get(st, "absent", &val, NULL, NULL),
+                     WABOT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(val);
+    ck_assert_int_eq(rh_cmd_calls(&g_srv, "evalsha") - ev0, 0);
+    ck_assert_int_eq(rh_cmd_calls(&g_srv, "get") - get0, 2);
+    /* another client's value: the script, once, then its header */
+    snprintf(args, sizeof args, "SET %sforeign theirs", prefix);
+    cli(&g_srv, args, out, sizeof out);
+    expect_get(st, "foreign", "theirs", &got);
+    ck_assert_uint_gt(got, v);
+    ck_assert_int_eq(rh_cmd_calls(&g_srv, "evalsha") - ev0, 1);
+    wabot_storage_free(st);
+    wabot_redis_free(r);
+}
+END_TEST
+
 START_TEST(test_redis_values_of_the_earlier_layout_stay_readable)
 {
     char prefix[64], args[160], out[64];
@@ -715,6 +748,7 @@ int main(void)
     tcase_add_test(tc, test_redis_version_key_never_expires_before_its_value);
     tcase_add_test(tc, test_redis_huge_ttl_is_accepted);
     tcase_add_test(tc, test_redis_values_of_the_earlier_layout_stay_readable);
+    tcase_add_test(tc, test_redis_get_of_a_value_with_its_header_is_one_plain_get);
     tcase_add_test(tc,
                    test_redis_incr_counts_the_value_behind_its_version_header);
     suite_add_tcase(s, tc);
