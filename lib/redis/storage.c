@@ -294,6 +294,30 @@ static size_t header_parse(const char *d, size_t len, uint64_t *version)
     return i + 1;
 }
 
+/* A plain GET's reply (freed) as the get script would answer it: OK
+ * (out and *version set), NOT_FOUND, or GET_ASK_SCRIPT: a value without a
+ * header (the earlier layout, another client's value: the script reads
+ * its version key or gives it one) or an error reply, which only the
+ * script answers as get always has. */
+#define GET_ASK_SCRIPT 1
+static int plain_get_result(redisReply *rep, wabot_buf *out,
+                            uint64_t *version)
+{
+    int rc = GET_ASK_SCRIPT;
+    size_t at;
+    uint64_t v;
+    if (rep->type == REDIS_REPLY_NIL) {
+        rc = WABOT_ERR_NOT_FOUND;
+    } else if (rep->type == REDIS_REPLY_STRING &&
+               (at = header_parse(rep->str, rep->len, &v)) > 0) {
+        rc = wabot_buf_set(out, rep->str + at, rep->len - at);
+        if (rc == WABOT_OK)
+            *version = v;
+    }
+    wb_redis_reply_free(rep);
+    return rc;
+}
+
 /* A plain GET first (a script's call costs the server several times a
  * GET: doc/performance.md, sixteenth session): absent, or a value with
  * its version header, is the answer the script would give. Anything else
@@ -310,21 +334,9 @@ static int rs_get(void *impl, const char *key, wabot_buf *out,
     int rc = wb_redis_plain(st->r, "GET", 1, &key, 0, NULL, NULL, &rep);
     if (rc != WABOT_OK)
         return rc;
-    uint64_t v;
-    size_t at;
-    if (rep->type == REDIS_REPLY_NIL) {
-        wb_redis_reply_free(rep);
-        return WABOT_ERR_NOT_FOUND;
-    }
-    if (rep->type == REDIS_REPLY_STRING &&
-        (at = header_parse(rep->str, rep->len, &v)) > 0) {
-        rc = wabot_buf_set(out, rep->str + at, rep->len - at);
-        wb_redis_reply_free(rep);
-        if (rc == WABOT_OK)
-            *version = v;
+    rc = plain_get_result(rep, out, version);
+    if (rc != GET_ASK_SCRIPT)
         return rc;
-    }
-    wb_redis_reply_free(rep);
     rc = run(st, &get_script, key, 0, NULL, NULL, &rep);
     if (rc != WABOT_OK)
         return rc;
@@ -683,15 +695,13 @@ static int batch_scripted(redis_store *st, size_t n, wb_storage_bop *ops)
     return rc;
 }
 
-
 /* A batch of gets only, as plain GETs in one pipeline: a script's op
  * costs the server several times what a GET does (doc/performance.md,
  * sixteenth session: the delivery's read batch). A value with its
- * version header is what the script's op gives; a value without one (the
- * earlier layout, another client's value: read by the script with its
- * version key, or given one) goes through the script after, so every op
- * ends as the script would have answered it. A GET's error reply (a key
- * of another type) fails its op alone, as in the script. */
+ * version header is what the script's op gives; the others (see
+ * plain_get_result) go through the script after, in one more round trip,
+ * so every op ends as the script would have answered it (an error reply,
+ * a key of another type, fails its op alone there). */
 static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
 {
     wb_redis_call *calls = calloc(n, sizeof *calls);
@@ -705,25 +715,15 @@ static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
         rc = wb_redis_eval_pipeline(st->r, NULL, n, calls, out);
     size_t nagain = 0;
     for (size_t i = 0; i < n && rc == WABOT_OK; i++) {
-        redisReply *rep = out[i];
-        wb_storage_bop *op = &ops[i];
-        size_t at;
-        if (rep->type == REDIS_REPLY_STRING &&
-            (at = header_parse(rep->str, rep->len, &op->version)) > 0) {
-            wabot_buf buf = {NULL, 0};
-            op->status = wabot_buf_set(&buf, rep->str + at, rep->len - at);
-            op->out = buf.data;
-            op->out_len = buf.len;
-            wb_redis_reply_free(rep);
-        } else if (rep->type == REDIS_REPLY_STRING) {
-            wb_redis_reply_free(rep);
+        wabot_buf buf = {NULL, 0};
+        int r = plain_get_result(out[i], &buf, &ops[i].version);
+        if (r == GET_ASK_SCRIPT) {
             again[nagain++] = i;
-        } else if (rep->type == REDIS_REPLY_NIL) {
-            wb_redis_reply_free(rep);
-            op->status = WABOT_ERR_NOT_FOUND;
-        } else {
-            bop_result(st, op, rep); /* an error reply: this op's */
+            continue;
         }
+        ops[i].status = r;
+        ops[i].out = buf.data;
+        ops[i].out_len = buf.len;
     }
     if (nagain > 0 && rc == WABOT_OK) {
         wb_storage_bop *re = calloc(nagain, sizeof *re);
