@@ -46,19 +46,27 @@ int64_t wb_backlog_size(wabot_ctx *ctx)
 {
     if (wb_scheduler_is_local(ctx))
         return queue_backlog(ctx);
-    int64_t now = mono_ms();
     int64_t at = __atomic_load_n(&ctx->backlog_at, __ATOMIC_ACQUIRE);
-    /* Stale (or never read: at 0): the thread that moves backlog_at on
-     * asks; a thread that finds it moved uses the last answer (0 before
-     * the first, which admits). */
-    if ((at != 0 && now - at < BACKLOG_REUSE_MS) ||
-        !__atomic_compare_exchange_n(&ctx->backlog_at, &at, now, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (at != 0 && mono_ms() - at < BACKLOG_REUSE_MS)
         return __atomic_load_n(&ctx->backlog_seen, __ATOMIC_ACQUIRE);
-    int64_t n = queue_backlog(ctx);
-    __atomic_store_n(&ctx->backlog_seen, n, __ATOMIC_RELEASE);
-    /* reused from the answer's time on, not the question's */
-    __atomic_store_n(&ctx->backlog_at, mono_ms(), __ATOMIC_RELEASE);
+    /* Stale (or never read: at 0). One thread asks, however long its
+     * answer takes; the others use the last answer meanwhile (0 before
+     * the first, which admits). The one that gets to ask looks again: an
+     * answer may have come in since it read backlog_at. */
+    int idle = 0;
+    if (!__atomic_compare_exchange_n(&ctx->backlog_asking, &idle, 1, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return __atomic_load_n(&ctx->backlog_seen, __ATOMIC_ACQUIRE);
+    at = __atomic_load_n(&ctx->backlog_at, __ATOMIC_ACQUIRE);
+    int64_t n;
+    if (at != 0 && mono_ms() - at < BACKLOG_REUSE_MS) {
+        n = __atomic_load_n(&ctx->backlog_seen, __ATOMIC_ACQUIRE);
+    } else {
+        n = queue_backlog(ctx);
+        __atomic_store_n(&ctx->backlog_seen, n, __ATOMIC_RELEASE);
+        __atomic_store_n(&ctx->backlog_at, mono_ms(), __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&ctx->backlog_asking, 0, __ATOMIC_RELEASE);
     return n;
 }
 

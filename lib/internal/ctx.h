@@ -160,9 +160,11 @@ struct wabot_ctx {
     int own_limiter;
     wb_outbound_cfg *out;  /* senders, breakers, window templates */
     wb_http_routes *http_routes; /* wabot_http_handle's routes */
-    /* lib/delivery/backlog.c: a shared scheduler's last backlog count and
-     * when it was read (CLOCK_MONOTONIC ms; atomics) */
+    /* lib/delivery/backlog.c: a shared scheduler's last backlog count,
+     * when it was read (CLOCK_MONOTONIC ms), and 1 while a thread asks
+     * for it (atomics) */
     int64_t backlog_seen, backlog_at;
+    int backlog_asking;
 };
 
 /* Append a middleware to the turn stage (admit 0: ctx->mws) or the admit

@@ -250,8 +250,10 @@ END_TEST
 /* With a scheduler other processes share (Redis), the backlog's count
  * is a round trip: its answer is reused for a while, and when it is stale
  * one thread asks again while the others keep the last answer instead of
- * all asking at once (they used to: ~6.5 counts per refresh under load).
- * Here the count is held on its way until the other threads are done. */
+ * all asking at once (they used to: ~6.5 counts per refresh under load),
+ * however long the answer takes. Here the count is held on its way until
+ * the other threads are done (under valgrind that is well past the 20 ms
+ * an answer is reused for). */
 typedef struct held {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -338,10 +340,7 @@ START_TEST(test_one_thread_at_a_time_asks_a_shared_scheduler_the_backlog)
     pthread_mutex_unlock(&h.mu);
     pthread_join(t0, NULL);
     ck_assert_int_eq(first.size, 3);
-    /* fresh: reused without asking */
-    ck_assert_int_eq(wb_backlog_size(ctx), 3);
-    ck_assert_int_eq(h.asked, 1);
-    /* stale again: asked once more */
+    /* stale again (the answer is reused for 20 ms): asked once more */
     struct timespec pause = {0, 60 * 1000000L};
     nanosleep(&pause, NULL);
     ck_assert_int_eq(wb_backlog_size(ctx), 3);
