@@ -45,31 +45,39 @@
 #define MAX_TTL_MS (INT64_C(1) << 52)
 
 /* Every single-key script: KEYS[1] the counter, KEYS[2] the value, KEYS[3]
- * its version key (the earlier layout's; storage_lua.h). */
+ * its version key (the earlier layout's; storage_lua.h). Each defines
+ * only the helpers it calls (expire takes NEWVER for its M): a definition
+ * is a closure the server makes and collects on every call, ~440
+ * instructions each (the get script: 37.4k -> 34.7k instructions per
+ * call; the rest is the script call itself, where a plain GET costs a
+ * fraction: doc/performance.md, sixteenth session). */
 #define LUA_KEYS "local K, VK = KEYS[2], KEYS[3]\n"
 
 /* -> nil (absent) or {version, value} */
 static wb_redis_script get_script = WB_REDIS_SCRIPT(
-    "storage get", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage get",
+    STORAGE_LUA_NEWVER STORAGE_LUA_UNPACKV STORAGE_LUA_READ LUA_KEYS
     "local d, v = read(K, VK)\n"
     "if not d then return false end\n"
     "return {v, d}\n");
 
 /* ARGV: value, ttl -> version */
 static wb_redis_script set_script = WB_REDIS_SCRIPT(
-    "storage set", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage set", STORAGE_LUA_NEWVER STORAGE_LUA_WRITE LUA_KEYS
     "return write(K, VK, ARGV[1], ARGV[2])\n");
 
 /* ARGV: value, ttl -> version, or nil if the key exists */
 static wb_redis_script set_nx_script = WB_REDIS_SCRIPT(
-    "storage set_nx", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage set_nx", STORAGE_LUA_NEWVER STORAGE_LUA_WRITE_NX LUA_KEYS
     "return write_nx(K, ARGV[1], ARGV[2])\n");
 
 /* ARGV: expected version ('0' = absent), value, ttl -> version, or nil on
  * a mismatch (also when '0' was expected and the key holds anything, a
  * value another client wrote included: SET NX's answer) */
 static wb_redis_script cas_script = WB_REDIS_SCRIPT(
-    "storage cas", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage cas",
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_WRITE_NX STORAGE_LUA_CURVER
+    LUA_KEYS
     /* "must be absent" is SET NX: one command, not a GET and a SET */
     "if ARGV[1] == '0' then return write_nx(K, ARGV[2], ARGV[3]) end\n"
     "if curver(K, VK) ~= ARGV[1] then return false end\n"
@@ -77,14 +85,14 @@ static wb_redis_script cas_script = WB_REDIS_SCRIPT(
 
 /* -> 1 deleted, 0 absent */
 static wb_redis_script del_script = WB_REDIS_SCRIPT(
-    "storage del", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage del", LUA_KEYS
     "if redis.call('DEL', K) == 0 then return 0 end\n"
     "redis.call('DEL', VK)\n"
     "return 1\n");
 
 /* ARGV: expected version -> 1 deleted, 0 absent, -1 other version */
 static wb_redis_script del_if_script = WB_REDIS_SCRIPT(
-    "storage del_if", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage del_if", STORAGE_LUA_CURVER LUA_KEYS
     "local cur, present = curver(K, VK)\n"
     "if not present then return 0 end\n"
     "if cur ~= ARGV[1] then return -1 end\n"
@@ -95,7 +103,9 @@ static wb_redis_script del_if_script = WB_REDIS_SCRIPT(
  * is not an integer or the sum overflows. INCRBY applies Redis's integer
  * rule, which the memory backend copies, and keeps the TTL. */
 static wb_redis_script incr_script = WB_REDIS_SCRIPT(
-    "storage incr", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage incr",
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_UNPACKV STORAGE_LUA_READ
+    STORAGE_LUA_INCR LUA_KEYS
     "local d = redis.call('GET', K)\n"
     "if not d then\n"
     "  write(K, VK, ARGV[1], ARGV[2])\n"
@@ -106,7 +116,7 @@ static wb_redis_script incr_script = WB_REDIS_SCRIPT(
 
 /* ARGV: ttl ('0' = none) -> 1, or 0 if absent */
 static wb_redis_script expire_script = WB_REDIS_SCRIPT(
-    "storage expire", STORAGE_LUA_PRELUDE_V2 LUA_KEYS
+    "storage expire", STORAGE_LUA_NEWVER LUA_KEYS
     "if redis.call('EXISTS', K) == 0 then return 0 end\n"
     "if ARGV[1] ~= '0' then\n"
     "  redis.call('PEXPIRE', K, ARGV[1])\n"
