@@ -161,7 +161,7 @@
     "  end\n"                                                                 \
     "  return #a < #b\n"                                                      \
     "end\n"
-/* Every helper, for the scripts that are not hot. */
+/* Every helper, for a script that calls most of them (txn). */
 #define STORAGE_LUA_PRELUDE_V2                                                \
     STORAGE_LUA_NEWVER STORAGE_LUA_WRITE STORAGE_LUA_WRITE_NX                 \
     STORAGE_LUA_UNPACKV STORAGE_LUA_CURVER STORAGE_LUA_READ                   \
@@ -185,7 +185,7 @@
  * byte order instead (the first design) lost keys: the repeated step can
  * reach further than the first one did once keys are deleted. */
 #define STORAGE_LUA_SCAN                                                      \
-    STORAGE_LUA_PRELUDE_V2                                                    \
+    STORAGE_LUA_NEWVER STORAGE_LUA_UNPACKV STORAGE_LUA_READ STORAGE_LUA_LT    \
     "local cur, skip, want = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"           \
     "local pat, plen, vals = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'\n"    \
     "local hint = tonumber(ARGV[7])\n"                                        \
@@ -239,7 +239,7 @@
 /* KEYS[1] counter, then (value, version) per key. -> one element per key:
  * false (absent) or {version, value}. */
 #define STORAGE_LUA_GET_MANY                                                  \
-    STORAGE_LUA_PRELUDE_V2                                                    \
+    STORAGE_LUA_NEWVER STORAGE_LUA_UNPACKV STORAGE_LUA_READ                   \
     "local out = {}\n"                                                        \
     "for i = 2, #KEYS, 2 do\n"                                                \
     "  local d, v = read(KEYS[i], KEYS[i + 1])\n"                             \
@@ -253,7 +253,7 @@
 
 /* KEYS as get_many; ARGV: value, ttl per key. -> the new versions. */
 #define STORAGE_LUA_PUT_MANY                                                  \
-    STORAGE_LUA_PRELUDE_V2                                                    \
+    STORAGE_LUA_NEWVER STORAGE_LUA_WRITE                                      \
     "local out = {}\n"                                                        \
     "nv_want = math.max(1, (#KEYS - 1) / 2)\n"                                \
     "for i = 2, #KEYS, 2 do\n"                                                \
