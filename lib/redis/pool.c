@@ -1136,6 +1136,29 @@ static int batch_run(wabot_redis *r, batch_call *me)
     return me->rc;
 }
 
+/* One call (a script, or with `command` set that plain command) queued
+ * with the other threads' calls (batch_run); *rep is its reply, an error
+ * reply included, on WABOT_OK. */
+static int call_one(wabot_redis *r, wb_redis_script *script,
+                    const char *command, size_t nkeys, const char **keys,
+                    const size_t *keylens, size_t nargs, const char **args,
+                    const size_t *arglens, redisReply **rep)
+{
+    eval_argv a;
+    int rc = eval_argv_build(r, &a, command, nkeys, keys, keylens, nargs,
+                             args, arglens);
+    if (rc != WABOT_OK) {
+        eval_argv_free(&a);
+        return rc;
+    }
+    batch_call me = {.script = script, .a = &a};
+    rc = batch_run(r, &me);
+    eval_argv_free(&a);
+    if (rc == WABOT_OK)
+        *rep = me.reply;
+    return rc;
+}
+
 int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
                    const char **keys, const size_t *keylens, size_t nargs,
                    const char **args, const size_t *arglens,
@@ -1144,19 +1167,11 @@ int wb_redis_evaln(wabot_redis *r, wb_redis_script *script, size_t nkeys,
     *out = NULL;
     if (r == NULL || script == NULL)
         return WABOT_ERR_INVAL;
-    eval_argv a;
-    int rc = eval_argv_build(r, &a, NULL, nkeys, keys, keylens, nargs, args,
-                             arglens);
-    if (rc != WABOT_OK) {
-        eval_argv_free(&a);
-        return rc;
-    }
-    batch_call me = {.script = script, .a = &a};
-    rc = batch_run(r, &me);
-    eval_argv_free(&a);
+    redisReply *rep = NULL;
+    int rc = call_one(r, script, NULL, nkeys, keys, keylens, nargs, args,
+                      arglens, &rep);
     if (rc != WABOT_OK)
         return rc;
-    redisReply *rep = me.reply;
     if (rep->type == REDIS_REPLY_ERROR) {
         set_last_error(r, script->name, rep->str);
         wb_redis_reply_free(rep);
@@ -1173,19 +1188,8 @@ int wb_redis_plain(wabot_redis *r, const char *command, size_t nkeys,
     *out = NULL;
     if (r == NULL || command == NULL)
         return WABOT_ERR_INVAL;
-    eval_argv a;
-    int rc = eval_argv_build(r, &a, command, nkeys, keys, NULL, nargs, args,
-                             arglens);
-    if (rc != WABOT_OK) {
-        eval_argv_free(&a);
-        return rc;
-    }
-    batch_call me = {.script = NULL, .a = &a};
-    rc = batch_run(r, &me);
-    eval_argv_free(&a);
-    if (rc == WABOT_OK)
-        *out = me.reply;
-    return rc;
+    return call_one(r, NULL, command, nkeys, keys, NULL, nargs, args,
+                    arglens, out);
 }
 
 int wb_redis_eval_pipeline(wabot_redis *r, wb_redis_script *script,

@@ -739,20 +739,14 @@ static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
         wb_storage_bop *re = calloc(nagain, sizeof *re);
         int orc = re ? WABOT_OK : WABOT_ERR_NOMEM;
         for (size_t k = 0; re && k < nagain; k++)
-            re[k] = (wb_storage_bop){.kind = WB_BOP_GET,
-                                     .key = ops[again[k]].key};
+            re[k] = ops[again[k]];
         if (orc == WABOT_OK)
             orc = batch_scripted(st, nagain, re);
         for (size_t k = 0; k < nagain; k++) {
-            wb_storage_bop *op = &ops[again[k]];
-            if (orc != WABOT_OK) {
-                op->status = orc;
-                continue;
-            }
-            op->status = re[k].status;
-            op->version = re[k].version;
-            op->out = re[k].out;
-            op->out_len = re[k].out_len;
+            if (orc == WABOT_OK)
+                ops[again[k]] = re[k];
+            else
+                ops[again[k]].status = orc;
         }
         free(re);
     }
