@@ -24,6 +24,12 @@ Options:
   --server ARG      one more redis-server argument (repeatable), e.g.
                     --server=--hash-max-listpack-value --server=1024
   --messages N      divide by N too (per message figures)
+  --no-check        skip the check below
+  --by-script       time every command in the server (SLOWLOG with a 0 us
+                    threshold) and print the time per script and per
+                    plain command: where the server's time goes, with
+                    nothing changed (the --trivial and --sub figures move
+                    other scripts' work too: see the check below)
   --callgrind       run redis-server under valgrind's callgrind and print
                     the instructions it ran for the replay (counters
                     zeroed after start-up, dumped at the end): a count
@@ -35,7 +41,17 @@ scripts' own calls); INFO, CONFIG, CLIENT, MONITOR and SLOWLOG are
 skipped. Times in the capture are the library's (fake clock), so a replay
 does what the capture did. Prints, per replay, the server's CPU (INFO
 cpu, user + system) and the commands that failed (0 when the replay is
-faithful)."""
+faithful).
+
+A replay with --only, --trivial or --sub is checked first: it and the
+whole capture are replayed once more each (without callgrind) and the
+replies of the commands both sent unchanged are compared. A change can
+move what the other commands see (a script that no longer takes its
+store-wide version numbers shifts every later version, and the turn
+commit's compare-and-set then fails where the capture's succeeded), and
+then the figure measures different work, not the change: the check
+prints how many replies differ and the first of them, and says the
+figure is confounded."""
 import collections
 import glob
 import hashlib
@@ -148,26 +164,33 @@ def server_cpu(c):
 
 
 def prepare(cmds, only, trivial, subs):
-    """The commands to send: filtered, scripts substituted."""
-    newsha, out = {}, []
-    for a in cmds:
+    """The commands to send: filtered, scripts substituted; and for each
+    its index in cmds, or None when it was changed (a substituted or
+    trivial script, or a SCRIPT LOAD of a substitute)."""
+    newsha, out, tags = {}, [], []
+    for k, a in enumerate(cmds):
         verb = a[0].upper()
+        tag = k
         if verb == b"SCRIPT" and len(a) > 2 and a[1].upper() == b"LOAD":
             sha = hashlib.sha1(a[2]).hexdigest()
             if sha[:8] in subs:
                 text = subs[sha[:8]]
                 newsha[sha] = hashlib.sha1(text).hexdigest().encode()
                 a = [a[0], a[1], text]
+                tag = None
         elif verb == b"EVALSHA":
             sha = a[1].decode()
             if only and sha[:8] not in only:
                 continue
             if sha[:8] in trivial:
                 a = [b"EVAL", b"return 1"] + a[2:]
+                tag = None
             elif sha in newsha:
                 a = [a[0], newsha[sha]] + a[2:]
+                tag = None
         out.append(a)
-    return out
+        tags.append(tag)
+    return out, tags
 
 
 def callgrind_total(pid, outdir):
@@ -183,9 +206,13 @@ def callgrind_total(pid, outdir):
     raise RuntimeError("no totals in %s" % dumps[-1])
 
 
-def replay(cmds, pipe, server_args, callgrind=None):
+def replay(cmds, pipe, server_args, callgrind=None, replies=None, timed=None):
     """Server CPU seconds for the replay, failed commands, and (with
-    callgrind: a directory for its files) the instructions it ran."""
+    callgrind: a directory for its files) the instructions it ran; with
+    `replies` a list, each command's reply appended to it; with `timed` a
+    dict, the server's time in us for each script (its SHA-1's first 8
+    digits) and plain command added to it, as [calls, us, the commands
+    the calls ran inside, their us]."""
     port = free_port()
     wrap = []
     if callgrind:
@@ -208,18 +235,83 @@ def replay(cmds, pipe, server_args, callgrind=None):
         if callgrind:
             subprocess.run(["callgrind_control", "-z", str(p.pid)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        if timed is not None:
+            c.cmd("CONFIG", "SET", "slowlog-max-len", "10000000")
+            c.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0")
+            c.cmd("SLOWLOG", "RESET")
         t0, errors = server_cpu(c), 0
         for i in range(0, len(cmds), pipe):
             chunk = cmds[i:i + pipe]
             c.s.sendall(b"".join(resp(a) for a in chunk))
             for _ in chunk:
-                if isinstance(c.read(), RuntimeError):
+                r = c.read()
+                if isinstance(r, RuntimeError):
                     errors += 1
+                    r = ("error", str(r))
+                if replies is not None:
+                    replies.append(r)
         cpu = server_cpu(c) - t0
+        if timed is not None:
+            c.cmd("CONFIG", "SET", "slowlog-log-slower-than", "-1")
+            inner = [0, 0]
+            for e in reversed(c.cmd("SLOWLOG", "GET", "-1")):  # oldest first
+                args = e[3]
+                if len(e) > 4 and e[4] in (b"", b"?:0"):
+                    # a script's own call (logged before its script):
+                    # in its script's time
+                    inner[0] += 1
+                    inner[1] += int(e[2])
+                    continue
+                verb = args[0].upper()
+                if verb in (b"SLOWLOG", b"CONFIG", b"INFO"):
+                    continue
+                name = verb.decode("latin-1")
+                if verb in (b"EVALSHA", b"EVAL") and len(args) > 1:
+                    name = "%s %s" % (name, args[1][:8].decode("latin-1"))
+                t = timed.setdefault(name, [0, 0, 0, 0])
+                t[0] += 1
+                t[1] += int(e[2])
+                t[2] += inner[0]
+                t[3] += inner[1]
+                inner = [0, 0]
         return cpu, errors, callgrind_total(p.pid, callgrind) if callgrind else None
     finally:
         p.terminate()
         p.wait()
+
+
+def check(cmds, todo, tags, pipe, server_args):
+    """Replays cmds twice and todo once; prints how many of the replies of
+    the commands todo sent unchanged differ (those that differ between the
+    two replays of cmds are not compared: a SCAN cursor follows the
+    server's hash seed, random at each start). Returns that number."""
+    ref, ref2, got = [], [], []
+    replay(cmds, pipe, server_args, replies=ref)
+    replay(cmds, pipe, server_args, replies=ref2)
+    replay(todo, pipe, server_args, replies=got)
+    same, differ, noisy, first = 0, 0, 0, None
+    for k, tag in enumerate(tags):
+        if tag is None:
+            continue
+        if ref[tag] != ref2[tag]:
+            noisy += 1
+        elif got[k] == ref[tag]:
+            same += 1
+        else:
+            differ += 1
+            if first is None:
+                first = (tag, cmds[tag], ref[tag], got[k])
+    aside = " (%d that vary run to run not compared)" % noisy if noisy else ""
+    if not differ:
+        print("  check: the %d unchanged commands all answered as in the whole capture%s" % (same, aside))
+        return 0
+    tag, a, want, have = first
+    what = b" ".join(x[:40] for x in a[:4]).decode("latin-1")
+    print("  check: %d of %d unchanged commands answered differently from the whole capture%s;"
+          " the figures below measure other work, not only the change (confounded)"
+          % (differ, differ + same, aside))
+    print("    first: command %d (%s ...): %.120r instead of %.120r" % (tag, what, have, want))
+    return differ
 
 
 def script_table(cmds):
@@ -245,7 +337,7 @@ def main():
         print(__doc__)
         return 2
     path, opts = argv[0], argv[1:]
-    reps, pipe, messages, callgrind = 5, 64, 0, False
+    reps, pipe, messages, callgrind, checking, by_script = 5, 64, 0, False, True, False
     only, trivial, subs, server_args, dump = set(), set(), {}, [], None
     i = 0
     while i < len(opts):
@@ -253,6 +345,14 @@ def main():
         key, _, val = o.partition("=")
         if key == "--callgrind":
             callgrind = True
+            i += 1
+            continue
+        if key == "--by-script":
+            by_script = True
+            i += 1
+            continue
+        if key == "--no-check":
+            checking = False
             i += 1
             continue
         if not val:
@@ -290,7 +390,24 @@ def main():
         for sha, text in texts.items():
             with open(os.path.join(dump, sha[:8] + ".lua"), "wb") as fh:
                 fh.write(text)
-    todo = prepare(cmds, only, trivial, subs)
+    todo, tags = prepare(cmds, only, trivial, subs)
+    if checking and (only or trivial or subs):
+        check(cmds, todo, tags, pipe, server_args)
+    if by_script:
+        timed = {}
+        replay(todo, pipe, server_args, timed=timed)
+        total = sum(t[1] for t in timed.values())
+        per = messages or 1
+        print("  server time by script and command (SLOWLOG, one replay; a script's time"
+              " includes its commands', and the log's own work for each, ~1 us):")
+        print("    %-22s %7s %10s %9s %12s %6s %14s" % (
+            "", "calls", "us", "us/call", "us/message" if messages else "", "share",
+            "commands/call"))
+        for name, (n, us, ni, _) in sorted(timed.items(), key=lambda kv: -kv[1][1]):
+            print("    %-22s %7d %10d %9.1f %12s %5.1f%% %14s" % (
+                name, n, us, us / n, "%.1f" % (us / per) if messages else "",
+                100.0 * us / total, "%.1f" % (ni / n) if ni else ""))
+        print("    %-22s %7d %10d" % ("total", sum(t[0] for t in timed.values()), total))
     runs, instrs = [], []
     cgdir = tempfile.mkdtemp(prefix="replay-cg-") if callgrind else None
     for _ in range(reps):
