@@ -102,7 +102,7 @@ static int queue_commit(wabot_ctx *ctx, const wb_turn_path *path,
     }
     wb_turn_commit_req req = {NULL, 0, NULL, 0, 0, marker,
                               WB_CAMPAIGN_MARK_TTL_MS, NULL, NULL, 0,
-                              queues, recs, n, now};
+                              queues, recs, n, now, NULL};
     wb_turn_commit_res res;
     memset(&res, 0, sizeof res);
     if (rc == WABOT_OK)

@@ -42,6 +42,11 @@ typedef struct wb_queue {
     int64_t polled_ms;
     /* wabot_job_duration_seconds{queue=name}, resolved on first use */
     wabot_metric_series *duration;
+    /* Atomic: jobs leased at commit for this queue (wb_jobs_intake_*) and
+     * not started yet, the room taken for them included; at most
+     * `concurrency`; intake_ready those of them in the runtime's list. */
+    int intake_n;
+    int intake_ready;
 } wb_queue;
 
 #define WB_DUE_UNKNOWN INT64_MIN
@@ -146,6 +151,11 @@ typedef struct wb_runtime {
                                    the last re-arm began: its deadline may
                                    miss those jobs (wb_loop_rearm) */
     int in_loop;                /* loop thread only */
+    /* Jobs leased at commit by other threads, FIFO, started by the loop's
+     * next dispatch (wb_jobs_intake_push). */
+    pthread_mutex_t intake_lock;
+    struct wb_intake *intake, *intake_tail;
+    size_t n_intake; /* atomic: the list's length */
     uint64_t rng;               /* atomic: wb_random()'s counter */
     /* options */
     int64_t lease_ms;
@@ -163,6 +173,24 @@ void wb_runtime_free(wabot_ctx *ctx);
 int wb_jobs_init_queues(wabot_ctx *ctx);
 void wb_jobs_free_queues(wabot_ctx *ctx);
 wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
+/* Jobs leased at commit (the turn fast path, lib/pipeline/outbox.c): a
+ * turn's job due now, on a queue with a worker here, can be enqueued
+ * reserved by this process and started from memory, without a reserve.
+ * Any thread. wb_jobs_intake_room takes room for one on `queue` (at most
+ * its concurrency waiting) and gives the lease's end: 1, or 0 when the
+ * job is to be enqueued for any worker (no batched backend, no worker,
+ * not due, no room). Each room taken is given back by exactly one of
+ * wb_jobs_intake_cancel (not leased after all) and wb_jobs_intake_push
+ * (leased: rec is the job as the commit left it, copied; the loop is
+ * woken and starts it in its next dispatch, or leaves it to stall
+ * recovery if its lease ran out first). */
+int wb_jobs_intake_room(wabot_ctx *ctx, const char *queue, int64_t run_at_ms,
+                        int64_t now_ms, int64_t *lease_until);
+void wb_jobs_intake_cancel(wabot_ctx *ctx, const char *queue);
+void wb_jobs_intake_push(wabot_ctx *ctx, const char *queue,
+                         const wabot_job_record *rec);
+/* Forget the jobs not started (wb_runtime_free: their leases expire). */
+void wb_jobs_intake_free(wabot_ctx *ctx);
 /* Start every job that is due and fits its queue's concurrency, recover
  * stalled jobs, renew leases. Returns jobs started or a negative status. */
 int wb_jobs_dispatch(wabot_ctx *ctx);

@@ -148,6 +148,11 @@ typedef struct wb_turn_commit_req {
     const wabot_job_record *jobs;
     size_t n_jobs;
     int64_t now_ms;
+    /* Per job, or NULL: > 0 to enqueue a job due now reserved by the
+     * caller until then (res->token gives its fencing token); 0 to
+     * enqueue it for any worker. A backend may enqueue it unreserved
+     * (token 0): the caller then leaves it to the workers' polls. */
+    const int64_t *lease_until;
 } wb_turn_commit_req;
 
 /* Most jobs one commit takes (the outbox's per-turn limit is lower). */
@@ -158,6 +163,7 @@ typedef struct wb_turn_commit_res {
     uint64_t conv_version;   /* the conversation's new version */
     unsigned char existed[WB_TURN_MAX_JOBS]; /* 1: the job's id was on its
                                                 queue already */
+    uint64_t token[WB_TURN_MAX_JOBS]; /* leased jobs' fencing tokens, else 0 */
 } wb_turn_commit_res;
 
 typedef struct wb_turn_path {

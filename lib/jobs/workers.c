@@ -792,6 +792,147 @@ static void start_reserved(wabot_ctx *ctx, wb_queue *q, wabot_job *j,
         job_done(j, st);
 }
 
+/* ------------------------------------------------------------------ */
+/* Jobs leased at commit (runtime.h, wb_jobs_intake_room)               */
+
+typedef struct wb_intake {
+    struct wb_intake *next;
+    wb_queue *q;
+    wabot_job_info *info;
+} wb_intake;
+
+int wb_jobs_intake_room(wabot_ctx *ctx, const char *queue, int64_t run_at_ms,
+                        int64_t now_ms, int64_t *lease_until)
+{
+    wb_runtime *rt = ctx->rt;
+    if (!wb_scheduler_batched(rt->sched) || run_at_ms > now_ms)
+        return 0;
+    wb_queue *q = wb_queue_find(ctx, queue);
+    if (!q || !q->fn)
+        return 0;
+    if (__atomic_add_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL) >
+        q->concurrency) {
+        __atomic_sub_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL);
+        return 0;
+    }
+    *lease_until = now_ms + rt->lease_ms;
+    return 1;
+}
+
+void wb_jobs_intake_cancel(wabot_ctx *ctx, const char *queue)
+{
+    wb_queue *q = wb_queue_find(ctx, queue);
+    if (q)
+        __atomic_sub_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL);
+}
+
+void wb_jobs_intake_push(wabot_ctx *ctx, const char *queue,
+                         const wabot_job_record *rec)
+{
+    wb_runtime *rt = ctx->rt;
+    wb_queue *q = wb_queue_find(ctx, queue);
+    if (!q)
+        return; /* no room was taken for it */
+    wb_count(ctx, "jobs.enqueued", 1);
+    wb_intake *n = wb_calloc(&ctx->alloc, 1, sizeof *n);
+    wabot_job_info *info = wabot_job_info_new();
+    if (!n || !info || wabot_job_info_set(info, rec) != WABOT_OK) {
+        wb_free(&ctx->alloc, n);
+        wabot_job_info_free(info);
+        __atomic_sub_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL);
+        wb_log(ctx, WABOT_LOG_WARN, "jobs", "job %s on %s leased at commit "
+               "is left to stall recovery: out of memory", rec->id, q->name);
+        return;
+    }
+    n->q = q;
+    n->info = info;
+    pthread_mutex_lock(&rt->intake_lock);
+    if (rt->intake_tail)
+        rt->intake_tail->next = n;
+    else
+        rt->intake = n;
+    rt->intake_tail = n;
+    __atomic_add_fetch(&q->intake_ready, 1, __ATOMIC_ACQ_REL);
+    __atomic_add_fetch(&rt->n_intake, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&rt->intake_lock);
+    wb_loop_notify(ctx, 0);
+}
+
+/* n leaves the intake (taken off the list by the caller). */
+static void intake_leave(wb_runtime *rt, wb_intake *n)
+{
+    __atomic_sub_fetch(&n->q->intake_ready, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&n->q->intake_n, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&rt->n_intake, 1, __ATOMIC_ACQ_REL);
+}
+
+void wb_jobs_intake_free(wabot_ctx *ctx)
+{
+    wb_runtime *rt = ctx->rt;
+    wb_intake *n = rt->intake;
+    rt->intake = rt->intake_tail = NULL;
+    while (n) {
+        wb_intake *next = n->next;
+        intake_leave(rt, n);
+        wabot_job_info_free(n->info);
+        wb_free(&ctx->alloc, n);
+        n = next;
+    }
+}
+
+/* Start the jobs leased at commit whose queue has a free slot, in the
+ * order they came; the others wait for the next dispatch. A job whose
+ * lease ran out meanwhile is not started here: stall recovery puts it
+ * back (this process's or another's), as for any expired lease. */
+static int intake_start(wabot_ctx *ctx, int64_t now)
+{
+    wb_runtime *rt = ctx->rt;
+    if (__atomic_load_n(&rt->n_intake, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    pthread_mutex_lock(&rt->intake_lock);
+    wb_intake *list = rt->intake;
+    rt->intake = rt->intake_tail = NULL;
+    pthread_mutex_unlock(&rt->intake_lock);
+    wb_intake *keep = NULL, *keep_tail = NULL;
+    int started = 0;
+    while (list) {
+        wb_intake *n = list;
+        list = n->next;
+        n->next = NULL;
+        wb_queue *q = n->q;
+        if (q->active >= q->concurrency) {
+            if (keep_tail)
+                keep_tail->next = n;
+            else
+                keep = n;
+            keep_tail = n;
+            continue;
+        }
+        intake_leave(rt, n);
+        wabot_job_info *info = n->info;
+        wb_free(&ctx->alloc, n);
+        wabot_job *j = NULL;
+        if (wabot_job_info_record(info)->lease_until_ms <= now ||
+            !(j = wb_calloc(&ctx->alloc, 1, sizeof *j))) {
+            wabot_job_info_free(info);
+            continue;
+        }
+        rt->defer_completes = q;
+        start_reserved(ctx, q, j, info);
+        rt->defer_completes = NULL;
+        started++;
+    }
+    if (keep) { /* ahead of what came meanwhile */
+        pthread_mutex_lock(&rt->intake_lock);
+        keep_tail->next = rt->intake;
+        if (!rt->intake)
+            rt->intake_tail = keep_tail;
+        rt->intake = keep;
+        pthread_mutex_unlock(&rt->intake_lock);
+    }
+    return started;
+}
+
 static int start_one(wabot_ctx *ctx, wb_queue *q, int64_t now)
 {
     wb_runtime *rt = ctx->rt;
@@ -876,8 +1017,10 @@ static int poll_all(wabot_ctx *ctx)
             k++;
             continue;
         }
-        /* the slots of the jobs completed here free up */
-        int free_slots = q->concurrency - q->active + (int)cs[k].n;
+        /* the slots of the jobs completed here free up; those of the
+         * jobs leased at commit are taken */
+        int free_slots = q->concurrency - q->active + (int)cs[k].n -
+                         __atomic_load_n(&q->intake_n, __ATOMIC_ACQUIRE);
         size_t want = free_slots <= 0 ? 0
                       : free_slots > RESERVE_BATCH ? RESERVE_BATCH
                                                    : (size_t)free_slots;
@@ -968,6 +1111,7 @@ int wb_jobs_dispatch(wabot_ctx *ctx)
         flush_all_completes(ctx); /* batched: with the poll below */
     retry_settles(ctx, now);
     renew_leases(ctx, now);
+    started += intake_start(ctx, now);
     if (wb_scheduler_batched(rt->sched))
         started += poll_all(ctx);
     for (size_t i = 0; i < rt->n_queues; i++) {
@@ -1039,6 +1183,9 @@ int64_t wb_jobs_deadline(wabot_ctx *ctx)
         if (!q->fn)
             continue;
         any_worker = 1;
+        if (__atomic_load_n(&q->intake_ready, __ATOMIC_ACQUIRE) > 0 &&
+            q->active < q->concurrency && now < best)
+            best = now; /* jobs leased at commit to start */
         int64_t due;
         if (!next_due_of(ctx, q, now, &due))
             continue;

@@ -127,6 +127,7 @@ int wb_runtime_init(wabot_ctx *ctx, const wabot_loop_hooks *hooks,
     rt->wake_fd = -1;
     pthread_mutex_init(&rt->lock, NULL);
     pthread_mutex_init(&rt->post_lock, NULL);
+    pthread_mutex_init(&rt->intake_lock, NULL);
     rt->armed_at = WB_NO_DEADLINE;
     rt->notified_due = WB_NO_DEADLINE;
     rt->rng = seed(ctx);
@@ -213,12 +214,14 @@ void wb_runtime_free(wabot_ctx *ctx)
     }
     if (rt->has_hooks)
         rt->hooks.set_timer(-1, rt->hooks.ud);
+    wb_jobs_intake_free(ctx);
     wb_jobs_free_queues(ctx);
     if (rt->own_sched)
         wabot_scheduler_free(rt->sched);
     wb_free(&ctx->alloc, rt->watches);
     pthread_mutex_destroy(&rt->lock);
     pthread_mutex_destroy(&rt->post_lock);
+    pthread_mutex_destroy(&rt->intake_lock);
     wb_free(&ctx->alloc, rt);
     ctx->rt = NULL;
 }
@@ -586,6 +589,7 @@ int wabot_ctx_run_until_idle(wabot_ctx *ctx, int64_t deadline_ms)
         if (now >= deadline_ms)
             return total;
         int busy = ctx->rt->n_active > 0 ||
+                   __atomic_load_n(&ctx->rt->n_intake, __ATOMIC_ACQUIRE) ||
                    (ctx->rt->in_flight && ctx->rt->in_flight(ctx) > 0);
         if (!busy && (next < 0 || now + next > deadline_ms))
             return total;

@@ -622,19 +622,42 @@ static int fast_commit(wabot_turn *t, int save_state, const char *turn_key,
         if (rc != WABOT_OK)
             return rc;
     }
+    /* Jobs leased at commit: a job due now on a queue this process works
+     * is enqueued reserved by it and started from memory (no reserve, no
+     * poll); see wb_jobs_intake_room. */
+    int64_t leases[MAX_TURN_JOBS * 2 + 1];
+    for (size_t i = 0; i < t->n_jobs; i++)
+        if (!wb_jobs_intake_room(ctx, queues[i], recs[i].run_at_ms, now,
+                                 &leases[i]))
+            leases[i] = 0;
     wb_turn_commit_req req = {
         save_state ? conv_key : NULL, t->version, rec, len,
         ctx->cfg.state_ttl_ms, turn_key, ctx->cfg.dedup_ttl_ms,
         f->claim_held ? f->done_key : NULL, WB_DEDUP_DONE_VALUE,
-        ctx->cfg.dedup_ttl_ms, queues, recs, t->n_jobs, now};
+        ctx->cfg.dedup_ttl_ms, queues, recs, t->n_jobs, now, leases};
     wb_failpoint(ctx, "outbox.before_commit");
     int rc = f->path->commit(ctx->storage, &req, res);
     wabot_free(rec);
-    if (rc != WABOT_OK)
+    if (rc != WABOT_OK) {
+        for (size_t i = 0; i < t->n_jobs; i++)
+            if (leases[i] > 0)
+                wb_jobs_intake_cancel(ctx, queues[i]);
         return rc;
+    }
     f->relayed = 1;
     f->done = f->claim_held;
     for (size_t i = 0; i < t->n_jobs; i++) {
+        if (res->token[i] != 0 && leases[i] > 0) {
+            wabot_job_record r = recs[i];
+            r.state = WABOT_JOB_ACTIVE;
+            r.attempts = 1;
+            r.token = res->token[i];
+            r.lease_until_ms = leases[i];
+            wb_jobs_intake_push(ctx, queues[i], &r);
+            continue;
+        }
+        if (leases[i] > 0)
+            wb_jobs_intake_cancel(ctx, queues[i]);
         if (!res->existed[i])
             wb_job_enqueued(ctx, queues[i], recs[i].run_at_ms);
         else if (strcmp(queues[i], WABOT_QUEUE_OUTBOUND) == 0)

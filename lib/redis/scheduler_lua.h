@@ -121,21 +121,39 @@
  * after arguments of its own (the turn commit), without copying them
  * into tables and without the prelude (neither is free: the server makes
  * and collects every table and closure on every call). The rank is
- * rank() of the prelude, written out. -> 3 (the id is taken) or 0. */
+ * rank() of the prelude, written out. -> 3 (the id is taken) or 0, 0.
+ *
+ * With `lease` (a time, as text) a job due now (state 0) is enqueued
+ * already reserved by the caller, as a reserve would leave it: active
+ * until `lease` in the active set ak, attempts 1, its fencing token the
+ * next of the token counter tk -> 0, token. The turn commit leases a
+ * reply to the process that commits it, which runs it from memory
+ * without a reserve (lib/pipeline/outbox.c, "Jobs leased at commit");
+ * if that process dies the lease expires and stall recovery puts the job
+ * back, as for any reserved job. */
 #define SCHED_LUA_ENQUEUE_AT                                                 \
-    "local function enqueue_at(kb, ab)\n"                                    \
+    "local function enqueue_at(kb, ab, lease, ak, tk)\n"                     \
     "  local jk = KEYS[kb + 1]\n"                                            \
     "  if redis.call('EXISTS', jk) == 1 then return 3 end\n"                 \
     "  local seq = redis.call('INCR', KEYS[kb + 4])\n"                       \
     "  local prio, st, run_at = ARGV[ab + 6], ARGV[ab + 3], ARGV[ab + 4]\n"  \
     "  local r = string.format('%08x', 2147483647 - tonumber(prio)) ..\n"    \
     "            ARGV[ab + 5] .. string.format('%016x', seq) .. ARGV[ab + 1]\n" \
+    "  if lease and st == '0' then\n"                                        \
+    "    local tok = redis.call('INCR', tk)\n"                               \
+    "    redis.call('HSET', jk, 'payload', ARGV[ab + 2], 'state', '2',\n"    \
+    "      'attempts', '1', 'run_at', run_at, 'priority', prio,\n"           \
+    "      'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 7],\n" \
+    "      'token', string.format('%d', tok), 'lease_until', lease)\n"       \
+    "    redis.call('ZADD', ak, lease, ARGV[ab + 1])\n"                      \
+    "    return 0, tok\n"                                                    \
+    "  end\n"                                                                \
     "  redis.call('HSET', jk, 'payload', ARGV[ab + 2], 'state', st,\n"       \
     "    'attempts', '0', 'run_at', run_at, 'priority', prio,\n"             \
     "    'seq', string.format('%d', seq), 'rank', r, 'fixed', ARGV[ab + 7])\n" \
     "  if st == '0' then redis.call('ZADD', KEYS[kb + 2], '0', r)\n"         \
     "  else redis.call('ZADD', KEYS[kb + 3], run_at, ARGV[ab + 1]) end\n"    \
-    "  return 0\n"                                                           \
+    "  return 0, 0\n"                                                        \
     "end\n"
 #define SCHED_LUA_ENQUEUE SCHED_LUA_ENQUEUE_AT "return enqueue_at(0, 0)\n"
 

@@ -169,12 +169,28 @@ static wb_redis_script begin_script = WB_REDIS_SCRIPT(
     "return {'K', claimv, pdone, name or '', ob, cver, conv}\n");
 
 /* KEYS: counter, conversation, marker, done (unused ones repeat the
- * marker), then per job the enqueue script's four keys. ARGV: conv? expect value ttl | marker ttl | done?
- * value ttl | job count, then per job the enqueue script's seven
- * arguments (WB_REDIS_ENQUEUE_NARGS).
+ * marker), then per job the enqueue script's four keys, and for a job
+ * leased its queue's active set and token counter too. ARGV: conv?
+ * expect value ttl | marker ttl | done? value ttl | job count, then per
+ * job the enqueue script's seven arguments (WB_REDIS_ENQUEUE_NARGS) and
+ * its lease ('0': none; else the lease's end: the job is enqueued
+ * reserved by this caller, scheduler_lua.h's enqueue_at)
+ * (COMMIT_JOB_ARGS). A job not leased costs no key or table more than
+ * before leases existed.
  * -> {0, 0} conversation conflict, {0, 1} marker exists (nothing
  * written), or {1, conversation version ('' if not written), one
- * character per job: '1' if its id was on its queue already}. */
+ * character per job: '1' if its id was on its queue already[, when any
+ * job was leased: per job its fencing token, 0 if not leased]}. */
+/* A job's keys and arguments in the commit: the enqueue script's, and a
+ * leased job's queue's active set and token counter; the enqueue
+ * script's arguments and the lease. */
+#define COMMIT_JOB_KEYS (WB_REDIS_ENQUEUE_NKEYS + 2)
+#define WB_REDIS_ENQUEUE_NKEYS_LUA "4"
+#define COMMIT_JOB_ARGS (WB_REDIS_ENQUEUE_NARGS + 1)
+#define COMMIT_JOB_ARGS_LUA "8"
+_Static_assert(WB_REDIS_ENQUEUE_NKEYS == 4 && COMMIT_JOB_ARGS == 8,
+               "the commit script counts a job's keys and arguments as text");
+
 static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "turn commit",
     /* The scheduler's enqueue, on KEYS and ARGV from an offset. */
@@ -192,14 +208,28 @@ static wb_redis_script commit_script = WB_REDIS_SCRIPT(
     "if ARGV[1] == '1' then\n"
     "  cver = write(KEYS[2], nil, ARGV[3], ARGV[4])\n"
     "end\n"
-    "local existed = ''\n"
+    "local existed, toks, kb = '', nil, 4\n"
     "for i = 0, tonumber(ARGV[9]) - 1 do\n"
-    "  local rc = enqueue_at(4 + 4 * i, 9 + " WB_REDIS_ENQUEUE_NARGS_LUA
-    " * i)\n"
+    "  local ab = 9 + " COMMIT_JOB_ARGS_LUA " * i\n"
+    "  local lease = ARGV[ab + " COMMIT_JOB_ARGS_LUA "]\n"
+    "  local rc, tok\n"
+    "  if lease == '0' then\n"
+    "    rc = enqueue_at(kb, ab)\n"
+    "    kb = kb + " WB_REDIS_ENQUEUE_NKEYS_LUA "\n"
+    "  else\n"
+    "    rc, tok = enqueue_at(kb, ab, lease, KEYS[kb + "
+    WB_REDIS_ENQUEUE_NKEYS_LUA " + 1],\n"
+    "                         KEYS[kb + " WB_REDIS_ENQUEUE_NKEYS_LUA " + 2])\n"
+    "    kb = kb + " WB_REDIS_ENQUEUE_NKEYS_LUA " + 2\n"
+    "    toks = toks or {}\n"
+    "    toks[i + 1] = tok\n"
+    "  end\n"
     "  existed = existed .. (rc == 3 and '1' or '0')\n"
     "end\n"
     "if ARGV[6] == '1' then write(KEYS[4], nil, ARGV[7], ARGV[8]) end\n"
-    "return {1, cver, existed}\n");
+    "if not toks then return {1, cver, existed} end\n"
+    "for i = 1, tonumber(ARGV[9]) do toks[i] = toks[i] or 0 end\n"
+    "return {1, cver, existed, toks}\n");
 
 /* ------------------------------------------------------------------ */
 /* Arguments                                                           */
@@ -391,6 +421,7 @@ typedef struct commit_args {
     const char **args;
     size_t *alens;
     wb_redis_enqueue_args *jobs;
+    char (*leases)[24];
     size_t nk, na;
 } commit_args;
 
@@ -401,6 +432,7 @@ static void commit_args_free(commit_args *c)
     free(c->args);
     free(c->alens);
     free(c->jobs);
+    free(c->leases);
 }
 
 static void push_arg(commit_args *c, const char *s, size_t len)
@@ -422,13 +454,14 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
         return WABOT_ERR_INVAL;
     size_t nj = req->n_jobs;
     commit_args c = {0};
-    size_t maxk = 4 + 4 * nj, maxa = 9 + WB_REDIS_ENQUEUE_NARGS * nj;
+    size_t maxk = 4 + COMMIT_JOB_KEYS * nj, maxa = 9 + COMMIT_JOB_ARGS * nj;
     c.keys = malloc(maxk * sizeof *c.keys);
     c.klens = malloc(maxk * sizeof *c.klens);
     c.args = malloc(maxa * sizeof *c.args);
     c.alens = malloc(maxa * sizeof *c.alens);
     c.jobs = malloc((nj ? nj : 1) * sizeof *c.jobs);
-    if (!c.keys || !c.klens || !c.args || !c.alens || !c.jobs) {
+    c.leases = malloc((nj ? nj : 1) * sizeof *c.leases);
+    if (!c.keys || !c.klens || !c.args || !c.alens || !c.jobs || !c.leases) {
         commit_args_free(&c);
         return WABOT_ERR_NOMEM;
     }
@@ -463,8 +496,15 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
             c.keys[c.nk] = a->keys[k];
             c.klens[c.nk++] = strlen(a->keys[k]);
         }
+        int64_t lease = req->lease_until ? req->lease_until[i] : 0;
+        if (lease > 0) {
+            push_key(a->k.active, c.keys, c.klens, &c.nk);
+            push_key(a->k.token, c.keys, c.klens, &c.nk);
+        }
         for (size_t k = 0; k < WB_REDIS_ENQUEUE_NARGS; k++)
             push_arg(&c, a->args[k], a->lens[k]);
+        wb_fmt_i64(c.leases[i], lease > 0 ? lease : 0);
+        push_arg(&c, c.leases[i], strlen(c.leases[i]));
     }
     redisReply *rep = NULL;
     int rc = wb_redis_evaln(r, &commit_script, c.nk, c.keys, c.klens, c.na,
@@ -472,7 +512,7 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
     commit_args_free(&c);
     if (rc != WABOT_OK)
         return rc;
-    const redisReply *ok = elem(rep, 0), *second = elem(rep, 1);
+    const redisReply *ok = elem(rep, 0), *second = elem(rep, 1), *toks;
     const char *ex;
     size_t exlen;
     if (ok == NULL || ok->type != REDIS_REPLY_INTEGER || second == NULL) {
@@ -483,11 +523,19 @@ static int turn_commit(wabot_storage *s, const wb_turn_commit_req *req,
                           : 0;
         rc = WABOT_ERR_CONFLICT;
     } else if (!elem_u64(rep, 1, &res->conv_version) ||
-               !elem_str(rep, 2, &ex, &exlen) || exlen != nj) {
+               !elem_str(rep, 2, &ex, &exlen) || exlen != nj ||
+               ((toks = elem(rep, 3)) != NULL &&
+                (toks->type != REDIS_REPLY_ARRAY || toks->elements != nj))) {
         rc = wb_redis_fail(r, "turn commit: unexpected reply");
     } else {
-        for (size_t i = 0; i < nj && i < WB_TURN_MAX_JOBS; i++)
+        for (size_t i = 0; i < nj && i < WB_TURN_MAX_JOBS; i++) {
+            const redisReply *t = toks ? toks->element[i] : NULL;
             res->existed[i] = ex[i] == '1';
+            res->token[i] = t && t->type == REDIS_REPLY_INTEGER &&
+                                    t->integer > 0
+                                ? (uint64_t)t->integer
+                                : 0;
+        }
     }
     wb_redis_reply_free(rep);
     return rc;

@@ -15,6 +15,12 @@
  * fall below the calls and the server's CPU per webhook with them.
  * Prints webhooks/s too (wall time: moved by the machine's load).
  *
+ * BENCH_STEADY=1 (one thread): the loop runs after every webhook, as a
+ * server's does while webhooks come in, so each reply is sent soon after
+ * its turn (and one leased at commit is started from memory: doc/redis.md,
+ * "Jobs leased at commit"); the split between webhook and delivery below
+ * then mixes the two, and the totals per message are the figures to read.
+ *
  * BENCH_MONITOR=<file>: every command the server runs goes to <file>
  * (redis-cli MONITOR), for tests/bench/redis_replay.py, which replays
  * them on a fresh server and measures the server's CPU without the
@@ -90,6 +96,7 @@ typedef struct feeder {
     wabot_ctx *ctx;
     int id, from, to;
     int failed;
+    int steady; /* run the loop after each webhook */
 } feeder;
 
 static int one_webhook(wabot_ctx *ctx, int i, int customer)
@@ -117,8 +124,11 @@ static int one_webhook(wabot_ctx *ctx, int i, int customer)
 static void *feed(void *arg)
 {
     feeder *f = arg;
-    for (int i = f->from; i < f->to && !f->failed; i++)
+    for (int i = f->from; i < f->to && !f->failed; i++) {
         f->failed = one_webhook(f->ctx, i, f->id * 50 + i % 50) != 0;
+        if (f->steady)
+            wabot_ctx_run_until_idle(f->ctx, wabot_ctx_now_ms(f->ctx));
+    }
     return NULL;
 }
 
@@ -193,7 +203,9 @@ int main(int argc, char **argv)
     pthread_t th[64];
     for (int k = 0; k < threads; k++) {
         f[k] = (feeder){ctx, k, (int)((long)n * k / threads),
-                        (int)((long)n * (k + 1) / threads), 0};
+                        (int)((long)n * (k + 1) / threads), 0,
+                        threads == 1 && getenv("BENCH_STEADY") &&
+                            atoi(getenv("BENCH_STEADY")) == 1};
         if (threads > 1 && pthread_create(&th[k], NULL, feed, &f[k]) != 0)
             return 1;
     }

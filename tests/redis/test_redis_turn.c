@@ -20,6 +20,8 @@
 
 static rh_server srv;
 static int prefix_no;
+/* > 0: env_init's contexts take this outbound concurrency */
+static int outbound_concurrency;
 
 typedef struct env {
     wabot_redis *r;
@@ -90,6 +92,9 @@ static void env_init(env *e, int64_t limit_count, int memory_limiter)
     wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
     wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
     wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, limit_count);
+    if (outbound_concurrency > 0)
+        wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY,
+                              outbound_concurrency);
     if (limit_count > 0) {
         wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_PERIOD_MS, 60000);
         wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_BURST,
@@ -114,6 +119,25 @@ static void env_free(env *e)
     wabot_scheduler_free(e->sc);
     wabot_storage_free(e->st);
     wabot_redis_free(e->r);
+}
+
+/* A second context on e's storage, scheduler and clock: another process,
+ * or the one that comes after one that died. */
+static wabot_ctx *next_process(env *e)
+{
+    wabot_options *o = wabot_options_new();
+    wabot_options_set_storage(o, e->st);
+    wabot_options_set_scheduler(o, e->sc);
+    wabot_options_set_limiter(o, e->li);
+    wabot_options_set_transport(o, e->rec);
+    wabot_clock k = tu_clock_wabot(&e->clock);
+    wabot_options_set_clock(o, &k);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_ctx *ctx = NULL;
+    ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
+    wabot_options_free(o);
+    return ctx;
 }
 
 /* Handle message `id` from `from`; returns its status, *rt the round
@@ -450,16 +474,7 @@ START_TEST(test_the_deadline_costs_no_round_trip_and_sees_own_enqueues)
     /* A second context on the same queues stands for another process:
      * its enqueue is not seen until the next poll, which the timer
      * brings within job_poll_ms. */
-    wabot_options *o = wabot_options_new();
-    wabot_options_set_storage(o, e.st);
-    wabot_options_set_scheduler(o, e.sc);
-    wabot_options_set_limiter(o, e.li);
-    wabot_options_set_transport(o, e.rec);
-    wabot_clock k = tu_clock_wabot(&e.clock);
-    wabot_options_set_clock(o, &k);
-    wabot_ctx *other = NULL;
-    ck_assert_int_eq(wabot_ctx_new(&other, o), WABOT_OK);
-    wabot_options_free(o);
+    wabot_ctx *other = next_process(&e);
     ck_assert_int_eq(wabot_job_enqueue(other, "work", "y", 1, NULL, NULL),
                      WABOT_OK);
     ck_assert_int_le(wabot_ctx_next_timeout_ms(e.ctx), idle_wait);
@@ -824,8 +839,9 @@ START_TEST(test_a_turn_takes_its_versions_with_one_incrby_per_script)
     ck_assert_int_eq(handle(&e, "v1", "+15550000031", &rt), WABOT_OK);
     ck_assert_int_eq(rt, 2);
     ck_assert_int_eq(rh_cmd_calls(&srv, "incrby") - i0, 2);
-    /* the one INCR left: the queue's enqueue sequence */
-    ck_assert_int_eq(rh_cmd_calls(&srv, "incr") - c0, 1);
+    /* the INCRs left: the queue's enqueue sequence, and the fencing
+     * token of the reply leased at commit (a reserve would take one) */
+    ck_assert_int_eq(rh_cmd_calls(&srv, "incr") - c0, 2);
     char *v = NULL;
     ck_assert_int_eq(wabot_storage_get(e.st, "conv:{default:+15550000031}",
                                        &v, NULL, &conv),
@@ -944,6 +960,181 @@ static int count_job(wabot_job *j, void *ud)
     return WABOT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Jobs leased at commit                                                */
+
+/* Field f of the outbound job `id`'s hash ("" when absent). */
+static void job_field(env *e, const char *id, const char *f, char *out,
+                      size_t n)
+{
+    char key[160];
+    snprintf(key, sizeof key, "{outbound}:job:%s", id);
+    lua1(e, "return redis.call('HGET', KEYS[1], ARGV[1]) or ''", key, f, "",
+         out, n);
+}
+
+/* ZCARD of the outbound queue's `set` (ready, active, ...). */
+static long outbound_set(env *e, const char *set)
+{
+    char key[64], out[64];
+    snprintf(key, sizeof key, "{outbound}:%s", set);
+    lua1(e, "return redis.call('ZCARD', KEYS[1])", key, "", "", out,
+         sizeof out);
+    return strtol(out, NULL, 10);
+}
+
+static void assert_job(env *e, const char *id, const char *field,
+                       const char *want)
+{
+    char v[64];
+    job_field(e, id, field, v, sizeof v);
+    ck_assert_msg(strcmp(v, want) == 0, "job %s: %s is '%s', expected '%s'",
+                  id, field, v, want);
+}
+
+/* The turn's commit enqueues the reply already reserved by this process
+ * (active, attempts 1, a fencing token, in the active set: what a reserve
+ * would have left), and the loop starts it from memory: no reserve takes
+ * it again, and it is completed with the commit's token. */
+START_TEST(test_a_reply_is_leased_to_its_process_at_commit_and_sent_without_a_reserve)
+{
+    env e;
+    env_init(&e, 0, 0);
+    int64_t enqueued = wabot_metrics_counter(e.ctx, "jobs.enqueued");
+    ck_assert_int_eq(handle(&e, "SMl1", "+15550000101", NULL), WABOT_OK);
+    assert_job(&e, "SMl1:r0", "state", "2");
+    assert_job(&e, "SMl1:r0", "attempts", "1");
+    char tok[64], until[64];
+    job_field(&e, "SMl1:r0", "token", tok, sizeof tok);
+    job_field(&e, "SMl1:r0", "lease_until", until, sizeof until);
+    ck_assert_int_gt(strtoll(tok, NULL, 10), 0);
+    ck_assert_int_eq(strtoll(until, NULL, 10),
+                     wabot_ctx_now_ms(e.ctx) + 30000); /* job_lease_ms */
+    ck_assert_int_eq(outbound_set(&e, "ready"), 0);
+    ck_assert_int_eq(outbound_set(&e, "active"), 1);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "jobs.enqueued"),
+                     enqueued + 1);
+
+    ck_assert_uint_eq(sent(&e), 1);
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 0)),
+                     "n=1");
+    assert_job(&e, "SMl1:r0", "state", "3");
+    assert_job(&e, "SMl1:r0", "attempts", "1");
+    assert_job(&e, "SMl1:r0", "token", tok);
+    ck_assert_int_eq(outbound_set(&e, "active"), 0);
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "jobs.outbound.processed"), 2);
+    env_free(&e);
+}
+END_TEST
+
+/* At most the queue's concurrency waits leased in a process; the jobs
+ * past it are enqueued for any worker, and every reply is sent once. */
+START_TEST(test_jobs_leased_at_commit_are_at_most_the_queues_concurrency)
+{
+    env e;
+    outbound_concurrency = 2;
+    env_init(&e, 0, 0);
+    outbound_concurrency = 0;
+    for (int i = 0; i < 5; i++) {
+        char id[16], from[24];
+        snprintf(id, sizeof id, "SMc%d", i);
+        snprintf(from, sizeof from, "+1555000020%d", i);
+        ck_assert_int_eq(handle(&e, id, from, NULL), WABOT_OK);
+    }
+    assert_job(&e, "SMc0:r0", "state", "2");
+    assert_job(&e, "SMc1:r0", "state", "2");
+    for (int i = 2; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "SMc%d:r0", i);
+        assert_job(&e, id, "state", "0");
+    }
+    ck_assert_int_eq(outbound_set(&e, "active"), 2);
+    ck_assert_int_eq(outbound_set(&e, "ready"), 3);
+    ck_assert_uint_eq(sent(&e), 5);
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "SMc%d:r0", i);
+        assert_job(&e, id, "state", "3");
+        assert_job(&e, id, "attempts", "1");
+    }
+    ck_assert_uint_eq(sent(&e), 5);
+    env_free(&e);
+}
+END_TEST
+
+/* The process dies between the commit and the send: the job stays
+ * active until its lease runs out, then stall recovery puts it back and
+ * the next process sends it, once. */
+START_TEST(test_a_job_leased_at_commit_is_recovered_after_its_process_dies)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMd1", "+15550000301", NULL), WABOT_OK);
+    assert_job(&e, "SMd1:r0", "state", "2");
+    wabot_ctx_free(e.ctx); /* gone before its loop ran */
+    e.ctx = next_process(&e);
+    ck_assert_uint_eq(sent(&e), 0); /* leased to the dead one */
+    tu_clock_advance(&e.clock, 29000);
+    ck_assert_uint_eq(sent(&e), 0);
+    tu_clock_advance(&e.clock, 1001);
+    ck_assert_uint_eq(sent(&e), 1);
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 0)),
+                     "n=1");
+    assert_job(&e, "SMd1:r0", "state", "3");
+    assert_job(&e, "SMd1:r0", "attempts", "2");
+    assert_job(&e, "SMd1:r0", "stalls", "1");
+    tu_clock_advance(&e.clock, 60000);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+/* A job whose lease ran out before its process's loop took it is not
+ * started from memory (another process may have it by now): stall
+ * recovery puts it back and it is sent once, on its second attempt. */
+START_TEST(test_a_job_whose_lease_ran_out_before_its_start_is_left_to_recovery)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMx1", "+15550000401", NULL), WABOT_OK);
+    assert_job(&e, "SMx1:r0", "state", "2");
+    tu_clock_advance(&e.clock, 30001);
+    ck_assert_uint_eq(sent(&e), 1);
+    assert_job(&e, "SMx1:r0", "state", "3");
+    assert_job(&e, "SMx1:r0", "attempts", "2");
+    assert_job(&e, "SMx1:r0", "stalls", "1");
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "jobs.outbound.stalled"), 1);
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
+/* A redelivered webhook whose reply job is on its queue already (the
+ * dedup mark gone, the turn marker too) leases nothing: the id is
+ * counted as a duplicate and the reply is not sent twice. */
+START_TEST(test_a_job_id_on_its_queue_already_is_not_leased_again)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMr1", "+15550000501", NULL), WABOT_OK);
+    ck_assert_uint_eq(sent(&e), 1);
+    char out[64];
+    lua1(&e,
+         "return redis.call('DEL', KEYS[1], KEYS[1] .. ARGV[1])",
+         "dedup:SMr1", "", "", out, sizeof out);
+    lua1(&e, "return redis.call('DEL', KEYS[1])",
+         "turn:{default:+15550000501}:SMr1", "", "", out, sizeof out);
+    ck_assert_int_eq(handle(&e, "SMr1", "+15550000501", NULL), WABOT_OK);
+    ck_assert_int_eq(
+        wabot_metrics_counter(e.ctx, "outbound.duplicates"), 1);
+    assert_job(&e, "SMr1:r0", "state", "3");
+    ck_assert_uint_eq(sent(&e), 1);
+    env_free(&e);
+}
+END_TEST
+
 /* On Redis each queue's poll is a script: a queue that is not due is
  * not polled on every dispatch of the loop (its due time is cached), but
  * once job_poll_ms after its last poll, which is when a job another
@@ -1028,6 +1219,20 @@ int main(void)
     tcase_add_test(
         tc, test_a_reply_queued_in_redis_with_every_member_is_sent_as_before);
     tcase_add_test(tc, test_the_send_path_shares_round_trips_across_a_pass);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("jobs leased at commit");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(
+        tc,
+        test_a_reply_is_leased_to_its_process_at_commit_and_sent_without_a_reserve);
+    tcase_add_test(tc,
+                   test_jobs_leased_at_commit_are_at_most_the_queues_concurrency);
+    tcase_add_test(tc,
+                   test_a_job_leased_at_commit_is_recovered_after_its_process_dies);
+    tcase_add_test(
+        tc,
+        test_a_job_whose_lease_ran_out_before_its_start_is_left_to_recovery);
+    tcase_add_test(tc, test_a_job_id_on_its_queue_already_is_not_leased_again);
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
     rh_destroy(&srv);
