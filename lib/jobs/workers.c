@@ -810,6 +810,12 @@ int wb_jobs_intake_room(wabot_ctx *ctx, const char *queue, int64_t run_at_ms,
     wb_queue *q = wb_queue_find(ctx, queue);
     if (!q || !q->fn)
         return 0;
+    /* Jobs due for any worker wait on the queue (enqueued when the intake
+     * was full, retries, other processes'): a new one joins them rather
+     * than pass them, until a poll has taken them. */
+    int64_t due = __atomic_load_n(&q->due_ms, __ATOMIC_SEQ_CST);
+    if (due != WB_DUE_UNKNOWN && due <= now_ms)
+        return 0;
     if (__atomic_add_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL) >
         q->concurrency) {
         __atomic_sub_fetch(&q->intake_n, 1, __ATOMIC_ACQ_REL);
@@ -1017,10 +1023,11 @@ static int poll_all(wabot_ctx *ctx)
             k++;
             continue;
         }
-        /* the slots of the jobs completed here free up; those of the
-         * jobs leased at commit are taken */
+        /* the slots of the jobs completed here free up; the jobs leased
+         * at commit that wait for one take theirs (not the commits still
+         * under way: counting those would leave slots idle) */
         int free_slots = q->concurrency - q->active + (int)cs[k].n -
-                         __atomic_load_n(&q->intake_n, __ATOMIC_ACQUIRE);
+                         __atomic_load_n(&q->intake_ready, __ATOMIC_ACQUIRE);
         size_t want = free_slots <= 0 ? 0
                       : free_slots > RESERVE_BATCH ? RESERVE_BATCH
                                                    : (size_t)free_slots;

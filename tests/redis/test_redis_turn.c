@@ -1063,6 +1063,43 @@ START_TEST(test_jobs_leased_at_commit_are_at_most_the_queues_concurrency)
 }
 END_TEST
 
+/* While the queue holds a job due for any worker (enqueued when the
+ * intake was full, a retry, another process's), a new reply joins it
+ * there instead of passing it leased; once a poll has taken them, replies
+ * are leased again. */
+START_TEST(test_a_reply_joins_jobs_already_due_instead_of_passing_them)
+{
+    env e;
+    env_init(&e, 0, 0);
+    /* the customer writes first: a message to them is in the window */
+    ck_assert_int_eq(handle(&e, "SMj0", "+15550000602", NULL), WABOT_OK);
+    ck_assert_uint_eq(sent(&e), 1);
+    const char *payload =
+        "{\"id\":\"q1\",\"kind\":\"text\",\"category\":\"reply\","
+        "\"provider\":\"twilio\",\"to\":\"+15550000602\","
+        "\"from\":\"+14155238886\",\"organization\":\"default\","
+        "\"text\":\"queued first\"}";
+    wabot_job_spec spec;
+    wabot_job_spec_init(&spec);
+    spec.job_id = "q1";
+    ck_assert_int_eq(wabot_job_enqueue(e.ctx, WABOT_QUEUE_OUTBOUND, payload,
+                                       strlen(payload), &spec, NULL),
+                     WABOT_OK);
+    ck_assert_int_eq(handle(&e, "SMj1", "+15550000602", NULL), WABOT_OK);
+    assert_job(&e, "SMj1:r0", "state", "0");
+    ck_assert_int_eq(outbound_set(&e, "ready"), 2);
+    ck_assert_uint_eq(sent(&e), 3);
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 1)),
+                     "queued first");
+    ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 2)),
+                     "n=2");
+    ck_assert_int_eq(handle(&e, "SMj2", "+15550000602", NULL), WABOT_OK);
+    assert_job(&e, "SMj2:r0", "state", "2");
+    ck_assert_uint_eq(sent(&e), 4);
+    env_free(&e);
+}
+END_TEST
+
 /* The process dies between the commit and the send: the job stays
  * active until its lease runs out, then stall recovery puts it back and
  * the next process sends it, once. */
@@ -1227,6 +1264,8 @@ int main(void)
         test_a_reply_is_leased_to_its_process_at_commit_and_sent_without_a_reserve);
     tcase_add_test(tc,
                    test_jobs_leased_at_commit_are_at_most_the_queues_concurrency);
+    tcase_add_test(tc,
+                   test_a_reply_joins_jobs_already_due_instead_of_passing_them);
     tcase_add_test(tc,
                    test_a_job_leased_at_commit_is_recovered_after_its_process_dies);
     tcase_add_test(
