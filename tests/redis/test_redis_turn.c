@@ -992,6 +992,15 @@ static void assert_job(env *e, const char *id, const char *field,
                   id, field, v, want);
 }
 
+/* Job `id` was recovered once after its lease ran out and then
+ * completed: its second attempt. */
+static void assert_recovered_once(env *e, const char *id)
+{
+    assert_job(e, id, "state", "3");
+    assert_job(e, id, "attempts", "2");
+    assert_job(e, id, "stalls", "1");
+}
+
 /* The turn's commit enqueues the reply already reserved by this process
  * (active, attempts 1, a fencing token, in the active set: what a reserve
  * would have left), and the loop starts it from memory: no reserve takes
@@ -1118,9 +1127,7 @@ START_TEST(test_a_job_leased_at_commit_is_recovered_after_its_process_dies)
     ck_assert_uint_eq(sent(&e), 1);
     ck_assert_str_eq(wabot_outbound_text(wabot_recorder_get(e.rec, 0)),
                      "n=1");
-    assert_job(&e, "SMd1:r0", "state", "3");
-    assert_job(&e, "SMd1:r0", "attempts", "2");
-    assert_job(&e, "SMd1:r0", "stalls", "1");
+    assert_recovered_once(&e, "SMd1:r0");
     tu_clock_advance(&e.clock, 60000);
     ck_assert_uint_eq(sent(&e), 1);
     env_free(&e);
@@ -1138,9 +1145,7 @@ START_TEST(test_a_job_whose_lease_ran_out_before_its_start_is_left_to_recovery)
     assert_job(&e, "SMx1:r0", "state", "2");
     tu_clock_advance(&e.clock, 30001);
     ck_assert_uint_eq(sent(&e), 1);
-    assert_job(&e, "SMx1:r0", "state", "3");
-    assert_job(&e, "SMx1:r0", "attempts", "2");
-    assert_job(&e, "SMx1:r0", "stalls", "1");
+    assert_recovered_once(&e, "SMx1:r0");
     ck_assert_int_eq(
         wabot_metrics_counter(e.ctx, "jobs.outbound.stalled"), 1);
     ck_assert_uint_eq(sent(&e), 1);
