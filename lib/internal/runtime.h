@@ -179,7 +179,8 @@ wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
  * Any thread. wb_jobs_intake_room takes room for one on `queue` (at most
  * its concurrency waiting) and gives the lease's end: 1, or 0 when the
  * job is to be enqueued for any worker (no batched backend, no worker,
- * not due, no room, or jobs for any worker due on the queue already). Each room taken is given back by exactly one of
+ * not due, no room, or jobs for any worker due on the queue already).
+ * Each room taken is given back by exactly one of
  * wb_jobs_intake_cancel (not leased after all) and wb_jobs_intake_push
  * (leased: rec is the job as the commit left it, copied; the loop is
  * woken and starts it in its next dispatch, or leaves it to stall
