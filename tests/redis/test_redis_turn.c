@@ -1155,11 +1155,14 @@ END_TEST
 
 /* A redelivered webhook whose reply job is on its queue already (the
  * dedup mark gone, the turn marker too) leases nothing: the id is
- * counted as a duplicate and the reply is not sent twice. */
+ * counted as a duplicate and the reply is not sent twice. The room taken
+ * for it is given back: with room for one, the next reply is leased. */
 START_TEST(test_a_job_id_on_its_queue_already_is_not_leased_again)
 {
     env e;
+    outbound_concurrency = 1;
     env_init(&e, 0, 0);
+    outbound_concurrency = 0;
     ck_assert_int_eq(handle(&e, "SMr1", "+15550000501", NULL), WABOT_OK);
     ck_assert_uint_eq(sent(&e), 1);
     char out[64];
@@ -1173,6 +1176,9 @@ START_TEST(test_a_job_id_on_its_queue_already_is_not_leased_again)
         wabot_metrics_counter(e.ctx, "outbound.duplicates"), 1);
     assert_job(&e, "SMr1:r0", "state", "3");
     ck_assert_uint_eq(sent(&e), 1);
+    ck_assert_int_eq(handle(&e, "SMr2", "+15550000502", NULL), WABOT_OK);
+    assert_job(&e, "SMr2:r0", "state", "2");
+    ck_assert_uint_eq(sent(&e), 2);
     env_free(&e);
 }
 END_TEST
