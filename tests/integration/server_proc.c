@@ -283,6 +283,18 @@ int sp_threads_named(const server_proc *p, const char *comm)
     return n;
 }
 
+int sp_wait_threads_named(const server_proc *p, const char *comm, int want,
+                          int timeout_ms)
+{
+    int n = sp_threads_named(p, comm);
+    for (int waited = 0; n >= 0 && n < want && waited < timeout_ms;
+         waited += 10) {
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        n = sp_threads_named(p, comm);
+    }
+    return n;
+}
+
 int sp_wait_lines(server_proc *p, sp_stream s, const char *needle,
                   size_t count, int timeout_ms)
 {

@@ -61,6 +61,12 @@ int sp_start(server_proc *p, const char *path, const char *const *env,
  * when /proc cannot be read. */
 int sp_threads_named(const server_proc *p, const char *comm);
 
+/* sp_threads_named() once at least `want` threads are named `comm` or
+ * timeout_ms passed: a thread names itself after it starts, which may be
+ * after the server said it is ready (a loaded machine). */
+int sp_wait_threads_named(const server_proc *p, const char *comm, int want,
+                          int timeout_ms);
+
 int sp_wait_lines(server_proc *p, sp_stream s, const char *needle,
                   size_t count, int timeout_ms);
 

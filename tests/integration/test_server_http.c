@@ -371,14 +371,15 @@ START_TEST(test_http_threads_default_to_one_per_cpu_and_follow_wabot_threads)
     fixture f;
     fx_start(&f, "echo", NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"),
-                     cpus < 2 ? 2 : cpus > 256 ? 256 : cpus);
+    int want = cpus < 2 ? 2 : cpus > 256 ? 256 : (int)cpus;
+    ck_assert_int_eq(sp_wait_threads_named(&f.srv, "MHD-worker", want, 2000),
+                     want);
     /* the thread that accepts connections is named too (top -H, perf) */
-    ck_assert_int_eq(sp_threads_named(&f.srv, "wabot-gate"), 1);
+    ck_assert_int_eq(sp_wait_threads_named(&f.srv, "wabot-gate", 1, 2000), 1);
     fx_stop(&f);
     const char *env[] = {"WABOT_THREADS=3", NULL};
     fx_start(&f, "echo", env);
-    ck_assert_int_eq(sp_threads_named(&f.srv, "MHD-worker"), 3);
+    ck_assert_int_eq(sp_wait_threads_named(&f.srv, "MHD-worker", 3, 2000), 3);
     fx_stop(&f);
 }
 END_TEST

@@ -314,7 +314,8 @@ START_TEST(test_http_threads_default_to_sixteen_with_redis)
 {
     shop s;
     shop_start(&s, FP_TWILIO);
-    ck_assert_int_eq(sp_threads_named(&s.sp, "MHD-worker"), 16);
+    ck_assert_int_eq(sp_wait_threads_named(&s.sp, "MHD-worker", 16, 2000),
+                     16);
     ck_assert(sp_wait_lines(&s.sp, SP_STDERR,
                             "the delivery worker takes 64 replies at once", 1,
                             5000));
