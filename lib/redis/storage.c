@@ -677,71 +677,60 @@ static void chunk_result(redis_store *st, wb_storage_bop *ops, size_t n,
     wb_redis_reply_free(rep);
 }
 
-/* The ops through the batch script, BOP_CHUNK ops per call. */
-static int batch_scripted(redis_store *st, size_t n, wb_storage_bop *ops)
-{
-    size_t nc = (n + BOP_CHUNK - 1) / BOP_CHUNK;
-    bop_call *b = malloc(n * sizeof *b);
-    bop_chunk *chunks = malloc(nc * sizeof *chunks);
-    wb_redis_call *calls = calloc(nc, sizeof *calls);
-    redisReply **out = calloc(nc, sizeof *out);
-    int rc = b && chunks && calls && out ? WABOT_OK : WABOT_ERR_NOMEM;
-    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
-        size_t first = c * BOP_CHUNK;
-        size_t m = n - first < BOP_CHUNK ? n - first : BOP_CHUNK;
-        rc = chunk_build(ops + first, m, b + first, &chunks[c], &calls[c]);
-    }
-    if (rc == WABOT_OK)
-        rc = wb_redis_eval_pipeline(st->r, NULL, nc, calls, out);
-    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
-        size_t first = c * BOP_CHUNK;
-        size_t m = n - first < BOP_CHUNK ? n - first : BOP_CHUNK;
-        chunk_result(st, ops + first, m, out[c]);
-    }
-    free(b);
-    free(chunks);
-    free(calls);
-    free(out);
-    return rc;
-}
-
-/* A batch of gets only, as plain GETs in one pipeline: a script's op
- * costs the server several times what a GET does (doc/performance.md,
- * sixteenth session: the delivery's read batch). A value with its
- * version header is what the script's op gives; the others (see
+/* Ops [0, h) through the batch script, BOP_CHUNK ops per call, and the
+ * gets after them, [h, n), as plain GETs, all in one pipeline: one round
+ * trip. A script's op costs the server several times what a GET does
+ * (doc/performance.md, sixteenth session), and a batch's trailing gets
+ * (the delivery's reads after its outcome records) have nothing after
+ * them that a plain GET could run ahead of. A value with its version
+ * header is what the script's op gives; the others (see
  * plain_get_result) go through the script after, in one more round trip,
  * so every op ends as the script would have answered it (an error reply,
  * a key of another type, fails its op alone there). */
-static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
+static int batch_mixed(redis_store *st, size_t n, wb_storage_bop *ops,
+                       size_t h)
 {
-    wb_redis_call *calls = calloc(n, sizeof *calls);
-    redisReply **out = calloc(n, sizeof *out);
-    size_t *again = malloc(n * sizeof *again);
-    int rc = calls && out && again ? WABOT_OK : WABOT_ERR_NOMEM;
-    for (size_t i = 0; i < n && rc == WABOT_OK; i++)
-        calls[i] = (wb_redis_call){.nkeys = 1, .keys = &ops[i].key,
-                                   .command = "GET"};
+    size_t nc = (h + BOP_CHUNK - 1) / BOP_CHUNK, ng = n - h;
+    bop_call *b = malloc((h ? h : 1) * sizeof *b);
+    bop_chunk *chunks = malloc((nc ? nc : 1) * sizeof *chunks);
+    wb_redis_call *calls = calloc(nc + ng, sizeof *calls);
+    redisReply **out = calloc(nc + ng, sizeof *out);
+    size_t *again = malloc((ng ? ng : 1) * sizeof *again);
+    int rc = b && chunks && calls && out && again ? WABOT_OK
+                                                  : WABOT_ERR_NOMEM;
+    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
+        size_t first = c * BOP_CHUNK;
+        size_t m = h - first < BOP_CHUNK ? h - first : BOP_CHUNK;
+        rc = chunk_build(ops + first, m, b + first, &chunks[c], &calls[c]);
+    }
+    for (size_t i = 0; i < ng && rc == WABOT_OK; i++)
+        calls[nc + i] = (wb_redis_call){.nkeys = 1, .keys = &ops[h + i].key,
+                                        .command = "GET"};
     if (rc == WABOT_OK)
-        rc = wb_redis_eval_pipeline(st->r, NULL, n, calls, out);
+        rc = wb_redis_eval_pipeline(st->r, NULL, nc + ng, calls, out);
+    for (size_t c = 0; c < nc && rc == WABOT_OK; c++) {
+        size_t first = c * BOP_CHUNK;
+        size_t m = h - first < BOP_CHUNK ? h - first : BOP_CHUNK;
+        chunk_result(st, ops + first, m, out[c]);
+    }
     size_t nagain = 0;
-    for (size_t i = 0; i < n && rc == WABOT_OK; i++) {
+    for (size_t i = 0; i < ng && rc == WABOT_OK; i++) {
+        wb_storage_bop *op = &ops[h + i];
         wabot_buf buf = {NULL, 0};
-        int r = plain_get_result(out[i], &buf, &ops[i].version);
+        int r = plain_get_result(out[nc + i], &buf, &op->version);
         if (r == GET_ASK_SCRIPT) {
-            again[nagain++] = i;
+            again[nagain++] = h + i;
             continue;
         }
-        ops[i].status = r;
-        ops[i].out = buf.data;
-        ops[i].out_len = buf.len;
+        op->status = r;
+        op->out = buf.data;
+        op->out_len = buf.len;
     }
-    if (nagain > 0 && rc == WABOT_OK) {
+    if (nagain > 0) {
         wb_storage_bop *re = calloc(nagain, sizeof *re);
-        int orc = re ? WABOT_OK : WABOT_ERR_NOMEM;
         for (size_t k = 0; re && k < nagain; k++)
             re[k] = ops[again[k]];
-        if (orc == WABOT_OK)
-            orc = batch_scripted(st, nagain, re);
+        int orc = re ? batch_mixed(st, nagain, re, nagain) : WABOT_ERR_NOMEM;
         for (size_t k = 0; k < nagain; k++) {
             if (orc == WABOT_OK)
                 ops[again[k]] = re[k];
@@ -750,6 +739,8 @@ static int batch_gets(redis_store *st, size_t n, wb_storage_bop *ops)
         }
         free(re);
     }
+    free(b);
+    free(chunks);
     free(calls);
     free(out);
     free(again);
@@ -761,10 +752,10 @@ static int rs_batch(void *impl, size_t n, wb_storage_bop *ops)
     redis_store *st = impl;
     if (n == 0)
         return WABOT_OK;
-    size_t gets = 0; /* the keys were checked by wb_storage_batch */
-    for (size_t i = 0; i < n; i++)
-        gets += ops[i].kind == WB_BOP_GET;
-    return gets == n ? batch_gets(st, n, ops) : batch_scripted(st, n, ops);
+    size_t h = n; /* the keys were checked by wb_storage_batch */
+    while (h > 0 && ops[h - 1].kind == WB_BOP_GET)
+        h--;
+    return batch_mixed(st, n, ops, h);
 }
 
 /* ------------------------------------------------------------------ */

@@ -601,6 +601,69 @@ START_TEST(test_redis_a_batch_of_gets_is_plain_gets)
 }
 END_TEST
 
+/* The gets at the end of a batch, after its writes (the delivery's reads
+ * after its outcome records), go as plain GETs in the writes' round trip,
+ * and see them: the pipeline runs in order. A get before a write stays in
+ * the script; a trailing value without a header goes to the script
+ * after, as in a batch of gets only. */
+START_TEST(test_redis_a_batchs_trailing_gets_are_plain_gets_in_its_round_trip)
+{
+    env e;
+    env_init(&e, REDIS);
+    uint64_t va = 0;
+    ck_assert_int_eq(wabot_storage_set(e.st, "a", "alpha", 5, 0, &va),
+                     WABOT_OK);
+    wb_storage_bop warm = op_of(WB_BOP_SET, "w", "loads the script", 0);
+    ck_assert_int_eq(wb_storage_batch(e.st, 1, &warm), WABOT_OK);
+    long long ev0 = rh_cmd_calls(&srv, "evalsha");
+    long long get0 = rh_cmd_calls(&srv, "get");
+    int64_t rt0 = wabot_redis_round_trips(e.r);
+    wb_storage_bop ops[] = {op_of(WB_BOP_GET, "a", NULL, 0),
+                            op_of(WB_BOP_SET, "c", "cee", 0),
+                            op_of(WB_BOP_CAS, "d", "dee", 0),
+                            op_of(WB_BOP_GET, "c", NULL, 0),
+                            op_of(WB_BOP_GET, "none", NULL, 0),
+                            op_of(WB_BOP_GET, "d", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 6, ops), WABOT_OK);
+    ck_assert_int_eq(wabot_redis_round_trips(e.r) - rt0, 1);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 1);
+    /* the script's GET of "a", then three plain ones */
+    ck_assert_int_eq(rh_cmd_calls(&srv, "get") - get0, 4);
+    ck_assert_int_eq(ops[0].status, WABOT_OK);
+    ck_assert_str_eq(ops[0].out, "alpha");
+    ck_assert_uint_eq(ops[0].version, va);
+    ck_assert_int_eq(ops[1].status, WABOT_OK);
+    ck_assert_int_eq(ops[2].status, WABOT_OK);
+    ck_assert_int_eq(ops[3].status, WABOT_OK);
+    ck_assert_str_eq(ops[3].out, "cee");
+    ck_assert_uint_eq(ops[3].version, ops[1].version);
+    ck_assert_int_eq(ops[4].status, WABOT_ERR_NOT_FOUND);
+    ck_assert_ptr_null(ops[4].out);
+    ck_assert_int_eq(ops[5].status, WABOT_OK);
+    ck_assert_str_eq(ops[5].out, "dee");
+    ck_assert_uint_eq(ops[5].version, ops[2].version);
+    wb_storage_bops_clear(6, ops);
+
+    /* a trailing value without a header: the script once more after */
+    raw_set(&e, "foreign", "plain");
+    ev0 = rh_cmd_calls(&srv, "evalsha");
+    rt0 = wabot_redis_round_trips(e.r);
+    wb_storage_bop more[] = {op_of(WB_BOP_DEL, "c", NULL, 0),
+                             op_of(WB_BOP_GET, "c", NULL, 0),
+                             op_of(WB_BOP_GET, "foreign", NULL, 0)};
+    ck_assert_int_eq(wb_storage_batch(e.st, 3, more), WABOT_OK);
+    ck_assert_int_eq(wabot_redis_round_trips(e.r) - rt0, 2);
+    ck_assert_int_eq(rh_cmd_calls(&srv, "evalsha") - ev0, 2);
+    ck_assert_int_eq(more[0].status, WABOT_OK);
+    ck_assert_int_eq(more[1].status, WABOT_ERR_NOT_FOUND);
+    ck_assert_int_eq(more[2].status, WABOT_OK);
+    ck_assert_str_eq(more[2].out, "plain");
+    ck_assert_uint_gt(more[2].version, 0);
+    wb_storage_bops_clear(3, more);
+    env_free(&e);
+}
+END_TEST
+
 #define ADD_EACH(tc, name)                                                    \
     do {                                                                      \
         tcase_add_test(tc, test_memory_##name);                               \
@@ -634,6 +697,9 @@ int main(void)
         tcase_add_test(
             tc, test_redis_batch_reads_and_moves_values_of_the_earlier_layout);
         tcase_add_test(tc, test_redis_a_batch_of_gets_is_plain_gets);
+        tcase_add_test(
+            tc,
+            test_redis_a_batchs_trailing_gets_are_plain_gets_in_its_round_trip);
     }
     suite_add_tcase(s, tc);
     int rc = tu_run_suite(s);
