@@ -259,18 +259,24 @@ static int check_limits(wabot_job *job, const wabot_outbound *o,
 /*                                                                     */
 /* The worker only parks each job it is handed; on the loop's next pass */
 /* (a source due at once) every parked job goes through the send path  */
-/* together, so the storage work of a whole batch costs three round    */
+/* together, so the storage work of a whole batch costs two round     */
 /* trips on Redis instead of about five per message (issue 12):        */
-/*   1. the outcome records of the sends answered since the last pass, */
-/*   2. the reads: each customer's profile (opt-out, window) and, for a */
-/*      retry, the earlier attempt's send record,                       */
-/*   3. the "sending" records of the messages about to leave.          */
+/*   1. the outcome records of the sends answered since the last pass  */
+/*      and the rider's writes (the receipts module's records of the   */
+/*      same sends: wb_delivery_rider), then the reads: each customer's */
+/*      profile (opt-out, window) and, for a retry, the earlier        */
+/*      attempt's send record -- one batch, in that order;             */
+/*   2. the "sending" records of the messages about to leave.          */
 /* Each op is atomic on its own, exactly as before; only the round     */
 /* trips are shared. Records are written in the same order as before:  */
-/* an earlier attempt's outcome (1) lands before a retry reads it (2). */
+/* an earlier attempt's outcome lands before a retry reads it (the     */
+/* batch runs its ops in order).                                       */
 
 /* Most jobs one pass takes through the path at once. */
 #define BATCH_MAX 256
+/* Most outcome records and rider's writes in a pass's first batch; the
+ * rest wait for the next pass, due at once. */
+#define HEAD_MAX 1024
 
 /* An outcome record waiting for the next pass: "sent" (text) or, after
  * a failure the provider answered, deleted (text NULL). */
@@ -337,30 +343,101 @@ static void record_done(wb_delivery *d, const wabot_outbound *o, int status,
     mark_due(d);
 }
 
-/* Step 1: the outcome records, in one batch. */
-static void flush_done(wb_delivery *d)
+/* The writes that lead a pass's first batch (step 1): outcome records
+ * taken off d->done, then the rider's. */
+typedef struct head {
+    wb_done_rec *recs; /* taken: settled and freed by head_settle */
+    size_t n_recs, n_rider;
+} head;
+
+/* Put the head's ops at the front of ops (room for HEAD_MAX); returns
+ * how many. Records beyond HEAD_MAX stay for the next pass. */
+static size_t head_take(wb_delivery *d, head *h, wb_storage_bop *ops)
 {
-    size_t n = d->n_done;
-    if (n == 0)
-        return;
-    wb_storage_bop *ops = calloc(n, sizeof *ops);
+    memset(h, 0, sizeof *h);
+    size_t n = d->n_done < HEAD_MAX ? d->n_done : HEAD_MAX;
+    if (n > 0 && (h->recs = malloc(n * sizeof *h->recs)) == NULL)
+        mark_due(d); /* they wait for the next pass */
+    else if (n > 0) {
+        memcpy(h->recs, d->done, n * sizeof *h->recs);
+        d->n_done -= n;
+        memmove(d->done, d->done + n, d->n_done * sizeof *d->done);
+        if (d->n_done > 0)
+            mark_due(d);
+        h->n_recs = n;
+    }
     int64_t ttl = wb_send_record_ttl(d->ctx);
-    for (size_t i = 0; ops && i < n; i++) {
-        wb_done_rec *r = &d->done[i];
+    for (size_t i = 0; i < h->n_recs; i++) {
+        wb_done_rec *r = &h->recs[i];
         int keep = r->text && !wb_send_record_spent(d->ctx, r->outbound_id);
         ops[i] = (wb_storage_bop){.kind = keep ? WB_BOP_SET : WB_BOP_DEL,
                                   .key = r->key, .val = r->text,
                                   .len = r->len, .ttl_ms = ttl};
     }
-    int rc = ops ? wb_storage_batch(d->ctx->storage, n, ops)
-                 : WABOT_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        wb_send_done_result(d->ctx, d->done[i].outbound_id,
-                            ops ? ops[i].status : rc);
-        done_free(&d->done[i]);
+    if (d->rider.take != NULL)
+        h->n_rider = d->rider.take(d->rider.ud, ops + h->n_recs,
+                                   HEAD_MAX - h->n_recs);
+    return h->n_recs + h->n_rider;
+}
+
+/* The head's ops ran (their statuses set): report and free. */
+static void head_settle(wb_delivery *d, head *h, wb_storage_bop *ops)
+{
+    for (size_t i = 0; i < h->n_recs; i++) {
+        wb_send_done_result(d->ctx, h->recs[i].outbound_id, ops[i].status);
+        done_free(&h->recs[i]);
     }
-    free(ops);
-    d->n_done = 0;
+    free(h->recs);
+    if (h->n_rider > 0)
+        d->rider.settle(d->rider.ud, ops + h->n_recs, h->n_rider);
+    memset(h, 0, sizeof *h);
+}
+
+/* The buffer of a pass's head ops (made once), or NULL when out of
+ * memory. */
+static wb_storage_bop *hops_of(wb_delivery *d)
+{
+    if (!d->hops)
+        d->hops = malloc(HEAD_MAX * sizeof *d->hops);
+    return d->hops;
+}
+
+/* Step 1 without reads: the head alone (no job was parked, or at the
+ * module's end). Out of memory, the records wait for the next pass. */
+static void flush_head(wb_delivery *d)
+{
+    if (d->n_done == 0 && d->rider.take == NULL)
+        return;
+    wb_storage_bop *ops = hops_of(d);
+    if (!ops) {
+        mark_due(d);
+        return;
+    }
+    head h;
+    size_t n = head_take(d, &h, ops);
+    if (n > 0)
+        (void)wb_storage_batch(d->ctx->storage, n, ops); /* status per op */
+    head_settle(d, &h, ops);
+}
+
+const int *wb_delivery_due_flag(wabot_ctx *ctx)
+{
+    wabot_module *m = ctx ? wabot_ctx_module(ctx, "delivery") : NULL;
+    wb_delivery *d = m ? wabot_module_data(m) : NULL;
+    return d ? &d->due : NULL;
+}
+
+int wb_delivery_set_rider(wabot_ctx *ctx, const wb_delivery_rider *r)
+{
+    wabot_module *m = ctx ? wabot_ctx_module(ctx, "delivery") : NULL;
+    wb_delivery *d = m ? wabot_module_data(m) : NULL;
+    if (!d)
+        return WABOT_ERR_STATE;
+    if (r)
+        d->rider = *r;
+    else
+        memset(&d->rider, 0, sizeof d->rider);
+    return WABOT_OK;
 }
 
 /* A parked job's place in the batch. */
@@ -698,9 +775,13 @@ static void send_round(wabot_ctx *ctx, slot *sl, size_t n,
     op_text_free(&t);
 }
 
-/* Step 2 for n (<= BATCH_MAX) parked jobs: those that may go join the
- * ready ones (d->ready has room for n more). */
-static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
+/* Step 1's reads for n (<= BATCH_MAX) parked jobs, after the head's
+ * nhead writes (hops: their statuses and versions set on return) when it
+ * returns 1; those that may go join the ready ones (d->ready has room
+ * for n more). Returns 0 when out of memory before the batch: the jobs
+ * are given back and the head was not written. */
+static int run_batch(wb_delivery *d, wabot_job **jobs, size_t n,
+                     wb_storage_bop *hops, size_t nhead)
 {
     wabot_ctx *ctx = d->ctx;
     slot *sl = calloc(n, sizeof *sl);
@@ -713,7 +794,7 @@ static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
         op_text_free(&t);
         for (size_t i = 0; i < n; i++)
             wabot_job_finish(jobs[i], WABOT_ERR_NOMEM); /* retried */
-        return;
+        return 0;
     }
     size_t nops = 0;
     for (size_t i = 0; i < n; i++) {
@@ -739,9 +820,27 @@ static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
             sl[i].rec = add_get(ops, &nops, &t, key);
     }
     rc = op_text_resolve(&t, ops, nops);
+    /* The head's writes first, then the reads, in one batch. */
+    wb_storage_bop *all = ops;
+    if (nhead > 0 && (all = malloc((nhead + nops) * sizeof *all)) != NULL) {
+        memcpy(all, hops, nhead * sizeof *all);
+        memcpy(all + nhead, ops, nops * sizeof *all);
+    }
+    if (!all) {
+        (void)wb_storage_batch(ctx->storage, nhead, hops);
+        all = ops;
+        nhead = 0;
+    }
     if (rc == WABOT_OK)
-        (void)wb_storage_batch(ctx->storage, nops, ops); /* status per op */
-    else
+        (void)wb_storage_batch(ctx->storage, nhead + nops, all);
+    else if (nhead > 0)
+        (void)wb_storage_batch(ctx->storage, nhead, all);
+    if (all != ops) {
+        memcpy(hops, all, nhead * sizeof *all);
+        memcpy(ops, all + nhead, nops * sizeof *all);
+        free(all);
+    }
+    if (rc != WABOT_OK)
         for (size_t i = 0; i < nops; i++)
             ops[i].status = rc; /* read as a storage failure: retried */
     for (size_t i = 0; i < n; i++) {
@@ -758,6 +857,7 @@ static void run_batch(wb_delivery *d, wabot_job **jobs, size_t n)
     op_text_free(&t);
     free(sl);
     free(ops);
+    return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -876,12 +976,21 @@ static int64_t batch_deadline(void *ud)
     return __atomic_load_n(&d->due, __ATOMIC_ACQUIRE) ? 0 : WB_NO_DEADLINE;
 }
 
-/* The loop's pass: the outcome records, then every parked job. */
+/* The loop's pass: the outcome records and the rider's writes, with the
+ * first parked jobs' reads, then every other parked job. */
 static void batch_fire(void *ud)
 {
     wb_delivery *d = ud;
     __atomic_store_n(&d->due, 0, __ATOMIC_RELEASE);
-    flush_done(d);
+    wb_storage_bop *hops = NULL;
+    head h = {NULL, 0, 0};
+    size_t nhead = 0;
+    if (d->n_done > 0 || d->rider.take != NULL) {
+        if ((hops = hops_of(d)) != NULL)
+            nhead = head_take(d, &h, hops);
+        else
+            mark_due(d); /* the records wait for the next pass */
+    }
     while (d->n_parked > 0) {
         wabot_job **jobs = d->parked;
         size_t n = d->n_parked;
@@ -890,7 +999,8 @@ static void batch_fire(void *ud)
         for (size_t i = 0; i < n; i += BATCH_MAX) {
             size_t k = n - i < BATCH_MAX ? n - i : BATCH_MAX;
             if (ready_room(d, k) == WABOT_OK) {
-                run_batch(d, jobs + i, k);
+                if (run_batch(d, jobs + i, k, hops, nhead))
+                    nhead = 0; /* written with the reads */
                 continue;
             }
             for (size_t j = i; j < i + k; j++)
@@ -898,6 +1008,10 @@ static void batch_fire(void *ud)
         }
         free(jobs);
     }
+    if (nhead > 0) /* no read carried them */
+        (void)wb_storage_batch(d->ctx->storage, nhead, hops);
+    if (hops)
+        head_settle(d, &h, hops);
     dispatch(d);
     /* Sends the transport answered at once (a synchronous transport)
      * wait for the next pass, which is due now. */
@@ -919,7 +1033,7 @@ static int deliver(wabot_job *job, void *ud)
         if (!p) {
             if (ready_room(d, 1) != WABOT_OK)
                 return WABOT_ERR_NOMEM; /* retried */
-            run_batch(d, &job, 1); /* on its own, at once */
+            run_batch(d, &job, 1, NULL, 0); /* on its own, at once */
             mark_due(d);
             return WABOT_JOB_PENDING;
         }
@@ -968,7 +1082,8 @@ static void delivery_destroy(wabot_module *m, void *ud)
     /* The runtime is gone: parked jobs were abandoned with it (their
      * leases expire and they run again); outcomes still waiting are
      * written now, while the storage is there. */
-    flush_done(d);
+    flush_head(d);
+    free(d->hops);
     free(d->done);
     free(d->parked);
     free(d->ready);

@@ -30,6 +30,32 @@ typedef struct wb_sent_event {
     wabot_provider provider;
 } wb_sent_event;
 
+struct wb_storage_bop;
+
+/* Storage writes another module makes on the delivery's pass, in one
+ * batch with the pass's outcome records and reads: one round trip for
+ * all (the receipts module's records of sends, made on the same pass as
+ * the "sent" records of the delivery.sent events they follow). Loop
+ * thread. take() appends up to `room` ops to ops[] and returns how many;
+ * their keys and values stay valid until settle(), in the same pass,
+ * which gets them back, in order, with their statuses set (every op's:
+ * a failure of the whole batch sets each to it). take() may return 0
+ * (nothing waits, or it did its work itself). */
+typedef struct wb_delivery_rider {
+    size_t (*take)(void *ud, struct wb_storage_bop *ops, size_t room);
+    void (*settle)(void *ud, struct wb_storage_bop *ops, size_t n);
+    void *ud;
+} wb_delivery_rider;
+
+/* Set the one rider of ctx's delivery (NULL: none); WABOT_ERR_STATE
+ * without the delivery module. Loop thread, or while modules are made
+ * and destroyed. */
+int wb_delivery_set_rider(wabot_ctx *ctx, const wb_delivery_rider *r);
+/* The delivery's "a pass is due" flag (read it atomically: its pass will
+ * call the rider), or NULL without the delivery module. It lives as long
+ * as the module. */
+const int *wb_delivery_due_flag(wabot_ctx *ctx);
+
 typedef struct wb_breaker_slot {
     const wabot_transport *transport;
     wabot_breaker *breaker;
@@ -64,6 +90,8 @@ typedef struct wb_delivery {
     struct wabot_job **ready;
     size_t n_ready, cap_ready;
     struct wb_in_flight *in_flight; /* per transport; nodes never move */
+    wb_delivery_rider rider; /* take NULL: none */
+    struct wb_storage_bop *hops; /* HEAD_MAX, made on first use (worker.c) */
 } wb_delivery;
 
 /* Circuit breakers (lib/delivery/breakers.c). Ask transport t's breaker

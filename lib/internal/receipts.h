@@ -5,6 +5,7 @@
 #define WB_RECEIPTS_H
 
 #include "ctx.h"
+#include "storage.h"
 #include "wabot/message.h"
 
 /* Record that `o` was accepted by the provider under `provider_id`
@@ -70,6 +71,26 @@ void wb_receipt_sent_later(wb_receipt_retry *q, const wb_receipt_write *w);
  * save). rcs[i]: WABOT_OK or the storage's status. */
 void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                           const wb_receipt_write *const *w, int *rcs);
+/* wb_receipt_sent_many in two halves, for a batch shared with other
+ * writes (the delivery's pass: wb_delivery_rider). _ops: the ops that
+ * record n sends, keys[i] holding w[i]'s key; op k (of the count
+ * returned) is write at[k]'s; a write with no op has rcs[i] set (an
+ * unusable id, out of memory), the others WABOT_OK. On a store with a
+ * receipt table it does every write itself and returns 0. _done, once
+ * the ops ran: rcs from their statuses (a conflict merged by
+ * read-modify-write), their values freed. Loop thread. */
+typedef char wb_receipt_keys[WB_STORAGE_KEY_MAX + 1];
+size_t wb_receipt_sent_ops(wabot_ctx *ctx, size_t n,
+                           const wb_receipt_write *const *w,
+                           wb_receipt_keys *keys, struct wb_storage_bop *ops,
+                           size_t *at, int *rcs);
+void wb_receipt_sent_done(wabot_ctx *ctx, const wb_receipt_write *const *w,
+                          size_t m, struct wb_storage_bop *ops,
+                          const size_t *at, int *rcs);
+/* The delivery's rider that writes q's fresh sends with its pass
+ * (lib/internal/delivery.h); set by the receipts module. */
+struct wb_delivery_rider;
+void wb_receipt_rider(wb_receipt_retry *q, struct wb_delivery_rider *r);
 /* Writes waiting (0 for NULL). Any thread. */
 size_t wb_receipt_pending(wb_receipt_retry *q);
 /* Do one write now (receipts.c): WABOT_OK, or the storage's status. */

@@ -12,8 +12,10 @@
  * receipts.writes_recovered (written on a retry), receipts.writes_dropped
  * (queue full, or a retry that failed for good). */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "internal/delivery.h"
 #include "internal/metrics.h"
 #include "internal/receipts.h"
 #include "internal/runtime.h"
@@ -40,6 +42,15 @@ struct wb_receipt_retry {
     size_t n;
     int64_t next_at; /* WB_NO_DEADLINE when empty */
     int64_t delay_ms;
+    /* Fresh sends taken by the delivery's pass (its rider), until it
+     * settles them: loop thread only. */
+    const int *delivery_due; /* set with the rider (wb_receipt_rider) */
+    pending *riding;
+    size_t n_riding, m_riding;
+    const wb_receipt_write *ride_w[BATCH];
+    wb_receipt_keys *ride_keys; /* n_riding of them */
+    size_t ride_at[BATCH];
+    int ride_rcs[BATCH];
 };
 
 /* ------------------------------------------------------------------ */
@@ -148,11 +159,19 @@ size_t wb_receipt_pending(wb_receipt_retry *q)
     return n;
 }
 
+/* The fresh sends wait for the delivery's pass, which takes them (its
+ * rider) and is due: their "sent" records are written by it too. */
+static int riding_next_pass(const wb_receipt_retry *q)
+{
+    return q->delivery_due != NULL &&
+           __atomic_load_n(q->delivery_due, __ATOMIC_ACQUIRE);
+}
+
 static int64_t retry_deadline(void *ud)
 {
     wb_receipt_retry *q = ud;
     pthread_mutex_lock(&q->mu);
-    int64_t at = q->fresh ? 0 : q->next_at;
+    int64_t at = q->fresh && !riding_next_pass(q) ? 0 : q->next_at;
     pthread_mutex_unlock(&q->mu);
     return at;
 }
@@ -228,44 +247,114 @@ void wb_receipt_sent_later(wb_receipt_retry *q, const wb_receipt_write *w)
     wb_loop_notify(ctx, 0);
 }
 
+/* n fresh sends from chunk on were written (rcs): what the storage
+ * refused goes to the retry queue; each is freed. Returns the entry
+ * after them. */
+static pending *fresh_settle(wb_receipt_retry *q, pending *chunk, size_t n,
+                             const int *rcs)
+{
+    wabot_ctx *ctx = q->ctx;
+    for (size_t i = 0; i < n; i++) {
+        pending *next = chunk->next;
+        if (wb_receipt_retryable(rcs[i])) {
+            wb_log(ctx, WABOT_LOG_WARN, MODULE, "send of %s as %s not "
+                   "recorded yet: %s; retried until the storage answers",
+                   chunk->w.outbound_id ? chunk->w.outbound_id : "",
+                   chunk->w.provider_id, wabot_strerror(rcs[i]));
+            wb_receipt_defer(q, &chunk->w);
+        } else if (rcs[i] < 0) {
+            wb_log(ctx, WABOT_LOG_WARN, MODULE,
+                   "send of %s as %s not recorded: %s",
+                   chunk->w.outbound_id ? chunk->w.outbound_id : "",
+                   chunk->w.provider_id, wabot_strerror(rcs[i]));
+        }
+        pending_free(&ctx->alloc, chunk);
+        chunk = next;
+    }
+    return chunk;
+}
+
+/* Take up to max fresh sends off the front. */
+static pending *take_fresh(wb_receipt_retry *q, size_t max, size_t *taken)
+{
+    pthread_mutex_lock(&q->mu);
+    pending *first = q->fresh, *last = NULL;
+    size_t n = 0;
+    for (pending *p = first; p && n < max; p = p->next, n++)
+        last = p;
+    if (last) {
+        q->fresh = last->next;
+        if (!q->fresh)
+            q->fresh_tail = NULL;
+        last->next = NULL;
+        q->n_fresh -= n;
+    }
+    pthread_mutex_unlock(&q->mu);
+    *taken = n;
+    return first;
+}
+
 /* Record the sends queued since the last pass: BATCH at a time, each one
  * batch of storage operations (wb_receipt_sent_many); what the storage
  * refused goes to the retry queue. */
 static void flush_fresh(wb_receipt_retry *q)
 {
-    wabot_ctx *ctx = q->ctx;
-    pthread_mutex_lock(&q->mu);
-    pending *p = q->fresh;
-    q->fresh = q->fresh_tail = NULL;
-    q->n_fresh = 0;
-    pthread_mutex_unlock(&q->mu);
     const wb_receipt_write *w[BATCH];
     int rcs[BATCH];
-    while (p) {
-        pending *chunk = p;
-        size_t n = 0;
-        for (; p && n < BATCH; p = p->next)
-            w[n++] = &p->w;
-        wb_receipt_sent_many(ctx, n, w, rcs);
-        for (size_t i = 0; i < n; i++) {
-            pending *next = chunk->next;
-            if (wb_receipt_retryable(rcs[i])) {
-                wb_log(ctx, WABOT_LOG_WARN, MODULE, "send of %s as %s not "
-                       "recorded yet: %s; retried until the storage "
-                       "answers", chunk->w.outbound_id
-                           ? chunk->w.outbound_id : "",
-                       chunk->w.provider_id, wabot_strerror(rcs[i]));
-                wb_receipt_defer(q, &chunk->w);
-            } else if (rcs[i] < 0) {
-                wb_log(ctx, WABOT_LOG_WARN, MODULE,
-                       "send of %s as %s not recorded: %s",
-                       chunk->w.outbound_id ? chunk->w.outbound_id : "",
-                       chunk->w.provider_id, wabot_strerror(rcs[i]));
-            }
-            pending_free(&ctx->alloc, chunk);
-            chunk = next;
-        }
+    size_t n;
+    pending *p;
+    while ((p = take_fresh(q, BATCH, &n)) != NULL) {
+        size_t i = 0;
+        for (pending *e = p; e; e = e->next)
+            w[i++] = &e->w;
+        wb_receipt_sent_many(q->ctx, n, w, rcs);
+        fresh_settle(q, p, n, rcs);
     }
+}
+
+static void rider_settle(void *ud, wb_storage_bop *ops, size_t m);
+
+/* The delivery's rider (wb_delivery_rider): the fresh sends' records go
+ * in the batch of the pass that wrote their "sent" records. */
+static size_t rider_take(void *ud, wb_storage_bop *ops, size_t room)
+{
+    wb_receipt_retry *q = ud;
+    size_t n;
+    q->riding = take_fresh(q, room < BATCH ? room : BATCH, &n);
+    q->n_riding = n;
+    q->m_riding = 0;
+    if (n == 0)
+        return 0;
+    size_t i = 0;
+    for (pending *e = q->riding; e; e = e->next)
+        q->ride_w[i++] = &e->w;
+    q->ride_keys = malloc(n * sizeof *q->ride_keys);
+    if (q->ride_keys == NULL)
+        for (i = 0; i < n; i++)
+            q->ride_rcs[i] = WABOT_ERR_NOMEM; /* deferred: retried */
+    else
+        q->m_riding = wb_receipt_sent_ops(q->ctx, n, q->ride_w, q->ride_keys,
+                                          ops, q->ride_at, q->ride_rcs);
+    if (q->m_riding == 0) /* nothing to write (a receipt table) */
+        rider_settle(q, ops, 0);
+    return q->m_riding;
+}
+
+static void rider_settle(void *ud, wb_storage_bop *ops, size_t m)
+{
+    wb_receipt_retry *q = ud;
+    wb_receipt_sent_done(q->ctx, q->ride_w, m, ops, q->ride_at, q->ride_rcs);
+    fresh_settle(q, q->riding, q->n_riding, q->ride_rcs);
+    free(q->ride_keys);
+    q->ride_keys = NULL;
+    q->riding = NULL;
+    q->n_riding = q->m_riding = 0;
+}
+
+void wb_receipt_rider(wb_receipt_retry *q, wb_delivery_rider *r)
+{
+    q->delivery_due = wb_delivery_due_flag(q->ctx);
+    *r = (wb_delivery_rider){rider_take, rider_settle, q};
 }
 
 /* Loop thread: the fresh sends, then the deferred entries in order until
@@ -274,7 +363,8 @@ static void retry_fire(void *ud)
 {
     wb_receipt_retry *q = ud;
     wabot_ctx *ctx = q->ctx;
-    flush_fresh(q);
+    if (!riding_next_pass(q))
+        flush_fresh(q);
     pthread_mutex_lock(&q->mu);
     int due = q->next_at <= wb_now(ctx);
     pthread_mutex_unlock(&q->mu);

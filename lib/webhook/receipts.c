@@ -1030,21 +1030,18 @@ static void sent_many_table(wabot_ctx *ctx, size_t n,
     }
 }
 
-void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
-                          const wb_receipt_write *const *w, int *rcs)
+size_t wb_receipt_sent_ops(wabot_ctx *ctx, size_t n,
+                           const wb_receipt_write *const *w,
+                           wb_receipt_keys *keys, wb_storage_bop *ops,
+                           size_t *at, int *rcs)
 {
     if (table_of(ctx) != NULL) {
         sent_many_table(ctx, n, w, rcs);
-        return;
+        return 0;
     }
-    wb_storage_bop *ops = calloc(n, sizeof *ops);
-    char(*keys)[WB_STORAGE_KEY_MAX + 1] = malloc(n * sizeof *keys);
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        rcs[i] = ops && keys ? WABOT_OK : WABOT_ERR_NOMEM;
-        if (ops == NULL || keys == NULL)
-            continue;
-        ops[i] = (wb_storage_bop){.kind = WB_BOP_CAS, .expected = 0,
-                                  .ttl_ms = ctx->cfg.receipt_ttl_ms};
+        rcs[i] = WABOT_OK;
         if (wb_receipt_key(keys[i], sizeof keys[i], w[i]->provider_id) ==
             NULL) {
             wb_log(ctx, WABOT_LOG_WARN, MODULE,
@@ -1052,54 +1049,62 @@ void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
                    "it will be recorded as unknown",
                    w[i]->outbound_id ? w[i]->outbound_id : "");
             rcs[i] = WABOT_ERR_INVAL;
-            ops[i].key = NULL;
             continue;
         }
-        ops[i].key = keys[i];
         /* the record as the send alone makes it */
         rec r;
         memset(&r, 0, sizeof r);
         sent_arg a = {w[i]->outbound_id ? w[i]->outbound_id : "", w[i]->to,
                       w[i]->org, w[i]->correlation_id, w[i]->provider,
                       w[i]->at_ms};
+        size_t len = 0;
         int rc = sent_change(&r, 1, &a);
-        char *text = rc > 0 ? rec_encode(ctx, &r, &ops[i].len) : NULL;
+        char *text = rc > 0 ? rec_encode(ctx, &r, &len) : NULL;
         rec_clear(&r);
         if (text == NULL) {
             rcs[i] = WABOT_ERR_NOMEM;
-            ops[i].key = NULL;
             continue;
         }
-        ops[i].val = text;
+        ops[m] = (wb_storage_bop){.kind = WB_BOP_CAS, .key = keys[i],
+                                  .val = text, .len = len, .expected = 0,
+                                  .ttl_ms = ctx->cfg.receipt_ttl_ms};
+        at[m++] = i;
     }
-    /* the ops that can go, packed in front (their places remembered) */
-    size_t m = 0;
-    size_t *at = ops && keys ? malloc(n * sizeof *at) : NULL;
-    for (size_t i = 0; at && i < n; i++)
-        if (ops[i].key != NULL) {
-            at[m] = i;
-            if (m != i)
-                ops[m] = ops[i];
-            m++;
-        }
-    if (at && m > 0)
-        (void)wb_storage_batch(ctx->storage, m, ops); /* status per op */
-    for (size_t k = 0; at && k < m; k++) {
+    return m;
+}
+
+void wb_receipt_sent_done(wabot_ctx *ctx, const wb_receipt_write *const *w,
+                          size_t m, wb_storage_bop *ops, const size_t *at,
+                          int *rcs)
+{
+    for (size_t k = 0; k < m; k++) {
         size_t i = at[k];
         rcs[i] = ops[k].status;
         if (rcs[i] == WABOT_ERR_CONFLICT) /* a receipt came first: merge */
             rcs[i] = wb_receipt_write_do(ctx, w[i]);
         free((char *)ops[k].val);
+        ops[k].val = NULL;
     }
-    if (!at)
-        for (size_t i = 0; ops && i < n; i++)
-            if (ops[i].key != NULL) {
-                rcs[i] = WABOT_ERR_NOMEM;
-                free((char *)ops[i].val);
-            }
-    free(at);
+}
+
+void wb_receipt_sent_many(wabot_ctx *ctx, size_t n,
+                          const wb_receipt_write *const *w, int *rcs)
+{
+    wb_storage_bop *ops = calloc(n, sizeof *ops);
+    wb_receipt_keys *keys = malloc(n * sizeof *keys);
+    size_t *at = malloc(n * sizeof *at);
+    if (ops == NULL || keys == NULL || at == NULL) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = WABOT_ERR_NOMEM;
+    } else {
+        size_t m = wb_receipt_sent_ops(ctx, n, w, keys, ops, at, rcs);
+        if (m > 0)
+            (void)wb_storage_batch(ctx->storage, m, ops); /* status per op */
+        wb_receipt_sent_done(ctx, w, m, ops, at, rcs);
+    }
     free(ops);
     free(keys);
+    free(at);
 }
 
 static const char *const receipts_requires[] = {"delivery", NULL};
@@ -1113,13 +1118,19 @@ static int receipts_create(wabot_module *m, void *ud)
     if (!q)
         return WABOT_ERR_NOMEM;
     wabot_module_set_data(m, q);
-    return wb_hook_subscribe_event(ctx, "delivery.sent", on_delivery_sent,
-                                   m);
+    int rc = wb_hook_subscribe_event(ctx, "delivery.sent", on_delivery_sent,
+                                     m);
+    if (rc != WABOT_OK)
+        return rc;
+    wb_delivery_rider r;
+    wb_receipt_rider(q, &r);
+    return wb_delivery_set_rider(ctx, &r);
 }
 
 static void receipts_destroy(wabot_module *m, void *ud)
 {
     (void)ud;
+    (void)wb_delivery_set_rider(wabot_module_ctx(m), NULL);
     wb_receipt_retry_free(wabot_module_data(m));
     wabot_module_set_data(m, NULL);
 }

@@ -582,6 +582,51 @@ START_TEST(test_the_send_path_shares_round_trips_across_a_pass)
 }
 END_TEST
 
+/* One message at a time (a quiet bot): the webhook's two round trips,
+ * then the reply's read of the profile, its "sending" record, and after
+ * the send its "sent" record with the receipts module's record of the
+ * send in one batch, and the job's completion: six in all (the "sent"
+ * record and the receipt were a round trip each). */
+START_TEST(test_a_reply_alone_costs_four_round_trips_after_its_webhook)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMw0", "+14155550100", NULL), WABOT_OK);
+    ck_assert_uint_eq(sent(&e), 1); /* warm: scripts loaded, queues polled */
+    tu_drain(e.ctx);
+    for (int i = 1; i <= 5; i++) {
+        char id[16], from[24];
+        snprintf(id, sizeof id, "SMw%d", i);
+        snprintf(from, sizeof from, "+1415555%04d", 100 + i);
+        int64_t before = wabot_redis_round_trips(e.r), rt = 0;
+        ck_assert_int_eq(handle(&e, id, from, &rt), WABOT_OK);
+        ck_assert_int_eq(rt, 2);
+        ck_assert_uint_eq(sent(&e), (size_t)i + 1);
+        tu_drain(e.ctx); /* the send's records */
+        int64_t used = wabot_redis_round_trips(e.r) - before;
+        ck_assert_msg(used == 6, "message %d: %lld round trips", i,
+                      (long long)used);
+        const char *oid = wabot_outbound_id(wabot_recorder_get(e.rec, i));
+        char key[128], *v = NULL;
+        snprintf(key, sizeof key, "send:%s", oid);
+        ck_assert_int_eq(wabot_storage_get(e.st, key, &v, NULL, NULL),
+                         WABOT_OK);
+        ck_assert_msg(strstr(v, "\"state\":\"sent\"") != NULL, "%s: %s",
+                      key, v);
+        wabot_free(v);
+        char pid[32];
+        /* the recorder numbers its sends; rec-1 was env_init's warm-up */
+        snprintf(pid, sizeof pid, "rec-%d", i + 2);
+        wabot_delivery *d = NULL;
+        ck_assert_int_eq(wabot_delivery_get(e.ctx, pid, &d), WABOT_OK);
+        ck_assert_str_eq(wabot_delivery_outbound_id(d), oid);
+        ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+        wabot_delivery_free(d);
+    }
+    env_free(&e);
+}
+END_TEST
+
 /* Replies are queued without their empty members; one an earlier version
  * queued in Redis with every member (what wabot_outbound_to_json writes)
  * is sent after the upgrade as it would have been. */
@@ -1267,6 +1312,8 @@ int main(void)
     tcase_add_test(
         tc, test_a_reply_queued_in_redis_with_every_member_is_sent_as_before);
     tcase_add_test(tc, test_the_send_path_shares_round_trips_across_a_pass);
+    tcase_add_test(tc,
+                   test_a_reply_alone_costs_four_round_trips_after_its_webhook);
     suite_add_tcase(s, tc);
     tc = tcase_create("jobs leased at commit");
     tcase_set_timeout(tc, 60);
