@@ -76,8 +76,8 @@ typedef struct wb_storage_bop {
     size_t out_len;
 } wb_storage_bop;
 
-/* Run ops[0..n) (n <= WABOT_STORAGE_BATCH_MAX). Every op gets its own
- * status. Returns WABOT_OK when each op ran (and possibly failed on its
+/* Run ops[0..n) (n <= WABOT_STORAGE_BATCH_MAX), in order: an op sees
+ * the writes of the ops before it. Every op gets its own status. Returns WABOT_OK when each op ran (and possibly failed on its
  * own), or the status of a failure that struck the whole batch (bad
  * arguments, the store unreachable: then every op's status is that too,
  * and a write's outcome is unknown as for any failed write). */
