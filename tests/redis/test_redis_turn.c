@@ -1117,6 +1117,53 @@ START_TEST(test_jobs_leased_at_commit_are_at_most_the_queues_concurrency)
 }
 END_TEST
 
+/* A worker that keeps every job it is handed (counted) until the test
+ * finishes it. */
+typedef struct held {
+    wabot_job *jobs[16];
+    int n;
+} held;
+
+static int hold_job(wabot_job *j, void *ud)
+{
+    held *h = ud;
+    ck_assert_int_lt(h->n, 16);
+    h->jobs[h->n++] = j;
+    return WABOT_JOB_PENDING;
+}
+
+/* The room a commit under way takes for its leased job (on another HTTP
+ * thread) does not keep the pass's poll from the queue's free slots: the
+ * poll leaves out only the leased jobs already waiting to start. Counting
+ * every room left slots idle while commits were in flight (seventeenth
+ * session: backlogs of 3 000-4 800 replies at the end of the load). */
+START_TEST(test_a_commit_under_way_leaves_the_poll_every_free_slot)
+{
+    env e;
+    env_init(&e, 0, 0);
+    held h = {{NULL}, 0};
+    ck_assert_int_eq(wabot_queue_add_worker(e.ctx, "work", hold_job, &h,
+                                            NULL, 4),
+                     WABOT_OK);
+    wabot_ctx_run_until_idle(e.ctx, wabot_ctx_now_ms(e.ctx));
+    int64_t now = wabot_ctx_now_ms(e.ctx), lease = 0;
+    /* a commit in flight: its room taken, its job not pushed yet */
+    ck_assert_int_eq(wb_jobs_intake_room(e.ctx, "work", now, now, &lease), 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(wabot_job_enqueue(e.ctx, "work", "x", 1, NULL, NULL),
+                         WABOT_OK);
+    wabot_ctx_run_until_idle(e.ctx, wabot_ctx_now_ms(e.ctx));
+    ck_assert_int_eq(h.n, 4);
+    /* the commit failed after all: its room goes back; nothing changes */
+    wb_jobs_intake_cancel(e.ctx, "work");
+    for (int i = 0; i < h.n; i++)
+        wabot_job_finish(h.jobs[i], WABOT_OK);
+    wabot_ctx_run_until_idle(e.ctx, wabot_ctx_now_ms(e.ctx));
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "jobs.work.processed"), 4);
+    env_free(&e);
+}
+END_TEST
+
 /* While the queue holds a job due for any worker (enqueued when the
  * intake was full, a retry, another process's), a new reply joins it
  * there instead of passing it leased; once a poll has taken them, replies
@@ -1322,6 +1369,7 @@ int main(void)
         test_a_reply_is_leased_to_its_process_at_commit_and_sent_without_a_reserve);
     tcase_add_test(tc,
                    test_jobs_leased_at_commit_are_at_most_the_queues_concurrency);
+    tcase_add_test(tc, test_a_commit_under_way_leaves_the_poll_every_free_slot);
     tcase_add_test(tc,
                    test_a_reply_joins_jobs_already_due_instead_of_passing_them);
     tcase_add_test(tc,
