@@ -512,6 +512,48 @@ START_TEST(test_send_records_wait_for_the_storage_and_land_when_it_returns)
 }
 END_TEST
 
+static int storage_down_now(wabot_ctx *ctx, const char *hook,
+                            const char *json, size_t len, void *ud)
+{
+    (void)ctx, (void)hook, (void)json, (void)len, (void)ud;
+    atomic_store(&flaky.down, 1);
+    return WABOT_OK;
+}
+
+/* The provider accepts a send and the storage fails before the delivery's
+ * next pass, which writes the send's "sent" record and, in the same batch
+ * (the delivery's rider), the receipts module's record of it: that record
+ * waits in memory and lands once the storage is back; none is lost. */
+START_TEST(test_a_send_answered_before_an_outage_is_recorded_when_it_ends)
+{
+    /* a host subscriber runs after the receipts module's: the send is
+     * queued for the pass, then the storage goes */
+    ck_assert_int_eq(wabot_hook_subscribe(env.ctx, "delivery.sent",
+                                          storage_down_now, NULL, NULL),
+                     WABOT_OK);
+    const char *params[] = {"Ana"};
+    ck_assert_int_eq(wabot_send_template(env.ctx, "acme", "+14155550100",
+                                         "hello", "en", 1, params,
+                                         WABOT_CAT_NOTICE, "n1", NULL),
+                     WABOT_OK);
+    tu_drain(env.ctx);
+    ck_assert_uint_eq(wabot_recorder_count(env.rec), 1);
+    ck_assert_int_eq(atomic_load(&flaky.down), 1);
+    ck_assert_int_eq(counter("receipts.writes_deferred"), 1);
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 1);
+    tick(2000); /* still down: kept */
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 1);
+    atomic_store(&flaky.down, 0);
+    tick(5000);
+    ck_assert_uint_eq(wb_receipt_pending(wb_receipt_retry_of(env.ctx)), 0);
+    ck_assert_int_eq(counter("receipts.writes_recovered"), 1);
+    wabot_delivery *d = get("rec-1");
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), "n1");
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    wabot_delivery_free(d);
+}
+END_TEST
+
 /* A status callback that arrives during the outage is answered 200 (the
  * provider would not send it again) and applied once storage is back,
  * merged with the send's record whichever lands first. */
@@ -604,6 +646,8 @@ static Suite *receipts_suite(void)
     tcase_add_test(hic,
         test_send_records_wait_for_the_storage_and_land_when_it_returns);
     tcase_add_test(hic, test_status_callback_during_an_outage_is_applied_later);
+    tcase_add_test(
+        hic, test_a_send_answered_before_an_outage_is_recorded_when_it_ends);
     tcase_add_test(hic,
         test_deferred_writes_back_off_while_the_storage_stays_down);
     tcase_add_test(hic, test_deferred_writes_are_bounded_and_drops_counted);
