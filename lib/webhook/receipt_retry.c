@@ -176,24 +176,33 @@ static int64_t retry_deadline(void *ud)
     return at;
 }
 
-/* Take up to BATCH entries off the front. */
-static pending *take_batch(wb_receipt_retry *q, size_t *taken)
+/* Take up to max entries off the front of the list *head .. *tail of
+ * *count entries (under q->mu); *taken says how many. */
+static pending *take_front(wb_receipt_retry *q, pending **head,
+                           pending **tail, size_t *count, size_t max,
+                           size_t *taken)
 {
     pthread_mutex_lock(&q->mu);
-    pending *first = q->head, *last = NULL;
+    pending *first = *head, *last = NULL;
     size_t n = 0;
-    for (pending *p = first; p && n < BATCH; p = p->next, n++)
+    for (pending *p = first; p && n < max; p = p->next, n++)
         last = p;
     if (last) {
-        q->head = last->next;
-        if (!q->head)
-            q->tail = NULL;
+        *head = last->next;
+        if (!*head)
+            *tail = NULL;
         last->next = NULL;
-        q->n -= n;
+        *count -= n;
     }
     pthread_mutex_unlock(&q->mu);
     *taken = n;
     return first;
+}
+
+/* Take up to BATCH entries off the front of the retry queue. */
+static pending *take_batch(wb_receipt_retry *q, size_t *taken)
+{
+    return take_front(q, &q->head, &q->tail, &q->n, BATCH, taken);
 }
 
 /* Put what was not written back in front, in its order, and schedule the
@@ -277,21 +286,7 @@ static pending *fresh_settle(wb_receipt_retry *q, pending *chunk, size_t n,
 /* Take up to max fresh sends off the front. */
 static pending *take_fresh(wb_receipt_retry *q, size_t max, size_t *taken)
 {
-    pthread_mutex_lock(&q->mu);
-    pending *first = q->fresh, *last = NULL;
-    size_t n = 0;
-    for (pending *p = first; p && n < max; p = p->next, n++)
-        last = p;
-    if (last) {
-        q->fresh = last->next;
-        if (!q->fresh)
-            q->fresh_tail = NULL;
-        last->next = NULL;
-        q->n_fresh -= n;
-    }
-    pthread_mutex_unlock(&q->mu);
-    *taken = n;
-    return first;
+    return take_front(q, &q->fresh, &q->fresh_tail, &q->n_fresh, max, taken);
 }
 
 /* Record the sends queued since the last pass: BATCH at a time, each one

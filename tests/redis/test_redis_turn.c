@@ -536,6 +536,28 @@ START_TEST(test_workers_reserve_and_complete_in_batches)
 }
 END_TEST
 
+/* The recorder's send i has its "sent" record and its delivery record
+ * (the receipts module's) under its provider id. */
+static void assert_sent_recorded(env *e, size_t i)
+{
+    const char *oid = wabot_outbound_id(wabot_recorder_get(e->rec, i));
+    char key[128], *v = NULL;
+    snprintf(key, sizeof key, "send:%s", oid);
+    ck_assert_int_eq(wabot_storage_get(e->st, key, &v, NULL, NULL),
+                     WABOT_OK);
+    ck_assert_msg(strstr(v, "\"state\":\"sent\"") != NULL, "%s: %s", key,
+                  v);
+    wabot_free(v);
+    char pid[32];
+    /* the recorder numbers its sends; rec-1 was env_init's warm-up */
+    snprintf(pid, sizeof pid, "rec-%zu", i + 2);
+    wabot_delivery *d = NULL;
+    ck_assert_int_eq(wabot_delivery_get(e->ctx, pid, &d), WABOT_OK);
+    ck_assert_str_eq(wabot_delivery_outbound_id(d), oid);
+    ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
+    wabot_delivery_free(d);
+}
+
 /* The send path's storage work for a pass of replies is shared: the
  * profile reads, the "sending" records, the outcome records and the
  * receipt records each one pipelined batch per pass (it was about five
@@ -560,24 +582,8 @@ START_TEST(test_the_send_path_shares_round_trips_across_a_pass)
     fprintf(stderr, "40 replies delivered in %lld round trips\n",
             (long long)used);
     ck_assert_int_le(used, 24);
-    for (size_t i = 0; i < 40; i++) {
-        const char *oid = wabot_outbound_id(wabot_recorder_get(e.rec, i));
-        char key[128], *v = NULL;
-        snprintf(key, sizeof key, "send:%s", oid);
-        ck_assert_int_eq(wabot_storage_get(e.st, key, &v, NULL, NULL),
-                         WABOT_OK);
-        ck_assert_msg(strstr(v, "\"state\":\"sent\"") != NULL, "%s: %s",
-                      key, v);
-        wabot_free(v);
-        char pid[32];
-        /* the recorder numbers its sends; rec-1 was the warm-up's */
-        snprintf(pid, sizeof pid, "rec-%zu", i + 2);
-        wabot_delivery *d = NULL;
-        ck_assert_int_eq(wabot_delivery_get(e.ctx, pid, &d), WABOT_OK);
-        ck_assert_str_eq(wabot_delivery_outbound_id(d), oid);
-        ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
-        wabot_delivery_free(d);
-    }
+    for (size_t i = 0; i < 40; i++)
+        assert_sent_recorded(&e, i);
     env_free(&e);
 }
 END_TEST
@@ -606,22 +612,7 @@ START_TEST(test_a_reply_alone_costs_four_round_trips_after_its_webhook)
         int64_t used = wabot_redis_round_trips(e.r) - before;
         ck_assert_msg(used == 6, "message %d: %lld round trips", i,
                       (long long)used);
-        const char *oid = wabot_outbound_id(wabot_recorder_get(e.rec, i));
-        char key[128], *v = NULL;
-        snprintf(key, sizeof key, "send:%s", oid);
-        ck_assert_int_eq(wabot_storage_get(e.st, key, &v, NULL, NULL),
-                         WABOT_OK);
-        ck_assert_msg(strstr(v, "\"state\":\"sent\"") != NULL, "%s: %s",
-                      key, v);
-        wabot_free(v);
-        char pid[32];
-        /* the recorder numbers its sends; rec-1 was env_init's warm-up */
-        snprintf(pid, sizeof pid, "rec-%d", i + 2);
-        wabot_delivery *d = NULL;
-        ck_assert_int_eq(wabot_delivery_get(e.ctx, pid, &d), WABOT_OK);
-        ck_assert_str_eq(wabot_delivery_outbound_id(d), oid);
-        ck_assert_int_eq(wabot_delivery_state_of(d), WABOT_DELIVERY_SENT);
-        wabot_delivery_free(d);
+        assert_sent_recorded(&e, (size_t)i);
     }
     env_free(&e);
 }
