@@ -356,9 +356,10 @@ static size_t head_take(wb_delivery *d, head *h, wb_storage_bop *ops)
 {
     memset(h, 0, sizeof *h);
     size_t n = d->n_done < HEAD_MAX ? d->n_done : HEAD_MAX;
-    if (n > 0 && (h->recs = malloc(n * sizeof *h->recs)) == NULL)
-        mark_due(d); /* they wait for the next pass */
-    else if (n > 0) {
+    /* Out of memory the records wait for the next pass the delivery has
+     * (any send's answer makes one), not for one of their own: that pass
+     * would find no memory either, at once, again and again. */
+    if (n > 0 && (h->recs = malloc(n * sizeof *h->recs)) != NULL) {
         memcpy(h->recs, d->done, n * sizeof *h->recs);
         d->n_done -= n;
         memmove(d->done, d->done + n, d->n_done * sizeof *d->done);
@@ -409,10 +410,8 @@ static void flush_head(wb_delivery *d)
     if (d->n_done == 0 && d->rider.take == NULL)
         return;
     wb_storage_bop *ops = hops_of(d);
-    if (!ops) {
-        mark_due(d);
-        return;
-    }
+    if (!ops)
+        return; /* out of memory: see head_take */
     head h;
     size_t n = head_take(d, &h, ops);
     if (n > 0)
@@ -986,10 +985,8 @@ static void batch_fire(void *ud)
     head h = {NULL, 0, 0};
     size_t nhead = 0;
     if (d->n_done > 0 || d->rider.take != NULL) {
-        if ((hops = hops_of(d)) != NULL)
+        if ((hops = hops_of(d)) != NULL) /* else they wait: head_take */
             nhead = head_take(d, &h, hops);
-        else
-            mark_due(d); /* the records wait for the next pass */
     }
     while (d->n_parked > 0) {
         wabot_job **jobs = d->parked;
@@ -1083,6 +1080,8 @@ static void delivery_destroy(wabot_module *m, void *ud)
      * leases expire and they run again); outcomes still waiting are
      * written now, while the storage is there. */
     flush_head(d);
+    for (size_t i = 0; i < d->n_done; i++) /* out of memory: unwritten */
+        done_free(&d->done[i]);
     free(d->hops);
     free(d->done);
     free(d->parked);
