@@ -803,7 +803,10 @@ static int run_batch(wb_delivery *d, wabot_job **jobs, size_t n,
         wabot_job *job = sl[i].job;
         send_ctx *sc = job->user;
         char key[WB_STORAGE_KEY_MAX + 1];
-        if (wb_outbound_admit_needs_profile(ctx, sc->o)) {
+        /* A reply leased at commit knows its customer just wrote: the
+         * window is open without the profile (wabot_job.inbound_ms). */
+        if (wb_outbound_admit_needs_profile(ctx, sc->o) &&
+            !wb_outbound_admit_known(ctx, sc->o, job->inbound_ms)) {
             int prc = wb_profile_key(ctx, wabot_outbound_organization(sc->o),
                                      wabot_outbound_to(sc->o), key);
             if (prc != WABOT_OK) {

@@ -79,6 +79,13 @@ typedef struct wb_refusal {
  * category's window template), or a final refusal (OPTED_OUT,
  * WINDOW_CLOSED) with *why filled. */
 int wb_outbound_admit_needs_profile(wabot_ctx *ctx, const wabot_outbound *o);
+/* 1 when o may go without its profile read: no opt-out applies to its
+ * category and the customer wrote at inbound_ms (> 0: a lower bound of
+ * the profile's last inbound, such as the time of the message o
+ * answers), recently enough that the window is open now. 0: decide from
+ * the profile. */
+int wb_outbound_admit_known(wabot_ctx *ctx, const wabot_outbound *o,
+                            int64_t inbound_ms);
 int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
                            int64_t last_inbound_ms, wb_refusal *why);
 

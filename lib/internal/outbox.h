@@ -24,6 +24,10 @@ typedef struct wb_outjob {
     int32_t max_attempts, backoff;
     int64_t backoff_ms, backoff_max_ms;
     int32_t jitter_pct, priority;
+    /* A reply to the turn's own customer: when the turn's inbound message
+     * was sent (the 24-hour window's lower bound); 0 for any other job.
+     * Carried to the job when it is leased at commit (wabot_job). */
+    int64_t inbound_ms;
 } wb_outjob;
 
 void wb_outjob_free(const wabot_allocator *a, wb_outjob *j);

@@ -68,6 +68,11 @@ struct wabot_job {
     int64_t settle_at;   /* when to try recording it again */
     int complete_deferred; /* completed: recorded with the next batch */
     wb_stopwatch started;  /* reserved: its processing time from here */
+    /* Leased at commit, a reply to the turn's customer: when the turn's
+     * inbound message was sent (wb_outjob.inbound_ms), so the delivery
+     * knows the 24-hour window open without reading the profile; 0 for
+     * any other job. */
+    int64_t inbound_ms;
     void *user;          /* built-in workers' per-job data */
     void (*user_free)(void *user);
     struct wabot_job *prev, *next;
@@ -184,12 +189,13 @@ wb_queue *wb_queue_find(wabot_ctx *ctx, const char *name);
  * wb_jobs_intake_cancel (not leased after all) and wb_jobs_intake_push
  * (leased: rec is the job as the commit left it, copied; the loop is
  * woken and starts it in its next dispatch, or leaves it to stall
- * recovery if its lease ran out first). */
+ * recovery if its lease ran out first; inbound_ms becomes the started
+ * job's, see struct wabot_job). */
 int wb_jobs_intake_room(wabot_ctx *ctx, const char *queue, int64_t run_at_ms,
                         int64_t now_ms, int64_t *lease_until);
 void wb_jobs_intake_cancel(wabot_ctx *ctx, const char *queue);
 void wb_jobs_intake_push(wabot_ctx *ctx, const char *queue,
-                         const wabot_job_record *rec);
+                         const wabot_job_record *rec, int64_t inbound_ms);
 /* Forget the jobs not started (wb_runtime_free: their leases expire). */
 void wb_jobs_intake_free(wabot_ctx *ctx);
 /* Start every job that is due and fits its queue's concurrency, recover

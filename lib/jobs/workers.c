@@ -799,6 +799,7 @@ typedef struct wb_intake {
     struct wb_intake *next;
     wb_queue *q;
     wabot_job_info *info;
+    int64_t inbound_ms;
 } wb_intake;
 
 int wb_jobs_intake_room(wabot_ctx *ctx, const char *queue, int64_t run_at_ms,
@@ -833,7 +834,7 @@ void wb_jobs_intake_cancel(wabot_ctx *ctx, const char *queue)
 }
 
 void wb_jobs_intake_push(wabot_ctx *ctx, const char *queue,
-                         const wabot_job_record *rec)
+                         const wabot_job_record *rec, int64_t inbound_ms)
 {
     wb_runtime *rt = ctx->rt;
     wb_queue *q = wb_queue_find(ctx, queue);
@@ -852,6 +853,7 @@ void wb_jobs_intake_push(wabot_ctx *ctx, const char *queue,
     }
     n->q = q;
     n->info = info;
+    n->inbound_ms = inbound_ms;
     pthread_mutex_lock(&rt->intake_lock);
     if (rt->intake_tail)
         rt->intake_tail->next = n;
@@ -916,6 +918,7 @@ static int intake_start(wabot_ctx *ctx, int64_t now)
         }
         intake_leave(rt, n);
         wabot_job_info *info = n->info;
+        int64_t inbound_ms = n->inbound_ms;
         wb_free(&ctx->alloc, n);
         wabot_job *j = NULL;
         if (wabot_job_info_record(info)->lease_until_ms <= now ||
@@ -923,6 +926,7 @@ static int intake_start(wabot_ctx *ctx, int64_t now)
             wabot_job_info_free(info);
             continue;
         }
+        j->inbound_ms = inbound_ms;
         rt->defer_completes = q;
         start_reserved(ctx, q, j, info);
         rt->defer_completes = NULL;

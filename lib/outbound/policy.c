@@ -85,6 +85,15 @@ int wb_outbound_admit_needs_profile(wabot_ctx *ctx, const wabot_outbound *o)
     return marketing || window_ms > 0;
 }
 
+int wb_outbound_admit_known(wabot_ctx *ctx, const wabot_outbound *o,
+                            int64_t inbound_ms)
+{
+    int marketing;
+    int64_t window_ms = policy_of(ctx, o, &marketing);
+    return inbound_ms > 0 && !marketing &&
+           (window_ms == 0 || wb_now(ctx) - inbound_ms <= window_ms);
+}
+
 int wb_outbound_admit_with(wabot_ctx *ctx, wabot_outbound *o, int opted_out,
                            int64_t last_inbound_ms, wb_refusal *why)
 {

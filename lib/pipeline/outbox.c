@@ -164,6 +164,12 @@ static int reply_job(wabot_turn *t, const wabot_outbound *o)
     int rc = add_job(t, WABOT_QUEUE_OUTBOUND, wabot_outbound_id(o), json,
                      strlen(json), &spec);
     wabot_free(json);
+    if (rc == WABOT_OK && strcmp(wabot_outbound_to(o), t->customer) == 0 &&
+        strcmp(wabot_outbound_organization(o), t->org) == 0) {
+        /* as the turn's profile touch stamps it (turn_fast.c) */
+        int64_t ts = wabot_message_timestamp_ms(t->msg);
+        t->jobs[t->n_jobs - 1].inbound_ms = ts > 0 ? ts : wb_now(t->ctx);
+    }
     return rc;
 }
 
@@ -653,7 +659,7 @@ static int fast_commit(wabot_turn *t, int save_state, const char *turn_key,
             r.attempts = 1;
             r.token = res->token[i];
             r.lease_until_ms = leases[i];
-            wb_jobs_intake_push(ctx, queues[i], &r);
+            wb_jobs_intake_push(ctx, queues[i], &r, t->jobs[i].inbound_ms);
             continue;
         }
         if (leases[i] > 0)

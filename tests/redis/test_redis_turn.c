@@ -589,11 +589,12 @@ START_TEST(test_the_send_path_shares_round_trips_across_a_pass)
 END_TEST
 
 /* One message at a time (a quiet bot): the webhook's two round trips,
- * then the reply's read of the profile, its "sending" record, and after
- * the send its "sent" record with the receipts module's record of the
- * send in one batch, and the job's completion: six in all (the "sent"
- * record and the receipt were a round trip each). */
-START_TEST(test_a_reply_alone_costs_four_round_trips_after_its_webhook)
+ * then the reply's "sending" record, and after the send its "sent" record
+ * with the receipts module's record of the send in one batch, and the
+ * job's completion: five in all. The reply is leased at commit and knows
+ * its customer just wrote, so no profile read decides the window; the
+ * "sent" record and the receipt were a round trip each. */
+START_TEST(test_a_reply_alone_costs_three_round_trips_after_its_webhook)
 {
     env e;
     env_init(&e, 0, 0);
@@ -610,7 +611,7 @@ START_TEST(test_a_reply_alone_costs_four_round_trips_after_its_webhook)
         ck_assert_uint_eq(sent(&e), (size_t)i + 1);
         tu_drain(e.ctx); /* the send's records */
         int64_t used = wabot_redis_round_trips(e.r) - before;
-        ck_assert_msg(used == 6, "message %d: %lld round trips", i,
+        ck_assert_msg(used == 5, "message %d: %lld round trips", i,
                       (long long)used);
         assert_sent_recorded(&e, (size_t)i);
     }
@@ -1155,6 +1156,46 @@ START_TEST(test_a_commit_under_way_leaves_the_poll_every_free_slot)
 }
 END_TEST
 
+/* A reply leased at commit skips the profile read only while the message
+ * it answers proves the window open: to a message sent 25 hours ago (a
+ * late redelivery) the profile is read — one GET more than for a message
+ * of now — says the same, and the reply is refused as before (no window
+ * template set). */
+static long long gets_for(env *e, const char *id, const char *from,
+                          int64_t age_ms)
+{
+    long long get0 = rh_cmd_calls(&srv, "get");
+    wabot_message *m = tu_text(id, from, "hello");
+    ck_assert_int_eq(wabot_message_set_timestamp_ms(
+                         m, wabot_ctx_now_ms(e->ctx) - age_ms),
+                     WABOT_OK);
+    ck_assert_int_eq(wabot_ctx_handle_message(e->ctx, m), WABOT_OK);
+    wabot_message_free(m);
+    tu_drain(e->ctx);
+    tu_drain(e->ctx);
+    return rh_cmd_calls(&srv, "get") - get0;
+}
+
+START_TEST(test_a_reply_to_a_message_older_than_the_window_reads_the_profile)
+{
+    env e;
+    env_init(&e, 0, 0);
+    ck_assert_int_eq(handle(&e, "SMo0", "+14155550300", NULL), WABOT_OK);
+    ck_assert_uint_eq(sent(&e), 1);
+    long long now_gets = gets_for(&e, "SMo1", "+14155550301", 0);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    assert_job(&e, "SMo1:r0", "state", "3");
+    long long old_gets =
+        gets_for(&e, "SMo2", "+14155550302", 25LL * 3600 * 1000);
+    ck_assert_uint_eq(wabot_recorder_count(e.rec), 2);
+    ck_assert_int_eq(wabot_metrics_counter(e.ctx, "outbound.window_closed"),
+                     1);
+    assert_job(&e, "SMo2:r0", "state", "4"); /* failed for good */
+    ck_assert_int_eq(old_gets, now_gets + 1);
+    env_free(&e);
+}
+END_TEST
+
 /* While the queue holds a job due for any worker (enqueued when the
  * intake was full, a retry, another process's), a new reply joins it
  * there instead of passing it leased; once a poll has taken them, replies
@@ -1351,7 +1392,8 @@ int main(void)
         tc, test_a_reply_queued_in_redis_with_every_member_is_sent_as_before);
     tcase_add_test(tc, test_the_send_path_shares_round_trips_across_a_pass);
     tcase_add_test(tc,
-                   test_a_reply_alone_costs_four_round_trips_after_its_webhook);
+                   test_a_reply_alone_costs_three_round_trips_after_its_webhook);
+
     suite_add_tcase(s, tc);
     tc = tcase_create("jobs leased at commit");
     tcase_set_timeout(tc, 60);
@@ -1361,6 +1403,8 @@ int main(void)
     tcase_add_test(tc,
                    test_jobs_leased_at_commit_are_at_most_the_queues_concurrency);
     tcase_add_test(tc, test_a_commit_under_way_leaves_the_poll_every_free_slot);
+    tcase_add_test(
+        tc, test_a_reply_to_a_message_older_than_the_window_reads_the_profile);
     tcase_add_test(tc,
                    test_a_reply_joins_jobs_already_due_instead_of_passing_them);
     tcase_add_test(tc,
