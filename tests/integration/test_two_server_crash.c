@@ -9,7 +9,9 @@
  * would), every reply reaches the provider exactly once. With them off,
  * the sends in flight at the kill may go twice: no more than the sends a
  * server runs at once, and each such send is logged as an unknown
- * outcome. Nothing is ever lost.
+ * outcome. A send that timed out (a starved machine) is an unknown
+ * outcome of its own and may go twice too: counted apart. Nothing is
+ * ever lost.
  *
  *   test_two_server_crash <path of wabot-server> */
 #include <arpa/inet.h>
@@ -38,9 +40,12 @@
 #define CLIENTS 4
 #define KILL_AT 1000    /* webhooks answered before the kill */
 #define RESTART_AT 2000 /* ... before the killed server starts again */
-/* wabot-server's default outbound concurrency: the most sends one
- * process has in flight, so the most a kill can leave unknown. */
+/* The servers' outbound concurrency (WABOT_OUTBOUND_CONCURRENCY; the
+ * server's default is 64): the most sends one process has in flight, so
+ * the most a kill can leave unknown. */
 #define SENDS_IN_FLIGHT 16
+#define STR_(x) #x
+#define STR(x) STR_(x)
 /* How long a send of unknown outcome waits for its receipt before it is
  * sent again (seconds, as text for the environment). */
 #define GRACE_S "12"
@@ -75,6 +80,7 @@ static void start(server_proc *p, int port, int callback_port)
                           * 6 s once in eleven at load 10-14) */
                          "WABOT_DEDUP_LEASE_MS=1s", "WABOT_JOB_LEASE_MS=1s",
                          "WABOT_SEND_RECONCILE_GRACE_MS=" GRACE_S "s",
+                         "WABOT_OUTBOUND_CONCURRENCY=" STR(SENDS_IN_FLIGHT),
                          callback_port > 0 ? cb_var : NULL, NULL};
     ck_assert_msg(sp_start(p, crash.server_path, env, 20000) == 0,
                   "wabot-server did not start");
@@ -231,7 +237,8 @@ static void explain(const int *counts, server_proc *const *servers,
     }
 }
 
-static void run(int receipts, size_t *duplicates, size_t *unknown)
+static void run(int receipts, size_t *duplicates, size_t *unknown,
+                size_t *timed_out)
 {
     fp_reset(crash.fp);
     ck_assert_int_eq(rh_cli(&crash.redis, "FLUSHALL", NULL, 0), 0);
@@ -242,6 +249,10 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
     int port_b = sp_free_port();
     start(&b, port_b, receipts ? port_b : 0);
     start(&a, sp_free_port(), receipts ? port_b : 0);
+    /* the bound below is the concurrency the servers run with */
+    ck_assert(sp_wait_lines(&a, SP_STDERR,
+                            "takes " STR(SENDS_IN_FLIGHT) " replies at once",
+                            1, 10000));
 
     load l = {.port_b = port_b};
     atomic_init(&l.next, 0);
@@ -273,6 +284,13 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
     *unknown = sp_count_lines(&a, SP_STDERR, "outcome unknown") +
                sp_count_lines(&b, SP_STDERR, "outcome unknown") +
                sp_count_lines(&a2, SP_STDERR, "outcome unknown");
+    /* sends that timed out (lib/delivery/worker.c, timed_out: "...;
+     * outcome unknown, reconciled before any retry"; each also counted
+     * above), not the kill's: a starved machine's */
+    const char *late = "outcome unknown, reconciled";
+    *timed_out = sp_count_lines(&a, SP_STDERR, late) +
+                 sp_count_lines(&b, SP_STDERR, late) +
+                 sp_count_lines(&a2, SP_STDERR, late);
     size_t lost = 0;
     *duplicates = 0;
     for (int i = 0; i < WEBHOOKS; i++) {
@@ -289,9 +307,10 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
     ck_assert_uint_eq(accepted, WEBHOOKS + *duplicates);
     fprintf(stderr,
             "receipts %s: %d webhooks, %d redelivered posts, %zu "
-            "duplicates, %zu unknown outcomes\n",
+            "duplicates, %zu unknown outcomes (%zu of them sends that "
+            "timed out)\n",
             receipts ? "on" : "off", WEBHOOKS, atomic_load(&l.redelivered),
-            *duplicates, *unknown);
+            *duplicates, *unknown, *timed_out);
     free(counts);
     sp_stop(&a2, SIGTERM, 20000, &st);
     sp_stop(&b, SIGTERM, 20000, &st);
@@ -302,17 +321,19 @@ static void run(int receipts, size_t *duplicates, size_t *unknown)
 
 START_TEST(test_with_receipts_every_reply_is_delivered_exactly_once)
 {
-    size_t dup = 0, unknown = 0;
-    run(1, &dup, &unknown);
+    size_t dup = 0, unknown = 0, timed_out = 0;
+    run(1, &dup, &unknown, &timed_out);
     ck_assert_uint_eq(dup, 0);
 }
 END_TEST
 
 START_TEST(test_without_receipts_only_sends_in_flight_at_the_kill_repeat)
 {
-    size_t dup = 0, unknown = 0;
-    run(0, &dup, &unknown);
-    ck_assert_uint_le(dup, SENDS_IN_FLIGHT);
+    size_t dup = 0, unknown = 0, timed_out = 0;
+    run(0, &dup, &unknown, &timed_out);
+    /* the kill leaves at most the sends in flight unknown; a send that
+     * timed out may go once more too */
+    ck_assert_uint_le(dup, SENDS_IN_FLIGHT + timed_out);
     ck_assert_uint_le(dup, unknown);
 }
 END_TEST
