@@ -419,17 +419,22 @@ static void flush_head(wb_delivery *d)
     head_settle(d, &h, ops);
 }
 
-const int *wb_delivery_due_flag(wabot_ctx *ctx)
+/* ctx's delivery module's state, or NULL. */
+static wb_delivery *delivery_of(wabot_ctx *ctx)
 {
     wabot_module *m = ctx ? wabot_ctx_module(ctx, "delivery") : NULL;
-    wb_delivery *d = m ? wabot_module_data(m) : NULL;
+    return m ? wabot_module_data(m) : NULL;
+}
+
+const int *wb_delivery_due_flag(wabot_ctx *ctx)
+{
+    wb_delivery *d = delivery_of(ctx);
     return d ? &d->due : NULL;
 }
 
 int wb_delivery_set_rider(wabot_ctx *ctx, const wb_delivery_rider *r)
 {
-    wabot_module *m = ctx ? wabot_ctx_module(ctx, "delivery") : NULL;
-    wb_delivery *d = m ? wabot_module_data(m) : NULL;
+    wb_delivery *d = delivery_of(ctx);
     if (!d)
         return WABOT_ERR_STATE;
     if (r)
@@ -784,12 +789,14 @@ static int run_batch(wb_delivery *d, wabot_job **jobs, size_t n,
 {
     wabot_ctx *ctx = d->ctx;
     slot *sl = calloc(n, sizeof *sl);
-    wb_storage_bop *ops = calloc(2 * n, sizeof *ops); /* the reads */
+    /* the head's writes, then the reads: one batch */
+    wb_storage_bop *all = calloc(nhead + 2 * n, sizeof *all);
+    wb_storage_bop *ops = all ? all + nhead : NULL; /* the reads */
     op_text t;
     int rc = op_text_init(&t, 2 * n);
-    if (!sl || !ops || rc != WABOT_OK) {
+    if (!sl || !all || rc != WABOT_OK) {
         free(sl);
-        free(ops);
+        free(all);
         op_text_free(&t);
         for (size_t i = 0; i < n; i++)
             wabot_job_finish(jobs[i], WABOT_ERR_NOMEM); /* retried */
@@ -822,26 +829,14 @@ static int run_batch(wb_delivery *d, wabot_job **jobs, size_t n,
             sl[i].rec = add_get(ops, &nops, &t, key);
     }
     rc = op_text_resolve(&t, ops, nops);
-    /* The head's writes first, then the reads, in one batch. */
-    wb_storage_bop *all = ops;
-    if (nhead > 0 && (all = malloc((nhead + nops) * sizeof *all)) != NULL) {
+    if (nhead > 0)
         memcpy(all, hops, nhead * sizeof *all);
-        memcpy(all + nhead, ops, nops * sizeof *all);
-    }
-    if (!all) {
-        (void)wb_storage_batch(ctx->storage, nhead, hops);
-        all = ops;
-        nhead = 0;
-    }
     if (rc == WABOT_OK)
         (void)wb_storage_batch(ctx->storage, nhead + nops, all);
     else if (nhead > 0)
         (void)wb_storage_batch(ctx->storage, nhead, all);
-    if (all != ops) {
+    if (nhead > 0) /* the head's statuses, for head_settle */
         memcpy(hops, all, nhead * sizeof *all);
-        memcpy(ops, all + nhead, nops * sizeof *all);
-        free(all);
-    }
     if (rc != WABOT_OK)
         for (size_t i = 0; i < nops; i++)
             ops[i].status = rc; /* read as a storage failure: retried */
@@ -858,7 +853,7 @@ static int run_batch(wb_delivery *d, wabot_job **jobs, size_t n,
     wb_storage_bops_clear(nops, ops);
     op_text_free(&t);
     free(sl);
-    free(ops);
+    free(all);
     return 1;
 }
 

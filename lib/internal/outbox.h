@@ -95,6 +95,11 @@ typedef struct wb_turn_fast {
     char done_key[];
 } wb_turn_fast;
 
+/* When t's customer wrote, as the turn stamps it on the profile's last
+ * inbound: the message's timestamp, or now without one. Also the 24-hour
+ * window's lower bound a reply to that customer carries
+ * (wb_outjob.inbound_ms). Any thread. */
+int64_t wb_turn_inbound_ms(const wabot_turn *t);
 /* Run begin for t, as dedup's claim: WABOT_ERR_UNSUPPORTED when there is
  * no fast path (claim the generic way); else what wb_dedup_claim()
  * returns, with *d filled. */

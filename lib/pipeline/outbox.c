@@ -165,11 +165,8 @@ static int reply_job(wabot_turn *t, const wabot_outbound *o)
                      strlen(json), &spec);
     wabot_free(json);
     if (rc == WABOT_OK && strcmp(wabot_outbound_to(o), t->customer) == 0 &&
-        strcmp(wabot_outbound_organization(o), t->org) == 0) {
-        /* as the turn's profile touch stamps it (turn_fast.c) */
-        int64_t ts = wabot_message_timestamp_ms(t->msg);
-        t->jobs[t->n_jobs - 1].inbound_ms = ts > 0 ? ts : wb_now(t->ctx);
-    }
+        strcmp(wabot_outbound_organization(o), t->org) == 0)
+        t->jobs[t->n_jobs - 1].inbound_ms = wb_turn_inbound_ms(t);
     return rc;
 }
 

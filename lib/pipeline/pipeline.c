@@ -133,14 +133,12 @@ static void turn_free(wabot_turn *t)
 
 static int load_profile(wabot_turn *t)
 {
-    const wabot_message *m = t->msg;
-    int64_t ts = wabot_message_timestamp_ms(m);
     wb_profile p = {0};
     int rc = wb_turn_fast_profile(t, &p); /* touched by the fast path */
     if (rc == 0)
         rc = wb_profile_touch(t->ctx, t->org, t->customer,
-                              wabot_message_profile_name(m),
-                              ts > 0 ? ts : wb_now(t->ctx), &p);
+                              wabot_message_profile_name(t->msg),
+                              wb_turn_inbound_ms(t), &p);
     else if (rc > 0)
         rc = WABOT_OK;
     if (rc != WABOT_OK)

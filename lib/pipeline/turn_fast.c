@@ -29,6 +29,12 @@ static const char *profile_name(const wabot_message *m)
     return j ? name : NULL;
 }
 
+int64_t wb_turn_inbound_ms(const wabot_turn *t)
+{
+    int64_t ts = wabot_message_timestamp_ms(t->msg);
+    return ts > 0 ? ts : wb_now(t->ctx);
+}
+
 int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d)
 {
     wabot_ctx *ctx = t->ctx;
@@ -54,11 +60,10 @@ int wb_turn_fast_begin(wabot_turn *t, wb_dedup *d)
     wb_turn_fast *f = wb_calloc(&ctx->alloc, 1, sizeof *f + klen + 1);
     if (!f)
         return wb_error(ctx, WABOT_ERR_NOMEM, "out of memory");
-    int64_t ts = wabot_message_timestamp_ms(t->msg);
     wb_turn_begin_req req = {
         claim ? d->key : NULL, WB_DEDUP_CLAIM_VALUE, ctx->cfg.dedup_lease_ms,
         limited ? &lim : NULL, marker, cust, conv, profile_name(t->msg),
-        ts > 0 ? ts : wb_now(ctx), wb_now(ctx)};
+        wb_turn_inbound_ms(t), wb_now(ctx)};
     int rc = path->begin(ctx->storage, &req, &f->res);
     if (rc != WABOT_OK) {
         wb_free(&ctx->alloc, f);

@@ -63,6 +63,23 @@ static int answer(wabot_turn *t, void *ud)
  * the count is 1) on the Redis limiter, or on a memory one when
  * memory_limiter is set. The scripts are loaded before the test starts
  * (a first use costs a SCRIPT LOAD: not the steady state). */
+/* Options on e's storage, scheduler, limiter, transport and clock, the
+ * outbound rate limits off: what every context of a test shares. */
+static wabot_options *env_options(env *e)
+{
+    wabot_options *o = wabot_options_new();
+    ck_assert_ptr_nonnull(o);
+    wabot_options_set_storage(o, e->st);
+    wabot_options_set_scheduler(o, e->sc);
+    wabot_options_set_limiter(o, e->li);
+    wabot_options_set_transport(o, e->rec);
+    wabot_clock k = tu_clock_wabot(&e->clock); /* copied */
+    wabot_options_set_clock(o, &k);
+    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
+    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    return o;
+}
+
 static void env_init(env *e, int64_t limit_count, int memory_limiter)
 {
     memset(e, 0, sizeof *e);
@@ -82,15 +99,7 @@ static void env_init(env *e, int64_t limit_count, int memory_limiter)
     e->li = memory_limiter ? wabot_limiter_memory_new()
                            : wabot_limiter_redis_new(e->r);
     e->rec = wabot_recorder_new();
-    wabot_options *o = wabot_options_new();
-    wabot_options_set_storage(o, e->st);
-    wabot_options_set_scheduler(o, e->sc);
-    wabot_options_set_limiter(o, e->li);
-    wabot_options_set_transport(o, e->rec);
-    wabot_clock k = tu_clock_wabot(&e->clock);
-    wabot_options_set_clock(o, &k);
-    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
-    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options *o = env_options(e);
     wabot_options_set_int(o, WABOT_OPT_INBOUND_RATE_COUNT, limit_count);
     if (outbound_concurrency > 0)
         wabot_options_set_int(o, WABOT_OPT_OUTBOUND_CONCURRENCY,
@@ -125,15 +134,7 @@ static void env_free(env *e)
  * or the one that comes after one that died. */
 static wabot_ctx *next_process(env *e)
 {
-    wabot_options *o = wabot_options_new();
-    wabot_options_set_storage(o, e->st);
-    wabot_options_set_scheduler(o, e->sc);
-    wabot_options_set_limiter(o, e->li);
-    wabot_options_set_transport(o, e->rec);
-    wabot_clock k = tu_clock_wabot(&e->clock);
-    wabot_options_set_clock(o, &k);
-    wabot_options_set_int(o, WABOT_OPT_RATE_PAIR_PERIOD_MS, 0);
-    wabot_options_set_int(o, WABOT_OPT_RATE_SENDER_PER_S, 0);
+    wabot_options *o = env_options(e);
     wabot_ctx *ctx = NULL;
     ck_assert_int_eq(wabot_ctx_new(&ctx, o), WABOT_OK);
     wabot_options_free(o);
